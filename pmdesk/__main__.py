@@ -1,0 +1,3 @@
+from pmdesk.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,99 @@
+"""From settings to a ready CoreContext: which database, with which password, migrated.
+
+Shared by the CLI and the GUI. The URL comes from ``--database``, then ``PMDESK_DATABASE_URL``,
+then the settings file, then the embedded SQLite file in the data directory. A password is never
+kept in the settings file: it comes from the keyring, merged in here at connect time.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import os
+from dataclasses import dataclass
+
+from sqlalchemy.engine import URL
+
+from pmdesk.config import Settings, load_settings
+from pmdesk.core.context import CoreContext
+from pmdesk.core.db import Database, parse_url, sqlite_url
+from pmdesk.paths import AppPaths, app_paths
+from pmdesk.secrets import KeyringStore, SecretStore, SecretStoreError, database_key
+
+ENV_DATABASE_URL = "PMDESK_DATABASE_URL"
+
+
+@dataclass(frozen=True)
+class Resolved:
+    url: URL
+    source: str  # "--database", "PMDESK_DATABASE_URL", "settings file", "embedded default"
+
+
+def resolve_database_url(cli_url: str | None, settings: Settings, paths: AppPaths) -> Resolved:
+    if cli_url:
+        return Resolved(parse_url(cli_url), "--database")
+    env_url = os.environ.get(ENV_DATABASE_URL)
+    if env_url:
+        return Resolved(parse_url(env_url), ENV_DATABASE_URL)
+    if settings.database_url:
+        return Resolved(parse_url(settings.database_url), "settings file")
+    return Resolved(sqlite_url(paths.database_file), "embedded default")
+
+
+def with_keyring_password(url: URL, secrets: SecretStore) -> URL:
+    """Add the password from the keyring to a server URL that has none."""
+    if url.get_backend_name() == "sqlite" or url.password or not url.username:
+        return url
+    password = secrets.get(database_key(url.render_as_string(hide_password=True)))
+    return url.set(password=password) if password else url
+
+
+def setup_logging(paths: AppPaths, level: int = logging.INFO) -> None:
+    """A rotating log file in the log directory; secrets are never passed to the logger."""
+    paths.log_dir.mkdir(parents=True, exist_ok=True)
+    handler = logging.handlers.RotatingFileHandler(
+        paths.log_file, maxBytes=2_000_000, backupCount=5, encoding="utf-8"
+    )
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    if not any(
+        isinstance(h, logging.handlers.RotatingFileHandler)
+        and getattr(h, "baseFilename", None) == str(paths.log_file)
+        for h in root.handlers
+    ):
+        root.addHandler(handler)
+    root.setLevel(level)
+
+
+@dataclass
+class App:
+    """Everything a front end (CLI or GUI) needs, built once at start."""
+
+    paths: AppPaths
+    settings: Settings
+    secrets: SecretStore
+    resolved: Resolved
+    context: CoreContext
+    keyring_problem: str | None = None
+
+    @property
+    def db(self) -> Database:
+        return self.context.db
+
+
+def build_app(cli_url: str | None = None, secrets: SecretStore | None = None) -> App:
+    paths = app_paths()
+    paths.ensure()
+    settings = load_settings(paths.config_file)
+    store = secrets or KeyringStore()
+    resolved = resolve_database_url(cli_url, settings, paths)
+    url = resolved.url
+    keyring_problem = None
+    try:
+        url = with_keyring_password(url, store)
+    except SecretStoreError as exc:
+        # Trust or certificate authentication needs no password; say it only if connecting fails.
+        keyring_problem = str(exc)
+    db = Database(url)
+    context = CoreContext(db=db, secrets=store, outbox_default=paths.default_outbox)
+    return App(paths, settings, store, resolved, context, keyring_problem)

@@ -1,0 +1,7 @@
+"""Sub-commands of ``pmdesk``; each module has ``register(subparsers)``."""
+
+from __future__ import annotations
+
+from pmdesk.commands import db, group, user
+
+COMMAND_MODULES = (db, user, group)

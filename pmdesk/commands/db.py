@@ -1,0 +1,39 @@
+"""pmdesk db upgrade | status."""
+
+from __future__ import annotations
+
+import argparse
+
+from pmdesk.bootstrap import App
+from pmdesk.commands.common import add_command
+from pmdesk.core import migrate
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("db", help="database schema: upgrade, status")
+    sub = parser.add_subparsers(dest="db_command", metavar="ACTION")
+    add_command(sub, "upgrade", _upgrade, "apply the schema migrations", migrate_first=False)
+    add_command(sub, "status", _status, "describe the database and its schema", migrate_first=False)
+
+
+def _upgrade(app: App, args: argparse.Namespace) -> int:
+    before = migrate.status(app.db).current
+    after = migrate.upgrade(app.db)
+    if before == after.current:
+        print(f"Database already up to date (schema {after.current}).")
+    else:
+        print(f"Database upgraded from {before or 'empty'} to schema {after.current}.")
+    return 0
+
+
+def _status(app: App, args: argparse.Namespace) -> int:
+    state = migrate.status(app.db)
+    print(f"Engine:    {app.db.backend}")
+    print(f"Location:  {app.db.describe()} ({app.resolved.source})")
+    print(f"Schema:    {state.current or 'empty (not created yet)'}")
+    print(f"Newest:    {state.head}")
+    if state.up_to_date:
+        print("Status:    up to date")
+    else:
+        print("Status:    needs upgrade (run: pmdesk db upgrade)")
+    return 0

@@ -1,0 +1,76 @@
+"""pmdesk user add | list."""
+
+from __future__ import annotations
+
+import argparse
+
+from pmdesk.bootstrap import App
+from pmdesk.commands.common import CommandFailed, add_command, print_table, read_secret
+from pmdesk.core.context import Actor
+from pmdesk.core.groups import find_group
+from pmdesk.core.personnel import PersonForm, PersonnelService, PersonRow
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("user", help="staff accounts")
+    sub = parser.add_subparsers(dest="user_command", metavar="ACTION")
+    add = add_command(sub, "add", _add, "add a person with a login")
+    add.add_argument("login")
+    add.add_argument("--email", required=True)
+    add.add_argument("--group", required=True, help="user group name, e.g. Administrator")
+    add.add_argument("--first-name", default="")
+    add.add_argument("--last-name", default="")
+    add.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    add_command(sub, "list", _list, "list people with a login")
+
+
+def _add(app: App, args: argparse.Namespace) -> int:
+    with app.db.session() as s:
+        group = find_group(s, args.group)
+        group_id = group.id if group else None
+    if group_id is None:
+        raise CommandFailed(f"Unknown group '{args.group}'. See: pmdesk group list")
+    password = read_secret("Password: ", from_stdin=args.password_stdin, confirm=True)
+    form = PersonForm(
+        login=args.login,
+        email=args.email,
+        group_id=group_id,
+        first_name=args.first_name,
+        last_name=args.last_name or ("" if args.first_name else args.login),
+        password=password,
+        password_confirm=password,
+    )
+    record = PersonnelService(app.context).create(Actor.command_line(), form)
+    print(f"Added {record.form.login} ({record.form.email}) to {record.group_name}.")
+    return 0
+
+
+def _list(app: App, args: argparse.Namespace) -> int:
+    service = PersonnelService(app.context)
+    actor = Actor.command_line()
+    rows: list[PersonRow] = []
+    offset = 0
+    while True:
+        page = service.page(actor, sort="login", offset=offset, limit=500)
+        rows.extend(r for r in page if r.login)
+        if len(page) < 500:
+            break
+        offset += 500
+    with app.db.session() as s:
+        now = app.context.clock.now(s)
+    print_table(
+        ["Login", "Name", "E-mail", "Group", "Locked"],
+        [
+            [
+                r.login,
+                " ".join(p for p in (r.first_name, r.last_name) if p),
+                r.email,
+                r.group_name,
+                "yes" if r.locked_until and r.locked_until > now else "no",
+            ]
+            for r in rows
+        ],
+    )
+    return 0

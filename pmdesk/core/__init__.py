@@ -1,0 +1,1 @@
+"""The Qt-free core: every rule of pmdesk lives here."""

@@ -1,0 +1,223 @@
+"""Engines and sessions for SQLite (embedded), PostgreSQL and MariaDB.
+
+One ``Database`` per process and thread of work; ``session()`` is one unit of work (one user
+action), committed on success and rolled back on error. On SQLite ``write_session()`` starts with
+``BEGIN IMMEDIATE`` so that read-then-write transactions cannot deadlock on the upgrade to a
+write lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from pmdesk.core.addresses import normalise_address, primary_outbound_address
+from pmdesk.core.errors import DatabaseUnavailable, InvalidDatabaseUrl
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_S = 5
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+_SQLITE_BEGIN_OPTION = "pmdesk_sqlite_begin"
+
+
+def parse_url(url: str | URL) -> URL:
+    """Parse a database URL, mapping the short forms to the drivers pmdesk ships."""
+    try:
+        parsed = make_url(url) if isinstance(url, str) else url
+    except ArgumentError as exc:
+        raise InvalidDatabaseUrl(
+            f"Not a database URL: {url!s}. Use sqlite:///PATH, "
+            "postgresql://USER@HOST/DB or mariadb://USER@HOST/DB."
+        ) from exc
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend == "postgres":
+        backend, driver = "postgresql", ""
+    if backend == "postgresql" and driver != "psycopg":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    elif backend in {"mysql", "mariadb"} and driver != "pymysql":
+        parsed = parsed.set(drivername=f"{backend}+pymysql")
+    elif backend not in {"sqlite", "postgresql", "mysql", "mariadb"}:
+        raise InvalidDatabaseUrl(
+            f"Unsupported database '{backend}': pmdesk works with SQLite, PostgreSQL and MariaDB."
+        )
+    return parsed
+
+
+def describe_url(url: str | URL) -> str:
+    """The URL for display: never with its password."""
+    return parse_url(url).render_as_string(hide_password=True)
+
+
+def sqlite_url(path: Path) -> URL:
+    return URL.create("sqlite+pysqlite", database=str(path))
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Python 3.11's sqlite3 has no ``autocommit`` attribute; isolation_level=None hands
+    # transaction control to SQLAlchemy's "begin" event below.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
+
+
+def _sqlite_on_begin(connection: Any) -> None:
+    mode = connection.get_execution_options().get(_SQLITE_BEGIN_OPTION, "DEFERRED")
+    connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def make_engine(url: str | URL, *, echo: bool = False) -> Engine:
+    parsed = parse_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            parsed,
+            echo=echo,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+        )
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
+        return engine
+    connect_args: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT_S}
+    if backend == "postgresql":
+        connect_args["application_name"] = "pmdesk"
+    else:
+        connect_args["charset"] = "utf8mb4"
+    return create_engine(
+        parsed,
+        echo=echo,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args=connect_args,
+    )
+
+
+def unavailable_message(url: str | URL, exc: BaseException) -> str:
+    detail = str(getattr(exc, "orig", exc)).strip().splitlines()
+    first = detail[0] if detail else type(exc).__name__
+    return f"Cannot reach the database {describe_url(url)}: {first}"
+
+
+class Database:
+    """An engine plus the unit-of-work helpers every service uses."""
+
+    def __init__(self, url: str | URL, *, echo: bool = False) -> None:
+        self.url = parse_url(url)
+        self.engine = make_engine(self.url, echo=echo)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._write_engine = (
+            self.engine.execution_options(**{_SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+            if self.is_sqlite
+            else self.engine
+        )
+        self._write_sessions = sessionmaker(self._write_engine, expire_on_commit=False)
+
+    @property
+    def backend(self) -> str:
+        """'sqlite', 'postgresql' or 'mariadb' (MySQL URLs count as MariaDB)."""
+        name = self.url.get_backend_name()
+        return "mariadb" if name in {"mysql", "mariadb"} else name
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.backend == "sqlite"
+
+    def describe(self) -> str:
+        return describe_url(self.url)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A read or write unit of work; committed when the block ends without error."""
+        with self._guard(), self._sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def write_session(self) -> Iterator[Session]:
+        """A unit of work that reads then writes: ``BEGIN IMMEDIATE`` on SQLite."""
+        with self._guard(), self._write_sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        try:
+            yield
+        except OperationalError as exc:
+            if is_connection_problem(exc):
+                raise DatabaseUnavailable(unavailable_message(self.url, exc)) from exc
+            raise
+
+    def check_connection(self) -> None:
+        """Raise DatabaseUnavailable with a readable message when the server cannot be reached."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except (DBAPIError, OSError) as exc:
+            raise DatabaseUnavailable(unavailable_message(self.url, exc)) from exc
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def client_address(self, session: Session) -> str | None:
+        """This workstation's address as the database server sees it, normalised."""
+        if self.backend == "postgresql":
+            raw = session.execute(text("SELECT host(inet_client_addr())")).scalar()
+            return normalise_address(raw)
+        if self.backend == "mariadb":
+            raw = session.execute(
+                text("SELECT HOST FROM information_schema.PROCESSLIST WHERE ID = CONNECTION_ID()")
+            ).scalar()
+            return _host_to_address(raw)
+        return primary_outbound_address()
+
+    def connection_encrypted(self, session: Session) -> bool | None:
+        """Whether the link to the database is encrypted (None: not applicable, embedded)."""
+        if self.backend == "postgresql":
+            value = session.execute(
+                text("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            ).scalar()
+            return bool(value)
+        if self.backend == "mariadb":
+            row = session.execute(text("SHOW SESSION STATUS LIKE 'Ssl_cipher'")).first()
+            return bool(row and row[1])
+        return None
+
+
+def _host_to_address(raw: object) -> str | None:
+    if not isinstance(raw, str) or not raw:
+        return None
+    host = raw.rsplit(":", 1)[0] if raw.count(":") == 1 else raw
+    if host == "localhost":
+        return "127.0.0.1"
+    found = normalise_address(host)
+    if found is not None:
+        return found
+    try:
+        return normalise_address(socket.gethostbyname(host))
+    except OSError:
+        return None
+
+
+def is_connection_problem(exc: OperationalError) -> bool:
+    return bool(exc.connection_invalidated) or "connect" in str(exc.orig).lower()
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

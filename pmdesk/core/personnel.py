@@ -1,0 +1,517 @@
+"""Maintenance → Organisation → Personnel: staff records and their login accounts."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+from sqlalchemy import ColumnElement, delete, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from pmdesk.core import audit
+from pmdesk.core.audit import Event
+from pmdesk.core.context import Actor, CoreContext
+from pmdesk.core.errors import (
+    ConflictError,
+    LastAdministratorError,
+    NotFound,
+    PermissionDenied,
+    ValidationError,
+)
+from pmdesk.core.models import (
+    GroupPermission,
+    Language,
+    Location,
+    Person,
+    Team,
+    TrustedIp,
+    UserGroup,
+)
+from pmdesk.core.modules import MAINTENANCE, SYSTEM, SYSTEM_SECURITY, Action
+from pmdesk.core.passwords import Passwords, password_problem
+from pmdesk.core.permissions import require
+from pmdesk.core.validation import (
+    FieldInvalid,
+    clean_email,
+    clean_login,
+    clean_money,
+    clean_phone,
+    clean_text,
+    login_key,
+)
+
+ACCESS_FLAGS = (
+    "access_planning",
+    "access_notifications",
+    "access_inspection",
+    "access_webservice",
+    "access_courtesy_car",
+    "access_reception",
+)
+SortKey = Literal["name", "first_name", "number", "login", "email", "group"]
+
+
+@dataclass(frozen=True)
+class PersonForm:
+    """What the edit form submits: text as typed, choices as ids."""
+
+    last_name: str = ""
+    first_name: str = ""
+    number: str = ""
+    street: str = ""
+    postcode: str = ""
+    city: str = ""
+    country: str = ""
+    phone: str = ""
+    mobile: str = ""
+    email: str = ""
+    email_newsletter: bool = False
+    email_invoicing: bool = False
+    location_id: int | None = None
+    group_id: int | None = None
+    language_id: int | None = None
+    team_id: int | None = None
+    hourly_cost: str = ""
+    login: str = ""
+    # Empty password: keep the current one.
+    password: str = ""
+    password_confirm: str = ""
+    visible: bool = True
+    access_planning: bool = False
+    access_notifications: bool = False
+    access_inspection: bool = False
+    access_webservice: bool = False
+    access_courtesy_car: bool = False
+    access_reception: bool = False
+
+
+@dataclass(frozen=True)
+class PersonRecord:
+    """One person as stored, detached from the database session."""
+
+    id: int
+    version: int
+    form: PersonForm
+    group_name: str
+    has_password: bool
+    failed_logins: int
+    locked_until: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def display_name(self) -> str:
+        return " ".join(p for p in (self.form.first_name, self.form.last_name) if p) or (
+            self.form.login or f"#{self.id}"
+        )
+
+
+@dataclass(frozen=True)
+class PersonRow:
+    """A line of the Personnel list."""
+
+    id: int
+    last_name: str
+    first_name: str
+    number: str
+    login: str
+    email: str
+    group_name: str
+    locked_until: datetime | None
+
+
+@dataclass(frozen=True)
+class Choice:
+    id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class Lookups:
+    groups: list[Choice]
+    locations: list[Choice]
+    teams: list[Choice]
+    languages: list[Choice]
+
+
+_SORT_COLUMNS = {
+    "name": (Person.last_name, Person.first_name),
+    "first_name": (Person.first_name, Person.last_name),
+    "number": (Person.number,),
+    "login": (Person.login_key,),
+    "email": (Person.email,),
+    "group": (UserGroup.name,),
+}
+
+
+class PersonnelService:
+    def __init__(self, ctx: CoreContext, passwords: Passwords | None = None) -> None:
+        self._ctx = ctx
+        self._passwords = passwords or Passwords()
+
+    # ----- reading -------------------------------------------------------------------------
+
+    def lookups(self) -> Lookups:
+        with self._ctx.db.session() as s:
+
+            def choices(model: type[UserGroup] | type[Location] | type[Team]) -> list[Choice]:
+                rows = s.execute(select(model.id, model.name).order_by(model.name)).all()
+                return [Choice(r.id, r.name) for r in rows]
+
+            languages = s.execute(select(Language.id, Language.name).order_by(Language.id))
+            return Lookups(
+                groups=choices(UserGroup),
+                locations=choices(Location),
+                teams=choices(Team),
+                languages=[Choice(r.id, r.name) for r in languages],
+            )
+
+    @staticmethod
+    def _search_clause(search: str) -> ColumnElement[bool] | None:
+        term = search.strip().lower()
+        if not term:
+            return None
+        like = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        return or_(
+            func.lower(Person.last_name).like(like, escape="\\"),
+            func.lower(Person.first_name).like(like, escape="\\"),
+            Person.number.like(like, escape="\\"),
+            Person.login_key.like(like, escape="\\"),
+            func.lower(Person.email).like(like, escape="\\"),
+        )
+
+    def count(self, actor: Actor, search: str = "") -> int:
+        with self._ctx.db.session() as s:
+            require(s, actor, MAINTENANCE, Action.READ)
+            stmt = select(func.count()).select_from(Person)
+            clause = self._search_clause(search)
+            if clause is not None:
+                stmt = stmt.where(clause)
+            return s.execute(stmt).scalar_one()
+
+    def page(
+        self,
+        actor: Actor,
+        *,
+        search: str = "",
+        sort: SortKey = "name",
+        descending: bool = False,
+        offset: int = 0,
+        limit: int = 256,
+    ) -> list[PersonRow]:
+        with self._ctx.db.session() as s:
+            require(s, actor, MAINTENANCE, Action.READ)
+            return self._page(s, search, sort, descending, offset, limit)
+
+    def _page(
+        self, s: Session, search: str, sort: SortKey, descending: bool, offset: int, limit: int
+    ) -> list[PersonRow]:
+        stmt = select(
+            Person.id,
+            Person.last_name,
+            Person.first_name,
+            Person.number,
+            Person.login,
+            Person.email,
+            UserGroup.name,
+            Person.locked_until,
+        ).outerjoin(UserGroup, UserGroup.id == Person.group_id)
+        clause = self._search_clause(search)
+        if clause is not None:
+            stmt = stmt.where(clause)
+        columns = (*_SORT_COLUMNS[sort], Person.id)
+        stmt = stmt.order_by(*(c.desc() if descending else c.asc() for c in columns))
+        rows = s.execute(stmt.offset(max(offset, 0)).limit(max(limit, 0))).all()
+        return [PersonRow(r[0], r[1], r[2], r[3], r[4] or "", r[5], r[6] or "", r[7]) for r in rows]
+
+    def get(self, actor: Actor, person_id: int) -> PersonRecord:
+        with self._ctx.db.session() as s:
+            if actor.person_id != person_id:
+                require(s, actor, MAINTENANCE, Action.READ)
+            return _record(_load(s, person_id))
+
+    def find_by_login(self, login: str) -> PersonRecord | None:
+        with self._ctx.db.session() as s:
+            person = s.execute(
+                select(Person).where(Person.login_key == login_key(login))
+            ).scalar_one_or_none()
+            return _record(person) if person else None
+
+    def has_users(self) -> bool:
+        with self._ctx.db.session() as s:
+            return (
+                s.execute(select(Person.id).where(Person.login_key.is_not(None)).limit(1)).first()
+                is not None
+            )
+
+    # ----- writing -------------------------------------------------------------------------
+
+    def validate(self, form: PersonForm, *, creating: bool) -> dict[str, object]:
+        """Clean every field; raise ValidationError naming each bad field."""
+        errors: dict[str, str] = {}
+        clean: dict[str, object] = {}
+
+        def field(name: str, check: object) -> None:
+            try:
+                clean[name] = check() if callable(check) else check
+            except FieldInvalid as exc:
+                errors[name] = str(exc)
+
+        field("last_name", lambda: clean_text(form.last_name, label="Lastname", max_length=100))
+        field("first_name", lambda: clean_text(form.first_name, label="Forename", max_length=100))
+        field("number", lambda: clean_text(form.number, label="Number", max_length=40))
+        field("street", lambda: clean_text(form.street, label="Street", max_length=200))
+        field("postcode", lambda: clean_text(form.postcode, label="Postcode", max_length=20))
+        field("city", lambda: clean_text(form.city, label="City", max_length=100))
+        field("country", lambda: clean_text(form.country, label="Country", max_length=100))
+        field("phone", lambda: clean_phone(form.phone, label="Phone"))
+        field("mobile", lambda: clean_phone(form.mobile, label="Mobile"))
+        field("email", lambda: clean_email(form.email))
+        field("hourly_cost", lambda: clean_money(form.hourly_cost))
+        login = form.login.strip()
+        field("login", lambda: clean_login(login) if login else None)
+        if (
+            not errors.get("last_name")
+            and not clean.get("last_name")
+            and not clean.get("first_name")
+        ):
+            errors["last_name"] = "Enter a Lastname or a Forename."
+        if form.password or form.password_confirm:
+            problem = password_problem(form.password, form.password_confirm)
+            if problem:
+                key = "password_confirm" if "match" in problem else "password"
+                errors[key] = problem
+        elif creating and login:
+            errors["password"] = "A new login needs a password."
+        if (form.email_newsletter or form.email_invoicing) and not form.email.strip():
+            errors.setdefault("email", "Enter an e-mail address to use it for mail.")
+        if errors:
+            raise ValidationError(errors)
+        for name in ("email_newsletter", "email_invoicing", "visible", *ACCESS_FLAGS):
+            clean[name] = bool(getattr(form, name))
+        for name in ("location_id", "group_id", "language_id", "team_id"):
+            clean[name] = getattr(form, name)
+        return clean
+
+    def create(self, actor: Actor, form: PersonForm) -> PersonRecord:
+        clean = self.validate(form, creating=True)
+        with self._ctx.db.write_session() as s:
+            require(s, actor, MAINTENANCE, Action.EDIT)
+            self._check_references(s, clean)
+            now = self._ctx.clock.now(s)
+            person = Person(created_at=now, updated_at=now)
+            self._apply(s, person, clean, form, now)
+            s.add(person)
+            self._flush_unique(s)
+            audit.record(s, self._ctx.clock, actor, Event.PERSON_CREATED, subject=_subject(person))
+            return _record(person)
+
+    def update(
+        self, actor: Actor, person_id: int, expected_version: int, form: PersonForm
+    ) -> PersonRecord:
+        """Save the form over the record; ConflictError when it changed since it was read."""
+        clean = self.validate(form, creating=False)
+        try:
+            with self._ctx.db.write_session() as s:
+                require(s, actor, MAINTENANCE, Action.EDIT)
+                person = _load(s, person_id)
+                if person.version != expected_version:
+                    raise ConflictError(_conflict_message(person), current=_record(person))
+                self._check_references(s, clean)
+                before = asdict(_to_form(person))
+                old_group = person.group_id
+                now = self._ctx.clock.now(s)
+                password_changed = self._apply(s, person, clean, form, now)
+                person.updated_at = now
+                self._flush_unique(s)
+                if old_group != person.group_id:
+                    _guard_administrators(s)
+                after = asdict(_to_form(person))
+                changed = sorted(k for k in after if before[k] != after[k] and "password" not in k)
+                audit.record(
+                    s,
+                    self._ctx.clock,
+                    actor,
+                    Event.PERSON_UPDATED,
+                    subject=_subject(person),
+                    detail=", ".join(changed),
+                )
+                if password_changed:
+                    self._after_password_change(s, actor, person)
+                return _record(person)
+        except StaleDataError as exc:
+            raise ConflictError(
+                "Another workstation saved this person at the same moment. Reload and try again."
+            ) from exc
+
+    def delete(self, actor: Actor, person_id: int, expected_version: int) -> None:
+        if actor.person_id == person_id:
+            raise PermissionDenied("You cannot delete your own account.")
+        with self._ctx.db.write_session() as s:
+            require(s, actor, MAINTENANCE, Action.DELETE)
+            person = _load(s, person_id)
+            if person.version != expected_version:
+                raise ConflictError(_conflict_message(person), current=_record(person))
+            subject = _subject(person)
+            s.execute(delete(TrustedIp).where(TrustedIp.person_id == person_id))
+            s.delete(person)
+            s.flush()
+            _guard_administrators(s)
+            audit.record(s, self._ctx.clock, actor, Event.PERSON_DELETED, subject=subject)
+
+    def set_password(self, actor: Actor, person_id: int, password: str, confirm: str) -> None:
+        problem = password_problem(password, confirm)
+        if problem:
+            raise ValidationError({"password": problem})
+        with self._ctx.db.write_session() as s:
+            if actor.person_id != person_id:
+                require(s, actor, MAINTENANCE, Action.EDIT)
+            person = _load(s, person_id)
+            person.password_hash = self._passwords.hash(password)
+            person.password_changed_at = self._ctx.clock.now(s)
+            self._after_password_change(s, actor, person)
+
+    def unlock(self, actor: Actor, person_id: int) -> None:
+        with self._ctx.db.write_session() as s:
+            require(s, actor, MAINTENANCE, Action.EDIT)
+            person = _load(s, person_id)
+            person.locked_until = None
+            person.failed_logins = 0
+            person.lock_count = 0
+            audit.record(
+                s, self._ctx.clock, actor, Event.ACCOUNT_UNLOCKED, subject=_subject(person)
+            )
+
+    # ----- helpers -------------------------------------------------------------------------
+
+    def _apply(
+        self, s: Session, person: Person, clean: dict[str, object], form: PersonForm, now: datetime
+    ) -> bool:
+        for name, value in clean.items():
+            if name == "login":
+                person.login = value if isinstance(value, str) else None
+                person.login_key = login_key(value) if isinstance(value, str) else None
+            else:
+                setattr(person, name, value)
+        if form.password:
+            person.password_hash = self._passwords.hash(form.password)
+            person.password_changed_at = now
+            return person.id is not None
+        return False
+
+    def _after_password_change(self, s: Session, actor: Actor, person: Person) -> None:
+        # A new password ends every trust the old one earned.
+        removed = s.execute(delete(TrustedIp).where(TrustedIp.person_id == person.id))
+        audit.record(
+            s,
+            self._ctx.clock,
+            actor,
+            Event.PASSWORD_CHANGED,
+            subject=_subject(person),
+            detail=f"trusted addresses removed: {getattr(removed, 'rowcount', 0)}",
+        )
+
+    @staticmethod
+    def _check_references(s: Session, clean: dict[str, object]) -> None:
+        errors: dict[str, str] = {}
+        checks = (
+            ("group_id", UserGroup, "Usergroup"),
+            ("location_id", Location, "Location"),
+            ("language_id", Language, "Language"),
+            ("team_id", Team, "Team"),
+        )
+        for name, model, label in checks:
+            value = clean.get(name)
+            if value is not None and s.get(model, value) is None:
+                errors[name] = f"That {label} no longer exists; choose another."
+        if clean.get("login") and clean.get("group_id") is None:
+            errors["group_id"] = "A person with a login needs a Usergroup."
+        if errors:
+            raise ValidationError(errors)
+
+    @staticmethod
+    def _flush_unique(s: Session) -> None:
+        try:
+            with s.begin_nested():
+                s.flush()
+        except IntegrityError as exc:
+            if "login" in str(exc.orig).lower():
+                raise ValidationError({"login": "This login is already taken."}) from exc
+            raise
+
+
+def _load(s: Session, person_id: int) -> Person:
+    person = s.get(Person, person_id)
+    if person is None:
+        raise NotFound("This person no longer exists (another workstation deleted it).")
+    return person
+
+
+def _to_form(person: Person) -> PersonForm:
+    values = {f.name: getattr(person, f.name, None) for f in fields(PersonForm)}
+    values["login"] = person.login or ""
+    values["password"] = ""
+    values["password_confirm"] = ""
+    cost: Decimal | None = person.hourly_cost
+    values["hourly_cost"] = "" if cost is None else f"{cost:.2f}"
+    return PersonForm(**values)  # type: ignore[arg-type]
+
+
+def _record(person: Person) -> PersonRecord:
+    return PersonRecord(
+        id=person.id,
+        version=person.version,
+        form=_to_form(person),
+        group_name=person.group.name if person.group else "",
+        has_password=bool(person.password_hash),
+        failed_logins=person.failed_logins,
+        locked_until=person.locked_until,
+        created_at=person.created_at,
+        updated_at=person.updated_at,
+    )
+
+
+def _subject(person: Person) -> str:
+    name = " ".join(p for p in (person.first_name, person.last_name) if p)
+    return person.login or name or f"person #{person.id}"
+
+
+def _conflict_message(person: Person) -> str:
+    return (
+        f"{_subject(person)} was changed on another workstation since you opened it. "
+        "Your changes are still in the form; compare them with the current values and save again."
+    )
+
+
+def administrator_counts(s: Session) -> tuple[int, int]:
+    """(people able to edit System → Security, people able to edit Permissions)."""
+
+    def count(module_key: str) -> int:
+        return int(
+            s.execute(
+                select(func.count(Person.id))
+                .join(GroupPermission, GroupPermission.group_id == Person.group_id)
+                .where(
+                    GroupPermission.module_key == module_key,
+                    GroupPermission.can_edit.is_(True),
+                    Person.login_key.is_not(None),
+                    Person.password_hash.is_not(None),
+                )
+            ).scalar_one()
+        )
+
+    return count(SYSTEM_SECURITY.key), count(SYSTEM.key)
+
+
+def _guard_administrators(s: Session) -> None:
+    security_admins, permission_admins = administrator_counts(s)
+    if security_admins == 0 or permission_admins == 0:
+        raise LastAdministratorError(
+            "This would leave nobody able to administer "
+            + ("System → Security" if security_admins == 0 else "Permissions")
+            + ". Give another person that right first."
+        )

@@ -1,0 +1,124 @@
+"""Field validation: each function returns the clean value or raises FieldInvalid."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from decimal import Decimal, InvalidOperation
+
+LOGIN_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._@-]{0,63}\Z")
+# Deliberately simple and ASCII-domain only: one @, a dotted domain with a TLD.
+EMAIL_RE = re.compile(
+    r"\A[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@"
+    r"(?=.{1,253}\Z)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}\Z"
+)
+PHONE_ALLOWED_RE = re.compile(r"\A\+?[0-9 ()./-]{6,32}\Z")
+MAX_HOURLY_COST = Decimal("99999999.99")
+
+
+class FieldInvalid(ValueError):
+    """A field value was refused; the message is for the user."""
+
+
+def clean_text(value: str, *, label: str, max_length: int, required: bool = False) -> str:
+    """Trimmed, NFC-normalised text without control characters."""
+    text = unicodedata.normalize("NFC", value).strip()
+    if any(unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Co", "Cn"} for ch in text):
+        raise FieldInvalid(f"{label} cannot contain control or invisible characters.")
+    if required and not text:
+        raise FieldInvalid(f"{label} is required.")
+    if len(text) > max_length:
+        raise FieldInvalid(f"{label} can have at most {max_length} characters.")
+    return text
+
+
+def clean_login(value: str) -> str:
+    login = value.strip()
+    if not login:
+        raise FieldInvalid("Login is required.")
+    if not LOGIN_RE.match(login):
+        raise FieldInvalid(
+            "Login may use letters, digits and . _ @ - (at most 64, starting with a letter "
+            "or digit)."
+        )
+    return login
+
+
+def login_key(login: str) -> str:
+    return login.strip().lower()
+
+
+def clean_email(value: str, *, required: bool = False) -> str:
+    email = value.strip()
+    if not email:
+        if required:
+            raise FieldInvalid("Email is required.")
+        return ""
+    if len(email) > 254 or not EMAIL_RE.match(email) or ".." in email:
+        raise FieldInvalid(f"'{_preview(email)}' is not a valid e-mail address.")
+    local, domain = email.rsplit("@", 1)
+    if local.startswith(".") or local.endswith("."):
+        raise FieldInvalid(f"'{_preview(email)}' is not a valid e-mail address.")
+    return f"{local}@{domain.lower()}"
+
+
+def clean_phone(value: str, *, label: str = "Phone", default_country_code: str = "32") -> str:
+    """A phone number as E.164 (+32470123456); empty stays empty."""
+    raw = value.strip()
+    if not raw:
+        return ""
+    if not PHONE_ALLOWED_RE.match(raw):
+        raise FieldInvalid(f"{label}: use digits, spaces and + ( ) . / - only.")
+    digits = re.sub(r"[^0-9]", "", raw)
+    if raw.startswith("+"):
+        e164 = digits
+    elif digits.startswith("00"):
+        e164 = digits[2:]
+    elif digits.startswith("0"):
+        e164 = default_country_code + digits[1:]
+    else:
+        e164 = digits
+    if not 8 <= len(e164) <= 15 or e164.startswith("0"):
+        raise FieldInvalid(f"{label}: '{_preview(raw)}' is not a valid phone number.")
+    return "+" + e164
+
+
+def clean_money(value: str | Decimal | None, *, label: str = "Hourly Cost") -> Decimal | None:
+    """A non-negative amount with at most two decimals, or None when empty."""
+    if value is None:
+        return None
+    if isinstance(value, Decimal):
+        amount = value
+    else:
+        text = value.strip().replace("€", "").replace("£", "").replace(" ", "")
+        if not text:
+            return None
+        if text.count(",") == 1 and "." not in text:
+            text = text.replace(",", ".")
+        if not re.fullmatch(r"[0-9]{1,8}(\.[0-9]{1,2})?", text):
+            raise FieldInvalid(f"{label} must be an amount such as 42.50.")
+        try:
+            amount = Decimal(text)
+        except InvalidOperation as exc:  # pragma: no cover - the regex already guards
+            raise FieldInvalid(f"{label} must be an amount such as 42.50.") from exc
+    if not amount.is_finite() or amount < 0 or amount > MAX_HOURLY_COST:
+        raise FieldInvalid(f"{label} must be between 0 and {MAX_HOURLY_COST}.")
+    if amount != amount.quantize(Decimal("0.01")):
+        raise FieldInvalid(f"{label} can have at most two decimals.")
+    return amount.quantize(Decimal("0.01"))
+
+
+def mask_email(email: str) -> str:
+    """j***@insypro.com: enough to recognise, not enough to harvest."""
+    if "@" not in email:
+        return "***"
+    local, domain = email.rsplit("@", 1)
+    return f"{local[:1]}***@{domain}"
+
+
+def mask_phone(phone: str) -> str:
+    return f"{phone[:3]}•••••{phone[-2:]}" if len(phone) > 6 else "•••"
+
+
+def _preview(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
