@@ -1,0 +1,1 @@
+"""Sending security codes: SMTP, an SMS gateway, or a folder outbox."""
