@@ -6,13 +6,13 @@ in the UI is a courtesy, not the check.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pmdesk.core.context import Actor
-from pmdesk.core.errors import PermissionDenied
+from pmdesk.core.errors import LastAdministratorError, PermissionDenied
 from pmdesk.core.models import GroupPermission, Person
-from pmdesk.core.modules import MODULES, Action, Module
+from pmdesk.core.modules import MODULES, SYSTEM, SYSTEM_SECURITY, Action, Module
 
 _COLUMN = {
     Action.READ: GroupPermission.can_read,
@@ -41,6 +41,14 @@ def require(session: Session, actor: Actor, module: Module, action: Action) -> N
         )
 
 
+def require_any(session: Session, actor: Actor, *alternatives: tuple[Module, Action]) -> None:
+    """Pass when any one of the (module, action) pairs is granted; else refuse naming the first."""
+    if any(can(session, actor, module, action) for module, action in alternatives):
+        return
+    module, action = alternatives[0]
+    require(session, actor, module, action)
+
+
 def rights_of(session: Session, person_id: int) -> dict[str, set[Action]]:
     """Every module key mapped to the actions this person's group has."""
     rows = session.execute(
@@ -58,3 +66,52 @@ def rights_of(session: Session, person_id: int) -> dict[str, set[Action]]:
         if row.can_delete:
             granted.add(Action.DELETE)
     return rights
+
+
+def administrator_counts(session: Session) -> tuple[int, int]:
+    """(people able to administer System → Security, people able to administer Permissions).
+
+    Only accounts that can sign in count (a login and a password), and only when their group
+    may both see (Read) and change (Edit) the module: Edit alone gives no screen to change it on.
+    """
+
+    def count(module_key: str) -> int:
+        return int(
+            session.execute(
+                select(func.count(Person.id))
+                .join(GroupPermission, GroupPermission.group_id == Person.group_id)
+                .where(
+                    GroupPermission.module_key == module_key,
+                    GroupPermission.can_read.is_(True),
+                    GroupPermission.can_edit.is_(True),
+                    Person.login_key.is_not(None),
+                    Person.password_hash.is_not(None),
+                )
+            ).scalar_one()
+        )
+
+    return count(SYSTEM_SECURITY.key), count(SYSTEM.key)
+
+
+def guard_administrators(session: Session) -> None:
+    """Raise LastAdministratorError when the pending changes leave no administrator.
+
+    Call it after flushing the change, inside the same transaction, so the refusal rolls it back.
+    """
+    session.flush()
+    security_admins, permission_admins = administrator_counts(session)
+    missing = [
+        label
+        for label, found in (
+            (SYSTEM_SECURITY.name, security_admins),
+            ("Permissions (System)", permission_admins),
+        )
+        if found == 0
+    ]
+    if missing:
+        raise LastAdministratorError(
+            "This change would leave nobody able to administer "
+            + " and ".join(missing)
+            + ". At least one person with a login and password must keep Read and Edit "
+            "there; give another person that right first, then try again."
+        )

@@ -17,13 +17,11 @@ from pmdesk.core.audit import Event
 from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.errors import (
     ConflictError,
-    LastAdministratorError,
     NotFound,
     PermissionDenied,
     ValidationError,
 )
 from pmdesk.core.models import (
-    GroupPermission,
     Language,
     Location,
     Person,
@@ -31,8 +29,10 @@ from pmdesk.core.models import (
     TrustedIp,
     UserGroup,
 )
-from pmdesk.core.modules import MAINTENANCE, SYSTEM, SYSTEM_SECURITY, Action
+from pmdesk.core.modules import MAINTENANCE, Action
 from pmdesk.core.passwords import Passwords, password_problem
+from pmdesk.core.permissions import administrator_counts as administrator_counts
+from pmdesk.core.permissions import guard_administrators as _guard_administrators
 from pmdesk.core.permissions import require
 from pmdesk.core.validation import (
     FieldInvalid,
@@ -485,33 +485,3 @@ def _conflict_message(person: Person) -> str:
         f"{_subject(person)} was changed on another workstation since you opened it. "
         "Your changes are still in the form; compare them with the current values and save again."
     )
-
-
-def administrator_counts(s: Session) -> tuple[int, int]:
-    """(people able to edit System → Security, people able to edit Permissions)."""
-
-    def count(module_key: str) -> int:
-        return int(
-            s.execute(
-                select(func.count(Person.id))
-                .join(GroupPermission, GroupPermission.group_id == Person.group_id)
-                .where(
-                    GroupPermission.module_key == module_key,
-                    GroupPermission.can_edit.is_(True),
-                    Person.login_key.is_not(None),
-                    Person.password_hash.is_not(None),
-                )
-            ).scalar_one()
-        )
-
-    return count(SYSTEM_SECURITY.key), count(SYSTEM.key)
-
-
-def _guard_administrators(s: Session) -> None:
-    security_admins, permission_admins = administrator_counts(s)
-    if security_admins == 0 or permission_admins == 0:
-        raise LastAdministratorError(
-            "This would leave nobody able to administer "
-            + ("System → Security" if security_admins == 0 else "Permissions")
-            + ". Give another person that right first."
-        )
