@@ -1,0 +1,132 @@
+"""Personnel records: validation, unique logins, optimistic locking, on every engine."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from pmdesk.core.context import Actor, CoreContext
+from pmdesk.core.errors import (
+    ConflictError,
+    LastAdministratorError,
+    PermissionDenied,
+    ValidationError,
+)
+from pmdesk.core.models import AuditEvent, Person
+from pmdesk.core.personnel import PersonForm, PersonnelService
+
+CLI = Actor(name="tester (cli)")
+
+
+def _admin_form(login: str = "alice") -> PersonForm:
+    return PersonForm(
+        last_name="Smets",
+        first_name="JM",
+        email="jm@insypro.com",
+        group_id=1,
+        login=login,
+        password="correct horse",
+        password_confirm="correct horse",
+        hourly_cost="42,50",
+    )
+
+
+def test_create_stores_clean_values(ctx: CoreContext) -> None:
+    service = PersonnelService(ctx)
+    record = service.create(CLI, _admin_form())
+    assert record.form.hourly_cost == "42.50"
+    assert record.group_name == "Administrator"
+    assert record.has_password
+    with ctx.db.session() as s:
+        person = s.get(Person, record.id)
+        assert person is not None
+        assert person.hourly_cost == Decimal("42.50")
+        assert person.password_hash and "correct horse" not in person.password_hash
+        events = s.execute(select(AuditEvent.event)).scalars().all()
+    assert events == ["person.created"]
+
+
+def test_login_is_unique_case_insensitively(ctx: CoreContext) -> None:
+    service = PersonnelService(ctx)
+    service.create(CLI, _admin_form("alice"))
+    with pytest.raises(ValidationError) as caught:
+        service.create(CLI, _admin_form("ALICE"))
+    assert caught.value.errors == {"login": "This login is already taken."}
+    with ctx.db.session() as s:
+        assert s.execute(select(func.count()).select_from(Person)).scalar_one() == 1
+
+
+def test_invalid_fields_are_named_and_nothing_is_stored(ctx: CoreContext) -> None:
+    service = PersonnelService(ctx)
+    bad = replace(
+        _admin_form(),
+        email="not-an-address",
+        phone="call me",
+        hourly_cost="-3",
+        password="short",
+        password_confirm="short",
+        first_name="Bad\x00Name",
+    )
+    with pytest.raises(ValidationError) as caught:
+        service.create(CLI, bad)
+    assert set(caught.value.errors) == {"email", "phone", "hourly_cost", "password", "first_name"}
+    with ctx.db.session() as s:
+        assert s.execute(select(func.count()).select_from(Person)).scalar_one() == 0
+
+
+def test_second_save_of_same_version_is_a_conflict_and_nothing_is_lost(ctx: CoreContext) -> None:
+    service = PersonnelService(ctx)
+    created = service.create(CLI, _admin_form())
+    # Two workstations open the same person.
+    first_view = service.get(CLI, created.id)
+    second_view = service.get(CLI, created.id)
+
+    service.update(
+        CLI, created.id, first_view.version, replace(first_view.form, phone="0470 12 34 56")
+    )
+    with pytest.raises(ConflictError) as caught:
+        service.update(CLI, created.id, second_view.version, replace(second_view.form, city="Gent"))
+
+    # The refusal carries what the other workstation saved, so the UI can show the difference.
+    current = caught.value.current
+    assert current is not None and current.form.phone == "+32470123456"  # type: ignore[attr-defined]
+    stored = service.get(CLI, created.id)
+    assert stored.form.phone == "+32470123456"
+    assert stored.form.city == ""
+    # Saving again against the version just seen succeeds and keeps both edits.
+    merged = service.update(CLI, created.id, stored.version, replace(stored.form, city="Gent"))
+    assert (merged.form.phone, merged.form.city) == ("+32470123456", "Gent")
+
+
+def test_user_without_maintenance_rights_is_refused(ctx: CoreContext) -> None:
+    service = PersonnelService(ctx)
+    service.create(CLI, _admin_form())
+    with ctx.db.session() as s:
+        from pmdesk.core.models import UserGroup
+
+        group = UserGroup(name="Reception", name_key="reception")
+        s.add(group)
+        s.flush()
+        group_id = group.id
+    clerk = service.create(CLI, replace(_admin_form("clerk"), group_id=group_id))
+    clerk_actor = Actor(name="clerk", person_id=clerk.id)
+    with pytest.raises(PermissionDenied):
+        service.page(clerk_actor)
+    with pytest.raises(PermissionDenied):
+        service.create(clerk_actor, _admin_form("mallory"))
+    # Everyone may read their own record.
+    assert service.get(clerk_actor, clerk.id).form.login == "clerk"
+
+
+def test_last_administrator_cannot_be_removed(ctx: CoreContext) -> None:
+    service = PersonnelService(ctx)
+    admin = service.create(CLI, _admin_form())
+    with pytest.raises(LastAdministratorError, match="nobody able to administer"):
+        service.delete(CLI, admin.id, admin.version)
+    assert service.get(CLI, admin.id).form.login == "alice"
+    actor = Actor(name="alice", person_id=admin.id)
+    with pytest.raises(PermissionDenied, match="your own account"):
+        service.delete(actor, admin.id, admin.version)
