@@ -1,0 +1,32 @@
+# pmdesk developer tasks. POSIX make; everything runs from the local .venv.
+.POSIX:
+
+PYTHON ?= python3
+VENV = .venv
+BIN = $(VENV)/bin
+PYTEST_ARGS ?=
+QT_QPA_PLATFORM ?= offscreen
+
+.PHONY: venv run test lint dist
+
+venv: $(BIN)/python
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+run: venv
+	$(BIN)/pip install --quiet -e .
+	$(BIN)/pmdesk
+
+test: venv
+	$(BIN)/pip install --quiet -e '.[test]'
+	QT_QPA_PLATFORM=$(QT_QPA_PLATFORM) scripts/with-test-env $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy pmdesk
+
+dist: venv
+	$(BIN)/pip install --quiet -e '.[package]'
+	$(BIN)/pyinstaller --noconfirm pmdesk.spec
