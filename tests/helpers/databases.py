@@ -17,7 +17,6 @@ from pmdesk.core import migrate
 from pmdesk.core.db import Database
 from pmdesk.core.models import (
     AuditEvent,
-    ChangeCounter,
     GroupPermission,
     Language,
     Location,
@@ -113,7 +112,6 @@ def reset_to_seed(db: Database) -> None:
             TrustedIp,
             Person,
             GroupPermission,
-            ChangeCounter,
             Location,
             Team,
         ):
