@@ -1,0 +1,501 @@
+"""System → Security: two-step authentication on/off, its settings, and the connection status.
+
+Every change is one transaction with its audit row, and is refused when the settings row changed
+since the administrator read it (optimistic locking on ``security_settings.version``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, fields, replace
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from pmdesk.core import audit
+from pmdesk.core.audit import Event
+from pmdesk.core.context import Actor, CoreContext
+from pmdesk.core.delivery.base import DeliverySettings
+from pmdesk.core.errors import ConflictError, PmdeskError, ValidationError
+from pmdesk.core.models import Person, SecuritySettings
+from pmdesk.core.modules import SYSTEM_SECURITY, Action
+from pmdesk.core.permissions import require
+from pmdesk.core.validation import FieldInvalid, clean_email, clean_phone, clean_text
+
+SETTINGS_ID = 1
+TRUST_DAYS_RANGE = (1, 90)
+CODE_TTL_MINUTES_RANGE = (1, 10)
+METHODS = ("outbox", "smtp", "sms")
+SMTP_SECURITY = ("starttls", "tls", "none")
+_HOST_RE = re.compile(
+    r"\A(?=.{1,253}\Z)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?\Z"
+)
+
+
+@dataclass(frozen=True)
+class SecuritySettingsView:
+    two_factor_enabled: bool
+    trust_days: int
+    code_ttl_minutes: int
+    delivery: DeliverySettings
+    version: int
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ShutOutPerson:
+    """Someone who can sign in today but could not receive a code with 2FA on."""
+
+    person_id: int
+    login: str
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ConnectionStatus:
+    database_encrypted: bool | None  # None: embedded SQLite, no network link
+    mail_encrypted: bool | None  # None: the outbox folder, no network link
+    mail_label: str
+    workstation_address: str | None
+
+
+class ShutOutWarning(PmdeskError):
+    """Turning 2FA on would shut these people out; confirm with ``accept_shut_out=True``."""
+
+    def __init__(self, people: list[ShutOutPerson]) -> None:
+        self.people = list(people)
+        n = len(self.people)
+        names = ", ".join(p.login for p in self.people[:5]) + (", …" if n > 5 else "")
+        who = "person" if n == 1 else "people"
+        super().__init__(
+            f"{n} {who} could not receive a security code and would be shut out ({names}). "
+            "Give them a usable address first, or confirm to turn two-step authentication on "
+            "anyway."
+        )
+
+
+# ----- helpers usable inside another service's transaction ----------------------------------
+
+
+def load_settings(session: Session) -> SecuritySettingsView:
+    """The current settings, without a permission check (for the login flow)."""
+    row = session.get(SecuritySettings, SETTINGS_ID)
+    if row is None:
+        row = session.execute(
+            select(SecuritySettings).order_by(SecuritySettings.id).limit(1)
+        ).scalar_one_or_none()
+    if row is None:
+        return SecuritySettingsView(False, 30, 10, DeliverySettings(), 0, None)
+    return _view(row)
+
+
+def delivery_settings(row: SecuritySettings) -> DeliverySettings:
+    method = row.delivery_method if row.delivery_method in METHODS else "outbox"
+    security = row.smtp_security if row.smtp_security in SMTP_SECURITY else "starttls"
+    return DeliverySettings(
+        method=method,  # type: ignore[arg-type]
+        outbox_folder=row.outbox_folder,
+        smtp_host=row.smtp_host,
+        smtp_port=row.smtp_port,
+        smtp_security=security,  # type: ignore[arg-type]
+        smtp_username=row.smtp_username,
+        smtp_from=row.smtp_from,
+        sms_url=row.sms_url,
+    )
+
+
+def delivery_label(delivery: DeliverySettings, outbox_default: str | os.PathLike[str] = "") -> str:
+    """Where codes go, in words, derived from the settings alone."""
+    if delivery.method == "smtp":
+        security = {"starttls": "STARTTLS", "tls": "TLS", "none": "no encryption"}[
+            delivery.smtp_security
+        ]
+        host = delivery.smtp_host or "(no server set)"
+        return f"E-mail via {host}:{delivery.smtp_port} ({security})"
+    if delivery.method == "sms":
+        host = urlsplit(delivery.sms_url).hostname or "(no gateway set)"
+        return f"SMS via {host}"
+    folder = delivery.outbox_folder or os.fspath(outbox_default) or "the default outbox"
+    return f"Outbox folder {folder} (for trying it out: nothing is sent)"
+
+
+def delivery_encrypted(delivery: DeliverySettings) -> bool | None:
+    """Whether codes travel encrypted: None when nothing leaves this machine (outbox)."""
+    if delivery.method == "smtp":
+        return delivery.smtp_security in {"starttls", "tls"}
+    if delivery.method == "sms":
+        return urlsplit(delivery.sms_url).scheme.lower() == "https"
+    return None
+
+
+def find_shut_out(session: Session, method: str) -> list[ShutOutPerson]:
+    """People with a login and a password who could not receive a code by ``method``."""
+    rows = session.execute(
+        select(
+            Person.id,
+            Person.login,
+            Person.first_name,
+            Person.last_name,
+            Person.email,
+            Person.phone,
+            Person.mobile,
+        )
+        .where(Person.login_key.is_not(None), Person.password_hash.is_not(None))
+        .order_by(Person.login_key, Person.id)
+        .execution_options(yield_per=2000)
+    )
+    found: list[ShutOutPerson] = []
+    for person_id, login, first, last, email, phone, mobile in rows:
+        reason = _why_unreachable(method, email or "", phone or "", mobile or "")
+        if reason:
+            name = " ".join(p for p in (first, last) if p)
+            found.append(ShutOutPerson(person_id, login or "", name, reason))
+    return found
+
+
+def _why_unreachable(method: str, email: str, phone: str, mobile: str) -> str | None:
+    if method == "sms":
+        for number in (mobile, phone):
+            try:
+                if clean_phone(number):
+                    return None
+            except FieldInvalid:
+                continue
+        return "no valid mobile or phone number" if (mobile or phone) else "no phone number"
+    if not email.strip():
+        return "no e-mail address"
+    try:
+        clean_email(email, required=True)
+    except FieldInvalid:
+        return "the e-mail address is not valid"
+    return None
+
+
+def _view(row: SecuritySettings) -> SecuritySettingsView:
+    return SecuritySettingsView(
+        two_factor_enabled=bool(row.two_factor_enabled),
+        trust_days=row.trust_days,
+        code_ttl_minutes=row.code_ttl_minutes,
+        delivery=delivery_settings(row),
+        version=row.version,
+        updated_at=row.updated_at,
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    name = host.strip().strip("[]").rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _range(value: object, label: str, bounds: tuple[int, int], unit: str) -> int:
+    low, high = bounds
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise FieldInvalid(f"{label} must be a whole number of {unit} from {low} to {high}.")
+    return value
+
+
+def validate_delivery(delivery: DeliverySettings) -> DeliverySettings:
+    """The settings cleaned, or ValidationError naming each bad field."""
+    errors: dict[str, str] = {}
+    clean: dict[str, object] = {}
+
+    def check(name: str, fn: object) -> None:
+        try:
+            clean[name] = fn() if callable(fn) else fn
+        except FieldInvalid as exc:
+            errors[name] = str(exc)
+
+    method = delivery.method
+    if method not in METHODS:
+        errors["method"] = "Choose how codes are delivered: outbox folder, e-mail (SMTP) or SMS."
+    check("outbox_folder", lambda: _clean_folder(delivery.outbox_folder))
+    check("smtp_host", lambda: _clean_host(delivery.smtp_host, required=method == "smtp"))
+    check("smtp_port", lambda: _range(delivery.smtp_port, "The SMTP port", (1, 65535), "ports"))
+    if delivery.smtp_security not in SMTP_SECURITY:
+        errors["smtp_security"] = "Choose STARTTLS or TLS for the mail server."
+    elif (
+        method == "smtp"
+        and delivery.smtp_security == "none"
+        and "smtp_host" not in errors
+        and not _is_loopback(delivery.smtp_host)
+    ):
+        errors["smtp_security"] = (
+            "Mail without encryption is only allowed to a relay on this machine (localhost); "
+            "choose STARTTLS or TLS."
+        )
+    check(
+        "smtp_username",
+        lambda: clean_text(delivery.smtp_username, label="The SMTP user name", max_length=255),
+    )
+    check("smtp_from", lambda: _clean_from(delivery.smtp_from, required=method == "smtp"))
+    check("sms_url", lambda: _clean_url(delivery.sms_url, required=method == "sms"))
+    if errors:
+        raise ValidationError(errors)
+    return replace(
+        delivery,
+        outbox_folder=str(clean["outbox_folder"]),
+        smtp_host=str(clean["smtp_host"]),
+        smtp_username=str(clean["smtp_username"]),
+        smtp_from=str(clean["smtp_from"]),
+        sms_url=str(clean["sms_url"]),
+    )
+
+
+def _clean_folder(value: str) -> str:
+    """Empty means the default outbox of each workstation."""
+    folder = clean_text(value, label="The outbox folder", max_length=500)
+    if folder and not os.path.isabs(os.path.expanduser(folder)):
+        raise FieldInvalid("The outbox folder must be a full path, such as C:\\pmdesk\\outbox.")
+    return folder
+
+
+def _clean_host(value: str, *, required: bool) -> str:
+    host = value.strip()
+    if not host:
+        if required:
+            raise FieldInvalid("Enter the mail server (SMTP host).")
+        return ""
+    bare = host.strip("[]")
+    try:
+        return str(ipaddress.ip_address(bare))
+    except ValueError:
+        pass
+    if not _HOST_RE.match(host):
+        raise FieldInvalid(f"'{host[:60]}' is not a valid server name.")
+    return host.lower()
+
+
+def _clean_from(value: str, *, required: bool) -> str:
+    try:
+        return clean_email(value, required=required)
+    except FieldInvalid as exc:
+        if not value.strip():
+            raise FieldInvalid("Enter the sender address (From) for code mails.") from exc
+        raise FieldInvalid(f"The sender address: {exc}") from exc
+
+
+def _clean_url(value: str, *, required: bool) -> str:
+    url = value.strip()
+    if not url:
+        if required:
+            raise FieldInvalid("Enter the SMS gateway URL (https://…).")
+        return ""
+    if len(url) > 500 or any(ch.isspace() or ord(ch) < 32 for ch in url):
+        raise FieldInvalid("The SMS gateway URL must be one line of at most 500 characters.")
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        _ = parts.port
+    except ValueError as exc:
+        raise FieldInvalid("The SMS gateway URL is not a valid URL.") from exc
+    if not host:
+        raise FieldInvalid("The SMS gateway URL needs a server name (https://host/…).")
+    if parts.username is not None or parts.password is not None:
+        raise FieldInvalid(
+            "Do not put a user name or password in the SMS gateway URL: the password belongs "
+            "in the keyring."
+        )
+    scheme = parts.scheme.lower()
+    if scheme == "http" and not _is_loopback(host):
+        raise FieldInvalid("The SMS gateway must use https:// (http:// only to this machine).")
+    if scheme not in {"https", "http"}:
+        raise FieldInvalid("The SMS gateway URL must start with https://.")
+    return url
+
+
+_DELIVERY_COLUMNS = {
+    "method": "delivery_method",
+    "outbox_folder": "outbox_folder",
+    "smtp_host": "smtp_host",
+    "smtp_port": "smtp_port",
+    "smtp_security": "smtp_security",
+    "smtp_username": "smtp_username",
+    "smtp_from": "smtp_from",
+    "sms_url": "sms_url",
+}
+
+
+# ----- the service --------------------------------------------------------------------------
+
+
+class SecurityService:
+    def __init__(self, ctx: CoreContext) -> None:
+        self._ctx = ctx
+
+    def get(self, actor: Actor) -> SecuritySettingsView:
+        with self._ctx.db.session() as s:
+            require(s, actor, SYSTEM_SECURITY, Action.READ)
+            return load_settings(s)
+
+    def readiness(self, actor: Actor) -> list[ShutOutPerson]:
+        """Who would be shut out if two-step authentication were on (with today's delivery)."""
+        with self._ctx.db.session() as s:
+            require(s, actor, SYSTEM_SECURITY, Action.READ)
+            return find_shut_out(s, load_settings(s).delivery.method)
+
+    def connection_status(self, actor: Actor) -> ConnectionStatus:
+        with self._ctx.db.session() as s:
+            require(s, actor, SYSTEM_SECURITY, Action.READ)
+            delivery = load_settings(s).delivery
+            return ConnectionStatus(
+                database_encrypted=self._ctx.db.connection_encrypted(s),
+                mail_encrypted=delivery_encrypted(delivery),
+                mail_label=delivery_label(delivery, self._ctx.outbox_default),
+                workstation_address=self._ctx.db.client_address(s),
+            )
+
+    def set_two_factor(
+        self,
+        actor: Actor,
+        enabled: bool,
+        expected_version: int,
+        *,
+        accept_shut_out: bool = False,
+    ) -> SecuritySettingsView:
+        """Turn two-step authentication on or off (System → Security Edit).
+
+        Turning it on while someone could not receive a code raises ShutOutWarning listing
+        them, unless ``accept_shut_out``.
+        """
+        with self._writing(actor, expected_version) as (s, row):
+            if bool(row.two_factor_enabled) == enabled:
+                return _view(row)
+            detail = ""
+            if enabled:
+                shut_out = find_shut_out(s, delivery_settings(row).method)
+                if shut_out and not accept_shut_out:
+                    raise ShutOutWarning(shut_out)
+                if shut_out:
+                    detail = (
+                        f"accepted that {len(shut_out)} cannot receive a code: "
+                        + ", ".join(p.login for p in shut_out[:20])
+                        + (", …" if len(shut_out) > 20 else "")
+                    )
+            now = self._ctx.clock.now(s)  # before changing the row: a query autoflushes
+            row.two_factor_enabled = enabled
+            row.updated_at = now
+            s.flush()
+            event = Event.TWO_FACTOR_ENABLED if enabled else Event.TWO_FACTOR_DISABLED
+            audit.record(
+                s, self._ctx.clock, actor, event, subject="two-step authentication", detail=detail
+            )
+            return _view(row)
+
+    def update(
+        self,
+        actor: Actor,
+        expected_version: int,
+        *,
+        trust_days: int | None = None,
+        code_ttl_minutes: int | None = None,
+    ) -> SecuritySettingsView:
+        """Change how long an address stays trusted and how long a code is valid."""
+        errors: dict[str, str] = {}
+        if trust_days is not None:
+            try:
+                _range(trust_days, "Trust an address for", TRUST_DAYS_RANGE, "days")
+            except FieldInvalid as exc:
+                errors["trust_days"] = str(exc)
+        if code_ttl_minutes is not None:
+            try:
+                _range(code_ttl_minutes, "A code is valid for", CODE_TTL_MINUTES_RANGE, "minutes")
+            except FieldInvalid as exc:
+                errors["code_ttl_minutes"] = str(exc)
+        if errors:
+            raise ValidationError(errors)
+        with self._writing(actor, expected_version) as (s, row):
+            now = self._ctx.clock.now(s)
+            changes: list[str] = []
+            if trust_days is not None and trust_days != row.trust_days:
+                changes.append(f"trust_days {row.trust_days} → {trust_days}")
+                row.trust_days = trust_days
+            if code_ttl_minutes is not None and code_ttl_minutes != row.code_ttl_minutes:
+                changes.append(f"code_ttl_minutes {row.code_ttl_minutes} → {code_ttl_minutes}")
+                row.code_ttl_minutes = code_ttl_minutes
+            if changes:
+                row.updated_at = now
+                s.flush()
+                audit.record(
+                    s,
+                    self._ctx.clock,
+                    actor,
+                    Event.SETTING_CHANGED,
+                    subject="security settings",
+                    detail=", ".join(changes),
+                )
+            return _view(row)
+
+    def update_delivery(
+        self,
+        actor: Actor,
+        delivery: DeliverySettings,
+        expected_version: int | None = None,
+    ) -> SecuritySettingsView:
+        """Change how codes are delivered; ``expected_version`` None skips the conflict check."""
+        clean = validate_delivery(delivery)
+        with self._writing(actor, expected_version) as (s, row):
+            now = self._ctx.clock.now(s)
+            before = delivery_settings(row)
+            changed = [
+                f.name
+                for f in fields(DeliverySettings)
+                if getattr(before, f.name) != getattr(clean, f.name)
+            ]
+            if changed:
+                for name in changed:
+                    setattr(row, _DELIVERY_COLUMNS[name], getattr(clean, name))
+                row.updated_at = now
+                s.flush()
+                audit.record(
+                    s,
+                    self._ctx.clock,
+                    actor,
+                    Event.SETTING_CHANGED,
+                    subject="code delivery",
+                    # Names only: values such as the server or user name stay out of the log.
+                    detail="changed: " + ", ".join(changed),
+                )
+            return _view(row)
+
+    # ----- internals -------------------------------------------------------------------------
+
+    @contextmanager
+    def _writing(
+        self, actor: Actor, expected_version: int | None
+    ) -> Iterator[tuple[Session, SecuritySettings]]:
+        """A write transaction on the settings row, refused when it changed since it was read."""
+        try:
+            with self._ctx.db.write_session() as s:
+                require(s, actor, SYSTEM_SECURITY, Action.EDIT)
+                row = s.get(
+                    SecuritySettings, SETTINGS_ID, with_for_update=not self._ctx.db.is_sqlite
+                )
+                if row is None:
+                    row = SecuritySettings(id=SETTINGS_ID)
+                    s.add(row)
+                    s.flush()
+                elif expected_version is not None and row.version != expected_version:
+                    raise ConflictError(_CONFLICT, current=_view(row))
+                yield s, row
+        except StaleDataError as exc:
+            raise ConflictError(_CONFLICT) from exc
+
+
+_CONFLICT = (
+    "The security settings were changed on another workstation since you opened them. "
+    "Reload to see the current values, then make your change again."
+)
