@@ -22,6 +22,8 @@ from tests.helpers.databases import (
     throwaway_server_database,
 )
 
+pytest_plugins = ["tests.helpers.smtp"]  # mail servers and the SMS gateway, for any test
+
 
 @pytest.fixture(autouse=True)
 def isolated_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -61,3 +62,22 @@ class Delivery(Protocol):
     def send(self, message: CodeMessage) -> None:
         """Deliver the message or raise DeliveryError. Blocking: never call on the GUI thread."""
         ...
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for localhost and loopback addresses (127.0.0.0/8, ::1): no network is crossed.
+
+    Names are not resolved: a DNS answer could point anywhere.
+    """
+    name = host.strip().strip("[]").rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def without_code(text: str, message: CodeMessage) -> str:
+    """``text`` with the code blanked out, for error messages built from a server's answer."""
+    return text.replace(message.code, "******") if message.code else text

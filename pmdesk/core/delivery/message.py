@@ -1,0 +1,98 @@
+"""The words of a security-code message, shared by every delivery method.
+
+The text holds the code, so it is built only at the moment of sending and never logged.
+"""
+
+from __future__ import annotations
+
+import email.utils
+from email.headerregistry import Address
+from email.message import EmailMessage
+
+from pmdesk.core.delivery.base import CodeMessage
+
+SUBJECT = "pmdesk security code"
+TEST_SUBJECT = "pmdesk security code (test)"
+DEFAULT_FROM = "pmdesk <pmdesk@localhost>"
+
+
+def subject(message: CodeMessage) -> str:
+    return TEST_SUBJECT if message.test else SUBJECT
+
+
+def _minutes(n: int) -> str:
+    return "1 minute" if n == 1 else f"{n} minutes"
+
+
+def _origin(message: CodeMessage) -> str:
+    address = message.requested_from or "an unknown address"
+    workstation = message.workstation or "an unknown workstation"
+    return f"the address {address} on the workstation {workstation}"
+
+
+def body(message: CodeMessage) -> str:
+    """The e-mail text (plain text, short lines)."""
+    greeting = f"Hello {message.person_name}," if message.person_name else "Hello,"
+    lines = [greeting, ""]
+    if message.test:
+        lines += [
+            "THIS IS A TEST. An administrator sent this message from pmdesk to check that",
+            "security codes reach you. You do not need to do anything; the code below",
+            "cannot be used to sign in.",
+            "",
+            "Test security code:",
+        ]
+    else:
+        lines += ["Your pmdesk security code is:"]
+    lines += [
+        "",
+        f"    {message.code}",
+        "",
+        f"It is valid for {_minutes(message.valid_minutes)} and can be used only once.",
+        f"It was requested from {_origin(message)}.",
+        "",
+        "If this was not you:",
+        "  - do not share this code with anyone, not even someone who says they are",
+        "    from IT support: nobody will ever ask you for it;",
+        "  - tell your administrator;",
+        "  - change your password.",
+        "",
+        "-- ",
+        "pmdesk",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def sms_text(message: CodeMessage) -> str:
+    """The text message: short, the code first so phones can offer to copy it."""
+    prefix = "TEST - " if message.test else ""
+    return (
+        f"{prefix}pmdesk security code: {message.code}. "
+        f"Valid {_minutes(message.valid_minutes)}, once. "
+        f"Asked from {message.requested_from or 'an unknown address'}"
+        f" ({message.workstation or 'unknown workstation'}). "
+        "Not you? Do not share it, tell your administrator and change your password."
+    )
+
+
+def email_message(message: CodeMessage, *, sender: str, recipient: str) -> EmailMessage:
+    """A complete e-mail, ready for smtplib or an .eml file."""
+    mail = EmailMessage()
+    mail["Subject"] = subject(message)
+    mail["From"] = sender or DEFAULT_FROM
+    mail["To"] = (
+        Address(display_name=message.person_name, addr_spec=recipient)
+        if message.person_name
+        else recipient
+    )
+    mail["Date"] = email.utils.formatdate(localtime=False, usegmt=True)
+    mail["Message-ID"] = email.utils.make_msgid(domain=_domain(sender))
+    mail["Auto-Submitted"] = "auto-generated"
+    mail.set_content(body(message))
+    return mail
+
+
+def _domain(sender: str) -> str:
+    _, addr = email.utils.parseaddr(sender)
+    return addr.rsplit("@", 1)[1] if "@" in addr else "pmdesk.localhost"

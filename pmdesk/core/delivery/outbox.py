@@ -1,0 +1,81 @@
+"""Security codes written as .eml files into a folder: for trying pmdesk out, nothing is sent.
+
+Each message is written to a temporary file in the same folder and renamed into place, so a
+reader (or a mail client watching the folder) never sees half a message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pmdesk.core.delivery.base import CodeMessage, DeliveryError
+from pmdesk.core.delivery.message import DEFAULT_FROM, email_message
+from pmdesk.core.validation import FieldInvalid, clean_email, mask_email
+
+log = logging.getLogger(__name__)
+
+OUTBOX_LABEL = "Outbox folder (for trying pmdesk out; nothing is sent)"
+
+
+class OutboxDelivery:
+    """Writes one .eml file per message. The files hold codes: the folder is for trials only."""
+
+    def __init__(self, folder: Path, *, sender: str = "") -> None:
+        self.folder = folder
+        self.sender = sender.strip() or DEFAULT_FROM
+
+    @property
+    def label(self) -> str:
+        return f"{OUTBOX_LABEL}: {self.folder}"
+
+    @property
+    def encrypted(self) -> bool | None:
+        return None
+
+    def destination(self, message: CodeMessage) -> str | None:
+        try:
+            return clean_email(message.email) or None
+        except FieldInvalid:
+            return None
+
+    def send(self, message: CodeMessage) -> None:
+        self.write(message)
+
+    def write(self, message: CodeMessage) -> Path:
+        """Write the message and return the new file's path."""
+        recipient = self.destination(message)
+        if recipient is None:
+            who = message.person_name or "This person"
+            raise DeliveryError(f"{who} has no usable e-mail address, so no code can be sent.")
+        data = email_message(message, sender=self.sender, recipient=recipient).as_bytes()
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        final = self.folder / f"{stamp}-{secrets.token_hex(4)}.eml"
+        try:
+            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _write_atomically(final, data)
+        except OSError as exc:
+            raise DeliveryError(
+                f"Could not write to the outbox folder {self.folder}: {exc.strerror or exc}."
+            ) from None
+        log.info("Security code written to the outbox for %s: %s", mask_email(recipient), final)
+        return final
+
+
+def _write_atomically(final: Path, data: bytes) -> None:
+    fd, temp_name = tempfile.mkstemp(prefix=".pmdesk-", suffix=".tmp", dir=final.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp_name, final)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp_name)
+        raise
