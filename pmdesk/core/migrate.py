@@ -108,7 +108,9 @@ def status(db: Database) -> SchemaStatus:
 
 def upgrade(db: Database, target: str = "head") -> SchemaStatus:
     """Bring the schema to ``target`` (default: the newest this app knows)."""
-    return _run(db, lambda config: command.upgrade(config, target))
+    state = _run(db, lambda config: command.upgrade(config, target))
+    db.refresh_statistics()
+    return state
 
 
 def downgrade(db: Database, target: str = "base") -> SchemaStatus:

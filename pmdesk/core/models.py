@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from pmdesk.core.types import UTCDateTime
+from pmdesk.core.types import UTCDateTime, search_key_type
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -123,7 +123,12 @@ class Person(Base):
 
     login: Mapped[str | None] = mapped_column(String(64))
     # Lower-cased login: unique case-insensitively on every engine (NULLs do not collide).
-    login_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    login_key: Mapped[str | None] = mapped_column(search_key_type(64), unique=True)
+    # Lower-cased copies for case-insensitive search and sort that can use an index.
+    last_name_key: Mapped[str] = mapped_column(search_key_type(100), default="")
+    first_name_key: Mapped[str] = mapped_column(search_key_type(100), default="")
+    number_key: Mapped[str] = mapped_column(search_key_type(40), default="")
+    email_key: Mapped[str] = mapped_column(search_key_type(254), default="")
     password_hash: Mapped[str | None] = mapped_column(String(255))
     visible: Mapped[bool] = mapped_column(Boolean, default=True)
     access_planning: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -156,6 +161,10 @@ class Person(Base):
         Index("ix_personnel_number", "number"),
         Index("ix_personnel_email", "email"),
         Index("ix_personnel_group_id", "group_id"),
+        Index("ix_personnel_name_keys", "last_name_key", "first_name_key", "id"),
+        Index("ix_personnel_first_name_keys", "first_name_key", "last_name_key", "id"),
+        Index("ix_personnel_number_key", "number_key", "id"),
+        Index("ix_personnel_email_key", "email_key", "id"),
     )
 
 

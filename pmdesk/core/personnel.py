@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, delete, func, or_, select
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -34,6 +34,7 @@ from pmdesk.core.passwords import Passwords, password_problem
 from pmdesk.core.permissions import administrator_counts as administrator_counts
 from pmdesk.core.permissions import guard_administrators as _guard_administrators
 from pmdesk.core.permissions import require
+from pmdesk.core.types import search_text
 from pmdesk.core.validation import (
     FieldInvalid,
     clean_email,
@@ -139,13 +140,30 @@ class Lookups:
 
 
 _SORT_COLUMNS = {
-    "name": (Person.last_name, Person.first_name),
-    "first_name": (Person.first_name, Person.last_name),
-    "number": (Person.number,),
+    "name": (Person.last_name_key, Person.first_name_key),
+    "first_name": (Person.first_name_key, Person.last_name_key),
+    "number": (Person.number_key,),
     "login": (Person.login_key,),
-    "email": (Person.email,),
+    "email": (Person.email_key,),
     "group": (UserGroup.name,),
 }
+_SEARCHED = (
+    Person.last_name_key,
+    Person.first_name_key,
+    Person.number_key,
+    Person.login_key,
+    Person.email_key,
+)
+# Above every character: ``key < term + _TOP`` bounds a prefix range (byte-wise collations).
+_TOP = "\U0010ffff"
+
+
+def _starts_with(column: Any, term: str, dialect: str) -> ColumnElement[bool]:
+    """An index-friendly prefix match on a lower-cased key column."""
+    if dialect in {"mysql", "mariadb"}:
+        escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return column.like(escaped + "%", escape="\\")  # type: ignore[no-any-return]
+    return and_(column >= term, column < term + _TOP)
 
 
 class PersonnelService:
@@ -171,24 +189,28 @@ class PersonnelService:
             )
 
     @staticmethod
-    def _search_clause(search: str) -> ColumnElement[bool] | None:
-        term = search.strip().lower()
+    def _search_clause(s: Session, search: str) -> ColumnElement[bool] | None:
+        """Any of the keys starts with the typed text ("jan smets" also: forename + lastname)."""
+        term = search_text(search)
         if not term:
             return None
-        like = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        return or_(
-            func.lower(Person.last_name).like(like, escape="\\"),
-            func.lower(Person.first_name).like(like, escape="\\"),
-            Person.number.like(like, escape="\\"),
-            Person.login_key.like(like, escape="\\"),
-            func.lower(Person.email).like(like, escape="\\"),
-        )
+        dialect = s.get_bind().dialect.name
+        matches = [_starts_with(column, term, dialect) for column in _SEARCHED]
+        first, _, rest = term.partition(" ")
+        if rest:
+            matches.append(
+                and_(
+                    Person.first_name_key == first,
+                    _starts_with(Person.last_name_key, rest.strip(), dialect),
+                )
+            )
+        return or_(*matches)
 
     def count(self, actor: Actor, search: str = "") -> int:
         with self._ctx.db.session() as s:
             require(s, actor, MAINTENANCE, Action.READ)
             stmt = select(func.count()).select_from(Person)
-            clause = self._search_clause(search)
+            clause = self._search_clause(s, search)
             if clause is not None:
                 stmt = stmt.where(clause)
             return s.execute(stmt).scalar_one()
@@ -220,7 +242,7 @@ class PersonnelService:
             UserGroup.name,
             Person.locked_until,
         ).outerjoin(UserGroup, UserGroup.id == Person.group_id)
-        clause = self._search_clause(search)
+        clause = self._search_clause(s, search)
         if clause is not None:
             stmt = stmt.where(clause)
         columns = (*_SORT_COLUMNS[sort], Person.id)
@@ -397,6 +419,10 @@ class PersonnelService:
                 person.login_key = login_key(value) if isinstance(value, str) else None
             else:
                 setattr(person, name, value)
+        person.last_name_key = search_text(person.last_name)
+        person.first_name_key = search_text(person.first_name)
+        person.number_key = search_text(person.number)
+        person.email_key = search_text(person.email)
         if form.password:
             person.password_hash = self._passwords.hash(form.password)
             person.password_changed_at = now

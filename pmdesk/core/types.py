@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime
-from sqlalchemy.dialects import mysql
+from sqlalchemy import DateTime, String
+from sqlalchemy.dialects import mysql, postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -39,3 +39,18 @@ class UTCDateTime(TypeDecorator[datetime]):
             value = datetime.fromisoformat(value)
         assert isinstance(value, datetime)
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def search_key_type(length: int) -> String:
+    """Text for lower-cased search keys, ordered byte-wise where the engine allows it.
+
+    PostgreSQL's locale collations make ``LIKE 'ab%'`` and prefix ranges unable to use a plain
+    index; the "C" collation can. SQLite compares byte-wise already; MariaDB's default
+    collation serves prefix LIKE from the index.
+    """
+    return String(length).with_variant(postgresql.VARCHAR(length, collation="C"), "postgresql")
+
+
+def search_text(value: str) -> str:
+    """The search-key form of a text: what both the stored key and a typed term become."""
+    return value.strip().lower()

@@ -130,3 +130,46 @@ def test_last_administrator_cannot_be_removed(ctx: CoreContext) -> None:
     actor = Actor(name="alice", person_id=admin.id)
     with pytest.raises(PermissionDenied, match="your own account"):
         service.delete(actor, admin.id, admin.version)
+
+
+def test_search_is_case_insensitive_prefix_on_names_number_login_email(ctx: CoreContext) -> None:
+    service = PersonnelService(ctx)
+    service.create(CLI, _admin_form())
+    people = [
+        ("Smets", "Jan", "E001", "jan.smets@example.com"),
+        ("Smith", "Émile", "E002", "emile@example.com"),
+        ("de Smet", "Anne", "X100", "anne@garage.be"),
+        ("Peeters", "Sofie", "E003", "sofie%_x@example.com"),
+    ]
+    for last, first, number, email in people:
+        service.create(
+            CLI, PersonForm(last_name=last, first_name=first, number=number, email=email)
+        )
+
+    def found(term: str) -> list[str]:
+        rows = service.page(CLI, search=term)
+        assert service.count(CLI, term) == len(rows)
+        return [r.last_name for r in rows]
+
+    assert found("SM") == ["Smets", "Smets", "Smith"]  # Jan Smets, JM Smets (alice), Smith
+    assert found("émile") == ["Smith"]
+    assert found("de s") == ["de Smet"]
+    assert found("x1") == ["de Smet"]
+    assert found("jan smets") == ["Smets"]
+    assert found("sofie%") == ["Peeters"]
+    assert found("%") == []  # wildcards are literal text
+    assert found("_") == []
+    assert found("zzz") == []
+    assert len(found("")) == 5
+
+
+def test_sorting_is_case_insensitive(ctx: CoreContext) -> None:
+    service = PersonnelService(ctx)
+    for last in ("bakker", "Aerts", "Claes"):
+        service.create(CLI, PersonForm(last_name=last))
+    assert [r.last_name for r in service.page(CLI)] == ["Aerts", "bakker", "Claes"]
+    assert [r.last_name for r in service.page(CLI, descending=True)] == [
+        "Claes",
+        "bakker",
+        "Aerts",
+    ]
