@@ -1,0 +1,741 @@
+"""The two-step login: password, then — unless the address is trusted — a security code.
+
+``LoginService`` is what the login dialog and ``pmdesk login`` call. Each step is a short
+transaction on the database clock; a code is committed *before* it is sent and the sending
+happens outside any transaction, so a slow mail server never holds a database lock. Every
+decision is audited; no password or code ever reaches the audit trail, the log or an exception.
+
+Rules (DESIGN.md §2): one message for unknown user, wrong password and locked account; a code is
+six digits, single use, valid ``code_ttl_minutes``, stored as a salted hash, bound to its login
+attempt (person, address, workstation); five wrong entries void it; a new code keeps the count
+and is sent at most every 30 s; wrong codes count towards the account lockout.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from pmdesk.core import audit, codes, lockout
+from pmdesk.core.audit import Event
+from pmdesk.core.context import Actor, CoreContext
+from pmdesk.core.delivery.base import CodeMessage, Delivery, DeliveryError, DeliverySettings
+from pmdesk.core.errors import PmdeskError
+from pmdesk.core.models import LoginChallenge, Person
+from pmdesk.core.passwords import MAX_PASSWORD_LENGTH, Passwords
+from pmdesk.core.security import load_settings
+from pmdesk.core.trusted_ips import is_trusted, trust
+from pmdesk.core.validation import (
+    LOGIN_RE,
+    FieldInvalid,
+    clean_email,
+    clean_phone,
+    login_key,
+    mask_email,
+    mask_phone,
+)
+from pmdesk.secrets import SecretStoreError
+
+log = logging.getLogger(__name__)
+
+MAX_CODE_ATTEMPTS = 5
+RESEND_INTERVAL = timedelta(seconds=30)
+# A login attempt can be renewed with new codes, but not forever.
+MAX_CHALLENGE_AGE = timedelta(hours=1)
+
+GENERIC_REFUSAL = "The username or password is incorrect, or the account is temporarily locked."
+NO_EMAIL_MESSAGE = (
+    "Two-step authentication is on and your account has no e-mail address. "
+    "Ask an administrator to add one in Maintenance → Personnel."
+)
+NO_PHONE_MESSAGE = (
+    "Two-step authentication is on and your account has no mobile phone number. "
+    "Ask an administrator to add one in Maintenance → Personnel."
+)
+
+
+class RefusalReason(enum.Enum):
+    BAD_CREDENTIALS = "bad_credentials"
+    NO_EMAIL = "no_email"
+    WRONG_CODE = "wrong_code"
+    CODE_EXPIRED = "code_expired"
+    CODE_VOIDED = "code_voided"
+    TOO_SOON = "too_soon"
+    INVALID_CHALLENGE = "invalid_challenge"
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    person_id: int
+    login: str
+    display_name: str
+    actor: Actor
+    trusted_address: bool  # signed in without a code because this address is trusted
+    address: str | None
+
+
+@dataclass(frozen=True)
+class CodeNeeded:
+    challenge_id: str
+    destination: str  # masked: j***@insypro.com or +32•••••67
+    expires_at: datetime
+    valid_seconds: int
+    resend_after: datetime
+    delivery_error: str | None  # the code could not be sent: the challenge stays usable
+    attempts_left: int
+
+
+@dataclass(frozen=True)
+class Refused:
+    reason: RefusalReason
+    message: str
+    attempts_left: int | None = None
+    retry_after: datetime | None = None
+
+
+DeliveryFactory = Callable[[DeliverySettings], Delivery]
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A code to send once its challenge is committed (holds the code: never logged)."""
+
+    challenge_id: str
+    code_hash: str
+    message: CodeMessage
+    destination: str
+    expires_at: datetime
+    now: datetime
+    attempts: int
+    actor: Actor
+    subject: str
+
+
+def display_name(person: Person) -> str:
+    name = " ".join(p for p in (person.first_name, person.last_name) if p)
+    return name or person.login or f"person #{person.id}"
+
+
+def _unknown_actor_name(login: str) -> str:
+    text = login.strip()
+    # Whatever does not look like a login may be a password typed in the wrong box: not kept.
+    shown = text[:64] if LOGIN_RE.match(text[:64]) else "(not a valid login)"
+    return f"unknown:{shown}"
+
+
+def usable_destination(person: Person, method: str) -> str | None:
+    """Where a code for this person would go, without asking the delivery method."""
+    if method == "sms":
+        for number in (person.mobile, person.phone):
+            try:
+                cleaned = clean_phone(number)
+            except FieldInvalid:
+                continue
+            if cleaned:
+                return cleaned
+        return None
+    try:
+        return clean_email(person.email) or None
+    except FieldInvalid:
+        return None
+
+
+def mask_destination(destination: str) -> str:
+    return mask_email(destination) if "@" in destination else mask_phone(destination)
+
+
+def _seconds_until(moment: datetime, now: datetime) -> int:
+    return max(0, int((moment - now).total_seconds()))
+
+
+class LoginService:
+    """The login flow. Thread-safe: every call opens its own units of work."""
+
+    def __init__(
+        self,
+        ctx: CoreContext,
+        *,
+        delivery_factory: DeliveryFactory | None = None,
+        passwords: Passwords | None = None,
+        workstation: str | None = None,
+    ) -> None:
+        self._ctx = ctx
+        self._delivery_factory = delivery_factory or self._default_delivery
+        self._passwords = passwords or Passwords()
+        self._workstation = (workstation or socket.gethostname())[:255]
+
+    def _default_delivery(self, settings: DeliverySettings) -> Delivery:
+        from pmdesk.core.delivery.factory import delivery_for
+
+        return delivery_for(settings, self._ctx.secrets, self._ctx.outbox_default)
+
+    def _actor(self, name: str, person_id: int | None, address: str | None) -> Actor:
+        return Actor(
+            name=name[:255], person_id=person_id, address=address, workstation=self._workstation
+        )
+
+    # ----- step 1: the password ----------------------------------------------------------------
+
+    def begin(self, login: str, password: str) -> SignedIn | CodeNeeded | Refused:
+        """Check the password; sign in, or issue and send a security code."""
+        key = login_key(login) if isinstance(login, str) and len(login) <= 256 else ""
+        with self._ctx.db.session() as s:
+            address = self._ctx.db.client_address(s)
+            settings = load_settings(s)
+            person = (
+                s.execute(select(Person).where(Person.login_key == key)).scalar_one_or_none()
+                if key
+                else None
+            )
+            stored_hash = person.password_hash if person is not None else None
+            person_id = person.id if person is not None else None
+
+        # Outside any transaction: argon2 takes tens of milliseconds. Unknown logins are checked
+        # against a dummy hash so that timing does not tell them apart.
+        usable = isinstance(password, str) and 0 < len(password) <= MAX_PASSWORD_LENGTH
+        password_ok = self._passwords.verify(stored_hash, password if usable else "x") and usable
+
+        # Parameters changed since this hash was made: store a new one (computed out here too).
+        new_hash = (
+            self._passwords.hash(password)
+            if password_ok and stored_hash is not None and self._passwords.needs_rehash(stored_hash)
+            else None
+        )
+        delivery: Delivery | None = None
+        delivery_problem: str | None = None
+        if person_id is not None and password_ok and settings.two_factor_enabled:
+            delivery, delivery_problem = self._make_delivery(settings.delivery)
+
+        pending: _Pending | Refused | SignedIn
+        with self._ctx.db.write_session() as s:
+            now = self._ctx.clock.now(s)
+            person = lockout.lock_for_update(s, person_id) if person_id is not None else None
+            if person is None or person.login is None:
+                actor = self._actor(_unknown_actor_name(str(login)), None, address)
+                audit.record(
+                    s,
+                    self._ctx.clock,
+                    actor,
+                    Event.LOGIN_REFUSED,
+                    subject=actor.name,
+                    detail="reason=unknown_login",
+                )
+                log.info("login refused: unknown login")
+                return Refused(RefusalReason.BAD_CREDENTIALS, GENERIC_REFUSAL)
+            actor = self._actor(person.login, person.id, address)
+            subject = person.login
+            if lockout.is_locked(person, now):
+                audit.record(
+                    s,
+                    self._ctx.clock,
+                    actor,
+                    Event.LOGIN_REFUSED,
+                    subject=subject,
+                    detail="reason=locked",
+                )
+                log.info("login refused for %s: account locked", subject)
+                return Refused(RefusalReason.BAD_CREDENTIALS, GENERIC_REFUSAL)
+            if not password_ok or person.password_hash != stored_hash:
+                audit.record(
+                    s,
+                    self._ctx.clock,
+                    actor,
+                    Event.LOGIN_REFUSED,
+                    subject=subject,
+                    detail="reason=wrong_password",
+                )
+                lockout.record_failure(s, self._ctx.clock, actor, person, now)
+                log.info("login refused for %s: wrong password", subject)
+                return Refused(RefusalReason.BAD_CREDENTIALS, GENERIC_REFUSAL)
+
+            if new_hash is not None:
+                s.execute(
+                    update(Person)
+                    .where(Person.id == person.id)
+                    .values(password_hash=new_hash)
+                    .execution_options(synchronize_session=False)
+                )
+
+            if not settings.two_factor_enabled:
+                pending = self._signed_in(
+                    s, actor, person, now, trusted=False, detail="two-step authentication off"
+                )
+            elif is_trusted(s, now, settings.trust_days, person.id, address, touch=True):
+                pending = self._signed_in(
+                    s, actor, person, now, trusted=True, detail="trusted address"
+                )
+            else:
+                pending = self._issue_challenge(
+                    s,
+                    actor,
+                    person,
+                    now,
+                    settings.code_ttl_minutes,
+                    settings.delivery.method,
+                    delivery,
+                )
+        if not isinstance(pending, _Pending):
+            return pending
+        return self._deliver(pending, delivery, delivery_problem)
+
+    def _make_delivery(self, settings: DeliverySettings) -> tuple[Delivery | None, str | None]:
+        try:
+            return self._delivery_factory(settings), None
+        except (PmdeskError, SecretStoreError, OSError) as exc:
+            return None, str(exc)
+        except Exception as exc:  # a broken delivery must not make the login crash
+            log.error("cannot set up code delivery: %s", type(exc).__name__)
+            return None, f"Code delivery is not set up correctly ({type(exc).__name__})."
+
+    def _signed_in(
+        self,
+        s: Session,
+        actor: Actor,
+        person: Person,
+        now: datetime,
+        *,
+        trusted: bool,
+        detail: str,
+    ) -> SignedIn:
+        lockout.record_success(s, person)
+        s.execute(
+            update(Person)
+            .where(Person.id == person.id)
+            .values(last_login_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        audit.record(
+            s, self._ctx.clock, actor, Event.LOGIN_SUCCEEDED, subject=actor.name, detail=detail
+        )
+        log.info("%s signed in (%s)", actor.name, detail)
+        assert person.login is not None
+        return SignedIn(
+            person_id=person.id,
+            login=person.login,
+            display_name=display_name(person),
+            actor=actor,
+            trusted_address=trusted,
+            address=actor.address,
+        )
+
+    def _prepare_code(
+        self,
+        s: Session,
+        actor: Actor,
+        person: Person,
+        ttl_minutes: int,
+        method: str,
+        delivery: Delivery | None,
+    ) -> tuple[CodeMessage, str] | Refused:
+        """A fresh code message and where it goes, or NO_EMAIL when it can go nowhere."""
+        message = CodeMessage(
+            person_name=display_name(person),
+            email=person.email,
+            phone=person.mobile or person.phone,
+            code=codes.new_code(),
+            valid_minutes=ttl_minutes,
+            requested_from=actor.address,
+            workstation=self._workstation,
+        )
+        destination = usable_destination(person, method)
+        if delivery is not None and destination is not None:
+            try:
+                destination = delivery.destination(message)
+            except Exception as exc:
+                log.error("delivery.destination failed: %s", type(exc).__name__)
+        if destination is None:
+            audit.record(
+                s,
+                self._ctx.clock,
+                actor,
+                Event.LOGIN_REFUSED,
+                subject=actor.name,
+                detail=f"reason=no_destination method={method}",
+            )
+            log.info("login refused for %s: nowhere to send a code (%s)", actor.name, method)
+            text = NO_PHONE_MESSAGE if method == "sms" else NO_EMAIL_MESSAGE
+            return Refused(RefusalReason.NO_EMAIL, text)
+        return message, destination
+
+    def _issue_challenge(
+        self,
+        s: Session,
+        actor: Actor,
+        person: Person,
+        now: datetime,
+        ttl_minutes: int,
+        method: str,
+        delivery: Delivery | None,
+    ) -> _Pending | Refused:
+        prepared = self._prepare_code(s, actor, person, ttl_minutes, method, delivery)
+        if isinstance(prepared, Refused):
+            return prepared
+        message, destination = prepared
+        # One waiting code per person: starting over retires the previous one.
+        s.execute(
+            update(LoginChallenge)
+            .where(
+                LoginChallenge.person_id == person.id,
+                LoginChallenge.used_at.is_(None),
+                LoginChallenge.expires_at > now,
+            )
+            .values(expires_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        expires_at = now + timedelta(minutes=ttl_minutes)
+        challenge = LoginChallenge(
+            id=codes.new_challenge_id(),
+            person_id=person.id,
+            code_hash=codes.hash_code(message.code),
+            address=actor.address,
+            workstation=self._workstation,
+            created_at=now,
+            expires_at=expires_at,
+            last_sent_at=now,
+            send_count=0,
+            attempts=0,
+            used_at=None,
+            voided=False,
+        )
+        s.add(challenge)
+        audit.record(
+            s,
+            self._ctx.clock,
+            actor,
+            Event.LOGIN_CODE_REQUIRED,
+            subject=actor.name,
+            detail=f"code valid {ttl_minutes} min",
+        )
+        return _Pending(
+            challenge_id=challenge.id,
+            code_hash=challenge.code_hash,
+            message=message,
+            destination=destination,
+            expires_at=expires_at,
+            now=now,
+            attempts=0,
+            actor=actor,
+            subject=actor.name,
+        )
+
+    def _deliver(
+        self, pending: _Pending, delivery: Delivery | None, problem: str | None
+    ) -> CodeNeeded:
+        """Send the committed code (no transaction open), then record how it went."""
+        error = problem
+        if delivery is not None and error is None:
+            try:
+                delivery.send(pending.message)
+            except (DeliveryError, SecretStoreError) as exc:
+                error = str(exc)
+            except OSError as exc:
+                error = f"The code could not be sent: {exc.strerror or type(exc).__name__}."
+            except Exception as exc:
+                log.error("code delivery failed unexpectedly: %s", type(exc).__name__)
+                error = f"The code could not be sent ({type(exc).__name__})."
+        elif error is None:
+            error = "Code delivery is not set up."
+        if error is not None:
+            error = error.replace(pending.message.code, "******")
+        masked = mask_destination(pending.destination)
+
+        with self._ctx.db.write_session() as s:
+            row = s.execute(
+                select(LoginChallenge)
+                .where(LoginChallenge.id == pending.challenge_id)
+                .with_for_update()
+            ).scalar_one_or_none()
+            current = row is not None and row.code_hash == pending.code_hash
+            if row is not None and current:
+                if error is None:
+                    row.send_count += 1
+                else:
+                    # Nothing went out: the person may ask for a new code straight away.
+                    row.last_sent_at = None
+            if error is None:
+                audit.record(
+                    s,
+                    self._ctx.clock,
+                    pending.actor,
+                    Event.CODE_SENT,
+                    subject=pending.subject,
+                    detail=f"to {masked}",
+                )
+                log.info("security code for %s sent to %s", pending.subject, masked)
+            else:
+                audit.record(
+                    s,
+                    self._ctx.clock,
+                    pending.actor,
+                    Event.CODE_SEND_FAILED,
+                    subject=pending.subject,
+                    detail=error[:2000],
+                )
+                log.warning("security code for %s not sent: %s", pending.subject, error)
+            attempts = row.attempts if row is not None else pending.attempts
+            resend_after = (
+                row.last_sent_at + RESEND_INTERVAL
+                if row is not None and row.last_sent_at is not None
+                else pending.now
+            )
+        return CodeNeeded(
+            challenge_id=pending.challenge_id,
+            destination=masked,
+            expires_at=pending.expires_at,
+            valid_seconds=_seconds_until(pending.expires_at, pending.now),
+            resend_after=resend_after,
+            delivery_error=error,
+            attempts_left=max(0, MAX_CODE_ATTEMPTS - attempts),
+        )
+
+    # ----- step 2: the code ----------------------------------------------------------------------
+
+    def verify(self, challenge_id: str, code: str, trust_this_ip: bool) -> SignedIn | Refused:
+        """Check a security code; on success sign in (and trust the address when asked)."""
+        if not codes.well_formed_challenge_id(challenge_id):
+            return self._invalid_challenge(None)
+        with self._ctx.db.session() as s:
+            snapshot = s.get(LoginChallenge, challenge_id)
+            stored = snapshot.code_hash if snapshot is not None else None
+        if stored is None:
+            return self._invalid_challenge(None)
+        # Outside any transaction: scrypt takes tens of milliseconds.
+        matches = codes.code_matches(code, stored)
+
+        with self._ctx.db.write_session() as s:
+            now = self._ctx.clock.now(s)
+            address = self._ctx.db.client_address(s)
+            challenge = s.execute(
+                select(LoginChallenge).where(LoginChallenge.id == challenge_id).with_for_update()
+            ).scalar_one_or_none()
+            person = (
+                lockout.lock_for_update(s, challenge.person_id) if challenge is not None else None
+            )
+            if challenge is None or person is None or person.login is None:
+                return self._invalid_challenge(s)
+            actor = self._actor(person.login, person.id, address)
+            refusal = self._challenge_state(s, actor, person, challenge, now, address)
+            if refusal is not None:
+                return refusal
+            if lockout.is_locked(person, now):
+                self._audit_refusal(s, actor, "locked")
+                return Refused(RefusalReason.BAD_CREDENTIALS, GENERIC_REFUSAL)
+
+            if matches and challenge.code_hash == stored:
+                # The conditional UPDATE is the single-use guarantee, whatever the isolation level.
+                used = s.execute(
+                    update(LoginChallenge)
+                    .where(
+                        LoginChallenge.id == challenge_id,
+                        LoginChallenge.code_hash == stored,
+                        LoginChallenge.used_at.is_(None),
+                        LoginChallenge.voided.is_(False),
+                        LoginChallenge.attempts < MAX_CODE_ATTEMPTS,
+                        LoginChallenge.expires_at > now,
+                    )
+                    .values(used_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+                if getattr(used, "rowcount", 0) != 1:
+                    return self._invalid_challenge(s, actor, "already used")
+                detail = "security code"
+                trusted_now = False
+                if trust_this_ip and challenge.address is not None:
+                    trusted_now = (
+                        trust(s, self._ctx.clock, actor, person.id, challenge.address) is not None
+                    )
+                elif trust_this_ip:
+                    detail += "; address unknown, not trusted"
+                signed = self._signed_in(s, actor, person, now, trusted=False, detail=detail)
+                if trusted_now:
+                    log.info("%s trusted %s", actor.name, challenge.address)
+                return signed
+
+            return self._wrong_code(s, actor, person, challenge, now, code)
+
+    def _challenge_state(
+        self,
+        s: Session,
+        actor: Actor,
+        person: Person,
+        challenge: LoginChallenge,
+        now: datetime,
+        address: str | None,
+        *,
+        renewing: bool = False,
+    ) -> Refused | None:
+        """Why this challenge cannot take a code (or, ``renewing``, a new code) now, or None."""
+        if challenge.used_at is not None:
+            return self._invalid_challenge(s, actor, "already used")
+        if challenge.address != address or challenge.workstation != self._workstation:
+            return self._invalid_challenge(s, actor, "other address or workstation")
+        if (
+            person.password_changed_at is not None
+            and person.password_changed_at > challenge.created_at
+        ):
+            return self._invalid_challenge(s, actor, "password changed since")
+        if challenge.voided or challenge.attempts >= MAX_CODE_ATTEMPTS:
+            self._audit_refusal(s, actor, "code_voided")
+            return Refused(
+                RefusalReason.CODE_VOIDED,
+                "Too many wrong security codes: this code no longer works. "
+                "Sign in again to get a new one.",
+                attempts_left=0,
+            )
+        if now >= challenge.expires_at and not renewing:
+            self._audit_refusal(s, actor, "code_expired")
+            return Refused(
+                RefusalReason.CODE_EXPIRED,
+                "The security code has expired. Send a new code, or sign in again.",
+                attempts_left=max(0, MAX_CODE_ATTEMPTS - challenge.attempts),
+            )
+        return None
+
+    def _wrong_code(
+        self,
+        s: Session,
+        actor: Actor,
+        person: Person,
+        challenge: LoginChallenge,
+        now: datetime,
+        code: object,
+    ) -> Refused:
+        attempts = challenge.attempts + 1
+        voided = attempts >= MAX_CODE_ATTEMPTS
+        challenge.attempts = attempts
+        challenge.voided = voided
+        shape = "wrong" if codes.well_formed(code) else "malformed"
+        audit.record(
+            s,
+            self._ctx.clock,
+            actor,
+            Event.CODE_FAILED,
+            subject=actor.name,
+            detail=f"{shape} code, attempt {attempts} of {MAX_CODE_ATTEMPTS}",
+        )
+        lockout.record_failure(s, self._ctx.clock, actor, person, now)
+        if voided:
+            audit.record(
+                s,
+                self._ctx.clock,
+                actor,
+                Event.CODE_VOIDED,
+                subject=actor.name,
+                detail=f"after {MAX_CODE_ATTEMPTS} wrong codes",
+            )
+            log.info("security code for %s voided after %d wrong entries", actor.name, attempts)
+            return Refused(
+                RefusalReason.CODE_VOIDED,
+                "Too many wrong security codes: this code no longer works. "
+                "Sign in again to get a new one.",
+                attempts_left=0,
+            )
+        left = MAX_CODE_ATTEMPTS - attempts
+        return Refused(
+            RefusalReason.WRONG_CODE,
+            "The security code is not correct. "
+            + ("1 attempt left." if left == 1 else f"{left} attempts left."),
+            attempts_left=left,
+        )
+
+    def _audit_refusal(self, s: Session, actor: Actor, reason: str) -> None:
+        audit.record(
+            s,
+            self._ctx.clock,
+            actor,
+            Event.LOGIN_REFUSED,
+            subject=actor.name,
+            detail=f"reason={reason}",
+        )
+        log.info("login step refused for %s: %s", actor.name, reason)
+
+    def _invalid_challenge(
+        self, s: Session | None, actor: Actor | None = None, why: str = "unknown attempt"
+    ) -> Refused:
+        if s is None:
+            with self._ctx.db.session() as session:
+                address = self._ctx.db.client_address(session)
+                self._audit_refusal(
+                    session, self._actor("unknown", None, address), f"invalid_challenge ({why})"
+                )
+        else:
+            who = actor or self._actor("unknown", None, None)
+            self._audit_refusal(s, who, f"invalid_challenge ({why})")
+        message = (
+            "This security code has already been used. Sign in again."
+            if why == "already used"
+            else "This login attempt is no longer valid. Sign in again."
+        )
+        return Refused(RefusalReason.INVALID_CHALLENGE, message)
+
+    # ----- a new code --------------------------------------------------------------------------
+
+    def resend(self, challenge_id: str) -> CodeNeeded | Refused:
+        """A new code for the same login attempt (the old one stops working; attempts stay)."""
+        if not codes.well_formed_challenge_id(challenge_id):
+            return self._invalid_challenge(None)
+        with self._ctx.db.session() as s:
+            settings = load_settings(s)
+        delivery, problem = self._make_delivery(settings.delivery)
+
+        with self._ctx.db.write_session() as s:
+            now = self._ctx.clock.now(s)
+            address = self._ctx.db.client_address(s)
+            challenge = s.execute(
+                select(LoginChallenge).where(LoginChallenge.id == challenge_id).with_for_update()
+            ).scalar_one_or_none()
+            person = s.get(Person, challenge.person_id) if challenge is not None else None
+            if challenge is None or person is None or person.login is None:
+                return self._invalid_challenge(s)
+            actor = self._actor(person.login, person.id, address)
+            if now - challenge.created_at > MAX_CHALLENGE_AGE:
+                return self._invalid_challenge(s, actor, "too old to renew")
+            refusal = self._challenge_state(
+                s, actor, person, challenge, now, address, renewing=True
+            )
+            if refusal is not None:
+                return refusal
+            if lockout.is_locked(person, now):
+                self._audit_refusal(s, actor, "locked")
+                return Refused(RefusalReason.BAD_CREDENTIALS, GENERIC_REFUSAL)
+            if (
+                challenge.last_sent_at is not None
+                and now < challenge.last_sent_at + RESEND_INTERVAL
+            ):
+                retry_after = challenge.last_sent_at + RESEND_INTERVAL
+                seconds = max(1, _seconds_until(retry_after, now))
+                return Refused(
+                    RefusalReason.TOO_SOON,
+                    f"A new code can be sent in {seconds} s.",
+                    attempts_left=MAX_CODE_ATTEMPTS - challenge.attempts,
+                    retry_after=retry_after,
+                )
+            prepared = self._prepare_code(
+                s, actor, person, settings.code_ttl_minutes, settings.delivery.method, delivery
+            )
+            if isinstance(prepared, Refused):
+                return prepared
+            message, destination = prepared
+            # Same attempt, same count of wrong entries; a new code and a fresh lifetime.
+            challenge.code_hash = codes.hash_code(message.code)
+            challenge.expires_at = now + timedelta(minutes=settings.code_ttl_minutes)
+            challenge.last_sent_at = now
+            pending = _Pending(
+                challenge_id=challenge.id,
+                code_hash=challenge.code_hash,
+                message=message,
+                destination=destination,
+                expires_at=challenge.expires_at,
+                now=now,
+                attempts=challenge.attempts,
+                actor=actor,
+                subject=actor.name,
+            )
+        return self._deliver(pending, delivery, problem)

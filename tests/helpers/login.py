@@ -1,0 +1,136 @@
+"""People with real (cheap) argon2 passwords, security settings, and a collecting Delivery.
+
+``CollectingDelivery`` is a complete implementation of the Delivery protocol that keeps the
+messages in memory instead of mailing them: the login flow's unit tests read codes from it.
+The end-to-end tests use the real aiosmtpd server instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from argon2 import PasswordHasher
+from sqlalchemy import select
+
+from pmdesk.core.auth import LoginService
+from pmdesk.core.context import CoreContext
+from pmdesk.core.delivery.base import CodeMessage, DeliveryError, DeliverySettings
+from pmdesk.core.models import AuditEvent, Person, SecuritySettings
+from pmdesk.core.passwords import Passwords
+from pmdesk.core.validation import FieldInvalid, clean_email, clean_phone, login_key
+
+WORKSTATION = "ws-test-01"
+
+
+def cheap_passwords() -> Passwords:
+    """argon2id with tiny parameters: the same code paths, milliseconds instead of 50+ ms."""
+    return Passwords(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
+@dataclass
+class CollectingDelivery:
+    """Keeps every message sent; ``fail_with`` makes the next sends fail like a mail server."""
+
+    method: str = "outbox"
+    fail_with: str | None = None
+    sent: list[CodeMessage] = field(default_factory=list)
+    attempts: int = 0
+
+    @property
+    def label(self) -> str:
+        return "in-memory test delivery"
+
+    @property
+    def encrypted(self) -> bool | None:
+        return None
+
+    def destination(self, message: CodeMessage) -> str | None:
+        try:
+            if self.method == "sms":
+                return clean_phone(message.phone) or None
+            return clean_email(message.email) or None
+        except FieldInvalid:
+            return None
+
+    def send(self, message: CodeMessage) -> None:
+        self.attempts += 1
+        if self.fail_with is not None:
+            raise DeliveryError(self.fail_with.replace("{code}", message.code))
+        self.sent.append(message)
+
+    @property
+    def last_code(self) -> str:
+        assert self.sent, "no code was sent"
+        return self.sent[-1].code
+
+    def factory(self, settings: DeliverySettings) -> CollectingDelivery:
+        self.method = settings.method
+        return self
+
+
+def add_user(
+    ctx: CoreContext,
+    login: str,
+    password: str,
+    *,
+    email: str | None = None,
+    mobile: str = "",
+    first_name: str = "",
+    last_name: str = "",
+    passwords: Passwords | None = None,
+) -> int:
+    hasher = passwords or cheap_passwords()
+    with ctx.db.session() as s:
+        now = ctx.clock.now(s)
+        person = Person(
+            login=login,
+            login_key=login_key(login),
+            password_hash=hasher.hash(password),
+            group_id=1,
+            email=f"{login}@insypro.com" if email is None else email,
+            mobile=mobile,
+            first_name=first_name,
+            last_name=last_name or login.capitalize(),
+            created_at=now,
+            updated_at=now,
+        )
+        s.add(person)
+        s.flush()
+        return person.id
+
+
+def set_security(ctx: CoreContext, **values: Any) -> None:
+    """Change the settings row directly (the Security screen's service is tested elsewhere)."""
+    with ctx.db.session() as s:
+        row = s.execute(select(SecuritySettings).order_by(SecuritySettings.id)).scalars().first()
+        assert row is not None
+        for name, value in values.items():
+            setattr(row, name, value)
+
+
+def enable_two_factor(ctx: CoreContext, **values: Any) -> None:
+    set_security(ctx, two_factor_enabled=True, **values)
+
+
+def service(
+    ctx: CoreContext, delivery: CollectingDelivery, *, workstation: str = WORKSTATION
+) -> LoginService:
+    return LoginService(
+        ctx,
+        delivery_factory=delivery.factory,
+        passwords=cheap_passwords(),
+        workstation=workstation,
+    )
+
+
+def audit_events(ctx: CoreContext) -> list[AuditEvent]:
+    with ctx.db.session() as s:
+        return list(s.execute(select(AuditEvent).order_by(AuditEvent.id)).scalars())
+
+
+def person(ctx: CoreContext, person_id: int) -> Person:
+    with ctx.db.session() as s:
+        found = s.get(Person, person_id)
+        assert found is not None
+        return found
