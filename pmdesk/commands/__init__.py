@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from pmdesk.commands import db, group, user
+from pmdesk.commands import db, group, login, user
 
-COMMAND_MODULES = (db, user, group)
+COMMAND_MODULES = (db, user, group, login)
