@@ -1,0 +1,265 @@
+"""The packaged executable (PyInstaller one-folder build from pmdesk.spec), run as a user would.
+
+The binary is found through ``PMDESK_FROZEN_BINARY`` (``make dist`` builds ``dist/pmdesk/pmdesk``).
+Without it every test here skips with the reason; ``.ci/run`` builds the app and sets
+``PMDESK_REQUIRE_FROZEN=1``, which turns a missing binary into a failure. Run locally with:
+
+    rm -rf build dist && make dist
+    PMDESK_FROZEN_BINARY=dist/pmdesk/pmdesk PMDESK_REQUIRE_FROZEN=1 \
+        scripts/with-test-env .venv/bin/python -m pytest tests/e2e/test_frozen_app.py
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import trustme
+
+from pmdesk import __version__
+from pmdesk.core import migrate
+from pmdesk.core.db import Database
+from tests.helpers.cli import database_arg
+from tests.helpers.smtp import SENDER, SmtpServer
+
+ROOT = Path(__file__).resolve().parents[2]
+SOURCE_MIGRATIONS = ROOT / "pmdesk" / "core" / "migrations"
+# The whole folder; today about 146 MiB on Linux (a third of it ICU data that QtCore links).
+# A new Qt module, plugin set or library big enough to cross this is a regression to look at.
+SIZE_BUDGET_MIB = 185
+
+
+def _frozen_binary() -> Path:
+    value = os.environ.get("PMDESK_FROZEN_BINARY", "")
+    if not value:
+        reason = "PMDESK_FROZEN_BINARY is not set (build the app with `make dist` first)"
+    elif not (Path(value).is_file() and os.access(value, os.X_OK)):
+        reason = f"PMDESK_FROZEN_BINARY={value} is not a built executable (run `make dist`)"
+    else:
+        return Path(value).resolve()
+    if os.environ.get("PMDESK_REQUIRE_FROZEN") == "1":
+        pytest.fail(f"{reason}; PMDESK_REQUIRE_FROZEN=1 makes the packaged app mandatory")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def frozen() -> Path:
+    return _frozen_binary()
+
+
+@pytest.fixture(scope="module")
+def bundle(frozen: Path) -> Path:
+    """Where the bundled files live (PyInstaller 6: ``_internal`` beside the executable)."""
+    internal = frozen.parent / "_internal"
+    return internal if internal.is_dir() else frozen.parent
+
+
+def run_frozen(
+    binary: Path,
+    *args: str,
+    stdin: str = "",
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(binary), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def _keyring_available() -> bool:
+    return bool(os.environ.get("DBUS_SESSION_BUS_ADDRESS") and os.environ.get("XDG_RUNTIME_DIR"))
+
+
+def _require_test_keyring() -> None:
+    if not _keyring_available():
+        reason = "no test keyring: run under scripts/with-test-env (D-Bus + gnome-keyring)"
+        if os.environ.get("PMDESK_REQUIRE_FROZEN") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+# --- the bundle itself ------------------------------------------------------------------
+
+
+def test_version_is_this_source_tree(frozen: Path) -> None:
+    result = run_frozen(frozen, "--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"pmdesk {__version__}"
+
+
+def test_migrations_ship_as_files_matching_the_source(bundle: Path) -> None:
+    """Alembic reads env.py and the revisions from disk: a stale or partial copy fails at start."""
+    shipped = bundle / "pmdesk" / "core" / "migrations"
+    assert (shipped / "env.py").read_text() == (SOURCE_MIGRATIONS / "env.py").read_text()
+    assert (shipped / "script.py.mako").is_file()
+    source_versions = sorted(p.name for p in (SOURCE_MIGRATIONS / "versions").glob("*.py"))
+    assert sorted(p.name for p in (shipped / "versions").glob("*.py")) == source_versions, (
+        "the build is older than the source tree: rebuild with `make dist`"
+    )
+
+
+def test_keyring_metadata_and_backends_are_bundled(bundle: Path) -> None:
+    """keyring finds its backends through entry points in its dist-info."""
+    entry_points = list(bundle.glob("keyring-*.dist-info/entry_points.txt"))
+    assert entry_points, "keyring's metadata is missing: no backend would be found"
+    assert "keyring.backends.SecretService" in entry_points[0].read_text()
+
+
+def test_bundle_leaves_out_what_pmdesk_does_not_use(bundle: Path) -> None:
+    names = {p.relative_to(bundle).as_posix() for p in bundle.rglob("*")}
+    unwanted = [
+        r"(^|/)libQt6(Pdf|Qml|Quick|WebEngine\w*|3D\w*|Multimedia|Sql|Test|VirtualKeyboard)\.",
+        r"(^|/)libgtk-3\.",
+        r"^PySide6/Qt/translations/.+\.qm$",
+        r"^PySide6/Qt/plugins/(egldeviceintegrations|generic|sqldrivers|qmltooling)/",
+        r"^PySide6/Qt/plugins/platforms/libq(eglfs|linuxfb|vnc)",
+        r"(^|/)(tkinter|_tkinter|pytest|_pytest|hypothesis|numpy)(/|\.|$)",
+    ]
+    found = sorted(n for n in names if any(re.search(p, n) for p in unwanted))
+    assert not found, f"unwanted files in the bundle: {found[:10]}"
+    # ... and what a Linux desktop needs is there.
+    if (bundle / "PySide6" / "Qt" / "plugins" / "platforms").is_dir():
+        platforms = {p.name for p in (bundle / "PySide6/Qt/plugins/platforms").iterdir()}
+        assert {"libqxcb.so", "libqwayland.so", "libqoffscreen.so"} <= platforms
+
+
+def test_bundle_size_stays_within_budget(frozen: Path) -> None:
+    folder = frozen.parent
+    size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+    mib = size / 2**20
+    print(f"packaged app: {folder} is {mib:.1f} MiB")
+    assert mib < SIZE_BUDGET_MIB, f"the bundle grew to {mib:.1f} MiB (budget {SIZE_BUDGET_MIB})"
+
+
+# --- the command line ---------------------------------------------------------------------
+
+
+def test_db_status_and_upgrade_on_the_embedded_database(frozen: Path, isolated_paths: Path) -> None:
+    head = migrate.head_revision()
+    before = run_frozen(frozen, "db", "status")
+    assert before.returncode == 0, before.stderr
+    assert "Engine:    sqlite" in before.stdout
+    assert str(isolated_paths / "pmdesk-data" / "pmdesk.sqlite3") in before.stdout
+    assert f"Newest:    {head}" in before.stdout
+    assert "needs upgrade" in before.stdout
+
+    upgraded = run_frozen(frozen, "db", "upgrade")
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert f"upgraded from empty to schema {head}" in upgraded.stdout
+    after = run_frozen(frozen, "db", "status")
+    assert "Status:    up to date" in after.stdout
+
+
+def test_user_add_and_list_on_each_engine(frozen: Path, db: Database) -> None:
+    """The bundled drivers: sqlite3, psycopg (binary) and PyMySQL, each against a real server."""
+    url = database_arg(db)
+    added = run_frozen(
+        frozen,
+        "--database",
+        url,
+        "user",
+        "add",
+        "frieda",
+        "--email",
+        "frieda@example.com",
+        "--group",
+        "Administrator",
+        "--first-name",
+        "Frieda",
+        "--last-name",
+        "Frost",
+        "--password-stdin",
+        stdin="a long secret\n",
+    )
+    assert added.returncode == 0, added.stderr
+    assert "Added frieda (frieda@example.com) to Administrator." in added.stdout
+    listed = run_frozen(frozen, "--database", url, "user", "list")
+    assert listed.returncode == 0, listed.stderr
+    rows = [line.split() for line in listed.stdout.splitlines()]
+    assert ["frieda", "Frieda", "Frost", "frieda@example.com", "Administrator", "no"] in rows
+
+
+def test_bad_input_is_one_line_without_traceback(frozen: Path) -> None:
+    result = run_frozen(frozen, "--database", "postgresql://nobody@127.0.0.1:1/x", "user", "list")
+    assert result.returncode == 1
+    assert "Cannot reach the database" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# --- the desktop app ----------------------------------------------------------------------
+
+
+def test_self_test_shows_login_migrates_and_finds_the_keyring(
+    frozen: Path, isolated_paths: Path
+) -> None:
+    _require_test_keyring()
+    result = run_frozen(frozen, "--self-test", env={"QT_QPA_PLATFORM": "offscreen"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    # The embedded database was created and migrated by the frozen app.
+    status = run_frozen(frozen, "db", "status")
+    assert "Status:    up to date" in status.stdout, status.stdout + status.stderr
+
+
+# --- security codes by e-mail -------------------------------------------------------------
+
+
+@pytest.fixture
+def ca_file(test_ca: trustme.CA, tmp_path: Path) -> Path:
+    """The test CA as a PEM file: the frozen app trusts it through SSL_CERT_FILE."""
+    path = tmp_path / "test-ca.pem"
+    test_ca.cert_pem.write_to_path(str(path))
+    return path
+
+
+def test_mail_test_over_starttls_with_the_password_from_the_keyring(
+    frozen: Path, smtp_auth_server: SmtpServer, ca_file: Path
+) -> None:
+    """Keyring (SecretService), TLS with certificate checks, SMTP AUTH — all from the bundle."""
+    _require_test_keyring()
+    if importlib.util.find_spec("pmdesk.commands.mail") is None:
+        pytest.skip("pmdesk has no `mail` command yet")
+    env = {"SSL_CERT_FILE": str(ca_file)}
+    server = smtp_auth_server
+    configured = run_frozen(
+        frozen,
+        "mail",
+        "configure",
+        "--method",
+        "smtp",
+        "--host",
+        server.host,
+        "--port",
+        str(server.port),
+        "--security",
+        "starttls",
+        "--from",
+        SENDER,
+        "--username",
+        server.username,
+        "--password-stdin",
+        stdin=server.password + "\n",
+        env=env,
+    )
+    assert configured.returncode == 0, configured.stdout + configured.stderr
+    assert "stored in this computer's keyring" in configured.stdout
+    shown = run_frozen(frozen, "mail", "show", env=env)
+    assert "password stored in this computer's keyring" in shown.stdout, shown.stdout
+
+    sent = run_frozen(frozen, "mail", "test", "helpdesk@example.com", env=env)
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    assert len(server.received) == 1
+    mail = server.received[0]
+    assert mail.rcpt_tos == ["helpdesk@example.com"]
+    assert mail.secure
+    assert re.fullmatch(r"[0-9]{6}", mail.code)
