@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from pmdesk.commands import db, group, login, user
+from pmdesk.commands import db, group, login, mail, user
 
-COMMAND_MODULES = (db, user, group, login)
+COMMAND_MODULES = (db, user, group, mail, login)

@@ -46,7 +46,7 @@ from cryptography.x509.oid import NameOID
 from pmdesk.core.delivery.base import DeliverySettings, SmtpSecurity
 
 LOOPBACK = "127.0.0.1"
-SENDER = "pmdesk <security@workshop.example>"
+SENDER = "security@workshop.example"
 SMTP_USERNAME = "mailer"
 SMTP_PASSWORD = "correct horse battery staple"  # a test value, not a real secret
 SMS_TOKEN = "test-gateway-token-7f3a"

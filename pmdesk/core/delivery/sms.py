@@ -139,11 +139,11 @@ class SmsDelivery:
                 f"The SMS gateway {self._where} refused the message (HTTP {status} {reason}).",
                 message,
             )
-            log.warning("%s", text)
+            log.info("%s", text)
             raise DeliveryError(text) from None
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             text = without_code(self._explain(exc), message)
-            log.warning("%s", text)
+            log.info("%s", text)
             raise DeliveryError(text) from None
         if not 200 <= status < 300:
             raise DeliveryError(

@@ -115,7 +115,7 @@ class SmtpDelivery:
             raise DeliveryError(without_code(str(exc), message)) from None
         except (smtplib.SMTPException, OSError) as exc:
             text = without_code(self._explain(exc, recipient), message)
-            log.warning("Security code e-mail via %s:%s failed: %s", self.host, self.port, text)
+            log.info("Security code e-mail via %s:%s failed: %s", self.host, self.port, text)
             raise DeliveryError(text) from None
         log.info(
             "Security code e-mail sent via %s:%s to %s",
