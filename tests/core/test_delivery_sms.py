@@ -3,6 +3,7 @@ gateway can run here)."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -13,7 +14,7 @@ from pmdesk.core.delivery.base import CodeMessage, DeliveryError, DeliverySettin
 from pmdesk.core.delivery.factory import delivery_for
 from pmdesk.core.delivery.sms import SmsDelivery
 from pmdesk.secrets import MemoryStore, sms_key
-from tests.helpers.smtp import LOOPBACK, SmsGateway, extract_code
+from tests.helpers.smtp import LOOPBACK, SmsGateway, SmtpServer, extract_code
 
 CODE = "907315"
 
@@ -180,3 +181,16 @@ def test_plain_http_is_allowed_to_a_gateway_on_this_computer() -> None:
     )
     assert delivery.encrypted is False
     assert "local gateway only" in delivery.label
+
+
+def test_hanging_gateway_times_out_quickly(
+    smtp_hanging_server: SmtpServer, sms_gateway: SmsGateway
+) -> None:
+    url = f"https://{LOOPBACK}:{smtp_hanging_server.port}/send"
+    started = time.monotonic()
+    error = send_error(sms(url, sms_gateway, "token", timeout=0.3))
+    assert time.monotonic() - started < 5
+    assert error == (
+        f"The SMS gateway https://{LOOPBACK}:{smtp_hanging_server.port} did not answer within "
+        "0.3 seconds."
+    )
