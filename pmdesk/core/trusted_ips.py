@@ -1,0 +1,566 @@
+"""Trusted IP addresses: made by a code login with "Trust this IP" (or an administrator), listed
+and removed in System → Security, expired by a background sweep.
+
+Trust is per person and normalised address, valid while ``created_at > now - trust_days`` on the
+database clock. Expiry is checked at login (``is_trusted``), so a late sweep never extends trust;
+the sweep only tidies up, in bounded chunks, and audits each row it really deleted exactly once
+even when several workstations sweep at the same moment.
+
+The list is paged newest first with keyset paging on (created_at, id), which the indexes
+``ix_trusted_ips_created_id`` and ``ix_trusted_ips_person_created`` serve directly.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from sqlalchemy import ColumnElement, Row, Select, and_, delete, false, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from pmdesk.core import audit
+from pmdesk.core.addresses import normalise_address
+from pmdesk.core.audit import Event
+from pmdesk.core.clock import Clock
+from pmdesk.core.context import Actor, CoreContext
+from pmdesk.core.errors import NotFound, ValidationError
+from pmdesk.core.models import LoginChallenge, Person, TrustedIp
+from pmdesk.core.modules import MAINTENANCE, SYSTEM_SECURITY, Action
+from pmdesk.core.permissions import require, require_any
+from pmdesk.core.security import load_settings
+
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 500
+CHALLENGE_KEEP = timedelta(days=1)
+
+# id, address, created_at, last_used_at, person_id, first_name, last_name, login
+_Listing = tuple[int, str, datetime, datetime | None, int, str, str, str | None]
+
+
+@dataclass(frozen=True)
+class TrustedIpRow:
+    id: int
+    address: str
+    created_at: datetime
+    last_used_at: datetime | None
+    person_id: int
+    person_name: str
+    login: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class PageCursor:
+    """Where a Previous/Next page starts: the row next to it, and that row's position (1-based)."""
+
+    created_at: datetime
+    id: int
+    index: int
+    direction: Literal["after", "before"]
+
+
+@dataclass(frozen=True)
+class TrustedIpPage:
+    rows: list[TrustedIpRow]
+    total: int
+    first_index: int  # 1-based; 0 when the page is empty ("Viewing items 1-20 of 8000")
+    last_index: int
+    page_size: int
+    next: PageCursor | None = None
+    previous: PageCursor | None = None
+
+    @property
+    def page(self) -> int:
+        return (self.first_index - 1) // self.page_size + 1 if self.first_index else 1
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+
+class _FixedClock:
+    """One timestamp for many audit rows written in the same transaction."""
+
+    def __init__(self, now: datetime) -> None:
+        self._now = now
+
+    def now(self, session: Session) -> datetime:
+        return self._now
+
+
+# ----- functions for the login flow (inside its transaction) --------------------------------
+
+
+def is_trusted(
+    session: Session,
+    now: datetime,
+    trust_days: int,
+    person_id: int,
+    address: str | None,
+    *,
+    touch: bool = False,
+) -> TrustedIp | None:
+    """The trust for this person and address, if still valid at ``now`` (the database clock).
+
+    An unknown or unparseable address is never trusted. ``touch`` records the use.
+    """
+    normalised = normalise_address(address)
+    if normalised is None:
+        return None
+    row = session.execute(
+        select(TrustedIp).where(
+            TrustedIp.person_id == person_id,
+            TrustedIp.address == normalised,
+            TrustedIp.created_at > now - timedelta(days=trust_days),
+        )
+    ).scalar_one_or_none()
+    if row is not None and touch:
+        row.last_used_at = now
+    return row
+
+
+def trust(
+    session: Session, clock: Clock, actor: Actor, person_id: int, address: str | None
+) -> TrustedIp | None:
+    """Trust ``address`` for this person (no permission check: the caller decided).
+
+    Returns the trust, or None for an unknown address (never trusted). Re-trusting a valid
+    address keeps it as it is: the trust period counts from its creation. An expired row the
+    sweep has not reached yet starts a new period.
+    """
+    normalised = normalise_address(address)
+    if normalised is None:
+        return None
+    now = clock.now(session)
+    cutoff = now - timedelta(days=load_settings(session).trust_days)
+    # FOR UPDATE (ignored on SQLite, where the write transaction is exclusive): a sweep deleting
+    # this row at the same moment finishes first, and then we simply insert a new one.
+    existing = session.execute(
+        select(TrustedIp)
+        .where(TrustedIp.person_id == person_id, TrustedIp.address == normalised)
+        .with_for_update()
+    ).scalar_one_or_none()
+    subject = _subject_of(session, person_id)
+    if existing is not None:
+        if existing.created_at > cutoff:
+            existing.last_used_at = now
+            return existing
+        existing.created_at = now
+        existing.last_used_at = now
+        audit.record(
+            session,
+            clock,
+            actor,
+            Event.IP_TRUSTED,
+            subject=subject,
+            detail=f"address {normalised} (trusted again after its period ended)",
+        )
+        return existing
+    row = TrustedIp(person_id=person_id, address=normalised, created_at=now, last_used_at=now)
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        # Another workstation trusted the same address a moment ago: keep that one.
+        return session.execute(
+            select(TrustedIp).where(
+                TrustedIp.person_id == person_id, TrustedIp.address == normalised
+            )
+        ).scalar_one_or_none()
+    audit.record(
+        session, clock, actor, Event.IP_TRUSTED, subject=subject, detail=f"address {normalised}"
+    )
+    return row
+
+
+# ----- the service --------------------------------------------------------------------------
+
+
+class TrustedIpService:
+    def __init__(self, ctx: CoreContext) -> None:
+        self._ctx = ctx
+
+    # ----- listing -----------------------------------------------------------------------------
+
+    def page(
+        self,
+        actor: Actor,
+        *,
+        filter_text: str = "",
+        person_id: int | None = None,
+        page: int = 1,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        cursor: PageCursor | None = None,
+    ) -> TrustedIpPage:
+        """One page, newest first. ``cursor`` (from a previous page's next/previous) pages by
+        keyset and stays fast however deep; ``page`` (1-based) jumps by offset.
+
+        ``filter_text`` matches the start of the user's login, forename or lastname, or the
+        start of the address.
+        """
+        size = max(1, min(int(page_size), MAX_PAGE_SIZE))
+        with self._ctx.db.session() as s:
+            require(s, actor, SYSTEM_SECURITY, Action.READ)
+            trust_days = load_settings(s).trust_days
+            where = _filters(s, filter_text, person_id)
+            total = int(s.execute(_count(where)).scalar_one())
+            if total == 0:
+                return TrustedIpPage([], 0, 0, 0, size)
+            rows: list[TrustedIpRow] | None = None
+            first_index = 0
+            if cursor is not None:
+                rows, first_index = self._keyset(s, where, cursor, size, trust_days)
+            if rows is None:
+                last_page = -(-total // size)
+                number = max(1, min(int(page), last_page))
+                offset = (number - 1) * size
+                rows = _by_offset(s, where, offset, size, total, trust_days)
+                first_index = offset + 1
+            last_index = first_index + len(rows) - 1
+            if not rows:
+                return TrustedIpPage([], total, 0, 0, size)
+            # The cursor's count may have drifted while rows were added or removed elsewhere.
+            last_index = min(last_index, total)
+            first_index = min(first_index, last_index)
+            after = rows[-1]
+            before = rows[0]
+            return TrustedIpPage(
+                rows=rows,
+                total=total,
+                first_index=first_index,
+                last_index=last_index,
+                page_size=size,
+                next=PageCursor(after.created_at, after.id, last_index, "after")
+                if last_index < total
+                else None,
+                previous=PageCursor(before.created_at, before.id, first_index, "before")
+                if first_index > 1
+                else None,
+            )
+
+    def _keyset(
+        self,
+        s: Session,
+        where: list[ColumnElement[bool]],
+        cursor: PageCursor,
+        size: int,
+        trust_days: int,
+    ) -> tuple[list[TrustedIpRow] | None, int]:
+        """Rows next to the cursor; (None, 0) when the caller should fall back to offsets."""
+        at, row_id = cursor.created_at, cursor.id
+        if cursor.direction == "after":
+            # created_at <= c AND (created_at < c OR id < i): a plain range on the index.
+            keyset = and_(
+                TrustedIp.created_at <= at, or_(TrustedIp.created_at < at, TrustedIp.id < row_id)
+            )
+            stmt = (
+                _listing([*where, keyset])
+                .order_by(TrustedIp.created_at.desc(), TrustedIp.id.desc())
+                .limit(size)
+            )
+            rows = _rows(s.execute(stmt).all(), trust_days)
+            if not rows:
+                return None, 0  # everything after it went away: show the last page
+            return rows, cursor.index + 1
+        keyset = and_(
+            TrustedIp.created_at >= at, or_(TrustedIp.created_at > at, TrustedIp.id > row_id)
+        )
+        stmt = (
+            _listing([*where, keyset])
+            .order_by(TrustedIp.created_at.asc(), TrustedIp.id.asc())
+            .limit(size)
+        )
+        rows = _rows(s.execute(stmt).all(), trust_days)
+        rows.reverse()
+        if len(rows) < size or cursor.index - len(rows) < 1:
+            return None, 0  # reached the top: the first page, full
+        return rows, cursor.index - len(rows)
+
+    def for_person(self, actor: Actor, person_id: int) -> list[TrustedIpRow]:
+        """Every trusted address of one person, newest first (the Personnel form)."""
+        with self._ctx.db.session() as s:
+            if actor.person_id != person_id:
+                require_any(s, actor, (MAINTENANCE, Action.READ), (SYSTEM_SECURITY, Action.READ))
+            trust_days = load_settings(s).trust_days
+            stmt = _listing([TrustedIp.person_id == person_id]).order_by(
+                TrustedIp.created_at.desc(), TrustedIp.id.desc()
+            )
+            return _rows(s.execute(stmt).all(), trust_days)
+
+    # ----- changing ----------------------------------------------------------------------------
+
+    def remove(self, actor: Actor, ids: Iterable[int]) -> int:
+        """Remove trusted addresses by id (System → Security Delete); returns how many."""
+        wanted = sorted({int(i) for i in ids})
+        with self._ctx.db.write_session() as s:
+            require(s, actor, SYSTEM_SECURITY, Action.DELETE)
+            return self._delete_and_audit(s, actor, wanted, None)
+
+    def remove_for_person(self, actor: Actor, person_id: int, ids: Iterable[int]) -> int:
+        """Remove some of one person's addresses (Personnel: Maintenance Edit, or Security
+        Delete); ids of other people's addresses are ignored."""
+        wanted = sorted({int(i) for i in ids})
+        with self._ctx.db.write_session() as s:
+            require_any(s, actor, (MAINTENANCE, Action.EDIT), (SYSTEM_SECURITY, Action.DELETE))
+            return self._delete_and_audit(s, actor, wanted, person_id)
+
+    def trust_by_admin(self, actor: Actor, person_id: int, address: str) -> TrustedIpRow:
+        """An administrator trusts an address for someone (System → Security Edit)."""
+        if normalise_address(address) is None:
+            raise ValidationError(
+                {"address": f"'{address.strip()[:60]}' is not an IP address such as 192.0.2.10."}
+            )
+        with self._ctx.db.write_session() as s:
+            require(s, actor, SYSTEM_SECURITY, Action.EDIT)
+            if s.get(Person, person_id) is None:
+                raise NotFound("This person no longer exists (another workstation deleted it).")
+            row = trust(s, self._ctx.clock, actor, person_id, address)
+            assert row is not None
+            s.flush()
+            trust_days = load_settings(s).trust_days
+            found = s.execute(_listing([TrustedIp.id == row.id])).all()
+            return _rows(found, trust_days)[0]
+
+    def expire(self, actor: Actor | None = None, *, chunk_size: int = 1000) -> int:
+        """Delete trusted addresses older than the trust period, ≈``chunk_size`` per transaction.
+
+        Safe to run on several workstations at once: each chunk locks the rows it takes
+        (``FOR UPDATE SKIP LOCKED`` on PostgreSQL and MariaDB, ``BEGIN IMMEDIATE`` on SQLite)
+        and audits only the rows its own DELETE … RETURNING reports. Also purges finished login
+        challenges. Returns how many addresses this call removed.
+        """
+        who = actor or Actor.system("expiry sweep")
+        size = max(1, int(chunk_size))
+        removed = 0
+        while True:
+            with self._ctx.db.write_session() as s:
+                if not who.is_system:
+                    require(s, who, SYSTEM_SECURITY, Action.DELETE)
+                now = self._ctx.clock.now(s)
+                cutoff = now - timedelta(days=load_settings(s).trust_days)
+                expired = TrustedIp.created_at <= cutoff
+                ids = list(
+                    s.execute(
+                        select(TrustedIp.id)
+                        .where(expired)
+                        .order_by(TrustedIp.created_at, TrustedIp.id)
+                        .limit(size)
+                        .with_for_update(skip_locked=True)
+                    ).scalars()
+                )
+                if not ids:
+                    break
+                deleted = self._delete_and_audit(s, who, ids, None, expired=expired, now=now)
+            removed += deleted
+            if len(ids) < size:
+                break
+        self._purge_challenges(size)
+        return removed
+
+    # ----- internals ---------------------------------------------------------------------------
+
+    def _delete_and_audit(
+        self,
+        s: Session,
+        actor: Actor,
+        ids: Sequence[int],
+        person_id: int | None,
+        *,
+        expired: ColumnElement[bool] | None = None,
+        now: datetime | None = None,
+    ) -> int:
+        """DELETE … RETURNING, then one audit row per row this statement really deleted."""
+        if not ids:
+            return 0
+        stamp = now or self._ctx.clock.now(s)
+        clock = _FixedClock(stamp)
+        deleted_rows: list[tuple[int, int, str, datetime]] = []
+        for start in range(0, len(ids), 500):
+            stmt = delete(TrustedIp).where(TrustedIp.id.in_(ids[start : start + 500]))
+            if person_id is not None:
+                stmt = stmt.where(TrustedIp.person_id == person_id)
+            if expired is not None:
+                stmt = stmt.where(expired)
+            result = s.execute(
+                stmt.returning(
+                    TrustedIp.id, TrustedIp.person_id, TrustedIp.address, TrustedIp.created_at
+                ),
+                execution_options={"synchronize_session": False},
+            )
+            deleted_rows.extend((int(r[0]), int(r[1]), str(r[2]), r[3]) for r in result.all())
+        subjects = _subjects(s, {r[1] for r in deleted_rows})
+        event = Event.IP_EXPIRED if expired is not None else Event.IP_REMOVED
+        for row_id, owner, address, created_at in sorted(deleted_rows):
+            created = _as_utc_text(created_at)
+            audit.record(
+                s,
+                clock,
+                actor,
+                event,
+                subject=subjects.get(owner, f"person #{owner}"),
+                detail=f"address {address}, trusted since {created} (#{row_id})",
+            )
+        return len(deleted_rows)
+
+    def _purge_challenges(self, size: int) -> int:
+        """Remove used login challenges and those expired for more than a day."""
+        purged = 0
+        while True:
+            with self._ctx.db.write_session() as s:
+                now = self._ctx.clock.now(s)
+                finished = or_(
+                    LoginChallenge.expires_at < now - CHALLENGE_KEEP,
+                    LoginChallenge.used_at.is_not(None),
+                )
+                ids = list(
+                    s.execute(
+                        select(LoginChallenge.id)
+                        .where(finished)
+                        .limit(size)
+                        .with_for_update(skip_locked=True)
+                    ).scalars()
+                )
+                if ids:
+                    result = s.execute(
+                        delete(LoginChallenge).where(LoginChallenge.id.in_(ids), finished),
+                        execution_options={"synchronize_session": False},
+                    )
+                    purged += int(getattr(result, "rowcount", 0) or 0)
+            if len(ids) < size:
+                return purged
+
+
+# ----- query building -----------------------------------------------------------------------
+
+
+def _by_offset(
+    s: Session,
+    where: list[ColumnElement[bool]],
+    offset: int,
+    size: int,
+    total: int,
+    trust_days: int,
+) -> list[TrustedIpRow]:
+    """A page by position; pages in the older half are read from the other end of the index,
+    so the last page is as quick as the first."""
+    stmt = _listing(where)
+    if offset <= total // 2:
+        newest_first = stmt.order_by(TrustedIp.created_at.desc(), TrustedIp.id.desc())
+        return _rows(s.execute(newest_first.offset(offset).limit(size)).all(), trust_days)
+    end = min(offset + size, total)
+    oldest_first = stmt.order_by(TrustedIp.created_at.asc(), TrustedIp.id.asc())
+    rows = _rows(s.execute(oldest_first.offset(total - end).limit(end - offset)).all(), trust_days)
+    rows.reverse()
+    return rows
+
+
+def _like_prefix(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+_ADDRESS_CHARS = re.compile(r"\A[0-9a-f.:]+\Z")
+# Up to this many matching people are looked up first and passed as a list, so that the
+# (person_id, created_at, id) index serves each of them; more than that and the match is dense
+# enough that walking the list newest first finds a page quickly anyway.
+PERSON_LIST_LIMIT = 1000
+
+
+def _filters(s: Session, filter_text: str, person_id: int | None) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    if person_id is not None:
+        where.append(TrustedIp.person_id == person_id)
+    term = filter_text.strip().lower()
+    if term:
+        where.append(_text_filter(s, term))
+    return where
+
+
+def _text_filter(s: Session, term: str) -> ColumnElement[bool]:
+    like = _like_prefix(term)
+    people = select(Person.id).where(
+        or_(
+            Person.login_key.like(like, escape="\\"),
+            func.lower(Person.last_name).like(like, escape="\\"),
+            func.lower(Person.first_name).like(like, escape="\\"),
+        )
+    )
+    found = list(s.execute(people.limit(PERSON_LIST_LIMIT + 1)).scalars())
+    matches: list[ColumnElement[bool]] = []
+    if len(found) > PERSON_LIST_LIMIT:
+        matches.append(TrustedIp.person_id.in_(people))
+    elif found:
+        matches.append(TrustedIp.person_id.in_(found))
+    address = normalise_address(term) or term
+    if _ADDRESS_CHARS.match(address):
+        if s.get_bind().dialect.name == "sqlite":
+            # GLOB is case-sensitive, so SQLite can use ix_trusted_ips_address (LIKE cannot).
+            matches.append(TrustedIp.address.op("GLOB")(address + "*"))
+        else:
+            matches.append(TrustedIp.address.like(_like_prefix(address), escape="\\"))
+    if not matches:
+        return false()
+    return or_(*matches) if len(matches) > 1 else matches[0]
+
+
+def _count(where: list[ColumnElement[bool]]) -> Select[int]:
+    return select(func.count()).select_from(TrustedIp).where(*where)
+
+
+def _listing(where: list[ColumnElement[bool]]) -> Select[*_Listing]:
+    return (
+        select(
+            TrustedIp.id,
+            TrustedIp.address,
+            TrustedIp.created_at,
+            TrustedIp.last_used_at,
+            TrustedIp.person_id,
+            Person.first_name,
+            Person.last_name,
+            Person.login,
+        )
+        .join(Person, Person.id == TrustedIp.person_id)
+        .where(*where)
+    )
+
+
+def _rows(rows: Sequence[Row[*_Listing]], trust_days: int) -> list[TrustedIpRow]:
+    period = timedelta(days=trust_days)
+    found: list[TrustedIpRow] = []
+    for r in rows:
+        row_id, address, created_at, last_used_at, person_id, first, last, login = r
+        found.append(
+            TrustedIpRow(
+                id=row_id,
+                address=address,
+                created_at=created_at,
+                last_used_at=last_used_at,
+                person_id=person_id,
+                person_name=" ".join(p for p in (first, last) if p),
+                login=login or "",
+                expires_at=created_at + period,
+            )
+        )
+    return found
+
+
+def _subjects(s: Session, person_ids: set[int]) -> dict[int, str]:
+    if not person_ids:
+        return {}
+    rows = s.execute(
+        select(Person.id, Person.login, Person.first_name, Person.last_name).where(
+            Person.id.in_(sorted(person_ids))
+        )
+    ).all()
+    return {r[0]: r[1] or " ".join(p for p in (r[2], r[3]) if p) or f"person #{r[0]}" for r in rows}
+
+
+def _subject_of(s: Session, person_id: int) -> str:
+    return _subjects(s, {person_id}).get(person_id, f"person #{person_id}")
+
+
+def _as_utc_text(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC")
