@@ -1,0 +1,381 @@
+"""Background services: the expiry sweep on its own thread, live refresh, clean stops."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtWidgets import QTableView
+from pytestqt.qtbot import QtBot
+from sqlalchemy import delete, func, select, text
+
+from pmdesk.config import Settings
+from pmdesk.core.audit import Event
+from pmdesk.core.changes import TOPICS, TRUSTED_IPS
+from pmdesk.core.clock import DatabaseClock, ShiftedClock
+from pmdesk.core.context import CoreContext
+from pmdesk.core.db import Database
+from pmdesk.core.errors import DatabaseUnavailable
+from pmdesk.core.models import AuditEvent, TrustedIp
+from pmdesk.secrets import MemoryStore
+from pmdesk.ui.background import (
+    BackgroundServices,
+    Backoff,
+    ChangeListener,
+    is_connection_error,
+    lost_message,
+)
+from tests.helpers.staff import add_person
+
+FAST = Backoff(0.1, 0.4)
+TRUST_DAYS = 30  # the seeded security setting
+
+
+def add_ip(db: Database, person_id: int, address: str, age: timedelta) -> int:
+    with db.session() as s:
+        row = TrustedIp(
+            person_id=person_id, address=address, created_at=DatabaseClock().now(s) - age
+        )
+        s.add(row)
+        s.flush()
+        return row.id
+
+
+def addresses(db: Database) -> list[str]:
+    with db.session() as s:
+        return sorted(s.execute(select(TrustedIp.address)).scalars())
+
+
+def expired_audits(db: Database) -> list[tuple[str, str]]:
+    with db.session() as s:
+        rows = s.execute(
+            select(AuditEvent.actor, AuditEvent.detail).where(
+                AuditEvent.event == Event.IP_EXPIRED.value
+            )
+        ).all()
+    return [(r[0], r[1]) for r in rows]
+
+
+def plain_context(db: Database) -> CoreContext:
+    """For sweeps with a stand-in job: only the database matters."""
+    return CoreContext(db=db, secrets=MemoryStore(), outbox_default=Path("outbox"))
+
+
+@pytest.fixture
+def make_services(qtbot: QtBot) -> Iterator[Callable[..., BackgroundServices]]:
+    """BackgroundServices that are always stopped (threads waited for) at teardown."""
+    made: list[BackgroundServices] = []
+
+    def make(ctx: CoreContext, **kwargs: Any) -> BackgroundServices:
+        kwargs.setdefault("backoff", FAST)
+        kwargs.setdefault("poll_interval_s", 0.1)
+        kwargs.setdefault("min_gap_s", 0.05)
+        services = BackgroundServices(ctx, **kwargs)
+        made.append(services)
+        return services
+
+    yield make
+    for services in made:
+        services.stop()
+        assert not services.running
+
+
+def status_log(services: BackgroundServices) -> list[str]:
+    seen: list[str] = []
+    services.status.connect(seen.append)
+    return seen
+
+
+# ----- the sweep --------------------------------------------------------------------------------
+
+
+def test_sweep_at_start_removes_expired_addresses_and_audits_them(
+    ctx: CoreContext, qtbot: QtBot, make_services: Callable[..., BackgroundServices]
+) -> None:
+    person = add_person(ctx.db, "ann")
+    add_ip(ctx.db, person, "192.0.2.1", timedelta(days=TRUST_DAYS + 1))
+    add_ip(ctx.db, person, "192.0.2.2", timedelta(days=TRUST_DAYS - 1))
+    services = make_services(ctx, listen=False)
+    seen = status_log(services)
+    with qtbot.waitSignal(services.swept, timeout=15_000) as blocker:
+        services.start()
+    assert blocker.args == [1]
+    assert addresses(ctx.db) == ["192.0.2.2"]
+    audits = expired_audits(ctx.db)
+    assert len(audits) == 1
+    assert audits[0][0] == "system (expiry sweep)"
+    assert "192.0.2.1" in audits[0][1]
+    assert seen == ["Expiry sweep: removed 1 expired trusted IP address"]
+    assert services.worker is not None
+    assert services.worker.thread() is not services.thread(), "the sweep is off the GUI thread"
+
+
+def test_the_worker_uses_the_injected_clock_at_the_expiry_boundary(
+    ctx: CoreContext,
+    clock: ShiftedClock,
+    qtbot: QtBot,
+    make_services: Callable[..., BackgroundServices],
+) -> None:
+    person = add_person(ctx.db, "bert")
+    add_ip(ctx.db, person, "198.51.100.7", timedelta(days=TRUST_DAYS) - timedelta(minutes=2))
+    services = make_services(ctx, listen=False)
+    with qtbot.waitSignal(services.swept, timeout=15_000) as first:
+        services.start()
+    assert first.args == [0], "two minutes before the end of its period it stays"
+    assert addresses(ctx.db) == ["198.51.100.7"]
+    clock.advance(timedelta(minutes=3))
+    with qtbot.waitSignal(services.swept, timeout=15_000) as second:
+        services.sweep_now()
+    assert second.args == [1], "a minute after its period it is gone"
+    assert addresses(ctx.db) == []
+
+
+def test_the_sweep_repeats_on_its_timer(
+    sqlite_db: Database, qtbot: QtBot, make_services: Callable[..., BackgroundServices]
+) -> None:
+    calls: list[str] = []
+
+    def job(ctx: CoreContext) -> int:
+        calls.append(threading.current_thread().name)
+        return 0
+
+    ctx = plain_context(sqlite_db)
+    services = make_services(ctx, listen=False, job=job, sweep_interval_s=0.1)
+    services.start()
+    qtbot.waitUntil(lambda: len(calls) >= 3, timeout=10_000)
+    assert threading.main_thread().name not in calls
+
+
+def test_interval_comes_from_the_settings(sqlite_db: Database) -> None:
+    ctx = plain_context(sqlite_db)
+    services = BackgroundServices.from_settings(ctx, Settings(sweep_interval_minutes=7))
+    assert services.worker is not None
+    assert services.worker._interval_s == 7 * 60
+    zero = BackgroundServices.from_settings(ctx, Settings(sweep_interval_minutes=0))
+    assert zero.worker is not None
+    assert zero.worker._interval_s == 60, "at least one minute"
+
+
+def test_a_lost_connection_is_reported_retried_with_backoff_and_recovered(
+    sqlite_db: Database, qtbot: QtBot, make_services: Callable[..., BackgroundServices]
+) -> None:
+    failures = iter(range(4))
+
+    def job(ctx: CoreContext) -> int:
+        if next(failures, None) is not None:
+            raise DatabaseUnavailable("Cannot reach the database: connection refused")
+        return 5
+
+    ctx = plain_context(sqlite_db)
+    services = make_services(ctx, listen=False, job=job)
+    seen = status_log(services)
+    with qtbot.waitSignal(services.swept, timeout=10_000) as blocker:
+        services.start()
+    assert blocker.args == [5]
+    assert seen == [
+        "Database connection lost — reconnecting in 0.1 s",
+        "Database connection lost — reconnecting in 0.2 s",
+        "Database connection lost — reconnecting in 0.4 s",
+        "Database connection lost — reconnecting in 0.4 s",
+        "Database connection restored",
+        "Expiry sweep: removed 5 expired trusted IP addresses",
+    ]
+
+
+def test_a_failing_sweep_never_kills_its_thread(
+    sqlite_db: Database, qtbot: QtBot, make_services: Callable[..., BackgroundServices]
+) -> None:
+    calls = []
+
+    def job(ctx: CoreContext) -> int:
+        calls.append(1)
+        raise ValueError("something unexpected")
+
+    ctx = plain_context(sqlite_db)
+    services = make_services(ctx, listen=False, job=job)
+    seen = status_log(services)
+    services.start()
+    qtbot.waitUntil(lambda: len(calls) >= 2, timeout=10_000)
+    assert services.running
+    assert seen[0] == "Expiry sweep failed: something unexpected — retrying in 0.1 s"
+
+
+def test_an_unreachable_server_says_so(
+    qtbot: QtBot, make_services: Callable[..., BackgroundServices]
+) -> None:
+    ctx = plain_context(Database("postgresql://nobody@127.0.0.1:9/none"))
+    services = make_services(ctx)
+    seen = status_log(services)
+    services.start()
+    qtbot.waitUntil(lambda: seen.count(lost_message(0.1)) == 2, timeout=15_000)
+    assert services.running, "both keep trying"
+
+
+def test_stop_ends_a_long_sweep_at_its_next_chunk(
+    sqlite_db: Database, qtbot: QtBot, make_services: Callable[..., BackgroundServices]
+) -> None:
+    chunks: list[int] = []
+    ended = threading.Event()
+
+    def job(ctx: CoreContext) -> int:
+        try:
+            for n in range(10_000):  # like expire(): one transaction per chunk
+                with ctx.db.write_session() as s:
+                    s.execute(text("SELECT 1"))
+                    chunks.append(n)
+                time.sleep(0.01)
+            return 0
+        finally:
+            ended.set()
+
+    ctx = plain_context(sqlite_db)
+    services = make_services(ctx, job=job, listener_wait_s=60.0)
+    swept: list[int] = []
+    services.swept.connect(swept.append)
+    services.start()
+    qtbot.waitUntil(lambda: len(chunks) >= 5, timeout=10_000)
+    assert services.listener is not None
+    assert services.listener.connected.wait(5)
+    started = time.monotonic()
+    assert services.stop(timeout_ms=5_000)
+    assert time.monotonic() - started < 2, "stop is prompt even with a 60 s listener wait"
+    assert ended.is_set()
+    assert not services.running
+    assert len(chunks) < 10_000
+    assert swept == [], "a stopped sweep reports nothing"
+
+
+def test_stop_before_start_and_twice_is_harmless(sqlite_db: Database) -> None:
+    ctx = plain_context(sqlite_db)
+    services = BackgroundServices(ctx)
+    assert services.stop()
+    assert services.stop()
+
+
+def test_connection_errors_are_told_apart_from_bugs() -> None:
+    assert is_connection_error(DatabaseUnavailable("gone"))
+    assert is_connection_error(ConnectionRefusedError())
+    assert not is_connection_error(ValueError("bug"))
+
+
+# ----- live refresh -------------------------------------------------------------------------------
+
+
+def test_a_removal_elsewhere_emits_trusted_ips_changed(
+    ctx: CoreContext, qtbot: QtBot, make_services: Callable[..., BackgroundServices]
+) -> None:
+    person = add_person(ctx.db, "carla")
+    ip = add_ip(ctx.db, person, "203.0.113.5", timedelta(days=1))
+    services = make_services(ctx, sweep=False)
+    services.start()
+    assert services.listener is not None
+    assert services.listener.connected.wait(10)
+    topics: list[frozenset[str]] = []
+    services.changed.connect(topics.append)
+    with qtbot.waitSignal(services.trusted_ips_changed, timeout=10_000), ctx.db.session() as s:
+        s.execute(delete(TrustedIp).where(TrustedIp.id == ip))
+    assert any(TRUSTED_IPS in t for t in topics)
+
+
+@pytest.mark.parametrize("db", ["postgresql"], indirect=True)
+def test_the_listener_reconnects_after_its_connection_is_killed(
+    ctx: CoreContext, qtbot: QtBot, make_services: Callable[..., BackgroundServices]
+) -> None:
+    services = make_services(ctx, sweep=False)
+    seen = status_log(services)
+    services.start()
+    assert services.listener is not None
+    assert services.listener.connected.wait(10)
+    with qtbot.waitSignal(services.changed, timeout=15_000) as blocker, ctx.db.session() as s:
+        s.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND application_name = 'pmdesk (changes)'"
+            )
+        )
+    assert seen[:2] == [lost_message(0.1), "Database connection restored"]
+    assert blocker.args == [TOPICS], "after a gap everything is refreshed"
+    person = add_person(ctx.db, "dirk")
+    with qtbot.waitSignal(services.personnel_changed, timeout=10_000), ctx.db.session() as s:
+        s.execute(text("UPDATE personnel SET failed_logins = 1 WHERE id = :id"), {"id": person})
+
+
+# ----- a table that follows the database without a click --------------------------------------
+
+
+class TrustedIpTable(QAbstractTableModel):
+    """Minimal stand-in for System → Security's list: reloads on ``trusted_ips_changed``."""
+
+    HEADERS = ("Id", "IP")
+
+    def __init__(self, db: Database, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._db = db
+        self._rows: list[tuple[int, str]] = []
+        self.reload()
+
+    def reload(self) -> None:
+        with self._db.session() as s:
+            rows = s.execute(select(TrustedIp.id, TrustedIp.address).order_by(TrustedIp.id)).all()
+        self.beginResetModel()
+        self._rows = [(r[0], r[1]) for r in rows]
+        self.endResetModel()
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def data(
+        self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> object:
+        if role == Qt.ItemDataRole.DisplayRole and index.isValid():
+            return str(self._rows[index.row()][index.column()])
+        return None
+
+
+def test_a_row_removed_on_another_workstation_disappears_without_a_click(
+    ctx: CoreContext, qtbot: QtBot, make_services: Callable[..., BackgroundServices]
+) -> None:
+    person = add_person(ctx.db, "eva")
+    gone = add_ip(ctx.db, person, "192.0.2.50", timedelta(days=2))
+    add_ip(ctx.db, person, "192.0.2.51", timedelta(days=1))
+    model = TrustedIpTable(ctx.db)
+    view = QTableView()
+    qtbot.addWidget(view)
+    view.setModel(model)
+    view.show()
+    services = make_services(ctx, sweep=False)
+    services.trusted_ips_changed.connect(model.reload)
+    services.start()
+    assert services.listener is not None
+    assert services.listener.connected.wait(10)
+    assert model.rowCount() == 2
+    other = Database(ctx.db.url)  # another workstation: its own engine and connections
+    try:
+        with other.session() as s:
+            s.execute(delete(TrustedIp).where(TrustedIp.id == gone))
+    finally:
+        other.dispose()
+    qtbot.waitUntil(lambda: model.rowCount() == 1, timeout=10_000)
+    shown = view.model().index(0, 1).data()
+    assert shown == "192.0.2.51"
+    with ctx.db.session() as s:
+        assert s.execute(select(func.count()).select_from(TrustedIp)).scalar_one() == 1
+
+
+def test_the_listener_alone_can_be_stopped_while_waiting(sqlite_db: Database) -> None:
+    listener = ChangeListener(sqlite_db.url, wait_s=60.0)
+    listener.start()
+    assert listener.connected.wait(5)
+    started = time.monotonic()
+    listener.stop()
+    assert listener.wait(5_000)
+    assert time.monotonic() - started < 2
