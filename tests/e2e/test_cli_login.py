@@ -11,12 +11,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.db import Database
 from pmdesk.core.models import AuditEvent, SecuritySettings, TrustedIp
+from pmdesk.core.personnel import PersonForm, PersonnelService
+from pmdesk.secrets import MemoryStore
 from tests.helpers.cli import database_arg, run_pmdesk
 from tests.helpers.smtp import SmtpServer
 
@@ -27,25 +31,21 @@ pytestmark = pytest.mark.parametrize("db", ["postgresql"], indirect=True)
 
 
 @pytest.fixture
-def alice(db: Database, smtp_plain_server: SmtpServer) -> str:
-    """alice (added with the real CLI); 2FA on, codes by SMTP to the loopback test server."""
-    url = database_arg(db)
-    added = run_pmdesk(
-        "--database",
-        url,
-        "user",
-        "add",
-        "alice",
-        "--email",
-        EMAIL,
-        "--group",
-        "Administrator",
-        "--first-name",
-        "Alice",
-        "--password-stdin",
-        stdin=PASSWORD + "\n",
+def alice(db: Database, smtp_plain_server: SmtpServer, tmp_path: Path) -> str:
+    """alice, an administrator; 2FA on, codes by SMTP to the loopback test server."""
+    ctx = CoreContext(db=db, secrets=MemoryStore(), outbox_default=tmp_path / "outbox")
+    PersonnelService(ctx).create(
+        Actor.command_line(),
+        PersonForm(
+            login="alice",
+            first_name="Alice",
+            last_name="Martens",
+            email=EMAIL,
+            group_id=1,
+            password=PASSWORD,
+            password_confirm=PASSWORD,
+        ),
     )
-    assert added.returncode == 0, added.stderr
     with db.session() as s:
         row = s.execute(select(SecuritySettings).order_by(SecuritySettings.id)).scalars().first()
         assert row is not None
@@ -55,7 +55,7 @@ def alice(db: Database, smtp_plain_server: SmtpServer) -> str:
         row.smtp_port = smtp_plain_server.port
         row.smtp_security = "none"  # allowed to a relay on this machine only
         row.smtp_from = "security@workshop.example"
-    return url
+    return database_arg(db)
 
 
 def start_login(url: str, *extra: str) -> subprocess.Popen[str]:

@@ -35,6 +35,7 @@ class CollectingDelivery:
     method: str = "outbox"
     fail_with: str | None = None
     sent: list[CodeMessage] = field(default_factory=list)
+    failed: list[CodeMessage] = field(default_factory=list)
     attempts: int = 0
 
     @property
@@ -56,6 +57,7 @@ class CollectingDelivery:
     def send(self, message: CodeMessage) -> None:
         self.attempts += 1
         if self.fail_with is not None:
+            self.failed.append(message)
             raise DeliveryError(self.fail_with.replace("{code}", message.code))
         self.sent.append(message)
 
