@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from sqlalchemy.exc import DBAPIError
 
-from pmdesk.bootstrap import App, build_app
+from pmdesk.bootstrap import App, build_app, setup_logging
 from pmdesk.config import ConfigError
 from pmdesk.core import migrate
 from pmdesk.core.db import unavailable_message
@@ -51,6 +51,8 @@ def run_command(args: argparse.Namespace, database: str | None) -> int:
     app: App | None = None
     try:
         app = build_app(database)
+        # Warnings go to the log file, not next to the one-line error on stderr.
+        setup_logging(app.paths)
         if getattr(args, "migrate_first", True):
             migrate.upgrade(app.db)
         return handler(app, args)
