@@ -1,16 +1,401 @@
-"""The desktop app (placeholder until the GUI lands)."""
+"""Start the desktop app: the login dialog first, the database behind it, then the main window.
+
+Start-up order matters for how fast pmdesk feels: only Qt and the login dialog are imported
+before the dialog is painted. The database (SQLAlchemy, Alembic, the core) is opened and migrated
+on a worker thread while the user types; Login is enabled once it is ready. Every failure is a
+dialog that says what to do, never a traceback.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtWidgets import QApplication, QLabel
+from PySide6.QtCore import QEvent, QEventLoop, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QApplication, QMessageBox, QStyleFactory, QWidget
+
+from pmdesk import APP_NAME, __version__
+from pmdesk.ui.icons import app_icon, style_sheet
+from pmdesk.ui.login_dialog import LoginDialog
+from pmdesk.ui.tasks import TaskManager
+from pmdesk.ui.widgets import inform
+
+if TYPE_CHECKING:
+    from pmdesk.secrets import SecretStore
+    from pmdesk.ui.first_run import FirstRunDialog
+    from pmdesk.ui.main_window import MainWindow, Session
+    from pmdesk.ui.startup import Failure, Opened
+
+log = logging.getLogger(__name__)
+
+SELF_TEST_TIMEOUT_MS = 120_000
+EXIT_AFTER_SHOWN = "PMDESK_EXIT_AFTER_SHOWN"
 
 
-def run(database_url: str | None, self_test: bool = False) -> int:
-    app = QApplication.instance() or QApplication(sys.argv)
-    label = QLabel("pmdesk")
-    label.show()
+class _FirstPaint(QObject):
+    """Emits ``done`` once, after ``widget`` has painted for the first time."""
+
+    done = Signal()
+
+    def __init__(self, widget: QWidget) -> None:
+        super().__init__(widget)
+        self._fired = False
+        widget.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Paint and not self._fired:
+            self._fired = True
+            QTimer.singleShot(0, self.done.emit)
+        return False
+
+
+def configure_application(app: QApplication) -> None:
+    """Name, icon, style: the same for the real app, the self-test and the tests."""
+    app.setApplicationName(APP_NAME)
+    app.setApplicationDisplayName("pmdesk")
+    app.setOrganizationName(APP_NAME)
+    app.setApplicationVersion(__version__)
+    app.setWindowIcon(app_icon())
+    fusion = QStyleFactory.create("Fusion")
+    if fusion is not None:
+        app.setStyle(fusion)
+    font = QFont(app.font())
+    if font.pointSizeF() < 9.5:
+        font.setPointSizeF(9.5)
+        app.setFont(font)
+    app.setStyleSheet(style_sheet())
+
+
+def application() -> QApplication:
+    existing = QApplication.instance()
+    if isinstance(existing, QApplication):
+        return existing
+    return QApplication([sys.argv[0] if sys.argv else APP_NAME])
+
+
+class Launcher(QObject):
+    """The whole life of a desktop session: login → (first run) → main window → sign out …
+
+    Emits ``finished(exit_code)`` when the user is done (Cancel on the login dialog, the main
+    window closed, or a start-up failure acknowledged).
+    """
+
+    finished = Signal(int)
+
+    def __init__(
+        self,
+        database_url: str | None = None,
+        *,
+        secrets: SecretStore | None = None,
+        tasks: TaskManager | None = None,
+        check_keyring: bool = True,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.database_url = database_url
+        self.secrets = secrets
+        self.check_keyring = check_keyring
+        self.tasks = tasks or TaskManager(self)
+        self.opened: Opened | None = None
+        self.failure: Failure | None = None
+        self.login = LoginDialog(self.tasks)
+        self.login.signed_in.connect(self._signed_in)
+        self.login.rejected.connect(self._login_cancelled)
+        self.first_run: FirstRunDialog | None = None
+        self.window: MainWindow | None = None
+        self.problem_box: QMessageBox | None = None
+        self.exit_code: int | None = None
+
+    # ----- start --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.login.show()
+        self.login.raise_()
+        self.login.activateWindow()
+        url, secrets, check = self.database_url, self.secrets, self.check_keyring
+
+        def open_database() -> Opened:
+            from pmdesk.bootstrap import setup_logging
+            from pmdesk.paths import app_paths
+            from pmdesk.ui.startup import open_database
+
+            try:
+                setup_logging(app_paths())
+            except OSError as exc:
+                log.warning("No log file: %s", exc)
+            return open_database(url, secrets, check_keyring=check)
+
+        self.tasks.run(open_database, self._opened, self._open_failed, label="open database")
+
+    def _opened(self, opened: Opened) -> None:
+        from pmdesk.core.auth import LoginService
+
+        self.opened = opened
+        self.login.set_backend(LoginService(opened.app.context))
+        if opened.keyring_warning:
+            self.problem_box = inform(
+                self.login,
+                self.login.tr("No system keyring"),
+                self.login.tr(
+                    "pmdesk keeps mail and database passwords only in the system keyring, and "
+                    "none is available on this computer. You can sign in, but passwords cannot "
+                    "be saved until a keyring is installed or unlocked."
+                ),
+                informative=opened.keyring_warning,
+            )
+        if not opened.has_users:
+            self._show_first_run(opened)
+
+    def _show_first_run(self, opened: Opened) -> None:
+        from pmdesk.ui.first_run import FirstRunDialog
+
+        dialog = FirstRunDialog(
+            opened.app.context, opened.administrator_group_id, self.tasks, self.login
+        )
+        dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        dialog.created.connect(self._first_user_created)
+        dialog.rejected.connect(self._first_run_cancelled)
+        self.first_run = dialog
+        dialog.open()
+
+    def _first_user_created(self, login: str) -> None:
+        self.first_run = None
+        if login:
+            self.login.prefill(
+                login,
+                self.login.tr(
+                    "Administrator {login} created. Sign in with your new password."
+                ).format(login=login),
+            )
+        else:
+            self.login.prefill(
+                "",
+                self.login.tr(
+                    "Another workstation created the first user meanwhile: sign in with it."
+                ),
+            )
+
+    def _first_run_cancelled(self) -> None:
+        self.first_run = None
+        if self.exit_code is None and self.window is None:
+            self.login.message.show_notice(
+                self.login.tr(
+                    "There are no users yet: pmdesk asks for the first administrator again at "
+                    "the next start."
+                )
+            )
+
+    def _open_failed(self, exc: BaseException) -> None:
+        from pmdesk.ui.startup import StartupFailed, describe_failure
+
+        failure = exc.failure if isinstance(exc, StartupFailed) else describe_failure(exc)
+        self.failure = failure
+        log.error("Start-up failed: %s: %s", failure.title, failure.message)
+        self.login.set_startup_failed(failure.title)
+        self.problem_box = inform(
+            self.login,
+            failure.title,
+            failure.message,
+            level="error",
+            informative=failure.advice,
+            on_close=lambda: self.finish(1),
+        )
+        self.problem_box.setObjectName("startupProblem")
+        self.problem_box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+    # ----- signed in / out ----------------------------------------------------------------
+
+    def _signed_in(self, signed_in: object) -> None:
+        from pmdesk.ui.main_window import load_session
+
+        assert self.opened is not None
+        app = self.opened.app
+        self.login.busy.start(self.login.tr("Opening pmdesk…"))
+        self.tasks.run(
+            lambda: load_session(app, signed_in),
+            self._show_main_window,
+            self._session_failed,
+            label="load session",
+        )
+
+    def _session_failed(self, exc: BaseException) -> None:
+        from pmdesk.core.errors import PmdeskError
+
+        self.login.busy.stop()
+        text = str(exc) if isinstance(exc, PmdeskError) else type(exc).__name__
+        self.login.message.show_error(text)
+        self.login.reset()
+
+    def _show_main_window(self, session: Session) -> None:
+        from pmdesk.ui.main_window import MainWindow
+
+        assert self.opened is not None
+        self.login.busy.stop()
+        window = MainWindow(self.opened.app, session, self.tasks)
+        window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        window.signed_out.connect(self._signed_out)
+        window.closed.connect(lambda: self.finish(0))
+        self.window = window
+        window.show()
+        self.login.hide()
+
+    def _signed_out(self) -> None:
+        window = self.window
+        self.window = None
+        if window is not None:
+            window.close()
+        self._record_sign_out(window)
+        self.login.reset()
+        self.login.show()
+        self.login.raise_()
+        self.login.activateWindow()
+
+    def _record_sign_out(self, window: MainWindow | None) -> None:
+        """Audit the sign-out when the login service offers it (best effort, in the background)."""
+        if window is None or self.opened is None:
+            return
+        try:
+            from pmdesk.core.auth import LoginService
+        except ImportError:
+            return
+        service = LoginService(self.opened.app.context)
+        sign_out = getattr(service, "sign_out", None)
+        if callable(sign_out):
+            actor = window.session.actor
+            self.tasks.run(lambda: sign_out(actor), None, lambda exc: log.warning("%s", exc))
+
+    def _login_cancelled(self) -> None:
+        if self.window is None:
+            self.finish(0)
+
+    # ----- end ----------------------------------------------------------------------------
+
+    def finish(self, code: int) -> None:
+        if self.exit_code is not None:
+            return
+        self.exit_code = code
+        self.finished.emit(code)
+
+    def shutdown(self) -> None:
+        """Wait for background work, close the windows, release the database."""
+        self.tasks.shutdown()
+        for widget in (self.window, self.login):
+            if widget is not None:
+                widget.close()
+        if self.opened is not None:
+            self.opened.app.db.dispose()
+
+    def top_level_widgets(self) -> list[QWidget]:
+        return [w for w in (self.login, self.first_run, self.window) if w is not None]
+
+
+def run(database_url: str | None, self_test: bool = False, *, secrets: Any = None) -> int:
+    """The GUI entry point (``pmdesk`` without a command)."""
     if self_test:
-        return 0
-    return int(app.exec())
+        return run_self_test(database_url, secrets=secrets)
+    qt_app = application()
+    configure_application(qt_app)
+    launcher = Launcher(database_url, secrets=secrets)
+    launcher.finished.connect(qt_app.exit)
+    qt_app.setQuitOnLastWindowClosed(False)
+    if os.environ.get(EXIT_AFTER_SHOWN) == "1":
+        # For start-up benchmarks: paint the login dialog, then leave (no database work).
+        painted = _FirstPaint(launcher.login)
+        painted.done.connect(lambda: qt_app.exit(0))
+        launcher.login.show()
+    else:
+        QTimer.singleShot(0, launcher.start)
+    code = int(qt_app.exec())
+    launcher.shutdown()
+    return code
+
+
+# ----- self-test ----------------------------------------------------------------------------
+
+
+def _prefer_offscreen() -> None:
+    """Without a display (a CI box, an SSH session), run the self-test off screen."""
+    if os.environ.get("QT_QPA_PLATFORM"):
+        return
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    ):
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+
+
+def run_self_test(database_url: str | None, *, secrets: Any = None) -> int:
+    """Check the GUI, the database and the keyring; one line per check; 0 when all pass."""
+    _prefer_offscreen()
+    results: list[tuple[bool, str]] = []
+    qt_app = application()
+    configure_application(qt_app)
+    tasks = TaskManager()
+    dialog = LoginDialog(tasks)
+    dialog.show()
+    image = dialog.grab()
+    shown = dialog.isVisible() and not image.isNull() and image.width() > 0
+    results.append(
+        (shown, f"login dialog shows ({qt_app.platformName()}, pmdesk {__version__})")
+        if shown
+        else (False, "login dialog: it could not be shown")
+    )
+
+    loop = QEventLoop()
+    outcome: dict[str, Any] = {}
+
+    def opened(result: Any) -> None:
+        outcome["opened"] = result
+        loop.quit()
+
+    def failed(exc: BaseException) -> None:
+        outcome["error"] = exc
+        loop.quit()
+
+    def open_database() -> Any:
+        from pmdesk.ui.startup import open_database
+
+        return open_database(database_url, secrets, check_keyring=False)
+
+    tasks.run(open_database, opened, failed, label="self-test database")
+    timer = QTimer()
+    timer.setSingleShot(True)
+    timer.timeout.connect(loop.quit)
+    timer.start(SELF_TEST_TIMEOUT_MS)
+    loop.exec()
+    timer.stop()
+    if "opened" in outcome:
+        result = outcome["opened"]
+        schema = result.schema
+        results.append(
+            (
+                schema.up_to_date,
+                f"database opens and is migrated ({result.app.db.describe()}, "
+                f"schema {schema.current})",
+            )
+        )
+        result.app.db.dispose()
+    elif "error" in outcome:
+        from pmdesk.ui.startup import StartupFailed, describe_failure
+
+        error = outcome["error"]
+        failure = error.failure if isinstance(error, StartupFailed) else describe_failure(error)
+        results.append((False, f"database: {failure.title}: {failure.message}"))
+    else:
+        results.append((False, "database: no answer within two minutes"))
+
+    from pmdesk.secrets import KeyringStore, SecretStoreError
+
+    try:
+        backend = KeyringStore().backend_name()
+        results.append((True, f"keyring backend found ({backend})"))
+    except SecretStoreError as exc:
+        results.append((False, f"keyring: {exc}"))
+
+    dialog.close()
+    tasks.shutdown()
+    for ok, text in results:
+        print(f"{'ok  ' if ok else 'FAIL'} {text}", flush=True)
+    return 0 if all(ok for ok, _ in results) else 1

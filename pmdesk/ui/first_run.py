@@ -1,0 +1,229 @@
+"""First run: the database has no users yet, so create the first administrator.
+
+Validation is the core's (``PersonnelService.validate``), shown next to each field; the account
+is created on a worker thread (hashing the password takes a moment).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from pmdesk.ui.icons import app_icon, pixmap
+from pmdesk.ui.tasks import TaskManager
+from pmdesk.ui.widgets import BusyIndicator, FieldBox, MessageLabel, hint_label, make_primary
+
+if TYPE_CHECKING:
+    from pmdesk.core.context import CoreContext
+    from pmdesk.core.personnel import PersonForm, PersonRecord
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AlreadyDone:
+    """Another workstation created the first user while this dialog was open."""
+
+
+class FirstRunDialog(QDialog):
+    """Emits ``created(login)`` once the administrator exists."""
+
+    created = Signal(str)
+
+    def __init__(
+        self,
+        context: CoreContext,
+        administrator_group_id: int | None,
+        tasks: TaskManager,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._context = context
+        self._group_id = administrator_group_id
+        self._tasks = tasks
+        self._busy = False
+        self.setObjectName("firstRunDialog")
+        self.setWindowTitle(self.tr("pmdesk — First administrator"))
+        self.setWindowIcon(app_icon())
+        self.setMinimumWidth(500)
+
+        logo = QLabel(self)
+        logo.setPixmap(pixmap("app", 40, self.devicePixelRatioF()))
+        title = QLabel(self.tr("Welcome to pmdesk"), self)
+        title.setProperty("role", "title")
+        intro = QLabel(
+            self.tr(
+                "This database has no users yet. Create the first administrator: this account "
+                "joins the Administrator group and can then add everybody else under "
+                "Maintenance → Organisation → Personnel."
+            ),
+            self,
+        )
+        intro.setWordWrap(True)
+        heading = QHBoxLayout()
+        heading.setSpacing(12)
+        heading.addWidget(logo)
+        heading.addWidget(title, 1)
+
+        def edit(name: str, placeholder: str = "", *, password: bool = False) -> QLineEdit:
+            line = QLineEdit(self)
+            line.setObjectName(name)
+            line.setPlaceholderText(placeholder)
+            if password:
+                line.setEchoMode(QLineEdit.EchoMode.Password)
+            return line
+
+        self.fields: dict[str, FieldBox] = {
+            "login": FieldBox(edit("loginEdit", self.tr("e.g. jsmets")), self),
+            "first_name": FieldBox(edit("firstNameEdit"), self),
+            "last_name": FieldBox(edit("lastNameEdit"), self),
+            "email": FieldBox(edit("emailEdit", self.tr("name@example.com")), self),
+            "password": FieldBox(edit("passwordEdit", password=True), self),
+            "password_confirm": FieldBox(edit("confirmEdit", password=True), self),
+        }
+        form = QFormLayout()
+        form.setVerticalSpacing(8)
+        form.addRow(self.tr("Login"), self.fields["login"])
+        form.addRow(self.tr("Forename"), self.fields["first_name"])
+        form.addRow(self.tr("Lastname"), self.fields["last_name"])
+        form.addRow(self.tr("Email"), self.fields["email"])
+        email_hint = hint_label(
+            self.tr("Security codes are sent here once two-step authentication is on."), self
+        )
+        form.addRow("", email_hint)
+        form.addRow(self.tr("Password"), self.fields["password"])
+        form.addRow(self.tr("Confirm"), self.fields["password_confirm"])
+        form.addRow("", hint_label(self.tr("At least 8 characters."), self))
+
+        self.message = MessageLabel(self)
+        self.busy = BusyIndicator(self)
+        self.create_button = make_primary(QPushButton(self.tr("Create administrator"), self))
+        self.create_button.setObjectName("createButton")
+        self.create_button.setDefault(True)
+        self.create_button.clicked.connect(self.submit)
+        self.cancel_button = QPushButton(self.tr("Cancel"), self)
+        self.cancel_button.setAutoDefault(False)
+        self.cancel_button.clicked.connect(self.reject)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.busy)
+        buttons.addStretch(1)
+        buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.create_button)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(22, 18, 22, 18)
+        layout.setSpacing(12)
+        layout.addLayout(heading)
+        layout.addWidget(intro)
+        layout.addLayout(form)
+        layout.addWidget(self.message)
+        layout.addLayout(buttons)
+        self.fields["login"].editor.setFocus()
+
+    def editor(self, name: str) -> QLineEdit:
+        widget = self.fields[name].editor
+        assert isinstance(widget, QLineEdit)
+        return widget
+
+    def _form(self) -> PersonForm:
+        from pmdesk.core.personnel import PersonForm
+
+        return PersonForm(
+            login=self.editor("login").text(),
+            first_name=self.editor("first_name").text(),
+            last_name=self.editor("last_name").text(),
+            email=self.editor("email").text(),
+            password=self.editor("password").text(),
+            password_confirm=self.editor("password_confirm").text(),
+            group_id=self._group_id,
+        )
+
+    def show_errors(self, errors: dict[str, str]) -> None:
+        shown = False
+        for name, box in self.fields.items():
+            box.set_error(errors.get(name))
+            if errors.get(name) and not shown:
+                box.editor.setFocus()
+                shown = True
+        rest = [msg for key, msg in errors.items() if key not in self.fields]
+        if rest:
+            self.message.show_error(" ".join(rest))
+        else:
+            self.message.clear_message()
+
+    def submit(self) -> None:
+        from pmdesk.core.errors import ValidationError
+        from pmdesk.core.personnel import PersonnelService
+
+        if self._busy:
+            return
+        form = self._form()
+        errors: dict[str, str] = {}
+        if not form.login.strip():
+            errors["login"] = self.tr("Choose a login for the administrator.")
+        try:
+            PersonnelService(self._context).validate(form, creating=True)
+        except ValidationError as exc:
+            errors = {**exc.errors, **errors}
+        if errors:
+            self.show_errors(errors)
+            return
+        self.show_errors({})
+        context = self._context
+
+        def create() -> PersonRecord | AlreadyDone:
+            from pmdesk.core.context import Actor
+
+            service = PersonnelService(context)
+            if service.has_users():
+                return AlreadyDone()
+            return service.create(Actor.system("first run"), form)
+
+        self._set_busy(True)
+        self._tasks.run(create, self._created, self._failed, owner=self, label="first run")
+
+    def _created(self, result: object) -> None:
+        """``created("")`` means another workstation was first: sign in with that account."""
+        self._set_busy(False)
+        login = "" if isinstance(result, AlreadyDone) else self.editor("login").text().strip()
+        self.created.emit(login)
+        self.accept()
+
+    def _failed(self, exc: BaseException) -> None:
+        from pmdesk.core.errors import PmdeskError, ValidationError
+
+        self._set_busy(False)
+        if isinstance(exc, ValidationError):
+            self.show_errors(exc.errors)
+        elif isinstance(exc, PmdeskError):
+            self.message.show_error(str(exc))
+        else:
+            log.error("Creating the first administrator failed", exc_info=exc)
+            self.message.show_error(
+                self.tr("The administrator could not be created ({name}).").format(
+                    name=type(exc).__name__
+                )
+            )
+
+    def _set_busy(self, busy: bool) -> None:
+        self._busy = busy
+        if busy:
+            self.busy.start(self.tr("Creating the administrator…"))
+        else:
+            self.busy.stop()
+        self.create_button.setEnabled(not busy)
+        for box in self.fields.values():
+            box.editor.setEnabled(not busy)

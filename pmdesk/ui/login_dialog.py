@@ -1,0 +1,530 @@
+"""The login dialog (DESIGN.md §1): Username and Password, then, when asked, the security code.
+
+It is the first thing painted at start, so this module imports only Qt and small pmdesk modules;
+the login service (and with it SQLAlchemy) is handed in later with ``set_backend``. Every call to
+the service runs on a worker thread: a slow mail server never freezes the dialog.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QCloseEvent, QKeyEvent
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSizePolicy,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from pmdesk import __version__
+from pmdesk.ui.icons import app_icon, icon, pixmap
+from pmdesk.ui.tasks import TaskManager
+from pmdesk.ui.widgets import BusyIndicator, MessageLabel, hint_label, make_primary, repolish
+
+if TYPE_CHECKING:
+    from pmdesk.core.auth import CodeNeeded, Refused, SignedIn
+
+
+class LoginBackend(Protocol):
+    """What the dialog needs from ``pmdesk.core.auth.LoginService`` (blocking calls)."""
+
+    def begin(self, login: str, password: str) -> Any: ...
+
+    def verify(self, challenge_id: str, code: str, trust_this_ip: bool) -> Any: ...
+
+    def resend(self, challenge_id: str) -> Any: ...
+
+
+def _seconds(value: object, reference: datetime | None) -> float | None:
+    """Seconds from now for a number of seconds, a timedelta, or a time on the server clock."""
+    if value is None:
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, datetime) and reference is not None:
+        return (value - reference).total_seconds()
+    return None
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(int(seconds + 0.999), 0)
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class LoginDialog(QDialog):
+    """Emits ``signed_in(SignedIn)`` once the password (and the code, if asked) are accepted."""
+
+    signed_in = Signal(object)
+
+    CREDENTIALS, CODE = 0, 1
+
+    def __init__(
+        self,
+        tasks: TaskManager,
+        parent: QWidget | None = None,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(parent)
+        self._tasks = tasks
+        self._monotonic = monotonic
+        self._backend: LoginBackend | None = None
+        self._busy = False
+        self._challenge: CodeNeeded | None = None
+        self._code_deadline: float | None = None
+        self._resend_deadline: float | None = None
+        self._startup_failed = False
+
+        self.setObjectName("loginDialog")
+        self.setWindowTitle(self.tr("pmdesk — Login"))
+        self.setWindowIcon(app_icon())
+        self.setMinimumWidth(440)
+
+        # ----- heading: icon, "Login", version (as in the seed) -----
+        logo = QLabel(self)
+        logo.setPixmap(pixmap("app", 40, self.devicePixelRatioF()))
+        title = QLabel(self.tr("Login"), self)
+        title.setProperty("role", "title")
+        self.version_label = QLabel(self.tr("Version {version}").format(version=__version__), self)
+        self.version_label.setProperty("role", "muted")
+        heading = QHBoxLayout()
+        heading.setSpacing(12)
+        heading.addWidget(logo)
+        heading.addWidget(title, 1)
+        heading.addWidget(self.version_label, 0, Qt.AlignmentFlag.AlignBottom)
+
+        # ----- step 1: username and password -----
+        self.username_edit = QLineEdit(self)
+        self.username_edit.setObjectName("usernameEdit")
+        self.username_edit.setPlaceholderText(self.tr("Username"))
+        self.username_edit.setMaxLength(64)
+        self.password_edit = QLineEdit(self)
+        self.password_edit.setObjectName("passwordEdit")
+        self.password_edit.setPlaceholderText(self.tr("Password"))
+        self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.password_edit.setMaxLength(1024)
+        credentials = QWidget(self)
+        form = QFormLayout(credentials)
+        form.setContentsMargins(0, 0, 0, 0)
+        form.setVerticalSpacing(10)
+        form.addRow(self.tr("Username"), self.username_edit)
+        form.addRow(self.tr("Password"), self.password_edit)
+
+        # ----- step 2: the security code -----
+        self.sent_label = QLabel(self)
+        self.sent_label.setWordWrap(True)
+        self.sent_label.setObjectName("sentLabel")
+        self.code_edit = QLineEdit(self)
+        self.code_edit.setObjectName("codeEdit")
+        self.code_edit.setPlaceholderText(self.tr("Please insert the security code"))
+        self.code_edit.setMaxLength(6)
+        self.code_edit.setInputMethodHints(Qt.InputMethodHint.ImhDigitsOnly)
+        self.code_edit.setAccessibleName(self.tr("Security code"))
+        self.countdown_label = QLabel(self)
+        self.countdown_label.setObjectName("countdownLabel")
+        self.countdown_label.setProperty("role", "countdown")
+        clock = QLabel(self)
+        clock.setPixmap(pixmap("clock", 16, self.devicePixelRatioF()))
+        countdown_row = QHBoxLayout()
+        countdown_row.setSpacing(6)
+        countdown_row.addWidget(clock)
+        countdown_row.addWidget(self.countdown_label, 1)
+        self.trust_check = QCheckBox(self.tr("Trust this IP"), self)
+        self.trust_check.setObjectName("trustCheck")
+        self.trust_hint = hint_label(
+            self.tr("Only tick this on your office network, never at home or on public Wi-Fi."),
+            self,
+        )
+        self.trust_hint.setContentsMargins(24, 0, 0, 0)
+        self.resend_button = QPushButton(icon("mail"), self.tr("Send a new code"), self)
+        self.resend_button.setObjectName("resendButton")
+        self.resend_button.setAutoDefault(False)
+        self.resend_button.clicked.connect(self._resend)
+        self.back_button = QPushButton(icon("back"), self.tr("Back"), self)
+        self.back_button.setAutoDefault(False)
+        self.back_button.clicked.connect(self._back_to_credentials)
+        code_page = QWidget(self)
+        code_form = QFormLayout(code_page)
+        code_form.setContentsMargins(0, 0, 0, 0)
+        code_form.setVerticalSpacing(10)
+        code_form.addRow(self.sent_label)
+        code_form.addRow(self.tr("Security code"), self.code_edit)
+        code_form.addRow("", countdown_row)
+        trust_box = QVBoxLayout()
+        trust_box.setSpacing(2)
+        trust_box.addWidget(self.trust_check)
+        trust_box.addWidget(self.trust_hint)
+        code_form.addRow("", trust_box)
+        resend_row = QHBoxLayout()
+        resend_row.addWidget(self.resend_button)
+        resend_row.addStretch(1)
+        code_form.addRow("", resend_row)
+
+        self.pages = QStackedWidget(self)
+        self.pages.addWidget(credentials)
+        self.pages.addWidget(code_page)
+
+        # ----- messages, busy indicator, buttons -----
+        self.message = MessageLabel(self)
+        self.message.setObjectName("loginMessage")
+        self.busy = BusyIndicator(self)
+        self.login_button = make_primary(QPushButton(self.tr("Login"), self))
+        self.login_button.setObjectName("loginButton")
+        self.login_button.setDefault(True)
+        self.login_button.clicked.connect(self._submit)
+        self.cancel_button = QPushButton(self.tr("Cancel"), self)
+        self.cancel_button.setAutoDefault(False)
+        self.cancel_button.clicked.connect(self.reject)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.back_button)
+        buttons.addWidget(self.busy)
+        buttons.addStretch(1)
+        buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.login_button)
+
+        line = QFrame(self)
+        line.setFrameShape(QFrame.Shape.HLine)
+        line.setStyleSheet("color: #d7dde4;")
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(22, 18, 22, 18)
+        layout.setSpacing(12)
+        layout.addLayout(heading)
+        layout.addWidget(line)
+        layout.addWidget(self.pages)
+        layout.addWidget(self.message)
+        layout.addLayout(buttons)
+
+        self._timer = QTimer(self)
+        self._timer.setInterval(250)
+        self._timer.timeout.connect(self._tick)
+
+        self.code_edit.textChanged.connect(self._code_typed)
+        self._show_page(self.CREDENTIALS)
+        self.set_opening()
+
+    # ----- state from the app -------------------------------------------------------------
+
+    @property
+    def step(self) -> int:
+        return self.pages.currentIndex()
+
+    @property
+    def ready(self) -> bool:
+        return self._backend is not None
+
+    def set_opening(self, text: str | None = None) -> None:
+        """The database is being opened: Login waits."""
+        self._backend = None
+        self.busy.start(text or self.tr("Opening database…"))
+        self._update_buttons()
+
+    def set_backend(self, backend: LoginBackend) -> None:
+        """The database is open: Login works from now on."""
+        self._backend = backend
+        self.busy.stop()
+        self._update_buttons()
+        self._focus_first_empty()
+
+    def set_startup_failed(self, text: str) -> None:
+        self._startup_failed = True
+        self.busy.stop()
+        self.message.show_error(text)
+        self._update_buttons()
+
+    def prefill(self, login: str, notice: str = "") -> None:
+        self.username_edit.setText(login)
+        self.password_edit.clear()
+        if notice:
+            self.message.show_success(notice)
+        self._focus_first_empty()
+
+    def reset(self) -> None:
+        """Back to an empty first step (after signing out)."""
+        self._challenge = None
+        self._timer.stop()
+        self.password_edit.clear()
+        self.code_edit.clear()
+        self.trust_check.setChecked(False)
+        self.message.clear_message()
+        self._show_page(self.CREDENTIALS)
+        self._set_busy(False)
+        self._focus_first_empty()
+
+    # ----- user actions -------------------------------------------------------------------
+
+    def _submit(self) -> None:
+        if self._busy or self._backend is None:
+            return
+        if self.step == self.CREDENTIALS:
+            self._begin()
+        else:
+            self._verify()
+
+    def _begin(self) -> None:
+        login = self.username_edit.text().strip()
+        password = self.password_edit.text()
+        if not login:
+            self.message.show_error(self.tr("Enter your username."))
+            self.username_edit.setFocus()
+            return
+        if not password:
+            self.message.show_error(self.tr("Enter your password."))
+            self.password_edit.setFocus()
+            return
+        backend = self._backend
+        assert backend is not None
+        self._run(lambda: backend.begin(login, password), self._begun, self.tr("Signing in…"))
+
+    def _verify(self) -> None:
+        challenge = self._challenge
+        backend = self._backend
+        assert challenge is not None and backend is not None
+        code = self.code_edit.text().strip()
+        if not code:
+            self.message.show_error(self.tr("Enter the security code you received."))
+            self.code_edit.setFocus()
+            return
+        trust = self.trust_check.isChecked()
+        challenge_id = challenge.challenge_id
+        self._run(
+            lambda: backend.verify(challenge_id, code, trust),
+            self._verified,
+            self.tr("Checking the code…"),
+        )
+
+    def _resend(self) -> None:
+        challenge = self._challenge
+        backend = self._backend
+        if self._busy or challenge is None or backend is None:
+            return
+        challenge_id = challenge.challenge_id
+        self._run(
+            lambda: backend.resend(challenge_id), self._resent, self.tr("Sending a new code…")
+        )
+
+    def _back_to_credentials(self) -> None:
+        if self._busy:
+            return
+        self._challenge = None
+        self._timer.stop()
+        self.code_edit.clear()
+        self.message.clear_message()
+        self._show_page(self.CREDENTIALS)
+        self.password_edit.clear()
+        self.password_edit.setFocus()
+
+    # ----- background calls ---------------------------------------------------------------
+
+    def _run(self, fn: Callable[[], object], on_done: Callable[[Any], None], text: str) -> None:
+        self.message.clear_message()
+        self._set_busy(True, text)
+        self._tasks.run(fn, on_done, self._failed, owner=self, label="login")
+
+    def _failed(self, exc: BaseException) -> None:
+        self._set_busy(False)
+        from pmdesk.core.errors import PmdeskError
+
+        if isinstance(exc, PmdeskError):
+            self.message.show_error(str(exc))
+        else:
+            import logging
+
+            logging.getLogger(__name__).error("Login failed unexpectedly", exc_info=exc)
+            self.message.show_error(
+                self.tr("Something went wrong while signing in ({name}). Try again.").format(
+                    name=type(exc).__name__
+                )
+            )
+
+    def _begun(self, result: SignedIn | CodeNeeded | Refused) -> None:
+        from pmdesk.core.auth import CodeNeeded, Refused, SignedIn
+
+        self._set_busy(False)
+        if isinstance(result, SignedIn):
+            self._done(result)
+        elif isinstance(result, CodeNeeded):
+            self.code_edit.clear()
+            self.trust_check.setChecked(False)
+            self._show_page(self.CODE)
+            self._code_needed(result)
+        elif isinstance(result, Refused):
+            self.password_edit.selectAll()
+            self.password_edit.setFocus()
+            self.message.show_error(self._refusal_text(result))
+
+    def _verified(self, result: SignedIn | Refused) -> None:
+        from pmdesk.core.auth import SignedIn
+
+        self._set_busy(False)
+        if isinstance(result, SignedIn):
+            self._done(result)
+            return
+        self.message.show_error(self._refusal_text(result))
+        self.code_edit.selectAll()
+        self.code_edit.setFocus()
+
+    def _resent(self, result: CodeNeeded | Refused) -> None:
+        from pmdesk.core.auth import CodeNeeded
+
+        self._set_busy(False)
+        if isinstance(result, CodeNeeded):
+            self.code_edit.clear()
+            self._code_needed(result, resent=True)
+        else:
+            self.message.show_error(self._refusal_text(result))
+            self._update_buttons()
+
+    def _code_needed(self, result: CodeNeeded, *, resent: bool = False) -> None:
+        self._challenge = result
+        now = self._monotonic()
+        server_now = None
+        expires_at = getattr(result, "expires_at", None)
+        valid_seconds = getattr(result, "valid_seconds", None)
+        if isinstance(expires_at, datetime) and valid_seconds is not None:
+            server_now = expires_at - timedelta(seconds=float(valid_seconds))
+        valid = _seconds(valid_seconds, server_now)
+        self._code_deadline = now + valid if valid is not None else None
+        resend_in = _seconds(getattr(result, "resend_after", None), server_now)
+        self._resend_deadline = now + max(resend_in or 0.0, 0.0)
+        destination = getattr(result, "destination", "") or ""
+        if destination:
+            text = (
+                self.tr("A new security code was sent to {destination}.")
+                if resent
+                else self.tr("A security code was sent to {destination}.")
+            )
+            self.sent_label.setText(text.format(destination=destination))
+        else:
+            self.sent_label.setText(self.tr("A security code was sent to you."))
+        delivery_error = getattr(result, "delivery_error", None)
+        if delivery_error:
+            self.sent_label.setText(self.tr("The security code could not be sent."))
+            self.message.show_error(str(delivery_error))
+        elif resent:
+            self.message.show_notice(self.tr("A new code is on its way. Use the newest code."))
+        self._timer.start()
+        self._tick()
+        self.code_edit.setFocus()
+
+    def _refusal_text(self, result: Refused) -> str:
+        text = str(getattr(result, "message", "") or self.tr("Login refused."))
+        attempts_left = getattr(result, "attempts_left", None)
+        if self.step == self.CODE and isinstance(attempts_left, int):
+            if attempts_left == 1:
+                text += " " + self.tr("1 attempt left.")
+            elif attempts_left > 1:
+                text += " " + self.tr("{n} attempts left.").format(n=attempts_left)
+        return text
+
+    def _done(self, result: SignedIn) -> None:
+        self._timer.stop()
+        self._challenge = None
+        self.password_edit.clear()
+        self.code_edit.clear()
+        self.signed_in.emit(result)
+
+    # ----- display ------------------------------------------------------------------------
+
+    def _show_page(self, page: int) -> None:
+        # Only the current page takes room: the dialog is as tall as the step it shows.
+        for index in range(self.pages.count()):
+            policy = QSizePolicy.Policy.Preferred if index == page else QSizePolicy.Policy.Ignored
+            widget = self.pages.widget(index)
+            if widget is not None:
+                widget.setSizePolicy(policy, policy)
+        self.pages.setCurrentIndex(page)
+        self.pages.adjustSize()
+        self.adjustSize()
+        self.back_button.setVisible(page == self.CODE)
+        self._update_buttons()
+
+    def _set_busy(self, busy: bool, text: str = "") -> None:
+        self._busy = busy
+        if busy:
+            self.busy.start(text)
+        else:
+            self.busy.stop()
+        for widget in (self.username_edit, self.password_edit, self.code_edit, self.trust_check):
+            widget.setEnabled(not busy)
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        can_act = self._backend is not None and not self._busy and not self._startup_failed
+        self.login_button.setEnabled(can_act)
+        self.back_button.setEnabled(not self._busy)
+        waiting = self._resend_deadline is not None and self._monotonic() < self._resend_deadline
+        self.resend_button.setEnabled(can_act and self._challenge is not None and not waiting)
+
+    def _tick(self) -> None:
+        now = self._monotonic()
+        if self._code_deadline is not None:
+            left = self._code_deadline - now
+            if left > 0:
+                self.countdown_label.setText(
+                    self.tr("Valid for {time}").format(time=format_duration(left))
+                )
+                expired = False
+            else:
+                self.countdown_label.setText(self.tr("This code has expired. Send a new code."))
+                expired = True
+            if bool(self.countdown_label.property("expired")) != expired:
+                self.countdown_label.setProperty("expired", expired)
+                repolish(self.countdown_label)
+        else:
+            self.countdown_label.setText("")
+        if self._resend_deadline is not None and now < self._resend_deadline:
+            self.resend_button.setText(
+                self.tr("Send a new code ({seconds} s)").format(
+                    seconds=int(self._resend_deadline - now + 0.999)
+                )
+            )
+        else:
+            self.resend_button.setText(self.tr("Send a new code"))
+        self._update_buttons()
+
+    def _code_typed(self, text: str) -> None:
+        digits = "".join(ch for ch in text if "0" <= ch <= "9")
+        if digits != text:
+            self.code_edit.setText(digits)
+
+    def _focus_first_empty(self) -> None:
+        if self.step == self.CODE:
+            self.code_edit.setFocus()
+        elif not self.username_edit.text():
+            self.username_edit.setFocus()
+        else:
+            self.password_edit.setFocus()
+
+    # ----- Qt -----------------------------------------------------------------------------
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self._submit()
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self._timer.stop()
+        super().closeEvent(event)
+
+    def code_seconds_left(self) -> float | None:
+        if self._code_deadline is None:
+            return None
+        return max(self._code_deadline - self._monotonic(), 0.0)

@@ -1,0 +1,494 @@
+"""The main window: top-level tabs *Maintenance* and *System*, as the user's group allows.
+
+Screens are registered as pages with ``add_page`` / ``add_system_page``: a page is shown only when
+the signed-in user's group may read its module, and an area tab (Maintenance, System) only when
+it has at least one page to show. A page widget is built the first time it is shown.
+
+To add a System screen, register it in ``install_pages`` below::
+
+    window.add_system_page("security", window.tr("Security"), SecurityPage, SYSTEM_SECURITY)
+
+where ``SecurityPage(page_context) -> QWidget``. A page may define ``has_unsaved_changes() ->
+bool``; sign-out and closing the window then ask before discarding.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QByteArray, QCoreApplication, Qt, QTranslator, Signal
+from PySide6.QtGui import QCloseEvent, QShowEvent
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QPushButton,
+    QStackedWidget,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from pmdesk.config import ConfigError, save_settings
+from pmdesk.core.context import Actor
+from pmdesk.core.modules import LANGUAGES, MAINTENANCE, Action, Module
+from pmdesk.paths import resource_dir
+from pmdesk.ui.icons import app_icon, icon, pixmap
+from pmdesk.ui.tasks import TaskManager
+from pmdesk.ui.widgets import ask
+
+if TYPE_CHECKING:
+    from pmdesk.bootstrap import App
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SIZE = (1240, 800)
+
+
+@dataclass(frozen=True)
+class Session:
+    """Who is signed in, and what their group may do (read once at sign-in)."""
+
+    person_id: int
+    login: str
+    display_name: str
+    actor: Actor
+    rights: Mapping[str, frozenset[Action]] = field(default_factory=dict)
+    address: str | None = None
+
+    def can(self, module: Module | str, action: Action = Action.READ) -> bool:
+        key = module if isinstance(module, str) else module.key
+        return action in self.rights.get(key, frozenset())
+
+
+def load_session(app: App, signed_in: object) -> Session:
+    """Rights of a freshly signed-in person (worker thread)."""
+    from pmdesk.core.permissions import rights_of
+
+    person_id = int(getattr(signed_in, "person_id"))  # noqa: B009
+    with app.db.session() as s:
+        rights = rights_of(s, person_id)
+    return Session(
+        person_id=person_id,
+        login=str(getattr(signed_in, "login", "")),
+        display_name=str(getattr(signed_in, "display_name", "")),
+        actor=getattr(signed_in, "actor"),  # noqa: B009
+        rights={key: frozenset(actions) for key, actions in rights.items()},
+        address=getattr(signed_in, "address", None),
+    )
+
+
+@dataclass(frozen=True)
+class PageContext:
+    """What a page's factory receives."""
+
+    app: App
+    session: Session
+    tasks: TaskManager
+    window: MainWindow
+
+
+PageFactory = Callable[[PageContext], QWidget]
+
+
+class _LazyPage(QWidget):
+    """A tab's content, built by its factory the first time the tab is shown."""
+
+    def __init__(self, key: str, factory: PageFactory, context: PageContext) -> None:
+        super().__init__()
+        self.setObjectName(f"page_{key}")
+        self.key = key
+        self._factory: PageFactory | None = factory
+        self._context = context
+        self.content: QWidget | None = None
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+
+    def build(self) -> QWidget:
+        if self.content is None:
+            assert self._factory is not None
+            self.content = self._factory(self._context)
+            self._factory = None
+            self._layout.addWidget(self.content)
+        return self.content
+
+    def showEvent(self, event: QShowEvent) -> None:
+        self.build()
+        super().showEvent(event)
+
+
+@dataclass
+class _Area:
+    key: str
+    tabs: QTabWidget
+    groups: dict[str, QTabWidget] = field(default_factory=dict)
+
+
+class MainWindow(QMainWindow):
+    """Emits ``signed_out`` (Sign out) or ``closed`` (the window was closed)."""
+
+    signed_out = Signal()
+    closed = Signal()
+
+    AREAS = ("maintenance", "system")
+
+    def __init__(
+        self,
+        app: App,
+        session: Session,
+        tasks: TaskManager,
+        parent: QWidget | None = None,
+        *,
+        install: bool = True,
+    ) -> None:
+        super().__init__(parent)
+        self.app = app
+        self.session = session
+        self.tasks = tasks
+        self._closing_confirmed = False
+        self._signing_out = False
+        self._geometry_restored = False
+        self.pages: dict[str, _LazyPage] = {}
+        self.setObjectName("mainWindow")
+        self.setWindowIcon(app_icon())
+        self.setWindowTitle(self.tr("pmdesk — {name}").format(name=session.display_name))
+        self.context = PageContext(app, session, tasks, self)
+
+        central = QWidget(self)
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self._build_header())
+
+        self.top_tabs = QTabWidget(self)
+        self.top_tabs.setObjectName("topTabs")
+        self.top_tabs.setDocumentMode(True)
+        self._areas: dict[str, _Area] = {}
+        titles = {"maintenance": self.tr("Maintenance"), "system": self.tr("System")}
+        for key in self.AREAS:
+            tabs = QTabWidget(self)
+            tabs.setObjectName(f"{key}Tabs")
+            tabs.setDocumentMode(True)
+            self.top_tabs.addTab(tabs, titles[key])
+            self.top_tabs.setTabVisible(self.top_tabs.indexOf(tabs), False)
+            self._areas[key] = _Area(key, tabs)
+
+        self.empty_label = QLabel(
+            self.tr(
+                "Your user group may not see any screen. Ask an administrator to grant it "
+                "rights in System → Permissions."
+            ),
+            self,
+        )
+        self.empty_label.setObjectName("emptyLabel")
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_label.setWordWrap(True)
+        self.empty_label.setProperty("role", "muted")
+        self._body = QStackedWidget(self)
+        self._body.addWidget(self.top_tabs)
+        self._body.addWidget(self.empty_label)
+        layout.addWidget(self._body, 1)
+        self.setCentralWidget(central)
+        self._build_status_bar()
+
+        if install:
+            install_pages(self)
+        self._update_empty_state()
+
+    # ----- building -----------------------------------------------------------------------
+
+    def _build_header(self) -> QWidget:
+        header = QWidget(self)
+        header.setObjectName("header")
+        header.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        logo = QLabel(header)
+        logo.setPixmap(pixmap("app", 26, self.devicePixelRatioF()))
+        brand = QLabel("pmdesk", header)
+        brand.setObjectName("brand")
+        self.language_combo = QComboBox(header)
+        self.language_combo.setObjectName("languageCombo")
+        for code, name in LANGUAGES:
+            self.language_combo.addItem(name, code)
+        current = self.language_combo.findData(self.app.settings.language)
+        self.language_combo.setCurrentIndex(max(current, 0))
+        self.language_combo.setToolTip(self.tr("Language"))
+        self.language_combo.currentIndexChanged.connect(self._language_chosen)
+        self.user_label = QLabel(self.session.display_name, header)
+        self.user_label.setObjectName("headerUser")
+        self.sign_out_button = QPushButton(self.tr("Sign out"), header)
+        self.sign_out_button.setObjectName("signOutButton")
+        self.sign_out_button.setIcon(icon("sign-out-light"))
+        self.sign_out_button.clicked.connect(self.request_sign_out)
+        row = QHBoxLayout(header)
+        row.setContentsMargins(14, 8, 14, 8)
+        row.setSpacing(10)
+        row.addWidget(logo)
+        row.addWidget(brand)
+        row.addStretch(1)
+        row.addWidget(self.language_combo)
+        row.addSpacing(12)
+        row.addWidget(self.user_label)
+        row.addWidget(self.sign_out_button)
+        return header
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        bar.setSizeGripEnabled(True)
+        who = self.tr("Signed in as {name} ({login})").format(
+            name=self.session.display_name, login=self.session.login
+        )
+        if self.session.address:
+            who += "  ·  " + self.tr("from {address}").format(address=self.session.address)
+        self.user_status = _icon_label("user", who, self)
+        self.user_status.setObjectName("userStatus")
+        self.database_status = _icon_label("database", self.app.db.describe(), self)
+        self.database_status.setObjectName("databaseStatus")
+        self.database_status.setToolTip(
+            self.tr("Database ({source})").format(source=self.app.resolved.source)
+        )
+        bar.addWidget(self.user_status)
+        bar.addPermanentWidget(self.database_status)
+
+    # ----- pages --------------------------------------------------------------------------
+
+    def add_page(
+        self,
+        area: str,
+        key: str,
+        title: str,
+        widget_factory: PageFactory,
+        module: Module | str,
+        *,
+        group: tuple[str, str] | None = None,
+    ) -> bool:
+        """Register a screen under ``area`` ("maintenance" or "system").
+
+        ``group`` (key, title) puts it in a sub-tab such as Organisation. Returns False (and
+        shows nothing) when the user's group may not read ``module``.
+        """
+        if area not in self._areas:
+            raise ValueError(f"Unknown area {area!r}; use one of {self.AREAS}")
+        if key in self.pages:
+            raise ValueError(f"A page {key!r} is already registered")
+        if not self.session.can(module, Action.READ):
+            return False
+        target = self._areas[area].tabs
+        if group is not None:
+            group_key, group_title = group
+            inner = self._areas[area].groups.get(group_key)
+            if inner is None:
+                inner = QTabWidget(self)
+                inner.setObjectName(f"{group_key}Tabs")
+                inner.setDocumentMode(True)
+                target.addTab(inner, group_title)
+                self._areas[area].groups[group_key] = inner
+            target = inner
+        page = _LazyPage(key, widget_factory, self.context)
+        target.addTab(page, title)
+        self.pages[key] = page
+        tabs = self._areas[area].tabs
+        self.top_tabs.setTabVisible(self.top_tabs.indexOf(tabs), True)
+        self._update_empty_state()
+        return True
+
+    def add_system_page(
+        self, key: str, title: str, widget_factory: PageFactory, module: Module | str
+    ) -> bool:
+        """System → Permissions / Security / Log, each shown as the user's group allows."""
+        return self.add_page("system", key, title, widget_factory, module)
+
+    def area_visible(self, area: str) -> bool:
+        return bool(self.top_tabs.isTabVisible(self.top_tabs.indexOf(self._areas[area].tabs)))
+
+    def visible_area_titles(self) -> list[str]:
+        return [
+            self.top_tabs.tabText(i)
+            for i in range(self.top_tabs.count())
+            if self.top_tabs.isTabVisible(i)
+        ]
+
+    def page(self, key: str) -> QWidget:
+        """The page widget (built now if it has not been shown yet)."""
+        return self.pages[key].build()
+
+    def show_page(self, key: str) -> QWidget:
+        """Select the tabs leading to ``key`` and return its widget."""
+        lazy = self.pages[key]
+        child: QWidget = lazy
+        parent = lazy.parentWidget()
+        while parent is not None and parent is not self:
+            if isinstance(parent, QTabWidget):
+                parent.setCurrentWidget(child)
+                child = parent
+            elif isinstance(parent.parentWidget(), QTabWidget):
+                child = parent
+            parent = parent.parentWidget()
+        return lazy.build()
+
+    def _update_empty_state(self) -> None:
+        any_visible = any(self.top_tabs.isTabVisible(i) for i in range(self.top_tabs.count()))
+        self._body.setCurrentWidget(self.top_tabs if any_visible else self.empty_label)
+        if any_visible and not self.top_tabs.isTabVisible(self.top_tabs.currentIndex()):
+            for i in range(self.top_tabs.count()):
+                if self.top_tabs.isTabVisible(i):
+                    self.top_tabs.setCurrentIndex(i)
+                    break
+
+    # ----- status ---------------------------------------------------------------------------
+
+    def show_status(self, text: str, timeout_ms: int = 6000) -> None:
+        self.statusBar().showMessage(text, timeout_ms)
+
+    # ----- language -------------------------------------------------------------------------
+
+    def _language_chosen(self, index: int) -> None:
+        code = str(self.language_combo.itemData(index))
+        name = self.language_combo.itemText(index)
+        self.app.settings.language = code
+        self._save_settings()
+        if install_translation(code):
+            self.show_status(
+                self.tr("{language} is used for windows opened from now on.").format(language=name)
+            )
+        else:
+            self.show_status(
+                self.tr("{language} saved; this version of pmdesk is not yet translated.").format(
+                    language=name
+                )
+            )
+
+    # ----- signing out and closing --------------------------------------------------------
+
+    def unsaved_pages(self) -> list[str]:
+        found = []
+        for key, lazy in self.pages.items():
+            content = lazy.content
+            check = getattr(content, "has_unsaved_changes", None)
+            if callable(check) and check():
+                found.append(key)
+        return found
+
+    def _confirm_discard(self, action: str, proceed: Callable[[], None]) -> None:
+        if not self.unsaved_pages():
+            proceed()
+            return
+        ask(
+            self,
+            self.tr("Unsaved changes"),
+            self.tr("You have changes that are not saved. Discard them and {action}?").format(
+                action=action
+            ),
+            self.tr("Discard changes"),
+            proceed,
+            danger=True,
+        )
+
+    def request_sign_out(self) -> None:
+        self._confirm_discard(self.tr("sign out"), self._sign_out)
+
+    def _sign_out(self) -> None:
+        self._signing_out = True
+        self._save_geometry()
+        self.hide()
+        self.signed_out.emit()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self._signing_out:
+            super().closeEvent(event)
+            return
+        if not self._closing_confirmed and self.unsaved_pages():
+            event.ignore()
+
+            def close_now() -> None:
+                self._closing_confirmed = True
+                self.close()
+
+            self._confirm_discard(self.tr("close pmdesk"), close_now)
+            return
+        self._save_geometry()
+        super().closeEvent(event)
+        self.closed.emit()
+
+    # ----- geometry -----------------------------------------------------------------------
+
+    def showEvent(self, event: QShowEvent) -> None:
+        if not self._geometry_restored:
+            self._geometry_restored = True
+            self._restore_geometry()
+        super().showEvent(event)
+
+    def _restore_geometry(self) -> None:
+        saved = self.app.settings.window_geometry
+        if saved and self.restoreGeometry(QByteArray.fromBase64(saved.encode("ascii"))):
+            return
+        self.resize(*DEFAULT_SIZE)
+
+    def _save_geometry(self) -> None:
+        value = bytes(self.saveGeometry().toBase64().data()).decode("ascii")
+        if value != self.app.settings.window_geometry:
+            self.app.settings.window_geometry = value
+            self._save_settings()
+
+    def _save_settings(self) -> None:
+        try:
+            save_settings(self.app.paths.config_file, self.app.settings)
+        except ConfigError as exc:
+            log.warning("Settings not saved: %s", exc)
+            self.show_status(str(exc))
+
+
+def _icon_label(name: str, text: str, parent: QWidget) -> QWidget:
+    box = QWidget(parent)
+    row = QHBoxLayout(box)
+    row.setContentsMargins(4, 0, 4, 0)
+    row.setSpacing(6)
+    image = QLabel(box)
+    image.setPixmap(pixmap(name, 14, parent.devicePixelRatioF()))
+    label = QLabel(text, box)
+    label.setObjectName("text")
+    row.addWidget(image)
+    row.addWidget(label)
+    return box
+
+
+def install_translation(code: str) -> bool:
+    """Load ``resources/translations/pmdesk_<code>.qm`` if shipped; False when there is none.
+
+    The translator is kept as a child of the application (no module-level state).
+    """
+    app = QCoreApplication.instance()
+    if app is None:
+        return False
+    old = app.findChild(QTranslator, "pmdeskTranslator")
+    if old is not None:
+        app.removeTranslator(old)
+        old.deleteLater()
+    if code == "en-GB":
+        return True
+    translator = QTranslator(app)
+    translator.setObjectName("pmdeskTranslator")
+    folder = resource_dir() / "translations"
+    if translator.load(f"pmdesk_{code.replace('-', '_')}", str(folder)):
+        app.installTranslator(translator)
+        return True
+    translator.deleteLater()
+    return False
+
+
+def install_pages(window: MainWindow) -> None:
+    """Every screen of the app, each shown only as the user's group allows."""
+    from pmdesk.ui.personnel import PersonnelPage
+
+    window.add_page(
+        "maintenance",
+        "personnel",
+        window.tr("Personnel"),
+        PersonnelPage,
+        MAINTENANCE,
+        group=("organisation", window.tr("Organisation")),
+    )
+    # System → Permissions, Security and Log are registered here with window.add_system_page.

@@ -1,0 +1,89 @@
+"""The address dialog behind "Click here to change the address.": street, postcode, city,
+country."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLineEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from pmdesk.ui.icons import app_icon
+from pmdesk.ui.widgets import FieldBox, make_primary
+
+ADDRESS_FIELDS = ("street", "postcode", "city", "country")
+
+
+@dataclass(frozen=True)
+class Address:
+    street: str = ""
+    postcode: str = ""
+    city: str = ""
+    country: str = ""
+
+    def summary(self) -> str:
+        place = " ".join(p for p in (self.postcode.strip(), self.city.strip()) if p)
+        return ", ".join(p for p in (self.street.strip(), place, self.country.strip()) if p)
+
+    def is_empty(self) -> bool:
+        return not self.summary()
+
+
+class AddressDialog(QDialog):
+    def __init__(
+        self,
+        address: Address,
+        errors: Mapping[str, str] | None = None,
+        parent: QWidget | None = None,
+        *,
+        read_only: bool = False,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("addressDialog")
+        self.setWindowTitle(self.tr("Address"))
+        self.setWindowIcon(app_icon())
+        self.setMinimumWidth(420)
+        errors = errors or {}
+        self.edits: dict[str, QLineEdit] = {}
+        self.boxes: dict[str, FieldBox] = {}
+        labels = {
+            "street": self.tr("Street"),
+            "postcode": self.tr("Postcode"),
+            "city": self.tr("City"),
+            "country": self.tr("Country"),
+        }
+        form = QFormLayout()
+        form.setVerticalSpacing(8)
+        for name in ADDRESS_FIELDS:
+            edit = QLineEdit(getattr(address, name), self)
+            edit.setObjectName(f"{name}Edit")
+            edit.setReadOnly(read_only)
+            box = FieldBox(edit, self)
+            box.set_error(errors.get(name))
+            self.edits[name] = edit
+            self.boxes[name] = box
+            form.addRow(labels[name], box)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
+        )
+        ok = buttons.button(QDialogButtonBox.StandardButton.Ok)
+        make_primary(ok)
+        ok.setEnabled(not read_only)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(18, 16, 18, 16)
+        layout.setSpacing(12)
+        layout.addLayout(form)
+        layout.addWidget(buttons)
+        self.edits["street"].setFocus()
+
+    def address(self) -> Address:
+        return Address(**{name: edit.text() for name, edit in self.edits.items()})

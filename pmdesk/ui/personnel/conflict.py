@@ -1,0 +1,165 @@
+"""Another workstation saved the same person: show yours against theirs, let the user choose."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import fields
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from pmdesk.core.personnel import PersonForm, PersonRecord
+from pmdesk.ui.icons import app_icon, pixmap
+from pmdesk.ui.widgets import hint_label, make_primary
+
+SECRET_FIELDS = frozenset({"password", "password_confirm"})
+
+
+def differences(mine: PersonForm, theirs: PersonForm) -> list[str]:
+    """The fields whose values differ (never the password fields)."""
+    return [
+        f.name
+        for f in fields(PersonForm)
+        if f.name not in SECRET_FIELDS and getattr(mine, f.name) != getattr(theirs, f.name)
+    ]
+
+
+class ConflictDialog(QDialog):
+    """Choices: ``OVERWRITE`` (save mine over theirs), ``RELOAD`` (load theirs), or keep editing."""
+
+    KEEP_EDITING, OVERWRITE, RELOAD = 0, 1, 2
+
+    def __init__(
+        self,
+        mine: PersonForm,
+        theirs: PersonRecord,
+        labels: dict[str, str],
+        describe: Callable[[str, object], str],
+        parent: QWidget | None = None,
+        *,
+        can_overwrite: bool = True,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("conflictDialog")
+        self.setWindowTitle(self.tr("Changed on another workstation"))
+        self.setWindowIcon(app_icon())
+        self.setMinimumWidth(560)
+        self.choice = self.KEEP_EDITING
+        self.theirs = theirs
+        self.fields = differences(mine, theirs.form)
+
+        icon_label = QLabel(self)
+        icon_label.setPixmap(pixmap("warning", 32, self.devicePixelRatioF()))
+        icon_label.setAlignment(Qt.AlignmentFlag.AlignTop)
+        title = QLabel(
+            self.tr("{name} was changed on another workstation since you opened it.").format(
+                name=theirs.display_name
+            ),
+            self,
+        )
+        title.setObjectName("conflictTitle")
+        title.setWordWrap(True)
+        title.setStyleSheet("font-weight: bold;")
+        explain = QLabel(
+            self.tr(
+                "Nothing was saved. Your changes are still in the form. Compare them with the "
+                "values saved meanwhile:"
+            )
+            if self.fields
+            else self.tr(
+                "Nothing was saved. The other workstation's values are the same as yours."
+            ),
+            self,
+        )
+        explain.setWordWrap(True)
+        heading_text = QVBoxLayout()
+        heading_text.addWidget(title)
+        heading_text.addWidget(explain)
+        heading = QHBoxLayout()
+        heading.setSpacing(12)
+        heading.addWidget(icon_label, 0, Qt.AlignmentFlag.AlignTop)
+        heading.addLayout(heading_text, 1)
+
+        self.table = QTableWidget(len(self.fields), 3, self)
+        self.table.setObjectName("conflictTable")
+        self.table.setHorizontalHeaderLabels(
+            [self.tr("Field"), self.tr("Yours"), self.tr("Theirs (saved)")]
+        )
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.table.setWordWrap(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.table.verticalHeader().setDefaultSectionSize(28)
+        mine_brush = QBrush(QColor("#e8f1fd"))
+        theirs_brush = QBrush(QColor("#fff4e0"))
+        for row, name in enumerate(self.fields):
+            cells = [
+                labels.get(name, name),
+                describe(name, getattr(mine, name)),
+                describe(name, getattr(theirs.form, name)),
+            ]
+            for column, text in enumerate(cells):
+                item = QTableWidgetItem(text or "—")
+                item.setToolTip(text)
+                if column == 1:
+                    item.setBackground(mine_brush)
+                elif column == 2:
+                    item.setBackground(theirs_brush)
+                self.table.setItem(row, column, item)
+        visible_rows = min(max(len(self.fields), 1), 10)
+        self.table.setFixedHeight(header.sizeHint().height() + 28 * visible_rows + 4)
+        self.table.setVisible(bool(self.fields))
+
+        notes = []
+        if mine.password:
+            notes.append(self.tr("Your new password is kept in the form and saved with yours."))
+        note = hint_label(" ".join(notes), self)
+        note.setVisible(bool(notes))
+
+        self.overwrite_button = make_primary(QPushButton(self.tr("Save mine over theirs"), self))
+        self.overwrite_button.setObjectName("overwriteButton")
+        self.overwrite_button.setEnabled(can_overwrite)
+        self.overwrite_button.clicked.connect(lambda: self._choose(self.OVERWRITE))
+        self.reload_button = QPushButton(self.tr("Discard mine, load theirs"), self)
+        self.reload_button.setObjectName("reloadButton")
+        self.reload_button.clicked.connect(lambda: self._choose(self.RELOAD))
+        self.keep_button = QPushButton(self.tr("Keep editing"), self)
+        self.keep_button.setObjectName("keepButton")
+        self.keep_button.clicked.connect(self.reject)
+        for button in (self.overwrite_button, self.reload_button, self.keep_button):
+            button.setAutoDefault(False)
+        self.keep_button.setDefault(True)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.reload_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.keep_button)
+        buttons.addWidget(self.overwrite_button)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(18, 16, 18, 16)
+        layout.setSpacing(12)
+        layout.addLayout(heading)
+        layout.addWidget(self.table)
+        layout.addWidget(note)
+        layout.addLayout(buttons)
+
+    def _choose(self, choice: int) -> None:
+        self.choice = choice
+        self.accept()

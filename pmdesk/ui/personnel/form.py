@@ -1,0 +1,582 @@
+"""The Personnel edit form (DESIGN.md §1), field by field as in the product.
+
+The form holds what the user typed until a save succeeds: a refused or conflicting save never
+clears it. Errors from ``ValidationError.errors`` are shown under the field they belong to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import fields, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from pmdesk.core.personnel import ACCESS_FLAGS, Choice, Lookups, PersonForm, PersonRecord
+from pmdesk.ui.icons import icon, pixmap
+from pmdesk.ui.personnel.address import ADDRESS_FIELDS, Address, AddressDialog
+from pmdesk.ui.widgets import FieldBox, FieldError, MessageLabel, hint_label, link_button
+
+if TYPE_CHECKING:
+    from pmdesk.core.trusted_ips import TrustedIpRow
+
+TEXT_FIELDS = (
+    "last_name",
+    "first_name",
+    "number",
+    "phone",
+    "mobile",
+    "email",
+    "hourly_cost",
+    "login",
+    "password",
+    "password_confirm",
+)
+CHOICE_FIELDS = ("location_id", "group_id", "language_id", "team_id")
+
+
+def field_labels() -> dict[str, str]:
+    """Each PersonForm field as the form labels it (for messages and the conflict table)."""
+    from PySide6.QtCore import QCoreApplication
+
+    def t(text: str) -> str:
+        return QCoreApplication.translate("PersonEditor", text)
+
+    return {
+        "last_name": t("Lastname"),
+        "first_name": t("Forename"),
+        "number": t("Number"),
+        "street": t("Street"),
+        "postcode": t("Postcode"),
+        "city": t("City"),
+        "country": t("Country"),
+        "phone": t("Phone"),
+        "mobile": t("Mobile"),
+        "email": t("Email"),
+        "email_newsletter": t("Use e-mail for Newsletter"),
+        "email_invoicing": t("Use e-mail for Invoicing"),
+        "location_id": t("Location"),
+        "group_id": t("Usergroup"),
+        "language_id": t("Language"),
+        "team_id": t("Team"),
+        "hourly_cost": t("Hourly Cost"),
+        "login": t("Login"),
+        "password": t("Password"),
+        "password_confirm": t("Confirm"),
+        "visible": t("Visible"),
+        "access_planning": t("Planning"),
+        "access_notifications": t("Notifications"),
+        "access_inspection": t("Inspection"),
+        "access_webservice": t("Webservice"),
+        "access_courtesy_car": t("Courtesy Car"),
+        "access_reception": t("Reception"),
+    }
+
+
+class PersonEditor(QWidget):
+    """Edit one person; the page does the saving."""
+
+    changed = Signal()
+    unlock_requested = Signal()
+    remove_ips_requested = Signal(object)  # list of trusted-IP ids
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("personEditor")
+        self.record: PersonRecord | None = None
+        self._baseline = PersonForm()
+        self._address = Address()
+        self._address_errors: dict[str, str] = {}
+        self._lookups = Lookups([], [], [], [])
+        self._editable = True
+        self._loading = False
+        self.labels = field_labels()
+
+        self.title_label = QLabel(self)
+        self.title_label.setProperty("role", "title")
+        self.title_label.setObjectName("editorTitle")
+
+        # ----- Personnel data -----
+        data_box = QGroupBox(self.tr("Personnel data"), self)
+        self.boxes: dict[str, FieldBox] = {}
+        self.edits: dict[str, QLineEdit] = {}
+        for name in TEXT_FIELDS:
+            edit = QLineEdit(self)
+            edit.setObjectName(f"{name}Edit")
+            edit.setPlaceholderText(
+                self.labels[name] if name not in {"password", "password_confirm"} else ""
+            )
+            edit.textEdited.connect(self._edited)
+            self.edits[name] = edit
+        self.edits["password"].setEchoMode(QLineEdit.EchoMode.Password)
+        self.edits["password_confirm"].setEchoMode(QLineEdit.EchoMode.Password)
+        self.edits["password"].setPlaceholderText(self.tr("unchanged"))
+        self.edits["password_confirm"].setPlaceholderText(self.tr("unchanged"))
+        self.edits["email"].setPlaceholderText("name@example.com")
+        self.edits["hourly_cost"].setPlaceholderText("0.00")
+        self.edits["hourly_cost"].setAlignment(Qt.AlignmentFlag.AlignRight)
+        self.edits["phone"].setPlaceholderText("+32 …")
+        self.edits["mobile"].setPlaceholderText("+32 …")
+
+        self.combos: dict[str, QComboBox] = {}
+        for name in CHOICE_FIELDS:
+            combo = QComboBox(self)
+            combo.setObjectName(f"{name}Combo")
+            combo.setMinimumContentsLength(10)
+            combo.setSizeAdjustPolicy(
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+            )
+            combo.activated.connect(self._edited)
+            self.combos[name] = combo
+
+        for name in TEXT_FIELDS:
+            self.boxes[name] = FieldBox(self.edits[name], self)
+        for name in CHOICE_FIELDS:
+            self.boxes[name] = FieldBox(self.combos[name], self)
+
+        self.address_button = link_button(self.tr("Click here to change the address."), self)
+        self.address_button.setObjectName("addressButton")
+        self.address_button.setIcon(icon("address"))
+        self.address_button.clicked.connect(self.edit_address)
+        self.address_label = QLabel(self)
+        self.address_label.setObjectName("addressLabel")
+        self.address_label.setProperty("role", "muted")
+        self.address_label.setWordWrap(True)
+        self.address_error = FieldError(self)
+        address_column = QVBoxLayout()
+        address_column.setSpacing(0)
+        address_column.addWidget(self.address_button, 0, Qt.AlignmentFlag.AlignLeft)
+        address_column.addWidget(self.address_label)
+        address_column.addWidget(self.address_error)
+
+        self.newsletter_check = QCheckBox(self.tr("Newsletter"), self)
+        self.newsletter_check.setObjectName("newsletterCheck")
+        self.invoicing_check = QCheckBox(self.tr("Invoicing"), self)
+        self.invoicing_check.setObjectName("invoicingCheck")
+        use_for = QHBoxLayout()
+        use_for.setSpacing(16)
+        use_for.addWidget(self.newsletter_check)
+        use_for.addWidget(self.invoicing_check)
+        use_for.addStretch(1)
+
+        left = _form_layout()
+        left.addRow(self.labels["last_name"], self.boxes["last_name"])
+        left.addRow(self.labels["first_name"], self.boxes["first_name"])
+        left.addRow(self.labels["number"], self.boxes["number"])
+        left.addRow(self.tr("Address"), address_column)
+        left.addRow(self.labels["phone"], self.boxes["phone"])
+        left.addRow(self.labels["mobile"], self.boxes["mobile"])
+        left.addRow(self.labels["email"], self.boxes["email"])
+        left.addRow(self.tr("Use e-mail for"), use_for)
+
+        cost = QHBoxLayout()
+        cost.setSpacing(6)
+        currency = QLabel("€", self)
+        cost.addWidget(currency)
+        cost.addWidget(self.boxes["hourly_cost"], 1)
+        right = _form_layout()
+        right.addRow(self.labels["location_id"], self.boxes["location_id"])
+        right.addRow(self.labels["group_id"], self.boxes["group_id"])
+        right.addRow(self.labels["language_id"], self.boxes["language_id"])
+        right.addRow(self.labels["team_id"], self.boxes["team_id"])
+        right.addRow(self.labels["hourly_cost"], cost)
+
+        data_grid = QGridLayout(data_box)
+        data_grid.setHorizontalSpacing(24)
+        data_grid.addLayout(left, 0, 0)
+        data_grid.addLayout(right, 0, 1)
+        data_grid.setColumnStretch(0, 3)
+        data_grid.setColumnStretch(1, 2)
+
+        # ----- Security -----
+        security_box = QGroupBox(self.tr("Security"), self)
+        self.visible_check = QCheckBox(self.tr("Visible"), self)
+        self.visible_check.setObjectName("visibleCheck")
+        self.flag_checks: dict[str, QCheckBox] = {}
+        for name in ACCESS_FLAGS:
+            check = QCheckBox(self.labels[name], self)
+            check.setObjectName(f"{name}Check")
+            self.flag_checks[name] = check
+        self.checks: dict[str, QCheckBox] = {
+            "email_newsletter": self.newsletter_check,
+            "email_invoicing": self.invoicing_check,
+            "visible": self.visible_check,
+            **self.flag_checks,
+        }
+        for check in self.checks.values():
+            check.clicked.connect(self._edited)
+
+        sec_left = _form_layout()
+        sec_left.addRow(self.labels["password"], self.boxes["password"])
+        sec_left.addRow(self.labels["password_confirm"], self.boxes["password_confirm"])
+        sec_left.addRow("", self.visible_check)
+        sec_left.addRow(self.labels["login"], self.boxes["login"])
+        self.password_hint = hint_label(
+            self.tr(
+                "Leave empty to keep the current password. A new password removes this "
+                "person's trusted IP addresses."
+            ),
+            self,
+        )
+        sec_left.addRow("", self.password_hint)
+
+        flags = QGridLayout()
+        flags.setVerticalSpacing(8)
+        flags.setHorizontalSpacing(16)
+        access_title = QLabel(self.tr("Access"), self)
+        access_title.setProperty("role", "muted")
+        flags.addWidget(access_title, 0, 0, 1, 2)
+        for i, name in enumerate(ACCESS_FLAGS):
+            flags.addWidget(self.flag_checks[name], 1 + i % 3, i // 3)
+        flags.setRowStretch(4, 1)
+
+        self.lock_icon = QLabel(self)
+        self.lock_label = QLabel(self)
+        self.lock_label.setObjectName("lockLabel")
+        self.lock_label.setWordWrap(True)
+        self.unlock_button = QPushButton(icon("unlock"), self.tr("Unlock"), self)
+        self.unlock_button.setObjectName("unlockButton")
+        self.unlock_button.setAutoDefault(False)
+        self.unlock_button.clicked.connect(self.unlock_requested)
+        lock_row = QHBoxLayout()
+        lock_row.setSpacing(8)
+        lock_row.addWidget(self.lock_icon)
+        lock_row.addWidget(self.lock_label, 1)
+        lock_row.addWidget(self.unlock_button)
+        self.lock_row = QWidget(self)
+        self.lock_row.setLayout(lock_row)
+        lock_row.setContentsMargins(0, 4, 0, 0)
+
+        security_grid = QGridLayout(security_box)
+        security_grid.setHorizontalSpacing(24)
+        security_grid.addLayout(sec_left, 0, 0)
+        security_grid.addLayout(flags, 0, 1)
+        security_grid.addWidget(self.lock_row, 1, 0, 1, 2)
+        security_grid.setColumnStretch(0, 3)
+        security_grid.setColumnStretch(1, 2)
+
+        # ----- Trusted IP addresses -----
+        self.ip_box = QGroupBox(self.tr("Trusted IP addresses"), self)
+        self.ip_table = QTableWidget(0, 4, self)
+        self.ip_table.setObjectName("trustedIpTable")
+        self.ip_table.setHorizontalHeaderLabels(
+            [self.tr("IP"), self.tr("Creation Date"), self.tr("Expires"), ""]
+        )
+        self.ip_table.verticalHeader().hide()
+        self.ip_table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.ip_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.ip_table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        header = self.ip_table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Fixed)
+        header.resizeSection(3, 36)
+        self.ip_table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        self.ip_table.verticalHeader().setDefaultSectionSize(30)
+        self.ip_empty = QLabel(
+            self.tr(
+                "No trusted addresses: this person enters a code at "
+                "every login while two-step authentication is on."
+            ),
+            self,
+        )
+        self.ip_empty.setObjectName("ipEmpty")
+        self.ip_empty.setProperty("role", "muted")
+        self.ip_empty.setWordWrap(True)
+        ip_layout = QVBoxLayout(self.ip_box)
+        ip_layout.addWidget(self.ip_table)
+        ip_layout.addWidget(self.ip_empty)
+        ip_layout.addWidget(
+            hint_label(
+                self.tr(
+                    "Click the red icon to remove an address trusted by mistake (a home "
+                    "network, say): logins from there need a security code again."
+                ),
+                self,
+            )
+        )
+        self._trusted_ids: list[int] = []
+        self._can_remove_ips = False
+
+        self.message = MessageLabel(self)
+        self.message.setObjectName("editorMessage")
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(10)
+        layout.addWidget(self.title_label)
+        layout.addWidget(self.message)
+        layout.addWidget(data_box)
+        layout.addWidget(security_box)
+        layout.addWidget(self.ip_box)
+        layout.addStretch(1)
+        self.clear_for_new()
+
+    # ----- lookups ------------------------------------------------------------------------
+
+    def set_lookups(self, lookups: Lookups) -> None:
+        current = {name: self._combo_value(name) for name in CHOICE_FIELDS}
+        self._lookups = lookups
+        sources: dict[str, tuple[Sequence[Choice], str]] = {
+            "location_id": (lookups.locations, self.tr("select a location")),
+            "group_id": (lookups.groups, self.tr("select a usergroup")),
+            "language_id": (lookups.languages, self.tr("select a language")),
+            "team_id": (lookups.teams, self.tr("select a team")),
+        }
+        for name, (choices, placeholder) in sources.items():
+            combo = self.combos[name]
+            combo.blockSignals(True)
+            combo.clear()
+            combo.addItem(placeholder, None)
+            for choice in choices:
+                combo.addItem(choice.name, choice.id)
+            combo.blockSignals(False)
+            self._set_combo(name, current[name])
+
+    def choice_name(self, name: str, value: int | None) -> str:
+        if value is None:
+            return ""
+        combo = self.combos[name]
+        index = combo.findData(value)
+        return combo.itemText(index) if index >= 0 else f"#{value}"
+
+    def _combo_value(self, name: str) -> int | None:
+        value = self.combos[name].currentData()
+        return int(value) if value is not None else None
+
+    def _set_combo(self, name: str, value: int | None) -> None:
+        combo = self.combos[name]
+        index = combo.findData(value) if value is not None else 0
+        if index < 0:
+            combo.addItem(f"#{value}", value)
+            index = combo.count() - 1
+        combo.setCurrentIndex(max(index, 0))
+
+    # ----- values -------------------------------------------------------------------------
+
+    def form(self) -> PersonForm:
+        """What is in the form now, as typed."""
+        values: dict[str, Any] = {name: self.edits[name].text() for name in TEXT_FIELDS}
+        values.update({name: self._combo_value(name) for name in CHOICE_FIELDS})
+        values.update({name: check.isChecked() for name, check in self.checks.items()})
+        values.update({name: getattr(self._address, name) for name in ADDRESS_FIELDS})
+        return PersonForm(**values)
+
+    def set_form(self, form: PersonForm) -> None:
+        """Fill the form (without changing which record it edits)."""
+        self._loading = True
+        try:
+            for name in TEXT_FIELDS:
+                self.edits[name].setText(str(getattr(form, name)))
+            for name in CHOICE_FIELDS:
+                self._set_combo(name, getattr(form, name))
+            for name, check in self.checks.items():
+                check.setChecked(bool(getattr(form, name)))
+            self._address = Address(**{name: getattr(form, name) for name in ADDRESS_FIELDS})
+            self._show_address()
+        finally:
+            self._loading = False
+
+    def load(self, record: PersonRecord) -> None:
+        """Show a person as stored; the form is clean afterwards."""
+        self.record = record
+        self.clear_errors()
+        self.set_form(record.form)
+        self._baseline = self.form()
+        self.title_label.setText(record.display_name)
+        self.ip_box.setVisible(True)
+        self.lock_row.setVisible(True)
+        self.changed.emit()
+
+    def clear_for_new(self, defaults: PersonForm | None = None) -> None:
+        """An empty form for a new person."""
+        self.record = None
+        self.clear_errors()
+        self.set_form(defaults or PersonForm())
+        self._baseline = self.form()
+        self.title_label.setText(self.tr("New person"))
+        self.ip_box.setVisible(False)
+        self.lock_row.setVisible(False)
+        self.set_trusted_ips([])
+        self.changed.emit()
+
+    def detach(self) -> None:
+        """Keep what was typed but save it as a new person next time (the record is gone)."""
+        self.record = None
+        self.title_label.setText(self.tr("New person"))
+        self.ip_box.setVisible(False)
+        self.lock_row.setVisible(False)
+        self.changed.emit()
+
+    def mark_saved(self, record: PersonRecord) -> None:
+        """After a successful save: the typed values are now the stored ones."""
+        self.load(record)
+
+    def is_dirty(self) -> bool:
+        return self.form() != self._baseline
+
+    def changed_fields(self) -> list[str]:
+        now, then = self.form(), self._baseline
+        return [f.name for f in fields(PersonForm) if getattr(now, f.name) != getattr(then, f.name)]
+
+    def clear_passwords(self) -> None:
+        self.edits["password"].clear()
+        self.edits["password_confirm"].clear()
+        self._baseline = replace(self._baseline, password="", password_confirm="")
+
+    # ----- errors -------------------------------------------------------------------------
+
+    def set_errors(self, errors: Mapping[str, str]) -> list[str]:
+        """Show each message next to its field; returns the messages without a field."""
+        for name, box in self.boxes.items():
+            box.set_error(errors.get(name))
+        self._address_errors = {k: v for k, v in errors.items() if k in ADDRESS_FIELDS}
+        self.address_error.set_error(" ".join(self._address_errors.values()) or None)
+        known = set(self.boxes) | set(ADDRESS_FIELDS)
+        rest = [message for name, message in errors.items() if name not in known]
+        first = next((name for name in self.boxes if errors.get(name)), None)
+        if first is not None:
+            widget = self.boxes[first].editor
+            widget.setFocus()
+        elif self._address_errors:
+            self.address_button.setFocus()
+        return rest
+
+    def clear_errors(self) -> None:
+        self.set_errors({})
+        self.message.clear_message()
+
+    def field_error(self, name: str) -> str:
+        if name in ADDRESS_FIELDS:
+            return self._address_errors.get(name, "")
+        error = self.boxes[name].error
+        return error.text() if not error.isHidden() else ""
+
+    # ----- address ------------------------------------------------------------------------
+
+    def edit_address(self) -> AddressDialog:
+        dialog = AddressDialog(
+            self._address, self._address_errors, self, read_only=not self._editable
+        )
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def accepted() -> None:
+            new = dialog.address()
+            if new != self._address:
+                self._address = new
+                self._address_errors = {}
+                self.address_error.set_error(None)
+                self._show_address()
+                self._edited()
+
+        dialog.accepted.connect(accepted)
+        dialog.open()
+        return dialog
+
+    def address(self) -> Address:
+        return self._address
+
+    def _show_address(self) -> None:
+        summary = self._address.summary()
+        self.address_label.setText(summary or self.tr("No address yet"))
+
+    # ----- lock state and trusted addresses -----------------------------------------------
+
+    def set_lock_state(self, locked_until: datetime | None, locked: bool, failed: int) -> None:
+        if locked and locked_until is not None:
+            when = locked_until.astimezone().strftime("%Y-%m-%d %H:%M")
+            self.lock_label.setText(
+                self.tr("Locked until {time} after {n} failed logins.").format(time=when, n=failed)
+            )
+            self.lock_icon.setPixmap(pixmap("lock", 18, self.devicePixelRatioF()))
+        else:
+            text = self.tr("Not locked.")
+            if failed:
+                text += " " + self.tr("{n} failed logins since the last success.").format(n=failed)
+            self.lock_label.setText(text)
+            self.lock_icon.setPixmap(pixmap("unlock", 18, self.devicePixelRatioF()))
+        self.unlock_button.setVisible(locked)
+        self.unlock_button.setEnabled(self._editable)
+
+    def set_trusted_ips(self, rows: Sequence[TrustedIpRow], *, can_remove: bool = False) -> None:
+        """This person's trusted addresses, each with a red remove button."""
+        self._can_remove_ips = can_remove
+        self._trusted_ids = [row.id for row in rows]
+        self.ip_table.setRowCount(len(rows))
+        for r, row in enumerate(rows):
+            cells = [row.address, _when(row.created_at), _when(row.expires_at)]
+            for c, text in enumerate(cells):
+                self.ip_table.setItem(r, c, QTableWidgetItem(text))
+            button = QToolButton(self.ip_table)
+            button.setObjectName(f"removeIp{row.id}")
+            button.setIcon(icon("remove"))
+            button.setIconSize(QSize(16, 16))
+            button.setToolTip(self.tr("Remove this trusted address"))
+            button.setAutoRaise(True)
+            button.setEnabled(can_remove)
+            button.clicked.connect(
+                lambda _checked=False, i=row.id: self.remove_ips_requested.emit([i])
+            )
+            self.ip_table.setCellWidget(r, 3, button)
+        self.ip_table.setVisible(bool(rows))
+        self.ip_empty.setVisible(not rows)
+        height = self.ip_table.horizontalHeader().height() + 30 * len(rows) + 4
+        self.ip_table.setFixedHeight(min(height, 30 * 6 + 34))
+
+    def trusted_ip_ids(self) -> list[int]:
+        return list(self._trusted_ids)
+
+    # ----- editing ------------------------------------------------------------------------
+
+    def set_editable(self, editable: bool) -> None:
+        self._editable = editable
+        for edit in self.edits.values():
+            edit.setReadOnly(not editable)
+        for combo in self.combos.values():
+            combo.setEnabled(editable)
+        for check in self.checks.values():
+            check.setEnabled(editable)
+        self.unlock_button.setEnabled(editable)
+
+    @property
+    def editable(self) -> bool:
+        return self._editable
+
+    def _edited(self, *_args: object) -> None:
+        if not self._loading:
+            self.changed.emit()
+
+
+def _form_layout() -> QFormLayout:
+    layout = QFormLayout()
+    layout.setVerticalSpacing(6)
+    layout.setHorizontalSpacing(12)
+    layout.setLabelAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+    layout.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+    return layout
+
+
+def _when(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.astimezone().strftime("%Y-%m-%d %H:%M")
+    return ""

@@ -1,0 +1,351 @@
+"""The Personnel list as a lazy ``QAbstractTableModel``: smooth with 100,000 people.
+
+``rowCount`` is the database's ``count()``; rows arrive in blocks of 256 from
+``PersonnelService.page`` on a worker thread, when the view first asks for one of their cells
+(newest request first, one block at a time, so dragging the scroll bar does not queue up hundreds
+of queries). Sorting and searching happen in SQL: a header click or a new search term starts a
+new "generation" and every answer of an older one is dropped. A bounded cache keeps the most
+recently used blocks.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QCoreApplication,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+    Signal,
+)
+
+from pmdesk.ui.icons import icon
+from pmdesk.ui.tasks import TaskManager
+
+if TYPE_CHECKING:
+    from pmdesk.core.context import Actor
+    from pmdesk.core.personnel import PersonnelService, PersonRow, SortKey
+
+ModelIndex = QModelIndex | QPersistentModelIndex
+
+PERSON_ID_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+@dataclass(frozen=True)
+class Column:
+    attribute: str
+    title: str
+    sort_key: str | None
+
+
+def _t(text: str) -> str:
+    return QCoreApplication.translate("PersonnelModel", text)
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("last_name", "Lastname", "name"),
+    Column("first_name", "Forename", "first_name"),
+    Column("number", "Number", "number"),
+    Column("login", "Login", "login"),
+    Column("email", "Email", "email"),
+    Column("group_name", "Usergroup", "group"),
+    Column("locked", "Locked", None),
+)
+LOCKED_COLUMN = len(COLUMNS) - 1
+
+
+@dataclass(frozen=True)
+class FirstBlock:
+    """A fresh count, the first block and the database clock (for the Locked column)."""
+
+    total: int
+    rows: list[PersonRow]
+    server_now: datetime
+
+
+class PersonnelSource:
+    """The blocking calls the model makes, on a worker thread, as ``actor``."""
+
+    def __init__(
+        self,
+        service: PersonnelService,
+        actor: Actor,
+        server_now: Callable[[], datetime] | None = None,
+    ) -> None:
+        self._service = service
+        self._actor = actor
+        self._server_now = server_now or (lambda: datetime.now(UTC))
+
+    def first(self, search: str, sort: SortKey, descending: bool, limit: int) -> FirstBlock:
+        total = self._service.count(self._actor, search)
+        rows = self._service.page(
+            self._actor, search=search, sort=sort, descending=descending, offset=0, limit=limit
+        )
+        return FirstBlock(total, rows, self._server_now())
+
+    def block(
+        self, search: str, sort: SortKey, descending: bool, offset: int, limit: int
+    ) -> list[PersonRow]:
+        return self._service.page(
+            self._actor, search=search, sort=sort, descending=descending, offset=offset, limit=limit
+        )
+
+
+class PersonnelModel(QAbstractTableModel):
+    """Rows of ``PersonRow``; empty cells while a block is on its way."""
+
+    #: A fresh count arrived (after a search, a sort or a refresh).
+    refreshed = Signal()
+    #: A query failed: the exception (shown by the page).
+    failed = Signal(object)
+
+    BLOCK_SIZE = 256
+    MAX_BLOCKS = 64
+
+    def __init__(
+        self, source: PersonnelSource, tasks: TaskManager, parent: Any | None = None
+    ) -> None:
+        super().__init__(parent)
+        self._source = source
+        self._tasks = tasks
+        self._search = ""
+        self._sort_column = 0
+        self._descending = False
+        self._total = 0
+        self._blocks: OrderedDict[int, list[PersonRow]] = OrderedDict()
+        self._wanted: OrderedDict[int, None] = OrderedDict()
+        self._in_flight: int | None = None
+        self._generation = 0
+        self._refreshing = False
+        self._clock_offset = timedelta()
+        self._lock_icon = icon("lock")
+        self.queries = 0  # blocks fetched, for tests and the benchmark
+
+    # ----- what to show -------------------------------------------------------------------
+
+    @property
+    def search(self) -> str:
+        return self._search
+
+    @property
+    def total(self) -> int:
+        return self._total
+
+    @property
+    def loading(self) -> bool:
+        return self._refreshing or self._in_flight is not None or bool(self._wanted)
+
+    @property
+    def sort_column(self) -> int:
+        return self._sort_column
+
+    @property
+    def descending(self) -> bool:
+        return self._descending
+
+    def set_search(self, text: str) -> None:
+        if text.strip() != self._search:
+            self._search = text.strip()
+            self.refresh()
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        if not 0 <= column < len(COLUMNS) or COLUMNS[column].sort_key is None:
+            return
+        descending = order == Qt.SortOrder.DescendingOrder
+        if (column, descending) == (self._sort_column, self._descending) and self._total:
+            return
+        self._sort_column = column
+        self._descending = descending
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Count again and reload from the first block; older answers are dropped."""
+        self._generation += 1
+        generation = self._generation
+        self._refreshing = True
+        source, search, sort, descending = (
+            self._source,
+            self._search,
+            self._sort_key(),
+            self._descending,
+        )
+        limit = self.BLOCK_SIZE
+        self._tasks.run(
+            lambda: source.first(search, sort, descending, limit),
+            lambda result: self._first_arrived(generation, result),
+            lambda exc: self._query_failed(generation, exc),
+            owner=self,
+            label="personnel count",
+        )
+
+    def _sort_key(self) -> SortKey:
+        key = COLUMNS[self._sort_column].sort_key
+        assert key is not None
+        return key  # type: ignore[return-value]
+
+    # ----- answers (GUI thread) -----------------------------------------------------------
+
+    def _first_arrived(self, generation: int, result: FirstBlock) -> None:
+        if generation != self._generation:
+            return
+        self.beginResetModel()
+        self._total = result.total
+        self._blocks.clear()
+        self._wanted.clear()
+        self._in_flight = None
+        if result.rows:
+            self._blocks[0] = result.rows
+        self._clock_offset = result.server_now - datetime.now(UTC)
+        self._refreshing = False
+        self.endResetModel()
+        self.refreshed.emit()
+
+    def _block_arrived(self, generation: int, block: int, rows: list[PersonRow]) -> None:
+        if generation != self._generation:
+            return
+        self._in_flight = None
+        self._blocks[block] = rows
+        self._blocks.move_to_end(block)
+        while len(self._blocks) > self.MAX_BLOCKS:
+            self._blocks.popitem(last=False)
+        first = block * self.BLOCK_SIZE
+        last = min(first + self.BLOCK_SIZE, self._total) - 1
+        if last >= first:
+            self.dataChanged.emit(self.index(first, 0), self.index(last, len(COLUMNS) - 1))
+        self._fetch_next()
+
+    def _query_failed(self, generation: int, exc: BaseException) -> None:
+        if generation != self._generation:
+            return
+        self._refreshing = False
+        self._in_flight = None
+        self._wanted.clear()
+        self.failed.emit(exc)
+
+    # ----- lazy blocks --------------------------------------------------------------------
+
+    def _want(self, block: int) -> None:
+        if block == self._in_flight:
+            return
+        self._wanted[block] = None
+        self._wanted.move_to_end(block)
+        if self._in_flight is None and not self._refreshing:
+            self._fetch_next()
+
+    def _fetch_next(self) -> None:
+        while self._wanted:
+            block, _ = self._wanted.popitem(last=True)  # the most recent request first
+            if block not in self._blocks:
+                break
+        else:
+            return
+        self._in_flight = block
+        self.queries += 1
+        generation = self._generation
+        source, search, sort, descending = (
+            self._source,
+            self._search,
+            self._sort_key(),
+            self._descending,
+        )
+        offset, limit = block * self.BLOCK_SIZE, self.BLOCK_SIZE
+        self._tasks.run(
+            lambda: source.block(search, sort, descending, offset, limit),
+            lambda rows: self._block_arrived(generation, block, rows),
+            lambda exc: self._query_failed(generation, exc),
+            owner=self,
+            label="personnel block",
+        )
+
+    def row_at(self, row: int) -> PersonRow | None:
+        """The row if its block is loaded (None while it is on its way)."""
+        if not 0 <= row < self._total:
+            return None
+        block = row // self.BLOCK_SIZE
+        rows = self._blocks.get(block)
+        if rows is None:
+            self._want(block)
+            return None
+        self._blocks.move_to_end(block)
+        position = row - block * self.BLOCK_SIZE
+        return rows[position] if position < len(rows) else None
+
+    def row_of(self, person_id: int) -> int | None:
+        """The row of a loaded person, or None."""
+        for block, rows in self._blocks.items():
+            for position, person in enumerate(rows):
+                if person.id == person_id:
+                    return block * self.BLOCK_SIZE + position
+        return None
+
+    def is_locked(self, person: PersonRow) -> bool:
+        if person.locked_until is None:
+            return False
+        return person.locked_until > datetime.now(UTC) + self._clock_offset
+
+    # ----- QAbstractTableModel ------------------------------------------------------------
+
+    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else self._total
+
+    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation == Qt.Orientation.Horizontal and 0 <= section < len(COLUMNS):
+            if role == Qt.ItemDataRole.DisplayRole:
+                return _t(COLUMNS[section].title)
+            if role == Qt.ItemDataRole.ToolTipRole and COLUMNS[section].sort_key:
+                return _t("Click to sort by {column}").format(column=_t(COLUMNS[section].title))
+        if orientation == Qt.Orientation.Vertical and role == Qt.ItemDataRole.DisplayRole:
+            return section + 1
+        return None
+
+    def flags(self, index: ModelIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return (
+            Qt.ItemFlag.ItemIsEnabled
+            | Qt.ItemFlag.ItemIsSelectable
+            | Qt.ItemFlag.ItemNeverHasChildren
+        )
+
+    def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.column() < len(COLUMNS):
+            return None
+        if role not in (
+            Qt.ItemDataRole.DisplayRole,
+            Qt.ItemDataRole.ToolTipRole,
+            Qt.ItemDataRole.DecorationRole,
+            PERSON_ID_ROLE,
+        ):
+            return None
+        person = self.row_at(index.row())
+        column = index.column()
+        if person is None:
+            if role == Qt.ItemDataRole.DisplayRole and column == 0:
+                return "…"
+            return None
+        if role == PERSON_ID_ROLE:
+            return person.id
+        if column == LOCKED_COLUMN:
+            locked = self.is_locked(person)
+            if role == Qt.ItemDataRole.DisplayRole:
+                return _t("Locked") if locked else ""
+            if role == Qt.ItemDataRole.DecorationRole:
+                return self._lock_icon if locked else None
+            if role == Qt.ItemDataRole.ToolTipRole and locked and person.locked_until:
+                local = person.locked_until.astimezone()
+                return _t("Locked until {time}").format(time=local.strftime("%Y-%m-%d %H:%M"))
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return str(getattr(person, COLUMNS[column].attribute) or "")
+        return None

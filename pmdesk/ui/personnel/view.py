@@ -1,0 +1,684 @@
+"""Maintenance → Organisation → Personnel: the staff list and the edit form side by side."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QTableView,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from pmdesk.core.errors import (
+    ConflictError,
+    NotFound,
+    PermissionDenied,
+    PmdeskError,
+    ValidationError,
+)
+from pmdesk.core.modules import MAINTENANCE, SYSTEM_SECURITY, Action
+from pmdesk.core.personnel import Lookups, PersonForm, PersonnelService, PersonRecord
+from pmdesk.core.trusted_ips import TrustedIpRow, TrustedIpService
+from pmdesk.ui.icons import icon
+from pmdesk.ui.personnel.conflict import ConflictDialog
+from pmdesk.ui.personnel.form import PersonEditor
+from pmdesk.ui.personnel.model import (
+    COLUMNS,
+    PERSON_ID_ROLE,
+    PersonnelModel,
+    PersonnelSource,
+)
+from pmdesk.ui.widgets import BusyIndicator, MessageLabel, ask, make_danger, make_primary
+
+if TYPE_CHECKING:
+    from pmdesk.ui.main_window import PageContext
+
+log = logging.getLogger(__name__)
+
+ROW_HEIGHT = 26
+SEARCH_DELAY_MS = 250
+COLUMN_WIDTHS = (140, 120, 80, 110, 200, 120, 80)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """One person with what the form shows around them (worker thread result)."""
+
+    record: PersonRecord
+    trusted_ips: Sequence[TrustedIpRow] | None  # None: this user may not see them
+    server_now: datetime
+
+
+class PersonnelPage(QWidget):
+    def __init__(self, context: PageContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("personnelPage")
+        self.context = context
+        self.app = context.app
+        self.session = context.session
+        self.tasks = context.tasks
+        self.actor = context.session.actor
+        self.service = PersonnelService(self.app.context)
+        self.can_edit = self.session.can(MAINTENANCE, Action.EDIT)
+        self.can_delete = self.session.can(MAINTENANCE, Action.DELETE)
+        # TrustedIpService.remove_for_person: Maintenance Edit or System → Security Delete.
+        self.can_remove_ips = self.can_edit or self.session.can(SYSTEM_SECURITY, Action.DELETE)
+        self._busy = False
+        self._open_token = 0
+        self._reselect_id: int | None = None
+        self._lookups: Lookups | None = None
+        self._current_id: int | None = None
+        self.conflict_dialog: ConflictDialog | None = None
+
+        core = self.app.context
+
+        def server_now() -> datetime:
+            with core.db.session() as s:
+                return core.clock.now(s)
+
+        self.model = PersonnelModel(
+            PersonnelSource(self.service, self.actor, server_now), self.tasks, self
+        )
+        self.model.refreshed.connect(self._list_refreshed)
+        self.model.failed.connect(self._list_failed)
+
+        # ----- the list -----
+        self.search_edit = QLineEdit(self)
+        self.search_edit.setObjectName("searchEdit")
+        self.search_edit.setPlaceholderText(self.tr("Search name, number, login or e-mail"))
+        self.search_edit.setClearButtonEnabled(True)
+        self.search_edit.addAction(icon("search"), QLineEdit.ActionPosition.LeadingPosition)
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(SEARCH_DELAY_MS)
+        self._search_timer.timeout.connect(self._apply_search)
+        self.search_edit.textChanged.connect(lambda _text: self._search_timer.start())
+        self.search_edit.returnPressed.connect(self._apply_search)
+
+        self.new_button = make_primary(QPushButton(icon("add-light"), self.tr("New"), self))
+        self.new_button.setObjectName("newButton")
+        self.new_button.setEnabled(self.can_edit)
+        self.new_button.clicked.connect(self.new_person)
+        self.refresh_button = QToolButton(self)
+        self.refresh_button.setObjectName("refreshButton")
+        self.refresh_button.setIcon(icon("refresh"))
+        self.refresh_button.setToolTip(self.tr("Reload the list (F5)"))
+        self.refresh_button.clicked.connect(self.refresh)
+
+        self.table = QTableView(self)
+        self.table.setObjectName("personnelTable")
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.setShowGrid(False)
+        self.table.setWordWrap(False)
+        self.table.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        vertical = self.table.verticalHeader()
+        vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        vertical.setDefaultSectionSize(ROW_HEIGHT)
+        vertical.hide()
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        header.setHighlightSections(False)
+        header.setSortIndicatorShown(True)
+        for column, width in enumerate(COLUMN_WIDTHS):
+            header.resizeSection(column, width)
+        header.setSortIndicator(0, Qt.SortOrder.AscendingOrder)
+        header.sortIndicatorChanged.connect(self._sort_changed)
+        self.table.selectionModel().currentRowChanged.connect(self._row_chosen)
+
+        self.count_label = QLabel(self)
+        self.count_label.setObjectName("countLabel")
+        self.count_label.setProperty("role", "muted")
+        self.list_message = MessageLabel(self)
+        self.list_message.setObjectName("listMessage")
+
+        search_row = QHBoxLayout()
+        search_row.setSpacing(6)
+        search_row.addWidget(self.search_edit, 1)
+        search_row.addWidget(self.refresh_button)
+        search_row.addWidget(self.new_button)
+        left = QWidget(self)
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(12, 12, 6, 12)
+        left_layout.setSpacing(8)
+        left_layout.addLayout(search_row)
+        left_layout.addWidget(self.list_message)
+        left_layout.addWidget(self.table, 1)
+        left_layout.addWidget(self.count_label)
+
+        # ----- the form -----
+        self.editor = PersonEditor(self)
+        self.editor.set_editable(self.can_edit)
+        self.editor.changed.connect(self._update_buttons)
+        self.editor.unlock_requested.connect(self.unlock)
+        self.editor.remove_ips_requested.connect(self.remove_trusted_ips)
+        scroll = QScrollArea(self)
+        scroll.setObjectName("editorScroll")
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        holder = QWidget(scroll)
+        holder_layout = QVBoxLayout(holder)
+        holder_layout.setContentsMargins(6, 12, 12, 6)
+        holder_layout.addWidget(self.editor)
+        scroll.setWidget(holder)
+
+        self.busy = BusyIndicator(self)
+        self.save_button = make_primary(QPushButton(icon("save-light"), self.tr("Save"), self))
+        self.save_button.setObjectName("saveButton")
+        self.save_button.clicked.connect(self.save)
+        self.delete_button = make_danger(QPushButton(icon("delete"), self.tr("Delete"), self))
+        self.delete_button.setObjectName("deleteButton")
+        self.delete_button.clicked.connect(self.delete)
+        buttons = QHBoxLayout()
+        buttons.setContentsMargins(6, 6, 12, 12)
+        buttons.addWidget(self.busy)
+        buttons.addStretch(1)
+        buttons.addWidget(self.delete_button)
+        buttons.addWidget(self.save_button)
+        right = QWidget(self)
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.setSpacing(0)
+        right_layout.addWidget(scroll, 1)
+        right_layout.addLayout(buttons)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        splitter.setObjectName("personnelSplitter")
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(0, 5)
+        splitter.setStretchFactor(1, 6)
+        splitter.setChildrenCollapsible(False)
+        splitter.setSizes([500, 740])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(splitter)
+
+        QShortcut(QKeySequence.StandardKey.Save, self, self.save)
+        QShortcut(QKeySequence.StandardKey.New, self, self.new_person)
+        QShortcut(QKeySequence.StandardKey.Find, self, self._focus_search)
+        QShortcut(QKeySequence.StandardKey.Refresh, self, self.refresh)
+
+        self._update_buttons()
+        self._load_lookups()
+        self.model.refresh()
+
+    # ----- list ---------------------------------------------------------------------------
+
+    def _focus_search(self) -> None:
+        self.search_edit.setFocus()
+        self.search_edit.selectAll()
+
+    def refresh(self) -> None:
+        self._reselect_id = self._current_id
+        self.model.refresh()
+
+    def _apply_search(self) -> None:
+        self._search_timer.stop()
+        self.model.set_search(self.search_edit.text())
+
+    def _sort_changed(self, column: int, order: Qt.SortOrder) -> None:
+        if COLUMNS[column].sort_key is None:
+            # Not sortable (computed from the clock): put the indicator back.
+            header = self.table.horizontalHeader()
+            header.blockSignals(True)
+            previous = (
+                Qt.SortOrder.DescendingOrder
+                if self.model.descending
+                else Qt.SortOrder.AscendingOrder
+            )
+            header.setSortIndicator(self.model.sort_column, previous)
+            header.blockSignals(False)
+            return
+        self._reselect_id = self._current_id
+        self.model.sort(column, order)
+
+    def _list_refreshed(self) -> None:
+        self.list_message.clear_message()
+        total = self.model.total
+        if self.model.search:
+            text = (
+                self.tr("1 person matches")
+                if total == 1
+                else self.tr("{n} people match").format(n=f"{total:,}")
+            )
+        else:
+            text = (
+                self.tr("1 person") if total == 1 else self.tr("{n} people").format(n=f"{total:,}")
+            )
+        self.count_label.setText(text)
+        if self._reselect_id is not None:
+            row = self.model.row_of(self._reselect_id)
+            if row is not None:
+                self._select_row(row)
+            self._reselect_id = None
+
+    def _list_failed(self, exc: object) -> None:
+        self.list_message.show_error(_message(exc, self.tr("The list could not be loaded")))
+
+    def _select_row(self, row: int) -> None:
+        selection = self.table.selectionModel()
+        selection.blockSignals(True)
+        index = self.model.index(row, 0)
+        selection.setCurrentIndex(
+            index,
+            QItemSelectionModel.SelectionFlag.ClearAndSelect
+            | QItemSelectionModel.SelectionFlag.Rows,
+        )
+        selection.blockSignals(False)
+        self.table.scrollTo(index)
+
+    def _row_chosen(self, current: QModelIndex, previous: QModelIndex) -> None:
+        if not current.isValid():
+            return
+        person_id = self.model.data(current, PERSON_ID_ROLE)
+        if person_id is None or person_id == self._current_id:
+            return
+
+        def go() -> None:
+            self.open_person(int(person_id))
+
+        if self.editor.is_dirty():
+            previous_id = self._current_id
+
+            def stay() -> None:
+                row = self.model.row_of(previous_id) if previous_id is not None else None
+                if row is not None:
+                    self._select_row(row)
+                else:
+                    self.table.selectionModel().clearSelection()
+
+            self._ask_discard(go, stay)
+        else:
+            go()
+
+    # ----- opening ------------------------------------------------------------------------
+
+    def _load_lookups(self) -> None:
+        service = self.service
+        self.tasks.run(service.lookups, self._lookups_arrived, self._show_error, owner=self)
+
+    def _lookups_arrived(self, lookups: Lookups) -> None:
+        self._lookups = lookups
+        dirty = self.editor.is_dirty()
+        self.editor.set_lookups(lookups)
+        if not dirty and self.editor.record is None:
+            self.editor.clear_for_new()
+        self._update_buttons()
+
+    def open_person(self, person_id: int, *, keep_message: bool = False) -> None:
+        """Load a person into the form (on a worker), with the lock state and trusted IPs."""
+        self._open_token += 1
+        token = self._open_token
+        self._current_id = person_id
+        service, actor, core = self.service, self.actor, self.app.context
+
+        def load() -> Loaded:
+            record = service.get(actor, person_id)
+            trusted: Sequence[TrustedIpRow] | None
+            try:
+                trusted = TrustedIpService(core).for_person(actor, person_id)
+            except PermissionDenied:
+                trusted = None
+            with core.db.session() as s:
+                now = core.clock.now(s)
+            return Loaded(record, trusted, now)
+
+        def done(loaded: Loaded) -> None:
+            if token != self._open_token:
+                return
+            self._set_busy(False)
+            self._show_loaded(loaded, keep_message=keep_message)
+
+        def failed(exc: BaseException) -> None:
+            if token != self._open_token:
+                return
+            self._set_busy(False)
+            if isinstance(exc, NotFound):
+                self._current_id = None
+                self.editor.clear_for_new()
+                self.model.refresh()
+            self._show_error(exc)
+
+        self._set_busy(True, self.tr("Loading…"))
+        self.tasks.run(load, done, failed, owner=self, label="open person")
+
+    def _show_loaded(self, loaded: Loaded, *, keep_message: bool = False) -> None:
+        record = loaded.record
+        self._current_id = record.id
+        self.editor.load(record)
+        locked = record.locked_until is not None and record.locked_until > loaded.server_now
+        self.editor.set_lock_state(record.locked_until, locked, record.failed_logins)
+        if loaded.trusted_ips is None:
+            self.editor.ip_box.hide()
+        else:
+            self.editor.set_trusted_ips(loaded.trusted_ips, can_remove=self.can_remove_ips)
+        if not keep_message:
+            self.editor.message.clear_message()
+        self._update_buttons()
+
+    def new_person(self) -> None:
+        if not self.can_edit:
+            return
+
+        def go() -> None:
+            self._open_token += 1
+            self._current_id = None
+            self.table.selectionModel().clearSelection()
+            self.editor.clear_for_new(PersonForm(visible=True))
+            self.editor.edits["last_name"].setFocus()
+            self._update_buttons()
+
+        if self.editor.is_dirty():
+            self._ask_discard(go)
+        else:
+            go()
+
+    # ----- saving -------------------------------------------------------------------------
+
+    def save(self) -> None:
+        if self._busy or not self.can_edit:
+            return
+        record = self.editor.record
+        self._save(record.version if record else None)
+
+    def _save(self, expected_version: int | None) -> None:
+        form = self.editor.form()
+        record = self.editor.record
+        service, actor = self.service, self.actor
+        call: Callable[[], PersonRecord]
+        if record is None:
+
+            def call() -> PersonRecord:
+                return service.create(actor, form)
+        else:
+            person_id = record.id
+            version = expected_version if expected_version is not None else record.version
+
+            def call() -> PersonRecord:
+                return service.update(actor, person_id, version, form)
+
+        self.editor.message.clear_message()
+        self._set_busy(True, self.tr("Saving…"))
+        self.tasks.run(call, self._saved, self._save_failed, owner=self, label="save person")
+
+    def _saved(self, record: PersonRecord) -> None:
+        self._set_busy(False)
+        self.editor.mark_saved(record)
+        self.editor.message.show_success(self.tr("{name} saved.").format(name=record.display_name))
+        self._reselect_id = record.id
+        self.model.refresh()
+        self.open_person(record.id, keep_message=True)
+
+    def _save_failed(self, exc: BaseException) -> None:
+        self._set_busy(False)
+        if isinstance(exc, ValidationError):
+            rest = self.editor.set_errors(exc.errors)
+            text = self.tr("Not saved: correct the fields marked in red.")
+            if rest:
+                text += " " + " ".join(rest)
+            self.editor.message.show_error(text)
+        elif isinstance(exc, ConflictError):
+            self.editor.message.show_error(str(exc))
+            current = exc.current
+            if isinstance(current, PersonRecord):
+                self._show_conflict(current)
+            elif self.editor.record is not None:
+                self._fetch_for_conflict(self.editor.record.id)
+        elif isinstance(exc, NotFound):
+            self.editor.detach()
+            self.editor.message.show_error(
+                str(exc) + " " + self.tr("Your input is still here: Save adds it as a new person.")
+            )
+            self.model.refresh()
+        else:
+            self._show_error(exc, self.editor.message)
+        self._update_buttons()
+
+    def _fetch_for_conflict(self, person_id: int) -> None:
+        service, actor = self.service, self.actor
+        self.tasks.run(
+            lambda: service.get(actor, person_id), self._show_conflict, self._show_error, owner=self
+        )
+
+    def _show_conflict(self, theirs: PersonRecord) -> None:
+        mine = self.editor.form()
+        dialog = ConflictDialog(
+            mine,
+            theirs,
+            self.editor.labels,
+            self._describe,
+            self,
+            can_overwrite=self.can_edit,
+        )
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.conflict_dialog = dialog
+
+        def finished(_result: int) -> None:
+            self.conflict_dialog = None
+            if dialog.choice == ConflictDialog.OVERWRITE:
+                self._save(theirs.version)
+            elif dialog.choice == ConflictDialog.RELOAD:
+                self.open_person(theirs.id)
+            else:
+                self.editor.message.show_error(
+                    self.tr(
+                        "Not saved: {name} was changed on another workstation. Your changes are "
+                        "still in the form."
+                    ).format(name=theirs.display_name)
+                )
+
+        dialog.finished.connect(finished)
+        dialog.open()
+
+    def _describe(self, name: str, value: object) -> str:
+        if isinstance(value, bool):
+            return self.tr("Yes") if value else self.tr("No")
+        if name.endswith("_id"):
+            return self.editor.choice_name(name, value if isinstance(value, int) else None)
+        return "" if value is None else str(value)
+
+    # ----- delete, unlock, trusted addresses ----------------------------------------------
+
+    def delete(self) -> None:
+        record = self.editor.record
+        if self._busy or record is None or not self.can_delete:
+            return
+        service, actor = self.service, self.actor
+
+        def confirmed() -> None:
+            self._set_busy(True, self.tr("Deleting…"))
+            self.tasks.run(
+                lambda: service.delete(actor, record.id, record.version),
+                lambda _none: self._deleted(record),
+                self._action_failed,
+                owner=self,
+                label="delete person",
+            )
+
+        ask(
+            self,
+            self.tr("Delete person"),
+            self.tr("Delete {name}?").format(name=record.display_name),
+            self.tr("Delete"),
+            confirmed,
+            danger=True,
+            informative=self.tr(
+                "Their login and trusted IP addresses are removed too. This cannot be undone."
+            ),
+        )
+
+    def _deleted(self, record: PersonRecord) -> None:
+        self._set_busy(False)
+        self._current_id = None
+        self.editor.clear_for_new()
+        self.editor.message.show_success(
+            self.tr("{name} was deleted.").format(name=record.display_name)
+        )
+        self.model.refresh()
+
+    def unlock(self) -> None:
+        record = self.editor.record
+        if self._busy or record is None or not self.can_edit:
+            return
+        service, actor = self.service, self.actor
+        self._set_busy(True, self.tr("Unlocking…"))
+
+        def done(_none: object) -> None:
+            self._set_busy(False)
+            self.editor.message.show_success(
+                self.tr("{name} can sign in again.").format(name=record.display_name)
+            )
+            self.model.refresh()
+            self._refresh_extras(record.id)
+
+        self.tasks.run(
+            lambda: service.unlock(actor, record.id), done, self._action_failed, owner=self
+        )
+
+    def remove_trusted_ips(self, ids: list[int]) -> None:
+        record = self.editor.record
+        if self._busy or record is None or not ids:
+            return
+        core, actor = self.app.context, self.actor
+
+        def confirmed() -> None:
+            def remove() -> object:
+                return TrustedIpService(core).remove_for_person(actor, record.id, ids)
+
+            def done(_result: object) -> None:
+                self._set_busy(False)
+                self.editor.message.show_success(self.tr("Trusted address removed."))
+                self._refresh_extras(record.id)
+
+            self._set_busy(True, self.tr("Removing…"))
+            self.tasks.run(remove, done, self._action_failed, owner=self)
+
+        ask(
+            self,
+            self.tr("Remove trusted address"),
+            self.tr("Remove this trusted address of {name}?").format(name=record.display_name),
+            self.tr("Remove"),
+            confirmed,
+            danger=True,
+            informative=self.tr("Logins from there will need a security code again."),
+        )
+
+    def _refresh_extras(self, person_id: int) -> None:
+        """Reload lock state and trusted IPs without touching what is typed in the form."""
+        if not self.editor.is_dirty():
+            self.open_person(person_id, keep_message=True)
+            return
+        typed = self.editor.form()
+        token = self._open_token
+
+        def keep_typing(loaded: Loaded) -> None:
+            if token != self._open_token:
+                return
+            self._show_loaded(loaded, keep_message=True)
+            self.editor.set_form(typed)
+            self._update_buttons()
+
+        service, actor, core = self.service, self.actor, self.app.context
+
+        def load() -> Loaded:
+            record = service.get(actor, person_id)
+            trusted = TrustedIpService(core).for_person(actor, person_id)
+            with core.db.session() as s:
+                return Loaded(record, trusted, core.clock.now(s))
+
+        self.tasks.run(load, keep_typing, self._show_error, owner=self)
+
+    def _action_failed(self, exc: BaseException) -> None:
+        self._set_busy(False)
+        if isinstance(exc, NotFound):
+            self._current_id = None
+            self.editor.detach()
+            self.model.refresh()
+        self._show_error(exc, self.editor.message)
+
+    # ----- helpers ------------------------------------------------------------------------
+
+    def _ask_discard(
+        self, proceed: Callable[[], None], stay: Callable[[], None] | None = None
+    ) -> None:
+        name = self.editor.record.display_name if self.editor.record else self.tr("the new person")
+        box = ask(
+            self,
+            self.tr("Unsaved changes"),
+            self.tr("Discard your changes to {name}?").format(name=name),
+            self.tr("Discard changes"),
+            proceed,
+            danger=True,
+            cancel_text=self.tr("Keep editing"),
+        )
+        if stay is not None:
+            box.rejected.connect(stay)
+
+    def _show_error(self, exc: BaseException | object, target: MessageLabel | None = None) -> None:
+        label = target or self.editor.message
+        if not isinstance(exc, PmdeskError):
+            log.error(
+                "Personnel action failed", exc_info=exc if isinstance(exc, BaseException) else None
+            )
+        label.show_error(_message(exc, self.tr("That did not work")))
+
+    def _set_busy(self, busy: bool, text: str = "") -> None:
+        self._busy = busy
+        if busy:
+            self.busy.start(text)
+        else:
+            self.busy.stop()
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        record = self.editor.record
+        self.save_button.setEnabled(
+            self.can_edit
+            and not self._busy
+            and self._lookups is not None
+            and self.editor.is_dirty()
+        )
+        self.delete_button.setEnabled(
+            self.can_delete
+            and not self._busy
+            and record is not None
+            and record.id != self.session.person_id
+        )
+        self.delete_button.setToolTip(
+            self.tr("You cannot delete your own account.")
+            if record is not None and record.id == self.session.person_id
+            else ""
+        )
+        self.new_button.setEnabled(self.can_edit)
+
+    def has_unsaved_changes(self) -> bool:
+        return self.editor.is_dirty()
+
+
+def _message(exc: BaseException | object, fallback: str) -> str:
+    if isinstance(exc, PmdeskError):
+        return str(exc)
+    name = type(exc).__name__
+    return f"{fallback} ({name})."

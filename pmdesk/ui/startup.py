@@ -1,0 +1,156 @@
+"""What happens behind the login dialog at start: open the database, migrate it, look around.
+
+``open_database`` runs on a worker thread (it imports SQLAlchemy, Alembic and the core lazily,
+so the login dialog paints first). Every failure becomes a ``Failure`` that says what happened
+and what to do; the user never sees a traceback (it goes to the log file).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QCoreApplication
+
+if TYPE_CHECKING:
+    from pmdesk.bootstrap import App
+    from pmdesk.core.migrate import SchemaStatus
+    from pmdesk.secrets import SecretStore
+
+log = logging.getLogger(__name__)
+
+
+def _tr(text: str) -> str:
+    return QCoreApplication.translate("startup", text)
+
+
+@dataclass(frozen=True)
+class Opened:
+    """The database is open and migrated."""
+
+    app: App
+    schema: SchemaStatus
+    has_users: bool
+    administrator_group_id: int | None
+    keyring_warning: str | None
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why pmdesk cannot start, for a dialog: never a traceback."""
+
+    kind: str  # "database", "schema", "keyring", "url", "settings", "unexpected"
+    title: str
+    message: str
+    advice: str
+
+
+class StartupFailed(Exception):
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
+def open_database(
+    database_url: str | None, secrets: SecretStore | None = None, *, check_keyring: bool = True
+) -> Opened:
+    """Build the app, reach the database and bring its schema up to date. Worker thread only."""
+    from pmdesk.bootstrap import build_app
+    from pmdesk.core import migrate
+    from pmdesk.core.groups import find_group
+    from pmdesk.core.modules import ADMINISTRATOR_GROUP
+    from pmdesk.core.personnel import PersonnelService
+    from pmdesk.secrets import KeyringStore, SecretStoreError
+
+    app: App | None = None
+    try:
+        app = build_app(database_url, secrets=secrets)
+        schema = migrate.upgrade(app.db)
+        has_users = PersonnelService(app.context).has_users()
+        with app.db.session() as s:
+            group = find_group(s, ADMINISTRATOR_GROUP)
+            group_id = group.id if group else None
+    except Exception as exc:
+        if app is not None:
+            app.db.dispose()
+        raise StartupFailed(describe_failure(exc, app)) from exc
+    keyring_warning = None
+    if check_keyring and isinstance(app.secrets, KeyringStore):
+        try:
+            app.secrets.backend_name()
+        except SecretStoreError as exc:
+            keyring_warning = str(exc)
+    return Opened(app, schema, has_users, group_id, keyring_warning)
+
+
+def describe_failure(exc: BaseException, app: App | None = None) -> Failure:
+    """A start-up error as words for the user (the details go to the log)."""
+    from pmdesk.config import ConfigError
+    from pmdesk.core.errors import DatabaseUnavailable, InvalidDatabaseUrl, SchemaTooNew
+    from pmdesk.paths import app_paths
+    from pmdesk.secrets import SecretStoreError
+
+    paths = app.paths if app is not None else app_paths()
+    if isinstance(exc, SchemaTooNew):
+        return Failure(
+            "schema",
+            _tr("This database needs a newer pmdesk"),
+            str(exc),
+            _tr(
+                "Nothing was changed. Install the newest pmdesk on this workstation (ask "
+                "whoever upgraded the other workstations), then start it again."
+            ),
+        )
+    if isinstance(exc, SecretStoreError) or (
+        isinstance(exc, DatabaseUnavailable) and app is not None and app.keyring_problem
+    ):
+        detail = str(exc) if isinstance(exc, SecretStoreError) else app.keyring_problem  # type: ignore[union-attr]
+        return Failure(
+            "keyring",
+            _tr("No system keyring"),
+            _tr("pmdesk needs the system keyring to read the database password.")
+            + "\n\n"
+            + str(detail),
+            _tr(
+                "Install or unlock the system keyring (Windows Credential Manager, macOS "
+                "Keychain, or GNOME Keyring / KWallet on Linux), then start pmdesk again."
+            ),
+        )
+    if isinstance(exc, DatabaseUnavailable):
+        return Failure(
+            "database",
+            _tr("Cannot open the database"),
+            str(exc),
+            _tr(
+                "Check that the database server is running and reachable from this workstation "
+                "(network, VPN, firewall), and that the database address is right: it comes from "
+                "PMDESK_DATABASE_URL or the settings file {path}. Then start pmdesk again."
+            ).format(path=paths.config_file),
+        )
+    if isinstance(exc, InvalidDatabaseUrl):
+        return Failure(
+            "url",
+            _tr("The database address is not valid"),
+            str(exc),
+            _tr("Correct it in PMDESK_DATABASE_URL or the settings file {path}.").format(
+                path=paths.config_file
+            ),
+        )
+    if isinstance(exc, ConfigError):
+        return Failure(
+            "settings",
+            _tr("The settings file cannot be read"),
+            str(exc),
+            _tr("Correct or remove the file, then start pmdesk again."),
+        )
+    log.error("Unexpected error at start-up", exc_info=exc)
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return Failure(
+        "unexpected",
+        _tr("pmdesk could not start"),
+        f"{type(exc).__name__}: {first}" if first else type(exc).__name__,
+        _tr(
+            "The details were written to the log file {path}. Send it to your support contact."
+        ).format(path=paths.log_file),
+    )

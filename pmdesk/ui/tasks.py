@@ -1,0 +1,185 @@
+"""One way to run work in the background (after Anki's ``taskman``).
+
+``TaskManager.run(fn, on_done, on_error)`` runs ``fn()`` on a worker thread of the manager's own
+``QThreadPool`` and calls ``on_done(result)`` or ``on_error(exception)`` back on the GUI thread
+(a queued signal). ``fn`` must not touch widgets; it calls core services, which open their own
+database session per call, and returns plain data (frozen dataclasses), never live ORM objects.
+
+Every task is tracked: ``shutdown()`` (called when the application quits, and by the test
+fixtures at teardown) waits for all of them, so no worker thread outlives the objects it reports
+to. Nothing here spins ``processEvents()``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import shiboken6
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+DoneCallback = Callable[[Any], None]
+ErrorCallback = Callable[[BaseException], None]
+
+
+class Task(Generic[T]):
+    """A handle on one background call: cancel it to drop its result."""
+
+    def __init__(self, task_id: int, label: str) -> None:
+        self.id = task_id
+        self.label = label
+        self.cancelled = False
+        self.finished = False
+
+    def cancel(self) -> None:
+        """The work still runs to its end, but its callbacks are not called."""
+        self.cancelled = True
+
+    def __repr__(self) -> str:
+        state = "cancelled" if self.cancelled else "finished" if self.finished else "running"
+        return f"<Task {self.id} {self.label!r} {state}>"
+
+
+@dataclass
+class _Entry:
+    task: Task[Any]
+    runnable: _Runnable
+    on_done: DoneCallback | None
+    on_error: ErrorCallback | None
+    owner: QObject | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class _Relay(QObject):
+    """Lives on the GUI thread; a worker emits, the GUI thread receives (queued)."""
+
+    finished = Signal(int, object, object)
+
+
+class _Runnable(QRunnable):
+    def __init__(self, task_id: int, fn: Callable[[], Any], relay: _Relay) -> None:
+        super().__init__()
+        self.setAutoDelete(False)
+        self._task_id = task_id
+        self._fn: Callable[[], Any] | None = fn
+        self._relay = relay
+
+    def run(self) -> None:
+        fn = self._fn
+        self._fn = None
+        result: Any = None
+        error: BaseException | None = None
+        try:
+            assert fn is not None
+            result = fn()
+        except BaseException as exc:  # delivered to on_error on the GUI thread
+            error = exc
+        self._relay.finished.emit(self._task_id, result, error)
+
+
+class TaskManager(QObject):
+    """Runs callables on worker threads and reports back on the GUI thread."""
+
+    #: Emitted (on the GUI thread) whenever the last running task has reported back.
+    idle = Signal()
+    #: Emitted for an error no ``on_error`` handled: (task label, exception).
+    unhandled_error = Signal(str, object)
+
+    def __init__(self, parent: QObject | None = None, *, max_threads: int = 4) -> None:
+        super().__init__(parent)
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(max_threads)
+        self._relay = _Relay(self)
+        self._relay.finished.connect(self._deliver)
+        self._entries: dict[int, _Entry] = {}
+        self._ids = itertools.count(1)
+        self._closed = False
+
+    # ----- running ------------------------------------------------------------------------
+
+    def run(
+        self,
+        fn: Callable[[], T],
+        on_done: Callable[[T], None] | None = None,
+        on_error: ErrorCallback | None = None,
+        *,
+        owner: QObject | None = None,
+        label: str = "",
+    ) -> Task[T]:
+        """Run ``fn()`` on a worker thread; call back on the GUI thread.
+
+        When ``owner`` (a widget) has been deleted by the time the result arrives, the callbacks
+        are skipped. An exception without ``on_error`` goes to ``unhandled_error``.
+        """
+        if self._closed:
+            raise RuntimeError("The task manager has been shut down.")
+        task_id = next(self._ids)
+        task: Task[T] = Task(task_id, label or getattr(fn, "__name__", "task"))
+        runnable = _Runnable(task_id, fn, self._relay)
+        self._entries[task_id] = _Entry(task, runnable, on_done, on_error, owner)
+        self._pool.start(runnable)
+        return task
+
+    # ----- state --------------------------------------------------------------------------
+
+    @property
+    def pending(self) -> int:
+        """Tasks started whose callbacks have not run yet."""
+        return len(self._entries)
+
+    def is_idle(self) -> bool:
+        return not self._entries
+
+    def active_threads(self) -> int:
+        return int(self._pool.activeThreadCount())
+
+    # ----- stopping -----------------------------------------------------------------------
+
+    def cancel_all(self) -> None:
+        for entry in self._entries.values():
+            entry.task.cancel()
+
+    def wait(self, timeout_ms: int = 30_000) -> bool:
+        """Block until every worker has finished (results are delivered by the event loop)."""
+        return bool(self._pool.waitForDone(timeout_ms))
+
+    def shutdown(self, timeout_ms: int = 30_000) -> bool:
+        """Refuse new work, drop pending callbacks and wait for every worker thread to end."""
+        self._closed = True
+        self.cancel_all()
+        done = self.wait(timeout_ms)
+        if not done:
+            log.warning("Background tasks still running at shutdown: %s", self._entries)
+        return done
+
+    # ----- delivery (GUI thread) ----------------------------------------------------------
+
+    def _deliver(self, task_id: int, result: object, error: object) -> None:
+        entry = self._entries.pop(task_id, None)
+        if entry is None:
+            return
+        entry.task.finished = True
+        try:
+            if entry.task.cancelled or self._closed:
+                return
+            if entry.owner is not None and not shiboken6.isValid(entry.owner):
+                return
+            if error is not None:
+                assert isinstance(error, BaseException)
+                if entry.on_error is not None:
+                    entry.on_error(error)
+                else:
+                    log.error("Background task %s failed", entry.task.label, exc_info=error)
+                    self.unhandled_error.emit(entry.task.label, error)
+            elif entry.on_done is not None:
+                entry.on_done(result)
+        finally:
+            if not self._entries:
+                self.idle.emit()

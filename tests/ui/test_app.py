@@ -1,0 +1,201 @@
+"""Start-up: the login dialog paints first, the database opens behind it, failures are dialogs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
+from pytestqt.qtbot import QtBot
+from sqlalchemy import text
+
+from pmdesk.core import migrate
+from pmdesk.core.db import Database, sqlite_url
+from pmdesk.secrets import KeyringStore, MemoryStore, SecretStoreError
+from pmdesk.ui.app import Launcher
+from pmdesk.ui.tasks import TaskManager
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def database_file(tmp_path: Path) -> Path:
+    return tmp_path / "app.sqlite3"
+
+
+@pytest.fixture
+def launcher_for(qtbot: QtBot, tasks: TaskManager) -> Iterator[object]:
+    made: list[Launcher] = []
+
+    def make(url: str, **kwargs: object) -> Launcher:
+        launcher = Launcher(url, tasks=tasks, **kwargs)  # type: ignore[arg-type]
+        qtbot.addWidget(launcher.login)
+        made.append(launcher)
+        return launcher
+
+    yield make
+    for launcher in made:
+        tasks.cancel_all()
+        tasks.wait()
+        for widget in launcher.top_level_widgets():
+            widget.close()
+        if launcher.opened is not None:
+            launcher.opened.app.db.dispose()
+
+
+def _problem_text(launcher: Launcher) -> str:
+    box = launcher.problem_box
+    assert isinstance(box, QMessageBox)
+    return f"{box.text()}\n{box.informativeText()}"
+
+
+def test_gui_modules_before_the_login_dialog_do_not_load_the_database_layer() -> None:
+    """What is imported before the dialog paints: Qt and small modules, no SQLAlchemy."""
+    check = (
+        "import sys; import pmdesk.gui_entry, pmdesk.ui.app; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "{'sqlalchemy', 'alembic', 'keyring', 'argon2'} or m.startswith('pmdesk.core')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", check],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=REPOSITORY,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_login_waits_for_the_database_then_first_run_asks_for_an_administrator(
+    qtbot: QtBot, launcher_for: object, database_file: Path
+) -> None:
+    launcher = launcher_for(str(sqlite_url(database_file)), secrets=MemoryStore())  # type: ignore[operator]
+    launcher.start()
+    login = launcher.login
+    assert login.isVisible()
+    assert not login.login_button.isEnabled()
+    assert login.busy.running and "Opening database" in login.busy.text
+    qtbot.waitUntil(lambda: launcher.first_run is not None, timeout=20_000)
+    assert login.ready
+    assert launcher.opened is not None and launcher.opened.schema.up_to_date
+    assert not launcher.opened.has_users
+    assert launcher.first_run.isVisible()
+
+
+def test_database_newer_than_the_app_is_refused_with_a_clear_dialog(
+    qtbot: QtBot, launcher_for: object, database_file: Path
+) -> None:
+    db = Database(sqlite_url(database_file))
+    migrate.upgrade(db)
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = 'f00dfeedbeef'"))
+    db.dispose()
+    launcher = launcher_for(str(sqlite_url(database_file)), secrets=MemoryStore())  # type: ignore[operator]
+    finished: list[int] = []
+    launcher.finished.connect(finished.append)
+    launcher.start()
+    qtbot.waitUntil(lambda: launcher.problem_box is not None, timeout=20_000)
+    shown = _problem_text(launcher)
+    assert "newer pmdesk" in shown
+    assert "Install the newest pmdesk" in shown
+    assert "Traceback" not in shown
+    assert not launcher.login.login_button.isEnabled()
+    assert launcher.failure is not None and launcher.failure.kind == "schema"
+    box = launcher.problem_box
+    assert box is not None
+    qtbot.mouseClick(box.button(QMessageBox.StandardButton.Ok), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: finished == [1])
+
+
+def test_unreachable_database_says_what_to_check(qtbot: QtBot, launcher_for: object) -> None:
+    launcher = launcher_for(  # type: ignore[operator]
+        "postgresql://pmdesk:secret@127.0.0.1:1/pmdesk", secrets=MemoryStore()
+    )
+    launcher.start()
+    qtbot.waitUntil(lambda: launcher.problem_box is not None, timeout=30_000)
+    shown = _problem_text(launcher)
+    assert "Cannot reach the database" in shown
+    assert "127.0.0.1:1" in shown
+    assert "secret" not in shown  # the password never shows
+    assert "reachable from this workstation" in shown
+    assert launcher.login.message.text() == "Cannot open the database"
+
+
+def test_missing_keyring_with_a_server_database_is_a_keyring_dialog(
+    qtbot: QtBot, launcher_for: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    launcher = launcher_for("postgresql://pmdesk@127.0.0.1:1/pmdesk")  # type: ignore[operator]
+    launcher.start()
+    qtbot.waitUntil(lambda: launcher.problem_box is not None, timeout=30_000)
+    shown = _problem_text(launcher)
+    assert launcher.failure is not None and launcher.failure.kind == "keyring"
+    assert "keyring" in shown.lower()
+    assert "Install or unlock the system keyring" in shown
+
+
+def test_missing_keyring_with_the_embedded_database_warns_and_goes_on(
+    qtbot: QtBot, launcher_for: object, database_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    with pytest.raises(SecretStoreError):
+        KeyringStore().backend_name()
+    launcher = launcher_for(str(sqlite_url(database_file)))  # type: ignore[operator]
+    launcher.start()
+    qtbot.waitUntil(lambda: launcher.opened is not None, timeout=20_000)
+    shown = _problem_text(launcher)
+    assert "No secure system keyring" in shown
+    assert "You can sign in" in shown
+    assert launcher.login.ready
+
+
+def _self_test(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pmdesk", "--self-test"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=REPOSITORY,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen", **env},
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_self_test_checks_dialog_database_and_keyring(database_file: Path) -> None:
+    try:
+        KeyringStore().backend_name()
+        keyring_ok = True
+    except SecretStoreError:
+        keyring_ok = False
+    result = _self_test({"PMDESK_DATABASE_URL": str(sqlite_url(database_file))})
+    lines = result.stdout.splitlines()
+    assert "Traceback" not in result.stderr
+    assert lines[0].startswith("ok   login dialog shows"), result.stdout
+    assert lines[1].startswith("ok   database opens and is migrated"), result.stdout
+    assert lines[2].startswith("ok   keyring backend found" if keyring_ok else "FAIL keyring")
+    assert result.returncode == (0 if keyring_ok else 1)
+    assert database_file.exists()
+
+
+def test_self_test_fails_without_keyring_and_with_a_dead_database() -> None:
+    result = _self_test(
+        {
+            "PMDESK_DATABASE_URL": "postgresql://pmdesk:pw@127.0.0.1:1/pmdesk",
+            "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+        }
+    )
+    lines = result.stdout.splitlines()
+    assert result.returncode == 1
+    assert lines[0].startswith("ok   login dialog shows")
+    assert lines[1].startswith("FAIL database: Cannot open the database")
+    assert lines[2].startswith("FAIL keyring: No secure system keyring")
+    assert "Traceback" not in result.stderr
