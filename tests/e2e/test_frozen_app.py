@@ -206,9 +206,36 @@ def test_self_test_shows_login_migrates_and_finds_the_keyring(
     result = run_frozen(frozen, "--self-test", env={"QT_QPA_PLATFORM": "offscreen"})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
+    lines = result.stdout.splitlines()
+    assert any(re.match(r"ok\s+login dialog shows \(offscreen", line) for line in lines), lines
+    assert any(re.match(r"ok\s+database opens and is migrated", line) for line in lines), lines
+    assert any(
+        re.match(r"ok\s+keyring backend found \(keyring\.backends\.SecretService", line)
+        for line in lines
+    ), lines
+    assert not [line for line in lines if line.startswith("FAIL")], lines
     # The embedded database was created and migrated by the frozen app.
     status = run_frozen(frozen, "db", "status")
     assert "Status:    up to date" in status.stdout, status.stdout + status.stderr
+
+
+def test_self_test_fails_without_a_keyring(frozen: Path) -> None:
+    """The keyring check is real: with no Secret Service reachable, the self-test says so."""
+    env = {k: v for k, v in os.environ.items() if k != "DBUS_SESSION_BUS_ADDRESS"}
+    env.update(QT_QPA_PLATFORM="offscreen", DBUS_SESSION_BUS_ADDRESS="unix:path=/nonexistent")
+    result = subprocess.run(
+        [str(frozen), "--self-test"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert re.search(r"^FAIL\s+keyring: No secure system keyring", result.stdout, re.M), (
+        result.stdout
+    )
+    assert re.search(r"^ok\s+login dialog shows", result.stdout, re.M), result.stdout
 
 
 # --- security codes by e-mail -------------------------------------------------------------
