@@ -112,7 +112,6 @@ class _Pending:
     message: CodeMessage
     destination: str
     expires_at: datetime
-    now: datetime
     attempts: int
     actor: Actor
     subject: str
@@ -152,7 +151,7 @@ def mask_destination(destination: str) -> str:
 
 
 def _seconds_until(moment: datetime, now: datetime) -> int:
-    return max(0, int((moment - now).total_seconds()))
+    return max(0, round((moment - now).total_seconds()))
 
 
 class LoginService:
@@ -419,7 +418,6 @@ class LoginService:
             message=message,
             destination=destination,
             expires_at=expires_at,
-            now=now,
             attempts=0,
             actor=actor,
             subject=actor.name,
@@ -447,6 +445,7 @@ class LoginService:
         masked = mask_destination(pending.destination)
 
         with self._ctx.db.write_session() as s:
+            now = self._ctx.clock.now(s)  # sending may have taken a while
             row = s.execute(
                 select(LoginChallenge)
                 .where(LoginChallenge.id == pending.challenge_id)
@@ -483,13 +482,13 @@ class LoginService:
             resend_after = (
                 row.last_sent_at + RESEND_INTERVAL
                 if row is not None and row.last_sent_at is not None
-                else pending.now
+                else now
             )
         return CodeNeeded(
             challenge_id=pending.challenge_id,
             destination=masked,
             expires_at=pending.expires_at,
-            valid_seconds=_seconds_until(pending.expires_at, pending.now),
+            valid_seconds=_seconds_until(pending.expires_at, now),
             resend_after=resend_after,
             delivery_error=error,
             attempts_left=max(0, MAX_CODE_ATTEMPTS - attempts),
@@ -504,7 +503,8 @@ class LoginService:
         with self._ctx.db.session() as s:
             snapshot = s.get(LoginChallenge, challenge_id)
             stored = snapshot.code_hash if snapshot is not None else None
-        if stored is None:
+            person_id = snapshot.person_id if snapshot is not None else None
+        if stored is None or person_id is None:
             return self._invalid_challenge(None)
         # Outside any transaction: scrypt takes tens of milliseconds.
         matches = codes.code_matches(code, stored)
@@ -512,13 +512,17 @@ class LoginService:
         with self._ctx.db.write_session() as s:
             now = self._ctx.clock.now(s)
             address = self._ctx.db.client_address(s)
+            # Person first, then the challenge: the same order as begin(), so no deadlock.
+            person = lockout.lock_for_update(s, person_id)
             challenge = s.execute(
                 select(LoginChallenge).where(LoginChallenge.id == challenge_id).with_for_update()
             ).scalar_one_or_none()
-            person = (
-                lockout.lock_for_update(s, challenge.person_id) if challenge is not None else None
-            )
-            if challenge is None or person is None or person.login is None:
+            if (
+                challenge is None
+                or person is None
+                or person.login is None
+                or challenge.person_id != person.id
+            ):
                 return self._invalid_challenge(s)
             actor = self._actor(person.login, person.id, address)
             refusal = self._challenge_state(s, actor, person, challenge, now, address)
@@ -733,7 +737,6 @@ class LoginService:
                 message=message,
                 destination=destination,
                 expires_at=challenge.expires_at,
-                now=now,
                 attempts=challenge.attempts,
                 actor=actor,
                 subject=actor.name,

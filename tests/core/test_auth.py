@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from pmdesk.core.addresses import normalise_address
 from pmdesk.core.auth import (
@@ -629,3 +630,50 @@ def test_settings_changes_apply_to_the_next_login(
     assert isinstance(login.begin("alice", PASSWORD), CodeNeeded)
     set_security(ctx, two_factor_enabled=False)
     assert isinstance(login.begin("alice", PASSWORD), SignedIn)
+
+
+class AddresslessDatabase(Database):
+    """A server that cannot say where the client is (e.g. a local socket connection)."""
+
+    def client_address(self, session: Session) -> str | None:
+        return None
+
+
+def test_an_unknown_address_is_never_trusted(sqlite_db: Database, tmp_path: Path) -> None:
+    db = AddresslessDatabase(sqlite_db.url)
+    ctx = CoreContext(db, MemoryStore(), tmp_path / "outbox", ShiftedClock())
+    add_user(ctx, "alice", PASSWORD)
+    enable_two_factor(ctx)
+    delivery = CollectingDelivery()
+    login = service(ctx, delivery)
+    try:
+        needed = code_needed(login)
+        assert delivery.sent[0].requested_from is None
+        signed = login.verify(needed.challenge_id, delivery.last_code, True)
+        assert isinstance(signed, SignedIn) and signed.address is None
+        assert "address unknown, not trusted" in audit_events(ctx)[-1].detail
+        with ctx.db.session() as s:
+            assert s.scalars(select(TrustedIp)).all() == []
+        assert isinstance(login.begin("alice", PASSWORD), CodeNeeded)  # still asks
+    finally:
+        db.dispose()
+
+
+def test_a_login_attempt_cannot_be_renewed_for_ever(
+    alice_sqlite: tuple[CoreContext, int],
+) -> None:
+    ctx, _ = alice_sqlite
+    assert isinstance(ctx.clock, ShiftedClock)
+    enable_two_factor(ctx)
+    delivery = CollectingDelivery()
+    login = service(ctx, delivery)
+    needed = code_needed(login)
+    for _ in range(5):
+        ctx.clock.advance(timedelta(minutes=11))
+        assert isinstance(login.resend(needed.challenge_id), CodeNeeded)
+    ctx.clock.advance(timedelta(minutes=6))  # 61 minutes after the password
+
+    late = login.resend(needed.challenge_id)
+
+    assert isinstance(late, Refused) and late.reason is RefusalReason.INVALID_CHALLENGE
+    assert "Sign in again" in late.message

@@ -119,13 +119,13 @@ def test_no_password_or_code_is_stored_or_logged(
     codes: list[str] = []
     people = PersonnelService(ctx)
     cli = Actor.command_line()
-    for login, password in (("admin", ADMIN_PASSWORD), ("alice", ALICE_PASSWORD)):
+    for name, password in (("admin", ADMIN_PASSWORD), ("alice", ALICE_PASSWORD)):
         people.create(
             cli,
             PersonForm(
-                login=login,
-                last_name=login.capitalize(),
-                email=f"{login}@workshop.example",
+                login=name,
+                last_name=name.capitalize(),
+                email=f"{name}@workshop.example",
                 group_id=1,
                 password=password,
                 password_confirm=password,
