@@ -163,6 +163,7 @@ class Launcher(QObject):
 
     def _first_user_created(self, login: str) -> None:
         self.first_run = None
+        self.login.activateWindow()
         if login:
             self.login.prefill(
                 login,

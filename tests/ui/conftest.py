@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QCheckBox, QStyle, QStyleOptionButton
 from pytestqt.qtbot import QtBot
 
 from pmdesk.bootstrap import App, Resolved
@@ -55,6 +57,14 @@ def tasks(qtbot: QtBot) -> Iterator[TaskManager]:
     yield manager
     assert manager.shutdown(timeout_ms=30_000), "background tasks still running at teardown"
     assert manager.active_threads() == 0
+
+
+def click_check(qtbot: QtBot, check: QCheckBox) -> None:
+    """Click a check box on its box, where a user clicks (its centre may be empty space)."""
+    option = QStyleOptionButton()
+    check.initStyleOption(option)
+    box = check.style().subElementRect(QStyle.SubElement.SE_CheckBoxIndicator, option, check)
+    qtbot.mouseClick(check, Qt.MouseButton.LeftButton, pos=box.center())
 
 
 def make_app(db: Database, clock: ShiftedClock, tmp_path: Path) -> App:

@@ -1,0 +1,326 @@
+"""The login dialog driven like a user: password, security code, Trust this IP, errors inline."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel
+from pytestqt.qtbot import QtBot
+
+from pmdesk.bootstrap import App
+from pmdesk.core.auth import LoginService, SignedIn
+from pmdesk.core.clock import ShiftedClock
+from pmdesk.core.db import sqlite_url
+from pmdesk.secrets import MemoryStore
+from pmdesk.ui.app import Launcher
+from pmdesk.ui.login_dialog import LoginDialog
+from pmdesk.ui.tasks import TaskManager
+from tests.helpers.login import (
+    CollectingDelivery,
+    add_user,
+    cheap_passwords,
+    enable_two_factor,
+)
+from tests.helpers.smtp import extract_code
+from tests.ui.conftest import ADMIN_LOGIN, ADMIN_PASSWORD, click_check
+
+
+class FakeMonotonic:
+    """The dialog's countdown clock, moved by the test together with the database clock."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def delivery() -> CollectingDelivery:
+    return CollectingDelivery()
+
+
+@pytest.fixture
+def monotonic() -> FakeMonotonic:
+    return FakeMonotonic()
+
+
+@pytest.fixture
+def dialog(
+    qtbot: QtBot,
+    ui_app: App,
+    admin_id: int,
+    tasks: TaskManager,
+    delivery: CollectingDelivery,
+    monotonic: FakeMonotonic,
+) -> LoginDialog:
+    login = LoginDialog(tasks, monotonic=monotonic)
+    qtbot.addWidget(login)
+    login.show()
+    qtbot.waitExposed(login)
+    login.set_backend(
+        LoginService(
+            ui_app.context,
+            delivery_factory=delivery.factory,
+            passwords=cheap_passwords(),
+            workstation="ws-ui-test",
+        )
+    )
+    return login
+
+
+def _type_credentials(qtbot: QtBot, dialog: LoginDialog, login: str, password: str) -> None:
+    dialog.username_edit.clear()
+    dialog.password_edit.clear()
+    qtbot.keyClicks(dialog.username_edit, login)
+    qtbot.keyClicks(dialog.password_edit, password)
+
+
+def test_version_is_shown_and_focus_starts_in_username(dialog: LoginDialog) -> None:
+    from pmdesk import __version__
+
+    assert dialog.version_label.text() == f"Version {__version__}"
+    assert dialog.focusWidget() is dialog.username_edit
+    assert dialog.login_button.isEnabled()
+    assert dialog.step == dialog.CREDENTIALS
+
+
+def test_login_with_two_step_authentication_off(
+    qtbot: QtBot, dialog: LoginDialog, admin_id: int
+) -> None:
+    _type_credentials(qtbot, dialog, ADMIN_LOGIN, ADMIN_PASSWORD)
+    with qtbot.waitSignal(dialog.signed_in, timeout=20_000) as signal:
+        qtbot.keyClick(dialog.password_edit, Qt.Key.Key_Return)
+    result = signal.args[0] if signal.args else None
+    assert isinstance(result, SignedIn)
+    assert result.person_id == admin_id
+    assert result.display_name == "Jean-Marie Smets"
+    assert dialog.password_edit.text() == ""  # the password does not linger in the widget
+
+
+def test_wrong_password_is_an_inline_error(qtbot: QtBot, dialog: LoginDialog) -> None:
+    _type_credentials(qtbot, dialog, ADMIN_LOGIN, "not the password")
+    qtbot.mouseClick(dialog.login_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.message.isVisible() and not dialog.busy.running)
+    assert dialog.message.role == "error"
+    assert "username or password is incorrect" in dialog.message.text()
+    assert dialog.step == dialog.CREDENTIALS
+    assert dialog.focusWidget() is dialog.password_edit
+    assert dialog.password_edit.selectedText() == "not the password"  # ready to retype
+
+
+def test_empty_fields_are_caught_before_asking_the_database(
+    qtbot: QtBot, dialog: LoginDialog
+) -> None:
+    qtbot.keyClick(dialog.username_edit, Qt.Key.Key_Return)
+    assert dialog.message.text() == "Enter your username."
+    assert not dialog.busy.running
+    qtbot.keyClicks(dialog.username_edit, ADMIN_LOGIN)
+    qtbot.keyClick(dialog.username_edit, Qt.Key.Key_Return)
+    assert dialog.message.text() == "Enter your password."
+    assert dialog.focusWidget() is dialog.password_edit
+
+
+def test_escape_cancels(qtbot: QtBot, dialog: LoginDialog) -> None:
+    with qtbot.waitSignal(dialog.rejected):
+        qtbot.keyClick(dialog.username_edit, Qt.Key.Key_Escape)
+    assert not dialog.isVisible()
+
+
+def test_two_step_login_with_code_countdown_resend_and_trust(
+    qtbot: QtBot,
+    dialog: LoginDialog,
+    ui_app: App,
+    delivery: CollectingDelivery,
+    monotonic: FakeMonotonic,
+    clock: ShiftedClock,
+) -> None:
+    enable_two_factor(ui_app.context)
+    _type_credentials(qtbot, dialog, ADMIN_LOGIN, ADMIN_PASSWORD)
+    qtbot.keyClick(dialog.password_edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: dialog.step == dialog.CODE and not dialog.busy.running, timeout=20_000)
+
+    # The code step: where it went (masked), how long it lasts, resend not yet.
+    assert dialog.sent_label.text() == "A security code was sent to j***@insypro.com."
+    assert dialog.countdown_label.text() == "Valid for 10:00"
+    assert dialog.code_edit.placeholderText() == "Please insert the security code"
+    assert dialog.focusWidget() is dialog.code_edit
+    assert dialog.trust_check.text() == "Trust this IP"
+    assert "never at home" in dialog.trust_hint.text()
+    assert not dialog.resend_button.isEnabled()
+    assert len(delivery.sent) == 1
+
+    monotonic.now += 65
+    qtbot.waitUntil(lambda: dialog.countdown_label.text() == "Valid for 8:55")
+
+    # A wrong code: said inline, with the attempts left, the code selected for retyping.
+    qtbot.keyClicks(dialog.code_edit, "000000" if delivery.last_code != "000000" else "111111")
+    qtbot.keyClick(dialog.code_edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: dialog.message.isVisible() and not dialog.busy.running)
+    assert "4 attempts left." in dialog.message.text()
+    assert dialog.step == dialog.CODE
+    assert dialog.code_edit.selectedText() == dialog.code_edit.text()
+
+    # After 30 s a new code may be asked for; the old one stops working.
+    assert dialog.resend_button.isEnabled()  # 65 s have passed on the dialog's clock
+    clock.advance(timedelta(seconds=65))
+    qtbot.mouseClick(dialog.resend_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(delivery.sent) == 2 and not dialog.busy.running)
+    assert dialog.sent_label.text() == "A new security code was sent to j***@insypro.com."
+    assert dialog.code_edit.text() == ""
+    assert not dialog.resend_button.isEnabled()
+
+    # Letters are not digits.
+    qtbot.keyClicks(dialog.code_edit, "12ab")
+    assert dialog.code_edit.text() == "12"
+    dialog.code_edit.clear()
+
+    qtbot.keyClicks(dialog.code_edit, delivery.last_code)
+    click_check(qtbot, dialog.trust_check)
+    assert dialog.trust_check.isChecked()
+    with qtbot.waitSignal(dialog.signed_in, timeout=20_000) as signal:
+        qtbot.mouseClick(dialog.login_button, Qt.MouseButton.LeftButton)
+    first = signal.args[0] if signal.args else None
+    assert isinstance(first, SignedIn) and not first.trusted_address
+
+    # The address is trusted now: the next login needs no code.
+    dialog.reset()
+    assert dialog.step == dialog.CREDENTIALS
+    _type_credentials(qtbot, dialog, ADMIN_LOGIN, ADMIN_PASSWORD)
+    with qtbot.waitSignal(dialog.signed_in, timeout=20_000) as signal:
+        qtbot.keyClick(dialog.password_edit, Qt.Key.Key_Return)
+    second = signal.args[0] if signal.args else None
+    assert isinstance(second, SignedIn) and second.trusted_address
+    assert len(delivery.sent) == 2
+
+
+def test_expired_code_says_so(
+    qtbot: QtBot, dialog: LoginDialog, ui_app: App, monotonic: FakeMonotonic
+) -> None:
+    enable_two_factor(ui_app.context)
+    _type_credentials(qtbot, dialog, ADMIN_LOGIN, ADMIN_PASSWORD)
+    qtbot.keyClick(dialog.password_edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: dialog.step == dialog.CODE, timeout=20_000)
+    monotonic.now += 601
+    qtbot.waitUntil(lambda: "expired" in dialog.countdown_label.text())
+    assert dialog.countdown_label.property("expired") is True
+    dialog.back_button.click()
+    assert dialog.step == dialog.CREDENTIALS
+    assert dialog.focusWidget() is dialog.password_edit
+
+
+def test_undeliverable_code_is_explained(
+    qtbot: QtBot, dialog: LoginDialog, ui_app: App, delivery: CollectingDelivery
+) -> None:
+    enable_two_factor(ui_app.context)
+    delivery.fail_with = "The mail server refused the message."
+    _type_credentials(qtbot, dialog, ADMIN_LOGIN, ADMIN_PASSWORD)
+    qtbot.keyClick(dialog.password_edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: dialog.step == dialog.CODE and not dialog.busy.running, timeout=20_000)
+    assert dialog.sent_label.text() == "The security code could not be sent."
+    assert "refused" in dialog.message.text()
+    assert dialog.message.role == "error"
+
+
+def test_a_slow_mail_server_does_not_freeze_the_dialog(
+    qtbot: QtBot, dialog: LoginDialog, ui_app: App, delivery: CollectingDelivery
+) -> None:
+    """Sending runs on a worker: while the mail server takes its time, the GUI keeps going."""
+    enable_two_factor(ui_app.context)
+    release = threading.Event()
+    sending = threading.Event()
+    original = delivery.send
+
+    def slow_send(message: object) -> None:
+        sending.set()
+        release.wait(20)
+        original(message)  # type: ignore[arg-type]
+
+    delivery.send = slow_send  # type: ignore[method-assign]
+    _type_credentials(qtbot, dialog, ADMIN_LOGIN, ADMIN_PASSWORD)
+    qtbot.keyClick(dialog.password_edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(sending.is_set, timeout=20_000)
+
+    # The event loop runs: the busy indicator turns, inputs are locked, Cancel still works.
+    assert dialog.busy.running
+    assert not dialog.login_button.isEnabled()
+    assert not dialog.password_edit.isEnabled()
+    started = time.monotonic()
+    ticks: list[int] = []
+    dialog.busy._timer.timeout.connect(lambda: ticks.append(1))
+    qtbot.waitUntil(lambda: len(ticks) >= 5, timeout=5_000)
+    assert time.monotonic() - started < 5
+    assert dialog.cancel_button.isEnabled()
+
+    release.set()
+    qtbot.waitUntil(lambda: dialog.step == dialog.CODE and not dialog.busy.running, timeout=20_000)
+    assert dialog.password_edit.isEnabled()
+
+
+def _outbox_code(folder: Path, count: int) -> str:
+    files = sorted(folder.glob("*.eml"), key=lambda p: p.stat().st_mtime_ns)
+    assert len(files) == count, files
+    message = message_from_bytes(files[-1].read_bytes(), policy=policy.default)
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None
+    return extract_code(body.get_content())
+
+
+def test_two_step_login_through_the_app_with_the_outbox(
+    qtbot: QtBot, tasks: TaskManager, tmp_path: Path, clock: ShiftedClock
+) -> None:
+    """The whole app: real LoginService, codes in the outbox folder, Trust this IP, sign out,
+    and the second login from the trusted address without a code."""
+    from pmdesk.core.context import CoreContext
+    from pmdesk.core.db import Database
+
+    url = sqlite_url(tmp_path / "app.sqlite3")
+    launcher = Launcher(str(url), secrets=MemoryStore(), tasks=tasks, check_keyring=False)
+    qtbot.addWidget(launcher.login)
+    launcher.start()
+    qtbot.waitUntil(lambda: launcher.opened is not None, timeout=20_000)
+    opened = launcher.opened
+    assert opened is not None
+    if launcher.first_run is not None:  # the database was empty; a user is added below
+        launcher.first_run.close()
+    ctx = CoreContext(db=Database(url), secrets=MemoryStore(), outbox_default=tmp_path, clock=clock)
+    add_user(ctx, "anne", "anne's long secret", email="anne@insypro.com", last_name="Maes")
+    enable_two_factor(ctx)
+    ctx.db.dispose()
+    outbox = opened.app.paths.default_outbox
+
+    login = launcher.login
+    qtbot.keyClicks(login.username_edit, "anne")
+    qtbot.keyClicks(login.password_edit, "anne's long secret")
+    qtbot.keyClick(login.password_edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: login.step == login.CODE and not login.busy.running, timeout=20_000)
+    assert login.sent_label.text() == "A security code was sent to a***@insypro.com."
+    code = _outbox_code(outbox, 1)
+
+    qtbot.keyClicks(login.code_edit, code)
+    click_check(qtbot, login.trust_check)
+    assert login.trust_check.isChecked()
+    qtbot.keyClick(login.code_edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: launcher.window is not None, timeout=20_000)
+    window = launcher.window
+    assert window is not None
+    status = window.user_status.findChild(QLabel, "text")
+    assert status is not None and "Signed in as Maes (anne)" in status.text()
+
+    # Sign out: back to the login dialog; the next login from this address needs no code.
+    qtbot.mouseClick(window.sign_out_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: launcher.window is None and login.isVisible())
+    assert login.step == login.CREDENTIALS
+    assert login.password_edit.text() == ""
+    qtbot.keyClicks(login.password_edit, "anne's long secret")
+    qtbot.keyClick(login.password_edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: launcher.window is not None, timeout=20_000)
+    assert len(list(outbox.glob("*.eml"))) == 1  # no second code was needed
+    launcher.window.close()
+    opened.app.db.dispose()
