@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, Row, Select, and_, delete, false, func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -32,13 +32,18 @@ from pmdesk.core.models import LoginChallenge, Person, TrustedIp
 from pmdesk.core.modules import MAINTENANCE, SYSTEM_SECURITY, Action
 from pmdesk.core.permissions import require, require_any
 from pmdesk.core.security import load_settings
+from pmdesk.core.types import search_text
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 500
 CHALLENGE_KEEP = timedelta(days=1)
+# The list counts its rows exactly up to here ("Viewing items 1-20 of more than 100000").
+COUNT_CAP = 100_000
 
 # id, address, created_at, last_used_at, person_id, first_name, last_name, login
 _Listing = tuple[int, str, datetime, datetime | None, int, str, str, str | None]
+# rows, index of the first row, whether there is a page before it, and one after it
+_Found = tuple[list["TrustedIpRow"], int, bool, bool]
 
 
 @dataclass(frozen=True)
@@ -66,12 +71,13 @@ class PageCursor:
 @dataclass(frozen=True)
 class TrustedIpPage:
     rows: list[TrustedIpRow]
-    total: int
+    total: int  # exact when total_exact, else "more than COUNT_CAP"
     first_index: int  # 1-based; 0 when the page is empty ("Viewing items 1-20 of 8000")
     last_index: int
     page_size: int
     next: PageCursor | None = None
     previous: PageCursor | None = None
+    total_exact: bool = True
 
     @property
     def page(self) -> int:
@@ -80,6 +86,11 @@ class TrustedIpPage:
     @property
     def pages(self) -> int:
         return max(1, -(-self.total // self.page_size))
+
+    def describe(self) -> str:
+        """'Viewing items 1-20 of 8000' as on the Security screen."""
+        total = f"{self.total}" if self.total_exact else f"more than {self.total}"
+        return f"Viewing items {self.first_index}-{self.last_index} of {total}"
 
 
 class _FixedClock:
@@ -207,39 +218,35 @@ class TrustedIpService:
             require(s, actor, SYSTEM_SECURITY, Action.READ)
             trust_days = load_settings(s).trust_days
             where = _filters(s, filter_text, person_id)
-            total = int(s.execute(_count(where)).scalar_one())
+            total, exact = _count(s, where)
             if total == 0:
                 return TrustedIpPage([], 0, 0, 0, size)
-            rows: list[TrustedIpRow] | None = None
-            first_index = 0
-            if cursor is not None:
-                rows, first_index = self._keyset(s, where, cursor, size, trust_days)
-            if rows is None:
-                last_page = -(-total // size)
-                number = max(1, min(int(page), last_page))
-                offset = (number - 1) * size
-                rows = _by_offset(s, where, offset, size, total, trust_days)
-                first_index = offset + 1
-            last_index = first_index + len(rows) - 1
+            found = self._keyset(s, where, cursor, size, trust_days) if cursor else None
+            if found is None:
+                found = _by_offset(s, where, page, size, total, exact, trust_days)
+            rows, first_index, has_previous, has_next = found
             if not rows:
-                return TrustedIpPage([], total, 0, 0, size)
-            # The cursor's count may have drifted while rows were added or removed elsewhere.
-            last_index = min(last_index, total)
-            first_index = min(first_index, last_index)
-            after = rows[-1]
-            before = rows[0]
+                return TrustedIpPage([], total, 0, 0, size, total_exact=exact)
+            last_index = first_index + len(rows) - 1
+            if exact:
+                # A cursor's position may have drifted while other workstations added or
+                # removed rows; never show more than there are.
+                last_index = min(last_index, total)
+                first_index = max(1, min(first_index, last_index - len(rows) + 1))
+            top, bottom = rows[0], rows[-1]
             return TrustedIpPage(
                 rows=rows,
                 total=total,
                 first_index=first_index,
                 last_index=last_index,
                 page_size=size,
-                next=PageCursor(after.created_at, after.id, last_index, "after")
-                if last_index < total
+                next=PageCursor(bottom.created_at, bottom.id, last_index, "after")
+                if has_next
                 else None,
-                previous=PageCursor(before.created_at, before.id, first_index, "before")
-                if first_index > 1
+                previous=PageCursor(top.created_at, top.id, first_index, "before")
+                if has_previous
                 else None,
+                total_exact=exact,
             )
 
     def _keyset(
@@ -249,8 +256,11 @@ class TrustedIpService:
         cursor: PageCursor,
         size: int,
         trust_days: int,
-    ) -> tuple[list[TrustedIpRow] | None, int]:
-        """Rows next to the cursor; (None, 0) when the caller should fall back to offsets."""
+    ) -> _Found | None:
+        """The page next to the cursor, or None when the caller should fall back to offsets.
+
+        One row more than a page is read to know whether there is a page beyond it.
+        """
         at, row_id = cursor.created_at, cursor.id
         if cursor.direction == "after":
             # created_at <= c AND (created_at < c OR id < i): a plain range on the index.
@@ -260,25 +270,26 @@ class TrustedIpService:
             stmt = (
                 _listing([*where, keyset])
                 .order_by(TrustedIp.created_at.desc(), TrustedIp.id.desc())
-                .limit(size)
+                .limit(size + 1)
             )
             rows = _rows(s.execute(stmt).all(), trust_days)
             if not rows:
-                return None, 0  # everything after it went away: show the last page
-            return rows, cursor.index + 1
+                return None  # everything after it went away
+            return rows[:size], cursor.index + 1, True, len(rows) > size
         keyset = and_(
             TrustedIp.created_at >= at, or_(TrustedIp.created_at > at, TrustedIp.id > row_id)
         )
         stmt = (
             _listing([*where, keyset])
             .order_by(TrustedIp.created_at.asc(), TrustedIp.id.asc())
-            .limit(size)
+            .limit(size + 1)
         )
         rows = _rows(s.execute(stmt).all(), trust_days)
-        rows.reverse()
-        if len(rows) < size or cursor.index - len(rows) < 1:
-            return None, 0  # reached the top: the first page, full
-        return rows, cursor.index - len(rows)
+        if len(rows) <= size:
+            return None  # reached the top: show the first page, full
+        page = rows[:size]
+        page.reverse()
+        return page, max(2, cursor.index - size), True, True
 
     def for_person(self, actor: Actor, person_id: int) -> list[TrustedIpRow]:
         """Every trusted address of one person, newest first (the Personnel form)."""
@@ -440,22 +451,41 @@ class TrustedIpService:
 def _by_offset(
     s: Session,
     where: list[ColumnElement[bool]],
-    offset: int,
+    page: int,
     size: int,
     total: int,
+    exact: bool,
     trust_days: int,
-) -> list[TrustedIpRow]:
-    """A page by position; pages in the older half are read from the other end of the index,
-    so the last page is as quick as the first."""
+) -> _Found:
+    """A page by number (clamped to the last one). With an exact total, pages in the older
+    half are read from the other end of the index, so the last page is as quick as the first."""
     stmt = _listing(where)
-    if offset <= total // 2:
+    last_page = -(-total // size)
+    # Without an exact count, a jump goes at most to the end of the counted part.
+    number = max(1, min(int(page), last_page if exact else COUNT_CAP // size + 1))
+    offset = (number - 1) * size
+    if not exact or offset <= total // 2:
         newest_first = stmt.order_by(TrustedIp.created_at.desc(), TrustedIp.id.desc())
-        return _rows(s.execute(newest_first.offset(offset).limit(size)).all(), trust_days)
+        rows = _rows(s.execute(newest_first.offset(offset).limit(size + 1)).all(), trust_days)
+        return rows[:size], offset + 1, offset > 0, len(rows) > size
     end = min(offset + size, total)
     oldest_first = stmt.order_by(TrustedIp.created_at.asc(), TrustedIp.id.asc())
     rows = _rows(s.execute(oldest_first.offset(total - end).limit(end - offset)).all(), trust_days)
     rows.reverse()
-    return rows
+    return rows, offset + 1, offset > 0, end < total
+
+
+# Above every character: ``key < term + _TOP`` bounds a prefix range (byte-wise collations).
+_TOP = "\U0010ffff"
+
+
+def _starts_with(column: Any, term: str, dialect: str) -> ColumnElement[bool]:
+    """An index-friendly prefix match on a lower-cased personnel search key (byte-wise ordered
+    on SQLite and PostgreSQL, see ``search_key_type``; MariaDB serves prefix LIKE from the
+    index)."""
+    if dialect in {"mysql", "mariadb"}:
+        return column.like(_like_prefix(term), escape="\\")  # type: ignore[no-any-return]
+    return and_(column >= term, column < term + _TOP)
 
 
 def _like_prefix(text: str) -> str:
@@ -473,19 +503,20 @@ def _filters(s: Session, filter_text: str, person_id: int | None) -> list[Column
     where: list[ColumnElement[bool]] = []
     if person_id is not None:
         where.append(TrustedIp.person_id == person_id)
-    term = filter_text.strip().lower()
+    term = search_text(filter_text)
     if term:
         where.append(_text_filter(s, term))
     return where
 
 
 def _text_filter(s: Session, term: str) -> ColumnElement[bool]:
-    like = _like_prefix(term)
+    dialect = s.get_bind().dialect.name
     people = select(Person.id).where(
         or_(
-            Person.login_key.like(like, escape="\\"),
-            func.lower(Person.last_name).like(like, escape="\\"),
-            func.lower(Person.first_name).like(like, escape="\\"),
+            *(
+                _starts_with(column, term, dialect)
+                for column in (Person.login_key, Person.last_name_key, Person.first_name_key)
+            )
         )
     )
     found = list(s.execute(people.limit(PERSON_LIST_LIMIT + 1)).scalars())
@@ -494,9 +525,13 @@ def _text_filter(s: Session, term: str) -> ColumnElement[bool]:
         matches.append(TrustedIp.person_id.in_(people))
     elif found:
         matches.append(TrustedIp.person_id.in_(found))
-    address = normalise_address(term) or term
-    if _ADDRESS_CHARS.match(address):
-        if s.get_bind().dialect.name == "sqlite":
+    address = normalise_address(term)
+    if address is not None:
+        # A whole address means that address: an equality every engine serves from the index.
+        matches.append(TrustedIp.address == address)
+    elif _ADDRESS_CHARS.match(term):
+        address = term
+        if dialect == "sqlite":
             # GLOB is case-sensitive, so SQLite can use ix_trusted_ips_address (LIKE cannot).
             matches.append(TrustedIp.address.op("GLOB")(address + "*"))
         else:
@@ -506,8 +541,18 @@ def _text_filter(s: Session, term: str) -> ColumnElement[bool]:
     return or_(*matches) if len(matches) > 1 else matches[0]
 
 
-def _count(where: list[ColumnElement[bool]]) -> Select[int]:
-    return select(func.count()).select_from(TrustedIp).where(*where)
+def _count(s: Session, where: list[ColumnElement[bool]]) -> tuple[int, bool]:
+    """(count, exact): counting stops at COUNT_CAP, so a huge list costs no more than that.
+
+    SQLite counts a whole table or index range faster than it reads COUNT_CAP rows, so it
+    always counts exactly.
+    """
+    if s.get_bind().dialect.name == "sqlite":
+        exact = select(func.count()).select_from(TrustedIp).where(*where)
+        return int(s.execute(exact).scalar_one()), True
+    capped = select(TrustedIp.id).where(*where).limit(COUNT_CAP + 1).subquery()
+    found = int(s.execute(select(func.count()).select_from(capped)).scalar_one())
+    return (COUNT_CAP, False) if found > COUNT_CAP else (found, True)
 
 
 def _listing(where: list[ColumnElement[bool]]) -> Select[*_Listing]:

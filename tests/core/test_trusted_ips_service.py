@@ -382,3 +382,34 @@ def test_an_administrator_can_trust_an_address(ctx: CoreContext) -> None:
     (trusted,) = audit_rows(ctx, Event.IP_TRUSTED)
     assert (trusted.actor, trusted.subject) == ("root", "hank")
     assert trusted_now(ctx, hank, "172.16.0.5") is not None
+
+
+def test_a_huge_list_is_counted_only_up_to_the_cap(
+    ctx: CoreContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pmdesk.core import trusted_ips
+
+    monkeypatch.setattr(trusted_ips, "COUNT_CAP", 30)
+    _grid(ctx, 45)
+    expected = _expected(ctx)
+    service = TrustedIpService(ctx)
+    admin = Actor.command_line()
+    first = service.page(admin, page_size=20)
+    seen = [r.id for r in first.rows]
+    current = first
+    while current.next is not None:
+        current = service.page(admin, page_size=20, cursor=current.next)
+        seen.extend(r.id for r in current.rows)
+    assert seen == expected, "Next walks the whole list, counted or not"
+    jump = service.page(admin, page=99, page_size=20)
+    if ctx.db.is_sqlite:  # counting a whole SQLite table is cheap: always exact
+        assert first.describe() == "Viewing items 1-20 of 45"
+        assert [r.id for r in jump.rows] == expected[40:]
+    else:
+        assert (first.total, first.total_exact) == (30, False)
+        assert first.describe() == "Viewing items 1-20 of more than 30"
+        assert current.describe() == "Viewing items 41-45 of more than 30"
+        # A jump goes no further than the counted part.
+        assert [r.id for r in jump.rows] == expected[20:40]
+    small = service.page(admin, person_id=first.rows[0].person_id, page_size=20)
+    assert small.describe() == "Viewing items 1-15 of 15"

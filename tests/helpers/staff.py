@@ -7,6 +7,7 @@ from pmdesk.core.context import Actor
 from pmdesk.core.db import Database
 from pmdesk.core.models import GroupPermission, Person, UserGroup
 from pmdesk.core.modules import MODULES
+from pmdesk.core.types import search_text
 from pmdesk.core.validation import login_key
 
 ADMIN_GROUP_ID = 1  # the seeded Administrator group: every right
@@ -54,7 +55,9 @@ def add_person(
             group_id=group_id,
             email=f"{login}@example.com" if email is None and login else email or "",
             first_name=first_name,
+            first_name_key=search_text(first_name),
             last_name=last_name or (login or "Nobody"),
+            last_name_key=search_text(last_name or (login or "Nobody")),
             phone=phone,
             mobile=mobile,
             created_at=now,
