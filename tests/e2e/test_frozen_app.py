@@ -15,6 +15,7 @@ import importlib.util
 import os
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,10 @@ import trustme
 
 from pmdesk import __version__
 from pmdesk.core import migrate
-from pmdesk.core.db import Database
+from pmdesk.core.context import Actor, CoreContext
+from pmdesk.core.db import Database, sqlite_url
+from pmdesk.core.security import SecurityService
+from pmdesk.secrets import MemoryStore
 from tests.helpers.cli import database_arg
 from tests.helpers.smtp import SENDER, SmtpServer
 
@@ -290,3 +294,70 @@ def test_mail_test_over_starttls_with_the_password_from_the_keyring(
     assert mail.rcpt_tos == ["helpdesk@example.com"]
     assert mail.secure
     assert re.fullmatch(r"[0-9]{6}", mail.code)
+
+
+def _type(process: subprocess.Popen[str], line: str) -> None:
+    assert process.stdin is not None
+    process.stdin.write(line + "\n")
+    process.stdin.flush()
+
+
+def test_login_with_a_mailed_code_on_the_embedded_database(
+    frozen: Path, isolated_paths: Path, smtp_plain_server: SmtpServer
+) -> None:
+    """The whole helpdesk flow with nothing but the frozen binary and a local mail server."""
+    if importlib.util.find_spec("pmdesk.commands.login") is None:
+        pytest.skip("pmdesk has no `login` command yet")
+    password = "Cobalt-Harbour-19"
+    server = smtp_plain_server
+    added = run_frozen(
+        frozen,
+        *("user", "add", "alice", "--email", "alice@workshop.example"),
+        *("--group", "Administrator", "--password-stdin"),
+        stdin=password + "\n",
+    )
+    assert added.returncode == 0, added.stderr
+    configured = run_frozen(
+        frozen,
+        *("mail", "configure", "--method", "smtp", "--host", server.host),
+        *("--port", str(server.port), "--security", "none", "--from", SENDER),
+    )
+    assert configured.returncode == 0, configured.stdout + configured.stderr
+    # Two-step authentication on (the GUI's System → Security switch), on the embedded file.
+    db = Database(sqlite_url(isolated_paths / "pmdesk-data" / "pmdesk.sqlite3"))
+    try:
+        ctx = CoreContext(db=db, secrets=MemoryStore(), outbox_default=isolated_paths / "outbox")
+        security = SecurityService(ctx)
+        view = security.get(Actor.command_line())
+        security.set_two_factor(Actor.command_line(), True, expected_version=view.version)
+    finally:
+        db.dispose()
+
+    process = subprocess.Popen(
+        [str(frozen), "login", "alice", "--password-stdin"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )
+    try:
+        _type(process, password)
+        deadline = time.monotonic() + 60
+        while not server.received:
+            if process.poll() is not None:
+                out, err = process.communicate()
+                pytest.fail(f"pmdesk login ended before the code was mailed:\n{out}\n{err}")
+            assert time.monotonic() < deadline, "no code mail within 60 s"
+            time.sleep(0.05)
+        mail = server.received[0]
+        assert mail.rcpt_tos == ["alice@workshop.example"]
+        out, err = process.communicate(f"{mail.code}\nn\n", timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, out + err
+    assert "A security code was sent to a***@workshop.example" in out
+    assert out.rstrip().endswith("Signed in as alice")
+    assert mail.code not in out + err and password not in out + err
