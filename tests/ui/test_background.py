@@ -15,14 +15,16 @@ from PySide6.QtWidgets import QTableView
 from pytestqt.qtbot import QtBot
 from sqlalchemy import delete, func, select, text
 
+from pmdesk.bootstrap import App
 from pmdesk.config import Settings
 from pmdesk.core.audit import Event
 from pmdesk.core.changes import TOPICS, TRUSTED_IPS
 from pmdesk.core.clock import DatabaseClock, ShiftedClock
-from pmdesk.core.context import CoreContext
+from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.db import Database
 from pmdesk.core.errors import DatabaseUnavailable
 from pmdesk.core.models import AuditEvent, TrustedIp
+from pmdesk.core.trusted_ips import TrustedIpService
 from pmdesk.secrets import MemoryStore
 from pmdesk.ui.background import (
     BackgroundServices,
@@ -31,6 +33,8 @@ from pmdesk.ui.background import (
     is_connection_error,
     lost_message,
 )
+from pmdesk.ui.main_window import MainWindow
+from pmdesk.ui.personnel import PersonnelPage
 from tests.helpers.staff import add_person
 
 FAST = Backoff(0.1, 0.4)
@@ -379,3 +383,37 @@ def test_the_listener_alone_can_be_stopped_while_waiting(sqlite_db: Database) ->
     listener.stop()
     assert listener.wait(5_000)
     assert time.monotonic() - started < 2
+
+
+def test_the_personnel_form_drops_an_address_removed_on_another_workstation(
+    qtbot: QtBot,
+    main_window: MainWindow,
+    ui_app: App,
+    make_services: Callable[..., BackgroundServices],
+) -> None:
+    system = Actor.system("test")
+    trusted = TrustedIpService(ui_app.context)
+    person = add_person(ui_app.db, "speeters", first_name="Sofie", last_name="Peeters")
+    gone = trusted.trust_by_admin(system, person, "83.134.100.157")
+    trusted.trust_by_admin(system, person, "192.0.2.44")
+    page = main_window.show_page("personnel")
+    assert isinstance(page, PersonnelPage)
+    page.open_person(person)
+    table = page.editor.ip_table
+    qtbot.waitUntil(lambda: table.rowCount() == 2, timeout=10_000)
+
+    services = make_services(ui_app.context, sweep=False)
+    # The wiring proposed for the Personnel page: reload the open person's trusted addresses.
+    services.trusted_ips_changed.connect(lambda: page.open_person(person, keep_message=True))
+    services.start()
+    assert services.listener is not None
+    assert services.listener.connected.wait(10)
+
+    other = Database(ui_app.db.url)  # another workstation
+    try:
+        with other.session() as s:
+            s.execute(delete(TrustedIp).where(TrustedIp.id == gone.id))
+    finally:
+        other.dispose()
+    qtbot.waitUntil(lambda: table.rowCount() == 1, timeout=10_000)
+    assert table.item(0, 0).text() == "192.0.2.44"
