@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import csv
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
+from pathlib import Path
+from typing import TextIO
 
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from pmdesk.core.clock import Clock
-from pmdesk.core.context import Actor
+from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.models import AuditEvent
+from pmdesk.core.modules import SYSTEM_LOG, Action
+from pmdesk.core.permissions import require
 
 
 class Event(StrEnum):
@@ -61,3 +72,178 @@ def record(
     )
     session.add(row)
     return row
+
+
+# ----- System → Log: reading and exporting the trail ----------------------------------------
+
+MAX_QUERY_LIMIT = 10_000
+CSV_HEADER = ("id", "time_utc", "actor", "event", "subject", "address", "workstation", "detail")
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP: CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    id: int
+    occurred_at: datetime
+    actor: str
+    event: str
+    subject: str
+    address: str
+    workstation: str
+    detail: str
+
+
+class AuditService:
+    def __init__(self, ctx: CoreContext) -> None:
+        self._ctx = ctx
+
+    def query(
+        self,
+        actor: Actor,
+        *,
+        actor_text: str | None = None,
+        event: Event | str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 500,
+        before_id: int | None = None,
+    ) -> list[AuditRow]:
+        """Newest first (System → Log Read). ``actor_text`` matches part of who acted or whom it
+        concerned, case-insensitively; ``event`` is an event, or a family such as "ip" or
+        "login"; ``since`` is inclusive, ``until`` exclusive; ``before_id`` continues a list
+        after its last row."""
+        where = _audit_filters(actor_text, event, since, until)
+        size = max(1, min(int(limit), MAX_QUERY_LIMIT))
+        with self._ctx.db.session() as s:
+            require(s, actor, SYSTEM_LOG, Action.READ)
+            return _audit_page(s, where, size, before_id)
+
+    def export_csv(
+        self,
+        actor: Actor,
+        target: str | os.PathLike[str] | TextIO,
+        *,
+        actor_text: str | None = None,
+        event: Event | str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> int:
+        """Write the matching rows as CSV (header row, UTC ISO times, newest first) to a file
+        path (written atomically, UTF-8 with BOM for spreadsheets) or a text stream; returns
+        how many rows were written."""
+        where = _audit_filters(actor_text, event, since, until)
+        with self._ctx.db.session() as s:
+            require(s, actor, SYSTEM_LOG, Action.READ)
+        if isinstance(target, (str, os.PathLike)):
+            path = Path(target)
+            handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or None)
+            try:
+                with os.fdopen(handle, "w", encoding="utf-8-sig", newline="") as stream:
+                    written = self._write_csv(stream, where)
+                os.replace(temp, path)
+            except BaseException:
+                Path(temp).unlink(missing_ok=True)
+                raise
+            return written
+        return self._write_csv(target, where)
+
+    def _write_csv(self, stream: TextIO, where: list[ColumnElement[bool]]) -> int:
+        writer = csv.writer(stream)
+        writer.writerow(CSV_HEADER)
+        written = 0
+        for row in self._all(where):
+            writer.writerow(
+                [
+                    str(row.id),
+                    row.occurred_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                    *(
+                        csv_safe(value)
+                        for value in (
+                            row.actor,
+                            row.event,
+                            row.subject,
+                            row.address,
+                            row.workstation,
+                            row.detail,
+                        )
+                    ),
+                ]
+            )
+            written += 1
+        return written
+
+    def _all(self, where: list[ColumnElement[bool]], batch: int = 1000) -> Iterator[AuditRow]:
+        before: int | None = None
+        while True:
+            with self._ctx.db.session() as s:
+                rows = _audit_page(s, where, batch, before)
+            yield from rows
+            if len(rows) < batch:
+                return
+            before = rows[-1].id
+
+
+def csv_safe(value: str) -> str:
+    """The cell as text a spreadsheet will not run as a formula."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def _audit_filters(
+    actor_text: str | None,
+    event: Event | str | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    text = (actor_text or "").strip().lower()
+    if text:
+        like = "%" + _escape_like(text) + "%"
+        where.append(
+            or_(
+                func.lower(AuditEvent.actor).like(like, escape="\\"),
+                func.lower(AuditEvent.subject).like(like, escape="\\"),
+            )
+        )
+    if event:
+        value = event.value if isinstance(event, Event) else str(event).strip()
+        family = value.rstrip(".")
+        if "." in family or family in {e.value for e in Event}:
+            where.append(AuditEvent.event == value)
+        else:
+            where.append(AuditEvent.event.like(_escape_like(family) + ".%", escape="\\"))
+    if since is not None:
+        where.append(AuditEvent.occurred_at >= _aware(since))
+    if until is not None:
+        where.append(AuditEvent.occurred_at < _aware(until))
+    return where
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _aware(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def _audit_page(
+    s: Session, where: list[ColumnElement[bool]], size: int, before_id: int | None
+) -> list[AuditRow]:
+    stmt = select(AuditEvent).where(*where)
+    if before_id is not None:
+        stmt = stmt.where(AuditEvent.id < before_id)
+    found = s.execute(stmt.order_by(AuditEvent.id.desc()).limit(size)).scalars()
+    return [
+        AuditRow(
+            id=r.id,
+            occurred_at=r.occurred_at,
+            actor=r.actor,
+            event=r.event,
+            subject=r.subject,
+            address=r.address,
+            workstation=r.workstation,
+            detail=r.detail,
+        )
+        for r in found
+    ]
