@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from pmdesk.commands import db, group, login, mail, user
+from pmdesk.commands import db, group, ip, login, mail, security, user
 
-COMMAND_MODULES = (db, user, group, mail, login)
+COMMAND_MODULES = (db, user, group, mail, login, security, ip)

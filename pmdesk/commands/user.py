@@ -8,7 +8,8 @@ from pmdesk.bootstrap import App
 from pmdesk.commands.common import CommandFailed, add_command, print_table, read_secret
 from pmdesk.core.context import Actor
 from pmdesk.core.groups import find_group
-from pmdesk.core.personnel import PersonForm, PersonnelService, PersonRow
+from pmdesk.core.personnel import PersonForm, PersonnelService, PersonRecord, PersonRow
+from pmdesk.core.trusted_ips import TrustedIpService
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -24,6 +25,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
     add_command(sub, "list", _list, "list people with a login")
+    unlock = add_command(sub, "unlock", _unlock, "unlock an account locked after failed sign-ins")
+    unlock.add_argument("login")
+    passwd = add_command(
+        sub,
+        "passwd",
+        _passwd,
+        "set a user's password (this also removes the user's trusted addresses)",
+    )
+    passwd.add_argument("login")
+    passwd.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
 
 
 def _add(app: App, args: argparse.Namespace) -> int:
@@ -73,4 +86,42 @@ def _list(app: App, args: argparse.Namespace) -> int:
             for r in rows
         ],
     )
+    return 0
+
+
+def _find(app: App, login: str) -> PersonRecord:
+    record = PersonnelService(app.context).find_by_login(login)
+    if record is None:
+        raise CommandFailed(f"No user with the login '{login}'. See: pmdesk user list")
+    return record
+
+
+def _unlock(app: App, args: argparse.Namespace) -> int:
+    record = _find(app, args.login)
+    with app.db.session() as s:
+        now = app.context.clock.now(s)
+    was_locked = record.locked_until is not None and record.locked_until > now
+    PersonnelService(app.context).unlock(Actor.command_line(), record.id)
+    if was_locked:
+        print(f"Unlocked {record.form.login}: they can sign in again.")
+    else:
+        print(f"{record.form.login} was not locked; the failed sign-in count is reset.")
+    return 0
+
+
+def _passwd(app: App, args: argparse.Namespace) -> int:
+    record = _find(app, args.login)
+    password = read_secret(
+        f"New password for {record.form.login}: ", from_stdin=args.password_stdin, confirm=True
+    )
+    actor = Actor.command_line()
+    trusted = len(TrustedIpService(app.context).for_person(actor, record.id))
+    PersonnelService(app.context).set_password(actor, record.id, password, password)
+    note = (
+        f"; {trusted} trusted address{'es' if trusted != 1 else ''} removed, so the next "
+        "sign-in asks for a security code"
+        if trusted
+        else ""
+    )
+    print(f"Password changed for {record.form.login}{note}.")
     return 0

@@ -1,0 +1,104 @@
+"""pmdesk ip list | remove | trust | expire: the trusted IP addresses."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime
+
+from pmdesk.bootstrap import App
+from pmdesk.commands.common import CommandFailed, add_command, print_table
+from pmdesk.core.context import Actor
+from pmdesk.core.personnel import PersonnelService
+from pmdesk.core.trusted_ips import MAX_PAGE_SIZE, TrustedIpRow, TrustedIpService
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("ip", help="trusted IP addresses")
+    sub = parser.add_subparsers(dest="ip_command", metavar="ACTION")
+    listing = add_command(sub, "list", _list, "list trusted addresses, newest first")
+    listing.add_argument("--user", metavar="LOGIN", help="only this user's addresses")
+    listing.add_argument(
+        "--filter", default="", metavar="TEXT", help="start of a login, name or address"
+    )
+    listing.add_argument("--page", type=int, default=1, help="page number (default 1)")
+    listing.add_argument(
+        "--page-size",
+        type=int,
+        default=50,
+        help=f"rows per page (default 50, at most {MAX_PAGE_SIZE})",
+    )
+    remove = add_command(sub, "remove", _remove, "remove trusted addresses by Id (see ip list)")
+    remove.add_argument("ids", metavar="ID", type=int, nargs="+")
+    trust = add_command(sub, "trust", _trust, "trust an address for a user")
+    trust.add_argument("login")
+    trust.add_argument("address")
+    add_command(sub, "expire", _expire, "remove addresses whose trust period has ended")
+
+
+def _person_id(app: App, login: str) -> int:
+    record = PersonnelService(app.context).find_by_login(login)
+    if record is None:
+        raise CommandFailed(f"No user with the login '{login}'. See: pmdesk user list")
+    return record.id
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else ""
+
+
+def _table(rows: list[TrustedIpRow]) -> None:
+    print_table(
+        ["Id", "IP", "Created (UTC)", "User", "Name", "Expires (UTC)"],
+        [
+            [str(r.id), r.address, _when(r.created_at), r.login, r.person_name, _when(r.expires_at)]
+            for r in rows
+        ],
+    )
+
+
+def _list(app: App, args: argparse.Namespace) -> int:
+    actor = Actor.command_line()
+    person_id = _person_id(app, args.user) if args.user else None
+    if args.page_size < 1:
+        raise CommandFailed("--page-size must be at least 1.", 2)
+    page = TrustedIpService(app.context).page(
+        actor,
+        filter_text=args.filter,
+        person_id=person_id,
+        page=args.page,
+        page_size=args.page_size,
+    )
+    if not page.rows:
+        print("No trusted addresses." if page.total == 0 else "No rows on that page.")
+        return 0
+    _table(page.rows)
+    print(page.describe())
+    return 0
+
+
+def _remove(app: App, args: argparse.Namespace) -> int:
+    wanted = sorted(set(args.ids))
+    removed = TrustedIpService(app.context).remove(Actor.command_line(), wanted)
+    if removed == 0:
+        raise CommandFailed(
+            "No trusted address with " + ("that Id." if len(wanted) == 1 else "those Ids.")
+        )
+    print(f"Removed {removed} trusted address{'es' if removed != 1 else ''}.")
+    if removed < len(wanted):
+        print(f"{len(wanted) - removed} of the Ids given were not found (already removed?).")
+    return 0
+
+
+def _trust(app: App, args: argparse.Namespace) -> int:
+    person_id = _person_id(app, args.login)
+    row = TrustedIpService(app.context).trust_by_admin(
+        Actor.command_line(), person_id, args.address
+    )
+    print(f"{row.address} is trusted for {row.login} until {_when(row.expires_at)} UTC.")
+    return 0
+
+
+def _expire(app: App, args: argparse.Namespace) -> int:
+    removed = TrustedIpService(app.context).expire(Actor.command_line())
+    print(f"Removed {removed} expired trusted address{'es' if removed != 1 else ''}.")
+    return 0

@@ -1,0 +1,134 @@
+"""pmdesk security status | enable-2fa | disable-2fa | set."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pmdesk.bootstrap import App
+from pmdesk.commands.common import CommandFailed, add_command, print_table
+from pmdesk.core.context import Actor
+from pmdesk.core.security import SecurityService, ShutOutPerson, ShutOutWarning
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("security", help="two-step authentication and its settings")
+    sub = parser.add_subparsers(dest="security_command", metavar="ACTION")
+    add_command(sub, "status", _status, "show two-step authentication and connection security")
+    enable = add_command(
+        sub,
+        "enable-2fa",
+        _enable,
+        "turn two-step authentication on (lists who could not receive a code first)",
+    )
+    enable.add_argument(
+        "--yes",
+        action="store_true",
+        help="turn it on even if some people could not receive a code (they are shut out)",
+    )
+    add_command(sub, "disable-2fa", _disable, "turn two-step authentication off")
+    settings = add_command(sub, "set", _set, "change the trust period or the code lifetime")
+    settings.add_argument(
+        "--trust-days", type=int, metavar="DAYS", help="how long an address stays trusted (1-90)"
+    )
+    settings.add_argument(
+        "--code-minutes", type=int, metavar="MIN", help="how long a code stays valid (1-10)"
+    )
+
+
+def _yes_no(value: bool | None, *, none: str) -> str:
+    return none if value is None else ("yes" if value else "NO")
+
+
+def _status(app: App, args: argparse.Namespace) -> int:
+    service = SecurityService(app.context)
+    actor = Actor.command_line()
+    settings = service.get(actor)
+    status = service.connection_status(actor)
+    state = "Enabled" if settings.two_factor_enabled else "Disabled"
+    print(f"Two step authentication:  {state}")
+    print(f"Trust an address for:     {settings.trust_days} days")
+    print(f"Codes are valid for:      {settings.code_ttl_minutes} minutes")
+    print(f"Codes are delivered by:   {status.mail_label}")
+    print(f"Mail/SMS encrypted:       {_yes_no(status.mail_encrypted, none='n/a (no network)')}")
+    print(
+        "Database link encrypted:  "
+        + _yes_no(status.database_encrypted, none="n/a (embedded database on this computer)")
+    )
+    print(f"This workstation's IP:    {status.workstation_address or 'unknown'}")
+    return 0
+
+
+def _print_shut_out(people: list[ShutOutPerson]) -> None:
+    print(f"{len(people)} people could not receive a security code:")
+    print_table(["Login", "Name", "Why"], [[p.login, p.name, p.reason] for p in people])
+
+
+def _confirm(question: str) -> bool:
+    if not sys.stdin.isatty():
+        return False
+    try:
+        answer = input(f"{question} [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in {"y", "yes"}
+
+
+def _enable(app: App, args: argparse.Namespace) -> int:
+    service = SecurityService(app.context)
+    actor = Actor.command_line()
+    settings = service.get(actor)
+    if settings.two_factor_enabled:
+        print("Two step authentication is already enabled.")
+        return 0
+    shut_out = service.readiness(actor)
+    if shut_out:
+        _print_shut_out(shut_out)
+        accepted = args.yes or _confirm(
+            "They will not be able to sign in until they have an address. Turn it on anyway?"
+        )
+        if not accepted:
+            raise CommandFailed(
+                f"Two step authentication stays off: {len(shut_out)} people would be shut out. "
+                "Give them an e-mail address, or run again with --yes."
+            )
+    else:
+        print("Everyone who can sign in can receive a security code.")
+    try:
+        service.set_two_factor(actor, True, settings.version, accept_shut_out=bool(shut_out))
+    except ShutOutWarning as exc:  # someone lost their address in the meantime
+        _print_shut_out(exc.people)
+        raise CommandFailed(str(exc)) from exc
+    print("Two step authentication is now enabled.")
+    return 0
+
+
+def _disable(app: App, args: argparse.Namespace) -> int:
+    service = SecurityService(app.context)
+    actor = Actor.command_line()
+    settings = service.get(actor)
+    if not settings.two_factor_enabled:
+        print("Two step authentication is already disabled.")
+        return 0
+    service.set_two_factor(actor, False, settings.version)
+    print("Two step authentication is now disabled: a password alone signs in.")
+    return 0
+
+
+def _set(app: App, args: argparse.Namespace) -> int:
+    if args.trust_days is None and args.code_minutes is None:
+        raise CommandFailed("Nothing to change: give --trust-days and/or --code-minutes.", 2)
+    service = SecurityService(app.context)
+    actor = Actor.command_line()
+    current = service.get(actor)
+    saved = service.update(
+        actor,
+        current.version,
+        trust_days=args.trust_days,
+        code_ttl_minutes=args.code_minutes,
+    )
+    print(
+        f"Addresses stay trusted for {saved.trust_days} days; "
+        f"codes are valid for {saved.code_ttl_minutes} minutes."
+    )
+    return 0
