@@ -1,0 +1,213 @@
+"""The helpdesk's command line: security, trusted IPs, unlock and password, as real processes."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from pmdesk.core.audit import Event
+from pmdesk.core.clock import DatabaseClock
+from pmdesk.core.db import Database
+from pmdesk.core.models import AuditEvent, Person, SecuritySettings, TrustedIp
+from pmdesk.core.passwords import Passwords
+from tests.helpers.cli import database_arg, run_pmdesk
+from tests.helpers.staff import add_person
+
+DAY = timedelta(days=1)
+
+
+def pmdesk(db: Database, *args: str, stdin: str = "") -> tuple[int, str, str]:
+    result = run_pmdesk("--database", database_arg(db), *args, stdin=stdin)
+    return result.returncode, result.stdout, result.stderr
+
+
+def now(db: Database) -> datetime:
+    with db.session() as s:
+        return DatabaseClock().now(s)
+
+
+def events(db: Database, event: Event) -> list[AuditEvent]:
+    with db.session() as s:
+        return list(
+            s.execute(
+                select(AuditEvent).where(AuditEvent.event == event.value).order_by(AuditEvent.id)
+            ).scalars()
+        )
+
+
+def trust_rows(db: Database, rows: list[tuple[int, str, datetime]]) -> list[int]:
+    with db.session() as s:
+        made = [TrustedIp(person_id=p, address=a, created_at=c) for p, a, c in rows]
+        s.add_all(made)
+        s.flush()
+        return [t.id for t in made]
+
+
+def two_factor_on(db: Database) -> bool:
+    with db.session() as s:
+        settings = s.get(SecuritySettings, 1)
+        assert settings is not None
+        return settings.two_factor_enabled
+
+
+def test_status_and_ip_list_on_each_engine(db: Database) -> None:
+    alice = add_person(db, "alice", first_name="Alice", last_name="Adams")
+    trust_rows(db, [(alice, "192.0.2.44", now(db) - DAY)])
+
+    code, out, err = pmdesk(db, "security", "status")
+    assert code == 0, err
+    assert "Two step authentication:  Disabled" in out
+    assert "Trust an address for:     30 days" in out
+    assert "Codes are delivered by:   Outbox folder" in out
+    if db.is_sqlite:
+        assert "Database link encrypted:  n/a (embedded" in out
+    else:
+        assert "Database link encrypted:  NO" in out
+        assert "This workstation's IP:    127.0.0.1" in out
+
+    code, out, err = pmdesk(db, "ip", "list")
+    assert code == 0, err
+    header, row, footer = out.splitlines()
+    assert header.split() == ["Id", "IP", "Created", "(UTC)", "User", "Name", "Expires", "(UTC)"]
+    assert "192.0.2.44" in row and "alice" in row and "Alice Adams" in row
+    assert footer == "Viewing items 1-1 of 1"
+
+
+def test_enable_2fa_refuses_while_people_would_be_shut_out(sqlite_db: Database) -> None:
+    db = sqlite_db
+    add_person(db, "alice")
+    add_person(db, "nomail", email="", first_name="No", last_name="Mail")
+
+    code, out, err = pmdesk(db, "security", "enable-2fa")
+    assert code == 1
+    assert "1 people could not receive a security code" in out
+    assert "nomail" in out and "no e-mail address" in out
+    assert err.startswith("pmdesk: Two step authentication stays off") and err.count("\n") == 1
+    assert not two_factor_on(db)
+
+    code, out, err = pmdesk(db, "security", "enable-2fa", "--yes")
+    assert code == 0, err
+    assert "now enabled" in out
+    assert two_factor_on(db)
+    (row,) = events(db, Event.TWO_FACTOR_ENABLED)
+    assert row.actor.endswith("(cli)") and "nomail" in row.detail
+    code, out, _ = pmdesk(db, "security", "status")
+    assert "Two step authentication:  Enabled" in out
+
+    code, out, err = pmdesk(db, "security", "disable-2fa")
+    assert code == 0, err
+    assert not two_factor_on(db)
+    assert len(events(db, Event.TWO_FACTOR_DISABLED)) == 1
+
+
+def test_security_settings_are_validated(sqlite_db: Database) -> None:
+    code, out, err = pmdesk(sqlite_db, "security", "set", "--trust-days", "91")
+    assert code == 1
+    assert err.strip() == (
+        "pmdesk: Trust an address for must be a whole number of days from 1 to 90."
+    )
+    code, out, err = pmdesk(sqlite_db, "security", "set", "--trust-days", "14")
+    assert code == 0, err
+    assert "trusted for 14 days" in out
+
+
+def test_ip_list_remove_and_expire(sqlite_db: Database) -> None:
+    db = sqlite_db
+    alice = add_person(db, "alice")
+    bob = add_person(db, "bob")
+    t = now(db)
+    ids = trust_rows(
+        db,
+        [
+            (alice, "198.51.100.1", t - DAY),
+            (alice, "198.51.100.2", t - 2 * DAY),
+            (bob, "203.0.113.9", t - 3 * DAY),
+            (bob, "203.0.113.10", t - 31 * DAY),  # expired, not swept yet
+        ],
+    )
+
+    code, out, err = pmdesk(db, "ip", "list", "--user", "BOB")
+    assert code == 0, err
+    assert "203.0.113.9" in out and "198.51.100" not in out
+    assert out.splitlines()[-1] == "Viewing items 1-2 of 2"
+    code, out, err = pmdesk(db, "ip", "list", "--filter", "198.51", "--page-size", "1")
+    assert out.splitlines()[1].split()[1] == "198.51.100.1"
+    assert out.splitlines()[-1] == "Viewing items 1-1 of 2"
+    code, out, err = pmdesk(db, "ip", "list", "--user", "nobody")
+    assert (code, err.strip()) == (
+        1,
+        "pmdesk: No user with the login 'nobody'. See: pmdesk user list",
+    )
+
+    code, out, err = pmdesk(db, "ip", "remove", str(ids[0]), "999999")
+    assert code == 0, err
+    assert out.splitlines() == [
+        "Removed 1 trusted address.",
+        "1 of the Ids given were not found (already removed?).",
+    ]
+    code, out, err = pmdesk(db, "ip", "remove", str(ids[0]))
+    assert (code, err.strip()) == (1, "pmdesk: No trusted address with that Id.")
+    (removed,) = events(db, Event.IP_REMOVED)
+    assert removed.subject == "alice" and "198.51.100.1" in removed.detail
+    assert removed.actor.endswith("(cli)")
+
+    code, out, err = pmdesk(db, "ip", "expire")
+    assert code == 0, err
+    assert out.strip() == "Removed 1 expired trusted address."
+    with db.session() as s:
+        left = sorted(s.execute(select(TrustedIp.address)).scalars())
+    assert left == ["198.51.100.2", "203.0.113.9"]
+    assert len(events(db, Event.IP_EXPIRED)) == 1
+
+    code, out, err = pmdesk(db, "ip", "trust", "alice", "::ffff:10.20.30.40")
+    assert code == 0, err
+    assert out.startswith("10.20.30.40 is trusted for alice until ")
+
+
+def test_user_unlock(sqlite_db: Database) -> None:
+    db = sqlite_db
+    carol = add_person(db, "carol")
+    with db.session() as s:
+        person = s.get(Person, carol)
+        assert person is not None
+        person.locked_until = now(db) + timedelta(minutes=5)
+        person.failed_logins = 10
+        person.lock_count = 1
+
+    code, out, err = pmdesk(db, "user", "unlock", "Carol")
+    assert code == 0, err
+    assert out.strip() == "Unlocked carol: they can sign in again."
+    with db.session() as s:
+        person = s.get(Person, carol)
+        assert person is not None
+        assert (person.locked_until, person.failed_logins) == (None, 0)
+    (row,) = events(db, Event.ACCOUNT_UNLOCKED)
+    assert row.subject == "carol" and row.actor.endswith("(cli)")
+
+
+def test_user_passwd_sets_the_password_and_ends_trust(sqlite_db: Database) -> None:
+    db = sqlite_db
+    password = "a brand new secret"
+    dave = add_person(db, "dave")
+    trust_rows(db, [(dave, "192.0.2.1", now(db)), (dave, "192.0.2.2", now(db))])
+
+    code, out, err = pmdesk(db, "user", "passwd", "dave", "--password-stdin", stdin="short\n")
+    assert code == 1
+    assert err.strip() == "pmdesk: The password must have at least 8 characters."
+
+    code, out, err = pmdesk(db, "user", "passwd", "dave", "--password-stdin", stdin=password + "\n")
+    assert code == 0, err
+    assert out.startswith("Password changed for dave; 2 trusted addresses removed")
+    assert password not in out + err
+    with db.session() as s:
+        person = s.get(Person, dave)
+        assert person is not None
+        assert Passwords().verify(person.password_hash, password)
+        assert s.execute(select(TrustedIp).where(TrustedIp.person_id == dave)).first() is None
+    (changed,) = events(db, Event.PASSWORD_CHANGED)
+    assert changed.subject == "dave" and password not in changed.detail
+
+    # Without --password-stdin and without a terminal there is nobody to ask.
+    code, out, err = pmdesk(db, "user", "passwd", "dave")
+    assert code == 1 and "use --password-stdin" in err
