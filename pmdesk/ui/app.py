@@ -134,7 +134,7 @@ class Launcher(QObject):
         from pmdesk.core.auth import LoginService
 
         self.opened = opened
-        self.login.set_backend(LoginService(opened.app.context))
+        self.login.set_backend(LoginService(opened.app.context, passwords=opened.passwords))
         if opened.keyring_warning:
             self.problem_box = inform(
                 self.login,
@@ -153,7 +153,11 @@ class Launcher(QObject):
         from pmdesk.ui.first_run import FirstRunDialog
 
         dialog = FirstRunDialog(
-            opened.app.context, opened.administrator_group_id, self.tasks, self.login
+            opened.app.context,
+            opened.administrator_group_id,
+            self.tasks,
+            self.login,
+            passwords=opened.passwords,
         )
         dialog.setWindowModality(Qt.WindowModality.WindowModal)
         dialog.created.connect(self._first_user_created)
@@ -235,7 +239,7 @@ class Launcher(QObject):
 
         assert self.opened is not None
         self.login.busy.stop()
-        window = MainWindow(self.opened.app, session, self.tasks)
+        window = MainWindow(self.opened.app, session, self.tasks, passwords=self.opened.passwords)
         window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         window.signed_out.connect(self._signed_out)
         window.closed.connect(lambda: self.finish(0))
@@ -262,7 +266,7 @@ class Launcher(QObject):
             from pmdesk.core.auth import LoginService
         except ImportError:
             return
-        service = LoginService(self.opened.app.context)
+        service = LoginService(self.opened.app.context, passwords=self.opened.passwords)
         sign_out = getattr(service, "sign_out", None)
         if callable(sign_out):
             actor = window.session.actor

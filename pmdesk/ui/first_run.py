@@ -28,6 +28,7 @@ from pmdesk.ui.widgets import BusyIndicator, FieldBox, MessageLabel, hint_label,
 
 if TYPE_CHECKING:
     from pmdesk.core.context import CoreContext
+    from pmdesk.core.passwords import Passwords
     from pmdesk.core.personnel import PersonForm, PersonRecord
 
 log = logging.getLogger(__name__)
@@ -49,9 +50,13 @@ class FirstRunDialog(QDialog):
         administrator_group_id: int | None,
         tasks: TaskManager,
         parent: QWidget | None = None,
+        *,
+        passwords: Passwords | None = None,
     ) -> None:
+        """``passwords``: a ready argon2 hasher (making one takes a moment; see startup)."""
         super().__init__(parent)
         self._context = context
+        self._passwords = passwords
         self._group_id = administrator_group_id
         self._tasks = tasks
         self._busy = False
@@ -175,19 +180,19 @@ class FirstRunDialog(QDialog):
         if not form.login.strip():
             errors["login"] = self.tr("Choose a login for the administrator.")
         try:
-            PersonnelService(self._context).validate(form, creating=True)
+            PersonnelService(self._context, self._passwords).validate(form, creating=True)
         except ValidationError as exc:
             errors = {**exc.errors, **errors}
         if errors:
             self.show_errors(errors)
             return
         self.show_errors({})
-        context = self._context
+        context, passwords = self._context, self._passwords
 
         def create() -> PersonRecord | AlreadyDone:
             from pmdesk.core.context import Actor
 
-            service = PersonnelService(context)
+            service = PersonnelService(context, passwords)
             if service.has_users():
                 return AlreadyDone()
             return service.create(Actor.system("first run"), form)

@@ -14,6 +14,8 @@ bool``; sign-out and closing the window then ask before discarding.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -43,6 +45,7 @@ from pmdesk.ui.widgets import ask
 
 if TYPE_CHECKING:
     from pmdesk.bootstrap import App
+    from pmdesk.core.passwords import Passwords
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +93,9 @@ class PageContext:
     session: Session
     tasks: TaskManager
     window: MainWindow
+    #: The shared argon2 hasher, for services that take one (None: they make their own, which
+    #: costs tenths of a second: do that on a worker thread).
+    passwords: Passwords | None = None
 
 
 PageFactory = Callable[[PageContext], QWidget]
@@ -144,6 +150,7 @@ class MainWindow(QMainWindow):
         parent: QWidget | None = None,
         *,
         install: bool = True,
+        passwords: Passwords | None = None,
     ) -> None:
         super().__init__(parent)
         self.app = app
@@ -156,7 +163,7 @@ class MainWindow(QMainWindow):
         self.setObjectName("mainWindow")
         self.setWindowIcon(app_icon())
         self.setWindowTitle(self.tr("pmdesk — {name}").format(name=session.display_name))
-        self.context = PageContext(app, session, tasks, self)
+        self.context = PageContext(app, session, tasks, self, passwords)
 
         central = QWidget(self)
         layout = QVBoxLayout(central)
@@ -316,15 +323,13 @@ class MainWindow(QMainWindow):
         return self.pages[key].build()
 
     def show_page(self, key: str) -> QWidget:
-        """Select the tabs leading to ``key`` and return its widget."""
+        """Select the tabs leading to ``key`` (as a user clicks them) and return its widget."""
         lazy = self.pages[key]
         child: QWidget = lazy
         parent = lazy.parentWidget()
         while parent is not None and parent is not self:
-            if isinstance(parent, QTabWidget):
+            if isinstance(parent, QTabWidget) and parent.indexOf(child) >= 0:
                 parent.setCurrentWidget(child)
-                child = parent
-            elif isinstance(parent.parentWidget(), QTabWidget):
                 child = parent
             parent = parent.parentWidget()
         return lazy.build()
@@ -491,4 +496,6 @@ def install_pages(window: MainWindow) -> None:
         MAINTENANCE,
         group=("organisation", window.tr("Organisation")),
     )
-    # System → Permissions, Security and Log are registered here with window.add_system_page.
+    # System → Permissions, Security, Log: registered by pmdesk.ui.system with add_system_page.
+    if importlib.util.find_spec("pmdesk.ui.system") is not None:
+        importlib.import_module("pmdesk.ui.system").install_system_pages(window)

@@ -16,6 +16,7 @@ from PySide6.QtCore import QCoreApplication
 if TYPE_CHECKING:
     from pmdesk.bootstrap import App
     from pmdesk.core.migrate import SchemaStatus
+    from pmdesk.core.passwords import Passwords
     from pmdesk.secrets import SecretStore
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,9 @@ class Opened:
     has_users: bool
     administrator_group_id: int | None
     keyring_warning: str | None
+    # One argon2 hasher for every service: making one hashes a dummy password (tenths of a
+    # second), so it is made here, on the worker thread, never on the GUI thread.
+    passwords: Passwords
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,7 @@ def open_database(
     from pmdesk.core import migrate
     from pmdesk.core.groups import find_group
     from pmdesk.core.modules import ADMINISTRATOR_GROUP
+    from pmdesk.core.passwords import Passwords
     from pmdesk.core.personnel import PersonnelService
     from pmdesk.secrets import KeyringStore, SecretStoreError
 
@@ -67,7 +72,8 @@ def open_database(
     try:
         app = build_app(database_url, secrets=secrets)
         schema = migrate.upgrade(app.db)
-        has_users = PersonnelService(app.context).has_users()
+        passwords = Passwords()
+        has_users = PersonnelService(app.context, passwords).has_users()
         with app.db.session() as s:
             group = find_group(s, ADMINISTRATOR_GROUP)
             group_id = group.id if group else None
@@ -81,7 +87,7 @@ def open_database(
             app.secrets.backend_name()
         except SecretStoreError as exc:
             keyring_warning = str(exc)
-    return Opened(app, schema, has_users, group_id, keyring_warning)
+    return Opened(app, schema, has_users, group_id, keyring_warning, passwords)
 
 
 def describe_failure(exc: BaseException, app: App | None = None) -> Failure:

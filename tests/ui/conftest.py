@@ -19,12 +19,13 @@ from pmdesk.core.auth import SignedIn
 from pmdesk.core.clock import ShiftedClock
 from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.db import Database
+from pmdesk.core.personnel import PersonForm, PersonnelService
 from pmdesk.paths import app_paths
 from pmdesk.secrets import MemoryStore
 from pmdesk.ui.app import configure_application
 from pmdesk.ui.main_window import MainWindow, Session, load_session
 from pmdesk.ui.tasks import TaskManager
-from tests.helpers.login import add_user
+from tests.helpers.login import cheap_passwords
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -32,6 +33,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # layout grows) or a window is raised: window-manager features it lacks, harmless here.
 _OFFSCREEN_NOISE = r"This plugin does not support (propagateSizeHints|raise)\(\)"
 
+ADMINISTRATOR_GROUP_ID = 1  # seeded by the first migration, with every right
 ADMIN_LOGIN = "jsmets"
 ADMIN_PASSWORD = "correct horse 42"
 
@@ -87,11 +89,37 @@ def ui_app(sqlite_db: Database, clock: ShiftedClock, tmp_path: Path) -> App:
     return make_app(sqlite_db, clock, tmp_path)
 
 
+def add_login(
+    app: App,
+    login: str,
+    password: str,
+    *,
+    first_name: str = "",
+    last_name: str = "",
+    email: str = "",
+    group_id: int = ADMINISTRATOR_GROUP_ID,
+) -> int:
+    """A person with a login, made as the Personnel screen makes them (cheap argon2)."""
+    record = PersonnelService(app.context, passwords=cheap_passwords()).create(
+        Actor.system("test set-up"),
+        PersonForm(
+            login=login,
+            password=password,
+            password_confirm=password,
+            first_name=first_name,
+            last_name=last_name or login.capitalize(),
+            email=email,
+            group_id=group_id,
+        ),
+    )
+    return record.id
+
+
 @pytest.fixture
 def admin_id(ui_app: App) -> int:
     """A signed-up administrator (group Administrator: every right)."""
-    return add_user(
-        ui_app.context,
+    return add_login(
+        ui_app,
         ADMIN_LOGIN,
         ADMIN_PASSWORD,
         first_name="Jean-Marie",
@@ -128,7 +156,7 @@ def admin_session(admin_id: int, session_for: Callable[[int, str, str], Session]
 def main_window(
     qtbot: QtBot, ui_app: App, admin_session: Session, tasks: TaskManager
 ) -> Iterator[MainWindow]:
-    window = MainWindow(ui_app, admin_session, tasks)
+    window = MainWindow(ui_app, admin_session, tasks, passwords=cheap_passwords())
     qtbot.addWidget(window)
     window.resize(1280, 820)
     window.show()

@@ -15,6 +15,7 @@ from pmdesk.secrets import MemoryStore
 from pmdesk.ui.app import Launcher
 from pmdesk.ui.first_run import FirstRunDialog
 from pmdesk.ui.tasks import TaskManager
+from tests.helpers.login import cheap_passwords
 
 
 def _fill(qtbot: QtBot, dialog: FirstRunDialog, values: dict[str, str]) -> None:
@@ -81,7 +82,7 @@ def test_first_run_creates_the_administrator_and_login_follows(
 def test_invalid_input_is_shown_next_to_each_field_and_kept(
     qtbot: QtBot, ui_app: App, tasks: TaskManager
 ) -> None:
-    dialog = FirstRunDialog(ui_app.context, 1, tasks)
+    dialog = FirstRunDialog(ui_app.context, 1, tasks, passwords=cheap_passwords())
     qtbot.addWidget(dialog)
     dialog.show()
     _fill(
@@ -119,7 +120,7 @@ def test_invalid_input_is_shown_next_to_each_field_and_kept(
 def test_mismatched_confirmation_is_reported_on_confirm(
     qtbot: QtBot, ui_app: App, tasks: TaskManager
 ) -> None:
-    dialog = FirstRunDialog(ui_app.context, 1, tasks)
+    dialog = FirstRunDialog(ui_app.context, 1, tasks, passwords=cheap_passwords())
     qtbot.addWidget(dialog)
     dialog.show()
     _fill(
@@ -140,7 +141,7 @@ def test_mismatched_confirmation_is_reported_on_confirm(
 def test_another_workstation_was_first(qtbot: QtBot, ui_app: App, tasks: TaskManager) -> None:
     from tests.helpers.login import add_user
 
-    dialog = FirstRunDialog(ui_app.context, 1, tasks)
+    dialog = FirstRunDialog(ui_app.context, 1, tasks, passwords=cheap_passwords())
     qtbot.addWidget(dialog)
     dialog.show()
     _fill(

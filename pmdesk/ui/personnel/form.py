@@ -463,8 +463,8 @@ class PersonEditor(QWidget):
         return rest
 
     def clear_errors(self) -> None:
+        """Clear the messages under the fields (the message above the form is the page's)."""
         self.set_errors({})
-        self.message.clear_message()
 
     def field_error(self, name: str) -> str:
         if name in ADDRESS_FIELDS:

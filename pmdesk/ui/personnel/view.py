@@ -74,7 +74,7 @@ class PersonnelPage(QWidget):
         self.session = context.session
         self.tasks = context.tasks
         self.actor = context.session.actor
-        self.service = PersonnelService(self.app.context)
+        self.service = PersonnelService(self.app.context, context.passwords)
         self.can_edit = self.session.can(MAINTENANCE, Action.EDIT)
         self.can_delete = self.session.can(MAINTENANCE, Action.DELETE)
         # TrustedIpService.remove_for_person: Maintenance Edit or System → Security Delete.

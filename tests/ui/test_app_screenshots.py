@@ -1,0 +1,153 @@
+"""Every screen rendered off screen (see tests/ui/screenshots.py): it paints, nothing is clipped.
+
+With ``PMDESK_SCREENSHOTS=1`` the PNGs land in docs/screenshots/ for a human to look at.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QPoint, QRect
+from PySide6.QtWidgets import QDialog, QLabel, QWidget
+from pytestqt.qtbot import QtBot
+
+from pmdesk.bootstrap import App
+from pmdesk.core.auth import CodeNeeded, LoginService
+from pmdesk.core.context import Actor
+from pmdesk.core.personnel import PersonForm, PersonnelService
+from pmdesk.ui.first_run import FirstRunDialog
+from pmdesk.ui.login_dialog import LoginDialog
+from pmdesk.ui.main_window import MainWindow
+from pmdesk.ui.personnel.view import PersonnelPage
+from pmdesk.ui.tasks import TaskManager
+from tests.helpers.login import CollectingDelivery, cheap_passwords, enable_two_factor
+from tests.ui.screenshots import capture, screenshot_dir
+
+PEOPLE = [
+    ("Smets", "Jean-Marie", "E0001", "jm@insypro.com"),
+    ("Peeters", "Sofie", "E0002", "sofie.peeters@garage-peeters.be"),
+    ("Janssens", "Luc", "E0003", "luc@janssens.be"),
+    ("Maes", "An", "E0004", ""),
+    ("Dubois", "Camille", "E0005", "camille.dubois@example.be"),
+    ("Wouters", "Koen", "E0006", "koen.wouters@example.be"),
+    ("Lambert", "Julie", "E0007", "julie@lambert.be"),
+    ("De Smet", "Pieter", "E0008", "pieter.desmet@example.be"),
+]
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    return screenshot_dir(tmp_path / "screenshots")
+
+
+def _not_clipped(widget: QWidget) -> None:
+    """Every visible label fits inside its top-level window."""
+    top = widget.window()
+    bounds = QRect(QPoint(0, 0), top.size())
+    for label in widget.findChildren(QLabel):
+        if not label.isVisibleTo(top) or not label.text():
+            continue
+        where = QRect(label.mapTo(top, QPoint(0, 0)), label.size())
+        assert bounds.contains(where), f"{label.text()[:40]!r} sticks out of {top.objectName()}"
+
+
+def _add_people(app: App) -> None:
+    service = PersonnelService(app.context)
+    actor = Actor.system("screenshots")
+    for last, first, number, email in PEOPLE:
+        service.create(
+            actor,
+            PersonForm(last_name=last, first_name=first, number=number, email=email, group_id=1),
+        )
+
+
+def test_login_dialog_and_code_step(
+    qtbot: QtBot, ui_app: App, admin_id: int, tasks: TaskManager, folder: Path
+) -> None:
+    dialog = LoginDialog(tasks)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    capture(dialog, "login-opening", folder)
+    delivery = CollectingDelivery()
+    enable_two_factor(ui_app.context)
+    dialog.set_backend(
+        LoginService(ui_app.context, delivery_factory=delivery.factory, passwords=cheap_passwords())
+    )
+    dialog.username_edit.setText("jsmets")
+    dialog.password_edit.setText("correct horse 42")
+    _not_clipped(dialog)
+    capture(dialog, "login", folder)
+    dialog.login_button.click()
+    qtbot.waitUntil(lambda: dialog.step == dialog.CODE and not dialog.busy.running)
+    dialog.code_edit.setText("123")
+    _not_clipped(dialog)
+    capture(dialog, "login-code", folder)
+    assert isinstance(dialog._challenge, CodeNeeded)
+
+
+def test_first_run(qtbot: QtBot, ui_app: App, tasks: TaskManager, folder: Path) -> None:
+    dialog = FirstRunDialog(ui_app.context, 1, tasks, passwords=cheap_passwords())
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    capture(dialog, "first-run", folder)
+    dialog.editor("login").setText("jsmets")
+    dialog.editor("email").setText("jm@insypro")
+    dialog.editor("password").setText("short")
+    dialog.editor("password_confirm").setText("shorter")
+    dialog.submit()
+    assert dialog.fields["email"].error.isVisibleTo(dialog)
+    dialog.adjustSize()
+    _not_clipped(dialog)
+    capture(dialog, "first-run-errors", folder)
+
+
+def test_main_window_with_personnel(
+    qtbot: QtBot, main_window: MainWindow, ui_app: App, folder: Path
+) -> None:
+    _add_people(ui_app)
+    page = main_window.show_page("personnel")
+    assert isinstance(page, PersonnelPage)
+    page.refresh()
+    qtbot.waitUntil(lambda: page.model.total == len(PEOPLE) + 1 and not page.model.loading)
+    page.table.selectRow(1)
+    qtbot.waitUntil(lambda: page.editor.record is not None and not page.busy.running)
+    capture(main_window, "main-window-personnel", folder)
+    page.editor.edits["email"].setText("not an address")
+    page.editor.edits["email"].textEdited.emit("not an address")
+    page.save()
+    qtbot.waitUntil(lambda: bool(page.editor.field_error("email")))
+    capture(main_window, "personnel-invalid-email", folder)
+
+
+def test_conflict_message(
+    qtbot: QtBot, main_window: MainWindow, ui_app: App, admin_id: int, folder: Path
+) -> None:
+    _add_people(ui_app)
+    page = main_window.show_page("personnel")
+    assert isinstance(page, PersonnelPage)
+    target = PersonnelService(ui_app.context).find_by_login("jsmets")
+    assert target is not None
+    page.open_person(target.id)
+    qtbot.waitUntil(lambda: page.editor.record is not None and not page.busy.running)
+    page.editor.edits["phone"].setText("+32 9 123 45 67")
+    page.editor.edits["number"].setText("A-17")
+    service = PersonnelService(ui_app.context)
+    other = service.get(Actor.system("other workstation"), target.id)
+    service.update(
+        Actor.system("other workstation"),
+        target.id,
+        other.version,
+        PersonForm(**{**other.form.__dict__, "number": "B-99", "mobile": "+32 470 12 34 56"}),
+    )
+    page.editor.changed.emit()
+    page.save()
+    qtbot.waitUntil(lambda: page.conflict_dialog is not None)
+    dialog = page.conflict_dialog
+    assert isinstance(dialog, QDialog)
+    qtbot.waitExposed(dialog)
+    capture(dialog, "personnel-conflict", folder)
+    capture(main_window, "personnel-conflict-window", folder)
+    dialog.reject()
