@@ -1,0 +1,18 @@
+"""System → Permissions, Log and Security (in the product's tab order)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pmdesk.core.modules import SYSTEM
+from pmdesk.ui.system.permissions import PermissionsPage
+
+if TYPE_CHECKING:
+    from pmdesk.ui.main_window import MainWindow
+
+__all__ = ["PermissionsPage", "install_system_pages"]
+
+
+def install_system_pages(window: MainWindow) -> None:
+    """Register the System screens; each is shown only when the user's group may read it."""
+    window.add_system_page("permissions", window.tr("Permissions"), PermissionsPage, SYSTEM)

@@ -1,0 +1,55 @@
+"""Small helpers shared by the System screens (Permissions, Security, Log)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from PySide6.QtCore import QCoreApplication, Qt
+from PySide6.QtWidgets import QFormLayout, QLabel, QWidget
+
+from pmdesk.core.errors import PmdeskError
+
+log = logging.getLogger(__name__)
+
+
+def error_text(exc: BaseException | object, fallback: str) -> str:
+    """The core's own sentence for a PmdeskError; a short generic line (logged) otherwise."""
+    if isinstance(exc, PmdeskError):
+        return str(exc)
+    log.error("%s", fallback, exc_info=exc if isinstance(exc, BaseException) else None)
+    return QCoreApplication.translate("system", "{what} ({name}).").format(
+        what=fallback, name=type(exc).__name__
+    )
+
+
+def form_layout() -> QFormLayout:
+    layout = QFormLayout()
+    layout.setVerticalSpacing(8)
+    layout.setHorizontalSpacing(12)
+    layout.setLabelAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+    layout.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+    return layout
+
+
+def section_title(text: str, parent: QWidget | None = None) -> QLabel:
+    """A bold heading inside a panel ("HTTPS/SSL", "Info" in the seed)."""
+    label = QLabel(text, parent)
+    label.setProperty("role", "section")
+    label.setStyleSheet("font-weight: bold; color: #33485f;")
+    return label
+
+
+def local_time(value: datetime | None, *, seconds: bool = False) -> str:
+    """A UTC time as the workstation's local time, e.g. '2017-08-14 15:25'."""
+    if value is None:
+        return ""
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return aware.astimezone().strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+
+def utc_time(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -1,0 +1,803 @@
+"""System → Permissions: a user group's rights, module by module, as Read / Edit / Delete.
+
+As in the product: a "Usergroup Selector", the grid of the 13 modules with Read, Edit and Delete
+check boxes, and "Save Permissions". Groups can be created, renamed and deleted here too.
+
+Everything the core says is shown as it says it: a group changed on another workstation
+(optimistic locking) offers to reload; a change that would leave nobody able to administer
+security or permissions is refused with the core's explanation, and the ticks stay as they were
+so that nothing typed is lost. Reading needs System Read, saving System Edit, deleting a group
+System Delete; the buttons follow the signed-in group's rights, and the core checks again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QRect, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QKeySequence, QPainter, QPaintEvent, QShortcut
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFrame,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QScrollArea,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from pmdesk.core.errors import (
+    ConflictError,
+    LastAdministratorError,
+    NotFound,
+    ValidationError,
+)
+from pmdesk.core.groups import GridRow, GroupService, GroupSummary, PermissionGrid
+from pmdesk.core.modules import MODULES, SYSTEM, Action, Module
+from pmdesk.ui.icons import app_icon, icon
+from pmdesk.ui.system.common import error_text, form_layout
+from pmdesk.ui.widgets import (
+    BusyIndicator,
+    FieldBox,
+    MessageLabel,
+    ask,
+    hint_label,
+    make_danger,
+    make_primary,
+)
+
+if TYPE_CHECKING:
+    from pmdesk.ui.main_window import PageContext
+
+ACTIONS: tuple[Action, ...] = (Action.READ, Action.EDIT, Action.DELETE)
+Rights = tuple[bool, bool, bool]
+
+
+def action_label(action: Action) -> str:
+    from PySide6.QtCore import QCoreApplication
+
+    names = {Action.READ: "Read", Action.EDIT: "Edit", Action.DELETE: "Delete"}
+    return QCoreApplication.translate("PermissionsPage", names[action])
+
+
+class GroupNameDialog(QDialog):
+    """Asks for a group name (New group, Rename); the page saves and reports errors back.
+
+    ``submitted(name)`` is emitted on OK; the dialog stays open until the page calls
+    ``accept()`` (saved) or ``set_error()`` (refused: the message goes under the field).
+    """
+
+    submitted = Signal(str)
+
+    def __init__(
+        self, title: str, ok_text: str, name: str = "", parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("groupNameDialog")
+        self.setWindowTitle(title)
+        self.setWindowIcon(app_icon())
+        self.setMinimumWidth(380)
+        self.name_edit = QLineEdit(name, self)
+        self.name_edit.setObjectName("groupNameEdit")
+        self.name_edit.setMaxLength(100)
+        self.name_edit.setPlaceholderText(self.tr("e.g. Reception desk"))
+        self.name_edit.selectAll()
+        self.field = FieldBox(self.name_edit, self)
+        self.busy = BusyIndicator(self)
+        self.buttons = QDialogButtonBox(self)
+        self.ok_button = make_primary(
+            self.buttons.addButton(ok_text, QDialogButtonBox.ButtonRole.AcceptRole)
+        )
+        self.ok_button.setObjectName("okButton")
+        self.cancel_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.accepted.connect(self._submit)
+        self.buttons.rejected.connect(self.reject)
+        self.name_edit.textEdited.connect(lambda _t: self.field.set_error(None))
+        self.name_edit.textChanged.connect(self._update)
+
+        form = form_layout()
+        form.addRow(self.tr("Name"), self.field)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.busy)
+        bottom.addStretch(1)
+        bottom.addWidget(self.buttons)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(16, 16, 16, 12)
+        layout.setSpacing(12)
+        layout.addLayout(form)
+        layout.addLayout(bottom)
+        self._update()
+
+    def _update(self) -> None:
+        self.ok_button.setEnabled(bool(self.name_edit.text().strip()) and not self.busy.running)
+
+    def _submit(self) -> None:
+        if not self.name_edit.text().strip() or self.busy.running:
+            return
+        self.field.set_error(None)
+        self.busy.start(self.tr("Saving…"))
+        self.name_edit.setEnabled(False)
+        self._update()
+        self.submitted.emit(self.name_edit.text())
+
+    def set_error(self, message: str) -> None:
+        self.busy.stop()
+        self.name_edit.setEnabled(True)
+        self.field.set_error(message)
+        self.name_edit.setFocus()
+        self._update()
+
+
+class PermissionGridView(QFrame):
+    """The 13 modules, each with Read / Edit / Delete check boxes, in the product's order."""
+
+    changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("permissionGrid")
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.checks: dict[tuple[str, Action], QCheckBox] = {}
+        self.names: dict[str, QLabel] = {}
+        self._baseline: dict[str, Rights] = {}
+        grid = QGridLayout(self)
+        grid.setContentsMargins(0, 0, 12, 0)
+        grid.setHorizontalSpacing(22)
+        grid.setVerticalSpacing(0)
+        for row, module in enumerate(MODULES):
+            name = QLabel(module.name, self)
+            name.setObjectName(f"module_{module.key}")
+            name.setMinimumHeight(30)
+            name.setIndent(6)
+            self.names[module.key] = name
+            grid.addWidget(name, row, 0)
+            for column, action in enumerate(ACTIONS, start=1):
+                check = QCheckBox(action_label(action), self)
+                check.setObjectName(f"{module.key}_{action.value}")
+                check.setToolTip(
+                    self.tr("{action} on {module}").format(
+                        action=action_label(action), module=module.name
+                    )
+                )
+                check.toggled.connect(self._toggled)
+                self.checks[(module.key, action)] = check
+                grid.addWidget(check, row, column)
+        grid.setColumnStretch(0, 1)
+        grid.setRowStretch(len(MODULES), 1)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        """Every other module on a faint stripe, so the eye follows a row to its boxes."""
+        painter = QPainter(self)
+        stripe = QColor("#f5f7fa")
+        for row, module in enumerate(MODULES):
+            if row % 2:
+                continue
+            name = self.names[module.key]
+            painter.fillRect(QRect(0, name.y(), self.width(), name.height()), stripe)
+        painter.end()
+        super().paintEvent(event)
+
+    def check(self, module: Module | str, action: Action) -> QCheckBox:
+        key = module if isinstance(module, str) else module.key
+        return self.checks[(key, action)]
+
+    def rights(self, key: str) -> Rights:
+        read, edit, delete = (self.checks[(key, a)].isChecked() for a in ACTIONS)
+        return read, edit, delete
+
+    def rows(self) -> list[GridRow]:
+        return [GridRow(m.key, m.name, *self.rights(m.key)) for m in MODULES]
+
+    def load(self, grid: PermissionGrid | None) -> None:
+        """Show ``grid`` as saved (None: empty and disabled)."""
+        self._baseline = (
+            {r.module_key: (r.read, r.edit, r.delete) for r in grid.rows} if grid else {}
+        )
+        for module in MODULES:
+            saved = self._baseline.get(module.key, (False, False, False))
+            for action, value in zip(ACTIONS, saved, strict=True):
+                check = self.checks[(module.key, action)]
+                check.blockSignals(True)
+                check.setChecked(value)
+                check.blockSignals(False)
+        self._mark()
+
+    def set_rows(self, rows: list[GridRow]) -> None:
+        """Tick as ``rows`` say, keeping the saved baseline (e.g. to restore a refused save)."""
+        for row in rows:
+            for action, value in zip(ACTIONS, (row.read, row.edit, row.delete), strict=True):
+                check = self.checks[(row.module_key, action)]
+                check.blockSignals(True)
+                check.setChecked(value)
+                check.blockSignals(False)
+        self._mark()
+        self.changed.emit()
+
+    def mark_saved(self, grid: PermissionGrid) -> None:
+        self._baseline = {r.module_key: (r.read, r.edit, r.delete) for r in grid.rows}
+        self._mark()
+
+    def changed_modules(self) -> list[str]:
+        return [
+            m.key
+            for m in MODULES
+            if self.rights(m.key) != self._baseline.get(m.key, (False, False, False))
+        ]
+
+    def is_dirty(self) -> bool:
+        return bool(self._baseline) and bool(self.changed_modules())
+
+    def set_editable(self, editable: bool) -> None:
+        for check in self.checks.values():
+            check.setEnabled(editable)
+
+    def _toggled(self, _checked: bool) -> None:
+        self._mark()
+        self.changed.emit()
+
+    def _mark(self) -> None:
+        """Modules with unsaved ticks are shown in bold with a marker."""
+        changed = set(self.changed_modules()) if self._baseline else set()
+        for module in MODULES:
+            label = self.names[module.key]
+            is_changed = module.key in changed
+            font = QFont(label.font())
+            font.setBold(is_changed)
+            label.setFont(font)
+            label.setText(module.name + ("  •" if is_changed else ""))
+            label.setToolTip(self.tr("Changed, not saved yet") if is_changed else "")
+
+
+class PermissionsPage(QWidget):
+    """System → Permissions."""
+
+    def __init__(self, context: PageContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("permissionsPage")
+        self.context = context
+        self.tasks = context.tasks
+        self.actor = context.session.actor
+        self.service = GroupService(context.app.context)
+        self.can_edit = context.session.can(SYSTEM, Action.EDIT)
+        self.can_delete = context.session.can(SYSTEM, Action.DELETE)
+        self.groups: list[GroupSummary] = []
+        self.current_grid: PermissionGrid | None = None
+        self.name_dialog: GroupNameDialog | None = None
+        self._busy = False
+        self._grid_token = 0
+        self._group_id: int | None = None
+
+        # ----- Usergroup Selector -----
+        selector = QGroupBox(self.tr("Usergroup Selector"), self)
+        selector.setObjectName("groupSelector")
+        self.group_combo = QComboBox(self)
+        self.group_combo.setObjectName("groupCombo")
+        self.group_combo.setMinimumContentsLength(16)
+        self.group_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.group_combo.currentIndexChanged.connect(self._group_chosen)
+        self.reload_button = QToolButton(self)
+        self.reload_button.setObjectName("reloadButton")
+        self.reload_button.setIcon(icon("refresh"))
+        self.reload_button.setToolTip(self.tr("Reload the groups and their rights (F5)"))
+        self.reload_button.clicked.connect(self.reload)
+        combo_row = QHBoxLayout()
+        combo_row.setSpacing(6)
+        combo_row.addWidget(self.group_combo, 1)
+        combo_row.addWidget(self.reload_button)
+        self.members_label = QLabel(self)
+        self.members_label.setObjectName("membersLabel")
+        self.members_label.setProperty("role", "muted")
+
+        self.new_button = QPushButton(icon("add"), self.tr("New group"), self)
+        self.new_button.setObjectName("newGroupButton")
+        self.new_button.clicked.connect(self.new_group)
+        self.rename_button = QPushButton(self.tr("Rename"), self)
+        self.rename_button.setObjectName("renameGroupButton")
+        self.rename_button.clicked.connect(self.rename_group)
+        self.delete_button = make_danger(QPushButton(icon("delete"), self.tr("Delete group"), self))
+        self.delete_button.setObjectName("deleteGroupButton")
+        self.delete_button.clicked.connect(self.delete_group)
+        for button in (self.new_button, self.rename_button, self.delete_button):
+            button.setAutoDefault(False)
+        group_buttons = QHBoxLayout()
+        group_buttons.setSpacing(6)
+        group_buttons.addWidget(self.new_button)
+        group_buttons.addWidget(self.rename_button)
+        group_buttons.addWidget(self.delete_button)
+        group_buttons.addStretch(1)
+
+        form = form_layout()
+        form.addRow(self.tr("Name"), combo_row)
+        form.addRow("", self.members_label)
+        selector_layout = QVBoxLayout(selector)
+        selector_layout.setSpacing(10)
+        selector_layout.addLayout(form)
+        selector_layout.addLayout(group_buttons)
+
+        self.save_button = make_primary(
+            QPushButton(icon("save-light"), self.tr("Save Permissions"), self)
+        )
+        self.save_button.setObjectName("savePermissionsButton")
+        self.save_button.clicked.connect(self.save)
+        self.revert_button = QPushButton(self.tr("Undo changes"), self)
+        self.revert_button.setObjectName("revertButton")
+        self.revert_button.setAutoDefault(False)
+        self.revert_button.clicked.connect(self.revert)
+        save_row = QHBoxLayout()
+        save_row.setSpacing(6)
+        save_row.addWidget(self.save_button)
+        save_row.addWidget(self.revert_button)
+        save_row.addStretch(1)
+        self.busy = BusyIndicator(self)
+        self.message = MessageLabel(self)
+        self.message.setObjectName("permissionsMessage")
+        self.unsaved_label = QLabel(self)
+        self.unsaved_label.setObjectName("unsavedLabel")
+        self.unsaved_label.setProperty("role", "muted")
+        self.unsaved_label.setWordWrap(True)
+
+        left = QWidget(self)
+        left.setObjectName("permissionsLeft")
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.setSpacing(10)
+        left_layout.addWidget(selector)
+        left_layout.addLayout(save_row)
+        left_layout.addWidget(self.unsaved_label)
+        left_layout.addWidget(self.busy)
+        left_layout.addWidget(self.message)
+        left_layout.addWidget(
+            hint_label(
+                self.tr(
+                    "Read shows a screen, Edit allows changing it, Delete allows removing "
+                    "records in it. People get their group's new rights the next time they "
+                    "sign in."
+                ),
+                self,
+            )
+        )
+        left_layout.addStretch(1)
+        left.setFixedWidth(max(380, selector.sizeHint().width()))
+
+        # ----- the grid -----
+        self.grid_box = QGroupBox(self.tr("Permissions"), self)
+        self.grid_box.setObjectName("gridBox")
+        self.grid = PermissionGridView(self)
+        self.grid.changed.connect(self._update_buttons)
+        box_layout = QVBoxLayout(self.grid_box)
+        box_layout.setContentsMargins(14, 8, 14, 8)
+        box_layout.addWidget(self.grid)
+        scroll = QScrollArea(self)
+        scroll.setObjectName("gridScroll")
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        holder = QWidget(scroll)
+        holder_layout = QVBoxLayout(holder)
+        holder_layout.setContentsMargins(0, 0, 0, 0)
+        holder_layout.addWidget(self.grid_box)
+        holder_layout.addStretch(1)
+        scroll.setWidget(holder)
+        self.grid_box.setMaximumWidth(640)
+
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(16, 14, 16, 14)
+        layout.setSpacing(20)
+        layout.addWidget(left, 0, Qt.AlignmentFlag.AlignTop)
+        layout.addWidget(scroll, 1)
+
+        QShortcut(QKeySequence.StandardKey.Save, self, self.save)
+        QShortcut(QKeySequence.StandardKey.Refresh, self, self.reload)
+
+        self.grid.load(None)
+        self._update_buttons()
+        self.load_groups()
+
+    # ----- state --------------------------------------------------------------------------
+
+    @property
+    def busy_now(self) -> bool:
+        return self._busy
+
+    def current_group(self) -> GroupSummary | None:
+        for group in self.groups:
+            if group.id == self._group_id:
+                return group
+        return None
+
+    def has_unsaved_changes(self) -> bool:
+        return self.grid.is_dirty()
+
+    def _set_busy(self, busy: bool, text: str = "") -> None:
+        self._busy = busy
+        if busy:
+            self.busy.start(text)
+        else:
+            self.busy.stop()
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        loaded = self.current_grid is not None and not self._busy
+        dirty = self.grid.is_dirty()
+        self.save_button.setEnabled(self.can_edit and loaded and dirty)
+        self.revert_button.setEnabled(loaded and dirty)
+        self.revert_button.setVisible(self.can_edit)
+        self.grid.set_editable(self.can_edit and loaded)
+        self.new_button.setEnabled(self.can_edit and not self._busy)
+        self.rename_button.setEnabled(self.can_edit and loaded)
+        self.delete_button.setEnabled(self.can_delete and loaded)
+        group = self.current_group()
+        self.delete_button.setToolTip(
+            self.tr("Move the people in this group to another group first.")
+            if group is not None and group.members
+            else ""
+        )
+        for button, allowed, right in (
+            (self.save_button, self.can_edit, "Edit"),
+            (self.new_button, self.can_edit, "Edit"),
+            (self.rename_button, self.can_edit, "Edit"),
+            (self.delete_button, self.can_delete, "Delete"),
+        ):
+            if not allowed:
+                button.setToolTip(
+                    self.tr("Your user group needs System {right} for this.").format(right=right)
+                )
+        changed = len(self.grid.changed_modules()) if dirty else 0
+        self.unsaved_label.setText(
+            ""
+            if not changed
+            else self.tr("1 module changed, not saved yet.")
+            if changed == 1
+            else self.tr("{n} modules changed, not saved yet.").format(n=changed)
+        )
+        self.unsaved_label.setVisible(bool(changed))
+        if self.current_grid is not None:
+            self.grid_box.setTitle(
+                self.tr("Permissions of {group}").format(group=self.current_grid.group_name)
+            )
+
+    # ----- loading ------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        """Reload the groups and the current group's rights (asks first when unsaved)."""
+        if self.grid.is_dirty():
+            self._ask_discard(lambda: self.load_groups(self._group_id))
+        else:
+            self.load_groups(self._group_id)
+
+    def load_groups(self, select_id: int | None = None, *, keep_message: bool = False) -> None:
+        service, actor = self.service, self.actor
+
+        def done(groups: list[GroupSummary]) -> None:
+            self._set_busy(False)
+            self._show_groups(groups, select_id, keep_message=True)
+
+        def failed(exc: BaseException) -> None:
+            self._set_busy(False)
+            self.message.show_error(error_text(exc, self.tr("The groups could not be loaded")))
+
+        if not keep_message:
+            self.message.clear_message()
+        self._set_busy(True, self.tr("Loading…"))
+        self.tasks.run(lambda: service.list(actor), done, failed, owner=self, label="list groups")
+
+    def _show_groups(
+        self, groups: list[GroupSummary], select_id: int | None, *, keep_message: bool = False
+    ) -> None:
+        self.groups = groups
+        wanted = select_id if any(g.id == select_id for g in groups) else None
+        if wanted is None and groups:
+            wanted = groups[0].id
+        self.group_combo.blockSignals(True)
+        self.group_combo.clear()
+        for group in groups:
+            self.group_combo.addItem(group.name, group.id)
+        index = self.group_combo.findData(wanted) if wanted is not None else -1
+        self.group_combo.setCurrentIndex(index)
+        self.group_combo.blockSignals(False)
+        if wanted is None:
+            self._group_id = None
+            self.current_grid = None
+            self.grid.load(None)
+            self._update_members()
+            self._update_buttons()
+            return
+        self._load_grid(wanted, keep_message=keep_message)
+
+    def _group_chosen(self, index: int) -> None:
+        group_id = self.group_combo.itemData(index)
+        if group_id is None or group_id == self._group_id:
+            return
+        if self.grid.is_dirty():
+            previous = self._group_id
+
+            def stay() -> None:
+                self.group_combo.blockSignals(True)
+                self.group_combo.setCurrentIndex(self.group_combo.findData(previous))
+                self.group_combo.blockSignals(False)
+
+            box = ask(
+                self,
+                self.tr("Unsaved changes"),
+                self.tr("Discard your changes to the permissions of {group}?").format(
+                    group=self.current_grid.group_name if self.current_grid else ""
+                ),
+                self.tr("Discard changes"),
+                lambda: self._load_grid(int(group_id)),
+                danger=True,
+                cancel_text=self.tr("Keep editing"),
+            )
+            box.rejected.connect(stay)
+            return
+        self._load_grid(int(group_id))
+
+    def _load_grid(self, group_id: int, *, keep_message: bool = False) -> None:
+        self._grid_token += 1
+        token = self._grid_token
+        self._group_id = group_id
+        service, actor = self.service, self.actor
+
+        def done(grid: PermissionGrid) -> None:
+            if token != self._grid_token:
+                return
+            self._set_busy(False)
+            self.current_grid = grid
+            self.grid.load(grid)
+            self._update_members()
+            self._update_buttons()
+
+        def failed(exc: BaseException) -> None:
+            if token != self._grid_token:
+                return
+            self._set_busy(False)
+            self.message.show_error(error_text(exc, self.tr("The permissions could not be loaded")))
+            if isinstance(exc, NotFound):
+                self.load_groups(keep_message=True)
+
+        if not keep_message:
+            self.message.clear_message()
+        self._set_busy(True, self.tr("Loading…"))
+        self.tasks.run(
+            lambda: service.grid(actor, group_id), done, failed, owner=self, label="load grid"
+        )
+
+    def _update_members(self) -> None:
+        group = self.current_group()
+        if group is None:
+            self.members_label.setText("")
+            return
+        self.members_label.setText(
+            self.tr("Nobody is in this group.")
+            if group.members == 0
+            else self.tr("1 person is in this group.")
+            if group.members == 1
+            else self.tr("{n} people are in this group.").format(n=group.members)
+        )
+
+    # ----- saving -------------------------------------------------------------------------
+
+    def save(self) -> None:
+        grid = self.current_grid
+        if grid is None or self._busy or not self.can_edit or not self.grid.is_dirty():
+            return
+        rows = self.grid.rows()
+        service, actor = self.service, self.actor
+        group_id, version = grid.group_id, grid.version
+
+        def done(saved: PermissionGrid) -> None:
+            self._set_busy(False)
+            self.current_grid = saved
+            self.grid.mark_saved(saved)
+            self.message.show_success(
+                self.tr("Permissions of {group} saved.").format(group=saved.group_name)
+            )
+            self._update_buttons()
+
+        self.message.clear_message()
+        self._set_busy(True, self.tr("Saving…"))
+        self.tasks.run(
+            lambda: service.save_grid(actor, group_id, version, rows),
+            done,
+            self._save_failed,
+            owner=self,
+            label="save permissions",
+        )
+
+    def _save_failed(self, exc: BaseException) -> None:
+        self._set_busy(False)
+        if isinstance(exc, LastAdministratorError):
+            self.message.show_error(self.tr("Not saved. ") + str(exc))
+        elif isinstance(exc, ConflictError):
+            self.message.show_error(str(exc))
+            ask(
+                self,
+                self.tr("Changed on another workstation"),
+                str(exc),
+                self.tr("Reload"),
+                self._reload_current,
+                informative=self.tr(
+                    "Reload shows the permissions as they are now saved; your ticks are "
+                    "discarded. Keep my changes leaves them here, unsaved."
+                ),
+                cancel_text=self.tr("Keep my changes"),
+            )
+        elif isinstance(exc, NotFound):
+            self.message.show_error(str(exc))
+            self.current_grid = None
+            self.grid.load(None)
+            self.load_groups(keep_message=True)
+        else:
+            self.message.show_error(error_text(exc, self.tr("The permissions were not saved")))
+        self._update_buttons()
+
+    def _reload_current(self) -> None:
+        if self._group_id is not None:
+            self.load_groups(self._group_id)
+
+    def revert(self) -> None:
+        if self.current_grid is not None:
+            self.grid.load(self.current_grid)
+            self.message.clear_message()
+            self._update_buttons()
+
+    # ----- groups -------------------------------------------------------------------------
+
+    def new_group(self) -> None:
+        if not self.can_edit or self._busy:
+            return
+        if self.grid.is_dirty():
+            self._ask_discard(self._open_new_group)
+        else:
+            self._open_new_group()
+
+    def _open_new_group(self) -> None:
+        service, actor = self.service, self.actor
+
+        def create(name: str) -> Callable[[], GroupSummary]:
+            return lambda: service.create(actor, name)
+
+        def done(group: GroupSummary) -> None:
+            self.message.show_success(
+                self.tr(
+                    "Group {group} created, without any right yet: tick what it may do, "
+                    "then Save Permissions."
+                ).format(group=group.name)
+            )
+            self.load_groups(group.id, keep_message=True)
+
+        self._open_name_dialog(
+            self.tr("New user group"), self.tr("Create"), "", create, done, "create group"
+        )
+
+    def rename_group(self) -> None:
+        grid = self.current_grid
+        if grid is None or not self.can_edit or self._busy:
+            return
+        service, actor = self.service, self.actor
+        group_id = grid.group_id
+
+        def rename(name: str) -> Callable[[], GroupSummary]:
+            version = self.current_grid.version if self.current_grid else grid.version
+            return lambda: service.rename(actor, group_id, name, version)
+
+        def done(group: GroupSummary) -> None:
+            current = self.current_grid
+            if current is not None and current.group_id == group.id:
+                # Only the name changed: unsaved ticks stay and will save on the new version.
+                self.current_grid = replace(current, group_name=group.name, version=group.version)
+            self.groups = [group if g.id == group.id else g for g in self.groups]
+            index = self.group_combo.findData(group.id)
+            if index >= 0:
+                self.group_combo.setItemText(index, group.name)
+            self.message.show_success(self.tr("Group renamed to {group}.").format(group=group.name))
+            self._update_buttons()
+
+        self._open_name_dialog(
+            self.tr("Rename user group"),
+            self.tr("Rename"),
+            grid.group_name,
+            rename,
+            done,
+            "rename group",
+        )
+
+    def _open_name_dialog(
+        self,
+        title: str,
+        ok_text: str,
+        name: str,
+        call_for: Callable[[str], Callable[[], GroupSummary]],
+        done: Callable[[GroupSummary], None],
+        label: str,
+    ) -> None:
+        dialog = GroupNameDialog(title, ok_text, name, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.name_dialog = dialog
+
+        def submitted(text: str) -> None:
+            def ok(group: GroupSummary) -> None:
+                dialog.accept()
+                done(group)
+
+            def refused(exc: BaseException) -> None:
+                if isinstance(exc, ValidationError):
+                    dialog.set_error(exc.errors.get("name") or str(exc))
+                elif isinstance(exc, ConflictError):
+                    dialog.set_error(str(exc))
+                    self._reload_current()
+                else:
+                    dialog.set_error(error_text(exc, self.tr("That did not work")))
+
+            self.tasks.run(call_for(text), ok, refused, owner=dialog, label=label)
+
+        def closed(_result: int) -> None:
+            if self.name_dialog is dialog:
+                self.name_dialog = None
+
+        dialog.submitted.connect(submitted)
+        dialog.finished.connect(closed)
+        dialog.open()
+
+    def delete_group(self) -> None:
+        grid = self.current_grid
+        if grid is None or not self.can_delete or self._busy:
+            return
+        service, actor = self.service, self.actor
+        group_id, name = grid.group_id, grid.group_name
+
+        def confirmed() -> None:
+            def done(_none: object) -> None:
+                self._set_busy(False)
+                self.current_grid = None
+                self.grid.load(None)
+                self._group_id = None
+                self.message.show_success(self.tr("Group {group} deleted.").format(group=name))
+                self.load_groups(keep_message=True)
+
+            def failed(exc: BaseException) -> None:
+                self._set_busy(False)
+                self.message.show_error(error_text(exc, self.tr("The group was not deleted")))
+                if isinstance(exc, NotFound):
+                    self.load_groups(keep_message=True)
+
+            self.message.clear_message()
+            self._set_busy(True, self.tr("Deleting…"))
+            self.tasks.run(
+                lambda: service.delete(actor, group_id), done, failed, owner=self, label="delete"
+            )
+
+        ask(
+            self,
+            self.tr("Delete user group"),
+            self.tr("Delete the group {group}?").format(group=name),
+            self.tr("Delete group"),
+            confirmed,
+            danger=True,
+            informative=self.tr("Its permissions are removed with it. This cannot be undone."),
+        )
+
+    # ----- helpers ------------------------------------------------------------------------
+
+    def _ask_discard(self, proceed: Callable[[], None]) -> None:
+        ask(
+            self,
+            self.tr("Unsaved changes"),
+            self.tr("Discard your changes to the permissions of {group}?").format(
+                group=self.current_grid.group_name if self.current_grid else ""
+            ),
+            self.tr("Discard changes"),
+            proceed,
+            danger=True,
+            cancel_text=self.tr("Keep editing"),
+        )

@@ -1,0 +1,41 @@
+"""Helpers for the System screens' tests."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPoint, QRect
+from PySide6.QtWidgets import QAbstractButton, QLabel, QTabWidget, QWidget
+from pytestqt.qtbot import QtBot
+
+from pmdesk.ui.main_window import MainWindow
+
+
+def open_page(qtbot: QtBot, window: MainWindow, key: str) -> QWidget:
+    """Select every tab leading to page ``key`` (as a user clicks System, then the screen) and
+    return the page's widget, built and visible."""
+    lazy = window.pages[key]
+    child: QWidget = lazy
+    parent = lazy.parentWidget()
+    while parent is not None and parent is not window:
+        if isinstance(parent, QTabWidget) and parent.indexOf(child) >= 0:
+            parent.setCurrentWidget(child)
+            child = parent
+        parent = parent.parentWidget()
+    widget = lazy.build()
+    qtbot.waitUntil(widget.isVisible)
+    return widget
+
+
+def not_clipped(top: QWidget) -> None:
+    """Every visible label and button fits inside the window, and shows its whole text."""
+    bounds = QRect(QPoint(0, 0), top.size())
+    for widget in top.findChildren(QWidget):
+        if not isinstance(widget, QLabel | QAbstractButton) or not widget.isVisibleTo(top):
+            continue
+        if not widget.text():
+            continue
+        where = QRect(widget.mapTo(top, QPoint(0, 0)), widget.size())
+        assert bounds.contains(where), f"{widget.text()[:40]!r} sticks out of the window"
+        if isinstance(widget, QLabel) and widget.wordWrap():
+            continue
+        hint = widget.minimumSizeHint() if isinstance(widget, QLabel) else widget.sizeHint()
+        assert widget.width() >= hint.width() - 1, f"{widget.text()[:40]!r} is cut off"
