@@ -158,7 +158,6 @@ class MainWindow(QMainWindow):
         self.tasks = tasks
         self._closing_confirmed = False
         self._signing_out = False
-        self._geometry_restored = False
         self.pages: dict[str, _LazyPage] = {}
         self.setObjectName("mainWindow")
         self.setWindowIcon(app_icon())
@@ -205,6 +204,7 @@ class MainWindow(QMainWindow):
         if install:
             install_pages(self)
         self._update_empty_state()
+        self._restore_geometry()
 
     # ----- building -----------------------------------------------------------------------
 
@@ -419,12 +419,6 @@ class MainWindow(QMainWindow):
         self.closed.emit()
 
     # ----- geometry -----------------------------------------------------------------------
-
-    def showEvent(self, event: QShowEvent) -> None:
-        if not self._geometry_restored:
-            self._geometry_restored = True
-            self._restore_geometry()
-        super().showEvent(event)
 
     def _restore_geometry(self) -> None:
         saved = self.app.settings.window_geometry
