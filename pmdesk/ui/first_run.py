@@ -135,6 +135,7 @@ class FirstRunDialog(QDialog):
         layout.addWidget(intro)
         layout.addLayout(form)
         layout.addWidget(self.message)
+        layout.addStretch(1)  # spare height (wrapped text measured narrower) goes here
         layout.addLayout(buttons)
         self.fields["login"].editor.setFocus()
 

@@ -423,9 +423,10 @@ class LoginDialog(QDialog):
         self.code_edit.setFocus()
 
     def _refusal_text(self, result: Refused) -> str:
+        """The core's sentence; the attempts left are added when it does not say them."""
         text = str(getattr(result, "message", "") or self.tr("Login refused."))
         attempts_left = getattr(result, "attempts_left", None)
-        if self.step == self.CODE and isinstance(attempts_left, int):
+        if self.step == self.CODE and isinstance(attempts_left, int) and "attempt" not in text:
             if attempts_left == 1:
                 text += " " + self.tr("1 attempt left.")
             elif attempts_left > 1:

@@ -4,7 +4,9 @@ an ``App`` on a throwaway database, signed-in sessions and a main window.
 
 from __future__ import annotations
 
+import json
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -28,6 +30,28 @@ from pmdesk.ui.tasks import TaskManager
 from tests.helpers.login import cheap_passwords
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def _big_offscreen_screen() -> None:
+    """For screenshots: a 3840 x 2160 offscreen screen instead of the default 800 x 600.
+
+    A top-level window is limited to its screen, so at ``QT_SCALE_FACTOR=2`` the default screen
+    (400 x 300 logical pixels) would squash every dialog. Only when PMDESK_SCREENSHOTS is set.
+    """
+    if os.environ.get("QT_QPA_PLATFORM") != "offscreen" or not os.environ.get("PMDESK_SCREENSHOTS"):
+        return
+    screen = {
+        "screens": [
+            {"name": "screenshots", "x": 0, "y": 0, "width": 3840, "height": 2160, "dpr": 1}
+        ]
+    }
+    folder = Path(tempfile.mkdtemp(prefix="pmdesk-screen-"))
+    config = folder / "screen.json"
+    config.write_text(json.dumps(screen), encoding="utf-8")
+    os.environ["QT_QPA_PLATFORM"] = f"offscreen:configfile={config}"
+
+
+_big_offscreen_screen()
 
 # The offscreen platform says so whenever a window's size limits change (every dialog whose
 # layout grows) or a window is raised: window-manager features it lacks, harmless here.

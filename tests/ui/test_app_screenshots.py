@@ -5,24 +5,28 @@ With ``PMDESK_SCREENSHOTS=1`` the PNGs land in docs/screenshots/ for a human to 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QPoint, QRect
-from PySide6.QtWidgets import QDialog, QLabel, QWidget
+from PySide6.QtWidgets import QDialog, QLabel, QScrollArea, QWidget
 from pytestqt.qtbot import QtBot
 
 from pmdesk.bootstrap import App
 from pmdesk.core.auth import CodeNeeded, LoginService
 from pmdesk.core.context import Actor
+from pmdesk.core.models import Person
 from pmdesk.core.personnel import PersonForm, PersonnelService
+from pmdesk.core.trusted_ips import TrustedIpService
 from pmdesk.ui.first_run import FirstRunDialog
 from pmdesk.ui.login_dialog import LoginDialog
 from pmdesk.ui.main_window import MainWindow
+from pmdesk.ui.personnel.address import AddressDialog
 from pmdesk.ui.personnel.view import PersonnelPage
 from pmdesk.ui.tasks import TaskManager
 from tests.helpers.login import CollectingDelivery, cheap_passwords, enable_two_factor
-from tests.ui.screenshots import capture, screenshot_dir
+from tests.ui.screenshots import capture, screenshot_dir, settle
 
 PEOPLE = [
     ("Smets", "Jean-Marie", "E0001", "jm@insypro.com"),
@@ -85,6 +89,26 @@ def test_login_dialog_and_code_step(
     _not_clipped(dialog)
     capture(dialog, "login-code", folder)
     assert isinstance(dialog._challenge, CodeNeeded)
+    dialog.code_edit.setText("000000" if delivery.last_code != "000000" else "111111")
+    dialog.login_button.click()
+    qtbot.waitUntil(lambda: dialog.message.isVisible() and not dialog.busy.running)
+    _not_clipped(dialog)
+    capture(dialog, "login-code-wrong", folder)
+
+
+def test_login_refused(
+    qtbot: QtBot, ui_app: App, admin_id: int, tasks: TaskManager, folder: Path
+) -> None:
+    dialog = LoginDialog(tasks)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.set_backend(LoginService(ui_app.context, passwords=cheap_passwords()))
+    dialog.username_edit.setText("jsmets")
+    dialog.password_edit.setText("wrong password")
+    dialog.login_button.click()
+    qtbot.waitUntil(lambda: dialog.message.isVisible() and not dialog.busy.running)
+    _not_clipped(dialog)
+    capture(dialog, "login-refused", folder)
 
 
 def test_first_run(qtbot: QtBot, ui_app: App, tasks: TaskManager, folder: Path) -> None:
@@ -122,6 +146,41 @@ def test_main_window_with_personnel(
     capture(main_window, "personnel-invalid-email", folder)
 
 
+def test_personnel_security_box(
+    qtbot: QtBot, main_window: MainWindow, ui_app: App, folder: Path
+) -> None:
+    _add_people(ui_app)
+    service = PersonnelService(ui_app.context)
+    target = service.find_by_login("jsmets")
+    assert target is not None
+    with ui_app.db.session() as s:
+        now = ui_app.context.clock.now(s)
+        person = s.get(Person, target.id)
+        assert person is not None
+        person.locked_until = now + timedelta(minutes=4)
+        person.failed_logins = 10
+    trusted = TrustedIpService(ui_app.context)
+    trusted.trust_by_admin(Actor.system("screenshots"), target.id, "83.134.100.157")
+    trusted.trust_by_admin(Actor.system("screenshots"), target.id, "192.0.2.44")
+    page = main_window.show_page("personnel")
+    assert isinstance(page, PersonnelPage)
+    page.refresh()
+    page.open_person(target.id)
+    qtbot.waitUntil(lambda: page.editor.record is not None and not page.busy.running)
+    scroll = page.findChild(QScrollArea, "editorScroll")
+    assert scroll is not None
+    settle()
+    scroll.verticalScrollBar().setValue(scroll.verticalScrollBar().maximum())
+    capture(main_window, "personnel-security", folder)
+    page.editor.edit_address()
+    dialog = page.editor.findChild(AddressDialog)
+    assert dialog is not None
+    qtbot.waitExposed(dialog)
+    _not_clipped(dialog)
+    capture(dialog, "personnel-address", folder)
+    dialog.reject()
+
+
 def test_conflict_message(
     qtbot: QtBot, main_window: MainWindow, ui_app: App, admin_id: int, folder: Path
 ) -> None:
@@ -130,6 +189,7 @@ def test_conflict_message(
     assert isinstance(page, PersonnelPage)
     target = PersonnelService(ui_app.context).find_by_login("jsmets")
     assert target is not None
+    page.refresh()
     page.open_person(target.id)
     qtbot.waitUntil(lambda: page.editor.record is not None and not page.busy.running)
     page.editor.edits["phone"].setText("+32 9 123 45 67")

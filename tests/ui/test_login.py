@@ -164,6 +164,7 @@ def test_two_step_login_with_code_countdown_resend_and_trust(
     qtbot.keyClick(dialog.code_edit, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: dialog.message.isVisible() and not dialog.busy.running)
     assert "4 attempts left." in dialog.message.text()
+    assert dialog.message.text().count("attempt") == 1
     assert dialog.step == dialog.CODE
     assert dialog.code_edit.selectedText() == dialog.code_edit.text()
 

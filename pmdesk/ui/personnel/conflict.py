@@ -103,6 +103,7 @@ class ConflictDialog(QDialog):
         self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.table.setWordWrap(False)
         header = self.table.horizontalHeader()
+        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
@@ -123,8 +124,13 @@ class ConflictDialog(QDialog):
                 elif column == 2:
                     item.setBackground(theirs_brush)
                 self.table.setItem(row, column, item)
-        visible_rows = min(max(len(self.fields), 1), 10)
-        self.table.setFixedHeight(header.sizeHint().height() + 28 * visible_rows + 4)
+        shown_rows = min(len(self.fields), 10)
+        self.table.setFixedHeight(
+            header.sizeHint().height()
+            + self.table.verticalHeader().defaultSectionSize() * shown_rows
+            + 2 * self.table.frameWidth()
+            + 2
+        )
         self.table.setVisible(bool(self.fields))
 
         notes = []

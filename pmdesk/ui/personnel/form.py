@@ -266,6 +266,7 @@ class PersonEditor(QWidget):
         self.lock_row.setLayout(lock_row)
         lock_row.setContentsMargins(0, 4, 0, 0)
 
+        _align_labels(left, sec_left)
         security_grid = QGridLayout(security_box)
         security_grid.setHorizontalSpacing(24)
         security_grid.addLayout(sec_left, 0, 0)
@@ -286,6 +287,7 @@ class PersonEditor(QWidget):
         self.ip_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.ip_table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         header = self.ip_table.horizontalHeader()
+        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
@@ -574,6 +576,20 @@ def _form_layout() -> QFormLayout:
     layout.setLabelAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
     layout.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
     return layout
+
+
+def _align_labels(*layouts: QFormLayout) -> None:
+    """Give the label columns of several forms one width, so their fields line up."""
+    labels: list[QLabel] = []
+    for layout in layouts:
+        for row in range(layout.rowCount()):
+            item = layout.itemAt(row, QFormLayout.ItemRole.LabelRole)
+            widget = item.widget() if item is not None else None
+            if isinstance(widget, QLabel):
+                labels.append(widget)
+    width = max((label.sizeHint().width() for label in labels), default=0)
+    for label in labels:
+        label.setMinimumWidth(width)
 
 
 def _when(value: object) -> str:

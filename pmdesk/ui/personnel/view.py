@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 
 ROW_HEIGHT = 26
 SEARCH_DELAY_MS = 250
-COLUMN_WIDTHS = (140, 120, 80, 110, 200, 120, 80)
+COLUMN_WIDTHS = (120, 105, 70, 90, 190, 110, 70)
 
 
 @dataclass(frozen=True)
@@ -139,6 +139,7 @@ class PersonnelPage(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
         header.setHighlightSections(False)
+        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         header.setSortIndicatorShown(True)
         for column, width in enumerate(COLUMN_WIDTHS):
             header.resizeSection(column, width)
