@@ -196,7 +196,8 @@ class TrustedIp(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("personnel.id", ondelete="CASCADE"))
-    address: Mapped[str] = mapped_column(String(45))
+    # Normalised text (pmdesk.core.addresses), byte-wise ordered for prefix filters.
+    address: Mapped[str] = mapped_column(search_key_type(45))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 

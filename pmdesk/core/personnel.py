@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy import ColumnElement, and_, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -34,6 +34,7 @@ from pmdesk.core.passwords import Passwords, password_problem
 from pmdesk.core.permissions import administrator_counts as administrator_counts
 from pmdesk.core.permissions import guard_administrators as _guard_administrators
 from pmdesk.core.permissions import require
+from pmdesk.core.search import starts_with
 from pmdesk.core.types import search_text
 from pmdesk.core.validation import (
     FieldInvalid,
@@ -154,16 +155,6 @@ _SEARCHED = (
     Person.login_key,
     Person.email_key,
 )
-# Above every character: ``key < term + _TOP`` bounds a prefix range (byte-wise collations).
-_TOP = "\U0010ffff"
-
-
-def _starts_with(column: Any, term: str, dialect: str) -> ColumnElement[bool]:
-    """An index-friendly prefix match on a lower-cased key column."""
-    if dialect in {"mysql", "mariadb"}:
-        escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        return column.like(escaped + "%", escape="\\")  # type: ignore[no-any-return]
-    return and_(column >= term, column < term + _TOP)
 
 
 class PersonnelService:
@@ -195,13 +186,13 @@ class PersonnelService:
         if not term:
             return None
         dialect = s.get_bind().dialect.name
-        matches = [_starts_with(column, term, dialect) for column in _SEARCHED]
+        matches = [starts_with(column, term, dialect) for column in _SEARCHED]
         first, _, rest = term.partition(" ")
         if rest:
             matches.append(
                 and_(
                     Person.first_name_key == first,
-                    _starts_with(Person.last_name_key, rest.strip(), dialect),
+                    starts_with(Person.last_name_key, rest.strip(), dialect),
                 )
             )
         return or_(*matches)
@@ -419,10 +410,10 @@ class PersonnelService:
                 person.login_key = login_key(value) if isinstance(value, str) else None
             else:
                 setattr(person, name, value)
-        person.last_name_key = search_text(person.last_name)
-        person.first_name_key = search_text(person.first_name)
-        person.number_key = search_text(person.number)
-        person.email_key = search_text(person.email)
+        person.last_name_key = _key(person.last_name, _KEY_LENGTHS["last_name_key"])
+        person.first_name_key = _key(person.first_name, _KEY_LENGTHS["first_name_key"])
+        person.number_key = _key(person.number, _KEY_LENGTHS["number_key"])
+        person.email_key = _key(person.email, _KEY_LENGTHS["email_key"])
         if form.password:
             person.password_hash = self._passwords.hash(form.password)
             person.password_changed_at = now
@@ -468,6 +459,18 @@ class PersonnelService:
             if "login" in str(exc.orig).lower():
                 raise ValidationError({"login": "This login is already taken."}) from exc
             raise
+
+
+_KEY_LENGTHS = {
+    name: int(getattr(Person.__table__.columns[name].type, "length", 0) or 0)
+    for name in ("last_name_key", "first_name_key", "number_key", "email_key")
+}
+
+
+def _key(value: str, length: int) -> str:
+    """The search key of a field, cut to its column: lower() can lengthen a text ('İ' becomes
+    'i' + a combining dot), and PostgreSQL and MariaDB refuse a key longer than its column."""
+    return search_text(value)[:length]
 
 
 def _load(s: Session, person_id: int) -> Person:

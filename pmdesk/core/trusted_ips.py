@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy import ColumnElement, Row, Select, and_, delete, false, func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -31,6 +31,7 @@ from pmdesk.core.errors import NotFound, ValidationError
 from pmdesk.core.models import LoginChallenge, Person, TrustedIp
 from pmdesk.core.modules import MAINTENANCE, SYSTEM_SECURITY, Action
 from pmdesk.core.permissions import require, require_any
+from pmdesk.core.search import starts_with
 from pmdesk.core.security import load_settings
 from pmdesk.core.types import search_text
 
@@ -475,23 +476,6 @@ def _by_offset(
     return rows, offset + 1, offset > 0, end < total
 
 
-# Above every character: ``key < term + _TOP`` bounds a prefix range (byte-wise collations).
-_TOP = "\U0010ffff"
-
-
-def _starts_with(column: Any, term: str, dialect: str) -> ColumnElement[bool]:
-    """An index-friendly prefix match on a lower-cased personnel search key (byte-wise ordered
-    on SQLite and PostgreSQL, see ``search_key_type``; MariaDB serves prefix LIKE from the
-    index)."""
-    if dialect in {"mysql", "mariadb"}:
-        return column.like(_like_prefix(term), escape="\\")  # type: ignore[no-any-return]
-    return and_(column >= term, column < term + _TOP)
-
-
-def _like_prefix(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
 _ADDRESS_CHARS = re.compile(r"\A[0-9a-f.:]+\Z")
 # Up to this many matching people are looked up first and passed as a list, so that the
 # (person_id, created_at, id) index serves each of them; more than that and the match is dense
@@ -514,7 +498,7 @@ def _text_filter(s: Session, term: str) -> ColumnElement[bool]:
     people = select(Person.id).where(
         or_(
             *(
-                _starts_with(column, term, dialect)
+                starts_with(column, term, dialect)
                 for column in (Person.login_key, Person.last_name_key, Person.first_name_key)
             )
         )
@@ -531,11 +515,9 @@ def _text_filter(s: Session, term: str) -> ColumnElement[bool]:
         matches.append(TrustedIp.address == address)
     elif _ADDRESS_CHARS.match(term):
         address = term
-        if dialect == "sqlite":
-            # GLOB is case-sensitive, so SQLite can use ix_trusted_ips_address (LIKE cannot).
-            matches.append(TrustedIp.address.op("GLOB")(address + "*"))
-        else:
-            matches.append(TrustedIp.address.like(_like_prefix(address), escape="\\"))
+        # Addresses are stored lower-case and byte-wise ordered (migration 0004): the
+        # prefix range or LIKE is served by ix_trusted_ips_address on every engine.
+        matches.append(starts_with(TrustedIp.address, address, dialect))
     if not matches:
         return false()
     return or_(*matches) if len(matches) > 1 else matches[0]
