@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import sys
+
 
 def run_gui(database_url: str | None, self_test: bool = False) -> int:
-    from pmdesk.ui.app import run
-
+    try:
+        from pmdesk.ui.app import run
+    except ImportError as exc:  # a broken install: say so in one line, not a traceback
+        print(
+            f"pmdesk: the desktop app cannot start ({exc}). Reinstall pmdesk, or use the "
+            "command line: pmdesk --help",
+            file=sys.stderr,
+        )
+        return 1
     return run(database_url=database_url, self_test=self_test)

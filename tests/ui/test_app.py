@@ -199,3 +199,24 @@ def test_self_test_fails_without_keyring_and_with_a_dead_database() -> None:
     assert lines[1].startswith("FAIL database: Cannot open the database")
     assert lines[2].startswith("FAIL keyring: No secure system keyring")
     assert "Traceback" not in result.stderr
+
+
+def test_every_icon_and_the_style_sheet_load(qapp: object) -> None:
+    from PySide6.QtCore import QSize
+
+    from pmdesk.paths import resource_dir
+    from pmdesk.ui.icons import ICON_NAMES, icon, icon_path, style_sheet
+
+    for name in ICON_NAMES:
+        assert icon_path(name).is_file(), name
+        image = icon(name).pixmap(QSize(24, 24)).toImage()
+        assert not image.isNull(), name
+        assert any(  # something is drawn, not a blank square
+            image.pixelColor(x, y).alpha() > 0 for x in range(24) for y in range(24)
+        ), name
+    sheet = style_sheet()
+    assert "@ICONS@" not in sheet
+    for url in sheet.split('url("')[1:]:
+        path = Path(url.split('"', 1)[0])
+        assert path.is_file(), path
+        assert resource_dir() in path.parents

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
+    QT_TRANSLATE_NOOP,
     QAbstractTableModel,
     QCoreApplication,
     QModelIndex,
@@ -48,14 +49,15 @@ def _t(text: str) -> str:
     return QCoreApplication.translate("PersonnelModel", text)
 
 
+# Titles are marked for translation here and translated when shown (headerData).
 COLUMNS: tuple[Column, ...] = (
-    Column("last_name", "Lastname", "name"),
-    Column("first_name", "Forename", "first_name"),
-    Column("number", "Number", "number"),
-    Column("login", "Login", "login"),
-    Column("email", "Email", "email"),
-    Column("group_name", "Usergroup", "group"),
-    Column("locked", "Locked", None),
+    Column("last_name", QT_TRANSLATE_NOOP("PersonnelModel", "Lastname"), "name"),
+    Column("first_name", QT_TRANSLATE_NOOP("PersonnelModel", "Forename"), "first_name"),
+    Column("number", QT_TRANSLATE_NOOP("PersonnelModel", "Number"), "number"),
+    Column("login", QT_TRANSLATE_NOOP("PersonnelModel", "Login"), "login"),
+    Column("email", QT_TRANSLATE_NOOP("PersonnelModel", "Email"), "email"),
+    Column("group_name", QT_TRANSLATE_NOOP("PersonnelModel", "Usergroup"), "group"),
+    Column("locked", QT_TRANSLATE_NOOP("PersonnelModel", "Locked"), None),
 )
 LOCKED_COLUMN = len(COLUMNS) - 1
 
