@@ -12,10 +12,12 @@ import sys
 from collections.abc import Sequence
 
 from pmdesk import __version__
-from pmdesk.commands import COMMAND_MODULES
-from pmdesk.commands.common import CommandFailed, run_command
 
 log = logging.getLogger(__name__)
+
+# Known sub-commands, so that starting the GUI does not import them (SQLAlchemy, Alembic…):
+# the login dialog must paint before any of that is loaded. A test keeps this in step.
+COMMAND_NAMES = frozenset({"db", "user", "group", "mail", "login", "security", "ip"})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,9 +34,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="check that the app can start (GUI, database, keyring) and exit",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from pmdesk.commands import COMMAND_MODULES
+
     for module in COMMAND_MODULES:
         module.register(commands)
     return parser
+
+
+def _gui_arguments(argv: Sequence[str]) -> argparse.Namespace | None:
+    """The GUI's options when ``argv`` names no sub-command (and asks for no help)."""
+    if any(arg in COMMAND_NAMES or arg in {"-h", "--help", "--version"} for arg in argv):
+        return None
+    parser = argparse.ArgumentParser(prog="pmdesk", add_help=False)
+    parser.add_argument("--database", default=None)
+    parser.add_argument("--self-test", action="store_true")
+    known, unknown = parser.parse_known_args(argv)
+    return None if unknown else known
 
 
 def add_database_option(parser: argparse.ArgumentParser) -> None:
@@ -48,13 +63,19 @@ def add_database_option(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    database = getattr(args, "database", None)
-    if args.command is None:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    gui = _gui_arguments(arguments)
+    if gui is not None:
         from pmdesk.gui_entry import run_gui
 
-        return run_gui(database_url=database, self_test=args.self_test)
+        return run_gui(database_url=gui.database, self_test=gui.self_test)
+    from pmdesk.commands.common import CommandFailed, run_command
+
+    parser = build_parser()
+    args = parser.parse_args(arguments)
+    database = getattr(args, "database", None)
+    if args.command is None:
+        parser.error("unexpected arguments")
     try:
         return run_command(args, database)
     except CommandFailed as exc:
