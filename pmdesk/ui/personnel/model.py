@@ -51,13 +51,13 @@ def _t(text: str) -> str:
 
 # Titles are marked for translation here and translated when shown (headerData).
 COLUMNS: tuple[Column, ...] = (
-    Column("last_name", QT_TRANSLATE_NOOP("PersonnelModel", "Lastname"), "name"),
-    Column("first_name", QT_TRANSLATE_NOOP("PersonnelModel", "Forename"), "first_name"),
-    Column("number", QT_TRANSLATE_NOOP("PersonnelModel", "Number"), "number"),
-    Column("login", QT_TRANSLATE_NOOP("PersonnelModel", "Login"), "login"),
-    Column("email", QT_TRANSLATE_NOOP("PersonnelModel", "Email"), "email"),
-    Column("group_name", QT_TRANSLATE_NOOP("PersonnelModel", "Usergroup"), "group"),
-    Column("locked", QT_TRANSLATE_NOOP("PersonnelModel", "Locked"), None),
+    Column("last_name", str(QT_TRANSLATE_NOOP("PersonnelModel", "Lastname")), "name"),
+    Column("first_name", str(QT_TRANSLATE_NOOP("PersonnelModel", "Forename")), "first_name"),
+    Column("number", str(QT_TRANSLATE_NOOP("PersonnelModel", "Number")), "number"),
+    Column("login", str(QT_TRANSLATE_NOOP("PersonnelModel", "Login")), "login"),
+    Column("email", str(QT_TRANSLATE_NOOP("PersonnelModel", "Email")), "email"),
+    Column("group_name", str(QT_TRANSLATE_NOOP("PersonnelModel", "Usergroup")), "group"),
+    Column("locked", str(QT_TRANSLATE_NOOP("PersonnelModel", "Locked")), None),
 )
 LOCKED_COLUMN = len(COLUMNS) - 1
 
