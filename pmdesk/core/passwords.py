@@ -23,6 +23,9 @@ class Passwords:
             return self._hasher.verify(stored_hash or self._dummy, password) and bool(stored_hash)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
+        except UnicodeEncodeError:
+            # Lone surrogates (undecodable bytes from a terminal) match no stored password.
+            return False
 
     def needs_rehash(self, stored_hash: str) -> bool:
         try:
@@ -39,6 +42,8 @@ def password_problem(password: str, confirm: str | None = None) -> str | None:
         return f"The password must have at most {MAX_PASSWORD_LENGTH} characters."
     if "\x00" in password:
         return "The password cannot contain a NUL character."
+    if any("\ud800" <= ch <= "\udfff" for ch in password):
+        return "The password contains bytes that are not valid text (check the input encoding)."
     if confirm is not None and confirm != password:
         return "The passwords do not match."
     return None
