@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QPoint, QRect
-from PySide6.QtWidgets import QAbstractButton, QLabel, QTabWidget, QWidget
+from PySide6.QtWidgets import QAbstractButton, QLabel, QScrollArea, QTabWidget, QWidget
 from pytestqt.qtbot import QtBot
 
 from pmdesk.ui.main_window import MainWindow
@@ -34,8 +34,26 @@ def not_clipped(top: QWidget) -> None:
         if not widget.text():
             continue
         where = QRect(widget.mapTo(top, QPoint(0, 0)), widget.size())
-        assert bounds.contains(where), f"{widget.text()[:40]!r} sticks out of the window"
+        scroll = _scroll_area_of(widget, top)
+        if scroll is None:
+            assert bounds.contains(where), f"{widget.text()[:40]!r} sticks out of the window"
+        else:
+            # Inside a scroll area: may be scrolled out of view, but never wider than it.
+            view = scroll.viewport()
+            left = view.mapTo(top, QPoint(0, 0)).x()
+            assert left <= where.left() and where.right() <= left + view.width(), (
+                f"{widget.text()[:40]!r} is wider than its scroll area"
+            )
         if isinstance(widget, QLabel) and widget.wordWrap():
             continue
         hint = widget.minimumSizeHint() if isinstance(widget, QLabel) else widget.sizeHint()
         assert widget.width() >= hint.width() - 1, f"{widget.text()[:40]!r} is cut off"
+
+
+def _scroll_area_of(widget: QWidget, top: QWidget) -> QScrollArea | None:
+    parent = widget.parentWidget()
+    while parent is not None and parent is not top:
+        if isinstance(parent, QScrollArea):
+            return parent
+        parent = parent.parentWidget()
+    return None

@@ -6,9 +6,10 @@ import logging
 from datetime import UTC, datetime
 
 from PySide6.QtCore import QCoreApplication, Qt
-from PySide6.QtWidgets import QFormLayout, QLabel, QWidget
+from PySide6.QtWidgets import QAbstractSpinBox, QFormLayout, QLabel, QLineEdit, QWidget
 
 from pmdesk.core.errors import PmdeskError
+from pmdesk.ui.icons import icon_path
 
 log = logging.getLogger(__name__)
 
@@ -53,3 +54,29 @@ def utc_time(value: datetime | None) -> str:
         return ""
     aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
     return aware.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def pad_spin_box(spin: QAbstractSpinBox) -> None:
+    """Give the number the same left margin as the text in a QLineEdit."""
+    edit = spin.findChild(QLineEdit)
+    if edit is not None:
+        edit.setTextMargins(4, 0, 0, 0)
+
+
+def spin_box_style() -> str:
+    """Up/down buttons for QSpinBox that match the flat inputs of style.qss."""
+    up = icon_path("chevron-up").as_posix()
+    down = icon_path("chevron-down").as_posix()
+    return f"""
+QSpinBox {{ padding: 4px 24px 4px 8px; }}
+QSpinBox::up-button, QSpinBox::down-button {{
+    subcontrol-origin: padding; width: 20px; border-left: 1px solid #dde3ea;
+    background: #f7f9fc;
+}}
+QSpinBox::up-button {{ subcontrol-position: top right; border-top-right-radius: 4px; }}
+QSpinBox::down-button {{ subcontrol-position: bottom right; border-bottom-right-radius: 4px; }}
+QSpinBox::up-button:hover, QSpinBox::down-button:hover {{ background: #e8eef6; }}
+QSpinBox::up-arrow {{ image: url("{up}"); width: 10px; height: 10px; }}
+QSpinBox::down-arrow {{ image: url("{down}"); width: 10px; height: 10px; }}
+QSpinBox::up-arrow:disabled, QSpinBox::down-arrow:disabled {{ image: none; }}
+"""

@@ -1,0 +1,1252 @@
+"""System → Security: connection security, two-step authentication, trusted IPs, code delivery.
+
+As in the product: the connection status ("HTTPS/SSL status: On"; here the database link and the
+mail link), "Two step authentication: Enabled / Disabled" as a button that toggles it, and the
+list of trusted IP addresses with a red remove icon on each row, "Viewing items 1-20 of N" and
+Previous / Next. Also: a filter, removing several rows at once, how long an address stays
+trusted and a code stays valid, how codes are delivered (with "Send test code"), and this
+workstation's address as the database sees it.
+
+Turning two-step authentication on first lists who could not receive a code (name, login, why)
+and asks to confirm. Every service call runs on a worker thread; the buttons follow the signed-in
+group's rights (Edit: settings and the toggle; Delete: removing addresses), and the services
+check again and say so when they refuse.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QItemSelection,
+    QItemSelectionModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
+    QFrame,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QTableView,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from pmdesk.core.delivery.base import DeliverySettings
+from pmdesk.core.delivery.factory import TestSent, send_test_code
+from pmdesk.core.errors import ConflictError, PermissionDenied, ValidationError
+from pmdesk.core.modules import SYSTEM_SECURITY, Action
+from pmdesk.core.security import (
+    CODE_TTL_MINUTES_RANGE,
+    TRUST_DAYS_RANGE,
+    ConnectionStatus,
+    SecurityService,
+    SecuritySettingsView,
+    ShutOutPerson,
+    ShutOutWarning,
+)
+from pmdesk.core.trusted_ips import TrustedIpService
+from pmdesk.secrets import SecretStoreError
+from pmdesk.ui.icons import app_icon, icon, pixmap
+from pmdesk.ui.system.common import error_text, form_layout, pad_spin_box, spin_box_style
+from pmdesk.ui.system.mail_settings import MailSettingsBox, SecretState, secret_key
+from pmdesk.ui.system.trusted_ips_model import (
+    ADDRESS,
+    CREATED,
+    EXPIRES,
+    ID,
+    REMOVE,
+    ROW_ID_ROLE,
+    USER,
+    RemoveIconDelegate,
+    TrustedIpModel,
+    TrustedIpSource,
+)
+from pmdesk.ui.widgets import (
+    BusyIndicator,
+    FieldBox,
+    MessageLabel,
+    ask,
+    hint_label,
+    make_danger,
+    make_primary,
+    repolish,
+)
+
+if TYPE_CHECKING:
+    from pmdesk.core.context import CoreContext
+    from pmdesk.ui.main_window import PageContext
+
+ModelIndex = QModelIndex | QPersistentModelIndex
+
+FILTER_DELAY_MS = 300
+REFRESH_DELAY_MS = 250
+ROW_HEIGHT = 28
+LEFT_WIDTH = 480
+
+_TOGGLE_STYLE = """
+QPushButton#twoFactorButton {
+    font-weight: bold; padding: 6px 18px; min-width: 110px;
+}
+QPushButton#twoFactorButton[state="on"] {
+    background: #2e7d32; border: 1px solid #256b29; color: #ffffff;
+}
+QPushButton#twoFactorButton[state="on"]:hover { background: #276c2b; }
+QPushButton#twoFactorButton[state="on"]:disabled {
+    background: #a5cfa8; border-color: #a5cfa8; color: #f4faf4;
+}
+QPushButton#twoFactorButton[state="off"] {
+    background: #ffffff; border: 1px solid #bcc5d0; color: #5b6875;
+}
+"""
+
+
+@dataclass(frozen=True)
+class SecurityState:
+    """Everything the left column shows (loaded on a worker thread)."""
+
+    settings: SecuritySettingsView
+    status: ConnectionStatus
+    secret: SecretState
+
+
+def load_state(core: CoreContext, service: SecurityService, actor: Any) -> SecurityState:
+    settings = service.get(actor)
+    status = service.connection_status(actor)
+    return SecurityState(settings, status, secret_state(core, settings.delivery))
+
+
+def secret_state(core: CoreContext, delivery: DeliverySettings) -> SecretState:
+    """Whether this workstation's keyring holds the secret ``delivery`` needs (worker thread)."""
+    key = secret_key(delivery)
+    if key is None:
+        return SecretState()
+    try:
+        return SecretState(key, core.secrets.get(key) is not None)
+    except SecretStoreError as exc:
+        return SecretState(key, None, str(exc))
+
+
+@dataclass(frozen=True)
+class DeliverySaved:
+    settings: SecuritySettingsView
+    secret: SecretState
+    secret_stored: bool  # a typed password/token went to the keyring
+    secret_problem: str | None = None
+
+
+# ----- the readiness report -------------------------------------------------------------------
+
+
+class ShutOutModel(QAbstractTableModel):
+    """Who would be shut out: Name, Login, Why."""
+
+    TITLES = ("Name", "Login", "Why")
+
+    def __init__(self, people: list[ShutOutPerson], parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._people = list(people)
+
+    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._people)
+
+    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.TITLES)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if role != Qt.ItemDataRole.DisplayRole:
+            return None
+        if orientation == Qt.Orientation.Horizontal and 0 <= section < len(self.TITLES):
+            return self.tr(self.TITLES[section])
+        if orientation == Qt.Orientation.Vertical:
+            return section + 1
+        return None
+
+    def flags(self, index: ModelIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return (
+            Qt.ItemFlag.ItemIsEnabled
+            | Qt.ItemFlag.ItemIsSelectable
+            | Qt.ItemFlag.ItemNeverHasChildren
+        )
+
+    def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._people):
+            return None
+        if role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+            return None
+        person = self._people[index.row()]
+        values = (person.name, person.login, person.reason)
+        return values[index.column()] if 0 <= index.column() < len(values) else None
+
+
+class ReadinessDialog(QDialog):
+    """Before two-step authentication is turned on: who could not receive a code, and confirm.
+
+    ``choice`` is True when the user confirmed; opened with ``open()`` (never blocking).
+    """
+
+    def __init__(
+        self, people: list[ShutOutPerson], delivery_label: str, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("readinessDialog")
+        self.setWindowTitle(self.tr("Turn on two-step authentication"))
+        self.setWindowIcon(app_icon())
+        self.setMinimumWidth(600)
+        self.people = list(people)
+        self.choice = False
+        n = len(people)
+
+        image = QLabel(self)
+        image.setPixmap(pixmap("warning" if people else "shield", 32, self.devicePixelRatioF()))
+        image.setAlignment(Qt.AlignmentFlag.AlignTop)
+        title = QLabel(self)
+        title.setObjectName("readinessTitle")
+        title.setWordWrap(True)
+        title.setStyleSheet("font-weight: bold;")
+        explain = QLabel(self)
+        explain.setObjectName("readinessText")
+        explain.setWordWrap(True)
+        if people:
+            title.setText(
+                self.tr("1 person could not receive a security code.")
+                if n == 1
+                else self.tr("{n} people could not receive a security code.").format(n=n)
+            )
+            explain.setText(
+                self.tr(
+                    "With two-step authentication on, they could no longer sign in from an "
+                    "address that is not trusted. Codes go by: {delivery}."
+                ).format(delivery=delivery_label)
+            )
+        else:
+            title.setText(self.tr("Everyone who can sign in can receive a security code."))
+            explain.setText(
+                self.tr(
+                    "From now on, signing in from an address that is not trusted asks for a "
+                    "code sent by: {delivery}."
+                ).format(delivery=delivery_label)
+            )
+        text_column = QVBoxLayout()
+        text_column.setSpacing(6)
+        text_column.addWidget(title)
+        text_column.addWidget(explain)
+        top = QHBoxLayout()
+        top.setSpacing(12)
+        top.addWidget(image)
+        top.addLayout(text_column, 1)
+
+        self.model = ShutOutModel(people, self)
+        self.table = QTableView(self)
+        self.table.setObjectName("shutOutTable")
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.setShowGrid(False)
+        self.table.setWordWrap(False)
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(ROW_HEIGHT)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        header.resizeSection(0, 180)
+        header.resizeSection(1, 130)
+        header.setHighlightSections(False)
+        self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        height = header.sizeHint().height() + ROW_HEIGHT * min(max(n, 1), 10) + 4
+        self.table.setMinimumHeight(height)
+        if n <= 10:
+            self.table.setMaximumHeight(height)
+        self.table.setVisible(bool(people))
+        hint = hint_label(
+            self.tr(
+                "Give them an e-mail address (or a mobile number for SMS) in Maintenance → "
+                "Personnel first, or turn it on anyway."
+            ),
+            self,
+        )
+        hint.setVisible(bool(people))
+
+        buttons = QDialogButtonBox(self)
+        confirm_text = self.tr("Enable anyway") if people else self.tr("Enable")
+        self.confirm_button = buttons.addButton(
+            confirm_text, QDialogButtonBox.ButtonRole.AcceptRole
+        )
+        self.confirm_button.setObjectName("confirmButton")
+        if people:
+            make_danger(self.confirm_button)
+        else:
+            make_primary(self.confirm_button)
+        repolish(self.confirm_button)
+        self.cancel_button = buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
+        (self.cancel_button if people else self.confirm_button).setDefault(True)
+        buttons.accepted.connect(self._confirm)
+        buttons.rejected.connect(self.reject)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(18, 18, 18, 14)
+        layout.setSpacing(12)
+        layout.addLayout(top)
+        layout.addWidget(self.table, 1 if n > 10 else 0)
+        layout.addWidget(hint)
+        layout.addWidget(buttons)
+
+    def _confirm(self) -> None:
+        self.choice = True
+        self.accept()
+
+
+# ----- the page -------------------------------------------------------------------------------
+
+
+class SecurityPage(QWidget):
+    """System → Security."""
+
+    #: The trusted IP table shows a fresh page (after a reload, a filter, paging or a removal).
+    trusted_ips_shown = Signal()
+
+    def __init__(self, context: PageContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("securityPage")
+        self.setStyleSheet(_TOGGLE_STYLE + spin_box_style())
+        self.context = context
+        self.core = context.app.context
+        self.tasks = context.tasks
+        self.actor = context.session.actor
+        self.service = SecurityService(self.core)
+        self.ip_service = TrustedIpService(self.core)
+        self.can_edit = context.session.can(SYSTEM_SECURITY, Action.EDIT)
+        self.can_delete = context.session.can(SYSTEM_SECURITY, Action.DELETE)
+        self.state: SecurityState | None = None
+        self.readiness_dialog: ReadinessDialog | None = None
+        self._busy_two_factor = False
+        self._busy_trust = False
+        self._reselect: set[int] = set()
+
+        self.message = MessageLabel(self)
+        self.message.setObjectName("securityMessage")
+
+        # ----- connection security (the seed's HTTPS/SSL) -----
+        status_box = QGroupBox(self.tr("Connection security"), self)
+        status_box.setObjectName("statusBox")
+        self.database_status = _StatusLine(self.tr("Database connection"), self)
+        self.database_status.setObjectName("databaseStatusLine")
+        self.mail_status = _StatusLine(self.tr("Code delivery"), self)
+        self.mail_status.setObjectName("mailStatusLine")
+        self.address_label = QLabel("…", self)
+        self.address_label.setObjectName("workstationAddress")
+        self.address_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.address_label.setStyleSheet("font-weight: bold;")
+        address_caption = QLabel(self.tr("This workstation's address, as the database sees it"))
+        address_caption.setProperty("role", "muted")
+        address_caption.setWordWrap(True)
+        status_layout = QVBoxLayout(status_box)
+        status_layout.setSpacing(8)
+        status_layout.addWidget(self.database_status)
+        status_layout.addWidget(self.mail_status)
+        address_row = QHBoxLayout()
+        address_row.setSpacing(8)
+        address_icon = QLabel(self)
+        address_icon.setPixmap(pixmap("network", 16, self.devicePixelRatioF()))
+        address_row.addWidget(address_icon, 0, Qt.AlignmentFlag.AlignTop)
+        address_text = QVBoxLayout()
+        address_text.setSpacing(0)
+        address_text.addWidget(address_caption)
+        address_text.addWidget(self.address_label)
+        address_row.addLayout(address_text, 1)
+        status_layout.addLayout(address_row)
+
+        # ----- two step authentication -----
+        two_box = QGroupBox(self.tr("Two step authentication"), self)
+        two_box.setObjectName("twoFactorBox")
+        self.two_factor_button = QPushButton(self.tr("Disabled"), self)
+        self.two_factor_button.setObjectName("twoFactorButton")
+        self.two_factor_button.setAutoDefault(False)
+        self.two_factor_button.setEnabled(False)
+        self.two_factor_button.clicked.connect(self.toggle_two_factor)
+        self.two_factor_busy = BusyIndicator(self)
+        self.two_factor_text = QLabel(self)
+        self.two_factor_text.setObjectName("twoFactorText")
+        self.two_factor_text.setWordWrap(True)
+        toggle_row = QHBoxLayout()
+        toggle_row.setSpacing(10)
+        toggle_row.addWidget(self.two_factor_button)
+        toggle_row.addWidget(self.two_factor_busy)
+        toggle_row.addStretch(1)
+        two_layout = QVBoxLayout(two_box)
+        two_layout.setSpacing(8)
+        two_layout.addLayout(toggle_row)
+        two_layout.addWidget(self.two_factor_text)
+        two_layout.addWidget(
+            hint_label(
+                self.tr(
+                    "How does it work? After the password, pmdesk asks for a 6-digit code sent "
+                    "to the user's e-mail address — unless they sign in from an address they "
+                    'trusted with "Trust this IP" (only on the office network).'
+                ),
+                self,
+            )
+        )
+
+        # ----- trust and codes -----
+        trust_box = QGroupBox(self.tr("Trust and codes"), self)
+        trust_box.setObjectName("trustBox")
+        self.trust_days_spin = _spin(TRUST_DAYS_RANGE, self.tr(" days"), self)
+        self.trust_days_spin.setObjectName("trustDaysSpin")
+        self.code_ttl_spin = _spin(CODE_TTL_MINUTES_RANGE, self.tr(" minutes"), self)
+        self.code_ttl_spin.setObjectName("codeTtlSpin")
+        self.trust_days_box = FieldBox(self.trust_days_spin, self)
+        self.code_ttl_box = FieldBox(self.code_ttl_spin, self)
+        self.trust_days_spin.valueChanged.connect(self._trust_edited)
+        self.code_ttl_spin.valueChanged.connect(self._trust_edited)
+        self.trust_save_button = make_primary(
+            QPushButton(icon("save-light"), self.tr("Save"), self)
+        )
+        self.trust_save_button.setObjectName("saveTrustButton")
+        self.trust_save_button.clicked.connect(self.save_trust_settings)
+        self.trust_message = MessageLabel(self)
+        self.trust_message.setObjectName("trustMessage")
+        trust_form = form_layout()
+        trust_form.addRow(self.tr("Trust an address for"), self.trust_days_box)
+        trust_form.addRow(self.tr("A code is valid for"), self.code_ttl_box)
+        trust_row = QHBoxLayout()
+        trust_row.addLayout(trust_form, 1)
+        trust_row.addWidget(self.trust_save_button, 0, Qt.AlignmentFlag.AlignBottom)
+        trust_layout = QVBoxLayout(trust_box)
+        trust_layout.setSpacing(8)
+        trust_layout.addLayout(trust_row)
+        trust_layout.addWidget(self.trust_message)
+        trust_layout.addWidget(
+            hint_label(
+                self.tr(
+                    "Trusted addresses are removed automatically when their time is up; a "
+                    "shorter period applies at once."
+                ),
+                self,
+            )
+        )
+
+        # ----- code delivery -----
+        self.mail_box = MailSettingsBox(self)
+        self.mail_box.save_requested.connect(self.save_delivery)
+        self.mail_box.test_requested.connect(self.send_test)
+
+        left_holder = QWidget(self)
+        left_holder.setObjectName("securityLeft")
+        left_layout = QVBoxLayout(left_holder)
+        left_layout.setContentsMargins(0, 0, 8, 0)
+        left_layout.setSpacing(12)
+        left_layout.addWidget(status_box)
+        left_layout.addWidget(two_box)
+        left_layout.addWidget(trust_box)
+        left_layout.addWidget(self.mail_box)
+        left_layout.addStretch(1)
+        self.left_scroll = QScrollArea(self)
+        self.left_scroll.setObjectName("securityLeftScroll")
+        self.left_scroll.setWidgetResizable(True)
+        self.left_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.left_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.left_scroll.setWidget(left_holder)
+        self.left_scroll.setFixedWidth(LEFT_WIDTH)
+
+        # ----- trusted IP addresses -----
+        ip_box = QGroupBox(self.tr("Trusted IP addresses"), self)
+        ip_box.setObjectName("trustedIpBox")
+        self.model = TrustedIpModel(TrustedIpSource(self.ip_service, self.actor), self.tasks, self)
+        self.model.loaded.connect(self._page_loaded)
+        self.model.failed.connect(self._page_failed)
+
+        self.filter_edit = QLineEdit(self)
+        self.filter_edit.setObjectName("ipFilterEdit")
+        self.filter_edit.setPlaceholderText(self.tr("Filter by user or address"))
+        self.filter_edit.setClearButtonEnabled(True)
+        self.filter_edit.addAction(icon("search"), QLineEdit.ActionPosition.LeadingPosition)
+        self._filter_timer = QTimer(self)
+        self._filter_timer.setSingleShot(True)
+        self._filter_timer.setInterval(FILTER_DELAY_MS)
+        self._filter_timer.timeout.connect(self._apply_filter)
+        self.filter_edit.textChanged.connect(lambda _t: self._filter_timer.start())
+        self.filter_edit.returnPressed.connect(self._apply_filter)
+        self.reload_button = QToolButton(self)
+        self.reload_button.setObjectName("reloadIpsButton")
+        self.reload_button.setIcon(icon("refresh"))
+        self.reload_button.setToolTip(self.tr("Reload (F5)"))
+        self.reload_button.clicked.connect(self.refresh)
+        self.ip_busy = BusyIndicator(self)
+        filter_row = QHBoxLayout()
+        filter_row.setSpacing(6)
+        filter_row.addWidget(self.filter_edit, 1)
+        filter_row.addWidget(self.ip_busy)
+        filter_row.addWidget(self.reload_button)
+
+        self.table = QTableView(self)
+        self.table.setObjectName("trustedIpTable")
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.setShowGrid(False)
+        self.table.setWordWrap(False)
+        self.table.setMouseTracking(True)
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        self.table.verticalHeader().setDefaultSectionSize(ROW_HEIGHT)
+        header = self.table.horizontalHeader()
+        header.setHighlightSections(False)
+        header.setStretchLastSection(False)
+        for column, width in ((ID, 70), (ADDRESS, 150), (CREATED, 130), (EXPIRES, 130)):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
+            header.resizeSection(column, width)
+        header.setSectionResizeMode(USER, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(REMOVE, QHeaderView.ResizeMode.Fixed)
+        header.resizeSection(REMOVE, 40)
+        self.remove_delegate = RemoveIconDelegate(self.table)
+        self.remove_delegate.enabled = self.can_delete
+        self.remove_delegate.clicked.connect(self._remove_clicked)
+        self.table.setItemDelegateForColumn(REMOVE, self.remove_delegate)
+        self.table.selectionModel().selectionChanged.connect(self._selection_changed)
+        self.empty_label = QLabel(self)
+        self.empty_label.setObjectName("ipEmptyLabel")
+        self.empty_label.setProperty("role", "muted")
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_label.hide()
+
+        self.remove_button = make_danger(
+            QPushButton(icon("remove"), self.tr("Remove selected"), self)
+        )
+        self.remove_button.setObjectName("removeSelectedButton")
+        self.remove_button.setAutoDefault(False)
+        self.remove_button.clicked.connect(self.remove_selected)
+        self.paging_label = QLabel(self)
+        self.paging_label.setObjectName("pagingLabel")
+        self.paging_label.setProperty("role", "muted")
+        self.previous_button = QPushButton(icon("previous"), self.tr("Previous"), self)
+        self.previous_button.setObjectName("previousButton")
+        self.next_button = QPushButton(icon("next"), self.tr("Next"), self)
+        self.next_button.setObjectName("nextButton")
+        self.next_button.setLayoutDirection(Qt.LayoutDirection.RightToLeft)
+        self.page_label = QLabel(self)
+        self.page_label.setObjectName("pageNumberLabel")
+        self.page_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.page_label.setMinimumWidth(28)
+        for button in (self.previous_button, self.next_button):
+            button.setAutoDefault(False)
+        self.previous_button.clicked.connect(self.model.previous_page)
+        self.next_button.clicked.connect(self.model.next_page)
+        paging_row = QHBoxLayout()
+        paging_row.setSpacing(6)
+        paging_row.addWidget(self.remove_button)
+        paging_row.addStretch(1)
+        paging_row.addWidget(self.paging_label)
+        paging_row.addSpacing(8)
+        paging_row.addWidget(self.previous_button)
+        paging_row.addWidget(self.page_label)
+        paging_row.addWidget(self.next_button)
+
+        self.ip_message = MessageLabel(self)
+        self.ip_message.setObjectName("ipMessage")
+        ip_layout = QVBoxLayout(ip_box)
+        ip_layout.setSpacing(8)
+        ip_layout.addWidget(
+            hint_label(
+                self.tr(
+                    "This is an overview of all IP addresses that are trusted. Click the red icon "
+                    "to remove one trusted by mistake (a home network, say): logins from there "
+                    "need a security code again."
+                ),
+                self,
+            )
+        )
+        ip_layout.addLayout(filter_row)
+        ip_layout.addWidget(self.ip_message)
+        ip_layout.addWidget(self.table, 1)
+        ip_layout.addWidget(self.empty_label)
+        ip_layout.addLayout(paging_row)
+
+        columns = QHBoxLayout()
+        columns.setSpacing(14)
+        columns.addWidget(self.left_scroll)
+        columns.addWidget(ip_box, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(14, 12, 14, 12)
+        layout.setSpacing(8)
+        layout.addWidget(self.message)
+        layout.addLayout(columns, 1)
+
+        QShortcut(QKeySequence.StandardKey.Refresh, self, self.refresh)
+        delete_shortcut = QShortcut(QKeySequence.StandardKey.Delete, self.table)
+        delete_shortcut.setContext(Qt.ShortcutContext.WidgetShortcut)
+        delete_shortcut.activated.connect(self.remove_selected)
+
+        self._refresh_timer = QTimer(self)
+        self._refresh_timer.setSingleShot(True)
+        self._refresh_timer.setInterval(REFRESH_DELAY_MS)
+        self._refresh_timer.timeout.connect(self.refresh_trusted_ips)
+        self._connect_background()
+
+        self.trust_days_spin.setEnabled(False)
+        self.code_ttl_spin.setEnabled(False)
+        self.mail_box.set_editable(False)
+        self._update_buttons()
+        self.load_state()
+        self.model.load_first()
+
+    # ----- background updates -------------------------------------------------------------
+
+    def _connect_background(self) -> None:
+        """Follow other workstations' changes when the window runs the background services."""
+        services = getattr(self.context.window, "background", None)
+        ip_signal = getattr(services, "trusted_ips_changed", None)
+        if ip_signal is not None:
+            ip_signal.connect(self.trusted_ips_changed_elsewhere)
+        settings_signal = getattr(services, "security_settings_changed", None)
+        if settings_signal is not None:
+            settings_signal.connect(self.settings_changed_elsewhere)
+
+    def trusted_ips_changed_elsewhere(self) -> None:
+        """Slot for ``BackgroundServices.trusted_ips_changed``: reload the page on screen soon
+        (bursts of notifications, e.g. from the expiry sweep, cause one reload)."""
+        self._refresh_timer.start()
+
+    def settings_changed_elsewhere(self) -> None:
+        """Slot for ``BackgroundServices.security_settings_changed``."""
+        if self.has_unsaved_changes():
+            self.message.show_notice(
+                self.tr(
+                    "The security settings were changed on another workstation. Your changes "
+                    "here are not saved yet; reload (F5) to see theirs."
+                )
+            )
+        else:
+            self.load_state()
+
+    def refresh(self) -> None:
+        """Reload everything on the page (F5)."""
+        if self.has_unsaved_changes():
+            ask(
+                self,
+                self.tr("Unsaved changes"),
+                self.tr("Discard your changes to the security settings and reload?"),
+                self.tr("Discard and reload"),
+                self._refresh_now,
+                danger=True,
+                cancel_text=self.tr("Keep editing"),
+            )
+        else:
+            self._refresh_now()
+
+    def _refresh_now(self) -> None:
+        self.load_state()
+        self.refresh_trusted_ips()
+
+    def refresh_trusted_ips(self) -> None:
+        """Reload the page of trusted IPs on screen, keeping the selection where possible."""
+        self._refresh_timer.stop()
+        self._reselect = set(self.selected_ids())
+        self.model.reload()
+        self._update_ip_busy()
+
+    # ----- loading the settings -----------------------------------------------------------
+
+    def load_state(self) -> None:
+        core, service, actor = self.core, self.service, self.actor
+
+        def done(state: SecurityState) -> None:
+            self._show_state(state)
+
+        def failed(exc: BaseException) -> None:
+            self.message.show_error(
+                error_text(exc, self.tr("The security settings could not be loaded"))
+            )
+
+        self.tasks.run(
+            lambda: load_state(core, service, actor), done, failed, owner=self, label="security"
+        )
+
+    def _show_state(self, state: SecurityState) -> None:
+        self.state = state
+        settings, status = state.settings, state.status
+        self._show_settings(settings)
+        if status.database_encrypted is None:
+            self.database_status.set_state(
+                None, self.tr("Embedded database on this computer (no network link)")
+            )
+        elif status.database_encrypted:
+            self.database_status.set_state(True, self.tr("On — encrypted (TLS)"))
+        else:
+            self.database_status.set_state(
+                False, self.tr("Off — the database connection is not encrypted")
+            )
+        if status.mail_encrypted is None:
+            self.mail_status.set_state(None, status.mail_label)
+        elif status.mail_encrypted:
+            self.mail_status.set_state(True, self.tr("On — {how}").format(how=status.mail_label))
+        else:
+            self.mail_status.set_state(False, self.tr("Off — {how}").format(how=status.mail_label))
+        self.address_label.setText(status.workstation_address or self.tr("unknown"))
+        self.mail_box.load(settings.delivery, state.secret, str(self.core.outbox_default))
+        self.mail_box.set_editable(self.can_edit)
+
+    def _show_settings(self, settings: SecuritySettingsView) -> None:
+        """The toggle and the trust settings (the delivery form is loaded separately)."""
+        if self.state is not None and self.state.settings is not settings:
+            self.state = SecurityState(settings, self.state.status, self.state.secret)
+        on = settings.two_factor_enabled
+        self.two_factor_button.setText(self.tr("Enabled") if on else self.tr("Disabled"))
+        self.two_factor_button.setIcon(icon("check-white") if on else icon("lock"))
+        self.two_factor_button.setProperty("state", "on" if on else "off")
+        repolish(self.two_factor_button)
+        self.two_factor_button.setToolTip(
+            (
+                self.tr("Click to turn two-step authentication off")
+                if on
+                else self.tr("Click to turn two-step authentication on")
+            )
+            if self.can_edit
+            else self.tr("Your user group needs System → Security Edit to change this.")
+        )
+        self.two_factor_text.setText(
+            self.tr("On: signing in from an address that is not trusted asks for a security code.")
+            if on
+            else self.tr("Off: a password is enough to sign in.")
+        )
+        for spin, value in (
+            (self.trust_days_spin, settings.trust_days),
+            (self.code_ttl_spin, settings.code_ttl_minutes),
+        ):
+            spin.blockSignals(True)
+            spin.setValue(value)
+            spin.blockSignals(False)
+        self.trust_days_box.set_error(None)
+        self.code_ttl_box.set_error(None)
+        self.trust_days_spin.setEnabled(self.can_edit)
+        self.code_ttl_spin.setEnabled(self.can_edit)
+        self._update_buttons()
+
+    @property
+    def settings(self) -> SecuritySettingsView | None:
+        return self.state.settings if self.state else None
+
+    def has_unsaved_changes(self) -> bool:
+        return self._trust_dirty() or (self.state is not None and self.mail_box.is_dirty())
+
+    def _trust_dirty(self) -> bool:
+        settings = self.settings
+        return settings is not None and (
+            self.trust_days_spin.value() != settings.trust_days
+            or self.code_ttl_spin.value() != settings.code_ttl_minutes
+        )
+
+    # ----- two step authentication --------------------------------------------------------
+
+    def toggle_two_factor(self) -> None:
+        settings = self.settings
+        if settings is None or not self.can_edit or self._busy_two_factor:
+            return
+        if settings.two_factor_enabled:
+            ask(
+                self,
+                self.tr("Turn off two-step authentication"),
+                self.tr("Turn two-step authentication off?"),
+                self.tr("Turn off"),
+                lambda: self._set_two_factor(False, accept=False),
+                danger=True,
+                informative=self.tr(
+                    "A password alone will be enough to sign in, from any address."
+                ),
+            )
+            return
+        service, actor = self.service, self.actor
+        self._set_two_factor_busy(True, self.tr("Checking who can receive a code…"))
+
+        def done(people: list[ShutOutPerson]) -> None:
+            self._set_two_factor_busy(False)
+            self._show_readiness(people)
+
+        def failed(exc: BaseException) -> None:
+            self._set_two_factor_busy(False)
+            self.message.show_error(error_text(exc, self.tr("The check did not work")))
+
+        self.tasks.run(
+            lambda: service.readiness(actor), done, failed, owner=self, label="readiness"
+        )
+
+    def _show_readiness(self, people: list[ShutOutPerson]) -> None:
+        label = self.state.status.mail_label if self.state else ""
+        dialog = ReadinessDialog(people, label, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.readiness_dialog = dialog
+
+        def finished(_result: int) -> None:
+            if self.readiness_dialog is dialog:
+                self.readiness_dialog = None
+            if dialog.choice:
+                self._set_two_factor(True, accept=bool(people))
+
+        dialog.finished.connect(finished)
+        dialog.open()
+
+    def _set_two_factor(self, enabled: bool, *, accept: bool) -> None:
+        settings = self.settings
+        if settings is None:
+            return
+        service, actor, version = self.service, self.actor, settings.version
+
+        def call() -> SecuritySettingsView:
+            return service.set_two_factor(actor, enabled, version, accept_shut_out=accept)
+
+        def done(view: SecuritySettingsView) -> None:
+            self._set_two_factor_busy(False)
+            self._show_settings(view)
+            self.message.show_success(
+                self.tr("Two-step authentication is on.")
+                if view.two_factor_enabled
+                else self.tr("Two-step authentication is off.")
+            )
+
+        def failed(exc: BaseException) -> None:
+            self._set_two_factor_busy(False)
+            if isinstance(exc, ShutOutWarning):
+                # Someone lost their address meanwhile: show the new list and ask again.
+                self._show_readiness(exc.people)
+            elif isinstance(exc, ConflictError):
+                self._conflict(exc)
+            else:
+                self.message.show_error(error_text(exc, self.tr("The change was not saved")))
+
+        self.message.clear_message()
+        self._set_two_factor_busy(True, self.tr("Saving…"))
+        self.tasks.run(call, done, failed, owner=self, label="two-step")
+
+    def _set_two_factor_busy(self, busy: bool, text: str = "") -> None:
+        self._busy_two_factor = busy
+        if busy:
+            self.two_factor_busy.start(text)
+        else:
+            self.two_factor_busy.stop()
+        self._update_buttons()
+
+    # ----- trust days and code lifetime ---------------------------------------------------
+
+    def _trust_edited(self, _value: int) -> None:
+        self.trust_message.clear_message()
+        self.trust_days_box.set_error(None)
+        self.code_ttl_box.set_error(None)
+        self._update_buttons()
+
+    def save_trust_settings(self) -> None:
+        settings = self.settings
+        if settings is None or not self.can_edit or self._busy_trust or not self._trust_dirty():
+            return
+        service, actor, version = self.service, self.actor, settings.version
+        days, minutes = self.trust_days_spin.value(), self.code_ttl_spin.value()
+
+        def done(view: SecuritySettingsView) -> None:
+            self._busy_trust = False
+            self._show_settings(view)
+            self.trust_message.show_success(self.tr("Saved."))
+            self.refresh_trusted_ips()  # the Expires column follows the trust period
+
+        def failed(exc: BaseException) -> None:
+            self._busy_trust = False
+            if isinstance(exc, ValidationError):
+                self.trust_days_box.set_error(exc.errors.get("trust_days"))
+                self.code_ttl_box.set_error(exc.errors.get("code_ttl_minutes"))
+            elif isinstance(exc, ConflictError):
+                self._conflict(exc)
+            else:
+                self.trust_message.show_error(error_text(exc, self.tr("Not saved")))
+            self._update_buttons()
+
+        self._busy_trust = True
+        self._update_buttons()
+        self.tasks.run(
+            lambda: service.update(actor, version, trust_days=days, code_ttl_minutes=minutes),
+            done,
+            failed,
+            owner=self,
+            label="trust settings",
+        )
+
+    # ----- code delivery ------------------------------------------------------------------
+
+    def save_delivery(self) -> None:
+        settings = self.settings
+        if settings is None or not self.can_edit:
+            return
+        delivery = self.mail_box.delivery()
+        secret = self.mail_box.secret_typed()
+        core, service, actor, version = self.core, self.service, self.actor, settings.version
+
+        def call() -> DeliverySaved:
+            saved = service.update_delivery(actor, delivery, version)
+            key = secret_key(saved.delivery)
+            stored, problem = False, None
+            if secret and key is not None:
+                try:
+                    core.secrets.set(key, secret)
+                    stored = True
+                except SecretStoreError as exc:
+                    problem = str(exc)
+            return DeliverySaved(saved, secret_state(core, saved.delivery), stored, problem)
+
+        def done(result: DeliverySaved) -> None:
+            self.mail_box.set_busy(False)
+            self._show_settings(result.settings)
+            self.mail_box.mark_saved(result.settings.delivery, result.secret)
+            if self.state is not None:
+                self.state = SecurityState(result.settings, self.state.status, result.secret)
+            if result.secret_problem:
+                self.mail_box.message.show_error(
+                    self.tr(
+                        "Settings saved, but the {what} could not be stored in the keyring: "
+                        "{problem}"
+                    ).format(
+                        what=self.tr("password") if delivery.method == "smtp" else self.tr("token"),
+                        problem=result.secret_problem,
+                    )
+                )
+            else:
+                self.mail_box.message.show_success(
+                    self.tr("Saved. Send a test code to check it works.")
+                )
+            self._reload_status()
+
+        def failed(exc: BaseException) -> None:
+            self.mail_box.set_busy(False)
+            if isinstance(exc, ValidationError):
+                rest = self.mail_box.set_errors(exc.errors)
+                self.mail_box.message.show_error(
+                    " ".join([self.tr("Not saved: correct the fields marked in red."), *rest])
+                )
+            elif isinstance(exc, ConflictError):
+                self._conflict(exc)
+            else:
+                self.mail_box.message.show_error(error_text(exc, self.tr("Not saved")))
+
+        self.mail_box.message.clear_message()
+        self.mail_box.set_busy(True, self.tr("Saving…"))
+        self.tasks.run(call, done, failed, owner=self, label="save delivery")
+
+    def _reload_status(self) -> None:
+        service, actor = self.service, self.actor
+
+        def done(status: ConnectionStatus) -> None:
+            if self.state is not None:
+                self.state = SecurityState(self.state.settings, status, self.state.secret)
+                self._show_state_status(status)
+
+        self.tasks.run(lambda: service.connection_status(actor), done, lambda _e: None, owner=self)
+
+    def _show_state_status(self, status: ConnectionStatus) -> None:
+        if status.mail_encrypted is None:
+            self.mail_status.set_state(None, status.mail_label)
+        elif status.mail_encrypted:
+            self.mail_status.set_state(True, self.tr("On — {how}").format(how=status.mail_label))
+        else:
+            self.mail_status.set_state(False, self.tr("Off — {how}").format(how=status.mail_label))
+
+    def send_test(self, address: str) -> None:
+        if not address or not self.can_edit:
+            return
+        core, actor = self.core, self.actor
+
+        def done(sent: TestSent) -> None:
+            self.mail_box.set_busy(False)
+            if sent.file is not None:
+                text = self.tr("Test code for {to} written to {file}").format(
+                    to=sent.destination, file=sent.file
+                )
+            else:
+                text = self.tr("Test code sent to {to} ({how}).").format(
+                    to=sent.destination, how=sent.label
+                )
+            self.mail_box.message.show_success(text)
+
+        def failed(exc: BaseException) -> None:
+            self.mail_box.set_busy(False)
+            self.mail_box.message.show_error(
+                error_text(exc, self.tr("The test code could not be sent"))
+            )
+
+        self.mail_box.message.clear_message()
+        self.mail_box.set_busy(True, self.tr("Sending a test code to {to}…").format(to=address))
+        self.tasks.run(
+            lambda: send_test_code(core, actor, address), done, failed, owner=self, label="test"
+        )
+
+    # ----- conflicts ----------------------------------------------------------------------
+
+    def _conflict(self, exc: ConflictError) -> None:
+        self.message.show_error(str(exc))
+        ask(
+            self,
+            self.tr("Changed on another workstation"),
+            str(exc),
+            self.tr("Reload"),
+            self.load_state,
+            informative=self.tr(
+                "Reload shows the settings as they are now saved; what you typed here is "
+                "discarded. Keep my changes leaves them here, unsaved."
+            ),
+            cancel_text=self.tr("Keep my changes"),
+        )
+
+    # ----- trusted IPs --------------------------------------------------------------------
+
+    def _apply_filter(self) -> None:
+        self._filter_timer.stop()
+        self._reselect = set()
+        self.model.set_filter(self.filter_edit.text())
+        self._update_ip_busy()
+
+    def _page_loaded(self) -> None:
+        if self.ip_message.role == "error":
+            self.ip_message.clear_message()
+        page = self.model.current_page
+        self._update_ip_busy()
+        if page is None or page.total == 0:
+            self.paging_label.setText(self.tr("No items found."))
+            self.page_label.setText("")
+        else:
+            total = (
+                f"{page.total}"
+                if page.total_exact
+                else self.tr("more than {n}").format(n=page.total)
+            )
+            self.paging_label.setText(
+                self.tr("Viewing items {first}-{last} of {total}").format(
+                    first=page.first_index, last=page.last_index, total=total
+                )
+            )
+            self.page_label.setText(str(page.page))
+            self.page_label.setToolTip(
+                self.tr("Page {page} of {pages}").format(page=page.page, pages=page.pages)
+                if page.total_exact
+                else ""
+            )
+        empty = page is None or not page.rows
+        self.empty_label.setText(
+            self.tr("No trusted address matches “{text}”.").format(text=self.model.filter_text)
+            if self.model.filter_text
+            else self.tr("No address is trusted at the moment.")
+        )
+        self.empty_label.setVisible(empty)
+        if self._reselect:
+            self._select_ids(self._reselect)
+            self._reselect = set()
+        self._update_buttons()
+        self.trusted_ips_shown.emit()
+
+    def _page_failed(self, exc: object) -> None:
+        self._update_ip_busy()
+        self.ip_message.show_error(
+            error_text(exc, self.tr("The trusted addresses could not be loaded"))
+        )
+
+    def _update_ip_busy(self) -> None:
+        if self.model.loading:
+            if not self.ip_busy.running:
+                self.ip_busy.start()
+        else:
+            self.ip_busy.stop()
+        self._update_buttons()
+
+    def selected_ids(self) -> list[int]:
+        rows = sorted({index.row() for index in self.table.selectionModel().selectedRows()})
+        found = []
+        for row in rows:
+            value = self.model.data(self.model.index(row, 0), ROW_ID_ROLE)
+            if value is not None:
+                found.append(int(value))
+        return found
+
+    def _select_ids(self, ids: set[int]) -> None:
+        selection = QItemSelection()
+        for row_id in ids:
+            row = self.model.row_of(row_id)
+            if row is not None:
+                selection.select(
+                    self.model.index(row, 0), self.model.index(row, self.model.columnCount() - 1)
+                )
+        if not selection.isEmpty():
+            self.table.selectionModel().select(
+                selection, QItemSelectionModel.SelectionFlag.ClearAndSelect
+            )
+
+    def _selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
+        self._update_buttons()
+
+    def _remove_clicked(self, row: int) -> None:
+        found = self.model.row_at(row)
+        if found is not None:
+            self.remove_rows([found.id])
+
+    def remove_selected(self) -> None:
+        ids = self.selected_ids()
+        if ids:
+            self.remove_rows(ids)
+
+    def remove_rows(self, ids: list[int]) -> None:
+        """Ask, then remove these trusted addresses (System → Security Delete)."""
+        if not ids:
+            return
+        if not self.can_delete:
+            self.ip_message.show_error(
+                self.tr(
+                    "Your user group may not remove trusted addresses: it needs System → "
+                    "Security Delete."
+                )
+            )
+            return
+        positions = [self.model.row_of(i) for i in ids]
+        rows = [r for r in (self.model.row_at(p) for p in positions if p is not None) if r]
+        if len(ids) == 1 and rows:
+            row = rows[0]
+            text = self.tr("Remove the trusted address {address} of {user}?").format(
+                address=row.address, user=row.person_name or row.login
+            )
+        else:
+            text = self.tr("Remove {n} trusted addresses?").format(n=len(ids))
+        service, actor = self.ip_service, self.actor
+        wanted = list(ids)
+
+        def confirmed() -> None:
+            def done(removed: int) -> None:
+                if removed == len(wanted):
+                    self.ip_message.show_success(
+                        self.tr("1 trusted address removed.")
+                        if removed == 1
+                        else self.tr("{n} trusted addresses removed.").format(n=removed)
+                    )
+                else:
+                    self.ip_message.show_notice(
+                        self.tr(
+                            "{n} of {m} removed; the others were already gone (removed on "
+                            "another workstation or expired)."
+                        ).format(n=removed, m=len(wanted))
+                    )
+                self._reselect = set()
+                self.model.reload()
+                self._update_ip_busy()
+
+            def failed(exc: BaseException) -> None:
+                self.ip_message.show_error(error_text(exc, self.tr("Nothing was removed")))
+                if isinstance(exc, PermissionDenied):
+                    self.remove_delegate.enabled = False
+                    self.table.viewport().update()
+
+            self.ip_message.clear_message()
+            self.tasks.run(
+                lambda: service.remove(actor, wanted), done, failed, owner=self, label="remove"
+            )
+
+        ask(
+            self,
+            self.tr("Remove trusted address"),
+            text,
+            self.tr("Remove"),
+            confirmed,
+            danger=True,
+            informative=self.tr("Logins from there will need a security code again."),
+        )
+
+    # ----- buttons ------------------------------------------------------------------------
+
+    def _update_buttons(self) -> None:
+        loaded = self.settings is not None
+        self.two_factor_button.setEnabled(self.can_edit and loaded and not self._busy_two_factor)
+        self.trust_save_button.setEnabled(
+            self.can_edit and loaded and not self._busy_trust and self._trust_dirty()
+        )
+        if not self.can_edit:
+            self.trust_save_button.setToolTip(
+                self.tr("Your user group needs System → Security Edit to change this.")
+            )
+        selected = len(self.selected_ids())
+        self.remove_button.setEnabled(self.can_delete and selected > 0)
+        self.remove_button.setText(
+            self.tr("Remove selected ({n})").format(n=selected)
+            if selected > 1
+            else self.tr("Remove selected")
+        )
+        self.remove_button.setToolTip(
+            ""
+            if self.can_delete
+            else self.tr("Your user group needs System → Security Delete to remove addresses.")
+        )
+        self.previous_button.setEnabled(self.model.has_previous())
+        self.next_button.setEnabled(self.model.has_next())
+
+
+class _StatusLine(QWidget):
+    """One line of the connection status: an icon, a caption and On / Off / not applicable."""
+
+    def __init__(self, caption: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state: bool | None = None
+        self.icon_label = QLabel(self)
+        self.icon_label.setFixedWidth(18)
+        self.icon_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignHCenter)
+        self.caption = QLabel(caption, self)
+        self.caption.setProperty("role", "muted")
+        self.value = QLabel("…", self)
+        self.value.setObjectName("value")
+        self.value.setWordWrap(True)
+        text = QVBoxLayout()
+        text.setSpacing(0)
+        text.addWidget(self.caption)
+        text.addWidget(self.value)
+        layout = QGridLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setHorizontalSpacing(8)
+        layout.addWidget(self.icon_label, 0, 0, Qt.AlignmentFlag.AlignTop)
+        layout.addLayout(text, 0, 1)
+        layout.setColumnStretch(1, 1)
+
+    def set_state(self, on: bool | None, text: str) -> None:
+        self.state = on
+        self.value.setText(text)
+        name = {True: "lock", False: "warning", None: "info"}[on]
+        self.icon_label.setPixmap(pixmap(name, 16, self.devicePixelRatioF()))
+        color = {True: "#1d5e21", False: "#b3261e", None: "#1f2933"}[on]
+        self.value.setStyleSheet(f"font-weight: bold; color: {color};")
+
+    def text(self) -> str:
+        return self.value.text()
+
+
+def _spin(bounds: tuple[int, int], suffix: str, parent: QWidget) -> QSpinBox:
+    spin = QSpinBox(parent)
+    spin.setRange(*bounds)
+    spin.setSuffix(suffix)
+    spin.setMinimumWidth(130)
+    spin.setMaximumWidth(150)
+    pad_spin_box(spin)
+    spin.setAccelerated(True)
+    return spin

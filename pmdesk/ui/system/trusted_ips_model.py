@@ -1,0 +1,354 @@
+"""The trusted IP list of System → Security as a ``QAbstractTableModel``, one page at a time.
+
+Only the page on screen is held (20 rows by default). Pages come from ``TrustedIpService.page``
+on a worker thread: Next and Previous follow the keyset cursors the service hands out, so paging
+stays as fast on page 50,000 of a million rows as on page 1; the count stops at the service's cap
+("of more than 100000"). A new filter or a reload starts a new generation, and any answer of an
+older one is dropped.
+
+Columns as in the product: Id, IP, Creation Date, User, plus Expires and the red remove icon.
+Times are shown in local time, with UTC in the tooltip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QCoreApplication,
+    QEvent,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QRect,
+    QSize,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QColor, QIcon, QMouseEvent, QPainter
+from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
+
+from pmdesk.core.trusted_ips import (
+    DEFAULT_PAGE_SIZE,
+    PageCursor,
+    TrustedIpPage,
+    TrustedIpRow,
+    TrustedIpService,
+)
+from pmdesk.ui.icons import icon
+from pmdesk.ui.system.common import local_time, utc_time
+from pmdesk.ui.tasks import TaskManager
+
+if TYPE_CHECKING:
+    from pmdesk.core.context import Actor
+
+ModelIndex = QModelIndex | QPersistentModelIndex
+
+ROW_ID_ROLE = Qt.ItemDataRole.UserRole + 1
+
+ID, ADDRESS, CREATED, USER, EXPIRES, REMOVE = range(6)
+_TITLES = ("Id", "IP", "Creation Date", "User", "Expires", "")
+
+
+def _t(text: str) -> str:
+    return QCoreApplication.translate("TrustedIpModel", text)
+
+
+@dataclass(frozen=True)
+class _Request:
+    """What produced the page on screen, so that a reload can ask for the same place again."""
+
+    filter_text: str
+    page: int
+    cursor: PageCursor | None
+
+
+class TrustedIpSource:
+    """The one blocking call the model makes, on a worker thread, as ``actor``."""
+
+    def __init__(self, service: TrustedIpService, actor: Actor) -> None:
+        self._service = service
+        self._actor = actor
+
+    def page(
+        self, filter_text: str, page: int, cursor: PageCursor | None, page_size: int
+    ) -> TrustedIpPage:
+        return self._service.page(
+            self._actor, filter_text=filter_text, page=page, page_size=page_size, cursor=cursor
+        )
+
+
+class TrustedIpModel(QAbstractTableModel):
+    """The rows of the current page; ``loaded`` after each answer, ``failed(exc)`` on errors."""
+
+    loaded = Signal()
+    failed = Signal(object)
+
+    def __init__(
+        self,
+        source: TrustedIpSource,
+        tasks: TaskManager,
+        parent: QObject | None = None,
+        *,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> None:
+        super().__init__(parent)
+        self._source = source
+        self._tasks = tasks
+        self.page_size = page_size
+        self._rows: list[TrustedIpRow] = []
+        self._page: TrustedIpPage | None = None
+        self._request = _Request("", 1, None)
+        self._generation = 0
+        self._loading = False
+        self._remove_icon = icon("remove")
+        self.requests = 0  # pages asked for, for tests and benchmarks
+
+    # ----- what is shown ------------------------------------------------------------------
+
+    @property
+    def current_page(self) -> TrustedIpPage | None:
+        return self._page
+
+    @property
+    def filter_text(self) -> str:
+        return self._request.filter_text
+
+    @property
+    def loading(self) -> bool:
+        return self._loading
+
+    def has_next(self) -> bool:
+        return self._page is not None and self._page.next is not None
+
+    def has_previous(self) -> bool:
+        return self._page is not None and self._page.previous is not None
+
+    def row_at(self, row: int) -> TrustedIpRow | None:
+        return self._rows[row] if 0 <= row < len(self._rows) else None
+
+    def row_of(self, row_id: int) -> int | None:
+        for position, found in enumerate(self._rows):
+            if found.id == row_id:
+                return position
+        return None
+
+    # ----- asking for pages ---------------------------------------------------------------
+
+    def load_first(self) -> None:
+        self._load(_Request(self._request.filter_text, 1, None))
+
+    def set_filter(self, text: str) -> None:
+        """Show the first page of rows whose user or address starts with ``text``."""
+        clean = text.strip()
+        if clean != self._request.filter_text or self._page is None:
+            self._load(_Request(clean, 1, None))
+
+    def next_page(self) -> None:
+        if self._page is not None and self._page.next is not None:
+            self._load(_Request(self._request.filter_text, self._page.page + 1, self._page.next))
+
+    def previous_page(self) -> None:
+        if self._page is not None and self._page.previous is not None:
+            page = max(1, self._page.page - 1)
+            self._load(_Request(self._request.filter_text, page, self._page.previous))
+
+    def reload(self) -> None:
+        """Ask again for the page on screen (the same place in the list, fresh rows)."""
+        self._load(self._request)
+
+    def _load(self, request: _Request) -> None:
+        self._generation += 1
+        generation = self._generation
+        self._loading = True
+        self.requests += 1
+        source, size = self._source, self.page_size
+
+        def fetch() -> TrustedIpPage:
+            return source.page(request.filter_text, request.page, request.cursor, size)
+
+        self._tasks.run(
+            fetch,
+            lambda page: self._arrived(generation, request, page),
+            lambda exc: self._failed(generation, exc),
+            owner=self,
+            label="trusted IP page",
+        )
+
+    def _arrived(self, generation: int, request: _Request, page: TrustedIpPage) -> None:
+        if generation != self._generation:
+            return
+        if not page.rows and page.total > 0 and request.page > 1:
+            # Everything from here on went away (removed here or elsewhere): show the last page.
+            last = max(1, page.pages)
+            self._load(_Request(request.filter_text, min(request.page - 1, last), None))
+            return
+        self.beginResetModel()
+        self._rows = list(page.rows)
+        self._page = page
+        self._request = request
+        self._loading = False
+        self.endResetModel()
+        self.loaded.emit()
+
+    def _failed(self, generation: int, exc: BaseException) -> None:
+        if generation != self._generation:
+            return
+        self._loading = False
+        self.failed.emit(exc)
+
+    # ----- QAbstractTableModel ------------------------------------------------------------
+
+    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(_TITLES)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation == Qt.Orientation.Horizontal and 0 <= section < len(_TITLES):
+            if role == Qt.ItemDataRole.DisplayRole:
+                return _t(_TITLES[section]) if _TITLES[section] else ""
+            if role == Qt.ItemDataRole.ToolTipRole and section == REMOVE:
+                return _t("Remove")
+            if role == Qt.ItemDataRole.TextAlignmentRole and section == ID:
+                return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if orientation == Qt.Orientation.Vertical and role == Qt.ItemDataRole.DisplayRole:
+            first = self._page.first_index if self._page else 1
+            return first + section
+        return None
+
+    def flags(self, index: ModelIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return (
+            Qt.ItemFlag.ItemIsEnabled
+            | Qt.ItemFlag.ItemIsSelectable
+            | Qt.ItemFlag.ItemNeverHasChildren
+        )
+
+    def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.column() < len(_TITLES):
+            return None
+        row = self.row_at(index.row())
+        if row is None:
+            return None
+        column = index.column()
+        if role == ROW_ID_ROLE:
+            return row.id
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(row, column)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(row, column)
+        if role == Qt.ItemDataRole.DecorationRole and column == REMOVE:
+            return self._remove_icon
+        if role == Qt.ItemDataRole.TextAlignmentRole and column == ID:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.AccessibleTextRole and column == REMOVE:
+            return _t("Remove {address}").format(address=row.address)
+        return None
+
+    @staticmethod
+    def _display(row: TrustedIpRow, column: int) -> str | None:
+        if column == ID:
+            return str(row.id)
+        if column == ADDRESS:
+            return row.address
+        if column == CREATED:
+            return local_time(row.created_at)
+        if column == USER:
+            return row.person_name or row.login
+        if column == EXPIRES:
+            return local_time(row.expires_at)
+        return None
+
+    @staticmethod
+    def _tooltip(row: TrustedIpRow, column: int) -> str | None:
+        if column == CREATED:
+            used = (
+                _t("last used {time}").format(time=local_time(row.last_used_at))
+                if row.last_used_at
+                else ""
+            )
+            return "\n".join(p for p in (utc_time(row.created_at), used) if p)
+        if column == EXPIRES:
+            return utc_time(row.expires_at)
+        if column == USER:
+            return _t("Login: {login}").format(login=row.login) if row.login else None
+        if column == REMOVE:
+            return _t("Remove this trusted address: logins from it need a code again")
+        return None
+
+
+class RemoveIconDelegate(QStyledItemDelegate):
+    """The red remove icon, centred in its cell; a click on it emits ``clicked(row)``."""
+
+    clicked = Signal(int)
+
+    ICON_SIZE = 16
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.enabled = True
+
+    def icon_rect(self, cell: QRect) -> QRect:
+        size = self.ICON_SIZE
+        return QRect(
+            cell.x() + (cell.width() - size) // 2,
+            cell.y() + (cell.height() - size) // 2,
+            size,
+            size,
+        )
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: ModelIndex) -> None:
+        # The background (selection, alternating colour) as for any cell, then the icon.
+        plain = QStyleOptionViewItem(option)
+        self.initStyleOption(plain, index)
+        plain.icon = QIcon()
+        plain.features &= ~QStyleOptionViewItem.ViewItemFeature.HasDecoration
+        plain.text = ""
+        widget = option.widget
+        style = widget.style() if isinstance(widget, QWidget) else None
+        if style is not None:
+            style.drawControl(QStyle.ControlElement.CE_ItemViewItem, plain, painter, widget)
+        decoration = index.data(Qt.ItemDataRole.DecorationRole)
+        if decoration is None:
+            return
+        rect = self.icon_rect(option.rect)
+        hovered = bool(option.state & QStyle.StateFlag.State_MouseOver)
+        if hovered and self.enabled:
+            painter.save()
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QColor("#fde3e1"))
+            painter.drawEllipse(rect.adjusted(-4, -4, 4, 4))
+            painter.restore()
+        mode = decoration.Mode.Normal if self.enabled else decoration.Mode.Disabled
+        decoration.paint(painter, rect, Qt.AlignmentFlag.AlignCenter, mode)
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: ModelIndex) -> QSize:
+        return QSize(self.ICON_SIZE + 16, self.ICON_SIZE + 8)
+
+    def editorEvent(
+        self,
+        event: QEvent,
+        model: QAbstractTableModel,  # type: ignore[override]
+        option: QStyleOptionViewItem,
+        index: ModelIndex,
+    ) -> bool:
+        if (
+            self.enabled
+            and event.type() == QEvent.Type.MouseButtonRelease
+            and isinstance(event, QMouseEvent)
+            and event.button() == Qt.MouseButton.LeftButton
+            and self.icon_rect(option.rect)
+            .adjusted(-4, -4, 4, 4)
+            .contains(event.position().toPoint())
+        ):
+            self.clicked.emit(index.row())
+            return True
+        return super().editorEvent(event, model, option, index)

@@ -1,0 +1,581 @@
+"""System → Security, driven as a user would: the 2FA toggle with its readiness report, the
+trusted IP list (red icon, paging, filter, multi-select), trust settings and code delivery."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QItemSelectionModel, Qt
+from PySide6.QtWidgets import QMessageBox, QWidget
+from pytestqt.modeltest import ModelTester
+from pytestqt.qtbot import QtBot
+from sqlalchemy import func, select
+
+from pmdesk.bootstrap import App
+from pmdesk.core.context import Actor
+from pmdesk.core.delivery.base import DeliverySettings
+from pmdesk.core.models import GroupPermission, TrustedIp
+from pmdesk.core.modules import SYSTEM, SYSTEM_SECURITY
+from pmdesk.core.security import SecurityService
+from pmdesk.secrets import smtp_key
+from pmdesk.ui.main_window import MainWindow, Session
+from pmdesk.ui.system.security import ReadinessDialog, SecurityPage
+from pmdesk.ui.system.trusted_ips_model import ADDRESS, ID, REMOVE, USER
+from pmdesk.ui.tasks import TaskManager
+from pmdesk.ui.widgets import button_with_text
+from tests.helpers.smtp import SmtpServer
+from tests.helpers.staff import add_group, add_person
+from tests.ui.screenshots import capture, screenshot_dir
+from tests.ui.system_pages import not_clipped, open_page
+
+OTHER = Actor.system("another workstation")
+N_IPS = 45
+
+
+# ----- set-up -----------------------------------------------------------------------------------
+
+
+def address(i: int) -> str:
+    """The address of the i-th seeded row (0 = the newest)."""
+    return f"10.1.{i}.{i % 7 + 1}"
+
+
+def seed_trusted_ips(app: App, people: list[int], n: int = N_IPS) -> None:
+    """``n`` trusted addresses, one an hour back from now, shared out among ``people``."""
+    with app.db.session() as s:
+        now = app.context.clock.now(s)
+        for i in range(n):
+            s.add(
+                TrustedIp(
+                    person_id=people[i % len(people)],
+                    address=address(i),
+                    created_at=now - timedelta(hours=i + 1),
+                    last_used_at=None,
+                )
+            )
+
+
+def ip_count(app: App) -> int:
+    with app.db.session() as s:
+        return int(s.execute(select(func.count(TrustedIp.id))).scalar_one())
+
+
+def ip_exists(app: App, row_id: int) -> bool:
+    with app.db.session() as s:
+        return s.get(TrustedIp, row_id) is not None
+
+
+@pytest.fixture
+def staff(ui_app: App, admin_id: int) -> dict[str, int]:
+    return {
+        "jsmets": admin_id,
+        "speeters": add_person(
+            ui_app.db, "speeters", first_name="Sofie", last_name="Peeters", email="sofie@p.be"
+        ),
+        "amaes": add_person(ui_app.db, "amaes", first_name="An", last_name="Maes", email=""),
+    }
+
+
+def _idle(page: SecurityPage) -> bool:
+    return page.tasks.is_idle() and not page.model.loading and page.state is not None
+
+
+@pytest.fixture
+def page(qtbot: QtBot, ui_app: App, staff: dict[str, int], main_window: MainWindow) -> SecurityPage:
+    seed_trusted_ips(ui_app, [staff["jsmets"], staff["speeters"], staff["amaes"]])
+    widget = open_page(qtbot, main_window, "security")
+    assert isinstance(widget, SecurityPage)
+    qtbot.waitUntil(lambda: _idle(widget) and widget.model.current_page is not None)
+    return widget
+
+
+def _visible_box(qtbot: QtBot, parent: QWidget) -> QMessageBox:
+    def box() -> QMessageBox | None:
+        for child in parent.findChildren(QMessageBox):
+            if child.isVisible():
+                return child
+        return None
+
+    qtbot.waitUntil(lambda: box() is not None)
+    found = box()
+    assert found is not None
+    return found
+
+
+def _answer(qtbot: QtBot, parent: QWidget, button_text: str) -> str:
+    box = _visible_box(qtbot, parent)
+    text = box.text()
+    qtbot.mouseClick(button_with_text(box, button_text), Qt.MouseButton.LeftButton)
+    return text
+
+
+def _column(page: SecurityPage, column: int) -> list[str]:
+    model = page.model
+    return [model.data(model.index(r, column)) for r in range(model.rowCount())]
+
+
+def _wait_page(qtbot: QtBot, page: SecurityPage, label: str) -> None:
+    qtbot.waitUntil(lambda: _idle(page) and page.paging_label.text() == label)
+
+
+def _click_cell(qtbot: QtBot, page: SecurityPage, row: int, column: int) -> None:
+    rect = page.table.visualRect(page.model.index(row, column))
+    qtbot.mouseClick(page.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+
+
+# ----- who sees what ----------------------------------------------------------------------------
+
+
+def test_a_group_without_security_rights_does_not_see_the_tab(
+    qtbot: QtBot,
+    ui_app: App,
+    admin_id: int,
+    tasks: TaskManager,
+    session_for: Callable[[int, str, str], Session],
+) -> None:
+    group = add_group(ui_app.db, "Planners", {SYSTEM.key: "re", "planning": "red"})
+    person = add_person(ui_app.db, "planner", group_id=group, last_name="Planner")
+    window = MainWindow(ui_app, session_for(person, "planner", "P. Planner"), tasks)
+    qtbot.addWidget(window)
+    window.show()
+    assert "permissions" in window.pages
+    assert "security" not in window.pages
+    system_tabs = window.findChild(QWidget, "systemTabs")
+    titles = [system_tabs.tabText(i) for i in range(system_tabs.count())]  # type: ignore[attr-defined]
+    assert "Security" not in titles
+
+    security_only = add_group(ui_app.db, "Helpdesk", {SYSTEM_SECURITY.key: "r"})
+    helper = add_person(ui_app.db, "helper", group_id=security_only, last_name="Helper")
+    window2 = MainWindow(ui_app, session_for(helper, "helper", "H. Helper"), tasks)
+    qtbot.addWidget(window2)
+    assert "security" in window2.pages and "permissions" not in window2.pages
+
+
+def test_read_only_group_sees_but_cannot_change(
+    qtbot: QtBot,
+    ui_app: App,
+    staff: dict[str, int],
+    tasks: TaskManager,
+    session_for: Callable[[int, str, str], Session],
+) -> None:
+    seed_trusted_ips(ui_app, [staff["speeters"]], 3)
+    group = add_group(ui_app.db, "Helpdesk", {SYSTEM_SECURITY.key: "r"})
+    helper = add_person(ui_app.db, "helper", group_id=group, last_name="Helper")
+    window = MainWindow(ui_app, session_for(helper, "helper", "H. Helper"), tasks)
+    qtbot.addWidget(window)
+    window.resize(1280, 820)
+    window.show()
+    page = open_page(qtbot, window, "security")
+    assert isinstance(page, SecurityPage)
+    qtbot.waitUntil(lambda: _idle(page) and page.model.rowCount() == 3)
+    assert not page.two_factor_button.isEnabled()
+    assert not page.trust_days_spin.isEnabled()
+    assert not page.mail_box.method_combo.isEnabled()
+    page.table.selectRow(0)
+    assert not page.remove_button.isEnabled()
+    assert "Security Delete" in page.remove_button.toolTip()
+    _click_cell(qtbot, page, 0, REMOVE)  # the red icon does nothing without Delete
+    qtbot.wait(50)
+    assert not any(b.isVisible() for b in page.findChildren(QMessageBox))
+    assert ip_count(ui_app) == 3
+
+
+def test_a_refusal_by_the_service_is_shown(qtbot: QtBot, page: SecurityPage, ui_app: App) -> None:
+    """Rights are read at sign-in; when they were taken away since, the service says no."""
+    with ui_app.db.session() as s:
+        for row in s.execute(
+            select(GroupPermission).where(GroupPermission.module_key == SYSTEM_SECURITY.key)
+        ).scalars():
+            row.can_edit = False
+    page.trust_days_spin.setValue(14)
+    qtbot.mouseClick(page.trust_save_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: _idle(page) and page.trust_message.isVisible())
+    assert page.trust_message.role == "error"
+    assert page.trust_message.text().startswith("Your user group may not change System → Security.")
+
+
+# ----- connection status ------------------------------------------------------------------------
+
+
+def test_connection_status_and_workstation_address(page: SecurityPage) -> None:
+    assert page.database_status.text() == "Embedded database on this computer (no network link)"
+    assert page.mail_status.text().startswith("Outbox folder")
+    assert page.address_label.text() not in {"", "…"}
+
+
+# ----- two step authentication --------------------------------------------------------------------
+
+
+def test_enabling_two_step_lists_who_would_be_shut_out(
+    qtbot: QtBot, page: SecurityPage, ui_app: App
+) -> None:
+    assert page.two_factor_button.text() == "Disabled"
+    qtbot.mouseClick(page.two_factor_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: page.readiness_dialog is not None and page.readiness_dialog.isVisible())
+    dialog = page.readiness_dialog
+    assert isinstance(dialog, ReadinessDialog)
+    model = dialog.model
+    rows = [
+        [model.data(model.index(r, c)) for c in range(model.columnCount())]
+        for r in range(model.rowCount())
+    ]
+    assert rows == [["An Maes", "amaes", "no e-mail address"]]
+    assert dialog.confirm_button.text() == "Enable anyway"
+    assert dialog.findChild(QWidget, "readinessTitle").text() == (  # type: ignore[union-attr]
+        "1 person could not receive a security code."
+    )
+    assert SecurityService(ui_app.context).get(OTHER).two_factor_enabled is False
+
+    qtbot.mouseClick(dialog.confirm_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: _idle(page) and page.two_factor_button.text() == "Enabled")
+    assert SecurityService(ui_app.context).get(OTHER).two_factor_enabled is True
+    assert page.message.text() == "Two-step authentication is on."
+
+    qtbot.mouseClick(page.two_factor_button, Qt.MouseButton.LeftButton)
+    assert _answer(qtbot, page, "Turn off") == "Turn two-step authentication off?"
+    qtbot.waitUntil(lambda: _idle(page) and page.two_factor_button.text() == "Disabled")
+    assert SecurityService(ui_app.context).get(OTHER).two_factor_enabled is False
+
+
+def test_cancelling_the_readiness_report_changes_nothing(
+    qtbot: QtBot, page: SecurityPage, ui_app: App
+) -> None:
+    qtbot.mouseClick(page.two_factor_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: page.readiness_dialog is not None and page.readiness_dialog.isVisible())
+    dialog = page.readiness_dialog
+    assert dialog is not None
+    qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: page.readiness_dialog is None)
+    qtbot.wait(50)
+    assert _idle(page)
+    assert page.two_factor_button.text() == "Disabled"
+    assert SecurityService(ui_app.context).get(OTHER).two_factor_enabled is False
+
+
+def test_readiness_model(qtmodeltester: ModelTester, qtbot: QtBot, page: SecurityPage) -> None:
+    qtbot.mouseClick(page.two_factor_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: page.readiness_dialog is not None)
+    assert page.readiness_dialog is not None
+    qtmodeltester.check(page.readiness_dialog.model)
+    page.readiness_dialog.reject()
+
+
+# ----- the trusted IP list ----------------------------------------------------------------------
+
+
+def test_trusted_ip_model_passes_the_model_tester(
+    qtmodeltester: ModelTester, page: SecurityPage
+) -> None:
+    qtmodeltester.check(page.model)
+
+
+def test_columns_and_newest_first(page: SecurityPage) -> None:
+    model = page.model
+    titles = [model.headerData(c, Qt.Orientation.Horizontal) for c in range(model.columnCount())]
+    assert titles == ["Id", "IP", "Creation Date", "User", "Expires", ""]
+    assert page.paging_label.text() == "Viewing items 1-20 of 45"
+    assert _column(page, ADDRESS)[:3] == [address(0), address(1), address(2)]
+    assert _column(page, USER)[:3] == ["Jean-Marie Smets", "Sofie Peeters", "An Maes"]
+    assert model.data(model.index(0, REMOVE), Qt.ItemDataRole.DecorationRole) is not None
+    tip = model.data(model.index(0, 2), Qt.ItemDataRole.ToolTipRole)
+    assert tip.endswith("UTC")
+
+
+def test_paging_with_previous_and_next(qtbot: QtBot, page: SecurityPage) -> None:
+    first = _column(page, ID)
+    assert len(first) == 20
+    assert not page.previous_button.isEnabled() and page.next_button.isEnabled()
+    qtbot.mouseClick(page.next_button, Qt.MouseButton.LeftButton)
+    _wait_page(qtbot, page, "Viewing items 21-40 of 45")
+    second = _column(page, ID)
+    assert len(second) == 20 and not set(first) & set(second)
+    assert _column(page, ADDRESS)[0] == address(20)
+    qtbot.mouseClick(page.next_button, Qt.MouseButton.LeftButton)
+    _wait_page(qtbot, page, "Viewing items 41-45 of 45")
+    assert len(_column(page, ID)) == 5
+    assert not page.next_button.isEnabled()
+    assert page.page_label.text() == "3"
+    qtbot.mouseClick(page.previous_button, Qt.MouseButton.LeftButton)
+    _wait_page(qtbot, page, "Viewing items 21-40 of 45")
+    assert _column(page, ID) == second
+    qtbot.mouseClick(page.previous_button, Qt.MouseButton.LeftButton)
+    _wait_page(qtbot, page, "Viewing items 1-20 of 45")
+    assert _column(page, ID) == first
+
+
+def test_red_icon_removes_that_row(qtbot: QtBot, page: SecurityPage, ui_app: App) -> None:
+    row_id = int(_column(page, ID)[1])
+    address = _column(page, ADDRESS)[1]
+    _click_cell(qtbot, page, 1, REMOVE)
+    question = _answer(qtbot, page, "Remove")
+    assert question == f"Remove the trusted address {address} of Sofie Peeters?"
+    _wait_page(qtbot, page, "Viewing items 1-20 of 44")
+    assert address not in _column(page, ADDRESS)
+    assert not ip_exists(ui_app, row_id)
+    assert page.ip_message.text() == "1 trusted address removed."
+
+
+def test_cancel_keeps_the_row(qtbot: QtBot, page: SecurityPage, ui_app: App) -> None:
+    row_id = int(_column(page, ID)[0])
+    _click_cell(qtbot, page, 0, REMOVE)
+    _answer(qtbot, page, "Cancel")
+    qtbot.wait(50)
+    assert ip_exists(ui_app, row_id)
+    assert page.paging_label.text() == "Viewing items 1-20 of 45"
+
+
+def test_select_several_and_remove_them(qtbot: QtBot, page: SecurityPage, ui_app: App) -> None:
+    ids = [int(i) for i in _column(page, ID)]
+    _click_cell(qtbot, page, 2, ADDRESS)
+    rect = page.table.visualRect(page.model.index(4, ADDRESS))
+    qtbot.mouseClick(
+        page.table.viewport(),
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.ShiftModifier,
+        rect.center(),
+    )
+    rect = page.table.visualRect(page.model.index(7, ADDRESS))
+    qtbot.mouseClick(
+        page.table.viewport(),
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.ControlModifier,
+        rect.center(),
+    )
+    assert page.selected_ids() == [ids[2], ids[3], ids[4], ids[7]]
+    assert page.remove_button.text() == "Remove selected (4)"
+    qtbot.mouseClick(page.remove_button, Qt.MouseButton.LeftButton)
+    assert _answer(qtbot, page, "Remove") == "Remove 4 trusted addresses?"
+    _wait_page(qtbot, page, "Viewing items 1-20 of 41")
+    assert page.ip_message.text() == "4 trusted addresses removed."
+    for gone in (ids[2], ids[3], ids[4], ids[7]):
+        assert not ip_exists(ui_app, gone)
+    assert ip_count(ui_app) == N_IPS - 4
+
+
+def test_filter_by_user_or_address(qtbot: QtBot, page: SecurityPage) -> None:
+    before = page.model.requests
+    qtbot.keyClicks(page.filter_edit, "speet")
+    qtbot.waitUntil(lambda: _idle(page) and page.model.filter_text == "speet")
+    assert page.model.requests == before + 1  # one query once typing paused
+    assert set(_column(page, USER)) == {"Sofie Peeters"}
+    assert page.paging_label.text() == "Viewing items 1-15 of 15"
+
+    page.filter_edit.clear()
+    qtbot.keyClicks(page.filter_edit, "10.1.4")  # the start of an address
+    qtbot.waitUntil(lambda: _idle(page) and page.model.filter_text == "10.1.4")
+    assert _column(page, ADDRESS) == [address(4), *(address(i) for i in range(40, 45))]
+
+    page.filter_edit.clear()
+    qtbot.keyClicks(page.filter_edit, address(7))  # a whole address: that address only
+    qtbot.waitUntil(lambda: _idle(page) and page.model.filter_text == address(7))
+    assert _column(page, ADDRESS) == [address(7)]
+
+    page.filter_edit.clear()
+    qtbot.keyClicks(page.filter_edit, "nobody")
+    qtbot.waitUntil(lambda: _idle(page) and page.model.filter_text == "nobody")
+    assert page.model.rowCount() == 0
+    assert page.paging_label.text() == "No items found."
+    assert page.empty_label.text() == "No trusted address matches “nobody”."
+
+    page.filter_edit.clear()
+    _wait_page(qtbot, page, "Viewing items 1-20 of 45")
+
+
+def test_changes_elsewhere_reload_the_same_page_keeping_the_selection(
+    qtbot: QtBot, page: SecurityPage, ui_app: App
+) -> None:
+    qtbot.mouseClick(page.next_button, Qt.MouseButton.LeftButton)
+    _wait_page(qtbot, page, "Viewing items 21-40 of 45")
+    ids = [int(i) for i in _column(page, ID)]
+    page.table.selectionModel().select(
+        page.model.index(5, 0),
+        QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows,
+    )
+    with ui_app.db.session() as s:  # another workstation removes a row on this page
+        row = s.get(TrustedIp, ids[0])
+        assert row is not None
+        s.delete(row)
+    page.trusted_ips_changed_elsewhere()
+    page.trusted_ips_changed_elsewhere()  # a burst of notifications: one reload
+    _wait_page(qtbot, page, "Viewing items 21-40 of 44")
+    assert ids[0] not in [int(i) for i in _column(page, ID)]
+    assert page.selected_ids() == [ids[5]]
+
+
+def test_trust_period_setting(qtbot: QtBot, page: SecurityPage, ui_app: App) -> None:
+    assert page.trust_days_spin.value() == 30 and page.code_ttl_spin.value() == 10
+    expires_before = _column(page, 4)[0]
+    page.trust_days_spin.setValue(7)
+    page.code_ttl_spin.setValue(5)
+    assert page.has_unsaved_changes()
+    qtbot.mouseClick(page.trust_save_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: _idle(page) and page.trust_message.text() == "Saved.")
+    saved = SecurityService(ui_app.context).get(OTHER)
+    assert (saved.trust_days, saved.code_ttl_minutes) == (7, 5)
+    qtbot.waitUntil(lambda: _idle(page) and _column(page, 4)[0] != expires_before)
+    assert not page.has_unsaved_changes()
+
+
+# ----- code delivery ------------------------------------------------------------------------------
+
+
+def test_send_test_code_to_the_outbox(qtbot: QtBot, page: SecurityPage, ui_app: App) -> None:
+    box = page.mail_box
+    assert box.method == "outbox"
+    qtbot.keyClicks(box.test_edit, "jm@insypro.com")
+    qtbot.mouseClick(box.test_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: _idle(page) and box.message.isVisible())
+    assert box.message.role == "success"
+    assert box.message.text().startswith("Test code for jm@insypro.com written to ")
+    files = list(Path(ui_app.context.outbox_default).glob("*.eml"))
+    assert len(files) == 1 and str(files[0]) in box.message.text()
+
+
+def test_invalid_smtp_settings_are_marked_next_to_each_field(
+    qtbot: QtBot, page: SecurityPage, ui_app: App
+) -> None:
+    box = page.mail_box
+    box.method_combo.setCurrentIndex(box.method_combo.findData("smtp"))
+    assert box.smtp_form.isVisible() and not box.outbox_form.isVisible()
+    qtbot.keyClicks(box.edits["smtp_host"], "not a host")
+    box.edits["smtp_host"].editingFinished.emit()
+    assert box.field_error("smtp_host") == "'not a host' is not a valid server name."
+    assert not box.test_button.isEnabled()  # unsaved settings are not tested
+    qtbot.mouseClick(box.save_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: _idle(page) and box.message.isVisible())
+    assert box.message.text() == "Not saved: correct the fields marked in red."
+    assert box.field_error("smtp_from") == "Enter the sender address (From) for code mails."
+    assert SecurityService(ui_app.context).get(OTHER).delivery.method == "outbox"
+
+
+def test_smtp_settings_password_in_the_keyring_and_a_real_test_mail(
+    qtbot: QtBot, page: SecurityPage, ui_app: App, smtp_plain_server: SmtpServer
+) -> None:
+    box = page.mail_box
+    box.method_combo.setCurrentIndex(box.method_combo.findData("smtp"))
+    qtbot.keyClicks(box.edits["smtp_host"], "Mail.Example.com")
+    box.security_combo.setCurrentIndex(box.security_combo.findData("tls"))
+    assert box.port_spin.value() == 465  # follows the security's usual port
+    qtbot.keyClicks(box.edits["smtp_username"], "codes")
+    qtbot.keyClicks(box.edits["smtp_password"], "s3cret-pass")
+    qtbot.keyClicks(box.edits["smtp_from"], "pmdesk@example.com")
+    qtbot.mouseClick(box.save_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: _idle(page) and box.message.isVisible())
+    assert box.message.role == "success", box.message.text()
+    saved = SecurityService(ui_app.context).get(OTHER).delivery
+    assert (saved.method, saved.smtp_host, saved.smtp_port, saved.smtp_security) == (
+        "smtp",
+        "mail.example.com",
+        465,
+        "tls",
+    )
+    assert ui_app.context.secrets.get(smtp_key("mail.example.com", "codes")) == "s3cret-pass"
+    assert box.edits["smtp_password"].text() == ""  # never shown back
+    assert box.edits["smtp_password"].placeholderText() == "stored in the keyring; type to replace"
+    assert page.mail_status.text() == "On — E-mail via mail.example.com:465 (TLS)"
+
+    # Now a server that really answers: plain SMTP to a relay on this machine, no login.
+    for name in ("smtp_host", "smtp_username"):
+        box.edits[name].clear()
+        box.edits[name].textEdited.emit("")
+    qtbot.keyClicks(box.edits["smtp_host"], smtp_plain_server.host)
+    box.security_combo.setCurrentIndex(box.security_combo.findData("none"))
+    box.port_spin.setValue(smtp_plain_server.port)
+    qtbot.mouseClick(box.save_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(
+        lambda: _idle(page) and box.message.role == "success" and box.test_edit.isEnabled()
+    )
+    qtbot.keyClicks(box.test_edit, "sofie@peeters.be")
+    assert box.test_button.isEnabled()
+    qtbot.mouseClick(box.test_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: _idle(page) and "Test code sent" in box.message.text(), timeout=15_000)
+    assert box.message.text().startswith("Test code sent to sofie@peeters.be (E-mail via ")
+    assert len(smtp_plain_server.received) == 1
+    assert smtp_plain_server.received[0].rcpt_tos == ["sofie@peeters.be"]
+
+
+def test_test_code_failure_is_a_clear_message(
+    qtbot: QtBot, page: SecurityPage, closed_port: int
+) -> None:
+    box = page.mail_box
+    box.method_combo.setCurrentIndex(box.method_combo.findData("smtp"))
+    qtbot.keyClicks(box.edits["smtp_host"], "127.0.0.1")
+    box.security_combo.setCurrentIndex(box.security_combo.findData("none"))
+    box.port_spin.setValue(closed_port)
+    qtbot.keyClicks(box.edits["smtp_from"], "pmdesk@example.com")
+    qtbot.mouseClick(box.save_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: _idle(page) and box.message.role == "success")
+    qtbot.keyClicks(box.test_edit, "jm@insypro.com")
+    qtbot.mouseClick(box.test_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: _idle(page) and box.message.role == "error", timeout=15_000)
+    assert "127.0.0.1" in box.message.text()
+    assert not box.message.text().endswith("Error).")  # the core's sentence, not a class name
+
+
+# ----- screenshots --------------------------------------------------------------------------------
+
+
+def test_screenshots(
+    qtbot: QtBot, ui_app: App, staff: dict[str, int], main_window: MainWindow, tmp_path: Path
+) -> None:
+    """docs/screenshots/security.png and security-2fa-readiness.png (PMDESK_SCREENSHOTS=1)."""
+    folder = screenshot_dir(tmp_path / "screenshots")
+    more = [
+        add_person(ui_app.db, login, first_name=first, last_name=last, email=email)
+        for login, first, last, email in (
+            ("ljanssens", "Luc", "Janssens", "luc@janssens.be"),
+            ("cdubois", "Camille", "Dubois", ""),
+            ("kwouters", "Koen", "Wouters", "koen.wouters@example"),
+        )
+    ]
+    seed_trusted_ips(ui_app, [staff["jsmets"], staff["speeters"], *more])
+    service = SecurityService(ui_app.context)
+    current = service.get(OTHER)
+    service.update_delivery(
+        OTHER,
+        DeliverySettings(
+            method="smtp",
+            smtp_host="smtp.insypro.com",
+            smtp_port=587,
+            smtp_security="starttls",
+            smtp_username="codes@insypro.com",
+            smtp_from="planmanager@insypro.com",
+        ),
+        current.version,
+    )
+    ui_app.context.secrets.set(smtp_key("smtp.insypro.com", "codes@insypro.com"), "x")
+    page = open_page(qtbot, main_window, "security")
+    assert isinstance(page, SecurityPage)
+    qtbot.waitUntil(lambda: _idle(page) and page.model.rowCount() == 20)
+    page.table.selectRow(2)
+    capture(main_window, "security", folder)
+    not_clipped(main_window)
+    bar = page.left_scroll.verticalScrollBar()
+    bar.setValue(bar.maximum())
+    capture(main_window, "security-delivery", folder)
+    bar.setValue(0)
+
+    qtbot.mouseClick(page.two_factor_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: page.readiness_dialog is not None and page.readiness_dialog.isVisible())
+    dialog = page.readiness_dialog
+    assert dialog is not None and dialog.model.rowCount() == 3
+    capture(dialog, "security-2fa-readiness", folder)
+    not_clipped(dialog)
+    dialog.reject()
+
+
+def test_spin_box_arrows_exist_and_draw(qapp: object) -> None:
+    from PySide6.QtCore import QSize
+    from PySide6.QtGui import QIcon
+
+    from pmdesk.ui.system.common import spin_box_style
+
+    urls = [u.split('"', 1)[0] for u in spin_box_style().split('url("')[1:]]
+    assert len(urls) == 2
+    for url in urls:
+        image = QIcon(url).pixmap(QSize(24, 24)).toImage()
+        assert Path(url).is_file() and not image.isNull(), url
+        assert any(image.pixelColor(x, y).alpha() > 0 for x in range(24) for y in range(24))
