@@ -15,6 +15,7 @@ import importlib.util
 import os
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -110,6 +111,29 @@ def test_migrations_ship_as_files_matching_the_source(bundle: Path) -> None:
     assert sorted(p.name for p in (shipped / "versions").glob("*.py")) == source_versions, (
         "the build is older than the source tree: rebuild with `make dist`"
     )
+
+
+def test_every_pmdesk_module_is_frozen(frozen: Path) -> None:
+    """The GUI imports pages lazily: each module of the source tree must be in the archive."""
+    viewer = Path(sys.executable).with_name("pyi-archive_viewer")
+    if not viewer.exists():
+        pytest.skip("PyInstaller is not installed in this venv (make dist installs it)")
+    listing = subprocess.run(
+        [str(viewer), "--recursive", "--brief", str(frozen)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
+    frozen_modules = {line.strip() for line in listing.splitlines()}
+    package = ROOT / "pmdesk"
+    source_modules = {
+        ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        for path in package.rglob("*.py")
+        if "migrations" not in path.relative_to(package).parts
+    }
+    missing = sorted(source_modules - frozen_modules)
+    assert not missing, f"not in the frozen app (rebuild, or fix pmdesk.spec): {missing}"
 
 
 def test_keyring_metadata_and_backends_are_bundled(bundle: Path) -> None:
