@@ -48,6 +48,27 @@ def launcher_for(qtbot: QtBot, tasks: TaskManager) -> Iterator[object]:
             launcher.opened.app.db.dispose()
 
 
+@pytest.fixture
+def no_keyring(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Only keyring's "fail" backend, as on a machine without a keyring; restored afterwards
+    (keyring caches its backend for the whole process)."""
+    import keyring.core
+
+    monkeypatch.setattr(keyring.core, "_keyring_backend", None)
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    yield
+    # monkeypatch puts the previous backend (or None: found again on next use) back.
+
+
+def _keyring_in_a_fresh_process() -> bool:
+    check = "from pmdesk.secrets import KeyringStore; KeyringStore().backend_name()"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHON_KEYRING_BACKEND"}
+    result = subprocess.run(
+        [sys.executable, "-c", check], capture_output=True, timeout=60, check=False, env=env
+    )
+    return result.returncode == 0
+
+
 def _problem_text(launcher: Launcher) -> str:
     box = launcher.problem_box
     assert isinstance(box, QMessageBox)
@@ -130,9 +151,8 @@ def test_unreachable_database_says_what_to_check(qtbot: QtBot, launcher_for: obj
 
 
 def test_missing_keyring_with_a_server_database_is_a_keyring_dialog(
-    qtbot: QtBot, launcher_for: object, monkeypatch: pytest.MonkeyPatch
+    qtbot: QtBot, launcher_for: object, no_keyring: None
 ) -> None:
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     launcher = launcher_for("postgresql://pmdesk@127.0.0.1:1/pmdesk")  # type: ignore[operator]
     launcher.start()
     qtbot.waitUntil(lambda: launcher.problem_box is not None, timeout=30_000)
@@ -143,9 +163,8 @@ def test_missing_keyring_with_a_server_database_is_a_keyring_dialog(
 
 
 def test_missing_keyring_with_the_embedded_database_warns_and_goes_on(
-    qtbot: QtBot, launcher_for: object, database_file: Path, monkeypatch: pytest.MonkeyPatch
+    qtbot: QtBot, launcher_for: object, database_file: Path, no_keyring: None
 ) -> None:
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     with pytest.raises(SecretStoreError):
         KeyringStore().backend_name()
     launcher = launcher_for(str(sqlite_url(database_file)))  # type: ignore[operator]
@@ -171,11 +190,7 @@ def _self_test(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 def test_self_test_checks_dialog_database_and_keyring(database_file: Path) -> None:
-    try:
-        KeyringStore().backend_name()
-        keyring_ok = True
-    except SecretStoreError:
-        keyring_ok = False
+    keyring_ok = _keyring_in_a_fresh_process()
     result = _self_test({"PMDESK_DATABASE_URL": str(sqlite_url(database_file))})
     lines = result.stdout.splitlines()
     assert "Traceback" not in result.stderr
