@@ -93,7 +93,12 @@ def find_group(s: Session, name: str) -> UserGroup | None:
 
 
 def name_key(name: str) -> str:
-    return name.strip().lower()
+    """The case-insensitive key, cut to its column: lower() can lengthen a name ('İ' becomes
+    'i' + a combining dot), and PostgreSQL and MariaDB refuse a key longer than its column."""
+    return name.strip().lower()[:_NAME_KEY_LENGTH]
+
+
+_NAME_KEY_LENGTH = int(getattr(UserGroup.__table__.columns["name_key"].type, "length", 100))
 
 
 def clean_group_name(name: str) -> str:

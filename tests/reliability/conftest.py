@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from pmdesk.core import codes
 from pmdesk.core.clock import ShiftedClock
 from pmdesk.core.context import CoreContext
 from pmdesk.core.db import Database
@@ -18,3 +19,10 @@ def sqlite_ctx(sqlite_db: Database, clock: ShiftedClock, tmp_path: Path) -> Core
     return CoreContext(
         db=sqlite_db, secrets=MemoryStore(), outbox_default=tmp_path / "outbox", clock=clock
     )
+
+
+@pytest.fixture
+def cheap_scrypt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Security codes hashed with a tiny scrypt cost: the same code path, microseconds instead
+    of ~40 ms (for tests that check thousands of codes, not the cost of one)."""
+    monkeypatch.setattr(codes, "_SCRYPT_N", 2**4)
