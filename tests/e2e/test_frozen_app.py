@@ -11,7 +11,6 @@ Without it every test here skips with the reason; ``.ci/run`` builds the app and
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import subprocess
@@ -33,7 +32,7 @@ from tests.helpers.smtp import SENDER, SmtpServer
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE_MIGRATIONS = ROOT / "pmdesk" / "core" / "migrations"
-# The whole folder; today about 146 MiB on Linux (a third of it ICU data that QtCore links).
+# The whole folder; today about 146 MiB on Linux (a quarter of it ICU, which QtCore links).
 # A new Qt module, plugin set or library big enough to cross this is a regression to look at.
 SIZE_BUDGET_MIB = 185
 
@@ -282,8 +281,6 @@ def test_mail_test_over_starttls_with_the_password_from_the_keyring(
 ) -> None:
     """Keyring (SecretService), TLS with certificate checks, SMTP AUTH — all from the bundle."""
     _require_test_keyring()
-    if importlib.util.find_spec("pmdesk.commands.mail") is None:
-        pytest.skip("pmdesk has no `mail` command yet")
     env = {"SSL_CERT_FILE": str(ca_file)}
     server = smtp_auth_server
     configured = run_frozen(
@@ -330,8 +327,6 @@ def test_login_with_a_mailed_code_on_the_embedded_database(
     frozen: Path, isolated_paths: Path, smtp_plain_server: SmtpServer
 ) -> None:
     """The whole helpdesk flow with nothing but the frozen binary and a local mail server."""
-    if importlib.util.find_spec("pmdesk.commands.login") is None:
-        pytest.skip("pmdesk has no `login` command yet")
     password = "Cobalt-Harbour-19"
     server = smtp_plain_server
     added = run_frozen(
