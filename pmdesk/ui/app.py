@@ -218,7 +218,7 @@ class Launcher(QObject):
 
         assert self.opened is not None
         app = self.opened.app
-        self.login.busy.start(self.login.tr("Opening pmdesk…"))
+        self.login.set_busy(self.login.tr("Opening pmdesk…"))
         self.tasks.run(
             lambda: load_session(app, signed_in),
             self._show_main_window,
@@ -229,16 +229,23 @@ class Launcher(QObject):
     def _session_failed(self, exc: BaseException) -> None:
         from pmdesk.core.errors import PmdeskError
 
-        self.login.busy.stop()
-        text = str(exc) if isinstance(exc, PmdeskError) else type(exc).__name__
-        self.login.message.show_error(text)
+        self.login.set_idle()
         self.login.reset()
+        if not isinstance(exc, PmdeskError):
+            log.error("Opening the main window failed", exc_info=exc)
+        self.login.message.show_error(
+            str(exc)
+            if isinstance(exc, PmdeskError)
+            else self.login.tr("pmdesk could not open its main window ({name}).").format(
+                name=type(exc).__name__
+            )
+        )
 
     def _show_main_window(self, session: Session) -> None:
         from pmdesk.ui.main_window import MainWindow
 
         assert self.opened is not None
-        self.login.busy.stop()
+        self.login.set_idle()
         window = MainWindow(self.opened.app, session, self.tasks, passwords=self.opened.passwords)
         window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         window.signed_out.connect(self._signed_out)

@@ -247,6 +247,13 @@ class LoginDialog(QDialog):
         self.message.show_error(text)
         self._update_buttons()
 
+    def set_busy(self, text: str) -> None:
+        """Work on the user's behalf is under way (e.g. opening the main window)."""
+        self._set_busy(True, text)
+
+    def set_idle(self) -> None:
+        self._set_busy(False)
+
     def prefill(self, login: str, notice: str = "") -> None:
         self.username_edit.setText(login)
         self.password_edit.clear()

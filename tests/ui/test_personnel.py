@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QPoint, Qt
@@ -14,11 +15,13 @@ from pytestqt.qtbot import QtBot
 from sqlalchemy import text
 
 from pmdesk.bootstrap import App
+from pmdesk.core.clock import ShiftedClock
 from pmdesk.core.context import Actor
+from pmdesk.core.db import Database
 from pmdesk.core.models import Person
 from pmdesk.core.personnel import PersonForm, PersonnelService
 from pmdesk.core.trusted_ips import TrustedIpService
-from pmdesk.ui.main_window import MainWindow, Session
+from pmdesk.ui.main_window import MainWindow, Session, load_session
 from pmdesk.ui.personnel.address import AddressDialog
 from pmdesk.ui.personnel.model import COLUMNS, PersonnelModel
 from pmdesk.ui.personnel.view import PersonnelPage
@@ -26,7 +29,7 @@ from pmdesk.ui.tasks import TaskManager
 from pmdesk.ui.widgets import button_with_text
 from tests.helpers.login import cheap_passwords
 from tests.helpers.staff import add_group
-from tests.ui.conftest import add_login, click_check
+from tests.ui.conftest import add_login, click_check, make_app, signed_in
 
 STAFF = [
     ("Smets", "Jean-Marie", "E0001", "jm@insypro.com"),  # the signed-in admin (fixture)
@@ -546,4 +549,48 @@ def test_a_hundred_thousand_people_scroll_smoothly(
     qtbot.waitUntil(lambda: model.total == 1 and _idle(widget), timeout=20_000)
     assert model.data(model.index(0, 4)) == "person004242@example.com"
     qtmodeltester.check(model, force_py=True)
+    window.close()
+
+
+# ----- every engine --------------------------------------------------------------------------
+
+
+def test_list_search_and_conflict_on_every_engine(
+    qtbot: QtBot,
+    db: Database,
+    clock: ShiftedClock,
+    tmp_path: Path,
+    tasks: TaskManager,
+) -> None:
+    """The same screen against SQLite, PostgreSQL and MariaDB: blocks, search, optimistic lock."""
+    app = make_app(db, clock, tmp_path)
+    admin = add_login(app, "jsmets", "a long secret", first_name="Jean-Marie", last_name="Smets")
+    ids = _add_staff(app)
+    session = load_session(app, signed_in(app, admin, "jsmets", "Jean-Marie Smets"))
+    window = MainWindow(app, session, tasks, passwords=cheap_passwords())
+    qtbot.addWidget(window)
+    window.resize(1280, 820)
+    window.show()
+    widget = window.show_page("personnel")
+    assert isinstance(widget, PersonnelPage)
+    qtbot.waitUntil(lambda: _idle(widget) and widget.model.total == len(STAFF), timeout=20_000)
+    assert _column(widget, 0) == ["Dubois", "Janssens", "Maes", "Peeters", "Smets"]
+
+    qtbot.keyClicks(widget.search_edit, "jan")
+    qtbot.waitUntil(lambda: widget.model.search == "jan" and _idle(widget), timeout=20_000)
+    assert _column(widget, 0) == ["Janssens"]
+
+    _open(qtbot, widget, "Janssens")
+    _retype(qtbot, widget, "number", "MINE")
+    service = PersonnelService(app.context)
+    theirs = service.get(SYSTEM, ids["Janssens"])
+    service.update(SYSTEM, theirs.id, theirs.version, replace(theirs.form, number="THEIRS"))
+    qtbot.mouseClick(widget.save_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: widget.conflict_dialog is not None, timeout=20_000)
+    dialog = widget.conflict_dialog
+    assert dialog is not None
+    assert dialog.fields == ["number"]
+    qtbot.mouseClick(dialog.overwrite_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: _idle(widget) and widget.editor.message.role == "success")
+    assert service.get(SYSTEM, ids["Janssens"]).form.number == "MINE"
     window.close()
