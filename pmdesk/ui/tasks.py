@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import shiboken6
@@ -54,7 +54,6 @@ class _Entry:
     on_done: DoneCallback | None
     on_error: ErrorCallback | None
     owner: QObject | None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class _Relay(QObject):

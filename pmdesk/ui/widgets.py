@@ -59,10 +59,6 @@ def link_button(text: str, parent: QWidget | None = None) -> QPushButton:
     return button
 
 
-def tool_button_size() -> QSize:
-    return QSize(18, 18)
-
-
 # ----- labels ---------------------------------------------------------------------------------
 
 
@@ -98,9 +94,6 @@ class FieldBox(QWidget):
     def set_error(self, message: str | None) -> None:
         self.error.set_error(message)
         set_invalid(self.editor, bool(message))
-
-    def message(self) -> str:
-        return self.error.text() if self.error.isVisible() or self.error.text() else ""
 
 
 class MessageLabel(QLabel):

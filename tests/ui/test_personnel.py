@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QPoint, Qt
+from PySide6.QtCore import QItemSelectionModel, QPoint, Qt
 from PySide6.QtWidgets import QHeaderView, QMessageBox, QPushButton
 from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
@@ -543,6 +543,15 @@ def test_a_hundred_thousand_people_scroll_smoothly(
         qtbot.waitUntil(lambda t=top: model.row_at(t) is not None, timeout=20_000)
     assert model.queries - first_queries <= 8
     assert len(model._blocks) <= model.MAX_BLOCKS
+
+    # Choosing a row whose block has not arrived yet opens that person once it has.
+    row = 60_123
+    assert row // model.BLOCK_SIZE not in model._blocks
+    widget.table.selectionModel().setCurrentIndex(
+        model.index(row, 0), QItemSelectionModel.SelectionFlag.ClearAndSelect
+    )
+    qtbot.waitUntil(lambda: widget.editor.record is not None and _idle(widget), timeout=20_000)
+    assert widget.editor.record.form.last_name == model.data(model.index(row, 0))
 
     # A search narrows 100,001 rows to a handful in SQL.
     widget.search_edit.setText("person004242@")

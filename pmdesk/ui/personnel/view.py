@@ -84,6 +84,7 @@ class PersonnelPage(QWidget):
         self._reselect_id: int | None = None
         self._lookups: Lookups | None = None
         self._current_id: int | None = None
+        self._pending_row: int | None = None
         self.conflict_dialog: ConflictDialog | None = None
 
         core = self.app.context
@@ -96,6 +97,7 @@ class PersonnelPage(QWidget):
             PersonnelSource(self.service, self.actor, server_now), self.tasks, self
         )
         self.model.refreshed.connect(self._list_refreshed)
+        self.model.dataChanged.connect(self._rows_arrived)
         self.model.failed.connect(self._list_failed)
 
         # ----- the list -----
@@ -256,6 +258,7 @@ class PersonnelPage(QWidget):
         self.model.sort(column, order)
 
     def _list_refreshed(self) -> None:
+        self._pending_row = None
         self.list_message.clear_message()
         total = self.model.total
         if self.model.search:
@@ -274,6 +277,16 @@ class PersonnelPage(QWidget):
             if row is not None:
                 self._select_row(row)
             self._reselect_id = None
+
+    def _rows_arrived(self, top_left: QModelIndex, bottom_right: QModelIndex) -> None:
+        row = self._pending_row
+        if row is None or not top_left.row() <= row <= bottom_right.row():
+            return
+        current = self.table.selectionModel().currentIndex()
+        if current.isValid() and current.row() == row:
+            self._row_chosen(current, QModelIndex())
+        else:
+            self._pending_row = None
 
     def _list_failed(self, exc: object) -> None:
         self.list_message.show_error(_message(exc, self.tr("The list could not be loaded")))
@@ -294,7 +307,12 @@ class PersonnelPage(QWidget):
         if not current.isValid():
             return
         person_id = self.model.data(current, PERSON_ID_ROLE)
-        if person_id is None or person_id == self._current_id:
+        if person_id is None:
+            # Its block is on its way: open it when it arrives (see _rows_arrived).
+            self._pending_row = current.row()
+            return
+        self._pending_row = None
+        if person_id == self._current_id:
             return
 
         def go() -> None:
