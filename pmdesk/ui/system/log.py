@@ -1,0 +1,610 @@
+"""System → Log: the audit trail, newest first, with filters and "Export to CSV…".
+
+The list is a ``QAbstractTableModel`` that loads lazily: the first 200 events, then 200 more each
+time the view scrolls near the end (``canFetchMore`` / ``fetchMore``), each block on a worker
+thread from ``AuditService.query`` (keyset by id, so a deep block costs what the first does).
+A new filter starts a new generation; answers of an older one are dropped.
+
+Times are shown in this workstation's local time, with UTC in the tooltip. The export writes
+every event matching the filters (not only those loaded) on a worker thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QCoreApplication,
+    QDate,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDateEdit,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTableView,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from pmdesk.core.audit import AuditRow, AuditService, Event
+from pmdesk.ui.icons import icon
+from pmdesk.ui.system.common import error_text, local_time, utc_time
+from pmdesk.ui.tasks import TaskManager
+from pmdesk.ui.widgets import BusyIndicator, MessageLabel
+
+if TYPE_CHECKING:
+    from pmdesk.core.context import Actor
+    from pmdesk.ui.main_window import PageContext
+
+ModelIndex = QModelIndex | QPersistentModelIndex
+
+BLOCK_SIZE = 200
+FILTER_DELAY_MS = 300
+ROW_HEIGHT = 26
+ROW_ID_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+def _t(text: str) -> str:
+    return QCoreApplication.translate("AuditLog", text)
+
+
+EVENT_NAMES: dict[str, str] = {
+    Event.LOGIN_SUCCEEDED: "Login succeeded",
+    Event.LOGIN_REFUSED: "Login refused",
+    Event.LOGIN_CODE_REQUIRED: "Security code asked",
+    Event.CODE_SENT: "Code sent",
+    Event.CODE_SEND_FAILED: "Code not delivered",
+    Event.CODE_FAILED: "Wrong code",
+    Event.CODE_VOIDED: "Code voided",
+    Event.ACCOUNT_LOCKED: "Account locked",
+    Event.ACCOUNT_UNLOCKED: "Account unlocked",
+    Event.IP_TRUSTED: "IP trusted",
+    Event.IP_REMOVED: "IP removed",
+    Event.IP_EXPIRED: "IP expired",
+    Event.TWO_FACTOR_ENABLED: "Two-step turned on",
+    Event.TWO_FACTOR_DISABLED: "Two-step turned off",
+    Event.SETTING_CHANGED: "Setting changed",
+    Event.PERMISSION_CHANGED: "Permissions changed",
+    Event.GROUP_CREATED: "Group created",
+    Event.GROUP_RENAMED: "Group renamed",
+    Event.GROUP_DELETED: "Group deleted",
+    Event.PERSON_CREATED: "Person created",
+    Event.PERSON_UPDATED: "Person changed",
+    Event.PERSON_DELETED: "Person deleted",
+    Event.PASSWORD_CHANGED: "Password changed",
+    Event.MAIL_TEST_SENT: "Test code sent",
+    Event.SIGNED_OUT: "Signed out",
+}
+
+#: Families of events, as ``AuditService.query(event=...)`` accepts them.
+EVENT_FAMILIES: tuple[tuple[str, str], ...] = (
+    ("login", "All logins"),
+    ("code", "All security codes"),
+    ("ip", "All trusted IP changes"),
+    ("account", "All account locks"),
+    ("2fa", "Two-step on and off"),
+    ("person", "All personnel changes"),
+    ("group", "All group changes"),
+)
+
+PERIODS: tuple[tuple[str, str], ...] = (
+    ("any", "Any time"),
+    ("today", "Today"),
+    ("7", "Last 7 days"),
+    ("30", "Last 30 days"),
+    ("range", "Between…"),
+)
+
+
+def event_name(value: str) -> str:
+    name = EVENT_NAMES.get(value)
+    return _t(name) if name else value
+
+
+@dataclass(frozen=True)
+class Column:
+    title: str
+    width: int
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("Time", 150),
+    Column("Actor", 150),
+    Column("Event", 150),
+    Column("Subject", 170),
+    Column("Address", 110),
+    Column("Workstation", 120),
+    Column("Detail", 200),
+)
+TIME, ACTOR, EVENT, SUBJECT, ADDRESS, WORKSTATION, DETAIL = range(len(COLUMNS))
+
+
+@dataclass(frozen=True)
+class LogFilters:
+    """What the list shows: ``since`` inclusive, ``until`` exclusive (UTC)."""
+
+    actor_text: str = ""
+    event: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+class AuditSource:
+    """The blocking calls the model and the export make, on a worker thread, as ``actor``."""
+
+    def __init__(self, service: AuditService, actor: Actor) -> None:
+        self._service = service
+        self._actor = actor
+
+    def block(self, filters: LogFilters, before_id: int | None, limit: int) -> list[AuditRow]:
+        return self._service.query(
+            self._actor,
+            actor_text=filters.actor_text or None,
+            event=filters.event or None,
+            since=filters.since,
+            until=filters.until,
+            limit=limit,
+            before_id=before_id,
+        )
+
+    def export(self, filters: LogFilters, path: Path) -> int:
+        return self._service.export_csv(
+            self._actor,
+            path,
+            actor_text=filters.actor_text or None,
+            event=filters.event or None,
+            since=filters.since,
+            until=filters.until,
+        )
+
+
+class AuditLogModel(QAbstractTableModel):
+    """The events loaded so far, newest first; ``loaded`` after each block, ``failed(exc)``."""
+
+    loaded = Signal()
+    failed = Signal(object)
+
+    def __init__(
+        self,
+        source: AuditSource,
+        tasks: TaskManager,
+        parent: QObject | None = None,
+        *,
+        block_size: int = BLOCK_SIZE,
+    ) -> None:
+        super().__init__(parent)
+        self._source = source
+        self._tasks = tasks
+        self.block_size = block_size
+        self._rows: list[AuditRow] = []
+        self._filters = LogFilters()
+        self._generation = 0
+        self._loading = False
+        self._exhausted = True
+        self._started = False
+        self.blocks = 0  # blocks asked for, for tests
+
+    @property
+    def filters(self) -> LogFilters:
+        return self._filters
+
+    @property
+    def loading(self) -> bool:
+        return self._loading
+
+    @property
+    def exhausted(self) -> bool:
+        """Every matching event is loaded."""
+        return self._exhausted
+
+    def row_at(self, row: int) -> AuditRow | None:
+        return self._rows[row] if 0 <= row < len(self._rows) else None
+
+    def set_filters(self, filters: LogFilters) -> None:
+        """Show the newest events matching ``filters`` (starts again from the top)."""
+        self._filters = filters
+        self.reload()
+
+    def reload(self) -> None:
+        self._generation += 1
+        self.beginResetModel()
+        self._rows = []
+        self._exhausted = False
+        self._loading = False
+        self._started = True
+        self.endResetModel()
+        self._fetch()
+
+    def _fetch(self) -> None:
+        if self._loading or self._exhausted:
+            return
+        self._loading = True
+        self.blocks += 1
+        generation = self._generation
+        source, filters, limit = self._source, self._filters, self.block_size
+        before = self._rows[-1].id if self._rows else None
+        self._tasks.run(
+            lambda: source.block(filters, before, limit),
+            lambda rows: self._arrived(generation, rows),
+            lambda exc: self._failed(generation, exc),
+            owner=self,
+            label="audit block",
+        )
+
+    def _arrived(self, generation: int, rows: list[AuditRow]) -> None:
+        if generation != self._generation:
+            return
+        self._loading = False
+        self._exhausted = len(rows) < self.block_size
+        if rows:
+            first = len(self._rows)
+            self.beginInsertRows(QModelIndex(), first, first + len(rows) - 1)
+            self._rows.extend(rows)
+            self.endInsertRows()
+        self.loaded.emit()
+
+    def _failed(self, generation: int, exc: BaseException) -> None:
+        if generation != self._generation:
+            return
+        self._loading = False
+        self._exhausted = True
+        self.failed.emit(exc)
+
+    # ----- QAbstractTableModel ------------------------------------------------------------
+
+    def canFetchMore(self, parent: ModelIndex = QModelIndex()) -> bool:  # noqa: B008
+        return not parent.isValid() and self._started and not self._exhausted
+
+    def fetchMore(self, parent: ModelIndex = QModelIndex()) -> None:  # noqa: B008
+        if not parent.isValid():
+            self._fetch()
+
+    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation == Qt.Orientation.Horizontal and 0 <= section < len(COLUMNS):
+            if role == Qt.ItemDataRole.DisplayRole:
+                return _t(COLUMNS[section].title)
+            if role == Qt.ItemDataRole.ToolTipRole and section == TIME:
+                return _t("Local time of this workstation (UTC in each cell's tooltip)")
+        if orientation == Qt.Orientation.Vertical and role == Qt.ItemDataRole.DisplayRole:
+            return section + 1
+        return None
+
+    def flags(self, index: ModelIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return (
+            Qt.ItemFlag.ItemIsEnabled
+            | Qt.ItemFlag.ItemIsSelectable
+            | Qt.ItemFlag.ItemNeverHasChildren
+        )
+
+    def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.column() < len(COLUMNS):
+            return None
+        row = self.row_at(index.row())
+        if row is None:
+            return None
+        column = index.column()
+        if role == ROW_ID_ROLE:
+            return row.id
+        if role == Qt.ItemDataRole.DisplayRole:
+            return (
+                local_time(row.occurred_at, seconds=True),
+                row.actor,
+                event_name(row.event),
+                row.subject,
+                row.address,
+                row.workstation,
+                " ".join(row.detail.split()),
+            )[column]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if column == TIME:
+                return utc_time(row.occurred_at)
+            if column == EVENT:
+                return row.event
+            if column == DETAIL and row.detail:
+                return row.detail
+            return None
+        return None
+
+
+class LogPage(QWidget):
+    """System → Log."""
+
+    def __init__(self, context: PageContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("logPage")
+        self.context = context
+        self.tasks = context.tasks
+        self.source = AuditSource(AuditService(context.app.context), context.session.actor)
+        self.export_dialog: QFileDialog | None = None
+        self._exporting = False
+        self._shown: LogFilters | None = None
+
+        self.model = AuditLogModel(self.source, self.tasks, self)
+        self.model.loaded.connect(self._loaded)
+        self.model.failed.connect(self._failed)
+
+        # ----- filters -----
+        self.user_edit = QLineEdit(self)
+        self.user_edit.setObjectName("logUserEdit")
+        self.user_edit.setPlaceholderText(self.tr("User (who acted, or whom it concerned)"))
+        self.user_edit.setClearButtonEnabled(True)
+        self.user_edit.addAction(icon("search"), QLineEdit.ActionPosition.LeadingPosition)
+        self._filter_timer = QTimer(self)
+        self._filter_timer.setSingleShot(True)
+        self._filter_timer.setInterval(FILTER_DELAY_MS)
+        self._filter_timer.timeout.connect(self.apply_filters)
+        self.user_edit.textChanged.connect(lambda _t: self._filter_timer.start())
+        self.user_edit.returnPressed.connect(self.apply_filters)
+
+        self.event_combo = QComboBox(self)
+        self.event_combo.setObjectName("logEventCombo")
+        self.event_combo.addItem(self.tr("All events"), "")
+        for family, text in EVENT_FAMILIES:
+            self.event_combo.addItem(_t(text), family)
+        self.event_combo.insertSeparator(self.event_combo.count())
+        for value in EVENT_NAMES:
+            self.event_combo.addItem(event_name(value), str(value))
+        self.event_combo.setMaxVisibleItems(20)
+        self.event_combo.currentIndexChanged.connect(lambda _i: self.apply_filters())
+
+        self.period_combo = QComboBox(self)
+        self.period_combo.setObjectName("logPeriodCombo")
+        for key, text in PERIODS:
+            self.period_combo.addItem(_t(text), key)
+        self.period_combo.currentIndexChanged.connect(self._period_changed)
+        today = QDate.currentDate()
+        self.from_edit = _date_edit(today.addDays(-7), self)
+        self.from_edit.setObjectName("logFromEdit")
+        self.to_edit = _date_edit(today, self)
+        self.to_edit.setObjectName("logToEdit")
+        self.from_edit.dateChanged.connect(lambda _d: self.apply_filters())
+        self.to_edit.dateChanged.connect(lambda _d: self.apply_filters())
+        self.and_label = QLabel(self.tr("and"), self)
+        self.range_widgets: tuple[QWidget, ...] = (self.from_edit, self.and_label, self.to_edit)
+
+        self.refresh_button = QToolButton(self)
+        self.refresh_button.setObjectName("logRefreshButton")
+        self.refresh_button.setIcon(icon("refresh"))
+        self.refresh_button.setToolTip(self.tr("Reload (F5)"))
+        self.refresh_button.clicked.connect(self.refresh)
+        self.export_button = QPushButton(icon("export"), self.tr("Export to CSV…"), self)
+        self.export_button.setObjectName("exportButton")
+        self.export_button.setAutoDefault(False)
+        self.export_button.clicked.connect(self.choose_export_file)
+
+        filters = QHBoxLayout()
+        filters.setSpacing(8)
+        filters.addWidget(self.user_edit, 3)
+        filters.addWidget(self.event_combo, 2)
+        filters.addWidget(self.period_combo, 1)
+        for widget in self.range_widgets:
+            filters.addWidget(widget)
+            widget.hide()
+        filters.addWidget(self.refresh_button)
+        filters.addWidget(self.export_button)
+
+        # ----- the table -----
+        self.table = QTableView(self)
+        self.table.setObjectName("auditTable")
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.setShowGrid(False)
+        self.table.setWordWrap(False)
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        self.table.verticalHeader().setDefaultSectionSize(ROW_HEIGHT)
+        header = self.table.horizontalHeader()
+        header.setHighlightSections(False)
+        header.setStretchLastSection(True)
+        for column, spec in enumerate(COLUMNS):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
+            header.resizeSection(column, spec.width)
+
+        self.busy = BusyIndicator(self)
+        self.count_label = QLabel(self)
+        self.count_label.setObjectName("logCountLabel")
+        self.count_label.setProperty("role", "muted")
+        self.message = MessageLabel(self)
+        self.message.setObjectName("logMessage")
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.count_label, 1)
+        bottom.addWidget(self.busy)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(14, 12, 14, 12)
+        layout.setSpacing(8)
+        layout.addLayout(filters)
+        layout.addWidget(self.message)
+        layout.addWidget(self.table, 1)
+        layout.addLayout(bottom)
+
+        QShortcut(QKeySequence.StandardKey.Refresh, self, self.refresh)
+        QShortcut(QKeySequence.StandardKey.Find, self, self._focus_filter)
+        self.apply_filters()
+
+    # ----- filters ------------------------------------------------------------------------
+
+    def filters(self) -> LogFilters:
+        """The filters as shown, with dates turned into UTC bounds (local midnights)."""
+        since, until = self._period()
+        return LogFilters(
+            actor_text=self.user_edit.text().strip(),
+            event=str(self.event_combo.currentData() or ""),
+            since=since,
+            until=until,
+        )
+
+    def _period(self) -> tuple[datetime | None, datetime | None]:
+        key = str(self.period_combo.currentData())
+        today = date.today()
+        if key == "today":
+            return _local_midnight(today), None
+        if key in {"7", "30"}:
+            return _local_midnight(today - timedelta(days=int(key) - 1)), None
+        if key == "range":
+            first = self.from_edit.date().toPython()
+            last = self.to_edit.date().toPython()
+            assert isinstance(first, date) and isinstance(last, date)
+            if last < first:
+                first, last = last, first
+            return _local_midnight(first), _local_midnight(last + timedelta(days=1))
+        return None, None
+
+    def _period_changed(self, _index: int) -> None:
+        custom = self.period_combo.currentData() == "range"
+        for widget in self.range_widgets:
+            widget.setVisible(custom)
+        self.apply_filters()
+
+    def apply_filters(self) -> None:
+        self._filter_timer.stop()
+        wanted = self.filters()
+        if wanted != self._shown:
+            self._shown = wanted
+            self.message.clear_message()
+            self.model.set_filters(wanted)
+            self._update()
+
+    def refresh(self) -> None:
+        self.message.clear_message()
+        self._shown = self.filters()
+        self.model.set_filters(self._shown)
+        self._update()
+
+    def _focus_filter(self) -> None:
+        self.user_edit.setFocus()
+        self.user_edit.selectAll()
+
+    # ----- list ---------------------------------------------------------------------------
+
+    def _loaded(self) -> None:
+        self._update()
+
+    def _failed(self, exc: object) -> None:
+        self.message.show_error(error_text(exc, self.tr("The log could not be loaded")))
+        self._update()
+
+    def _update(self) -> None:
+        n = self.model.rowCount()
+        if self.model.loading and n == 0:
+            text = ""
+        elif n == 0:
+            text = self.tr("No events match these filters.")
+        elif self.model.exhausted:
+            text = self.tr("1 event") if n == 1 else self.tr("{n} events").format(n=f"{n:,}")
+        else:
+            text = self.tr("Newest {n} events shown; scroll down for older ones.").format(
+                n=f"{n:,}"
+            )
+        self.count_label.setText(text)
+        if self.model.loading or self._exporting:
+            if not self.busy.running:
+                self.busy.start(self.tr("Exporting…") if self._exporting else self.tr("Loading…"))
+        else:
+            self.busy.stop()
+        self.export_button.setEnabled(not self._exporting)
+
+    # ----- export -------------------------------------------------------------------------
+
+    def choose_export_file(self) -> None:
+        """Ask where to save (a non-blocking file dialog), then export there."""
+        if self._exporting:
+            return
+        dialog = QFileDialog(self, self.tr("Export the log to CSV"))
+        dialog.setObjectName("exportDialog")
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.setFileMode(QFileDialog.FileMode.AnyFile)
+        dialog.setNameFilters([self.tr("CSV files (*.csv)"), self.tr("All files (*)")])
+        dialog.setDefaultSuffix("csv")
+        dialog.selectFile(f"pmdesk-log-{date.today():%Y-%m-%d}.csv")
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.export_dialog = dialog
+
+        def chosen(path: str) -> None:
+            self.export_to(Path(path))
+
+        def closed(_result: int) -> None:
+            if self.export_dialog is dialog:
+                self.export_dialog = None
+
+        dialog.fileSelected.connect(chosen)
+        dialog.finished.connect(closed)
+        dialog.open()
+
+    def export_to(self, path: Path) -> None:
+        """Write every event matching the filters to ``path`` (on a worker thread)."""
+        if path.suffix == "":
+            path = path.with_suffix(".csv")
+        source, filters = self.source, self.filters()
+
+        def done(count: int) -> None:
+            self._exporting = False
+            self.message.show_success(
+                (
+                    self.tr("1 event exported to {path}.")
+                    if count == 1
+                    else self.tr("{n} events exported to {path}.")
+                ).format(n=f"{count:,}", path=path)
+            )
+            self._update()
+
+        def failed(exc: BaseException) -> None:
+            self._exporting = False
+            if isinstance(exc, OSError):
+                text = self.tr("The file could not be written: {reason}").format(
+                    reason=exc.strerror or exc
+                )
+            else:
+                text = error_text(exc, self.tr("The export did not work"))
+            self.message.show_error(text)
+            self._update()
+
+        self._exporting = True
+        self.message.clear_message()
+        self._update()
+        self.tasks.run(
+            lambda: source.export(filters, path), done, failed, owner=self, label="export log"
+        )
+
+
+def _local_midnight(day: date) -> datetime:
+    """The start of ``day`` on this workstation, in UTC."""
+    return datetime.combine(day, time.min).astimezone().astimezone(UTC)
+
+
+def _date_edit(value: QDate, parent: QWidget) -> QDateEdit:
+    edit = QDateEdit(value, parent)
+    edit.setCalendarPopup(True)
+    edit.setDisplayFormat("yyyy-MM-dd")
+    return edit
