@@ -180,6 +180,11 @@ class LoginService:
             name=name[:255], person_id=person_id, address=address, workstation=self._workstation
         )
 
+    def sign_out(self, actor: Actor) -> None:
+        """Audit the end of a session (the desktop app calls it on Sign out and quit)."""
+        with self._ctx.db.session() as s:
+            audit.record(s, self._ctx.clock, actor, Event.SIGNED_OUT, subject=actor.name)
+
     # ----- step 1: the password ----------------------------------------------------------------
 
     def begin(self, login: str, password: str) -> SignedIn | CodeNeeded | Refused:

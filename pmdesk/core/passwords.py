@@ -12,8 +12,17 @@ MAX_PASSWORD_LENGTH = 1024
 class Passwords:
     def __init__(self, hasher: PasswordHasher | None = None) -> None:
         self._hasher = hasher or PasswordHasher()
-        # Compared against when the login is unknown, so timing does not reveal it.
-        self._dummy = self._hasher.hash("pmdesk-dummy-password")
+        self._dummy_hash: str | None = None
+
+    @property
+    def _dummy(self) -> str:
+        """Compared against when the login is unknown, so timing does not reveal it.
+
+        Made on first use: hashing costs ~0.5 s, too much to pay when a service is built.
+        """
+        if self._dummy_hash is None:
+            self._dummy_hash = self._hasher.hash("pmdesk-dummy-password")
+        return self._dummy_hash
 
     def hash(self, password: str) -> str:
         return self._hasher.hash(password)

@@ -19,12 +19,14 @@ from pmdesk.core.errors import (
     ConflictError,
     NotFound,
     PermissionDenied,
+    PmdeskError,
     ValidationError,
 )
 from pmdesk.core.models import (
     Language,
     Location,
     Person,
+    SecuritySettings,
     Team,
     TrustedIp,
     UserGroup,
@@ -155,6 +157,10 @@ _SEARCHED = (
     Person.login_key,
     Person.email_key,
 )
+
+
+class AlreadyInitialised(PmdeskError):
+    """First-run set-up was already done."""
 
 
 class PersonnelService:
@@ -314,14 +320,39 @@ class PersonnelService:
         clean = self.validate(form, creating=True)
         with self._ctx.db.write_session() as s:
             require(s, actor, MAINTENANCE, Action.EDIT)
-            self._check_references(s, clean)
-            now = self._ctx.clock.now(s)
-            person = Person(created_at=now, updated_at=now)
-            self._apply(s, person, clean, form, now)
-            s.add(person)
-            self._flush_unique(s)
-            audit.record(s, self._ctx.clock, actor, Event.PERSON_CREATED, subject=_subject(person))
-            return _record(person)
+            return self._insert(s, actor, clean, form)
+
+    def create_first_administrator(self, actor: Actor, form: PersonForm) -> PersonRecord:
+        """The first login of a fresh database; refused once anyone has a login.
+
+        Two workstations running first start at once must not both succeed: the settings row
+        is locked as a mutex (SQLite's BEGIN IMMEDIATE serialises writers already).
+        """
+        if not form.login.strip():
+            raise ValidationError({"login": "Login is required."})
+        clean = self.validate(form, creating=True)
+        with self._ctx.db.write_session() as s:
+            s.execute(
+                select(SecuritySettings.id).order_by(SecuritySettings.id).limit(1).with_for_update()
+            ).first()
+            if s.execute(select(Person.id).where(Person.login_key.is_not(None)).limit(1)).first():
+                raise AlreadyInitialised(
+                    "An administrator was created meanwhile (perhaps on another workstation). "
+                    "Sign in with that account."
+                )
+            return self._insert(s, actor, clean, form)
+
+    def _insert(
+        self, s: Session, actor: Actor, clean: dict[str, object], form: PersonForm
+    ) -> PersonRecord:
+        self._check_references(s, clean)
+        now = self._ctx.clock.now(s)
+        person = Person(created_at=now, updated_at=now)
+        self._apply(s, person, clean, form, now)
+        s.add(person)
+        self._flush_unique(s)
+        audit.record(s, self._ctx.clock, actor, Event.PERSON_CREATED, subject=_subject(person))
+        return _record(person)
 
     def update(
         self, actor: Actor, person_id: int, expected_version: int, form: PersonForm

@@ -192,11 +192,15 @@ class FirstRunDialog(QDialog):
 
         def create() -> PersonRecord | AlreadyDone:
             from pmdesk.core.context import Actor
+            from pmdesk.core.personnel import AlreadyInitialised
 
             service = PersonnelService(context, passwords)
-            if service.has_users():
+            if service.has_users():  # the common case, answered before any hashing
                 return AlreadyDone()
-            return service.create(Actor.system("first run"), form)
+            try:
+                return service.create_first_administrator(Actor.system("first run"), form)
+            except AlreadyInitialised:
+                return AlreadyDone()
 
         self._set_busy(True)
         self._tasks.run(create, self._created, self._failed, owner=self, label="first run")

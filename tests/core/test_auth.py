@@ -677,3 +677,20 @@ def test_a_login_attempt_cannot_be_renewed_for_ever(
 
     assert isinstance(late, Refused) and late.reason is RefusalReason.INVALID_CHALLENGE
     assert "Sign in again" in late.message
+
+
+def test_sign_out_is_audited(ctx: CoreContext) -> None:
+    from pmdesk.core.context import Actor
+    from pmdesk.core.models import AuditEvent
+
+    LoginService(ctx, passwords=cheap_passwords()).sign_out(
+        Actor(name="alice", person_id=None, address="10.1.2.3", workstation="desk-7")
+    )
+    with ctx.db.session() as s:
+        row = s.execute(select(AuditEvent)).scalars().one()
+    assert (row.event, row.actor, row.address, row.workstation) == (
+        "signed_out",
+        "alice",
+        "10.1.2.3",
+        "desk-7",
+    )

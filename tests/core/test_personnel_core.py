@@ -16,7 +16,7 @@ from pmdesk.core.errors import (
     ValidationError,
 )
 from pmdesk.core.models import AuditEvent, Person
-from pmdesk.core.personnel import PersonForm, PersonnelService
+from pmdesk.core.personnel import AlreadyInitialised, PersonForm, PersonnelService
 
 CLI = Actor(name="tester (cli)")
 
@@ -173,3 +173,30 @@ def test_sorting_is_case_insensitive(ctx: CoreContext) -> None:
         "bakker",
         "Aerts",
     ]
+
+
+def test_first_administrator_is_created_once_even_from_two_workstations(ctx: CoreContext) -> None:
+    import threading
+
+    service = PersonnelService(ctx)
+    results: list[str] = []
+    start = threading.Barrier(2)
+
+    def first_run(login: str) -> None:
+        start.wait()
+        try:
+            service.create_first_administrator(CLI, _admin_form(login))
+            results.append("created")
+        except AlreadyInitialised:
+            results.append("refused")
+
+    threads = [threading.Thread(target=first_run, args=(name,)) for name in ("ann", "bob")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(results) == ["created", "refused"]
+    with ctx.db.session() as s:
+        assert s.execute(select(func.count()).select_from(Person)).scalar_one() == 1
+    with pytest.raises(AlreadyInitialised, match="Sign in with that account"):
+        service.create_first_administrator(CLI, _admin_form("carol"))

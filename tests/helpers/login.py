@@ -18,6 +18,7 @@ from pmdesk.core.context import CoreContext
 from pmdesk.core.delivery.base import CodeMessage, DeliveryError, DeliverySettings
 from pmdesk.core.models import AuditEvent, Person, SecuritySettings
 from pmdesk.core.passwords import Passwords
+from pmdesk.core.types import search_text
 from pmdesk.core.validation import FieldInvalid, clean_email, clean_phone, login_key
 
 WORKSTATION = "ws-test-01"
@@ -94,6 +95,9 @@ def add_user(
             mobile=mobile,
             first_name=first_name,
             last_name=last_name or login.capitalize(),
+            first_name_key=search_text(first_name),
+            last_name_key=search_text(last_name or login.capitalize()),
+            email_key=search_text(f"{login}@insypro.com" if email is None else email),
             created_at=now,
             updated_at=now,
         )
