@@ -79,8 +79,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run_command(args, database)
     except CommandFailed as exc:
-        print(f"pmdesk: {exc}", file=sys.stderr)
+        print(f"pmdesk: {one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("pmdesk: interrupted", file=sys.stderr)
         return 130
+
+
+def one_line(message: str) -> str:
+    """The message as one printable line: a newline, escape sequence or right-to-left override
+    typed into an argument (and quoted back in the error) is shown as an escape, never sent to
+    the terminal raw."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in message)
