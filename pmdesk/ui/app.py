@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, QEventLoop, QObject, Qt, QTimer, Signal
@@ -33,6 +34,14 @@ log = logging.getLogger(__name__)
 
 SELF_TEST_TIMEOUT_MS = 120_000
 EXIT_AFTER_SHOWN = "PMDESK_EXIT_AFTER_SHOWN"
+# For the start-up benchmark (bench/perf_startup.py): "1" prints to stderr a monotonic timestamp
+# when the login dialog has painted ("dialog-shown") and when Login works ("database-ready").
+STARTUP_TRACE = "PMDESK_STARTUP_TRACE"
+
+
+def _trace(event: str) -> None:
+    if os.environ.get(STARTUP_TRACE) == "1":
+        print(f"pmdesk-trace {event} {time.monotonic():.6f}", file=sys.stderr, flush=True)
 
 
 class _FirstPaint(QObject):
@@ -84,6 +93,10 @@ class Launcher(QObject):
     """
 
     finished = Signal(int)
+    #: The database is open and migrated: Login works.
+    database_ready = Signal()
+    #: Opening the database failed (the problem box is shown).
+    database_failed = Signal()
 
     def __init__(
         self,
@@ -148,6 +161,7 @@ class Launcher(QObject):
             )
         if not opened.has_users:
             self._show_first_run(opened)
+        self.database_ready.emit()
 
     def _show_first_run(self, opened: Opened) -> None:
         from pmdesk.ui.first_run import FirstRunDialog
@@ -210,6 +224,7 @@ class Launcher(QObject):
         )
         self.problem_box.setObjectName("startupProblem")
         self.problem_box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.database_failed.emit()
 
     # ----- signed in / out ----------------------------------------------------------------
 
@@ -313,12 +328,19 @@ def run(database_url: str | None, self_test: bool = False, *, secrets: Any = Non
     launcher = Launcher(database_url, secrets=secrets)
     launcher.finished.connect(qt_app.exit)
     qt_app.setQuitOnLastWindowClosed(False)
-    if os.environ.get(EXIT_AFTER_SHOWN) == "1":
+    exit_after = os.environ.get(EXIT_AFTER_SHOWN)
+    painted = _FirstPaint(launcher.login)
+    painted.done.connect(lambda: _trace("dialog-shown"))
+    launcher.database_ready.connect(lambda: _trace("database-ready"))
+    if exit_after == "1":
         # For start-up benchmarks: paint the login dialog, then leave (no database work).
-        painted = _FirstPaint(launcher.login)
         painted.done.connect(lambda: qt_app.exit(0))
         launcher.login.show()
     else:
+        if exit_after == "ready":
+            # For start-up benchmarks: the real start, left as soon as Login works.
+            launcher.database_ready.connect(lambda: qt_app.exit(0))
+            launcher.database_failed.connect(lambda: qt_app.exit(1))
         QTimer.singleShot(0, launcher.start)
     code = int(qt_app.exec())
     launcher.shutdown()
