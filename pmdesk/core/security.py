@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
+from email.utils import formataddr, parseaddr
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
@@ -22,7 +24,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from pmdesk.core import audit
 from pmdesk.core.audit import Event
 from pmdesk.core.context import Actor, CoreContext
-from pmdesk.core.delivery.base import DeliverySettings
+from pmdesk.core.delivery.base import DeliveryError, DeliverySettings
 from pmdesk.core.errors import ConflictError, PmdeskError, ValidationError
 from pmdesk.core.models import Person, SecuritySettings
 from pmdesk.core.modules import SYSTEM_SECURITY, Action
@@ -114,18 +116,15 @@ def delivery_settings(row: SecuritySettings) -> DeliverySettings:
 
 
 def delivery_label(delivery: DeliverySettings, outbox_default: str | os.PathLike[str] = "") -> str:
-    """Where codes go, in words, derived from the settings alone."""
-    if delivery.method == "smtp":
-        security = {"starttls": "STARTTLS", "tls": "TLS", "none": "no encryption"}[
-            delivery.smtp_security
-        ]
-        host = delivery.smtp_host or "(no server set)"
-        return f"E-mail via {host}:{delivery.smtp_port} ({security})"
-    if delivery.method == "sms":
-        host = urlsplit(delivery.sms_url).hostname or "(no gateway set)"
-        return f"SMS via {host}"
-    folder = delivery.outbox_folder or os.fspath(outbox_default) or "the default outbox"
-    return f"Outbox folder {folder} (for trying it out: nothing is sent)"
+    """Where codes go, in the delivery method's own words (one wording everywhere)."""
+    from pmdesk.core.delivery.factory import delivery_for
+    from pmdesk.secrets import MemoryStore
+
+    try:
+        # Secrets are fetched only when sending, so an empty store describes it just as well.
+        return delivery_for(delivery, MemoryStore(), Path(outbox_default or ".")).label
+    except DeliveryError as exc:
+        return f"Not usable yet: {exc}"
 
 
 def delivery_encrypted(delivery: DeliverySettings) -> bool | None:
@@ -280,12 +279,26 @@ def _clean_host(value: str, *, required: bool) -> str:
 
 
 def _clean_from(value: str, *, required: bool) -> str:
+    """A bare address or ``Display Name <address>``, as the SMTP delivery accepts it."""
+    text = value.strip()
+    if not text:
+        if required:
+            raise FieldInvalid("Enter the sender address (From) for code mails.")
+        return ""
+    if any(ch in text for ch in "\r\n\x00"):
+        raise FieldInvalid("The sender address must be on one line.")
+    name, address = parseaddr(text)
+    if "<" in text and not address:
+        raise FieldInvalid(f"The sender address: '{text[:40]}' is not a valid e-mail address.")
     try:
-        return clean_email(value, required=required)
+        address = clean_email(address or text, required=True)
     except FieldInvalid as exc:
-        if not value.strip():
-            raise FieldInvalid("Enter the sender address (From) for code mails.") from exc
         raise FieldInvalid(f"The sender address: {exc}") from exc
+    name = clean_text(name, label="The sender name", max_length=100) if name else ""
+    result = formataddr((name, address)) if name else address
+    if len(result) > 254:
+        raise FieldInvalid("The sender address can have at most 254 characters.")
+    return result
 
 
 def _clean_url(value: str, *, required: bool) -> str:

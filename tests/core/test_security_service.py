@@ -12,6 +12,7 @@ from sqlalchemy import select
 from pmdesk.core.audit import Event
 from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.delivery.base import DeliverySettings
+from pmdesk.core.delivery.outbox import OUTBOX_LABEL
 from pmdesk.core.errors import ConflictError, PermissionDenied, ValidationError
 from pmdesk.core.models import AuditEvent
 from pmdesk.core.security import SecurityService, ShutOutWarning, load_settings
@@ -193,6 +194,12 @@ def test_delivery_settings_are_validated(ctx: CoreContext, admin: Actor) -> None
         (replace(GOOD_SMTP, smtp_host="bad host!"), "smtp_host", "not a valid server name"),
         (replace(GOOD_SMTP, smtp_from="codes@"), "smtp_from", "not a valid e-mail"),
         (replace(GOOD_SMTP, smtp_from=""), "smtp_from", "Enter the sender address"),
+        (replace(GOOD_SMTP, smtp_from="Garage <codes@>"), "smtp_from", "not a valid e-mail"),
+        (
+            replace(GOOD_SMTP, smtp_from="codes@example.com\r\nBcc: all@example.com"),
+            "smtp_from",
+            "one line",
+        ),
         (replace(GOOD_SMTP, smtp_security="none"), "smtp_security", "localhost"),
         (replace(GOOD_SMTP, smtp_security="ssl"), "smtp_security", "STARTTLS or TLS"),  # type: ignore[arg-type]
         (DeliverySettings(method="sms", sms_url=""), "sms_url", "Enter the SMS gateway URL"),
@@ -226,6 +233,12 @@ def test_delivery_settings_are_validated(ctx: CoreContext, admin: Actor) -> None
     assert row.detail == ("changed: method, smtp_host, smtp_username, smtp_from")
     assert "example" not in row.detail and "mailer" not in row.detail
 
+    # A display name is kept, as the SMTP delivery uses it.
+    named = service.update_delivery(
+        admin, replace(GOOD_SMTP, smtp_from="Garage Smets <Codes@Example.com>")
+    )
+    assert named.delivery.smtp_from == "Garage Smets <Codes@example.com>"
+
     # Loopback exceptions: a local relay without TLS, a local gateway over http.
     local = service.update_delivery(
         admin, replace(GOOD_SMTP, smtp_host="127.0.0.1", smtp_port=2525, smtp_security="none")
@@ -238,7 +251,7 @@ def test_delivery_settings_are_validated(ctx: CoreContext, admin: Actor) -> None
     # Saving the same values again changes nothing and logs nothing.
     again = service.update_delivery(admin, gateway.delivery, gateway.version)
     assert again.version == gateway.version
-    assert len(audit_rows(ctx, Event.SETTING_CHANGED)) == 3
+    assert len(audit_rows(ctx, Event.SETTING_CHANGED)) == 4
 
 
 def test_connection_status_reports_links_and_this_workstation(
@@ -254,7 +267,8 @@ def test_connection_status_reports_links_and_this_workstation(
         assert status.database_encrypted is False
         assert status.workstation_address == "127.0.0.1"
     assert status.mail_encrypted is None
-    assert status.mail_label.startswith(f"Outbox folder {ctx.outbox_default}")
+    # One wording everywhere: the delivery method's own label.
+    assert status.mail_label == f"{OUTBOX_LABEL}: {ctx.outbox_default}"
 
     service.update_delivery(admin, GOOD_SMTP)
     status = service.connection_status(admin)
@@ -266,7 +280,8 @@ def test_connection_status_reports_links_and_this_workstation(
 
     service.update_delivery(admin, DeliverySettings(method="sms", sms_url="https://gw.example/s"))
     status = service.connection_status(admin)
-    assert (status.mail_encrypted, status.mail_label) == (True, "SMS via gw.example")
+    assert status.mail_encrypted is True
+    assert status.mail_label == "Text message via the SMS gateway https://gw.example (HTTPS)"
 
 
 def test_command_line_acts_without_a_group_but_is_audited(ctx: CoreContext) -> None:
