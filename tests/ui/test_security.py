@@ -20,7 +20,9 @@ from pmdesk.core.delivery.base import DeliverySettings
 from pmdesk.core.models import GroupPermission, TrustedIp
 from pmdesk.core.modules import SYSTEM, SYSTEM_SECURITY
 from pmdesk.core.security import SecurityService
+from pmdesk.core.trusted_ips import TrustedIpService
 from pmdesk.secrets import smtp_key
+from pmdesk.ui.background import BackgroundServices, Backoff
 from pmdesk.ui.main_window import MainWindow, Session
 from pmdesk.ui.system.security import ReadinessDialog, SecurityPage
 from pmdesk.ui.system.trusted_ips_model import ADDRESS, ID, REMOVE, USER
@@ -411,10 +413,12 @@ def test_trust_period_setting(qtbot: QtBot, page: SecurityPage, ui_app: App) -> 
     page.trust_days_spin.setValue(7)
     page.code_ttl_spin.setValue(5)
     assert page.has_unsaved_changes()
+    assert page.window().unsaved_pages() == ["security"]  # type: ignore[attr-defined]
     qtbot.mouseClick(page.trust_save_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: _idle(page) and page.trust_message.text() == "Saved.")
     saved = SecurityService(ui_app.context).get(OTHER)
     assert (saved.trust_days, saved.code_ttl_minutes) == (7, 5)
+    assert page.window().unsaved_pages() == []  # type: ignore[attr-defined]
     qtbot.waitUntil(lambda: _idle(page) and _column(page, 4)[0] != expires_before)
     assert not page.has_unsaved_changes()
 
@@ -579,3 +583,47 @@ def test_spin_box_arrows_exist_and_draw(qapp: object) -> None:
         image = QIcon(url).pixmap(QSize(24, 24)).toImage()
         assert Path(url).is_file() and not image.isNull(), url
         assert any(image.pixelColor(x, y).alpha() > 0 for x in range(24) for y in range(24))
+
+
+def test_follows_changes_from_other_workstations(
+    qtbot: QtBot, ui_app: App, staff: dict[str, int], main_window: MainWindow
+) -> None:
+    """With the window's background services (``window.background``), a trusted IP removed on
+    another workstation disappears from the page on screen without a click."""
+    seed_trusted_ips(ui_app, [staff["speeters"]], 25)
+    services = BackgroundServices(
+        ui_app.context, sweep=False, poll_interval_s=0.1, min_gap_s=0.05, backoff=Backoff(0.05, 0.2)
+    )
+    main_window.background = services  # type: ignore[attr-defined]
+    try:
+        services.start()
+        page = open_page(qtbot, main_window, "security")
+        assert isinstance(page, SecurityPage)
+        _wait_page(qtbot, page, "Viewing items 1-20 of 25")
+        qtbot.mouseClick(page.next_button, Qt.MouseButton.LeftButton)
+        _wait_page(qtbot, page, "Viewing items 21-25 of 25")
+        gone = int(_column(page, ID)[2])
+        TrustedIpService(ui_app.context).remove(OTHER, [gone])  # another workstation
+        _wait_page(qtbot, page, "Viewing items 21-24 of 24")
+        assert gone not in [int(i) for i in _column(page, ID)]
+    finally:
+        assert services.stop()
+
+
+def test_next_pages_by_keyset_cursor(qtbot: QtBot, page: SecurityPage) -> None:
+    """Next and Previous continue from the row next to them (fast however deep the list)."""
+    calls: list[tuple[int, bool]] = []
+    source = page.model._source
+    original = source.page
+
+    def recording(filter_text: str, number: int, cursor: object, size: int) -> object:
+        calls.append((number, cursor is not None))
+        return original(filter_text, number, cursor, size)  # type: ignore[arg-type]
+
+    source.page = recording  # type: ignore[method-assign, assignment]
+    qtbot.mouseClick(page.next_button, Qt.MouseButton.LeftButton)
+    _wait_page(qtbot, page, "Viewing items 21-40 of 45")
+    qtbot.mouseClick(page.previous_button, Qt.MouseButton.LeftButton)
+    _wait_page(qtbot, page, "Viewing items 1-20 of 45")
+    assert calls == [(2, True), (1, True)]
+    assert page.model.rowCount() == 20  # one page held, never the whole list
