@@ -509,10 +509,17 @@ class LoginService:
             snapshot = s.get(LoginChallenge, challenge_id)
             stored = snapshot.code_hash if snapshot is not None else None
             person_id = snapshot.person_id if snapshot is not None else None
+            # Used or void for good (neither ever reverts): refused below whatever is typed,
+            # so the guess is not even hashed and compared.
+            dead = snapshot is not None and (
+                snapshot.used_at is not None
+                or snapshot.voided
+                or snapshot.attempts >= MAX_CODE_ATTEMPTS
+            )
         if stored is None or person_id is None:
             return self._invalid_challenge(None)
         # Outside any transaction: scrypt takes tens of milliseconds.
-        matches = codes.code_matches(code, stored)
+        matches = not dead and codes.code_matches(code, stored)
 
         with self._ctx.db.write_session() as s:
             now = self._ctx.clock.now(s)
