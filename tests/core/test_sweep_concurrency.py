@@ -3,7 +3,6 @@ removed and audited exactly once, every valid one kept."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -155,10 +154,6 @@ def test_four_processes_sweeping_at_once(db: Database, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    importlib.util.find_spec("pmdesk.commands.ip") is None,
-    reason="the 'pmdesk ip expire' command is not there yet",
-)
 @pytest.mark.parametrize("db", ["postgresql"], indirect=True)
 def test_four_ip_expire_commands_at_once(db: Database, tmp_path: Path) -> None:
     expired_ids = seed(db)
@@ -181,4 +176,7 @@ def test_four_ip_expire_commands_at_once(db: Database, tmp_path: Path) -> None:
     for r in results:
         assert r.returncode == 0, r.stderr
         assert "Traceback" not in r.stderr, r.stderr
+    said = [re.search(r"Removed (\d+) expired trusted address", r.stdout) for r in results]
+    assert all(said), [r.stdout for r in results]
+    assert sum(int(m.group(1)) for m in said if m) == EXPIRED, "the counts add up"
     check_result(db, expired_ids)
