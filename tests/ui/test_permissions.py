@@ -304,3 +304,19 @@ def test_screenshot(qtbot: QtBot, page: PermissionsPage, ui_app: App, tmp_path: 
     window = page.window()
     capture(window, "permissions", screenshot_dir(tmp_path / "screenshots"))
     not_clipped(window)
+
+
+def test_changes_elsewhere_reload_unless_editing(
+    qtbot: QtBot, page: PermissionsPage, ui_app: App
+) -> None:
+    add_group(ui_app.db, "Made elsewhere", {"job": "r"})
+    page.permissions_changed_elsewhere()  # what BackgroundServices.permissions_changed calls
+    qtbot.waitUntil(lambda: _idle(page) and page.group_combo.findText("Made elsewhere") >= 0)
+    assert page.group_combo.currentText() == "Administrator"
+
+    click_check(qtbot, page.grid.check("job", Action.DELETE))
+    add_group(ui_app.db, "Another one")
+    page.permissions_changed_elsewhere()
+    assert page.message.role == "notice"
+    assert page.group_combo.findText("Another one") < 0  # nothing reloaded under the user
+    assert not page.grid.check("job", Action.DELETE).isChecked()

@@ -402,7 +402,30 @@ class PermissionsPage(QWidget):
 
         self.grid.load(None)
         self._update_buttons()
+        self._connect_background()
         self.load_groups()
+
+    def _connect_background(self) -> None:
+        """Follow other workstations' changes when the window runs the background services."""
+        services = getattr(self.context.window, "background", None)
+        signal = getattr(services, "permissions_changed", None)
+        if signal is not None:
+            signal.connect(self.permissions_changed_elsewhere)
+
+    def permissions_changed_elsewhere(self) -> None:
+        """Slot for ``BackgroundServices.permissions_changed``: reload unless the user is
+        editing (then saving will say it conflicts and offer to reload)."""
+        if self._busy or self.name_dialog is not None:
+            return
+        if self.grid.is_dirty():
+            self.message.show_notice(
+                self.tr(
+                    "Groups or permissions were changed on another workstation. Your ticks "
+                    "here are not saved yet."
+                )
+            )
+            return
+        self.load_groups(self._group_id, keep_message=True)
 
     # ----- state --------------------------------------------------------------------------
 
