@@ -10,10 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
-from PySide6.QtWidgets import QTableView
 from pytestqt.qtbot import QtBot
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, select, text
 
 from pmdesk.bootstrap import App
 from pmdesk.config import Settings
@@ -33,9 +31,14 @@ from pmdesk.ui.background import (
     is_connection_error,
     lost_message,
 )
-from pmdesk.ui.main_window import MainWindow
+from pmdesk.ui.main_window import MainWindow, load_session
 from pmdesk.ui.personnel import PersonnelPage
+from pmdesk.ui.system.security import SecurityPage
+from pmdesk.ui.tasks import TaskManager
+from tests.helpers.login import add_user
 from tests.helpers.staff import add_person
+from tests.ui.conftest import make_app, signed_in
+from tests.ui.system_pages import open_page
 
 FAST = Backoff(0.1, 0.4)
 TRUST_DAYS = 30  # the seeded security setting
@@ -310,69 +313,48 @@ def test_the_listener_reconnects_after_its_connection_is_killed(
         s.execute(text("UPDATE personnel SET failed_logins = 1 WHERE id = :id"), {"id": person})
 
 
-# ----- a table that follows the database without a click --------------------------------------
+# ----- the real screens follow the database without a click ------------------------------------
 
 
-class TrustedIpTable(QAbstractTableModel):
-    """Minimal stand-in for System → Security's list: reloads on ``trusted_ips_changed``."""
-
-    HEADERS = ("Id", "IP")
-
-    def __init__(self, db: Database, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._db = db
-        self._rows: list[tuple[int, str]] = []
-        self.reload()
-
-    def reload(self) -> None:
-        with self._db.session() as s:
-            rows = s.execute(select(TrustedIp.id, TrustedIp.address).order_by(TrustedIp.id)).all()
-        self.beginResetModel()
-        self._rows = [(r[0], r[1]) for r in rows]
-        self.endResetModel()
-
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def data(
-        self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> object:
-        if role == Qt.ItemDataRole.DisplayRole and index.isValid():
-            return str(self._rows[index.row()][index.column()])
-        return None
-
-
-def test_a_row_removed_on_another_workstation_disappears_without_a_click(
-    ctx: CoreContext, qtbot: QtBot, make_services: Callable[..., BackgroundServices]
+def test_the_security_screen_drops_rows_another_workstation_expires(
+    qtbot: QtBot,
+    db: Database,
+    clock: ShiftedClock,
+    tmp_path: Path,
+    tasks: TaskManager,
+    make_services: Callable[..., BackgroundServices],
 ) -> None:
-    person = add_person(ctx.db, "eva")
-    gone = add_ip(ctx.db, person, "192.0.2.50", timedelta(days=2))
-    add_ip(ctx.db, person, "192.0.2.51", timedelta(days=1))
-    model = TrustedIpTable(ctx.db)
-    view = QTableView()
-    qtbot.addWidget(view)
-    view.setModel(model)
-    view.show()
-    services = make_services(ctx, sweep=False)
-    services.trusted_ips_changed.connect(model.reload)
+    app = make_app(db, clock, tmp_path)
+    admin = add_user(app.context, "jsmets", "correct horse 42", last_name="Smets")
+    window = MainWindow(app, load_session(app, signed_in(app, admin, "jsmets", "J. Smets")), tasks)
+    qtbot.addWidget(window)
+    services = make_services(app.context, sweep=False)
+    window.background = services  # type: ignore[attr-defined]  # the wiring proposed for MainWindow
     services.start()
     assert services.listener is not None
     assert services.listener.connected.wait(10)
-    assert model.rowCount() == 2
-    other = Database(ctx.db.url)  # another workstation: its own engine and connections
+    for n in range(3):
+        add_ip(db, admin, f"192.0.2.{n + 1}", timedelta(days=n))
+    for n in range(2):
+        add_ip(db, admin, f"198.51.100.{n + 1}", timedelta(days=TRUST_DAYS + 1 + n))
+    window.resize(1280, 820)
+    window.show()
+    qtbot.waitExposed(window)
+    page = open_page(qtbot, window, "security")
+    assert isinstance(page, SecurityPage)
+    qtbot.waitUntil(lambda: page.paging_label.text() == "Viewing items 1-5 of 5", timeout=10_000)
+
+    other = Database(db.url)  # another workstation runs its expiry sweep
     try:
-        with other.session() as s:
-            s.execute(delete(TrustedIp).where(TrustedIp.id == gone))
+        elsewhere = CoreContext(db=other, secrets=MemoryStore(), outbox_default=tmp_path)
+        assert TrustedIpService(elsewhere).expire(Actor.system("expiry sweep")) == 2
     finally:
         other.dispose()
-    qtbot.waitUntil(lambda: model.rowCount() == 1, timeout=10_000)
-    shown = view.model().index(0, 1).data()
-    assert shown == "192.0.2.51"
-    with ctx.db.session() as s:
-        assert s.execute(select(func.count()).select_from(TrustedIp)).scalar_one() == 1
+    qtbot.waitUntil(lambda: page.paging_label.text() == "Viewing items 1-3 of 3", timeout=10_000)
+    model = page.model
+    shown = {model.data(model.index(r, 1)) for r in range(model.rowCount())}
+    assert shown == {"192.0.2.1", "192.0.2.2", "192.0.2.3"}
+    qtbot.waitUntil(tasks.is_idle, timeout=10_000)
 
 
 def test_the_listener_alone_can_be_stopped_while_waiting(sqlite_db: Database) -> None:
