@@ -367,12 +367,13 @@ class PersonnelService:
                     raise ConflictError(_conflict_message(person), current=_record(person))
                 self._check_references(s, clean)
                 before = asdict(_to_form(person))
-                old_group = person.group_id
+                old_group, old_login = person.group_id, person.login_key
                 now = self._ctx.clock.now(s)
                 password_changed = self._apply(s, person, clean, form, now)
                 person.updated_at = now
                 self._flush_unique(s)
-                if old_group != person.group_id:
+                if old_group != person.group_id or old_login != person.login_key:
+                    # Moved, or can no longer sign in: was that the last administrator?
                     _guard_administrators(s)
                 after = asdict(_to_form(person))
                 changed = sorted(k for k in after if before[k] != after[k] and "password" not in k)
