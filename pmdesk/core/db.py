@@ -162,6 +162,8 @@ class Database:
         except OperationalError as exc:
             if is_connection_problem(exc):
                 raise DatabaseUnavailable(unavailable_message(self.url, exc)) from exc
+            if is_busy(exc):
+                raise DatabaseUnavailable(busy_message(self.url)) from exc
             raise
 
     def check_connection(self) -> None:
@@ -183,16 +185,23 @@ class Database:
         """
         if not self.is_sqlite:
             return
-        with self.engine.connect() as conn:
-            analysed = conn.exec_driver_sql(
-                "SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'"
-            ).scalar()
-            if analysed:
+        try:
+            with self.engine.connect() as conn:
                 analysed = conn.exec_driver_sql(
-                    "SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'personnel'"
+                    "SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'"
                 ).scalar()
-            conn.exec_driver_sql("ANALYZE" if not analysed else "PRAGMA optimize")
-            conn.commit()
+                if analysed:
+                    analysed = conn.exec_driver_sql(
+                        "SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'personnel'"
+                    ).scalar()
+                conn.exec_driver_sql("ANALYZE" if not analysed else "PRAGMA optimize")
+                conn.commit()
+        except OperationalError as exc:
+            if not is_busy(exc):
+                raise
+            # Statistics only speed searches up: another program holding the write lock must
+            # not stop pmdesk from starting (the next start refreshes them).
+            log.warning("planner statistics not refreshed: the database is busy")
 
     def client_address(self, session: Session) -> str | None:
         """This workstation's address as the database server sees it, normalised."""
@@ -232,6 +241,20 @@ def _host_to_address(raw: object) -> str | None:
         return normalise_address(socket.gethostbyname(host))
     except OSError:
         return None
+
+
+def is_busy(exc: OperationalError) -> bool:
+    """SQLite's 'database is locked': another program held the write lock past the busy
+    timeout (the transaction was rolled back; nothing of it was written)."""
+    text = str(exc.orig).lower()
+    return "database is locked" in text or "database table is locked" in text
+
+
+def busy_message(url: str | URL) -> str:
+    return (
+        f"The database {describe_url(url)} is busy: another program has kept it locked for "
+        f"more than {SQLITE_BUSY_TIMEOUT_MS / 1000:g} seconds. Nothing was saved; try again."
+    )
 
 
 def is_connection_problem(exc: OperationalError) -> bool:
