@@ -265,9 +265,22 @@ class Launcher(QObject):
         window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         window.signed_out.connect(self._signed_out)
         window.closed.connect(lambda: self.finish(0))
+        self._start_background(window)
         self.window = window
         window.show()
         self.login.hide()
+
+    def _start_background(self, window: MainWindow) -> None:
+        """The expiry sweep and live refresh, on their own threads, for this signed-in session."""
+        from pmdesk.ui.background import BackgroundServices
+
+        assert self.opened is not None
+        services = BackgroundServices.from_settings(
+            self.opened.app.context, self.opened.app.settings, parent=window
+        )
+        services.status.connect(window.show_status)
+        window.background = services
+        services.start()
 
     def _signed_out(self) -> None:
         window = self.window

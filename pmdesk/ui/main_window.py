@@ -46,6 +46,7 @@ from pmdesk.ui.widgets import ask
 if TYPE_CHECKING:
     from pmdesk.bootstrap import App
     from pmdesk.core.passwords import Passwords
+    from pmdesk.ui.background import BackgroundServices
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +159,8 @@ class MainWindow(QMainWindow):
         self.tasks = tasks
         self._closing_confirmed = False
         self._signing_out = False
+        # Set by the app after sign-in (expiry sweep, live refresh); pages connect to it.
+        self.background: BackgroundServices | None = None
         self.pages: dict[str, _LazyPage] = {}
         self.setObjectName("mainWindow")
         self.setWindowIcon(app_icon())
@@ -395,10 +398,16 @@ class MainWindow(QMainWindow):
     def request_sign_out(self) -> None:
         self._confirm_discard(self.tr("sign out"), self._sign_out)
 
+    def _stop_background(self) -> None:
+        if self.background is not None:
+            self.background.stop()
+            self.background = None
+
     def _sign_out(self) -> None:
         self._signing_out = True
         self._save_geometry()
         self.hide()
+        self._stop_background()
         self.signed_out.emit()
 
     def closeEvent(self, event: QCloseEvent) -> None:
@@ -415,6 +424,7 @@ class MainWindow(QMainWindow):
             self._confirm_discard(self.tr("close pmdesk"), close_now)
             return
         self._save_geometry()
+        self._stop_background()
         super().closeEvent(event)
         self.closed.emit()
 

@@ -313,10 +313,19 @@ def test_two_step_login_through_the_app_with_the_outbox(
     assert window is not None
     status = window.user_status.findChild(QLabel, "text")
     assert status is not None and "Signed in as Maes (anne)" in status.text()
+    # The expiry sweep and live refresh run for the signed-in session...
+    services = window.background
+    assert services is not None and services.running
+    swept: list[int] = []
+    services.swept.connect(swept.append)
+    services.sweep_now()
+    qtbot.waitUntil(lambda: bool(swept), timeout=20_000)
+    assert set(swept) == {0}  # the fresh trust is kept
 
     # Sign out: back to the login dialog; the next login from this address needs no code.
     qtbot.mouseClick(window.sign_out_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: launcher.window is None and login.isVisible())
+    assert not services.running  # ...and stop with it
     assert login.step == login.CREDENTIALS
     assert login.password_edit.text() == ""
     qtbot.keyClicks(login.password_edit, "anne's long secret")

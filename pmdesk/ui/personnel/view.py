@@ -84,6 +84,10 @@ class PersonnelPage(QWidget):
         self._reselect_id: int | None = None
         self._lookups: Lookups | None = None
         self._current_id: int | None = None
+        services = getattr(context.window, "background", None)
+        if services is not None:
+            # Another workstation (or the expiry sweep) changed trusted addresses.
+            services.trusted_ips_changed.connect(self._trusted_ips_changed_elsewhere)
         self._pending_row: int | None = None
         self.conflict_dialog: ConflictDialog | None = None
 
@@ -603,6 +607,10 @@ class PersonnelPage(QWidget):
             danger=True,
             informative=self.tr("Logins from there will need a security code again."),
         )
+
+    def _trusted_ips_changed_elsewhere(self) -> None:
+        if self._current_id is not None:
+            self._refresh_extras(self._current_id)
 
     def _refresh_extras(self, person_id: int) -> None:
         """Reload lock state and trusted IPs without touching what is typed in the form."""
