@@ -13,7 +13,8 @@ The list is paged newest first with keyset paging on (created_at, id), which the
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -92,16 +93,6 @@ class TrustedIpPage:
         """'Viewing items 1-20 of 8000' as on the Security screen."""
         total = f"{self.total}" if self.total_exact else f"more than {self.total}"
         return f"Viewing items {self.first_index}-{self.last_index} of {total}"
-
-
-class _FixedClock:
-    """One timestamp for many audit rows written in the same transaction."""
-
-    def __init__(self, now: datetime) -> None:
-        self._now = now
-
-    def now(self, session: Session) -> datetime:
-        return self._now
 
 
 # ----- functions for the login flow (inside its transaction) --------------------------------
@@ -337,18 +328,36 @@ class TrustedIpService:
             found = s.execute(_listing([TrustedIp.id == row.id])).all()
             return _rows(found, trust_days)[0]
 
-    def expire(self, actor: Actor | None = None, *, chunk_size: int = 1000) -> int:
+    def expire(
+        self,
+        actor: Actor | None = None,
+        *,
+        chunk_size: int = 1000,
+        should_stop: Callable[[], bool] | None = None,
+        pause_s: float | None = None,
+    ) -> int:
         """Delete trusted addresses older than the trust period, ≈``chunk_size`` per transaction.
 
         Safe to run on several workstations at once: each chunk locks the rows it takes
         (``FOR UPDATE SKIP LOCKED`` on PostgreSQL and MariaDB, ``BEGIN IMMEDIATE`` on SQLite)
         and audits only the rows its own DELETE … RETURNING reports. Also purges finished login
         challenges. Returns how many addresses this call removed.
+
+        ``should_stop`` is asked between chunks (a quitting app stops at the next one). Between
+        chunks the sweep pauses ``pause_s`` (default: 0.1 s on SQLite, none elsewhere):
+        SQLite has one writer at a time, and without a gap a waiting login rarely gets its turn.
         """
         who = actor or Actor.system("expiry sweep")
         size = max(1, int(chunk_size))
+        pause = (0.1 if self._ctx.db.is_sqlite else 0.0) if pause_s is None else pause_s
         removed = 0
+        first = True
         while True:
+            if should_stop is not None and should_stop():
+                return removed
+            if not first and pause > 0:
+                time.sleep(pause)
+            first = False
             with self._ctx.db.write_session() as s:
                 if not who.is_system:
                     require(s, who, SYSTEM_SECURITY, Action.DELETE)
@@ -389,7 +398,6 @@ class TrustedIpService:
         if not ids:
             return 0
         stamp = now or self._ctx.clock.now(s)
-        clock = _FixedClock(stamp)
         deleted_rows: list[tuple[int, int, str, datetime]] = []
         for start in range(0, len(ids), 500):
             stmt = delete(TrustedIp).where(TrustedIp.id.in_(ids[start : start + 500]))
@@ -406,16 +414,19 @@ class TrustedIpService:
             deleted_rows.extend((int(r[0]), int(r[1]), str(r[2]), r[3]) for r in result.all())
         subjects = _subjects(s, {r[1] for r in deleted_rows})
         event = Event.IP_EXPIRED if expired is not None else Event.IP_REMOVED
-        for row_id, owner, address, created_at in sorted(deleted_rows):
-            created = _as_utc_text(created_at)
-            audit.record(
-                s,
-                clock,
-                actor,
-                event,
-                subject=subjects.get(owner, f"person #{owner}"),
-                detail=f"address {address}, trusted since {created} (#{row_id})",
-            )
+        audit.record_many(
+            s,
+            stamp,
+            actor,
+            event,
+            (
+                (
+                    subjects.get(owner, f"person #{owner}"),
+                    f"address {address}, trusted since {_as_utc_text(created_at)} (#{row_id})",
+                )
+                for row_id, owner, address, created_at in sorted(deleted_rows)
+            ),
+        )
         return len(deleted_rows)
 
     def _purge_challenges(self, size: int) -> int:

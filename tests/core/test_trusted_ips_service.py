@@ -413,3 +413,27 @@ def test_a_huge_list_is_counted_only_up_to_the_cap(
         assert [r.id for r in jump.rows] == expected[20:40]
     small = service.page(admin, person_id=first.rows[0].person_id, page_size=20)
     assert small.describe() == "Viewing items 1-15 of 15"
+
+
+def test_expire_stops_between_chunks_when_asked(ctx: CoreContext) -> None:
+    person = add_person(ctx.db, "quitter")
+    now = db_now(ctx)
+    add_trusted(ctx, [(person, f"10.2.0.{i}", now - 40 * DAY) for i in range(9)])
+    chunks_done: list[int] = []
+
+    def stop_after_two_chunks() -> bool:
+        chunks_done.append(1)
+        return len(chunks_done) > 2
+
+    removed = TrustedIpService(ctx).expire(
+        chunk_size=3, should_stop=stop_after_two_chunks, pause_s=0
+    )
+    assert removed == 6
+    with ctx.db.session() as s:
+        assert s.execute(select(func.count()).select_from(TrustedIp)).scalar_one() == 3
+        expired_audits = s.execute(
+            select(func.count()).select_from(AuditEvent).where(AuditEvent.event == "ip.expired")
+        ).scalar_one()
+    assert expired_audits == 6  # one bulk insert per chunk, a row per removed address
+    # The next sweep finishes the job.
+    assert TrustedIpService(ctx).expire(chunk_size=3, pause_s=0) == 3
