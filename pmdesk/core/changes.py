@@ -4,8 +4,9 @@ One ``ChangeWatcher`` per engine, each on its own connection (never the pool of 
 
 - PostgreSQL: migration 0002's statement triggers send ``NOTIFY pmdesk_changes, '<table>'``; the
   watcher ``LISTEN``s on a dedicated autocommit psycopg connection and waits on its socket.
-- MariaDB: row triggers bump ``change_counters.value``; the watcher polls that small table
-  (every ``poll_interval_s``, 1 s by default) on its own autocommit connection.
+- MariaDB: row triggers bump a shard of ``change_counters`` (migration 0005); the watcher
+  polls the sum per table (every ``poll_interval_s``, 1 s by default) on its own autocommit
+  connection.
 - SQLite: ``PRAGMA data_version`` on the watcher's own connection changes whenever another
   connection commits; it cannot tell which table, so a change reports every topic.
 
@@ -255,7 +256,7 @@ class _PollingWatcher(ChangeWatcher):
 
 
 class MariaDbChangeWatcher(_PollingWatcher):
-    """Polls ``change_counters`` (bumped by migration 0002's row triggers)."""
+    """Polls ``change_counters`` (bumped per connection shard by migration 0005's triggers)."""
 
     def __init__(self, url: URL, *, poll_interval_s: float = DEFAULT_POLL_INTERVAL_S) -> None:
         super().__init__(url, poll_interval_s)
@@ -276,7 +277,9 @@ class MariaDbChangeWatcher(_PollingWatcher):
     def _poll(self) -> dict[str, object]:
         assert self._conn is not None
         try:
-            rows = self._conn.execute(text("SELECT topic, value FROM change_counters")).all()
+            rows = self._conn.execute(
+                text("SELECT topic, SUM(value) FROM change_counters GROUP BY topic")
+            ).all()
         except DBAPIError as exc:
             raise self._lost(exc) from exc
         return {str(topic): int(value) for topic, value in rows}

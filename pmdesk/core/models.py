@@ -262,4 +262,6 @@ class ChangeCounter(Base):
     __tablename__ = "change_counters"
 
     topic: Mapped[str] = mapped_column(String(40), primary_key=True)
+    # MariaDB: each connection bumps its own shard (migration 0005), so writers never queue.
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True, default=0)
     value: Mapped[int] = mapped_column(Integer, default=0)
