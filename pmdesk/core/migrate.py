@@ -2,25 +2,31 @@
 
 Only one workstation migrates at a time (a PostgreSQL advisory lock, a MariaDB named lock; SQLite
 serialises writers itself). A database migrated by a newer pmdesk is refused.
+
+Alembic costs a few hundred milliseconds to import and to load its scripts, and at almost every
+start there is nothing to apply: ``upgrade`` first reads the database's revision with one query
+and compares it with the newest revision file (read as text), and loads Alembic only when there
+is something to do (or anything looks unusual).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from pmdesk.core.db import Database, is_connection_problem, unavailable_message
 from pmdesk.core.errors import DatabaseUnavailable, SchemaTooNew
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +46,8 @@ class SchemaStatus:
 
 
 def _config(connection: Connection | None = None) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     if connection is not None:
@@ -48,16 +56,65 @@ def _config(connection: Connection | None = None) -> Config:
 
 
 def head_revision() -> str:
+    quick = _head_from_files()
+    if quick is not None:
+        return quick
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(_config()).get_current_head()
     assert head is not None
     return head
 
 
+_REVISION_LINE = re.compile(
+    r"^(revision|down_revision)\s*(?::[^=]*)?=\s*(?:None|[\"']([^\"']+)[\"'])\s*$", re.MULTILINE
+)
+
+
+def _head_from_files() -> str | None:
+    """The newest revision, read from the version files as text, or None when in doubt
+    (a merge, a branch, a file not in the usual shape): Alembic then decides."""
+    revisions: dict[str, str | None] = {}
+    try:
+        files = sorted((MIGRATIONS_DIR / "versions").glob("*.py"))
+        for path in files:
+            found = dict(
+                (m.group(1), m.group(2))
+                for m in _REVISION_LINE.finditer(path.read_text(encoding="utf-8"))
+            )
+            if not found.get("revision") or "down_revision" not in found:
+                return None
+            revisions[str(found["revision"])] = found["down_revision"]
+    except OSError:
+        return None
+    parents = [down for down in revisions.values() if down is not None]
+    if len(parents) != len(set(parents)) or not set(parents) <= set(revisions):
+        return None
+    heads = set(revisions) - set(parents)
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _quick_current(connection: Connection) -> str | None:
+    """The database's revision with one query; None when there is no single one to read."""
+    try:
+        rows = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+    except DBAPIError as exc:
+        if isinstance(exc, OperationalError) and is_connection_problem(exc):
+            raise
+        connection.rollback()
+        return None
+    return str(rows[0][0]) if len(rows) == 1 else None
+
+
 def _current(connection: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     return MigrationContext.configure(connection).get_current_revision()
 
 
 def _refuse_newer(connection: Connection) -> None:
+    from alembic.script import ScriptDirectory
+
     current = _current(connection)
     if current is None:
         return
@@ -108,12 +165,34 @@ def status(db: Database) -> SchemaStatus:
 
 def upgrade(db: Database, target: str = "head") -> SchemaStatus:
     """Bring the schema to ``target`` (default: the newest this app knows)."""
-    state = _run(db, lambda config: command.upgrade(config, target))
+    state = _up_to_date(db) if target == "head" else None
+    if state is None:
+        from alembic import command
+
+        state = _run(db, lambda config: command.upgrade(config, target))
     db.refresh_statistics()
     return state
 
 
+def _up_to_date(db: Database) -> SchemaStatus | None:
+    """The status when the database is already at the newest revision (no Alembic), else None."""
+    head = _head_from_files()
+    if head is None:
+        return None
+    try:
+        with db.engine.connect() as connection:
+            current = _quick_current(connection)
+            connection.commit()
+    except OperationalError as exc:
+        if is_connection_problem(exc):
+            raise DatabaseUnavailable(unavailable_message(db.url, exc)) from exc
+        raise
+    return SchemaStatus(current=current, head=head) if current == head else None
+
+
 def downgrade(db: Database, target: str = "base") -> SchemaStatus:
+    from alembic import command
+
     return _run(db, lambda config: command.downgrade(config, target))
 
 
