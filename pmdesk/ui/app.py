@@ -128,7 +128,7 @@ class Launcher(QObject):
         self.login.show()
         self.login.raise_()
         self.login.activateWindow()
-        url, secrets, check = self.database_url, self.secrets, self.check_keyring
+        url, secrets = self.database_url, self.secrets
 
         def open_database() -> Opened:
             from pmdesk.bootstrap import setup_logging
@@ -139,7 +139,8 @@ class Launcher(QObject):
                 setup_logging(app_paths())
             except OSError as exc:
                 log.warning("No log file: %s", exc)
-            return open_database(url, secrets, check_keyring=check)
+            # The keyring is checked once Login works (see _check_keyring).
+            return open_database(url, secrets, check_keyring=False)
 
         self.tasks.run(open_database, self._opened, self._open_failed, label="open database")
 
@@ -148,20 +149,37 @@ class Launcher(QObject):
 
         self.opened = opened
         self.login.set_backend(LoginService(opened.app.context, passwords=opened.passwords))
-        if opened.keyring_warning:
-            self.problem_box = inform(
-                self.login,
-                self.login.tr("No system keyring"),
-                self.login.tr(
-                    "pmdesk keeps mail and database passwords only in the system keyring, and "
-                    "none is available on this computer. You can sign in, but passwords cannot "
-                    "be saved until a keyring is installed or unlocked."
-                ),
-                informative=opened.keyring_warning,
-            )
         if not opened.has_users:
             self._show_first_run(opened)
         self.database_ready.emit()
+        if self.check_keyring:
+            self._check_keyring(opened)
+
+    def _check_keyring(self, opened: Opened) -> None:
+        """Warn when no system keyring can keep passwords (asked in the background)."""
+        from pmdesk.ui.startup import keyring_warning
+
+        app = opened.app
+        self.tasks.run(
+            lambda: keyring_warning(app),
+            self._keyring_checked,
+            lambda exc: log.warning("Keyring check failed: %s", exc),
+            label="keyring check",
+        )
+
+    def _keyring_checked(self, warning: str | None) -> None:
+        if not warning or self.exit_code is not None:
+            return
+        self.problem_box = inform(
+            self.first_run or self.login,
+            self.login.tr("No system keyring"),
+            self.login.tr(
+                "pmdesk keeps mail and database passwords only in the system keyring, and "
+                "none is available on this computer. You can sign in, but passwords cannot "
+                "be saved until a keyring is installed or unlocked."
+            ),
+            informative=warning,
+        )
 
     def _show_first_run(self, opened: Opened) -> None:
         from pmdesk.ui.first_run import FirstRunDialog

@@ -7,6 +7,7 @@ and what to do; the user never sees a traceback (it goes to the log file).
 
 from __future__ import annotations
 
+import importlib
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -66,7 +67,6 @@ def open_database(
     from pmdesk.core.modules import ADMINISTRATOR_GROUP
     from pmdesk.core.passwords import Passwords
     from pmdesk.core.personnel import PersonnelService
-    from pmdesk.secrets import KeyringStore, SecretStoreError
 
     app: App | None = None
     try:
@@ -81,13 +81,29 @@ def open_database(
         if app is not None:
             app.db.dispose()
         raise StartupFailed(describe_failure(exc, app)) from exc
-    keyring_warning = None
-    if check_keyring and isinstance(app.secrets, KeyringStore):
-        try:
-            app.secrets.backend_name()
-        except SecretStoreError as exc:
-            keyring_warning = str(exc)
-    return Opened(app, schema, has_users, group_id, keyring_warning, passwords)
+    # The login service's module, here on the worker thread: importing it on the GUI thread
+    # when the database is ready would hold up the dialog for tens of milliseconds.
+    importlib.import_module("pmdesk.core.auth")
+    warning = keyring_warning(app) if check_keyring else None
+    return Opened(app, schema, has_users, group_id, warning, passwords)
+
+
+def keyring_warning(app: App) -> str | None:
+    """Why passwords cannot be kept in the system keyring, or None (worker thread).
+
+    Importing keyring and finding its backend takes hundreds of milliseconds: the app asks
+    after Login is enabled (a server database whose password is in the keyring has asked it
+    already, to connect).
+    """
+    from pmdesk.secrets import KeyringStore, SecretStoreError
+
+    if not isinstance(app.secrets, KeyringStore):
+        return None
+    try:
+        app.secrets.backend_name()
+    except SecretStoreError as exc:
+        return str(exc)
+    return None
 
 
 def describe_failure(exc: BaseException, app: App | None = None) -> Failure:

@@ -170,6 +170,8 @@ def test_missing_keyring_with_the_embedded_database_warns_and_goes_on(
     launcher = launcher_for(str(sqlite_url(database_file)))  # type: ignore[operator]
     launcher.start()
     qtbot.waitUntil(lambda: launcher.opened is not None, timeout=20_000)
+    # Asked once Login works (keyring costs hundreds of milliseconds to load).
+    qtbot.waitUntil(lambda: launcher.problem_box is not None, timeout=20_000)
     shown = _problem_text(launcher)
     assert "No secure system keyring" in shown
     assert "You can sign in" in shown
