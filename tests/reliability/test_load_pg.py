@@ -1,0 +1,53 @@
+"""Eight workstations sign in with two-step authentication and edit people against one
+PostgreSQL database for 15 seconds while the expiry sweep runs: no unexpected error, no lost
+update, and the audit trail accounts for every login, code, edit and expired address.
+
+Runs ``scripts/load_test.py`` (the same script as the full 60-second run in
+docs/reliability.md) with cheap hashes, so the database is what is loaded, not the CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from pmdesk.core.db import Database
+from tests.helpers.cli import database_arg
+from tests.reliability.helpers import REPO
+
+PROCESSES = 8
+SECONDS = 15
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("db", ["postgresql"], indirect=True)
+def test_eight_workstations_for_fifteen_seconds(db: Database) -> None:
+    result = subprocess.run(
+        [
+            sys.executable, str(REPO / "scripts" / "load_test.py"),
+            "--database", database_arg(db),
+            "--processes", str(PROCESSES), "--seconds", str(SECONDS),
+            "--cheap-hashes", "--json",
+        ],
+        capture_output=True, text=True, timeout=SECONDS + 180, check=False, env=os.environ,
+    )  # fmt: skip
+    assert result.stdout.strip(), result.stderr[-3000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["problems"] == []
+    assert result.returncode == 0
+    assert figures["unexpected_errors"] == 0
+    assert figures["lost_updates"] == 0
+    assert figures["shared_counter"] == figures["increments"]
+    assert figures["logins"] >= PROCESSES * 3, "every workstation signed in again and again"
+    assert figures["logins_with_code"] > 0 and figures["logins_trusted"] > 0
+    assert figures["audited"]["logins"] == figures["logins"]
+    assert figures["audited"]["increments"] == figures["increments"]
+    assert figures["swept"] > 0 and figures["expired_left"] == 0
+    print(
+        f"\n{figures['logins_per_s']} logins/s, {figures['edits_per_s']} edits/s, "
+        f"{figures['conflicts_retried']} conflicts retried, {figures['lost_updates']} lost"
+    )
