@@ -3,8 +3,9 @@
 A code is checked in three steps: the typed text must be exactly six ASCII digits (no
 full-width or Arabic-Indic digits, no spaces, no NUL: ``str.isdigit`` would accept some of
 those), then it is hashed with the challenge's own salt, then compared with
-``hmac.compare_digest``. scrypt makes an offline guess of all 10^6 codes from a copied table take
-hours, longer than any code lives.
+``hmac.compare_digest``. scrypt (4 MiB per guess) makes an offline guess of all 10^6 codes from
+a copied table take about 2.5 CPU-hours, far longer than a code lives (10 minutes) unless spread
+over dozens of cores; a stronger setting cost more than the rest of the login (see below).
 """
 
 from __future__ import annotations
@@ -18,8 +19,12 @@ CODE_LENGTH = 6
 CODE_RE = re.compile(r"\A[0-9]{6}\Z", re.ASCII)
 CHALLENGE_ID_RE = re.compile(r"\A[A-Za-z0-9_-]{16,64}\Z", re.ASCII)
 
-# scrypt: 16 MiB, ~30-50 ms per code. Changing these invalidates only codes in flight.
-_SCRYPT_N = 2**14
+# scrypt: N = 2^12 with r = 8 is 4 MiB and ~9 ms per code (2^14, 16 MiB, took ~40 ms, twice per
+# login: more than the rest of the two-step login together). A stored hash names its N, so
+# changing it never breaks a code in flight; hashes without one were made with 2^14.
+_SCRYPT_N = 2**12
+_LEGACY_SCRYPT_N = 2**14
+_MAX_SCRYPT_N = 2**20
 _SCRYPT_R = 8
 _SCRYPT_P = 1
 _SALT_BYTES = 16
@@ -49,11 +54,11 @@ def well_formed_challenge_id(challenge_id: object) -> bool:
     )
 
 
-def _digest(code: str, salt: bytes) -> bytes:
+def _digest(code: str, salt: bytes, n: int) -> bytes:
     return hashlib.scrypt(
         code.encode("ascii"),
         salt=salt,
-        n=_SCRYPT_N,
+        n=n,
         r=_SCRYPT_R,
         p=_SCRYPT_P,
         dklen=_HASH_BYTES,
@@ -62,11 +67,12 @@ def _digest(code: str, salt: bytes) -> bytes:
 
 
 def hash_code(code: str) -> str:
-    """``salt$hash`` (hex) with a fresh random salt; the code itself is never stored."""
+    """``n<N>$salt$hash`` (hex) with a fresh random salt; the code itself is never stored."""
     if not well_formed(code):
         raise ValueError("a security code is six ASCII digits")
     salt = secrets.token_bytes(_SALT_BYTES)
-    return f"{salt.hex()}${_digest(code, salt).hex()}"
+    n = _SCRYPT_N
+    return f"n{n}${salt.hex()}${_digest(code, salt, n).hex()}"
 
 
 def code_matches(code: object, stored: str) -> bool:
@@ -74,12 +80,18 @@ def code_matches(code: object, stored: str) -> bool:
     if not well_formed(code):
         return False
     assert isinstance(code, str)
-    salt_hex, sep, hash_hex = stored.partition("$")
+    parts = stored.split("$")
+    n = _LEGACY_SCRYPT_N
+    if len(parts) == 3 and parts[0].startswith("n") and parts[0][1:].isdigit():
+        n = int(parts[0][1:])
+        parts = parts[1:]
+    if len(parts) != 2 or not 2 <= n <= _MAX_SCRYPT_N or n & (n - 1):
+        return False
     try:
-        salt = bytes.fromhex(salt_hex)
-        expected = bytes.fromhex(hash_hex)
+        salt = bytes.fromhex(parts[0])
+        expected = bytes.fromhex(parts[1])
     except ValueError:
         return False
-    if not sep or not salt or len(expected) != _HASH_BYTES:
+    if not salt or len(expected) != _HASH_BYTES:
         return False
-    return hmac.compare_digest(_digest(code, salt), expected)
+    return hmac.compare_digest(_digest(code, salt, n), expected)
