@@ -7,6 +7,9 @@ import sys
 
 def run_gui(database_url: str | None, self_test: bool = False) -> int:
     try:
+        from pmdesk.ui.imports import skip_pyside_source_scan
+
+        skip_pyside_source_scan()
         from pmdesk.ui.app import run
     except ImportError as exc:  # a broken install: say so in one line, not a traceback
         print(

@@ -11,8 +11,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import platformdirs
-
 from pmdesk import APP_NAME
 
 
@@ -50,6 +48,8 @@ def _override(name: str, default: str) -> Path:
 
 def app_paths() -> AppPaths:
     """The paths for this process, honouring the PMDESK_* overrides."""
+    import platformdirs  # here, not at the top: the login dialog needs only resource_dir()
+
     return AppPaths(
         config_dir=_override(
             "PMDESK_CONFIG_DIR", platformdirs.user_config_dir(APP_NAME, appauthor=False)

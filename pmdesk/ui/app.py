@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SELF_TEST_TIMEOUT_MS = 120_000
+# Start opening the database at the latest this long after showing the login dialog, should its
+# first paint not come (normally it comes within a few milliseconds).
+FIRST_PAINT_WAIT_MS = 200
 EXIT_AFTER_SHOWN = "PMDESK_EXIT_AFTER_SHOWN"
 # For the start-up benchmark (bench/perf_startup.py): "1" prints to stderr a monotonic timestamp
 # when the login dialog has painted ("dialog-shown") and when Login works ("database-ready").
@@ -121,13 +124,28 @@ class Launcher(QObject):
         self.window: MainWindow | None = None
         self.problem_box: QMessageBox | None = None
         self.exit_code: int | None = None
+        self._opening = False
 
     # ----- start --------------------------------------------------------------------------
 
     def start(self) -> None:
+        already_shown = self.login.isVisible()
+        if not already_shown:
+            # The database work starts once the dialog has painted: started at once, its imports
+            # (SQLAlchemy, the core) would compete with the first paint for the interpreter.
+            painted = _FirstPaint(self.login)
+            painted.done.connect(self._open_database)
+            QTimer.singleShot(FIRST_PAINT_WAIT_MS, self._open_database)
         self.login.show()
         self.login.raise_()
         self.login.activateWindow()
+        if already_shown:
+            self._open_database()
+
+    def _open_database(self) -> None:
+        if self._opening:
+            return
+        self._opening = True
         url, secrets = self.database_url, self.secrets
 
         def open_database() -> Opened:
