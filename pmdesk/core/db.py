@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,18 +63,21 @@ def sqlite_url(path: Path) -> URL:
     return URL.create("sqlite+pysqlite", database=str(path))
 
 
-def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
-    # Python 3.11's sqlite3 has no ``autocommit`` attribute; isolation_level=None hands
-    # transaction control to SQLAlchemy's "begin" event below.
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-    finally:
-        cursor.close()
+def _sqlite_on_connect(busy_timeout_ms: int) -> Callable[[Any, Any], None]:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Python 3.11's sqlite3 has no ``autocommit`` attribute; isolation_level=None hands
+        # transaction control to SQLAlchemy's "begin" event below.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cursor.close()
+
+    return on_connect
 
 
 def _sqlite_on_begin(connection: Any) -> None:
@@ -82,18 +85,23 @@ def _sqlite_on_begin(connection: Any) -> None:
     connection.exec_driver_sql(f"BEGIN {mode}")
 
 
-def make_engine(url: str | URL, *, echo: bool = False) -> Engine:
+def make_engine(
+    url: str | URL, *, echo: bool = False, busy_timeout_ms: int | None = None
+) -> Engine:
+    """An engine for ``url``. ``busy_timeout_ms`` (SQLite only; default
+    ``SQLITE_BUSY_TIMEOUT_MS``) is how long a write waits for another program's lock."""
     parsed = parse_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        busy_ms = SQLITE_BUSY_TIMEOUT_MS if busy_timeout_ms is None else busy_timeout_ms
         engine = create_engine(
             parsed,
             echo=echo,
-            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+            connect_args={"timeout": busy_ms / 1000, "check_same_thread": False},
         )
-        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "connect", _sqlite_on_connect(busy_ms))
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine
     connect_args: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT_S}
@@ -119,9 +127,13 @@ def unavailable_message(url: str | URL, exc: BaseException) -> str:
 class Database:
     """An engine plus the unit-of-work helpers every service uses."""
 
-    def __init__(self, url: str | URL, *, echo: bool = False) -> None:
+    def __init__(
+        self, url: str | URL, *, echo: bool = False, busy_timeout_ms: int | None = None
+    ) -> None:
         self.url = parse_url(url)
-        self.engine = make_engine(self.url, echo=echo)
+        #: SQLite: how long a write waits for another program's lock (None: the default).
+        self.busy_timeout_ms = busy_timeout_ms
+        self.engine = make_engine(self.url, echo=echo, busy_timeout_ms=busy_timeout_ms)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._write_engine = (
             self.engine.execution_options(**{_SQLITE_BEGIN_OPTION: "IMMEDIATE"})
@@ -163,7 +175,7 @@ class Database:
             if is_connection_problem(exc):
                 raise DatabaseUnavailable(unavailable_message(self.url, exc)) from exc
             if is_busy(exc):
-                raise DatabaseUnavailable(busy_message(self.url)) from exc
+                raise DatabaseUnavailable(busy_message(self.url, self.busy_timeout_ms)) from exc
             raise
 
     def check_connection(self) -> None:
@@ -250,10 +262,11 @@ def is_busy(exc: OperationalError) -> bool:
     return "database is locked" in text or "database table is locked" in text
 
 
-def busy_message(url: str | URL) -> str:
+def busy_message(url: str | URL, busy_timeout_ms: int | None = None) -> str:
+    waited = SQLITE_BUSY_TIMEOUT_MS if busy_timeout_ms is None else busy_timeout_ms
     return (
         f"The database {describe_url(url)} is busy: another program has kept it locked for "
-        f"more than {SQLITE_BUSY_TIMEOUT_MS / 1000:g} seconds. Nothing was saved; try again."
+        f"more than {waited / 1000:g} seconds. Nothing was saved; try again."
     )
 
 

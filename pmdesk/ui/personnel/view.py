@@ -189,6 +189,7 @@ class PersonnelPage(QWidget):
         holder_layout.setContentsMargins(6, 12, 12, 6)
         holder_layout.addWidget(self.editor)
         scroll.setWidget(holder)
+        self.editor_scroll = scroll
 
         self.busy = BusyIndicator(self)
         self.save_button = make_primary(QPushButton(icon("save-light"), self.tr("Save"), self))
@@ -450,6 +451,7 @@ class PersonnelPage(QWidget):
         self._set_busy(False)
         self.editor.mark_saved(record)
         self.editor.message.show_success(self.tr("{name} saved.").format(name=record.display_name))
+        self._reveal_message()
         self._reselect_id = record.id
         self.model.refresh()
         self.open_person(record.id, keep_message=True)
@@ -477,6 +479,7 @@ class PersonnelPage(QWidget):
             self.model.refresh()
         else:
             self._show_error(exc, self.editor.message)
+        self._reveal_message()
         self._update_buttons()
 
     def _fetch_for_conflict(self, person_id: int) -> None:
@@ -670,6 +673,15 @@ class PersonnelPage(QWidget):
                 "Personnel action failed", exc_info=exc if isinstance(exc, BaseException) else None
             )
         label.show_error(_message(exc, self.tr("That did not work")))
+        if label is self.editor.message:
+            self._reveal_message()
+
+    def _reveal_message(self) -> None:
+        """Scroll the form up to its message: on a small screen the user is down at Save."""
+        layout = self.editor.layout()
+        if layout is not None:
+            layout.activate()  # the message was hidden until now: place it first
+        self.editor_scroll.ensureWidgetVisible(self.editor.message, 0, 0)
 
     def _set_busy(self, busy: bool, text: str = "") -> None:
         self._busy = busy
