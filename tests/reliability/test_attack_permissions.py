@@ -153,7 +153,7 @@ operations = st.lists(
 )
 
 
-@settings(FAST, max_examples=150)
+@settings(FAST, max_examples=80)
 @given(ops=operations)
 def test_no_sequence_of_changes_removes_the_last_administrator(
     _sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory, ops: list[Any]

@@ -126,7 +126,7 @@ def check_database(ctx: CoreContext) -> None:
     assert stored_people_problems(ctx) == []
 
 
-@settings(FAST, max_examples=600)
+@settings(FAST, max_examples=400)
 @given(field=st.sampled_from(sorted(TEXT_LIMITS)), value=hostile)
 def test_text_fields_store_only_clean_text(sqlite_ctx: CoreContext, field: str, value: str) -> None:
     form = replace(BASE, **{field: value})
@@ -155,7 +155,7 @@ def test_any_printable_name_is_kept_exactly(sqlite_ctx: CoreContext, value: str)
     check_database(sqlite_ctx)
 
 
-@settings(FAST, max_examples=300)
+@settings(FAST, max_examples=200)
 @given(value=st.one_of(st.sampled_from(EMAILS), hostile, st.emails().map(str)))
 def test_email_is_a_plain_address_or_refused(sqlite_ctx: CoreContext, value: str) -> None:
     record, _ = save(sqlite_ctx, replace(BASE, email=value), "email")
@@ -177,7 +177,7 @@ def test_each_email_edge_case(sqlite_ctx: CoreContext, value: str) -> None:
     check_database(sqlite_ctx)
 
 
-@settings(FAST, max_examples=300)
+@settings(FAST, max_examples=200)
 @given(
     field=st.sampled_from(["phone", "mobile"]),
     value=st.one_of(st.sampled_from(PHONES), hostile, st.from_regex(r"\A\+?[0-9 ()./-]{4,34}\Z")),
@@ -193,7 +193,7 @@ def test_phone_numbers_are_e164_or_refused(sqlite_ctx: CoreContext, field: str, 
     check_database(sqlite_ctx)
 
 
-@settings(FAST, max_examples=400)
+@settings(FAST, max_examples=250)
 @given(
     value=st.one_of(
         st.sampled_from(sorted(MONEY)),
