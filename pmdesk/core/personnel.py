@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -129,6 +129,14 @@ class PersonRow:
 
 
 @dataclass(frozen=True)
+class FirstPage:
+    """The first rows of the list and, when known already, how many rows there are."""
+
+    rows: list[PersonRow]
+    total: int | None
+
+
+@dataclass(frozen=True)
 class Choice:
     id: int
     name: str
@@ -150,13 +158,14 @@ _SORT_COLUMNS = {
     "email": (Person.email_key,),
     "group": (UserGroup.name,),
 }
-_SEARCHED = (
-    Person.last_name_key,
-    Person.first_name_key,
-    Person.number_key,
-    Person.login_key,
-    Person.email_key,
-)
+_SEARCHED = ("last_name_key", "first_name_key", "number_key", "login_key", "email_key")
+# A search matching a quarter of everyone or more (a short prefix: "e", "m"), and at least (page
+# size x 16) people, walks the list's sort index and stops after a page of matches; fewer are
+# gathered by the search indexes and sorted. (Left to themselves, the planners gather and sort
+# even when nearly everyone matches; a sparser match may sit far down the sort order, where
+# a walk would take longer than gathering.)
+_DENSE_FACTOR = 16
+_DENSE_SHARE = 4
 
 
 class AlreadyInitialised(PmdeskError):
@@ -186,19 +195,30 @@ class PersonnelService:
             )
 
     @staticmethod
-    def _search_clause(s: Session, search: str) -> ColumnElement[bool] | None:
-        """Any of the keys starts with the typed text ("jan smets" also: forename + lastname)."""
+    def _search_clause(
+        s: Session, search: str, *, indexed: bool = True
+    ) -> ColumnElement[bool] | None:
+        """Any of the keys starts with the typed text ("jan smets" also: forename + lastname).
+
+        ``indexed=False`` words the same test so that no index serves it (``coalesce(key,
+        '')``): the database then walks the sort index and stops after a page of matches.
+        """
         term = search_text(search)
         if not term:
             return None
         dialect = s.get_bind().dialect.name
-        matches = [starts_with(column, term, dialect) for column in _SEARCHED]
+
+        def key(name: str) -> Any:
+            column = getattr(Person, name)
+            return column if indexed else func.coalesce(column, "")
+
+        matches = [starts_with(key(name), term, dialect) for name in _SEARCHED]
         first, _, rest = term.partition(" ")
         if rest:
             matches.append(
                 and_(
-                    Person.first_name_key == first,
-                    starts_with(Person.last_name_key, rest.strip(), dialect),
+                    key("first_name_key") == first,
+                    starts_with(key("last_name_key"), rest.strip(), dialect),
                 )
             )
         return or_(*matches)
@@ -226,8 +246,45 @@ class PersonnelService:
             require(s, actor, MAINTENANCE, Action.READ)
             return self._page(s, search, sort, descending, offset, limit)
 
+    def first_page(
+        self,
+        actor: Actor,
+        *,
+        search: str = "",
+        sort: SortKey = "name",
+        descending: bool = False,
+        limit: int = 256,
+    ) -> FirstPage:
+        """The first page, as fast as the database can give it (the list's first answer).
+
+        With a search the matches are counted first (one unit of work), and the count picks
+        the plan: many matches walk the list's sort index until a page is found; a few are
+        gathered by the search indexes and sorted. Without a search ``total`` is None when the
+        page is full: count separately (``count``), after the rows are on screen.
+        """
+        with self._ctx.db.session() as s:
+            require(s, actor, MAINTENANCE, Action.READ)
+            if not search_text(search):
+                rows = self._page(s, "", sort, descending, 0, limit)
+                return FirstPage(rows, len(rows) if len(rows) < limit else None)
+            clause = self._search_clause(s, search)
+            assert clause is not None
+            counted = s.execute(select(func.count()).select_from(Person).where(clause))
+            total = int(counted.scalar_one())
+            dense = total >= limit * _DENSE_FACTOR and total * _DENSE_SHARE >= _rows_in(s)
+            rows = self._page(s, search, sort, descending, 0, limit, indexed=not dense)
+            return FirstPage(rows, total)
+
     def _page(
-        self, s: Session, search: str, sort: SortKey, descending: bool, offset: int, limit: int
+        self,
+        s: Session,
+        search: str,
+        sort: SortKey,
+        descending: bool,
+        offset: int,
+        limit: int,
+        *,
+        indexed: bool = True,
     ) -> list[PersonRow]:
         stmt = select(
             Person.id,
@@ -239,7 +296,7 @@ class PersonnelService:
             UserGroup.name,
             Person.locked_until,
         ).outerjoin(UserGroup, UserGroup.id == Person.group_id)
-        clause = self._search_clause(s, search)
+        clause = self._search_clause(s, search, indexed=indexed)
         if clause is not None:
             stmt = stmt.where(clause)
         columns = (*_SORT_COLUMNS[sort], Person.id)
@@ -497,6 +554,17 @@ _KEY_LENGTHS = {
     name: int(getattr(Person.__table__.columns[name].type, "length", 0) or 0)
     for name in ("last_name_key", "first_name_key", "number_key", "email_key")
 }
+
+
+def _rows_in(s: Session) -> int:
+    """How many people there are, roughly (PostgreSQL's estimate; an exact count elsewhere)."""
+    if s.get_bind().dialect.name == "postgresql":
+        estimate = s.execute(
+            text("SELECT reltuples FROM pg_class WHERE oid = 'personnel'::regclass")
+        ).scalar()
+        if estimate is not None and float(estimate) >= 0:
+            return int(float(estimate))
+    return int(s.execute(select(func.count()).select_from(Person)).scalar_one())
 
 
 def _key(value: str, length: int) -> str:

@@ -1,7 +1,8 @@
 """The Personnel list as a lazy ``QAbstractTableModel``: smooth with 100,000 people.
 
-``rowCount`` is the database's ``count()``; rows arrive in blocks of 256 from
-``PersonnelService.page`` on a worker thread, when the view first asks for one of their cells
+The first block comes first (``PersonnelService.first_page``) and is shown at once; the count
+follows and ``rowCount`` becomes the database's ``count()``. Further rows arrive in blocks of 256
+from ``PersonnelService.page`` on a worker thread, when the view first asks for one of their cells
 (newest request first, one block at a time, so dragging the scroll bar does not queue up hundreds
 of queries). Sorting and searching happen in SQL: a header click or a new search term starts a
 new "generation" and every answer of an older one is dropped. A bounded cache keeps the most
@@ -31,7 +32,7 @@ from pmdesk.ui.tasks import TaskManager
 
 if TYPE_CHECKING:
     from pmdesk.core.context import Actor
-    from pmdesk.core.personnel import PersonnelService, PersonRow, SortKey
+    from pmdesk.core.personnel import FirstPage, PersonnelService, PersonRow, SortKey
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 
@@ -63,11 +64,10 @@ LOCKED_COLUMN = len(COLUMNS) - 1
 
 
 @dataclass(frozen=True)
-class FirstBlock:
-    """A fresh count, the first block and the database clock (for the Locked column)."""
+class Counted:
+    """How many rows the list has, and the database clock (for the Locked column)."""
 
     total: int
-    rows: list[PersonRow]
     server_now: datetime
 
 
@@ -84,12 +84,16 @@ class PersonnelSource:
         self._actor = actor
         self._server_now = server_now or (lambda: datetime.now(UTC))
 
-    def first(self, search: str, sort: SortKey, descending: bool, limit: int) -> FirstBlock:
-        total = self._service.count(self._actor, search)
-        rows = self._service.page(
-            self._actor, search=search, sort=sort, descending=descending, offset=0, limit=limit
+    def first(self, search: str, sort: SortKey, descending: bool, limit: int) -> FirstPage:
+        """The first block (and the count, when it came with it: a search)."""
+        return self._service.first_page(
+            self._actor, search=search, sort=sort, descending=descending, limit=limit
         )
-        return FirstBlock(total, rows, self._server_now())
+
+    def count(self, search: str, known: int | None) -> Counted:
+        """The count (unless ``known``) and the database clock."""
+        total = self._service.count(self._actor, search) if known is None else known
+        return Counted(total, self._server_now())
 
     def block(
         self, search: str, sort: SortKey, descending: bool, offset: int, limit: int
@@ -125,6 +129,8 @@ class PersonnelModel(QAbstractTableModel):
         self._in_flight: int | None = None
         self._generation = 0
         self._refreshing = False
+        self._counting = False
+        self._clock_known = False
         self._clock_offset = timedelta()
         self._lock_icon = icon("lock")
         self.queries = 0  # blocks fetched, for tests and the benchmark
@@ -141,7 +147,9 @@ class PersonnelModel(QAbstractTableModel):
 
     @property
     def loading(self) -> bool:
-        return self._refreshing or self._in_flight is not None or bool(self._wanted)
+        return (
+            self._refreshing or self._counting or self._in_flight is not None or bool(self._wanted)
+        )
 
     @property
     def sort_column(self) -> int:
@@ -167,10 +175,16 @@ class PersonnelModel(QAbstractTableModel):
         self.refresh()
 
     def refresh(self) -> None:
-        """Count again and reload from the first block; older answers are dropped."""
+        """Reload from the first block, then count; older answers are dropped.
+
+        The first block is shown as soon as it arrives (the list has its rows for a moment); the
+        count follows and adds the rest of the rows, then ``refreshed`` is emitted. A search
+        brings its count with the first block (it picks the query plan by it).
+        """
         self._generation += 1
         generation = self._generation
         self._refreshing = True
+        self._counting = False
         source, search, sort, descending = (
             self._source,
             self._search,
@@ -193,20 +207,54 @@ class PersonnelModel(QAbstractTableModel):
 
     # ----- answers (GUI thread) -----------------------------------------------------------
 
-    def _first_arrived(self, generation: int, result: FirstBlock) -> None:
+    def _first_arrived(self, generation: int, result: FirstPage) -> None:
         if generation != self._generation:
             return
         self.beginResetModel()
-        self._total = result.total
         self._blocks.clear()
         self._wanted.clear()
         self._in_flight = None
-        if result.rows:
-            self._blocks[0] = result.rows
-        self._clock_offset = result.server_now - datetime.now(UTC)
+        rows = result.rows
+        self._total = result.total if result.total is not None else len(rows)
+        if rows:
+            self._blocks[0] = rows
         self._refreshing = False
+        self._counting = True
         self.endResetModel()
+        if result.total is not None and self._clock_known:
+            self._counted(generation, Counted(result.total, datetime.now(UTC) + self._clock_offset))
+            return
+        source, search, known = self._source, self._search, result.total
+        self._tasks.run(
+            lambda: source.count(search, known),
+            lambda counted: self._counted(generation, counted),
+            lambda exc: self._query_failed(generation, exc),
+            owner=self,
+            label="personnel count",
+        )
+
+    def _counted(self, generation: int, counted: Counted) -> None:
+        if generation != self._generation:
+            return
+        offset = counted.server_now - datetime.now(UTC)
+        if not self._clock_known or abs(offset - self._clock_offset) > timedelta(seconds=1):
+            self._clock_offset = offset
+            self._clock_known = True
+            if self._total:
+                last = self.index(min(self._total, self.BLOCK_SIZE) - 1, LOCKED_COLUMN)
+                self.dataChanged.emit(self.index(0, LOCKED_COLUMN), last)
+        if counted.total > self._total:
+            self.beginInsertRows(QModelIndex(), self._total, counted.total - 1)
+            self._total = counted.total
+            self.endInsertRows()
+        elif counted.total < self._total:
+            # Rows went away between the two queries (another workstation deleted people).
+            self.beginRemoveRows(QModelIndex(), counted.total, self._total - 1)
+            self._total = counted.total
+            self.endRemoveRows()
+        self._counting = False
         self.refreshed.emit()
+        self._fetch_next()
 
     def _block_arrived(self, generation: int, block: int, rows: list[PersonRow]) -> None:
         if generation != self._generation:
@@ -226,6 +274,7 @@ class PersonnelModel(QAbstractTableModel):
         if generation != self._generation:
             return
         self._refreshing = False
+        self._counting = False
         self._in_flight = None
         self._wanted.clear()
         self.failed.emit(exc)
@@ -237,7 +286,7 @@ class PersonnelModel(QAbstractTableModel):
             return
         self._wanted[block] = None
         self._wanted.move_to_end(block)
-        if self._in_flight is None and not self._refreshing:
+        if self._in_flight is None and not self._refreshing and not self._counting:
             self._fetch_next()
 
     def _fetch_next(self) -> None:
