@@ -27,6 +27,7 @@ from keyring.backends import fail
 from pytestqt.qtbot import QtBot
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL
+from sqlalchemy.pool import NullPool
 
 from pmdesk.bootstrap import App, Resolved
 from pmdesk.config import Settings
@@ -218,7 +219,8 @@ def pg_db(pg_server: PrivatePostgres) -> Iterator[Database]:
     """A fresh migrated database on the private instance (dropped afterwards)."""
     ensure_running(pg_server)
     name = f"gui_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(pg_server.url, isolation_level="AUTOCOMMIT")
+    # No pool: the test stops the server, which kills any connection kept open.
+    admin = create_engine(pg_server.url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     db = Database(URL.create(**{**_url_parts(pg_server.url), "database": name}))

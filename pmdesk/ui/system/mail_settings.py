@@ -293,6 +293,14 @@ class MailSettingsBox(QGroupBox):
     def mark_saved(self, delivery: DeliverySettings, secret: SecretState) -> None:
         self.load(delivery, secret, self.outbox_default)
 
+    def keep_secret(self, secret: str, problem: str) -> None:
+        """The settings were saved but the keyring refused the password/token: put what was
+        typed back in its field (Save tries again) with ``problem`` under it."""
+        name = "sms_token" if self.method == "sms" else "smtp_password"
+        self.edits[name].setText(secret)
+        self.boxes[name].set_error(problem)
+        self._update()
+
     def set_errors(self, errors: dict[str, str]) -> list[str]:
         """Show each error under its field; returns the messages that have no field here."""
         rest = []

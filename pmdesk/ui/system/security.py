@@ -922,13 +922,14 @@ class SecurityPage(QWidget):
             if self.state is not None:
                 self.state = SecurityState(result.settings, self.state.status, result.secret)
             if result.secret_problem:
+                # What was typed stays in its field, with the keyring's message under it.
+                self.mail_box.keep_secret(secret, result.secret_problem)
                 self.mail_box.message.show_error(
                     self.tr(
-                        "Settings saved, but the {what} could not be stored in the keyring: "
-                        "{problem}"
+                        "Settings saved, but the {what} was not stored in the keyring; it is "
+                        "still in its field. Save again once the keyring works."
                     ).format(
                         what=self.tr("password") if delivery.method == "smtp" else self.tr("token"),
-                        problem=result.secret_problem,
                     )
                 )
             else:
