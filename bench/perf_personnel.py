@@ -254,11 +254,13 @@ def child_timing(url: str, warm_runs: int) -> dict[str, Any]:
                 60,
             )
             assert watch.updated is not None and watch.painted is not None
+            wait_until(lambda: not page.model.loading, 60)
             keystrokes.append(
                 {
                     "text": typed,
                     "rows": watch.updated - fired[-1],
                     "paint": watch.painted - fired[-1],
+                    "counted": time.perf_counter() - fired[-1],
                     "matches": page.model.total,
                     "raw": _raw_search(db, typed) if typed.strip() else None,
                 }
@@ -439,8 +441,10 @@ def measure(engine: str, folder: Path, people: int, warm_runs: int) -> list[Resu
             baseline_label="median raw SQL of the first page of matches",
             target="≤ 100 ms (after the 250 ms debounce)",
             met=ms(max(paints)) <= 100,
-            detail=f"worst of {len(strokes)} keystrokes ('{worst['text']}'), median "
-            f"{ms(median(paints)):.1f} ms; typed {', '.join(repr(w) for w in WORDS)}",
+            detail=f"to the rows painted, worst of {len(strokes)} keystrokes "
+            f"('{worst['text']}'), median {ms(median(paints)):.1f} ms; count shown after at "
+            f"most {ms(max(k['counted'] for k in strokes)):.0f} ms; typed "
+            f"{', '.join(repr(w) for w in WORDS)}",
             extra={"keystrokes": strokes},
         )
     )
