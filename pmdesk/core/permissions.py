@@ -115,3 +115,52 @@ def guard_administrators(session: Session) -> None:
             + ". At least one person with a login and password must keep Read and Edit "
             "there; give another person that right first, then try again."
         )
+
+
+def group_rights(session: Session, group_id: int | None) -> dict[str, set[Action]]:
+    """The actions a group has per module key (empty for no group)."""
+    rights: dict[str, set[Action]] = {m.key: set() for m in MODULES}
+    if group_id is None:
+        return rights
+    for row in session.execute(
+        select(GroupPermission).where(GroupPermission.group_id == group_id)
+    ).scalars():
+        granted = rights.setdefault(row.module_key, set())
+        granted.update(
+            action
+            for action, allowed in (
+                (Action.READ, row.can_read),
+                (Action.EDIT, row.can_edit),
+                (Action.DELETE, row.can_delete),
+            )
+            if allowed
+        )
+    return rights
+
+
+def require_within_own_rights(
+    session: Session, actor: Actor, group_id: int | None, *, doing: str
+) -> None:
+    """Refuse managing people whose Usergroup can do what the actor cannot.
+
+    Without it Maintenance Edit alone could move oneself into Administrator, or reset an
+    administrator's password and sign in as them.
+    """
+    if actor.is_system or group_id is None:
+        return
+    assert actor.person_id is not None
+    mine = rights_of(session, actor.person_id)
+    theirs = group_rights(session, group_id)
+    names = {m.key: m.name for m in MODULES}
+    beyond = [
+        f"{names.get(key, key)} {action.value.capitalize()}"
+        for key, actions in theirs.items()
+        for action in Action
+        if action in actions and action not in mine.get(key, set())
+    ]
+    if beyond:
+        shown = ", ".join(beyond[:3]) + (f" and {len(beyond) - 3} more" if len(beyond) > 3 else "")
+        raise PermissionDenied(
+            f"You cannot {doing}: that Usergroup has rights your own group lacks ({shown}). "
+            "Ask an administrator who has them."
+        )

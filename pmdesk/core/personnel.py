@@ -35,7 +35,7 @@ from pmdesk.core.modules import MAINTENANCE, Action
 from pmdesk.core.passwords import Passwords, password_problem
 from pmdesk.core.permissions import administrator_counts as administrator_counts
 from pmdesk.core.permissions import guard_administrators as _guard_administrators
-from pmdesk.core.permissions import require
+from pmdesk.core.permissions import require, require_within_own_rights
 from pmdesk.core.search import starts_with
 from pmdesk.core.types import search_text
 from pmdesk.core.validation import (
@@ -377,6 +377,9 @@ class PersonnelService:
         clean = self.validate(form, creating=True)
         with self._ctx.db.write_session() as s:
             require(s, actor, MAINTENANCE, Action.EDIT)
+            require_within_own_rights(
+                s, actor, form.group_id, doing="give a new person that Usergroup"
+            )
             return self._insert(s, actor, clean, form)
 
     def create_first_administrator(self, actor: Actor, form: PersonForm) -> PersonRecord:
@@ -422,6 +425,11 @@ class PersonnelService:
                 person = _load(s, person_id)
                 if person.version != expected_version:
                     raise ConflictError(_conflict_message(person), current=_record(person))
+                require_within_own_rights(s, actor, person.group_id, doing="change this person")
+                if form.group_id != person.group_id:
+                    require_within_own_rights(
+                        s, actor, form.group_id, doing="move this person to that Usergroup"
+                    )
                 self._check_references(s, clean)
                 before = asdict(_to_form(person))
                 old_group, old_login = person.group_id, person.login_key
@@ -458,6 +466,7 @@ class PersonnelService:
             person = _load(s, person_id)
             if person.version != expected_version:
                 raise ConflictError(_conflict_message(person), current=_record(person))
+            require_within_own_rights(s, actor, person.group_id, doing="delete this person")
             subject = _subject(person)
             s.execute(delete(TrustedIp).where(TrustedIp.person_id == person_id))
             s.delete(person)
@@ -470,9 +479,12 @@ class PersonnelService:
         if problem:
             raise ValidationError({"password": problem})
         with self._ctx.db.write_session() as s:
+            person = _load(s, person_id)
             if actor.person_id != person_id:
                 require(s, actor, MAINTENANCE, Action.EDIT)
-            person = _load(s, person_id)
+                require_within_own_rights(
+                    s, actor, person.group_id, doing="set this person's password"
+                )
             person.password_hash = self._passwords.hash(password)
             person.password_changed_at = self._ctx.clock.now(s)
             self._after_password_change(s, actor, person)

@@ -200,3 +200,46 @@ def test_first_administrator_is_created_once_even_from_two_workstations(ctx: Cor
         assert s.execute(select(func.count()).select_from(Person)).scalar_one() == 1
     with pytest.raises(AlreadyInitialised, match="Sign in with that account"):
         service.create_first_administrator(CLI, _admin_form("carol"))
+
+
+def test_maintenance_editors_cannot_manage_people_with_more_rights(ctx: CoreContext) -> None:
+    """Maintenance Edit alone must not become an administrator through the Personnel form."""
+    from pmdesk.core.models import GroupPermission, UserGroup
+
+    service = PersonnelService(ctx)
+    admin = service.create(CLI, _admin_form("root"))
+    with ctx.db.session() as s:
+        clerks = UserGroup(name="Clerks", name_key="clerks")
+        s.add(clerks)
+        s.flush()
+        s.add(
+            GroupPermission(
+                group_id=clerks.id,
+                module_key="maintenance",
+                can_read=True,
+                can_edit=True,
+                can_delete=True,
+            )
+        )
+        clerks_id = clerks.id
+    clerk_record = service.create(CLI, replace(_admin_form("clerk"), group_id=clerks_id))
+    clerk = Actor(name="clerk", person_id=clerk_record.id)
+
+    me = service.get(clerk, clerk_record.id)
+    with pytest.raises(PermissionDenied, match="rights your own group lacks"):
+        service.update(clerk, me.id, me.version, replace(me.form, group_id=1))
+    with pytest.raises(PermissionDenied, match=r"\(Job Read, Job Edit, Job Delete and 33 more\)"):
+        service.create(clerk, replace(_admin_form("mole"), group_id=1))
+    with pytest.raises(PermissionDenied):
+        service.set_password(clerk, admin.id, "taken over!", "taken over!")
+    with pytest.raises(PermissionDenied):
+        service.update(clerk, admin.id, admin.version, replace(admin.form, email="x@evil.test"))
+    with pytest.raises(PermissionDenied):
+        service.delete(clerk, admin.id, admin.version)
+    assert service.get(CLI, admin.id).form.email == "jm@insypro.com"
+    assert service.get(CLI, clerk_record.id).group_name == "Clerks"
+
+    # Within their own rights they manage people as usual.
+    colleague = service.create(clerk, replace(_admin_form("colleague"), group_id=clerks_id))
+    service.update(clerk, colleague.id, colleague.version, replace(colleague.form, city="Gent"))
+    service.set_password(clerk, colleague.id, "a new long one", "a new long one")

@@ -121,11 +121,6 @@ def test_the_permission_grid_refuses_everyone_without_system(
     assert fingerprint(sqlite_ctx.db) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Known gap, reported: Maintenance Edit can set any person's Usergroup and password, "
-    "including one's own group to Administrator (the seed's Personnel form has both fields).",
-)
 def test_personnel_edit_cannot_grant_itself_administrator(sqlite_ctx: CoreContext) -> None:
     clerks = add_group(sqlite_ctx.db, "Clerks", {"maintenance": "red"})
     clerk_id = add_person(sqlite_ctx.db, "clerk", group_id=clerks)

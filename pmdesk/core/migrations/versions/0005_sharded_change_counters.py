@@ -37,7 +37,7 @@ def _drop_triggers() -> None:
 
 
 def _create_table(sharded: bool) -> None:
-    columns = [
+    columns: list[sa.schema.SchemaItem] = [
         sa.Column("topic", sa.String(40), nullable=False),
         sa.Column("value", sa.Integer(), nullable=False),
     ]
