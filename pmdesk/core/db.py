@@ -105,16 +105,21 @@ def make_engine(
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine
     connect_args: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT_S}
+    options: dict[str, Any] = {}
     if backend == "postgresql":
         connect_args["application_name"] = "pmdesk"
     else:
         connect_args["charset"] = "utf8mb4"
+        # As on PostgreSQL: InnoDB's default REPEATABLE READ takes gap locks on every range
+        # a DELETE or locking SELECT scans, and concurrent sweeps then deadlock each other.
+        options["isolation_level"] = "READ COMMITTED"
     return create_engine(
         parsed,
         echo=echo,
         pool_pre_ping=True,
         pool_recycle=1800,
         connect_args=connect_args,
+        **options,
     )
 
 
@@ -199,14 +204,21 @@ class Database:
             return
         try:
             with self.engine.connect() as conn:
-                analysed = conn.exec_driver_sql(
+                has_table = conn.exec_driver_sql(
                     "SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'"
                 ).scalar()
-                if analysed:
-                    analysed = conn.exec_driver_sql(
-                        "SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'personnel'"
-                    ).scalar()
-                conn.exec_driver_sql("ANALYZE" if not analysed else "PRAGMA optimize")
+                if not has_table:
+                    conn.exec_driver_sql("ANALYZE")
+                else:
+                    # PRAGMA optimize on a fresh connection analyses nothing (SQLite < 3.46), so
+                    # a list that grew since it was last analysed is noticed here: its row
+                    # count against the one the statistics were made with.
+                    stale = [t for t in _ANALYSED_TABLES if _statistics_stale(conn, t)]
+                    if stale:
+                        conn.exec_driver_sql(f"PRAGMA analysis_limit={_ANALYSIS_LIMIT}")
+                        for table in stale:
+                            conn.exec_driver_sql(f'ANALYZE "{table}"')
+                    conn.exec_driver_sql("PRAGMA optimize")
                 conn.commit()
         except OperationalError as exc:
             if not is_busy(exc):
@@ -240,6 +252,24 @@ class Database:
         return None
 
 
+# Tables whose searches depend on the planner's statistics (the lists on screen), and how many
+# rows of each index ANALYZE reads at most (an estimate is all the planner needs).
+_ANALYSED_TABLES = ("personnel", "trusted_ips")
+_ANALYSIS_LIMIT = 2000
+
+
+def _statistics_stale(conn: Any, table: str) -> bool:
+    """Whether ``table`` was never analysed or has grown or shrunk by half since."""
+    stat = conn.exec_driver_sql(
+        "SELECT stat FROM sqlite_stat1 WHERE tbl = ? AND idx IS NOT NULL LIMIT 1", (table,)
+    ).scalar()
+    rows = int(conn.exec_driver_sql(f'SELECT count(*) FROM "{table}"').scalar() or 0)
+    if stat is None:
+        return rows > 0
+    analysed = int(str(stat).split()[0])
+    return not analysed / 2 <= rows <= analysed * 2 + 100
+
+
 def _host_to_address(raw: object) -> str | None:
     if not isinstance(raw, str) or not raw:
         return None
@@ -268,6 +298,21 @@ def busy_message(url: str | URL, busy_timeout_ms: int | None = None) -> str:
         f"The database {describe_url(url)} is busy: another program has kept it locked for "
         f"more than {waited / 1000:g} seconds. Nothing was saved; try again."
     )
+
+
+_RETRYABLE_CODES = {
+    1213,  # MariaDB: deadlock found
+    1205,  # MariaDB: lock wait timeout
+}
+_RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock detected
+
+
+def is_retryable_conflict(exc: BaseException) -> bool:
+    """A transaction the server aborted to break a deadlock: running it again is safe."""
+    orig = getattr(exc, "orig", exc)
+    code = getattr(orig, "args", (None,))[0] if getattr(orig, "args", None) else None
+    sqlstate = getattr(orig, "sqlstate", None)
+    return code in _RETRYABLE_CODES or sqlstate in _RETRYABLE_SQLSTATES
 
 
 def is_connection_problem(exc: OperationalError) -> bool:
