@@ -10,6 +10,11 @@ instance stopped and started (never the shared server), real mail servers on loo
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import textwrap
 import time
 from dataclasses import replace
 from datetime import timedelta
@@ -20,20 +25,21 @@ import pytest
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QMessageBox, QScrollArea, QWidget
 from pytestqt.qtbot import QtBot
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from pmdesk.bootstrap import App
 from pmdesk.core.audit import Event
 from pmdesk.core.auth import LoginService, SignedIn
 from pmdesk.core.clock import DatabaseClock, ShiftedClock
-from pmdesk.core.context import Actor
+from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.db import Database
 from pmdesk.core.delivery.base import DeliverySettings
 from pmdesk.core.delivery.factory import delivery_for
 from pmdesk.core.models import AuditEvent, Person, TrustedIp
 from pmdesk.core.personnel import PersonForm, PersonnelService
 from pmdesk.core.security import SecurityService
-from pmdesk.secrets import KeyringStore, smtp_key
+from pmdesk.core.trusted_ips import TrustedIpService
+from pmdesk.secrets import KeyringStore, MemoryStore, smtp_key
 from pmdesk.ui.login_dialog import LoginDialog
 from pmdesk.ui.main_window import MainWindow
 from pmdesk.ui.personnel.view import PersonnelPage
@@ -60,6 +66,7 @@ from tests.reliability.gui_helpers import (
     sqlite_file,
     tasks,
 )
+from tests.reliability.helpers import REPO
 from tests.ui.conftest import ADMIN_LOGIN, ADMIN_PASSWORD, click_check
 
 # Fixtures defined in gui_helpers, used here by name.
@@ -633,3 +640,121 @@ def test_saving_the_smtp_password_without_a_keyring(
         assert not page.has_unsaved_changes()
     finally:
         close_window(window, tasks)
+
+
+# ----- 6. kill -9 of the app process while its expiry sweep runs -------------------------------
+
+# The real desktop app (the Launcher that ``pmdesk`` runs), offscreen, signed in by typing into
+# its login dialog; it says "signed-in" once its background services run.
+_APP = textwrap.dedent(
+    """
+    import sys
+    from PySide6.QtCore import QTimer
+    from pmdesk.secrets import MemoryStore
+    from pmdesk.ui.app import Launcher, application, configure_application
+
+    url, login, password = sys.argv[1:4]
+    qt = application()
+    configure_application(qt)
+    qt.setQuitOnLastWindowClosed(False)
+    launcher = Launcher(url, secrets=MemoryStore(), check_keyring=False)
+    launcher.finished.connect(qt.exit)
+
+    def type_credentials():
+        launcher.login.username_edit.setText(login)
+        launcher.login.password_edit.setText(password)
+        launcher.login.login_button.click()
+
+    def watch():
+        window = launcher.window
+        if window is not None and window.background is not None and window.background.running:
+            print("signed-in", flush=True)
+            timer.stop()
+
+    timer = QTimer()
+    timer.timeout.connect(watch)
+    timer.start(10)
+    launcher.database_ready.connect(type_credentials)
+    QTimer.singleShot(0, launcher.start)
+    sys.exit(qt.exec())
+    """
+)
+EXPIRED = 20_000
+FRESH = 500
+
+
+def seed_for_the_sweep(db: Database) -> None:
+    with db.session() as s:
+        now = DatabaseClock().now(s)
+        s.execute(
+            insert(Person),
+            [{"last_name": f"Owner {n}", "created_at": now, "updated_at": now} for n in range(20)],
+        )
+        owners = list(s.execute(select(Person.id).where(Person.login.is_(None))).scalars())
+    rows = [
+        {
+            "person_id": owners[n % len(owners)],
+            "address": f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}",
+            "created_at": now - timedelta(days=31 if n < EXPIRED else 1, minutes=n),
+        }
+        for n in range(EXPIRED + FRESH)
+    ]
+    with db.session() as s:
+        s.execute(insert(TrustedIp), rows)
+
+
+def sweep_state(db: Database) -> tuple[int, int, int]:
+    """(expired rows left, fresh rows left, 'ip.expired' audit rows)."""
+    with db.session() as s:
+        cutoff = DatabaseClock().now(s) - timedelta(days=30)
+        left = s.execute(
+            select(func.count()).select_from(TrustedIp).where(TrustedIp.created_at <= cutoff)
+        ).scalar_one()
+        fresh = s.execute(
+            select(func.count()).select_from(TrustedIp).where(TrustedIp.created_at > cutoff)
+        ).scalar_one()
+        audited = s.execute(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.event == Event.IP_EXPIRED.value)
+        ).scalar_one()
+    return int(left), int(fresh), int(audited)
+
+
+@pytest.mark.slow
+def test_kill_9_of_the_app_during_its_expiry_sweep(sqlite_db: Database, tmp_path: Path) -> None:
+    ctx = CoreContext(db=sqlite_db, secrets=MemoryStore(), outbox_default=tmp_path / "outbox")
+    add_user(ctx, ADMIN_LOGIN, ADMIN_PASSWORD, email=ADMIN_EMAIL)
+    seed_for_the_sweep(sqlite_db)
+    url = sqlite_db.url.render_as_string(hide_password=False)
+    app = subprocess.Popen(
+        [sys.executable, "-c", _APP, url, ADMIN_LOGIN, ADMIN_PASSWORD],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO), "QT_QPA_PLATFORM": "offscreen"},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert app.stdout is not None
+        assert app.stdout.readline().strip() == "signed-in", app.communicate(timeout=30)[1]
+        deadline = time.monotonic() + 60
+        while sweep_state(sqlite_db)[0] > EXPIRED * 0.6 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        os.kill(app.pid, signal.SIGKILL)
+        _, err = app.communicate(timeout=30)
+    assert app.returncode == -signal.SIGKILL, err
+
+    with sqlite_db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA integrity_check").scalars().all() == ["ok"]
+        assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []
+    left, fresh, audited = sweep_state(sqlite_db)
+    assert 0 < left < EXPIRED, "killed in the middle of the sweep"
+    assert fresh == FRESH, "nothing still valid was removed"
+    assert audited == EXPIRED - left, "every removed address has its audit row, and no more"
+
+    # The next start's sweep finishes the job, each address audited exactly once.
+    assert TrustedIpService(ctx).expire() == left
+    assert sweep_state(sqlite_db) == (0, FRESH, EXPIRED)
