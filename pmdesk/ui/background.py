@@ -98,8 +98,16 @@ def seconds_text(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds >= 1 else f"{seconds:.1f} s"
 
 
+LOST_PREFIX = "Database connection lost"
+
+
 def lost_message(delay_s: float) -> str:
-    return f"Database connection lost — reconnecting in {seconds_text(delay_s)}"
+    return f"{LOST_PREFIX} — reconnecting in {seconds_text(delay_s)}"
+
+
+def is_lost_message(text: str) -> bool:
+    """Whether a ``status`` text says the connection is (still) lost."""
+    return text.startswith(LOST_PREFIX)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -348,7 +348,19 @@ class MainWindow(QMainWindow):
 
     # ----- status ---------------------------------------------------------------------------
 
-    def show_status(self, text: str, timeout_ms: int = 6000) -> None:
+    #: How long a status message stays on screen.
+    STATUS_TIMEOUT_MS = 6000
+
+    def show_status(self, text: str, timeout_ms: int | None = None) -> None:
+        """A message in the status bar for ``timeout_ms`` (default ``STATUS_TIMEOUT_MS``).
+
+        "Database connection lost" stays until the next message (the retries come up to 30 s
+        apart, so it would otherwise vanish while the database is still unreachable).
+        """
+        if timeout_ms is None:
+            from pmdesk.ui.background import is_lost_message
+
+            timeout_ms = 0 if is_lost_message(text) else self.STATUS_TIMEOUT_MS
         self.statusBar().showMessage(text, timeout_ms)
 
     # ----- language -------------------------------------------------------------------------

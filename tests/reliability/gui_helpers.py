@@ -110,6 +110,7 @@ def open_window(
     tasks: TaskManager,
     *,
     background: bool = False,
+    backoff: Backoff | None = None,
 ) -> MainWindow:
     """The main window; with ``background`` its expiry sweep and live refresh run and report
     to the status bar exactly as ``Launcher._start_background`` wires them (with a short
@@ -120,7 +121,7 @@ def open_window(
         services = BackgroundServices(
             app.context,
             sweep_interval_s=600,
-            backoff=Backoff(0.2, 1.0),
+            backoff=backoff or Backoff(0.2, 1.0),
             poll_interval_s=0.2,
             min_gap_s=0.05,
             parent=window,

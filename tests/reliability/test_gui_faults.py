@@ -40,6 +40,7 @@ from pmdesk.core.personnel import PersonForm, PersonnelService
 from pmdesk.core.security import SecurityService
 from pmdesk.core.trusted_ips import TrustedIpService
 from pmdesk.secrets import KeyringStore, MemoryStore, smtp_key
+from pmdesk.ui.background import Backoff
 from pmdesk.ui.login_dialog import LoginDialog
 from pmdesk.ui.main_window import MainWindow
 from pmdesk.ui.personnel.view import PersonnelPage
@@ -251,13 +252,16 @@ def test_personnel_save_while_the_server_is_down_then_back(
     pg_db: Database,
     clock: ShiftedClock,
     tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     app = gui_app(pg_db, clock, tmp_path)
     session = admin_session(app)
     person = PersonnelService(app.context).create(
         SYSTEM, PersonForm(last_name="Peeters", first_name="Sofie", email="sofie@peeters.be")
     )
-    window = open_window(qtbot, app, session, tasks, background=True)
+    # Status messages that go after 0.3 s (6 s in the app), retries 2 s apart (1 s up to 30 s).
+    monkeypatch.setattr(MainWindow, "STATUS_TIMEOUT_MS", 300)
+    window = open_window(qtbot, app, session, tasks, background=True, backoff=Backoff(2.0, 2.0))
     status = StatusLog(window)
     services = window.background
     assert services is not None and services.listener is not None
@@ -286,6 +290,10 @@ def test_personnel_save_while_the_server_is_down_then_back(
         assert editor.form() == typed, "every typed field is still in the form"
         assert editor.record is not None and editor.record.version == person.version
         assert page.save_button.isEnabled()
+        # While the database is away the status bar keeps saying so (between two retries too).
+        qtbot.wait(700)
+        assert window.statusBar().currentMessage().startswith(LOST)
+        assert status.count(LOST) == 1, "one retry so far"
 
         lost_at = len(status.shown)
         pg_server.start()
