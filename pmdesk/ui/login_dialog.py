@@ -408,6 +408,10 @@ class LoginDialog(QDialog):
         valid = _seconds(valid_seconds, server_now)
         self._code_deadline = now + valid if valid is not None else None
         resend_in = _seconds(getattr(result, "resend_after", None), server_now)
+        if getattr(result, "delivery_error", None):
+            # Nothing went out: "Send a new code" works at once (server_now is only known to
+            # the second, which would otherwise hold the button back for up to half a second).
+            resend_in = 0.0
         self._resend_deadline = now + max(resend_in or 0.0, 0.0)
         destination = getattr(result, "destination", "") or ""
         if destination:
