@@ -124,12 +124,17 @@ def test_the_permission_grid_refuses_everyone_without_system(
 def test_personnel_edit_cannot_grant_itself_administrator(sqlite_ctx: CoreContext) -> None:
     clerks = add_group(sqlite_ctx.db, "Clerks", {"maintenance": "red"})
     clerk_id = add_person(sqlite_ctx.db, "clerk", group_id=clerks)
-    add_person(sqlite_ctx.db, "root")
+    root_id = add_person(sqlite_ctx.db, "root")
     clerk = actor(clerk_id, "clerk")
     people = PersonnelService(sqlite_ctx, passwords=cheap_passwords())
     me = people.get(clerk, clerk_id)
+    before = fingerprint(sqlite_ctx.db)
     with pytest.raises(PermissionDenied):
         people.update(clerk, clerk_id, me.version, replace(me.form, group_id=ADMIN_GROUP_ID))
+    # Nor take over an administrator's account by setting their password.
+    with pytest.raises(PermissionDenied):
+        people.set_password(clerk, root_id, "Taken-Over-123", "Taken-Over-123")
+    assert fingerprint(sqlite_ctx.db) == before
 
 
 # ----- the last administrator ------------------------------------------------------------------
