@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import ColumnElement, Row, Select, and_, delete, false, func, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from pmdesk.core import audit
@@ -28,6 +28,7 @@ from pmdesk.core.addresses import normalise_address
 from pmdesk.core.audit import Event
 from pmdesk.core.clock import Clock
 from pmdesk.core.context import Actor, CoreContext
+from pmdesk.core.db import is_retryable_conflict
 from pmdesk.core.errors import NotFound, ValidationError
 from pmdesk.core.models import LoginChallenge, Person, TrustedIp
 from pmdesk.core.modules import MAINTENANCE, SYSTEM_SECURITY, Action
@@ -358,24 +359,7 @@ class TrustedIpService:
             if not first and pause > 0:
                 time.sleep(pause)
             first = False
-            with self._ctx.db.write_session() as s:
-                if not who.is_system:
-                    require(s, who, SYSTEM_SECURITY, Action.DELETE)
-                now = self._ctx.clock.now(s)
-                cutoff = now - timedelta(days=load_settings(s).trust_days)
-                expired = TrustedIp.created_at <= cutoff
-                ids = list(
-                    s.execute(
-                        select(TrustedIp.id)
-                        .where(expired)
-                        .order_by(TrustedIp.created_at, TrustedIp.id)
-                        .limit(size)
-                        .with_for_update(skip_locked=True)
-                    ).scalars()
-                )
-                if not ids:
-                    break
-                deleted = self._delete_and_audit(s, who, ids, None, expired=expired, now=now)
+            ids, deleted = self._expire_chunk(who, size)
             removed += deleted
             if len(ids) < size:
                 break
@@ -383,6 +367,35 @@ class TrustedIpService:
         return removed
 
     # ----- internals ---------------------------------------------------------------------------
+
+    def _expire_chunk(self, who: Actor, size: int) -> tuple[list[int], int]:
+        """One chunk in one transaction; retried when the server breaks a deadlock."""
+        for attempt in range(1, CHUNK_ATTEMPTS + 1):
+            try:
+                with self._ctx.db.write_session() as s:
+                    if not who.is_system:
+                        require(s, who, SYSTEM_SECURITY, Action.DELETE)
+                    now = self._ctx.clock.now(s)
+                    cutoff = now - timedelta(days=load_settings(s).trust_days)
+                    expired = TrustedIp.created_at <= cutoff
+                    ids = list(
+                        s.execute(
+                            select(TrustedIp.id)
+                            .where(expired)
+                            .order_by(TrustedIp.created_at, TrustedIp.id)
+                            .limit(size)
+                            .with_for_update(skip_locked=True)
+                        ).scalars()
+                    )
+                    if not ids:
+                        return ids, 0
+                    deleted = self._delete_and_audit(s, who, ids, None, expired=expired, now=now)
+                return ids, deleted
+            except OperationalError as exc:
+                if attempt == CHUNK_ATTEMPTS or not is_retryable_conflict(exc):
+                    raise
+                time.sleep(0.05 * attempt)
+        raise AssertionError("unreachable")
 
     def _delete_and_audit(
         self,
@@ -492,6 +505,8 @@ _ADDRESS_CHARS = re.compile(r"\A[0-9a-f.:]+\Z")
 # (person_id, created_at, id) index serves each of them; more than that and the match is dense
 # enough that walking the list newest first finds a page quickly anyway.
 PERSON_LIST_LIMIT = 1000
+# A chunk the server aborted to break a deadlock is run again, this many times at most.
+CHUNK_ATTEMPTS = 5
 
 
 def _filters(s: Session, filter_text: str, person_id: int | None) -> list[ColumnElement[bool]]:
