@@ -49,8 +49,10 @@ def test_pages_come_one_request_each_and_next_follows_a_keyset_cursor(
         qtbot.mouseClick(page.next_button, Qt.MouseButton.LeftButton)
         qtbot.waitUntil(lambda f=first: page.model.current_page.first_index == f and _idle(page))
     assert len(calls) == 3
-    # (filter_text, page, cursor, page_size): every Next continued from the row above it.
-    assert all(cursor is not None and cursor.direction == "after" for _, _, cursor, _ in calls)
+    # (filter_text, page, cursor, page_size, known_total): every Next continued from the row
+    # above it, and kept the count it had instead of counting again.
+    assert all(call[2] is not None and call[2].direction == "after" for call in calls)
+    assert all(call[4] == (130, True) for call in calls)
     assert page.model.rowCount() == 20  # only the page on screen is held
 
     login = _login(ui_app, crowded[7])

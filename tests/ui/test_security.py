@@ -617,9 +617,11 @@ def test_next_pages_by_keyset_cursor(qtbot: QtBot, page: SecurityPage) -> None:
     source = page.model._source
     original = source.page
 
-    def recording(filter_text: str, number: int, cursor: object, size: int) -> object:
+    def recording(
+        filter_text: str, number: int, cursor: object, size: int, *rest: object
+    ) -> object:
         calls.append((number, cursor is not None))
-        return original(filter_text, number, cursor, size)  # type: ignore[arg-type]
+        return original(filter_text, number, cursor, size, *rest)  # type: ignore[arg-type]
 
     source.page = recording  # type: ignore[method-assign, assignment]
     qtbot.mouseClick(page.next_button, Qt.MouseButton.LeftButton)

@@ -12,7 +12,7 @@ Times are shown in local time, with UTC in the tooltip.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
@@ -63,6 +63,8 @@ class _Request:
     filter_text: str
     page: int
     cursor: PageCursor | None
+    # The count of the page it moves from (Next/Previous): not counted again.
+    known_total: tuple[int, bool] | None = None
 
 
 class TrustedIpSource:
@@ -73,10 +75,20 @@ class TrustedIpSource:
         self._actor = actor
 
     def page(
-        self, filter_text: str, page: int, cursor: PageCursor | None, page_size: int
+        self,
+        filter_text: str,
+        page: int,
+        cursor: PageCursor | None,
+        page_size: int,
+        known_total: tuple[int, bool] | None = None,
     ) -> TrustedIpPage:
         return self._service.page(
-            self._actor, filter_text=filter_text, page=page, page_size=page_size, cursor=cursor
+            self._actor,
+            filter_text=filter_text,
+            page=page,
+            page_size=page_size,
+            cursor=cursor,
+            known_total=known_total,
         )
 
 
@@ -148,16 +160,20 @@ class TrustedIpModel(QAbstractTableModel):
 
     def next_page(self) -> None:
         if self._page is not None and self._page.next is not None:
-            self._load(_Request(self._request.filter_text, self._page.page + 1, self._page.next))
+            known = (self._page.total, self._page.total_exact)
+            self._load(
+                _Request(self._request.filter_text, self._page.page + 1, self._page.next, known)
+            )
 
     def previous_page(self) -> None:
         if self._page is not None and self._page.previous is not None:
             page = max(1, self._page.page - 1)
-            self._load(_Request(self._request.filter_text, page, self._page.previous))
+            known = (self._page.total, self._page.total_exact)
+            self._load(_Request(self._request.filter_text, page, self._page.previous, known))
 
     def reload(self) -> None:
         """Ask again for the page on screen (the same place in the list, fresh rows)."""
-        self._load(self._request)
+        self._load(replace(self._request, known_total=None))
 
     def _load(self, request: _Request) -> None:
         self._generation += 1
@@ -167,7 +183,9 @@ class TrustedIpModel(QAbstractTableModel):
         source, size = self._source, self.page_size
 
         def fetch() -> TrustedIpPage:
-            return source.page(request.filter_text, request.page, request.cursor, size)
+            return source.page(
+                request.filter_text, request.page, request.cursor, size, request.known_total
+            )
 
         self._tasks.run(
             fetch,
