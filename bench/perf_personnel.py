@@ -328,6 +328,11 @@ def child_memory(url: str) -> dict[str, Any]:
         page.table.scrollTo(model.index(row, 0))
         model.data(model.index(row, 0), 0)
         wait_until(lambda: not model.loading, 60)
+    import gc
+
+    gc.collect()
+    scrolled, _ = rss_mib()
+    blocks = len(model._blocks)
     for word in WORDS:
         page.search_edit.setText(word)
         page._apply_search()
@@ -335,11 +340,10 @@ def child_memory(url: str) -> dict[str, Any]:
     page.search_edit.clear()
     page._apply_search()
     wait_until(lambda: not model.loading and model.search == "", 60)
-    import gc
-
     gc.collect()
     rss, peak = rss_mib()
-    out = {"rss": rss, "peak": peak, "blocks": len(model._blocks), "total": model.total}
+    # The larger of: after scrolling (the block cache full), after the searches.
+    out = {"rss": max(rss, scrolled), "peak": peak, "blocks": blocks, "total": model.total}
     window.close()
     tasks.shutdown()
     opened.app.db.dispose()
@@ -463,11 +467,11 @@ def measure(engine: str, folder: Path, people: int, warm_runs: int) -> list[Resu
             value=rss - base_rss,
             unit="MiB",
             baseline=base_rss,
-            baseline_label="MiB RSS of the empty app",
+            baseline_label="RSS of the empty app",
             target="≤ 100 MB above the empty app",
             met=(rss - base_rss) * 1.048576 <= 100,
-            detail=f"RSS {rss:.0f} MiB after scrolling the whole list and 4 searches; "
-            f"{full[0]['blocks']} blocks cached",
+            detail=f"RSS {rss:.0f} MiB, the larger of: after scrolling the whole list "
+            f"({full[0]['blocks']} blocks of 256 rows cached), after 4 searches",
         )
     )
     results.append(
