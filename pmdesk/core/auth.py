@@ -217,8 +217,8 @@ class LoginService:
         if person_id is not None and password_ok and settings.two_factor_enabled:
             delivery, delivery_problem = self._make_delivery(settings.delivery)
 
-        pending: _Pending | Refused | SignedIn
-        with self._ctx.db.write_session() as s:
+        def decide(s: Session) -> _Pending | Refused | SignedIn:
+            # Runs again if the server breaks a deadlock: it only reads and writes the DB.
             now = self._ctx.clock.now(s)
             person = lockout.lock_for_update(s, person_id) if person_id is not None else None
             if person is None or person.login is None:
@@ -268,15 +268,15 @@ class LoginService:
                 )
 
             if not settings.two_factor_enabled:
-                pending = self._signed_in(
+                return self._signed_in(
                     s, actor, person, now, trusted=False, detail="two-step authentication off"
                 )
             elif is_trusted(s, now, settings.trust_days, person.id, address, touch=True):
-                pending = self._signed_in(
+                return self._signed_in(
                     s, actor, person, now, trusted=True, detail="trusted address"
                 )
             else:
-                pending = self._issue_challenge(
+                return self._issue_challenge(
                     s,
                     actor,
                     person,
@@ -285,6 +285,8 @@ class LoginService:
                     settings.delivery.method,
                     delivery,
                 )
+
+        pending = self._ctx.db.write_transaction(decide)
         if not isinstance(pending, _Pending):
             return pending
         return self._deliver(pending, delivery, delivery_problem)
@@ -521,7 +523,8 @@ class LoginService:
         # Outside any transaction: scrypt takes tens of milliseconds.
         matches = not dead and codes.code_matches(code, stored)
 
-        with self._ctx.db.write_session() as s:
+        def settle(s: Session) -> SignedIn | Refused:
+            # Runs again if the server breaks a deadlock: it only reads and writes the DB.
             now = self._ctx.clock.now(s)
             address = self._ctx.db.client_address(s)
             # Person first, then the challenge: the same order as begin(), so no deadlock.
@@ -575,6 +578,8 @@ class LoginService:
                 return signed
 
             return self._wrong_code(s, actor, person, challenge, now, code)
+
+        return self._ctx.db.write_transaction(settle)
 
     def _challenge_state(
         self,

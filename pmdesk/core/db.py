@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
@@ -25,6 +26,8 @@ from pmdesk.core.addresses import normalise_address, primary_outbound_address
 from pmdesk.core.errors import DatabaseUnavailable, InvalidDatabaseUrl
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 CONNECT_TIMEOUT_S = 5
 SQLITE_BUSY_TIMEOUT_MS = 15_000
@@ -171,6 +174,23 @@ class Database:
         """A unit of work that reads then writes: ``BEGIN IMMEDIATE`` on SQLite."""
         with self._guard(), self._write_sessions() as session, session.begin():
             yield session
+
+    def write_transaction(self, work: Callable[[Session], T], *, attempts: int = 3) -> T:
+        """``work`` in a write_session, run again when the server aborts it to break a deadlock.
+
+        ``work`` must only touch the database (no mail, no other side effects): a retried
+        attempt starts from scratch after the rollback.
+        """
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.write_session() as session:
+                    return work(session)
+            except OperationalError as exc:
+                if attempt == attempts or not is_retryable_conflict(exc):
+                    raise
+                log.info("transaction aborted by a deadlock; retrying (%d)", attempt)
+                time.sleep(0.02 * attempt)
+        raise AssertionError("unreachable")
 
     @contextmanager
     def _guard(self) -> Iterator[None]:

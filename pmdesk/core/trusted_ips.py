@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import ColumnElement, Row, Select, and_, delete, false, func, or_, select
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pmdesk.core import audit
@@ -28,7 +28,6 @@ from pmdesk.core.addresses import normalise_address
 from pmdesk.core.audit import Event
 from pmdesk.core.clock import Clock
 from pmdesk.core.context import Actor, CoreContext
-from pmdesk.core.db import is_retryable_conflict
 from pmdesk.core.errors import NotFound, ValidationError
 from pmdesk.core.models import LoginChallenge, Person, TrustedIp
 from pmdesk.core.modules import MAINTENANCE, SYSTEM_SECURITY, Action
@@ -375,33 +374,28 @@ class TrustedIpService:
     # ----- internals ---------------------------------------------------------------------------
 
     def _expire_chunk(self, who: Actor, size: int) -> tuple[list[int], int]:
-        """One chunk in one transaction; retried when the server breaks a deadlock."""
-        for attempt in range(1, CHUNK_ATTEMPTS + 1):
-            try:
-                with self._ctx.db.write_session() as s:
-                    if not who.is_system:
-                        require(s, who, SYSTEM_SECURITY, Action.DELETE)
-                    now = self._ctx.clock.now(s)
-                    cutoff = now - timedelta(days=load_settings(s).trust_days)
-                    expired = TrustedIp.created_at <= cutoff
-                    ids = list(
-                        s.execute(
-                            select(TrustedIp.id)
-                            .where(expired)
-                            .order_by(TrustedIp.created_at, TrustedIp.id)
-                            .limit(size)
-                            .with_for_update(skip_locked=True)
-                        ).scalars()
-                    )
-                    if not ids:
-                        return ids, 0
-                    deleted = self._delete_and_audit(s, who, ids, None, expired=expired, now=now)
-                return ids, deleted
-            except OperationalError as exc:
-                if attempt == CHUNK_ATTEMPTS or not is_retryable_conflict(exc):
-                    raise
-                time.sleep(0.05 * attempt)
-        raise AssertionError("unreachable")
+        """One chunk in one transaction (run again if the server breaks a deadlock)."""
+
+        def chunk(s: Session) -> tuple[list[int], int]:
+            if not who.is_system:
+                require(s, who, SYSTEM_SECURITY, Action.DELETE)
+            now = self._ctx.clock.now(s)
+            cutoff = now - timedelta(days=load_settings(s).trust_days)
+            expired = TrustedIp.created_at <= cutoff
+            ids = list(
+                s.execute(
+                    select(TrustedIp.id)
+                    .where(expired)
+                    .order_by(TrustedIp.created_at, TrustedIp.id)
+                    .limit(size)
+                    .with_for_update(skip_locked=True)
+                ).scalars()
+            )
+            if not ids:
+                return ids, 0
+            return ids, self._delete_and_audit(s, who, ids, None, expired=expired, now=now)
+
+        return self._ctx.db.write_transaction(chunk, attempts=CHUNK_ATTEMPTS)
 
     def _delete_and_audit(
         self,
@@ -450,29 +444,35 @@ class TrustedIpService:
 
     def _purge_challenges(self, size: int) -> int:
         """Remove used login challenges and those expired for more than a day."""
+
+        def chunk(s: Session) -> tuple[int, int]:
+            now = self._ctx.clock.now(s)
+            finished = or_(
+                LoginChallenge.expires_at < now - CHALLENGE_KEEP,
+                LoginChallenge.used_at.is_not(None),
+            )
+            ids = list(
+                s.execute(
+                    select(LoginChallenge.id)
+                    .where(finished)
+                    .order_by(LoginChallenge.id)
+                    .limit(size)
+                    .with_for_update(skip_locked=True)
+                ).scalars()
+            )
+            if not ids:
+                return 0, 0
+            result = s.execute(
+                delete(LoginChallenge).where(LoginChallenge.id.in_(ids), finished),
+                execution_options={"synchronize_session": False},
+            )
+            return len(ids), int(getattr(result, "rowcount", 0) or 0)
+
         purged = 0
         while True:
-            with self._ctx.db.write_session() as s:
-                now = self._ctx.clock.now(s)
-                finished = or_(
-                    LoginChallenge.expires_at < now - CHALLENGE_KEEP,
-                    LoginChallenge.used_at.is_not(None),
-                )
-                ids = list(
-                    s.execute(
-                        select(LoginChallenge.id)
-                        .where(finished)
-                        .limit(size)
-                        .with_for_update(skip_locked=True)
-                    ).scalars()
-                )
-                if ids:
-                    result = s.execute(
-                        delete(LoginChallenge).where(LoginChallenge.id.in_(ids), finished),
-                        execution_options={"synchronize_session": False},
-                    )
-                    purged += int(getattr(result, "rowcount", 0) or 0)
-            if len(ids) < size:
+            taken, deleted = self._ctx.db.write_transaction(chunk, attempts=CHUNK_ATTEMPTS)
+            purged += deleted
+            if taken < size:
                 return purged
 
 
