@@ -159,13 +159,13 @@ _SORT_COLUMNS = {
     "group": (UserGroup.name,),
 }
 _SEARCHED = ("last_name_key", "first_name_key", "number_key", "login_key", "email_key")
-# A search matching an eighth of everyone or more (a short prefix: "e", "ma"), and at least (page
+# A search matching a tenth of everyone or more (a short prefix: "e", "ma"), and at least (page
 # size x 16) people, walks the list's sort index and stops after a page of matches; fewer are
 # gathered by the search indexes and sorted. (Left to themselves, the planners gather and sort
 # even when nearly everyone matches; a sparser match may sit far down the sort order, where
 # a walk would take longer than gathering.)
 _DENSE_FACTOR = 16
-_DENSE_SHARE = 8
+_DENSE_SHARE = 10
 
 
 class AlreadyInitialised(PmdeskError):

@@ -97,7 +97,7 @@ def test_a_search_makes_one_query_per_debounced_keystroke(
 def test_the_first_page_is_the_same_whichever_plan_finds_it(ctx: CoreContext, term: str) -> None:
     _datagen().add_people(ctx.db, 400, seed=5)
     service = PersonnelService(ctx)
-    limit = 8  # "e" matches everyone: at least 16 x 8 and an eighth of them (the dense plan)
+    limit = 8  # "e" matches everyone: at least 16 x 8 and a tenth of them (the dense plan)
     for sort in ("name", "first_name", "number", "login", "email", "group"):
         for descending in (False, True):
             first = service.first_page(
