@@ -23,7 +23,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from pmdesk.core.addresses import normalise_address, primary_outbound_address
-from pmdesk.core.errors import DatabaseUnavailable, InvalidDatabaseUrl
+from pmdesk.core.errors import DatabaseBusy, DatabaseUnavailable, InvalidDatabaseUrl
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +200,7 @@ class Database:
             if is_connection_problem(exc):
                 raise DatabaseUnavailable(unavailable_message(self.url, exc)) from exc
             if is_busy(exc):
-                raise DatabaseUnavailable(busy_message(self.url, self.busy_timeout_ms)) from exc
+                raise DatabaseBusy(busy_message(self.url, self.busy_timeout_ms)) from exc
             raise
 
     def check_connection(self) -> None:

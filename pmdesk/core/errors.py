@@ -13,6 +13,10 @@ class DatabaseUnavailable(PmdeskError):
     """The database cannot be reached or opened."""
 
 
+class DatabaseBusy(DatabaseUnavailable):
+    """The database is there but another program holds its write lock (SQLite)."""
+
+
 class InvalidDatabaseUrl(PmdeskError):
     pass
 

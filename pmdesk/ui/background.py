@@ -45,7 +45,7 @@ from pmdesk.core.changes import (
 )
 from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.db import Database
-from pmdesk.core.errors import DatabaseUnavailable
+from pmdesk.core.errors import DatabaseBusy, DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,8 @@ class Backoff:
 
 def is_connection_error(exc: BaseException) -> bool:
     """Whether ``exc`` means the database went away (as opposed to a bug or a busy lock)."""
+    if isinstance(exc, DatabaseBusy):
+        return False
     if isinstance(exc, DatabaseUnavailable | ConnectionError | TimeoutError):
         return True
     if isinstance(exc, DBAPIError):
@@ -267,6 +269,11 @@ class SweepWorker(QObject):
             self._dispose()  # a fresh engine on the next try
             log.warning("Expiry sweep: database connection lost: %s", _first_line(exc))
             self.status.emit(lost_message(delay))
+        elif isinstance(exc, DatabaseBusy):
+            log.info("Expiry sweep: database busy, trying again later")
+            self.status.emit(
+                f"Expiry sweep postponed: the database is busy — retrying in {seconds_text(delay)}"
+            )
         else:
             log.error("Expiry sweep failed", exc_info=exc)
             self.status.emit(

@@ -29,6 +29,7 @@ from pmdesk.ui.background import (
     Backoff,
     ChangeListener,
     is_connection_error,
+    is_lost_message,
     lost_message,
 )
 from pmdesk.ui.main_window import MainWindow, load_session
@@ -211,6 +212,28 @@ def test_a_failing_sweep_never_kills_its_thread(
     qtbot.waitUntil(lambda: len(calls) >= 2, timeout=10_000)
     assert services.running
     assert seen[0] == "Expiry sweep failed: something unexpected — retrying in 0.1 s"
+
+
+def test_a_busy_database_postpones_the_sweep_without_calling_the_connection_lost(
+    sqlite_db: Database, qtbot: QtBot, make_services: Callable[..., BackgroundServices]
+) -> None:
+    from pmdesk.core.errors import DatabaseBusy
+
+    calls = []
+
+    def job(ctx: CoreContext) -> int:
+        calls.append(1)
+        if len(calls) == 1:
+            raise DatabaseBusy("The database is busy")
+        return 0
+
+    services = make_services(plain_context(sqlite_db), listen=False, job=job)
+    seen = status_log(services)
+    services.start()
+    qtbot.waitUntil(lambda: len(calls) >= 2, timeout=10_000)
+    assert seen[0].startswith("Expiry sweep postponed: the database is busy")
+    assert not any(is_lost_message(text) for text in seen)
+    assert not is_connection_error(DatabaseBusy("busy"))
 
 
 def test_an_unreachable_server_says_so(
