@@ -16,6 +16,14 @@ PHONE_ALLOWED_RE = re.compile(r"\A\+?[0-9 ()./-]{6,32}\Z")
 MAX_HOURLY_COST = Decimal("99999999.99")
 
 
+# Control, format (incl. bidi overrides), surrogate, private-use, unassigned, line and
+# paragraph separators are refused in names...
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+# ...but the zero-width (non-)joiner are format characters that Persian and Indic names and
+# emoji sequences such as 👩‍🔧 need.
+_JOINERS = frozenset({"\u200c", "\u200d"})
+
+
 class FieldInvalid(ValueError):
     """A field value was refused; the message is for the user."""
 
@@ -23,7 +31,9 @@ class FieldInvalid(ValueError):
 def clean_text(value: str, *, label: str, max_length: int, required: bool = False) -> str:
     """Trimmed, NFC-normalised text without control characters."""
     text = unicodedata.normalize("NFC", value).strip()
-    if any(unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Co", "Cn"} for ch in text):
+    if any(
+        unicodedata.category(ch) in _REFUSED_CATEGORIES and ch not in _JOINERS for ch in text
+    ):
         raise FieldInvalid(f"{label} cannot contain control or invisible characters.")
     if required and not text:
         raise FieldInvalid(f"{label} is required.")

@@ -243,3 +243,23 @@ def test_maintenance_editors_cannot_manage_people_with_more_rights(ctx: CoreCont
     colleague = service.create(clerk, replace(_admin_form("colleague"), group_id=clerks_id))
     service.update(clerk, colleague.id, colleague.version, replace(colleague.form, city="Gent"))
     service.set_password(clerk, colleague.id, "a new long one", "a new long one")
+
+
+@pytest.mark.parametrize(
+    ("text", "accepted"),
+    [
+        ("می\u200cخواهم", True),  # Persian with a zero-width non-joiner
+        ("👩\u200d🔧 Mechanic", True),  # an emoji ZWJ sequence
+        ("Smets\u2028Jan", False),  # line separator
+        ("Smets\u202eteg", False),  # right-to-left override
+        ("Sm\x07ets", False),  # bell
+    ],
+)
+def test_names_keep_joiners_but_refuse_separators_and_controls(text: str, accepted: bool) -> None:
+    from pmdesk.core.validation import FieldInvalid, clean_text
+
+    if accepted:
+        assert clean_text(text, label="Lastname", max_length=100) == text
+    else:
+        with pytest.raises(FieldInvalid, match="control or invisible"):
+            clean_text(text, label="Lastname", max_length=100)
