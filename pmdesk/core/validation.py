@@ -24,6 +24,23 @@ _REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 _JOINERS = frozenset({"\u200c", "\u200d"})
 
 
+def _has_invisible(text: str) -> bool:
+    """Control or invisible characters, joiners aside when they join two visible ones."""
+
+    def visible(i: int) -> bool:
+        return 0 <= i < len(text) and not (
+            text[i].isspace()
+            or text[i] in _JOINERS
+            or unicodedata.category(text[i]) in _REFUSED_CATEGORIES
+        )
+
+    return any(
+        unicodedata.category(ch) in _REFUSED_CATEGORIES
+        and not (ch in _JOINERS and visible(i - 1) and visible(i + 1))
+        for i, ch in enumerate(text)
+    )
+
+
 class FieldInvalid(ValueError):
     """A field value was refused; the message is for the user."""
 
@@ -31,9 +48,7 @@ class FieldInvalid(ValueError):
 def clean_text(value: str, *, label: str, max_length: int, required: bool = False) -> str:
     """Trimmed, NFC-normalised text without control characters."""
     text = unicodedata.normalize("NFC", value).strip()
-    if any(
-        unicodedata.category(ch) in _REFUSED_CATEGORIES and ch not in _JOINERS for ch in text
-    ):
+    if _has_invisible(text):
         raise FieldInvalid(f"{label} cannot contain control or invisible characters.")
     if required and not text:
         raise FieldInvalid(f"{label} is required.")

@@ -253,6 +253,8 @@ def test_maintenance_editors_cannot_manage_people_with_more_rights(ctx: CoreCont
         ("Smets\u2028Jan", False),  # line separator
         ("Smets\u202eteg", False),  # right-to-left override
         ("Sm\x07ets", False),  # bell
+        ("\u200c", False),  # a joiner joining nothing
+        ("Smets \u200dJan", False),
     ],
 )
 def test_names_keep_joiners_but_refuse_separators_and_controls(text: str, accepted: bool) -> None:

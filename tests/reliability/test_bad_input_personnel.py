@@ -34,7 +34,24 @@ TEXT_LIMITS = {
     "city": 100,
     "country": 100,
 }
-REFUSED_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn"}
+REFUSED_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+JOINERS = {"\u200c", "\u200d"}  # allowed between two visible characters (Persian, emoji)
+
+
+def _visible(text: str, i: int) -> bool:
+    return 0 <= i < len(text) and not (
+        text[i].isspace()
+        or text[i] in JOINERS
+        or unicodedata.category(text[i]) in REFUSED_CATEGORIES
+    )
+
+
+def _invisible(text: str, i: int) -> bool:
+    if unicodedata.category(text[i]) not in REFUSED_CATEGORIES:
+        return False
+    return not (text[i] in JOINERS and _visible(text, i - 1) and _visible(text, i + 1))
+
+
 # Characters people paste by accident or attackers use to disguise text.
 NASTY = [
     "\x00", "\x07", "\x08", "\t", "\n", "\r", "\x1b", "\x7f", "\x85", "\u200b", "\u200c",
@@ -93,7 +110,7 @@ LOGIN_SPEC = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._@-]{0,63}\Z")
 def clean_text_spec(value: str, limit: int) -> str | None:
     """What a text field must store (None: it must be refused), from the rules in words."""
     text = unicodedata.normalize("NFC", value).strip()
-    if len(text) > limit or any(unicodedata.category(c) in REFUSED_CATEGORIES for c in text):
+    if len(text) > limit or any(_invisible(text, i) for i in range(len(text))):
         return None
     return text
 
