@@ -22,7 +22,8 @@ from tests.helpers.databases import (
     throwaway_server_database,
 )
 
-pytest_plugins = ["tests.helpers.smtp"]  # mail servers and the SMS gateway, for any test
+# Mail servers and the SMS gateway; a private PostgreSQL to stop and start: for any test.
+pytest_plugins = ["tests.helpers.smtp", "tests.helpers.private_postgres"]
 
 
 @pytest.fixture(autouse=True)

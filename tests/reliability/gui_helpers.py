@@ -42,6 +42,7 @@ from pmdesk.ui.background import BackgroundServices, Backoff
 from pmdesk.ui.main_window import MainWindow, Session, load_session
 from pmdesk.ui.tasks import TaskManager
 from tests.helpers.login import cheap_passwords
+from tests.helpers.private_postgres import PrivatePostgres, private_postgres
 from tests.helpers.smtp import (
     LOOPBACK,
     SmtpServer,
@@ -50,7 +51,6 @@ from tests.helpers.smtp import (
     _Recorder,
 )
 from tests.ui.conftest import ADMIN_LOGIN, ADMIN_PASSWORD, add_login, signed_in
-from tests.ui.test_background_restart import PrivatePostgres, private_postgres
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 

@@ -131,12 +131,7 @@ def test_a_login_whose_session_is_killed(pg_ctx: tuple[CoreContext, Terminator])
 # ----- a private instance, stopped and started ----------------------------------------------
 
 
-@pytest.fixture
-def private_postgres() -> Iterator[Any]:
-    # The helper lives with the background-service restart test (it starts its own instance
-    # with initdb/pg_ctl, as 'postgres' when run as root); imported, not copied.
-    restart = pytest.importorskip("tests.ui.test_background_restart")
-    yield from restart.private_postgres.__wrapped__()
+# The ``private_postgres`` fixture comes from tests/helpers/private_postgres.py.
 
 
 @pytest.mark.slow
