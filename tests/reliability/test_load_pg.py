@@ -1,6 +1,8 @@
 """Eight workstations sign in with two-step authentication and edit people against one
-PostgreSQL database for 15 seconds while the expiry sweep runs: no unexpected error, no lost
+PostgreSQL (and one MariaDB) database while the expiry sweep runs: no unexpected error, no lost
 update, and the audit trail accounts for every login, code, edit and expired address.
+
+15 seconds by default; CI sets ``PMDESK_LOAD_SECONDS=60`` for the full minute.
 
 Runs ``scripts/load_test.py`` (the same script as the full 60-second run in
 docs/reliability.md) with cheap hashes, so the database is what is loaded, not the CPU.
@@ -20,12 +22,12 @@ from tests.helpers.cli import database_arg
 from tests.reliability.helpers import REPO
 
 PROCESSES = 8
-SECONDS = 15
+SECONDS = int(os.environ.get("PMDESK_LOAD_SECONDS", "15"))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("db", ["postgresql"], indirect=True)
-def test_eight_workstations_for_fifteen_seconds(db: Database) -> None:
+@pytest.mark.parametrize("db", ["postgresql", "mariadb"], indirect=True)
+def test_eight_workstations_under_load(db: Database) -> None:
     result = subprocess.run(
         [
             sys.executable, str(REPO / "scripts" / "load_test.py"),
