@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import shiboken6
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QStyle, QStyleOptionButton
 from pytestqt.qtbot import QtBot
@@ -74,6 +75,29 @@ def _styled(request: pytest.FixtureRequest) -> None:
     """Every UI test sees the real style sheet (so sizes in screenshots are the real ones)."""
     if "qapp" in request.fixturenames or "qtbot" in request.fixturenames:
         configure_application(request.getfixturevalue("qapp"))
+
+
+@pytest.fixture(autouse=True)
+def _windows_outlive_the_test(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every MainWindow a test makes lives until teardown, then Qt deletes it.
+
+    qtbot only holds widgets weakly: a window the test no longer references was freed by
+    Python's cycle collector while pytest-qt still processed events for it (a segfault). The app
+    itself closes its windows with WA_DeleteOnClose, so Qt, not the collector, deletes them.
+    """
+    created: list[MainWindow] = []
+    original = MainWindow.__init__
+
+    def keeping(self: MainWindow, *args: object, **kwargs: object) -> None:
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+        created.append(self)
+
+    monkeypatch.setattr(MainWindow, "__init__", keeping)
+    yield
+    for window in created:
+        if shiboken6.isValid(window):  # the app may have closed and deleted it already
+            window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            window.close()
 
 
 @pytest.fixture
