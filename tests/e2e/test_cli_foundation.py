@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -145,3 +147,17 @@ def test_password_never_shown_in_db_status(tmp_path: Path) -> None:
     result = run_pmdesk("--database", "postgresql://admin:S3cretPw@127.0.0.1:1/x", "db", "status")
     assert "S3cretPw" not in result.stdout + result.stderr
     assert "***" in result.stderr
+
+
+def test_without_a_display_the_app_says_so_instead_of_crashing() -> None:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in {"DISPLAY", "WAYLAND_DISPLAY"}}
+    env.pop("QT_QPA_PLATFORM", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "pmdesk"],
+        capture_output=True, text=True, timeout=60, env=env, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.startswith("pmdesk: no display to open the desktop app on")
+    assert "QT_QPA_PLATFORM=offscreen pmdesk --self-test" in result.stderr
