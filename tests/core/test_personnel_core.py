@@ -265,3 +265,23 @@ def test_names_keep_joiners_but_refuse_separators_and_controls(text: str, accept
     else:
         with pytest.raises(FieldInvalid, match="control or invisible"):
             clean_text(text, label="Lastname", max_length=100)
+
+
+def test_a_broad_search_shows_rows_before_its_exact_count(
+    ctx: CoreContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pmdesk.core import personnel
+
+    service = PersonnelService(ctx)
+    for n in range(7):
+        service.create(CLI, PersonForm(last_name=f"Smets {n}", number=f"E{n:03d}"))
+    service.create(CLI, PersonForm(last_name="Peeters", number="X001"))
+    monkeypatch.setattr(personnel, "SEARCH_COUNT_CAP", 3)
+
+    broad = service.first_page(CLI, search="e0", limit=4)
+    assert broad.total is None  # more matches than the cap: counted afterwards
+    assert [r.last_name for r in broad.rows] == ["Smets 0", "Smets 1", "Smets 2", "Smets 3"]
+    assert service.count(CLI, "e0") == 7
+
+    narrow = service.first_page(CLI, search="x0", limit=4)
+    assert (narrow.total, [r.last_name for r in narrow.rows]) == (1, ["Peeters"])
