@@ -165,7 +165,7 @@ _SEARCHED = ("last_name_key", "first_name_key", "number_key", "login_key", "emai
 # even when nearly everyone matches; a sparser match may sit far down the sort order, where
 # a walk would take longer than gathering.)
 _DENSE_FACTOR = 16
-# A search's first answer counts matches up to here; beyond, the exact count comes later.
+# A search's first answer counts matches up to this, or a tenth of everyone if more.
 SEARCH_COUNT_CAP = 5_000
 _DENSE_SHARE = 10
 
@@ -272,17 +272,19 @@ class PersonnelService:
                 return FirstPage(rows, len(rows) if len(rows) < limit else None)
             clause = self._search_clause(s, search)
             assert clause is not None
-            # Counting stops past SEARCH_COUNT_CAP: an exact count of 100,000 matches costs
-            # ~100 ms on PostgreSQL, more than the page. Past the cap the matches are dense
-            # enough that walking the sort index finds a page at once; ``total`` is then None
-            # and the exact count follows separately, after the rows are on screen.
-            capped = select(Person.id).where(clause).limit(SEARCH_COUNT_CAP + 1).subquery()
+            # Counting stops at the share of everyone where walking the sort index finds a page
+            # at once (an exact count of 100,000 matches costs ~100 ms on PostgreSQL, more than
+            # the page); past it ``total`` is None and the exact count follows separately, after
+            # the rows are on screen. Below it the count picks the plan as before.
+            people = _rows_in(s)
+            cap = max(SEARCH_COUNT_CAP, people // _DENSE_SHARE)
+            capped = select(Person.id).where(clause).limit(cap + 1).subquery()
             total = int(s.execute(select(func.count()).select_from(capped)).scalar_one())
-            if total > SEARCH_COUNT_CAP:
+            if total > cap:
                 return FirstPage(
                     self._page(s, search, sort, descending, 0, limit, indexed=False), None
                 )
-            dense = total >= limit * _DENSE_FACTOR and total * _DENSE_SHARE >= _rows_in(s)
+            dense = total >= limit * _DENSE_FACTOR and total * _DENSE_SHARE >= people
             rows = self._page(s, search, sort, descending, 0, limit, indexed=not dense)
             return FirstPage(rows, total)
 
