@@ -6,15 +6,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QCoreApplication, QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QAbstractItemModel, QCoreApplication, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import (
     QAbstractButton,
+    QAbstractItemView,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
+    QLineEdit,
     QMessageBox,
     QPushButton,
     QSizePolicy,
+    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -353,3 +357,49 @@ def button_with_text(box: QMessageBox, text: str) -> QAbstractButton:
         if button.text().replace("&", "") == text:
             return button
     raise LookupError(f"No button {text!r} in {[b.text() for b in box.buttons()]}")
+
+
+def search_box(
+    parent: QWidget, name: str, placeholder: str, delay_ms: int, apply: Callable[[], None]
+) -> tuple[QLineEdit, QTimer]:
+    """A search field that calls ``apply`` once typing pauses for ``delay_ms`` (or on Enter)."""
+    edit = QLineEdit(parent)
+    edit.setObjectName(name)
+    edit.setPlaceholderText(placeholder)
+    edit.setClearButtonEnabled(True)
+    edit.addAction(icon("search"), QLineEdit.ActionPosition.LeadingPosition)
+    timer = QTimer(parent)
+    timer.setSingleShot(True)
+    timer.setInterval(delay_ms)
+    timer.timeout.connect(apply)
+    edit.textChanged.connect(lambda _text: timer.start())
+    edit.returnPressed.connect(apply)
+    return edit, timer
+
+
+def list_table(
+    parent: QWidget,
+    name: str,
+    model: QAbstractItemModel,
+    row_height: int,
+    selection: QAbstractItemView.SelectionMode = QAbstractItemView.SelectionMode.ExtendedSelection,
+) -> QTableView:
+    """A read-only list of rows: whole-row selection, fixed row height, no grid, no wrapping.
+
+    The fixed height matters with large models: the view never measures rows it has not shown.
+    """
+    table = QTableView(parent)
+    table.setObjectName(name)
+    table.setModel(model)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(selection)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setAlternatingRowColors(True)
+    table.setShowGrid(False)
+    table.setWordWrap(False)
+    vertical = table.verticalHeader()
+    vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+    vertical.setDefaultSectionSize(row_height)
+    vertical.hide()
+    table.horizontalHeader().setHighlightSections(False)
+    return table

@@ -8,18 +8,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QLineEdit,
     QPushButton,
     QScrollArea,
     QSplitter,
-    QTableView,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -44,7 +42,15 @@ from pmdesk.ui.personnel.model import (
     PersonnelModel,
     PersonnelSource,
 )
-from pmdesk.ui.widgets import BusyIndicator, MessageLabel, ask, make_danger, make_primary
+from pmdesk.ui.widgets import (
+    BusyIndicator,
+    MessageLabel,
+    ask,
+    list_table,
+    make_danger,
+    make_primary,
+    search_box,
+)
 
 if TYPE_CHECKING:
     from pmdesk.ui.main_window import PageContext
@@ -105,17 +111,13 @@ class PersonnelPage(QWidget):
         self.model.failed.connect(self._list_failed)
 
         # ----- the list -----
-        self.search_edit = QLineEdit(self)
-        self.search_edit.setObjectName("searchEdit")
-        self.search_edit.setPlaceholderText(self.tr("Search name, number, login or e-mail"))
-        self.search_edit.setClearButtonEnabled(True)
-        self.search_edit.addAction(icon("search"), QLineEdit.ActionPosition.LeadingPosition)
-        self._search_timer = QTimer(self)
-        self._search_timer.setSingleShot(True)
-        self._search_timer.setInterval(SEARCH_DELAY_MS)
-        self._search_timer.timeout.connect(self._apply_search)
-        self.search_edit.textChanged.connect(lambda _text: self._search_timer.start())
-        self.search_edit.returnPressed.connect(self._apply_search)
+        self.search_edit, self._search_timer = search_box(
+            self,
+            "searchEdit",
+            self.tr("Search name, number, login or e-mail"),
+            SEARCH_DELAY_MS,
+            self._apply_search,
+        )
 
         self.new_button = make_primary(QPushButton(icon("add-light"), self.tr("New"), self))
         self.new_button.setObjectName("newButton")
@@ -127,20 +129,14 @@ class PersonnelPage(QWidget):
         self.refresh_button.setToolTip(self.tr("Reload the list (F5)"))
         self.refresh_button.clicked.connect(self.refresh)
 
-        self.table = QTableView(self)
-        self.table.setObjectName("personnelTable")
-        self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setAlternatingRowColors(True)
-        self.table.setShowGrid(False)
-        self.table.setWordWrap(False)
+        self.table = list_table(
+            self,
+            "personnelTable",
+            self.model,
+            ROW_HEIGHT,
+            QAbstractItemView.SelectionMode.SingleSelection,
+        )
         self.table.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        vertical = self.table.verticalHeader()
-        vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        vertical.setDefaultSectionSize(ROW_HEIGHT)
-        vertical.hide()
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)

@@ -24,21 +24,17 @@ from PySide6.QtCore import (
     QObject,
     QPersistentModelIndex,
     Qt,
-    QTimer,
     Signal,
 )
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QDateEdit,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QLineEdit,
     QPushButton,
-    QTableView,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -48,7 +44,7 @@ from pmdesk.core.audit import AuditRow, AuditService, Event
 from pmdesk.ui.icons import icon
 from pmdesk.ui.system.common import error_text, local_time, utc_time
 from pmdesk.ui.tasks import TaskManager
-from pmdesk.ui.widgets import BusyIndicator, MessageLabel
+from pmdesk.ui.widgets import BusyIndicator, MessageLabel, list_table, search_box
 
 if TYPE_CHECKING:
     from pmdesk.core.context import Actor
@@ -352,17 +348,13 @@ class LogPage(QWidget):
         self.model.failed.connect(self._failed)
 
         # ----- filters -----
-        self.user_edit = QLineEdit(self)
-        self.user_edit.setObjectName("logUserEdit")
-        self.user_edit.setPlaceholderText(self.tr("User (who acted, or whom it concerned)"))
-        self.user_edit.setClearButtonEnabled(True)
-        self.user_edit.addAction(icon("search"), QLineEdit.ActionPosition.LeadingPosition)
-        self._filter_timer = QTimer(self)
-        self._filter_timer.setSingleShot(True)
-        self._filter_timer.setInterval(FILTER_DELAY_MS)
-        self._filter_timer.timeout.connect(self.apply_filters)
-        self.user_edit.textChanged.connect(lambda _t: self._filter_timer.start())
-        self.user_edit.returnPressed.connect(self.apply_filters)
+        self.user_edit, self._filter_timer = search_box(
+            self,
+            "logUserEdit",
+            self.tr("User (who acted, or whom it concerned)"),
+            FILTER_DELAY_MS,
+            self.apply_filters,
+        )
 
         self.event_combo = QComboBox(self)
         self.event_combo.setObjectName("logEventCombo")
@@ -412,20 +404,8 @@ class LogPage(QWidget):
         filters.addWidget(self.export_button)
 
         # ----- the table -----
-        self.table = QTableView(self)
-        self.table.setObjectName("auditTable")
-        self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setAlternatingRowColors(True)
-        self.table.setShowGrid(False)
-        self.table.setWordWrap(False)
-        self.table.verticalHeader().hide()
-        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        self.table.verticalHeader().setDefaultSectionSize(ROW_HEIGHT)
+        self.table = list_table(self, "auditTable", self.model, ROW_HEIGHT)
         header = self.table.horizontalHeader()
-        header.setHighlightSections(False)
         header.setStretchLastSection(True)
         for column, spec in enumerate(COLUMNS):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)

@@ -40,7 +40,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QLineEdit,
     QPushButton,
     QScrollArea,
     QSpinBox,
@@ -86,9 +85,11 @@ from pmdesk.ui.widgets import (
     MessageLabel,
     ask,
     hint_label,
+    list_table,
     make_danger,
     make_primary,
     repolish,
+    search_box,
 )
 
 if TYPE_CHECKING:
@@ -480,17 +481,13 @@ class SecurityPage(QWidget):
         self.model.loaded.connect(self._page_loaded)
         self.model.failed.connect(self._page_failed)
 
-        self.filter_edit = QLineEdit(self)
-        self.filter_edit.setObjectName("ipFilterEdit")
-        self.filter_edit.setPlaceholderText(self.tr("Filter by user or address"))
-        self.filter_edit.setClearButtonEnabled(True)
-        self.filter_edit.addAction(icon("search"), QLineEdit.ActionPosition.LeadingPosition)
-        self._filter_timer = QTimer(self)
-        self._filter_timer.setSingleShot(True)
-        self._filter_timer.setInterval(FILTER_DELAY_MS)
-        self._filter_timer.timeout.connect(self._apply_filter)
-        self.filter_edit.textChanged.connect(lambda _t: self._filter_timer.start())
-        self.filter_edit.returnPressed.connect(self._apply_filter)
+        self.filter_edit, self._filter_timer = search_box(
+            self,
+            "ipFilterEdit",
+            self.tr("Filter by user or address"),
+            FILTER_DELAY_MS,
+            self._apply_filter,
+        )
         self.reload_button = QToolButton(self)
         self.reload_button.setObjectName("reloadIpsButton")
         self.reload_button.setIcon(icon("refresh"))
@@ -503,21 +500,9 @@ class SecurityPage(QWidget):
         filter_row.addWidget(self.ip_busy)
         filter_row.addWidget(self.reload_button)
 
-        self.table = QTableView(self)
-        self.table.setObjectName("trustedIpTable")
-        self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setAlternatingRowColors(True)
-        self.table.setShowGrid(False)
-        self.table.setWordWrap(False)
+        self.table = list_table(self, "trustedIpTable", self.model, ROW_HEIGHT)
         self.table.setMouseTracking(True)
-        self.table.verticalHeader().hide()
-        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        self.table.verticalHeader().setDefaultSectionSize(ROW_HEIGHT)
         header = self.table.horizontalHeader()
-        header.setHighlightSections(False)
         header.setStretchLastSection(False)
         for column, width in ((ID, 70), (ADDRESS, 150), (CREATED, 130), (EXPIRES, 130)):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
