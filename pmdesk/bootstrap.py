@@ -7,20 +7,15 @@ kept in the settings file: it comes from the keyring, merged in here at connect 
 
 from __future__ import annotations
 
-import logging
-import logging.handlers
-import os
 from dataclasses import dataclass
 
 from sqlalchemy.engine import URL
 
-from pmdesk.config import Settings, load_settings
+from pmdesk.config import Settings, chosen_database_url, load_settings
 from pmdesk.core.context import CoreContext
 from pmdesk.core.db import Database, parse_url, sqlite_url
 from pmdesk.paths import AppPaths, app_paths
 from pmdesk.secrets import KeyringStore, SecretStore, SecretStoreError, database_key
-
-ENV_DATABASE_URL = "PMDESK_DATABASE_URL"
 
 
 @dataclass(frozen=True)
@@ -30,14 +25,10 @@ class Resolved:
 
 
 def resolve_database_url(cli_url: str | None, settings: Settings, paths: AppPaths) -> Resolved:
-    if cli_url:
-        return Resolved(parse_url(cli_url), "--database")
-    env_url = os.environ.get(ENV_DATABASE_URL)
-    if env_url:
-        return Resolved(parse_url(env_url), ENV_DATABASE_URL)
-    if settings.database_url:
-        return Resolved(parse_url(settings.database_url), "settings file")
-    return Resolved(sqlite_url(paths.database_file), "embedded default")
+    chosen, source = chosen_database_url(cli_url, settings)
+    if chosen is None:
+        return Resolved(sqlite_url(paths.database_file), source)
+    return Resolved(parse_url(chosen), source)
 
 
 def with_keyring_password(url: URL, secrets: SecretStore) -> URL:
@@ -46,23 +37,6 @@ def with_keyring_password(url: URL, secrets: SecretStore) -> URL:
         return url
     password = secrets.get(database_key(url.render_as_string(hide_password=True)))
     return url.set(password=password) if password else url
-
-
-def setup_logging(paths: AppPaths, level: int = logging.INFO) -> None:
-    """A rotating log file in the log directory; secrets are never passed to the logger."""
-    paths.log_dir.mkdir(parents=True, exist_ok=True)
-    handler = logging.handlers.RotatingFileHandler(
-        paths.log_file, maxBytes=2_000_000, backupCount=5, encoding="utf-8"
-    )
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    if not any(
-        isinstance(h, logging.handlers.RotatingFileHandler)
-        and getattr(h, "baseFilename", None) == str(paths.log_file)
-        for h in root.handlers
-    ):
-        root.addHandler(handler)
-    root.setLevel(level)
 
 
 @dataclass

@@ -17,6 +17,8 @@ import tomli_w
 
 log = logging.getLogger(__name__)
 
+ENV_DATABASE_URL = "PMDESK_DATABASE_URL"
+
 
 class ConfigError(Exception):
     """The settings file cannot be read or written."""
@@ -29,6 +31,19 @@ class Settings:
     window_geometry: str = ""
     sweep_interval_minutes: int = 10
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def chosen_database_url(cli_url: str | None, settings: Settings) -> tuple[str | None, str]:
+    """Which database URL applies, as typed, and where it came from: ``--database``, then
+    ``PMDESK_DATABASE_URL``, then the settings file; None means the embedded default."""
+    if cli_url:
+        return cli_url, "--database"
+    env_url = os.environ.get(ENV_DATABASE_URL)
+    if env_url:
+        return env_url, ENV_DATABASE_URL
+    if settings.database_url:
+        return settings.database_url, "settings file"
+    return None, "embedded default"
 
 
 def load_settings(path: Path) -> Settings:

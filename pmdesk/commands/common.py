@@ -10,11 +10,12 @@ from collections.abc import Callable
 
 from sqlalchemy.exc import DBAPIError
 
-from pmdesk.bootstrap import App, build_app, setup_logging
+from pmdesk.bootstrap import App, build_app
 from pmdesk.config import ConfigError
 from pmdesk.core import migrate
 from pmdesk.core.db import unavailable_message
 from pmdesk.core.errors import DatabaseUnavailable, PmdeskError, ValidationError
+from pmdesk.log_file import setup_logging
 from pmdesk.secrets import SecretStoreError
 
 log = logging.getLogger(__name__)

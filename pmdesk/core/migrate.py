@@ -12,11 +12,9 @@ is something to do (or anything looks unusual).
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, text
@@ -24,13 +22,13 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from pmdesk.core.db import Database, is_connection_problem, unavailable_message
 from pmdesk.core.errors import DatabaseUnavailable, SchemaTooNew
+from pmdesk.core.revisions import MIGRATIONS_DIR, head_from_files
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _LOCK_KEY = 0x706D6465736B  # "pmdesk"
 _LOCK_WAIT_S = 120
 
@@ -56,7 +54,7 @@ def _config(connection: Connection | None = None) -> Config:
 
 
 def head_revision() -> str:
-    quick = _head_from_files()
+    quick = head_from_files()
     if quick is not None:
         return quick
     from alembic.script import ScriptDirectory
@@ -64,34 +62,6 @@ def head_revision() -> str:
     head = ScriptDirectory.from_config(_config()).get_current_head()
     assert head is not None
     return head
-
-
-_REVISION_LINE = re.compile(
-    r"^(revision|down_revision)\s*(?::[^=]*)?=\s*(?:None|[\"']([^\"']+)[\"'])\s*$", re.MULTILINE
-)
-
-
-def _head_from_files() -> str | None:
-    """The newest revision, read from the version files as text, or None when in doubt
-    (a merge, a branch, a file not in the usual shape): Alembic then decides."""
-    revisions: dict[str, str | None] = {}
-    try:
-        files = sorted((MIGRATIONS_DIR / "versions").glob("*.py"))
-        for path in files:
-            found = dict(
-                (m.group(1), m.group(2))
-                for m in _REVISION_LINE.finditer(path.read_text(encoding="utf-8"))
-            )
-            if not found.get("revision") or "down_revision" not in found:
-                return None
-            revisions[str(found["revision"])] = found["down_revision"]
-    except OSError:
-        return None
-    parents = [down for down in revisions.values() if down is not None]
-    if len(parents) != len(set(parents)) or not set(parents) <= set(revisions):
-        return None
-    heads = set(revisions) - set(parents)
-    return heads.pop() if len(heads) == 1 else None
 
 
 def _quick_current(connection: Connection) -> str | None:
@@ -176,7 +146,7 @@ def upgrade(db: Database, target: str = "head") -> SchemaStatus:
 
 def _up_to_date(db: Database) -> SchemaStatus | None:
     """The status when the database is already at the newest revision (no Alembic), else None."""
-    head = _head_from_files()
+    head = head_from_files()
     if head is None:
         return None
     try:

@@ -1,9 +1,11 @@
 """Start the desktop app: the login dialog first, the database behind it, then the main window.
 
 Start-up order matters for how fast pmdesk feels: only Qt and the login dialog are imported
-before the dialog is painted. The database (SQLAlchemy, Alembic, the core) is opened and migrated
-on a worker thread while the user types; Login is enabled once it is ready. Every failure is a
-dialog that says what to do, never a traceback.
+before the dialog is painted. Then, on worker threads while the user types, the database driver
+alone checks that the database is at the newest schema and has users (Login is enabled as soon as
+it is), and the database is opened properly behind that: SQLAlchemy, migrations when there are
+any, the login service (see ``pmdesk.ui.startup``). Every failure is a dialog that says what to
+do, never a traceback.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ SELF_TEST_TIMEOUT_MS = 120_000
 FIRST_PAINT_WAIT_MS = 200
 EXIT_AFTER_SHOWN = "PMDESK_EXIT_AFTER_SHOWN"
 # For the start-up benchmark (bench/perf_startup.py): "1" prints to stderr a monotonic timestamp
-# when the login dialog has painted ("dialog-shown") and when Login works ("database-ready").
+# when the login dialog has painted ("dialog-shown"), when Login works ("database-ready") and when
+# the database is open with the login service loaded ("database-opened").
 STARTUP_TRACE = "PMDESK_STARTUP_TRACE"
 
 
@@ -96,8 +99,10 @@ class Launcher(QObject):
     """
 
     finished = Signal(int)
-    #: The database is open and migrated: Login works.
+    #: Login works: the database answered at the newest schema with users (opened or not yet).
     database_ready = Signal()
+    #: The database is open and migrated, the login service loaded.
+    database_opened = Signal()
     #: Opening the database failed (the problem box is shown).
     database_failed = Signal()
 
@@ -125,6 +130,9 @@ class Launcher(QObject):
         self.problem_box: QMessageBox | None = None
         self.exit_code: int | None = None
         self._opening = False
+        self._ready_signalled = False
+        # Set when a login finished before the database was fully open (see _signed_in).
+        self._early_sign_in: object | None = None
 
     # ----- start --------------------------------------------------------------------------
 
@@ -146,30 +154,58 @@ class Launcher(QObject):
         if self._opening:
             return
         self._opening = True
-        url, secrets = self.database_url, self.secrets
+        url = self.database_url
 
-        def open_database() -> Opened:
-            from pmdesk.bootstrap import setup_logging
+        def probe() -> bool:
+            from pmdesk.log_file import setup_logging
             from pmdesk.paths import app_paths
-            from pmdesk.ui.startup import open_database
+            from pmdesk.ui.startup import probe_database
 
             try:
                 setup_logging(app_paths())
             except OSError as exc:
                 log.warning("No log file: %s", exc)
-            # The keyring is checked once Login works (see _check_keyring).
-            return open_database(url, secrets, check_keyring=False)
+            return probe_database(url)
 
-        self.tasks.run(open_database, self._opened, self._open_failed, label="open database")
+        # One after the other: side by side they would compete for the interpreter.
+        self.tasks.run(
+            probe,
+            self._probed,
+            lambda exc: self._probed(False),
+            label="probe database",
+        )
+
+    def _probed(self, ready: bool) -> None:
+        from pmdesk.ui.startup import PendingLogin, open_database
+
+        pending = PendingLogin()
+        if ready and self.exit_code is None:
+            self.login.set_backend(pending)
+            self._signal_ready()
+        url, secrets = self.database_url, self.secrets
+        # The keyring is checked once Login works (see _check_keyring).
+        self.tasks.run(
+            lambda: open_database(url, secrets, check_keyring=False, pending=pending),
+            self._opened,
+            self._open_failed,
+            label="open database",
+        )
+
+    def _signal_ready(self) -> None:
+        if not self._ready_signalled:
+            self._ready_signalled = True
+            self.database_ready.emit()
 
     def _opened(self, opened: Opened) -> None:
-        from pmdesk.core.auth import LoginService
-
         self.opened = opened
-        self.login.set_backend(LoginService(opened.app.context, passwords=opened.passwords))
+        self.login.set_backend(opened.login_service)
         if not opened.has_users:
             self._show_first_run(opened)
-        self.database_ready.emit()
+        self._signal_ready()
+        self.database_opened.emit()
+        if self._early_sign_in is not None:
+            signed_in, self._early_sign_in = self._early_sign_in, None
+            self._signed_in(signed_in)
         if self.check_keyring:
             self._check_keyring(opened)
 
@@ -267,7 +303,11 @@ class Launcher(QObject):
     def _signed_in(self, signed_in: object) -> None:
         from pmdesk.ui.main_window import load_session
 
-        assert self.opened is not None
+        if self.opened is None:
+            # The login service finished before this thread heard that the database is open
+            # (both arrive as queued results): go on from _opened.
+            self._early_sign_in = signed_in
+            return
         app = self.opened.app
         self.login.set_busy(self.login.tr("Opening pmdesk…"))
         self.tasks.run(
@@ -333,15 +373,9 @@ class Launcher(QObject):
         """Audit the sign-out when the login service offers it (best effort, in the background)."""
         if window is None or self.opened is None:
             return
-        try:
-            from pmdesk.core.auth import LoginService
-        except ImportError:
-            return
-        service = LoginService(self.opened.app.context, passwords=self.opened.passwords)
-        sign_out = getattr(service, "sign_out", None)
-        if callable(sign_out):
-            actor = window.session.actor
-            self.tasks.run(lambda: sign_out(actor), None, lambda exc: log.warning("%s", exc))
+        sign_out = self.opened.login_service.sign_out
+        actor = window.session.actor
+        self.tasks.run(lambda: sign_out(actor), None, lambda exc: log.warning("%s", exc))
 
     def _login_cancelled(self) -> None:
         if self.window is None:
@@ -381,14 +415,17 @@ def run(database_url: str | None, self_test: bool = False, *, secrets: Any = Non
     painted = _FirstPaint(launcher.login)
     painted.done.connect(lambda: _trace("dialog-shown"))
     launcher.database_ready.connect(lambda: _trace("database-ready"))
+    launcher.database_opened.connect(lambda: _trace("database-opened"))
     if exit_after == "1":
         # For start-up benchmarks: paint the login dialog, then leave (no database work).
         painted.done.connect(lambda: qt_app.exit(0))
         launcher.login.show()
     else:
-        if exit_after == "ready":
-            # For start-up benchmarks: the real start, left as soon as Login works.
-            launcher.database_ready.connect(lambda: qt_app.exit(0))
+        if exit_after in ("ready", "opened"):
+            # For start-up benchmarks: the real start, left as soon as Login works ("ready") or
+            # once the database is fully open ("opened").
+            done = launcher.database_ready if exit_after == "ready" else launcher.database_opened
+            done.connect(lambda: qt_app.exit(0))
             launcher.database_failed.connect(lambda: qt_app.exit(1))
         QTimer.singleShot(0, launcher.start)
     code = int(qt_app.exec())

@@ -1,21 +1,30 @@
 """What happens behind the login dialog at start: open the database, migrate it, look around.
 
-``open_database`` runs on a worker thread (it imports SQLAlchemy, Alembic and the core lazily,
-so the login dialog paints first). Every failure becomes a ``Failure`` that says what happened
-and what to do; the user never sees a traceback (it goes to the log file).
+Two steps, both on worker threads once the login dialog has painted:
+
+1. ``probe_database`` asks the database with its bare driver whether it is at the newest schema
+   and has users (``pmdesk.core.probe``): a few milliseconds, no SQLAlchemy. If so, Login is
+   enabled at once, with a ``PendingLogin`` standing in for the login service.
+2. ``open_database`` opens it properly (SQLAlchemy, migrations when needed, the argon2 hasher,
+   the login service) and hands the service to the ``PendingLogin``: a login asked for before
+   then waits for it, on its worker thread.
+
+Every failure becomes a ``Failure`` that says what happened and what to do; the user never sees
+a traceback (it goes to the log file).
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
+from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QCoreApplication
 
 if TYPE_CHECKING:
     from pmdesk.bootstrap import App
+    from pmdesk.core.auth import LoginService
     from pmdesk.core.migrate import SchemaStatus
     from pmdesk.core.passwords import Passwords
     from pmdesk.secrets import SecretStore
@@ -39,6 +48,8 @@ class Opened:
     # One argon2 hasher for every service: making one hashes a dummy password (tenths of a
     # second), so it is made here, on the worker thread, never on the GUI thread.
     passwords: Passwords
+    # Made here too: importing its module on the GUI thread would hold up the dialog.
+    login_service: LoginService
 
 
 @dataclass(frozen=True)
@@ -57,12 +68,77 @@ class StartupFailed(Exception):
         self.failure = failure
 
 
+def probe_database(database_url: str | None) -> bool:
+    """True when Login can be enabled before the database is opened properly: it answers, is at
+    the newest schema and has users (worker thread; never raises: False means "open it")."""
+    from pmdesk.config import ConfigError, chosen_database_url, load_settings
+    from pmdesk.core.probe import driver_target, ready_for_login
+    from pmdesk.core.revisions import head_from_files
+    from pmdesk.paths import app_paths
+
+    paths = app_paths()
+    try:
+        chosen, _source = chosen_database_url(database_url, load_settings(paths.config_file))
+    except ConfigError:
+        return False  # open_database says what is wrong with the file
+    target = driver_target(chosen, paths.database_file)
+    head = head_from_files()
+    return target is not None and head is not None and ready_for_login(target, head)
+
+
+class PendingLogin:
+    """Stands in for the login service while the database is opened behind an enabled Login.
+
+    The login dialog calls its backend on worker threads; each call here waits until
+    ``open_database`` has made the real service (or failed: the call then raises that error).
+    Settled from the worker that opens the database, so a waiting call never depends on the GUI
+    thread (it may have stopped, at quit).
+    """
+
+    def __init__(self) -> None:
+        self._service: Future[LoginService] = Future()
+
+    def settle(self, service: LoginService) -> None:
+        self._service.set_result(service)
+
+    def fail(self, exc: BaseException) -> None:
+        self._service.set_exception(exc)
+
+    def begin(self, login: str, password: str) -> Any:
+        return self._service.result().begin(login, password)
+
+    def verify(self, challenge_id: str, code: str, trust_this_ip: bool) -> Any:
+        return self._service.result().verify(challenge_id, code, trust_this_ip)
+
+    def resend(self, challenge_id: str) -> Any:
+        return self._service.result().resend(challenge_id)
+
+
 def open_database(
-    database_url: str | None, secrets: SecretStore | None = None, *, check_keyring: bool = True
+    database_url: str | None,
+    secrets: SecretStore | None = None,
+    *,
+    check_keyring: bool = True,
+    pending: PendingLogin | None = None,
 ) -> Opened:
-    """Build the app, reach the database and bring its schema up to date. Worker thread only."""
+    """Build the app, reach the database and bring its schema up to date. Worker thread only.
+
+    ``pending`` gets the login service, or the failure, before this returns."""
+    try:
+        opened = _open(database_url, secrets, check_keyring=check_keyring)
+    except BaseException as exc:
+        if pending is not None:
+            pending.fail(exc)
+        raise
+    if pending is not None:
+        pending.settle(opened.login_service)
+    return opened
+
+
+def _open(database_url: str | None, secrets: SecretStore | None, *, check_keyring: bool) -> Opened:
     from pmdesk.bootstrap import build_app
     from pmdesk.core import migrate
+    from pmdesk.core.auth import LoginService
     from pmdesk.core.groups import find_group
     from pmdesk.core.modules import ADMINISTRATOR_GROUP
     from pmdesk.core.passwords import Passwords
@@ -81,11 +157,9 @@ def open_database(
         if app is not None:
             app.db.dispose()
         raise StartupFailed(describe_failure(exc, app)) from exc
-    # The login service's module, here on the worker thread: importing it on the GUI thread
-    # when the database is ready would hold up the dialog for tens of milliseconds.
-    importlib.import_module("pmdesk.core.auth")
+    login_service = LoginService(app.context, passwords=passwords)
     warning = keyring_warning(app) if check_keyring else None
-    return Opened(app, schema, has_users, group_id, warning, passwords)
+    return Opened(app, schema, has_users, group_id, warning, passwords, login_service)
 
 
 def keyring_warning(app: App) -> str | None:

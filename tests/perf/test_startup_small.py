@@ -12,6 +12,7 @@ from sqlalchemy.engine import URL
 
 from pmdesk.core import migrate
 from pmdesk.core.db import Database, sqlite_url
+from pmdesk.core.revisions import head_from_files
 from tests.helpers.login import add_user
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -56,7 +57,7 @@ def test_the_login_dialog_paints_before_the_database_is_ready(tmp_path: Path) ->
         env={
             **os.environ,
             "QT_QPA_PLATFORM": "offscreen",
-            "PMDESK_EXIT_AFTER_SHOWN": "ready",
+            "PMDESK_EXIT_AFTER_SHOWN": "opened",
             "PMDESK_STARTUP_TRACE": "1",
         },
         stdin=subprocess.DEVNULL,
@@ -67,8 +68,41 @@ def test_the_login_dialog_paints_before_the_database_is_ready(tmp_path: Path) ->
         for line in done.stderr.splitlines()
         if line.startswith("pmdesk-trace ")
     }
-    assert set(events) == {"dialog-shown", "database-ready"}
-    assert events["dialog-shown"] < events["database-ready"]
+    assert set(events) == {"dialog-shown", "database-ready", "database-opened"}
+    assert events["dialog-shown"] < events["database-ready"] < events["database-opened"]
+
+
+def test_login_works_before_sqlalchemy_is_loaded(tmp_path: Path) -> None:
+    """A database at the newest schema with users: Login is enabled once its driver has
+    answered; SQLAlchemy, the ORM and the login service load behind the enabled button."""
+    url = _migrated(tmp_path / "ready.sqlite3")
+    from pmdesk.core.context import CoreContext
+    from pmdesk.secrets import MemoryStore
+
+    db = Database(url)
+    add_user(CoreContext(db, MemoryStore(), tmp_path / "outbox"), "jsmets", "correct horse 42")
+    db.dispose()
+    code = (
+        "import sys\n"
+        "from PySide6.QtCore import QTimer\n"
+        "from pmdesk.ui.app import Launcher, application, configure_application\n"
+        "qt = application()\n"
+        "configure_application(qt)\n"
+        f"launcher = Launcher({str(url)!r}, check_keyring=False)\n"
+        "def ready():\n"
+        "    loaded = sorted(m for m in ('sqlalchemy', 'alembic', 'pmdesk.core.auth') "
+        "if m in sys.modules)\n"
+        "    print(launcher.login.login_button.isEnabled(), loaded, flush=True)\n"
+        "launcher.database_ready.connect(ready)\n"
+        "launcher.database_opened.connect(lambda: qt.exit(0))\n"
+        "QTimer.singleShot(0, launcher.start)\n"
+        "qt.exec()\n"
+        "launcher.shutdown()\n"
+        "print(launcher.opened is not None and launcher.opened.schema.up_to_date)\n"
+    )
+    done = _python(code)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["True []", "True"]
 
 
 def test_an_up_to_date_database_opens_without_alembic(tmp_path: Path) -> None:
@@ -95,7 +129,7 @@ def test_the_newest_revision_read_from_the_files_is_alembics() -> None:
     from alembic.script import ScriptDirectory
 
     head = ScriptDirectory.from_config(migrate._config()).get_current_head()
-    assert migrate._head_from_files() == head
+    assert head_from_files() == head
     assert migrate.head_revision() == head
 
 

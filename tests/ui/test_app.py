@@ -15,10 +15,12 @@ from pytestqt.qtbot import QtBot
 from sqlalchemy import text
 
 from pmdesk.core import migrate
+from pmdesk.core.context import CoreContext
 from pmdesk.core.db import Database, sqlite_url
 from pmdesk.secrets import KeyringStore, MemoryStore, SecretStoreError
 from pmdesk.ui.app import Launcher
 from pmdesk.ui.tasks import TaskManager
+from tests.helpers.login import add_user
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 
@@ -109,6 +111,59 @@ def test_login_waits_for_the_database_then_first_run_asks_for_an_administrator(
     assert launcher.opened is not None and launcher.opened.schema.up_to_date
     assert not launcher.opened.has_users
     assert launcher.first_run.isVisible()
+
+
+def test_a_login_typed_the_moment_login_is_enabled_signs_in(
+    qtbot: QtBot, launcher_for: object, database_file: Path, tmp_path: Path
+) -> None:
+    """Login is enabled once the database has answered, while it is still being opened; a
+    login asked for at that very moment waits for the login service and signs in."""
+    url = sqlite_url(database_file)
+    db = Database(url)
+    migrate.upgrade(db)
+    add_user(CoreContext(db, MemoryStore(), tmp_path), "anne", "anne's long secret")
+    db.dispose()
+    launcher = launcher_for(str(url), secrets=MemoryStore(), check_keyring=False)  # type: ignore[operator]
+    login = launcher.login
+    still_opening: list[bool] = []
+
+    def type_at_once() -> None:
+        still_opening.append(launcher.opened is None)
+        login.username_edit.setText("anne")
+        login.password_edit.setText("anne's long secret")
+        qtbot.mouseClick(login.login_button, Qt.MouseButton.LeftButton)
+
+    launcher.database_ready.connect(type_at_once)
+    launcher.start()
+    qtbot.waitUntil(lambda: launcher.window is not None, timeout=20_000)
+    assert still_opening == [True]
+    assert launcher.opened is not None and launcher.opened.has_users
+    assert launcher.first_run is None
+    assert not login.isVisible()
+
+
+def test_a_login_waiting_for_the_service_gets_its_answer_or_its_failure() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pmdesk.core.errors import DatabaseUnavailable
+    from pmdesk.ui.startup import PendingLogin
+
+    class Service:
+        def begin(self, login: str, password: str) -> str:
+            return f"begun {login}"
+
+    with ThreadPoolExecutor(2) as pool:
+        pending = PendingLogin()
+        waiting = pool.submit(pending.begin, "anne", "pw")
+        assert not waiting.done()
+        pending.settle(Service())  # type: ignore[arg-type]
+        assert waiting.result(timeout=5) == "begun anne"
+
+        failing = PendingLogin()
+        waiting = pool.submit(failing.begin, "anne", "pw")
+        failing.fail(DatabaseUnavailable("Cannot reach the database"))
+        with pytest.raises(DatabaseUnavailable, match="Cannot reach"):
+            waiting.result(timeout=5)
 
 
 def test_database_newer_than_the_app_is_refused_with_a_clear_dialog(

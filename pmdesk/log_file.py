@@ -1,0 +1,25 @@
+"""The rotating log file (no SQLAlchemy here: the GUI sets it up before loading it)."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+
+from pmdesk.paths import AppPaths
+
+
+def setup_logging(paths: AppPaths, level: int = logging.INFO) -> None:
+    """A rotating log file in the log directory; secrets are never passed to the logger."""
+    paths.log_dir.mkdir(parents=True, exist_ok=True)
+    handler = logging.handlers.RotatingFileHandler(
+        paths.log_file, maxBytes=2_000_000, backupCount=5, encoding="utf-8"
+    )
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    if not any(
+        isinstance(h, logging.handlers.RotatingFileHandler)
+        and getattr(h, "baseFilename", None) == str(paths.log_file)
+        for h in root.handlers
+    ):
+        root.addHandler(handler)
+    root.setLevel(level)
