@@ -6,7 +6,9 @@ in the UI is a courtesy, not the check.
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, exists, func, select
 from sqlalchemy.orm import Session
 
 from pmdesk.core.context import Actor
@@ -21,7 +23,7 @@ _COLUMN = {
 }
 
 
-def can(session: Session, actor: Actor, module: Module, action: Action) -> bool:
+def can(session: Session | Connection, actor: Actor, module: Module, action: Action) -> bool:
     if actor.is_system:
         return True
     granted = session.execute(
@@ -32,7 +34,24 @@ def can(session: Session, actor: Actor, module: Module, action: Action) -> bool:
     return bool(granted)
 
 
-def require(session: Session, actor: Actor, module: Module, action: Action) -> None:
+def granted_to(person_id: Any, module: Module, action: Action) -> ColumnElement[bool]:
+    """``can`` as a condition of the query that reads (``person_id``: a value or a bound
+    parameter): the right is checked by the same statement, in one round trip. A query with
+    this condition that finds nothing must call ``require`` to tell "nothing there" from "not
+    allowed". (A system actor needs no condition: leave it out.)"""
+    return exists(
+        select(1)
+        .select_from(GroupPermission)
+        .join(Person, Person.group_id == GroupPermission.group_id)
+        .where(
+            Person.id == person_id,
+            GroupPermission.module_key == module.key,
+            _COLUMN[action],
+        )
+    )
+
+
+def require(session: Session | Connection, actor: Actor, module: Module, action: Action) -> None:
     if not can(session, actor, module, action):
         verb = {Action.READ: "see", Action.EDIT: "change", Action.DELETE: "delete in"}[action]
         raise PermissionDenied(

@@ -101,24 +101,61 @@ def test_second_save_of_same_version_is_a_conflict_and_nothing_is_lost(ctx: Core
     assert (merged.form.phone, merged.form.city) == ("+32470123456", "Gent")
 
 
-def test_user_without_maintenance_rights_is_refused(ctx: CoreContext) -> None:
+def _clerk(ctx: CoreContext, *, can_read_maintenance: bool) -> tuple[Actor, int, int]:
+    """alice (administrator) and clerk in a "Reception" group: (clerk, clerk's id, group id)."""
+    from pmdesk.core.models import GroupPermission, UserGroup
+    from pmdesk.core.modules import MAINTENANCE
+
     service = PersonnelService(ctx)
     service.create(CLI, _admin_form())
     with ctx.db.session() as s:
-        from pmdesk.core.models import UserGroup
-
         group = UserGroup(name="Reception", name_key="reception")
         s.add(group)
         s.flush()
         group_id = group.id
+        if can_read_maintenance:
+            s.add(GroupPermission(group_id=group_id, module_key=MAINTENANCE.key, can_read=True))
     clerk = service.create(CLI, replace(_admin_form("clerk"), group_id=group_id))
-    clerk_actor = Actor(name="clerk", person_id=clerk.id)
+    return Actor(name="clerk", person_id=clerk.id), clerk.id, group_id
+
+
+def test_user_without_maintenance_rights_is_refused(ctx: CoreContext) -> None:
+    service = PersonnelService(ctx)
+    clerk_actor, clerk_id, _ = _clerk(ctx, can_read_maintenance=False)
     with pytest.raises(PermissionDenied):
         service.page(clerk_actor)
     with pytest.raises(PermissionDenied):
         service.create(clerk_actor, _admin_form("mallory"))
     # Everyone may read their own record.
-    assert service.get(clerk_actor, clerk.id).form.login == "clerk"
+    assert service.get(clerk_actor, clerk_id).form.login == "clerk"
+
+
+def test_the_list_checks_read_rights_at_every_page(ctx: CoreContext) -> None:
+    """The list's pages check the right in the query itself: rows only with Read, a refusal
+    (not an empty list) without it, and a right taken away applies to the next page."""
+    from pmdesk.core.models import GroupPermission
+    from pmdesk.core.modules import MAINTENANCE
+
+    service = PersonnelService(ctx)
+    clerk_actor, _, group_id = _clerk(ctx, can_read_maintenance=True)
+
+    first = service.first_page(clerk_actor)
+    assert [row.login for row in first.rows] == ["alice", "clerk"]
+    assert first.total == 2
+    assert [row.login for row in service.page(clerk_actor, offset=1)] == ["clerk"]
+    assert service.page(clerk_actor, offset=5) == []  # past the end: empty, not refused
+
+    with ctx.db.session() as s:
+        s.get(GroupPermission, (group_id, MAINTENANCE.key)).can_read = False  # type: ignore[union-attr]
+    for read in (
+        lambda: service.first_page(clerk_actor),
+        lambda: service.first_page(clerk_actor, search="al"),
+        lambda: service.page(clerk_actor),
+        lambda: service.page(clerk_actor, offset=5),
+        lambda: service.count(clerk_actor),
+    ):
+        with pytest.raises(PermissionDenied, match="may not see Maintenance"):
+            read()
 
 
 def test_last_administrator_cannot_be_removed(ctx: CoreContext) -> None:
