@@ -11,7 +11,9 @@ GUI path: migrations, planner statistics), the signed-in administrator's ``MainW
 - first rows: from the request (``PersonnelModel.refresh``, what opening the tab and F5 do:
   count, first block, database clock) to the first block in the view's model, and to the first
   paint of the table after that; compared with the raw SQL of the same first page (``SELECT …
-  ORDER BY last_name_key, first_name_key, id LIMIT 256``) through the same engine, median of 15.
+  ORDER BY last_name_key, first_name_key, id LIMIT 256``) through the same engine, run once
+  after each request has painted (the same state of the processor's caches as the request
+  meets; the same SQL repeated 15 times in a row is ~2.5x faster and given for comparison).
   Also from opening the tab (building the page widget) to the first rows painted: the first
   open in the process ("cold") and the median of later opens of a new page widget ("warm").
 - search: characters typed one at a time into the real search box (``QTest.keyClick``); each
@@ -40,6 +42,7 @@ from common import (
     ROOT,
     Result,
     add_admin,
+    compile_sources,
     database_url,
     engines_to_run,
     machine,
@@ -132,7 +135,7 @@ class _PaintWatch:
         self.updated = self.painted = None
 
 
-def _raw_first_page(db: Any, where: str = "", params: dict[str, str] | None = None) -> float:
+def _raw_query(db: Any, where: str = "", params: dict[str, str] | None = None) -> Any:
     from sqlalchemy import text
 
     statement = text(RAW_FIRST_PAGE.format(where=where))
@@ -141,6 +144,12 @@ def _raw_first_page(db: Any, where: str = "", params: dict[str, str] | None = No
         with db.engine.connect() as conn:
             conn.execute(statement, params or {}).all()
 
+    return once
+
+
+def _raw_first_page(db: Any, where: str = "", params: dict[str, str] | None = None) -> float:
+    """The raw SQL 15 times in a row (warm caches): median seconds."""
+    once = _raw_query(db, where, params)
     once()
     times = []
     for _ in range(15):
@@ -213,19 +222,31 @@ def child_timing(url: str, warm_runs: int) -> dict[str, Any]:
     out["warm_rows"], out["warm_paint"] = median(rows_times), median(paint_times)
 
     # The request alone: Reload (F5) asks for the count and the first block again, as opening
-    # the tab does once its widgets exist.
+    # the tab does once its widgets exist. The times are taken by the model's and the paint's
+    # own signals; the loop only polls to know when to go on, and slowly: a 1 ms poll wakes the
+    # GUI thread a thousand times a second and takes the interpreter from the worker thread,
+    # which the app, idle while it waits, does not do (it made the PostgreSQL request ~2x
+    # slower here).
+    # The baseline runs in the same loop, once after each request has painted, so that both
+    # meet the same state of the processor's caches (the query repeated 15 times in a row is
+    # ~2.5x faster than the same query after a paint: "raw_first_page_warm").
     watch = _PaintWatch(page)
-    rows_times, paint_times = [], []
-    for _ in range(max(warm_runs, 7)):
+    raw_once = _raw_query(db)
+    rows_times, paint_times, raw_times = [], [], []
+    for _ in range(max(warm_runs, 21)):
         watch.reset()
         started = time.perf_counter()
         page.refresh()
-        wait_until(lambda: watch.painted is not None and not page.model.loading, 60)
+        wait_until(lambda: watch.painted is not None and not page.model.loading, 60, poll_ms=20)
         assert watch.updated is not None and watch.painted is not None
         rows_times.append(watch.updated - started)
         paint_times.append(watch.painted - started)
+        started = time.perf_counter()
+        raw_once()
+        raw_times.append(time.perf_counter() - started)
     out["request_rows"], out["request_paint"] = median(rows_times), median(paint_times)
-    out["raw_first_page"] = _raw_first_page(db)
+    out["raw_first_page"] = median(raw_times)
+    out["raw_first_page_warm"] = _raw_first_page(db)
     out["first_block_queries"] = page.model.queries
 
     # Search as you type.
@@ -407,7 +428,7 @@ def measure(engine: str, folder: Path, people: int, warm_runs: int) -> list[Resu
         timing = _child("timing", url, "--warm-runs", str(warm_runs))
         full = [_child("memory", url) for _ in range(2)]
     print(f"[{engine}] {json.dumps(timing, default=str)[:3000]}", flush=True)
-    raw = timing["raw_first_page"]
+    raw, raw_warm = timing["raw_first_page"], timing["raw_first_page_warm"]
     n = f"{timing['total']:,}"
     request = timing["request_rows"]
     results.append(
@@ -417,11 +438,12 @@ def measure(engine: str, folder: Path, people: int, warm_runs: int) -> list[Resu
             value=ms(request),
             unit="ms",
             baseline=ms(raw),
-            baseline_label="raw SQL of the first page",
+            baseline_label="raw SQL of the first page, run in the same loop",
             target="≤ 3x raw SQL",
             met=request <= 3 * raw,
             detail=f"{request / raw:.1f}x raw SQL; painted after "
-            f"{ms(timing['request_paint']):.1f} ms",
+            f"{ms(timing['request_paint']):.1f} ms; {request / raw_warm:.1f}x the raw SQL "
+            f"repeated 15 times in a row ({ms(raw_warm):.2f} ms, warm caches)",
         )
     )
     for label, key in (("warm", "warm"), ("cold, first open in the process", "cold")):
@@ -500,7 +522,9 @@ METHOD = (
     "into the real search box, from the 250 ms debounce timer firing to the model reset and "
     "the next paint; memory: VmRSS after scrolling every row and 4 searches vs the same app "
     "on a database with only the administrator (median of 2 processes each); baselines: raw "
-    "SQL of the same first page through the same engine, median of 15."
+    "SQL of the same first page through the same engine: for the first rows, run once after "
+    "each request has painted, in the same loop (median of 21; the same SQL repeated 15 times "
+    "in a row is in the detail); for search, median of 15 in a row."
 )
 
 
@@ -512,6 +536,7 @@ def main() -> None:
     parser.add_argument("--database")
     standard_arguments(parser)
     args = parser.parse_args()
+    compile_sources()
     if args.child:
         result = (
             child_timing(args.database, args.warm_runs)

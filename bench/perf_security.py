@@ -35,6 +35,7 @@ from common import (
     ROOT,
     Result,
     add_admin,
+    compile_sources,
     database_url,
     engines_to_run,
     machine,
@@ -305,6 +306,7 @@ def main() -> None:
     parser.add_argument("--database")
     standard_arguments(parser)
     args = parser.parse_args()
+    compile_sources()
     if args.child:
         print("RESULT " + json.dumps(child(args.database)), flush=True)
         return
