@@ -1,6 +1,6 @@
 """Cold start of ``python -m pmdesk`` to a painted login dialog, and to a working Login.
 
-    scripts/with-test-env .venv/bin/python bench/perf_startup.py [--runs 9] [--engines sqlite]
+    scripts/with-test-env .venv/bin/python bench/perf_startup.py [--runs 15] [--engines sqlite]
 
 Each run is a new process (the page cache is warm: a second start, not the first after boot),
 offscreen (``QT_QPA_PLATFORM=offscreen``), alternating with the baseline: a bare PySide6 script
@@ -188,7 +188,7 @@ METHOD = (
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--runs", type=int, default=15)
     standard_arguments(parser)
     args = parser.parse_args()
     compile_sources()

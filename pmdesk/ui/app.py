@@ -16,17 +16,18 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QEvent, QEventLoop, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QApplication, QMessageBox, QStyleFactory, QWidget
+from PySide6.QtWidgets import QApplication, QStyleFactory, QWidget
 
 from pmdesk import APP_NAME, __version__
 from pmdesk.ui.icons import app_icon, style_sheet
 from pmdesk.ui.login_dialog import LoginDialog
 from pmdesk.ui.tasks import TaskManager
-from pmdesk.ui.widgets import inform
 
 if TYPE_CHECKING:
+    from PySide6.QtWidgets import QMessageBox
+
     from pmdesk.secrets import SecretStore
     from pmdesk.ui.first_run import FirstRunDialog
     from pmdesk.ui.main_window import MainWindow, Session
@@ -222,6 +223,8 @@ class Launcher(QObject):
         )
 
     def _keyring_checked(self, warning: str | None) -> None:
+        from pmdesk.ui.message_boxes import inform
+
         if not warning or self.exit_code is not None:
             return
         self.problem_box = inform(
@@ -280,6 +283,7 @@ class Launcher(QObject):
             )
 
     def _open_failed(self, exc: BaseException) -> None:
+        from pmdesk.ui.message_boxes import inform
         from pmdesk.ui.startup import StartupFailed, describe_failure
 
         failure = exc.failure if isinstance(exc, StartupFailed) else describe_failure(exc)
@@ -462,6 +466,8 @@ def run_self_test(database_url: str | None, *, secrets: Any = None) -> int:
         if shown
         else (False, "login dialog: it could not be shown")
     )
+
+    from PySide6.QtCore import QEventLoop
 
     loop = QEventLoop()
     outcome: dict[str, Any] = {}

@@ -40,8 +40,8 @@ from pmdesk.core.context import Actor
 from pmdesk.core.modules import LANGUAGES, MAINTENANCE, Action, Module
 from pmdesk.paths import resource_dir
 from pmdesk.ui.icons import app_icon, icon, pixmap
+from pmdesk.ui.message_boxes import ask
 from pmdesk.ui.tasks import TaskManager
-from pmdesk.ui.widgets import ask
 
 if TYPE_CHECKING:
     from pmdesk.bootstrap import App

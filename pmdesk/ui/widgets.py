@@ -1,29 +1,21 @@
-"""Small widgets shared by every screen: field errors, messages, a busy indicator, a paging bar,
-and non-blocking questions (never ``exec()``: the event loop keeps running, and tests can answer).
+"""Small widgets shared by every screen: field errors, messages, a busy indicator, button styles.
+
+The login dialog, painted first at start, is built from these: they import only the Qt classes
+they use (message boxes are in ``message_boxes``, the list pieces in ``lists``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from PySide6.QtCore import QAbstractItemModel, QCoreApplication, QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QRectF, QSize, Qt, QTimer
 from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import (
-    QAbstractButton,
-    QAbstractItemView,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
-    QLineEdit,
-    QMessageBox,
     QPushButton,
     QSizePolicy,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
-
-from pmdesk.ui.icons import icon
 
 # ----- styling helpers ------------------------------------------------------------------------
 
@@ -210,196 +202,3 @@ class BusyIndicator(QWidget):
         painter.setPen(arc)
         painter.drawArc(rect, -self._angle * 16, 100 * 16)
         painter.end()
-
-
-# ----- paging bar -----------------------------------------------------------------------------
-
-
-class PagingBar(QWidget):
-    """ "Viewing items 1-25 of 80" with Previous / Next; emits the new offset."""
-
-    offset_changed = Signal(int)
-
-    def __init__(self, page_size: int = 25, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.page_size = page_size
-        self.offset = 0
-        self.total = 0
-        self._label = QLabel(self)
-        self._label.setProperty("role", "muted")
-        self.previous_button = QPushButton(icon("previous"), self.tr("Previous"), self)
-        self.next_button = QPushButton(self.tr("Next"), self)
-        self.next_button.setIcon(icon("next"))
-        self.next_button.setLayoutDirection(Qt.LayoutDirection.RightToLeft)
-        for button in (self.previous_button, self.next_button):
-            button.setAutoDefault(False)
-        self.previous_button.clicked.connect(self._previous)
-        self.next_button.clicked.connect(self._next)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self._label, 1)
-        layout.addWidget(self.previous_button)
-        layout.addWidget(self.next_button)
-        self._refresh()
-
-    def set_total(self, total: int, offset: int | None = None) -> None:
-        self.total = max(total, 0)
-        if offset is not None:
-            self.offset = max(offset, 0)
-        if self.offset >= self.total and self.total > 0:
-            self.offset = (self.total - 1) // self.page_size * self.page_size
-        self._refresh()
-
-    def text(self) -> str:
-        return self._label.text()
-
-    def _refresh(self) -> None:
-        if self.total == 0:
-            self._label.setText(self.tr("No items found."))
-        else:
-            last = min(self.offset + self.page_size, self.total)
-            self._label.setText(
-                self.tr("Viewing items {first}-{last} of {total}").format(
-                    first=self.offset + 1, last=last, total=self.total
-                )
-            )
-        self.previous_button.setEnabled(self.offset > 0)
-        self.next_button.setEnabled(self.offset + self.page_size < self.total)
-
-    def _previous(self) -> None:
-        self.offset = max(self.offset - self.page_size, 0)
-        self._refresh()
-        self.offset_changed.emit(self.offset)
-
-    def _next(self) -> None:
-        if self.offset + self.page_size < self.total:
-            self.offset += self.page_size
-        self._refresh()
-        self.offset_changed.emit(self.offset)
-
-
-# ----- non-blocking questions -----------------------------------------------------------------
-
-
-def ask(
-    parent: QWidget,
-    title: str,
-    text: str,
-    confirm_text: str,
-    on_confirm: Callable[[], None],
-    *,
-    danger: bool = False,
-    informative: str = "",
-    cancel_text: str | None = None,
-) -> QMessageBox:
-    """A question with a confirm and a Cancel button, opened window-modal without blocking."""
-    box = QMessageBox(parent)
-    box.setObjectName("question")
-    box.setIcon(QMessageBox.Icon.Warning if danger else QMessageBox.Icon.Question)
-    box.setWindowTitle(title)
-    box.setText(text)
-    if informative:
-        box.setInformativeText(informative)
-    confirm = box.addButton(confirm_text, QMessageBox.ButtonRole.AcceptRole)
-    cancel = box.addButton(
-        cancel_text or QCoreApplication.translate("widgets", "Cancel"),
-        QMessageBox.ButtonRole.RejectRole,
-    )
-    if danger and isinstance(confirm, QPushButton):
-        make_danger(confirm)
-    box.setDefaultButton(cancel if danger else confirm)
-    box.setEscapeButton(cancel)
-    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-
-    def finished() -> None:
-        if box.clickedButton() is confirm:
-            on_confirm()
-
-    box.finished.connect(finished)
-    box.open()
-    return box
-
-
-def inform(
-    parent: QWidget | None,
-    title: str,
-    text: str,
-    *,
-    level: str = "warning",
-    informative: str = "",
-    on_close: Callable[[], None] | None = None,
-) -> QMessageBox:
-    """A message with an OK button, opened without blocking; ``on_close`` runs afterwards."""
-    box = QMessageBox(parent)
-    box.setObjectName("message")
-    box.setIcon(
-        {
-            "error": QMessageBox.Icon.Critical,
-            "warning": QMessageBox.Icon.Warning,
-            "info": QMessageBox.Icon.Information,
-        }.get(level, QMessageBox.Icon.Warning)
-    )
-    box.setWindowTitle(title)
-    box.setText(text)
-    if informative:
-        box.setInformativeText(informative)
-    box.setStandardButtons(QMessageBox.StandardButton.Ok)
-    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-    if on_close is not None:
-        box.finished.connect(lambda _result: on_close())
-    box.open()
-    return box
-
-
-def button_with_text(box: QMessageBox, text: str) -> QAbstractButton:
-    """The button of ``box`` labelled ``text`` (for tests and keyboard shortcuts)."""
-    for button in box.buttons():
-        if button.text().replace("&", "") == text:
-            return button
-    raise LookupError(f"No button {text!r} in {[b.text() for b in box.buttons()]}")
-
-
-def search_box(
-    parent: QWidget, name: str, placeholder: str, delay_ms: int, apply: Callable[[], None]
-) -> tuple[QLineEdit, QTimer]:
-    """A search field that calls ``apply`` once typing pauses for ``delay_ms`` (or on Enter)."""
-    edit = QLineEdit(parent)
-    edit.setObjectName(name)
-    edit.setPlaceholderText(placeholder)
-    edit.setClearButtonEnabled(True)
-    edit.addAction(icon("search"), QLineEdit.ActionPosition.LeadingPosition)
-    timer = QTimer(parent)
-    timer.setSingleShot(True)
-    timer.setInterval(delay_ms)
-    timer.timeout.connect(apply)
-    edit.textChanged.connect(lambda _text: timer.start())
-    edit.returnPressed.connect(apply)
-    return edit, timer
-
-
-def list_table(
-    parent: QWidget,
-    name: str,
-    model: QAbstractItemModel,
-    row_height: int,
-    selection: QAbstractItemView.SelectionMode = QAbstractItemView.SelectionMode.ExtendedSelection,
-) -> QTableView:
-    """A read-only list of rows: whole-row selection, fixed row height, no grid, no wrapping.
-
-    The fixed height matters with large models: the view never measures rows it has not shown.
-    """
-    table = QTableView(parent)
-    table.setObjectName(name)
-    table.setModel(model)
-    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    table.setSelectionMode(selection)
-    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    table.setAlternatingRowColors(True)
-    table.setShowGrid(False)
-    table.setWordWrap(False)
-    vertical = table.verticalHeader()
-    vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-    vertical.setDefaultSectionSize(row_height)
-    vertical.hide()
-    table.horizontalHeader().setHighlightSections(False)
-    return table

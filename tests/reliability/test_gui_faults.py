@@ -43,11 +43,12 @@ from pmdesk.secrets import KeyringStore, MemoryStore, smtp_key
 from pmdesk.ui.background import Backoff
 from pmdesk.ui.login_dialog import LoginDialog
 from pmdesk.ui.main_window import MainWindow
+from pmdesk.ui.message_boxes import button_with_text
 from pmdesk.ui.personnel.view import PersonnelPage
 from pmdesk.ui.system.security import SecurityPage
 from pmdesk.ui.system.trusted_ips_model import ADDRESS, ID, REMOVE
 from pmdesk.ui.tasks import TaskManager
-from pmdesk.ui.widgets import MessageLabel, button_with_text
+from pmdesk.ui.widgets import MessageLabel
 from tests.helpers.login import add_user, cheap_passwords, enable_two_factor
 from tests.helpers.smtp import SENDER, SmtpServer
 from tests.reliability.gui_helpers import (

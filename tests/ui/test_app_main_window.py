@@ -12,9 +12,9 @@ from pmdesk.bootstrap import App
 from pmdesk.config import load_settings
 from pmdesk.core.modules import SYSTEM_LOG, SYSTEM_SECURITY, SYSTEM_VAULT
 from pmdesk.ui.main_window import MainWindow, PageContext, Session
+from pmdesk.ui.message_boxes import button_with_text
 from pmdesk.ui.personnel.view import PersonnelPage
 from pmdesk.ui.tasks import TaskManager
-from pmdesk.ui.widgets import button_with_text
 from tests.helpers.login import cheap_passwords
 from tests.helpers.staff import add_group
 from tests.ui.conftest import add_login

@@ -15,9 +15,9 @@ from pmdesk.core.context import Actor
 from pmdesk.core.groups import GroupService
 from pmdesk.core.modules import MODULES, SYSTEM, SYSTEM_SECURITY, Action
 from pmdesk.ui.main_window import MainWindow, Session
+from pmdesk.ui.message_boxes import button_with_text
 from pmdesk.ui.system.permissions import GroupNameDialog, PermissionsPage
 from pmdesk.ui.tasks import TaskManager
-from pmdesk.ui.widgets import button_with_text
 from tests.helpers.staff import add_group, add_person
 from tests.ui.conftest import click_check
 from tests.ui.screenshots import capture, screenshot_dir

@@ -22,11 +22,11 @@ from pmdesk.core.models import Person
 from pmdesk.core.personnel import PersonForm, PersonnelService
 from pmdesk.core.trusted_ips import TrustedIpService
 from pmdesk.ui.main_window import MainWindow, Session, load_session
+from pmdesk.ui.message_boxes import button_with_text
 from pmdesk.ui.personnel.address import AddressDialog
 from pmdesk.ui.personnel.model import COLUMNS, PersonnelModel
 from pmdesk.ui.personnel.view import PersonnelPage
 from pmdesk.ui.tasks import TaskManager
-from pmdesk.ui.widgets import button_with_text
 from tests.helpers.login import cheap_passwords
 from tests.helpers.staff import add_group
 from tests.ui.conftest import add_login, click_check, make_app, signed_in

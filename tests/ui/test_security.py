@@ -24,10 +24,10 @@ from pmdesk.core.trusted_ips import TrustedIpService
 from pmdesk.secrets import sms_key, smtp_key
 from pmdesk.ui.background import BackgroundServices, Backoff
 from pmdesk.ui.main_window import MainWindow, Session
+from pmdesk.ui.message_boxes import button_with_text
 from pmdesk.ui.system.security import ReadinessDialog, SecurityPage
 from pmdesk.ui.system.trusted_ips_model import ADDRESS, ID, REMOVE, USER
 from pmdesk.ui.tasks import TaskManager
-from pmdesk.ui.widgets import button_with_text
 from tests.helpers.smtp import SmtpServer
 from tests.helpers.staff import add_group, add_person
 from tests.ui.screenshots import capture, screenshot_dir

@@ -34,6 +34,8 @@ from pmdesk.core.modules import MAINTENANCE, SYSTEM_SECURITY, Action
 from pmdesk.core.personnel import Lookups, PersonForm, PersonnelService, PersonRecord
 from pmdesk.core.trusted_ips import TrustedIpRow, TrustedIpService
 from pmdesk.ui.icons import icon
+from pmdesk.ui.lists import list_table, search_box
+from pmdesk.ui.message_boxes import ask
 from pmdesk.ui.personnel.conflict import ConflictDialog
 from pmdesk.ui.personnel.form import PersonEditor
 from pmdesk.ui.personnel.model import (
@@ -42,15 +44,7 @@ from pmdesk.ui.personnel.model import (
     PersonnelModel,
     PersonnelSource,
 )
-from pmdesk.ui.widgets import (
-    BusyIndicator,
-    MessageLabel,
-    ask,
-    list_table,
-    make_danger,
-    make_primary,
-    search_box,
-)
+from pmdesk.ui.widgets import BusyIndicator, MessageLabel, make_danger, make_primary
 
 if TYPE_CHECKING:
     from pmdesk.ui.main_window import PageContext

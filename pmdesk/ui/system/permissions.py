@@ -45,12 +45,12 @@ from pmdesk.core.errors import (
 from pmdesk.core.groups import GridRow, GroupService, GroupSummary, PermissionGrid
 from pmdesk.core.modules import MODULES, SYSTEM, Action, Module
 from pmdesk.ui.icons import app_icon, icon
+from pmdesk.ui.message_boxes import ask
 from pmdesk.ui.system.common import error_text, form_layout
 from pmdesk.ui.widgets import (
     BusyIndicator,
     FieldBox,
     MessageLabel,
-    ask,
     hint_label,
     make_danger,
     make_primary,

@@ -65,6 +65,8 @@ from pmdesk.core.security import (
 from pmdesk.core.trusted_ips import TrustedIpService
 from pmdesk.secrets import SecretStoreError
 from pmdesk.ui.icons import app_icon, icon, pixmap
+from pmdesk.ui.lists import list_table, search_box
+from pmdesk.ui.message_boxes import ask
 from pmdesk.ui.system.common import error_text, form_layout, pad_spin_box, spin_box_style
 from pmdesk.ui.system.mail_settings import MailSettingsBox, SecretState, secret_key
 from pmdesk.ui.system.trusted_ips_model import (
@@ -83,13 +85,10 @@ from pmdesk.ui.widgets import (
     BusyIndicator,
     FieldBox,
     MessageLabel,
-    ask,
     hint_label,
-    list_table,
     make_danger,
     make_primary,
     repolish,
-    search_box,
 )
 
 if TYPE_CHECKING:

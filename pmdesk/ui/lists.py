@@ -1,0 +1,57 @@
+"""The pieces of the long lists (Personnel, Security, Log): a search field that waits for a pause
+in typing, and a read-only table of rows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import QAbstractItemModel, QTimer
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLineEdit, QTableView, QWidget
+
+from pmdesk.ui.icons import icon
+
+
+def search_box(
+    parent: QWidget, name: str, placeholder: str, delay_ms: int, apply: Callable[[], None]
+) -> tuple[QLineEdit, QTimer]:
+    """A search field that calls ``apply`` once typing pauses for ``delay_ms`` (or on Enter)."""
+    edit = QLineEdit(parent)
+    edit.setObjectName(name)
+    edit.setPlaceholderText(placeholder)
+    edit.setClearButtonEnabled(True)
+    edit.addAction(icon("search"), QLineEdit.ActionPosition.LeadingPosition)
+    timer = QTimer(parent)
+    timer.setSingleShot(True)
+    timer.setInterval(delay_ms)
+    timer.timeout.connect(apply)
+    edit.textChanged.connect(lambda _text: timer.start())
+    edit.returnPressed.connect(apply)
+    return edit, timer
+
+
+def list_table(
+    parent: QWidget,
+    name: str,
+    model: QAbstractItemModel,
+    row_height: int,
+    selection: QAbstractItemView.SelectionMode = QAbstractItemView.SelectionMode.ExtendedSelection,
+) -> QTableView:
+    """A read-only list of rows: whole-row selection, fixed row height, no grid, no wrapping.
+
+    The fixed height matters with large models: the view never measures rows it has not shown.
+    """
+    table = QTableView(parent)
+    table.setObjectName(name)
+    table.setModel(model)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(selection)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setAlternatingRowColors(True)
+    table.setShowGrid(False)
+    table.setWordWrap(False)
+    vertical = table.verticalHeader()
+    vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+    vertical.setDefaultSectionSize(row_height)
+    vertical.hide()
+    table.horizontalHeader().setHighlightSections(False)
+    return table
