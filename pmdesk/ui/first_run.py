@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
-    QDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -24,7 +23,14 @@ from PySide6.QtWidgets import (
 
 from pmdesk.ui.icons import app_icon, pixmap
 from pmdesk.ui.tasks import TaskManager
-from pmdesk.ui.widgets import BusyIndicator, FieldBox, MessageLabel, hint_label, make_primary
+from pmdesk.ui.widgets import (
+    BusyIndicator,
+    FieldBox,
+    MessageLabel,
+    WrappingDialog,
+    hint_label,
+    make_primary,
+)
 
 if TYPE_CHECKING:
     from pmdesk.core.context import CoreContext
@@ -39,7 +45,7 @@ class AlreadyDone:
     """Another workstation created the first user while this dialog was open."""
 
 
-class FirstRunDialog(QDialog):
+class FirstRunDialog(WrappingDialog):
     """Emits ``created(login)`` once the administrator exists."""
 
     created = Signal(str)

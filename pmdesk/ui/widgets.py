@@ -9,6 +9,7 @@ from __future__ import annotations
 from PySide6.QtCore import QRectF, QSize, Qt, QTimer
 from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import (
+    QDialog,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -202,3 +203,20 @@ class BusyIndicator(QWidget):
         painter.setPen(arc)
         painter.drawArc(rect, -self._angle * 16, 100 * 16)
         painter.end()
+
+
+# ----- dialogs --------------------------------------------------------------------------------
+
+
+class WrappingDialog(QDialog):
+    """A dialog with word-wrapped text, sized to the height that text needs at its real width.
+
+    Qt sizes a dialog by its layout's hint: narrow, so wrapped labels count more lines than they
+    get once a minimum width widens the dialog, and an empty band is left above the buttons.
+    """
+
+    def sizeHint(self) -> QSize:
+        hint = super().sizeHint()
+        width = max(hint.width(), self.minimumWidth())
+        height = self.heightForWidth(width)
+        return QSize(width, height if height > 0 else hint.height())

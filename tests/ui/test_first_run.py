@@ -37,6 +37,8 @@ def test_first_run_creates_the_administrator_and_login_follows(
     assert dialog is not None
     qtbot.waitExposed(dialog)
     assert dialog.focusWidget() is dialog.editor("login")
+    # Sized to its text at its width: no empty band above the buttons.
+    assert dialog.height() <= dialog.heightForWidth(dialog.width()) + 2
 
     _fill(
         qtbot,

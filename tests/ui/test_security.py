@@ -230,6 +230,8 @@ def test_enabling_two_step_lists_who_would_be_shut_out(
         "1 person could not receive a security code."
     )
     assert SecurityService(ui_app.context).get(OTHER).two_factor_enabled is False
+    # Sized to its text at its width: no empty band above the buttons.
+    assert dialog.height() <= dialog.heightForWidth(dialog.width()) + 2
 
     qtbot.mouseClick(dialog.confirm_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: _idle(page) and page.two_factor_button.text() == "Enabled")

@@ -32,7 +32,6 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QDialog,
     QDialogButtonBox,
     QFrame,
     QGridLayout,
@@ -85,6 +84,7 @@ from pmdesk.ui.widgets import (
     BusyIndicator,
     FieldBox,
     MessageLabel,
+    WrappingDialog,
     hint_label,
     make_danger,
     make_primary,
@@ -201,7 +201,7 @@ class ShutOutModel(QAbstractTableModel):
         return values[index.column()] if 0 <= index.column() < len(values) else None
 
 
-class ReadinessDialog(QDialog):
+class ReadinessDialog(WrappingDialog):
     """Before two-step authentication is turned on: who could not receive a code, and confirm.
 
     ``choice`` is True when the user confirmed; opened with ``open()`` (never blocking).
