@@ -181,8 +181,11 @@ class Launcher(QObject):
 
         pending = PendingLogin()
         if ready and self.exit_code is None:
+            log.info("Login enabled: the database is at the newest schema and has users")
             self.login.set_backend(pending)
             self._signal_ready()
+        else:
+            log.info("Login waits for the database to be opened (and migrated, if need be)")
         url, secrets = self.database_url, self.secrets
         # The keyring is checked once Login works (see _check_keyring).
         self.tasks.run(

@@ -246,6 +246,39 @@ def test_self_test_shows_login_migrates_and_finds_the_keyring(
     assert "Status:    up to date" in status.stdout, status.stdout + status.stderr
 
 
+def test_the_real_start_enables_login_then_opens_the_database(
+    frozen: Path, db: Database, isolated_paths: Path
+) -> None:
+    """The packaged GUI started as a user would (offscreen): the dialog paints, Login is enabled
+    after the bundled driver's quick check (SQLite, PostgreSQL), then the database is opened
+    fully. MariaDB's root here has no password in its URL, so the check steps aside (a password
+    could be in the keyring) and Login waits for the full open."""
+    from tests.helpers.login import add_user
+
+    add_user(CoreContext(db, MemoryStore(), isolated_paths / "outbox"), "anne", "a long secret")
+    started = run_frozen(
+        frozen,
+        "--database",
+        database_arg(db),
+        env={
+            "QT_QPA_PLATFORM": "offscreen",
+            "PMDESK_EXIT_AFTER_SHOWN": "opened",
+            "PMDESK_STARTUP_TRACE": "1",
+        },
+    )
+    assert started.returncode == 0, started.stderr
+    events = [line.split()[1] for line in started.stderr.splitlines() if "pmdesk-trace" in line]
+    assert events == ["dialog-shown", "database-ready", "database-opened"]
+    log = (isolated_paths / "pmdesk-log" / "pmdesk.log").read_text(encoding="utf-8")
+    expected = (
+        "Login waits for the database to be opened"
+        if db.backend == "mariadb"
+        else "Login enabled: the database is at the newest schema and has users"
+    )
+    assert expected in log
+    assert "Traceback" not in started.stderr
+
+
 def test_self_test_fails_without_a_keyring(frozen: Path) -> None:
     """The keyring check is real: with no Secret Service reachable, the self-test says so."""
     env = {k: v for k, v in os.environ.items() if k != "DBUS_SESSION_BUS_ADDRESS"}
