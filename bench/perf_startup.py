@@ -5,11 +5,11 @@
 Each run is a new process (the page cache is warm: a second start, not the first after boot),
 offscreen (``QT_QPA_PLATFORM=offscreen``), alternating with the baseline: a bare PySide6 script
 that shows one ``QDialog`` (a label, a line edit, a button) and exits after its first paint.
-pmdesk runs the real start (``PMDESK_EXIT_AFTER_SHOWN=opened``: exits once the database is fully
-open) with ``PMDESK_STARTUP_TRACE=1``, which prints monotonic timestamps for "dialog-shown" (after the
-login dialog's first paint), "database-ready" (Login enabled: the database answered at the newest
-schema with users) and "database-opened" (opened through SQLAlchemy, login service loaded; a
-login clicked before then waits for it).
+pmdesk runs the real start (``PMDESK_EXIT_AFTER_SHOWN=opened``: exits once the database is
+fully open) with ``PMDESK_STARTUP_TRACE=1``, which prints monotonic timestamps for
+"dialog-shown" (after the login dialog's first paint), "database-ready" (Login enabled: the
+database answered at the newest schema with users) and "database-opened" (opened through
+SQLAlchemy, login service loaded; a login clicked before then waits for it).
 Times are from spawning the process. The database is made and migrated before the runs, with an
 administrator, so a run is an ordinary start (no first-run dialog, no migration to apply).
 

@@ -19,22 +19,20 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
     QT_TRANSLATE_NOOP,
-    QAbstractTableModel,
     QCoreApplication,
     QModelIndex,
-    QPersistentModelIndex,
     Qt,
     Signal,
 )
 
 from pmdesk.ui.icons import icon
+from pmdesk.ui.lists import ModelIndex, ReadOnlyTableModel
 from pmdesk.ui.tasks import TaskManager
 
 if TYPE_CHECKING:
     from pmdesk.core.context import Actor
     from pmdesk.core.personnel import FirstPage, PersonnelService, PersonRow, SortKey
 
-ModelIndex = QModelIndex | QPersistentModelIndex
 
 PERSON_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 
@@ -103,7 +101,7 @@ class PersonnelSource:
         )
 
 
-class PersonnelModel(QAbstractTableModel):
+class PersonnelModel(ReadOnlyTableModel):
     """Rows of ``PersonRow``; empty cells while a block is on its way."""
 
     #: A fresh count arrived (after a search, a sort or a refresh).
@@ -359,15 +357,6 @@ class PersonnelModel(QAbstractTableModel):
         if orientation == Qt.Orientation.Vertical and role == Qt.ItemDataRole.DisplayRole:
             return section + 1
         return None
-
-    def flags(self, index: ModelIndex) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return (
-            Qt.ItemFlag.ItemIsEnabled
-            | Qt.ItemFlag.ItemIsSelectable
-            | Qt.ItemFlag.ItemNeverHasChildren
-        )
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not 0 <= index.column() < len(COLUMNS):

@@ -17,12 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QCoreApplication,
     QDate,
     QModelIndex,
     QObject,
-    QPersistentModelIndex,
     Qt,
     Signal,
 )
@@ -42,7 +40,7 @@ from PySide6.QtWidgets import (
 
 from pmdesk.core.audit import AuditRow, AuditService, Event
 from pmdesk.ui.icons import icon
-from pmdesk.ui.lists import list_table, search_box
+from pmdesk.ui.lists import ModelIndex, ReadOnlyTableModel, list_table, search_box
 from pmdesk.ui.system.common import error_text, local_time, utc_time
 from pmdesk.ui.tasks import TaskManager
 from pmdesk.ui.widgets import BusyIndicator, MessageLabel
@@ -51,7 +49,6 @@ if TYPE_CHECKING:
     from pmdesk.core.context import Actor
     from pmdesk.ui.main_window import PageContext
 
-ModelIndex = QModelIndex | QPersistentModelIndex
 
 BLOCK_SIZE = 200
 FILTER_DELAY_MS = 300
@@ -173,7 +170,7 @@ class AuditSource:
         )
 
 
-class AuditLogModel(QAbstractTableModel):
+class AuditLogModel(ReadOnlyTableModel):
     """The events loaded so far, newest first; ``loaded`` after each block, ``failed(exc)``."""
 
     loaded = Signal()
@@ -291,15 +288,6 @@ class AuditLogModel(QAbstractTableModel):
         if orientation == Qt.Orientation.Vertical and role == Qt.ItemDataRole.DisplayRole:
             return section + 1
         return None
-
-    def flags(self, index: ModelIndex) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return (
-            Qt.ItemFlag.ItemIsEnabled
-            | Qt.ItemFlag.ItemIsSelectable
-            | Qt.ItemFlag.ItemNeverHasChildren
-        )
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not 0 <= index.column() < len(COLUMNS):

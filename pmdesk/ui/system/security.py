@@ -19,12 +19,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QItemSelection,
     QItemSelectionModel,
     QModelIndex,
     QObject,
-    QPersistentModelIndex,
     Qt,
     QTimer,
     Signal,
@@ -64,7 +62,7 @@ from pmdesk.core.security import (
 from pmdesk.core.trusted_ips import TrustedIpService
 from pmdesk.secrets import SecretStoreError
 from pmdesk.ui.icons import app_icon, icon, pixmap
-from pmdesk.ui.lists import list_table, search_box
+from pmdesk.ui.lists import ModelIndex, ReadOnlyTableModel, list_table, search_box
 from pmdesk.ui.message_boxes import ask
 from pmdesk.ui.system.common import error_text, form_layout, pad_spin_box, spin_box_style
 from pmdesk.ui.system.mail_settings import MailSettingsBox, SecretState, secret_key
@@ -95,7 +93,6 @@ if TYPE_CHECKING:
     from pmdesk.core.context import CoreContext
     from pmdesk.ui.main_window import PageContext
 
-ModelIndex = QModelIndex | QPersistentModelIndex
 
 FILTER_DELAY_MS = 300
 REFRESH_DELAY_MS = 250
@@ -156,7 +153,7 @@ class DeliverySaved:
 # ----- the readiness report -------------------------------------------------------------------
 
 
-class ShutOutModel(QAbstractTableModel):
+class ShutOutModel(ReadOnlyTableModel):
     """Who would be shut out: Name, Login, Why."""
 
     TITLES = ("Name", "Login", "Why")
@@ -181,15 +178,6 @@ class ShutOutModel(QAbstractTableModel):
         if orientation == Qt.Orientation.Vertical:
             return section + 1
         return None
-
-    def flags(self, index: ModelIndex) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return (
-            Qt.ItemFlag.ItemIsEnabled
-            | Qt.ItemFlag.ItemIsSelectable
-            | Qt.ItemFlag.ItemNeverHasChildren
-        )
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not 0 <= index.row() < len(self._people):

@@ -21,7 +21,6 @@ from PySide6.QtCore import (
     QEvent,
     QModelIndex,
     QObject,
-    QPersistentModelIndex,
     QRect,
     QSize,
     Qt,
@@ -38,13 +37,13 @@ from pmdesk.core.trusted_ips import (
     TrustedIpService,
 )
 from pmdesk.ui.icons import icon
+from pmdesk.ui.lists import ModelIndex, ReadOnlyTableModel
 from pmdesk.ui.system.common import local_time, utc_time
 from pmdesk.ui.tasks import TaskManager
 
 if TYPE_CHECKING:
     from pmdesk.core.context import Actor
 
-ModelIndex = QModelIndex | QPersistentModelIndex
 
 ROW_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 
@@ -92,7 +91,7 @@ class TrustedIpSource:
         )
 
 
-class TrustedIpModel(QAbstractTableModel):
+class TrustedIpModel(ReadOnlyTableModel):
     """The rows of the current page; ``loaded`` after each answer, ``failed(exc)`` on errors."""
 
     loaded = Signal()
@@ -239,15 +238,6 @@ class TrustedIpModel(QAbstractTableModel):
             first = self._page.first_index if self._page else 1
             return first + section
         return None
-
-    def flags(self, index: ModelIndex) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return (
-            Qt.ItemFlag.ItemIsEnabled
-            | Qt.ItemFlag.ItemIsSelectable
-            | Qt.ItemFlag.ItemNeverHasChildren
-        )
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not 0 <= index.column() < len(_TITLES):
