@@ -305,17 +305,25 @@ class TrustedIpService:
     def remove(self, actor: Actor, ids: Iterable[int]) -> int:
         """Remove trusted addresses by id (System → Security Delete); returns how many."""
         wanted = sorted({int(i) for i in ids})
-        with self._ctx.db.write_session() as s:
+
+        def remove(s: Session) -> int:
             require(s, actor, SYSTEM_SECURITY, Action.DELETE)
             return self._delete_and_audit(s, actor, wanted, None)
+
+        # Run again if the server aborts it to break a deadlock (a sweep or a login deleting
+        # or adding trusted addresses at the same moment, on MariaDB).
+        return self._ctx.db.write_transaction(remove)
 
     def remove_for_person(self, actor: Actor, person_id: int, ids: Iterable[int]) -> int:
         """Remove some of one person's addresses (Personnel: Maintenance Edit, or Security
         Delete); ids of other people's addresses are ignored."""
         wanted = sorted({int(i) for i in ids})
-        with self._ctx.db.write_session() as s:
+
+        def remove(s: Session) -> int:
             require_any(s, actor, (MAINTENANCE, Action.EDIT), (SYSTEM_SECURITY, Action.DELETE))
             return self._delete_and_audit(s, actor, wanted, person_id)
+
+        return self._ctx.db.write_transaction(remove)
 
     def trust_by_admin(self, actor: Actor, person_id: int, address: str) -> TrustedIpRow:
         """An administrator trusts an address for someone (System → Security Edit)."""
@@ -323,7 +331,8 @@ class TrustedIpService:
             raise ValidationError(
                 {"address": f"'{address.strip()[:60]}' is not an IP address such as 192.0.2.10."}
             )
-        with self._ctx.db.write_session() as s:
+
+        def add(s: Session) -> TrustedIpRow:
             require(s, actor, SYSTEM_SECURITY, Action.EDIT)
             if s.get(Person, person_id) is None:
                 raise NotFound("This person no longer exists (another workstation deleted it).")
@@ -333,6 +342,8 @@ class TrustedIpService:
             trust_days = load_settings(s).trust_days
             found = s.execute(_listing([TrustedIp.id == row.id])).all()
             return _rows(found, trust_days)[0]
+
+        return self._ctx.db.write_transaction(add)
 
     def expire(
         self,
