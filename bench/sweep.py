@@ -109,7 +109,7 @@ class TimedDatabase(Database):
 
     @contextmanager
     def write_session(self) -> Iterator[Session]:
-        # --chunk-pause-ms: what a pause between chunks in expire() would do for other writers.
+        # --chunk-pause-ms: what a longer pause between chunks would do for other writers.
         rest = self._ended + self.pause_s - time.perf_counter()
         if rest > 0:
             time.sleep(rest)
@@ -512,18 +512,23 @@ def report(results: list[Result], args: argparse.Namespace) -> str:
 
 
 def write_results(text_md: str) -> None:
+    """Put the table between the sweep markers of results/sweep.md and README.md (the what-ifs
+    and findings written around it stay)."""
+    title, _, body = text_md.partition("\n")
+    block = f"<!-- sweep:begin -->\n{body.strip()}\n<!-- sweep:end -->"
     (BENCH / "results").mkdir(exist_ok=True)
-    (BENCH / "results" / "sweep.md").write_text(text_md, encoding="utf-8")
-    readme = BENCH / "README.md"
-    current = readme.read_text(encoding="utf-8") if readme.exists() else "# Benchmarks\n"
-    body = "\n".join(text_md.splitlines()[2:]).strip()  # without the title
-    block = f"<!-- sweep:begin -->\n{body}\n<!-- sweep:end -->"
+    _replace_block(BENCH / "results" / "sweep.md", block, f"{title}\n")
+    _replace_block(BENCH / "README.md", block, "# Benchmarks\n\n## Expiry sweep\n")
+
+
+def _replace_block(path: Path, block: str, heading: str) -> None:
+    current = path.read_text(encoding="utf-8") if path.exists() else heading
     pattern = re.compile(r"<!-- sweep:begin -->.*?<!-- sweep:end -->", re.S)
     if pattern.search(current):
         updated = pattern.sub(lambda _m: block, current)
     else:
-        updated = current.rstrip() + "\n\n## Expiry sweep\n\n" + block + "\n"
-    readme.write_text(updated, encoding="utf-8")
+        updated = current.rstrip() + "\n\n" + block + "\n"
+    path.write_text(updated, encoding="utf-8")
 
 
 def main() -> None:
@@ -541,7 +546,8 @@ def main() -> None:
         "--chunk-pause-ms",
         type=int,
         default=0,
-        help="pause between the sweep's transactions (what-if; expire() itself has none)",
+        help="an extra pause between the sweep's transactions (what-if; expire() itself "
+        "pauses 0.1 s between them on SQLite, none elsewhere)",
     )
     parser.add_argument(
         "--without-change-triggers",
