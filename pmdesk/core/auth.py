@@ -183,7 +183,7 @@ class LoginService:
     def sign_out(self, actor: Actor) -> None:
         """Audit the end of a session (the desktop app calls it on Sign out and quit)."""
         with self._ctx.db.session() as s:
-            audit.record(s, self._ctx.clock, actor, Event.SIGNED_OUT, subject=actor.name)
+            self._audit(s, actor, Event.SIGNED_OUT)
 
     # ----- step 1: the password ----------------------------------------------------------------
 
@@ -223,38 +223,17 @@ class LoginService:
             person = lockout.lock_for_update(s, person_id) if person_id is not None else None
             if person is None or person.login is None:
                 actor = self._actor(_unknown_actor_name(str(login)), None, address)
-                audit.record(
-                    s,
-                    self._ctx.clock,
-                    actor,
-                    Event.LOGIN_REFUSED,
-                    subject=actor.name,
-                    detail="reason=unknown_login",
-                )
+                self._audit(s, actor, Event.LOGIN_REFUSED, "reason=unknown_login")
                 log.info("login refused: unknown login")
                 return Refused(RefusalReason.BAD_CREDENTIALS, GENERIC_REFUSAL)
             actor = self._actor(person.login, person.id, address)
             subject = person.login
             if lockout.is_locked(person, now):
-                audit.record(
-                    s,
-                    self._ctx.clock,
-                    actor,
-                    Event.LOGIN_REFUSED,
-                    subject=subject,
-                    detail="reason=locked",
-                )
+                self._audit(s, actor, Event.LOGIN_REFUSED, "reason=locked", subject=subject)
                 log.info("login refused for %s: account locked", subject)
                 return Refused(RefusalReason.BAD_CREDENTIALS, GENERIC_REFUSAL)
             if not password_ok or person.password_hash != stored_hash:
-                audit.record(
-                    s,
-                    self._ctx.clock,
-                    actor,
-                    Event.LOGIN_REFUSED,
-                    subject=subject,
-                    detail="reason=wrong_password",
-                )
+                self._audit(s, actor, Event.LOGIN_REFUSED, "reason=wrong_password", subject=subject)
                 lockout.record_failure(s, self._ctx.clock, actor, person, now)
                 log.info("login refused for %s: wrong password", subject)
                 return Refused(RefusalReason.BAD_CREDENTIALS, GENERIC_REFUSAL)
@@ -317,9 +296,7 @@ class LoginService:
             .values(last_login_at=now)
             .execution_options(synchronize_session=False)
         )
-        audit.record(
-            s, self._ctx.clock, actor, Event.LOGIN_SUCCEEDED, subject=actor.name, detail=detail
-        )
+        self._audit(s, actor, Event.LOGIN_SUCCEEDED, detail)
         log.info("%s signed in (%s)", actor.name, detail)
         assert person.login is not None
         return SignedIn(
@@ -357,14 +334,7 @@ class LoginService:
             except Exception as exc:
                 log.error("delivery.destination failed: %s", type(exc).__name__)
         if destination is None:
-            audit.record(
-                s,
-                self._ctx.clock,
-                actor,
-                Event.LOGIN_REFUSED,
-                subject=actor.name,
-                detail=f"reason=no_destination method={method}",
-            )
+            self._audit(s, actor, Event.LOGIN_REFUSED, f"reason=no_destination method={method}")
             log.info("login refused for %s: nowhere to send a code (%s)", actor.name, method)
             text = NO_PHONE_MESSAGE if method == "sms" else NO_EMAIL_MESSAGE
             return Refused(RefusalReason.NO_EMAIL, text)
@@ -411,14 +381,7 @@ class LoginService:
             voided=False,
         )
         s.add(challenge)
-        audit.record(
-            s,
-            self._ctx.clock,
-            actor,
-            Event.LOGIN_CODE_REQUIRED,
-            subject=actor.name,
-            detail=f"code valid {ttl_minutes} min",
-        )
+        self._audit(s, actor, Event.LOGIN_CODE_REQUIRED, f"code valid {ttl_minutes} min")
         return _Pending(
             challenge_id=challenge.id,
             code_hash=challenge.code_hash,
@@ -466,23 +429,13 @@ class LoginService:
                     # Nothing went out: the person may ask for a new code straight away.
                     row.last_sent_at = None
             if error is None:
-                audit.record(
-                    s,
-                    self._ctx.clock,
-                    pending.actor,
-                    Event.CODE_SENT,
-                    subject=pending.subject,
-                    detail=f"to {masked}",
+                self._audit(
+                    s, pending.actor, Event.CODE_SENT, f"to {masked}", subject=pending.subject
                 )
                 log.info("security code for %s sent to %s", pending.subject, masked)
             else:
-                audit.record(
-                    s,
-                    self._ctx.clock,
-                    pending.actor,
-                    Event.CODE_SEND_FAILED,
-                    subject=pending.subject,
-                    detail=error[:2000],
+                self._audit(
+                    s, pending.actor, Event.CODE_SEND_FAILED, error[:2000], subject=pending.subject
                 )
                 log.warning("security code for %s not sent: %s", pending.subject, error)
             attempts = row.attempts if row is not None else pending.attempts
@@ -633,24 +586,12 @@ class LoginService:
         challenge.attempts = attempts
         challenge.voided = voided
         shape = "wrong" if codes.well_formed(code) else "malformed"
-        audit.record(
-            s,
-            self._ctx.clock,
-            actor,
-            Event.CODE_FAILED,
-            subject=actor.name,
-            detail=f"{shape} code, attempt {attempts} of {MAX_CODE_ATTEMPTS}",
+        self._audit(
+            s, actor, Event.CODE_FAILED, f"{shape} code, attempt {attempts} of {MAX_CODE_ATTEMPTS}"
         )
         lockout.record_failure(s, self._ctx.clock, actor, person, now)
         if voided:
-            audit.record(
-                s,
-                self._ctx.clock,
-                actor,
-                Event.CODE_VOIDED,
-                subject=actor.name,
-                detail=f"after {MAX_CODE_ATTEMPTS} wrong codes",
-            )
+            self._audit(s, actor, Event.CODE_VOIDED, f"after {MAX_CODE_ATTEMPTS} wrong codes")
             log.info("security code for %s voided after %d wrong entries", actor.name, attempts)
             return Refused(
                 RefusalReason.CODE_VOIDED,
@@ -666,15 +607,27 @@ class LoginService:
             attempts_left=left,
         )
 
-    def _audit_refusal(self, s: Session, actor: Actor, reason: str) -> None:
+    def _audit(
+        self,
+        s: Session,
+        actor: Actor,
+        event: Event,
+        detail: str = "",
+        *,
+        subject: str | None = None,
+    ) -> None:
+        """One audit row of a login step, about the person signing in unless ``subject`` says."""
         audit.record(
             s,
             self._ctx.clock,
             actor,
-            Event.LOGIN_REFUSED,
-            subject=actor.name,
-            detail=f"reason={reason}",
+            event,
+            subject=actor.name if subject is None else subject,
+            detail=detail,
         )
+
+    def _audit_refusal(self, s: Session, actor: Actor, reason: str) -> None:
+        self._audit(s, actor, Event.LOGIN_REFUSED, f"reason={reason}")
         log.info("login step refused for %s: %s", actor.name, reason)
 
     def _invalid_challenge(
