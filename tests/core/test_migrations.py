@@ -95,3 +95,51 @@ def test_database_newer_than_app_is_refused(empty_db: Database) -> None:
         migrate.upgrade(empty_db)
     with pytest.raises(SchemaTooNew):
         migrate.status(empty_db)
+
+
+def test_search_keys_are_filled_for_people_already_there(empty_db: Database) -> None:
+    """0003 computes the keys of existing people, cut to their columns: a 100-character name
+    with 'İ' lengthens when lower-cased, which PostgreSQL and MariaDB would refuse."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import Boolean, Integer, MetaData, Table, insert
+
+    migrate.upgrade(empty_db, "0002")
+    people = Table("personnel", MetaData(), autoload_with=empty_db.engine)
+
+    def filled(**values: object) -> dict[str, object]:
+        row: dict[str, object] = {}
+        for column in people.columns:
+            if column.nullable or column.primary_key:
+                continue
+            if isinstance(column.type, Boolean):
+                row[column.name] = False
+            elif isinstance(column.type, Integer):
+                row[column.name] = 0
+            elif column.name.endswith("_at"):
+                row[column.name] = datetime.now(UTC).replace(tzinfo=None)
+            else:
+                row[column.name] = ""
+        return row | values
+
+    long_name = "İ" * 100
+    with empty_db.engine.begin() as conn:
+        conn.execute(
+            insert(people),
+            [
+                filled(last_name="  Peeters ", first_name="Sofie", email="Sofie@Example.com"),
+                filled(last_name=long_name, first_name="Ömer", number="E-17"),
+            ],
+        )
+    assert migrate.upgrade(empty_db).up_to_date
+    with empty_db.engine.connect() as conn:
+        keys = conn.execute(
+            text(
+                "SELECT last_name_key, first_name_key, number_key, email_key "
+                "FROM personnel ORDER BY id"
+            )
+        ).all()
+    assert [tuple(k) for k in keys] == [
+        ("peeters", "sofie", "", "sofie@example.com"),
+        (long_name.lower()[:100], "ömer", "e-17", ""),
+    ]

@@ -37,10 +37,20 @@ def upgrade() -> None:
         "personnel", sa.column("id", sa.Integer), *(sa.column(src, sa.String) for _, src, _ in KEYS),
         *(sa.column(key, sa.String) for key, _, _ in KEYS),
     )
+    # Cut to the column: lower() can lengthen a text ('İ' becomes 'i' + a combining dot), and
+    # PostgreSQL and MariaDB refuse a value longer than its column (as personnel._key does).
     rows = bind.execute(sa.select(people.c.id, *(people.c[src] for _, src, _ in KEYS))).all()
-    for row in rows:
-        values = {key: (row[i + 1] or "").strip().lower() for i, (key, _, _) in enumerate(KEYS)}
-        bind.execute(people.update().where(people.c.id == row[0]).values(**values))
+    keyed = [
+        {"person": row[0]}
+        | {
+            key: (row[i + 1] or "").strip().lower()[:length]
+            for i, (key, _, length) in enumerate(KEYS)
+        }
+        for row in rows
+    ]
+    if keyed:  # one statement for every person: no round trip per row
+        update = people.update().where(people.c.id == sa.bindparam("person"))
+        bind.execute(update.values({key: sa.bindparam(key) for key, _, _ in KEYS}), keyed)
     op.create_index("ix_personnel_name_keys", "personnel", ["last_name_key", "first_name_key", "id"])
     op.create_index(
         "ix_personnel_first_name_keys", "personnel", ["first_name_key", "last_name_key", "id"]
