@@ -20,6 +20,7 @@ from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.models import AuditEvent
 from pmdesk.core.modules import SYSTEM_LOG, Action
 from pmdesk.core.permissions import require
+from pmdesk.core.search import escape_like
 
 
 class Event(StrEnum):
@@ -48,6 +49,12 @@ class Event(StrEnum):
     PASSWORD_CHANGED = "password.changed"
     MAIL_TEST_SENT = "mail.test_sent"
     SIGNED_OUT = "signed_out"
+
+
+def person_subject(person_id: int, login: str | None, first_name: str, last_name: str) -> str:
+    """How the audit trail names a person: the login, else the name, else the record number."""
+    name = " ".join(part for part in (first_name, last_name) if part)
+    return login or name or f"person #{person_id}"
 
 
 def record(
@@ -227,7 +234,7 @@ def _audit_filters(
     where: list[ColumnElement[bool]] = []
     text = (actor_text or "").strip().lower()
     if text:
-        like = "%" + _escape_like(text) + "%"
+        like = "%" + escape_like(text) + "%"
         where.append(
             or_(
                 func.lower(AuditEvent.actor).like(like, escape="\\"),
@@ -240,16 +247,12 @@ def _audit_filters(
         if "." in family or family in {e.value for e in Event}:
             where.append(AuditEvent.event == value)
         else:
-            where.append(AuditEvent.event.like(_escape_like(family) + ".%", escape="\\"))
+            where.append(AuditEvent.event.like(escape_like(family) + ".%", escape="\\"))
     if since is not None:
         where.append(AuditEvent.occurred_at >= _aware(since))
     if until is not None:
         where.append(AuditEvent.occurred_at < _aware(until))
     return where
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _aware(value: datetime) -> datetime:

@@ -665,8 +665,7 @@ def _record(person: Person) -> PersonRecord:
 
 
 def _subject(person: Person) -> str:
-    name = " ".join(p for p in (person.first_name, person.last_name) if p)
-    return person.login or name or f"person #{person.id}"
+    return audit.person_subject(person.id, person.login, person.first_name, person.last_name)
 
 
 def _conflict_message(person: Person) -> str:

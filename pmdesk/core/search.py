@@ -10,9 +10,14 @@ from sqlalchemy import ColumnElement, and_
 TOP = "\U0010ffff"
 
 
+def escape_like(text: str) -> str:
+    """``text`` with LIKE's wildcards escaped (escape character: backslash)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def like_prefix(text: str) -> str:
-    """``text%`` with LIKE's wildcards escaped (escape character: backslash)."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    """``text%``, matching what starts with ``text`` literally."""
+    return escape_like(text) + "%"
 
 
 def starts_with(column: Any, term: str, dialect: str) -> ColumnElement[bool]:

@@ -625,7 +625,7 @@ def _subjects(s: Session, person_ids: set[int]) -> dict[int, str]:
             Person.id.in_(sorted(person_ids))
         )
     ).all()
-    return {r[0]: r[1] or " ".join(p for p in (r[2], r[3]) if p) or f"person #{r[0]}" for r in rows}
+    return {r[0]: audit.person_subject(r[0], r[1], r[2], r[3]) for r in rows}
 
 
 def _subject_of(s: Session, person_id: int) -> str:

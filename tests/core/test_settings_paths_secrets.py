@@ -109,3 +109,33 @@ def test_real_keyring_round_trip() -> None:
         store.delete(key)
     assert store.get(key) is None
     store.delete(key)  # deleting what is gone is not an error
+
+
+def test_the_log_file_is_set_up_once_however_often_asked(isolated_paths: Path) -> None:
+    import logging
+    import logging.handlers
+
+    from pmdesk.log_file import setup_logging
+
+    paths = app_paths()
+    root = logging.getLogger()
+
+    def ours() -> list[logging.Handler]:
+        return [
+            h
+            for h in root.handlers
+            if isinstance(h, logging.handlers.RotatingFileHandler)
+            and Path(h.baseFilename) == paths.log_file
+        ]
+
+    try:
+        setup_logging(paths)
+        setup_logging(paths)  # the CLI and the GUI's worker may both ask
+        assert len(ours()) == 1
+        logging.getLogger("pmdesk.test").info("written once")
+        ours()[0].flush()
+        assert paths.log_file.read_text(encoding="utf-8").count("written once") == 1
+    finally:
+        for handler in ours():
+            root.removeHandler(handler)
+            handler.close()
