@@ -6,6 +6,7 @@ in the UI is a courtesy, not the check.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, exists, func, select
@@ -26,12 +27,7 @@ _COLUMN = {
 def can(session: Session | Connection, actor: Actor, module: Module, action: Action) -> bool:
     if actor.is_system:
         return True
-    granted = session.execute(
-        select(_COLUMN[action])
-        .join(Person, Person.group_id == GroupPermission.group_id)
-        .where(Person.id == actor.person_id, GroupPermission.module_key == module.key)
-    ).scalar()
-    return bool(granted)
+    return bool(session.execute(select(granted_to(actor.person_id, module, action))).scalar())
 
 
 def granted_to(person_id: Any, module: Module, action: Action) -> ColumnElement[bool]:
@@ -70,21 +66,13 @@ def require_any(session: Session, actor: Actor, *alternatives: tuple[Module, Act
 
 def rights_of(session: Session, person_id: int) -> dict[str, set[Action]]:
     """Every module key mapped to the actions this person's group has."""
-    rows = session.execute(
-        select(GroupPermission)
-        .join(Person, Person.group_id == GroupPermission.group_id)
-        .where(Person.id == person_id)
-    ).scalars()
-    rights: dict[str, set[Action]] = {m.key: set() for m in MODULES}
-    for row in rows:
-        granted = rights.setdefault(row.module_key, set())
-        if row.can_read:
-            granted.add(Action.READ)
-        if row.can_edit:
-            granted.add(Action.EDIT)
-        if row.can_delete:
-            granted.add(Action.DELETE)
-    return rights
+    return _rights(
+        session.execute(
+            select(GroupPermission)
+            .join(Person, Person.group_id == GroupPermission.group_id)
+            .where(Person.id == person_id)
+        ).scalars()
+    )
 
 
 def administrator_counts(session: Session) -> tuple[int, int]:
@@ -138,14 +126,19 @@ def guard_administrators(session: Session) -> None:
 
 def group_rights(session: Session, group_id: int | None) -> dict[str, set[Action]]:
     """The actions a group has per module key (empty for no group)."""
-    rights: dict[str, set[Action]] = {m.key: set() for m in MODULES}
     if group_id is None:
-        return rights
-    for row in session.execute(
-        select(GroupPermission).where(GroupPermission.group_id == group_id)
-    ).scalars():
-        granted = rights.setdefault(row.module_key, set())
-        granted.update(
+        return _rights([])
+    return _rights(
+        session.execute(
+            select(GroupPermission).where(GroupPermission.group_id == group_id)
+        ).scalars()
+    )
+
+
+def _rights(rows: Iterable[GroupPermission]) -> dict[str, set[Action]]:
+    rights: dict[str, set[Action]] = {m.key: set() for m in MODULES}
+    for row in rows:
+        rights.setdefault(row.module_key, set()).update(
             action
             for action, allowed in (
                 (Action.READ, row.can_read),
