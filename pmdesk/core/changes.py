@@ -36,7 +36,13 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
-from pmdesk.core.db import CONNECT_TIMEOUT_S, Database, parse_url, unavailable_message
+from pmdesk.core.db import (
+    CONNECT_TIMEOUT_S,
+    POSTGRES_KEEPALIVES,
+    Database,
+    parse_url,
+    unavailable_message,
+)
 from pmdesk.core.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
@@ -133,10 +139,7 @@ def psycopg_conninfo(url: URL | str, *, application_name: str = "pmdesk (changes
     params.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
     params.setdefault("application_name", application_name)
     # Notice a dead server link even when nobody writes (no NOTIFY would ever wake us).
-    params.setdefault("keepalives", 1)
-    params.setdefault("keepalives_idle", 30)
-    params.setdefault("keepalives_interval", 10)
-    params.setdefault("keepalives_count", 3)
+    params = POSTGRES_KEEPALIVES | params
     return make_conninfo("", **{k: v for k, v in params.items() if v is not None})
 
 

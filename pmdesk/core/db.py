@@ -30,6 +30,14 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 CONNECT_TIMEOUT_S = 5
+# libpq TCP keepalives: a server that vanished (network cut, machine off) is noticed within about
+# a minute instead of the operating system's two hours, also while a query waits for its answer.
+POSTGRES_KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 _SQLITE_BEGIN_OPTION = "pmdesk_sqlite_begin"
 
@@ -111,6 +119,7 @@ def make_engine(
     options: dict[str, Any] = {}
     if backend == "postgresql":
         connect_args["application_name"] = "pmdesk"
+        connect_args.update(POSTGRES_KEEPALIVES)
     else:
         connect_args["charset"] = "utf8mb4"
         # As on PostgreSQL: InnoDB's default REPEATABLE READ takes gap locks on every range
