@@ -51,6 +51,7 @@ from common import (
     postgres_version,
     save_results,
     standard_arguments,
+    timed,
 )
 
 WORDS = ("peeters 4", "jan smets", "e00012", "marie.d")
@@ -149,14 +150,7 @@ def _raw_query(db: Any, where: str = "", params: dict[str, str] | None = None) -
 
 def _raw_first_page(db: Any, where: str = "", params: dict[str, str] | None = None) -> float:
     """The raw SQL 15 times in a row (warm caches): median seconds."""
-    once = _raw_query(db, where, params)
-    once()
-    times = []
-    for _ in range(15):
-        started = time.perf_counter()
-        once()
-        times.append(time.perf_counter() - started)
-    return median(times)
+    return median(timed(_raw_query(db, where, params), 15))
 
 
 def _raw_search(db: Any, term: str) -> float:

@@ -44,6 +44,7 @@ from common import (
     postgres_version,
     save_results,
     standard_arguments,
+    timed,
 )
 
 RAW_PAGE = """
@@ -66,13 +67,7 @@ def _raw(db: Any, where: str = "", params: dict[str, Any] | None = None) -> floa
         with db.engine.connect() as conn:
             conn.execute(statement, params or {}).all()
 
-    once()
-    times = []
-    for _ in range(REPEAT):
-        started = time.perf_counter()
-        once()
-        times.append(time.perf_counter() - started)
-    return median(times)
+    return median(timed(once, REPEAT))
 
 
 def child(url: str) -> dict[str, Any]:
