@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 import trustme
@@ -37,6 +38,13 @@ SOURCE_MIGRATIONS = ROOT / "pmdesk" / "core" / "migrations"
 SIZE_BUDGET_MIB = 185
 
 
+def _skip_or_fail(reason: str) -> NoReturn:
+    """Skip for ``reason``, or fail when ``PMDESK_REQUIRE_FROZEN=1`` makes these tests mandatory."""
+    if os.environ.get("PMDESK_REQUIRE_FROZEN") == "1":
+        pytest.fail(f"{reason}; PMDESK_REQUIRE_FROZEN=1 makes the packaged app tests mandatory")
+    pytest.skip(reason)
+
+
 def _frozen_binary() -> Path:
     value = os.environ.get("PMDESK_FROZEN_BINARY", "")
     if not value:
@@ -45,9 +53,7 @@ def _frozen_binary() -> Path:
         reason = f"PMDESK_FROZEN_BINARY={value} is not a built executable (run `make dist`)"
     else:
         return Path(value).resolve()
-    if os.environ.get("PMDESK_REQUIRE_FROZEN") == "1":
-        pytest.fail(f"{reason}; PMDESK_REQUIRE_FROZEN=1 makes the packaged app mandatory")
-    pytest.skip(reason)
+    _skip_or_fail(reason)
 
 
 @pytest.fixture(scope="module")
@@ -86,10 +92,7 @@ def _keyring_available() -> bool:
 
 def _require_test_keyring() -> None:
     if not _keyring_available():
-        reason = "no test keyring: run under scripts/with-test-env (D-Bus + gnome-keyring)"
-        if os.environ.get("PMDESK_REQUIRE_FROZEN") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        _skip_or_fail("no test keyring: run under scripts/with-test-env (D-Bus + gnome-keyring)")
 
 
 # --- the bundle itself ------------------------------------------------------------------
@@ -116,7 +119,7 @@ def test_every_pmdesk_module_is_frozen(frozen: Path) -> None:
     """The GUI imports pages lazily: each module of the source tree must be in the archive."""
     viewer = Path(sys.executable).with_name("pyi-archive_viewer")
     if not viewer.exists():
-        pytest.skip("PyInstaller is not installed in this venv (make dist installs it)")
+        _skip_or_fail("PyInstaller is not installed in this venv (make dist installs it)")
     listing = subprocess.run(
         [str(viewer), "--recursive", "--brief", str(frozen)],
         capture_output=True,
@@ -155,9 +158,10 @@ def test_bundle_leaves_out_what_pmdesk_does_not_use(bundle: Path) -> None:
     found = sorted(n for n in names if any(re.search(p, n) for p in unwanted))
     assert not found, f"unwanted files in the bundle: {found[:10]}"
     # ... and what a Linux desktop needs is there.
-    if (bundle / "PySide6" / "Qt" / "plugins" / "platforms").is_dir():
-        platforms = {p.name for p in (bundle / "PySide6/Qt/plugins/platforms").iterdir()}
-        assert {"libqxcb.so", "libqwayland.so", "libqoffscreen.so"} <= platforms
+    platforms_dir = bundle / "PySide6" / "Qt" / "plugins" / "platforms"
+    assert platforms_dir.is_dir(), f"no Qt platform plugins in the bundle ({platforms_dir})"
+    platforms = {p.name for p in platforms_dir.iterdir()}
+    assert {"libqxcb.so", "libqwayland.so", "libqoffscreen.so"} <= platforms
 
 
 def test_bundle_size_stays_within_budget(frozen: Path) -> None:

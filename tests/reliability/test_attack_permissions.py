@@ -24,7 +24,7 @@ from pmdesk.core.groups import GridRow, GroupService
 from pmdesk.core.models import Person
 from pmdesk.core.modules import MODULES
 from pmdesk.core.permissions import administrator_counts
-from pmdesk.core.personnel import PersonForm, PersonnelService
+from pmdesk.core.personnel import PersonnelService
 from pmdesk.core.security import SecurityService
 from pmdesk.core.trusted_ips import TrustedIpService
 from pmdesk.secrets import MemoryStore
@@ -231,4 +231,3 @@ def test_clearing_the_last_administrators_login_is_refused(sqlite_ctx: CoreConte
         people.update(Actor.command_line(), root, record.version, replace(record.form, login=""))
     with sqlite_ctx.db.session() as s:
         assert s.execute(select(Person.login).where(Person.id == root)).scalar() == "root"
-    assert isinstance(PersonForm(), PersonForm)

@@ -24,6 +24,7 @@ import trustme
 
 from pmdesk.paths import app_paths
 from pmdesk.secrets import KeyringStore, SecretStoreError, smtp_key
+from tests.helpers.cli import run_pmdesk
 from tests.helpers.databases import servers_required
 from tests.helpers.smtp import SENDER, SmtpServer
 
@@ -47,15 +48,7 @@ def keyring_store() -> Iterator[KeyringStore]:
 
 
 def pmdesk(*args: str, stdin: str = "", env: dict[str, str] | None = None) -> tuple[int, str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "pmdesk", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
+    result = run_pmdesk(*args, stdin=stdin, env=env)
     return result.returncode, result.stdout + result.stderr
 
 

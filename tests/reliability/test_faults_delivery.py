@@ -6,10 +6,7 @@ Real aiosmtpd servers on loopback; the hanging one accepts TCP and never answers
 
 from __future__ import annotations
 
-import os
 import ssl
-import subprocess
-import sys
 
 import pytest
 from sqlalchemy import select
@@ -20,7 +17,7 @@ from pmdesk.core.context import CoreContext
 from pmdesk.core.delivery.base import Delivery, DeliverySettings
 from pmdesk.core.delivery.factory import delivery_for
 from pmdesk.core.models import AuditEvent, LoginChallenge
-from tests.helpers.cli import database_arg
+from tests.helpers.cli import database_arg, run_pmdesk
 from tests.helpers.login import add_user, cheap_passwords, person, set_security
 from tests.helpers.smtp import LOOPBACK, SENDER, SmtpServer
 
@@ -119,14 +116,8 @@ def test_the_command_line_shows_the_mail_fault(
 ) -> None:
     use_server(sqlite_ctx, closed_port)
     url = database_arg(sqlite_ctx.db)
-    result = subprocess.run(
-        [sys.executable, "-m", "pmdesk", "--database", url, "login", "alice", "--password-stdin"],
-        input=PASSWORD + "\n",
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=os.environ,
+    result = run_pmdesk(
+        "--database", url, "login", "alice", "--password-stdin", stdin=PASSWORD + "\n"
     )
     assert result.returncode == 1
     assert "Traceback" not in result.stderr

@@ -7,9 +7,7 @@ is back.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 
@@ -21,7 +19,7 @@ from pmdesk.core.db import Database
 from pmdesk.core.models import SecuritySettings
 from pmdesk.paths import app_paths
 from pmdesk.secrets import KeyringStore, SecretStoreError, database_key
-from tests.helpers.cli import database_arg
+from tests.helpers.cli import database_arg, run_pmdesk
 from tests.helpers.databases import ADMIN_URLS, servers_required
 from tests.reliability.helpers import REPO
 
@@ -41,18 +39,6 @@ KEYRINGS = pytest.mark.parametrize(
 )
 
 
-def pmdesk(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pmdesk", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, **env},
-    )
-
-
 def one_line(result: subprocess.CompletedProcess[str]) -> str:
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
@@ -65,7 +51,7 @@ def one_line(result: subprocess.CompletedProcess[str]) -> str:
 def test_storing_the_mail_password_needs_the_keyring(
     sqlite_db: Database, env: dict[str, str], expected: str
 ) -> None:
-    result = pmdesk(
+    result = run_pmdesk(
         "--database", database_arg(sqlite_db), "mail", "configure", "--method", "smtp",
         "--host", "smtp.example.com", "--security", "starttls", "--from", "it@example.com",
         "--username", "mailer", "--password-stdin",
@@ -83,7 +69,7 @@ def test_storing_the_mail_password_needs_the_keyring(
                 assert MAIL_PASSWORD.encode() not in file.read_bytes(), f"kept in {file}"
 
     # Showing the settings still works and says what is wrong with the secret.
-    shown = pmdesk("--database", database_arg(sqlite_db), "mail", "show", env=env)
+    shown = run_pmdesk("--database", database_arg(sqlite_db), "mail", "show", env=env)
     assert shown.returncode == 0, shown.stderr
 
 
@@ -122,7 +108,7 @@ def test_a_database_password_from_the_keyring(
     mariadb_user: tuple[URL, str], env: dict[str, str], expected: str
 ) -> None:
     url, _ = mariadb_user
-    line = one_line(pmdesk("--database", url.render_as_string(), "db", "status", env=env))
+    line = one_line(run_pmdesk("--database", url.render_as_string(), "db", "status", env=env))
     assert "Cannot reach the database mariadb" in line
     assert "Access denied" in line
     assert expected in line, "the keyring problem is named where the password was needed"
@@ -140,7 +126,7 @@ def test_the_database_password_works_once_in_the_keyring(mariadb_user: tuple[URL
     key = database_key(url.render_as_string(hide_password=True))
     store.set(key, password)
     try:
-        upgraded = pmdesk("--database", url.render_as_string(), "db", "upgrade", env={})
+        upgraded = run_pmdesk("--database", url.render_as_string(), "db", "upgrade", env={})
         assert upgraded.returncode == 0, upgraded.stderr
         assert "upgraded from empty" in upgraded.stdout
     finally:

@@ -20,6 +20,7 @@ from pmdesk.core.db import Database, sqlite_url
 from pmdesk.secrets import KeyringStore, MemoryStore, SecretStoreError
 from pmdesk.ui.app import Launcher
 from pmdesk.ui.tasks import TaskManager
+from tests.helpers.databases import servers_required
 from tests.helpers.login import add_user
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -248,6 +249,8 @@ def _self_test(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 def test_self_test_checks_dialog_database_and_keyring(database_file: Path) -> None:
     keyring_ok = _keyring_in_a_fresh_process()
+    if servers_required():  # CI runs under scripts/with-test-env, which provides a keyring
+        assert keyring_ok, "no keyring backend in a fresh process: the test keyring is missing"
     result = _self_test({"PMDESK_DATABASE_URL": str(sqlite_url(database_file))})
     lines = result.stdout.splitlines()
     assert "Traceback" not in result.stderr

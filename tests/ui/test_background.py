@@ -32,11 +32,11 @@ from pmdesk.ui.background import (
     is_lost_message,
     lost_message,
 )
-from pmdesk.ui.main_window import MainWindow, load_session
+from pmdesk.ui.main_window import MainWindow, Session, load_session
 from pmdesk.ui.personnel import PersonnelPage
 from pmdesk.ui.system.security import SecurityPage
 from pmdesk.ui.tasks import TaskManager
-from tests.helpers.login import add_user
+from tests.helpers.login import add_user, cheap_passwords
 from tests.helpers.staff import add_person
 from tests.ui.conftest import make_app, signed_in
 from tests.ui.system_pages import open_page
@@ -352,7 +352,7 @@ def test_the_security_screen_drops_rows_another_workstation_expires(
     window = MainWindow(app, load_session(app, signed_in(app, admin, "jsmets", "J. Smets")), tasks)
     qtbot.addWidget(window)
     services = make_services(app.context, sweep=False)
-    window.background = services  # type: ignore[attr-defined]  # the wiring proposed for MainWindow
+    window.background = services
     services.start()
     assert services.listener is not None
     assert services.listener.connected.wait(10)
@@ -392,8 +392,9 @@ def test_the_listener_alone_can_be_stopped_while_waiting(sqlite_db: Database) ->
 
 def test_the_personnel_form_drops_an_address_removed_on_another_workstation(
     qtbot: QtBot,
-    main_window: MainWindow,
     ui_app: App,
+    admin_session: Session,
+    tasks: TaskManager,
     make_services: Callable[..., BackgroundServices],
 ) -> None:
     system = Actor.system("test")
@@ -401,18 +402,24 @@ def test_the_personnel_form_drops_an_address_removed_on_another_workstation(
     person = add_person(ui_app.db, "speeters", first_name="Sofie", last_name="Peeters")
     gone = trusted.trust_by_admin(system, person, "83.134.100.157")
     trusted.trust_by_admin(system, person, "192.0.2.44")
-    page = main_window.show_page("personnel")
+
+    # As App._start_background does: the services are on the window before any page is built,
+    # and the Personnel page connects itself to them (the test adds no connection of its own).
+    window = MainWindow(ui_app, admin_session, tasks, passwords=cheap_passwords())
+    qtbot.addWidget(window)
+    services = make_services(ui_app.context, sweep=False)
+    window.background = services
+    services.start()
+    assert services.listener is not None
+    assert services.listener.connected.wait(10)
+    window.resize(1280, 820)
+    window.show()
+    qtbot.waitExposed(window)
+    page = window.show_page("personnel")
     assert isinstance(page, PersonnelPage)
     page.open_person(person)
     table = page.editor.ip_table
     qtbot.waitUntil(lambda: table.rowCount() == 2, timeout=10_000)
-
-    services = make_services(ui_app.context, sweep=False)
-    # The wiring proposed for the Personnel page: reload the open person's trusted addresses.
-    services.trusted_ips_changed.connect(lambda: page.open_person(person, keep_message=True))
-    services.start()
-    assert services.listener is not None
-    assert services.listener.connected.wait(10)
 
     other = Database(ui_app.db.url)  # another workstation
     try:
@@ -422,3 +429,4 @@ def test_the_personnel_form_drops_an_address_removed_on_another_workstation(
         other.dispose()
     qtbot.waitUntil(lambda: table.rowCount() == 1, timeout=10_000)
     assert table.item(0, 0).text() == "192.0.2.44"
+    qtbot.waitUntil(tasks.is_idle, timeout=10_000)
