@@ -94,7 +94,10 @@ def clean_phone(value: str, *, label: str = "Phone", default_country_code: str =
         return ""
     if not PHONE_ALLOWED_RE.match(raw):
         raise FieldInvalid(f"{label}: use digits, spaces and + ( ) . / - only.")
-    digits = re.sub(r"[^0-9]", "", raw)
+    # "+32 (0) 470 …": a bracketed trunk 0 after the country code is dialled only from inside
+    # the country.
+    dialled = re.sub(r"^(\+|00)(\s*[1-9][0-9]{0,2}\s*)\(\s*0\s*\)", r"\1\2", raw)
+    digits = re.sub(r"[^0-9]", "", dialled)
     if raw.startswith("+"):
         e164 = digits
     elif digits.startswith("00"):
