@@ -21,6 +21,8 @@ from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QApplication, QStyleFactory, QWidget
 
 from pmdesk import APP_NAME, __version__
+from pmdesk.gui_entry import has_display
+from pmdesk.ui.errors import error_text
 from pmdesk.ui.icons import app_icon, style_sheet
 from pmdesk.ui.login_dialog import LoginDialog
 from pmdesk.ui.tasks import TaskManager
@@ -325,18 +327,10 @@ class Launcher(QObject):
         )
 
     def _session_failed(self, exc: BaseException) -> None:
-        from pmdesk.core.errors import PmdeskError
-
         self.login.set_idle()
         self.login.reset()
-        if not isinstance(exc, PmdeskError):
-            log.error("Opening the main window failed", exc_info=exc)
         self.login.message.show_error(
-            str(exc)
-            if isinstance(exc, PmdeskError)
-            else self.login.tr("pmdesk could not open its main window ({name}).").format(
-                name=type(exc).__name__
-            )
+            error_text(exc, self.login.tr("pmdesk could not open its main window"))
         )
 
     def _show_main_window(self, session: Session) -> None:
@@ -445,11 +439,7 @@ def run(database_url: str | None, self_test: bool = False, *, secrets: Any = Non
 
 def _prefer_offscreen() -> None:
     """Without a display (a CI box, an SSH session), run the self-test off screen."""
-    if os.environ.get("QT_QPA_PLATFORM"):
-        return
-    if sys.platform.startswith("linux") and not (
-        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
-    ):
+    if not has_display():
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
 

@@ -6,8 +6,9 @@
 - ``ChangeListener``: a QThread looping ``ChangeWatcher.wait`` (``pmdesk.core.changes``) and
   emitting ``changed(frozenset[str])`` of table names, delivered queued on the GUI thread.
 - Both survive a database restart: they say "Database connection lost — reconnecting in N s"
-  through ``status``, retry with exponential backoff (1 s doubling to 30 s) and never raise out of
-  their thread. After a reconnect the listener reports every topic (changes may have been missed).
+  through ``status`` (shown until the next message), retry with
+  exponential backoff (1 s doubling to 30 s) and never raise out of their thread. After a
+  reconnect the listener reports every topic (changes may have been missed).
 - ``BackgroundServices`` holds both for the main window: ``start()`` after sign-in, ``stop()`` on
   sign-out and close (also on application quit as a safety net); it re-emits
   ``trusted_ips_changed``, ``personnel_changed``, ``security_settings_changed``,
@@ -100,6 +101,11 @@ def seconds_text(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds >= 1 else f"{seconds:.1f} s"
 
 
+# How long a ``status`` message stays in the status bar (its second argument, milliseconds).
+FOR_A_WHILE = -1  # the window's usual few seconds
+UNTIL_NEXT_MESSAGE = 0  # "connection lost": the retries come up to 30 s apart
+
+
 LOST_PREFIX = "Database connection lost"
 
 
@@ -152,7 +158,7 @@ class SweepWorker(QObject):
     """
 
     swept = Signal(int)
-    status = Signal(str)
+    status = Signal(str, int)  # the text, how long it stays (FOR_A_WHILE, UNTIL_NEXT_MESSAGE)
     #: Emitted in the worker thread when ``shutdown`` is done (the thread is quitting).
     stopped = Signal()
 
@@ -252,13 +258,15 @@ class SweepWorker(QObject):
         self._backoff.reset()
         if self._lost:
             self._lost = False
-            self.status.emit("Database connection restored")
+            self.status.emit("Database connection restored", FOR_A_WHILE)
         log.info(
             "Expiry sweep removed %d trusted IPs in %.2f s", removed, time.monotonic() - started
         )
         if removed:
             noun = "address" if removed == 1 else "addresses"
-            self.status.emit(f"Expiry sweep: removed {removed} expired trusted IP {noun}")
+            self.status.emit(
+                f"Expiry sweep: removed {removed} expired trusted IP {noun}", FOR_A_WHILE
+            )
         self.swept.emit(int(removed))
         self._schedule(self._interval_s)
 
@@ -268,16 +276,18 @@ class SweepWorker(QObject):
             self._lost = True
             self._dispose()  # a fresh engine on the next try
             log.warning("Expiry sweep: database connection lost: %s", _first_line(exc))
-            self.status.emit(lost_message(delay))
+            self.status.emit(lost_message(delay), UNTIL_NEXT_MESSAGE)
         elif isinstance(exc, DatabaseBusy):
             log.info("Expiry sweep: database busy, trying again later")
             self.status.emit(
-                f"Expiry sweep postponed: the database is busy — retrying in {seconds_text(delay)}"
+                f"Expiry sweep postponed: the database is busy — retrying in {seconds_text(delay)}",
+                FOR_A_WHILE,
             )
         else:
             log.error("Expiry sweep failed", exc_info=exc)
             self.status.emit(
-                f"Expiry sweep failed: {_first_line(exc)} — retrying in {seconds_text(delay)}"
+                f"Expiry sweep failed: {_first_line(exc)} — retrying in {seconds_text(delay)}",
+                FOR_A_WHILE,
             )
         self._schedule(delay)
 
@@ -291,7 +301,7 @@ class ChangeListener(QThread):
     """
 
     changed = Signal(object)
-    status = Signal(str)
+    status = Signal(str, int)  # the text, how long it stays (FOR_A_WHILE, UNTIL_NEXT_MESSAGE)
 
     def __init__(
         self,
@@ -360,7 +370,7 @@ class ChangeListener(QThread):
                 if lost:
                     lost = False
                     self._backoff.reset()
-                    self.status.emit("Database connection restored")
+                    self.status.emit("Database connection restored", FOR_A_WHILE)
                     pending |= TOPICS  # whatever changed meanwhile was missed
             now = time.monotonic()
             gap_left = last_emit + self._min_gap_s - now
@@ -384,11 +394,12 @@ class ChangeListener(QThread):
         delay = self._backoff.next()
         if is_connection_error(exc):
             log.warning("Live refresh: database connection lost: %s", _first_line(exc))
-            self.status.emit(lost_message(delay))
+            self.status.emit(lost_message(delay), UNTIL_NEXT_MESSAGE)
         else:
             log.error("Live refresh failed", exc_info=exc)
             self.status.emit(
-                f"Live refresh failed: {_first_line(exc)} — retrying in {seconds_text(delay)}"
+                f"Live refresh failed: {_first_line(exc)} — retrying in {seconds_text(delay)}",
+                FOR_A_WHILE,
             )
         self._stopping.wait(delay)
 
@@ -406,7 +417,7 @@ class BackgroundServices(QObject):
     permissions_changed = Signal()  # user_groups or group_permissions
     changed = Signal(object)  # frozenset[str] of table names
     swept = Signal(int)
-    status = Signal(str)
+    status = Signal(str, int)  # the text, how long it stays (FOR_A_WHILE, UNTIL_NEXT_MESSAGE)
     _sweep_requested = Signal()
     _shutdown_requested = Signal()
 

@@ -6,7 +6,6 @@ is created on a worker thread (hashing the password takes a moment).
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -21,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from pmdesk.ui.errors import error_text
 from pmdesk.ui.icons import app_icon, pixmap
 from pmdesk.ui.tasks import TaskManager
 from pmdesk.ui.widgets import (
@@ -36,8 +36,6 @@ if TYPE_CHECKING:
     from pmdesk.core.context import CoreContext
     from pmdesk.core.passwords import Passwords
     from pmdesk.core.personnel import PersonForm, PersonRecord
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -219,19 +217,14 @@ class FirstRunDialog(WrappingDialog):
         self.accept()
 
     def _failed(self, exc: BaseException) -> None:
-        from pmdesk.core.errors import PmdeskError, ValidationError
+        from pmdesk.core.errors import ValidationError
 
         self._set_busy(False)
         if isinstance(exc, ValidationError):
             self.show_errors(exc.errors)
-        elif isinstance(exc, PmdeskError):
-            self.message.show_error(str(exc))
         else:
-            log.error("Creating the first administrator failed", exc_info=exc)
             self.message.show_error(
-                self.tr("The administrator could not be created ({name}).").format(
-                    name=type(exc).__name__
-                )
+                error_text(exc, self.tr("The administrator could not be created"))
             )
 
     def _set_busy(self, busy: bool) -> None:

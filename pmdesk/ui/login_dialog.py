@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from pmdesk import __version__
+from pmdesk.ui.errors import error_text
 from pmdesk.ui.icons import app_icon, icon, pixmap
 from pmdesk.ui.tasks import TaskManager
 from pmdesk.ui.widgets import BusyIndicator, MessageLabel, hint_label, make_primary, repolish
@@ -345,19 +346,9 @@ class LoginDialog(QDialog):
 
     def _failed(self, exc: BaseException) -> None:
         self._set_busy(False)
-        from pmdesk.core.errors import PmdeskError
-
-        if isinstance(exc, PmdeskError):
-            self.message.show_error(str(exc))
-        else:
-            import logging
-
-            logging.getLogger(__name__).error("Login failed unexpectedly", exc_info=exc)
-            self.message.show_error(
-                self.tr("Something went wrong while signing in ({name}). Try again.").format(
-                    name=type(exc).__name__
-                )
-            )
+        self.message.show_error(
+            error_text(exc, self.tr("Something went wrong while signing in ({name}). Try again."))
+        )
 
     def _begun(self, result: SignedIn | CodeNeeded | Refused) -> None:
         from pmdesk.core.auth import CodeNeeded, Refused, SignedIn
@@ -535,8 +526,3 @@ class LoginDialog(QDialog):
     def closeEvent(self, event: QCloseEvent) -> None:
         self._timer.stop()
         super().closeEvent(event)
-
-    def code_seconds_left(self) -> float | None:
-        if self._code_deadline is None:
-            return None
-        return max(self._code_deadline - self._monotonic(), 0.0)

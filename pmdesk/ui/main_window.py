@@ -14,8 +14,6 @@ bool``; sign-out and closing the window then ask before discarding.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -40,7 +38,7 @@ from pmdesk.core.context import Actor
 from pmdesk.core.modules import LANGUAGES, MAINTENANCE, Action, Module
 from pmdesk.paths import resource_dir
 from pmdesk.ui.icons import app_icon, icon, pixmap
-from pmdesk.ui.message_boxes import ask
+from pmdesk.ui.message_boxes import ask_discard
 from pmdesk.ui.tasks import TaskManager
 
 if TYPE_CHECKING:
@@ -351,17 +349,10 @@ class MainWindow(QMainWindow):
     #: How long a status message stays on screen.
     STATUS_TIMEOUT_MS = 6000
 
-    def show_status(self, text: str, timeout_ms: int | None = None) -> None:
-        """A message in the status bar for ``timeout_ms`` (default ``STATUS_TIMEOUT_MS``).
-
-        "Database connection lost" stays until the next message (the retries come up to 30 s
-        apart, so it would otherwise vanish while the database is still unreachable).
-        """
-        if timeout_ms is None:
-            from pmdesk.ui.background import is_lost_message
-
-            timeout_ms = 0 if is_lost_message(text) else self.STATUS_TIMEOUT_MS
-        self.statusBar().showMessage(text, timeout_ms)
+    def show_status(self, text: str, timeout_ms: int = -1) -> None:
+        """A message in the status bar for ``timeout_ms``: negative for ``STATUS_TIMEOUT_MS``,
+        0 until the next message (as the background services ask for "connection lost")."""
+        self.statusBar().showMessage(text, self.STATUS_TIMEOUT_MS if timeout_ms < 0 else timeout_ms)
 
     # ----- language -------------------------------------------------------------------------
 
@@ -396,15 +387,13 @@ class MainWindow(QMainWindow):
         if not self.unsaved_pages():
             proceed()
             return
-        ask(
+        ask_discard(
             self,
-            self.tr("Unsaved changes"),
             self.tr("You have changes that are not saved. Discard them and {action}?").format(
                 action=action
             ),
-            self.tr("Discard changes"),
             proceed,
-            danger=True,
+            keep_text=self.tr("Cancel"),
         )
 
     def request_sign_out(self) -> None:
@@ -502,7 +491,9 @@ def install_translation(code: str) -> bool:
 
 def install_pages(window: MainWindow) -> None:
     """Every screen of the app, each shown only as the user's group allows."""
+    # Imported here, not at the top: the screens load when the main window is built.
     from pmdesk.ui.personnel import PersonnelPage
+    from pmdesk.ui.system import install_system_pages
 
     window.add_page(
         "maintenance",
@@ -513,5 +504,4 @@ def install_pages(window: MainWindow) -> None:
         group=("organisation", window.tr("Organisation")),
     )
     # System → Permissions, Security, Log: registered by pmdesk.ui.system with add_system_page.
-    if importlib.util.find_spec("pmdesk.ui.system") is not None:
-        importlib.import_module("pmdesk.ui.system").install_system_pages(window)
+    install_system_pages(window)

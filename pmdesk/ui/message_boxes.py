@@ -50,6 +50,32 @@ def ask(
     return box
 
 
+def ask_discard(
+    parent: QWidget,
+    text: str,
+    on_discard: Callable[[], None],
+    *,
+    discard_text: str | None = None,
+    keep_text: str | None = None,
+    on_keep: Callable[[], None] | None = None,
+) -> QMessageBox:
+    """Ask whether to discard unsaved changes: a red "Discard changes" button (or
+    ``discard_text``) or "Keep editing" (or ``keep_text``; ``on_keep`` then runs); titled
+    "Unsaved changes" and opened without blocking."""
+    box = ask(
+        parent,
+        QCoreApplication.translate("widgets", "Unsaved changes"),
+        text,
+        discard_text or QCoreApplication.translate("widgets", "Discard changes"),
+        on_discard,
+        danger=True,
+        cancel_text=keep_text or QCoreApplication.translate("widgets", "Keep editing"),
+    )
+    if on_keep is not None:
+        box.rejected.connect(on_keep)
+    return box
+
+
 def inform(
     parent: QWidget | None,
     title: str,

@@ -45,8 +45,9 @@ class Opened:
     has_users: bool
     administrator_group_id: int | None
     keyring_warning: str | None
-    # One argon2 hasher for every service: making one hashes a dummy password (tenths of a
-    # second), so it is made here, on the worker thread, never on the GUI thread.
+    # One argon2 hasher for every service, made here on the worker thread (argon2 is imported
+    # with it). Making it is cheap; the dummy hash it checks unknown logins against (tenths of
+    # a second) is made the first time a login needs it (a worker thread too), then shared.
     passwords: Passwords
     # Made here too: importing its module on the GUI thread would hold up the dialog.
     login_service: LoginService

@@ -128,11 +128,6 @@ class TaskManager(QObject):
 
     # ----- state --------------------------------------------------------------------------
 
-    @property
-    def pending(self) -> int:
-        """Tasks started whose callbacks have not run yet."""
-        return len(self._entries)
-
     def is_idle(self) -> bool:
         return not self._entries
 

@@ -96,7 +96,7 @@ def make_services(qtbot: QtBot) -> Iterator[Callable[..., BackgroundServices]]:
 
 def status_log(services: BackgroundServices) -> list[str]:
     seen: list[str] = []
-    services.status.connect(seen.append)
+    services.status.connect(lambda text, _ms: seen.append(text))
     return seen
 
 

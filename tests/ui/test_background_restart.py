@@ -55,7 +55,7 @@ def test_both_services_survive_a_database_restart(
             min_gap_s=0.05,
         )
         seen: list[str] = []
-        services.status.connect(seen.append)
+        services.status.connect(lambda text, _ms: seen.append(text))
         swept: list[int] = []
         services.swept.connect(swept.append)
         topics: list[frozenset[str]] = []

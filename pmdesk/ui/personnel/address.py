@@ -32,9 +32,6 @@ class Address:
         place = " ".join(p for p in (self.postcode.strip(), self.city.strip()) if p)
         return ", ".join(p for p in (self.street.strip(), place, self.country.strip()) if p)
 
-    def is_empty(self) -> bool:
-        return not self.summary()
-
 
 class AddressDialog(QDialog):
     def __init__(

@@ -7,7 +7,6 @@ clears it. Errors from ``ValidationError.errors`` are shown under the field they
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import fields, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +33,7 @@ from PySide6.QtWidgets import (
 from pmdesk.core.personnel import ACCESS_FLAGS, Choice, Lookups, PersonForm, PersonRecord
 from pmdesk.ui.icons import icon, pixmap
 from pmdesk.ui.personnel.address import ADDRESS_FIELDS, Address, AddressDialog
+from pmdesk.ui.system.common import local_time
 from pmdesk.ui.widgets import FieldBox, FieldError, MessageLabel, hint_label, link_button
 
 if TYPE_CHECKING:
@@ -317,7 +317,6 @@ class PersonEditor(QWidget):
                 self,
             )
         )
-        self._trusted_ids: list[int] = []
         self._can_remove_ips = False
 
         self.message = MessageLabel(self)
@@ -437,15 +436,6 @@ class PersonEditor(QWidget):
     def is_dirty(self) -> bool:
         return self.form() != self._baseline
 
-    def changed_fields(self) -> list[str]:
-        now, then = self.form(), self._baseline
-        return [f.name for f in fields(PersonForm) if getattr(now, f.name) != getattr(then, f.name)]
-
-    def clear_passwords(self) -> None:
-        self.edits["password"].clear()
-        self.edits["password_confirm"].clear()
-        self._baseline = replace(self._baseline, password="", password_confirm="")
-
     # ----- errors -------------------------------------------------------------------------
 
     def set_errors(self, errors: Mapping[str, str]) -> list[str]:
@@ -506,7 +496,7 @@ class PersonEditor(QWidget):
 
     def set_lock_state(self, locked_until: datetime | None, locked: bool, failed: int) -> None:
         if locked and locked_until is not None:
-            when = locked_until.astimezone().strftime("%Y-%m-%d %H:%M")
+            when = local_time(locked_until)
             self.lock_label.setText(
                 self.tr("Locked until {time} after {n} failed logins.").format(time=when, n=failed)
             )
@@ -523,10 +513,9 @@ class PersonEditor(QWidget):
     def set_trusted_ips(self, rows: Sequence[TrustedIpRow], *, can_remove: bool = False) -> None:
         """This person's trusted addresses, each with a red remove button."""
         self._can_remove_ips = can_remove
-        self._trusted_ids = [row.id for row in rows]
         self.ip_table.setRowCount(len(rows))
         for r, row in enumerate(rows):
-            cells = [row.address, _when(row.created_at), _when(row.expires_at)]
+            cells = [row.address, local_time(row.created_at), local_time(row.expires_at)]
             for c, text in enumerate(cells):
                 self.ip_table.setItem(r, c, QTableWidgetItem(text))
             button = QToolButton(self.ip_table)
@@ -545,9 +534,6 @@ class PersonEditor(QWidget):
         height = self.ip_table.horizontalHeader().height() + 30 * len(rows) + 4
         self.ip_table.setFixedHeight(min(height, 30 * 6 + 34))
 
-    def trusted_ip_ids(self) -> list[int]:
-        return list(self._trusted_ids)
-
     # ----- editing ------------------------------------------------------------------------
 
     def set_editable(self, editable: bool) -> None:
@@ -559,10 +545,6 @@ class PersonEditor(QWidget):
         for check in self.checks.values():
             check.setEnabled(editable)
         self.unlock_button.setEnabled(editable)
-
-    @property
-    def editable(self) -> bool:
-        return self._editable
 
     def _edited(self, *_args: object) -> None:
         if not self._loading:
@@ -590,9 +572,3 @@ def _align_labels(*layouts: QFormLayout) -> None:
     width = max((label.sizeHint().width() for label in labels), default=0)
     for label in labels:
         label.setMinimumWidth(width)
-
-
-def _when(value: object) -> str:
-    if isinstance(value, datetime):
-        return value.astimezone().strftime("%Y-%m-%d %H:%M")
-    return ""

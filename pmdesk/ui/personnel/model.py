@@ -27,6 +27,7 @@ from PySide6.QtCore import (
 
 from pmdesk.ui.icons import icon
 from pmdesk.ui.lists import ModelIndex, ReadOnlyTableModel
+from pmdesk.ui.system.common import local_time
 from pmdesk.ui.tasks import TaskManager
 
 if TYPE_CHECKING:
@@ -383,8 +384,7 @@ class PersonnelModel(ReadOnlyTableModel):
             if role == Qt.ItemDataRole.DecorationRole:
                 return self._lock_icon if locked else None
             if role == Qt.ItemDataRole.ToolTipRole and locked and person.locked_until:
-                local = person.locked_until.astimezone()
-                return _t("Locked until {time}").format(time=local.strftime("%Y-%m-%d %H:%M"))
+                return _t("Locked until {time}").format(time=local_time(person.locked_until))
             return None
         if role == Qt.ItemDataRole.DisplayRole:
             return str(getattr(person, COLUMNS[column].attribute) or "")

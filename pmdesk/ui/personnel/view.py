@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,15 +26,15 @@ from pmdesk.core.errors import (
     ConflictError,
     NotFound,
     PermissionDenied,
-    PmdeskError,
     ValidationError,
 )
 from pmdesk.core.modules import MAINTENANCE, SYSTEM_SECURITY, Action
 from pmdesk.core.personnel import Lookups, PersonForm, PersonnelService, PersonRecord
 from pmdesk.core.trusted_ips import TrustedIpRow, TrustedIpService
+from pmdesk.ui.errors import error_text
 from pmdesk.ui.icons import icon
 from pmdesk.ui.lists import list_table, search_box
-from pmdesk.ui.message_boxes import ask
+from pmdesk.ui.message_boxes import ask, ask_discard
 from pmdesk.ui.personnel.conflict import ConflictDialog
 from pmdesk.ui.personnel.form import PersonEditor
 from pmdesk.ui.personnel.model import (
@@ -49,7 +48,6 @@ from pmdesk.ui.widgets import BusyIndicator, MessageLabel, make_danger, make_pri
 if TYPE_CHECKING:
     from pmdesk.ui.main_window import PageContext
 
-log = logging.getLogger(__name__)
 
 ROW_HEIGHT = 26
 SEARCH_DELAY_MS = 250
@@ -284,7 +282,7 @@ class PersonnelPage(QWidget):
             self._pending_row = None
 
     def _list_failed(self, exc: object) -> None:
-        self.list_message.show_error(_message(exc, self.tr("The list could not be loaded")))
+        self.list_message.show_error(error_text(exc, self.tr("The list could not be loaded")))
 
     def _select_row(self, row: int) -> None:
         selection = self.table.selectionModel()
@@ -644,25 +642,12 @@ class PersonnelPage(QWidget):
         self, proceed: Callable[[], None], stay: Callable[[], None] | None = None
     ) -> None:
         name = self.editor.record.display_name if self.editor.record else self.tr("the new person")
-        box = ask(
-            self,
-            self.tr("Unsaved changes"),
-            self.tr("Discard your changes to {name}?").format(name=name),
-            self.tr("Discard changes"),
-            proceed,
-            danger=True,
-            cancel_text=self.tr("Keep editing"),
-        )
-        if stay is not None:
-            box.rejected.connect(stay)
+        text = self.tr("Discard your changes to {name}?").format(name=name)
+        ask_discard(self, text, proceed, on_keep=stay)
 
     def _show_error(self, exc: BaseException | object, target: MessageLabel | None = None) -> None:
         label = target or self.editor.message
-        if not isinstance(exc, PmdeskError):
-            log.error(
-                "Personnel action failed", exc_info=exc if isinstance(exc, BaseException) else None
-            )
-        label.show_error(_message(exc, self.tr("That did not work")))
+        label.show_error(error_text(exc, self.tr("That did not work")))
         if label is self.editor.message:
             self._reveal_message()
 
@@ -704,10 +689,3 @@ class PersonnelPage(QWidget):
 
     def has_unsaved_changes(self) -> bool:
         return self.editor.is_dirty()
-
-
-def _message(exc: BaseException | object, fallback: str) -> str:
-    if isinstance(exc, PmdeskError):
-        return str(exc)
-    name = type(exc).__name__
-    return f"{fallback} ({name})."

@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime
 
-from PySide6.QtCore import QCoreApplication, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QAbstractSpinBox, QFormLayout, QLabel, QLineEdit, QWidget
 
-from pmdesk.core.errors import PmdeskError
 from pmdesk.ui.icons import icon_path
-
-log = logging.getLogger(__name__)
-
-
-def error_text(exc: BaseException | object, fallback: str) -> str:
-    """The core's own sentence for a PmdeskError; a short generic line (logged) otherwise."""
-    if isinstance(exc, PmdeskError):
-        return str(exc)
-    log.error("%s", fallback, exc_info=exc if isinstance(exc, BaseException) else None)
-    return QCoreApplication.translate("system", "{what} ({name}).").format(
-        what=fallback, name=type(exc).__name__
-    )
 
 
 def form_layout() -> QFormLayout:

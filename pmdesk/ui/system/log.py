@@ -39,9 +39,10 @@ from PySide6.QtWidgets import (
 )
 
 from pmdesk.core.audit import AuditRow, AuditService, Event
+from pmdesk.ui.errors import error_text
 from pmdesk.ui.icons import icon
 from pmdesk.ui.lists import ModelIndex, ReadOnlyTableModel, list_table, search_box
-from pmdesk.ui.system.common import error_text, local_time, utc_time
+from pmdesk.ui.system.common import local_time, utc_time
 from pmdesk.ui.tasks import TaskManager
 from pmdesk.ui.widgets import BusyIndicator, MessageLabel
 

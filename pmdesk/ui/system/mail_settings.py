@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from pmdesk.core.delivery.base import DeliverySettings
+from pmdesk.core.delivery.smtp import DEFAULT_PORTS
 from pmdesk.core.errors import ValidationError
 from pmdesk.core.security import validate_delivery
 from pmdesk.secrets import sms_key, smtp_key
@@ -48,7 +49,6 @@ from pmdesk.ui.widgets import (
 if TYPE_CHECKING:
     from pmdesk.core.delivery.base import Method, SmtpSecurity
 
-DEFAULT_PORTS: dict[str, int] = {"starttls": 587, "tls": 465, "none": 25}
 LABEL_WIDTH = 118
 
 

@@ -44,9 +44,10 @@ from pmdesk.core.errors import (
 )
 from pmdesk.core.groups import GridRow, GroupService, GroupSummary, PermissionGrid
 from pmdesk.core.modules import MODULES, SYSTEM, Action, Module
+from pmdesk.ui.errors import error_text
 from pmdesk.ui.icons import app_icon, icon
-from pmdesk.ui.message_boxes import ask
-from pmdesk.ui.system.common import error_text, form_layout
+from pmdesk.ui.message_boxes import ask, ask_discard
+from pmdesk.ui.system.common import form_layout
 from pmdesk.ui.widgets import (
     BusyIndicator,
     FieldBox,
@@ -550,18 +551,7 @@ class PermissionsPage(QWidget):
                 self.group_combo.setCurrentIndex(self.group_combo.findData(previous))
                 self.group_combo.blockSignals(False)
 
-            box = ask(
-                self,
-                self.tr("Unsaved changes"),
-                self.tr("Discard your changes to the permissions of {group}?").format(
-                    group=self.current_grid.group_name if self.current_grid else ""
-                ),
-                self.tr("Discard changes"),
-                lambda: self._load_grid(int(group_id)),
-                danger=True,
-                cancel_text=self.tr("Keep editing"),
-            )
-            box.rejected.connect(stay)
+            self._ask_discard(lambda: self._load_grid(int(group_id)), stay)
             return
         self._load_grid(int(group_id))
 
@@ -812,15 +802,14 @@ class PermissionsPage(QWidget):
 
     # ----- helpers ------------------------------------------------------------------------
 
-    def _ask_discard(self, proceed: Callable[[], None]) -> None:
-        ask(
+    def _ask_discard(
+        self, proceed: Callable[[], None], stay: Callable[[], None] | None = None
+    ) -> None:
+        ask_discard(
             self,
-            self.tr("Unsaved changes"),
             self.tr("Discard your changes to the permissions of {group}?").format(
                 group=self.current_grid.group_name if self.current_grid else ""
             ),
-            self.tr("Discard changes"),
             proceed,
-            danger=True,
-            cancel_text=self.tr("Keep editing"),
+            on_keep=stay,
         )

@@ -29,7 +29,6 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QDialogButtonBox,
     QFrame,
     QGridLayout,
@@ -40,7 +39,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSpinBox,
-    QTableView,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -61,10 +59,11 @@ from pmdesk.core.security import (
 )
 from pmdesk.core.trusted_ips import TrustedIpService
 from pmdesk.secrets import SecretStoreError
+from pmdesk.ui.errors import error_text
 from pmdesk.ui.icons import app_icon, icon, pixmap
 from pmdesk.ui.lists import ModelIndex, ReadOnlyTableModel, list_table, search_box
-from pmdesk.ui.message_boxes import ask
-from pmdesk.ui.system.common import error_text, form_layout, pad_spin_box, spin_box_style
+from pmdesk.ui.message_boxes import ask, ask_discard
+from pmdesk.ui.system.common import form_layout, pad_spin_box, spin_box_style
 from pmdesk.ui.system.mail_settings import MailSettingsBox, SecretState, secret_key
 from pmdesk.ui.system.trusted_ips_model import (
     ADDRESS,
@@ -247,23 +246,13 @@ class ReadinessDialog(WrappingDialog):
         top.addLayout(text_column, 1)
 
         self.model = ShutOutModel(people, self)
-        self.table = QTableView(self)
-        self.table.setObjectName("shutOutTable")
-        self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setAlternatingRowColors(True)
-        self.table.setShowGrid(False)
-        self.table.setWordWrap(False)
-        self.table.verticalHeader().hide()
-        self.table.verticalHeader().setDefaultSectionSize(ROW_HEIGHT)
+        self.table = list_table(self, "shutOutTable", self.model, ROW_HEIGHT)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
         header.resizeSection(0, 180)
         header.resizeSection(1, 130)
-        header.setHighlightSections(False)
         self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         height = header.sizeHint().height() + ROW_HEIGHT * min(max(n, 1), 10) + 4
         self.table.setMinimumHeight(height)
@@ -620,14 +609,11 @@ class SecurityPage(QWidget):
     def refresh(self) -> None:
         """Reload everything on the page (F5)."""
         if self.has_unsaved_changes():
-            ask(
+            ask_discard(
                 self,
-                self.tr("Unsaved changes"),
                 self.tr("Discard your changes to the security settings and reload?"),
-                self.tr("Discard and reload"),
                 self._refresh_now,
-                danger=True,
-                cancel_text=self.tr("Keep editing"),
+                discard_text=self.tr("Discard and reload"),
             )
         else:
             self._refresh_now()
@@ -674,12 +660,7 @@ class SecurityPage(QWidget):
             self.database_status.set_state(
                 False, self.tr("Off — the database connection is not encrypted")
             )
-        if status.mail_encrypted is None:
-            self.mail_status.set_state(None, status.mail_label)
-        elif status.mail_encrypted:
-            self.mail_status.set_state(True, self.tr("On — {how}").format(how=status.mail_label))
-        else:
-            self.mail_status.set_state(False, self.tr("Off — {how}").format(how=status.mail_label))
+        self._show_state_status(status)
         self.address_label.setText(status.workstation_address or self.tr("unknown"))
         self.mail_box.load(settings.delivery, state.secret, str(self.core.outbox_default))
         self.mail_box.set_editable(self.can_edit)
@@ -937,6 +918,7 @@ class SecurityPage(QWidget):
         self.tasks.run(lambda: service.connection_status(actor), done, lambda _e: None, owner=self)
 
     def _show_state_status(self, status: ConnectionStatus) -> None:
+        """The mail link's line of the connection status."""
         if status.mail_encrypted is None:
             self.mail_status.set_state(None, status.mail_label)
         elif status.mail_encrypted:
