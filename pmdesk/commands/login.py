@@ -14,8 +14,6 @@ import sys
 from pmdesk.bootstrap import App
 from pmdesk.commands.common import CommandFailed, add_command, read_secret
 from pmdesk.core.auth import CodeNeeded, LoginService, RefusalReason, Refused, SignedIn
-from pmdesk.core.delivery.base import Delivery, DeliverySettings
-from pmdesk.core.delivery.factory import delivery_for
 
 TRUST_HINT = "Only trust this IP on the office network, never at home."
 _GIVE_UP = {
@@ -86,10 +84,7 @@ def _signed_in(result: SignedIn) -> int:
 
 
 def _login(app: App, args: argparse.Namespace) -> int:
-    def factory(settings: DeliverySettings) -> Delivery:
-        return delivery_for(settings, app.secrets, app.context.outbox_default)
-
-    service = LoginService(app.context, delivery_factory=factory)
+    service = LoginService(app.context)
     if not args.password_stdin and not _interactive():
         raise CommandFailed("No terminal to ask for the password: use --password-stdin.")
     password = read_secret("Password: ", from_stdin=args.password_stdin, confirm=False)

@@ -8,7 +8,8 @@ decision is audited; no password or code ever reaches the audit trail, the log o
 Rules (DESIGN.md §2): one message for unknown user, wrong password and locked account; a code is
 six digits, single use, valid ``code_ttl_minutes``, stored as a salted hash, bound to its login
 attempt (person, address, workstation); five wrong entries void it; a new code keeps the count
-and is sent at most every 30 s; wrong codes count towards the account lockout.
+and is sent at most every 30 s, whether asked for or by typing the password again; wrong codes
+count towards the account lockout.
 """
 
 from __future__ import annotations
@@ -58,6 +59,11 @@ NO_EMAIL_MESSAGE = (
 NO_PHONE_MESSAGE = (
     "Two-step authentication is on and your account has no mobile phone number. "
     "Ask an administrator to add one in Maintenance → Personnel."
+)
+# {seconds} is filled in when refusing.
+SIGN_IN_TOO_SOON = (
+    f"A security code was sent less than {RESEND_INTERVAL.seconds} s ago. "
+    "Sign in again in {seconds} s to get a new one."
 )
 
 
@@ -152,6 +158,27 @@ def mask_destination(destination: str) -> str:
 
 def _seconds_until(moment: datetime, now: datetime) -> int:
     return max(0, round((moment - now).total_seconds()))
+
+
+def _too_soon(
+    retry_after: datetime, now: datetime, message: str, *, attempts_left: int | None = None
+) -> Refused:
+    """No new code before ``retry_after``; ``message`` says the wait as ``{seconds}``."""
+    seconds = max(1, _seconds_until(retry_after, now))
+    return Refused(
+        RefusalReason.TOO_SOON,
+        message.format(seconds=seconds),
+        attempts_left=attempts_left,
+        retry_after=retry_after,
+    )
+
+
+def _code_voided() -> Refused:
+    return Refused(
+        RefusalReason.CODE_VOIDED,
+        "Too many wrong security codes: this code no longer works. Sign in again to get a new one.",
+        attempts_left=0,
+    )
 
 
 class LoginService:
@@ -350,6 +377,25 @@ class LoginService:
         method: str,
         delivery: Delivery | None,
     ) -> _Pending | Refused:
+        # The person's codes still waiting, locked after the person's row (the order verify()
+        # uses): two begins at once are decided one after the other.
+        live = s.scalars(
+            select(LoginChallenge)
+            .where(
+                LoginChallenge.person_id == person.id,
+                LoginChallenge.used_at.is_(None),
+                LoginChallenge.voided.is_(False),
+                LoginChallenge.attempts < MAX_CODE_ATTEMPTS,
+                LoginChallenge.expires_at > now,
+            )
+            .with_for_update()
+        ).all()
+        last_sent = max((c.last_sent_at for c in live if c.last_sent_at is not None), default=None)
+        if last_sent is not None and now < last_sent + RESEND_INTERVAL:
+            # Typing the password again is no way around the resend interval: nothing is sent,
+            # and the code already sent keeps working.
+            self._audit_refusal(s, actor, "too_soon")
+            return _too_soon(last_sent + RESEND_INTERVAL, now, SIGN_IN_TOO_SOON)
         prepared = self._prepare_code(s, actor, person, ttl_minutes, method, delivery)
         if isinstance(prepared, Refused):
             return prepared
@@ -557,12 +603,7 @@ class LoginService:
             return self._invalid_challenge(s, actor, "password changed since")
         if challenge.voided or challenge.attempts >= MAX_CODE_ATTEMPTS:
             self._audit_refusal(s, actor, "code_voided")
-            return Refused(
-                RefusalReason.CODE_VOIDED,
-                "Too many wrong security codes: this code no longer works. "
-                "Sign in again to get a new one.",
-                attempts_left=0,
-            )
+            return _code_voided()
         if now >= challenge.expires_at and not renewing:
             self._audit_refusal(s, actor, "code_expired")
             return Refused(
@@ -593,12 +634,7 @@ class LoginService:
         if voided:
             self._audit(s, actor, Event.CODE_VOIDED, f"after {MAX_CODE_ATTEMPTS} wrong codes")
             log.info("security code for %s voided after %d wrong entries", actor.name, attempts)
-            return Refused(
-                RefusalReason.CODE_VOIDED,
-                "Too many wrong security codes: this code no longer works. "
-                "Sign in again to get a new one.",
-                attempts_left=0,
-            )
+            return _code_voided()
         left = MAX_CODE_ATTEMPTS - attempts
         return Refused(
             RefusalReason.WRONG_CODE,
@@ -683,13 +719,11 @@ class LoginService:
                 challenge.last_sent_at is not None
                 and now < challenge.last_sent_at + RESEND_INTERVAL
             ):
-                retry_after = challenge.last_sent_at + RESEND_INTERVAL
-                seconds = max(1, _seconds_until(retry_after, now))
-                return Refused(
-                    RefusalReason.TOO_SOON,
-                    f"A new code can be sent in {seconds} s.",
+                return _too_soon(
+                    challenge.last_sent_at + RESEND_INTERVAL,
+                    now,
+                    "A new code can be sent in {seconds} s.",
                     attempts_left=MAX_CODE_ATTEMPTS - challenge.attempts,
-                    retry_after=retry_after,
                 )
             prepared = self._prepare_code(
                 s, actor, person, settings.code_ttl_minutes, settings.delivery.method, delivery

@@ -16,6 +16,7 @@ from pmdesk.core.auth import (
     GENERIC_REFUSAL,
     NO_EMAIL_MESSAGE,
     NO_PHONE_MESSAGE,
+    RESEND_INTERVAL,
     CodeNeeded,
     LoginService,
     RefusalReason,
@@ -311,17 +312,90 @@ def test_a_code_is_bound_to_its_own_login_attempt(
 
 
 def test_starting_over_retires_the_previous_code(
-    ctx: CoreContext, alice: int, delivery: CollectingDelivery
+    ctx: CoreContext, alice: int, delivery: CollectingDelivery, clock: ShiftedClock
 ) -> None:
     enable_two_factor(ctx)
     login = service(ctx, delivery)
     first = code_needed(login)
     first_code = delivery.last_code
+    clock.advance(RESEND_INTERVAL)  # sooner, signing in again sends nothing (test below)
     code_needed(login)
 
     result = login.verify(first.challenge_id, first_code, False)
 
     assert isinstance(result, Refused) and result.reason is RefusalReason.CODE_EXPIRED
+
+
+def test_signing_in_again_within_30_seconds_sends_no_new_code(
+    ctx: CoreContext, alice: int, delivery: CollectingDelivery, clock: ShiftedClock
+) -> None:
+    """The resend interval holds for a new begin() too: retyping the password floods nobody."""
+    enable_two_factor(ctx)
+    login = service(ctx, delivery)
+    first = code_needed(login)
+    first_code = delivery.last_code
+
+    clock.advance(timedelta(seconds=20))
+    again = login.begin("alice", PASSWORD)
+    elsewhere = service(ctx, delivery, workstation="ws-other").begin("alice", PASSWORD)
+
+    for refused in (again, elsewhere):
+        assert isinstance(refused, Refused) and refused.reason is RefusalReason.TOO_SOON
+        assert refused.retry_after is not None
+        assert abs((refused.retry_after - first.resend_after).total_seconds()) < 0.01
+        assert "in 10 s" in refused.message or "in 9 s" in refused.message
+        assert refused.attempts_left is None
+    assert delivery.attempts == 1 and len(delivery.sent) == 1
+    assert events(ctx)[-2:] == ["login.refused", "login.refused"]
+    assert audit_events(ctx)[-1].detail == "reason=too_soon"
+    assert person(ctx, alice).failed_logins == 0  # the password was right: no lockout count
+    with ctx.db.session() as s:
+        [waiting] = s.scalars(select(LoginChallenge)).all()
+        assert waiting.id == first.challenge_id and waiting.expires_at == first.expires_at
+
+    clock.advance(timedelta(seconds=10))
+    renewed = code_needed(login)
+
+    assert renewed.challenge_id != first.challenge_id
+    assert renewed.attempts_left == 5 and renewed.delivery_error is None
+    assert delivery.attempts == 2 and len(delivery.sent) == 2
+    if delivery.last_code != first_code:
+        old = login.verify(first.challenge_id, first_code, False)
+        assert isinstance(old, Refused) and old.reason is RefusalReason.CODE_EXPIRED
+    assert isinstance(login.verify(renewed.challenge_id, delivery.last_code, False), SignedIn)
+
+
+def test_two_simultaneous_begins_send_one_code(
+    ctx: CoreContext, alice: int, delivery: CollectingDelivery
+) -> None:
+    enable_two_factor(ctx)
+    barrier = threading.Barrier(2)
+    results: list[object] = []
+    lock = threading.Lock()
+
+    def attempt() -> None:
+        login = service(ctx, delivery)
+        barrier.wait(timeout=30)
+        try:
+            outcome: object = login.begin("alice", PASSWORD)
+        except Exception as exc:  # reported below, with the engine's error
+            outcome = exc
+        with lock:
+            results.append(outcome)
+
+    threads = [threading.Thread(target=attempt) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    needed = [r for r in results if isinstance(r, CodeNeeded)]
+    refused = [r for r in results if isinstance(r, Refused)]
+    assert len(needed) == 1 and len(refused) == 1, results
+    assert refused[0].reason is RefusalReason.TOO_SOON
+    assert delivery.attempts == 1
+    with ctx.db.session() as s:
+        assert [c.id for c in s.scalars(select(LoginChallenge))] == [needed[0].challenge_id]
 
 
 def test_codes_expire(

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from pmdesk.core import codes
 from pmdesk.core.audit import Event
 from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.delivery.base import DeliveryError
@@ -52,6 +53,17 @@ def test_outbox_test_message_is_written_and_audited(ctx: CoreContext) -> None:
     assert row.subject == "helpdesk@workshop.example"
     assert row.detail.startswith("Outbox folder (for trying pmdesk out; nothing is sent)")
     assert row.address == "10.1.2.3"
+
+
+def test_the_test_code_comes_from_the_code_generator(
+    ctx: CoreContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(codes, "new_code", lambda: "004271")
+    sent = send_test_code(ctx, Actor.command_line(), "helpdesk@workshop.example")
+    assert sent.file is not None
+    mail = email.message_from_bytes(sent.file.read_bytes(), policy=email.policy.default)
+    body = mail.get_body(preferencelist=("plain",))
+    assert body is not None and "004271" in body.get_content()
 
 
 def test_smtp_test_message_with_the_keyring_password(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
-from secrets import randbelow
 
+from pmdesk.core import codes
 from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.delivery.base import CodeMessage, Delivery, DeliveryError, DeliverySettings
 from pmdesk.core.delivery.outbox import OutboxDelivery
@@ -107,7 +107,7 @@ def send_test_code(
         person_name="",
         email=address,
         phone=address,
-        code=f"{randbelow(1_000_000):06d}",
+        code=codes.new_code(),
         valid_minutes=view.code_ttl_minutes,
         requested_from=requested_from,
         workstation=actor.workstation,
