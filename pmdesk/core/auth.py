@@ -37,7 +37,7 @@ from pmdesk.core.validation import (
     LOGIN_RE,
     FieldInvalid,
     clean_email,
-    clean_phone,
+    first_valid_phone,
     login_key,
     mask_email,
     mask_phone,
@@ -138,14 +138,7 @@ def _unknown_actor_name(login: str) -> str:
 def usable_destination(person: Person, method: str) -> str | None:
     """Where a code for this person would go, without asking the delivery method."""
     if method == "sms":
-        for number in (person.mobile, person.phone):
-            try:
-                cleaned = clean_phone(number)
-            except FieldInvalid:
-                continue
-            if cleaned:
-                return cleaned
-        return None
+        return first_valid_phone(person.mobile, person.phone)
     try:
         return clean_email(person.email) or None
     except FieldInvalid:
@@ -348,7 +341,7 @@ class LoginService:
         message = CodeMessage(
             person_name=display_name(person),
             email=person.email,
-            phone=person.mobile or person.phone,
+            phone=first_valid_phone(person.mobile, person.phone) or "",
             code=codes.new_code(),
             valid_minutes=ttl_minutes,
             requested_from=actor.address,

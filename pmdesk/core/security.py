@@ -29,7 +29,12 @@ from pmdesk.core.errors import ConflictError, PmdeskError, ValidationError
 from pmdesk.core.models import Person, SecuritySettings
 from pmdesk.core.modules import SYSTEM_SECURITY, Action
 from pmdesk.core.permissions import require
-from pmdesk.core.validation import FieldInvalid, clean_email, clean_phone, clean_text
+from pmdesk.core.validation import (
+    FieldInvalid,
+    clean_email,
+    clean_text,
+    first_valid_phone,
+)
 
 SETTINGS_ID = 1
 TRUST_DAYS_RANGE = (1, 90)
@@ -163,12 +168,8 @@ def find_shut_out(session: Session, method: str) -> list[ShutOutPerson]:
 
 def _why_unreachable(method: str, email: str, phone: str, mobile: str) -> str | None:
     if method == "sms":
-        for number in (mobile, phone):
-            try:
-                if clean_phone(number):
-                    return None
-            except FieldInvalid:
-                continue
+        if first_valid_phone(mobile, phone):
+            return None
         return "no valid mobile or phone number" if (mobile or phone) else "no phone number"
     if not email.strip():
         return "no e-mail address"

@@ -111,6 +111,18 @@ def clean_phone(value: str, *, label: str = "Phone", default_country_code: str =
     return "+" + e164
 
 
+def first_valid_phone(*numbers: str) -> str | None:
+    """The first of ``numbers`` that is a valid phone number, as E.164 (an SMS goes there)."""
+    for number in numbers:
+        try:
+            cleaned = clean_phone(number)
+        except FieldInvalid:
+            continue
+        if cleaned:
+            return cleaned
+    return None
+
+
 def clean_money(value: str | Decimal | None, *, label: str = "Hourly Cost") -> Decimal | None:
     """A non-negative amount with at most two decimals, or None when empty."""
     if value is None:

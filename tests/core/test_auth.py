@@ -646,6 +646,23 @@ def test_sms_needs_a_phone_number(ctx: CoreContext, delivery: CollectingDelivery
     assert sent.destination == "+32•••••67"
 
 
+def test_sms_goes_to_the_number_the_2fa_check_found(
+    ctx: CoreContext, delivery: CollectingDelivery
+) -> None:
+    """A mistyped mobile number and a valid phone number: turning 2FA on says the person can
+    get a code, and signing in sends it to that phone number (not to the broken mobile)."""
+    from pmdesk.core.security import find_shut_out
+
+    add_user(ctx, "gust", PASSWORD, mobile="12", phone="09 123 45 67")
+    enable_two_factor(ctx, delivery_method="sms", sms_url="https://sms.example.com/send")
+    with ctx.db.session() as s:
+        assert [p.login for p in find_shut_out(s, "sms")] == []
+
+    sent = service(ctx, delivery).begin("gust", PASSWORD)
+    assert isinstance(sent, CodeNeeded)
+    assert delivery.sent[-1].phone == "+3291234567"
+
+
 # ----- concurrency -----------------------------------------------------------------------------
 
 
