@@ -32,6 +32,11 @@ def database_key(url_without_password: str) -> str:
     return f"database:{url_without_password}"
 
 
+def session_key(url_without_password: str) -> str:
+    """This OS user's command-line session on that database."""
+    return f"session:{url_without_password}"
+
+
 def smtp_key(host: str, username: str) -> str:
     return f"smtp:{username}@{host}"
 

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from pmdesk.commands import db, group, ip, login, mail, security, user
+from pmdesk.commands import db, group, ip, login, mail, recover, security, session, user
 
-COMMAND_MODULES = (db, user, group, mail, login, security, ip)
+COMMAND_MODULES = (db, user, group, mail, login, session, security, ip, recover)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import enum
 import getpass
 import logging
 import sys
@@ -13,20 +14,35 @@ from sqlalchemy.exc import DBAPIError
 from pmdesk.bootstrap import App, build_app
 from pmdesk.config import ConfigError
 from pmdesk.core import migrate
+from pmdesk.core.context import Actor
 from pmdesk.core.db import unavailable_message
 from pmdesk.core.errors import DatabaseUnavailable, PmdeskError, ValidationError
+from pmdesk.core.personnel import PersonnelService
+from pmdesk.core.sessions import SIGN_IN_FIRST, NotSignedIn, SessionService
 from pmdesk.log_file import setup_logging
-from pmdesk.secrets import SecretStoreError
+from pmdesk.secrets import SecretStoreError, session_key
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[App, argparse.Namespace], int]
+
+# Exit status of a command refused for want of a valid session.
+NOT_SIGNED_IN = 3
 
 
 class CommandFailed(Exception):
     def __init__(self, message: str, exit_code: int = 1) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class Access(enum.Enum):
+    """Who may run a command."""
+
+    SIGNED_IN = "signed in"  # a command-line session (pmdesk login), acting with its rights
+    OPEN = "open"  # anyone: version, status, upgrade, login, logout, whoami
+    FIRST_USER = "first user"  # anyone while nobody can sign in (the first administrator)
+    OWNER = "owner"  # break-glass: the database owner's credentials (pmdesk recover)
 
 
 def add_command(
@@ -36,11 +52,51 @@ def add_command(
     help_text: str,
     *,
     migrate_first: bool = True,
+    access: Access = Access.SIGNED_IN,
 ) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(name, help=help_text, description=help_text)
     parser.add_argument("--database", metavar="URL", default=argparse.SUPPRESS, help="database URL")
-    parser.set_defaults(handler=handler, migrate_first=migrate_first)
+    parser.set_defaults(handler=handler, migrate_first=migrate_first, access=access)
     return parser
+
+
+def signed_in(args: argparse.Namespace) -> Actor:
+    """The person a signed-in command acts as (checked by run_command before the handler)."""
+    actor = getattr(args, "actor", None)
+    if not isinstance(actor, Actor):  # pragma: no cover - run_command always sets it
+        raise CommandFailed(SIGN_IN_FIRST, NOT_SIGNED_IN)
+    return actor
+
+
+def session_key_for(app: App) -> str:
+    return session_key(app.db.url.render_as_string(hide_password=True))
+
+
+def _check_access(app: App, args: argparse.Namespace) -> None:
+    """Refuse before anything is read or changed unless this command may run here and now."""
+    access: Access = getattr(args, "access", Access.SIGNED_IN)
+    if access is Access.OPEN:
+        return
+    if access is Access.OWNER:
+        from pmdesk.core.recovery import require_owner
+
+        require_owner(app.db)
+        return
+    if access is Access.FIRST_USER and not PersonnelService(app.context).anyone_can_sign_in():
+        args.actor = Actor.command_line()
+        return
+    try:
+        token = app.secrets.get(session_key_for(app))
+    except SecretStoreError as exc:
+        raise CommandFailed(f"{SIGN_IN_FIRST} ({exc})", NOT_SIGNED_IN) from exc
+    try:
+        active = SessionService(app.context).resolve(
+            token, workstation=Actor.command_line().workstation
+        )
+    except NotSignedIn as exc:
+        log.info("command refused: %s", exc.reason)
+        raise CommandFailed(SIGN_IN_FIRST, NOT_SIGNED_IN) from exc
+    args.actor = active.actor
 
 
 def run_command(args: argparse.Namespace, database: str | None) -> int:
@@ -56,7 +112,10 @@ def run_command(args: argparse.Namespace, database: str | None) -> int:
         setup_logging(app.paths)
         if getattr(args, "migrate_first", True):
             migrate.upgrade(app.db)
+        _check_access(app, args)
         return handler(app, args)
+    except CommandFailed:
+        raise
     except ValidationError as exc:
         raise CommandFailed(str(exc)) from exc
     except DatabaseUnavailable as exc:

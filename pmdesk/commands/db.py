@@ -5,15 +5,29 @@ from __future__ import annotations
 import argparse
 
 from pmdesk.bootstrap import App
-from pmdesk.commands.common import add_command
+from pmdesk.commands.common import Access, add_command
 from pmdesk.core import migrate
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("db", help="database schema: upgrade, status")
     sub = parser.add_subparsers(dest="db_command", metavar="ACTION")
-    add_command(sub, "upgrade", _upgrade, "apply the schema migrations", migrate_first=False)
-    add_command(sub, "status", _status, "describe the database and its schema", migrate_first=False)
+    add_command(
+        sub,
+        "upgrade",
+        _upgrade,
+        "apply the schema migrations",
+        migrate_first=False,
+        access=Access.OPEN,
+    )
+    add_command(
+        sub,
+        "status",
+        _status,
+        "describe the database and its schema",
+        migrate_first=False,
+        access=Access.OPEN,
+    )
 
 
 def _upgrade(app: App, args: argparse.Namespace) -> int:

@@ -6,8 +6,7 @@ import argparse
 from datetime import datetime
 
 from pmdesk.bootstrap import App
-from pmdesk.commands.common import CommandFailed, add_command, print_table
-from pmdesk.core.context import Actor
+from pmdesk.commands.common import CommandFailed, add_command, print_table, signed_in
 from pmdesk.core.personnel import PersonnelService
 from pmdesk.core.trusted_ips import MAX_PAGE_SIZE, TrustedIpRow, TrustedIpService
 
@@ -57,7 +56,7 @@ def _table(rows: list[TrustedIpRow]) -> None:
 
 
 def _list(app: App, args: argparse.Namespace) -> int:
-    actor = Actor.command_line()
+    actor = signed_in(args)
     person_id = _person_id(app, args.user) if args.user else None
     if args.page_size < 1:
         raise CommandFailed("--page-size must be at least 1.", 2)
@@ -78,7 +77,7 @@ def _list(app: App, args: argparse.Namespace) -> int:
 
 def _remove(app: App, args: argparse.Namespace) -> int:
     wanted = sorted(set(args.ids))
-    removed = TrustedIpService(app.context).remove(Actor.command_line(), wanted)
+    removed = TrustedIpService(app.context).remove(signed_in(args), wanted)
     if removed == 0:
         raise CommandFailed(
             "No trusted address with " + ("that Id." if len(wanted) == 1 else "those Ids.")
@@ -91,14 +90,12 @@ def _remove(app: App, args: argparse.Namespace) -> int:
 
 def _trust(app: App, args: argparse.Namespace) -> int:
     person_id = _person_id(app, args.login)
-    row = TrustedIpService(app.context).trust_by_admin(
-        Actor.command_line(), person_id, args.address
-    )
+    row = TrustedIpService(app.context).trust_by_admin(signed_in(args), person_id, args.address)
     print(f"{row.address} is trusted for {row.login} until {_when(row.expires_at)} UTC.")
     return 0
 
 
 def _expire(app: App, args: argparse.Namespace) -> int:
-    removed = TrustedIpService(app.context).expire(Actor.command_line())
+    removed = TrustedIpService(app.context).expire(signed_in(args))
     print(f"Removed {removed} expired trusted address{'es' if removed != 1 else ''}.")
     return 0

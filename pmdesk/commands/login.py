@@ -12,8 +12,10 @@ import getpass
 import sys
 
 from pmdesk.bootstrap import App
-from pmdesk.commands.common import CommandFailed, add_command, read_secret
+from pmdesk.commands.common import Access, CommandFailed, add_command, read_secret, session_key_for
 from pmdesk.core.auth import CodeNeeded, LoginService, RefusalReason, Refused, SignedIn
+from pmdesk.core.sessions import COMMAND_LINE, SessionService
+from pmdesk.secrets import SecretStoreError
 
 TRUST_HINT = "Only trust this IP on the office network, never at home."
 _GIVE_UP = {
@@ -26,7 +28,12 @@ _GIVE_UP = {
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = add_command(
-        subparsers, "login", _login, "sign in as LOGIN (password, then a security code if needed)"
+        subparsers,
+        "login",
+        _login,
+        "sign in as LOGIN (password, then a security code if needed); starts a command-line "
+        "session for this OS user",
+        access=Access.OPEN,
     )
     parser.add_argument("login", metavar="LOGIN")
     parser.add_argument(
@@ -77,21 +84,35 @@ def _refuse(refused: Refused) -> int:
     return 1
 
 
-def _signed_in(result: SignedIn) -> int:
+def _signed_in(app: App, result: SignedIn) -> int:
+    """Keep the new session's token in the keyring (never in a file) and say until when."""
     how = " (trusted address, no code needed)" if result.trusted_address else ""
     print(f"Signed in as {result.login}{how}")
+    key = session_key_for(app)
+    try:
+        previous = app.secrets.get(key)
+        app.secrets.set(key, result.session_token or "")
+    except SecretStoreError as exc:
+        # Without the keyring the session could never be used: end it rather than leave it open.
+        SessionService(app.context).end(result.session_token)
+        raise CommandFailed(f"Signed in, but no session could be kept: {exc}") from exc
+    if previous and previous != result.session_token:
+        SessionService(app.context).end(previous)  # signing in again replaces the old session
+    if result.session_expires_at is not None:
+        until = result.session_expires_at.astimezone().strftime("%Y-%m-%d %H:%M")
+        print(f"Commands run as {result.login} until {until}. Sign out with: pmdesk logout")
     return 0
 
 
 def _login(app: App, args: argparse.Namespace) -> int:
-    service = LoginService(app.context)
+    service = LoginService(app.context, session_kind=COMMAND_LINE)
     if not args.password_stdin and not _interactive():
         raise CommandFailed("No terminal to ask for the password: use --password-stdin.")
     password = read_secret("Password: ", from_stdin=args.password_stdin, confirm=False)
     first = service.begin(args.login, password)
     del password
     if isinstance(first, SignedIn):
-        return _signed_in(first)
+        return _signed_in(app, first)
     if isinstance(first, Refused):
         return _refuse(first)
 
@@ -121,7 +142,7 @@ def _login(app: App, args: argparse.Namespace) -> int:
             trust = (answer or "").strip().lower() in {"y", "yes"}
         result = service.verify(needed.challenge_id, code, trust)
         if isinstance(result, SignedIn):
-            return _signed_in(result)
+            return _signed_in(app, result)
         if result.reason in _GIVE_UP:
             return _refuse(result)
         print(result.message, file=sys.stderr)

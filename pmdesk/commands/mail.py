@@ -10,8 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from pmdesk.bootstrap import App
-from pmdesk.commands.common import CommandFailed, add_command, read_secret
-from pmdesk.core.context import Actor
+from pmdesk.commands.common import CommandFailed, add_command, read_secret, signed_in
 from pmdesk.core.delivery.base import DeliveryError, DeliverySettings
 from pmdesk.core.delivery.factory import check_settings, delivery_for, send_test_code
 from pmdesk.core.delivery.smtp import DEFAULT_PORTS
@@ -70,7 +69,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _configure(app: App, args: argparse.Namespace) -> int:
-    actor = Actor.command_line()
+    actor = signed_in(args)
     service = SecurityService(app.context)
     current = service.get(actor)
     method: str = args.method
@@ -174,7 +173,7 @@ def _store_secret(
 
 
 def _show(app: App, args: argparse.Namespace) -> int:
-    view = SecurityService(app.context).get(Actor.command_line())
+    view = SecurityService(app.context).get(signed_in(args))
     d = view.delivery
     print(f"Method:     {d.method}")
     try:
@@ -209,7 +208,7 @@ def _stored(app: App, key: str) -> str:
 
 
 def _test(app: App, args: argparse.Namespace) -> int:
-    sent = send_test_code(app.context, Actor.command_line(), args.address)
+    sent = send_test_code(app.context, signed_in(args), args.address)
     print(f"Test message sent to {sent.destination} by: {sent.label}")
     if sent.file is not None:
         print(f"Written to {sent.file}")

@@ -6,8 +6,7 @@ import argparse
 import sys
 
 from pmdesk.bootstrap import App
-from pmdesk.commands.common import CommandFailed, add_command, print_table
-from pmdesk.core.context import Actor
+from pmdesk.commands.common import CommandFailed, add_command, print_table, signed_in
 from pmdesk.core.security import SecurityService, ShutOutPerson, ShutOutWarning
 
 
@@ -42,7 +41,7 @@ def _yes_no(value: bool | None, *, none: str) -> str:
 
 def _status(app: App, args: argparse.Namespace) -> int:
     service = SecurityService(app.context)
-    actor = Actor.command_line()
+    actor = signed_in(args)
     settings = service.get(actor)
     status = service.connection_status(actor)
     state = "Enabled" if settings.two_factor_enabled else "Disabled"
@@ -76,7 +75,7 @@ def _confirm(question: str) -> bool:
 
 def _enable(app: App, args: argparse.Namespace) -> int:
     service = SecurityService(app.context)
-    actor = Actor.command_line()
+    actor = signed_in(args)
     settings = service.get(actor)
     if settings.two_factor_enabled:
         print("Two step authentication is already enabled.")
@@ -105,7 +104,7 @@ def _enable(app: App, args: argparse.Namespace) -> int:
 
 def _disable(app: App, args: argparse.Namespace) -> int:
     service = SecurityService(app.context)
-    actor = Actor.command_line()
+    actor = signed_in(args)
     settings = service.get(actor)
     if not settings.two_factor_enabled:
         print("Two step authentication is already disabled.")
@@ -119,7 +118,7 @@ def _set(app: App, args: argparse.Namespace) -> int:
     if args.trust_days is None and args.code_minutes is None:
         raise CommandFailed("Nothing to change: give --trust-days and/or --code-minutes.", 2)
     service = SecurityService(app.context)
-    actor = Actor.command_line()
+    actor = signed_in(args)
     current = service.get(actor)
     saved = service.update(
         actor,

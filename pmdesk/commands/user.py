@@ -5,8 +5,14 @@ from __future__ import annotations
 import argparse
 
 from pmdesk.bootstrap import App
-from pmdesk.commands.common import CommandFailed, add_command, print_table, read_secret
-from pmdesk.core.context import Actor
+from pmdesk.commands.common import (
+    Access,
+    CommandFailed,
+    add_command,
+    print_table,
+    read_secret,
+    signed_in,
+)
 from pmdesk.core.groups import find_group
 from pmdesk.core.personnel import PersonForm, PersonnelService, PersonRecord, PersonRow
 from pmdesk.core.trusted_ips import TrustedIpService
@@ -15,7 +21,13 @@ from pmdesk.core.trusted_ips import TrustedIpService
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("user", help="staff accounts")
     sub = parser.add_subparsers(dest="user_command", metavar="ACTION")
-    add = add_command(sub, "add", _add, "add a person with a login")
+    add = add_command(
+        sub,
+        "add",
+        _add,
+        "add a person with a login (open to anyone while nobody can sign in)",
+        access=Access.FIRST_USER,
+    )
     add.add_argument("login")
     add.add_argument("--email", required=True)
     add.add_argument("--group", required=True, help="user group name, e.g. Administrator")
@@ -55,14 +67,14 @@ def _add(app: App, args: argparse.Namespace) -> int:
         password=password,
         password_confirm=password,
     )
-    record = PersonnelService(app.context).create(Actor.command_line(), form)
+    record = PersonnelService(app.context).create(signed_in(args), form)
     print(f"Added {record.form.login} ({record.form.email}) to {record.group_name}.")
     return 0
 
 
 def _list(app: App, args: argparse.Namespace) -> int:
     service = PersonnelService(app.context)
-    actor = Actor.command_line()
+    actor = signed_in(args)
     rows: list[PersonRow] = []
     offset = 0
     while True:
@@ -101,7 +113,7 @@ def _unlock(app: App, args: argparse.Namespace) -> int:
     with app.db.session() as s:
         now = app.context.clock.now(s)
     was_locked = record.locked_until is not None and record.locked_until > now
-    PersonnelService(app.context).unlock(Actor.command_line(), record.id)
+    PersonnelService(app.context).unlock(signed_in(args), record.id)
     if was_locked:
         print(f"Unlocked {record.form.login}: they can sign in again.")
     else:
@@ -114,7 +126,7 @@ def _passwd(app: App, args: argparse.Namespace) -> int:
     password = read_secret(
         f"New password for {record.form.login}: ", from_stdin=args.password_stdin, confirm=True
     )
-    actor = Actor.command_line()
+    actor = signed_in(args)
     trusted = len(TrustedIpService(app.context).for_person(actor, record.id))
     PersonnelService(app.context).set_password(actor, record.id, password, password)
     note = (

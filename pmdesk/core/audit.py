@@ -49,6 +49,11 @@ class Event(StrEnum):
     PASSWORD_CHANGED = "password.changed"
     MAIL_TEST_SENT = "mail.test_sent"
     SIGNED_OUT = "signed_out"
+    SESSION_STARTED = "session.started"
+    SESSION_ENDED = "session.ended"
+    SESSION_REFUSED = "session.refused"
+    # A recovery command run with the database owner's credentials (pmdesk recover ...).
+    BREAK_GLASS = "break-glass"
 
 
 def person_subject(person_id: int, login: str | None, first_name: str, last_name: str) -> str:

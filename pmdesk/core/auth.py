@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from pmdesk.core import audit, codes, lockout
+from pmdesk.core import audit, codes, lockout, sessions
 from pmdesk.core.audit import Event
 from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.delivery.base import CodeMessage, Delivery, DeliveryError, DeliverySettings
@@ -85,6 +85,9 @@ class SignedIn:
     actor: Actor
     trusted_address: bool  # signed in without a code because this address is trusted
     address: str | None
+    # The session this sign-in started (pmdesk.core.sessions), when the service starts them.
+    session_token: str | None = None
+    session_expires_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -184,8 +187,12 @@ class LoginService:
         delivery_factory: DeliveryFactory | None = None,
         passwords: Passwords | None = None,
         workstation: str | None = None,
+        session_kind: str | None = None,
     ) -> None:
+        """``session_kind`` (sessions.DESKTOP or sessions.COMMAND_LINE): each sign-in starts a
+        session of that kind in the same transaction, its token in ``SignedIn.session_token``."""
         self._ctx = ctx
+        self._session_kind = session_kind
         self._delivery_factory = delivery_factory or self._default_delivery
         self._passwords = passwords or Passwords()
         self._workstation = (workstation or socket.gethostname())[:255]
@@ -319,6 +326,18 @@ class LoginService:
         self._audit(s, actor, Event.LOGIN_SUCCEEDED, detail)
         log.info("%s signed in (%s)", actor.name, detail)
         assert person.login is not None
+        token: str | None = None
+        expires_at: datetime | None = None
+        if self._session_kind is not None:
+            token, expires_at = sessions.start(
+                s,
+                now,
+                person,
+                self._session_kind,
+                address=actor.address,
+                workstation=self._workstation,
+            )
+            self._audit(s, actor, Event.SESSION_STARTED, sessions.KIND_LABELS[self._session_kind])
         return SignedIn(
             person_id=person.id,
             login=person.login,
@@ -326,6 +345,8 @@ class LoginService:
             actor=actor,
             trusted_address=trusted,
             address=actor.address,
+            session_token=token,
+            session_expires_at=expires_at,
         )
 
     def _prepare_code(

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from pmdesk.core import audit
+from pmdesk.core import audit, sessions
 from pmdesk.core.audit import Event
 from pmdesk.core.clock import Clock
 from pmdesk.core.context import Actor
@@ -98,6 +98,8 @@ def record_failure(
         locked_until=locked_until if locked_until is not None else state.locked_until,
     )
     if locked_until is not None:
+        # A locked account keeps no session open anywhere.
+        ended = sessions.end_all(session, person.id)
         minutes = int(lock_duration(lock_count).total_seconds() // 60)
         audit.record(
             session,
@@ -105,7 +107,8 @@ def record_failure(
             actor,
             Event.ACCOUNT_LOCKED,
             subject=person.login or f"person #{person.id}",
-            detail=f"after {MAX_FAILURES} failures; lock {lock_count}, {minutes} min",
+            detail=f"after {MAX_FAILURES} failures; lock {lock_count}, {minutes} min"
+            + (f"; {ended} sessions ended" if ended else ""),
         )
     return locked_until
 

@@ -185,6 +185,10 @@ class SecuritySettings(Base):
     smtp_username: Mapped[str] = mapped_column(String(255), default="")
     smtp_from: Mapped[str] = mapped_column(String(254), default="")
     sms_url: Mapped[str] = mapped_column(String(500), default="")
+    # How long a command-line session lasts before `pmdesk login` is needed again.
+    session_hours: Mapped[int] = mapped_column(Integer, default=8)
+    # Proxy or pooler addresses (comma/space separated) that are never trusted.
+    never_trusted_addresses: Mapped[str] = mapped_column(String(1000), default="")
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     version: Mapped[int] = mapped_column(Integer, default=1)
 
@@ -229,10 +233,34 @@ class LoginChallenge(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     voided: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Replaced by a newer sign-in of the same person: never renewed or accepted again.
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (
         Index("ix_login_challenges_expires", "expires_at"),
         Index("ix_login_challenges_person", "person_id"),
+    )
+
+
+class UserSession(Base):
+    """A signed-in desktop app or command-line session. Only the token's hash is kept here."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("personnel.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))  # "desktop" or "cli"
+    address: Mapped[str | None] = mapped_column(String(45))
+    workstation: Mapped[str] = mapped_column(String(255), default="")
+    os_user: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        Index("ix_user_sessions_person", "person_id", "last_used_at"),
+        Index("ix_user_sessions_expires", "expires_at"),
     )
 
 

@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from pmdesk.core import audit
+from pmdesk.core import audit, sessions
 from pmdesk.core.audit import Event
 from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.errors import (
@@ -346,6 +346,16 @@ class PersonnelService:
                 is not None
             )
 
+    def anyone_can_sign_in(self) -> bool:
+        """Someone has a login and a password (until then, ``pmdesk user add`` is open)."""
+        with self._ctx.db.session() as s:
+            found = s.execute(
+                select(Person.id)
+                .where(Person.login_key.is_not(None), Person.password_hash.is_not(None))
+                .limit(1)
+            ).first()
+            return found is not None
+
     # ----- writing -------------------------------------------------------------------------
 
     def validate(self, form: PersonForm, *, creating: bool) -> dict[str, object]:
@@ -546,13 +556,15 @@ class PersonnelService:
     def _after_password_change(self, s: Session, actor: Actor, person: Person) -> None:
         # A new password ends every trust the old one earned.
         removed = s.execute(delete(TrustedIp).where(TrustedIp.person_id == person.id))
+        ended = sessions.end_all(s, person.id)
         audit.record(
             s,
             self._ctx.clock,
             actor,
             Event.PASSWORD_CHANGED,
             subject=_subject(person),
-            detail=f"trusted addresses removed: {getattr(removed, 'rowcount', 0)}",
+            detail=f"trusted addresses removed: {getattr(removed, 'rowcount', 0)}; "
+            f"sessions ended: {ended}",
         )
 
     @staticmethod

@@ -1,0 +1,343 @@
+"""Signed-in sessions: the desktop app's and the command line's.
+
+A sign-in (password, then a code unless the address is trusted) starts a session. Its token is a
+random string that only the signed-in program holds (the desktop app in memory, the command line
+in the OS keyring); the database keeps only its SHA-256 hash, so reading the table does not let
+anyone act as anybody.
+
+Every use of a session checks it again against the database: it must not have expired, must come
+from the address it was started from, and its person must still exist, have a login, not be
+locked and not have had their password changed since. Locking a person, changing their password
+or pressing End sessions deletes their rows, which ends every session at its next use.
+
+A command-line session lasts ``session_hours`` (a Security setting, 8 by default). A desktop
+session is a lease the running app renews every half minute (``DESKTOP_LEASE``): an app that
+crashed leaves a row that lapses within minutes.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from pmdesk.core import audit, lockout
+from pmdesk.core.audit import Event
+from pmdesk.core.clock import Clock
+from pmdesk.core.context import Actor, CoreContext
+from pmdesk.core.errors import PmdeskError
+from pmdesk.core.models import Person, SecuritySettings, UserSession
+from pmdesk.core.modules import MAINTENANCE, Action
+from pmdesk.core.permissions import require, require_within_own_rights
+
+log = logging.getLogger(__name__)
+
+DESKTOP = "desktop"
+COMMAND_LINE = "cli"
+KINDS = (DESKTOP, COMMAND_LINE)
+KIND_LABELS = {DESKTOP: "Desktop app", COMMAND_LINE: "Command line"}
+
+DEFAULT_SESSION_HOURS = 8
+MIN_SESSION_HOURS = 1
+MAX_SESSION_HOURS = 24 * 7
+# A desktop session stays alive while its app renews it (every CHECK_INTERVAL): a crashed app's
+# row lapses after this.
+DESKTOP_LEASE = timedelta(minutes=5)
+# How often a running desktop app checks that its session still holds.
+CHECK_INTERVAL_S = 30
+
+
+class NotSignedIn(PmdeskError):
+    """No usable session; ``reason`` says why (for the log and the desktop app's message)."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+SIGN_IN_FIRST = "Sign in first: pmdesk login LOGIN"
+
+# Why a session stopped holding, as the person is told it.
+REASONS = {
+    "none": "You are not signed in.",
+    "ended": "Your session was ended (signed out, or ended by an administrator).",
+    "expired": "Your session has expired.",
+    "address": "Your session was started from another address.",
+    "locked": "Your account is locked.",
+    "deleted": "Your account no longer exists or can no longer sign in.",
+    "password": "Your password was changed since you signed in.",
+}
+
+
+@dataclass(frozen=True)
+class ActiveSession:
+    """A session that holds, and who acts through it."""
+
+    session_id: int
+    kind: str
+    actor: Actor
+    login: str
+    display_name: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    """One open session, as Personnel lists it."""
+
+    id: int
+    kind: str
+    address: str | None
+    workstation: str
+    os_user: str
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+
+    @property
+    def kind_label(self) -> str:
+        return KIND_LABELS.get(self.kind, self.kind)
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    """The stored form of a token: SHA-256 is enough for 256 random bits (nothing to guess)."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def os_user() -> str:
+    try:
+        return getpass.getuser()[:255]
+    except (KeyError, OSError):
+        return ""
+
+
+def actor_name(login: str, kind: str) -> str:
+    """How the audit trail names someone acting through a session: ``alice`` or ``alice (cli)``."""
+    return f"{login} (cli)" if kind == COMMAND_LINE else login
+
+
+def session_hours(s: Session) -> int:
+    hours = s.execute(select(SecuritySettings.session_hours).limit(1)).scalar()
+    return int(hours) if hours else DEFAULT_SESSION_HOURS
+
+
+def start(
+    s: Session,
+    now: datetime,
+    person: Person,
+    kind: str,
+    *,
+    address: str | None,
+    workstation: str,
+) -> tuple[str, datetime]:
+    """Start a session in the caller's transaction; returns the token and when it ends."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown session kind {kind!r}")
+    token = new_token()
+    lasts = timedelta(hours=session_hours(s)) if kind == COMMAND_LINE else DESKTOP_LEASE
+    expires_at = now + lasts
+    s.add(
+        UserSession(
+            token_hash=hash_token(token),
+            person_id=person.id,
+            kind=kind,
+            address=address,
+            workstation=workstation[:255],
+            os_user=os_user(),
+            created_at=now,
+            expires_at=expires_at,
+            last_used_at=now,
+        )
+    )
+    return token, expires_at
+
+
+def end_all(s: Session, person_id: int) -> int:
+    """End every session of a person in the caller's transaction (lock, password change)."""
+    result = s.execute(
+        delete(UserSession)
+        .where(UserSession.person_id == person_id)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def delete_expired(s: Session, now: datetime) -> int:
+    result = s.execute(
+        delete(UserSession)
+        .where(UserSession.expires_at <= now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _why_not(row: UserSession, person: Person | None, now: datetime, address: str | None) -> str:
+    if now >= row.expires_at:
+        return "expired"
+    if row.address != address:
+        return "address"
+    if person is None or person.login is None or person.password_hash is None:
+        return "deleted"
+    if lockout.is_locked(person, now):
+        return "locked"
+    if person.password_changed_at is not None and person.password_changed_at > row.created_at:
+        return "password"
+    return ""
+
+
+class SessionService:
+    """Checks, lists and ends sessions. Thread-safe: each call is its own unit of work."""
+
+    def __init__(self, ctx: CoreContext) -> None:
+        self._ctx = ctx
+
+    @property
+    def _clock(self) -> Clock:
+        return self._ctx.clock
+
+    def resolve(self, token: str | None, *, workstation: str) -> ActiveSession:
+        """The session this token opens, renewed; NotSignedIn (with the reason) otherwise."""
+        if not token or not isinstance(token, str) or len(token) > 200:
+            raise NotSignedIn(SIGN_IN_FIRST, "none")
+
+        def check(s: Session) -> ActiveSession | str:
+            now = self._clock.now(s)
+            row = s.execute(
+                select(UserSession)
+                .where(UserSession.token_hash == hash_token(token))
+                .with_for_update()
+            ).scalar_one_or_none()
+            if row is None:
+                return "ended"
+            person = s.get(Person, row.person_id)
+            address = self._ctx.db.client_address(s)
+            why = _why_not(row, person, now, address)
+            if why:
+                s.delete(row)
+                who = person.login if person is not None and person.login else "unknown"
+                audit.record(
+                    s,
+                    self._clock,
+                    Actor(name=actor_name(who, row.kind), address=address, workstation=workstation),
+                    Event.SESSION_REFUSED,
+                    subject=who,
+                    detail=f"{KIND_LABELS.get(row.kind, row.kind)} session: {why}",
+                )
+                return why
+            assert person is not None and person.login is not None
+            row.last_used_at = now
+            if row.kind == DESKTOP:
+                row.expires_at = now + DESKTOP_LEASE
+            from pmdesk.core.auth import display_name
+
+            return ActiveSession(
+                session_id=row.id,
+                kind=row.kind,
+                actor=Actor(
+                    name=actor_name(person.login, row.kind),
+                    person_id=person.id,
+                    address=address,
+                    workstation=workstation[:255],
+                ),
+                login=person.login,
+                display_name=display_name(person),
+                expires_at=row.expires_at,
+            )
+
+        outcome = self._ctx.db.write_transaction(check)
+        if isinstance(outcome, str):
+            log.info("session refused: %s", outcome)
+            raise NotSignedIn(REASONS.get(outcome, REASONS["ended"]), outcome)
+        return outcome
+
+    def end(self, token: str | None, actor: Actor | None = None) -> bool:
+        """Sign out: delete the session row. False when there was none (already ended)."""
+        if not token:
+            return False
+        with self._ctx.db.write_session() as s:
+            row = s.execute(
+                select(UserSession).where(UserSession.token_hash == hash_token(token))
+            ).scalar_one_or_none()
+            if row is None:
+                return False
+            person = s.get(Person, row.person_id)
+            login = person.login if person is not None and person.login else "unknown"
+            s.delete(row)
+            audit.record(
+                s,
+                self._clock,
+                actor or Actor(name=actor_name(login, row.kind), person_id=row.person_id),
+                Event.SESSION_ENDED,
+                subject=login,
+                detail=f"{KIND_LABELS.get(row.kind, row.kind)} session: signed out",
+            )
+        return True
+
+    def for_person(self, actor: Actor, person_id: int) -> list[SessionRow]:
+        """A person's open sessions, most recently used first."""
+        with self._ctx.db.session() as s:
+            if actor.person_id != person_id:
+                require(s, actor, MAINTENANCE, Action.READ)
+            now = self._clock.now(s)
+            rows = s.execute(
+                select(UserSession)
+                .where(UserSession.person_id == person_id, UserSession.expires_at > now)
+                .order_by(UserSession.last_used_at.desc(), UserSession.id.desc())
+            ).scalars()
+            return [
+                SessionRow(
+                    id=r.id,
+                    kind=r.kind,
+                    address=r.address,
+                    workstation=r.workstation,
+                    os_user=r.os_user,
+                    created_at=r.created_at,
+                    last_used_at=r.last_used_at,
+                    expires_at=r.expires_at,
+                )
+                for r in rows
+            ]
+
+    def end_for_person(self, actor: Actor, person_id: int) -> int:
+        """End Sessions: every open session of a person. One's own always; anyone else's only
+        with Maintenance Edit and when their rights do not exceed one's own."""
+        with self._ctx.db.write_session() as s:
+            person = s.get(Person, person_id)
+            if person is None:
+                raise PmdeskError("This person no longer exists.")
+            if actor.person_id != person_id:
+                require(s, actor, MAINTENANCE, Action.EDIT)
+                require_within_own_rights(
+                    s, actor, person.group_id, doing="end this person's sessions"
+                )
+            ended = end_all(s, person_id)
+            audit.record(
+                s,
+                self._clock,
+                actor,
+                Event.SESSION_ENDED,
+                subject=audit.person_subject(
+                    person.id, person.login, person.first_name, person.last_name
+                ),
+                detail=f"End sessions: {ended} ended",
+            )
+        return ended
+
+    def count_open(self, s: Session, person_id: int, now: datetime) -> int:
+        return int(
+            s.execute(
+                select(func.count(UserSession.id)).where(
+                    UserSession.person_id == person_id, UserSession.expires_at > now
+                )
+            ).scalar_one()
+        )
