@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from pmdesk.secrets import SecretStore
     from pmdesk.ui.first_run import FirstRunDialog
     from pmdesk.ui.main_window import MainWindow, Session
+    from pmdesk.ui.session_watch import SessionWatch
     from pmdesk.ui.startup import Failure, Opened
 
 log = logging.getLogger(__name__)
@@ -116,10 +117,15 @@ class Launcher(QObject):
         secrets: SecretStore | None = None,
         tasks: TaskManager | None = None,
         check_keyring: bool = True,
+        session_check_interval_s: float | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self.database_url = database_url
+        # None: sessions.CHECK_INTERVAL_S (not imported here: it loads SQLAlchemy before the
+        # login dialog's first paint).
+        self.session_check_interval_s = session_check_interval_s
+        self.session_watch: SessionWatch | None = None
         self.secrets = secrets
         self.check_keyring = check_keyring
         self.tasks = tasks or TaskManager(self)
@@ -341,11 +347,45 @@ class Launcher(QObject):
         window = MainWindow(self.opened.app, session, self.tasks, passwords=self.opened.passwords)
         window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         window.signed_out.connect(self._signed_out)
-        window.closed.connect(lambda: self.finish(0))
+        window.closed.connect(lambda: self._closed(window))
         self._start_background(window)
+        self._watch_session(window)
         self.window = window
         window.show()
         self.login.hide()
+
+    def _closed(self, window: MainWindow) -> None:
+        self._record_sign_out(window)
+        self.finish(0)
+
+    def _watch_session(self, window: MainWindow) -> None:
+        """Back to the login dialog, saying why, once this sign-in's session stops holding."""
+        from pmdesk.core.sessions import CHECK_INTERVAL_S
+        from pmdesk.ui.session_watch import SessionWatch
+
+        assert self.opened is not None
+        token = window.session.token
+        if token is None:
+            return
+        watch = SessionWatch(
+            self.opened.app.context,
+            token,
+            window.session.actor.workstation,
+            self.tasks,
+            interval_s=self.session_check_interval_s or CHECK_INTERVAL_S,
+            parent=window,
+        )
+        watch.ended.connect(lambda why: self._session_ended(window, why))
+        self.session_watch = watch
+        watch.start()
+
+    def _session_ended(self, window: MainWindow, why: str) -> None:
+        if self.window is not window:
+            return
+        window.sign_out_now()
+        self.login.message.show_error(
+            self.login.tr("You were signed out: {why} Sign in again to go on.").format(why=why)
+        )
 
     def _start_background(self, window: MainWindow) -> None:
         """The expiry sweep and live refresh, on their own threads, for this signed-in session."""
@@ -371,12 +411,21 @@ class Launcher(QObject):
         self.login.activateWindow()
 
     def _record_sign_out(self, window: MainWindow | None) -> None:
-        """Audit the sign-out when the login service offers it (best effort, in the background)."""
+        """End the session and audit the sign-out (best effort, in the background)."""
         if window is None or self.opened is None:
             return
+        from pmdesk.core.sessions import SessionService
+
         sign_out = self.opened.login_service.sign_out
+        sessions = SessionService(self.opened.app.context)
         actor = window.session.actor
-        self.tasks.run(lambda: sign_out(actor), None, lambda exc: log.warning("%s", exc))
+        token = window.session.token
+
+        def sign_out_and_end() -> None:
+            sessions.end(token, actor)
+            sign_out(actor)
+
+        self.tasks.run(sign_out_and_end, None, lambda exc: log.warning("%s", exc))
 
     def _login_cancelled(self) -> None:
         if self.window is None:

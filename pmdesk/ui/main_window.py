@@ -61,6 +61,8 @@ class Session:
     actor: Actor
     rights: Mapping[str, frozenset[Action]] = field(default_factory=dict)
     address: str | None = None
+    # The desktop session this sign-in started (None in tests that build a Session by hand).
+    token: str | None = None
 
     def can(self, module: Module | str, action: Action = Action.READ) -> bool:
         key = module if isinstance(module, str) else module.key
@@ -81,6 +83,7 @@ def load_session(app: App, signed_in: object) -> Session:
         actor=getattr(signed_in, "actor"),  # noqa: B009
         rights={key: frozenset(actions) for key, actions in rights.items()},
         address=getattr(signed_in, "address", None),
+        token=getattr(signed_in, "session_token", None),
     )
 
 
@@ -398,6 +401,10 @@ class MainWindow(QMainWindow):
 
     def request_sign_out(self) -> None:
         self._confirm_discard(self.tr("sign out"), self._sign_out)
+
+    def sign_out_now(self) -> None:
+        """Sign out without asking (the session was ended elsewhere: nothing can be saved)."""
+        self._sign_out()
 
     def _stop_background(self) -> None:
         if self.background is not None:

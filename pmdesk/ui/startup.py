@@ -144,6 +144,7 @@ def _open(database_url: str | None, secrets: SecretStore | None, *, check_keyrin
     from pmdesk.core.modules import ADMINISTRATOR_GROUP
     from pmdesk.core.passwords import Passwords
     from pmdesk.core.personnel import PersonnelService
+    from pmdesk.core.sessions import DESKTOP
 
     app: App | None = None
     try:
@@ -158,7 +159,7 @@ def _open(database_url: str | None, secrets: SecretStore | None, *, check_keyrin
         if app is not None:
             app.db.dispose()
         raise StartupFailed(describe_failure(exc, app)) from exc
-    login_service = LoginService(app.context, passwords=passwords)
+    login_service = LoginService(app.context, passwords=passwords, session_kind=DESKTOP)
     warning = keyring_warning(app) if check_keyring else None
     return Opened(app, schema, has_users, group_id, warning, passwords, login_service)
 

@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 
+import pytest
+from sqlalchemy import select
+
+from pmdesk.core import sessions
+from pmdesk.core.clock import DatabaseClock
 from pmdesk.core.db import Database
+from pmdesk.core.models import Person
+from pmdesk.core.sessions import COMMAND_LINE
+from pmdesk.core.validation import login_key
+from pmdesk.secrets import KeyringStore, SecretStoreError, session_key
+from tests.helpers.databases import servers_required
 
 
 def database_arg(db: Database) -> str:
@@ -25,3 +36,46 @@ def run_pmdesk(
         env={**os.environ, **(env or {})},
         check=False,
     )
+
+
+def real_keyring() -> KeyringStore:
+    """The OS keyring the ``pmdesk`` processes use; skips (fails in CI) when there is none."""
+    store = KeyringStore()
+    try:
+        store.backend_name()
+    except SecretStoreError as exc:
+        if servers_required():
+            pytest.fail(f"no real keyring backend in CI: {exc}")
+        pytest.skip(f"no real keyring backend here: {exc}")
+    return store
+
+
+def session_key_of(db: Database) -> str:
+    return session_key(db.url.render_as_string(hide_password=True))
+
+
+def sign_in_as(db: Database, login: str, *, kind: str = COMMAND_LINE) -> str:
+    """Start a command-line session for ``login`` as ``pmdesk login`` would after its two steps,
+    and keep its token in the real keyring where the ``pmdesk`` processes look for it.
+
+    For tests about what signed-in commands do (``pmdesk login`` itself is tested end to end in
+    tests/e2e/test_cli_login.py): no argon2, no code round trip."""
+    store = real_keyring()
+    with db.write_session() as s:
+        person = s.execute(select(Person).where(Person.login_key == login_key(login))).scalar_one()
+        now = DatabaseClock().now(s)
+        token, _ = sessions.start(
+            s,
+            now,
+            person,
+            kind,
+            address=db.client_address(s),
+            workstation=socket.gethostname(),
+        )
+    store.set(session_key_of(db), token)
+    return token
+
+
+def sign_out_all(db: Database) -> None:
+    """Forget this database's session in the keyring (the next command is not signed in)."""
+    real_keyring().delete(session_key_of(db))

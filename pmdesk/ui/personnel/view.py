@@ -30,6 +30,7 @@ from pmdesk.core.errors import (
 )
 from pmdesk.core.modules import MAINTENANCE, SYSTEM_SECURITY, Action
 from pmdesk.core.personnel import Lookups, PersonForm, PersonnelService, PersonRecord
+from pmdesk.core.sessions import SessionRow, SessionService
 from pmdesk.core.trusted_ips import TrustedIpRow, TrustedIpService
 from pmdesk.ui.errors import error_text
 from pmdesk.ui.icons import icon
@@ -61,6 +62,7 @@ class Loaded:
     record: PersonRecord
     trusted_ips: Sequence[TrustedIpRow] | None  # None: this user may not see them
     server_now: datetime
+    sessions: Sequence[SessionRow] | None = None  # None: this user may not see them
 
 
 class PersonnelPage(QWidget):
@@ -167,6 +169,7 @@ class PersonnelPage(QWidget):
         self.editor.changed.connect(self._update_buttons)
         self.editor.unlock_requested.connect(self.unlock)
         self.editor.remove_ips_requested.connect(self.remove_trusted_ips)
+        self.editor.end_sessions_requested.connect(self.end_sessions)
         scroll = QScrollArea(self)
         scroll.setObjectName("editorScroll")
         scroll.setWidgetResizable(True)
@@ -344,18 +347,7 @@ class PersonnelPage(QWidget):
         self._open_token += 1
         token = self._open_token
         self._current_id = person_id
-        service, actor, core = self.service, self.actor, self.app.context
-
-        def load() -> Loaded:
-            record = service.get(actor, person_id)
-            trusted: Sequence[TrustedIpRow] | None
-            try:
-                trusted = TrustedIpService(core).for_person(actor, person_id)
-            except PermissionDenied:
-                trusted = None
-            with core.db.session() as s:
-                now = core.clock.now(s)
-            return Loaded(record, trusted, now)
+        load = self._loader(person_id)
 
         def done(loaded: Loaded) -> None:
             if token != self._open_token:
@@ -386,6 +378,8 @@ class PersonnelPage(QWidget):
             self.editor.ip_box.hide()
         else:
             self.editor.set_trusted_ips(loaded.trusted_ips, can_remove=self.can_remove_ips)
+        own = record.id == self.session.person_id
+        self.editor.set_sessions(loaded.sessions, can_end=self.can_edit or own)
         if not keep_message:
             self.editor.message.clear_message()
         self._update_buttons()
@@ -571,6 +565,44 @@ class PersonnelPage(QWidget):
             lambda: service.unlock(actor, record.id), done, self._action_failed, owner=self
         )
 
+    def end_sessions(self) -> None:
+        record = self.editor.record
+        if self._busy or record is None:
+            return
+        core, actor = self.app.context, self.actor
+
+        def confirmed() -> None:
+            def done(ended: int) -> None:
+                self._set_busy(False)
+                self.editor.message.show_success(
+                    self.tr("{name} is signed out everywhere ({n} sessions ended).").format(
+                        name=record.display_name, n=ended
+                    )
+                )
+                self._refresh_extras(record.id)
+
+            self._set_busy(True, self.tr("Ending sessions…"))
+            self.tasks.run(
+                lambda: SessionService(core).end_for_person(actor, record.id),
+                done,
+                self._action_failed,
+                owner=self,
+                label="end sessions",
+            )
+
+        ask(
+            self,
+            self.tr("End sessions"),
+            self.tr("Sign {name} out everywhere?").format(name=record.display_name),
+            self.tr("End sessions"),
+            confirmed,
+            danger=True,
+            informative=self.tr(
+                "Their desktop apps return to the login dialog within a minute, and their "
+                "command-line sessions stop working. They can sign in again."
+            ),
+        )
+
     def remove_trusted_ips(self, ids: list[int]) -> None:
         record = self.editor.record
         if self._busy or record is None or not ids:
@@ -618,15 +650,28 @@ class PersonnelPage(QWidget):
             self.editor.set_form(typed)
             self._update_buttons()
 
+        self.tasks.run(self._loader(person_id), keep_typing, self._show_error, owner=self)
+
+    def _loader(self, person_id: int) -> Callable[[], Loaded]:
+        """Reads a person with their trusted addresses and open sessions (on a worker)."""
         service, actor, core = self.service, self.actor, self.app.context
 
         def load() -> Loaded:
             record = service.get(actor, person_id)
-            trusted = TrustedIpService(core).for_person(actor, person_id)
+            trusted: Sequence[TrustedIpRow] | None
+            try:
+                trusted = TrustedIpService(core).for_person(actor, person_id)
+            except PermissionDenied:
+                trusted = None
+            open_sessions: Sequence[SessionRow] | None
+            try:
+                open_sessions = SessionService(core).for_person(actor, person_id)
+            except PermissionDenied:
+                open_sessions = None
             with core.db.session() as s:
-                return Loaded(record, trusted, core.clock.now(s))
+                return Loaded(record, trusted, core.clock.now(s), open_sessions)
 
-        self.tasks.run(load, keep_typing, self._show_error, owner=self)
+        return load
 
     def _action_failed(self, exc: BaseException) -> None:
         self._set_busy(False)
