@@ -295,3 +295,64 @@ def test_every_icon_and_the_style_sheet_load(qapp: object) -> None:
         path = Path(url.split('"', 1)[0])
         assert path.is_file(), path
         assert resource_dir() in path.parents
+
+
+def _session_rows(db: Database) -> list[tuple[int, str]]:
+    with db.session() as s:
+        return [
+            (int(r[0]), str(r[1]))
+            for r in s.execute(text("SELECT person_id, kind FROM user_sessions")).all()
+        ]
+
+
+def test_a_desktop_session_ended_elsewhere_returns_to_the_login_dialog(
+    qtbot: QtBot, launcher_for: object, database_file: Path, tmp_path: Path
+) -> None:
+    """Signing in records a desktop session; End sessions from another workstation brings this
+    app back to the login dialog within its check interval, saying why."""
+    from pmdesk.core.context import Actor
+    from pmdesk.core.sessions import SessionService
+
+    url = sqlite_url(database_file)
+    db = Database(url)
+    migrate.upgrade(db)
+    ctx = CoreContext(db, MemoryStore(), tmp_path)
+    anne = add_user(ctx, "anne", "anne's long secret")
+    launcher = launcher_for(  # type: ignore[operator]
+        str(url), secrets=MemoryStore(), check_keyring=False, session_check_interval_s=0.2
+    )
+    launcher.start()
+    login = launcher.login
+    qtbot.waitUntil(lambda: login.login_button.isEnabled(), timeout=20_000)
+    login.username_edit.setText("anne")
+    login.password_edit.setText("anne's long secret")
+    qtbot.mouseClick(login.login_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: launcher.window is not None, timeout=20_000)
+    assert _session_rows(db) == [(anne, "desktop")]
+
+    SessionService(ctx).end_for_person(Actor.system("helpdesk"), anne)
+    qtbot.waitUntil(lambda: launcher.window is None and login.isVisible(), timeout=10_000)
+    assert "You were signed out" in login.message.text()
+    assert "ended" in login.message.text()
+    db.dispose()
+
+
+def test_signing_out_ends_the_desktop_session(
+    qtbot: QtBot, launcher_for: object, database_file: Path, tmp_path: Path
+) -> None:
+    url = sqlite_url(database_file)
+    db = Database(url)
+    migrate.upgrade(db)
+    add_user(CoreContext(db, MemoryStore(), tmp_path), "anne", "anne's long secret")
+    launcher = launcher_for(str(url), secrets=MemoryStore(), check_keyring=False)  # type: ignore[operator]
+    launcher.start()
+    login = launcher.login
+    qtbot.waitUntil(lambda: login.login_button.isEnabled(), timeout=20_000)
+    login.username_edit.setText("anne")
+    login.password_edit.setText("anne's long secret")
+    qtbot.mouseClick(login.login_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: launcher.window is not None, timeout=20_000)
+    assert len(_session_rows(db)) == 1
+    launcher.window.request_sign_out()
+    qtbot.waitUntil(lambda: login.isVisible() and not _session_rows(db), timeout=10_000)
+    db.dispose()

@@ -304,3 +304,35 @@ def test_screenshot(
     window = page.window()
     capture(window, "log", screenshot_dir(tmp_path / "screenshots"))
     not_clipped(window)
+
+
+def test_break_glass_rows_are_highlighted(
+    qtbot: QtBot, page: LogPage, ui_app: App, admin_id: int
+) -> None:
+    """A recovery run with the database owner's credentials stands out in the Log."""
+    from PySide6.QtGui import QColor, QFont
+
+    from pmdesk.core import recovery
+    from pmdesk.ui.system.log import HIGHLIGHT_BACKGROUND
+
+    recovery.unlock(ui_app.context, "jsmets")
+    page.refresh()
+    qtbot.waitUntil(lambda: _idle(page) and _column(page, EVENT)[0] == "Break-glass recovery")
+    model = page.model
+    assert model.data(model.index(0, ACTOR)).startswith("break-glass: ")
+    assert model.data(model.index(0, SUBJECT)) == "jsmets"
+    background = model.data(model.index(0, EVENT), Qt.ItemDataRole.BackgroundRole)
+    assert isinstance(background, QColor) and background == HIGHLIGHT_BACKGROUND
+    font = model.data(model.index(0, EVENT), Qt.ItemDataRole.FontRole)
+    assert isinstance(font, QFont) and font.bold()
+    assert model.data(model.index(1, EVENT), Qt.ItemDataRole.BackgroundRole) is None
+
+    # And it is what the screen shows: the row is painted in the highlight colour.
+    page.table.clearSelection()
+    rect = page.table.visualRect(model.index(0, SUBJECT))
+    image = page.table.viewport().grab().toImage()
+    ratio = image.devicePixelRatio()
+    pixel = image.pixelColor(int((rect.right() - 3) * ratio), int(rect.center().y() * ratio))
+    assert abs(pixel.red() - background.red()) < 12
+    assert abs(pixel.green() - background.green()) < 12
+    assert abs(pixel.blue() - background.blue()) < 12

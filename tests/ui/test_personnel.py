@@ -15,6 +15,7 @@ from pytestqt.qtbot import QtBot
 from sqlalchemy import text
 
 from pmdesk.bootstrap import App
+from pmdesk.core import sessions
 from pmdesk.core.clock import ShiftedClock
 from pmdesk.core.context import Actor
 from pmdesk.core.db import Database
@@ -603,3 +604,40 @@ def test_list_search_and_conflict_on_every_engine(
     qtbot.waitUntil(lambda: _idle(widget) and widget.editor.message.role == "success")
     assert service.get(SYSTEM, ids["Janssens"]).form.number == "MINE"
     window.close()
+
+
+def _start_session(app: App, person_id: int, kind: str, address: str) -> None:
+    with app.db.write_session() as s:
+        person = s.get(Person, person_id)
+        assert person is not None
+        sessions.start(
+            s, app.context.clock.now(s), person, kind, address=address, workstation="WS-FRONT"
+        )
+
+
+def test_open_sessions_are_listed_and_ended(
+    qtbot: QtBot, page: PersonnelPage, ui_app: App, staff: dict[str, int]
+) -> None:
+    _start_session(ui_app, staff["Peeters"], sessions.DESKTOP, "192.0.2.31")
+    _start_session(ui_app, staff["Peeters"], sessions.COMMAND_LINE, "192.0.2.32")
+    _open(qtbot, page, "Peeters")
+    editor = page.editor
+    table = editor.sessions_table
+    assert table.isVisibleTo(editor) and table.rowCount() == 2
+    listed = {(table.item(r, 0).text(), table.item(r, 1).text()) for r in range(2)}
+    assert listed == {("Desktop app", "192.0.2.31"), ("Command line", "192.0.2.32")}
+    assert "WS-FRONT" in table.item(0, 2).text()
+    assert editor.end_sessions_button.isEnabled()
+
+    qtbot.mouseClick(editor.end_sessions_button, Qt.MouseButton.LeftButton)
+    _answer(qtbot, page, "End sessions")
+    qtbot.waitUntil(lambda: table.rowCount() == 0 and _idle(page))
+    assert editor.sessions_empty.isVisibleTo(editor)
+    assert not editor.end_sessions_button.isEnabled()
+    assert "signed out everywhere (2 sessions ended)" in editor.message.text()
+    with ui_app.db.session() as s:
+        left = s.execute(
+            text("SELECT count(*) FROM user_sessions WHERE person_id = :p"),
+            {"p": staff["Peeters"]},
+        ).scalar()
+    assert left == 0

@@ -24,7 +24,7 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtGui import QColor, QFont, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
     QDateEdit,
@@ -87,7 +87,17 @@ EVENT_NAMES: dict[str, str] = {
     Event.PASSWORD_CHANGED: "Password changed",
     Event.MAIL_TEST_SENT: "Test code sent",
     Event.SIGNED_OUT: "Signed out",
+    Event.SESSION_STARTED: "Session started",
+    Event.SESSION_ENDED: "Session ended",
+    Event.SESSION_REFUSED: "Session refused",
+    Event.BREAK_GLASS: "Break-glass recovery",
 }
+
+#: Events the Log shows highlighted: a recovery outside the normal rights.
+HIGHLIGHTED_EVENTS = frozenset({Event.BREAK_GLASS.value})
+# A warm red wash that keeps the text readable (and a bold font, for colour-blind readers).
+HIGHLIGHT_BACKGROUND = QColor("#fde2e1")
+HIGHLIGHT_FOREGROUND = QColor("#7a1712")
 
 #: Families of events, as ``AuditService.query(event=...)`` accepts them.
 EVENT_FAMILIES: tuple[tuple[str, str], ...] = (
@@ -98,6 +108,8 @@ EVENT_FAMILIES: tuple[tuple[str, str], ...] = (
     ("2fa", "Two-step on and off"),
     ("person", "All personnel changes"),
     ("group", "All group changes"),
+    ("session", "All sessions"),
+    ("break-glass", "Break-glass recoveries"),
 )
 
 PERIODS: tuple[tuple[str, str], ...] = (
@@ -309,6 +321,15 @@ class AuditLogModel(ReadOnlyTableModel):
                 row.workstation,
                 " ".join(row.detail.split()),
             )[column]
+        if row.event in HIGHLIGHTED_EVENTS:
+            if role == Qt.ItemDataRole.BackgroundRole:
+                return HIGHLIGHT_BACKGROUND
+            if role == Qt.ItemDataRole.ForegroundRole:
+                return HIGHLIGHT_FOREGROUND
+            if role == Qt.ItemDataRole.FontRole:
+                font = QFont()
+                font.setBold(True)
+                return font
         if role == Qt.ItemDataRole.ToolTipRole:
             if column == TIME:
                 return utc_time(row.occurred_at)
