@@ -27,6 +27,7 @@ from pmdesk.core.models import (
     Team,
     TrustedIp,
     UserGroup,
+    UserSession,
 )
 from pmdesk.core.modules import ADMINISTRATOR_GROUP, MODULES
 
@@ -110,6 +111,7 @@ def reset_to_seed(db: Database) -> None:
             AuditEvent,
             LoginChallenge,
             TrustedIp,
+            UserSession,
             Person,
             GroupPermission,
             Location,
