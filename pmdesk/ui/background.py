@@ -56,10 +56,13 @@ SweepJob = Callable[[CoreContext], int]
 
 
 def expire_trusted_ips(ctx: CoreContext) -> int:
-    """The default sweep: ``TrustedIpService.expire`` as the system."""
+    """The default sweep: ``TrustedIpService.expire`` as the system, then lapsed sessions."""
+    from pmdesk.core.sessions import SessionService
     from pmdesk.core.trusted_ips import TrustedIpService
 
-    return TrustedIpService(ctx).expire(Actor.system(SWEEP_ACTOR_JOB))
+    removed = TrustedIpService(ctx).expire(Actor.system(SWEEP_ACTOR_JOB))
+    SessionService(ctx).purge_expired()
+    return removed
 
 
 @dataclass

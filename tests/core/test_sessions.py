@@ -255,3 +255,14 @@ def test_without_maintenance_rights_only_ones_own_sessions(ctx: CoreContext) -> 
         SessionService(ctx).end_for_person(mine.actor, admin.person_id)
     assert len(SessionService(ctx).for_person(mine.actor, erin)) == 1
     assert len(rows(ctx)) == 2
+
+
+def test_the_expiry_sweep_removes_lapsed_sessions(ctx: CoreContext, clock: ShiftedClock) -> None:
+    add_user(ctx, "alice", PASSWORD)
+    sign_in(ctx, kind=DESKTOP)
+    kept = sign_in(ctx, kind=COMMAND_LINE)
+    clock.advance(DESKTOP_LEASE + timedelta(seconds=1))  # the desktop app crashed
+    assert SessionService(ctx).purge_expired() == 1
+    assert [r.kind for r in rows(ctx)] == [COMMAND_LINE]
+    assert kept.session_token is not None
+    SessionService(ctx).resolve(kept.session_token, workstation=WORKSTATION)
