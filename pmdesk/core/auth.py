@@ -34,7 +34,6 @@ from pmdesk.core.passwords import MAX_PASSWORD_LENGTH, Passwords
 from pmdesk.core.security import load_settings
 from pmdesk.core.trusted_ips import is_trusted, trust
 from pmdesk.core.validation import (
-    LOGIN_RE,
     FieldInvalid,
     clean_email,
     first_valid_phone,
@@ -65,6 +64,10 @@ SIGN_IN_TOO_SOON = (
     f"A security code was sent less than {RESEND_INTERVAL.seconds} s ago. "
     "Sign in again in {seconds} s to get a new one."
 )
+
+
+# Why a challenge is refused once a newer sign-in took its place (retired_at is set).
+REPLACED = "replaced by a newer sign-in"
 
 
 class RefusalReason(enum.Enum):
@@ -131,11 +134,16 @@ def display_name(person: Person) -> str:
     return name or person.login or f"person #{person.id}"
 
 
-def _unknown_actor_name(login: str) -> str:
-    text = login.strip()
-    # Whatever does not look like a login may be a password typed in the wrong box: not kept.
-    shown = text[:64] if LOGIN_RE.match(text[:64]) else "(not a valid login)"
-    return f"unknown:{shown}"
+# Who an unknown login is in the audit trail. What was typed is never kept, nor a hash of it:
+# it may be a password typed into the Username box, and an unsalted hash is reversed by a
+# dictionary.
+UNKNOWN_ACTOR = "unknown"
+
+
+def _storable(text: str) -> bool:
+    """Text every engine can store and compare: no NUL (PostgreSQL refuses it) and no lone
+    surrogate (undecodable bytes: not encodable as UTF-8)."""
+    return "\x00" not in text and not any("\ud800" <= ch <= "\udfff" for ch in text)
 
 
 def usable_destination(person: Person, method: str) -> str | None:
@@ -216,7 +224,11 @@ class LoginService:
 
     def begin(self, login: str, password: str) -> SignedIn | CodeNeeded | Refused:
         """Check the password; sign in, or issue and send a security code."""
-        key = login_key(login) if isinstance(login, str) and len(login) <= 256 else ""
+        key = (
+            login_key(login)
+            if isinstance(login, str) and len(login) <= 256 and _storable(login)
+            else ""
+        )
         with self._ctx.db.session() as s:
             address = self._ctx.db.client_address(s)
             settings = load_settings(s)
@@ -230,13 +242,21 @@ class LoginService:
 
         # Outside any transaction: argon2 takes tens of milliseconds. Unknown logins are checked
         # against a dummy hash so that timing does not tell them apart.
-        usable = isinstance(password, str) and 0 < len(password) <= MAX_PASSWORD_LENGTH
+        # A NUL or lone surrogate matches no password: checked as "x", so it costs the same.
+        usable = (
+            isinstance(password, str)
+            and 0 < len(password) <= MAX_PASSWORD_LENGTH
+            and _storable(password)
+        )
         password_ok = self._passwords.verify(stored_hash, password if usable else "x") and usable
 
-        # Parameters changed since this hash was made: store a new one (computed out here too).
+        # Parameters changed since this hash was made, or it is a hash of the password as typed
+        # rather than normalised: store a new one (computed out here too).
         new_hash = (
             self._passwords.hash(password)
-            if password_ok and stored_hash is not None and self._passwords.needs_rehash(stored_hash)
+            if password_ok
+            and stored_hash is not None
+            and self._passwords.needs_rehash(stored_hash, password)
             else None
         )
         delivery: Delivery | None = None
@@ -249,7 +269,7 @@ class LoginService:
             now = self._ctx.clock.now(s)
             person = lockout.lock_for_update(s, person_id) if person_id is not None else None
             if person is None or person.login is None:
-                actor = self._actor(_unknown_actor_name(str(login)), None, address)
+                actor = self._actor(UNKNOWN_ACTOR, None, address)
                 self._audit(s, actor, Event.LOGIN_REFUSED, "reason=unknown_login")
                 log.info("login refused: unknown login")
                 return Refused(RefusalReason.BAD_CREDENTIALS, GENERIC_REFUSAL)
@@ -414,17 +434,8 @@ class LoginService:
         if isinstance(prepared, Refused):
             return prepared
         message, destination = prepared
-        # One waiting code per person: starting over retires the previous one.
-        s.execute(
-            update(LoginChallenge)
-            .where(
-                LoginChallenge.person_id == person.id,
-                LoginChallenge.used_at.is_(None),
-                LoginChallenge.expires_at > now,
-            )
-            .values(expires_at=now)
-            .execution_options(synchronize_session=False)
-        )
+        # One waiting code per person: starting over retires the previous ones for good.
+        self._retire_others(s, person.id, now, keep=None)
         expires_at = now + timedelta(minutes=ttl_minutes)
         challenge = LoginChallenge(
             id=codes.new_challenge_id(),
@@ -451,6 +462,32 @@ class LoginService:
             attempts=0,
             actor=actor,
             subject=actor.name,
+        )
+
+    def _retire_others(self, s: Session, person_id: int, now: datetime, keep: str | None) -> None:
+        """Retire the person's unused login attempts except ``keep``: their codes stop working
+        and they can never be renewed (resend), even after expiring."""
+        s.execute(
+            update(LoginChallenge)
+            .where(
+                LoginChallenge.person_id == person_id,
+                LoginChallenge.used_at.is_(None),
+                LoginChallenge.retired_at.is_(None),
+                LoginChallenge.id != (keep or ""),
+            )
+            .values(retired_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        s.execute(
+            update(LoginChallenge)
+            .where(
+                LoginChallenge.person_id == person_id,
+                LoginChallenge.used_at.is_(None),
+                LoginChallenge.expires_at > now,
+                LoginChallenge.id != (keep or ""),
+            )
+            .values(expires_at=now)
+            .execution_options(synchronize_session=False)
         )
 
     def _deliver(
@@ -528,6 +565,7 @@ class LoginService:
             # so the guess is not even hashed and compared.
             dead = snapshot is not None and (
                 snapshot.used_at is not None
+                or snapshot.retired_at is not None
                 or snapshot.voided
                 or snapshot.attempts >= MAX_CODE_ATTEMPTS
             )
@@ -568,6 +606,7 @@ class LoginService:
                         LoginChallenge.id == challenge_id,
                         LoginChallenge.code_hash == stored,
                         LoginChallenge.used_at.is_(None),
+                        LoginChallenge.retired_at.is_(None),
                         LoginChallenge.voided.is_(False),
                         LoginChallenge.attempts < MAX_CODE_ATTEMPTS,
                         LoginChallenge.expires_at > now,
@@ -608,6 +647,8 @@ class LoginService:
         """Why this challenge cannot take a code (or, ``renewing``, a new code) now, or None."""
         if challenge.used_at is not None:
             return self._invalid_challenge(s, actor, "already used")
+        if challenge.retired_at is not None:
+            return self._invalid_challenge(s, actor, REPLACED)
         if challenge.address != address or challenge.workstation != self._workstation:
             return self._invalid_challenge(s, actor, "other address or workstation")
         if (
@@ -687,36 +728,58 @@ class LoginService:
             with self._ctx.db.session() as session:
                 address = self._ctx.db.client_address(session)
                 self._audit_refusal(
-                    session, self._actor("unknown", None, address), f"invalid_challenge ({why})"
+                    session, self._actor(UNKNOWN_ACTOR, None, address), f"invalid_challenge ({why})"
                 )
         else:
-            who = actor or self._actor("unknown", None, None)
+            who = actor or self._actor(UNKNOWN_ACTOR, None, None)
             self._audit_refusal(s, who, f"invalid_challenge ({why})")
-        message = (
-            "This security code has already been used. Sign in again."
-            if why == "already used"
-            else "This login attempt is no longer valid. Sign in again."
-        )
+        if why == "already used":
+            message = "This security code has already been used. Sign in again."
+        elif why == REPLACED:
+            message = (
+                "This login attempt was replaced by a newer sign-in. "
+                "Use the newest code, or sign in again."
+            )
+        else:
+            message = "This login attempt is no longer valid. Sign in again."
         return Refused(RefusalReason.INVALID_CHALLENGE, message)
 
     # ----- a new code --------------------------------------------------------------------------
 
     def resend(self, challenge_id: str) -> CodeNeeded | Refused:
-        """A new code for the same login attempt (the old one stops working; attempts stay)."""
+        """A new code for the same login attempt (the old one stops working; attempts stay).
+
+        Only the person's newest attempt is renewed, never one that was used, voided or
+        retired by a newer sign-in; and at most one code per person every 30 s, whichever
+        attempt or path sent the last one. The person's other attempts are retired, so at most
+        one code works at a time.
+        """
         if not codes.well_formed_challenge_id(challenge_id):
             return self._invalid_challenge(None)
         with self._ctx.db.session() as s:
             settings = load_settings(s)
+            snapshot = s.get(LoginChallenge, challenge_id)
+            person_id = snapshot.person_id if snapshot is not None else None
+        if person_id is None:
+            return self._invalid_challenge(None)
         delivery, problem = self._make_delivery(settings.delivery)
 
-        with self._ctx.db.write_session() as s:
+        def renew(s: Session) -> _Pending | Refused:
+            # Runs again if the server breaks a deadlock: it only reads and writes the DB.
             now = self._ctx.clock.now(s)
             address = self._ctx.db.client_address(s)
+            # Person first, then the challenges: the order of begin() and verify(), so two
+            # resends (or a resend and a begin) for one person are decided one after the other.
+            person = lockout.lock_for_update(s, person_id)
             challenge = s.execute(
                 select(LoginChallenge).where(LoginChallenge.id == challenge_id).with_for_update()
             ).scalar_one_or_none()
-            person = s.get(Person, challenge.person_id) if challenge is not None else None
-            if challenge is None or person is None or person.login is None:
+            if (
+                challenge is None
+                or person is None
+                or person.login is None
+                or challenge.person_id != person.id
+            ):
                 return self._invalid_challenge(s)
             actor = self._actor(person.login, person.id, address)
             if now - challenge.created_at > MAX_CHALLENGE_AGE:
@@ -726,15 +789,30 @@ class LoginService:
             )
             if refusal is not None:
                 return refusal
+            others = s.scalars(
+                select(LoginChallenge)
+                .where(
+                    LoginChallenge.person_id == person.id,
+                    LoginChallenge.id != challenge.id,
+                    LoginChallenge.used_at.is_(None),
+                )
+                .with_for_update()
+            ).all()
+            if any(other.created_at > challenge.created_at for other in others):
+                # Replaced by a newer sign-in but not marked (a row from before retired_at).
+                challenge.retired_at = now
+                return self._invalid_challenge(s, actor, REPLACED)
             if lockout.is_locked(person, now):
                 self._audit_refusal(s, actor, "locked")
                 return Refused(RefusalReason.BAD_CREDENTIALS, GENERIC_REFUSAL)
-            if (
-                challenge.last_sent_at is not None
-                and now < challenge.last_sent_at + RESEND_INTERVAL
-            ):
+            last_sent = max(
+                (c.last_sent_at for c in (challenge, *others) if c.last_sent_at is not None),
+                default=None,
+            )
+            if last_sent is not None and now < last_sent + RESEND_INTERVAL:
+                self._audit_refusal(s, actor, "too_soon")
                 return _too_soon(
-                    challenge.last_sent_at + RESEND_INTERVAL,
+                    last_sent + RESEND_INTERVAL,
                     now,
                     "A new code can be sent in {seconds} s.",
                     attempts_left=MAX_CODE_ATTEMPTS - challenge.attempts,
@@ -745,11 +823,13 @@ class LoginService:
             if isinstance(prepared, Refused):
                 return prepared
             message, destination = prepared
+            # One working code per person: any other waiting attempt is retired.
+            self._retire_others(s, person.id, now, keep=challenge.id)
             # Same attempt, same count of wrong entries; a new code and a fresh lifetime.
             challenge.code_hash = codes.hash_code(message.code)
             challenge.expires_at = now + timedelta(minutes=settings.code_ttl_minutes)
             challenge.last_sent_at = now
-            pending = _Pending(
+            return _Pending(
                 challenge_id=challenge.id,
                 code_hash=challenge.code_hash,
                 message=message,
@@ -759,4 +839,8 @@ class LoginService:
                 actor=actor,
                 subject=actor.name,
             )
+
+        pending = self._ctx.db.write_transaction(renew)
+        if not isinstance(pending, _Pending):
+            return pending
         return self._deliver(pending, delivery, problem)
