@@ -27,7 +27,7 @@ from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.models import Base
 from pmdesk.core.personnel import PersonForm, PersonnelService
 from pmdesk.paths import app_paths
-from tests.helpers.cli import database_arg
+from tests.helpers.cli import database_arg, real_keyring, session_key_of
 from tests.helpers.login import CollectingDelivery, set_security
 from tests.helpers.smtp import LOOPBACK, SmtpServer
 
@@ -114,6 +114,7 @@ def test_no_password_or_code_is_stored_or_logged(
     log_files: tuple[Path, Path],
     isolated_paths: Path,
 ) -> None:
+    real_keyring()  # the command-line sign-in below keeps its session there
     passwords = [ADMIN_PASSWORD, ALICE_PASSWORD, BOB_PASSWORD, WRONG_PASSWORD, NEW_PASSWORD]
     codes: list[str] = []
     people = PersonnelService(ctx)
@@ -189,6 +190,10 @@ def test_no_password_or_code_is_stored_or_logged(
     )
     codes.append(cli_code)
     assert all(code not in out + err for code in codes)
+    # The session it started: its token is in the keyring, and nowhere else.
+    token = real_keyring().get(session_key_of(ctx.db))
+    assert token and len(token) >= 40
+    passwords.append(token)
 
     # ----- search everything ------------------------------------------------------------------
     assert len(set(codes)) >= 3
