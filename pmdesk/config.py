@@ -75,8 +75,12 @@ def save_settings(path: Path, settings: Settings) -> None:
     data = asdict(settings)
     extra = data.pop("extra")
     data.update(extra)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=".settings-", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # mkstemp makes the file 0600 (this account only); the rename keeps the mode.
+        fd, tmp_name = tempfile.mkstemp(prefix=".settings-", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise ConfigError(f"Cannot write the settings file {path}: {exc.strerror}") from exc
     try:
         with os.fdopen(fd, "wb") as handle:
             tomli_w.dump(data, handle)

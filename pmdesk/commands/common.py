@@ -15,11 +15,12 @@ from pmdesk.bootstrap import App, build_app
 from pmdesk.config import ConfigError
 from pmdesk.core import migrate
 from pmdesk.core.context import Actor
-from pmdesk.core.db import unavailable_message
+from pmdesk.core.db import database_error_message
 from pmdesk.core.errors import DatabaseUnavailable, PmdeskError, ValidationError
 from pmdesk.core.personnel import PersonnelService
 from pmdesk.core.sessions import SIGN_IN_FIRST, NotSignedIn, SessionService
 from pmdesk.log_file import setup_logging
+from pmdesk.paths import FolderError
 from pmdesk.secrets import SecretStoreError, session_key
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ def run_command(args: argparse.Namespace, database: str | None) -> int:
         )
     app: App | None = None
     try:
-        app = build_app(database)
+        app = build_app(database, create=getattr(args, "create", False))
         # Warnings go to the log file, not next to the one-line error on stderr.
         setup_logging(app.paths)
         if getattr(args, "migrate_first", True):
@@ -122,15 +123,40 @@ def run_command(args: argparse.Namespace, database: str | None) -> int:
         needs_password = "password" in str(exc).lower() or "authentication" in str(exc).lower()
         hint = f" {app.keyring_problem}" if app and app.keyring_problem and needs_password else ""
         raise CommandFailed(f"{exc}{hint}") from exc
-    except (PmdeskError, SecretStoreError, ConfigError) as exc:
+    except (PmdeskError, SecretStoreError, ConfigError, FolderError) as exc:
         raise CommandFailed(str(exc)) from exc
     except DBAPIError as exc:
         log.exception("database error")
-        url = app.db.url if app else database or "the database"
-        raise CommandFailed(unavailable_message(url, exc)) from exc
+        if app is None:
+            raise CommandFailed(f"Database error: {exc.orig or exc}") from exc
+        raise CommandFailed(database_error_message(app.db.url, exc)) from exc
     finally:
         if app is not None:
             app.db.dispose()
+
+
+def bounded_int(low: int, high: int) -> Callable[[str], int]:
+    """An argparse ``type``: a whole number from ``low`` to ``high``, else a usage error (an
+    id or count beyond the database's columns never reaches it)."""
+
+    def parse(text: str) -> int:
+        value: int | None
+        try:
+            value = int(text.strip()) if len(text) <= 40 else None
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"'{text[:40]}' is not a whole number from {low} to {high}"
+            )
+        return value
+
+    parse.__name__ = "whole number"  # argparse names the type in some messages
+    return parse
+
+
+# Ids are 32-bit integer columns on every engine.
+MAX_ID = 2**31 - 1
 
 
 def read_secret(prompt: str, *, from_stdin: bool, confirm: bool) -> str:

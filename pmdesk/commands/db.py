@@ -1,4 +1,4 @@
-"""pmdesk db upgrade | status."""
+"""pmdesk db upgrade [--create] | status."""
 
 from __future__ import annotations
 
@@ -12,13 +12,19 @@ from pmdesk.core import migrate
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("db", help="database schema: upgrade, status")
     sub = parser.add_subparsers(dest="db_command", metavar="ACTION")
-    add_command(
+    upgrade = add_command(
         sub,
         "upgrade",
         _upgrade,
         "apply the schema migrations",
         migrate_first=False,
         access=Access.OPEN,
+    )
+    upgrade.add_argument(
+        "--create",
+        action="store_true",
+        help="make a new SQLite database file at the --database path (elsewhere than the "
+        "embedded default, a missing file is refused: it is most often a mistyped path)",
     )
     add_command(
         sub,

@@ -6,7 +6,14 @@ import argparse
 from datetime import datetime
 
 from pmdesk.bootstrap import App
-from pmdesk.commands.common import CommandFailed, add_command, print_table, signed_in
+from pmdesk.commands.common import (
+    MAX_ID,
+    CommandFailed,
+    add_command,
+    bounded_int,
+    print_table,
+    signed_in,
+)
 from pmdesk.core.personnel import PersonnelService
 from pmdesk.core.trusted_ips import MAX_PAGE_SIZE, TrustedIpRow, TrustedIpService
 
@@ -19,15 +26,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     listing.add_argument(
         "--filter", default="", metavar="TEXT", help="start of a login, name or address"
     )
-    listing.add_argument("--page", type=int, default=1, help="page number (default 1)")
+    listing.add_argument(
+        "--page", type=bounded_int(1, MAX_ID), default=1, help="page number (default 1)"
+    )
     listing.add_argument(
         "--page-size",
-        type=int,
+        type=bounded_int(1, MAX_ID),
         default=50,
         help=f"rows per page (default 50, at most {MAX_PAGE_SIZE})",
     )
     remove = add_command(sub, "remove", _remove, "remove trusted addresses by Id (see ip list)")
-    remove.add_argument("ids", metavar="ID", type=int, nargs="+")
+    remove.add_argument("ids", metavar="ID", type=bounded_int(1, MAX_ID), nargs="+")
     trust = add_command(sub, "trust", _trust, "trust an address for a user")
     trust.add_argument("login")
     trust.add_argument("address")

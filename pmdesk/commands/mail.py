@@ -10,7 +10,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from pmdesk.bootstrap import App
-from pmdesk.commands.common import CommandFailed, add_command, read_secret, signed_in
+from pmdesk.commands.common import (
+    MAX_ID,
+    CommandFailed,
+    add_command,
+    bounded_int,
+    read_secret,
+    signed_in,
+)
 from pmdesk.core.delivery.base import DeliveryError, DeliverySettings
 from pmdesk.core.delivery.factory import check_settings, delivery_for, send_test_code
 from pmdesk.core.delivery.smtp import DEFAULT_PORTS
@@ -33,7 +40,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     smtp = configure.add_argument_group("smtp")
     smtp.add_argument("--host", help="mail server name")
     smtp.add_argument(
-        "--port", type=int, help="mail server port (default: 587 STARTTLS, 465 TLS, 25 none)"
+        "--port",
+        type=bounded_int(-MAX_ID, MAX_ID),
+        help="mail server port (default: 587 STARTTLS, 465 TLS, 25 none)",
     )
     smtp.add_argument(
         "--security",

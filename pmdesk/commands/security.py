@@ -6,7 +6,14 @@ import argparse
 import sys
 
 from pmdesk.bootstrap import App
-from pmdesk.commands.common import CommandFailed, add_command, print_table, signed_in
+from pmdesk.commands.common import (
+    MAX_ID,
+    CommandFailed,
+    add_command,
+    bounded_int,
+    print_table,
+    signed_in,
+)
 from pmdesk.core.security import SecurityService, ShutOutPerson, ShutOutWarning
 
 
@@ -28,10 +35,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_command(sub, "disable-2fa", _disable, "turn two-step authentication off")
     settings = add_command(sub, "set", _set, "change the trust period or the code lifetime")
     settings.add_argument(
-        "--trust-days", type=int, metavar="DAYS", help="how long an address stays trusted (1-90)"
+        "--trust-days",
+        type=bounded_int(-MAX_ID, MAX_ID),
+        metavar="DAYS",
+        help="how long an address stays trusted (1-90)",
     )
     settings.add_argument(
-        "--code-minutes", type=int, metavar="MIN", help="how long a code stays valid (1-10)"
+        "--code-minutes",
+        type=bounded_int(-MAX_ID, MAX_ID),
+        metavar="MIN",
+        help="how long a code stays valid (1-10)",
     )
 
 

@@ -9,6 +9,8 @@ write lock.
 from __future__ import annotations
 
 import logging
+import os
+import re
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -16,14 +18,22 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from pmdesk.core.addresses import normalise_address, primary_outbound_address
-from pmdesk.core.errors import DatabaseBusy, DatabaseUnavailable, InvalidDatabaseUrl
+from pmdesk.core.errors import (
+    DatabaseBusy,
+    DatabaseRefused,
+    DatabaseUnavailable,
+    InvalidDatabaseUrl,
+    PmdeskError,
+    ValidationError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +54,16 @@ _SQLITE_BEGIN_OPTION = "pmdesk_sqlite_begin"
 
 def parse_url(url: str | URL) -> URL:
     """Parse a database URL, mapping the short forms to the drivers pmdesk ships."""
+    if isinstance(url, str) and _UNSTORABLE.search(url):
+        raise InvalidDatabaseUrl(
+            "The database URL contains undecodable bytes or a NUL character; "
+            "type it again in plain text."
+        )
     try:
         parsed = make_url(url) if isinstance(url, str) else url
-    except ArgumentError as exc:
+    except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number…
         raise InvalidDatabaseUrl(
-            f"Not a database URL: {url!s}. Use sqlite:///PATH, "
+            f"Not a database URL: {shorten(str(url))}. Use sqlite:///PATH, "
             "postgresql://USER@HOST/DB or mariadb://USER@HOST/DB."
         ) from exc
     backend, _, driver = parsed.drivername.partition("+")
@@ -72,6 +87,49 @@ def describe_url(url: str | URL) -> str:
 
 def sqlite_url(path: Path) -> URL:
     return URL.create("sqlite+pysqlite", database=str(path))
+
+
+def shorten(text: str, limit: int = 160) -> str:
+    """``text`` cut in the middle to at most ``limit`` characters, for messages."""
+    if len(text) <= limit:
+        return text
+    half = (limit - 1) // 2
+    return f"{text[:half]}…{text[-half:]}"
+
+
+def _is_uri(url: URL) -> bool:
+    return str(url.query.get("uri", "")).lower() in {"true", "1", "yes"}
+
+
+def sqlite_file(url: URL) -> Path | None:
+    """The file an SQLite URL names (also ``sqlite:///file:PATH?uri=true``); None when the
+    database is in memory."""
+    name = url.database or ""
+    if _is_uri(url):
+        if str(url.query.get("mode", "")) == "memory":
+            return None
+        if name.startswith("file:"):
+            name = unquote(urlsplit(name).path)
+    if not name or name == ":memory:":
+        return None
+    return Path(name).expanduser()
+
+
+def create_private_file(path: Path) -> bool:
+    """Create an empty file that only this account may read and write (0600), with its folder
+    (0700) when missing; False when the file was already there.
+
+    SQLite makes the -wal and -shm files with the main file's mode, so creating the database
+    file this way before SQLite opens it keeps all three private. (On Windows the mode means
+    little; the per-user profile's ACL protects the files, see ``pmdesk.paths``.)
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    os.close(fd)
+    return True
 
 
 def _sqlite_on_connect(busy_timeout_ms: int) -> Callable[[Any, Any], None]:
@@ -104,8 +162,14 @@ def make_engine(
     parsed = parse_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        path = sqlite_file(parsed)
+        if path is not None and not (_is_uri(parsed) and parsed.query.get("mode") == "ro"):
+            try:
+                create_private_file(path)
+            except OSError as exc:
+                raise DatabaseUnavailable(
+                    f"Cannot create the database file {shorten(str(path))}: {exc.strerror or exc}."
+                ) from exc
         busy_ms = SQLITE_BUSY_TIMEOUT_MS if busy_timeout_ms is None else busy_timeout_ms
         engine = create_engine(
             parsed,
@@ -114,6 +178,7 @@ def make_engine(
         )
         event.listen(engine, "connect", _sqlite_on_connect(busy_ms))
         event.listen(engine, "begin", _sqlite_on_begin)
+        event.listen(engine, "before_cursor_execute", _refuse_unstorable)
         return engine
     connect_args: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT_S}
     options: dict[str, Any] = {}
@@ -125,7 +190,7 @@ def make_engine(
         # As on PostgreSQL: InnoDB's default REPEATABLE READ takes gap locks on every range
         # a DELETE or locking SELECT scans, and concurrent sweeps then deadlock each other.
         options["isolation_level"] = "READ COMMITTED"
-    return create_engine(
+    engine = create_engine(
         parsed,
         echo=echo,
         pool_pre_ping=True,
@@ -133,12 +198,149 @@ def make_engine(
         connect_args=connect_args,
         **options,
     )
+    event.listen(engine, "before_cursor_execute", _refuse_unstorable)
+    return engine
+
+
+# Text no engine stores as typed: PostgreSQL refuses NUL (DataError), and a lone surrogate (what
+# Python makes of undecodable bytes) cannot be encoded for any driver.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+UNSTORABLE_TEXT = (
+    "The text contains a character that cannot be stored (NUL or an unpaired surrogate, as "
+    "left by undecodable bytes); nothing was saved."
+)
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _refuse_unstorable(
+    _conn: Any, _cursor: Any, _statement: str, parameters: Any, _context: Any, executemany: bool
+) -> None:
+    """Refuse, the same way on every engine, a value that would reach the driver only to fail
+    there: a NUL or lone surrogate in text, or an integer beyond 64 bits. One regular-expression
+    pass per text value and a comparison per integer: cheap next to the round trip."""
+    if not parameters:
+        return
+    for row in parameters if executemany else (parameters,):
+        for value in row.values() if isinstance(row, dict) else row:
+            kind = type(value)
+            if kind is str:
+                if _UNSTORABLE.search(value):
+                    raise ValidationError({"text": UNSTORABLE_TEXT})
+            elif kind is int and not _INT64_MIN <= value <= _INT64_MAX:
+                raise DatabaseRefused(out_of_range_message())
 
 
 def unavailable_message(url: str | URL, exc: BaseException) -> str:
-    detail = str(getattr(exc, "orig", exc)).strip().splitlines()
-    first = detail[0] if detail else type(exc).__name__
-    return f"Cannot reach the database {describe_url(url)}: {first}"
+    return f"Cannot reach the database {describe_url(url)}: {_first_line(exc)}"
+
+
+def _first_line(exc: BaseException) -> str:
+    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return shorten(detail[0], 300) if detail else type(exc).__name__
+
+
+def out_of_range_message(where: str = "") -> str:
+    return f"A number is too large for the database{where}; nothing was saved. Use a smaller value."
+
+
+# PostgreSQL SQLSTATEs and MariaDB error numbers of the refusals worded on their own.
+_READ_ONLY_SQLSTATES = {"25006"}  # read_only_sql_transaction (a hot standby, read-only role)
+_READ_ONLY_CODES = {1290, 1792}  # --read-only server; READ ONLY transaction
+_OUT_OF_RANGE_SQLSTATES = {"22003"}  # numeric_value_out_of_range
+_OUT_OF_RANGE_CODES = {1264, 1690}  # out of range value; BIGINT value is out of range
+_PERMISSION_SQLSTATES = {"42501"}  # insufficient_privilege
+_PERMISSION_CODES = {1044, 1142, 1143, 1227, 1370}  # access denied to a database, table, column…
+
+
+def database_problem(exc: BaseException, url: str | URL | None = None) -> str | None:
+    """The sentence for a database error that is not about reaching it: a read-only database,
+    a number out of range, or permission denied; None for any other error.
+
+    For the CLI and the GUI alike (``pmdesk.ui.errors`` shows it); ``url`` names the database.
+    """
+    orig = getattr(exc, "orig", None) or exc
+    where = ""
+    if url is not None:
+        try:
+            where = f" {describe_url(url)}"
+        except InvalidDatabaseUrl:
+            where = ""
+    sqlstate = getattr(orig, "sqlstate", None)
+    args = getattr(orig, "args", None) or (None,)
+    code = args[0] if isinstance(args[0], int) else None
+    detail = _first_line(exc)
+    lowered = detail.lower()
+    file = _sqlite_path(url)
+    file_refused = "readonly database" in lowered or "unable to open database file" in lowered
+    if file_refused and file is not None and not _may_write(file):
+        return (
+            f"No permission to change the database file {shorten(str(file))}: this "
+            "account may not write the file or its folder. Nothing was saved; ask whoever "
+            "manages this computer to give you write access."
+        )
+    if (
+        sqlstate in _READ_ONLY_SQLSTATES
+        or code in _READ_ONLY_CODES
+        or "readonly database" in lowered
+        or "read-only" in lowered
+    ):
+        return (
+            f"The database{where} is read-only here: it can be read but not changed. "
+            "Nothing was saved."
+        )
+    if (
+        sqlstate in _OUT_OF_RANGE_SQLSTATES
+        or code in _OUT_OF_RANGE_CODES
+        or isinstance(orig, OverflowError)
+    ):
+        return out_of_range_message(where)
+    if sqlstate in _PERMISSION_SQLSTATES or code in _PERMISSION_CODES:
+        return (
+            f"The database{where} refused: this database account has no permission for it "
+            f"({detail}). Nothing was saved; ask the database administrator for the rights "
+            "pmdesk needs."
+        )
+    return None
+
+
+def _may_write(file: Path) -> bool:
+    """Whether this account may write an existing database file and its folder (SQLite makes
+    the -wal and -shm files next to it)."""
+    if not file.exists():
+        return True
+    return os.access(file, os.R_OK | os.W_OK) and os.access(file.parent, os.W_OK | os.X_OK)
+
+
+def _sqlite_path(url: str | URL | None) -> Path | None:
+    if url is None:
+        return None
+    try:
+        parsed = parse_url(url)
+    except InvalidDatabaseUrl:
+        return None
+    return sqlite_file(parsed) if parsed.get_backend_name() == "sqlite" else None
+
+
+def database_error(url: str | URL, exc: BaseException) -> PmdeskError:
+    """The core's error for a driver error: DatabaseRefused with its own sentence (read-only,
+    out of range, permission denied), else DatabaseUnavailable."""
+    problem = database_problem(exc, url)
+    if problem is not None:
+        return DatabaseRefused(problem)
+    return DatabaseUnavailable(unavailable_message(url, exc))
+
+
+def database_error_message(url: str | URL, exc: BaseException) -> str:
+    """One sentence for any database error: its own for the refusals ``database_problem``
+    knows, "Cannot reach…" for a connection that failed, else what the database said."""
+    problem = database_problem(exc, url)
+    if problem is not None:
+        return problem
+    if isinstance(exc, OperationalError | InterfaceError | OSError):
+        return unavailable_message(url, exc)
+    return (
+        f"The database {describe_url(url)} refused the work: {_first_line(exc)}. Nothing was saved."
+    )
 
 
 class Database:
@@ -213,11 +415,15 @@ class Database:
     def _guard(self) -> Iterator[None]:
         try:
             yield
-        except OperationalError as exc:
-            if is_connection_problem(exc):
-                raise DatabaseUnavailable(unavailable_message(self.url, exc)) from exc
-            if is_busy(exc):
-                raise DatabaseBusy(busy_message(self.url, self.busy_timeout_ms)) from exc
+        except DBAPIError as exc:
+            if isinstance(exc, OperationalError):
+                if is_connection_problem(exc):
+                    raise DatabaseUnavailable(unavailable_message(self.url, exc)) from exc
+                if is_busy(exc):
+                    raise DatabaseBusy(busy_message(self.url, self.busy_timeout_ms)) from exc
+            problem = database_problem(exc, self.url)
+            if problem is not None:
+                raise DatabaseRefused(problem) from exc
             raise
 
     def check_connection(self) -> None:
@@ -226,7 +432,7 @@ class Database:
             with self.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
         except (DBAPIError, OSError) as exc:
-            raise DatabaseUnavailable(unavailable_message(self.url, exc)) from exc
+            raise database_error(self.url, exc) from exc
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -258,11 +464,11 @@ class Database:
                     conn.exec_driver_sql("PRAGMA optimize")
                 conn.commit()
         except OperationalError as exc:
-            if not is_busy(exc):
+            if not is_busy(exc) and database_problem(exc, self.url) is None:
                 raise
-            # Statistics only speed searches up: another program holding the write lock must
-            # not stop pmdesk from starting (the next start refreshes them).
-            log.warning("planner statistics not refreshed: the database is busy")
+            # Statistics only speed searches up: another program holding the write lock, or a
+            # read-only file, must not stop pmdesk from starting (the next start refreshes them).
+            log.warning("planner statistics not refreshed: %s", _first_line(exc))
 
     def client_address(self, session: Session) -> str | None:
         """This workstation's address as the database server sees it, normalised."""

@@ -18,7 +18,13 @@ class DatabaseBusy(DatabaseUnavailable):
 
 
 class InvalidDatabaseUrl(PmdeskError):
-    pass
+    """The database URL cannot be used: malformed, an unsupported engine, or (SQLite) no file
+    where one is expected."""
+
+
+class DatabaseRefused(PmdeskError):
+    """The database answered but refused the work: read-only, a number out of range, or no
+    permission (see ``pmdesk.core.db.database_problem``). Nothing was saved."""
 
 
 class SchemaTooNew(PmdeskError):

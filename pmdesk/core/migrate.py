@@ -20,8 +20,14 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from pmdesk.core.db import Database, is_connection_problem, unavailable_message
-from pmdesk.core.errors import DatabaseUnavailable, SchemaTooNew
+from pmdesk.core.db import (
+    Database,
+    database_error,
+    database_problem,
+    is_connection_problem,
+    unavailable_message,
+)
+from pmdesk.core.errors import DatabaseRefused, DatabaseUnavailable, SchemaTooNew
 from pmdesk.core.revisions import MIGRATIONS_DIR, head_from_files
 
 if TYPE_CHECKING:
@@ -129,7 +135,7 @@ def status(db: Database) -> SchemaStatus:
             current = _current(connection)
             _refuse_newer(connection)
     except DBAPIError as exc:
-        raise DatabaseUnavailable(unavailable_message(db.url, exc)) from exc
+        raise database_error(db.url, exc) from exc
     return SchemaStatus(current=current, head=head_revision())
 
 
@@ -153,11 +159,20 @@ def _up_to_date(db: Database) -> SchemaStatus | None:
         with db.engine.connect() as connection:
             current = _quick_current(connection)
             connection.commit()
-    except OperationalError as exc:
-        if is_connection_problem(exc):
-            raise DatabaseUnavailable(unavailable_message(db.url, exc)) from exc
+    except DBAPIError as exc:
+        _reword(db, exc)
         raise
     return SchemaStatus(current=current, head=head) if current == head else None
+
+
+def _reword(db: Database, exc: DBAPIError) -> None:
+    """Raise the core's error for a database that cannot be reached, or that refuses the
+    upgrade in a way worded on its own (read-only, no permission); return otherwise."""
+    if isinstance(exc, OperationalError) and is_connection_problem(exc):
+        raise DatabaseUnavailable(unavailable_message(db.url, exc)) from exc
+    problem = database_problem(exc, db.url)
+    if problem is not None:
+        raise DatabaseRefused(problem) from exc
 
 
 def downgrade(db: Database, target: str = "base") -> SchemaStatus:
@@ -187,9 +202,8 @@ def _run(db: Database, step: object) -> SchemaStatus:
                     _set_sqlite_foreign_keys(connection, enabled=True)
             current = _current(connection)
             connection.commit()
-    except OperationalError as exc:
-        if is_connection_problem(exc):
-            raise DatabaseUnavailable(unavailable_message(db.url, exc)) from exc
+    except DBAPIError as exc:
+        _reword(db, exc)
         raise
     return SchemaStatus(current=current, head=head_revision())
 

@@ -25,6 +25,7 @@ from pmdesk.core import audit
 from pmdesk.core.audit import Event
 from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.delivery.base import DeliveryError, DeliverySettings
+from pmdesk.core.delivery.outbox import folder_problem
 from pmdesk.core.errors import ConflictError, PmdeskError, ValidationError
 from pmdesk.core.models import Person, SecuritySettings
 from pmdesk.core.modules import SYSTEM_SECURITY, Action
@@ -464,6 +465,7 @@ class SecurityService:
         with self._writing(actor, expected_version) as (s, row):
             now = self._ctx.clock.now(s)
             before = delivery_settings(row)
+            _check_outbox_folder(before, clean)
             changed = [
                 f.name
                 for f in fields(DeliverySettings)
@@ -507,6 +509,17 @@ class SecurityService:
                 yield s, row
         except StaleDataError as exc:
             raise ConflictError(_CONFLICT) from exc
+
+
+def _check_outbox_folder(before: DeliverySettings, after: DeliverySettings) -> None:
+    """A newly chosen outbox folder must be one codes can be written to (made if missing)."""
+    if after.method != "outbox" or not after.outbox_folder:
+        return
+    if before.method == after.method and before.outbox_folder == after.outbox_folder:
+        return
+    problem = folder_problem(Path(after.outbox_folder).expanduser())
+    if problem is not None:
+        raise ValidationError({"outbox_folder": problem})
 
 
 _CONFLICT = (

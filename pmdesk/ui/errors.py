@@ -7,6 +7,7 @@ and must not load the core (``pmdesk.core.errors`` is imported when an error is 
 from __future__ import annotations
 
 import logging
+import sys
 
 from PySide6.QtCore import QCoreApplication
 
@@ -23,6 +24,10 @@ def error_text(exc: BaseException | object, fallback: str) -> str:
 
     if isinstance(exc, PmdeskError):
         return str(exc)
+    problem = _database_problem(exc)
+    if problem is not None:
+        log.warning("%s", problem, exc_info=exc if isinstance(exc, BaseException) else None)
+        return problem
     name = type(exc).__name__
     if "{name}" in fallback:
         text = fallback.format(name=name)
@@ -32,3 +37,14 @@ def error_text(exc: BaseException | object, fallback: str) -> str:
         )
     log.error("%s", text, exc_info=exc if isinstance(exc, BaseException) else None)
     return text
+
+
+def _database_problem(exc: object) -> str | None:
+    """The core's own sentence for a database refusal (read-only, a number out of range, no
+    permission) that reached a screen as a driver error; None for anything else."""
+    sqlalchemy_exc = sys.modules.get("sqlalchemy.exc")  # never loaded here just to ask
+    if sqlalchemy_exc is None or not isinstance(exc, sqlalchemy_exc.DBAPIError):
+        return None
+    from pmdesk.core.db import database_problem
+
+    return database_problem(exc)

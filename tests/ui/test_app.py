@@ -28,7 +28,10 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def database_file(tmp_path: Path) -> Path:
-    return tmp_path / "app.sqlite3"
+    """An empty database file: away from the default location pmdesk makes none (issue 12, 5i)."""
+    path = tmp_path / "app.sqlite3"
+    path.touch()
+    return path
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ def _fill(qtbot: QtBot, dialog: FirstRunDialog, values: dict[str, str]) -> None:
 def test_first_run_creates_the_administrator_and_login_follows(
     qtbot: QtBot, tasks: TaskManager, tmp_path: Path
 ) -> None:
+    (tmp_path / "first.sqlite3").touch()  # away from the default location pmdesk makes none
     url = str(sqlite_url(tmp_path / "first.sqlite3"))
     launcher = Launcher(url, secrets=MemoryStore(), tasks=tasks)
     qtbot.addWidget(launcher.login)

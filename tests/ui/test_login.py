@@ -281,6 +281,7 @@ def test_two_step_login_through_the_app_with_the_outbox(
     from pmdesk.core.context import CoreContext
     from pmdesk.core.db import Database
 
+    (tmp_path / "app.sqlite3").touch()  # away from the default location pmdesk makes none
     url = sqlite_url(tmp_path / "app.sqlite3")
     launcher = Launcher(str(url), secrets=MemoryStore(), tasks=tasks, check_keyring=False)
     qtbot.addWidget(launcher.login)

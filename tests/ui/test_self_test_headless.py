@@ -21,6 +21,7 @@ def test_self_test_runs_without_a_display_and_goes_off_screen_itself(
     for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
         monkeypatch.delenv(name, raising=False)  # run_pmdesk passes on this environment
     database_file = tmp_path / "app.sqlite3"
+    database_file.touch()  # away from the default location pmdesk makes no new file
     env = {"PMDESK_DATABASE_URL": str(sqlite_url(database_file))}
     for name in ("CONFIG", "DATA", "LOG"):
         folder = tmp_path / name.lower()

@@ -67,6 +67,21 @@ class OutboxDelivery:
         return final
 
 
+def folder_problem(folder: Path) -> str | None:
+    """Why security codes could not be written to ``folder`` from this workstation, or None.
+    The folder is made (0700) when missing, and a file is written to it and removed."""
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=".pmdesk-check-", suffix=".tmp", dir=folder)
+        os.close(fd)
+        os.unlink(name)
+    except OSError as exc:
+        return (
+            f"The outbox folder {folder} cannot be created or written here: {exc.strerror or exc}."
+        )
+    return None
+
+
 def _write_atomically(final: Path, data: bytes) -> None:
     fd, temp_name = tempfile.mkstemp(prefix=".pmdesk-", suffix=".tmp", dir=final.parent)
     try:
