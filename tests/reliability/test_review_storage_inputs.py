@@ -38,7 +38,7 @@ def mode(path: Path) -> int:
 
 
 def run_bytes(
-    *args: bytes | str, env: dict[str, str] | None = None
+    *args: bytes | str, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     """``pmdesk`` with raw argv bytes (undecodable ones arrive as lone surrogates)."""
     argv = [a.encode() if isinstance(a, str) else a for a in args]
@@ -48,6 +48,7 @@ def run_bytes(
         capture_output=True,
         timeout=120,
         env={**os.environ, **(env or {})},
+        cwd=cwd,
         check=False,
     )
     return subprocess.CompletedProcess(
@@ -198,8 +199,14 @@ LONG = "a" * 5000
     ],
     ids=["malformed", "port-not-number", "driver", "undecodable-url", "long-path", "long-create"],
 )
-def test_bad_database_urls_are_one_line(args: list[str | bytes], phrase: str) -> None:
-    assert_one_line(run_bytes(*args), phrase)
+def test_bad_database_urls_are_one_line(
+    args: list[str | bytes], phrase: str, tmp_path: Path
+) -> None:
+    # In a folder of its own: relative SQLite paths land there (an older pmdesk made them).
+    here = tmp_path / "cwd"
+    here.mkdir()
+    assert_one_line(run_bytes(*args, cwd=here), phrase)
+    assert list(here.iterdir()) == []
 
 
 @pytest.mark.parametrize(
