@@ -14,6 +14,7 @@ from pmdesk.commands.common import (
     print_table,
     signed_in,
 )
+from pmdesk.core.errors import ValidationError
 from pmdesk.core.personnel import PersonnelService
 from pmdesk.core.trusted_ips import MAX_PAGE_SIZE, TrustedIpRow, TrustedIpService
 
@@ -99,7 +100,12 @@ def _remove(app: App, args: argparse.Namespace) -> int:
 
 def _trust(app: App, args: argparse.Namespace) -> int:
     person_id = _person_id(app, args.login)
-    row = TrustedIpService(app.context).trust_by_admin(signed_in(args), person_id, args.address)
+    try:
+        row = TrustedIpService(app.context).trust_by_admin(signed_in(args), person_id, args.address)
+    except ValidationError as exc:
+        # Not an address, or one never trusted here (loopback on a shared database, a proxy
+        # on the never-trusted list): the core's sentence says why.
+        raise CommandFailed(f"Not trusted: {exc}") from exc
     print(f"{row.address} is trusted for {row.login} until {_when(row.expires_at)} UTC.")
     return 0
 

@@ -136,7 +136,10 @@ def _login(app: App, args: argparse.Namespace) -> int:
             continue
         if not code:
             continue
-        if trust is None:
+        if trust is None and needed.trust_refused:
+            print(f"This IP cannot be trusted: {needed.trust_refused}")
+            trust = False
+        elif trust is None:
             print(TRUST_HINT)
             answer = _ask("Trust this IP? [y/N] ")
             trust = (answer or "").strip().lower() in {"y", "yes"}

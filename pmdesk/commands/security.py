@@ -33,7 +33,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="turn it on even if some people could not receive a code (they are shut out)",
     )
     add_command(sub, "disable-2fa", _disable, "turn two-step authentication off")
-    settings = add_command(sub, "set", _set, "change the trust period or the code lifetime")
+    settings = add_command(
+        sub, "set", _set, "change the trust period, the code lifetime or the never-trusted list"
+    )
     settings.add_argument(
         "--trust-days",
         type=bounded_int(-MAX_ID, MAX_ID),
@@ -45,6 +47,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=bounded_int(-MAX_ID, MAX_ID),
         metavar="MIN",
         help="how long a code stays valid (1-10)",
+    )
+    settings.add_argument(
+        "--never-trust",
+        metavar="LIST",
+        help='proxy or pooler addresses never trusted, e.g. "10.0.0.5, 10.1.0.0/24" '
+        '("" clears the list)',
     )
 
 
@@ -61,6 +69,7 @@ def _status(app: App, args: argparse.Namespace) -> int:
     print(f"Two step authentication:  {state}")
     print(f"Trust an address for:     {settings.trust_days} days")
     print(f"Codes are valid for:      {settings.code_ttl_minutes} minutes")
+    print(f"Never trusted:            {settings.never_trusted_addresses or '(none)'}")
     print(f"Codes are delivered by:   {status.mail_label}")
     print(f"Mail/SMS encrypted:       {_yes_no(status.mail_encrypted, none='n/a (no network)')}")
     print(
@@ -128,8 +137,10 @@ def _disable(app: App, args: argparse.Namespace) -> int:
 
 
 def _set(app: App, args: argparse.Namespace) -> int:
-    if args.trust_days is None and args.code_minutes is None:
-        raise CommandFailed("Nothing to change: give --trust-days and/or --code-minutes.", 2)
+    if args.trust_days is None and args.code_minutes is None and args.never_trust is None:
+        raise CommandFailed(
+            "Nothing to change: give --trust-days, --code-minutes and/or --never-trust.", 2
+        )
     service = SecurityService(app.context)
     actor = signed_in(args)
     current = service.get(actor)
@@ -138,9 +149,12 @@ def _set(app: App, args: argparse.Namespace) -> int:
         current.version,
         trust_days=args.trust_days,
         code_ttl_minutes=args.code_minutes,
+        never_trusted_addresses=args.never_trust,
     )
     print(
         f"Addresses stay trusted for {saved.trust_days} days; "
         f"codes are valid for {saved.code_ttl_minutes} minutes."
     )
+    if args.never_trust is not None:
+        print(f"Never trusted: {saved.never_trusted_addresses or '(none)'}")
     return 0

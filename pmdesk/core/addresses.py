@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 
 
@@ -45,3 +46,59 @@ def primary_outbound_address() -> str | None:
         if found is not None:
             return found
     return "127.0.0.1"
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+_SEPARATORS = re.compile(r"[\s,;]+")
+
+
+def parse_address_list(text: str) -> list[Network]:
+    """Each entry of a comma, semicolon or space separated list as a network (a single
+    address is a /32 or /128). ValueError names the first entry that is neither an IP address
+    nor a CIDR network such as 10.1.0.0/24."""
+    found: list[Network] = []
+    for entry in _SEPARATORS.split(text or ""):
+        if not entry:
+            continue
+        if "/" not in entry:
+            try:
+                ipaddress.ip_address(entry)
+            except ValueError:
+                raise ValueError(
+                    f"'{entry[:60]}' is not an IP address or a network (10.1.0.0/24)."
+                ) from None
+            network: Network = ipaddress.ip_network(normalise_address(entry) or entry)
+        else:
+            try:
+                network = ipaddress.ip_network(entry, strict=True)
+            except ValueError:
+                try:
+                    loose = ipaddress.ip_network(entry, strict=False)
+                except ValueError:
+                    raise ValueError(
+                        f"'{entry[:60]}' is not an IP address or a network (10.1.0.0/24)."
+                    ) from None
+                raise ValueError(
+                    f"'{entry[:60]}' has host bits set: did you mean {loose}?"
+                ) from None
+            if isinstance(network, ipaddress.IPv6Network):
+                mapped = network.network_address.ipv4_mapped
+                if mapped is not None and network.prefixlen >= 96:
+                    network = ipaddress.ip_network(f"{mapped}/{network.prefixlen - 96}")
+        if network not in found:
+            found.append(network)
+    return found
+
+
+def address_list_text(networks: list[Network]) -> str:
+    """The canonical text of a parsed list: single addresses without /32 or /128."""
+    return ", ".join(str(n.network_address) if n.num_addresses == 1 else str(n) for n in networks)
+
+
+def in_address_list(address: str, networks: list[Network]) -> bool:
+    """Whether the (normalised) address lies in any of the networks."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(parsed.version == n.version and parsed in n for n in networks)

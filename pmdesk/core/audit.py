@@ -36,6 +36,7 @@ class Event(StrEnum):
     IP_TRUSTED = "ip.trusted"
     IP_REMOVED = "ip.removed"
     IP_EXPIRED = "ip.expired"
+    IP_NOT_TRUSTED = "ip.not_trusted"
     TWO_FACTOR_ENABLED = "2fa.enabled"
     TWO_FACTOR_DISABLED = "2fa.disabled"
     SETTING_CHANGED = "setting.changed"

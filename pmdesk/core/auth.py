@@ -32,7 +32,7 @@ from pmdesk.core.errors import PmdeskError
 from pmdesk.core.models import LoginChallenge, Person
 from pmdesk.core.passwords import MAX_PASSWORD_LENGTH, Passwords
 from pmdesk.core.security import load_settings
-from pmdesk.core.trusted_ips import is_trusted, trust
+from pmdesk.core.trusted_ips import is_trusted, trust, trust_refusal
 from pmdesk.core.validation import (
     FieldInvalid,
     clean_email,
@@ -102,6 +102,9 @@ class CodeNeeded:
     resend_after: datetime
     delivery_error: str | None  # the code could not be sent: the challenge stays usable
     attempts_left: int
+    # Why this address can never be trusted here (trusted_ips.why_not_trustable), or None:
+    # the dialog and `pmdesk login` say so instead of offering "Trust this IP".
+    trust_refused: str | None = None
 
 
 @dataclass(frozen=True)
@@ -536,6 +539,7 @@ class LoginService:
                 )
                 log.warning("security code for %s not sent: %s", pending.subject, error)
             attempts = row.attempts if row is not None else pending.attempts
+            trust_refused = trust_refusal(s, pending.actor.address)
             resend_after = (
                 row.last_sent_at + RESEND_INTERVAL
                 if row is not None and row.last_sent_at is not None
@@ -549,6 +553,7 @@ class LoginService:
             resend_after=resend_after,
             delivery_error=error,
             attempts_left=max(0, MAX_CODE_ATTEMPTS - attempts),
+            trust_refused=trust_refused,
         )
 
     # ----- step 2: the code ----------------------------------------------------------------------

@@ -522,9 +522,12 @@ class PersonnelService:
             self._after_password_change(s, actor, person)
 
     def unlock(self, actor: Actor, person_id: int) -> None:
+        """Unlock an account (Maintenance Edit), only for people whose rights do not exceed
+        one's own: otherwise unlocking after every few guesses would defeat the lockout."""
         with self._ctx.db.write_session() as s:
             require(s, actor, MAINTENANCE, Action.EDIT)
             person = _load(s, person_id)
+            require_within_own_rights(s, actor, person.group_id, doing="unlock this person")
             person.locked_until = None
             person.failed_logins = 0
             person.lock_count = 0

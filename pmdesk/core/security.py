@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from pmdesk.core import audit
+from pmdesk.core.addresses import address_list_text, parse_address_list
 from pmdesk.core.audit import Event
 from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.delivery.base import DeliveryError, DeliverySettings
@@ -56,6 +57,8 @@ class SecuritySettingsView:
     delivery: DeliverySettings
     version: int
     updated_at: datetime | None
+    # Proxy or pooler addresses and networks never trusted ("10.0.0.5, 10.1.0.0/24").
+    never_trusted_addresses: str = ""
 
 
 @dataclass(frozen=True)
@@ -189,6 +192,7 @@ def _view(row: SecuritySettings) -> SecuritySettingsView:
         delivery=delivery_settings(row),
         version=row.version,
         updated_at=row.updated_at,
+        never_trusted_addresses=row.never_trusted_addresses or "",
     )
 
 
@@ -200,6 +204,27 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
+
+
+NEVER_TRUSTED_MAX_LENGTH = 1000
+
+
+def clean_never_trusted(value: str) -> str:
+    """The never-trusted list in its canonical form ("10.0.0.5, 10.1.0.0/24"), or FieldInvalid
+    naming the first entry that is not an IP address or a CIDR network."""
+    if not isinstance(value, str):
+        raise FieldInvalid("List the never-trusted addresses as text, such as 10.0.0.5.")
+    try:
+        networks = parse_address_list(value)
+    except ValueError as exc:
+        raise FieldInvalid(f"Never trust: {exc}") from exc
+    text = address_list_text(networks)
+    if len(text) > NEVER_TRUSTED_MAX_LENGTH:
+        raise FieldInvalid(
+            f"Never trust: the list can have at most {NEVER_TRUSTED_MAX_LENGTH} characters; "
+            "use networks (10.1.0.0/24) instead of single addresses."
+        )
+    return text
 
 
 def _range(value: object, label: str, bounds: tuple[int, int], unit: str) -> int:
@@ -417,9 +442,17 @@ class SecurityService:
         *,
         trust_days: int | None = None,
         code_ttl_minutes: int | None = None,
+        never_trusted_addresses: str | None = None,
     ) -> SecuritySettingsView:
-        """Change how long an address stays trusted and how long a code is valid."""
+        """Change how long an address stays trusted, how long a code is valid, and which
+        addresses (proxies, connection poolers) are never trusted."""
         errors: dict[str, str] = {}
+        never_trusted: str | None = None
+        if never_trusted_addresses is not None:
+            try:
+                never_trusted = clean_never_trusted(never_trusted_addresses)
+            except FieldInvalid as exc:
+                errors["never_trusted_addresses"] = str(exc)
         if trust_days is not None:
             try:
                 _range(trust_days, "Trust an address for", TRUST_DAYS_RANGE, "days")
@@ -441,6 +474,12 @@ class SecurityService:
             if code_ttl_minutes is not None and code_ttl_minutes != row.code_ttl_minutes:
                 changes.append(f"code_ttl_minutes {row.code_ttl_minutes} → {code_ttl_minutes}")
                 row.code_ttl_minutes = code_ttl_minutes
+            if never_trusted is not None and never_trusted != (row.never_trusted_addresses or ""):
+                changes.append(
+                    f"never_trusted_addresses '{row.never_trusted_addresses or ''}' → "
+                    f"'{never_trusted}'"
+                )
+                row.never_trusted_addresses = never_trusted
             if changes:
                 row.updated_at = now
                 s.flush()

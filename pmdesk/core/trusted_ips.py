@@ -12,6 +12,7 @@ The list is paged newest first with keyset paging on (created_at, id), which the
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -24,14 +25,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pmdesk.core import audit
-from pmdesk.core.addresses import normalise_address
+from pmdesk.core.addresses import (
+    Network,
+    in_address_list,
+    normalise_address,
+    parse_address_list,
+)
 from pmdesk.core.audit import Event
 from pmdesk.core.clock import Clock
 from pmdesk.core.context import Actor, CoreContext
-from pmdesk.core.errors import NotFound, ValidationError
+from pmdesk.core.errors import NotFound, PermissionDenied, ValidationError
 from pmdesk.core.models import LoginChallenge, Person, TrustedIp
 from pmdesk.core.modules import MAINTENANCE, SYSTEM_SECURITY, Action
-from pmdesk.core.permissions import require, require_any
+from pmdesk.core.permissions import require, require_any, require_within_own_rights
 from pmdesk.core.search import starts_with
 from pmdesk.core.security import load_settings
 from pmdesk.core.types import search_text
@@ -95,6 +101,80 @@ class TrustedIpPage:
         return f"Viewing items {self.first_index}-{self.last_index} of {total}"
 
 
+# ----- which addresses can be trusted at all -------------------------------------------------
+
+SERVER_BACKENDS = frozenset({"postgresql", "mariadb"})
+
+
+def why_not_trustable(
+    backend: str, address: str | None, never_trusted: str | Iterable[Network] = ""
+) -> str | None:
+    """Why ``address`` can never be trusted here, or None when it can.
+
+    The one place that decides, for the login flow, the trust check, "Trust this IP" and
+    ``ip trust``. ``backend`` is 'sqlite', 'postgresql' or 'mariadb'; ``never_trusted`` the
+    Security setting (its text or parsed). On a shared database (PostgreSQL, MariaDB) the
+    server sees one loopback or link-local address, or none at all over a Unix socket, for
+    everyone arriving through localhost, an SSH tunnel or a connection pooler, so those are
+    never trusted there. The embedded database reports the machine's own outbound address:
+    its loopback fallback stays trustable.
+    """
+    normalised = normalise_address(address)
+    server = backend in SERVER_BACKENDS
+    if normalised is None:
+        if server and address is None:
+            return (
+                "The database server cannot see this workstation's address (a local socket "
+                "connection, the same for everyone connecting that way), so it is never trusted."
+            )
+        return "This workstation's address is unknown, so it cannot be trusted."
+    networks = (
+        parse_address_list(never_trusted) if isinstance(never_trusted, str) else never_trusted
+    )
+    if in_address_list(normalised, list(networks)):
+        return (
+            f"{normalised} is on the list of addresses never trusted (a proxy or connection "
+            "pooler, System → Security), so it is never trusted."
+        )
+    if server:
+        ip = ipaddress.ip_address(normalised)
+        if ip.is_loopback:
+            return (
+                f"{normalised} is a loopback address, shared by everyone who reaches the "
+                "database through this computer (localhost, an SSH tunnel or a connection "
+                "pooler), so it is never trusted on a shared database."
+            )
+        if ip.is_link_local:
+            return (
+                f"{normalised} is a link-local address, not unique to this workstation, so it "
+                "is never trusted on a shared database."
+            )
+    return None
+
+
+def backend_of(session: Session) -> str:
+    """'sqlite', 'postgresql' or 'mariadb' for the session's engine (as Database.backend)."""
+    name = session.get_bind().dialect.name
+    return "mariadb" if name in {"mysql", "mariadb"} else name
+
+
+def trust_refusal(session: Session, address: str | None) -> str | None:
+    """``why_not_trustable`` with this session's engine and the current Security settings."""
+    never_trusted = _valid_entries(load_settings(session).never_trusted_addresses)
+    return why_not_trustable(backend_of(session), address, never_trusted)
+
+
+def _valid_entries(text: str) -> list[Network]:
+    """The list's entries; one saved by hand that is not valid is skipped, not fatal."""
+    found: list[Network] = []
+    for entry in re.split(r"[\s,;]+", text or ""):
+        try:
+            found.extend(parse_address_list(entry))
+        except ValueError:
+            continue
+    return found
+
+
 # ----- functions for the login flow (inside its transaction) --------------------------------
 
 
@@ -109,10 +189,11 @@ def is_trusted(
 ) -> TrustedIp | None:
     """The trust for this person and address, if still valid at ``now`` (the database clock).
 
-    An unknown or unparseable address is never trusted. ``touch`` records the use.
+    An unknown or unparseable address is never trusted, nor one that cannot be trusted here
+    (``why_not_trustable``) even when a row for it exists. ``touch`` records the use.
     """
     normalised = normalise_address(address)
-    if normalised is None:
+    if normalised is None or trust_refusal(session, normalised) is not None:
         return None
     row = session.execute(
         select(TrustedIp).where(
@@ -131,12 +212,24 @@ def trust(
 ) -> TrustedIp | None:
     """Trust ``address`` for this person (no permission check: the caller decided).
 
-    Returns the trust, or None for an unknown address (never trusted). Re-trusting a valid
-    address keeps it as it is: the trust period counts from its creation. An expired row the
-    sweep has not reached yet starts a new period.
+    Returns the trust, or None for an address that cannot be trusted (``why_not_trustable``:
+    unknown, loopback or link-local on a shared database, or on the never-trusted list; the
+    audit trail says why). Re-trusting a valid address keeps it as it is: the trust period
+    counts from its creation. An expired row the sweep has not reached yet starts a new period.
     """
     normalised = normalise_address(address)
     if normalised is None:
+        return None
+    refusal = trust_refusal(session, normalised)
+    if refusal is not None:
+        audit.record(
+            session,
+            clock,
+            actor,
+            Event.IP_NOT_TRUSTED,
+            subject=_subject_of(session, person_id),
+            detail=f"address {normalised}: {refusal}",
+        )
         return None
     now = clock.now(session)
     cutoff = now - timedelta(days=load_settings(session).trust_days)
@@ -303,11 +396,16 @@ class TrustedIpService:
     # ----- changing ----------------------------------------------------------------------------
 
     def remove(self, actor: Actor, ids: Iterable[int]) -> int:
-        """Remove trusted addresses by id (System → Security Delete); returns how many."""
+        """Remove trusted addresses by id (System → Security Delete); returns how many.
+
+        Only addresses of people whose rights do not exceed one's own (and one's own): a batch
+        with any address of someone who has more rights is refused whole, nothing removed.
+        """
         wanted = sorted({int(i) for i in ids})
 
         def remove(s: Session) -> int:
             require(s, actor, SYSTEM_SECURITY, Action.DELETE)
+            _require_owners_within_rights(s, actor, wanted)
             return self._delete_and_audit(s, actor, wanted, None)
 
         # Run again if the server aborts it to break a deadlock (a sweep or a login deleting
@@ -321,12 +419,19 @@ class TrustedIpService:
 
         def remove(s: Session) -> int:
             require_any(s, actor, (MAINTENANCE, Action.EDIT), (SYSTEM_SECURITY, Action.DELETE))
+            person = s.get(Person, person_id)
+            if person is not None and actor.person_id != person_id:
+                require_within_own_rights(
+                    s, actor, person.group_id, doing="remove this person's trusted addresses"
+                )
             return self._delete_and_audit(s, actor, wanted, person_id)
 
         return self._ctx.db.write_transaction(remove)
 
     def trust_by_admin(self, actor: Actor, person_id: int, address: str) -> TrustedIpRow:
-        """An administrator trusts an address for someone (System → Security Edit)."""
+        """An administrator trusts an address for someone (System → Security Edit), for people
+        whose rights do not exceed their own. An address that can never be trusted here
+        (``why_not_trustable``) is refused with the reason."""
         if normalise_address(address) is None:
             raise ValidationError(
                 {"address": f"'{address.strip()[:60]}' is not an IP address such as 192.0.2.10."}
@@ -334,8 +439,16 @@ class TrustedIpService:
 
         def add(s: Session) -> TrustedIpRow:
             require(s, actor, SYSTEM_SECURITY, Action.EDIT)
-            if s.get(Person, person_id) is None:
+            person = s.get(Person, person_id)
+            if person is None:
                 raise NotFound("This person no longer exists (another workstation deleted it).")
+            if actor.person_id != person_id:
+                require_within_own_rights(
+                    s, actor, person.group_id, doing="trust an address for this person"
+                )
+            refusal = trust_refusal(s, address)
+            if refusal is not None:
+                raise ValidationError({"address": refusal})
             row = trust(s, self._ctx.clock, actor, person_id, address)
             assert row is not None
             s.flush()
@@ -615,6 +728,35 @@ def _rows(rows: Sequence[Row[*_Listing]], trust_days: int) -> list[TrustedIpRow]
             )
         )
     return found
+
+
+def _require_owners_within_rights(s: Session, actor: Actor, ids: Sequence[int]) -> None:
+    """Refuse (PermissionDenied, nothing removed) when any of these addresses belongs to
+    someone else whose Usergroup has rights the actor's lacks."""
+    if actor.is_system:
+        return
+    owners: dict[int, tuple[int | None, str]] = {}
+    for start in range(0, len(ids), 500):
+        rows = s.execute(
+            select(Person.id, Person.group_id, Person.login, Person.first_name, Person.last_name)
+            .join(TrustedIp, TrustedIp.person_id == Person.id)
+            .where(TrustedIp.id.in_(ids[start : start + 500]))
+            .distinct()
+        ).all()
+        for pid, group_id, login, first, last in rows:
+            if pid != actor.person_id:
+                owners[pid] = (group_id, audit.person_subject(pid, login, first, last))
+    checked: set[int | None] = set()
+    for _pid, (group_id, subject) in sorted(owners.items()):
+        if group_id in checked:
+            continue
+        try:
+            require_within_own_rights(
+                s, actor, group_id, doing=f"remove the trusted addresses of {subject}"
+            )
+        except PermissionDenied as exc:
+            raise PermissionDenied(f"{exc} Nothing was removed.") from exc
+        checked.add(group_id)
 
 
 def _subjects(s: Session, person_ids: set[int]) -> dict[int, str]:

@@ -90,6 +90,7 @@ class LoginDialog(QDialog):
         self._code_deadline: float | None = None
         self._resend_deadline: float | None = None
         self._startup_failed = False
+        self._trust_refused: str | None = None
 
         self.setObjectName("loginDialog")
         self.setWindowTitle(self.tr("pmdesk — Login"))
@@ -147,10 +148,12 @@ class LoginDialog(QDialog):
         countdown_row.addWidget(self.countdown_label, 1)
         self.trust_check = QCheckBox(self.tr("Trust this IP"), self)
         self.trust_check.setObjectName("trustCheck")
-        self.trust_hint = hint_label(
-            self.tr("Only tick this on your office network, never at home or on public Wi-Fi."),
-            self,
+        self._trust_hint_text = self.tr(
+            "Only tick this on your office network, never at home or on public Wi-Fi."
         )
+        self.trust_hint = hint_label(self._trust_hint_text, self)
+        self.trust_hint.setObjectName("trustHint")
+        self.trust_check.setAccessibleDescription(self._trust_hint_text)
         self.trust_hint.setContentsMargins(24, 0, 0, 0)
         self.resend_button = QPushButton(icon("mail"), self.tr("Send a new code"), self)
         self.resend_button.setObjectName("resendButton")
@@ -308,7 +311,7 @@ class LoginDialog(QDialog):
             self.message.show_error(self.tr("Enter the security code you received."))
             self.code_edit.setFocus()
             return
-        trust = self.trust_check.isChecked()
+        trust = self.trust_check.isChecked() and self._trust_refused is None
         challenge_id = challenge.challenge_id
         self._run(
             lambda: backend.verify(challenge_id, code, trust),
@@ -414,6 +417,7 @@ class LoginDialog(QDialog):
             self.sent_label.setText(text.format(destination=destination))
         else:
             self.sent_label.setText(self.tr("A security code was sent to you."))
+        self._show_trust_refusal(getattr(result, "trust_refused", None))
         delivery_error = getattr(result, "delivery_error", None)
         if delivery_error:
             self.sent_label.setText(self.tr("The security code could not be sent."))
@@ -423,6 +427,22 @@ class LoginDialog(QDialog):
         self._timer.start()
         self._tick()
         self.code_edit.setFocus()
+
+    def _show_trust_refusal(self, reason: object) -> None:
+        """An address that can never be trusted here: "Trust this IP" is off, disabled, and
+        the reason is shown under it (and given to screen readers)."""
+        self._trust_refused = str(reason) if reason else None
+        if self._trust_refused:
+            self.trust_check.setChecked(False)
+            text = self.tr("Not available: {reason}").format(reason=self._trust_refused)
+            self.trust_hint.setText(text)
+            self.trust_check.setToolTip(text)
+            self.trust_check.setAccessibleDescription(text)
+        else:
+            self.trust_hint.setText(self._trust_hint_text)
+            self.trust_check.setToolTip("")
+            self.trust_check.setAccessibleDescription(self._trust_hint_text)
+        self.trust_check.setEnabled(not self._busy and self._trust_refused is None)
 
     def _refusal_text(self, result: Refused) -> str:
         """The core's sentence; the attempts left are added when it does not say them."""
@@ -463,8 +483,9 @@ class LoginDialog(QDialog):
             self.busy.start(text)
         else:
             self.busy.stop()
-        for widget in (self.username_edit, self.password_edit, self.code_edit, self.trust_check):
+        for widget in (self.username_edit, self.password_edit, self.code_edit):
             widget.setEnabled(not busy)
+        self.trust_check.setEnabled(not busy and self._trust_refused is None)
         self._update_buttons()
 
     def _update_buttons(self) -> None:

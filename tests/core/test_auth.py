@@ -37,6 +37,7 @@ from tests.helpers.login import (
     cheap_passwords,
     enable_two_factor,
     person,
+    seen_from_routable_address,
     service,
     set_security,
 )
@@ -199,8 +200,13 @@ def test_the_code_length_follows_the_setting(ctx: CoreContext, alice: int) -> No
 
 
 def test_trusting_the_address_skips_the_code_next_time(
-    ctx: CoreContext, alice: int, delivery: CollectingDelivery, clock: ShiftedClock
+    ctx: CoreContext,
+    alice: int,
+    delivery: CollectingDelivery,
+    clock: ShiftedClock,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    seen_from_routable_address(monkeypatch, ctx)
     enable_two_factor(ctx)
     login = service(ctx, delivery)
     needed = code_needed(login)
@@ -226,8 +232,13 @@ def test_trusting_the_address_skips_the_code_next_time(
 
 
 def test_trust_ends_after_thirty_days_on_the_database_clock(
-    ctx: CoreContext, alice: int, delivery: CollectingDelivery, clock: ShiftedClock
+    ctx: CoreContext,
+    alice: int,
+    delivery: CollectingDelivery,
+    clock: ShiftedClock,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    seen_from_routable_address(monkeypatch, ctx)
     enable_two_factor(ctx)
     login = service(ctx, delivery)
     needed = code_needed(login)
@@ -255,8 +266,12 @@ def test_trust_length_follows_the_setting(
 
 
 def test_an_ipv4_mapped_address_is_the_same_address(
-    ctx: CoreContext, alice: int, delivery: CollectingDelivery
+    ctx: CoreContext,
+    alice: int,
+    delivery: CollectingDelivery,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    seen_from_routable_address(monkeypatch, ctx)
     enable_two_factor(ctx)
     with ctx.db.session() as s:
         seen = ctx.db.client_address(s)
@@ -668,8 +683,12 @@ def test_sms_goes_to_the_number_the_2fa_check_found(
 
 
 def test_two_simultaneous_verifications_of_one_code_sign_in_once(
-    ctx: CoreContext, alice: int, delivery: CollectingDelivery
+    ctx: CoreContext,
+    alice: int,
+    delivery: CollectingDelivery,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    seen_from_routable_address(monkeypatch, ctx)
     enable_two_factor(ctx)
     needed = code_needed(service(ctx, delivery))
     code = delivery.last_code

@@ -142,3 +142,15 @@ def person(ctx: CoreContext, person_id: int) -> Person:
         found = s.get(Person, person_id)
         assert found is not None
         return found
+
+
+# An address the server could see from a workstation on the office network.
+ROUTABLE_ADDRESS = "192.0.2.44"
+
+
+def seen_from_routable_address(monkeypatch: Any, ctx: CoreContext) -> None:
+    """The test servers are reached over loopback, which a shared database never trusts
+    (trusted_ips.why_not_trustable): for tests of trust itself, make PostgreSQL and MariaDB seem
+    to see an office address instead. SQLite already reports the machine's own address."""
+    if not ctx.db.is_sqlite:
+        monkeypatch.setattr(ctx.db, "client_address", lambda session: ROUTABLE_ADDRESS)

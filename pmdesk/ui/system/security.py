@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QLineEdit,
     QPushButton,
     QScrollArea,
     QSpinBox,
@@ -50,6 +51,7 @@ from pmdesk.core.errors import ConflictError, PermissionDenied, ValidationError
 from pmdesk.core.modules import SYSTEM_SECURITY, Action
 from pmdesk.core.security import (
     CODE_TTL_MINUTES_RANGE,
+    NEVER_TRUSTED_MAX_LENGTH,
     TRUST_DAYS_RANGE,
     ConnectionStatus,
     SecurityService,
@@ -400,6 +402,19 @@ class SecurityPage(QWidget):
         self.code_ttl_box = FieldBox(self.code_ttl_spin, self)
         self.trust_days_spin.valueChanged.connect(self._trust_edited)
         self.code_ttl_spin.valueChanged.connect(self._trust_edited)
+        self.never_trusted_edit = QLineEdit(self)
+        self.never_trusted_edit.setObjectName("neverTrustedEdit")
+        self.never_trusted_edit.setMaxLength(NEVER_TRUSTED_MAX_LENGTH * 2)
+        self.never_trusted_edit.setPlaceholderText(self.tr("e.g. 10.0.0.5, 10.1.0.0/24"))
+        self.never_trusted_edit.setAccessibleName(self.tr("Never trust these addresses"))
+        never_help = self.tr(
+            "Proxies and connection poolers: everyone behind them shares their address, so "
+            "it is never trusted. IP addresses or networks, separated by commas."
+        )
+        self.never_trusted_edit.setToolTip(never_help)
+        self.never_trusted_edit.setAccessibleDescription(never_help)
+        self.never_trusted_box = FieldBox(self.never_trusted_edit, self)
+        self.never_trusted_edit.textEdited.connect(self._trust_edited)
         self.trust_save_button = make_primary(
             QPushButton(icon("save-light"), self.tr("Save"), self)
         )
@@ -410,6 +425,7 @@ class SecurityPage(QWidget):
         trust_form = form_layout()
         trust_form.addRow(self.tr("Trust an address for"), self.trust_days_box)
         trust_form.addRow(self.tr("A code is valid for"), self.code_ttl_box)
+        trust_form.addRow(self.tr("Never trust"), self.never_trusted_box)
         trust_row = QHBoxLayout()
         trust_row.addLayout(trust_form, 1)
         trust_row.addWidget(self.trust_save_button, 0, Qt.AlignmentFlag.AlignBottom)
@@ -421,7 +437,9 @@ class SecurityPage(QWidget):
             hint_label(
                 self.tr(
                     "Trusted addresses are removed automatically when their time is up; a "
-                    "shorter period applies at once."
+                    "shorter period applies at once. On a shared database (PostgreSQL, "
+                    "MariaDB), loopback, link-local and local-socket connections are never "
+                    "trusted either."
                 ),
                 self,
             )
@@ -572,6 +590,7 @@ class SecurityPage(QWidget):
 
         self.trust_days_spin.setEnabled(False)
         self.code_ttl_spin.setEnabled(False)
+        self.never_trusted_edit.setEnabled(False)
         self.mail_box.set_editable(False)
         self._update_buttons()
         self.load_state()
@@ -695,10 +714,13 @@ class SecurityPage(QWidget):
             spin.blockSignals(True)
             spin.setValue(value)
             spin.blockSignals(False)
+        self.never_trusted_edit.setText(settings.never_trusted_addresses)
         self.trust_days_box.set_error(None)
         self.code_ttl_box.set_error(None)
+        self.never_trusted_box.set_error(None)
         self.trust_days_spin.setEnabled(self.can_edit)
         self.code_ttl_spin.setEnabled(self.can_edit)
+        self.never_trusted_edit.setEnabled(self.can_edit)
         self._update_buttons()
 
     @property
@@ -713,6 +735,7 @@ class SecurityPage(QWidget):
         return settings is not None and (
             self.trust_days_spin.value() != settings.trust_days
             or self.code_ttl_spin.value() != settings.code_ttl_minutes
+            or self.never_trusted_edit.text().strip() != settings.never_trusted_addresses
         )
 
     # ----- two step authentication --------------------------------------------------------
@@ -806,10 +829,11 @@ class SecurityPage(QWidget):
 
     # ----- trust days and code lifetime ---------------------------------------------------
 
-    def _trust_edited(self, _value: int) -> None:
+    def _trust_edited(self, _value: object) -> None:
         self.trust_message.clear_message()
         self.trust_days_box.set_error(None)
         self.code_ttl_box.set_error(None)
+        self.never_trusted_box.set_error(None)
         self._update_buttons()
 
     def save_trust_settings(self) -> None:
@@ -818,6 +842,7 @@ class SecurityPage(QWidget):
             return
         service, actor, version = self.service, self.actor, settings.version
         days, minutes = self.trust_days_spin.value(), self.code_ttl_spin.value()
+        never = self.never_trusted_edit.text()
 
         def done(view: SecuritySettingsView) -> None:
             self._busy_trust = False
@@ -830,6 +855,7 @@ class SecurityPage(QWidget):
             if isinstance(exc, ValidationError):
                 self.trust_days_box.set_error(exc.errors.get("trust_days"))
                 self.code_ttl_box.set_error(exc.errors.get("code_ttl_minutes"))
+                self.never_trusted_box.set_error(exc.errors.get("never_trusted_addresses"))
             elif isinstance(exc, ConflictError):
                 self._conflict(exc)
             else:
@@ -839,7 +865,13 @@ class SecurityPage(QWidget):
         self._busy_trust = True
         self._update_buttons()
         self.tasks.run(
-            lambda: service.update(actor, version, trust_days=days, code_ttl_minutes=minutes),
+            lambda: service.update(
+                actor,
+                version,
+                trust_days=days,
+                code_ttl_minutes=minutes,
+                never_trusted_addresses=never,
+            ),
             done,
             failed,
             owner=self,
