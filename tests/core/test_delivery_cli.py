@@ -1,6 +1,7 @@
 """``pmdesk mail configure | show | test``, run as a deployment script would: the real command,
 the real keyring, real mail servers and the local HTTPS SMS gateway.
 
+Each test signs in as an administrator first (a command-line session in the real keyring).
 The command trusts the test CA the way an administrator would trust a private one:
 ``SSL_CERT_FILE`` (read by ``ssl.create_default_context()``).
 """
@@ -19,7 +20,7 @@ from pmdesk.core.audit import Event
 from pmdesk.core.db import Database
 from pmdesk.core.models import AuditEvent, SecuritySettings
 from pmdesk.secrets import KeyringStore, SecretStoreError, sms_key, smtp_key
-from tests.helpers.cli import database_arg, run_pmdesk
+from tests.helpers.cli import database_arg, run_pmdesk, sign_in_admin
 from tests.helpers.databases import servers_required
 from tests.helpers.smtp import SENDER, SmsGateway, SmtpServer
 
@@ -82,6 +83,7 @@ def test_smtp_with_a_keyring_password_end_to_end(
     ca_file: Path,
     isolated_paths: Path,
 ) -> None:
+    actor = sign_in_admin(sqlite_db)
     server = smtp_auth_server
     key = smtp_key(server.host, server.username)
     keyring_store.set(key, "placeholder")  # registers the key for clean-up
@@ -128,7 +130,7 @@ def test_smtp_with_a_keyring_password_end_to_end(
     assert mail.code not in out
     [audit] = audited_tests(sqlite_db)
     assert audit.subject == "anna@workshop.example"
-    assert audit.actor.endswith("(cli)")
+    assert audit.actor == actor
 
     # Configuring again without a terminal keeps the stored password.
     rc, out = pmdesk(
@@ -142,6 +144,7 @@ def test_smtp_with_a_keyring_password_end_to_end(
 
 
 def test_outbox_end_to_end(sqlite_db: Database, tmp_path: Path) -> None:
+    actor = sign_in_admin(sqlite_db)
     folder = tmp_path / "codes"
     rc, out = pmdesk(sqlite_db, "configure", "--method", "outbox", "--folder", str(folder))
     assert rc == 0, out
@@ -153,6 +156,8 @@ def test_outbox_end_to_end(sqlite_db: Database, tmp_path: Path) -> None:
     [eml] = folder.glob("*.eml")
     assert f"Written to {eml}" in out
     assert "THIS IS A TEST" in eml.read_text()
+    [audit] = audited_tests(sqlite_db)
+    assert audit.actor == actor
 
     rc, out = pmdesk(sqlite_db, "show")
     assert "Method:     outbox" in out
@@ -162,6 +167,7 @@ def test_outbox_end_to_end(sqlite_db: Database, tmp_path: Path) -> None:
 def test_sms_end_to_end(
     sqlite_db: Database, sms_gateway: SmsGateway, keyring_store: KeyringStore, ca_file: Path
 ) -> None:
+    sign_in_admin(sqlite_db)
     keyring_store.set(sms_key(sms_gateway.url), "placeholder")  # registers it for clean-up
     rc, out = pmdesk(
         sqlite_db,
@@ -200,6 +206,7 @@ def test_sms_end_to_end(
 def test_configure_refusals_change_nothing(
     sqlite_db: Database, args: list[str], code: int, expected: str
 ) -> None:
+    sign_in_admin(sqlite_db)
     rc, out = pmdesk(sqlite_db, "configure", *args)
     assert rc == code
     assert out.startswith("pmdesk: ") and expected in out
@@ -210,6 +217,7 @@ def test_configure_refusals_change_nothing(
 def test_configure_without_a_password_and_no_terminal(
     sqlite_db: Database, keyring_store: KeyringStore
 ) -> None:
+    sign_in_admin(sqlite_db)
     username = f"nobody-{os.getpid()}"
     rc, out = pmdesk(
         sqlite_db,
@@ -224,6 +232,7 @@ def test_configure_without_a_password_and_no_terminal(
 
 
 def test_test_with_a_bad_address(sqlite_db: Database) -> None:
+    sign_in_admin(sqlite_db)
     rc, out = pmdesk(sqlite_db, "test", "not-an-address")
     assert rc == 1
     assert out == "pmdesk: 'not-an-address' is not a valid e-mail address.\n"

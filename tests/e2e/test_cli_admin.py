@@ -1,4 +1,6 @@
-"""The helpdesk's command line: security, trusted IPs, unlock and password, as real processes."""
+"""The helpdesk's command line: security, trusted IPs, unlock and password, as real processes,
+signed in as an administrator (a command-line session in the real keyring, see
+tests/helpers/cli.sign_in_as; ``pmdesk login`` itself is tested in test_cli_login.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from pmdesk.core.clock import DatabaseClock
 from pmdesk.core.db import Database
 from pmdesk.core.models import AuditEvent, Person, SecuritySettings, TrustedIp
 from pmdesk.core.passwords import Passwords
-from tests.helpers.cli import database_arg, run_pmdesk
+from tests.helpers.cli import database_arg, run_pmdesk, sign_in_admin
 from tests.helpers.staff import add_person
 
 DAY = timedelta(days=1)
@@ -52,6 +54,7 @@ def two_factor_on(db: Database) -> bool:
 
 
 def test_status_and_ip_list_on_each_engine(db: Database) -> None:
+    sign_in_admin(db)
     alice = add_person(db, "alice", first_name="Alice", last_name="Adams")
     trust_rows(db, [(alice, "192.0.2.44", now(db) - DAY)])
 
@@ -76,6 +79,7 @@ def test_status_and_ip_list_on_each_engine(db: Database) -> None:
 
 def test_enable_2fa_refuses_while_people_would_be_shut_out(sqlite_db: Database) -> None:
     db = sqlite_db
+    actor = sign_in_admin(db)
     add_person(db, "alice")
     add_person(db, "nomail", email="", first_name="No", last_name="Mail")
 
@@ -91,17 +95,18 @@ def test_enable_2fa_refuses_while_people_would_be_shut_out(sqlite_db: Database) 
     assert "now enabled" in out
     assert two_factor_on(db)
     (row,) = events(db, Event.TWO_FACTOR_ENABLED)
-    assert row.actor.endswith("(cli)") and "nomail" in row.detail
+    assert row.actor == actor and "nomail" in row.detail
     code, out, _ = pmdesk(db, "security", "status")
     assert "Two step authentication:  Enabled" in out
 
     code, out, err = pmdesk(db, "security", "disable-2fa")
     assert code == 0, err
     assert not two_factor_on(db)
-    assert len(events(db, Event.TWO_FACTOR_DISABLED)) == 1
+    assert [e.actor for e in events(db, Event.TWO_FACTOR_DISABLED)] == [actor]
 
 
 def test_security_settings_are_validated(sqlite_db: Database) -> None:
+    sign_in_admin(sqlite_db)
     code, out, err = pmdesk(sqlite_db, "security", "set", "--trust-days", "91")
     assert code == 1
     assert err.strip() == (
@@ -114,6 +119,7 @@ def test_security_settings_are_validated(sqlite_db: Database) -> None:
 
 def test_ip_list_remove_and_expire(sqlite_db: Database) -> None:
     db = sqlite_db
+    actor = sign_in_admin(db)
     alice = add_person(db, "alice")
     bob = add_person(db, "bob")
     t = now(db)
@@ -150,7 +156,7 @@ def test_ip_list_remove_and_expire(sqlite_db: Database) -> None:
     assert (code, err.strip()) == (1, "pmdesk: No trusted address with that Id.")
     (removed,) = events(db, Event.IP_REMOVED)
     assert removed.subject == "alice" and "198.51.100.1" in removed.detail
-    assert removed.actor.endswith("(cli)")
+    assert removed.actor == actor
 
     code, out, err = pmdesk(db, "ip", "expire")
     assert code == 0, err
@@ -167,6 +173,7 @@ def test_ip_list_remove_and_expire(sqlite_db: Database) -> None:
 
 def test_user_unlock(sqlite_db: Database) -> None:
     db = sqlite_db
+    actor = sign_in_admin(db)
     carol = add_person(db, "carol")
     with db.session() as s:
         person = s.get(Person, carol)
@@ -183,12 +190,13 @@ def test_user_unlock(sqlite_db: Database) -> None:
         assert person is not None
         assert (person.locked_until, person.failed_logins) == (None, 0)
     (row,) = events(db, Event.ACCOUNT_UNLOCKED)
-    assert row.subject == "carol" and row.actor.endswith("(cli)")
+    assert row.subject == "carol" and row.actor == actor
 
 
 def test_user_passwd_sets_the_password_and_ends_trust(sqlite_db: Database) -> None:
     db = sqlite_db
     password = "a brand new secret"
+    actor = sign_in_admin(db)
     dave = add_person(db, "dave")
     trust_rows(db, [(dave, "192.0.2.1", now(db)), (dave, "192.0.2.2", now(db))])
 
@@ -207,6 +215,7 @@ def test_user_passwd_sets_the_password_and_ends_trust(sqlite_db: Database) -> No
         assert s.execute(select(TrustedIp).where(TrustedIp.person_id == dave)).first() is None
     (changed,) = events(db, Event.PASSWORD_CHANGED)
     assert changed.subject == "dave" and password not in changed.detail
+    assert changed.actor == actor
 
     # Without --password-stdin and without a terminal there is nobody to ask.
     code, out, err = pmdesk(db, "user", "passwd", "dave")

@@ -28,7 +28,7 @@ from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.db import Database, sqlite_url
 from pmdesk.core.security import SecurityService
 from pmdesk.secrets import MemoryStore
-from tests.helpers.cli import database_arg
+from tests.helpers.cli import database_arg, sign_in_as, sign_out_all
 from tests.helpers.smtp import SENDER, SmtpServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -214,6 +214,7 @@ def test_user_add_and_list_on_each_engine(frozen: Path, db: Database) -> None:
     )
     assert added.returncode == 0, added.stderr
     assert "Added frieda (frieda@example.com) to Administrator." in added.stdout
+    sign_in_as(db, "frieda")  # the first user could be added by anyone; listing needs a session
     listed = run_frozen(frozen, "--database", url, "user", "list")
     assert listed.returncode == 0, listed.stderr
     rows = [line.split() for line in listed.stdout.splitlines()]
@@ -314,12 +315,30 @@ def ca_file(test_ca: trustme.CA, tmp_path: Path) -> Path:
 
 
 def test_mail_test_over_starttls_with_the_password_from_the_keyring(
-    frozen: Path, smtp_auth_server: SmtpServer, ca_file: Path
+    frozen: Path, smtp_auth_server: SmtpServer, ca_file: Path, isolated_paths: Path
 ) -> None:
-    """Keyring (SecretService), TLS with certificate checks, SMTP AUTH — all from the bundle."""
+    """Keyring (SecretService), TLS with certificate checks, SMTP AUTH — all from the bundle,
+    signed in as the administrator it adds first (a command-line session in the keyring)."""
     _require_test_keyring()
     env = {"SSL_CERT_FILE": str(ca_file)}
     server = smtp_auth_server
+    added = run_frozen(
+        frozen,
+        *("user", "add", "helpdesk", "--email", "helpdesk@example.com"),
+        *("--group", "Administrator", "--password-stdin"),
+        stdin="a long secret\n",
+    )
+    assert added.returncode == 0, added.stderr
+    db = Database(sqlite_url(isolated_paths / "pmdesk-data" / "pmdesk.sqlite3"))
+    try:
+        sign_in_as(db, "helpdesk")
+        _mail_test_over_starttls(frozen, server, env)
+    finally:
+        sign_out_all(db)
+        db.dispose()
+
+
+def _mail_test_over_starttls(frozen: Path, server: SmtpServer, env: dict[str, str]) -> None:
     configured = run_frozen(
         frozen,
         "mail",
@@ -363,7 +382,9 @@ def _type(process: subprocess.Popen[str], line: str) -> None:
 def test_login_with_a_mailed_code_on_the_embedded_database(
     frozen: Path, isolated_paths: Path, smtp_plain_server: SmtpServer
 ) -> None:
-    """The whole helpdesk flow with nothing but the frozen binary and a local mail server."""
+    """The whole helpdesk flow with nothing but the frozen binary and a local mail server: the
+    first administrator added, signed in with the password alone, the mail configured, 2FA on,
+    signed in again with the mailed code, whoami, logout."""
     password = "Cobalt-Harbour-19"
     server = smtp_plain_server
     added = run_frozen(
@@ -373,6 +394,10 @@ def test_login_with_a_mailed_code_on_the_embedded_database(
         stdin=password + "\n",
     )
     assert added.returncode == 0, added.stderr
+    # The first sign-in: two-step authentication is still off, so the password alone.
+    first = run_frozen(frozen, "login", "alice", "--password-stdin", stdin=password + "\n")
+    assert first.returncode == 0, first.stderr
+    assert "Signed in as alice\n" in first.stdout and "Security code" not in first.stdout
     configured = run_frozen(
         frozen,
         *("mail", "configure", "--method", "smtp", "--host", server.host),
@@ -415,5 +440,10 @@ def test_login_with_a_mailed_code_on_the_embedded_database(
             process.communicate()
     assert process.returncode == 0, out + err
     assert "A security code was sent to a***@workshop.example" in out
-    assert out.rstrip().endswith("Signed in as alice")
+    assert "Signed in as alice\n" in out and "Commands run as alice until " in out
     assert mail.code not in out + err and password not in out + err
+    whoami = run_frozen(frozen, "whoami")
+    assert whoami.returncode == 0, whoami.stderr
+    assert whoami.stdout.startswith("Signed in as alice (alice) until ")
+    logout = run_frozen(frozen, "logout")
+    assert (logout.returncode, logout.stdout.strip()) == (0, "Signed out."), logout.stderr

@@ -18,6 +18,10 @@ from pmdesk.core.sessions import COMMAND_LINE
 from pmdesk.core.validation import login_key
 from pmdesk.secrets import KeyringStore, SecretStoreError, session_key
 from tests.helpers.databases import servers_required
+from tests.helpers.staff import ADMIN_GROUP_ID, add_person
+
+# The administrator a helpdesk test signs in as (tests/helpers/staff: a fake hash, no argon2).
+HELPDESK = "helpdesk"
 
 
 def database_arg(db: Database) -> str:
@@ -74,6 +78,14 @@ def sign_in_as(db: Database, login: str, *, kind: str = COMMAND_LINE) -> str:
         )
     store.set(session_key_of(db), token)
     return token
+
+
+def sign_in_admin(db: Database, login: str = HELPDESK, *, group_id: int = ADMIN_GROUP_ID) -> str:
+    """Add ``login`` (an administrator unless ``group_id`` says otherwise) and sign in as them;
+    returns the name the audit trail gives the signed-in commands: ``LOGIN (cli)``."""
+    add_person(db, login, group_id=group_id, first_name="Help", last_name="Desk")
+    sign_in_as(db, login)
+    return sessions.actor_name(login, COMMAND_LINE)
 
 
 def sign_out_all(db: Database) -> None:

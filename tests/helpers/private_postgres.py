@@ -1,5 +1,9 @@
 """A PRIVATE PostgreSQL instance (initdb + pg_ctl on a free port), for tests that stop and start
-the server: never the shared one other test runs use."""
+the server or need it on another address: never the shared one other test runs use.
+
+``private_postgres`` listens on 127.0.0.1 only. ``running_private_postgres(listen=..., trust=...)``
+also listens on other addresses of this host (e.g. the host end of a test veth pair, see
+tests/helpers/netns.py) and lets the given networks in without a password (pg_hba ``trust``)."""
 
 from __future__ import annotations
 
@@ -29,9 +33,18 @@ def _free_port() -> int:
 class PrivatePostgres:
     """initdb + pg_ctl in a temporary folder, on a free port; as 'postgres' when we are root."""
 
-    def __init__(self, bindir: Path, folder: Path) -> None:
+    def __init__(
+        self,
+        bindir: Path,
+        folder: Path,
+        *,
+        listen: tuple[str, ...] = (),
+        trust: tuple[str, ...] = (),
+    ) -> None:
         self.bindir = bindir
         self.folder = folder
+        self.listen = ("127.0.0.1", *listen)
+        self.trust = trust
         self.data = folder / "data"
         self.log = folder / "server.log"
         self.port = _free_port()
@@ -67,10 +80,15 @@ class PrivatePostgres:
             "--encoding=UTF8",
             "--no-sync",
         )
+        if self.trust:
+            # initdb --auth=trust lets in local sockets and loopback; these networks as well.
+            hba = self.data / "pg_hba.conf"
+            with hba.open("a", encoding="utf-8") as rules:  # root, or its owner: we may
+                rules.writelines(f"host all all {network} trust\n" for network in self.trust)
 
     def start(self) -> None:
         options = (
-            f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 "
+            f"-p {self.port} -k {self.folder} -c listen_addresses={','.join(self.listen)} "
             "-c fsync=off -c synchronous_commit=off"
         )
         self._run(
@@ -83,10 +101,14 @@ class PrivatePostgres:
 
     @property
     def url(self) -> URL:
+        return self.url_at("127.0.0.1")
+
+    def url_at(self, host: str) -> URL:
+        """The URL through one of the addresses it listens on."""
         return URL.create(
             "postgresql+psycopg",
             username="postgres",
-            host="127.0.0.1",
+            host=host,
             port=self.port,
             database="postgres",
         )
@@ -94,6 +116,15 @@ class PrivatePostgres:
 
 @pytest.fixture
 def private_postgres() -> Iterator[PrivatePostgres]:
+    with running_private_postgres() as server:
+        yield server
+
+
+@contextlib.contextmanager
+def running_private_postgres(
+    *, listen: tuple[str, ...] = (), trust: tuple[str, ...] = ()
+) -> Iterator[PrivatePostgres]:
+    """A private instance on 127.0.0.1 and ``listen``; ``trust`` networks need no password."""
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     initdb = shutil.which("initdb")
     if found:
@@ -104,7 +135,7 @@ def private_postgres() -> Iterator[PrivatePostgres]:
         skip_or_fail("PostgreSQL's initdb is not installed: cannot start a private instance")
     # Not under pytest's tmp_path: its parents are private to root, and postgres must enter.
     folder = Path(tempfile.mkdtemp(prefix="pmdesk-pg-"))
-    server = PrivatePostgres(bindir, folder)
+    server = PrivatePostgres(bindir, folder, listen=listen, trust=trust)
     running = False
     try:
         server.init()

@@ -1,7 +1,8 @@
 """No password, security code or keyring secret in any file pmdesk writes, after a morning of
-real command-line use on the embedded database: users added, the SMTP password put in the
-keyring, a test mail, two-step authentication turned on, wrong and right passwords and codes,
-a password change, an unlock, and database URLs with a password in them.
+real command-line use on the embedded database: users added, a sign-in (a command-line session,
+its token in the keyring), the SMTP password put in the keyring, a test mail, two-step
+authentication turned on, wrong and right passwords and codes, an unlock, a password change,
+and database URLs with a password in them.
 
 Complements ``tests/core/test_no_secrets_leak.py`` (the services in-process, every text column,
 the SQL log): here every byte of the data, config and log folders is searched, including the
@@ -22,8 +23,9 @@ from pathlib import Path
 import pytest
 import trustme
 
+from pmdesk.core.db import sqlite_url
 from pmdesk.paths import app_paths
-from pmdesk.secrets import KeyringStore, SecretStoreError, smtp_key
+from pmdesk.secrets import KeyringStore, SecretStoreError, session_key, smtp_key
 from tests.helpers.cli import run_pmdesk
 from tests.helpers.databases import servers_required
 from tests.helpers.smtp import SENDER, SmtpServer
@@ -99,8 +101,16 @@ def test_a_morning_on_the_command_line_leaves_no_secret_in_any_file(
     test_ca.cert_pem.write_to_path(str(ca))
     tls = {"SSL_CERT_FILE": str(ca)}
     key = smtp_key(server.host, server.username)
+    database = sqlite_url(app_paths().data_dir / "pmdesk.sqlite3")
+    session = session_key(database.render_as_string(hide_password=True))
     printed: list[str] = []
     codes: list[str] = []
+    tokens: list[str] = []
+
+    def session_token() -> str:
+        token = keyring_store.get(session)
+        assert token, "the command-line session's token is in the keyring"
+        return token
 
     def ok(*args: str, stdin: str = "", env: dict[str, str] | None = None) -> None:
         rc, out = pmdesk(*args, stdin=stdin, env=env)
@@ -114,6 +124,9 @@ def test_a_morning_on_the_command_line_leaves_no_secret_in_any_file(
                 "user", "add", login, "--email", f"{login}@workshop.example",
                 "--group", "Administrator", "--password-stdin", stdin=password + "\n",
             )  # fmt: skip
+            if login == "alice":  # the first administrator signs in to add the others
+                ok("login", "alice", "--password-stdin", stdin=ALICE + "\n")
+                tokens.append(session_token())
         ok(
             "mail", "configure", "--method", "smtp", "--host", server.host,
             "--port", str(server.port), "--security", "starttls", "--from", SENDER,
@@ -130,8 +143,13 @@ def test_a_morning_on_the_command_line_leaves_no_secret_in_any_file(
         typed, out = login_with_code(server, tls)
         codes += typed
         printed.append(out)
-        ok("user", "passwd", "alice", "--password-stdin", stdin=NEW + "\n")
+        tokens.append(session_token())
+        assert tokens[1] != tokens[0], "signing in again replaced the session"
         ok("user", "unlock", "bob")
+        ok("user", "passwd", "alice", "--password-stdin", stdin=NEW + "\n")  # ends her session
+        rc, out = pmdesk("whoami")
+        printed.append(out)
+        assert rc == 1 and "Not signed in" in out, out
         # A database URL with its password on the command line, to a server that is not there.
         rc, out = pmdesk(
             "--database", f"postgresql://pmdesk:{DB_PASSWORD}@127.0.0.1:1/pm", "user", "list"
@@ -140,8 +158,9 @@ def test_a_morning_on_the_command_line_leaves_no_secret_in_any_file(
         assert rc == 1 and "Cannot reach the database" in out
     finally:
         keyring_store.delete(key)
+        keyring_store.delete(session)
 
-    secrets = [ALICE, BOB, WRONG, NEW, server.password, DB_PASSWORD]
+    secrets = [ALICE, BOB, WRONG, NEW, server.password, DB_PASSWORD, *tokens]
     assert len(set(codes)) == 3
     leaks = []
     for n, out in enumerate(printed):
@@ -165,7 +184,7 @@ def test_a_morning_on_the_command_line_leaves_no_secret_in_any_file(
             # UTF-8 and UTF-16 (SQLite may store text as either), as whole or in part.
             for form in (secret.encode(), secret.encode("utf-16-le"), secret[4:-4].encode()):
                 if form in data:
-                    leaks.append(f"a password in {file.name}")
+                    leaks.append(f"a password or session token in {file.name}")
         leaks += [f"code {c} in {file.name}" for c in codes if code_pattern(c).search(data)]
     assert scanned > 50_000, "the database and the log were really read"
     log = (paths.log_dir / "pmdesk.log").read_text(encoding="utf-8")

@@ -1,6 +1,7 @@
-"""Hostile arguments to the real ``pmdesk user add``, as a deployment script might pass them:
-each is refused with exit code 1 and exactly one readable line on stderr (control characters
-shown as escapes, never sent to the terminal raw), no traceback, and no row stored.
+"""Hostile arguments to the real ``pmdesk user add``, as a deployment script might pass them,
+signed in as the first administrator: each is refused with exit code 1 and exactly one readable
+line on stderr (control characters shown as escapes, never sent to the terminal raw), no
+traceback, and no row stored.
 
 The cases run as real subprocesses (about a second each), four at a time.
 """
@@ -18,7 +19,7 @@ from sqlalchemy import select
 
 from pmdesk.core.db import Database
 from pmdesk.core.models import Person
-from tests.helpers.cli import database_arg, run_pmdesk
+from tests.helpers.cli import database_arg, run_pmdesk, sign_in_as
 
 GOOD = {"login": "newuser", "email": "new@example.com", "group": "Administrator"}
 PASSWORD = b"A-good-long-password\n"
@@ -82,6 +83,7 @@ def test_bad_arguments_are_one_clear_line_and_store_nothing(sqlite_db: Database)
         "--group", "Administrator", "--password-stdin", stdin="Admin-password-1\n",
     )  # fmt: skip
     assert first.returncode == 0, first.stderr
+    sign_in_as(sqlite_db, "admin")  # the helpdesk adds the others, signed in
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = list(pool.map(lambda case: (case, add_user(url, case)), CASES))

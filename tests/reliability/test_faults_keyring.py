@@ -1,8 +1,9 @@
 """No usable keyring: none installed (``keyring.backends.fail.Keyring``), or the user's keyring
-still locked. pmdesk says so, in one line, at the point where it needs a secret: storing the
-mail password (``pmdesk mail configure … --password-stdin``), and connecting to a database whose
-password lives in the keyring. It stores nothing elsewhere instead, and works once the keyring
-is back.
+still locked. pmdesk says so, in one line, at the point where it needs a secret: reading the
+command-line session (``pmdesk mail configure … --password-stdin`` is then refused before the
+mail password is even read: nobody can be signed in without a keyring), and connecting to a
+database whose password lives in the keyring. It stores nothing elsewhere instead, and works
+once the keyring is back.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pmdesk.paths import app_paths
 from pmdesk.secrets import KeyringStore, SecretStoreError, database_key
 from tests.helpers.cli import database_arg, run_pmdesk
 from tests.helpers.databases import ADMIN_URLS, servers_required
+from tests.helpers.staff import add_person
 from tests.reliability.helpers import REPO
 
 NO_KEYRING = {"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
@@ -39,8 +41,8 @@ KEYRINGS = pytest.mark.parametrize(
 )
 
 
-def one_line(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 1, result.stdout + result.stderr
+def one_line(result: subprocess.CompletedProcess[str], exit_code: int = 1) -> str:
+    assert result.returncode == exit_code, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("pmdesk: "), result.stderr
@@ -51,14 +53,17 @@ def one_line(result: subprocess.CompletedProcess[str]) -> str:
 def test_storing_the_mail_password_needs_the_keyring(
     sqlite_db: Database, env: dict[str, str], expected: str
 ) -> None:
+    add_person(sqlite_db, "admin")  # someone can sign in: mail configure needs a session
     result = run_pmdesk(
         "--database", database_arg(sqlite_db), "mail", "configure", "--method", "smtp",
         "--host", "smtp.example.com", "--security", "starttls", "--from", "it@example.com",
         "--username", "mailer", "--password-stdin",
         env=env, stdin=MAIL_PASSWORD + "\n",
     )  # fmt: skip
-    line = one_line(result)
+    line = one_line(result, exit_code=3)  # not signed in: the session is in the keyring
+    assert line.startswith("pmdesk: Sign in first: pmdesk login LOGIN (")
     assert expected in line
+    assert result.stdout == ""
     with sqlite_db.session() as s:
         row = s.execute(select(SecuritySettings)).scalar_one()
         assert (row.delivery_method, row.smtp_host) == ("outbox", ""), "nothing half-configured"
@@ -68,9 +73,9 @@ def test_storing_the_mail_password_needs_the_keyring(
             if file.is_file():
                 assert MAIL_PASSWORD.encode() not in file.read_bytes(), f"kept in {file}"
 
-    # Showing the settings still works and says what is wrong with the secret.
+    # Showing the settings needs a session too: refused the same way, naming the problem.
     shown = run_pmdesk("--database", database_arg(sqlite_db), "mail", "show", env=env)
-    assert shown.returncode == 0, shown.stderr
+    assert expected in one_line(shown, exit_code=3)
 
 
 @pytest.fixture
