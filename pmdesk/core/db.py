@@ -220,14 +220,25 @@ def _refuse_unstorable(
     pass per text value and a comparison per integer: cheap next to the round trip."""
     if not parameters:
         return
+    for value in _parameter_values(parameters, executemany):
+        kind = type(value)
+        if kind is str:
+            if _UNSTORABLE.search(value):
+                raise ValidationError({"text": UNSTORABLE_TEXT})
+        elif kind is int and not _INT64_MIN <= value <= _INT64_MAX:
+            raise DatabaseRefused(out_of_range_message())
+
+
+def _parameter_values(parameters: Any, executemany: bool) -> Iterator[Any]:
+    """Every value bound to a statement: one row (a dict or a sequence), or many; a driver's
+    executemany may also hand one flat sequence (SQLite's batched INSERT … VALUES)."""
     for row in parameters if executemany else (parameters,):
-        for value in row.values() if isinstance(row, dict) else row:
-            kind = type(value)
-            if kind is str:
-                if _UNSTORABLE.search(value):
-                    raise ValidationError({"text": UNSTORABLE_TEXT})
-            elif kind is int and not _INT64_MIN <= value <= _INT64_MAX:
-                raise DatabaseRefused(out_of_range_message())
+        if isinstance(row, dict):
+            yield from row.values()
+        elif isinstance(row, list | tuple):
+            yield from row
+        else:
+            yield row
 
 
 def unavailable_message(url: str | URL, exc: BaseException) -> str:

@@ -14,6 +14,7 @@ import stat
 import subprocess
 import sys
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -283,6 +284,46 @@ def test_an_integer_beyond_64_bits_is_refused_alike_on_every_engine(db: Database
 
     with pytest.raises(DatabaseRefused, match="too large"), db.session() as s:
         s.execute(text("SELECT count(*) FROM personnel WHERE id = :v"), {"v": 2**70})
+
+
+def test_rows_written_many_at_once_are_checked_and_stored(db: Database) -> None:
+    """Batched inserts (several rows in one statement, or executemany) pass the same check:
+    clean rows are stored, a NUL in any row refuses the batch."""
+    from sqlalchemy import delete, func, insert, select
+
+    from pmdesk.core.models import AuditEvent, TrustedIp
+    from tests.helpers.staff import add_person
+
+    with db.session() as s:
+        s.execute(delete(AuditEvent))
+    rows = [
+        {
+            "occurred_at": datetime(2026, 12, 1, 12, i, tzinfo=UTC),
+            "actor": f"batch {i}",
+            "event": "setting.changed",
+            "subject": "",
+            "address": "",
+            "workstation": "",
+            "detail": "",
+        }
+        for i in range(5)
+    ]
+    person = add_person(db, "batch")
+    with db.session() as s:
+        s.execute(insert(AuditEvent), rows)  # executemany
+        # The ORM's batched INSERT … RETURNING (SQLite's binds arrive as one flat tuple).
+        s.add_all(
+            TrustedIp(person_id=person, address=f"192.0.2.{i}", created_at=row["occurred_at"])
+            for i, row in enumerate(rows)
+        )
+    with db.session() as s:
+        assert s.execute(select(func.count(AuditEvent.id))).scalar() == 5
+        assert s.execute(select(func.count(TrustedIp.id))).scalar() == 5
+    poisoned = [*rows[:2], {**rows[2], "detail": "a\x00b"}]
+    with pytest.raises(ValidationError, match="cannot be stored"), db.session() as s:
+        s.execute(insert(AuditEvent), poisoned)
+    with db.session() as s:
+        assert s.execute(select(func.count(AuditEvent.id))).scalar() == 5
 
 
 def test_an_unexpected_error_is_one_line_and_its_traceback_goes_to_the_log(
