@@ -416,14 +416,14 @@ class LoginService:
     ) -> _Pending | Refused:
         # The person's codes still waiting, locked after the person's row (the order verify()
         # uses): two begins at once are decided one after the other.
+        # Every unused code sent in the last 30 s counts, voided or replaced ones too: no path
+        # sends codes faster than that.
         live = s.scalars(
             select(LoginChallenge)
             .where(
                 LoginChallenge.person_id == person.id,
                 LoginChallenge.used_at.is_(None),
-                LoginChallenge.voided.is_(False),
-                LoginChallenge.attempts < MAX_CODE_ATTEMPTS,
-                LoginChallenge.expires_at > now,
+                LoginChallenge.last_sent_at > now - RESEND_INTERVAL,
             )
             .with_for_update()
         ).all()
