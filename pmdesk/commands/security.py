@@ -34,7 +34,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     add_command(sub, "disable-2fa", _disable, "turn two-step authentication off")
     settings = add_command(
-        sub, "set", _set, "change the trust period, the code lifetime or the never-trusted list"
+        sub,
+        "set",
+        _set,
+        "change the trust period, the code lifetime, the never-trusted list or the length of "
+        "a command-line session",
     )
     settings.add_argument(
         "--trust-days",
@@ -47,6 +51,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=bounded_int(-MAX_ID, MAX_ID),
         metavar="MIN",
         help="how long a code stays valid (1-10)",
+    )
+    settings.add_argument(
+        "--session-hours",
+        type=bounded_int(-MAX_ID, MAX_ID),
+        metavar="HOURS",
+        help="how long a command-line session lasts (1-168)",
     )
     settings.add_argument(
         "--never-trust",
@@ -70,6 +80,7 @@ def _status(app: App, args: argparse.Namespace) -> int:
     print(f"Trust an address for:     {settings.trust_days} days")
     print(f"Codes are valid for:      {settings.code_ttl_minutes} minutes")
     print(f"Never trusted:            {settings.never_trusted_addresses or '(none)'}")
+    print(f"Command-line sessions:    {settings.session_hours} hours")
     print(f"Codes are delivered by:   {status.mail_label}")
     print(f"Mail/SMS encrypted:       {_yes_no(status.mail_encrypted, none='n/a (no network)')}")
     print(
@@ -137,9 +148,12 @@ def _disable(app: App, args: argparse.Namespace) -> int:
 
 
 def _set(app: App, args: argparse.Namespace) -> int:
-    if args.trust_days is None and args.code_minutes is None and args.never_trust is None:
+    wanted = (args.trust_days, args.code_minutes, args.never_trust, args.session_hours)
+    if all(value is None for value in wanted):
         raise CommandFailed(
-            "Nothing to change: give --trust-days, --code-minutes and/or --never-trust.", 2
+            "Nothing to change: give --trust-days, --code-minutes, --never-trust and/or "
+            "--session-hours.",
+            2,
         )
     service = SecurityService(app.context)
     actor = signed_in(args)
@@ -150,6 +164,7 @@ def _set(app: App, args: argparse.Namespace) -> int:
         trust_days=args.trust_days,
         code_ttl_minutes=args.code_minutes,
         never_trusted_addresses=args.never_trust,
+        session_hours=args.session_hours,
     )
     print(
         f"Addresses stay trusted for {saved.trust_days} days; "
@@ -157,4 +172,6 @@ def _set(app: App, args: argparse.Namespace) -> int:
     )
     if args.never_trust is not None:
         print(f"Never trusted: {saved.never_trusted_addresses or '(none)'}")
+    if args.session_hours is not None:
+        print(f"A command-line session lasts {saved.session_hours} hours.")
     return 0

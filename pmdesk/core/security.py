@@ -41,6 +41,8 @@ from pmdesk.core.validation import (
 SETTINGS_ID = 1
 TRUST_DAYS_RANGE = (1, 90)
 CODE_TTL_MINUTES_RANGE = (1, 10)
+# How long a command-line session lasts: at least an hour, at most a week.
+SESSION_HOURS_RANGE = (1, 168)
 METHODS = ("outbox", "smtp", "sms")
 SMTP_SECURITY = ("starttls", "tls", "none")
 _HOST_RE = re.compile(
@@ -59,6 +61,8 @@ class SecuritySettingsView:
     updated_at: datetime | None
     # Proxy or pooler addresses and networks never trusted ("10.0.0.5, 10.1.0.0/24").
     never_trusted_addresses: str = ""
+    # How long a command-line session lasts (pmdesk login).
+    session_hours: int = 8
 
 
 @dataclass(frozen=True)
@@ -193,6 +197,7 @@ def _view(row: SecuritySettings) -> SecuritySettingsView:
         version=row.version,
         updated_at=row.updated_at,
         never_trusted_addresses=row.never_trusted_addresses or "",
+        session_hours=row.session_hours,
     )
 
 
@@ -443,9 +448,11 @@ class SecurityService:
         trust_days: int | None = None,
         code_ttl_minutes: int | None = None,
         never_trusted_addresses: str | None = None,
+        session_hours: int | None = None,
     ) -> SecuritySettingsView:
-        """Change how long an address stays trusted, how long a code is valid, and which
-        addresses (proxies, connection poolers) are never trusted."""
+        """Change how long an address stays trusted, how long a code is valid, which addresses
+        (proxies, connection poolers) are never trusted, and how long a command-line session
+        lasts."""
         errors: dict[str, str] = {}
         never_trusted: str | None = None
         if never_trusted_addresses is not None:
@@ -463,11 +470,24 @@ class SecurityService:
                 _range(code_ttl_minutes, "A code is valid for", CODE_TTL_MINUTES_RANGE, "minutes")
             except FieldInvalid as exc:
                 errors["code_ttl_minutes"] = str(exc)
+        if session_hours is not None:
+            try:
+                _range(
+                    session_hours,
+                    "The length of a command-line session",
+                    SESSION_HOURS_RANGE,
+                    "hours",
+                )
+            except FieldInvalid as exc:
+                errors["session_hours"] = str(exc)
         if errors:
             raise ValidationError(errors)
         with self._writing(actor, expected_version) as (s, row):
             now = self._ctx.clock.now(s)
             changes: list[str] = []
+            if session_hours is not None and session_hours != row.session_hours:
+                changes.append(f"session_hours {row.session_hours} → {session_hours}")
+                row.session_hours = session_hours
             if trust_days is not None and trust_days != row.trust_days:
                 changes.append(f"trust_days {row.trust_days} → {trust_days}")
                 row.trust_days = trust_days

@@ -44,8 +44,6 @@ KINDS = (DESKTOP, COMMAND_LINE)
 KIND_LABELS = {DESKTOP: "Desktop app", COMMAND_LINE: "Command line"}
 
 DEFAULT_SESSION_HOURS = 8
-MIN_SESSION_HOURS = 1
-MAX_SESSION_HOURS = 24 * 7
 # A desktop session stays alive while its app renews it (every CHECK_INTERVAL): a crashed app's
 # row lapses after this.
 DESKTOP_LEASE = timedelta(minutes=5)

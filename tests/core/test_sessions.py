@@ -13,9 +13,10 @@ from pmdesk.core.audit import Event
 from pmdesk.core.auth import LoginService, SignedIn
 from pmdesk.core.clock import ShiftedClock
 from pmdesk.core.context import CoreContext
-from pmdesk.core.errors import PermissionDenied
+from pmdesk.core.errors import PermissionDenied, ValidationError
 from pmdesk.core.models import Person, UserSession
 from pmdesk.core.personnel import PersonnelService
+from pmdesk.core.security import SecurityService
 from pmdesk.core.sessions import (
     COMMAND_LINE,
     DESKTOP,
@@ -80,13 +81,20 @@ def test_a_sign_in_starts_a_session_whose_token_is_not_stored(ctx: CoreContext) 
 
 def test_the_session_length_is_a_security_setting(ctx: CoreContext) -> None:
     add_user(ctx, "alice", PASSWORD)
-    with ctx.db.session() as s:
-        from pmdesk.core.models import SecuritySettings
-
-        s.execute(update(SecuritySettings).values(session_hours=2))
-    sign_in(ctx)
-    [row] = rows(ctx)
-    assert row.expires_at - row.created_at == timedelta(hours=2)
+    admin = sign_in(ctx).actor
+    security = SecurityService(ctx)
+    for wrong in (0, 169, True, 2.5, "8"):
+        with pytest.raises(ValidationError) as caught:
+            security.update(admin, security.get(admin).version, session_hours=wrong)  # type: ignore[arg-type]
+        assert "from 1 to 168" in caught.value.errors["session_hours"]
+    assert security.get(admin).session_hours == 8
+    saved = security.update(admin, security.get(admin).version, session_hours=2)
+    assert saved.session_hours == 2
+    changed = [e for e in audit_events(ctx) if e.event == Event.SETTING_CHANGED.value]
+    assert changed[-1].detail == "session_hours 8 → 2"
+    sign_in(ctx)  # a session started from now on lasts two hours
+    latest = rows(ctx)[-1]
+    assert latest.expires_at - latest.created_at == timedelta(hours=2)
 
 
 def test_an_expired_session_is_refused_and_removed(ctx: CoreContext, clock: ShiftedClock) -> None:

@@ -115,6 +115,16 @@ def test_security_settings_are_validated(sqlite_db: Database) -> None:
     code, out, err = pmdesk(sqlite_db, "security", "set", "--trust-days", "14")
     assert code == 0, err
     assert "trusted for 14 days" in out
+    code, out, err = pmdesk(sqlite_db, "security", "set", "--session-hours", "0")
+    assert code == 1
+    assert (
+        "The length of a command-line session must be a whole number of hours from 1 to 168." in err
+    )
+    code, out, err = pmdesk(sqlite_db, "security", "set", "--session-hours", "4")
+    assert code == 0, err
+    assert "A command-line session lasts 4 hours." in out
+    code, out, err = pmdesk(sqlite_db, "security", "status")
+    assert "Command-line sessions:    4 hours" in out
 
 
 def test_ip_list_remove_and_expire(sqlite_db: Database) -> None:

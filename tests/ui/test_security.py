@@ -412,14 +412,16 @@ def test_changes_elsewhere_reload_the_same_page_keeping_the_selection(
 def test_trust_period_setting(qtbot: QtBot, page: SecurityPage, ui_app: App) -> None:
     assert page.trust_days_spin.value() == 30 and page.code_ttl_spin.value() == 10
     expires_before = _column(page, 4)[0]
+    assert page.session_hours_spin.value() == 8
     page.trust_days_spin.setValue(7)
     page.code_ttl_spin.setValue(5)
+    page.session_hours_spin.setValue(4)
     assert page.has_unsaved_changes()
     assert page.window().unsaved_pages() == ["security"]  # type: ignore[attr-defined]
     qtbot.mouseClick(page.trust_save_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: _idle(page) and page.trust_message.text() == "Saved.")
     saved = SecurityService(ui_app.context).get(OTHER)
-    assert (saved.trust_days, saved.code_ttl_minutes) == (7, 5)
+    assert (saved.trust_days, saved.code_ttl_minutes, saved.session_hours) == (7, 5, 4)
     assert page.window().unsaved_pages() == []  # type: ignore[attr-defined]
     qtbot.waitUntil(lambda: _idle(page) and _column(page, 4)[0] != expires_before)
     assert not page.has_unsaved_changes()

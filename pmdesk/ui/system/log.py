@@ -74,6 +74,7 @@ EVENT_NAMES: dict[str, str] = {
     Event.IP_TRUSTED: "IP trusted",
     Event.IP_REMOVED: "IP removed",
     Event.IP_EXPIRED: "IP expired",
+    Event.IP_NOT_TRUSTED: "IP not trusted",
     Event.TWO_FACTOR_ENABLED: "Two-step turned on",
     Event.TWO_FACTOR_DISABLED: "Two-step turned off",
     Event.SETTING_CHANGED: "Setting changed",

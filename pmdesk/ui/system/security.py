@@ -30,6 +30,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QDialogButtonBox,
+    QFormLayout,
     QFrame,
     QGridLayout,
     QGroupBox,
@@ -52,6 +53,7 @@ from pmdesk.core.modules import SYSTEM_SECURITY, Action
 from pmdesk.core.security import (
     CODE_TTL_MINUTES_RANGE,
     NEVER_TRUSTED_MAX_LENGTH,
+    SESSION_HOURS_RANGE,
     TRUST_DAYS_RANGE,
     ConnectionStatus,
     SecurityService,
@@ -398,10 +400,19 @@ class SecurityPage(QWidget):
         self.trust_days_spin.setObjectName("trustDaysSpin")
         self.code_ttl_spin = _spin(CODE_TTL_MINUTES_RANGE, self.tr(" minutes"), self)
         self.code_ttl_spin.setObjectName("codeTtlSpin")
+        self.session_hours_spin = _spin(SESSION_HOURS_RANGE, self.tr(" hours"), self)
+        self.session_hours_spin.setObjectName("sessionHoursSpin")
+        session_help = self.tr(
+            "How long `pmdesk login` keeps the command line signed in. The desktop app stays "
+            "signed in while it is open."
+        )
+        self.session_hours_spin.setToolTip(session_help)
+        self.session_hours_spin.setAccessibleDescription(session_help)
         self.trust_days_box = FieldBox(self.trust_days_spin, self)
         self.code_ttl_box = FieldBox(self.code_ttl_spin, self)
-        self.trust_days_spin.valueChanged.connect(self._trust_edited)
-        self.code_ttl_spin.valueChanged.connect(self._trust_edited)
+        self.session_hours_box = FieldBox(self.session_hours_spin, self)
+        for spin in self._trust_spins():
+            spin.valueChanged.connect(self._trust_edited)
         self.never_trusted_edit = QLineEdit(self)
         self.never_trusted_edit.setObjectName("neverTrustedEdit")
         self.never_trusted_edit.setMaxLength(NEVER_TRUSTED_MAX_LENGTH * 2)
@@ -426,13 +437,17 @@ class SecurityPage(QWidget):
         trust_form.addRow(self.tr("Trust an address for"), self.trust_days_box)
         trust_form.addRow(self.tr("A code is valid for"), self.code_ttl_box)
         trust_form.addRow(self.tr("Never trust"), self.never_trusted_box)
+        trust_form.addRow(self.tr("Command-line sessions last"), self.session_hours_box)
+        # The address list takes the width it needs; the spin boxes keep theirs.
+        trust_form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
         trust_row = QHBoxLayout()
-        trust_row.addLayout(trust_form, 1)
-        trust_row.addWidget(self.trust_save_button, 0, Qt.AlignmentFlag.AlignBottom)
+        trust_row.addWidget(self.trust_message, 3)
+        trust_row.addStretch(1)  # Save keeps its own width while no message is shown
+        trust_row.addWidget(self.trust_save_button, 0, Qt.AlignmentFlag.AlignTop)
         trust_layout = QVBoxLayout(trust_box)
         trust_layout.setSpacing(8)
+        trust_layout.addLayout(trust_form)
         trust_layout.addLayout(trust_row)
-        trust_layout.addWidget(self.trust_message)
         trust_layout.addWidget(
             hint_label(
                 self.tr(
@@ -588,8 +603,8 @@ class SecurityPage(QWidget):
         self._refresh_timer.timeout.connect(self.refresh_trusted_ips)
         self._connect_background()
 
-        self.trust_days_spin.setEnabled(False)
-        self.code_ttl_spin.setEnabled(False)
+        for spin in self._trust_spins():
+            spin.setEnabled(False)
         self.never_trusted_edit.setEnabled(False)
         self.mail_box.set_editable(False)
         self._update_buttons()
@@ -707,19 +722,13 @@ class SecurityPage(QWidget):
             if on
             else self.tr("Off: a password is enough to sign in.")
         )
-        for spin, value in (
-            (self.trust_days_spin, settings.trust_days),
-            (self.code_ttl_spin, settings.code_ttl_minutes),
-        ):
+        for spin, value in zip(self._trust_spins(), _trust_values(settings), strict=True):
             spin.blockSignals(True)
             spin.setValue(value)
             spin.blockSignals(False)
+            spin.setEnabled(self.can_edit)
         self.never_trusted_edit.setText(settings.never_trusted_addresses)
-        self.trust_days_box.set_error(None)
-        self.code_ttl_box.set_error(None)
-        self.never_trusted_box.set_error(None)
-        self.trust_days_spin.setEnabled(self.can_edit)
-        self.code_ttl_spin.setEnabled(self.can_edit)
+        self._clear_trust_errors()
         self.never_trusted_edit.setEnabled(self.can_edit)
         self._update_buttons()
 
@@ -733,10 +742,21 @@ class SecurityPage(QWidget):
     def _trust_dirty(self) -> bool:
         settings = self.settings
         return settings is not None and (
-            self.trust_days_spin.value() != settings.trust_days
-            or self.code_ttl_spin.value() != settings.code_ttl_minutes
+            [spin.value() for spin in self._trust_spins()] != list(_trust_values(settings))
             or self.never_trusted_edit.text().strip() != settings.never_trusted_addresses
         )
+
+    def _trust_spins(self) -> tuple[QSpinBox, QSpinBox, QSpinBox]:
+        return (self.trust_days_spin, self.code_ttl_spin, self.session_hours_spin)
+
+    def _clear_trust_errors(self) -> None:
+        for box in (
+            self.trust_days_box,
+            self.code_ttl_box,
+            self.session_hours_box,
+            self.never_trusted_box,
+        ):
+            box.set_error(None)
 
     # ----- two step authentication --------------------------------------------------------
 
@@ -831,9 +851,7 @@ class SecurityPage(QWidget):
 
     def _trust_edited(self, _value: object) -> None:
         self.trust_message.clear_message()
-        self.trust_days_box.set_error(None)
-        self.code_ttl_box.set_error(None)
-        self.never_trusted_box.set_error(None)
+        self._clear_trust_errors()
         self._update_buttons()
 
     def save_trust_settings(self) -> None:
@@ -841,7 +859,7 @@ class SecurityPage(QWidget):
         if settings is None or not self.can_edit or self._busy_trust or not self._trust_dirty():
             return
         service, actor, version = self.service, self.actor, settings.version
-        days, minutes = self.trust_days_spin.value(), self.code_ttl_spin.value()
+        days, minutes, hours = (spin.value() for spin in self._trust_spins())
         never = self.never_trusted_edit.text()
 
         def done(view: SecuritySettingsView) -> None:
@@ -855,6 +873,7 @@ class SecurityPage(QWidget):
             if isinstance(exc, ValidationError):
                 self.trust_days_box.set_error(exc.errors.get("trust_days"))
                 self.code_ttl_box.set_error(exc.errors.get("code_ttl_minutes"))
+                self.session_hours_box.set_error(exc.errors.get("session_hours"))
                 self.never_trusted_box.set_error(exc.errors.get("never_trusted_addresses"))
             elif isinstance(exc, ConflictError):
                 self._conflict(exc)
@@ -871,6 +890,7 @@ class SecurityPage(QWidget):
                 trust_days=days,
                 code_ttl_minutes=minutes,
                 never_trusted_addresses=never,
+                session_hours=hours,
             ),
             done,
             failed,
@@ -1226,6 +1246,11 @@ class _StatusLine(QWidget):
 
     def text(self) -> str:
         return self.value.text()
+
+
+def _trust_values(settings: SecuritySettingsView) -> tuple[int, int, int]:
+    """The values of the Trust and codes spin boxes, in their order."""
+    return (settings.trust_days, settings.code_ttl_minutes, settings.session_hours)
 
 
 def _spin(bounds: tuple[int, int], suffix: str, parent: QWidget) -> QSpinBox:
