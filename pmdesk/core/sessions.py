@@ -24,14 +24,15 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from pmdesk.core import audit, lockout
 from pmdesk.core.audit import Event
 from pmdesk.core.clock import Clock
 from pmdesk.core.context import Actor, CoreContext
-from pmdesk.core.errors import PmdeskError
+from pmdesk.core.errors import DatabaseBusy, PmdeskError
 from pmdesk.core.models import Person, SecuritySettings, UserSession
 from pmdesk.core.modules import MAINTENANCE, Action
 from pmdesk.core.permissions import require, require_within_own_rights
@@ -204,59 +205,89 @@ class SessionService:
         return self._ctx.clock
 
     def resolve(self, token: str | None, *, workstation: str) -> ActiveSession:
-        """The session this token opens, renewed; NotSignedIn (with the reason) otherwise."""
+        """The session this token opens, renewed; NotSignedIn (with the reason) otherwise.
+
+        The check only reads, so a command that only reads still works while another program
+        holds SQLite's write lock; recording the use (and renewing a desktop lease) is a
+        separate, best-effort write."""
         if not token or not isinstance(token, str) or len(token) > 200:
             raise NotSignedIn(SIGN_IN_FIRST, "none")
+        from pmdesk.core.auth import display_name  # auth starts sessions: imported here
 
-        def check(s: Session) -> ActiveSession | str:
+        token_hash = hash_token(token)
+        with self._ctx.db.session() as s:
             now = self._clock.now(s)
             row = s.execute(
-                select(UserSession)
-                .where(UserSession.token_hash == hash_token(token))
-                .with_for_update()
+                select(UserSession).where(UserSession.token_hash == token_hash)
             ).scalar_one_or_none()
             if row is None:
-                return "ended"
+                raise NotSignedIn(REASONS["ended"], "ended")
             person = s.get(Person, row.person_id)
             address = self._ctx.db.client_address(s)
             why = _why_not(row, person, now, address)
-            if why:
-                s.delete(row)
-                who = person.login if person is not None and person.login else "unknown"
+            session_id, kind, expires_at = row.id, row.kind, row.expires_at
+            login = person.login if person is not None and person.login else "unknown"
+            name = display_name(person) if person is not None else ""
+            person_id = person.id if person is not None else None
+        if why:
+            self._refuse(
+                session_id,
+                kind,
+                login,
+                why,
+                Actor(name=actor_name(login, kind), address=address, workstation=workstation),
+            )
+            raise NotSignedIn(REASONS.get(why, REASONS["ended"]), why)
+        if kind == DESKTOP:
+            expires_at = now + DESKTOP_LEASE
+        self._record_use(session_id, now, expires_at if kind == DESKTOP else None)
+        return ActiveSession(
+            session_id=session_id,
+            kind=kind,
+            actor=Actor(
+                name=actor_name(login, kind),
+                person_id=person_id,
+                address=address,
+                workstation=workstation[:255],
+            ),
+            login=login,
+            display_name=name,
+            expires_at=expires_at,
+        )
+
+    def _refuse(self, session_id: int, kind: str, login: str, why: str, actor: Actor) -> None:
+        """A session that no longer holds is removed and the refusal audited (best effort: the
+        refusal stands even when the database is too busy to record it)."""
+        log.info("session refused: %s", why)
+        try:
+            with self._ctx.db.write_session() as s:
+                s.execute(delete(UserSession).where(UserSession.id == session_id))
                 audit.record(
                     s,
                     self._clock,
-                    Actor(name=actor_name(who, row.kind), address=address, workstation=workstation),
+                    actor,
                     Event.SESSION_REFUSED,
-                    subject=who,
-                    detail=f"{KIND_LABELS.get(row.kind, row.kind)} session: {why}",
+                    subject=login,
+                    detail=f"{KIND_LABELS.get(kind, kind)} session: {why}",
                 )
-                return why
-            assert person is not None and person.login is not None
-            row.last_used_at = now
-            if row.kind == DESKTOP:
-                row.expires_at = now + DESKTOP_LEASE
-            from pmdesk.core.auth import display_name
+        except (DatabaseBusy, OperationalError) as exc:
+            log.warning("refused session not removed now: %s", type(exc).__name__)
 
-            return ActiveSession(
-                session_id=row.id,
-                kind=row.kind,
-                actor=Actor(
-                    name=actor_name(person.login, row.kind),
-                    person_id=person.id,
-                    address=address,
-                    workstation=workstation[:255],
-                ),
-                login=person.login,
-                display_name=display_name(person),
-                expires_at=row.expires_at,
-            )
-
-        outcome = self._ctx.db.write_transaction(check)
-        if isinstance(outcome, str):
-            log.info("session refused: %s", outcome)
-            raise NotSignedIn(REASONS.get(outcome, REASONS["ended"]), outcome)
-        return outcome
+    def _record_use(self, session_id: int, now: datetime, renew_until: datetime | None) -> None:
+        values: dict[str, datetime] = {"last_used_at": now}
+        if renew_until is not None:
+            values["expires_at"] = renew_until
+        try:
+            with self._ctx.db.write_session() as s:
+                s.execute(
+                    update(UserSession)
+                    .where(UserSession.id == session_id)
+                    .values(**values)
+                    .execution_options(synchronize_session=False)
+                )
+        except (DatabaseBusy, OperationalError) as exc:
+            # The next use records it; a desktop lease is renewed every half minute.
+            log.warning("session use not recorded now: %s", type(exc).__name__)
 
     def end(self, token: str | None, actor: Actor | None = None) -> bool:
         """Sign out: delete the session row. False when there was none (already ended)."""

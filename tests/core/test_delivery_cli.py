@@ -19,22 +19,15 @@ from sqlalchemy import select
 from pmdesk.core.audit import Event
 from pmdesk.core.db import Database
 from pmdesk.core.models import AuditEvent, SecuritySettings
-from pmdesk.secrets import KeyringStore, SecretStoreError, sms_key, smtp_key
-from tests.helpers.cli import database_arg, run_pmdesk, sign_in_admin
-from tests.helpers.databases import servers_required
+from pmdesk.secrets import KeyringStore, sms_key, smtp_key
+from tests.helpers.cli import database_arg, real_keyring, run_pmdesk, sign_in_admin
 from tests.helpers.smtp import SENDER, SmsGateway, SmtpServer
 
 
 @pytest.fixture
 def keyring_store() -> Iterator[KeyringStore]:
     """The keyring the command uses (a throwaway one under scripts/with-test-env)."""
-    store = KeyringStore()
-    try:
-        store.backend_name()
-    except SecretStoreError as exc:
-        if servers_required():
-            pytest.fail(f"no real keyring backend in CI: {exc}")
-        pytest.skip(f"no real keyring backend here: {exc}")
+    store = real_keyring()
     used: list[str] = []
     original_set = store.set
 

@@ -479,7 +479,11 @@ def test_security_set_never_trust_command(
 ) -> None:
     def run(value: str) -> int:
         args = argparse.Namespace(
-            trust_days=None, code_minutes=None, never_trust=value, actor=people["admin_actor"]
+            trust_days=None,
+            code_minutes=None,
+            session_hours=None,
+            never_trust=value,
+            actor=people["admin_actor"],
         )
         return int(security_command._set(_app(ctx), args))
 

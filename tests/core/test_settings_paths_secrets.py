@@ -12,8 +12,8 @@ import pytest
 from pmdesk.bootstrap import resolve_database_url, with_keyring_password
 from pmdesk.config import ConfigError, Settings, load_settings, save_settings
 from pmdesk.paths import app_paths
-from pmdesk.secrets import KeyringStore, MemoryStore, SecretStoreError, database_key
-from tests.helpers.databases import servers_required
+from pmdesk.secrets import KeyringStore, MemoryStore, database_key
+from tests.helpers.cli import real_keyring
 
 
 def test_paths_follow_the_environment_overrides(isolated_paths: Path) -> None:
@@ -89,14 +89,7 @@ def test_missing_or_useless_keyring_is_an_actionable_message(backend: str) -> No
 
 
 def _real_keyring() -> KeyringStore:
-    store = KeyringStore(service="pmdesk-tests")
-    try:
-        store.backend_name()
-    except SecretStoreError as exc:
-        if servers_required():
-            pytest.fail(f"no real keyring backend in CI: {exc}")
-        pytest.skip(f"no real keyring backend here: {exc}")
-    return store
+    return real_keyring(service="pmdesk-tests")
 
 
 def test_real_keyring_round_trip() -> None:

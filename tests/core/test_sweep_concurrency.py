@@ -20,6 +20,7 @@ from pmdesk.core.audit import Event
 from pmdesk.core.clock import DatabaseClock
 from pmdesk.core.db import Database
 from pmdesk.core.models import AuditEvent, Person, TrustedIp
+from tests.helpers.cli import sign_in_admin
 
 EXPIRED = 5_000
 FRESH = 1_000
@@ -157,6 +158,7 @@ def test_four_processes_sweeping_at_once(db: Database, tmp_path: Path) -> None:
 @pytest.mark.parametrize("db", ["postgresql"], indirect=True)
 def test_four_ip_expire_commands_at_once(db: Database, tmp_path: Path) -> None:
     expired_ids = seed(db)
+    sign_in_admin(db)  # the helpdesk runs them, signed in on this workstation
     url = db.url.render_as_string(hide_password=False)
     starter = tmp_path / "wait_then_run.py"
     # The CLI itself, started together: wait for the start file, then run ``pmdesk ... ip expire``.

@@ -9,33 +9,16 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from pmdesk.core.audit import Event
-from pmdesk.core.clock import DatabaseClock
 from pmdesk.core.db import Database
-from pmdesk.core.models import AuditEvent, Person, SecuritySettings, TrustedIp
+from pmdesk.core.models import Person, SecuritySettings, TrustedIp
 from pmdesk.core.passwords import Passwords
-from tests.helpers.cli import database_arg, run_pmdesk, sign_in_admin
+from tests.helpers.cli import audit_of as events
+from tests.helpers.cli import database_now as now
+from tests.helpers.cli import pmdesk_on as pmdesk
+from tests.helpers.cli import sign_in_admin
 from tests.helpers.staff import add_person
 
 DAY = timedelta(days=1)
-
-
-def pmdesk(db: Database, *args: str, stdin: str = "") -> tuple[int, str, str]:
-    result = run_pmdesk("--database", database_arg(db), *args, stdin=stdin)
-    return result.returncode, result.stdout, result.stderr
-
-
-def now(db: Database) -> datetime:
-    with db.session() as s:
-        return DatabaseClock().now(s)
-
-
-def events(db: Database, event: Event) -> list[AuditEvent]:
-    with db.session() as s:
-        return list(
-            s.execute(
-                select(AuditEvent).where(AuditEvent.event == event.value).order_by(AuditEvent.id)
-            ).scalars()
-        )
 
 
 def trust_rows(db: Database, rows: list[tuple[int, str, datetime]]) -> list[int]:

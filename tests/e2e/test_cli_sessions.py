@@ -22,7 +22,6 @@ from pmdesk.core.context import CoreContext
 from pmdesk.core.db import Database
 from pmdesk.core.errors import PermissionDenied
 from pmdesk.core.models import (
-    AuditEvent,
     Person,
     SecuritySettings,
     TrustedIp,
@@ -30,10 +29,11 @@ from pmdesk.core.models import (
 )
 from pmdesk.core.security import SecurityService
 from pmdesk.secrets import MemoryStore
+from tests.helpers.cli import audit_of as events
+from tests.helpers.cli import database_now as now
+from tests.helpers.cli import pmdesk_on as pmdesk
 from tests.helpers.cli import (
-    database_arg,
     real_keyring,
-    run_pmdesk,
     session_key_of,
     sign_in_admin,
     sign_in_as,
@@ -45,25 +45,6 @@ from tests.helpers.staff import add_group, add_person
 SIGN_IN_FIRST = "pmdesk: Sign in first: pmdesk login LOGIN\n"
 NOT_SIGNED_IN = "Not signed in. Sign in with: pmdesk login LOGIN"
 PASSWORD = "Granite-Lantern-Orchard-58"
-
-
-def pmdesk(db: Database, *args: str, stdin: str = "") -> tuple[int, str, str]:
-    result = run_pmdesk("--database", database_arg(db), *args, stdin=stdin)
-    return result.returncode, result.stdout, result.stderr
-
-
-def now(db: Database) -> datetime:
-    with db.session() as s:
-        return DatabaseClock().now(s)
-
-
-def events(db: Database, event: Event) -> list[AuditEvent]:
-    with db.session() as s:
-        return list(
-            s.execute(
-                select(AuditEvent).where(AuditEvent.event == event.value).order_by(AuditEvent.id)
-            ).scalars()
-        )
 
 
 def session_rows(db: Database) -> list[UserSession]:

@@ -6,17 +6,19 @@ import os
 import socket
 import subprocess
 import sys
+from datetime import datetime
 
 import pytest
 from sqlalchemy import select
 
 from pmdesk.core import sessions
+from pmdesk.core.audit import Event
 from pmdesk.core.clock import DatabaseClock
 from pmdesk.core.db import Database
-from pmdesk.core.models import Person
+from pmdesk.core.models import AuditEvent, Person
 from pmdesk.core.sessions import COMMAND_LINE
 from pmdesk.core.validation import login_key
-from pmdesk.secrets import KeyringStore, SecretStoreError, session_key
+from pmdesk.secrets import SERVICE, KeyringStore, SecretStoreError, session_key
 from tests.helpers.databases import servers_required
 from tests.helpers.staff import ADMIN_GROUP_ID, add_person
 
@@ -42,15 +44,37 @@ def run_pmdesk(
     )
 
 
-def real_keyring() -> KeyringStore:
-    """The OS keyring the ``pmdesk`` processes use; skips (fails in CI) when there is none."""
-    store = KeyringStore()
+def pmdesk_on(db: Database, *args: str, stdin: str = "") -> tuple[int, str, str]:
+    """``pmdesk --database URL ARGS…``: (exit status, stdout, stderr)."""
+    result = run_pmdesk("--database", database_arg(db), *args, stdin=stdin)
+    return result.returncode, result.stdout, result.stderr
+
+
+def database_now(db: Database) -> datetime:
+    with db.session() as s:
+        return DatabaseClock().now(s)
+
+
+def audit_of(db: Database, event: Event) -> list[AuditEvent]:
+    """The audit rows of one kind, oldest first."""
+    with db.session() as s:
+        return list(
+            s.execute(
+                select(AuditEvent).where(AuditEvent.event == event.value).order_by(AuditEvent.id)
+            ).scalars()
+        )
+
+
+def real_keyring(service: str = SERVICE) -> KeyringStore:
+    """The OS keyring the ``pmdesk`` processes use (a throwaway one under
+    scripts/with-test-env); skips (fails in CI) when there is none."""
+    store = KeyringStore(service=service)
     try:
         store.backend_name()
     except SecretStoreError as exc:
         if servers_required():
             pytest.fail(f"no real keyring backend in CI: {exc}")
-        pytest.skip(f"no real keyring backend here: {exc}")
+        pytest.skip(f"no real keyring backend here (run under scripts/with-test-env): {exc}")
     return store
 
 

@@ -25,9 +25,8 @@ import trustme
 
 from pmdesk.core.db import sqlite_url
 from pmdesk.paths import app_paths
-from pmdesk.secrets import KeyringStore, SecretStoreError, session_key, smtp_key
-from tests.helpers.cli import run_pmdesk
-from tests.helpers.databases import servers_required
+from pmdesk.secrets import KeyringStore, session_key, smtp_key
+from tests.helpers.cli import real_keyring, run_pmdesk
 from tests.helpers.smtp import SENDER, SmtpServer
 
 ALICE = "Alice-Quartz-Lantern-81"
@@ -39,14 +38,7 @@ DB_PASSWORD = "Db-Secret-Walrus-07"
 
 @pytest.fixture
 def keyring_store() -> Iterator[KeyringStore]:
-    store = KeyringStore()
-    try:
-        store.backend_name()
-    except SecretStoreError as exc:
-        if servers_required():
-            pytest.fail(f"no real keyring backend in CI: {exc}")
-        pytest.skip(f"no real keyring backend here (run under scripts/with-test-env): {exc}")
-    yield store
+    yield real_keyring()
 
 
 def pmdesk(*args: str, stdin: str = "", env: dict[str, str] | None = None) -> tuple[int, str]:

@@ -19,8 +19,8 @@ from sqlalchemy.engine import URL
 from pmdesk.core.db import Database
 from pmdesk.core.models import SecuritySettings
 from pmdesk.paths import app_paths
-from pmdesk.secrets import KeyringStore, SecretStoreError, database_key
-from tests.helpers.cli import database_arg, run_pmdesk
+from pmdesk.secrets import database_key
+from tests.helpers.cli import database_arg, real_keyring, run_pmdesk
 from tests.helpers.databases import ADMIN_URLS, servers_required
 from tests.helpers.staff import add_person
 from tests.reliability.helpers import REPO
@@ -121,13 +121,7 @@ def test_a_database_password_from_the_keyring(
 
 def test_the_database_password_works_once_in_the_keyring(mariadb_user: tuple[URL, str]) -> None:
     url, password = mariadb_user
-    store = KeyringStore()
-    try:
-        store.backend_name()
-    except SecretStoreError as exc:
-        if servers_required():
-            pytest.fail(f"no real keyring backend in CI: {exc}")
-        pytest.skip(f"no real keyring backend here (run under scripts/with-test-env): {exc}")
+    store = real_keyring()
     key = database_key(url.render_as_string(hide_password=True))
     store.set(key, password)
     try:
