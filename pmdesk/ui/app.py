@@ -16,9 +16,15 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QApplication, QStyleFactory, QWidget
+from PySide6.QtCore import QEvent, QObject, QPointF, Qt, QTimer, Signal
+from PySide6.QtGui import QFont, QWheelEvent
+from PySide6.QtWidgets import (
+    QAbstractSpinBox,
+    QApplication,
+    QComboBox,
+    QStyleFactory,
+    QWidget,
+)
 
 from pmdesk import APP_NAME, __version__
 from pmdesk.gui_entry import has_display
@@ -71,8 +77,81 @@ class _FirstPaint(QObject):
         return False
 
 
+class InputRules(QObject):
+    """Keyboard and mouse-wheel rules for every widget of the app, present and future.
+
+    - Spin boxes, date edits and combo boxes take the wheel only when they have the focus
+      (``StrongFocus`` instead of ``WheelFocus``); otherwise the wheel goes on to the page, so
+      scrolling a page never changes a value on the way.
+    """
+
+    NAME = "pmdeskInputRules"
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName(self.NAME)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        kind = event.type()
+        if kind == QEvent.Type.Wheel:
+            return self._wheel(watched, event)
+        if kind == QEvent.Type.Polish:
+            self._polished(watched)
+        return False
+
+    @staticmethod
+    def _wheel(watched: QObject, event: QEvent) -> bool:
+        if (
+            isinstance(watched, QAbstractSpinBox | QComboBox)
+            and isinstance(event, QWheelEvent)
+            and not watched.hasFocus()
+        ):
+            _pass_wheel_on(watched, event)
+            return True
+        return False
+
+    @staticmethod
+    def _polished(watched: QObject) -> None:
+        if (
+            isinstance(watched, QAbstractSpinBox | QComboBox)
+            and watched.focusPolicy() == Qt.FocusPolicy.WheelFocus
+        ):
+            watched.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+
+
+def _pass_wheel_on(widget: QWidget, event: QWheelEvent) -> None:
+    """Offer ``event`` to the parents of ``widget`` in turn, as Qt does with an unhandled wheel
+    event (done here because Qt does not pass on wheel events sent by the app itself)."""
+    position = event.position()
+    child, parent = widget, widget.parentWidget()
+    while parent is not None:
+        position = QPointF(child.mapToParent(position))
+        passed = QWheelEvent(
+            position,
+            event.globalPosition(),
+            event.pixelDelta(),
+            event.angleDelta(),
+            event.buttons(),
+            event.modifiers(),
+            event.phase(),
+            event.inverted(),
+            event.source(),
+            event.pointingDevice(),
+        )
+        passed.ignore()
+        QApplication.sendEvent(parent, passed)
+        if passed.isAccepted() or parent.isWindow():
+            break
+        if parent.testAttribute(Qt.WidgetAttribute.WA_NoMousePropagation):
+            break
+        child, parent = parent, parent.parentWidget()
+    event.accept()  # handled: Qt offers it to no one else
+
+
 def configure_application(app: QApplication) -> None:
-    """Name, icon, style: the same for the real app, the self-test and the tests."""
+    """Name, icon, style, wheel rules: the same for the real app, the self-test and the tests."""
+    if app.findChild(QObject, InputRules.NAME) is None:
+        app.installEventFilter(InputRules(app))
     app.setApplicationName(APP_NAME)
     app.setApplicationDisplayName("pmdesk")
     app.setOrganizationName(APP_NAME)

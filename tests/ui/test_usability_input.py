@@ -1,0 +1,174 @@
+"""Keyboard, wheel and visible states (issue 19: items 1, 4, 11, 12, 20 and 27)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QDate, QEvent, QObject, QPoint, QPointF, Qt
+from PySide6.QtGui import QWheelEvent
+from PySide6.QtWidgets import (
+    QAbstractSpinBox,
+    QApplication,
+    QComboBox,
+    QDateEdit,
+    QDoubleSpinBox,
+    QScrollArea,
+    QSpinBox,
+    QWidget,
+)
+from pytestqt.qtbot import QtBot
+
+from pmdesk.bootstrap import App
+from pmdesk.ui.main_window import MainWindow
+from pmdesk.ui.personnel.view import PersonnelPage
+from tests.ui.system_pages import open_page
+
+Value = tuple[object, ...]
+
+
+def _activate(qtbot: QtBot, window: QWidget) -> None:
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window)
+
+
+def _value(widget: QWidget) -> Value:
+    if isinstance(widget, QDateEdit):
+        return (widget.date().toJulianDay(),)
+    if isinstance(widget, QSpinBox | QDoubleSpinBox):
+        return (widget.value(),)
+    assert isinstance(widget, QComboBox)
+    return (widget.currentIndex(), widget.currentText())
+
+
+def _wheel(widget: QWidget, steps: int) -> None:
+    """``steps`` notches of the wheel (positive: up) over the middle of ``widget``."""
+    middle = QPointF(widget.rect().center())
+    event = QWheelEvent(
+        middle,
+        QPointF(widget.mapToGlobal(middle)),
+        QPoint(0, 0),
+        QPoint(0, 120 * steps),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
+    QApplication.sendEvent(widget, event)
+
+
+class _WheelSeen(QObject):
+    """Counts the wheel events that reach the watched widget."""
+
+    def __init__(self, watched: QWidget) -> None:
+        super().__init__(watched)
+        self.count = 0
+        watched.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Wheel:
+            self.count += 1
+        return False
+
+
+def _scroll_area_of(widget: QWidget) -> QScrollArea | None:
+    parent = widget.parentWidget()
+    while parent is not None:
+        if isinstance(parent, QScrollArea):
+            return parent
+        parent = parent.parentWidget()
+    return None
+
+
+def _inputs(page: QWidget) -> list[QWidget]:
+    found: list[QWidget] = [
+        w
+        for w in page.findChildren(QWidget)
+        if isinstance(w, QAbstractSpinBox | QComboBox) and w.isEnabled()
+    ]
+    return found
+
+
+def _wheel_changes_nothing_without_focus(qtbot: QtBot, window: QWidget, page: QWidget) -> None:
+    _activate(qtbot, window)
+    inputs = _inputs(page)
+    assert inputs
+    for widget in inputs:
+        window.setFocus()
+        assert not widget.hasFocus()
+        before = _value(widget)
+        area = _scroll_area_of(widget)
+        seen = _WheelSeen(area.viewport()) if area is not None else None
+        for steps in (1, -1, -1, 3, -6):
+            _wheel(widget, steps)
+        assert _value(widget) == before, f"the wheel changed {widget.objectName()!r}"
+        if seen is not None:
+            assert seen.count == 5, f"the wheel over {widget.objectName()!r} did not reach the page"
+        # A wheel notch over it never gives it the focus either (Qt.WheelFocus would).
+        assert widget.focusPolicy() == Qt.FocusPolicy.StrongFocus, widget.objectName()
+
+
+def _wheel_works_with_focus(qtbot: QtBot, widget: QWidget) -> None:
+    widget.setFocus()
+    qtbot.waitUntil(widget.hasFocus)
+    before = _value(widget)
+    _wheel(widget, -1)
+    if _value(widget) == before:
+        _wheel(widget, 1)
+        _wheel(widget, 1)
+    assert _value(widget) != before, f"the wheel did nothing on focused {widget.objectName()!r}"
+
+
+# ----- item 1: the wheel changes values only with focus ---------------------------------------
+
+
+def test_wheel_on_security_page_changes_nothing_without_focus(
+    qtbot: QtBot, main_window: MainWindow
+) -> None:
+    page = open_page(qtbot, main_window, "security")
+    qtbot.waitUntil(lambda: any(isinstance(w, QSpinBox) for w in _inputs(page)))
+    _wheel_changes_nothing_without_focus(qtbot, main_window, page)
+    spins = [w for w in _inputs(page) if isinstance(w, QSpinBox)]
+    combos = [w for w in _inputs(page) if isinstance(w, QComboBox) and w.count() > 1]
+    assert spins and combos
+    _wheel_works_with_focus(qtbot, spins[0])
+    _wheel_works_with_focus(qtbot, combos[0])
+
+
+def test_wheel_on_log_page_changes_nothing_without_focus(
+    qtbot: QtBot, main_window: MainWindow
+) -> None:
+    page = open_page(qtbot, main_window, "log")
+    period = page.findChild(QComboBox, "logPeriodCombo")
+    assert isinstance(period, QComboBox)
+    period.setCurrentIndex(period.findData("range"))  # the dates show for a chosen range only
+    dates = page.findChildren(QDateEdit)
+    assert dates
+    qtbot.waitUntil(lambda: all(date.isVisible() for date in dates))
+    _wheel_changes_nothing_without_focus(qtbot, main_window, page)
+    dates[0].setDate(QDate(2024, 6, 15))
+    _wheel_works_with_focus(qtbot, dates[0])
+
+
+def test_wheel_on_personnel_form_changes_nothing_without_focus(
+    qtbot: QtBot, ui_app: App, admin_id: int, main_window: MainWindow
+) -> None:
+    page = main_window.show_page("personnel")
+    assert isinstance(page, PersonnelPage)
+    qtbot.waitUntil(lambda: not page.busy.running and page._lookups is not None)
+    combos = [c for c in page.editor.findChildren(QComboBox) if c.count() > 1]
+    assert combos
+    _wheel_changes_nothing_without_focus(qtbot, main_window, page.editor)
+    _wheel_works_with_focus(qtbot, combos[0])
+
+
+def test_spin_and_combo_boxes_made_later_take_the_wheel_only_with_focus(
+    qtbot: QtBot,
+) -> None:
+    holder = QWidget()
+    qtbot.addWidget(holder)
+    spin = QSpinBox(holder)
+    spin.setValue(5)
+    combo = QComboBox(holder)
+    combo.addItems(["a", "b", "c"])
+    holder.show()
+    qtbot.waitExposed(holder)
+    _wheel_changes_nothing_without_focus(qtbot, holder, holder)
+    _wheel_works_with_focus(qtbot, spin)
