@@ -17,12 +17,14 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, QObject, QPointF, Qt, QTimer, Signal
-from PySide6.QtGui import QFont, QWheelEvent
+from PySide6.QtGui import QFont, QKeyEvent, QWheelEvent
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QApplication,
     QComboBox,
+    QPushButton,
     QStyleFactory,
+    QToolButton,
     QWidget,
 )
 
@@ -83,6 +85,8 @@ class InputRules(QObject):
     - Spin boxes, date edits and combo boxes take the wheel only when they have the focus
       (``StrongFocus`` instead of ``WheelFocus``); otherwise the wheel goes on to the page, so
       scrolling a page never changes a value on the way.
+    - Return or Enter on a focused push or tool button clicks it, as Space does. Buttons that
+      Qt already clicks on Return (a dialog's auto-default buttons) are left to Qt.
     """
 
     NAME = "pmdeskInputRules"
@@ -95,9 +99,26 @@ class InputRules(QObject):
         kind = event.type()
         if kind == QEvent.Type.Wheel:
             return self._wheel(watched, event)
+        if kind == QEvent.Type.KeyPress:
+            return self._key(watched, event)
         if kind == QEvent.Type.Polish:
             self._polished(watched)
         return False
+
+    @staticmethod
+    def _key(watched: QObject, event: QEvent) -> bool:
+        if not isinstance(watched, QPushButton | QToolButton) or not isinstance(event, QKeyEvent):
+            return False
+        if event.key() not in (Qt.Key.Key_Return, Qt.Key.Key_Enter) or event.isAutoRepeat():
+            return False
+        if event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier:
+            return False  # Ctrl+Return and the like are shortcuts, not a click
+        if isinstance(watched, QPushButton) and watched.autoDefault():
+            return False  # QPushButton clicks itself
+        if not (watched.isEnabled() and watched.isVisible() and watched.hasFocus()):
+            return False
+        watched.click()
+        return True
 
     @staticmethod
     def _wheel(watched: QObject, event: QEvent) -> bool:
@@ -149,7 +170,7 @@ def _pass_wheel_on(widget: QWidget, event: QWheelEvent) -> None:
 
 
 def configure_application(app: QApplication) -> None:
-    """Name, icon, style, wheel rules: the same for the real app, the self-test and the tests."""
+    """Name, icon, style, wheel and key rules: the same for the app, the self-test and the tests."""
     if app.findChild(QObject, InputRules.NAME) is None:
         app.installEventFilter(InputRules(app))
     app.setApplicationName(APP_NAME)

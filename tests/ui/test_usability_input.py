@@ -5,13 +5,19 @@ from __future__ import annotations
 from PySide6.QtCore import QDate, QEvent, QObject, QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import (
+    QAbstractButton,
     QAbstractSpinBox,
     QApplication,
     QComboBox,
     QDateEdit,
+    QDialog,
     QDoubleSpinBox,
+    QLineEdit,
+    QPushButton,
     QScrollArea,
     QSpinBox,
+    QToolButton,
+    QVBoxLayout,
     QWidget,
 )
 from pytestqt.qtbot import QtBot
@@ -19,6 +25,7 @@ from pytestqt.qtbot import QtBot
 from pmdesk.bootstrap import App
 from pmdesk.ui.main_window import MainWindow
 from pmdesk.ui.personnel.view import PersonnelPage
+from pmdesk.ui.system.log import LogPage
 from tests.ui.system_pages import open_page
 
 Value = tuple[object, ...]
@@ -172,3 +179,72 @@ def test_spin_and_combo_boxes_made_later_take_the_wheel_only_with_focus(
     qtbot.waitExposed(holder)
     _wheel_changes_nothing_without_focus(qtbot, holder, holder)
     _wheel_works_with_focus(qtbot, spin)
+
+
+# ----- item 20: Return and Enter click a focused button ---------------------------------------
+
+
+def _press_on_focused(qtbot: QtBot, button: QAbstractButton, key: Qt.Key) -> int:
+    button.setFocus()
+    qtbot.waitUntil(button.hasFocus)
+    clicks: list[bool] = []
+    button.clicked.connect(lambda *_args: clicks.append(True))
+    modifier = (
+        Qt.KeyboardModifier.KeypadModifier
+        if key == Qt.Key.Key_Enter
+        else Qt.KeyboardModifier.NoModifier
+    )
+    qtbot.keyClick(button, key, modifier)
+    return len(clicks)
+
+
+def test_return_and_enter_click_a_focused_button(qtbot: QtBot, main_window: MainWindow) -> None:
+    _activate(qtbot, main_window)
+    log = open_page(qtbot, main_window, "log")
+    assert isinstance(log, LogPage)
+    refresh = log.refresh_button
+    assert isinstance(refresh, QToolButton)
+    assert _press_on_focused(qtbot, refresh, Qt.Key.Key_Return) == 1
+    assert _press_on_focused(qtbot, refresh, Qt.Key.Key_Enter) == 1
+
+    page = main_window.show_page("personnel")
+    assert isinstance(page, PersonnelPage)
+    qtbot.waitUntil(lambda: not page.busy.running and page._lookups is not None)
+    assert isinstance(page.new_button, QPushButton)
+    assert not page.new_button.autoDefault()
+    assert _press_on_focused(qtbot, page.new_button, Qt.Key.Key_Return) == 1
+    assert _press_on_focused(qtbot, page.new_button, Qt.Key.Key_Enter) == 1
+
+    # Not a disabled button, and not with Ctrl (a shortcut).
+    clicks: list[bool] = []
+    page.new_button.clicked.connect(lambda *_args: clicks.append(True))
+    qtbot.keyClick(page.new_button, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    page.new_button.setEnabled(False)
+    qtbot.keyClick(page.new_button, Qt.Key.Key_Return)
+    assert clicks == []
+
+
+def test_dialogs_keep_their_default_button_and_line_edits_their_return(qtbot: QtBot) -> None:
+    dialog = QDialog()
+    qtbot.addWidget(dialog)
+    edit = QLineEdit(dialog)
+    other = QPushButton("Other", dialog)
+    ok = QPushButton("OK", dialog)
+    ok.setDefault(True)
+    ok.clicked.connect(dialog.accept)
+    layout = QVBoxLayout(dialog)
+    for widget in (edit, other, ok):
+        layout.addWidget(widget)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    _activate(qtbot, dialog)
+
+    # A focused auto-default button in a dialog: clicked once (by Qt), not twice.
+    assert _press_on_focused(qtbot, other, Qt.Key.Key_Return) == 1
+    assert dialog.isVisible()
+
+    # Return in a line edit: returnPressed, then the dialog's default button.
+    edit.setFocus()
+    qtbot.waitUntil(edit.hasFocus)
+    with qtbot.waitSignal(edit.returnPressed), qtbot.waitSignal(dialog.accepted):
+        qtbot.keyClick(edit, Qt.Key.Key_Return)
