@@ -68,6 +68,7 @@ def list_table(
     table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
     table.setSelectionMode(selection)
     table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setTabKeyNavigation(False)  # Tab leaves the list; the arrow keys move in it
     table.setAlternatingRowColors(True)
     table.setShowGrid(False)
     table.setWordWrap(False)

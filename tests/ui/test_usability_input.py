@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSpinBox,
+    QTableView,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -248,3 +249,54 @@ def test_dialogs_keep_their_default_button_and_line_edits_their_return(qtbot: Qt
     qtbot.waitUntil(edit.hasFocus)
     with qtbot.waitSignal(edit.returnPressed), qtbot.waitSignal(dialog.accepted):
         qtbot.keyClick(edit, Qt.Key.Key_Return)
+
+
+# ----- item 4: Tab leaves every table ---------------------------------------------------------
+
+
+def _tab_leaves(qtbot: QtBot, window: QWidget, page: QWidget, names: set[str]) -> None:
+    """Every table of ``page`` lets Tab out (arrows move inside); the ``names`` are focused,
+    Tab is pressed on them, and the focus must have left them."""
+    _activate(qtbot, window)
+    tables = page.findChildren(QTableView)
+    assert {t.objectName() for t in tables} >= names
+    for table in tables:
+        assert not table.tabKeyNavigation(), f"Tab is trapped in {table.objectName()!r}"
+    for table in tables:
+        if table.objectName() not in names:
+            continue
+        qtbot.waitUntil(table.isVisible)
+        table.setFocus()
+        qtbot.waitUntil(table.hasFocus)
+        if table.model().rowCount() > 0:
+            table.setCurrentIndex(table.model().index(0, 0))
+        qtbot.keyClick(table, Qt.Key.Key_Tab)
+        assert not table.hasFocus(), f"Tab stayed in {table.objectName()!r}"
+        assert QApplication.focusWidget() is not None
+
+
+def test_tab_leaves_the_log_and_security_tables(qtbot: QtBot, main_window: MainWindow) -> None:
+    log = open_page(qtbot, main_window, "log")
+    assert isinstance(log, LogPage)
+    qtbot.waitUntil(lambda: log.table.model().rowCount() > 0)
+    _tab_leaves(qtbot, main_window, log, {"auditTable"})
+    security = open_page(qtbot, main_window, "security")
+    _tab_leaves(qtbot, main_window, security, {"trustedIpTable"})
+
+
+def test_tab_leaves_the_personnel_tables(
+    qtbot: QtBot, ui_app: App, admin_id: int, main_window: MainWindow
+) -> None:
+    page = main_window.show_page("personnel")
+    assert isinstance(page, PersonnelPage)
+    qtbot.waitUntil(lambda: not page.busy.running and page.model.rowCount() > 0)
+    rect = page.table.visualRect(page.model.index(0, 0))
+    qtbot.mouseClick(page.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.waitUntil(lambda: page.editor.record is not None and not page.busy.running)
+    names = {"personnelTable"}
+    sessions = page.findChild(QTableView, "sessionsTable")
+    if sessions is not None and sessions.isVisibleTo(page):
+        names.add("sessionsTable")
+    _tab_leaves(qtbot, main_window, page, names)
+    # Tab from the person list does not open another person.
+    assert page.editor.record is not None and page.editor.record.id == admin_id

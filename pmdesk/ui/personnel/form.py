@@ -290,6 +290,7 @@ class PersonEditor(QWidget):
         self.ip_table.verticalHeader().hide()
         self.ip_table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.ip_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.ip_table.setTabKeyNavigation(False)
         self.ip_table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         header = self.ip_table.horizontalHeader()
         header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
@@ -530,6 +531,7 @@ class PersonEditor(QWidget):
         self.sessions_table.verticalHeader().hide()
         self.sessions_table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.sessions_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.sessions_table.setTabKeyNavigation(False)
         header = self.sessions_table.horizontalHeader()
         header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         for column in (0, 1, 3):
