@@ -538,6 +538,11 @@ class LoginDialog(QDialog):
     # ----- Qt -----------------------------------------------------------------------------
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Escape and self.step == self.CODE:
+            # Esc on the code step goes back to the password step; it never quits the app.
+            self._back_to_credentials()
+            event.accept()
+            return
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
             self._submit()
             event.accept()

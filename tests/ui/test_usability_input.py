@@ -24,9 +24,14 @@ from PySide6.QtWidgets import (
 from pytestqt.qtbot import QtBot
 
 from pmdesk.bootstrap import App
+from pmdesk.core.auth import LoginService
+from pmdesk.ui.login_dialog import LoginDialog
 from pmdesk.ui.main_window import MainWindow
 from pmdesk.ui.personnel.view import PersonnelPage
 from pmdesk.ui.system.log import LogPage
+from pmdesk.ui.tasks import TaskManager
+from tests.helpers.login import CollectingDelivery, cheap_passwords, enable_two_factor
+from tests.ui.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
 from tests.ui.system_pages import open_page
 
 Value = tuple[object, ...]
@@ -300,3 +305,43 @@ def test_tab_leaves_the_personnel_tables(
     _tab_leaves(qtbot, main_window, page, names)
     # Tab from the person list does not open another person.
     assert page.editor.record is not None and page.editor.record.id == admin_id
+
+
+# ----- item 11: Esc on the code step goes back ------------------------------------------------
+
+
+def test_escape_on_the_code_step_goes_back_to_the_password(
+    qtbot: QtBot, ui_app: App, admin_id: int, tasks: TaskManager
+) -> None:
+    delivery = CollectingDelivery()
+    dialog = LoginDialog(tasks)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    dialog.set_backend(
+        LoginService(
+            ui_app.context,
+            delivery_factory=delivery.factory,
+            passwords=cheap_passwords(),
+            workstation="ws-ui-test",
+        )
+    )
+    enable_two_factor(ui_app.context)
+    qtbot.keyClicks(dialog.username_edit, ADMIN_LOGIN)
+    qtbot.keyClicks(dialog.password_edit, ADMIN_PASSWORD)
+    qtbot.keyClick(dialog.password_edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: dialog.step == dialog.CODE and not dialog.busy.running, timeout=20_000)
+    rejected: list[bool] = []
+    dialog.rejected.connect(lambda: rejected.append(True))
+
+    qtbot.keyClick(dialog.code_edit, Qt.Key.Key_Escape)
+
+    assert rejected == []
+    assert dialog.isVisible()
+    assert dialog.step == dialog.CREDENTIALS
+    assert dialog.username_edit.text() == ADMIN_LOGIN
+    assert dialog.focusWidget() is dialog.password_edit
+
+    # On the password step, Esc still cancels (closes the dialog, as before).
+    with qtbot.waitSignal(dialog.rejected):
+        qtbot.keyClick(dialog.password_edit, Qt.Key.Key_Escape)
