@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import QDate, QEvent, QObject, QPoint, QPointF, Qt
-from PySide6.QtGui import QWheelEvent
+from PySide6.QtGui import QImage, QWheelEvent
 from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractSpinBox,
@@ -12,11 +14,13 @@ from PySide6.QtWidgets import (
     QDateEdit,
     QDialog,
     QDoubleSpinBox,
+    QLabel,
     QLineEdit,
     QPushButton,
     QScrollArea,
     QSpinBox,
     QTableView,
+    QTabWidget,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -25,11 +29,13 @@ from pytestqt.qtbot import QtBot
 
 from pmdesk.bootstrap import App
 from pmdesk.core.auth import LoginService
+from pmdesk.ui.icons import icon
 from pmdesk.ui.login_dialog import LoginDialog
 from pmdesk.ui.main_window import MainWindow
 from pmdesk.ui.personnel.view import PersonnelPage
 from pmdesk.ui.system.log import LogPage
 from pmdesk.ui.tasks import TaskManager
+from pmdesk.ui.widgets import make_danger, make_primary
 from tests.helpers.login import CollectingDelivery, cheap_passwords, enable_two_factor
 from tests.ui.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
 from tests.ui.system_pages import open_page
@@ -345,3 +351,69 @@ def test_escape_on_the_code_step_goes_back_to_the_password(
     # On the password step, Esc still cancels (closes the dialog, as before).
     with qtbot.waitSignal(dialog.rejected):
         qtbot.keyClick(dialog.password_edit, Qt.Key.Key_Escape)
+
+
+# ----- item 12: focus and disabled states can be seen -----------------------------------------
+
+
+def _differing_pixels(first: QImage, second: QImage) -> int:
+    assert first.size() == second.size()
+    a = first.convertToFormat(QImage.Format.Format_RGB32)
+    b = second.convertToFormat(QImage.Format.Format_RGB32)
+    return sum(
+        1 for y in range(a.height()) for x in range(a.width()) if a.pixel(x, y) != b.pixel(x, y)
+    )
+
+
+def _states_window(qtbot: QtBot) -> tuple[QWidget, QPushButton, QPushButton, QTabWidget]:
+    window = QWidget()
+    qtbot.addWidget(window)
+    primary = make_primary(QPushButton("Login", window))
+    danger = make_danger(QPushButton(icon("delete"), "Remove selected", window))
+    tabs = QTabWidget(window)
+    tabs.addTab(QLabel("first"), "Security")
+    tabs.addTab(QLabel("second"), "Log")
+    layout = QVBoxLayout(window)
+    for widget in (primary, danger, tabs):
+        layout.addWidget(widget)
+    window.show()
+    qtbot.waitExposed(window)
+    _activate(qtbot, window)
+    return window, primary, danger, tabs
+
+
+def _focused(qtbot: QtBot, widget: QWidget) -> QImage:
+    widget.setFocus(Qt.FocusReason.TabFocusReason)
+    qtbot.waitUntil(widget.hasFocus)
+    return widget.grab().toImage()
+
+
+def test_focus_and_disabled_states_can_be_seen(qtbot: QtBot, tmp_path: Path) -> None:
+    _window, primary, danger, tabs = _states_window(qtbot)
+    images: dict[str, QImage] = {}
+
+    images["primary-focused"] = _focused(qtbot, primary)
+    images["danger-focused"] = _focused(qtbot, danger)
+    images["primary"] = primary.grab().toImage()
+    tab_bar = tabs.tabBar()
+    images["tabs-focused"] = _focused(qtbot, tab_bar)
+    images["danger"] = danger.grab().toImage()
+    primary.setFocus()
+    qtbot.waitUntil(primary.hasFocus)
+    images["tabs"] = tab_bar.grab().toImage()
+    danger.setEnabled(False)
+    images["danger-disabled"] = danger.grab().toImage()
+    for name, image in images.items():
+        image.save(str(tmp_path / f"{name}.png"))
+
+    ring = 2 * (primary.width() + primary.height())  # pixels around the button
+    assert _differing_pixels(images["primary"], images["primary-focused"]) > ring, (
+        "focus on a primary button cannot be seen"
+    )
+    assert _differing_pixels(images["danger"], images["danger-focused"]) > ring
+    assert _differing_pixels(images["danger"], images["danger-disabled"]) > 100, (
+        "a disabled danger button looks enabled"
+    )
+    assert _differing_pixels(images["tabs"], images["tabs-focused"]) > 100, (
+        "a focused tab looks like the selected tab"
+    )
