@@ -29,6 +29,7 @@ from pmdesk.ui.widgets import (
     MessageLabel,
     WrappingDialog,
     hint_label,
+    label_fields,
     make_primary,
 )
 
@@ -115,7 +116,12 @@ class FirstRunDialog(WrappingDialog):
         form.addRow("", email_hint)
         form.addRow(self.tr("Password"), self.fields["password"])
         form.addRow(self.tr("Confirm"), self.fields["password_confirm"])
-        form.addRow("", hint_label(self.tr("At least 8 characters."), self))
+        password_hint = self.tr("At least 8 characters.")
+        form.addRow("", hint_label(password_hint, self))
+        label_fields(form)
+        self.editor("email").setAccessibleDescription(email_hint.text())
+        self.editor("password").setAccessibleDescription(password_hint)
+        self.editor("password_confirm").setAccessibleName(self.tr("Confirm password"))
 
         self.message = MessageLabel(self)
         self.busy = BusyIndicator(self)

@@ -8,12 +8,21 @@ from collections.abc import Callable
 from PySide6.QtCore import (
     QAbstractItemModel,
     QAbstractTableModel,
+    QCoreApplication,
     QModelIndex,
     QPersistentModelIndex,
     Qt,
     QTimer,
 )
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLineEdit, QTableView, QWidget
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLineEdit,
+    QTableView,
+    QToolButton,
+    QWidget,
+)
 
 from pmdesk.ui.icons import icon
 
@@ -34,14 +43,36 @@ class ReadOnlyTableModel(QAbstractTableModel):
 
 
 def search_box(
-    parent: QWidget, name: str, placeholder: str, delay_ms: int, apply: Callable[[], None]
+    parent: QWidget,
+    name: str,
+    placeholder: str,
+    delay_ms: int,
+    apply: Callable[[], None],
+    *,
+    label: str = "",
 ) -> tuple[QLineEdit, QTimer]:
-    """A search field that calls ``apply`` once typing pauses for ``delay_ms`` (or on Enter)."""
+    """A search field that calls ``apply`` once typing pauses for ``delay_ms`` (or on Enter, or
+    on its magnifier icon). ``label``: its name for screen readers (the placeholder describes)."""
     edit = QLineEdit(parent)
     edit.setObjectName(name)
     edit.setPlaceholderText(placeholder)
+    edit.setAccessibleName(label)
+    edit.setAccessibleDescription(placeholder)
     edit.setClearButtonEnabled(True)
-    edit.addAction(icon("search"), QLineEdit.ActionPosition.LeadingPosition)
+    search = edit.addAction(icon("search"), QLineEdit.ActionPosition.LeadingPosition)
+    search.triggered.connect(apply)
+    # Name the icon buttons for screen readers (a text would be drawn and cut off).
+    button_names = {
+        search: QCoreApplication.translate("SearchBox", "Search"),
+        edit.findChild(QAction, "_q_qlineeditclearaction"): QCoreApplication.translate(
+            "SearchBox", "Clear"
+        ),
+    }
+    for button in edit.findChildren(QToolButton):
+        spoken = button_names.get(button.defaultAction())
+        if spoken:
+            button.setAccessibleName(spoken)
+            button.setToolTip(spoken)
     timer = QTimer(parent)
     timer.setSingleShot(True)
     timer.setInterval(delay_ms)

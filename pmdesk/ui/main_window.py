@@ -227,6 +227,7 @@ class MainWindow(QMainWindow):
         current = self.language_combo.findData(self.app.settings.language)
         self.language_combo.setCurrentIndex(max(current, 0))
         self.language_combo.setToolTip(self.tr("Language"))
+        self.language_combo.setAccessibleName(self.tr("Language"))
         self.language_combo.currentIndexChanged.connect(self._language_chosen)
         self.user_label = QLabel(self.session.display_name, header)
         self.user_label.setObjectName("headerUser")

@@ -9,9 +9,12 @@ from __future__ import annotations
 from PySide6.QtCore import QRectF, QSize, Qt, QTimer
 from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import (
+    QAbstractButton,
     QDialog,
+    QFormLayout,
     QHBoxLayout,
     QLabel,
+    QLayoutItem,
     QPushButton,
     QSizePolicy,
     QVBoxLayout,
@@ -60,10 +63,16 @@ def link_button(text: str, parent: QWidget | None = None) -> QPushButton:
 
 
 class FieldError(QLabel):
-    """The red line under one field; hidden while there is nothing to say."""
+    """The red line under one field; hidden while there is nothing to say.
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    With a ``field``, the message is also that field's accessible description while it shows
+    (a screen reader reads it with the field); the field's own help comes back once cleared.
+    """
+
+    def __init__(self, parent: QWidget | None = None, field: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.field = field
+        self._help: str | None = None  # the field's description while a message replaces it
         self.setProperty("role", "fieldError")
         self.setWordWrap(True)
         self.setTextFormat(Qt.TextFormat.PlainText)
@@ -73,6 +82,16 @@ class FieldError(QLabel):
     def set_error(self, message: str | None) -> None:
         self.setText(message or "")
         self.setVisible(bool(message))
+        field = self.field
+        if field is None:
+            return
+        if message:
+            if self._help is None:
+                self._help = field.accessibleDescription()
+            field.setAccessibleDescription(message)
+        elif self._help is not None:
+            field.setAccessibleDescription(self._help)
+            self._help = None
 
 
 class FieldBox(QWidget):
@@ -81,7 +100,7 @@ class FieldBox(QWidget):
     def __init__(self, editor: QWidget, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.editor = editor
-        self.error = FieldError(self)
+        self.error = FieldError(self, editor)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
@@ -91,6 +110,43 @@ class FieldBox(QWidget):
     def set_error(self, message: str | None) -> None:
         self.error.set_error(message)
         set_invalid(self.editor, bool(message))
+
+
+def label_fields(form: QFormLayout) -> None:
+    """Tie each row's text label to its input, for screen readers and Alt+letter.
+
+    The label becomes the buddy of the input (in a FieldBox or a row layout: the first one),
+    and the input is named after the label unless it has a name or is a button with text. Qt
+    looks for a buddy only among an input's siblings, so one in a FieldBox needs the name.
+    """
+    for row in range(form.rowCount()):
+        label_item = form.itemAt(row, QFormLayout.ItemRole.LabelRole)
+        field_item = form.itemAt(row, QFormLayout.ItemRole.FieldRole)
+        label = label_item.widget() if label_item is not None else None
+        field = _first_input(field_item) if field_item is not None else None
+        if not isinstance(label, QLabel) or not label.text().strip() or field is None:
+            continue
+        label.setBuddy(field)
+        if field.accessibleName() or (isinstance(field, QAbstractButton) and field.text()):
+            continue
+        field.setAccessibleName(label.text().replace("&", ""))
+
+
+def _first_input(item: QLayoutItem) -> QWidget | None:
+    widget = item.widget()
+    if isinstance(widget, FieldBox):
+        return widget.editor
+    if widget is not None and widget.focusPolicy() != Qt.FocusPolicy.NoFocus:
+        return widget
+    layout = widget.layout() if widget is not None else item.layout()
+    if layout is None:
+        return None
+    for index in range(layout.count()):
+        child = layout.itemAt(index)
+        found = _first_input(child) if child is not None else None
+        if found is not None:
+            return found
+    return None
 
 
 class MessageLabel(QLabel):

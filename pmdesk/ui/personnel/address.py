@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from pmdesk.ui.icons import app_icon
-from pmdesk.ui.widgets import FieldBox, make_primary
+from pmdesk.ui.widgets import FieldBox, label_fields, make_primary
 
 ADDRESS_FIELDS = ("street", "postcode", "city", "country")
 
@@ -67,6 +67,7 @@ class AddressDialog(QDialog):
             self.edits[name] = edit
             self.boxes[name] = box
             form.addRow(labels[name], box)
+        label_fields(form)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
         )

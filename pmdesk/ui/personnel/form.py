@@ -34,7 +34,14 @@ from pmdesk.core.personnel import ACCESS_FLAGS, Choice, Lookups, PersonForm, Per
 from pmdesk.ui.icons import icon, pixmap
 from pmdesk.ui.personnel.address import ADDRESS_FIELDS, Address, AddressDialog
 from pmdesk.ui.system.common import local_time
-from pmdesk.ui.widgets import FieldBox, FieldError, MessageLabel, hint_label, link_button
+from pmdesk.ui.widgets import (
+    FieldBox,
+    FieldError,
+    MessageLabel,
+    hint_label,
+    label_fields,
+    link_button,
+)
 
 if TYPE_CHECKING:
     from pmdesk.core.sessions import SessionRow
@@ -163,7 +170,7 @@ class PersonEditor(QWidget):
         self.address_label.setObjectName("addressLabel")
         self.address_label.setProperty("role", "muted")
         self.address_label.setWordWrap(True)
-        self.address_error = FieldError(self)
+        self.address_error = FieldError(self, self.address_button)
         address_column = QVBoxLayout()
         address_column.setSpacing(0)
         address_column.addWidget(self.address_button, 0, Qt.AlignmentFlag.AlignLeft)
@@ -179,6 +186,8 @@ class PersonEditor(QWidget):
         use_for.addWidget(self.newsletter_check)
         use_for.addWidget(self.invoicing_check)
         use_for.addStretch(1)
+        self.newsletter_check.setAccessibleName(self.labels["email_newsletter"])
+        self.invoicing_check.setAccessibleName(self.labels["email_invoicing"])
 
         left = _form_layout()
         left.addRow(self.labels["last_name"], self.boxes["last_name"])
@@ -271,6 +280,10 @@ class PersonEditor(QWidget):
         self.sessions_row = self._build_sessions()
 
         _align_labels(left, sec_left)
+        for form in (left, right, sec_left):
+            label_fields(form)
+        self.edits["password"].setAccessibleDescription(self.password_hint.text())
+        self.edits["password_confirm"].setAccessibleName(self.tr("Confirm password"))
         security_grid = QGridLayout(security_box)
         security_grid.setHorizontalSpacing(24)
         security_grid.addLayout(sec_left, 0, 0)
@@ -284,6 +297,7 @@ class PersonEditor(QWidget):
         self.ip_box = QGroupBox(self.tr("Trusted IP addresses"), self)
         self.ip_table = QTableWidget(0, 4, self)
         self.ip_table.setObjectName("trustedIpTable")
+        self.ip_table.setAccessibleName(self.tr("Trusted IP addresses"))
         self.ip_table.setHorizontalHeaderLabels(
             [self.tr("IP"), self.tr("Creation Date"), self.tr("Expires"), ""]
         )
@@ -598,6 +612,7 @@ class PersonEditor(QWidget):
             button.setIcon(icon("remove"))
             button.setIconSize(QSize(16, 16))
             button.setToolTip(self.tr("Remove this trusted address"))
+            button.setAccessibleName(self.tr("Remove {address}").format(address=row.address))
             button.setAutoRaise(True)
             button.setEnabled(can_remove)
             button.clicked.connect(

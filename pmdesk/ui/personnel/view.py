@@ -111,6 +111,7 @@ class PersonnelPage(QWidget):
             self.tr("Search name, number, login or e-mail"),
             SEARCH_DELAY_MS,
             self._apply_search,
+            label=self.tr("Search personnel"),
         )
 
         self.new_button = make_primary(QPushButton(icon("add-light"), self.tr("New"), self))
@@ -121,6 +122,7 @@ class PersonnelPage(QWidget):
         self.refresh_button.setObjectName("refreshButton")
         self.refresh_button.setIcon(icon("refresh"))
         self.refresh_button.setToolTip(self.tr("Reload the list (F5)"))
+        self.refresh_button.setAccessibleName(self.tr("Reload the list"))
         self.refresh_button.clicked.connect(self.refresh)
 
         self.table = list_table(
@@ -130,6 +132,7 @@ class PersonnelPage(QWidget):
             ROW_HEIGHT,
             QAbstractItemView.SelectionMode.SingleSelection,
         )
+        self.table.setAccessibleName(self.tr("Personnel"))
         self.table.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)

@@ -366,10 +366,12 @@ class LogPage(QWidget):
             self.tr("User (who acted, or whom it concerned)"),
             FILTER_DELAY_MS,
             self.apply_filters,
+            label=self.tr("User"),
         )
 
         self.event_combo = QComboBox(self)
         self.event_combo.setObjectName("logEventCombo")
+        self.event_combo.setAccessibleName(self.tr("Event"))
         self.event_combo.addItem(self.tr("All events"), "")
         for family, text in EVENT_FAMILIES:
             self.event_combo.addItem(_t(text), family)
@@ -381,14 +383,17 @@ class LogPage(QWidget):
 
         self.period_combo = QComboBox(self)
         self.period_combo.setObjectName("logPeriodCombo")
+        self.period_combo.setAccessibleName(self.tr("Period"))
         for key, text in PERIODS:
             self.period_combo.addItem(_t(text), key)
         self.period_combo.currentIndexChanged.connect(self._period_changed)
         today = QDate.currentDate()
         self.from_edit = _date_edit(today.addDays(-7), self)
         self.from_edit.setObjectName("logFromEdit")
+        self.from_edit.setAccessibleName(self.tr("From"))
         self.to_edit = _date_edit(today, self)
         self.to_edit.setObjectName("logToEdit")
+        self.to_edit.setAccessibleName(self.tr("To"))
         self.from_edit.dateChanged.connect(lambda _d: self.apply_filters())
         self.to_edit.dateChanged.connect(lambda _d: self.apply_filters())
         self.and_label = QLabel(self.tr("and"), self)
@@ -398,6 +403,7 @@ class LogPage(QWidget):
         self.refresh_button.setObjectName("logRefreshButton")
         self.refresh_button.setIcon(icon("refresh"))
         self.refresh_button.setToolTip(self.tr("Reload (F5)"))
+        self.refresh_button.setAccessibleName(self.tr("Reload the log"))
         self.refresh_button.clicked.connect(self.refresh)
         self.export_button = QPushButton(icon("export"), self.tr("Export to CSV…"), self)
         self.export_button.setObjectName("exportButton")
@@ -417,6 +423,7 @@ class LogPage(QWidget):
 
         # ----- the table -----
         self.table = list_table(self, "auditTable", self.model, ROW_HEIGHT)
+        self.table.setAccessibleName(self.tr("Log events"))
         header = self.table.horizontalHeader()
         header.setStretchLastSection(True)
         for column, spec in enumerate(COLUMNS):

@@ -42,6 +42,7 @@ from pmdesk.ui.widgets import (
     FieldBox,
     MessageLabel,
     hint_label,
+    label_fields,
     make_primary,
     set_invalid,
 )
@@ -214,6 +215,9 @@ class MailSettingsBox(QGroupBox):
 
         method_form = _form()
         method_form.addRow(_label(self.tr("Send codes by"), self), self.boxes["method"])
+        for form in (outbox, smtp, sms, test_form, method_form):
+            label_fields(form)
+        self.test_edit.setAccessibleDescription(self.test_hint.text())
 
         layout = QVBoxLayout(self)
         layout.setSpacing(8)

@@ -53,6 +53,7 @@ from pmdesk.ui.widgets import (
     FieldBox,
     MessageLabel,
     hint_label,
+    label_fields,
     make_danger,
     make_primary,
 )
@@ -108,6 +109,7 @@ class GroupNameDialog(QDialog):
 
         form = form_layout()
         form.addRow(self.tr("Name"), self.field)
+        label_fields(form)
         bottom = QHBoxLayout()
         bottom.addWidget(self.busy)
         bottom.addStretch(1)
@@ -165,6 +167,11 @@ class PermissionGridView(QFrame):
             for column, action in enumerate(ACTIONS, start=1):
                 check = QCheckBox(action_label(action), self)
                 check.setObjectName(f"{module.key}_{action.value}")
+                check.setAccessibleName(
+                    self.tr("{module}: {action}").format(
+                        module=module.name, action=action_label(action)
+                    )
+                )
                 check.setToolTip(
                     self.tr("{action} on {module}").format(
                         action=action_label(action), module=module.name
@@ -292,6 +299,7 @@ class PermissionsPage(QWidget):
         self.reload_button.setObjectName("reloadButton")
         self.reload_button.setIcon(icon("refresh"))
         self.reload_button.setToolTip(self.tr("Reload the groups and their rights (F5)"))
+        self.reload_button.setAccessibleName(self.tr("Reload the groups"))
         self.reload_button.clicked.connect(self.reload)
         combo_row = QHBoxLayout()
         combo_row.setSpacing(6)
@@ -322,6 +330,7 @@ class PermissionsPage(QWidget):
         form = form_layout()
         form.addRow(self.tr("Name"), combo_row)
         form.addRow("", self.members_label)
+        label_fields(form)
         selector_layout = QVBoxLayout(selector)
         selector_layout.setSpacing(10)
         selector_layout.addLayout(form)

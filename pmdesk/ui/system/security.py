@@ -87,6 +87,7 @@ from pmdesk.ui.widgets import (
     MessageLabel,
     WrappingDialog,
     hint_label,
+    label_fields,
     make_danger,
     make_primary,
     repolish,
@@ -251,6 +252,7 @@ class ReadinessDialog(WrappingDialog):
 
         self.model = ShutOutModel(people, self)
         self.table = list_table(self, "shutOutTable", self.model, ROW_HEIGHT)
+        self.table.setAccessibleName(self.tr("People who could not receive a code"))
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
@@ -438,6 +440,7 @@ class SecurityPage(QWidget):
         trust_form.addRow(self.tr("A code is valid for"), self.code_ttl_box)
         trust_form.addRow(self.tr("Never trust"), self.never_trusted_box)
         trust_form.addRow(self.tr("Command-line sessions last"), self.session_hours_box)
+        label_fields(trust_form)
         # The address list takes the width it needs; the spin boxes keep theirs.
         trust_form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
         trust_row = QHBoxLayout()
@@ -496,11 +499,13 @@ class SecurityPage(QWidget):
             self.tr("Filter by user or address"),
             FILTER_DELAY_MS,
             self._apply_filter,
+            label=self.tr("Filter trusted IP addresses"),
         )
         self.reload_button = QToolButton(self)
         self.reload_button.setObjectName("reloadIpsButton")
         self.reload_button.setIcon(icon("refresh"))
         self.reload_button.setToolTip(self.tr("Reload (F5)"))
+        self.reload_button.setAccessibleName(self.tr("Reload trusted IP addresses"))
         self.reload_button.clicked.connect(self.refresh)
         self.ip_busy = BusyIndicator(self)
         filter_row = QHBoxLayout()
@@ -510,6 +515,7 @@ class SecurityPage(QWidget):
         filter_row.addWidget(self.reload_button)
 
         self.table = list_table(self, "trustedIpTable", self.model, ROW_HEIGHT)
+        self.table.setAccessibleName(self.tr("Trusted IP addresses"))
         self.table.setMouseTracking(True)
         header = self.table.horizontalHeader()
         header.setStretchLastSection(False)
