@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDateEdit,
     QDialog,
+    QDialogButtonBox,
     QDoubleSpinBox,
     QLabel,
     QLineEdit,
@@ -417,3 +418,24 @@ def test_focus_and_disabled_states_can_be_seen(qtbot: QtBot, tmp_path: Path) -> 
     assert _differing_pixels(images["tabs"], images["tabs-focused"]) > 100, (
         "a focused tab looks like the selected tab"
     )
+
+
+# ----- item 27: no red cross on Cancel --------------------------------------------------------
+
+
+def test_cancel_buttons_have_no_icon_where_dialog_buttons_have_icons(qtbot: QtBot) -> None:
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    # As on a desktop whose theme puts icons on dialog buttons (GNOME, KDE).
+    app.setStyleSheet(
+        app.styleSheet() + "\nQDialogButtonBox { dialogbuttonbox-buttons-have-icons: 1; }\n"
+    )
+    box = QDialogButtonBox(
+        QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+    )
+    qtbot.addWidget(box)
+    ok = box.button(QDialogButtonBox.StandardButton.Ok)
+    cancel = box.button(QDialogButtonBox.StandardButton.Cancel)
+    assert ok is not None and cancel is not None
+    assert not ok.icon().isNull()  # icons are on
+    assert cancel.icon().isNull(), "Cancel carries an icon (Qt's red cross)"
