@@ -85,6 +85,25 @@ def describe_url(url: str | URL) -> str:
     return parse_url(url).render_as_string(hide_password=True)
 
 
+def describe_for_people(url: str | URL) -> str:
+    """Where the data lives, in words: "Embedded database (PATH)", "PostgreSQL on HOST / DB" or
+    "MariaDB on HOST / DB" (never the driver name or a password)."""
+    try:
+        parsed = parse_url(url)
+    except InvalidDatabaseUrl:
+        return "Database (unreadable address)"
+    backend = parsed.drivername.partition("+")[0]
+    if backend == "sqlite":
+        path = sqlite_file(parsed)
+        return f"Embedded database ({path if path is not None else 'in memory'})"
+    host = parsed.host or "localhost"
+    default_port = 5432 if backend == "postgresql" else 3306
+    if parsed.port and parsed.port != default_port:
+        host = f"{host}:{parsed.port}"
+    name = "PostgreSQL" if backend == "postgresql" else "MariaDB"
+    return f"{name} on {host} / {parsed.database or '?'}"
+
+
 def sqlite_url(path: Path) -> URL:
     return URL.create("sqlite+pysqlite", database=str(path))
 

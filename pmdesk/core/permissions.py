@@ -173,6 +173,6 @@ def require_within_own_rights(
     if beyond:
         shown = ", ".join(beyond[:3]) + (f" and {len(beyond) - 3} more" if len(beyond) > 3 else "")
         raise PermissionDenied(
-            f"You cannot {doing}: that Usergroup has rights your own group lacks ({shown}). "
+            f"You cannot {doing}: that user group has rights your own group lacks ({shown}). "
             "Ask an administrator who has them."
         )

@@ -387,7 +387,7 @@ class PersonnelService:
             and not clean.get("last_name")
             and not clean.get("first_name")
         ):
-            errors["last_name"] = "Enter a Lastname or a Forename."
+            errors["last_name"] = "Enter a last name or a forename."
         if form.password or form.password_confirm:
             problem = password_problem(form.password, form.password_confirm)
             if problem:
@@ -410,7 +410,7 @@ class PersonnelService:
         with self._ctx.db.write_session() as s:
             require(s, actor, MAINTENANCE, Action.EDIT)
             require_within_own_rights(
-                s, actor, form.group_id, doing="give a new person that Usergroup"
+                s, actor, form.group_id, doing="give a new person that user group"
             )
             return self._insert(s, actor, clean, form)
 
@@ -460,7 +460,7 @@ class PersonnelService:
                 require_within_own_rights(s, actor, person.group_id, doing="change this person")
                 if form.group_id != person.group_id:
                     require_within_own_rights(
-                        s, actor, form.group_id, doing="move this person to that Usergroup"
+                        s, actor, form.group_id, doing="move this person to that user group"
                     )
                 self._check_references(s, clean)
                 before = asdict(_to_form(person))
@@ -574,17 +574,17 @@ class PersonnelService:
     def _check_references(s: Session, clean: dict[str, object]) -> None:
         errors: dict[str, str] = {}
         checks = (
-            ("group_id", UserGroup, "Usergroup"),
-            ("location_id", Location, "Location"),
-            ("language_id", Language, "Language"),
-            ("team_id", Team, "Team"),
+            ("group_id", UserGroup, "user group"),
+            ("location_id", Location, "location"),
+            ("language_id", Language, "language"),
+            ("team_id", Team, "team"),
         )
         for name, model, label in checks:
             value = clean.get(name)
             if value is not None and s.get(model, value) is None:
                 errors[name] = f"That {label} no longer exists; choose another."
         if clean.get("login") and clean.get("group_id") is None:
-            errors["group_id"] = "A person with a login needs a Usergroup."
+            errors["group_id"] = "A person with a login needs a user group."
         if errors:
             raise ValidationError(errors)
 

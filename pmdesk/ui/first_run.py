@@ -66,7 +66,7 @@ class FirstRunDialog(WrappingDialog):
         self._tasks = tasks
         self._busy = False
         self.setObjectName("firstRunDialog")
-        self.setWindowTitle(self.tr("pmdesk — First administrator"))
+        self.setWindowTitle(self.tr("First administrator"))
         self.setWindowIcon(app_icon())
         self.setMinimumWidth(500)
 

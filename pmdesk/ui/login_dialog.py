@@ -1,4 +1,4 @@
-"""The login dialog (DESIGN.md §1): Username and Password, then, when asked, the security code.
+"""The login dialog (DESIGN.md §1): Login and Password, then, when asked, the security code.
 
 It is the first thing painted at start, so this module imports only Qt and small pmdesk modules;
 the login service (and with it SQLAlchemy) is handed in later with ``set_backend``. Every call to
@@ -93,7 +93,7 @@ class LoginDialog(QDialog):
         self._trust_refused: str | None = None
 
         self.setObjectName("loginDialog")
-        self.setWindowTitle(self.tr("pmdesk — Login"))
+        self.setWindowTitle(self.tr("Login"))
         self.setWindowIcon(app_icon())
         self.setMinimumWidth(440)
 
@@ -113,7 +113,7 @@ class LoginDialog(QDialog):
         # ----- step 1: username and password -----
         self.username_edit = QLineEdit(self)
         self.username_edit.setObjectName("usernameEdit")
-        self.username_edit.setPlaceholderText(self.tr("Username"))
+        self.username_edit.setPlaceholderText(self.tr("Login"))
         self.username_edit.setMaxLength(64)
         self.password_edit = QLineEdit(self)
         self.password_edit.setObjectName("passwordEdit")
@@ -124,7 +124,7 @@ class LoginDialog(QDialog):
         form = QFormLayout(credentials)
         form.setContentsMargins(0, 0, 0, 0)
         form.setVerticalSpacing(10)
-        form.addRow(self.tr("Username"), self.username_edit)
+        form.addRow(self.tr("Login"), self.username_edit)
         form.addRow(self.tr("Password"), self.password_edit)
 
         # ----- step 2: the security code -----
@@ -291,7 +291,7 @@ class LoginDialog(QDialog):
         login = self.username_edit.text().strip()
         password = self.password_edit.text()
         if not login:
-            self.message.show_error(self.tr("Enter your username."))
+            self.message.show_error(self.tr("Enter your login."))
             self.username_edit.setFocus()
             return
         if not password:

@@ -165,7 +165,7 @@ class MainWindow(QMainWindow):
         self.pages: dict[str, _LazyPage] = {}
         self.setObjectName("mainWindow")
         self.setWindowIcon(app_icon())
-        self.setWindowTitle(self.tr("pmdesk — {name}").format(name=session.display_name))
+        self.setWindowTitle(session.display_name)
         self.context = PageContext(app, session, tasks, self, passwords)
 
         central = QWidget(self)

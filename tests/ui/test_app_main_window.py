@@ -10,6 +10,7 @@ from pytestqt.qtbot import QtBot
 
 from pmdesk.bootstrap import App
 from pmdesk.config import load_settings
+from pmdesk.core.db import describe_for_people
 from pmdesk.core.modules import SYSTEM_LOG, SYSTEM_SECURITY, SYSTEM_VAULT
 from pmdesk.ui.main_window import MainWindow, PageContext, Session
 from pmdesk.ui.message_boxes import button_with_text
@@ -55,7 +56,9 @@ def test_administrator_sees_maintenance_organisation_personnel(
     assert _status_text(main_window, main_window.user_status) == (
         "Signed in as Jean-Marie Smets (jsmets)  ·  from 192.0.2.10"
     )
-    assert _status_text(main_window, main_window.database_status) == ui_app.db.describe()
+    assert _status_text(main_window, main_window.database_status) == describe_for_people(
+        ui_app.db.url
+    )
     assert main_window.windowTitle() == "pmdesk — Jean-Marie Smets"
 
 

@@ -104,7 +104,7 @@ def test_invalid_input_is_shown_next_to_each_field_and_kept(
     assert errors["login"].isVisibleTo(dialog)
     assert "not a valid e-mail address" in errors["email"].text()
     assert "at least 8 characters" in errors["password"].text()
-    assert "Lastname or a Forename" in errors["last_name"].text()
+    assert "last name or a forename" in errors["last_name"].text()
     assert not errors["first_name"].isVisibleTo(dialog)
     # Nothing typed is lost, and nothing was created.
     assert dialog.editor("email").text() == "jm@insypro"

@@ -119,7 +119,7 @@ def test_empty_fields_are_caught_before_asking_the_database(
     qtbot: QtBot, dialog: LoginDialog
 ) -> None:
     qtbot.keyClick(dialog.username_edit, Qt.Key.Key_Return)
-    assert dialog.message.text() == "Enter your username."
+    assert dialog.message.text() == "Enter your login."
     assert not dialog.busy.running
     qtbot.keyClicks(dialog.username_edit, ADMIN_LOGIN)
     qtbot.keyClick(dialog.username_edit, Qt.Key.Key_Return)

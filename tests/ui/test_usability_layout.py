@@ -1,0 +1,57 @@
+"""Issue 19 (usability): the screens fit small screens (5, 6), Permissions' Read follows Edit and
+Delete (17), the Log's CSV is what the screen shows (18), a group with people is refused before
+asking (21), the status bar names the database in words (24), the login code box's placeholder
+is not cut off (23)."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QMessageBox
+from pytestqt.qtbot import QtBot
+
+from pmdesk.bootstrap import App
+from pmdesk.core.context import Actor
+from pmdesk.core.groups import GroupService
+from pmdesk.core.modules import Action
+from pmdesk.ui.main_window import MainWindow
+from pmdesk.ui.system.permissions import PermissionsPage
+from tests.helpers.staff import add_group, add_person
+from tests.ui.conftest import click_check
+from tests.ui.system_pages import open_page
+
+OTHER = Actor.system("another workstation")
+
+
+def _idle(page: PermissionsPage) -> bool:
+    return not page.busy_now and page.tasks.is_idle()
+
+
+@pytest.fixture
+def permissions(qtbot: QtBot, main_window: MainWindow) -> PermissionsPage:
+    widget = open_page(qtbot, main_window, "permissions")
+    assert isinstance(widget, PermissionsPage)
+    qtbot.waitUntil(lambda: _idle(widget) and widget.current_grid is not None)
+    return widget
+
+
+def _choose(qtbot: QtBot, page: PermissionsPage, name: str) -> None:
+    page.reload()
+    qtbot.waitUntil(lambda: _idle(page) and page.group_combo.findText(name) >= 0)
+    page.group_combo.setCurrentIndex(page.group_combo.findText(name))
+    qtbot.waitUntil(
+        lambda: (
+            _idle(page) and page.current_grid is not None and page.current_grid.group_name == name
+        )
+    )
+
+
+# ----- 24: the database in words ----------------------------------------------------------------
+
+
+def test_the_status_bar_names_the_database_in_words(main_window: MainWindow, ui_app: App) -> None:
+    text = main_window.database_status.findChild(QLabel, "text")
+    assert text is not None
+    path = str(ui_app.db.url.database)
+    assert text.text() == f"Embedded database ({path})"
+    assert "sqlite+" not in text.text() and "://" not in text.text()

@@ -1,0 +1,57 @@
+"""Issue 19, the Personnel and first-run items: lists that follow changes (2), first-run errors
+(7), Personnel's tab order (9), its starting state (14), the Access line (15), combo texts that
+fit (23), wording (25) and a way back to setup after cancelling first run (26)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFormLayout, QLabel, QWidget
+from pytestqt.qtbot import QtBot
+
+from pmdesk.bootstrap import App
+from pmdesk.core.errors import ValidationError
+from pmdesk.core.personnel import PersonForm, PersonnelService
+from pmdesk.ui.first_run import FirstRunDialog
+from pmdesk.ui.login_dialog import LoginDialog
+from pmdesk.ui.main_window import MainWindow
+from pmdesk.ui.tasks import TaskManager
+from tests.helpers.login import cheap_passwords
+
+
+def _label_of(form_owner: QWidget, field: QWidget) -> str:
+    for label in form_owner.findChildren(QLabel):
+        if label.buddy() is field:
+            return label.text()
+    return ""
+
+
+# ----- 25: wording -------------------------------------------------------------------------
+
+
+def test_wording_is_the_same_everywhere(
+    qtbot: QtBot, ui_app: App, tasks: TaskManager, main_window: MainWindow
+) -> None:
+    login = LoginDialog(tasks)
+    qtbot.addWidget(login)
+    first_run = FirstRunDialog(ui_app.context, 1, tasks, passwords=cheap_passwords())
+    qtbot.addWidget(first_run)
+    # One name for the login name: "Login", as Personnel's field and first run call it.
+    assert _label_of(login, login.username_edit) == "Login"
+    assert _label_of(first_run, first_run.editor("login")) == "Login"
+    # The platform adds the application's name to a window title: titles do not repeat it.
+    for window in (login, first_run, main_window):
+        assert "pmdesk" not in window.windowTitle(), window.windowTitle()
+    # Field names are not capitalised in the middle of a sentence.
+    try:
+        PersonnelService(ui_app.context).validate(
+            PersonForm(login="someone", password="a long secret", password_confirm="x"),
+            creating=True,
+        )
+    except ValidationError as exc:
+        errors = exc.errors
+    assert errors["last_name"] == "Enter a last name or a forename."
+    for message in errors.values():
+        for word in ("Lastname", "Forename", "Usergroup"):
+            assert word not in message.split(" ", 1)[-1], message
