@@ -4,10 +4,7 @@ fit (23), wording (25) and a way back to setup after cancelling first run (26)."
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFormLayout, QLabel, QWidget
+from PySide6.QtWidgets import QLabel, QWidget
 from pytestqt.qtbot import QtBot
 
 from pmdesk.bootstrap import App
