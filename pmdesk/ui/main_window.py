@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 
 from pmdesk.config import ConfigError, save_settings
 from pmdesk.core.context import Actor
+from pmdesk.core.db import describe_for_people
 from pmdesk.core.modules import LANGUAGES, MAINTENANCE, Action, Module
 from pmdesk.paths import resource_dir
 from pmdesk.ui.icons import app_icon, icon, pixmap
@@ -257,10 +258,12 @@ class MainWindow(QMainWindow):
             who += "  ·  " + self.tr("from {address}").format(address=self.session.address)
         self.user_status = _icon_label("user", who, self)
         self.user_status.setObjectName("userStatus")
-        self.database_status = _icon_label("database", self.app.db.describe(), self)
+        self.database_status = _icon_label("database", describe_for_people(self.app.db.url), self)
         self.database_status.setObjectName("databaseStatus")
         self.database_status.setToolTip(
-            self.tr("Database ({source})").format(source=self.app.resolved.source)
+            self.tr("Database {url} ({source})").format(
+                url=self.app.db.describe(), source=self.app.resolved.source
+            )
         )
         bar.addWidget(self.user_status)
         bar.addPermanentWidget(self.database_status)
