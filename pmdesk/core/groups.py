@@ -233,6 +233,16 @@ class GroupService:
             group = _load(s, group_id, lock=True)
             members = _members(s, group.id)
             if members:
+    def check_deletable(self, actor: Actor, group_id: int) -> None:
+        """Raise GroupNotEmpty (or NotFound) now, before the user is asked to confirm; ``delete``
+        checks again in its own transaction."""
+        with self._ctx.db.session() as s:
+            require(s, actor, SYSTEM, Action.DELETE)
+            group = _load(s, group_id)
+            members = _members(s, group.id)
+            if members:
+                raise GroupNotEmpty(group.name, members)
+
                 raise GroupNotEmpty(group.name, members)
             name = group.name
             s.delete(group)

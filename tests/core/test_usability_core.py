@@ -17,6 +17,21 @@ def root(ctx: CoreContext) -> Actor:
     return actor(add_person(ctx.db, "root"), "root")
 
 
+# ----- 21: a group with people is refused before asking -----------------------------------------
+
+
+def test_a_group_with_people_is_refused_before_deleting(ctx: CoreContext, root: Actor) -> None:
+    service = GroupService(ctx)
+    planners = add_group(ctx.db, "Planners")
+    empty = add_group(ctx.db, "Empty")
+    add_person(ctx.db, "ppeeters", group_id=planners)
+    with pytest.raises(GroupNotEmpty, match="1 person is still in it"):
+        service.check_deletable(root, planners)
+    service.check_deletable(root, empty)  # nothing to say
+    with pytest.raises(GroupNotEmpty):
+        service.delete(root, planners)  # and the delete itself still refuses
+
+
 # ----- 24: the database in words ----------------------------------------------------------------
 
 

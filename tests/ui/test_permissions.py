@@ -263,8 +263,9 @@ def test_a_group_with_people_is_not_deleted(
     _choose(qtbot, page, "Planners")
     assert page.members_label.text() == "2 people are in this group."
     qtbot.mouseClick(page.delete_button, Qt.MouseButton.LeftButton)
-    _answer(qtbot, page, "Delete group")
+    # Refused at once, without first asking to confirm (issue 19, item 21).
     qtbot.waitUntil(lambda: _idle(page) and page.message.role == "error")
+    assert not [b for b in page.findChildren(QMessageBox) if b.isVisible()]
     assert page.message.text() == (
         "The group 'Planners' cannot be deleted: 2 people are still in it. Move them to another "
         "group in Maintenance → Personnel first."

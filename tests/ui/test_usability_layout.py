@@ -46,6 +46,25 @@ def _choose(qtbot: QtBot, page: PermissionsPage, name: str) -> None:
     )
 
 
+# ----- 21: a group with people is refused before asking --------------------------------------
+
+
+def test_deleting_a_group_with_people_refuses_without_asking_first(
+    qtbot: QtBot, permissions: PermissionsPage, ui_app: App
+) -> None:
+    page = permissions
+    group_id = add_group(ui_app.db, "Planners", {"planning": "r"})
+    add_person(ui_app.db, "ppeeters", group_id=group_id, last_name="Peeters")
+    _choose(qtbot, page, "Planners")
+    asked: list[QMessageBox] = []
+    qtbot.mouseClick(page.delete_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: _idle(page) and page.message.role == "error")
+    asked = [b for b in page.findChildren(QMessageBox) if b.isVisible()]
+    assert asked == []
+    assert page.message.text().startswith("The group 'Planners' cannot be deleted: 1 person")
+    assert page.group_combo.findText("Planners") >= 0
+
+
 # ----- 24: the database in words ----------------------------------------------------------------
 
 

@@ -799,14 +799,33 @@ class PermissionsPage(QWidget):
                 lambda: service.delete(actor, group_id), done, failed, owner=self, label="delete"
             )
 
-        ask(
-            self,
-            self.tr("Delete user group"),
-            self.tr("Delete the group {group}?").format(group=name),
-            self.tr("Delete group"),
-            confirmed,
-            danger=True,
-            informative=self.tr("Its permissions are removed with it. This cannot be undone."),
+        def deletable(_none: object) -> None:
+            self._set_busy(False)
+            ask(
+                self,
+                self.tr("Delete user group"),
+                self.tr("Delete the group {group}?").format(group=name),
+                self.tr("Delete group"),
+                confirmed,
+                danger=True,
+                informative=self.tr("Its permissions are removed with it. This cannot be undone."),
+            )
+
+        def refused(exc: BaseException) -> None:
+            self._set_busy(False)
+            self.message.show_error(error_text(exc, self.tr("The group was not deleted")))
+            if isinstance(exc, NotFound):
+                self.load_groups(keep_message=True)
+
+        # Refuse first (a group with people in it), ask only when it can be deleted.
+        self.message.clear_message()
+        self._set_busy(True, self.tr("Checking…"))
+        self.tasks.run(
+            lambda: service.check_deletable(actor, group_id),
+            deletable,
+            refused,
+            owner=self,
+            label="check group",
         )
 
     # ----- helpers ------------------------------------------------------------------------
