@@ -2,8 +2,8 @@
 
 Reading needs System Read; saving the grid, creating and renaming need System Edit; deleting a
 group needs System Delete. No change may leave nobody able to administer System → Security and
-Permissions (``guard_administrators``). The grid is saved exactly as given: Edit does not imply
-Read, and Delete implies nothing either.
+Permissions (``guard_administrators``). Edit or Delete implies Read: a row saved with Edit or
+Delete but without Read is saved with Read as well (``with_implied_read``).
 """
 
 from __future__ import annotations
@@ -55,6 +55,12 @@ class PermissionGrid:
     group_name: str
     version: int
     rows: list[GridRow]
+
+
+def with_implied_read(read: bool, edit: bool, delete: bool) -> tuple[bool, bool, bool]:
+    """One module's rights as saved: Edit or Delete without Read gets Read too (a screen that
+    cannot be seen cannot be changed)."""
+    return (read or edit or delete, edit, delete)
 
 
 class GroupNotEmpty(PmdeskError):
@@ -157,7 +163,7 @@ class GroupService:
             key, _name, read, edit, delete = row
             if key not in _MODULE_NAMES:
                 unknown.append(key)
-            wanted[key] = (bool(read), bool(edit), bool(delete))
+            wanted[key] = with_implied_read(bool(read), bool(edit), bool(delete))
         if unknown:
             raise ValidationError({"rows": f"Unknown module: {', '.join(map(str, unknown))}."})
         with self._writing(actor, Action.EDIT) as s:
@@ -227,12 +233,6 @@ class GroupService:
                 )
             return GroupSummary(group.id, group.name, _members(s, group.id), group.version)
 
-    def delete(self, actor: Actor, group_id: int) -> None:
-        """Delete an empty group (System Delete)."""
-        with self._writing(actor, Action.DELETE) as s:
-            group = _load(s, group_id, lock=True)
-            members = _members(s, group.id)
-            if members:
     def check_deletable(self, actor: Actor, group_id: int) -> None:
         """Raise GroupNotEmpty (or NotFound) now, before the user is asked to confirm; ``delete``
         checks again in its own transaction."""
@@ -243,6 +243,12 @@ class GroupService:
             if members:
                 raise GroupNotEmpty(group.name, members)
 
+    def delete(self, actor: Actor, group_id: int) -> None:
+        """Delete an empty group (System Delete)."""
+        with self._writing(actor, Action.DELETE) as s:
+            group = _load(s, group_id, lock=True)
+            members = _members(s, group.id)
+            if members:
                 raise GroupNotEmpty(group.name, members)
             name = group.name
             s.delete(group)

@@ -68,17 +68,17 @@ def test_saving_the_grid_keeps_it_as_given_and_is_audited(ctx: CoreContext, root
     service = GroupService(ctx)
     clerks = add_group(ctx.db, "Clerks")
     grid = service.grid(root, clerks)
-    rows = without(grid.rows, "job", edit=True)  # Edit without Read stays so
+    rows = without(grid.rows, "job", edit=True)  # Edit without Read gets Read (issue 19, 17)
     rows = without(rows, "system.log", read=True, delete=True)
     saved = service.save_grid(root, clerks, grid.version, rows)
     assert saved.version == grid.version + 1
     assert service.grid(root, clerks) == saved
     got = {r.module_key: r for r in saved.rows}
-    assert (got["job"].read, got["job"].edit, got["job"].delete) == (False, True, False)
+    assert (got["job"].read, got["job"].edit, got["job"].delete) == (True, True, False)
     assert (got["system.log"].read, got["system.log"].delete) == (True, True)
     (row,) = audit_rows(ctx, Event.PERMISSION_CHANGED)
     assert (row.actor, row.subject) == ("root", "Clerks")
-    assert row.detail == "Job: none → edit; System → Log: none → read+delete"
+    assert row.detail == "Job: none → read+edit; System → Log: none → read+delete"
 
     # A second admin who opened the grid before that save is told, and nothing is overwritten.
     with pytest.raises(ConflictError, match="changed on another workstation"):
@@ -93,7 +93,7 @@ def test_the_grid_cannot_take_away_the_last_administrator(ctx: CoreContext, root
     grid = service.grid(root, ADMIN_GROUP_ID)
     for key, change in (
         ("system.security", {"edit": False}),
-        ("system.security", {"read": False}),
+        ("system.security", {"read": False, "edit": False, "delete": False}),
         ("system", {"edit": False}),
     ):
         with pytest.raises(LastAdministratorError, match="nobody able to administer"):

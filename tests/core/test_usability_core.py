@@ -17,6 +17,33 @@ def root(ctx: CoreContext) -> Actor:
     return actor(add_person(ctx.db, "root"), "root")
 
 
+# ----- 17: Edit or Delete implies Read ----------------------------------------------------------
+
+
+def test_edit_or_delete_without_read_is_saved_with_read(ctx: CoreContext, root: Actor) -> None:
+    service = GroupService(ctx)
+    clerks = add_group(ctx.db, "Clerks")
+    grid = service.grid(root, clerks)
+    wanted = {"job": (False, True, False), "planning": (False, False, True), "report": (True,) * 3}
+    rows = [
+        r._replace(
+            read=wanted[r.module_key][0],
+            edit=wanted[r.module_key][1],
+            delete=wanted[r.module_key][2],
+        )
+        if r.module_key in wanted
+        else r
+        for r in grid.rows
+    ]
+    saved = service.save_grid(root, clerks, grid.version, rows)
+    got = {r.module_key: (r.read, r.edit, r.delete) for r in service.grid(root, clerks).rows}
+    assert got["job"] == (True, True, False)
+    assert got["planning"] == (True, False, True)
+    assert got["report"] == (True, True, True)
+    assert got["invoicing"] == (False, False, False)
+    assert {r.module_key: (r.read, r.edit, r.delete) for r in saved.rows} == got
+
+
 # ----- 21: a group with people is refused before asking -----------------------------------------
 
 

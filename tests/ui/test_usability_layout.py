@@ -46,6 +46,36 @@ def _choose(qtbot: QtBot, page: PermissionsPage, name: str) -> None:
     )
 
 
+# ----- 17: Edit or Delete implies Read ---------------------------------------------------------
+
+
+def test_edit_or_delete_ticks_read_and_unticking_read_unticks_them(
+    qtbot: QtBot, permissions: PermissionsPage, ui_app: App
+) -> None:
+    page = permissions
+    add_group(ui_app.db, "Reception")
+    _choose(qtbot, page, "Reception")
+    grid = page.grid
+    click_check(qtbot, grid.check("job", Action.EDIT))
+    assert grid.rights("job") == (True, True, False)
+    click_check(qtbot, grid.check("planning", Action.DELETE))
+    assert grid.rights("planning") == (True, False, True)
+    click_check(qtbot, grid.check("job", Action.DELETE))
+    assert grid.rights("job") == (True, True, True)
+    click_check(qtbot, grid.check("job", Action.READ))
+    assert grid.rights("job") == (False, False, False)
+    click_check(qtbot, grid.check("job", Action.EDIT))
+    click_check(qtbot, grid.check("job", Action.EDIT))  # Edit off again: Read stays
+    assert grid.rights("job") == (True, False, False)
+
+    qtbot.mouseClick(page.save_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: _idle(page) and page.message.role == "success")
+    group_id = page.current_grid.group_id if page.current_grid else 0
+    stored = {r.module_key: r for r in GroupService(ui_app.context).grid(OTHER, group_id).rows}
+    assert stored["planning"][2:] == (True, False, True)
+    assert stored["job"][2:] == (True, False, False)
+
+
 # ----- 21: a group with people is refused before asking --------------------------------------
 
 

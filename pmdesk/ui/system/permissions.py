@@ -177,7 +177,9 @@ class PermissionGridView(QFrame):
                         action=action_label(action), module=module.name
                     )
                 )
-                check.toggled.connect(self._toggled)
+                check.toggled.connect(
+                    lambda checked, key=module.key, act=action: self._toggled(key, act, checked)
+                )
                 self.checks[(module.key, action)] = check
                 grid.addWidget(check, row, column)
         grid.setColumnStretch(0, 1)
@@ -249,7 +251,21 @@ class PermissionGridView(QFrame):
         for check in self.checks.values():
             check.setEnabled(editable)
 
-    def _toggled(self, _checked: bool) -> None:
+    def _toggled(self, key: str, action: Action, checked: bool) -> None:
+        """Edit or Delete implies Read: ticking either ticks Read, unticking Read unticks both."""
+        if action is Action.READ and not checked:
+            implied = [self.checks[(key, a)] for a in (Action.EDIT, Action.DELETE)]
+            value = False
+        elif action is not Action.READ and checked:
+            implied = [self.checks[(key, Action.READ)]]
+            value = True
+        else:
+            implied = []
+            value = checked
+        for check in implied:
+            check.blockSignals(True)
+            check.setChecked(value)
+            check.blockSignals(False)
         self._mark()
         self.changed.emit()
 
@@ -372,8 +388,8 @@ class PermissionsPage(QWidget):
             hint_label(
                 self.tr(
                     "Read shows a screen, Edit allows changing it, Delete allows removing "
-                    "records in it. People get their group's new rights the next time they "
-                    "sign in."
+                    "records in it; Edit and Delete include Read. People get their group's new "
+                    "rights the next time they sign in."
                 ),
                 self,
             )
