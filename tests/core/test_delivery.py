@@ -81,10 +81,13 @@ def test_unknown_address_and_one_minute() -> None:
 def test_test_message_says_it_is_a_test() -> None:
     message = code_message(test=True)
     assert "THIS IS A TEST" in text.body(message)
-    assert "cannot be used to sign in" in text.body(message)
+    assert "it signs nobody in" in text.body(message)
+    assert "valid for" not in text.body(message)  # a test code is valid nowhere (issue 19)
     assert extract_code(text.body(message)) == CODE
     assert text.subject(message) == "pmdesk security code (test)"
     assert text.sms_text(message).startswith("TEST - pmdesk security code: ")
+    assert "signs nobody in" in text.sms_text(message)
+    assert "Valid" not in text.sms_text(message)
 
 
 def test_sms_text_is_short_and_complete() -> None:

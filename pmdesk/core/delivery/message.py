@@ -35,16 +35,9 @@ def body(message: CodeMessage) -> str:
     greeting = f"Hello {message.person_name}," if message.person_name else "Hello,"
     lines = [greeting, ""]
     if message.test:
-        lines += [
-            "THIS IS A TEST. An administrator sent this message from pmdesk to check that",
-            "security codes reach you. You do not need to do anything; the code below",
-            "cannot be used to sign in.",
-            "",
-            "Test security code:",
-        ]
-    else:
-        lines += ["Your pmdesk security code is:"]
+        return "\n".join(lines + _test_body(message))
     lines += [
+        "Your pmdesk security code is:",
         "",
         f"    {message.code}",
         "",
@@ -64,11 +57,40 @@ def body(message: CodeMessage) -> str:
     return "\n".join(lines)
 
 
+def _test_body(message: CodeMessage) -> list[str]:
+    """A test message: it says so, and its code is an example that signs nobody in."""
+    return [
+        "THIS IS A TEST. An administrator sent this message from pmdesk to check that",
+        "security codes reach you. You do not need to do anything.",
+        "",
+        "Example code (a test: it signs nobody in):",
+        "",
+        f"    {message.code}",
+        "",
+        "Real security codes come in a message like this one when someone signs in",
+        "from an address that is not trusted.",
+        f"This test was sent from {_origin(message)}.",
+        "",
+        "Never share a real code with anyone, not even someone who says they are",
+        "from IT support: nobody will ever ask you for it.",
+        "",
+        "-- ",
+        "pmdesk",
+        "",
+    ]
+
+
 def sms_text(message: CodeMessage) -> str:
     """The text message: short, the code first so phones can offer to copy it."""
-    prefix = "TEST - " if message.test else ""
+    if message.test:
+        return (
+            f"TEST - pmdesk security code: {message.code} (an example: it signs nobody in). "
+            "Codes reach this phone. "
+            f"Sent from {message.requested_from or 'an unknown address'}"
+            f" ({message.workstation or 'unknown workstation'})."
+        )
     return (
-        f"{prefix}pmdesk security code: {message.code}. "
+        f"pmdesk security code: {message.code}. "
         f"Valid {_minutes(message.valid_minutes)}, once. "
         f"Asked from {message.requested_from or 'an unknown address'}"
         f" ({message.workstation or 'unknown workstation'}). "

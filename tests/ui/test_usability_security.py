@@ -1,0 +1,77 @@
+"""System → Security as a first-time administrator meets it (issue 19: items 3, 8, 9, 10, 13, 19,
+22 and 23)."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QPoint, QRect, Qt
+from PySide6.QtWidgets import (
+    QApplication,
+    QScrollArea,
+    QWidget,
+)
+from pytestqt.qtbot import QtBot
+
+from pmdesk.bootstrap import App
+from pmdesk.ui.main_window import MainWindow
+from pmdesk.ui.system.security import SecurityPage
+from tests.ui.system_pages import open_page
+from tests.ui.test_security import _idle
+
+RED = "#b3261e"
+
+
+@pytest.fixture
+def page(qtbot: QtBot, admin_id: int, main_window: MainWindow) -> SecurityPage:
+    widget = open_page(qtbot, main_window, "security")
+    assert isinstance(widget, SecurityPage)
+    qtbot.waitUntil(lambda: _idle(widget) and widget.model.current_page is not None)
+    return widget
+
+
+def _activate(qtbot: QtBot, window: QWidget) -> None:
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window)
+
+
+def _in_view(scroll: QScrollArea, widget: QWidget) -> bool:
+    """Whether ``widget`` is wholly inside the scroll area's viewport."""
+    view = scroll.viewport()
+    where = QRect(widget.mapTo(view, QPoint(0, 0)), widget.size())
+    return view.rect().contains(where)
+
+
+def _save_plain_smtp(qtbot: QtBot, page: SecurityPage, host: str, port: int) -> None:
+    box = page.mail_box
+    box.method_combo.setCurrentIndex(box.method_combo.findData("smtp"))
+    qtbot.keyClicks(box.edits["smtp_host"], host)
+    box.security_combo.setCurrentIndex(box.security_combo.findData("none"))
+    box.port_spin.setValue(port)
+    qtbot.keyClicks(box.edits["smtp_from"], "pmdesk@example.com")
+    qtbot.mouseClick(box.save_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: _idle(page) and box.message.role == "success")
+
+
+# ----- item 22: the test e-mail is plainly a test ----------------------------------------------
+
+
+def test_test_email_says_its_code_signs_nobody_in(
+    qtbot: QtBot, page: SecurityPage, ui_app: App
+) -> None:
+    box = page.mail_box
+    qtbot.keyClicks(box.test_edit, "jm@insypro.com")
+    qtbot.mouseClick(box.test_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: _idle(page) and box.message.isVisible())
+    [file] = Path(ui_app.context.outbox_default).glob("*.eml")
+    mail = email.message_from_bytes(file.read_bytes(), policy=email.policy.default)
+    part = mail.get_body(preferencelist=("plain",))
+    assert part is not None
+    text = " ".join(str(part.get_content()).split())
+    assert "THIS IS A TEST" in text
+    assert "signs nobody in" in text
+    assert "valid for" not in text and "used only once" not in text
+    assert "cannot be used to sign in" not in text
