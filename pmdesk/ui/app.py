@@ -234,6 +234,7 @@ class Launcher(QObject):
         self.login = LoginDialog(self.tasks)
         self.login.signed_in.connect(self._signed_in)
         self.login.rejected.connect(self._login_cancelled)
+        self.login.setup_requested.connect(self._setup_again)
         self.first_run: FirstRunDialog | None = None
         self.window: MainWindow | None = None
         self.problem_box: QMessageBox | None = None
@@ -367,6 +368,7 @@ class Launcher(QObject):
 
     def _first_user_created(self, login: str) -> None:
         self.first_run = None
+        self.login.setup_button.hide()
         self.login.activateWindow()
         if login:
             self.login.prefill(
@@ -388,10 +390,19 @@ class Launcher(QObject):
         if self.exit_code is None and self.window is None:
             self.login.message.show_notice(
                 self.login.tr(
-                    "There are no users yet: pmdesk asks for the first administrator again at "
-                    "the next start."
+                    "There are no users yet: click “Set up pmdesk…” to create the first "
+                    "administrator."
                 )
             )
+            self.login.setup_button.show()
+
+    def _setup_again(self) -> None:
+        """The login dialog's "Set up pmdesk…": the first-run dialog once more."""
+        if self.opened is None or self.first_run is not None:
+            return
+        self.login.setup_button.hide()
+        self.login.message.clear_message()
+        self._show_first_run(self.opened)
 
     def _open_failed(self, exc: BaseException) -> None:
         from pmdesk.ui.message_boxes import inform

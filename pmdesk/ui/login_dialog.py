@@ -33,7 +33,14 @@ from pmdesk import __version__
 from pmdesk.ui.errors import error_text
 from pmdesk.ui.icons import app_icon, icon, pixmap
 from pmdesk.ui.tasks import TaskManager
-from pmdesk.ui.widgets import BusyIndicator, MessageLabel, hint_label, make_primary, repolish
+from pmdesk.ui.widgets import (
+    BusyIndicator,
+    MessageLabel,
+    hint_label,
+    link_button,
+    make_primary,
+    repolish,
+)
 
 if TYPE_CHECKING:
     from pmdesk.core.auth import CodeNeeded, Refused, SignedIn
@@ -71,6 +78,8 @@ class LoginDialog(QDialog):
     """Emits ``signed_in(SignedIn)`` once the password (and the code, if asked) are accepted."""
 
     signed_in = Signal(object)
+    #: "Set up pmdesk…" was clicked (offered while the database has no users yet).
+    setup_requested = Signal()
 
     CREDENTIALS, CODE = 0, 1
 
@@ -133,7 +142,8 @@ class LoginDialog(QDialog):
         self.sent_label.setObjectName("sentLabel")
         self.code_edit = QLineEdit(self)
         self.code_edit.setObjectName("codeEdit")
-        self.code_edit.setPlaceholderText(self.tr("Please insert the security code"))
+        # Short: the box shows its digits in a large font, and the placeholder shares it.
+        self.code_edit.setPlaceholderText(self.tr("6-digit code"))
         self.code_edit.setMaxLength(6)
         self.code_edit.setInputMethodHints(Qt.InputMethodHint.ImhDigitsOnly)
         self.code_edit.setAccessibleName(self.tr("Security code"))
@@ -212,6 +222,12 @@ class LoginDialog(QDialog):
         layout.addWidget(line)
         layout.addWidget(self.pages)
         layout.addWidget(self.message)
+        self.setup_button = link_button(self.tr("Set up pmdesk…"), self)
+        self.setup_button.setObjectName("setupButton")
+        self.setup_button.setToolTip(self.tr("Create the first administrator of this database"))
+        self.setup_button.clicked.connect(self.setup_requested)
+        self.setup_button.hide()
+        layout.addWidget(self.setup_button, 0, Qt.AlignmentFlag.AlignLeft)
         layout.addLayout(buttons)
 
         self._timer = QTimer(self)

@@ -4,12 +4,18 @@ fit (23), wording (25) and a way back to setup after cancelling first run (26)."
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QWidget
 from pytestqt.qtbot import QtBot
 
 from pmdesk.bootstrap import App
+from pmdesk.core.db import sqlite_url
 from pmdesk.core.errors import ValidationError
 from pmdesk.core.personnel import PersonForm, PersonnelService
+from pmdesk.secrets import MemoryStore
+from pmdesk.ui.app import Launcher
 from pmdesk.ui.first_run import FirstRunDialog
 from pmdesk.ui.login_dialog import LoginDialog
 from pmdesk.ui.main_window import MainWindow
@@ -52,3 +58,49 @@ def test_wording_is_the_same_everywhere(
     for message in errors.values():
         for word in ("Lastname", "Forename", "Usergroup"):
             assert word not in message.split(" ", 1)[-1], message
+
+
+# ----- 26: a way back to setup -------------------------------------------------------------
+
+
+def test_cancelled_first_run_can_be_opened_again_from_the_login_dialog(
+    qtbot: QtBot, tasks: TaskManager, tmp_path: Path
+) -> None:
+    (tmp_path / "first.sqlite3").touch()
+    launcher = Launcher(
+        str(sqlite_url(tmp_path / "first.sqlite3")), secrets=MemoryStore(), tasks=tasks
+    )
+    qtbot.addWidget(launcher.login)
+    launcher.start()
+    qtbot.waitUntil(lambda: launcher.first_run is not None, timeout=20_000)
+    first = launcher.first_run
+    assert first is not None
+    login = launcher.login
+    assert not login.setup_button.isVisible()
+    qtbot.mouseClick(first.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: launcher.first_run is None)
+    assert login.setup_button.isVisible()
+    assert "Set up pmdesk" in login.message.text()
+    login.grab().save(str(tmp_path / "login-setup.png"))
+
+    qtbot.mouseClick(login.setup_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: launcher.first_run is not None and launcher.first_run.isVisible())
+    assert not login.setup_button.isVisible()
+    again = launcher.first_run
+    assert again is not None
+    values = {
+        "login": "jsmets",
+        "last_name": "Smets",
+        "password": "a long secret",
+        "password_confirm": "a long secret",
+    }
+    for name, value in values.items():
+        qtbot.keyClicks(again.editor(name), value)
+    with qtbot.waitSignal(again.created, timeout=20_000):
+        qtbot.mouseClick(again.create_button, Qt.MouseButton.LeftButton)
+    assert login.username_edit.text() == "jsmets"
+    assert not login.setup_button.isVisible()
+    tasks.cancel_all()
+    tasks.wait()
+    assert launcher.opened is not None
+    launcher.opened.app.db.dispose()
