@@ -56,6 +56,29 @@ def _save_plain_smtp(qtbot: QtBot, page: SecurityPage, host: str, port: int) -> 
     qtbot.waitUntil(lambda: _idle(page) and box.message.role == "success")
 
 
+# ----- item 19: the From error goes as soon as From is valid -----------------------------------
+
+
+def test_from_error_is_cleared_as_soon_as_the_address_is_valid(
+    qtbot: QtBot, page: SecurityPage
+) -> None:
+    box = page.mail_box
+    box.method_combo.setCurrentIndex(box.method_combo.findData("smtp"))
+    qtbot.keyClicks(box.edits["smtp_host"], "smtp.example.com")
+    qtbot.mouseClick(box.save_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: _idle(page) and box.message.isVisible())
+    assert box.field_error("smtp_from") == "Enter the sender address (From) for code mails."
+    edit = box.edits["smtp_from"]
+    qtbot.keyClicks(edit, "pmdesk@example")
+    assert box.field_error("smtp_from") != ""  # not an address yet
+    qtbot.keyClicks(edit, ".com")
+    assert box.field_error("smtp_from") == ""  # valid now: no red left, no need to leave it
+    assert not edit.property("invalid")
+    # Leaving the field does not bring it back either.
+    edit.editingFinished.emit()
+    assert box.field_error("smtp_from") == ""
+
+
 # ----- item 22: the test e-mail is plainly a test ----------------------------------------------
 
 

@@ -115,6 +115,7 @@ class MailSettingsBox(QGroupBox):
             edit.setObjectName(f"{name}Edit")
             edit.setPlaceholderText(placeholder)
             edit.textEdited.connect(self._edited)
+            edit.textEdited.connect(lambda _text, n=name: self._recheck(n))
             edit.editingFinished.connect(lambda n=name: self._left(n))
             self.edits[name] = edit
         for secret in ("smtp_password", "sms_token"):
@@ -127,6 +128,7 @@ class MailSettingsBox(QGroupBox):
         self.port_spin.setMaximumWidth(120)
         pad_spin_box(self.port_spin)
         self.port_spin.valueChanged.connect(self._edited)
+        self.port_spin.valueChanged.connect(lambda _value: self._recheck("smtp_port"))
         self.security_combo = QComboBox(self)
         self.security_combo.setObjectName("smtpSecurityCombo")
         for value, text in (
@@ -314,6 +316,7 @@ class MailSettingsBox(QGroupBox):
                 rest.append(text)
             else:
                 box.set_error(text)
+                self._touched.add(name)  # checked again as it is corrected
         return rest
 
     def field_error(self, name: str) -> str:
@@ -369,6 +372,19 @@ class MailSettingsBox(QGroupBox):
             box = self.boxes.get(field)
             if box is not None and field not in {"smtp_password", "sms_token"}:
                 box.set_error(errors.get(field))
+
+    def _recheck(self, name: str) -> None:
+        """A field marked in red is checked again as it is typed in: the error goes as soon as
+        the value is valid (or says what is still wrong), without waiting for the user to
+        leave the field or press Save."""
+        if self._loading or not self.field_error(name) or name in {"smtp_password", "sms_token"}:
+            return
+        try:
+            validate_delivery(self.delivery())
+        except ValidationError as exc:
+            self.boxes[name].set_error(exc.errors.get(name))
+        else:
+            self.boxes[name].set_error(None)
 
     def _show_method(self, method: str) -> None:
         self.outbox_form.setVisible(method == "outbox")
