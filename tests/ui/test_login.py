@@ -149,7 +149,7 @@ def test_two_step_login_with_code_countdown_resend_and_trust(
     # The code step: where it went (masked), how long it lasts, resend not yet.
     assert dialog.sent_label.text() == "A security code was sent to j***@insypro.com."
     assert dialog.countdown_label.text() == "Valid for 10:00"
-    assert dialog.code_edit.placeholderText() == "Please insert the security code"
+    assert dialog.code_edit.placeholderText() == "6-digit code"
     assert dialog.focusWidget() is dialog.code_edit
     assert dialog.trust_check.text() == "Trust this IP"
     assert "never at home" in dialog.trust_hint.text()

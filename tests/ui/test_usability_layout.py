@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QMessageBox
+from PySide6.QtWidgets import QLabel, QLineEdit, QMessageBox, QStyle, QStyleOptionFrame
 from pytestqt.qtbot import QtBot
 
 from pmdesk.bootstrap import App
 from pmdesk.core.context import Actor
 from pmdesk.core.groups import GroupService
 from pmdesk.core.modules import Action
+from pmdesk.ui.login_dialog import LoginDialog
 from pmdesk.ui.main_window import MainWindow
 from pmdesk.ui.system.permissions import PermissionsPage
+from pmdesk.ui.tasks import TaskManager
 from tests.helpers.staff import add_group, add_person
 from tests.ui.conftest import click_check
 from tests.ui.system_pages import open_page
@@ -104,3 +106,33 @@ def test_the_status_bar_names_the_database_in_words(main_window: MainWindow, ui_
     path = str(ui_app.db.url.database)
     assert text.text() == f"Embedded database ({path})"
     assert "sqlite+" not in text.text() and "://" not in text.text()
+
+
+# ----- 23: the login code box's placeholder is not cut off ---------------------------------------
+
+
+def _text_room(edit: QLineEdit) -> int:
+    """The width a line edit has for its text (inside frame, padding and text margins)."""
+    option = QStyleOptionFrame()
+    edit.initStyleOption(option)
+    rect = edit.style().subElementRect(QStyle.SubElement.SE_LineEditContents, option, edit)
+    margins = edit.textMargins()
+    return rect.width() - margins.left() - margins.right() - 4  # Qt's 2 px on each side
+
+
+def test_the_code_boxs_placeholder_is_not_cut_off(qtbot: QtBot, tasks: TaskManager) -> None:
+    dialog = LoginDialog(tasks)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    dialog.pages.setCurrentIndex(1)  # the code step's page
+    edit = dialog.code_edit
+    qtbot.waitUntil(edit.isVisible)
+    text = edit.placeholderText()
+    assert text
+    needed = edit.fontMetrics().horizontalAdvance(text)
+    assert _text_room(edit) >= needed, f"{_text_room(edit)} px for {needed} px of placeholder"
+    # Also at the dialog's smallest size.
+    dialog.resize(dialog.minimumSizeHint())
+    qtbot.wait(10)
+    assert _text_room(edit) >= needed
