@@ -56,6 +56,44 @@ def _save_plain_smtp(qtbot: QtBot, page: SecurityPage, host: str, port: int) -> 
     qtbot.waitUntil(lambda: _idle(page) and box.message.role == "success")
 
 
+# ----- item 9: the SMTP form's tab order is its visual order -----------------------------------
+
+
+def test_smtp_form_tab_order_follows_the_layout(
+    qtbot: QtBot, page: SecurityPage, main_window: MainWindow
+) -> None:
+    box = page.mail_box
+    box.method_combo.setCurrentIndex(box.method_combo.findData("smtp"))
+    _activate(qtbot, main_window)
+    expected = [
+        box.method_combo,
+        box.edits["smtp_host"],
+        box.port_spin,
+        box.security_combo,
+        box.edits["smtp_username"],
+        box.edits["smtp_password"],
+        box.edits["smtp_from"],
+    ]
+    # The visual order: top to bottom.
+    tops = [w.mapTo(box, QPoint(0, 0)).y() for w in expected]
+    assert tops == sorted(tops)
+    box.method_combo.setFocus()
+    qtbot.waitUntil(box.method_combo.hasFocus)
+    seen = [box.method_combo]
+    for _ in range(len(expected) - 1):
+        qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
+        focus = QApplication.focusWidget()
+        assert focus is not None
+        seen.append(box.port_spin if box.port_spin.isAncestorOf(focus) else focus)
+    assert [w.objectName() for w in seen] == [w.objectName() for w in expected]
+
+    # A port typed after Server lands in Port.
+    box.edits["smtp_host"].setFocus()
+    qtbot.keyClick(box.edits["smtp_host"], Qt.Key.Key_Tab)
+    focus = QApplication.focusWidget()
+    assert focus is not None and box.port_spin.isAncestorOf(focus)
+
+
 # ----- item 19: the From error goes as soon as From is valid -----------------------------------
 
 

@@ -12,6 +12,7 @@ one is stored.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
@@ -232,8 +233,31 @@ class MailSettingsBox(QGroupBox):
         layout.addWidget(line)
         layout.addLayout(test_form)
         layout.addWidget(self.message)
+        self._follow_visual_tab_order()
         self._show_method("outbox")
         self._update()
+
+    def _follow_visual_tab_order(self) -> None:
+        """Tab goes through the fields top to bottom as they are laid out (they were made in
+        another order: Server was followed by User name, not Port)."""
+        order: list[QWidget] = [
+            self.method_combo,
+            self.edits["outbox_folder"],
+            self.browse_button,
+            self.edits["smtp_host"],
+            self.port_spin,
+            self.security_combo,
+            self.edits["smtp_username"],
+            self.edits["smtp_password"],
+            self.edits["smtp_from"],
+            self.edits["sms_url"],
+            self.edits["sms_token"],
+            self.save_button,
+            self.test_edit,
+            self.test_button,
+        ]
+        for first, second in pairwise(order):
+            QWidget.setTabOrder(first, second)
 
     # ----- values -------------------------------------------------------------------------
 
