@@ -11,7 +11,10 @@ import pytest
 from PySide6.QtCore import QPoint, QRect, Qt
 from PySide6.QtWidgets import (
     QApplication,
+    QComboBox,
     QScrollArea,
+    QStyle,
+    QStyleOptionComboBox,
     QWidget,
 )
 from pytestqt.qtbot import QtBot
@@ -136,3 +139,28 @@ def test_test_email_says_its_code_signs_nobody_in(
     assert "signs nobody in" in text
     assert "valid for" not in text and "used only once" not in text
     assert "cannot be used to sign in" not in text
+
+
+# ----- item 23: no combo item is cut off -------------------------------------------------------
+
+
+def test_no_delivery_combo_item_is_cut_off(qtbot: QtBot, page: SecurityPage) -> None:
+    box = page.mail_box
+    box.method_combo.setCurrentIndex(box.method_combo.findData("smtp"))
+    qtbot.wait(20)
+    for combo in box.findChildren(QComboBox):
+        option = QStyleOptionComboBox()
+        combo.initStyleOption(option)
+        field = combo.style().subControlRect(
+            QStyle.ComplexControl.CC_ComboBox,
+            option,
+            QStyle.SubControl.SC_ComboBoxEditField,
+            combo,
+        )
+        metrics = combo.fontMetrics()
+        for i in range(combo.count()):
+            text = combo.itemText(i)
+            assert metrics.horizontalAdvance(text) <= field.width(), (
+                f"{text!r} is cut off in {combo.objectName()} ({field.width()} px)"
+            )
+    box.grab().save("/tmp/mail-box.png")

@@ -93,7 +93,7 @@ class MailSettingsBox(QGroupBox):
         self.method_combo = QComboBox(self)
         self.method_combo.setObjectName("methodCombo")
         for method, text in (
-            ("outbox", self.tr("Outbox folder (for trying out: nothing is sent)")),
+            ("outbox", self.tr("Outbox folder (nothing is sent)")),
             ("smtp", self.tr("E-mail (SMTP server)")),
             ("sms", self.tr("SMS gateway")),
         ):
@@ -135,7 +135,7 @@ class MailSettingsBox(QGroupBox):
         for value, text in (
             ("starttls", self.tr("STARTTLS (port 587)")),
             ("tls", self.tr("TLS from the start (port 465)")),
-            ("none", self.tr("None (only to a relay on this machine)")),
+            ("none", self.tr("None (local relay only)")),
         ):
             self.security_combo.addItem(text, value)
         self.security_combo.currentIndexChanged.connect(self._security_changed)
