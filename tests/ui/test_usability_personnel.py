@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtWidgets import QComboBox, QLabel, QStyle, QStyleOptionComboBox, QWidget
 from pytestqt.qtbot import QtBot
 
 from pmdesk.bootstrap import App
@@ -18,9 +19,12 @@ from pmdesk.secrets import MemoryStore
 from pmdesk.ui.app import Launcher
 from pmdesk.ui.first_run import FirstRunDialog
 from pmdesk.ui.login_dialog import LoginDialog
-from pmdesk.ui.main_window import MainWindow
+from pmdesk.ui.main_window import DEFAULT_SIZE, MainWindow
+from pmdesk.ui.personnel.form import PersonEditor
+from pmdesk.ui.personnel.view import PersonnelPage
 from pmdesk.ui.tasks import TaskManager
 from tests.helpers.login import cheap_passwords
+from tests.ui.test_personnel import STAFF, _add_staff, _idle
 
 
 def _label_of(form_owner: QWidget, field: QWidget) -> str:
@@ -104,3 +108,51 @@ def test_cancelled_first_run_can_be_opened_again_from_the_login_dialog(
     tasks.wait()
     assert launcher.opened is not None
     launcher.opened.app.db.dispose()
+
+
+# ----- Personnel ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def staff(ui_app: App, admin_id: int) -> dict[str, int]:
+    ids = _add_staff(ui_app)
+    ids["Smets"] = admin_id
+    return ids
+
+
+@pytest.fixture
+def page(qtbot: QtBot, staff: dict[str, int], main_window: MainWindow) -> PersonnelPage:
+    widget = main_window.show_page("personnel")
+    assert isinstance(widget, PersonnelPage)
+    qtbot.waitUntil(lambda: _idle(widget) and widget.model.total == len(STAFF))
+    return widget
+
+
+def _combo_text_room(combo: QComboBox) -> int:
+    option = QStyleOptionComboBox()
+    combo.initStyleOption(option)
+    field = combo.style().subControlRect(
+        QStyle.ComplexControl.CC_ComboBox, option, QStyle.SubControl.SC_ComboBoxEditField, combo
+    )
+    return field.width()
+
+
+def test_no_combo_text_is_cut_off_at_the_default_size(qtbot: QtBot, page: PersonnelPage) -> None:
+    """Item 23: "select a usergrou" was cut off (at the default size and the smallest)."""
+    editor = page.editor
+    window = page.window()
+    for size in (DEFAULT_SIZE, (1024, 768)):
+        window.resize(*size)
+        qtbot.wait(50)
+        _combos_fit(editor)
+    window.grab().save("/tmp/personnel-combos.png")
+
+
+def _combos_fit(editor: PersonEditor) -> None:
+    for name, combo in editor.combos.items():
+        texts = [combo.itemText(i) for i in range(combo.count())]
+        assert texts, name
+        room = _combo_text_room(combo)
+        for text in [*texts[:1], combo.currentText()]:
+            width = combo.fontMetrics().horizontalAdvance(text)
+            assert width <= room, (name, text, width, room)

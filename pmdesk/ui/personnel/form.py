@@ -371,6 +371,7 @@ class PersonEditor(QWidget):
             combo.addItem(placeholder, None)
             for choice in choices:
                 combo.addItem(choice.name, choice.id)
+            _fit_placeholder(combo, placeholder)
             combo.blockSignals(False)
             self._set_combo(name, current[name])
 
@@ -639,6 +640,14 @@ class PersonEditor(QWidget):
     def _edited(self, *_args: object) -> None:
         if not self._loading:
             self.changed.emit()
+
+
+def _fit_placeholder(combo: QComboBox, placeholder: str) -> None:
+    """Make a combo at least wide enough for its placeholder ("select a usergroup")."""
+    metrics = combo.fontMetrics()
+    per_char = max(metrics.horizontalAdvance("x"), 1)
+    needed = -(-metrics.horizontalAdvance(placeholder) // per_char) + 1
+    combo.setMinimumContentsLength(max(10, needed))
 
 
 def _form_layout() -> QFormLayout:
