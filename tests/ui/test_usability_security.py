@@ -97,6 +97,37 @@ def test_smtp_form_tab_order_follows_the_layout(
     assert focus is not None and box.port_spin.isAncestorOf(focus)
 
 
+# ----- item 10: the scroll area follows the focus ----------------------------------------------
+
+
+def test_focusing_a_widget_out_of_view_scrolls_it_into_view(
+    qtbot: QtBot, page: SecurityPage, main_window: MainWindow
+) -> None:
+    _activate(qtbot, main_window)
+    scroll = page.left_scroll
+    scroll.verticalScrollBar().setValue(0)
+    target = page.mail_box.test_edit
+    assert not _in_view(scroll, target)
+    target.setFocus()
+    qtbot.waitUntil(target.hasFocus)
+    qtbot.waitUntil(lambda: _in_view(scroll, target))
+
+    # And back up: the two-step button, scrolled out of view, is shown when focused.
+    button = page.two_factor_button
+    assert not _in_view(scroll, button)
+    button.setFocus()
+    qtbot.waitUntil(lambda: _in_view(scroll, button))
+
+
+def test_every_scroll_area_follows_the_focus(qtbot: QtBot, main_window: MainWindow) -> None:
+    for key in ("security", "permissions", "personnel"):
+        open_page(qtbot, main_window, key)
+    areas = [a for a in main_window.findChildren(QScrollArea) if a.widget() is not None]
+    assert {a.objectName() for a in areas} >= {"securityLeftScroll", "gridScroll", "editorScroll"}
+    for area in areas:
+        assert area.property("followsFocus") is True, area.objectName()
+
+
 # ----- item 19: the From error goes as soon as From is valid -----------------------------------
 
 

@@ -47,7 +47,7 @@ from pmdesk.core.modules import MODULES, SYSTEM, Action, Module
 from pmdesk.ui.errors import error_text
 from pmdesk.ui.icons import app_icon, icon
 from pmdesk.ui.message_boxes import ask, ask_discard
-from pmdesk.ui.system.common import form_layout
+from pmdesk.ui.system.common import follow_focus, form_layout
 from pmdesk.ui.widgets import (
     BusyIndicator,
     FieldBox,
@@ -405,7 +405,7 @@ class PermissionsPage(QWidget):
         box_layout = QVBoxLayout(self.grid_box)
         box_layout.setContentsMargins(14, 8, 14, 8)
         box_layout.addWidget(self.grid)
-        scroll = QScrollArea(self)
+        scroll = follow_focus(QScrollArea(self))
         scroll.setObjectName("gridScroll")
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)

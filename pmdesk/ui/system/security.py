@@ -67,7 +67,7 @@ from pmdesk.ui.errors import error_text
 from pmdesk.ui.icons import app_icon, icon, pixmap
 from pmdesk.ui.lists import ModelIndex, ReadOnlyTableModel, list_table, search_box
 from pmdesk.ui.message_boxes import ask, ask_discard
-from pmdesk.ui.system.common import form_layout, pad_spin_box, spin_box_style
+from pmdesk.ui.system.common import follow_focus, form_layout, pad_spin_box, spin_box_style
 from pmdesk.ui.system.mail_settings import MailSettingsBox, SecretState, secret_key
 from pmdesk.ui.system.trusted_ips_model import (
     ADDRESS,
@@ -478,7 +478,7 @@ class SecurityPage(QWidget):
         left_layout.addWidget(trust_box)
         left_layout.addWidget(self.mail_box)
         left_layout.addStretch(1)
-        self.left_scroll = QScrollArea(self)
+        self.left_scroll = follow_focus(QScrollArea(self))
         self.left_scroll.setObjectName("securityLeftScroll")
         self.left_scroll.setWidgetResizable(True)
         self.left_scroll.setFrameShape(QFrame.Shape.NoFrame)
