@@ -1,13 +1,17 @@
-"""The audit trail: who did what to whom, from where, when (UTC). Never a password or code."""
+"""The audit trail: who did what to whom, from where, when (UTC). Never a password or code.
+
+System → Log shows each event by its name (``EVENT_NAMES``) and in local time; the CSV export
+writes what the Log shows (``CSV_COLUMNS``), with the time in UTC as well, for machines.
+"""
 
 from __future__ import annotations
 
 import csv
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
 from pathlib import Path
 from typing import TextIO
@@ -55,6 +59,68 @@ class Event(StrEnum):
     SESSION_REFUSED = "session.refused"
     # A recovery command run with the database owner's credentials (pmdesk recover ...).
     BREAK_GLASS = "break-glass"
+
+
+#: How System → Log names each event (its CSV export too). Plain English; the UI translates.
+EVENT_NAMES: dict[str, str] = {
+    Event.LOGIN_SUCCEEDED: "Login succeeded",
+    Event.LOGIN_REFUSED: "Login refused",
+    Event.LOGIN_CODE_REQUIRED: "Security code asked",
+    Event.CODE_SENT: "Code sent",
+    Event.CODE_SEND_FAILED: "Code not delivered",
+    Event.CODE_FAILED: "Wrong code",
+    Event.CODE_VOIDED: "Code voided",
+    Event.ACCOUNT_LOCKED: "Account locked",
+    Event.ACCOUNT_UNLOCKED: "Account unlocked",
+    Event.IP_TRUSTED: "IP trusted",
+    Event.IP_REMOVED: "IP removed",
+    Event.IP_EXPIRED: "IP expired",
+    Event.IP_NOT_TRUSTED: "IP not trusted",
+    Event.TWO_FACTOR_ENABLED: "Two-step turned on",
+    Event.TWO_FACTOR_DISABLED: "Two-step turned off",
+    Event.SETTING_CHANGED: "Setting changed",
+    Event.PERMISSION_CHANGED: "Permissions changed",
+    Event.GROUP_CREATED: "Group created",
+    Event.GROUP_RENAMED: "Group renamed",
+    Event.GROUP_DELETED: "Group deleted",
+    Event.PERSON_CREATED: "Person created",
+    Event.PERSON_UPDATED: "Person changed",
+    Event.PERSON_DELETED: "Person deleted",
+    Event.PASSWORD_CHANGED: "Password changed",
+    Event.MAIL_TEST_SENT: "Test code sent",
+    Event.SIGNED_OUT: "Signed out",
+    Event.SESSION_STARTED: "Session started",
+    Event.SESSION_ENDED: "Session ended",
+    Event.SESSION_REFUSED: "Session refused",
+    Event.BREAK_GLASS: "Break-glass recovery",
+}
+
+
+def _same(text: str) -> str:
+    return text
+
+
+def event_name(value: str, translate: Callable[[str], str] = _same) -> str:
+    """The event's name as the Log shows it (an unknown code as it is)."""
+    name = EVENT_NAMES.get(value)
+    return translate(name) if name else value
+
+
+def local_time_text(value: datetime, tz: tzinfo | None = None) -> str:
+    """A stored time as the Log shows it: local (``tz``, else this machine's), to the second."""
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return aware.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def utc_iso_text(value: datetime) -> str:
+    """A stored time for machines: ISO 8601 in UTC, to the second ("2026-05-04T13:02:09Z")."""
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def detail_text(detail: str) -> str:
+    """The detail on one line, as the Log's table shows it."""
+    return " ".join(detail.split())
 
 
 def person_subject(person_id: int, login: str | None, first_name: str, last_name: str) -> str:
@@ -119,7 +185,9 @@ def record_many(
 # ----- System → Log: reading and exporting the trail ----------------------------------------
 
 MAX_QUERY_LIMIT = 10_000
-CSV_HEADER = ("id", "time_utc", "actor", "event", "subject", "address", "workstation", "detail")
+#: The Log's column titles, in its order; the CSV adds the time in UTC for machines.
+LOG_COLUMNS = ("Time", "Actor", "Event", "Subject", "Address", "Workstation", "Detail")
+CSV_COLUMNS = (*LOG_COLUMNS, "Time (UTC)")
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP: CSV injection).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -170,10 +238,14 @@ class AuditService:
         event: Event | str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        translate: Callable[[str], str] = _same,
+        tz: tzinfo | None = None,
     ) -> int:
-        """Write the matching rows as CSV (header row, UTC ISO times, newest first) to a file
-        path (written atomically, UTF-8 with BOM for spreadsheets) or a text stream; returns
-        how many rows were written."""
+        """Write the matching rows as CSV, newest first, as System → Log shows them: its column
+        titles and event names (through ``translate``), local times (``tz``, else this
+        machine's), the detail on one line; then the time in ISO UTC. To a file path (written
+        atomically, UTF-8 with BOM for spreadsheets) or a text stream; returns how many rows were
+        written. No cell starts as a spreadsheet formula."""
         where = _audit_filters(actor_text, event, since, until)
         with self._ctx.db.session() as s:
             require(s, actor, SYSTEM_LOG, Action.READ)
@@ -182,34 +254,40 @@ class AuditService:
             handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or None)
             try:
                 with os.fdopen(handle, "w", encoding="utf-8-sig", newline="") as stream:
-                    written = self._write_csv(stream, where)
+                    written = self._write_csv(stream, where, translate, tz)
                 os.replace(temp, path)
             except BaseException:
                 Path(temp).unlink(missing_ok=True)
                 raise
             return written
-        return self._write_csv(target, where)
+        return self._write_csv(target, where, translate, tz)
 
-    def _write_csv(self, stream: TextIO, where: list[ColumnElement[bool]]) -> int:
+    def _write_csv(
+        self,
+        stream: TextIO,
+        where: list[ColumnElement[bool]],
+        translate: Callable[[str], str],
+        tz: tzinfo | None,
+    ) -> int:
         writer = csv.writer(stream)
-        writer.writerow(CSV_HEADER)
+        writer.writerow([csv_safe(translate(title)) for title in CSV_COLUMNS])
         written = 0
         for row in self._all(where):
             writer.writerow(
                 [
-                    str(row.id),
-                    row.occurred_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                    local_time_text(row.occurred_at, tz),
                     *(
                         csv_safe(value)
                         for value in (
                             row.actor,
-                            row.event,
+                            event_name(row.event, translate),
                             row.subject,
                             row.address,
                             row.workstation,
-                            row.detail,
+                            detail_text(row.detail),
                         )
                     ),
+                    utc_iso_text(row.occurred_at),
                 ]
             )
             written += 1

@@ -101,31 +101,33 @@ def test_the_log_needs_system_log_read(ctx: CoreContext, trail: dict[str, dateti
     assert len(service.query(reader)) == 5
 
 
-def test_csv_export_has_a_header_utc_times_and_no_formulas(
+def test_csv_export_is_what_the_log_shows_with_utc_and_no_formulas(
     ctx: CoreContext, clock: ShiftedClock, trail: dict[str, datetime], tmp_path: Path
 ) -> None:
     hostile = Actor('=HYPERLINK("http://evil")', person_id=9, workstation="@desk")
     log(ctx, hostile, Event.PERSON_UPDATED, "+32 470 12 34 56", "-1+1")
     service = AuditService(ctx)
     stream = io.StringIO()
-    assert service.export_csv(Actor.command_line(), stream, event="person") == 1
+    assert service.export_csv(Actor.command_line(), stream, event="person", tz=UTC) == 1
     header, row = list(csv.reader(io.StringIO(stream.getvalue())))
     assert header == [
-        "id",
-        "time_utc",
-        "actor",
-        "event",
-        "subject",
-        "address",
-        "workstation",
-        "detail",
+        "Time",
+        "Actor",
+        "Event",
+        "Subject",
+        "Address",
+        "Workstation",
+        "Detail",
+        "Time (UTC)",
     ]
-    assert row[2] == '\'=HYPERLINK("http://evil")'
-    assert row[4] == "'+32 470 12 34 56"
-    assert row[6] == "'@desk"
-    assert row[7] == "'-1+1"
-    exported_at = datetime.strptime(row[1], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    assert row[1] == '\'=HYPERLINK("http://evil")'
+    assert row[2] == "Person changed"
+    assert row[3] == "'+32 470 12 34 56"
+    assert row[5] == "'@desk"
+    assert row[6] == "'-1+1"
+    exported_at = datetime.strptime(row[7], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     assert abs(exported_at - (datetime.now(UTC) + clock.offset)) < timedelta(minutes=5)
+    assert row[0] == exported_at.strftime("%Y-%m-%d %H:%M:%S")  # local time, here UTC
 
     folder = tmp_path / "exports"
     folder.mkdir()
@@ -133,9 +135,9 @@ def test_csv_export_has_a_header_utc_times_and_no_formulas(
     assert service.export_csv(Actor.command_line(), target, actor_text="bob") == 3
     text = target.read_text(encoding="utf-8-sig")
     lines = list(csv.reader(io.StringIO(text)))
-    assert len(lines) == 4 and lines[0][0] == "id"
-    assert [line[3] for line in lines[1:]] == ["2fa.enabled", "ip.removed", "ip.trusted"]
-    assert all(line[1].endswith("Z") for line in lines[1:])
+    assert len(lines) == 4 and lines[0][0] == "Time"
+    assert [line[2] for line in lines[1:]] == ["Two-step turned on", "IP removed", "IP trusted"]
+    assert all(line[7].endswith("Z") for line in lines[1:])
     assert list(folder.iterdir()) == [target], "no temporary file left behind"
 
 
@@ -147,5 +149,5 @@ def test_csv_export_reads_in_batches(ctx: CoreContext) -> None:
     stream = io.StringIO()
     assert AuditService(ctx).export_csv(Actor.command_line(), stream) == 2500
     rows = list(csv.reader(io.StringIO(stream.getvalue())))[1:]
-    assert len({r[0] for r in rows}) == 2500
-    assert rows[0][4] == "user2499" and rows[-1][4] == "user0"
+    assert len({r[3] for r in rows}) == 2500
+    assert rows[0][3] == "user2499" and rows[-1][3] == "user0"

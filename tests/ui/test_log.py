@@ -16,6 +16,7 @@ from pytestqt.qtbot import QtBot
 from sqlalchemy import delete
 
 from pmdesk.bootstrap import App
+from pmdesk.core.audit import csv_safe
 from pmdesk.core.models import AuditEvent
 from pmdesk.core.modules import SYSTEM_LOG
 from pmdesk.ui.main_window import MainWindow, Session
@@ -195,13 +196,17 @@ def test_export_to_csv_writes_the_filtered_rows(
     assert page.message.text() == f"{expected} events exported to {written}."
     with written.open(encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.reader(handle))
-    assert rows[0] == [
-        "id", "time_utc", "actor", "event", "subject", "address", "workstation", "detail"
-    ]  # fmt: skip
+    # What the list shows: its titles, event names and local times; then UTC for machines.
+    titles = [
+        page.model.headerData(c, Qt.Orientation.Horizontal) for c in range(page.model.columnCount())
+    ]
+    assert rows[0] == [*titles, "Time (UTC)"]
     assert len(rows) == expected + 1
-    assert {r[3] for r in rows[1:]} == {"ip.removed"}
-    assert rows[1][1] == seeded(0, now)[0].astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    assert any(r[7].startswith("'=") for r in rows[1:])  # formulas are neutralised
+    assert {r[2] for r in rows[1:]} == {"IP removed"}
+    shown = [page.model.data(page.model.index(0, c)) for c in range(page.model.columnCount())]
+    assert rows[1][:7] == [shown[0], *(csv_safe(str(cell)) for cell in shown[1:])]
+    assert rows[1][7] == seeded(0, now)[0].astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert any(r[6].startswith("'=") for r in rows[1:])  # formulas are neutralised
 
 
 def test_export_failure_is_a_clear_message(qtbot: QtBot, page: LogPage, tmp_path: Path) -> None:

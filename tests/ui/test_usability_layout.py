@@ -5,17 +5,23 @@ is not cut off (23)."""
 
 from __future__ import annotations
 
+import csv
+import re
+from pathlib import Path
+
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QLineEdit, QMessageBox, QStyle, QStyleOptionFrame
 from pytestqt.qtbot import QtBot
 
 from pmdesk.bootstrap import App
+from pmdesk.core.audit import csv_safe
 from pmdesk.core.context import Actor
 from pmdesk.core.groups import GroupService
 from pmdesk.core.modules import Action
 from pmdesk.ui.login_dialog import LoginDialog
 from pmdesk.ui.main_window import MainWindow
+from pmdesk.ui.system.log import LogPage
 from pmdesk.ui.system.permissions import PermissionsPage
 from pmdesk.ui.tasks import TaskManager
 from tests.helpers.staff import add_group, add_person
@@ -136,3 +142,46 @@ def test_the_code_boxs_placeholder_is_not_cut_off(qtbot: QtBot, tasks: TaskManag
     dialog.resize(dialog.minimumSizeHint())
     qtbot.wait(10)
     assert _text_room(edit) >= needed
+
+
+# ----- 18: the Log's CSV is what the screen shows, saved in Documents -------------------------
+
+
+def test_the_logs_export_opens_in_documents_and_writes_what_the_list_shows(
+    qtbot: QtBot,
+    main_window: MainWindow,
+    ui_app: App,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    home = tmp_path / "home"
+    (home / "Documents").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("XDG_DOCUMENTS_DIR", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    page = open_page(qtbot, main_window, "log")
+    assert isinstance(page, LogPage)
+    qtbot.waitUntil(lambda: page.tasks.is_idle() and page.model.rowCount() > 0)
+    qtbot.mouseClick(page.export_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: page.export_dialog is not None and page.export_dialog.isVisible())
+    dialog = page.export_dialog
+    assert dialog is not None
+    assert Path(dialog.directory().absolutePath()) == home / "Documents"
+    dialog.reject()
+
+    target = home / "Documents" / "log.csv"
+    page.export_to(target)
+    qtbot.waitUntil(lambda: page.tasks.is_idle() and page.message.isVisible())
+    with target.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.reader(handle))
+    model = page.model
+    columns = range(model.columnCount())
+    assert rows[0] == [
+        *(model.headerData(c, Qt.Orientation.Horizontal) for c in columns),
+        "Time (UTC)",
+    ]
+    for number, row in enumerate(rows[1:]):
+        shown = [str(model.data(model.index(number, c))) for c in columns]
+        assert row[:7] == [shown[0], *(csv_safe(cell) for cell in shown[1:])]
+        assert "." not in row[2] and "_" not in row[2], "an event name, not its code"
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", row[7])

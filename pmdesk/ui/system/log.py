@@ -6,7 +6,9 @@ thread from ``AuditService.query`` (keyset by id, so a deep block costs what the
 A new filter starts a new generation; answers of an older one are dropped.
 
 Times are shown in this workstation's local time, with UTC in the tooltip. The export writes
-every event matching the filters (not only those loaded) on a worker thread.
+every event matching the filters (not only those loaded) on a worker thread, as the list shows
+them (the core's ``AuditService.export_csv``: same titles, event names and local times, plus the
+time in UTC); its file dialog opens in Documents.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from PySide6.QtCore import (
     QDate,
     QModelIndex,
     QObject,
+    QStandardPaths,
     Qt,
     Signal,
 )
@@ -38,7 +41,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pmdesk.core.audit import AuditRow, AuditService, Event
+from pmdesk.core.audit import (
+    EVENT_NAMES,
+    LOG_COLUMNS,
+    AuditRow,
+    AuditService,
+    Event,
+    detail_text,
+)
+from pmdesk.core.audit import event_name as audit_event_name
 from pmdesk.ui.errors import error_text
 from pmdesk.ui.icons import icon
 from pmdesk.ui.lists import ModelIndex, ReadOnlyTableModel, list_table, search_box
@@ -60,39 +71,6 @@ ROW_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 def _t(text: str) -> str:
     return QCoreApplication.translate("AuditLog", text)
 
-
-EVENT_NAMES: dict[str, str] = {
-    Event.LOGIN_SUCCEEDED: "Login succeeded",
-    Event.LOGIN_REFUSED: "Login refused",
-    Event.LOGIN_CODE_REQUIRED: "Security code asked",
-    Event.CODE_SENT: "Code sent",
-    Event.CODE_SEND_FAILED: "Code not delivered",
-    Event.CODE_FAILED: "Wrong code",
-    Event.CODE_VOIDED: "Code voided",
-    Event.ACCOUNT_LOCKED: "Account locked",
-    Event.ACCOUNT_UNLOCKED: "Account unlocked",
-    Event.IP_TRUSTED: "IP trusted",
-    Event.IP_REMOVED: "IP removed",
-    Event.IP_EXPIRED: "IP expired",
-    Event.IP_NOT_TRUSTED: "IP not trusted",
-    Event.TWO_FACTOR_ENABLED: "Two-step turned on",
-    Event.TWO_FACTOR_DISABLED: "Two-step turned off",
-    Event.SETTING_CHANGED: "Setting changed",
-    Event.PERMISSION_CHANGED: "Permissions changed",
-    Event.GROUP_CREATED: "Group created",
-    Event.GROUP_RENAMED: "Group renamed",
-    Event.GROUP_DELETED: "Group deleted",
-    Event.PERSON_CREATED: "Person created",
-    Event.PERSON_UPDATED: "Person changed",
-    Event.PERSON_DELETED: "Person deleted",
-    Event.PASSWORD_CHANGED: "Password changed",
-    Event.MAIL_TEST_SENT: "Test code sent",
-    Event.SIGNED_OUT: "Signed out",
-    Event.SESSION_STARTED: "Session started",
-    Event.SESSION_ENDED: "Session ended",
-    Event.SESSION_REFUSED: "Session refused",
-    Event.BREAK_GLASS: "Break-glass recovery",
-}
 
 #: Events the Log shows highlighted: a recovery outside the normal rights.
 HIGHLIGHTED_EVENTS = frozenset({Event.BREAK_GLASS.value})
@@ -123,8 +101,7 @@ PERIODS: tuple[tuple[str, str], ...] = (
 
 
 def event_name(value: str) -> str:
-    name = EVENT_NAMES.get(value)
-    return _t(name) if name else value
+    return audit_event_name(value, _t)
 
 
 @dataclass(frozen=True)
@@ -133,14 +110,10 @@ class Column:
     width: int
 
 
-COLUMNS: tuple[Column, ...] = (
-    Column("Time", 150),
-    Column("Actor", 150),
-    Column("Event", 150),
-    Column("Subject", 170),
-    Column("Address", 110),
-    Column("Workstation", 120),
-    Column("Detail", 200),
+# The titles are the core's, so that the CSV export has the same ones.
+COLUMNS: tuple[Column, ...] = tuple(
+    Column(title, width)
+    for title, width in zip(LOG_COLUMNS, (150, 150, 150, 170, 110, 120, 200), strict=True)
 )
 TIME, ACTOR, EVENT, SUBJECT, ADDRESS, WORKSTATION, DETAIL = range(len(COLUMNS))
 
@@ -181,6 +154,7 @@ class AuditSource:
             event=filters.event or None,
             since=filters.since,
             until=filters.until,
+            translate=_t,
         )
 
 
@@ -320,7 +294,7 @@ class AuditLogModel(ReadOnlyTableModel):
                 row.subject,
                 row.address,
                 row.workstation,
-                " ".join(row.detail.split()),
+                detail_text(row.detail),
             )[column]
         if row.event in HIGHLIGHTED_EVENTS:
             if role == Qt.ItemDataRole.BackgroundRole:
@@ -546,7 +520,10 @@ class LogPage(QWidget):
         dialog.setFileMode(QFileDialog.FileMode.AnyFile)
         dialog.setNameFilters([self.tr("CSV files (*.csv)"), self.tr("All files (*)")])
         dialog.setDefaultSuffix("csv")
-        dialog.selectFile(f"pmdesk-log-{date.today():%Y-%m-%d}.csv")
+        # In Documents, not wherever the program was started from.
+        folder = export_folder()
+        dialog.setDirectory(str(folder))
+        dialog.selectFile(str(folder / f"pmdesk-log-{date.today():%Y-%m-%d}.csv"))
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.export_dialog = dialog
 
@@ -607,3 +584,11 @@ def _date_edit(value: QDate, parent: QWidget) -> QDateEdit:
     edit.setCalendarPopup(True)
     edit.setDisplayFormat("yyyy-MM-dd")
     return edit
+
+
+def export_folder() -> Path:
+    """Where "Export to CSV…" opens: the user's Documents folder, else their home folder."""
+    documents = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+    if documents and Path(documents).is_dir():
+        return Path(documents)
+    return Path.home()
