@@ -59,6 +59,27 @@ def _save_plain_smtp(qtbot: QtBot, page: SecurityPage, host: str, port: int) -> 
     qtbot.waitUntil(lambda: _idle(page) and box.message.role == "success")
 
 
+# ----- item 8: the test code's result is where the user looks ----------------------------------
+
+
+def test_send_test_code_result_is_scrolled_into_view(
+    qtbot: QtBot, page: SecurityPage, main_window: MainWindow
+) -> None:
+    box = page.mail_box
+    scroll = page.left_scroll
+    bar = scroll.verticalScrollBar()
+    # The test button is the last thing the user sees at the bottom of the panel.
+    qtbot.keyClicks(box.test_edit, "jm@insypro.com")
+    bottom = box.test_button.mapTo(scroll.widget(), QPoint(0, box.test_button.height())).y()
+    bar.setValue(bottom - scroll.viewport().height() + 2)
+    assert _in_view(scroll, box.test_button)
+    qtbot.mouseClick(box.test_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: _idle(page) and box.message.isVisible())
+    assert box.message.role == "success"
+    qtbot.waitUntil(lambda: _in_view(scroll, box.message))
+    main_window.grab().save("/tmp/test-result.png")
+
+
 # ----- item 9: the SMTP form's tab order is its visual order -----------------------------------
 
 

@@ -984,6 +984,20 @@ class SecurityPage(QWidget):
         else:
             self.mail_status.set_state(False, self.tr("Off — {how}").format(how=status.mail_label))
 
+    def _reveal(self, widget: QWidget) -> None:
+        """Scroll the left panel so that ``widget`` (a result just shown) is in view, once the
+        layout has made room for it: a result below the visible part looks like nothing
+        happened."""
+
+        def scroll() -> None:
+            holder = self.left_scroll.widget()
+            if holder is not None and holder.layout() is not None:
+                holder.layout().activate()
+            if widget.isVisible():
+                self.left_scroll.ensureWidgetVisible(widget, 0, 12)
+
+        QTimer.singleShot(0, self, scroll)
+
     def send_test(self, address: str) -> None:
         if not address or not self.can_edit:
             return
@@ -1000,12 +1014,14 @@ class SecurityPage(QWidget):
                     to=sent.destination, how=sent.label
                 )
             self.mail_box.message.show_success(text)
+            self._reveal(self.mail_box.message)
 
         def failed(exc: BaseException) -> None:
             self.mail_box.set_busy(False)
             self.mail_box.message.show_error(
                 error_text(exc, self.tr("The test code could not be sent"))
             )
+            self._reveal(self.mail_box.message)
 
         self.mail_box.message.clear_message()
         self.mail_box.set_busy(True, self.tr("Sending a test code to {to}…").format(to=address))
