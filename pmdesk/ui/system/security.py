@@ -991,8 +991,9 @@ class SecurityPage(QWidget):
 
         def scroll() -> None:
             holder = self.left_scroll.widget()
-            if holder is not None and holder.layout() is not None:
-                holder.layout().activate()
+            layout = holder.layout() if holder is not None else None
+            if layout is not None:
+                layout.activate()
             if widget.isVisible():
                 self.left_scroll.ensureWidgetVisible(widget, 0, 12)
 
