@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QComboBox, QLabel, QStyle, QStyleOptionComboBox, QWidget
 from pytestqt.qtbot import QtBot
 
@@ -19,11 +19,12 @@ from pmdesk.secrets import MemoryStore
 from pmdesk.ui.app import Launcher
 from pmdesk.ui.first_run import FirstRunDialog
 from pmdesk.ui.login_dialog import LoginDialog
-from pmdesk.ui.main_window import DEFAULT_SIZE, MainWindow
+from pmdesk.ui.main_window import DEFAULT_SIZE, MainWindow, Session
 from pmdesk.ui.personnel.form import PersonEditor
 from pmdesk.ui.personnel.view import PersonnelPage
 from pmdesk.ui.tasks import TaskManager
 from tests.helpers.login import cheap_passwords
+from tests.helpers.staff import add_group
 from tests.ui.test_personnel import STAFF, _add_staff, _idle
 
 
@@ -156,3 +157,50 @@ def _combos_fit(editor: PersonEditor) -> None:
         for text in [*texts[:1], combo.currentText()]:
             width = combo.fontMetrics().horizontalAdvance(text)
             assert width <= room, (name, text, width, room)
+
+
+def _group_names(page: PersonnelPage) -> list[str]:
+    combo = page.editor.combos["group_id"]
+    return [combo.itemText(i) for i in range(1, combo.count())]
+
+
+class _FakeBackground(QObject):
+    trusted_ips_changed = Signal()
+    changed = Signal(object)
+
+    def stop(self) -> None:
+        pass
+
+
+def test_usergroup_list_follows_new_groups(
+    qtbot: QtBot, ui_app: App, staff: dict[str, int], admin_session: Session, tasks: TaskManager
+) -> None:
+    """Item 2: a group made in Permissions (or on another workstation) is offered at once."""
+    main_window = MainWindow(ui_app, admin_session, tasks, passwords=cheap_passwords())
+    qtbot.addWidget(main_window)
+    background = _FakeBackground()
+    main_window.background = background  # type: ignore[assignment]  # as the app does
+    main_window.show()
+    page = main_window.show_page("personnel")
+    assert isinstance(page, PersonnelPage)
+    qtbot.waitUntil(lambda: _idle(page) and page.model.total == len(STAFF))
+    assert "Workshop" not in _group_names(page)
+
+    # Reload (F5) reloads the lists too.
+    add_group(ui_app.db, "Workshop")
+    qtbot.mouseClick(page.refresh_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "Workshop" in _group_names(page))
+
+    # Another workstation: the change listener names the table.
+    add_group(ui_app.db, "Bodywork")
+    background.changed.emit(frozenset({"user_groups"}))
+    qtbot.waitUntil(lambda: "Bodywork" in _group_names(page))
+
+    # Made here in System → Permissions, then back to Personnel.
+    add_group(ui_app.db, "Paint shop")
+    main_window.show_page("permissions")
+    main_window.show_page("personnel")
+    qtbot.waitUntil(lambda: "Paint shop" in _group_names(page))
+    qtbot.waitUntil(lambda: _idle(page))
+    main_window.background = None
+    main_window.close()

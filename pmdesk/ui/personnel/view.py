@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtGui import QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -54,6 +54,8 @@ if TYPE_CHECKING:
 ROW_HEIGHT = 26
 SEARCH_DELAY_MS = 250
 COLUMN_WIDTHS = (120, 105, 70, 90, 190, 110, 70)
+# What the Usergroup, Location, Language and Team lists are read from.
+LOOKUP_TABLES = frozenset({"user_groups", "locations", "languages", "teams"})
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,8 @@ class PersonnelPage(QWidget):
         if services is not None:
             # Another workstation (or the expiry sweep) changed trusted addresses.
             services.trusted_ips_changed.connect(self._trusted_ips_changed_elsewhere)
+            # Groups, locations, languages or teams changed (here or elsewhere): the lists follow.
+            services.changed.connect(self._tables_changed)
         self._pending_row: int | None = None
         self.conflict_dialog: ConflictDialog | None = None
 
@@ -236,6 +240,17 @@ class PersonnelPage(QWidget):
     def refresh(self) -> None:
         self._reselect_id = self._current_id
         self.model.refresh()
+        self._load_lookups()
+
+    def _tables_changed(self, tables: object) -> None:
+        if isinstance(tables, set | frozenset) and tables & LOOKUP_TABLES:
+            self._load_lookups()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """Coming back from System → Permissions: offer the groups made there at once."""
+        super().showEvent(event)
+        if self._lookups is not None:
+            self._load_lookups()
 
     def _apply_search(self) -> None:
         self._search_timer.stop()
