@@ -204,3 +204,14 @@ def test_usergroup_list_follows_new_groups(
     qtbot.waitUntil(lambda: _idle(page))
     main_window.background = None
     main_window.close()
+
+
+def test_access_flags_say_what_they_grant(page: PersonnelPage) -> None:
+    """Item 15: one line next to Planning … Reception, unlike group rights."""
+    hint = page.editor.access_hint
+    assert hint.isVisible()
+    assert "separate apps" in hint.text()
+    assert "System → Permissions" in hint.text()
+    for check in page.editor.flag_checks.values():
+        assert check.accessibleDescription() == hint.text()
+    page.editor.grab().save("/tmp/personnel-access.png")

@@ -258,7 +258,18 @@ class PersonEditor(QWidget):
         flags.addWidget(access_title, 0, 0, 1, 2)
         for i, name in enumerate(ACCESS_FLAGS):
             flags.addWidget(self.flag_checks[name], 1 + i % 3, i // 3)
-        flags.setRowStretch(4, 1)
+        self.access_hint = hint_label(
+            self.tr(
+                "Lets this person open the suite's separate apps. What they may see and do "
+                "in pmdesk comes from their user group (System → Permissions)."
+            ),
+            self,
+        )
+        self.access_hint.setObjectName("accessHint")
+        flags.addWidget(self.access_hint, 4, 0, 1, 2)
+        for check in self.flag_checks.values():
+            check.setAccessibleDescription(self.access_hint.text())
+        flags.setRowStretch(5, 1)
 
         self.lock_icon = QLabel(self)
         self.lock_label = QLabel(self)
