@@ -214,7 +214,7 @@ def test_connection_status_and_workstation_address(page: SecurityPage) -> None:
 def test_enabling_two_step_lists_who_would_be_shut_out(
     qtbot: QtBot, page: SecurityPage, ui_app: App
 ) -> None:
-    assert page.two_factor_button.text() == "Disabled"
+    assert page.two_factor_button.text() == "Turn on…"
     qtbot.mouseClick(page.two_factor_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: page.readiness_dialog is not None and page.readiness_dialog.isVisible())
     dialog = page.readiness_dialog
@@ -234,13 +234,13 @@ def test_enabling_two_step_lists_who_would_be_shut_out(
     assert dialog.height() <= dialog.heightForWidth(dialog.width()) + 2
 
     qtbot.mouseClick(dialog.confirm_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: _idle(page) and page.two_factor_button.text() == "Enabled")
+    qtbot.waitUntil(lambda: _idle(page) and page.two_factor_button.text() == "Turn off…")
     assert SecurityService(ui_app.context).get(OTHER).two_factor_enabled is True
     assert page.message.text() == "Two-step authentication is on."
 
     qtbot.mouseClick(page.two_factor_button, Qt.MouseButton.LeftButton)
     assert _answer(qtbot, page, "Turn off") == "Turn two-step authentication off?"
-    qtbot.waitUntil(lambda: _idle(page) and page.two_factor_button.text() == "Disabled")
+    qtbot.waitUntil(lambda: _idle(page) and page.two_factor_button.text() == "Turn on…")
     assert SecurityService(ui_app.context).get(OTHER).two_factor_enabled is False
 
 
@@ -255,7 +255,7 @@ def test_cancelling_the_readiness_report_changes_nothing(
     qtbot.waitUntil(lambda: page.readiness_dialog is None)
     qtbot.wait(50)
     assert _idle(page)
-    assert page.two_factor_button.text() == "Disabled"
+    assert page.two_factor_button.text() == "Turn on…"
     assert SecurityService(ui_app.context).get(OTHER).two_factor_enabled is False
 
 

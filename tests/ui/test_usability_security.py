@@ -23,7 +23,7 @@ from pmdesk.bootstrap import App
 from pmdesk.ui.main_window import MainWindow
 from pmdesk.ui.system.security import SecurityPage
 from tests.ui.system_pages import open_page
-from tests.ui.test_security import _idle
+from tests.ui.test_security import _answer, _idle
 
 RED = "#b3261e"
 
@@ -147,6 +147,28 @@ def test_every_scroll_area_follows_the_focus(qtbot: QtBot, main_window: MainWind
     assert {a.objectName() for a in areas} >= {"securityLeftScroll", "gridScroll", "editorScroll"}
     for area in areas:
         assert area.property("followsFocus") is True, area.objectName()
+
+
+# ----- item 13: the two-step control says its state and names its action ----------------------
+
+
+def test_two_step_state_is_text_and_the_button_names_its_action(
+    qtbot: QtBot, page: SecurityPage
+) -> None:
+    assert page.two_factor_state.text() == "Off"
+    assert page.two_factor_button.text() == "Turn on…"
+    qtbot.mouseClick(page.two_factor_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: page.readiness_dialog is not None and page.readiness_dialog.isVisible())
+    dialog = page.readiness_dialog
+    assert dialog is not None
+    qtbot.mouseClick(dialog.confirm_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: _idle(page) and page.two_factor_state.text() == "On")
+    assert page.two_factor_button.text() == "Turn off…"
+    page.grab().save("/tmp/two-step-on.png")
+    qtbot.mouseClick(page.two_factor_button, Qt.MouseButton.LeftButton)
+    assert _answer(qtbot, page, "Turn off") == "Turn two-step authentication off?"
+    qtbot.waitUntil(lambda: _idle(page) and page.two_factor_state.text() == "Off")
+    assert page.two_factor_button.text() == "Turn on…"
 
 
 # ----- item 19: the From error goes as soon as From is valid -----------------------------------

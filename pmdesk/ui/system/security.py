@@ -1,11 +1,11 @@
 """System → Security: connection security, two-step authentication, trusted IPs, code delivery.
 
 As in the product: the connection status ("HTTPS/SSL status: On"; here the database link and the
-mail link), "Two step authentication: Enabled / Disabled" as a button that toggles it, and the
-list of trusted IP addresses with a red remove icon on each row, "Viewing items 1-20 of N" and
-Previous / Next. Also: a filter, removing several rows at once, how long an address stays
-trusted and a code stays valid, how codes are delivered (with "Send test code"), and this
-workstation's address as the database sees it.
+mail link), two-step authentication's state ("Status: Off") with a button named for what it does
+("Turn on…" / "Turn off…"), and the list of trusted IP addresses with a red remove icon on each
+row, "Viewing items 1-20 of N" and Previous / Next. Also: a filter, removing several rows at
+once, how long an address stays trusted and a code stays valid, how codes are delivered (with
+"Send test code"), and this workstation's address as the database sees it.
 
 Turning two-step authentication on first lists who could not receive a code (name, login, why)
 and asks to confirm. Every service call runs on a worker thread; the buttons follow the signed-in
@@ -27,7 +27,7 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtGui import QIcon, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFormLayout,
@@ -103,21 +103,10 @@ REFRESH_DELAY_MS = 250
 ROW_HEIGHT = 28
 LEFT_WIDTH = 480
 
-_TOGGLE_STYLE = """
-QPushButton#twoFactorButton {
-    font-weight: bold; padding: 6px 18px; min-width: 110px;
+_STATE_STYLE = {
+    True: "font-weight: bold; color: #1d5e21;",
+    False: "font-weight: bold; color: #33485f;",
 }
-QPushButton#twoFactorButton[state="on"] {
-    background: #2e7d32; border: 1px solid #256b29; color: #ffffff;
-}
-QPushButton#twoFactorButton[state="on"]:hover { background: #276c2b; }
-QPushButton#twoFactorButton[state="on"]:disabled {
-    background: #a5cfa8; border-color: #a5cfa8; color: #f4faf4;
-}
-QPushButton#twoFactorButton[state="off"] {
-    background: #ffffff; border: 1px solid #bcc5d0; color: #5b6875;
-}
-"""
 
 
 @dataclass(frozen=True)
@@ -315,7 +304,7 @@ class SecurityPage(QWidget):
     def __init__(self, context: PageContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("securityPage")
-        self.setStyleSheet(_TOGGLE_STYLE + spin_box_style())
+        self.setStyleSheet(spin_box_style())
         self.context = context
         self.core = context.app.context
         self.tasks = context.tasks
@@ -366,7 +355,12 @@ class SecurityPage(QWidget):
         # ----- two step authentication -----
         two_box = QGroupBox(self.tr("Two step authentication"), self)
         two_box.setObjectName("twoFactorBox")
-        self.two_factor_button = QPushButton(self.tr("Disabled"), self)
+        # The state is text; the button is named for what it does ("Turn on…").
+        state_caption = QLabel(self.tr("Status:"), self)
+        self.two_factor_state = QLabel("…", self)
+        self.two_factor_state.setObjectName("twoFactorState")
+        state_caption.setBuddy(self.two_factor_state)
+        self.two_factor_button = QPushButton(self.tr("Turn on…"), self)
         self.two_factor_button.setObjectName("twoFactorButton")
         self.two_factor_button.setAutoDefault(False)
         self.two_factor_button.setEnabled(False)
@@ -376,10 +370,12 @@ class SecurityPage(QWidget):
         self.two_factor_text.setObjectName("twoFactorText")
         self.two_factor_text.setWordWrap(True)
         toggle_row = QHBoxLayout()
-        toggle_row.setSpacing(10)
-        toggle_row.addWidget(self.two_factor_button)
-        toggle_row.addWidget(self.two_factor_busy)
+        toggle_row.setSpacing(8)
+        toggle_row.addWidget(state_caption)
+        toggle_row.addWidget(self.two_factor_state)
         toggle_row.addStretch(1)
+        toggle_row.addWidget(self.two_factor_busy)
+        toggle_row.addWidget(self.two_factor_button)
         two_layout = QVBoxLayout(two_box)
         two_layout.setSpacing(8)
         two_layout.addLayout(toggle_row)
@@ -545,6 +541,7 @@ class SecurityPage(QWidget):
         self.paging_label = QLabel(self)
         self.paging_label.setObjectName("pagingLabel")
         self.paging_label.setProperty("role", "muted")
+        self.paging_label.setWordWrap(True)  # may take two lines, so the page fits 1024 px
         self.previous_button = QPushButton(icon("previous"), self.tr("Previous"), self)
         self.previous_button.setObjectName("previousButton")
         self.next_button = QPushButton(icon("next"), self.tr("Next"), self)
@@ -710,23 +707,27 @@ class SecurityPage(QWidget):
         if self.state is not None and self.state.settings is not settings:
             self.state = SecurityState(settings, self.state.status, self.state.secret)
         on = settings.two_factor_enabled
-        self.two_factor_button.setText(self.tr("Enabled") if on else self.tr("Disabled"))
-        self.two_factor_button.setIcon(icon("check-white") if on else icon("lock"))
-        self.two_factor_button.setProperty("state", "on" if on else "off")
+        self.two_factor_state.setText(self.tr("On") if on else self.tr("Off"))
+        self.two_factor_state.setStyleSheet(_STATE_STYLE[on])
+        self.two_factor_button.setText(self.tr("Turn off…") if on else self.tr("Turn on…"))
+        self.two_factor_button.setIcon(icon("lock") if not on else QIcon())
+        # Turning on is what this screen is for; turning off asks first, in red.
+        self.two_factor_button.setProperty("primary", not on)
         repolish(self.two_factor_button)
         self.two_factor_button.setToolTip(
             (
-                self.tr("Click to turn two-step authentication off")
+                self.tr("Turn two-step authentication off (asks first)")
                 if on
-                else self.tr("Click to turn two-step authentication on")
+                else self.tr("Check who can receive a code, then turn two-step authentication on")
             )
             if self.can_edit
             else self.tr("Your user group needs System → Security Edit to change this.")
         )
+        self.two_factor_button.setAccessibleDescription(self.two_factor_button.toolTip())
         self.two_factor_text.setText(
-            self.tr("On: signing in from an address that is not trusted asks for a security code.")
+            self.tr("Signing in from an address that is not trusted asks for a security code.")
             if on
-            else self.tr("Off: a password is enough to sign in.")
+            else self.tr("A password is enough to sign in.")
         )
         for spin, value in zip(self._trust_spins(), _trust_values(settings), strict=True):
             spin.blockSignals(True)
