@@ -154,6 +154,11 @@ def _combos_fit(editor: PersonEditor) -> None:
         texts = [combo.itemText(i) for i in range(combo.count())]
         assert texts, name
         room = _combo_text_room(combo)
+        if combo.width() < combo.sizeHint().width():
+            # The offscreen screen (800 x 600) clamps the window: squeezed below its minimum
+            # only there (item 5/6); check the width the combo asks for.
+            combo.resize(combo.sizeHint())
+            room = _combo_text_room(combo)
         for text in [*texts[:1], combo.currentText()]:
             width = combo.fontMetrics().horizontalAdvance(text)
             assert width <= room, (name, text, width, room)

@@ -657,7 +657,7 @@ def _fit_placeholder(combo: QComboBox, placeholder: str) -> None:
     """Make a combo at least wide enough for its placeholder ("select a usergroup")."""
     metrics = combo.fontMetrics()
     per_char = max(metrics.horizontalAdvance("x"), 1)
-    needed = -(-metrics.horizontalAdvance(placeholder) // per_char) + 1
+    needed = -(-metrics.horizontalAdvance(placeholder) // per_char) + 2
     combo.setMinimumContentsLength(max(10, needed))
 
 
