@@ -15,9 +15,10 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from email.utils import formataddr, parseaddr
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import URL, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -75,12 +76,23 @@ class ShutOutPerson:
     reason: str
 
 
+# How a link is protected, for the Security screen's status lines:
+#   "none"       no link at all: nothing leaves this computer (embedded SQLite, outbox folder);
+#   "encrypted"  TLS (STARTTLS, TLS, HTTPS, the database's SSL);
+#   "local"      not encrypted, but only to a server on this computer (loopback, local socket):
+#                nothing crosses the network, so nothing is wrong;
+#   "exposed"    not encrypted across the network: the only state that is a problem.
+Link = Literal["none", "encrypted", "local", "exposed"]
+
+
 @dataclass(frozen=True)
 class ConnectionStatus:
     database_encrypted: bool | None  # None: embedded SQLite, no network link
     mail_encrypted: bool | None  # None: the outbox folder, no network link
     mail_label: str
     workstation_address: str | None
+    database_link: Link = "none"
+    mail_link: Link = "none"
 
 
 class ShutOutWarning(PmdeskError):
@@ -147,6 +159,31 @@ def delivery_encrypted(delivery: DeliverySettings) -> bool | None:
     if delivery.method == "sms":
         return urlsplit(delivery.sms_url).scheme.lower() == "https"
     return None
+
+
+def delivery_link(delivery: DeliverySettings) -> Link:
+    """How codes travel: unencrypted mail or SMS is allowed only to this computer (local)."""
+    encrypted = delivery_encrypted(delivery)
+    if encrypted is None:
+        return "none"
+    if encrypted:
+        return "encrypted"
+    host = delivery.smtp_host if delivery.method == "smtp" else urlsplit(delivery.sms_url).hostname
+    return "local" if _is_loopback(host or "") else "exposed"
+
+
+def database_link(encrypted: bool | None, url: URL) -> Link:
+    """How the database link is protected; an unencrypted one to a server on this computer
+    (loopback address or local socket, e.g. ``postgresql:///pmdesk``) is local, not exposed."""
+    if encrypted is None:
+        return "none"
+    if encrypted:
+        return "encrypted"
+    socket = url.query.get("host") or url.query.get("unix_socket")
+    if isinstance(socket, str) and socket.startswith("/"):
+        return "local"
+    host = url.host or ""
+    return "local" if not host or host.startswith("/") or _is_loopback(host) else "exposed"
 
 
 def find_shut_out(session: Session, method: str) -> list[ShutOutPerson]:
@@ -396,11 +433,14 @@ class SecurityService:
         with self._ctx.db.session() as s:
             require(s, actor, SYSTEM_SECURITY, Action.READ)
             delivery = load_settings(s).delivery
+            encrypted = self._ctx.db.connection_encrypted(s)
             return ConnectionStatus(
-                database_encrypted=self._ctx.db.connection_encrypted(s),
+                database_encrypted=encrypted,
                 mail_encrypted=delivery_encrypted(delivery),
                 mail_label=delivery_label(delivery, self._ctx.outbox_default),
                 workstation_address=self._ctx.db.client_address(s),
+                database_link=database_link(encrypted, self._ctx.db.url),
+                mail_link=delivery_link(delivery),
             )
 
     def set_two_factor(

@@ -483,7 +483,7 @@ def test_smtp_settings_password_in_the_keyring_and_a_real_test_mail(
     assert ui_app.context.secrets.get(smtp_key("mail.example.com", "codes")) == "s3cret-pass"
     assert box.edits["smtp_password"].text() == ""  # never shown back
     assert box.edits["smtp_password"].placeholderText() == "stored in the keyring; type to replace"
-    assert page.mail_status.text().startswith("On — ")  # the words are the core's label
+    assert page.mail_status.text().endswith("Encryption: TLS")  # label: the core's words
     assert "mail.example.com:465" in page.mail_status.text()
 
     # Now a server that really answers: plain SMTP to a relay on this machine, no login.
@@ -657,6 +657,6 @@ def test_sms_gateway_settings_and_token(qtbot: QtBot, page: SecurityPage, ui_app
     assert (saved.method, saved.sms_url) == ("sms", "https://sms.example.com/send")
     assert ui_app.context.secrets.get(sms_key("https://sms.example.com/send")) == "tok-123"
     assert box.edits["sms_token"].text() == ""
-    assert page.mail_status.text().startswith("On — ")
+    assert page.mail_status.text().endswith("Encryption: TLS")
     assert "sms.example.com" in page.mail_status.text()
     assert box.test_edit.placeholderText() == "mobile number"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,12 +19,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 from pytestqt.qtbot import QtBot
+from sqlalchemy import make_url
 
 from pmdesk.bootstrap import App
+from pmdesk.core.delivery.base import DeliverySettings
+from pmdesk.core.security import ConnectionStatus, SecurityService, database_link, delivery_link
 from pmdesk.ui.main_window import MainWindow
-from pmdesk.ui.system.security import SecurityPage
+from pmdesk.ui.system.security import SecurityPage, SecurityState
+from tests.helpers.smtp import SmtpServer
 from tests.ui.system_pages import open_page
-from tests.ui.test_security import _answer, _idle
+from tests.ui.test_security import OTHER, _answer, _idle
 
 RED = "#b3261e"
 
@@ -57,6 +62,60 @@ def _save_plain_smtp(qtbot: QtBot, page: SecurityPage, host: str, port: int) -> 
     qtbot.keyClicks(box.edits["smtp_from"], "pmdesk@example.com")
     qtbot.mouseClick(box.save_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: _idle(page) and box.message.role == "success")
+
+
+# ----- item 3: the status line says what is meant, red only for what is wrong ------------------
+
+
+def test_mail_to_a_local_relay_is_not_reported_as_off_in_red(
+    qtbot: QtBot, page: SecurityPage, smtp_plain_server: SmtpServer
+) -> None:
+    _save_plain_smtp(qtbot, page, smtp_plain_server.host, smtp_plain_server.port)
+    qtbot.waitUntil(lambda: "E-mail via" in page.mail_status.text())
+    text = page.mail_status.text()
+    assert "Off" not in text and "On —" not in text
+    assert "Encryption: none (local server only)" in text
+    assert page.mail_status.state is None  # neutral: nothing is wrong
+    assert RED not in page.mail_status.value.styleSheet()
+    page.mail_status.grab().save("/tmp/status-mail.png")
+
+
+def test_database_line_says_encryption_and_is_red_only_over_the_network(
+    page: SecurityPage,
+) -> None:
+    state = page.state
+    assert state is not None
+
+    def show(**changes: object) -> None:
+        status = replace(state.status, **changes)  # type: ignore[arg-type]
+        page._show_state(SecurityState(state.settings, status, state.secret))
+
+    show(database_encrypted=False, database_link="local")
+    assert page.database_status.text() == "Encryption: none (server on this computer only)"
+    assert page.database_status.state is None
+    show(database_encrypted=True, database_link="encrypted")
+    assert page.database_status.text() == "Encryption: TLS"
+    assert page.database_status.state is True
+    show(database_encrypted=False, database_link="exposed")
+    assert page.database_status.text().startswith("Not encrypted")
+    assert page.database_status.state is False
+    assert RED in page.database_status.value.styleSheet()
+
+
+def test_the_core_knows_which_links_are_local(ui_app: App, page: SecurityPage) -> None:
+    status = SecurityService(ui_app.context).connection_status(OTHER)
+    assert isinstance(status, ConnectionStatus)
+    assert (status.database_link, status.mail_link) == ("none", "none")
+    url = make_url
+    assert database_link(False, url("postgresql+psycopg://u@127.0.0.1/pm")) == "local"
+    assert database_link(False, url("postgresql+psycopg:///pm")) == "local"  # local socket
+    assert database_link(False, url("postgresql+psycopg://u@db.office.lan/pm")) == "exposed"
+    assert database_link(True, url("postgresql+psycopg://u@db.office.lan/pm")) == "encrypted"
+    smtp = DeliverySettings(method="smtp", smtp_host="localhost", smtp_security="none")
+    assert delivery_link(smtp) == "local"
+    assert delivery_link(replace(smtp, smtp_host="mail.example.com")) == "exposed"
+    assert delivery_link(replace(smtp, smtp_security="tls")) == "encrypted"
+    assert delivery_link(DeliverySettings(method="sms", sms_url="http://127.0.0.1/s")) == "local"
 
 
 # ----- item 8: the test code's result is where the user looks ----------------------------------

@@ -586,11 +586,11 @@ class SecurityPage(QWidget):
         ip_layout.addLayout(paging_row)
 
         columns = QHBoxLayout()
-        columns.setSpacing(14)
+        columns.setSpacing(10)  # 10 and 10 (not 14): the page fits a 1024 px screen
         columns.addWidget(self.left_scroll)
         columns.addWidget(ip_box, 1)
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(14, 12, 14, 12)
+        layout.setContentsMargins(10, 12, 10, 12)
         layout.setSpacing(8)
         layout.addWidget(self.message)
         layout.addLayout(columns, 1)
@@ -687,15 +687,25 @@ class SecurityPage(QWidget):
         self.state = state
         settings, status = state.settings, state.status
         self._show_settings(settings)
-        if status.database_encrypted is None:
+        # The core says how each link is protected; red only for what is wrong (exposed).
+        link = status.database_link
+        if link == "none":
             self.database_status.set_state(
                 None, self.tr("Embedded database on this computer (no network link)")
             )
-        elif status.database_encrypted:
-            self.database_status.set_state(True, self.tr("On — encrypted (TLS)"))
+        elif link == "encrypted":
+            self.database_status.set_state(True, self.tr("Encryption: TLS"))
+        elif link == "local":
+            self.database_status.set_state(
+                None, self.tr("Encryption: none (server on this computer only)")
+            )
         else:
             self.database_status.set_state(
-                False, self.tr("Off — the database connection is not encrypted")
+                False,
+                self.tr(
+                    "Not encrypted: data and sign-ins cross the network readable. Turn on TLS "
+                    "for the database connection."
+                ),
             )
         self._show_state_status(status)
         self.address_label.setText(status.workstation_address or self.tr("unknown"))
@@ -977,13 +987,22 @@ class SecurityPage(QWidget):
         self.tasks.run(lambda: service.connection_status(actor), done, lambda _e: None, owner=self)
 
     def _show_state_status(self, status: ConnectionStatus) -> None:
-        """The mail link's line of the connection status."""
-        if status.mail_encrypted is None:
-            self.mail_status.set_state(None, status.mail_label)
-        elif status.mail_encrypted:
-            self.mail_status.set_state(True, self.tr("On — {how}").format(how=status.mail_label))
+        """The mail link's line of the connection status: how codes go, then how they are
+        protected on the way (red only when they would cross the network unencrypted)."""
+        how = status.mail_label
+        link = status.mail_link
+        if link == "none":
+            self.mail_status.set_state(None, how)
+        elif link == "encrypted":
+            self.mail_status.set_state(True, how + "\n" + self.tr("Encryption: TLS"))
+        elif link == "local":
+            self.mail_status.set_state(
+                None, how + "\n" + self.tr("Encryption: none (local server only)")
+            )
         else:
-            self.mail_status.set_state(False, self.tr("Off — {how}").format(how=status.mail_label))
+            self.mail_status.set_state(
+                False, how + "\n" + self.tr("Not encrypted: codes cross the network readable.")
+            )
 
     def _reveal(self, widget: QWidget) -> None:
         """Scroll the left panel so that ``widget`` (a result just shown) is in view, once the
@@ -1236,7 +1255,9 @@ class SecurityPage(QWidget):
 
 
 class _StatusLine(QWidget):
-    """One line of the connection status: an icon, a caption and On / Off / not applicable."""
+    """One line of the connection status: an icon, a caption and what it is.
+
+    ``on``: True protected (green lock), None nothing wrong (neutral), False wrong (red)."""
 
     def __init__(self, caption: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
