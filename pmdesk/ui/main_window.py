@@ -10,6 +10,10 @@ To add a System screen, register it in ``install_pages`` below::
 
 where ``SecurityPage(page_context) -> QWidget``. A page may define ``has_unsaved_changes() ->
 bool``; sign-out and closing the window then ask before discarding.
+
+Small screens: every page sits in a scroll area, so a page larger than the window scrolls instead
+of being cut off or widening the window; the window never opens (nor restores) larger than the
+screen's available area (``available_area``), and is kept inside it.
 """
 
 from __future__ import annotations
@@ -19,14 +23,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, QCoreApplication, Qt, QTranslator, Signal
-from PySide6.QtGui import QCloseEvent, QShowEvent
+from PySide6.QtCore import QByteArray, QCoreApplication, QRect, QSize, Qt, QTranslator, Signal
+from PySide6.QtGui import QCloseEvent, QGuiApplication, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QMainWindow,
     QPushButton,
+    QScrollArea,
     QStackedWidget,
     QTabWidget,
     QVBoxLayout,
@@ -50,6 +56,38 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_SIZE = (1240, 800)
+#: The widest a status-bar text may be (a database path is shortened in its middle).
+STATUS_TEXT_WIDTH = 420
+#: Room kept for the window's frame (title bar, borders) before it is shown and its frame known.
+FRAME_ALLOWANCE = QSize(16, 40)
+
+
+def available_area(widget: QWidget) -> QRect:
+    """The part of ``widget``'s screen a window may use (without task bars), in logical pixels.
+
+    Tests replace it to play a small screen."""
+    screen = widget.screen() or QGuiApplication.primaryScreen()
+    if screen is None:
+        return QRect(0, 0, *DEFAULT_SIZE)
+    return screen.availableGeometry()
+
+
+def fit_to_screen(window: QWidget, area: QRect | None = None) -> None:
+    """Shrink ``window`` to the available area (frame included) and move it inside."""
+    area = available_area(window) if area is None else area
+    visible = window.isVisible()
+    frame = window.frameGeometry().size() - window.size() if visible else FRAME_ALLOWANCE
+    room = QSize(
+        max(1, area.width() - max(0, frame.width())), max(1, area.height() - max(0, frame.height()))
+    )
+    size = window.size().boundedTo(room)
+    if size != window.size():
+        window.resize(size)
+    outer = window.frameGeometry() if window.isVisible() else QRect(window.pos(), size + frame)
+    x = min(max(outer.x(), area.left()), area.right() + 1 - outer.width())
+    y = min(max(outer.y(), area.top()), area.bottom() + 1 - outer.height())
+    if (x, y) != (outer.x(), outer.y()):
+        window.move(max(x, area.left()), max(y, area.top()))
 
 
 @dataclass(frozen=True)
@@ -105,7 +143,10 @@ PageFactory = Callable[[PageContext], QWidget]
 
 
 class _LazyPage(QWidget):
-    """A tab's content, built by its factory the first time the tab is shown."""
+    """A tab's content, built by its factory the first time the tab is shown.
+
+    The content sits in a scroll area: when the window is smaller than the page's minimum size,
+    the page scrolls rather than being cut off, and never makes the window wider."""
 
     def __init__(self, key: str, factory: PageFactory, context: PageContext) -> None:
         super().__init__()
@@ -116,13 +157,21 @@ class _LazyPage(QWidget):
         self.content: QWidget | None = None
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
+        self.scroll_area = QScrollArea(self)
+        self.scroll_area.setObjectName(f"pageScroll_{key}")
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
+        self._layout.addWidget(self.scroll_area)
 
     def build(self) -> QWidget:
         if self.content is None:
             assert self._factory is not None
+            from pmdesk.ui.system.common import follow_focus
+
             self.content = self._factory(self._context)
             self._factory = None
-            self._layout.addWidget(self.content)
+            self.scroll_area.setWidget(self.content)
+            follow_focus(self.scroll_area)
         return self.content
 
     def showEvent(self, event: QShowEvent) -> None:
@@ -258,11 +307,17 @@ class MainWindow(QMainWindow):
             who += "  ·  " + self.tr("from {address}").format(address=self.session.address)
         self.user_status = _icon_label("user", who, self)
         self.user_status.setObjectName("userStatus")
-        self.database_status = _icon_label("database", describe_for_people(self.app.db.url), self)
+        where = describe_for_people(self.app.db.url)
+        # A long path is shortened in its middle (all of it in the tooltip): the status bar
+        # must not make the window wider than a small screen.
+        shown = self.fontMetrics().elidedText(
+            where, Qt.TextElideMode.ElideMiddle, STATUS_TEXT_WIDTH
+        )
+        self.database_status = _icon_label("database", shown, self)
         self.database_status.setObjectName("databaseStatus")
         self.database_status.setToolTip(
-            self.tr("Database {url} ({source})").format(
-                url=self.app.db.describe(), source=self.app.resolved.source
+            self.tr("{where}\nDatabase {url} ({source})").format(
+                where=where, url=self.app.db.describe(), source=self.app.resolved.source
             )
         )
         bar.addWidget(self.user_status)
@@ -443,10 +498,18 @@ class MainWindow(QMainWindow):
     # ----- geometry -----------------------------------------------------------------------
 
     def _restore_geometry(self) -> None:
+        """The saved size and place, else DEFAULT_SIZE; either way within the screen."""
         saved = self.app.settings.window_geometry
-        if saved and self.restoreGeometry(QByteArray.fromBase64(saved.encode("ascii"))):
-            return
-        self.resize(*DEFAULT_SIZE)
+        if not (saved and self.restoreGeometry(QByteArray.fromBase64(saved.encode("ascii")))):
+            self.resize(*DEFAULT_SIZE)
+            area = available_area(self)
+            room = area.size() - FRAME_ALLOWANCE
+            size = self.size().boundedTo(room)
+            self.move(
+                area.x() + max(0, (area.width() - size.width() - FRAME_ALLOWANCE.width()) // 2),
+                area.y() + max(0, (area.height() - size.height() - FRAME_ALLOWANCE.height()) // 2),
+            )
+        fit_to_screen(self)
 
     def _save_geometry(self) -> None:
         value = bytes(self.saveGeometry().toBase64().data()).decode("ascii")

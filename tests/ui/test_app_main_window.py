@@ -56,7 +56,7 @@ def test_administrator_sees_maintenance_organisation_personnel(
     assert _status_text(main_window, main_window.user_status) == (
         "Signed in as Jean-Marie Smets (jsmets)  ·  from 192.0.2.10"
     )
-    assert _status_text(main_window, main_window.database_status) == describe_for_people(
+    assert main_window.database_status.toolTip().splitlines()[0] == describe_for_people(
         ui_app.db.url
     )
     assert main_window.windowTitle() == "pmdesk — Jean-Marie Smets"

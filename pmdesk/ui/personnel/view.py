@@ -182,7 +182,8 @@ class PersonnelPage(QWidget):
         scroll.setObjectName("editorScroll")
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # Scrolls rather than cutting off its right column when narrower than the form.
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         holder = QWidget(scroll)
         holder_layout = QVBoxLayout(holder)
         holder_layout.setContentsMargins(6, 12, 12, 6)
@@ -217,6 +218,10 @@ class PersonnelPage(QWidget):
         splitter.setStretchFactor(0, 5)
         splitter.setStretchFactor(1, 6)
         splitter.setChildrenCollapsible(False)
+        # The form keeps the width it needs (at 1024 px it was cut off); the list gives way.
+        right.setMinimumWidth(
+            holder.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width()
+        )
         splitter.setSizes([500, 740])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
