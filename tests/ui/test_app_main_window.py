@@ -59,7 +59,7 @@ def test_administrator_sees_maintenance_organisation_personnel(
     assert main_window.database_status.toolTip().splitlines()[0] == describe_for_people(
         ui_app.db.url
     )
-    assert main_window.windowTitle() == "pmdesk — Jean-Marie Smets"
+    assert main_window.windowTitle() == "Jean-Marie Smets"
 
 
 def test_a_group_without_maintenance_read_sees_no_maintenance_tab(
