@@ -5,7 +5,7 @@ transaction on the database clock; a code is committed *before* it is sent and t
 happens outside any transaction, so a slow mail server never holds a database lock. Every
 decision is audited; no password or code ever reaches the audit trail, the log or an exception.
 
-Rules (DESIGN.md §2): one message for unknown user, wrong password and locked account; a code is
+Rules (docs/design.md §2): one message for unknown user, wrong password and locked account; a code is
 six digits, single use, valid ``code_ttl_minutes``, stored as a salted hash, bound to its login
 attempt (person, address, workstation); five wrong entries void it; a new code keeps the count
 and is sent at most every 30 s, whether asked for or by typing the password again; wrong codes

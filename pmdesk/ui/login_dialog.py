@@ -1,4 +1,4 @@
-"""The login dialog (DESIGN.md §1): Login and Password, then, when asked, the security code.
+"""The login dialog (docs/design.md §1): Login and Password, then, when asked, the security code.
 
 It is the first thing painted at start, so this module imports only Qt and small pmdesk modules;
 the login service (and with it SQLAlchemy) is handed in later with ``set_backend``. Every call to

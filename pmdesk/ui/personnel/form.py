@@ -1,4 +1,4 @@
-"""The Personnel edit form (DESIGN.md §1), field by field as in the product.
+"""The Personnel edit form (docs/design.md §1), field by field as in the product.
 
 The form holds what the user typed until a save succeeds: a refused or conflicting save never
 clears it. Errors from ``ValidationError.errors`` are shown under the field they belong to.
