@@ -5,11 +5,11 @@ transaction on the database clock; a code is committed *before* it is sent and t
 happens outside any transaction, so a slow mail server never holds a database lock. Every
 decision is audited; no password or code ever reaches the audit trail, the log or an exception.
 
-Rules (docs/design.md §2): one message for unknown user, wrong password and locked account; a code is
-six digits, single use, valid ``code_ttl_minutes``, stored as a salted hash, bound to its login
-attempt (person, address, workstation); five wrong entries void it; a new code keeps the count
-and is sent at most every 30 s, whether asked for or by typing the password again; wrong codes
-count towards the account lockout.
+Rules (docs/design.md §2): one message for unknown user, wrong password and locked account; a
+code is six digits, single use, valid ``code_ttl_minutes``, stored as a salted hash, bound to its
+login attempt (person, address, workstation); five wrong entries void it; a new code keeps the
+count and is sent at most every 30 s on every path (asked for, or by typing the password again,
+also after a voided code); wrong codes count towards the account lockout.
 """
 
 from __future__ import annotations
