@@ -522,7 +522,8 @@ class Launcher(QObject):
         self.login.activateWindow()
 
     def _record_sign_out(self, window: MainWindow | None) -> None:
-        """End the session and audit the sign-out (best effort, in the background)."""
+        """End the session and audit the sign-out once (best effort, in the background): as
+        the session's end, or, when the session was already ended elsewhere, as a sign-out."""
         if window is None or self.opened is None:
             return
         from pmdesk.core.sessions import SessionService
@@ -533,8 +534,8 @@ class Launcher(QObject):
         token = window.session.token
 
         def sign_out_and_end() -> None:
-            sessions.end(token, actor)
-            sign_out(actor)
+            if not sessions.end(token, actor):
+                sign_out(actor)
 
         self.tasks.run(sign_out_and_end, None, lambda exc: log.warning("%s", exc))
 

@@ -358,4 +358,10 @@ def test_signing_out_ends_the_desktop_session(
     assert len(_session_rows(db)) == 1
     launcher.window.request_sign_out()
     qtbot.waitUntil(lambda: login.isVisible() and not _session_rows(db), timeout=10_000)
+    launcher.tasks.wait()
+    with db.session() as s:
+        ends = s.execute(
+            text("SELECT event FROM audit_events WHERE event IN ('session.ended', 'signed_out')")
+        ).scalars()
+        assert list(ends) == ["session.ended"]  # one row for one sign-out
     db.dispose()
