@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
+import shiboken6
 from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal, Slot
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -491,7 +492,10 @@ class BackgroundServices(QObject):
 
     @property
     def running(self) -> bool:
-        return any(t is not None and t.isRunning() for t in (self._sweep_thread, self._listener))
+        return any(
+            t is not None and shiboken6.isValid(t) and t.isRunning()
+            for t in (self._sweep_thread, self._listener)
+        )
 
     @property
     def worker(self) -> SweepWorker | None:
@@ -507,8 +511,9 @@ class BackgroundServices(QObject):
 
     @Slot()
     def stop(self, timeout_ms: int = 10_000) -> bool:
-        """Stop both threads and wait for them. Returns False if it had to wait past
-        ``timeout_ms`` (it still waits: destroying a running thread would abort the app)."""
+        """Stop both threads and wait up to ``timeout_ms`` in all. Returns False when a thread
+        was still busy by then: it is handed to the application to finish on its own (never
+        destroyed while running, which would abort the app), so the GUI never hangs here."""
         if not self._started:
             return True
         self._started = False
@@ -516,21 +521,38 @@ class BackgroundServices(QObject):
         if app is not None:
             with suppress(RuntimeError, TypeError):
                 app.aboutToQuit.disconnect(self.stop)
-        prompt = True
         if self._listener is not None:
             self._listener.stop()
         if self._worker is not None and self._sweep_thread is not None:
             self._worker.request_stop()
             self._shutdown_requested.emit()
+        deadline = time.monotonic() + timeout_ms / 1000
+        prompt = True
         for thread in (self._listener, self._sweep_thread):
             if thread is None:
                 continue
             # The sweep thread quits itself after its shutdown slot (which must run in it).
-            if not thread.wait(timeout_ms):
+            left_ms = max(0, round((deadline - time.monotonic()) * 1000))
+            if not thread.wait(left_ms):
                 prompt = False
-                log.warning("%s is still busy; waiting for it to end", thread.objectName())
-                thread.wait()
+                log.warning(
+                    "%s did not stop within %d ms; it will end on its own",
+                    thread.objectName(),
+                    timeout_ms,
+                )
+                self._let_finish(thread)
         return prompt
+
+    def _let_finish(self, thread: QThread) -> None:
+        """Keep a still-running thread (and its worker) alive until it ends, then delete it."""
+        app = QCoreApplication.instance()
+        if app is None:  # no event loop to finish it later: the only safe choice is to wait
+            thread.wait()
+            return
+        thread.setParent(app)  # the application now owns it (and its Python wrapper)
+        if thread is self._sweep_thread:
+            thread._pmdesk_worker = self._worker  # type: ignore[attr-defined]
+        thread.finished.connect(thread.deleteLater)
 
     def _on_changed(self, topics: object) -> None:
         found = frozenset(topics) if isinstance(topics, set | frozenset | list) else frozenset()

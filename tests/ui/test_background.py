@@ -281,6 +281,35 @@ def test_stop_ends_a_long_sweep_at_its_next_chunk(
     assert swept == [], "a stopped sweep reports nothing"
 
 
+def test_a_stuck_sweep_does_not_hang_sign_out(
+    sqlite_db: Database, qtbot: QtBot, make_services: Callable[..., BackgroundServices]
+) -> None:
+    """A sweep stuck outside pmdesk's control (a driver call that never returns) cannot freeze
+    the window: stop gives up after its time, and the thread ends on its own later."""
+    stuck = threading.Event()
+    release = threading.Event()
+
+    def job(ctx: CoreContext) -> int:
+        stuck.set()
+        release.wait(30)  # deaf to request_stop, like a blocked driver call
+        return 0
+
+    services = make_services(plain_context(sqlite_db), job=job, listen=False)
+    services.start()
+    assert stuck.wait(10)
+    started = time.monotonic()
+    assert not services.stop(timeout_ms=300), "stop says it could not wait for the sweep"
+    assert time.monotonic() - started < 2, "the GUI thread is not held"
+    thread = services._sweep_thread
+    assert thread is not None and thread.isRunning()
+    finished: list[bool] = []
+    thread.finished.connect(lambda: finished.append(True))
+    services.deleteLater()  # the window (the services' parent) goes away meanwhile
+    del services
+    release.set()
+    qtbot.waitUntil(lambda: bool(finished), timeout=10_000)
+
+
 def test_stop_before_start_and_twice_is_harmless(sqlite_db: Database) -> None:
     ctx = plain_context(sqlite_db)
     services = BackgroundServices(ctx)
