@@ -673,14 +673,14 @@ def test_sms_goes_to_the_number_the_2fa_check_found(
     get a code, and signing in sends it to that phone number (not to the broken mobile)."""
     from pmdesk.core.security import find_shut_out
 
-    add_user(ctx, "gust", PASSWORD, mobile="12", phone="09 123 45 67")
+    add_user(ctx, "gust", PASSWORD, mobile="12", phone="09 234 56 78")
     enable_two_factor(ctx, delivery_method="sms", sms_url="https://sms.example.com/send")
     with ctx.db.session() as s:
         assert [p.login for p in find_shut_out(s, "sms")] == []
 
     sent = service(ctx, delivery).begin("gust", PASSWORD)
     assert isinstance(sent, CodeNeeded)
-    assert delivery.sent[-1].phone == "+3291234567"
+    assert delivery.sent[-1].phone == "+3292345678"
 
 
 # ----- concurrency -----------------------------------------------------------------------------

@@ -115,7 +115,7 @@ def test_enabling_2fa_needs_no_confirmation_when_everyone_has_an_address(
 
 def test_sms_readiness_looks_at_phone_numbers(ctx: CoreContext, admin: Actor) -> None:
     add_person(ctx.db, "mobile", mobile="0470 12 34 56", email="")
-    add_person(ctx.db, "landline", phone="+32 9 123 45 67")
+    add_person(ctx.db, "landline", phone="+32 9 234 56 78")
     add_person(ctx.db, "nonumber")
     add_person(ctx.db, "garbage", mobile="12")
     service = SecurityService(ctx)

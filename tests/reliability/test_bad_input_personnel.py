@@ -92,16 +92,19 @@ EMAILS = {
 }  # fmt: skip
 PHONES = {
     "+32 470 12 34 56": "+32470123456", "0470 12 34 56": "+32470123456",
-    "0032470123456": "+32470123456", "+1 (555) 123-4567": "+15551234567", "12": None,
+    "0032470123456": "+32470123456", "+1 (201) 555-0123": "+12015550123", "12": None,
+    "0470 12 34": None,  # a digit short of a mobile number (issue 19, item 16)
+    "+1 (555) 123-4567": None,  # 555 is no US area code
     "+0123456789": None, "٠٤٧٠١٢٣٤٥٦": None, "１２３４５６７８９": None,
     "0470/12.34.56": "+32470123456", "+32470123456789012": None, "1e3": None, "+": None,
     "++32470123456": None, "0470-12-34-56\n": "+32470123456", "\u202e0470123456": None,
     "04701234567890123456789012345678901": None,
     "+32 (0) 470 12 34 56": "+32470123456",  # the bracketed trunk 0 is not dialled from abroad
-    "0032 (0)9 123 45 67": "+3291234567",
-    "+32 470 (0) 12 34": "+3247001234",  # a (0) further on is an ordinary digit
-    "000000000": None, "470123456": "+470123456",  # no leading 0: taken as international
-    "+999999999999999": "+999999999999999", "": "", "   ": "",
+    "0032 (0)9 234 56 78": "+3292345678",
+    "+32 470 (0) 12 34 5": "+32470012345",  # a (0) further on is an ordinary digit
+    "09 123 45 67": None,  # Belgian subscriber numbers do not start with 1
+    "000000000": None, "470123456": "+32470123456",  # no + or 00: a Belgian number
+    "+999999999999999": None, "": "", "   ": "",
 }  # fmt: skip
 # EMAILS and PHONES map what is typed to what must be stored; None: refused.
 MONEY = {

@@ -192,7 +192,7 @@ def test_conflict_message(
     page.refresh()
     page.open_person(target.id)
     qtbot.waitUntil(lambda: page.editor.record is not None and not page.busy.running)
-    page.editor.edits["phone"].setText("+32 9 123 45 67")
+    page.editor.edits["phone"].setText("+32 9 234 56 78")
     page.editor.edits["number"].setText("A-17")
     service = PersonnelService(ui_app.context)
     other = service.get(Actor.system("other workstation"), target.id)

@@ -249,7 +249,7 @@ def test_invalid_email_is_shown_next_to_the_field_and_the_text_is_kept(
 ) -> None:
     _open(qtbot, page, "Peeters")
     _retype(qtbot, page, "email", "sofie@peeters")
-    _retype(qtbot, page, "phone", "+32 9 123 45 67")
+    _retype(qtbot, page, "phone", "+32 9 234 56 78")
     _save(qtbot, page)
     editor = page.editor
     assert editor.field_error("email") == "'sofie@peeters' is not a valid e-mail address."
@@ -259,7 +259,7 @@ def test_invalid_email_is_shown_next_to_the_field_and_the_text_is_kept(
     assert editor.message.role == "error"
     # Everything typed is still there, and nothing was saved.
     assert editor.edits["email"].text() == "sofie@peeters"
-    assert editor.edits["phone"].text() == "+32 9 123 45 67"
+    assert editor.edits["phone"].text() == "+32 9 234 56 78"
     assert editor.is_dirty()
     stored = PersonnelService(ui_app.context).get(SYSTEM, staff["Peeters"])
     assert stored.form.email == "sofie@peeters.be"
@@ -269,7 +269,7 @@ def test_invalid_email_is_shown_next_to_the_field_and_the_text_is_kept(
     assert editor.field_error("email") == ""
     assert editor.edits["email"].property("invalid") is False
     stored = PersonnelService(ui_app.context).get(SYSTEM, staff["Peeters"])
-    assert stored.form.phone == "+3291234567"
+    assert stored.form.phone == "+3292345678"
 
 
 def test_a_conflicting_save_shows_both_versions_and_loses_nothing(
@@ -277,7 +277,7 @@ def test_a_conflicting_save_shows_both_versions_and_loses_nothing(
 ) -> None:
     _open(qtbot, page, "Janssens")
     _retype(qtbot, page, "number", "A-17")
-    _retype(qtbot, page, "phone", "09 123 45 67")
+    _retype(qtbot, page, "phone", "09 234 56 78")
 
     # Meanwhile, another workstation saves the same person.
     service = PersonnelService(ui_app.context)
@@ -300,7 +300,7 @@ def test_a_conflicting_save_shows_both_versions_and_loses_nothing(
     assert rows == {
         "Number": ("A-17", "B-99"),
         "City": ("—", "Gent"),
-        "Phone": ("09 123 45 67", "—"),
+        "Phone": ("09 234 56 78", "—"),
     }
     # Nothing typed is lost while the question is open.
     assert page.editor.edits["number"].text() == "A-17"
@@ -309,7 +309,7 @@ def test_a_conflicting_save_shows_both_versions_and_loses_nothing(
     # Keep editing: still all there, still not saved.
     qtbot.mouseClick(dialog.keep_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: page.conflict_dialog is None)
-    assert page.editor.edits["phone"].text() == "09 123 45 67"
+    assert page.editor.edits["phone"].text() == "09 234 56 78"
     assert service.get(SYSTEM, staff["Janssens"]).form.number == "B-99"
 
     # Save again and overwrite theirs with mine.
@@ -321,7 +321,7 @@ def test_a_conflicting_save_shows_both_versions_and_loses_nothing(
     qtbot.waitUntil(lambda: _idle(page) and page.editor.message.role == "success")
     stored = service.get(SYSTEM, staff["Janssens"])
     assert stored.form.number == "A-17"
-    assert stored.form.phone == "+3291234567"
+    assert stored.form.phone == "+3292345678"
     assert stored.form.city == ""  # the form held no city: mine won, as chosen
 
 
