@@ -44,7 +44,7 @@ from pmdesk.core.models import (
     UserGroup,
 )
 from pmdesk.core.modules import MAINTENANCE, Action
-from pmdesk.core.passwords import Passwords, password_problem
+from pmdesk.core.passwords import Passwords, normalise, password_problem
 from pmdesk.core.permissions import administrator_counts as administrator_counts
 from pmdesk.core.permissions import granted_to, require, require_within_own_rights
 from pmdesk.core.permissions import guard_administrators as _guard_administrators
@@ -358,8 +358,13 @@ class PersonnelService:
 
     # ----- writing -------------------------------------------------------------------------
 
-    def validate(self, form: PersonForm, *, creating: bool) -> dict[str, object]:
-        """Clean every field; raise ValidationError naming each bad field."""
+    def validate(
+        self, form: PersonForm, *, creating: bool, login_required: bool = False
+    ) -> dict[str, object]:
+        """Clean every field; raise ValidationError naming each bad field, all at once.
+
+        ``login_required``: the person must get a login (the first administrator).
+        """
         errors: dict[str, str] = {}
         clean: dict[str, object] = {}
 
@@ -381,7 +386,7 @@ class PersonnelService:
         field("email", lambda: clean_email(form.email))
         field("hourly_cost", lambda: clean_money(form.hourly_cost))
         login = form.login.strip()
-        field("login", lambda: clean_login(login) if login else None)
+        field("login", lambda: clean_login(login) if login or login_required else None)
         if (
             not errors.get("last_name")
             and not clean.get("last_name")
@@ -389,11 +394,13 @@ class PersonnelService:
         ):
             errors["last_name"] = "Enter a last name or a forename."
         if form.password or form.password_confirm:
-            problem = password_problem(form.password, form.password_confirm)
+            # A short password and a mismatch are both said at once, each under its field.
+            problem = password_problem(form.password)
             if problem:
-                key = "password_confirm" if "match" in problem else "password"
-                errors[key] = problem
-        elif creating and login:
+                errors["password"] = problem
+            if normalise(form.password_confirm) != normalise(form.password):
+                errors["password_confirm"] = "The passwords do not match."
+        elif creating and (login or login_required):
             errors["password"] = "A new login needs a password."
         if (form.email_newsletter or form.email_invoicing) and not form.email.strip():
             errors.setdefault("email", "Enter an e-mail address to use it for mail.")
@@ -420,9 +427,7 @@ class PersonnelService:
         Two workstations running first start at once must not both succeed: the settings row
         is locked as a mutex (SQLite's BEGIN IMMEDIATE serialises writers already).
         """
-        if not form.login.strip():
-            raise ValidationError({"login": "Login is required."})
-        clean = self.validate(form, creating=True)
+        clean = self.validate(form, creating=True, login_required=True)
         with self._ctx.db.write_session() as s:
             s.execute(
                 select(SecuritySettings.id).order_by(SecuritySettings.id).limit(1).with_for_update()

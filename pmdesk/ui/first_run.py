@@ -1,7 +1,8 @@
 """First run: the database has no users yet, so create the first administrator.
 
-Validation is the core's (``PersonnelService.validate``), shown next to each field; the account
-is created on a worker thread (hashing the password takes a moment).
+Validation is the core's (``PersonnelService.validate``), shown next to each field, every error
+at once; a field marked in red is checked again as it is edited, so its message goes as soon as
+it is fixed. The account is created on a worker thread (hashing the password takes a moment).
 """
 
 from __future__ import annotations
@@ -94,6 +95,7 @@ class FirstRunDialog(WrappingDialog):
             line.setPlaceholderText(placeholder)
             if password:
                 line.setEchoMode(QLineEdit.EchoMode.Password)
+            line.textEdited.connect(self._recheck)
             return line
 
         self.fields: dict[str, FieldBox] = {
@@ -167,6 +169,19 @@ class FirstRunDialog(WrappingDialog):
             group_id=self._group_id,
         )
 
+    def _errors(self, form: PersonForm) -> dict[str, str]:
+        """The core's verdict on ``form``: every bad field with its message."""
+        from pmdesk.core.errors import ValidationError
+        from pmdesk.core.personnel import PersonnelService
+
+        try:
+            PersonnelService(self._context, self._passwords).validate(
+                form, creating=True, login_required=True
+            )
+        except ValidationError as exc:
+            return dict(exc.errors)
+        return {}
+
     def show_errors(self, errors: dict[str, str]) -> None:
         shown = False
         for name, box in self.fields.items():
@@ -179,21 +194,38 @@ class FirstRunDialog(WrappingDialog):
             self.message.show_error(" ".join(rest))
         else:
             self.message.clear_message()
+        self._fit_height()
+
+    def _recheck(self) -> None:
+        """Check the fields marked in red again: a fixed one is cleared at once (and one that
+        the edit of another fixed, as Confirm by Password). Unmarked fields wait for Create."""
+        marked = [name for name, box in self.fields.items() if not box.error.isHidden()]
+        if not marked:
+            return
+        errors = self._errors(self._form())
+        for name in marked:
+            self.fields[name].set_error(errors.get(name))
+
+    def _fit_height(self) -> None:
+        """Grow to show the messages just shown: the dialog keeps its height otherwise, and the
+        layout would squeeze each field over its message (only the bottom half showed)."""
+        layout = self.layout()
+        if layout is None:
+            return
+        layout.activate()
+        needed = self.heightForWidth(self.width())
+        screen = self.screen()
+        if screen is not None:
+            frame = max(0, self.frameGeometry().height() - self.height())
+            needed = min(needed, screen.availableGeometry().height() - frame)
+        if needed > self.height():
+            self.resize(self.width(), needed)
 
     def submit(self) -> None:
-        from pmdesk.core.errors import ValidationError
-        from pmdesk.core.personnel import PersonnelService
-
         if self._busy:
             return
         form = self._form()
-        errors: dict[str, str] = {}
-        if not form.login.strip():
-            errors["login"] = self.tr("Choose a login for the administrator.")
-        try:
-            PersonnelService(self._context, self._passwords).validate(form, creating=True)
-        except ValidationError as exc:
-            errors = {**exc.errors, **errors}
+        errors = self._errors(form)
         if errors:
             self.show_errors(errors)
             return
@@ -202,7 +234,7 @@ class FirstRunDialog(WrappingDialog):
 
         def create() -> PersonRecord | AlreadyDone:
             from pmdesk.core.context import Actor
-            from pmdesk.core.personnel import AlreadyInitialised
+            from pmdesk.core.personnel import AlreadyInitialised, PersonnelService
 
             service = PersonnelService(context, passwords)
             if service.has_users():  # the common case, answered before any hashing

@@ -322,3 +322,59 @@ def test_a_broad_search_shows_rows_before_its_exact_count(
 
     narrow = service.first_page(CLI, search="x0", limit=4)
     assert (narrow.total, [r.last_name for r in narrow.rows]) == (1, ["Peeters"])
+
+
+# ----- issue 19: every error at once (7), phone numbers libphonenumber knows (16) ---------------
+
+
+def _errors(ctx: CoreContext, form: PersonForm, **options: bool) -> dict[str, str]:
+    with pytest.raises(ValidationError) as caught:
+        PersonnelService(ctx).validate(form, creating=True, **options)
+    return caught.value.errors
+
+
+def test_a_short_password_and_a_mismatch_are_both_reported(ctx: CoreContext) -> None:
+    form = replace(_admin_form(), password="short", password_confirm="shirt")
+    errors = _errors(ctx, form)
+    assert errors == {
+        "password": "The password must have at least 8 characters.",
+        "password_confirm": "The passwords do not match.",
+    }
+    # Matching but short: only the length; long enough but not matching: only Confirm.
+    assert set(_errors(ctx, replace(form, password_confirm="short"))) == {"password"}
+    long_enough = replace(form, password="a long secret", password_confirm="a long secrets")
+    assert set(_errors(ctx, long_enough)) == {"password_confirm"}
+    # Confirm alone typed: the empty password is too short, and it does not match.
+    assert set(_errors(ctx, replace(form, password="", password_confirm="x"))) == {
+        "password",
+        "password_confirm",
+    }
+
+
+def test_the_first_administrator_needs_a_login_named_with_the_rest(ctx: CoreContext) -> None:
+    """First run shows every missing field at once, the login among them."""
+    errors = _errors(ctx, PersonForm(group_id=1), login_required=True)
+    assert errors == {
+        "login": "Login is required.",
+        "last_name": "Enter a last name or a forename.",
+        "password": "A new login needs a password.",
+    }
+    with pytest.raises(ValidationError) as caught:
+        PersonnelService(ctx).create_first_administrator(CLI, PersonForm(group_id=1))
+    assert caught.value.errors == errors
+    # A person without a login is still fine in Personnel.
+    PersonnelService(ctx).validate(PersonForm(last_name="Maes"), creating=True)
+
+
+def test_a_mobile_number_a_digit_short_is_refused(ctx: CoreContext) -> None:
+    """Issue 19, item 16: "0470 12 34" was stored as +324701234."""
+    service = PersonnelService(ctx)
+    for field in ("mobile", "phone"):
+        form = replace(_admin_form(), **{field: "0470 12 34"})
+        message = _errors(ctx, form)[field]
+        assert message.startswith(f"{field.capitalize()}: '0470 12 34' is not a valid phone")
+    with ctx.db.session() as s:
+        assert s.execute(select(func.count()).select_from(Person)).scalar_one() == 0
+    record = service.create(CLI, replace(_admin_form(), mobile="0470 12 34 56"))
+    assert record.form.mobile == "+32470123456"
+    assert service.get(CLI, record.id).form.mobile == "+32470123456"

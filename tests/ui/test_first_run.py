@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+import pytest
+from PySide6.QtCore import QPoint, QRect, Qt
+from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
 
 from pmdesk.bootstrap import App
@@ -16,6 +18,14 @@ from pmdesk.ui.app import Launcher
 from pmdesk.ui.first_run import FirstRunDialog
 from pmdesk.ui.tasks import TaskManager
 from tests.helpers.login import cheap_passwords
+
+
+@pytest.fixture
+def dialog(qtbot: QtBot, ui_app: App, tasks: TaskManager) -> FirstRunDialog:
+    shown = FirstRunDialog(ui_app.context, 1, tasks, passwords=cheap_passwords())
+    qtbot.addWidget(shown)
+    shown.show()
+    return shown
 
 
 def _fill(qtbot: QtBot, dialog: FirstRunDialog, values: dict[str, str]) -> None:
@@ -83,11 +93,8 @@ def test_first_run_creates_the_administrator_and_login_follows(
 
 
 def test_invalid_input_is_shown_next_to_each_field_and_kept(
-    qtbot: QtBot, ui_app: App, tasks: TaskManager
+    qtbot: QtBot, ui_app: App, dialog: FirstRunDialog
 ) -> None:
-    dialog = FirstRunDialog(ui_app.context, 1, tasks, passwords=cheap_passwords())
-    qtbot.addWidget(dialog)
-    dialog.show()
     _fill(
         qtbot,
         dialog,
@@ -112,20 +119,81 @@ def test_invalid_input_is_shown_next_to_each_field_and_kept(
     assert dialog.focusWidget() is dialog.editor("login")
     assert not PersonnelService(ui_app.context).has_users()
 
-    # Fixing one field clears its message on the next try.
-    dialog.editor("login").clear()
+    # Fixing a field clears its message as it is typed, before the next try; the others stay.
+    dialog.editor("login").selectAll()
     qtbot.keyClicks(dialog.editor("login"), "jsmets")
-    qtbot.keyClick(dialog.editor("login"), Qt.Key.Key_Return)
     assert not errors["login"].isVisibleTo(dialog)
+    assert not dialog.editor("login").property("invalid")
     assert errors["email"].isVisibleTo(dialog)
+    qtbot.keyClicks(dialog.editor("email"), ".com")
+    assert not errors["email"].isVisibleTo(dialog)
+    # "A last name or a forename": a forename fixes the Lastname message.
+    qtbot.keyClicks(dialog.editor("first_name"), "Jean-Marie")
+    assert not errors["last_name"].isVisibleTo(dialog)
+    # Still too short after one more letter: the message stays.
+    qtbot.keyClicks(dialog.editor("password"), "r")
+    assert "at least 8 characters" in errors["password"].text()
+    assert errors["password"].isVisibleTo(dialog)
+    qtbot.keyClicks(dialog.editor("password"), " secret")
+    assert not errors["password"].isVisibleTo(dialog)
+    # Confirm was not marked: it is not checked (and not marked) until the next try.
+    assert not errors["password_confirm"].isVisibleTo(dialog)
+    qtbot.keyClick(dialog.editor("login"), Qt.Key.Key_Return)
+    assert "match" in errors["password_confirm"].text()
+    assert errors["password_confirm"].isVisibleTo(dialog)
+    assert dialog.focusWidget() is dialog.editor("password_confirm")
+
+
+def _rect_in(dialog: QWidget, widget: QWidget) -> QRect:
+    return QRect(widget.mapTo(dialog, QPoint(0, 0)), widget.size())
+
+
+def test_messages_of_empty_fields_are_fully_readable(qtbot: QtBot, dialog: FirstRunDialog) -> None:
+    """Issue 19, item 7: each red message sat half under the next field (the dialog kept its
+    height and the layout squeezed the rows)."""
+    qtbot.waitExposed(dialog)
+    qtbot.mouseClick(dialog.create_button, Qt.MouseButton.LeftButton)
+    shown = {name for name, box in dialog.fields.items() if box.error.isVisibleTo(dialog)}
+    assert shown == {"login", "last_name", "password"}
+    dialog.grab().save("/tmp/first-run-empty.png")
+    inputs = [box.editor for box in dialog.fields.values()]
+    inputs += [dialog.create_button, dialog.cancel_button]
+    for name in shown:
+        error = dialog.fields[name].error
+        where = _rect_in(dialog, error)
+        # As tall as its text needs, inside the dialog, and nothing is drawn over it.
+        assert error.height() >= error.heightForWidth(error.width()), name
+        assert dialog.rect().contains(where), (name, where, dialog.rect())
+        for widget in inputs:
+            assert not where.intersects(_rect_in(dialog, widget)), (name, widget.objectName())
+        # The field above it keeps its full height too.
+        editor = dialog.fields[name].editor
+        assert editor.height() >= editor.sizeHint().height(), name
+
+
+def test_a_short_password_and_a_mismatch_are_reported_at_once(
+    qtbot: QtBot, ui_app: App, dialog: FirstRunDialog
+) -> None:
+    _fill(
+        qtbot,
+        dialog,
+        {"login": "jsmets", "last_name": "Smets", "password": "short", "password_confirm": "shirt"},
+    )
+    qtbot.mouseClick(dialog.create_button, Qt.MouseButton.LeftButton)
+    password, confirm = dialog.fields["password"].error, dialog.fields["password_confirm"].error
+    assert "at least 8 characters" in password.text() and password.isVisibleTo(dialog)
+    assert "do not match" in confirm.text() and confirm.isVisibleTo(dialog)
+    # Making them match leaves only the length.
+    dialog.editor("password_confirm").selectAll()
+    qtbot.keyClicks(dialog.editor("password_confirm"), "short")
+    assert not confirm.isVisibleTo(dialog)
+    assert password.isVisibleTo(dialog)
+    assert not PersonnelService(ui_app.context).has_users()
 
 
 def test_mismatched_confirmation_is_reported_on_confirm(
-    qtbot: QtBot, ui_app: App, tasks: TaskManager
+    qtbot: QtBot, dialog: FirstRunDialog
 ) -> None:
-    dialog = FirstRunDialog(ui_app.context, 1, tasks, passwords=cheap_passwords())
-    qtbot.addWidget(dialog)
-    dialog.show()
     _fill(
         qtbot,
         dialog,
@@ -141,12 +209,9 @@ def test_mismatched_confirmation_is_reported_on_confirm(
     assert not dialog.fields["password"].error.isVisibleTo(dialog)
 
 
-def test_another_workstation_was_first(qtbot: QtBot, ui_app: App, tasks: TaskManager) -> None:
+def test_another_workstation_was_first(qtbot: QtBot, ui_app: App, dialog: FirstRunDialog) -> None:
     from tests.helpers.login import add_user
 
-    dialog = FirstRunDialog(ui_app.context, 1, tasks, passwords=cheap_passwords())
-    qtbot.addWidget(dialog)
-    dialog.show()
     _fill(
         qtbot,
         dialog,
