@@ -34,6 +34,7 @@ from pmdesk.core.errors import (
     PmdeskError,
     ValidationError,
 )
+from pmdesk.core.probe import POSTGRES_SEARCH_PATH
 
 log = logging.getLogger(__name__)
 
@@ -204,6 +205,8 @@ def make_engine(
     if backend == "postgresql":
         connect_args["application_name"] = "pmdesk"
         connect_args.update(POSTGRES_KEEPALIVES)
+        given = str(parsed.query.get("options", "")).strip()
+        connect_args["options"] = f"{given} -c search_path={POSTGRES_SEARCH_PATH}".strip()
     else:
         connect_args["charset"] = "utf8mb4"
         # As on PostgreSQL: InnoDB's default REPEATABLE READ takes gap locks on every range

@@ -39,6 +39,11 @@ _SERVER_SCHEMES = {
     "mysql+pymysql": "mariadb",
 }
 
+#: Where pmdesk's tables live on PostgreSQL: schema ``pmdesk`` on a database set up for
+#: server-enforced mode (``pmdesk server init``), else ``public``. A schema that does not exist
+#: is skipped, so one setting serves both (also used by ``pmdesk.core.db``; this module stays
+#: free of SQLAlchemy so that the start-up probe is quick).
+POSTGRES_SEARCH_PATH = "pmdesk,public"
 _REVISION_QUERY = "SELECT version_num FROM alembic_version"
 # The same question as PersonnelService.has_users: is there anyone who can sign in?
 _HAS_USERS_QUERY = "SELECT 1 FROM personnel WHERE login_key IS NOT NULL LIMIT 1"
@@ -143,11 +148,14 @@ def _ask_postgresql(target: DriverTarget) -> _Answers:
     # Without a password in the URL the server may still let us in (trust, peer, certificates);
     # if it asks for one, libpq gives up before sending anything, and the full open reads it
     # from the keyring.
+    params = dict(target.params)
+    given = str(params.pop("options", "") or "").strip()
     with psycopg.connect(
-        **target.params,
+        **params,
         connect_timeout=PROBE_TIMEOUT_S,
         application_name="pmdesk",
         autocommit=True,
+        options=f"{given} -c search_path={POSTGRES_SEARCH_PATH}".strip(),
     ) as connection:
         return _ask(connection.cursor())
 
