@@ -20,7 +20,19 @@ log = logging.getLogger(__name__)
 # Known sub-commands, so that starting the GUI does not import them (SQLAlchemy, Alembic…):
 # the login dialog must paint before any of that is loaded. A test keeps this in step.
 COMMAND_NAMES = frozenset(
-    {"db", "user", "group", "mail", "login", "logout", "whoami", "security", "ip", "recover"}
+    {
+        "db",
+        "user",
+        "group",
+        "mail",
+        "login",
+        "logout",
+        "whoami",
+        "security",
+        "ip",
+        "recover",
+        "server",
+    }
 )
 
 

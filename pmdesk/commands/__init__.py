@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
-from pmdesk.commands import db, group, ip, login, mail, recover, security, session, user
+from pmdesk.commands import (
+    db,
+    group,
+    ip,
+    login,
+    mail,
+    recover,
+    security,
+    server,
+    session,
+    user,
+)
 
-COMMAND_MODULES = (db, user, group, mail, login, session, security, ip, recover)
+COMMAND_MODULES = (db, user, group, mail, login, session, security, ip, recover, server)

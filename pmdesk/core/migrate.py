@@ -29,6 +29,9 @@ from pmdesk.core.db import (
 )
 from pmdesk.core.errors import DatabaseRefused, DatabaseUnavailable, SchemaTooNew
 from pmdesk.core.revisions import MIGRATIONS_DIR, head_from_files
+from pmdesk.core.server import grants as server_grants
+from pmdesk.core.server import meta as server_meta
+from pmdesk.core.server.roles import quote_ident
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -189,8 +192,13 @@ def _run(db: Database, step: object) -> SchemaStatus:
             try:
                 with _migration_lock(connection, db.backend):
                     _refuse_newer(connection)
+                    hardening = server_meta.read(connection)
+                    if hardening is not None:
+                        _act_as_owner(connection, hardening)
                     step(_config(connection))  # type: ignore[operator]
                     connection.commit()
+                    if hardening is not None:
+                        _after_hardened_upgrade(connection, hardening)
                     if db.is_sqlite:
                         broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
                         connection.commit()
@@ -206,6 +214,30 @@ def _run(db: Database, step: object) -> SchemaStatus:
         _reword(db, exc)
         raise
     return SchemaStatus(current=current, head=head_revision())
+
+
+def _act_as_owner(connection: Connection, hardening: server_meta.Hardening) -> None:
+    """On a hardened database the migrations run as its owner role, so that what they make
+    belongs to it; only a member of that role (whoever administers the server) may."""
+    roles = hardening.roles
+    if (
+        roles is None
+        or not connection.execute(
+            text("SELECT pg_has_role(current_user, :owner, 'MEMBER')"), {"owner": roles.owner}
+        ).scalar()
+    ):
+        connection.rollback()
+        raise DatabaseRefused(server_meta.NEEDS_OWNER_TO_UPGRADE)
+    connection.execute(text(f"SET ROLE {quote_ident(roles.owner)}"))
+    connection.commit()
+
+
+def _after_hardened_upgrade(connection: Connection, hardening: server_meta.Hardening) -> None:
+    """Back to the login's own role; new tables get the same grants as the others."""
+    assert hardening.roles is not None
+    connection.execute(text("RESET ROLE"))
+    server_grants.apply(connection, hardening.roles)
+    connection.commit()
 
 
 def _set_sqlite_foreign_keys(connection: Connection, *, enabled: bool) -> None:

@@ -1,0 +1,83 @@
+"""``pmdesk.server_meta``: what ``server init`` set up on this database, read by every client.
+
+A key/value table owned by the owner role; the workstation and relay roles may read it. Its
+presence is what marks a database as hardened.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
+
+from pmdesk.core.server.roles import SCHEMA, Roles
+
+#: The hardening this version of pmdesk installs (docs/server-enforced.md, rollout):
+#: 1 = roles, schema and PUBLIC's rights; the rules are still enforced by the client.
+HARDENING_LEVEL = 1
+LEVEL_DESCRIPTIONS = {
+    1: "roles only: the rules are still enforced by each pmdesk client",
+}
+
+CREATE_TABLE = f"""
+CREATE TABLE IF NOT EXISTS {SCHEMA}.server_meta (
+    key   text PRIMARY KEY CHECK (key ~ '^[a-z_]{{1,40}}$'),
+    value text NOT NULL CHECK (length(value) <= 400)
+)"""
+
+# What the owner may not do as a member: needs the owner role (SET ROLE) to upgrade.
+NEEDS_OWNER_TO_UPGRADE = (
+    "The database needs upgrading, and it is in server-enforced mode: ask whoever administers "
+    "it to run `pmdesk db upgrade --database OWNER_URL`."
+)
+
+
+@dataclass(frozen=True)
+class Hardening:
+    """A hardened database as these credentials see it; ``roles`` is None when they may not
+    read ``server_meta`` (a role that is none of pmdesk's)."""
+
+    roles: Roles | None
+    level: int
+    values: dict[str, str]
+
+    @property
+    def converted(self) -> bool:
+        return "converted_at" in self.values
+
+
+def read(connection: Connection) -> Hardening | None:
+    """None unless this is PostgreSQL with ``pmdesk.server_meta``. Leaves no transaction open
+    on an error (it is rolled back)."""
+    if connection.dialect.name != "postgresql":
+        return None
+    found = connection.execute(
+        text("SELECT to_regclass(:name) IS NOT NULL"), {"name": f"{SCHEMA}.server_meta"}
+    ).scalar()
+    if not found:
+        return None
+    try:
+        rows = connection.execute(text(f"SELECT key, value FROM {SCHEMA}.server_meta")).all()
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) != "42501":  # insufficient privilege
+            raise
+        connection.rollback()
+        return Hardening(roles=None, level=0, values={})
+    values = {str(k): str(v) for k, v in rows}
+    prefix = values.get("role_prefix")
+    level = int(values.get("hardening_level", "0") or 0)
+    return Hardening(
+        roles=Roles.from_prefix(prefix) if prefix else None, level=level, values=values
+    )
+
+
+def write(connection: Connection, **values: str) -> None:
+    for key, value in values.items():
+        connection.execute(
+            text(
+                f"INSERT INTO {SCHEMA}.server_meta (key, value) VALUES (:k, :v) "
+                "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
+            ),
+            {"k": key, "v": value},
+        )

@@ -1,0 +1,247 @@
+"""``pmdesk server status``: what is in place on a hardened database, read from the catalogs.
+
+Works with the owner's URL or a workstation's: every query reads catalogs that PostgreSQL
+shows to any role, plus ``server_meta`` (readable by pmdesk's roles). Each line is ``ok``, a
+``note`` (worth knowing, nothing wrong) or a ``problem``; the command exits 1 on a problem so
+that monitoring can call it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
+
+from pmdesk.core import migrate
+from pmdesk.core.db import Database, describe_url
+from pmdesk.core.server import grants, meta
+from pmdesk.core.server.roles import SCHEMA, Roles
+from pmdesk.core.server.setup import require_postgresql
+
+NOT_SET_UP = (
+    "Server-enforced mode is not set up on this database: whoever administers the server runs "
+    "`pmdesk server init --database OWNER_URL`."
+)
+
+
+class Level(StrEnum):
+    OK = "ok"
+    NOTE = "note"
+    PROBLEM = "problem"
+
+
+@dataclass(frozen=True)
+class Line:
+    topic: str
+    text: str
+    level: Level
+
+
+def report(db: Database) -> list[Line]:
+    """The status lines; a single problem line when the database is not hardened."""
+    require_postgresql(db)
+    schema = migrate.status(db)
+    with db.engine.connect() as connection:
+        hardening = meta.read(connection)
+        if hardening is None:
+            return [Line("Mode", NOT_SET_UP, Level.PROBLEM)]
+        if hardening.roles is None:
+            return [
+                Line(
+                    "Mode",
+                    f"Server-enforced mode is set up, but '{db.url.username}' may not read how: "
+                    "use the owner's or a workstation's URL.",
+                    Level.PROBLEM,
+                )
+            ]
+        roles = hardening.roles
+        version = str(connection.execute(text("SHOW server_version")).scalar()).split()[0]
+        lines = [
+            Line(
+                "Database",
+                f"{describe_url(db.url)} · PostgreSQL {version} · schema {schema.current} · "
+                f"hardening {hardening.level}",
+                Level.OK if schema.up_to_date else Level.PROBLEM,
+            ),
+            _enforcement(hardening),
+            *_roles(connection, roles),
+            _public(connection),
+            _other_grants(connection, roles),
+            *_members(connection, roles),
+            _logging(connection, roles),
+            _data(connection),
+        ]
+    return lines
+
+
+def _enforcement(hardening: meta.Hardening) -> Line:
+    if hardening.level < meta.HARDENING_LEVEL:
+        return Line(
+            "Enforcement",
+            f"hardening {hardening.level} is older than this pmdesk's "
+            f"{meta.HARDENING_LEVEL}: run `pmdesk server init` again",
+            Level.PROBLEM,
+        )
+    what = meta.LEVEL_DESCRIPTIONS.get(hardening.level, "set up by a newer pmdesk")
+    return Line("Enforcement", what, Level.NOTE)
+
+
+def _roles(connection: Connection, roles: Roles) -> list[Line]:
+    lines = []
+    for role in roles.all:
+        row = connection.execute(
+            text(
+                "SELECT r.rolcanlogin, r.rolsuper, r.rolcreaterole, r.rolcreatedb, "
+                "r.rolbypassrls, r.rolreplication, "
+                "(SELECT count(*) FROM pg_class c WHERE c.relowner = r.oid "
+                " AND c.relkind IN ('r', 'p')), "
+                "(SELECT count(*) FROM pg_proc p WHERE p.proowner = r.oid), "
+                "(SELECT count(*) FROM pg_namespace n WHERE n.nspowner = r.oid), "
+                "(SELECT string_agg(g.rolname, ', ') FROM pg_auth_members m "
+                " JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid) "
+                "FROM pg_roles r WHERE r.rolname = :r"
+            ),
+            {"r": role},
+        ).first()
+        if row is None:
+            lines.append(Line("Roles", f"{role} is missing: run server init again", Level.PROBLEM))
+            continue
+        login, superuser, createrole, createdb, bypassrls, replication = row[:6]
+        tables, functions, schemas, member_of = row[6:]
+        wrong = [
+            name
+            for name, held in (
+                ("SUPERUSER", superuser),
+                ("CREATEROLE", createrole),
+                ("CREATEDB", createdb),
+                ("BYPASSRLS", bypassrls),
+                ("REPLICATION", replication),
+            )
+            if held
+        ]
+        is_owner = role == roles.owner
+        if login != (not is_owner):
+            wrong.append("LOGIN" if login else "NOLOGIN")
+        if member_of:
+            wrong.append(f"member of {member_of}")
+        if is_owner:
+            owns = f"owns {_count(tables, 'table')} and {_count(functions, 'function')}"
+        else:
+            owns = "owns nothing" if not (tables or functions or schemas) else "owns objects"
+            if tables or functions or schemas:
+                wrong.append("owns objects")
+        text_ = f"{role}: {'LOGIN' if login else 'NOLOGIN'}, {owns}"
+        if not member_of:
+            text_ += ", member of nothing"
+        if wrong:
+            lines.append(
+                Line("Roles", f"{text_}; should not have: {', '.join(wrong)}", Level.PROBLEM)
+            )
+        else:
+            lines.append(Line("Roles", text_, Level.OK))
+    return lines
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _public(connection: Connection) -> Line:
+    held = connection.execute(
+        text(
+            "SELECT array_remove(ARRAY["
+            " CASE WHEN EXISTS (SELECT 1 FROM pg_database d, aclexplode(d.datacl) a "
+            "  WHERE d.datname = current_database() AND a.grantee = 0) "
+            "  OR (SELECT datacl IS NULL FROM pg_database WHERE datname = current_database()) "
+            "  THEN 'rights on the database' END,"
+            " CASE WHEN EXISTS (SELECT 1 FROM pg_namespace n, aclexplode(n.nspacl) a "
+            "  WHERE n.nspname IN ('public', :s) AND a.grantee = 0) "
+            "  THEN 'rights on a schema' END,"
+            " CASE WHEN EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n "
+            "  ON n.oid = c.relnamespace, aclexplode(c.relacl) a "
+            "  WHERE n.nspname = :s AND a.grantee = 0) THEN 'rights on tables' END"
+            "], NULL)"
+        ),
+        {"s": SCHEMA},
+    ).scalar()
+    if held:
+        return Line("PUBLIC", f"still has {', '.join(held)}", Level.PROBLEM)
+    return Line("PUBLIC", "no CONNECT or TEMP on the database, nothing on its schemas", Level.OK)
+
+
+def _other_grants(connection: Connection, roles: Roles) -> Line:
+    others = grants.other_grantees(connection, roles)
+    if others:
+        names = sorted({role for _kind, _obj, role in others})
+        return Line(
+            "Grants",
+            f"{', '.join(names)} hold rights on pmdesk's objects: run server init again",
+            Level.PROBLEM,
+        )
+    return Line("Grants", "no other role holds rights on pmdesk's objects", Level.OK)
+
+
+def _members(connection: Connection, roles: Roles) -> list[Line]:
+    rows = connection.execute(
+        text(
+            "SELECT r.rolname, r.rolsuper FROM pg_roles r WHERE r.rolcanlogin AND "
+            "(r.rolsuper OR r.rolbypassrls OR pg_has_role(r.oid, :o, 'MEMBER')) "
+            "AND r.rolname <> ALL(:ours) ORDER BY 1"
+        ),
+        {"o": roles.owner, "ours": list(roles.logins)},
+    ).all()
+    if not rows:
+        return []
+    names = ", ".join(str(name) for name, _ in rows)
+    return [
+        Line(
+            "Owners",
+            f"{names} may act as the owner (member, superuser or BYPASSRLS): use such logins "
+            "only for init, upgrade and recover",
+            Level.NOTE,
+        )
+    ]
+
+
+def _logging(connection: Connection, roles: Roles) -> Line:
+    missing = [
+        role
+        for role in roles.logins
+        if not connection.execute(
+            text(
+                "SELECT EXISTS (SELECT 1 FROM pg_db_role_setting s JOIN pg_roles r "
+                "ON r.oid = s.setrole WHERE r.rolname = :r "
+                "AND 'log_parameter_max_length=0' = ANY(s.setconfig))"
+            ),
+            {"r": role},
+        ).scalar()
+    ]
+    if missing:
+        return Line(
+            "Logging",
+            f"log_parameter_max_length is not 0 for {', '.join(missing)}: a superuser should "
+            "set it, so that bind values stay out of the server log",
+            Level.NOTE,
+        )
+    return Line("Logging", "log_parameter_max_length = 0 for the login roles", Level.OK)
+
+
+def _data(connection: Connection) -> Line:
+    try:
+        people, sessions, addresses = connection.execute(
+            text(
+                f"SELECT (SELECT count(*) FROM {SCHEMA}.personnel), "
+                f"(SELECT count(*) FROM {SCHEMA}.user_sessions), "
+                f"(SELECT count(*) FROM {SCHEMA}.trusted_ips)"
+            )
+        ).one()
+    except DBAPIError:  # a role that may not read them (the relay): not a problem
+        connection.rollback()
+        return Line("Data", "not readable with these credentials", Level.NOTE)
+    return Line(
+        "Data",
+        f"{people} people · {sessions} open sessions · {addresses} trusted addresses",
+        Level.OK,
+    )
