@@ -7,7 +7,7 @@ BIN = $(VENV)/bin
 PYTEST_ARGS ?=
 QT_QPA_PLATFORM ?= offscreen
 
-.PHONY: venv run test lint dist
+.PHONY: venv run test test-hardened lint dist
 
 venv: $(BIN)/python
 
@@ -21,6 +21,13 @@ run: venv
 test: venv
 	$(BIN)/pip install --quiet -e '.[test]'
 	QT_QPA_PLATFORM=$(QT_QPA_PLATFORM) scripts/with-test-env $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The command-line tests on PostgreSQL again, against a database set up by `pmdesk server init`
+# and connected as its workstation role (docs/server-enforced.md).
+test-hardened: venv
+	$(BIN)/pip install --quiet -e '.[test]'
+	QT_QPA_PLATFORM=$(QT_QPA_PLATFORM) scripts/with-test-env $(BIN)/python -m pytest \
+		--pg-hardened -k postgresql --ignore=tests/e2e/test_frozen_app.py tests/e2e $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ from pmdesk.secrets import MemoryStore
 from tests.helpers.databases import (
     ENGINES,
     fresh_sqlite,
+    hardened_server_database,
     reset_to_seed,
     server_reachable,
     skip_or_fail,
@@ -24,6 +27,16 @@ from tests.helpers.databases import (
 
 # Mail servers and the SMS gateway; a private PostgreSQL to stop and start: for any test.
 pytest_plugins = ["tests.helpers.smtp", "tests.helpers.private_postgres"]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--pg-hardened",
+        action="store_true",
+        default=os.environ.get("PMDESK_TEST_HARDENED") == "1",
+        help="run the postgresql tests against a database set up by `pmdesk server init`, "
+        "connected as its workstation role (also PMDESK_TEST_HARDENED=1)",
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -43,14 +56,28 @@ def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def _server_databases() -> Iterator[dict[str, Database | str]]:
-    """One migrated database per server engine for the whole run (or why it is missing)."""
+def pg_hardened(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--pg-hardened"))
+
+
+@pytest.fixture(scope="session")
+def _server_databases(pg_hardened: bool) -> Iterator[dict[str, Database | str]]:
+    """One migrated database per server engine for the whole run (or why it is missing). With
+    --pg-hardened, PostgreSQL's is set up by `server init` and the tests connect as its
+    workstation role; ``owner_db`` is then the administrator's connection to it."""
     found: dict[str, Database | str] = {}
-    stack = []
+    stack: list[AbstractContextManager[object]] = []
     for name in ("postgresql", "mariadb"):
         problem = server_reachable(name)
         if problem:
             found[name] = problem
+            continue
+        if name == "postgresql" and pg_hardened:
+            hardened = hardened_server_database()
+            made = hardened.__enter__()
+            stack.append(hardened)
+            found[name] = Database(made.workstation_url)
+            found["postgresql-owner"] = Database(made.owner_url)
             continue
         manager = throwaway_server_database(name)
         url = manager.__enter__()
@@ -94,6 +121,14 @@ def db(
     yield database
     if database.is_sqlite:
         database.dispose()
+
+
+@pytest.fixture
+def owner_db(db: Database, _server_databases: dict[str, Database | str]) -> Database:
+    """The database owner's connection to ``db``: ``db`` itself, except on a hardened
+    PostgreSQL (--pg-hardened), where ``db`` is the workstation role."""
+    owner = _server_databases.get(f"{db.backend}-owner")
+    return owner if isinstance(owner, Database) else db
 
 
 @pytest.fixture

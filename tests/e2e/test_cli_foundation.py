@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from pmdesk import __version__
 from pmdesk.core.db import Database
@@ -165,3 +165,20 @@ def test_without_a_display_the_app_says_so_instead_of_crashing() -> None:
     assert result.returncode == 1
     assert result.stderr.startswith("pmdesk: no display to open the desktop app on")
     assert "QT_QPA_PLATFORM=offscreen pmdesk --self-test" in result.stderr
+
+
+@pytest.mark.parametrize("db", ["postgresql"], indirect=True)
+def test_the_postgresql_tests_connect_as_the_mode_says(
+    db: Database, owner_db: Database, pg_hardened: bool
+) -> None:
+    """With --pg-hardened (make test-hardened) every PostgreSQL test here runs as the
+    workstation role of a database set up by `server init`; otherwise as the administrator."""
+    with db.session() as s:
+        user = s.execute(text("SELECT current_user")).scalar()
+        hardened = s.execute(text("SELECT to_regclass('pmdesk.server_meta') IS NOT NULL")).scalar()
+    assert hardened is pg_hardened
+    if pg_hardened:
+        assert str(user).endswith("_workstation")
+        assert owner_db is not db and owner_db.url.database == db.url.database
+    else:
+        assert owner_db is db

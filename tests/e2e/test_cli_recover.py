@@ -53,9 +53,12 @@ def state(db: Database) -> tuple[object, ...]:
 
 
 @pytest.fixture
-def workstation_url(db: Database) -> Iterator[str]:
+def workstation_url(db: Database, owner_db: Database) -> Iterator[str]:
     """A login that may read and write every pmdesk table, as a workstation's would, but owns
-    nothing and may grant nothing."""
+    nothing and may grant nothing (on a hardened database: its workstation role)."""
+    if owner_db is not db:
+        yield database_arg(db)
+        return
     name = f"pmdesk_ws_{uuid.uuid4().hex[:8]}"
     admin = create_engine(ADMIN_URLS[db.backend], isolation_level="AUTOCOMMIT")
     database = db.url.database
@@ -93,11 +96,11 @@ def workstation_url(db: Database) -> Iterator[str]:
         admin.dispose()
 
 
-def test_the_owner_unlocks_with_the_login_typed_again(db: Database) -> None:
+def test_the_owner_unlocks_with_the_login_typed_again(db: Database, owner_db: Database) -> None:
     admin = add_person(db, "admin")
     lock(db, admin)
     result = run_pmdesk(
-        "recover", "unlock", "admin", "--database", database_arg(db), stdin="admin\n"
+        "recover", "unlock", "admin", "--database", database_arg(owner_db), stdin="admin\n"
     )
     assert result.returncode == 0, result.stderr
     assert "Unlocked admin" in result.stdout
@@ -106,24 +109,24 @@ def test_the_owner_unlocks_with_the_login_typed_again(db: Database) -> None:
     assert glass == (("admin", "recover unlock: account unlocked"),)
 
 
-def test_a_mistyped_confirmation_changes_nothing(db: Database) -> None:
+def test_a_mistyped_confirmation_changes_nothing(db: Database, owner_db: Database) -> None:
     admin = add_person(db, "admin")
     lock(db, admin)
     before = state(db)
     result = run_pmdesk(
-        "recover", "unlock", "admin", "--database", database_arg(db), stdin="amdin\n"
+        "recover", "unlock", "admin", "--database", database_arg(owner_db), stdin="amdin\n"
     )
     assert result.returncode == 1
     assert "does not match: nothing was changed" in result.stderr
     assert state(db) == before
 
 
-def test_the_owner_turns_two_step_login_off(db: Database) -> None:
+def test_the_owner_turns_two_step_login_off(db: Database, owner_db: Database) -> None:
     add_person(db, "admin")
     with db.session() as s:
         s.execute(update(SecuritySettings).values(two_factor_enabled=True))
     result = run_pmdesk(
-        "recover", "disable-2fa", "--database", database_arg(db), stdin="admin\nadmin\n"
+        "recover", "disable-2fa", "--database", database_arg(owner_db), stdin="admin\nadmin\n"
     )
     assert result.returncode == 0, result.stderr
     _people, two_factor, glass = state(db)

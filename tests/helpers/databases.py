@@ -7,6 +7,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,47 @@ def throwaway_server_database(engine_name: str) -> Iterator[URL]:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             else:
                 conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+        admin.dispose()
+
+
+@dataclass(frozen=True)
+class HardenedDatabase:
+    workstation_url: URL  # what the services under test connect with
+    owner_url: URL  # the administrator's (a superuser here): setup, recover, checks
+    prefix: str
+
+
+def hardened_prefix() -> str:
+    """Role names are cluster-wide: one prefix per throwaway database."""
+    return f"pmt{os.getpid()}_{uuid.uuid4().hex[:6]}"
+
+
+@contextmanager
+def hardened_server_database(prefix: str | None = None) -> Iterator[HardenedDatabase]:
+    """A throwaway PostgreSQL database set up by ``server init``; its roles are dropped after."""
+    from pmdesk.core.server.setup import initialise
+
+    prefix = prefix or hardened_prefix()
+    with throwaway_server_database("postgresql") as owner_url:
+        try:
+            result = initialise(owner_url, prefix=prefix)
+            yield HardenedDatabase(
+                workstation_url=result.login_urls[result.roles.workstation],
+                owner_url=owner_url,
+                prefix=prefix,
+            )
+        finally:
+            _drop_database_then_roles(owner_url, prefix)
+
+
+def _drop_database_then_roles(owner_url: URL, prefix: str) -> None:
+    admin = create_engine(make_url(ADMIN_URLS["postgresql"]), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{owner_url.database}" WITH (FORCE)'))
+            for kind in ("workstation", "relay", "owner"):
+                conn.execute(text(f"DROP ROLE IF EXISTS {prefix}_{kind}"))
+    finally:
         admin.dispose()
 
 
