@@ -456,3 +456,36 @@ def test_server_init_with_the_workstations_login_changes_nothing(fresh: Fresh) -
     )
     assert after == before
     assert run_pmdesk("server", "status", "--database", fresh.url_text()).returncode == 0
+
+
+def test_a_createrole_administrator_without_superuser_can_set_it_up(fresh: Fresh) -> None:
+    """Managed PostgreSQL services give no superuser: CREATEROLE and the database's ownership
+    must do. What only a superuser may set is reported, not silently skipped."""
+    admin_url = make_url(ADMIN_URLS["postgresql"])
+    runner = f"{fresh.prefix}_dba"
+    sql(admin_url, f"CREATE ROLE {runner} LOGIN CREATEROLE")
+    sql(admin_url, f'ALTER DATABASE "{fresh.owner_url.database}" OWNER TO {runner}')
+    as_runner = fresh.as_role(runner)
+    try:
+        result = run_pmdesk(
+            "server",
+            "init",
+            "--database",
+            fresh.url_text(as_runner),
+            "--role-prefix",
+            fresh.prefix,
+        )
+        assert result.returncode == 0, result.stderr + result.stdout
+        assert "Warning: Not a superuser: log_parameter_max_length = 0 was not set" in result.stdout
+        assert "log_parameter_max_length is not 0" in result.stdout  # status: a note
+        assert sql(
+            fresh.owner_url,
+            "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'pmdesk'",
+        ) == [(fresh.owner,)]
+        assert "permission denied for schema pmdesk" in refused(
+            fresh.as_role(fresh.workstation), "CREATE TABLE pmdesk.evil (a int)"
+        )
+    finally:
+        sql(admin_url, f'ALTER DATABASE "{fresh.owner_url.database}" OWNER TO postgres')
+        sql(fresh.owner_url, f"REASSIGN OWNED BY {runner} TO postgres; DROP OWNED BY {runner}")
+        sql(admin_url, f"DROP ROLE {runner}")
