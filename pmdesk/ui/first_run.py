@@ -149,6 +149,8 @@ class FirstRunDialog(WrappingDialog):
         layout.addWidget(self.message)
         layout.addStretch(1)  # spare height (wrapped text measured narrower) goes here
         layout.addLayout(buttons)
+        # Cancel sits left of Create: Tab reaches it first (it was made after Create).
+        QWidget.setTabOrder(self.cancel_button, self.create_button)
         self.fields["login"].editor.setFocus()
 
     def editor(self, name: str) -> QLineEdit:

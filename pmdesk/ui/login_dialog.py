@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any, Protocol
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -229,6 +230,10 @@ class LoginDialog(QDialog):
         self.setup_button.hide()
         layout.addWidget(self.setup_button, 0, Qt.AlignmentFlag.AlignLeft)
         layout.addLayout(buttons)
+        # Tab as they are laid out (they were made Back, Login, Cancel, then Set up).
+        bottom = (self.setup_button, self.back_button, self.cancel_button, self.login_button)
+        for first, second in pairwise(bottom):
+            QWidget.setTabOrder(first, second)
 
         self._timer = QTimer(self)
         self._timer.setInterval(250)

@@ -1,14 +1,24 @@
-"""Issue 19, the Personnel and first-run items: lists that follow changes (2), first-run errors
-(7), Personnel's tab order (9), its starting state (14), the Access line (15), combo texts that
-fit (23), wording (25) and a way back to setup after cancelling first run (26)."""
+"""Issue 19, the Personnel and first-run items: lists that follow changes (2), Personnel's
+starting state (14), the Access line (15), combo texts that fit (23), wording (25) and a way back
+to setup after cancelling first run (26). First-run errors (7) are in test_first_run.py, tab
+order (9) in test_tab_order.py."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtWidgets import QComboBox, QLabel, QStyle, QStyleOptionComboBox, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QStyle,
+    QStyleOptionComboBox,
+    QWidget,
+)
 from pytestqt.qtbot import QtBot
 
 from pmdesk.bootstrap import App
@@ -20,12 +30,14 @@ from pmdesk.ui.app import Launcher
 from pmdesk.ui.first_run import FirstRunDialog
 from pmdesk.ui.login_dialog import LoginDialog
 from pmdesk.ui.main_window import DEFAULT_SIZE, MainWindow, Session
+from pmdesk.ui.personnel.address import AddressDialog
 from pmdesk.ui.personnel.form import PersonEditor
 from pmdesk.ui.personnel.view import PersonnelPage
 from pmdesk.ui.tasks import TaskManager
 from tests.helpers.login import cheap_passwords
 from tests.helpers.staff import add_group
-from tests.ui.test_personnel import STAFF, _add_staff, _idle
+from tests.ui.conftest import add_login
+from tests.ui.test_personnel import STAFF, _add_staff, _idle, _open
 
 
 def _label_of(form_owner: QWidget, field: QWidget) -> str:
@@ -220,3 +232,100 @@ def test_access_flags_say_what_they_grant(page: PersonnelPage) -> None:
     for check in page.editor.flag_checks.values():
         assert check.accessibleDescription() == hint.text()
     page.editor.grab().save("/tmp/personnel-access.png")
+
+
+# ----- 14: Personnel's starting state ------------------------------------------------------
+
+
+def test_personnel_opens_on_the_first_person(qtbot: QtBot, page: PersonnelPage) -> None:
+    """Not an empty "New person" form with Delete enabled."""
+    editor = page.editor
+    qtbot.waitUntil(lambda: editor.record is not None and _idle(page))
+    assert editor.record is not None
+    assert editor.title_label.text() == "Camille Dubois"  # first by last name
+    assert page.table.selectionModel().currentIndex().row() == 0
+    assert page.delete_button.isEnabled()
+    assert not page.empty_label.isVisible()
+    assert editor.isVisible()
+
+
+def test_new_person_password_boxes_say_what_they_are_for(qtbot: QtBot, page: PersonnelPage) -> None:
+    editor = page.editor
+    qtbot.mouseClick(page.new_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: editor.record is None)
+    assert editor.title_label.text() == "New person"
+    assert not page.delete_button.isEnabled()
+    password, confirm = editor.edits["password"], editor.edits["password_confirm"]
+    shown = [password.placeholderText(), confirm.placeholderText(), editor.password_hint.text()]
+    for text in shown:
+        assert "unchanged" not in text and "keep the current password" not in text, text
+    assert password.placeholderText() == "at least 8 characters"
+    assert "needs a password" in editor.password_hint.text()
+    assert password.accessibleDescription() == editor.password_hint.text()
+    page.grab().save("/tmp/personnel-new-person.png")
+
+    # Someone with a password: empty keeps it, and the form says so.
+    _open(qtbot, page, "Smets")
+    assert password.placeholderText() == "unchanged"
+    assert editor.password_hint.text().startswith("Leave empty to keep the current password.")
+    # Someone without one: nothing to keep.
+    _open(qtbot, page, "Maes")
+    assert password.placeholderText() != "unchanged"
+    assert editor.password_hint.text().startswith("No password yet")
+
+
+def test_the_visible_tick_is_not_about_the_password(page: PersonnelPage) -> None:
+    """Under Confirm, "Visible" read as "show the password". pmdesk only stores the flag: it
+    neither hides anybody nor refuses a sign-in."""
+    check = page.editor.visible_check
+    assert check.text() == "Visible in the suite's apps"
+    assert "nothing to do with the password" in check.toolTip()
+    assert check.accessibleDescription() == check.toolTip()
+    # Ticking it does not unmask the password.
+    check.setChecked(not check.isChecked())
+    assert page.editor.edits["password"].echoMode() == QLineEdit.EchoMode.Password
+    assert page.editor.labels["visible"] == check.text()  # the conflict table says the same
+
+
+def test_a_read_only_user_is_told_and_gets_no_editable_address_dialog(
+    qtbot: QtBot,
+    ui_app: App,
+    staff: dict[str, int],
+    tasks: TaskManager,
+    session_for: Callable[[int, str, str], Session],
+    main_window: MainWindow,
+) -> None:
+    # An administrator is not told anything.
+    admin_page = main_window.show_page("personnel")
+    assert isinstance(admin_page, PersonnelPage)
+    assert not admin_page.view_only_message.isVisible()
+
+    group = add_group(ui_app.db, "Reception", {"maintenance": "r"})
+    person_id = add_login(ui_app, "viewer", "a long secret", last_name="Viewer", group_id=group)
+    window = MainWindow(
+        ui_app, session_for(person_id, "viewer", "Viewer"), tasks, passwords=cheap_passwords()
+    )
+    qtbot.addWidget(window)
+    window.resize(1280, 820)
+    window.show()
+    page = window.show_page("personnel")
+    assert isinstance(page, PersonnelPage)
+    qtbot.waitUntil(lambda: _idle(page) and page.editor.record is not None)
+    notice = page.view_only_message
+    assert notice.isVisible()
+    assert notice.text().startswith("View only: you have Read rights on Maintenance.")
+    editor = page.editor
+    assert "change" not in editor.address_button.text()
+    assert not editor.password_hint.isVisible()  # no advice on setting a password
+    window.grab().save("/tmp/personnel-view-only.png")
+
+    qtbot.mouseClick(editor.address_button, Qt.MouseButton.LeftButton)
+    dialog = editor.findChild(AddressDialog)
+    assert dialog is not None
+    qtbot.waitExposed(dialog)
+    assert all(edit.isReadOnly() for edit in dialog.edits.values())
+    buttons = [b.text().replace("&", "") for b in dialog.findChildren(QPushButton)]
+    assert buttons == ["Close"]
+    dialog.grab().save("/tmp/personnel-view-only-address.png")
+    dialog.close()
+    window.close()

@@ -68,13 +68,18 @@ class AddressDialog(QDialog):
             self.boxes[name] = box
             form.addRow(labels[name], box)
         label_fields(form)
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
-        )
-        ok = buttons.button(QDialogButtonBox.StandardButton.Ok)
-        make_primary(ok)
-        ok.setEnabled(not read_only)
-        buttons.accepted.connect(self.accept)
+        self.read_only = read_only
+        if read_only:
+            # Only Close: an OK (even a greyed one) next to read-only boxes still looks like
+            # a form to fill in.
+            self.setWindowTitle(self.tr("Address (view only)"))
+            buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
+        else:
+            buttons = QDialogButtonBox(
+                QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
+            )
+            make_primary(buttons.button(QDialogButtonBox.StandardButton.Ok))
+            buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(18, 16, 18, 16)

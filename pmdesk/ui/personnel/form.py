@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSize, Qt, Signal
@@ -90,7 +91,7 @@ def field_labels() -> dict[str, str]:
         "login": t("Login"),
         "password": t("Password"),
         "password_confirm": t("Confirm"),
-        "visible": t("Visible"),
+        "visible": t("Visible in the suite's apps"),
         "access_planning": t("Planning"),
         "access_notifications": t("Notifications"),
         "access_inspection": t("Inspection"),
@@ -138,8 +139,6 @@ class PersonEditor(QWidget):
             self.edits[name] = edit
         self.edits["password"].setEchoMode(QLineEdit.EchoMode.Password)
         self.edits["password_confirm"].setEchoMode(QLineEdit.EchoMode.Password)
-        self.edits["password"].setPlaceholderText(self.tr("unchanged"))
-        self.edits["password_confirm"].setPlaceholderText(self.tr("unchanged"))
         self.edits["email"].setPlaceholderText("name@example.com")
         self.edits["hourly_cost"].setPlaceholderText("0.00")
         self.edits["hourly_cost"].setAlignment(Qt.AlignmentFlag.AlignRight)
@@ -220,8 +219,16 @@ class PersonEditor(QWidget):
 
         # ----- Security -----
         security_box = QGroupBox(self.tr("Security"), self)
-        self.visible_check = QCheckBox(self.tr("Visible"), self)
+        # "Visible" alone, under Confirm, read as "show the password". pmdesk only stores it.
+        self.visible_check = QCheckBox(self.labels["visible"], self)
         self.visible_check.setObjectName("visibleCheck")
+        self.visible_check.setToolTip(
+            self.tr(
+                "Whether this person is listed in the suite's separate apps. It has nothing to "
+                "do with the password: pmdesk lists this person and lets them sign in either way."
+            )
+        )
+        self.visible_check.setAccessibleDescription(self.visible_check.toolTip())
         self.flag_checks: dict[str, QCheckBox] = {}
         for name in ACCESS_FLAGS:
             check = QCheckBox(self.labels[name], self)
@@ -241,13 +248,8 @@ class PersonEditor(QWidget):
         sec_left.addRow(self.labels["password_confirm"], self.boxes["password_confirm"])
         sec_left.addRow("", self.visible_check)
         sec_left.addRow(self.labels["login"], self.boxes["login"])
-        self.password_hint = hint_label(
-            self.tr(
-                "Leave empty to keep the current password. A new password removes this "
-                "person's trusted IP addresses."
-            ),
-            self,
-        )
+        self.password_hint = hint_label("", self)  # what it says depends on the person
+        self.password_hint.setObjectName("passwordHint")
         sec_left.addRow("", self.password_hint)
 
         flags = QGridLayout()
@@ -293,7 +295,6 @@ class PersonEditor(QWidget):
         _align_labels(left, sec_left)
         for form in (left, right, sec_left):
             label_fields(form)
-        self.edits["password"].setAccessibleDescription(self.password_hint.text())
         self.edits["password_confirm"].setAccessibleName(self.tr("Confirm password"))
         security_grid = QGridLayout(security_box)
         security_grid.setHorizontalSpacing(24)
@@ -362,7 +363,36 @@ class PersonEditor(QWidget):
         layout.addWidget(security_box)
         layout.addWidget(self.ip_box)
         layout.addStretch(1)
+        for first, second in pairwise(self.tab_chain()):
+            QWidget.setTabOrder(first, second)
         self.clear_for_new()
+
+    def tab_chain(self) -> list[QWidget]:
+        """The inputs in the order a reader meets them: down the left column of each box, then
+        down its right column, then what spans the box (Qt's order was the order they were
+        made in, which jumped from Email to Hourly Cost to Login). The red remove buttons of
+        trusted addresses follow, in ``set_trusted_ips``."""
+        return [
+            self.edits["last_name"],
+            self.edits["first_name"],
+            self.edits["number"],
+            self.address_button,
+            self.edits["phone"],
+            self.edits["mobile"],
+            self.edits["email"],
+            self.newsletter_check,
+            self.invoicing_check,
+            *(self.combos[name] for name in CHOICE_FIELDS),
+            self.edits["hourly_cost"],
+            self.edits["password"],
+            self.edits["password_confirm"],
+            self.visible_check,
+            self.edits["login"],
+            *(self.flag_checks[name] for name in ACCESS_FLAGS),  # down each column of the grid
+            self.unlock_button,
+            self.end_sessions_button,
+            self.sessions_table,
+        ]
 
     # ----- lookups ------------------------------------------------------------------------
 
@@ -439,6 +469,7 @@ class PersonEditor(QWidget):
         self.title_label.setText(record.display_name)
         self.ip_box.setVisible(True)
         self.lock_row.setVisible(True)
+        self._show_password_help()
         self.changed.emit()
 
     def clear_for_new(self, defaults: PersonForm | None = None) -> None:
@@ -452,6 +483,7 @@ class PersonEditor(QWidget):
         self.lock_row.setVisible(False)
         self.set_trusted_ips([])
         self.set_sessions(None)
+        self._show_password_help()
         self.changed.emit()
 
     def detach(self) -> None:
@@ -460,7 +492,34 @@ class PersonEditor(QWidget):
         self.title_label.setText(self.tr("New person"))
         self.ip_box.setVisible(False)
         self.lock_row.setVisible(False)
+        self._show_password_help()
         self.changed.emit()
+
+    def _show_password_help(self) -> None:
+        """Password and Confirm say what an empty box means for this person: "unchanged" only
+        where there is a password to keep."""
+        record = self.record
+        if not self._editable:  # no advice on what a read-only user cannot do
+            placeholders, hint = ("", ""), ""
+        elif record is not None and record.has_password:
+            placeholders = (self.tr("unchanged"), self.tr("unchanged"))
+            hint = self.tr(
+                "Leave empty to keep the current password. A new password removes this "
+                "person's trusted IP addresses."
+            )
+        else:
+            placeholders = (self.tr("at least 8 characters"), self.tr("the same again"))
+            hint = (
+                self.tr("A new person who gets a login needs a password of at least 8 characters.")
+                if record is None
+                else self.tr("No password yet: give one to let this person sign in.")
+            )
+        self.edits["password"].setPlaceholderText(placeholders[0])
+        self.edits["password_confirm"].setPlaceholderText(placeholders[1])
+        self.password_hint.setText(hint)
+        self.password_hint.setVisible(bool(hint))
+        if self.boxes["password"].error.isHidden():  # else it comes back when the error goes
+            self.edits["password"].setAccessibleDescription(hint)
 
     def mark_saved(self, record: PersonRecord) -> None:
         """After a successful save: the typed values are now the stored ones."""
@@ -615,6 +674,7 @@ class PersonEditor(QWidget):
         """This person's trusted addresses, each with a red remove button."""
         self._can_remove_ips = can_remove
         self.ip_table.setRowCount(len(rows))
+        previous: QWidget = self.sessions_table
         for r, row in enumerate(rows):
             cells = [row.address, local_time(row.created_at), local_time(row.expires_at)]
             for c, text in enumerate(cells):
@@ -631,6 +691,8 @@ class PersonEditor(QWidget):
                 lambda _checked=False, i=row.id: self.remove_ips_requested.emit([i])
             )
             self.ip_table.setCellWidget(r, 3, button)
+            QWidget.setTabOrder(previous, button)  # after the rest of the form, top to bottom
+            previous = button
         self.ip_table.setVisible(bool(rows))
         self.ip_empty.setVisible(not rows)
         height = self.ip_table.horizontalHeader().height() + 30 * len(rows) + 4
@@ -640,6 +702,14 @@ class PersonEditor(QWidget):
 
     def set_editable(self, editable: bool) -> None:
         self._editable = editable
+        # A read-only user is not invited to change what they cannot save.
+        self.address_button.setText(
+            self.tr("Click here to change the address.")
+            if editable
+            else self.tr("Click here to see the whole address.")
+        )
+        self._show_address()
+        self._show_password_help()
         for edit in self.edits.values():
             edit.setReadOnly(not editable)
         for combo in self.combos.values():

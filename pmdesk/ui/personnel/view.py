@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt
@@ -94,6 +95,9 @@ class PersonnelPage(QWidget):
             # Groups, locations, languages or teams changed (here or elsewhere): the lists follow.
             services.changed.connect(self._tables_changed)
         self._pending_row: int | None = None
+        # New was clicked: the empty form stays until a person is opened (a list refresh must
+        # not replace it with the first person).
+        self._creating = False
         self.conflict_dialog: ConflictDialog | None = None
 
         core = self.app.context
@@ -187,6 +191,16 @@ class PersonnelPage(QWidget):
         holder = QWidget(scroll)
         holder_layout = QVBoxLayout(holder)
         holder_layout.setContentsMargins(6, 12, 12, 6)
+        self.empty_label = QLabel(
+            self.tr("Nobody is in the personnel list yet.")
+            + (" " + self.tr("Click New to add the first person.") if self.can_edit else ""),
+            holder,
+        )
+        self.empty_label.setObjectName("personnelEmpty")
+        self.empty_label.setProperty("role", "muted")
+        self.empty_label.setWordWrap(True)
+        self.empty_label.hide()
+        holder_layout.addWidget(self.empty_label)
         holder_layout.addWidget(self.editor)
         scroll.setWidget(holder)
         self.editor_scroll = scroll
@@ -204,10 +218,24 @@ class PersonnelPage(QWidget):
         buttons.addStretch(1)
         buttons.addWidget(self.delete_button)
         buttons.addWidget(self.save_button)
+        # Said once, above the form: a greyed form alone did not tell why nothing could change.
+        self.view_only_message = MessageLabel(self)
+        self.view_only_message.setObjectName("viewOnlyMessage")
+        if not self.can_edit:
+            self.view_only_message.show_notice(
+                self.tr(
+                    "View only: you have Read rights on Maintenance. Changing people needs "
+                    "Edit rights (System → Permissions)."
+                )
+            )
+        notice_row = QVBoxLayout()
+        notice_row.setContentsMargins(6, 12, 12, 0)  # the form's own margins (holder_layout)
+        notice_row.addWidget(self.view_only_message)
         right = QWidget(self)
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
         right_layout.setSpacing(0)
+        right_layout.addLayout(notice_row)
         right_layout.addWidget(scroll, 1)
         right_layout.addLayout(buttons)
 
@@ -226,6 +254,12 @@ class PersonnelPage(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)
+
+        # Tab as the page reads: the search row, the list, the form, then Delete and Save.
+        chain = [self.search_edit, self.refresh_button, self.new_button, self.table]
+        chain += [*self.editor.tab_chain(), self.delete_button, self.save_button]
+        for first, second in pairwise(chain):
+            QWidget.setTabOrder(first, second)
 
         QShortcut(QKeySequence.StandardKey.Save, self, self.save)
         QShortcut(QKeySequence.StandardKey.New, self, self.new_person)
@@ -297,6 +331,25 @@ class PersonnelPage(QWidget):
             if row is not None:
                 self._select_row(row)
             self._reselect_id = None
+        self._show_empty(total == 0 and not self.model.search and not self._creating)
+        if self._current_id is None and not self._creating and not self.editor.is_dirty():
+            self._open_first()
+
+    def _open_first(self) -> None:
+        """With nobody open (at the start, after a delete), show the first person rather than
+        an empty "New person" form."""
+        if self.model.rowCount() == 0:
+            return
+        self._select_row(0)
+        person_id = self.model.data(self.model.index(0, 0), PERSON_ID_ROLE)
+        if person_id is None:
+            self._pending_row = 0  # its block is on its way (see _rows_arrived)
+        else:
+            self.open_person(int(person_id), keep_message=True)
+
+    def _show_empty(self, empty: bool) -> None:
+        self.empty_label.setVisible(empty)
+        self.editor.setVisible(not empty)
 
     def _rows_arrived(self, top_left: QModelIndex, bottom_right: QModelIndex) -> None:
         row = self._pending_row
@@ -362,7 +415,7 @@ class PersonnelPage(QWidget):
         self._lookups = lookups
         dirty = self.editor.is_dirty()
         self.editor.set_lookups(lookups)
-        if not dirty and self.editor.record is None:
+        if not dirty and self.editor.record is None and self._current_id is None:
             self.editor.clear_for_new()
         self._update_buttons()
 
@@ -395,6 +448,7 @@ class PersonnelPage(QWidget):
     def _show_loaded(self, loaded: Loaded, *, keep_message: bool = False) -> None:
         record = loaded.record
         self._current_id = record.id
+        self._creating = False
         self.editor.load(record)
         locked = record.locked_until is not None and record.locked_until > loaded.server_now
         self.editor.set_lock_state(record.locked_until, locked, record.failed_logins)
@@ -415,6 +469,8 @@ class PersonnelPage(QWidget):
         def go() -> None:
             self._open_token += 1
             self._current_id = None
+            self._creating = True
+            self._show_empty(False)
             self.table.selectionModel().clearSelection()
             self.editor.clear_for_new(PersonForm(visible=True))
             self.editor.edits["last_name"].setFocus()
