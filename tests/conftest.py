@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
@@ -48,6 +49,18 @@ def isolated_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.setenv(f"PMDESK_{name}_DIR", str(folder))
     monkeypatch.delenv("PMDESK_DATABASE_URL", raising=False)
     return tmp_path
+
+
+@pytest.fixture(autouse=True)
+def _cycles_collected_between_tests() -> Iterator[None]:
+    """Once a Qt test has turned automatic collection off (pmdesk.ui.main_thread_gc), cycles
+    are collected here too, on the main thread, so tests without an event loop do not pile
+    them up."""
+    yield
+    if not gc.isenabled():
+        from pmdesk.ui.main_thread_gc import collect_due
+
+        collect_due()
 
 
 @pytest.fixture(scope="session")

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from pmdesk import APP_NAME, __version__
 from pmdesk.gui_entry import has_display
+from pmdesk.ui import main_thread_gc
 from pmdesk.ui.errors import error_text
 from pmdesk.ui.icons import app_icon, style_sheet
 from pmdesk.ui.login_dialog import LoginDialog
@@ -173,6 +174,7 @@ def configure_application(app: QApplication) -> None:
     """Name, icon, style, wheel and key rules: the same for the app, the self-test and the tests."""
     if app.findChild(QObject, InputRules.NAME) is None:
         app.installEventFilter(InputRules(app))
+    main_thread_gc.install(app)
     app.setApplicationName(APP_NAME)
     app.setApplicationDisplayName("pmdesk")
     app.setOrganizationName(APP_NAME)
