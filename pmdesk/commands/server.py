@@ -95,6 +95,11 @@ def _print_init(result: InitResult) -> None:
             f"{c.trusted_addresses} trusted addresses kept (review the addresses on "
             "System → Security)."
         )
+    if result.passwords_moved:
+        print(
+            f"Passwords: {result.passwords_moved} now verified by the server; nobody retypes "
+            "one. Backups made before now still hold the old, readable hashes."
+        )
     for warning in result.warnings:
         print(f"Warning: {warning}")
     for role, url in result.login_urls.items():

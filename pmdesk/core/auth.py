@@ -32,6 +32,7 @@ from pmdesk.core.errors import PmdeskError
 from pmdesk.core.models import LoginChallenge, Person
 from pmdesk.core.passwords import MAX_PASSWORD_LENGTH, Passwords
 from pmdesk.core.security import load_settings
+from pmdesk.core.server import password_check
 from pmdesk.core.trusted_ips import is_trusted, trust, trust_refusal
 from pmdesk.core.validation import (
     FieldInvalid,
@@ -251,15 +252,26 @@ class LoginService:
             and 0 < len(password) <= MAX_PASSWORD_LENGTH
             and _storable(password)
         )
-        password_ok = self._passwords.verify(stored_hash, password if usable else "x") and usable
+        # A hardened database keeps no readable hash: it checks a proof computed here.
+        proofs = (
+            password_check.prepare(self._ctx.db, key, password if usable else "x")
+            if self._ctx.db.hardening_level >= 2
+            else None
+        )
+        password_ok = (
+            proofs is not None or self._passwords.verify(stored_hash, password if usable else "x")
+        ) and usable
 
         # Parameters changed since this hash was made, or it is a hash of the password as typed
         # rather than normalised: store a new one (computed out here too).
+        rehash = (
+            password_check.needs_new_hash(self._passwords, proofs)
+            if proofs is not None
+            else stored_hash is not None and self._passwords.needs_rehash(stored_hash, password)
+        )
         new_hash = (
             self._passwords.hash(password)
-            if password_ok
-            and stored_hash is not None
-            and self._passwords.needs_rehash(stored_hash, password)
+            if password_ok and stored_hash is not None and rehash
             else None
         )
         delivery: Delivery | None = None
@@ -271,6 +283,15 @@ class LoginService:
             # Runs again if the server breaks a deadlock: it only reads and writes the DB.
             now = self._ctx.clock.now(s)
             person = lockout.lock_for_update(s, person_id) if person_id is not None else None
+            # On a hardened database the server compares, under the row lock (one bcrypt for
+            # unknown, locked and wrong alike).
+            matched, store_new_hash = password_ok, new_hash is not None
+            if proofs is not None:
+                which = password_check.check(s, person_id, proofs)
+                matched = which is not None and usable
+                store_new_hash = store_new_hash and password_check.stale(
+                    self._passwords, proofs, which
+                )
             if person is None or person.login is None:
                 actor = self._actor(UNKNOWN_ACTOR, None, address)
                 self._audit(s, actor, Event.LOGIN_REFUSED, "reason=unknown_login")
@@ -282,13 +303,13 @@ class LoginService:
                 self._audit(s, actor, Event.LOGIN_REFUSED, "reason=locked", subject=subject)
                 log.info("login refused for %s: account locked", subject)
                 return Refused(RefusalReason.BAD_CREDENTIALS, GENERIC_REFUSAL)
-            if not password_ok or person.password_hash != stored_hash:
+            if not matched or person.password_hash != stored_hash:
                 self._audit(s, actor, Event.LOGIN_REFUSED, "reason=wrong_password", subject=subject)
                 lockout.record_failure(s, self._ctx.clock, actor, person, now)
                 log.info("login refused for %s: wrong password", subject)
                 return Refused(RefusalReason.BAD_CREDENTIALS, GENERIC_REFUSAL)
 
-            if new_hash is not None:
+            if store_new_hash and new_hash is not None:
                 s.execute(
                     update(Person)
                     .where(Person.id == person.id)

@@ -393,6 +393,23 @@ class Database:
             else self.engine
         )
         self._write_sessions = sessionmaker(self._write_engine, expire_on_commit=False)
+        self._hardening_level: int | None = None
+
+    @property
+    def hardening_level(self) -> int:
+        """0, or the level of server-enforced mode a PostgreSQL database was set up with
+        (``pmdesk server init``); read once per Database."""
+        if self._hardening_level is None:
+            level = 0
+            if self.backend == "postgresql":
+                from pmdesk.core.server import meta
+
+                with self.engine.connect() as connection:
+                    found = meta.read(connection)
+                    connection.rollback()
+                level = found.level if found is not None else 0
+            self._hardening_level = level
+        return self._hardening_level
 
     @property
     def backend(self) -> str:

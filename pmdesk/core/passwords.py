@@ -9,10 +9,13 @@ a hash of the normalised form.
 
 from __future__ import annotations
 
+import base64
+import re
 import unicodedata
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from argon2.low_level import Type, hash_secret_raw
 
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024
@@ -42,6 +45,12 @@ class Passwords:
             if not self._outdated(_DEFAULT_DUMMY_HASH)
             else self._hasher.hash(_DUMMY_PASSWORD)
         )
+
+    @property
+    def params_text(self) -> str:
+        """This hasher's parameters as a PHC string writes them: ``m=65536,t=3,p=4``."""
+        h = self._hasher
+        return f"m={h.memory_cost},t={h.time_cost},p={h.parallelism}"
 
     def hash(self, password: str) -> str:
         return self._hasher.hash(normalise(password))
@@ -80,6 +89,33 @@ class Passwords:
         except UnicodeEncodeError:
             # Lone surrogates (undecodable bytes from a terminal) match no stored password.
             return False
+
+
+def proof(password: str, salt_b64: str, params: str) -> str:
+    """The raw argon2id output for ``password`` with a served salt and parameters, as the last
+    field of a PHC string holds it (unpadded base64): what a hardened server checks. Refuses
+    parameters beyond what this client will spend (a hostile server must not exhaust memory)."""
+    found = _PARAMS.fullmatch(params)
+    if found is None:
+        raise ValueError("unusable password parameters")
+    memory, time, lanes = (int(v) for v in found.groups())
+    if not (8 * lanes <= memory <= 1_048_576 and 1 <= time <= 10 and 1 <= lanes <= 8):
+        raise ValueError("password parameters out of bounds")
+    salt = base64.b64decode(salt_b64 + "=" * (-len(salt_b64) % 4))
+    raw = hash_secret_raw(
+        password.encode("utf-8"),
+        salt,
+        time_cost=time,
+        memory_cost=memory,
+        parallelism=lanes,
+        hash_len=32,
+        type=Type.ID,
+        version=19,
+    )
+    return base64.b64encode(raw).decode("ascii").rstrip("=")
+
+
+_PARAMS = re.compile(r"m=([0-9]{1,7}),t=([0-9]{1,2}),p=([0-9]{1,2})")
 
 
 def password_problem(password: str, confirm: str | None = None) -> str | None:

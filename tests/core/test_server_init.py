@@ -1,5 +1,5 @@
-"""`pmdesk server init` and `server status` on a real PostgreSQL (hardening level 1: roles,
-schema, PUBLIC's rights; the rules themselves are still enforced by the client).
+"""`pmdesk server init` and `server status` on a real PostgreSQL: roles, schema, PUBLIC's
+rights and the conversion of an existing database (passwords: test_server_passwords.py).
 
 Each attack runs as an insider would: raw SQL with the workstation's login, or another login
 that an older set-up gave rights on every table, and asserts that nothing changed.
@@ -40,7 +40,7 @@ from tests.helpers.databases import (
 from tests.helpers.login import add_user, cheap_passwords
 from tests.helpers.staff import add_person
 
-NOT_ENFORCED = "roles only: the rules are still enforced by each pmdesk client"
+NOT_ENFORCED = meta.LEVEL_DESCRIPTIONS[meta.HARDENING_LEVEL]
 
 
 @dataclass
@@ -244,6 +244,7 @@ def test_an_existing_database_converts_in_place_keeping_people_passwords_and_add
         assert code == 0, err + out
         assert "Converted: 1 sessions ended and 1 pending codes withdrawn" in out
         assert "2 people and 1 trusted addresses kept" in out
+        assert "Passwords: 2 now verified by the server" in out
         assert f"Rights taken from another role: {legacy}" in out
 
         # The legacy login now reads and changes nothing.
@@ -251,7 +252,10 @@ def test_an_existing_database_converts_in_place_keeping_people_passwords_and_add
         workstation = Database(fresh.as_role(fresh.workstation))
         try:
             with workstation.session() as s:
-                assert s.execute(select(Person.login, Person.password_hash)).all() == before_people
+                after_people = s.execute(select(Person.login, Person.password_hash)).all()
+                # No readable hash is left: a marker, the verifier is out of reach.
+                assert after_people == [(login, "server") for login, _hash in before_people]
+                assert all(h.startswith("$argon2id$") for _l, h in before_people)
                 assert s.execute(select(TrustedIp.address)).scalars().all() == ["10.1.2.3"]
                 assert s.scalar(select(UserSession.id)) is None
                 assert s.scalar(select(LoginChallenge.id)) is None
@@ -265,6 +269,7 @@ def test_an_existing_database_converts_in_place_keeping_people_passwords_and_add
             assert len(log) == len(before_log) + 1
             assert glass[0][0].startswith("server init: ")
             assert "1 sessions ended, 1 pending codes withdrawn" in glass[0][1]
+            assert "2 passwords (now verified by the server)" in glass[0][1]
             # Nobody retypes a password: anne signs in through the workstation's login.
             service = LoginService(
                 CoreContext(
@@ -277,7 +282,8 @@ def test_an_existing_database_converts_in_place_keeping_people_passwords_and_add
         finally:
             workstation.dispose()
     finally:
-        sql(make_url(ADMIN_URLS["postgresql"]), f"DROP OWNED BY {legacy}; DROP ROLE {legacy}")
+        sql(fresh.owner_url, f"DROP OWNED BY {legacy}")
+        sql(make_url(ADMIN_URLS["postgresql"]), f"DROP ROLE {legacy}")
 
 
 def test_init_runs_again_safely_and_rotates_a_password_only_when_asked(fresh: Fresh) -> None:

@@ -39,6 +39,7 @@ from tests.helpers.cli import (
     sign_in_as,
     sign_out_all,
 )
+from tests.helpers.login import cheap_passwords
 from tests.helpers.staff import actor as staff_actor
 from tests.helpers.staff import add_group, add_person
 
@@ -233,7 +234,7 @@ def change_password(db: Database, person_id: int) -> None:
         started = s.execute(select(UserSession.created_at)).scalar_one()
         person = s.get(Person, person_id)
         assert person is not None
-        person.password_hash = "$argon2id$v=19$m=65536,t=3,p=4$another-fake-hash"
+        person.password_hash = cheap_passwords().hash("another password entirely")
         person.password_changed_at = started + timedelta(seconds=1)
 
 

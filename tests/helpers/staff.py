@@ -11,7 +11,13 @@ from pmdesk.core.types import search_text
 from pmdesk.core.validation import login_key
 
 ADMIN_GROUP_ID = 1  # the seeded Administrator group: every right
-FAKE_HASH = "$argon2id$v=19$m=65536,t=3,p=4$not-a-real-hash"
+# A well-formed argon2id hash (cheap parameters) of a random password nobody knows: the person
+# has a password, but no test can sign in with it. Well-formed, because a hardened database
+# refuses anything else in password_hash.
+FAKE_HASH = (
+    "$argon2id$v=19$m=1024,t=1,p=1$x3MukCkoVSHa5W/czQiETA$"
+    "bU8qBwFR9f03wtjDoEEGXgj6yhO/DxCNur21/hSgdMk"
+)
 
 
 def add_group(db: Database, name: str, rights: dict[str, str] | None = None) -> int:

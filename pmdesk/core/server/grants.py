@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, text
 
+from pmdesk.core.server.passwords_sql import SECRET_TABLES, WORKSTATION_FUNCTIONS
 from pmdesk.core.server.roles import CRYPTO_SCHEMA, SCHEMA, Roles, quote_ident
 
 # Tables whose rows describe the schema itself: readable, never writable by a login role.
@@ -73,11 +74,24 @@ def apply(connection: Connection, roles: Roles) -> list[str]:
         f"ALTER DEFAULT PRIVILEGES FOR ROLE {owner} REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC",
         f"GRANT CONNECT ON DATABASE {db} TO {ws}, {relay}",
         f"GRANT USAGE ON SCHEMA {SCHEMA} TO {ws}, {relay}",
-        # Level 1: the workstation still reads and writes every table (the client enforces).
+        # The owner's definer functions call pgcrypto (its functions belong to whoever
+        # installed the extension).
+        f"GRANT USAGE ON SCHEMA {CRYPTO_SCHEMA} TO {owner}",
+        f"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA {CRYPTO_SCHEMA} TO {owner}",
+        # Levels 1-2: the workstation still reads and writes the data tables (the client
+        # enforces those rules); never the secrets below.
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {SCHEMA} TO {ws}",
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {SCHEMA} TO {ws}",
     ):
         connection.execute(text(statement))
+    for table in SECRET_TABLES:
+        name = f"{SCHEMA}.{table}"
+        if connection.execute(text("SELECT to_regclass(:n) IS NOT NULL"), {"n": name}).scalar():
+            connection.execute(text(f"REVOKE ALL ON {name} FROM {ws}"))
+    for function in WORKSTATION_FUNCTIONS:
+        name = f"{SCHEMA}.{function}"
+        if connection.execute(text("SELECT to_regprocedure(:f) IS NOT NULL"), {"f": name}).scalar():
+            connection.execute(text(f"GRANT EXECUTE ON FUNCTION {name} TO {ws}"))
     for table in _READ_ONLY_TABLES:
         name = f"{SCHEMA}.{table}"
         if connection.execute(text("SELECT to_regclass(:n) IS NOT NULL"), {"n": name}).scalar():

@@ -14,10 +14,12 @@ from sqlalchemy.exc import DBAPIError
 from pmdesk.core.server.roles import SCHEMA, Roles
 
 #: The hardening this version of pmdesk installs (docs/server-enforced.md, rollout):
-#: 1 = roles, schema and PUBLIC's rights; the rules are still enforced by the client.
-HARDENING_LEVEL = 1
+#: 1 = roles, schema and PUBLIC's rights; 2 = passwords verified by the server.
+HARDENING_LEVEL = 2
 LEVEL_DESCRIPTIONS = {
     1: "roles only: the rules are still enforced by each pmdesk client",
+    2: "passwords are verified by the server and cannot be read; the other rules are still "
+    "enforced by each pmdesk client",
 }
 
 CREATE_TABLE = f"""

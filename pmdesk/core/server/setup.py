@@ -24,7 +24,7 @@ from pmdesk.core.context import Actor
 from pmdesk.core.db import Database, parse_url
 from pmdesk.core.errors import PmdeskError
 from pmdesk.core.models import Base
-from pmdesk.core.server import grants, meta
+from pmdesk.core.server import grants, meta, passwords_sql
 from pmdesk.core.server.roles import CRYPTO_SCHEMA, SCHEMA, Roles, quote_ident
 from pmdesk.core.sessions import os_user
 
@@ -65,6 +65,8 @@ class InitResult:
     taken: list[str] = field(default_factory=list)  # privileges taken from other roles
     conversion: Conversion | None = None
     warnings: list[str] = field(default_factory=list)
+    passwords_moved: int = 0
+    passwords_dropped: list[str] = field(default_factory=list)  # logins whose hash was unusable
     login_urls: dict[str, URL] = field(default_factory=dict)  # role -> URL (password if new)
 
 
@@ -112,12 +114,14 @@ def initialise(
         # The migrations run as the owner role (migrate sees server_meta), then the grants.
         migrate.upgrade(db)
         with db.engine.connect() as connection, connection.begin():
-            _own_everything(connection, roles)
+            before = meta.read(connection)
+            _own_everything(connection, roles)  # first: credentials references personnel
+            _server_objects(connection, roles)
             result.taken = grants.apply(connection, roles)
             _role_settings(connection, roles, superuser, result)
-            converted = meta.read(connection)
-            if converted is None or not converted.converted:
-                result.conversion = _convert(connection, clock or DatabaseClock())
+            _move_passwords(connection, result)  # any hash written around the trigger, too
+            if before is None or not before.converted:
+                result.conversion = _convert(connection, clock or DatabaseClock(), result)
             meta.write(
                 connection,
                 hardening_level=str(meta.HARDENING_LEVEL),
@@ -125,6 +129,8 @@ def initialise(
                 initialised_by=f"{os_user() or 'unknown'}@{socket.gethostname()}",
                 pmdesk_version=__version__,
             )
+        if result.passwords_moved:
+            _vacuum_personnel(db)  # old row versions still hold the readable hashes
         result.login_urls = {
             role: _login_url(db.url, role, result.passwords.get(role)) for role in roles.logins
         }
@@ -288,6 +294,37 @@ def _own_everything(connection: Connection, roles: Roles) -> None:
         connection.execute(text(f"ALTER {kind} {name} OWNER TO {owner}"))
 
 
+# ----- level 2: passwords on the server ------------------------------------------------------
+
+
+def _server_objects(connection: Connection, roles: Roles) -> None:
+    """Tables, functions and triggers of the hardening levels, made as the owner role."""
+    connection.execute(text(f"SET LOCAL ROLE {quote_ident(roles.owner)}"))
+    for statement in passwords_sql.STATEMENTS:
+        connection.execute(text(statement))
+    connection.execute(text("RESET ROLE"))
+
+
+def _move_passwords(connection: Connection, result: InitResult) -> None:
+    dropped = [str(row[0]) for row in connection.execute(text(passwords_sql.UNCONVERTIBLE))]
+    if dropped:
+        connection.execute(text(passwords_sql.DROP_UNCONVERTIBLE))
+        result.passwords_dropped = dropped
+        result.warnings.append(
+            f"{len(dropped)} people had a password hash pmdesk cannot use and now have no "
+            f"password (set one in Personnel): {', '.join(dropped[:20])}"
+            + (" …" if len(dropped) > 20 else "")
+        )
+    result.passwords_moved = int(
+        connection.execute(text(passwords_sql.CONVERT_EXISTING)).rowcount or 0
+    )
+
+
+def _vacuum_personnel(db: Database) -> None:
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text(f"VACUUM {SCHEMA}.personnel"))
+
+
 # ----- role settings ------------------------------------------------------------------------
 
 
@@ -316,7 +353,7 @@ def _role_settings(
 # ----- step 9: conversion of existing data ------------------------------------------------------
 
 
-def _convert(connection: Connection, clock: Clock) -> Conversion:
+def _convert(connection: Connection, clock: Clock, result: InitResult) -> Conversion:
     """Once: end every session and withdraw every pending code (either could have been made
     by anyone holding the old, all-powerful login), keep everything else, audit it."""
     from sqlalchemy.orm import Session
@@ -344,7 +381,8 @@ def _convert(connection: Connection, clock: Clock) -> Conversion:
             Event.BREAK_GLASS,
             detail=(
                 f"server-enforced mode set up: {conversion.sessions_ended} sessions ended, "
-                f"{conversion.codes_withdrawn} pending codes withdrawn; {people} people and "
+                f"{conversion.codes_withdrawn} pending codes withdrawn; {people} people, "
+                f"{result.passwords_moved} passwords (now verified by the server) and "
                 f"{addresses} trusted addresses kept"
             ),
         )

@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError
 
 from pmdesk.core import migrate
 from pmdesk.core.db import Database, describe_url
-from pmdesk.core.server import grants, meta
+from pmdesk.core.server import grants, meta, passwords_sql
 from pmdesk.core.server.roles import SCHEMA, Roles
 from pmdesk.core.server.setup import require_postgresql
 
@@ -71,6 +71,7 @@ def report(db: Database) -> list[Line]:
             _other_grants(connection, roles),
             *_members(connection, roles),
             _logging(connection, roles),
+            *_passwords(connection, hardening),
             _data(connection),
         ]
     return lines
@@ -226,6 +227,30 @@ def _logging(connection: Connection, roles: Roles) -> Line:
             Level.NOTE,
         )
     return Line("Logging", "log_parameter_max_length = 0 for the login roles", Level.OK)
+
+
+def _passwords(connection: Connection, hardening: meta.Hardening) -> list[Line]:
+    if hardening.level < 2:
+        return []
+    try:
+        readable = connection.execute(
+            text(
+                f"SELECT count(*) FROM {SCHEMA}.personnel "
+                f"WHERE password_hash IS NOT NULL AND password_hash <> '{passwords_sql.MARKER}'"
+            )
+        ).scalar()
+    except DBAPIError:
+        connection.rollback()
+        return [Line("Passwords", "not readable with these credentials", Level.NOTE)]
+    if readable:
+        return [
+            Line(
+                "Passwords",
+                f"{readable} readable password hashes in personnel: run server init again",
+                Level.PROBLEM,
+            )
+        ]
+    return [Line("Passwords", "verified by the server; no readable hash", Level.OK)]
 
 
 def _data(connection: Connection) -> Line:
