@@ -10,19 +10,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QAbstractScrollArea,
     QFormLayout,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
 
 from pmdesk.ui.errors import error_text
 from pmdesk.ui.icons import app_icon, pixmap
+from pmdesk.ui.scrolling import follow_focus
 from pmdesk.ui.tasks import TaskManager
 from pmdesk.ui.widgets import (
     BusyIndicator,
@@ -140,14 +144,27 @@ class FirstRunDialog(WrappingDialog):
         buttons.addWidget(self.cancel_button)
         buttons.addWidget(self.create_button)
 
+        # The fields scroll when their messages need more height than the screen has (many
+        # errors at once on 1280 x 800 at 150 %); heading and buttons stay in view.
+        fields = QWidget(self)
+        fields.setObjectName("firstRunFields")
+        fields.setLayout(form)
+        form.setContentsMargins(0, 0, 0, 0)
+        self.scroll_area = follow_focus(QScrollArea(self))
+        self.scroll_area.setObjectName("firstRunScroll")
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll_area.setSizeAdjustPolicy(QAbstractScrollArea.SizeAdjustPolicy.AdjustToContents)
+        self.scroll_area.setWidget(fields)
+
         layout = QVBoxLayout(self)
         layout.setContentsMargins(22, 18, 22, 18)
         layout.setSpacing(12)
         layout.addLayout(heading)
         layout.addWidget(intro)
-        layout.addLayout(form)
+        layout.addWidget(self.scroll_area, 1)
         layout.addWidget(self.message)
-        layout.addStretch(1)  # spare height (wrapped text measured narrower) goes here
         layout.addLayout(buttons)
         # Cancel sits left of Create: Tab reaches it first (it was made after Create).
         QWidget.setTabOrder(self.cancel_button, self.create_button)
@@ -208,6 +225,11 @@ class FirstRunDialog(WrappingDialog):
         for name in marked:
             self.fields[name].set_error(errors.get(name))
 
+    def screen_room(self) -> int | None:
+        """The height the dialog's screen offers (None off screen)."""
+        screen = self.screen()
+        return screen.availableGeometry().height() if screen is not None else None
+
     def _fit_height(self) -> None:
         """Grow to show the messages just shown: the dialog keeps its height otherwise, and the
         layout would squeeze each field over its message (only the bottom half showed)."""
@@ -215,11 +237,17 @@ class FirstRunDialog(WrappingDialog):
         if layout is None:
             return
         layout.activate()
-        needed = self.heightForWidth(self.width())
-        screen = self.screen()
-        if screen is not None:
+        fields = self.scroll_area.widget()
+        if fields is None:
+            return
+        # The fields are what grew (and the scroll area takes what the rest leaves): the
+        # dialog needs its height now, less what the fields have, plus what they need.
+        viewport = self.scroll_area.viewport()
+        needed = self.height() - viewport.height() + fields.heightForWidth(viewport.width())
+        room = self.screen_room()
+        if room is not None:
             frame = max(0, self.frameGeometry().height() - self.height())
-            needed = min(needed, screen.availableGeometry().height() - frame)
+            needed = min(needed, room - frame)
         if needed > self.height():
             self.resize(self.width(), needed)
 

@@ -166,7 +166,7 @@ class _LazyPage(QWidget):
     def build(self) -> QWidget:
         if self.content is None:
             assert self._factory is not None
-            from pmdesk.ui.system.common import follow_focus
+            from pmdesk.ui.scrolling import follow_focus
 
             self.content = self._factory(self._context)
             self._factory = None

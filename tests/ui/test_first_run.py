@@ -171,6 +171,42 @@ def test_messages_of_empty_fields_are_fully_readable(qtbot: QtBot, dialog: First
         assert editor.height() >= editor.sizeHint().height(), name
 
 
+def test_on_a_small_screen_every_message_fits_and_the_fields_scroll(
+    qtbot: QtBot, dialog: FirstRunDialog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Five messages at once on 1280 x 800 at 150 % (533 logical pixels high): the dialog stays
+    on the screen, no message is squeezed, and the fields scroll, following the focus."""
+    monkeypatch.setattr(dialog, "screen_room", lambda: 533)
+    qtbot.waitExposed(dialog)
+    _fill(
+        qtbot,
+        dialog,
+        {
+            "login": "has space",
+            "email": "not-an-address",
+            "password": "short",
+            "password_confirm": "other",
+        },
+    )
+    qtbot.mouseClick(dialog.create_button, Qt.MouseButton.LeftButton)
+    shown = [name for name, box in dialog.fields.items() if box.error.isVisibleTo(dialog)]
+    assert len(shown) >= 5, shown
+    assert dialog.frameGeometry().height() <= 533
+    bar = dialog.scroll_area.verticalScrollBar()
+    assert bar.maximum() > 0, "the fields scroll instead of being squeezed"
+    for name in shown:
+        error = dialog.fields[name].error
+        assert error.height() >= error.heightForWidth(error.width()), name
+    assert dialog.create_button.isVisible() and dialog.cancel_button.isVisible()
+    # Tab to the last field: it is scrolled into view.
+    last = dialog.editor("password_confirm")
+    last.setFocus()
+    qtbot.waitUntil(lambda: last.hasFocus())
+    viewport = dialog.scroll_area.viewport()
+    where = QRect(last.mapTo(viewport, QPoint(0, 0)), last.size())
+    assert viewport.rect().contains(where), (where, viewport.rect())
+
+
 def test_a_short_password_and_a_mismatch_are_reported_at_once(
     qtbot: QtBot, ui_app: App, dialog: FirstRunDialog
 ) -> None:

@@ -45,7 +45,7 @@ from pmdesk.ui.personnel.model import (
     PersonnelModel,
     PersonnelSource,
 )
-from pmdesk.ui.system.common import follow_focus
+from pmdesk.ui.scrolling import follow_focus
 from pmdesk.ui.widgets import BusyIndicator, MessageLabel, make_danger, make_primary
 
 if TYPE_CHECKING:

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from PySide6.QtCore import QObject, Qt, Slot
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
-    QApplication,
     QFormLayout,
     QLabel,
     QLineEdit,
-    QScrollArea,
     QWidget,
 )
 
@@ -25,36 +23,6 @@ def form_layout() -> QFormLayout:
     layout.setLabelAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
     layout.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
     return layout
-
-
-class _FocusFollower(QObject):
-    """Scrolls its scroll area to the widget that receives the keyboard focus inside it.
-
-    A child of the scroll area: Qt disconnects it from ``focusChanged`` when the area goes.
-    """
-
-    def __init__(self, scroll: QScrollArea) -> None:
-        super().__init__(scroll)
-        self._scroll = scroll
-        app = QApplication.instance()
-        if isinstance(app, QApplication):
-            app.focusChanged.connect(self._focus_changed)
-
-    @Slot(QWidget, QWidget)
-    def _focus_changed(self, _old: QWidget | None, new: QWidget | None) -> None:
-        content = self._scroll.widget()
-        if new is not None and content is not None and content.isAncestorOf(new):
-            self._scroll.ensureWidgetVisible(new, 12, 12)
-
-
-def follow_focus(scroll: QScrollArea) -> QScrollArea:
-    """Make ``scroll`` show the widget that has the keyboard focus (Tab, a shortcut or a
-    program moving it): no control is ever focused while scrolled out of view. Use on every
-    QScrollArea of the app."""
-    if scroll.property("followsFocus") is not True:
-        scroll.setProperty("followsFocus", True)
-        _FocusFollower(scroll)
-    return scroll
 
 
 def section_title(text: str, parent: QWidget | None = None) -> QLabel:

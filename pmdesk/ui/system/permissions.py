@@ -47,7 +47,8 @@ from pmdesk.core.modules import MODULES, SYSTEM, Action, Module
 from pmdesk.ui.errors import error_text
 from pmdesk.ui.icons import app_icon, icon
 from pmdesk.ui.message_boxes import ask, ask_discard
-from pmdesk.ui.system.common import follow_focus, form_layout
+from pmdesk.ui.scrolling import follow_focus
+from pmdesk.ui.system.common import form_layout
 from pmdesk.ui.widgets import (
     BusyIndicator,
     FieldBox,

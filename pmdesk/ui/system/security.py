@@ -67,7 +67,8 @@ from pmdesk.ui.errors import error_text
 from pmdesk.ui.icons import app_icon, icon, pixmap
 from pmdesk.ui.lists import ModelIndex, ReadOnlyTableModel, list_table, search_box
 from pmdesk.ui.message_boxes import ask, ask_discard
-from pmdesk.ui.system.common import follow_focus, form_layout, pad_spin_box, spin_box_style
+from pmdesk.ui.scrolling import follow_focus
+from pmdesk.ui.system.common import form_layout, pad_spin_box, spin_box_style
 from pmdesk.ui.system.mail_settings import MailSettingsBox, SecretState, secret_key
 from pmdesk.ui.system.trusted_ips_model import (
     ADDRESS,

@@ -1,0 +1,36 @@
+"""Scroll areas that keep the keyboard focus in view (issue 19, item 10)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Slot
+from PySide6.QtWidgets import QApplication, QScrollArea, QWidget
+
+
+class _FocusFollower(QObject):
+    """Scrolls its scroll area to the widget that receives the keyboard focus inside it.
+
+    A child of the scroll area: Qt disconnects it from ``focusChanged`` when the area goes.
+    """
+
+    def __init__(self, scroll: QScrollArea) -> None:
+        super().__init__(scroll)
+        self._scroll = scroll
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            app.focusChanged.connect(self._focus_changed)
+
+    @Slot(QWidget, QWidget)
+    def _focus_changed(self, _old: QWidget | None, new: QWidget | None) -> None:
+        content = self._scroll.widget()
+        if new is not None and content is not None and content.isAncestorOf(new):
+            self._scroll.ensureWidgetVisible(new, 12, 12)
+
+
+def follow_focus(scroll: QScrollArea) -> QScrollArea:
+    """Make ``scroll`` show the widget that has the keyboard focus (Tab, a shortcut or a
+    program moving it): no control is ever focused while scrolled out of view. Use on every
+    QScrollArea of the app."""
+    if scroll.property("followsFocus") is not True:
+        scroll.setProperty("followsFocus", True)
+        _FocusFollower(scroll)
+    return scroll
