@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Slot
+from PySide6.QtCore import QObject, Qt, Slot
 from PySide6.QtWidgets import QApplication, QScrollArea, QWidget
 
 
@@ -33,4 +33,7 @@ def follow_focus(scroll: QScrollArea) -> QScrollArea:
     if scroll.property("followsFocus") is not True:
         scroll.setProperty("followsFocus", True)
         _FocusFollower(scroll)
+        # Not a Tab stop of its own: an invisible stop between two controls (it would only
+        # scroll, which following the focus already does).
+        scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
     return scroll

@@ -47,6 +47,7 @@ from pmdesk.core.trusted_ips import TrustedIpService
 from pmdesk.ui.first_run import FirstRunDialog
 from pmdesk.ui.login_dialog import LoginDialog
 from pmdesk.ui.main_window import MainWindow
+from pmdesk.ui.personnel.address import Address, AddressDialog
 from pmdesk.ui.personnel.view import PersonnelPage
 from pmdesk.ui.system.permissions import PermissionsPage
 from pmdesk.ui.system.security import SecurityPage
@@ -284,3 +285,20 @@ def test_permissions(qtbot: QtBot, admin_id: int, main_window: MainWindow) -> No
     # The grid row by row: a module's Read, Edit and Delete together.
     boxes = [w.objectName() for w in order if w.parent() is page.grid]
     assert boxes[:4] == ["job_read", "job_edit", "job_delete", "invoicing_read"]
+
+
+def test_security_page_as_a_whole(qtbot: QtBot, admin_id: int, main_window: MainWindow) -> None:
+    """Status, two-step switch, the settings, delivery, then the trusted-address list."""
+    page = open_page(qtbot, main_window, "security")
+    assert isinstance(page, SecurityPage)
+    qtbot.waitUntil(lambda: page.tasks.is_idle() and page.state is not None)
+    assert_tab_follows_the_layout(qtbot, page)
+
+
+def test_address_dialog(qtbot: QtBot) -> None:
+    dialog = AddressDialog(Address(street="Kerkstraat 1", city="Gent"), {})
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    order = assert_tab_follows_the_layout(qtbot, dialog)
+    assert order[0] is dialog.edits["street"]

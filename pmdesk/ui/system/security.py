@@ -425,6 +425,8 @@ class SecurityPage(QWidget):
         self.never_trusted_edit.setAccessibleDescription(never_help)
         self.never_trusted_box = FieldBox(self.never_trusted_edit, self)
         self.never_trusted_edit.textEdited.connect(self._trust_edited)
+        # Made before it, the sessions spin sits below the address list: Tab goes down.
+        QWidget.setTabOrder(self.never_trusted_edit, self.session_hours_spin)
         self.trust_save_button = make_primary(
             QPushButton(icon("save-light"), self.tr("Save"), self)
         )
