@@ -31,6 +31,7 @@ from pmdesk.core.delivery.base import CodeMessage, Delivery, DeliveryError, Deli
 from pmdesk.core.errors import PmdeskError
 from pmdesk.core.models import LoginChallenge, Person
 from pmdesk.core.passwords import MAX_PASSWORD_LENGTH, Passwords
+from pmdesk.core.people import display_name, is_locked
 from pmdesk.core.security import load_settings
 from pmdesk.core.server import password_check
 from pmdesk.core.trusted_ips import is_trusted, trust, trust_refusal
@@ -131,11 +132,6 @@ class _Pending:
     attempts: int
     actor: Actor
     subject: str
-
-
-def display_name(person: Person) -> str:
-    name = " ".join(p for p in (person.first_name, person.last_name) if p)
-    return name or person.login or f"person #{person.id}"
 
 
 # Who an unknown login is in the audit trail. What was typed is never kept, nor a hash of it:
@@ -299,7 +295,7 @@ class LoginService:
                 return Refused(RefusalReason.BAD_CREDENTIALS, GENERIC_REFUSAL)
             actor = self._actor(person.login, person.id, address)
             subject = person.login
-            if lockout.is_locked(person, now):
+            if is_locked(person, now):
                 self._audit(s, actor, Event.LOGIN_REFUSED, "reason=locked", subject=subject)
                 log.info("login refused for %s: account locked", subject)
                 return Refused(RefusalReason.BAD_CREDENTIALS, GENERIC_REFUSAL)
@@ -620,7 +616,7 @@ class LoginService:
             refusal = self._challenge_state(s, actor, person, challenge, now, address)
             if refusal is not None:
                 return refusal
-            if lockout.is_locked(person, now):
+            if is_locked(person, now):
                 self._audit_refusal(s, actor, "locked")
                 return Refused(RefusalReason.BAD_CREDENTIALS, GENERIC_REFUSAL)
 
@@ -828,7 +824,7 @@ class LoginService:
                 # Replaced by a newer sign-in but not marked (a row from before retired_at).
                 challenge.retired_at = now
                 return self._invalid_challenge(s, actor, REPLACED)
-            if lockout.is_locked(person, now):
+            if is_locked(person, now):
                 self._audit_refusal(s, actor, "locked")
                 return Refused(RefusalReason.BAD_CREDENTIALS, GENERIC_REFUSAL)
             last_sent = max(

@@ -59,10 +59,6 @@ def lock_duration(lock_count: int) -> timedelta:
     return min(FIRST_LOCK * (1 << (lock_count - 1)), MAX_LOCK)
 
 
-def is_locked(person: Person, now: datetime) -> bool:
-    return LockState.of(person).locked(now)
-
-
 def lock_for_update(session: Session, person_id: int) -> Person | None:
     """The person, with their row locked until the transaction ends."""
     return session.execute(

@@ -28,13 +28,14 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from pmdesk.core import audit, lockout
+from pmdesk.core import audit
 from pmdesk.core.audit import Event
 from pmdesk.core.clock import Clock
 from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.errors import DatabaseBusy, PmdeskError
 from pmdesk.core.models import Person, SecuritySettings, UserSession
 from pmdesk.core.modules import MAINTENANCE, Action
+from pmdesk.core.people import display_name, is_locked
 from pmdesk.core.permissions import require, require_within_own_rights
 
 log = logging.getLogger(__name__)
@@ -187,7 +188,7 @@ def _why_not(row: UserSession, person: Person | None, now: datetime, address: st
         return "address"
     if person is None or person.login is None or person.password_hash is None:
         return "deleted"
-    if lockout.is_locked(person, now):
+    if is_locked(person, now):
         return "locked"
     if person.password_changed_at is not None and person.password_changed_at > row.created_at:
         return "password"
@@ -212,8 +213,6 @@ class SessionService:
         separate, best-effort write."""
         if not token or not isinstance(token, str) or len(token) > 200:
             raise NotSignedIn(SIGN_IN_FIRST, "none")
-        from pmdesk.core.auth import display_name  # auth starts sessions: imported here
-
         token_hash = hash_token(token)
         with self._ctx.db.session() as s:
             now = self._clock.now(s)
