@@ -19,7 +19,7 @@ from pmdesk.commands.common import (
     signed_in,
 )
 from pmdesk.core.delivery.base import DeliveryError, DeliverySettings
-from pmdesk.core.delivery.factory import check_settings, delivery_for, send_test_code
+from pmdesk.core.delivery.factory import check_settings, delivery_for
 from pmdesk.core.delivery.smtp import DEFAULT_PORTS
 from pmdesk.core.security import SecurityService
 from pmdesk.secrets import SecretStoreError, sms_key, smtp_key
@@ -217,7 +217,7 @@ def _stored(app: App, key: str) -> str:
 
 
 def _test(app: App, args: argparse.Namespace) -> int:
-    sent = send_test_code(app.context, signed_in(args), args.address)
+    sent = SecurityService(app.context).send_test_code(signed_in(args), args.address)
     print(f"Test message sent to {sent.destination} by: {sent.label}")
     if sent.file is not None:
         print(f"Written to {sent.file}")

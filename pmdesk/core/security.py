@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
@@ -22,12 +23,14 @@ from sqlalchemy import URL, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from pmdesk.core import audit
+from pmdesk.core import audit, codes
 from pmdesk.core.addresses import address_list_text, parse_address_list
 from pmdesk.core.audit import Event
 from pmdesk.core.context import Actor, CoreContext
-from pmdesk.core.delivery.base import DeliveryError, DeliverySettings
-from pmdesk.core.delivery.outbox import folder_problem
+from pmdesk.core.delivery.base import CodeMessage, DeliveryError, DeliverySettings
+from pmdesk.core.delivery.factory import delivery_for
+from pmdesk.core.delivery.outbox import OutboxDelivery, folder_problem
+from pmdesk.core.delivery.sms import DEFAULT_TIMEOUT
 from pmdesk.core.errors import ConflictError, PmdeskError, ValidationError
 from pmdesk.core.models import Person, SecuritySettings
 from pmdesk.core.modules import SYSTEM_SECURITY, Action
@@ -38,6 +41,7 @@ from pmdesk.core.validation import (
     clean_text,
     first_valid_phone,
 )
+from pmdesk.secrets import MemoryStore
 
 SETTINGS_ID = 1
 TRUST_DAYS_RANGE = (1, 90)
@@ -95,6 +99,15 @@ class ConnectionStatus:
     mail_link: Link = "none"
 
 
+@dataclass(frozen=True)
+class TestSent:
+    """Where a test message went."""
+
+    destination: str
+    label: str
+    file: Path | None = None  # the .eml written, for the outbox
+
+
 class ShutOutWarning(PmdeskError):
     """Turning 2FA on would shut these people out; confirm with ``accept_shut_out=True``."""
 
@@ -142,9 +155,6 @@ def delivery_settings(row: SecuritySettings) -> DeliverySettings:
 
 def delivery_label(delivery: DeliverySettings, outbox_default: str | os.PathLike[str] = "") -> str:
     """Where codes go, in the delivery method's own words (one wording everywhere)."""
-    from pmdesk.core.delivery.factory import delivery_for
-    from pmdesk.secrets import MemoryStore
-
     try:
         # Secrets are fetched only when sending, so an empty store describes it just as well.
         return delivery_for(delivery, MemoryStore(), Path(outbox_default or ".")).label
@@ -442,6 +452,58 @@ class SecurityService:
                 database_link=database_link(encrypted, self._ctx.db.url),
                 mail_link=delivery_link(delivery),
             )
+
+    def send_test_code(
+        self,
+        actor: Actor,
+        address: str,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> TestSent:
+        """Send a test code message to ``address`` (an e-mail, or a phone number for SMS) with
+        the configured method, and audit it (System → Security Edit). Blocking: not on the GUI
+        thread.
+
+        The code in it is random and valid nowhere; the message says it is a test.
+        """
+        ctx = self._ctx
+        with ctx.db.session() as s:
+            require(s, actor, SYSTEM_SECURITY, Action.EDIT)
+            view = load_settings(s)
+            requested_from = actor.address or ctx.db.client_address(s)
+        delivery = delivery_for(
+            view.delivery, ctx.secrets, ctx.outbox_default, ssl_context=ssl_context, timeout=timeout
+        )
+        message = CodeMessage(
+            person_name="",
+            email=address,
+            phone=address,
+            code=codes.new_code(),
+            valid_minutes=view.code_ttl_minutes,
+            requested_from=requested_from,
+            workstation=actor.workstation,
+            test=True,
+        )
+        destination = delivery.destination(message)
+        if destination is None:
+            what = "phone number" if view.delivery.method == "sms" else "e-mail address"
+            raise DeliveryError(f"'{address.strip()}' is not a valid {what}.")
+        file: Path | None = None
+        if isinstance(delivery, OutboxDelivery):
+            file = delivery.write(message)
+        else:
+            delivery.send(message)
+        with ctx.db.session() as s:
+            audit.record(
+                s,
+                ctx.clock,
+                actor,
+                Event.MAIL_TEST_SENT,
+                subject=destination,
+                detail=delivery.label,
+            )
+        return TestSent(destination=destination, label=delivery.label, file=file)
 
     def set_two_factor(
         self,

@@ -13,7 +13,6 @@ from pmdesk.core import codes
 from pmdesk.core.audit import Event
 from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.delivery.base import DeliveryError
-from pmdesk.core.delivery.factory import send_test_code
 from pmdesk.core.errors import PermissionDenied
 from pmdesk.core.models import AuditEvent
 from pmdesk.core.security import SecurityService
@@ -35,7 +34,7 @@ def audit_rows(ctx: CoreContext) -> list[AuditEvent]:
 
 def test_outbox_test_message_is_written_and_audited(ctx: CoreContext) -> None:
     admin = actor(add_person(ctx.db, "root"), "root", address="10.1.2.3")
-    sent = send_test_code(ctx, admin, " helpdesk@workshop.example ")
+    sent = SecurityService(ctx).send_test_code(admin, " helpdesk@workshop.example ")
 
     assert sent.destination == "helpdesk@workshop.example"
     assert sent.file is not None and sent.file.parent == ctx.outbox_default
@@ -59,7 +58,7 @@ def test_the_test_code_comes_from_the_code_generator(
     ctx: CoreContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(codes, "new_code", lambda: "004271")
-    sent = send_test_code(ctx, Actor.command_line(), "helpdesk@workshop.example")
+    sent = SecurityService(ctx).send_test_code(Actor.command_line(), "helpdesk@workshop.example")
     assert sent.file is not None
     mail = email.message_from_bytes(sent.file.read_bytes(), policy=email.policy.default)
     body = mail.get_body(preferencelist=("plain",))
@@ -74,8 +73,7 @@ def test_smtp_test_message_with_the_keyring_password(
     )
     ctx.secrets.set(smtp_key(smtp_auth_server.host, "mailer"), smtp_auth_server.password)
 
-    sent = send_test_code(
-        ctx,
+    sent = SecurityService(ctx).send_test_code(
         Actor.command_line(),
         "anna@workshop.example",
         ssl_context=smtp_auth_server.client_context,
@@ -95,13 +93,15 @@ def test_failed_test_is_not_audited_as_sent(ctx: CoreContext, closed_port: int) 
     server = SmtpServer(host="127.0.0.1", port=closed_port)
     SecurityService(ctx).update_delivery(Actor.command_line(), server.settings("starttls"))
     with pytest.raises(DeliveryError, match="connection refused"):
-        send_test_code(ctx, Actor.command_line(), "anna@workshop.example", timeout=2)
+        SecurityService(ctx).send_test_code(
+            Actor.command_line(), "anna@workshop.example", timeout=2
+        )
     assert audit_rows(ctx) == []
 
 
 def test_bad_address(ctx: CoreContext) -> None:
     with pytest.raises(DeliveryError, match="'anna@' is not a valid e-mail address"):
-        send_test_code(ctx, Actor.command_line(), "anna@")
+        SecurityService(ctx).send_test_code(Actor.command_line(), "anna@")
     assert not Path(ctx.outbox_default).exists()
 
 
@@ -109,6 +109,6 @@ def test_needs_the_right_to_change_security_settings(ctx: CoreContext) -> None:
     viewers = add_group(ctx.db, "Viewers", {"system.security": "r"})
     viewer = actor(add_person(ctx.db, "viewer", group_id=viewers), "viewer")
     with pytest.raises(PermissionDenied):
-        send_test_code(ctx, viewer, "viewer@example.com")
+        SecurityService(ctx).send_test_code(viewer, "viewer@example.com")
     assert audit_rows(ctx) == []
     assert not Path(ctx.outbox_default).exists()

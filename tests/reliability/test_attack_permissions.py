@@ -18,7 +18,6 @@ from sqlalchemy import select
 from pmdesk.core.clock import ShiftedClock
 from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.delivery.base import DeliverySettings
-from pmdesk.core.delivery.factory import send_test_code
 from pmdesk.core.errors import LastAdministratorError, PermissionDenied, PmdeskError
 from pmdesk.core.groups import GridRow, GroupService
 from pmdesk.core.models import Person
@@ -84,7 +83,9 @@ def test_security_services_refuse_everyone_without_system_security(
             mallory, mallory.person_id or 0, "198.51.100.1"
         ),
         "TrustedIpService.expire (as a person)": lambda: ips.expire(mallory),
-        "send_test_code": lambda: send_test_code(ctx, mallory, "mallory@example.com"),
+        "SecurityService.send_test_code": lambda: security.send_test_code(
+            mallory, "mallory@example.com"
+        ),
     }
     before = fingerprint(ctx.db)
     allowed = []

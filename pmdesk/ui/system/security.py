@@ -47,7 +47,6 @@ from PySide6.QtWidgets import (
 )
 
 from pmdesk.core.delivery.base import DeliverySettings
-from pmdesk.core.delivery.factory import TestSent, send_test_code
 from pmdesk.core.errors import ConflictError, PermissionDenied, ValidationError
 from pmdesk.core.modules import SYSTEM_SECURITY, Action
 from pmdesk.core.security import (
@@ -60,6 +59,7 @@ from pmdesk.core.security import (
     SecuritySettingsView,
     ShutOutPerson,
     ShutOutWarning,
+    TestSent,
 )
 from pmdesk.core.trusted_ips import TrustedIpService
 from pmdesk.secrets import SecretStoreError
@@ -1025,7 +1025,7 @@ class SecurityPage(QWidget):
     def send_test(self, address: str) -> None:
         if not address or not self.can_edit:
             return
-        core, actor = self.core, self.actor
+        service, actor = self.service, self.actor
 
         def done(sent: TestSent) -> None:
             self.mail_box.set_busy(False)
@@ -1050,7 +1050,7 @@ class SecurityPage(QWidget):
         self.mail_box.message.clear_message()
         self.mail_box.set_busy(True, self.tr("Sending a test code to {to}…").format(to=address))
         self.tasks.run(
-            lambda: send_test_code(core, actor, address), done, failed, owner=self, label="test"
+            lambda: service.send_test_code(actor, address), done, failed, owner=self, label="test"
         )
 
     # ----- conflicts ----------------------------------------------------------------------
