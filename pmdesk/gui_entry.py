@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import sys
+
+from pmdesk.display import has_display
 
 NO_DISPLAY = (
     "pmdesk: no display to open the desktop app on (DISPLAY and WAYLAND_DISPLAY are not set). "
     "Start it from a desktop session, use a command (pmdesk --help), or check it headless with "
     "QT_QPA_PLATFORM=offscreen pmdesk --self-test"
 )
-
-
-def has_display() -> bool:
-    """Whether Qt can show a window here; Qt itself aborts the process when it cannot."""
-    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
-        return True
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def run_gui(database_url: str | None, self_test: bool = False) -> int:

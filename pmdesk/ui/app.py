@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from pmdesk import APP_NAME, __version__
-from pmdesk.gui_entry import has_display
+from pmdesk.display import has_display
 from pmdesk.ui import main_thread_gc
 from pmdesk.ui.errors import error_text
 from pmdesk.ui.icons import app_icon, style_sheet
@@ -41,7 +41,8 @@ if TYPE_CHECKING:
 
     from pmdesk.secrets import SecretStore
     from pmdesk.ui.first_run import FirstRunDialog
-    from pmdesk.ui.main_window import MainWindow, Session
+    from pmdesk.ui.main_window import MainWindow
+    from pmdesk.ui.page_context import Session
     from pmdesk.ui.session_watch import SessionWatch
     from pmdesk.ui.startup import Failure, Opened
 

@@ -19,7 +19,7 @@ screen's available area (``available_area``), and is kept inside it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -40,12 +40,12 @@ from PySide6.QtWidgets import (
 )
 
 from pmdesk.config import ConfigError, save_settings
-from pmdesk.core.context import Actor
 from pmdesk.core.db import describe_for_people
 from pmdesk.core.modules import LANGUAGES, MAINTENANCE, Action, Module
 from pmdesk.paths import resource_dir
 from pmdesk.ui.icons import app_icon, icon, pixmap
 from pmdesk.ui.message_boxes import ask_discard
+from pmdesk.ui.page_context import PageContext, PageFactory, Session
 from pmdesk.ui.tasks import TaskManager
 
 if TYPE_CHECKING:
@@ -90,24 +90,6 @@ def fit_to_screen(window: QWidget, area: QRect | None = None) -> None:
         window.move(max(x, area.left()), max(y, area.top()))
 
 
-@dataclass(frozen=True)
-class Session:
-    """Who is signed in, and what their group may do (read once at sign-in)."""
-
-    person_id: int
-    login: str
-    display_name: str
-    actor: Actor
-    rights: Mapping[str, frozenset[Action]] = field(default_factory=dict)
-    address: str | None = None
-    # The desktop session this sign-in started (None in tests that build a Session by hand).
-    token: str | None = None
-
-    def can(self, module: Module | str, action: Action = Action.READ) -> bool:
-        key = module if isinstance(module, str) else module.key
-        return action in self.rights.get(key, frozenset())
-
-
 def load_session(app: App, signed_in: object) -> Session:
     """Rights of a freshly signed-in person (worker thread)."""
     from pmdesk.core.permissions import rights_of
@@ -124,22 +106,6 @@ def load_session(app: App, signed_in: object) -> Session:
         address=getattr(signed_in, "address", None),
         token=getattr(signed_in, "session_token", None),
     )
-
-
-@dataclass(frozen=True)
-class PageContext:
-    """What a page's factory receives."""
-
-    app: App
-    session: Session
-    tasks: TaskManager
-    window: MainWindow
-    #: The shared argon2 hasher, for services that take one (None: they make their own, which
-    #: costs tenths of a second: do that on a worker thread).
-    passwords: Passwords | None = None
-
-
-PageFactory = Callable[[PageContext], QWidget]
 
 
 class _LazyPage(QWidget):

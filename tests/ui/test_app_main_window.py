@@ -12,8 +12,9 @@ from pmdesk.bootstrap import App
 from pmdesk.config import load_settings
 from pmdesk.core.db import describe_for_people
 from pmdesk.core.modules import SYSTEM_LOG, SYSTEM_SECURITY, SYSTEM_VAULT
-from pmdesk.ui.main_window import MainWindow, PageContext, Session
+from pmdesk.ui.main_window import MainWindow
 from pmdesk.ui.message_boxes import button_with_text
+from pmdesk.ui.page_context import PageContext, Session
 from pmdesk.ui.personnel.view import PersonnelPage
 from pmdesk.ui.tasks import TaskManager
 from tests.helpers.login import cheap_passwords

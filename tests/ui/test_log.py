@@ -19,7 +19,8 @@ from pmdesk.bootstrap import App
 from pmdesk.core.audit import csv_safe
 from pmdesk.core.models import AuditEvent
 from pmdesk.core.modules import SYSTEM_LOG
-from pmdesk.ui.main_window import MainWindow, Session
+from pmdesk.ui.main_window import MainWindow
+from pmdesk.ui.page_context import Session
 from pmdesk.ui.system.log import ACTOR, EVENT, SUBJECT, TIME, LogPage
 from pmdesk.ui.tasks import TaskManager
 from tests.helpers.staff import add_group, add_person

@@ -14,8 +14,9 @@ from pmdesk.bootstrap import App
 from pmdesk.core.context import Actor
 from pmdesk.core.groups import GroupService
 from pmdesk.core.modules import MODULES, SYSTEM, SYSTEM_SECURITY, Action
-from pmdesk.ui.main_window import MainWindow, Session
+from pmdesk.ui.main_window import MainWindow
 from pmdesk.ui.message_boxes import button_with_text
+from pmdesk.ui.page_context import Session
 from pmdesk.ui.system.permissions import GroupNameDialog, PermissionsPage
 from pmdesk.ui.tasks import TaskManager
 from tests.helpers.staff import add_group, add_person

@@ -22,8 +22,9 @@ from pmdesk.core.db import Database
 from pmdesk.core.models import Person
 from pmdesk.core.personnel import PersonForm, PersonnelService
 from pmdesk.core.trusted_ips import TrustedIpService
-from pmdesk.ui.main_window import MainWindow, Session, load_session
+from pmdesk.ui.main_window import MainWindow, load_session
 from pmdesk.ui.message_boxes import button_with_text
+from pmdesk.ui.page_context import Session
 from pmdesk.ui.personnel.address import AddressDialog
 from pmdesk.ui.personnel.model import COLUMNS, PersonnelModel
 from pmdesk.ui.personnel.view import PersonnelPage

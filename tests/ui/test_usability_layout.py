@@ -24,7 +24,8 @@ from pmdesk.core.security import ShutOutPerson
 from pmdesk.ui import main_window as main_window_module
 from pmdesk.ui.first_run import FirstRunDialog
 from pmdesk.ui.login_dialog import LoginDialog
-from pmdesk.ui.main_window import FRAME_ALLOWANCE, MainWindow, Session
+from pmdesk.ui.main_window import FRAME_ALLOWANCE, MainWindow
+from pmdesk.ui.page_context import Session
 from pmdesk.ui.personnel.address import Address, AddressDialog
 from pmdesk.ui.personnel.view import PersonnelPage
 from pmdesk.ui.system.log import LogPage

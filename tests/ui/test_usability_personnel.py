@@ -29,7 +29,8 @@ from pmdesk.secrets import MemoryStore
 from pmdesk.ui.app import Launcher
 from pmdesk.ui.first_run import FirstRunDialog
 from pmdesk.ui.login_dialog import LoginDialog
-from pmdesk.ui.main_window import DEFAULT_SIZE, MainWindow, Session
+from pmdesk.ui.main_window import DEFAULT_SIZE, MainWindow
+from pmdesk.ui.page_context import Session
 from pmdesk.ui.personnel.address import AddressDialog
 from pmdesk.ui.personnel.form import PersonEditor
 from pmdesk.ui.personnel.view import PersonnelPage

@@ -49,7 +49,7 @@ from pmdesk.ui.scrolling import follow_focus
 from pmdesk.ui.widgets import BusyIndicator, MessageLabel, make_danger, make_primary
 
 if TYPE_CHECKING:
-    from pmdesk.ui.main_window import PageContext
+    from pmdesk.ui.page_context import PageContext
 
 
 ROW_HEIGHT = 26

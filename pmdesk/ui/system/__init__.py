@@ -10,12 +10,12 @@ from pmdesk.ui.system.permissions import PermissionsPage
 from pmdesk.ui.system.security import SecurityPage
 
 if TYPE_CHECKING:
-    from pmdesk.ui.main_window import MainWindow
+    from pmdesk.ui.page_context import PageHost
 
 __all__ = ["LogPage", "PermissionsPage", "SecurityPage", "install_system_pages"]
 
 
-def install_system_pages(window: MainWindow) -> None:
+def install_system_pages(window: PageHost) -> None:
     """Register the System screens; each is shown only when the user's group may read it."""
     window.add_system_page("permissions", window.tr("Permissions"), PermissionsPage, SYSTEM)
     window.add_system_page("log", window.tr("Log"), LogPage, SYSTEM_LOG)

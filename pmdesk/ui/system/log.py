@@ -59,7 +59,7 @@ from pmdesk.ui.widgets import BusyIndicator, MessageLabel
 
 if TYPE_CHECKING:
     from pmdesk.core.context import Actor
-    from pmdesk.ui.main_window import PageContext
+    from pmdesk.ui.page_context import PageContext
 
 
 BLOCK_SIZE = 200

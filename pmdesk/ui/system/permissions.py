@@ -60,7 +60,7 @@ from pmdesk.ui.widgets import (
 )
 
 if TYPE_CHECKING:
-    from pmdesk.ui.main_window import PageContext
+    from pmdesk.ui.page_context import PageContext
 
 ACTIONS: tuple[Action, ...] = (Action.READ, Action.EDIT, Action.DELETE)
 Rights = tuple[bool, bool, bool]

@@ -96,7 +96,7 @@ from pmdesk.ui.widgets import (
 
 if TYPE_CHECKING:
     from pmdesk.core.context import CoreContext
-    from pmdesk.ui.main_window import PageContext
+    from pmdesk.ui.page_context import PageContext
 
 
 FILTER_DELAY_MS = 300
