@@ -264,10 +264,11 @@ def _parameter_values(parameters: Any, executemany: bool) -> Iterator[Any]:
 
 
 def unavailable_message(url: str | URL, exc: BaseException) -> str:
-    return f"Cannot reach the database {describe_url(url)}: {_first_line(exc)}"
+    return f"Cannot reach the database {describe_url(url)}: {first_line(exc)}"
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first line of a (driver) error's message, for a log line or a status message."""
     detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     return shorten(detail[0], 300) if detail else type(exc).__name__
 
@@ -301,7 +302,7 @@ def database_problem(exc: BaseException, url: str | URL | None = None) -> str | 
     sqlstate = getattr(orig, "sqlstate", None)
     args = getattr(orig, "args", None) or (None,)
     code = args[0] if isinstance(args[0], int) else None
-    detail = _first_line(exc)
+    detail = first_line(exc)
     lowered = detail.lower()
     file = _sqlite_path(url)
     file_refused = "readonly database" in lowered or "unable to open database file" in lowered
@@ -372,7 +373,7 @@ def database_error_message(url: str | URL, exc: BaseException) -> str:
     if isinstance(exc, OperationalError | InterfaceError | OSError):
         return unavailable_message(url, exc)
     return (
-        f"The database {describe_url(url)} refused the work: {_first_line(exc)}. Nothing was saved."
+        f"The database {describe_url(url)} refused the work: {first_line(exc)}. Nothing was saved."
     )
 
 
@@ -518,7 +519,7 @@ class Database:
                 raise
             # Statistics only speed searches up: another program holding the write lock, or a
             # read-only file, must not stop pmdesk from starting (the next start refreshes them).
-            log.warning("planner statistics not refreshed: %s", _first_line(exc))
+            log.warning("planner statistics not refreshed: %s", first_line(exc))
 
     def client_address(self, session: Session) -> str | None:
         """This workstation's address as the database server sees it, normalised."""
@@ -610,6 +611,23 @@ def is_retryable_conflict(exc: BaseException) -> bool:
 
 def is_connection_problem(exc: OperationalError) -> bool:
     return bool(exc.connection_invalidated) or "connect" in str(exc.orig).lower()
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database went away (as opposed to a bug or a busy lock): what
+    the background services tell apart to report "connection lost" and reconnect."""
+    if isinstance(exc, DatabaseBusy):
+        return False
+    if isinstance(exc, DatabaseUnavailable | ConnectionError | TimeoutError):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        detail = str(exc.orig).lower()
+        if "locked" in detail or "busy" in detail:
+            return False
+        return isinstance(exc, OperationalError | InterfaceError)
+    return isinstance(exc, OSError)
 
 
 def utcnow() -> datetime:

@@ -473,9 +473,10 @@ class TrustedIpService:
         and audits only the rows its own DELETE … RETURNING reports. Also purges finished login
         challenges. Returns how many addresses this call removed.
 
-        ``should_stop`` is asked between chunks (a quitting app stops at the next one). Between
-        chunks the sweep pauses ``pause_s`` (default: 0.1 s on SQLite, none elsewhere):
-        SQLite has one writer at a time, and without a gap a waiting login rarely gets its turn.
+        ``should_stop`` is asked before each chunk and before the purge (a quitting app stops at
+        the next one). Between chunks the sweep pauses ``pause_s`` (default: 0.1 s on SQLite,
+        none elsewhere): SQLite has one writer at a time, and without a gap a waiting login
+        rarely gets its turn.
         """
         who = actor or Actor.system("expiry sweep")
         size = max(1, int(chunk_size))
@@ -483,16 +484,17 @@ class TrustedIpService:
         removed = 0
         first = True
         while True:
-            if should_stop is not None and should_stop():
-                return removed
             if not first and pause > 0:
                 time.sleep(pause)
             first = False
+            if should_stop is not None and should_stop():  # asked after the pause
+                return removed
             ids, deleted = self._expire_chunk(who, size)
             removed += deleted
             if len(ids) < size:
                 break
-        self._purge_challenges(size)
+        if should_stop is None or not should_stop():
+            self._purge_challenges(size)
         return removed
 
     # ----- internals ---------------------------------------------------------------------------

@@ -1,13 +1,15 @@
 """Background services of a signed-in session: the trusted-IP expiry sweep and live refresh.
 
 - ``SweepWorker``: a QObject on its own QThread with its own ``Database`` (own engine and
-  connections, built from the main one's URL). Runs ``TrustedIpService.expire`` at start, then
-  every ``sweep_interval_s`` (a QTimer in the worker thread; nothing sleeps).
+  connections, built from the main one's URL). Runs ``TrustedIpService.expire`` (then the purge
+  of lapsed sessions) at start, then every ``sweep_interval_s`` (a QTimer in the worker thread;
+  nothing sleeps).
 - ``ChangeListener``: a QThread looping ``ChangeWatcher.wait`` (``pmdesk.core.changes``) and
   emitting ``changed(frozenset[str])`` of table names, delivered queued on the GUI thread.
 - Both survive a database restart: they say "Database connection lost — reconnecting in N s"
   through ``status`` (shown until the next message), retry with
-  exponential backoff (1 s doubling to 30 s) and never raise out of their thread. After a
+  exponential backoff (1 s doubling to 30 s) and never raise out of their thread
+  (``pmdesk.core.db.is_connection_error`` tells a lost connection from other errors). After a
   reconnect the listener reports every topic (changes may have been missed).
 - ``BackgroundServices`` holds both for the main window: ``start()`` after sign-in, ``stop()`` on
   sign-out and close (also on application quit as a safety net); it re-emits
@@ -15,7 +17,8 @@
   ``permissions_changed``, ``changed``, ``swept`` and ``status`` on the GUI thread.
 
 Stopping is prompt: the listener's wait is interruptible, and the sweep stops at the next chunk
-boundary (its own Database refuses new transactions once stopping).
+boundary (the job is handed the worker's stop check, which ``expire(should_stop=…)`` asks
+between chunks).
 """
 
 from __future__ import annotations
@@ -23,15 +26,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 
 import shiboken6
 from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal, Slot
-from sqlalchemy.engine import URL
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.orm import Session
 
 from pmdesk.config import Settings
 from pmdesk.core.changes import (
@@ -46,23 +46,27 @@ from pmdesk.core.changes import (
     open_watcher,
 )
 from pmdesk.core.context import Actor, CoreContext
-from pmdesk.core.db import Database
-from pmdesk.core.errors import DatabaseBusy, DatabaseUnavailable
+from pmdesk.core.db import Database, first_line, is_connection_error
+from pmdesk.core.errors import DatabaseBusy
 
 log = logging.getLogger(__name__)
 
 SWEEP_ACTOR_JOB = "expiry sweep"
+#: Whether the worker is stopping: a job asks it between its units of work and ends early.
+StopCheck = Callable[[], bool]
 #: What the worker runs each time; returns how many trusted IPs it removed.
-SweepJob = Callable[[CoreContext], int]
+SweepJob = Callable[[CoreContext, StopCheck], int]
 
 
-def expire_trusted_ips(ctx: CoreContext) -> int:
-    """The default sweep: ``TrustedIpService.expire`` as the system, then lapsed sessions."""
+def expire_trusted_ips(ctx: CoreContext, should_stop: StopCheck) -> int:
+    """The default sweep: ``TrustedIpService.expire`` as the system, then lapsed sessions;
+    ``should_stop`` ends it at the next chunk (and skips the purge)."""
     from pmdesk.core.sessions import SessionService
     from pmdesk.core.trusted_ips import TrustedIpService
 
-    removed = TrustedIpService(ctx).expire(Actor.system(SWEEP_ACTOR_JOB))
-    SessionService(ctx).purge_expired()
+    removed = TrustedIpService(ctx).expire(Actor.system(SWEEP_ACTOR_JOB), should_stop=should_stop)
+    if not should_stop():
+        SessionService(ctx).purge_expired()
     return removed
 
 
@@ -85,22 +89,6 @@ class Backoff:
         self._next = self.initial_s
 
 
-def is_connection_error(exc: BaseException) -> bool:
-    """Whether ``exc`` means the database went away (as opposed to a bug or a busy lock)."""
-    if isinstance(exc, DatabaseBusy):
-        return False
-    if isinstance(exc, DatabaseUnavailable | ConnectionError | TimeoutError):
-        return True
-    if isinstance(exc, DBAPIError):
-        if exc.connection_invalidated:
-            return True
-        detail = str(exc.orig).lower()
-        if "locked" in detail or "busy" in detail:
-            return False
-        return isinstance(exc, OperationalError | InterfaceError)
-    return isinstance(exc, OSError)
-
-
 def seconds_text(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds >= 1 else f"{seconds:.1f} s"
 
@@ -120,38 +108,6 @@ def lost_message(delay_s: float) -> str:
 def is_lost_message(text: str) -> bool:
     """Whether a ``status`` text says the connection is (still) lost."""
     return text.startswith(LOST_PREFIX)
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
-
-
-class SweepStopped(Exception):
-    """Raised inside the sweep at a transaction boundary once the worker is stopping."""
-
-
-class _StoppableDatabase(Database):
-    """The worker's own Database: refuses to begin a new unit of work once stopping, so a long
-    sweep (chunk after chunk) ends at the next chunk boundary without a half-done transaction."""
-
-    def __init__(self, url: URL, stopping: threading.Event) -> None:
-        super().__init__(url)
-        self._stopping = stopping
-
-    @contextmanager
-    def session(self) -> Iterator[Session]:
-        if self._stopping.is_set():
-            raise SweepStopped
-        with super().session() as session:
-            yield session
-
-    @contextmanager
-    def write_session(self) -> Iterator[Session]:
-        if self._stopping.is_set():
-            raise SweepStopped
-        with super().write_session() as session:
-            yield session
 
 
 class SweepWorker(QObject):
@@ -181,7 +137,7 @@ class SweepWorker(QObject):
         self._backoff = backoff or Backoff()
         self._job = job
         self._stopping = threading.Event()
-        self._db: _StoppableDatabase | None = None
+        self._db: Database | None = None
         self._timer: QTimer | None = None
         self._lost = False
         self._running = False
@@ -229,7 +185,7 @@ class SweepWorker(QObject):
 
     def _context(self) -> CoreContext:
         if self._db is None:
-            self._db = _StoppableDatabase(self._url, self._stopping)
+            self._db = Database(self._url)
         t = self._template
         return CoreContext(
             db=self._db, secrets=t.secrets, outbox_default=t.outbox_default, clock=t.clock
@@ -250,14 +206,14 @@ class SweepWorker(QObject):
         self._running = True
         started = time.monotonic()
         try:
-            removed = self._job(self._context())
-        except SweepStopped:
-            return
+            removed = self._job(self._context(), self._stopping.is_set)
         except Exception as exc:  # the thread must survive anything the sweep raises
             self._failed(exc)
             return
         finally:
             self._running = False
+        if self._stopping.is_set():
+            return  # ended early, or done as the window went: a stopped sweep reports nothing
         self.sweeps += 1
         self._backoff.reset()
         if self._lost:
@@ -279,7 +235,7 @@ class SweepWorker(QObject):
         if is_connection_error(exc):
             self._lost = True
             self._dispose()  # a fresh engine on the next try
-            log.warning("Expiry sweep: database connection lost: %s", _first_line(exc))
+            log.warning("Expiry sweep: database connection lost: %s", first_line(exc))
             self.status.emit(lost_message(delay), UNTIL_NEXT_MESSAGE)
         elif isinstance(exc, DatabaseBusy):
             log.info("Expiry sweep: database busy, trying again later")
@@ -290,7 +246,7 @@ class SweepWorker(QObject):
         else:
             log.error("Expiry sweep failed", exc_info=exc)
             self.status.emit(
-                f"Expiry sweep failed: {_first_line(exc)} — retrying in {seconds_text(delay)}",
+                f"Expiry sweep failed: {first_line(exc)} — retrying in {seconds_text(delay)}",
                 FOR_A_WHILE,
             )
         self._schedule(delay)
@@ -309,16 +265,17 @@ class ChangeListener(QThread):
 
     def __init__(
         self,
-        url: URL,
+        db: Database,
         *,
         wait_s: float = 1.0,
         poll_interval_s: float = DEFAULT_POLL_INTERVAL_S,
         min_gap_s: float = 0.5,
         backoff: Backoff | None = None,
-        opener: Callable[[URL, float], ChangeWatcher] | None = None,
+        opener: Callable[[Database, float], ChangeWatcher] | None = None,
     ) -> None:
+        """``db``: the database to watch; the listener opens connections of its own to it."""
         super().__init__()
-        self._url = url
+        self._db = db
         self._wait_s = wait_s
         self._poll_interval_s = poll_interval_s
         self._min_gap_s = min_gap_s
@@ -366,7 +323,7 @@ class ChangeListener(QThread):
         while not self._stopping.is_set():
             if self._watcher is None:
                 try:
-                    self._set_watcher(self._open(self._url, self._poll_interval_s))
+                    self._set_watcher(self._open(self._db, self._poll_interval_s))
                 except Exception as exc:
                     lost = True
                     self._retry_later(exc)
@@ -397,19 +354,19 @@ class ChangeListener(QThread):
     def _retry_later(self, exc: BaseException) -> None:
         delay = self._backoff.next()
         if is_connection_error(exc):
-            log.warning("Live refresh: database connection lost: %s", _first_line(exc))
+            log.warning("Live refresh: database connection lost: %s", first_line(exc))
             self.status.emit(lost_message(delay), UNTIL_NEXT_MESSAGE)
         else:
             log.error("Live refresh failed", exc_info=exc)
             self.status.emit(
-                f"Live refresh failed: {_first_line(exc)} — retrying in {seconds_text(delay)}",
+                f"Live refresh failed: {first_line(exc)} — retrying in {seconds_text(delay)}",
                 FOR_A_WHILE,
             )
         self._stopping.wait(delay)
 
 
-def _open_watcher(url: URL, poll_interval_s: float) -> ChangeWatcher:
-    return open_watcher(url, poll_interval_s=poll_interval_s)
+def _open_watcher(db: Database, poll_interval_s: float) -> ChangeWatcher:
+    return open_watcher(db, poll_interval_s=poll_interval_s)
 
 
 class BackgroundServices(QObject):
@@ -458,7 +415,7 @@ class BackgroundServices(QObject):
             self._worker.status.connect(self.status)
         if listen:
             self._listener = ChangeListener(
-                ctx.db.url,
+                ctx.db,
                 wait_s=listener_wait_s,
                 poll_interval_s=poll_interval_s,
                 min_gap_s=min_gap_s,

@@ -19,20 +19,25 @@ from pmdesk.core.audit import Event
 from pmdesk.core.changes import TOPICS, TRUSTED_IPS
 from pmdesk.core.clock import DatabaseClock, ShiftedClock
 from pmdesk.core.context import Actor, CoreContext
-from pmdesk.core.db import Database
+from pmdesk.core.db import Database, is_connection_error
 from pmdesk.core.errors import DatabaseUnavailable
-from pmdesk.core.models import AuditEvent, TrustedIp
+from pmdesk.core.models import AuditEvent, Person, TrustedIp, UserSession
+from pmdesk.core.sessions import DESKTOP, DESKTOP_LEASE
+from pmdesk.core.sessions import start as start_session
 from pmdesk.core.trusted_ips import TrustedIpService
 from pmdesk.secrets import MemoryStore
 from pmdesk.ui.background import (
+    SWEEP_ACTOR_JOB,
     BackgroundServices,
     Backoff,
     ChangeListener,
-    is_connection_error,
+    StopCheck,
+    expire_trusted_ips,
     is_lost_message,
     lost_message,
 )
-from pmdesk.ui.main_window import MainWindow, Session, load_session
+from pmdesk.ui.main_window import MainWindow, load_session
+from pmdesk.ui.page_context import Session
 from pmdesk.ui.personnel import PersonnelPage
 from pmdesk.ui.system.security import SecurityPage
 from pmdesk.ui.tasks import TaskManager
@@ -149,7 +154,7 @@ def test_the_sweep_repeats_on_its_timer(
 ) -> None:
     calls: list[str] = []
 
-    def job(ctx: CoreContext) -> int:
+    def job(ctx: CoreContext, should_stop: StopCheck) -> int:
         calls.append(threading.current_thread().name)
         return 0
 
@@ -175,7 +180,7 @@ def test_a_lost_connection_is_reported_retried_with_backoff_and_recovered(
 ) -> None:
     failures = iter(range(4))
 
-    def job(ctx: CoreContext) -> int:
+    def job(ctx: CoreContext, should_stop: StopCheck) -> int:
         if next(failures, None) is not None:
             raise DatabaseUnavailable("Cannot reach the database: connection refused")
         return 5
@@ -201,7 +206,7 @@ def test_a_failing_sweep_never_kills_its_thread(
 ) -> None:
     calls = []
 
-    def job(ctx: CoreContext) -> int:
+    def job(ctx: CoreContext, should_stop: StopCheck) -> int:
         calls.append(1)
         raise ValueError("something unexpected")
 
@@ -221,7 +226,7 @@ def test_a_busy_database_postpones_the_sweep_without_calling_the_connection_lost
 
     calls = []
 
-    def job(ctx: CoreContext) -> int:
+    def job(ctx: CoreContext, should_stop: StopCheck) -> int:
         calls.append(1)
         if len(calls) == 1:
             raise DatabaseBusy("The database is busy")
@@ -250,17 +255,28 @@ def test_an_unreachable_server_says_so(
 def test_stop_ends_a_long_sweep_at_its_next_chunk(
     sqlite_db: Database, qtbot: QtBot, make_services: Callable[..., BackgroundServices]
 ) -> None:
-    chunks: list[int] = []
+    """The real expiry, one address per chunk (one transaction each): stop ends it at the next
+    chunk boundary, with every chunk either whole or not begun."""
+    total = 400
+    person = add_person(sqlite_db, "ann")
+    with sqlite_db.session() as s:
+        old = DatabaseClock().now(s) - timedelta(days=TRUST_DAYS + 1)
+        s.add_all(
+            TrustedIp(person_id=person, address=f"10.0.{n // 250}.{n % 250}", created_at=old)
+            for n in range(total)
+        )
+    asked: list[bool] = []
     ended = threading.Event()
 
-    def job(ctx: CoreContext) -> int:
+    def job(ctx: CoreContext, should_stop: StopCheck) -> int:
+        def between_chunks() -> bool:
+            asked.append(should_stop())
+            return asked[-1]
+
         try:
-            for n in range(10_000):  # like expire(): one transaction per chunk
-                with ctx.db.write_session() as s:
-                    s.execute(text("SELECT 1"))
-                    chunks.append(n)
-                time.sleep(0.01)
-            return 0
+            return TrustedIpService(ctx).expire(
+                Actor.system(SWEEP_ACTOR_JOB), chunk_size=1, should_stop=between_chunks
+            )
         finally:
             ended.set()
 
@@ -269,7 +285,7 @@ def test_stop_ends_a_long_sweep_at_its_next_chunk(
     swept: list[int] = []
     services.swept.connect(swept.append)
     services.start()
-    qtbot.waitUntil(lambda: len(chunks) >= 5, timeout=10_000)
+    qtbot.waitUntil(lambda: len(asked) >= 5, timeout=10_000)
     assert services.listener is not None
     assert services.listener.connected.wait(5)
     started = time.monotonic()
@@ -277,8 +293,28 @@ def test_stop_ends_a_long_sweep_at_its_next_chunk(
     assert time.monotonic() - started < 2, "stop is prompt even with a 60 s listener wait"
     assert ended.is_set()
     assert not services.running
-    assert len(chunks) < 10_000
+    assert asked[-1] is True, "the sweep ended because it was asked to stop"
+    left = len(addresses(sqlite_db))
+    assert 0 < left < total
+    assert len(expired_audits(sqlite_db)) == total - left, "each chunk whole: removed = audited"
     assert swept == [], "a stopped sweep reports nothing"
+
+
+def test_the_default_sweep_purges_lapsed_sessions_unless_stopping(ctx: CoreContext) -> None:
+    person = add_person(ctx.db, "ann")
+    add_ip(ctx.db, person, "192.0.2.1", timedelta(days=TRUST_DAYS + 1))
+    with ctx.db.session() as s:
+        lapsed = ctx.clock.now(s) - DESKTOP_LEASE - timedelta(minutes=1)
+        start_session(s, lapsed, s.get_one(Person, person), DESKTOP, address=None, workstation="ws")
+
+    def sessions() -> int:
+        with ctx.db.session() as s:
+            return len(s.execute(select(UserSession.id)).all())
+
+    assert expire_trusted_ips(ctx, lambda: True) == 0
+    assert (addresses(ctx.db), sessions()) == (["192.0.2.1"], 1), "stopping: nothing done"
+    assert expire_trusted_ips(ctx, lambda: False) == 1
+    assert (addresses(ctx.db), sessions()) == ([], 0)
 
 
 def test_a_stuck_sweep_does_not_hang_sign_out(
@@ -289,7 +325,7 @@ def test_a_stuck_sweep_does_not_hang_sign_out(
     stuck = threading.Event()
     release = threading.Event()
 
-    def job(ctx: CoreContext) -> int:
+    def job(ctx: CoreContext, should_stop: StopCheck) -> int:
         stuck.set()
         release.wait(30)  # deaf to request_stop, like a blocked driver call
         return 0
@@ -410,7 +446,7 @@ def test_the_security_screen_drops_rows_another_workstation_expires(
 
 
 def test_the_listener_alone_can_be_stopped_while_waiting(sqlite_db: Database) -> None:
-    listener = ChangeListener(sqlite_db.url, wait_s=60.0)
+    listener = ChangeListener(sqlite_db, wait_s=60.0)
     listener.start()
     assert listener.connected.wait(5)
     started = time.monotonic()
