@@ -1,4 +1,5 @@
-"""pmdesk's modules import one another in one direction: no circle, however it is closed.
+"""What pmdesk's modules may import: one another in one direction only (no circle, however it
+is closed), and the database layer (SQLAlchemy, Alembic) from the core only, never from a screen.
 
 Every import counts, wherever it stands: at module level, inside a function, or under
 ``if TYPE_CHECKING:``. A function-level import only postpones a circle to the first call, and a
@@ -16,6 +17,7 @@ import pytest
 import pmdesk
 
 PACKAGE = Path(pmdesk.__file__).resolve().parent
+DATABASE_LAYER = {"sqlalchemy", "alembic"}
 
 
 def module_names(root: Path) -> dict[str, Path]:
@@ -56,6 +58,24 @@ def import_graph(root: Path) -> dict[str, set[str]]:
         tree = ast.parse(file.read_text(encoding="utf-8"), filename=str(file))
         graph[name] = _imported(tree, name, file.name == "__init__.py", modules)
     return graph
+
+
+def database_imports(root: Path, below: str) -> list[str]:
+    """``module: name`` for each import of SQLAlchemy or Alembic by a module under ``below``."""
+    found = []
+    for name, file in module_names(root).items():
+        if name != below and not name.startswith(f"{below}."):
+            continue
+        tree = ast.parse(file.read_text(encoding="utf-8"), filename=str(file))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                targets = [node.module]
+            else:
+                continue
+            found += [f"{name}: {t}" for t in targets if t.split(".")[0] in DATABASE_LAYER]
+    return found
 
 
 def cycles(graph: Mapping[str, set[str]]) -> list[list[str]]:
@@ -106,6 +126,12 @@ def test_pmdesk_has_no_import_circle() -> None:
     assert not found, "import circles:\n" + "\n".join(describe(graph, c) for c in found)
 
 
+def test_no_screen_imports_the_database_layer() -> None:
+    """Screens call the core's services; only the core speaks SQL."""
+    assert database_imports(PACKAGE, "pmdesk.core"), "the core's imports were read"
+    assert database_imports(PACKAGE, "pmdesk.ui") == []
+
+
 @pytest.mark.parametrize(
     ("a_imports", "b_imports", "circle"),
     [
@@ -132,3 +158,13 @@ def test_the_check_sees_circles_of_every_kind(
     (root / "a.py").write_text(a_imports + "\nx = 1\n")
     (root / "b.py").write_text(b_imports + "\ny = 1\n")
     assert bool(cycles(import_graph(root))) is circle
+
+
+def test_the_check_sees_a_database_import_anywhere_in_a_screen(tmp_path: Path) -> None:
+    root = tmp_path / "pkg"
+    (root / "ui").mkdir(parents=True)
+    (root / "__init__.py").write_text("")
+    (root / "ui" / "__init__.py").write_text("import alembic\n")
+    (root / "ui" / "page.py").write_text("def f():\n    from sqlalchemy.orm import Session\n")
+    (root / "uikit.py").write_text("import sqlalchemy\n")  # not under pkg.ui
+    assert database_imports(root, "pkg.ui") == ["pkg.ui: alembic", "pkg.ui.page: sqlalchemy.orm"]
