@@ -34,9 +34,15 @@ def test_cycles_holding_qt_objects_die_on_the_gui_thread(qtbot: QtBot, qapp: QAp
         junk = [[i] for i in range(300_000)]
         del junk
 
-    worker = threading.Thread(target=allocate, name="worker")
-    worker.start()
-    worker.join()
-    assert destroyed_on == [], "the worker ran no collection"
-    qtbot.waitUntil(lambda: bool(destroyed_on), timeout=5_000)
+    # Thresholds of 1: left to itself, any allocation would start a collection at once.
+    thresholds = gc.get_threshold()
+    gc.set_threshold(1, 1, 1)
+    try:
+        worker = threading.Thread(target=allocate, name="worker")
+        worker.start()
+        worker.join()
+        assert destroyed_on == [], "the worker ran no collection"
+        qtbot.waitUntil(lambda: bool(destroyed_on), timeout=5_000)
+    finally:
+        gc.set_threshold(*thresholds)
     assert destroyed_on == [threading.main_thread().name]
