@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from sqlalchemy.exc import DBAPIError
+
 from pmdesk.bootstrap import App
 from pmdesk.commands.common import Access, add_command
 from pmdesk.core import migrate
+from pmdesk.core.errors import PmdeskError
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,7 +46,26 @@ def _upgrade(app: App, args: argparse.Namespace) -> int:
         print(f"Database already up to date (schema {after.current}).")
     else:
         print(f"Database upgraded from {before or 'empty'} to schema {after.current}.")
+    _report_refused_values(app)
     return 0
+
+
+def _report_refused_values(app: App) -> None:
+    """Stored e-mail addresses and phone numbers the current checks refuse: how many only (this
+    command is open to anyone); ``pmdesk user check`` lists them for a signed-in person."""
+    from pmdesk.core.stored_values import count_refused
+
+    try:
+        refused = count_refused(app.context)
+    except (PmdeskError, DBAPIError):  # a login that may not read Personnel: say nothing
+        return
+    if refused:
+        verb = "value no longer passes" if refused == 1 else "values no longer pass"
+        print(
+            f"{refused} stored e-mail or phone {verb} the checks (for example "
+            "a mobile number a digit short). Sign in and run `pmdesk user check` to list "
+            "them, then correct each in Maintenance → Personnel."
+        )
 
 
 def _status(app: App, args: argparse.Namespace) -> int:

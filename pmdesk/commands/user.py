@@ -1,4 +1,4 @@
-"""pmdesk user add | list."""
+"""pmdesk user add | list | check | unlock | passwd."""
 
 from __future__ import annotations
 
@@ -37,6 +37,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
     add_command(sub, "list", _list, "list people with a login")
+    add_command(
+        sub,
+        "check",
+        _check,
+        "list stored e-mail addresses and phone numbers that the current checks refuse "
+        "(exit 1 when there are any)",
+    )
     unlock = add_command(sub, "unlock", _unlock, "unlock an account locked after failed sign-ins")
     unlock.add_argument("login")
     passwd = add_command(
@@ -70,6 +77,20 @@ def _add(app: App, args: argparse.Namespace) -> int:
     record = PersonnelService(app.context).create(signed_in(args), form)
     print(f"Added {record.form.login} ({record.form.email}) to {record.group_name}.")
     return 0
+
+
+def _check(app: App, args: argparse.Namespace) -> int:
+    from pmdesk.core.stored_values import list_refused
+
+    refused = list_refused(app.context, signed_in(args))
+    if not refused:
+        print("Every stored e-mail address and phone number passes the checks.")
+        return 0
+    print_table(
+        ["Login", "Name", "Field", "Stored", "Why"],
+        [[r.login or "-", r.name, r.field, r.value, r.why] for r in refused],
+    )
+    return 1
 
 
 def _list(app: App, args: argparse.Namespace) -> int:

@@ -83,6 +83,19 @@ def test_plain_local_server_receives_a_readable_code(
     assert "change your password" in text
 
 
+def test_an_internationalised_domain_goes_to_the_server_in_its_ascii_form(
+    smtp_plain_server: SmtpServer, tmp_path: Path
+) -> None:
+    """jan@café.be is a valid address (issue 14, item 4); a mail server without SMTPUTF8
+    only takes the IDNA form of its domain, in the envelope and in the To header."""
+    delivery = smtp(smtp_plain_server.settings("none"), smtp_plain_server, tmp_path)
+    delivery.send(code_message(email="jan@café.be"))
+    [mail] = smtp_plain_server.received
+    assert mail.rcpt_tos == ["jan@xn--caf-dma.be"]
+    assert mail.message["To"].addresses[0].addr_spec == "jan@xn--caf-dma.be"
+    assert mail.code == CODE
+
+
 def test_starttls_with_a_trusted_certificate(
     smtp_starttls_server: SmtpServer, tmp_path: Path
 ) -> None:

@@ -270,7 +270,7 @@ def test_maintenance_editors_cannot_manage_people_with_more_rights(ctx: CoreCont
     with pytest.raises(PermissionDenied):
         service.set_password(clerk, admin.id, "taken over!", "taken over!")
     with pytest.raises(PermissionDenied):
-        service.update(clerk, admin.id, admin.version, replace(admin.form, email="x@evil.test"))
+        service.update(clerk, admin.id, admin.version, replace(admin.form, email="x@evil.example"))
     with pytest.raises(PermissionDenied):
         service.delete(clerk, admin.id, admin.version)
     assert service.get(CLI, admin.id).form.email == "jm@insypro.com"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pmdesk.core.delivery.base import CodeMessage, DeliveryError
 from pmdesk.core.delivery.message import DEFAULT_FROM, email_message
-from pmdesk.core.validation import FieldInvalid, clean_email, mask_email
+from pmdesk.core.validation import FieldInvalid, clean_email, mail_address, mask_email
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class OutboxDelivery:
 
     def destination(self, message: CodeMessage) -> str | None:
         try:
-            return clean_email(message.email) or None
+            return mail_address(message.email) if clean_email(message.email) else None
         except FieldInvalid:
             return None
 

@@ -19,7 +19,7 @@ from pmdesk.core.delivery.base import (
     without_code,
 )
 from pmdesk.core.delivery.message import email_message
-from pmdesk.core.validation import FieldInvalid, clean_email, mask_email
+from pmdesk.core.validation import FieldInvalid, clean_email, mail_address, mask_email
 from pmdesk.secrets import SecretStore, SecretStoreError, smtp_key
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ class SmtpDelivery:
 
     def destination(self, message: CodeMessage) -> str | None:
         try:
-            return clean_email(message.email) or None
+            return mail_address(message.email) if clean_email(message.email) else None
         except FieldInvalid:
             return None
 
