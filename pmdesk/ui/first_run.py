@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QAbstractScrollArea,
     QFormLayout,
@@ -169,6 +170,10 @@ class FirstRunDialog(WrappingDialog):
         # Cancel sits left of Create: Tab reaches it first (it was made after Create).
         QWidget.setTabOrder(self.cancel_button, self.create_button)
         self.fields["login"].editor.setFocus()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self._fit_height()  # the fields need not scroll where the screen has the room
 
     def editor(self, name: str) -> QLineEdit:
         widget = self.fields[name].editor
