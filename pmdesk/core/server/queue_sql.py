@@ -1,0 +1,81 @@
+"""Hardening level 3: the tables codes travel through, and helpers the definer functions share.
+
+Codes are made on the server (``login_sql``) and leave it only through ``code_queue``, which
+only the relay's functions read (``relay_sql``); the workstation role has no right on either
+table (docs/server-enforced.md §3, §6). ``relay_heartbeat`` is where each running relay says
+it is alive.
+
+Every statement here is idempotent: ``server init`` runs them all each time.
+"""
+
+from __future__ import annotations
+
+from pmdesk.core.server.roles import SCHEMA
+
+_S = SCHEMA
+
+#: States of a queued message (§6.3: at most once, never back from ``sending``).
+QUEUE_STATES = ("queued", "sending", "sent", "failed", "unknown", "dropped")
+
+STATEMENTS: tuple[str, ...] = (
+    # The server's clock, naive UTC like every timestamp column.
+    f"""
+    CREATE OR REPLACE FUNCTION {_S}.now() RETURNS timestamp
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+        SELECT timezone('UTC', now())
+    $$""",
+    # One audit row, as pmdesk.core.audit.record writes it (lengths cut to the columns).
+    f"""
+    CREATE OR REPLACE FUNCTION {_S}.audit_row(
+        actor text, event text, subject text, address text, workstation text, detail text)
+    RETURNS void
+    LANGUAGE sql VOLATILE SET search_path = {_S}, pg_temp AS $$
+        INSERT INTO {_S}.audit_events (occurred_at, actor, event, subject, address,
+                                       workstation, detail)
+        VALUES ({_S}.now(), left(coalesce(actor, ''), 255), event,
+                left(coalesce(subject, ''), 255), left(coalesce(address, ''), 45),
+                left(coalesce(workstation, ''), 255), coalesce(detail, ''))
+    $$""",
+    f"""
+    CREATE TABLE IF NOT EXISTS {_S}.code_queue (
+        id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        challenge_id   varchar(43),              -- NULL for a test message
+        person_id      integer REFERENCES {_S}.personnel (id) ON DELETE CASCADE,
+        subject        text NOT NULL,            -- the person's login, for the audit trail
+        kind           text NOT NULL CHECK (kind IN ('code', 'test')),
+        method         text NOT NULL,            -- the delivery method at queue time
+        destination    text NOT NULL,            -- e-mail address or E.164 number
+        person_name    text NOT NULL,
+        code           char(6) CHECK (code ~ '^[0-9]{{6}}$'),  -- NULL once it left 'sending'
+        valid_minutes  integer NOT NULL,
+        requested_from text,
+        workstation    text NOT NULL,
+        state          text NOT NULL DEFAULT 'queued'
+                       CHECK (state IN ({", ".join(f"'{s}'" for s in QUEUE_STATES)})),
+        attempt        uuid,
+        claimed_by     uuid,
+        claimed_at     timestamp,
+        finished_at    timestamp,
+        error          text,
+        created_at     timestamp NOT NULL
+    )""",
+    f"""CREATE INDEX IF NOT EXISTS ix_code_queue_waiting ON {_S}.code_queue (id)
+        WHERE state = 'queued'""",
+    f"""CREATE INDEX IF NOT EXISTS ix_code_queue_challenge ON {_S}.code_queue (challenge_id, id)""",
+    f"""CREATE INDEX IF NOT EXISTS ix_code_queue_sending ON {_S}.code_queue (claimed_at)
+        WHERE state = 'sending'""",
+    f"""
+    CREATE TABLE IF NOT EXISTS {_S}.relay_heartbeat (
+        instance     uuid PRIMARY KEY,
+        host         text NOT NULL,
+        pid          integer NOT NULL,
+        version      text NOT NULL,
+        started_at   timestamp NOT NULL,
+        last_seen_at timestamp NOT NULL,
+        method       text NOT NULL DEFAULT '',
+        problem      text NOT NULL DEFAULT ''
+    )""",
+)
+
+#: Tables no login role may touch directly (the relay reaches them through its functions).
+SECRET_TABLES = ("login_challenges", "code_queue", "relay_heartbeat")
