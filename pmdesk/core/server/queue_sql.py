@@ -36,6 +36,26 @@ STATEMENTS: tuple[str, ...] = (
                 left(coalesce(subject, ''), 255), left(coalesce(address, ''), 45),
                 left(coalesce(workstation, ''), 255), coalesce(detail, ''))
     $$""",
+    # Where a code went, masked as validation.mask_email / mask_phone write it.
+    f"""
+    CREATE OR REPLACE FUNCTION {_S}.mask_destination(destination text) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    DECLARE
+        compact text;
+    BEGIN
+        IF destination IS NULL THEN
+            RETURN NULL;
+        ELSIF position('@' in destination) > 0 THEN
+            RETURN left(destination, 1) || '***@'
+                   || substring(destination from '@([^@]*)$');
+        END IF;
+        compact := regexp_replace(destination, '[[:space:]().-]', '', 'g');
+        IF length(compact) > 6 THEN
+            RETURN left(compact, 3) || '•••••' || right(compact, 2);
+        END IF;
+        RETURN '•••';
+    END
+    $$""",
     f"""
     CREATE TABLE IF NOT EXISTS {_S}.code_queue (
         id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
