@@ -13,7 +13,8 @@ import sys
 
 from pmdesk.bootstrap import App
 from pmdesk.commands.common import Access, CommandFailed, add_command, read_secret, session_key_for
-from pmdesk.core.auth import CodeNeeded, LoginService, RefusalReason, Refused, SignedIn
+from pmdesk.core.auth import LoginService
+from pmdesk.core.login_results import CodeNeeded, RefusalReason, Refused, SignedIn
 from pmdesk.core.sessions import COMMAND_LINE, SessionService
 from pmdesk.secrets import SecretStoreError
 

@@ -103,12 +103,16 @@ def _print_init(result: InitResult) -> None:
     for warning in result.warnings:
         print(f"Warning: {warning}")
     for role, url in result.login_urls.items():
-        who = "Workstations" if role == result.roles.workstation else "The relay (a later pmdesk)"
+        who = "Workstations" if role == result.roles.workstation else "The relay"
         if role in result.passwords:
-            print(f"{who} sign in to the database with (the password is shown only now):")
+            print(f"{who}: sign in to the database with (the password is shown only now):")
             print(f"  {url.render_as_string(hide_password=False)}")
         else:
             print(f"{who}: {url.render_as_string(hide_password=True)} (password unchanged)")
+    print(
+        "Codes are sent only by the relay: run `pmdesk relay --database RELAY_URL` on a server "
+        "(deploy/pmdesk-relay.service), then check `pmdesk server status`."
+    )
 
 
 def _status(app: App, args: argparse.Namespace) -> int:

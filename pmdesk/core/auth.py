@@ -14,7 +14,6 @@ also after a voided code); wrong codes count towards the account lockout.
 
 from __future__ import annotations
 
-import enum
 import logging
 import socket
 from collections.abc import Callable
@@ -29,11 +28,30 @@ from pmdesk.core.audit import Event
 from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.delivery.base import CodeMessage, Delivery, DeliveryError, DeliverySettings
 from pmdesk.core.errors import PmdeskError
+from pmdesk.core.login_results import (
+    GENERIC_REFUSAL,
+    NO_EMAIL_MESSAGE,
+    NO_PHONE_MESSAGE,
+    REPLACED,
+    RESEND_TOO_SOON,
+    SIGN_IN_TOO_SOON,
+    CodeNeeded,
+    RefusalReason,
+    Refused,
+    SignedIn,
+    code_expired,
+    code_voided,
+    invalid_challenge,
+    seconds_until,
+    too_soon,
+    wrong_code,
+)
 from pmdesk.core.models import LoginChallenge, Person
 from pmdesk.core.passwords import MAX_PASSWORD_LENGTH, Passwords
 from pmdesk.core.people import display_name, is_locked
 from pmdesk.core.security import load_settings
 from pmdesk.core.server import password_check
+from pmdesk.core.server.login_client import ServerLogin
 from pmdesk.core.trusted_ips import is_trusted, trust, trust_refusal
 from pmdesk.core.validation import (
     FieldInvalid,
@@ -47,75 +65,9 @@ from pmdesk.secrets import SecretStoreError
 
 log = logging.getLogger(__name__)
 
-MAX_CODE_ATTEMPTS = 5
-RESEND_INTERVAL = timedelta(seconds=30)
-# A login attempt can be renewed with new codes, but not forever.
-MAX_CHALLENGE_AGE = timedelta(hours=1)
-
-GENERIC_REFUSAL = "The username or password is incorrect, or the account is temporarily locked."
-NO_EMAIL_MESSAGE = (
-    "Two-step authentication is on and your account has no e-mail address. "
-    "Ask an administrator to add one in Maintenance → Personnel."
-)
-NO_PHONE_MESSAGE = (
-    "Two-step authentication is on and your account has no mobile phone number. "
-    "Ask an administrator to add one in Maintenance → Personnel."
-)
-# {seconds} is filled in when refusing.
-SIGN_IN_TOO_SOON = (
-    f"A security code was sent less than {RESEND_INTERVAL.seconds} s ago. "
-    "Sign in again in {seconds} s to get a new one."
-)
-
-
-# Why a challenge is refused once a newer sign-in took its place (retired_at is set).
-REPLACED = "replaced by a newer sign-in"
-
-
-class RefusalReason(enum.Enum):
-    BAD_CREDENTIALS = "bad_credentials"
-    NO_EMAIL = "no_email"
-    WRONG_CODE = "wrong_code"
-    CODE_EXPIRED = "code_expired"
-    CODE_VOIDED = "code_voided"
-    TOO_SOON = "too_soon"
-    INVALID_CHALLENGE = "invalid_challenge"
-
-
-@dataclass(frozen=True)
-class SignedIn:
-    person_id: int
-    login: str
-    display_name: str
-    actor: Actor
-    trusted_address: bool  # signed in without a code because this address is trusted
-    address: str | None
-    # The session this sign-in started (pmdesk.core.sessions), when the service starts them.
-    session_token: str | None = None
-    session_expires_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class CodeNeeded:
-    challenge_id: str
-    destination: str  # masked: j***@insypro.com or +32•••••67
-    expires_at: datetime
-    valid_seconds: int
-    resend_after: datetime
-    delivery_error: str | None  # the code could not be sent: the challenge stays usable
-    attempts_left: int
-    # Why this address can never be trusted here (trusted_ips.why_not_trustable), or None:
-    # the dialog and `pmdesk login` say so instead of offering "Trust this IP".
-    trust_refused: str | None = None
-
-
-@dataclass(frozen=True)
-class Refused:
-    reason: RefusalReason
-    message: str
-    attempts_left: int | None = None
-    retry_after: datetime | None = None
-
+MAX_CODE_ATTEMPTS = codes.MAX_CODE_ATTEMPTS
+RESEND_INTERVAL = codes.RESEND_INTERVAL
+MAX_CHALLENGE_AGE = codes.MAX_CHALLENGE_AGE
 
 DeliveryFactory = Callable[[DeliverySettings], Delivery]
 
@@ -160,31 +112,6 @@ def mask_destination(destination: str) -> str:
     return mask_email(destination) if "@" in destination else mask_phone(destination)
 
 
-def _seconds_until(moment: datetime, now: datetime) -> int:
-    return max(0, round((moment - now).total_seconds()))
-
-
-def _too_soon(
-    retry_after: datetime, now: datetime, message: str, *, attempts_left: int | None = None
-) -> Refused:
-    """No new code before ``retry_after``; ``message`` says the wait as ``{seconds}``."""
-    seconds = max(1, _seconds_until(retry_after, now))
-    return Refused(
-        RefusalReason.TOO_SOON,
-        message.format(seconds=seconds),
-        attempts_left=attempts_left,
-        retry_after=retry_after,
-    )
-
-
-def _code_voided() -> Refused:
-    return Refused(
-        RefusalReason.CODE_VOIDED,
-        "Too many wrong security codes: this code no longer works. Sign in again to get a new one.",
-        attempts_left=0,
-    )
-
-
 class LoginService:
     """The login flow. Thread-safe: every call opens its own units of work."""
 
@@ -204,6 +131,14 @@ class LoginService:
         self._delivery_factory = delivery_factory or self._default_delivery
         self._passwords = passwords or Passwords()
         self._workstation = (workstation or socket.gethostname())[:255]
+
+    def _server(self) -> ServerLogin | None:
+        """The server's own sign-in on a database hardened to level 3 or later, else None."""
+        if self._ctx.db.hardening_level < 3:
+            return None
+        return ServerLogin(
+            self._ctx.db, self._ctx.clock, self._passwords, self._workstation, self._session_kind
+        )
 
     def _default_delivery(self, settings: DeliverySettings) -> Delivery:
         from pmdesk.core.delivery.factory import delivery_for
@@ -229,6 +164,15 @@ class LoginService:
             if isinstance(login, str) and len(login) <= 256 and _storable(login)
             else ""
         )
+        # A NUL or lone surrogate matches no password: checked as "x", so it costs the same.
+        usable = (
+            isinstance(password, str)
+            and 0 < len(password) <= MAX_PASSWORD_LENGTH
+            and _storable(password)
+        )
+        server = self._server()
+        if server is not None:
+            return server.begin(key, password if usable else "x", usable)
         with self._ctx.db.session() as s:
             address = self._ctx.db.client_address(s)
             settings = load_settings(s)
@@ -242,12 +186,6 @@ class LoginService:
 
         # Outside any transaction: argon2 takes tens of milliseconds. Unknown logins are checked
         # against a dummy hash so that timing does not tell them apart.
-        # A NUL or lone surrogate matches no password: checked as "x", so it costs the same.
-        usable = (
-            isinstance(password, str)
-            and 0 < len(password) <= MAX_PASSWORD_LENGTH
-            and _storable(password)
-        )
         # A hardened database keeps no readable hash: it checks a proof computed here.
         proofs = (
             password_check.prepare(self._ctx.db, key, password if usable else "x")
@@ -449,7 +387,7 @@ class LoginService:
             # Typing the password again is no way around the resend interval: nothing is sent,
             # and the code already sent keeps working.
             self._audit_refusal(s, actor, "too_soon")
-            return _too_soon(last_sent + RESEND_INTERVAL, now, SIGN_IN_TOO_SOON)
+            return too_soon(last_sent + RESEND_INTERVAL, now, SIGN_IN_TOO_SOON)
         prepared = self._prepare_code(s, actor, person, ttl_minutes, method, delivery)
         if isinstance(prepared, Refused):
             return prepared
@@ -566,7 +504,7 @@ class LoginService:
             challenge_id=pending.challenge_id,
             destination=masked,
             expires_at=pending.expires_at,
-            valid_seconds=_seconds_until(pending.expires_at, now),
+            valid_seconds=seconds_until(pending.expires_at, now),
             resend_after=resend_after,
             delivery_error=error,
             attempts_left=max(0, MAX_CODE_ATTEMPTS - attempts),
@@ -577,6 +515,9 @@ class LoginService:
 
     def verify(self, challenge_id: str, code: str, trust_this_ip: bool) -> SignedIn | Refused:
         """Check a security code; on success sign in (and trust the address when asked)."""
+        server = self._server()
+        if server is not None:
+            return server.verify(challenge_id, code, trust_this_ip)
         if not codes.well_formed_challenge_id(challenge_id):
             return self._invalid_challenge(None)
         with self._ctx.db.session() as s:
@@ -680,14 +621,10 @@ class LoginService:
             return self._invalid_challenge(s, actor, "password changed since")
         if challenge.voided or challenge.attempts >= MAX_CODE_ATTEMPTS:
             self._audit_refusal(s, actor, "code_voided")
-            return _code_voided()
+            return code_voided()
         if now >= challenge.expires_at and not renewing:
             self._audit_refusal(s, actor, "code_expired")
-            return Refused(
-                RefusalReason.CODE_EXPIRED,
-                "The security code has expired. Send a new code, or sign in again.",
-                attempts_left=max(0, MAX_CODE_ATTEMPTS - challenge.attempts),
-            )
+            return code_expired(MAX_CODE_ATTEMPTS - challenge.attempts)
         return None
 
     def _wrong_code(
@@ -711,14 +648,8 @@ class LoginService:
         if voided:
             self._audit(s, actor, Event.CODE_VOIDED, f"after {MAX_CODE_ATTEMPTS} wrong codes")
             log.info("security code for %s voided after %d wrong entries", actor.name, attempts)
-            return _code_voided()
-        left = MAX_CODE_ATTEMPTS - attempts
-        return Refused(
-            RefusalReason.WRONG_CODE,
-            "The security code is not correct. "
-            + ("1 attempt left." if left == 1 else f"{left} attempts left."),
-            attempts_left=left,
-        )
+            return code_voided()
+        return wrong_code(MAX_CODE_ATTEMPTS - attempts)
 
     def _audit(
         self,
@@ -755,16 +686,7 @@ class LoginService:
         else:
             who = actor or self._actor(UNKNOWN_ACTOR, None, None)
             self._audit_refusal(s, who, f"invalid_challenge ({why})")
-        if why == "already used":
-            message = "This security code has already been used. Sign in again."
-        elif why == REPLACED:
-            message = (
-                "This login attempt was replaced by a newer sign-in. "
-                "Use the newest code, or sign in again."
-            )
-        else:
-            message = "This login attempt is no longer valid. Sign in again."
-        return Refused(RefusalReason.INVALID_CHALLENGE, message)
+        return invalid_challenge(why)
 
     # ----- a new code --------------------------------------------------------------------------
 
@@ -776,6 +698,9 @@ class LoginService:
         attempt or path sent the last one. The person's other attempts are retired, so at most
         one code works at a time.
         """
+        server = self._server()
+        if server is not None:
+            return server.resend(challenge_id)
         if not codes.well_formed_challenge_id(challenge_id):
             return self._invalid_challenge(None)
         with self._ctx.db.session() as s:
@@ -833,10 +758,10 @@ class LoginService:
             )
             if last_sent is not None and now < last_sent + RESEND_INTERVAL:
                 self._audit_refusal(s, actor, "too_soon")
-                return _too_soon(
+                return too_soon(
                     last_sent + RESEND_INTERVAL,
                     now,
-                    "A new code can be sent in {seconds} s.",
+                    RESEND_TOO_SOON,
                     attempts_left=MAX_CODE_ATTEMPTS - challenge.attempts,
                 )
             prepared = self._prepare_code(

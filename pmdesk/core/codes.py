@@ -14,8 +14,14 @@ import hashlib
 import hmac
 import re
 import secrets
+from datetime import timedelta
 
 CODE_LENGTH = 6
+# The rules a login attempt's codes follow (auth.py and, on a hardened database, the server).
+MAX_CODE_ATTEMPTS = 5
+RESEND_INTERVAL = timedelta(seconds=30)
+# A login attempt can be renewed with new codes, but not forever.
+MAX_CHALLENGE_AGE = timedelta(hours=1)
 CODE_RE = re.compile(r"\A[0-9]{6}\Z", re.ASCII)
 CHALLENGE_ID_RE = re.compile(r"\A[A-Za-z0-9_-]{16,64}\Z", re.ASCII)
 

@@ -44,7 +44,7 @@ from pmdesk.ui.widgets import (
 )
 
 if TYPE_CHECKING:
-    from pmdesk.core.auth import CodeNeeded, Refused, SignedIn
+    from pmdesk.core.login_results import CodeNeeded, Refused, SignedIn
 
 
 class LoginBackend(Protocol):
@@ -375,7 +375,7 @@ class LoginDialog(QDialog):
         )
 
     def _begun(self, result: SignedIn | CodeNeeded | Refused) -> None:
-        from pmdesk.core.auth import CodeNeeded, Refused, SignedIn
+        from pmdesk.core.login_results import CodeNeeded, Refused, SignedIn
 
         self._set_busy(False)
         if isinstance(result, SignedIn):
@@ -391,7 +391,7 @@ class LoginDialog(QDialog):
             self.message.show_error(self._refusal_text(result))
 
     def _verified(self, result: SignedIn | Refused) -> None:
-        from pmdesk.core.auth import SignedIn
+        from pmdesk.core.login_results import SignedIn
 
         self._set_busy(False)
         if isinstance(result, SignedIn):
@@ -402,7 +402,7 @@ class LoginDialog(QDialog):
         self.code_edit.setFocus()
 
     def _resent(self, result: CodeNeeded | Refused) -> None:
-        from pmdesk.core.auth import CodeNeeded
+        from pmdesk.core.login_results import CodeNeeded
 
         self._set_busy(False)
         if isinstance(result, CodeNeeded):

@@ -258,13 +258,17 @@ def test_an_existing_database_converts_in_place_keeping_people_passwords_and_add
                 assert all(h.startswith("$argon2id$") for _l, h in before_people)
                 assert s.execute(select(TrustedIp.address)).scalars().all() == ["10.1.2.3"]
                 assert s.scalar(select(UserSession.id)) is None
-                assert s.scalar(select(LoginChallenge.id)) is None
                 log = s.execute(select(AuditEvent.id, AuditEvent.event)).all()
                 glass = s.execute(
                     select(AuditEvent.actor, AuditEvent.detail).where(
                         AuditEvent.event == Event.BREAK_GLASS.value
                     )
                 ).all()
+            # Pending codes are withdrawn, and no workstation reads them any more.
+            assert sql(fresh.owner_url, "SELECT count(*) FROM pmdesk.login_challenges") == [(0,)]
+            assert "permission denied" in refused(
+                fresh.as_role(fresh.workstation), "SELECT 1 FROM pmdesk.login_challenges"
+            )
             assert log[: len(before_log)] == before_log  # the log is kept, one row added
             assert len(log) == len(before_log) + 1
             assert glass[0][0].startswith("server init: ")

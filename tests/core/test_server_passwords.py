@@ -14,7 +14,6 @@ import psycopg
 import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import select
-from sqlalchemy.engine import URL
 
 from pmdesk.core.auth import LoginService, Refused, SignedIn
 from pmdesk.core.clock import ShiftedClock
@@ -22,6 +21,7 @@ from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.db import Database
 from pmdesk.core.models import Person
 from pmdesk.core.personnel import PersonnelService
+from pmdesk.core.server.meta import HARDENING_LEVEL
 from pmdesk.secrets import MemoryStore
 from tests.helpers.cli import run_pmdesk
 from tests.helpers.databases import (
@@ -31,6 +31,7 @@ from tests.helpers.databases import (
     skip_or_fail,
 )
 from tests.helpers.login import add_user, cheap_passwords
+from tests.helpers.pg import sql
 from tests.helpers.staff import add_person
 
 PASSWORD = "anne's long secret"
@@ -55,14 +56,6 @@ def ws(hardened: HardenedDatabase, clock: ShiftedClock, tmp_path: Path) -> Itera
     db.dispose()
 
 
-def raw(url: URL, statement: str, *params: object) -> list[tuple[object, ...]]:
-    with psycopg.connect(
-        host=url.host, port=url.port, user=url.username, dbname=url.database, autocommit=True
-    ) as conn:
-        cur = conn.execute(statement, params or None)  # type: ignore[arg-type]
-        return list(cur.fetchall()) if cur.description else []
-
-
 def login(ctx: CoreContext, name: str, password: str) -> SignedIn | Refused:
     result = LoginService(ctx, passwords=cheap_passwords(), workstation="ws-test").begin(
         name, password
@@ -72,7 +65,7 @@ def login(ctx: CoreContext, name: str, password: str) -> SignedIn | Refused:
 
 
 def stored(hardened: HardenedDatabase, login_name: str) -> tuple[object, ...]:
-    rows = raw(
+    rows = sql(
         hardened.owner_url,
         "SELECT p.password_hash, c.salt, c.params, c.verifier, p.failed_logins "
         "FROM pmdesk.personnel p LEFT JOIN pmdesk.credentials c ON c.person_id = p.id "
@@ -111,9 +104,9 @@ def test_the_workstation_cannot_read_or_write_credentials(
         "INSERT INTO pmdesk.server_secret VALUES (2, '\\x00', 'x')",
     ):
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            raw(url, statement)
+            sql(url, statement)
     # What the workstation does see is the marker, nothing to try passwords against offline.
-    assert raw(url, "SELECT password_hash FROM pmdesk.personnel WHERE login = 'anne'") == [
+    assert sql(url, "SELECT password_hash FROM pmdesk.personnel WHERE login = 'anne'") == [
         ("server",)
     ]
     assert stored(hardened, "anne") == before
@@ -128,13 +121,13 @@ def test_garbage_or_a_bare_marker_in_password_hash_changes_no_password(
     before = stored(hardened, "anne")
     for value in ("x", "$argon2id$v=19$m=4194304,t=3,p=4$AAAAAAAAAAAAAAAAAAAAAA$" + "A" * 43):
         with pytest.raises(psycopg.Error) as caught:
-            raw(url, "UPDATE pmdesk.personnel SET password_hash = %s WHERE id = %s", value, anne)
+            sql(url, "UPDATE pmdesk.personnel SET password_hash = %s WHERE id = %s", value, anne)
         assert caught.value.sqlstate == "PMD05"
     assert stored(hardened, "anne") == before
     assert isinstance(login(ws, "anne", PASSWORD), SignedIn)
     # A person without a credential cannot be made to "have a password" by writing the marker.
     eve = add_person(ws.db, "eve", password=False)
-    raw(url, "UPDATE pmdesk.personnel SET password_hash = 'server' WHERE id = %s", eve)
+    sql(url, "UPDATE pmdesk.personnel SET password_hash = 'server' WHERE id = %s", eve)
     assert stored(hardened, "eve")[0] is None
 
 
@@ -143,10 +136,10 @@ def test_unknown_logins_get_a_stable_salt_like_a_real_one(
 ) -> None:
     add_user(ws, "anne", PASSWORD)
     url = hardened.workstation_url
-    real = raw(url, "SELECT salt, params FROM pmdesk.password_salt('anne')")[0]
-    made = raw(url, "SELECT salt, params FROM pmdesk.password_salt('nobody')")[0]
-    again = raw(url, "SELECT salt, params FROM pmdesk.password_salt('nobody')")[0]
-    other = raw(url, "SELECT salt, params FROM pmdesk.password_salt('somebody')")[0]
+    real = sql(url, "SELECT salt, params FROM pmdesk.password_salt('anne')")[0]
+    made = sql(url, "SELECT salt, params FROM pmdesk.password_salt('nobody')")[0]
+    again = sql(url, "SELECT salt, params FROM pmdesk.password_salt('nobody')")[0]
+    other = sql(url, "SELECT salt, params FROM pmdesk.password_salt('somebody')")[0]
     assert made == again != other
     assert len(str(made[0])) == len(str(real[0])) == 22
     assert made[1] == real[1], "the same parameters as the people who exist"
@@ -193,7 +186,7 @@ def test_the_login_code_reads_no_hash_on_a_hardened_database(
     with ws.db.session() as s:
         hashes = s.execute(select(Person.password_hash)).scalars().all()
     assert hashes == ["server"]
-    assert ws.db.hardening_level == 2
+    assert ws.db.hardening_level == HARDENING_LEVEL
 
 
 def test_status_flags_a_hash_written_around_the_trigger_and_init_repairs_it(
@@ -202,7 +195,7 @@ def test_status_flags_a_hash_written_around_the_trigger_and_init_repairs_it(
     anne = add_user(ws, "anne", PASSWORD)
     owner = hardened.owner_url
     phc = cheap_passwords().hash(PASSWORD)
-    raw(
+    sql(
         owner,
         "ALTER TABLE pmdesk.personnel DISABLE TRIGGER pmdesk_take_password_hash; "
         f"UPDATE pmdesk.personnel SET password_hash = '{phc}' WHERE id = {anne}; "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, text
 
-from pmdesk.core.server.passwords_sql import SECRET_TABLES, WORKSTATION_FUNCTIONS
+from pmdesk.core.server.objects import RELAY_FUNCTIONS, SECRET_TABLES, WORKSTATION_FUNCTIONS
 from pmdesk.core.server.roles import CRYPTO_SCHEMA, SCHEMA, Roles, quote_ident
 
 # Tables whose rows describe the schema itself: readable, never writable by a login role.
@@ -88,10 +88,13 @@ def apply(connection: Connection, roles: Roles) -> list[str]:
         name = f"{SCHEMA}.{table}"
         if connection.execute(text("SELECT to_regclass(:n) IS NOT NULL"), {"n": name}).scalar():
             connection.execute(text(f"REVOKE ALL ON {name} FROM {ws}"))
-    for function in WORKSTATION_FUNCTIONS:
-        name = f"{SCHEMA}.{function}"
-        if connection.execute(text("SELECT to_regprocedure(:f) IS NOT NULL"), {"f": name}).scalar():
-            connection.execute(text(f"GRANT EXECUTE ON FUNCTION {name} TO {ws}"))
+    for role, functions in ((ws, WORKSTATION_FUNCTIONS), (relay, RELAY_FUNCTIONS)):
+        for function in functions:
+            name = f"{SCHEMA}.{function}"
+            if connection.execute(
+                text("SELECT to_regprocedure(:f) IS NOT NULL"), {"f": name}
+            ).scalar():
+                connection.execute(text(f"GRANT EXECUTE ON FUNCTION {name} TO {role}"))
     for table in _READ_ONLY_TABLES:
         name = f"{SCHEMA}.{table}"
         if connection.execute(text("SELECT to_regclass(:n) IS NOT NULL"), {"n": name}).scalar():

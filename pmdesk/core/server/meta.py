@@ -14,12 +14,16 @@ from sqlalchemy.exc import DBAPIError
 from pmdesk.core.server.roles import SCHEMA, Roles
 
 #: The hardening this version of pmdesk installs (docs/server-enforced.md, rollout):
-#: 1 = roles, schema and PUBLIC's rights; 2 = passwords verified by the server.
-HARDENING_LEVEL = 2
+#: 1 = roles, schema and PUBLIC's rights; 2 = passwords verified by the server; 3 = the
+#: sign-in decided by the server, codes sent only by the relay.
+HARDENING_LEVEL = 3
 LEVEL_DESCRIPTIONS = {
     1: "roles only: the rules are still enforced by each pmdesk client",
     2: "passwords are verified by the server and cannot be read; the other rules are still "
     "enforced by each pmdesk client",
+    3: "the sign-in (password, code, lockout, trusted address) is decided by the server and "
+    "codes are sent only by the relay; the data tables are still protected by each pmdesk "
+    "client",
 }
 
 CREATE_TABLE = f"""

@@ -24,7 +24,7 @@ from pmdesk.core.context import Actor
 from pmdesk.core.db import Database, parse_url
 from pmdesk.core.errors import PmdeskError
 from pmdesk.core.models import Base
-from pmdesk.core.server import grants, meta, passwords_sql
+from pmdesk.core.server import grants, meta, objects, passwords_sql
 from pmdesk.core.server.roles import CRYPTO_SCHEMA, SCHEMA, Roles, quote_ident
 from pmdesk.core.sessions import os_user
 
@@ -300,7 +300,7 @@ def _own_everything(connection: Connection, roles: Roles) -> None:
 def _server_objects(connection: Connection, roles: Roles) -> None:
     """Tables, functions and triggers of the hardening levels, made as the owner role."""
     connection.execute(text(f"SET LOCAL ROLE {quote_ident(roles.owner)}"))
-    for statement in passwords_sql.STATEMENTS:
+    for statement in objects.statements():
         connection.execute(text(statement))
     connection.execute(text("RESET ROLE"))
 

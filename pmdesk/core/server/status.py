@@ -16,7 +16,8 @@ from sqlalchemy.exc import DBAPIError
 
 from pmdesk.core import migrate
 from pmdesk.core.db import Database, describe_url
-from pmdesk.core.server import grants, meta, passwords_sql
+from pmdesk.core.server import grants, meta, objects, passwords_sql
+from pmdesk.core.server.login_client import relay_down
 from pmdesk.core.server.roles import SCHEMA, Roles
 from pmdesk.core.server.setup import require_postgresql
 
@@ -72,6 +73,8 @@ def report(db: Database) -> list[Line]:
             *_members(connection, roles),
             _logging(connection, roles),
             *_passwords(connection, hardening),
+            _functions(connection, roles),
+            _relay(connection),
             _data(connection),
         ]
     return lines
@@ -270,3 +273,55 @@ def _data(connection: Connection) -> Line:
         f"{people} people · {sessions} open sessions · {addresses} trusted addresses",
         Level.OK,
     )
+
+
+def _functions(connection: Connection, roles: Roles) -> Line:
+    """Every function a login role calls is there, a definer with a pinned search_path."""
+    wanted = [
+        (role, function)
+        for role, functions in (
+            (roles.workstation, objects.WORKSTATION_FUNCTIONS),
+            (roles.relay, objects.RELAY_FUNCTIONS),
+        )
+        for function in functions
+    ]
+    wrong: list[str] = []
+    for role, function in wanted:
+        row = connection.execute(
+            text(
+                "SELECT p.prosecdef, coalesce(array_to_string(p.proconfig, ','), ''), "
+                "has_function_privilege(:role, p.oid, 'EXECUTE') "
+                "FROM pg_proc p WHERE p.oid = to_regprocedure(:f)"
+            ),
+            {"role": role, "f": f"{SCHEMA}.{function}"},
+        ).first()
+        if row is None:
+            wrong.append(f"{function} is missing")
+        elif not row[0] or "search_path=" not in row[1]:
+            wrong.append(f"{function} is not a definer with its own search_path")
+        elif not row[2]:
+            wrong.append(f"{role} may not call {function}")
+    if wrong:
+        return Line("Functions", "; ".join(wrong) + ": run server init again", Level.PROBLEM)
+    return Line("Functions", f"{len(wanted)} sign-in and relay functions in place", Level.OK)
+
+
+def _relay(connection: Connection) -> Line:
+    """The relay's heartbeat, as the login dialog judges it."""
+    try:
+        status = connection.execute(text(f"SELECT {SCHEMA}.relay_status()")).scalar()
+    except DBAPIError:
+        connection.rollback()
+        return Line("Relay", "not readable with these credentials", Level.NOTE)
+    found = status if isinstance(status, dict) else {}
+    down = relay_down(found.get("last_seen_s") if found else None)
+    if down is not None:
+        # Nobody can sign in without one while two-step login is on; otherwise worth knowing.
+        needed = connection.execute(
+            text(f"SELECT bool_or(two_factor_enabled) FROM {SCHEMA}.security_settings")
+        ).scalar()
+        return Line("Relay", down, Level.PROBLEM if needed else Level.NOTE)
+    text_ = f"relay on {found.get('host')}, last seen {found.get('last_seen_s')} s ago"
+    if found.get("problem"):
+        return Line("Relay", f"{text_}, but: {found['problem']}", Level.PROBLEM)
+    return Line("Relay", text_, Level.OK)

@@ -1,0 +1,280 @@
+"""The client's half of a sign-in decided by the server (hardening level 3).
+
+Each step is one call of a definer function (``login_sql``) in one short transaction: the
+server checks the password proof, the lockout, the trusted address and the code, draws codes
+and queues them for the relay, and writes the audit rows. This module only prepares the
+password proof, starts the client's session record (until sessions move to the server), and
+turns the server's answers into the same ``SignedIn`` / ``CodeNeeded`` / ``Refused`` (and the
+same sentences) as the client-side flow in ``auth``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import text, update
+from sqlalchemy.orm import Session
+
+from pmdesk.core import sessions
+from pmdesk.core.audit import Event, record
+from pmdesk.core.clock import Clock
+from pmdesk.core.context import Actor
+from pmdesk.core.db import Database
+from pmdesk.core.login_results import (
+    GENERIC_REFUSAL,
+    NO_EMAIL_MESSAGE,
+    NO_PHONE_MESSAGE,
+    REPLACED,
+    RESEND_TOO_SOON,
+    SIGN_IN_TOO_SOON,
+    CodeNeeded,
+    RefusalReason,
+    Refused,
+    SignedIn,
+    code_expired,
+    code_voided,
+    invalid_challenge,
+    too_soon,
+    wrong_code,
+)
+from pmdesk.core.models import Person
+from pmdesk.core.passwords import Passwords
+from pmdesk.core.server import password_check
+from pmdesk.core.server.login_sql import PHONE_METHODS
+from pmdesk.core.server.roles import SCHEMA
+from pmdesk.core.trusted_ips import trust_refusal
+
+log = logging.getLogger(__name__)
+
+#: How long a sign-in waits for the relay to report on a code it just queued.
+STATUS_WAIT_MS = 8000
+#: A relay silent for longer than this is down (its heartbeat comes every 10 s).
+RELAY_DOWN_AFTER_S = 60
+CODE_STATE_UNKNOWN = "The code may not have been sent. Send a new code."
+NO_RELAY_YET = (
+    "Codes cannot be sent: no relay has run yet. Ask whoever administers the database server "
+    "to start pmdesk relay."
+)
+
+Answer = dict[str, Any]
+
+
+def relay_down(last_seen_s: int | None) -> str | None:
+    """The sentence for a relay that is not running, or None while it is."""
+    if last_seen_s is None:
+        return NO_RELAY_YET
+    if last_seen_s <= RELAY_DOWN_AFTER_S:
+        return None
+    minutes = max(1, round(last_seen_s / 60))
+    ago = "1 minute" if minutes == 1 else f"{minutes} minutes"
+    if minutes >= 120:
+        ago = f"{round(minutes / 60)} hours"
+    return f"Codes cannot be sent: the relay was last seen {ago} ago."
+
+
+class ServerLogin:
+    """``LoginService``'s steps on a database where the server decides them."""
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        passwords: Passwords,
+        workstation: str,
+        session_kind: str | None,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._passwords = passwords
+        self._workstation = workstation
+        self._session_kind = session_kind
+
+    # ----- step 1 --------------------------------------------------------------------------------
+
+    def begin(self, key: str, password: str, usable: bool) -> SignedIn | CodeNeeded | Refused:
+        """``key`` is the login key ('' for a login that cannot exist), ``usable`` whether the
+        password may be checked at all: an unusable one still costs the same, and never
+        matches."""
+        proofs = password_check.prepare(self._db, key, password if usable else "x")
+        if not usable:
+            proofs = replace(proofs, normal="-", typed=None)
+        # A hash made before NFKC, or with other parameters: its replacement is made out here
+        # (argon2 takes tens of milliseconds) and stored only if the server says it matched.
+        new_hash = (
+            self._passwords.hash(password)
+            if usable and password_check.needs_new_hash(self._passwords, proofs)
+            else None
+        )
+
+        def decide(s: Session) -> SignedIn | Answer:
+            answer = self._call(
+                s,
+                "sign_in(:key, :proof, :alt, :ws)",
+                key=key,
+                proof=proofs.normal,
+                alt=proofs.typed,
+                ws=self._workstation,
+            )
+            matched = answer.get("matched")
+            if (
+                new_hash is not None
+                and answer["outcome"] != "refused"
+                and password_check.stale(self._passwords, proofs, matched)
+            ):
+                s.execute(
+                    update(Person)
+                    .where(Person.id == int(answer["person"]))
+                    .values(password_hash=new_hash)
+                    .execution_options(synchronize_session=False)
+                )
+            if answer["outcome"] == "signed_in":
+                return self._signed_in(s, answer)
+            return answer
+
+        answer = self._db.write_transaction(decide)
+        if isinstance(answer, SignedIn):
+            return answer
+        if answer["outcome"] == "code_needed":
+            return self._code_needed(answer)
+        return self._refused(answer, SIGN_IN_TOO_SOON)
+
+    # ----- step 2 --------------------------------------------------------------------------------
+
+    def verify(self, challenge_id: str, code: str, trust: bool) -> SignedIn | Refused:
+        def settle(s: Session) -> SignedIn | Answer:
+            answer = self._call(
+                s,
+                "check_code(:challenge, :code, :trust, :ws)",
+                challenge=challenge_id if isinstance(challenge_id, str) else "",
+                code=code if isinstance(code, str) else "",
+                trust=bool(trust),
+                ws=self._workstation,
+            )
+            if answer["outcome"] == "signed_in":
+                return self._signed_in(s, answer)
+            return answer
+
+        answer = self._db.write_transaction(settle)
+        if isinstance(answer, SignedIn):
+            return answer
+        return self._refused(answer, RESEND_TOO_SOON)
+
+    def resend(self, challenge_id: str) -> CodeNeeded | Refused:
+        def renew(s: Session) -> Answer:
+            return self._call(
+                s,
+                "resend_code(:challenge, :ws)",
+                challenge=challenge_id if isinstance(challenge_id, str) else "",
+                ws=self._workstation,
+            )
+
+        answer = self._db.write_transaction(renew)
+        if answer["outcome"] == "code_needed":
+            return self._code_needed(answer)
+        return self._refused(answer, RESEND_TOO_SOON)
+
+    # ----- answers -------------------------------------------------------------------------------
+
+    def _call(self, s: Session, call: str, **params: object) -> Answer:
+        found = s.execute(text(f"SELECT {SCHEMA}.{call}"), params).scalar_one()
+        answer = found if isinstance(found, dict) else json.loads(str(found))
+        assert isinstance(answer, dict)
+        return answer
+
+    def _signed_in(self, s: Session, answer: Answer) -> SignedIn:
+        person_id = int(answer["person"])
+        login = str(answer["login"])
+        address = answer.get("address")
+        actor = Actor(
+            name=login[:255], person_id=person_id, address=address, workstation=self._workstation
+        )
+        token: str | None = None
+        expires_at: datetime | None = None
+        if self._session_kind is not None:
+            person = s.get(Person, person_id)
+            assert person is not None  # locked by sign_in in this transaction
+            now = self._clock.now(s)
+            token, expires_at = sessions.start(
+                s, now, person, self._session_kind, address=address, workstation=self._workstation
+            )
+            record(
+                s,
+                self._clock,
+                actor,
+                Event.SESSION_STARTED,
+                subject=login,
+                detail=sessions.KIND_LABELS[self._session_kind],
+            )
+        log.info("%s signed in (decided by the server)", login)
+        return SignedIn(
+            person_id=person_id,
+            login=login,
+            display_name=str(answer.get("name") or login),
+            actor=actor,
+            trusted_address=bool(answer.get("trusted")),
+            address=address,
+            session_token=token,
+            session_expires_at=expires_at,
+        )
+
+    def _code_needed(self, answer: Answer) -> CodeNeeded:
+        """Wait (briefly) for the relay to report on the queued code, then answer."""
+        challenge = str(answer["challenge"])
+        problem = relay_down(answer.get("relay_last_seen_s"))
+        with self._db.session() as s:
+            status = self._call(
+                s,
+                "code_status(:challenge, :ws, :wait)",
+                challenge=challenge,
+                ws=self._workstation,
+                wait=0 if problem else STATUS_WAIT_MS,
+            )
+            refusal = trust_refusal(s, self._db.client_address(s))
+        state = status.get("state")
+        if state == "sent":
+            problem = None
+        elif state == "failed":
+            problem = str(status.get("error") or "The code could not be sent.")
+        elif state in ("unknown", "dropped", "gone"):
+            problem = CODE_STATE_UNKNOWN
+        else:  # still queued or being sent
+            problem = relay_down(status.get("relay_last_seen_s"))
+        now = datetime.now(UTC)
+        resend_after_s = int(status.get("resend_after_s", answer.get("resend_after_s", 0)) or 0)
+        valid_s = int(answer.get("valid_s", 0))
+        return CodeNeeded(
+            challenge_id=challenge,
+            destination=str(answer.get("destination") or ""),
+            expires_at=now + timedelta(seconds=valid_s),
+            valid_seconds=valid_s,
+            resend_after=now + timedelta(seconds=resend_after_s),
+            delivery_error=problem,
+            attempts_left=int(answer.get("attempts_left", 0)),
+            trust_refused=refusal,
+        )
+
+    def _refused(self, answer: Answer, too_soon_message: str) -> Refused:
+        reason = answer.get("reason")
+        attempts_left = answer.get("attempts_left")
+        if reason == "too_soon":
+            now = datetime.now(UTC)
+            retry = now + timedelta(seconds=int(answer.get("retry_after_s", 1)))
+            return too_soon(retry, now, too_soon_message, attempts_left=attempts_left)
+        if reason == "no_destination":
+            method = str(answer.get("method", ""))
+            message = NO_PHONE_MESSAGE if method in PHONE_METHODS else NO_EMAIL_MESSAGE
+            return Refused(RefusalReason.NO_EMAIL, message)
+        if reason == "code_voided":
+            return code_voided()
+        if reason == "code_expired":
+            return code_expired(int(attempts_left or 0))
+        if reason == "wrong_code":
+            return wrong_code(int(attempts_left or 0))
+        if reason == "invalid_challenge":
+            why = str(answer.get("why", ""))
+            return invalid_challenge(REPLACED if why == "replaced" else why)
+        return Refused(RefusalReason.BAD_CREDENTIALS, GENERIC_REFUSAL)
