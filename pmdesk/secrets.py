@@ -1,7 +1,8 @@
 """The OS keyring, wrapped so that a missing or unusable backend is a clear message.
 
-Secrets (database, SMTP and SMS passwords) never go to the settings file or the log. Keys are
-stored under the service ``pmdesk``; the username part names what the secret is for.
+Secrets (database, SMTP and SMS passwords, OAuth client secrets and keys) never go to the
+settings file or the log. Keys are stored under the service ``pmdesk``; the username part names
+what the secret is for.
 """
 
 from __future__ import annotations
@@ -43,6 +44,22 @@ def smtp_key(host: str, username: str) -> str:
 
 def sms_key(url: str) -> str:
     return f"sms:{url}"
+
+
+def m365_key(tenant_id: str, client_id: str, auth: str) -> str:
+    """An Entra app's client secret (``auth`` "secret") or certificate private key (PEM)."""
+    return f"m365-{auth}:{client_id}@{tenant_id}"
+
+
+def google_key(client_email: str) -> str:
+    """A Google service account's JSON key."""
+    return f"google:{client_email}"
+
+
+def sms_provider_key(provider: str, account: str) -> str:
+    """Twilio's Auth Token (account: the Account SID), Vonage's API secret (the API key) or
+    CM.com's product token (no account)."""
+    return f"{provider}:{account}"
 
 
 class KeyringStore:

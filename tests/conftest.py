@@ -26,8 +26,9 @@ from tests.helpers.databases import (
     throwaway_server_database,
 )
 
-# Mail servers and the SMS gateway; a private PostgreSQL to stop and start: for any test.
-pytest_plugins = ["tests.helpers.smtp", "tests.helpers.private_postgres"]
+# Mail servers, the SMS gateway, the providers' stand-ins; a private PostgreSQL to stop and
+# start: for any test.
+pytest_plugins = ["tests.helpers.smtp", "tests.helpers.providers", "tests.helpers.private_postgres"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -185,6 +185,18 @@ class SecuritySettings(Base):
     smtp_username: Mapped[str] = mapped_column(String(255), default="")
     smtp_from: Mapped[str] = mapped_column(String(254), default="")
     sms_url: Mapped[str] = mapped_column(String(500), default="")
+    # Microsoft 365 (SMTP OAuth) and Microsoft Graph: the Entra app registration.
+    m365_tenant_id: Mapped[str] = mapped_column(String(255), default="")
+    m365_client_id: Mapped[str] = mapped_column(String(64), default="")
+    m365_auth: Mapped[str] = mapped_column(String(16), default="secret")  # or "certificate"
+    m365_thumbprint: Mapped[str] = mapped_column(String(64), default="")
+    # Google Workspace: the service account (its JSON key is in each keyring).
+    google_client_email: Mapped[str] = mapped_column(String(254), default="")
+    # Twilio's Account SID or Vonage's API key; the sender of text messages; the region of
+    # numbers written without a country code.
+    sms_account: Mapped[str] = mapped_column(String(64), default="")
+    sms_sender: Mapped[str] = mapped_column(String(32), default="")
+    phone_region: Mapped[str] = mapped_column(String(2), default="BE")
     # How long a command-line session lasts before `pmdesk login` is needed again.
     session_hours: Mapped[int] = mapped_column(Integer, default=8)
     # Proxy or pooler addresses (comma/space separated) that are never trusted.
@@ -193,6 +205,22 @@ class SecuritySettings(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}
+
+
+class DeliveryOutcome(Base):
+    """How the last security-code delivery by each method went (``pmdesk.core.delivery.health``)."""
+
+    __tablename__ = "delivery_outcomes"
+
+    method: Mapped[str] = mapped_column(String(16), primary_key=True)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ok: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Where the last failure happened (settings, token, connect, authenticate, send) and its
+    # sentence (never a secret or a code); empty after a success.
+    step: Mapped[str] = mapped_column(String(16), default="")
+    message: Mapped[str] = mapped_column(String(500), default="")
+    failures_in_row: Mapped[int] = mapped_column(Integer, default=0)
+    last_ok_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class TrustedIp(Base):

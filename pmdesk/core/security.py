@@ -27,10 +27,27 @@ from pmdesk.core import audit, codes
 from pmdesk.core.addresses import address_list_text, parse_address_list
 from pmdesk.core.audit import Event
 from pmdesk.core.context import Actor, CoreContext
-from pmdesk.core.delivery.base import CodeMessage, DeliveryError, DeliverySettings
-from pmdesk.core.delivery.factory import delivery_for
+from pmdesk.core.delivery import health
+from pmdesk.core.delivery.base import (
+    DEFAULT_PHONE_REGION,
+    METHODS,
+    PUBLIC_ENDPOINTS,
+    CodeMessage,
+    DeliveryError,
+    DeliverySettings,
+    Endpoints,
+    is_sms,
+)
+from pmdesk.core.delivery.factory import delivery_for, smtp_host
+from pmdesk.core.delivery.health import DeliveryHealth
+from pmdesk.core.delivery.oauth import TOKENS, TokenCache
 from pmdesk.core.delivery.outbox import OutboxDelivery, folder_problem
 from pmdesk.core.delivery.sms import DEFAULT_TIMEOUT
+from pmdesk.core.delivery.sms_providers import (
+    ALPHANUMERIC_SENDER_RE,
+    TWILIO_SERVICE_RE,
+    TWILIO_SID_RE,
+)
 from pmdesk.core.errors import ConflictError, PmdeskError, ValidationError
 from pmdesk.core.models import Person, SecuritySettings
 from pmdesk.core.modules import SYSTEM_SECURITY, Action
@@ -38,6 +55,7 @@ from pmdesk.core.permissions import require
 from pmdesk.core.validation import (
     FieldInvalid,
     clean_email,
+    clean_phone,
     clean_text,
     first_valid_phone,
 )
@@ -48,8 +66,11 @@ TRUST_DAYS_RANGE = (1, 90)
 CODE_TTL_MINUTES_RANGE = (1, 10)
 # How long a command-line session lasts: at least an hour, at most a week.
 SESSION_HOURS_RANGE = (1, 168)
-METHODS = ("outbox", "smtp", "sms")
 SMTP_SECURITY = ("starttls", "tls", "none")
+MICROSOFT_AUTH = ("secret", "certificate")
+_GUID_RE = re.compile(r"\A[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}\Z")
+_THUMBPRINT_RE = re.compile(r"\A[0-9A-F]{40}\Z")
+_VONAGE_KEY_RE = re.compile(r"\A[0-9A-Za-z]{6,32}\Z")
 _HOST_RE = re.compile(
     r"\A(?=.{1,253}\Z)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?\Z"
@@ -100,6 +121,19 @@ class ConnectionStatus:
 
 
 @dataclass(frozen=True)
+class DeliveryHealthReport:
+    """What the Security screen and ``pmdesk mail status`` show about recent deliveries."""
+
+    method: str  # the configured method
+    outcomes: list[DeliveryHealth]  # every method that has sent, newest first
+    trouble: DeliveryHealth | None  # the configured method's, when its recent sends failed
+
+    @property
+    def warning(self) -> str | None:
+        return health.warning(self.trouble) if self.trouble is not None else None
+
+
+@dataclass(frozen=True)
 class TestSent:
     """Where a test message went."""
 
@@ -141,8 +175,9 @@ def load_settings(session: Session) -> SecuritySettingsView:
 def delivery_settings(row: SecuritySettings) -> DeliverySettings:
     method = row.delivery_method if row.delivery_method in METHODS else "outbox"
     security = row.smtp_security if row.smtp_security in SMTP_SECURITY else "starttls"
+    auth = row.m365_auth if row.m365_auth in MICROSOFT_AUTH else "secret"
     return DeliverySettings(
-        method=method,  # type: ignore[arg-type]
+        method=method,
         outbox_folder=row.outbox_folder,
         smtp_host=row.smtp_host,
         smtp_port=row.smtp_port,
@@ -150,6 +185,14 @@ def delivery_settings(row: SecuritySettings) -> DeliverySettings:
         smtp_username=row.smtp_username,
         smtp_from=row.smtp_from,
         sms_url=row.sms_url,
+        m365_tenant_id=row.m365_tenant_id or "",
+        m365_client_id=row.m365_client_id or "",
+        m365_auth=auth,  # type: ignore[arg-type]
+        m365_thumbprint=row.m365_thumbprint or "",
+        google_client_email=row.google_client_email or "",
+        sms_account=row.sms_account or "",
+        sms_sender=row.sms_sender or "",
+        phone_region=row.phone_region or DEFAULT_PHONE_REGION,
     )
 
 
@@ -164,10 +207,12 @@ def delivery_label(delivery: DeliverySettings, outbox_default: str | os.PathLike
 
 def delivery_encrypted(delivery: DeliverySettings) -> bool | None:
     """Whether codes travel encrypted: None when nothing leaves this machine (outbox)."""
-    if delivery.method == "smtp":
+    if delivery.method in {"smtp", "m365", "google"}:
         return delivery.smtp_security in {"starttls", "tls"}
     if delivery.method == "sms":
         return urlsplit(delivery.sms_url).scheme.lower() == "https"
+    if delivery.method in {"graph", "twilio", "vonage", "cm"}:
+        return True  # the providers' HTTPS APIs
     return None
 
 
@@ -178,7 +223,7 @@ def delivery_link(delivery: DeliverySettings) -> Link:
         return "none"
     if encrypted:
         return "encrypted"
-    host = delivery.smtp_host if delivery.method == "smtp" else urlsplit(delivery.sms_url).hostname
+    host = smtp_host(delivery) if delivery.method != "sms" else urlsplit(delivery.sms_url).hostname
     return "local" if _is_loopback(host or "") else "exposed"
 
 
@@ -222,7 +267,7 @@ def find_shut_out(session: Session, method: str) -> list[ShutOutPerson]:
 
 
 def _why_unreachable(method: str, email: str, phone: str, mobile: str) -> str | None:
-    if method == "sms":
+    if is_sms(method):
         if first_valid_phone(mobile, phone):
             return None
         return "no valid mobile or phone number" if (mobile or phone) else "no phone number"
@@ -287,7 +332,8 @@ def _range(value: object, label: str, bounds: tuple[int, int], unit: str) -> int
 
 
 def validate_delivery(delivery: DeliverySettings) -> DeliverySettings:
-    """The settings cleaned, or ValidationError naming each bad field."""
+    """The settings cleaned, or ValidationError naming each bad field (the field names of
+    DeliverySettings). Fields the chosen method does not use are checked for form only."""
     errors: dict[str, str] = {}
     clean: dict[str, object] = {}
 
@@ -299,17 +345,23 @@ def validate_delivery(delivery: DeliverySettings) -> DeliverySettings:
 
     method = delivery.method
     if method not in METHODS:
-        errors["method"] = "Choose how codes are delivered: outbox folder, e-mail (SMTP) or SMS."
+        errors["method"] = (
+            "Choose how codes are delivered: outbox folder, e-mail (SMTP, Microsoft 365, "
+            "Google Workspace, Microsoft Graph) or text message (SMS gateway, Twilio, Vonage, "
+            "CM.com)."
+        )
+    oauth_mail = method in {"m365", "google", "graph"}
+    microsoft = method in {"m365", "graph"}
     check("outbox_folder", lambda: _clean_folder(delivery.outbox_folder))
     check("smtp_host", lambda: _clean_host(delivery.smtp_host, required=method == "smtp"))
     check("smtp_port", lambda: _range(delivery.smtp_port, "The SMTP port", (1, 65535), "ports"))
     if delivery.smtp_security not in SMTP_SECURITY:
         errors["smtp_security"] = "Choose STARTTLS or TLS for the mail server."
     elif (
-        method == "smtp"
+        method in {"smtp", "m365", "google"}
         and delivery.smtp_security == "none"
         and "smtp_host" not in errors
-        and not _is_loopback(delivery.smtp_host)
+        and not _is_loopback(smtp_host(delivery))
     ):
         errors["smtp_security"] = (
             "Mail without encryption is only allowed to a relay on this machine (localhost); "
@@ -319,8 +371,34 @@ def validate_delivery(delivery: DeliverySettings) -> DeliverySettings:
         "smtp_username",
         lambda: clean_text(delivery.smtp_username, label="The SMTP user name", max_length=255),
     )
-    check("smtp_from", lambda: _clean_from(delivery.smtp_from, required=method == "smtp"))
+    check(
+        "smtp_from",
+        lambda: _clean_from(delivery.smtp_from, required=method == "smtp" or oauth_mail),
+    )
     check("sms_url", lambda: _clean_url(delivery.sms_url, required=method == "sms"))
+    check("m365_tenant_id", lambda: _clean_tenant(delivery.m365_tenant_id, required=microsoft))
+    check(
+        "m365_client_id",
+        lambda: _clean_guid(
+            delivery.m365_client_id, "The application (client) ID", required=microsoft
+        ),
+    )
+    if delivery.m365_auth not in MICROSOFT_AUTH:
+        errors["m365_auth"] = "Choose a client secret or a certificate for the app."
+    check(
+        "m365_thumbprint",
+        lambda: _clean_thumbprint(
+            delivery.m365_thumbprint, required=microsoft and delivery.m365_auth == "certificate"
+        ),
+    )
+    check(
+        "google_client_email",
+        lambda: _clean_service_account(delivery.google_client_email, required=method == "google"),
+    )
+    check("phone_region", lambda: clean_region(delivery.phone_region))
+    region = str(clean.get("phone_region") or DEFAULT_PHONE_REGION)
+    check("sms_account", lambda: _clean_sms_account(delivery.sms_account, method))
+    check("sms_sender", lambda: _clean_sms_sender(delivery.sms_sender, method, region))
     if errors:
         raise ValidationError(errors)
     return replace(
@@ -330,7 +408,121 @@ def validate_delivery(delivery: DeliverySettings) -> DeliverySettings:
         smtp_username=str(clean["smtp_username"]),
         smtp_from=str(clean["smtp_from"]),
         sms_url=str(clean["sms_url"]),
+        m365_tenant_id=str(clean["m365_tenant_id"]),
+        m365_client_id=str(clean["m365_client_id"]),
+        m365_thumbprint=str(clean["m365_thumbprint"]),
+        google_client_email=str(clean["google_client_email"]),
+        phone_region=region,
+        sms_account=str(clean["sms_account"]),
+        sms_sender=str(clean["sms_sender"]),
     )
+
+
+def clean_region(value: str) -> str:
+    """An ISO 3166 region code libphonenumber knows ("BE", "NL"), upper-case."""
+    region = value.strip().upper()
+    if not region:
+        return DEFAULT_PHONE_REGION
+    import phonenumbers
+
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise FieldInvalid(
+            f"The phone region '{value.strip()[:10]}' is not a country code such as BE or NL."
+        )
+    return region
+
+
+def _clean_guid(value: str, label: str, *, required: bool) -> str:
+    text = value.strip()
+    if not text:
+        if required:
+            raise FieldInvalid(f"Enter {label[0].lower()}{label[1:]}.")
+        return ""
+    if not _GUID_RE.match(text):
+        raise FieldInvalid(
+            f"{label} is a GUID such as 00000000-0000-0000-0000-000000000000 (Entra admin "
+            "center → App registrations → your app → Overview)."
+        )
+    return text.lower()
+
+
+def _clean_tenant(value: str, *, required: bool) -> str:
+    """The directory (tenant) ID, a GUID, or one of the tenant's domain names."""
+    text = value.strip()
+    if not text:
+        if required:
+            raise FieldInvalid("Enter the directory (tenant) ID.")
+        return ""
+    if _GUID_RE.match(text):
+        return text.lower()
+    if "." in text and _HOST_RE.match(text):
+        return text.lower()
+    raise FieldInvalid(
+        "The directory (tenant) ID is a GUID (Entra admin center → Overview → Tenant ID) or "
+        "a domain of the tenant such as contoso.onmicrosoft.com."
+    )
+
+
+def _clean_thumbprint(value: str, *, required: bool) -> str:
+    text = "".join(ch for ch in value.strip() if ch not in " :").upper()
+    if not text:
+        if required:
+            raise FieldInvalid("Enter the certificate's thumbprint.")
+        return ""
+    if not _THUMBPRINT_RE.match(text):
+        raise FieldInvalid(
+            "The certificate thumbprint is 40 hexadecimal characters (Entra admin center → "
+            "App registrations → your app → Certificates & secrets → Thumbprint)."
+        )
+    return text
+
+
+def _clean_service_account(value: str, *, required: bool) -> str:
+    text = value.strip()
+    if not text:
+        if required:
+            raise FieldInvalid("Store the service account's JSON key (it names the account).")
+        return ""
+    try:
+        address = clean_email(text, required=True)
+    except FieldInvalid as exc:
+        raise FieldInvalid(f"The service account: {exc}") from exc
+    return address
+
+
+def _clean_sms_account(value: str, method: str) -> str:
+    text = value.strip()
+    if method == "twilio":
+        if not text:
+            raise FieldInvalid("Enter the Twilio Account SID (Twilio Console → Account Info).")
+        if not TWILIO_SID_RE.match(text):
+            raise FieldInvalid(
+                "The Twilio Account SID is AC followed by 32 hexadecimal characters."
+            )
+    elif method == "vonage":
+        if not text:
+            raise FieldInvalid("Enter the Vonage API key (Vonage API Dashboard → API settings).")
+        if not _VONAGE_KEY_RE.match(text):
+            raise FieldInvalid("The Vonage API key is a short code of letters and digits.")
+    return clean_text(text, label="The SMS account", max_length=64)
+
+
+def _clean_sms_sender(value: str, method: str, region: str) -> str:
+    """A number (stored as E.164), an alphanumeric sender ID, or (Twilio) a Messaging
+    Service SID."""
+    text = value.strip()
+    if not text:
+        if method in {"twilio", "vonage", "cm"}:
+            raise FieldInvalid(
+                "Enter the sender of text messages: a number such as +32470123456 or a sender "
+                "name of up to 11 letters and digits."
+            )
+        return ""
+    if method == "twilio" and TWILIO_SERVICE_RE.match(text):
+        return text
+    if ALPHANUMERIC_SENDER_RE.match(text):
+        return text
+    return clean_phone(text, label="The sender", region=region)
 
 
 def _clean_folder(value: str) -> str:
@@ -409,15 +601,9 @@ def _clean_url(value: str, *, required: bool) -> str:
     return url
 
 
+# DeliverySettings field -> security_settings column: the same name, but for the method.
 _DELIVERY_COLUMNS = {
-    "method": "delivery_method",
-    "outbox_folder": "outbox_folder",
-    "smtp_host": "smtp_host",
-    "smtp_port": "smtp_port",
-    "smtp_security": "smtp_security",
-    "smtp_username": "smtp_username",
-    "smtp_from": "smtp_from",
-    "sms_url": "sms_url",
+    f.name: "delivery_method" if f.name == "method" else f.name for f in fields(DeliverySettings)
 }
 
 
@@ -453,6 +639,16 @@ class SecurityService:
                 mail_link=delivery_link(delivery),
             )
 
+    def delivery_health(self, actor: Actor) -> DeliveryHealthReport:
+        """The last delivery outcome of each method, and whether the configured method's
+        recent sends have failed (System → Security Read)."""
+        with self._ctx.db.session() as s:
+            require(s, actor, SYSTEM_SECURITY, Action.READ)
+            method = load_settings(s).delivery.method
+            return DeliveryHealthReport(
+                method=method, outcomes=health.outcomes(s), trouble=health.trouble(s, method)
+            )
+
     def send_test_code(
         self,
         actor: Actor,
@@ -460,12 +656,17 @@ class SecurityService:
         *,
         ssl_context: ssl.SSLContext | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        endpoints: Endpoints = PUBLIC_ENDPOINTS,
+        tokens: TokenCache = TOKENS,
     ) -> TestSent:
         """Send a test code message to ``address`` (an e-mail, or a phone number for SMS) with
         the configured method, and audit it (System → Security Edit). Blocking: not on the GUI
         thread.
 
-        The code in it is random and valid nowhere; the message says it is a test.
+        The code in it is random and valid nowhere; the message says it is a test. A failure
+        is a DeliveryError whose ``step`` says where (``failure_text`` puts it in words); the
+        outcome is kept in the delivery health either way. ``ssl_context``, ``endpoints`` and
+        ``tokens`` are for tests.
         """
         ctx = self._ctx
         with ctx.db.session() as s:
@@ -473,7 +674,13 @@ class SecurityService:
             view = load_settings(s)
             requested_from = actor.address or ctx.db.client_address(s)
         delivery = delivery_for(
-            view.delivery, ctx.secrets, ctx.outbox_default, ssl_context=ssl_context, timeout=timeout
+            view.delivery,
+            ctx.secrets,
+            ctx.outbox_default,
+            ssl_context=ssl_context,
+            timeout=timeout,
+            endpoints=endpoints,
+            tokens=tokens,
         )
         message = CodeMessage(
             person_name="",
@@ -487,14 +694,20 @@ class SecurityService:
         )
         destination = delivery.destination(message)
         if destination is None:
-            what = "phone number" if view.delivery.method == "sms" else "e-mail address"
+            what = "phone number" if is_sms(view.delivery.method) else "e-mail address"
             raise DeliveryError(f"'{address.strip()}' is not a valid {what}.")
         file: Path | None = None
-        if isinstance(delivery, OutboxDelivery):
-            file = delivery.write(message)
-        else:
-            delivery.send(message)
-        with ctx.db.session() as s:
+        try:
+            if isinstance(delivery, OutboxDelivery):
+                file = delivery.write(message)
+            else:
+                delivery.send(message)
+        except DeliveryError as exc:
+            with ctx.db.write_session() as s:
+                health.record(s, ctx.clock.now(s), view.delivery.method, exc)
+            raise
+        with ctx.db.write_session() as s:
+            health.record(s, ctx.clock.now(s), view.delivery.method, None)
             audit.record(
                 s,
                 ctx.clock,

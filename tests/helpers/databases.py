@@ -18,6 +18,7 @@ from pmdesk.core import migrate
 from pmdesk.core.db import Database
 from pmdesk.core.models import (
     AuditEvent,
+    DeliveryOutcome,
     GroupPermission,
     Language,
     Location,
@@ -151,6 +152,7 @@ def reset_to_seed(db: Database) -> None:
     with db.session() as s:
         for model in (
             AuditEvent,
+            DeliveryOutcome,
             LoginChallenge,
             TrustedIp,
             UserSession,

@@ -1,4 +1,21 @@
-"""The one small interface every delivery method implements."""
+"""The one small interface every delivery method implements, and the settings that pick one.
+
+Methods (``DeliverySettings.method``, the ``security_settings.delivery_method`` column):
+
+- ``outbox``: .eml files in a folder, for trying pmdesk out (nothing is sent);
+- ``smtp``: e-mail over SMTP with a user name and password (or none, to a local relay);
+- ``m365``: e-mail over SMTP to Microsoft 365, signed in with OAuth 2.0 (SASL XOAUTH2), the
+  token from Microsoft Entra ID's client-credentials flow (client secret or certificate);
+- ``google``: e-mail over SMTP to Google Workspace with XOAUTH2, the token from a service
+  account with domain-wide delegation that acts as the From mailbox;
+- ``graph``: e-mail through Microsoft Graph ``sendMail`` (no SMTP at all), same Entra app;
+- ``sms``: a text message through pmdesk's own JSON gateway (``{"to", "message"}``, bearer);
+- ``twilio``, ``vonage``, ``cm``: a text message through that provider's documented API.
+
+Every failure is a ``DeliveryError`` whose text is one sentence for the user and whose
+``step`` says where it failed: ``settings`` (incomplete settings, a secret missing from the
+keyring), ``token`` (getting an OAuth token), ``connect``, ``authenticate`` or ``send``.
+"""
 
 from __future__ import annotations
 
@@ -8,22 +25,82 @@ from typing import Literal, Protocol
 
 from pmdesk.core.errors import PmdeskError
 
-Method = Literal["outbox", "smtp", "sms"]
+Method = Literal["outbox", "smtp", "m365", "google", "graph", "sms", "twilio", "vonage", "cm"]
+METHODS: tuple[Method, ...] = (
+    "outbox",
+    "smtp",
+    "m365",
+    "google",
+    "graph",
+    "sms",
+    "twilio",
+    "vonage",
+    "cm",
+)
+# The methods that send a text message (to a phone number) rather than an e-mail.
+SMS_METHODS: frozenset[str] = frozenset({"sms", "twilio", "vonage", "cm"})
+# The methods whose token comes from a Microsoft Entra app registration.
+MICROSOFT_METHODS: frozenset[str] = frozenset({"m365", "graph"})
 SmtpSecurity = Literal["starttls", "tls", "none"]
+MicrosoftAuth = Literal["secret", "certificate"]
+Step = Literal["settings", "token", "connect", "authenticate", "send"]
+STEPS: tuple[Step, ...] = ("settings", "token", "connect", "authenticate", "send")
+# Where phone numbers written without a country code are taken to be (ISO 3166-1 alpha-2).
+DEFAULT_PHONE_REGION = "BE"
+
+
+def is_sms(method: str) -> bool:
+    """True when ``method`` sends codes by text message (to a phone number)."""
+    return method in SMS_METHODS
 
 
 @dataclass(frozen=True)
 class DeliverySettings:
-    """How codes are delivered (a copy of the security settings row; no secrets in it)."""
+    """How codes are delivered: a copy of the security settings row, field for column, with
+    no secret in it (those are in each workstation's keyring). Fields a method does not use
+    are kept, so switching back and forth loses nothing.
+    """
 
     method: Method = "outbox"
     outbox_folder: str = ""
+    # smtp, m365, google: the SMTP server (m365 and google default to their provider's).
     smtp_host: str = ""
     smtp_port: int = 587
     smtp_security: SmtpSecurity = "starttls"
     smtp_username: str = ""
+    # The From address; for m365, google and graph also the mailbox that sends.
     smtp_from: str = ""
     sms_url: str = ""
+    # m365 and graph: the Entra app registration.
+    m365_tenant_id: str = ""
+    m365_client_id: str = ""
+    m365_auth: MicrosoftAuth = "secret"
+    m365_thumbprint: str = ""  # the certificate's SHA-1 thumbprint (hex), for "certificate"
+    # google: the service account (its JSON key is in the keyring under this address).
+    google_client_email: str = ""
+    # twilio: the Account SID; vonage: the API key. cm needs none (its product token is secret).
+    sms_account: str = ""
+    # The sender of text messages: a number (+32…), an alphanumeric sender ID (up to 11
+    # characters) or, for twilio, a Messaging Service SID (MG…).
+    sms_sender: str = ""
+    # Where numbers without a country code are taken to be, for every SMS method.
+    phone_region: str = DEFAULT_PHONE_REGION
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """The providers' public addresses. Tests point them at local stand-ins; they are not a
+    user setting (a mistyped one would send secrets elsewhere)."""
+
+    microsoft_authority: str = "https://login.microsoftonline.com"
+    graph: str = "https://graph.microsoft.com"
+    google_token: str = "https://oauth2.googleapis.com/token"
+    twilio: str = "https://api.twilio.com"
+    vonage: str = "https://rest.nexmo.com"
+    cm: str = "https://gw.messaging.cm.com"
+
+
+PUBLIC_ENDPOINTS = Endpoints()
 
 
 @dataclass(frozen=True)
@@ -41,7 +118,30 @@ class CodeMessage:
 
 
 class DeliveryError(PmdeskError):
-    """The code could not be delivered; the message says why, without secrets."""
+    """The code could not be delivered; the message says why, without secrets.
+
+    ``step`` is where it failed (see ``STEPS``), or None when that is not known.
+    """
+
+    def __init__(self, message: str, *, step: Step | None = None) -> None:
+        super().__init__(message)
+        self.step: Step | None = step
+
+
+STEP_NAMES: dict[str, str] = {
+    "settings": "settings",
+    "token": "getting a token",
+    "connect": "connecting",
+    "authenticate": "signing in",
+    "send": "sending",
+}
+
+
+def failure_text(error: DeliveryError) -> str:
+    """The error with the step that failed in front: 'Failed at: signing in. The mail …'."""
+    if error.step is None:
+        return str(error)
+    return f"Failed at: {STEP_NAMES[error.step]} ({error.step}). {error}"
 
 
 class Delivery(Protocol):
@@ -81,3 +181,8 @@ def is_loopback_host(host: str) -> bool:
 def without_code(text: str, message: CodeMessage) -> str:
     """``text`` with the code blanked out, for error messages built from a server's answer."""
     return text.replace(message.code, "******") if message.code else text
+
+
+def redo(error: DeliveryError, text: str) -> DeliveryError:
+    """A copy of ``error`` with another text and the same step."""
+    return DeliveryError(text, step=error.step)

@@ -9,7 +9,8 @@ import email.utils
 from email.headerregistry import Address
 from email.message import EmailMessage
 
-from pmdesk.core.delivery.base import CodeMessage
+from pmdesk.core.delivery.base import CodeMessage, DeliveryError
+from pmdesk.core.validation import FieldInvalid, clean_email, mail_address
 
 SUBJECT = "pmdesk security code"
 TEST_SUBJECT = "pmdesk security code (test)"
@@ -118,3 +119,23 @@ def email_message(message: CodeMessage, *, sender: str, recipient: str) -> Email
 def _domain(sender: str) -> str:
     _, addr = email.utils.parseaddr(sender)
     return addr.rsplit("@", 1)[1] if "@" in addr else "pmdesk.localhost"
+
+
+def email_destination(message: CodeMessage) -> str | None:
+    """The recipient address as mail servers take it (IDNA domain), or None when the person
+    has no usable e-mail address."""
+    try:
+        return mail_address(message.email) if clean_email(message.email) else None
+    except FieldInvalid:
+        return None
+
+
+def need_email(message: CodeMessage) -> str:
+    """The recipient address, or DeliveryError (step "send") when there is none."""
+    recipient = email_destination(message)
+    if recipient is None:
+        who = message.person_name or "This person"
+        raise DeliveryError(
+            f"{who} has no usable e-mail address, so no code can be sent.", step="send"
+        )
+    return recipient

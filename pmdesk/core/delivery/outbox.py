@@ -15,8 +15,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pmdesk.core.delivery.base import CodeMessage, DeliveryError
-from pmdesk.core.delivery.message import DEFAULT_FROM, email_message
-from pmdesk.core.validation import FieldInvalid, clean_email, mail_address, mask_email
+from pmdesk.core.delivery.message import (
+    DEFAULT_FROM,
+    email_destination,
+    email_message,
+    need_email,
+)
+from pmdesk.core.validation import mask_email
 
 log = logging.getLogger(__name__)
 
@@ -39,20 +44,14 @@ class OutboxDelivery:
         return None
 
     def destination(self, message: CodeMessage) -> str | None:
-        try:
-            return mail_address(message.email) if clean_email(message.email) else None
-        except FieldInvalid:
-            return None
+        return email_destination(message)
 
     def send(self, message: CodeMessage) -> None:
         self.write(message)
 
     def write(self, message: CodeMessage) -> Path:
         """Write the message and return the new file's path."""
-        recipient = self.destination(message)
-        if recipient is None:
-            who = message.person_name or "This person"
-            raise DeliveryError(f"{who} has no usable e-mail address, so no code can be sent.")
+        recipient = need_email(message)
         data = email_message(message, sender=self.sender, recipient=recipient).as_bytes()
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         final = self.folder / f"{stamp}-{secrets.token_hex(4)}.eml"

@@ -8,30 +8,35 @@ Redirects are refused: following one could hand the token to another server.
 
 from __future__ import annotations
 
-import http.client
 import json
 import logging
-import socket
 import ssl
-import urllib.error
 import urllib.parse
-import urllib.request
-from typing import IO
+from typing import Protocol
 
-from pmdesk.core.delivery.base import CodeMessage, DeliveryError, is_loopback_host, without_code
+from pmdesk.core.delivery.base import (
+    DEFAULT_PHONE_REGION,
+    CodeMessage,
+    DeliveryError,
+    Step,
+    is_loopback_host,
+    redo,
+    without_code,
+)
+from pmdesk.core.delivery.http import DEFAULT_TIMEOUT, post
 from pmdesk.core.delivery.message import sms_text
 from pmdesk.core.validation import FieldInvalid, clean_phone, mask_phone
 from pmdesk.secrets import SecretStore, SecretStoreError, sms_key
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TIMEOUT = 15.0
+__all__ = ["DEFAULT_TIMEOUT", "SmsDelivery", "check_sms_url", "need_number"]
 
 
 def check_sms_url(url: str) -> urllib.parse.SplitResult:
     """The parsed gateway URL, or DeliveryError when it is unusable or unencrypted."""
     if not url.strip():
-        raise DeliveryError("Enter the address (URL) of the SMS gateway.")
+        raise DeliveryError("Enter the address (URL) of the SMS gateway.", step="settings")
     try:
         parts = urllib.parse.urlsplit(url.strip())
         _ = parts.port
@@ -55,19 +60,6 @@ def check_sms_url(url: str) -> urllib.parse.SplitResult:
     return parts
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(
-        self,
-        req: urllib.request.Request,
-        fp: IO[bytes],
-        code: int,
-        msg: str,
-        headers: http.client.HTTPMessage,
-        newurl: str,
-    ) -> urllib.request.Request | None:
-        return None  # urllib then raises HTTPError with the 3xx status
-
-
 class SmsDelivery:
     """Sends each code as one text message. Blocking; never call on the GUI thread."""
 
@@ -78,8 +70,10 @@ class SmsDelivery:
         secrets: SecretStore,
         ssl_context: ssl.SSLContext | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        region: str = DEFAULT_PHONE_REGION,
     ) -> None:
         parts = check_sms_url(url)
+        self.region = region
         self.url = url.strip()
         self.timeout = timeout
         self._where = f"{parts.scheme}://{parts.netloc}"
@@ -98,91 +92,81 @@ class SmsDelivery:
         return self._https
 
     def destination(self, message: CodeMessage) -> str | None:
-        try:
-            return clean_phone(message.phone) or None
-        except FieldInvalid:
-            return None
+        return phone_destination(message, self.region)
 
     def send(self, message: CodeMessage) -> None:
-        number = self.destination(message)
-        if number is None:
-            who = message.person_name or "This person"
-            raise DeliveryError(
-                f"{who} has no usable mobile number, so no code can be sent by text message."
-            )
+        number = need_number(self, message)
         token = self._token()
         body = json.dumps({"to": number, "message": sms_text(message)}).encode("utf-8")
-        request = urllib.request.Request(  # noqa: S310 - the scheme is checked in check_sms_url
-            self.url,
-            data=body,
-            method="POST",
-            headers={
-                "Content-Type": "application/json; charset=utf-8",
-                "Accept": "application/json",
-                "Authorization": f"Bearer {token}",
-                "User-Agent": "pmdesk",
-            },
-        )
-        context = self._ssl_context or ssl.create_default_context()
-        opener = urllib.request.build_opener(
-            urllib.request.HTTPSHandler(context=context), _NoRedirect()
-        )
         try:
-            with opener.open(request, timeout=self.timeout) as response:
-                status = response.status
-                response.read(65536)
-        except urllib.error.HTTPError as exc:
-            status = exc.code
-            reason = exc.reason
-            exc.close()
+            reply = post(
+                self.url,
+                body=body,
+                headers={
+                    "Content-Type": "application/json; charset=utf-8",
+                    "Accept": "application/json",
+                    "Authorization": f"Bearer {token}",
+                },
+                service="the SMS gateway",
+                ssl_context=self._ssl_context,
+                timeout=self.timeout,
+            )
+        except DeliveryError as exc:
+            text = without_code(str(exc), message)
+            log.info("%s", text)
+            raise redo(exc, text) from None
+        if not reply.ok:
+            step: Step = "authenticate" if reply.status in (401, 403) else "send"
             text = without_code(
-                f"The SMS gateway {self._where} refused the message (HTTP {status} {reason}).",
+                f"The SMS gateway {self._where} refused the message (HTTP {reply.status} "
+                f"{reply.reason}).",
                 message,
             )
             log.info("%s", text)
-            raise DeliveryError(text) from None
-        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
-            text = without_code(self._explain(exc), message)
-            log.info("%s", text)
-            raise DeliveryError(text) from None
-        if not 200 <= status < 300:
-            raise DeliveryError(
-                f"The SMS gateway {self._where} did not accept the message (HTTP {status})."
-            )
+            raise DeliveryError(text, step=step)
         log.info("Security code text message sent via %s to %s", self._where, mask_phone(number))
 
     def _token(self) -> str:
         try:
             token = self._secrets.get(sms_key(self.url))
         except SecretStoreError as exc:
-            raise DeliveryError(f"The SMS gateway token cannot be read: {exc}") from None
+            raise DeliveryError(
+                f"The SMS gateway token cannot be read: {exc}", step="settings"
+            ) from None
         if not token:
             raise DeliveryError(
                 f"No token for the SMS gateway {self._where} is stored in this computer's "
                 "keyring. Enter it in System → Security, or run: pmdesk mail configure "
-                "--method sms --url ... --token-stdin"
+                "--method sms --url ...",
+                step="settings",
             )
         if any(ch in token for ch in "\r\n"):
-            raise DeliveryError("The SMS gateway token in the keyring contains a line break.")
+            raise DeliveryError(
+                "The SMS gateway token in the keyring contains a line break.", step="settings"
+            )
         return token
 
-    def _explain(self, exc: BaseException) -> str:
-        reason: object = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-        where = self._where
-        match reason:
-            case ssl.SSLCertVerificationError():
-                detail = reason.verify_message or reason.reason or "unknown reason"
-                return f"The certificate of the SMS gateway {self._host} is not trusted ({detail})."
-            case ssl.SSLError():
-                return f"The encrypted connection to the SMS gateway {where} failed ({reason})."
-            case ConnectionRefusedError():
-                return f"Could not connect to the SMS gateway {where}: connection refused."
-            case TimeoutError():
-                return f"The SMS gateway {where} did not answer within {self.timeout:g} seconds."
-            case socket.gaierror():
-                return f"The SMS gateway name '{self._host}' could not be found. Check it."
-            case OSError():
-                return f"Could not connect to the SMS gateway {where}: {reason.strerror or reason}."
-            case http.client.HTTPException():
-                return f"The SMS gateway {where} sent an answer pmdesk cannot read."
-        return f"Could not reach the SMS gateway {where}: {reason}."
+
+class _HasRegion(Protocol):
+    region: str
+
+
+def phone_destination(message: CodeMessage, region: str) -> str | None:
+    """The message's number as E.164 (+32470123456), read as a number of ``region`` when it
+    has no country code; None when there is no valid number."""
+    try:
+        return clean_phone(message.phone, region=region) or None
+    except FieldInvalid:
+        return None
+
+
+def need_number(delivery: _HasRegion, message: CodeMessage) -> str:
+    """The E.164 number to text, or DeliveryError when this person has none."""
+    number = phone_destination(message, delivery.region)
+    if number is None:
+        who = message.person_name or "This person"
+        raise DeliveryError(
+            f"{who} has no usable mobile number, so no code can be sent by text message.",
+            step="send",
+        )
+    return number

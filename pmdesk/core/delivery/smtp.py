@@ -1,5 +1,8 @@
 """Security codes by e-mail over SMTP: STARTTLS or TLS with certificate checks, never a
 plaintext fallback. Plain SMTP is allowed only to a server on this machine (a local relay).
+
+The login is a user name and password from the keyring (``smtp``), or OAuth 2.0 (SASL XOAUTH2,
+``m365`` and ``google``): the From mailbox signs in with a bearer token from ``oauth``.
 """
 
 from __future__ import annotations
@@ -15,10 +18,13 @@ from pmdesk.core.delivery.base import (
     CodeMessage,
     DeliveryError,
     SmtpSecurity,
+    Step,
     is_loopback_host,
+    redo,
     without_code,
 )
-from pmdesk.core.delivery.message import email_message
+from pmdesk.core.delivery.message import email_destination, email_message, need_email
+from pmdesk.core.delivery.oauth import TokenSource
 from pmdesk.core.validation import FieldInvalid, clean_email, mail_address, mask_email
 from pmdesk.secrets import SecretStore, SecretStoreError, smtp_key
 
@@ -37,6 +43,16 @@ def sender_address(sender: str) -> str:
     """The bare address of a From value such as ``Workshop <noreply@example.com>``."""
     _, addr = email.utils.parseaddr(sender)
     return addr
+
+
+def mailbox_of(sender: str) -> str:
+    """The bare From address in the form mail servers take (IDNA domain): the mailbox that
+    signs in (XOAUTH2), is impersonated (Google) or sends (Graph)."""
+    address = sender_address(sender)
+    try:
+        return mail_address(address)
+    except FieldInvalid:
+        return address
 
 
 def check_smtp_settings(host: str, port: int, security: str, sender: str) -> None:
@@ -76,8 +92,14 @@ class SmtpDelivery:
         username: str = "",
         ssl_context: ssl.SSLContext | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        oauth: TokenSource | None = None,
+        provider: str = "",
     ) -> None:
+        """``oauth``: sign in with XOAUTH2 as the From mailbox (``username`` is not used);
+        ``provider`` ("Microsoft 365", "Google Workspace") names the service in messages."""
         check_smtp_settings(host, port, security, sender)
+        self.oauth = oauth
+        self.provider = provider
         self.host = host.strip()
         self.port = port
         self.security: SmtpSecurity = security
@@ -89,34 +111,41 @@ class SmtpDelivery:
 
     @property
     def label(self) -> str:
-        return f"E-mail via {self.host}:{self.port} ({_SECURITY_NAMES[self.security]})"
+        where = f"{self.host}:{self.port} ({_SECURITY_NAMES[self.security]})"
+        if self.provider:
+            return f"E-mail via {self.provider} ({where}, OAuth as {self.mailbox})"
+        return f"E-mail via {where}"
+
+    @property
+    def mailbox(self) -> str:
+        """The mailbox that signs in with XOAUTH2: the From address (ASCII form)."""
+        return mailbox_of(self.sender)
 
     @property
     def encrypted(self) -> bool | None:
         return self.security != "none"
 
     def destination(self, message: CodeMessage) -> str | None:
-        try:
-            return mail_address(message.email) if clean_email(message.email) else None
-        except FieldInvalid:
-            return None
+        return email_destination(message)
 
     def send(self, message: CodeMessage) -> None:
-        recipient = self.destination(message)
-        if recipient is None:
-            who = message.person_name or "This person"
-            raise DeliveryError(f"{who} has no usable e-mail address, so no code can be sent.")
-        password = self._password()
+        recipient = need_email(message)
+        password = self._password() if self.oauth is None else None
+        token = self.oauth.token() if self.oauth is not None else None
         mail = email_message(message, sender=self.sender, recipient=recipient)
         context = self._ssl_context or ssl.create_default_context()
+        phase: list[Step] = ["connect"]
         try:
-            self._deliver(mail.as_bytes(), recipient, password, context)
+            self._deliver(mail.as_bytes(), recipient, password, token, context, phase)
         except DeliveryError as exc:
-            raise DeliveryError(without_code(str(exc), message)) from None
+            raise redo(exc, without_code(str(exc), message)) from None
         except (smtplib.SMTPException, OSError) as exc:
+            step = _step_of(exc, phase[0])
+            if step == "authenticate" and self.oauth is not None:
+                self.oauth.forget()  # the next try asks for a new token
             text = without_code(self._explain(exc, recipient), message)
             log.info("Security code e-mail via %s:%s failed: %s", self.host, self.port, text)
-            raise DeliveryError(text) from None
+            raise DeliveryError(text, step=step) from None
         log.info(
             "Security code e-mail sent via %s:%s to %s",
             self.host,
@@ -130,18 +159,28 @@ class SmtpDelivery:
         try:
             password = self._secrets.get(smtp_key(self.host, self.username))
         except SecretStoreError as exc:
-            raise DeliveryError(f"The mail server password cannot be read: {exc}") from None
+            raise DeliveryError(
+                f"The mail server password cannot be read: {exc}", step="settings"
+            ) from None
         if not password:
             raise DeliveryError(
                 f"No password for the mail account '{self.username}' on {self.host} is stored "
                 "in this computer's keyring. Enter it in System → Security, or run: pmdesk mail "
-                "configure --method smtp ... --username ... --password-stdin"
+                "configure --method smtp ... --username ... --password-stdin",
+                step="settings",
             )
         return password
 
     def _deliver(
-        self, mail: bytes, recipient: str, password: str | None, context: ssl.SSLContext
+        self,
+        mail: bytes,
+        recipient: str,
+        password: str | None,
+        token: str | None,
+        context: ssl.SSLContext,
+        phase: list[Step],
     ) -> None:
+        """Connect, sign in and send; ``phase[0]`` follows along, for the error's step."""
         client: smtplib.SMTP | None = None
         try:
             if self.security == "tls":
@@ -157,18 +196,24 @@ class SmtpDelivery:
                         f"The mail server {self.host}:{self.port} does not offer STARTTLS, so "
                         "nothing was sent (pmdesk never falls back to an unencrypted "
                         "connection). Check the port (587 usually offers STARTTLS, 465 uses "
-                        "TLS from the start) or the security setting."
+                        "TLS from the start) or the security setting.",
+                        step="connect",
                     )
                 client.starttls(context=context)
                 client.ehlo()
-            if password is not None:
+            phase[0] = "authenticate"
+            if token is not None:
+                self._xoauth2(client, token)
+            elif password is not None:
                 try:
                     client.login(self.username, password)
                 except smtplib.SMTPNotSupportedError:
                     raise DeliveryError(
                         f"The mail server {self.host} does not offer login (SMTP AUTH) on this "
-                        "connection. Remove the username, or check the security setting."
+                        "connection. Remove the username, or check the security setting.",
+                        step="authenticate",
                     ) from None
+            phase[0] = "send"
             client.sendmail(sender_address(self.sender), [recipient], mail)
             # The message was accepted; a rude goodbye changes nothing.
             with contextlib.suppress(smtplib.SMTPException, OSError):
@@ -177,9 +222,31 @@ class SmtpDelivery:
             if client is not None:
                 client.close()
 
+    def _xoauth2(self, client: smtplib.SMTP, token: str) -> None:
+        """AUTH XOAUTH2 as the From mailbox (Microsoft's and Google's SASL mechanism)."""
+        offered = str(client.esmtp_features.get("auth", "")).upper().split()
+        if "XOAUTH2" not in offered:
+            raise DeliveryError(
+                f"The mail server {self.host} does not offer OAuth sign-in (AUTH XOAUTH2) on "
+                "this connection. Check the server name and port.",
+                step="authenticate",
+            )
+        initial = f"user={self.mailbox}\x01auth=Bearer {token}\x01\x01"
+
+        def respond(challenge: bytes | None = None) -> str:
+            # A challenge after the token is the server's error report (JSON, Google);
+            # an empty answer ends the exchange and the server says 535.
+            return initial if challenge is None else ""
+
+        client.auth("XOAUTH2", respond, initial_response_ok=True)
+
     def _explain(self, exc: BaseException, recipient: str) -> str:
         where = f"{self.host}:{self.port}"
         match exc:
+            case smtplib.SMTPAuthenticationError() if "5.7.139" in _reply(exc):
+                return self._auth_switched_off(exc)
+            case smtplib.SMTPAuthenticationError() if self.oauth is not None:
+                return self._token_refused(exc)
             case smtplib.SMTPAuthenticationError():
                 return (
                     f"The mail server {self.host} refused the username or password for "
@@ -242,8 +309,54 @@ class SmtpDelivery:
                 return f"Could not connect to the mail server {where}: {exc.strerror or exc}."
         return f"Sending by e-mail via {where} failed."  # pragma: no cover
 
+    def _auth_switched_off(self, exc: smtplib.SMTPResponseException) -> str:
+        if self.oauth is None:
+            return (
+                f"The mail server {self.host} no longer accepts a password (basic "
+                "authentication is switched off, as Microsoft 365 does from December 2026): "
+                f"choose the Microsoft 365 (OAuth) or Microsoft Graph method ({_reply(exc)})."
+            )
+        return (
+            f"SMTP AUTH is switched off for the mailbox {self.mailbox} or the whole tenant: "
+            "in Exchange Online turn on Authenticated SMTP for it (Set-CASMailbox "
+            "-SmtpClientAuthenticationDisabled $false), or choose the Microsoft Graph method "
+            f"({_reply(exc)})."
+        )
+
+    def _token_refused(self, exc: smtplib.SMTPResponseException) -> str:
+        if "Google" in self.provider:
+            return (
+                f"Google refused the token for {self.mailbox}: check that the From address is "
+                "a user of your Workspace domain and that domain-wide delegation grants "
+                f"https://mail.google.com/ ({_reply(exc)})."
+            )
+        return (
+            f"Microsoft 365 refused the token for {self.mailbox}: register the app's service "
+            "principal in Exchange Online (New-ServicePrincipal), give it FullAccess to this "
+            "mailbox (Add-MailboxPermission), and grant the app SMTP.SendAsApp with admin "
+            f"consent ({_reply(exc)})."
+        )
+
     def _timed_out(self, where: str) -> str:
         return f"The mail server {where} did not answer within {self.timeout:g} seconds."
+
+
+def _step_of(exc: BaseException, phase: Step) -> Step:
+    """The step an SMTP failure belongs to; ``phase`` is how far the exchange had got."""
+    match exc:
+        case smtplib.SMTPAuthenticationError():
+            return "authenticate"
+        case smtplib.SMTPSenderRefused() if exc.smtp_code == 530:
+            return "authenticate"
+        case smtplib.SMTPRecipientsRefused() | smtplib.SMTPSenderRefused():
+            return "send"
+        case smtplib.SMTPDataError():
+            return "send"
+        case smtplib.SMTPConnectError() | ssl.SSLError() | ConnectionRefusedError():
+            return "connect"
+        case socket.gaierror():
+            return "connect"
+    return phase
 
 
 def _text(raw: bytes | str) -> str:
