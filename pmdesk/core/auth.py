@@ -26,7 +26,15 @@ from sqlalchemy.orm import Session
 from pmdesk.core import audit, codes, lockout, sessions
 from pmdesk.core.audit import Event
 from pmdesk.core.context import Actor, CoreContext
-from pmdesk.core.delivery.base import CodeMessage, Delivery, DeliveryError, DeliverySettings
+from pmdesk.core.delivery import health
+from pmdesk.core.delivery.base import (
+    CodeMessage,
+    Delivery,
+    DeliveryError,
+    DeliverySettings,
+    Step,
+    is_sms,
+)
 from pmdesk.core.errors import PmdeskError
 from pmdesk.core.login_results import (
     GENERIC_REFUSAL,
@@ -100,7 +108,7 @@ def _storable(text: str) -> bool:
 
 def usable_destination(person: Person, method: str) -> str | None:
     """Where a code for this person would go, without asking the delivery method."""
-    if method == "sms":
+    if is_sms(method):
         return first_valid_phone(person.mobile, person.phone)
     try:
         return clean_email(person.email) or None
@@ -273,7 +281,7 @@ class LoginService:
         pending = self._ctx.db.write_transaction(decide)
         if not isinstance(pending, _Pending):
             return pending
-        return self._deliver(pending, delivery, delivery_problem)
+        return self._deliver(pending, delivery, delivery_problem, settings.delivery.method)
 
     def _make_delivery(self, settings: DeliverySettings) -> tuple[Delivery | None, str | None]:
         try:
@@ -355,7 +363,7 @@ class LoginService:
         if destination is None:
             self._audit(s, actor, Event.LOGIN_REFUSED, f"reason=no_destination method={method}")
             log.info("login refused for %s: nowhere to send a code (%s)", actor.name, method)
-            text = NO_PHONE_MESSAGE if method == "sms" else NO_EMAIL_MESSAGE
+            text = NO_PHONE_MESSAGE if is_sms(method) else NO_EMAIL_MESSAGE
             return Refused(RefusalReason.NO_EMAIL, text)
         return message, destination
 
@@ -449,15 +457,18 @@ class LoginService:
         )
 
     def _deliver(
-        self, pending: _Pending, delivery: Delivery | None, problem: str | None
+        self, pending: _Pending, delivery: Delivery | None, problem: str | None, method: str
     ) -> CodeNeeded:
-        """Send the committed code (no transaction open), then record how it went."""
+        """Send the committed code (no transaction open), then record how it went (audit and
+        delivery health)."""
         error = problem
+        step: Step | None = "settings" if problem is not None else None
         if delivery is not None and error is None:
             try:
                 delivery.send(pending.message)
             except (DeliveryError, SecretStoreError) as exc:
                 error = str(exc)
+                step = exc.step if isinstance(exc, DeliveryError) else "settings"
             except OSError as exc:
                 error = f"The code could not be sent: {exc.strerror or type(exc).__name__}."
             except Exception as exc:
@@ -477,6 +488,7 @@ class LoginService:
                 .with_for_update()
             ).scalar_one_or_none()
             current = row is not None and row.code_hash == pending.code_hash
+            health.record(s, now, method, DeliveryError(error, step=step) if error else None)
             if row is not None and current:
                 if error is None:
                     row.send_count += 1
@@ -790,4 +802,4 @@ class LoginService:
         pending = self._ctx.db.write_transaction(renew)
         if not isinstance(pending, _Pending):
             return pending
-        return self._deliver(pending, delivery, problem)
+        return self._deliver(pending, delivery, problem, settings.delivery.method)

@@ -19,8 +19,27 @@ from sqlalchemy import select
 from pmdesk.core.audit import Event
 from pmdesk.core.db import Database
 from pmdesk.core.models import AuditEvent, SecuritySettings
-from pmdesk.secrets import KeyringStore, sms_key, smtp_key
+from pmdesk.secrets import (
+    KeyringStore,
+    google_key,
+    m365_key,
+    sms_key,
+    sms_provider_key,
+    smtp_key,
+)
 from tests.helpers.cli import database_arg, real_keyring, run_pmdesk, sign_in_admin
+from tests.helpers.providers import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    MAILBOX,
+    SERVICE_ACCOUNT,
+    TENANT,
+    TWILIO_FROM,
+    TWILIO_SID,
+    TWILIO_TOKEN,
+    KeyPair,
+    service_account_json,
+)
 from tests.helpers.smtp import SENDER, SmsGateway, SmtpServer
 
 
@@ -109,7 +128,10 @@ def test_smtp_with_a_keyring_password_end_to_end(
     # The system's trust store does not know the test CA: refused, one clear line.
     rc, out = pmdesk(sqlite_db, "test", "anna@workshop.example")
     assert rc == 1
-    assert out.startswith("pmdesk: The certificate of the mail server 127.0.0.1 is not trusted")
+    assert out.startswith(
+        "pmdesk: Failed at: connecting (connect). The certificate of the mail server 127.0.0.1 "
+        "is not trusted"
+    )
     assert out.count("\n") == 1
     assert server.received == []
     assert audited_tests(sqlite_db) == []
@@ -168,7 +190,7 @@ def test_sms_end_to_end(
         stdin=sms_gateway.token + "\n",
     )  # fmt: skip
     assert rc == 0, out
-    assert "The token is stored in this computer's keyring." in out
+    assert "The gateway token is stored in this computer's keyring." in out
     assert settings_row(sqlite_db).sms_url == sms_gateway.url
 
     rc, out = pmdesk(sqlite_db, "test", "0470 12 34 56", ca=ca_file)
@@ -187,13 +209,16 @@ def test_sms_end_to_end(
             ["--method", "smtp", "--host", "smtp.example.com", "--security", "none",
              "--from", SENDER],
             1,
-            "pmdesk: Unencrypted SMTP is allowed only to a mail server on this computer",
+            "pmdesk: --security: Mail without encryption is only allowed to a relay on this "
+            "machine",
         ),
         (["--method", "outbox", "--host", "smtp.example.com"], 2, "--host is for --method smtp"),
         (["--method", "smtp", "--host", "smtp.example.com"], 2, "--from is required"),
-        (["--method", "sms", "--url", "http://sms.example.com/send"], 1, "over https://"),
-        (["--method", "sms", "--url", "https://sms.example.com", "--password-stdin"], 2,
-         "--password-stdin is for --method smtp"),
+        (["--method", "sms", "--url", "http://sms.example.com/send"], 1,
+         "--url: The SMS gateway must use https://"),
+        (["--method", "twilio", "--url", "https://sms.example.com"], 2,
+         "--url is for --method sms, not --method twilio"),
+        (["--method", "outbox", "--secret-stdin"], 2, "it needs no secret"),
     ],
 )  # fmt: skip
 def test_configure_refusals_change_nothing(
@@ -219,7 +244,7 @@ def test_configure_without_a_password_and_no_terminal(
     )  # fmt: skip
     assert rc == 1
     assert "No password is stored in this computer's keyring yet" in out
-    assert "use --password-stdin" in out
+    assert "use --secret-stdin" in out
     assert keyring_store.get(smtp_key("smtp.example.com", username)) is None
     assert settings_row(sqlite_db).delivery_method == "outbox"
 
@@ -229,3 +254,163 @@ def test_test_with_a_bad_address(sqlite_db: Database) -> None:
     rc, out = pmdesk(sqlite_db, "test", "not-an-address")
     assert rc == 1
     assert out == "pmdesk: 'not-an-address' is not a valid e-mail address.\n"
+
+
+# ----- OAuth e-mail, Graph and the SMS providers (issue 14) ------------------------------------
+
+
+@pytest.fixture
+def forget_keys(keyring_store: KeyringStore) -> Iterator[list[str]]:
+    """Keys a test's command stored in the real keyring, removed afterwards."""
+    keys: list[str] = []
+    yield keys
+    for key in keys:
+        keyring_store.delete(key)
+
+
+def test_m365_configure_show_and_a_token_failure_named_by_step(
+    sqlite_db: Database, keyring_store: KeyringStore, forget_keys: list[str]
+) -> None:
+    sign_in_admin(sqlite_db)
+    key = m365_key(TENANT, CLIENT_ID, "secret")
+    forget_keys.append(key)
+    rc, out = pmdesk(
+        sqlite_db,
+        "configure", "--method", "m365", "--from", MAILBOX, "--tenant-id", TENANT,
+        "--client-id", CLIENT_ID, "--secret-stdin",
+        stdin=CLIENT_SECRET + "\n",
+    )  # fmt: skip
+    assert rc == 0, out
+    assert "The client secret is stored in this computer's keyring." in out
+    assert "Security codes now go by: E-mail via Microsoft 365 (smtp.office365.com:587" in out
+    assert keyring_store.get(key) == CLIENT_SECRET
+    row = settings_row(sqlite_db)
+    assert (row.delivery_method, row.m365_tenant_id, row.m365_client_id) == (
+        "m365",
+        TENANT,
+        CLIENT_ID,
+    )
+    assert (row.m365_auth, row.smtp_host, row.smtp_from) == ("secret", "", MAILBOX)
+    assert CLIENT_SECRET not in " ".join(str(v) for v in vars(row).values())
+
+    rc, out = pmdesk(sqlite_db, "show")
+    assert rc == 0, out
+    assert f"Tenant:     {TENANT}" in out
+    assert "Secret:     Client secret stored in this computer's keyring" in out
+
+    # The secret gone from this computer's keyring: the test fails before any network use,
+    # at the settings step, on one line; health remembers it.
+    keyring_store.delete(key)
+    rc, out = pmdesk(sqlite_db, "test", "anna@workshop.example")
+    assert rc == 1
+    assert out == (
+        "pmdesk: Failed at: settings (settings). No client secret for this delivery method is "
+        "stored in this computer's keyring. Enter it in System → Security, or run: pmdesk mail "
+        "configure --method m365 ...\n"
+    )
+    rc, out = pmdesk(sqlite_db, "status")
+    assert rc == 1
+    assert "Configured method: m365" in out
+    assert "* m365    FAILED  " in out and " at settings: No client secret" in out
+    assert "WARNING: The last security code could not be sent" in out
+
+
+def test_m365_certificate_from_stdin(
+    sqlite_db: Database,
+    keyring_store: KeyringStore,
+    forget_keys: list[str],
+    app_certificate: KeyPair,
+) -> None:
+    sign_in_admin(sqlite_db)
+    key = m365_key(TENANT, CLIENT_ID, "certificate")
+    forget_keys.append(key)
+    rc, out = pmdesk(
+        sqlite_db,
+        "configure", "--method", "graph", "--from", MAILBOX, "--tenant-id", TENANT,
+        "--client-id", CLIENT_ID, "--certificate-thumbprint", app_certificate.thumbprint.lower(),
+        "--secret-stdin",
+        stdin=app_certificate.private_pem,
+    )  # fmt: skip
+    assert rc == 0, out
+    assert "The certificate private key (PEM) is stored" in out
+    assert f"E-mail via Microsoft Graph (HTTPS, from {MAILBOX})" in out
+    assert keyring_store.get(key) == app_certificate.private_pem.strip()
+    row = settings_row(sqlite_db)
+    assert (row.m365_auth, row.m365_thumbprint) == ("certificate", app_certificate.thumbprint)
+
+
+def test_google_key_file_on_stdin_names_the_service_account(
+    sqlite_db: Database,
+    keyring_store: KeyringStore,
+    forget_keys: list[str],
+    service_account_key: KeyPair,
+) -> None:
+    sign_in_admin(sqlite_db)
+    forget_keys.append(google_key(SERVICE_ACCOUNT))
+    key_json = service_account_json(service_account_key)
+    rc, out = pmdesk(
+        sqlite_db,
+        "configure", "--method", "google", "--from", MAILBOX, "--secret-stdin",
+        stdin=key_json,
+    )  # fmt: skip
+    assert rc == 0, out
+    assert "Google Workspace (smtp.gmail.com:587" in out
+    assert settings_row(sqlite_db).google_client_email == SERVICE_ACCOUNT
+    assert keyring_store.get(google_key(SERVICE_ACCOUNT)) == key_json
+    assert service_account_key.private_pem.splitlines()[1] not in out
+
+
+def test_twilio_configure(
+    sqlite_db: Database, keyring_store: KeyringStore, forget_keys: list[str]
+) -> None:
+    sign_in_admin(sqlite_db)
+    forget_keys.append(sms_provider_key("twilio", TWILIO_SID))
+    rc, out = pmdesk(
+        sqlite_db,
+        "configure", "--method", "twilio", "--account-sid", TWILIO_SID, "--sender",
+        TWILIO_FROM, "--region", "nl", "--secret-stdin",
+        stdin=TWILIO_TOKEN + "\n",
+    )  # fmt: skip
+    assert rc == 0, out
+    assert f"Text message via Twilio (HTTPS, from {TWILIO_FROM})" in out
+    assert "Check it with: pmdesk mail test PHONE" in out
+    row = settings_row(sqlite_db)
+    assert (row.sms_account, row.sms_sender, row.phone_region) == (TWILIO_SID, TWILIO_FROM, "NL")
+    assert keyring_store.get(sms_provider_key("twilio", TWILIO_SID)) == TWILIO_TOKEN
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--method", "m365", "--from", MAILBOX, "--tenant-id", "my tenant", "--client-id",
+          "an app"],
+         ["pmdesk: --tenant-id: The directory (tenant) ID is a GUID",
+          "pmdesk: --client-id: The application (client) ID is a GUID"]),
+        (["--method", "twilio", "--account-sid", "AC1", "--sender", "+999"],
+         ["pmdesk: --account-sid / --api-key: The Twilio Account SID is AC followed by 32",
+          "pmdesk: --sender: The sender: '+999' is not a valid phone number"]),
+    ],
+)  # fmt: skip
+def test_each_invalid_field_on_its_own_line(
+    sqlite_db: Database, args: list[str], expected: list[str]
+) -> None:
+    sign_in_admin(sqlite_db)
+    rc, out = pmdesk(sqlite_db, "configure", *args)
+    assert rc == 1
+    lines = out.splitlines()
+    assert len(lines) == len(expected)
+    for line, start in zip(lines, expected, strict=True):
+        assert line.startswith(start), line
+    assert settings_row(sqlite_db).delivery_method == "outbox"
+
+
+def test_status_after_a_working_test(sqlite_db: Database) -> None:
+    sign_in_admin(sqlite_db)
+    rc, out = pmdesk(sqlite_db, "status")
+    assert (rc, out) == (0, "Configured method: outbox\nNo security code has been sent yet.\n")
+    rc, out = pmdesk(sqlite_db, "test", "helpdesk@workshop.example")
+    assert rc == 0, out
+    rc, out = pmdesk(sqlite_db, "status")
+    assert rc == 0, out
+    assert "* outbox  ok      " in out
+    assert "WARNING" not in out

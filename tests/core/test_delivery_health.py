@@ -4,6 +4,7 @@ every engine; "recent sends have failed" for the Security screen, the login dial
 
 from __future__ import annotations
 
+import ssl
 from datetime import timedelta
 
 import pytest
@@ -14,8 +15,17 @@ from pmdesk.core.delivery import health
 from pmdesk.core.delivery.base import DeliveryError, DeliverySettings, failure_text
 from pmdesk.core.errors import ValidationError
 from pmdesk.core.security import SecurityService, validate_delivery
-from pmdesk.secrets import smtp_key
-from tests.helpers.providers import CLIENT_ID, MAILBOX, TENANT, TWILIO_SID
+from pmdesk.secrets import sms_provider_key, smtp_key
+from tests.helpers.providers import (
+    CLIENT_ID,
+    MAILBOX,
+    TENANT,
+    TWILIO_FROM,
+    TWILIO_SID,
+    TWILIO_TOKEN,
+    Twilio,
+    endpoints_for,
+)
 from tests.helpers.smtp import SmtpServer
 
 ADMIN = Actor.command_line()
@@ -95,6 +105,32 @@ def test_the_audit_and_health_never_hold_the_code(ctx: CoreContext) -> None:
         health.record(s, ctx.clock.now(s), "sms", "x" * 2000)
     with ctx.db.session() as s:
         assert len(health.outcomes(s)[0].message) == health.MESSAGE_MAX
+
+
+def test_send_test_code_through_a_provider(
+    ctx: CoreContext, twilio: Twilio, test_client_context: ssl.SSLContext
+) -> None:
+    """ "Send test code" with an SMS provider: the provider gets the number, health says ok;
+    a refused token is reported at the authenticate step and remembered."""
+    service = SecurityService(ctx)
+    settings = DeliverySettings(method="twilio", sms_account=TWILIO_SID, sms_sender=TWILIO_FROM)
+    service.update_delivery(ADMIN, settings)
+    ctx.secrets.set(sms_provider_key("twilio", TWILIO_SID), TWILIO_TOKEN)
+    options = {"ssl_context": test_client_context, "endpoints": endpoints_for(twilio=twilio)}
+    sent = service.send_test_code(ADMIN, "0470 12 34 56", **options)  # type: ignore[arg-type]
+    assert sent.destination == "+32470123456"
+    assert twilio.received[0].form["Body"].startswith("TEST - pmdesk security code: ")
+
+    ctx.secrets.set(sms_provider_key("twilio", TWILIO_SID), "a revoked token")
+    with pytest.raises(DeliveryError) as info:
+        service.send_test_code(ADMIN, "0470 12 34 56", **options)  # type: ignore[arg-type]
+    assert failure_text(info.value) == (
+        "Failed at: signing in (authenticate). Twilio refused the Account SID or Auth Token "
+        "(20003: Authenticate)."
+    )
+    trouble = service.delivery_health(ADMIN).trouble
+    assert trouble is not None and trouble.step == "authenticate"
+    assert trouble.last_ok_at is not None
 
 
 # ----- settings ----------------------------------------------------------------------------------
