@@ -32,6 +32,7 @@ COMMAND_NAMES = frozenset(
         "ip",
         "recover",
         "server",
+        "relay",
     }
 )
 

@@ -9,10 +9,11 @@ from pmdesk.commands import (
     login,
     mail,
     recover,
+    relay,
     security,
     server,
     session,
     user,
 )
 
-COMMAND_MODULES = (db, user, group, mail, login, session, security, ip, recover, server)
+COMMAND_MODULES = (db, user, group, mail, login, session, security, ip, recover, server, relay)

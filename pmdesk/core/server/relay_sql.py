@@ -1,0 +1,345 @@
+"""Hardening level 3, the relay's side: the functions ``pmdesk relay`` calls
+(docs/server-enforced.md §6), and the expiry sweep that moved to it (§6.5).
+
+The relay role has no right on any table; it reaches ``code_queue``, ``relay_heartbeat``,
+``security_settings`` and the tables the sweep tidies only through these functions. Delivery is
+at most once (§6.3): ``relay_claim`` commits ``sending`` before anything is sent, ``relay_finish``
+records the outcome only for the attempt that claimed the row, and ``relay_recover`` turns a
+claim whose relay died into ``unknown``, never back into ``queued``.
+
+Lock order, as in the sign-in functions: a challenge before its queue rows. ``relay_finish`` and
+``relay_recover`` lock the challenge first and then re-check the row, so they cannot deadlock
+with each other or with ``resend_code``.
+
+Every statement here is idempotent (``CREATE OR REPLACE``): ``server init`` runs them all each
+time, as the owner role, after ``queue_sql`` (``now``, ``audit_row``, ``mask_destination``).
+"""
+
+from __future__ import annotations
+
+from pmdesk.core.server.roles import SCHEMA
+
+_S = SCHEMA
+
+#: A claim whose relay's heartbeat is older than this is abandoned (§6.3) …
+HEARTBEAT_STALE_SECONDS = 60
+#: … and so is any claim older than this (more than twice the longest delivery timeout).
+CLAIM_ABANDONED_MINUTES = 5
+#: The most rows one ``relay_claim`` hands out, and the bounds of one ``expire`` chunk.
+MAX_CLAIM = 50
+MAX_EXPIRE_CHUNK = 5000
+#: What the audit trail says of a claim its relay never finished.
+RECOVERED_DETAIL = "the relay stopped while sending; the code may not have been sent"
+#: The actor of the sweep's audit rows: ``Actor.system("expiry sweep").name``.
+SWEEP_ACTOR = "system (expiry sweep)"
+
+_BAD_ARGUMENT = "USING ERRCODE = 'PMD05'"
+
+
+def _instance_check(function: str) -> str:
+    """The first check of every function a relay instance calls."""
+    return (
+        f"IF {function}.instance IS NULL THEN "
+        f"RAISE EXCEPTION 'The relay instance is missing.' {_BAD_ARGUMENT}, DETAIL = 'instance'; "
+        "END IF;"
+    )
+
+
+STATEMENTS: tuple[str, ...] = (
+    # Any code in a text for the audit trail or a queue row becomes ******.
+    f"""
+    CREATE OR REPLACE FUNCTION {_S}.without_code(detail text, code text) RETURNS text
+    LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+        SELECT left(regexp_replace(
+                   CASE WHEN code IS NULL OR code = '' THEN left(coalesce(detail, ''), 10000)
+                        ELSE replace(left(coalesce(detail, ''), 10000), code, '******') END,
+                   '\\m[0-9]{{6}}\\M', '******', 'g'), 2000)
+    $$""",
+    # The relay says it is alive (every 10 s) and what, if anything, stops it from sending.
+    f"""
+    CREATE OR REPLACE FUNCTION {_S}.relay_heartbeat(
+        instance uuid, host text, pid integer, version text, method text, problem text)
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = {_S}, pg_temp AS $$
+    DECLARE
+        now_ timestamp := {_S}.now();
+    BEGIN
+        {_instance_check("relay_heartbeat")}
+        IF relay_heartbeat.host IS NULL OR length(relay_heartbeat.host) NOT BETWEEN 1 AND 255 THEN
+            RAISE EXCEPTION 'The relay host must be 1 to 255 characters.'
+                {_BAD_ARGUMENT}, DETAIL = 'host';
+        END IF;
+        IF relay_heartbeat.pid IS NULL OR relay_heartbeat.pid < 1 THEN
+            RAISE EXCEPTION 'The relay process id must be positive.'
+                {_BAD_ARGUMENT}, DETAIL = 'pid';
+        END IF;
+        IF coalesce(length(relay_heartbeat.version), 0) > 40
+           OR coalesce(length(relay_heartbeat.method), 0) > 40 THEN
+            RAISE EXCEPTION 'The relay version and method are at most 40 characters.'
+                {_BAD_ARGUMENT}, DETAIL = 'version';
+        END IF;
+        INSERT INTO {_S}.relay_heartbeat AS h
+            (instance, host, pid, version, started_at, last_seen_at, method, problem)
+        VALUES (relay_heartbeat.instance, relay_heartbeat.host, relay_heartbeat.pid,
+                coalesce(relay_heartbeat.version, ''), now_, now_,
+                coalesce(relay_heartbeat.method, ''),
+                left(coalesce(relay_heartbeat.problem, ''), 1000))
+        ON CONFLICT ON CONSTRAINT relay_heartbeat_pkey DO UPDATE
+            SET host = EXCLUDED.host, pid = EXCLUDED.pid, version = EXCLUDED.version,
+                last_seen_at = EXCLUDED.last_seen_at, method = EXCLUDED.method,
+                problem = EXCLUDED.problem;
+    END
+    $$""",
+    # The delivery settings: every column but the row's bookkeeping, so that columns added
+    # later reach the relay without a change here (an older relay ignores what it does not
+    # know). The settings row carries no secret.
+    f"""
+    CREATE OR REPLACE FUNCTION {_S}.relay_settings() RETURNS jsonb
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = {_S}, pg_temp AS $$
+        SELECT coalesce(
+            (SELECT to_jsonb(s) - 'id' - 'version' - 'updated_at'
+             FROM {_S}.security_settings s ORDER BY (s.id = 1) DESC, s.id LIMIT 1),
+            '{{}}'::jsonb)
+    $$""",
+    # Claim up to ``max`` queued rows for this relay instance, committed before anything is
+    # sent. Rows whose code can no longer be used are dropped first, never sent.
+    f"""
+    CREATE OR REPLACE FUNCTION {_S}.relay_claim(instance uuid, max integer)
+    RETURNS TABLE (id bigint, attempt uuid, kind text, method text, destination text,
+                   person_name text, code text, valid_minutes integer, requested_from text,
+                   workstation text, subject text)
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = {_S}, pg_temp AS $$
+    DECLARE
+        now_ timestamp := {_S}.now();
+    BEGIN
+        {_instance_check("relay_claim")}
+        IF relay_claim.max IS NULL OR relay_claim.max NOT BETWEEN 1 AND {MAX_CLAIM} THEN
+            RAISE EXCEPTION 'A relay claims 1 to {MAX_CLAIM} rows at a time.'
+                {_BAD_ARGUMENT}, DETAIL = 'max';
+        END IF;
+        UPDATE {_S}.code_queue d
+           SET state = 'dropped', code = NULL, finished_at = now_
+         WHERE d.id IN (
+            SELECT w.id
+            FROM {_S}.code_queue w
+            LEFT JOIN {_S}.login_challenges c ON c.id = w.challenge_id
+            WHERE w.state = 'queued'
+              AND CASE WHEN w.kind = 'code'
+                       THEN c.id IS NULL OR c.used_at IS NOT NULL OR c.retired_at IS NOT NULL
+                            OR c.voided OR c.expires_at <= now_
+                       ELSE w.created_at + make_interval(mins => w.valid_minutes) <= now_ END
+            FOR UPDATE OF w SKIP LOCKED);
+        RETURN QUERY
+        UPDATE {_S}.code_queue q
+           SET state = 'sending', attempt = gen_random_uuid(), claimed_by = relay_claim.instance,
+               claimed_at = now_
+         WHERE q.id IN (
+            SELECT w.id FROM {_S}.code_queue w
+            WHERE w.state = 'queued'
+            ORDER BY w.id
+            LIMIT relay_claim.max
+            FOR UPDATE SKIP LOCKED)
+        RETURNING q.id, q.attempt, q.kind, q.method, q.destination, q.person_name,
+                  q.code::text, q.valid_minutes, q.requested_from, q.workstation, q.subject;
+    END
+    $$""",
+    # How a claimed send went: only for the attempt that claimed the row and only while it is
+    # still 'sending' (a row recovery marked 'unknown' stays so). Returns whether it matched.
+    f"""
+    CREATE OR REPLACE FUNCTION {_S}.relay_finish(id bigint, attempt uuid, ok boolean, error text)
+    RETURNS boolean
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = {_S}, pg_temp AS $$
+    DECLARE
+        now_ timestamp := {_S}.now();
+        challenge varchar(43);
+        r {_S}.code_queue%ROWTYPE;
+        detail text;
+        newest boolean;
+    BEGIN
+        IF relay_finish.id IS NULL OR relay_finish.attempt IS NULL
+           OR relay_finish.ok IS NULL THEN
+            RAISE EXCEPTION 'A finish needs the row, its attempt and whether it was sent.'
+                {_BAD_ARGUMENT}, DETAIL = 'id';
+        END IF;
+        SELECT q.challenge_id INTO challenge FROM {_S}.code_queue q
+        WHERE q.id = relay_finish.id AND q.attempt = relay_finish.attempt
+          AND q.state = 'sending';
+        IF NOT FOUND THEN
+            RETURN false;
+        END IF;
+        IF challenge IS NOT NULL THEN  -- the challenge first: the order sign-in locks in
+            PERFORM 1 FROM {_S}.login_challenges c WHERE c.id = challenge FOR UPDATE;
+        END IF;
+        SELECT q.* INTO r FROM {_S}.code_queue q
+        WHERE q.id = relay_finish.id AND q.attempt = relay_finish.attempt
+          AND q.state = 'sending'
+        FOR UPDATE;
+        IF NOT FOUND THEN  -- recovered meanwhile
+            RETURN false;
+        END IF;
+        detail := {_S}.without_code(relay_finish.error, r.code);
+        UPDATE {_S}.code_queue q
+           SET state = CASE WHEN relay_finish.ok THEN 'sent' ELSE 'failed' END,
+               code = NULL, finished_at = now_,
+               error = CASE WHEN relay_finish.ok THEN NULL ELSE detail END
+         WHERE q.id = r.id;
+        -- Only the challenge's newest code counts (a resend may have replaced this one).
+        newest := challenge IS NOT NULL AND NOT EXISTS (
+            SELECT 1 FROM {_S}.code_queue n WHERE n.challenge_id = challenge AND n.id > r.id);
+        IF relay_finish.ok THEN
+            IF newest THEN
+                UPDATE {_S}.login_challenges c SET send_count = c.send_count + 1
+                WHERE c.id = challenge;
+            END IF;
+            IF r.kind = 'test' THEN
+                PERFORM {_S}.audit_row(r.subject, 'mail.test_sent', r.destination,
+                                       r.requested_from, r.workstation,
+                                       'sent by the relay (' || r.method || ')');
+            ELSE
+                PERFORM {_S}.audit_row(r.subject, 'code.sent', r.subject, r.requested_from,
+                                       r.workstation,
+                                       'to ' || {_S}.mask_destination(r.destination));
+            END IF;
+        ELSE
+            IF newest THEN  -- nothing went out: the person may ask for a new code at once
+                UPDATE {_S}.login_challenges c SET last_sent_at = NULL WHERE c.id = challenge;
+            END IF;
+            PERFORM {_S}.audit_row(r.subject, 'code.send_failed', r.subject, r.requested_from,
+                                   r.workstation,
+                                   CASE WHEN r.kind = 'test' THEN 'Test message: ' ELSE '' END
+                                   || detail);
+        END IF;
+        RETURN true;
+    END
+    $$""",
+    # Claims whose relay died (another instance, heartbeat stale or missing) or that are older
+    # than any delivery takes become 'unknown': never sent again (§6.3).
+    f"""
+    CREATE OR REPLACE FUNCTION {_S}.relay_recover(instance uuid) RETURNS integer
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = {_S}, pg_temp AS $$
+    DECLARE
+        now_ timestamp := {_S}.now();
+        found_ record;
+        r {_S}.code_queue%ROWTYPE;
+        recovered integer := 0;
+    BEGIN
+        {_instance_check("relay_recover")}
+        FOR found_ IN
+            SELECT w.id, w.challenge_id FROM {_S}.code_queue w
+            WHERE w.state = 'sending'
+              AND (w.claimed_at <= now_ - interval '{CLAIM_ABANDONED_MINUTES} minutes'
+                   OR (w.claimed_by IS DISTINCT FROM relay_recover.instance
+                       AND NOT EXISTS (
+                           SELECT 1 FROM {_S}.relay_heartbeat h
+                           WHERE h.instance = w.claimed_by
+                             AND h.last_seen_at > now_
+                                 - interval '{HEARTBEAT_STALE_SECONDS} seconds')))
+            ORDER BY w.id
+        LOOP
+            IF found_.challenge_id IS NOT NULL THEN  -- the challenge first, as relay_finish
+                PERFORM 1 FROM {_S}.login_challenges c WHERE c.id = found_.challenge_id
+                FOR UPDATE;
+            END IF;
+            SELECT q.* INTO r FROM {_S}.code_queue q
+            WHERE q.id = found_.id AND q.state = 'sending'
+            FOR UPDATE SKIP LOCKED;
+            CONTINUE WHEN NOT FOUND;  -- finished meanwhile, or being finished right now
+            UPDATE {_S}.code_queue q
+               SET state = 'unknown', code = NULL, finished_at = now_,
+                   error = '{RECOVERED_DETAIL}'
+             WHERE q.id = r.id;
+            IF r.challenge_id IS NOT NULL AND NOT EXISTS (
+                SELECT 1 FROM {_S}.code_queue n
+                WHERE n.challenge_id = r.challenge_id AND n.id > r.id) THEN
+                UPDATE {_S}.login_challenges c SET last_sent_at = NULL
+                WHERE c.id = r.challenge_id;
+            END IF;
+            PERFORM {_S}.audit_row(r.subject, 'code.send_failed', r.subject, r.requested_from,
+                                   r.workstation, '{RECOVERED_DETAIL}');
+            recovered := recovered + 1;
+        END LOOP;
+        RETURN recovered;
+    END
+    $$""",
+    # One chunk of the expiry sweep (TrustedIpService.expire, the sessions purge): trusted
+    # addresses past the trust period, one ip.expired row each; then finished challenges,
+    # lapsed sessions, queue rows finished a day ago and old heartbeats, at most ``chunk`` of
+    # each. Returns the addresses removed; the relay calls again while that equals ``chunk``.
+    f"""
+    CREATE OR REPLACE FUNCTION {_S}.expire(chunk integer, workstation text DEFAULT '')
+    RETURNS integer
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = {_S}, pg_temp AS $$
+    DECLARE
+        now_ timestamp := {_S}.now();
+        days integer;
+        gone record;
+        removed integer := 0;
+    BEGIN
+        IF expire.chunk IS NULL OR expire.chunk NOT BETWEEN 1 AND {MAX_EXPIRE_CHUNK} THEN
+            RAISE EXCEPTION 'An expiry chunk is 1 to {MAX_EXPIRE_CHUNK} rows.'
+                {_BAD_ARGUMENT}, DETAIL = 'chunk';
+        END IF;
+        IF coalesce(length(expire.workstation), 0) > 255 THEN
+            RAISE EXCEPTION 'The workstation name is at most 255 characters.'
+                {_BAD_ARGUMENT}, DETAIL = 'workstation';
+        END IF;
+        days := coalesce((SELECT s.trust_days FROM {_S}.security_settings s
+                          ORDER BY (s.id = 1) DESC, s.id LIMIT 1), 30);
+        FOR gone IN
+            WITH picked AS (
+                SELECT t.id FROM {_S}.trusted_ips t
+                WHERE t.created_at <= now_ - make_interval(days => days)
+                ORDER BY t.created_at, t.id
+                LIMIT expire.chunk
+                FOR UPDATE SKIP LOCKED),
+            deleted AS (
+                DELETE FROM {_S}.trusted_ips t USING picked WHERE t.id = picked.id
+                RETURNING t.id, t.person_id, t.address, t.created_at)
+            SELECT d.id, d.address, d.created_at,
+                   coalesce(nullif(p.login, ''),
+                            nullif(concat_ws(' ', nullif(p.first_name, ''),
+                                             nullif(p.last_name, '')), ''),
+                            'person #' || d.person_id) AS subject
+            FROM deleted d LEFT JOIN {_S}.personnel p ON p.id = d.person_id
+            ORDER BY d.id
+        LOOP
+            PERFORM {_S}.audit_row('{SWEEP_ACTOR}', 'ip.expired', gone.subject, NULL,
+                                   coalesce(expire.workstation, ''),
+                                   'address ' || gone.address || ', trusted since '
+                                   || to_char(gone.created_at, 'YYYY-MM-DD HH24:MI:SS')
+                                   || ' UTC (#' || gone.id || ')');
+            removed := removed + 1;
+        END LOOP;
+        DELETE FROM {_S}.login_challenges c WHERE c.id IN (
+            SELECT f.id FROM {_S}.login_challenges f
+            WHERE f.used_at IS NOT NULL OR f.expires_at < now_ - interval '1 day'
+            ORDER BY f.id LIMIT expire.chunk FOR UPDATE SKIP LOCKED);
+        DELETE FROM {_S}.user_sessions u WHERE u.id IN (
+            SELECT l.id FROM {_S}.user_sessions l WHERE l.expires_at <= now_
+            ORDER BY l.id LIMIT expire.chunk FOR UPDATE SKIP LOCKED);
+        DELETE FROM {_S}.code_queue q WHERE q.id IN (
+            SELECT f.id FROM {_S}.code_queue f
+            WHERE f.state IN ('sent', 'failed', 'unknown', 'dropped')
+              AND f.finished_at < now_ - interval '1 day'
+            ORDER BY f.id LIMIT expire.chunk FOR UPDATE SKIP LOCKED);
+        -- Each relay start is a new instance: keep a day of them, and always the newest.
+        DELETE FROM {_S}.relay_heartbeat h
+        WHERE h.last_seen_at < now_ - interval '1 day'
+          AND h.instance <> (SELECT n.instance FROM {_S}.relay_heartbeat n
+                             ORDER BY n.last_seen_at DESC LIMIT 1);
+        RETURN removed;
+    END
+    $$""",
+)
+
+#: What the relay role may call (``grants``): signatures as ``to_regprocedure`` reads them.
+RELAY_FUNCTIONS = (
+    "relay_heartbeat(uuid, text, integer, text, text, text)",
+    "relay_settings()",
+    "relay_claim(uuid, integer)",
+    "relay_finish(bigint, uuid, boolean, text)",
+    "relay_recover(uuid)",
+    "expire(integer, text)",
+)
+#: Internal helpers: EXECUTE for nobody (the definer functions run as the owner).
+INTERNAL_FUNCTIONS = ("without_code(text, text)",)
