@@ -5,6 +5,7 @@ every engine; "recent sends have failed" for the Security screen, the login dial
 from __future__ import annotations
 
 import ssl
+from dataclasses import fields as dataclass_fields
 from datetime import timedelta
 
 import pytest
@@ -12,7 +13,14 @@ import pytest
 from pmdesk.core.clock import ShiftedClock
 from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.delivery import health
-from pmdesk.core.delivery.base import DeliveryError, DeliverySettings, failure_text
+from pmdesk.core.delivery.base import METHODS, DeliveryError, DeliverySettings, failure_text
+from pmdesk.core.delivery.fields import (
+    FIELD_HINTS,
+    FIELD_LABELS,
+    METHOD_LABELS,
+    method_fields,
+    needs_secret,
+)
 from pmdesk.core.errors import ValidationError
 from pmdesk.core.security import SecurityService, validate_delivery
 from pmdesk.secrets import sms_provider_key, smtp_key
@@ -187,3 +195,16 @@ def test_each_bad_field_is_named(settings: DeliverySettings, field: str, expecte
         validate_delivery(settings)
     assert field in info.value.errors, info.value.errors
     assert expected in info.value.errors[field]
+
+
+def test_the_form_description_covers_every_field_and_method() -> None:
+    """Every DeliverySettings field (but the method) has a label and a hint, and every method
+    a label; a method's fields are real fields."""
+    names = {f.name for f in dataclass_fields(DeliverySettings)} - {"method"}
+    assert set(FIELD_LABELS) == names == set(FIELD_HINTS)
+    assert tuple(METHOD_LABELS) == METHODS
+    for method in METHODS:
+        assert set(method_fields(method)) <= names
+    assert "m365_thumbprint" in method_fields("graph")
+    assert not needs_secret(DeliverySettings(method="smtp"))
+    assert needs_secret(DeliverySettings(method="cm"))
