@@ -6,15 +6,7 @@ list of them, so that setup and grants cannot disagree about what exists.
 
 from __future__ import annotations
 
-from types import ModuleType
-
-from pmdesk.core.server import login_sql, passwords_sql, queue_sql
-
-relay_sql: ModuleType | None
-try:  # TEMPORARY until the relay lands
-    from pmdesk.core.server import relay_sql
-except ImportError:
-    relay_sql = None
+from pmdesk.core.server import login_sql, passwords_sql, queue_sql, relay_sql
 
 
 def statements() -> tuple[str, ...]:
@@ -22,7 +14,7 @@ def statements() -> tuple[str, ...]:
         *passwords_sql.STATEMENTS,
         *queue_sql.STATEMENTS,
         *login_sql.STATEMENTS,
-        *(relay_sql.STATEMENTS if relay_sql else ()),
+        *relay_sql.STATEMENTS,
     )
 
 
@@ -34,4 +26,4 @@ WORKSTATION_FUNCTIONS: tuple[str, ...] = (
     *login_sql.WORKSTATION_FUNCTIONS,
 )
 #: Functions the relay role may call.
-RELAY_FUNCTIONS: tuple[str, ...] = relay_sql.RELAY_FUNCTIONS if relay_sql else ()
+RELAY_FUNCTIONS: tuple[str, ...] = relay_sql.RELAY_FUNCTIONS
