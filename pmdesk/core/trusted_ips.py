@@ -458,6 +458,12 @@ class TrustedIpService:
 
         return self._ctx.db.write_transaction(add)
 
+    @property
+    def swept_by_relay(self) -> bool:
+        """On a database hardened to level 3 the relay sweeps (``pmdesk.expire``); the
+        workstation's login may no longer touch login attempts, so ``expire`` does nothing."""
+        return self._ctx.db.hardening_level >= 3
+
     def expire(
         self,
         actor: Actor | None = None,
@@ -478,6 +484,8 @@ class TrustedIpService:
         none elsewhere): SQLite has one writer at a time, and without a gap a waiting login
         rarely gets its turn.
         """
+        if self.swept_by_relay:
+            return 0
         who = actor or Actor.system("expiry sweep")
         size = max(1, int(chunk_size))
         pause = (0.1 if self._ctx.db.is_sqlite else 0.0) if pause_s is None else pause_s

@@ -26,6 +26,7 @@ from pmdesk.core.login_results import GENERIC_REFUSAL
 from pmdesk.core.models import Person
 from pmdesk.core.server.login_client import NO_RELAY_YET, relay_down
 from pmdesk.core.server.login_sql import LIMITS
+from pmdesk.core.trusted_ips import TrustedIpService
 from pmdesk.secrets import MemoryStore
 from tests.helpers.databases import (
     HardenedDatabase,
@@ -311,3 +312,23 @@ def test_hostile_arguments_get_a_refusal_not_an_error(
         assert isinstance(answer, dict)
         assert answer.get("outcome", "refused") == "refused" or answer.get("state") == "gone"
     assert owner(hardened, "SELECT failed_logins FROM pmdesk.personnel") == [(0,)]
+
+
+def test_workstations_leave_the_expiry_sweep_to_the_relay(
+    hardened: HardenedDatabase, ws: CoreContext
+) -> None:
+    person = add_user(ws, "anne", PASSWORD)
+    owner(
+        hardened,
+        "INSERT INTO pmdesk.trusted_ips (person_id, address, created_at) "
+        "VALUES (%s, '10.1.2.3', pmdesk.now() - interval '400 days')",
+        person,
+    )
+    service = TrustedIpService(ws)
+    assert service.swept_by_relay
+    # The workstation may not touch login attempts any more: its sweep would fail half-way.
+    assert service.expire() == 0
+    assert owner(hardened, "SELECT count(*) FROM pmdesk.trusted_ips") == [(1,)]
+    (removed,) = owner(hardened, "SELECT pmdesk.expire(1000, 'test')")[0]
+    assert removed == 1
+    assert owner(hardened, "SELECT count(*) FROM pmdesk.trusted_ips") == [(0,)]
