@@ -43,10 +43,10 @@ from pmdesk import __version__
 from pmdesk.core.changes import psycopg_conninfo
 from pmdesk.core.db import first_line
 from pmdesk.core.delivery.base import CodeMessage, Delivery, DeliveryError, DeliverySettings
-from pmdesk.core.delivery.factory import delivery_for, outbox_folder
+from pmdesk.core.delivery.factory import delivery_for, outbox_folder, secret_key, secret_label
 from pmdesk.core.delivery.outbox import folder_problem
 from pmdesk.core.validation import mask_email, mask_phone
-from pmdesk.secrets import KeyringStore, SecretStore, SecretStoreError, sms_key, smtp_key
+from pmdesk.secrets import KeyringStore, SecretStore, SecretStoreError
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +237,12 @@ class Outcome:
     claim: Claim
     ok: bool
     error: str = ""
-    settings_problem: bool = False  # the failure is the relay's set-up, not this message
+    step: str | None = None  # where it failed (DeliveryError.step), when known
+
+    @property
+    def settings_problem(self) -> bool:
+        """The failure is the relay's set-up, not this message: every send would fail."""
+        return self.step == "settings"
 
 
 def relay_problem(settings: DeliverySettings, secrets: SecretStore, outbox_default: Path) -> str:
@@ -246,16 +251,9 @@ def relay_problem(settings: DeliverySettings, secrets: SecretStore, outbox_defau
         delivery_for(settings, _NoSecrets(), outbox_default)
     except DeliveryError as exc:
         return f"The delivery settings cannot work: {exc}"
-    key: str | None = None
-    what = ""
-    if settings.method == "smtp" and settings.smtp_username.strip():
-        key = smtp_key(settings.smtp_host.strip(), settings.smtp_username.strip())
-        what = f"No SMTP password for '{settings.smtp_username.strip()}'"
-    elif settings.method == "sms":
-        key = sms_key(settings.sms_url.strip())
-        what = "No SMS gateway token"
-    elif settings.method == "outbox":
+    if settings.method == "outbox":
         return folder_problem(outbox_folder(settings, outbox_default)) or ""
+    key = secret_key(settings)
     if key is None:
         return ""
     try:
@@ -263,7 +261,10 @@ def relay_problem(settings: DeliverySettings, secrets: SecretStore, outbox_defau
     except SecretStoreError as exc:
         return f"The relay cannot read its secrets: {exc}"
     if not found:
-        return f"{what} in the relay's credentials ({secret_location(secrets, key)})."
+        return (
+            f"The relay has no {secret_label(settings)} for '{settings.method}' delivery "
+            f"({secret_location(secrets, key)})."
+        )
     return ""
 
 
@@ -298,23 +299,20 @@ def deliver(
             claim,
             False,
             f"This relay cannot send by '{claim.method[:40]}': update pmdesk on the relay host.",
-            settings_problem=True,
+            "settings",
         )
     own = replace(settings, method=typing.cast(Any, claim.method))
     problem = relay_problem(own, secrets, outbox_default) or known_problem
     if problem:
-        return Outcome(claim, False, problem, settings_problem=True)
-    message = claim.message()
-    settings_problem = False
+        return Outcome(claim, False, problem, "settings")
+    step: str | None = None
     try:
-        make_delivery(own, secrets, outbox_default).send(message)
+        make_delivery(own, secrets, outbox_default).send(claim.message())
         return Outcome(claim, True)
     except DeliveryError as exc:
-        error = str(exc)
-        settings_problem = getattr(exc, "step", None) == "settings"
+        error, step = str(exc), exc.step
     except SecretStoreError as exc:
-        error = f"The relay cannot read its secrets: {exc}"
-        settings_problem = True
+        error, step = f"The relay cannot read its secrets: {exc}", "settings"
     except OSError as exc:
         error = f"The code could not be sent: {exc.strerror or type(exc).__name__}."
     except Exception as exc:
@@ -322,7 +320,7 @@ def deliver(
         error = f"The code could not be sent ({type(exc).__name__})."
     if claim.code:
         error = error.replace(claim.code, "******")
-    return Outcome(claim, False, error, settings_problem=settings_problem)
+    return Outcome(claim, False, error, step)
 
 
 # ----- the relay --------------------------------------------------------------------------------
@@ -668,8 +666,8 @@ class Relay:
             outcome = self._unrecorded[0]
             claim = outcome.claim
             rows = self._execute(
-                "SELECT pmdesk.relay_finish(%s, %s, %s, %s)",
-                (claim.id, claim.attempt, outcome.ok, outcome.error or None),
+                "SELECT pmdesk.relay_finish(%s, %s, %s, %s, %s)",
+                (claim.id, claim.attempt, outcome.ok, outcome.error or None, outcome.step),
             )
             self._unrecorded.pop(0)
             matched = bool(rows and rows[0][0])

@@ -28,6 +28,7 @@ from tests.helpers.pg import sql
 from tests.helpers.relay import (
     audit_rows,
     challenge_row,
+    delivery_health,
     queue_code,
     queue_row,
     relay_fixtures,
@@ -62,6 +63,7 @@ def test_a_queued_code_is_mailed_once_and_audited_with_the_address_masked(
         ("anne", "anne", "10.0.0.9", "ws-test", "to a***@example.com")
     ]
     assert heartbeat == [(socket.gethostname(), relay.pid, "smtp", "")]
+    assert delivery_health(hardened, "smtp") == (True, "", "", 0, True)
     assert code not in relay.log()
 
 
@@ -157,6 +159,9 @@ def test_a_refused_message_fails_and_no_code_reaches_the_log_or_the_audit_trail(
     details = [detail for _, _, _, _, detail in audit_rows(hardened, "code.send_failed")]
     assert len(details) == 2 and details[0] == failed["error"]
     assert "554 5.7.1 Refused, suspicious content: ******" in details[1]
+    ok, step, message, in_row, ever_ok = delivery_health(hardened, "smtp") or ()
+    assert (ok, step, in_row, ever_ok) == (False, "send", 2, False)
+    assert message == details[1]
     everything = relay.log() + "".join(details) + str(queue_row(hardened, quoted))
     assert code not in everything and quoted_code not in everything
     assert smtp_plain_server.received == []

@@ -33,6 +33,7 @@ from tests.helpers.pg import sql
 from tests.helpers.relay import (
     audit_rows,
     challenge_row,
+    delivery_health,
     new_challenge,
     queue_code,
     queue_row,
@@ -208,7 +209,7 @@ def test_a_finish_counts_only_for_the_attempt_that_claimed_the_row_and_only_once
         hardened, "SELECT id, attempt FROM pmdesk.relay_claim(%s, 1)", instance
     )
     assert row_id == row and queue_row(hardened, row)["state"] == "sending"
-    finish = "SELECT pmdesk.relay_finish(%s, %s, %s, %s)"
+    finish = "SELECT pmdesk.relay_finish(%s, %s, %s, %s, NULL)"
     assert as_relay(hardened, finish, row, uuid.uuid4(), False, "x") == [(False,)]
     assert queue_row(hardened, row)["state"] == "sending"
     assert as_relay(hardened, finish, row, attempt, True, None) == [(True,)]
@@ -384,13 +385,14 @@ def test_a_relay_without_the_smtp_password_says_so_and_fails_codes_at_once(
     status, log = relay_once(hardened, tmp_path)
     assert status == 0, log
     expected = (
-        f"No SMTP password for '{smtp_auth_server.username}' in the relay's credentials "
+        "The relay has no password for 'smtp' delivery "
         f"(credential smtp-password in {tmp_path / 'credentials'})."
     )
     assert queue_row(hardened, row)["state"] == "failed"
     assert queue_row(hardened, row)["error"] == expected
     assert challenge_row(hardened, challenge)[0] is None
     assert sql(hardened.owner_url, "SELECT problem FROM pmdesk.relay_heartbeat") == [(expected,)]
+    assert delivery_health(hardened, "smtp") == (False, "settings", expected, 1, False)
     assert smtp_auth_server.received == [] and code not in log
 
 

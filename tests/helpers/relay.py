@@ -49,6 +49,7 @@ _TOUCHED = (
     "code_queue",
     "login_challenges",
     "audit_events",
+    "delivery_outcomes",
     "relay_heartbeat",
     "trusted_ips",
     "user_sessions",
@@ -231,6 +232,17 @@ def audit_rows(hardened: HardenedDatabase, event: str) -> list[tuple[str, str, s
             event,
         )
     ]
+
+
+def delivery_health(hardened: HardenedDatabase, method: str) -> tuple[Any, ...] | None:
+    """(ok, step, message, failures_in_row, last_ok_at is not NULL) of a method's last outcome."""
+    found = sql(
+        hardened.owner_url,
+        "SELECT ok, step, message, failures_in_row, last_ok_at IS NOT NULL "
+        "FROM pmdesk.delivery_outcomes WHERE method = %s",
+        method,
+    )
+    return found[0] if found else None
 
 
 def wait_until(

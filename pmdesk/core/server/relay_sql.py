@@ -17,6 +17,7 @@ time, as the owner role, after ``queue_sql`` (``now``, ``audit_row``, ``mask_des
 
 from __future__ import annotations
 
+from pmdesk.core.delivery.base import STEPS
 from pmdesk.core.server.roles import SCHEMA
 
 _S = SCHEMA
@@ -34,6 +35,7 @@ RECOVERED_DETAIL = "the relay stopped while sending; the code may not have been 
 SWEEP_ACTOR = "system (expiry sweep)"
 
 _BAD_ARGUMENT = "USING ERRCODE = 'PMD05'"
+_STEPS = ", ".join(f"'{step}'" for step in STEPS)
 
 
 def _instance_check(function: str) -> str:
@@ -143,10 +145,13 @@ STATEMENTS: tuple[str, ...] = (
                   q.code::text, q.valid_minutes, q.requested_from, q.workstation, q.subject;
     END
     $$""",
+    # The first version took no step (slice 3 before delivery health); never released.
+    f"DROP FUNCTION IF EXISTS {_S}.relay_finish(bigint, uuid, boolean, text)",
     # How a claimed send went: only for the attempt that claimed the row and only while it is
     # still 'sending' (a row recovery marked 'unknown' stays so). Returns whether it matched.
     f"""
-    CREATE OR REPLACE FUNCTION {_S}.relay_finish(id bigint, attempt uuid, ok boolean, error text)
+    CREATE OR REPLACE FUNCTION {_S}.relay_finish(
+        id bigint, attempt uuid, ok boolean, error text, step text DEFAULT NULL)
     RETURNS boolean
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = {_S}, pg_temp AS $$
     DECLARE
@@ -183,6 +188,22 @@ STATEMENTS: tuple[str, ...] = (
                code = NULL, finished_at = now_,
                error = CASE WHEN relay_finish.ok THEN NULL ELSE detail END
          WHERE q.id = r.id;
+        -- Delivery health, as pmdesk.core.delivery.health.record keeps it for each method.
+        INSERT INTO {_S}.delivery_outcomes AS o
+            (method, last_at, ok, step, message, failures_in_row, last_ok_at)
+        VALUES (left(r.method, 16), now_, relay_finish.ok,
+                CASE WHEN relay_finish.ok OR relay_finish.step IS NULL
+                          OR relay_finish.step NOT IN ({_STEPS}) THEN ''
+                     ELSE relay_finish.step END,
+                CASE WHEN relay_finish.ok THEN ''
+                     ELSE left(btrim(regexp_replace(detail, '[[:space:]]+', ' ', 'g')), 500) END,
+                CASE WHEN relay_finish.ok THEN 0 ELSE 1 END,
+                CASE WHEN relay_finish.ok THEN now_ END)
+        ON CONFLICT (method) DO UPDATE
+            SET last_at = EXCLUDED.last_at, ok = EXCLUDED.ok, step = EXCLUDED.step,
+                message = EXCLUDED.message,
+                failures_in_row = CASE WHEN EXCLUDED.ok THEN 0 ELSE o.failures_in_row + 1 END,
+                last_ok_at = coalesce(EXCLUDED.last_ok_at, o.last_ok_at);
         -- Only the challenge's newest code counts (a resend may have replaced this one).
         newest := challenge IS NOT NULL AND NOT EXISTS (
             SELECT 1 FROM {_S}.code_queue n WHERE n.challenge_id = challenge AND n.id > r.id);
@@ -337,7 +358,7 @@ RELAY_FUNCTIONS = (
     "relay_heartbeat(uuid, text, integer, text, text, text)",
     "relay_settings()",
     "relay_claim(uuid, integer)",
-    "relay_finish(bigint, uuid, boolean, text)",
+    "relay_finish(bigint, uuid, boolean, text, text)",
     "relay_recover(uuid)",
     "expire(integer, text)",
 )
