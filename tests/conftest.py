@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -25,6 +26,7 @@ from tests.helpers.databases import (
     sqlite_template,
     throwaway_server_database,
 )
+from tests.helpers.relay import running_relay
 
 # Mail servers, the SMS gateway, the providers' stand-ins; a private PostgreSQL to stop and
 # start: for any test.
@@ -92,6 +94,10 @@ def _server_databases(pg_hardened: bool) -> Iterator[dict[str, Database | str]]:
             stack.append(hardened)
             found[name] = Database(made.workstation_url)
             found["postgresql-owner"] = Database(made.owner_url)
+            # Codes leave a hardened database only through the relay: one runs for the leg.
+            relay = running_relay(made.relay_url, Path(tempfile.mkdtemp(prefix="pmdesk-relay-")))
+            relay.__enter__()
+            stack.append(relay)
             continue
         manager = throwaway_server_database(name)
         url = manager.__enter__()
@@ -119,7 +125,9 @@ def _database(
     if isinstance(value, str):
         skip_or_fail(value)
     assert isinstance(value, Database)
-    reset_to_seed(value)
+    # As the owner: on a hardened database the workstation may not empty every table.
+    owner = servers.get(f"{engine_name}-owner")
+    reset_to_seed(owner if isinstance(owner, Database) else value)
     return value
 
 

@@ -107,8 +107,9 @@ def test_a_database_restart_mid_send_neither_loses_nor_repeats_a_code(
         workstation_url=made.login_urls[made.roles.workstation],
         owner_url=owner_url,
         prefix="pmrelay",
+        relay_url=made.login_urls[made.roles.relay],
     )
-    relay_at = made.login_urls[made.roles.relay]
+    relay_at = hardened.relay_url
     with (
         person_for_relay(hardened) as anne,
         relay_mid_send(hardened, tmp_path, anne, relay_at) as (gate, relay, first),

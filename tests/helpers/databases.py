@@ -94,6 +94,7 @@ class HardenedDatabase:
     workstation_url: URL  # what the services under test connect with
     owner_url: URL  # the administrator's (a superuser here): setup, recover, checks
     prefix: str
+    relay_url: URL  # what `pmdesk relay` connects with
 
 
 def hardened_prefix() -> str:
@@ -114,6 +115,7 @@ def hardened_server_database(prefix: str | None = None) -> Iterator[HardenedData
                 workstation_url=result.login_urls[result.roles.workstation],
                 owner_url=owner_url,
                 prefix=prefix,
+                relay_url=result.login_urls[result.roles.relay],
             )
         finally:
             _drop_database_then_roles(owner_url, prefix)

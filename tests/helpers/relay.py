@@ -109,11 +109,8 @@ def relay_fixtures() -> tuple[Any, Any]:
 
 
 def relay_url(hardened: HardenedDatabase) -> URL:
-    """The relay role's URL (the test server trusts local connections: no password)."""
-    made = getattr(hardened, "relay_url", None)
-    if isinstance(made, URL):
-        return made
-    return hardened.owner_url.set(username=f"{hardened.prefix}_relay", password=None)
+    """The relay role's URL, with the password server init made for it."""
+    return hardened.relay_url
 
 
 def url_text(url: URL) -> str:
