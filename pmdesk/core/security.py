@@ -52,6 +52,8 @@ from pmdesk.core.errors import ConflictError, PmdeskError, ValidationError
 from pmdesk.core.models import Person, SecuritySettings
 from pmdesk.core.modules import SYSTEM_SECURITY, Action
 from pmdesk.core.permissions import require
+from pmdesk.core.server import relay_status
+from pmdesk.core.server.relay_status import RelayReport
 from pmdesk.core.validation import (
     FieldInvalid,
     clean_email,
@@ -118,6 +120,8 @@ class ConnectionStatus:
     workstation_address: str | None
     database_link: Link = "none"
     mail_link: Link = "none"
+    # On a hardened database (level 3) codes are sent by the relay, not by this workstation.
+    relay: RelayReport | None = None
 
 
 @dataclass(frozen=True)
@@ -637,6 +641,7 @@ class SecurityService:
                 workstation_address=self._ctx.db.client_address(s),
                 database_link=database_link(encrypted, self._ctx.db.url),
                 mail_link=delivery_link(delivery),
+                relay=relay_status.read(s) if self._ctx.db.hardening_level >= 3 else None,
             )
 
     def delivery_health(self, actor: Actor) -> DeliveryHealthReport:

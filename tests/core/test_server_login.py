@@ -20,12 +20,13 @@ import pytest
 from pmdesk.core import codes, lockout
 from pmdesk.core.auth import CodeNeeded, LoginService, RefusalReason, Refused, SignedIn
 from pmdesk.core.clock import ShiftedClock
-from pmdesk.core.context import CoreContext
+from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.db import Database
 from pmdesk.core.login_results import GENERIC_REFUSAL
 from pmdesk.core.models import Person
-from pmdesk.core.server.login_client import NO_RELAY_YET, relay_down
+from pmdesk.core.security import SecurityService
 from pmdesk.core.server.login_sql import LIMITS
+from pmdesk.core.server.relay_status import NO_RELAY_YET, relay_down
 from pmdesk.core.trusted_ips import TrustedIpService
 from pmdesk.secrets import MemoryStore
 from tests.helpers.databases import (
@@ -332,3 +333,16 @@ def test_workstations_leave_the_expiry_sweep_to_the_relay(
     (removed,) = owner(hardened, "SELECT pmdesk.expire(1000, 'test')")[0]
     assert removed == 1
     assert owner(hardened, "SELECT count(*) FROM pmdesk.trusted_ips") == [(0,)]
+
+
+def test_the_security_screen_reads_the_relays_heartbeat(
+    hardened: HardenedDatabase, ws: CoreContext
+) -> None:
+    anne = add_user(ws, "anne", PASSWORD)  # group 1: the administrators
+    actor = Actor(name="anne", person_id=anne, workstation=WORKSTATION)
+    status = SecurityService(ws).connection_status(actor)
+    assert status.relay is not None and status.relay.text == NO_RELAY_YET
+    relay_alive(hardened, seconds_ago=5)
+    status = SecurityService(ws).connection_status(actor)
+    assert status.relay is not None and status.relay.running
+    assert status.relay.text == "relay on mail01, last seen 5 s ago"

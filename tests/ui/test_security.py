@@ -4,6 +4,7 @@ trusted IP list (red icon, paging, filter, multi-select), trust settings and cod
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from pmdesk.core.delivery.base import DeliverySettings
 from pmdesk.core.models import GroupPermission, TrustedIp
 from pmdesk.core.modules import SYSTEM, SYSTEM_SECURITY
 from pmdesk.core.security import SecurityService
+from pmdesk.core.server.relay_status import RelayReport, relay_down
 from pmdesk.core.trusted_ips import TrustedIpService
 from pmdesk.secrets import sms_key, smtp_key
 from pmdesk.ui.background import BackgroundServices, Backoff
@@ -661,3 +663,16 @@ def test_sms_gateway_settings_and_token(qtbot: QtBot, page: SecurityPage, ui_app
     assert page.mail_status.text().endswith("Encryption: TLS")
     assert "sms.example.com" in page.mail_status.text()
     assert box.test_edit.placeholderText() == "mobile number"
+
+
+def test_on_a_hardened_database_the_delivery_line_names_the_relay(page: SecurityPage) -> None:
+    """Codes are sent by the relay there: its heartbeat is what the line reports."""
+    status = page.service.connection_status(page.actor)
+    running = replace(status, relay=RelayReport("relay on mail01, last seen 5 s ago", True))
+    page._show_state_status(running)
+    assert page.mail_status.text().startswith("Sent by the relay on mail01, last seen 5 s ago\n")
+    assert page.mail_status.state is None  # the outbox: nothing crosses the network
+    down = replace(status, relay=RelayReport(relay_down(7 * 60) or "", False))
+    page._show_state_status(down)
+    assert page.mail_status.text() == "Codes cannot be sent: the relay was last seen 7 minutes ago."
+    assert page.mail_status.state is False

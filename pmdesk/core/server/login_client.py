@@ -45,6 +45,7 @@ from pmdesk.core.models import Person
 from pmdesk.core.passwords import Passwords
 from pmdesk.core.server import password_check
 from pmdesk.core.server.login_sql import PHONE_METHODS
+from pmdesk.core.server.relay_status import relay_down
 from pmdesk.core.server.roles import SCHEMA
 from pmdesk.core.trusted_ips import trust_refusal
 
@@ -52,28 +53,9 @@ log = logging.getLogger(__name__)
 
 #: How long a sign-in waits for the relay to report on a code it just queued.
 STATUS_WAIT_MS = 8000
-#: A relay silent for longer than this is down (its heartbeat comes every 10 s).
-RELAY_DOWN_AFTER_S = 60
 CODE_STATE_UNKNOWN = "The code may not have been sent. Send a new code."
-NO_RELAY_YET = (
-    "Codes cannot be sent: no relay has run yet. Ask whoever administers the database server "
-    "to start pmdesk relay."
-)
 
 Answer = dict[str, Any]
-
-
-def relay_down(last_seen_s: int | None) -> str | None:
-    """The sentence for a relay that is not running, or None while it is."""
-    if last_seen_s is None:
-        return NO_RELAY_YET
-    if last_seen_s <= RELAY_DOWN_AFTER_S:
-        return None
-    minutes = max(1, round(last_seen_s / 60))
-    ago = "1 minute" if minutes == 1 else f"{minutes} minutes"
-    if minutes >= 120:
-        ago = f"{round(minutes / 60)} hours"
-    return f"Codes cannot be sent: the relay was last seen {ago} ago."
 
 
 class ServerLogin:

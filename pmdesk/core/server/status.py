@@ -16,8 +16,7 @@ from sqlalchemy.exc import DBAPIError
 
 from pmdesk.core import migrate
 from pmdesk.core.db import Database, describe_url
-from pmdesk.core.server import grants, meta, objects, passwords_sql
-from pmdesk.core.server.login_client import relay_down
+from pmdesk.core.server import grants, meta, objects, passwords_sql, relay_status
 from pmdesk.core.server.roles import SCHEMA, Roles
 from pmdesk.core.server.setup import require_postgresql
 
@@ -309,19 +308,16 @@ def _functions(connection: Connection, roles: Roles) -> Line:
 def _relay(connection: Connection) -> Line:
     """The relay's heartbeat, as the login dialog judges it."""
     try:
-        status = connection.execute(text(f"SELECT {SCHEMA}.relay_status()")).scalar()
+        report = relay_status.read(connection)
     except DBAPIError:
         connection.rollback()
         return Line("Relay", "not readable with these credentials", Level.NOTE)
-    found = status if isinstance(status, dict) else {}
-    down = relay_down(found.get("last_seen_s") if found else None)
-    if down is not None:
-        # Nobody can sign in without one while two-step login is on; otherwise worth knowing.
-        needed = connection.execute(
-            text(f"SELECT bool_or(two_factor_enabled) FROM {SCHEMA}.security_settings")
-        ).scalar()
-        return Line("Relay", down, Level.PROBLEM if needed else Level.NOTE)
-    text_ = f"relay on {found.get('host')}, last seen {found.get('last_seen_s')} s ago"
-    if found.get("problem"):
-        return Line("Relay", f"{text_}, but: {found['problem']}", Level.PROBLEM)
-    return Line("Relay", text_, Level.OK)
+    if report.problem:
+        return Line("Relay", f"{report.text}, but: {report.problem}", Level.PROBLEM)
+    if report.running:
+        return Line("Relay", report.text, Level.OK)
+    # Nobody can sign in without one while two-step login is on; otherwise worth knowing.
+    needed = connection.execute(
+        text(f"SELECT bool_or(two_factor_enabled) FROM {SCHEMA}.security_settings")
+    ).scalar()
+    return Line("Relay", report.text, Level.PROBLEM if needed else Level.NOTE)

@@ -994,6 +994,16 @@ class SecurityPage(QWidget):
         protected on the way (red only when they would cross the network unencrypted)."""
         how = status.mail_label
         link = status.mail_link
+        relay = status.relay
+        if relay is not None:
+            # A hardened database: the relay sends, so its heartbeat is what matters here.
+            line = self.tr("Sent by the {relay}").format(relay=relay.text)
+            if relay.problem:
+                line += "\n" + relay.problem
+            if not relay.running:
+                self.mail_status.set_state(False, relay.text if not relay.problem else line)
+                return
+            how = line + "\n" + how
         if link == "none":
             self.mail_status.set_state(None, how)
         elif link == "encrypted":
