@@ -24,6 +24,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         access=Access.OPEN,
     )
     upgrade.add_argument(
+        "--check-values",
+        action="store_true",
+        help="also count stored e-mail addresses and phone numbers that today's checks refuse "
+        "(done by itself after an upgrade; it reads every person)",
+    )
+    upgrade.add_argument(
         "--create",
         action="store_true",
         help="make a new SQLite database file at the --database path (elsewhere than the "
@@ -46,7 +52,10 @@ def _upgrade(app: App, args: argparse.Namespace) -> int:
         print(f"Database already up to date (schema {after.current}).")
     else:
         print(f"Database upgraded from {before or 'empty'} to schema {after.current}.")
-    _report_refused_values(app)
+    # Once, when a newer pmdesk upgraded the schema (its checks may refuse older values): not
+    # on every run, as it reads every person.
+    if (before and before != after.current) or args.check_values:
+        _report_refused_values(app)
     return 0
 
 
