@@ -28,6 +28,7 @@ from pmdesk.core.audit import Event
 from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.delivery import health
 from pmdesk.core.delivery.base import (
+    DEFAULT_PHONE_REGION,
     CodeMessage,
     Delivery,
     DeliveryError,
@@ -106,10 +107,14 @@ def _storable(text: str) -> bool:
     return "\x00" not in text and not any("\ud800" <= ch <= "\udfff" for ch in text)
 
 
-def usable_destination(person: Person, method: str) -> str | None:
-    """Where a code for this person would go, without asking the delivery method."""
+def usable_destination(
+    person: Person, method: str, region: str = DEFAULT_PHONE_REGION
+) -> str | None:
+    """Where a code for this person would go, without asking the delivery method; a phone
+    number without a country code is read as one of ``region`` (the ``phone_region``
+    setting)."""
     if is_sms(method):
-        return first_valid_phone(person.mobile, person.phone)
+        return first_valid_phone(person.mobile, person.phone, region=region)
     try:
         return clean_email(person.email) or None
     except FieldInvalid:
@@ -157,6 +162,17 @@ class LoginService:
         return Actor(
             name=name[:255], person_id=person_id, address=address, workstation=self._workstation
         )
+
+    def delivery_warning(self) -> str | None:
+        """``health.LOGIN_WARNING`` when two-step authentication is on and the recent sends of
+        the configured delivery method failed, else None: for the login dialog, before anyone
+        signs in (it shows no detail). Blocking: the dialog calls it on a worker thread."""
+        with self._ctx.db.session() as s:
+            settings = load_settings(s)
+            if not settings.two_factor_enabled:
+                return None
+            trouble = health.trouble(s, settings.delivery.method)
+        return health.LOGIN_WARNING if trouble is not None else None
 
     def sign_out(self, actor: Actor) -> None:
         """Audit the end of a session (the desktop app calls it on Sign out and quit)."""
@@ -276,6 +292,7 @@ class LoginService:
                     settings.code_ttl_minutes,
                     settings.delivery.method,
                     delivery,
+                    region=settings.delivery.phone_region,
                 )
 
         pending = self._ctx.db.write_transaction(decide)
@@ -343,18 +360,21 @@ class LoginService:
         ttl_minutes: int,
         method: str,
         delivery: Delivery | None,
+        *,
+        region: str = DEFAULT_PHONE_REGION,
     ) -> tuple[CodeMessage, str] | Refused:
-        """A fresh code message and where it goes, or NO_EMAIL when it can go nowhere."""
+        """A fresh code message and where it goes, or NO_EMAIL when it can go nowhere.
+        Phone numbers without a country code are read as ones of ``region``."""
         message = CodeMessage(
             person_name=display_name(person),
             email=person.email,
-            phone=first_valid_phone(person.mobile, person.phone) or "",
+            phone=first_valid_phone(person.mobile, person.phone, region=region) or "",
             code=codes.new_code(),
             valid_minutes=ttl_minutes,
             requested_from=actor.address,
             workstation=self._workstation,
         )
-        destination = usable_destination(person, method)
+        destination = usable_destination(person, method, region)
         if delivery is not None and destination is not None:
             try:
                 destination = delivery.destination(message)
@@ -376,6 +396,8 @@ class LoginService:
         ttl_minutes: int,
         method: str,
         delivery: Delivery | None,
+        *,
+        region: str = DEFAULT_PHONE_REGION,
     ) -> _Pending | Refused:
         # The person's codes still waiting, locked after the person's row (the order verify()
         # uses): two begins at once are decided one after the other.
@@ -396,7 +418,9 @@ class LoginService:
             # and the code already sent keeps working.
             self._audit_refusal(s, actor, "too_soon")
             return too_soon(last_sent + RESEND_INTERVAL, now, SIGN_IN_TOO_SOON)
-        prepared = self._prepare_code(s, actor, person, ttl_minutes, method, delivery)
+        prepared = self._prepare_code(
+            s, actor, person, ttl_minutes, method, delivery, region=region
+        )
         if isinstance(prepared, Refused):
             return prepared
         message, destination = prepared
@@ -777,7 +801,13 @@ class LoginService:
                     attempts_left=MAX_CODE_ATTEMPTS - challenge.attempts,
                 )
             prepared = self._prepare_code(
-                s, actor, person, settings.code_ttl_minutes, settings.delivery.method, delivery
+                s,
+                actor,
+                person,
+                settings.code_ttl_minutes,
+                settings.delivery.method,
+                delivery,
+                region=settings.delivery.phone_region,
             )
             if isinstance(prepared, Refused):
                 return prepared

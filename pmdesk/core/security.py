@@ -245,8 +245,11 @@ def database_link(encrypted: bool | None, url: URL) -> Link:
     return "local" if not host or host.startswith("/") or _is_loopback(host) else "exposed"
 
 
-def find_shut_out(session: Session, method: str) -> list[ShutOutPerson]:
-    """People with a login and a password who could not receive a code by ``method``."""
+def find_shut_out(
+    session: Session, method: str, region: str = DEFAULT_PHONE_REGION
+) -> list[ShutOutPerson]:
+    """People with a login and a password who could not receive a code by ``method`` (phone
+    numbers without a country code read as ones of ``region``)."""
     rows = session.execute(
         select(
             Person.id,
@@ -263,16 +266,18 @@ def find_shut_out(session: Session, method: str) -> list[ShutOutPerson]:
     )
     found: list[ShutOutPerson] = []
     for person_id, login, first, last, email, phone, mobile in rows:
-        reason = _why_unreachable(method, email or "", phone or "", mobile or "")
+        reason = _why_unreachable(method, email or "", phone or "", mobile or "", region)
         if reason:
             name = " ".join(p for p in (first, last) if p)
             found.append(ShutOutPerson(person_id, login or "", name, reason))
     return found
 
 
-def _why_unreachable(method: str, email: str, phone: str, mobile: str) -> str | None:
+def _why_unreachable(
+    method: str, email: str, phone: str, mobile: str, region: str = DEFAULT_PHONE_REGION
+) -> str | None:
     if is_sms(method):
-        if first_valid_phone(mobile, phone):
+        if first_valid_phone(mobile, phone, region=region):
             return None
         return "no valid mobile or phone number" if (mobile or phone) else "no phone number"
     if not email.strip():
@@ -627,7 +632,8 @@ class SecurityService:
         """Who would be shut out if two-step authentication were on (with today's delivery)."""
         with self._ctx.db.session() as s:
             require(s, actor, SYSTEM_SECURITY, Action.READ)
-            return find_shut_out(s, load_settings(s).delivery.method)
+            delivery = load_settings(s).delivery
+            return find_shut_out(s, delivery.method, delivery.phone_region)
 
     def connection_status(self, actor: Actor) -> ConnectionStatus:
         with self._ctx.db.session() as s:
@@ -741,7 +747,8 @@ class SecurityService:
                 return _view(row)
             detail = ""
             if enabled:
-                shut_out = find_shut_out(s, delivery_settings(row).method)
+                delivery = delivery_settings(row)
+                shut_out = find_shut_out(s, delivery.method, delivery.phone_region)
                 if shut_out and not accept_shut_out:
                     raise ShutOutWarning(shut_out)
                 if shut_out:

@@ -145,11 +145,13 @@ def clean_phone(value: str, *, label: str = "Phone", region: str = DEFAULT_PHONE
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def first_valid_phone(*numbers: str) -> str | None:
-    """The first of ``numbers`` that is a valid phone number, as E.164 (an SMS goes there)."""
+def first_valid_phone(*numbers: str, region: str = DEFAULT_PHONE_REGION) -> str | None:
+    """The first of ``numbers`` that is a valid phone number, as E.164 (an SMS goes there);
+    a number without a country code is read as one of ``region`` (the ``phone_region``
+    setting)."""
     for number in numbers:
         try:
-            cleaned = clean_phone(number)
+            cleaned = clean_phone(number, region=region or DEFAULT_PHONE_REGION)
         except FieldInvalid:
             continue
         if cleaned:
