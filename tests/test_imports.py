@@ -9,7 +9,7 @@ type-only one still ties the two modules together.
 from __future__ import annotations
 
 import ast
-from collections.abc import Container, Mapping
+from collections.abc import Container, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -60,13 +60,17 @@ def import_graph(root: Path) -> dict[str, set[str]]:
     return graph
 
 
+def trees_below(root: Path, below: str) -> Iterator[tuple[str, ast.Module]]:
+    """Each module at or under the dotted name ``below``, parsed."""
+    for name, file in module_names(root).items():
+        if name == below or name.startswith(f"{below}."):
+            yield name, ast.parse(file.read_text(encoding="utf-8"), filename=str(file))
+
+
 def database_imports(root: Path, below: str) -> list[str]:
     """``module: name`` for each import of SQLAlchemy or Alembic by a module under ``below``."""
     found = []
-    for name, file in module_names(root).items():
-        if name != below and not name.startswith(f"{below}."):
-            continue
-        tree = ast.parse(file.read_text(encoding="utf-8"), filename=str(file))
+    for name, tree in trees_below(root, below):
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
@@ -76,6 +80,29 @@ def database_imports(root: Path, below: str) -> list[str]:
                 continue
             found += [f"{name}: {t}" for t in targets if t.split(".")[0] in DATABASE_LAYER]
     return found
+
+
+SESSION_CALLS = {"session", "write_session"}
+
+
+def database_uses(root: Path, below: str) -> list[str]:
+    """``module:line: what`` for each place a module under ``below`` opens a database session
+    (``x.session(...)``, ``x.write_session(...)``) or names ``Database``: the screens reach the
+    database through the core's services (pmdesk.core.screens composes them for a screen)."""
+    found = []
+    for name, tree in trees_below(root, below):
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in SESSION_CALLS
+            ):
+                found.append(f"{name}:{node.lineno}: .{node.func.attr}(")
+            elif isinstance(node, ast.Name) and node.id == "Database":
+                found.append(f"{name}:{node.lineno}: Database")
+            elif isinstance(node, ast.alias) and node.name.split(".")[-1] == "Database":
+                found.append(f"{name}:{node.lineno}: import Database")
+    return sorted(found, key=lambda where: (where.split(":")[0], int(where.split(":")[1])))
 
 
 def cycles(graph: Mapping[str, set[str]]) -> list[list[str]]:
@@ -132,6 +159,11 @@ def test_no_screen_imports_the_database_layer() -> None:
     assert database_imports(PACKAGE, "pmdesk.ui") == []
 
 
+def test_no_screen_opens_a_database_session() -> None:
+    assert database_uses(PACKAGE, "pmdesk.core"), "the core's code was read"
+    assert database_uses(PACKAGE, "pmdesk.ui") == []
+
+
 @pytest.mark.parametrize(
     ("a_imports", "b_imports", "circle"),
     [
@@ -168,3 +200,26 @@ def test_the_check_sees_a_database_import_anywhere_in_a_screen(tmp_path: Path) -
     (root / "ui" / "page.py").write_text("def f():\n    from sqlalchemy.orm import Session\n")
     (root / "uikit.py").write_text("import sqlalchemy\n")  # not under pkg.ui
     assert database_imports(root, "pkg.ui") == ["pkg.ui: alembic", "pkg.ui.page: sqlalchemy.orm"]
+
+
+def test_the_check_sees_a_session_or_database_in_a_screen(tmp_path: Path) -> None:
+    root = tmp_path / "pkg"
+    (root / "ui").mkdir(parents=True)
+    (root / "__init__.py").write_text("")
+    (root / "ui" / "__init__.py").write_text("")
+    (root / "ui" / "page.py").write_text(
+        "from pkg.db import Database\n"
+        "def f(app):\n"
+        "    with app.db.session() as s:\n"
+        "        return s\n"
+        "def g(url):\n"
+        "    return Database(url).write_session()\n"
+        "def h(ctx):\n"
+        "    return ctx.db.describe()\n"  # asking the database's name is fine
+    )
+    assert database_uses(root, "pkg.ui") == [
+        "pkg.ui.page:1: import Database",
+        "pkg.ui.page:3: .session(",
+        "pkg.ui.page:6: .write_session(",
+        "pkg.ui.page:6: Database",
+    ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import getpass
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pmdesk.core.clock import Clock, DatabaseClock
@@ -50,3 +50,8 @@ class CoreContext:
     secrets: SecretStore
     outbox_default: Path
     clock: Clock = field(default_factory=DatabaseClock)
+
+    def on_own_engine(self) -> CoreContext:
+        """The same context on an engine of its own, for a background thread (which disposes
+        of ``db`` when done): its connections never wait for the screens' pool."""
+        return replace(self, db=Database(self.db.url))

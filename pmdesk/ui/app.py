@@ -39,6 +39,7 @@ from pmdesk.ui.tasks import TaskManager
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QMessageBox
 
+    from pmdesk.core.login_results import SignedIn
     from pmdesk.secrets import SecretStore
     from pmdesk.ui.first_run import FirstRunDialog
     from pmdesk.ui.main_window import MainWindow
@@ -245,7 +246,7 @@ class Launcher(QObject):
         self._opening = False
         self._ready_signalled = False
         # Set when a login finished before the database was fully open (see _signed_in).
-        self._early_sign_in: object | None = None
+        self._early_sign_in: SignedIn | None = None
 
     # ----- start --------------------------------------------------------------------------
 
@@ -429,7 +430,7 @@ class Launcher(QObject):
 
     # ----- signed in / out ----------------------------------------------------------------
 
-    def _signed_in(self, signed_in: object) -> None:
+    def _signed_in(self, signed_in: SignedIn) -> None:
         from pmdesk.ui.main_window import load_session
 
         if self.opened is None:

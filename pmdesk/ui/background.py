@@ -1,9 +1,9 @@
 """Background services of a signed-in session: the trusted-IP expiry sweep and live refresh.
 
-- ``SweepWorker``: a QObject on its own QThread with its own ``Database`` (own engine and
-  connections, built from the main one's URL). Runs ``TrustedIpService.expire`` (then the purge
-  of lapsed sessions) at start, then every ``sweep_interval_s`` (a QTimer in the worker thread;
-  nothing sleeps).
+- ``SweepWorker``: a QObject on its own QThread with an engine of its own
+  (``CoreContext.on_own_engine``: own connections, built from the main one's URL). Runs
+  ``TrustedIpService.expire`` (then the purge of lapsed sessions) at start, then every
+  ``sweep_interval_s`` (a QTimer in the worker thread; nothing sleeps).
 - ``ChangeListener``: a QThread looping ``ChangeWatcher.wait`` (``pmdesk.core.changes``) and
   emitting ``changed(frozenset[str])`` of table names, delivered queued on the GUI thread.
 - Both survive a database restart: they say "Database connection lost — reconnecting in N s"
@@ -46,7 +46,7 @@ from pmdesk.core.changes import (
     open_watcher,
 )
 from pmdesk.core.context import Actor, CoreContext
-from pmdesk.core.db import Database, first_line, is_connection_error
+from pmdesk.core.db import first_line, is_connection_error
 from pmdesk.core.errors import DatabaseBusy
 
 log = logging.getLogger(__name__)
@@ -131,13 +131,12 @@ class SweepWorker(QObject):
         job: SweepJob = expire_trusted_ips,
     ) -> None:
         super().__init__()
-        self._url = ctx.db.url
         self._template = ctx
         self._interval_s = max(0.05, float(interval_s))
         self._backoff = backoff or Backoff()
         self._job = job
         self._stopping = threading.Event()
-        self._db: Database | None = None
+        self._own: CoreContext | None = None  # on an engine of its own, once connected
         self._timer: QTimer | None = None
         self._lost = False
         self._running = False
@@ -184,20 +183,17 @@ class SweepWorker(QObject):
             self._timer.start(max(0, round(seconds * 1000)))
 
     def _context(self) -> CoreContext:
-        if self._db is None:
-            self._db = Database(self._url)
-        t = self._template
-        return CoreContext(
-            db=self._db, secrets=t.secrets, outbox_default=t.outbox_default, clock=t.clock
-        )
+        if self._own is None:
+            self._own = self._template.on_own_engine()
+        return self._own
 
     def _dispose(self) -> None:
-        if self._db is not None:
+        if self._own is not None:
             try:
-                self._db.dispose()
+                self._own.db.dispose()
             except Exception:  # never raise out of the thread
                 log.exception("Disposing the sweep's database engine failed")
-            self._db = None
+            self._own = None
 
     @Slot()
     def _run(self) -> None:
@@ -265,17 +261,17 @@ class ChangeListener(QThread):
 
     def __init__(
         self,
-        db: Database,
+        ctx: CoreContext,
         *,
         wait_s: float = 1.0,
         poll_interval_s: float = DEFAULT_POLL_INTERVAL_S,
         min_gap_s: float = 0.5,
         backoff: Backoff | None = None,
-        opener: Callable[[Database, float], ChangeWatcher] | None = None,
+        opener: Callable[[CoreContext, float], ChangeWatcher] | None = None,
     ) -> None:
-        """``db``: the database to watch; the listener opens connections of its own to it."""
+        """``ctx``: the database to watch; the listener opens connections of its own to it."""
         super().__init__()
-        self._db = db
+        self._ctx = ctx
         self._wait_s = wait_s
         self._poll_interval_s = poll_interval_s
         self._min_gap_s = min_gap_s
@@ -323,7 +319,7 @@ class ChangeListener(QThread):
         while not self._stopping.is_set():
             if self._watcher is None:
                 try:
-                    self._set_watcher(self._open(self._db, self._poll_interval_s))
+                    self._set_watcher(self._open(self._ctx, self._poll_interval_s))
                 except Exception as exc:
                     lost = True
                     self._retry_later(exc)
@@ -365,8 +361,8 @@ class ChangeListener(QThread):
         self._stopping.wait(delay)
 
 
-def _open_watcher(db: Database, poll_interval_s: float) -> ChangeWatcher:
-    return open_watcher(db, poll_interval_s=poll_interval_s)
+def _open_watcher(ctx: CoreContext, poll_interval_s: float) -> ChangeWatcher:
+    return open_watcher(ctx.db, poll_interval_s=poll_interval_s)
 
 
 class BackgroundServices(QObject):
@@ -415,7 +411,7 @@ class BackgroundServices(QObject):
             self._worker.status.connect(self.status)
         if listen:
             self._listener = ChangeListener(
-                ctx.db,
+                ctx,
                 wait_s=listener_wait_s,
                 poll_interval_s=poll_interval_s,
                 min_gap_s=min_gap_s,

@@ -50,6 +50,7 @@ from pmdesk.ui.tasks import TaskManager
 
 if TYPE_CHECKING:
     from pmdesk.bootstrap import App
+    from pmdesk.core.login_results import SignedIn
     from pmdesk.core.passwords import Passwords
     from pmdesk.ui.background import BackgroundServices
 
@@ -90,21 +91,18 @@ def fit_to_screen(window: QWidget, area: QRect | None = None) -> None:
         window.move(max(x, area.left()), max(y, area.top()))
 
 
-def load_session(app: App, signed_in: object) -> Session:
+def load_session(app: App, signed_in: SignedIn) -> Session:
     """Rights of a freshly signed-in person (worker thread)."""
-    from pmdesk.core.permissions import rights_of
+    from pmdesk.core.screens import rights_at_sign_in  # loads the services: not at start-up
 
-    person_id = int(getattr(signed_in, "person_id"))  # noqa: B009
-    with app.db.session() as s:
-        rights = rights_of(s, person_id)
     return Session(
-        person_id=person_id,
-        login=str(getattr(signed_in, "login", "")),
-        display_name=str(getattr(signed_in, "display_name", "")),
-        actor=getattr(signed_in, "actor"),  # noqa: B009
-        rights={key: frozenset(actions) for key, actions in rights.items()},
-        address=getattr(signed_in, "address", None),
-        token=getattr(signed_in, "session_token", None),
+        person_id=signed_in.person_id,
+        login=signed_in.login,
+        display_name=signed_in.display_name,
+        actor=signed_in.actor,
+        rights=rights_at_sign_in(app.context, signed_in.person_id),
+        address=signed_in.address,
+        token=signed_in.session_token,
     )
 
 

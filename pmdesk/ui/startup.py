@@ -140,10 +140,9 @@ def _open(database_url: str | None, secrets: SecretStore | None, *, check_keyrin
     from pmdesk.bootstrap import build_app
     from pmdesk.core import migrate
     from pmdesk.core.auth import LoginService
-    from pmdesk.core.groups import find_group
-    from pmdesk.core.modules import ADMINISTRATOR_GROUP
     from pmdesk.core.passwords import Passwords
     from pmdesk.core.personnel import PersonnelService
+    from pmdesk.core.screens import administrator_group_id
     from pmdesk.core.sessions import DESKTOP
 
     app: App | None = None
@@ -152,9 +151,7 @@ def _open(database_url: str | None, secrets: SecretStore | None, *, check_keyrin
         schema = migrate.upgrade(app.db)
         passwords = Passwords()
         has_users = PersonnelService(app.context, passwords).has_users()
-        with app.db.session() as s:
-            group = find_group(s, ADMINISTRATOR_GROUP)
-            group_id = group.id if group else None
+        group_id = administrator_group_id(app.context)
     except Exception as exc:
         if app is not None:
             app.db.dispose()

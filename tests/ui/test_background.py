@@ -448,7 +448,7 @@ def test_the_security_screen_drops_rows_another_workstation_expires(
 
 
 def test_the_listener_alone_can_be_stopped_while_waiting(sqlite_db: Database) -> None:
-    listener = ChangeListener(sqlite_db, wait_s=60.0)
+    listener = ChangeListener(CoreContext(sqlite_db, MemoryStore(), Path()), wait_s=60.0)
     listener.start()
     assert listener.connected.wait(5)
     started = time.monotonic()

@@ -23,9 +23,10 @@ from sqlalchemy import make_url
 
 from pmdesk.bootstrap import App
 from pmdesk.core.delivery.base import DeliverySettings
+from pmdesk.core.screens import SecurityState
 from pmdesk.core.security import ConnectionStatus, SecurityService, database_link, delivery_link
 from pmdesk.ui.main_window import MainWindow
-from pmdesk.ui.system.security import SecurityPage, SecurityState
+from pmdesk.ui.system.security import SecurityPage
 from tests.helpers.smtp import SmtpServer
 from tests.ui.system_pages import open_page
 from tests.ui.test_security import OTHER, _answer, _idle

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable
+from functools import partial
 from itertools import pairwise
 from typing import TYPE_CHECKING
 
@@ -26,13 +25,13 @@ from PySide6.QtWidgets import (
 from pmdesk.core.errors import (
     ConflictError,
     NotFound,
-    PermissionDenied,
     ValidationError,
 )
 from pmdesk.core.modules import MAINTENANCE, SYSTEM_SECURITY, Action
 from pmdesk.core.personnel import Lookups, PersonForm, PersonnelService, PersonRecord
-from pmdesk.core.sessions import SessionRow, SessionService
-from pmdesk.core.trusted_ips import TrustedIpRow, TrustedIpService
+from pmdesk.core.screens import PersonDetails, person_details, server_now
+from pmdesk.core.sessions import SessionService
+from pmdesk.core.trusted_ips import TrustedIpService
 from pmdesk.ui.errors import error_text
 from pmdesk.ui.icons import icon
 from pmdesk.ui.lists import list_table, search_box
@@ -57,16 +56,6 @@ SEARCH_DELAY_MS = 250
 COLUMN_WIDTHS = (120, 105, 70, 90, 190, 110, 70)
 # What the Usergroup, Location, Language and Team lists are read from.
 LOOKUP_TABLES = frozenset({"user_groups", "locations", "languages", "teams"})
-
-
-@dataclass(frozen=True)
-class Loaded:
-    """One person with what the form shows around them (worker thread result)."""
-
-    record: PersonRecord
-    trusted_ips: Sequence[TrustedIpRow] | None  # None: this user may not see them
-    server_now: datetime
-    sessions: Sequence[SessionRow] | None = None  # None: this user may not see them
 
 
 class PersonnelPage(QWidget):
@@ -102,12 +91,8 @@ class PersonnelPage(QWidget):
 
         core = self.app.context
 
-        def server_now() -> datetime:
-            with core.db.session() as s:
-                return core.clock.now(s)
-
         self.model = PersonnelModel(
-            PersonnelSource(self.service, self.actor, server_now), self.tasks, self
+            PersonnelSource(self.service, self.actor, partial(server_now, core)), self.tasks, self
         )
         self.model.refreshed.connect(self._list_refreshed)
         self.model.dataChanged.connect(self._rows_arrived)
@@ -426,7 +411,7 @@ class PersonnelPage(QWidget):
         self._current_id = person_id
         load = self._loader(person_id)
 
-        def done(loaded: Loaded) -> None:
+        def done(loaded: PersonDetails) -> None:
             if token != self._open_token:
                 return
             self._set_busy(False)
@@ -445,7 +430,7 @@ class PersonnelPage(QWidget):
         self._set_busy(True, self.tr("Loading…"))
         self.tasks.run(load, done, failed, owner=self, label="open person")
 
-    def _show_loaded(self, loaded: Loaded, *, keep_message: bool = False) -> None:
+    def _show_loaded(self, loaded: PersonDetails, *, keep_message: bool = False) -> None:
         record = loaded.record
         self._current_id = record.id
         self._creating = False
@@ -723,7 +708,7 @@ class PersonnelPage(QWidget):
         typed = self.editor.form()
         token = self._open_token
 
-        def keep_typing(loaded: Loaded) -> None:
+        def keep_typing(loaded: PersonDetails) -> None:
             if token != self._open_token:
                 return
             self._show_loaded(loaded, keep_message=True)
@@ -732,26 +717,9 @@ class PersonnelPage(QWidget):
 
         self.tasks.run(self._loader(person_id), keep_typing, self._show_error, owner=self)
 
-    def _loader(self, person_id: int) -> Callable[[], Loaded]:
+    def _loader(self, person_id: int) -> Callable[[], PersonDetails]:
         """Reads a person with their trusted addresses and open sessions (on a worker)."""
-        service, actor, core = self.service, self.actor, self.app.context
-
-        def load() -> Loaded:
-            record = service.get(actor, person_id)
-            trusted: Sequence[TrustedIpRow] | None
-            try:
-                trusted = TrustedIpService(core).for_person(actor, person_id)
-            except PermissionDenied:
-                trusted = None
-            open_sessions: Sequence[SessionRow] | None
-            try:
-                open_sessions = SessionService(core).for_person(actor, person_id)
-            except PermissionDenied:
-                open_sessions = None
-            with core.db.session() as s:
-                return Loaded(record, trusted, core.clock.now(s), open_sessions)
-
-        return load
+        return partial(person_details, self.app.context, self.service, self.actor, person_id)
 
     def _action_failed(self, exc: BaseException) -> None:
         self._set_busy(False)

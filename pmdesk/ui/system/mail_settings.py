@@ -11,7 +11,7 @@ one is stored.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from itertools import pairwise
 from typing import TYPE_CHECKING
 
@@ -32,10 +32,11 @@ from PySide6.QtWidgets import (
 )
 
 from pmdesk.core.delivery.base import DeliverySettings
+from pmdesk.core.delivery.factory import secret_key
 from pmdesk.core.delivery.smtp import DEFAULT_PORTS
 from pmdesk.core.errors import ValidationError
+from pmdesk.core.screens import SecretState
 from pmdesk.core.security import validate_delivery
-from pmdesk.secrets import sms_key, smtp_key
 from pmdesk.ui.icons import icon
 from pmdesk.ui.system.common import form_layout, pad_spin_box
 from pmdesk.ui.widgets import (
@@ -52,24 +53,6 @@ if TYPE_CHECKING:
     from pmdesk.core.delivery.base import Method, SmtpSecurity
 
 LABEL_WIDTH = 118
-
-
-@dataclass(frozen=True)
-class SecretState:
-    """Whether the password/token for the saved settings is in this workstation's keyring."""
-
-    key: str | None = None  # smtp_key(...) / sms_key(...), None when none is needed
-    stored: bool | None = None  # None: unknown (the keyring could not be asked)
-    problem: str | None = None
-
-
-def secret_key(delivery: DeliverySettings) -> str | None:
-    """The keyring entry these settings read their secret from (None: no secret needed)."""
-    if delivery.method == "smtp" and delivery.smtp_username.strip():
-        return smtp_key(delivery.smtp_host.strip().lower(), delivery.smtp_username.strip())
-    if delivery.method == "sms" and delivery.sms_url.strip():
-        return sms_key(delivery.sms_url.strip())
-    return None
 
 
 class MailSettingsBox(QGroupBox):

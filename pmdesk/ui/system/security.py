@@ -15,7 +15,6 @@ check again and say so when they refuse.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
@@ -46,9 +45,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pmdesk.core.delivery.base import DeliverySettings
 from pmdesk.core.errors import ConflictError, PermissionDenied, ValidationError
 from pmdesk.core.modules import SYSTEM_SECURITY, Action
+from pmdesk.core.screens import DeliverySaved, SecurityState, save_delivery, security_state
 from pmdesk.core.security import (
     CODE_TTL_MINUTES_RANGE,
     NEVER_TRUSTED_MAX_LENGTH,
@@ -62,14 +61,13 @@ from pmdesk.core.security import (
     TestSent,
 )
 from pmdesk.core.trusted_ips import TrustedIpService
-from pmdesk.secrets import SecretStoreError
 from pmdesk.ui.errors import error_text
 from pmdesk.ui.icons import app_icon, icon, pixmap
 from pmdesk.ui.lists import ModelIndex, ReadOnlyTableModel, list_table, search_box
 from pmdesk.ui.message_boxes import ask, ask_discard
 from pmdesk.ui.scrolling import follow_focus
 from pmdesk.ui.system.common import form_layout, pad_spin_box, spin_box_style
-from pmdesk.ui.system.mail_settings import MailSettingsBox, SecretState, secret_key
+from pmdesk.ui.system.mail_settings import MailSettingsBox
 from pmdesk.ui.system.trusted_ips_model import (
     ADDRESS,
     CREATED,
@@ -95,7 +93,6 @@ from pmdesk.ui.widgets import (
 )
 
 if TYPE_CHECKING:
-    from pmdesk.core.context import CoreContext
     from pmdesk.ui.page_context import PageContext
 
 
@@ -108,40 +105,6 @@ _STATE_STYLE = {
     True: "font-weight: bold; color: #1d5e21;",
     False: "font-weight: bold; color: #33485f;",
 }
-
-
-@dataclass(frozen=True)
-class SecurityState:
-    """Everything the left column shows (loaded on a worker thread)."""
-
-    settings: SecuritySettingsView
-    status: ConnectionStatus
-    secret: SecretState
-
-
-def load_state(core: CoreContext, service: SecurityService, actor: Any) -> SecurityState:
-    settings = service.get(actor)
-    status = service.connection_status(actor)
-    return SecurityState(settings, status, secret_state(core, settings.delivery))
-
-
-def secret_state(core: CoreContext, delivery: DeliverySettings) -> SecretState:
-    """Whether this workstation's keyring holds the secret ``delivery`` needs (worker thread)."""
-    key = secret_key(delivery)
-    if key is None:
-        return SecretState()
-    try:
-        return SecretState(key, core.secrets.get(key) is not None)
-    except SecretStoreError as exc:
-        return SecretState(key, None, str(exc))
-
-
-@dataclass(frozen=True)
-class DeliverySaved:
-    settings: SecuritySettingsView
-    secret: SecretState
-    secret_stored: bool  # a typed password/token went to the keyring
-    secret_problem: str | None = None
 
 
 # ----- the readiness report -------------------------------------------------------------------
@@ -672,7 +635,7 @@ class SecurityPage(QWidget):
     # ----- loading the settings -----------------------------------------------------------
 
     def load_state(self) -> None:
-        core, service, actor = self.core, self.service, self.actor
+        core, actor = self.core, self.actor
 
         def done(state: SecurityState) -> None:
             self._show_state(state)
@@ -683,7 +646,7 @@ class SecurityPage(QWidget):
             )
 
         self.tasks.run(
-            lambda: load_state(core, service, actor), done, failed, owner=self, label="security"
+            lambda: security_state(core, actor), done, failed, owner=self, label="security"
         )
 
     def _show_state(self, state: SecurityState) -> None:
@@ -926,19 +889,7 @@ class SecurityPage(QWidget):
             return
         delivery = self.mail_box.delivery()
         secret = self.mail_box.secret_typed()
-        core, service, actor, version = self.core, self.service, self.actor, settings.version
-
-        def call() -> DeliverySaved:
-            saved = service.update_delivery(actor, delivery, version)
-            key = secret_key(saved.delivery)
-            stored, problem = False, None
-            if secret and key is not None:
-                try:
-                    core.secrets.set(key, secret)
-                    stored = True
-                except SecretStoreError as exc:
-                    problem = str(exc)
-            return DeliverySaved(saved, secret_state(core, saved.delivery), stored, problem)
+        core, actor, version = self.core, self.actor, settings.version
 
         def done(result: DeliverySaved) -> None:
             self.mail_box.set_busy(False)
@@ -977,7 +928,13 @@ class SecurityPage(QWidget):
 
         self.mail_box.message.clear_message()
         self.mail_box.set_busy(True, self.tr("Saving…"))
-        self.tasks.run(call, done, failed, owner=self, label="save delivery")
+        self.tasks.run(
+            lambda: save_delivery(core, actor, delivery, version, secret),
+            done,
+            failed,
+            owner=self,
+            label="save delivery",
+        )
 
     def _reload_status(self) -> None:
         service, actor = self.service, self.actor

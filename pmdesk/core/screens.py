@@ -1,0 +1,148 @@
+"""What a screen reads or writes in one call, as typed results (run on a worker thread).
+
+The screens under ``pmdesk.ui`` never open a database session: when a screen needs several
+services, the keyring or the database clock in one go, the composition lives here.
+See docs/architecture.md ("Layers").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from pmdesk.core.context import Actor, CoreContext
+from pmdesk.core.delivery.base import DeliverySettings
+from pmdesk.core.delivery.factory import secret_key
+from pmdesk.core.errors import PermissionDenied
+from pmdesk.core.groups import find_group
+from pmdesk.core.modules import ADMINISTRATOR_GROUP, Action
+from pmdesk.core.permissions import rights_of
+from pmdesk.core.personnel import PersonnelService, PersonRecord
+from pmdesk.core.security import ConnectionStatus, SecurityService, SecuritySettingsView
+from pmdesk.core.sessions import SessionRow, SessionService
+from pmdesk.core.trusted_ips import TrustedIpRow, TrustedIpService
+from pmdesk.secrets import SecretStoreError
+
+# ----- the clock and rights ---------------------------------------------------------------------
+
+
+def server_now(ctx: CoreContext) -> datetime:
+    """The database's clock (the one every expiry is measured by)."""
+    with ctx.db.session() as s:
+        return ctx.clock.now(s)
+
+
+def rights_at_sign_in(ctx: CoreContext, person_id: int) -> Mapping[str, frozenset[Action]]:
+    """What a freshly signed-in person's group may do, by module key."""
+    with ctx.db.session() as s:
+        rights = rights_of(s, person_id)
+    return {key: frozenset(actions) for key, actions in rights.items()}
+
+
+def administrator_group_id(ctx: CoreContext) -> int | None:
+    """The Administrators group, which the first person joins (None: not there)."""
+    with ctx.db.session() as s:
+        group = find_group(s, ADMINISTRATOR_GROUP)
+        return group.id if group else None
+
+
+# ----- Personnel ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PersonDetails:
+    """One person with what the form shows around them."""
+
+    record: PersonRecord
+    trusted_ips: Sequence[TrustedIpRow] | None  # None: this user may not see them
+    server_now: datetime
+    sessions: Sequence[SessionRow] | None = None  # None: this user may not see them
+
+
+def person_details(
+    ctx: CoreContext, service: PersonnelService, actor: Actor, person_id: int
+) -> PersonDetails:
+    """A person, their trusted addresses and open sessions (where ``actor`` may see them), and
+    the database clock the form measures expiry by."""
+    record = service.get(actor, person_id)
+    trusted: Sequence[TrustedIpRow] | None
+    try:
+        trusted = TrustedIpService(ctx).for_person(actor, person_id)
+    except PermissionDenied:
+        trusted = None
+    open_sessions: Sequence[SessionRow] | None
+    try:
+        open_sessions = SessionService(ctx).for_person(actor, person_id)
+    except PermissionDenied:
+        open_sessions = None
+    return PersonDetails(record, trusted, server_now(ctx), open_sessions)
+
+
+# ----- System → Security ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SecretState:
+    """Whether the password/token for the saved settings is in this workstation's keyring."""
+
+    key: str | None = None  # factory.secret_key(...), None when none is needed
+    stored: bool | None = None  # None: unknown (the keyring could not be asked)
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class SecurityState:
+    """Everything the Security screen's left column shows."""
+
+    settings: SecuritySettingsView
+    status: ConnectionStatus
+    secret: SecretState
+
+
+@dataclass(frozen=True)
+class DeliverySaved:
+    settings: SecuritySettingsView
+    secret: SecretState
+    secret_stored: bool  # a typed password/token went to the keyring
+    secret_problem: str | None = None
+
+
+def secret_state(ctx: CoreContext, delivery: DeliverySettings) -> SecretState:
+    """Whether this workstation's keyring holds the secret ``delivery`` needs."""
+    key = secret_key(delivery)
+    if key is None:
+        return SecretState()
+    try:
+        return SecretState(key, ctx.secrets.get(key) is not None)
+    except SecretStoreError as exc:
+        return SecretState(key, None, str(exc))
+
+
+def security_state(ctx: CoreContext, actor: Actor) -> SecurityState:
+    service = SecurityService(ctx)
+    settings = service.get(actor)
+    status = service.connection_status(actor)
+    return SecurityState(settings, status, secret_state(ctx, settings.delivery))
+
+
+def save_delivery(
+    ctx: CoreContext,
+    actor: Actor,
+    delivery: DeliverySettings,
+    expected_version: int | None,
+    secret: str = "",
+) -> DeliverySaved:
+    """Save how codes are delivered, then the typed ``secret`` (if any) in the keyring under
+    the saved settings' key. The settings stay saved when the keyring refuses the secret:
+    ``secret_problem`` says why."""
+    saved = SecurityService(ctx).update_delivery(actor, delivery, expected_version)
+    key = secret_key(saved.delivery)
+    stored, problem = False, None
+    if secret and key is not None:
+        try:
+            ctx.secrets.set(key, secret)
+            stored = True
+        except SecretStoreError as exc:
+            problem = str(exc)
+    return DeliverySaved(saved, secret_state(ctx, saved.delivery), stored, problem)
