@@ -16,9 +16,9 @@ from pmdesk.config import ConfigError
 from pmdesk.core import migrate
 from pmdesk.core.context import Actor
 from pmdesk.core.db import database_error_message
-from pmdesk.core.errors import DatabaseUnavailable, PmdeskError, ValidationError
+from pmdesk.core.errors import DatabaseUnavailable, NotSignedIn, PmdeskError, ValidationError
 from pmdesk.core.personnel import PersonnelService
-from pmdesk.core.sessions import SIGN_IN_FIRST, NotSignedIn, SessionService
+from pmdesk.core.sessions import SIGN_IN_FIRST, SessionService
 from pmdesk.log_file import setup_logging
 from pmdesk.paths import FolderError
 from pmdesk.secrets import SecretStoreError, session_key
@@ -91,6 +91,8 @@ def _check_access(app: App, args: argparse.Namespace) -> None:
     except SecretStoreError as exc:
         raise CommandFailed(f"{SIGN_IN_FIRST} ({exc})", NOT_SIGNED_IN) from exc
     try:
+        # Where the server keeps the sessions, this also makes the token the identity of every
+        # connection the command opens (Database.use_session).
         active = SessionService(app.context).resolve(
             token, workstation=Actor.command_line().workstation
         )
@@ -119,6 +121,9 @@ def run_command(args: argparse.Namespace, database: str | None) -> int:
         raise
     except ValidationError as exc:
         raise CommandFailed(str(exc)) from exc
+    except NotSignedIn as exc:  # the server found no session that holds (it ended meanwhile)
+        log.info("command refused by the server: %s", exc.reason)
+        raise CommandFailed(SIGN_IN_FIRST, NOT_SIGNED_IN) from exc
     except DatabaseUnavailable as exc:
         needs_password = "password" in str(exc).lower() or "authentication" in str(exc).lower()
         hint = f" {app.keyring_problem}" if app and app.keyring_problem and needs_password else ""

@@ -8,7 +8,8 @@ import sys
 from pmdesk.bootstrap import App
 from pmdesk.commands.common import Access, CommandFailed, add_command, session_key_for
 from pmdesk.core.context import Actor
-from pmdesk.core.sessions import NotSignedIn, SessionService
+from pmdesk.core.errors import NotSignedIn
+from pmdesk.core.sessions import SessionService
 from pmdesk.secrets import SecretStoreError
 
 NOT_SIGNED_IN = "Not signed in. Sign in with: pmdesk login LOGIN"

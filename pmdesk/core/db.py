@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,15 +23,27 @@ from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    DisconnectionError,
+    InterfaceError,
+    OperationalError,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from pmdesk.core.addresses import normalise_address, primary_outbound_address
 from pmdesk.core.errors import (
+    NOT_SIGNED_IN,
+    ConflictError,
     DatabaseBusy,
     DatabaseRefused,
     DatabaseUnavailable,
     InvalidDatabaseUrl,
+    LastAdministratorError,
+    NotFound,
+    NotSignedIn,
+    PermissionDenied,
     PmdeskError,
     ValidationError,
 )
@@ -50,6 +63,12 @@ POSTGRES_KEEPALIVES = {
     "keepalives_count": 3,
 }
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+#: The hardening level from which the server keeps the sessions (docs/server-enforced.md §4).
+SERVER_SESSIONS_LEVEL = 4
+# How a new connection presents its session: the token as a bound parameter, so that it never
+# appears in the text of a statement (pg_stat_activity shows $1).
+PRESENT_SESSION = "SELECT set_config('pmdesk.session', %(token)s, false)"
+_PRESENTED = "pmdesk_session"  # in a pooled connection's info: the token it presents
 _SQLITE_BEGIN_OPTION = "pmdesk_sqlite_begin"
 
 
@@ -355,6 +374,35 @@ def _sqlite_path(url: str | URL | None) -> Path | None:
     return sqlite_file(parsed) if parsed.get_backend_name() == "sqlite" else None
 
 
+# What a hardened server's definer functions raise (docs/server-enforced.md §5.3): the message
+# is the client's own sentence.
+_SERVER_REFUSALS: dict[str, Callable[[str], PmdeskError]] = {
+    "PMD01": PermissionDenied,
+    "PMD02": NotFound,
+    "PMD03": ConflictError,
+    "PMD04": LastAdministratorError,
+}
+
+
+def server_refusal(exc: DBAPIError) -> PmdeskError | None:
+    """The core's error for a refusal raised by a hardened server's function (SQLSTATE 28000:
+    no session; PMD01–PMD05), or None for any other error (a failed connection attempt
+    included: it also reports 28000 when pg_hba.conf rejects the login)."""
+    orig = exc.orig
+    sqlstate = getattr(orig, "sqlstate", None)
+    if exc.statement is None or not isinstance(sqlstate, str):
+        return None
+    diag = getattr(orig, "diag", None)
+    message = str(getattr(diag, "message_primary", None) or first_line(exc))
+    if sqlstate == "28000":
+        return NotSignedIn(NOT_SIGNED_IN, "none")
+    if sqlstate == "PMD05":
+        field = str(getattr(diag, "message_detail", None) or "value")
+        return ValidationError({field: message})
+    make = _SERVER_REFUSALS.get(sqlstate)
+    return make(message) if make is not None else None
+
+
 def database_error(url: str | URL, exc: BaseException) -> PmdeskError:
     """The core's error for a driver error: DatabaseRefused with its own sentence (read-only,
     out of range, permission denied), else DatabaseUnavailable."""
@@ -395,6 +443,11 @@ class Database:
         )
         self._write_sessions = sessionmaker(self._write_engine, expire_on_commit=False)
         self._hardening_level: int | None = None
+        self._session_token: str | None = None
+        self._session_lock = threading.Lock()
+        if self.backend == "postgresql":
+            event.listen(self.engine, "connect", self._present_session)
+            event.listen(self.engine, "checkout", self._check_presented)
 
     @property
     def hardening_level(self) -> int:
@@ -411,6 +464,56 @@ class Database:
                 level = found.level if found is not None else 0
             self._hardening_level = level
         return self._hardening_level
+
+    @property
+    def server_sessions(self) -> bool:
+        """Whether the server keeps the sessions (hardening level 4 or later): every unit of
+        work then acts as the session ``use_session`` names."""
+        return self.backend == "postgresql" and self.hardening_level >= SERVER_SESSIONS_LEVEL
+
+    @property
+    def session_token(self) -> str | None:
+        """The token every new connection presents (``use_session``), or None."""
+        return self._session_token
+
+    def use_session(self, token: str | None) -> None:
+        """Act as the session ``token`` opens from now on (None: as nobody). Where the server
+        keeps the sessions, each new connection presents it in the setting ``pmdesk.session``,
+        and no pooled connection made for another identity is used again: each is closed and
+        replaced when next taken from the pool (closing them here would leave connections in
+        use on other threads unclosed). Elsewhere nothing to do: the client checks sessions
+        itself."""
+        if token is not None and not self.server_sessions:
+            return
+        with self._session_lock:
+            self._session_token = token
+
+    def forget_session(self, token: str | None) -> None:
+        """``use_session(None)`` if ``token`` is still the one presented (it just ended)."""
+        with self._session_lock:
+            if token is not None and token == self._session_token:
+                self._session_token = None
+
+    def _present_session(self, dbapi_connection: Any, record: Any) -> None:
+        """SQLAlchemy's ``connect`` event on PostgreSQL: the session's token, once per physical
+        connection, outside any transaction (a setting made in a transaction rolled back would
+        be undone with it)."""
+        token = self._session_token
+        record.info[_PRESENTED] = token
+        if token is None:
+            return
+        autocommit = dbapi_connection.autocommit
+        dbapi_connection.autocommit = True
+        try:
+            dbapi_connection.execute(PRESENT_SESSION, {"token": token})
+        finally:
+            dbapi_connection.autocommit = autocommit
+
+    def _check_presented(self, _dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        """SQLAlchemy's ``checkout`` event: a connection that presents another session than
+        the current one is closed, and the pool connects again (``_present_session``)."""
+        if record.info.get(_PRESENTED) != self._session_token:
+            raise DisconnectionError("the session to present changed")
 
     @property
     def backend(self) -> str:
@@ -467,6 +570,9 @@ class Database:
         try:
             yield
         except DBAPIError as exc:
+            refusal = server_refusal(exc)
+            if refusal is not None:
+                raise refusal from exc
             if isinstance(exc, OperationalError):
                 if is_connection_problem(exc):
                     raise DatabaseUnavailable(unavailable_message(self.url, exc)) from exc

@@ -27,6 +27,21 @@ class DatabaseRefused(PmdeskError):
     permission (see ``pmdesk.core.db.database_problem``). Nothing was saved."""
 
 
+class NotSignedIn(PmdeskError):
+    """No usable session: never signed in, or the session ended (signed out, ended by an
+    administrator, expired, a lock or a new password). ``reason`` says why (for the log and
+    the desktop app's message): "none", "ended", "expired", "address", "locked", "deleted" or
+    "password"."""
+
+    def __init__(self, message: str = "", reason: str = "none") -> None:
+        super().__init__(message or NOT_SIGNED_IN)
+        self.reason = reason
+
+
+#: What a server that needs a session says when the connection presents none that holds.
+NOT_SIGNED_IN = "You are not signed in, or your session has ended: sign in again."
+
+
 class SchemaTooNew(PmdeskError):
     """The database was migrated by a newer pmdesk."""
 

@@ -13,6 +13,12 @@ or pressing End sessions deletes their rows, which ends every session at its nex
 A command-line session lasts ``session_hours`` (a Security setting, 8 by default). A desktop
 session is a lease the running app renews every half minute (``DESKTOP_LEASE``): an app that
 crashed leaves a row that lapses within minutes.
+
+On a database whose server keeps the sessions (hardening level 4, ``Database.server_sessions``)
+the same rules run in the server's functions (``pmdesk.core.server.sessions_sql``): the sign-in
+starts the session there, ``SessionService`` calls ``resume``, ``sign_out``, ``list_sessions`` and
+``end_sessions``, and the workstation cannot read or write ``user_sessions`` at all. A token that
+holds becomes the identity of every connection of the process (``Database.use_session``).
 """
 
 from __future__ import annotations
@@ -20,11 +26,13 @@ from __future__ import annotations
 import getpass
 import hashlib
 import logging
+import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -32,11 +40,12 @@ from pmdesk.core import audit
 from pmdesk.core.audit import Event
 from pmdesk.core.clock import Clock
 from pmdesk.core.context import Actor, CoreContext
-from pmdesk.core.errors import DatabaseBusy, PmdeskError
+from pmdesk.core.errors import DatabaseBusy, NotSignedIn, PmdeskError
 from pmdesk.core.models import Person, SecuritySettings, UserSession
 from pmdesk.core.modules import MAINTENANCE, Action
 from pmdesk.core.people import display_name, is_locked
 from pmdesk.core.permissions import require, require_within_own_rights
+from pmdesk.core.server.roles import SCHEMA
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +60,10 @@ DEFAULT_SESSION_HOURS = 8
 DESKTOP_LEASE = timedelta(minutes=5)
 # How often a running desktop app checks that its session still holds.
 CHECK_INTERVAL_S = 30
-
-
-class NotSignedIn(PmdeskError):
-    """No usable session; ``reason`` says why (for the log and the desktop app's message)."""
-
-    def __init__(self, message: str, reason: str) -> None:
-        super().__init__(message)
-        self.reason = reason
+# What every token looks like (``new_token``, and the server's: 32 random bytes, URL-safe
+# base64 without padding); anything else cannot open a session.
+TOKEN_PATTERN = "[A-Za-z0-9_-]{43}"
+_TOKEN = re.compile(TOKEN_PATTERN)
 
 
 SIGN_IN_FIRST = "Sign in first: pmdesk login LOGIN"
@@ -163,7 +168,13 @@ def start(
 
 
 def end_all(s: Session, person_id: int) -> int:
-    """End every session of a person in the caller's transaction (lock, password change)."""
+    """End every session of a person in the caller's transaction (lock, password change).
+
+    Where the server keeps the sessions the workstation may not delete them: the server
+    removes those the change (flushed first) has already ended."""
+    if _server_keeps_sessions(s):
+        s.flush()
+        return int(_server_answer(s, "end_lapsed_sessions(:person)", person=person_id))
     result = s.execute(
         delete(UserSession)
         .where(UserSession.person_id == person_id)
@@ -210,9 +221,15 @@ class SessionService:
 
         The check only reads, so a command that only reads still works while another program
         holds SQLite's write lock; recording the use (and renewing a desktop lease) is a
-        separate, best-effort write."""
+        separate, best-effort write.
+
+        Where the server keeps the sessions, a token that holds becomes the identity of this
+        process's connections (``Database.use_session``), and one that no longer holds stops
+        being it."""
         if not token or not isinstance(token, str) or len(token) > 200:
             raise NotSignedIn(SIGN_IN_FIRST, "none")
+        if self._ctx.db.server_sessions:
+            return self._resume(token, workstation)
         token_hash = hash_token(token)
         with self._ctx.db.session() as s:
             now = self._clock.now(s)
@@ -254,6 +271,35 @@ class SessionService:
             expires_at=expires_at,
         )
 
+    def _resume(self, token: str, workstation: str) -> ActiveSession:
+        """``resolve`` by the server: one call checks, records the use and renews a lease, or
+        removes the session and audits the refusal."""
+        db = self._ctx.db
+        found: dict[str, Any] = {"outcome": "refused", "reason": "ended"}
+        if _TOKEN.fullmatch(token):
+            with db.session() as s:
+                found = _server_answer(s, "resume(:token, :ws)", token=token, ws=workstation)
+        if found.get("outcome") != "ok":
+            why = str(found.get("reason") or "ended")
+            log.info("session refused: %s", why)
+            db.forget_session(token)
+            raise NotSignedIn(REASONS.get(why, REASONS["ended"]), why)
+        db.use_session(token)
+        kind, login = str(found["kind"]), str(found["login"])
+        return ActiveSession(
+            session_id=int(found["session"]),
+            kind=kind,
+            actor=Actor(
+                name=actor_name(login, kind),
+                person_id=int(found["person"]),
+                address=found.get("address"),
+                workstation=workstation[:255],
+            ),
+            login=login,
+            display_name=str(found.get("name") or login),
+            expires_at=_utc(found["expires_at"]),
+        )
+
     def _refuse(self, session_id: int, kind: str, login: str, why: str, actor: Actor) -> None:
         """A session that no longer holds is removed and the refusal audited (best effort: the
         refusal stands even when the database is too busy to record it)."""
@@ -289,9 +335,15 @@ class SessionService:
             log.warning("session use not recorded now: %s", type(exc).__name__)
 
     def end(self, token: str | None, actor: Actor | None = None) -> bool:
-        """Sign out: delete the session row. False when there was none (already ended)."""
+        """Sign out: delete the session row. False when there was none (already ended).
+
+        Where the server keeps the sessions, the server ends the session whose token this
+        transaction presents (knowing the token is what allows it), and audits it as its own
+        person; ``actor`` is not used."""
         if not token:
             return False
+        if self._ctx.db.server_sessions:
+            return self._sign_out(token)
         with self._ctx.db.write_session() as s:
             row = s.execute(
                 select(UserSession).where(UserSession.token_hash == hash_token(token))
@@ -311,8 +363,34 @@ class SessionService:
             )
         return True
 
+    def _sign_out(self, token: str) -> bool:
+        ended = False
+        if _TOKEN.fullmatch(token):
+            with self._ctx.db.session() as s:
+                s.execute(text(_PRESENT_FOR_TRANSACTION), {"token": token})
+                ended = bool(_server_answer(s, "sign_out()").get("ended"))
+        self._ctx.db.forget_session(token)
+        return ended
+
     def for_person(self, actor: Actor, person_id: int) -> list[SessionRow]:
-        """A person's open sessions, most recently used first."""
+        """A person's open sessions, most recently used first. Where the server keeps the
+        sessions it checks the rights, for the person this process's session opens."""
+        if self._ctx.db.server_sessions:
+            with self._ctx.db.session() as s:
+                listed = _server_answer(s, "list_sessions(:person)", person=person_id)
+            return [
+                SessionRow(
+                    id=int(r["id"]),
+                    kind=str(r["kind"]),
+                    address=r.get("address"),
+                    workstation=str(r["workstation"]),
+                    os_user=str(r["os_user"]),
+                    created_at=_utc(r["created_at"]),
+                    last_used_at=_utc(r["last_used_at"]),
+                    expires_at=_utc(r["expires_at"]),
+                )
+                for r in listed
+            ]
         with self._ctx.db.session() as s:
             if actor.person_id != person_id:
                 require(s, actor, MAINTENANCE, Action.READ)
@@ -338,7 +416,11 @@ class SessionService:
 
     def end_for_person(self, actor: Actor, person_id: int) -> int:
         """End Sessions: every open session of a person. One's own always; anyone else's only
-        with Maintenance Edit and when their rights do not exceed one's own."""
+        with Maintenance Edit and when their rights do not exceed one's own. Where the server
+        keeps the sessions it checks the rights, for the person this process's session opens."""
+        if self._ctx.db.server_sessions:
+            with self._ctx.db.session() as s:
+                return int(_server_answer(s, "end_sessions(:person)", person=person_id))
         with self._ctx.db.write_session() as s:
             person = s.get(Person, person_id)
             if person is None:
@@ -364,6 +446,35 @@ class SessionService:
     def purge_expired(self) -> int:
         """Remove the rows of sessions that lapsed (a crashed app, a command line not used
         again): part of the expiry sweep. A lapsed row is refused anyway; this keeps the table
-        small."""
+        small. Where the server keeps the sessions the relay's sweep (``pmdesk.expire``) does
+        it: nothing to do here."""
+        if self._ctx.db.server_sessions:
+            return 0
         with self._ctx.db.write_session() as s:
             return delete_expired(s, self._clock.now(s))
+
+
+# The token for the rest of one transaction only (sign_out ends the session it presents).
+_PRESENT_FOR_TRANSACTION = "SELECT set_config('pmdesk.session', :token, true)"
+
+
+def _server_answer(s: Session, call: str, **params: object) -> Any:
+    """The answer of one of the server's session functions (jsonb arrives as dict or list)."""
+    return s.execute(text(f"SELECT {SCHEMA}.{call}"), params).scalar_one()
+
+
+def _utc(value: object) -> datetime:
+    """A timestamp of a server's jsonb answer (naive UTC, ISO 8601) as an aware datetime."""
+    return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
+
+
+def _server_keeps_sessions(s: Session) -> bool:
+    """Whether this transaction's database keeps the sessions on the server (level 4): its
+    function is there (one round trip, on PostgreSQL only)."""
+    if s.get_bind().dialect.name != "postgresql":
+        return False
+    found = s.execute(
+        text("SELECT to_regprocedure(:f) IS NOT NULL"),
+        {"f": f"{SCHEMA}.end_lapsed_sessions(integer)"},
+    ).scalar()
+    return bool(found)

@@ -13,7 +13,8 @@ import logging
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from pmdesk.core.context import CoreContext
-from pmdesk.core.sessions import CHECK_INTERVAL_S, NotSignedIn, SessionService
+from pmdesk.core.errors import NotSignedIn
+from pmdesk.core.sessions import CHECK_INTERVAL_S, SessionService
 from pmdesk.ui.tasks import TaskManager
 
 log = logging.getLogger(__name__)

@@ -257,14 +257,17 @@ def test_an_existing_database_converts_in_place_keeping_people_passwords_and_add
                 assert after_people == [(login, "server") for login, _hash in before_people]
                 assert all(h.startswith("$argon2id$") for _l, h in before_people)
                 assert s.execute(select(TrustedIp.address)).scalars().all() == ["10.1.2.3"]
-                assert s.scalar(select(UserSession.id)) is None
                 log = s.execute(select(AuditEvent.id, AuditEvent.event)).all()
                 glass = s.execute(
                     select(AuditEvent.actor, AuditEvent.detail).where(
                         AuditEvent.event == Event.BREAK_GLASS.value
                     )
                 ).all()
-            # Pending codes are withdrawn, and no workstation reads them any more.
+            # Sessions and pending codes are ended, and no workstation reads them any more.
+            assert sql(fresh.owner_url, "SELECT count(*) FROM pmdesk.user_sessions") == [(0,)]
+            assert "permission denied" in refused(
+                fresh.as_role(fresh.workstation), "SELECT 1 FROM pmdesk.user_sessions"
+            )
             assert sql(fresh.owner_url, "SELECT count(*) FROM pmdesk.login_challenges") == [(0,)]
             assert "permission denied" in refused(
                 fresh.as_role(fresh.workstation), "SELECT 1 FROM pmdesk.login_challenges"
@@ -385,9 +388,12 @@ def test_upgrades_run_as_the_owner_and_a_workstation_is_told_to_ask(fresh: Fresh
         "SELECT tableowner FROM pg_tables WHERE schemaname = 'pmdesk' "
         "AND tablename = 'user_sessions'",
     ) == [(fresh.owner,)]
-    assert sql(fresh.as_role(fresh.workstation), "SELECT count(*) FROM pmdesk.user_sessions") == [
-        (0,)
-    ]
+    assert sql(
+        fresh.as_role(fresh.workstation), "SELECT count(*) FROM pmdesk.delivery_outcomes"
+    ) == [(0,)]
+    assert "permission denied" in refused(
+        fresh.as_role(fresh.workstation), "SELECT 1 FROM pmdesk.user_sessions"
+    )
     status = run_pmdesk("server", "status", "--database", fresh.url_text())
     assert status.returncode == 0, status.stdout
 

@@ -302,10 +302,16 @@ def test_hostile_arguments_get_a_refusal_not_an_error(
     add_user(ws, "anne", PASSWORD)
     url = hardened.workstation_url
     for statement, args in (
-        ("SELECT pmdesk.sign_in(%s, %s, %s, %s)", ("x" * 100_000, "p" * 100_000, None, "w")),
-        ("SELECT pmdesk.sign_in(%s, %s, %s, %s)", (None, None, None, None)),
-        ("SELECT pmdesk.check_code(%s, %s, %s, %s)", ("'; DROP TABLE x; --", "1", True, "w")),
-        ("SELECT pmdesk.check_code(%s, %s, %s, %s)", (None, None, None, None)),
+        (
+            "SELECT pmdesk.sign_in(%s, %s, %s, %s, %s, %s)",
+            ("x" * 100_000, "p" * 100_000, None, "w", "cli", "u" * 100_000),
+        ),
+        ("SELECT pmdesk.sign_in(%s, %s, %s, %s, %s, %s)", (None,) * 6),
+        (
+            "SELECT pmdesk.check_code(%s, %s, %s, %s, %s, %s)",
+            ("'; DROP TABLE x; --", "1", True, "w", "x" * 100_000, None),
+        ),
+        ("SELECT pmdesk.check_code(%s, %s, %s, %s, %s, %s)", (None,) * 6),
         ("SELECT pmdesk.resend_code(%s, %s)", ("a" * 43, "w")),
         ("SELECT pmdesk.code_status(%s, %s, %s)", ("a" * 43, "w", 2_000_000_000)),
     ):

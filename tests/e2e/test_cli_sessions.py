@@ -96,7 +96,7 @@ def snapshot(db: Database) -> dict[str, Any]:
 
 
 @pytest.mark.slow
-def test_login_whoami_and_logout_on_each_engine(db: Database) -> None:
+def test_login_whoami_and_logout_on_each_engine(db: Database, owner_db: Database) -> None:
     keyring = real_keyring()
     sign_out_all(db)  # nothing left from an earlier test on this server database
     code, out, err = pmdesk(
@@ -117,7 +117,7 @@ def test_login_whoami_and_logout_on_each_engine(db: Database) -> None:
     assert PASSWORD not in out + err
     token = keyring.get(session_key_of(db))
     assert token, "the session's token is in the keyring"
-    (row,) = session_rows(db)
+    (row,) = session_rows(owner_db)  # a hardened server lets no workstation read them
     assert row.kind == "cli"
     assert row.token_hash == hashlib.sha256(token.encode()).hexdigest() != token
     assert row.expires_at - row.created_at == timedelta(hours=8)
@@ -138,7 +138,7 @@ def test_login_whoami_and_logout_on_each_engine(db: Database) -> None:
     code, out, err = pmdesk(db, "logout")
     assert (code, out.strip()) == (0, "Signed out."), err
     assert keyring.get(session_key_of(db)) is None
-    assert session_rows(db) == []
+    assert session_rows(owner_db) == []
 
     code, out, err = pmdesk(db, "whoami")
     assert (code, out, err.strip()) == (1, "", NOT_SIGNED_IN)
@@ -152,7 +152,9 @@ def test_login_whoami_and_logout_on_each_engine(db: Database) -> None:
 
 
 @pytest.mark.slow
-def test_without_a_session_the_attacks_change_nothing(db: Database, tmp_path: Path) -> None:
+def test_without_a_session_the_attacks_change_nothing(
+    db: Database, owner_db: Database, tmp_path: Path
+) -> None:
     """The security review's attacks, with a workstation's database URL and no sign-in."""
     keyring = real_keyring()
     admin = add_person(db, "admin", first_name="Ada", last_name="Admin")
@@ -197,7 +199,7 @@ def test_without_a_session_the_attacks_change_nothing(db: Database, tmp_path: Pa
     keyring.set(session_key_of(db), "made-up-token")
     attempt("a made-up token", 2)
     sign_in_as(db, "admin")
-    with db.session() as s:
+    with owner_db.session() as s:  # read by the owner: a hardened server shows no workstation
         stolen = s.execute(select(UserSession.token_hash)).scalar_one()
     keyring.set(session_key_of(db), stolen)
     before = snapshot(db)
@@ -249,7 +251,7 @@ def move(db: Database, person_id: int) -> None:
     ids=["expired", "locked", "deleted", "password-changed", "other-address"],
 )
 def test_a_session_that_no_longer_holds_is_refused(
-    db: Database, spoil: Callable[[Database, int], None]
+    db: Database, owner_db: Database, spoil: Callable[[Database, int], None]
 ) -> None:
     sign_in_admin(db)
     with db.session() as s:
@@ -258,7 +260,7 @@ def test_a_session_that_no_longer_holds_is_refused(
     code, out, err = pmdesk(db, "whoami")
     assert code == 0 and out.startswith("Signed in as helpdesk (Help Desk) until"), err
 
-    spoil(db, helpdesk)
+    spoil(owner_db, helpdesk)  # as the owner: a hardened server lets no workstation do it
     before = snapshot(db)
     code, out, err = pmdesk(db, "security", "disable-2fa")
 
@@ -266,7 +268,7 @@ def test_a_session_that_no_longer_holds_is_refused(
     assert two_factor_on(db)
     assert snapshot(db) == before
     assert events(db, Event.TWO_FACTOR_DISABLED) == []
-    assert session_rows(db) == [], "a session refused is ended"
+    assert session_rows(owner_db) == [], "a session refused is ended"
     code, out, err = pmdesk(db, "whoami")
     assert (code, err.strip()) == (1, NOT_SIGNED_IN)
 

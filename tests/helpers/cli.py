@@ -10,6 +10,7 @@ from datetime import datetime
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
 from pmdesk.core import sessions
 from pmdesk.core.audit import Event
@@ -19,7 +20,8 @@ from pmdesk.core.models import AuditEvent, Person
 from pmdesk.core.sessions import COMMAND_LINE
 from pmdesk.core.validation import login_key
 from pmdesk.secrets import SERVICE, KeyringStore, SecretStoreError, session_key
-from tests.helpers.databases import servers_required
+from tests.helpers.databases import ADMIN_URLS, servers_required
+from tests.helpers.pg import sql
 from tests.helpers.staff import ADMIN_GROUP_ID, add_person
 
 # The administrator a helpdesk test signs in as (tests/helpers/staff: a fake hash, no argon2).
@@ -89,19 +91,40 @@ def sign_in_as(db: Database, login: str, *, kind: str = COMMAND_LINE) -> str:
     For tests about what signed-in commands do (``pmdesk login`` itself is tested end to end in
     tests/e2e/test_cli_login.py): no argon2, no code round trip."""
     store = real_keyring()
-    with db.write_session() as s:
-        person = s.execute(select(Person).where(Person.login_key == login_key(login))).scalar_one()
-        now = DatabaseClock().now(s)
-        token, _ = sessions.start(
-            s,
-            now,
-            person,
-            kind,
-            address=db.client_address(s),
-            workstation=socket.gethostname(),
-        )
+    if db.server_sessions:
+        token = _server_session(db, login, kind)
+    else:
+        with db.write_session() as s:
+            person = s.execute(
+                select(Person).where(Person.login_key == login_key(login))
+            ).scalar_one()
+            token, _ = sessions.start(
+                s,
+                DatabaseClock().now(s),
+                person,
+                kind,
+                address=db.client_address(s),
+                workstation=socket.gethostname(),
+            )
     store.set(session_key_of(db), token)
     return token
+
+
+def _server_session(db: Database, login: str, kind: str) -> str:
+    """A session started by the server, as its sign-in would (hardening level 4): the owner
+    calls the internal function the workstation may not, from the address the ``pmdesk``
+    processes connect from (127.0.0.1)."""
+    owner = make_url(ADMIN_URLS["postgresql"]).set(database=db.url.database)
+    [(answer,)] = sql(
+        owner,
+        "SELECT pmdesk.start_session(p.id, %s, %s, %s) FROM pmdesk.personnel p "
+        "WHERE p.login_key = %s",
+        kind,
+        socket.gethostname(),
+        sessions.os_user(),
+        login_key(login),
+    )
+    return str(answer["token"])
 
 
 def sign_in_admin(db: Database, login: str = HELPDESK, *, group_id: int = ADMIN_GROUP_ID) -> str:

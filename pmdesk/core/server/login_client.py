@@ -2,10 +2,12 @@
 
 Each step is one call of a definer function (``login_sql``) in one short transaction: the
 server checks the password proof, the lockout, the trusted address and the code, draws codes
-and queues them for the relay, and writes the audit rows. This module only prepares the
-password proof, starts the client's session record (until sessions move to the server), and
-turns the server's answers into the same ``SignedIn`` / ``CodeNeeded`` / ``Refused`` (and the
-same sentences) as the client-side flow in ``auth``.
+and queues them for the relay, writes the audit rows and (level 4) starts the session. This
+module only prepares the password proof, and turns the server's answers into the same
+``SignedIn`` / ``CodeNeeded`` / ``Refused`` (and the same sentences) as the client-side flow in
+``auth``. A session the server started becomes the identity of this process's connections
+(``Database.use_session``). On a database still at level 3 the client starts the session
+record itself, as before, until ``server init`` runs again.
 """
 
 from __future__ import annotations
@@ -95,11 +97,12 @@ class ServerLogin:
         def decide(s: Session) -> SignedIn | Answer:
             answer = self._call(
                 s,
-                "sign_in(:key, :proof, :alt, :ws)",
+                f"sign_in(:key, :proof, :alt, :ws{self._session_arguments})",
                 key=key,
                 proof=proofs.normal,
                 alt=proofs.typed,
                 ws=self._workstation,
+                **self._session_parameters,
             )
             matched = answer.get("matched")
             if (
@@ -119,7 +122,7 @@ class ServerLogin:
 
         answer = self._db.write_transaction(decide)
         if isinstance(answer, SignedIn):
-            return answer
+            return self._present(answer)
         if answer["outcome"] == "code_needed":
             return self._code_needed(answer)
         return self._refused(answer, SIGN_IN_TOO_SOON)
@@ -130,11 +133,12 @@ class ServerLogin:
         def settle(s: Session) -> SignedIn | Answer:
             answer = self._call(
                 s,
-                "check_code(:challenge, :code, :trust, :ws)",
+                f"check_code(:challenge, :code, :trust, :ws{self._session_arguments})",
                 challenge=challenge_id if isinstance(challenge_id, str) else "",
                 code=code if isinstance(code, str) else "",
                 trust=bool(trust),
                 ws=self._workstation,
+                **self._session_parameters,
             )
             if answer["outcome"] == "signed_in":
                 return self._signed_in(s, answer)
@@ -142,7 +146,7 @@ class ServerLogin:
 
         answer = self._db.write_transaction(settle)
         if isinstance(answer, SignedIn):
-            return answer
+            return self._present(answer)
         return self._refused(answer, RESEND_TOO_SOON)
 
     def resend(self, challenge_id: str) -> CodeNeeded | Refused:
@@ -158,6 +162,26 @@ class ServerLogin:
         if answer["outcome"] == "code_needed":
             return self._code_needed(answer)
         return self._refused(answer, RESEND_TOO_SOON)
+
+    # ----- sessions ------------------------------------------------------------------------------
+
+    @property
+    def _session_arguments(self) -> str:
+        """The arguments sign_in and check_code take since the server keeps the sessions."""
+        return ", :kind, :os_user" if self._db.server_sessions else ""
+
+    @property
+    def _session_parameters(self) -> dict[str, object]:
+        if not self._db.server_sessions:
+            return {}
+        return {"kind": self._session_kind, "os_user": sessions.os_user()}
+
+    def _present(self, signed_in: SignedIn) -> SignedIn:
+        """A session the server started is this process's identity from now on (after the
+        sign-in's transaction: the pool is emptied)."""
+        if signed_in.session_token is not None:
+            self._db.use_session(signed_in.session_token)
+        return signed_in
 
     # ----- answers -------------------------------------------------------------------------------
 
@@ -176,7 +200,10 @@ class ServerLogin:
         )
         token: str | None = None
         expires_at: datetime | None = None
-        if self._session_kind is not None:
+        if "token" in answer:  # started by the server (level 4)
+            token = str(answer["token"])
+            expires_at = datetime.fromisoformat(str(answer["expires_at"])).replace(tzinfo=UTC)
+        elif self._session_kind is not None and not self._db.server_sessions:
             person = s.get(Person, person_id)
             assert person is not None  # locked by sign_in in this transaction
             now = self._clock.now(s)

@@ -4,7 +4,9 @@
 ``LoginService.begin``, ``verify`` and ``resend``: the same rules, the same audit rows, the same
 refusal reasons (the client turns them into its sentences). Codes are drawn here, stored only as
 an HMAC with a key no login role can read, and handed to the relay through ``code_queue``; the
-workstation never sees one. Failures count towards the lockout here too.
+workstation never sees one. Failures count towards the lockout here too. Since level 4 a
+completed sign-in also starts the session (``sessions_sql.start_session``) when the caller
+names a session kind.
 
 Numbers come from the Python modules (``codes``, ``lockout``), so the two sides cannot differ.
 Every statement is idempotent: ``server init`` runs them all each time.
@@ -12,7 +14,7 @@ Every statement is idempotent: ``server init`` runs them all each time.
 
 from __future__ import annotations
 
-from pmdesk.core import codes, lockout
+from pmdesk.core import codes, lockout, sessions
 from pmdesk.core.server.roles import CRYPTO_SCHEMA, SCHEMA
 
 _C = CRYPTO_SCHEMA
@@ -42,6 +44,7 @@ _PHONE = ", ".join(f"'{m}'" for m in PHONE_METHODS)
 #: How a stored code hash made here starts (auth.py's scrypt hashes start with ``n``).
 HMAC_PREFIX = "hmac-sha256$"
 CHALLENGE_ID = "^[A-Za-z0-9_-]{16,64}$"
+_KINDS = ", ".join(f"'{kind}'" for kind in sessions.KINDS)
 
 STATEMENTS: tuple[str, ...] = (
     # The key of code hashes: without it no offline guess is possible at any cost.
@@ -51,6 +54,17 @@ STATEMENTS: tuple[str, ...] = (
     CREATE OR REPLACE FUNCTION {_S}.limits() RETURNS jsonb
     LANGUAGE sql IMMUTABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
         SELECT jsonb_build_object({", ".join(f"'{k}', {v}" for k, v in _L.items())})
+    $$""",
+    # Forename and last name, NULL when both are empty; people.display_name.
+    f"""
+    CREATE OR REPLACE FUNCTION {_S}.full_name(p {_S}.personnel) RETURNS text
+    LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+        SELECT nullif(concat_ws(' ', nullif(p.first_name, ''), nullif(p.last_name, '')), '')
+    $$""",
+    f"""
+    CREATE OR REPLACE FUNCTION {_S}.display_name(p {_S}.personnel) RETURNS text
+    LANGUAGE sql IMMUTABLE SET search_path = {_S}, pg_temp AS $$
+        SELECT coalesce({_S}.full_name(p), p.login, 'person #' || p.id)
     $$""",
     # This connection's address as the server sees it, as addresses.normalise_address writes it.
     f"""
@@ -204,22 +218,30 @@ STATEMENTS: tuple[str, ...] = (
                                   ::integer)
             FROM {_S}.relay_heartbeat h ORDER BY h.last_seen_at DESC LIMIT 1), '{{}}'::jsonb)
     $$""",
-    # A completed sign-in (two-step off, a trusted address, or the right code).
+    # A completed sign-in (two-step off, a trusted address, or the right code); with a
+    # session kind, the session starts here (sessions_sql.start_session) and its token is
+    # in the answer, the only place it ever appears.
+    f"""DROP FUNCTION IF EXISTS {_S}.signed_in(
+        {_S}.personnel, text, text, timestamp, boolean, text, text)""",
     f"""
     CREATE OR REPLACE FUNCTION {_S}.signed_in(
         p {_S}.personnel, address text, workstation text, now_ timestamp, trusted boolean,
-        detail text, matched text)
+        detail text, matched text, kind text, os_user text)
     RETURNS jsonb
     LANGUAGE plpgsql VOLATILE SET search_path = {_S}, pg_temp AS $$
+    DECLARE
+        session jsonb := '{{}}';
     BEGIN
         PERFORM {_S}.record_success(p.id);
         UPDATE {_S}.personnel SET last_login_at = now_ WHERE id = p.id;
         PERFORM {_S}.audit_row(p.login, 'login.succeeded', p.login, address, workstation, detail);
+        IF kind IS NOT NULL THEN
+            session := {_S}.start_session(p.id, kind, workstation, os_user);
+        END IF;
         RETURN jsonb_build_object(
             'outcome', 'signed_in', 'person', p.id, 'login', p.login,
-            'name', coalesce(nullif(concat_ws(' ', nullif(p.first_name, ''),
-                                              nullif(p.last_name, '')), ''), p.login),
-            'trusted', trusted, 'address', address, 'matched', matched);
+            'name', {_S}.display_name(p), 'trusted', trusted, 'address', address,
+            'matched', matched) || session;
     END
     $$""",
     f"""
@@ -301,9 +323,7 @@ STATEMENTS: tuple[str, ...] = (
         INSERT INTO {_S}.code_queue (challenge_id, person_id, subject, kind, method, destination,
             person_name, code, valid_minutes, requested_from, workstation, created_at)
         VALUES (challenge, p.id, p.login, 'code', method, destination,
-            coalesce(nullif(concat_ws(' ', nullif(p.first_name, ''), nullif(p.last_name, '')),
-                            ''), p.login),
-            code, minutes, address, workstation, now_);
+            {_S}.display_name(p), code, minutes, address, workstation, now_);
         PERFORM pg_notify('pmdesk_codes', '');  -- no payload: anyone may LISTEN
         RETURN {_S}.code_hash(challenge, code);
     END
@@ -325,9 +345,10 @@ STATEMENTS: tuple[str, ...] = (
             'relay_last_seen_s', {_S}.relay_last_seen_s(), 'matched', matched)
     $$""",
     # Step 1: the password (auth.LoginService.begin).
+    f"DROP FUNCTION IF EXISTS {_S}.sign_in(text, text, text, text)",
     f"""
     CREATE OR REPLACE FUNCTION {_S}.sign_in(
-        key text, proof text, alt_proof text, workstation text)
+        key text, proof text, alt_proof text, workstation text, kind text, os_user text)
     RETURNS jsonb
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = {_S}, pg_temp AS $$
     DECLARE
@@ -342,6 +363,9 @@ STATEMENTS: tuple[str, ...] = (
         dest text;
         c {_S}.login_challenges%ROWTYPE;
     BEGIN
+        IF kind IS NOT NULL AND kind NOT IN ({_KINDS}) THEN
+            RETURN {_S}.refused('invalid_kind');
+        END IF;
         IF key IS NOT NULL AND key <> '' AND length(key) <= 256 THEN
             SELECT id INTO pid FROM {_S}.personnel WHERE login_key = key;
         END IF;
@@ -368,14 +392,15 @@ STATEMENTS: tuple[str, ...] = (
         SELECT * INTO settings FROM {_S}.security_settings ORDER BY id LIMIT 1;
         IF NOT coalesce(settings.two_factor_enabled, false) THEN
             RETURN {_S}.signed_in(p, address, ws, now_, false,
-                                  'two-step authentication off', matched);
+                                  'two-step authentication off', matched, kind, os_user);
         END IF;
         IF {_S}.trust_refusal(address) IS NULL THEN
             UPDATE {_S}.trusted_ips SET last_used_at = now_
              WHERE person_id = p.id AND trusted_ips.address = sign_in.address
                AND created_at > now_ - make_interval(days => settings.trust_days);
             IF FOUND THEN
-                RETURN {_S}.signed_in(p, address, ws, now_, true, 'trusted address', matched);
+                RETURN {_S}.signed_in(p, address, ws, now_, true, 'trusted address', matched,
+                                      kind, os_user);
             END IF;
         END IF;
 
@@ -456,9 +481,10 @@ STATEMENTS: tuple[str, ...] = (
     END
     $$""",
     # Step 2: the code (auth.LoginService.verify).
+    f"DROP FUNCTION IF EXISTS {_S}.check_code(text, text, boolean, text)",
     f"""
     CREATE OR REPLACE FUNCTION {_S}.check_code(
-        challenge text, code text, trust boolean, workstation text)
+        challenge text, code text, trust boolean, workstation text, kind text, os_user text)
     RETURNS jsonb
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = {_S}, pg_temp AS $$
     DECLARE
@@ -475,6 +501,9 @@ STATEMENTS: tuple[str, ...] = (
         why_not text;
         left_ integer;
     BEGIN
+        IF kind IS NOT NULL AND kind NOT IN ({_KINDS}) THEN
+            RETURN {_S}.refused('invalid_kind');
+        END IF;
         p := (SELECT a.p FROM {_S}.lock_attempt(challenge) AS a);
         c := (SELECT x FROM {_S}.login_challenges x WHERE x.id = challenge AND x.person_id = p.id);
         IF c.id IS NULL THEN
@@ -501,7 +530,7 @@ STATEMENTS: tuple[str, ...] = (
             ELSIF trust THEN
                 detail := detail || '; address unknown, not trusted';
             END IF;
-            RETURN {_S}.signed_in(p, address, ws, now_, false, detail, NULL)
+            RETURN {_S}.signed_in(p, address, ws, now_, false, detail, NULL, kind, os_user)
                    || jsonb_build_object('trusted_now', trusted_to IS NOT NULL);
         END IF;
 
@@ -663,8 +692,8 @@ STATEMENTS: tuple[str, ...] = (
 #: What the workstation role may call (signatures for GRANT EXECUTE).
 WORKSTATION_FUNCTIONS = (
     "limits()",
-    "sign_in(text, text, text, text)",
-    "check_code(text, text, boolean, text)",
+    "sign_in(text, text, text, text, text, text)",
+    "check_code(text, text, boolean, text, text, text)",
     "resend_code(text, text)",
     "code_status(text, text, integer)",
     "relay_status()",

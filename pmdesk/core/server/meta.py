@@ -15,8 +15,9 @@ from pmdesk.core.server.roles import SCHEMA, Roles
 
 #: The hardening this version of pmdesk installs (docs/server-enforced.md, rollout):
 #: 1 = roles, schema and PUBLIC's rights; 2 = passwords verified by the server; 3 = the
-#: sign-in decided by the server, codes sent only by the relay.
-HARDENING_LEVEL = 3
+#: sign-in decided by the server, codes sent only by the relay; 4 = sessions kept by the
+#: server, every connection presenting its token.
+HARDENING_LEVEL = 4
 LEVEL_DESCRIPTIONS = {
     1: "roles only: the rules are still enforced by each pmdesk client",
     2: "passwords are verified by the server and cannot be read; the other rules are still "
@@ -24,6 +25,9 @@ LEVEL_DESCRIPTIONS = {
     3: "the sign-in (password, code, lockout, trusted address) is decided by the server and "
     "codes are sent only by the relay; the data tables are still protected by each pmdesk "
     "client",
+    4: "the sign-in is decided by the server, codes are sent only by the relay, and sessions "
+    "are kept by the server (the workstation login alone cannot start or read one); the data "
+    "tables are still protected by each pmdesk client",
 }
 
 CREATE_TABLE = f"""

@@ -6,7 +6,7 @@ list of them, so that setup and grants cannot disagree about what exists.
 
 from __future__ import annotations
 
-from pmdesk.core.server import login_sql, passwords_sql, queue_sql, relay_sql
+from pmdesk.core.server import login_sql, passwords_sql, queue_sql, relay_sql, sessions_sql
 
 
 def statements() -> tuple[str, ...]:
@@ -14,16 +14,24 @@ def statements() -> tuple[str, ...]:
         *passwords_sql.STATEMENTS,
         *queue_sql.STATEMENTS,
         *login_sql.STATEMENTS,
+        *sessions_sql.STATEMENTS,
         *relay_sql.STATEMENTS,
     )
 
 
 #: Tables no login role may read or write (reached only through definer functions).
-SECRET_TABLES: tuple[str, ...] = (*passwords_sql.SECRET_TABLES, *queue_sql.SECRET_TABLES)
-#: Functions (``name(argument types)``) the workstation role may call.
+SECRET_TABLES: tuple[str, ...] = (
+    *passwords_sql.SECRET_TABLES,
+    *queue_sql.SECRET_TABLES,
+    *sessions_sql.SECRET_TABLES,
+)
+#: Functions (``name(argument types)``) the workstation role may call. ``check_password``
+#: is no longer one of them since the whole sign-in is the server's (level 3): called
+#: directly it would answer password guesses without counting failures or auditing them.
 WORKSTATION_FUNCTIONS: tuple[str, ...] = (
-    *passwords_sql.WORKSTATION_FUNCTIONS,
+    *(f for f in passwords_sql.WORKSTATION_FUNCTIONS if not f.startswith("check_password(")),
     *login_sql.WORKSTATION_FUNCTIONS,
+    *sessions_sql.WORKSTATION_FUNCTIONS,
 )
 #: Functions the relay role may call.
 RELAY_FUNCTIONS: tuple[str, ...] = relay_sql.RELAY_FUNCTIONS
