@@ -25,8 +25,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pmdesk.ui.errors import error_text
 from pmdesk.ui.icons import app_icon, pixmap
+from pmdesk.ui.ops import Operation, indicator
 from pmdesk.ui.scrolling import follow_focus
 from pmdesk.ui.tasks import TaskManager
 from pmdesk.ui.widgets import (
@@ -70,7 +70,6 @@ class FirstRunDialog(WrappingDialog):
         self._passwords = passwords
         self._group_id = administrator_group_id
         self._tasks = tasks
-        self._busy = False
         self.setObjectName("firstRunDialog")
         self.setWindowTitle(self.tr("First administrator"))
         self.setWindowIcon(app_icon())
@@ -132,6 +131,16 @@ class FirstRunDialog(WrappingDialog):
 
         self.message = MessageLabel(self)
         self.busy = BusyIndicator(self)
+        self.creating = Operation[object](
+            self,
+            tasks,
+            label="first run",
+            message=self.message,
+            failure=self.tr("The administrator could not be created"),
+            busy=indicator(self.busy, self._enable_fields),
+            busy_text=self.tr("Creating the administrator…"),
+            fields=self._show_field_errors,
+        )
         self.create_button = make_primary(QPushButton(self.tr("Create administrator"), self))
         self.create_button.setObjectName("createButton")
         self.create_button.setDefault(True)
@@ -257,7 +266,7 @@ class FirstRunDialog(WrappingDialog):
             self.resize(self.width(), needed)
 
     def submit(self) -> None:
-        if self._busy:
+        if self.creating.running:
             return
         form = self._form()
         errors = self._errors(form)
@@ -279,33 +288,20 @@ class FirstRunDialog(WrappingDialog):
             except AlreadyInitialised:
                 return AlreadyDone()
 
-        self._set_busy(True)
-        self._tasks.run(create, self._created, self._failed, owner=self, label="first run")
+        self.creating.run(create, self._created)
 
     def _created(self, result: object) -> None:
         """``created("")`` means another workstation was first: sign in with that account."""
-        self._set_busy(False)
         login = "" if isinstance(result, AlreadyDone) else self.editor("login").text().strip()
         self.created.emit(login)
         self.accept()
 
-    def _failed(self, exc: BaseException) -> None:
-        from pmdesk.core.errors import ValidationError
+    def _show_field_errors(self, errors: dict[str, str]) -> list[str]:
+        self.show_errors(errors)
+        return []
 
-        self._set_busy(False)
-        if isinstance(exc, ValidationError):
-            self.show_errors(exc.errors)
-        else:
-            self.message.show_error(
-                error_text(exc, self.tr("The administrator could not be created"))
-            )
-
-    def _set_busy(self, busy: bool) -> None:
-        self._busy = busy
-        if busy:
-            self.busy.start(self.tr("Creating the administrator…"))
-        else:
-            self.busy.stop()
+    def _enable_fields(self) -> None:
+        busy = self.creating.running
         self.create_button.setEnabled(not busy)
         for box in self.fields.values():
             box.editor.setEnabled(not busy)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -45,7 +46,7 @@ from pmdesk.core.modules import LANGUAGES, MAINTENANCE, Action, Module
 from pmdesk.paths import resource_dir
 from pmdesk.ui.icons import app_icon, icon, pixmap
 from pmdesk.ui.message_boxes import ask_discard
-from pmdesk.ui.page_context import PageContext, PageFactory, Session
+from pmdesk.ui.page_context import ChangeHub, PageContext, PageFactory, Session
 from pmdesk.ui.tasks import TaskManager
 
 if TYPE_CHECKING:
@@ -174,13 +175,14 @@ class MainWindow(QMainWindow):
         self.tasks = tasks
         self._closing_confirmed = False
         self._signing_out = False
-        # Set by the app after sign-in (expiry sweep, live refresh); pages connect to it.
-        self.background: BackgroundServices | None = None
+        # Set by the app after sign-in (expiry sweep, live refresh): see ``background``.
+        self._background: BackgroundServices | None = None
+        self.changes = ChangeHub(self)
         self.pages: dict[str, _LazyPage] = {}
         self.setObjectName("mainWindow")
         self.setWindowIcon(app_icon())
         self.setWindowTitle(session.display_name)
-        self.context = PageContext(app, session, tasks, self, passwords)
+        self.context = PageContext(app, session, tasks, self, passwords, self.changes)
 
         central = QWidget(self)
         layout = QVBoxLayout(central)
@@ -225,6 +227,21 @@ class MainWindow(QMainWindow):
         self._restore_geometry()
 
     # ----- building -----------------------------------------------------------------------
+
+    @property
+    def background(self) -> BackgroundServices | None:
+        """The signed-in session's background services, once started (None before, and in
+        tests): what they hear changed on other workstations goes to the change hub."""
+        return self._background
+
+    @background.setter
+    def background(self, services: BackgroundServices | None) -> None:
+        if self._background is not None:
+            with suppress(RuntimeError, TypeError):
+                self._background.changed.disconnect(self.changes.announce)
+        self._background = services
+        if services is not None:
+            services.changed.connect(self.changes.announce)
 
     def _build_header(self) -> QWidget:
         header = QWidget(self)

@@ -22,10 +22,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from pmdesk.core.changes import PERSONNEL, TRUSTED_IPS
 from pmdesk.core.errors import (
     ConflictError,
     NotFound,
-    ValidationError,
 )
 from pmdesk.core.modules import MAINTENANCE, SYSTEM_SECURITY, Action
 from pmdesk.core.personnel import Lookups, PersonForm, PersonnelService, PersonRecord
@@ -36,6 +36,7 @@ from pmdesk.ui.errors import error_text
 from pmdesk.ui.icons import icon
 from pmdesk.ui.lists import list_table, search_box
 from pmdesk.ui.message_boxes import ask, ask_discard
+from pmdesk.ui.ops import Operations, indicator
 from pmdesk.ui.personnel.conflict import ConflictDialog
 from pmdesk.ui.personnel.form import PersonEditor
 from pmdesk.ui.personnel.model import (
@@ -72,17 +73,13 @@ class PersonnelPage(QWidget):
         self.can_delete = self.session.can(MAINTENANCE, Action.DELETE)
         # TrustedIpService.remove_for_person: Maintenance Edit or System → Security Delete.
         self.can_remove_ips = self.can_edit or self.session.can(SYSTEM_SECURITY, Action.DELETE)
-        self._busy = False
-        self._open_token = 0
         self._reselect_id: int | None = None
         self._lookups: Lookups | None = None
         self._current_id: int | None = None
-        services = getattr(context.window, "background", None)
-        if services is not None:
-            # Another workstation (or the expiry sweep) changed trusted addresses.
-            services.trusted_ips_changed.connect(self._trusted_ips_changed_elsewhere)
-            # Groups, locations, languages or teams changed (here or elsewhere): the lists follow.
-            services.changed.connect(self._tables_changed)
+        # Another workstation, the expiry sweep or System → Security changed trusted addresses.
+        context.changes.subscribe(self, {TRUSTED_IPS}, self._trusted_ips_changed_elsewhere)
+        # Groups, locations, languages or teams changed (here or elsewhere): the lists follow.
+        context.changes.subscribe(self, LOOKUP_TABLES, self._tables_changed)
         self._pending_row: int | None = None
         # New was clicked: the empty form stays until a person is opened (a list refresh must
         # not replace it with the first person).
@@ -191,6 +188,7 @@ class PersonnelPage(QWidget):
         self.editor_scroll = scroll
 
         self.busy = BusyIndicator(self)
+        self._make_operations()
         self.save_button = make_primary(QPushButton(icon("save-light"), self.tr("Save"), self))
         self.save_button.setObjectName("saveButton")
         self.save_button.clicked.connect(self.save)
@@ -266,9 +264,8 @@ class PersonnelPage(QWidget):
         self.model.refresh()
         self._load_lookups()
 
-    def _tables_changed(self, tables: object) -> None:
-        if isinstance(tables, set | frozenset) and tables & LOOKUP_TABLES:
-            self._load_lookups()
+    def _tables_changed(self, _tables: frozenset[str]) -> None:
+        self._load_lookups()
 
     def showEvent(self, event: QShowEvent) -> None:
         """Coming back from System → Permissions: offer the groups made there at once."""
@@ -393,8 +390,7 @@ class PersonnelPage(QWidget):
     # ----- opening ------------------------------------------------------------------------
 
     def _load_lookups(self) -> None:
-        service = self.service
-        self.tasks.run(service.lookups, self._lookups_arrived, self._show_error, owner=self)
+        self.lookups_loading.run(self.service.lookups, self._lookups_arrived)
 
     def _lookups_arrived(self, lookups: Lookups) -> None:
         self._lookups = lookups
@@ -406,29 +402,18 @@ class PersonnelPage(QWidget):
 
     def open_person(self, person_id: int, *, keep_message: bool = False) -> None:
         """Load a person into the form (on a worker), with the lock state and trusted IPs."""
-        self._open_token += 1
-        token = self._open_token
         self._current_id = person_id
-        load = self._loader(person_id)
+        self.extras_loading.cancel()
+        self.opening.run(
+            self._loader(person_id),
+            lambda loaded: self._show_loaded(loaded, keep_message=keep_message),
+        )
 
-        def done(loaded: PersonDetails) -> None:
-            if token != self._open_token:
-                return
-            self._set_busy(False)
-            self._show_loaded(loaded, keep_message=keep_message)
-
-        def failed(exc: BaseException) -> None:
-            if token != self._open_token:
-                return
-            self._set_busy(False)
-            if isinstance(exc, NotFound):
-                self._current_id = None
-                self.editor.clear_for_new()
-                self.model.refresh()
-            self._show_error(exc)
-
-        self._set_busy(True, self.tr("Loading…"))
-        self.tasks.run(load, done, failed, owner=self, label="open person")
+    def _not_found_on_open(self, exc: NotFound) -> None:
+        self._current_id = None
+        self.editor.clear_for_new()
+        self.model.refresh()
+        self._show_error(exc)
 
     def _show_loaded(self, loaded: PersonDetails, *, keep_message: bool = False) -> None:
         record = loaded.record
@@ -452,7 +437,8 @@ class PersonnelPage(QWidget):
             return
 
         def go() -> None:
-            self._open_token += 1
+            self.opening.cancel()
+            self.extras_loading.cancel()
             self._current_id = None
             self._creating = True
             self._show_empty(False)
@@ -491,11 +477,9 @@ class PersonnelPage(QWidget):
                 return service.update(actor, person_id, version, form)
 
         self.editor.message.clear_message()
-        self._set_busy(True, self.tr("Saving…"))
-        self.tasks.run(call, self._saved, self._save_failed, owner=self, label="save person")
+        self.saving.run(call, self._saved)
 
     def _saved(self, record: PersonRecord) -> None:
-        self._set_busy(False)
         self.editor.mark_saved(record)
         self.editor.message.show_success(self.tr("{name} saved.").format(name=record.display_name))
         self._reveal_message()
@@ -503,37 +487,29 @@ class PersonnelPage(QWidget):
         self.model.refresh()
         self.open_person(record.id, keep_message=True)
 
-    def _save_failed(self, exc: BaseException) -> None:
-        self._set_busy(False)
-        if isinstance(exc, ValidationError):
-            rest = self.editor.set_errors(exc.errors)
-            text = self.tr("Not saved: correct the fields marked in red.")
-            if rest:
-                text += " " + " ".join(rest)
-            self.editor.message.show_error(text)
-        elif isinstance(exc, ConflictError):
-            self.editor.message.show_error(str(exc))
-            current = exc.current
-            if isinstance(current, PersonRecord):
-                self._show_conflict(current)
-            elif self.editor.record is not None:
-                self._fetch_for_conflict(self.editor.record.id)
-        elif isinstance(exc, NotFound):
-            self.editor.detach()
-            self.editor.message.show_error(
-                str(exc) + " " + self.tr("Your input is still here: Save adds it as a new person.")
-            )
-            self.model.refresh()
-        else:
-            self._show_error(exc, self.editor.message)
+    def _save_conflict(self, exc: ConflictError) -> None:
+        """Personnel's own conflict dialog: theirs against what is typed, field by field."""
+        self.editor.message.show_error(str(exc))
+        current = exc.current
+        if isinstance(current, PersonRecord):
+            self._show_conflict(current)
+        elif self.editor.record is not None:
+            self._fetch_for_conflict(self.editor.record.id)
+
+    def _saved_person_gone(self, exc: NotFound) -> None:
+        self.editor.detach()
+        self.editor.message.show_error(
+            str(exc) + " " + self.tr("Your input is still here: Save adds it as a new person.")
+        )
+        self.model.refresh()
+
+    def _after_save_failed(self) -> None:
         self._reveal_message()
         self._update_buttons()
 
     def _fetch_for_conflict(self, person_id: int) -> None:
         service, actor = self.service, self.actor
-        self.tasks.run(
-            lambda: service.get(actor, person_id), self._show_conflict, self._show_error, owner=self
-        )
+        self.conflict_fetching.run(lambda: service.get(actor, person_id), self._show_conflict)
 
     def _show_conflict(self, theirs: PersonRecord) -> None:
         mine = self.editor.form()
@@ -581,13 +557,9 @@ class PersonnelPage(QWidget):
         service, actor = self.service, self.actor
 
         def confirmed() -> None:
-            self._set_busy(True, self.tr("Deleting…"))
-            self.tasks.run(
+            self.deleting.run(
                 lambda: service.delete(actor, record.id, record.version),
                 lambda _none: self._deleted(record),
-                self._action_failed,
-                owner=self,
-                label="delete person",
             )
 
         ask(
@@ -603,7 +575,6 @@ class PersonnelPage(QWidget):
         )
 
     def _deleted(self, record: PersonRecord) -> None:
-        self._set_busy(False)
         self._current_id = None
         self.editor.clear_for_new()
         self.editor.message.show_success(
@@ -616,19 +587,15 @@ class PersonnelPage(QWidget):
         if self._busy or record is None or not self.can_edit:
             return
         service, actor = self.service, self.actor
-        self._set_busy(True, self.tr("Unlocking…"))
 
         def done(_none: object) -> None:
-            self._set_busy(False)
             self.editor.message.show_success(
                 self.tr("{name} can sign in again.").format(name=record.display_name)
             )
             self.model.refresh()
             self._refresh_extras(record.id)
 
-        self.tasks.run(
-            lambda: service.unlock(actor, record.id), done, self._action_failed, owner=self
-        )
+        self.unlocking.run(lambda: service.unlock(actor, record.id), done)
 
     def end_sessions(self) -> None:
         record = self.editor.record
@@ -638,7 +605,6 @@ class PersonnelPage(QWidget):
 
         def confirmed() -> None:
             def done(ended: int) -> None:
-                self._set_busy(False)
                 self.editor.message.show_success(
                     self.tr("{name} is signed out everywhere ({n} sessions ended).").format(
                         name=record.display_name, n=ended
@@ -646,13 +612,8 @@ class PersonnelPage(QWidget):
                 )
                 self._refresh_extras(record.id)
 
-            self._set_busy(True, self.tr("Ending sessions…"))
-            self.tasks.run(
-                lambda: SessionService(core).end_for_person(actor, record.id),
-                done,
-                self._action_failed,
-                owner=self,
-                label="end sessions",
+            self.ending_sessions.run(
+                lambda: SessionService(core).end_for_person(actor, record.id), done
             )
 
         ask(
@@ -679,12 +640,10 @@ class PersonnelPage(QWidget):
                 return TrustedIpService(core).remove_for_person(actor, record.id, ids)
 
             def done(_result: object) -> None:
-                self._set_busy(False)
                 self.editor.message.show_success(self.tr("Trusted address removed."))
                 self._refresh_extras(record.id)
 
-            self._set_busy(True, self.tr("Removing…"))
-            self.tasks.run(remove, done, self._action_failed, owner=self)
+            self.removing_ips.run(remove, done)
 
         ask(
             self,
@@ -696,7 +655,7 @@ class PersonnelPage(QWidget):
             informative=self.tr("Logins from there will need a security code again."),
         )
 
-    def _trusted_ips_changed_elsewhere(self) -> None:
+    def _trusted_ips_changed_elsewhere(self, _tables: frozenset[str] = frozenset()) -> None:
         if self._current_id is not None:
             self._refresh_extras(self._current_id)
 
@@ -706,27 +665,22 @@ class PersonnelPage(QWidget):
             self.open_person(person_id, keep_message=True)
             return
         typed = self.editor.form()
-        token = self._open_token
 
         def keep_typing(loaded: PersonDetails) -> None:
-            if token != self._open_token:
-                return
             self._show_loaded(loaded, keep_message=True)
             self.editor.set_form(typed)
             self._update_buttons()
 
-        self.tasks.run(self._loader(person_id), keep_typing, self._show_error, owner=self)
+        self.extras_loading.run(self._loader(person_id), keep_typing)
 
     def _loader(self, person_id: int) -> Callable[[], PersonDetails]:
         """Reads a person with their trusted addresses and open sessions (on a worker)."""
         return partial(person_details, self.app.context, self.service, self.actor, person_id)
 
-    def _action_failed(self, exc: BaseException) -> None:
-        self._set_busy(False)
-        if isinstance(exc, NotFound):
-            self._current_id = None
-            self.editor.detach()
-            self.model.refresh()
+    def _person_gone(self, exc: NotFound) -> None:
+        self._current_id = None
+        self.editor.detach()
+        self.model.refresh()
         self._show_error(exc, self.editor.message)
 
     # ----- helpers ------------------------------------------------------------------------
@@ -751,13 +705,49 @@ class PersonnelPage(QWidget):
             layout.activate()  # the message was hidden until now: place it first
         self.editor_scroll.ensureWidgetVisible(self.editor.message, 0, 0)
 
-    def _set_busy(self, busy: bool, text: str = "") -> None:
-        self._busy = busy
-        if busy:
-            self.busy.start(text)
-        else:
-            self.busy.stop()
-        self._update_buttons()
+    def _make_operations(self) -> None:
+        """One ``Operation`` per action of the page (see pmdesk.ui.ops)."""
+        tr = self.tr
+        self.ops = Operations(
+            self,
+            self.tasks,
+            message=self.editor.message,
+            busy=indicator(self.busy, self._update_buttons),
+            changes=self.context.changes,
+            after_failure=self._reveal_message,
+        )
+        make = self.ops.make
+        self.lookups_loading = make("lookups")
+        self.opening = make(
+            "open person", busy_text=tr("Loading…"), handle={NotFound: self._not_found_on_open}
+        )
+        self.extras_loading = make("refresh person")
+        self.conflict_fetching = make("conflict")
+        self.saving = make(
+            "save person",
+            busy_text=tr("Saving…"),
+            fields=self.editor.set_errors,
+            invalid_text=tr("Not saved: correct the fields marked in red."),
+            handle={ConflictError: self._save_conflict, NotFound: self._saved_person_gone},
+            announces={PERSONNEL},
+            after_failure=self._after_save_failed,
+        )
+        gone = {NotFound: self._person_gone}
+        self.deleting = make(
+            "delete person", busy_text=tr("Deleting…"), handle=gone, announces={PERSONNEL}
+        )
+        self.unlocking = make("unlock", busy_text=tr("Unlocking…"), handle=gone)
+        self.ending_sessions = make("end sessions", busy_text=tr("Ending sessions…"), handle=gone)
+        self.removing_ips = make(
+            "remove trusted IPs",
+            busy_text=tr("Removing…"),
+            handle=gone,
+            announces={TRUSTED_IPS},
+        )
+
+    @property
+    def _busy(self) -> bool:
+        return self.ops.busy
 
     def _update_buttons(self) -> None:
         record = self.editor.record

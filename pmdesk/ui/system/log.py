@@ -53,6 +53,7 @@ from pmdesk.core.audit import event_name as audit_event_name
 from pmdesk.ui.errors import error_text
 from pmdesk.ui.icons import icon
 from pmdesk.ui.lists import ModelIndex, ReadOnlyTableModel, list_table, search_box
+from pmdesk.ui.ops import Operation
 from pmdesk.ui.system.common import local_time, utc_time
 from pmdesk.ui.tasks import TaskManager
 from pmdesk.ui.widgets import BusyIndicator, MessageLabel
@@ -178,7 +179,9 @@ class AuditLogModel(ReadOnlyTableModel):
         self.block_size = block_size
         self._rows: list[AuditRow] = []
         self._filters = LogFilters()
-        self._generation = 0
+        self._fetching = Operation[list[AuditRow]](
+            self, tasks, label="audit block", handle={BaseException: self._failed}
+        )
         self._loading = False
         self._exhausted = True
         self._started = False
@@ -206,7 +209,7 @@ class AuditLogModel(ReadOnlyTableModel):
         self.reload()
 
     def reload(self) -> None:
-        self._generation += 1
+        self._fetching.cancel()  # an older block's answer is dropped
         self.beginResetModel()
         self._rows = []
         self._exhausted = False
@@ -220,20 +223,11 @@ class AuditLogModel(ReadOnlyTableModel):
             return
         self._loading = True
         self.blocks += 1
-        generation = self._generation
         source, filters, limit = self._source, self._filters, self.block_size
         before = self._rows[-1].id if self._rows else None
-        self._tasks.run(
-            lambda: source.block(filters, before, limit),
-            lambda rows: self._arrived(generation, rows),
-            lambda exc: self._failed(generation, exc),
-            owner=self,
-            label="audit block",
-        )
+        self._fetching.run(lambda: source.block(filters, before, limit), self._arrived)
 
-    def _arrived(self, generation: int, rows: list[AuditRow]) -> None:
-        if generation != self._generation:
-            return
+    def _arrived(self, rows: list[AuditRow]) -> None:
         self._loading = False
         self._exhausted = len(rows) < self.block_size
         if rows:
@@ -243,9 +237,7 @@ class AuditLogModel(ReadOnlyTableModel):
             self.endInsertRows()
         self.loaded.emit()
 
-    def _failed(self, generation: int, exc: BaseException) -> None:
-        if generation != self._generation:
-            return
+    def _failed(self, exc: BaseException) -> None:
         self._loading = False
         self._exhausted = True
         self.failed.emit(exc)
@@ -326,7 +318,6 @@ class LogPage(QWidget):
         self.tasks = context.tasks
         self.source = AuditSource(AuditService(context.app.context), context.session.actor)
         self.export_dialog: QFileDialog | None = None
-        self._exporting = False
         self._shown: LogFilters | None = None
 
         self.model = AuditLogModel(self.source, self.tasks, self)
@@ -409,6 +400,15 @@ class LogPage(QWidget):
         self.count_label.setObjectName("logCountLabel")
         self.count_label.setProperty("role", "muted")
         self.message = MessageLabel(self)
+        self.exporting = Operation[int](
+            self,
+            self.tasks,
+            label="export log",
+            message=self.message,
+            failure=self.tr("The export did not work"),
+            busy=lambda _on, _text: self._update(),
+            handle={OSError: self._not_written},
+        )
         self.message.setObjectName("logMessage")
         bottom = QHBoxLayout()
         bottom.addWidget(self.count_label, 1)
@@ -545,7 +545,6 @@ class LogPage(QWidget):
         source, filters = self.source, self.filters()
 
         def done(count: int) -> None:
-            self._exporting = False
             self.message.show_success(
                 (
                     self.tr("1 event exported to {path}.")
@@ -555,23 +554,17 @@ class LogPage(QWidget):
             )
             self._update()
 
-        def failed(exc: BaseException) -> None:
-            self._exporting = False
-            if isinstance(exc, OSError):
-                text = self.tr("The file could not be written: {reason}").format(
-                    reason=exc.strerror or exc
-                )
-            else:
-                text = error_text(exc, self.tr("The export did not work"))
-            self.message.show_error(text)
-            self._update()
-
-        self._exporting = True
         self.message.clear_message()
-        self._update()
-        self.tasks.run(
-            lambda: source.export(filters, path), done, failed, owner=self, label="export log"
+        self.exporting.run(lambda: source.export(filters, path), done)
+
+    def _not_written(self, exc: OSError) -> None:
+        self.message.show_error(
+            self.tr("The file could not be written: {reason}").format(reason=exc.strerror or exc)
         )
+
+    @property
+    def _exporting(self) -> bool:
+        return self.exporting.running
 
 
 def _local_midnight(day: date) -> datetime:

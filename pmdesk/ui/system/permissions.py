@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from pmdesk.core.changes import GROUP_PERMISSIONS, USER_GROUPS
 from pmdesk.core.errors import (
     ConflictError,
     LastAdministratorError,
@@ -47,6 +48,7 @@ from pmdesk.core.modules import MODULES, SYSTEM, Action, Module
 from pmdesk.ui.errors import error_text
 from pmdesk.ui.icons import app_icon, icon
 from pmdesk.ui.message_boxes import ask, ask_discard
+from pmdesk.ui.ops import Conflict, Operation, Operations, indicator
 from pmdesk.ui.scrolling import follow_focus
 from pmdesk.ui.system.common import form_layout
 from pmdesk.ui.widgets import (
@@ -298,8 +300,6 @@ class PermissionsPage(QWidget):
         self.groups: list[GroupSummary] = []
         self.current_grid: PermissionGrid | None = None
         self.name_dialog: GroupNameDialog | None = None
-        self._busy = False
-        self._grid_token = 0
         self._group_id: int | None = None
 
         # ----- Usergroup Selector -----
@@ -427,19 +427,83 @@ class PermissionsPage(QWidget):
         QShortcut(QKeySequence.StandardKey.Save, self, self.save)
         QShortcut(QKeySequence.StandardKey.Refresh, self, self.reload)
 
+        self._make_operations()
         self.grid.load(None)
         self._update_buttons()
         self._connect_background()
         self.load_groups()
 
-    def _connect_background(self) -> None:
-        """Follow other workstations' changes when the window runs the background services."""
-        services = getattr(self.context.window, "background", None)
-        signal = getattr(services, "permissions_changed", None)
-        if signal is not None:
-            signal.connect(self.permissions_changed_elsewhere)
+    def _make_operations(self) -> None:
+        """One ``Operation`` per action of the page (see pmdesk.ui.ops)."""
+        tr = self.tr
+        self.ops = Operations(
+            self,
+            self.tasks,
+            message=self.message,
+            busy=indicator(self.busy, self._update_buttons),
+            changes=self.context.changes,
+        )
+        gone = {NotFound: self._group_gone}
+        self.listing = self.ops.make(
+            "list groups", busy_text=tr("Loading…"), failure=tr("The groups could not be loaded")
+        )
+        self.grid_loading = self.ops.make(
+            "load grid",
+            busy_text=tr("Loading…"),
+            failure=tr("The permissions could not be loaded"),
+            handle=gone,
+        )
+        self.saving = self.ops.make(
+            "save permissions",
+            busy_text=tr("Saving…"),
+            failure=tr("The permissions were not saved"),
+            conflict=Conflict(
+                self._reload_current,
+                tr(
+                    "Reload shows the permissions as they are now saved; your ticks are "
+                    "discarded. Keep my changes leaves them here, unsaved."
+                ),
+            ),
+            handle={LastAdministratorError: self._last_administrator, NotFound: self._grid_gone},
+            after_failure=self._update_buttons,
+            announces={GROUP_PERMISSIONS},
+        )
+        not_deleted = tr("The group was not deleted")
+        self.delete_checking = self.ops.make(
+            "check group", busy_text=tr("Checking…"), failure=not_deleted, handle=gone
+        )
+        self.deleting = self.ops.make(
+            "delete",
+            busy_text=tr("Deleting…"),
+            failure=not_deleted,
+            handle=gone,
+            announces={USER_GROUPS},
+        )
 
-    def permissions_changed_elsewhere(self) -> None:
+    @property
+    def _busy(self) -> bool:
+        return self.ops.busy
+
+    def _last_administrator(self, exc: LastAdministratorError) -> None:
+        self.message.show_error(self.tr("Not saved. ") + str(exc))
+
+    def _group_gone(self, exc: NotFound) -> None:
+        self.message.show_error(str(exc))
+        self.load_groups(keep_message=True)
+
+    def _grid_gone(self, exc: NotFound) -> None:
+        self.current_grid = None
+        self.grid.load(None)
+        self._group_gone(exc)
+
+    def _connect_background(self) -> None:
+        """Follow the groups and permissions changed elsewhere (another workstation, or made
+        here)."""
+        self.context.changes.subscribe(
+            self, {USER_GROUPS, GROUP_PERMISSIONS}, self.permissions_changed_elsewhere
+        )
+
+    def permissions_changed_elsewhere(self, _tables: frozenset[str] = frozenset()) -> None:
         """Slot for ``BackgroundServices.permissions_changed``: reload unless the user is
         editing (then saving will say it conflicts and offer to reload)."""
         if self._busy or self.name_dialog is not None:
@@ -468,14 +532,6 @@ class PermissionsPage(QWidget):
 
     def has_unsaved_changes(self) -> bool:
         return self.grid.is_dirty()
-
-    def _set_busy(self, busy: bool, text: str = "") -> None:
-        self._busy = busy
-        if busy:
-            self.busy.start(text)
-        else:
-            self.busy.stop()
-        self._update_buttons()
 
     def _update_buttons(self) -> None:
         loaded = self.current_grid is not None and not self._busy
@@ -528,19 +584,12 @@ class PermissionsPage(QWidget):
 
     def load_groups(self, select_id: int | None = None, *, keep_message: bool = False) -> None:
         service, actor = self.service, self.actor
-
-        def done(groups: list[GroupSummary]) -> None:
-            self._set_busy(False)
-            self._show_groups(groups, select_id, keep_message=True)
-
-        def failed(exc: BaseException) -> None:
-            self._set_busy(False)
-            self.message.show_error(error_text(exc, self.tr("The groups could not be loaded")))
-
         if not keep_message:
             self.message.clear_message()
-        self._set_busy(True, self.tr("Loading…"))
-        self.tasks.run(lambda: service.list(actor), done, failed, owner=self, label="list groups")
+        self.listing.run(
+            lambda: service.list(actor),
+            lambda groups: self._show_groups(groups, select_id, keep_message=True),
+        )
 
     def _show_groups(
         self, groups: list[GroupSummary], select_id: int | None, *, keep_message: bool = False
@@ -582,34 +631,18 @@ class PermissionsPage(QWidget):
         self._load_grid(int(group_id))
 
     def _load_grid(self, group_id: int, *, keep_message: bool = False) -> None:
-        self._grid_token += 1
-        token = self._grid_token
         self._group_id = group_id
         service, actor = self.service, self.actor
 
         def done(grid: PermissionGrid) -> None:
-            if token != self._grid_token:
-                return
-            self._set_busy(False)
             self.current_grid = grid
             self.grid.load(grid)
             self._update_members()
             self._update_buttons()
 
-        def failed(exc: BaseException) -> None:
-            if token != self._grid_token:
-                return
-            self._set_busy(False)
-            self.message.show_error(error_text(exc, self.tr("The permissions could not be loaded")))
-            if isinstance(exc, NotFound):
-                self.load_groups(keep_message=True)
-
         if not keep_message:
             self.message.clear_message()
-        self._set_busy(True, self.tr("Loading…"))
-        self.tasks.run(
-            lambda: service.grid(actor, group_id), done, failed, owner=self, label="load grid"
-        )
+        self.grid_loading.run(lambda: service.grid(actor, group_id), done)
 
     def _update_members(self) -> None:
         group = self.current_group()
@@ -635,7 +668,6 @@ class PermissionsPage(QWidget):
         group_id, version = grid.group_id, grid.version
 
         def done(saved: PermissionGrid) -> None:
-            self._set_busy(False)
             self.current_grid = saved
             self.grid.mark_saved(saved)
             self.message.show_success(
@@ -644,41 +676,7 @@ class PermissionsPage(QWidget):
             self._update_buttons()
 
         self.message.clear_message()
-        self._set_busy(True, self.tr("Saving…"))
-        self.tasks.run(
-            lambda: service.save_grid(actor, group_id, version, rows),
-            done,
-            self._save_failed,
-            owner=self,
-            label="save permissions",
-        )
-
-    def _save_failed(self, exc: BaseException) -> None:
-        self._set_busy(False)
-        if isinstance(exc, LastAdministratorError):
-            self.message.show_error(self.tr("Not saved. ") + str(exc))
-        elif isinstance(exc, ConflictError):
-            self.message.show_error(str(exc))
-            ask(
-                self,
-                self.tr("Changed on another workstation"),
-                str(exc),
-                self.tr("Reload"),
-                self._reload_current,
-                informative=self.tr(
-                    "Reload shows the permissions as they are now saved; your ticks are "
-                    "discarded. Keep my changes leaves them here, unsaved."
-                ),
-                cancel_text=self.tr("Keep my changes"),
-            )
-        elif isinstance(exc, NotFound):
-            self.message.show_error(str(exc))
-            self.current_grid = None
-            self.grid.load(None)
-            self.load_groups(keep_message=True)
-        else:
-            self.message.show_error(error_text(exc, self.tr("The permissions were not saved")))
-        self._update_buttons()
+        self.saving.run(lambda: service.save_grid(actor, group_id, version, rows), done)
 
     def _reload_current(self) -> None:
         if self._group_id is not None:
@@ -764,21 +762,31 @@ class PermissionsPage(QWidget):
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.name_dialog = dialog
 
+        def conflict(exc: ConflictError) -> None:
+            dialog.set_error(str(exc))
+            self._reload_current()
+
+        naming = Operation[GroupSummary](
+            dialog,
+            self.tasks,
+            label=label,
+            handle={
+                ValidationError: lambda exc: dialog.set_error(exc.errors.get("name") or str(exc)),
+                ConflictError: conflict,
+                BaseException: lambda exc: dialog.set_error(
+                    error_text(exc, self.tr("That did not work"))
+                ),
+            },
+            changes=self.context.changes,
+            announces={USER_GROUPS},
+        )
+
+        def ok(group: GroupSummary) -> None:
+            dialog.accept()
+            done(group)
+
         def submitted(text: str) -> None:
-            def ok(group: GroupSummary) -> None:
-                dialog.accept()
-                done(group)
-
-            def refused(exc: BaseException) -> None:
-                if isinstance(exc, ValidationError):
-                    dialog.set_error(exc.errors.get("name") or str(exc))
-                elif isinstance(exc, ConflictError):
-                    dialog.set_error(str(exc))
-                    self._reload_current()
-                else:
-                    dialog.set_error(error_text(exc, self.tr("That did not work")))
-
-            self.tasks.run(call_for(text), ok, refused, owner=dialog, label=label)
+            naming.run(call_for(text), ok)
 
         def closed(_result: int) -> None:
             if self.name_dialog is dialog:
@@ -795,29 +803,18 @@ class PermissionsPage(QWidget):
         service, actor = self.service, self.actor
         group_id, name = grid.group_id, grid.group_name
 
+        def deleted(_none: object) -> None:
+            self.current_grid = None
+            self.grid.load(None)
+            self._group_id = None
+            self.message.show_success(self.tr("Group {group} deleted.").format(group=name))
+            self.load_groups(keep_message=True)
+
         def confirmed() -> None:
-            def done(_none: object) -> None:
-                self._set_busy(False)
-                self.current_grid = None
-                self.grid.load(None)
-                self._group_id = None
-                self.message.show_success(self.tr("Group {group} deleted.").format(group=name))
-                self.load_groups(keep_message=True)
-
-            def failed(exc: BaseException) -> None:
-                self._set_busy(False)
-                self.message.show_error(error_text(exc, self.tr("The group was not deleted")))
-                if isinstance(exc, NotFound):
-                    self.load_groups(keep_message=True)
-
             self.message.clear_message()
-            self._set_busy(True, self.tr("Deleting…"))
-            self.tasks.run(
-                lambda: service.delete(actor, group_id), done, failed, owner=self, label="delete"
-            )
+            self.deleting.run(lambda: service.delete(actor, group_id), deleted)
 
         def deletable(_none: object) -> None:
-            self._set_busy(False)
             ask(
                 self,
                 self.tr("Delete user group"),
@@ -828,22 +825,9 @@ class PermissionsPage(QWidget):
                 informative=self.tr("Its permissions are removed with it. This cannot be undone."),
             )
 
-        def refused(exc: BaseException) -> None:
-            self._set_busy(False)
-            self.message.show_error(error_text(exc, self.tr("The group was not deleted")))
-            if isinstance(exc, NotFound):
-                self.load_groups(keep_message=True)
-
         # Refuse first (a group with people in it), ask only when it can be deleted.
         self.message.clear_message()
-        self._set_busy(True, self.tr("Checking…"))
-        self.tasks.run(
-            lambda: service.check_deletable(actor, group_id),
-            deletable,
-            refused,
-            owner=self,
-            label="check group",
-        )
+        self.delete_checking.run(lambda: service.check_deletable(actor, group_id), deletable)
 
     # ----- helpers ------------------------------------------------------------------------
 

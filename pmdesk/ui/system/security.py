@@ -45,7 +45,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pmdesk.core.errors import ConflictError, PermissionDenied, ValidationError
+from pmdesk.core.changes import SECURITY_SETTINGS, TRUSTED_IPS
+from pmdesk.core.errors import PermissionDenied
 from pmdesk.core.modules import SYSTEM_SECURITY, Action
 from pmdesk.core.screens import DeliverySaved, SecurityState, save_delivery, security_state
 from pmdesk.core.security import (
@@ -65,6 +66,7 @@ from pmdesk.ui.errors import error_text
 from pmdesk.ui.icons import app_icon, icon, pixmap
 from pmdesk.ui.lists import ModelIndex, ReadOnlyTableModel, list_table, search_box
 from pmdesk.ui.message_boxes import ask, ask_discard
+from pmdesk.ui.ops import Conflict, Operations, indicator
 from pmdesk.ui.scrolling import follow_focus
 from pmdesk.ui.system.common import form_layout, pad_spin_box, spin_box_style
 from pmdesk.ui.system.mail_settings import MailSettingsBox
@@ -279,8 +281,6 @@ class SecurityPage(QWidget):
         self.can_delete = context.session.can(SYSTEM_SECURITY, Action.DELETE)
         self.state: SecurityState | None = None
         self.readiness_dialog: ReadinessDialog | None = None
-        self._busy_two_factor = False
-        self._busy_trust = False
         self._reselect: set[int] = set()
 
         self.message = MessageLabel(self)
@@ -570,6 +570,7 @@ class SecurityPage(QWidget):
         self._refresh_timer.setSingleShot(True)
         self._refresh_timer.setInterval(REFRESH_DELAY_MS)
         self._refresh_timer.timeout.connect(self.refresh_trusted_ips)
+        self._make_operations()
         self._connect_background()
 
         for spin in self._trust_spins():
@@ -582,22 +583,88 @@ class SecurityPage(QWidget):
 
     # ----- background updates -------------------------------------------------------------
 
-    def _connect_background(self) -> None:
-        """Follow other workstations' changes when the window runs the background services."""
-        services = getattr(self.context.window, "background", None)
-        ip_signal = getattr(services, "trusted_ips_changed", None)
-        if ip_signal is not None:
-            ip_signal.connect(self.trusted_ips_changed_elsewhere)
-        settings_signal = getattr(services, "security_settings_changed", None)
-        if settings_signal is not None:
-            settings_signal.connect(self.settings_changed_elsewhere)
+    def _make_operations(self) -> None:
+        """One ``Operation`` per action of the page (see pmdesk.ui.ops)."""
+        tr = self.tr
+        settings_conflict = Conflict(
+            self.load_state,
+            tr(
+                "Reload shows the settings as they are now saved; what you typed here is "
+                "discarded. Keep my changes leaves them here, unsaved."
+            ),
+            self.message,
+        )
+        page = Operations(
+            self,
+            self.tasks,
+            message=self.message,
+            busy=indicator(self.two_factor_busy, self._update_buttons),
+            changes=self.context.changes,
+        )
+        self.ops = page
+        self.loading = page.make(
+            "security", failure=tr("The security settings could not be loaded")
+        )
+        self.status_reading = page.make(
+            "connection status", failure=tr("The connection status could not be read")
+        )
+        self.readiness_check = page.make(
+            "readiness",
+            busy_text=tr("Checking who can receive a code…"),
+            failure=tr("The check did not work"),
+        )
+        self.two_factor_saving = page.make(
+            "two-step",
+            busy_text=tr("Saving…"),
+            failure=tr("The change was not saved"),
+            conflict=settings_conflict,
+            # Someone lost their address meanwhile: show the new list and ask again.
+            handle={ShutOutWarning: lambda exc: self._show_readiness(exc.people)},
+        )
+        self.trust_saving = page.make(
+            "trust settings",
+            message=self.trust_message,
+            failure=tr("Not saved"),
+            busy=lambda _on, _text: self._update_buttons(),
+            fields=self._trust_errors,
+            conflict=settings_conflict,
+            after_failure=self._update_buttons,
+        )
+        mail: dict[str, Any] = {"message": self.mail_box.message, "busy": self.mail_box.set_busy}
+        self.delivery_saving = page.make(
+            "save delivery",
+            **mail,
+            busy_text=tr("Saving…"),
+            failure=tr("Not saved"),
+            fields=self.mail_box.set_errors,
+            invalid_text=tr("Not saved: correct the fields marked in red."),
+            conflict=settings_conflict,
+        )
+        self.test_sending = page.make(
+            "test",
+            **mail,
+            failure=tr("The test code could not be sent"),
+            after_failure=lambda: self._reveal(self.mail_box.message),
+        )
+        self.removing = page.make(
+            "remove",
+            message=self.ip_message,
+            failure=tr("Nothing was removed"),
+            handle={PermissionDenied: self._may_not_remove},
+            announces={TRUSTED_IPS},
+        )
 
-    def trusted_ips_changed_elsewhere(self) -> None:
+    def _connect_background(self) -> None:
+        """Follow the changes made on other workstations, by the sweep and by other pages."""
+        self.context.changes.subscribe(self, {TRUSTED_IPS}, self.trusted_ips_changed_elsewhere)
+        self.context.changes.subscribe(self, {SECURITY_SETTINGS}, self.settings_changed_elsewhere)
+
+    def trusted_ips_changed_elsewhere(self, _tables: frozenset[str] = frozenset()) -> None:
         """Slot for ``BackgroundServices.trusted_ips_changed``: reload the page on screen soon
         (bursts of notifications, e.g. from the expiry sweep, cause one reload)."""
         self._refresh_timer.start()
 
-    def settings_changed_elsewhere(self) -> None:
+    def settings_changed_elsewhere(self, _tables: frozenset[str] = frozenset()) -> None:
         """Slot for ``BackgroundServices.security_settings_changed``."""
         if self.has_unsaved_changes():
             self.message.show_notice(
@@ -636,18 +703,7 @@ class SecurityPage(QWidget):
 
     def load_state(self) -> None:
         core, actor = self.core, self.actor
-
-        def done(state: SecurityState) -> None:
-            self._show_state(state)
-
-        def failed(exc: BaseException) -> None:
-            self.message.show_error(
-                error_text(exc, self.tr("The security settings could not be loaded"))
-            )
-
-        self.tasks.run(
-            lambda: security_state(core, actor), done, failed, owner=self, label="security"
-        )
+        self.loading.run(lambda: security_state(core, actor), self._show_state)
 
     def _show_state(self, state: SecurityState) -> None:
         self.state = state
@@ -745,7 +801,7 @@ class SecurityPage(QWidget):
 
     def toggle_two_factor(self) -> None:
         settings = self.settings
-        if settings is None or not self.can_edit or self._busy_two_factor:
+        if settings is None or not self.can_edit or self._two_factor_busy():
             return
         if settings.two_factor_enabled:
             ask(
@@ -761,19 +817,7 @@ class SecurityPage(QWidget):
             )
             return
         service, actor = self.service, self.actor
-        self._set_two_factor_busy(True, self.tr("Checking who can receive a code…"))
-
-        def done(people: list[ShutOutPerson]) -> None:
-            self._set_two_factor_busy(False)
-            self._show_readiness(people)
-
-        def failed(exc: BaseException) -> None:
-            self._set_two_factor_busy(False)
-            self.message.show_error(error_text(exc, self.tr("The check did not work")))
-
-        self.tasks.run(
-            lambda: service.readiness(actor), done, failed, owner=self, label="readiness"
-        )
+        self.readiness_check.run(lambda: service.readiness(actor), self._show_readiness)
 
     def _show_readiness(self, people: list[ShutOutPerson]) -> None:
         label = self.state.status.mail_label if self.state else ""
@@ -796,11 +840,7 @@ class SecurityPage(QWidget):
             return
         service, actor, version = self.service, self.actor, settings.version
 
-        def call() -> SecuritySettingsView:
-            return service.set_two_factor(actor, enabled, version, accept_shut_out=accept)
-
         def done(view: SecuritySettingsView) -> None:
-            self._set_two_factor_busy(False)
             self._show_settings(view)
             self.message.show_success(
                 self.tr("Two-step authentication is on.")
@@ -808,27 +848,13 @@ class SecurityPage(QWidget):
                 else self.tr("Two-step authentication is off.")
             )
 
-        def failed(exc: BaseException) -> None:
-            self._set_two_factor_busy(False)
-            if isinstance(exc, ShutOutWarning):
-                # Someone lost their address meanwhile: show the new list and ask again.
-                self._show_readiness(exc.people)
-            elif isinstance(exc, ConflictError):
-                self._conflict(exc)
-            else:
-                self.message.show_error(error_text(exc, self.tr("The change was not saved")))
-
         self.message.clear_message()
-        self._set_two_factor_busy(True, self.tr("Saving…"))
-        self.tasks.run(call, done, failed, owner=self, label="two-step")
+        self.two_factor_saving.run(
+            lambda: service.set_two_factor(actor, enabled, version, accept_shut_out=accept), done
+        )
 
-    def _set_two_factor_busy(self, busy: bool, text: str = "") -> None:
-        self._busy_two_factor = busy
-        if busy:
-            self.two_factor_busy.start(text)
-        else:
-            self.two_factor_busy.stop()
-        self._update_buttons()
+    def _two_factor_busy(self) -> bool:
+        return self.ops.busy
 
     # ----- trust days and code lifetime ---------------------------------------------------
 
@@ -839,34 +865,23 @@ class SecurityPage(QWidget):
 
     def save_trust_settings(self) -> None:
         settings = self.settings
-        if settings is None or not self.can_edit or self._busy_trust or not self._trust_dirty():
+        if (
+            settings is None
+            or not self.can_edit
+            or self.trust_saving.running
+            or not self._trust_dirty()
+        ):
             return
         service, actor, version = self.service, self.actor, settings.version
         days, minutes, hours = (spin.value() for spin in self._trust_spins())
         never = self.never_trusted_edit.text()
 
         def done(view: SecuritySettingsView) -> None:
-            self._busy_trust = False
             self._show_settings(view)
             self.trust_message.show_success(self.tr("Saved."))
             self.refresh_trusted_ips()  # the Expires column follows the trust period
 
-        def failed(exc: BaseException) -> None:
-            self._busy_trust = False
-            if isinstance(exc, ValidationError):
-                self.trust_days_box.set_error(exc.errors.get("trust_days"))
-                self.code_ttl_box.set_error(exc.errors.get("code_ttl_minutes"))
-                self.session_hours_box.set_error(exc.errors.get("session_hours"))
-                self.never_trusted_box.set_error(exc.errors.get("never_trusted_addresses"))
-            elif isinstance(exc, ConflictError):
-                self._conflict(exc)
-            else:
-                self.trust_message.show_error(error_text(exc, self.tr("Not saved")))
-            self._update_buttons()
-
-        self._busy_trust = True
-        self._update_buttons()
-        self.tasks.run(
+        self.trust_saving.run(
             lambda: service.update(
                 actor,
                 version,
@@ -876,10 +891,14 @@ class SecurityPage(QWidget):
                 session_hours=hours,
             ),
             done,
-            failed,
-            owner=self,
-            label="trust settings",
         )
+
+    def _trust_errors(self, errors: dict[str, str]) -> list[str]:
+        self.trust_days_box.set_error(errors.get("trust_days"))
+        self.code_ttl_box.set_error(errors.get("code_ttl_minutes"))
+        self.session_hours_box.set_error(errors.get("session_hours"))
+        self.never_trusted_box.set_error(errors.get("never_trusted_addresses"))
+        return []
 
     # ----- code delivery ------------------------------------------------------------------
 
@@ -892,7 +911,6 @@ class SecurityPage(QWidget):
         core, actor, version = self.core, self.actor, settings.version
 
         def done(result: DeliverySaved) -> None:
-            self.mail_box.set_busy(False)
             self._show_settings(result.settings)
             self.mail_box.mark_saved(result.settings.delivery, result.secret)
             if self.state is not None:
@@ -914,26 +932,9 @@ class SecurityPage(QWidget):
                 )
             self._reload_status()
 
-        def failed(exc: BaseException) -> None:
-            self.mail_box.set_busy(False)
-            if isinstance(exc, ValidationError):
-                rest = self.mail_box.set_errors(exc.errors)
-                self.mail_box.message.show_error(
-                    " ".join([self.tr("Not saved: correct the fields marked in red."), *rest])
-                )
-            elif isinstance(exc, ConflictError):
-                self._conflict(exc)
-            else:
-                self.mail_box.message.show_error(error_text(exc, self.tr("Not saved")))
-
         self.mail_box.message.clear_message()
-        self.mail_box.set_busy(True, self.tr("Saving…"))
-        self.tasks.run(
-            lambda: save_delivery(core, actor, delivery, version, secret),
-            done,
-            failed,
-            owner=self,
-            label="save delivery",
+        self.delivery_saving.run(
+            lambda: save_delivery(core, actor, delivery, version, secret), done
         )
 
     def _reload_status(self) -> None:
@@ -944,7 +945,7 @@ class SecurityPage(QWidget):
                 self.state = SecurityState(self.state.settings, status, self.state.secret)
                 self._show_state_status(status)
 
-        self.tasks.run(lambda: service.connection_status(actor), done, lambda _e: None, owner=self)
+        self.status_reading.run(lambda: service.connection_status(actor), done)
 
     def _show_state_status(self, status: ConnectionStatus) -> None:
         """The mail link's line of the connection status: how codes go, then how they are
@@ -995,7 +996,6 @@ class SecurityPage(QWidget):
         service, actor = self.service, self.actor
 
         def done(sent: TestSent) -> None:
-            self.mail_box.set_busy(False)
             if sent.file is not None:
                 text = self.tr("Test code for {to} written to {file}").format(
                     to=sent.destination, file=sent.file
@@ -1007,34 +1007,11 @@ class SecurityPage(QWidget):
             self.mail_box.message.show_success(text)
             self._reveal(self.mail_box.message)
 
-        def failed(exc: BaseException) -> None:
-            self.mail_box.set_busy(False)
-            self.mail_box.message.show_error(
-                error_text(exc, self.tr("The test code could not be sent"))
-            )
-            self._reveal(self.mail_box.message)
-
         self.mail_box.message.clear_message()
-        self.mail_box.set_busy(True, self.tr("Sending a test code to {to}…").format(to=address))
-        self.tasks.run(
-            lambda: service.send_test_code(actor, address), done, failed, owner=self, label="test"
-        )
-
-    # ----- conflicts ----------------------------------------------------------------------
-
-    def _conflict(self, exc: ConflictError) -> None:
-        self.message.show_error(str(exc))
-        ask(
-            self,
-            self.tr("Changed on another workstation"),
-            str(exc),
-            self.tr("Reload"),
-            self.load_state,
-            informative=self.tr(
-                "Reload shows the settings as they are now saved; what you typed here is "
-                "discarded. Keep my changes leaves them here, unsaved."
-            ),
-            cancel_text=self.tr("Keep my changes"),
+        self.test_sending.run(
+            lambda: service.send_test_code(actor, address),
+            done,
+            busy_text=self.tr("Sending a test code to {to}…").format(to=address),
         )
 
     # ----- trusted IPs --------------------------------------------------------------------
@@ -1175,16 +1152,8 @@ class SecurityPage(QWidget):
                 self.model.reload()
                 self._update_ip_busy()
 
-            def failed(exc: BaseException) -> None:
-                self.ip_message.show_error(error_text(exc, self.tr("Nothing was removed")))
-                if isinstance(exc, PermissionDenied):
-                    self.remove_delegate.enabled = False
-                    self.table.viewport().update()
-
             self.ip_message.clear_message()
-            self.tasks.run(
-                lambda: service.remove(actor, wanted), done, failed, owner=self, label="remove"
-            )
+            self.removing.run(lambda: service.remove(actor, wanted), done)
 
         ask(
             self,
@@ -1196,13 +1165,18 @@ class SecurityPage(QWidget):
             informative=self.tr("Logins from there will need a security code again."),
         )
 
+    def _may_not_remove(self, exc: PermissionDenied) -> None:
+        self.ip_message.show_error(error_text(exc, self.tr("Nothing was removed")))
+        self.remove_delegate.enabled = False
+        self.table.viewport().update()
+
     # ----- buttons ------------------------------------------------------------------------
 
     def _update_buttons(self) -> None:
         loaded = self.settings is not None
-        self.two_factor_button.setEnabled(self.can_edit and loaded and not self._busy_two_factor)
+        self.two_factor_button.setEnabled(self.can_edit and loaded and not self._two_factor_busy())
         self.trust_save_button.setEnabled(
-            self.can_edit and loaded and not self._busy_trust and self._trust_dirty()
+            self.can_edit and loaded and not self.trust_saving.running and self._trust_dirty()
         )
         if not self.can_edit:
             self.trust_save_button.setToolTip(
