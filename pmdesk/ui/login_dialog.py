@@ -7,6 +7,7 @@ the service runs on a worker thread: a slow mail server never freezes the dialog
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -46,9 +47,15 @@ from pmdesk.ui.widgets import (
 if TYPE_CHECKING:
     from pmdesk.core.login_results import CodeNeeded, Refused, SignedIn
 
+log = logging.getLogger(__name__)
+
 
 class LoginBackend(Protocol):
-    """What the dialog needs from ``pmdesk.core.auth.LoginService`` (blocking calls)."""
+    """What the dialog needs from ``pmdesk.core.auth.LoginService`` (blocking calls).
+
+    A backend may also have ``delivery_warning() -> str | None`` (LoginService does): the
+    dialog asks it once the backend is set and shows the sentence above the form.
+    """
 
     def begin(self, login: str, password: str) -> Any: ...
 
@@ -194,6 +201,10 @@ class LoginDialog(QDialog):
         self.pages.addWidget(credentials)
         self.pages.addWidget(code_page)
 
+        # ----- recent code deliveries failed (said before anyone signs in) -----
+        self.delivery_warning = MessageLabel(self)
+        self.delivery_warning.setObjectName("deliveryWarning")
+
         # ----- messages, busy indicator, buttons -----
         self.message = MessageLabel(self)
         self.message.setObjectName("loginMessage")
@@ -221,6 +232,7 @@ class LoginDialog(QDialog):
         layout.setSpacing(12)
         layout.addLayout(heading)
         layout.addWidget(line)
+        layout.addWidget(self.delivery_warning)
         layout.addWidget(self.pages)
         layout.addWidget(self.message)
         self.setup_button = link_button(self.tr("Set up pmdesk…"), self)
@@ -265,6 +277,7 @@ class LoginDialog(QDialog):
         self.busy.stop()
         self._update_buttons()
         self._focus_first_empty()
+        self._check_delivery()
 
     def set_startup_failed(self, text: str) -> None:
         self._startup_failed = True
@@ -297,6 +310,30 @@ class LoginDialog(QDialog):
         self._show_page(self.CREDENTIALS)
         self._set_busy(False)
         self._focus_first_empty()
+        self._check_delivery()
+
+    def _check_delivery(self) -> None:
+        """Ask the backend (on a worker thread) whether recent security codes failed to go
+        out, and say so above the form; a backend that cannot tell leaves it as it is."""
+        ask = getattr(self._backend, "delivery_warning", None)
+        if ask is None:
+            return
+
+        def done(text: str | None) -> None:
+            if text:
+                # As wide as the form: a wrapped label would otherwise ask for the height
+                # of a narrow column, and leave a gap under the form.
+                self.delivery_warning.setMinimumWidth(self.pages.width())
+                self.delivery_warning.show_notice(text)
+            else:
+                self.delivery_warning.clear_message()
+            self.adjustSize()
+
+        def failed(exc: BaseException) -> None:
+            # Only a warning: signing in works without it.
+            log.info("delivery health not read: %s", type(exc).__name__)
+
+        self._tasks.run(ask, done, failed, owner=self, label="delivery health")
 
     # ----- user actions -------------------------------------------------------------------
 

@@ -350,7 +350,7 @@ def test_security(qtbot: QtBot, main_window: MainWindow, ui_app: App, admin_id: 
     box = page.mail_box
     qtbot.keyClicks(page.filter_edit, "10.")  # shows the clear button too
     qtbot.waitUntil(lambda: not page._filter_timer.isActive() and page.tasks.is_idle())
-    for method in ("outbox", "smtp", "sms"):
+    for method in ("outbox", "smtp", "m365", "google", "graph", "sms", "twilio", "vonage", "cm"):
         box.method_combo.setCurrentIndex(box.method_combo.findData(method))
         assert_all_named(main_window)
 
@@ -362,13 +362,13 @@ def test_security(qtbot: QtBot, main_window: MainWindow, ui_app: App, admin_id: 
         "sessionHoursSpin": "Command-line sessions last",
         "neverTrustedEdit": "Never trust these addresses",
         "methodCombo": "Send codes by",
-        "smtp_hostEdit": "Server",
+        "smtp_hostEdit": "Mail server",
         "smtpPortSpin": "Port",
         "smtpSecurityCombo": "Security",
         "smtp_usernameEdit": "User name",
-        "smtp_passwordEdit": "Password",
-        "smtp_fromEdit": "From",
-        "testAddressEdit": "Send a test to",
+        "secretEdit": "Password",
+        "smtp_fromEdit": "From address",
+        "testAddressEdit": "Send a test code to",
     }
     assert {key: found.get(key) for key in expected} == expected
     trio = [spoken_name(w) for w in (page.filter_edit, page.reload_button, page.table)]
@@ -394,7 +394,7 @@ def test_security(qtbot: QtBot, main_window: MainWindow, ui_app: App, admin_id: 
         host,
         lambda: box.set_errors({"smtp_host": "Enter the server."}),
         lambda: box.boxes["smtp_host"].set_error(None),
-        "",
+        "The name of your mail server, such as smtp.example.com.",  # its hint
     )
 
 

@@ -29,6 +29,7 @@ from tests.helpers.login import (
 )
 from tests.helpers.smtp import extract_code
 from tests.ui.conftest import ADMIN_LOGIN, ADMIN_PASSWORD, click_check
+from tests.ui.screenshots import capture, screenshot_dir
 
 
 class FakeMonotonic:
@@ -335,3 +336,44 @@ def test_two_step_login_through_the_app_with_the_outbox(
     assert len(list(outbox.glob("*.eml"))) == 1  # no second code was needed
     launcher.window.close()
     opened.app.db.dispose()
+
+
+def test_the_dialog_says_when_recent_codes_could_not_be_sent(
+    qtbot: QtBot,
+    ui_app: App,
+    admin_id: int,
+    tasks: TaskManager,
+    delivery: CollectingDelivery,
+    monotonic: FakeMonotonic,
+    tmp_path: Path,
+) -> None:
+    """Before anyone signs in: the configured method's recent sends failed, so the dialog warns
+    (read on a worker thread once the database is open); no warning while they work."""
+    from pmdesk.core.delivery import health
+    from pmdesk.core.delivery.base import DeliveryError
+
+    ctx = ui_app.context
+    enable_two_factor(ctx)
+    with ctx.db.session() as s:
+        error = DeliveryError("The mail server refused the password.", step="authenticate")
+        health.record(s, ctx.clock.now(s), "outbox", error)
+    login = LoginDialog(tasks, monotonic=monotonic)
+    qtbot.addWidget(login)
+    login.show()
+    qtbot.waitExposed(login)
+    assert not login.delivery_warning.isVisible()  # nothing known before the database is open
+    service = LoginService(
+        ctx, delivery_factory=delivery.factory, passwords=cheap_passwords(), workstation="ws"
+    )
+    login.set_backend(service)
+    qtbot.waitUntil(login.delivery_warning.isVisible, timeout=20_000)
+    assert login.delivery_warning.text() == health.LOGIN_WARNING
+    assert "refused the password" not in login.delivery_warning.text()  # no detail here
+    assert login.focusWidget() is login.username_edit  # the form is still first in line
+    capture(login, "login-delivery-warning", screenshot_dir(tmp_path))
+
+    # Codes go out again: after signing out, the dialog no longer warns.
+    with ctx.db.session() as s:
+        health.record(s, ctx.clock.now(s), "outbox", None)
+    login.reset()
+    qtbot.waitUntil(lambda: not login.delivery_warning.isVisible(), timeout=20_000)

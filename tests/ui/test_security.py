@@ -450,7 +450,15 @@ def test_invalid_smtp_settings_are_marked_next_to_each_field(
 ) -> None:
     box = page.mail_box
     box.method_combo.setCurrentIndex(box.method_combo.findData("smtp"))
-    assert box.smtp_form.isVisible() and not box.outbox_form.isVisible()
+    assert box.visible_fields() == [
+        "smtp_host",
+        "smtp_port",
+        "smtp_security",
+        "smtp_username",
+        "secret",
+        "smtp_from",
+    ]
+    assert not box.edits["outbox_folder"].isVisible()
     qtbot.keyClicks(box.edits["smtp_host"], "not a host")
     box.edits["smtp_host"].editingFinished.emit()
     assert box.field_error("smtp_host") == "'not a host' is not a valid server name."
@@ -471,7 +479,7 @@ def test_smtp_settings_password_in_the_keyring_and_a_real_test_mail(
     box.security_combo.setCurrentIndex(box.security_combo.findData("tls"))
     assert box.port_spin.value() == 465  # follows the security's usual port
     qtbot.keyClicks(box.edits["smtp_username"], "codes")
-    qtbot.keyClicks(box.edits["smtp_password"], "s3cret-pass")
+    qtbot.keyClicks(box.edits["secret"], "s3cret-pass")
     qtbot.keyClicks(box.edits["smtp_from"], "pmdesk@example.com")
     qtbot.mouseClick(box.save_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: _idle(page) and box.message.isVisible())
@@ -484,8 +492,8 @@ def test_smtp_settings_password_in_the_keyring_and_a_real_test_mail(
         "tls",
     )
     assert ui_app.context.secrets.get(smtp_key("mail.example.com", "codes")) == "s3cret-pass"
-    assert box.edits["smtp_password"].text() == ""  # never shown back
-    assert box.edits["smtp_password"].placeholderText() == "stored in the keyring; type to replace"
+    assert box.edits["secret"].text() == ""  # never shown back
+    assert box.edits["secret"].placeholderText() == "stored in the keyring; type to replace"
     assert page.mail_status.text().endswith("Encryption: TLS")  # label: the core's words
     assert "mail.example.com:465" in page.mail_status.text()
 
@@ -642,7 +650,7 @@ def test_next_pages_by_keyset_cursor(qtbot: QtBot, page: SecurityPage) -> None:
 def test_sms_gateway_settings_and_token(qtbot: QtBot, page: SecurityPage, ui_app: App) -> None:
     box = page.mail_box
     box.method_combo.setCurrentIndex(box.method_combo.findData("sms"))
-    assert box.sms_form.isVisible() and not box.smtp_form.isVisible()
+    assert box.visible_fields() == ["sms_url", "secret", "phone_region"]
     qtbot.keyClicks(box.edits["sms_url"], "http://sms.example.com/send")
     box.edits["sms_url"].editingFinished.emit()
     assert box.field_error("sms_url") == (
@@ -652,14 +660,14 @@ def test_sms_gateway_settings_and_token(qtbot: QtBot, page: SecurityPage, ui_app
     qtbot.keyClicks(box.edits["sms_url"], "https://sms.example.com/send")
     box.edits["sms_url"].editingFinished.emit()
     assert box.field_error("sms_url") == ""
-    qtbot.keyClicks(box.edits["sms_token"], "tok-123")
+    qtbot.keyClicks(box.edits["secret"], "tok-123")
     qtbot.mouseClick(box.save_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: _idle(page) and box.message.isVisible())
     assert box.message.role == "success", box.message.text()
     saved = SecurityService(ui_app.context).get(OTHER).delivery
     assert (saved.method, saved.sms_url) == ("sms", "https://sms.example.com/send")
     assert ui_app.context.secrets.get(sms_key("https://sms.example.com/send")) == "tok-123"
-    assert box.edits["sms_token"].text() == ""
+    assert box.edits["secret"].text() == ""
     assert page.mail_status.text().endswith("Encryption: TLS")
     assert "sms.example.com" in page.mail_status.text()
     assert box.test_edit.placeholderText() == "mobile number"

@@ -275,6 +275,28 @@ def test_security_code_delivery_box(qtbot: QtBot, admin_id: int, main_window: Ma
     assert order[:3] == [box.method_combo, box.edits["smtp_host"], box.port_spin]
 
 
+def test_security_code_delivery_box_for_every_method(
+    qtbot: QtBot, admin_id: int, main_window: MainWindow
+) -> None:
+    """Only the fields of the method chosen, top to bottom (Microsoft 365 with a certificate:
+    its thumbprint row comes and goes with the choice)."""
+    page = open_page(qtbot, main_window, "security")
+    assert isinstance(page, SecurityPage)
+    box = page.mail_box
+    qtbot.waitUntil(lambda: page.tasks.is_idle() and page.state is not None)
+    for method in ("m365", "google", "twilio", "cm", "outbox"):
+        box.method_combo.setCurrentIndex(box.method_combo.findData(method))
+        if method == "m365":
+            box.auth_combo.setCurrentIndex(box.auth_combo.findData("certificate"))
+        qtbot.waitUntil(lambda: box.edits["smtp_host"].isEnabled())
+        order = assert_tab_follows_the_layout(qtbot, box)
+        inputs = box.fields.inputs()
+        assert [w for w in order if w in inputs] == inputs, method
+        assert order[0] is box.method_combo
+    box.method_combo.setCurrentIndex(box.method_combo.findData("m365"))
+    assert box.edits["m365_thumbprint"] in box.fields.inputs()
+
+
 def test_permissions(qtbot: QtBot, admin_id: int, main_window: MainWindow) -> None:
     page = open_page(qtbot, main_window, "permissions")
     assert isinstance(page, PermissionsPage)

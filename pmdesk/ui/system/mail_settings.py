@@ -1,19 +1,26 @@
-"""How security codes are delivered (System → Security): outbox folder, SMTP e-mail or SMS gateway.
+"""How security codes are delivered (System → Security): every method of the core, from the
+outbox folder to Microsoft 365, Google Workspace, Microsoft Graph and the SMS providers.
 
-A view only: the Security page loads and saves (on worker threads). Each method shows the fields
-it needs; errors appear under the field they belong to, as the user leaves it (the core's
-``validate_delivery``, a pure function) and again from the service on Save.
+A view only: the Security page loads and saves (on worker threads). The form shows the fields
+the chosen method needs (``delivery_fields``, described by ``pmdesk.core.delivery.fields``),
+each with its hint; errors appear under the field they belong to, as the user leaves it (the
+core's ``validate_delivery``, a pure function) and again from the service on Save.
 
-The SMTP password and the SMS token go to this workstation's keyring (``ctx.secrets``) under
-``smtp_key`` / ``sms_key``; they are never read back into the form: the field only says whether
-one is stored.
+The secret (password, token, client secret, PEM private key or a service account's JSON key)
+goes to this workstation's keyring (``ctx.secrets``) under ``factory.secret_key``; it is never
+read back into the form: the field only says whether one is stored. A pasted JSON key fills in
+the service account (``oauth.parse_service_account``).
+
+When the configured method's recent sends failed, the box says so at its top
+(``SecurityService.delivery_health``, read on a worker thread of the page's task pool).
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+import logging
+from dataclasses import dataclass, replace
 from itertools import pairwise
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -26,19 +33,34 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
-from pmdesk.core.delivery.base import DeliverySettings
-from pmdesk.core.delivery.factory import secret_key
+from pmdesk.core.delivery.base import (
+    METHODS,
+    DeliveryError,
+    DeliverySettings,
+    failure_text,
+    is_sms,
+)
+from pmdesk.core.delivery.factory import secret_key, secret_label
+from pmdesk.core.delivery.fields import METHOD_LABELS
 from pmdesk.core.delivery.smtp import DEFAULT_PORTS
 from pmdesk.core.errors import ValidationError
-from pmdesk.core.screens import SecretState
 from pmdesk.core.security import validate_delivery
+from pmdesk.ui.errors import error_text
 from pmdesk.ui.icons import icon
-from pmdesk.ui.system.common import form_layout, pad_spin_box
+from pmdesk.ui.system.common import form_layout
+from pmdesk.ui.system.delivery_fields import (
+    LABEL_WIDTH,
+    SECRET,
+    DeliveryFields,
+    compact,
+    comparable,
+    every_label,
+    secret_name,
+)
 from pmdesk.ui.widgets import (
     BusyIndicator,
     FieldBox,
@@ -50,9 +72,48 @@ from pmdesk.ui.widgets import (
 )
 
 if TYPE_CHECKING:
-    from pmdesk.core.delivery.base import Method, SmtpSecurity
+    from pmdesk.core.delivery.base import Method
 
-LABEL_WIDTH = 118
+__all__ = ["MailSettingsBox", "SecretInfo", "SecretState", "secret_key"]
+
+log = logging.getLogger(__name__)
+
+
+class SecretInfo(Protocol):
+    """Whether the secret for the saved settings is in this workstation's keyring (the page
+    reads it on a worker thread: ``SecretState`` here or the core's)."""
+
+    @property
+    def key(self) -> str | None: ...
+
+    @property
+    def stored(self) -> bool | None: ...
+
+    @property
+    def problem(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class SecretState:
+    """Whether the secret for the saved settings is in this workstation's keyring."""
+
+    key: str | None = None  # factory.secret_key(...), None when none is needed
+    stored: bool | None = None  # None: unknown (the keyring could not be asked)
+    problem: str | None = None
+
+
+# Short names for the method list (the core's METHOD_LABELS is the hint under it).
+_METHOD_NAMES = {
+    "outbox": "Outbox folder",
+    "smtp": "E-mail: SMTP server",
+    "m365": "E-mail: Microsoft 365",
+    "google": "E-mail: Google Workspace",
+    "graph": "E-mail: Microsoft Graph",
+    "sms": "SMS: pmdesk gateway",
+    "twilio": "SMS: Twilio",
+    "vonage": "SMS: Vonage",
+    "cm": "SMS: CM.com",
+}
 
 
 class MailSettingsBox(QGroupBox):
@@ -65,100 +126,54 @@ class MailSettingsBox(QGroupBox):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(self.tr("Code delivery"), parent)
         self.setObjectName("mailSettings")
+        # The page, for its task pool, service and actor (the delivery health is read here).
+        self._host = parent
         self._baseline = DeliverySettings()
-        self._secret = SecretState()
+        self._secret: SecretInfo = SecretState()
         self._loading = False
         self._editable = True
         self._busy = False
+        self._testing = False
         self._touched: set[str] = set()
         self.outbox_default = ""
 
+        self.health = MessageLabel(self)
+        self.health.setObjectName("deliveryHealth")
+
         self.method_combo = QComboBox(self)
         self.method_combo.setObjectName("methodCombo")
-        for method, text in (
-            ("outbox", self.tr("Outbox folder (nothing is sent)")),
-            ("smtp", self.tr("E-mail (SMTP server)")),
-            ("sms", self.tr("SMS gateway")),
-        ):
-            self.method_combo.addItem(text, method)
+        for method in METHODS:
+            self.method_combo.addItem(self.tr(_METHOD_NAMES[method]), method)
         self.method_combo.currentIndexChanged.connect(self._method_changed)
-        _compact(self.method_combo)
+        compact(self.method_combo)
+        method_box = FieldBox(self.method_combo, self)
+        # The core's longer description of the method chosen, under the list.
+        self.method_hint = hint_label("", method_box)
+        self.method_hint.setObjectName("methodHint")
+        method_layout = method_box.layout()
+        assert method_layout is not None
+        method_layout.addWidget(self.method_hint)
 
         # ----- the fields of each method -----
-        self.edits: dict[str, QLineEdit] = {}
-        for name, placeholder in (
-            ("outbox_folder", ""),
-            ("smtp_host", "smtp.example.com"),
-            ("smtp_username", self.tr("only if the server needs a login")),
-            ("smtp_password", ""),
-            ("smtp_from", "pmdesk@example.com"),
-            ("sms_url", "https://sms.example.com/send"),
-            ("sms_token", ""),
-        ):
-            edit = QLineEdit(self)
-            edit.setObjectName(f"{name}Edit")
-            edit.setPlaceholderText(placeholder)
+        self.fields = DeliveryFields(self)
+        self.edits = dict(self.fields.edits)
+        self.port_spin = self.fields.port_spin
+        self.security_combo = self.fields.security_combo
+        self.auth_combo = self.fields.auth_combo
+        self.browse_button = self.fields.browse_button
+        self.boxes: dict[str, FieldBox] = {**self.fields.boxes, "method": method_box}
+        for name, edit in self.edits.items():
             edit.textEdited.connect(self._edited)
             edit.textEdited.connect(lambda _text, n=name: self._recheck(n))
             edit.editingFinished.connect(lambda n=name: self._left(n))
-            self.edits[name] = edit
-        for secret in ("smtp_password", "sms_token"):
-            self.edits[secret].setEchoMode(QLineEdit.EchoMode.Password)
-            self.edits[secret].setClearButtonEnabled(False)
-        self.port_spin = QSpinBox(self)
-        self.port_spin.setObjectName("smtpPortSpin")
-        self.port_spin.setRange(1, 65535)
-        self.port_spin.setValue(587)
-        self.port_spin.setMaximumWidth(120)
-        pad_spin_box(self.port_spin)
+        self.edits[SECRET].textEdited.connect(self._secret_edited)
+        # The secret's row under the name it had when only SMTP had one.
+        self.edits["smtp_password"] = self.edits[SECRET]
         self.port_spin.valueChanged.connect(self._edited)
         self.port_spin.valueChanged.connect(lambda _value: self._recheck("smtp_port"))
-        self.security_combo = QComboBox(self)
-        self.security_combo.setObjectName("smtpSecurityCombo")
-        for value, text in (
-            ("starttls", self.tr("STARTTLS (port 587)")),
-            ("tls", self.tr("TLS from the start (port 465)")),
-            ("none", self.tr("None (local relay only)")),
-        ):
-            self.security_combo.addItem(text, value)
         self.security_combo.currentIndexChanged.connect(self._security_changed)
-        _compact(self.security_combo)
-
-        self.boxes: dict[str, FieldBox] = {
-            name: FieldBox(edit, self) for name, edit in self.edits.items()
-        }
-        self.boxes["smtp_port"] = FieldBox(self.port_spin, self)
-        self.boxes["smtp_security"] = FieldBox(self.security_combo, self)
-        self.boxes["method"] = FieldBox(self.method_combo, self)
-
-        self.browse_button = QPushButton(self.tr("Browse…"), self)
-        self.browse_button.setObjectName("browseButton")
-        self.browse_button.setAutoDefault(False)
+        self.auth_combo.currentIndexChanged.connect(self._auth_changed)
         self.browse_button.clicked.connect(self._browse)
-        folder_row = QHBoxLayout()
-        folder_row.setSpacing(6)
-        folder_row.addWidget(self.boxes["outbox_folder"], 1)
-        folder_row.addWidget(self.browse_button, 0, Qt.AlignmentFlag.AlignTop)
-
-        self.outbox_form = QWidget(self)
-        outbox = _form(self.outbox_form)
-        outbox.addRow(_label(self.tr("Folder"), self), folder_row)
-        self.outbox_hint = hint_label("", self)
-        outbox.addRow("", self.outbox_hint)
-
-        self.smtp_form = QWidget(self)
-        smtp = _form(self.smtp_form)
-        smtp.addRow(_label(self.tr("Server"), self), self.boxes["smtp_host"])
-        smtp.addRow(_label(self.tr("Port"), self), self.boxes["smtp_port"])
-        smtp.addRow(_label(self.tr("Security"), self), self.boxes["smtp_security"])
-        smtp.addRow(_label(self.tr("User name"), self), self.boxes["smtp_username"])
-        smtp.addRow(_label(self.tr("Password"), self), self.boxes["smtp_password"])
-        smtp.addRow(_label(self.tr("From"), self), self.boxes["smtp_from"])
-
-        self.sms_form = QWidget(self)
-        sms = _form(self.sms_form)
-        sms.addRow(_label(self.tr("Gateway URL"), self), self.boxes["sms_url"])
-        sms.addRow(_label(self.tr("Token"), self), self.boxes["sms_token"])
 
         self.secret_hint = hint_label("", self)
         self.secret_hint.setObjectName("secretHint")
@@ -179,62 +194,56 @@ class MailSettingsBox(QGroupBox):
         line.setStyleSheet("color: #e3e8ee;")
         self.test_edit = QLineEdit(self)
         self.test_edit.setObjectName("testAddressEdit")
-        self.test_edit.setPlaceholderText(self.tr("your e-mail address"))
         self.test_edit.textChanged.connect(lambda _t: self._update())
         self.test_edit.returnPressed.connect(self._test_clicked)
         self.test_button = QPushButton(icon("mail"), self.tr("Send test code"), self)
         self.test_button.setObjectName("sendTestButton")
         self.test_button.setAutoDefault(False)
         self.test_button.clicked.connect(self._test_clicked)
+        # The test's address gets the whole width of the box, the button beside it.
         test_row = QHBoxLayout()
         test_row.setSpacing(6)
         test_row.addWidget(self.test_edit, 1)
         test_row.addWidget(self.test_button)
-        test_form = _form()
-        test_form.addRow(_label(self.tr("Send a test to"), self), test_row)
+        self.test_label = QLabel(self.tr("Send a test code to"), self)
+        self.test_label.setBuddy(self.test_edit)
+        self.test_edit.setAccessibleName(self.test_label.text())
         self.test_hint = hint_label(
             self.tr("Uses the saved settings; the code in it is valid nowhere."), self
         )
-        test_form.addRow("", self.test_hint)
+        test_form = QVBoxLayout()
+        test_form.setSpacing(4)
+        test_form.addWidget(self.test_label)
+        test_form.addLayout(test_row)
+        test_form.addWidget(self.test_hint)
         self.message = MessageLabel(self)
         self.message.setObjectName("deliveryMessage")
 
         method_form = _form()
-        method_form.addRow(_label(self.tr("Send codes by"), self), self.boxes["method"])
-        for form in (outbox, smtp, sms, test_form, method_form):
-            label_fields(form)
+        self.method_label = _label(self.tr("Send codes by"), self)
+        method_form.addRow(self.method_label, method_box)
+        label_fields(method_form)
+        self._align_labels()
         self.test_edit.setAccessibleDescription(self.test_hint.text())
 
         layout = QVBoxLayout(self)
         layout.setSpacing(8)
+        layout.addWidget(self.health)
         layout.addLayout(method_form)
-        layout.addWidget(self.outbox_form)
-        layout.addWidget(self.smtp_form)
-        layout.addWidget(self.sms_form)
+        layout.addWidget(self.fields)
         layout.addWidget(self.secret_hint)
         layout.addLayout(save_row)
         layout.addWidget(line)
         layout.addLayout(test_form)
         layout.addWidget(self.message)
-        self._follow_visual_tab_order()
-        self._show_method("outbox")
+        self._show_method()
         self._update()
 
     def _follow_visual_tab_order(self) -> None:
-        """Tab goes through the fields top to bottom as they are laid out (they were made in
-        another order: Server was followed by User name, not Port)."""
+        """Tab goes through the fields shown, top to bottom as they are laid out."""
         order: list[QWidget] = [
             self.method_combo,
-            self.edits["outbox_folder"],
-            self.browse_button,
-            self.edits["smtp_host"],
-            self.port_spin,
-            self.security_combo,
-            self.edits["smtp_username"],
-            self.edits["smtp_password"],
-            self.edits["smtp_from"],
-            self.edits["sms_url"],
-            self.edits["sms_token"],
+            *self.fields.inputs(),
             self.save_button,
             self.test_edit,
             self.test_button,
@@ -251,75 +260,64 @@ class MailSettingsBox(QGroupBox):
     def delivery(self) -> DeliverySettings:
         """The settings as typed (for Save); fields of the other methods keep their values."""
         method: Method = self.method  # type: ignore[assignment]
-        security: SmtpSecurity = str(self.security_combo.currentData())  # type: ignore[assignment]
-        return replace(
-            self._baseline,
-            method=method,
-            outbox_folder=self.edits["outbox_folder"].text(),
-            smtp_host=self.edits["smtp_host"].text(),
-            smtp_port=self.port_spin.value(),
-            smtp_security=security,
-            smtp_username=self.edits["smtp_username"].text(),
-            smtp_from=self.edits["smtp_from"].text(),
-            sms_url=self.edits["sms_url"].text(),
-        )
+        return replace(self.fields.settings(self._baseline), method=method)
 
     def secret_typed(self) -> str:
-        """The password (SMTP) or token (SMS) typed for the method shown; '' when none."""
-        if self.method == "smtp":
-            return self.edits["smtp_password"].text()
-        if self.method == "sms":
-            return self.edits["sms_token"].text()
-        return ""
+        """The secret typed for the method shown ('' when none); a PEM key or JSON key
+        without the blank lines around it."""
+        if self.method == "outbox":
+            return ""
+        text = self.edits[SECRET].text()
+        return text.strip() if "\n" in text else text
+
+    def secret_name(self) -> str:
+        """What the secret of the method shown is called ('password', 'client secret', …)."""
+        return secret_name(self.delivery()).lower()
+
+    def visible_fields(self) -> list[str]:
+        """The rows shown for the chosen method, in order (``SECRET`` for the secret)."""
+        return list(self.fields.shown)
 
     def is_dirty(self) -> bool:
-        return _comparable(self.delivery()) != _comparable(self._baseline) or bool(
+        return comparable(self.delivery()) != comparable(self._baseline) or bool(
             self.secret_typed()
         )
 
-    def load(self, delivery: DeliverySettings, secret: SecretState, outbox_default: str) -> None:
-        """Show the saved settings (what is typed is replaced; passwords are never shown)."""
+    def load(self, delivery: DeliverySettings, secret: SecretInfo, outbox_default: str) -> None:
+        """Show the saved settings (what is typed is replaced; secrets are never shown)."""
         self._loading = True
         self._baseline = delivery
         self._secret = secret
         self.outbox_default = outbox_default
         self._touched.clear()
         self.method_combo.setCurrentIndex(max(0, self.method_combo.findData(delivery.method)))
-        self.edits["outbox_folder"].setText(delivery.outbox_folder)
-        self.edits["smtp_host"].setText(delivery.smtp_host)
-        self.port_spin.setValue(delivery.smtp_port)
-        self.security_combo.setCurrentIndex(
-            max(0, self.security_combo.findData(delivery.smtp_security))
-        )
-        self.edits["smtp_username"].setText(delivery.smtp_username)
-        self.edits["smtp_from"].setText(delivery.smtp_from)
-        self.edits["sms_url"].setText(delivery.sms_url)
-        self.edits["smtp_password"].clear()
-        self.edits["sms_token"].clear()
+        self.fields.load(delivery)
         self.edits["outbox_folder"].setPlaceholderText(outbox_default)
         for box in self.boxes.values():
             box.set_error(None)
         self._loading = False
-        self._show_method(delivery.method)
-        self._update()
+        self._show_method()
+        self.refresh_health()
 
-    def mark_saved(self, delivery: DeliverySettings, secret: SecretState) -> None:
+    def mark_saved(self, delivery: DeliverySettings, secret: SecretInfo) -> None:
         self.load(delivery, secret, self.outbox_default)
 
     def keep_secret(self, secret: str, problem: str) -> None:
-        """The settings were saved but the keyring refused the password/token: put what was
-        typed back in its field (Save tries again) with ``problem`` under it."""
-        name = "sms_token" if self.method == "sms" else "smtp_password"
-        self.edits[name].setText(secret)
-        self.boxes[name].set_error(problem)
+        """The settings were saved but the keyring refused the secret: put what was typed
+        back in its field (Save tries again) with ``problem`` under it."""
+        self.edits[SECRET].setText(secret)
+        self.boxes[SECRET].set_error(problem)
         self._update()
 
     def set_errors(self, errors: dict[str, str]) -> list[str]:
         """Show each error under its field; returns the messages that have no field here."""
         rest = []
+        shown = set(self.fields.shown) | {"method"}
         for name, text in errors.items():
+            if name == "google_client_email" and not self.edits[name].text().strip():
+                name = SECRET  # the account comes from the JSON key, typed in the secret
             box = self.boxes.get(name)
-            if box is None:
+            if box is None or name not in shown:
                 rest.append(text)
             else:
                 box.set_error(text)
@@ -329,6 +327,16 @@ class MailSettingsBox(QGroupBox):
     def field_error(self, name: str) -> str:
         box = self.boxes[name]
         return box.error.text() if not box.error.isHidden() else ""
+
+    def show_test_failure(self, exc: BaseException) -> None:
+        """Say why "Send test code" failed, with the step (token, connect, …) in front."""
+        self.message.show_error(self.test_failure_text(exc))
+
+    def test_failure_text(self, exc: BaseException) -> str:
+        """A failed test in words, with the step that failed (token, connect, …) in front."""
+        if isinstance(exc, DeliveryError):
+            return failure_text(exc)
+        return error_text(exc, self.tr("The test code could not be sent"))
 
     def set_editable(self, editable: bool) -> None:
         self._editable = editable
@@ -340,13 +348,47 @@ class MailSettingsBox(QGroupBox):
             self.busy.start(text)
         else:
             self.busy.stop()
+            if self._testing:  # a test's outcome is part of the delivery health
+                self._testing = False
+                self.refresh_health()
         self._update()
+
+    # ----- delivery health ----------------------------------------------------------------
+
+    def refresh_health(self) -> None:
+        """Read the delivery health on a worker thread of the page's pool and show its
+        warning (nothing when the recent sends worked, or when it cannot be read)."""
+        host: Any = self._host
+        tasks = getattr(host, "tasks", None)
+        service = getattr(host, "service", None)
+        actor = getattr(host, "actor", None)
+        if tasks is None or service is None or not hasattr(service, "delivery_health"):
+            return
+
+        def done(report: Any) -> None:
+            self.show_health(getattr(report, "warning", None))
+
+        def failed(exc: BaseException) -> None:
+            log.info("delivery health not read: %s", type(exc).__name__)
+
+        tasks.run(lambda: service.delivery_health(actor), done, failed, owner=self, label="health")
+
+    def show_health(self, warning: str | None) -> None:
+        if warning:
+            self.health.show_error(warning)
+        else:
+            self.health.clear_message()
 
     # ----- reacting -----------------------------------------------------------------------
 
     def _method_changed(self, _index: int) -> None:
-        self._show_method(self.method)
+        self._show_method()
         self.boxes["method"].set_error(None)
+        self._edited()
+
+    def _auth_changed(self, _index: int) -> None:
+        self._show_method()
+        self._left("m365_auth")
         self._edited()
 
     def _security_changed(self, _index: int) -> None:
@@ -365,6 +407,44 @@ class MailSettingsBox(QGroupBox):
         self._update()
         self.changed.emit()
 
+    def _secret_edited(self, _text: str) -> None:
+        """A pasted JSON key names its service account: fill that in at once."""
+        if self.method == "google":
+            self.boxes[SECRET].set_error(self._secret_problem())
+            if self.boxes[SECRET].error.isHidden() and self.secret_typed():
+                from pmdesk.core.delivery.oauth import parse_service_account
+
+                email = str(parse_service_account(self.secret_typed())["client_email"])
+                self.edits["google_client_email"].setText(email)
+                self.boxes["google_client_email"].set_error(None)
+                self._update()
+        elif self.field_error(SECRET):
+            self.boxes[SECRET].set_error(self._secret_problem())
+
+    def _secret_problem(self) -> str | None:
+        """What is wrong with the secret typed, for the methods whose secret has a form."""
+        text = self.secret_typed()
+        if not text:
+            return None
+        settings = self.delivery()
+        if settings.method == "google":
+            from pmdesk.core.delivery.oauth import parse_service_account
+
+            try:
+                parse_service_account(text)
+            except DeliveryError as exc:
+                return str(exc)
+        elif (
+            settings.method in {"m365", "graph"}
+            and settings.m365_auth == "certificate"
+            and "PRIVATE KEY-----" not in text
+        ):
+            return self.tr(
+                "Paste the certificate's PEM private key, from -----BEGIN PRIVATE KEY----- "
+                "to -----END PRIVATE KEY-----."
+            )
+        return None
+
     def _left(self, name: str) -> None:
         """Check the fields already visited as the user leaves one (no database involved)."""
         if self._loading:
@@ -377,14 +457,16 @@ class MailSettingsBox(QGroupBox):
             errors = exc.errors
         for field in self._touched:
             box = self.boxes.get(field)
-            if box is not None and field not in {"smtp_password", "sms_token"}:
+            if box is not None and field != SECRET:
                 box.set_error(errors.get(field))
+        if name == SECRET:
+            self.boxes[SECRET].set_error(self._secret_problem())
 
     def _recheck(self, name: str) -> None:
         """A field marked in red is checked again as it is typed in: the error goes as soon as
         the value is valid (or says what is still wrong), without waiting for the user to
         leave the field or press Save."""
-        if self._loading or not self.field_error(name) or name in {"smtp_password", "sms_token"}:
+        if self._loading or not self.field_error(name) or name == SECRET:
             return
         try:
             validate_delivery(self.delivery())
@@ -393,22 +475,42 @@ class MailSettingsBox(QGroupBox):
         else:
             self.boxes[name].set_error(None)
 
-    def _show_method(self, method: str) -> None:
-        self.outbox_form.setVisible(method == "outbox")
-        self.smtp_form.setVisible(method == "smtp")
-        self.sms_form.setVisible(method == "sms")
+    def _show_method(self) -> None:
+        settings = self.delivery()
+        self.fields.arrange(settings)
+        self._follow_visual_tab_order()
+        self.method_hint.setText(self._method_description(settings.method))
+        self.method_hint.setVisible(bool(self.method_hint.text()))
+        self.method_combo.setAccessibleDescription(self.method_hint.text())
+        sms = is_sms(settings.method)
         self.test_edit.setPlaceholderText(
-            self.tr("mobile number") if method == "sms" else self.tr("e-mail address")
+            self.tr("mobile number") if sms else self.tr("e-mail address")
         )
         self._update()
 
+    def _method_description(self, method: str) -> str:
+        """The core's name of the method, when it says more than the list does."""
+        full = METHOD_LABELS.get(method, "")
+        short = _METHOD_NAMES.get(method, "")
+        bare = [t.split(": ", 1)[-1] for t in (full, short)]
+        return "" if bare[0] == bare[1] else self.tr(full)
+
+    def _align_labels(self) -> None:
+        """One label column for the method and its fields, as wide as the widest label any
+        method shows: the fields do not move sideways when another method is chosen."""
+        metrics = self.method_label.fontMetrics()
+        texts = [self.method_label.text(), *every_label()]
+        width = max(LABEL_WIDTH, *(metrics.horizontalAdvance(text) + 4 for text in texts))
+        for label in (self.method_label, *self.fields.labels.values()):
+            label.setMinimumWidth(width)
+
     def _update(self) -> None:
-        method = self.method
         can = self._editable and not self._busy
         for widget in (
             self.method_combo,
             self.port_spin,
             self.security_combo,
+            self.auth_combo,
             self.browse_button,
             *self.edits.values(),
         ):
@@ -421,17 +523,16 @@ class MailSettingsBox(QGroupBox):
             self.tr("Save the settings first: the test uses the saved ones.") if dirty else ""
         )
         folder = self.edits["outbox_folder"].text().strip() or self.outbox_default
-        self.outbox_hint.setText(
+        self.fields.set_hint(
+            "outbox_folder",
             self.tr(
                 "Each code is written as an .eml file to {folder}; nothing leaves this computer. "
                 "For trying pmdesk out, not for real use."
-            ).format(folder=folder or self.tr("the default outbox"))
+            ).format(folder=_breakable(folder) or self.tr("the default outbox")),
         )
-        self.secret_hint.setText(self._secret_text(method))
+        self.secret_hint.setText(self._secret_text())
         self.secret_hint.setVisible(bool(self.secret_hint.text()))
-        placeholder = self._secret_placeholder()
-        self.edits["smtp_password"].setPlaceholderText(placeholder)
-        self.edits["sms_token"].setPlaceholderText(placeholder)
+        self.edits[SECRET].setPlaceholderText(self._secret_placeholder())
 
     def _secret_placeholder(self) -> str:
         key = secret_key(self.delivery())
@@ -441,28 +542,36 @@ class MailSettingsBox(QGroupBox):
             return self.tr("stored in the keyring; type to replace")
         return self.tr("not stored on this computer yet")
 
-    def _secret_text(self, method: str) -> str:
-        if method == "outbox":
+    def _secret_text(self) -> str:
+        settings = self.delivery()
+        if settings.method == "outbox":
             return ""
-        key = secret_key(self.delivery())
-        what = self.tr("password") if method == "smtp" else self.tr("token")
+        key = secret_key(settings)
         if self._secret.problem and key == self._secret.key:
             return self.tr("The keyring could not be read: {problem}").format(
                 problem=self._secret.problem
             )
-        if method == "smtp" and key is None:
+        if settings.method == "smtp" and not settings.smtp_username.strip():
             return self.tr("No user name: the server is used without a login.")
         return self.tr(
             "The {what} is kept in this computer's keyring, never in the database: every "
             "workstation that sends codes needs it once."
-        ).format(what=what)
+        ).format(what=secret_label(settings))
 
     def _save_clicked(self) -> None:
-        if self.save_button.isEnabled():
-            self.save_requested.emit()
+        if not self.save_button.isEnabled():
+            return
+        problem = self._secret_problem()
+        if problem:
+            self.boxes[SECRET].set_error(problem)
+            self.message.show_error(self.tr("Not saved: correct the fields marked in red."))
+            self.edits[SECRET].setFocus()
+            return
+        self.save_requested.emit()
 
     def _test_clicked(self) -> None:
         if self.test_button.isEnabled():
+            self._testing = True
             self.test_requested.emit(self.test_edit.text().strip())
 
     def _browse(self) -> None:
@@ -485,18 +594,6 @@ class MailSettingsBox(QGroupBox):
         dialog.open()
 
 
-def _comparable(delivery: DeliverySettings) -> DeliverySettings:
-    """Settings as the core stores them, so that whitespace alone is no change."""
-    return replace(
-        delivery,
-        outbox_folder=delivery.outbox_folder.strip(),
-        smtp_host=delivery.smtp_host.strip().lower(),
-        smtp_username=delivery.smtp_username.strip(),
-        smtp_from=delivery.smtp_from.strip(),
-        sms_url=delivery.sms_url.strip(),
-    )
-
-
 def _form(parent: QWidget | None = None) -> QFormLayout:
     layout = form_layout()
     layout.setContentsMargins(0, 0, 0, 0)
@@ -511,7 +608,7 @@ def _label(text: str, parent: QWidget) -> QLabel:
     return label
 
 
-def _compact(combo: QComboBox) -> None:
-    """A combo box that does not widen its column to its longest item."""
-    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-    combo.setMinimumContentsLength(14)
+def _breakable(path: str) -> str:
+    """A path that a word-wrapped label may break after each separator (a long folder name
+    would otherwise make the whole form as wide as itself)."""
+    return path.replace("/", "/\u200b").replace("\\", "\\\u200b")

@@ -1,0 +1,357 @@
+"""The fields of the Security screen's delivery form, one row per ``DeliverySettings`` field.
+
+Which rows a method shows, their labels and their one-line hints come from the core
+(``pmdesk.core.delivery.fields``); the form here only lays them out: ``arrange(settings)`` puts
+the rows of ``settings.method`` in the form, in order, with the secret's row among them, and
+hides the others. Values are read back with ``settings(baseline)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields, replace
+from typing import TYPE_CHECKING
+
+import shiboken6
+from PySide6.QtCore import QCoreApplication, Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from pmdesk.core.delivery.base import DeliverySettings
+from pmdesk.core.delivery.factory import PROVIDER_SMTP, secret_label
+from pmdesk.core.delivery.fields import FIELD_HINTS, FIELD_LABELS, SECRET_HINTS, method_fields
+from pmdesk.ui.system.common import form_layout, pad_spin_box
+from pmdesk.ui.widgets import FieldBox, hint_label
+
+if TYPE_CHECKING:
+    from pmdesk.core.delivery.base import MicrosoftAuth, SmtpSecurity
+
+LABEL_WIDTH = 118
+SECRET = "secret"  # the row of the secret (it goes to the keyring, not to DeliverySettings)
+
+TEXT_FIELDS = (
+    "outbox_folder",
+    "smtp_host",
+    "smtp_username",
+    "smtp_from",
+    "sms_url",
+    "m365_tenant_id",
+    "m365_client_id",
+    "m365_thumbprint",
+    "google_client_email",
+    "sms_account",
+    "sms_sender",
+    "phone_region",
+)
+_PLACEHOLDERS = {
+    "smtp_host": "smtp.example.com",
+    "smtp_from": "pmdesk@example.com",
+    "sms_url": "https://sms.example.com/send",
+    "m365_tenant_id": "00000000-0000-0000-0000-000000000000",
+    "m365_client_id": "00000000-0000-0000-0000-000000000000",
+    "phone_region": "BE",
+}
+# The secret's row follows this field (None: it comes first).
+_SECRET_AFTER: dict[str, str | None] = {
+    "smtp": "smtp_username",
+    "m365": "m365_auth",
+    "graph": "m365_auth",
+    "google": "smtp_from",
+    "sms": "sms_url",
+    "twilio": "sms_account",
+    "vonage": "sms_account",
+    "cm": None,
+}
+# Shorter labels where the core's would widen the label column (they say the same thing).
+_SHORT_LABELS = {"phone_region": "Phone region", "m365_thumbprint": "Thumbprint"}
+_SECRET_LABELS = {
+    "password": "Password",
+    "certificate private key (PEM)": "Private key (PEM)",
+    "service account JSON key": "JSON key",
+}
+# Labels and hints that depend on the method (the core's cover all methods at once).
+_METHOD_LABELS = {
+    ("twilio", "sms_account"): "Account SID",
+    ("vonage", "sms_account"): "API key",
+}
+_MAILBOX = "The mailbox that sends the codes."
+_METHOD_HINTS = {
+    ("smtp", "smtp_host"): "The name of your mail server, such as smtp.example.com.",
+    ("smtp", "smtp_from"): "The address the codes come from.",
+    ("m365", "smtp_from"): _MAILBOX,
+    ("google", "smtp_from"): _MAILBOX,
+    ("graph", "smtp_from"): _MAILBOX,
+    ("twilio", "sms_account"): "Twilio Console → Account Info → Account SID.",
+    ("vonage", "sms_account"): "Vonage API Dashboard → API key.",
+    ("vonage", "sms_sender"): "A number (+32…) or a name of up to 11 letters and digits.",
+    ("cm", "sms_sender"): "A number (+32…) or a name of up to 11 letters and digits.",
+}
+_ENTRA_SECRET = "Certificates & secrets → the secret's Value (not its ID)."
+_SECRET_HINTS = {
+    ("m365", "secret"): _ENTRA_SECRET,
+    ("graph", "secret"): _ENTRA_SECRET,
+    (
+        "m365",
+        "certificate",
+    ): "Paste the certificate's PEM private key (-----BEGIN PRIVATE KEY-----).",
+    (
+        "graph",
+        "certificate",
+    ): "Paste the certificate's PEM private key (-----BEGIN PRIVATE KEY-----).",
+    ("google", "secret"): "Paste the service account's JSON key file, as downloaded.",
+}
+
+
+def tr(text: str) -> str:
+    return QCoreApplication.translate("DeliveryFields", text)
+
+
+def field_label(name: str, method: str = "") -> str:
+    return tr(_METHOD_LABELS.get((method, name)) or _SHORT_LABELS.get(name) or FIELD_LABELS[name])
+
+
+def every_label() -> list[str]:
+    """Every label the form can show (for one label column that does not move)."""
+    names = [field_label(name) for name in FIELD_LABELS]
+    names += [field_label(name, method) for method, name in _METHOD_LABELS]
+    secrets = (DeliverySettings(method=m) for m in ("smtp", "google", "sms", "twilio", "cm"))
+    names += [secret_name(s) for s in secrets]
+    names.append(secret_name(DeliverySettings(method="m365", m365_auth="certificate")))
+    return names
+
+
+def secret_hint(settings: DeliverySettings) -> str:
+    """The hint under the secret: where to find it, for the method (and Entra sign-in) chosen."""
+    method = settings.method
+    which = settings.m365_auth if method in {"m365", "graph"} else "secret"
+    return tr(_SECRET_HINTS.get((method, which)) or SECRET_HINTS.get(method, ""))
+
+
+def field_hint(name: str, method: str) -> str:
+    """The one-line hint under ``name`` for ``method``."""
+    if name == "smtp_host" and method in PROVIDER_SMTP:
+        return tr("Empty: {host}.").format(host=PROVIDER_SMTP[method][0])
+    if name == "phone_region":
+        return tr("Numbers stored without a country code are read as this country's: BE, NL, …")
+    return tr(_METHOD_HINTS.get((method, name)) or FIELD_HINTS.get(name, ""))
+
+
+def secret_name(settings: DeliverySettings) -> str:
+    """What the secret is called on its label: 'Password', 'Client secret', 'JSON key', …"""
+    label = secret_label(settings)
+    return tr(_SECRET_LABELS.get(label) or label[:1].upper() + label[1:])
+
+
+def rows(settings: DeliverySettings) -> list[str]:
+    """The rows to show for these settings, in order, with ``SECRET`` among them."""
+    names = [
+        name
+        for name in method_fields(settings.method)
+        if name != "m365_thumbprint" or settings.m365_auth == "certificate"
+    ]
+    if settings.method in _SECRET_AFTER:
+        after = _SECRET_AFTER[settings.method]
+        names.insert(names.index(after) + 1 if after in names else 0, SECRET)
+    return names
+
+
+class DeliveryFields(QWidget):
+    """The form's rows: ``edits`` (line edits by field name, and ``SECRET``), ``port_spin``,
+    ``security_combo``, ``auth_combo``; ``boxes`` (each input with its error and hint)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.edits: dict[str, QLineEdit] = {}
+        for name in (*TEXT_FIELDS, SECRET):
+            edit = QLineEdit(self)
+            edit.setObjectName(f"{name}Edit")
+            edit.setPlaceholderText(_PLACEHOLDERS.get(name, ""))
+            self.edits[name] = edit
+        secret = self.edits[SECRET]
+        secret.setEchoMode(QLineEdit.EchoMode.Password)
+        self.edits["google_client_email"].setReadOnly(True)
+        self.edits["google_client_email"].setPlaceholderText(tr("filled in from the JSON key"))
+        region = self.edits["phone_region"]
+        region.setMaxLength(3)
+        region.setMaximumWidth(90)
+
+        self.port_spin = QSpinBox(self)
+        self.port_spin.setObjectName("smtpPortSpin")
+        self.port_spin.setRange(1, 65535)
+        self.port_spin.setValue(587)
+        self.port_spin.setMaximumWidth(120)
+        pad_spin_box(self.port_spin)
+        self.security_combo = _combo(
+            self,
+            "smtpSecurityCombo",
+            (
+                ("starttls", tr("STARTTLS (port 587)")),
+                ("tls", tr("TLS from the start (port 465)")),
+                ("none", tr("None (local relay only)")),
+            ),
+        )
+        self.auth_combo = _combo(
+            self,
+            "m365AuthCombo",
+            (("secret", tr("Client secret")), ("certificate", tr("Certificate"))),
+        )
+        inputs: dict[str, QWidget] = {
+            **self.edits,
+            "smtp_port": self.port_spin,
+            "smtp_security": self.security_combo,
+            "m365_auth": self.auth_combo,
+        }
+        self.boxes: dict[str, FieldBox] = {}
+        self.hints: dict[str, QLabel] = {}
+        self.labels: dict[str, QLabel] = {}
+        for name, editor in inputs.items():
+            box = FieldBox(editor, self)
+            hint = hint_label("", box)
+            hint.setObjectName(f"{name}Hint")
+            layout = box.layout()
+            assert layout is not None
+            if name != "outbox_folder":  # that one's hint is under Browse… too
+                layout.addWidget(hint)
+            self.boxes[name] = box
+            self.hints[name] = hint
+            label = QLabel(self)
+            label.setBuddy(editor)
+            self.labels[name] = label
+
+        self.browse_button = QPushButton(tr("Browse…"), self)
+        self.browse_button.setObjectName("browseButton")
+        self.browse_button.setAutoDefault(False)
+        self.folder_row = QWidget(self)
+        folder = QHBoxLayout()
+        folder.setSpacing(6)
+        folder.addWidget(self.boxes["outbox_folder"], 1)
+        folder.addWidget(self.browse_button, 0, Qt.AlignmentFlag.AlignTop)
+        folder_column = QVBoxLayout(self.folder_row)
+        folder_column.setContentsMargins(0, 0, 0, 0)
+        folder_column.setSpacing(2)
+        folder_column.addLayout(folder)
+        folder_column.addWidget(self.hints["outbox_folder"])
+
+        self.form: QFormLayout = form_layout()
+        self.form.setContentsMargins(0, 0, 0, 0)
+        self.setLayout(self.form)
+        self.shown: list[str] = []
+        for name in inputs:
+            self._row_widget(name).hide()
+            self.labels[name].hide()
+
+    def _row_widget(self, name: str) -> QWidget:
+        return self.folder_row if name == "outbox_folder" else self.boxes[name]
+
+    def arrange(self, settings: DeliverySettings) -> None:
+        """Lay out the rows of ``settings.method`` (labels and hints to match)."""
+        wanted = rows(settings)
+        if wanted != self.shown:
+            while self.form.rowCount():
+                taken = self.form.takeRow(0)
+                # Delete the layout items (not their widgets): a widget keeps a pointer to
+                # its first item, and the form would measure the new one from a stale cache.
+                for item in (taken.labelItem, taken.fieldItem):
+                    if item is not None:
+                        shiboken6.delete(item)
+            for name in self.shown:
+                self._row_widget(name).hide()
+                self.labels[name].hide()
+            for name in wanted:
+                self.form.addRow(self.labels[name], self._row_widget(name))
+                self.labels[name].show()
+                self._row_widget(name).show()
+            self.shown = wanted
+        provider = PROVIDER_SMTP.get(settings.method)
+        self.edits["smtp_host"].setPlaceholderText(provider[0] if provider else "smtp.example.com")
+        for name in wanted:
+            text = secret_name(settings) if name == SECRET else field_label(name, settings.method)
+            self.labels[name].setText(text)
+            editor = self.boxes[name].editor
+            editor.setAccessibleName(text)
+            if name == SECRET:
+                hint = secret_hint(settings)
+            elif name == "outbox_folder":
+                continue  # the box words it with the folder in it
+            else:
+                hint = field_hint(name, settings.method)
+            self.set_hint(name, hint)
+
+    def set_hint(self, name: str, text: str) -> None:
+        hint = self.hints[name]
+        hint.setText(text)
+        hint.setVisible(bool(text))
+        editor = self.boxes[name].editor
+        if self.boxes[name].error.isHidden():
+            editor.setAccessibleDescription(text)
+
+    def visible_labels(self) -> list[QLabel]:
+        return [self.labels[name] for name in self.shown]
+
+    def inputs(self) -> list[QWidget]:
+        """The inputs shown, top to bottom (for the tab order)."""
+        found: list[QWidget] = []
+        for name in self.shown:
+            found.append(self.boxes[name].editor)
+            if name == "outbox_folder":
+                found.append(self.browse_button)
+        return found
+
+    def load(self, delivery: DeliverySettings) -> None:
+        for name in TEXT_FIELDS:
+            self.edits[name].setText(str(getattr(delivery, name)))
+        self.edits[SECRET].clear()
+        self.port_spin.setValue(delivery.smtp_port)
+        self.security_combo.setCurrentIndex(
+            max(0, self.security_combo.findData(delivery.smtp_security))
+        )
+        self.auth_combo.setCurrentIndex(max(0, self.auth_combo.findData(delivery.m365_auth)))
+
+    def settings(self, baseline: DeliverySettings) -> DeliverySettings:
+        """``baseline`` with the values typed (the method is the caller's)."""
+        security: SmtpSecurity = str(self.security_combo.currentData())  # type: ignore[assignment]
+        auth: MicrosoftAuth = str(self.auth_combo.currentData())  # type: ignore[assignment]
+        texts = {name: self.edits[name].text() for name in TEXT_FIELDS}
+        return replace(
+            baseline,
+            smtp_port=self.port_spin.value(),
+            smtp_security=security,
+            m365_auth=auth,
+            **texts,  # type: ignore[arg-type]
+        )
+
+
+def comparable(delivery: DeliverySettings) -> DeliverySettings:
+    """Settings as the core stores them, so that whitespace alone is no change."""
+    values = {
+        f.name: getattr(delivery, f.name).strip()
+        for f in fields(DeliverySettings)
+        if isinstance(getattr(delivery, f.name), str)
+    }
+    values["smtp_host"] = values["smtp_host"].lower()
+    values["phone_region"] = values["phone_region"].upper()
+    return replace(delivery, **values)
+
+
+def _combo(parent: QWidget, name: str, items: tuple[tuple[str, str], ...]) -> QComboBox:
+    combo = QComboBox(parent)
+    combo.setObjectName(name)
+    for value, text in items:
+        combo.addItem(text, value)
+    compact(combo)
+    combo.resize(combo.sizeHint())  # its size until a method shows it
+    return combo
+
+
+def compact(combo: QComboBox) -> None:
+    """A combo box that does not widen its column to its longest item."""
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(14)
