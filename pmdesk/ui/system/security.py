@@ -644,6 +644,7 @@ class SecurityPage(QWidget):
             "test",
             **mail,
             failure=tr("The test code could not be sent"),
+            handle={Exception: self.mail_box.show_test_failure},  # with the step that failed
             after_failure=lambda: self._reveal(self.mail_box.message),
         )
         self.removing = page.make(
