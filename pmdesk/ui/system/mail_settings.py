@@ -18,9 +18,9 @@ When the configured method's recent sends failed, the box says so at its top
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from itertools import pairwise
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -44,8 +45,7 @@ from pmdesk.core.delivery.base import (
     failure_text,
     is_sms,
 )
-from pmdesk.core.delivery.factory import secret_key, secret_label
-from pmdesk.core.delivery.fields import METHOD_LABELS
+from pmdesk.core.delivery.factory import secret_key
 from pmdesk.core.delivery.smtp import DEFAULT_PORTS
 from pmdesk.core.errors import ValidationError
 from pmdesk.core.security import validate_delivery
@@ -60,6 +60,17 @@ from pmdesk.ui.system.delivery_fields import (
     comparable,
     every_label,
     secret_name,
+)
+from pmdesk.ui.system.delivery_secret import (
+    METHOD_NAMES,
+    SecretInfo,
+    SecretState,
+    breakable,
+    keyring_text,
+    method_description,
+    secret_placeholder,
+    secret_problem,
+    service_account,
 )
 from pmdesk.ui.widgets import (
     BusyIndicator,
@@ -77,43 +88,6 @@ if TYPE_CHECKING:
 __all__ = ["MailSettingsBox", "SecretInfo", "SecretState", "secret_key"]
 
 log = logging.getLogger(__name__)
-
-
-class SecretInfo(Protocol):
-    """Whether the secret for the saved settings is in this workstation's keyring (the page
-    reads it on a worker thread: ``SecretState`` here or the core's)."""
-
-    @property
-    def key(self) -> str | None: ...
-
-    @property
-    def stored(self) -> bool | None: ...
-
-    @property
-    def problem(self) -> str | None: ...
-
-
-@dataclass(frozen=True)
-class SecretState:
-    """Whether the secret for the saved settings is in this workstation's keyring."""
-
-    key: str | None = None  # factory.secret_key(...), None when none is needed
-    stored: bool | None = None  # None: unknown (the keyring could not be asked)
-    problem: str | None = None
-
-
-# Short names for the method list (the core's METHOD_LABELS is the hint under it).
-_METHOD_NAMES = {
-    "outbox": "Outbox folder",
-    "smtp": "E-mail: SMTP server",
-    "m365": "E-mail: Microsoft 365",
-    "google": "E-mail: Google Workspace",
-    "graph": "E-mail: Microsoft Graph",
-    "sms": "SMS: pmdesk gateway",
-    "twilio": "SMS: Twilio",
-    "vonage": "SMS: Vonage",
-    "cm": "SMS: CM.com",
-}
 
 
 class MailSettingsBox(QGroupBox):
@@ -143,7 +117,7 @@ class MailSettingsBox(QGroupBox):
         self.method_combo = QComboBox(self)
         self.method_combo.setObjectName("methodCombo")
         for method in METHODS:
-            self.method_combo.addItem(self.tr(_METHOD_NAMES[method]), method)
+            self.method_combo.addItem(self.tr(METHOD_NAMES[method]), method)
         self.method_combo.currentIndexChanged.connect(self._method_changed)
         compact(self.method_combo)
         method_box = FieldBox(self.method_combo, self)
@@ -169,6 +143,7 @@ class MailSettingsBox(QGroupBox):
         self.edits[SECRET].textEdited.connect(self._secret_edited)
         # The secret's row under the name it had when only SMTP had one.
         self.edits["smtp_password"] = self.edits[SECRET]
+        self.boxes["smtp_password"] = self.boxes[SECRET]
         self.port_spin.valueChanged.connect(self._edited)
         self.port_spin.valueChanged.connect(lambda _value: self._recheck("smtp_port"))
         self.security_combo.currentIndexChanged.connect(self._security_changed)
@@ -308,6 +283,20 @@ class MailSettingsBox(QGroupBox):
         self.edits[SECRET].setText(secret)
         self.boxes[SECRET].set_error(problem)
         self._update()
+        self._reveal(self.boxes[SECRET])
+
+    def _reveal(self, widget: QWidget) -> None:
+        """Scroll the page so that ``widget`` (a field just marked) is in view."""
+        parent = self.parentWidget()
+        while parent is not None and not isinstance(parent, QScrollArea):
+            parent = parent.parentWidget()
+        if parent is None:
+            return
+        holder = parent.widget()
+        layout = holder.layout() if holder is not None else None
+        if layout is not None:
+            layout.activate()  # the error just shown gets its place first
+        parent.ensureWidgetVisible(widget, 0, 12)
 
     def set_errors(self, errors: dict[str, str]) -> list[str]:
         """Show each error under its field; returns the messages that have no field here."""
@@ -322,6 +311,9 @@ class MailSettingsBox(QGroupBox):
             else:
                 box.set_error(text)
                 self._touched.add(name)  # checked again as it is corrected
+        marked = [n for n in self.fields.shown if self.field_error(n)]
+        if marked:
+            self._reveal(self.boxes[marked[0]])  # the first one marked, in case it is out of view
         return rest
 
     def field_error(self, name: str) -> str:
@@ -410,40 +402,14 @@ class MailSettingsBox(QGroupBox):
     def _secret_edited(self, _text: str) -> None:
         """A pasted JSON key names its service account: fill that in at once."""
         if self.method == "google":
-            self.boxes[SECRET].set_error(self._secret_problem())
-            if self.boxes[SECRET].error.isHidden() and self.secret_typed():
-                from pmdesk.core.delivery.oauth import parse_service_account
-
-                email = str(parse_service_account(self.secret_typed())["client_email"])
+            self.boxes[SECRET].set_error(secret_problem(self.delivery(), self.secret_typed()))
+            email = service_account(self.secret_typed())
+            if email is not None:
                 self.edits["google_client_email"].setText(email)
                 self.boxes["google_client_email"].set_error(None)
                 self._update()
         elif self.field_error(SECRET):
-            self.boxes[SECRET].set_error(self._secret_problem())
-
-    def _secret_problem(self) -> str | None:
-        """What is wrong with the secret typed, for the methods whose secret has a form."""
-        text = self.secret_typed()
-        if not text:
-            return None
-        settings = self.delivery()
-        if settings.method == "google":
-            from pmdesk.core.delivery.oauth import parse_service_account
-
-            try:
-                parse_service_account(text)
-            except DeliveryError as exc:
-                return str(exc)
-        elif (
-            settings.method in {"m365", "graph"}
-            and settings.m365_auth == "certificate"
-            and "PRIVATE KEY-----" not in text
-        ):
-            return self.tr(
-                "Paste the certificate's PEM private key, from -----BEGIN PRIVATE KEY----- "
-                "to -----END PRIVATE KEY-----."
-            )
-        return None
+            self.boxes[SECRET].set_error(secret_problem(self.delivery(), self.secret_typed()))
 
     def _left(self, name: str) -> None:
         """Check the fields already visited as the user leaves one (no database involved)."""
@@ -460,7 +426,7 @@ class MailSettingsBox(QGroupBox):
             if box is not None and field != SECRET:
                 box.set_error(errors.get(field))
         if name == SECRET:
-            self.boxes[SECRET].set_error(self._secret_problem())
+            self.boxes[SECRET].set_error(secret_problem(self.delivery(), self.secret_typed()))
 
     def _recheck(self, name: str) -> None:
         """A field marked in red is checked again as it is typed in: the error goes as soon as
@@ -479,7 +445,7 @@ class MailSettingsBox(QGroupBox):
         settings = self.delivery()
         self.fields.arrange(settings)
         self._follow_visual_tab_order()
-        self.method_hint.setText(self._method_description(settings.method))
+        self.method_hint.setText(method_description(settings.method))
         self.method_hint.setVisible(bool(self.method_hint.text()))
         self.method_combo.setAccessibleDescription(self.method_hint.text())
         sms = is_sms(settings.method)
@@ -487,13 +453,6 @@ class MailSettingsBox(QGroupBox):
             self.tr("mobile number") if sms else self.tr("e-mail address")
         )
         self._update()
-
-    def _method_description(self, method: str) -> str:
-        """The core's name of the method, when it says more than the list does."""
-        full = METHOD_LABELS.get(method, "")
-        short = _METHOD_NAMES.get(method, "")
-        bare = [t.split(": ", 1)[-1] for t in (full, short)]
-        return "" if bare[0] == bare[1] else self.tr(full)
 
     def _align_labels(self) -> None:
         """One label column for the method and its fields, as wide as the widest label any
@@ -528,40 +487,16 @@ class MailSettingsBox(QGroupBox):
             self.tr(
                 "Each code is written as an .eml file to {folder}; nothing leaves this computer. "
                 "For trying pmdesk out, not for real use."
-            ).format(folder=_breakable(folder) or self.tr("the default outbox")),
+            ).format(folder=breakable(folder) or self.tr("the default outbox")),
         )
-        self.secret_hint.setText(self._secret_text())
+        self.secret_hint.setText(keyring_text(self.delivery(), self._secret))
         self.secret_hint.setVisible(bool(self.secret_hint.text()))
-        self.edits[SECRET].setPlaceholderText(self._secret_placeholder())
-
-    def _secret_placeholder(self) -> str:
-        key = secret_key(self.delivery())
-        if key is None:
-            return ""
-        if key == self._secret.key and self._secret.stored:
-            return self.tr("stored in the keyring; type to replace")
-        return self.tr("not stored on this computer yet")
-
-    def _secret_text(self) -> str:
-        settings = self.delivery()
-        if settings.method == "outbox":
-            return ""
-        key = secret_key(settings)
-        if self._secret.problem and key == self._secret.key:
-            return self.tr("The keyring could not be read: {problem}").format(
-                problem=self._secret.problem
-            )
-        if settings.method == "smtp" and not settings.smtp_username.strip():
-            return self.tr("No user name: the server is used without a login.")
-        return self.tr(
-            "The {what} is kept in this computer's keyring, never in the database: every "
-            "workstation that sends codes needs it once."
-        ).format(what=secret_label(settings))
+        self.edits[SECRET].setPlaceholderText(secret_placeholder(self.delivery(), self._secret))
 
     def _save_clicked(self) -> None:
         if not self.save_button.isEnabled():
             return
-        problem = self._secret_problem()
+        problem = secret_problem(self.delivery(), self.secret_typed())
         if problem:
             self.boxes[SECRET].set_error(problem)
             self.message.show_error(self.tr("Not saved: correct the fields marked in red."))
@@ -606,9 +541,3 @@ def _label(text: str, parent: QWidget) -> QLabel:
     label = QLabel(text, parent)
     label.setMinimumWidth(LABEL_WIDTH)
     return label
-
-
-def _breakable(path: str) -> str:
-    """A path that a word-wrapped label may break after each separator (a long folder name
-    would otherwise make the whole form as wide as itself)."""
-    return path.replace("/", "/\u200b").replace("\\", "\\\u200b")

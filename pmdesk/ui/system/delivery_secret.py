@@ -1,0 +1,128 @@
+"""The delivery form's secret and words: whether the keyring holds the secret, what the secret
+field and the line under the form say, whether a pasted key has the right form, and the names
+of the methods in the list (all without widgets, for ``mail_settings.MailSettingsBox``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from PySide6.QtCore import QCoreApplication
+
+from pmdesk.core.delivery.base import DeliveryError, DeliverySettings
+from pmdesk.core.delivery.factory import secret_key, secret_label
+from pmdesk.core.delivery.fields import METHOD_LABELS
+
+
+def tr(text: str) -> str:
+    return QCoreApplication.translate("MailSettingsBox", text)
+
+
+class SecretInfo(Protocol):
+    """Whether the secret for the saved settings is in this workstation's keyring (the page
+    reads it on a worker thread: ``SecretState`` here or the core's)."""
+
+    @property
+    def key(self) -> str | None: ...
+
+    @property
+    def stored(self) -> bool | None: ...
+
+    @property
+    def problem(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class SecretState:
+    """Whether the secret for the saved settings is in this workstation's keyring."""
+
+    key: str | None = None  # factory.secret_key(...), None when none is needed
+    stored: bool | None = None  # None: unknown (the keyring could not be asked)
+    problem: str | None = None
+
+
+# Short names for the method list (the core's METHOD_LABELS is the hint under it).
+METHOD_NAMES = {
+    "outbox": "Outbox folder",
+    "smtp": "E-mail: SMTP server",
+    "m365": "E-mail: Microsoft 365",
+    "google": "E-mail: Google Workspace",
+    "graph": "E-mail: Microsoft Graph",
+    "sms": "SMS: pmdesk gateway",
+    "twilio": "SMS: Twilio",
+    "vonage": "SMS: Vonage",
+    "cm": "SMS: CM.com",
+}
+
+
+def method_description(method: str) -> str:
+    """The core's name of the method, when it says more than the list does ('' otherwise)."""
+    full = METHOD_LABELS.get(method, "")
+    short = METHOD_NAMES.get(method, "")
+    bare = [t.split(": ", 1)[-1] for t in (full, short)]
+    return "" if bare[0] == bare[1] else tr(full)
+
+
+def secret_problem(settings: DeliverySettings, text: str) -> str | None:
+    """What is wrong with the secret typed, for the methods whose secret has a form: a
+    service account's JSON key (google) or a PEM private key (a Microsoft certificate)."""
+    if not text:
+        return None
+    if settings.method == "google":
+        from pmdesk.core.delivery.oauth import parse_service_account
+
+        try:
+            parse_service_account(text)
+        except DeliveryError as exc:
+            return str(exc)
+    elif (
+        settings.method in {"m365", "graph"}
+        and settings.m365_auth == "certificate"
+        and "PRIVATE KEY-----" not in text
+    ):
+        return tr(
+            "Paste the certificate's PEM private key, from -----BEGIN PRIVATE KEY----- "
+            "to -----END PRIVATE KEY-----."
+        )
+    return None
+
+
+def service_account(text: str) -> str | None:
+    """The service account a pasted JSON key names (None: not a service account key)."""
+    from pmdesk.core.delivery.oauth import parse_service_account
+
+    try:
+        return str(parse_service_account(text)["client_email"])
+    except DeliveryError:
+        return None
+
+
+def secret_placeholder(settings: DeliverySettings, state: SecretInfo) -> str:
+    """What the empty secret field says: stored in the keyring, or not yet."""
+    key = secret_key(settings)
+    if key is None:
+        return ""
+    if key == state.key and state.stored:
+        return tr("stored in the keyring; type to replace")
+    return tr("not stored on this computer yet")
+
+
+def keyring_text(settings: DeliverySettings, state: SecretInfo) -> str:
+    """The line under the form: where the secret is kept (or why the keyring is no help)."""
+    if settings.method == "outbox":
+        return ""
+    key = secret_key(settings)
+    if state.problem and key == state.key:
+        return tr("The keyring could not be read: {problem}").format(problem=state.problem)
+    if settings.method == "smtp" and not settings.smtp_username.strip():
+        return tr("No user name: the server is used without a login.")
+    return tr(
+        "The {what} is kept in this computer's keyring, never in the database: every "
+        "workstation that sends codes needs it once."
+    ).format(what=secret_label(settings))
+
+
+def breakable(path: str) -> str:
+    """A path that a word-wrapped label may break after each separator (a long folder name
+    would otherwise make the whole form as wide as itself)."""
+    return path.replace("/", "/\u200b").replace("\\", "\\\u200b")
