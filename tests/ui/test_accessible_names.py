@@ -349,7 +349,7 @@ def test_security(qtbot: QtBot, main_window: MainWindow, ui_app: App, admin_id: 
     qtbot.waitUntil(lambda: page.state is not None and page.tasks.is_idle())
     box = page.mail_box
     qtbot.keyClicks(page.filter_edit, "10.")  # shows the clear button too
-    qtbot.waitUntil(lambda: not page._filter_timer.isActive() and page.tasks.is_idle())
+    qtbot.waitUntil(lambda: not page.ips._filter_timer.isActive() and page.tasks.is_idle())
     for method in ("outbox", "smtp", "m365", "google", "graph", "sms", "twilio", "vonage", "cm"):
         box.method_combo.setCurrentIndex(box.method_combo.findData(method))
         assert_all_named(main_window)
@@ -371,7 +371,7 @@ def test_security(qtbot: QtBot, main_window: MainWindow, ui_app: App, admin_id: 
         "testAddressEdit": "Send a test code to",
     }
     assert {key: found.get(key) for key in expected} == expected
-    trio = [spoken_name(w) for w in (page.filter_edit, page.reload_button, page.table)]
+    trio = [spoken_name(w) for w in (page.filter_edit, page.ips.reload_button, page.table)]
     assert len(set(trio)) == 3, trio
     assert trio.count("Trusted IP addresses") <= 1
     assert spoken_name(page.table) == "Trusted IP addresses"
@@ -379,13 +379,13 @@ def test_security(qtbot: QtBot, main_window: MainWindow, ui_app: App, admin_id: 
     assert "Search" in {spoken_name(b) for b in icon_buttons}
 
     # Help stays a description; an error replaces it while shown.
-    session = page.session_hours_spin
+    session = page.trust.session_hours_spin
     help_text = session.accessibleDescription()
     assert help_text.startswith("How long `pmdesk login`")
     assert_error_is_described(
         session,
-        lambda: page.session_hours_box.set_error("Between 1 and 168 hours."),
-        lambda: page.session_hours_box.set_error(None),
+        lambda: page.trust.session_hours_box.set_error("Between 1 and 168 hours."),
+        lambda: page.trust.session_hours_box.set_error(None),
         help_text,
     )
     assert box.test_edit.accessibleDescription() == box.test_hint.text()

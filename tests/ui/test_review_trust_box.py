@@ -176,15 +176,15 @@ def page(qtbot: QtBot, main_window: MainWindow) -> SecurityPage:
 def test_the_never_trusted_list_is_edited_next_to_the_trust_period(
     qtbot: QtBot, page: SecurityPage, ui_app: App
 ) -> None:
-    edit = page.never_trusted_edit
+    edit = page.trust.never_trusted_edit
     assert edit.isEnabled() and edit.text() == ""
     assert "Proxies and connection poolers" in edit.accessibleDescription()
 
     # A bad entry: the error is under the field, naming it, and nothing is saved.
     qtbot.keyClicks(edit, "10.0.0.5, proxy.local")
-    assert page.has_unsaved_changes() and page.trust_save_button.isEnabled()
-    qtbot.mouseClick(page.trust_save_button, Qt.MouseButton.LeftButton)
-    error = page.never_trusted_box.error
+    assert page.has_unsaved_changes() and page.trust.trust_save_button.isEnabled()
+    qtbot.mouseClick(page.trust.trust_save_button, Qt.MouseButton.LeftButton)
+    error = page.trust.never_trusted_box.error
     qtbot.waitUntil(lambda: error.isVisible() and page.tasks.is_idle())
     assert "'proxy.local' is not an IP address" in error.text()
     assert SecurityService(ui_app.context).get(Actor.system("t")).never_trusted_addresses == ""
@@ -193,8 +193,8 @@ def test_the_never_trusted_list_is_edited_next_to_the_trust_period(
     edit.clear()
     qtbot.keyClicks(edit, "10.0.0.5 10.1.0.0/24")
     assert not error.isVisible()
-    qtbot.mouseClick(page.trust_save_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: page.trust_message.text() == "Saved." and page.tasks.is_idle())
+    qtbot.mouseClick(page.trust.trust_save_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: page.trust.trust_message.text() == "Saved." and page.tasks.is_idle())
     saved = SecurityService(ui_app.context).get(Actor.system("t")).never_trusted_addresses
     assert saved == "10.0.0.5, 10.1.0.0/24"
     assert edit.text() == saved

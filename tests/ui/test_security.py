@@ -177,11 +177,11 @@ def test_read_only_group_sees_but_cannot_change(
     assert isinstance(page, SecurityPage)
     qtbot.waitUntil(lambda: _idle(page) and page.model.rowCount() == 3)
     assert not page.two_factor_button.isEnabled()
-    assert not page.trust_days_spin.isEnabled()
+    assert not page.trust.trust_days_spin.isEnabled()
     assert not page.mail_box.method_combo.isEnabled()
     page.table.selectRow(0)
-    assert not page.remove_button.isEnabled()
-    assert "Security Delete" in page.remove_button.toolTip()
+    assert not page.ips.remove_button.isEnabled()
+    assert "Security Delete" in page.ips.remove_button.toolTip()
     _click_cell(qtbot, page, 0, REMOVE)  # the red icon does nothing without Delete
     qtbot.wait(50)
     assert not any(b.isVisible() for b in page.findChildren(QMessageBox))
@@ -195,11 +195,13 @@ def test_a_refusal_by_the_service_is_shown(qtbot: QtBot, page: SecurityPage, ui_
             select(GroupPermission).where(GroupPermission.module_key == SYSTEM_SECURITY.key)
         ).scalars():
             row.can_edit = False
-    page.trust_days_spin.setValue(14)
-    qtbot.mouseClick(page.trust_save_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: _idle(page) and page.trust_message.isVisible())
-    assert page.trust_message.role == "error"
-    assert page.trust_message.text().startswith("Your user group may not change System → Security.")
+    page.trust.trust_days_spin.setValue(14)
+    qtbot.mouseClick(page.trust.trust_save_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: _idle(page) and page.trust.trust_message.isVisible())
+    assert page.trust.trust_message.role == "error"
+    assert page.trust.trust_message.text().startswith(
+        "Your user group may not change System → Security."
+    )
 
 
 # ----- connection status ------------------------------------------------------------------------
@@ -294,7 +296,7 @@ def test_columns_and_newest_first(page: SecurityPage) -> None:
 def test_paging_with_previous_and_next(qtbot: QtBot, page: SecurityPage) -> None:
     first = _column(page, ID)
     assert len(first) == 20
-    assert not page.previous_button.isEnabled() and page.next_button.isEnabled()
+    assert not page.ips.previous_button.isEnabled() and page.next_button.isEnabled()
     qtbot.mouseClick(page.next_button, Qt.MouseButton.LeftButton)
     _wait_page(qtbot, page, "Viewing items 21-40 of 45")
     second = _column(page, ID)
@@ -304,11 +306,11 @@ def test_paging_with_previous_and_next(qtbot: QtBot, page: SecurityPage) -> None
     _wait_page(qtbot, page, "Viewing items 41-45 of 45")
     assert len(_column(page, ID)) == 5
     assert not page.next_button.isEnabled()
-    assert page.page_label.text() == "3"
-    qtbot.mouseClick(page.previous_button, Qt.MouseButton.LeftButton)
+    assert page.ips.page_label.text() == "3"
+    qtbot.mouseClick(page.ips.previous_button, Qt.MouseButton.LeftButton)
     _wait_page(qtbot, page, "Viewing items 21-40 of 45")
     assert _column(page, ID) == second
-    qtbot.mouseClick(page.previous_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(page.ips.previous_button, Qt.MouseButton.LeftButton)
     _wait_page(qtbot, page, "Viewing items 1-20 of 45")
     assert _column(page, ID) == first
 
@@ -351,9 +353,9 @@ def test_select_several_and_remove_them(qtbot: QtBot, page: SecurityPage, ui_app
         Qt.KeyboardModifier.ControlModifier,
         rect.center(),
     )
-    assert page.selected_ids() == [ids[2], ids[3], ids[4], ids[7]]
-    assert page.remove_button.text() == "Remove selected (4)"
-    qtbot.mouseClick(page.remove_button, Qt.MouseButton.LeftButton)
+    assert page.ips.selected_ids() == [ids[2], ids[3], ids[4], ids[7]]
+    assert page.ips.remove_button.text() == "Remove selected (4)"
+    qtbot.mouseClick(page.ips.remove_button, Qt.MouseButton.LeftButton)
     assert _answer(qtbot, page, "Remove") == "Remove 4 trusted addresses?"
     _wait_page(qtbot, page, "Viewing items 1-20 of 41")
     assert page.ip_message.text() == "4 trusted addresses removed."
@@ -385,7 +387,7 @@ def test_filter_by_user_or_address(qtbot: QtBot, page: SecurityPage) -> None:
     qtbot.waitUntil(lambda: _idle(page) and page.model.filter_text == "nobody")
     assert page.model.rowCount() == 0
     assert page.paging_label.text() == "No items found."
-    assert page.empty_label.text() == "No trusted address matches “nobody”."
+    assert page.ips.empty_label.text() == "No trusted address matches “nobody”."
 
     page.filter_edit.clear()
     _wait_page(qtbot, page, "Viewing items 1-20 of 45")
@@ -409,20 +411,20 @@ def test_changes_elsewhere_reload_the_same_page_keeping_the_selection(
     page.trusted_ips_changed_elsewhere()  # a burst of notifications: one reload
     _wait_page(qtbot, page, "Viewing items 21-40 of 44")
     assert ids[0] not in [int(i) for i in _column(page, ID)]
-    assert page.selected_ids() == [ids[5]]
+    assert page.ips.selected_ids() == [ids[5]]
 
 
 def test_trust_period_setting(qtbot: QtBot, page: SecurityPage, ui_app: App) -> None:
-    assert page.trust_days_spin.value() == 30 and page.code_ttl_spin.value() == 10
+    assert page.trust.trust_days_spin.value() == 30 and page.trust.code_ttl_spin.value() == 10
     expires_before = _column(page, 4)[0]
-    assert page.session_hours_spin.value() == 8
-    page.trust_days_spin.setValue(7)
-    page.code_ttl_spin.setValue(5)
-    page.session_hours_spin.setValue(4)
+    assert page.trust.session_hours_spin.value() == 8
+    page.trust.trust_days_spin.setValue(7)
+    page.trust.code_ttl_spin.setValue(5)
+    page.trust.session_hours_spin.setValue(4)
     assert page.has_unsaved_changes()
     assert page.window().unsaved_pages() == ["security"]  # type: ignore[attr-defined]
-    qtbot.mouseClick(page.trust_save_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: _idle(page) and page.trust_message.text() == "Saved.")
+    qtbot.mouseClick(page.trust.trust_save_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: _idle(page) and page.trust.trust_message.text() == "Saved.")
     saved = SecurityService(ui_app.context).get(OTHER)
     assert (saved.trust_days, saved.code_ttl_minutes, saved.session_hours) == (7, 5, 4)
     assert page.window().unsaved_pages() == []  # type: ignore[attr-defined]
@@ -641,7 +643,7 @@ def test_next_pages_by_keyset_cursor(qtbot: QtBot, page: SecurityPage) -> None:
     source.page = recording  # type: ignore[method-assign, assignment]
     qtbot.mouseClick(page.next_button, Qt.MouseButton.LeftButton)
     _wait_page(qtbot, page, "Viewing items 21-40 of 45")
-    qtbot.mouseClick(page.previous_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(page.ips.previous_button, Qt.MouseButton.LeftButton)
     _wait_page(qtbot, page, "Viewing items 1-20 of 45")
     assert calls == [(2, True), (1, True)]
     assert page.model.rowCount() == 20  # one page held, never the whole list
@@ -677,10 +679,10 @@ def test_on_a_hardened_database_the_delivery_line_names_the_relay(page: Security
     """Codes are sent by the relay there: its heartbeat is what the line reports."""
     status = page.service.connection_status(page.actor)
     running = replace(status, relay=RelayReport("relay on mail01, last seen 5 s ago", True))
-    page._show_state_status(running)
+    page.status_box._show_mail_link(running)
     assert page.mail_status.text().startswith("Sent by the relay on mail01, last seen 5 s ago\n")
     assert page.mail_status.state is None  # the outbox: nothing crosses the network
     down = replace(status, relay=RelayReport(relay_down(7 * 60) or "", False))
-    page._show_state_status(down)
+    page.status_box._show_mail_link(down)
     assert page.mail_status.text() == "Codes cannot be sent: the relay was last seen 7 minutes ago."
     assert page.mail_status.state is False

@@ -188,7 +188,7 @@ class PersonnelPage(QWidget):
         self.editor_scroll = scroll
 
         self.busy = BusyIndicator(self)
-        self._make_operations()
+        self._build_operations()
         self.save_button = make_primary(QPushButton(icon("save-light"), self.tr("Save"), self))
         self.save_button.setObjectName("saveButton")
         self.save_button.clicked.connect(self.save)
@@ -705,7 +705,7 @@ class PersonnelPage(QWidget):
             layout.activate()  # the message was hidden until now: place it first
         self.editor_scroll.ensureWidgetVisible(self.editor.message, 0, 0)
 
-    def _make_operations(self) -> None:
+    def _build_operations(self) -> None:
         """One ``Operation`` per action of the page (see pmdesk.ui.ops)."""
         tr = self.tr
         self.ops = Operations(

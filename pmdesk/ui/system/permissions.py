@@ -427,13 +427,13 @@ class PermissionsPage(QWidget):
         QShortcut(QKeySequence.StandardKey.Save, self, self.save)
         QShortcut(QKeySequence.StandardKey.Refresh, self, self.reload)
 
-        self._make_operations()
+        self._build_operations()
         self.grid.load(None)
         self._update_buttons()
         self._connect_background()
         self.load_groups()
 
-    def _make_operations(self) -> None:
+    def _build_operations(self) -> None:
         """One ``Operation`` per action of the page (see pmdesk.ui.ops)."""
         tr = self.tr
         self.ops = Operations(

@@ -1,0 +1,168 @@
+"""Before two-step authentication is turned on: who could not receive a code (System → Security)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QModelIndex, QObject, Qt
+from PySide6.QtWidgets import (
+    QDialogButtonBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QVBoxLayout,
+    QWidget,
+)
+
+from pmdesk.core.security import ShutOutPerson
+from pmdesk.ui.icons import app_icon, pixmap
+from pmdesk.ui.lists import ModelIndex, ReadOnlyTableModel, list_table
+from pmdesk.ui.widgets import WrappingDialog, hint_label, make_danger, make_primary, repolish
+
+ROW_HEIGHT = 28
+
+
+class ShutOutModel(ReadOnlyTableModel):
+    """Who would be shut out: Name, Login, Why."""
+
+    TITLES = ("Name", "Login", "Why")
+
+    def __init__(self, people: list[ShutOutPerson], parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._people = list(people)
+
+    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._people)
+
+    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.TITLES)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if role != Qt.ItemDataRole.DisplayRole:
+            return None
+        if orientation == Qt.Orientation.Horizontal and 0 <= section < len(self.TITLES):
+            return self.tr(self.TITLES[section])
+        if orientation == Qt.Orientation.Vertical:
+            return section + 1
+        return None
+
+    def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._people):
+            return None
+        if role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+            return None
+        person = self._people[index.row()]
+        values = (person.name, person.login, person.reason)
+        return values[index.column()] if 0 <= index.column() < len(values) else None
+
+
+class ReadinessDialog(WrappingDialog):
+    """Before two-step authentication is turned on: who could not receive a code, and confirm.
+
+    ``choice`` is True when the user confirmed; opened with ``open()`` (never blocking).
+    """
+
+    def __init__(
+        self, people: list[ShutOutPerson], delivery_label: str, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("readinessDialog")
+        self.setWindowTitle(self.tr("Turn on two-step authentication"))
+        self.setWindowIcon(app_icon())
+        self.setMinimumWidth(600)
+        self.people = list(people)
+        self.choice = False
+        n = len(people)
+
+        image = QLabel(self)
+        image.setPixmap(pixmap("warning" if people else "shield", 32, self.devicePixelRatioF()))
+        image.setAlignment(Qt.AlignmentFlag.AlignTop)
+        title = QLabel(self)
+        title.setObjectName("readinessTitle")
+        title.setWordWrap(True)
+        title.setStyleSheet("font-weight: bold;")
+        explain = QLabel(self)
+        explain.setObjectName("readinessText")
+        explain.setWordWrap(True)
+        if people:
+            title.setText(
+                self.tr("1 person could not receive a security code.")
+                if n == 1
+                else self.tr("{n} people could not receive a security code.").format(n=n)
+            )
+            explain.setText(
+                self.tr(
+                    "With two-step authentication on, they could no longer sign in from an "
+                    "address that is not trusted. Codes go by: {delivery}."
+                ).format(delivery=delivery_label)
+            )
+        else:
+            title.setText(self.tr("Everyone who can sign in can receive a security code."))
+            explain.setText(
+                self.tr(
+                    "From now on, signing in from an address that is not trusted asks for a "
+                    "code sent by: {delivery}."
+                ).format(delivery=delivery_label)
+            )
+        text_column = QVBoxLayout()
+        text_column.setSpacing(6)
+        text_column.addWidget(title)
+        text_column.addWidget(explain)
+        top = QHBoxLayout()
+        top.setSpacing(12)
+        top.addWidget(image)
+        top.addLayout(text_column, 1)
+
+        self.model = ShutOutModel(people, self)
+        self.table = list_table(self, "shutOutTable", self.model, ROW_HEIGHT)
+        self.table.setAccessibleName(self.tr("People who could not receive a code"))
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        header.resizeSection(0, 180)
+        header.resizeSection(1, 130)
+        self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        height = header.sizeHint().height() + ROW_HEIGHT * min(max(n, 1), 10) + 4
+        self.table.setMinimumHeight(height)
+        if n <= 10:
+            self.table.setMaximumHeight(height)
+        self.table.setVisible(bool(people))
+        hint = hint_label(
+            self.tr(
+                "Give them an e-mail address (or a mobile number for SMS) in Maintenance → "
+                "Personnel first, or turn it on anyway."
+            ),
+            self,
+        )
+        hint.setVisible(bool(people))
+
+        buttons = QDialogButtonBox(self)
+        confirm_text = self.tr("Enable anyway") if people else self.tr("Enable")
+        self.confirm_button = buttons.addButton(
+            confirm_text, QDialogButtonBox.ButtonRole.AcceptRole
+        )
+        self.confirm_button.setObjectName("confirmButton")
+        if people:
+            make_danger(self.confirm_button)
+        else:
+            make_primary(self.confirm_button)
+        repolish(self.confirm_button)
+        self.cancel_button = buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
+        (self.cancel_button if people else self.confirm_button).setDefault(True)
+        buttons.accepted.connect(self._confirm)
+        buttons.rejected.connect(self.reject)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(18, 18, 18, 14)
+        layout.setSpacing(12)
+        layout.addLayout(top)
+        layout.addWidget(self.table, 1 if n > 10 else 0)
+        layout.addWidget(hint)
+        layout.addWidget(buttons)
+
+    def _confirm(self) -> None:
+        self.choice = True
+        self.accept()

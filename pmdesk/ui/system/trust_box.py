@@ -1,0 +1,166 @@
+"""System → Security's "Trust and codes": how long an address stays trusted, a code stays
+valid and a command-line session lasts, and the addresses never trusted."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from pmdesk.core.security import (
+    CODE_TTL_MINUTES_RANGE,
+    NEVER_TRUSTED_MAX_LENGTH,
+    SESSION_HOURS_RANGE,
+    TRUST_DAYS_RANGE,
+    SecuritySettingsView,
+)
+from pmdesk.ui.icons import icon
+from pmdesk.ui.system.common import form_layout, pad_spin_box
+from pmdesk.ui.widgets import FieldBox, MessageLabel, hint_label, label_fields, make_primary
+
+
+class TrustBox(QGroupBox):
+    """The trust settings' fields; the page saves them (``save_requested``)."""
+
+    #: Something was typed or changed (the message and the fields' errors are cleared).
+    edited = Signal()
+    save_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(self.tr("Trust and codes"), parent)
+        self.setObjectName("trustBox")
+        self.trust_days_spin = _spin(TRUST_DAYS_RANGE, self.tr(" days"), self)
+        self.trust_days_spin.setObjectName("trustDaysSpin")
+        self.code_ttl_spin = _spin(CODE_TTL_MINUTES_RANGE, self.tr(" minutes"), self)
+        self.code_ttl_spin.setObjectName("codeTtlSpin")
+        self.session_hours_spin = _spin(SESSION_HOURS_RANGE, self.tr(" hours"), self)
+        self.session_hours_spin.setObjectName("sessionHoursSpin")
+        session_help = self.tr(
+            "How long `pmdesk login` keeps the command line signed in. The desktop app stays "
+            "signed in while it is open."
+        )
+        self.session_hours_spin.setToolTip(session_help)
+        self.session_hours_spin.setAccessibleDescription(session_help)
+        self.trust_days_box = FieldBox(self.trust_days_spin, self)
+        self.code_ttl_box = FieldBox(self.code_ttl_spin, self)
+        self.session_hours_box = FieldBox(self.session_hours_spin, self)
+        for spin in self.spins():
+            spin.valueChanged.connect(self._edited)
+        self.never_trusted_edit = QLineEdit(self)
+        self.never_trusted_edit.setObjectName("neverTrustedEdit")
+        self.never_trusted_edit.setMaxLength(NEVER_TRUSTED_MAX_LENGTH * 2)
+        self.never_trusted_edit.setPlaceholderText(self.tr("e.g. 10.0.0.5, 10.1.0.0/24"))
+        self.never_trusted_edit.setAccessibleName(self.tr("Never trust these addresses"))
+        never_help = self.tr(
+            "Proxies and connection poolers: everyone behind them shares their address, so "
+            "it is never trusted. IP addresses or networks, separated by commas."
+        )
+        self.never_trusted_edit.setToolTip(never_help)
+        self.never_trusted_edit.setAccessibleDescription(never_help)
+        self.never_trusted_box = FieldBox(self.never_trusted_edit, self)
+        self.never_trusted_edit.textEdited.connect(self._edited)
+        # Made before it, the sessions spin sits below the address list: Tab goes down.
+        QWidget.setTabOrder(self.never_trusted_edit, self.session_hours_spin)
+        self.trust_save_button = make_primary(
+            QPushButton(icon("save-light"), self.tr("Save"), self)
+        )
+        self.trust_save_button.setObjectName("saveTrustButton")
+        self.trust_save_button.clicked.connect(self.save_requested)
+        self.trust_message = MessageLabel(self)
+        self.trust_message.setObjectName("trustMessage")
+        trust_form = form_layout()
+        trust_form.addRow(self.tr("Trust an address for"), self.trust_days_box)
+        trust_form.addRow(self.tr("A code is valid for"), self.code_ttl_box)
+        trust_form.addRow(self.tr("Never trust"), self.never_trusted_box)
+        trust_form.addRow(self.tr("Command-line sessions last"), self.session_hours_box)
+        label_fields(trust_form)
+        # The address list takes the width it needs; the spin boxes keep theirs.
+        trust_form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+        trust_row = QHBoxLayout()
+        trust_row.addWidget(self.trust_message, 3)
+        trust_row.addStretch(1)  # Save keeps its own width while no message is shown
+        trust_row.addWidget(self.trust_save_button, 0, Qt.AlignmentFlag.AlignTop)
+        trust_layout = QVBoxLayout(self)
+        trust_layout.setSpacing(8)
+        trust_layout.addLayout(trust_form)
+        trust_layout.addLayout(trust_row)
+        trust_layout.addWidget(
+            hint_label(
+                self.tr(
+                    "Trusted addresses are removed automatically when their time is up; a "
+                    "shorter period applies at once. On a shared database (PostgreSQL, "
+                    "MariaDB), loopback, link-local and local-socket connections are never "
+                    "trusted either."
+                ),
+                self,
+            )
+        )
+
+    def spins(self) -> tuple[QSpinBox, QSpinBox, QSpinBox]:
+        return (self.trust_days_spin, self.code_ttl_spin, self.session_hours_spin)
+
+    def load(self, settings: SecuritySettingsView, *, editable: bool) -> None:
+        """Show the saved settings (without announcing an edit)."""
+        for spin, value in zip(self.spins(), _trust_values(settings), strict=True):
+            spin.blockSignals(True)
+            spin.setValue(value)
+            spin.blockSignals(False)
+        self.never_trusted_edit.setText(settings.never_trusted_addresses)
+        self.clear_errors()
+        self.set_editable(editable)
+
+    def set_editable(self, editable: bool) -> None:
+        for spin in self.spins():
+            spin.setEnabled(editable)
+        self.never_trusted_edit.setEnabled(editable)
+
+    def is_dirty(self, settings: SecuritySettingsView) -> bool:
+        return [spin.value() for spin in self.spins()] != list(
+            _trust_values(settings)
+        ) or self.never_trusted_edit.text().strip() != settings.never_trusted_addresses
+
+    def set_errors(self, errors: dict[str, str]) -> list[str]:
+        """Each field's error under it; nothing is left for the message."""
+        self.trust_days_box.set_error(errors.get("trust_days"))
+        self.code_ttl_box.set_error(errors.get("code_ttl_minutes"))
+        self.session_hours_box.set_error(errors.get("session_hours"))
+        self.never_trusted_box.set_error(errors.get("never_trusted_addresses"))
+        return []
+
+    def clear_errors(self) -> None:
+        for box in (
+            self.trust_days_box,
+            self.code_ttl_box,
+            self.session_hours_box,
+            self.never_trusted_box,
+        ):
+            box.set_error(None)
+
+    def _edited(self, _value: object) -> None:
+        self.trust_message.clear_message()
+        self.clear_errors()
+        self.edited.emit()
+
+
+def _trust_values(settings: SecuritySettingsView) -> tuple[int, int, int]:
+    """The values of the Trust and codes spin boxes, in their order."""
+    return (settings.trust_days, settings.code_ttl_minutes, settings.session_hours)
+
+
+def _spin(bounds: tuple[int, int], suffix: str, parent: QWidget) -> QSpinBox:
+    spin = QSpinBox(parent)
+    spin.setRange(*bounds)
+    spin.setSuffix(suffix)
+    spin.setMinimumWidth(130)
+    spin.setMaximumWidth(150)
+    pad_spin_box(spin)
+    spin.setAccelerated(True)
+    return spin

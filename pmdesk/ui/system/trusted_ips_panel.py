@@ -1,0 +1,361 @@
+"""System → Security's list of trusted IP addresses: a filter, the table with a red remove icon on
+each row, "Viewing items 1-20 of N" with Previous / Next, and removing several rows at once."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from pmdesk.core.changes import TRUSTED_IPS
+from pmdesk.core.errors import PermissionDenied
+from pmdesk.core.trusted_ips import TrustedIpService
+from pmdesk.ui.errors import error_text
+from pmdesk.ui.icons import icon
+from pmdesk.ui.lists import list_table, search_box
+from pmdesk.ui.message_boxes import ask
+from pmdesk.ui.ops import Operations
+from pmdesk.ui.system.trusted_ips_model import (
+    ADDRESS,
+    CREATED,
+    EXPIRES,
+    ID,
+    REMOVE,
+    ROW_ID_ROLE,
+    USER,
+    RemoveIconDelegate,
+    TrustedIpModel,
+    TrustedIpSource,
+)
+from pmdesk.ui.widgets import BusyIndicator, MessageLabel, hint_label, make_danger
+
+if TYPE_CHECKING:
+    from pmdesk.core.context import Actor
+    from pmdesk.ui.page_context import ChangeHub
+    from pmdesk.ui.tasks import TaskManager
+
+FILTER_DELAY_MS = 300
+ROW_HEIGHT = 28
+
+
+class TrustedIpPanel(QGroupBox):
+    """The trusted IP addresses of everyone; removing needs System → Security Delete."""
+
+    #: The table shows a fresh page (after a reload, a filter, paging or a removal).
+    shown = Signal()
+    #: Reload (F5) was clicked: the page reloads everything.
+    reload_requested = Signal()
+
+    def __init__(
+        self,
+        ip_service: TrustedIpService,
+        actor: Actor,
+        tasks: TaskManager,
+        changes: ChangeHub,
+        can_delete: bool,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(self.tr("Trusted IP addresses"), parent)
+        self.setObjectName("trustedIpBox")
+        self.ip_service = ip_service
+        self.actor = actor
+        self.can_delete = can_delete
+        self._reselect: set[int] = set()
+        self.model = TrustedIpModel(TrustedIpSource(ip_service, actor), tasks, self)
+        self.model.loaded.connect(self._page_loaded)
+        self.model.failed.connect(self._page_failed)
+
+        self.filter_edit, self._filter_timer = search_box(
+            self,
+            "ipFilterEdit",
+            self.tr("Filter by user or address"),
+            FILTER_DELAY_MS,
+            self._apply_filter,
+            label=self.tr("Filter trusted IP addresses"),
+        )
+        self.reload_button = QToolButton(self)
+        self.reload_button.setObjectName("reloadIpsButton")
+        self.reload_button.setIcon(icon("refresh"))
+        self.reload_button.setToolTip(self.tr("Reload (F5)"))
+        self.reload_button.setAccessibleName(self.tr("Reload trusted IP addresses"))
+        self.reload_button.clicked.connect(self.reload_requested)
+        self.ip_busy = BusyIndicator(self)
+        filter_row = QHBoxLayout()
+        filter_row.setSpacing(6)
+        filter_row.addWidget(self.filter_edit, 1)
+        filter_row.addWidget(self.ip_busy)
+        filter_row.addWidget(self.reload_button)
+
+        self.table = list_table(self, "trustedIpTable", self.model, ROW_HEIGHT)
+        self.table.setAccessibleName(self.tr("Trusted IP addresses"))
+        self.table.setMouseTracking(True)
+        header = self.table.horizontalHeader()
+        header.setStretchLastSection(False)
+        for column, width in ((ID, 70), (ADDRESS, 150), (CREATED, 130), (EXPIRES, 130)):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
+            header.resizeSection(column, width)
+        header.setSectionResizeMode(USER, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(REMOVE, QHeaderView.ResizeMode.Fixed)
+        header.resizeSection(REMOVE, 40)
+        self.remove_delegate = RemoveIconDelegate(self.table)
+        self.remove_delegate.enabled = self.can_delete
+        self.remove_delegate.clicked.connect(self._remove_clicked)
+        self.table.setItemDelegateForColumn(REMOVE, self.remove_delegate)
+        self.table.selectionModel().selectionChanged.connect(self._selection_changed)
+        self.empty_label = QLabel(self)
+        self.empty_label.setObjectName("ipEmptyLabel")
+        self.empty_label.setProperty("role", "muted")
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_label.hide()
+
+        self.remove_button = make_danger(
+            QPushButton(icon("remove"), self.tr("Remove selected"), self)
+        )
+        self.remove_button.setObjectName("removeSelectedButton")
+        self.remove_button.setAutoDefault(False)
+        self.remove_button.clicked.connect(self.remove_selected)
+        self.paging_label = QLabel(self)
+        self.paging_label.setObjectName("pagingLabel")
+        self.paging_label.setProperty("role", "muted")
+        self.paging_label.setWordWrap(True)  # may take two lines, so the page fits 1024 px
+        self.previous_button = QPushButton(icon("previous"), self.tr("Previous"), self)
+        self.previous_button.setObjectName("previousButton")
+        self.next_button = QPushButton(icon("next"), self.tr("Next"), self)
+        self.next_button.setObjectName("nextButton")
+        self.next_button.setLayoutDirection(Qt.LayoutDirection.RightToLeft)
+        self.page_label = QLabel(self)
+        self.page_label.setObjectName("pageNumberLabel")
+        self.page_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.page_label.setMinimumWidth(28)
+        for button in (self.previous_button, self.next_button):
+            button.setAutoDefault(False)
+        self.previous_button.clicked.connect(self.model.previous_page)
+        self.next_button.clicked.connect(self.model.next_page)
+        paging_row = QHBoxLayout()
+        paging_row.setSpacing(6)
+        paging_row.addWidget(self.remove_button)
+        paging_row.addStretch(1)
+        paging_row.addWidget(self.paging_label)
+        paging_row.addSpacing(8)
+        paging_row.addWidget(self.previous_button)
+        paging_row.addWidget(self.page_label)
+        paging_row.addWidget(self.next_button)
+
+        self.ip_message = MessageLabel(self)
+        self.ip_message.setObjectName("ipMessage")
+        ip_layout = QVBoxLayout(self)
+        ip_layout.setSpacing(8)
+        ip_layout.addWidget(
+            hint_label(
+                self.tr(
+                    "This is an overview of all IP addresses that are trusted. Click the red icon "
+                    "to remove one trusted by mistake (a home network, say): logins from there "
+                    "need a security code again."
+                ),
+                self,
+            )
+        )
+        ip_layout.addLayout(filter_row)
+        ip_layout.addWidget(self.ip_message)
+        ip_layout.addWidget(self.table, 1)
+        ip_layout.addWidget(self.empty_label)
+        ip_layout.addLayout(paging_row)
+        delete_shortcut = QShortcut(QKeySequence.StandardKey.Delete, self.table)
+        delete_shortcut.setContext(Qt.ShortcutContext.WidgetShortcut)
+        delete_shortcut.activated.connect(self.remove_selected)
+        ops = Operations(self, tasks, changes=changes)
+        self.removing = ops.make(
+            "remove",
+            message=self.ip_message,
+            failure=self.tr("Nothing was removed"),
+            handle={PermissionDenied: self._may_not_remove},
+            announces={TRUSTED_IPS},
+        )
+        self._update_buttons()
+
+    def reload(self) -> None:
+        """Reload the page of trusted IPs on screen, keeping the selection where possible."""
+        self._reselect = set(self.selected_ids())
+        self.model.reload()
+        self._update_ip_busy()
+
+    def _apply_filter(self) -> None:
+        self._filter_timer.stop()
+        self._reselect = set()
+        self.model.set_filter(self.filter_edit.text())
+        self._update_ip_busy()
+
+    def _page_loaded(self) -> None:
+        if self.ip_message.role == "error":
+            self.ip_message.clear_message()
+        page = self.model.current_page
+        self._update_ip_busy()
+        if page is None or page.total == 0:
+            self.paging_label.setText(self.tr("No items found."))
+            self.page_label.setText("")
+        else:
+            total = (
+                f"{page.total}"
+                if page.total_exact
+                else self.tr("more than {n}").format(n=page.total)
+            )
+            self.paging_label.setText(
+                self.tr("Viewing items {first}-{last} of {total}").format(
+                    first=page.first_index, last=page.last_index, total=total
+                )
+            )
+            self.page_label.setText(str(page.page))
+            self.page_label.setToolTip(
+                self.tr("Page {page} of {pages}").format(page=page.page, pages=page.pages)
+                if page.total_exact
+                else ""
+            )
+        empty = page is None or not page.rows
+        self.empty_label.setText(
+            self.tr("No trusted address matches “{text}”.").format(text=self.model.filter_text)
+            if self.model.filter_text
+            else self.tr("No address is trusted at the moment.")
+        )
+        self.empty_label.setVisible(empty)
+        if self._reselect:
+            self._select_ids(self._reselect)
+            self._reselect = set()
+        self._update_buttons()
+        self.shown.emit()
+
+    def _page_failed(self, exc: object) -> None:
+        self._update_ip_busy()
+        self.ip_message.show_error(
+            error_text(exc, self.tr("The trusted addresses could not be loaded"))
+        )
+
+    def _update_ip_busy(self) -> None:
+        if self.model.loading:
+            if not self.ip_busy.running:
+                self.ip_busy.start()
+        else:
+            self.ip_busy.stop()
+        self._update_buttons()
+
+    def selected_ids(self) -> list[int]:
+        rows = sorted({index.row() for index in self.table.selectionModel().selectedRows()})
+        found = []
+        for row in rows:
+            value = self.model.data(self.model.index(row, 0), ROW_ID_ROLE)
+            if value is not None:
+                found.append(int(value))
+        return found
+
+    def _select_ids(self, ids: set[int]) -> None:
+        selection = QItemSelection()
+        for row_id in ids:
+            row = self.model.row_of(row_id)
+            if row is not None:
+                selection.select(
+                    self.model.index(row, 0), self.model.index(row, self.model.columnCount() - 1)
+                )
+        if not selection.isEmpty():
+            self.table.selectionModel().select(
+                selection, QItemSelectionModel.SelectionFlag.ClearAndSelect
+            )
+
+    def _selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
+        self._update_buttons()
+
+    def _remove_clicked(self, row: int) -> None:
+        found = self.model.row_at(row)
+        if found is not None:
+            self.remove_rows([found.id])
+
+    def remove_selected(self) -> None:
+        ids = self.selected_ids()
+        if ids:
+            self.remove_rows(ids)
+
+    def remove_rows(self, ids: list[int]) -> None:
+        """Ask, then remove these trusted addresses (System → Security Delete)."""
+        if not ids:
+            return
+        if not self.can_delete:
+            self.ip_message.show_error(
+                self.tr(
+                    "Your user group may not remove trusted addresses: it needs System → "
+                    "Security Delete."
+                )
+            )
+            return
+        positions = [self.model.row_of(i) for i in ids]
+        rows = [r for r in (self.model.row_at(p) for p in positions if p is not None) if r]
+        if len(ids) == 1 and rows:
+            row = rows[0]
+            text = self.tr("Remove the trusted address {address} of {user}?").format(
+                address=row.address, user=row.person_name or row.login
+            )
+        else:
+            text = self.tr("Remove {n} trusted addresses?").format(n=len(ids))
+        service, actor = self.ip_service, self.actor
+        wanted = list(ids)
+
+        def confirmed() -> None:
+            def done(removed: int) -> None:
+                if removed == len(wanted):
+                    self.ip_message.show_success(
+                        self.tr("1 trusted address removed.")
+                        if removed == 1
+                        else self.tr("{n} trusted addresses removed.").format(n=removed)
+                    )
+                else:
+                    self.ip_message.show_notice(
+                        self.tr(
+                            "{n} of {m} removed; the others were already gone (removed on "
+                            "another workstation or expired)."
+                        ).format(n=removed, m=len(wanted))
+                    )
+                self._reselect = set()
+                self.model.reload()
+                self._update_ip_busy()
+
+            self.ip_message.clear_message()
+            self.removing.run(lambda: service.remove(actor, wanted), done)
+
+        ask(
+            self,
+            self.tr("Remove trusted address"),
+            text,
+            self.tr("Remove"),
+            confirmed,
+            danger=True,
+            informative=self.tr("Logins from there will need a security code again."),
+        )
+
+    def _may_not_remove(self, exc: PermissionDenied) -> None:
+        self.ip_message.show_error(error_text(exc, self.tr("Nothing was removed")))
+        self.remove_delegate.enabled = False
+        self.table.viewport().update()
+
+    def _update_buttons(self) -> None:
+        selected = len(self.selected_ids())
+        self.remove_button.setEnabled(self.can_delete and selected > 0)
+        self.remove_button.setText(
+            self.tr("Remove selected ({n})").format(n=selected)
+            if selected > 1
+            else self.tr("Remove selected")
+        )
+        self.remove_button.setToolTip(
+            ""
+            if self.can_delete
+            else self.tr("Your user group needs System → Security Delete to remove addresses.")
+        )
+        self.previous_button.setEnabled(self.model.has_previous())
+        self.next_button.setEnabled(self.model.has_next())
