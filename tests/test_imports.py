@@ -4,6 +4,8 @@ is closed), and the database layer (SQLAlchemy, Alembic) from the core only, nev
 Every import counts, wherever it stands: at module level, inside a function, or under
 ``if TYPE_CHECKING:``. A function-level import only postpones a circle to the first call, and a
 type-only one still ties the two modules together.
+
+The layers and what may import what: docs/architecture.md ("Layers").
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""How large a screen's rooms may grow (issue 17, item 5; docs/architecture.md, "Sizes").
+"""How large a screen's rooms may grow (issue 17, item 5; docs/architecture.md, "Layers").
 
 - No module under pmdesk/ui above MAX_MODULE_LINES lines.
 - No function or method above MAX_FUNCTION_LINES lines, except declarative layout: functions

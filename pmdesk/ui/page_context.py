@@ -48,7 +48,8 @@ class ChangeHub(QObject):
 
     A page subscribes once, with the tables it shows: ``subscribe(page, tables, slot)``;
     ``slot`` receives the changed tables among them (a frozenset), on the GUI thread. A page
-    does not hear what it announced itself (it has shown its own change already).
+    does not hear what it announced itself (it has shown its own change already). See
+    docs/architecture.md ("The change hub").
     """
 
     changed = Signal(object, object)  # frozenset[str], the announcing QObject or None
