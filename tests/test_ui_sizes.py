@@ -31,7 +31,7 @@ LARGE_MODULES = {
     "system/log.py": 587,
     # Being rebuilt while this list was made (the delivery form): room for that work; set it
     # to the module's size once it has landed.
-    "system/mail_settings.py": 600,
+    "system/mail_settings.py": 700,
     "system/permissions.py": 844,
 }
 
