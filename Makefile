@@ -5,6 +5,9 @@ PYTHON ?= python3
 VENV = .venv
 BIN = $(VENV)/bin
 PYTEST_ARGS ?=
+# The suite runs on two workers (pytest-xdist; tests marked `alone` run while the other waits).
+# PYTEST_WORKERS=0 runs it in this one process, in order: for --pdb, or to rule xdist out.
+PYTEST_WORKERS ?= 2
 QT_QPA_PLATFORM ?= offscreen
 
 .PHONY: venv run test test-hardened lint dist
@@ -23,7 +26,8 @@ run: venv
 test: venv
 	$(BIN)/pip install --quiet -e '.[test]'
 	$(BIN)/python -m compileall -q pmdesk > /dev/null
-	QT_QPA_PLATFORM=$(QT_QPA_PLATFORM) scripts/with-test-env $(BIN)/python -m pytest $(PYTEST_ARGS)
+	QT_QPA_PLATFORM=$(QT_QPA_PLATFORM) scripts/with-test-env $(BIN)/python -m pytest \
+		-n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # The command-line tests on PostgreSQL again, against a database set up by `pmdesk server init`
 # and connected as its workstation role (docs/server-enforced.md).
@@ -31,7 +35,8 @@ test-hardened: venv
 	$(BIN)/pip install --quiet -e '.[test]'
 	$(BIN)/python -m compileall -q pmdesk > /dev/null
 	QT_QPA_PLATFORM=$(QT_QPA_PLATFORM) scripts/with-test-env $(BIN)/python -m pytest \
-		--pg-hardened -k postgresql --ignore=tests/e2e/test_frozen_app.py tests/e2e $(PYTEST_ARGS)
+		-n $(PYTEST_WORKERS) --pg-hardened -k postgresql --ignore=tests/e2e/test_frozen_app.py tests/e2e \
+		$(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

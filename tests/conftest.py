@@ -1,13 +1,18 @@
-"""Fixtures shared by every test: isolated paths, and a database on each engine."""
+"""Fixtures shared by every test: isolated paths, and a database on each engine; and turns
+between the workers of a run (pytest-xdist) for the tests marked ``alone`` or ``takes_turns``."""
 
 from __future__ import annotations
 
+import fcntl
 import gc
 import os
+import re
+import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import AbstractContextManager
+from collections.abc import Generator, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
+from typing import Any, TextIO
 
 import pytest
 
@@ -41,6 +46,102 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run the postgresql tests against a database set up by `pmdesk server init`, "
         "connected as its workstation role (also PMDESK_TEST_HARDENED=1)",
     )
+
+
+# ----- several workers (pytest-xdist: `make test` runs two) ------------------------------------
+#
+# Every name a test makes on a shared server carries the worker's process id or a random part
+# (tests/helpers/databases.py), and each worker has its own throwaway databases, so tests run
+# side by side. Two markers say where that does not hold:
+#   - ``alone``: the test loads the whole machine (the load test) or times itself, so it waits
+#     until the other workers are between tests and runs while they wait;
+#   - ``takes_turns(name)``: tests with the same name share something (a keyring entry) and
+#     never run at the same time.
+# (Not xdist_group: under pytest 9.2 --dist loadgroup no longer groups, pytest-xdist issue 1386.)
+# Locks are files in a folder of the run's own: each test holds "room" shared, an ``alone`` test
+# holds it exclusively, and "gate" keeps the other workers from slipping in a new test while an
+# ``alone`` one waits for the room to empty.
+
+
+class Turns:
+    def __init__(self, folder: Path) -> None:
+        self._folder = folder
+        self._gate: TextIO = (folder / "gate.lock").open("a")
+        self._room: TextIO = (folder / "room.lock").open("a")
+
+    @contextmanager
+    def shared(self) -> Iterator[None]:
+        fcntl.flock(self._gate, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(self._room, fcntl.LOCK_SH)
+        finally:
+            fcntl.flock(self._gate, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._room, fcntl.LOCK_UN)
+
+    @contextmanager
+    def alone(self) -> Iterator[None]:
+        fcntl.flock(self._gate, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(self._room, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._room, fcntl.LOCK_UN)
+        finally:
+            fcntl.flock(self._gate, fcntl.LOCK_UN)
+
+    @contextmanager
+    def taking_turns(self, names: list[str]) -> Iterator[None]:
+        """Taken after the room, in name order: no two workers wait for each other."""
+        with ExitStack() as held:
+            for name in sorted(set(names)):
+                safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+                lock = held.enter_context((self._folder / f"turns-{safe}.lock").open("a"))
+                fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+            yield
+
+
+_TURNS_FOLDER = pytest.StashKey[Path]()
+_TURNS = pytest.StashKey[Turns]()
+_WORKER_KEY = "pmdesk_turns"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+    if workerinput is not None and _WORKER_KEY in workerinput:
+        config.stash[_TURNS] = Turns(Path(workerinput[_WORKER_KEY]))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """On the controller, before each worker starts: the folder of this run's locks."""
+    config: pytest.Config = node.config
+    if _TURNS_FOLDER not in config.stash:
+        config.stash[_TURNS_FOLDER] = Path(tempfile.mkdtemp(prefix="pmdesk-turns-"))
+    node.workerinput[_WORKER_KEY] = str(config.stash[_TURNS_FOLDER])
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _TURNS_FOLDER in config.stash:
+        shutil.rmtree(config.stash[_TURNS_FOLDER], ignore_errors=True)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None]:
+    """Set-up, call and teardown of each test, in its turn (on a worker of an xdist run). Outside
+    pytest-timeout's wrapper: the wait for a turn is not part of the test's time."""
+    turns = item.config.stash.get(_TURNS, None)
+    if turns is None:
+        return (yield)
+    names = [str(mark.args[0]) for mark in item.iter_markers("takes_turns")]
+    with (
+        turns.alone() if item.get_closest_marker("alone") else turns.shared(),
+        turns.taking_turns(names),
+    ):
+        return (yield)
 
 
 @pytest.fixture(autouse=True)

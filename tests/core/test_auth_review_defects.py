@@ -274,6 +274,7 @@ def _first_verify_seconds(known: bool, stored: str) -> float:
     return time.perf_counter() - started
 
 
+@pytest.mark.alone  # timed
 def test_the_first_unknown_login_costs_the_same_as_a_wrong_password() -> None:
     stored = PasswordHasher().hash(PASSWORD)
     known: list[float] = []
@@ -286,6 +287,7 @@ def test_the_first_unknown_login_costs_the_same_as_a_wrong_password() -> None:
     assert k <= 1.5 * u + 0.02, (k, u)
 
 
+@pytest.mark.alone  # timed
 def test_the_first_sign_in_of_a_service_takes_as_long_for_an_unknown_login(
     ctx: CoreContext,
 ) -> None:
@@ -302,6 +304,7 @@ def test_the_first_sign_in_of_a_service_takes_as_long_for_an_unknown_login(
     assert u <= 1.5 * k + 0.02, (k, u)
 
 
+@pytest.mark.alone  # timed
 def test_a_custom_hasher_gets_its_dummy_hash_when_built() -> None:
     passwords = Passwords(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     started = time.perf_counter()

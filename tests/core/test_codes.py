@@ -63,6 +63,7 @@ def test_only_six_ascii_digits_are_a_code(typed: str) -> None:
     assert not codes.code_matches(typed, stored)
 
 
+@pytest.mark.alone  # timed
 def test_a_huge_input_is_refused_at_once() -> None:
     stored = codes.hash_code("123456")
     started = time.perf_counter()

@@ -88,6 +88,7 @@ def audited_tests(db: Database) -> list[AuditEvent]:
         return list(rows)
 
 
+@pytest.mark.takes_turns("keyring smtp:mailer@127.0.0.1")  # as test_attack_secrets
 def test_smtp_with_a_keyring_password_end_to_end(
     sqlite_db: Database,
     smtp_auth_server: SmtpServer,

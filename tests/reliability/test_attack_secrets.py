@@ -82,6 +82,7 @@ def code_pattern(code: str) -> re.Pattern[bytes]:
 
 
 @pytest.mark.slow
+@pytest.mark.takes_turns("keyring smtp:mailer@127.0.0.1")  # as test_delivery_cli
 def test_a_morning_on_the_command_line_leaves_no_secret_in_any_file(
     smtp_auth_server: SmtpServer,
     keyring_store: KeyringStore,

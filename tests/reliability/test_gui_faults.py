@@ -553,6 +553,7 @@ class LatenessProbe:
         self.timer.stop()
 
 
+@pytest.mark.alone  # times the GUI thread's pauses
 def test_login_with_a_slow_mail_server_keeps_the_dialog_responsive(
     qtbot: QtBot, tasks: TaskManager, login_app: App, slow_smtp_server: SmtpServer
 ) -> None:

@@ -46,6 +46,7 @@ def server_seen_from_a_routable_address(engine: str) -> Iterator[tuple[Namespace
 
 
 @pytest.mark.slow
+@pytest.mark.alone  # eight processes and a server: the whole machine
 @pytest.mark.parametrize("engine", ["postgresql", "mariadb"])
 def test_eight_workstations_under_load(engine: str) -> None:
     with server_seen_from_a_routable_address(engine) as (ns, admin_url):
