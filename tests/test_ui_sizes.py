@@ -24,31 +24,28 @@ LAYOUT_PREFIXES = ("_build", "_layout")
 LARGE_MODULES = {
     "app.py": 685,
     "background.py": 526,
-    "login_dialog.py": 612,
+    "login_dialog.py": 650,  # its delivery warning is being rebuilt too: room for that
     "main_window.py": 562,
-    "personnel/form.py": 754,
-    "personnel/view.py": 774,
+    "personnel/form.py": 764,
+    "personnel/view.py": 787,
     "system/log.py": 587,
     # Being rebuilt while this list was made (the delivery form): room for that work; set it
     # to the module's size once it has landed.
     "system/mail_settings.py": 700,
-    "system/permissions.py": 844,
+    "system/permissions.py": 632,
 }
 
 # "module:function" -> its lines today (form constructors still to be split into _build* parts)
 LONG_FUNCTIONS = {
     "app.py:run_self_test": 75,
     "first_run.py:__init__": 124,
-    "login_dialog.py:__init__": 163,
+    "login_dialog.py:__init__": 175,  # as above
     "main_window.py:__init__": 66,
     "personnel/conflict.py:__init__": 125,
-    "personnel/form.py:__init__": 257,
-    "personnel/view.py:__init__": 192,
     "startup.py:describe_failure": 70,
     "system/delivery_fields.py:__init__": 85,  # being rebuilt, as mail_settings.py
     "system/log.py:__init__": 114,
     "system/mail_settings.py:__init__": 125,  # being rebuilt, as above
-    "system/permissions.py:__init__": 144,
     "system/readiness.py:__init__": 98,
     "system/security.py:__init__": 93,
     "system/trust_box.py:__init__": 69,

@@ -42,7 +42,8 @@ from pmdesk.ui.main_window import MainWindow
 from pmdesk.ui.personnel.address import Address, AddressDialog
 from pmdesk.ui.personnel.view import PersonnelPage
 from pmdesk.ui.system.log import LogPage
-from pmdesk.ui.system.permissions import ACTIONS, PermissionsPage, action_label
+from pmdesk.ui.system.permission_grid import ACTIONS, action_label
+from pmdesk.ui.system.permissions import PermissionsPage
 from pmdesk.ui.system.security import SecurityPage
 from pmdesk.ui.tasks import TaskManager
 from tests.helpers.login import CollectingDelivery, cheap_passwords, enable_two_factor

@@ -125,7 +125,29 @@ class PersonEditor(QWidget):
         self.title_label.setProperty("role", "title")
         self.title_label.setObjectName("editorTitle")
 
-        # ----- Personnel data -----
+        self._can_remove_ips = False
+        data_box, left, right = self._build_data_box()
+        security_box = self._build_security_box(left, right)
+        self._build_ip_box()
+
+        self.message = MessageLabel(self)
+        self.message.setObjectName("editorMessage")
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(10)
+        layout.addWidget(self.title_label)
+        layout.addWidget(self.message)
+        layout.addWidget(data_box)
+        layout.addWidget(security_box)
+        layout.addWidget(self.ip_box)
+        layout.addStretch(1)
+        for first, second in pairwise(self.tab_chain()):
+            QWidget.setTabOrder(first, second)
+        self.clear_for_new()
+
+    def _build_data_box(self) -> tuple[QGroupBox, QFormLayout, QFormLayout]:
+        """Personnel data: name, number, contact, address, group, team, cost."""
         data_box = QGroupBox(self.tr("Personnel data"), self)
         self.boxes: dict[str, FieldBox] = {}
         self.edits: dict[str, QLineEdit] = {}
@@ -216,8 +238,11 @@ class PersonEditor(QWidget):
         data_grid.addLayout(right, 0, 1)
         data_grid.setColumnStretch(0, 3)
         data_grid.setColumnStretch(1, 2)
+        return data_box, left, right
 
-        # ----- Security -----
+    def _build_security_box(self, left: QFormLayout, right: QFormLayout) -> QGroupBox:
+        """Security: login, password, the flags, the lock state and the sessions (its labels
+        line up with the data box's ``left`` and ``right`` columns)."""
         security_box = QGroupBox(self.tr("Security"), self)
         # "Visible" alone, under Confirm, read as "show the password". pmdesk only stores it.
         self.visible_check = QCheckBox(self.labels["visible"], self)
@@ -304,8 +329,10 @@ class PersonEditor(QWidget):
         security_grid.addWidget(self.sessions_row, 2, 0, 1, 2)
         security_grid.setColumnStretch(0, 3)
         security_grid.setColumnStretch(1, 2)
+        return security_box
 
-        # ----- Trusted IP addresses -----
+    def _build_ip_box(self) -> None:
+        """The person's trusted IP addresses, each with a red remove icon."""
         self.ip_box = QGroupBox(self.tr("Trusted IP addresses"), self)
         self.ip_table = QTableWidget(0, 4, self)
         self.ip_table.setObjectName("trustedIpTable")
@@ -349,23 +376,6 @@ class PersonEditor(QWidget):
                 self,
             )
         )
-        self._can_remove_ips = False
-
-        self.message = MessageLabel(self)
-        self.message.setObjectName("editorMessage")
-
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(10)
-        layout.addWidget(self.title_label)
-        layout.addWidget(self.message)
-        layout.addWidget(data_box)
-        layout.addWidget(security_box)
-        layout.addWidget(self.ip_box)
-        layout.addStretch(1)
-        for first, second in pairwise(self.tab_chain()):
-            QWidget.setTabOrder(first, second)
-        self.clear_for_new()
 
     def tab_chain(self) -> list[QWidget]:
         """The inputs in the order a reader meets them: down the left column of each box, then

@@ -95,7 +95,47 @@ class PersonnelPage(QWidget):
         self.model.dataChanged.connect(self._rows_arrived)
         self.model.failed.connect(self._list_failed)
 
-        # ----- the list -----
+        left = self._build_list()
+        right = self._build_form()
+        self._layout_page(left, right)
+
+        QShortcut(QKeySequence.StandardKey.Save, self, self.save)
+        QShortcut(QKeySequence.StandardKey.New, self, self.new_person)
+        QShortcut(QKeySequence.StandardKey.Find, self, self._focus_search)
+        QShortcut(QKeySequence.StandardKey.Refresh, self, self.refresh)
+
+        self._update_buttons()
+        self._load_lookups()
+        self.model.refresh()
+
+    def _layout_page(self, left: QWidget, right: QWidget) -> None:
+        """The list and the form side by side; Tab as the page reads."""
+        splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        splitter.setObjectName("personnelSplitter")
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(0, 5)
+        splitter.setStretchFactor(1, 6)
+        splitter.setChildrenCollapsible(False)
+        # The form keeps the width it needs (at 1024 px it was cut off); the list gives way.
+        scroll = self.editor_scroll
+        right.setMinimumWidth(
+            self.editor_holder.minimumSizeHint().width()
+            + scroll.verticalScrollBar().sizeHint().width()
+        )
+        splitter.setSizes([500, 740])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(splitter)
+
+        # Tab as the page reads: the search row, the list, the form, then Delete and Save.
+        chain = [self.search_edit, self.refresh_button, self.new_button, self.table]
+        chain += [*self.editor.tab_chain(), self.delete_button, self.save_button]
+        for first, second in pairwise(chain):
+            QWidget.setTabOrder(first, second)
+
+    def _build_list(self) -> QWidget:
+        """The search row, the staff list and its count."""
         self.search_edit, self._search_timer = search_box(
             self,
             "searchEdit",
@@ -156,8 +196,10 @@ class PersonnelPage(QWidget):
         left_layout.addWidget(self.list_message)
         left_layout.addWidget(self.table, 1)
         left_layout.addWidget(self.count_label)
+        return left
 
-        # ----- the form -----
+    def _build_form(self) -> QWidget:
+        """The edit form in its scroll area, the view-only notice, Delete and Save."""
         self.editor = PersonEditor(self)
         self.editor.set_editable(self.can_edit)
         self.editor.changed.connect(self._update_buttons)
@@ -186,6 +228,7 @@ class PersonnelPage(QWidget):
         holder_layout.addWidget(self.editor)
         scroll.setWidget(holder)
         self.editor_scroll = scroll
+        self.editor_holder = holder
 
         self.busy = BusyIndicator(self)
         self._build_operations()
@@ -221,37 +264,7 @@ class PersonnelPage(QWidget):
         right_layout.addLayout(notice_row)
         right_layout.addWidget(scroll, 1)
         right_layout.addLayout(buttons)
-
-        splitter = QSplitter(Qt.Orientation.Horizontal, self)
-        splitter.setObjectName("personnelSplitter")
-        splitter.addWidget(left)
-        splitter.addWidget(right)
-        splitter.setStretchFactor(0, 5)
-        splitter.setStretchFactor(1, 6)
-        splitter.setChildrenCollapsible(False)
-        # The form keeps the width it needs (at 1024 px it was cut off); the list gives way.
-        right.setMinimumWidth(
-            holder.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width()
-        )
-        splitter.setSizes([500, 740])
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(splitter)
-
-        # Tab as the page reads: the search row, the list, the form, then Delete and Save.
-        chain = [self.search_edit, self.refresh_button, self.new_button, self.table]
-        chain += [*self.editor.tab_chain(), self.delete_button, self.save_button]
-        for first, second in pairwise(chain):
-            QWidget.setTabOrder(first, second)
-
-        QShortcut(QKeySequence.StandardKey.Save, self, self.save)
-        QShortcut(QKeySequence.StandardKey.New, self, self.new_person)
-        QShortcut(QKeySequence.StandardKey.Find, self, self._focus_search)
-        QShortcut(QKeySequence.StandardKey.Refresh, self, self.refresh)
-
-        self._update_buttons()
-        self._load_lookups()
-        self.model.refresh()
+        return right
 
     # ----- list ---------------------------------------------------------------------------
 
