@@ -156,7 +156,7 @@ def test_each_field_has_its_one_line_hint(page: SecurityPage) -> None:
     assert "m365_thumbprint" in box.visible_fields()
     assert _hint(box, "m365_thumbprint") == FIELD_HINTS["m365_thumbprint"]
     assert _label(box, "secret") == "Private key (PEM)"
-    assert _hint(box, "secret").startswith("Paste the certificate's PEM private key")
+    assert _hint(box, "secret").startswith("The certificate's PEM private key: paste it")
 
     _choose(box, "twilio")
     assert not box.method_hint.isVisibleTo(box)  # "Text message: Twilio" says no more
@@ -229,6 +229,42 @@ def test_google_json_key_names_the_service_account(
     assert (saved.method, saved.google_client_email) == ("google", SERVICE_ACCOUNT)
     stored = ui_app.context.secrets.get(google_key(SERVICE_ACCOUNT))
     assert stored is not None and json.loads(stored)["client_email"] == SERVICE_ACCOUNT
+
+
+def test_a_key_file_is_read_into_the_secret(
+    qtbot: QtBot, page: SecurityPage, ui_app: App, tmp_path: Path
+) -> None:
+    """ "From file…" beside the secret, for the secrets that are files: read on a worker thread
+    as if pasted."""
+    box = page.mail_box
+    button = box.fields.key_file_button
+    _choose(box, "twilio")
+    assert not button.isVisibleTo(box)  # an Auth Token is typed
+    _choose(box, "m365")
+    assert not button.isVisibleTo(box)  # so is a client secret
+    box.auth_combo.setCurrentIndex(box.auth_combo.findData("certificate"))
+    assert button.isVisibleTo(box)
+    _choose(box, "google")
+    assert button.isVisibleTo(box) and button.text() == "From file…"
+    inputs = box.fields.inputs()
+    assert inputs.index(button) == inputs.index(box.edits["secret"]) + 1  # Tab goes there next
+
+    key = tmp_path / "insypro-mail-1234.json"
+    key.write_text(_json_key() + "\n", encoding="utf-8")
+    box.read_key_file(str(key))
+    qtbot.waitUntil(lambda: box.edits["google_client_email"].text() == SERVICE_ACCOUNT)
+    assert box.secret_typed() == _json_key()
+    assert box.field_error("secret") == ""
+    assert box.save_button.isEnabled()
+
+    big = tmp_path / "photo.jpg"
+    big.write_bytes(b"\xff" * 100_000)
+    box.read_key_file(str(big))
+    qtbot.waitUntil(lambda: box.field_error("secret") != "")
+    assert box.field_error("secret") == "The file could not be read: it is too large to be a key"
+    box.read_key_file(str(tmp_path / "gone.json"))
+    qtbot.waitUntil(lambda: "No such file" in box.field_error("secret"))
+    assert box.secret_typed() == _json_key()  # what was read before stays
 
 
 def test_a_failed_save_keeps_everything_typed_with_each_error_next_to_its_field(
@@ -344,7 +380,7 @@ def test_delivery_form_screenshots(
         not_clipped(main_window)
         for name in box.visible_fields():
             # Each row gets the room its input, error and wrapped hint need: none overlaps.
-            row = box.fields.boxes[name] if name != "outbox_folder" else box.fields.folder_row
+            row = box.fields.row_widget(name)
             assert row.width() >= row.minimumSizeHint().width() - 1, (method, name)
             assert row.height() >= row.heightForWidth(row.width()), (method, name)
         page.left_scroll.ensureWidgetVisible(box, 0, 0)

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 LABEL_WIDTH = 118
 SECRET = "secret"  # the row of the secret (it goes to the keyring, not to DeliverySettings)
+_WITH_BUTTON = ("outbox_folder", SECRET)  # rows with a button beside the field
 
 TEXT_FIELDS = (
     "outbox_folder",
@@ -95,18 +96,14 @@ _METHOD_HINTS = {
     ("cm", "sms_sender"): "A number (+32…) or a name of up to 11 letters and digits.",
 }
 _ENTRA_SECRET = "Certificates & secrets → the secret's Value (not its ID)."
+_PEM_HINT = "The certificate's PEM private key: paste it, or choose its .pem file."
 _SECRET_HINTS = {
     ("m365", "secret"): _ENTRA_SECRET,
     ("graph", "secret"): _ENTRA_SECRET,
-    (
-        "m365",
-        "certificate",
-    ): "Paste the certificate's PEM private key (-----BEGIN PRIVATE KEY-----).",
-    (
-        "graph",
-        "certificate",
-    ): "Paste the certificate's PEM private key (-----BEGIN PRIVATE KEY-----).",
-    ("google", "secret"): "Paste the service account's JSON key file, as downloaded.",
+    ("m365", "certificate"): _PEM_HINT,
+    ("graph", "certificate"): _PEM_HINT,
+    ("google", "secret"): "The service account's JSON key file, as downloaded: paste it or "
+    "choose the file.",
 }
 
 
@@ -148,6 +145,12 @@ def secret_name(settings: DeliverySettings) -> str:
     """What the secret is called on its label: 'Password', 'Client secret', 'JSON key', …"""
     label = secret_label(settings)
     return tr(_SECRET_LABELS.get(label) or label[:1].upper() + label[1:])
+
+
+def key_in_a_file(settings: DeliverySettings) -> bool:
+    """Whether the secret is a key file (a service account's JSON key, a PEM private key)."""
+    microsoft = settings.method in {"m365", "graph"}
+    return settings.method == "google" or (microsoft and settings.m365_auth == "certificate")
 
 
 def rows(settings: DeliverySettings) -> list[str]:
@@ -218,7 +221,7 @@ class DeliveryFields(QWidget):
             hint.setObjectName(f"{name}Hint")
             layout = box.layout()
             assert layout is not None
-            if name != "outbox_folder":  # that one's hint is under Browse… too
+            if name not in _WITH_BUTTON:  # their hint goes under the button too
                 layout.addWidget(hint)
             self.boxes[name] = box
             self.hints[name] = hint
@@ -226,30 +229,39 @@ class DeliveryFields(QWidget):
             label.setBuddy(editor)
             self.labels[name] = label
 
-        self.browse_button = QPushButton(tr("Browse…"), self)
-        self.browse_button.setObjectName("browseButton")
-        self.browse_button.setAutoDefault(False)
-        self.folder_row = QWidget(self)
-        folder = QHBoxLayout()
-        folder.setSpacing(6)
-        folder.addWidget(self.boxes["outbox_folder"], 1)
-        folder.addWidget(self.browse_button, 0, Qt.AlignmentFlag.AlignTop)
-        folder_column = QVBoxLayout(self.folder_row)
-        folder_column.setContentsMargins(0, 0, 0, 0)
-        folder_column.setSpacing(2)
-        folder_column.addLayout(folder)
-        folder_column.addWidget(self.hints["outbox_folder"])
+        self.browse_button = _button(tr("Browse…"), "browseButton", self)
+        # A JSON key or a PEM private key is a file: read it rather than paste it.
+        self.key_file_button = _button(tr("From file…"), "keyFileButton", self)
+        self.buttons = {"outbox_folder": self.browse_button, SECRET: self.key_file_button}
+        self.rows = {name: self._row_with_button(name) for name in _WITH_BUTTON}
+        self.folder_row = self.rows["outbox_folder"]
 
         self.form: QFormLayout = form_layout()
         self.form.setContentsMargins(0, 0, 0, 0)
         self.setLayout(self.form)
         self.shown: list[str] = []
         for name in inputs:
-            self._row_widget(name).hide()
+            self.row_widget(name).hide()
             self.labels[name].hide()
 
-    def _row_widget(self, name: str) -> QWidget:
-        return self.folder_row if name == "outbox_folder" else self.boxes[name]
+    def _row_with_button(self, name: str) -> QWidget:
+        """The field with its button beside it, and the hint under both."""
+        row = QWidget(self)
+        line = QHBoxLayout()
+        line.setSpacing(6)
+        line.addWidget(self.boxes[name], 1)
+        line.addWidget(self.buttons[name], 0, Qt.AlignmentFlag.AlignTop)
+        column = QVBoxLayout(row)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(2)
+        column.addLayout(line)
+        column.addWidget(self.hints[name])
+        return row
+
+    def row_widget(self, name: str) -> QWidget:
+        """What the form shows for ``name``: its box, or the row with its button."""
+        row = self.rows.get(name)
+        return row if row is not None else self.boxes[name]
 
     def arrange(self, settings: DeliverySettings) -> None:
         """Lay out the rows of ``settings.method`` (labels and hints to match)."""
@@ -263,13 +275,14 @@ class DeliveryFields(QWidget):
                     if item is not None:
                         shiboken6.delete(item)
             for name in self.shown:
-                self._row_widget(name).hide()
+                self.row_widget(name).hide()
                 self.labels[name].hide()
             for name in wanted:
-                self.form.addRow(self.labels[name], self._row_widget(name))
+                self.form.addRow(self.labels[name], self.row_widget(name))
                 self.labels[name].show()
-                self._row_widget(name).show()
+                self.row_widget(name).show()
             self.shown = wanted
+        self.key_file_button.setVisible(key_in_a_file(settings))
         provider = PROVIDER_SMTP.get(settings.method)
         self.edits["smtp_host"].setPlaceholderText(provider[0] if provider else "smtp.example.com")
         for name in wanted:
@@ -301,8 +314,9 @@ class DeliveryFields(QWidget):
         found: list[QWidget] = []
         for name in self.shown:
             found.append(self.boxes[name].editor)
-            if name == "outbox_folder":
-                found.append(self.browse_button)
+            button = self.buttons.get(name)
+            if button is not None and not button.isHidden():
+                found.append(button)
         return found
 
     def load(self, delivery: DeliverySettings) -> None:
@@ -349,6 +363,13 @@ def _combo(parent: QWidget, name: str, items: tuple[tuple[str, str], ...]) -> QC
     compact(combo)
     combo.resize(combo.sizeHint())  # its size until a method shows it
     return combo
+
+
+def _button(text: str, name: str, parent: QWidget) -> QPushButton:
+    button = QPushButton(text, parent)
+    button.setObjectName(name)
+    button.setAutoDefault(False)
+    return button
 
 
 def compact(combo: QComboBox) -> None:

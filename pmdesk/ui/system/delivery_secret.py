@@ -126,3 +126,19 @@ def breakable(path: str) -> str:
     """A path that a word-wrapped label may break after each separator (a long folder name
     would otherwise make the whole form as wide as itself)."""
     return path.replace("/", "/\u200b").replace("\\", "\\\u200b")
+
+
+KEY_FILE_MAX = 64 * 1024  # a JSON key is about 2 KB, a PEM key 2-4 KB
+
+
+def read_key(path: str) -> str:
+    """A key file's text, for the secret field (worker thread). OSError when it cannot be
+    read; ValueError for a file that cannot be a key (too large, not text)."""
+    with open(path, "rb") as file:
+        data = file.read(KEY_FILE_MAX + 1)
+    if len(data) > KEY_FILE_MAX:
+        raise ValueError(tr("it is too large to be a key"))
+    try:
+        return data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise ValueError(tr("it is not a text file (a JSON key or a PEM key)")) from None

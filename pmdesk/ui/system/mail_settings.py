@@ -22,7 +22,8 @@ from dataclasses import replace
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QMoveEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -68,6 +69,7 @@ from pmdesk.ui.system.delivery_secret import (
     breakable,
     keyring_text,
     method_description,
+    read_key,
     secret_placeholder,
     secret_problem,
     service_account,
@@ -89,6 +91,8 @@ __all__ = ["MailSettingsBox", "SecretInfo", "SecretState", "secret_key"]
 
 log = logging.getLogger(__name__)
 
+REVEAL_MS = 2000  # how long a field just marked is kept in view while the page settles
+
 
 class MailSettingsBox(QGroupBox):
     """``save_requested`` and ``test_requested(address)`` are handled by the page."""
@@ -108,6 +112,11 @@ class MailSettingsBox(QGroupBox):
         self._editable = True
         self._busy = False
         self._testing = False
+        self._revealing: QWidget | None = None
+        self._reveal_timer = QTimer(self)
+        self._reveal_timer.setSingleShot(True)
+        self._reveal_timer.setInterval(REVEAL_MS)
+        self._reveal_timer.timeout.connect(self._stop_revealing)
         self._touched: set[str] = set()
         self.outbox_default = ""
 
@@ -149,6 +158,7 @@ class MailSettingsBox(QGroupBox):
         self.security_combo.currentIndexChanged.connect(self._security_changed)
         self.auth_combo.currentIndexChanged.connect(self._auth_changed)
         self.browse_button.clicked.connect(self._browse)
+        self.fields.key_file_button.clicked.connect(self._choose_key_file)
 
         self.secret_hint = hint_label("", self)
         self.secret_hint.setObjectName("secretHint")
@@ -286,7 +296,14 @@ class MailSettingsBox(QGroupBox):
         self._reveal(self.boxes[SECRET])
 
     def _reveal(self, widget: QWidget) -> None:
-        """Scroll the page so that ``widget`` (a field just marked) is in view."""
+        """Scroll the page so that ``widget`` (a field just marked) is in view, and keep it
+        there for a moment: the lines above it may still change (the status read again after
+        a save) and move it."""
+        self._revealing = widget
+        self._reveal_timer.start()
+        self._scroll_to(widget, settle=True)
+
+    def _scroll_to(self, widget: QWidget, *, settle: bool) -> None:
         parent = self.parentWidget()
         while parent is not None and not isinstance(parent, QScrollArea):
             parent = parent.parentWidget()
@@ -294,9 +311,23 @@ class MailSettingsBox(QGroupBox):
             return
         holder = parent.widget()
         layout = holder.layout() if holder is not None else None
-        if layout is not None:
+        if settle and layout is not None:
             layout.activate()  # the error just shown gets its place first
         parent.ensureWidgetVisible(widget, 0, 12)
+
+    def _stop_revealing(self) -> None:
+        self._revealing = None
+
+    def moveEvent(self, event: QMoveEvent) -> None:
+        super().moveEvent(event)
+        if self._revealing is not None:
+            self._scroll_to(self._revealing, settle=False)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        # The error just shown takes its height only now (its box lays itself out later).
+        super().resizeEvent(event)
+        if self._revealing is not None:
+            self._scroll_to(self._revealing, settle=False)
 
     def set_errors(self, errors: dict[str, str]) -> list[str]:
         """Show each error under its field; returns the messages that have no field here."""
@@ -471,6 +502,7 @@ class MailSettingsBox(QGroupBox):
             self.security_combo,
             self.auth_combo,
             self.browse_button,
+            self.fields.key_file_button,
             *self.edits.values(),
         ):
             widget.setEnabled(self._editable)
@@ -508,6 +540,43 @@ class MailSettingsBox(QGroupBox):
         if self.test_button.isEnabled():
             self._testing = True
             self.test_requested.emit(self.test_edit.text().strip())
+
+    def _choose_key_file(self) -> None:
+        """Read the JSON key or PEM private key from a file (on a worker thread: it may be on
+        a network share) into the secret field, as if it had been pasted."""
+        google = self.method == "google"
+        dialog = QFileDialog(self, self.tr("JSON key") if google else self.tr("Private key"))
+        dialog.setObjectName("keyFileDialog")
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
+        dialog.setNameFilters(
+            [
+                self.tr("JSON key (*.json)") if google else self.tr("PEM key (*.pem *.key)"),
+                self.tr("All files (*)"),
+            ]
+        )
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.fileSelected.connect(self.read_key_file)
+        dialog.open()
+
+    def read_key_file(self, path: str) -> None:
+        tasks = getattr(self._host, "tasks", None)
+        if tasks is None:
+            return
+
+        def done(text: str) -> None:
+            self.edits[SECRET].setText(text)
+            self._secret_edited(text)
+            self._left(SECRET)
+            self._edited()
+
+        def failed(exc: BaseException) -> None:
+            self.boxes[SECRET].set_error(
+                self.tr("The file could not be read: {problem}").format(
+                    problem=getattr(exc, "strerror", None) or exc
+                )
+            )
+
+        tasks.run(lambda: read_key(path), done, failed, owner=self, label="key file")
 
     def _browse(self) -> None:
         dialog = QFileDialog(self, self.tr("Outbox folder"))
