@@ -54,4 +54,6 @@ class CoreContext:
     def on_own_engine(self) -> CoreContext:
         """The same context on an engine of its own, for a background thread (which disposes
         of ``db`` when done): its connections never wait for the screens' pool."""
-        return replace(self, db=Database(self.db.url))
+        own = Database(self.db.url)
+        own.use_session(self.db.session_token)  # the same person: the server checks writes
+        return replace(self, db=own)

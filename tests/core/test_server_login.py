@@ -27,13 +27,13 @@ from pmdesk.core.models import Person
 from pmdesk.core.security import SecurityService
 from pmdesk.core.server.login_sql import LIMITS
 from pmdesk.core.server.relay_status import NO_RELAY_YET, relay_down
+from pmdesk.core.sessions import COMMAND_LINE
 from pmdesk.core.trusted_ips import TrustedIpService
 from pmdesk.secrets import MemoryStore
 from tests.helpers.databases import (
     HardenedDatabase,
-    hardened_server_database,
-    server_reachable,
-    skip_or_fail,
+    hardened_or_skip,
+    stage,
 )
 from tests.helpers.login import add_user, cheap_passwords
 from tests.helpers.pg import sql
@@ -44,10 +44,7 @@ WORKSTATION = "ws-test"
 
 @pytest.fixture(scope="module")
 def hardened() -> Iterator[HardenedDatabase]:
-    problem = server_reachable("postgresql")
-    if problem:
-        skip_or_fail(problem)
-    with hardened_server_database() as made:
+    with hardened_or_skip() as made:
         yield made
 
 
@@ -59,7 +56,7 @@ def ws(hardened: HardenedDatabase, clock: ShiftedClock, tmp_path: Path) -> Itera
     yield CoreContext(db=db, secrets=MemoryStore(), outbox_default=tmp_path, clock=clock)
     owner(hardened, "DELETE FROM pmdesk.relay_heartbeat")
     owner(hardened, "DELETE FROM pmdesk.code_queue")
-    with db.session() as s:
+    with stage(db) as s:
         s.query(Person).delete()
     db.dispose()
 
@@ -345,6 +342,11 @@ def test_the_security_screen_reads_the_relays_heartbeat(
     hardened: HardenedDatabase, ws: CoreContext
 ) -> None:
     anne = add_user(ws, "anne", PASSWORD)  # group 1: the administrators
+    owner(hardened, "UPDATE pmdesk.security_settings SET two_factor_enabled = false")
+    signed = LoginService(
+        ws, passwords=cheap_passwords(), workstation=WORKSTATION, session_kind=COMMAND_LINE
+    ).begin("anne", PASSWORD)
+    assert isinstance(signed, SignedIn)  # the server reads the heartbeat for Security Read
     actor = Actor(name="anne", person_id=anne, workstation=WORKSTATION)
     status = SecurityService(ws).connection_status(actor)
     assert status.relay is not None and status.relay.text == NO_RELAY_YET

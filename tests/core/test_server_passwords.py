@@ -22,13 +22,13 @@ from pmdesk.core.db import Database
 from pmdesk.core.models import Person
 from pmdesk.core.personnel import PersonnelService
 from pmdesk.core.server.meta import HARDENING_LEVEL
+from pmdesk.core.sessions import COMMAND_LINE
 from pmdesk.secrets import MemoryStore
 from tests.helpers.cli import run_pmdesk
 from tests.helpers.databases import (
     HardenedDatabase,
-    hardened_server_database,
-    server_reachable,
-    skip_or_fail,
+    hardened_or_skip,
+    stage,
 )
 from tests.helpers.login import add_user, cheap_passwords
 from tests.helpers.pg import sql
@@ -39,10 +39,7 @@ PASSWORD = "anne's long secret"
 
 @pytest.fixture(scope="module")
 def hardened() -> Iterator[HardenedDatabase]:
-    problem = server_reachable("postgresql")
-    if problem:
-        skip_or_fail(problem)
-    with hardened_server_database() as made:
+    with hardened_or_skip() as made:
         yield made
 
 
@@ -51,15 +48,15 @@ def ws(hardened: HardenedDatabase, clock: ShiftedClock, tmp_path: Path) -> Itera
     """pmdesk connected as the workstation role; every person removed afterwards."""
     db = Database(hardened.workstation_url)
     yield CoreContext(db=db, secrets=MemoryStore(), outbox_default=tmp_path, clock=clock)
-    with db.session() as s:
+    with stage(db) as s:
         s.query(Person).delete()
     db.dispose()
 
 
 def login(ctx: CoreContext, name: str, password: str) -> SignedIn | Refused:
-    result = LoginService(ctx, passwords=cheap_passwords(), workstation="ws-test").begin(
-        name, password
-    )
+    result = LoginService(
+        ctx, passwords=cheap_passwords(), workstation="ws-test", session_kind=COMMAND_LINE
+    ).begin(name, password)
     assert isinstance(result, SignedIn | Refused), result
     return result
 
@@ -120,14 +117,23 @@ def test_garbage_or_a_bare_marker_in_password_hash_changes_no_password(
     url = hardened.workstation_url
     before = stored(hardened, "anne")
     for value in ("x", "$argon2id$v=19$m=4194304,t=3,p=4$AAAAAAAAAAAAAAAAAAAAAA$" + "A" * 43):
-        with pytest.raises(psycopg.Error) as caught:
-            sql(url, "UPDATE pmdesk.personnel SET password_hash = %s WHERE id = %s", value, anne)
-        assert caught.value.sqlstate == "PMD05"
+        # Without a session the workstation writes nothing at all; even the owner, who may,
+        # cannot store anything but a well-formed argon2id hash within bounds.
+        for who, refusal in ((url, "28000"), (hardened.owner_url, "PMD05")):
+            with pytest.raises(psycopg.Error) as caught:
+                sql(
+                    who, "UPDATE pmdesk.personnel SET password_hash = %s WHERE id = %s", value, anne
+                )
+            assert caught.value.sqlstate == refusal
     assert stored(hardened, "anne") == before
     assert isinstance(login(ws, "anne", PASSWORD), SignedIn)
     # A person without a credential cannot be made to "have a password" by writing the marker.
     eve = add_person(ws.db, "eve", password=False)
-    sql(url, "UPDATE pmdesk.personnel SET password_hash = 'server' WHERE id = %s", eve)
+    sql(
+        hardened.owner_url,
+        "UPDATE pmdesk.personnel SET password_hash = 'server' WHERE id = %s",
+        eve,
+    )
     assert stored(hardened, "eve")[0] is None
 
 
@@ -151,6 +157,7 @@ def test_a_new_password_replaces_the_old_one_on_the_server(
 ) -> None:
     anne = add_user(ws, "anne", PASSWORD)
     old_verifier = stored(hardened, "anne")[3]
+    assert isinstance(login(ws, "anne", PASSWORD), SignedIn)  # her own password: signed in
     PersonnelService(ws, passwords=cheap_passwords()).set_password(
         Actor(name="anne", person_id=anne), anne, "a brand new secret", "a brand new secret"
     )
@@ -168,7 +175,7 @@ def test_a_hash_of_the_password_as_typed_is_upgraded_at_sign_in(
     typed = "ﬁne long secret"  # the 'ﬁ' ligature: NFKC makes it "fi"
     hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     anne = add_user(ws, "anne", "placeholder password")
-    with ws.db.session() as s:
+    with stage(ws.db) as s:
         person = s.get(Person, anne)
         assert person is not None
         person.password_hash = hasher.hash(typed)  # not normalised, as old pmdesk did

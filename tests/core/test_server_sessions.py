@@ -33,6 +33,7 @@ from pmdesk.core.modules import MAINTENANCE, Action
 from pmdesk.core.permissions import require, require_within_own_rights
 from pmdesk.core.personnel import PersonnelService
 from pmdesk.core.server import setup
+from pmdesk.core.server.meta import HARDENING_LEVEL
 from pmdesk.core.sessions import COMMAND_LINE, DESKTOP, DESKTOP_LEASE, SessionService
 from pmdesk.core.trusted_ips import TrustedIpService
 from pmdesk.secrets import MemoryStore
@@ -779,7 +780,7 @@ def test_init_ends_sessions_workstations_made_before_level_4(
     ]
     assert owner(
         hardened, "SELECT value FROM pmdesk.server_meta WHERE key = 'hardening_level'"
-    ) == [("4",)]
+    ) == [(str(HARDENING_LEVEL),)]
     # Run again at level 4: nothing more is ended.
     token_of(sign_in(ws))
     setup.initialise(hardened.owner_url, prefix=hardened.prefix)

@@ -16,13 +16,14 @@ from tests.helpers.cli import audit_of as events
 from tests.helpers.cli import database_now as now
 from tests.helpers.cli import pmdesk_on as pmdesk
 from tests.helpers.cli import sign_in_admin
+from tests.helpers.databases import stage
 from tests.helpers.staff import add_person
 
 DAY = timedelta(days=1)
 
 
 def trust_rows(db: Database, rows: list[tuple[int, str, datetime]]) -> list[int]:
-    with db.session() as s:
+    with stage(db) as s:
         made = [TrustedIp(person_id=p, address=a, created_at=c) for p, a, c in rows]
         s.add_all(made)
         s.flush()
@@ -30,7 +31,7 @@ def trust_rows(db: Database, rows: list[tuple[int, str, datetime]]) -> list[int]
 
 
 def two_factor_on(db: Database) -> bool:
-    with db.session() as s:
+    with stage(db) as s:
         settings = s.get(SecuritySettings, 1)
         assert settings is not None
         return settings.two_factor_enabled
@@ -154,7 +155,7 @@ def test_ip_list_remove_and_expire(sqlite_db: Database) -> None:
     code, out, err = pmdesk(db, "ip", "expire")
     assert code == 0, err
     assert out.strip() == "Removed 1 expired trusted address."
-    with db.session() as s:
+    with stage(db) as s:
         left = sorted(s.execute(select(TrustedIp.address)).scalars())
     assert left == ["198.51.100.2", "203.0.113.9"]
     assert len(events(db, Event.IP_EXPIRED)) == 1
@@ -168,7 +169,7 @@ def test_user_unlock(sqlite_db: Database) -> None:
     db = sqlite_db
     actor = sign_in_admin(db)
     carol = add_person(db, "carol")
-    with db.session() as s:
+    with stage(db) as s:
         person = s.get(Person, carol)
         assert person is not None
         person.locked_until = now(db) + timedelta(minutes=5)
@@ -178,7 +179,7 @@ def test_user_unlock(sqlite_db: Database) -> None:
     code, out, err = pmdesk(db, "user", "unlock", "Carol")
     assert code == 0, err
     assert out.strip() == "Unlocked carol: they can sign in again."
-    with db.session() as s:
+    with stage(db) as s:
         person = s.get(Person, carol)
         assert person is not None
         assert (person.locked_until, person.failed_logins) == (None, 0)
@@ -201,7 +202,7 @@ def test_user_passwd_sets_the_password_and_ends_trust(sqlite_db: Database) -> No
     assert code == 0, err
     assert out.startswith("Password changed for dave; 2 trusted addresses removed")
     assert password not in out + err
-    with db.session() as s:
+    with stage(db) as s:
         person = s.get(Person, dave)
         assert person is not None
         assert Passwords().verify(person.password_hash, password)

@@ -31,6 +31,7 @@ from pmdesk.core.models import AuditEvent, SecuritySettings, TrustedIp, UserSess
 from pmdesk.core.personnel import PersonForm, PersonnelService
 from pmdesk.secrets import KeyringStore, MemoryStore, SecretStoreError, session_key
 from tests.helpers.cli import database_arg, real_keyring, run_pmdesk
+from tests.helpers.databases import stage
 from tests.helpers.netns import Namespace, network_namespace
 from tests.helpers.private_postgres import running_private_postgres
 from tests.helpers.smtp import SmtpServer, extract_code
@@ -56,7 +57,7 @@ def add_alice(db: Database, outbox: Path) -> None:
             password_confirm=PASSWORD,
         ),
     )
-    with db.session() as s:
+    with stage(db) as s:
         row = s.execute(select(SecuritySettings).order_by(SecuritySettings.id)).scalars().first()
         assert row is not None
         row.two_factor_enabled = True
@@ -69,7 +70,7 @@ def alice(db: Database, smtp_plain_server: SmtpServer, tmp_path: Path) -> Iterat
     """alice on the shared server, reached over loopback; codes by SMTP to the loopback test
     server. The database URL."""
     add_alice(db, tmp_path / "outbox")
-    with db.session() as s:
+    with stage(db) as s:
         row = s.execute(select(SecuritySettings).order_by(SecuritySettings.id)).scalars().first()
         assert row is not None
         row.delivery_method = "smtp"
@@ -180,7 +181,7 @@ def test_login_with_a_code_then_the_trusted_address_needs_none(remote: Remote) -
     assert "Signed in as alice\n" in out
     assert "Commands run as alice until " in out
     assert code not in out and code not in err and PASSWORD not in out + err
-    with remote.db.session() as s:
+    with stage(remote.db) as s:
         trusted = s.execute(select(TrustedIp)).scalars().one()
         assert trusted.address == remote.ns.client_address
 
@@ -190,7 +191,7 @@ def test_login_with_a_code_then_the_trusted_address_needs_none(remote: Remote) -
     assert "Signed in as alice (trusted address, no code needed)" in second.stdout
     assert "Security code" not in second.stdout
     assert len(remote.codes()) == 1  # no second code
-    with remote.db.session() as s:
+    with stage(remote.db) as s:
         events = [e.event for e in s.execute(select(AuditEvent)).scalars()]
         (session,) = s.execute(select(UserSession)).scalars()  # the second replaced the first
         assert (session.kind, session.address) == ("cli", remote.ns.client_address)
@@ -215,7 +216,7 @@ def test_a_wrong_code_can_be_retyped_and_new_codes_are_rate_limited(remote: Remo
     assert "A new code can be sent in" in err  # "r" within 30 s of the first code
     assert "Signed in as alice" in out
     assert len(remote.codes()) == 1
-    with remote.db.session() as s:
+    with stage(remote.db) as s:
         assert s.execute(select(TrustedIp)).scalars().all() == []  # answered n
 
 
@@ -234,7 +235,7 @@ def test_loopback_is_never_trusted_on_a_shared_database(
     assert process.returncode == 0, err
     assert "Signed in as alice" in out
     assert "never trusted" in out + err
-    with db.session() as s:
+    with stage(db) as s:
         assert s.execute(select(TrustedIp)).scalars().all() == []
         events = [e.event for e in s.execute(select(AuditEvent)).scalars()]
     assert "ip.trusted" not in events

@@ -24,12 +24,15 @@ from pmdesk.core.clock import DatabaseClock
 from pmdesk.core.db import Database
 from pmdesk.core.models import AuditEvent, Person, SecuritySettings
 from tests.helpers.cli import database_arg, run_pmdesk
-from tests.helpers.databases import ADMIN_URLS
+from tests.helpers.databases import (
+    ADMIN_URLS,
+    stage,
+)
 from tests.helpers.staff import add_person
 
 
 def lock(db: Database, person_id: int) -> None:
-    with db.session() as s:
+    with stage(db) as s:
         now = DatabaseClock().now(s)
         s.execute(
             update(Person)
@@ -39,7 +42,7 @@ def lock(db: Database, person_id: int) -> None:
 
 
 def state(db: Database) -> tuple[object, ...]:
-    with db.session() as s:
+    with stage(db) as s:
         people = s.execute(
             select(Person.login, Person.locked_until, Person.lock_count).order_by(Person.id)
         ).all()
@@ -123,7 +126,7 @@ def test_a_mistyped_confirmation_changes_nothing(db: Database, owner_db: Databas
 
 def test_the_owner_turns_two_step_login_off(db: Database, owner_db: Database) -> None:
     add_person(db, "admin")
-    with db.session() as s:
+    with stage(db) as s:
         s.execute(update(SecuritySettings).values(two_factor_enabled=True))
     result = run_pmdesk(
         "recover", "disable-2fa", "--database", database_arg(owner_db), stdin="admin\nadmin\n"
@@ -144,7 +147,7 @@ def test_the_owner_turns_two_step_login_off(db: Database, owner_db: Database) ->
 def test_a_workstations_login_cannot_recover(db: Database, workstation_url: str) -> None:
     admin = add_person(db, "admin")
     lock(db, admin)
-    with db.session() as s:
+    with stage(db) as s:
         s.execute(update(SecuritySettings).values(two_factor_enabled=True))
     before = state(db)
     for args, stdin in ((("unlock", "admin"), "admin\n"), (("disable-2fa",), "admin\nadmin\n")):

@@ -39,6 +39,7 @@ from tests.helpers.cli import (
     sign_in_as,
     sign_out_all,
 )
+from tests.helpers.databases import stage
 from tests.helpers.login import cheap_passwords
 from tests.helpers.staff import actor as staff_actor
 from tests.helpers.staff import add_group, add_person
@@ -49,25 +50,25 @@ PASSWORD = "Granite-Lantern-Orchard-58"
 
 
 def session_rows(db: Database) -> list[UserSession]:
-    with db.session() as s:
+    with stage(db) as s:
         rows = list(s.execute(select(UserSession).order_by(UserSession.id)).scalars())
         s.expunge_all()
         return rows
 
 
 def set_two_factor(db: Database, enabled: bool) -> None:
-    with db.session() as s:
+    with stage(db) as s:
         s.execute(update(SecuritySettings).values(two_factor_enabled=enabled))
 
 
 def two_factor_on(db: Database) -> bool:
-    with db.session() as s:
+    with stage(db) as s:
         return bool(s.execute(select(SecuritySettings.two_factor_enabled)).scalar_one())
 
 
 def snapshot(db: Database) -> dict[str, Any]:
     """What the attacks below aim at: settings, trusted addresses, passwords and locks."""
-    with db.session() as s:
+    with stage(db) as s:
         columns = [c.key for c in SecuritySettings.__table__.columns]
         settings = [
             tuple(getattr(row, c) for c in columns)
@@ -159,7 +160,7 @@ def test_without_a_session_the_attacks_change_nothing(
     keyring = real_keyring()
     admin = add_person(db, "admin", first_name="Ada", last_name="Admin")
     bob = add_person(db, "bob")
-    with db.session() as s:
+    with stage(db) as s:
         person = s.get(Person, bob)
         assert person is not None
         person.locked_until = now(db) + timedelta(minutes=15)
@@ -212,27 +213,27 @@ def test_without_a_session_the_attacks_change_nothing(
 
 
 def expire(db: Database, person_id: int) -> None:
-    with db.session() as s:
+    with stage(db) as s:
         s.execute(
             update(UserSession).values(expires_at=DatabaseClock().now(s) - timedelta(minutes=1))
         )
 
 
 def lock(db: Database, person_id: int) -> None:
-    with db.session() as s:
+    with stage(db) as s:
         person = s.get(Person, person_id)
         assert person is not None
         person.locked_until = DatabaseClock().now(s) + timedelta(minutes=15)
 
 
 def remove(db: Database, person_id: int) -> None:
-    with db.session() as s:
+    with stage(db) as s:
         s.execute(delete(Person).where(Person.id == person_id))
 
 
 def change_password(db: Database, person_id: int) -> None:
     """As if set elsewhere without ending the session (the check itself, not the clean-up)."""
-    with db.session() as s:
+    with stage(db) as s:
         started = s.execute(select(UserSession.created_at)).scalar_one()
         person = s.get(Person, person_id)
         assert person is not None
@@ -241,7 +242,7 @@ def change_password(db: Database, person_id: int) -> None:
 
 
 def move(db: Database, person_id: int) -> None:
-    with db.session() as s:
+    with stage(db) as s:
         s.execute(update(UserSession).values(address="192.0.2.200"))
 
 
@@ -254,7 +255,7 @@ def test_a_session_that_no_longer_holds_is_refused(
     db: Database, owner_db: Database, spoil: Callable[[Database, int], None]
 ) -> None:
     sign_in_admin(db)
-    with db.session() as s:
+    with stage(db) as s:
         helpdesk = s.execute(select(Person.id).where(Person.login == "helpdesk")).scalar_one()
     set_two_factor(db, True)
     code, out, err = pmdesk(db, "whoami")
@@ -284,7 +285,7 @@ def test_signed_in_commands_run_with_that_persons_rights_and_name(
 
     clerk = sign_in_admin(db, "clerk", group_id=clerks)
     assert clerk == "clerk (cli)"
-    with db.session() as s:
+    with stage(db) as s:
         clerk_id = s.execute(select(Person.id).where(Person.login == "clerk")).scalar_one()
     ctx = CoreContext(db=db, secrets=MemoryStore(), outbox_default=tmp_path / "outbox")
     with pytest.raises(PermissionDenied) as refused:

@@ -20,7 +20,11 @@ from pmdesk.core.models import AuditEvent, Person
 from pmdesk.core.sessions import COMMAND_LINE
 from pmdesk.core.validation import login_key
 from pmdesk.secrets import SERVICE, KeyringStore, SecretStoreError, session_key
-from tests.helpers.databases import ADMIN_URLS, servers_required
+from tests.helpers.databases import (
+    ADMIN_URLS,
+    servers_required,
+    stage,
+)
 from tests.helpers.pg import sql
 from tests.helpers.staff import ADMIN_GROUP_ID, add_person
 
@@ -53,13 +57,13 @@ def pmdesk_on(db: Database, *args: str, stdin: str = "") -> tuple[int, str, str]
 
 
 def database_now(db: Database) -> datetime:
-    with db.session() as s:
+    with stage(db) as s:
         return DatabaseClock().now(s)
 
 
 def audit_of(db: Database, event: Event) -> list[AuditEvent]:
     """The audit rows of one kind, oldest first."""
-    with db.session() as s:
+    with stage(db) as s:
         return list(
             s.execute(
                 select(AuditEvent).where(AuditEvent.event == event.value).order_by(AuditEvent.id)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, delete, text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.orm import Session
 
 from pmdesk.core import migrate
 from pmdesk.core.db import Database
@@ -121,6 +122,16 @@ def hardened_server_database(prefix: str | None = None) -> Iterator[HardenedData
             _drop_database_then_roles(owner_url, prefix)
 
 
+@contextmanager
+def hardened_or_skip() -> Iterator[HardenedDatabase]:
+    """``hardened_server_database()``, or a skip (a failure in CI) without a PostgreSQL server."""
+    problem = server_reachable("postgresql")
+    if problem:
+        skip_or_fail(problem)
+    with hardened_server_database() as made:
+        yield made
+
+
 def _drop_database_then_roles(owner_url: URL, prefix: str) -> None:
     admin = create_engine(make_url(ADMIN_URLS["postgresql"]), isolation_level="AUTOCOMMIT")
     try:
@@ -187,3 +198,27 @@ def reset_to_seed(db: Database) -> None:
             setattr(settings, column.key, default)
         assert s.query(Module).count() == len(MODULES)
         assert s.query(Language).count() == 3
+
+
+@contextmanager
+def acting_owner(db: Database) -> Iterator[Database]:
+    """``db`` itself, or on a hardened PostgreSQL (where the workstation login writes nothing
+    without a signed-in session, hardening level 5) the owner's connection to the same
+    database: tests set the stage as its administrator would, then act as the workstation."""
+    if db.backend != "postgresql" or db.hardening_level < 5:
+        yield db
+        return
+    admin = make_url(ADMIN_URLS["postgresql"])
+    # The same server and database (a test's private server too), as the administrator.
+    owner = Database(db.url.set(username=admin.username, password=admin.password))
+    try:
+        yield owner
+    finally:
+        owner.dispose()
+
+
+@contextmanager
+def stage(db: Database) -> Iterator[Session]:
+    """One unit of work that sets the stage for a test (``acting_owner``)."""
+    with acting_owner(db) as target, target.session() as s:
+        yield s

@@ -20,6 +20,7 @@ from pmdesk.core.models import AuditEvent, Person, SecuritySettings
 from pmdesk.core.passwords import Passwords
 from pmdesk.core.types import search_text
 from pmdesk.core.validation import FieldInvalid, clean_email, clean_phone, login_key
+from tests.helpers.databases import stage
 
 WORKSTATION = "ws-test-01"
 
@@ -85,7 +86,7 @@ def add_user(
     passwords: Passwords | None = None,
 ) -> int:
     hasher = passwords or cheap_passwords()
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         now = ctx.clock.now(s)
         person = Person(
             login=login,
@@ -110,7 +111,7 @@ def add_user(
 
 def set_security(ctx: CoreContext, **values: Any) -> None:
     """Change the settings row directly (the Security screen's service is tested elsewhere)."""
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         row = s.execute(select(SecuritySettings).order_by(SecuritySettings.id)).scalars().first()
         assert row is not None
         for name, value in values.items():
@@ -133,12 +134,12 @@ def service(
 
 
 def audit_events(ctx: CoreContext) -> list[AuditEvent]:
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         return list(s.execute(select(AuditEvent).order_by(AuditEvent.id)).scalars())
 
 
 def person(ctx: CoreContext, person_id: int) -> Person:
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         found = s.get(Person, person_id)
         assert found is not None
         return found

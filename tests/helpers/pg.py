@@ -9,15 +9,20 @@ import psycopg
 from sqlalchemy.engine import URL
 
 
-def sql(url: URL, statement: str, *params: object) -> list[tuple[Any, ...]]:
-    """One statement in its own autocommit connection, as whoever ``url`` names."""
-    with psycopg.connect(
+def connect(url: URL) -> psycopg.Connection[Any]:
+    """An autocommit connection as whoever ``url`` names (use it in a ``with`` block)."""
+    return psycopg.connect(
         host=url.host,
         port=url.port,
         user=url.username,
         password=url.password,
         dbname=url.database,
         autocommit=True,
-    ) as conn:
+    )
+
+
+def sql(url: URL, statement: str, *params: object) -> list[tuple[Any, ...]]:
+    """One statement in its own autocommit connection, as whoever ``url`` names."""
+    with connect(url) as conn:
         cur = conn.execute(statement, params or None)  # type: ignore[arg-type]
         return list(cur.fetchall()) if cur.description else []

@@ -34,9 +34,7 @@ from pmdesk.core.relay import Relay, RelayTiming
 from pmdesk.secrets import SecretStore
 from tests.helpers.databases import (
     HardenedDatabase,
-    hardened_server_database,
-    server_reachable,
-    skip_or_fail,
+    hardened_or_skip,
 )
 from tests.helpers.pg import sql
 from tests.helpers.staff import add_person
@@ -57,15 +55,8 @@ _TOUCHED = (
 )
 
 
-@contextmanager
-def hardened_for_relay() -> Iterator[HardenedDatabase]:
-    """A throwaway database set up by ``server init`` (the relay's functions included), or a
-    skip (a failure in CI) without a PostgreSQL server."""
-    problem = server_reachable("postgresql")
-    if problem:
-        skip_or_fail(problem)
-    with hardened_server_database() as made:
-        yield made
+#: A throwaway database set up by ``server init`` (the relay's functions included).
+hardened_for_relay = hardened_or_skip
 
 
 @contextmanager

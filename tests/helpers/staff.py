@@ -9,6 +9,7 @@ from pmdesk.core.models import GroupPermission, Person, UserGroup
 from pmdesk.core.modules import MODULES
 from pmdesk.core.types import search_text
 from pmdesk.core.validation import login_key
+from tests.helpers.databases import stage
 
 ADMIN_GROUP_ID = 1  # the seeded Administrator group: every right
 # A well-formed argon2id hash (cheap parameters) of a random password nobody knows: the person
@@ -22,7 +23,7 @@ FAKE_HASH = (
 
 def add_group(db: Database, name: str, rights: dict[str, str] | None = None) -> int:
     """A group; ``rights`` maps module key to any of 'r', 'e', 'd' (e.g. {'system': 're'})."""
-    with db.session() as s:
+    with stage(db) as s:
         group = UserGroup(name=name, name_key=name.lower())
         s.add(group)
         s.flush()
@@ -52,7 +53,7 @@ def add_person(
     phone: str = "",
     mobile: str = "",
 ) -> int:
-    with db.session() as s:
+    with stage(db) as s:
         now = DatabaseClock().now(s)
         person = Person(
             login=login,

@@ -10,7 +10,12 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, text
 
-from pmdesk.core.server.objects import RELAY_FUNCTIONS, SECRET_TABLES, WORKSTATION_FUNCTIONS
+from pmdesk.core.server.objects import (
+    RELAY_FUNCTIONS,
+    SECRET_TABLES,
+    SEEDED_TABLES,
+    WORKSTATION_FUNCTIONS,
+)
 from pmdesk.core.server.roles import CRYPTO_SCHEMA, SCHEMA, Roles, quote_ident
 
 # Tables whose rows describe the schema itself: readable, never writable by a login role.
@@ -78,8 +83,9 @@ def apply(connection: Connection, roles: Roles) -> list[str]:
         # installed the extension).
         f"GRANT USAGE ON SCHEMA {CRYPTO_SCHEMA} TO {owner}",
         f"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA {CRYPTO_SCHEMA} TO {owner}",
-        # Levels 1-2: the workstation still reads and writes the data tables (the client
-        # enforces those rules); never the secrets below.
+        # The workstation reads and writes the data tables; since level 5 every write passes
+        # the table's guard trigger (guards_sql), which asks the session for the rights.
+        # Never the secrets below.
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {SCHEMA} TO {ws}",
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {SCHEMA} TO {ws}",
     ):
@@ -95,6 +101,15 @@ def apply(connection: Connection, roles: Roles) -> list[str]:
                 text("SELECT to_regprocedure(:f) IS NOT NULL"), {"f": name}
             ).scalar():
                 connection.execute(text(f"GRANT EXECUTE ON FUNCTION {name} TO {role}"))
+    # The log is written, never changed (its guard says so too; without the right, nobody
+    # even reaches it).
+    audit = f"{SCHEMA}.audit_events"
+    if connection.execute(text("SELECT to_regclass(:n) IS NOT NULL"), {"n": audit}).scalar():
+        connection.execute(text(f"REVOKE UPDATE, DELETE ON {audit} FROM {ws}"))
+    for table in SEEDED_TABLES:  # made by migrations: the workstation only reads them
+        name = f"{SCHEMA}.{table}"
+        if connection.execute(text("SELECT to_regclass(:n) IS NOT NULL"), {"n": name}).scalar():
+            connection.execute(text(f"REVOKE INSERT, UPDATE, DELETE ON {name} FROM {ws}"))
     for table in _READ_ONLY_TABLES:
         name = f"{SCHEMA}.{table}"
         if connection.execute(text("SELECT to_regclass(:n) IS NOT NULL"), {"n": name}).scalar():

@@ -95,27 +95,38 @@ class ServerLogin:
         )
 
         def decide(s: Session) -> SignedIn | Answer:
-            answer = self._call(
-                s,
-                f"sign_in(:key, :proof, :alt, :ws{self._session_arguments})",
-                key=key,
-                proof=proofs.normal,
-                alt=proofs.typed,
-                ws=self._workstation,
-                **self._session_parameters,
-            )
-            matched = answer.get("matched")
-            if (
-                new_hash is not None
-                and answer["outcome"] != "refused"
-                and password_check.stale(self._passwords, proofs, matched)
-            ):
-                s.execute(
-                    update(Person)
-                    .where(Person.id == int(answer["person"]))
-                    .values(password_hash=new_hash)
-                    .execution_options(synchronize_session=False)
+            if self._db.server_sessions:
+                # The server stores the new hash itself, once it has checked the password.
+                answer = self._call(
+                    s,
+                    "sign_in(:key, :proof, :alt, :ws, :kind, :os_user, :upgrade)",
+                    key=key,
+                    proof=proofs.normal,
+                    alt=proofs.typed,
+                    ws=self._workstation,
+                    upgrade=new_hash,
+                    **self._session_parameters,
                 )
+            else:  # level 3: the workstation still writes password_hash itself
+                answer = self._call(
+                    s,
+                    "sign_in(:key, :proof, :alt, :ws)",
+                    key=key,
+                    proof=proofs.normal,
+                    alt=proofs.typed,
+                    ws=self._workstation,
+                )
+                if (
+                    new_hash is not None
+                    and answer["outcome"] != "refused"
+                    and password_check.stale(self._passwords, proofs, answer.get("matched"))
+                ):
+                    s.execute(
+                        update(Person)
+                        .where(Person.id == int(answer["person"]))
+                        .values(password_hash=new_hash)
+                        .execution_options(synchronize_session=False)
+                    )
             if answer["outcome"] == "signed_in":
                 return self._signed_in(s, answer)
             return answer

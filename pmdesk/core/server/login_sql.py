@@ -207,16 +207,25 @@ STATEMENTS: tuple[str, ...] = (
                greatest(0, extract(epoch FROM {_S}.now() - max(h.last_seen_at)))::integer END
         FROM {_S}.relay_heartbeat h
     $$""",
-    # The newest relay's heartbeat, for the Security screen and `server status`.
+    # The newest relay's heartbeat, for the Security screen (System → Security Read) and
+    # `server status` (the owner's members).
     f"""
     CREATE OR REPLACE FUNCTION {_S}.relay_status() RETURNS jsonb
-    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = {_S}, pg_temp AS $$
-        SELECT coalesce((
+    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = {_S}, pg_temp AS $$
+    BEGIN
+        IF NOT (pg_has_role(session_user, (SELECT n.nspowner FROM pg_namespace n
+                                           WHERE n.nspname = '{_S}'), 'MEMBER')
+                OR {_S}.may('system.security', 'read')) THEN
+            RAISE EXCEPTION 'Your user group may not read System → Security.'
+                USING ERRCODE = 'PMD01';
+        END IF;
+        RETURN coalesce((
             SELECT jsonb_build_object('host', h.host, 'version', h.version, 'method', h.method,
                    'problem', h.problem, 'relays', (SELECT count(*) FROM {_S}.relay_heartbeat),
                    'last_seen_s', greatest(0, extract(epoch FROM {_S}.now() - h.last_seen_at))
                                   ::integer)
-            FROM {_S}.relay_heartbeat h ORDER BY h.last_seen_at DESC LIMIT 1), '{{}}'::jsonb)
+            FROM {_S}.relay_heartbeat h ORDER BY h.last_seen_at DESC LIMIT 1), '{{}}'::jsonb);
+    END
     $$""",
     # A completed sign-in (two-step off, a trusted address, or the right code); with a
     # session kind, the session starts here (sessions_sql.start_session) and its token is
@@ -346,9 +355,11 @@ STATEMENTS: tuple[str, ...] = (
     $$""",
     # Step 1: the password (auth.LoginService.begin).
     f"DROP FUNCTION IF EXISTS {_S}.sign_in(text, text, text, text)",
+    f"DROP FUNCTION IF EXISTS {_S}.sign_in(text, text, text, text, text, text)",
     f"""
     CREATE OR REPLACE FUNCTION {_S}.sign_in(
-        key text, proof text, alt_proof text, workstation text, kind text, os_user text)
+        key text, proof text, alt_proof text, workstation text, kind text, os_user text,
+        upgrade text DEFAULT NULL)
     RETURNS jsonb
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = {_S}, pg_temp AS $$
     DECLARE
@@ -387,6 +398,18 @@ STATEMENTS: tuple[str, ...] = (
                                    'reason=wrong_password');
             PERFORM {_S}.record_failure(p.id, p.login, address, ws, now_);
             RETURN {_S}.refused('bad_credentials');
+        END IF;
+        -- The password was right: a hash made before NFKC, or with other parameters than the
+        -- client's, is replaced by the one the client sent (the trigger checks its form and
+        -- keeps only a credential). A malformed one is ignored, never fatal.
+        IF upgrade IS NOT NULL AND (matched = 'typed' OR split_part(upgrade, '$', 4)
+                IS DISTINCT FROM (SELECT cr.params FROM {_S}.credentials cr
+                                  WHERE cr.person_id = p.id)) THEN
+            BEGIN
+                UPDATE {_S}.personnel SET password_hash = left(upgrade, 255) WHERE id = p.id;
+            EXCEPTION WHEN others THEN
+                NULL;
+            END;
         END IF;
 
         SELECT * INTO settings FROM {_S}.security_settings ORDER BY id LIMIT 1;
@@ -692,7 +715,7 @@ STATEMENTS: tuple[str, ...] = (
 #: What the workstation role may call (signatures for GRANT EXECUTE).
 WORKSTATION_FUNCTIONS = (
     "limits()",
-    "sign_in(text, text, text, text, text, text)",
+    "sign_in(text, text, text, text, text, text, text)",
     "check_code(text, text, boolean, text, text, text)",
     "resend_code(text, text)",
     "code_status(text, text, integer)",

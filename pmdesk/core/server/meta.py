@@ -16,8 +16,9 @@ from pmdesk.core.server.roles import SCHEMA, Roles
 #: The hardening this version of pmdesk installs (docs/server-enforced.md, rollout):
 #: 1 = roles, schema and PUBLIC's rights; 2 = passwords verified by the server; 3 = the
 #: sign-in decided by the server, codes sent only by the relay; 4 = sessions kept by the
-#: server, every connection presenting its token.
-HARDENING_LEVEL = 4
+#: server, every connection presenting its token; 5 = every write checked by the server
+#: against the session's rights.
+HARDENING_LEVEL = 5
 LEVEL_DESCRIPTIONS = {
     1: "roles only: the rules are still enforced by each pmdesk client",
     2: "passwords are verified by the server and cannot be read; the other rules are still "
@@ -28,6 +29,11 @@ LEVEL_DESCRIPTIONS = {
     4: "the sign-in is decided by the server, codes are sent only by the relay, and sessions "
     "are kept by the server (the workstation login alone cannot start or read one); the data "
     "tables are still protected by each pmdesk client",
+    5: "the sign-in, codes and sessions are the server's, and every change to people, groups, "
+    "rights, settings, trusted addresses and the log is checked by the server against the "
+    "signed-in person's rights; reading is not yet restricted (people, groups, settings and "
+    "trusted addresses can be read with the workstation login, never passwords, codes or "
+    "sessions)",
 }
 
 CREATE_TABLE = f"""

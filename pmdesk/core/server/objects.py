@@ -6,7 +6,14 @@ list of them, so that setup and grants cannot disagree about what exists.
 
 from __future__ import annotations
 
-from pmdesk.core.server import login_sql, passwords_sql, queue_sql, relay_sql, sessions_sql
+from pmdesk.core.server import (
+    guards_sql,
+    login_sql,
+    passwords_sql,
+    queue_sql,
+    relay_sql,
+    sessions_sql,
+)
 
 
 def statements() -> tuple[str, ...]:
@@ -16,6 +23,7 @@ def statements() -> tuple[str, ...]:
         *login_sql.STATEMENTS,
         *sessions_sql.STATEMENTS,
         *relay_sql.STATEMENTS,
+        *guards_sql.STATEMENTS,
     )
 
 
@@ -32,6 +40,9 @@ WORKSTATION_FUNCTIONS: tuple[str, ...] = (
     *(f for f in passwords_sql.WORKSTATION_FUNCTIONS if not f.startswith("check_password(")),
     *login_sql.WORKSTATION_FUNCTIONS,
     *sessions_sql.WORKSTATION_FUNCTIONS,
+    *guards_sql.WORKSTATION_FUNCTIONS,
 )
+#: Tables only migrations and the owner write (the guards refuse it too).
+SEEDED_TABLES: tuple[str, ...] = guards_sql.SEEDED_TABLES
 #: Functions the relay role may call.
 RELAY_FUNCTIONS: tuple[str, ...] = relay_sql.RELAY_FUNCTIONS
