@@ -22,11 +22,9 @@ from dataclasses import replace
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QMoveEvent, QResizeEvent
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox,
-    QFileDialog,
     QFormLayout,
     QFrame,
     QGroupBox,
@@ -34,7 +32,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
-    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -74,6 +71,11 @@ from pmdesk.ui.system.delivery_secret import (
     secret_problem,
     service_account,
 )
+from pmdesk.ui.system.delivery_support import (
+    KeepInView,
+    open_folder_dialog,
+    open_key_file_dialog,
+)
 from pmdesk.ui.widgets import (
     BusyIndicator,
     FieldBox,
@@ -112,80 +114,78 @@ class MailSettingsBox(QGroupBox):
         self._editable = True
         self._busy = False
         self._testing = False
-        self._revealing: QWidget | None = None
-        self._reveal_timer = QTimer(self)
-        self._reveal_timer.setSingleShot(True)
-        self._reveal_timer.setInterval(REVEAL_MS)
-        self._reveal_timer.timeout.connect(self._stop_revealing)
+        self._keep_in_view = KeepInView(self, REVEAL_MS)
         self._touched: set[str] = set()
         self.outbox_default = ""
 
         self.health = MessageLabel(self)
         self.health.setObjectName("deliveryHealth")
+        method_form = self._build_method()
+        self._build_fields()
+        save_row = self._build_save()
+        test_form = self._build_test()
+        self.message = MessageLabel(self)
+        self.message.setObjectName("deliveryMessage")
+        self._layout_box(method_form, save_row, test_form)
+        self._connect_fields()
+        self._show_method()
+        self._update()
 
+    def _build_method(self) -> QFormLayout:
         self.method_combo = QComboBox(self)
         self.method_combo.setObjectName("methodCombo")
         for method in METHODS:
             self.method_combo.addItem(self.tr(METHOD_NAMES[method]), method)
-        self.method_combo.currentIndexChanged.connect(self._method_changed)
         compact(self.method_combo)
-        method_box = FieldBox(self.method_combo, self)
+        self.method_box = FieldBox(self.method_combo, self)
         # The core's longer description of the method chosen, under the list.
-        self.method_hint = hint_label("", method_box)
+        self.method_hint = hint_label("", self.method_box)
         self.method_hint.setObjectName("methodHint")
-        method_layout = method_box.layout()
+        method_layout = self.method_box.layout()
         assert method_layout is not None
         method_layout.addWidget(self.method_hint)
+        method_form = _form()
+        self.method_label = _label(self.tr("Send codes by"), self)
+        method_form.addRow(self.method_label, self.method_box)
+        label_fields(method_form)
+        return method_form
 
-        # ----- the fields of each method -----
+    def _build_fields(self) -> None:
+        """The fields of every method (``delivery_fields``), under the names tests and the
+        page use."""
         self.fields = DeliveryFields(self)
         self.edits = dict(self.fields.edits)
         self.port_spin = self.fields.port_spin
         self.security_combo = self.fields.security_combo
         self.auth_combo = self.fields.auth_combo
         self.browse_button = self.fields.browse_button
-        self.boxes: dict[str, FieldBox] = {**self.fields.boxes, "method": method_box}
-        for name, edit in self.edits.items():
-            edit.textEdited.connect(self._edited)
-            edit.textEdited.connect(lambda _text, n=name: self._recheck(n))
-            edit.editingFinished.connect(lambda n=name: self._left(n))
-        self.edits[SECRET].textEdited.connect(self._secret_edited)
+        self.boxes: dict[str, FieldBox] = {**self.fields.boxes, "method": self.method_box}
         # The secret's row under the name it had when only SMTP had one.
         self.edits["smtp_password"] = self.edits[SECRET]
         self.boxes["smtp_password"] = self.boxes[SECRET]
-        self.port_spin.valueChanged.connect(self._edited)
-        self.port_spin.valueChanged.connect(lambda _value: self._recheck("smtp_port"))
-        self.security_combo.currentIndexChanged.connect(self._security_changed)
-        self.auth_combo.currentIndexChanged.connect(self._auth_changed)
-        self.browse_button.clicked.connect(self._browse)
-        self.fields.key_file_button.clicked.connect(self._choose_key_file)
-
         self.secret_hint = hint_label("", self)
         self.secret_hint.setObjectName("secretHint")
+        self._align_labels()
 
+    def _build_save(self) -> QHBoxLayout:
         self.busy = BusyIndicator(self)
         self.save_button = make_primary(
             QPushButton(icon("save-light"), self.tr("Save delivery settings"), self)
         )
         self.save_button.setObjectName("saveDeliveryButton")
-        self.save_button.clicked.connect(self._save_clicked)
         save_row = QHBoxLayout()
         save_row.addWidget(self.busy)
         save_row.addStretch(1)
         save_row.addWidget(self.save_button)
+        return save_row
 
-        line = QFrame(self)
-        line.setFrameShape(QFrame.Shape.HLine)
-        line.setStyleSheet("color: #e3e8ee;")
+    def _build_test(self) -> QVBoxLayout:
+        """The test's address gets the whole width of the box, the button beside it."""
         self.test_edit = QLineEdit(self)
         self.test_edit.setObjectName("testAddressEdit")
-        self.test_edit.textChanged.connect(lambda _t: self._update())
-        self.test_edit.returnPressed.connect(self._test_clicked)
         self.test_button = QPushButton(icon("mail"), self.tr("Send test code"), self)
         self.test_button.setObjectName("sendTestButton")
         self.test_button.setAutoDefault(False)
-        self.test_button.clicked.connect(self._test_clicked)
-        # The test's address gets the whole width of the box, the button beside it.
         test_row = QHBoxLayout()
         test_row.setSpacing(6)
         test_row.addWidget(self.test_edit, 1)
@@ -196,21 +196,20 @@ class MailSettingsBox(QGroupBox):
         self.test_hint = hint_label(
             self.tr("Uses the saved settings; the code in it is valid nowhere."), self
         )
+        self.test_edit.setAccessibleDescription(self.test_hint.text())
         test_form = QVBoxLayout()
         test_form.setSpacing(4)
         test_form.addWidget(self.test_label)
         test_form.addLayout(test_row)
         test_form.addWidget(self.test_hint)
-        self.message = MessageLabel(self)
-        self.message.setObjectName("deliveryMessage")
+        return test_form
 
-        method_form = _form()
-        self.method_label = _label(self.tr("Send codes by"), self)
-        method_form.addRow(self.method_label, method_box)
-        label_fields(method_form)
-        self._align_labels()
-        self.test_edit.setAccessibleDescription(self.test_hint.text())
-
+    def _layout_box(
+        self, method_form: QFormLayout, save_row: QHBoxLayout, test_form: QVBoxLayout
+    ) -> None:
+        line = QFrame(self)
+        line.setFrameShape(QFrame.Shape.HLine)
+        line.setStyleSheet("color: #e3e8ee;")
         layout = QVBoxLayout(self)
         layout.setSpacing(8)
         layout.addWidget(self.health)
@@ -221,8 +220,24 @@ class MailSettingsBox(QGroupBox):
         layout.addWidget(line)
         layout.addLayout(test_form)
         layout.addWidget(self.message)
-        self._show_method()
-        self._update()
+
+    def _connect_fields(self) -> None:
+        self.method_combo.currentIndexChanged.connect(self._method_changed)
+        for name, edit in self.fields.edits.items():
+            edit.textEdited.connect(self._edited)
+            edit.textEdited.connect(lambda _text, n=name: self._recheck(n))
+            edit.editingFinished.connect(lambda n=name: self._left(n))
+        self.edits[SECRET].textEdited.connect(self._secret_edited)
+        self.port_spin.valueChanged.connect(self._edited)
+        self.port_spin.valueChanged.connect(lambda _value: self._recheck("smtp_port"))
+        self.security_combo.currentIndexChanged.connect(self._security_changed)
+        self.auth_combo.currentIndexChanged.connect(self._auth_changed)
+        self.browse_button.clicked.connect(self._browse)
+        self.fields.key_file_button.clicked.connect(self._choose_key_file)
+        self.save_button.clicked.connect(self._save_clicked)
+        self.test_edit.textChanged.connect(lambda _t: self._update())
+        self.test_edit.returnPressed.connect(self._test_clicked)
+        self.test_button.clicked.connect(self._test_clicked)
 
     def _follow_visual_tab_order(self) -> None:
         """Tab goes through the fields shown, top to bottom as they are laid out."""
@@ -296,38 +311,7 @@ class MailSettingsBox(QGroupBox):
         self._reveal(self.boxes[SECRET])
 
     def _reveal(self, widget: QWidget) -> None:
-        """Scroll the page so that ``widget`` (a field just marked) is in view, and keep it
-        there for a moment: the lines above it may still change (the status read again after
-        a save) and move it."""
-        self._revealing = widget
-        self._reveal_timer.start()
-        self._scroll_to(widget, settle=True)
-
-    def _scroll_to(self, widget: QWidget, *, settle: bool) -> None:
-        parent = self.parentWidget()
-        while parent is not None and not isinstance(parent, QScrollArea):
-            parent = parent.parentWidget()
-        if parent is None:
-            return
-        holder = parent.widget()
-        layout = holder.layout() if holder is not None else None
-        if settle and layout is not None:
-            layout.activate()  # the error just shown gets its place first
-        parent.ensureWidgetVisible(widget, 0, 12)
-
-    def _stop_revealing(self) -> None:
-        self._revealing = None
-
-    def moveEvent(self, event: QMoveEvent) -> None:
-        super().moveEvent(event)
-        if self._revealing is not None:
-            self._scroll_to(self._revealing, settle=False)
-
-    def resizeEvent(self, event: QResizeEvent) -> None:
-        # The error just shown takes its height only now (its box lays itself out later).
-        super().resizeEvent(event)
-        if self._revealing is not None:
-            self._scroll_to(self._revealing, settle=False)
+        self._keep_in_view.reveal(widget)
 
     def set_errors(self, errors: dict[str, str]) -> list[str]:
         """Show each error under its field; returns the messages that have no field here."""
@@ -544,19 +528,7 @@ class MailSettingsBox(QGroupBox):
     def _choose_key_file(self) -> None:
         """Read the JSON key or PEM private key from a file (on a worker thread: it may be on
         a network share) into the secret field, as if it had been pasted."""
-        google = self.method == "google"
-        dialog = QFileDialog(self, self.tr("JSON key") if google else self.tr("Private key"))
-        dialog.setObjectName("keyFileDialog")
-        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
-        dialog.setNameFilters(
-            [
-                self.tr("JSON key (*.json)") if google else self.tr("PEM key (*.pem *.key)"),
-                self.tr("All files (*)"),
-            ]
-        )
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.fileSelected.connect(self.read_key_file)
-        dialog.open()
+        open_key_file_dialog(self, self.method == "google", self.read_key_file)
 
     def read_key_file(self, path: str) -> None:
         tasks = getattr(self._host, "tasks", None)
@@ -579,14 +551,7 @@ class MailSettingsBox(QGroupBox):
         tasks.run(lambda: read_key(path), done, failed, owner=self, label="key file")
 
     def _browse(self) -> None:
-        dialog = QFileDialog(self, self.tr("Outbox folder"))
-        dialog.setObjectName("outboxFolderDialog")
-        dialog.setFileMode(QFileDialog.FileMode.Directory)
-        dialog.setOption(QFileDialog.Option.ShowDirsOnly, True)
         current = self.edits["outbox_folder"].text().strip() or self.outbox_default
-        if current:
-            dialog.setDirectory(current)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
 
         def chosen(folder: str) -> None:
             self.edits["outbox_folder"].setText(folder)
@@ -594,8 +559,7 @@ class MailSettingsBox(QGroupBox):
             self._left("outbox_folder")
             self._edited()
 
-        dialog.fileSelected.connect(chosen)
-        dialog.open()
+        open_folder_dialog(self, current, chosen)
 
 
 def _form(parent: QWidget | None = None) -> QFormLayout:
