@@ -593,9 +593,10 @@ def test_spin_box_arrows_exist_and_draw(qapp: object) -> None:
     from PySide6.QtCore import QSize
     from PySide6.QtGui import QIcon
 
-    from pmdesk.ui.system.common import spin_box_style
+    from pmdesk.ui.icons import style_sheet
 
-    urls = [u.split('"', 1)[0] for u in spin_box_style().split('url("')[1:]]
+    security = style_sheet().split("System → Security", 1)[1]
+    urls = [u.split('"', 1)[0] for u in security.split('url("')[1:]]
     assert len(urls) == 2
     for url in urls:
         image = QIcon(url).pixmap(QSize(24, 24)).toImage()

@@ -41,7 +41,6 @@ from pmdesk.core.trusted_ips import TrustedIpService
 from pmdesk.ui.message_boxes import ask, ask_discard
 from pmdesk.ui.ops import Conflict, Operations, indicator
 from pmdesk.ui.scrolling import follow_focus
-from pmdesk.ui.system.common import spin_box_style
 from pmdesk.ui.system.mail_settings import MailSettingsBox
 from pmdesk.ui.system.readiness import ReadinessDialog
 from pmdesk.ui.system.security_status import ConnectionStatusBox
@@ -72,7 +71,6 @@ class SecurityPage(QWidget):
     def __init__(self, context: PageContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("securityPage")
-        self.setStyleSheet(spin_box_style())
         self.context = context
         self.core = context.app.context
         self.tasks = context.tasks

@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QGridLayout, QGroupBox, QHBoxLayout, QLabel, QVBox
 
 from pmdesk.core.security import ConnectionStatus
 from pmdesk.ui.icons import pixmap
+from pmdesk.ui.widgets import repolish
 
 
 class ConnectionStatusBox(QGroupBox):
@@ -128,8 +129,9 @@ class StatusLine(QWidget):
         self.value.setText(text)
         name = {True: "lock", False: "warning", None: "info"}[on]
         self.icon_label.setPixmap(pixmap(name, 16, self.devicePixelRatioF()))
-        color = {True: "#1d5e21", False: "#b3261e", None: "#1f2933"}[on]
-        self.value.setStyleSheet(f"font-weight: bold; color: {color};")
+        # Green, red or dark: QLabel[statusState=…] in style.qss.
+        self.value.setProperty("statusState", {True: "on", False: "off", None: "neutral"}[on])
+        repolish(self.value)
 
     def text(self) -> str:
         return self.value.text()

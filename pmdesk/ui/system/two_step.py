@@ -11,11 +11,6 @@ from pmdesk.core.security import SecuritySettingsView
 from pmdesk.ui.icons import icon
 from pmdesk.ui.widgets import BusyIndicator, hint_label, repolish
 
-_STATE_STYLE = {
-    True: "font-weight: bold; color: #1d5e21;",
-    False: "font-weight: bold; color: #33485f;",
-}
-
 
 class TwoStepBox(QGroupBox):
     """The switch; ``toggle_requested`` when its button is clicked."""
@@ -64,7 +59,8 @@ class TwoStepBox(QGroupBox):
     def show_settings(self, settings: SecuritySettingsView, *, editable: bool) -> None:
         on = settings.two_factor_enabled
         self.two_factor_state.setText(self.tr("On") if on else self.tr("Off"))
-        self.two_factor_state.setStyleSheet(_STATE_STYLE[on])
+        self.two_factor_state.setProperty("on", on)  # QLabel#twoFactorState[on=…] in style.qss
+        repolish(self.two_factor_state)
         self.two_factor_button.setText(self.tr("Turn off…") if on else self.tr("Turn on…"))
         self.two_factor_button.setIcon(icon("lock") if not on else QIcon())
         # Turning on is what this screen is for; turning off asks first, in red.
