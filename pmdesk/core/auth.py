@@ -175,7 +175,11 @@ class LoginService:
         return health.LOGIN_WARNING if trouble is not None else None
 
     def sign_out(self, actor: Actor) -> None:
-        """Audit the end of a session (the desktop app calls it on Sign out and quit)."""
+        """Audit the end of a session (the desktop app calls it on Sign out and quit). Where
+        the server keeps the sessions it audits their end itself (and whoever ended one
+        already did): the workstation writes nothing without a session."""
+        if self._ctx.db.server_sessions:
+            return
         with self._ctx.db.session() as s:
             self._audit(s, actor, Event.SIGNED_OUT)
 

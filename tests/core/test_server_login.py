@@ -27,7 +27,7 @@ from pmdesk.core.models import Person
 from pmdesk.core.security import SecurityService
 from pmdesk.core.server.login_sql import LIMITS
 from pmdesk.core.server.relay_status import NO_RELAY_YET, relay_down
-from pmdesk.core.sessions import COMMAND_LINE
+from pmdesk.core.sessions import COMMAND_LINE, SessionService
 from pmdesk.core.trusted_ips import TrustedIpService
 from pmdesk.secrets import MemoryStore
 from tests.helpers.databases import (
@@ -354,3 +354,24 @@ def test_the_security_screen_reads_the_relays_heartbeat(
     status = SecurityService(ws).connection_status(actor)
     assert status.relay is not None and status.relay.running
     assert status.relay.text == "relay on mail01, last seen 5 s ago"
+
+
+def test_signing_out_is_audited_by_the_server_once(
+    hardened: HardenedDatabase, ws: CoreContext
+) -> None:
+    owner(hardened, "UPDATE pmdesk.security_settings SET two_factor_enabled = false")
+    add_user(ws, "anne", PASSWORD)
+    service = LoginService(
+        ws, passwords=cheap_passwords(), workstation=WORKSTATION, session_kind=COMMAND_LINE
+    )
+    signed = service.begin("anne", PASSWORD)
+    assert isinstance(signed, SignedIn) and signed.session_token
+    sessions = SessionService(ws)
+    assert sessions.end(signed.session_token, signed.actor)
+    # As the desktop app does when the session had already ended elsewhere: no error, and the
+    # server's own row is the only one.
+    assert not sessions.end(signed.session_token, signed.actor)
+    service.sign_out(signed.actor)
+    assert [e for e in events(hardened) if e.startswith("session.ended")] == [
+        "session.ended Command line session: signed out"
+    ]
