@@ -172,14 +172,32 @@ class DeliveryFields(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        inputs = self._build_inputs()
+        self._build_boxes(inputs)
+        self.browse_button = _button(tr("Browse…"), "browseButton", self)
+        # A JSON key or a PEM private key is a file: read it rather than paste it.
+        self.key_file_button = _button(tr("From file…"), "keyFileButton", self)
+        self.buttons = {"outbox_folder": self.browse_button, SECRET: self.key_file_button}
+        self.rows = {name: self._row_with_button(name) for name in _WITH_BUTTON}
+        self.folder_row = self.rows["outbox_folder"]
+
+        self.form: QFormLayout = form_layout()
+        self.form.setContentsMargins(0, 0, 0, 0)
+        self.setLayout(self.form)
+        self.shown: list[str] = []
+        for name in inputs:
+            self.row_widget(name).hide()
+            self.labels[name].hide()
+
+    def _build_inputs(self) -> dict[str, QWidget]:
+        """Every input of every method, by field name."""
         self.edits: dict[str, QLineEdit] = {}
         for name in (*TEXT_FIELDS, SECRET):
             edit = QLineEdit(self)
             edit.setObjectName(f"{name}Edit")
             edit.setPlaceholderText(_PLACEHOLDERS.get(name, ""))
             self.edits[name] = edit
-        secret = self.edits[SECRET]
-        secret.setEchoMode(QLineEdit.EchoMode.Password)
+        self.edits[SECRET].setEchoMode(QLineEdit.EchoMode.Password)
         self.edits["google_client_email"].setReadOnly(True)
         self.edits["google_client_email"].setPlaceholderText(tr("filled in from the JSON key"))
         region = self.edits["phone_region"]
@@ -206,12 +224,15 @@ class DeliveryFields(QWidget):
             "m365AuthCombo",
             (("secret", tr("Client secret")), ("certificate", tr("Certificate"))),
         )
-        inputs: dict[str, QWidget] = {
+        return {
             **self.edits,
             "smtp_port": self.port_spin,
             "smtp_security": self.security_combo,
             "m365_auth": self.auth_combo,
         }
+
+    def _build_boxes(self, inputs: dict[str, QWidget]) -> None:
+        """Each input in its box (error and hint under it) with its label."""
         self.boxes: dict[str, FieldBox] = {}
         self.hints: dict[str, QLabel] = {}
         self.labels: dict[str, QLabel] = {}
@@ -228,21 +249,6 @@ class DeliveryFields(QWidget):
             label = QLabel(self)
             label.setBuddy(editor)
             self.labels[name] = label
-
-        self.browse_button = _button(tr("Browse…"), "browseButton", self)
-        # A JSON key or a PEM private key is a file: read it rather than paste it.
-        self.key_file_button = _button(tr("From file…"), "keyFileButton", self)
-        self.buttons = {"outbox_folder": self.browse_button, SECRET: self.key_file_button}
-        self.rows = {name: self._row_with_button(name) for name in _WITH_BUTTON}
-        self.folder_row = self.rows["outbox_folder"]
-
-        self.form: QFormLayout = form_layout()
-        self.form.setContentsMargins(0, 0, 0, 0)
-        self.setLayout(self.form)
-        self.shown: list[str] = []
-        for name in inputs:
-            self.row_widget(name).hide()
-            self.labels[name].hide()
 
     def _row_with_button(self, name: str) -> QWidget:
         """The field with its button beside it, and the hint under both."""
