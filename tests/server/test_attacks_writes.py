@@ -112,6 +112,7 @@ def state(hardened: HardenedDatabase) -> dict[str, Any]:
         "rights": sql(hardened.owner_url, "SELECT * FROM pmdesk.group_permissions ORDER BY 1, 2"),
         "log": sql(hardened.owner_url, "SELECT id, event, detail FROM pmdesk.audit_events"),
         "groups": sql(hardened.owner_url, "SELECT id, name FROM pmdesk.user_groups ORDER BY id"),
+        "deliveries": sql(hardened.owner_url, "SELECT * FROM pmdesk.delivery_outcomes"),
     }
 
 
@@ -149,6 +150,11 @@ def insider_statements(office: dict[str, Any]) -> list[tuple[str, tuple[object, 
             (),
         ),
         ("UPDATE pmdesk.modules SET name = 'x'", ()),
+        (
+            "INSERT INTO pmdesk.delivery_outcomes (method, last_at, ok, step, message, "
+            "failures_in_row) VALUES ('smtp', now(), true, '', 'all well', 0)",
+            (),
+        ),
     ]
 
 

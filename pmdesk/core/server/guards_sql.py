@@ -197,6 +197,17 @@ _FUNCTIONS = (
         RETURN NEW;
 """,
     ),
+    # what the last deliveries did: written by the relay, or by a test send (Security Edit).
+    _guard(
+        "guard_delivery_outcomes",
+        f"""
+        PERFORM {_S}.require_person();
+        IF NOT {_S}.may('system.security', 'edit') THEN
+            PERFORM {_S}.refuse_write('record deliveries');
+        END IF;
+        RETURN coalesce(NEW, OLD);
+""",
+    ),
     f"""
     CREATE OR REPLACE FUNCTION {_S}.guard_seeded() RETURNS trigger
     LANGUAGE plpgsql SET search_path = {_S}, pg_temp AS $$
@@ -218,6 +229,9 @@ _GUARDED = (
     ("user_groups", "guard_groups"),
     ("group_permissions", "guard_groups"),
     ("audit_events", "guard_audit_events"),
+    ("delivery_outcomes", "guard_delivery_outcomes"),
+    # PostgreSQL signals changes with NOTIFY: the counters are MariaDB's.
+    ("change_counters", "guard_seeded"),
     *((table, "guard_seeded") for table in SEEDED_TABLES),
 )
 
