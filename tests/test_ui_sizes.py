@@ -25,7 +25,7 @@ LARGE_MODULES = {
     "app.py": 685,
     "background.py": 526,
     "login_dialog.py": 650,  # its delivery warning is being rebuilt too: room for that
-    "main_window.py": 562,
+    "main_window.py": 561,
     "personnel/form.py": 764,
     "personnel/view.py": 787,
     "system/log.py": 587,

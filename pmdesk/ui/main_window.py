@@ -47,6 +47,7 @@ from pmdesk.paths import resource_dir
 from pmdesk.ui.icons import app_icon, icon, pixmap
 from pmdesk.ui.message_boxes import ask_discard
 from pmdesk.ui.page_context import ChangeHub, PageContext, PageFactory, Session
+from pmdesk.ui.page_context import KeepsUnsavedChanges as KeepsUnsaved
 from pmdesk.ui.tasks import TaskManager
 
 if TYPE_CHECKING:
@@ -175,7 +176,6 @@ class MainWindow(QMainWindow):
         self.tasks = tasks
         self._closing_confirmed = False
         self._signing_out = False
-        # Set by the app after sign-in (expiry sweep, live refresh): see ``background``.
         self._background: BackgroundServices | None = None
         self.changes = ChangeHub(self)
         self.pages: dict[str, _LazyPage] = {}
@@ -418,11 +418,10 @@ class MainWindow(QMainWindow):
     # ----- signing out and closing --------------------------------------------------------
 
     def unsaved_pages(self) -> list[str]:
-        found = []
+        found: list[str] = []
         for key, lazy in self.pages.items():
             content = lazy.content
-            check = getattr(content, "has_unsaved_changes", None)
-            if callable(check) and check():
+            if isinstance(content, KeepsUnsaved) and content.has_unsaved_changes():
                 found.append(key)
         return found
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from PySide6.QtCore import QObject, Signal, SignalInstance
 from PySide6.QtWidgets import QWidget
@@ -94,6 +94,14 @@ class _Subscription(QObject):
                 return True
             source = source.parent()
         return False
+
+
+@runtime_checkable
+class KeepsUnsavedChanges(Protocol):
+    """A page that can hold typed changes not saved yet: sign-out and closing the window ask
+    before discarding them."""
+
+    def has_unsaved_changes(self) -> bool: ...
 
 
 class PageHost(Protocol):
