@@ -5,6 +5,7 @@ an ``App`` on a throwaway database, signed-in sessions and a main window.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -69,6 +70,31 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.qt_log_ignore(_OFFSCREEN_NOISE))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "logs_errors: the test makes pmdesk log an ERROR on purpose (a failure it shows)"
+    )
+
+
+@pytest.fixture(autouse=True)
+def _no_unexpected_error_logged(
+    request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
+) -> Iterator[None]:
+    """A screen test fails when pmdesk logs an ERROR it did not ask for: an error nobody saw
+    (a dropped failure, a traceback in a slot) must not pass unnoticed. A test that provokes
+    one on purpose says so with ``@pytest.mark.logs_errors``."""
+    yield
+    if request.node.get_closest_marker("logs_errors") is not None:
+        return
+    logged = [
+        f"{record.name}: {record.getMessage()}"
+        for when in ("setup", "call")
+        for record in caplog.get_records(when)
+        if record.levelno >= logging.ERROR
+    ]
+    assert not logged, "unexpected ERROR logged:\n" + "\n".join(logged)
 
 
 @pytest.fixture(autouse=True)

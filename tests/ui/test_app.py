@@ -170,6 +170,7 @@ def test_a_login_waiting_for_the_service_gets_its_answer_or_its_failure() -> Non
             waiting.result(timeout=5)
 
 
+@pytest.mark.logs_errors
 def test_database_newer_than_the_app_is_refused_with_a_clear_dialog(
     qtbot: QtBot, launcher_for: object, database_file: Path
 ) -> None:
@@ -195,6 +196,7 @@ def test_database_newer_than_the_app_is_refused_with_a_clear_dialog(
     qtbot.waitUntil(lambda: finished == [1])
 
 
+@pytest.mark.logs_errors
 def test_unreachable_database_says_what_to_check(qtbot: QtBot, launcher_for: object) -> None:
     launcher = launcher_for(  # type: ignore[operator]
         "postgresql://pmdesk:secret@127.0.0.1:1/pmdesk", secrets=MemoryStore()
@@ -209,6 +211,7 @@ def test_unreachable_database_says_what_to_check(qtbot: QtBot, launcher_for: obj
     assert launcher.login.message.text() == "Cannot open the database"
 
 
+@pytest.mark.logs_errors
 def test_missing_keyring_with_a_server_database_is_a_keyring_dialog(
     qtbot: QtBot, launcher_for: object, no_keyring: None
 ) -> None:

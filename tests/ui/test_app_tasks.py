@@ -51,6 +51,7 @@ def test_exception_goes_to_on_error(qtbot: QtBot, tasks: TaskManager) -> None:
     assert str(errors[0]) == "no such thing"
 
 
+@pytest.mark.logs_errors
 def test_unhandled_error_is_reported(qtbot: QtBot, tasks: TaskManager) -> None:
     def boom() -> None:
         raise RuntimeError("nobody listens")

@@ -18,7 +18,7 @@ from pmdesk.bootstrap import App
 from pmdesk.config import Settings
 from pmdesk.core.audit import Event
 from pmdesk.core.changes import TOPICS, TRUSTED_IPS
-from pmdesk.core.clock import DatabaseClock, ShiftedClock
+from pmdesk.core.clock import ShiftedClock
 from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.db import Database, is_connection_error
 from pmdesk.core.errors import DatabaseUnavailable
@@ -44,6 +44,7 @@ from pmdesk.ui.system.security import SecurityPage
 from pmdesk.ui.tasks import TaskManager
 from tests.helpers.login import add_user, cheap_passwords
 from tests.helpers.staff import add_person
+from tests.helpers.trusted_ips import trust_addresses, trusted_addresses
 from tests.ui.conftest import make_app, signed_in
 from tests.ui.system_pages import open_page
 
@@ -52,18 +53,10 @@ TRUST_DAYS = 30  # the seeded security setting
 
 
 def add_ip(db: Database, person_id: int, address: str, age: timedelta) -> int:
-    with db.session() as s:
-        row = TrustedIp(
-            person_id=person_id, address=address, created_at=DatabaseClock().now(s) - age
-        )
-        s.add(row)
-        s.flush()
-        return row.id
+    return trust_addresses(db, [(person_id, address, age)])[0]
 
 
-def addresses(db: Database) -> list[str]:
-    with db.session() as s:
-        return sorted(s.execute(select(TrustedIp.address)).scalars())
+addresses = trusted_addresses
 
 
 def expired_audits(db: Database) -> list[tuple[str, str]]:
@@ -202,6 +195,7 @@ def test_a_lost_connection_is_reported_retried_with_backoff_and_recovered(
     ]
 
 
+@pytest.mark.logs_errors
 def test_a_failing_sweep_never_kills_its_thread(
     sqlite_db: Database, qtbot: QtBot, make_services: Callable[..., BackgroundServices]
 ) -> None:
@@ -260,12 +254,8 @@ def test_stop_ends_a_long_sweep_at_its_next_chunk(
     chunk boundary, with every chunk either whole or not begun."""
     total = 400
     person = add_person(sqlite_db, "ann")
-    with sqlite_db.session() as s:
-        old = DatabaseClock().now(s) - timedelta(days=TRUST_DAYS + 1)
-        s.add_all(
-            TrustedIp(person_id=person, address=f"10.0.{n // 250}.{n % 250}", created_at=old)
-            for n in range(total)
-        )
+    old = timedelta(days=TRUST_DAYS + 1)
+    trust_addresses(sqlite_db, [(person, f"10.0.{n // 250}.{n % 250}", old) for n in range(total)])
     asked: list[bool] = []
     ended = threading.Event()
 

@@ -8,32 +8,26 @@ from pathlib import Path
 
 import pytest
 from pytestqt.qtbot import QtBot
-from sqlalchemy import select
 
 from pmdesk.core import migrate
 from pmdesk.core.changes import TRUSTED_IPS
-from pmdesk.core.clock import DatabaseClock
 from pmdesk.core.context import CoreContext
 from pmdesk.core.db import Database
-from pmdesk.core.models import TrustedIp
 from pmdesk.secrets import MemoryStore
 from pmdesk.ui.background import BackgroundServices, Backoff
 from tests.helpers.private_postgres import PrivatePostgres
 from tests.helpers.staff import add_person
+from tests.helpers.trusted_ips import trust_addresses, trusted_addresses
 
 LOST = "Database connection lost — reconnecting in"
 RESTORED = "Database connection restored"
 
 
 def add_expired_ip(db: Database, person_id: int, address: str) -> None:
-    with db.session() as s:
-        now = DatabaseClock().now(s)
-        s.add(TrustedIp(person_id=person_id, address=address, created_at=now - timedelta(days=31)))
+    trust_addresses(db, [(person_id, address, timedelta(days=31))])
 
 
-def addresses(db: Database) -> list[str]:
-    with db.session() as s:
-        return sorted(s.execute(select(TrustedIp.address)).scalars())
+addresses = trusted_addresses
 
 
 @pytest.mark.slow

@@ -23,6 +23,7 @@ from pmdesk.ui.main_window import MainWindow
 from pmdesk.ui.page_context import Session
 from pmdesk.ui.system.log import ACTOR, EVENT, SUBJECT, TIME, LogPage
 from pmdesk.ui.tasks import TaskManager
+from tests.helpers.qt import column
 from tests.helpers.staff import add_group, add_person
 from tests.ui.screenshots import capture, screenshot_dir
 from tests.ui.system_pages import not_clipped, open_page
@@ -78,11 +79,6 @@ def page(qtbot: QtBot, now: datetime, main_window: MainWindow) -> LogPage:
     return widget
 
 
-def _column(page: LogPage, column: int) -> list[str]:
-    model = page.model
-    return [model.data(model.index(r, column)) for r in range(model.rowCount())]
-
-
 def _expected(now: datetime, keep: Callable[[int], bool]) -> int:
     return sum(1 for i in range(N_EVENTS) if keep(i))
 
@@ -112,7 +108,7 @@ def test_newest_first_with_local_time_and_utc_tooltip(page: LogPage, now: dateti
 def test_loads_more_as_the_list_scrolls(qtbot: QtBot, page: LogPage) -> None:
     assert page.model.rowCount() == 200  # one block, not the whole trail
     assert page.count_label.text() == "Newest 200 events shown; scroll down for older ones."
-    times = _column(page, TIME)
+    times = column(page.model, TIME)
     assert times == sorted(times, reverse=True)
     page.table.scrollToBottom()
     qtbot.waitUntil(lambda: _idle(page) and page.model.rowCount() == 400)
@@ -133,24 +129,24 @@ def test_model_passes_the_model_tester(qtmodeltester: ModelTester, page: LogPage
 def test_filter_by_user(qtbot: QtBot, page: LogPage, now: datetime) -> None:
     qtbot.keyClicks(page.user_edit, "SPEET")
     _wait_filtered(qtbot, page)
-    assert set(_column(page, ACTOR)) == {"speeters"}
+    assert set(column(page.model, ACTOR)) == {"speeters"}
     assert page.count_label.text() == f"{_expected(now, lambda i: i % 3 == 1)} events"
 
     page.user_edit.clear()
     qtbot.keyClicks(page.user_edit, "lmaes")  # whom it concerned
     _wait_filtered(qtbot, page)
-    assert set(_column(page, SUBJECT)) == {"lmaes"}
+    assert set(column(page.model, SUBJECT)) == {"lmaes"}
 
 
 def test_filter_by_event_and_family(qtbot: QtBot, page: LogPage, now: datetime) -> None:
     page.event_combo.setCurrentIndex(page.event_combo.findText("IP removed"))
     _wait_filtered(qtbot, page)
-    assert set(_column(page, EVENT)) == {"IP removed"}
+    assert set(column(page.model, EVENT)) == {"IP removed"}
     assert page.model.rowCount() == _expected(now, lambda i: i % 5 == 0)
 
     page.event_combo.setCurrentIndex(page.event_combo.findText("All trusted IP changes"))
     _wait_filtered(qtbot, page)
-    assert set(_column(page, EVENT)) == {"IP removed", "IP trusted"}
+    assert set(column(page.model, EVENT)) == {"IP removed", "IP trusted"}
     assert page.model.rowCount() == _expected(now, lambda i: i % 5 in {0, 4})
 
 
@@ -167,7 +163,7 @@ def test_filter_by_date(qtbot: QtBot, page: LogPage, now: datetime) -> None:
     expected = _expected(now, lambda i: local_day(i) == day)
     assert 20 <= expected <= 25
     assert page.model.rowCount() == expected
-    assert {t[:10] for t in _column(page, TIME)} == {day.isoformat()}
+    assert {t[:10] for t in column(page.model, TIME)} == {day.isoformat()}
 
     page.period_combo.setCurrentIndex(page.period_combo.findData("7"))
     assert not page.from_edit.isVisible()
@@ -323,7 +319,7 @@ def test_break_glass_rows_are_highlighted(
 
     recovery.unlock(ui_app.context, "jsmets")
     page.refresh()
-    qtbot.waitUntil(lambda: _idle(page) and _column(page, EVENT)[0] == "Break-glass recovery")
+    qtbot.waitUntil(lambda: _idle(page) and column(page.model, EVENT)[0] == "Break-glass recovery")
     model = page.model
     assert model.data(model.index(0, ACTOR)).startswith("break-glass: ")
     assert model.data(model.index(0, SUBJECT)) == "jsmets"

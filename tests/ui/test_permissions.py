@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QMessageBox, QWidget
+from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
 from pmdesk.bootstrap import App
@@ -15,10 +15,10 @@ from pmdesk.core.context import Actor
 from pmdesk.core.groups import GroupService
 from pmdesk.core.modules import MODULES, SYSTEM, SYSTEM_SECURITY, Action
 from pmdesk.ui.main_window import MainWindow
-from pmdesk.ui.message_boxes import button_with_text
 from pmdesk.ui.page_context import Session
 from pmdesk.ui.system.permissions import GroupNameDialog, PermissionsPage
 from pmdesk.ui.tasks import TaskManager
+from tests.helpers.qt import answer
 from tests.helpers.staff import add_group, add_person
 from tests.ui.conftest import click_check
 from tests.ui.screenshots import capture, screenshot_dir
@@ -64,26 +64,6 @@ def _choose(qtbot: QtBot, page: PermissionsPage, name: str) -> None:
             _idle(page) and page.current_grid is not None and page.current_grid.group_name == name
         )
     )
-
-
-def _visible_box(qtbot: QtBot, parent: QWidget) -> QMessageBox:
-    def box() -> QMessageBox | None:
-        for child in parent.findChildren(QMessageBox):
-            if child.isVisible():
-                return child
-        return None
-
-    qtbot.waitUntil(lambda: box() is not None)
-    found = box()
-    assert found is not None
-    return found
-
-
-def _answer(qtbot: QtBot, parent: QWidget, button_text: str) -> str:
-    box = _visible_box(qtbot, parent)
-    text = box.text()
-    qtbot.mouseClick(button_with_text(box, button_text), Qt.MouseButton.LeftButton)
-    return text
 
 
 def _save(qtbot: QtBot, page: PermissionsPage) -> None:
@@ -177,7 +157,7 @@ def test_conflict_says_so_and_reloads(qtbot: QtBot, page: PermissionsPage, ui_ap
     _save(qtbot, page)
     assert "changed on another workstation" in page.message.text()
     assert not page.grid.check("report", Action.DELETE).isChecked()  # mine kept for now
-    _answer(qtbot, page, "Reload")
+    answer(qtbot, page, "Reload")
     qtbot.waitUntil(lambda: _idle(page) and not page.has_unsaved_changes())
     assert not page.grid.check("job", Action.DELETE).isChecked()  # theirs
     assert page.grid.check("report", Action.DELETE).isChecked()
@@ -191,12 +171,12 @@ def test_switching_group_with_unsaved_ticks_asks(
     qtbot.waitUntil(lambda: _idle(page) and page.group_combo.findText("Workshop staff") >= 0)
     click_check(qtbot, page.grid.check("job", Action.DELETE))
     page.group_combo.setCurrentIndex(page.group_combo.findText("Workshop staff"))
-    _answer(qtbot, page, "Keep editing")
+    answer(qtbot, page, "Keep editing")
     assert page.group_combo.currentText() == "Administrator"
     assert not page.grid.check("job", Action.DELETE).isChecked()
 
     page.group_combo.setCurrentIndex(page.group_combo.findText("Workshop staff"))
-    _answer(qtbot, page, "Discard changes")
+    answer(qtbot, page, "Discard changes")
     qtbot.waitUntil(
         lambda: (
             _idle(page)
@@ -244,7 +224,7 @@ def test_create_rename_and_delete_a_group(qtbot: QtBot, page: PermissionsPage, u
     assert "Helpdesk team" in names and "Helpdesk" not in names
 
     qtbot.mouseClick(page.delete_button, Qt.MouseButton.LeftButton)
-    question = _answer(qtbot, page, "Delete group")
+    question = answer(qtbot, page, "Delete group")
     assert question == "Delete the group Helpdesk team?"
     qtbot.waitUntil(lambda: _idle(page) and page.group_combo.findText("Helpdesk team") < 0)
     assert page.message.text() == "Group Helpdesk team deleted."

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QItemSelectionModel, QPoint, Qt
-from PySide6.QtWidgets import QHeaderView, QMessageBox, QPushButton
+from PySide6.QtWidgets import QHeaderView, QPushButton
 from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 from sqlalchemy import text
@@ -23,13 +23,13 @@ from pmdesk.core.models import Person
 from pmdesk.core.personnel import PersonForm, PersonnelService
 from pmdesk.core.trusted_ips import TrustedIpService
 from pmdesk.ui.main_window import MainWindow, load_session
-from pmdesk.ui.message_boxes import button_with_text
 from pmdesk.ui.page_context import Session
 from pmdesk.ui.personnel.address import AddressDialog
 from pmdesk.ui.personnel.model import COLUMNS, PersonnelModel
 from pmdesk.ui.personnel.view import PersonnelPage
 from pmdesk.ui.tasks import TaskManager
 from tests.helpers.login import cheap_passwords
+from tests.helpers.qt import answer, column
 from tests.helpers.staff import add_group
 from tests.ui.conftest import add_login, click_check, make_app, signed_in
 
@@ -74,13 +74,8 @@ def page(qtbot: QtBot, staff: dict[str, int], main_window: MainWindow) -> Person
     return widget
 
 
-def _column(page: PersonnelPage, column: int) -> list[str]:
-    model = page.model
-    return [model.data(model.index(row, column)) for row in range(model.rowCount())]
-
-
 def _open(qtbot: QtBot, page: PersonnelPage, last_name: str) -> None:
-    row = _column(page, 0).index(last_name)
+    row = column(page.model, 0).index(last_name)
     rect = page.table.visualRect(page.model.index(row, 0))
     qtbot.mouseClick(page.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     qtbot.waitUntil(
@@ -111,19 +106,6 @@ def _header_click(qtbot: QtBot, page: PersonnelPage, column: int) -> None:
     qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(x, 5))
 
 
-def _answer(qtbot: QtBot, parent: PersonnelPage, button_text: str) -> None:
-    def box() -> QMessageBox | None:
-        for child in parent.findChildren(QMessageBox):
-            if child.isVisible():
-                return child
-        return None
-
-    qtbot.waitUntil(lambda: box() is not None)
-    found = box()
-    assert found is not None
-    qtbot.mouseClick(button_with_text(found, button_text), Qt.MouseButton.LeftButton)
-
-
 # ----- the list ------------------------------------------------------------------------------
 
 
@@ -137,8 +119,8 @@ def test_list_shows_everybody_sorted_by_name(page: PersonnelPage) -> None:
         "Usergroup",
         "Locked",
     ]
-    assert _column(page, 0) == ["Dubois", "Janssens", "Maes", "Peeters", "Smets"]
-    row = _column(page, 0).index("Smets")
+    assert column(page.model, 0) == ["Dubois", "Janssens", "Maes", "Peeters", "Smets"]
+    row = column(page.model, 0).index("Smets")
     model = page.model
     assert [model.data(model.index(row, c)) for c in range(6)] == [
         "Smets",
@@ -177,14 +159,14 @@ def test_search_as_you_type_filters_in_the_database(qtbot: QtBot, page: Personne
     page.model.refreshed.connect(lambda: refreshes.append(1))
     qtbot.keyClicks(page.search_edit, "pee")
     qtbot.waitUntil(lambda: page.model.total == 1 and _idle(page))
-    assert _column(page, 0) == ["Peeters"]
+    assert column(page.model, 0) == ["Peeters"]
     assert page.count_label.text() == "1 person matches"
     assert len(refreshes) == 1  # one query after typing stopped, not one per key
 
     page.search_edit.clear()
     qtbot.keyClicks(page.search_edit, "luc@")
     qtbot.waitUntil(lambda: page.model.search == "luc@" and _idle(page))
-    assert _column(page, 0) == ["Janssens"]
+    assert column(page.model, 0) == ["Janssens"]
 
     page.search_edit.clear()
     qtbot.waitUntil(lambda: page.model.total == len(STAFF) and _idle(page))
@@ -193,13 +175,13 @@ def test_search_as_you_type_filters_in_the_database(qtbot: QtBot, page: Personne
 def test_header_click_sorts_in_the_database(qtbot: QtBot, page: PersonnelPage) -> None:
     _header_click(qtbot, page, 1)  # Forename
     qtbot.waitUntil(lambda: page.model.sort_column == 1 and _idle(page))
-    assert _column(page, 1) == ["An", "Camille", "Jean-Marie", "Luc", "Sofie"]
+    assert column(page.model, 1) == ["An", "Camille", "Jean-Marie", "Luc", "Sofie"]
     _header_click(qtbot, page, 1)
     qtbot.waitUntil(lambda: page.model.descending and _idle(page))
-    assert _column(page, 1) == ["Sofie", "Luc", "Jean-Marie", "Camille", "An"]
+    assert column(page.model, 1) == ["Sofie", "Luc", "Jean-Marie", "Camille", "An"]
     _header_click(qtbot, page, 2)  # Number
     qtbot.waitUntil(lambda: page.model.sort_column == 2 and _idle(page))
-    assert _column(page, 2) == ["", "E0002", "E0003", "E0004", "E0005"]
+    assert column(page.model, 2) == ["", "E0002", "E0003", "E0004", "E0005"]
 
     # Locked is computed from the clock: not sortable, the indicator stays where it was.
     _header_click(qtbot, page, 6)
@@ -236,7 +218,7 @@ def test_new_and_save_creates_a_person(qtbot: QtBot, page: PersonnelPage, ui_app
     assert editor.message.text() == "Koen Wouters saved."
     assert editor.record is not None
     qtbot.waitUntil(lambda: page.model.total == len(STAFF) + 1 and _idle(page))
-    assert "Wouters" in _column(page, 0)
+    assert "Wouters" in column(page.model, 0)
 
     stored = PersonnelService(ui_app.context).get(SYSTEM, editor.record.id)
     assert stored.form.email == "koen@wouters.be"
@@ -350,13 +332,13 @@ def test_delete_asks_first(
 ) -> None:
     _open(qtbot, page, "Maes")
     qtbot.mouseClick(page.delete_button, Qt.MouseButton.LeftButton)
-    _answer(qtbot, page, "Cancel")
+    answer(qtbot, page, "Cancel")
     assert PersonnelService(ui_app.context).count(SYSTEM) == len(STAFF)
 
     qtbot.mouseClick(page.delete_button, Qt.MouseButton.LeftButton)
-    _answer(qtbot, page, "Delete")
+    answer(qtbot, page, "Delete")
     qtbot.waitUntil(lambda: page.model.total == len(STAFF) - 1 and _idle(page))
-    assert "Maes" not in _column(page, 0)
+    assert "Maes" not in column(page.model, 0)
     # The first person opens in its place (not an empty form), and the message stays.
     qtbot.waitUntil(lambda: page.editor.record is not None and _idle(page))
     assert page.editor.record.form.last_name == "Dubois"
@@ -408,7 +390,7 @@ def test_trusted_addresses_are_listed_and_removed(
     remove = table.cellWidget(row, 3)
     assert remove is not None and remove.isEnabled()
     qtbot.mouseClick(remove, Qt.MouseButton.LeftButton)
-    _answer(qtbot, page, "Remove")
+    answer(qtbot, page, "Remove")
     qtbot.waitUntil(lambda: table.rowCount() == 1 and _idle(page))
     assert table.item(0, 0).text() == "192.0.2.44"
     left = trusted.for_person(SYSTEM, staff["Peeters"])
@@ -449,15 +431,15 @@ def test_leaving_unsaved_changes_asks_first(
 ) -> None:
     _open(qtbot, page, "Dubois")
     _retype(qtbot, page, "number", "X-1")
-    row = _column(page, 0).index("Peeters")
+    row = column(page.model, 0).index("Peeters")
     rect = page.table.visualRect(page.model.index(row, 0))
     qtbot.mouseClick(page.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
-    _answer(qtbot, page, "Keep editing")
+    answer(qtbot, page, "Keep editing")
     assert page.editor.edits["number"].text() == "X-1"
     assert page.editor.record is not None and page.editor.record.id == staff["Dubois"]
 
     qtbot.mouseClick(page.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
-    _answer(qtbot, page, "Discard changes")
+    answer(qtbot, page, "Discard changes")
     qtbot.waitUntil(lambda: page.editor.record is not None and _idle(page))
     qtbot.waitUntil(lambda: page.editor.record.form.last_name == "Peeters")
 
@@ -587,11 +569,11 @@ def test_list_search_and_conflict_on_every_engine(
     widget = window.show_page("personnel")
     assert isinstance(widget, PersonnelPage)
     qtbot.waitUntil(lambda: _idle(widget) and widget.model.total == len(STAFF), timeout=20_000)
-    assert _column(widget, 0) == ["Dubois", "Janssens", "Maes", "Peeters", "Smets"]
+    assert column(widget.model, 0) == ["Dubois", "Janssens", "Maes", "Peeters", "Smets"]
 
     qtbot.keyClicks(widget.search_edit, "jan")
     qtbot.waitUntil(lambda: widget.model.search == "jan" and _idle(widget), timeout=20_000)
-    assert _column(widget, 0) == ["Janssens"]
+    assert column(widget.model, 0) == ["Janssens"]
 
     _open(qtbot, widget, "Janssens")
     _retype(qtbot, widget, "number", "MINE")
@@ -633,7 +615,7 @@ def test_open_sessions_are_listed_and_ended(
     assert editor.end_sessions_button.isEnabled()
 
     qtbot.mouseClick(editor.end_sessions_button, Qt.MouseButton.LeftButton)
-    _answer(qtbot, page, "End sessions")
+    answer(qtbot, page, "End sessions")
     qtbot.waitUntil(lambda: table.rowCount() == 0 and _idle(page))
     assert editor.sessions_empty.isVisibleTo(editor)
     assert not editor.end_sessions_button.isEnabled()

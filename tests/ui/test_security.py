@@ -26,13 +26,14 @@ from pmdesk.core.trusted_ips import TrustedIpService
 from pmdesk.secrets import sms_key, smtp_key
 from pmdesk.ui.background import BackgroundServices, Backoff
 from pmdesk.ui.main_window import MainWindow
-from pmdesk.ui.message_boxes import button_with_text
 from pmdesk.ui.page_context import Session
 from pmdesk.ui.system.security import ReadinessDialog, SecurityPage
 from pmdesk.ui.system.trusted_ips_model import ADDRESS, ID, REMOVE, USER
 from pmdesk.ui.tasks import TaskManager
+from tests.helpers.qt import answer, column
 from tests.helpers.smtp import SmtpServer
 from tests.helpers.staff import add_group, add_person
+from tests.helpers.trusted_ips import trust_addresses
 from tests.ui.screenshots import capture, screenshot_dir
 from tests.ui.system_pages import not_clipped, open_page
 
@@ -50,17 +51,8 @@ def address(i: int) -> str:
 
 def seed_trusted_ips(app: App, people: list[int], n: int = N_IPS) -> None:
     """``n`` trusted addresses, one an hour back from now, shared out among ``people``."""
-    with app.db.session() as s:
-        now = app.context.clock.now(s)
-        for i in range(n):
-            s.add(
-                TrustedIp(
-                    person_id=people[i % len(people)],
-                    address=address(i),
-                    created_at=now - timedelta(hours=i + 1),
-                    last_used_at=None,
-                )
-            )
+    rows = [(people[i % len(people)], address(i), timedelta(hours=i + 1)) for i in range(n)]
+    trust_addresses(app.db, rows, app.context.clock)
 
 
 def ip_count(app: App) -> int:
@@ -95,31 +87,6 @@ def page(qtbot: QtBot, ui_app: App, staff: dict[str, int], main_window: MainWind
     assert isinstance(widget, SecurityPage)
     qtbot.waitUntil(lambda: _idle(widget) and widget.model.current_page is not None)
     return widget
-
-
-def _visible_box(qtbot: QtBot, parent: QWidget) -> QMessageBox:
-    def box() -> QMessageBox | None:
-        for child in parent.findChildren(QMessageBox):
-            if child.isVisible():
-                return child
-        return None
-
-    qtbot.waitUntil(lambda: box() is not None)
-    found = box()
-    assert found is not None
-    return found
-
-
-def _answer(qtbot: QtBot, parent: QWidget, button_text: str) -> str:
-    box = _visible_box(qtbot, parent)
-    text = box.text()
-    qtbot.mouseClick(button_with_text(box, button_text), Qt.MouseButton.LeftButton)
-    return text
-
-
-def _column(page: SecurityPage, column: int) -> list[str]:
-    model = page.model
-    return [model.data(model.index(r, column)) for r in range(model.rowCount())]
 
 
 def _wait_page(qtbot: QtBot, page: SecurityPage, label: str) -> None:
@@ -244,7 +211,7 @@ def test_enabling_two_step_lists_who_would_be_shut_out(
     assert page.message.text() == "Two-step authentication is on."
 
     qtbot.mouseClick(page.two_factor_button, Qt.MouseButton.LeftButton)
-    assert _answer(qtbot, page, "Turn off") == "Turn two-step authentication off?"
+    assert answer(qtbot, page, "Turn off") == "Turn two-step authentication off?"
     qtbot.waitUntil(lambda: _idle(page) and page.two_factor_button.text() == "Turn on…")
     assert SecurityService(ui_app.context).get(OTHER).two_factor_enabled is False
 
@@ -286,58 +253,58 @@ def test_columns_and_newest_first(page: SecurityPage) -> None:
     titles = [model.headerData(c, Qt.Orientation.Horizontal) for c in range(model.columnCount())]
     assert titles == ["Id", "IP", "Creation Date", "User", "Expires", ""]
     assert page.paging_label.text() == "Viewing items 1-20 of 45"
-    assert _column(page, ADDRESS)[:3] == [address(0), address(1), address(2)]
-    assert _column(page, USER)[:3] == ["Jean-Marie Smets", "Sofie Peeters", "An Maes"]
+    assert column(page.model, ADDRESS)[:3] == [address(0), address(1), address(2)]
+    assert column(page.model, USER)[:3] == ["Jean-Marie Smets", "Sofie Peeters", "An Maes"]
     assert model.data(model.index(0, REMOVE), Qt.ItemDataRole.DecorationRole) is not None
     tip = model.data(model.index(0, 2), Qt.ItemDataRole.ToolTipRole)
     assert tip.endswith("UTC")
 
 
 def test_paging_with_previous_and_next(qtbot: QtBot, page: SecurityPage) -> None:
-    first = _column(page, ID)
+    first = column(page.model, ID)
     assert len(first) == 20
     assert not page.ips.previous_button.isEnabled() and page.next_button.isEnabled()
     qtbot.mouseClick(page.next_button, Qt.MouseButton.LeftButton)
     _wait_page(qtbot, page, "Viewing items 21-40 of 45")
-    second = _column(page, ID)
+    second = column(page.model, ID)
     assert len(second) == 20 and not set(first) & set(second)
-    assert _column(page, ADDRESS)[0] == address(20)
+    assert column(page.model, ADDRESS)[0] == address(20)
     qtbot.mouseClick(page.next_button, Qt.MouseButton.LeftButton)
     _wait_page(qtbot, page, "Viewing items 41-45 of 45")
-    assert len(_column(page, ID)) == 5
+    assert len(column(page.model, ID)) == 5
     assert not page.next_button.isEnabled()
     assert page.ips.page_label.text() == "3"
     qtbot.mouseClick(page.ips.previous_button, Qt.MouseButton.LeftButton)
     _wait_page(qtbot, page, "Viewing items 21-40 of 45")
-    assert _column(page, ID) == second
+    assert column(page.model, ID) == second
     qtbot.mouseClick(page.ips.previous_button, Qt.MouseButton.LeftButton)
     _wait_page(qtbot, page, "Viewing items 1-20 of 45")
-    assert _column(page, ID) == first
+    assert column(page.model, ID) == first
 
 
 def test_red_icon_removes_that_row(qtbot: QtBot, page: SecurityPage, ui_app: App) -> None:
-    row_id = int(_column(page, ID)[1])
-    address = _column(page, ADDRESS)[1]
+    row_id = int(column(page.model, ID)[1])
+    address = column(page.model, ADDRESS)[1]
     _click_cell(qtbot, page, 1, REMOVE)
-    question = _answer(qtbot, page, "Remove")
+    question = answer(qtbot, page, "Remove")
     assert question == f"Remove the trusted address {address} of Sofie Peeters?"
     _wait_page(qtbot, page, "Viewing items 1-20 of 44")
-    assert address not in _column(page, ADDRESS)
+    assert address not in column(page.model, ADDRESS)
     assert not ip_exists(ui_app, row_id)
     assert page.ip_message.text() == "1 trusted address removed."
 
 
 def test_cancel_keeps_the_row(qtbot: QtBot, page: SecurityPage, ui_app: App) -> None:
-    row_id = int(_column(page, ID)[0])
+    row_id = int(column(page.model, ID)[0])
     _click_cell(qtbot, page, 0, REMOVE)
-    _answer(qtbot, page, "Cancel")
+    answer(qtbot, page, "Cancel")
     qtbot.wait(50)
     assert ip_exists(ui_app, row_id)
     assert page.paging_label.text() == "Viewing items 1-20 of 45"
 
 
 def test_select_several_and_remove_them(qtbot: QtBot, page: SecurityPage, ui_app: App) -> None:
-    ids = [int(i) for i in _column(page, ID)]
+    ids = [int(i) for i in column(page.model, ID)]
     _click_cell(qtbot, page, 2, ADDRESS)
     rect = page.table.visualRect(page.model.index(4, ADDRESS))
     qtbot.mouseClick(
@@ -356,7 +323,7 @@ def test_select_several_and_remove_them(qtbot: QtBot, page: SecurityPage, ui_app
     assert page.ips.selected_ids() == [ids[2], ids[3], ids[4], ids[7]]
     assert page.ips.remove_button.text() == "Remove selected (4)"
     qtbot.mouseClick(page.ips.remove_button, Qt.MouseButton.LeftButton)
-    assert _answer(qtbot, page, "Remove") == "Remove 4 trusted addresses?"
+    assert answer(qtbot, page, "Remove") == "Remove 4 trusted addresses?"
     _wait_page(qtbot, page, "Viewing items 1-20 of 41")
     assert page.ip_message.text() == "4 trusted addresses removed."
     for gone in (ids[2], ids[3], ids[4], ids[7]):
@@ -369,18 +336,18 @@ def test_filter_by_user_or_address(qtbot: QtBot, page: SecurityPage) -> None:
     qtbot.keyClicks(page.filter_edit, "speet")
     qtbot.waitUntil(lambda: _idle(page) and page.model.filter_text == "speet")
     assert page.model.requests == before + 1  # one query once typing paused
-    assert set(_column(page, USER)) == {"Sofie Peeters"}
+    assert set(column(page.model, USER)) == {"Sofie Peeters"}
     assert page.paging_label.text() == "Viewing items 1-15 of 15"
 
     page.filter_edit.clear()
     qtbot.keyClicks(page.filter_edit, "10.1.4")  # the start of an address
     qtbot.waitUntil(lambda: _idle(page) and page.model.filter_text == "10.1.4")
-    assert _column(page, ADDRESS) == [address(4), *(address(i) for i in range(40, 45))]
+    assert column(page.model, ADDRESS) == [address(4), *(address(i) for i in range(40, 45))]
 
     page.filter_edit.clear()
     qtbot.keyClicks(page.filter_edit, address(7))  # a whole address: that address only
     qtbot.waitUntil(lambda: _idle(page) and page.model.filter_text == address(7))
-    assert _column(page, ADDRESS) == [address(7)]
+    assert column(page.model, ADDRESS) == [address(7)]
 
     page.filter_edit.clear()
     qtbot.keyClicks(page.filter_edit, "nobody")
@@ -398,7 +365,7 @@ def test_changes_elsewhere_reload_the_same_page_keeping_the_selection(
 ) -> None:
     qtbot.mouseClick(page.next_button, Qt.MouseButton.LeftButton)
     _wait_page(qtbot, page, "Viewing items 21-40 of 45")
-    ids = [int(i) for i in _column(page, ID)]
+    ids = [int(i) for i in column(page.model, ID)]
     page.table.selectionModel().select(
         page.model.index(5, 0),
         QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows,
@@ -410,13 +377,13 @@ def test_changes_elsewhere_reload_the_same_page_keeping_the_selection(
     page.trusted_ips_changed_elsewhere()
     page.trusted_ips_changed_elsewhere()  # a burst of notifications: one reload
     _wait_page(qtbot, page, "Viewing items 21-40 of 44")
-    assert ids[0] not in [int(i) for i in _column(page, ID)]
+    assert ids[0] not in [int(i) for i in column(page.model, ID)]
     assert page.ips.selected_ids() == [ids[5]]
 
 
 def test_trust_period_setting(qtbot: QtBot, page: SecurityPage, ui_app: App) -> None:
     assert page.trust.trust_days_spin.value() == 30 and page.trust.code_ttl_spin.value() == 10
-    expires_before = _column(page, 4)[0]
+    expires_before = column(page.model, 4)[0]
     assert page.trust.session_hours_spin.value() == 8
     page.trust.trust_days_spin.setValue(7)
     page.trust.code_ttl_spin.setValue(5)
@@ -428,7 +395,7 @@ def test_trust_period_setting(qtbot: QtBot, page: SecurityPage, ui_app: App) -> 
     saved = SecurityService(ui_app.context).get(OTHER)
     assert (saved.trust_days, saved.code_ttl_minutes, saved.session_hours) == (7, 5, 4)
     assert page.window().unsaved_pages() == []  # type: ignore[attr-defined]
-    qtbot.waitUntil(lambda: _idle(page) and _column(page, 4)[0] != expires_before)
+    qtbot.waitUntil(lambda: _idle(page) and column(page.model, 4)[0] != expires_before)
     assert not page.has_unsaved_changes()
 
 
@@ -621,10 +588,10 @@ def test_follows_changes_from_other_workstations(
         _wait_page(qtbot, page, "Viewing items 1-20 of 25")
         qtbot.mouseClick(page.next_button, Qt.MouseButton.LeftButton)
         _wait_page(qtbot, page, "Viewing items 21-25 of 25")
-        gone = int(_column(page, ID)[2])
+        gone = int(column(page.model, ID)[2])
         TrustedIpService(ui_app.context).remove(OTHER, [gone])  # another workstation
         _wait_page(qtbot, page, "Viewing items 21-24 of 24")
-        assert gone not in [int(i) for i in _column(page, ID)]
+        assert gone not in [int(i) for i in column(page.model, ID)]
     finally:
         assert services.stop()
 

@@ -27,9 +27,10 @@ from pmdesk.core.screens import SecurityState
 from pmdesk.core.security import ConnectionStatus, SecurityService, database_link, delivery_link
 from pmdesk.ui.main_window import MainWindow
 from pmdesk.ui.system.security import SecurityPage
+from tests.helpers.qt import answer
 from tests.helpers.smtp import SmtpServer
 from tests.ui.system_pages import open_page
-from tests.ui.test_security import OTHER, _answer, _idle
+from tests.ui.test_security import OTHER, _idle
 
 RED = "#b3261e"
 
@@ -232,7 +233,7 @@ def test_two_step_state_is_text_and_the_button_names_its_action(
     assert page.two_factor_button.text() == "Turn off…"
     page.grab().save("/tmp/two-step-on.png")
     qtbot.mouseClick(page.two_factor_button, Qt.MouseButton.LeftButton)
-    assert _answer(qtbot, page, "Turn off") == "Turn two-step authentication off?"
+    assert answer(qtbot, page, "Turn off") == "Turn two-step authentication off?"
     qtbot.waitUntil(lambda: _idle(page) and page.two_factor_state.text() == "Off")
     assert page.two_factor_button.text() == "Turn on…"
 
