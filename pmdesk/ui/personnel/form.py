@@ -11,7 +11,7 @@ from datetime import datetime
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -34,6 +33,7 @@ from PySide6.QtWidgets import (
 from pmdesk.core.personnel import ACCESS_FLAGS, Choice, Lookups, PersonForm, PersonRecord
 from pmdesk.ui.icons import icon, pixmap
 from pmdesk.ui.personnel.address import ADDRESS_FIELDS, Address, AddressDialog
+from pmdesk.ui.personnel.trusted_box import PersonTrustedIps
 from pmdesk.ui.system.common import local_time
 from pmdesk.ui.widgets import (
     FieldBox,
@@ -125,10 +125,11 @@ class PersonEditor(QWidget):
         self.title_label.setProperty("role", "title")
         self.title_label.setObjectName("editorTitle")
 
-        self._can_remove_ips = False
         data_box, left, right = self._build_data_box()
         security_box = self._build_security_box(left, right)
-        self._build_ip_box()
+        self.ip_box = PersonTrustedIps(self)
+        self.ip_box.remove_requested.connect(self.remove_ips_requested)
+        self.ip_table = self.ip_box.ip_table  # tests read the rows here
 
         self.message = MessageLabel(self)
         self.message.setObjectName("editorMessage")
@@ -330,52 +331,6 @@ class PersonEditor(QWidget):
         security_grid.setColumnStretch(0, 3)
         security_grid.setColumnStretch(1, 2)
         return security_box
-
-    def _build_ip_box(self) -> None:
-        """The person's trusted IP addresses, each with a red remove icon."""
-        self.ip_box = QGroupBox(self.tr("Trusted IP addresses"), self)
-        self.ip_table = QTableWidget(0, 4, self)
-        self.ip_table.setObjectName("trustedIpTable")
-        self.ip_table.setAccessibleName(self.tr("Trusted IP addresses"))
-        self.ip_table.setHorizontalHeaderLabels(
-            [self.tr("IP"), self.tr("Creation Date"), self.tr("Expires"), ""]
-        )
-        self.ip_table.verticalHeader().hide()
-        self.ip_table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        self.ip_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.ip_table.setTabKeyNavigation(False)
-        self.ip_table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        header = self.ip_table.horizontalHeader()
-        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Fixed)
-        header.resizeSection(3, 36)
-        self.ip_table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        self.ip_table.verticalHeader().setDefaultSectionSize(30)
-        self.ip_empty = QLabel(
-            self.tr(
-                "No trusted addresses: this person enters a code at "
-                "every login while two-step authentication is on."
-            ),
-            self,
-        )
-        self.ip_empty.setObjectName("ipEmpty")
-        self.ip_empty.setProperty("role", "muted")
-        self.ip_empty.setWordWrap(True)
-        ip_layout = QVBoxLayout(self.ip_box)
-        ip_layout.addWidget(self.ip_table)
-        ip_layout.addWidget(self.ip_empty)
-        ip_layout.addWidget(
-            hint_label(
-                self.tr(
-                    "Click the red icon to remove an address trusted by mistake (a home "
-                    "network, say): logins from there need a security code again."
-                ),
-                self,
-            )
-        )
 
     def tab_chain(self) -> list[QWidget]:
         """The inputs in the order a reader meets them: down the left column of each box, then
@@ -681,32 +636,9 @@ class PersonEditor(QWidget):
         self.sessions_table.setFixedHeight(min(height, 26 * 4 + 34))
 
     def set_trusted_ips(self, rows: Sequence[TrustedIpRow], *, can_remove: bool = False) -> None:
-        """This person's trusted addresses, each with a red remove button."""
-        self._can_remove_ips = can_remove
-        self.ip_table.setRowCount(len(rows))
-        previous: QWidget = self.sessions_table
-        for r, row in enumerate(rows):
-            cells = [row.address, local_time(row.created_at), local_time(row.expires_at)]
-            for c, text in enumerate(cells):
-                self.ip_table.setItem(r, c, QTableWidgetItem(text))
-            button = QToolButton(self.ip_table)
-            button.setObjectName(f"removeIp{row.id}")
-            button.setIcon(icon("remove"))
-            button.setIconSize(QSize(16, 16))
-            button.setToolTip(self.tr("Remove this trusted address"))
-            button.setAccessibleName(self.tr("Remove {address}").format(address=row.address))
-            button.setAutoRaise(True)
-            button.setEnabled(can_remove)
-            button.clicked.connect(
-                lambda _checked=False, i=row.id: self.remove_ips_requested.emit([i])
-            )
-            self.ip_table.setCellWidget(r, 3, button)
-            QWidget.setTabOrder(previous, button)  # after the rest of the form, top to bottom
-            previous = button
-        self.ip_table.setVisible(bool(rows))
-        self.ip_empty.setVisible(not rows)
-        height = self.ip_table.horizontalHeader().height() + 30 * len(rows) + 4
-        self.ip_table.setFixedHeight(min(height, 30 * 6 + 34))
+        """This person's trusted addresses, each with a red remove button (Tab reaches them
+        after the rest of the form)."""
+        self.ip_box.show_rows(rows, can_remove=can_remove, after=self.sessions_table)
 
     # ----- editing ------------------------------------------------------------------------
 
