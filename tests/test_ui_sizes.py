@@ -24,14 +24,14 @@ LAYOUT_PREFIXES = ("_build", "_layout")
 LARGE_MODULES = {
     "app.py": 685,
     "background.py": 526,
-    "login_dialog.py": 650,  # its delivery warning is being rebuilt too: room for that
+    "login_dialog.py": 612,
     "main_window.py": 561,
     "personnel/form.py": 696,
     "personnel/view.py": 787,
     "system/log.py": 587,
     # Being rebuilt while this list was made (the delivery form): room for that work; set it
     # to the module's size once it has landed.
-    "system/mail_settings.py": 700,
+    "system/mail_settings.py": 576,
     "system/permissions.py": 632,
 }
 
@@ -39,13 +39,11 @@ LARGE_MODULES = {
 LONG_FUNCTIONS = {
     "app.py:run_self_test": 75,
     "first_run.py:__init__": 124,
-    "login_dialog.py:__init__": 175,  # as above
+    "login_dialog.py:__init__": 163,
     "main_window.py:__init__": 66,
     "personnel/conflict.py:__init__": 125,
     "startup.py:describe_failure": 70,
-    "system/delivery_fields.py:__init__": 85,  # being rebuilt, as mail_settings.py
     "system/log.py:__init__": 114,
-    "system/mail_settings.py:__init__": 125,  # being rebuilt, as above
     "system/readiness.py:__init__": 98,
     "system/security.py:__init__": 93,
     "system/trust_box.py:__init__": 69,
