@@ -385,3 +385,20 @@ def test_delivery_form_screenshots(
             assert row.height() >= row.heightForWidth(row.width()), (method, name)
         page.left_scroll.ensureWidgetVisible(box, 0, 0)
         capture(box, f"security-delivery-{method}", folder)
+
+
+def test_sentences_name_the_secret_as_the_provider_does(page: SecurityPage) -> None:
+    """ "…but the client secret was not stored in the keyring": each method's own word, its
+    capitals kept where they belong to a name (JSON, Auth Token)."""
+    box = page.mail_box
+    named = {}
+    for method in ("smtp", "m365", "google", "twilio", "sms"):
+        _choose(box, method)
+        named[method] = box.secret_name()
+    assert named == {
+        "smtp": "password",
+        "m365": "client secret",
+        "google": "JSON key",
+        "twilio": "Auth Token",
+        "sms": "gateway token",
+    }

@@ -271,8 +271,13 @@ class MailSettingsBox(QGroupBox):
         return text.strip() if "\n" in text else text
 
     def secret_name(self) -> str:
-        """What the secret of the method shown is called ('password', 'client secret', …)."""
-        return secret_name(self.delivery()).lower()
+        """What the secret of the method shown is called, inside a sentence ('password',
+        'client secret', 'JSON key', 'Auth Token'): names and acronyms keep their capitals."""
+        name = secret_name(self.delivery())
+        words = name.split() or [""]
+        if words[0].isupper() or (len(words) > 1 and all(w[:1].isupper() for w in words)):
+            return name
+        return name[:1].lower() + name[1:]
 
     def visible_fields(self) -> list[str]:
         """The rows shown for the chosen method, in order (``SECRET`` for the secret)."""

@@ -417,9 +417,7 @@ class SecurityPage(QWidget):
                     self.tr(
                         "Settings saved, but the {what} was not stored in the keyring; it is "
                         "still in its field. Save again once the keyring works."
-                    ).format(
-                        what=self.tr("password") if delivery.method == "smtp" else self.tr("token"),
-                    )
+                    ).format(what=self.mail_box.secret_name())
                 )
             else:
                 self.mail_box.message.show_success(
