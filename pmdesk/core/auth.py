@@ -21,11 +21,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from pmdesk.core import audit, codes, lockout, sessions
 from pmdesk.core.audit import Event
 from pmdesk.core.context import Actor, CoreContext
+from pmdesk.core.db import first_line
 from pmdesk.core.delivery import health
 from pmdesk.core.delivery.base import (
     DEFAULT_PHONE_REGION,
@@ -516,7 +518,6 @@ class LoginService:
                 .with_for_update()
             ).scalar_one_or_none()
             current = row is not None and row.code_hash == pending.code_hash
-            health.record(s, now, method, DeliveryError(error, step=step) if error else None)
             if row is not None and current:
                 if error is None:
                     row.send_count += 1
@@ -540,6 +541,7 @@ class LoginService:
                 if row is not None and row.last_sent_at is not None
                 else now
             )
+        self._record_health(method, DeliveryError(error, step=step) if error else None)
         return CodeNeeded(
             challenge_id=pending.challenge_id,
             destination=masked,
@@ -550,6 +552,17 @@ class LoginService:
             attempts_left=max(0, MAX_CODE_ATTEMPTS - attempts),
             trust_refused=trust_refused,
         )
+
+    def _record_health(self, method: str, error: DeliveryError | None) -> None:
+        """The delivery's outcome for the health report, in a transaction of its own and after
+        the code's: every workstation writes the same row per method, and waiting for it (or a
+        deadlock over it, retried here) must never undo or delay the record of a code sent."""
+        try:
+            self._ctx.db.write_transaction(
+                lambda s: health.record(s, self._ctx.clock.now(s), method, error)
+            )
+        except (PmdeskError, DBAPIError) as exc:
+            log.warning("delivery health not recorded: %s", first_line(exc))
 
     # ----- step 2: the code ----------------------------------------------------------------------
 
