@@ -147,6 +147,16 @@ def secret_name(settings: DeliverySettings) -> str:
     return tr(_SECRET_LABELS.get(label) or label[:1].upper() + label[1:])
 
 
+def secret_in_sentence(settings: DeliverySettings) -> str:
+    """The secret's name inside a sentence ('password', 'client secret'); names and acronyms
+    keep their capitals ('JSON key', 'Auth Token')."""
+    name = secret_name(settings)
+    words = name.split() or [""]
+    if words[0].isupper() or (len(words) > 1 and all(w[:1].isupper() for w in words)):
+        return name
+    return name[:1].lower() + name[1:]
+
+
 def key_in_a_file(settings: DeliverySettings) -> bool:
     """Whether the secret is a key file (a service account's JSON key, a PEM private key)."""
     microsoft = settings.method in {"m365", "graph"}

@@ -57,7 +57,7 @@ from pmdesk.ui.system.delivery_fields import (
     compact,
     comparable,
     every_label,
-    secret_name,
+    secret_in_sentence,
 )
 from pmdesk.ui.system.delivery_secret import (
     METHOD_NAMES,
@@ -271,13 +271,8 @@ class MailSettingsBox(QGroupBox):
         return text.strip() if "\n" in text else text
 
     def secret_name(self) -> str:
-        """What the secret of the method shown is called, inside a sentence ('password',
-        'client secret', 'JSON key', 'Auth Token'): names and acronyms keep their capitals."""
-        name = secret_name(self.delivery())
-        words = name.split() or [""]
-        if words[0].isupper() or (len(words) > 1 and all(w[:1].isupper() for w in words)):
-            return name
-        return name[:1].lower() + name[1:]
+        """The secret's name inside a sentence ('client secret', 'JSON key', …)."""
+        return secret_in_sentence(self.delivery())
 
     def visible_fields(self) -> list[str]:
         """The rows shown for the chosen method, in order (``SECRET`` for the secret)."""
