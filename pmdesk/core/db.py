@@ -462,6 +462,10 @@ class Database:
                     found = meta.read(connection)
                     connection.rollback()
                 level = found.level if found is not None else 0
+                if level > meta.HARDENING_LEVEL:
+                    # Its functions and rules are ones this pmdesk does not know: saying so
+                    # beats "function does not exist" half-way through a sign-in.
+                    raise DatabaseRefused(meta.newer_than_this_pmdesk(level))
             self._hardening_level = level
         return self._hardening_level
 

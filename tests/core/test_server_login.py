@@ -22,10 +22,12 @@ from pmdesk.core.auth import CodeNeeded, LoginService, RefusalReason, Refused, S
 from pmdesk.core.clock import ShiftedClock
 from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.db import Database
+from pmdesk.core.errors import DatabaseRefused
 from pmdesk.core.login_results import GENERIC_REFUSAL
 from pmdesk.core.models import Person
 from pmdesk.core.security import SecurityService
 from pmdesk.core.server.login_sql import LIMITS
+from pmdesk.core.server.meta import HARDENING_LEVEL
 from pmdesk.core.server.relay_status import NO_RELAY_YET, relay_down
 from pmdesk.core.sessions import COMMAND_LINE, SessionService
 from pmdesk.core.trusted_ips import TrustedIpService
@@ -375,3 +377,24 @@ def test_signing_out_is_audited_by_the_server_once(
     assert [e for e in events(hardened) if e.startswith("session.ended")] == [
         "session.ended Command line session: signed out"
     ]
+
+
+def test_a_database_hardened_by_a_newer_pmdesk_says_so(hardened: HardenedDatabase) -> None:
+    owner(hardened, "UPDATE pmdesk.server_meta SET value = '99' WHERE key = 'hardening_level'")
+    db = Database(hardened.workstation_url)
+    try:
+        with pytest.raises(DatabaseRefused) as refused:
+            LoginService(
+                CoreContext(db=db, secrets=MemoryStore(), outbox_default=Path(".")),
+                passwords=cheap_passwords(),
+            ).begin("anne", PASSWORD)
+        assert "set up for server-enforced mode by a newer pmdesk (hardening 99" in str(
+            refused.value
+        )
+    finally:
+        db.dispose()
+        owner(
+            hardened,
+            "UPDATE pmdesk.server_meta SET value = %s WHERE key = 'hardening_level'",
+            str(HARDENING_LEVEL),
+        )

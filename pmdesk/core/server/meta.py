@@ -36,6 +36,15 @@ LEVEL_DESCRIPTIONS = {
     "sessions)",
 }
 
+
+def newer_than_this_pmdesk(level: int) -> str:
+    return (
+        f"This database was set up for server-enforced mode by a newer pmdesk (hardening "
+        f"{level}; this pmdesk knows up to {HARDENING_LEVEL}): install the newer pmdesk on this "
+        "workstation."
+    )
+
+
 CREATE_TABLE = f"""
 CREATE TABLE IF NOT EXISTS {SCHEMA}.server_meta (
     key   text PRIMARY KEY CHECK (key ~ '^[a-z_]{{1,40}}$'),
