@@ -69,8 +69,7 @@ from pmdesk.core.validation import (
     clean_email,
     first_valid_phone,
     login_key,
-    mask_email,
-    mask_phone,
+    mask_destination,
 )
 from pmdesk.secrets import SecretStoreError
 
@@ -123,10 +122,6 @@ def usable_destination(
         return None
 
 
-def mask_destination(destination: str) -> str:
-    return mask_email(destination) if "@" in destination else mask_phone(destination)
-
-
 class LoginService:
     """The login flow. Thread-safe: every call opens its own units of work."""
 
@@ -151,9 +146,7 @@ class LoginService:
         """The server's own sign-in on a database hardened to level 3 or later, else None."""
         if self._ctx.db.hardening_level < 3:
             return None
-        return ServerLogin(
-            self._ctx.db, self._ctx.clock, self._passwords, self._workstation, self._session_kind
-        )
+        return ServerLogin(self._ctx.db, self._passwords, self._workstation, self._session_kind)
 
     def _default_delivery(self, settings: DeliverySettings) -> Delivery:
         from pmdesk.core.delivery.factory import delivery_for

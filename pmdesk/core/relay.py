@@ -42,10 +42,16 @@ import psycopg
 from pmdesk import __version__
 from pmdesk.core.changes import psycopg_conninfo
 from pmdesk.core.db import first_line
-from pmdesk.core.delivery.base import CodeMessage, Delivery, DeliveryError, DeliverySettings
+from pmdesk.core.delivery.base import (
+    METHODS,
+    CodeMessage,
+    Delivery,
+    DeliveryError,
+    DeliverySettings,
+)
 from pmdesk.core.delivery.factory import delivery_for, outbox_folder, secret_key, secret_label
 from pmdesk.core.delivery.outbox import folder_problem
-from pmdesk.core.validation import mask_email, mask_phone
+from pmdesk.core.validation import mask_destination
 from pmdesk.secrets import KeyringStore, SecretStore, SecretStoreError
 
 log = logging.getLogger(__name__)
@@ -170,14 +176,6 @@ def delivery_settings(values: Mapping[str, Any]) -> DeliverySettings:
     return DeliverySettings(**chosen)
 
 
-def known_method(method: str) -> bool:
-    return method in typing.get_args(typing.get_type_hints(DeliverySettings)["method"])
-
-
-def mask_destination(destination: str) -> str:
-    return mask_email(destination) if "@" in destination else mask_phone(destination)
-
-
 @dataclass(frozen=True)
 class Claim:
     """A queue row this relay claimed (``relay_claim``). Its repr leaves the code out."""
@@ -294,7 +292,7 @@ def deliver(
     with today's settings for it: its destination was chosen for that method. When the relay
     cannot send at all (``relay_problem``, or ``known_problem`` from an earlier send), the row
     fails with that sentence and nothing is tried."""
-    if not known_method(claim.method):
+    if claim.method not in METHODS:
         return Outcome(
             claim,
             False,

@@ -656,9 +656,9 @@ class SecurityService:
         with self._ctx.db.session() as s:
             require(s, actor, SYSTEM_SECURITY, Action.READ)
             method = load_settings(s).delivery.method
-            return DeliveryHealthReport(
-                method=method, outcomes=health.outcomes(s), trouble=health.trouble(s, method)
-            )
+            outcomes = health.outcomes(s)
+        trouble = next((h for h in outcomes if h.method == method and h.failing), None)
+        return DeliveryHealthReport(method=method, outcomes=outcomes, trouble=trouble)
 
     def send_test_code(
         self,

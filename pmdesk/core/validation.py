@@ -196,5 +196,10 @@ def mask_phone(phone: str) -> str:
     return f"{phone[:3]}•••••{phone[-2:]}" if len(phone) > 6 else "•••"
 
 
+def mask_destination(destination: str) -> str:
+    """Where a code went, masked: an e-mail address or a phone number."""
+    return mask_email(destination) if "@" in destination else mask_phone(destination)
+
+
 def _preview(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[:limit] + "…"

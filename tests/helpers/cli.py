@@ -10,7 +10,6 @@ from datetime import datetime
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 
 from pmdesk.core import sessions
 from pmdesk.core.audit import Event
@@ -21,7 +20,7 @@ from pmdesk.core.sessions import COMMAND_LINE
 from pmdesk.core.validation import login_key
 from pmdesk.secrets import SERVICE, KeyringStore, SecretStoreError, session_key
 from tests.helpers.databases import (
-    ADMIN_URLS,
+    owner_url_of,
     servers_required,
     stage,
 )
@@ -118,9 +117,8 @@ def _server_session(db: Database, login: str, kind: str) -> str:
     """A session started by the server, as its sign-in would (hardening level 4): the owner
     calls the internal function the workstation may not, from the address the ``pmdesk``
     processes connect from (127.0.0.1)."""
-    owner = make_url(ADMIN_URLS["postgresql"]).set(database=db.url.database)
     [(answer,)] = sql(
-        owner,
+        owner_url_of(db),
         "SELECT pmdesk.start_session(p.id, %s, %s, %s) FROM pmdesk.personnel p "
         "WHERE p.login_key = %s",
         kind,

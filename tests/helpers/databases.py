@@ -200,6 +200,13 @@ def reset_to_seed(db: Database) -> None:
         assert s.query(Language).count() == 3
 
 
+def owner_url_of(db: Database) -> URL:
+    """The administrator's URL for ``db``'s server and database (a test's private server
+    too)."""
+    admin = make_url(ADMIN_URLS["postgresql"])
+    return db.url.set(username=admin.username, password=admin.password)
+
+
 @contextmanager
 def acting_owner(db: Database) -> Iterator[Database]:
     """``db`` itself, or on a hardened PostgreSQL (where the workstation login writes nothing
@@ -208,9 +215,7 @@ def acting_owner(db: Database) -> Iterator[Database]:
     if db.backend != "postgresql" or db.hardening_level < 5:
         yield db
         return
-    admin = make_url(ADMIN_URLS["postgresql"])
-    # The same server and database (a test's private server too), as the administrator.
-    owner = Database(db.url.set(username=admin.username, password=admin.password))
+    owner = Database(owner_url_of(db))
     try:
         yield owner
     finally:

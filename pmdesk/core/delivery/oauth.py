@@ -69,10 +69,6 @@ class TokenCache:
         with self._lock:
             self._tokens.pop(key, None)
 
-    def clear(self) -> None:
-        with self._lock:
-            self._tokens.clear()
-
 
 # The process's tokens; a test may pass its own cache instead.
 TOKENS = TokenCache()

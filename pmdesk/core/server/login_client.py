@@ -1,13 +1,13 @@
-"""The client's half of a sign-in decided by the server (hardening level 3).
+"""The client's half of a sign-in decided by the server (hardening level 3 and later).
 
 Each step is one call of a definer function (``login_sql``) in one short transaction: the
 server checks the password proof, the lockout, the trusted address and the code, draws codes
-and queues them for the relay, writes the audit rows and (level 4) starts the session. This
-module only prepares the password proof, and turns the server's answers into the same
-``SignedIn`` / ``CodeNeeded`` / ``Refused`` (and the same sentences) as the client-side flow in
-``auth``. A session the server started becomes the identity of this process's connections
-(``Database.use_session``). On a database still at level 3 the client starts the session
-record itself, as before, until ``server init`` runs again.
+and queues them for the relay, writes the audit rows and starts the session. This module only
+prepares the password proof, and turns the server's answers into the same ``SignedIn`` /
+``CodeNeeded`` / ``Refused`` (and the same sentences) as the client-side flow in ``auth``. A
+session the server started becomes the identity of this process's connections
+(``Database.use_session``). Levels 3 and 4 never left development: a database set up with one
+is told by ``server status`` to run ``server init`` again.
 """
 
 from __future__ import annotations
@@ -18,14 +18,13 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text, update
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from pmdesk.core import sessions
-from pmdesk.core.audit import Event, record
-from pmdesk.core.clock import Clock
 from pmdesk.core.context import Actor
 from pmdesk.core.db import Database
+from pmdesk.core.delivery.base import is_sms
 from pmdesk.core.login_results import (
     GENERIC_REFUSAL,
     NO_EMAIL_MESSAGE,
@@ -43,10 +42,8 @@ from pmdesk.core.login_results import (
     too_soon,
     wrong_code,
 )
-from pmdesk.core.models import Person
 from pmdesk.core.passwords import Passwords
 from pmdesk.core.server import password_check
-from pmdesk.core.server.login_sql import PHONE_METHODS
 from pmdesk.core.server.relay_status import relay_down
 from pmdesk.core.server.roles import SCHEMA
 from pmdesk.core.trusted_ips import trust_refusal
@@ -66,13 +63,11 @@ class ServerLogin:
     def __init__(
         self,
         db: Database,
-        clock: Clock,
         passwords: Passwords,
         workstation: str,
         session_kind: str | None,
     ) -> None:
         self._db = db
-        self._clock = clock
         self._passwords = passwords
         self._workstation = workstation
         self._session_kind = session_kind
@@ -95,38 +90,17 @@ class ServerLogin:
         )
 
         def decide(s: Session) -> SignedIn | Answer:
-            if self._db.server_sessions:
-                # The server stores the new hash itself, once it has checked the password.
-                answer = self._call(
-                    s,
-                    "sign_in(:key, :proof, :alt, :ws, :kind, :os_user, :upgrade)",
-                    key=key,
-                    proof=proofs.normal,
-                    alt=proofs.typed,
-                    ws=self._workstation,
-                    upgrade=new_hash,
-                    **self._session_parameters,
-                )
-            else:  # level 3: the workstation still writes password_hash itself
-                answer = self._call(
-                    s,
-                    "sign_in(:key, :proof, :alt, :ws)",
-                    key=key,
-                    proof=proofs.normal,
-                    alt=proofs.typed,
-                    ws=self._workstation,
-                )
-                if (
-                    new_hash is not None
-                    and answer["outcome"] != "refused"
-                    and password_check.stale(self._passwords, proofs, answer.get("matched"))
-                ):
-                    s.execute(
-                        update(Person)
-                        .where(Person.id == int(answer["person"]))
-                        .values(password_hash=new_hash)
-                        .execution_options(synchronize_session=False)
-                    )
+            # The server stores the new hash itself, once it has checked the password.
+            answer = self._call(
+                s,
+                "sign_in(:key, :proof, :alt, :ws, :kind, :os_user, :upgrade)",
+                key=key,
+                proof=proofs.normal,
+                alt=proofs.typed,
+                ws=self._workstation,
+                upgrade=new_hash,
+                **self._session_parameters,
+            )
             if answer["outcome"] == "signed_in":
                 return self._signed_in(s, answer)
             return answer
@@ -144,7 +118,7 @@ class ServerLogin:
         def settle(s: Session) -> SignedIn | Answer:
             answer = self._call(
                 s,
-                f"check_code(:challenge, :code, :trust, :ws{self._session_arguments})",
+                "check_code(:challenge, :code, :trust, :ws, :kind, :os_user)",
                 challenge=challenge_id if isinstance(challenge_id, str) else "",
                 code=code if isinstance(code, str) else "",
                 trust=bool(trust),
@@ -177,14 +151,8 @@ class ServerLogin:
     # ----- sessions ------------------------------------------------------------------------------
 
     @property
-    def _session_arguments(self) -> str:
-        """The arguments sign_in and check_code take since the server keeps the sessions."""
-        return ", :kind, :os_user" if self._db.server_sessions else ""
-
-    @property
     def _session_parameters(self) -> dict[str, object]:
-        if not self._db.server_sessions:
-            return {}
+        """The session sign_in and check_code start on success (no kind: none)."""
         return {"kind": self._session_kind, "os_user": sessions.os_user()}
 
     def _present(self, signed_in: SignedIn) -> SignedIn:
@@ -211,24 +179,9 @@ class ServerLogin:
         )
         token: str | None = None
         expires_at: datetime | None = None
-        if "token" in answer:  # started by the server (level 4)
+        if "token" in answer:  # a session kind was asked for
             token = str(answer["token"])
             expires_at = datetime.fromisoformat(str(answer["expires_at"])).replace(tzinfo=UTC)
-        elif self._session_kind is not None and not self._db.server_sessions:
-            person = s.get(Person, person_id)
-            assert person is not None  # locked by sign_in in this transaction
-            now = self._clock.now(s)
-            token, expires_at = sessions.start(
-                s, now, person, self._session_kind, address=address, workstation=self._workstation
-            )
-            record(
-                s,
-                self._clock,
-                actor,
-                Event.SESSION_STARTED,
-                subject=login,
-                detail=sessions.KIND_LABELS[self._session_kind],
-            )
         log.info("%s signed in (decided by the server)", login)
         return SignedIn(
             person_id=person_id,
@@ -286,7 +239,7 @@ class ServerLogin:
             return too_soon(retry, now, too_soon_message, attempts_left=attempts_left)
         if reason == "no_destination":
             method = str(answer.get("method", ""))
-            message = NO_PHONE_MESSAGE if method in PHONE_METHODS else NO_EMAIL_MESSAGE
+            message = NO_PHONE_MESSAGE if is_sms(method) else NO_EMAIL_MESSAGE
             return Refused(RefusalReason.NO_EMAIL, message)
         if reason == "code_voided":
             return code_voided()

@@ -15,6 +15,7 @@ Every statement is idempotent: ``server init`` runs them all each time.
 from __future__ import annotations
 
 from pmdesk.core import codes, lockout, sessions
+from pmdesk.core.delivery.base import SMS_METHODS
 from pmdesk.core.server.roles import CRYPTO_SCHEMA, SCHEMA
 
 _C = CRYPTO_SCHEMA
@@ -38,9 +39,8 @@ LIMITS = {
     "reset_after_s": _seconds(lockout.RESET_AFTER),
 }
 _L = LIMITS
-#: Delivery methods whose codes go to a phone number; every other one mails.
-PHONE_METHODS = ("sms", "twilio", "vonage", "cm")
-_PHONE = ", ".join(f"'{m}'" for m in PHONE_METHODS)
+# Delivery methods whose codes go to a phone number (every other one mails), for SQL.
+_PHONE = ", ".join(f"'{m}'" for m in sorted(SMS_METHODS))
 #: How a stored code hash made here starts (auth.py's scrypt hashes start with ``n``).
 HMAC_PREFIX = "hmac-sha256$"
 CHALLENGE_ID = "^[A-Za-z0-9_-]{16,64}$"
@@ -271,28 +271,31 @@ STATEMENTS: tuple[str, ...] = (
         RETURN {_S}.refused(reason, extra);
     END
     $$""",
-    # The person (locked first, as every step does) and their login attempt (locked next),
-    # or NULLs when the id is malformed, unknown or not theirs.
+    # The person of a login attempt, locked first (the order every step uses), then the
+    # attempt itself; NULL when the id is malformed, unknown or no longer theirs. The caller
+    # reads the attempt afterwards: its row lock is already this transaction's.
+    f"DROP FUNCTION IF EXISTS {_S}.lock_attempt(text)",
     f"""
-    CREATE OR REPLACE FUNCTION {_S}.lock_attempt(
-        challenge text, OUT p {_S}.personnel, OUT c {_S}.login_challenges)
+    CREATE FUNCTION {_S}.lock_attempt(challenge text) RETURNS {_S}.personnel
     LANGUAGE plpgsql VOLATILE SET search_path = {_S}, pg_temp AS $$
     DECLARE
         pid integer;
+        p {_S}.personnel%ROWTYPE;
     BEGIN
         IF challenge IS NULL OR challenge !~ '{CHALLENGE_ID}' THEN
-            RETURN;
+            RETURN NULL;
         END IF;
         SELECT x.person_id INTO pid FROM {_S}.login_challenges x WHERE x.id = challenge;
         IF pid IS NULL THEN
-            RETURN;
+            RETURN NULL;
         END IF;
         SELECT * INTO p FROM {_S}.personnel WHERE id = pid FOR UPDATE;
-        SELECT * INTO c FROM {_S}.login_challenges x WHERE x.id = challenge FOR UPDATE;
-        IF p.id IS NULL OR p.login IS NULL OR c.id IS NULL OR c.person_id <> p.id THEN
-            p := NULL;
-            c := NULL;
+        PERFORM 1 FROM {_S}.login_challenges x
+         WHERE x.id = challenge AND x.person_id = p.id FOR UPDATE;
+        IF NOT FOUND OR p.login IS NULL THEN
+            RETURN NULL;
         END IF;
+        RETURN p;
     END
     $$""",
     # Retire the person's unused attempts except ``keep`` (auth._retire_others).
@@ -527,7 +530,7 @@ STATEMENTS: tuple[str, ...] = (
         IF kind IS NOT NULL AND kind NOT IN ({_KINDS}) THEN
             RETURN {_S}.refused('invalid_kind');
         END IF;
-        p := (SELECT a.p FROM {_S}.lock_attempt(challenge) AS a);
+        p := {_S}.lock_attempt(challenge);
         c := (SELECT x FROM {_S}.login_challenges x WHERE x.id = challenge AND x.person_id = p.id);
         IF c.id IS NULL THEN
             RETURN {_S}.invalid_challenge(NULL, address, ws, 'unknown attempt');
@@ -625,7 +628,7 @@ STATEMENTS: tuple[str, ...] = (
         last_sent timestamp;
         dest text;
     BEGIN
-        p := (SELECT a.p FROM {_S}.lock_attempt(challenge) AS a);
+        p := {_S}.lock_attempt(challenge);
         c := (SELECT x FROM {_S}.login_challenges x WHERE x.id = challenge AND x.person_id = p.id);
         IF c.id IS NULL THEN
             RETURN {_S}.invalid_challenge(NULL, address, ws, 'unknown attempt');
