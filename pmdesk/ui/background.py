@@ -12,9 +12,9 @@
   (``pmdesk.core.db.is_connection_error`` tells a lost connection from other errors). After a
   reconnect the listener reports every topic (changes may have been missed).
 - ``BackgroundServices`` holds both for the main window: ``start()`` after sign-in, ``stop()`` on
-  sign-out and close (also on application quit as a safety net); it re-emits
-  ``trusted_ips_changed``, ``personnel_changed``, ``security_settings_changed``,
-  ``permissions_changed``, ``changed``, ``swept`` and ``status`` on the GUI thread.
+  sign-out and close (also on application quit as a safety net); it re-emits ``changed`` (the
+  tables, which the page context's change hub hands to the pages that asked), ``swept`` and
+  ``status`` on the GUI thread.
 
 Stopping is prompt: the listener's wait is interruptible, and the sweep stops at the next chunk
 boundary (the job is handed the worker's stop check, which ``expire(should_stop=…)`` asks
@@ -36,12 +36,7 @@ from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal, S
 from pmdesk.config import Settings
 from pmdesk.core.changes import (
     DEFAULT_POLL_INTERVAL_S,
-    GROUP_PERMISSIONS,
-    PERSONNEL,
-    SECURITY_SETTINGS,
     TOPICS,
-    TRUSTED_IPS,
-    USER_GROUPS,
     ChangeWatcher,
     open_watcher,
 )
@@ -368,11 +363,7 @@ def _open_watcher(ctx: CoreContext, poll_interval_s: float) -> ChangeWatcher:
 class BackgroundServices(QObject):
     """The sweep and the change listener of one signed-in session (create after sign-in)."""
 
-    trusted_ips_changed = Signal()
-    personnel_changed = Signal()
-    security_settings_changed = Signal()
-    permissions_changed = Signal()  # user_groups or group_permissions
-    changed = Signal(object)  # frozenset[str] of table names
+    changed = Signal(object)  # frozenset[str] of table names (the page context's change hub)
     swept = Signal(int)
     status = Signal(str, int)  # the text, how long it stays (FOR_A_WHILE, UNTIL_NEXT_MESSAGE)
     _sweep_requested = Signal()
@@ -512,14 +503,6 @@ class BackgroundServices(QObject):
         if not found:
             return
         self.changed.emit(found)
-        if TRUSTED_IPS in found:
-            self.trusted_ips_changed.emit()
-        if PERSONNEL in found:
-            self.personnel_changed.emit()
-        if SECURITY_SETTINGS in found:
-            self.security_settings_changed.emit()
-        if found & {USER_GROUPS, GROUP_PERMISSIONS}:
-            self.permissions_changed.emit()
 
 
 def _copy(backoff: Backoff | None) -> Backoff | None:

@@ -17,7 +17,7 @@ from sqlalchemy import delete, select, text
 from pmdesk.bootstrap import App
 from pmdesk.config import Settings
 from pmdesk.core.audit import Event
-from pmdesk.core.changes import TOPICS, TRUSTED_IPS
+from pmdesk.core.changes import PERSONNEL, TOPICS, TRUSTED_IPS
 from pmdesk.core.clock import ShiftedClock
 from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.db import Database, is_connection_error
@@ -354,7 +354,7 @@ def test_connection_errors_are_told_apart_from_bugs() -> None:
 # ----- live refresh -------------------------------------------------------------------------------
 
 
-def test_a_removal_elsewhere_emits_trusted_ips_changed(
+def test_a_removal_elsewhere_announces_trusted_ips_changed(
     ctx: CoreContext, qtbot: QtBot, make_services: Callable[..., BackgroundServices]
 ) -> None:
     person = add_person(ctx.db, "carla")
@@ -365,7 +365,12 @@ def test_a_removal_elsewhere_emits_trusted_ips_changed(
     assert services.listener.connected.wait(10)
     topics: list[frozenset[str]] = []
     services.changed.connect(topics.append)
-    with qtbot.waitSignal(services.trusted_ips_changed, timeout=10_000), ctx.db.session() as s:
+    with (
+        qtbot.waitSignal(
+            services.changed, timeout=10_000, check_params_cb=lambda t: TRUSTED_IPS in t
+        ),
+        ctx.db.session() as s,
+    ):
         s.execute(delete(TrustedIp).where(TrustedIp.id == ip))
     assert any(TRUSTED_IPS in t for t in topics)
 
@@ -389,7 +394,12 @@ def test_the_listener_reconnects_after_its_connection_is_killed(
     assert seen[:2] == [lost_message(0.1), "Database connection restored"]
     assert blocker.args == [TOPICS], "after a gap everything is refreshed"
     person = add_person(ctx.db, "dirk")
-    with qtbot.waitSignal(services.personnel_changed, timeout=10_000), ctx.db.session() as s:
+    with (
+        qtbot.waitSignal(
+            services.changed, timeout=10_000, check_params_cb=lambda t: PERSONNEL in t
+        ),
+        ctx.db.session() as s,
+    ):
         s.execute(text("UPDATE personnel SET failed_logins = 1 WHERE id = :id"), {"id": person})
 
 

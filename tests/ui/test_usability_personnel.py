@@ -183,7 +183,6 @@ def _group_names(page: PersonnelPage) -> list[str]:
 
 
 class _FakeBackground(QObject):
-    trusted_ips_changed = Signal()
     changed = Signal(object)
 
     def stop(self) -> None:

@@ -322,9 +322,6 @@ class DeliveryFields(QWidget):
         if self.boxes[name].error.isHidden():
             editor.setAccessibleDescription(text)
 
-    def visible_labels(self) -> list[QLabel]:
-        return [self.labels[name] for name in self.shown]
-
     def inputs(self) -> list[QWidget]:
         """The inputs shown, top to bottom (for the tab order)."""
         found: list[QWidget] = []

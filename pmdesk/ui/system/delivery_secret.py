@@ -4,41 +4,16 @@ of the methods in the list (all without widgets, for ``mail_settings.MailSetting
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
-
 from PySide6.QtCore import QCoreApplication
 
 from pmdesk.core.delivery.base import DeliveryError, DeliverySettings
 from pmdesk.core.delivery.factory import secret_key, secret_label
 from pmdesk.core.delivery.fields import METHOD_LABELS
+from pmdesk.core.screens import SecretState
 
 
 def tr(text: str) -> str:
     return QCoreApplication.translate("MailSettingsBox", text)
-
-
-class SecretInfo(Protocol):
-    """Whether the secret for the saved settings is in this workstation's keyring (the page
-    reads it on a worker thread: ``SecretState`` here or the core's)."""
-
-    @property
-    def key(self) -> str | None: ...
-
-    @property
-    def stored(self) -> bool | None: ...
-
-    @property
-    def problem(self) -> str | None: ...
-
-
-@dataclass(frozen=True)
-class SecretState:
-    """Whether the secret for the saved settings is in this workstation's keyring."""
-
-    key: str | None = None  # factory.secret_key(...), None when none is needed
-    stored: bool | None = None  # None: unknown (the keyring could not be asked)
-    problem: str | None = None
 
 
 # Short names for the method list (the core's METHOD_LABELS is the hint under it).
@@ -97,7 +72,7 @@ def service_account(text: str) -> str | None:
         return None
 
 
-def secret_placeholder(settings: DeliverySettings, state: SecretInfo) -> str:
+def secret_placeholder(settings: DeliverySettings, state: SecretState) -> str:
     """What the empty secret field says: stored in the keyring, or not yet."""
     key = secret_key(settings)
     if key is None:
@@ -107,7 +82,7 @@ def secret_placeholder(settings: DeliverySettings, state: SecretInfo) -> str:
     return tr("not stored on this computer yet")
 
 
-def keyring_text(settings: DeliverySettings, state: SecretInfo) -> str:
+def keyring_text(settings: DeliverySettings, state: SecretState) -> str:
     """The line under the form: where the secret is kept (or why the keyring is no help)."""
     if settings.method == "outbox":
         return ""

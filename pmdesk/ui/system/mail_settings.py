@@ -46,6 +46,7 @@ from pmdesk.core.delivery.base import (
 from pmdesk.core.delivery.factory import secret_key
 from pmdesk.core.delivery.smtp import DEFAULT_PORTS
 from pmdesk.core.errors import ValidationError
+from pmdesk.core.screens import SecretState
 from pmdesk.core.security import validate_delivery
 from pmdesk.ui.errors import error_text
 from pmdesk.ui.icons import icon
@@ -61,8 +62,6 @@ from pmdesk.ui.system.delivery_fields import (
 )
 from pmdesk.ui.system.delivery_secret import (
     METHOD_NAMES,
-    SecretInfo,
-    SecretState,
     breakable,
     keyring_text,
     method_description,
@@ -89,7 +88,7 @@ from pmdesk.ui.widgets import (
 if TYPE_CHECKING:
     from pmdesk.core.delivery.base import Method
 
-__all__ = ["MailSettingsBox", "SecretInfo", "SecretState", "secret_key"]
+__all__ = ["MailSettingsBox", "SecretState", "secret_key"]
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +108,7 @@ class MailSettingsBox(QGroupBox):
         # The page, for its task pool, service and actor (the delivery health is read here).
         self._host = parent
         self._baseline = DeliverySettings()
-        self._secret: SecretInfo = SecretState()
+        self._secret: SecretState = SecretState()
         self._loading = False
         self._editable = True
         self._busy = False
@@ -283,7 +282,7 @@ class MailSettingsBox(QGroupBox):
             self.secret_typed()
         )
 
-    def load(self, delivery: DeliverySettings, secret: SecretInfo, outbox_default: str) -> None:
+    def load(self, delivery: DeliverySettings, secret: SecretState, outbox_default: str) -> None:
         """Show the saved settings (what is typed is replaced; secrets are never shown)."""
         self._loading = True
         self._baseline = delivery
@@ -299,7 +298,7 @@ class MailSettingsBox(QGroupBox):
         self._show_method()
         self.refresh_health()
 
-    def mark_saved(self, delivery: DeliverySettings, secret: SecretInfo) -> None:
+    def mark_saved(self, delivery: DeliverySettings, secret: SecretState) -> None:
         self.load(delivery, secret, self.outbox_default)
 
     def keep_secret(self, secret: str, problem: str) -> None:

@@ -189,17 +189,6 @@ class PermissionGridView(QFrame):
                 check.blockSignals(False)
         self._mark()
 
-    def set_rows(self, rows: list[GridRow]) -> None:
-        """Tick as ``rows`` say, keeping the saved baseline (e.g. to restore a refused save)."""
-        for row in rows:
-            for action, value in zip(ACTIONS, (row.read, row.edit, row.delete), strict=True):
-                check = self.checks[(row.module_key, action)]
-                check.blockSignals(True)
-                check.setChecked(value)
-                check.blockSignals(False)
-        self._mark()
-        self.changed.emit()
-
     def mark_saved(self, grid: PermissionGrid) -> None:
         self._baseline = {r.module_key: (r.read, r.edit, r.delete) for r in grid.rows}
         self._mark()

@@ -292,8 +292,8 @@ class PermissionsPage(QWidget):
         )
 
     def permissions_changed_elsewhere(self, _tables: frozenset[str] = frozenset()) -> None:
-        """Slot for ``BackgroundServices.permissions_changed``: reload unless the user is
-        editing (then saving will say it conflicts and offer to reload)."""
+        """Change-hub subscriber (groups or their rights changed elsewhere): reload unless the
+        user is editing (then saving will say it conflicts and offer to reload)."""
         if self._busy or self.name_dialog is not None:
             return
         if self.grid.is_dirty():

@@ -234,12 +234,12 @@ class SecurityPage(QWidget):
         self.context.changes.subscribe(self, {SECURITY_SETTINGS}, self.settings_changed_elsewhere)
 
     def trusted_ips_changed_elsewhere(self, _tables: frozenset[str] = frozenset()) -> None:
-        """Slot for ``BackgroundServices.trusted_ips_changed``: reload the page on screen soon
-        (bursts of notifications, e.g. from the expiry sweep, cause one reload)."""
+        """Change-hub subscriber (trusted addresses changed elsewhere): reload the page on
+        screen soon (bursts of notifications, e.g. from the expiry sweep, cause one reload)."""
         self._refresh_timer.start()
 
     def settings_changed_elsewhere(self, _tables: frozenset[str] = frozenset()) -> None:
-        """Slot for ``BackgroundServices.security_settings_changed``."""
+        """Change-hub subscriber (the Security settings changed elsewhere)."""
         if self.has_unsaved_changes():
             self.message.show_notice(
                 self.tr(
