@@ -23,12 +23,10 @@ LAYOUT_PREFIXES = ("_build", "_layout")
 # module (relative to pmdesk/ui) -> its lines today
 LARGE_MODULES = {
     "app.py": 685,
-    "background.py": 526,
     "login_dialog.py": 612,
     "main_window.py": 561,
     "personnel/form.py": 696,
     "personnel/view.py": 787,
-    "system/log.py": 587,
     # Being rebuilt while this list was made (the delivery form): room for that work; set it
     # to the module's size once it has landed.
     "system/mail_settings.py": 576,
@@ -43,7 +41,6 @@ LONG_FUNCTIONS = {
     "main_window.py:__init__": 66,
     "personnel/conflict.py:__init__": 125,
     "startup.py:describe_failure": 70,
-    "system/log.py:__init__": 114,
     "system/readiness.py:__init__": 98,
     "system/security.py:__init__": 93,
     "system/trust_box.py:__init__": 69,

@@ -109,3 +109,16 @@ def list_table(
     vertical.hide()
     table.horizontalHeader().setHighlightSections(False)
     return table
+
+
+def reload_button(
+    parent: QWidget, name: str, tooltip: str, label: str, clicked: Callable[[], None]
+) -> QToolButton:
+    """The round-arrow button beside a list that reads it again (F5 does the same)."""
+    button = QToolButton(parent)
+    button.setObjectName(name)
+    button.setIcon(icon("refresh"))
+    button.setToolTip(tooltip)
+    button.setAccessibleName(label)
+    button.clicked.connect(lambda _checked=False: clicked())
+    return button

@@ -239,6 +239,14 @@ class BusyIndicator(QWidget):
         self._label.setText("")
         self.hide()
 
+    def show_while(self, on: bool, text: str = "") -> None:
+        """Spin while ``on`` (a list loading, an export running); started once, so a second
+        call while it spins does not reset its text."""
+        if not on:
+            self.stop()
+        elif not self.running:
+            self.start(text)
+
     def _advance(self) -> None:
         self._angle = (self._angle + 30) % 360
         self.update()

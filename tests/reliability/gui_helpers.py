@@ -38,9 +38,10 @@ from pmdesk.core.db import Database
 from pmdesk.paths import app_paths
 from pmdesk.secrets import MemoryStore, SecretStore
 from pmdesk.ui.app import configure_application
-from pmdesk.ui.background import BackgroundServices, Backoff
+from pmdesk.ui.background import BackgroundServices
 from pmdesk.ui.main_window import MainWindow, load_session
 from pmdesk.ui.page_context import Session
+from pmdesk.ui.reconnect import Backoff
 from pmdesk.ui.tasks import TaskManager
 from tests.helpers.login import cheap_passwords
 from tests.helpers.private_postgres import PrivatePostgres, private_postgres

@@ -40,11 +40,11 @@ from pmdesk.core.personnel import PersonForm, PersonnelService
 from pmdesk.core.security import SecurityService
 from pmdesk.core.trusted_ips import TrustedIpService
 from pmdesk.secrets import KeyringStore, MemoryStore, smtp_key
-from pmdesk.ui.background import Backoff
 from pmdesk.ui.login_dialog import LoginDialog
 from pmdesk.ui.main_window import MainWindow
 from pmdesk.ui.message_boxes import button_with_text
 from pmdesk.ui.personnel.view import PersonnelPage
+from pmdesk.ui.reconnect import Backoff
 from pmdesk.ui.system.security import SecurityPage
 from pmdesk.ui.system.trusted_ips_model import ADDRESS, ID, REMOVE
 from pmdesk.ui.tasks import TaskManager

@@ -27,19 +27,13 @@ from pmdesk.core.sessions import DESKTOP, DESKTOP_LEASE
 from pmdesk.core.sessions import start as start_session
 from pmdesk.core.trusted_ips import TrustedIpService
 from pmdesk.secrets import MemoryStore
-from pmdesk.ui.background import (
-    SWEEP_ACTOR_JOB,
-    BackgroundServices,
-    Backoff,
-    ChangeListener,
-    StopCheck,
-    expire_trusted_ips,
-    is_lost_message,
-    lost_message,
-)
+from pmdesk.ui.background import BackgroundServices
+from pmdesk.ui.change_listener import ChangeListener
 from pmdesk.ui.main_window import MainWindow, load_session
 from pmdesk.ui.page_context import Session
 from pmdesk.ui.personnel import PersonnelPage
+from pmdesk.ui.reconnect import Backoff, is_lost_message, lost_message
+from pmdesk.ui.sweep import SWEEP_ACTOR_JOB, StopCheck, expire_trusted_ips
 from pmdesk.ui.system.security import SecurityPage
 from pmdesk.ui.tasks import TaskManager
 from tests.helpers.login import add_user, cheap_passwords

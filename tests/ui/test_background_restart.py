@@ -14,7 +14,8 @@ from pmdesk.core.changes import TRUSTED_IPS
 from pmdesk.core.context import CoreContext
 from pmdesk.core.db import Database
 from pmdesk.secrets import MemoryStore
-from pmdesk.ui.background import BackgroundServices, Backoff
+from pmdesk.ui.background import BackgroundServices
+from pmdesk.ui.reconnect import Backoff
 from tests.helpers.private_postgres import PrivatePostgres
 from tests.helpers.staff import add_person
 from tests.helpers.trusted_ips import trust_addresses, trusted_addresses

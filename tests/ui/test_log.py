@@ -21,7 +21,8 @@ from pmdesk.core.models import AuditEvent
 from pmdesk.core.modules import SYSTEM_LOG
 from pmdesk.ui.main_window import MainWindow
 from pmdesk.ui.page_context import Session
-from pmdesk.ui.system.log import ACTOR, EVENT, SUBJECT, TIME, LogPage
+from pmdesk.ui.system.log import LogPage
+from pmdesk.ui.system.log_model import ACTOR, EVENT, SUBJECT, TIME
 from pmdesk.ui.tasks import TaskManager
 from tests.helpers.qt import column
 from tests.helpers.staff import add_group, add_person
@@ -315,7 +316,7 @@ def test_break_glass_rows_are_highlighted(
     from PySide6.QtGui import QColor, QFont
 
     from pmdesk.core import recovery
-    from pmdesk.ui.system.log import HIGHLIGHT_BACKGROUND
+    from pmdesk.ui.system.log_model import HIGHLIGHT_BACKGROUND
 
     recovery.unlock(ui_app.context, "jsmets")
     page.refresh()

@@ -24,9 +24,10 @@ from pmdesk.core.security import SecurityService
 from pmdesk.core.server.relay_status import RelayReport, relay_down
 from pmdesk.core.trusted_ips import TrustedIpService
 from pmdesk.secrets import sms_key, smtp_key
-from pmdesk.ui.background import BackgroundServices, Backoff
+from pmdesk.ui.background import BackgroundServices
 from pmdesk.ui.main_window import MainWindow
 from pmdesk.ui.page_context import Session
+from pmdesk.ui.reconnect import Backoff
 from pmdesk.ui.system.security import ReadinessDialog, SecurityPage
 from pmdesk.ui.system.trusted_ips_model import ADDRESS, ID, REMOVE, USER
 from pmdesk.ui.tasks import TaskManager

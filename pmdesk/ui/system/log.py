@@ -13,21 +13,12 @@ time in UTC); its file dialog opens in Documents.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import (
-    QCoreApplication,
-    QDate,
-    QModelIndex,
-    QObject,
-    QStandardPaths,
-    Qt,
-    Signal,
-)
-from PySide6.QtGui import QColor, QFont, QKeySequence, QShortcut
+from PySide6.QtCore import QDate, QStandardPaths, Qt
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
     QDateEdit,
@@ -36,48 +27,30 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QPushButton,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from pmdesk.core.audit import (
-    EVENT_NAMES,
-    LOG_COLUMNS,
-    AuditRow,
-    AuditService,
-    Event,
-    detail_text,
-)
-from pmdesk.core.audit import event_name as audit_event_name
+from pmdesk.core.audit import EVENT_NAMES, AuditService
 from pmdesk.ui.errors import error_text
 from pmdesk.ui.icons import icon
-from pmdesk.ui.lists import ModelIndex, ReadOnlyTableModel, list_table, search_box
+from pmdesk.ui.lists import list_table, reload_button, search_box
 from pmdesk.ui.ops import Operation
-from pmdesk.ui.system.common import local_time, utc_time
-from pmdesk.ui.tasks import TaskManager
+from pmdesk.ui.system.log_model import (
+    COLUMNS,
+    AuditLogModel,
+    AuditSource,
+    LogFilters,
+    event_name,
+    log_text,
+)
 from pmdesk.ui.widgets import BusyIndicator, MessageLabel
 
 if TYPE_CHECKING:
-    from pmdesk.core.context import Actor
     from pmdesk.ui.page_context import PageContext
 
-
-BLOCK_SIZE = 200
 FILTER_DELAY_MS = 300
 ROW_HEIGHT = 26
-ROW_ID_ROLE = Qt.ItemDataRole.UserRole + 1
-
-
-def _t(text: str) -> str:
-    return QCoreApplication.translate("AuditLog", text)
-
-
-#: Events the Log shows highlighted: a recovery outside the normal rights.
-HIGHLIGHTED_EVENTS = frozenset({Event.BREAK_GLASS.value})
-# A warm red wash that keeps the text readable (and a bold font, for colour-blind readers).
-HIGHLIGHT_BACKGROUND = QColor("#fde2e1")
-HIGHLIGHT_FOREGROUND = QColor("#7a1712")
 
 #: Families of events, as ``AuditService.query(event=...)`` accepts them.
 EVENT_FAMILIES: tuple[tuple[str, str], ...] = (
@@ -101,213 +74,6 @@ PERIODS: tuple[tuple[str, str], ...] = (
 )
 
 
-def event_name(value: str) -> str:
-    return audit_event_name(value, _t)
-
-
-@dataclass(frozen=True)
-class Column:
-    title: str
-    width: int
-
-
-# The titles are the core's, so that the CSV export has the same ones.
-COLUMNS: tuple[Column, ...] = tuple(
-    Column(title, width)
-    for title, width in zip(LOG_COLUMNS, (150, 150, 150, 170, 110, 120, 200), strict=True)
-)
-TIME, ACTOR, EVENT, SUBJECT, ADDRESS, WORKSTATION, DETAIL = range(len(COLUMNS))
-
-
-@dataclass(frozen=True)
-class LogFilters:
-    """What the list shows: ``since`` inclusive, ``until`` exclusive (UTC)."""
-
-    actor_text: str = ""
-    event: str = ""
-    since: datetime | None = None
-    until: datetime | None = None
-
-
-class AuditSource:
-    """The blocking calls the model and the export make, on a worker thread, as ``actor``."""
-
-    def __init__(self, service: AuditService, actor: Actor) -> None:
-        self._service = service
-        self._actor = actor
-
-    def block(self, filters: LogFilters, before_id: int | None, limit: int) -> list[AuditRow]:
-        return self._service.query(
-            self._actor,
-            actor_text=filters.actor_text or None,
-            event=filters.event or None,
-            since=filters.since,
-            until=filters.until,
-            limit=limit,
-            before_id=before_id,
-        )
-
-    def export(self, filters: LogFilters, path: Path) -> int:
-        return self._service.export_csv(
-            self._actor,
-            path,
-            actor_text=filters.actor_text or None,
-            event=filters.event or None,
-            since=filters.since,
-            until=filters.until,
-            translate=_t,
-        )
-
-
-class AuditLogModel(ReadOnlyTableModel):
-    """The events loaded so far, newest first; ``loaded`` after each block, ``failed(exc)``."""
-
-    loaded = Signal()
-    failed = Signal(object)
-
-    def __init__(
-        self,
-        source: AuditSource,
-        tasks: TaskManager,
-        parent: QObject | None = None,
-        *,
-        block_size: int = BLOCK_SIZE,
-    ) -> None:
-        super().__init__(parent)
-        self._source = source
-        self._tasks = tasks
-        self.block_size = block_size
-        self._rows: list[AuditRow] = []
-        self._filters = LogFilters()
-        self._fetching = Operation[list[AuditRow]](
-            self, tasks, label="audit block", handle={BaseException: self._failed}
-        )
-        self._loading = False
-        self._exhausted = True
-        self._started = False
-        self.blocks = 0  # blocks asked for, for tests
-
-    @property
-    def filters(self) -> LogFilters:
-        return self._filters
-
-    @property
-    def loading(self) -> bool:
-        return self._loading
-
-    @property
-    def exhausted(self) -> bool:
-        """Every matching event is loaded."""
-        return self._exhausted
-
-    def row_at(self, row: int) -> AuditRow | None:
-        return self._rows[row] if 0 <= row < len(self._rows) else None
-
-    def set_filters(self, filters: LogFilters) -> None:
-        """Show the newest events matching ``filters`` (starts again from the top)."""
-        self._filters = filters
-        self.reload()
-
-    def reload(self) -> None:
-        self._fetching.cancel()  # an older block's answer is dropped
-        self.beginResetModel()
-        self._rows = []
-        self._exhausted = False
-        self._loading = False
-        self._started = True
-        self.endResetModel()
-        self._fetch()
-
-    def _fetch(self) -> None:
-        if self._loading or self._exhausted:
-            return
-        self._loading = True
-        self.blocks += 1
-        source, filters, limit = self._source, self._filters, self.block_size
-        before = self._rows[-1].id if self._rows else None
-        self._fetching.run(lambda: source.block(filters, before, limit), self._arrived)
-
-    def _arrived(self, rows: list[AuditRow]) -> None:
-        self._loading = False
-        self._exhausted = len(rows) < self.block_size
-        if rows:
-            first = len(self._rows)
-            self.beginInsertRows(QModelIndex(), first, first + len(rows) - 1)
-            self._rows.extend(rows)
-            self.endInsertRows()
-        self.loaded.emit()
-
-    def _failed(self, exc: BaseException) -> None:
-        self._loading = False
-        self._exhausted = True
-        self.failed.emit(exc)
-
-    # ----- QAbstractTableModel ------------------------------------------------------------
-
-    def canFetchMore(self, parent: ModelIndex = QModelIndex()) -> bool:  # noqa: B008
-        return not parent.isValid() and self._started and not self._exhausted
-
-    def fetchMore(self, parent: ModelIndex = QModelIndex()) -> None:  # noqa: B008
-        if not parent.isValid():
-            self._fetch()
-
-    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and 0 <= section < len(COLUMNS):
-            if role == Qt.ItemDataRole.DisplayRole:
-                return _t(COLUMNS[section].title)
-            if role == Qt.ItemDataRole.ToolTipRole and section == TIME:
-                return _t("Local time of this workstation (UTC in each cell's tooltip)")
-        if orientation == Qt.Orientation.Vertical and role == Qt.ItemDataRole.DisplayRole:
-            return section + 1
-        return None
-
-    def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.column() < len(COLUMNS):
-            return None
-        row = self.row_at(index.row())
-        if row is None:
-            return None
-        column = index.column()
-        if role == ROW_ID_ROLE:
-            return row.id
-        if role == Qt.ItemDataRole.DisplayRole:
-            return (
-                local_time(row.occurred_at, seconds=True),
-                row.actor,
-                event_name(row.event),
-                row.subject,
-                row.address,
-                row.workstation,
-                detail_text(row.detail),
-            )[column]
-        if row.event in HIGHLIGHTED_EVENTS:
-            if role == Qt.ItemDataRole.BackgroundRole:
-                return HIGHLIGHT_BACKGROUND
-            if role == Qt.ItemDataRole.ForegroundRole:
-                return HIGHLIGHT_FOREGROUND
-            if role == Qt.ItemDataRole.FontRole:
-                font = QFont()
-                font.setBold(True)
-                return font
-        if role == Qt.ItemDataRole.ToolTipRole:
-            if column == TIME:
-                return utc_time(row.occurred_at)
-            if column == EVENT:
-                return row.event
-            if column == DETAIL and row.detail:
-                return row.detail
-            return None
-        return None
-
-
 class LogPage(QWidget):
     """System → Log."""
 
@@ -324,7 +90,26 @@ class LogPage(QWidget):
         self.model.loaded.connect(self._loaded)
         self.model.failed.connect(self._failed)
 
-        # ----- filters -----
+        filters = self._build_filters()
+        self._build_table()
+        self._build_messages()
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.count_label, 1)
+        bottom.addWidget(self.busy)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(14, 12, 14, 12)
+        layout.setSpacing(8)
+        layout.addLayout(filters)
+        layout.addWidget(self.message)
+        layout.addWidget(self.table, 1)
+        layout.addLayout(bottom)
+
+        QShortcut(QKeySequence.StandardKey.Refresh, self, self.refresh)
+        QShortcut(QKeySequence.StandardKey.Find, self, self._focus_filter)
+        self.apply_filters()
+
+    def _build_filters(self) -> QHBoxLayout:
+        """The row above the list: user, event, period (with its dates), Reload, Export."""
         self.user_edit, self._filter_timer = search_box(
             self,
             "logUserEdit",
@@ -339,7 +124,7 @@ class LogPage(QWidget):
         self.event_combo.setAccessibleName(self.tr("Event"))
         self.event_combo.addItem(self.tr("All events"), "")
         for family, text in EVENT_FAMILIES:
-            self.event_combo.addItem(_t(text), family)
+            self.event_combo.addItem(log_text(text), family)
         self.event_combo.insertSeparator(self.event_combo.count())
         for value in EVENT_NAMES:
             self.event_combo.addItem(event_name(value), str(value))
@@ -350,7 +135,7 @@ class LogPage(QWidget):
         self.period_combo.setObjectName("logPeriodCombo")
         self.period_combo.setAccessibleName(self.tr("Period"))
         for key, text in PERIODS:
-            self.period_combo.addItem(_t(text), key)
+            self.period_combo.addItem(log_text(text), key)
         self.period_combo.currentIndexChanged.connect(self._period_changed)
         today = QDate.currentDate()
         self.from_edit = _date_edit(today.addDays(-7), self)
@@ -364,12 +149,13 @@ class LogPage(QWidget):
         self.and_label = QLabel(self.tr("and"), self)
         self.range_widgets: tuple[QWidget, ...] = (self.from_edit, self.and_label, self.to_edit)
 
-        self.refresh_button = QToolButton(self)
-        self.refresh_button.setObjectName("logRefreshButton")
-        self.refresh_button.setIcon(icon("refresh"))
-        self.refresh_button.setToolTip(self.tr("Reload (F5)"))
-        self.refresh_button.setAccessibleName(self.tr("Reload the log"))
-        self.refresh_button.clicked.connect(self.refresh)
+        self.refresh_button = reload_button(
+            self,
+            "logRefreshButton",
+            self.tr("Reload (F5)"),
+            self.tr("Reload the log"),
+            self.refresh,
+        )
         self.export_button = QPushButton(icon("export"), self.tr("Export to CSV…"), self)
         self.export_button.setObjectName("exportButton")
         self.export_button.setAutoDefault(False)
@@ -385,8 +171,9 @@ class LogPage(QWidget):
             widget.hide()
         filters.addWidget(self.refresh_button)
         filters.addWidget(self.export_button)
+        return filters
 
-        # ----- the table -----
+    def _build_table(self) -> None:
         self.table = list_table(self, "auditTable", self.model, ROW_HEIGHT)
         self.table.setAccessibleName(self.tr("Log events"))
         header = self.table.horizontalHeader()
@@ -395,11 +182,14 @@ class LogPage(QWidget):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
             header.resizeSection(column, spec.width)
 
+    def _build_messages(self) -> None:
+        """The spinner, the count under the list, the message above it and the export."""
         self.busy = BusyIndicator(self)
         self.count_label = QLabel(self)
         self.count_label.setObjectName("logCountLabel")
         self.count_label.setProperty("role", "muted")
         self.message = MessageLabel(self)
+        self.message.setObjectName("logMessage")
         self.exporting = Operation[int](
             self,
             self.tasks,
@@ -409,22 +199,6 @@ class LogPage(QWidget):
             busy=lambda _on, _text: self._update(),
             handle={OSError: self._not_written},
         )
-        self.message.setObjectName("logMessage")
-        bottom = QHBoxLayout()
-        bottom.addWidget(self.count_label, 1)
-        bottom.addWidget(self.busy)
-
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(14, 12, 14, 12)
-        layout.setSpacing(8)
-        layout.addLayout(filters)
-        layout.addWidget(self.message)
-        layout.addWidget(self.table, 1)
-        layout.addLayout(bottom)
-
-        QShortcut(QKeySequence.StandardKey.Refresh, self, self.refresh)
-        QShortcut(QKeySequence.StandardKey.Find, self, self._focus_filter)
-        self.apply_filters()
 
     # ----- filters ------------------------------------------------------------------------
 
@@ -501,11 +275,10 @@ class LogPage(QWidget):
                 n=f"{n:,}"
             )
         self.count_label.setText(text)
-        if self.model.loading or self._exporting:
-            if not self.busy.running:
-                self.busy.start(self.tr("Exporting…") if self._exporting else self.tr("Loading…"))
-        else:
-            self.busy.stop()
+        self.busy.show_while(
+            self.model.loading or self._exporting,
+            self.tr("Exporting…") if self._exporting else self.tr("Loading…"),
+        )
         self.export_button.setEnabled(not self._exporting)
 
     # ----- export -------------------------------------------------------------------------

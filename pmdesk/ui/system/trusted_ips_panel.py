@@ -13,7 +13,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QPushButton,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -23,7 +22,7 @@ from pmdesk.core.errors import PermissionDenied
 from pmdesk.core.trusted_ips import TrustedIpService
 from pmdesk.ui.errors import error_text
 from pmdesk.ui.icons import icon
-from pmdesk.ui.lists import list_table, search_box
+from pmdesk.ui.lists import list_table, reload_button, search_box
 from pmdesk.ui.message_boxes import ask
 from pmdesk.ui.ops import Operations
 from pmdesk.ui.system.trusted_ips_model import (
@@ -84,12 +83,13 @@ class TrustedIpPanel(QGroupBox):
             self._apply_filter,
             label=self.tr("Filter trusted IP addresses"),
         )
-        self.reload_button = QToolButton(self)
-        self.reload_button.setObjectName("reloadIpsButton")
-        self.reload_button.setIcon(icon("refresh"))
-        self.reload_button.setToolTip(self.tr("Reload (F5)"))
-        self.reload_button.setAccessibleName(self.tr("Reload trusted IP addresses"))
-        self.reload_button.clicked.connect(self.reload_requested)
+        self.reload_button = reload_button(
+            self,
+            "reloadIpsButton",
+            self.tr("Reload (F5)"),
+            self.tr("Reload trusted IP addresses"),
+            self.reload_requested.emit,
+        )
         self.ip_busy = BusyIndicator(self)
         filter_row = QHBoxLayout()
         filter_row.setSpacing(6)
@@ -241,11 +241,7 @@ class TrustedIpPanel(QGroupBox):
         )
 
     def _update_ip_busy(self) -> None:
-        if self.model.loading:
-            if not self.ip_busy.running:
-                self.ip_busy.start()
-        else:
-            self.ip_busy.stop()
+        self.ip_busy.show_while(self.model.loading)
         self._update_buttons()
 
     def selected_ids(self) -> list[int]:
