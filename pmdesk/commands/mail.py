@@ -23,7 +23,12 @@ from pmdesk.commands.common import (
 )
 from pmdesk.core.delivery import health
 from pmdesk.core.delivery.base import (
+    MAIL_METHODS,
     METHODS,
+    MICROSOFT_METHODS,
+    SMS_ACCOUNT_METHODS,
+    SMS_PROVIDER_METHODS,
+    SMTP_METHODS,
     DeliveryError,
     DeliverySettings,
     failure_text,
@@ -204,7 +209,7 @@ def _configure(app: App, args: argparse.Namespace) -> int:
     clean = _validated(new)
 
     key = secret_key(clean)
-    if key is not None and (method != "smtp" or clean.smtp_username):
+    if key is not None:
         if key_json is not None:
             app.secrets.set(key, key_json)
             print(f"The {secret_label(clean)} is stored in this computer's keyring.")
@@ -220,7 +225,7 @@ def _configure(app: App, args: argparse.Namespace) -> int:
 def _settings(current: DeliverySettings, args: argparse.Namespace) -> DeliverySettings:
     method = args.method
     new = replace(current, method=method)
-    if method in {"smtp", "m365", "google"}:
+    if method in SMTP_METHODS:
         host = (args.host or "").strip()
         if method == "smtp":
             host = _required(args.host, "--host").strip()
@@ -231,9 +236,9 @@ def _settings(current: DeliverySettings, args: argparse.Namespace) -> DeliverySe
             smtp_security=args.security,
             smtp_username=args.username.strip() if method == "smtp" else current.smtp_username,
         )
-    if method in {"smtp", "m365", "google", "graph"}:
+    if method in MAIL_METHODS:
         new = replace(new, smtp_from=_required(args.sender, "--from").strip())
-    if method in {"m365", "graph"}:
+    if method in MICROSOFT_METHODS:
         new = replace(
             new,
             m365_tenant_id=_required(args.tenant_id, "--tenant-id").strip(),
@@ -243,7 +248,7 @@ def _settings(current: DeliverySettings, args: argparse.Namespace) -> DeliverySe
         )
     if method == "sms":
         new = replace(new, sms_url=_required(args.url, "--url"))
-    if method in {"twilio", "vonage", "cm"}:
+    if method in SMS_PROVIDER_METHODS:
         account = args.account_sid if method == "twilio" else args.api_key
         option = "--account-sid" if method == "twilio" else "--api-key"
         new = replace(
@@ -312,7 +317,7 @@ def _required(value: str | None, option: str) -> str:
 def _store_secret(app: App, key: str, settings: DeliverySettings, *, from_stdin: bool) -> None:
     """Store the secret from stdin or a prompt; keep the one already in the keyring otherwise."""
     what = secret_label(settings)
-    multi_line = settings.m365_auth == "certificate" and settings.method in {"m365", "graph"}
+    multi_line = settings.m365_auth == "certificate" and settings.method in MICROSOFT_METHODS
     if not from_stdin and app.secrets.get(key):
         print(f"Using the {what} already stored in this computer's keyring.")
         return
@@ -356,27 +361,27 @@ def _show(app: App, args: argparse.Namespace) -> int:
             None: "not applicable (nothing leaves this computer)",
         }
         print(f"Encrypted:  {encrypted[delivery.encrypted]}")
-    if d.method in {"smtp", "m365", "google", "graph"}:
+    if d.method in MAIL_METHODS:
         print(f"From:       {d.smtp_from}")
     if d.method in PROVIDER_SMTP:
         print(f"Server:     {smtp_host(d)}:{d.smtp_port}")
-    if d.method in {"m365", "graph"}:
+    if d.method in MICROSOFT_METHODS:
         print(f"Tenant:     {d.m365_tenant_id}")
         print(f"Client ID:  {d.m365_client_id}")
         if d.m365_auth == "certificate":
             print(f"Thumbprint: {d.m365_thumbprint}")
     if d.method == "google":
         print(f"Account:    {d.google_client_email}")
-    if d.method in {"twilio", "vonage"}:
+    if d.method in SMS_ACCOUNT_METHODS:
         print(f"Account:    {d.sms_account}")
-    if d.method in {"twilio", "vonage", "cm"}:
+    if d.method in SMS_PROVIDER_METHODS:
         print(f"Sender:     {d.sms_sender}")
     if is_sms(d.method):
         print(f"Region:     {d.phone_region} (numbers without a country code)")
     key = secret_key(d)
-    if d.method == "smtp" and d.smtp_username and key:
+    if key is not None and d.method == "smtp":
         print(f"Login:      {d.smtp_username} (password {_stored(app, key)})")
-    elif key is not None and d.method != "smtp":
+    elif key is not None:
         label = secret_label(d)
         print(f"Secret:     {label[:1].upper()}{label[1:]} {_stored(app, key)}")
     print(f"Codes are valid for {view.code_ttl_minutes} minutes.")

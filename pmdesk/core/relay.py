@@ -48,6 +48,7 @@ from pmdesk.core.delivery.base import (
     Delivery,
     DeliveryError,
     DeliverySettings,
+    read_secret,
 )
 from pmdesk.core.delivery.factory import delivery_for, outbox_folder, secret_key, secret_label
 from pmdesk.core.delivery.outbox import folder_problem
@@ -107,6 +108,9 @@ class CredentialsStore:
     def where(self, key: str) -> str:
         return f"credential {credential_name(key)} in {self.folder}"
 
+    def missing(self, key: str, label: str, method: str) -> str:
+        return _relay_has_no(label, method, self.where(key))
+
     def get(self, key: str) -> str | None:
         path = self.folder / credential_name(key)
         try:
@@ -136,17 +140,22 @@ class CredentialsStore:
         )
 
 
-def relay_secrets(environ: Mapping[str, str] | None = None) -> SecretStore:
+class RelayKeyring(KeyringStore):
+    """The OS keyring of the account that runs the relay by hand."""
+
+    def missing(self, key: str, label: str, method: str) -> str:
+        return _relay_has_no(label, method, f"keyring entry '{key}'")
+
+
+def _relay_has_no(label: str, method: str, where: str) -> str:
+    return f"The relay has no {label} for '{method}' delivery ({where})."
+
+
+def relay_secrets(environ: Mapping[str, str] | None = None) -> CredentialsStore | RelayKeyring:
     """The relay's own secrets: ``$CREDENTIALS_DIRECTORY`` when systemd runs it, else the OS
     keyring of the account that runs it (never the environment or the command line)."""
     folder = (os.environ if environ is None else environ).get("CREDENTIALS_DIRECTORY")
-    return CredentialsStore(Path(folder)) if folder else KeyringStore()
-
-
-def secret_location(store: SecretStore, key: str) -> str:
-    if isinstance(store, CredentialsStore):
-        return store.where(key)
-    return f"keyring entry '{key}'"
+    return CredentialsStore(Path(folder)) if folder else RelayKeyring()
 
 
 # ----- settings and messages --------------------------------------------------------------------
@@ -255,14 +264,9 @@ def relay_problem(settings: DeliverySettings, secrets: SecretStore, outbox_defau
     if key is None:
         return ""
     try:
-        found = secrets.get(key)
-    except SecretStoreError as exc:
-        return f"The relay cannot read its secrets: {exc}"
-    if not found:
-        return (
-            f"The relay has no {secret_label(settings)} for '{settings.method}' delivery "
-            f"({secret_location(secrets, key)})."
-        )
+        read_secret(secrets, key, secret_label(settings), settings.method)
+    except DeliveryError as exc:
+        return str(exc)
     return ""
 
 
@@ -290,8 +294,10 @@ def deliver(
 ) -> Outcome:
     """Send one claimed message (blocking: the sending thread). The row's own method is used,
     with today's settings for it: its destination was chosen for that method. When the relay
-    cannot send at all (``relay_problem``, or ``known_problem`` from an earlier send), the row
-    fails with that sentence and nothing is tried."""
+    cannot send at all, the row fails with that sentence and nothing is tried: for the
+    configured method the caller knows it (``known_problem``: ``relay_problem`` as of the last
+    heartbeat, or an earlier send's set-up failure); a row queued for another method (the
+    settings changed since) is checked here."""
     if claim.method not in METHODS:
         return Outcome(
             claim,
@@ -300,7 +306,10 @@ def deliver(
             "settings",
         )
     own = replace(settings, method=typing.cast(Any, claim.method))
-    problem = relay_problem(own, secrets, outbox_default) or known_problem
+    if claim.method == settings.method:
+        problem = known_problem
+    else:
+        problem = relay_problem(own, secrets, outbox_default)
     if problem:
         return Outcome(claim, False, problem, "settings")
     step: str | None = None
@@ -359,6 +368,7 @@ class Relay:
         self._down_since: float | None = None
         self._connected_once = False
         self._send_problem = ""  # from the last send, when the set-up itself failed
+        self._setup_problem = ""  # relay_problem of the settings seen, as of the last heartbeat
         self._settings_seen: DeliverySettings | None = None
         #: How many messages this relay sent and could not send (for tests and --once).
         self.sent = 0
@@ -585,20 +595,27 @@ class Relay:
 
     # -- the work ----------------------------------------------------------------------------
 
-    def _settings(self) -> DeliverySettings:
+    def _settings(self, *, check: bool = False) -> DeliverySettings:
+        """Today's settings. Whether the relay can send with them (``relay_problem``: the
+        keyring or credential files, an outbox folder) is checked when they change and when
+        ``check`` (each heartbeat), not for every message."""
         rows = self._execute("SELECT pmdesk.relay_settings()")
         values = rows[0][0] if rows and isinstance(rows[0][0], dict) else {}
         settings = delivery_settings(values)
-        if settings != self._settings_seen:
+        changed = settings != self._settings_seen
+        if changed or check:
+            before = self._setup_problem
+            self._setup_problem = relay_problem(settings, self._secrets, self._outbox_default)
+            if changed or (before and not self._setup_problem):
+                self._send_problem = ""  # a new set-up, or a secret stored: a new chance
             self._settings_seen = settings
-            self._send_problem = ""  # a new set-up gets a new chance
         return settings
 
-    def _problem(self, settings: DeliverySettings) -> str:
-        return relay_problem(settings, self._secrets, self._outbox_default) or self._send_problem
+    def _problem(self) -> str:
+        return self._setup_problem or self._send_problem
 
     def _heartbeat(self) -> None:
-        settings = self._settings()
+        settings = self._settings(check=True)
         self._execute(
             "SELECT pmdesk.relay_heartbeat(%s, %s, %s, %s, %s, %s)",
             (
@@ -607,7 +624,7 @@ class Relay:
                 os.getpid(),
                 __version__[:40],
                 settings.method[:40],
-                self._problem(settings)[:1000],
+                self._problem()[:1000],
             ),
         )
 
@@ -646,7 +663,7 @@ class Relay:
             settings,
             self._secrets,
             self._outbox_default,
-            known_problem=self._send_problem if claim.method == settings.method else "",
+            known_problem=self._problem(),
             make_delivery=self._make_delivery,
         )
         self._in_flight = future

@@ -31,7 +31,11 @@ from pmdesk.core.delivery import health
 from pmdesk.core.delivery.base import (
     DEFAULT_PHONE_REGION,
     METHODS,
+    MICROSOFT_METHODS,
+    OAUTH_METHODS,
     PUBLIC_ENDPOINTS,
+    SMS_PROVIDER_METHODS,
+    SMTP_METHODS,
     CodeMessage,
     DeliveryError,
     DeliverySettings,
@@ -210,14 +214,13 @@ def delivery_label(delivery: DeliverySettings, outbox_default: str | os.PathLike
 
 
 def delivery_encrypted(delivery: DeliverySettings) -> bool | None:
-    """Whether codes travel encrypted: None when nothing leaves this machine (outbox)."""
-    if delivery.method in {"smtp", "m365", "google"}:
-        return delivery.smtp_security in {"starttls", "tls"}
-    if delivery.method == "sms":
-        return urlsplit(delivery.sms_url).scheme.lower() == "https"
-    if delivery.method in {"graph", "twilio", "vonage", "cm"}:
-        return True  # the providers' HTTPS APIs
-    return None
+    """Whether codes travel encrypted, as the Delivery itself answers: None when nothing leaves
+    this machine (outbox). Settings pmdesk refuses to send with (plain SMTP to another host, a
+    missing server) protect nothing: False."""
+    try:
+        return delivery_for(delivery, MemoryStore(), Path(".")).encrypted
+    except DeliveryError:
+        return False
 
 
 def delivery_link(delivery: DeliverySettings) -> Link:
@@ -359,15 +362,15 @@ def validate_delivery(delivery: DeliverySettings) -> DeliverySettings:
             "Google Workspace, Microsoft Graph) or text message (SMS gateway, Twilio, Vonage, "
             "CM.com)."
         )
-    oauth_mail = method in {"m365", "google", "graph"}
-    microsoft = method in {"m365", "graph"}
+    oauth_mail = method in OAUTH_METHODS
+    microsoft = method in MICROSOFT_METHODS
     check("outbox_folder", lambda: _clean_folder(delivery.outbox_folder))
     check("smtp_host", lambda: _clean_host(delivery.smtp_host, required=method == "smtp"))
     check("smtp_port", lambda: _range(delivery.smtp_port, "The SMTP port", (1, 65535), "ports"))
     if delivery.smtp_security not in SMTP_SECURITY:
         errors["smtp_security"] = "Choose STARTTLS or TLS for the mail server."
     elif (
-        method in {"smtp", "m365", "google"}
+        method in SMTP_METHODS
         and delivery.smtp_security == "none"
         and "smtp_host" not in errors
         and not _is_loopback(smtp_host(delivery))
@@ -521,7 +524,7 @@ def _clean_sms_sender(value: str, method: str, region: str) -> str:
     Service SID."""
     text = value.strip()
     if not text:
-        if method in {"twilio", "vonage", "cm"}:
+        if method in SMS_PROVIDER_METHODS:
             raise FieldInvalid(
                 "Enter the sender of text messages: a number such as +32470123456 or a sender "
                 "name of up to 11 letters and digits."

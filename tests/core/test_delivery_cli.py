@@ -305,9 +305,9 @@ def test_m365_configure_show_and_a_token_failure_named_by_step(
     rc, out = pmdesk(sqlite_db, "test", "anna@workshop.example")
     assert rc == 1
     assert out == (
-        "pmdesk: Failed at: settings (settings). No client secret for this delivery method is "
-        "stored in this computer's keyring. Enter it in System → Security, or run: pmdesk mail "
-        "configure --method m365 ...\n"
+        "pmdesk: Failed at: settings (settings). No client secret is stored in this computer's "
+        "keyring. Enter it in System → Security, or run: pmdesk mail configure --method m365 "
+        "...\n"
     )
     rc, out = pmdesk(sqlite_db, "status")
     assert rc == 1

@@ -14,12 +14,12 @@ from pmdesk.core.clock import ShiftedClock
 from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.delivery import health
 from pmdesk.core.delivery.base import METHODS, DeliveryError, DeliverySettings, failure_text
+from pmdesk.core.delivery.factory import secret_key
 from pmdesk.core.delivery.fields import (
     FIELD_HINTS,
     FIELD_LABELS,
     METHOD_LABELS,
     method_fields,
-    needs_secret,
 )
 from pmdesk.core.errors import ValidationError
 from pmdesk.core.security import SecurityService, validate_delivery
@@ -206,5 +206,6 @@ def test_the_form_description_covers_every_field_and_method() -> None:
     for method in METHODS:
         assert set(method_fields(method)) <= names
     assert "m365_thumbprint" in method_fields("graph")
-    assert not needs_secret(DeliverySettings(method="smtp"))
-    assert needs_secret(DeliverySettings(method="cm"))
+    # Which secret a method needs is factory.secret_key's answer (None: no secret).
+    assert secret_key(DeliverySettings(method="smtp")) is None
+    assert secret_key(DeliverySettings(method="cm")) == sms_provider_key("cm", "")

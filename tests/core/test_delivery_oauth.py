@@ -252,7 +252,7 @@ def test_missing_secret_in_the_keyring(
 ) -> None:
     error = failure(m365(m365_smtp, entra, token_cache, secret=None))
     assert error.step == "settings"
-    assert str(error).startswith("No client secret for this delivery method is stored")
+    assert str(error).startswith("No client secret is stored in this computer's keyring")
     assert entra.token_requests == []
 
 

@@ -198,6 +198,13 @@ def test_a_sign_in_at_a_workstation_gets_its_code_by_mail_through_the_relay(
     try:
         add_user(ws, "bert", "bert's long secret", email="bert@example.com")
         with running_relay(relay_url(hardened), tmp_path):
+            # Its first heartbeat follows "waiting for codes": until then no relay has run.
+            wait_until(
+                lambda: (
+                    sql(hardened.owner_url, "SELECT count(*) FROM pmdesk.relay_heartbeat") != [(0,)]
+                ),
+                what="the relay's first heartbeat",
+            )
             login = LoginService(ws, passwords=cheap_passwords(), workstation="ws-test")
             needed = login.begin("bert", "bert's long secret")
             assert isinstance(needed, CodeNeeded), needed

@@ -119,7 +119,9 @@ def test_the_core_knows_which_links_are_local(ui_app: App, page: SecurityPage) -
     assert database_link(False, url("postgresql+psycopg:///pm")) == "local"  # local socket
     assert database_link(False, url("postgresql+psycopg://u@db.office.lan/pm")) == "exposed"
     assert database_link(True, url("postgresql+psycopg://u@db.office.lan/pm")) == "encrypted"
-    smtp = DeliverySettings(method="smtp", smtp_host="localhost", smtp_security="none")
+    smtp = DeliverySettings(
+        method="smtp", smtp_host="localhost", smtp_security="none", smtp_from="codes@example.com"
+    )
     assert delivery_link(smtp) == "local"
     assert delivery_link(replace(smtp, smtp_host="mail.example.com")) == "exposed"
     assert delivery_link(replace(smtp, smtp_security="tls")) == "encrypted"

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from pmdesk.core.errors import PmdeskError
+from pmdesk.secrets import SecretStore, SecretStoreError
 
 Method = Literal["outbox", "smtp", "m365", "google", "graph", "sms", "twilio", "vonage", "cm"]
 METHODS: tuple[Method, ...] = (
@@ -39,6 +40,16 @@ METHODS: tuple[Method, ...] = (
 )
 # The methods that send a text message (to a phone number) rather than an e-mail.
 SMS_METHODS: frozenset[str] = frozenset({"sms", "twilio", "vonage", "cm"})
+# The text-message providers with a documented API of their own (not pmdesk's gateway) …
+SMS_PROVIDER_METHODS: frozenset[str] = frozenset({"twilio", "vonage", "cm"})
+# … and those of them that need an account (Account SID, API key) besides the secret.
+SMS_ACCOUNT_METHODS: frozenset[str] = frozenset({"twilio", "vonage"})
+# The methods that send e-mail over SMTP (plain login or XOAUTH2).
+SMTP_METHODS: frozenset[str] = frozenset({"smtp", "m365", "google"})
+# The methods that send e-mail from a mailbox of their own (the From address).
+MAIL_METHODS: frozenset[str] = frozenset({"smtp", "m365", "google", "graph"})
+# The e-mail methods that sign in with an OAuth 2.0 token.
+OAUTH_METHODS: frozenset[str] = frozenset({"m365", "google", "graph"})
 # The methods whose token comes from a Microsoft Entra app registration.
 MICROSOFT_METHODS: frozenset[str] = frozenset({"m365", "graph"})
 SmtpSecurity = Literal["starttls", "tls", "none"]
@@ -181,6 +192,55 @@ def is_loopback_host(host: str) -> bool:
 def without_code(text: str, message: CodeMessage) -> str:
     """``text`` with the code blanked out, for error messages built from a server's answer."""
     return text.replace(message.code, "******") if message.code else text
+
+
+@runtime_checkable
+class NamesMissingSecrets(Protocol):
+    """A secret store that words a missing secret itself (the relay's: it has no System →
+    Security to point to)."""
+
+    def missing(self, key: str, label: str, method: str) -> str: ...
+
+
+def read_secret(
+    secrets: SecretStore, key: str, label: str, method: str, *, one_line: bool = False
+) -> str:
+    """The secret stored under ``key``, or DeliveryError (step "settings") naming it by
+    ``label`` ("Twilio Auth Token", "client secret") and saying how to store it for ``method``.
+    ``one_line``: a secret that goes into an HTTP header or form may not hold a line break."""
+    try:
+        value = secrets.get(key)
+    except SecretStoreError as exc:
+        raise DeliveryError(f"The {label} cannot be read: {exc}", step="settings") from None
+    if not value:
+        raise DeliveryError(missing_secret(secrets, key, label, method), step="settings")
+    if one_line and any(ch in value for ch in "\r\n"):
+        raise DeliveryError(f"The {label} in the keyring contains a line break.", step="settings")
+    return value
+
+
+@dataclass(frozen=True)
+class StoredSecret:
+    """One keyring entry a Delivery needs, read only when a message is sent."""
+
+    secrets: SecretStore
+    key: str
+    label: str  # how messages name it: "Twilio Auth Token", "client secret"
+    method: str
+    one_line: bool = False
+
+    def read(self) -> str:
+        return read_secret(self.secrets, self.key, self.label, self.method, one_line=self.one_line)
+
+
+def missing_secret(secrets: SecretStore, key: str, label: str, method: str) -> str:
+    """The sentence for a secret that is not stored."""
+    if isinstance(secrets, NamesMissingSecrets):
+        return secrets.missing(key, label, method)
+    return (
+        f"No {label} is stored in this computer's keyring. Enter it in System → Security, "
+        f"or run: pmdesk mail configure --method {method} ..."
+    )
 
 
 def redo(error: DeliveryError, text: str) -> DeliveryError:

@@ -13,11 +13,17 @@ from pathlib import Path
 
 from pmdesk.core.delivery.base import (
     METHODS,
+    MICROSOFT_METHODS,
     PUBLIC_ENDPOINTS,
+    SMS_ACCOUNT_METHODS,
+    SMS_PROVIDER_METHODS,
+    SMTP_METHODS,
     Delivery,
     DeliveryError,
     DeliverySettings,
     Endpoints,
+    StoredSecret,
+    read_secret,
 )
 from pmdesk.core.delivery.graph import GraphDelivery
 from pmdesk.core.delivery.oauth import (
@@ -32,11 +38,10 @@ from pmdesk.core.delivery.oauth import (
 )
 from pmdesk.core.delivery.outbox import OutboxDelivery
 from pmdesk.core.delivery.sms import DEFAULT_TIMEOUT, SmsDelivery, check_sms_url
-from pmdesk.core.delivery.sms_providers import CmSms, TwilioSms, VonageSms
+from pmdesk.core.delivery.sms_providers import CmSms, ProviderSms, TwilioSms, VonageSms
 from pmdesk.core.delivery.smtp import SmtpDelivery, check_smtp_settings, mailbox_of
 from pmdesk.secrets import (
     SecretStore,
-    SecretStoreError,
     google_key,
     m365_key,
     sms_key,
@@ -49,6 +54,8 @@ PROVIDER_SMTP: dict[str, tuple[str, str]] = {
     "m365": ("smtp.office365.com", "Microsoft 365"),
     "google": ("smtp.gmail.com", "Google Workspace"),
 }
+# The text-message providers' classes.
+PROVIDER_SMS: dict[str, type[ProviderSms]] = {"twilio": TwilioSms, "vonage": VonageSms, "cm": CmSms}
 
 
 def smtp_host(settings: DeliverySettings) -> str:
@@ -73,11 +80,11 @@ def _check(settings: DeliverySettings) -> None:
     method = settings.method
     if method not in METHODS:
         raise DeliveryError(f"Unknown delivery method '{method}'.")
-    if method in {"smtp", "m365", "google"}:
+    if method in SMTP_METHODS:
         check_smtp_settings(
             smtp_host(settings), settings.smtp_port, settings.smtp_security, settings.smtp_from
         )
-    if method in {"m365", "graph"}:
+    if method in MICROSOFT_METHODS:
         if not settings.m365_tenant_id.strip():
             raise DeliveryError("Enter the Microsoft Entra tenant ID.")
         if not settings.m365_client_id.strip():
@@ -90,10 +97,10 @@ def _check(settings: DeliverySettings) -> None:
         raise DeliveryError("Store the service account's JSON key first.")
     if method == "sms":
         check_sms_url(settings.sms_url)
-    if method in {"twilio", "vonage"} and not settings.sms_account.strip():
+    if method in SMS_ACCOUNT_METHODS and not settings.sms_account.strip():
         what = "Account SID" if method == "twilio" else "API key"
         raise DeliveryError(f"Enter the {what}.")
-    if method in {"twilio", "vonage", "cm"} and not settings.sms_sender.strip():
+    if method in SMS_PROVIDER_METHODS and not settings.sms_sender.strip():
         raise DeliveryError("Enter the sender of text messages (a number or a sender name).")
 
 
@@ -101,19 +108,18 @@ def secret_key(settings: DeliverySettings) -> str | None:
     """The keyring entry holding the secret this method needs, or None (outbox, SMTP without
     a login, incomplete settings)."""
     d = settings
-    match d.method:
-        case "smtp" if d.smtp_username.strip():
-            return smtp_key(d.smtp_host.strip(), d.smtp_username.strip())
-        case "m365" | "graph" if d.m365_tenant_id.strip() and d.m365_client_id.strip():
-            return m365_key(d.m365_tenant_id.strip(), d.m365_client_id.strip(), d.m365_auth)
-        case "google" if d.google_client_email.strip():
-            return google_key(d.google_client_email.strip())
-        case "sms" if d.sms_url.strip():
-            return sms_key(d.sms_url.strip())
-        case "twilio" | "vonage" if d.sms_account.strip():
-            return sms_provider_key(d.method, d.sms_account.strip())
-        case "cm":
-            return sms_provider_key("cm", "")
+    if d.method == "smtp" and d.smtp_username.strip():
+        return smtp_key(d.smtp_host.strip(), d.smtp_username.strip())
+    if d.method in MICROSOFT_METHODS and d.m365_tenant_id.strip() and d.m365_client_id.strip():
+        return m365_key(d.m365_tenant_id.strip(), d.m365_client_id.strip(), d.m365_auth)
+    if d.method == "google" and d.google_client_email.strip():
+        return google_key(d.google_client_email.strip())
+    if d.method == "sms" and d.sms_url.strip():
+        return sms_key(d.sms_url.strip())
+    if d.method in SMS_ACCOUNT_METHODS and d.sms_account.strip():
+        return sms_provider_key(d.method, d.sms_account.strip())
+    if d.method == "cm":
+        return sms_provider_key("cm", "")
     return None
 
 
@@ -129,13 +135,28 @@ _SECRET_LABELS = {
 
 def secret_label(settings: DeliverySettings) -> str:
     """What the secret is called: 'client secret', 'Auth Token', …"""
-    if settings.method in {"m365", "graph"}:
+    if settings.method in MICROSOFT_METHODS:
         return (
             "certificate private key (PEM)"
             if settings.m365_auth == "certificate"
             else ("client secret")
         )
     return _SECRET_LABELS.get(settings.method, "secret")
+
+
+def secret_in_messages(settings: DeliverySettings) -> str:
+    """The secret as a failed send names it: ``secret_label`` with what it belongs to
+    ("password for the mail account 'mailer' on mail.example", "Twilio Auth Token")."""
+    d = settings
+    label = secret_label(d)
+    if d.method == "smtp":
+        return f"{label} for the mail account '{d.smtp_username.strip()}' on {d.smtp_host.strip()}"
+    if d.method == "sms":
+        parts = check_sms_url(d.sms_url)
+        return f"token for the SMS gateway {parts.scheme}://{parts.netloc}"
+    if d.method in PROVIDER_SMS:
+        return f"{PROVIDER_SMS[d.method].provider} {label}"
+    return label
 
 
 def outbox_folder(settings: DeliverySettings, outbox_default: Path) -> Path:
@@ -165,64 +186,54 @@ def delivery_for(
     """
     check_settings(settings)
     d = settings
+    key = secret_key(d)
+    label = secret_in_messages(d)
     lazy_tokens = _LazyTokens(
         lambda: _token_source(d, secrets, endpoints, tokens, ssl_context, timeout)
     )
-    match d.method:
-        case "smtp":
-            return SmtpDelivery(
-                host=d.smtp_host,
-                port=d.smtp_port,
-                security=d.smtp_security,
-                sender=d.smtp_from,
-                username=d.smtp_username,
-                secrets=secrets,
-                ssl_context=ssl_context,
-                timeout=timeout,
-            )
-        case "m365" | "google":
-            return SmtpDelivery(
-                host=smtp_host(d),
-                port=d.smtp_port,
-                security=d.smtp_security,
-                sender=d.smtp_from,
-                secrets=secrets,
-                ssl_context=ssl_context,
-                timeout=timeout,
-                oauth=lazy_tokens,
-                provider=PROVIDER_SMTP[d.method][1],
-            )
-        case "graph":
-            return GraphDelivery(
-                sender=d.smtp_from,
-                tokens=lazy_tokens,
-                graph_url=endpoints.graph,
-                ssl_context=ssl_context,
-                timeout=timeout,
-            )
-        case "sms":
+    if d.method in SMTP_METHODS:
+        oauth = d.method in PROVIDER_SMTP
+        return SmtpDelivery(
+            host=smtp_host(d),
+            port=d.smtp_port,
+            security=d.smtp_security,
+            sender=d.smtp_from,
+            username="" if oauth else d.smtp_username,
+            password=None if oauth or key is None else StoredSecret(secrets, key, label, d.method),
+            ssl_context=ssl_context,
+            timeout=timeout,
+            oauth=lazy_tokens if oauth else None,
+            provider=PROVIDER_SMTP[d.method][1] if oauth else "",
+        )
+    if d.method == "graph":
+        return GraphDelivery(
+            sender=d.smtp_from,
+            tokens=lazy_tokens,
+            graph_url=endpoints.graph,
+            ssl_context=ssl_context,
+            timeout=timeout,
+        )
+    if d.method == "sms" or d.method in PROVIDER_SMS:
+        assert key is not None  # check_settings made sure
+        secret = StoredSecret(secrets, key, label, d.method, one_line=True)
+        if d.method == "sms":
             return SmsDelivery(
                 url=d.sms_url,
-                secrets=secrets,
+                token=secret,
                 ssl_context=ssl_context,
                 timeout=timeout,
                 region=d.phone_region,
             )
-        case "twilio" | "vonage" | "cm":
-            kind = {"twilio": TwilioSms, "vonage": VonageSms, "cm": CmSms}[d.method]
-            url = {"twilio": endpoints.twilio, "vonage": endpoints.vonage, "cm": endpoints.cm}
-            key = secret_key(d)
-            assert key is not None  # check_settings made sure
-            return kind(
-                secrets=secrets,
-                secret_key=key,
-                sender=d.sms_sender,
-                account=d.sms_account,
-                api_url=url[d.method],
-                region=d.phone_region,
-                ssl_context=ssl_context,
-                timeout=timeout,
-            )
+        url = {"twilio": endpoints.twilio, "vonage": endpoints.vonage, "cm": endpoints.cm}
+        return PROVIDER_SMS[d.method](
+            secret=secret,
+            sender=d.sms_sender,
+            account=d.sms_account,
+            api_url=url[d.method],
+            region=d.phone_region,
+            ssl_context=ssl_context,
+            timeout=timeout,
+        )
     return OutboxDelivery(outbox_folder(d, outbox_default), sender=d.smtp_from)
 
 
@@ -257,17 +268,7 @@ def _token_source(
 ) -> MicrosoftTokens | GoogleTokens:
     key = secret_key(d)
     assert key is not None  # check_settings made sure
-    label = secret_label(d)
-    try:
-        secret = secrets.get(key)
-    except SecretStoreError as exc:
-        raise DeliveryError(f"The {label} cannot be read: {exc}", step="settings") from None
-    if not secret:
-        raise DeliveryError(
-            f"No {label} for this delivery method is stored in this computer's keyring. Enter "
-            f"it in System → Security, or run: pmdesk mail configure --method {d.method} ...",
-            step="settings",
-        )
+    secret = read_secret(secrets, key, secret_label(d), d.method)
     if d.method == "google":
         return GoogleTokens(
             secret,

@@ -6,8 +6,8 @@ API for the form (all Qt-free, no database):
 
 - ``METHOD_LABELS[method]``: the name to show in the method list, in ``METHODS`` order.
 - ``method_fields(method)``: the ``DeliverySettings`` field names to show, in order; plus
-  ``needs_secret(settings)`` / ``factory.secret_label(settings)`` for the secret box, whose
-  keyring entry is ``factory.secret_key(settings)`` (store what is typed with
+  ``factory.secret_key(settings)`` (None: no secret box) / ``factory.secret_label(settings)``
+  for the secret box (store what is typed with
   ``SecretStore.set(secret_key(...), value)``; never show a stored secret).
 - ``FIELD_LABELS[field]`` and ``FIELD_HINTS[field]``: the label and the hint under it;
   ``SECRET_HINTS[method]``: the hint for the secret.
@@ -19,8 +19,6 @@ API for the form (all Qt-free, no database):
 """
 
 from __future__ import annotations
-
-from pmdesk.core.delivery.base import DeliverySettings
 
 METHOD_LABELS: dict[str, str] = {
     "outbox": "Outbox folder (for trying pmdesk out; nothing is sent)",
@@ -122,10 +120,3 @@ SECRET_HINTS: dict[str, str] = {
 def method_fields(method: str) -> tuple[str, ...]:
     """The DeliverySettings fields the form shows for ``method``, in order."""
     return _FIELDS.get(method, ())
-
-
-def needs_secret(settings: DeliverySettings) -> bool:
-    """Whether this method needs a secret in the keyring (SMTP only with a user name)."""
-    if settings.method == "smtp":
-        return bool(settings.smtp_username.strip())
-    return settings.method != "outbox"

@@ -2,7 +2,8 @@
 
 The gateway gets ``POST <url>`` with the JSON body ``{"to": "+32470123456", "message": "..."}``
 and ``Authorization: Bearer <token>``; any 2xx answer means accepted. The token lives in the
-keyring under ``sms_key(url)``. Plain http:// is allowed only to a gateway on this machine.
+keyring under ``sms_key(url)`` (the factory passes it in). Plain http:// is allowed only to a
+gateway on this machine.
 Redirects are refused: following one could hand the token to another server.
 """
 
@@ -19,6 +20,7 @@ from pmdesk.core.delivery.base import (
     CodeMessage,
     DeliveryError,
     Step,
+    StoredSecret,
     is_loopback_host,
     redo,
     without_code,
@@ -26,7 +28,6 @@ from pmdesk.core.delivery.base import (
 from pmdesk.core.delivery.http import DEFAULT_TIMEOUT, post
 from pmdesk.core.delivery.message import sms_text
 from pmdesk.core.validation import FieldInvalid, clean_phone, mask_phone
-from pmdesk.secrets import SecretStore, SecretStoreError, sms_key
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ class SmsDelivery:
         self,
         *,
         url: str,
-        secrets: SecretStore,
+        token: StoredSecret,
         ssl_context: ssl.SSLContext | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         region: str = DEFAULT_PHONE_REGION,
@@ -79,7 +80,7 @@ class SmsDelivery:
         self._where = f"{parts.scheme}://{parts.netloc}"
         self._host = parts.hostname or ""
         self._https = parts.scheme == "https"
-        self._secrets = secrets
+        self._token = token
         self._ssl_context = ssl_context
 
     @property
@@ -96,7 +97,7 @@ class SmsDelivery:
 
     def send(self, message: CodeMessage) -> None:
         number = need_number(self, message)
-        token = self._token()
+        token = self._token.read()
         body = json.dumps({"to": number, "message": sms_text(message)}).encode("utf-8")
         try:
             reply = post(
@@ -125,26 +126,6 @@ class SmsDelivery:
             log.info("%s", text)
             raise DeliveryError(text, step=step)
         log.info("Security code text message sent via %s to %s", self._where, mask_phone(number))
-
-    def _token(self) -> str:
-        try:
-            token = self._secrets.get(sms_key(self.url))
-        except SecretStoreError as exc:
-            raise DeliveryError(
-                f"The SMS gateway token cannot be read: {exc}", step="settings"
-            ) from None
-        if not token:
-            raise DeliveryError(
-                f"No token for the SMS gateway {self._where} is stored in this computer's "
-                "keyring. Enter it in System → Security, or run: pmdesk mail configure "
-                "--method sms --url ...",
-                step="settings",
-            )
-        if any(ch in token for ch in "\r\n"):
-            raise DeliveryError(
-                "The SMS gateway token in the keyring contains a line break.", step="settings"
-            )
-        return token
 
 
 class _HasRegion(Protocol):

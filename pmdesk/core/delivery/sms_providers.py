@@ -34,6 +34,7 @@ from pmdesk.core.delivery.base import (
     CodeMessage,
     DeliveryError,
     Step,
+    StoredSecret,
     redo,
     without_code,
 )
@@ -41,7 +42,6 @@ from pmdesk.core.delivery.http import DEFAULT_TIMEOUT, Reply, brief, post
 from pmdesk.core.delivery.message import sms_text
 from pmdesk.core.delivery.sms import need_number, phone_destination
 from pmdesk.core.validation import mask_phone
-from pmdesk.secrets import SecretStore, SecretStoreError
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +61,7 @@ class ProviderSms:
     def __init__(
         self,
         *,
-        secrets: SecretStore,
-        secret_key: str,
+        secret: StoredSecret,
         sender: str,
         account: str = "",
         api_url: str,
@@ -75,8 +74,7 @@ class ProviderSms:
         self.api_url = api_url.rstrip("/")
         self.region = region
         self.timeout = timeout
-        self._secrets = secrets
-        self._secret_key = secret_key
+        self._secret = secret
         self._ssl_context = ssl_context
 
     @property
@@ -92,7 +90,7 @@ class ProviderSms:
 
     def send(self, message: CodeMessage) -> None:
         number = need_number(self, message)
-        secret = self._secret()
+        secret = self._secret.read()
         url, body, headers = self.request(number, sms_text(message), secret)
         try:
             reply = post(
@@ -120,27 +118,6 @@ class ProviderSms:
     def problem(self, reply: Reply) -> tuple[Step, str] | None:
         """What went wrong according to the provider's answer, or None when it was accepted."""
         raise NotImplementedError
-
-    def _secret(self) -> str:
-        try:
-            secret = self._secrets.get(self._secret_key)
-        except SecretStoreError as exc:
-            raise DeliveryError(
-                f"The {self.provider} {self.secret_name} cannot be read: {exc}", step="settings"
-            ) from None
-        if not secret:
-            raise DeliveryError(
-                f"No {self.provider} {self.secret_name} is stored in this computer's keyring. "
-                f"Enter it in System → Security, or run: pmdesk mail configure --method "
-                f"{self.method} ...",
-                step="settings",
-            )
-        if any(ch in secret for ch in "\r\n"):
-            raise DeliveryError(
-                f"The {self.provider} {self.secret_name} in the keyring contains a line break.",
-                step="settings",
-            )
-        return secret
 
 
 def _form(fields: Mapping[str, str]) -> bytes:

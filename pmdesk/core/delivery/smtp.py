@@ -19,6 +19,7 @@ from pmdesk.core.delivery.base import (
     DeliveryError,
     SmtpSecurity,
     Step,
+    StoredSecret,
     is_loopback_host,
     redo,
     without_code,
@@ -26,7 +27,6 @@ from pmdesk.core.delivery.base import (
 from pmdesk.core.delivery.message import email_destination, email_message, need_email
 from pmdesk.core.delivery.oauth import TokenSource
 from pmdesk.core.validation import FieldInvalid, clean_email, mail_address, mask_email
-from pmdesk.secrets import SecretStore, SecretStoreError, smtp_key
 
 log = logging.getLogger(__name__)
 
@@ -88,15 +88,16 @@ class SmtpDelivery:
         port: int,
         security: SmtpSecurity,
         sender: str,
-        secrets: SecretStore,
         username: str = "",
+        password: StoredSecret | None = None,
         ssl_context: ssl.SSLContext | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         oauth: TokenSource | None = None,
         provider: str = "",
     ) -> None:
-        """``oauth``: sign in with XOAUTH2 as the From mailbox (``username`` is not used);
-        ``provider`` ("Microsoft 365", "Google Workspace") names the service in messages."""
+        """``password``: sign in as ``username`` with this secret (none: no login);
+        ``oauth``: sign in with XOAUTH2 as the From mailbox instead; ``provider``
+        ("Microsoft 365", "Google Workspace") names the service in messages."""
         check_smtp_settings(host, port, security, sender)
         self.oauth = oauth
         self.provider = provider
@@ -106,7 +107,7 @@ class SmtpDelivery:
         self.sender = sender.strip()
         self.username = username.strip()
         self.timeout = timeout
-        self._secrets = secrets
+        self._password = password
         self._ssl_context = ssl_context
 
     @property
@@ -130,7 +131,7 @@ class SmtpDelivery:
 
     def send(self, message: CodeMessage) -> None:
         recipient = need_email(message)
-        password = self._password() if self.oauth is None else None
+        password = self._password.read() if self._password is not None else None
         token = self.oauth.token() if self.oauth is not None else None
         mail = email_message(message, sender=self.sender, recipient=recipient)
         context = self._ssl_context or ssl.create_default_context()
@@ -152,24 +153,6 @@ class SmtpDelivery:
             self.port,
             mask_email(recipient),
         )
-
-    def _password(self) -> str | None:
-        if not self.username:
-            return None
-        try:
-            password = self._secrets.get(smtp_key(self.host, self.username))
-        except SecretStoreError as exc:
-            raise DeliveryError(
-                f"The mail server password cannot be read: {exc}", step="settings"
-            ) from None
-        if not password:
-            raise DeliveryError(
-                f"No password for the mail account '{self.username}' on {self.host} is stored "
-                "in this computer's keyring. Enter it in System → Security, or run: pmdesk mail "
-                "configure --method smtp ... --username ... --password-stdin",
-                step="settings",
-            )
-        return password
 
     def _deliver(
         self,
