@@ -4,6 +4,7 @@ token it is given."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -434,3 +435,61 @@ def test_unusable_service_account_keys(
     assert error.step == "settings"
     assert expected in str(error)
     assert google_tokens.stand_in.requests == []
+
+
+# ----- a key the libraries cannot use: its text never reaches a message ---------------------------
+
+KEY_TEXT = "TOPSECRETKEYMATERIAL0123456789abcdef"
+
+
+def test_an_unusable_service_account_key_is_named_not_quoted(
+    gmail_smtp: XoauthServer, google_tokens: GoogleTokenService, token_cache: TokenCache
+) -> None:
+    key = {
+        "type": "service_account",
+        "client_email": SERVICE_ACCOUNT,
+        "client_id": "1",
+        "private_key": {"pem": KEY_TEXT},  # not text: google-auth quotes it in its error
+        "token_uri": "https://oauth2.example/token",
+    }
+    from google.oauth2 import service_account
+
+    with pytest.raises(ValueError) as library:
+        service_account.Credentials.from_service_account_info(key, scopes=[GOOGLE_SCOPE])  # type: ignore[no-untyped-call]
+    assert KEY_TEXT in str(library.value)  # what pmdesk must not pass on
+
+    error = failure(google(gmail_smtp, google_tokens, token_cache, json.dumps(key)))
+    assert error.step == "token"
+    assert KEY_TEXT not in str(error)
+    assert str(error) == (
+        "The service account's JSON key cannot be used (InvalidValue in its private_key): "
+        "store the key file again."
+    )
+    assert google_tokens.stand_in.requests == []
+
+
+def test_an_unusable_certificate_key_is_named_not_quoted(
+    m365_smtp: XoauthServer,
+    entra: Entra,
+    token_cache: TokenCache,
+    app_certificate: KeyPair,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    pem = f"-----BEGIN PRIVATE KEY-----\n{KEY_TEXT}\n-----END PRIVATE KEY-----\n"
+    error = failure(
+        m365(
+            m365_smtp,
+            entra,
+            token_cache,
+            secret=pem,
+            m365_auth="certificate",
+            m365_thumbprint=app_certificate.thumbprint,
+        )
+    )
+    assert KEY_TEXT not in str(error) and KEY_TEXT not in caplog.text
+    assert error.step == "token"
+    assert str(error) == (
+        "The certificate private key (PEM) cannot be used (InvalidKeyError): store the PEM "
+        "private key (-----BEGIN PRIVATE KEY-----) again."
+    )
+    assert entra.token_requests == []

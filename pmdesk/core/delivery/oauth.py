@@ -197,6 +197,7 @@ class MicrosoftTokens:
         self._cache.forget(self.key)
 
     def _fetch(self) -> tuple[str, float]:
+        import jwt
         import msal
 
         credential: str | dict[str, str] = (
@@ -218,10 +219,10 @@ class MicrosoftTokens:
                 token_cache=msal.TokenCache(),
             )
             result = client.acquire_token_for_client(scopes=[self.scope])
-        except ValueError as exc:
-            raise DeliveryError(self._explain_value_error(exc), step="token") from None
         except OSError as exc:  # requests' errors are OSErrors
             raise DeliveryError(self._unreachable(exc), step="token") from None
+        except (ValueError, TypeError, jwt.PyJWTError) as exc:
+            raise DeliveryError(self._explain_unusable(exc), step="token") from None
         finally:
             session.close()
         if not isinstance(result, dict) or "access_token" not in result:
@@ -242,17 +243,20 @@ class MicrosoftTokens:
             f"'{self.app.client_id}' ({brief(first) or 'no reason given'})."
         )
 
-    def _explain_value_error(self, exc: ValueError) -> str:
-        """MSAL raises ValueError for a tenant it cannot find and for unusable credentials."""
+    def _explain_unusable(self, exc: BaseException) -> str:
+        """MSAL raises ValueError for a tenant it cannot find, and ValueError or PyJWT's
+        InvalidKeyError for a credential it cannot use. The exception's text is read, never
+        quoted: a key's text may be in it."""
         text = " ".join(str(e) for e in (exc, exc.__context__) if e is not None)
         if "AADSTS90002" in text or "Unable to get authority configuration" in text:
             return self._sentence(_ENTRA_ERRORS[90002], "AADSTS90002")
-        if "private key" in text.lower() or "PEM" in text or "deserialize" in text.lower():
+        what = type(exc).__name__
+        if self.app.thumbprint:
             return (
-                "The certificate's private key in this computer's keyring cannot be read: store "
-                "the PEM private key (-----BEGIN PRIVATE KEY-----) again."
+                f"The certificate private key (PEM) cannot be used ({what}): store the PEM "
+                "private key (-----BEGIN PRIVATE KEY-----) again."
             )
-        return f"Microsoft Entra ID cannot be used with these settings ({brief(exc)})."
+        return f"Microsoft Entra ID cannot be used with these settings ({what})."
 
     def _unreachable(self, exc: BaseException) -> str:
         where, host = origin(self.authority)
@@ -334,9 +338,10 @@ class GoogleTokens:
                 info, scopes=[GOOGLE_SCOPE], subject=self.subject
             )
         except (ValueError, KeyError) as exc:
+            # Named, never quoted: google-auth puts the key's text in some of its errors.
             raise DeliveryError(
-                "The service account's JSON key in this computer's keyring cannot be used "
-                f"({brief(exc, 120)}): store the key file again.",
+                f"The service account's JSON key cannot be used ({type(exc).__name__} in its "
+                f"{_field_of(exc)}): store the key file again.",
                 step="token",
             ) from None
         session = http_session(self._ssl_context)
@@ -385,6 +390,15 @@ class GoogleTokens:
             )
         detail = f"{error}: {description}" if error else brief(exc.args[0] if exc.args else exc)
         return f"Google gave no token for the service account {self.account} ({brief(detail)})."
+
+
+def _field_of(exc: BaseException) -> str:
+    """The key file's field an error is about: a KeyError's missing field, else the private
+    key (the fields pmdesk does not check itself)."""
+    field = exc.args[0] if isinstance(exc, KeyError) and exc.args else None
+    if isinstance(field, str) and field.isidentifier() and len(field) <= 40:
+        return field
+    return "private_key"
 
 
 def parse_service_account(key_json: str) -> dict[str, Any]:
