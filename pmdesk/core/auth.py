@@ -61,6 +61,7 @@ from pmdesk.core.models import LoginChallenge, Person
 from pmdesk.core.passwords import MAX_PASSWORD_LENGTH, Passwords
 from pmdesk.core.people import display_name, is_locked
 from pmdesk.core.security import load_settings
+from pmdesk.core.server import info as server_info
 from pmdesk.core.server import password_check
 from pmdesk.core.server.login_client import ServerLogin
 from pmdesk.core.trusted_ips import is_trusted, trust, trust_refusal
@@ -163,6 +164,9 @@ class LoginService:
         the configured delivery method failed, else None: for the login dialog, before anyone
         signs in (it shows no detail). Blocking: the dialog calls it on a worker thread."""
         with self._ctx.db.session() as s:
+            if self._ctx.db.server_reads:  # no settings row is visible before a sign-in
+                found = server_info.read(s)
+                return health.LOGIN_WARNING if found.delivery_trouble else None
             settings = load_settings(s)
             if not settings.two_factor_enabled:
                 return None

@@ -65,6 +65,9 @@ POSTGRES_KEEPALIVES = {
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 #: The hardening level from which the server keeps the sessions (docs/server-enforced.md §4).
 SERVER_SESSIONS_LEVEL = 4
+#: The hardening level from which reading needs a session too (row-level security, §5.2):
+#: before a sign-in the client asks ``pmdesk.server_info()`` instead of reading tables.
+SERVER_READS_LEVEL = 6
 # How a new connection presents its session: the token as a bound parameter, so that it never
 # appears in the text of a statement (pg_stat_activity shows $1).
 PRESENT_SESSION = "SELECT set_config('pmdesk.session', %(token)s, false)"
@@ -474,6 +477,12 @@ class Database:
         """Whether the server keeps the sessions (hardening level 4 or later): every unit of
         work then acts as the session ``use_session`` names."""
         return self.backend == "postgresql" and self.hardening_level >= SERVER_SESSIONS_LEVEL
+
+    @property
+    def server_reads(self) -> bool:
+        """Whether the server shows rows only to a session (hardening level 6 or later):
+        what the client needs before a sign-in comes from ``server_info()``."""
+        return self.backend == "postgresql" and self.hardening_level >= SERVER_READS_LEVEL
 
     @property
     def session_token(self) -> str | None:

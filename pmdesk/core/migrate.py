@@ -30,6 +30,7 @@ from pmdesk.core.db import (
 from pmdesk.core.errors import DatabaseRefused, DatabaseUnavailable, SchemaTooNew
 from pmdesk.core.revisions import MIGRATIONS_DIR, head_from_files
 from pmdesk.core.server import grants as server_grants
+from pmdesk.core.server import install as server_install
 from pmdesk.core.server import meta as server_meta
 from pmdesk.core.server.roles import quote_ident
 
@@ -233,9 +234,13 @@ def _act_as_owner(connection: Connection, hardening: server_meta.Hardening) -> N
 
 
 def _after_hardened_upgrade(connection: Connection, hardening: server_meta.Hardening) -> None:
-    """Back to the login's own role; new tables get the same grants as the others."""
+    """Back to the login's own role; new tables get the same grants as the others, and (at
+    this pmdesk's level; an older one is raised by server init) the same triggers, policies
+    and row-level security."""
     assert hardening.roles is not None
     connection.execute(text("RESET ROLE"))
+    if hardening.level == server_meta.HARDENING_LEVEL and _current(connection) == head_revision():
+        server_install.install(connection, hardening.roles)
     server_grants.apply(connection, hardening.roles)
     connection.commit()
 

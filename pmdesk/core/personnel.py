@@ -49,6 +49,7 @@ from pmdesk.core.permissions import administrator_counts as administrator_counts
 from pmdesk.core.permissions import granted_to, require, require_within_own_rights
 from pmdesk.core.permissions import guard_administrators as _guard_administrators
 from pmdesk.core.search import starts_with
+from pmdesk.core.server import info as server_info
 from pmdesk.core.types import search_text
 from pmdesk.core.validation import (
     FieldInvalid,
@@ -341,6 +342,8 @@ class PersonnelService:
 
     def has_users(self) -> bool:
         with self._ctx.db.session() as s:
+            if self._ctx.db.server_reads:  # no row is visible before a sign-in
+                return server_info.read(s).has_users
             return (
                 s.execute(select(Person.id).where(Person.login_key.is_not(None)).limit(1)).first()
                 is not None
@@ -349,6 +352,8 @@ class PersonnelService:
     def anyone_can_sign_in(self) -> bool:
         """Someone has a login and a password (until then, ``pmdesk user add`` is open)."""
         with self._ctx.db.session() as s:
+            if self._ctx.db.server_reads:  # no row is visible before a sign-in
+                return server_info.read(s).anyone_can_sign_in
             found = s.execute(
                 select(Person.id)
                 .where(Person.login_key.is_not(None), Person.password_hash.is_not(None))
@@ -432,7 +437,16 @@ class PersonnelService:
             s.execute(
                 select(SecuritySettings.id).order_by(SecuritySettings.id).limit(1).with_for_update()
             ).first()
-            if s.execute(select(Person.id).where(Person.login_key.is_not(None)).limit(1)).first():
+            if self._ctx.db.server_reads:  # no row is visible to the workstation yet
+                taken = server_info.read(s).has_users
+            else:
+                taken = (
+                    s.execute(
+                        select(Person.id).where(Person.login_key.is_not(None)).limit(1)
+                    ).first()
+                    is not None
+                )
+            if taken:
                 raise AlreadyInitialised(
                     "An administrator was created meanwhile (perhaps on another workstation). "
                     "Sign in with that account."

@@ -47,6 +47,12 @@ POSTGRES_SEARCH_PATH = "pmdesk,public"
 _REVISION_QUERY = "SELECT version_num FROM alembic_version"
 # The same question as PersonnelService.has_users: is there anyone who can sign in?
 _HAS_USERS_QUERY = "SELECT 1 FROM personnel WHERE login_key IS NOT NULL LIMIT 1"
+# PostgreSQL: the revision, and whether the server shows rows only to a signed-in session
+# (server-enforced mode, hardening 6): then the server answers the question itself.
+_PG_REVISION_QUERY = (
+    "SELECT version_num, to_regprocedure('pmdesk.server_info()') IS NOT NULL FROM alembic_version"
+)
+_PG_HAS_USERS_QUERY = "SELECT (pmdesk.server_info() ->> 'has_users')::boolean"
 
 
 @dataclass(frozen=True)
@@ -157,7 +163,15 @@ def _ask_postgresql(target: DriverTarget) -> _Answers:
         autocommit=True,
         options=f"{given} -c search_path={POSTGRES_SEARCH_PATH}".strip(),
     ) as connection:
-        return _ask(connection.cursor())
+        cursor = connection.cursor()
+        cursor.execute(_PG_REVISION_QUERY)
+        rows = cursor.fetchall()
+        if not any(server_reads for _revision, server_reads in rows):
+            cursor.execute(_HAS_USERS_QUERY)
+            return [str(row[0]) for row in rows], cursor.fetchone() is not None
+        cursor.execute(_PG_HAS_USERS_QUERY)
+        found = cursor.fetchone()
+        return [str(row[0]) for row in rows], bool(found and found[0])
 
 
 def _ask_mariadb(target: DriverTarget) -> _Answers:

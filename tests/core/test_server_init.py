@@ -24,7 +24,7 @@ from pmdesk.core.clock import DatabaseClock, ShiftedClock
 from pmdesk.core.context import CoreContext
 from pmdesk.core.db import Database
 from pmdesk.core.models import AuditEvent, LoginChallenge, Person, TrustedIp, UserSession
-from pmdesk.core.server import meta
+from pmdesk.core.server import meta, reads_sql
 from pmdesk.core.server.roles import Roles
 from pmdesk.core.server.setup import initialise
 from pmdesk.secrets import MemoryStore
@@ -250,8 +250,14 @@ def test_an_existing_database_converts_in_place_keeping_people_passwords_and_add
         # The legacy login now reads and changes nothing.
         assert "permission denied" in refused(fresh.as_role(legacy), "SELECT 1")
         workstation = Database(fresh.as_role(fresh.workstation))
+        owner = Database(fresh.owner_url)
         try:
             with workstation.session() as s:
+                # Without a session the workstation's login reads no row (hardening 6).
+                assert s.execute(select(Person.login)).all() == []
+                assert s.execute(select(AuditEvent.id)).all() == []
+                assert s.execute(select(TrustedIp.address)).all() == []
+            with owner.session() as s:
                 after_people = s.execute(select(Person.login, Person.password_hash)).all()
                 # No readable hash is left: a marker, the verifier is out of reach.
                 assert after_people == [(login, "server") for login, _hash in before_people]
@@ -288,6 +294,7 @@ def test_an_existing_database_converts_in_place_keeping_people_passwords_and_add
             assert isinstance(service.begin("anne", "anne's long secret"), SignedIn)
         finally:
             workstation.dispose()
+            owner.dispose()
     finally:
         sql(fresh.owner_url, f"DROP OWNED BY {legacy}")
         sql(make_url(ADMIN_URLS["postgresql"]), f"DROP ROLE {legacy}")
@@ -505,3 +512,38 @@ def test_a_createrole_administrator_without_superuser_can_set_it_up(fresh: Fresh
         sql(admin_url, f'ALTER DATABASE "{fresh.owner_url.database}" OWNER TO postgres')
         sql(fresh.owner_url, f"REASSIGN OWNED BY {runner} TO postgres; DROP OWNED BY {runner}")
         sql(admin_url, f"DROP ROLE {runner}")
+
+
+def test_a_level_5_database_is_raised_to_row_level_security_and_status_checks_it(
+    fresh: Fresh,
+) -> None:
+    """A database hardened before reads were restricted (level 5: no RLS) says so in status
+    and is raised by init; a policy removed by hand is a problem until init puts it back."""
+    assert init(fresh)[0] == 0
+    for table in reads_sql.EXPECTED:  # as level 5 left it
+        sql(fresh.owner_url, f"ALTER TABLE pmdesk.{table} DISABLE ROW LEVEL SECURITY")
+    sql(fresh.owner_url, "UPDATE pmdesk.server_meta SET value = '5' WHERE key = 'hardening_level'")
+    status = run_pmdesk("server", "status", "--database", fresh.url_text())
+    assert status.returncode == 1
+    assert "hardening 5 is older than this pmdesk's 6" in status.stdout
+    code, out, err = init(fresh)
+    assert code == 0, err + out
+    assert "Policies     row-level security on" in out and "[problem]" not in out
+    assert "reads nothing" in out and "not yet restricted" not in out
+    assert sql(
+        fresh.owner_url,
+        "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = 'pmdesk' AND c.relrowsecurity AND c.relname IN ("
+        + ", ".join(f"'{table}'" for table in reads_sql.EXPECTED)
+        + ")",
+    ) == [(len(reads_sql.EXPECTED),)]
+    # One policy gone: status names it and exits 1; init puts it back.
+    sql(fresh.owner_url, "DROP POLICY pmdesk_read ON pmdesk.trusted_ips")
+    status = run_pmdesk("server", "status", "--database", fresh.url_text())
+    assert status.returncode == 1
+    assert "trusted_ips lacks pmdesk_read: run server init again  [problem]" in status.stdout
+    sql(fresh.owner_url, "ALTER TABLE pmdesk.personnel DISABLE ROW LEVEL SECURITY")
+    status = run_pmdesk("server", "status", "--database", fresh.url_text())
+    assert "personnel has row-level security off" in status.stdout
+    assert init(fresh)[0] == 0
+    assert run_pmdesk("server", "status", "--database", fresh.url_text()).returncode == 0

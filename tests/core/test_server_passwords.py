@@ -45,12 +45,12 @@ def hardened() -> Iterator[HardenedDatabase]:
 
 @pytest.fixture
 def ws(hardened: HardenedDatabase, clock: ShiftedClock, tmp_path: Path) -> Iterator[CoreContext]:
-    """pmdesk connected as the workstation role; every person removed afterwards."""
+    """pmdesk connected as the workstation role; every person removed afterwards (by the
+    owner: the workstation sees no row without a session)."""
     db = Database(hardened.workstation_url)
     yield CoreContext(db=db, secrets=MemoryStore(), outbox_default=tmp_path, clock=clock)
-    with stage(db) as s:
-        s.query(Person).delete()
     db.dispose()
+    sql(hardened.owner_url, "DELETE FROM pmdesk.personnel")
 
 
 def login(ctx: CoreContext, name: str, password: str) -> SignedIn | Refused:
@@ -102,10 +102,12 @@ def test_the_workstation_cannot_read_or_write_credentials(
     ):
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             sql(url, statement)
-    # What the workstation does see is the marker, nothing to try passwords against offline.
-    assert sql(url, "SELECT password_hash FROM pmdesk.personnel WHERE login = 'anne'") == [
-        ("server",)
-    ]
+    # Without a session it sees no row; signed in, anne sees the marker, nothing to try
+    # passwords against offline.
+    assert sql(url, "SELECT password_hash FROM pmdesk.personnel WHERE login = 'anne'") == []
+    assert isinstance(login(ws, "anne", PASSWORD), SignedIn)
+    with ws.db.session() as s:
+        assert s.execute(select(Person.password_hash)).scalars().all() == ["server"]
     assert stored(hardened, "anne") == before
 
 
@@ -117,14 +119,14 @@ def test_garbage_or_a_bare_marker_in_password_hash_changes_no_password(
     url = hardened.workstation_url
     before = stored(hardened, "anne")
     for value in ("x", "$argon2id$v=19$m=4194304,t=3,p=4$AAAAAAAAAAAAAAAAAAAAAA$" + "A" * 43):
-        # Without a session the workstation writes nothing at all; even the owner, who may,
-        # cannot store anything but a well-formed argon2id hash within bounds.
-        for who, refusal in ((url, "28000"), (hardened.owner_url, "PMD05")):
-            with pytest.raises(psycopg.Error) as caught:
-                sql(
-                    who, "UPDATE pmdesk.personnel SET password_hash = %s WHERE id = %s", value, anne
-                )
-            assert caught.value.sqlstate == refusal
+        # Without a session the workstation does not even see the row (it changes nothing,
+        # checked below); even the owner, who may, cannot store anything but a well-formed
+        # argon2id hash within bounds.
+        change = "UPDATE pmdesk.personnel SET password_hash = %s WHERE id = %s"
+        sql(url, change, value, anne)
+        with pytest.raises(psycopg.Error) as caught:
+            sql(hardened.owner_url, change, value, anne)
+        assert caught.value.sqlstate == "PMD05"
     assert stored(hardened, "anne") == before
     assert isinstance(login(ws, "anne", PASSWORD), SignedIn)
     # A person without a credential cannot be made to "have a password" by writing the marker.
@@ -190,6 +192,7 @@ def test_the_login_code_reads_no_hash_on_a_hardened_database(
     hardened: HardenedDatabase, ws: CoreContext
 ) -> None:
     add_user(ws, "anne", PASSWORD)
+    assert isinstance(login(ws, "anne", PASSWORD), SignedIn)  # rows are read by a session
     with ws.db.session() as s:
         hashes = s.execute(select(Person.password_hash)).scalars().all()
     assert hashes == ["server"]

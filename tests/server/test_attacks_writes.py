@@ -34,6 +34,9 @@ from tests.helpers.staff import FAKE_HASH, add_group
 PASSWORD = "a long enough secret"
 NOT_SIGNED_IN = {"28000"}  # "Sign in first"
 NO_RIGHT = {"PMD01", "42501"}  # the server's permission refusal, or no grant at all
+# Since hardening 6 a row the reader may not see is not there for an UPDATE or DELETE with a
+# WHERE either (row-level security): the statement changes nothing, without an error.
+HIDDEN = "no visible row"
 
 
 @pytest.fixture(scope="module")
@@ -90,9 +93,11 @@ def attempt(url: URL, token: str | None, statement: str, *params: object) -> int
 def refusal(url: URL, token: str | None, statement: str, *params: object) -> str:
     """The SQLSTATE the server refuses this statement with (fails if it is accepted)."""
     try:
-        attempt(url, token, statement, *params)
+        changed = attempt(url, token, statement, *params)
     except psycopg.Error as exc:
         return str(exc.sqlstate)
+    if changed == 0 and not statement.startswith("INSERT"):
+        return HIDDEN
     raise AssertionError(f"accepted: {statement} {params}")
 
 
@@ -164,7 +169,7 @@ def test_without_a_session_the_workstation_login_changes_nothing(
     before = state(hardened)
     for statement, params in insider_statements(office):
         code = refusal(hardened.workstation_url, None, statement, *params)
-        assert code in NOT_SIGNED_IN | NO_RIGHT, (code, statement)
+        assert code in NOT_SIGNED_IN | NO_RIGHT | {HIDDEN}, (code, statement)
     assert state(hardened) == before
 
 
@@ -175,7 +180,7 @@ def test_a_clerk_cannot_reach_an_administrators_rights(
     clerk = office["tokens"]["clerk"]
     for statement, params in insider_statements(office):
         code = refusal(hardened.workstation_url, clerk, statement, *params)
-        assert code in NO_RIGHT, (code, statement)
+        assert code in NO_RIGHT | {HIDDEN}, (code, statement)
     assert state(hardened) == before
 
 

@@ -56,14 +56,15 @@ _FUNCTIONS = (
     $$""",
     # Whether nobody can sign in yet, leaving aside people added by this very transaction:
     # the first administrator of an empty database is added (and audited) without a session,
-    # as the client's first-run rule allows. Once one is committed, never again.
+    # as the client's first-run rule allows. Once one is committed, never again. (A transaction
+    # that has written nothing has no id, and no row of its own: no id is drawn just to ask.)
     f"""
     CREATE OR REPLACE FUNCTION {_S}.bootstrapping() RETURNS boolean
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = {_S}, pg_temp AS $$
         SELECT NOT EXISTS (
             SELECT 1 FROM {_S}.personnel p
             WHERE p.login IS NOT NULL AND p.password_hash IS NOT NULL
-              AND p.xmin::text <> (txid_current() % 4294967296)::text)
+              AND p.xmin::text IS DISTINCT FROM (txid_current_if_assigned() % 4294967296)::text)
     $$""",
     f"""
     CREATE OR REPLACE FUNCTION {_S}.refuse_write(what text) RETURNS void

@@ -43,6 +43,7 @@ from pmdesk.core.login_results import (
     wrong_code,
 )
 from pmdesk.core.passwords import Passwords
+from pmdesk.core.server import info as server_info
 from pmdesk.core.server import password_check
 from pmdesk.core.server.relay_status import relay_down
 from pmdesk.core.server.roles import SCHEMA
@@ -206,7 +207,12 @@ class ServerLogin:
                 ws=self._workstation,
                 wait=0 if problem else STATUS_WAIT_MS,
             )
-            refusal = trust_refusal(s, self._db.client_address(s))
+            # Before the session exists the settings row is visible only to the server.
+            refusal = (
+                server_info.read(s).trust_refusal
+                if self._db.server_reads
+                else trust_refusal(s, self._db.client_address(s))
+            )
         state = status.get("state")
         if state == "sent":
             problem = None

@@ -17,8 +17,9 @@ from pmdesk.core.server.roles import SCHEMA, Roles
 #: 1 = roles, schema and PUBLIC's rights; 2 = passwords verified by the server; 3 = the
 #: sign-in decided by the server, codes sent only by the relay; 4 = sessions kept by the
 #: server, every connection presenting its token; 5 = every write checked by the server
-#: against the session's rights.
-HARDENING_LEVEL = 5
+#: against the session's rights; 6 = reading too (row-level security), and before a sign-in
+#: only ``server_info()``.
+HARDENING_LEVEL = 6
 LEVEL_DESCRIPTIONS = {
     1: "roles only: the rules are still enforced by each pmdesk client",
     2: "passwords are verified by the server and cannot be read; the other rules are still "
@@ -34,6 +35,10 @@ LEVEL_DESCRIPTIONS = {
     "signed-in person's rights; reading is not yet restricted (people, groups, settings and "
     "trusted addresses can be read with the workstation login, never passwords, codes or "
     "sessions)",
+    6: "the sign-in, codes and sessions are the server's, and every read and change of people, "
+    "groups, rights, settings, trusted addresses and the log is checked by the server against "
+    "the signed-in person's rights (row-level security); without a session the workstation "
+    "login reads nothing but whether the database is ready for a sign-in",
 }
 
 

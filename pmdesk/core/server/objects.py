@@ -11,6 +11,7 @@ from pmdesk.core.server import (
     login_sql,
     passwords_sql,
     queue_sql,
+    reads_sql,
     relay_sql,
     sessions_sql,
 )
@@ -24,6 +25,7 @@ def statements() -> tuple[str, ...]:
         *sessions_sql.STATEMENTS,
         *relay_sql.STATEMENTS,
         *guards_sql.STATEMENTS,
+        *reads_sql.STATEMENTS,
     )
 
 
@@ -41,8 +43,9 @@ WORKSTATION_FUNCTIONS: tuple[str, ...] = (
     *login_sql.WORKSTATION_FUNCTIONS,
     *sessions_sql.WORKSTATION_FUNCTIONS,
     *guards_sql.WORKSTATION_FUNCTIONS,
+    *reads_sql.WORKSTATION_FUNCTIONS,
 )
 #: Tables only migrations and the owner write (the guards refuse it too).
 SEEDED_TABLES: tuple[str, ...] = guards_sql.SEEDED_TABLES
 #: Functions the relay role may call.
-RELAY_FUNCTIONS: tuple[str, ...] = relay_sql.RELAY_FUNCTIONS
+RELAY_FUNCTIONS: tuple[str, ...] = (*relay_sql.RELAY_FUNCTIONS, *reads_sql.RELAY_FUNCTIONS)

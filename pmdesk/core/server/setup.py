@@ -24,7 +24,8 @@ from pmdesk.core.context import Actor
 from pmdesk.core.db import Database, parse_url
 from pmdesk.core.errors import PmdeskError
 from pmdesk.core.models import Base
-from pmdesk.core.server import grants, meta, objects, passwords_sql
+from pmdesk.core.server import grants, meta, passwords_sql
+from pmdesk.core.server.install import install
 from pmdesk.core.server.roles import CRYPTO_SCHEMA, SCHEMA, Roles, quote_ident
 from pmdesk.core.sessions import os_user
 
@@ -116,7 +117,7 @@ def initialise(
         with db.engine.connect() as connection, connection.begin():
             before = meta.read(connection)
             _own_everything(connection, roles)  # first: credentials references personnel
-            _server_objects(connection, roles)
+            install(connection, roles)
             result.taken = grants.apply(connection, roles)
             _role_settings(connection, roles, superuser, result)
             _move_passwords(connection, result)  # any hash written around the trigger, too
@@ -295,14 +296,6 @@ def _own_everything(connection: Connection, roles: Roles) -> None:
 
 
 # ----- level 2: passwords on the server ------------------------------------------------------
-
-
-def _server_objects(connection: Connection, roles: Roles) -> None:
-    """Tables, functions and triggers of the hardening levels, made as the owner role."""
-    connection.execute(text(f"SET LOCAL ROLE {quote_ident(roles.owner)}"))
-    for statement in objects.statements():
-        connection.execute(text(statement))
-    connection.execute(text("RESET ROLE"))
 
 
 def _move_passwords(connection: Connection, result: InitResult) -> None:

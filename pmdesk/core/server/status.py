@@ -16,7 +16,16 @@ from sqlalchemy.exc import DBAPIError
 
 from pmdesk.core import migrate
 from pmdesk.core.db import Database, describe_url
-from pmdesk.core.server import grants, guards_sql, meta, objects, passwords_sql, relay_status
+from pmdesk.core.server import (
+    grants,
+    guards_sql,
+    meta,
+    objects,
+    passwords_sql,
+    reads_sql,
+    relay_status,
+)
+from pmdesk.core.server import info as server_info
 from pmdesk.core.server.roles import SCHEMA, Roles
 from pmdesk.core.server.setup import require_postgresql
 
@@ -72,6 +81,7 @@ def report(db: Database) -> list[Line]:
             *_members(connection, roles),
             _logging(connection, roles),
             *_passwords(connection, hardening),
+            *_policies(connection, hardening),
             _functions(connection, roles),
             _relay(connection),
             _data(connection),
@@ -234,6 +244,8 @@ def _logging(connection: Connection, roles: Roles) -> Line:
 def _passwords(connection: Connection, hardening: meta.Hardening) -> list[Line]:
     if hardening.level < 2:
         return []
+    if _rows_hidden(connection):
+        return [Line("Passwords", "checked only with the owner's URL", Level.NOTE)]
     try:
         readable = connection.execute(
             text(
@@ -255,7 +267,19 @@ def _passwords(connection: Connection, hardening: meta.Hardening) -> list[Line]:
     return [Line("Passwords", "verified by the server; no readable hash", Level.OK)]
 
 
+def _rows_hidden(connection: Connection) -> bool:
+    """Whether row-level security filters what these credentials read of personnel (then
+    counting it would mean nothing)."""
+    return bool(
+        connection.execute(
+            text("SELECT row_security_active(to_regclass(:t))"), {"t": f"{SCHEMA}.personnel"}
+        ).scalar()
+    )
+
+
 def _data(connection: Connection) -> Line:
+    if _rows_hidden(connection):
+        return Line("Data", "counted only with the owner's URL", Level.NOTE)
     try:
         people, sessions, addresses = connection.execute(
             text(
@@ -272,6 +296,50 @@ def _data(connection: Connection) -> Line:
         f"{people} people · {sessions} open sessions · {addresses} trusted addresses",
         Level.OK,
     )
+
+
+# Helpers that run as whoever calls them, on purpose: the write guards' (guards_sql), the
+# log policy's (reads_sql: the row this connection just wrote), and the clock they read.
+_RUN_AS_CALLER = frozenset((*guards_sql.WORKSTATION_FUNCTIONS, *reads_sql.RUN_AS_CALLER, "now()"))
+
+
+def _policies(connection: Connection, hardening: meta.Hardening) -> list[Line]:
+    """Row-level security on every table that needs it, with each policy it must have."""
+    if hardening.level < 6:
+        return []
+    rows = connection.execute(
+        text(
+            "SELECT c.relname, c.relrowsecurity, "
+            "coalesce(array_agg(p.polname) FILTER (WHERE p.polname IS NOT NULL), '{}') "
+            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "LEFT JOIN pg_policy p ON p.polrelid = c.oid "
+            "WHERE n.nspname = :s AND c.relname = ANY(:tables) GROUP BY c.relname, c.relrowsecurity"
+        ),
+        {"s": SCHEMA, "tables": list(reads_sql.EXPECTED)},
+    ).all()
+    found = {str(name): (bool(on), set(policies)) for name, on, policies in rows}
+    wrong: list[str] = []
+    for table, expected in reads_sql.EXPECTED.items():
+        if table not in found:
+            continue  # a table this schema does not have (yet)
+        on, policies = found[table]
+        if not on:
+            wrong.append(f"{table} has row-level security off")
+        missing = sorted(set(expected) - policies)
+        if missing:
+            wrong.append(f"{table} lacks {', '.join(missing)}")
+    if wrong:
+        return [Line("Policies", "; ".join(wrong) + ": run server init again", Level.PROBLEM)]
+    count = sum(len(found[t][1]) for t in reads_sql.EXPECTED if t in found)
+    tables = sum(1 for t in reads_sql.EXPECTED if t in found)
+    return [
+        Line(
+            "Policies",
+            f"row-level security on {tables} tables, {count} policies: without a "
+            "session the workstation login reads nothing",
+            Level.OK,
+        )
+    ]
 
 
 def _functions(connection: Connection, roles: Roles) -> Line:
@@ -299,7 +367,7 @@ def _functions(connection: Connection, roles: Roles) -> Line:
             wrong.append(f"{function} is missing")
         elif "search_path=" not in row[1]:
             wrong.append(f"{function} has no search_path of its own")
-        elif not row[0] and function not in guards_sql.WORKSTATION_FUNCTIONS:
+        elif not row[0] and function not in _RUN_AS_CALLER:
             # The guards' helpers run as whoever writes, on purpose (guards_sql).
             wrong.append(f"{function} is not a definer")
         elif not row[2]:
@@ -310,12 +378,13 @@ def _functions(connection: Connection, roles: Roles) -> Line:
 
 
 def _relay(connection: Connection) -> Line:
-    """The relay's heartbeat, as the login dialog judges it."""
+    """The relay's heartbeat, as the login dialog judges it. With a workstation's URL (no
+    System → Security Read) from what ``server_info()`` tells anyone: host and last seen."""
     try:
         report = relay_status.read(connection)
     except DBAPIError:
         connection.rollback()
-        return Line("Relay", "not readable with these credentials", Level.NOTE)
+        return _relay_from_info(connection)
     if report.problem:
         return Line("Relay", f"{report.text}, but: {report.problem}", Level.PROBLEM)
     if report.running:
@@ -325,3 +394,17 @@ def _relay(connection: Connection) -> Line:
         text(f"SELECT bool_or(two_factor_enabled) FROM {SCHEMA}.security_settings")
     ).scalar()
     return Line("Relay", report.text, Level.PROBLEM if needed else Level.NOTE)
+
+
+def _relay_from_info(connection: Connection) -> Line:
+    try:
+        info = server_info.read(connection)
+    except DBAPIError:  # a database older than server_info()
+        connection.rollback()
+        return Line("Relay", "not readable with these credentials", Level.NOTE)
+    down = relay_status.relay_down(info.relay_last_seen_s)
+    if down is not None:
+        return Line("Relay", down, Level.PROBLEM if info.two_factor else Level.NOTE)
+    return Line(
+        "Relay", f"relay on {info.relay_host}, last seen {info.relay_last_seen_s} s ago", Level.OK
+    )
