@@ -401,6 +401,9 @@ def _test(app: App, args: argparse.Namespace) -> int:
         sent = SecurityService(app.context).send_test_code(signed_in(args), args.address)
     except DeliveryError as exc:
         raise CommandFailed(failure_text(exc)) from None
+    if sent.queued:  # a hardened database: the relay sends it, to your own address
+        print(f"Test message for {sent.destination} {sent.label}.")
+        return 0
     print(f"Test message sent to {sent.destination} by: {sent.label}")
     if sent.file is not None:
         print(f"Written to {sent.file}")

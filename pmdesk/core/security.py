@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from sqlalchemy import URL, select
+from sqlalchemy import URL, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -58,6 +58,7 @@ from pmdesk.core.modules import SYSTEM_SECURITY, Action
 from pmdesk.core.permissions import require
 from pmdesk.core.server import relay_status
 from pmdesk.core.server.relay_status import RelayReport
+from pmdesk.core.server.roles import SCHEMA
 from pmdesk.core.validation import (
     FieldInvalid,
     clean_email,
@@ -148,6 +149,8 @@ class TestSent:
     destination: str
     label: str
     file: Path | None = None  # the .eml written, for the outbox
+    # On a hardened database: handed to the relay, which sends it and audits mail.test_sent.
+    queued: bool = False
 
 
 class ShutOutWarning(PmdeskError):
@@ -681,8 +684,13 @@ class SecurityService:
         is a DeliveryError whose ``step`` says where (``failure_text`` puts it in words); the
         outcome is kept in the delivery health either way. ``ssl_context``, ``endpoints`` and
         ``tokens`` are for tests.
+
+        On a hardened database (level 3 and later) the relay sends it instead, to the signed-in
+        person's own address, with no code (``_queue_test_code``): ``TestSent.queued``.
         """
         ctx = self._ctx
+        if ctx.db.hardening_level >= 3:
+            return self._queue_test_code(actor)
         with ctx.db.session() as s:
             require(s, actor, SYSTEM_SECURITY, Action.EDIT)
             view = load_settings(s)
@@ -731,6 +739,22 @@ class SecurityService:
                 detail=delivery.label,
             )
         return TestSent(destination=destination, label=delivery.label, file=file)
+
+    def _queue_test_code(self, actor: Actor) -> TestSent:
+        """On a hardened database codes leave only through the relay, which holds the delivery
+        secrets: ``pmdesk.send_test_code()`` queues a test message, without a code, to the
+        signed-in person's own address or number (the server does not send to a typed one)."""
+        with self._ctx.db.write_session() as s:
+            require(s, actor, SYSTEM_SECURITY, Action.EDIT)
+            view = load_settings(s)
+            answer = s.execute(text(f"SELECT {SCHEMA}.send_test_code()")).scalar_one()
+        how = delivery_label(view.delivery, self._ctx.outbox_default)
+        return TestSent(
+            destination=str(answer["destination"]),
+            label=f"queued to the relay, which sends it: {how}; the Log shows mail.test_sent "
+            "once it has gone",
+            queued=True,
+        )
 
     def set_two_factor(
         self,

@@ -59,15 +59,18 @@ def body(message: CodeMessage) -> str:
 
 
 def _test_body(message: CodeMessage) -> list[str]:
-    """A test message: it says so, and its code is an example that signs nobody in."""
+    """A test message: it says so, and its code, if any, is an example that signs nobody in
+    (the relay's test messages have none: no code leaves a hardened database but a real one)."""
+    example = (
+        ["Example code (a test: it signs nobody in):", "", f"    {message.code}", ""]
+        if message.code
+        else []
+    )
     return [
         "THIS IS A TEST. An administrator sent this message from pmdesk to check that",
         "security codes reach you. You do not need to do anything.",
         "",
-        "Example code (a test: it signs nobody in):",
-        "",
-        f"    {message.code}",
-        "",
+        *example,
         "Real security codes come in a message like this one when someone signs in",
         "from an address that is not trusted.",
         f"This test was sent from {_origin(message)}.",
@@ -84,8 +87,9 @@ def _test_body(message: CodeMessage) -> list[str]:
 def sms_text(message: CodeMessage) -> str:
     """The text message: short, the code first so phones can offer to copy it."""
     if message.test:
+        example = f": {message.code} (an example: it signs nobody in)" if message.code else ""
         return (
-            f"TEST - pmdesk security code: {message.code} (an example: it signs nobody in). "
+            f"TEST - pmdesk security code{example}. "
             "Codes reach this phone. "
             f"Sent from {message.requested_from or 'an unknown address'}"
             f" ({message.workstation or 'unknown workstation'})."

@@ -43,6 +43,7 @@ WORKSTATION_FUNCTIONS: tuple[str, ...] = (
     *login_sql.WORKSTATION_FUNCTIONS,
     *sessions_sql.WORKSTATION_FUNCTIONS,
     *guards_sql.WORKSTATION_FUNCTIONS,
+    *relay_sql.WORKSTATION_FUNCTIONS,
     *reads_sql.WORKSTATION_FUNCTIONS,
 )
 #: Tables only migrations and the owner write (the guards refuse it too).

@@ -17,7 +17,8 @@ time, as the owner role, after ``queue_sql`` (``now``, ``audit_row``, ``mask_des
 
 from __future__ import annotations
 
-from pmdesk.core.delivery.base import STEPS
+from pmdesk.core.delivery.base import SMS_METHODS, STEPS
+from pmdesk.core.modules import SYSTEM_SECURITY, Action
 from pmdesk.core.server.roles import SCHEMA
 
 _S = SCHEMA
@@ -36,6 +37,7 @@ SWEEP_ACTOR = "system (expiry sweep)"
 
 _BAD_ARGUMENT = "USING ERRCODE = 'PMD05'"
 _STEPS = ", ".join(f"'{step}'" for step in STEPS)
+_PHONE = ", ".join(f"'{method}'" for method in sorted(SMS_METHODS))
 
 
 def _instance_check(function: str) -> str:
@@ -233,6 +235,56 @@ STATEMENTS: tuple[str, ...] = (
         RETURN true;
     END
     $$""",
+    # System → Security's "Send test code" on a hardened database (§5.3): the workstation
+    # holds no delivery secret, so the relay sends it, to the signed-in person's own address or
+    # number (never one typed in: the relay is nobody's free mail service), with no code in
+    # it. Security Edit; an older queued test of the same person is dropped. The relay audits
+    # mail.test_sent (relay_finish). Returns where it goes and by which method.
+    f"""
+    CREATE OR REPLACE FUNCTION {_S}.send_test_code() RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = {_S}, pg_temp AS $$
+    DECLARE
+        me integer := {_S}.require_person();
+        now_ timestamp := {_S}.now();
+        p {_S}.personnel%ROWTYPE;
+        settings {_S}.security_settings%ROWTYPE;
+        ws text;
+        dest text;
+        queued bigint;
+    BEGIN
+        PERFORM {_S}.require_right('{SYSTEM_SECURITY.key}', '{Action.EDIT}');
+        SELECT * INTO p FROM {_S}.personnel x WHERE x.id = me;
+        SELECT * INTO settings FROM {_S}.security_settings x
+         ORDER BY (x.id = 1) DESC, x.id LIMIT 1;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'Save the delivery settings first.' {_BAD_ARGUMENT},
+                DETAIL = 'method';
+        END IF;
+        dest := {_S}.destination(p, settings.delivery_method);
+        IF dest IS NULL THEN
+            RAISE EXCEPTION USING ERRCODE = 'PMD05', DETAIL = 'address', MESSAGE =
+                'You have no ' || CASE WHEN settings.delivery_method IN ({_PHONE})
+                                       THEN 'mobile number' ELSE 'e-mail address' END
+                || ': add yours in Personnel first (on this database the relay sends test '
+                || 'messages only to the person who asks).';
+        END IF;
+        ws := coalesce((SELECT x.workstation FROM {_S}.user_sessions x
+                        WHERE x.token_hash = {_S}.token_hash(
+                            current_setting('pmdesk.session', true))), '');
+        UPDATE {_S}.code_queue q SET state = 'dropped', finished_at = now_
+         WHERE q.person_id = me AND q.kind = 'test' AND q.state = 'queued';
+        INSERT INTO {_S}.code_queue (challenge_id, person_id, subject, kind, method,
+            destination, person_name, code, valid_minutes, requested_from, workstation,
+            created_at)
+        VALUES (NULL, me, p.login, 'test', settings.delivery_method, dest,
+            {_S}.display_name(p), NULL, settings.code_ttl_minutes, {_S}.client_address(), ws,
+            now_)
+        RETURNING id INTO queued;
+        PERFORM pg_notify('pmdesk_codes', '');
+        RETURN jsonb_build_object('queued', queued, 'method', settings.delivery_method,
+                                  'destination', dest);
+    END
+    $$""",
     # Claims whose relay died (another instance, heartbeat stale or missing) or that are older
     # than any delivery takes become 'unknown': never sent again (§6.3).
     f"""
@@ -362,5 +414,7 @@ RELAY_FUNCTIONS = (
     "relay_recover(uuid)",
     "expire(integer, text)",
 )
+#: What the workstation role may call.
+WORKSTATION_FUNCTIONS = ("send_test_code()",)
 #: Internal helpers: EXECUTE for nobody (the definer functions run as the owner).
 INTERNAL_FUNCTIONS = ("without_code(text, text)",)
