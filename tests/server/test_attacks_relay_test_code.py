@@ -7,65 +7,20 @@ administrator, to the administrator's own address only.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import psycopg
-import pytest
 from sqlalchemy.engine import URL
 
-from pmdesk.core.auth import LoginService
-from pmdesk.core.context import CoreContext
-from pmdesk.core.db import Database
-from pmdesk.core.login_results import SignedIn
-from pmdesk.core.sessions import COMMAND_LINE
-from pmdesk.secrets import MemoryStore
-from tests.helpers.databases import HardenedDatabase, hardened_or_skip
-from tests.helpers.login import add_user, cheap_passwords
+from tests.helpers.databases import HardenedDatabase
 from tests.helpers.pg import connect, sql
-from tests.helpers.staff import add_group
+from tests.server.test_attacks_writes import hardened, office
 
-PASSWORD = "a long enough secret"
 SEND_TEST = "SELECT pmdesk.send_test_code()"
 
-
-@pytest.fixture(scope="module")
-def hardened() -> Iterator[HardenedDatabase]:
-    with hardened_or_skip() as made:
-        yield made
-
-
-@pytest.fixture
-def office(hardened: HardenedDatabase, tmp_path: Path) -> Iterator[dict[str, str]]:
-    """An administrator and a clerk (Maintenance Read/Edit, Security Read only), each with a
-    session token from a real sign-in."""
-    owner = Database(hardened.owner_url)
-    ctx = CoreContext(db=owner, secrets=MemoryStore(), outbox_default=tmp_path)
-    clerks = add_group(owner, "Clerks", {"maintenance": "re", "system.security": "r"})
-    add_user(ctx, "admin", PASSWORD, email="admin@example.com")
-    clerk = add_user(ctx, "clerk", PASSWORD, email="clerk@example.com")
-    sql(
-        hardened.owner_url, "UPDATE pmdesk.personnel SET group_id = %s WHERE id = %s", clerks, clerk
-    )
-    owner.dispose()
-    workstation = Database(hardened.workstation_url)
-    service = LoginService(
-        CoreContext(db=workstation, secrets=MemoryStore(), outbox_default=tmp_path),
-        passwords=cheap_passwords(),
-        workstation="ws-attack",
-        session_kind=COMMAND_LINE,
-    )
-    tokens = {}
-    for login in ("admin", "clerk"):
-        signed = service.begin(login, PASSWORD)
-        assert isinstance(signed, SignedIn) and signed.session_token, signed
-        tokens[login] = signed.session_token
-    workstation.dispose()
-    yield tokens
-    for table in ("code_queue", "trusted_ips", "user_sessions", "audit_events", "personnel"):
-        sql(hardened.owner_url, f"DELETE FROM pmdesk.{table}")
-    sql(hardened.owner_url, "DELETE FROM pmdesk.user_groups WHERE id <> 1")
+# The attack suite's office: an administrator and a clerk (Maintenance Read/Edit only, so no
+# Security Edit), each with a session token from a real sign-in.
+__all__ = ["hardened", "office"]
 
 
 def call(url: URL, token: str | None) -> Any:
@@ -94,10 +49,10 @@ def trail(hardened: HardenedDatabase) -> dict[str, Any]:
 
 
 def test_a_clerk_without_security_edit_cannot_queue_a_test_message(
-    hardened: HardenedDatabase, office: dict[str, str]
+    hardened: HardenedDatabase, office: dict[str, Any]
 ) -> None:
     before = trail(hardened)
-    state, message = refusal(hardened.workstation_url, office["clerk"])
+    state, message = refusal(hardened.workstation_url, office["tokens"]["clerk"])
     assert state == "PMD01"
     assert message.startswith("Your user group may not change System → Security.")
     assert trail(hardened) == before
@@ -105,23 +60,24 @@ def test_a_clerk_without_security_edit_cannot_queue_a_test_message(
 
 
 def test_no_session_a_forged_one_or_the_relay_role_queue_nothing(
-    hardened: HardenedDatabase, office: dict[str, str]
+    hardened: HardenedDatabase, office: dict[str, Any]
 ) -> None:
     before = trail(hardened)
     assert refusal(hardened.workstation_url, None)[0] == "28000"
     assert refusal(hardened.workstation_url, "A" * 43)[0] == "28000"
     # The relay role holds no grant on it, even with an administrator's token.
-    assert refusal(hardened.relay_url, office["admin"])[0] == "42501"
+    assert refusal(hardened.relay_url, office["tokens"]["admin"])[0] == "42501"
     assert trail(hardened) == before
 
 
 def test_control_an_administrator_queues_one_to_their_own_address(
-    hardened: HardenedDatabase, office: dict[str, str]
+    hardened: HardenedDatabase, office: dict[str, Any]
 ) -> None:
-    answer = call(hardened.workstation_url, office["admin"])
-    assert answer["destination"] == "admin@example.com"
+    answer = call(hardened.workstation_url, office["tokens"]["admin"])
+    assert answer["destination"] == "admin@insypro.com"
     rows = sql(
         hardened.owner_url,
         "SELECT kind, subject, destination, code, workstation, state FROM pmdesk.code_queue",
     )
-    assert rows == [("test", "admin", "admin@example.com", None, "ws-attack", "queued")]
+    assert rows == [("test", "admin", "admin@insypro.com", None, "ws-attack", "queued")]
+    sql(hardened.owner_url, "DELETE FROM pmdesk.code_queue")
