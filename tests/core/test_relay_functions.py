@@ -17,6 +17,7 @@ from pmdesk.core.delivery.base import DeliverySettings
 from pmdesk.core.delivery.factory import delivery_for
 from pmdesk.core.relay import (
     CredentialsStore,
+    RelayTiming,
     credential_name,
     delivery_settings,
     mask_destination,
@@ -422,3 +423,35 @@ def test_with_its_credential_the_relay_signs_in_to_the_mail_server(
     assert relay.sent == 1
     assert [mail.code for mail in smtp_auth_server.received] == [code]
     assert sql(hardened.owner_url, "SELECT problem FROM pmdesk.relay_heartbeat") == [("",)]
+
+
+def test_a_credential_stored_while_the_relay_runs_is_used_after_the_next_heartbeat(
+    hardened: HardenedDatabase, anne: int, smtp_auth_server: SmtpServer, tmp_path: Path
+) -> None:
+    """The relay checks its secrets with each heartbeat, not for every code: a code queued
+    while the password is missing fails at once; once the password is stored, the next
+    heartbeat clears the problem and the next code is sent."""
+    use_auth_server(hardened, smtp_auth_server)
+    store = CredentialsStore(tmp_path / "credentials")
+
+    def trusting_the_test_ca(settings: DeliverySettings, secrets: object, outbox: Path) -> object:
+        return delivery_for(settings, store, outbox, ssl_context=smtp_auth_server.client_context)
+
+    def problem() -> str:
+        return str(sql(hardened.owner_url, "SELECT problem FROM pmdesk.relay_heartbeat")[0][0])
+
+    timing = RelayTiming(heartbeat_s=0.2, poll_s=0.2)
+    with relay_in_thread(
+        relay_url(hardened), tmp_path, store, timing=timing, make_delivery=trusting_the_test_ca
+    ) as relay:
+        first, _, _ = queue_code(hardened, anne, "anne@example.com")
+        wait_until(lambda: queue_row(hardened, first)["state"] == "failed", what="a failure")
+        assert queue_row(hardened, first)["error"].startswith("The relay has no password")
+        assert problem().startswith("The relay has no password")
+        (tmp_path / "credentials").mkdir()
+        (tmp_path / "credentials" / "smtp-password").write_text(smtp_auth_server.password)
+        wait_until(lambda: problem() == "", what="the heartbeat to find the password")
+        second, _, code = queue_code(hardened, anne, "anne@example.com")
+        wait_until(lambda: queue_row(hardened, second)["state"] == "sent", what="the code sent")
+    assert (relay.failed, relay.sent) == (1, 1)
+    assert [mail.code for mail in smtp_auth_server.received] == [code]
