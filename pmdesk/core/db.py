@@ -393,7 +393,11 @@ def server_refusal(exc: DBAPIError) -> PmdeskError | None:
     included: it also reports 28000 when pg_hba.conf rejects the login)."""
     orig = exc.orig
     sqlstate = getattr(orig, "sqlstate", None)
-    if exc.statement is None or not isinstance(sqlstate, str):
+    if not isinstance(sqlstate, str):
+        return None
+    # No statement: a failed connection attempt (28000 too), or a commit, where the deferred
+    # checks (PMD04, the last administrator) speak; only pmdesk's own codes count then.
+    if exc.statement is None and not sqlstate.startswith("PMD"):
         return None
     diag = getattr(orig, "diag", None)
     message = str(getattr(diag, "message_primary", None) or first_line(exc))

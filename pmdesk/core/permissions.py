@@ -75,6 +75,25 @@ def rights_of(session: Session, person_id: int) -> dict[str, set[Action]]:
     )
 
 
+#: The modules somebody must keep administering (Read and Edit), as the refusal names them:
+#: System → Security, and System, whose Permissions screen gives every right.
+ADMINISTERED: tuple[tuple[Module, str], ...] = (
+    (SYSTEM_SECURITY, SYSTEM_SECURITY.name),
+    (SYSTEM, "Permissions (System)"),
+)
+#: LastAdministratorError's sentence, ``{}`` standing for the modules left without anyone
+#: (the server's check says the same words: pmdesk/core/server/rules_sql.py).
+LAST_ADMINISTRATOR_SENTENCE = (
+    "This change would leave nobody able to administer {}. At least one person with a login "
+    "and password must keep Read and Edit there; give another person that right first, then "
+    "try again."
+)
+
+
+def last_administrator_message(missing: Iterable[str]) -> str:
+    return LAST_ADMINISTRATOR_SENTENCE.format(" and ".join(missing))
+
+
 def administrator_counts(session: Session) -> tuple[int, int]:
     """(people able to administer System → Security, people able to administer Permissions).
 
@@ -106,22 +125,10 @@ def guard_administrators(session: Session) -> None:
     Call it after flushing the change, inside the same transaction, so the refusal rolls it back.
     """
     session.flush()
-    security_admins, permission_admins = administrator_counts(session)
-    missing = [
-        label
-        for label, found in (
-            (SYSTEM_SECURITY.name, security_admins),
-            ("Permissions (System)", permission_admins),
-        )
-        if found == 0
-    ]
+    counts = administrator_counts(session)
+    missing = [label for (_, label), found in zip(ADMINISTERED, counts, strict=True) if found == 0]
     if missing:
-        raise LastAdministratorError(
-            "This change would leave nobody able to administer "
-            + " and ".join(missing)
-            + ". At least one person with a login and password must keep Read and Edit "
-            "there; give another person that right first, then try again."
-        )
+        raise LastAdministratorError(last_administrator_message(missing))
 
 
 def group_rights(session: Session, group_id: int | None) -> dict[str, set[Action]]:

@@ -50,6 +50,7 @@ from pmdesk.core.permissions import granted_to, require, require_within_own_righ
 from pmdesk.core.permissions import guard_administrators as _guard_administrators
 from pmdesk.core.search import starts_with
 from pmdesk.core.server import info as server_info
+from pmdesk.core.server.rules_sql import SERVER_RULES_LEVEL
 from pmdesk.core.types import search_text
 from pmdesk.core.validation import (
     FieldInvalid,
@@ -487,20 +488,17 @@ class PersonnelService:
                 now = self._ctx.clock.now(s)
                 password_changed = self._apply(s, person, clean, form, now)
                 person.updated_at = now
+                after = asdict(_to_form(person))
+                changed = sorted(k for k in after if before[k] != after[k] and "password" not in k)
+                # The log row first: once one's own new password reaches a hardened server,
+                # one's session opens nothing more in this transaction (current_person()).
+                with s.no_autoflush:
+                    entry = (_subject(person), ", ".join(changed))
+                    audit.record_many(s, now, actor, Event.PERSON_UPDATED, [entry])
                 self._flush_unique(s)
                 if old_group != person.group_id or old_login != person.login_key:
                     # Moved, or can no longer sign in: was that the last administrator?
                     _guard_administrators(s)
-                after = asdict(_to_form(person))
-                changed = sorted(k for k in after if before[k] != after[k] and "password" not in k)
-                audit.record(
-                    s,
-                    self._ctx.clock,
-                    actor,
-                    Event.PERSON_UPDATED,
-                    subject=_subject(person),
-                    detail=", ".join(changed),
-                )
                 if password_changed:
                     self._after_password_change(s, actor, person)
                 return _record(person)
@@ -536,8 +534,11 @@ class PersonnelService:
                 require_within_own_rights(
                     s, actor, person.group_id, doing="set this person's password"
                 )
+            # The time first: reading it flushes, and the password and its time must go in one
+            # UPDATE (a hardened server voids one's own session once the hash is new).
+            now = self._ctx.clock.now(s)
             person.password_hash = self._passwords.hash(password)
-            person.password_changed_at = self._ctx.clock.now(s)
+            person.password_changed_at = now
             self._after_password_change(s, actor, person)
 
     def unlock(self, actor: Actor, person_id: int) -> None:
@@ -576,7 +577,10 @@ class PersonnelService:
         return False
 
     def _after_password_change(self, s: Session, actor: Actor, person: Person) -> None:
-        # A new password ends every trust the old one earned.
+        # A new password ends every trust the old one earned. A hardened server does it at
+        # commit, and audits it as the session that set it (rules_sql): once, not twice.
+        if self._ctx.db.hardening_level >= SERVER_RULES_LEVEL:
+            return
         removed = s.execute(delete(TrustedIp).where(TrustedIp.person_id == person.id))
         ended = sessions.end_all(s, person.id)
         audit.record(

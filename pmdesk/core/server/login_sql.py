@@ -139,6 +139,17 @@ STATEMENTS: tuple[str, ...] = (
         SELECT '{HMAC_PREFIX}' || encode({_C}.hmac(convert_to(challenge || ':' || code, 'UTF8'),
                (SELECT s.code_key FROM {_S}.server_secret s WHERE s.id = 1), 'sha256'), 'hex')
     $$""",
+    # Whether two secrets are equal, in a time that tells nothing about where they differ:
+    # both are HMAC'd under a key drawn for this one comparison, and only those HMACs meet
+    # the early-exit byte comparison of `=`. Whoever times it cannot aim at the stored hash
+    # byte by byte, since they cannot predict either HMAC; simpler in SQL than an XOR loop.
+    f"""
+    CREATE OR REPLACE FUNCTION {_S}.same_secret(a text, b text) RETURNS boolean
+    LANGUAGE sql VOLATILE SET search_path = {_S}, pg_temp AS $$
+        SELECT coalesce({_C}.hmac(convert_to(a, 'UTF8'), fresh.key, 'sha256')
+                        = {_C}.hmac(convert_to(b, 'UTF8'), fresh.key, 'sha256'), false)
+        FROM (SELECT {_C}.gen_random_bytes(32) AS key) AS fresh
+    $$""",
     # lockout.lock_duration: 1, 2, 4, 8, 15, 15 … minutes.
     f"""
     CREATE OR REPLACE FUNCTION {_S}.lock_duration(lock_count integer) RETURNS interval
@@ -543,7 +554,7 @@ STATEMENTS: tuple[str, ...] = (
             RETURN {_S}.refuse(p.login, address, ws, 'locked', 'bad_credentials');
         END IF;
 
-        IF well_formed AND c.code_hash = {_S}.code_hash(c.id, code) THEN
+        IF well_formed AND {_S}.same_secret(c.code_hash, {_S}.code_hash(c.id, code)) THEN
             UPDATE {_S}.login_challenges SET used_at = now_ WHERE id = c.id;
             IF trust AND c.address IS NOT NULL THEN
                 why_not := {_S}.trust_refusal(c.address);

@@ -13,6 +13,7 @@ from pmdesk.core.server import (
     queue_sql,
     reads_sql,
     relay_sql,
+    rules_sql,
     sessions_sql,
 )
 
@@ -25,6 +26,7 @@ def statements() -> tuple[str, ...]:
         *sessions_sql.STATEMENTS,
         *relay_sql.STATEMENTS,
         *guards_sql.STATEMENTS,
+        *rules_sql.STATEMENTS,
         *reads_sql.STATEMENTS,
     )
 
@@ -34,6 +36,7 @@ SECRET_TABLES: tuple[str, ...] = (
     *passwords_sql.SECRET_TABLES,
     *queue_sql.SECRET_TABLES,
     *sessions_sql.SECRET_TABLES,
+    *rules_sql.SECRET_TABLES,
 )
 #: Functions (``name(argument types)``) the workstation role may call. ``check_password``
 #: is no longer one of them since the whole sign-in is the server's (level 3): called
@@ -44,6 +47,7 @@ WORKSTATION_FUNCTIONS: tuple[str, ...] = (
     *sessions_sql.WORKSTATION_FUNCTIONS,
     *guards_sql.WORKSTATION_FUNCTIONS,
     *relay_sql.WORKSTATION_FUNCTIONS,
+    *rules_sql.WORKSTATION_FUNCTIONS,
     *reads_sql.WORKSTATION_FUNCTIONS,
 )
 #: Tables only migrations and the owner write (the guards refuse it too).

@@ -304,7 +304,9 @@ STATEMENTS: tuple[str, ...] = (
         DELETE FROM {_S}.user_sessions x WHERE x.token_hash = {_S}.token_hash(token)
         RETURNING * INTO s;
         IF NOT FOUND THEN
-            RETURN jsonb_build_object('ended', false);
+            -- ended elsewhere already: a desktop app's sign-out is still audited (rules_sql)
+            RETURN jsonb_build_object('ended', false,
+                                      'signed_out', {_S}.signed_out_late({_S}.token_hash(token)));
         END IF;
         login := coalesce((SELECT p.login FROM {_S}.personnel p WHERE p.id = s.person_id),
                           'unknown');
