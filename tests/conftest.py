@@ -21,6 +21,7 @@ from pmdesk.core.clock import ShiftedClock
 from pmdesk.core.context import CoreContext
 from pmdesk.core.db import Database
 from pmdesk.secrets import MemoryStore
+from tests.helpers.acting import acting_on_hardened
 from tests.helpers.databases import (
     ENGINES,
     fresh_sqlite,
@@ -32,6 +33,7 @@ from tests.helpers.databases import (
     throwaway_server_database,
 )
 from tests.helpers.relay import running_relay
+from tests.helpers.relay_codes import RelayCodes, codes_from_the_relay
 
 # Mail servers, the SMS gateway, the providers' stand-ins; a private PostgreSQL to stop and
 # start: for any test.
@@ -110,6 +112,17 @@ _WORKER_KEY = "pmdesk_turns"
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "not_hardened(reason): on the hardened leg (--pg-hardened) the test's postgresql variant "
+        "is skipped, for this reason (what it checks does not exist on a server-enforced "
+        "database, or is checked there another way)",
+    )
+    config.addinivalue_line(
+        "markers",
+        "hardened_bug(reason): on the hardened leg the test's postgresql variant is expected to "
+        "fail, for this reported reason (strict: it fails the run once the bug is fixed)",
+    )
     workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
     if workerinput is not None and _WORKER_KEY in workerinput:
         config.stash[_TURNS] = Turns(Path(workerinput[_WORKER_KEY]))
@@ -142,6 +155,25 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         turns.taking_turns(names),
     ):
         return (yield)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On the hardened leg, the postgresql variants of ``not_hardened`` tests skip, saying why,
+    and those of ``hardened_bug`` tests are expected to fail until the bug is fixed."""
+    if not config.getoption("--pg-hardened"):
+        return
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is None or callspec.params.get("db") != "postgresql":
+            continue
+        skipped = item.get_closest_marker("not_hardened")
+        if skipped is not None:
+            reason = f"not on a hardened database: {skipped.args[0]}"
+            item.add_marker(pytest.mark.skip(reason=reason))
+        bug = item.get_closest_marker("hardened_bug")
+        if bug is not None:
+            reason = f"a bug on a hardened database: {bug.args[0]}"
+            item.add_marker(pytest.mark.xfail(reason=reason, strict=True))
 
 
 @pytest.fixture(autouse=True)
@@ -177,6 +209,9 @@ def pg_hardened(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--pg-hardened"))
 
 
+RELAY_OUTBOX = "postgresql-relay-outbox"  # where the hardened leg's relay writes the codes
+
+
 @pytest.fixture(scope="session")
 def _server_databases(pg_hardened: bool) -> Iterator[dict[str, Database | str]]:
     """One migrated database per server engine for the whole run (or why it is missing). With
@@ -197,7 +232,7 @@ def _server_databases(pg_hardened: bool) -> Iterator[dict[str, Database | str]]:
             found["postgresql-owner"] = Database(made.owner_url)
             # Codes leave a hardened database only through the relay: one runs for the leg.
             relay = running_relay(made.relay_url, Path(tempfile.mkdtemp(prefix="pmdesk-relay-")))
-            relay.__enter__()
+            found[RELAY_OUTBOX] = str(relay.__enter__().outbox)
             stack.append(relay)
             continue
         manager = throwaway_server_database(name)
@@ -244,6 +279,28 @@ def db(
     yield database
     if database.is_sqlite:
         database.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _actors_signed_in_on_the_server(
+    request: pytest.FixtureRequest, pg_hardened: bool, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """On the hardened leg, a test's services act for their Actor through a real server session
+    of that person (or, for a person-less Actor, as the owner): tests/helpers/acting.py."""
+    if not pg_hardened or "db" not in request.fixturenames:
+        yield
+        return
+    db: Database = request.getfixturevalue("db")
+    owner: Database = request.getfixturevalue("owner_db")
+    if owner is db:
+        yield
+        return
+    outbox = request.getfixturevalue("_server_databases").get(RELAY_OUTBOX)
+    if isinstance(outbox, str):
+        codes_from_the_relay(monkeypatch, RelayCodes(Path(outbox), owner))
+    with acting_on_hardened(monkeypatch, db, owner):
+        yield
+    db.use_session(None)
 
 
 @pytest.fixture

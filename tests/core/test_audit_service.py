@@ -14,11 +14,12 @@ from pmdesk.core.audit import AuditService, Event
 from pmdesk.core.clock import ShiftedClock
 from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.errors import PermissionDenied
+from tests.helpers.databases import stage
 from tests.helpers.staff import actor, add_group, add_person
 
 
 def log(ctx: CoreContext, who: Actor, event: Event, subject: str = "", detail: str = "") -> None:
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         audit.record(s, ctx.clock, who, event, subject=subject, detail=detail)
 
 
@@ -31,12 +32,12 @@ def trail(ctx: CoreContext, clock: ShiftedClock) -> dict[str, datetime]:
     clock.advance(-timedelta(days=3))
     log(ctx, alice, Event.LOGIN_SUCCEEDED, "alice")
     clock.advance(timedelta(days=1))
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         marks["day2"] = ctx.clock.now(s)
     log(ctx, bob, Event.IP_TRUSTED, "bob", "address 10.0.0.2")
     log(ctx, alice, Event.IP_REMOVED, "bob", "address 10.0.0.2")
     clock.advance(timedelta(days=1))
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         marks["day3"] = ctx.clock.now(s)
     log(ctx, Actor.system("expiry sweep"), Event.IP_EXPIRED, "carol", "address 10.0.0.3")
     log(ctx, bob, Event.TWO_FACTOR_ENABLED, "two-step authentication")
@@ -143,7 +144,7 @@ def test_csv_export_is_what_the_log_shows_with_utc_and_no_formulas(
 
 def test_csv_export_reads_in_batches(ctx: CoreContext) -> None:
     who = Actor("batcher", person_id=3)
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         for i in range(2500):
             audit.record(s, ctx.clock, who, Event.CODE_SENT, subject=f"user{i}")
     stream = io.StringIO()

@@ -29,6 +29,14 @@ from pmdesk.core.db import Database
 from pmdesk.core.models import LoginChallenge, Person, TrustedIp
 from pmdesk.core.passwords import Passwords
 from pmdesk.secrets import MemoryStore
+from tests.helpers.databases import stage
+from tests.helpers.hardened import (
+    LOOPBACK_NEVER_TRUSTED,
+    RELAY_DELIVERS,
+    SERVER_PASSWORDS,
+    SERVER_SESSIONS,
+    TIME_TRAVEL,
+)
 from tests.helpers.login import (
     WORKSTATION,
     CollectingDelivery,
@@ -120,6 +128,7 @@ def test_unknown_user_wrong_password_and_locked_account_look_the_same(
     assert refused[-1].detail == "reason=locked"
 
 
+@SERVER_PASSWORDS
 def test_unknown_users_cost_a_password_check_too(ctx: CoreContext, alice: int) -> None:
     class Counting(Passwords):
         calls = 0
@@ -142,6 +151,7 @@ def test_a_password_typed_into_the_login_box_is_not_audited(ctx: CoreContext) ->
     assert "my secret" not in repr([vars(e) for e in audit_events(ctx)])
 
 
+@SERVER_PASSWORDS
 def test_old_password_hashes_are_upgraded_on_login(ctx: CoreContext) -> None:
     weak = Passwords(PasswordHasher(time_cost=1, memory_cost=512, parallelism=1))
     person_id = add_user(ctx, "bob", PASSWORD, passwords=weak)
@@ -176,7 +186,7 @@ def test_with_two_factor_a_code_is_sent_and_signs_in(
     message = delivery.sent[0]
     assert message.email == "alice@insypro.com" and message.valid_minutes == 10
     assert message.workstation == WORKSTATION and message.person_name == "Alice Martens"
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         stored = s.get(LoginChallenge, needed.challenge_id)
         assert stored is not None
         assert message.code not in stored.code_hash  # only a salted hash is kept
@@ -187,7 +197,7 @@ def test_with_two_factor_a_code_is_sent_and_signs_in(
     assert isinstance(result, SignedIn)
     assert result.trusted_address is False
     assert events(ctx)[-3:] == ["login.code_required", "code.sent", "login.succeeded"]
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         assert s.scalars(select(TrustedIp)).all() == []
 
 
@@ -199,6 +209,7 @@ def test_the_code_length_follows_the_setting(ctx: CoreContext, alice: int) -> No
     assert delivery.sent[0].valid_minutes == 3
 
 
+@LOOPBACK_NEVER_TRUSTED
 def test_trusting_the_address_skips_the_code_next_time(
     ctx: CoreContext,
     alice: int,
@@ -212,7 +223,7 @@ def test_trusting_the_address_skips_the_code_next_time(
     needed = code_needed(login)
     signed = login.verify(needed.challenge_id, delivery.last_code, True)
     assert isinstance(signed, SignedIn)
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         address = ctx.db.client_address(s)
         trusted = s.scalars(select(TrustedIp)).one()
     assert address is not None
@@ -225,12 +236,13 @@ def test_trusting_the_address_skips_the_code_next_time(
     assert isinstance(again, SignedIn)
     assert again.trusted_address is True and again.address == address
     assert len(delivery.sent) == 1  # no second code
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         used = s.scalars(select(TrustedIp)).one()
         assert used.last_used_at is not None
         assert used.last_used_at > trusted.created_at + timedelta(days=2)
 
 
+@LOOPBACK_NEVER_TRUSTED
 def test_trust_ends_after_thirty_days_on_the_database_clock(
     ctx: CoreContext,
     alice: int,
@@ -243,7 +255,7 @@ def test_trust_ends_after_thirty_days_on_the_database_clock(
     login = service(ctx, delivery)
     needed = code_needed(login)
     assert isinstance(login.verify(needed.challenge_id, delivery.last_code, True), SignedIn)
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         created = s.scalars(select(TrustedIp)).one().created_at
         offset = created - ctx.clock.now(s)
 
@@ -265,6 +277,7 @@ def test_trust_length_follows_the_setting(
     assert isinstance(login.begin("alice", PASSWORD), CodeNeeded)
 
 
+@LOOPBACK_NEVER_TRUSTED
 def test_an_ipv4_mapped_address_is_the_same_address(
     ctx: CoreContext,
     alice: int,
@@ -273,7 +286,7 @@ def test_an_ipv4_mapped_address_is_the_same_address(
 ) -> None:
     seen_from_routable_address(monkeypatch, ctx)
     enable_two_factor(ctx)
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         seen = ctx.db.client_address(s)
         now = ctx.clock.now(s)
         assert seen is not None
@@ -326,6 +339,7 @@ def test_a_code_is_bound_to_its_own_login_attempt(
     assert isinstance(login.verify(first.challenge_id, alice_code, False), SignedIn)
 
 
+@TIME_TRAVEL
 def test_starting_over_retires_the_previous_code(
     ctx: CoreContext, alice: int, delivery: CollectingDelivery, clock: ShiftedClock
 ) -> None:
@@ -342,6 +356,7 @@ def test_starting_over_retires_the_previous_code(
     assert "replaced by a newer sign-in" in result.message
 
 
+@TIME_TRAVEL
 def test_signing_in_again_within_30_seconds_sends_no_new_code(
     ctx: CoreContext, alice: int, delivery: CollectingDelivery, clock: ShiftedClock
 ) -> None:
@@ -365,7 +380,7 @@ def test_signing_in_again_within_30_seconds_sends_no_new_code(
     assert events(ctx)[-2:] == ["login.refused", "login.refused"]
     assert audit_events(ctx)[-1].detail == "reason=too_soon"
     assert person(ctx, alice).failed_logins == 0  # the password was right: no lockout count
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         [waiting] = s.scalars(select(LoginChallenge)).all()
         assert waiting.id == first.challenge_id and waiting.expires_at == first.expires_at
 
@@ -410,10 +425,11 @@ def test_two_simultaneous_begins_send_one_code(
     assert len(needed) == 1 and len(refused) == 1, results
     assert refused[0].reason is RefusalReason.TOO_SOON
     assert delivery.attempts == 1
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         assert [c.id for c in s.scalars(select(LoginChallenge))] == [needed[0].challenge_id]
 
 
+@TIME_TRAVEL
 def test_codes_expire(
     ctx: CoreContext, alice: int, delivery: CollectingDelivery, clock: ShiftedClock
 ) -> None:
@@ -439,6 +455,7 @@ def test_a_code_still_works_just_before_it_expires(
     assert isinstance(login.verify(needed.challenge_id, delivery.last_code, False), SignedIn)
 
 
+@TIME_TRAVEL
 def test_five_wrong_codes_void_the_code(
     ctx: CoreContext, alice: int, delivery: CollectingDelivery, clock: ShiftedClock
 ) -> None:
@@ -540,6 +557,7 @@ def test_unknown_login_attempts_are_refused(
 # ----- resend ----------------------------------------------------------------------------------
 
 
+@TIME_TRAVEL
 def test_resend_waits_30_seconds_and_keeps_the_attempt_count(
     ctx: CoreContext, alice: int, delivery: CollectingDelivery, clock: ShiftedClock
 ) -> None:
@@ -572,11 +590,12 @@ def test_resend_waits_30_seconds_and_keeps_the_attempt_count(
         assert isinstance(old, Refused) and old.reason is RefusalReason.WRONG_CODE
         assert old.attempts_left == 2
     assert isinstance(login.verify(needed.challenge_id, new_code, False), SignedIn)
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         row = s.get(LoginChallenge, needed.challenge_id)
         assert row is not None and row.send_count == 2
 
 
+@TIME_TRAVEL
 def test_an_expired_code_can_be_renewed(
     ctx: CoreContext, alice: int, delivery: CollectingDelivery, clock: ShiftedClock
 ) -> None:
@@ -589,6 +608,7 @@ def test_an_expired_code_can_be_renewed(
     assert isinstance(login.verify(needed.challenge_id, delivery.last_code, False), SignedIn)
 
 
+@RELAY_DELIVERS
 def test_a_failed_delivery_leaves_the_attempt_usable(
     ctx: CoreContext, alice: int, clock: ShiftedClock
 ) -> None:
@@ -611,6 +631,7 @@ def test_a_failed_delivery_leaves_the_attempt_usable(
     assert isinstance(login.verify(failed.challenge_id, delivery.last_code, False), SignedIn)
 
 
+@RELAY_DELIVERS
 def test_a_broken_delivery_setup_is_reported_not_raised(ctx: CoreContext, alice: int) -> None:
     enable_two_factor(ctx, delivery_method="smtp", smtp_host="", smtp_from="")
 
@@ -648,7 +669,7 @@ def test_no_email_is_a_clear_message_only_after_the_right_password(
         assert result.message == NO_EMAIL_MESSAGE
     assert delivery.sent == []
     assert audit_events(ctx)[-1].detail.startswith("reason=no_destination")
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         assert s.scalars(select(LoginChallenge)).all() == []
 
 
@@ -666,6 +687,7 @@ def test_sms_needs_a_phone_number(ctx: CoreContext, delivery: CollectingDelivery
     assert sent.destination == "+32•••••67"
 
 
+@RELAY_DELIVERS
 def test_sms_goes_to_the_number_the_2fa_check_found(
     ctx: CoreContext, delivery: CollectingDelivery
 ) -> None:
@@ -675,7 +697,7 @@ def test_sms_goes_to_the_number_the_2fa_check_found(
 
     add_user(ctx, "gust", PASSWORD, mobile="12", phone="09 234 56 78")
     enable_two_factor(ctx, delivery_method="sms", sms_url="https://sms.example.com/send")
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         assert [p.login for p in find_shut_out(s, "sms")] == []
 
     sent = service(ctx, delivery).begin("gust", PASSWORD)
@@ -686,6 +708,7 @@ def test_sms_goes_to_the_number_the_2fa_check_found(
 # ----- concurrency -----------------------------------------------------------------------------
 
 
+@LOOPBACK_NEVER_TRUSTED
 def test_two_simultaneous_verifications_of_one_code_sign_in_once(
     ctx: CoreContext,
     alice: int,
@@ -721,7 +744,7 @@ def test_two_simultaneous_verifications_of_one_code_sign_in_once(
     assert len(signed) == 1 and len(refused) == 1, results
     assert refused[0].reason is RefusalReason.INVALID_CHALLENGE
     assert events(ctx).count("login.succeeded") == 1
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         assert len(s.scalars(select(TrustedIp)).all()) == 1
 
 
@@ -730,7 +753,7 @@ def test_failed_logins_do_not_conflict_with_an_admin_edit(
 ) -> None:
     before = person(ctx, alice).version
     service(ctx, delivery).begin("alice", "wrong-password")
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         row = s.execute(select(Person).where(Person.id == alice)).scalar_one()
         assert row.failed_logins == 1
         assert row.version == before
@@ -767,7 +790,7 @@ def test_an_unknown_address_is_never_trusted(sqlite_db: Database, tmp_path: Path
         signed = login.verify(needed.challenge_id, delivery.last_code, True)
         assert isinstance(signed, SignedIn) and signed.address is None
         assert "address unknown, not trusted" in audit_events(ctx)[-1].detail
-        with ctx.db.session() as s:
+        with stage(ctx.db) as s:
             assert s.scalars(select(TrustedIp)).all() == []
         assert isinstance(login.begin("alice", PASSWORD), CodeNeeded)  # still asks
     finally:
@@ -794,6 +817,7 @@ def test_a_login_attempt_cannot_be_renewed_for_ever(
     assert "Sign in again" in late.message
 
 
+@SERVER_SESSIONS
 def test_sign_out_is_audited(ctx: CoreContext) -> None:
     from pmdesk.core.context import Actor
     from pmdesk.core.models import AuditEvent
@@ -801,7 +825,7 @@ def test_sign_out_is_audited(ctx: CoreContext) -> None:
     LoginService(ctx, passwords=cheap_passwords()).sign_out(
         Actor(name="alice", person_id=None, address="10.1.2.3", workstation="desk-7")
     )
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         row = s.execute(select(AuditEvent)).scalars().one()
     assert (row.event, row.actor, row.address, row.workstation) == (
         "signed_out",

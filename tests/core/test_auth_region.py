@@ -16,6 +16,8 @@ from pmdesk.core.login_results import CodeNeeded, Refused
 from pmdesk.core.models import Person
 from pmdesk.core.security import SecurityService, find_shut_out
 from pmdesk.core.validation import first_valid_phone
+from tests.helpers.databases import stage
+from tests.helpers.hardened import RELAY_DELIVERS
 from tests.helpers.login import (
     CollectingDelivery,
     add_user,
@@ -44,6 +46,7 @@ def test_first_valid_phone_reads_national_numbers_in_the_region() -> None:
     )
 
 
+@RELAY_DELIVERS
 def test_a_dutch_office_signs_in_with_a_stored_national_number(
     ctx: CoreContext, clock: ShiftedClock, delivery: CollectingDelivery
 ) -> None:
@@ -54,7 +57,7 @@ def test_a_dutch_office_signs_in_with_a_stored_national_number(
         sms_url="https://sms.example.com/send",
         phone_region="NL",
     )
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         assert [p.login for p in find_shut_out(s, "twilio", "NL")] == []
 
     login = service(ctx, delivery)
@@ -70,12 +73,17 @@ def test_a_dutch_office_signs_in_with_a_stored_national_number(
     assert [m.phone for m in delivery.sent] == ["+31612345678"] * 2
 
 
+@pytest.mark.hardened_bug(
+    "the server's sign_in queues a text message to a stored number the client's check refuses "
+    "for the office's region (a Dutch 06 number in Belgium): CodeNeeded to 061•••••78 instead "
+    "of the refusal (pmdesk/core/server/login_sql.py)"
+)
 def test_the_same_number_in_a_belgian_office_has_nowhere_to_go(
     ctx: CoreContext, delivery: CollectingDelivery
 ) -> None:
     add_user(ctx, "joost", PASSWORD, mobile=DUTCH_MOBILE)
     enable_two_factor(ctx, delivery_method="sms", sms_url="https://sms.example.com/send")
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         assert [p.login for p in find_shut_out(s, "sms")] == ["joost"]
 
     refused = service(ctx, delivery).begin("joost", PASSWORD)
@@ -94,7 +102,7 @@ def test_readiness_uses_the_region_setting(ctx: CoreContext) -> None:
 
 
 def _record(ctx: CoreContext, method: str, error: DeliveryError | None) -> None:
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         health.record(s, ctx.clock.now(s), method, error)
 
 

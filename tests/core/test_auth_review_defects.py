@@ -28,6 +28,8 @@ from pmdesk.core.clock import ShiftedClock
 from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.models import LoginChallenge, Person
 from pmdesk.core.passwords import MAX_PASSWORD_LENGTH, Passwords, password_problem
+from tests.helpers.databases import stage
+from tests.helpers.hardened import SERVER_PASSWORDS, TIME_TRAVEL
 from tests.helpers.login import (
     WORKSTATION,
     CollectingDelivery,
@@ -95,6 +97,7 @@ def test_an_unknown_login_is_not_kept_in_the_audit_trail(ctx: CoreContext, alice
 # ----- c. retired, used or voided challenges never send again -----------------------------------
 
 
+@TIME_TRAVEL
 def test_ten_retired_challenges_resent_send_nothing(
     ctx: CoreContext, alice: int, delivery: CollectingDelivery, clock: ShiftedClock
 ) -> None:
@@ -115,7 +118,7 @@ def test_ten_retired_challenges_resent_send_nothing(
         assert isinstance(result, Refused), result
         assert result.reason is RefusalReason.INVALID_CHALLENGE
         assert "replaced by a newer sign-in" in result.message
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         rows = s.scalars(select(LoginChallenge).where(LoginChallenge.id.in_(old))).all()
         assert len(rows) == 10 and all(r.retired_at is not None for r in rows)
         fresh = s.get(LoginChallenge, newest.challenge_id)
@@ -125,6 +128,7 @@ def test_ten_retired_challenges_resent_send_nothing(
     assert len(delivery.sent) == sent_before + 1
 
 
+@TIME_TRAVEL
 def test_verify_on_a_retired_challenge_is_refused(
     ctx: CoreContext, alice: int, delivery: CollectingDelivery, clock: ShiftedClock
 ) -> None:
@@ -142,6 +146,7 @@ def test_verify_on_a_retired_challenge_is_refused(
     assert isinstance(login.verify(second.challenge_id, delivery.last_code, False), SignedIn)
 
 
+@TIME_TRAVEL
 def test_a_retired_challenge_with_its_expiry_reset_still_cannot_sign_in(
     ctx: CoreContext, alice: int, delivery: CollectingDelivery, clock: ShiftedClock
 ) -> None:
@@ -152,7 +157,7 @@ def test_a_retired_challenge_with_its_expiry_reset_still_cannot_sign_in(
     first_code = delivery.last_code
     clock.advance(RESEND_INTERVAL)
     code_needed(login)
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         s.execute(
             update(LoginChallenge)
             .where(LoginChallenge.id == first.challenge_id)
@@ -186,6 +191,7 @@ def test_used_and_voided_challenges_never_send_again(
     assert len(delivery.sent) == sent
 
 
+@TIME_TRAVEL
 def test_resend_keeps_30_seconds_per_person_not_per_challenge(
     ctx: CoreContext, alice: int, delivery: CollectingDelivery, clock: ShiftedClock
 ) -> None:
@@ -196,7 +202,7 @@ def test_resend_keeps_30_seconds_per_person_not_per_challenge(
     clock.advance(RESEND_INTERVAL)
     new = code_needed(login)
     # As an older version left it: expired by begin(), but not marked retired.
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         s.execute(
             update(LoginChallenge)
             .where(LoginChallenge.id == old.challenge_id)
@@ -213,7 +219,7 @@ def test_resend_keeps_30_seconds_per_person_not_per_challenge(
     assert isinstance(login.resend(old.challenge_id), Refused)  # a newer attempt exists
     assert isinstance(login.resend(new.challenge_id), CodeNeeded)
     assert len(delivery.sent) == sent + 1
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         now = ctx.clock.now(s)
         live = s.scalars(
             select(LoginChallenge).where(
@@ -226,6 +232,7 @@ def test_resend_keeps_30_seconds_per_person_not_per_challenge(
         assert [c.id for c in live] == [new.challenge_id]
 
 
+@TIME_TRAVEL
 def test_simultaneous_resends_send_one_code(
     ctx: CoreContext, alice: int, delivery: CollectingDelivery, clock: ShiftedClock
 ) -> None:
@@ -318,6 +325,7 @@ NFC = unicodedata.normalize("NFC", "Crème-Brûlée-42")
 NFD = unicodedata.normalize("NFD", NFC)
 
 
+@SERVER_PASSWORDS
 def test_a_password_set_in_nfc_signs_in_typed_in_nfd(ctx: CoreContext) -> None:
     assert NFC != NFD
     bert = add_user(ctx, "bert", NFC)
@@ -329,11 +337,12 @@ def test_a_password_set_in_nfc_signs_in_typed_in_nfd(ctx: CoreContext) -> None:
     assert PasswordHasher().verify(stored, NFC)
 
 
+@SERVER_PASSWORDS
 def test_a_hash_of_the_raw_form_still_signs_in_and_is_rehashed(ctx: CoreContext) -> None:
     legacy_hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     bert = add_user(ctx, "bert", "placeholder-password")
     old_hash = legacy_hasher.hash(NFD)  # how a password was hashed before normalisation
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         s.execute(update(Person).where(Person.id == bert).values(password_hash=old_hash))
     login = service(ctx, CollectingDelivery())
 
@@ -380,6 +389,10 @@ def test_nul_or_surrogate_in_the_login_is_a_wrong_login(
     assert "\x00" not in text and "\ud800" not in text and "\udfff" not in text
 
 
+@pytest.mark.hardened_bug(
+    "ServerLogin.verify/resend send a challenge id with NUL or a lone surrogate to the server "
+    "and raise ValidationError instead of refusing it as an invalid challenge"
+)
 @pytest.mark.parametrize("bad", BAD_TEXTS)
 def test_nul_or_surrogate_in_a_challenge_or_code_is_refused(
     ctx: CoreContext, alice: int, delivery: CollectingDelivery, bad: str

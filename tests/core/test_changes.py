@@ -25,6 +25,7 @@ from pmdesk.core.clock import DatabaseClock
 from pmdesk.core.db import Database
 from pmdesk.core.errors import DatabaseUnavailable
 from pmdesk.core.models import Person, TrustedIp
+from tests.helpers.databases import stage
 from tests.helpers.staff import add_person
 
 FAST_POLL_S = 0.1
@@ -54,7 +55,7 @@ def test_a_row_deleted_elsewhere_is_reported_as_trusted_ips(db: Database) -> Non
     ip_id = add_trusted_ip(db, person, "192.0.2.10", timedelta(days=1))
     with open_watcher(db, poll_interval_s=FAST_POLL_S) as watcher:
         assert watcher.wait(0.3) == set(), "nothing changed yet, nothing is reported"
-        with db.session() as s:  # another connection: the service pool, not the watcher's
+        with stage(db) as s:  # another connection: the service pool, not the watcher's
             s.execute(delete(TrustedIp).where(TrustedIp.id == ip_id))
         started = time.monotonic()
         seen = collect(watcher, TRUSTED_IPS)
@@ -68,7 +69,7 @@ def test_a_row_deleted_elsewhere_is_reported_as_trusted_ips(db: Database) -> Non
 def test_a_person_edited_elsewhere_is_reported_as_personnel(db: Database) -> None:
     person = add_person(db, "piet")
     with open_watcher(db, poll_interval_s=FAST_POLL_S) as watcher:
-        with db.session() as s:
+        with stage(db) as s:
             s.execute(update(Person).where(Person.id == person).values(failed_logins=3))
         assert PERSONNEL in collect(watcher, PERSONNEL)
 

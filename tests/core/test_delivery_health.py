@@ -24,6 +24,8 @@ from pmdesk.core.delivery.fields import (
 from pmdesk.core.errors import ValidationError
 from pmdesk.core.security import SecurityService, validate_delivery
 from pmdesk.secrets import sms_provider_key, smtp_key
+from tests.helpers.databases import stage
+from tests.helpers.hardened import RELAY_DELIVERS
 from tests.helpers.providers import (
     CLIENT_ID,
     MAILBOX,
@@ -46,6 +48,7 @@ def test_no_sends_yet(ctx: CoreContext) -> None:
     assert report.trouble is None and report.warning is None
 
 
+@RELAY_DELIVERS
 def test_a_test_message_that_works_is_recorded(ctx: CoreContext) -> None:
     SecurityService(ctx).send_test_code(ADMIN, "helpdesk@workshop.example")
     report = SecurityService(ctx).delivery_health(ADMIN)
@@ -55,6 +58,7 @@ def test_a_test_message_that_works_is_recorded(ctx: CoreContext) -> None:
     assert report.trouble is None
 
 
+@RELAY_DELIVERS
 def test_a_broken_connection_warns_at_once_and_a_success_clears_it(
     ctx: CoreContext, closed_port: int, clock: ShiftedClock, smtp_auth_server: SmtpServer
 ) -> None:
@@ -91,30 +95,31 @@ def test_a_broken_connection_warns_at_once_and_a_success_clears_it(
 
 def test_one_refused_recipient_is_not_a_broken_method(ctx: CoreContext) -> None:
     """A failure at the send step may be one person's address: two in a row warn."""
-    with ctx.db.write_session() as s:
+    with stage(ctx.db) as s:
         now = ctx.clock.now(s)
         health.record(s, now, "twilio", None)
         refused = DeliveryError("Twilio says the number is not a valid phone number.", step="send")
         health.record(s, now, "twilio", refused)
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         [outcome] = health.outcomes(s)
         assert (outcome.ok, outcome.failures_in_row, outcome.step) == (False, 1, "send")
         assert health.trouble(s, "twilio") is None
-    with ctx.db.write_session() as s:
+    with stage(ctx.db) as s:
         health.record(s, ctx.clock.now(s), "twilio", refused)
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         trouble = health.trouble(s, "twilio")
         assert trouble is not None and trouble.failures_in_row == 2
         assert health.warning(trouble).startswith("The last 2 security codes could not be sent")
 
 
 def test_the_audit_and_health_never_hold_the_code(ctx: CoreContext) -> None:
-    with ctx.db.write_session() as s:
+    with stage(ctx.db) as s:
         health.record(s, ctx.clock.now(s), "sms", "x" * 2000)
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         assert len(health.outcomes(s)[0].message) == health.MESSAGE_MAX
 
 
+@RELAY_DELIVERS
 def test_send_test_code_through_a_provider(
     ctx: CoreContext, twilio: Twilio, test_client_context: ssl.SSLContext
 ) -> None:

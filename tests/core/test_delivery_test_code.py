@@ -17,12 +17,14 @@ from pmdesk.core.errors import PermissionDenied
 from pmdesk.core.models import AuditEvent
 from pmdesk.core.security import SecurityService
 from pmdesk.secrets import smtp_key
+from tests.helpers.databases import stage
+from tests.helpers.hardened import RELAY_DELIVERS
 from tests.helpers.smtp import SmtpServer
 from tests.helpers.staff import actor, add_group, add_person
 
 
 def audit_rows(ctx: CoreContext) -> list[AuditEvent]:
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         return list(
             s.execute(
                 select(AuditEvent)
@@ -32,6 +34,7 @@ def audit_rows(ctx: CoreContext) -> list[AuditEvent]:
         )
 
 
+@RELAY_DELIVERS
 def test_outbox_test_message_is_written_and_audited(ctx: CoreContext) -> None:
     admin = actor(add_person(ctx.db, "root"), "root", address="10.1.2.3")
     sent = SecurityService(ctx).send_test_code(admin, " helpdesk@workshop.example ")
@@ -54,6 +57,7 @@ def test_outbox_test_message_is_written_and_audited(ctx: CoreContext) -> None:
     assert row.address == "10.1.2.3"
 
 
+@RELAY_DELIVERS
 def test_the_test_code_comes_from_the_code_generator(
     ctx: CoreContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -65,6 +69,7 @@ def test_the_test_code_comes_from_the_code_generator(
     assert body is not None and "004271" in body.get_content()
 
 
+@RELAY_DELIVERS
 def test_smtp_test_message_with_the_keyring_password(
     ctx: CoreContext, smtp_auth_server: SmtpServer
 ) -> None:
@@ -89,6 +94,7 @@ def test_smtp_test_message_with_the_keyring_password(
     assert mail.code not in row.detail + row.subject
 
 
+@RELAY_DELIVERS
 def test_failed_test_is_not_audited_as_sent(ctx: CoreContext, closed_port: int) -> None:
     server = SmtpServer(host="127.0.0.1", port=closed_port)
     SecurityService(ctx).update_delivery(Actor.command_line(), server.settings("starttls"))
@@ -99,6 +105,7 @@ def test_failed_test_is_not_audited_as_sent(ctx: CoreContext, closed_port: int) 
     assert audit_rows(ctx) == []
 
 
+@RELAY_DELIVERS
 def test_bad_address(ctx: CoreContext) -> None:
     with pytest.raises(DeliveryError, match="'anna@' is not a valid e-mail address"):
         SecurityService(ctx).send_test_code(Actor.command_line(), "anna@")

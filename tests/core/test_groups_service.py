@@ -20,11 +20,12 @@ from pmdesk.core.models import AuditEvent, Person
 from pmdesk.core.modules import MODULES
 from pmdesk.core.permissions import administrator_counts
 from pmdesk.core.personnel import PersonnelService
+from tests.helpers.databases import stage
 from tests.helpers.staff import ADMIN_GROUP_ID, actor, add_group, add_person
 
 
 def audit_rows(ctx: CoreContext, event: Event) -> list[AuditEvent]:
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         return list(
             s.execute(
                 select(AuditEvent).where(AuditEvent.event == event.value).order_by(AuditEvent.id)
@@ -120,7 +121,7 @@ def test_the_grid_cannot_take_away_the_last_administrator(ctx: CoreContext, root
 
 
 def administrator_counts_now(ctx: CoreContext) -> tuple[int, int]:
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         return administrator_counts(s)
 
 
@@ -140,7 +141,7 @@ def test_moving_or_deleting_the_last_administrator_is_refused(ctx: CoreContext) 
     # ...and even the command line may not remove the last administrator.
     with pytest.raises(LastAdministratorError):
         personnel.delete(Actor.command_line(), root_id, record.version)
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         person = s.get(Person, root_id)
         assert person is not None and person.group_id == ADMIN_GROUP_ID
     with pytest.raises(PermissionDenied, match="own account"):

@@ -28,6 +28,8 @@ from pmdesk.core.models import Base
 from pmdesk.core.personnel import PersonForm, PersonnelService
 from pmdesk.paths import app_paths
 from tests.helpers.cli import database_arg, real_keyring, session_key_of
+from tests.helpers.databases import stage
+from tests.helpers.hardened import RELAY_DELIVERS
 from tests.helpers.login import CollectingDelivery, set_security
 from tests.helpers.smtp import LOOPBACK, SmtpServer
 
@@ -107,6 +109,7 @@ def cli_login_with_mailed_code(
     return code, out, err
 
 
+@RELAY_DELIVERS
 def test_no_password_or_code_is_stored_or_logged(
     ctx: CoreContext,
     smtp_plain_server: SmtpServer,
@@ -212,7 +215,7 @@ def test_no_password_or_code_is_stored_or_logged(
             if hit:
                 leaks.append(f"code {found} in {where}")
 
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         for table in Base.metadata.sorted_tables:
             text_columns = [c for c in table.columns if isinstance(c.type, String | Text)]
             if not text_columns:

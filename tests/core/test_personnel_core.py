@@ -17,6 +17,7 @@ from pmdesk.core.errors import (
 )
 from pmdesk.core.models import AuditEvent, Person
 from pmdesk.core.personnel import AlreadyInitialised, PersonForm, PersonnelService
+from tests.helpers.databases import stage
 
 CLI = Actor(name="tester (cli)")
 
@@ -40,7 +41,7 @@ def test_create_stores_clean_values(ctx: CoreContext) -> None:
     assert record.form.hourly_cost == "42.50"
     assert record.group_name == "Administrator"
     assert record.has_password
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         person = s.get(Person, record.id)
         assert person is not None
         assert person.hourly_cost == Decimal("42.50")
@@ -55,7 +56,7 @@ def test_login_is_unique_case_insensitively(ctx: CoreContext) -> None:
     with pytest.raises(ValidationError) as caught:
         service.create(CLI, _admin_form("ALICE"))
     assert caught.value.errors == {"login": "This login is already taken."}
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         assert s.execute(select(func.count()).select_from(Person)).scalar_one() == 1
 
 
@@ -73,7 +74,7 @@ def test_invalid_fields_are_named_and_nothing_is_stored(ctx: CoreContext) -> Non
     with pytest.raises(ValidationError) as caught:
         service.create(CLI, bad)
     assert set(caught.value.errors) == {"email", "phone", "hourly_cost", "password", "first_name"}
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         assert s.execute(select(func.count()).select_from(Person)).scalar_one() == 0
 
 
@@ -108,7 +109,7 @@ def _clerk(ctx: CoreContext, *, can_read_maintenance: bool) -> tuple[Actor, int,
 
     service = PersonnelService(ctx)
     service.create(CLI, _admin_form())
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         group = UserGroup(name="Reception", name_key="reception")
         s.add(group)
         s.flush()
@@ -145,7 +146,7 @@ def test_the_list_checks_read_rights_at_every_page(ctx: CoreContext) -> None:
     assert [row.login for row in service.page(clerk_actor, offset=1)] == ["clerk"]
     assert service.page(clerk_actor, offset=5) == []  # past the end: empty, not refused
 
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         s.get(GroupPermission, (group_id, MAINTENANCE.key)).can_read = False  # type: ignore[union-attr]
     for read in (
         lambda: service.first_page(clerk_actor),
@@ -233,7 +234,7 @@ def test_first_administrator_is_created_once_even_from_two_workstations(ctx: Cor
     for thread in threads:
         thread.join(timeout=60)
     assert sorted(results) == ["created", "refused"]
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         assert s.execute(select(func.count()).select_from(Person)).scalar_one() == 1
     with pytest.raises(AlreadyInitialised, match="Sign in with that account"):
         service.create_first_administrator(CLI, _admin_form("carol"))
@@ -245,7 +246,7 @@ def test_maintenance_editors_cannot_manage_people_with_more_rights(ctx: CoreCont
 
     service = PersonnelService(ctx)
     admin = service.create(CLI, _admin_form("root"))
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         clerks = UserGroup(name="Clerks", name_key="clerks")
         s.add(clerks)
         s.flush()
@@ -373,7 +374,7 @@ def test_a_mobile_number_a_digit_short_is_refused(ctx: CoreContext) -> None:
         form = replace(_admin_form(), **{field: "0470 12 34"})
         message = _errors(ctx, form)[field]
         assert message.startswith(f"{field.capitalize()}: '0470 12 34' is not a valid phone")
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         assert s.execute(select(func.count()).select_from(Person)).scalar_one() == 0
     record = service.create(CLI, replace(_admin_form(), mobile="0470 12 34 56"))
     assert record.form.mobile == "+32470123456"

@@ -18,7 +18,7 @@ from pmdesk.core.context import CoreContext
 from pmdesk.core.db import Database
 from pmdesk.core.probe import driver_target, ready_for_login
 from pmdesk.core.revisions import head_from_files
-from tests.helpers.databases import ADMIN_URLS, server_reachable, skip_or_fail
+from tests.helpers.databases import ADMIN_URLS, server_reachable, skip_or_fail, stage
 from tests.helpers.login import add_user
 
 EMBEDDED = Path("/data/pmdesk.sqlite3")
@@ -111,12 +111,12 @@ def test_ready_only_with_the_newest_schema_and_someone_to_sign_in(
     add_user(ctx, "anne", "anne's long secret")
     assert ready_for_login(target, head)
     assert not ready_for_login(target, "f00dfeedbeef")  # a newer or older schema: migrate first
-    with db.session() as s:
+    with stage(db) as s:
         s.execute(text("UPDATE alembic_version SET version_num = 'f00dfeedbeef'"))
     try:
         assert not ready_for_login(target, head)
     finally:
-        with db.session() as s:
+        with stage(db) as s:
             s.execute(text("UPDATE alembic_version SET version_num = :head"), {"head": head})
 
 

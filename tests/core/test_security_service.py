@@ -16,11 +16,12 @@ from pmdesk.core.delivery.outbox import OUTBOX_LABEL
 from pmdesk.core.errors import ConflictError, PermissionDenied, ValidationError
 from pmdesk.core.models import AuditEvent
 from pmdesk.core.security import SecurityService, ShutOutWarning, load_settings
+from tests.helpers.databases import stage
 from tests.helpers.staff import actor, add_group, add_person
 
 
 def audit_rows(ctx: CoreContext, event: Event) -> list[AuditEvent]:
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         return list(
             s.execute(
                 select(AuditEvent).where(AuditEvent.event == event.value).order_by(AuditEvent.id)
@@ -57,7 +58,7 @@ def test_people_without_security_rights_are_refused_everywhere(ctx: CoreContext)
     for call in calls[3:]:
         with pytest.raises(PermissionDenied, match="may not change System → Security"):
             call(viewer)
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         settings = load_settings(s)
     assert settings.two_factor_enabled is False
     assert settings.trust_days == 30
@@ -109,7 +110,7 @@ def test_enabling_2fa_needs_no_confirmation_when_everyone_has_an_address(
     assert service.readiness(admin) == []
     view = service.set_two_factor(admin, True, service.get(admin).version)
     assert view.two_factor_enabled is True
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         assert load_settings(s).two_factor_enabled is True
 
 

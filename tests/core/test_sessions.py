@@ -25,6 +25,8 @@ from pmdesk.core.sessions import (
     SessionService,
     hash_token,
 )
+from tests.helpers.databases import stage
+from tests.helpers.hardened import TIME_TRAVEL
 from tests.helpers.login import (
     WORKSTATION,
     CollectingDelivery,
@@ -52,7 +54,7 @@ def sign_in(ctx: CoreContext, login: str = "alice", kind: str = COMMAND_LINE) ->
 
 
 def rows(ctx: CoreContext) -> list[UserSession]:
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         return list(s.execute(select(UserSession).order_by(UserSession.id)).scalars())
 
 
@@ -97,6 +99,7 @@ def test_the_session_length_is_a_security_setting(ctx: CoreContext) -> None:
     assert latest.expires_at - latest.created_at == timedelta(hours=2)
 
 
+@TIME_TRAVEL
 def test_an_expired_session_is_refused_and_removed(ctx: CoreContext, clock: ShiftedClock) -> None:
     add_user(ctx, "alice", PASSWORD)
     token = sign_in(ctx).session_token
@@ -112,7 +115,7 @@ def test_a_session_used_from_another_address_is_refused(ctx: CoreContext) -> Non
     add_user(ctx, "alice", PASSWORD)
     token = sign_in(ctx).session_token
     assert token is not None
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         s.execute(update(UserSession).values(address="198.51.100.7"))
     assert refused_reason(ctx, token) == "address"
 
@@ -127,7 +130,7 @@ def test_locking_ends_every_session(ctx: CoreContext) -> None:
     )
     for _ in range(lockout.MAX_FAILURES):
         service.begin("alice", "wrong password")
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         person = s.get(Person, alice)
         assert person is not None and person.locked_until is not None
     assert rows(ctx) == []
@@ -141,7 +144,7 @@ def test_a_lock_set_behind_the_services_back_is_refused_too(
     alice = add_user(ctx, "alice", PASSWORD)
     token = sign_in(ctx).session_token
     assert token is not None
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         now = clock.now(s)
         s.execute(
             update(Person).where(Person.id == alice).values(locked_until=now + timedelta(hours=1))
@@ -166,7 +169,7 @@ def test_a_password_changed_behind_the_services_back_is_refused(
     alice = add_user(ctx, "alice", PASSWORD)
     token = sign_in(ctx).session_token
     assert token is not None
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         later = clock.now(s) + timedelta(seconds=1)
         s.execute(update(Person).where(Person.id == alice).values(password_changed_at=later))
     clock.advance(timedelta(seconds=2))
@@ -177,7 +180,7 @@ def test_a_deleted_person_has_no_sessions(ctx: CoreContext) -> None:
     alice = add_user(ctx, "alice", PASSWORD)
     token = sign_in(ctx).session_token
     assert token is not None
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         person = s.get(Person, alice)
         s.delete(person)
     assert refused_reason(ctx, token) == "ended"
@@ -192,6 +195,7 @@ def test_sign_out_removes_the_row(ctx: CoreContext) -> None:
     assert token is not None and refused_reason(ctx, token) == "ended"
 
 
+@TIME_TRAVEL
 def test_a_desktop_session_is_a_lease_renewed_by_use(ctx: CoreContext, clock: ShiftedClock) -> None:
     add_user(ctx, "alice", PASSWORD)
     token = sign_in(ctx, kind=DESKTOP).session_token
@@ -232,7 +236,7 @@ def test_a_clerk_cannot_end_an_administrators_sessions(ctx: CoreContext) -> None
     add_user(ctx, "admin", PASSWORD)
     carol = add_user(ctx, "carol", PASSWORD)
     dave = add_user(ctx, "dave", PASSWORD)
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         s.execute(update(Person).where(Person.id.in_([carol, dave])).values(group_id=clerks))
     admin = sign_in(ctx, "admin")
     clerk = sign_in(ctx, "carol")
@@ -253,7 +257,7 @@ def test_without_maintenance_rights_only_ones_own_sessions(ctx: CoreContext) -> 
     nobody = add_group(ctx.db, "Nothing", {})
     add_user(ctx, "admin", PASSWORD)
     erin = add_user(ctx, "erin", PASSWORD)
-    with ctx.db.session() as s:
+    with stage(ctx.db) as s:
         s.execute(update(Person).where(Person.id == erin).values(group_id=nobody))
     admin = sign_in(ctx, "admin")
     mine = sign_in(ctx, "erin")
@@ -265,6 +269,7 @@ def test_without_maintenance_rights_only_ones_own_sessions(ctx: CoreContext) -> 
     assert len(rows(ctx)) == 2
 
 
+@TIME_TRAVEL
 def test_the_expiry_sweep_removes_lapsed_sessions(ctx: CoreContext, clock: ShiftedClock) -> None:
     add_user(ctx, "alice", PASSWORD)
     sign_in(ctx, kind=DESKTOP)

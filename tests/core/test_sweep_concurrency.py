@@ -21,6 +21,7 @@ from pmdesk.core.clock import DatabaseClock
 from pmdesk.core.db import Database
 from pmdesk.core.models import AuditEvent, Person, TrustedIp
 from tests.helpers.cli import sign_in_admin
+from tests.helpers.hardened import SWEPT_BY_RELAY
 
 EXPIRED = 5_000
 FRESH = 1_000
@@ -135,6 +136,7 @@ def check_result(db: Database, expired_ids: set[int]) -> None:
     assert set(audited) == expired_ids, "each expired address audited exactly once"
 
 
+@SWEPT_BY_RELAY
 @pytest.mark.slow
 @pytest.mark.parametrize("db", ["postgresql", "mariadb", "sqlite"], indirect=True)
 def test_four_processes_sweeping_at_once(db: Database, tmp_path: Path) -> None:
@@ -154,6 +156,7 @@ def test_four_processes_sweeping_at_once(db: Database, tmp_path: Path) -> None:
     check_result(db, expired_ids)
 
 
+@SWEPT_BY_RELAY
 @pytest.mark.slow
 @pytest.mark.parametrize("db", ["postgresql"], indirect=True)
 def test_four_ip_expire_commands_at_once(db: Database, tmp_path: Path) -> None:
