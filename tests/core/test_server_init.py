@@ -7,6 +7,7 @@ that an older set-up gave rights on every table, and asserts that nothing change
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -547,3 +548,24 @@ def test_a_level_5_database_is_raised_to_row_level_security_and_status_checks_it
     assert "personnel has row-level security off" in status.stdout
     assert init(fresh)[0] == 0
     assert run_pmdesk("server", "status", "--database", fresh.url_text()).returncode == 0
+
+
+def test_status_with_a_workstations_url_reads_the_relay_and_counts_nothing_it_cannot_see(
+    fresh: Fresh,
+) -> None:
+    """Monitoring may run status with the workstation's URL: the relay comes from
+    server_info(), and counts that row-level security would make 0 are not printed."""
+    assert init(fresh)[0] == 0
+    ws = fresh.url_text(fresh.as_role(fresh.workstation))
+    sql(
+        fresh.owner_url,
+        "INSERT INTO pmdesk.relay_heartbeat (instance, host, pid, version, started_at, "
+        "last_seen_at) VALUES (gen_random_uuid(), 'mail01', 1, 'x', pmdesk.now(), pmdesk.now())",
+    )
+    status = run_pmdesk("server", "status", "--database", ws)
+    assert status.returncode == 0, status.stdout
+    assert re.search(r"Relay +relay on mail01, last seen \d+ s ago  \[ok\]", status.stdout)
+    assert "Data         counted only with the owner's URL  [note]" in status.stdout
+    assert "people ·" not in status.stdout
+    owner = run_pmdesk("server", "status", "--database", fresh.url_text())
+    assert "Data         0 people · 0 open sessions · 0 trusted addresses  [ok]" in owner.stdout
