@@ -237,3 +237,18 @@ def test_ones_own_password_through_the_personnel_form(
         "person.updated",
         "password.changed",
     ]
+
+
+def test_codes_are_compared_through_hmacs_under_a_fresh_key(hardened: HardenedDatabase) -> None:
+    """check_code's comparison (its right and wrong codes are tested in test_server_login):
+    equal only for the same text, never for a missing one."""
+    [row] = sql(
+        hardened.owner_url,
+        "SELECT pmdesk.same_secret('hmac-sha256$ab', 'hmac-sha256$ab'), "
+        "pmdesk.same_secret('hmac-sha256$ab', 'hmac-sha256$ac'), "
+        "pmdesk.same_secret('hmac-sha256$ab', 'hmac-sha256$a'), "
+        "pmdesk.same_secret(NULL, 'x'), pmdesk.same_secret(NULL, NULL)",
+    )
+    assert row == (True, False, False, False, False)
+    [(body,)] = sql(hardened.owner_url, "SELECT prosrc FROM pg_proc WHERE proname = 'check_code'")
+    assert "same_secret(c.code_hash" in body and "c.code_hash =" not in body

@@ -10,6 +10,8 @@ Each refusal has its control: the same statement works once it no longer breaks 
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -334,3 +336,52 @@ def test_a_replayed_token_writes_one_late_sign_out_and_only_for_a_desktop(
     # Nobody reads the tombstones.
     exc = refusal(hardened, office["tokens"]["boss"], "SELECT * FROM pmdesk.ended_sessions")
     assert exc.sqlstate == "42501"
+
+
+def test_two_administrators_stepping_down_at_the_same_moment_leave_one(
+    hardened: HardenedDatabase, office: dict[str, Any], tmp_path: Path
+) -> None:
+    """Each alone would leave the other; committed at the same moment, the checks take turns
+    (an advisory lock, held here by the owner until both are waiting at it), so the second
+    sees the first's change and is refused."""
+    owner = Database(hardened.owner_url)
+    add_user(
+        CoreContext(db=owner, secrets=MemoryStore(), outbox_default=tmp_path), "deputy", PASSWORD
+    )
+    owner.dispose()
+    deputy = sign_in(hardened, tmp_path, "deputy").session_token
+    assert deputy is not None
+    outcomes: dict[str, str] = {}
+    both_changed = threading.Barrier(2)
+
+    def step_down(login: str, token: str) -> None:
+        with connect(hardened.workstation_url) as conn:
+            conn.execute("SELECT set_config('pmdesk.session', %s, false)", (token,))
+            conn.execute("BEGIN")
+            conn.execute(
+                "UPDATE pmdesk.personnel SET group_id = %s WHERE login = %s",
+                (office["nobodies"], login),
+            )
+            both_changed.wait(10)  # neither commits before both have made their change
+            try:
+                conn.execute("COMMIT")
+                outcomes[login] = "committed"
+            except psycopg.Error as exc:
+                outcomes[login] = str(exc.sqlstate)
+
+    with connect(hardened.owner_url) as holder:
+        holder.execute("SELECT pg_advisory_lock(7013, 1)")
+        steps = []
+        for login, token in (("boss", office["tokens"]["boss"]), ("deputy", deputy)):
+            step = threading.Thread(target=step_down, args=(login, token))
+            step.start()
+            steps.append(step)
+        time.sleep(1)  # both COMMITs are now at the lock (without it, both are done)
+        holder.execute("SELECT pg_advisory_unlock(7013, 1)")
+    for step in steps:
+        step.join(10)
+    assert sorted(outcomes.values()) == [LAST_ADMINISTRATOR, "committed"], outcomes
+    [(administrators,)] = owner_sql(
+        hardened, "SELECT count(*) FROM pmdesk.personnel WHERE group_id = 1"
+    )
+    assert administrators == 1
