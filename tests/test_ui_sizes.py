@@ -22,29 +22,21 @@ LAYOUT_PREFIXES = ("_build", "_layout")
 
 # module (relative to pmdesk/ui) -> its lines today
 LARGE_MODULES = {
-    "app.py": 685,
-    "login_dialog.py": 612,
-    "main_window.py": 561,
+    "login_dialog.py": 596,
     "personnel/form.py": 696,
-    "personnel/view.py": 787,
     # Being rebuilt while this list was made (the delivery form): room for that work; set it
     # to the module's size once it has landed.
     "system/mail_settings.py": 576,
-    "system/permissions.py": 632,
 }
 
 # "module:function" -> its lines today (form constructors still to be split into _build* parts)
 LONG_FUNCTIONS = {
-    "app.py:run_self_test": 75,
     "first_run.py:__init__": 124,
-    "login_dialog.py:__init__": 163,
-    "main_window.py:__init__": 66,
     "personnel/conflict.py:__init__": 125,
     "startup.py:describe_failure": 70,
     "system/readiness.py:__init__": 98,
     "system/security.py:__init__": 93,
     "system/trust_box.py:__init__": 69,
-    "system/trusted_ips_panel.py:__init__": 126,
 }
 
 

@@ -14,26 +14,15 @@ import logging
 import os
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QEvent, QObject, QPointF, Qt, QTimer, Signal
-from PySide6.QtGui import QFont, QKeyEvent, QWheelEvent
-from PySide6.QtWidgets import (
-    QAbstractSpinBox,
-    QApplication,
-    QComboBox,
-    QPushButton,
-    QStyleFactory,
-    QToolButton,
-    QWidget,
-)
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtWidgets import QWidget
 
-from pmdesk import APP_NAME, __version__
-from pmdesk.display import has_display
-from pmdesk.ui import main_thread_gc
+from pmdesk.ui.application import application, configure_application
 from pmdesk.ui.errors import error_text
-from pmdesk.ui.icons import app_icon, style_sheet
 from pmdesk.ui.login_dialog import LoginDialog
+from pmdesk.ui.query import Query
 from pmdesk.ui.tasks import TaskManager
 
 if TYPE_CHECKING:
@@ -49,7 +38,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SELF_TEST_TIMEOUT_MS = 120_000
 # Start opening the database at the latest this long after showing the login dialog, should its
 # first paint not come (normally it comes within a few milliseconds).
 FIRST_PAINT_WAIT_MS = 200
@@ -80,123 +68,6 @@ class _FirstPaint(QObject):
             self._fired = True
             QTimer.singleShot(0, self.done.emit)
         return False
-
-
-class InputRules(QObject):
-    """Keyboard and mouse-wheel rules for every widget of the app, present and future.
-
-    - Spin boxes, date edits and combo boxes take the wheel only when they have the focus
-      (``StrongFocus`` instead of ``WheelFocus``); otherwise the wheel goes on to the page, so
-      scrolling a page never changes a value on the way.
-    - Return or Enter on a focused push or tool button clicks it, as Space does. Buttons that
-      Qt already clicks on Return (a dialog's auto-default buttons) are left to Qt.
-    """
-
-    NAME = "pmdeskInputRules"
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName(self.NAME)
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        kind = event.type()
-        if kind == QEvent.Type.Wheel:
-            return self._wheel(watched, event)
-        if kind == QEvent.Type.KeyPress:
-            return self._key(watched, event)
-        if kind == QEvent.Type.Polish:
-            self._polished(watched)
-        return False
-
-    @staticmethod
-    def _key(watched: QObject, event: QEvent) -> bool:
-        if not isinstance(watched, QPushButton | QToolButton) or not isinstance(event, QKeyEvent):
-            return False
-        if event.key() not in (Qt.Key.Key_Return, Qt.Key.Key_Enter) or event.isAutoRepeat():
-            return False
-        if event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier:
-            return False  # Ctrl+Return and the like are shortcuts, not a click
-        if isinstance(watched, QPushButton) and watched.autoDefault():
-            return False  # QPushButton clicks itself
-        if not (watched.isEnabled() and watched.isVisible() and watched.hasFocus()):
-            return False
-        watched.click()
-        return True
-
-    @staticmethod
-    def _wheel(watched: QObject, event: QEvent) -> bool:
-        if (
-            isinstance(watched, QAbstractSpinBox | QComboBox)
-            and isinstance(event, QWheelEvent)
-            and not watched.hasFocus()
-        ):
-            _pass_wheel_on(watched, event)
-            return True
-        return False
-
-    @staticmethod
-    def _polished(watched: QObject) -> None:
-        if (
-            isinstance(watched, QAbstractSpinBox | QComboBox)
-            and watched.focusPolicy() == Qt.FocusPolicy.WheelFocus
-        ):
-            watched.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-
-
-def _pass_wheel_on(widget: QWidget, event: QWheelEvent) -> None:
-    """Offer ``event`` to the parents of ``widget`` in turn, as Qt does with an unhandled wheel
-    event (done here because Qt does not pass on wheel events sent by the app itself)."""
-    position = event.position()
-    child, parent = widget, widget.parentWidget()
-    while parent is not None:
-        position = QPointF(child.mapToParent(position))
-        passed = QWheelEvent(
-            position,
-            event.globalPosition(),
-            event.pixelDelta(),
-            event.angleDelta(),
-            event.buttons(),
-            event.modifiers(),
-            event.phase(),
-            event.inverted(),
-            event.source(),
-            event.pointingDevice(),
-        )
-        passed.ignore()
-        QApplication.sendEvent(parent, passed)
-        if passed.isAccepted() or parent.isWindow():
-            break
-        if parent.testAttribute(Qt.WidgetAttribute.WA_NoMousePropagation):
-            break
-        child, parent = parent, parent.parentWidget()
-    event.accept()  # handled: Qt offers it to no one else
-
-
-def configure_application(app: QApplication) -> None:
-    """Name, icon, style, wheel and key rules: the same for the app, the self-test and the tests."""
-    if app.findChild(QObject, InputRules.NAME) is None:
-        app.installEventFilter(InputRules(app))
-    main_thread_gc.install(app)
-    app.setApplicationName(APP_NAME)
-    app.setApplicationDisplayName("pmdesk")
-    app.setOrganizationName(APP_NAME)
-    app.setApplicationVersion(__version__)
-    app.setWindowIcon(app_icon())
-    fusion = QStyleFactory.create("Fusion")
-    if fusion is not None:
-        app.setStyle(fusion)
-    font = QFont(app.font())
-    if font.pointSizeF() < 9.5:
-        font.setPointSizeF(9.5)
-        app.setFont(font)
-    app.setStyleSheet(style_sheet())
-
-
-def application() -> QApplication:
-    existing = QApplication.instance()
-    if isinstance(existing, QApplication):
-        return existing
-    return QApplication([sys.argv[0] if sys.argv else APP_NAME])
 
 
 class Launcher(QObject):
@@ -233,6 +104,8 @@ class Launcher(QObject):
         self.secrets = secrets
         self.check_keyring = check_keyring
         self.tasks = tasks or TaskManager(self)
+        #: The start-up and sign-in steps that run on workers (each names where its error goes).
+        self.steps = Query(self, self.tasks, label="launcher")
         self.opened: Opened | None = None
         self.failure: Failure | None = None
         self.login = LoginDialog(self.tasks)
@@ -282,11 +155,8 @@ class Launcher(QObject):
             return probe_database(url)
 
         # One after the other: side by side they would compete for the interpreter.
-        self.tasks.run(
-            probe,
-            self._probed,
-            lambda exc: self._probed(False),
-            label="probe database",
+        self.steps.run(
+            probe, self._probed, failed=lambda _exc: self._probed(False), label="probe database"
         )
 
     def _probed(self, ready: bool) -> None:
@@ -301,10 +171,10 @@ class Launcher(QObject):
             log.info("Login waits for the database to be opened (and migrated, if need be)")
         url, secrets = self.database_url, self.secrets
         # The keyring is checked once Login works (see _check_keyring).
-        self.tasks.run(
+        self.steps.run(
             lambda: open_database(url, secrets, check_keyring=False, pending=pending),
             self._opened,
-            self._open_failed,
+            failed=self._open_failed,
             label="open database",
         )
 
@@ -331,10 +201,10 @@ class Launcher(QObject):
         from pmdesk.ui.startup import keyring_warning
 
         app = opened.app
-        self.tasks.run(
+        self.steps.run(
             lambda: keyring_warning(app),
             self._keyring_checked,
-            lambda exc: log.warning("Keyring check failed: %s", exc),
+            failed=lambda exc: log.warning("Keyring check failed: %s", exc),
             label="keyring check",
         )
 
@@ -440,10 +310,10 @@ class Launcher(QObject):
             return
         app = self.opened.app
         self.login.set_busy(self.login.tr("Opening pmdesk…"))
-        self.tasks.run(
+        self.steps.run(
             lambda: load_session(app, signed_in),
             self._show_main_window,
-            self._session_failed,
+            failed=self._session_failed,
             label="load session",
         )
 
@@ -507,12 +377,11 @@ class Launcher(QObject):
         from pmdesk.ui.background import BackgroundServices
 
         assert self.opened is not None
-        services = BackgroundServices.from_settings(
-            self.opened.app.context, self.opened.app.settings, parent=window
+        window.start_background(
+            BackgroundServices.from_settings(
+                self.opened.app.context, self.opened.app.settings, parent=window
+            )
         )
-        services.status.connect(window.show_status)
-        window.background = services
-        services.start()
 
     def _signed_out(self) -> None:
         window = self.window
@@ -541,7 +410,9 @@ class Launcher(QObject):
             if not sessions.end(token, actor):
                 sign_out(actor)
 
-        self.tasks.run(sign_out_and_end, None, lambda exc: log.warning("%s", exc))
+        self.steps.run(
+            sign_out_and_end, failed=lambda exc: log.warning("%s", exc), label="sign out"
+        )
 
     def _login_cancelled(self) -> None:
         if self.window is None:
@@ -568,9 +439,13 @@ class Launcher(QObject):
         return [w for w in (self.login, self.first_run, self.window) if w is not None]
 
 
-def run(database_url: str | None, self_test: bool = False, *, secrets: Any = None) -> int:
+def run(
+    database_url: str | None, self_test: bool = False, *, secrets: SecretStore | None = None
+) -> int:
     """The GUI entry point (``pmdesk`` without a command)."""
     if self_test:
+        from pmdesk.ui.self_test import run_self_test
+
         return run_self_test(database_url, secrets=secrets)
     qt_app = application()
     configure_application(qt_app)
@@ -597,89 +472,3 @@ def run(database_url: str | None, self_test: bool = False, *, secrets: Any = Non
     code = int(qt_app.exec())
     launcher.shutdown()
     return code
-
-
-# ----- self-test ----------------------------------------------------------------------------
-
-
-def _prefer_offscreen() -> None:
-    """Without a display (a CI box, an SSH session), run the self-test off screen."""
-    if not has_display():
-        os.environ["QT_QPA_PLATFORM"] = "offscreen"
-
-
-def run_self_test(database_url: str | None, *, secrets: Any = None) -> int:
-    """Check the GUI, the database and the keyring; one line per check; 0 when all pass."""
-    _prefer_offscreen()
-    results: list[tuple[bool, str]] = []
-    qt_app = application()
-    configure_application(qt_app)
-    tasks = TaskManager()
-    dialog = LoginDialog(tasks)
-    dialog.show()
-    image = dialog.grab()
-    shown = dialog.isVisible() and not image.isNull() and image.width() > 0
-    results.append(
-        (shown, f"login dialog shows ({qt_app.platformName()}, pmdesk {__version__})")
-        if shown
-        else (False, "login dialog: it could not be shown")
-    )
-
-    from PySide6.QtCore import QEventLoop
-
-    loop = QEventLoop()
-    outcome: dict[str, Any] = {}
-
-    def opened(result: Any) -> None:
-        outcome["opened"] = result
-        loop.quit()
-
-    def failed(exc: BaseException) -> None:
-        outcome["error"] = exc
-        loop.quit()
-
-    def open_database() -> Any:
-        from pmdesk.ui.startup import open_database
-
-        return open_database(database_url, secrets, check_keyring=False)
-
-    tasks.run(open_database, opened, failed, label="self-test database")
-    timer = QTimer()
-    timer.setSingleShot(True)
-    timer.timeout.connect(loop.quit)
-    timer.start(SELF_TEST_TIMEOUT_MS)
-    loop.exec()
-    timer.stop()
-    if "opened" in outcome:
-        result = outcome["opened"]
-        schema = result.schema
-        results.append(
-            (
-                schema.up_to_date,
-                f"database opens and is migrated ({result.app.db.describe()}, "
-                f"schema {schema.current})",
-            )
-        )
-        result.app.db.dispose()
-    elif "error" in outcome:
-        from pmdesk.ui.startup import StartupFailed, describe_failure
-
-        error = outcome["error"]
-        failure = error.failure if isinstance(error, StartupFailed) else describe_failure(error)
-        results.append((False, f"database: {failure.title}: {failure.message}"))
-    else:
-        results.append((False, "database: no answer within two minutes"))
-
-    from pmdesk.secrets import KeyringStore, SecretStoreError
-
-    try:
-        backend = KeyringStore().backend_name()
-        results.append((True, f"keyring backend found ({backend})"))
-    except SecretStoreError as exc:
-        results.append((False, f"keyring: {exc}"))
-
-    dialog.close()
-    tasks.shutdown()
-    for ok, text in results:
-        print(f"{'ok  ' if ok else 'FAIL'} {text}", flush=True)
-    return 0 if all(ok for ok, _ in results) else 1

@@ -4,11 +4,12 @@
   (``CoreContext.on_own_engine``: own connections, built from the main one's URL). Runs
   ``TrustedIpService.expire`` (then the purge of lapsed sessions) at start, then every
   ``sweep_interval_s`` (a QTimer in the worker thread; nothing sleeps).
-- ``ChangeListener`` (``pmdesk.ui.change_listener``): a QThread looping ``ChangeWatcher.wait`` (``pmdesk.core.changes``) and
-  emitting ``changed(frozenset[str])`` of table names, delivered queued on the GUI thread.
+- ``ChangeListener`` (``pmdesk.ui.change_listener``): a QThread looping
+  ``ChangeWatcher.wait`` (``pmdesk.core.changes``) and emitting ``changed(frozenset[str])`` of
+  table names, delivered queued on the GUI thread.
 - Both survive a database restart: they say "Database connection lost — reconnecting in N s"
-  through ``status`` (shown until the next message), retry with
-  exponential backoff (1 s doubling to 30 s; ``pmdesk.ui.reconnect``) and never raise out of their thread
+  through ``status`` (shown until the next message), retry with exponential backoff (1 s
+  doubling to 30 s; ``pmdesk.ui.reconnect``) and never raise out of their thread
   (``pmdesk.core.db.is_connection_error`` tells a lost connection from other errors). After a
   reconnect the listener reports every topic (changes may have been missed).
 - ``BackgroundServices`` holds both for the main window: ``start()`` after sign-in, ``stop()`` on

@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from itertools import pairwise
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, TypeVar
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeyEvent
@@ -34,6 +34,8 @@ from PySide6.QtWidgets import (
 from pmdesk import __version__
 from pmdesk.ui.errors import error_text
 from pmdesk.ui.icons import app_icon, icon, pixmap
+from pmdesk.ui.login_backend import LoginBackend, format_duration, seconds_from
+from pmdesk.ui.query import Query
 from pmdesk.ui.tasks import TaskManager
 from pmdesk.ui.widgets import (
     BusyIndicator,
@@ -49,37 +51,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-
-class LoginBackend(Protocol):
-    """What the dialog needs from ``pmdesk.core.auth.LoginService`` (blocking calls).
-
-    A backend may also have ``delivery_warning() -> str | None`` (LoginService does): the
-    dialog asks it once the backend is set and shows the sentence above the form.
-    """
-
-    def begin(self, login: str, password: str) -> Any: ...
-
-    def verify(self, challenge_id: str, code: str, trust_this_ip: bool) -> Any: ...
-
-    def resend(self, challenge_id: str) -> Any: ...
-
-
-def _seconds(value: object, reference: datetime | None) -> float | None:
-    """Seconds from now for a number of seconds, a timedelta, or a time on the server clock."""
-    if value is None:
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, datetime) and reference is not None:
-        return (value - reference).total_seconds()
-    return None
-
-
-def format_duration(seconds: float) -> str:
-    seconds = max(int(seconds + 0.999), 0)
-    return f"{seconds // 60}:{seconds % 60:02d}"
+R = TypeVar("R")
 
 
 class LoginDialog(QDialog):
@@ -99,7 +71,8 @@ class LoginDialog(QDialog):
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(parent)
-        self._tasks = tasks
+        self._health = Query(self, tasks, label="delivery health", failed=self._health_unknown)
+        self._signing = Query(self, tasks, label="login", failed=self._failed)
         self._monotonic = monotonic
         self._backend: LoginBackend | None = None
         self._busy = False
@@ -114,7 +87,24 @@ class LoginDialog(QDialog):
         self.setWindowIcon(app_icon())
         self.setMinimumWidth(440)
 
-        # ----- heading: icon, "Login", version (as in the seed) -----
+        heading = self._build_heading()
+        credentials, code_page = self._build_credentials(), self._build_code_page()
+        self.pages = QStackedWidget(self)
+        self.pages.addWidget(credentials)
+        self.pages.addWidget(code_page)
+        buttons = self._build_buttons()
+        self._layout_dialog(heading, buttons)
+
+        self._timer = QTimer(self)
+        self._timer.setInterval(250)
+        self._timer.timeout.connect(self._tick)
+
+        self.code_edit.textChanged.connect(self._code_typed)
+        self._show_page(self.CREDENTIALS)
+        self.set_opening()
+
+    def _build_heading(self) -> QHBoxLayout:
+        """Icon, "Login", version (as in the seed)."""
         logo = QLabel(self)
         logo.setPixmap(pixmap("app", 40, self.devicePixelRatioF()))
         title = QLabel(self.tr("Login"), self)
@@ -126,8 +116,10 @@ class LoginDialog(QDialog):
         heading.addWidget(logo)
         heading.addWidget(title, 1)
         heading.addWidget(self.version_label, 0, Qt.AlignmentFlag.AlignBottom)
+        return heading
 
-        # ----- step 1: username and password -----
+    def _build_credentials(self) -> QWidget:
+        """Step 1: login and password."""
         self.username_edit = QLineEdit(self)
         self.username_edit.setObjectName("usernameEdit")
         self.username_edit.setPlaceholderText(self.tr("Login"))
@@ -143,8 +135,10 @@ class LoginDialog(QDialog):
         form.setVerticalSpacing(10)
         form.addRow(self.tr("Login"), self.username_edit)
         form.addRow(self.tr("Password"), self.password_edit)
+        return credentials
 
-        # ----- step 2: the security code -----
+    def _build_code_page(self) -> QWidget:
+        """Step 2: the security code, its countdown, "Trust this IP", a new code, Back."""
         self.sent_label = QLabel(self)
         self.sent_label.setWordWrap(True)
         self.sent_label.setObjectName("sentLabel")
@@ -196,16 +190,14 @@ class LoginDialog(QDialog):
         resend_row.addWidget(self.resend_button)
         resend_row.addStretch(1)
         code_form.addRow("", resend_row)
+        return code_page
 
-        self.pages = QStackedWidget(self)
-        self.pages.addWidget(credentials)
-        self.pages.addWidget(code_page)
-
-        # ----- recent code deliveries failed (said before anyone signs in) -----
+    def _build_buttons(self) -> QHBoxLayout:
+        """The warning that recent codes did not go out (said before anyone signs in), the
+        message, the spinner, Back, Cancel and Login."""
         self.delivery_warning = MessageLabel(self)
         self.delivery_warning.setObjectName("deliveryWarning")
 
-        # ----- messages, busy indicator, buttons -----
         self.message = MessageLabel(self)
         self.message.setObjectName("loginMessage")
         self.busy = BusyIndicator(self)
@@ -222,7 +214,9 @@ class LoginDialog(QDialog):
         buttons.addStretch(1)
         buttons.addWidget(self.cancel_button)
         buttons.addWidget(self.login_button)
+        return buttons
 
+    def _layout_dialog(self, heading: QHBoxLayout, buttons: QHBoxLayout) -> None:
         line = QFrame(self)
         line.setFrameShape(QFrame.Shape.HLine)
         line.setStyleSheet("color: #d7dde4;")
@@ -246,14 +240,6 @@ class LoginDialog(QDialog):
         bottom = (self.setup_button, self.back_button, self.cancel_button, self.login_button)
         for first, second in pairwise(bottom):
             QWidget.setTabOrder(first, second)
-
-        self._timer = QTimer(self)
-        self._timer.setInterval(250)
-        self._timer.timeout.connect(self._tick)
-
-        self.code_edit.textChanged.connect(self._code_typed)
-        self._show_page(self.CREDENTIALS)
-        self.set_opening()
 
     # ----- state from the app -------------------------------------------------------------
 
@@ -314,9 +300,8 @@ class LoginDialog(QDialog):
 
     def _check_delivery(self) -> None:
         """Ask the backend (on a worker thread) whether recent security codes failed to go
-        out, and say so above the form; a backend that cannot tell leaves it as it is."""
-        ask = getattr(self._backend, "delivery_warning", None)
-        if ask is None:
+        out, and say so above the form."""
+        if self._backend is None:
             return
 
         def done(text: str | None) -> None:
@@ -329,11 +314,13 @@ class LoginDialog(QDialog):
                 self.delivery_warning.clear_message()
             self.adjustSize()
 
-        def failed(exc: BaseException) -> None:
-            # Only a warning: signing in works without it.
-            log.info("delivery health not read: %s", type(exc).__name__)
+        self._health.restart()  # a newer backend's answer replaces an older one's
+        self._health.run(self._backend.delivery_warning, done)
 
-        self._tasks.run(ask, done, failed, owner=self, label="delivery health")
+    @staticmethod
+    def _health_unknown(exc: BaseException) -> None:
+        # Only a warning: signing in works without it, so a failure is logged, not shown.
+        log.info("delivery health not read: %s", type(exc).__name__)
 
     # ----- user actions -------------------------------------------------------------------
 
@@ -400,10 +387,10 @@ class LoginDialog(QDialog):
 
     # ----- background calls ---------------------------------------------------------------
 
-    def _run(self, fn: Callable[[], object], on_done: Callable[[Any], None], text: str) -> None:
+    def _run(self, fn: Callable[[], R], on_done: Callable[[R], None], text: str) -> None:
         self.message.clear_message()
         self._set_busy(True, text)
-        self._tasks.run(fn, on_done, self._failed, owner=self, label="login")
+        self._signing.run(fn, on_done)
 
     def _failed(self, exc: BaseException) -> None:
         self._set_busy(False)
@@ -452,20 +439,17 @@ class LoginDialog(QDialog):
     def _code_needed(self, result: CodeNeeded, *, resent: bool = False) -> None:
         self._challenge = result
         now = self._monotonic()
-        server_now = None
-        expires_at = getattr(result, "expires_at", None)
-        valid_seconds = getattr(result, "valid_seconds", None)
-        if isinstance(expires_at, datetime) and valid_seconds is not None:
-            server_now = expires_at - timedelta(seconds=float(valid_seconds))
-        valid = _seconds(valid_seconds, server_now)
+        # The server's clock when the code was made: its deadlines are on that clock.
+        server_now = result.expires_at - timedelta(seconds=float(result.valid_seconds))
+        valid = seconds_from(result.valid_seconds, server_now)
         self._code_deadline = now + valid if valid is not None else None
-        resend_in = _seconds(getattr(result, "resend_after", None), server_now)
-        if getattr(result, "delivery_error", None):
+        resend_in = seconds_from(result.resend_after, server_now)
+        if result.delivery_error:
             # Nothing went out: "Send a new code" works at once (server_now is only known to
             # the second, which would otherwise hold the button back for up to half a second).
             resend_in = 0.0
         self._resend_deadline = now + max(resend_in or 0.0, 0.0)
-        destination = getattr(result, "destination", "") or ""
+        destination = result.destination
         if destination:
             text = (
                 self.tr("A new security code was sent to {destination}.")
@@ -475,8 +459,8 @@ class LoginDialog(QDialog):
             self.sent_label.setText(text.format(destination=destination))
         else:
             self.sent_label.setText(self.tr("A security code was sent to you."))
-        self._show_trust_refusal(getattr(result, "trust_refused", None))
-        delivery_error = getattr(result, "delivery_error", None)
+        self._show_trust_refusal(result.trust_refused)
+        delivery_error = result.delivery_error
         if delivery_error:
             self.sent_label.setText(self.tr("The security code could not be sent."))
             self.message.show_error(str(delivery_error))
@@ -504,9 +488,9 @@ class LoginDialog(QDialog):
 
     def _refusal_text(self, result: Refused) -> str:
         """The core's sentence; the attempts left are added when it does not say them."""
-        text = str(getattr(result, "message", "") or self.tr("Login refused."))
-        attempts_left = getattr(result, "attempts_left", None)
-        if self.step == self.CODE and isinstance(attempts_left, int) and "attempt" not in text:
+        text = result.message or self.tr("Login refused.")
+        attempts_left = result.attempts_left
+        if self.step == self.CODE and attempts_left is not None and "attempt" not in text:
             if attempts_left == 1:
                 text += " " + self.tr("1 attempt left.")
             elif attempts_left > 1:

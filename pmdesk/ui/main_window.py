@@ -13,7 +13,7 @@ bool``; sign-out and closing the window then ask before discarding.
 
 Small screens: every page sits in a scroll area, so a page larger than the window scrolls instead
 of being cut off or widening the window; the window never opens (nor restores) larger than the
-screen's available area (``available_area``), and is kept inside it.
+screen's available area, and is kept inside it (``pmdesk.ui.window_geometry``).
 """
 
 from __future__ import annotations
@@ -24,16 +24,14 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, QCoreApplication, QRect, QSize, Qt, QTranslator, Signal
-from PySide6.QtGui import QCloseEvent, QGuiApplication, QShowEvent
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QComboBox,
-    QFrame,
     QHBoxLayout,
     QLabel,
     QMainWindow,
     QPushButton,
-    QScrollArea,
     QStackedWidget,
     QTabWidget,
     QVBoxLayout,
@@ -43,12 +41,14 @@ from PySide6.QtWidgets import (
 from pmdesk.config import ConfigError, save_settings
 from pmdesk.core.db import describe_for_people
 from pmdesk.core.modules import LANGUAGES, MAINTENANCE, Action, Module
-from pmdesk.paths import resource_dir
 from pmdesk.ui.icons import app_icon, icon, pixmap
+from pmdesk.ui.lazy_page import LazyPage
 from pmdesk.ui.message_boxes import ask_discard
 from pmdesk.ui.page_context import ChangeHub, PageContext, PageFactory, Session
 from pmdesk.ui.page_context import KeepsUnsavedChanges as KeepsUnsaved
 from pmdesk.ui.tasks import TaskManager
+from pmdesk.ui.translation import install_translation
+from pmdesk.ui.window_geometry import geometry_text, restore_geometry
 
 if TYPE_CHECKING:
     from pmdesk.bootstrap import App
@@ -58,39 +58,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SIZE = (1240, 800)
 #: The widest a status-bar text may be (a database path is shortened in its middle).
 STATUS_TEXT_WIDTH = 420
-#: Room kept for the window's frame (title bar, borders) before it is shown and its frame known.
-FRAME_ALLOWANCE = QSize(16, 40)
-
-
-def available_area(widget: QWidget) -> QRect:
-    """The part of ``widget``'s screen a window may use (without task bars), in logical pixels.
-
-    Tests replace it to play a small screen."""
-    screen = widget.screen() or QGuiApplication.primaryScreen()
-    if screen is None:
-        return QRect(0, 0, *DEFAULT_SIZE)
-    return screen.availableGeometry()
-
-
-def fit_to_screen(window: QWidget, area: QRect | None = None) -> None:
-    """Shrink ``window`` to the available area (frame included) and move it inside."""
-    area = available_area(window) if area is None else area
-    visible = window.isVisible()
-    frame = window.frameGeometry().size() - window.size() if visible else FRAME_ALLOWANCE
-    room = QSize(
-        max(1, area.width() - max(0, frame.width())), max(1, area.height() - max(0, frame.height()))
-    )
-    size = window.size().boundedTo(room)
-    if size != window.size():
-        window.resize(size)
-    outer = window.frameGeometry() if window.isVisible() else QRect(window.pos(), size + frame)
-    x = min(max(outer.x(), area.left()), area.right() + 1 - outer.width())
-    y = min(max(outer.y(), area.top()), area.bottom() + 1 - outer.height())
-    if (x, y) != (outer.x(), outer.y()):
-        window.move(max(x, area.left()), max(y, area.top()))
 
 
 def load_session(app: App, signed_in: SignedIn) -> Session:
@@ -106,43 +75,6 @@ def load_session(app: App, signed_in: SignedIn) -> Session:
         address=signed_in.address,
         token=signed_in.session_token,
     )
-
-
-class _LazyPage(QWidget):
-    """A tab's content, built by its factory the first time the tab is shown.
-
-    The content sits in a scroll area: when the window is smaller than the page's minimum size,
-    the page scrolls rather than being cut off, and never makes the window wider."""
-
-    def __init__(self, key: str, factory: PageFactory, context: PageContext) -> None:
-        super().__init__()
-        self.setObjectName(f"page_{key}")
-        self.key = key
-        self._factory: PageFactory | None = factory
-        self._context = context
-        self.content: QWidget | None = None
-        self._layout = QVBoxLayout(self)
-        self._layout.setContentsMargins(0, 0, 0, 0)
-        self.scroll_area = QScrollArea(self)
-        self.scroll_area.setObjectName(f"pageScroll_{key}")
-        self.scroll_area.setWidgetResizable(True)
-        self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
-        self._layout.addWidget(self.scroll_area)
-
-    def build(self) -> QWidget:
-        if self.content is None:
-            assert self._factory is not None
-            from pmdesk.ui.scrolling import follow_focus
-
-            self.content = self._factory(self._context)
-            self._factory = None
-            self.scroll_area.setWidget(self.content)
-            follow_focus(self.scroll_area)
-        return self.content
-
-    def showEvent(self, event: QShowEvent) -> None:
-        self.build()
-        super().showEvent(event)
 
 
 @dataclass
@@ -178,7 +110,7 @@ class MainWindow(QMainWindow):
         self._signing_out = False
         self._background: BackgroundServices | None = None
         self.changes = ChangeHub(self)
-        self.pages: dict[str, _LazyPage] = {}
+        self.pages: dict[str, LazyPage] = {}
         self.setObjectName("mainWindow")
         self.setWindowIcon(app_icon())
         self.setWindowTitle(session.display_name)
@@ -189,7 +121,43 @@ class MainWindow(QMainWindow):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addWidget(self._build_header())
+        layout.addWidget(self._build_body(), 1)
+        self.setCentralWidget(central)
+        self._build_status_bar()
 
+        if install:
+            install_pages(self)
+        self._update_empty_state()
+        self._restore_geometry()
+
+    # ----- building -----------------------------------------------------------------------
+
+    @property
+    def background(self) -> BackgroundServices | None:
+        """The signed-in session's background services, once started (None before, and in
+        tests): what they hear changed on other workstations goes to the change hub."""
+        return self._background
+
+    @background.setter
+    def background(self, services: BackgroundServices | None) -> None:
+        if self._background is not None:
+            with suppress(RuntimeError, TypeError):
+                self._background.changed.disconnect(self.changes.announce)
+        self._background = services
+        if services is not None:
+            services.changed.connect(self.changes.announce)
+
+    def start_background(self, services: BackgroundServices) -> None:
+        """Run the signed-in session's background services for this window: what they hear
+        changed goes to the change hub, what they say to the status bar; they stop when the
+        window signs out or closes."""
+        services.status.connect(self.show_status)
+        self.background = services
+        services.start()
+
+    def _build_body(self) -> QStackedWidget:
+        """The area tabs (Maintenance, System; hidden until a page is added), or the notice
+        that the user's group may see nothing."""
         self.top_tabs = QTabWidget(self)
         self.top_tabs.setObjectName("topTabs")
         self.top_tabs.setDocumentMode(True)
@@ -217,31 +185,7 @@ class MainWindow(QMainWindow):
         self._body = QStackedWidget(self)
         self._body.addWidget(self.top_tabs)
         self._body.addWidget(self.empty_label)
-        layout.addWidget(self._body, 1)
-        self.setCentralWidget(central)
-        self._build_status_bar()
-
-        if install:
-            install_pages(self)
-        self._update_empty_state()
-        self._restore_geometry()
-
-    # ----- building -----------------------------------------------------------------------
-
-    @property
-    def background(self) -> BackgroundServices | None:
-        """The signed-in session's background services, once started (None before, and in
-        tests): what they hear changed on other workstations goes to the change hub."""
-        return self._background
-
-    @background.setter
-    def background(self, services: BackgroundServices | None) -> None:
-        if self._background is not None:
-            with suppress(RuntimeError, TypeError):
-                self._background.changed.disconnect(self.changes.announce)
-        self._background = services
-        if services is not None:
-            services.changed.connect(self.changes.announce)
+        return self._body
 
     def _build_header(self) -> QWidget:
         header = QWidget(self)
@@ -338,7 +282,7 @@ class MainWindow(QMainWindow):
                 target.addTab(inner, group_title)
                 self._areas[area].groups[group_key] = inner
             target = inner
-        page = _LazyPage(key, widget_factory, self.context)
+        page = LazyPage(key, widget_factory, self.context)
         target.addTab(page, title)
         self.pages[key] = page
         tabs = self._areas[area].tabs
@@ -478,21 +422,10 @@ class MainWindow(QMainWindow):
     # ----- geometry -----------------------------------------------------------------------
 
     def _restore_geometry(self) -> None:
-        """The saved size and place, else DEFAULT_SIZE; either way within the screen."""
-        saved = self.app.settings.window_geometry
-        if not (saved and self.restoreGeometry(QByteArray.fromBase64(saved.encode("ascii")))):
-            self.resize(*DEFAULT_SIZE)
-            area = available_area(self)
-            room = area.size() - FRAME_ALLOWANCE
-            size = self.size().boundedTo(room)
-            self.move(
-                area.x() + max(0, (area.width() - size.width() - FRAME_ALLOWANCE.width()) // 2),
-                area.y() + max(0, (area.height() - size.height() - FRAME_ALLOWANCE.height()) // 2),
-            )
-        fit_to_screen(self)
+        restore_geometry(self, self.app.settings.window_geometry)
 
     def _save_geometry(self) -> None:
-        value = bytes(self.saveGeometry().toBase64().data()).decode("ascii")
+        value = geometry_text(self)
         if value != self.app.settings.window_geometry:
             self.app.settings.window_geometry = value
             self._save_settings()
@@ -517,30 +450,6 @@ def _icon_label(name: str, text: str, parent: QWidget) -> QWidget:
     row.addWidget(image)
     row.addWidget(label)
     return box
-
-
-def install_translation(code: str) -> bool:
-    """Load ``resources/translations/pmdesk_<code>.qm`` if shipped; False when there is none.
-
-    The translator is kept as a child of the application (no module-level state).
-    """
-    app = QCoreApplication.instance()
-    if app is None:
-        return False
-    old = app.findChild(QTranslator, "pmdeskTranslator")
-    if old is not None:
-        app.removeTranslator(old)
-        old.deleteLater()
-    if code == "en-GB":
-        return True
-    translator = QTranslator(app)
-    translator.setObjectName("pmdeskTranslator")
-    folder = resource_dir() / "translations"
-    if translator.load(f"pmdesk_{code.replace('-', '_')}", str(folder)):
-        app.installTranslator(translator)
-        return True
-    translator.deleteLater()
-    return False
 
 
 def install_pages(window: MainWindow) -> None:

@@ -15,6 +15,9 @@ An operation runs its call on the page's ``TaskManager`` and owns:
 - what changed: after a success, ``announces`` goes to the page context's change hub, so every
   page that shows those tables follows (as for a change made on another workstation).
 
+A read that is not a user's action (a list's blocks, the launcher's start-up steps) is a
+``pmdesk.ui.query.Query`` (after Anki's ``QueryOp``).
+
 See docs/architecture.md ("The operation runner").
 """
 
@@ -145,6 +148,10 @@ class Operation(Generic[T]):
         this operation still running is superseded: its result is dropped. ``busy_text``
         replaces the operation's own for this call."""
         self._drop()
+        if self._tasks.closed:
+            # The app is closing (a change heard as it went): nothing is left to show it.
+            log.debug("%s not started: the task manager is shut down", self.label)
+            return
 
         def succeeded(result: T) -> None:
             if self._finish(task):

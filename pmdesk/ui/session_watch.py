@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from pmdesk.core.context import CoreContext
 from pmdesk.core.errors import NotSignedIn
 from pmdesk.core.sessions import CHECK_INTERVAL_S, SessionService
+from pmdesk.ui.query import Query
 from pmdesk.ui.tasks import TaskManager
 
 log = logging.getLogger(__name__)
@@ -37,8 +38,7 @@ class SessionWatch(QObject):
         self._service = SessionService(ctx)
         self._token = token
         self._workstation = workstation
-        self._tasks = tasks
-        self._busy = False
+        self._checking = Query(self, tasks, label="check session", failed=self._checked)
         self._stopped = False
         self._timer = QTimer(self)
         self._timer.setInterval(max(1, int(interval_s * 1000)))
@@ -52,20 +52,15 @@ class SessionWatch(QObject):
         self._timer.stop()
 
     def check_now(self) -> None:
-        if self._busy or self._stopped:
+        if self._checking.running or self._stopped:
             return
-        self._busy = True
         service, token, workstation = self._service, self._token, self._workstation
-        self._tasks.run(
+        self._checking.run(
             lambda: service.resolve(token, workstation=workstation),
             lambda _active: self._checked(None),
-            self._checked,
-            owner=self,
-            label="check session",
         )
 
     def _checked(self, error: BaseException | None) -> None:
-        self._busy = False
         if self._stopped:
             return
         if isinstance(error, NotSignedIn):

@@ -18,13 +18,14 @@ from __future__ import annotations
 import logging
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QCoreApplication
 
 if TYPE_CHECKING:
     from pmdesk.bootstrap import App
     from pmdesk.core.auth import LoginService
+    from pmdesk.core.login_results import CodeNeeded, Refused, SignedIn
     from pmdesk.core.migrate import SchemaStatus
     from pmdesk.core.passwords import Passwords
     from pmdesk.secrets import SecretStore
@@ -105,14 +106,18 @@ class PendingLogin:
     def fail(self, exc: BaseException) -> None:
         self._service.set_exception(exc)
 
-    def begin(self, login: str, password: str) -> Any:
+    def begin(self, login: str, password: str) -> SignedIn | CodeNeeded | Refused:
         return self._service.result().begin(login, password)
 
-    def verify(self, challenge_id: str, code: str, trust_this_ip: bool) -> Any:
+    def verify(self, challenge_id: str, code: str, trust_this_ip: bool) -> SignedIn | Refused:
         return self._service.result().verify(challenge_id, code, trust_this_ip)
 
-    def resend(self, challenge_id: str) -> Any:
+    def resend(self, challenge_id: str) -> CodeNeeded | Refused:
         return self._service.result().resend(challenge_id)
+
+    def delivery_warning(self) -> str | None:
+        """Nothing to say yet: the dialog asks the login service itself once it is set."""
+        return None
 
 
 def open_database(

@@ -131,6 +131,11 @@ class TaskManager(QObject):
     def is_idle(self) -> bool:
         return not self._entries
 
+    @property
+    def closed(self) -> bool:
+        """``shutdown`` has run: ``run`` refuses new work (the app is closing)."""
+        return self._closed
+
     def active_threads(self) -> int:
         return int(self._pool.activeThreadCount())
 

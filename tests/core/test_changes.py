@@ -21,24 +21,14 @@ from pmdesk.core.changes import (
     open_watcher,
     psycopg_conninfo,
 )
-from pmdesk.core.clock import DatabaseClock
 from pmdesk.core.db import Database
 from pmdesk.core.errors import DatabaseUnavailable
 from pmdesk.core.models import Person, TrustedIp
 from tests.helpers.databases import stage
 from tests.helpers.staff import add_person
+from tests.helpers.trusted_ips import trust_addresses
 
 FAST_POLL_S = 0.1
-
-
-def add_trusted_ip(db: Database, person_id: int, address: str, age: timedelta) -> int:
-    with db.session() as s:
-        row = TrustedIp(
-            person_id=person_id, address=address, created_at=DatabaseClock().now(s) - age
-        )
-        s.add(row)
-        s.flush()
-        return row.id
 
 
 def collect(watcher: ChangeWatcher, wanted: str, within_s: float = 10.0) -> set[str]:
@@ -52,7 +42,7 @@ def collect(watcher: ChangeWatcher, wanted: str, within_s: float = 10.0) -> set[
 
 def test_a_row_deleted_elsewhere_is_reported_as_trusted_ips(db: Database) -> None:
     person = add_person(db, "maria")
-    ip_id = add_trusted_ip(db, person, "192.0.2.10", timedelta(days=1))
+    ip_id = trust_addresses(db, [(person, "192.0.2.10", timedelta(days=1))])[0]
     with open_watcher(db, poll_interval_s=FAST_POLL_S) as watcher:
         assert watcher.wait(0.3) == set(), "nothing changed yet, nothing is reported"
         with stage(db) as s:  # another connection: the service pool, not the watcher's

@@ -4,7 +4,7 @@ tests/helpers/cli.sign_in_as; ``pmdesk login`` itself is tested in test_cli_logi
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -18,16 +18,9 @@ from tests.helpers.cli import pmdesk_on as pmdesk
 from tests.helpers.cli import sign_in_admin
 from tests.helpers.databases import stage
 from tests.helpers.staff import add_person
+from tests.helpers.trusted_ips import trust_addresses
 
 DAY = timedelta(days=1)
-
-
-def trust_rows(db: Database, rows: list[tuple[int, str, datetime]]) -> list[int]:
-    with stage(db) as s:
-        made = [TrustedIp(person_id=p, address=a, created_at=c) for p, a, c in rows]
-        s.add_all(made)
-        s.flush()
-        return [t.id for t in made]
 
 
 def two_factor_on(db: Database) -> bool:
@@ -40,7 +33,7 @@ def two_factor_on(db: Database) -> bool:
 def test_status_and_ip_list_on_each_engine(db: Database) -> None:
     sign_in_admin(db)
     alice = add_person(db, "alice", first_name="Alice", last_name="Adams")
-    trust_rows(db, [(alice, "192.0.2.44", now(db) - DAY)])
+    trust_addresses(db, [(alice, "192.0.2.44", DAY)])
 
     code, out, err = pmdesk(db, "security", "status")
     assert code == 0, err
@@ -116,14 +109,13 @@ def test_ip_list_remove_and_expire(sqlite_db: Database) -> None:
     actor = sign_in_admin(db)
     alice = add_person(db, "alice")
     bob = add_person(db, "bob")
-    t = now(db)
-    ids = trust_rows(
+    ids = trust_addresses(
         db,
         [
-            (alice, "198.51.100.1", t - DAY),
-            (alice, "198.51.100.2", t - 2 * DAY),
-            (bob, "203.0.113.9", t - 3 * DAY),
-            (bob, "203.0.113.10", t - 31 * DAY),  # expired, not swept yet
+            (alice, "198.51.100.1", DAY),
+            (alice, "198.51.100.2", 2 * DAY),
+            (bob, "203.0.113.9", 3 * DAY),
+            (bob, "203.0.113.10", 31 * DAY),  # expired, not swept yet
         ],
     )
 
@@ -192,7 +184,7 @@ def test_user_passwd_sets_the_password_and_ends_trust(sqlite_db: Database) -> No
     password = "a brand new secret"
     actor = sign_in_admin(db)
     dave = add_person(db, "dave")
-    trust_rows(db, [(dave, "192.0.2.1", now(db)), (dave, "192.0.2.2", now(db))])
+    trust_addresses(db, [(dave, "192.0.2.1", timedelta()), (dave, "192.0.2.2", timedelta())])
 
     code, out, err = pmdesk(db, "user", "passwd", "dave", "--password-stdin", stdin="short\n")
     assert code == 1

@@ -10,14 +10,16 @@ from sqlalchemy import select
 from pmdesk.core.clock import Clock, DatabaseClock
 from pmdesk.core.db import Database
 from pmdesk.core.models import TrustedIp
+from tests.helpers.databases import stage
 
 
 def trust_addresses(
     db: Database, rows: Iterable[tuple[int, str, timedelta]], clock: Clock | None = None
 ) -> list[int]:
     """One trusted address per ``(person_id, address, age)``, made ``age`` before now on
-    ``clock`` (the database's by default); their ids, in order."""
-    with db.session() as s:
+    ``clock`` (the database's by default); their ids, in order. Written as the database's
+    owner where the workstation may write nothing without a session (``stage``)."""
+    with stage(db) as s:
         now = (clock or DatabaseClock()).now(s)
         made = [
             TrustedIp(person_id=person, address=address, created_at=now - age, last_used_at=None)

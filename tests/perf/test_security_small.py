@@ -24,7 +24,7 @@ def crowded(ui_app: App, admin_id: int) -> list[int]:
 
 
 def _idle(page: SecurityPage) -> bool:
-    return page.tasks.is_idle() and not page.model.loading and page.state is not None
+    return page.tasks.is_idle() and not page.model.loading and page.loaded
 
 
 def _login(app: App, person_id: int) -> str:

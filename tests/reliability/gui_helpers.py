@@ -37,7 +37,7 @@ from pmdesk.core.context import CoreContext
 from pmdesk.core.db import Database
 from pmdesk.paths import app_paths
 from pmdesk.secrets import MemoryStore, SecretStore
-from pmdesk.ui.app import configure_application
+from pmdesk.ui.application import configure_application
 from pmdesk.ui.background import BackgroundServices
 from pmdesk.ui.main_window import MainWindow, load_session
 from pmdesk.ui.page_context import Session
@@ -114,23 +114,22 @@ def open_window(
     background: bool = False,
     backoff: Backoff | None = None,
 ) -> MainWindow:
-    """The main window; with ``background`` its expiry sweep and live refresh run and report
-    to the status bar exactly as ``Launcher._start_background`` wires them (with a short
-    reconnect backoff, so that a test need not wait 30 s)."""
+    """The main window; with ``background`` its expiry sweep and live refresh run, started
+    by the window as the Launcher starts them (``MainWindow.start_background``), with a short
+    reconnect backoff so that a test need not wait 30 s."""
     window = MainWindow(app, session, tasks, passwords=cheap_passwords())
     qtbot.addWidget(window)
     if background:
-        services = BackgroundServices(
-            app.context,
-            sweep_interval_s=600,
-            backoff=backoff or Backoff(0.2, 1.0),
-            poll_interval_s=0.2,
-            min_gap_s=0.05,
-            parent=window,
+        window.start_background(
+            BackgroundServices(
+                app.context,
+                sweep_interval_s=600,
+                backoff=backoff or Backoff(0.2, 1.0),
+                poll_interval_s=0.2,
+                min_gap_s=0.05,
+                parent=window,
+            )
         )
-        services.status.connect(window.show_status)
-        window.background = services
-        services.start()
     window.resize(1280, 820)
     window.show()
     qtbot.waitExposed(window)

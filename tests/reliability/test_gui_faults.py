@@ -51,6 +51,7 @@ from pmdesk.ui.tasks import TaskManager
 from pmdesk.ui.widgets import MessageLabel
 from tests.helpers.login import add_user, cheap_passwords, enable_two_factor
 from tests.helpers.smtp import SENDER, SmtpServer
+from tests.helpers.trusted_ips import trust_addresses
 from tests.reliability.gui_helpers import (
     ADMIN_EMAIL,
     OFFSCREEN_NOISE,
@@ -320,18 +321,13 @@ def test_personnel_save_while_the_server_is_down_then_back(
 
 
 def seed_ips(db: Database, person_id: int, addresses: list[str]) -> None:
-    with db.session() as s:
-        now = DatabaseClock().now(s)
-        for i, address in enumerate(addresses):
-            s.add(
-                TrustedIp(
-                    person_id=person_id, address=address, created_at=now - timedelta(hours=i + 1)
-                )
-            )
+    trust_addresses(
+        db, [(person_id, address, timedelta(hours=i + 1)) for i, address in enumerate(addresses)]
+    )
 
 
 def security_idle(page: SecurityPage) -> bool:
-    return page.tasks.is_idle() and not page.model.loading and page.state is not None
+    return page.tasks.is_idle() and not page.model.loading and page.loaded
 
 
 def column(page: SecurityPage, col: int) -> list[str]:
@@ -661,7 +657,8 @@ _APP = textwrap.dedent(
     import sys
     from PySide6.QtCore import QTimer
     from pmdesk.secrets import MemoryStore
-    from pmdesk.ui.app import Launcher, application, configure_application
+    from pmdesk.ui.app import Launcher
+    from pmdesk.ui.application import application, configure_application
 
     url, login, password = sys.argv[1:4]
     qt = application()

@@ -26,7 +26,7 @@ from pmdesk.core.db import Database
 from pmdesk.core.personnel import PersonForm, PersonnelService
 from pmdesk.paths import app_paths
 from pmdesk.secrets import MemoryStore
-from pmdesk.ui.app import configure_application
+from pmdesk.ui.application import configure_application
 from pmdesk.ui.main_window import MainWindow, load_session
 from pmdesk.ui.page_context import Session
 from pmdesk.ui.tasks import TaskManager

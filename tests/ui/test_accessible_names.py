@@ -347,7 +347,7 @@ def test_permissions_and_the_new_group_dialog(qtbot: QtBot, main_window: MainWin
 def test_security(qtbot: QtBot, main_window: MainWindow, ui_app: App, admin_id: int) -> None:
     page = open_page(qtbot, main_window, "security")
     assert isinstance(page, SecurityPage)
-    qtbot.waitUntil(lambda: page.state is not None and page.tasks.is_idle())
+    qtbot.waitUntil(lambda: page.loaded and page.tasks.is_idle())
     box = page.mail_box
     qtbot.keyClicks(page.filter_edit, "10.")  # shows the clear button too
     qtbot.waitUntil(lambda: not page.ips._filter_timer.isActive() and page.tasks.is_idle())
@@ -403,7 +403,7 @@ def test_readiness_dialog(qtbot: QtBot, main_window: MainWindow, ui_app: App) ->
     add_person(ui_app.db, "amaes", first_name="An", last_name="Maes", email="")
     page = open_page(qtbot, main_window, "security")
     assert isinstance(page, SecurityPage)
-    qtbot.waitUntil(lambda: page.state is not None and page.two_factor_button.isEnabled())
+    qtbot.waitUntil(lambda: page.loaded and page.two_factor_button.isEnabled())
     qtbot.mouseClick(page.two_factor_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: page.readiness_dialog is not None and page.readiness_dialog.isVisible())
     dialog = page.readiness_dialog

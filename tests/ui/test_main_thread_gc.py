@@ -13,7 +13,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-from pmdesk.ui.app import configure_application
+from pmdesk.ui.application import configure_application
 
 
 class Holder:

@@ -16,7 +16,8 @@ from pmdesk.core.groups import GroupService
 from pmdesk.core.modules import MODULES, SYSTEM, SYSTEM_SECURITY, Action
 from pmdesk.ui.main_window import MainWindow
 from pmdesk.ui.page_context import Session
-from pmdesk.ui.system.permissions import GroupNameDialog, PermissionsPage
+from pmdesk.ui.system.permission_grid import GroupNameDialog
+from pmdesk.ui.system.permissions import PermissionsPage
 from pmdesk.ui.tasks import TaskManager
 from tests.helpers.qt import answer
 from tests.helpers.staff import add_group, add_person

@@ -63,6 +63,9 @@ class FakeBackend:
     def resend(self, challenge_id: str) -> Any:
         return self.answers.pop(0)
 
+    def delivery_warning(self) -> str | None:
+        return None
+
     def verify(self, challenge_id: str, code: str, trust_this_ip: bool) -> Any:
         self.verified.append(trust_this_ip)
         return SignedIn(
@@ -169,7 +172,7 @@ def test_the_real_login_disables_the_box_on_every_engine(
 def page(qtbot: QtBot, main_window: MainWindow) -> SecurityPage:
     widget = open_page(qtbot, main_window, "security")
     assert isinstance(widget, SecurityPage)
-    qtbot.waitUntil(lambda: widget.tasks.is_idle() and widget.state is not None)
+    qtbot.waitUntil(lambda: widget.tasks.is_idle() and widget.loaded)
     return widget
 
 

@@ -3,6 +3,7 @@ trusted IP list (red icon, paging, filter, multi-select), trust settings and cod
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
@@ -78,7 +79,7 @@ def staff(ui_app: App, admin_id: int) -> dict[str, int]:
 
 
 def _idle(page: SecurityPage) -> bool:
-    return page.tasks.is_idle() and not page.model.loading and page.state is not None
+    return page.tasks.is_idle() and not page.model.loading and page.loaded
 
 
 @pytest.fixture
@@ -330,6 +331,34 @@ def test_select_several_and_remove_them(qtbot: QtBot, page: SecurityPage, ui_app
     for gone in (ids[2], ids[3], ids[4], ids[7]):
         assert not ip_exists(ui_app, gone)
     assert ip_count(ui_app) == N_IPS - 4
+
+
+def test_remove_selected_stays_greyed_while_a_removal_runs(
+    qtbot: QtBot, page: SecurityPage, ui_app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second click (or Delete) while the first removal is on its way asks nothing more."""
+    row_id = int(column(page.model, ID)[2])
+    release = threading.Event()
+    remove = page.ips.ip_service.remove
+
+    def slow_remove(actor: Actor, ids: list[int]) -> int:
+        release.wait(10)  # a slow database: the removal is still running meanwhile
+        return remove(actor, ids)
+
+    monkeypatch.setattr(page.ips.ip_service, "remove", slow_remove)
+    _click_cell(qtbot, page, 2, ADDRESS)
+    assert page.ips.remove_button.isEnabled()
+    qtbot.mouseClick(page.ips.remove_button, Qt.MouseButton.LeftButton)
+    answer(qtbot, page, "Remove")
+    assert page.ips.removing.running
+    assert not page.ips.remove_button.isEnabled()
+    page.ips.remove_selected()  # the Delete key
+    qtbot.wait(100)
+    assert not any(box.isVisible() for box in page.findChildren(QMessageBox))
+    release.set()
+    _wait_page(qtbot, page, "Viewing items 1-20 of 44")
+    assert page.ip_message.text() == "1 trusted address removed."
+    assert not ip_exists(ui_app, row_id)
 
 
 def test_filter_by_user_or_address(qtbot: QtBot, page: SecurityPage) -> None:

@@ -47,7 +47,7 @@ def _json_key(email: str = SERVICE_ACCOUNT) -> str:
 
 
 def _idle(page: SecurityPage) -> bool:
-    return page.tasks.is_idle() and not page.model.loading and page.state is not None
+    return page.tasks.is_idle() and not page.model.loading and page.loaded
 
 
 @pytest.fixture

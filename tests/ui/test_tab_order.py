@@ -268,7 +268,7 @@ def test_security_code_delivery_box(qtbot: QtBot, admin_id: int, main_window: Ma
     page = open_page(qtbot, main_window, "security")
     assert isinstance(page, SecurityPage)
     box = page.mail_box
-    qtbot.waitUntil(lambda: page.tasks.is_idle() and page.state is not None)
+    qtbot.waitUntil(lambda: page.tasks.is_idle() and page.loaded)
     box.method_combo.setCurrentIndex(box.method_combo.findData("smtp"))
     qtbot.waitUntil(lambda: box.edits["smtp_host"].isEnabled())
     order = assert_tab_follows_the_layout(qtbot, box)
@@ -283,7 +283,7 @@ def test_security_code_delivery_box_for_every_method(
     page = open_page(qtbot, main_window, "security")
     assert isinstance(page, SecurityPage)
     box = page.mail_box
-    qtbot.waitUntil(lambda: page.tasks.is_idle() and page.state is not None)
+    qtbot.waitUntil(lambda: page.tasks.is_idle() and page.loaded)
     for method in ("m365", "google", "twilio", "cm", "outbox"):
         box.method_combo.setCurrentIndex(box.method_combo.findData(method))
         if method == "m365":
@@ -313,7 +313,7 @@ def test_security_page_as_a_whole(qtbot: QtBot, admin_id: int, main_window: Main
     """Status, two-step switch, the settings, delivery, then the trusted-address list."""
     page = open_page(qtbot, main_window, "security")
     assert isinstance(page, SecurityPage)
-    qtbot.waitUntil(lambda: page.tasks.is_idle() and page.state is not None)
+    qtbot.waitUntil(lambda: page.tasks.is_idle() and page.loaded)
     assert_tab_follows_the_layout(qtbot, page)
 
 

@@ -21,17 +21,19 @@ from pmdesk.core.context import Actor
 from pmdesk.core.groups import GroupService
 from pmdesk.core.modules import Action
 from pmdesk.core.security import ShutOutPerson
-from pmdesk.ui import main_window as main_window_module
+from pmdesk.ui import window_geometry
 from pmdesk.ui.first_run import FirstRunDialog
 from pmdesk.ui.login_dialog import LoginDialog
-from pmdesk.ui.main_window import FRAME_ALLOWANCE, MainWindow
+from pmdesk.ui.main_window import MainWindow
 from pmdesk.ui.page_context import Session
 from pmdesk.ui.personnel.address import Address, AddressDialog
 from pmdesk.ui.personnel.view import PersonnelPage
 from pmdesk.ui.system.log import LogPage
-from pmdesk.ui.system.permissions import GroupNameDialog, PermissionsPage
+from pmdesk.ui.system.permission_grid import GroupNameDialog
+from pmdesk.ui.system.permissions import PermissionsPage
 from pmdesk.ui.system.security import ReadinessDialog
 from pmdesk.ui.tasks import TaskManager
+from pmdesk.ui.window_geometry import FRAME_ALLOWANCE
 from tests.helpers.login import cheap_passwords
 from tests.helpers.staff import add_group, add_person
 from tests.ui.conftest import click_check
@@ -213,7 +215,7 @@ def screen_area(monkeypatch: pytest.MonkeyPatch) -> Callable[[QRect], None]:
     """Play a screen whose available area is the given rectangle."""
 
     def use(area: QRect) -> None:
-        monkeypatch.setattr(main_window_module, "available_area", lambda _widget: QRect(area))
+        monkeypatch.setattr(window_geometry, "available_area", lambda _widget: QRect(area))
 
     return use
 

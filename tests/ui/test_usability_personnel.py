@@ -29,12 +29,13 @@ from pmdesk.secrets import MemoryStore
 from pmdesk.ui.app import Launcher
 from pmdesk.ui.first_run import FirstRunDialog
 from pmdesk.ui.login_dialog import LoginDialog
-from pmdesk.ui.main_window import DEFAULT_SIZE, MainWindow
+from pmdesk.ui.main_window import MainWindow
 from pmdesk.ui.page_context import Session
 from pmdesk.ui.personnel.address import AddressDialog
 from pmdesk.ui.personnel.form import PersonEditor
 from pmdesk.ui.personnel.view import PersonnelPage
 from pmdesk.ui.tasks import TaskManager
+from pmdesk.ui.window_geometry import DEFAULT_SIZE
 from tests.helpers.login import cheap_passwords
 from tests.helpers.staff import add_group
 from tests.ui.conftest import add_login

@@ -23,7 +23,7 @@ from sqlalchemy import make_url
 
 from pmdesk.bootstrap import App
 from pmdesk.core.delivery.base import DeliverySettings
-from pmdesk.core.screens import SecurityState
+from pmdesk.core.screens import SecretState, SecurityState
 from pmdesk.core.security import ConnectionStatus, SecurityService, database_link, delivery_link
 from pmdesk.ui.main_window import MainWindow
 from pmdesk.ui.system.security import SecurityPage
@@ -91,12 +91,12 @@ def test_mail_to_a_local_relay_is_not_reported_as_off_in_red(
 def test_database_line_says_encryption_and_is_red_only_over_the_network(
     page: SecurityPage,
 ) -> None:
-    state = page.state
-    assert state is not None
+    settings, shown = page.settings, page.status
+    assert settings is not None and shown is not None
 
     def show(**changes: object) -> None:
-        status = replace(state.status, **changes)  # type: ignore[arg-type]
-        page._show_state(SecurityState(state.settings, status, state.secret))
+        status = replace(shown, **changes)  # type: ignore[arg-type]
+        page._show_state(SecurityState(settings, status, SecretState()))
 
     show(database_encrypted=False, database_link="local")
     assert page.database_status.text() == "Encryption: none (server on this computer only)"

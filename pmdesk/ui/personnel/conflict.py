@@ -170,3 +170,31 @@ class ConflictDialog(QDialog):
     def _choose(self, choice: int) -> None:
         self.choice = choice
         self.accept()
+
+
+def open_conflict_dialog(
+    parent: QWidget,
+    mine: PersonForm,
+    theirs: PersonRecord,
+    labels: dict[str, str],
+    choice_name: Callable[[str, int | None], str],
+    *,
+    can_overwrite: bool,
+    finished: Callable[[int], None],
+) -> ConflictDialog:
+    """Open (not modal to the app) the dialog for ``mine`` against ``theirs``; values are shown
+    as the form shows them (Yes / No, a group's name for its id). ``finished(choice)`` when it
+    closes: ``OVERWRITE``, ``RELOAD`` or ``KEEP_EDITING``."""
+
+    def describe(name: str, value: object) -> str:
+        if isinstance(value, bool):
+            return parent.tr("Yes") if value else parent.tr("No")
+        if name.endswith("_id"):
+            return choice_name(name, value if isinstance(value, int) else None)
+        return "" if value is None else str(value)
+
+    dialog = ConflictDialog(mine, theirs, labels, describe, parent, can_overwrite=can_overwrite)
+    dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    dialog.finished.connect(lambda _result: finished(dialog.choice))
+    dialog.open()
+    return dialog

@@ -27,6 +27,7 @@ from PySide6.QtCore import (
 
 from pmdesk.ui.icons import icon
 from pmdesk.ui.lists import ModelIndex, ReadOnlyTableModel
+from pmdesk.ui.query import Query
 from pmdesk.ui.system.common import local_time
 from pmdesk.ui.tasks import TaskManager
 
@@ -118,7 +119,9 @@ class PersonnelModel(ReadOnlyTableModel):
     ) -> None:
         super().__init__(parent)
         self._source = source
-        self._tasks = tasks
+        # The first block, the count and the blocks scrolled to: one round per refresh, and a
+        # new refresh (search, sort) drops the answers of the one before.
+        self._reading = Query(self, tasks, label="personnel", failed=self._query_failed)
         self._search = ""
         self._sort_column = 0
         self._descending = False
@@ -126,7 +129,6 @@ class PersonnelModel(ReadOnlyTableModel):
         self._blocks: OrderedDict[int, list[PersonRow]] = OrderedDict()
         self._wanted: OrderedDict[int, None] = OrderedDict()
         self._in_flight: int | None = None
-        self._generation = 0
         self._refreshing = False
         self._counting = False
         self._clock_known = False
@@ -180,8 +182,7 @@ class PersonnelModel(ReadOnlyTableModel):
         count follows and adds the rest of the rows, then ``refreshed`` is emitted. A search
         brings its count with the first block (it picks the query plan by it).
         """
-        self._generation += 1
-        generation = self._generation
+        self._reading.restart()
         self._refreshing = True
         self._counting = False
         source, search, sort, descending = (
@@ -191,12 +192,10 @@ class PersonnelModel(ReadOnlyTableModel):
             self._descending,
         )
         limit = self.BLOCK_SIZE
-        self._tasks.run(
+        self._reading.run(
             lambda: source.first(search, sort, descending, limit),
-            lambda result: self._first_arrived(generation, result),
-            lambda exc: self._query_failed(generation, exc),
-            owner=self,
-            label="personnel count",
+            self._first_arrived,
+            label="personnel first block",
         )
 
     def _sort_key(self) -> SortKey:
@@ -206,9 +205,7 @@ class PersonnelModel(ReadOnlyTableModel):
 
     # ----- answers (GUI thread) -----------------------------------------------------------
 
-    def _first_arrived(self, generation: int, result: FirstPage) -> None:
-        if generation != self._generation:
-            return
+    def _first_arrived(self, result: FirstPage) -> None:
         self.beginResetModel()
         self._blocks.clear()
         self._wanted.clear()
@@ -221,20 +218,14 @@ class PersonnelModel(ReadOnlyTableModel):
         self._counting = True
         self.endResetModel()
         if result.total is not None and self._clock_known:
-            self._counted(generation, Counted(result.total, datetime.now(UTC) + self._clock_offset))
+            self._counted(Counted(result.total, datetime.now(UTC) + self._clock_offset))
             return
         source, search, known = self._source, self._search, result.total
-        self._tasks.run(
-            lambda: source.count(search, known),
-            lambda counted: self._counted(generation, counted),
-            lambda exc: self._query_failed(generation, exc),
-            owner=self,
-            label="personnel count",
+        self._reading.run(
+            lambda: source.count(search, known), self._counted, label="personnel count"
         )
 
-    def _counted(self, generation: int, counted: Counted) -> None:
-        if generation != self._generation:
-            return
+    def _counted(self, counted: Counted) -> None:
         offset = counted.server_now - datetime.now(UTC)
         if not self._clock_known or abs(offset - self._clock_offset) > timedelta(seconds=1):
             self._clock_offset = offset
@@ -255,9 +246,7 @@ class PersonnelModel(ReadOnlyTableModel):
         self.refreshed.emit()
         self._fetch_next()
 
-    def _block_arrived(self, generation: int, block: int, rows: list[PersonRow]) -> None:
-        if generation != self._generation:
-            return
+    def _block_arrived(self, block: int, rows: list[PersonRow]) -> None:
         self._in_flight = None
         self._blocks[block] = rows
         self._blocks.move_to_end(block)
@@ -269,9 +258,7 @@ class PersonnelModel(ReadOnlyTableModel):
             self.dataChanged.emit(self.index(first, 0), self.index(last, len(COLUMNS) - 1))
         self._fetch_next()
 
-    def _query_failed(self, generation: int, exc: BaseException) -> None:
-        if generation != self._generation:
-            return
+    def _query_failed(self, exc: BaseException) -> None:
         self._refreshing = False
         self._counting = False
         self._in_flight = None
@@ -297,7 +284,6 @@ class PersonnelModel(ReadOnlyTableModel):
             return
         self._in_flight = block
         self.queries += 1
-        generation = self._generation
         source, search, sort, descending = (
             self._source,
             self._search,
@@ -305,11 +291,9 @@ class PersonnelModel(ReadOnlyTableModel):
             self._descending,
         )
         offset, limit = block * self.BLOCK_SIZE, self.BLOCK_SIZE
-        self._tasks.run(
+        self._reading.run(
             lambda: source.block(search, sort, descending, offset, limit),
-            lambda rows: self._block_arrived(generation, block, rows),
-            lambda exc: self._query_failed(generation, exc),
-            owner=self,
+            lambda rows: self._block_arrived(block, rows),
             label="personnel block",
         )
 

@@ -7,54 +7,28 @@ from functools import partial
 from itertools import pairwise
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt
+from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QKeySequence, QShortcut, QShowEvent
-from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QHBoxLayout,
-    QHeaderView,
-    QLabel,
-    QPushButton,
-    QScrollArea,
-    QSplitter,
-    QToolButton,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QSplitter, QVBoxLayout, QWidget
 
 from pmdesk.core.changes import PERSONNEL, TRUSTED_IPS
-from pmdesk.core.errors import (
-    ConflictError,
-    NotFound,
-)
+from pmdesk.core.errors import ConflictError, NotFound
 from pmdesk.core.modules import MAINTENANCE, SYSTEM_SECURITY, Action
 from pmdesk.core.personnel import Lookups, PersonForm, PersonnelService, PersonRecord
 from pmdesk.core.screens import PersonDetails, person_details, server_now
-from pmdesk.core.sessions import SessionService
-from pmdesk.core.trusted_ips import TrustedIpService
 from pmdesk.ui.errors import error_text
-from pmdesk.ui.icons import icon
-from pmdesk.ui.lists import list_table, search_box
-from pmdesk.ui.message_boxes import ask, ask_discard
+from pmdesk.ui.message_boxes import ask_discard
 from pmdesk.ui.ops import Operations, indicator
-from pmdesk.ui.personnel.conflict import ConflictDialog
-from pmdesk.ui.personnel.form import PersonEditor
-from pmdesk.ui.personnel.model import (
-    COLUMNS,
-    PERSON_ID_ROLE,
-    PersonnelModel,
-    PersonnelSource,
-)
-from pmdesk.ui.scrolling import follow_focus
-from pmdesk.ui.widgets import BusyIndicator, MessageLabel, make_danger, make_primary
+from pmdesk.ui.personnel.actions import AfterAction, PersonActions
+from pmdesk.ui.personnel.conflict import ConflictDialog, open_conflict_dialog
+from pmdesk.ui.personnel.form_panel import PersonFormPanel
+from pmdesk.ui.personnel.list_panel import SEARCH_DELAY_MS as SEARCH_DELAY_MS  # bench reads it
+from pmdesk.ui.personnel.list_panel import PersonnelList
+from pmdesk.ui.personnel.model import PERSON_ID_ROLE, PersonnelModel, PersonnelSource
 
 if TYPE_CHECKING:
     from pmdesk.ui.page_context import PageContext
 
-
-ROW_HEIGHT = 26
-SEARCH_DELAY_MS = 250
-COLUMN_WIDTHS = (120, 105, 70, 90, 190, 110, 70)
 # What the Usergroup, Location, Language and Team lists are read from.
 LOOKUP_TABLES = frozenset({"user_groups", "locations", "languages", "teams"})
 
@@ -85,23 +59,19 @@ class PersonnelPage(QWidget):
         # not replace it with the first person).
         self._creating = False
         self.conflict_dialog: ConflictDialog | None = None
-
-        core = self.app.context
-
-        self.model = PersonnelModel(
-            PersonnelSource(self.service, self.actor, partial(server_now, core)), self.tasks, self
-        )
+        source = PersonnelSource(self.service, self.actor, partial(server_now, self.app.context))
+        self.model = PersonnelModel(source, self.tasks, self)
         self.model.refreshed.connect(self._list_refreshed)
         self.model.dataChanged.connect(self._rows_arrived)
-        self.model.failed.connect(self._list_failed)
 
         left = self._build_list()
+        self.model.failed.connect(self.staff_list.show_failure)
         right = self._build_form()
         self._layout_page(left, right)
 
         QShortcut(QKeySequence.StandardKey.Save, self, self.save)
         QShortcut(QKeySequence.StandardKey.New, self, self.new_person)
-        QShortcut(QKeySequence.StandardKey.Find, self, self._focus_search)
+        QShortcut(QKeySequence.StandardKey.Find, self, self.staff_list.focus_search)
         QShortcut(QKeySequence.StandardKey.Refresh, self, self.refresh)
 
         self._update_buttons()
@@ -118,10 +88,9 @@ class PersonnelPage(QWidget):
         splitter.setStretchFactor(1, 6)
         splitter.setChildrenCollapsible(False)
         # The form keeps the width it needs (at 1024 px it was cut off); the list gives way.
-        scroll = self.editor_scroll
         right.setMinimumWidth(
             self.editor_holder.minimumSizeHint().width()
-            + scroll.verticalScrollBar().sizeHint().width()
+            + self.editor_scroll.verticalScrollBar().sizeHint().width()
         )
         splitter.setSizes([500, 740])
         layout = QVBoxLayout(self)
@@ -136,141 +105,45 @@ class PersonnelPage(QWidget):
 
     def _build_list(self) -> QWidget:
         """The search row, the staff list and its count."""
-        self.search_edit, self._search_timer = search_box(
-            self,
-            "searchEdit",
-            self.tr("Search name, number, login or e-mail"),
-            SEARCH_DELAY_MS,
-            self._apply_search,
-            label=self.tr("Search personnel"),
-        )
-
-        self.new_button = make_primary(QPushButton(icon("add-light"), self.tr("New"), self))
-        self.new_button.setObjectName("newButton")
-        self.new_button.setEnabled(self.can_edit)
-        self.new_button.clicked.connect(self.new_person)
-        self.refresh_button = QToolButton(self)
-        self.refresh_button.setObjectName("refreshButton")
-        self.refresh_button.setIcon(icon("refresh"))
-        self.refresh_button.setToolTip(self.tr("Reload the list (F5)"))
-        self.refresh_button.setAccessibleName(self.tr("Reload the list"))
-        self.refresh_button.clicked.connect(self.refresh)
-
-        self.table = list_table(
-            self,
-            "personnelTable",
+        self.staff_list = PersonnelList(
             self.model,
-            ROW_HEIGHT,
-            QAbstractItemView.SelectionMode.SingleSelection,
+            can_edit=self.can_edit,
+            reload=self.refresh,
+            new=self.new_person,
+            parent=self,
         )
-        self.table.setAccessibleName(self.tr("Personnel"))
-        self.table.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(True)
-        header.setHighlightSections(False)
-        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-        header.setSortIndicatorShown(True)
-        for column, width in enumerate(COLUMN_WIDTHS):
-            header.resizeSection(column, width)
-        header.setSortIndicator(0, Qt.SortOrder.AscendingOrder)
-        header.sortIndicatorChanged.connect(self._sort_changed)
+        self.search_edit = self.staff_list.search_edit
+        self._search_timer = self.staff_list.search_timer
+        self.new_button = self.staff_list.new_button
+        self.refresh_button = self.staff_list.refresh_button
+        self.table = self.staff_list.table
+        self.count_label = self.staff_list.count_label
+        self.list_message = self.staff_list.message
+        self.table.horizontalHeader().sortIndicatorChanged.connect(self._sort_changed)
         self.table.selectionModel().currentRowChanged.connect(self._row_chosen)
-
-        self.count_label = QLabel(self)
-        self.count_label.setObjectName("countLabel")
-        self.count_label.setProperty("role", "muted")
-        self.list_message = MessageLabel(self)
-        self.list_message.setObjectName("listMessage")
-
-        search_row = QHBoxLayout()
-        search_row.setSpacing(6)
-        search_row.addWidget(self.search_edit, 1)
-        search_row.addWidget(self.refresh_button)
-        search_row.addWidget(self.new_button)
-        left = QWidget(self)
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(12, 12, 6, 12)
-        left_layout.setSpacing(8)
-        left_layout.addLayout(search_row)
-        left_layout.addWidget(self.list_message)
-        left_layout.addWidget(self.table, 1)
-        left_layout.addWidget(self.count_label)
-        return left
+        return self.staff_list
 
     def _build_form(self) -> QWidget:
         """The edit form in its scroll area, the view-only notice, Delete and Save."""
-        self.editor = PersonEditor(self)
-        self.editor.set_editable(self.can_edit)
+        self.form_panel = PersonFormPanel(can_edit=self.can_edit, parent=self)
+        self.editor = self.form_panel.editor
         self.editor.changed.connect(self._update_buttons)
-        self.editor.unlock_requested.connect(self.unlock)
-        self.editor.remove_ips_requested.connect(self.remove_trusted_ips)
-        self.editor.end_sessions_requested.connect(self.end_sessions)
-        scroll = follow_focus(QScrollArea(self))
-        scroll.setObjectName("editorScroll")
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        # Scrolls rather than cutting off its right column when narrower than the form.
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
-        holder = QWidget(scroll)
-        holder_layout = QVBoxLayout(holder)
-        holder_layout.setContentsMargins(6, 12, 12, 6)
-        self.empty_label = QLabel(
-            self.tr("Nobody is in the personnel list yet.")
-            + (" " + self.tr("Click New to add the first person.") if self.can_edit else ""),
-            holder,
-        )
-        self.empty_label.setObjectName("personnelEmpty")
-        self.empty_label.setProperty("role", "muted")
-        self.empty_label.setWordWrap(True)
-        self.empty_label.hide()
-        holder_layout.addWidget(self.empty_label)
-        holder_layout.addWidget(self.editor)
-        scroll.setWidget(holder)
-        self.editor_scroll = scroll
-        self.editor_holder = holder
-
-        self.busy = BusyIndicator(self)
+        self.editor_scroll = self.form_panel.editor_scroll
+        self.editor_holder = self.form_panel.editor_holder
+        self.empty_label = self.form_panel.empty_label
+        self.busy = self.form_panel.busy
+        self.view_only_message = self.form_panel.view_only_message
         self._build_operations()
-        self.save_button = make_primary(QPushButton(icon("save-light"), self.tr("Save"), self))
-        self.save_button.setObjectName("saveButton")
+        self.editor.unlock_requested.connect(self.person_actions.unlock)
+        self.editor.remove_ips_requested.connect(self.person_actions.remove_trusted_ips)
+        self.editor.end_sessions_requested.connect(self.person_actions.end_sessions)
+        self.save_button = self.form_panel.save_button
         self.save_button.clicked.connect(self.save)
-        self.delete_button = make_danger(QPushButton(icon("delete"), self.tr("Delete"), self))
-        self.delete_button.setObjectName("deleteButton")
-        self.delete_button.clicked.connect(self.delete)
-        buttons = QHBoxLayout()
-        buttons.setContentsMargins(6, 6, 12, 12)
-        buttons.addWidget(self.busy)
-        buttons.addStretch(1)
-        buttons.addWidget(self.delete_button)
-        buttons.addWidget(self.save_button)
-        # Said once, above the form: a greyed form alone did not tell why nothing could change.
-        self.view_only_message = MessageLabel(self)
-        self.view_only_message.setObjectName("viewOnlyMessage")
-        if not self.can_edit:
-            self.view_only_message.show_notice(
-                self.tr(
-                    "View only: you have Read rights on Maintenance. Changing people needs "
-                    "Edit rights (System → Permissions)."
-                )
-            )
-        notice_row = QVBoxLayout()
-        notice_row.setContentsMargins(6, 12, 12, 0)  # the form's own margins (holder_layout)
-        notice_row.addWidget(self.view_only_message)
-        right = QWidget(self)
-        right_layout = QVBoxLayout(right)
-        right_layout.setContentsMargins(0, 0, 0, 0)
-        right_layout.setSpacing(0)
-        right_layout.addLayout(notice_row)
-        right_layout.addWidget(scroll, 1)
-        right_layout.addLayout(buttons)
-        return right
+        self.delete_button = self.form_panel.delete_button
+        self.delete_button.clicked.connect(self.person_actions.delete)
+        return self.form_panel
 
     # ----- list ---------------------------------------------------------------------------
-
-    def _focus_search(self) -> None:
-        self.search_edit.setFocus()
-        self.search_edit.selectAll()
 
     def refresh(self) -> None:
         self._reselect_id = self._current_id
@@ -286,47 +159,22 @@ class PersonnelPage(QWidget):
         if self._lookups is not None:
             self._load_lookups()
 
-    def _apply_search(self) -> None:
-        self._search_timer.stop()
-        self.model.set_search(self.search_edit.text())
-
     def _sort_changed(self, column: int, order: Qt.SortOrder) -> None:
-        if COLUMNS[column].sort_key is None:
-            # Not sortable (computed from the clock): put the indicator back.
-            header = self.table.horizontalHeader()
-            header.blockSignals(True)
-            previous = (
-                Qt.SortOrder.DescendingOrder
-                if self.model.descending
-                else Qt.SortOrder.AscendingOrder
-            )
-            header.setSortIndicator(self.model.sort_column, previous)
-            header.blockSignals(False)
-            return
-        self._reselect_id = self._current_id
-        self.model.sort(column, order)
+        if self.staff_list.sortable(column):
+            self._reselect_id = self._current_id
+            self.model.sort(column, order)
 
     def _list_refreshed(self) -> None:
         self._pending_row = None
-        self.list_message.clear_message()
-        total = self.model.total
-        if self.model.search:
-            text = (
-                self.tr("1 person matches")
-                if total == 1
-                else self.tr("{n} people match").format(n=f"{total:,}")
-            )
-        else:
-            text = (
-                self.tr("1 person") if total == 1 else self.tr("{n} people").format(n=f"{total:,}")
-            )
-        self.count_label.setText(text)
+        self.staff_list.show_count()
         if self._reselect_id is not None:
             row = self.model.row_of(self._reselect_id)
             if row is not None:
-                self._select_row(row)
+                self.staff_list.select_row(row)
             self._reselect_id = None
-        self._show_empty(total == 0 and not self.model.search and not self._creating)
+        self.form_panel.show_empty(
+            self.model.total == 0 and not self.model.search and not self._creating
+        )
         if self._current_id is None and not self._creating and not self.editor.is_dirty():
             self._open_first()
 
@@ -335,41 +183,22 @@ class PersonnelPage(QWidget):
         an empty "New person" form."""
         if self.model.rowCount() == 0:
             return
-        self._select_row(0)
+        self.staff_list.select_row(0)
         person_id = self.model.data(self.model.index(0, 0), PERSON_ID_ROLE)
         if person_id is None:
             self._pending_row = 0  # its block is on its way (see _rows_arrived)
         else:
             self.open_person(int(person_id), keep_message=True)
 
-    def _show_empty(self, empty: bool) -> None:
-        self.empty_label.setVisible(empty)
-        self.editor.setVisible(not empty)
-
     def _rows_arrived(self, top_left: QModelIndex, bottom_right: QModelIndex) -> None:
         row = self._pending_row
         if row is None or not top_left.row() <= row <= bottom_right.row():
             return
-        current = self.table.selectionModel().currentIndex()
+        current = self.staff_list.current_index()
         if current.isValid() and current.row() == row:
             self._row_chosen(current, QModelIndex())
         else:
             self._pending_row = None
-
-    def _list_failed(self, exc: object) -> None:
-        self.list_message.show_error(error_text(exc, self.tr("The list could not be loaded")))
-
-    def _select_row(self, row: int) -> None:
-        selection = self.table.selectionModel()
-        selection.blockSignals(True)
-        index = self.model.index(row, 0)
-        selection.setCurrentIndex(
-            index,
-            QItemSelectionModel.SelectionFlag.ClearAndSelect
-            | QItemSelectionModel.SelectionFlag.Rows,
-        )
-        selection.blockSignals(False)
-        self.table.scrollTo(index)
 
     def _row_chosen(self, current: QModelIndex, previous: QModelIndex) -> None:
         if not current.isValid():
@@ -392,9 +221,9 @@ class PersonnelPage(QWidget):
             def stay() -> None:
                 row = self.model.row_of(previous_id) if previous_id is not None else None
                 if row is not None:
-                    self._select_row(row)
+                    self.staff_list.select_row(row)
                 else:
-                    self.table.selectionModel().clearSelection()
+                    self.staff_list.clear_selection()
 
             self._ask_discard(go, stay)
         else:
@@ -454,8 +283,8 @@ class PersonnelPage(QWidget):
             self.extras_loading.cancel()
             self._current_id = None
             self._creating = True
-            self._show_empty(False)
-            self.table.selectionModel().clearSelection()
+            self.form_panel.show_empty(False)
+            self.staff_list.clear_selection()
             self.editor.clear_for_new(PersonForm(visible=True))
             self.editor.edits["last_name"].setFocus()
             self._update_buttons()
@@ -468,7 +297,7 @@ class PersonnelPage(QWidget):
     # ----- saving -------------------------------------------------------------------------
 
     def save(self) -> None:
-        if self._busy or not self.can_edit:
+        if self.ops.busy or not self.can_edit:
             return
         record = self.editor.record
         self._save(record.version if record else None)
@@ -495,7 +324,7 @@ class PersonnelPage(QWidget):
     def _saved(self, record: PersonRecord) -> None:
         self.editor.mark_saved(record)
         self.editor.message.show_success(self.tr("{name} saved.").format(name=record.display_name))
-        self._reveal_message()
+        self.form_panel.reveal_message()
         self._reselect_id = record.id
         self.model.refresh()
         self.open_person(record.id, keep_message=True)
@@ -517,7 +346,7 @@ class PersonnelPage(QWidget):
         self.model.refresh()
 
     def _after_save_failed(self) -> None:
-        self._reveal_message()
+        self.form_panel.reveal_message()
         self._update_buttons()
 
     def _fetch_for_conflict(self, person_id: int) -> None:
@@ -525,23 +354,11 @@ class PersonnelPage(QWidget):
         self.conflict_fetching.run(lambda: service.get(actor, person_id), self._show_conflict)
 
     def _show_conflict(self, theirs: PersonRecord) -> None:
-        mine = self.editor.form()
-        dialog = ConflictDialog(
-            mine,
-            theirs,
-            self.editor.labels,
-            self._describe,
-            self,
-            can_overwrite=self.can_edit,
-        )
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        self.conflict_dialog = dialog
-
-        def finished(_result: int) -> None:
+        def finished(choice: int) -> None:
             self.conflict_dialog = None
-            if dialog.choice == ConflictDialog.OVERWRITE:
+            if choice == ConflictDialog.OVERWRITE:
                 self._save(theirs.version)
-            elif dialog.choice == ConflictDialog.RELOAD:
+            elif choice == ConflictDialog.RELOAD:
                 self.open_person(theirs.id)
             else:
                 self.editor.message.show_error(
@@ -551,41 +368,17 @@ class PersonnelPage(QWidget):
                     ).format(name=theirs.display_name)
                 )
 
-        dialog.finished.connect(finished)
-        dialog.open()
-
-    def _describe(self, name: str, value: object) -> str:
-        if isinstance(value, bool):
-            return self.tr("Yes") if value else self.tr("No")
-        if name.endswith("_id"):
-            return self.editor.choice_name(name, value if isinstance(value, int) else None)
-        return "" if value is None else str(value)
-
-    # ----- delete, unlock, trusted addresses ----------------------------------------------
-
-    def delete(self) -> None:
-        record = self.editor.record
-        if self._busy or record is None or not self.can_delete:
-            return
-        service, actor = self.service, self.actor
-
-        def confirmed() -> None:
-            self.deleting.run(
-                lambda: service.delete(actor, record.id, record.version),
-                lambda _none: self._deleted(record),
-            )
-
-        ask(
+        self.conflict_dialog = open_conflict_dialog(
             self,
-            self.tr("Delete person"),
-            self.tr("Delete {name}?").format(name=record.display_name),
-            self.tr("Delete"),
-            confirmed,
-            danger=True,
-            informative=self.tr(
-                "Their login and trusted IP addresses are removed too. This cannot be undone."
-            ),
+            self.editor.form(),
+            theirs,
+            self.editor.labels,
+            self.editor.choice_name,
+            can_overwrite=self.can_edit,
+            finished=finished,
         )
+
+    # ----- after Delete, Unlock, End sessions, Remove (see PersonActions) -----------------
 
     def _deleted(self, record: PersonRecord) -> None:
         self._current_id = None
@@ -594,79 +387,6 @@ class PersonnelPage(QWidget):
             self.tr("{name} was deleted.").format(name=record.display_name)
         )
         self.model.refresh()
-
-    def unlock(self) -> None:
-        record = self.editor.record
-        if self._busy or record is None or not self.can_edit:
-            return
-        service, actor = self.service, self.actor
-
-        def done(_none: object) -> None:
-            self.editor.message.show_success(
-                self.tr("{name} can sign in again.").format(name=record.display_name)
-            )
-            self.model.refresh()
-            self._refresh_extras(record.id)
-
-        self.unlocking.run(lambda: service.unlock(actor, record.id), done)
-
-    def end_sessions(self) -> None:
-        record = self.editor.record
-        if self._busy or record is None:
-            return
-        core, actor = self.app.context, self.actor
-
-        def confirmed() -> None:
-            def done(ended: int) -> None:
-                self.editor.message.show_success(
-                    self.tr("{name} is signed out everywhere ({n} sessions ended).").format(
-                        name=record.display_name, n=ended
-                    )
-                )
-                self._refresh_extras(record.id)
-
-            self.ending_sessions.run(
-                lambda: SessionService(core).end_for_person(actor, record.id), done
-            )
-
-        ask(
-            self,
-            self.tr("End sessions"),
-            self.tr("Sign {name} out everywhere?").format(name=record.display_name),
-            self.tr("End sessions"),
-            confirmed,
-            danger=True,
-            informative=self.tr(
-                "Their desktop apps return to the login dialog within a minute, and their "
-                "command-line sessions stop working. They can sign in again."
-            ),
-        )
-
-    def remove_trusted_ips(self, ids: list[int]) -> None:
-        record = self.editor.record
-        if self._busy or record is None or not ids:
-            return
-        core, actor = self.app.context, self.actor
-
-        def confirmed() -> None:
-            def remove() -> object:
-                return TrustedIpService(core).remove_for_person(actor, record.id, ids)
-
-            def done(_result: object) -> None:
-                self.editor.message.show_success(self.tr("Trusted address removed."))
-                self._refresh_extras(record.id)
-
-            self.removing_ips.run(remove, done)
-
-        ask(
-            self,
-            self.tr("Remove trusted address"),
-            self.tr("Remove this trusted address of {name}?").format(name=record.display_name),
-            self.tr("Remove"),
-            confirmed,
-            danger=True,
-            informative=self.tr("Logins from there will need a security code again."),
-        )
 
     def _trusted_ips_changed_elsewhere(self, _tables: frozenset[str] = frozenset()) -> None:
         if self._current_id is not None:
@@ -694,7 +414,7 @@ class PersonnelPage(QWidget):
         self._current_id = None
         self.editor.detach()
         self.model.refresh()
-        self._show_error(exc, self.editor.message)
+        self._show_error(exc)
 
     # ----- helpers ------------------------------------------------------------------------
 
@@ -705,18 +425,9 @@ class PersonnelPage(QWidget):
         text = self.tr("Discard your changes to {name}?").format(name=name)
         ask_discard(self, text, proceed, on_keep=stay)
 
-    def _show_error(self, exc: BaseException | object, target: MessageLabel | None = None) -> None:
-        label = target or self.editor.message
-        label.show_error(error_text(exc, self.tr("That did not work")))
-        if label is self.editor.message:
-            self._reveal_message()
-
-    def _reveal_message(self) -> None:
-        """Scroll the form up to its message: on a small screen the user is down at Save."""
-        layout = self.editor.layout()
-        if layout is not None:
-            layout.activate()  # the message was hidden until now: place it first
-        self.editor_scroll.ensureWidgetVisible(self.editor.message, 0, 0)
+    def _show_error(self, exc: BaseException) -> None:
+        self.editor.message.show_error(error_text(exc, self.tr("That did not work")))
+        self.form_panel.reveal_message()
 
     def _build_operations(self) -> None:
         """One ``Operation`` per action of the page (see pmdesk.ui.ops)."""
@@ -727,7 +438,7 @@ class PersonnelPage(QWidget):
             message=self.editor.message,
             busy=indicator(self.busy, self._update_buttons),
             changes=self.context.changes,
-            after_failure=self._reveal_message,
+            after_failure=self.form_panel.reveal_message,
         )
         make = self.ops.make
         self.lookups_loading = make("lookups")
@@ -745,34 +456,34 @@ class PersonnelPage(QWidget):
             announces={PERSONNEL},
             after_failure=self._after_save_failed,
         )
-        gone = {NotFound: self._person_gone}
-        self.deleting = make(
-            "delete person", busy_text=tr("Deleting…"), handle=gone, announces={PERSONNEL}
+        self.person_actions = PersonActions(
+            self,
+            self.editor,
+            self.app.context,
+            self.service,
+            self.actor,
+            self.ops,
+            AfterAction(
+                refresh_list=self.model.refresh,
+                refresh_extras=self._refresh_extras,
+                deleted=self._deleted,
+                gone=self._person_gone,
+            ),
+            can_edit=self.can_edit,
+            can_delete=self.can_delete,
         )
-        self.unlocking = make("unlock", busy_text=tr("Unlocking…"), handle=gone)
-        self.ending_sessions = make("end sessions", busy_text=tr("Ending sessions…"), handle=gone)
-        self.removing_ips = make(
-            "remove trusted IPs",
-            busy_text=tr("Removing…"),
-            handle=gone,
-            announces={TRUSTED_IPS},
-        )
-
-    @property
-    def _busy(self) -> bool:
-        return self.ops.busy
 
     def _update_buttons(self) -> None:
         record = self.editor.record
         self.save_button.setEnabled(
             self.can_edit
-            and not self._busy
+            and not self.ops.busy
             and self._lookups is not None
             and self.editor.is_dirty()
         )
         self.delete_button.setEnabled(
             self.can_delete
-            and not self._busy
+            and not self.ops.busy
             and record is not None
             and record.id != self.session.person_id
         )

@@ -18,9 +18,10 @@ When the configured method's recent sends failed, the box says so at its top
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from itertools import pairwise
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
@@ -47,9 +48,10 @@ from pmdesk.core.delivery.factory import secret_key
 from pmdesk.core.delivery.smtp import DEFAULT_PORTS
 from pmdesk.core.errors import ValidationError
 from pmdesk.core.screens import SecretState
-from pmdesk.core.security import validate_delivery
+from pmdesk.core.security import DeliveryHealthReport, validate_delivery
 from pmdesk.ui.errors import error_text
 from pmdesk.ui.icons import icon
+from pmdesk.ui.query import Query
 from pmdesk.ui.system.common import form_layout
 from pmdesk.ui.system.delivery_fields import (
     LABEL_WIDTH,
@@ -75,6 +77,7 @@ from pmdesk.ui.system.delivery_support import (
     open_folder_dialog,
     open_key_file_dialog,
 )
+from pmdesk.ui.tasks import TaskManager
 from pmdesk.ui.widgets import (
     BusyIndicator,
     FieldBox,
@@ -102,11 +105,24 @@ class MailSettingsBox(QGroupBox):
     test_requested = Signal(str)
     changed = Signal()
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        tasks: TaskManager,
+        read_health: Callable[[], DeliveryHealthReport],
+        parent: QWidget | None = None,
+    ) -> None:
+        """``read_health()`` (blocking, run on a worker of ``tasks``): how recent sends went."""
         super().__init__(self.tr("Code delivery"), parent)
         self.setObjectName("mailSettings")
-        # The page, for its task pool, service and actor (the delivery health is read here).
-        self._host = parent
+        # Only a warning: the form works without it, so a failure is logged, not shown.
+        self._health_reading = Query(
+            self,
+            tasks,
+            label="delivery health",
+            failed=lambda exc: log.info("delivery health not read: %s", type(exc).__name__),
+        )
+        self._read_health = read_health
+        self._key_reading = Query(self, tasks, label="key file", failed=self._key_not_read)
         self._baseline = DeliverySettings()
         self._secret: SecretState = SecretState()
         self._loading = False
@@ -362,22 +378,10 @@ class MailSettingsBox(QGroupBox):
     # ----- delivery health ----------------------------------------------------------------
 
     def refresh_health(self) -> None:
-        """Read the delivery health on a worker thread of the page's pool and show its
-        warning (nothing when the recent sends worked, or when it cannot be read)."""
-        host: Any = self._host
-        tasks = getattr(host, "tasks", None)
-        service = getattr(host, "service", None)
-        actor = getattr(host, "actor", None)
-        if tasks is None or service is None or not hasattr(service, "delivery_health"):
-            return
-
-        def done(report: Any) -> None:
-            self.show_health(getattr(report, "warning", None))
-
-        def failed(exc: BaseException) -> None:
-            log.info("delivery health not read: %s", type(exc).__name__)
-
-        tasks.run(lambda: service.delivery_health(actor), done, failed, owner=self, label="health")
+        """Read the delivery health on a worker thread and show its warning (nothing when the
+        recent sends worked, or when it cannot be read)."""
+        self._health_reading.restart()  # the newest reading wins
+        self._health_reading.run(self._read_health, lambda report: self.show_health(report.warning))
 
     def show_health(self, warning: str | None) -> None:
         if warning:
@@ -530,24 +534,20 @@ class MailSettingsBox(QGroupBox):
         open_key_file_dialog(self, self.method == "google", self.read_key_file)
 
     def read_key_file(self, path: str) -> None:
-        tasks = getattr(self._host, "tasks", None)
-        if tasks is None:
-            return
-
         def done(text: str) -> None:
             self.edits[SECRET].setText(text)
             self._secret_edited(text)
             self._left(SECRET)
             self._edited()
 
-        def failed(exc: BaseException) -> None:
-            self.boxes[SECRET].set_error(
-                self.tr("The file could not be read: {problem}").format(
-                    problem=getattr(exc, "strerror", None) or exc
-                )
-            )
+        self._key_reading.restart()  # the file chosen last wins
+        self._key_reading.run(lambda: read_key(path), done)
 
-        tasks.run(lambda: read_key(path), done, failed, owner=self, label="key file")
+    def _key_not_read(self, exc: BaseException) -> None:
+        problem = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        self.boxes[SECRET].set_error(
+            self.tr("The file could not be read: {problem}").format(problem=problem)
+        )
 
     def _browse(self) -> None:
         current = self.edits["outbox_folder"].text().strip() or self.outbox_default

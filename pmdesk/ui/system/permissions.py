@@ -19,45 +19,27 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QComboBox,
     QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QPushButton,
     QScrollArea,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from pmdesk.core.changes import GROUP_PERMISSIONS, USER_GROUPS
-from pmdesk.core.errors import (
-    ConflictError,
-    LastAdministratorError,
-    NotFound,
-    ValidationError,
-)
+from pmdesk.core.errors import LastAdministratorError, NotFound
 from pmdesk.core.groups import GroupService, GroupSummary, PermissionGrid
 from pmdesk.core.modules import SYSTEM, Action
-from pmdesk.ui.errors import error_text
 from pmdesk.ui.icons import icon
 from pmdesk.ui.message_boxes import ask, ask_discard
-from pmdesk.ui.ops import Conflict, Operation, Operations, indicator
+from pmdesk.ui.ops import Conflict, Operations, indicator
 from pmdesk.ui.scrolling import follow_focus
-from pmdesk.ui.system.common import form_layout
-from pmdesk.ui.system.permission_grid import (
-    GroupNameDialog,
-    PermissionGridView,
-)
-from pmdesk.ui.widgets import (
-    BusyIndicator,
-    MessageLabel,
-    hint_label,
-    label_fields,
-    make_danger,
-    make_primary,
-)
+from pmdesk.ui.system.group_selector import GroupSelector
+from pmdesk.ui.system.permission_grid import GroupNameDialog, PermissionGridView
+from pmdesk.ui.widgets import BusyIndicator, MessageLabel, hint_label, make_primary
 
 if TYPE_CHECKING:
     from pmdesk.ui.page_context import PageContext
@@ -77,7 +59,6 @@ class PermissionsPage(QWidget):
         self.can_delete = context.session.can(SYSTEM, Action.DELETE)
         self.groups: list[GroupSummary] = []
         self.current_grid: PermissionGrid | None = None
-        self.name_dialog: GroupNameDialog | None = None
         self._group_id: int | None = None
 
         selector = self._build_selector()
@@ -95,61 +76,26 @@ class PermissionsPage(QWidget):
         self._build_operations()
         self.grid.load(None)
         self._update_buttons()
-        self._connect_background()
+        # Groups and their rights changed elsewhere (another workstation, or made here).
+        context.changes.subscribe(
+            self, {USER_GROUPS, GROUP_PERMISSIONS}, self.permissions_changed_elsewhere
+        )
         self.load_groups()
 
-    def _build_selector(self) -> QGroupBox:
+    def _build_selector(self) -> GroupSelector:
         """The Usergroup Selector: the group, its members, New / Rename / Delete."""
-        selector = QGroupBox(self.tr("Usergroup Selector"), self)
-        selector.setObjectName("groupSelector")
-        self.group_combo = QComboBox(self)
-        self.group_combo.setObjectName("groupCombo")
-        self.group_combo.setMinimumContentsLength(16)
-        self.group_combo.setSizeAdjustPolicy(
-            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
-        )
+        self.selector = GroupSelector(self.reload, self.tasks, self.context.changes, self)
+        self.group_combo = self.selector.combo
         self.group_combo.currentIndexChanged.connect(self._group_chosen)
-        self.reload_button = QToolButton(self)
-        self.reload_button.setObjectName("reloadButton")
-        self.reload_button.setIcon(icon("refresh"))
-        self.reload_button.setToolTip(self.tr("Reload the groups and their rights (F5)"))
-        self.reload_button.setAccessibleName(self.tr("Reload the groups"))
-        self.reload_button.clicked.connect(self.reload)
-        combo_row = QHBoxLayout()
-        combo_row.setSpacing(6)
-        combo_row.addWidget(self.group_combo, 1)
-        combo_row.addWidget(self.reload_button)
-        self.members_label = QLabel(self)
-        self.members_label.setObjectName("membersLabel")
-        self.members_label.setProperty("role", "muted")
-
-        self.new_button = QPushButton(icon("add"), self.tr("New group"), self)
-        self.new_button.setObjectName("newGroupButton")
+        self.reload_button = self.selector.reload_button
+        self.members_label = self.selector.members_label
+        self.new_button = self.selector.new_button
         self.new_button.clicked.connect(self.new_group)
-        self.rename_button = QPushButton(self.tr("Rename"), self)
-        self.rename_button.setObjectName("renameGroupButton")
+        self.rename_button = self.selector.rename_button
         self.rename_button.clicked.connect(self.rename_group)
-        self.delete_button = make_danger(QPushButton(icon("delete"), self.tr("Delete group"), self))
-        self.delete_button.setObjectName("deleteGroupButton")
+        self.delete_button = self.selector.delete_button
         self.delete_button.clicked.connect(self.delete_group)
-        for button in (self.new_button, self.rename_button, self.delete_button):
-            button.setAutoDefault(False)
-        group_buttons = QHBoxLayout()
-        group_buttons.setSpacing(6)
-        group_buttons.addWidget(self.new_button)
-        group_buttons.addWidget(self.rename_button)
-        group_buttons.addWidget(self.delete_button)
-        group_buttons.addStretch(1)
-
-        form = form_layout()
-        form.addRow(self.tr("Name"), combo_row)
-        form.addRow("", self.members_label)
-        label_fields(form)
-        selector_layout = QVBoxLayout(selector)
-        selector_layout.setSpacing(10)
-        selector_layout.addLayout(form)
-        selector_layout.addLayout(group_buttons)
-        return selector
+        return self.selector
 
     def _build_left(self, selector: QGroupBox) -> QWidget:
         """The selector, Save and Undo, the message and the hint."""
@@ -268,10 +214,6 @@ class PermissionsPage(QWidget):
             announces={USER_GROUPS},
         )
 
-    @property
-    def _busy(self) -> bool:
-        return self.ops.busy
-
     def _last_administrator(self, exc: LastAdministratorError) -> None:
         self.message.show_error(self.tr("Not saved. ") + str(exc))
 
@@ -284,17 +226,10 @@ class PermissionsPage(QWidget):
         self.grid.load(None)
         self._group_gone(exc)
 
-    def _connect_background(self) -> None:
-        """Follow the groups and permissions changed elsewhere (another workstation, or made
-        here)."""
-        self.context.changes.subscribe(
-            self, {USER_GROUPS, GROUP_PERMISSIONS}, self.permissions_changed_elsewhere
-        )
-
     def permissions_changed_elsewhere(self, _tables: frozenset[str] = frozenset()) -> None:
         """Change-hub subscriber (groups or their rights changed elsewhere): reload unless the
         user is editing (then saving will say it conflicts and offer to reload)."""
-        if self._busy or self.name_dialog is not None:
+        if self.busy_now or self.name_dialog is not None:
             return
         if self.grid.is_dirty():
             self.message.show_notice(
@@ -310,7 +245,13 @@ class PermissionsPage(QWidget):
 
     @property
     def busy_now(self) -> bool:
-        return self._busy
+        """An operation that shows the spinner is running (buttons wait for it)."""
+        return self.ops.busy
+
+    @property
+    def name_dialog(self) -> GroupNameDialog | None:
+        """The name dialog (New group, Rename) while it is open."""
+        return self.selector.name_dialog
 
     def current_group(self) -> GroupSummary | None:
         for group in self.groups:
@@ -322,31 +263,21 @@ class PermissionsPage(QWidget):
         return self.grid.is_dirty()
 
     def _update_buttons(self) -> None:
-        loaded = self.current_grid is not None and not self._busy
+        loaded = self.current_grid is not None and not self.busy_now
         dirty = self.grid.is_dirty()
         self.save_button.setEnabled(self.can_edit and loaded and dirty)
         self.revert_button.setEnabled(loaded and dirty)
         self.revert_button.setVisible(self.can_edit)
         self.grid.set_editable(self.can_edit and loaded)
-        self.new_button.setEnabled(self.can_edit and not self._busy)
-        self.rename_button.setEnabled(self.can_edit and loaded)
-        self.delete_button.setEnabled(self.can_delete and loaded)
-        group = self.current_group()
-        self.delete_button.setToolTip(
-            self.tr("Move the people in this group to another group first.")
-            if group is not None and group.members
-            else ""
+        self.selector.update_buttons(
+            self.can_edit,
+            self.can_delete,
+            busy=self.busy_now,
+            loaded=loaded,
+            group=self.current_group(),
         )
-        for button, allowed, right in (
-            (self.save_button, self.can_edit, "Edit"),
-            (self.new_button, self.can_edit, "Edit"),
-            (self.rename_button, self.can_edit, "Edit"),
-            (self.delete_button, self.can_delete, "Delete"),
-        ):
-            if not allowed:
-                button.setToolTip(
-                    self.tr("Your user group needs System {right} for this.").format(right=right)
-                )
+        if not self.can_edit:
+            self.save_button.setToolTip(self.selector.needs_right("Edit"))
         changed = len(self.grid.changed_modules()) if dirty else 0
         self.unsaved_label.setText(
             ""
@@ -386,13 +317,7 @@ class PermissionsPage(QWidget):
         wanted = select_id if any(g.id == select_id for g in groups) else None
         if wanted is None and groups:
             wanted = groups[0].id
-        self.group_combo.blockSignals(True)
-        self.group_combo.clear()
-        for group in groups:
-            self.group_combo.addItem(group.name, group.id)
-        index = self.group_combo.findData(wanted) if wanted is not None else -1
-        self.group_combo.setCurrentIndex(index)
-        self.group_combo.blockSignals(False)
+        self.selector.show_groups(groups, wanted)
         if wanted is None:
             self._group_id = None
             self.current_grid = None
@@ -409,12 +334,9 @@ class PermissionsPage(QWidget):
         if self.grid.is_dirty():
             previous = self._group_id
 
-            def stay() -> None:
-                self.group_combo.blockSignals(True)
-                self.group_combo.setCurrentIndex(self.group_combo.findData(previous))
-                self.group_combo.blockSignals(False)
-
-            self._ask_discard(lambda: self._load_grid(int(group_id)), stay)
+            self._ask_discard(
+                lambda: self._load_grid(int(group_id)), lambda: self.selector.choose(previous)
+            )
             return
         self._load_grid(int(group_id))
 
@@ -433,23 +355,13 @@ class PermissionsPage(QWidget):
         self.grid_loading.run(lambda: service.grid(actor, group_id), done)
 
     def _update_members(self) -> None:
-        group = self.current_group()
-        if group is None:
-            self.members_label.setText("")
-            return
-        self.members_label.setText(
-            self.tr("Nobody is in this group.")
-            if group.members == 0
-            else self.tr("1 person is in this group.")
-            if group.members == 1
-            else self.tr("{n} people are in this group.").format(n=group.members)
-        )
+        self.selector.show_members(self.current_group())
 
     # ----- saving -------------------------------------------------------------------------
 
     def save(self) -> None:
         grid = self.current_grid
-        if grid is None or self._busy or not self.can_edit or not self.grid.is_dirty():
+        if grid is None or self.busy_now or not self.can_edit or not self.grid.is_dirty():
             return
         rows = self.grid.rows()
         service, actor = self.service, self.actor
@@ -479,7 +391,7 @@ class PermissionsPage(QWidget):
     # ----- groups -------------------------------------------------------------------------
 
     def new_group(self) -> None:
-        if not self.can_edit or self._busy:
+        if not self.can_edit or self.busy_now:
             return
         if self.grid.is_dirty():
             self._ask_discard(self._open_new_group)
@@ -501,13 +413,13 @@ class PermissionsPage(QWidget):
             )
             self.load_groups(group.id, keep_message=True)
 
-        self._open_name_dialog(
-            self.tr("New user group"), self.tr("Create"), "", create, done, "create group"
+        self.selector.ask_name(
+            (self.tr("New user group"), self.tr("Create"), ""), create, done, self._reload_current
         )
 
     def rename_group(self) -> None:
         grid = self.current_grid
-        if grid is None or not self.can_edit or self._busy:
+        if grid is None or not self.can_edit or self.busy_now:
             return
         service, actor = self.service, self.actor
         group_id = grid.group_id
@@ -522,71 +434,20 @@ class PermissionsPage(QWidget):
                 # Only the name changed: unsaved ticks stay and will save on the new version.
                 self.current_grid = replace(current, group_name=group.name, version=group.version)
             self.groups = [group if g.id == group.id else g for g in self.groups]
-            index = self.group_combo.findData(group.id)
-            if index >= 0:
-                self.group_combo.setItemText(index, group.name)
+            self.selector.renamed(group)
             self.message.show_success(self.tr("Group renamed to {group}.").format(group=group.name))
             self._update_buttons()
 
-        self._open_name_dialog(
-            self.tr("Rename user group"),
-            self.tr("Rename"),
-            grid.group_name,
+        self.selector.ask_name(
+            (self.tr("Rename user group"), self.tr("Rename"), grid.group_name),
             rename,
             done,
-            "rename group",
+            self._reload_current,
         )
-
-    def _open_name_dialog(
-        self,
-        title: str,
-        ok_text: str,
-        name: str,
-        call_for: Callable[[str], Callable[[], GroupSummary]],
-        done: Callable[[GroupSummary], None],
-        label: str,
-    ) -> None:
-        dialog = GroupNameDialog(title, ok_text, name, self)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        self.name_dialog = dialog
-
-        def conflict(exc: ConflictError) -> None:
-            dialog.set_error(str(exc))
-            self._reload_current()
-
-        naming = Operation[GroupSummary](
-            dialog,
-            self.tasks,
-            label=label,
-            handle={
-                ValidationError: lambda exc: dialog.set_error(exc.errors.get("name") or str(exc)),
-                ConflictError: conflict,
-                BaseException: lambda exc: dialog.set_error(
-                    error_text(exc, self.tr("That did not work"))
-                ),
-            },
-            changes=self.context.changes,
-            announces={USER_GROUPS},
-        )
-
-        def ok(group: GroupSummary) -> None:
-            dialog.accept()
-            done(group)
-
-        def submitted(text: str) -> None:
-            naming.run(call_for(text), ok)
-
-        def closed(_result: int) -> None:
-            if self.name_dialog is dialog:
-                self.name_dialog = None
-
-        dialog.submitted.connect(submitted)
-        dialog.finished.connect(closed)
-        dialog.open()
 
     def delete_group(self) -> None:
         grid = self.current_grid
-        if grid is None or not self.can_delete or self._busy:
+        if grid is None or not self.can_delete or self.busy_now:
             return
         service, actor = self.service, self.actor
         group_id, name = grid.group_id, grid.group_name

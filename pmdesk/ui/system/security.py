@@ -20,6 +20,7 @@ services check again and say so when they refuse.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -79,7 +80,8 @@ class SecurityPage(QWidget):
         self.ip_service = TrustedIpService(self.core)
         self.can_edit = context.session.can(SYSTEM_SECURITY, Action.EDIT)
         self.can_delete = context.session.can(SYSTEM_SECURITY, Action.DELETE)
-        self.state: SecurityState | None = None
+        self.settings: SecuritySettingsView | None = None  # shown; saved on their version
+        self.status: ConnectionStatus | None = None  # shown; the readiness dialog's method
         self.readiness_dialog: ReadinessDialog | None = None
 
         self.message = MessageLabel(self)
@@ -101,8 +103,8 @@ class SecurityPage(QWidget):
         self.trust.edited.connect(self._update_buttons)
         self.trust.save_requested.connect(self.save_trust_settings)
 
-        # ----- code delivery -----
-        self.mail_box = MailSettingsBox(self)
+        health = partial(self.service.delivery_health, self.actor)
+        self.mail_box = MailSettingsBox(self.tasks, health, self)
         self.mail_box.save_requested.connect(self.save_delivery)
         self.mail_box.test_requested.connect(self.send_test)
 
@@ -278,27 +280,30 @@ class SecurityPage(QWidget):
         self.loading.run(lambda: security_state(core, actor), self._show_state)
 
     def _show_state(self, state: SecurityState) -> None:
-        self.state = state
         settings, status = state.settings, state.status
         self._show_settings(settings)
-        self.status_box.show_status(status)
+        self._show_status(status)
         self.mail_box.load(settings.delivery, state.secret, str(self.core.outbox_default))
         self.mail_box.set_editable(self.can_edit)
 
     def _show_settings(self, settings: SecuritySettingsView) -> None:
         """The toggle and the trust settings (the delivery form is loaded separately)."""
-        if self.state is not None and self.state.settings is not settings:
-            self.state = SecurityState(settings, self.state.status, self.state.secret)
+        self.settings = settings
         self.two_step.show_settings(settings, editable=self.can_edit)
         self.trust.load(settings, editable=self.can_edit)
         self._update_buttons()
 
     @property
-    def settings(self) -> SecuritySettingsView | None:
-        return self.state.settings if self.state else None
+    def loaded(self) -> bool:
+        """The settings have been read (the page shows them)."""
+        return self.settings is not None
+
+    def _show_status(self, status: ConnectionStatus) -> None:
+        self.status = status
+        self.status_box.show_status(status)
 
     def has_unsaved_changes(self) -> bool:
-        return self._trust_dirty() or (self.state is not None and self.mail_box.is_dirty())
+        return self._trust_dirty() or (self.loaded and self.mail_box.is_dirty())
 
     def _trust_dirty(self) -> bool:
         settings = self.settings
@@ -327,7 +332,7 @@ class SecurityPage(QWidget):
         self.readiness_check.run(lambda: service.readiness(actor), self._show_readiness)
 
     def _show_readiness(self, people: list[ShutOutPerson]) -> None:
-        label = self.state.status.mail_label if self.state else ""
+        label = self.status.mail_label if self.status else ""
         dialog = ReadinessDialog(people, label, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.readiness_dialog = dialog
@@ -408,8 +413,6 @@ class SecurityPage(QWidget):
         def done(result: DeliverySaved) -> None:
             self._show_settings(result.settings)
             self.mail_box.mark_saved(result.settings.delivery, result.secret)
-            if self.state is not None:
-                self.state = SecurityState(result.settings, self.state.status, result.secret)
             if result.secret_problem:
                 # What was typed stays in its field, with the keyring's message under it.
                 self.mail_box.keep_secret(secret, result.secret_problem)
@@ -434,9 +437,8 @@ class SecurityPage(QWidget):
         service, actor = self.service, self.actor
 
         def done(status: ConnectionStatus) -> None:
-            if self.state is not None:
-                self.state = SecurityState(self.state.settings, status, self.state.secret)
-                self.status_box.show_status(status)
+            if self.loaded:
+                self._show_status(status)
 
         self.status_reading.run(lambda: service.connection_status(actor), done)
 

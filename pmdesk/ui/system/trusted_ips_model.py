@@ -38,6 +38,7 @@ from pmdesk.core.trusted_ips import (
 )
 from pmdesk.ui.icons import icon
 from pmdesk.ui.lists import ModelIndex, ReadOnlyTableModel
+from pmdesk.ui.query import Query
 from pmdesk.ui.system.common import local_time, utc_time
 from pmdesk.ui.tasks import TaskManager
 
@@ -107,13 +108,12 @@ class TrustedIpModel(ReadOnlyTableModel):
     ) -> None:
         super().__init__(parent)
         self._source = source
-        self._tasks = tasks
+        # One page at a time: a newer request drops the answer of an older one.
+        self._reading = Query(self, tasks, label="trusted IP page", failed=self._failed)
         self.page_size = page_size
         self._rows: list[TrustedIpRow] = []
         self._page: TrustedIpPage | None = None
         self._request = _Request("", 1, None)
-        self._generation = 0
-        self._loading = False
         self._remove_icon = icon("remove")
         self.requests = 0  # pages asked for, for tests and benchmarks
 
@@ -129,7 +129,7 @@ class TrustedIpModel(ReadOnlyTableModel):
 
     @property
     def loading(self) -> bool:
-        return self._loading
+        return self._reading.running
 
     def has_next(self) -> bool:
         return self._page is not None and self._page.next is not None
@@ -175,9 +175,7 @@ class TrustedIpModel(ReadOnlyTableModel):
         self._load(replace(self._request, known_total=None))
 
     def _load(self, request: _Request) -> None:
-        self._generation += 1
-        generation = self._generation
-        self._loading = True
+        self._reading.restart()
         self.requests += 1
         source, size = self._source, self.page_size
 
@@ -186,17 +184,9 @@ class TrustedIpModel(ReadOnlyTableModel):
                 request.filter_text, request.page, request.cursor, size, request.known_total
             )
 
-        self._tasks.run(
-            fetch,
-            lambda page: self._arrived(generation, request, page),
-            lambda exc: self._failed(generation, exc),
-            owner=self,
-            label="trusted IP page",
-        )
+        self._reading.run(fetch, lambda page: self._arrived(request, page))
 
-    def _arrived(self, generation: int, request: _Request, page: TrustedIpPage) -> None:
-        if generation != self._generation:
-            return
+    def _arrived(self, request: _Request, page: TrustedIpPage) -> None:
         if not page.rows and page.total > 0 and request.page > 1:
             # Everything from here on went away (removed here or elsewhere): show the last page.
             last = max(1, page.pages)
@@ -206,14 +196,10 @@ class TrustedIpModel(ReadOnlyTableModel):
         self._rows = list(page.rows)
         self._page = page
         self._request = request
-        self._loading = False
         self.endResetModel()
         self.loaded.emit()
 
-    def _failed(self, generation: int, exc: BaseException) -> None:
-        if generation != self._generation:
-            return
-        self._loading = False
+    def _failed(self, exc: BaseException) -> None:
         self.failed.emit(exc)
 
     # ----- QAbstractTableModel ------------------------------------------------------------

@@ -75,6 +75,45 @@ class TrustedIpPanel(QGroupBox):
         self.model.loaded.connect(self._page_loaded)
         self.model.failed.connect(self._page_failed)
 
+        filter_row = self._build_filter_row()
+        self._build_table()
+        paging_row = self._build_paging_row()
+        self.ip_message = MessageLabel(self)
+        self.ip_message.setObjectName("ipMessage")
+        ip_layout = QVBoxLayout(self)
+        ip_layout.setSpacing(8)
+        ip_layout.addWidget(
+            hint_label(
+                self.tr(
+                    "This is an overview of all IP addresses that are trusted. Click the red icon "
+                    "to remove one trusted by mistake (a home network, say): logins from there "
+                    "need a security code again."
+                ),
+                self,
+            )
+        )
+        ip_layout.addLayout(filter_row)
+        ip_layout.addWidget(self.ip_message)
+        ip_layout.addWidget(self.table, 1)
+        ip_layout.addWidget(self.empty_label)
+        ip_layout.addLayout(paging_row)
+        delete_shortcut = QShortcut(QKeySequence.StandardKey.Delete, self.table)
+        delete_shortcut.setContext(Qt.ShortcutContext.WidgetShortcut)
+        delete_shortcut.activated.connect(self.remove_selected)
+        ops = Operations(self, tasks, changes=changes)
+        self.removing = ops.make(
+            "remove",
+            message=self.ip_message,
+            failure=self.tr("Nothing was removed"),
+            # Remove stays greyed while a removal runs: a second click would ask again.
+            busy=lambda _on, _text: self._update_buttons(),
+            handle={PermissionDenied: self._may_not_remove},
+            announces={TRUSTED_IPS},
+        )
+        self._update_buttons()
+
+    def _build_filter_row(self) -> QHBoxLayout:
+        """The filter, the spinner and Reload."""
         self.filter_edit, self._filter_timer = search_box(
             self,
             "ipFilterEdit",
@@ -97,6 +136,10 @@ class TrustedIpPanel(QGroupBox):
         filter_row.addWidget(self.ip_busy)
         filter_row.addWidget(self.reload_button)
 
+        return filter_row
+
+    def _build_table(self) -> None:
+        """The table of addresses, with a red remove icon on each row."""
         self.table = list_table(self, "trustedIpTable", self.model, ROW_HEIGHT)
         self.table.setAccessibleName(self.tr("Trusted IP addresses"))
         self.table.setMouseTracking(True)
@@ -119,6 +162,8 @@ class TrustedIpPanel(QGroupBox):
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty_label.hide()
 
+    def _build_paging_row(self) -> QHBoxLayout:
+        """Remove selected, then where the page stands and Previous / Next."""
         self.remove_button = make_danger(
             QPushButton(icon("remove"), self.tr("Remove selected"), self)
         )
@@ -151,38 +196,7 @@ class TrustedIpPanel(QGroupBox):
         paging_row.addWidget(self.previous_button)
         paging_row.addWidget(self.page_label)
         paging_row.addWidget(self.next_button)
-
-        self.ip_message = MessageLabel(self)
-        self.ip_message.setObjectName("ipMessage")
-        ip_layout = QVBoxLayout(self)
-        ip_layout.setSpacing(8)
-        ip_layout.addWidget(
-            hint_label(
-                self.tr(
-                    "This is an overview of all IP addresses that are trusted. Click the red icon "
-                    "to remove one trusted by mistake (a home network, say): logins from there "
-                    "need a security code again."
-                ),
-                self,
-            )
-        )
-        ip_layout.addLayout(filter_row)
-        ip_layout.addWidget(self.ip_message)
-        ip_layout.addWidget(self.table, 1)
-        ip_layout.addWidget(self.empty_label)
-        ip_layout.addLayout(paging_row)
-        delete_shortcut = QShortcut(QKeySequence.StandardKey.Delete, self.table)
-        delete_shortcut.setContext(Qt.ShortcutContext.WidgetShortcut)
-        delete_shortcut.activated.connect(self.remove_selected)
-        ops = Operations(self, tasks, changes=changes)
-        self.removing = ops.make(
-            "remove",
-            message=self.ip_message,
-            failure=self.tr("Nothing was removed"),
-            handle={PermissionDenied: self._may_not_remove},
-            announces={TRUSTED_IPS},
-        )
-        self._update_buttons()
+        return paging_row
 
     def reload(self) -> None:
         """Reload the page of trusted IPs on screen, keeping the selection where possible."""
@@ -281,7 +295,7 @@ class TrustedIpPanel(QGroupBox):
 
     def remove_rows(self, ids: list[int]) -> None:
         """Ask, then remove these trusted addresses (System → Security Delete)."""
-        if not ids:
+        if not ids or self.removing.running:
             return
         if not self.can_delete:
             self.ip_message.show_error(
@@ -342,7 +356,9 @@ class TrustedIpPanel(QGroupBox):
 
     def _update_buttons(self) -> None:
         selected = len(self.selected_ids())
-        self.remove_button.setEnabled(self.can_delete and selected > 0)
+        self.remove_button.setEnabled(
+            self.can_delete and selected > 0 and not self.removing.running
+        )
         self.remove_button.setText(
             self.tr("Remove selected ({n})").format(n=selected)
             if selected > 1

@@ -1,0 +1,174 @@
+"""What Personnel's form offers besides Save: delete the person, unlock them, sign them out
+everywhere, remove a trusted address of theirs.
+
+Each asks first where it cannot be undone, runs as one ``Operation`` of the page (its spinner,
+the form's message), and says in the form's message what it did. What the page does next (read
+the list again, the person's lock state and addresses) is in ``AfterAction``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from PySide6.QtWidgets import QWidget
+
+from pmdesk.core.changes import PERSONNEL, TRUSTED_IPS
+from pmdesk.core.context import Actor, CoreContext
+from pmdesk.core.errors import NotFound
+from pmdesk.core.personnel import PersonnelService, PersonRecord
+from pmdesk.core.sessions import SessionService
+from pmdesk.core.trusted_ips import TrustedIpService
+from pmdesk.ui.message_boxes import ask
+from pmdesk.ui.ops import Operations
+from pmdesk.ui.personnel.form import PersonEditor
+
+
+@dataclass(frozen=True)
+class AfterAction:
+    """The page's part: ``refresh_list()``, ``refresh_extras(person_id)`` (lock state, trusted
+    addresses, sessions; what is typed stays), ``deleted(record)``, and ``gone(exc)`` when the
+    person was deleted meanwhile."""
+
+    refresh_list: Callable[[], None]
+    refresh_extras: Callable[[int], None]
+    deleted: Callable[[PersonRecord], None]
+    gone: Callable[[NotFound], None]
+
+
+class PersonActions:
+    """Delete, Unlock, End sessions and remove trusted addresses for the form's person."""
+
+    def __init__(
+        self,
+        page: QWidget,
+        editor: PersonEditor,
+        core: CoreContext,
+        service: PersonnelService,
+        actor: Actor,
+        ops: Operations,
+        after: AfterAction,
+        *,
+        can_edit: bool,
+        can_delete: bool,
+    ) -> None:
+        """``can_edit``: Unlock (Maintenance Edit); ``can_delete``: Delete (Maintenance
+        Delete). Ending sessions and removing addresses the core decides (one's own sessions,
+        System → Security Delete)."""
+        self._can_edit = can_edit
+        self._can_delete = can_delete
+        self._page = page
+        self._editor = editor
+        self._core = core
+        self._service = service
+        self._actor = actor
+        self._ops = ops
+        self._after = after
+        tr, gone = page.tr, {NotFound: after.gone}
+        self.deleting = ops.make(
+            "delete person", busy_text=tr("Deleting…"), handle=gone, announces={PERSONNEL}
+        )
+        self.unlocking = ops.make("unlock", busy_text=tr("Unlocking…"), handle=gone)
+        self.ending_sessions = ops.make(
+            "end sessions", busy_text=tr("Ending sessions…"), handle=gone
+        )
+        self.removing_ips = ops.make(
+            "remove trusted IPs",
+            busy_text=tr("Removing…"),
+            handle=gone,
+            announces={TRUSTED_IPS},
+        )
+
+    def _person(self) -> PersonRecord | None:
+        """The person in the form, when no operation of the page is running."""
+        return None if self._ops.busy else self._editor.record
+
+    def _say(self, text: str) -> None:
+        self._editor.message.show_success(text)
+
+    def delete(self) -> None:
+        record = self._person()
+        if record is None or not self._can_delete:
+            return
+        tr, service, actor = self._page.tr, self._service, self._actor
+
+        def deleted(_none: object) -> None:
+            self._after.deleted(record)
+
+        ask(
+            self._page,
+            tr("Delete person"),
+            tr("Delete {name}?").format(name=record.display_name),
+            tr("Delete"),
+            lambda: self.deleting.run(
+                lambda: service.delete(actor, record.id, record.version), deleted
+            ),
+            danger=True,
+            informative=tr(
+                "Their login and trusted IP addresses are removed too. This cannot be undone."
+            ),
+        )
+
+    def unlock(self) -> None:
+        record = self._person()
+        if record is None or not self._can_edit:
+            return
+        service, actor = self._service, self._actor
+
+        def done(_none: object) -> None:
+            self._say(self._page.tr("{name} can sign in again.").format(name=record.display_name))
+            self._after.refresh_list()
+            self._after.refresh_extras(record.id)
+
+        self.unlocking.run(lambda: service.unlock(actor, record.id), done)
+
+    def end_sessions(self) -> None:
+        record = self._person()
+        if record is None:
+            return
+        tr, sessions, actor = self._page.tr, SessionService(self._core), self._actor
+
+        def done(ended: int) -> None:
+            self._say(
+                tr("{name} is signed out everywhere ({n} sessions ended).").format(
+                    name=record.display_name, n=ended
+                )
+            )
+            self._after.refresh_extras(record.id)
+
+        ask(
+            self._page,
+            tr("End sessions"),
+            tr("Sign {name} out everywhere?").format(name=record.display_name),
+            tr("End sessions"),
+            lambda: self.ending_sessions.run(
+                lambda: sessions.end_for_person(actor, record.id), done
+            ),
+            danger=True,
+            informative=tr(
+                "Their desktop apps return to the login dialog within a minute, and their "
+                "command-line sessions stop working. They can sign in again."
+            ),
+        )
+
+    def remove_trusted_ips(self, ids: list[int]) -> None:
+        record = self._person()
+        if record is None or not ids:
+            return
+        tr, trusted, actor = self._page.tr, TrustedIpService(self._core), self._actor
+
+        def done(_result: object) -> None:
+            self._say(tr("Trusted address removed."))
+            self._after.refresh_extras(record.id)
+
+        ask(
+            self._page,
+            tr("Remove trusted address"),
+            tr("Remove this trusted address of {name}?").format(name=record.display_name),
+            tr("Remove"),
+            lambda: self.removing_ips.run(
+                lambda: trusted.remove_for_person(actor, record.id, ids), done
+            ),
+            danger=True,
+            informative=tr("Logins from there will need a security code again."),
+        )
