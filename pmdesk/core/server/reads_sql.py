@@ -58,10 +58,11 @@ _SIGNED_IN = f"({_ME} IS NOT NULL OR (SELECT {_S}.bootstrapping()))"
 #: What a SELECT shows, per table (§5.2). Tables not listed here, and the secret ones, show
 #: nothing: RLS is on and no policy lets a row through.
 READ_POLICIES: dict[str, str] = {
-    # Personnel lists (Maintenance), group members (System), the Security list's names.
-    "personnel": f"id = {_ME} OR {_may(MAINTENANCE.key)} OR {_may(SYSTEM.key)} "
-    f"OR {_may(SYSTEM_SECURITY.key)} OR (SELECT {_S}.bootstrapping())",
-    "trusted_ips": f"person_id = {_ME} OR {_may(SYSTEM_SECURITY.key)} OR {_may(MAINTENANCE.key)}",
+    # Personnel lists (Maintenance), group members (System), the Security list's names; one's
+    # own row. The rights first: for whoever holds one, each row passes on the first operand.
+    "personnel": f"{_may(MAINTENANCE.key)} OR {_may(SYSTEM.key)} OR {_may(SYSTEM_SECURITY.key)} "
+    f"OR id = {_ME} OR (SELECT {_S}.bootstrapping())",
+    "trusted_ips": f"{_may(SYSTEM_SECURITY.key)} OR {_may(MAINTENANCE.key)} OR person_id = {_ME}",
     # The log; and the row this connection just wrote (an INSERT … RETURNING must see it):
     # asked per row, not once per statement, as a multi-row INSERT writes several.
     "audit_events": f"{_may(SYSTEM_LOG.key)} OR id = {_S}.audit_row_just_written()",
