@@ -19,7 +19,8 @@ from pmdesk.core.errors import ValidationError
 from pmdesk.core.login_results import SignedIn
 from pmdesk.core.security import SecurityService
 from pmdesk.core.sessions import COMMAND_LINE
-from pmdesk.secrets import MemoryStore
+from pmdesk.secrets import KeyringStore, MemoryStore, session_key
+from tests.helpers.cli import run_pmdesk
 from tests.helpers.databases import HardenedDatabase
 from tests.helpers.login import add_user, cheap_passwords
 from tests.helpers.pg import sql
@@ -29,6 +30,7 @@ from tests.helpers.relay import (
     relay_fixtures,
     relay_url,
     running_relay,
+    url_text,
     use_smtp,
     wait_until,
 )
@@ -125,3 +127,33 @@ def test_without_an_address_of_ones_own_nothing_is_queued(
         "the relay sends test messages only to the person who asks)."
     }
     assert queue(hardened) == []
+
+
+def test_pmdesk_mail_test_says_the_relay_has_it(
+    hardened: HardenedDatabase, anne: int, tmp_path: Path
+) -> None:
+    """The command line, signed in with ``pmdesk login`` (its session in the test keyring)."""
+    ws_url = url_text(hardened.workstation_url)
+    db = Database(hardened.workstation_url)
+    try:
+        add_user(
+            CoreContext(db=db, secrets=MemoryStore(), outbox_default=tmp_path),
+            "boss",
+            PASSWORD,
+            email="boss@example.com",
+        )
+    finally:
+        db.dispose()
+    key = session_key(hardened.workstation_url.render_as_string(hide_password=True))
+    try:
+        login = run_pmdesk("--database", ws_url, "login", "boss", "--password-stdin",
+                           stdin=PASSWORD + "\n")  # fmt: skip
+        assert login.returncode == 0, login.stdout + login.stderr
+        sent = run_pmdesk("--database", ws_url, "mail", "test", "someone.else@example.com")
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+        assert sent.stdout.startswith(
+            "Test message for boss@example.com queued to the relay, which sends it: "
+        )
+    finally:
+        KeyringStore().delete(key)
+    assert queue(hardened) == [("test", "queued", "boss@example.com", None)]
