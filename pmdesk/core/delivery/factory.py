@@ -144,9 +144,10 @@ def secret_label(settings: DeliverySettings) -> str:
     return _SECRET_LABELS.get(settings.method, "secret")
 
 
-def secret_in_messages(settings: DeliverySettings) -> str:
+def _secret_in_messages(settings: DeliverySettings) -> str:
     """The secret as a failed send names it: ``secret_label`` with what it belongs to
-    ("password for the mail account 'mailer' on mail.example", "Twilio Auth Token")."""
+    ("password for the mail account 'mailer' on mail.example", "Twilio Auth Token"). For
+    settings ``check_settings`` accepted."""
     d = settings
     label = secret_label(d)
     if d.method == "smtp":
@@ -187,7 +188,7 @@ def delivery_for(
     check_settings(settings)
     d = settings
     key = secret_key(d)
-    label = secret_in_messages(d)
+    label = _secret_in_messages(d)
     lazy_tokens = _LazyTokens(
         lambda: _token_source(d, secrets, endpoints, tokens, ssl_context, timeout)
     )

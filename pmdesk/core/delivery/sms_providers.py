@@ -55,8 +55,6 @@ class ProviderSms:
     """What the three providers share: the number, the secret, posting and its errors."""
 
     provider = ""
-    secret_name = ""  # "Auth Token", "API secret", "product token"
-    method = ""
 
     def __init__(
         self,
@@ -153,8 +151,6 @@ _TWILIO_ERRORS: dict[int, tuple[Step, str]] = {
 
 class TwilioSms(ProviderSms):
     provider = "Twilio"
-    secret_name = "Auth Token"
-    method = "twilio"
 
     def request(self, number: str, text: str, secret: str) -> tuple[str, bytes, dict[str, str]]:
         sid = self.account
@@ -210,8 +206,6 @@ _VONAGE_STATUS: dict[str, tuple[Step, str]] = {
 
 class VonageSms(ProviderSms):
     provider = "Vonage"
-    secret_name = "API secret"
-    method = "vonage"
 
     def request(self, number: str, text: str, secret: str) -> tuple[str, bytes, dict[str, str]]:
         fields = {
@@ -274,8 +268,6 @@ def cm_number(e164: str) -> str:
 
 class CmSms(ProviderSms):
     provider = "CM.com"
-    secret_name = "product token"
-    method = "cm"
 
     def request(self, number: str, text: str, secret: str) -> tuple[str, bytes, dict[str, str]]:
         payload: dict[str, Any] = {
