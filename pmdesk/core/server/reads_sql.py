@@ -90,6 +90,7 @@ CLOSED_TABLES = (
     "server_secret",
     "code_queue",
     "relay_heartbeat",
+    "ended_sessions",  # rules_sql (4c part B)
 )
 READ_POLICY = "pmdesk_read"
 
@@ -171,7 +172,12 @@ _FUNCTIONS = (
 
 STATEMENTS: tuple[str, ...] = (
     *_FUNCTIONS,
-    *(f"ALTER TABLE {_S}.{table} ENABLE ROW LEVEL SECURITY" for table in EXPECTED),
+    # A table of a later part (or one a migration dropped) is skipped, not an error.
+    *(
+        f"DO $$ BEGIN IF to_regclass('{_S}.{table}') IS NOT NULL THEN "
+        f"ALTER TABLE {_S}.{table} ENABLE ROW LEVEL SECURITY; END IF; END $$"
+        for table in EXPECTED
+    ),
     *(statement for table in READ_POLICIES for statement in _policies(table)),
 )
 
