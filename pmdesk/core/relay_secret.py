@@ -51,7 +51,7 @@ class SecretSlot:
     @property
     def multi_line(self) -> bool:
         """A PEM private key or a JSON key file: read whole from standard input."""
-        return self.method == "google" or self.label.startswith("certificate")
+        return self.method == "google" or self.credential == "m365-certificate"
 
 
 def read_relay_settings(url: Any) -> DeliverySettings:

@@ -19,6 +19,7 @@ from pmdesk.secrets import SecretStoreError, smtp_key
 from tests.helpers.cli import run_pmdesk
 from tests.helpers.databases import HardenedDatabase
 from tests.helpers.pg import sql
+from tests.helpers.providers import CLIENT_ID, TENANT, make_key_pair
 from tests.helpers.relay import relay_fixtures, relay_url, url_text, use_smtp
 
 hardened, anne = relay_fixtures()
@@ -120,3 +121,47 @@ def test_refusals_say_why_and_store_nothing(
     rc, out = relay_secret(hardened, "set", "google", "--secret-stdin", stdin='{"type": "x"}')
     assert rc == 1 and 'its "type" is not "service_account"' in out
     sql(hardened.owner_url, "UPDATE pmdesk.security_settings SET google_client_email = ''")
+
+
+def test_a_certificate_key_is_read_whole_from_standard_input(
+    hardened: HardenedDatabase, anne: int, tmp_path: Path
+) -> None:
+    sql(
+        hardened.owner_url,
+        "UPDATE pmdesk.security_settings SET m365_tenant_id = %s, m365_client_id = %s, "
+        "m365_auth = 'certificate'",
+        TENANT,
+        CLIENT_ID,
+    )
+    folder = tmp_path / "credentials"
+    try:
+        rc, out = relay_secret(hardened, "set", "graph", "--credentials-dir", str(folder))
+        assert (rc, out.strip()) == (
+            1,
+            "pmdesk: Give the certificate private key (PEM) on standard input: "
+            "--secret-stdin < FILE",
+        )
+        rc, out = relay_secret(
+            hardened, "set", "graph", "--credentials-dir", str(folder), "--secret-stdin",
+            stdin="not a key\n",
+        )  # fmt: skip
+        assert (rc, out.strip()) == (
+            1,
+            "pmdesk: The certificate private key (PEM) must be a PEM private key "
+            "(-----BEGIN PRIVATE KEY-----).",
+        )
+        assert not folder.exists() or not list(folder.iterdir())
+        pem = make_key_pair("relay test").private_pem
+        rc, out = relay_secret(
+            hardened, "set", "graph", "--credentials-dir", str(folder), "--secret-stdin",
+            stdin=pem,
+        )  # fmt: skip
+        assert rc == 0, out
+        assert "LoadCredential=m365-certificate:" in out and "PRIVATE KEY" not in out
+        assert (folder / "m365-certificate").read_text(encoding="utf-8") == pem.strip() + "\n"
+    finally:
+        sql(
+            hardened.owner_url,
+            "UPDATE pmdesk.security_settings SET m365_tenant_id = '', m365_client_id = '', "
+            "m365_auth = 'secret'",
+        )
