@@ -13,19 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QComboBox,
     QFormLayout,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -33,6 +29,7 @@ from PySide6.QtWidgets import (
 from pmdesk.core.personnel import ACCESS_FLAGS, Choice, Lookups, PersonForm, PersonRecord
 from pmdesk.ui.icons import icon, pixmap
 from pmdesk.ui.personnel.address import ADDRESS_FIELDS, Address, AddressDialog
+from pmdesk.ui.personnel.sessions_box import PersonSessions
 from pmdesk.ui.personnel.trusted_box import PersonTrustedIps
 from pmdesk.ui.system.common import local_time
 from pmdesk.ui.widgets import (
@@ -316,7 +313,11 @@ class PersonEditor(QWidget):
         self.lock_row.setLayout(lock_row)
         lock_row.setContentsMargins(0, 4, 0, 0)
 
-        self.sessions_row = self._build_sessions()
+        self.sessions_row = PersonSessions(self)
+        self.sessions_row.end_requested.connect(self.end_sessions_requested)
+        self.sessions_table = self.sessions_row.sessions_table
+        self.sessions_empty = self.sessions_row.sessions_empty
+        self.end_sessions_button = self.sessions_row.end_sessions_button
 
         _align_labels(left, sec_left)
         for form in (left, right, sec_left):
@@ -567,73 +568,9 @@ class PersonEditor(QWidget):
         self.unlock_button.setVisible(locked)
         self.unlock_button.setEnabled(self._editable)
 
-    def _build_sessions(self) -> QWidget:
-        """Open sessions (desktop app, command line) and the End sessions button."""
-        row = QWidget(self)
-        self.sessions_title = QLabel(self.tr("Open sessions"), row)
-        self.sessions_title.setProperty("role", "muted")
-        self.sessions_table = QTableWidget(0, 4, row)
-        self.sessions_table.setObjectName("sessionsTable")
-        self.sessions_table.setAccessibleName(self.tr("Open sessions"))
-        self.sessions_table.setHorizontalHeaderLabels(
-            [self.tr("Where"), self.tr("Address"), self.tr("Workstation"), self.tr("Last used")]
-        )
-        self.sessions_table.verticalHeader().hide()
-        self.sessions_table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        self.sessions_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.sessions_table.setTabKeyNavigation(False)
-        header = self.sessions_table.horizontalHeader()
-        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-        for column in (0, 1, 3):
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        self.sessions_table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        self.sessions_table.verticalHeader().setDefaultSectionSize(26)
-        self.sessions_empty = QLabel(self.tr("No open sessions."), row)
-        self.sessions_empty.setObjectName("sessionsEmpty")
-        self.sessions_empty.setProperty("role", "muted")
-        self.end_sessions_button = QPushButton(self.tr("End sessions"), row)
-        self.end_sessions_button.setObjectName("endSessionsButton")
-        self.end_sessions_button.setAutoDefault(False)
-        self.end_sessions_button.setToolTip(
-            self.tr("Sign this person out everywhere: desktop apps and the command line")
-        )
-        self.end_sessions_button.clicked.connect(self.end_sessions_requested)
-        top = QHBoxLayout()
-        top.setContentsMargins(0, 0, 0, 0)
-        top.setSpacing(12)
-        top.addWidget(self.sessions_title)
-        top.addWidget(self.sessions_empty)
-        top.addStretch(1)
-        top.addWidget(self.end_sessions_button)
-        layout = QVBoxLayout(row)
-        layout.setContentsMargins(0, 6, 0, 0)
-        layout.setSpacing(4)
-        layout.addLayout(top)
-        layout.addWidget(self.sessions_table)
-        self._can_end_sessions = False
-        return row
-
     def set_sessions(self, rows: Sequence[SessionRow] | None, *, can_end: bool = False) -> None:
         """This person's open sessions (None: not shown, e.g. a new person)."""
-        self.sessions_row.setVisible(rows is not None)
-        rows = rows or []
-        self._can_end_sessions = can_end
-        self.sessions_table.setRowCount(len(rows))
-        for r, session in enumerate(rows):
-            cells = [
-                self.tr(session.kind_label),
-                session.address or self.tr("unknown"),
-                session.workstation + (f" ({session.os_user})" if session.os_user else ""),
-                local_time(session.last_used_at),
-            ]
-            for c, text in enumerate(cells):
-                self.sessions_table.setItem(r, c, QTableWidgetItem(text))
-        self.sessions_table.setVisible(bool(rows))
-        self.sessions_empty.setVisible(not rows)
-        self.end_sessions_button.setEnabled(bool(rows) and can_end)
-        height = self.sessions_table.horizontalHeader().sizeHint().height() + 26 * len(rows) + 4
-        self.sessions_table.setFixedHeight(min(height, 26 * 4 + 34))
+        self.sessions_row.show_rows(rows, can_end=can_end)
 
     def set_trusted_ips(self, rows: Sequence[TrustedIpRow], *, can_remove: bool = False) -> None:
         """This person's trusted addresses, each with a red remove button (Tab reaches them
