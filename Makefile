@@ -29,14 +29,17 @@ test: venv
 	QT_QPA_PLATFORM=$(QT_QPA_PLATFORM) scripts/with-test-env $(BIN)/python -m pytest \
 		-n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
-# The command-line tests on PostgreSQL again, against a database set up by `pmdesk server init`
-# and connected as its workstation role (docs/server-enforced.md).
+# The core, screen and command-line tests on PostgreSQL again, against a database set up by
+# `pmdesk server init`, connected as its workstation role, each test's actor acting through a
+# real server session (tests/helpers/acting.py; docs/server-enforced.md §8.2). What does not
+# apply there skips with its reason (tests/helpers/hardened.py).
+HARDENED_TESTS = tests/core tests/ui tests/e2e
 test-hardened: venv
 	$(BIN)/pip install --quiet -e '.[test]'
 	$(BIN)/python -m compileall -q pmdesk > /dev/null
 	QT_QPA_PLATFORM=$(QT_QPA_PLATFORM) scripts/with-test-env $(BIN)/python -m pytest \
-		-n $(PYTEST_WORKERS) --pg-hardened -k postgresql --ignore=tests/e2e/test_frozen_app.py tests/e2e \
-		$(PYTEST_ARGS)
+		-n $(PYTEST_WORKERS) --pg-hardened -k postgresql --ignore=tests/e2e/test_frozen_app.py \
+		$(HARDENED_TESTS) $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

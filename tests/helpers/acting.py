@@ -164,6 +164,20 @@ def _acting_function(function: Callable[..., Any], sessions: ServerSessions) -> 
     return acting
 
 
+def _signing_in(function: Callable[..., Any], sessions: ServerSessions) -> Callable[..., Any]:
+    """``rights_at_sign_in(ctx, person_id)``: what the desktop app reads right after a sign-in,
+    which presented that person's session; a test that opens a window for someone without
+    signing in gets one too."""
+
+    @functools.wraps(function)
+    def acting(ctx: CoreContext, person_id: int) -> Any:
+        if ctx.db is sessions.workstation:
+            sessions.present(Actor(name=f"person {person_id}", person_id=person_id))
+        return function(ctx, person_id)
+
+    return acting
+
+
 def _public_methods(service: type) -> Iterator[tuple[str, Callable[..., Any]]]:
     for name, member in vars(service).items():
         if name.startswith("_") or not inspect.isfunction(member):
@@ -195,4 +209,7 @@ def acting_on_hardened(
                 getattr(loaded, name, None) is original
             ):
                 monkeypatch.setattr(loaded, name, acting)
+    monkeypatch.setattr(
+        screens, "rights_at_sign_in", _signing_in(screens.rights_at_sign_in, sessions)
+    )
     yield sessions

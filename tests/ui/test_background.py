@@ -36,6 +36,7 @@ from pmdesk.ui.reconnect import Backoff, is_lost_message, lost_message
 from pmdesk.ui.sweep import SWEEP_ACTOR_JOB, StopCheck, expire_trusted_ips
 from pmdesk.ui.system.security import SecurityPage
 from pmdesk.ui.tasks import TaskManager
+from tests.helpers.hardened import SWEPT_BY_RELAY
 from tests.helpers.login import add_user, cheap_passwords
 from tests.helpers.staff import add_person
 from tests.helpers.trusted_ips import trust_addresses, trusted_addresses
@@ -96,6 +97,7 @@ def status_log(services: BackgroundServices) -> list[str]:
 # ----- the sweep --------------------------------------------------------------------------------
 
 
+@SWEPT_BY_RELAY
 def test_sweep_at_start_removes_expired_addresses_and_audits_them(
     ctx: CoreContext, qtbot: QtBot, make_services: Callable[..., BackgroundServices]
 ) -> None:
@@ -117,6 +119,7 @@ def test_sweep_at_start_removes_expired_addresses_and_audits_them(
     assert services.worker.thread() is not services.thread(), "the sweep is off the GUI thread"
 
 
+@SWEPT_BY_RELAY
 def test_the_worker_uses_the_injected_clock_at_the_expiry_boundary(
     ctx: CoreContext,
     clock: ShiftedClock,
@@ -285,6 +288,7 @@ def test_stop_ends_a_long_sweep_at_its_next_chunk(
     assert swept == [], "a stopped sweep reports nothing"
 
 
+@SWEPT_BY_RELAY
 def test_the_default_sweep_purges_lapsed_sessions_unless_stopping(ctx: CoreContext) -> None:
     person = add_person(ctx.db, "ann")
     add_ip(ctx.db, person, "192.0.2.1", timedelta(days=TRUST_DAYS + 1))
@@ -400,6 +404,7 @@ def test_the_listener_reconnects_after_its_connection_is_killed(
 # ----- the real screens follow the database without a click ------------------------------------
 
 
+@SWEPT_BY_RELAY
 def test_the_security_screen_drops_rows_another_workstation_expires(
     qtbot: QtBot,
     db: Database,
