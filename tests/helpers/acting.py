@@ -90,12 +90,17 @@ class ServerSessions:
         if token is not None and token not in self.signed_in:
             self.signed_in.append(token)
 
-    def present(self, actor: Actor) -> None:
-        """Make the workstation's next connections act as ``actor``'s person."""
+    def acts_on(self, db: Database) -> bool:
+        """Whether ``db`` connects as the workstation (the test's own, or another Database on
+        its URL, as a second workstation or a background thread has)."""
+        return db is self.workstation or db.url == self.workstation.url
+
+    def present(self, actor: Actor, db: Database) -> None:
+        """Make ``db``'s next connections act as ``actor``'s person."""
         assert actor.person_id is not None
         token = self.token_for(actor.person_id)
-        if self.workstation.session_token != token:
-            self.workstation.use_session(token)
+        if db.session_token != token:
+            db.use_session(token)
 
     def _start(self, person_id: int) -> str:
         with self.owner.session() as s:
@@ -136,10 +141,10 @@ def _acting_method(method: Callable[..., Any], sessions: ServerSessions) -> Call
     def acting(self: Any, *args: Any, **kwargs: Any) -> Any:
         actor = _actor_in(args, kwargs)
         ctx: CoreContext = self._ctx
-        if actor is None or ctx.db is not sessions.workstation:
+        if actor is None or not sessions.acts_on(ctx.db):
             return method(self, *args, **kwargs)
         if actor.person_id is not None:
-            sessions.present(actor)
+            sessions.present(actor, ctx.db)
             return method(self, *args, **kwargs)
         self._ctx = replace(ctx, db=sessions.owner)
         try:
@@ -154,10 +159,10 @@ def _acting_function(function: Callable[..., Any], sessions: ServerSessions) -> 
     @functools.wraps(function)
     def acting(ctx: CoreContext, *args: Any, **kwargs: Any) -> Any:
         actor = _actor_in(args, kwargs)
-        if actor is None or ctx.db is not sessions.workstation:
+        if actor is None or not sessions.acts_on(ctx.db):
             return function(ctx, *args, **kwargs)
         if actor.person_id is not None:
-            sessions.present(actor)
+            sessions.present(actor, ctx.db)
             return function(ctx, *args, **kwargs)
         return function(replace(ctx, db=sessions.owner), *args, **kwargs)
 
@@ -171,8 +176,8 @@ def _signing_in(function: Callable[..., Any], sessions: ServerSessions) -> Calla
 
     @functools.wraps(function)
     def acting(ctx: CoreContext, person_id: int) -> Any:
-        if ctx.db is sessions.workstation:
-            sessions.present(Actor(name=f"person {person_id}", person_id=person_id))
+        if sessions.acts_on(ctx.db):
+            sessions.present(Actor(name=f"person {person_id}", person_id=person_id), ctx.db)
         return function(ctx, person_id)
 
     return acting

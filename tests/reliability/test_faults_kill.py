@@ -31,6 +31,7 @@ from pmdesk.core.models import AuditEvent, Person, TrustedIp
 from pmdesk.core.trusted_ips import TrustedIpService
 from pmdesk.secrets import MemoryStore
 from tests.helpers.cli import database_arg
+from tests.helpers.hardened import SWEPT_BY_RELAY
 from tests.reliability.helpers import REPO
 
 _SAVER = textwrap.dedent(
@@ -124,8 +125,10 @@ def saves_until_killed(url: str, after: float) -> tuple[set[int], dict[int, int]
 
 @pytest.mark.slow
 @pytest.mark.parametrize("db", ["sqlite", "postgresql"], indirect=True)
-def test_every_reported_save_survives_the_kill(db: Database) -> None:
-    url = database_arg(db)
+def test_every_reported_save_survives_the_kill(db: Database, owner_db: Database) -> None:
+    # The saver is the command line without a sign-in: it holds the database's own credentials
+    # (on a hardened database, the owner's), and so does the check afterwards.
+    url = database_arg(owner_db)
     created: set[int] = set()
     updated: dict[int, int] = {}
     for after in (0.4, 0.7, 1.0):
@@ -135,7 +138,7 @@ def test_every_reported_save_survives_the_kill(db: Database) -> None:
         updated |= more_updated
         check_sqlite_file(db)
 
-    with db.session() as s:
+    with owner_db.session() as s:
         stored = dict(s.execute(select(Person.id, Person.version)).all())
         audited = list(
             s.execute(
@@ -200,6 +203,7 @@ def sweep_state(db: Database) -> tuple[int, int, set[int]]:
     return int(left), int(fresh), set(audited)
 
 
+@SWEPT_BY_RELAY
 @pytest.mark.slow
 @pytest.mark.parametrize("db", ["sqlite", "postgresql"], indirect=True)
 def test_kill_during_the_expiry_sweep(db: Database) -> None:

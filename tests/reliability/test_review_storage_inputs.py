@@ -292,9 +292,10 @@ def test_rows_written_many_at_once_are_checked_and_stored(db: Database) -> None:
     from sqlalchemy import delete, func, insert, select
 
     from pmdesk.core.models import AuditEvent, TrustedIp
+    from tests.helpers.databases import stage
     from tests.helpers.staff import add_person
 
-    with db.session() as s:
+    with stage(db) as s:
         s.execute(delete(AuditEvent))
     rows = [
         {
@@ -309,20 +310,20 @@ def test_rows_written_many_at_once_are_checked_and_stored(db: Database) -> None:
         for i in range(5)
     ]
     person = add_person(db, "batch")
-    with db.session() as s:
+    with stage(db) as s:
         s.execute(insert(AuditEvent), rows)  # executemany
         # The ORM's batched INSERT … RETURNING (SQLite's binds arrive as one flat tuple).
         s.add_all(
             TrustedIp(person_id=person, address=f"192.0.2.{i}", created_at=row["occurred_at"])
             for i, row in enumerate(rows)
         )
-    with db.session() as s:
+    with stage(db) as s:
         assert s.execute(select(func.count(AuditEvent.id))).scalar() == 5
         assert s.execute(select(func.count(TrustedIp.id))).scalar() == 5
     poisoned = [*rows[:2], {**rows[2], "detail": "a\x00b"}]
-    with pytest.raises(ValidationError, match="cannot be stored"), db.session() as s:
+    with pytest.raises(ValidationError, match="cannot be stored"), stage(db) as s:
         s.execute(insert(AuditEvent), poisoned)
-    with db.session() as s:
+    with stage(db) as s:
         assert s.execute(select(func.count(AuditEvent.id))).scalar() == 5
 
 
