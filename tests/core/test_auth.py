@@ -266,6 +266,7 @@ def test_trust_ends_after_thirty_days_on_the_database_clock(
     assert isinstance(login.begin("alice", PASSWORD), CodeNeeded)
 
 
+@LOOPBACK_NEVER_TRUSTED
 def test_trust_length_follows_the_setting(
     ctx: CoreContext, alice: int, delivery: CollectingDelivery, clock: ShiftedClock
 ) -> None:
@@ -445,6 +446,7 @@ def test_codes_expire(
     assert "expired" in result.message
 
 
+@TIME_TRAVEL
 def test_a_code_still_works_just_before_it_expires(
     ctx: CoreContext, alice: int, delivery: CollectingDelivery, clock: ShiftedClock
 ) -> None:

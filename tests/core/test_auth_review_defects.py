@@ -169,6 +169,7 @@ def test_a_retired_challenge_with_its_expiry_reset_still_cannot_sign_in(
     assert isinstance(result, Refused) and result.reason is RefusalReason.INVALID_CHALLENGE
 
 
+@TIME_TRAVEL
 def test_used_and_voided_challenges_never_send_again(
     ctx: CoreContext, alice: int, delivery: CollectingDelivery, clock: ShiftedClock
 ) -> None:

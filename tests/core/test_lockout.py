@@ -107,6 +107,7 @@ def test_twelve_quiet_hours_forget_failures_and_doubling(
     assert state.locked_until - state.last_failed_at == timedelta(minutes=1)
 
 
+@TIME_TRAVEL
 def test_less_than_twelve_hours_keeps_counting(
     ctx: CoreContext, alice: int, login: LoginService, clock: ShiftedClock
 ) -> None:
