@@ -50,6 +50,7 @@ from pmdesk.core.permissions import granted_to, require, require_within_own_righ
 from pmdesk.core.permissions import guard_administrators as _guard_administrators
 from pmdesk.core.search import starts_with
 from pmdesk.core.server import info as server_info
+from pmdesk.core.server.personnel_audit_sql import PERSONNEL_AUDIT_LEVEL
 from pmdesk.core.server.rules_sql import SERVER_RULES_LEVEL
 from pmdesk.core.types import search_text
 from pmdesk.core.validation import (
@@ -463,7 +464,8 @@ class PersonnelService:
         self._apply(s, person, clean, form, now)
         s.add(person)
         self._flush_unique(s)
-        audit.record(s, self._ctx.clock, actor, Event.PERSON_CREATED, subject=_subject(person))
+        if not self._server_logs_people():
+            audit.record(s, self._ctx.clock, actor, Event.PERSON_CREATED, subject=_subject(person))
         return _record(person)
 
     def update(
@@ -492,9 +494,10 @@ class PersonnelService:
                 changed = sorted(k for k in after if before[k] != after[k] and "password" not in k)
                 # The log row first: once one's own new password reaches a hardened server,
                 # one's session opens nothing more in this transaction (current_person()).
-                with s.no_autoflush:
-                    entry = (_subject(person), ", ".join(changed))
-                    audit.record_many(s, now, actor, Event.PERSON_UPDATED, [entry])
+                if not self._server_logs_people():
+                    with s.no_autoflush:
+                        entry = (_subject(person), ", ".join(changed))
+                        audit.record_many(s, now, actor, Event.PERSON_UPDATED, [entry])
                 self._flush_unique(s)
                 if old_group != person.group_id or old_login != person.login_key:
                     # Moved, or can no longer sign in: was that the last administrator?
@@ -521,7 +524,8 @@ class PersonnelService:
             s.delete(person)
             s.flush()
             _guard_administrators(s)
-            audit.record(s, self._ctx.clock, actor, Event.PERSON_DELETED, subject=subject)
+            if not self._server_logs_people():
+                audit.record(s, self._ctx.clock, actor, Event.PERSON_DELETED, subject=subject)
 
     def set_password(self, actor: Actor, person_id: int, password: str, confirm: str) -> None:
         problem = password_problem(password, confirm)
@@ -556,6 +560,13 @@ class PersonnelService:
             )
 
     # ----- helpers -------------------------------------------------------------------------
+
+    def _server_logs_people(self) -> bool:
+        """Whether the server writes this change's person.* row (personnel_audit_sql): on a
+        hardened database, for the session the connection presents. Without one (the first
+        administrator, or the owner's connection) it is written here."""
+        db = self._ctx.db
+        return db.session_token is not None and db.hardening_level >= PERSONNEL_AUDIT_LEVEL
 
     def _apply(
         self, s: Session, person: Person, clean: dict[str, object], form: PersonForm, now: datetime

@@ -10,6 +10,7 @@ from pmdesk.core.server import (
     guards_sql,
     login_sql,
     passwords_sql,
+    personnel_audit_sql,
     queue_sql,
     reads_sql,
     relay_sql,
@@ -27,6 +28,7 @@ def statements() -> tuple[str, ...]:
         *relay_sql.STATEMENTS,
         *guards_sql.STATEMENTS,
         *rules_sql.STATEMENTS,
+        *personnel_audit_sql.STATEMENTS,
         *reads_sql.STATEMENTS,
     )
 
