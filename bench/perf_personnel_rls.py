@@ -22,7 +22,6 @@ for more than 20 % over the baseline before caching the person per transaction.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -30,7 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from common import POSTGRES_ADMIN_URL, ROOT, machine, median, ms, postgres_database
+from common import ROOT, machine, median, ms
 
 LOGIN = "bench.admin"
 PASSWORD = "correct horse 42"  # a benchmark value, not a secret
@@ -40,48 +39,38 @@ REPORT = ROOT / "bench" / "results" / "personnel_rls.md"
 
 @contextmanager
 def _hardened(people: int) -> Iterator[tuple[Any, Any]]:
-    """(workstation context signed in as the administrator, owner context); roles dropped."""
+    """(workstation context signed in as the administrator, owner context)."""
     from datagen import add_people
-    from sqlalchemy import create_engine, text
+    from perf_login_hardened import _hardened_url
+    from sqlalchemy import text
 
     from pmdesk.core.auth import LoginService, SignedIn
     from pmdesk.core.context import CoreContext
     from pmdesk.core.db import Database
-    from pmdesk.core.server.setup import initialise
     from pmdesk.core.sessions import COMMAND_LINE
     from pmdesk.secrets import MemoryStore
     from tests.helpers.login import add_user, cheap_passwords
 
-    prefix = f"pmbenchrls{os.getpid()}"
     folder = Path(ROOT / "bench" / "results")
-    with postgres_database("rls") as owner_url:
+    with _hardened_url() as (ws_url, owner_url):
+        owner = CoreContext(Database(owner_url), MemoryStore(), folder)
+        add_user(owner, LOGIN, PASSWORD)
+        started = time.perf_counter()
+        add_people(owner.db, people)
+        with owner.db.session() as s:
+            s.execute(text("ANALYZE"))
+        print(f"{people} people added in {time.perf_counter() - started:.0f} s", flush=True)
+        ws = CoreContext(Database(ws_url), MemoryStore(), folder)
+        signed = LoginService(
+            ws, passwords=cheap_passwords(), workstation="bench", session_kind=COMMAND_LINE
+        ).begin(LOGIN, PASSWORD)
+        assert isinstance(signed, SignedIn) and signed.session_token, signed
+        assert ws.db.server_reads and ws.db.session_token == signed.session_token
         try:
-            result = initialise(owner_url, prefix=prefix)
-            ws_url = result.login_urls[result.roles.workstation]
-            owner = CoreContext(Database(owner_url), MemoryStore(), folder)
-            add_user(owner, LOGIN, PASSWORD)
-            started = time.perf_counter()
-            add_people(owner.db, people)
-            with owner.db.session() as s:
-                s.execute(text("ANALYZE"))
-            print(f"{people} people added in {time.perf_counter() - started:.0f} s", flush=True)
-            ws = CoreContext(Database(ws_url), MemoryStore(), folder)
-            signed = LoginService(
-                ws, passwords=cheap_passwords(), workstation="bench", session_kind=COMMAND_LINE
-            ).begin(LOGIN, PASSWORD)
-            assert isinstance(signed, SignedIn) and signed.session_token, signed
-            assert ws.db.server_reads and ws.db.session_token == signed.session_token
             yield (ws, signed.actor), owner
+        finally:
             ws.db.dispose()
             owner.db.dispose()
-        finally:
-            admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                name = owner_url.rsplit("/", 1)[-1]
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-                for kind in ("workstation", "relay", "owner"):
-                    conn.execute(text(f"DROP ROLE IF EXISTS {prefix}_{kind}"))
-            admin.dispose()
 
 
 def _tab(service: Any, actor: Any, search: str) -> Callable[[], int]:
