@@ -147,11 +147,12 @@ class Operation(Generic[T]):
         """Call ``fn()`` on a worker thread, then ``done(result)`` on the GUI thread. A call of
         this operation still running is superseded: its result is dropped. ``busy_text``
         replaces the operation's own for this call."""
-        self._drop()
         if self._tasks.closed:
             # The app is closing (a change heard as it went): nothing is left to show it.
+            self.cancel()
             log.debug("%s not started: the task manager is shut down", self.label)
             return
+        self._drop()
 
         def succeeded(result: T) -> None:
             if self._finish(task):

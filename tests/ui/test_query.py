@@ -100,3 +100,18 @@ def test_nothing_starts_once_the_task_manager_is_shut_down(qtbot: QtBot) -> None
     assert not query.running
     qtbot.wait(50)
     assert seen == []
+
+
+def test_an_operation_asked_after_shutdown_does_nothing(qtbot: QtBot) -> None:
+    """The same for a user's action (pmdesk.ui.ops.Operation): no call, no busy indicator."""
+    from pmdesk.ui.ops import Operation
+
+    manager = TaskManager()
+    assert manager.shutdown(timeout_ms=10_000)
+    owner = QObject()
+    busy: list[bool] = []
+    op = Operation[str](owner, manager, label="reload", busy=lambda on, _text: busy.append(on))
+    op.run(lambda: "page", lambda _result: busy.append(True))
+    assert not op.running
+    qtbot.wait(50)
+    assert busy == []
