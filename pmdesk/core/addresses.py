@@ -69,18 +69,7 @@ def parse_address_list(text: str) -> list[Network]:
                 ) from None
             network: Network = ipaddress.ip_network(normalise_address(entry) or entry)
         else:
-            try:
-                network = ipaddress.ip_network(entry, strict=True)
-            except ValueError:
-                try:
-                    loose = ipaddress.ip_network(entry, strict=False)
-                except ValueError:
-                    raise ValueError(
-                        f"'{entry[:60]}' is not an IP address or a network (10.1.0.0/24)."
-                    ) from None
-                raise ValueError(
-                    f"'{entry[:60]}' has host bits set: did you mean {loose}?"
-                ) from None
+            network = parse_network(entry)
             if isinstance(network, ipaddress.IPv6Network):
                 mapped = network.network_address.ipv4_mapped
                 if mapped is not None and network.prefixlen >= 96:
@@ -88,6 +77,21 @@ def parse_address_list(text: str) -> list[Network]:
         if network not in found:
             found.append(network)
     return found
+
+
+def parse_network(entry: str) -> Network:
+    """A CIDR network such as 10.1.0.0/24; ValueError says what is wrong, and suggests the
+    network address when host bits are set."""
+    try:
+        return ipaddress.ip_network(entry, strict=True)
+    except ValueError:
+        try:
+            loose = ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ValueError(
+                f"'{entry[:60]}' is not an IP address or a network (10.1.0.0/24)."
+            ) from None
+        raise ValueError(f"'{entry[:60]}' has host bits set: did you mean {loose}?") from None
 
 
 def address_list_text(networks: list[Network]) -> str:

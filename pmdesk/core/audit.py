@@ -41,6 +41,8 @@ class Event(StrEnum):
     IP_REMOVED = "ip.removed"
     IP_EXPIRED = "ip.expired"
     IP_NOT_TRUSTED = "ip.not_trusted"
+    NETWORK_ADDED = "network.added"
+    NETWORK_REMOVED = "network.removed"
     TWO_FACTOR_ENABLED = "2fa.enabled"
     TWO_FACTOR_DISABLED = "2fa.disabled"
     SETTING_CHANGED = "setting.changed"
@@ -76,6 +78,8 @@ EVENT_NAMES: dict[str, str] = {
     Event.IP_REMOVED: "IP removed",
     Event.IP_EXPIRED: "IP expired",
     Event.IP_NOT_TRUSTED: "IP not trusted",
+    Event.NETWORK_ADDED: "Office network added",
+    Event.NETWORK_REMOVED: "Office network removed",
     Event.TWO_FACTOR_ENABLED: "Two-step turned on",
     Event.TWO_FACTOR_DISABLED: "Two-step turned off",
     Event.SETTING_CHANGED: "Setting changed",

@@ -201,6 +201,9 @@ class SecuritySettings(Base):
     session_hours: Mapped[int] = mapped_column(Integer, default=8)
     # Proxy or pooler addresses (comma/space separated) that are never trusted.
     never_trusted_addresses: Mapped[str] = mapped_column(String(1000), default="")
+    # Where an address may be trusted: anywhere | office-networks | never (office_networks.py).
+    # A row made here keeps today's behaviour; first run makes a new database office-networks.
+    trust_policy: Mapped[str] = mapped_column(String(16), default="anywhere")
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     version: Mapped[int] = mapped_column(Integer, default=1)
 
@@ -242,6 +245,19 @@ class TrustedIp(Base):
         Index("ix_trusted_ips_person_created", "person_id", "created_at", "id"),
         Index("ix_trusted_ips_address", "address"),
     )
+
+
+class OfficeNetwork(Base):
+    """A named set of CIDR ranges ("Head office": 10.1.0.0/16) where addresses may be trusted."""
+
+    __tablename__ = "office_networks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80))
+    name_key: Mapped[str] = mapped_column(String(80), unique=True)  # lower-case, for uniqueness
+    # Canonical ranges, comma separated ("10.1.0.0/16, 2001:db8::/32").
+    ranges: Mapped[str] = mapped_column(String(2000))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class LoginChallenge(Base):

@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from pmdesk.core import audit, sessions
+from pmdesk.core import audit, office_networks, sessions
 from pmdesk.core.audit import Event
 from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.errors import (
@@ -453,6 +453,8 @@ class PersonnelService:
                     "An administrator was created meanwhile (perhaps on another workstation). "
                     "Sign in with that account."
                 )
+            if self._ctx.db.hardening_level == 0:  # a hardened database's owner decides there
+                office_networks.apply_new_database_policy(s)
             return self._insert(s, actor, clean, form)
 
     def _insert(

@@ -55,6 +55,7 @@ from pmdesk.core.delivery.sms_providers import (
 from pmdesk.core.errors import ConflictError, PmdeskError, ValidationError
 from pmdesk.core.models import Person, SecuritySettings
 from pmdesk.core.modules import SYSTEM_SECURITY, Action
+from pmdesk.core.office_networks import POLICY_CHOICES, TRUST_POLICIES
 from pmdesk.core.permissions import require
 from pmdesk.core.server import relay_status
 from pmdesk.core.server.relay_status import RelayReport
@@ -96,6 +97,8 @@ class SecuritySettingsView:
     never_trusted_addresses: str = ""
     # How long a command-line session lasts (pmdesk login).
     session_hours: int = 8
+    # Where an address may be trusted (office_networks.TRUST_POLICIES).
+    trust_policy: str = "anywhere"
 
 
 @dataclass(frozen=True)
@@ -305,6 +308,7 @@ def _view(row: SecuritySettings) -> SecuritySettingsView:
         updated_at=row.updated_at,
         never_trusted_addresses=row.never_trusted_addresses or "",
         session_hours=row.session_hours,
+        trust_policy=row.trust_policy,
     )
 
 
@@ -803,11 +807,14 @@ class SecurityService:
         code_ttl_minutes: int | None = None,
         never_trusted_addresses: str | None = None,
         session_hours: int | None = None,
+        trust_policy: str | None = None,
     ) -> SecuritySettingsView:
         """Change how long an address stays trusted, how long a code is valid, which addresses
-        (proxies, connection poolers) are never trusted, and how long a command-line session
-        lasts."""
+        (proxies, connection poolers) are never trusted, how long a command-line session
+        lasts, and where an address may be trusted (the trust policy)."""
         errors: dict[str, str] = {}
+        if trust_policy is not None and trust_policy not in TRUST_POLICIES:
+            errors["trust_policy"] = POLICY_CHOICES
         never_trusted: str | None = None
         if never_trusted_addresses is not None:
             try:
@@ -854,6 +861,9 @@ class SecurityService:
                     f"'{never_trusted}'"
                 )
                 row.never_trusted_addresses = never_trusted
+            if trust_policy is not None and trust_policy != row.trust_policy:
+                changes.append(f"trust_policy {row.trust_policy} → {trust_policy}")
+                row.trust_policy = trust_policy
             if changes:
                 row.updated_at = now
                 s.flush()

@@ -37,6 +37,7 @@ from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.errors import NotFound, PermissionDenied, ValidationError
 from pmdesk.core.models import LoginChallenge, Person, TrustedIp
 from pmdesk.core.modules import MAINTENANCE, SYSTEM_SECURITY, Action
+from pmdesk.core.office_networks import OUTSIDE, load_networks, network_of, policy_refusal
 from pmdesk.core.permissions import require, require_any, require_within_own_rights
 from pmdesk.core.search import starts_with
 from pmdesk.core.security import load_settings
@@ -64,6 +65,8 @@ class TrustedIpRow:
     person_name: str
     login: str
     expires_at: datetime
+    # The office network holding the address, or "Outside office networks".
+    network_name: str = OUTSIDE
 
 
 @dataclass(frozen=True)
@@ -159,9 +162,11 @@ def backend_of(session: Session) -> str:
 
 
 def trust_refusal(session: Session, address: str | None) -> str | None:
-    """``why_not_trustable`` with this session's engine and the current Security settings."""
+    """``why_not_trustable`` with this session's engine and the current Security settings, then
+    the trust policy (office networks)."""
     never_trusted = _valid_entries(load_settings(session).never_trusted_addresses)
-    return why_not_trustable(backend_of(session), address, never_trusted)
+    refusal = why_not_trustable(backend_of(session), address, never_trusted)
+    return refusal if refusal is not None else policy_refusal(session, address)
 
 
 def _valid_entries(text: str) -> list[Network]:
@@ -363,7 +368,7 @@ class TrustedIpService:
                 .order_by(TrustedIp.created_at.desc(), TrustedIp.id.desc())
                 .limit(size + 1)
             )
-            rows = _rows(s.execute(stmt).all(), trust_days)
+            rows = _rows(s.execute(stmt).all(), trust_days, load_networks(s))
             if not rows:
                 return None  # everything after it went away
             return rows[:size], cursor.index + 1, True, len(rows) > size
@@ -375,7 +380,7 @@ class TrustedIpService:
             .order_by(TrustedIp.created_at.asc(), TrustedIp.id.asc())
             .limit(size + 1)
         )
-        rows = _rows(s.execute(stmt).all(), trust_days)
+        rows = _rows(s.execute(stmt).all(), trust_days, load_networks(s))
         if len(rows) <= size:
             return None  # reached the top: show the first page, full
         page = rows[:size]
@@ -391,7 +396,7 @@ class TrustedIpService:
             stmt = _listing([TrustedIp.person_id == person_id]).order_by(
                 TrustedIp.created_at.desc(), TrustedIp.id.desc()
             )
-            return _rows(s.execute(stmt).all(), trust_days)
+            return _rows(s.execute(stmt).all(), trust_days, load_networks(s))
 
     # ----- changing ----------------------------------------------------------------------------
 
@@ -454,7 +459,7 @@ class TrustedIpService:
             s.flush()
             trust_days = load_settings(s).trust_days
             found = s.execute(_listing([TrustedIp.id == row.id])).all()
-            return _rows(found, trust_days)[0]
+            return _rows(found, trust_days, load_networks(s))[0]
 
         return self._ctx.db.write_transaction(add)
 
@@ -631,11 +636,19 @@ def _by_offset(
     offset = (number - 1) * size
     if not exact or offset <= total // 2:
         newest_first = stmt.order_by(TrustedIp.created_at.desc(), TrustedIp.id.desc())
-        rows = _rows(s.execute(newest_first.offset(offset).limit(size + 1)).all(), trust_days)
+        rows = _rows(
+            s.execute(newest_first.offset(offset).limit(size + 1)).all(),
+            trust_days,
+            load_networks(s),
+        )
         return rows[:size], offset + 1, offset > 0, len(rows) > size
     end = min(offset + size, total)
     oldest_first = stmt.order_by(TrustedIp.created_at.asc(), TrustedIp.id.asc())
-    rows = _rows(s.execute(oldest_first.offset(total - end).limit(end - offset)).all(), trust_days)
+    rows = _rows(
+        s.execute(oldest_first.offset(total - end).limit(end - offset)).all(),
+        trust_days,
+        load_networks(s),
+    )
     rows.reverse()
     return rows, offset + 1, offset > 0, end < total
 
@@ -720,7 +733,9 @@ def _listing(where: list[ColumnElement[bool]]) -> Select[*_Listing]:
     )
 
 
-def _rows(rows: Sequence[Row[*_Listing]], trust_days: int) -> list[TrustedIpRow]:
+def _rows(
+    rows: Sequence[Row[*_Listing]], trust_days: int, networks: Sequence[tuple[str, list[Network]]]
+) -> list[TrustedIpRow]:
     period = timedelta(days=trust_days)
     found: list[TrustedIpRow] = []
     for r in rows:
@@ -735,6 +750,7 @@ def _rows(rows: Sequence[Row[*_Listing]], trust_days: int) -> list[TrustedIpRow]
                 person_name=" ".join(p for p in (first, last) if p),
                 login=login or "",
                 expires_at=created_at + period,
+                network_name=network_of(address, networks) or OUTSIDE,
             )
         )
     return found

@@ -1,0 +1,313 @@
+"""Office networks and the trust policy: where "Trust this IP" is allowed.
+
+An office network is a name and one or more CIDR ranges ("Head office": 10.1.0.0/16). The
+trust policy (System → Security) says where an address may be trusted: ``anywhere`` (the
+behaviour before office networks), ``office-networks`` (only inside one of them) or ``never``.
+
+``policy_refusal`` is the rule; ``trusted_ips.trust_refusal`` asks it, so the login's code step,
+"Trust this IP", ``ip trust`` and the check of an existing trust at sign-in all follow it: an
+address trusted before the policy changed stops being trusted when it falls outside.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from pmdesk.core import audit
+from pmdesk.core.addresses import Network, address_list_text, normalise_address, parse_network
+from pmdesk.core.audit import Event
+from pmdesk.core.context import Actor, CoreContext
+from pmdesk.core.errors import NotFound, ValidationError
+from pmdesk.core.models import OfficeNetwork, SecuritySettings, TrustedIp
+from pmdesk.core.modules import SYSTEM_SECURITY, Action
+from pmdesk.core.permissions import require
+from pmdesk.core.validation import FieldInvalid, clean_text
+
+ANYWHERE = "anywhere"
+OFFICE_NETWORKS = "office-networks"
+NEVER = "never"
+TRUST_POLICIES = (ANYWHERE, OFFICE_NETWORKS, NEVER)
+#: What a new database starts with (set at first run; an upgraded one keeps ``anywhere``).
+NEW_DATABASE_POLICY = OFFICE_NETWORKS
+#: The network column of an address in no office network.
+OUTSIDE = "Outside office networks"
+NAME_MAX_LENGTH = 80
+RANGES_MAX_LENGTH = 2000
+
+OUTSIDE_REFUSAL = "Trusting this address is not allowed: it is outside the office networks."
+NEVER_REFUSAL = "Trusting this address is not allowed: trusting addresses is switched off."
+POLICY_CHOICES = "The trust policy is one of: " + ", ".join(TRUST_POLICIES) + "."
+
+
+@dataclass(frozen=True)
+class OfficeNetworkView:
+    id: int
+    name: str
+    ranges: tuple[str, ...]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class TrustDecision:
+    """Whether an address may be trusted under the policy, why not, and its office network."""
+
+    allowed: bool
+    reason: str | None
+    network_name: str | None
+
+
+@dataclass(frozen=True)
+class TrustImpact:
+    """What a change of the policy or of the office networks does to trust given today."""
+
+    addresses: int  # valid trusted addresses (per person) that stop being trusted
+    people: int  # the people they belong to
+
+    def describe(self) -> str:
+        """'3 addresses stop being trusted, 2 people affected'."""
+        things = "address stops" if self.addresses == 1 else "addresses stop"
+        who = "person" if self.people == 1 else "people"
+        return f"{self.addresses} {things} being trusted, {self.people} {who} affected"
+
+
+_Networks = Sequence[tuple[str, list[Network]]]
+
+
+# ----- validation ----------------------------------------------------------------------------
+
+
+def clean_network_name(value: str) -> str:
+    return clean_text(value, label="Name", max_length=NAME_MAX_LENGTH, required=True)
+
+
+def clean_ranges(values: Sequence[str]) -> list[Network]:
+    """Each CIDR range parsed (IPv4 or IPv6), or FieldInvalid naming the first bad one."""
+    found: list[Network] = []
+    for raw in values:
+        entry = raw.strip()
+        if not entry:
+            continue
+        try:
+            network = parse_network(entry)
+        except ValueError as exc:
+            raise FieldInvalid(str(exc)) from None
+        if network in found:
+            raise FieldInvalid(f"{network} is listed twice.")
+        found.append(network)
+    if not found:
+        raise FieldInvalid("Give at least one range, such as 10.1.0.0/16.")
+    if len(address_list_text(found)) > RANGES_MAX_LENGTH:
+        raise FieldInvalid(f"The ranges can have at most {RANGES_MAX_LENGTH} characters.")
+    return found
+
+
+def _ranges_text(networks: Sequence[Network]) -> str:
+    return ", ".join(str(n) for n in networks)
+
+
+def _parsed(text: str) -> list[Network]:
+    found: list[Network] = []
+    for entry in text.split(","):
+        try:
+            found.append(ipaddress.ip_network(entry.strip(), strict=False))
+        except ValueError:
+            continue  # a range saved by hand that is not valid is skipped, not fatal
+    return found
+
+
+# ----- rules usable inside another service's transaction -------------------------------------
+
+
+def load_networks(session: Session) -> list[tuple[str, list[Network]]]:
+    """Every office network's name and ranges, by name (no permission check: for the rules)."""
+    rows = session.execute(
+        select(OfficeNetwork.name, OfficeNetwork.ranges).order_by(OfficeNetwork.name_key)
+    ).all()
+    return [(name, _parsed(ranges)) for name, ranges in rows]
+
+
+def network_of(address: str | None, networks: Sequence[tuple[str, list[Network]]]) -> str | None:
+    """The name of the first office network holding ``address``, or None."""
+    normalised = normalise_address(address)
+    if normalised is None:
+        return None
+    ip = ipaddress.ip_address(normalised)
+    for name, ranges in networks:
+        if any(ip.version == n.version and ip in n for n in ranges):
+            return name
+    return None
+
+
+def trust_policy(session: Session) -> str:
+    row = session.execute(
+        select(SecuritySettings.trust_policy).order_by(SecuritySettings.id).limit(1)
+    ).scalar_one_or_none()
+    return row if row in TRUST_POLICIES else ANYWHERE
+
+
+def decide(session: Session, address: str | None) -> TrustDecision:
+    """What the trust policy says about ``address`` (no permission check)."""
+    policy = trust_policy(session)
+    network = network_of(address, load_networks(session)) if policy != NEVER else None
+    if policy == NEVER:
+        return TrustDecision(False, NEVER_REFUSAL, None)
+    if policy == OFFICE_NETWORKS and network is None:
+        return TrustDecision(False, OUTSIDE_REFUSAL, None)
+    return TrustDecision(True, None, network)
+
+
+def policy_refusal(session: Session, address: str | None) -> str | None:
+    """Why the trust policy refuses ``address``, or None."""
+    return decide(session, address).reason
+
+
+def apply_new_database_policy(session: Session) -> None:
+    """A new database (its first administrator being made) starts with office networks only."""
+    row = session.execute(
+        select(SecuritySettings).order_by(SecuritySettings.id).limit(1)
+    ).scalar_one_or_none()
+    if row is not None:
+        row.trust_policy = NEW_DATABASE_POLICY
+
+
+def _refuses(policy: str, networks: _Networks, address: str) -> bool:
+    return policy == NEVER or (policy == OFFICE_NETWORKS and network_of(address, networks) is None)
+
+
+def impact(
+    session: Session, now: datetime, *, policy: str | None = None, networks: _Networks | None = None
+) -> TrustImpact:
+    """How many addresses trusted and still valid at ``now`` the policy would stop trusting
+    with ``policy`` and/or ``networks`` instead of today's (no permission check)."""
+    policy_now, networks_now = trust_policy(session), load_networks(session)
+    policy_then = policy if policy is not None else policy_now
+    networks_then = networks if networks is not None else networks_now
+    days = session.execute(
+        select(SecuritySettings.trust_days).order_by(SecuritySettings.id).limit(1)
+    ).scalar_one_or_none()
+    cutoff = now - timedelta(days=days or 30)
+    rows = session.execute(
+        select(TrustedIp.person_id, TrustedIp.address).where(TrustedIp.created_at > cutoff)
+    ).all()
+    addresses, people = 0, set()
+    for person_id, address in rows:
+        if _refuses(policy_then, networks_then, address) and not _refuses(
+            policy_now, networks_now, address
+        ):
+            addresses += 1
+            people.add(person_id)
+    return TrustImpact(addresses, len(people))
+
+
+# ----- the service ---------------------------------------------------------------------------
+
+
+class OfficeNetworkService:
+    def __init__(self, ctx: CoreContext) -> None:
+        self._ctx = ctx
+
+    def list(self, actor: Actor) -> list[OfficeNetworkView]:
+        """Every office network, by name (System → Security Read)."""
+        with self._ctx.db.session() as s:
+            require(s, actor, SYSTEM_SECURITY, Action.READ)
+            rows = s.execute(select(OfficeNetwork).order_by(OfficeNetwork.name_key)).scalars()
+            return [_view(r) for r in rows]
+
+    def may_trust(self, address: str | None) -> TrustDecision:
+        """What the policy says about ``address``, for the login dialog and the CLI to ask
+        before offering "Trust this IP"."""
+        with self._ctx.db.session() as s:
+            return decide(s, address)
+
+    def impact_of_policy(self, actor: Actor, policy: str) -> TrustImpact:
+        """What switching to ``policy`` would stop trusting (System → Security Read)."""
+        if policy not in TRUST_POLICIES:
+            raise ValidationError({"trust_policy": POLICY_CHOICES})
+        with self._ctx.db.session() as s:
+            require(s, actor, SYSTEM_SECURITY, Action.READ)
+            return impact(s, self._ctx.clock.now(s), policy=policy)
+
+    def impact_of_removing(self, actor: Actor, name: str) -> TrustImpact:
+        """What removing the office network ``name`` would stop trusting (Security Read)."""
+        key = name.strip().casefold()
+        with self._ctx.db.session() as s:
+            require(s, actor, SYSTEM_SECURITY, Action.READ)
+            found = s.execute(select(OfficeNetwork.id).where(OfficeNetwork.name_key == key)).first()
+            if found is None:
+                raise NotFound(f"There is no office network named '{name.strip()}'.")
+            rest = [n for n in load_networks(s) if n[0].casefold() != key]
+            return impact(s, self._ctx.clock.now(s), networks=rest)
+
+    def add(self, actor: Actor, name: str, ranges: Sequence[str]) -> OfficeNetworkView:
+        """A new office network (System → Security Edit); names are unique ignoring case."""
+        errors: dict[str, str] = {}
+        cleaned_name = ""
+        networks: list[Network] = []
+        try:
+            cleaned_name = clean_network_name(name)
+        except FieldInvalid as exc:
+            errors["name"] = str(exc)
+        try:
+            networks = clean_ranges(ranges)
+        except FieldInvalid as exc:
+            errors["ranges"] = str(exc)
+        if errors:
+            raise ValidationError(errors)
+        taken = ValidationError({"name": f"An office network named '{cleaned_name}' exists."})
+        try:
+            with self._ctx.db.write_session() as s:
+                require(s, actor, SYSTEM_SECURITY, Action.EDIT)
+                key = cleaned_name.casefold()
+                if s.execute(select(OfficeNetwork.id).where(OfficeNetwork.name_key == key)).first():
+                    raise taken
+                row = OfficeNetwork(
+                    name=cleaned_name,
+                    name_key=key,
+                    ranges=_ranges_text(networks),
+                    created_at=self._ctx.clock.now(s),
+                )
+                s.add(row)
+                s.flush()
+                audit.record(
+                    s,
+                    self._ctx.clock,
+                    actor,
+                    Event.NETWORK_ADDED,
+                    subject=f"office network {cleaned_name}",
+                    detail=row.ranges,
+                )
+                return _view(row)
+        except IntegrityError as exc:  # another workstation added the same name a moment ago
+            raise taken from exc
+
+    def remove(self, actor: Actor, name: str) -> None:
+        """Remove an office network by name, ignoring case (System → Security Edit)."""
+        key = name.strip().casefold()
+        with self._ctx.db.write_session() as s:
+            require(s, actor, SYSTEM_SECURITY, Action.EDIT)
+            row = s.execute(
+                select(OfficeNetwork).where(OfficeNetwork.name_key == key)
+            ).scalar_one_or_none()
+            if row is None:
+                raise NotFound(f"There is no office network named '{name.strip()}'.")
+            subject, detail = f"office network {row.name}", row.ranges
+            s.execute(delete(OfficeNetwork).where(OfficeNetwork.id == row.id))
+            audit.record(
+                s, self._ctx.clock, actor, Event.NETWORK_REMOVED, subject=subject, detail=detail
+            )
+
+
+def _view(row: OfficeNetwork) -> OfficeNetworkView:
+    return OfficeNetworkView(
+        id=row.id,
+        name=row.name,
+        ranges=tuple(r.strip() for r in row.ranges.split(",") if r.strip()),
+        created_at=row.created_at,
+    )
