@@ -48,6 +48,7 @@ SIGNED_IN_TABLES = (
     "user_groups",
     "group_permissions",
     "security_settings",
+    "office_networks",  # the networks whose addresses may be trusted (0008)
     "modules",
     "locations",
     "teams",
@@ -70,7 +71,8 @@ READ_POLICIES: dict[str, str] = {
     **dict.fromkeys(SIGNED_IN_TABLES, _SIGNED_IN),
 }
 #: The commands the workstation role holds a grant for, per table: each gets a policy that
-#: lets every row through, because the table's guard trigger (guards_sql) decides.
+#: lets every row through, because the table's guard trigger (guards_sql) decides. A table
+#: without a guard gets none: no workstation writes it (office_networks, until it has one).
 WRITE_COMMANDS: dict[str, tuple[str, ...]] = {
     "personnel": ("INSERT", "UPDATE", "DELETE"),
     "trusted_ips": ("INSERT", "UPDATE", "DELETE"),
@@ -92,6 +94,9 @@ CLOSED_TABLES = (
     "relay_heartbeat",
     "ended_sessions",  # rules_sql (4c part B)
 )
+#: Readable without a session, no RLS: they describe the schema, not people, and every
+#: pmdesk (an older one too) reads them to know what it is talking to.
+OPEN_TABLES = ("alembic_version", "server_meta")
 READ_POLICY = "pmdesk_read"
 
 
@@ -112,7 +117,8 @@ EXPECTED: dict[str, tuple[str, ...]] = {
 _BROKEN_STEPS = ", ".join(f"'{step}'" for step in sorted(health._BROKEN_STEPS))
 
 
-def _policies(table: str) -> list[str]:
+def _policies(table: str) -> str:
+    """The table's policies, made anew; a table this database does not have is skipped."""
     made = [
         f"DROP POLICY IF EXISTS {READ_POLICY} ON {_S}.{table}",
         f"CREATE POLICY {READ_POLICY} ON {_S}.{table} FOR SELECT USING ({READ_POLICIES[table]})",
@@ -129,7 +135,8 @@ def _policies(table: str) -> list[str]:
             # The guard trigger is the check (guards_sql); RLS needs a policy per command.
             f"CREATE POLICY {name} ON {_S}.{table} FOR {command} {rule}",
         ]
-    return made
+    body = "; ".join(made)
+    return f"DO $$ BEGIN IF to_regclass('{_S}.{table}') IS NOT NULL THEN {body}; END IF; END $$"
 
 
 _FUNCTIONS = (
@@ -178,7 +185,7 @@ STATEMENTS: tuple[str, ...] = (
         f"ALTER TABLE {_S}.{table} ENABLE ROW LEVEL SECURITY; END IF; END $$"
         for table in EXPECTED
     ),
-    *(statement for table in READ_POLICIES for statement in _policies(table)),
+    *(_policies(table) for table in READ_POLICIES),
 )
 
 #: What the workstation role may call: ``server_info`` before a sign-in; the policy helper
