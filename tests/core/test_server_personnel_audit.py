@@ -15,8 +15,10 @@ from dataclasses import fields, replace
 from sqlalchemy import text
 
 from pmdesk.core.context import Actor, CoreContext
+from pmdesk.core.db import Database
 from pmdesk.core.personnel import PersonForm, PersonnelService
-from pmdesk.core.server.personnel_audit_sql import FORM_COLUMNS
+from pmdesk.core.server import status
+from pmdesk.core.server.personnel_audit_sql import FORM_COLUMNS, STATEMENTS, TRIGGER
 from pmdesk.core.sessions import COMMAND_LINE, SessionService
 from tests.core.test_server_rules import (
     NEW_PASSWORD,
@@ -31,8 +33,9 @@ from tests.core.test_server_rules import (
     sign_in,
     trail_since,
 )
-from tests.helpers.databases import stage
+from tests.helpers.databases import HardenedDatabase, stage
 from tests.helpers.login import cheap_passwords
+from tests.helpers.pg import sql
 
 # The fixtures of the rules' comparison: a hardened database for this module, a workstation
 # context on it, and a SQLite one.
@@ -167,3 +170,33 @@ def test_the_first_administrator_is_logged_once_by_the_client(
     assert trail_since(hardened_ctx, 0, *PERSON_EVENTS) == logged_by(
         "system (first run)", ("person.created", "first", "")
     )
+
+
+def test_server_status_says_when_the_log_of_people_is_off(hardened: HardenedDatabase) -> None:
+    """A trigger switched off by whoever administers the server (the workstation cannot:
+    tests/server/test_attacks_audit.py) or never installed is a problem, until init again."""
+
+    def triggers_line() -> status.Line:
+        db = Database(hardened.owner_url)
+        try:
+            return next(line for line in status.report(db) if line.topic == "Triggers")
+        finally:
+            db.dispose()
+
+    assert triggers_line().level is status.Level.OK
+    on_personnel = f"ALTER TABLE pmdesk.personnel %s TRIGGER {TRIGGER}"
+    sql(hardened.owner_url, on_personnel % "DISABLE")
+    try:
+        line = triggers_line()
+    finally:
+        sql(hardened.owner_url, on_personnel % "ENABLE")
+    assert line.level is status.Level.PROBLEM
+    assert line.text == f"{TRIGGER} on personnel is disabled: run server init again"
+    sql(hardened.owner_url, f"DROP TRIGGER {TRIGGER} ON pmdesk.personnel")
+    try:
+        line = triggers_line()
+    finally:
+        for statement in STATEMENTS:
+            sql(hardened.owner_url, statement)
+    assert line.text == f"{TRIGGER} on personnel is missing: run server init again"
+    assert triggers_line().level is status.Level.OK
