@@ -11,6 +11,7 @@ import shutil
 import tempfile
 from collections.abc import Generator, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -34,6 +35,7 @@ from tests.helpers.databases import (
 )
 from tests.helpers.relay import running_relay
 from tests.helpers.relay_codes import RelayCodes, codes_from_the_relay
+from tests.helpers.server_clock import ServerShiftedClock, install_test_clock
 
 # Mail servers, the SMS gateway, the providers' stand-ins; a private PostgreSQL to stop and
 # start: for any test.
@@ -228,6 +230,7 @@ def _server_databases(pg_hardened: bool) -> Iterator[dict[str, Database | str]]:
             hardened = hardened_server_database()
             made = hardened.__enter__()
             stack.append(hardened)
+            install_test_clock(made.owner_url, made.prefix)
             found[name] = Database(made.workstation_url)
             found["postgresql-owner"] = Database(made.owner_url)
             # Codes leave a hardened database only through the relay: one runs for the leg.
@@ -320,8 +323,15 @@ def sqlite_db(tmp_path: Path, _sqlite_template: Path) -> Iterator[Database]:
 
 
 @pytest.fixture
-def clock() -> ShiftedClock:
-    return ShiftedClock()
+def clock(request: pytest.FixtureRequest, pg_hardened: bool) -> Iterator[ShiftedClock]:
+    """The database clock, moved by the test; on the hardened leg the server's moves with it."""
+    owner = request.getfixturevalue("owner_db") if "db" in request.fixturenames else None
+    if not pg_hardened or owner is None or owner is request.getfixturevalue("db"):
+        yield ShiftedClock()
+        return
+    shifted = ServerShiftedClock(owner)
+    yield shifted
+    shifted.offset = timedelta()
 
 
 @pytest.fixture

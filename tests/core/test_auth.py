@@ -33,9 +33,9 @@ from tests.helpers.databases import stage
 from tests.helpers.hardened import (
     LOOPBACK_NEVER_TRUSTED,
     RELAY_DELIVERS,
+    RETRY_BY_THE_WORKSTATIONS_CLOCK,
     SERVER_PASSWORDS,
     SERVER_SESSIONS,
-    TIME_TRAVEL,
 )
 from tests.helpers.login import (
     WORKSTATION,
@@ -340,7 +340,6 @@ def test_a_code_is_bound_to_its_own_login_attempt(
     assert isinstance(login.verify(first.challenge_id, alice_code, False), SignedIn)
 
 
-@TIME_TRAVEL
 def test_starting_over_retires_the_previous_code(
     ctx: CoreContext, alice: int, delivery: CollectingDelivery, clock: ShiftedClock
 ) -> None:
@@ -357,7 +356,7 @@ def test_starting_over_retires_the_previous_code(
     assert "replaced by a newer sign-in" in result.message
 
 
-@TIME_TRAVEL
+@RETRY_BY_THE_WORKSTATIONS_CLOCK
 def test_signing_in_again_within_30_seconds_sends_no_new_code(
     ctx: CoreContext, alice: int, delivery: CollectingDelivery, clock: ShiftedClock
 ) -> None:
@@ -430,7 +429,6 @@ def test_two_simultaneous_begins_send_one_code(
         assert [c.id for c in s.scalars(select(LoginChallenge))] == [needed[0].challenge_id]
 
 
-@TIME_TRAVEL
 def test_codes_expire(
     ctx: CoreContext, alice: int, delivery: CollectingDelivery, clock: ShiftedClock
 ) -> None:
@@ -446,7 +444,6 @@ def test_codes_expire(
     assert "expired" in result.message
 
 
-@TIME_TRAVEL
 def test_a_code_still_works_just_before_it_expires(
     ctx: CoreContext, alice: int, delivery: CollectingDelivery, clock: ShiftedClock
 ) -> None:
@@ -457,7 +454,6 @@ def test_a_code_still_works_just_before_it_expires(
     assert isinstance(login.verify(needed.challenge_id, delivery.last_code, False), SignedIn)
 
 
-@TIME_TRAVEL
 def test_five_wrong_codes_void_the_code(
     ctx: CoreContext, alice: int, delivery: CollectingDelivery, clock: ShiftedClock
 ) -> None:
@@ -559,7 +555,7 @@ def test_unknown_login_attempts_are_refused(
 # ----- resend ----------------------------------------------------------------------------------
 
 
-@TIME_TRAVEL
+@RETRY_BY_THE_WORKSTATIONS_CLOCK
 def test_resend_waits_30_seconds_and_keeps_the_attempt_count(
     ctx: CoreContext, alice: int, delivery: CollectingDelivery, clock: ShiftedClock
 ) -> None:
@@ -597,7 +593,6 @@ def test_resend_waits_30_seconds_and_keeps_the_attempt_count(
         assert row is not None and row.send_count == 2
 
 
-@TIME_TRAVEL
 def test_an_expired_code_can_be_renewed(
     ctx: CoreContext, alice: int, delivery: CollectingDelivery, clock: ShiftedClock
 ) -> None:

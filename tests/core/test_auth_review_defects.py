@@ -29,7 +29,7 @@ from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.models import LoginChallenge, Person
 from pmdesk.core.passwords import MAX_PASSWORD_LENGTH, Passwords, password_problem
 from tests.helpers.databases import stage
-from tests.helpers.hardened import SERVER_PASSWORDS, TIME_TRAVEL
+from tests.helpers.hardened import SERVER_PASSWORDS
 from tests.helpers.login import (
     WORKSTATION,
     CollectingDelivery,
@@ -97,7 +97,6 @@ def test_an_unknown_login_is_not_kept_in_the_audit_trail(ctx: CoreContext, alice
 # ----- c. retired, used or voided challenges never send again -----------------------------------
 
 
-@TIME_TRAVEL
 def test_ten_retired_challenges_resent_send_nothing(
     ctx: CoreContext, alice: int, delivery: CollectingDelivery, clock: ShiftedClock
 ) -> None:
@@ -128,7 +127,6 @@ def test_ten_retired_challenges_resent_send_nothing(
     assert len(delivery.sent) == sent_before + 1
 
 
-@TIME_TRAVEL
 def test_verify_on_a_retired_challenge_is_refused(
     ctx: CoreContext, alice: int, delivery: CollectingDelivery, clock: ShiftedClock
 ) -> None:
@@ -146,7 +144,6 @@ def test_verify_on_a_retired_challenge_is_refused(
     assert isinstance(login.verify(second.challenge_id, delivery.last_code, False), SignedIn)
 
 
-@TIME_TRAVEL
 def test_a_retired_challenge_with_its_expiry_reset_still_cannot_sign_in(
     ctx: CoreContext, alice: int, delivery: CollectingDelivery, clock: ShiftedClock
 ) -> None:
@@ -169,7 +166,6 @@ def test_a_retired_challenge_with_its_expiry_reset_still_cannot_sign_in(
     assert isinstance(result, Refused) and result.reason is RefusalReason.INVALID_CHALLENGE
 
 
-@TIME_TRAVEL
 def test_used_and_voided_challenges_never_send_again(
     ctx: CoreContext, alice: int, delivery: CollectingDelivery, clock: ShiftedClock
 ) -> None:
@@ -192,7 +188,6 @@ def test_used_and_voided_challenges_never_send_again(
     assert len(delivery.sent) == sent
 
 
-@TIME_TRAVEL
 def test_resend_keeps_30_seconds_per_person_not_per_challenge(
     ctx: CoreContext, alice: int, delivery: CollectingDelivery, clock: ShiftedClock
 ) -> None:
@@ -233,7 +228,6 @@ def test_resend_keeps_30_seconds_per_person_not_per_challenge(
         assert [c.id for c in live] == [new.challenge_id]
 
 
-@TIME_TRAVEL
 def test_simultaneous_resends_send_one_code(
     ctx: CoreContext, alice: int, delivery: CollectingDelivery, clock: ShiftedClock
 ) -> None:

@@ -14,7 +14,6 @@ from pmdesk.core.lockout import lock_duration
 from pmdesk.core.models import AuditEvent
 from pmdesk.core.personnel import PersonnelService
 from tests.helpers.databases import stage
-from tests.helpers.hardened import TIME_TRAVEL
 from tests.helpers.login import (
     CollectingDelivery,
     add_user,
@@ -63,7 +62,6 @@ def test_nine_failures_do_not_lock(ctx: CoreContext, alice: int, login: LoginSer
     assert (after.failed_logins, after.lock_count, after.locked_until) == (0, 0, None)
 
 
-@TIME_TRAVEL
 def test_ten_failures_lock_and_each_lock_doubles(
     ctx: CoreContext, alice: int, login: LoginService, clock: ShiftedClock
 ) -> None:
@@ -90,7 +88,6 @@ def test_ten_failures_lock_and_each_lock_doubles(
     assert locks[0].subject == "alice" and "1 min" in locks[0].detail
 
 
-@TIME_TRAVEL
 def test_twelve_quiet_hours_forget_failures_and_doubling(
     ctx: CoreContext, alice: int, login: LoginService, clock: ShiftedClock
 ) -> None:
@@ -107,7 +104,6 @@ def test_twelve_quiet_hours_forget_failures_and_doubling(
     assert state.locked_until - state.last_failed_at == timedelta(minutes=1)
 
 
-@TIME_TRAVEL
 def test_less_than_twelve_hours_keeps_counting(
     ctx: CoreContext, alice: int, login: LoginService, clock: ShiftedClock
 ) -> None:
@@ -127,7 +123,6 @@ def test_an_administrator_can_unlock(ctx: CoreContext, alice: int, login: LoginS
     assert "account.unlocked" in [e.event for e in audit_events(ctx)]
 
 
-@TIME_TRAVEL
 def test_wrong_codes_count_towards_the_lock(
     ctx: CoreContext, alice: int, clock: ShiftedClock
 ) -> None:

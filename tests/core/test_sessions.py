@@ -26,7 +26,7 @@ from pmdesk.core.sessions import (
     hash_token,
 )
 from tests.helpers.databases import stage
-from tests.helpers.hardened import TIME_TRAVEL
+from tests.helpers.hardened import SWEPT_BY_RELAY
 from tests.helpers.login import (
     WORKSTATION,
     CollectingDelivery,
@@ -99,7 +99,6 @@ def test_the_session_length_is_a_security_setting(ctx: CoreContext) -> None:
     assert latest.expires_at - latest.created_at == timedelta(hours=2)
 
 
-@TIME_TRAVEL
 def test_an_expired_session_is_refused_and_removed(ctx: CoreContext, clock: ShiftedClock) -> None:
     add_user(ctx, "alice", PASSWORD)
     token = sign_in(ctx).session_token
@@ -195,7 +194,6 @@ def test_sign_out_removes_the_row(ctx: CoreContext) -> None:
     assert token is not None and refused_reason(ctx, token) == "ended"
 
 
-@TIME_TRAVEL
 def test_a_desktop_session_is_a_lease_renewed_by_use(ctx: CoreContext, clock: ShiftedClock) -> None:
     add_user(ctx, "alice", PASSWORD)
     token = sign_in(ctx, kind=DESKTOP).session_token
@@ -269,7 +267,7 @@ def test_without_maintenance_rights_only_ones_own_sessions(ctx: CoreContext) -> 
     assert len(rows(ctx)) == 2
 
 
-@TIME_TRAVEL
+@SWEPT_BY_RELAY
 def test_the_expiry_sweep_removes_lapsed_sessions(ctx: CoreContext, clock: ShiftedClock) -> None:
     add_user(ctx, "alice", PASSWORD)
     sign_in(ctx, kind=DESKTOP)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-TIME_TRAVEL = pytest.mark.not_hardened(
-    "travels in time with ShiftedClock, which moves the client's clock only: there the "
-    "server's clock decides expiry, and server init has no test clock yet "
-    "(docs/server-enforced.md §4.3)"
+RETRY_BY_THE_WORKSTATIONS_CLOCK = pytest.mark.not_hardened(
+    "compares the moment of a refusal's retry with an earlier answer's, across a move of the "
+    "test clock: there the server answers in seconds left, which the client turns into a "
+    "moment by the workstation's own clock (server/login_client.py), which no test clock moves"
 )
 RELAY_DELIVERS = pytest.mark.not_hardened(
     "the relay sends the codes there, with its own settings and secrets, never the "
