@@ -259,3 +259,30 @@ def test_before_a_sign_in_the_workstation_learns_nothing_about_a_person(
     assert answer["has_users"] is True and answer["anyone_can_sign_in"] is True
     for value in answer.values():  # no login, name or id slips through
         assert not any(login in str(value) for login in office["ids"])
+
+
+def test_office_networks_are_read_signed_in_and_changed_with_security_edit(
+    hardened: HardenedDatabase, office: dict[str, Any]
+) -> None:
+    """The networks whose addresses may be trusted: an insider who could add one could make
+    their own address trustable. No session or a clerk's: refused; the administrator: the
+    control."""
+    url, tokens = hardened.workstation_url, office["tokens"]
+    add = (
+        "INSERT INTO pmdesk.office_networks (name, name_key, ranges, created_at) "
+        "VALUES (%s, %s, '10.66.0.0/16', now())"
+    )
+    for token in (None, tokens["clerk"], tokens["desk"]):
+        with pytest.raises(psycopg.Error) as caught:
+            read(url, token, add, "Moles", "moles")
+        assert caught.value.sqlstate in {"28000", "PMD01", "42501"}, token
+    assert owner_count(hardened, "office_networks") == 0
+    read(url, tokens["admin"], add, "Head office", "head office")
+    assert rows_seen(url, None, "office_networks") == 0
+    assert rows_seen(url, tokens["clerk"], "office_networks") == 1  # signed in: may read
+    with connect(url) as conn:  # the clerk cannot remove it either
+        conn.execute("SELECT set_config('pmdesk.session', %s, false)", (tokens["clerk"],))
+        with pytest.raises(psycopg.Error):
+            conn.execute("DELETE FROM pmdesk.office_networks")
+    assert owner_count(hardened, "office_networks") == 1
+    sql(hardened.owner_url, "DELETE FROM pmdesk.office_networks")

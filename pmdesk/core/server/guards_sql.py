@@ -173,6 +173,18 @@ _FUNCTIONS = (
         RETURN NEW;
 """,
     ),
+    # the office networks (whose addresses may be trusted): System → Security Edit, as
+    # OfficeNetworkService asks.
+    _guard(
+        "guard_office_networks",
+        f"""
+        PERFORM {_S}.require_person();
+        IF NOT {_S}.may('system.security', 'edit') THEN
+            PERFORM {_S}.refuse_write('change the office networks');
+        END IF;
+        RETURN coalesce(NEW, OLD);
+""",
+    ),
     # groups and their rights: System Edit (System Delete to delete a group).
     _guard(
         "guard_groups",
@@ -227,6 +239,7 @@ _GUARDED = (
     ("personnel", "guard_personnel"),
     ("trusted_ips", "guard_trusted_ips"),
     ("security_settings", "guard_security_settings"),
+    ("office_networks", "guard_office_networks"),
     ("user_groups", "guard_groups"),
     ("group_permissions", "guard_groups"),
     ("audit_events", "guard_audit_events"),

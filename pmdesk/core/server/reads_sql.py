@@ -72,11 +72,12 @@ READ_POLICIES: dict[str, str] = {
 }
 #: The commands the workstation role holds a grant for, per table: each gets a policy that
 #: lets every row through, because the table's guard trigger (guards_sql) decides. A table
-#: without a guard gets none: no workstation writes it (office_networks, until it has one).
+#: without a guard gets none: no workstation writes it.
 WRITE_COMMANDS: dict[str, tuple[str, ...]] = {
     "personnel": ("INSERT", "UPDATE", "DELETE"),
     "trusted_ips": ("INSERT", "UPDATE", "DELETE"),
     "security_settings": ("INSERT", "UPDATE", "DELETE"),
+    "office_networks": ("INSERT", "UPDATE", "DELETE"),
     "user_groups": ("INSERT", "UPDATE", "DELETE"),
     "group_permissions": ("INSERT", "UPDATE", "DELETE"),
     "delivery_outcomes": ("INSERT", "UPDATE", "DELETE"),
