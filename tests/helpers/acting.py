@@ -33,6 +33,7 @@ from pmdesk.core.audit import AuditService
 from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.db import Database
 from pmdesk.core.groups import GroupService
+from pmdesk.core.office_networks import OfficeNetworkService
 from pmdesk.core.personnel import PersonnelService
 from pmdesk.core.security import SecurityService
 from pmdesk.core.sessions import COMMAND_LINE, SessionService
@@ -42,6 +43,7 @@ from pmdesk.core.trusted_ips import TrustedIpService
 SERVICES: tuple[type, ...] = (
     AuditService,
     GroupService,
+    OfficeNetworkService,
     PersonnelService,
     SecurityService,
     SessionService,

@@ -116,7 +116,7 @@ STATEMENTS: tuple[str, ...] = (
             RETURN address || ' is a link-local address, not unique to this workstation, so '
                    'it is never trusted on a shared database.';
         END IF;
-        RETURN NULL;
+        RETURN {_S}.trust_policy_refusal(a);  -- the trust policy (networks_sql)
     END
     $$""",
     # Six uniform digits: 32 random bits, redrawn above the last whole multiple of 10^6.

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pmdesk.core.server import (
     guards_sql,
     login_sql,
+    networks_sql,
     passwords_sql,
     personnel_audit_sql,
     queue_sql,
@@ -26,6 +27,7 @@ def statements() -> tuple[str, ...]:
         *login_sql.STATEMENTS,
         *sessions_sql.STATEMENTS,
         *relay_sql.STATEMENTS,
+        *networks_sql.STATEMENTS,
         *guards_sql.STATEMENTS,
         *rules_sql.STATEMENTS,
         *personnel_audit_sql.STATEMENTS,
@@ -48,6 +50,7 @@ WORKSTATION_FUNCTIONS: tuple[str, ...] = (
     *login_sql.WORKSTATION_FUNCTIONS,
     *sessions_sql.WORKSTATION_FUNCTIONS,
     *guards_sql.WORKSTATION_FUNCTIONS,
+    *networks_sql.WORKSTATION_FUNCTIONS,
     *relay_sql.WORKSTATION_FUNCTIONS,
     *rules_sql.WORKSTATION_FUNCTIONS,
     *reads_sql.WORKSTATION_FUNCTIONS,

@@ -1,0 +1,59 @@
+"""Office networks and the trust policy on a server-enforced PostgreSQL (issue 16 §1).
+
+``trust_policy_refusal(address)`` is ``office_networks.policy_refusal`` in SQL, with the same
+sentences: ``trust_refusal`` (login_sql) asks it last, so the sign-in's code step, the trusted
+address guard and ``server_info`` refuse outside the policy as the client does. It is a
+definer: before a sign-in, and for a person without System → Security Read, row-level security
+hides the office networks, and the answer must not depend on who asks. It tells no more than
+whether one address may be trusted.
+
+Writing ``office_networks`` needs System → Security Edit (guards_sql); reading it, what
+reading trusted addresses needs (reads_sql).
+"""
+
+from __future__ import annotations
+
+from pmdesk.core.office_networks import NEVER_REFUSAL, OUTSIDE_REFUSAL
+from pmdesk.core.server.roles import SCHEMA
+
+_S = SCHEMA
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+STATEMENTS: tuple[str, ...] = (
+    f"""
+    CREATE OR REPLACE FUNCTION {_S}.trust_policy_refusal(address inet) RETURNS text
+    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = {_S}, pg_temp AS $$
+    DECLARE
+        chosen text := (SELECT s.trust_policy FROM {_S}.security_settings s
+                        ORDER BY s.id LIMIT 1);
+        entry text;
+    BEGIN
+        IF chosen = 'never' THEN
+            RETURN {_quoted(NEVER_REFUSAL)};
+        END IF;
+        IF chosen IS DISTINCT FROM 'office-networks' THEN
+            RETURN NULL;
+        END IF;
+        FOR entry IN
+            SELECT btrim(r) FROM {_S}.office_networks n,
+                   regexp_split_to_table(n.ranges, ',') AS r
+        LOOP
+            BEGIN
+                IF family(entry::cidr) = family(address) AND address <<= entry::cidr THEN
+                    RETURN NULL;
+                END IF;
+            EXCEPTION WHEN others THEN
+                CONTINUE;  -- a range saved by hand that is not valid is skipped
+            END;
+        END LOOP;
+        RETURN {_quoted(OUTSIDE_REFUSAL)};
+    END
+    $$""",
+)
+
+#: What the workstation role may call (trust_refusal, which it calls, asks it).
+WORKSTATION_FUNCTIONS = ("trust_policy_refusal(inet)",)
