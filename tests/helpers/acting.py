@@ -39,7 +39,8 @@ from pmdesk.core.security import SecurityService
 from pmdesk.core.sessions import COMMAND_LINE, SessionService
 from pmdesk.core.trusted_ips import TrustedIpService
 
-# Services that keep their CoreContext in ``_ctx`` and take the Actor in their methods.
+# Services that keep their CoreContext in ``_ctx`` and take the Actor in their methods: each
+# class of pmdesk.core made from a CoreContext but the sign-in (tests/test_hardened_leg.py).
 SERVICES: tuple[type, ...] = (
     AuditService,
     GroupService,
