@@ -8,6 +8,7 @@ from pmdesk.commands import (
     ip,
     login,
     mail,
+    network,
     recover,
     relay,
     security,
@@ -16,4 +17,17 @@ from pmdesk.commands import (
     user,
 )
 
-COMMAND_MODULES = (db, user, group, mail, login, session, security, ip, recover, server, relay)
+COMMAND_MODULES = (
+    db,
+    user,
+    group,
+    mail,
+    login,
+    session,
+    security,
+    network,
+    ip,
+    recover,
+    server,
+    relay,
+)

@@ -57,9 +57,17 @@ def _when(value: datetime | None) -> str:
 
 def _table(rows: list[TrustedIpRow]) -> None:
     print_table(
-        ["Id", "IP", "Created (UTC)", "User", "Name", "Expires (UTC)"],
+        ["Id", "IP", "Network", "Created (UTC)", "User", "Name", "Expires (UTC)"],
         [
-            [str(r.id), r.address, _when(r.created_at), r.login, r.person_name, _when(r.expires_at)]
+            [
+                str(r.id),
+                r.address,
+                r.network_name,
+                _when(r.created_at),
+                r.login,
+                r.person_name,
+                _when(r.expires_at),
+            ]
             for r in rows
         ],
     )

@@ -1,4 +1,4 @@
-"""pmdesk security status | enable-2fa | disable-2fa | set."""
+"""pmdesk security status | enable-2fa | disable-2fa | set | trust-policy."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pmdesk.commands.common import (
     print_table,
     signed_in,
 )
+from pmdesk.core.office_networks import TRUST_POLICIES, OfficeNetworkService
 from pmdesk.core.security import SecurityService, ShutOutPerson, ShutOutWarning
 
 
@@ -58,6 +59,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="HOURS",
         help="how long a command-line session lasts (1-168)",
     )
+    policy = add_command(
+        sub,
+        "trust-policy",
+        _trust_policy,
+        "where an address may be trusted: anywhere, only inside the office networks, or never",
+    )
+    policy.add_argument("policy", choices=TRUST_POLICIES)
+    policy.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="only say how many trusted addresses and people the change would affect",
+    )
     settings.add_argument(
         "--never-trust",
         metavar="LIST",
@@ -81,6 +94,7 @@ def _status(app: App, args: argparse.Namespace) -> int:
     print(f"Codes are valid for:      {settings.code_ttl_minutes} minutes")
     print(f"Never trusted:            {settings.never_trusted_addresses or '(none)'}")
     print(f"Command-line sessions:    {settings.session_hours} hours")
+    print(f"Trust policy:             {settings.trust_policy}")
     print(f"Codes are delivered by:   {status.mail_label}")
     print(f"Mail/SMS encrypted:       {_yes_no(status.mail_encrypted, none='n/a (no network)')}")
     print(
@@ -174,4 +188,21 @@ def _set(app: App, args: argparse.Namespace) -> int:
         print(f"Never trusted: {saved.never_trusted_addresses or '(none)'}")
     if args.session_hours is not None:
         print(f"A command-line session lasts {saved.session_hours} hours.")
+    return 0
+
+
+def _trust_policy(app: App, args: argparse.Namespace) -> int:
+    actor = signed_in(args)
+    service = SecurityService(app.context)
+    current = service.get(actor)
+    if current.trust_policy == args.policy:
+        print(f"The trust policy is already {args.policy}.")
+        return 0
+    found = OfficeNetworkService(app.context).impact_of_policy(actor, args.policy)
+    if args.dry_run:
+        print(f"Trust policy {current.trust_policy} → {args.policy}: {found.describe()}.")
+        print("Nothing was changed (--dry-run).")
+        return 0
+    service.update(actor, current.version, trust_policy=args.policy)
+    print(f"The trust policy is now {args.policy}: {found.describe()}.")
     return 0

@@ -4,16 +4,14 @@ network each trusted address lies in, and how many trusted addresses a change st
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
 from pmdesk.core.audit import Event
 from pmdesk.core.context import Actor, CoreContext
-from pmdesk.core.db import Database
 from pmdesk.core.errors import NotFound, PermissionDenied, ValidationError
-from pmdesk.core.models import AuditEvent, OfficeNetwork, SecuritySettings
+from pmdesk.core.models import AuditEvent, SecuritySettings
 from pmdesk.core.office_networks import (
     NEVER_REFUSAL,
     OUTSIDE,
@@ -25,17 +23,10 @@ from pmdesk.core.personnel import PersonForm, PersonnelService
 from pmdesk.core.security import SecurityService
 from pmdesk.core.trusted_ips import TrustedIpService, trust
 from tests.helpers.databases import stage
+from tests.helpers.office_networks import no_office_networks as no_office_networks
 from tests.helpers.staff import actor, add_group, add_person
 
-
-@pytest.fixture(autouse=True)
-def _no_networks(owner_db: Database) -> Iterator[None]:
-    """The shared server databases keep this table between tests: start and end empty."""
-    with stage(owner_db) as s:
-        s.execute(delete(OfficeNetwork))
-    yield
-    with stage(owner_db) as s:
-        s.execute(delete(OfficeNetwork))
+pytestmark = pytest.mark.usefixtures("no_office_networks")
 
 
 def _audit(ctx: CoreContext, event: Event) -> list[AuditEvent]:

@@ -49,8 +49,19 @@ def test_status_and_ip_list_on_each_engine(db: Database) -> None:
     code, out, err = pmdesk(db, "ip", "list")
     assert code == 0, err
     header, row, footer = out.splitlines()
-    assert header.split() == ["Id", "IP", "Created", "(UTC)", "User", "Name", "Expires", "(UTC)"]
+    assert header.split() == [
+        "Id",
+        "IP",
+        "Network",
+        "Created",
+        "(UTC)",
+        "User",
+        "Name",
+        "Expires",
+        "(UTC)",
+    ]
     assert "192.0.2.44" in row and "alice" in row and "Alice Adams" in row
+    assert "Outside office networks" in row
     assert footer == "Viewing items 1-1 of 1"
 
 
