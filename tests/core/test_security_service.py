@@ -17,6 +17,7 @@ from pmdesk.core.errors import ConflictError, PermissionDenied, ValidationError
 from pmdesk.core.models import AuditEvent
 from pmdesk.core.security import SecurityService, ShutOutWarning, load_settings
 from tests.helpers.databases import stage
+from tests.helpers.hardened import ONE_PERSON_PER_PROCESS
 from tests.helpers.staff import actor, add_group, add_person
 
 
@@ -295,6 +296,7 @@ def test_command_line_acts_without_a_group_but_is_audited(ctx: CoreContext) -> N
     assert row.workstation == cli.workstation
 
 
+@ONE_PERSON_PER_PROCESS
 def test_simultaneous_saves_one_wins_the_other_is_told(ctx: CoreContext) -> None:
     admins = [actor(add_person(ctx.db, f"admin{i}"), f"admin{i}") for i in range(2)]
     service = SecurityService(ctx)

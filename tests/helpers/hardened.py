@@ -39,3 +39,7 @@ WITHOUT_SIGN_IN = pytest.mark.not_hardened(
     "calls a command's function without the sign-in the command line does first; the command "
     "itself runs signed in on the hardened leg in tests/e2e"
 )
+ONE_PERSON_PER_PROCESS = pytest.mark.not_hardened(
+    "two people act at once through one Database: there a workstation process acts as the one "
+    "person signed in on it (Database.use_session), so two at once are two workstations"
+)
