@@ -138,7 +138,8 @@ def _login(app: App, args: argparse.Namespace) -> int:
         if not code:
             continue
         if trust is None and needed.trust_refused:
-            print(f"This IP cannot be trusted: {needed.trust_refused}")
+            # The refusal is a whole sentence saying why (policy, loopback, never-trusted list).
+            print(needed.trust_refused)
             trust = False
         elif trust is None:
             print(TRUST_HINT)
