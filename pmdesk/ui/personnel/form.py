@@ -21,81 +21,35 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
 from pmdesk.core.personnel import ACCESS_FLAGS, Choice, Lookups, PersonForm, PersonRecord
-from pmdesk.ui.icons import icon, pixmap
 from pmdesk.ui.personnel.address import ADDRESS_FIELDS, Address, AddressDialog
+from pmdesk.ui.personnel.address_row import PersonAddress
+from pmdesk.ui.personnel.form_fields import (
+    CHOICE_FIELDS,
+    TEXT_FIELDS,
+    align_labels,
+    field_labels,
+    fit_placeholder,
+    password_help,
+)
+from pmdesk.ui.personnel.lock_row import PersonLock
 from pmdesk.ui.personnel.sessions_box import PersonSessions
 from pmdesk.ui.personnel.trusted_box import PersonTrustedIps
-from pmdesk.ui.system.common import local_time
+from pmdesk.ui.system.common import form_layout
 from pmdesk.ui.widgets import (
     FieldBox,
-    FieldError,
     MessageLabel,
     hint_label,
     label_fields,
-    link_button,
 )
 
 if TYPE_CHECKING:
     from pmdesk.core.sessions import SessionRow
     from pmdesk.core.trusted_ips import TrustedIpRow
-
-TEXT_FIELDS = (
-    "last_name",
-    "first_name",
-    "number",
-    "phone",
-    "mobile",
-    "email",
-    "hourly_cost",
-    "login",
-    "password",
-    "password_confirm",
-)
-CHOICE_FIELDS = ("location_id", "group_id", "language_id", "team_id")
-
-
-def field_labels() -> dict[str, str]:
-    """Each PersonForm field as the form labels it (for messages and the conflict table)."""
-    from PySide6.QtCore import QCoreApplication
-
-    def t(text: str) -> str:
-        return QCoreApplication.translate("PersonEditor", text)
-
-    return {
-        "last_name": t("Lastname"),
-        "first_name": t("Forename"),
-        "number": t("Number"),
-        "street": t("Street"),
-        "postcode": t("Postcode"),
-        "city": t("City"),
-        "country": t("Country"),
-        "phone": t("Phone"),
-        "mobile": t("Mobile"),
-        "email": t("Email"),
-        "email_newsletter": t("Use e-mail for Newsletter"),
-        "email_invoicing": t("Use e-mail for Invoicing"),
-        "location_id": t("Location"),
-        "group_id": t("Usergroup"),
-        "language_id": t("Language"),
-        "team_id": t("Team"),
-        "hourly_cost": t("Hourly Cost"),
-        "login": t("Login"),
-        "password": t("Password"),
-        "password_confirm": t("Confirm"),
-        "visible": t("Visible in the suite's apps"),
-        "access_planning": t("Planning"),
-        "access_notifications": t("Notifications"),
-        "access_inspection": t("Inspection"),
-        "access_webservice": t("Webservice"),
-        "access_courtesy_car": t("Courtesy Car"),
-        "access_reception": t("Reception"),
-    }
 
 
 class PersonEditor(QWidget):
@@ -111,8 +65,6 @@ class PersonEditor(QWidget):
         self.setObjectName("personEditor")
         self.record: PersonRecord | None = None
         self._baseline = PersonForm()
-        self._address = Address()
-        self._address_errors: dict[str, str] = {}
         self._lookups = Lookups([], [], [], [])
         self._editable = True
         self._loading = False
@@ -181,20 +133,11 @@ class PersonEditor(QWidget):
         for name in CHOICE_FIELDS:
             self.boxes[name] = FieldBox(self.combos[name], self)
 
-        self.address_button = link_button(self.tr("Click here to change the address."), self)
-        self.address_button.setObjectName("addressButton")
-        self.address_button.setIcon(icon("address"))
-        self.address_button.clicked.connect(self.edit_address)
-        self.address_label = QLabel(self)
-        self.address_label.setObjectName("addressLabel")
-        self.address_label.setProperty("role", "muted")
-        self.address_label.setWordWrap(True)
-        self.address_error = FieldError(self, self.address_button)
-        address_column = QVBoxLayout()
-        address_column.setSpacing(0)
-        address_column.addWidget(self.address_button, 0, Qt.AlignmentFlag.AlignLeft)
-        address_column.addWidget(self.address_label)
-        address_column.addWidget(self.address_error)
+        self.address_row = PersonAddress(self)
+        self.address_row.edited.connect(self._edited)
+        self.address_button = self.address_row.button
+        self.address_label = self.address_row.label
+        self.address_error = self.address_row.error
 
         self.newsletter_check = QCheckBox(self.tr("Newsletter"), self)
         self.newsletter_check.setObjectName("newsletterCheck")
@@ -208,11 +151,11 @@ class PersonEditor(QWidget):
         self.newsletter_check.setAccessibleName(self.labels["email_newsletter"])
         self.invoicing_check.setAccessibleName(self.labels["email_invoicing"])
 
-        left = _form_layout()
+        left = form_layout(vertical_spacing=6)
         left.addRow(self.labels["last_name"], self.boxes["last_name"])
         left.addRow(self.labels["first_name"], self.boxes["first_name"])
         left.addRow(self.labels["number"], self.boxes["number"])
-        left.addRow(self.tr("Address"), address_column)
+        left.addRow(self.tr("Address"), self.address_row)
         left.addRow(self.labels["phone"], self.boxes["phone"])
         left.addRow(self.labels["mobile"], self.boxes["mobile"])
         left.addRow(self.labels["email"], self.boxes["email"])
@@ -223,7 +166,7 @@ class PersonEditor(QWidget):
         currency = QLabel("€", self)
         cost.addWidget(currency)
         cost.addWidget(self.boxes["hourly_cost"], 1)
-        right = _form_layout()
+        right = form_layout(vertical_spacing=6)
         right.addRow(self.labels["location_id"], self.boxes["location_id"])
         right.addRow(self.labels["group_id"], self.boxes["group_id"])
         right.addRow(self.labels["language_id"], self.boxes["language_id"])
@@ -266,7 +209,7 @@ class PersonEditor(QWidget):
         for check in self.checks.values():
             check.clicked.connect(self._edited)
 
-        sec_left = _form_layout()
+        sec_left = form_layout(vertical_spacing=6)
         sec_left.addRow(self.labels["password"], self.boxes["password"])
         sec_left.addRow(self.labels["password_confirm"], self.boxes["password_confirm"])
         sec_left.addRow("", self.visible_check)
@@ -296,22 +239,11 @@ class PersonEditor(QWidget):
             check.setAccessibleDescription(self.access_hint.text())
         flags.setRowStretch(5, 1)
 
-        self.lock_icon = QLabel(self)
-        self.lock_label = QLabel(self)
-        self.lock_label.setObjectName("lockLabel")
-        self.lock_label.setWordWrap(True)
-        self.unlock_button = QPushButton(icon("unlock"), self.tr("Unlock"), self)
-        self.unlock_button.setObjectName("unlockButton")
-        self.unlock_button.setAutoDefault(False)
-        self.unlock_button.clicked.connect(self.unlock_requested)
-        lock_row = QHBoxLayout()
-        lock_row.setSpacing(8)
-        lock_row.addWidget(self.lock_icon)
-        lock_row.addWidget(self.lock_label, 1)
-        lock_row.addWidget(self.unlock_button)
-        self.lock_row = QWidget(self)
-        self.lock_row.setLayout(lock_row)
-        lock_row.setContentsMargins(0, 4, 0, 0)
+        self.lock_row = PersonLock(self)
+        self.lock_row.unlock_requested.connect(self.unlock_requested)
+        self.lock_icon = self.lock_row.lock_icon
+        self.lock_label = self.lock_row.lock_label
+        self.unlock_button = self.lock_row.unlock_button
 
         self.sessions_row = PersonSessions(self)
         self.sessions_row.end_requested.connect(self.end_sessions_requested)
@@ -319,7 +251,7 @@ class PersonEditor(QWidget):
         self.sessions_empty = self.sessions_row.sessions_empty
         self.end_sessions_button = self.sessions_row.end_sessions_button
 
-        _align_labels(left, sec_left)
+        align_labels(left, sec_left)
         for form in (left, right, sec_left):
             label_fields(form)
         self.edits["password_confirm"].setAccessibleName(self.tr("Confirm password"))
@@ -378,7 +310,7 @@ class PersonEditor(QWidget):
             combo.addItem(placeholder, None)
             for choice in choices:
                 combo.addItem(choice.name, choice.id)
-            _fit_placeholder(combo, placeholder)
+            fit_placeholder(combo, placeholder)
             combo.blockSignals(False)
             self._set_combo(name, current[name])
 
@@ -408,7 +340,7 @@ class PersonEditor(QWidget):
         values: dict[str, Any] = {name: self.edits[name].text() for name in TEXT_FIELDS}
         values.update({name: self._combo_value(name) for name in CHOICE_FIELDS})
         values.update({name: check.isChecked() for name, check in self.checks.items()})
-        values.update({name: getattr(self._address, name) for name in ADDRESS_FIELDS})
+        values.update({name: getattr(self.address(), name) for name in ADDRESS_FIELDS})
         return PersonForm(**values)
 
     def set_form(self, form: PersonForm) -> None:
@@ -421,8 +353,8 @@ class PersonEditor(QWidget):
                 self._set_combo(name, getattr(form, name))
             for name, check in self.checks.items():
                 check.setChecked(bool(getattr(form, name)))
-            self._address = Address(**{name: getattr(form, name) for name in ADDRESS_FIELDS})
-            self._show_address()
+            address = Address(**{name: getattr(form, name) for name in ADDRESS_FIELDS})
+            self.address_row.set_address(address)
         finally:
             self._loading = False
 
@@ -464,22 +396,7 @@ class PersonEditor(QWidget):
     def _show_password_help(self) -> None:
         """Password and Confirm say what an empty box means for this person: "unchanged" only
         where there is a password to keep."""
-        record = self.record
-        if not self._editable:  # no advice on what a read-only user cannot do
-            placeholders, hint = ("", ""), ""
-        elif record is not None and record.has_password:
-            placeholders = (self.tr("unchanged"), self.tr("unchanged"))
-            hint = self.tr(
-                "Leave empty to keep the current password. A new password removes this "
-                "person's trusted IP addresses."
-            )
-        else:
-            placeholders = (self.tr("at least 8 characters"), self.tr("the same again"))
-            hint = (
-                self.tr("A new person who gets a login needs a password of at least 8 characters.")
-                if record is None
-                else self.tr("No password yet: give one to let this person sign in.")
-            )
+        placeholders, hint = password_help(self.record, self._editable)
         self.edits["password"].setPlaceholderText(placeholders[0])
         self.edits["password_confirm"].setPlaceholderText(placeholders[1])
         self.password_hint.setText(hint)
@@ -500,15 +417,14 @@ class PersonEditor(QWidget):
         """Show each message next to its field; returns the messages without a field."""
         for name, box in self.boxes.items():
             box.set_error(errors.get(name))
-        self._address_errors = {k: v for k, v in errors.items() if k in ADDRESS_FIELDS}
-        self.address_error.set_error(" ".join(self._address_errors.values()) or None)
+        self.address_row.set_errors(errors)
         known = set(self.boxes) | set(ADDRESS_FIELDS)
         rest = [message for name, message in errors.items() if name not in known]
         first = next((name for name in self.boxes if errors.get(name)), None)
         if first is not None:
             widget = self.boxes[first].editor
             widget.setFocus()
-        elif self._address_errors:
+        elif self.address_row.errors:
             self.address_button.setFocus()
         return rest
 
@@ -518,55 +434,22 @@ class PersonEditor(QWidget):
 
     def field_error(self, name: str) -> str:
         if name in ADDRESS_FIELDS:
-            return self._address_errors.get(name, "")
+            return self.address_row.errors.get(name, "")
         error = self.boxes[name].error
         return error.text() if not error.isHidden() else ""
 
     # ----- address ------------------------------------------------------------------------
 
     def edit_address(self) -> AddressDialog:
-        dialog = AddressDialog(
-            self._address, self._address_errors, self, read_only=not self._editable
-        )
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-
-        def accepted() -> None:
-            new = dialog.address()
-            if new != self._address:
-                self._address = new
-                self._address_errors = {}
-                self.address_error.set_error(None)
-                self._show_address()
-                self._edited()
-
-        dialog.accepted.connect(accepted)
-        dialog.open()
-        return dialog
+        return self.address_row.edit()
 
     def address(self) -> Address:
-        return self._address
-
-    def _show_address(self) -> None:
-        summary = self._address.summary()
-        self.address_label.setText(summary or self.tr("No address yet"))
+        return self.address_row.address()
 
     # ----- lock state and trusted addresses -----------------------------------------------
 
     def set_lock_state(self, locked_until: datetime | None, locked: bool, failed: int) -> None:
-        if locked and locked_until is not None:
-            when = local_time(locked_until)
-            self.lock_label.setText(
-                self.tr("Locked until {time} after {n} failed logins.").format(time=when, n=failed)
-            )
-            self.lock_icon.setPixmap(pixmap("lock", 18, self.devicePixelRatioF()))
-        else:
-            text = self.tr("Not locked.")
-            if failed:
-                text += " " + self.tr("{n} failed logins since the last success.").format(n=failed)
-            self.lock_label.setText(text)
-            self.lock_icon.setPixmap(pixmap("unlock", 18, self.devicePixelRatioF()))
-        self.unlock_button.setVisible(locked)
-        self.unlock_button.setEnabled(self._editable)
+        self.lock_row.show_state(locked_until, locked, failed)
 
     def set_sessions(self, rows: Sequence[SessionRow] | None, *, can_end: bool = False) -> None:
         """This person's open sessions (None: not shown, e.g. a new person)."""
@@ -581,13 +464,7 @@ class PersonEditor(QWidget):
 
     def set_editable(self, editable: bool) -> None:
         self._editable = editable
-        # A read-only user is not invited to change what they cannot save.
-        self.address_button.setText(
-            self.tr("Click here to change the address.")
-            if editable
-            else self.tr("Click here to see the whole address.")
-        )
-        self._show_address()
+        self.address_row.set_editable(editable)
         self._show_password_help()
         for edit in self.edits.values():
             edit.setReadOnly(not editable)
@@ -595,39 +472,8 @@ class PersonEditor(QWidget):
             combo.setEnabled(editable)
         for check in self.checks.values():
             check.setEnabled(editable)
-        self.unlock_button.setEnabled(editable)
+        self.lock_row.set_editable(editable)
 
     def _edited(self, *_args: object) -> None:
         if not self._loading:
             self.changed.emit()
-
-
-def _fit_placeholder(combo: QComboBox, placeholder: str) -> None:
-    """Make a combo at least wide enough for its placeholder ("select a usergroup")."""
-    metrics = combo.fontMetrics()
-    per_char = max(metrics.horizontalAdvance("x"), 1)
-    needed = -(-metrics.horizontalAdvance(placeholder) // per_char) + 2
-    combo.setMinimumContentsLength(max(10, needed))
-
-
-def _form_layout() -> QFormLayout:
-    layout = QFormLayout()
-    layout.setVerticalSpacing(6)
-    layout.setHorizontalSpacing(12)
-    layout.setLabelAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-    layout.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-    return layout
-
-
-def _align_labels(*layouts: QFormLayout) -> None:
-    """Give the label columns of several forms one width, so their fields line up."""
-    labels: list[QLabel] = []
-    for layout in layouts:
-        for row in range(layout.rowCount()):
-            item = layout.itemAt(row, QFormLayout.ItemRole.LabelRole)
-            widget = item.widget() if item is not None else None
-            if isinstance(widget, QLabel):
-                labels.append(widget)
-    width = max((label.sizeHint().width() for label in labels), default=0)
-    for label in labels:
-        label.setMinimumWidth(width)

@@ -12,9 +12,9 @@ from PySide6.QtWidgets import (
 )
 
 
-def form_layout() -> QFormLayout:
+def form_layout(vertical_spacing: int = 8) -> QFormLayout:
     layout = QFormLayout()
-    layout.setVerticalSpacing(8)
+    layout.setVerticalSpacing(vertical_spacing)
     layout.setHorizontalSpacing(12)
     layout.setLabelAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
     layout.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
