@@ -147,7 +147,13 @@ class LoginService:
         """The server's own sign-in on a database hardened to level 3 or later, else None."""
         if self._ctx.db.hardening_level < 3:
             return None
-        return ServerLogin(self._ctx.db, self._passwords, self._workstation, self._session_kind)
+        return ServerLogin(
+            self._ctx.db,
+            self._passwords,
+            self._workstation,
+            self._session_kind,
+            self._ctx.clock,
+        )
 
     def _default_delivery(self, settings: DeliverySettings) -> Delivery:
         from pmdesk.core.delivery.factory import delivery_for

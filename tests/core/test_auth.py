@@ -33,7 +33,6 @@ from tests.helpers.databases import stage
 from tests.helpers.hardened import (
     LOOPBACK_NEVER_TRUSTED,
     RELAY_DELIVERS,
-    RETRY_BY_THE_WORKSTATIONS_CLOCK,
     SERVER_PASSWORDS,
     SERVER_SESSIONS,
 )
@@ -356,7 +355,6 @@ def test_starting_over_retires_the_previous_code(
     assert "replaced by a newer sign-in" in result.message
 
 
-@RETRY_BY_THE_WORKSTATIONS_CLOCK
 def test_signing_in_again_within_30_seconds_sends_no_new_code(
     ctx: CoreContext, alice: int, delivery: CollectingDelivery, clock: ShiftedClock
 ) -> None:
@@ -555,7 +553,6 @@ def test_unknown_login_attempts_are_refused(
 # ----- resend ----------------------------------------------------------------------------------
 
 
-@RETRY_BY_THE_WORKSTATIONS_CLOCK
 def test_resend_waits_30_seconds_and_keeps_the_attempt_count(
     ctx: CoreContext, alice: int, delivery: CollectingDelivery, clock: ShiftedClock
 ) -> None:

@@ -5,11 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-RETRY_BY_THE_WORKSTATIONS_CLOCK = pytest.mark.not_hardened(
-    "compares the moment of a refusal's retry with an earlier answer's, across a move of the "
-    "test clock: there the server answers in seconds left, which the client turns into a "
-    "moment by the workstation's own clock (server/login_client.py), which no test clock moves"
-)
 RELAY_DELIVERS = pytest.mark.not_hardened(
     "the relay sends the codes there, with its own settings and secrets, never the "
     "workstation: delivery and its failures are tested in tests/core/test_relay*.py"

@@ -21,7 +21,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from pmdesk.core import sessions
+from pmdesk.core import codes, sessions
+from pmdesk.core.clock import Clock
 from pmdesk.core.context import Actor
 from pmdesk.core.db import Database
 from pmdesk.core.delivery.base import is_sms
@@ -56,6 +57,27 @@ STATUS_WAIT_MS = 8000
 CODE_STATE_UNKNOWN = "The code may not have been sent. Send a new code."
 
 Answer = dict[str, Any]
+#: Where ``_call`` notes the moment of the server's answer (the server's keys have no '_').
+_ANSWERED_AT = "_answered_at"
+
+
+def _sendable_challenge(challenge_id: object) -> str:
+    """A malformed id (NUL or a lone surrogate cannot even be sent) goes as '', which the
+    server refuses and audits as an unknown attempt: the refusal and the audit row of auth's
+    own check."""
+    if isinstance(challenge_id, str) and codes.well_formed_challenge_id(challenge_id):
+        return challenge_id
+    return ""
+
+
+def _moment(answer: Answer, key: str, seconds_left: int) -> datetime:
+    """The server's moment ``key`` (its clock, exact), else its seconds left from the moment
+    of the answer."""
+    found = answer.get(key)
+    if found:
+        return datetime.fromisoformat(str(found)).replace(tzinfo=UTC)
+    at: datetime = answer[_ANSWERED_AT]
+    return at + timedelta(seconds=seconds_left)
 
 
 class ServerLogin:
@@ -67,8 +89,10 @@ class ServerLogin:
         passwords: Passwords,
         workstation: str,
         session_kind: str | None,
+        clock: Clock,
     ) -> None:
         self._db = db
+        self._clock = clock
         self._passwords = passwords
         self._workstation = workstation
         self._session_kind = session_kind
@@ -120,8 +144,9 @@ class ServerLogin:
             answer = self._call(
                 s,
                 "check_code(:challenge, :code, :trust, :ws, :kind, :os_user)",
-                challenge=challenge_id if isinstance(challenge_id, str) else "",
-                code=code if isinstance(code, str) else "",
+                challenge=_sendable_challenge(challenge_id),
+                # Malformed ('' never matches): the server counts a wrong attempt, as auth does.
+                code=code if codes.well_formed(code) else "",
                 trust=bool(trust),
                 ws=self._workstation,
                 **self._session_parameters,
@@ -140,7 +165,7 @@ class ServerLogin:
             return self._call(
                 s,
                 "resend_code(:challenge, :ws)",
-                challenge=challenge_id if isinstance(challenge_id, str) else "",
+                challenge=_sendable_challenge(challenge_id),
                 ws=self._workstation,
             )
 
@@ -169,6 +194,9 @@ class ServerLogin:
         found = s.execute(text(f"SELECT {SCHEMA}.{call}"), params).scalar_one()
         answer = found if isinstance(found, dict) else json.loads(str(found))
         assert isinstance(answer, dict)
+        # The server answers in seconds left; they count from this moment of the core's clock
+        # (the database's, in the same transaction), as in auth, never the workstation's.
+        answer[_ANSWERED_AT] = self._clock.now(s)
         return answer
 
     def _signed_in(self, s: Session, answer: Answer) -> SignedIn:
@@ -222,15 +250,14 @@ class ServerLogin:
             problem = CODE_STATE_UNKNOWN
         else:  # still queued or being sent
             problem = relay_down(status.get("relay_last_seen_s"))
-        now = datetime.now(UTC)
         resend_after_s = int(status.get("resend_after_s", answer.get("resend_after_s", 0)) or 0)
         valid_s = int(answer.get("valid_s", 0))
         return CodeNeeded(
             challenge_id=challenge,
             destination=str(answer.get("destination") or ""),
-            expires_at=now + timedelta(seconds=valid_s),
+            expires_at=_moment(answer, "expires_at", valid_s),
             valid_seconds=valid_s,
-            resend_after=now + timedelta(seconds=resend_after_s),
+            resend_after=_moment(status, "resend_at", resend_after_s),
             delivery_error=problem,
             attempts_left=int(answer.get("attempts_left", 0)),
             trust_refused=refusal,
@@ -240,8 +267,8 @@ class ServerLogin:
         reason = answer.get("reason")
         attempts_left = answer.get("attempts_left")
         if reason == "too_soon":
-            now = datetime.now(UTC)
-            retry = now + timedelta(seconds=int(answer.get("retry_after_s", 1)))
+            retry = _moment(answer, "retry_at", int(answer.get("retry_after_s", 1)))
+            now: datetime = answer[_ANSWERED_AT]
             return too_soon(retry, now, too_soon_message, attempts_left=attempts_left)
         if reason == "no_destination":
             method = str(answer.get("method", ""))

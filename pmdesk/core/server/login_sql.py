@@ -351,7 +351,8 @@ STATEMENTS: tuple[str, ...] = (
         RETURN {_S}.code_hash(challenge, code);
     END
     $$""",
-    # The answer for a challenge waiting for its code.
+    # The answer for a challenge waiting for its code. Moments as well as seconds left: the
+    # client shows the server's own moments (auth's are the same database clock's).
     f"""
     CREATE OR REPLACE FUNCTION {_S}.code_needed(c {_S}.login_challenges, destination text,
         now_ timestamp, matched text)
@@ -365,6 +366,8 @@ STATEMENTS: tuple[str, ...] = (
                 extract(epoch FROM c.last_sent_at + make_interval(
                     secs => {_L["resend_interval_s"]}) - now_))::integer END,
             'attempts_left', greatest(0, {_L["max_code_attempts"]} - c.attempts),
+            'expires_at', c.expires_at,
+            'resend_at', c.last_sent_at + make_interval(secs => {_L["resend_interval_s"]}),
             'relay_last_seen_s', {_S}.relay_last_seen_s(), 'matched', matched)
     $$""",
     # Step 1: the password (auth.LoginService.begin).
@@ -450,7 +453,8 @@ STATEMENTS: tuple[str, ...] = (
         IF last_sent IS NOT NULL THEN
             RETURN {_S}.refuse(p.login, address, ws, 'too_soon', 'too_soon',
                 jsonb_build_object('retry_after_s', greatest(1, ceil(extract(epoch FROM last_sent
-                     + make_interval(secs => {_L["resend_interval_s"]}) - now_)))::integer));
+                     + make_interval(secs => {_L["resend_interval_s"]}) - now_)))::integer,
+                'retry_at', last_sent + make_interval(secs => {_L["resend_interval_s"]})));
         END IF;
         dest := {_S}.destination(p, settings.delivery_method);
         IF dest IS NULL THEN
@@ -669,6 +673,7 @@ STATEMENTS: tuple[str, ...] = (
             RETURN {_S}.refuse(p.login, address, ws, 'too_soon', 'too_soon', jsonb_build_object(
                 'retry_after_s', greatest(1, ceil(extract(epoch FROM last_sent
                     + make_interval(secs => {_L["resend_interval_s"]}) - now_)))::integer,
+                'retry_at', last_sent + make_interval(secs => {_L["resend_interval_s"]}),
                 'attempts_left', {_L["max_code_attempts"]} - c.attempts));
         END IF;
         SELECT * INTO settings FROM {_S}.security_settings ORDER BY id LIMIT 1;
@@ -721,6 +726,7 @@ STATEMENTS: tuple[str, ...] = (
             'resend_after_s', CASE WHEN c.last_sent_at IS NULL THEN 0 ELSE greatest(0,
                 extract(epoch FROM c.last_sent_at + make_interval(
                     secs => {_L["resend_interval_s"]}) - {_S}.now()))::integer END,
+            'resend_at', c.last_sent_at + make_interval(secs => {_L["resend_interval_s"]}),
             'relay_last_seen_s', {_S}.relay_last_seen_s());
     END
     $$""",
