@@ -10,14 +10,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import timedelta
 from itertools import pairwise
 from typing import TYPE_CHECKING, TypeVar
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeyEvent
 from PySide6.QtWidgets import (
-    QCheckBox,
     QDialog,
     QFormLayout,
     QFrame,
@@ -34,16 +32,15 @@ from PySide6.QtWidgets import (
 from pmdesk import __version__
 from pmdesk.ui.errors import error_text
 from pmdesk.ui.icons import app_icon, icon, pixmap
-from pmdesk.ui.login_backend import LoginBackend, format_duration, seconds_from
+from pmdesk.ui.login_backend import LoginBackend
+from pmdesk.ui.login_code_page import LoginCodePage, code_timing
 from pmdesk.ui.query import Query
 from pmdesk.ui.tasks import TaskManager
 from pmdesk.ui.widgets import (
     BusyIndicator,
     MessageLabel,
-    hint_label,
     link_button,
     make_primary,
-    repolish,
 )
 
 if TYPE_CHECKING:
@@ -80,7 +77,6 @@ class LoginDialog(QDialog):
         self._code_deadline: float | None = None
         self._resend_deadline: float | None = None
         self._startup_failed = False
-        self._trust_refused: str | None = None
 
         self.setObjectName("loginDialog")
         self.setWindowTitle(self.tr("Login"))
@@ -99,7 +95,6 @@ class LoginDialog(QDialog):
         self._timer.setInterval(250)
         self._timer.timeout.connect(self._tick)
 
-        self.code_edit.textChanged.connect(self._code_typed)
         self._show_page(self.CREDENTIALS)
         self.set_opening()
 
@@ -137,60 +132,20 @@ class LoginDialog(QDialog):
         form.addRow(self.tr("Password"), self.password_edit)
         return credentials
 
-    def _build_code_page(self) -> QWidget:
-        """Step 2: the security code, its countdown, "Trust this IP", a new code, Back."""
-        self.sent_label = QLabel(self)
-        self.sent_label.setWordWrap(True)
-        self.sent_label.setObjectName("sentLabel")
-        self.code_edit = QLineEdit(self)
-        self.code_edit.setObjectName("codeEdit")
-        # Short: the box shows its digits in a large font, and the placeholder shares it.
-        self.code_edit.setPlaceholderText(self.tr("6-digit code"))
-        self.code_edit.setMaxLength(6)
-        self.code_edit.setInputMethodHints(Qt.InputMethodHint.ImhDigitsOnly)
-        self.code_edit.setAccessibleName(self.tr("Security code"))
-        self.countdown_label = QLabel(self)
-        self.countdown_label.setObjectName("countdownLabel")
-        self.countdown_label.setProperty("role", "countdown")
-        clock = QLabel(self)
-        clock.setPixmap(pixmap("clock", 16, self.devicePixelRatioF()))
-        countdown_row = QHBoxLayout()
-        countdown_row.setSpacing(6)
-        countdown_row.addWidget(clock)
-        countdown_row.addWidget(self.countdown_label, 1)
-        self.trust_check = QCheckBox(self.tr("Trust this IP"), self)
-        self.trust_check.setObjectName("trustCheck")
-        self._trust_hint_text = self.tr(
-            "Only tick this on your office network, never at home or on public Wi-Fi."
-        )
-        self.trust_hint = hint_label(self._trust_hint_text, self)
-        self.trust_hint.setObjectName("trustHint")
-        self.trust_check.setAccessibleDescription(self._trust_hint_text)
-        self.trust_hint.setContentsMargins(24, 0, 0, 0)
-        self.resend_button = QPushButton(icon("mail"), self.tr("Send a new code"), self)
-        self.resend_button.setObjectName("resendButton")
-        self.resend_button.setAutoDefault(False)
+    def _build_code_page(self) -> LoginCodePage:
+        """Step 2: the security code, its countdown, "Trust this IP", a new code; and Back."""
+        self.code_page = LoginCodePage(self)
+        self.sent_label = self.code_page.sent_label
+        self.code_edit = self.code_page.code_edit
+        self.countdown_label = self.code_page.countdown_label
+        self.trust_check = self.code_page.trust_check
+        self.trust_hint = self.code_page.trust_hint
+        self.resend_button = self.code_page.resend_button
         self.resend_button.clicked.connect(self._resend)
         self.back_button = QPushButton(icon("back"), self.tr("Back"), self)
         self.back_button.setAutoDefault(False)
         self.back_button.clicked.connect(self._back_to_credentials)
-        code_page = QWidget(self)
-        code_form = QFormLayout(code_page)
-        code_form.setContentsMargins(0, 0, 0, 0)
-        code_form.setVerticalSpacing(10)
-        code_form.addRow(self.sent_label)
-        code_form.addRow(self.tr("Security code"), self.code_edit)
-        code_form.addRow("", countdown_row)
-        trust_box = QVBoxLayout()
-        trust_box.setSpacing(2)
-        trust_box.addWidget(self.trust_check)
-        trust_box.addWidget(self.trust_hint)
-        code_form.addRow("", trust_box)
-        resend_row = QHBoxLayout()
-        resend_row.addWidget(self.resend_button)
-        resend_row.addStretch(1)
-        code_form.addRow("", resend_row)
-        return code_page
+        return self.code_page
 
     def _build_buttons(self) -> QHBoxLayout:
         """The warning that recent codes did not go out (said before anyone signs in), the
@@ -356,7 +311,7 @@ class LoginDialog(QDialog):
             self.message.show_error(self.tr("Enter the security code you received."))
             self.code_edit.setFocus()
             return
-        trust = self.trust_check.isChecked() and self._trust_refused is None
+        trust = self.code_page.wants_trust()
         challenge_id = challenge.challenge_id
         self._run(
             lambda: backend.verify(challenge_id, code, trust),
@@ -439,52 +394,20 @@ class LoginDialog(QDialog):
     def _code_needed(self, result: CodeNeeded, *, resent: bool = False) -> None:
         self._challenge = result
         now = self._monotonic()
-        # The server's clock when the code was made: its deadlines are on that clock.
-        server_now = result.expires_at - timedelta(seconds=float(result.valid_seconds))
-        valid = seconds_from(result.valid_seconds, server_now)
+        valid, resend_in = code_timing(result)
         self._code_deadline = now + valid if valid is not None else None
-        resend_in = seconds_from(result.resend_after, server_now)
+        self._resend_deadline = now + resend_in
+        self.code_page.show_sent(
+            result.destination, resent=resent, failed=bool(result.delivery_error)
+        )
+        self.code_page.show_trust_refusal(result.trust_refused, busy=self._busy)
         if result.delivery_error:
-            # Nothing went out: "Send a new code" works at once (server_now is only known to
-            # the second, which would otherwise hold the button back for up to half a second).
-            resend_in = 0.0
-        self._resend_deadline = now + max(resend_in or 0.0, 0.0)
-        destination = result.destination
-        if destination:
-            text = (
-                self.tr("A new security code was sent to {destination}.")
-                if resent
-                else self.tr("A security code was sent to {destination}.")
-            )
-            self.sent_label.setText(text.format(destination=destination))
-        else:
-            self.sent_label.setText(self.tr("A security code was sent to you."))
-        self._show_trust_refusal(result.trust_refused)
-        delivery_error = result.delivery_error
-        if delivery_error:
-            self.sent_label.setText(self.tr("The security code could not be sent."))
-            self.message.show_error(str(delivery_error))
+            self.message.show_error(str(result.delivery_error))
         elif resent:
             self.message.show_notice(self.tr("A new code is on its way. Use the newest code."))
         self._timer.start()
         self._tick()
         self.code_edit.setFocus()
-
-    def _show_trust_refusal(self, reason: object) -> None:
-        """An address that can never be trusted here: "Trust this IP" is off, disabled, and
-        the reason is shown under it (and given to screen readers)."""
-        self._trust_refused = str(reason) if reason else None
-        if self._trust_refused:
-            self.trust_check.setChecked(False)
-            text = self.tr("Not available: {reason}").format(reason=self._trust_refused)
-            self.trust_hint.setText(text)
-            self.trust_check.setToolTip(text)
-            self.trust_check.setAccessibleDescription(text)
-        else:
-            self.trust_hint.setText(self._trust_hint_text)
-            self.trust_check.setToolTip("")
-            self.trust_check.setAccessibleDescription(self._trust_hint_text)
-        self.trust_check.setEnabled(not self._busy and self._trust_refused is None)
 
     def _refusal_text(self, result: Refused) -> str:
         """The core's sentence; the attempts left are added when it does not say them."""
@@ -527,7 +450,7 @@ class LoginDialog(QDialog):
             self.busy.stop()
         for widget in (self.username_edit, self.password_edit, self.code_edit):
             widget.setEnabled(not busy)
-        self.trust_check.setEnabled(not busy and self._trust_refused is None)
+        self.code_page.allow_trust(not busy)
         self._update_buttons()
 
     def _update_buttons(self) -> None:
@@ -539,35 +462,11 @@ class LoginDialog(QDialog):
 
     def _tick(self) -> None:
         now = self._monotonic()
-        if self._code_deadline is not None:
-            left = self._code_deadline - now
-            if left > 0:
-                self.countdown_label.setText(
-                    self.tr("Valid for {time}").format(time=format_duration(left))
-                )
-                expired = False
-            else:
-                self.countdown_label.setText(self.tr("This code has expired. Send a new code."))
-                expired = True
-            if bool(self.countdown_label.property("expired")) != expired:
-                self.countdown_label.setProperty("expired", expired)
-                repolish(self.countdown_label)
-        else:
-            self.countdown_label.setText("")
-        if self._resend_deadline is not None and now < self._resend_deadline:
-            self.resend_button.setText(
-                self.tr("Send a new code ({seconds} s)").format(
-                    seconds=int(self._resend_deadline - now + 0.999)
-                )
-            )
-        else:
-            self.resend_button.setText(self.tr("Send a new code"))
+        deadline, resend_at = self._code_deadline, self._resend_deadline
+        self.code_page.show_countdown(deadline - now if deadline is not None else None)
+        wait = resend_at - now if resend_at is not None and now < resend_at else None
+        self.code_page.show_resend_wait(wait)
         self._update_buttons()
-
-    def _code_typed(self, text: str) -> None:
-        digits = "".join(ch for ch in text if "0" <= ch <= "9")
-        if digits != text:
-            self.code_edit.setText(digits)
 
     def _focus_first_empty(self) -> None:
         if self.step == self.CODE:

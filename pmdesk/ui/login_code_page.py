@@ -1,0 +1,163 @@
+"""Step 2 of the login dialog: where the code went, the code box and its countdown, "Trust this
+IP" (or why it cannot be ticked here) and "Send a new code". The dialog keeps the challenge and
+its deadlines; this page shows them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from pmdesk.ui.icons import icon, pixmap
+from pmdesk.ui.login_backend import format_duration, seconds_from
+from pmdesk.ui.widgets import hint_label, repolish
+
+if TYPE_CHECKING:
+    from pmdesk.core.login_results import CodeNeeded
+
+
+def code_timing(result: CodeNeeded) -> tuple[float | None, float]:
+    """Seconds from now until the code expires (None: unknown), and until a new one may be
+    asked for."""
+    # The server's clock when the code was made: its deadlines are on that clock.
+    server_now = result.expires_at - timedelta(seconds=float(result.valid_seconds))
+    valid = seconds_from(result.valid_seconds, server_now)
+    resend_in = seconds_from(result.resend_after, server_now)
+    if result.delivery_error:
+        # Nothing went out: "Send a new code" works at once (server_now is only known to
+        # the second, which would otherwise hold the button back for up to half a second).
+        resend_in = 0.0
+    return valid, max(resend_in or 0.0, 0.0)
+
+
+class LoginCodePage(QWidget):
+    """The security-code step; ``trust_refused`` says why this address cannot be trusted."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.trust_refused: str | None = None
+        self.sent_label = QLabel(self)
+        self.sent_label.setWordWrap(True)
+        self.sent_label.setObjectName("sentLabel")
+        self.code_edit = QLineEdit(self)
+        self.code_edit.setObjectName("codeEdit")
+        # Short: the box shows its digits in a large font, and the placeholder shares it.
+        self.code_edit.setPlaceholderText(self.tr("6-digit code"))
+        self.code_edit.setMaxLength(6)
+        self.code_edit.setInputMethodHints(Qt.InputMethodHint.ImhDigitsOnly)
+        self.code_edit.setAccessibleName(self.tr("Security code"))
+        self.countdown_label = QLabel(self)
+        self.countdown_label.setObjectName("countdownLabel")
+        self.countdown_label.setProperty("role", "countdown")
+        self.trust_check = QCheckBox(self.tr("Trust this IP"), self)
+        self.trust_check.setObjectName("trustCheck")
+        self.trust_hint_text = self.tr(
+            "Only tick this on your office network, never at home or on public Wi-Fi."
+        )
+        self.trust_hint = hint_label(self.trust_hint_text, self)
+        self.trust_hint.setObjectName("trustHint")
+        self.trust_check.setAccessibleDescription(self.trust_hint_text)
+        self.trust_hint.setContentsMargins(24, 0, 0, 0)
+        self.resend_button = QPushButton(icon("mail"), self.tr("Send a new code"), self)
+        self.resend_button.setObjectName("resendButton")
+        self.resend_button.setAutoDefault(False)
+        self.code_edit.textChanged.connect(self._code_typed)
+        self._layout_page()
+
+    def _layout_page(self) -> None:
+        clock = QLabel(self)
+        clock.setPixmap(pixmap("clock", 16, self.devicePixelRatioF()))
+        countdown_row = QHBoxLayout()
+        countdown_row.setSpacing(6)
+        countdown_row.addWidget(clock)
+        countdown_row.addWidget(self.countdown_label, 1)
+        code_form = QFormLayout(self)
+        code_form.setContentsMargins(0, 0, 0, 0)
+        code_form.setVerticalSpacing(10)
+        code_form.addRow(self.sent_label)
+        code_form.addRow(self.tr("Security code"), self.code_edit)
+        code_form.addRow("", countdown_row)
+        trust_box = QVBoxLayout()
+        trust_box.setSpacing(2)
+        trust_box.addWidget(self.trust_check)
+        trust_box.addWidget(self.trust_hint)
+        code_form.addRow("", trust_box)
+        resend_row = QHBoxLayout()
+        resend_row.addWidget(self.resend_button)
+        resend_row.addStretch(1)
+        code_form.addRow("", resend_row)
+
+    def show_sent(self, destination: str | None, *, resent: bool, failed: bool) -> None:
+        """Where the code went (or that it could not be sent)."""
+        if failed:
+            text = self.tr("The security code could not be sent.")
+        elif not destination:
+            text = self.tr("A security code was sent to you.")
+        elif resent:
+            text = self.tr("A new security code was sent to {destination}.")
+        else:
+            text = self.tr("A security code was sent to {destination}.")
+        self.sent_label.setText(text.format(destination=destination))
+
+    def show_trust_refusal(self, reason: object, *, busy: bool) -> None:
+        """An address that can never be trusted here: "Trust this IP" is off, disabled, and
+        the reason is shown under it (and given to screen readers)."""
+        self.trust_refused = str(reason) if reason else None
+        if self.trust_refused:
+            self.trust_check.setChecked(False)
+            text = self.tr("Not available: {reason}").format(reason=self.trust_refused)
+            self.trust_hint.setText(text)
+            self.trust_check.setToolTip(text)
+            self.trust_check.setAccessibleDescription(text)
+        else:
+            self.trust_hint.setText(self.trust_hint_text)
+            self.trust_check.setToolTip("")
+            self.trust_check.setAccessibleDescription(self.trust_hint_text)
+        self.allow_trust(not busy)
+
+    def allow_trust(self, allowed: bool) -> None:
+        self.trust_check.setEnabled(allowed and self.trust_refused is None)
+
+    def wants_trust(self) -> bool:
+        return self.trust_check.isChecked() and self.trust_refused is None
+
+    def show_countdown(self, left: float | None) -> None:
+        """Seconds the code is still valid for (None: no code)."""
+        if left is None:
+            self.countdown_label.setText("")
+            return
+        expired = left <= 0
+        self.countdown_label.setText(
+            self.tr("This code has expired. Send a new code.")
+            if expired
+            else self.tr("Valid for {time}").format(time=format_duration(left))
+        )
+        if bool(self.countdown_label.property("expired")) != expired:
+            self.countdown_label.setProperty("expired", expired)
+            repolish(self.countdown_label)
+
+    def show_resend_wait(self, left: float | None) -> None:
+        """Seconds before a new code may be asked for (None: it may now)."""
+        if left is not None:
+            seconds = int(left + 0.999)
+            self.resend_button.setText(
+                self.tr("Send a new code ({seconds} s)").format(seconds=seconds)
+            )
+        else:
+            self.resend_button.setText(self.tr("Send a new code"))
+
+    def _code_typed(self, text: str) -> None:
+        digits = "".join(ch for ch in text if "0" <= ch <= "9")
+        if digits != text:
+            self.code_edit.setText(digits)
