@@ -31,7 +31,6 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -39,20 +38,17 @@ from PySide6.QtWidgets import (
 
 from pmdesk.core.delivery.base import (
     METHODS,
-    DeliveryError,
     DeliverySettings,
-    failure_text,
     is_sms,
 )
 from pmdesk.core.delivery.factory import secret_key
 from pmdesk.core.delivery.smtp import DEFAULT_PORTS
-from pmdesk.core.errors import ValidationError
 from pmdesk.core.screens import SecretState
-from pmdesk.core.security import DeliveryHealthReport, validate_delivery
-from pmdesk.ui.errors import error_text
+from pmdesk.core.security import DeliveryHealthReport
 from pmdesk.ui.icons import icon
 from pmdesk.ui.query import Query
 from pmdesk.ui.system.common import form_layout
+from pmdesk.ui.system.delivery_checks import DeliveryChecks
 from pmdesk.ui.system.delivery_fields import (
     LABEL_WIDTH,
     SECRET,
@@ -70,13 +66,13 @@ from pmdesk.ui.system.delivery_secret import (
     read_key,
     secret_placeholder,
     secret_problem,
-    service_account,
 )
 from pmdesk.ui.system.delivery_support import (
     KeepInView,
     open_folder_dialog,
     open_key_file_dialog,
 )
+from pmdesk.ui.system.delivery_test import DeliveryTest, test_failure_text
 from pmdesk.ui.tasks import TaskManager
 from pmdesk.ui.widgets import (
     BusyIndicator,
@@ -130,7 +126,6 @@ class MailSettingsBox(QGroupBox):
         self._busy = False
         self._testing = False
         self._keep_in_view = KeepInView(self, REVEAL_MS)
-        self._touched: set[str] = set()
         self.outbox_default = ""
 
         self.health = MessageLabel(self)
@@ -138,10 +133,12 @@ class MailSettingsBox(QGroupBox):
         method_form = self._build_method()
         self._build_fields()
         save_row = self._build_save()
-        test_form = self._build_test()
+        self.tester = DeliveryTest(self)
+        self.test_edit, self.test_button = self.tester.test_edit, self.tester.test_button
+        self.test_hint = self.tester.test_hint
         self.message = MessageLabel(self)
         self.message.setObjectName("deliveryMessage")
-        self._layout_box(method_form, save_row, test_form)
+        self._layout_box(method_form, save_row, self.tester)
         self._connect_fields()
         self._show_method()
         self._update()
@@ -181,6 +178,10 @@ class MailSettingsBox(QGroupBox):
         self.secret_hint = hint_label("", self)
         self.secret_hint.setObjectName("secretHint")
         self._align_labels()
+        reveal, typed = self._keep_in_view.reveal, self.secret_typed
+        self.checks = DeliveryChecks(
+            self.fields, self.boxes, self.edits, self.delivery, typed, reveal
+        )
 
     def _build_save(self) -> QHBoxLayout:
         self.busy = BusyIndicator(self)
@@ -194,33 +195,8 @@ class MailSettingsBox(QGroupBox):
         save_row.addWidget(self.save_button)
         return save_row
 
-    def _build_test(self) -> QVBoxLayout:
-        """The test's address gets the whole width of the box, the button beside it."""
-        self.test_edit = QLineEdit(self)
-        self.test_edit.setObjectName("testAddressEdit")
-        self.test_button = QPushButton(icon("mail"), self.tr("Send test code"), self)
-        self.test_button.setObjectName("sendTestButton")
-        self.test_button.setAutoDefault(False)
-        test_row = QHBoxLayout()
-        test_row.setSpacing(6)
-        test_row.addWidget(self.test_edit, 1)
-        test_row.addWidget(self.test_button)
-        self.test_label = QLabel(self.tr("Send a test code to"), self)
-        self.test_label.setBuddy(self.test_edit)
-        self.test_edit.setAccessibleName(self.test_label.text())
-        self.test_hint = hint_label(
-            self.tr("Uses the saved settings; the code in it is valid nowhere."), self
-        )
-        self.test_edit.setAccessibleDescription(self.test_hint.text())
-        test_form = QVBoxLayout()
-        test_form.setSpacing(4)
-        test_form.addWidget(self.test_label)
-        test_form.addLayout(test_row)
-        test_form.addWidget(self.test_hint)
-        return test_form
-
     def _layout_box(
-        self, method_form: QFormLayout, save_row: QHBoxLayout, test_form: QVBoxLayout
+        self, method_form: QFormLayout, save_row: QHBoxLayout, tester: DeliveryTest
     ) -> None:
         line = QFrame(self)
         line.setFrameShape(QFrame.Shape.HLine)
@@ -233,7 +209,7 @@ class MailSettingsBox(QGroupBox):
         layout.addWidget(self.secret_hint)
         layout.addLayout(save_row)
         layout.addWidget(line)
-        layout.addLayout(test_form)
+        layout.addWidget(tester)
         layout.addWidget(self.message)
 
     def _connect_fields(self) -> None:
@@ -251,8 +227,7 @@ class MailSettingsBox(QGroupBox):
         self.fields.key_file_button.clicked.connect(self._choose_key_file)
         self.save_button.clicked.connect(self._save_clicked)
         self.test_edit.textChanged.connect(lambda _t: self._update())
-        self.test_edit.returnPressed.connect(self._test_clicked)
-        self.test_button.clicked.connect(self._test_clicked)
+        self.tester.requested.connect(self._test_requested)
 
     def _follow_visual_tab_order(self) -> None:
         """Tab goes through the fields shown, top to bottom as they are laid out."""
@@ -304,12 +279,10 @@ class MailSettingsBox(QGroupBox):
         self._baseline = delivery
         self._secret = secret
         self.outbox_default = outbox_default
-        self._touched.clear()
         self.method_combo.setCurrentIndex(max(0, self.method_combo.findData(delivery.method)))
         self.fields.load(delivery)
         self.edits["outbox_folder"].setPlaceholderText(outbox_default)
-        for box in self.boxes.values():
-            box.set_error(None)
+        self.checks.clear()
         self._loading = False
         self._show_method()
         self.refresh_health()
@@ -323,32 +296,14 @@ class MailSettingsBox(QGroupBox):
         self.edits[SECRET].setText(secret)
         self.boxes[SECRET].set_error(problem)
         self._update()
-        self._reveal(self.boxes[SECRET])
-
-    def _reveal(self, widget: QWidget) -> None:
-        self._keep_in_view.reveal(widget)
+        self._keep_in_view.reveal(self.boxes[SECRET])
 
     def set_errors(self, errors: dict[str, str]) -> list[str]:
         """Show each error under its field; returns the messages that have no field here."""
-        rest = []
-        shown = set(self.fields.shown) | {"method"}
-        for name, text in errors.items():
-            if name == "google_client_email" and not self.edits[name].text().strip():
-                name = SECRET  # the account comes from the JSON key, typed in the secret
-            box = self.boxes.get(name)
-            if box is None or name not in shown:
-                rest.append(text)
-            else:
-                box.set_error(text)
-                self._touched.add(name)  # checked again as it is corrected
-        marked = [n for n in self.fields.shown if self.field_error(n)]
-        if marked:
-            self._reveal(self.boxes[marked[0]])  # the first one marked, in case it is out of view
-        return rest
+        return self.checks.set_errors(errors)
 
     def field_error(self, name: str) -> str:
-        box = self.boxes[name]
-        return box.error.text() if not box.error.isHidden() else ""
+        return self.checks.field_error(name)
 
     def show_test_failure(self, exc: BaseException) -> None:
         """Say why "Send test code" failed, with the step (token, connect, …) in front."""
@@ -356,9 +311,7 @@ class MailSettingsBox(QGroupBox):
 
     def test_failure_text(self, exc: BaseException) -> str:
         """A failed test in words, with the step that failed (token, connect, …) in front."""
-        if isinstance(exc, DeliveryError):
-            return failure_text(exc)
-        return error_text(exc, self.tr("The test code could not be sent"))
+        return test_failure_text(exc)
 
     def set_editable(self, editable: bool) -> None:
         self._editable = editable
@@ -418,46 +371,16 @@ class MailSettingsBox(QGroupBox):
         self.changed.emit()
 
     def _secret_edited(self, _text: str) -> None:
-        """A pasted JSON key names its service account: fill that in at once."""
-        if self.method == "google":
-            self.boxes[SECRET].set_error(secret_problem(self.delivery(), self.secret_typed()))
-            email = service_account(self.secret_typed())
-            if email is not None:
-                self.edits["google_client_email"].setText(email)
-                self.boxes["google_client_email"].set_error(None)
-                self._update()
-        elif self.field_error(SECRET):
-            self.boxes[SECRET].set_error(secret_problem(self.delivery(), self.secret_typed()))
+        if self.checks.secret_edited():
+            self._update()
 
     def _left(self, name: str) -> None:
-        """Check the fields already visited as the user leaves one (no database involved)."""
-        if self._loading:
-            return
-        self._touched.add(name)
-        try:
-            validate_delivery(self.delivery())
-            errors: dict[str, str] = {}
-        except ValidationError as exc:
-            errors = exc.errors
-        for field in self._touched:
-            box = self.boxes.get(field)
-            if box is not None and field != SECRET:
-                box.set_error(errors.get(field))
-        if name == SECRET:
-            self.boxes[SECRET].set_error(secret_problem(self.delivery(), self.secret_typed()))
+        if not self._loading:
+            self.checks.left(name)
 
     def _recheck(self, name: str) -> None:
-        """A field marked in red is checked again as it is typed in: the error goes as soon as
-        the value is valid (or says what is still wrong), without waiting for the user to
-        leave the field or press Save."""
-        if self._loading or not self.field_error(name) or name == SECRET:
-            return
-        try:
-            validate_delivery(self.delivery())
-        except ValidationError as exc:
-            self.boxes[name].set_error(exc.errors.get(name))
-        else:
-            self.boxes[name].set_error(None)
+        if not self._loading:
+            self.checks.recheck(name)
 
     def _show_method(self) -> None:
         settings = self.delivery()
@@ -523,10 +446,9 @@ class MailSettingsBox(QGroupBox):
             return
         self.save_requested.emit()
 
-    def _test_clicked(self) -> None:
-        if self.test_button.isEnabled():
-            self._testing = True
-            self.test_requested.emit(self.test_edit.text().strip())
+    def _test_requested(self, address: str) -> None:
+        self._testing = True
+        self.test_requested.emit(address)
 
     def _choose_key_file(self) -> None:
         """Read the JSON key or PEM private key from a file (on a worker thread: it may be on
