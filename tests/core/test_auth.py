@@ -48,6 +48,7 @@ from tests.helpers.login import (
     service,
     set_security,
 )
+from tests.helpers.trusted_ips import trust_addresses
 
 PASSWORD = "Spring-Tide-42"
 
@@ -288,13 +289,12 @@ def test_an_ipv4_mapped_address_is_the_same_address(
     enable_two_factor(ctx)
     with stage(ctx.db) as s:
         seen = ctx.db.client_address(s)
-        now = ctx.clock.now(s)
-        assert seen is not None
-        if ":" in seen:
-            pytest.skip("this workstation reaches the database over IPv6")
-        stored = normalise_address(f"::ffff:{seen}")
-        assert stored == seen
-        s.add(TrustedIp(person_id=alice, address=stored, created_at=now, last_used_at=None))
+    assert seen is not None
+    if ":" in seen:
+        pytest.skip("this workstation reaches the database over IPv6")
+    stored = normalise_address(f"::ffff:{seen}")
+    assert stored == seen
+    trust_addresses(ctx.db, [(alice, stored, timedelta(0))], ctx.clock)
 
     result = service(ctx, delivery).begin("alice", PASSWORD)
     assert isinstance(result, SignedIn) and result.trusted_address is True

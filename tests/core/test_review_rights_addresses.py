@@ -46,6 +46,7 @@ from tests.helpers.login import (
     set_security,
 )
 from tests.helpers.staff import add_group, add_person
+from tests.helpers.trusted_ips import trust_addresses
 from tests.reliability.helpers import fingerprint
 
 PASSWORD = "Spring-Tide-42"
@@ -91,15 +92,9 @@ def _lock(ctx: CoreContext, person_id: int) -> None:
 
 
 def _trusted(ctx: CoreContext, rows: list[tuple[int, str]]) -> dict[str, int]:
-    with stage(ctx.db) as s:
-        now = ctx.clock.now(s)
-        ids: dict[str, int] = {}
-        for person_id, address in rows:
-            row = TrustedIp(person_id=person_id, address=address, created_at=now)
-            s.add(row)
-            s.flush()
-            ids[address] = row.id
-        return ids
+    made = [(person_id, address, timedelta(0)) for person_id, address in rows]
+    ids = trust_addresses(ctx.db, made, ctx.clock)
+    return {address: row_id for (_person, address), row_id in zip(rows, ids, strict=True)}
 
 
 def _count(ctx: CoreContext, model: type[TrustedIp] | type[UserSession]) -> int:

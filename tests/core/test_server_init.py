@@ -40,6 +40,7 @@ from tests.helpers.databases import (
 )
 from tests.helpers.login import add_user, cheap_passwords
 from tests.helpers.staff import add_person
+from tests.helpers.trusted_ips import trust_addresses
 
 NOT_ENFORCED = meta.LEVEL_DESCRIPTIONS[meta.HARDENING_LEVEL]
 
@@ -194,9 +195,9 @@ def _old_style_database(fresh: Fresh, clock: ShiftedClock, outbox: Path) -> Core
     ctx = CoreContext(db=db, secrets=MemoryStore(), outbox_default=outbox, clock=clock)
     add_user(ctx, "anne", "anne's long secret")
     bob = add_person(db, "bob")
+    trust_addresses(db, [(bob, "10.1.2.3", timedelta(0))])
     with db.session() as s:
         now = DatabaseClock().now(s)
-        s.add(TrustedIp(person_id=bob, address="10.1.2.3", created_at=now))
         s.add(
             UserSession(
                 token_hash="f" * 64,
