@@ -33,6 +33,7 @@ COMMAND_NAMES = frozenset(
         "recover",
         "server",
         "relay",
+        "network",
     }
 )
 

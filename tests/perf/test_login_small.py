@@ -54,6 +54,8 @@ def slow_mail_server() -> Iterator[tuple[SmtpServer, _SlowRecorder]]:
     controller.stop()
 
 
+# It counts timer ticks during the stall: another worker loading both cores starves them.
+@pytest.mark.alone
 def test_the_gui_thread_keeps_running_while_the_mail_server_stalls(
     qtbot: QtBot,
     ctx: CoreContext,
