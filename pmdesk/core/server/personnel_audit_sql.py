@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from pmdesk.core.audit import Event
 from pmdesk.core.models import Person
+from pmdesk.core.server.queue_sql import PERSON_SUBJECT, PRESENTED_SESSION
 from pmdesk.core.server.roles import SCHEMA
 
 _S = SCHEMA
@@ -68,7 +69,6 @@ _DETAIL = ",\n            ".join(
     f"CASE WHEN {_changed(column)} THEN '{column}' END" for column in FORM_COLUMNS
 )
 _OTHERS = "ARRAY[" + ", ".join(f"'{column}'" for column in _OTHER_EVENTS) + "]"
-_SUBJECT = f"coalesce(nullif(p.login, ''), {_S}.full_name(p), 'person #' || p.id)"
 
 STATEMENTS: tuple[str, ...] = (
     f"""
@@ -101,12 +101,12 @@ STATEMENTS: tuple[str, ...] = (
             ]::text[], ', ');
         END IF;
         SELECT * INTO mine FROM {_S}.user_sessions x
-         WHERE x.token_hash = {_S}.token_hash(current_setting('pmdesk.session', true))
+         WHERE {PRESENTED_SESSION}
            AND x.person_id = me;
         PERFORM {_S}.audit_row(
             coalesce({_S}.actor_name((SELECT x.login FROM {_S}.personnel x WHERE x.id = me),
                                      mine.kind), 'unknown'),
-            event, {_SUBJECT}, {_S}.client_address(), mine.workstation, detail);
+            event, {PERSON_SUBJECT}, {_S}.client_address(), mine.workstation, detail);
         IF TG_OP = 'DELETE' THEN
             RETURN OLD;
         END IF;

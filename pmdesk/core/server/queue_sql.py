@@ -14,6 +14,12 @@ from pmdesk.core.server.roles import SCHEMA
 
 _S = SCHEMA
 
+#: SQL text: the audit subject of the personnel row ``p``, as ``audit.person_subject`` names
+#: a person (login, else the name, else the id).
+PERSON_SUBJECT = f"coalesce(nullif(p.login, ''), {_S}.full_name(p), 'person #' || p.id)"
+#: SQL text: true for the ``user_sessions`` row ``x`` this connection presents.
+PRESENTED_SESSION = f"x.token_hash = {_S}.token_hash(current_setting('pmdesk.session', true))"
+
 #: States of a queued message (§6.3: at most once, never back from ``sending``).
 QUEUE_STATES = ("queued", "sending", "sent", "failed", "unknown", "dropped")
 

@@ -28,6 +28,7 @@ from pmdesk.core import sessions
 from pmdesk.core.audit import Event
 from pmdesk.core.permissions import ADMINISTERED, LAST_ADMINISTRATOR_SENTENCE
 from pmdesk.core.server.passwords_sql import MARKER
+from pmdesk.core.server.queue_sql import PERSON_SUBJECT, PRESENTED_SESSION
 from pmdesk.core.server.roles import SCHEMA
 
 _S = SCHEMA
@@ -131,14 +132,14 @@ _FUNCTIONS = (
             RETURN NULL;  -- only the date was written: no new password, nothing to end
         END IF;
         SELECT * INTO mine FROM {_S}.user_sessions x
-         WHERE x.token_hash = {_S}.token_hash(current_setting('pmdesk.session', true));
+         WHERE {PRESENTED_SESSION};
         my_login := (SELECT x.login FROM {_S}.personnel x WHERE x.id = mine.person_id);
         DELETE FROM {_S}.trusted_ips t WHERE t.person_id = p.id;
         GET DIAGNOSTICS removed = ROW_COUNT;
         ended := {_S}.end_lapsed_sessions(p.id);
         PERFORM {_S}.audit_row(coalesce({_S}.actor_name(my_login, mine.kind), 'unknown'),
             '{Event.PASSWORD_CHANGED}',
-            coalesce(nullif(p.login, ''), {_S}.full_name(p), 'person #' || p.id),
+            {PERSON_SUBJECT},
             {_S}.client_address(), mine.workstation,
             'trusted addresses removed: ' || removed || '; sessions ended: ' || ended);
         RETURN NULL;

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from pmdesk.core import sessions
 from pmdesk.core.modules import MODULES, Action
+from pmdesk.core.server.queue_sql import PERSON_SUBJECT, PRESENTED_SESSION
 from pmdesk.core.server.roles import CRYPTO_SCHEMA, SCHEMA
 
 _C = CRYPTO_SCHEMA
@@ -350,7 +351,7 @@ STATEMENTS: tuple[str, ...] = (
         ended integer;
     BEGIN
         SELECT * INTO mine FROM {_S}.user_sessions x
-         WHERE x.token_hash = {_S}.token_hash(current_setting('pmdesk.session', true));
+         WHERE {PRESENTED_SESSION};
         SELECT * INTO p FROM {_S}.personnel x WHERE x.id = person FOR UPDATE;
         IF NOT FOUND THEN
             RAISE EXCEPTION 'This person no longer exists.' USING ERRCODE = 'PMD02';
@@ -362,7 +363,7 @@ STATEMENTS: tuple[str, ...] = (
         DELETE FROM {_S}.user_sessions x WHERE x.person_id = person;
         GET DIAGNOSTICS ended = ROW_COUNT;
         PERFORM {_S}.audit_row({_S}.actor_name(my_login, mine.kind), 'session.ended',
-            coalesce(nullif(p.login, ''), {_S}.full_name(p), 'person #' || p.id),
+            {PERSON_SUBJECT},
             {_S}.client_address(), mine.workstation, 'End sessions: ' || ended || ' ended');
         RETURN ended;
     END
