@@ -165,15 +165,21 @@ def type_line(process: subprocess.Popen[str], line: str) -> None:
     process.stdin.flush()
 
 
-def test_login_with_a_code_then_the_trusted_address_needs_none(remote: Remote) -> None:
+def login_in_the_namespace(remote: Remote, trust_answer: str) -> tuple[str, str, str]:
+    """``pmdesk login`` from the namespace: the password, the code the server had sent, then
+    ``trust_answer`` to a trust question; returns its output, its errors and the code."""
     process = start_login(remote.url, "--password-stdin", ns=remote.ns)
     type_line(process, PASSWORD)
     wait_until(lambda: len(remote.codes()) == 1, process, "the code message")
     (code,) = remote.codes()
-
-    out, err = process.communicate(f"{code}\ny\n", timeout=60)
-
+    out, err = process.communicate(f"{code}\n{trust_answer}\n", timeout=60)
     assert process.returncode == 0, err
+    return out, err, code
+
+
+def test_login_with_a_code_then_the_trusted_address_needs_none(remote: Remote) -> None:
+    out, err, code = login_in_the_namespace(remote, "y")
+
     assert "A security code was sent to a***@workshop.example" in out
     assert "valid for 10 minutes" in out
     assert "Security code" in out and "Trust this IP? [y/N]" in out

@@ -10,13 +10,7 @@ from sqlalchemy import select, update
 
 from pmdesk.core.models import AuditEvent, OfficeNetwork, SecuritySettings, TrustedIp
 from pmdesk.core.office_networks import OUTSIDE_REFUSAL
-from tests.e2e.test_cli_login import (
-    PASSWORD,
-    Remote,
-    start_login,
-    type_line,
-    wait_until,
-)
+from tests.e2e.test_cli_login import Remote, login_in_the_namespace
 from tests.e2e.test_cli_login import remote as remote  # the fixture, reused
 from tests.helpers.databases import stage
 
@@ -35,20 +29,15 @@ def _office(remote: Remote, policy: str, ranges: str | None) -> None:
             )
 
 
-def _login_answering_yes(remote: Remote) -> tuple[str, str]:
-    process = start_login(remote.url, "--password-stdin", ns=remote.ns)
-    type_line(process, PASSWORD)
-    wait_until(lambda: len(remote.codes()) == 1, process, "the code message")
-    (code,) = remote.codes()
-    out, err = process.communicate(f"{code}\ny\n", timeout=60)
-    assert process.returncode == 0, err
+def _login_answering_yes(remote: Remote) -> str:
+    out, _, _ = login_in_the_namespace(remote, "y")
     assert "Signed in as alice" in out
-    return out, err
+    return out
 
 
 def test_outside_the_office_networks_the_trust_question_is_not_asked(remote: Remote) -> None:
     _office(remote, "office-networks", "10.255.0.0/16")  # not the namespace's network
-    out, _ = _login_answering_yes(remote)
+    out = _login_answering_yes(remote)
     assert "Trust this IP? [y/N]" not in out
     assert OUTSIDE_REFUSAL in out
     with stage(remote.db) as s:
@@ -59,7 +48,7 @@ def test_outside_the_office_networks_the_trust_question_is_not_asked(remote: Rem
 
 def test_inside_an_office_network_the_question_is_asked_and_trust_given(remote: Remote) -> None:
     _office(remote, "office-networks", str(remote.ns.network))
-    out, _ = _login_answering_yes(remote)
+    out = _login_answering_yes(remote)
     assert "Trust this IP? [y/N]" in out
     with stage(remote.db) as s:
         trusted = s.execute(select(TrustedIp)).scalars().one()
