@@ -145,7 +145,7 @@ class LoginService:
 
     def _server(self) -> ServerLogin | None:
         """The server's own sign-in on a database hardened to level 3 or later, else None."""
-        if self._ctx.db.hardening_level < 3:
+        if not self._ctx.db.server_codes:
             return None
         return ServerLogin(
             self._ctx.db,
@@ -222,7 +222,7 @@ class LoginService:
         # A hardened database keeps no readable hash: it checks a proof computed here.
         proofs = (
             password_check.prepare(self._ctx.db, key, password if usable else "x")
-            if self._ctx.db.hardening_level >= 2
+            if self._ctx.db.server_passwords
             else None
         )
         password_ok = (

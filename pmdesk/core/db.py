@@ -63,6 +63,12 @@ POSTGRES_KEEPALIVES = {
     "keepalives_count": 3,
 }
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+#: The hardening level from which the server checks passwords (a proof computed by the client,
+#: docs/server-enforced.md §2).
+SERVER_PASSWORDS_LEVEL = 2
+#: The hardening level from which the server makes the codes and the relay sends them and runs
+#: the expiry sweep (§3, §6).
+SERVER_CODES_LEVEL = 3
 #: The hardening level from which the server keeps the sessions (docs/server-enforced.md §4).
 SERVER_SESSIONS_LEVEL = 4
 #: The hardening level from which reading needs a session too (row-level security, §5.2):
@@ -475,6 +481,17 @@ class Database:
                     raise DatabaseRefused(meta.newer_than_this_pmdesk(level))
             self._hardening_level = level
         return self._hardening_level
+
+    @property
+    def server_passwords(self) -> bool:
+        """Whether the server checks passwords (hardening level 2 or later)."""
+        return self.backend == "postgresql" and self.hardening_level >= SERVER_PASSWORDS_LEVEL
+
+    @property
+    def server_codes(self) -> bool:
+        """Whether the server makes the codes and the relay sends them and sweeps (hardening
+        level 3 or later)."""
+        return self.backend == "postgresql" and self.hardening_level >= SERVER_CODES_LEVEL
 
     @property
     def server_sessions(self) -> bool:

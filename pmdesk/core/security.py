@@ -657,7 +657,7 @@ class SecurityService:
                 workstation_address=self._ctx.db.client_address(s),
                 database_link=database_link(encrypted, self._ctx.db.url),
                 mail_link=delivery_link(delivery),
-                relay=relay_status.read(s) if self._ctx.db.hardening_level >= 3 else None,
+                relay=relay_status.read(s) if self._ctx.db.server_codes else None,
             )
 
     def delivery_health(self, actor: Actor) -> DeliveryHealthReport:
@@ -693,7 +693,7 @@ class SecurityService:
         person's own address, with no code (``_queue_test_code``): ``TestSent.queued``.
         """
         ctx = self._ctx
-        if ctx.db.hardening_level >= 3:
+        if ctx.db.server_codes:
             return self._queue_test_code(actor)
         with ctx.db.session() as s:
             require(s, actor, SYSTEM_SECURITY, Action.EDIT)

@@ -467,7 +467,7 @@ class TrustedIpService:
     def swept_by_relay(self) -> bool:
         """On a database hardened to level 3 the relay sweeps (``pmdesk.expire``); the
         workstation's login may no longer touch login attempts, so ``expire`` does nothing."""
-        return self._ctx.db.hardening_level >= 3
+        return self._ctx.db.server_codes
 
     def expire(
         self,
