@@ -29,10 +29,11 @@ test: venv
 	QT_QPA_PLATFORM=$(QT_QPA_PLATFORM) scripts/with-test-env $(BIN)/python -m pytest \
 		-n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
-# The core, screen and command-line tests on PostgreSQL again, against a database set up by
-# `pmdesk server init`, connected as its workstation role, each test's actor acting through a
-# real server session (tests/helpers/acting.py; docs/server-enforced.md §8.2). What does not
-# apply there skips with its reason (tests/helpers/hardened.py). The load test stays out: it
+# Every screen test and the PostgreSQL variants of the core, command-line and reliability tests
+# again, against a database set up by `pmdesk server init`, connected as its workstation role,
+# each test's actor acting through a real server session (tests/helpers/acting.py;
+# docs/server-enforced.md §8.2). What does not apply there skips with its reason
+# (tests/helpers/hardened.py); the rest is deselected (tests/conftest.py). The load test stays out: it
 # makes its own database, not a hardened one, and runs alone for a full minute.
 HARDENED_TESTS = tests/core tests/ui tests/e2e tests/reliability \
 	--ignore=tests/reliability/test_load_pg.py
@@ -40,7 +41,7 @@ test-hardened: venv
 	$(BIN)/pip install --quiet -e '.[test]'
 	$(BIN)/python -m compileall -q pmdesk > /dev/null
 	QT_QPA_PLATFORM=$(QT_QPA_PLATFORM) scripts/with-test-env $(BIN)/python -m pytest \
-		-n $(PYTEST_WORKERS) --pg-hardened -k postgresql --ignore=tests/e2e/test_frozen_app.py \
+		-n $(PYTEST_WORKERS) --pg-hardened --ignore=tests/e2e/test_frozen_app.py \
 		$(HARDENED_TESTS) $(PYTEST_ARGS)
 
 lint: venv

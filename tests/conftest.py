@@ -159,15 +159,26 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         return (yield)
 
 
+def on_the_hardened_leg(item: pytest.Item) -> bool:
+    """Whether the hardened leg runs the test: a screen test (its ``ui_db`` is the hardened
+    PostgreSQL there) or a test's PostgreSQL variant (its ``db`` is that database)."""
+    if "ui_db" in getattr(item, "fixturenames", ()):
+        return True
+    return "postgresql" in item.name
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """On the hardened leg, the postgresql variants of ``not_hardened`` tests skip, saying why,
-    and those of ``hardened_bug`` tests are expected to fail until the bug is fixed."""
+    """The hardened leg runs the screen tests and the PostgreSQL variants, and deselects the
+    rest (other engines, tests of SQLite alone). There, ``not_hardened`` tests skip, saying
+    why, and ``hardened_bug`` tests are expected to fail until the bug is fixed."""
     if not config.getoption("--pg-hardened"):
         return
+    kept = [item for item in items if on_the_hardened_leg(item)]
+    if len(kept) != len(items):
+        kept_ids = {id(item) for item in kept}
+        config.hook.pytest_deselected(items=[item for item in items if id(item) not in kept_ids])
+        items[:] = kept
     for item in items:
-        callspec = getattr(item, "callspec", None)
-        if callspec is None or callspec.params.get("db") != "postgresql":
-            continue
         skipped = item.get_closest_marker("not_hardened")
         if skipped is not None:
             reason = f"not on a hardened database: {skipped.args[0]}"
@@ -290,10 +301,10 @@ def _actors_signed_in_on_the_server(
 ) -> Iterator[None]:
     """On the hardened leg, a test's services act for their Actor through a real server session
     of that person (or, for a person-less Actor, as the owner): tests/helpers/acting.py."""
-    if not pg_hardened or "db" not in request.fixturenames:
+    if not pg_hardened or not _uses_a_database(request):
         yield
         return
-    db: Database = request.getfixturevalue("db")
+    db = _the_database(request)
     owner: Database = request.getfixturevalue("owner_db")
     if owner is db:
         yield
@@ -306,10 +317,25 @@ def _actors_signed_in_on_the_server(
     db.use_session(None)
 
 
+def _uses_a_database(request: pytest.FixtureRequest) -> bool:
+    return "db" in request.fixturenames or "ui_db" in request.fixturenames
+
+
+def _the_database(request: pytest.FixtureRequest) -> Database:
+    """The test's database: ``db`` (an engine test) or ``ui_db`` (a screen test)."""
+    name = "db" if "db" in request.fixturenames else "ui_db"
+    database: Database = request.getfixturevalue(name)
+    return database
+
+
 @pytest.fixture
-def owner_db(db: Database, _server_databases: dict[str, Database | str]) -> Database:
-    """The database owner's connection to ``db``: ``db`` itself, except on a hardened
-    PostgreSQL (--pg-hardened), where ``db`` is the workstation role."""
+def owner_db(
+    request: pytest.FixtureRequest, _server_databases: dict[str, Database | str]
+) -> Database:
+    """The database owner's connection to the test's database (``db`` or ``ui_db``): that
+    database itself, except on a hardened PostgreSQL (--pg-hardened), where the test's is the
+    workstation role."""
+    db = _the_database(request)
     owner = _server_databases.get(f"{db.backend}-owner")
     return owner if isinstance(owner, Database) else db
 
@@ -323,10 +349,28 @@ def sqlite_db(tmp_path: Path, _sqlite_template: Path) -> Iterator[Database]:
 
 
 @pytest.fixture
+def ui_db(
+    request: pytest.FixtureRequest,
+    pg_hardened: bool,
+    tmp_path: Path,
+    _sqlite_template: Path,
+    _server_databases: dict[str, Database | str],
+) -> Iterator[Database]:
+    """The screens' database: a fresh SQLite one, or on the hardened leg (--pg-hardened) the
+    hardened PostgreSQL, reset to its seed, with the screens connected as the workstation."""
+    if pg_hardened:
+        yield _database("postgresql", tmp_path, _sqlite_template, _server_databases)
+        return
+    database = fresh_sqlite(_sqlite_template, tmp_path / "test.sqlite3")
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
 def clock(request: pytest.FixtureRequest, pg_hardened: bool) -> Iterator[ShiftedClock]:
     """The database clock, moved by the test; on the hardened leg the server's moves with it."""
-    owner = request.getfixturevalue("owner_db") if "db" in request.fixturenames else None
-    if not pg_hardened or owner is None or owner is request.getfixturevalue("db"):
+    owner = request.getfixturevalue("owner_db") if _uses_a_database(request) else None
+    if not pg_hardened or owner is None or owner is _the_database(request):
         yield ShiftedClock()
         return
     shifted = ServerShiftedClock(owner)

@@ -61,7 +61,9 @@ class Terminator:
 
 
 @pytest.fixture
-def pg_ctx(owner_db: Database, tmp_path: Path) -> Iterator[tuple[CoreContext, Terminator]]:
+def pg_ctx(
+    db: Database, owner_db: Database, tmp_path: Path
+) -> Iterator[tuple[CoreContext, Terminator]]:
     # A Database of its own (the session-wide one is shared with other tests). The command line
     # without a sign-in holds the database's own credentials: on a hardened one, the owner's.
     own = Database(owner_db.url)

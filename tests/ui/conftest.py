@@ -159,9 +159,10 @@ def make_app(db: Database, clock: ShiftedClock, tmp_path: Path) -> App:
 
 
 @pytest.fixture
-def ui_app(sqlite_db: Database, clock: ShiftedClock, tmp_path: Path) -> App:
-    """An App on a migrated, seeded SQLite database (no users yet)."""
-    return make_app(sqlite_db, clock, tmp_path)
+def ui_app(ui_db: Database, clock: ShiftedClock, tmp_path: Path) -> App:
+    """An App on a migrated, seeded database (no users yet): SQLite, or the hardened
+    PostgreSQL on the hardened leg."""
+    return make_app(ui_db, clock, tmp_path)
 
 
 def add_login(

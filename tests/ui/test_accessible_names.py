@@ -238,6 +238,10 @@ def test_personnel_with_a_person_open(qtbot: QtBot, peeters: int, main_window: M
     page = _personnel(qtbot, main_window)
     qtbot.keyClicks(page.search_edit, "Pee")  # shows the clear button too
     qtbot.waitUntil(lambda: not page._search_timer.isActive() and not page.model.loading)
+    # The open person's addresses may be read again meanwhile (a change elsewhere): settled.
+    qtbot.waitUntil(
+        lambda: page.tasks.is_idle() and page.editor.ip_table.rowCount() == 1, timeout=10_000
+    )
     assert_all_named(main_window)
     found = names(page)
     expected = {

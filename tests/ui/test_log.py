@@ -17,6 +17,7 @@ from sqlalchemy import delete
 
 from pmdesk.bootstrap import App
 from pmdesk.core.audit import csv_safe
+from pmdesk.core.db import Database
 from pmdesk.core.models import AuditEvent
 from pmdesk.core.modules import SYSTEM_LOG
 from pmdesk.ui.main_window import MainWindow
@@ -46,10 +47,11 @@ def seeded(i: int, now: datetime) -> tuple[datetime, str, str, str]:
 
 
 @pytest.fixture
-def now(ui_app: App, admin_id: int) -> datetime:
+def now(ui_app: App, owner_db: Database, admin_id: int) -> datetime:
     """Seeds N_EVENTS audit rows, one an hour back from now; returns that now."""
-    # The admin's own sign-up is audited; keep only the seeded trail so counts are exact.
-    with ui_app.db.session() as s:
+    # The admin's own sign-up is audited; keep only the seeded trail so counts are exact. The
+    # log is append-only for a workstation: the trail is written as the database's owner.
+    with owner_db.session() as s:
         s.execute(delete(AuditEvent))  # only the seeded trail (not the set-up's own rows)
         moment = ui_app.context.clock.now(s)
         for i in reversed(range(N_EVENTS)):  # oldest first, as they happened
@@ -282,10 +284,15 @@ REALISTIC = [
 
 
 def test_screenshot(
-    qtbot: QtBot, ui_app: App, admin_id: int, main_window: MainWindow, tmp_path: Path
+    qtbot: QtBot,
+    ui_app: App,
+    owner_db: Database,
+    admin_id: int,
+    main_window: MainWindow,
+    tmp_path: Path,
 ) -> None:
     """docs/screenshots/log.png (PMDESK_SCREENSHOTS=1), with a realistic morning's trail."""
-    with ui_app.db.session() as s:
+    with owner_db.session() as s:
         s.execute(delete(AuditEvent))
         moment = ui_app.context.clock.now(s)
         for minutes, actor, event, subject, address, workstation, detail in reversed(REALISTIC):

@@ -21,6 +21,7 @@ from pmdesk.secrets import MemoryStore
 from pmdesk.ui.app import Launcher
 from pmdesk.ui.login_dialog import LoginDialog
 from pmdesk.ui.tasks import TaskManager
+from tests.helpers import hardened
 from tests.helpers.login import (
     CollectingDelivery,
     add_user,
@@ -134,6 +135,7 @@ def test_escape_cancels(qtbot: QtBot, dialog: LoginDialog) -> None:
     assert not dialog.isVisible()
 
 
+@hardened.LOOPBACK_NEVER_TRUSTED
 def test_two_step_login_with_code_countdown_resend_and_trust(
     qtbot: QtBot,
     dialog: LoginDialog,
@@ -217,6 +219,7 @@ def test_expired_code_says_so(
     assert dialog.focusWidget() is dialog.password_edit
 
 
+@hardened.RELAY_DELIVERS
 def test_undeliverable_code_is_explained(
     qtbot: QtBot, dialog: LoginDialog, ui_app: App, delivery: CollectingDelivery
 ) -> None:
@@ -230,6 +233,7 @@ def test_undeliverable_code_is_explained(
     assert dialog.message.role == "error"
 
 
+@hardened.RELAY_DELIVERS
 def test_a_slow_mail_server_does_not_freeze_the_dialog(
     qtbot: QtBot, dialog: LoginDialog, ui_app: App, delivery: CollectingDelivery
 ) -> None:
@@ -338,6 +342,7 @@ def test_two_step_login_through_the_app_with_the_outbox(
     opened.app.db.dispose()
 
 
+@hardened.RELAY_DELIVERS
 def test_the_dialog_says_when_recent_codes_could_not_be_sent(
     qtbot: QtBot,
     ui_app: App,

@@ -21,6 +21,7 @@ from pmdesk.secrets import google_key, m365_key, sms_provider_key
 from pmdesk.ui.main_window import MainWindow
 from pmdesk.ui.system.mail_settings import MailSettingsBox
 from pmdesk.ui.system.security import SecurityPage
+from tests.helpers import hardened
 from tests.ui.screenshots import capture, screenshot_dir, settle
 from tests.ui.system_pages import not_clipped, open_page
 
@@ -313,6 +314,7 @@ def test_a_bad_phone_region_is_marked_under_it(qtbot: QtBot, page: SecurityPage)
 # ----- the test code and the delivery health ------------------------------------------------------
 
 
+@hardened.RELAY_DELIVERS
 def test_send_test_code_says_which_step_failed_and_the_box_warns(
     qtbot: QtBot, page: SecurityPage, ui_app: App
 ) -> None:

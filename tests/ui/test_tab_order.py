@@ -52,6 +52,7 @@ from pmdesk.ui.personnel.view import PersonnelPage
 from pmdesk.ui.system.permissions import PermissionsPage
 from pmdesk.ui.system.security import SecurityPage
 from pmdesk.ui.tasks import TaskManager
+from tests.helpers import hardened
 from tests.helpers.login import CollectingDelivery, cheap_passwords, enable_two_factor
 from tests.ui.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
 from tests.ui.system_pages import open_page
@@ -234,6 +235,7 @@ def test_first_run_dialog(qtbot: QtBot, ui_app: App, tasks: TaskManager) -> None
     assert order[-2:] == [dialog.cancel_button, dialog.create_button]
 
 
+@hardened.LOOPBACK_NEVER_TRUSTED
 def test_login_dialog_both_steps(
     qtbot: QtBot, ui_app: App, admin_id: int, tasks: TaskManager
 ) -> None:

@@ -121,8 +121,12 @@ def test_deleting_a_group_with_people_refuses_without_asking_first(
 def test_the_status_bar_names_the_database_in_words(main_window: MainWindow, ui_app: App) -> None:
     text = main_window.database_status.findChild(QLabel, "text")
     assert text is not None
-    path = str(ui_app.db.url.database)
-    words = f"Embedded database ({path})"
+    url = ui_app.db.url
+    words = (
+        f"Embedded database ({url.database})"
+        if ui_app.db.is_sqlite
+        else f"PostgreSQL on {url.host} / {url.database}"
+    )
     assert main_window.database_status.toolTip().splitlines()[0] == words
     # A long path is shortened in its middle: its start and file name stay.
     start, _, end = text.text().partition("…")
