@@ -4,8 +4,8 @@
 - No function or method above MAX_FUNCTION_LINES lines, except declarative layout: functions
   named ``_build*`` or ``_layout*`` (widgets made and placed, nothing decided).
 
-What is larger today is listed below with its size now, as a ceiling: it may shrink (then lower
-or drop its entry), never grow; a new module or function may not join the list.
+The lists below held what was larger, each with its size as a ceiling (it could shrink, never
+grow); both are empty now, and a module or function may not join them.
 """
 
 from __future__ import annotations
@@ -23,15 +23,9 @@ LAYOUT_PREFIXES = ("_build", "_layout")
 # module (relative to pmdesk/ui) -> its lines today (none left: issue 17 split the last three)
 LARGE_MODULES: dict[str, int] = {}
 
-# "module:function" -> its lines today (form constructors still to be split into _build* parts)
-LONG_FUNCTIONS = {
-    "first_run.py:__init__": 124,
-    "personnel/conflict.py:__init__": 125,
-    "startup.py:describe_failure": 70,
-    "system/readiness.py:__init__": 98,
-    "system/security.py:__init__": 93,
-    "system/trust_box.py:__init__": 69,
-}
+# "module:function" -> its lines today (none left: the last form constructors were split into
+# _build* parts, and describe_failure into one helper per kind of failure)
+LONG_FUNCTIONS: dict[str, int] = {}
 
 
 def _modules() -> dict[str, Path]:

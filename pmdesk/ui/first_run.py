@@ -75,10 +75,51 @@ class FirstRunDialog(WrappingDialog):
         self.setWindowIcon(app_icon())
         self.setMinimumWidth(500)
 
+        heading = self._build_heading()
+        intro = self._build_intro()
+        form = self._build_form()
+
+        self.message = MessageLabel(self)
+        self.busy = BusyIndicator(self)
+        self.creating = Operation[object](
+            self,
+            tasks,
+            label="first run",
+            message=self.message,
+            failure=self.tr("The administrator could not be created"),
+            busy=indicator(self.busy, self._enable_fields),
+            busy_text=self.tr("Creating the administrator…"),
+            fields=self._show_field_errors,
+        )
+        buttons = self._build_buttons()
+        # The fields scroll when their messages need more height than the screen has (many
+        # errors at once on 1280 x 800 at 150 %); heading and buttons stay in view.
+        self.scroll_area = self._build_scroll_area(form)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(22, 18, 22, 18)
+        layout.setSpacing(12)
+        layout.addLayout(heading)
+        layout.addWidget(intro)
+        layout.addWidget(self.scroll_area, 1)
+        layout.addWidget(self.message)
+        layout.addLayout(buttons)
+        # Cancel sits left of Create: Tab reaches it first (it was made after Create).
+        QWidget.setTabOrder(self.cancel_button, self.create_button)
+        self.fields["login"].editor.setFocus()
+
+    def _build_heading(self) -> QHBoxLayout:
         logo = QLabel(self)
         logo.setPixmap(pixmap("app", 40, self.devicePixelRatioF()))
         title = QLabel(self.tr("Welcome to pmdesk"), self)
         title.setProperty("role", "title")
+        heading = QHBoxLayout()
+        heading.setSpacing(12)
+        heading.addWidget(logo)
+        heading.addWidget(title, 1)
+        return heading
+
+    def _build_intro(self) -> QLabel:
         intro = QLabel(
             self.tr(
                 "This database has no users yet. Create the first administrator: this account "
@@ -88,10 +129,10 @@ class FirstRunDialog(WrappingDialog):
             self,
         )
         intro.setWordWrap(True)
-        heading = QHBoxLayout()
-        heading.setSpacing(12)
-        heading.addWidget(logo)
-        heading.addWidget(title, 1)
+        return intro
+
+    def _build_form(self) -> QFormLayout:
+        """The fields (``self.fields``), each with its label and the hints."""
 
         def edit(name: str, placeholder: str = "", *, password: bool = False) -> QLineEdit:
             line = QLineEdit(self)
@@ -128,19 +169,10 @@ class FirstRunDialog(WrappingDialog):
         self.editor("email").setAccessibleDescription(email_hint.text())
         self.editor("password").setAccessibleDescription(password_hint)
         self.editor("password_confirm").setAccessibleName(self.tr("Confirm password"))
+        return form
 
-        self.message = MessageLabel(self)
-        self.busy = BusyIndicator(self)
-        self.creating = Operation[object](
-            self,
-            tasks,
-            label="first run",
-            message=self.message,
-            failure=self.tr("The administrator could not be created"),
-            busy=indicator(self.busy, self._enable_fields),
-            busy_text=self.tr("Creating the administrator…"),
-            fields=self._show_field_errors,
-        )
+    def _build_buttons(self) -> QHBoxLayout:
+        """Create (``self.create_button``, the default) and Cancel, beside the busy indicator."""
         self.create_button = make_primary(QPushButton(self.tr("Create administrator"), self))
         self.create_button.setObjectName("createButton")
         self.create_button.setDefault(True)
@@ -153,32 +185,22 @@ class FirstRunDialog(WrappingDialog):
         buttons.addStretch(1)
         buttons.addWidget(self.cancel_button)
         buttons.addWidget(self.create_button)
+        return buttons
 
-        # The fields scroll when their messages need more height than the screen has (many
-        # errors at once on 1280 x 800 at 150 %); heading and buttons stay in view.
+    def _build_scroll_area(self, form: QFormLayout) -> QScrollArea:
+        """``form`` in a scroll area that grows with it (see ``_fit_height``)."""
         fields = QWidget(self)
         fields.setObjectName("firstRunFields")
         fields.setLayout(form)
         form.setContentsMargins(0, 0, 0, 0)
-        self.scroll_area = follow_focus(QScrollArea(self))
-        self.scroll_area.setObjectName("firstRunScroll")
-        self.scroll_area.setWidgetResizable(True)
-        self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
-        self.scroll_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.scroll_area.setSizeAdjustPolicy(QAbstractScrollArea.SizeAdjustPolicy.AdjustToContents)
-        self.scroll_area.setWidget(fields)
-
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(22, 18, 22, 18)
-        layout.setSpacing(12)
-        layout.addLayout(heading)
-        layout.addWidget(intro)
-        layout.addWidget(self.scroll_area, 1)
-        layout.addWidget(self.message)
-        layout.addLayout(buttons)
-        # Cancel sits left of Create: Tab reaches it first (it was made after Create).
-        QWidget.setTabOrder(self.cancel_button, self.create_button)
-        self.fields["login"].editor.setFocus()
+        scroll_area = follow_focus(QScrollArea(self))
+        scroll_area.setObjectName("firstRunScroll")
+        scroll_area.setWidgetResizable(True)
+        scroll_area.setFrameShape(QFrame.Shape.NoFrame)
+        scroll_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll_area.setSizeAdjustPolicy(QAbstractScrollArea.SizeAdjustPolicy.AdjustToContents)
+        scroll_area.setWidget(fields)
+        return scroll_area
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)

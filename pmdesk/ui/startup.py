@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from pmdesk.core.login_results import CodeNeeded, Refused, SignedIn
     from pmdesk.core.migrate import SchemaStatus
     from pmdesk.core.passwords import Passwords
+    from pmdesk.paths import AppPaths
     from pmdesk.secrets import SecretStore
 
 log = logging.getLogger(__name__)
@@ -193,57 +194,83 @@ def describe_failure(exc: BaseException, app: App | None = None) -> Failure:
 
     paths = app.paths if app is not None else app_paths()
     if isinstance(exc, SchemaTooNew):
-        return Failure(
-            "schema",
-            _tr("This database needs a newer pmdesk"),
-            str(exc),
-            _tr(
-                "Nothing was changed. Install the newest pmdesk on this workstation (ask "
-                "whoever upgraded the other workstations), then start it again."
-            ),
-        )
+        return _schema_too_new(exc)
     if isinstance(exc, SecretStoreError) or (
         isinstance(exc, DatabaseUnavailable) and app is not None and app.keyring_problem
     ):
         detail = str(exc) if isinstance(exc, SecretStoreError) else app.keyring_problem  # type: ignore[union-attr]
-        return Failure(
-            "keyring",
-            _tr("No system keyring"),
-            _tr("pmdesk needs the system keyring to read the database password.")
-            + "\n\n"
-            + str(detail),
-            _tr(
-                "Install or unlock the system keyring (Windows Credential Manager, macOS "
-                "Keychain, or GNOME Keyring / KWallet on Linux), then start pmdesk again."
-            ),
-        )
+        return _no_keyring(detail)
     if isinstance(exc, DatabaseUnavailable):
-        return Failure(
-            "database",
-            _tr("Cannot open the database"),
-            str(exc),
-            _tr(
-                "Check that the database server is running and reachable from this workstation "
-                "(network, VPN, firewall), and that the database address is right: it comes from "
-                "PMDESK_DATABASE_URL or the settings file {path}. Then start pmdesk again."
-            ).format(path=paths.config_file),
-        )
+        return _database_unavailable(exc, paths)
     if isinstance(exc, InvalidDatabaseUrl):
-        return Failure(
-            "url",
-            _tr("The database address is not valid"),
-            str(exc),
-            _tr("Correct it in PMDESK_DATABASE_URL or the settings file {path}.").format(
-                path=paths.config_file
-            ),
-        )
+        return _invalid_database_url(exc, paths)
     if isinstance(exc, ConfigError):
-        return Failure(
-            "settings",
-            _tr("The settings file cannot be read"),
-            str(exc),
-            _tr("Correct or remove the file, then start pmdesk again."),
-        )
+        return _unreadable_settings(exc)
+    return _unexpected(exc, paths)
+
+
+def _schema_too_new(exc: BaseException) -> Failure:
+    return Failure(
+        "schema",
+        _tr("This database needs a newer pmdesk"),
+        str(exc),
+        _tr(
+            "Nothing was changed. Install the newest pmdesk on this workstation (ask "
+            "whoever upgraded the other workstations), then start it again."
+        ),
+    )
+
+
+def _no_keyring(detail: str | None) -> Failure:
+    """``detail``: the keyring's own words (what failed, or why it could not be used)."""
+    return Failure(
+        "keyring",
+        _tr("No system keyring"),
+        _tr("pmdesk needs the system keyring to read the database password.")
+        + "\n\n"
+        + str(detail),
+        _tr(
+            "Install or unlock the system keyring (Windows Credential Manager, macOS "
+            "Keychain, or GNOME Keyring / KWallet on Linux), then start pmdesk again."
+        ),
+    )
+
+
+def _database_unavailable(exc: BaseException, paths: AppPaths) -> Failure:
+    return Failure(
+        "database",
+        _tr("Cannot open the database"),
+        str(exc),
+        _tr(
+            "Check that the database server is running and reachable from this workstation "
+            "(network, VPN, firewall), and that the database address is right: it comes from "
+            "PMDESK_DATABASE_URL or the settings file {path}. Then start pmdesk again."
+        ).format(path=paths.config_file),
+    )
+
+
+def _invalid_database_url(exc: BaseException, paths: AppPaths) -> Failure:
+    return Failure(
+        "url",
+        _tr("The database address is not valid"),
+        str(exc),
+        _tr("Correct it in PMDESK_DATABASE_URL or the settings file {path}.").format(
+            path=paths.config_file
+        ),
+    )
+
+
+def _unreadable_settings(exc: BaseException) -> Failure:
+    return Failure(
+        "settings",
+        _tr("The settings file cannot be read"),
+        str(exc),
+        _tr("Correct or remove the file, then start pmdesk again."),
+    )
+
+
+def _unexpected(exc: BaseException, paths: AppPaths) -> Failure:
+    """Anything else: its type and first line for the user, the traceback to the log."""
     log.error("Unexpected error at start-up", exc_info=exc)
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return Failure(

@@ -60,6 +60,21 @@ class ConflictDialog(QDialog):
         self.theirs = theirs
         self.fields = differences(mine, theirs.form)
 
+        heading = self._build_heading(theirs)
+        self.table = self._build_table(mine, theirs, labels, describe)
+        note = self._build_note(mine)
+        buttons = self._build_buttons(can_overwrite=can_overwrite)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(18, 16, 18, 16)
+        layout.setSpacing(12)
+        layout.addLayout(heading)
+        layout.addWidget(self.table)
+        layout.addWidget(note)
+        layout.addLayout(buttons)
+
+    def _build_heading(self, theirs: PersonRecord) -> QHBoxLayout:
+        """The warning icon, then what happened (with or without differences to compare)."""
         icon_label = QLabel(self)
         icon_label.setPixmap(pixmap("warning", 32, self.devicePixelRatioF()))
         icon_label.setAlignment(Qt.AlignmentFlag.AlignTop)
@@ -91,24 +106,33 @@ class ConflictDialog(QDialog):
         heading.setSpacing(12)
         heading.addWidget(icon_label, 0, Qt.AlignmentFlag.AlignTop)
         heading.addLayout(heading_text, 1)
+        return heading
 
-        self.table = QTableWidget(len(self.fields), 3, self)
-        self.table.setObjectName("conflictTable")
-        self.table.setHorizontalHeaderLabels(
+    def _build_table(
+        self,
+        mine: PersonForm,
+        theirs: PersonRecord,
+        labels: dict[str, str],
+        describe: Callable[[str, object], str],
+    ) -> QTableWidget:
+        """Field, yours, theirs: one row per field that differs (hidden when none does)."""
+        table = QTableWidget(len(self.fields), 3, self)
+        table.setObjectName("conflictTable")
+        table.setHorizontalHeaderLabels(
             [self.tr("Field"), self.tr("Yours"), self.tr("Theirs (saved)")]
         )
-        self.table.verticalHeader().hide()
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setTabKeyNavigation(False)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.table.setWordWrap(False)
-        header = self.table.horizontalHeader()
+        table.verticalHeader().hide()
+        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        table.setTabKeyNavigation(False)
+        table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        table.setWordWrap(False)
+        header = table.horizontalHeader()
         header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        self.table.verticalHeader().setDefaultSectionSize(28)
+        table.verticalHeader().setDefaultSectionSize(28)
         mine_brush = QBrush(QColor("#e8f1fd"))
         theirs_brush = QBrush(QColor("#fff4e0"))
         for row, name in enumerate(self.fields):
@@ -124,22 +148,28 @@ class ConflictDialog(QDialog):
                     item.setBackground(mine_brush)
                 elif column == 2:
                     item.setBackground(theirs_brush)
-                self.table.setItem(row, column, item)
+                table.setItem(row, column, item)
         shown_rows = min(len(self.fields), 10)
-        self.table.setFixedHeight(
+        table.setFixedHeight(
             header.sizeHint().height()
-            + self.table.verticalHeader().defaultSectionSize() * shown_rows
-            + 2 * self.table.frameWidth()
+            + table.verticalHeader().defaultSectionSize() * shown_rows
+            + 2 * table.frameWidth()
             + 2
         )
-        self.table.setVisible(bool(self.fields))
+        table.setVisible(bool(self.fields))
+        return table
 
+    def _build_note(self, mine: PersonForm) -> QLabel:
+        """What happens to a new password typed in the form (hidden when none was)."""
         notes = []
         if mine.password:
             notes.append(self.tr("Your new password is kept in the form and saved with yours."))
         note = hint_label(" ".join(notes), self)
         note.setVisible(bool(notes))
+        return note
 
+    def _build_buttons(self, *, can_overwrite: bool) -> QHBoxLayout:
+        """Discard mine, then Keep editing (the default) and Save mine over theirs."""
         self.overwrite_button = make_primary(QPushButton(self.tr("Save mine over theirs"), self))
         self.overwrite_button.setObjectName("overwriteButton")
         self.overwrite_button.setEnabled(can_overwrite)
@@ -158,14 +188,7 @@ class ConflictDialog(QDialog):
         buttons.addStretch(1)
         buttons.addWidget(self.keep_button)
         buttons.addWidget(self.overwrite_button)
-
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(18, 16, 18, 16)
-        layout.setSpacing(12)
-        layout.addLayout(heading)
-        layout.addWidget(self.table)
-        layout.addWidget(note)
-        layout.addLayout(buttons)
+        return buttons
 
     def _choose(self, choice: int) -> None:
         self.choice = choice

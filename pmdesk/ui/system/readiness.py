@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -76,6 +77,23 @@ class ReadinessDialog(WrappingDialog):
         self.choice = False
         n = len(people)
 
+        top = self._build_heading(people, delivery_label)
+        self.model = ShutOutModel(people, self)
+        self.table = self._build_table(people)
+        hint = self._build_hint(people)
+        buttons = self._build_buttons(people)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(18, 18, 18, 14)
+        layout.setSpacing(12)
+        layout.addLayout(top)
+        layout.addWidget(self.table, 1 if n > 10 else 0)
+        layout.addWidget(hint)
+        layout.addWidget(buttons)
+
+    def _build_heading(self, people: list[ShutOutPerson], delivery_label: str) -> QHBoxLayout:
+        """An icon, then how many could not receive a code and what turning it on means."""
+        n = len(people)
         image = QLabel(self)
         image.setPixmap(pixmap("warning" if people else "shield", 32, self.devicePixelRatioF()))
         image.setAlignment(Qt.AlignmentFlag.AlignTop)
@@ -114,22 +132,28 @@ class ReadinessDialog(WrappingDialog):
         top.setSpacing(12)
         top.addWidget(image)
         top.addLayout(text_column, 1)
+        return top
 
-        self.model = ShutOutModel(people, self)
-        self.table = list_table(self, "shutOutTable", self.model, ROW_HEIGHT)
-        self.table.setAccessibleName(self.tr("People who could not receive a code"))
-        header = self.table.horizontalHeader()
+    def _build_table(self, people: list[ShutOutPerson]) -> QTableView:
+        """The people of ``self.model``, up to 10 rows high (hidden when there is nobody)."""
+        n = len(people)
+        table = list_table(self, "shutOutTable", self.model, ROW_HEIGHT)
+        table.setAccessibleName(self.tr("People who could not receive a code"))
+        header = table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
         header.resizeSection(0, 180)
         header.resizeSection(1, 130)
-        self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         height = header.sizeHint().height() + ROW_HEIGHT * min(max(n, 1), 10) + 4
-        self.table.setMinimumHeight(height)
+        table.setMinimumHeight(height)
         if n <= 10:
-            self.table.setMaximumHeight(height)
-        self.table.setVisible(bool(people))
+            table.setMaximumHeight(height)
+        table.setVisible(bool(people))
+        return table
+
+    def _build_hint(self, people: list[ShutOutPerson]) -> QLabel:
         hint = hint_label(
             self.tr(
                 "Give them an e-mail address (or a mobile number for SMS) in Maintenance → "
@@ -138,7 +162,10 @@ class ReadinessDialog(WrappingDialog):
             self,
         )
         hint.setVisible(bool(people))
+        return hint
 
+    def _build_buttons(self, people: list[ShutOutPerson]) -> QDialogButtonBox:
+        """Confirm (``self.confirm_button``: red when someone would be shut out) and Cancel."""
         buttons = QDialogButtonBox(self)
         confirm_text = self.tr("Enable anyway") if people else self.tr("Enable")
         self.confirm_button = buttons.addButton(
@@ -154,14 +181,7 @@ class ReadinessDialog(WrappingDialog):
         (self.cancel_button if people else self.confirm_button).setDefault(True)
         buttons.accepted.connect(self._confirm)
         buttons.rejected.connect(self.reject)
-
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(18, 18, 18, 14)
-        layout.setSpacing(12)
-        layout.addLayout(top)
-        layout.addWidget(self.table, 1 if n > 10 else 0)
-        layout.addWidget(hint)
-        layout.addWidget(buttons)
+        return buttons
 
     def _confirm(self) -> None:
         self.choice = True

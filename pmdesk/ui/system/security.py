@@ -86,59 +86,8 @@ class SecurityPage(QWidget):
 
         self.message = MessageLabel(self)
         self.message.setObjectName("securityMessage")
-
-        self.status_box = ConnectionStatusBox(self)
-        # Tests and the screenshots read the lines from the page.
-        self.database_status = self.status_box.database_status
-        self.mail_status = self.status_box.mail_status
-        self.address_label = self.status_box.address_label
-
-        self.two_step = TwoStepBox(self)
-        self.two_step.toggle_requested.connect(self.toggle_two_factor)
-        # Tests read the switch from the page.
-        self.two_factor_button = self.two_step.two_factor_button
-        self.two_factor_state = self.two_step.two_factor_state
-
-        self.trust = TrustBox(self)
-        self.trust.edited.connect(self._update_buttons)
-        self.trust.save_requested.connect(self.save_trust_settings)
-
-        health = partial(self.service.delivery_health, self.actor)
-        self.mail_box = MailSettingsBox(self.tasks, health, self)
-        self.mail_box.save_requested.connect(self.save_delivery)
-        self.mail_box.test_requested.connect(self.send_test)
-
-        left_holder = QWidget(self)
-        left_holder.setObjectName("securityLeft")
-        left_layout = QVBoxLayout(left_holder)
-        left_layout.setContentsMargins(0, 0, 8, 0)
-        left_layout.setSpacing(12)
-        left_layout.addWidget(self.status_box)
-        left_layout.addWidget(self.two_step)
-        left_layout.addWidget(self.trust)
-        left_layout.addWidget(self.mail_box)
-        left_layout.addStretch(1)
-        self.left_scroll = follow_focus(QScrollArea(self))
-        self.left_scroll.setObjectName("securityLeftScroll")
-        self.left_scroll.setWidgetResizable(True)
-        self.left_scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.left_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.left_scroll.setWidget(left_holder)
-        self.left_scroll.setFixedWidth(LEFT_WIDTH)
-
-        self.ips = TrustedIpPanel(
-            self.ip_service, self.actor, self.tasks, context.changes, self.can_delete, self
-        )
-        self.ips.shown.connect(self.trusted_ips_shown)
-        self.ips.reload_requested.connect(self.refresh)
-        # Used by the tests of other folders (tests/perf, tests/reliability).
-        self.model, self.table, self.filter_edit = (
-            self.ips.model,
-            self.ips.table,
-            self.ips.filter_edit,
-        )
-        self.next_button, self.ip_message = self.ips.next_button, self.ips.ip_message
-        self.paging_label, self.remove_delegate = self.ips.paging_label, self.ips.remove_delegate
+        self.left_scroll = self._build_left()
+        self.ips = self._build_ips()
         columns = QHBoxLayout()
         columns.setSpacing(10)  # 10 and 10 (not 14): the page fits a 1024 px screen
         columns.addWidget(self.left_scroll)
@@ -162,6 +111,47 @@ class SecurityPage(QWidget):
         self._update_buttons()
         self.load_state()
         self.ips.model.load_first()
+
+    def _build_left(self) -> QScrollArea:
+        """The panels left of the trusted IPs, top to bottom, in a scroll area."""
+        self.status_box = ConnectionStatusBox(self)
+        # Tests and the screenshots read the lines from the page.
+        self.database_status = self.status_box.database_status
+        self.mail_status = self.status_box.mail_status
+        self.address_label = self.status_box.address_label
+
+        self.two_step = TwoStepBox(self)
+        self.two_step.toggle_requested.connect(self.toggle_two_factor)
+        # Tests read the switch from the page.
+        self.two_factor_button = self.two_step.two_factor_button
+        self.two_factor_state = self.two_step.two_factor_state
+
+        self.trust = TrustBox(self)
+        self.trust.edited.connect(self._update_buttons)
+        self.trust.save_requested.connect(self.save_trust_settings)
+
+        health = partial(self.service.delivery_health, self.actor)
+        self.mail_box = MailSettingsBox(self.tasks, health, self)
+        self.mail_box.save_requested.connect(self.save_delivery)
+        self.mail_box.test_requested.connect(self.send_test)
+        left_holder = QWidget(self)
+        left_holder.setObjectName("securityLeft")
+        left_layout = QVBoxLayout(left_holder)
+        left_layout.setContentsMargins(0, 0, 8, 0)
+        left_layout.setSpacing(12)
+        left_layout.addWidget(self.status_box)
+        left_layout.addWidget(self.two_step)
+        left_layout.addWidget(self.trust)
+        left_layout.addWidget(self.mail_box)
+        left_layout.addStretch(1)
+        left_scroll = follow_focus(QScrollArea(self))
+        left_scroll.setObjectName("securityLeftScroll")
+        left_scroll.setWidgetResizable(True)
+        left_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        left_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        left_scroll.setWidget(left_holder)
+        left_scroll.setFixedWidth(LEFT_WIDTH)
+        return left_scroll
 
     # ----- background updates -------------------------------------------------------------
 
@@ -482,6 +472,18 @@ class SecurityPage(QWidget):
         )
 
     # ----- trusted IPs --------------------------------------------------------------------
+
+    def _build_ips(self) -> TrustedIpPanel:
+        ips = TrustedIpPanel(
+            self.ip_service, self.actor, self.tasks, self.context.changes, self.can_delete, self
+        )
+        ips.shown.connect(self.trusted_ips_shown)
+        ips.reload_requested.connect(self.refresh)
+        # Used by the tests of other folders (tests/perf, tests/reliability).
+        self.model, self.table, self.filter_edit = ips.model, ips.table, ips.filter_edit
+        self.next_button, self.ip_message = ips.next_button, ips.ip_message
+        self.paging_label, self.remove_delegate = ips.paging_label, ips.remove_delegate
+        return ips
 
     # ----- buttons ------------------------------------------------------------------------
 

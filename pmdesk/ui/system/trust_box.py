@@ -8,6 +8,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QPushButton,
     QSpinBox,
@@ -37,6 +38,20 @@ class TrustBox(QGroupBox):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(self.tr("Trust and codes"), parent)
         self.setObjectName("trustBox")
+        self._build_spins()
+        self.never_trusted_box = self._build_never_trusted()
+        # Made before it, the sessions spin sits below the address list: Tab goes down.
+        QWidget.setTabOrder(self.never_trusted_edit, self.session_hours_spin)
+        trust_row = self._build_save_row()
+        trust_form = self._build_form()
+        trust_layout = QVBoxLayout(self)
+        trust_layout.setSpacing(8)
+        trust_layout.addLayout(trust_form)
+        trust_layout.addLayout(trust_row)
+        trust_layout.addWidget(self._build_hint())
+
+    def _build_spins(self) -> None:
+        """The three spin boxes (``self.*_spin``), each in its field box (``self.*_box``)."""
         self.trust_days_spin = _spin(TRUST_DAYS_RANGE, self.tr(" days"), self)
         self.trust_days_spin.setObjectName("trustDaysSpin")
         self.code_ttl_spin = _spin(CODE_TTL_MINUTES_RANGE, self.tr(" minutes"), self)
@@ -54,6 +69,9 @@ class TrustBox(QGroupBox):
         self.session_hours_box = FieldBox(self.session_hours_spin, self)
         for spin in self.spins():
             spin.valueChanged.connect(self._edited)
+
+    def _build_never_trusted(self) -> FieldBox:
+        """The addresses never trusted (``self.never_trusted_edit``), in its field box."""
         self.never_trusted_edit = QLineEdit(self)
         self.never_trusted_edit.setObjectName("neverTrustedEdit")
         self.never_trusted_edit.setMaxLength(NEVER_TRUSTED_MAX_LENGTH * 2)
@@ -65,10 +83,12 @@ class TrustBox(QGroupBox):
         )
         self.never_trusted_edit.setToolTip(never_help)
         self.never_trusted_edit.setAccessibleDescription(never_help)
-        self.never_trusted_box = FieldBox(self.never_trusted_edit, self)
+        box = FieldBox(self.never_trusted_edit, self)
         self.never_trusted_edit.textEdited.connect(self._edited)
-        # Made before it, the sessions spin sits below the address list: Tab goes down.
-        QWidget.setTabOrder(self.never_trusted_edit, self.session_hours_spin)
+        return box
+
+    def _build_save_row(self) -> QHBoxLayout:
+        """The message (``self.trust_message``), then Save (``self.trust_save_button``)."""
         self.trust_save_button = make_primary(
             QPushButton(icon("save-light"), self.tr("Save"), self)
         )
@@ -76,6 +96,13 @@ class TrustBox(QGroupBox):
         self.trust_save_button.clicked.connect(self.save_requested)
         self.trust_message = MessageLabel(self)
         self.trust_message.setObjectName("trustMessage")
+        trust_row = QHBoxLayout()
+        trust_row.addWidget(self.trust_message, 3)
+        trust_row.addStretch(1)  # Save keeps its own width while no message is shown
+        trust_row.addWidget(self.trust_save_button, 0, Qt.AlignmentFlag.AlignTop)
+        return trust_row
+
+    def _build_form(self) -> QFormLayout:
         trust_form = form_layout()
         trust_form.addRow(self.tr("Trust an address for"), self.trust_days_box)
         trust_form.addRow(self.tr("A code is valid for"), self.code_ttl_box)
@@ -84,24 +111,17 @@ class TrustBox(QGroupBox):
         label_fields(trust_form)
         # The address list takes the width it needs; the spin boxes keep theirs.
         trust_form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
-        trust_row = QHBoxLayout()
-        trust_row.addWidget(self.trust_message, 3)
-        trust_row.addStretch(1)  # Save keeps its own width while no message is shown
-        trust_row.addWidget(self.trust_save_button, 0, Qt.AlignmentFlag.AlignTop)
-        trust_layout = QVBoxLayout(self)
-        trust_layout.setSpacing(8)
-        trust_layout.addLayout(trust_form)
-        trust_layout.addLayout(trust_row)
-        trust_layout.addWidget(
-            hint_label(
-                self.tr(
-                    "Trusted addresses are removed automatically when their time is up; a "
-                    "shorter period applies at once. On a shared database (PostgreSQL, "
-                    "MariaDB), loopback, link-local and local-socket connections are never "
-                    "trusted either."
-                ),
-                self,
-            )
+        return trust_form
+
+    def _build_hint(self) -> QLabel:
+        return hint_label(
+            self.tr(
+                "Trusted addresses are removed automatically when their time is up; a "
+                "shorter period applies at once. On a shared database (PostgreSQL, "
+                "MariaDB), loopback, link-local and local-socket connections are never "
+                "trusted either."
+            ),
+            self,
         )
 
     def spins(self) -> tuple[QSpinBox, QSpinBox, QSpinBox]:
