@@ -379,7 +379,7 @@ class Launcher(QObject):
         assert self.opened is not None
         window.start_background(
             BackgroundServices.from_settings(
-                self.opened.app.context, self.opened.app.settings, parent=window
+                self.opened.app.context, window.tasks, self.opened.app.settings, parent=window
             )
         )
 

@@ -1,10 +1,11 @@
-"""Live refresh: a thread that waits for database change notifications.
+"""Live refresh: a loop (``pmdesk.ui.tasks.Loop``) that waits for database change
+notifications, which ``BackgroundServices`` starts on the task manager.
 
 ``ChangeListener`` loops ``ChangeWatcher.wait`` (``pmdesk.core.changes``: PostgreSQL ``LISTEN``,
-or polling elsewhere) on a connection of its own and emits ``changed(frozenset[str])`` of table
-names, delivered queued on the GUI thread. It never raises out of its thread: a lost connection
-is retried with backoff (``pmdesk.ui.reconnect``), and after a reconnect every topic is
-reported (changes may have been missed meanwhile).
+or polling elsewhere) on a connection of its own and reports each batch of changed table names
+(a frozenset) through ``on_changed``, from its own thread. It never raises out of its thread: a
+lost connection is retried with backoff (``pmdesk.ui.reconnect``), and after a reconnect every
+topic is reported (changes may have been missed meanwhile).
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-
-from PySide6.QtCore import QThread, Signal
 
 from pmdesk.core.changes import (
     DEFAULT_POLL_INTERVAL_S,
@@ -35,21 +34,25 @@ from pmdesk.ui.reconnect import (
 log = logging.getLogger(__name__)
 
 
-class ChangeListener(QThread):
-    """Waits for database change notifications on its own connection; ``changed`` carries a
-    frozenset of table names (see ``pmdesk.core.changes.TOPICS``) and arrives on the GUI thread.
+#: Reports from the listener's thread: the changed tables; a status text and how long it stays.
+OnChanged = Callable[[frozenset[str]], None]
+OnStatus = Callable[[str, int], None]
+
+
+class ChangeListener:
+    """Waits for database change notifications on its own connection and reports the changed
+    tables (see ``pmdesk.core.changes.TOPICS``) through ``on_changed``.
 
     Notifications arriving in a burst (a sweep deleting chunk after chunk) are merged: at most
-    one ``changed`` per ``min_gap_s``.
+    one report per ``min_gap_s``.
     """
-
-    changed = Signal(object)
-    status = Signal(str, int)  # the text, how long it stays (FOR_A_WHILE, UNTIL_NEXT_MESSAGE)
 
     def __init__(
         self,
         ctx: CoreContext,
         *,
+        on_changed: OnChanged,
+        on_status: OnStatus,
         wait_s: float = 1.0,
         poll_interval_s: float = DEFAULT_POLL_INTERVAL_S,
         min_gap_s: float = 0.5,
@@ -57,8 +60,9 @@ class ChangeListener(QThread):
         opener: Callable[[CoreContext, float], ChangeWatcher] | None = None,
     ) -> None:
         """``ctx``: the database to watch; the listener opens connections of its own to it."""
-        super().__init__()
         self._ctx = ctx
+        self._on_changed = on_changed
+        self._on_status = on_status
         self._wait_s = wait_s
         self._poll_interval_s = poll_interval_s
         self._min_gap_s = min_gap_s
@@ -69,14 +73,14 @@ class ChangeListener(QThread):
         self._watcher: ChangeWatcher | None = None
         self.connected = threading.Event()  # set while a watcher is open (tests, diagnostics)
 
-    def stop(self) -> None:
-        """Ask the loop to end; wakes a blocked wait at once. Safe from any thread."""
-        self._stopping.set()
+    def wake(self) -> None:
+        """Wake a blocked wait at once (the loop is stopping). Safe from any thread."""
         with self._lock:
             if self._watcher is not None:
                 self._watcher.interrupt()
 
-    def run(self) -> None:
+    def run(self, stopping: threading.Event) -> None:
+        self._stopping = stopping
         try:
             self._loop()
         except Exception:  # never raise out of the thread
@@ -114,7 +118,7 @@ class ChangeListener(QThread):
                 if lost:
                     lost = False
                     self._backoff.reset()
-                    self.status.emit("Database connection restored", FOR_A_WHILE)
+                    self._on_status("Database connection restored", FOR_A_WHILE)
                     pending |= TOPICS  # whatever changed meanwhile was missed
             now = time.monotonic()
             gap_left = last_emit + self._min_gap_s - now
@@ -130,7 +134,7 @@ class ChangeListener(QThread):
                 continue
             now = time.monotonic()
             if pending and now - last_emit >= self._min_gap_s and not self._stopping.is_set():
-                self.changed.emit(frozenset(pending))
+                self._on_changed(frozenset(pending))
                 pending = set()
                 last_emit = now
 
@@ -138,10 +142,10 @@ class ChangeListener(QThread):
         delay = self._backoff.next()
         if is_connection_error(exc):
             log.warning("Live refresh: database connection lost: %s", first_line(exc))
-            self.status.emit(lost_message(delay), UNTIL_NEXT_MESSAGE)
+            self._on_status(lost_message(delay), UNTIL_NEXT_MESSAGE)
         else:
             log.error("Live refresh failed", exc_info=exc)
-            self.status.emit(
+            self._on_status(
                 f"Live refresh failed: {first_line(exc)} — retrying in {seconds_text(delay)}",
                 FOR_A_WHILE,
             )

@@ -5,18 +5,24 @@
 (a queued signal). ``fn`` must not touch widgets; it calls core services, which open their own
 database session per call, and returns plain data (frozen dataclasses), never live ORM objects.
 
-Every task is tracked: ``shutdown()`` (called when the application quits, and by the test
-fixtures at teardown) waits for all of them, so no worker thread outlives the objects it reports
-to. Nothing here spins ``processEvents()``.
+``TaskManager.start_loop(loop)`` runs a signed-in session's long-lived work (the expiry sweep,
+live refresh: ``pmdesk.ui.background``) on a second pool of the same manager, so that it never
+takes a thread the screens' short tasks wait for. A loop runs until its ``LoopHandle`` is
+stopped; it reports through signals of an object on the GUI thread (queued).
+
+Everything is tracked: ``shutdown()`` (called when the application quits, and by the test
+fixtures at teardown) stops the loops and waits for every thread, so no worker outlives the
+objects it reports to. Nothing here spins ``processEvents()``.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import shiboken6
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
@@ -45,6 +51,56 @@ class Task(Generic[T]):
     def __repr__(self) -> str:
         state = "cancelled" if self.cancelled else "finished" if self.finished else "running"
         return f"<Task {self.id} {self.label!r} {state}>"
+
+
+class Loop(Protocol):
+    """Long-lived work: ``run`` returns once ``stopping`` is set (soon after: it checks between
+    its steps and waits on events, never sleeps); ``wake`` interrupts a wait (called by
+    ``LoopHandle.stop``, from the GUI thread)."""
+
+    def run(self, stopping: threading.Event) -> None: ...
+
+    def wake(self) -> None: ...
+
+
+class LoopHandle:
+    """A running loop: ``stop()`` asks it to end, ``wait()`` waits for that (with a limit)."""
+
+    def __init__(self, loop: Loop, label: str) -> None:
+        self.label = label
+        self.stopping = threading.Event()
+        self._loop = loop
+        self._done = threading.Event()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self._loop.wake()
+
+    def wait(self, timeout_s: float) -> bool:
+        """Whether the loop has ended within ``timeout_s`` (it goes on otherwise)."""
+        return self._done.wait(max(0.0, timeout_s))
+
+    @property
+    def running(self) -> bool:
+        return not self._done.is_set()
+
+    def __repr__(self) -> str:
+        return f"<Loop {self.label!r} {'running' if self.running else 'ended'}>"
+
+
+class _LoopRunnable(QRunnable):
+    def __init__(self, loop: Loop, handle: LoopHandle) -> None:
+        super().__init__()
+        self._loop = loop
+        self._handle = handle
+
+    def run(self) -> None:
+        try:
+            self._loop.run(self._handle.stopping)
+        except BaseException:  # a loop must not take its pool thread down with it
+            log.exception("Background loop %s ended on an unexpected error", self._handle.label)
+        finally:
+            self._handle._done.set()
 
 
 @dataclass
@@ -100,6 +156,8 @@ class TaskManager(QObject):
         self._entries: dict[int, _Entry] = {}
         self._ids = itertools.count(1)
         self._closed = False
+        self._loop_pool = QThreadPool(self)
+        self._loops: list[LoopHandle] = []
 
     # ----- running ------------------------------------------------------------------------
 
@@ -126,6 +184,20 @@ class TaskManager(QObject):
         self._pool.start(runnable)
         return task
 
+    def start_loop(self, loop: Loop, *, label: str) -> LoopHandle:
+        """Run ``loop`` on a thread of its own (from the loops' pool) until it is stopped."""
+        if self._closed:
+            raise RuntimeError("The task manager has been shut down.")
+        self._loops = [handle for handle in self._loops if handle.running]
+        handle = LoopHandle(loop, label)
+        self._loops.append(handle)
+        # One thread per running loop: a loop never waits in the pool's queue for another.
+        self._loop_pool.setMaxThreadCount(max(1, len(self._loops)))
+        runnable = _LoopRunnable(loop, handle)
+        runnable.setAutoDelete(True)
+        self._loop_pool.start(runnable)
+        return handle
+
     # ----- state --------------------------------------------------------------------------
 
     def is_idle(self) -> bool:
@@ -137,7 +209,7 @@ class TaskManager(QObject):
         return self._closed
 
     def active_threads(self) -> int:
-        return int(self._pool.activeThreadCount())
+        return int(self._pool.activeThreadCount() + self._loop_pool.activeThreadCount())
 
     # ----- stopping -----------------------------------------------------------------------
 
@@ -150,12 +222,18 @@ class TaskManager(QObject):
         return bool(self._pool.waitForDone(timeout_ms))
 
     def shutdown(self, timeout_ms: int = 30_000) -> bool:
-        """Refuse new work, drop pending callbacks and wait for every worker thread to end."""
+        """Refuse new work, drop pending callbacks, stop the loops and wait for every worker
+        thread to end."""
         self._closed = True
         self.cancel_all()
+        for handle in self._loops:
+            handle.stop()
         done = self.wait(timeout_ms)
         if not done:
             log.warning("Background tasks still running at shutdown: %s", self._entries)
+        if not self._loop_pool.waitForDone(timeout_ms):
+            log.warning("Background loops still running at shutdown: %s", self._loops)
+            done = False
         return done
 
     # ----- delivery (GUI thread) ----------------------------------------------------------

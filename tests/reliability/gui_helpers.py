@@ -123,6 +123,7 @@ def open_window(
         window.start_background(
             BackgroundServices(
                 app.context,
+                tasks,
                 sweep_interval_s=600,
                 backoff=backoff or Backoff(0.2, 1.0),
                 poll_interval_s=0.2,

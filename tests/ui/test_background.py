@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import shiboken6
 from pytestqt.qtbot import QtBot
 from sqlalchemy import delete, select, text
 
@@ -70,15 +69,16 @@ def plain_context(db: Database) -> CoreContext:
 
 
 @pytest.fixture
-def make_services(qtbot: QtBot) -> Iterator[Callable[..., BackgroundServices]]:
-    """BackgroundServices that are always stopped (threads waited for) at teardown."""
+def make_services(qtbot: QtBot, tasks: TaskManager) -> Iterator[Callable[..., BackgroundServices]]:
+    """BackgroundServices on the test's task manager, always stopped (loops waited for) at
+    teardown."""
     made: list[BackgroundServices] = []
 
     def make(ctx: CoreContext, **kwargs: Any) -> BackgroundServices:
         kwargs.setdefault("backoff", FAST)
         kwargs.setdefault("poll_interval_s", 0.1)
         kwargs.setdefault("min_gap_s", 0.05)
-        services = BackgroundServices(ctx, **kwargs)
+        services = BackgroundServices(ctx, tasks, **kwargs)
         made.append(services)
         return services
 
@@ -115,8 +115,7 @@ def test_sweep_at_start_removes_expired_addresses_and_audits_them(
     assert audits[0][0] == "system (expiry sweep)"
     assert "192.0.2.1" in audits[0][1]
     assert seen == ["Expiry sweep: removed 1 expired trusted IP address"]
-    assert services.worker is not None
-    assert services.worker.thread() is not services.thread(), "the sweep is off the GUI thread"
+    assert services.sweep is not None and services.sweep.sweeps == 1
 
 
 @SWEPT_BY_RELAY
@@ -156,14 +155,14 @@ def test_the_sweep_repeats_on_its_timer(
     assert threading.main_thread().name not in calls
 
 
-def test_interval_comes_from_the_settings(sqlite_db: Database) -> None:
+def test_interval_comes_from_the_settings(sqlite_db: Database, tasks: TaskManager) -> None:
     ctx = plain_context(sqlite_db)
-    services = BackgroundServices.from_settings(ctx, Settings(sweep_interval_minutes=7))
-    assert services.worker is not None
-    assert services.worker._interval_s == 7 * 60
-    zero = BackgroundServices.from_settings(ctx, Settings(sweep_interval_minutes=0))
-    assert zero.worker is not None
-    assert zero.worker._interval_s == 60, "at least one minute"
+    services = BackgroundServices.from_settings(ctx, tasks, Settings(sweep_interval_minutes=7))
+    assert services.sweep is not None
+    assert services.sweep.interval_s == 7 * 60
+    zero = BackgroundServices.from_settings(ctx, tasks, Settings(sweep_interval_minutes=0))
+    assert zero.sweep is not None
+    assert zero.sweep.interval_s == 60, "at least one minute"
 
 
 def test_a_lost_connection_is_reported_retried_with_backoff_and_recovered(
@@ -307,7 +306,10 @@ def test_the_default_sweep_purges_lapsed_sessions_unless_stopping(ctx: CoreConte
 
 
 def test_a_stuck_sweep_does_not_hang_sign_out(
-    sqlite_db: Database, qtbot: QtBot, make_services: Callable[..., BackgroundServices]
+    sqlite_db: Database,
+    qtbot: QtBot,
+    tasks: TaskManager,
+    make_services: Callable[..., BackgroundServices],
 ) -> None:
     """A sweep stuck outside pmdesk's control (a driver call that never returns) cannot freeze
     the window: stop gives up after its time, and the thread ends on its own later."""
@@ -316,7 +318,7 @@ def test_a_stuck_sweep_does_not_hang_sign_out(
 
     def job(ctx: CoreContext, should_stop: StopCheck) -> int:
         stuck.set()
-        release.wait(30)  # deaf to request_stop, like a blocked driver call
+        release.wait(30)  # deaf to being stopped, like a blocked driver call
         return 0
 
     services = make_services(plain_context(sqlite_db), job=job, listen=False)
@@ -325,20 +327,17 @@ def test_a_stuck_sweep_does_not_hang_sign_out(
     started = time.monotonic()
     assert not services.stop(timeout_ms=300), "stop says it could not wait for the sweep"
     assert time.monotonic() - started < 2, "the GUI thread is not held"
-    thread = services._sweep_thread
-    assert thread is not None and thread.isRunning()
+    assert services.running and tasks.active_threads() == 1, "the sweep goes on, on its own"
     services.deleteLater()  # the window (the services' parent) goes away meanwhile...
-    del services
     qtbot.wait(100)  # ...and is deleted before the stuck sweep returns
     release.set()
-    # The thread ends, then deletes itself. (Watched by polling: a slot connected to the
-    # thread's own finished signal may be dropped with the thread that is deleting itself.)
-    qtbot.waitUntil(lambda: not shiboken6.isValid(thread), timeout=10_000)
+    # The loop's thread returns to the task manager, which waits for it when the app quits.
+    qtbot.waitUntil(lambda: tasks.active_threads() == 0, timeout=10_000)
 
 
-def test_stop_before_start_and_twice_is_harmless(sqlite_db: Database) -> None:
+def test_stop_before_start_and_twice_is_harmless(sqlite_db: Database, tasks: TaskManager) -> None:
     ctx = plain_context(sqlite_db)
-    services = BackgroundServices(ctx)
+    services = BackgroundServices(ctx, tasks)
     assert services.stop()
     assert services.stop()
 
@@ -446,13 +445,20 @@ def test_the_security_screen_drops_rows_another_workstation_expires(
     qtbot.waitUntil(tasks.is_idle, timeout=10_000)
 
 
-def test_the_listener_alone_can_be_stopped_while_waiting(sqlite_db: Database) -> None:
-    listener = ChangeListener(CoreContext(sqlite_db, MemoryStore(), Path()), wait_s=60.0)
-    listener.start()
+def test_the_listener_alone_can_be_stopped_while_waiting(
+    sqlite_db: Database, tasks: TaskManager
+) -> None:
+    listener = ChangeListener(
+        CoreContext(sqlite_db, MemoryStore(), Path()),
+        on_changed=lambda _topics: None,
+        on_status=lambda _text, _ms: None,
+        wait_s=60.0,
+    )
+    handle = tasks.start_loop(listener, label="live refresh")
     assert listener.connected.wait(5)
     started = time.monotonic()
-    listener.stop()
-    assert listener.wait(5_000)
+    handle.stop()
+    assert handle.wait(5)
     assert time.monotonic() - started < 2
 
 

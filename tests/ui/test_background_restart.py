@@ -16,6 +16,7 @@ from pmdesk.core.db import Database
 from pmdesk.secrets import MemoryStore
 from pmdesk.ui.background import BackgroundServices
 from pmdesk.ui.reconnect import Backoff
+from pmdesk.ui.tasks import TaskManager
 from tests.helpers.private_postgres import PrivatePostgres
 from tests.helpers.staff import add_person
 from tests.helpers.trusted_ips import trust_addresses, trusted_addresses
@@ -33,7 +34,7 @@ addresses = trusted_addresses
 
 @pytest.mark.slow
 def test_both_services_survive_a_database_restart(
-    private_postgres: PrivatePostgres, qtbot: QtBot, tmp_path: Path
+    private_postgres: PrivatePostgres, qtbot: QtBot, tasks: TaskManager, tmp_path: Path
 ) -> None:
     db = Database(private_postgres.url)
     services: BackgroundServices | None = None
@@ -44,6 +45,7 @@ def test_both_services_survive_a_database_restart(
         ctx = CoreContext(db=db, secrets=MemoryStore(), outbox_default=tmp_path / "outbox")
         services = BackgroundServices(
             ctx,
+            tasks,
             sweep_interval_s=0.5,
             backoff=Backoff(0.2, 1.0),
             poll_interval_s=0.2,

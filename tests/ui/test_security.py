@@ -625,7 +625,12 @@ def test_follows_changes_from_other_workstations(
     another workstation disappears from the page on screen without a click."""
     seed_trusted_ips(ui_app, [staff["speeters"]], 25)
     services = BackgroundServices(
-        ui_app.context, sweep=False, poll_interval_s=0.1, min_gap_s=0.05, backoff=Backoff(0.05, 0.2)
+        ui_app.context,
+        main_window.tasks,
+        sweep=False,
+        poll_interval_s=0.1,
+        min_gap_s=0.05,
+        backoff=Backoff(0.05, 0.2),
     )
     main_window.background = services  # type: ignore[attr-defined]
     try:
