@@ -122,7 +122,9 @@ EMAIL_SPEC = re.compile(
     r"\A[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
     r"@([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+([a-z]{1,63}|xn--[a-z0-9-]{1,59})\Z"
 )
-PHONE_SPEC = re.compile(r"\A\+[1-9][0-9]{7,14}\Z")
+# E.164: a + and at most 15 digits, the first not 0. No minimum: libphonenumber decides what is
+# valid, and some valid numbers are short (Iran's +98 9601, a universal access number).
+PHONE_SPEC = re.compile(r"\A\+[1-9][0-9]{1,14}\Z")
 LOGIN_SPEC = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._@-]{0,63}\Z")
 
 
