@@ -1,8 +1,8 @@
-"""Scroll areas that keep the keyboard focus in view (issue 19, item 10)."""
+"""Scroll areas that keep the keyboard focus, or a result just shown, in view (issue 19)."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Qt, Slot
+from PySide6.QtCore import QObject, Qt, QTimer, Slot
 from PySide6.QtWidgets import QApplication, QScrollArea, QWidget
 
 
@@ -37,3 +37,18 @@ def follow_focus(scroll: QScrollArea) -> QScrollArea:
         # scroll, which following the focus already does).
         scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
     return scroll
+
+
+def reveal(scroll: QScrollArea, widget: QWidget) -> None:
+    """Scroll ``scroll`` so that ``widget`` (a result just shown inside it) is in view, once the
+    layout has made room for it: a result below the visible part looks like nothing happened."""
+
+    def show() -> None:
+        holder = scroll.widget()
+        layout = holder.layout() if holder is not None else None
+        if layout is not None:
+            layout.activate()
+        if widget.isVisible():
+            scroll.ensureWidgetVisible(widget, 0, 12)
+
+    QTimer.singleShot(0, scroll, show)

@@ -1,5 +1,6 @@
-"""Office networks in tests: the shared server databases keep the table between tests
-(reset_to_seed does not know it yet), so the tests that add networks start and end empty."""
+"""Office networks in tests: ``reset_to_seed`` empties them before a test on a shared server
+database; the tests that add networks also leave none behind for whatever runs next there
+without a reset (the command-line tests' own databases)."""
 
 from __future__ import annotations
 

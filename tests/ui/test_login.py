@@ -16,7 +16,10 @@ from pytestqt.qtbot import QtBot
 from pmdesk.bootstrap import App
 from pmdesk.core.auth import LoginService, SignedIn
 from pmdesk.core.clock import ShiftedClock
+from pmdesk.core.context import Actor
 from pmdesk.core.db import sqlite_url
+from pmdesk.core.office_networks import NEVER
+from pmdesk.core.security import SecurityService
 from pmdesk.secrets import MemoryStore
 from pmdesk.ui.app import Launcher
 from pmdesk.ui.login_dialog import LoginDialog
@@ -31,6 +34,8 @@ from tests.helpers.login import (
 from tests.helpers.smtp import extract_code
 from tests.ui.conftest import ADMIN_LOGIN, ADMIN_PASSWORD, click_check
 from tests.ui.screenshots import capture, screenshot_dir
+
+SYSTEM = Actor.system("test set-up")
 
 
 class FakeMonotonic:
@@ -217,6 +222,26 @@ def test_expired_code_says_so(
     dialog.back_button.click()
     assert dialog.step == dialog.CREDENTIALS
     assert dialog.focusWidget() is dialog.password_edit
+
+
+@hardened.LOOPBACK_NEVER_TRUSTED
+def test_the_trust_policy_greys_out_trust_this_ip_and_says_why(
+    qtbot: QtBot, dialog: LoginDialog, ui_app: App
+) -> None:
+    """Issue 16, item 1: where the trust policy refuses the address, the code step offers no
+    "Trust this IP" and says why, in words and to screen readers."""
+    enable_two_factor(ui_app.context)
+    security = SecurityService(ui_app.context)
+    security.update(SYSTEM, security.get(SYSTEM).version, trust_policy=NEVER)
+    _type_credentials(qtbot, dialog, ADMIN_LOGIN, ADMIN_PASSWORD)
+    qtbot.keyClick(dialog.password_edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: dialog.step == dialog.CODE and not dialog.busy.running, timeout=20_000)
+    said = (
+        "Not available: Trusting this address is not allowed: trusting addresses is switched off."
+    )
+    assert not dialog.trust_check.isEnabled() and not dialog.trust_check.isChecked()
+    assert dialog.trust_hint.text() == said
+    assert dialog.trust_check.accessibleDescription() == said
 
 
 @hardened.RELAY_DELIVERS

@@ -1,21 +1,16 @@
-"""System → Security: connection security, two-step authentication, trusted IPs, code delivery.
+"""System → Security: connection security, two-step authentication, trust, code delivery and the
+trusted IPs (as in the product: "Status: Off" with "Turn on…", a red remove icon per row,
+"Viewing items 1-20 of N" with Previous / Next), and this workstation's address as seen.
 
-As in the product: the connection status ("HTTPS/SSL status: On"; here the database link and the
-mail link), two-step authentication's state ("Status: Off") with a button named for what it does
-("Turn on…" / "Turn off…"), and the list of trusted IP addresses with a red remove icon on each
-row, "Viewing items 1-20 of N" and Previous / Next. Also: a filter, removing several rows at
-once, how long an address stays trusted and a code stays valid, how codes are delivered (with
-"Send test code"), and this workstation's address as the database sees it.
-
-The page composes panels, each a module of its own (after MailSettingsBox): the connection
-status (security_status), the two-step switch (two_step), trust and codes (trust_box), code
+The page composes panels, each a module of its own: the connection status (security_status),
+the two-step switch (two_step), trust and codes (trust_box), where addresses may be trusted
+(office_networks_box: the policy and the office networks, with operations of its own), code
 delivery (mail_settings) and the trusted IP list (trusted_ips_panel). The page holds the state
-and the operations (pmdesk.ui.ops); the panels show and ask.
+and the other operations (pmdesk.ui.ops); the panels show and ask.
 
-Turning two-step authentication on first lists who could not receive a code (name, login, why;
-readiness) and asks to confirm. Every service call runs on a worker thread; the buttons follow
-the signed-in group's rights (Edit: settings and the toggle; Delete: removing addresses), and the
-services check again and say so when they refuse.
+Turning two-step authentication on first lists who could not receive a code (readiness) and
+asks. Calls run on worker threads; the buttons follow the group's rights (Edit: settings, the
+toggle, networks; Delete: removing addresses), and the services check again.
 """
 
 from __future__ import annotations
@@ -29,6 +24,7 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QScrollArea, QVBoxLayout, QWi
 
 from pmdesk.core.changes import SECURITY_SETTINGS, TRUSTED_IPS
 from pmdesk.core.modules import SYSTEM_SECURITY, Action
+from pmdesk.core.office_networks import OfficeNetworkService
 from pmdesk.core.screens import DeliverySaved, SecurityState, save_delivery, security_state
 from pmdesk.core.security import (
     ConnectionStatus,
@@ -41,8 +37,9 @@ from pmdesk.core.security import (
 from pmdesk.core.trusted_ips import TrustedIpService
 from pmdesk.ui.message_boxes import ask, ask_discard
 from pmdesk.ui.ops import Conflict, Operations, indicator
-from pmdesk.ui.scrolling import follow_focus
+from pmdesk.ui.scrolling import follow_focus, reveal
 from pmdesk.ui.system.mail_settings import MailSettingsBox
+from pmdesk.ui.system.office_networks_box import OfficeNetworksBox
 from pmdesk.ui.system.readiness import ReadinessDialog
 from pmdesk.ui.system.security_status import ConnectionStatusBox
 from pmdesk.ui.system.trust_box import TrustBox
@@ -58,9 +55,6 @@ FILTER_DELAY_MS = 300
 REFRESH_DELAY_MS = 250
 ROW_HEIGHT = 28
 LEFT_WIDTH = 480
-
-
-# ----- the page -------------------------------------------------------------------------------
 
 
 class SecurityPage(QWidget):
@@ -129,6 +123,11 @@ class SecurityPage(QWidget):
         self.trust = TrustBox(self)
         self.trust.edited.connect(self._update_buttons)
         self.trust.save_requested.connect(self.save_trust_settings)
+        self.networks_box = OfficeNetworksBox(
+            OfficeNetworkService(self.core), self.service, self.actor, self.tasks,
+            can_edit=self.can_edit, changes=self.context.changes, parent=self,
+        )  # fmt: skip
+        self.networks_box.settings_saved.connect(self._policy_saved)
 
         health = partial(self.service.delivery_health, self.actor)
         self.mail_box = MailSettingsBox(self.tasks, health, self)
@@ -142,6 +141,7 @@ class SecurityPage(QWidget):
         left_layout.addWidget(self.status_box)
         left_layout.addWidget(self.two_step)
         left_layout.addWidget(self.trust)
+        left_layout.addWidget(self.networks_box)
         left_layout.addWidget(self.mail_box)
         left_layout.addStretch(1)
         left_scroll = follow_focus(QScrollArea(self))
@@ -217,7 +217,7 @@ class SecurityPage(QWidget):
             **mail,
             failure=tr("The test code could not be sent"),
             handle={Exception: self.mail_box.show_test_failure},  # with the step that failed
-            after_failure=lambda: self._reveal(self.mail_box.message),
+            after_failure=lambda: reveal(self.left_scroll, self.mail_box.message),
         )
 
     def _connect_background(self) -> None:
@@ -268,6 +268,7 @@ class SecurityPage(QWidget):
     def load_state(self) -> None:
         core, actor = self.core, self.actor
         self.loading.run(lambda: security_state(core, actor), self._show_state)
+        self.networks_box.load()
 
     def _show_state(self, state: SecurityState) -> None:
         settings, status = state.settings, state.status
@@ -282,6 +283,13 @@ class SecurityPage(QWidget):
         self.two_step.show_settings(settings, editable=self.can_edit)
         self.trust.load(settings, editable=self.can_edit)
         self._update_buttons()
+
+    def _policy_saved(self, settings: SecuritySettingsView) -> None:
+        """The box saved the policy: the settings' new version; what is typed here stays."""
+        if self._trust_dirty():
+            self.settings = settings
+        else:
+            self._show_settings(settings)
 
     @property
     def loaded(self) -> bool:
@@ -303,7 +311,7 @@ class SecurityPage(QWidget):
 
     def toggle_two_factor(self) -> None:
         settings = self.settings
-        if settings is None or not self.can_edit or self._two_factor_busy():
+        if settings is None or not self.can_edit or self.ops.busy:
             return
         if settings.two_factor_enabled:
             ask(
@@ -354,9 +362,6 @@ class SecurityPage(QWidget):
         self.two_factor_saving.run(
             lambda: service.set_two_factor(actor, enabled, version, accept_shut_out=accept), done
         )
-
-    def _two_factor_busy(self) -> bool:
-        return self.ops.busy
 
     # ----- trust days and code lifetime ---------------------------------------------------
 
@@ -432,21 +437,6 @@ class SecurityPage(QWidget):
 
         self.status_reading.run(lambda: service.connection_status(actor), done)
 
-    def _reveal(self, widget: QWidget) -> None:
-        """Scroll the left panel so that ``widget`` (a result just shown) is in view, once the
-        layout has made room for it: a result below the visible part looks like nothing
-        happened."""
-
-        def scroll() -> None:
-            holder = self.left_scroll.widget()
-            layout = holder.layout() if holder is not None else None
-            if layout is not None:
-                layout.activate()
-            if widget.isVisible():
-                self.left_scroll.ensureWidgetVisible(widget, 0, 12)
-
-        QTimer.singleShot(0, self, scroll)
-
     def send_test(self, address: str) -> None:
         if not address or not self.can_edit:
             return
@@ -462,7 +452,7 @@ class SecurityPage(QWidget):
                     to=sent.destination, how=sent.label
                 )
             self.mail_box.message.show_success(text)
-            self._reveal(self.mail_box.message)
+            reveal(self.left_scroll, self.mail_box.message)
 
         self.mail_box.message.clear_message()
         self.test_sending.run(
@@ -489,7 +479,7 @@ class SecurityPage(QWidget):
 
     def _update_buttons(self) -> None:
         loaded = self.settings is not None
-        self.two_factor_button.setEnabled(self.can_edit and loaded and not self._two_factor_busy())
+        self.two_factor_button.setEnabled(self.can_edit and loaded and not self.ops.busy)
         self.trust.trust_save_button.setEnabled(
             self.can_edit and loaded and not self.trust_saving.running and self._trust_dirty()
         )

@@ -29,6 +29,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QIcon, QMouseEvent, QPainter
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
+from pmdesk.core.office_networks import OUTSIDE
 from pmdesk.core.trusted_ips import (
     DEFAULT_PAGE_SIZE,
     PageCursor,
@@ -48,8 +49,8 @@ if TYPE_CHECKING:
 
 ROW_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 
-ID, ADDRESS, CREATED, USER, EXPIRES, REMOVE = range(6)
-_TITLES = ("Id", "IP", "Creation Date", "User", "Expires", "")
+ID, ADDRESS, NETWORK, CREATED, USER, EXPIRES, REMOVE = range(7)
+_TITLES = ("Id", "IP", "Network", "Creation Date", "User", "Expires", "")
 
 
 def _t(text: str) -> str:
@@ -252,6 +253,8 @@ class TrustedIpModel(ReadOnlyTableModel):
             return str(row.id)
         if column == ADDRESS:
             return row.address
+        if column == NETWORK:
+            return row.network_name if row.network_name != OUTSIDE else _t(OUTSIDE)
         if column == CREATED:
             return local_time(row.created_at)
         if column == USER:
@@ -271,6 +274,8 @@ class TrustedIpModel(ReadOnlyTableModel):
             return "\n".join(p for p in (utc_time(row.created_at), used) if p)
         if column == EXPIRES:
             return utc_time(row.expires_at)
+        if column == NETWORK and row.network_name == OUTSIDE:
+            return _t("In none of the office networks (System → Security): a home, café or hotel?")
         if column == USER:
             return _t("Login: {login}").format(login=row.login) if row.login else None
         if column == REMOVE:

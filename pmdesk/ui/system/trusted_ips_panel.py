@@ -30,6 +30,7 @@ from pmdesk.ui.system.trusted_ips_model import (
     CREATED,
     EXPIRES,
     ID,
+    NETWORK,
     REMOVE,
     ROW_ID_ROLE,
     USER,
@@ -145,7 +146,8 @@ class TrustedIpPanel(QGroupBox):
         self.table.setMouseTracking(True)
         header = self.table.horizontalHeader()
         header.setStretchLastSection(False)
-        for column, width in ((ID, 70), (ADDRESS, 150), (CREATED, 130), (EXPIRES, 130)):
+        columns = ((ID, 50), (ADDRESS, 115), (NETWORK, 170), (CREATED, 125), (EXPIRES, 125))
+        for column, width in columns:
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
             header.resizeSection(column, width)
         header.setSectionResizeMode(USER, QHeaderView.ResizeMode.Stretch)
