@@ -19,8 +19,10 @@ from typing import TextIO
 from sqlalchemy import ColumnElement, func, insert, or_, select
 from sqlalchemy.orm import Session
 
+from pmdesk.core.addresses import normalise_address
 from pmdesk.core.clock import Clock
 from pmdesk.core.context import Actor, CoreContext
+from pmdesk.core.errors import ValidationError
 from pmdesk.core.models import AuditEvent
 from pmdesk.core.modules import SYSTEM_LOG, Action
 from pmdesk.core.permissions import require
@@ -222,12 +224,14 @@ class AuditService:
         until: datetime | None = None,
         limit: int = 500,
         before_id: int | None = None,
+        address: str | None = None,
     ) -> list[AuditRow]:
         """Newest first (System → Log Read). ``actor_text`` matches part of who acted or whom it
         concerned, case-insensitively; ``event`` is an event, or a family such as "ip" or
-        "login"; ``since`` is inclusive, ``until`` exclusive; ``before_id`` continues a list
-        after its last row."""
-        where = _audit_filters(actor_text, event, since, until)
+        "login"; ``since`` is inclusive, ``until`` exclusive; ``address`` is an IP address
+        (exact) or its start ("192.0.2.", "2001:db8:"; ``address_condition``); ``before_id``
+        continues a list after its last row."""
+        where = _audit_filters(actor_text, event, since, until, address)
         size = max(1, min(int(limit), MAX_QUERY_LIMIT))
         with self._ctx.db.session() as s:
             require(s, actor, SYSTEM_LOG, Action.READ)
@@ -244,13 +248,14 @@ class AuditService:
         until: datetime | None = None,
         translate: Callable[[str], str] = _same,
         tz: tzinfo | None = None,
+        address: str | None = None,
     ) -> int:
         """Write the matching rows as CSV, newest first, as System → Log shows them: its column
         titles and event names (through ``translate``), local times (``tz``, else this
         machine's), the detail on one line; then the time in ISO UTC. To a file path (written
         atomically, UTF-8 with BOM for spreadsheets) or a text stream; returns how many rows were
         written. No cell starts as a spreadsheet formula."""
-        where = _audit_filters(actor_text, event, since, until)
+        where = _audit_filters(actor_text, event, since, until, address)
         with self._ctx.db.session() as s:
             require(s, actor, SYSTEM_LOG, Action.READ)
         if isinstance(target, (str, os.PathLike)):
@@ -313,13 +318,38 @@ def csv_safe(value: str) -> str:
     return "'" + value if value.startswith(_FORMULA_START) else value
 
 
+ADDRESS_FILTER_MAX_LENGTH = 45  # the longest IPv6 text (with an IPv4 tail)
+_ADDRESS_FILTER_CHARS = frozenset("0123456789abcdef.:")
+ADDRESS_FILTER_REFUSAL = "Type an IP address (192.0.2.10) or how it starts (192.0.2.)."
+
+
+def address_condition(text: str) -> ColumnElement[bool] | None:
+    """The Log's address filter: a whole IP address matches exactly (in its canonical form:
+    ``::ffff:192.0.2.1`` is ``192.0.2.1``); anything shorter matches the addresses that start
+    with it ("192.0.2." is that block, "10.1" also 10.10…). None when empty; a
+    ``ValidationError`` on the ``address`` field for what cannot start an address."""
+    raw = text.strip().lower()
+    if not raw:
+        return None
+    if len(raw) > ADDRESS_FILTER_MAX_LENGTH or not set(raw) <= _ADDRESS_FILTER_CHARS:
+        raise ValidationError({"address": ADDRESS_FILTER_REFUSAL})
+    exact = normalise_address(raw)
+    if exact is not None:
+        return AuditEvent.address == exact
+    return AuditEvent.address.like(escape_like(raw) + "%", escape="\\")
+
+
 def _audit_filters(
     actor_text: str | None,
     event: Event | str | None,
     since: datetime | None,
     until: datetime | None,
+    address: str | None = None,
 ) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
+    by_address = address_condition(address or "")
+    if by_address is not None:
+        where.append(by_address)
     text = (actor_text or "").strip().lower()
     if text:
         like = "%" + escape_like(text) + "%"

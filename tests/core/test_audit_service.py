@@ -13,7 +13,7 @@ from pmdesk.core import audit
 from pmdesk.core.audit import AuditService, Event
 from pmdesk.core.clock import ShiftedClock
 from pmdesk.core.context import Actor, CoreContext
-from pmdesk.core.errors import PermissionDenied
+from pmdesk.core.errors import PermissionDenied, ValidationError
 from tests.helpers.databases import stage
 from tests.helpers.staff import actor, add_group, add_person
 
@@ -42,6 +42,42 @@ def trail(ctx: CoreContext, clock: ShiftedClock) -> dict[str, datetime]:
     log(ctx, Actor.system("expiry sweep"), Event.IP_EXPIRED, "carol", "address 10.0.0.3")
     log(ctx, bob, Event.TWO_FACTOR_ENABLED, "two-step authentication")
     return marks
+
+
+def test_the_log_filters_by_address_exact_or_by_its_start(
+    ctx: CoreContext, trail: dict[str, datetime]
+) -> None:
+    """Issue 16, item 5: a whole address matches exactly; a shorter text, the addresses that
+    start with it; what cannot start an address is refused under the field's name."""
+    service = AuditService(ctx)
+    cli = Actor.command_line()
+    v6 = Actor("dave", person_id=3, address="2001:db8::7", workstation="desk-3")
+    log(ctx, v6, Event.LOGIN_SUCCEEDED, "dave")
+    assert [r.event for r in service.query(cli, address="10.0.0.2")] == [
+        "2fa.enabled",
+        "ip.trusted",
+    ]
+    assert [r.event for r in service.query(cli, address="10.0.0.")] == [
+        "2fa.enabled",  # bob, 10.0.0.2
+        "ip.removed",  # alice, 10.0.0.1
+        "ip.trusted",
+        "login.succeeded",
+    ]
+    assert service.query(cli, address="10.0.0.20") == []  # a whole address: not a start
+    # IPv6 in any case and in its long form finds the canonical one stored.
+    assert [r.subject for r in service.query(cli, address="2001:DB8::7")] == ["dave"]
+    assert [r.subject for r in service.query(cli, address="2001:0db8:0000::7")] == ["dave"]
+    assert [r.subject for r in service.query(cli, address="2001:db8:")] == ["dave"]
+    assert len(service.query(cli, address="  ")) == 6  # empty: no filter
+    for bad in ("10.0.0.%", "x", "10.0.0.1; --", "1" * 46):
+        with pytest.raises(ValidationError) as refused:
+            service.query(cli, address=bad)
+        assert refused.value.errors == {
+            "address": "Type an IP address (192.0.2.10) or how it starts (192.0.2.)."
+        }
+    # The export follows the same filter.
+    out = io.StringIO()
+    assert service.export_csv(cli, out, address="10.0.0.2") == 2
 
 
 def test_query_filters_newest_first(ctx: CoreContext, trail: dict[str, datetime]) -> None:

@@ -23,7 +23,7 @@ from pmdesk.core.modules import SYSTEM_LOG
 from pmdesk.ui.main_window import MainWindow
 from pmdesk.ui.page_context import Session
 from pmdesk.ui.system.log import LogPage
-from pmdesk.ui.system.log_model import ACTOR, EVENT, SUBJECT, TIME
+from pmdesk.ui.system.log_model import ACTOR, ADDRESS, EVENT, SUBJECT, TIME
 from pmdesk.ui.tasks import TaskManager
 from tests.helpers.qt import column
 from tests.helpers.staff import add_group, add_person
@@ -139,6 +139,40 @@ def test_filter_by_user(qtbot: QtBot, page: LogPage, now: datetime) -> None:
     qtbot.keyClicks(page.user_edit, "lmaes")  # whom it concerned
     _wait_filtered(qtbot, page)
     assert set(column(page.model, SUBJECT)) == {"lmaes"}
+
+
+def test_filter_by_address_exact_or_by_its_start(
+    qtbot: QtBot, page: LogPage, now: datetime
+) -> None:
+    """Issue 16, item 5: the events at one address, or in one block; a typo is said and the
+    field marked, and typing again clears it."""
+    page.event_combo.setCurrentIndex(page.event_combo.findText("IP removed"))
+    qtbot.keyClicks(page.address_edit, "192.0.2.10")
+    _wait_filtered(qtbot, page)
+    assert set(column(page.model, ADDRESS)) == {"192.0.2.10"}
+    at_address = _expected(now, lambda i: i % 2 == 1 and i % 5 == 0)
+    assert page.count_label.text() == f"{at_address} events"
+
+    page.address_edit.clear()
+    qtbot.keyClicks(page.address_edit, "192.0.")  # how it starts
+    _wait_filtered(qtbot, page)
+    assert page.count_label.text() == f"{at_address} events"
+    page.address_edit.clear()
+    qtbot.keyClicks(page.address_edit, "10.")
+    _wait_filtered(qtbot, page)
+    assert page.count_label.text() == "No events match these filters."
+
+    page.address_edit.clear()
+    qtbot.keyClicks(page.address_edit, "192.0.2.x")
+    qtbot.waitUntil(lambda: page.message.isVisible(), timeout=10_000)
+    assert page.message.text() == "Type an IP address (192.0.2.10) or how it starts (192.0.2.)."
+    assert page.address_edit.property("invalid") is True
+    assert page.address_edit.text() == "192.0.2.x", "what was typed stays"
+    qtbot.keyClick(page.address_edit, Qt.Key.Key_Backspace)
+    assert not page.address_edit.property("invalid")
+    _wait_filtered(qtbot, page)
+    assert not page.message.isVisible()
+    assert page.count_label.text() == f"{at_address} events"
 
 
 def test_filter_by_event_and_family(qtbot: QtBot, page: LogPage, now: datetime) -> None:

@@ -71,6 +71,7 @@ class LogFilters:
     event: str = ""
     since: datetime | None = None
     until: datetime | None = None
+    address: str = ""  # an IP address, or how it starts
 
 
 class AuditSource:
@@ -89,6 +90,7 @@ class AuditSource:
             until=filters.until,
             limit=limit,
             before_id=before_id,
+            address=filters.address or None,
         )
 
     def export(self, filters: LogFilters, path: Path) -> int:
@@ -100,6 +102,7 @@ class AuditSource:
             since=filters.since,
             until=filters.until,
             translate=log_text,
+            address=filters.address or None,
         )
 
 
