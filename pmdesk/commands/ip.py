@@ -1,4 +1,4 @@
-"""pmdesk ip list | remove | trust | expire: the trusted IP addresses."""
+"""pmdesk ip list | remove | trust | expire | trace: the trusted IP addresses."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from pmdesk.commands.common import (
     print_table,
     signed_in,
 )
+from pmdesk.core.addresses import normalise_address
+from pmdesk.core.audit import MAX_QUERY_LIMIT, AuditService, event_name
 from pmdesk.core.errors import ValidationError
 from pmdesk.core.personnel import PersonnelService
 from pmdesk.core.trusted_ips import MAX_PAGE_SIZE, TrustedIpRow, TrustedIpService
@@ -42,6 +44,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     trust.add_argument("login")
     trust.add_argument("address")
     add_command(sub, "expire", _expire, "remove addresses whose trust period has ended")
+    trace = add_command(
+        sub, "trace", _trace, "everyone who has an address trusted, and every event there"
+    )
+    trace.add_argument("address")
+    trace.add_argument(
+        "--events",
+        type=bounded_int(1, MAX_TRACE_EVENTS),
+        default=50,
+        metavar="N",
+        help=f"the newest N events (default 50, at most {MAX_TRACE_EVENTS})",
+    )
+
+
+MAX_TRACE_EVENTS = MAX_QUERY_LIMIT
 
 
 def _person_id(app: App, login: str) -> int:
@@ -129,4 +145,37 @@ def _expire(app: App, args: argparse.Namespace) -> int:
         return 0
     removed = service.expire(actor)
     print(f"Removed {removed} expired trusted address{'es' if removed != 1 else ''}.")
+    return 0
+
+
+def _trace(app: App, args: argparse.Namespace) -> int:
+    """Who has the address trusted, then what happened there (the Log, exact address)."""
+    actor = signed_in(args)
+    try:
+        trusted = TrustedIpService(app.context).at_address(actor, args.address)
+    except ValidationError as exc:
+        raise CommandFailed(str(exc), 2) from exc
+    address = normalise_address(args.address) or args.address
+    events = AuditService(app.context).query(actor, address=address, limit=args.events)
+    network = trusted[0].network_name if trusted else ""
+    print(f"{address}" + (f" ({network})" if network else ""))
+    if trusted:
+        print(f"Trusted for {len(trusted)} {'person' if len(trusted) == 1 else 'people'}:")
+        _table(trusted)
+    else:
+        print("Trusted for nobody.")
+    if not events:
+        print("No events at this address.")
+        return 0
+    shown = "the newest " + str(len(events)) if len(events) == args.events else len(events)
+    print(f"Events at this address ({shown}, newest first):")
+    print_table(
+        ["Time (UTC)", "Actor", "Event", "Subject", "Workstation"],
+        [
+            [_when(e.occurred_at), e.actor, event_name(e.event), e.subject, e.workstation]
+            for e in events
+        ],
+    )
+    people = sorted({e.actor for e in events if e.actor} | {r.login for r in trusted if r.login})
+    print("Seen there: " + ", ".join(people))
     return 0

@@ -398,6 +398,23 @@ class TrustedIpService:
             )
             return _rows(s.execute(stmt).all(), trust_days, load_networks(s))
 
+    def at_address(self, actor: Actor, address: str) -> list[TrustedIpRow]:
+        """Everyone who has ``address`` trusted, newest first (System → Security Read): the
+        first half of an address trace (``pmdesk ip trace``). The address is read as the list
+        stores it (``::ffff:192.0.2.1`` is ``192.0.2.1``); anything else is refused."""
+        normalised = normalise_address(address)
+        if normalised is None:
+            raise ValidationError(
+                {"address": f"'{address.strip()[:60]}' is not an IP address (192.0.2.10)."}
+            )
+        with self._ctx.db.session() as s:
+            require(s, actor, SYSTEM_SECURITY, Action.READ)
+            trust_days = load_settings(s).trust_days
+            stmt = _listing([TrustedIp.address == normalised]).order_by(
+                TrustedIp.created_at.desc(), TrustedIp.id.desc()
+            )
+            return _rows(s.execute(stmt).all(), trust_days, load_networks(s))
+
     # ----- changing ----------------------------------------------------------------------------
 
     def remove(self, actor: Actor, ids: Iterable[int]) -> int:

@@ -449,3 +449,34 @@ def test_expire_stops_between_chunks_when_asked(ctx: CoreContext) -> None:
     assert expired_audits == 6  # one bulk insert per chunk, a row per removed address
     # The next sweep finishes the job.
     assert TrustedIpService(ctx).expire(chunk_size=3, pause_s=0) == 3
+
+
+def test_at_address_lists_who_has_it_trusted_for_those_who_may_read_security(
+    ctx: CoreContext,
+) -> None:
+    """The first half of ``pmdesk ip trace``: one address, exact, in its stored form."""
+    admin = actor(add_person(ctx.db, "admin"), "admin")
+    alice, bob = add_person(ctx.db, "alice"), add_person(ctx.db, "bob")
+    now = db_now(ctx)
+    add_trusted(
+        ctx,
+        [
+            (alice, "83.134.100.157", now - DAY),
+            (bob, "83.134.100.157", now - 2 * DAY),
+            (bob, "83.134.100.158", now - DAY),
+        ],
+    )
+    service = TrustedIpService(ctx)
+    rows = service.at_address(admin, "::ffff:83.134.100.157")
+    assert [(r.login, r.address) for r in rows] == [
+        ("alice", "83.134.100.157"),
+        ("bob", "83.134.100.157"),
+    ]
+    assert service.at_address(admin, "192.0.2.1") == []
+    with pytest.raises(ValidationError) as refused:
+        service.at_address(admin, "83.134.100.")
+    assert refused.value.errors == {"address": "'83.134.100.' is not an IP address (192.0.2.10)."}
+    clerks = add_group(ctx.db, "Clerks", {"maintenance": "re"})
+    clerk = actor(add_person(ctx.db, "clerk", group_id=clerks), "clerk")
+    with pytest.raises(PermissionDenied):
+        service.at_address(clerk, "83.134.100.157")

@@ -8,7 +8,10 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from pmdesk.core import audit
 from pmdesk.core.audit import Event
+from pmdesk.core.clock import DatabaseClock
+from pmdesk.core.context import Actor
 from pmdesk.core.db import Database
 from pmdesk.core.models import Person, SecuritySettings, TrustedIp
 from pmdesk.core.passwords import Passwords
@@ -217,3 +220,33 @@ def test_user_passwd_sets_the_password_and_ends_trust(sqlite_db: Database) -> No
     # Without --password-stdin and without a terminal there is nobody to ask.
     code, out, err = pmdesk(db, "user", "passwd", "dave")
     assert code == 1 and "use --password-stdin" in err
+
+
+def test_ip_trace_names_everyone_and_every_event_at_an_address(sqlite_db: Database) -> None:
+    """Issue 16, item 5: ``pmdesk ip trace ADDRESS``, the helpdesk's view of one address."""
+    db = sqlite_db
+    sign_in_admin(db)
+    alice = add_person(db, "alice")
+    bob = add_person(db, "bob")
+    trust_addresses(db, [(alice, "83.134.100.157", DAY), (bob, "83.134.100.157", 2 * DAY)])
+    trust_addresses(db, [(bob, "203.0.113.9", DAY)])
+    with stage(db) as s:
+        for who, address in (("alice", "83.134.100.157"), ("carol", "203.0.113.9")):
+            from_there = Actor(who, person_id=None, address=address, workstation="WS-07")
+            audit.record(s, DatabaseClock(), from_there, Event.LOGIN_SUCCEEDED, subject=who)
+
+    code, out, err = pmdesk(db, "ip", "trace", "::ffff:83.134.100.157")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "83.134.100.157 (Outside office networks)"
+    assert lines[1] == "Trusted for 2 people:"
+    assert " alice " in lines[3] and " bob " in lines[4], "newest first"
+    assert "203.0.113.9" not in out, "only that address"
+    assert "Events at this address (1, newest first):" in lines
+    (event,) = [line for line in lines if "Login succeeded" in line]
+    assert "alice" in event and "WS-07" in event
+    assert lines[-1] == "Seen there: alice, bob"
+
+    code, out, err = pmdesk(db, "ip", "trace", "192.0.2.")
+    assert (code, out) == (2, "")
+    assert err.strip() == "pmdesk: '192.0.2.' is not an IP address (192.0.2.10)."
