@@ -14,10 +14,10 @@ from pmdesk.commands.common import (
     print_table,
     signed_in,
 )
-from pmdesk.core.addresses import normalise_address
-from pmdesk.core.audit import MAX_QUERY_LIMIT, AuditService, event_name
+from pmdesk.core.audit import MAX_QUERY_LIMIT, event_name
 from pmdesk.core.errors import ValidationError
 from pmdesk.core.personnel import PersonnelService
+from pmdesk.core.screens import address_trace
 from pmdesk.core.trusted_ips import MAX_PAGE_SIZE, TrustedIpRow, TrustedIpService
 
 
@@ -150,32 +150,29 @@ def _expire(app: App, args: argparse.Namespace) -> int:
 
 def _trace(app: App, args: argparse.Namespace) -> int:
     """Who has the address trusted, then what happened there (the Log, exact address)."""
-    actor = signed_in(args)
     try:
-        trusted = TrustedIpService(app.context).at_address(actor, args.address)
+        trace = address_trace(app.context, signed_in(args), args.address, events=args.events)
     except ValidationError as exc:
         raise CommandFailed(str(exc), 2) from exc
-    address = normalise_address(args.address) or args.address
-    events = AuditService(app.context).query(actor, address=address, limit=args.events)
-    network = trusted[0].network_name if trusted else ""
-    print(f"{address}" + (f" ({network})" if network else ""))
-    if trusted:
-        print(f"Trusted for {len(trusted)} {'person' if len(trusted) == 1 else 'people'}:")
-        _table(trusted)
+    print(f"{trace.address} ({trace.network_name})")
+    people = len(trace.trusted)
+    if people:
+        print(f"Trusted for {people} {'person' if people == 1 else 'people'}:")
+        _table(list(trace.trusted))
     else:
         print("Trusted for nobody.")
-    if not events:
+    if not trace.events:
         print("No events at this address.")
         return 0
-    shown = "the newest " + str(len(events)) if len(events) == args.events else len(events)
+    count = len(trace.events)
+    shown = f"the newest {count}" if count == args.events else str(count)
     print(f"Events at this address ({shown}, newest first):")
     print_table(
         ["Time (UTC)", "Actor", "Event", "Subject", "Workstation"],
         [
             [_when(e.occurred_at), e.actor, event_name(e.event), e.subject, e.workstation]
-            for e in events
+            for e in trace.events
         ],
     )
-    people = sorted({e.actor for e in events if e.actor} | {r.login for r in trusted if r.login})
-    print("Seen there: " + ", ".join(people))
+    print("Seen there: " + ", ".join(trace.seen))
     return 0

@@ -11,12 +11,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from pmdesk.core.addresses import normalise_address
+from pmdesk.core.audit import AuditRow, AuditService
 from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.delivery.base import DeliverySettings
 from pmdesk.core.delivery.factory import secret_key
 from pmdesk.core.errors import PermissionDenied
 from pmdesk.core.groups import find_group
 from pmdesk.core.modules import ADMINISTRATOR_GROUP, Action
+from pmdesk.core.office_networks import OUTSIDE, load_networks, network_of
 from pmdesk.core.permissions import rights_of
 from pmdesk.core.personnel import PersonnelService, PersonRecord
 from pmdesk.core.security import ConnectionStatus, SecurityService, SecuritySettingsView
@@ -146,3 +149,34 @@ def save_delivery(
         except SecretStoreError as exc:
             problem = str(exc)
     return DeliverySaved(saved, secret_state(ctx, saved.delivery), stored, problem)
+
+
+# ----- address trace (Security, Log, ``pmdesk ip trace``) ----------------------------------------
+
+TRACE_EVENTS = 200  # the newest events a trace shows
+
+
+@dataclass(frozen=True)
+class AddressTrace:
+    """Everyone and everything at one IP address: who has it trusted, the newest events there
+    (the Log's exact filter), and everyone seen there (acted from it, or has it trusted)."""
+
+    address: str  # canonical
+    network_name: str  # its office network, or "Outside office networks"
+    trusted: Sequence[TrustedIpRow]
+    events: Sequence[AuditRow]
+    seen: Sequence[str]
+
+
+def address_trace(
+    ctx: CoreContext, actor: Actor, address: str, *, events: int = TRACE_EVENTS
+) -> AddressTrace:
+    """The trace of ``address`` (System → Security Read and System → Log Read; a
+    ``ValidationError`` on ``address`` for what is not an IP address)."""
+    trusted = TrustedIpService(ctx).at_address(actor, address)
+    canonical = normalise_address(address) or address.strip()
+    found = AuditService(ctx).query(actor, address=canonical, limit=events)
+    with ctx.db.session() as s:
+        network = network_of(canonical, load_networks(s)) or OUTSIDE
+    seen = sorted({e.actor for e in found if e.actor} | {r.login for r in trusted if r.login})
+    return AddressTrace(canonical, network, trusted, found, seen)

@@ -56,6 +56,7 @@ FUNCTIONS: tuple[tuple[Any, str], ...] = (
     (screens, "security_state"),
     (screens, "person_details"),
     (screens, "save_delivery"),
+    (screens, "address_trace"),
     (stored_values, "list_refused"),
 )
 

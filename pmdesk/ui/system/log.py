@@ -45,6 +45,7 @@ from pmdesk.ui.system.log_model import (
     event_name,
     log_text,
 )
+from pmdesk.ui.system.trace_dialog import TraceDialog
 from pmdesk.ui.widgets import BusyIndicator, MessageLabel, set_invalid
 
 if TYPE_CHECKING:
@@ -97,6 +98,7 @@ class LogPage(QWidget):
         bottom = QHBoxLayout()
         bottom.addWidget(self.count_label, 1)
         bottom.addWidget(self.busy)
+        bottom.addWidget(self.trace_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(14, 12, 14, 12)
         layout.setSpacing(8)
@@ -193,6 +195,17 @@ class LogPage(QWidget):
     def _build_table(self) -> None:
         self.table = list_table(self, "auditTable", self.model, ROW_HEIGHT)
         self.table.setAccessibleName(self.tr("Log events"))
+        self.trace_button = QPushButton(icon("search"), self.tr("Trace this address…"), self)
+        self.trace_button.setObjectName("logTraceButton")
+        self.trace_button.setAutoDefault(False)
+        self.trace_button.setToolTip(
+            self.tr("Everyone who has the chosen event's address trusted, and every event there")
+        )
+        self.trace_button.setEnabled(False)
+        self.trace_button.clicked.connect(self.trace_current)
+        self.table.selectionModel().currentRowChanged.connect(
+            lambda _now, _before: self.trace_button.setEnabled(bool(self.current_address()))
+        )
         header = self.table.horizontalHeader()
         header.setStretchLastSection(True)
         for column, spec in enumerate(COLUMNS):
@@ -216,6 +229,24 @@ class LogPage(QWidget):
             busy=lambda _on, _text: self._update(),
             handle={OSError: self._not_written},
         )
+
+    # ----- trace --------------------------------------------------------------------------
+
+    def current_address(self) -> str:
+        """The address of the event chosen in the list ("" when none, or it has none)."""
+        index = self.table.currentIndex()
+        row = self.model.row_at(index.row()) if index.isValid() else None
+        return row.address if row is not None else ""
+
+    def trace_current(self) -> TraceDialog | None:
+        address = self.current_address()
+        if not address:
+            return None
+        app = self.context.app.context
+        dialog = TraceDialog(app, self.context.session.actor, self.tasks, address, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
 
     # ----- filters ------------------------------------------------------------------------
 
@@ -300,6 +331,7 @@ class LogPage(QWidget):
             self.tr("Exporting…") if self._exporting else self.tr("Loading…"),
         )
         self.export_button.setEnabled(not self._exporting)
+        self.trace_button.setEnabled(bool(self.current_address()))
 
     # ----- export -------------------------------------------------------------------------
 

@@ -42,6 +42,7 @@ from pmdesk.ui.system.mail_settings import MailSettingsBox
 from pmdesk.ui.system.office_networks_box import OfficeNetworksBox
 from pmdesk.ui.system.readiness import ReadinessDialog
 from pmdesk.ui.system.security_status import ConnectionStatusBox
+from pmdesk.ui.system.trace_dialog import TraceDialog
 from pmdesk.ui.system.trust_box import TrustBox
 from pmdesk.ui.system.trusted_ips_panel import TrustedIpPanel
 from pmdesk.ui.system.two_step import TwoStepBox
@@ -469,11 +470,19 @@ class SecurityPage(QWidget):
         )
         ips.shown.connect(self.trusted_ips_shown)
         ips.reload_requested.connect(self.refresh)
+        ips.trace_requested.connect(self.trace)
         # Used by the tests of other folders (tests/perf, tests/reliability).
         self.model, self.table, self.filter_edit = ips.model, ips.table, ips.filter_edit
         self.next_button, self.ip_message = ips.next_button, ips.ip_message
         self.paging_label, self.remove_delegate = ips.paging_label, ips.remove_delegate
         return ips
+
+    def trace(self, address: str) -> TraceDialog:
+        """Everyone and every event at ``address``, in a window of its own."""
+        dialog = TraceDialog(self.core, self.actor, self.tasks, address, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
 
     # ----- buttons ------------------------------------------------------------------------
 

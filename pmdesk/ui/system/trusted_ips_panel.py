@@ -56,6 +56,8 @@ class TrustedIpPanel(QGroupBox):
     shown = Signal()
     #: Reload (F5) was clicked: the page reloads everything.
     reload_requested = Signal()
+    #: "Trace…" for the one address selected: everyone and every event there.
+    trace_requested = Signal(str)
 
     def __init__(
         self,
@@ -131,10 +133,18 @@ class TrustedIpPanel(QGroupBox):
             self.reload_requested.emit,
         )
         self.ip_busy = BusyIndicator(self)
+        self.trace_button = QPushButton(icon("search"), self.tr("Trace…"), self)
+        self.trace_button.setObjectName("traceButton")
+        self.trace_button.setAutoDefault(False)
+        self.trace_button.setToolTip(
+            self.tr("Everyone who has the selected address trusted, and every event there")
+        )
+        self.trace_button.clicked.connect(self._trace_selected)
         filter_row = QHBoxLayout()
         filter_row.setSpacing(6)
         filter_row.addWidget(self.filter_edit, 1)
         filter_row.addWidget(self.ip_busy)
+        filter_row.addWidget(self.trace_button)
         filter_row.addWidget(self.reload_button)
 
         return filter_row
@@ -285,6 +295,12 @@ class TrustedIpPanel(QGroupBox):
     def _selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
         self._update_buttons()
 
+    def _trace_selected(self) -> None:
+        rows = self.table.selectionModel().selectedRows()
+        found = self.model.row_at(rows[0].row()) if len(rows) == 1 else None
+        if found is not None:
+            self.trace_requested.emit(found.address)
+
     def _remove_clicked(self, row: int) -> None:
         found = self.model.row_at(row)
         if found is not None:
@@ -358,6 +374,7 @@ class TrustedIpPanel(QGroupBox):
 
     def _update_buttons(self) -> None:
         selected = len(self.selected_ids())
+        self.trace_button.setEnabled(selected == 1)
         self.remove_button.setEnabled(
             self.can_delete and selected > 0 and not self.removing.running
         )
