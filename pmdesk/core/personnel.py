@@ -54,6 +54,7 @@ from pmdesk.core.server.personnel_audit_sql import PERSONNEL_AUDIT_LEVEL
 from pmdesk.core.server.rules_sql import SERVER_RULES_LEVEL
 from pmdesk.core.types import search_text
 from pmdesk.core.validation import (
+    DEFAULT_PHONE_REGION,
     FieldInvalid,
     clean_email,
     clean_login,
@@ -363,6 +364,14 @@ class PersonnelService:
             ).first()
             return found is not None
 
+    def _phone_region(self) -> str:
+        """The ``phone_region`` setting (before anyone may read it, the default)."""
+        with self._ctx.db.session() as s:
+            region = s.execute(
+                select(SecuritySettings.phone_region).order_by(SecuritySettings.id).limit(1)
+            ).scalar_one_or_none()
+        return region or DEFAULT_PHONE_REGION
+
     # ----- writing -------------------------------------------------------------------------
 
     def validate(
@@ -388,8 +397,11 @@ class PersonnelService:
         field("postcode", lambda: clean_text(form.postcode, label="Postcode", max_length=20))
         field("city", lambda: clean_text(form.city, label="City", max_length=100))
         field("country", lambda: clean_text(form.country, label="Country", max_length=100))
-        field("phone", lambda: clean_phone(form.phone, label="Phone"))
-        field("mobile", lambda: clean_phone(form.mobile, label="Mobile"))
+        # A number without a country code is one of the office's region (System → Security).
+        numbers = form.phone.strip() or form.mobile.strip()
+        region = self._phone_region() if numbers else DEFAULT_PHONE_REGION
+        field("phone", lambda: clean_phone(form.phone, label="Phone", region=region))
+        field("mobile", lambda: clean_phone(form.mobile, label="Mobile", region=region))
         field("email", lambda: clean_email(form.email))
         field("hourly_cost", lambda: clean_money(form.hourly_cost))
         login = form.login.strip()

@@ -3,6 +3,7 @@ dialog's delivery warning (issue 14, items 4 and 7)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -12,8 +13,10 @@ from pmdesk.core.clock import ShiftedClock
 from pmdesk.core.context import CoreContext
 from pmdesk.core.delivery import health
 from pmdesk.core.delivery.base import DeliveryError
+from pmdesk.core.errors import ValidationError
 from pmdesk.core.login_results import CodeNeeded, Refused
 from pmdesk.core.models import Person
+from pmdesk.core.personnel import PersonForm, PersonnelService
 from pmdesk.core.security import SecurityService, find_shut_out
 from pmdesk.core.validation import first_valid_phone
 from tests.helpers.databases import stage
@@ -129,3 +132,21 @@ def test_the_login_warning_follows_the_delivery_health(
     assert login.delivery_warning() == health.LOGIN_WARNING
     _record(ctx, "graph", None)
     assert login.delivery_warning() is None
+
+
+def test_personnel_reads_a_national_number_in_the_offices_region(ctx: CoreContext) -> None:
+    """A Dutch office types its staff's numbers as the Dutch do: saved with +31. The same
+    number in a Belgian office is refused under the field, and nothing is stored."""
+    admin = actor(add_person(ctx.db, "root", email="root@example.com"), "root")
+    service = PersonnelService(ctx)
+    with pytest.raises(ValidationError) as refused:
+        service.create(admin, PersonForm(last_name="Visser", mobile=DUTCH_MOBILE))
+    assert set(refused.value.errors) == {"mobile"}
+    set_security(ctx, phone_region="NL")
+    record = service.create(admin, PersonForm(last_name="Visser", mobile=DUTCH_MOBILE))
+    assert record.form.mobile == "+31612345678"
+    # A number with its country code is the same in any region.
+    updated = service.update(
+        admin, record.id, record.version, replace(record.form, phone="+32 470 12 34 56")
+    )
+    assert (updated.form.phone, updated.form.mobile) == ("+32470123456", "+31612345678")
