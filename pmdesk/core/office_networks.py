@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -175,6 +175,12 @@ def apply_new_database_policy(session: Session) -> None:
     ).scalar_one_or_none()
     if row is not None:
         row.trust_policy = NEW_DATABASE_POLICY
+
+
+def start_new_database_on_server(session: Session) -> None:
+    """``apply_new_database_policy`` on a server-enforced PostgreSQL, where nobody is signed in
+    yet to write the setting: the server's own function does it while nobody can sign in."""
+    session.execute(text("SELECT pmdesk.start_new_database()"))
 
 
 def _refuses(policy: str, networks: _Networks, address: str) -> bool:

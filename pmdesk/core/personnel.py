@@ -465,8 +465,10 @@ class PersonnelService:
                     "An administrator was created meanwhile (perhaps on another workstation). "
                     "Sign in with that account."
                 )
-            if self._ctx.db.hardening_level == 0:  # a hardened database's owner decides there
+            if self._ctx.db.hardening_level == 0:
                 office_networks.apply_new_database_policy(s)
+            else:  # nobody is signed in to write the setting: the server's function does
+                office_networks.start_new_database_on_server(s)
             return self._insert(s, actor, clean, form)
 
     def _insert(

@@ -196,10 +196,6 @@ def test_the_impact_of_a_change_counts_addresses_and_people(ctx: CoreContext) ->
     assert [n.name for n in service.list(admin)] == ["Head office", "VPN"]
 
 
-@pytest.mark.not_hardened(
-    "a hardened database's first administrator is added through the server (bootstrapping), "
-    "which does not set the trust policy yet"
-)
 def test_first_run_makes_a_new_database_office_networks_only(ctx: CoreContext) -> None:
     """A new database (its first administrator made) starts with office-networks; the
     migration leaves an existing one at anywhere."""

@@ -132,3 +132,16 @@ def test_the_code_steps_trust_check_says_what_the_client_says(
             "no row",
         )
     assert answer == expected
+
+
+def test_the_first_runs_policy_function_does_nothing_once_anyone_can_sign_in(
+    hardened: HardenedDatabase, office: dict[str, Any]
+) -> None:
+    """``start_new_database`` sets office-networks only while nobody can sign in (the first
+    run); with people who can, neither a session nor its absence makes it change anything."""
+    owner_sql(hardened, "UPDATE pmdesk.security_settings SET trust_policy = 'anywhere'")
+    before = _state(hardened)
+    attempt(hardened, None, "SELECT pmdesk.start_new_database()")
+    for token in office["tokens"].values():
+        attempt(hardened, token, "SELECT pmdesk.start_new_database()")
+    assert _state(hardened) == before

@@ -13,7 +13,7 @@ reading trusted addresses needs (reads_sql).
 
 from __future__ import annotations
 
-from pmdesk.core.office_networks import NEVER_REFUSAL, OUTSIDE_REFUSAL
+from pmdesk.core.office_networks import NEVER_REFUSAL, NEW_DATABASE_POLICY, OUTSIDE_REFUSAL
 from pmdesk.core.server.roles import SCHEMA
 
 _S = SCHEMA
@@ -53,7 +53,22 @@ STATEMENTS: tuple[str, ...] = (
         RETURN {_quoted(OUTSIDE_REFUSAL)};
     END
     $$""",
+    # A new database trusts only inside office networks (office_networks.NEW_DATABASE_POLICY).
+    # The client asks for it as it adds the first administrator, in that same transaction and
+    # signed in as nobody, so it cannot write the setting itself: this does, while nobody can
+    # sign in yet (``bootstrapping()``), and does nothing at any other time.
+    f"""
+    CREATE OR REPLACE FUNCTION {_S}.start_new_database() RETURNS void
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = {_S}, pg_temp AS $$
+    BEGIN
+        IF {_S}.bootstrapping() THEN
+            UPDATE {_S}.security_settings SET trust_policy = {_quoted(NEW_DATABASE_POLICY)}
+             WHERE trust_policy IS DISTINCT FROM {_quoted(NEW_DATABASE_POLICY)};
+        END IF;
+    END
+    $$""",
 )
 
-#: What the workstation role may call (trust_refusal, which it calls, asks it).
-WORKSTATION_FUNCTIONS = ("trust_policy_refusal(inet)",)
+#: What the workstation role may call (trust_refusal, which it calls, asks the first; the
+#: first run, the second).
+WORKSTATION_FUNCTIONS = ("trust_policy_refusal(inet)", "start_new_database()")
