@@ -44,14 +44,18 @@ from pmdesk.core.changes import psycopg_conninfo
 from pmdesk.core.db import first_line
 from pmdesk.core.delivery.base import (
     METHODS,
+    NO_DESTINATION,
     CodeMessage,
     Delivery,
     DeliveryError,
     DeliverySettings,
+    is_sms,
     read_secret,
 )
 from pmdesk.core.delivery.factory import delivery_for, outbox_folder, secret_key, secret_label
 from pmdesk.core.delivery.outbox import folder_problem
+from pmdesk.core.delivery.sms import phone_destination
+from pmdesk.core.login_results import NO_PHONE_MESSAGE
 from pmdesk.core.validation import mask_destination
 from pmdesk.secrets import KeyringStore, SecretStore, SecretStoreError
 
@@ -306,6 +310,12 @@ def deliver(
             "settings",
         )
     own = replace(settings, method=typing.cast(Any, claim.method))
+    if is_sms(claim.method) and phone_destination(claim.message(), own.phone_region) is None:
+        # The server cannot read phone numbers as libphonenumber does: a stored number that
+        # is none in the office's region is found here, whatever else is set up or not, and
+        # the sign-in refuses as the client does (login_client; relay_finish leaves delivery
+        # health alone: the gateway is not at fault).
+        return Outcome(claim, False, NO_PHONE_MESSAGE, NO_DESTINATION)
     if claim.method == settings.method:
         problem = known_problem
     else:

@@ -13,12 +13,15 @@ import psycopg
 import pytest
 
 from pmdesk.core import audit
-from pmdesk.core.delivery.base import DeliverySettings
+from pmdesk.core.delivery.base import NO_DESTINATION, DeliverySettings
 from pmdesk.core.delivery.factory import delivery_for
+from pmdesk.core.login_results import NO_PHONE_MESSAGE
 from pmdesk.core.relay import (
+    Claim,
     CredentialsStore,
     RelayTiming,
     credential_name,
+    deliver,
     delivery_settings,
     mask_destination,
     relay_problem,
@@ -455,3 +458,32 @@ def test_a_credential_stored_while_the_relay_runs_is_used_after_the_next_heartbe
         wait_until(lambda: queue_row(hardened, second)["state"] == "sent", what="the code sent")
     assert (relay.failed, relay.sent) == (1, 1)
     assert [mail.code for mail in smtp_auth_server.received] == [code]
+
+
+def test_a_code_with_nowhere_to_go_fails_without_blaming_the_gateway(
+    hardened: HardenedDatabase, anne: int, tmp_path: Path
+) -> None:
+    """A stored number that is none in the office's region (a Dutch 06 number in Belgium):
+    the relay finds it before anything else, whatever the gateway's set-up, and the row fails
+    with the sentence the sign-in refuses with; delivery health stays as it was."""
+    row, _, _ = queue_code(hardened, anne, "06 12345678", method="sms")
+    ((row_id, attempt, *rest),) = as_relay(
+        hardened,
+        "SELECT id, attempt, kind, method, destination, person_name, code, valid_minutes, "
+        "requested_from, workstation, subject FROM pmdesk.relay_claim(gen_random_uuid(), 1)",
+    )
+    claim = Claim.from_row((row_id, attempt, *rest))
+    settings = DeliverySettings(method="sms", sms_url="https://sms.example.com/send")
+    outcome = deliver(claim, settings, CredentialsStore(tmp_path), tmp_path / "outbox")
+    assert (outcome.ok, outcome.error, outcome.step) == (False, NO_PHONE_MESSAGE, NO_DESTINATION)
+    health_before = sql(hardened.owner_url, "SELECT * FROM pmdesk.delivery_outcomes")
+    finish = "SELECT pmdesk.relay_finish(%s, %s, %s, %s, %s)"
+    assert as_relay(hardened, finish, row, attempt, False, outcome.error, outcome.step) == [(True,)]
+    assert queue_row(hardened, row)["state"] == "failed"
+    assert queue_row(hardened, row)["error"] == NO_PHONE_MESSAGE
+    assert sql(hardened.owner_url, "SELECT * FROM pmdesk.delivery_outcomes") == health_before
+    # A number of the region goes on to the gateway's own checks (here: no token).
+    belgian = Claim.from_row((row_id, attempt, rest[0], rest[1], "+32 470 12 34 56", *rest[3:]))
+    assert deliver(belgian, settings, CredentialsStore(tmp_path), tmp_path / "o").step != (
+        NO_DESTINATION
+    )

@@ -56,6 +56,9 @@ SmtpSecurity = Literal["starttls", "tls", "none"]
 MicrosoftAuth = Literal["secret", "certificate"]
 Step = Literal["settings", "token", "connect", "authenticate", "send"]
 STEPS: tuple[Step, ...] = ("settings", "token", "connect", "authenticate", "send")
+#: Not a delivery step: a message with nowhere to go (no valid number for the office's region),
+#: which the relay finds before sending and which says nothing about the method's health.
+NO_DESTINATION = "destination"
 # Where phone numbers written without a country code are taken to be (ISO 3166-1 alpha-2).
 DEFAULT_PHONE_REGION = "BE"
 

@@ -223,8 +223,10 @@ class ServerLogin:
             session_expires_at=expires_at,
         )
 
-    def _code_needed(self, answer: Answer) -> CodeNeeded:
-        """Wait (briefly) for the relay to report on the queued code, then answer."""
+    def _code_needed(self, answer: Answer) -> CodeNeeded | Refused:
+        """Wait (briefly) for the relay to report on the queued code, then answer; a code with
+        nowhere to go (the relay found no valid number in the office's region, which the
+        server cannot read) is refused as the client refuses it."""
         challenge = str(answer["challenge"])
         problem = relay_down(answer.get("relay_last_seen_s"))
         with self._db.session() as s:
@@ -242,6 +244,8 @@ class ServerLogin:
                 else trust_refusal(s, self._db.client_address(s))
             )
         state = status.get("state")
+        if state == "failed" and status.get("error") == NO_PHONE_MESSAGE:
+            return Refused(RefusalReason.NO_EMAIL, NO_PHONE_MESSAGE)
         if state == "sent":
             problem = None
         elif state == "failed":

@@ -17,7 +17,7 @@ time, as the owner role, after ``queue_sql`` (``now``, ``audit_row``, ``mask_des
 
 from __future__ import annotations
 
-from pmdesk.core.delivery.base import SMS_METHODS, STEPS
+from pmdesk.core.delivery.base import NO_DESTINATION, SMS_METHODS, STEPS
 from pmdesk.core.modules import SYSTEM_SECURITY, Action
 from pmdesk.core.server.roles import SCHEMA
 
@@ -190,7 +190,9 @@ STATEMENTS: tuple[str, ...] = (
                code = NULL, finished_at = now_,
                error = CASE WHEN relay_finish.ok THEN NULL ELSE detail END
          WHERE q.id = r.id;
-        -- Delivery health, as pmdesk.core.delivery.health.record keeps it for each method.
+        -- Delivery health, as pmdesk.core.delivery.health.record keeps it for each method; a
+        -- message with nowhere to go (relay.NO_DESTINATION) says nothing about the method.
+        IF relay_finish.step IS DISTINCT FROM '{NO_DESTINATION}' THEN
         INSERT INTO {_S}.delivery_outcomes AS o
             (method, last_at, ok, step, message, failures_in_row, last_ok_at)
         VALUES (left(r.method, 16), now_, relay_finish.ok,
@@ -206,6 +208,7 @@ STATEMENTS: tuple[str, ...] = (
                 message = EXCLUDED.message,
                 failures_in_row = CASE WHEN EXCLUDED.ok THEN 0 ELSE o.failures_in_row + 1 END,
                 last_ok_at = coalesce(EXCLUDED.last_ok_at, o.last_ok_at);
+        END IF;
         -- Only the challenge's newest code counts (a resend may have replaced this one).
         newest := challenge IS NOT NULL AND NOT EXISTS (
             SELECT 1 FROM {_S}.code_queue n WHERE n.challenge_id = challenge AND n.id > r.id);
