@@ -20,6 +20,7 @@ from pmdesk.ui.main_window import MainWindow
 from pmdesk.ui.personnel import PersonnelPage
 from pmdesk.ui.personnel.view import SEARCH_DELAY_MS
 from pmdesk.ui.startup import open_database
+from tests.helpers.qt import personnel_idle
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 SYSTEM = Actor.system("test")
@@ -31,10 +32,6 @@ def _datagen() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def _idle(page: PersonnelPage) -> bool:
-    return not page.busy.running and not page.model.loading and page._lookups is not None
 
 
 def _counting(obj: Any, name: str) -> list[tuple[Any, ...]]:
@@ -61,7 +58,7 @@ def test_the_list_fetches_only_its_first_block(
 ) -> None:
     page = main_window.show_page("personnel")
     assert isinstance(page, PersonnelPage)
-    qtbot.waitUntil(lambda: _idle(page) and page.model.total == crowded, timeout=20_000)
+    qtbot.waitUntil(lambda: personnel_idle(page) and page.model.total == crowded, timeout=20_000)
     model = page.model
     assert model.rowCount() == crowded
     assert list(model._blocks) == [0]  # the first 256 rows, nothing else
@@ -74,21 +71,21 @@ def test_a_search_makes_one_query_per_debounced_keystroke(
 ) -> None:
     page = main_window.show_page("personnel")
     assert isinstance(page, PersonnelPage)
-    qtbot.waitUntil(lambda: _idle(page) and page.model.total == crowded, timeout=20_000)
+    qtbot.waitUntil(lambda: personnel_idle(page) and page.model.total == crowded, timeout=20_000)
     source = page.model._source
     firsts = _counting(source, "first")
     counts = _counting(source, "count")
     blocks = _counting(source, "block")
 
     qtbot.keyClicks(page.search_edit, "peet")  # faster than the debounce
-    qtbot.waitUntil(lambda: page.model.search == "peet" and _idle(page), timeout=20_000)
+    qtbot.waitUntil(lambda: page.model.search == "peet" and personnel_idle(page), timeout=20_000)
     assert [call[0] for call in firsts] == ["peet"]
     # The count came with the first page: no count query, no block query.
     assert counts == [] and blocks == []
     assert page.model.total == PersonnelService(page.app.context).count(SYSTEM, "peet")
 
     qtbot.keyClicks(page.search_edit, "e")
-    qtbot.waitUntil(lambda: page.model.search == "peete" and _idle(page), timeout=20_000)
+    qtbot.waitUntil(lambda: page.model.search == "peete" and personnel_idle(page), timeout=20_000)
     assert [call[0] for call in firsts] == ["peet", "peete"]
     assert SEARCH_DELAY_MS >= 100  # the delay the benchmark leaves out
 

@@ -11,6 +11,7 @@ from pytestqt.qtbot import QtBot
 from pmdesk.bootstrap import App
 from pmdesk.ui.main_window import MainWindow
 from pmdesk.ui.system.security import SecurityPage
+from tests.helpers.qt import security_idle
 from tests.perf.test_personnel_small import _counting, _datagen
 
 
@@ -21,10 +22,6 @@ def crowded(ui_app: App, admin_id: int) -> list[int]:
     people: list[int] = datagen.add_people(ui_app.db, 50, seed=9)
     datagen.add_trusted_ips(ui_app.db, people, 130, expired_fraction=0.0)
     return people
-
-
-def _idle(page: SecurityPage) -> bool:
-    return page.tasks.is_idle() and not page.model.loading and page.loaded
 
 
 def _login(app: App, person_id: int) -> str:
@@ -39,7 +36,9 @@ def test_pages_come_one_request_each_and_next_follows_a_keyset_cursor(
 ) -> None:
     page = main_window.show_page("security")
     assert isinstance(page, SecurityPage)
-    qtbot.waitUntil(lambda: _idle(page) and page.model.current_page is not None, timeout=20_000)
+    qtbot.waitUntil(
+        lambda: security_idle(page) and page.model.current_page is not None, timeout=20_000
+    )
     assert page.model.requests == 1
     shown = page.model.current_page
     assert shown is not None and shown.describe() == "Viewing items 1-20 of 130"
@@ -47,7 +46,9 @@ def test_pages_come_one_request_each_and_next_follows_a_keyset_cursor(
 
     for first in (21, 41, 61):
         qtbot.mouseClick(page.next_button, Qt.MouseButton.LeftButton)
-        qtbot.waitUntil(lambda f=first: page.model.current_page.first_index == f and _idle(page))
+        qtbot.waitUntil(
+            lambda f=first: page.model.current_page.first_index == f and security_idle(page)
+        )
     assert len(calls) == 3
     # (filter_text, page, cursor, page_size, known_total): every Next continued from the row
     # above it, and kept the count it had instead of counting again.
@@ -58,7 +59,7 @@ def test_pages_come_one_request_each_and_next_follows_a_keyset_cursor(
     login = _login(ui_app, crowded[7])
     page.filter_edit.setText(login)
     qtbot.keyClick(page.filter_edit, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: page.model.filter_text == login and _idle(page), timeout=20_000)
+    qtbot.waitUntil(lambda: page.model.filter_text == login and security_idle(page), timeout=20_000)
     assert len(calls) == 4  # Enter: at once, one request (the typing delay is skipped)
     rows = [page.model.row_at(r) for r in range(page.model.rowCount())]
     assert rows and all(row is not None and row.login == login for row in rows)

@@ -23,7 +23,7 @@ from pathlib import Path
 import keyring
 import pytest
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QMessageBox, QScrollArea, QWidget
+from PySide6.QtWidgets import QScrollArea, QWidget
 from pytestqt.qtbot import QtBot
 from sqlalchemy import func, insert, select
 
@@ -42,7 +42,6 @@ from pmdesk.core.trusted_ips import TrustedIpService
 from pmdesk.secrets import KeyringStore, MemoryStore, smtp_key
 from pmdesk.ui.login_dialog import LoginDialog
 from pmdesk.ui.main_window import MainWindow
-from pmdesk.ui.message_boxes import button_with_text
 from pmdesk.ui.personnel.view import PersonnelPage
 from pmdesk.ui.reconnect import Backoff
 from pmdesk.ui.system.security import SecurityPage
@@ -50,6 +49,7 @@ from pmdesk.ui.system.trusted_ips_model import ADDRESS, ID, REMOVE
 from pmdesk.ui.tasks import TaskManager
 from pmdesk.ui.widgets import MessageLabel
 from tests.helpers.login import add_user, cheap_passwords, enable_two_factor
+from tests.helpers.qt import answer, column, personnel_idle, security_idle
 from tests.helpers.smtp import SENDER, SmtpServer
 from tests.helpers.trusted_ips import trust_addresses
 from tests.reliability.gui_helpers import (
@@ -107,10 +107,6 @@ def on_screen(widget: QWidget) -> bool:
     return widget.isVisible() and not widget.visibleRegion().isEmpty()
 
 
-def personnel_idle(page: PersonnelPage) -> bool:
-    return not page.busy.running and not page.model.loading and page._lookups is not None
-
-
 def open_personnel(qtbot: QtBot, window: MainWindow) -> PersonnelPage:
     page = window.show_page("personnel")
     assert isinstance(page, PersonnelPage)
@@ -154,21 +150,6 @@ def click_save(qtbot: QtBot, page: PersonnelPage) -> MessageLabel:
     message = page.editor.message
     qtbot.waitUntil(lambda: personnel_idle(page) and message.isVisible(), timeout=30_000)
     return message
-
-
-def answer(qtbot: QtBot, parent: QWidget, button_text: str) -> str:
-    def box() -> QMessageBox | None:
-        for child in parent.findChildren(QMessageBox):
-            if child.isVisible():
-                return child
-        return None
-
-    qtbot.waitUntil(lambda: box() is not None)
-    found = box()
-    assert found is not None
-    question = found.text()
-    qtbot.mouseClick(button_with_text(found, button_text), Qt.MouseButton.LeftButton)
-    return question
 
 
 class StatusLog:
@@ -326,15 +307,6 @@ def seed_ips(db: Database, person_id: int, addresses: list[str]) -> None:
     )
 
 
-def security_idle(page: SecurityPage) -> bool:
-    return page.tasks.is_idle() and not page.model.loading and page.loaded
-
-
-def column(page: SecurityPage, col: int) -> list[str]:
-    model = page.model
-    return [model.data(model.index(r, col)) for r in range(model.rowCount())]
-
-
 def click_remove_icon(qtbot: QtBot, page: SecurityPage, row: int) -> None:
     rect = page.table.visualRect(page.model.index(row, REMOVE))
     qtbot.mouseClick(page.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
@@ -369,8 +341,8 @@ def test_removing_a_trusted_ip_while_the_server_is_down_then_back(
         page = window.show_page("security")
         assert isinstance(page, SecurityPage)
         qtbot.waitUntil(lambda: security_idle(page) and page.model.rowCount() == 3, timeout=20_000)
-        assert column(page, ADDRESS) == home
-        row_id = int(column(page, ID)[0])
+        assert column(page.model, ADDRESS) == home
+        row_id = int(column(page.model, ID)[0])
         removed_before = ip_audits(pg_db)
 
         pg_server.stop("fast")
@@ -383,7 +355,7 @@ def test_removing_a_trusted_ip_while_the_server_is_down_then_back(
         plain_sentence(text)
         assert text.startswith("Cannot reach the database postgresql"), text
         assert on_screen(page.ip_message)
-        assert column(page, ADDRESS) == home, "the row is still listed"
+        assert column(page.model, ADDRESS) == home, "the row is still listed"
         assert page.paging_label.text() == "Viewing items 1-3 of 3"
         assert page.remove_delegate.enabled, "the red icon still works"
 
@@ -396,7 +368,7 @@ def test_removing_a_trusted_ip_while_the_server_is_down_then_back(
         )
         assert page.ip_message.role == "success"
         assert page.ip_message.text() == "1 trusted address removed."
-        assert column(page, ADDRESS) == home[1:]
+        assert column(page.model, ADDRESS) == home[1:]
         with pg_db.session() as s:
             assert s.get(TrustedIp, row_id) is None
         assert ip_audits(pg_db) == removed_before + 1, "removed once, audited once"

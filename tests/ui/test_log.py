@@ -25,7 +25,7 @@ from pmdesk.ui.page_context import Session
 from pmdesk.ui.system.log import LogPage
 from pmdesk.ui.system.log_model import ACTOR, ADDRESS, EVENT, SUBJECT, TIME
 from pmdesk.ui.tasks import TaskManager
-from tests.helpers.qt import column
+from tests.helpers.qt import column, log_idle
 from tests.helpers.staff import add_group, add_person
 from tests.ui.screenshots import capture, screenshot_dir
 from tests.ui.system_pages import not_clipped, open_page
@@ -70,15 +70,11 @@ def now(ui_app: App, owner_db: Database, admin_id: int) -> datetime:
     return moment
 
 
-def _idle(page: LogPage) -> bool:
-    return page.tasks.is_idle() and not page.model.loading
-
-
 @pytest.fixture
 def page(qtbot: QtBot, now: datetime, main_window: MainWindow) -> LogPage:
     widget = open_page(qtbot, main_window, "log")
     assert isinstance(widget, LogPage)
-    qtbot.waitUntil(lambda: _idle(widget) and widget.model.rowCount() > 0)
+    qtbot.waitUntil(lambda: log_idle(widget) and widget.model.rowCount() > 0)
     return widget
 
 
@@ -87,7 +83,7 @@ def _expected(now: datetime, keep: Callable[[int], bool]) -> int:
 
 
 def _wait_filtered(qtbot: QtBot, page: LogPage) -> None:
-    qtbot.waitUntil(lambda: _idle(page) and page.model.filters == page.filters())
+    qtbot.waitUntil(lambda: log_idle(page) and page.model.filters == page.filters())
 
 
 # ----- the list ---------------------------------------------------------------------------------
@@ -114,9 +110,9 @@ def test_loads_more_as_the_list_scrolls(qtbot: QtBot, page: LogPage) -> None:
     times = column(page.model, TIME)
     assert times == sorted(times, reverse=True)
     page.table.scrollToBottom()
-    qtbot.waitUntil(lambda: _idle(page) and page.model.rowCount() == 400)
+    qtbot.waitUntil(lambda: log_idle(page) and page.model.rowCount() == 400)
     page.table.scrollToBottom()
-    qtbot.waitUntil(lambda: _idle(page) and page.model.rowCount() == N_EVENTS)
+    qtbot.waitUntil(lambda: log_idle(page) and page.model.rowCount() == N_EVENTS)
     assert page.model.exhausted
     assert page.count_label.text() == "450 events"
     assert page.model.blocks == 3
@@ -207,7 +203,7 @@ def test_filter_by_date(qtbot: QtBot, page: LogPage, now: datetime) -> None:
     _wait_filtered(qtbot, page)
     first = date.today() - timedelta(days=6)
     page.table.scrollToBottom()
-    qtbot.waitUntil(lambda: _idle(page) and page.model.exhausted)
+    qtbot.waitUntil(lambda: log_idle(page) and page.model.exhausted)
     assert page.model.rowCount() == _expected(now, lambda i: local_day(i) >= first)
 
 
@@ -224,7 +220,7 @@ def test_export_to_csv_writes_the_filtered_rows(
     target = tmp_path / "trail"
     dialog.selectFile(str(target))
     dialog.accept()
-    qtbot.waitUntil(lambda: _idle(page) and page.message.isVisible())
+    qtbot.waitUntil(lambda: log_idle(page) and page.message.isVisible())
     written = tmp_path / "trail.csv"
     expected = _expected(now, lambda i: i % 5 == 0)
     assert page.message.text() == f"{expected} events exported to {written}."
@@ -245,7 +241,7 @@ def test_export_to_csv_writes_the_filtered_rows(
 
 def test_export_failure_is_a_clear_message(qtbot: QtBot, page: LogPage, tmp_path: Path) -> None:
     page.export_to(tmp_path / "no-such-folder" / "log.csv")
-    qtbot.waitUntil(lambda: _idle(page) and page.message.isVisible())
+    qtbot.waitUntil(lambda: log_idle(page) and page.message.isVisible())
     assert page.message.role == "error"
     assert page.message.text().startswith("The file could not be written: ")
     assert page.export_button.isEnabled()
@@ -274,7 +270,7 @@ def test_only_groups_with_log_read_see_the_log(
     window2.show()
     page = open_page(qtbot, window2, "log")
     assert isinstance(page, LogPage)
-    qtbot.waitUntil(lambda: _idle(page) and page.count_label.text() != "")
+    qtbot.waitUntil(lambda: log_idle(page) and page.count_label.text() != "")
     assert page.message.role != "error"
 
 
@@ -343,7 +339,7 @@ def test_screenshot(
             )
     page = open_page(qtbot, main_window, "log")
     assert isinstance(page, LogPage)
-    qtbot.waitUntil(lambda: _idle(page) and page.model.rowCount() == len(REALISTIC))
+    qtbot.waitUntil(lambda: log_idle(page) and page.model.rowCount() == len(REALISTIC))
     page.table.selectRow(0)
     window = page.window()
     capture(window, "log", screenshot_dir(tmp_path / "screenshots"))
@@ -361,7 +357,9 @@ def test_break_glass_rows_are_highlighted(
 
     recovery.unlock(ui_app.context, "jsmets")
     page.refresh()
-    qtbot.waitUntil(lambda: _idle(page) and column(page.model, EVENT)[0] == "Break-glass recovery")
+    qtbot.waitUntil(
+        lambda: log_idle(page) and column(page.model, EVENT)[0] == "Break-glass recovery"
+    )
     model = page.model
     assert model.data(model.index(0, ACTOR)).startswith("break-glass: ")
     assert model.data(model.index(0, SUBJECT)) == "jsmets"

@@ -19,7 +19,7 @@ from pmdesk.ui.page_context import Session
 from pmdesk.ui.system.permission_grid import GroupNameDialog
 from pmdesk.ui.system.permissions import PermissionsPage
 from pmdesk.ui.tasks import TaskManager
-from tests.helpers.qt import answer
+from tests.helpers.qt import answer, permissions_idle
 from tests.helpers.staff import add_group, add_person
 from tests.ui.conftest import click_check
 from tests.ui.screenshots import capture, screenshot_dir
@@ -44,15 +44,11 @@ SEED_NAMES = [
 ]
 
 
-def _idle(page: PermissionsPage) -> bool:
-    return not page.busy_now and page.tasks.is_idle()
-
-
 @pytest.fixture
 def page(qtbot: QtBot, main_window: MainWindow) -> PermissionsPage:
     widget = open_page(qtbot, main_window, "permissions")
     assert isinstance(widget, PermissionsPage)
-    qtbot.waitUntil(lambda: _idle(widget) and widget.current_grid is not None)
+    qtbot.waitUntil(lambda: permissions_idle(widget) and widget.current_grid is not None)
     return widget
 
 
@@ -62,7 +58,9 @@ def _choose(qtbot: QtBot, page: PermissionsPage, name: str) -> None:
     page.group_combo.setCurrentIndex(index)
     qtbot.waitUntil(
         lambda: (
-            _idle(page) and page.current_grid is not None and page.current_grid.group_name == name
+            permissions_idle(page)
+            and page.current_grid is not None
+            and page.current_grid.group_name == name
         )
     )
 
@@ -70,7 +68,7 @@ def _choose(qtbot: QtBot, page: PermissionsPage, name: str) -> None:
 def _save(qtbot: QtBot, page: PermissionsPage) -> None:
     assert page.save_button.isEnabled()
     qtbot.mouseClick(page.save_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: _idle(page) and page.message.isVisible())
+    qtbot.waitUntil(lambda: permissions_idle(page) and page.message.isVisible())
 
 
 def _name_dialog(qtbot: QtBot, page: PermissionsPage) -> GroupNameDialog:
@@ -101,7 +99,7 @@ def test_tick_save_and_reload_shows_it(
 ) -> None:
     add_group(ui_app.db, "Reception", {"job": "r"})
     page.reload()
-    qtbot.waitUntil(lambda: _idle(page) and page.group_combo.findText("Reception") >= 0)
+    qtbot.waitUntil(lambda: permissions_idle(page) and page.group_combo.findText("Reception") >= 0)
     _choose(qtbot, page, "Reception")
     assert page.grid.check("job", Action.READ).isChecked()
     assert not page.grid.check("planning", Action.READ).isChecked()
@@ -125,7 +123,7 @@ def test_tick_save_and_reload_shows_it(
     assert (planning.read, planning.edit, planning.delete) == (True, True, False)
 
     page.reload()
-    qtbot.waitUntil(lambda: _idle(page) and page.current_grid is not None)
+    qtbot.waitUntil(lambda: permissions_idle(page) and page.current_grid is not None)
     assert page.group_combo.currentText() == "Reception"
     assert page.grid.check("planning", Action.EDIT).isChecked()
     assert not page.grid.check("planning", Action.DELETE).isChecked()
@@ -159,7 +157,7 @@ def test_conflict_says_so_and_reloads(qtbot: QtBot, page: PermissionsPage, ui_ap
     assert "changed on another workstation" in page.message.text()
     assert not page.grid.check("report", Action.DELETE).isChecked()  # mine kept for now
     answer(qtbot, page, "Reload")
-    qtbot.waitUntil(lambda: _idle(page) and not page.has_unsaved_changes())
+    qtbot.waitUntil(lambda: permissions_idle(page) and not page.has_unsaved_changes())
     assert not page.grid.check("job", Action.DELETE).isChecked()  # theirs
     assert page.grid.check("report", Action.DELETE).isChecked()
 
@@ -169,7 +167,9 @@ def test_switching_group_with_unsaved_ticks_asks(
 ) -> None:
     add_group(ui_app.db, "Workshop staff", {"workshop": "re"})
     page.reload()
-    qtbot.waitUntil(lambda: _idle(page) and page.group_combo.findText("Workshop staff") >= 0)
+    qtbot.waitUntil(
+        lambda: permissions_idle(page) and page.group_combo.findText("Workshop staff") >= 0
+    )
     click_check(qtbot, page.grid.check("job", Action.DELETE))
     page.group_combo.setCurrentIndex(page.group_combo.findText("Workshop staff"))
     answer(qtbot, page, "Keep editing")
@@ -180,7 +180,7 @@ def test_switching_group_with_unsaved_ticks_asks(
     answer(qtbot, page, "Discard changes")
     qtbot.waitUntil(
         lambda: (
-            _idle(page)
+            permissions_idle(page)
             and page.current_grid is not None
             and page.current_grid.group_name == "Workshop staff"
         )
@@ -200,7 +200,7 @@ def test_create_rename_and_delete_a_group(qtbot: QtBot, page: PermissionsPage, u
     qtbot.waitUntil(
         lambda: (
             page.name_dialog is None
-            and _idle(page)
+            and permissions_idle(page)
             and page.current_grid is not None
             and page.current_grid.group_name == "Helpdesk"
         )
@@ -227,7 +227,9 @@ def test_create_rename_and_delete_a_group(qtbot: QtBot, page: PermissionsPage, u
     qtbot.mouseClick(page.delete_button, Qt.MouseButton.LeftButton)
     question = answer(qtbot, page, "Delete group")
     assert question == "Delete the group Helpdesk team?"
-    qtbot.waitUntil(lambda: _idle(page) and page.group_combo.findText("Helpdesk team") < 0)
+    qtbot.waitUntil(
+        lambda: permissions_idle(page) and page.group_combo.findText("Helpdesk team") < 0
+    )
     assert page.message.text() == "Group Helpdesk team deleted."
     assert page.group_combo.currentText() == "Administrator"
     names = [g.name for g in GroupService(ui_app.context).list(OTHER)]
@@ -241,12 +243,12 @@ def test_a_group_with_people_is_not_deleted(
     add_person(ui_app.db, "ppeeters", group_id=group_id, last_name="Peeters")
     add_person(ui_app.db, "lmaes", group_id=group_id, last_name="Maes")
     page.reload()
-    qtbot.waitUntil(lambda: _idle(page) and page.group_combo.findText("Planners") >= 0)
+    qtbot.waitUntil(lambda: permissions_idle(page) and page.group_combo.findText("Planners") >= 0)
     _choose(qtbot, page, "Planners")
     assert page.members_label.text() == "2 people are in this group."
     qtbot.mouseClick(page.delete_button, Qt.MouseButton.LeftButton)
     # Refused at once, without first asking to confirm (issue 19, item 21).
-    qtbot.waitUntil(lambda: _idle(page) and page.message.role == "error")
+    qtbot.waitUntil(lambda: permissions_idle(page) and page.message.role == "error")
     assert not [b for b in page.findChildren(QMessageBox) if b.isVisible()]
     assert page.message.text() == (
         "The group 'Planners' cannot be deleted: 2 people are still in it. Move them to another "
@@ -269,7 +271,7 @@ def test_read_only_group_sees_but_cannot_change(
     window.show()
     widget = open_page(qtbot, window, "permissions")
     assert isinstance(widget, PermissionsPage)
-    qtbot.waitUntil(lambda: _idle(widget) and widget.current_grid is not None)
+    qtbot.waitUntil(lambda: permissions_idle(widget) and widget.current_grid is not None)
     assert not any(check.isEnabled() for check in widget.grid.checks.values())
     for button in (widget.new_button, widget.rename_button, widget.delete_button):
         assert not button.isEnabled()
@@ -281,7 +283,7 @@ def test_screenshot(qtbot: QtBot, page: PermissionsPage, ui_app: App, tmp_path: 
     """docs/screenshots/permissions.png (with PMDESK_SCREENSHOTS=1): a group with unsaved ticks."""
     add_group(ui_app.db, "Reception", {"job": "re", "planning": "r", "car_fleet": "red"})
     page.reload()
-    qtbot.waitUntil(lambda: _idle(page) and page.group_combo.findText("Reception") >= 0)
+    qtbot.waitUntil(lambda: permissions_idle(page) and page.group_combo.findText("Reception") >= 0)
     _choose(qtbot, page, "Reception")
     click_check(qtbot, page.grid.check("workshop", Action.READ))
     window = page.window()
@@ -294,7 +296,9 @@ def test_changes_elsewhere_reload_unless_editing(
 ) -> None:
     add_group(ui_app.db, "Made elsewhere", {"job": "r"})
     page.permissions_changed_elsewhere()  # what BackgroundServices.permissions_changed calls
-    qtbot.waitUntil(lambda: _idle(page) and page.group_combo.findText("Made elsewhere") >= 0)
+    qtbot.waitUntil(
+        lambda: permissions_idle(page) and page.group_combo.findText("Made elsewhere") >= 0
+    )
     assert page.group_combo.currentText() == "Administrator"
 
     click_check(qtbot, page.grid.check("job", Action.DELETE))

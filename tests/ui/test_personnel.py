@@ -29,7 +29,7 @@ from pmdesk.ui.personnel.model import COLUMNS, PersonnelModel
 from pmdesk.ui.personnel.view import PersonnelPage
 from pmdesk.ui.tasks import TaskManager
 from tests.helpers.login import cheap_passwords
-from tests.helpers.qt import answer, column
+from tests.helpers.qt import answer, column, personnel_idle
 from tests.helpers.staff import add_group
 from tests.ui.conftest import add_login, click_check, make_app, signed_in
 
@@ -62,15 +62,11 @@ def staff(ui_app: App, admin_id: int) -> dict[str, int]:
     return ids
 
 
-def _idle(page: PersonnelPage) -> bool:
-    return not page.busy.running and not page.model.loading and page._lookups is not None
-
-
 @pytest.fixture
 def page(qtbot: QtBot, staff: dict[str, int], main_window: MainWindow) -> PersonnelPage:
     widget = main_window.show_page("personnel")
     assert isinstance(widget, PersonnelPage)
-    qtbot.waitUntil(lambda: _idle(widget) and widget.model.total == len(STAFF))
+    qtbot.waitUntil(lambda: personnel_idle(widget) and widget.model.total == len(STAFF))
     return widget
 
 
@@ -82,7 +78,7 @@ def _open(qtbot: QtBot, page: PersonnelPage, last_name: str) -> None:
         lambda: (
             page.editor.record is not None
             and page.editor.record.form.last_name == last_name
-            and _idle(page)
+            and personnel_idle(page)
         )
     )
 
@@ -97,7 +93,7 @@ def _retype(qtbot: QtBot, page: PersonnelPage, field: str, value: str) -> None:
 def _save(qtbot: QtBot, page: PersonnelPage) -> None:
     assert page.save_button.isEnabled()
     qtbot.mouseClick(page.save_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: _idle(page) and page.editor.message.isVisible())
+    qtbot.waitUntil(lambda: personnel_idle(page) and page.editor.message.isVisible())
 
 
 def _header_click(qtbot: QtBot, page: PersonnelPage, column: int) -> None:
@@ -146,7 +142,7 @@ def test_locked_people_are_marked(
         person.locked_until = now + timedelta(minutes=5)
         person.failed_logins = 10
     page.refresh()
-    qtbot.waitUntil(lambda: _idle(page))
+    qtbot.waitUntil(lambda: personnel_idle(page))
     model = page.model
     locked = [model.data(model.index(r, 6)) for r in range(model.rowCount())]
     assert locked == ["", "", "Locked", "", ""]
@@ -158,29 +154,29 @@ def test_search_as_you_type_filters_in_the_database(qtbot: QtBot, page: Personne
     refreshes: list[int] = []
     page.model.refreshed.connect(lambda: refreshes.append(1))
     qtbot.keyClicks(page.search_edit, "pee")
-    qtbot.waitUntil(lambda: page.model.total == 1 and _idle(page))
+    qtbot.waitUntil(lambda: page.model.total == 1 and personnel_idle(page))
     assert column(page.model, 0) == ["Peeters"]
     assert page.count_label.text() == "1 person matches"
     assert len(refreshes) == 1  # one query after typing stopped, not one per key
 
     page.search_edit.clear()
     qtbot.keyClicks(page.search_edit, "luc@")
-    qtbot.waitUntil(lambda: page.model.search == "luc@" and _idle(page))
+    qtbot.waitUntil(lambda: page.model.search == "luc@" and personnel_idle(page))
     assert column(page.model, 0) == ["Janssens"]
 
     page.search_edit.clear()
-    qtbot.waitUntil(lambda: page.model.total == len(STAFF) and _idle(page))
+    qtbot.waitUntil(lambda: page.model.total == len(STAFF) and personnel_idle(page))
 
 
 def test_header_click_sorts_in_the_database(qtbot: QtBot, page: PersonnelPage) -> None:
     _header_click(qtbot, page, 1)  # Forename
-    qtbot.waitUntil(lambda: page.model.sort_column == 1 and _idle(page))
+    qtbot.waitUntil(lambda: page.model.sort_column == 1 and personnel_idle(page))
     assert column(page.model, 1) == ["An", "Camille", "Jean-Marie", "Luc", "Sofie"]
     _header_click(qtbot, page, 1)
-    qtbot.waitUntil(lambda: page.model.descending and _idle(page))
+    qtbot.waitUntil(lambda: page.model.descending and personnel_idle(page))
     assert column(page.model, 1) == ["Sofie", "Luc", "Jean-Marie", "Camille", "An"]
     _header_click(qtbot, page, 2)  # Number
-    qtbot.waitUntil(lambda: page.model.sort_column == 2 and _idle(page))
+    qtbot.waitUntil(lambda: page.model.sort_column == 2 and personnel_idle(page))
     assert column(page.model, 2) == ["", "E0002", "E0003", "E0004", "E0005"]
 
     # Locked is computed from the clock: not sortable, the indicator stays where it was.
@@ -195,7 +191,7 @@ def test_model_passes_the_item_model_tester(
 ) -> None:
     qtmodeltester.check(page.model, force_py=False)
     page.search_edit.setText("s")
-    qtbot.waitUntil(lambda: page.model.search == "s" and _idle(page))
+    qtbot.waitUntil(lambda: page.model.search == "s" and personnel_idle(page))
     qtmodeltester.check(page.model, force_py=True)
 
 
@@ -217,7 +213,7 @@ def test_new_and_save_creates_a_person(qtbot: QtBot, page: PersonnelPage, ui_app
     _save(qtbot, page)
     assert editor.message.text() == "Koen Wouters saved."
     assert editor.record is not None
-    qtbot.waitUntil(lambda: page.model.total == len(STAFF) + 1 and _idle(page))
+    qtbot.waitUntil(lambda: page.model.total == len(STAFF) + 1 and personnel_idle(page))
     assert "Wouters" in column(page.model, 0)
 
     stored = PersonnelService(ui_app.context).get(SYSTEM, editor.record.id)
@@ -301,7 +297,7 @@ def test_a_conflicting_save_shows_both_versions_and_loses_nothing(
     dialog = page.conflict_dialog
     assert dialog is not None
     qtbot.mouseClick(dialog.overwrite_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: _idle(page) and page.editor.message.role == "success")
+    qtbot.waitUntil(lambda: personnel_idle(page) and page.editor.message.role == "success")
     stored = service.get(SYSTEM, staff["Janssens"])
     assert stored.form.number == "A-17"
     assert stored.form.phone == "+3292345678"
@@ -321,7 +317,7 @@ def test_a_conflict_can_load_their_version_instead(
     dialog = page.conflict_dialog
     assert dialog is not None
     qtbot.mouseClick(dialog.reload_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: page.editor.edits["number"].text() == "THEIRS" and _idle(page))
+    qtbot.waitUntil(lambda: page.editor.edits["number"].text() == "THEIRS" and personnel_idle(page))
     assert not page.editor.is_dirty()
     assert page.editor.record is not None
     assert page.editor.record.version == theirs.version + 1
@@ -337,10 +333,10 @@ def test_delete_asks_first(
 
     qtbot.mouseClick(page.delete_button, Qt.MouseButton.LeftButton)
     answer(qtbot, page, "Delete")
-    qtbot.waitUntil(lambda: page.model.total == len(STAFF) - 1 and _idle(page))
+    qtbot.waitUntil(lambda: page.model.total == len(STAFF) - 1 and personnel_idle(page))
     assert "Maes" not in column(page.model, 0)
     # The first person opens in its place (not an empty form), and the message stays.
-    qtbot.waitUntil(lambda: page.editor.record is not None and _idle(page))
+    qtbot.waitUntil(lambda: page.editor.record is not None and personnel_idle(page))
     assert page.editor.record.form.last_name == "Dubois"
     assert page.editor.message.text() == "An Maes was deleted."
 
@@ -366,7 +362,7 @@ def test_lock_state_and_unlock(
     assert "after 10 failed logins" in editor.lock_label.text()
     assert editor.unlock_button.isVisibleTo(editor)
     qtbot.mouseClick(editor.unlock_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: editor.lock_label.text() == "Not locked." and _idle(page))
+    qtbot.waitUntil(lambda: editor.lock_label.text() == "Not locked." and personnel_idle(page))
     assert not editor.unlock_button.isVisibleTo(editor)
     assert editor.message.text() == "Sofie Peeters can sign in again."
     with owner_db.session() as s:
@@ -391,7 +387,7 @@ def test_trusted_addresses_are_listed_and_removed(
     assert remove is not None and remove.isEnabled()
     qtbot.mouseClick(remove, Qt.MouseButton.LeftButton)
     answer(qtbot, page, "Remove")
-    qtbot.waitUntil(lambda: table.rowCount() == 1 and _idle(page))
+    qtbot.waitUntil(lambda: table.rowCount() == 1 and personnel_idle(page))
     assert table.item(0, 0).text() == "192.0.2.44"
     left = trusted.for_person(SYSTEM, staff["Peeters"])
     assert [r.address for r in left] == ["192.0.2.44"]
@@ -440,7 +436,7 @@ def test_leaving_unsaved_changes_asks_first(
 
     qtbot.mouseClick(page.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     answer(qtbot, page, "Discard changes")
-    qtbot.waitUntil(lambda: page.editor.record is not None and _idle(page))
+    qtbot.waitUntil(lambda: page.editor.record is not None and personnel_idle(page))
     qtbot.waitUntil(lambda: page.editor.record.form.last_name == "Peeters")
 
 
@@ -463,7 +459,7 @@ def test_read_only_group_cannot_change_anything(
     window.show()
     widget = window.show_page("personnel")
     assert isinstance(widget, PersonnelPage)
-    qtbot.waitUntil(lambda: _idle(widget) and widget.model.total == len(STAFF) + 1)
+    qtbot.waitUntil(lambda: personnel_idle(widget) and widget.model.total == len(STAFF) + 1)
     _open(qtbot, widget, "Peeters")
     assert not widget.new_button.isEnabled()
     assert not widget.save_button.isEnabled()
@@ -513,7 +509,9 @@ def test_a_hundred_thousand_people_scroll_smoothly(
     window.show()
     widget = window.show_page("personnel")
     assert isinstance(widget, PersonnelPage)
-    qtbot.waitUntil(lambda: _idle(widget) and widget.model.total == 100_001, timeout=20_000)
+    qtbot.waitUntil(
+        lambda: personnel_idle(widget) and widget.model.total == 100_001, timeout=20_000
+    )
     model: PersonnelModel = widget.model
     assert widget.count_label.text() == "100,001 people"
     first_queries = model.queries
@@ -540,12 +538,14 @@ def test_a_hundred_thousand_people_scroll_smoothly(
     widget.table.selectionModel().setCurrentIndex(
         model.index(row, 0), QItemSelectionModel.SelectionFlag.ClearAndSelect
     )
-    qtbot.waitUntil(lambda: widget.editor.record is not None and _idle(widget), timeout=20_000)
+    qtbot.waitUntil(
+        lambda: widget.editor.record is not None and personnel_idle(widget), timeout=20_000
+    )
     assert widget.editor.record.form.last_name == model.data(model.index(row, 0))
 
     # A search narrows 100,001 rows to a handful in SQL.
     widget.search_edit.setText("person004242@")
-    qtbot.waitUntil(lambda: model.total == 1 and _idle(widget), timeout=20_000)
+    qtbot.waitUntil(lambda: model.total == 1 and personnel_idle(widget), timeout=20_000)
     assert model.data(model.index(0, 4)) == "person004242@example.com"
     qtmodeltester.check(model, force_py=True)
     window.close()
@@ -572,11 +572,13 @@ def test_list_search_and_conflict_on_every_engine(
     window.show()
     widget = window.show_page("personnel")
     assert isinstance(widget, PersonnelPage)
-    qtbot.waitUntil(lambda: _idle(widget) and widget.model.total == len(STAFF), timeout=20_000)
+    qtbot.waitUntil(
+        lambda: personnel_idle(widget) and widget.model.total == len(STAFF), timeout=20_000
+    )
     assert column(widget.model, 0) == ["Dubois", "Janssens", "Maes", "Peeters", "Smets"]
 
     qtbot.keyClicks(widget.search_edit, "jan")
-    qtbot.waitUntil(lambda: widget.model.search == "jan" and _idle(widget), timeout=20_000)
+    qtbot.waitUntil(lambda: widget.model.search == "jan" and personnel_idle(widget), timeout=20_000)
     assert column(widget.model, 0) == ["Janssens"]
 
     _open(qtbot, widget, "Janssens")
@@ -590,7 +592,7 @@ def test_list_search_and_conflict_on_every_engine(
     assert dialog is not None
     assert dialog.fields == ["number"]
     qtbot.mouseClick(dialog.overwrite_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: _idle(widget) and widget.editor.message.role == "success")
+    qtbot.waitUntil(lambda: personnel_idle(widget) and widget.editor.message.role == "success")
     assert service.get(SYSTEM, ids["Janssens"]).form.number == "MINE"
     window.close()
 
@@ -622,7 +624,7 @@ def test_open_sessions_are_listed_and_ended(
 
     qtbot.mouseClick(editor.end_sessions_button, Qt.MouseButton.LeftButton)
     answer(qtbot, page, "End sessions")
-    qtbot.waitUntil(lambda: table.rowCount() == 0 and _idle(page))
+    qtbot.waitUntil(lambda: table.rowCount() == 0 and personnel_idle(page))
     assert editor.sessions_empty.isVisibleTo(editor)
     assert not editor.end_sessions_button.isEnabled()
     assert "signed out everywhere (2 sessions ended)" in editor.message.text()

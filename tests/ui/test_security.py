@@ -33,7 +33,7 @@ from pmdesk.ui.system.security import ReadinessDialog, SecurityPage
 from pmdesk.ui.system.trusted_ips_model import ADDRESS, CREATED, EXPIRES, ID, REMOVE, USER
 from pmdesk.ui.tasks import TaskManager
 from tests.helpers import hardened
-from tests.helpers.qt import answer, column
+from tests.helpers.qt import answer, column, security_idle
 from tests.helpers.smtp import SmtpServer
 from tests.helpers.staff import add_group, add_person
 from tests.helpers.trusted_ips import trust_addresses
@@ -79,21 +79,17 @@ def staff(ui_app: App, admin_id: int) -> dict[str, int]:
     }
 
 
-def _idle(page: SecurityPage) -> bool:
-    return page.tasks.is_idle() and not page.model.loading and page.loaded
-
-
 @pytest.fixture
 def page(qtbot: QtBot, ui_app: App, staff: dict[str, int], main_window: MainWindow) -> SecurityPage:
     seed_trusted_ips(ui_app, [staff["jsmets"], staff["speeters"], staff["amaes"]])
     widget = open_page(qtbot, main_window, "security")
     assert isinstance(widget, SecurityPage)
-    qtbot.waitUntil(lambda: _idle(widget) and widget.model.current_page is not None)
+    qtbot.waitUntil(lambda: security_idle(widget) and widget.model.current_page is not None)
     return widget
 
 
 def _wait_page(qtbot: QtBot, page: SecurityPage, label: str) -> None:
-    qtbot.waitUntil(lambda: _idle(page) and page.paging_label.text() == label)
+    qtbot.waitUntil(lambda: security_idle(page) and page.paging_label.text() == label)
 
 
 def _click_cell(qtbot: QtBot, page: SecurityPage, row: int, column: int) -> None:
@@ -145,7 +141,7 @@ def test_read_only_group_sees_but_cannot_change(
     window.show()
     page = open_page(qtbot, window, "security")
     assert isinstance(page, SecurityPage)
-    qtbot.waitUntil(lambda: _idle(page) and page.model.rowCount() == 3)
+    qtbot.waitUntil(lambda: security_idle(page) and page.model.rowCount() == 3)
     assert not page.two_factor_button.isEnabled()
     assert not page.trust.trust_days_spin.isEnabled()
     assert not page.mail_box.method_combo.isEnabled()
@@ -172,7 +168,7 @@ def test_a_refusal_by_the_service_is_shown(qtbot: QtBot, page: SecurityPage, ui_
             row.can_edit = False
     page.trust.trust_days_spin.setValue(14)
     qtbot.mouseClick(page.trust.trust_save_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: _idle(page) and page.trust.trust_message.isVisible())
+    qtbot.waitUntil(lambda: security_idle(page) and page.trust.trust_message.isVisible())
     assert page.trust.trust_message.role == "error"
     assert page.trust.trust_message.text().startswith(
         "Your user group may not change System → Security."
@@ -222,13 +218,13 @@ def test_enabling_two_step_lists_who_would_be_shut_out(
     assert dialog.height() <= dialog.heightForWidth(dialog.width()) + 2
 
     qtbot.mouseClick(dialog.confirm_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: _idle(page) and page.two_factor_button.text() == "Turn off…")
+    qtbot.waitUntil(lambda: security_idle(page) and page.two_factor_button.text() == "Turn off…")
     assert SecurityService(ui_app.context).get(OTHER).two_factor_enabled is True
     assert page.message.text() == "Two-step authentication is on."
 
     qtbot.mouseClick(page.two_factor_button, Qt.MouseButton.LeftButton)
     assert answer(qtbot, page, "Turn off") == "Turn two-step authentication off?"
-    qtbot.waitUntil(lambda: _idle(page) and page.two_factor_button.text() == "Turn on…")
+    qtbot.waitUntil(lambda: security_idle(page) and page.two_factor_button.text() == "Turn on…")
     assert SecurityService(ui_app.context).get(OTHER).two_factor_enabled is False
 
 
@@ -242,7 +238,7 @@ def test_cancelling_the_readiness_report_changes_nothing(
     qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: page.readiness_dialog is None)
     qtbot.wait(50)
-    assert _idle(page)
+    assert security_idle(page)
     assert page.two_factor_button.text() == "Turn on…"
     assert SecurityService(ui_app.context).get(OTHER).two_factor_enabled is False
 
@@ -378,24 +374,24 @@ def test_remove_selected_stays_greyed_while_a_removal_runs(
 def test_filter_by_user_or_address(qtbot: QtBot, page: SecurityPage) -> None:
     before = page.model.requests
     qtbot.keyClicks(page.filter_edit, "speet")
-    qtbot.waitUntil(lambda: _idle(page) and page.model.filter_text == "speet")
+    qtbot.waitUntil(lambda: security_idle(page) and page.model.filter_text == "speet")
     assert page.model.requests == before + 1  # one query once typing paused
     assert set(column(page.model, USER)) == {"Sofie Peeters"}
     assert page.paging_label.text() == "Viewing items 1-15 of 15"
 
     page.filter_edit.clear()
     qtbot.keyClicks(page.filter_edit, "10.1.4")  # the start of an address
-    qtbot.waitUntil(lambda: _idle(page) and page.model.filter_text == "10.1.4")
+    qtbot.waitUntil(lambda: security_idle(page) and page.model.filter_text == "10.1.4")
     assert column(page.model, ADDRESS) == [address(4), *(address(i) for i in range(40, 45))]
 
     page.filter_edit.clear()
     qtbot.keyClicks(page.filter_edit, address(7))  # a whole address: that address only
-    qtbot.waitUntil(lambda: _idle(page) and page.model.filter_text == address(7))
+    qtbot.waitUntil(lambda: security_idle(page) and page.model.filter_text == address(7))
     assert column(page.model, ADDRESS) == [address(7)]
 
     page.filter_edit.clear()
     qtbot.keyClicks(page.filter_edit, "nobody")
-    qtbot.waitUntil(lambda: _idle(page) and page.model.filter_text == "nobody")
+    qtbot.waitUntil(lambda: security_idle(page) and page.model.filter_text == "nobody")
     assert page.model.rowCount() == 0
     assert page.paging_label.text() == "No items found."
     assert page.ips.empty_label.text() == "No trusted address matches “nobody”."
@@ -435,11 +431,13 @@ def test_trust_period_setting(qtbot: QtBot, page: SecurityPage, ui_app: App) -> 
     assert page.has_unsaved_changes()
     assert page.window().unsaved_pages() == ["security"]  # type: ignore[attr-defined]
     qtbot.mouseClick(page.trust.trust_save_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: _idle(page) and page.trust.trust_message.text() == "Saved.")
+    qtbot.waitUntil(lambda: security_idle(page) and page.trust.trust_message.text() == "Saved.")
     saved = SecurityService(ui_app.context).get(OTHER)
     assert (saved.trust_days, saved.code_ttl_minutes, saved.session_hours) == (7, 5, 4)
     assert page.window().unsaved_pages() == []  # type: ignore[attr-defined]
-    qtbot.waitUntil(lambda: _idle(page) and column(page.model, EXPIRES)[0] != expires_before)
+    qtbot.waitUntil(
+        lambda: security_idle(page) and column(page.model, EXPIRES)[0] != expires_before
+    )
     assert not page.has_unsaved_changes()
 
 
@@ -452,7 +450,7 @@ def test_send_test_code_to_the_outbox(qtbot: QtBot, page: SecurityPage, ui_app: 
     assert box.method == "outbox"
     qtbot.keyClicks(box.test_edit, "jm@insypro.com")
     qtbot.mouseClick(box.test_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: _idle(page) and box.message.isVisible())
+    qtbot.waitUntil(lambda: security_idle(page) and box.message.isVisible())
     assert box.message.role == "success"
     assert box.message.text().startswith("Test code for jm@insypro.com written to ")
     files = list(Path(ui_app.context.outbox_default).glob("*.eml"))
@@ -478,7 +476,7 @@ def test_invalid_smtp_settings_are_marked_next_to_each_field(
     assert box.field_error("smtp_host") == "'not a host' is not a valid server name."
     assert not box.test_button.isEnabled()  # unsaved settings are not tested
     qtbot.mouseClick(box.save_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: _idle(page) and box.message.isVisible())
+    qtbot.waitUntil(lambda: security_idle(page) and box.message.isVisible())
     assert box.message.text() == "Not saved: correct the fields marked in red."
     assert box.field_error("smtp_from") == "Enter the sender address (From) for code mails."
     assert SecurityService(ui_app.context).get(OTHER).delivery.method == "outbox"
@@ -497,7 +495,7 @@ def test_smtp_settings_password_in_the_keyring_and_a_real_test_mail(
     qtbot.keyClicks(box.edits["secret"], "s3cret-pass")
     qtbot.keyClicks(box.edits["smtp_from"], "pmdesk@example.com")
     qtbot.mouseClick(box.save_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: _idle(page) and box.message.isVisible())
+    qtbot.waitUntil(lambda: security_idle(page) and box.message.isVisible())
     assert box.message.role == "success", box.message.text()
     saved = SecurityService(ui_app.context).get(OTHER).delivery
     assert (saved.method, saved.smtp_host, saved.smtp_port, saved.smtp_security) == (
@@ -521,12 +519,14 @@ def test_smtp_settings_password_in_the_keyring_and_a_real_test_mail(
     box.port_spin.setValue(smtp_plain_server.port)
     qtbot.mouseClick(box.save_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(
-        lambda: _idle(page) and box.message.role == "success" and box.test_edit.isEnabled()
+        lambda: security_idle(page) and box.message.role == "success" and box.test_edit.isEnabled()
     )
     qtbot.keyClicks(box.test_edit, "sofie@peeters.be")
     assert box.test_button.isEnabled()
     qtbot.mouseClick(box.test_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: _idle(page) and "Test code sent" in box.message.text(), timeout=15_000)
+    qtbot.waitUntil(
+        lambda: security_idle(page) and "Test code sent" in box.message.text(), timeout=15_000
+    )
     assert box.message.text().startswith("Test code sent to sofie@peeters.be (E-mail via ")
     assert len(smtp_plain_server.received) == 1
     assert smtp_plain_server.received[0].rcpt_tos == ["sofie@peeters.be"]
@@ -543,10 +543,10 @@ def test_test_code_failure_is_a_clear_message(
     box.port_spin.setValue(closed_port)
     qtbot.keyClicks(box.edits["smtp_from"], "pmdesk@example.com")
     qtbot.mouseClick(box.save_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: _idle(page) and box.message.role == "success")
+    qtbot.waitUntil(lambda: security_idle(page) and box.message.role == "success")
     qtbot.keyClicks(box.test_edit, "jm@insypro.com")
     qtbot.mouseClick(box.test_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: _idle(page) and box.message.role == "error", timeout=15_000)
+    qtbot.waitUntil(lambda: security_idle(page) and box.message.role == "error", timeout=15_000)
     assert "127.0.0.1" in box.message.text()
     assert not box.message.text().endswith("Error).")  # the core's sentence, not a class name
 
@@ -585,7 +585,7 @@ def test_screenshots(
     ui_app.context.secrets.set(smtp_key("smtp.insypro.com", "codes@insypro.com"), "x")
     page = open_page(qtbot, main_window, "security")
     assert isinstance(page, SecurityPage)
-    qtbot.waitUntil(lambda: _idle(page) and page.model.rowCount() == 20)
+    qtbot.waitUntil(lambda: security_idle(page) and page.model.rowCount() == 20)
     page.table.selectRow(2)
     capture(main_window, "security", folder)
     not_clipped(main_window)
@@ -685,7 +685,7 @@ def test_sms_gateway_settings_and_token(qtbot: QtBot, page: SecurityPage, ui_app
     assert box.field_error("sms_url") == ""
     qtbot.keyClicks(box.edits["secret"], "tok-123")
     qtbot.mouseClick(box.save_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: _idle(page) and box.message.isVisible())
+    qtbot.waitUntil(lambda: security_idle(page) and box.message.isVisible())
     assert box.message.role == "success", box.message.text()
     saved = SecurityService(ui_app.context).get(OTHER).delivery
     assert (saved.method, saved.sms_url) == ("sms", "https://sms.example.com/send")

@@ -22,6 +22,7 @@ from pmdesk.ui.main_window import MainWindow
 from pmdesk.ui.system.mail_settings import MailSettingsBox
 from pmdesk.ui.system.security import SecurityPage
 from tests.helpers import hardened
+from tests.helpers.qt import security_idle
 from tests.ui.screenshots import capture, screenshot_dir, settle
 from tests.ui.system_pages import not_clipped, open_page
 
@@ -47,15 +48,11 @@ def _json_key(email: str = SERVICE_ACCOUNT) -> str:
     )
 
 
-def _idle(page: SecurityPage) -> bool:
-    return page.tasks.is_idle() and not page.model.loading and page.loaded
-
-
 @pytest.fixture
 def page(qtbot: QtBot, ui_app: App, admin_id: int, main_window: MainWindow) -> SecurityPage:
     widget = open_page(qtbot, main_window, "security")
     assert isinstance(widget, SecurityPage)
-    qtbot.waitUntil(lambda: _idle(widget))
+    qtbot.waitUntil(lambda: security_idle(widget))
     return widget
 
 
@@ -83,7 +80,7 @@ def _paste(box: MailSettingsBox, name: str, text: str) -> None:
 def _save(qtbot: QtBot, page: SecurityPage) -> None:
     box = page.mail_box
     qtbot.mouseClick(box.save_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: _idle(page) and box.message.isVisible(), timeout=15_000)
+    qtbot.waitUntil(lambda: security_idle(page) and box.message.isVisible(), timeout=15_000)
 
 
 def _hint(box: MailSettingsBox, name: str) -> str:
@@ -326,14 +323,14 @@ def test_send_test_code_says_which_step_failed_and_the_box_warns(
     twilio = DeliverySettings(method="twilio", sms_account=TWILIO_SID, sms_sender="pmdesk")
     service.update_delivery(OTHER, twilio, current.version)
     page.load_state()
-    qtbot.waitUntil(lambda: _idle(page) and box.method == "twilio")
+    qtbot.waitUntil(lambda: security_idle(page) and box.method == "twilio")
     assert not box.health.isVisible()
 
     qtbot.keyClicks(box.test_edit, "+32 470 12 34 56")
     qtbot.mouseClick(box.test_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: _idle(page) and box.message.role == "error", timeout=15_000)
+    qtbot.waitUntil(lambda: security_idle(page) and box.message.role == "error", timeout=15_000)
     assert box.message.text().startswith("Failed at: settings (settings). No Twilio Auth Token")
-    qtbot.waitUntil(lambda: _idle(page) and box.health.isVisible())
+    qtbot.waitUntil(lambda: security_idle(page) and box.health.isVisible())
     assert box.health.text().startswith("The last security code could not be sent (")
     assert "failed at: settings" in box.health.text()
 
@@ -341,7 +338,7 @@ def test_send_test_code_says_which_step_failed_and_the_box_warns(
     with ui_app.db.session() as s:
         health.record(s, ui_app.context.clock.now(s), "twilio", None)
     page.load_state()
-    qtbot.waitUntil(lambda: _idle(page) and not box.health.isVisible())
+    qtbot.waitUntil(lambda: security_idle(page) and not box.health.isVisible())
 
 
 def test_the_warning_is_there_when_the_screen_opens(
@@ -353,7 +350,7 @@ def test_the_warning_is_there_when_the_screen_opens(
             health.record(s, now, "outbox", DeliveryError("The disk is full.", step="send"))
     page = open_page(qtbot, main_window, "security")
     assert isinstance(page, SecurityPage)
-    qtbot.waitUntil(lambda: _idle(page) and page.mail_box.health.isVisible())
+    qtbot.waitUntil(lambda: security_idle(page) and page.mail_box.health.isVisible())
     assert page.mail_box.health.text().startswith("The last 3 security codes could not be sent")
     assert page.mail_box.health.text().endswith("The disk is full.")
     assert page.mail_box.health.role == "error"

@@ -54,9 +54,10 @@ from pmdesk.ui.system.security import SecurityPage
 from pmdesk.ui.tasks import TaskManager
 from tests.helpers import hardened
 from tests.helpers.login import CollectingDelivery, cheap_passwords, enable_two_factor
+from tests.helpers.qt import personnel_idle
 from tests.ui.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
 from tests.ui.system_pages import open_page
-from tests.ui.test_personnel import STAFF, _add_staff, _idle, _open
+from tests.ui.test_personnel import STAFF, _add_staff, _open
 
 # ----- the visual order, from the layouts ----------------------------------------------------
 
@@ -198,7 +199,7 @@ def personnel(
     page = main_window.show_page("personnel")
     assert isinstance(page, PersonnelPage)
     page.refresh()
-    qtbot.waitUntil(lambda: _idle(page) and page.model.total == len(STAFF))
+    qtbot.waitUntil(lambda: personnel_idle(page) and page.model.total == len(STAFF))
     yield page
 
 

@@ -35,6 +35,7 @@ from pmdesk.ui.system.security import ReadinessDialog
 from pmdesk.ui.tasks import TaskManager
 from pmdesk.ui.window_geometry import FRAME_ALLOWANCE
 from tests.helpers.login import cheap_passwords
+from tests.helpers.qt import permissions_idle
 from tests.helpers.staff import add_group, add_person
 from tests.ui.conftest import click_check
 from tests.ui.screenshots import capture, screenshot_dir, settle
@@ -43,25 +44,23 @@ from tests.ui.system_pages import not_clipped, open_page
 OTHER = Actor.system("another workstation")
 
 
-def _idle(page: PermissionsPage) -> bool:
-    return not page.busy_now and page.tasks.is_idle()
-
-
 @pytest.fixture
 def permissions(qtbot: QtBot, main_window: MainWindow) -> PermissionsPage:
     widget = open_page(qtbot, main_window, "permissions")
     assert isinstance(widget, PermissionsPage)
-    qtbot.waitUntil(lambda: _idle(widget) and widget.current_grid is not None)
+    qtbot.waitUntil(lambda: permissions_idle(widget) and widget.current_grid is not None)
     return widget
 
 
 def _choose(qtbot: QtBot, page: PermissionsPage, name: str) -> None:
     page.reload()
-    qtbot.waitUntil(lambda: _idle(page) and page.group_combo.findText(name) >= 0)
+    qtbot.waitUntil(lambda: permissions_idle(page) and page.group_combo.findText(name) >= 0)
     page.group_combo.setCurrentIndex(page.group_combo.findText(name))
     qtbot.waitUntil(
         lambda: (
-            _idle(page) and page.current_grid is not None and page.current_grid.group_name == name
+            permissions_idle(page)
+            and page.current_grid is not None
+            and page.current_grid.group_name == name
         )
     )
 
@@ -89,7 +88,7 @@ def test_edit_or_delete_ticks_read_and_unticking_read_unticks_them(
     assert grid.rights("job") == (True, False, False)
 
     qtbot.mouseClick(page.save_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: _idle(page) and page.message.role == "success")
+    qtbot.waitUntil(lambda: permissions_idle(page) and page.message.role == "success")
     group_id = page.current_grid.group_id if page.current_grid else 0
     stored = {r.module_key: r for r in GroupService(ui_app.context).grid(OTHER, group_id).rows}
     assert stored["planning"][2:] == (True, False, True)
@@ -108,7 +107,7 @@ def test_deleting_a_group_with_people_refuses_without_asking_first(
     _choose(qtbot, page, "Planners")
     asked: list[QMessageBox] = []
     qtbot.mouseClick(page.delete_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: _idle(page) and page.message.role == "error")
+    qtbot.waitUntil(lambda: permissions_idle(page) and page.message.role == "error")
     asked = [b for b in page.findChildren(QMessageBox) if b.isVisible()]
     assert asked == []
     assert page.message.text().startswith("The group 'Planners' cannot be deleted: 1 person")

@@ -37,9 +37,10 @@ from pmdesk.ui.personnel.view import PersonnelPage
 from pmdesk.ui.tasks import TaskManager
 from pmdesk.ui.window_geometry import DEFAULT_SIZE
 from tests.helpers.login import cheap_passwords
+from tests.helpers.qt import personnel_idle
 from tests.helpers.staff import add_group
 from tests.ui.conftest import add_login
-from tests.ui.test_personnel import STAFF, _add_staff, _idle, _open
+from tests.ui.test_personnel import STAFF, _add_staff, _open
 
 
 def _label_of(form_owner: QWidget, field: QWidget) -> str:
@@ -139,7 +140,7 @@ def staff(ui_app: App, admin_id: int) -> dict[str, int]:
 def page(qtbot: QtBot, staff: dict[str, int], main_window: MainWindow) -> PersonnelPage:
     widget = main_window.show_page("personnel")
     assert isinstance(widget, PersonnelPage)
-    qtbot.waitUntil(lambda: _idle(widget) and widget.model.total == len(STAFF))
+    qtbot.waitUntil(lambda: personnel_idle(widget) and widget.model.total == len(STAFF))
     return widget
 
 
@@ -201,7 +202,7 @@ def test_usergroup_list_follows_new_groups(
     main_window.show()
     page = main_window.show_page("personnel")
     assert isinstance(page, PersonnelPage)
-    qtbot.waitUntil(lambda: _idle(page) and page.model.total == len(STAFF))
+    qtbot.waitUntil(lambda: personnel_idle(page) and page.model.total == len(STAFF))
     assert "Workshop" not in _group_names(page)
 
     # Reload (F5) reloads the lists too.
@@ -219,7 +220,7 @@ def test_usergroup_list_follows_new_groups(
     main_window.show_page("permissions")
     main_window.show_page("personnel")
     qtbot.waitUntil(lambda: "Paint shop" in _group_names(page))
-    qtbot.waitUntil(lambda: _idle(page))
+    qtbot.waitUntil(lambda: personnel_idle(page))
     main_window.background = None
     main_window.close()
 
@@ -241,7 +242,7 @@ def test_access_flags_say_what_they_grant(page: PersonnelPage) -> None:
 def test_personnel_opens_on_the_first_person(qtbot: QtBot, page: PersonnelPage) -> None:
     """Not an empty "New person" form with Delete enabled."""
     editor = page.editor
-    qtbot.waitUntil(lambda: editor.record is not None and _idle(page))
+    qtbot.waitUntil(lambda: editor.record is not None and personnel_idle(page))
     assert editor.record is not None
     assert editor.title_label.text() == "Camille Dubois"  # first by last name
     assert page.table.selectionModel().currentIndex().row() == 0
@@ -311,7 +312,7 @@ def test_a_read_only_user_is_told_and_gets_no_editable_address_dialog(
     window.show()
     page = window.show_page("personnel")
     assert isinstance(page, PersonnelPage)
-    qtbot.waitUntil(lambda: _idle(page) and page.editor.record is not None)
+    qtbot.waitUntil(lambda: personnel_idle(page) and page.editor.record is not None)
     notice = page.view_only_message
     assert notice.isVisible()
     assert notice.text().startswith("View only: you have Read rights on Maintenance.")

@@ -28,10 +28,10 @@ from pmdesk.core.security import ConnectionStatus, SecurityService, database_lin
 from pmdesk.ui.main_window import MainWindow
 from pmdesk.ui.system.security import SecurityPage
 from tests.helpers import hardened
-from tests.helpers.qt import answer
+from tests.helpers.qt import answer, security_idle
 from tests.helpers.smtp import SmtpServer
 from tests.ui.system_pages import open_page
-from tests.ui.test_security import OTHER, _idle
+from tests.ui.test_security import OTHER
 
 RED = "#b3261e"
 
@@ -40,7 +40,7 @@ RED = "#b3261e"
 def page(qtbot: QtBot, admin_id: int, main_window: MainWindow) -> SecurityPage:
     widget = open_page(qtbot, main_window, "security")
     assert isinstance(widget, SecurityPage)
-    qtbot.waitUntil(lambda: _idle(widget) and widget.model.current_page is not None)
+    qtbot.waitUntil(lambda: security_idle(widget) and widget.model.current_page is not None)
     return widget
 
 
@@ -64,7 +64,7 @@ def _save_plain_smtp(qtbot: QtBot, page: SecurityPage, host: str, port: int) -> 
     box.port_spin.setValue(port)
     qtbot.keyClicks(box.edits["smtp_from"], "pmdesk@example.com")
     qtbot.mouseClick(box.save_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: _idle(page) and box.message.role == "success")
+    qtbot.waitUntil(lambda: security_idle(page) and box.message.role == "success")
 
 
 # ----- item 3: the status line says what is meant, red only for what is wrong ------------------
@@ -145,7 +145,7 @@ def test_send_test_code_result_is_scrolled_into_view(
     bar.setValue(bottom - scroll.viewport().height() + 2)
     assert _in_view(scroll, box.test_button)
     qtbot.mouseClick(box.test_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: _idle(page) and box.message.isVisible())
+    qtbot.waitUntil(lambda: security_idle(page) and box.message.isVisible())
     assert box.message.role == "success"
     qtbot.waitUntil(lambda: _in_view(scroll, box.message))
     main_window.grab().save("/tmp/test-result.png")
@@ -233,12 +233,12 @@ def test_two_step_state_is_text_and_the_button_names_its_action(
     dialog = page.readiness_dialog
     assert dialog is not None
     qtbot.mouseClick(dialog.confirm_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: _idle(page) and page.two_factor_state.text() == "On")
+    qtbot.waitUntil(lambda: security_idle(page) and page.two_factor_state.text() == "On")
     assert page.two_factor_button.text() == "Turn off…"
     page.grab().save("/tmp/two-step-on.png")
     qtbot.mouseClick(page.two_factor_button, Qt.MouseButton.LeftButton)
     assert answer(qtbot, page, "Turn off") == "Turn two-step authentication off?"
-    qtbot.waitUntil(lambda: _idle(page) and page.two_factor_state.text() == "Off")
+    qtbot.waitUntil(lambda: security_idle(page) and page.two_factor_state.text() == "Off")
     assert page.two_factor_button.text() == "Turn on…"
 
 
@@ -252,7 +252,7 @@ def test_from_error_is_cleared_as_soon_as_the_address_is_valid(
     box.method_combo.setCurrentIndex(box.method_combo.findData("smtp"))
     qtbot.keyClicks(box.edits["smtp_host"], "smtp.example.com")
     qtbot.mouseClick(box.save_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: _idle(page) and box.message.isVisible())
+    qtbot.waitUntil(lambda: security_idle(page) and box.message.isVisible())
     assert box.field_error("smtp_from") == "Enter the sender address (From) for code mails."
     edit = box.edits["smtp_from"]
     qtbot.keyClicks(edit, "pmdesk@example")
@@ -275,7 +275,7 @@ def test_test_email_says_its_code_signs_nobody_in(
     box = page.mail_box
     qtbot.keyClicks(box.test_edit, "jm@insypro.com")
     qtbot.mouseClick(box.test_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: _idle(page) and box.message.isVisible())
+    qtbot.waitUntil(lambda: security_idle(page) and box.message.isVisible())
     [file] = Path(ui_app.context.outbox_default).glob("*.eml")
     mail = email.message_from_bytes(file.read_bytes(), policy=email.policy.default)
     part = mail.get_body(preferencelist=("plain",))
