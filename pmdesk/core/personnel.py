@@ -568,12 +568,15 @@ class PersonnelService:
             require(s, actor, MAINTENANCE, Action.EDIT)
             person = _load(s, person_id)
             require_within_own_rights(s, actor, person.group_id, doing="unlock this person")
+            locked = bool(person.locked_until or person.failed_logins or person.lock_count)
             person.locked_until = None
             person.failed_logins = 0
             person.lock_count = 0
-            audit.record(
-                s, self._ctx.clock, actor, Event.ACCOUNT_UNLOCKED, subject=_subject(person)
-            )
+            # A hardened server logs the UPDATE as an unlock; with nothing to clear there is none.
+            if not (locked and self._server_logs_people()):
+                audit.record(
+                    s, self._ctx.clock, actor, Event.ACCOUNT_UNLOCKED, subject=_subject(person)
+                )
 
     # ----- helpers -------------------------------------------------------------------------
 

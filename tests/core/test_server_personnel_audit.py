@@ -200,3 +200,31 @@ def test_server_status_says_when_the_log_of_people_is_off(hardened: HardenedData
             sql(hardened.owner_url, statement)
     assert line.text == f"{TRIGGER} on personnel is missing: run server init again"
     assert triggers_line().level is status.Level.OK
+
+
+def test_an_unlock_written_by_hand_is_logged_as_an_unlock(
+    hardened: HardenedDatabase, hardened_ctx: CoreContext
+) -> None:
+    """An administrator's session unlocking someone with raw SQL, not through pmdesk: the
+    server logs it as PersonnelService.unlock does (the client then writes no row of its own)."""
+    office(hardened_ctx)
+    boss = acting(hardened_ctx, "boss")
+    carl = PersonnelService(hardened_ctx, cheap_passwords()).create(
+        boss, replace(CARL, group_id=group_named(hardened_ctx, "Clerks"))
+    )
+    sql(
+        hardened.owner_url,
+        "UPDATE pmdesk.personnel SET failed_logins = 10, lock_count = 1, "
+        "locked_until = pmdesk.now() + interval '15 minutes' WHERE id = %s",
+        carl.id,
+    )
+    mark = last_audit_id(hardened_ctx)
+    with hardened_ctx.db.write_session() as s:  # the boss's session presented, raw SQL
+        s.execute(
+            text(
+                "UPDATE personnel SET locked_until = NULL, failed_logins = 0, lock_count = 0 "
+                "WHERE id = :id"
+            ),
+            {"id": carl.id},
+        )
+    assert trail_since(hardened_ctx, mark) == logged_by("boss", ("account.unlocked", "carl", ""))

@@ -92,13 +92,24 @@ STATEMENTS: tuple[str, ...] = (
             event := '{Event.PERSON_CREATED}';
         ELSE
             IF (to_jsonb(NEW) - {_OTHERS}) = (to_jsonb(OLD) - {_OTHERS}) THEN
-                RETURN NEW;  -- a password, an unlock: logged as what they are
+                -- An unlock (sign-in counters cleared: only they and the version written),
+                -- by PersonnelService.unlock or by hand, is logged as what it is; a password is
+                -- logged by its own function. (The sign-in's own counting runs as the owner.)
+                IF NEW.locked_until IS NULL AND NEW.failed_logins = 0 AND NEW.lock_count = 0
+                   AND NEW.password_hash IS NOT DISTINCT FROM OLD.password_hash
+                   AND NEW.password_changed_at IS NOT DISTINCT FROM OLD.password_changed_at THEN
+                    p := NEW;
+                    event := '{Event.ACCOUNT_UNLOCKED}';
+                ELSE
+                    RETURN NEW;
+                END IF;
+            ELSE
+                p := NEW;
+                event := '{Event.PERSON_UPDATED}';
+                detail := array_to_string(ARRAY[
+                {_DETAIL}
+                ]::text[], ', ');
             END IF;
-            p := NEW;
-            event := '{Event.PERSON_UPDATED}';
-            detail := array_to_string(ARRAY[
-            {_DETAIL}
-            ]::text[], ', ');
         END IF;
         SELECT * INTO mine FROM {_S}.user_sessions x
          WHERE {PRESENTED_SESSION}
