@@ -361,9 +361,7 @@ def ui_db(
     if pg_hardened:
         yield _database("postgresql", tmp_path, _sqlite_template, _server_databases)
         return
-    database = fresh_sqlite(_sqlite_template, tmp_path / "test.sqlite3")
-    yield database
-    database.dispose()
+    yield request.getfixturevalue("sqlite_db")
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ in typing, and a read-only table of rows."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import (
     QAbstractItemModel,
@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLineEdit,
     QTableView,
+    QTableWidget,
     QToolButton,
     QWidget,
 )
@@ -122,3 +123,34 @@ def reload_button(
     button.setAccessibleName(label)
     button.clicked.connect(lambda _checked=False: clicked())
     return button
+
+
+def text_table(
+    parent: QWidget,
+    name: str,
+    spoken: str,
+    titles: Sequence[str],
+    row_height: int,
+    *,
+    width: int = 140,
+) -> QTableWidget:
+    """A short read-only table of text rows, filled by the caller (``QTableWidget``): whole-row
+    selection, no grid, no wrapping, columns ``width`` wide and the last one stretched; Tab
+    leaves it (the arrows move inside)."""
+    table = QTableWidget(0, len(titles), parent)
+    table.setObjectName(name)
+    table.setAccessibleName(spoken)
+    table.setHorizontalHeaderLabels(list(titles))
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setTabKeyNavigation(False)
+    table.setWordWrap(False)
+    table.setShowGrid(False)
+    table.verticalHeader().setVisible(False)
+    table.verticalHeader().setDefaultSectionSize(row_height)
+    header = table.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+    header.setDefaultSectionSize(width)
+    header.setStretchLastSection(True)
+    header.setHighlightSections(False)
+    return table

@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -42,6 +41,7 @@ from pmdesk.core.office_networks import (
 )
 from pmdesk.core.security import SecurityService, SecuritySettingsView
 from pmdesk.ui.icons import icon
+from pmdesk.ui.lists import text_table
 from pmdesk.ui.message_boxes import ask
 from pmdesk.ui.ops import Operations, indicator
 from pmdesk.ui.system.common import form_layout
@@ -87,7 +87,8 @@ class OfficeNetworksBox(QGroupBox):
         self._actor = actor
         self._can_edit = can_edit
         self.networks: list[OfficeNetworkView] = []
-        self.policy: str | None = None  # as saved (None until loaded)
+        self.policy: str | None = None  # as saved (None until the page shows its settings)
+        self._version = 0
         policy_row = self._build_policy_row()
         self.table = self._build_table()
         self.remove_button = QPushButton(icon("delete"), self.tr("Remove…"), self)
@@ -145,23 +146,11 @@ class OfficeNetworksBox(QGroupBox):
         return form
 
     def _build_table(self) -> QTableWidget:
-        table = QTableWidget(0, 2, self)
-        table.setObjectName("officeNetworkTable")
-        table.setAccessibleName(self.tr("Office networks"))
-        table.setHorizontalHeaderLabels([self.tr("Name"), self.tr("Ranges")])
-        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        titles = [self.tr("Name"), self.tr("Ranges")]
+        spoken = self.tr("Office networks")
+        table = text_table(self, "officeNetworkTable", spoken, titles, ROW_HEIGHT)
         table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        table.setWordWrap(False)
-        table.setTabKeyNavigation(False)  # Tab leaves the list; the arrows move in it
-        table.setShowGrid(False)
-        table.verticalHeader().setVisible(False)
-        table.verticalHeader().setDefaultSectionSize(ROW_HEIGHT)
         header = table.horizontalHeader()
-        header.setSectionResizeMode(NAME, QHeaderView.ResizeMode.Interactive)
-        header.resizeSection(NAME, 140)
-        header.setStretchLastSection(True)
-        header.setHighlightSections(False)
         table.setFixedHeight(header.sizeHint().height() + ROW_HEIGHT * VISIBLE_ROWS + 4)
         table.itemSelectionChanged.connect(self._update_buttons)
         return table
@@ -240,10 +229,13 @@ class OfficeNetworksBox(QGroupBox):
     # ----- actions -------------------------------------------------------------------------
 
     def load(self) -> None:
-        service, security, actor = self._service, self._security, self._actor
-        self.loading.run(
-            lambda: (service.list(actor), security.get(actor).trust_policy), self._show_loaded
-        )
+        """The office networks (the policy comes with the page's settings: ``show_settings``)."""
+        self.loading.run(lambda: self._service.list(self._actor), self._show)
+
+    def show_settings(self, settings: SecuritySettingsView) -> None:
+        """The saved policy, and the settings' version a new policy is saved on."""
+        self._version = settings.version
+        self._show_policy(settings.trust_policy)
 
     def chosen_policy(self) -> str:
         return str(self.policy_combo.currentData())
@@ -281,11 +273,6 @@ class OfficeNetworksBox(QGroupBox):
 
     # ----- results -------------------------------------------------------------------------
 
-    def _show_loaded(self, loaded: tuple[list[OfficeNetworkView], str]) -> None:
-        networks, policy = loaded
-        self._show(networks)
-        self._show_policy(policy)
-
     def _show_policy(self, policy: str) -> None:
         self.policy = policy
         self.policy_combo.blockSignals(True)
@@ -305,20 +292,16 @@ class OfficeNetworksBox(QGroupBox):
         )
 
     def _save_policy(self, policy: str) -> None:
-        security, actor = self._security, self._actor
-
-        def save() -> SecuritySettingsView:
-            # Only the policy is written: the version read here guards no other field.
-            version = security.get(actor).version
-            return security.update(actor, version, trust_policy=policy)
+        security, actor, version = self._security, self._actor, self._version
 
         def saved(view: SecuritySettingsView) -> None:
-            self._show_policy(view.trust_policy)
+            self.show_settings(view)
             label = self.tr(POLICY_LABELS[view.trust_policy])
             self.message.show_success(self.tr("Trust policy saved: {policy}.").format(policy=label))
             self.settings_saved.emit(view)
 
-        self.policy_saving.run(save, saved)
+        # On the version shown: a change made meanwhile elsewhere is a conflict, not overwritten.
+        self.policy_saving.run(lambda: security.update(actor, version, trust_policy=policy), saved)
 
     def _effect(self, impact: TrustImpact) -> str:
         if impact.addresses == 0:
@@ -388,7 +371,7 @@ class OfficeNetworksBox(QGroupBox):
         self.message.clear_message()
 
     def _update_buttons(self) -> None:
-        idle = not self.ops.busy if hasattr(self, "ops") else True
+        idle = not self.ops.busy
         self.name_edit.setEnabled(self._can_edit)
         self.ranges_edit.setEnabled(self._can_edit)
         self.policy_combo.setEnabled(self._can_edit and idle)

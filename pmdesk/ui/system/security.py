@@ -283,6 +283,7 @@ class SecurityPage(QWidget):
         self.settings = settings
         self.two_step.show_settings(settings, editable=self.can_edit)
         self.trust.load(settings, editable=self.can_edit)
+        self.networks_box.show_settings(settings)
         self._update_buttons()
 
     def _policy_saved(self, settings: SecuritySettingsView) -> None:

@@ -11,11 +11,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QDialog,
     QDialogButtonBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QTableWidget,
     QTableWidgetItem,
@@ -26,6 +24,7 @@ from PySide6.QtWidgets import (
 from pmdesk.core.audit import event_name
 from pmdesk.core.screens import AddressTrace, address_trace
 from pmdesk.ui.icons import app_icon
+from pmdesk.ui.lists import text_table
 from pmdesk.ui.ops import Operation, indicator
 from pmdesk.ui.system.common import local_time, utc_time
 from pmdesk.ui.widgets import BusyIndicator, MessageLabel
@@ -119,23 +118,7 @@ class TraceDialog(QDialog):
         return label
 
     def _table(self, name: str, spoken: str, titles: Sequence[str]) -> QTableWidget:
-        table = QTableWidget(0, len(titles), self)
-        table.setObjectName(name)
-        table.setAccessibleName(spoken)
-        table.setHorizontalHeaderLabels(list(titles))
-        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        table.setTabKeyNavigation(False)
-        table.setWordWrap(False)
-        table.setShowGrid(False)
-        table.verticalHeader().setVisible(False)
-        table.verticalHeader().setDefaultSectionSize(ROW_HEIGHT)
-        header = table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setDefaultSectionSize(140)
-        header.setStretchLastSection(True)
-        header.setHighlightSections(False)
-        return table
+        return text_table(self, name, spoken, titles, ROW_HEIGHT)
 
     # ----- results -------------------------------------------------------------------------
 
