@@ -176,7 +176,10 @@ def address_trace(
     trusted = TrustedIpService(ctx).at_address(actor, address)
     canonical = normalise_address(address) or address.strip()
     found = AuditService(ctx).query(actor, address=canonical, limit=events)
-    with ctx.db.session() as s:
-        network = network_of(canonical, load_networks(s)) or OUTSIDE
+    if trusted:  # its rows name the network already
+        network = trusted[0].network_name
+    else:
+        with ctx.db.session() as s:
+            network = network_of(canonical, load_networks(s)) or OUTSIDE
     seen = sorted({e.actor for e in found if e.actor} | {r.login for r in trusted if r.login})
     return AddressTrace(canonical, network, trusted, found, seen)

@@ -84,6 +84,10 @@ class LoopHandle:
     def running(self) -> bool:
         return not self._done.is_set()
 
+    def ended(self) -> None:
+        """Called by the pool's thread once ``run`` has returned (or raised)."""
+        self._done.set()
+
     def __repr__(self) -> str:
         return f"<Loop {self.label!r} {'running' if self.running else 'ended'}>"
 
@@ -100,7 +104,7 @@ class _LoopRunnable(QRunnable):
         except BaseException:  # a loop must not take its pool thread down with it
             log.exception("Background loop %s ended on an unexpected error", self._handle.label)
         finally:
-            self._handle._done.set()
+            self._handle.ended()
 
 
 @dataclass

@@ -101,6 +101,7 @@ def test_trace_from_a_row_of_the_log(
     dialog = page.findChild(TraceDialog)
     assert dialog is not None
     _wait_trace(qtbot, dialog)
+    assert dialog.heading.text() == "192.0.2.9 · Outside office networks"
     assert dialog.trusted_label.text() == "Trusted for nobody"
     assert dialog.events_table.rowCount() == 1
     assert dialog.events_table.item(0, 1).text() == "cdubois"
