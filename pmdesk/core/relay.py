@@ -376,6 +376,7 @@ class Relay:
         self._retry_at = 0.0
         self._retry_s = 0.0
         self._down_since: float | None = None
+        self._farewell = ""  # the server's last word on the connection, when it said one
         self._connected_once = False
         self._send_problem = ""  # from the last send, when the set-up itself failed
         self._setup_problem = ""  # relay_problem of the settings seen, as of the last heartbeat
@@ -524,6 +525,8 @@ class Relay:
         except psycopg.Error as exc:
             self._retry_later(exc)
             return False
+        self._farewell = ""
+        conn.add_notice_handler(self._on_notice)
         try:
             conn.execute(f"SET statement_timeout = '{int(self._timing.statement_timeout_s)}s'")
             conn.execute(f"LISTEN {CHANNEL}")
@@ -570,12 +573,21 @@ class Relay:
         )
         self._retry_at = time.monotonic() + self._retry_s
 
+    def _on_notice(self, diagnostic: psycopg.errors.Diagnostic) -> None:
+        # A server that ends an idle connection says why in an ErrorResponse that libpq hands
+        # to the notice handler; the error raised afterwards only says the socket closed.
+        if diagnostic.severity_nonlocalized in ("FATAL", "PANIC"):
+            self._farewell = diagnostic.message_primary or ""
+
     def _lose(self, exc: BaseException) -> None:
         """The connection went away: close it, log once, retry after 1 s, 2 s, 4 s …"""
         self._close()
         if self._down_since is None:
             self._down_since = time.monotonic()
-            log.warning("Lost the database connection: %s. Reconnecting.", first_line(exc))
+            reason = first_line(exc)
+            if self._farewell and self._farewell not in reason:
+                reason = f"{self._farewell} ({reason})"
+            log.warning("Lost the database connection: %s. Reconnecting.", reason)
         self._retry_s = self._timing.first_retry_s
         self._retry_at = time.monotonic() + self._retry_s
 
