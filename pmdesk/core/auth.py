@@ -64,7 +64,7 @@ from pmdesk.core.security import load_settings
 from pmdesk.core.server import info as server_info
 from pmdesk.core.server import password_check
 from pmdesk.core.server.login_client import ServerLogin
-from pmdesk.core.trusted_ips import is_trusted, trust, trust_refusal
+from pmdesk.core.trusted_ips import is_trusted, trust, trust_refusal, why_no_code
 from pmdesk.core.validation import (
     FieldInvalid,
     clean_email,
@@ -288,21 +288,21 @@ class LoginService:
                 return self._signed_in(
                     s, actor, person, now, trusted=False, detail="two-step authentication off"
                 )
-            elif is_trusted(s, now, settings.trust_days, person.id, address, touch=True):
+            trusted = is_trusted(s, now, settings.trust_days, person.id, address, touch=True)
+            if trusted is not None:
                 return self._signed_in(
-                    s, actor, person, now, trusted=True, detail="trusted address"
+                    s, actor, person, now, trusted=True, detail=why_no_code(trusted)
                 )
-            else:
-                return self._issue_challenge(
-                    s,
-                    actor,
-                    person,
-                    now,
-                    settings.code_ttl_minutes,
-                    settings.delivery.method,
-                    delivery,
-                    region=settings.delivery.phone_region,
-                )
+            return self._issue_challenge(
+                s,
+                actor,
+                person,
+                now,
+                settings.code_ttl_minutes,
+                settings.delivery.method,
+                delivery,
+                region=settings.delivery.phone_region,
+            )
 
         pending = self._ctx.db.write_transaction(decide)
         if not isinstance(pending, _Pending):

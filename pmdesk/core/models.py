@@ -235,6 +235,9 @@ class TrustedIp(Base):
     address: Mapped[str] = mapped_column(search_key_type(45))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Who trusted it (a login) and on which workstation; unknown for rows older than 0013.
+    trusted_by: Mapped[str | None] = mapped_column(String(64))
+    trusted_on: Mapped[str | None] = mapped_column(String(255))
 
     person: Mapped[Person] = relationship()
 

@@ -212,6 +212,23 @@ def is_trusted(
     return row
 
 
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def why_no_code(row: TrustedIp) -> str:
+    """What a sign-in without a code records as its reason: "trusted address #812, created
+    3 May 2026 by alice on WS-07" (who and where are unknown for rows trusted before 0013)."""
+    created = row.created_at
+    # Month names by hand: %b follows the process locale, which Qt sets from the desktop.
+    month = _MONTHS[created.month - 1]
+    reason = f"trusted address #{row.id}, created {created.day} {month} {created:%Y %H:%M} UTC"
+    if row.trusted_by:
+        reason += f" by {row.trusted_by}"
+    if row.trusted_on:
+        reason += f" on {row.trusted_on}"
+    return reason
+
+
 def trust(
     session: Session, clock: Clock, actor: Actor, person_id: int, address: str | None
 ) -> TrustedIp | None:
@@ -252,6 +269,8 @@ def trust(
             return existing
         existing.created_at = now
         existing.last_used_at = now
+        existing.trusted_by = actor.name[:64]
+        existing.trusted_on = actor.workstation[:255]
         audit.record(
             session,
             clock,
@@ -261,7 +280,14 @@ def trust(
             detail=f"address {normalised} (trusted again after its period ended)",
         )
         return existing
-    row = TrustedIp(person_id=person_id, address=normalised, created_at=now, last_used_at=now)
+    row = TrustedIp(
+        person_id=person_id,
+        address=normalised,
+        created_at=now,
+        last_used_at=now,
+        trusted_by=actor.name[:64],
+        trusted_on=actor.workstation[:255],
+    )
     try:
         with session.begin_nested():
             session.add(row)

@@ -240,6 +240,10 @@ def test_trusting_the_address_skips_the_code_next_time(
         used = s.scalars(select(TrustedIp)).one()
         assert used.last_used_at is not None
         assert used.last_used_at > trusted.created_at + timedelta(days=2)
+    # The sign-in without a code says why: which trust, made when, by whom, where.
+    success = [e for e in audit_events(ctx) if e.event == "login.succeeded"][-1]
+    assert success.detail.startswith(f"trusted address #{used.id}, created ")
+    assert success.detail.endswith(f" UTC by alice on {WORKSTATION}")
 
 
 @LOOPBACK_NEVER_TRUSTED

@@ -221,12 +221,17 @@ def test_the_same_writes_work_for_whoever_may_make_them(
         attempt(
             url,
             admin,
-            "INSERT INTO pmdesk.trusted_ips (person_id, address, created_at) "
-            "VALUES (%s, '10.9.9.9', now())",
+            "INSERT INTO pmdesk.trusted_ips (person_id, address, created_at, trusted_by) "
+            "VALUES (%s, '10.9.9.9', now(), 'helpdesk')",
             office["ids"]["admin"],
         )
         == 1
     )
+    # ... but not in someone else's name: the row says who really trusted it.
+    assert sql(
+        hardened.owner_url,
+        "SELECT trusted_by FROM pmdesk.trusted_ips WHERE address = '10.9.9.9'",
+    ) == [("admin",)]
     # Even an administrator cannot trust an address nobody can be trusted at, nor rewrite the log.
     loopback = refusal(
         url,

@@ -156,6 +156,14 @@ _FUNCTIONS = (
         IF why_not IS NOT NULL THEN
             RAISE EXCEPTION '%', why_not USING ERRCODE = 'PMD05', DETAIL = 'address';
         END IF;
+        -- Who trusted it is the session's person, whatever the row says; an update that does
+        -- not start a new period keeps who and where.
+        IF TG_OP = 'UPDATE' AND NEW.created_at = OLD.created_at THEN
+            NEW.trusted_by := OLD.trusted_by;
+            NEW.trusted_on := OLD.trusted_on;
+        ELSE
+            NEW.trusted_by := (SELECT p.login FROM {_S}.personnel p WHERE p.id = me);
+        END IF;
         RETURN NEW;
 """,
         declare="""

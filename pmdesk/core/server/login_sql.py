@@ -119,6 +119,19 @@ STATEMENTS: tuple[str, ...] = (
         RETURN {_S}.trust_policy_refusal(a);  -- the trust policy (networks_sql)
     END
     $$""",
+    # trusted_ips.why_no_code: "trusted address #812, created 3 May 2026 14:05 UTC by alice on
+    # WS-07", the reason a sign-in without a code records.
+    f"""
+    CREATE OR REPLACE FUNCTION {_S}.why_no_code(t {_S}.trusted_ips)
+    RETURNS text
+    LANGUAGE sql IMMUTABLE SET search_path = {_S}, pg_temp AS $$
+        SELECT 'trusted address #' || t.id || ', created '
+            || to_char(t.created_at, 'FMDD ') || (ARRAY['Jan', 'Feb', 'Mar', 'Apr', 'May',
+               'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'])[extract(month FROM t.created_at)]
+            || to_char(t.created_at, ' YYYY HH24:MI') || ' UTC'
+            || coalesce(' by ' || nullif(t.trusted_by, ''), '')
+            || coalesce(' on ' || nullif(t.trusted_on, ''), '')
+    $$""",
     # Six uniform digits: 32 random bits, redrawn above the last whole multiple of 10^6.
     f"""
     CREATE OR REPLACE FUNCTION {_S}.new_code() RETURNS text
@@ -379,6 +392,7 @@ STATEMENTS: tuple[str, ...] = (
         upgrade text DEFAULT NULL)
     RETURNS jsonb
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = {_S}, pg_temp AS $$
+    <<step>>
     DECLARE
         now_ timestamp := {_S}.now();
         address text := {_S}.client_address();
@@ -389,6 +403,7 @@ STATEMENTS: tuple[str, ...] = (
         matched text;
         last_sent timestamp;
         dest text;
+        trusted {_S}.trusted_ips%ROWTYPE;
         c {_S}.login_challenges%ROWTYPE;
     BEGIN
         IF kind IS NOT NULL AND kind NOT IN ({_KINDS}) THEN
@@ -436,11 +451,12 @@ STATEMENTS: tuple[str, ...] = (
         END IF;
         IF {_S}.trust_refusal(address) IS NULL THEN
             UPDATE {_S}.trusted_ips SET last_used_at = now_
-             WHERE person_id = p.id AND trusted_ips.address = sign_in.address
-               AND created_at > now_ - make_interval(days => settings.trust_days);
+             WHERE person_id = p.id AND trusted_ips.address = step.address
+               AND created_at > now_ - make_interval(days => settings.trust_days)
+            RETURNING * INTO trusted;
             IF FOUND THEN
-                RETURN {_S}.signed_in(p, address, ws, now_, true, 'trusted address', matched,
-                                      kind, os_user);
+                RETURN {_S}.signed_in(p, address, ws, now_, true, {_S}.why_no_code(trusted),
+                                      matched, kind, os_user);
             END IF;
         END IF;
 
@@ -608,7 +624,11 @@ STATEMENTS: tuple[str, ...] = (
         IF FOUND THEN
             UPDATE {_S}.trusted_ips SET last_used_at = now_,
                    created_at = CASE WHEN created_at > now_ - make_interval(days => days)
-                                     THEN created_at ELSE now_ END
+                                     THEN created_at ELSE now_ END,
+                   trusted_by = CASE WHEN created_at > now_ - make_interval(days => days)
+                                     THEN trusted_by ELSE p.login END,
+                   trusted_on = CASE WHEN created_at > now_ - make_interval(days => days)
+                                     THEN trusted_on ELSE ws END
              WHERE id = existing.id;
             IF existing.created_at <= now_ - make_interval(days => days) THEN
                 PERFORM {_S}.audit_row(p.login, 'ip.trusted', p.login, {_S}.client_address(),
@@ -616,8 +636,9 @@ STATEMENTS: tuple[str, ...] = (
             END IF;
             RETURN address;
         END IF;
-        INSERT INTO {_S}.trusted_ips (person_id, address, created_at, last_used_at)
-        VALUES (p.id, address, now_, now_)
+        INSERT INTO {_S}.trusted_ips (person_id, address, created_at, last_used_at,
+                                      trusted_by, trusted_on)
+        VALUES (p.id, address, now_, now_, p.login, ws)
         ON CONFLICT ON CONSTRAINT uq_trusted_ips_person_address DO NOTHING;
         IF FOUND THEN
             PERFORM {_S}.audit_row(p.login, 'ip.trusted', p.login, {_S}.client_address(), ws,
