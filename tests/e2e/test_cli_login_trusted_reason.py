@@ -7,6 +7,7 @@ address."""
 from __future__ import annotations
 
 import re
+import socket
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from pmdesk.core.models import AuditEvent, SecuritySettings, TrustedIp
 from pmdesk.core.server.setup import initialise
 from pmdesk.core.trusted_ips import why_no_code
 from pmdesk.secrets import MemoryStore, session_key
+from tests.e2e.test_cli_login import start_login, type_line, wait_until
 from tests.helpers.cli import real_keyring
 from tests.helpers.databases import stage
 from tests.helpers.login import add_user
@@ -110,3 +112,44 @@ def test_a_sign_in_from_a_trusted_address_says_which_trust_and_whose(
     assert REASON.fullmatch(success.detail), success.detail
     assert success.detail == expected  # the server words it as the client does
     assert f"#{row_id}," in success.detail
+
+
+@pytest.mark.parametrize("office", ["hardened"], indirect=True)
+def test_a_code_sign_in_that_trusts_the_address_keeps_who_and_where_on_the_server(
+    office: Office, tmp_path: Path
+) -> None:
+    """The code step on a hardened database, from a real address: the server trusts it and
+    keeps who asked (the person signing in) and on which workstation."""
+    owner_url = office.db.url
+    ctx = CoreContext(office.db, MemoryStore(), tmp_path)
+    add_user(ctx, "alice", PASSWORD)
+    with stage(office.db) as s:
+        s.execute(update(SecuritySettings).values(two_factor_enabled=True))
+    # What the relay does, done here as the owner: it is alive, and the code is read from
+    # the queue before anything sends it.
+    sql(
+        owner_url,
+        "INSERT INTO pmdesk.relay_heartbeat (instance, host, pid, version, started_at, "
+        "last_seen_at) VALUES (gen_random_uuid(), 'mail01', 1, 'test', pmdesk.now(), "
+        "pmdesk.now())",
+    )
+    url = office.client_url.render_as_string(hide_password=False)
+    process = start_login(url, "--password-stdin", ns=office.ns)
+    type_line(process, PASSWORD)
+    wait_until(
+        lambda: bool(sql(owner_url, "SELECT code FROM pmdesk.code_queue")),
+        process,
+        "the code queued for the relay",
+    )
+    ((code,),) = sql(owner_url, "SELECT code FROM pmdesk.code_queue")
+    out, err = process.communicate(f"{code}\ny\n", timeout=60)
+
+    assert process.returncode == 0, err
+    assert "Trust this IP? [y/N]" in out and "Signed in as alice" in out
+    with stage(office.db) as s:
+        row = s.execute(select(TrustedIp)).scalars().one()
+    assert (row.address, row.trusted_by, row.trusted_on) == (
+        office.ns.client_address,
+        "alice",
+        socket.gethostname(),
+    )
