@@ -29,7 +29,6 @@ def trail(ctx: CoreContext, clock: ShiftedClock) -> dict[str, datetime]:
     alice = Actor("alice", person_id=1, address="10.0.0.1", workstation="desk-1")
     bob = Actor("Bob Builder", person_id=2, address="10.0.0.2", workstation="desk-2")
     marks: dict[str, datetime] = {}
-    clock.advance(-timedelta(days=3))
     log(ctx, alice, Event.LOGIN_SUCCEEDED, "alice")
     clock.advance(timedelta(days=1))
     with stage(ctx.db) as s:

@@ -50,6 +50,9 @@ class ServerShiftedClock(ShiftedClock):
 
     @offset.setter
     def offset(self, value: timedelta) -> None:
+        # The leg's relay heartbeats on this clock: a heartbeat written in the past would make
+        # the relay look long dead to the next test, until its next heartbeat.
+        assert value >= timedelta(), "the server's clock only moves forward on the hardened leg"
         self._offset = value
         with self._owner.session() as s:
             s.execute(
