@@ -48,6 +48,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="how long an address stays trusted (1-90)",
     )
     settings.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="only say how many trusted addresses and people a shorter trust period would affect",
+    )
+    settings.add_argument(
         "--code-minutes",
         type=bounded_int(-MAX_ID, MAX_ID),
         metavar="MIN",
@@ -172,6 +177,17 @@ def _set(app: App, args: argparse.Namespace) -> int:
     service = SecurityService(app.context)
     actor = signed_in(args)
     current = service.get(actor)
+    shorter = args.trust_days is not None and args.trust_days < current.trust_days
+    found = service.impact_of_trust_days(actor, args.trust_days) if shorter else None
+    if args.dry_run:
+        if found is not None:
+            print(
+                f"Trust period {current.trust_days} → {args.trust_days} days: {found.describe()}."
+            )
+        else:
+            print("No trusted address is affected.")
+        print("Nothing was changed (--dry-run).")
+        return 0
     saved = service.update(
         actor,
         current.version,
@@ -184,6 +200,8 @@ def _set(app: App, args: argparse.Namespace) -> int:
         f"Addresses stay trusted for {saved.trust_days} days; "
         f"codes are valid for {saved.code_ttl_minutes} minutes."
     )
+    if found is not None:
+        print(f"With the shorter trust period, {found.describe()}.")
     if args.never_trust is not None:
         print(f"Never trusted: {saved.never_trusted_addresses or '(none)'}")
     if args.session_hours is not None:

@@ -188,25 +188,35 @@ def _refuses(policy: str, networks: _Networks, address: str) -> bool:
 
 
 def impact(
-    session: Session, now: datetime, *, policy: str | None = None, networks: _Networks | None = None
+    session: Session,
+    now: datetime,
+    *,
+    policy: str | None = None,
+    networks: _Networks | None = None,
+    trust_days: int | None = None,
 ) -> TrustImpact:
-    """How many addresses trusted and still valid at ``now`` the policy would stop trusting
-    with ``policy`` and/or ``networks`` instead of today's (no permission check)."""
+    """How many addresses trusted and still valid at ``now`` would stop being trusted with
+    ``policy``, ``networks`` and/or a trust period of ``trust_days`` instead of today's (no
+    permission check)."""
     policy_now, networks_now = trust_policy(session), load_networks(session)
     policy_then = policy if policy is not None else policy_now
     networks_then = networks if networks is not None else networks_now
     days = session.execute(
         select(SecuritySettings.trust_days).order_by(SecuritySettings.id).limit(1)
     ).scalar_one_or_none()
-    cutoff = now - timedelta(days=days or 30)
-    rows = session.execute(
-        select(TrustedIp.person_id, TrustedIp.address).where(TrustedIp.created_at > cutoff)
-    ).all()
+    cutoff_now = now - timedelta(days=days or 30)
+    cutoff_then = now - timedelta(days=trust_days) if trust_days is not None else cutoff_now
+    query = select(TrustedIp.person_id, TrustedIp.address, TrustedIp.created_at).where(
+        TrustedIp.created_at > cutoff_now
+    )
+    if policy is None and networks is None:
+        # Only the period changes: only rows older than the new period can be affected.
+        query = query.where(TrustedIp.created_at <= cutoff_then)
     addresses, people = 0, set()
-    for person_id, address in rows:
-        if _refuses(policy_then, networks_then, address) and not _refuses(
-            policy_now, networks_now, address
-        ):
+    for person_id, address, created_at in session.execute(query):
+        if _refuses(policy_now, networks_now, address):
+            continue  # not trusted today either
+        if created_at <= cutoff_then or _refuses(policy_then, networks_then, address):
             addresses += 1
             people.add(person_id)
     return TrustImpact(addresses, len(people))

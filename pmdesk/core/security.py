@@ -55,7 +55,7 @@ from pmdesk.core.delivery.sms_providers import (
 from pmdesk.core.errors import ConflictError, PmdeskError, ValidationError
 from pmdesk.core.models import Person, SecuritySettings
 from pmdesk.core.modules import SYSTEM_SECURITY, Action
-from pmdesk.core.office_networks import POLICY_CHOICES, TRUST_POLICIES
+from pmdesk.core.office_networks import POLICY_CHOICES, TRUST_POLICIES, TrustImpact, impact
 from pmdesk.core.permissions import require
 from pmdesk.core.server import relay_status
 from pmdesk.core.server.relay_status import RelayReport
@@ -669,6 +669,17 @@ class SecurityService:
             outcomes = health.outcomes(s)
         trouble = next((h for h in outcomes if h.method == method and h.failing), None)
         return DeliveryHealthReport(method=method, outcomes=outcomes, trouble=trouble)
+
+    def impact_of_trust_days(self, actor: Actor, days: int) -> TrustImpact:
+        """What a trust period of ``days`` would stop trusting today (Security Read): a
+        shorter period ends the trust of addresses trusted longer ago than that."""
+        try:
+            days = _range(days, "Trust an address for", TRUST_DAYS_RANGE, "days")
+        except FieldInvalid as exc:
+            raise ValidationError({"trust_days": str(exc)}) from exc
+        with self._ctx.db.session() as s:
+            require(s, actor, SYSTEM_SECURITY, Action.READ)
+            return impact(s, self._ctx.clock.now(s), trust_days=days)
 
     def send_test_code(
         self,

@@ -4,11 +4,13 @@ network each trusted address lies in, and how many trusted addresses a change st
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
 from pmdesk.core.audit import Event
+from pmdesk.core.clock import ShiftedClock
 from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.errors import NotFound, PermissionDenied, ValidationError
 from pmdesk.core.models import AuditEvent, SecuritySettings
@@ -25,6 +27,7 @@ from pmdesk.core.trusted_ips import TrustedIpService, trust
 from tests.helpers.databases import stage
 from tests.helpers.office_networks import no_office_networks as no_office_networks
 from tests.helpers.staff import actor, add_group, add_person
+from tests.helpers.trusted_ips import trust_addresses
 
 pytestmark = pytest.mark.usefixtures("no_office_networks")
 
@@ -194,6 +197,39 @@ def test_the_impact_of_a_change_counts_addresses_and_people(ctx: CoreContext) ->
     )
     # Nothing changed by asking.
     assert [n.name for n in service.list(admin)] == ["Head office", "VPN"]
+
+
+def test_the_impact_of_a_shorter_trust_period_counts_only_trust_valid_today(
+    ctx: CoreContext, clock: ShiftedClock
+) -> None:
+    """Issue 16 §7: a shorter period ends the trust of addresses trusted longer ago than it;
+    an address the policy already refuses is not counted (it is not trusted today either)."""
+    admin = _admin(ctx)
+    alice, bob = add_person(ctx.db, "alice"), add_person(ctx.db, "bob")
+    trust_addresses(
+        ctx.db,
+        [
+            (alice, "10.1.0.5", timedelta(days=20)),
+            (alice, "10.1.0.6", timedelta(days=12)),
+            (bob, "192.0.2.7", timedelta(days=20)),  # outside the office: refused already
+            (bob, "10.1.0.7", timedelta(days=2)),
+        ],
+        clock,
+    )
+    OfficeNetworkService(ctx).add(admin, "Head office", ["10.1.0.0/16"])
+    _set_policy(ctx, admin, "office-networks")
+    service = SecurityService(ctx)
+    assert service.impact_of_trust_days(admin, 10).describe() == (
+        "2 addresses stop being trusted, 1 person affected"
+    )
+    assert service.impact_of_trust_days(admin, 15).addresses == 1
+    assert service.impact_of_trust_days(admin, 60).addresses == 0
+    with pytest.raises(ValidationError) as refused:
+        service.impact_of_trust_days(admin, 0)
+    assert "from 1 to 90" in refused.value.errors["trust_days"]
+    clerk = actor(add_person(ctx.db, "clerk", group_id=add_group(ctx.db, "Desk")), "clerk")
+    with pytest.raises(PermissionDenied):
+        service.impact_of_trust_days(clerk, 10)
 
 
 def test_first_run_makes_a_new_database_office_networks_only(ctx: CoreContext) -> None:

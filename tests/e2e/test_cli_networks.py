@@ -116,3 +116,33 @@ def test_a_clerk_cannot_add_a_network_or_change_the_policy(db: Database) -> None
         assert s.execute(select(OfficeNetwork)).first() is None
     assert _policy(db) == "anywhere"
     assert events(db, Event.NETWORK_ADDED) == []
+
+
+def test_a_shorter_trust_period_says_what_it_ends_first(db: Database) -> None:
+    """Issue 16 §7: the trust period too is previewed (``--dry-run``) and the change says what
+    it ended; a longer period ends nothing."""
+    sign_in_admin(db)
+    alice, bob = add_person(db, "alice"), add_person(db, "bob")
+    trust_addresses(
+        db,
+        [(alice, "192.0.2.44", 20 * DAY), (bob, "192.0.2.45", 12 * DAY), (bob, "10.1.0.7", DAY)],
+    )
+
+    code, out, err = pmdesk(db, "security", "set", "--trust-days", "10", "--dry-run")
+    assert code == 0, err
+    assert out.splitlines() == [
+        "Trust period 30 → 10 days: 2 addresses stop being trusted, 2 people affected.",
+        "Nothing was changed (--dry-run).",
+    ]
+    assert events(db, Event.SETTING_CHANGED) == []
+
+    code, out, err = pmdesk(db, "security", "set", "--trust-days", "15")
+    assert code == 0, err
+    assert "With the shorter trust period, 1 address stops being trusted, 1 person affected." in out
+    code, out, err = pmdesk(db, "security", "set", "--trust-days", "60", "--dry-run")
+    assert out.splitlines() == [
+        "No trusted address is affected.",
+        "Nothing was changed (--dry-run).",
+    ]
+    code, out, err = pmdesk(db, "security", "set", "--trust-days", "0", "--dry-run")
+    assert code == 1 and "from 1 to 90" in err

@@ -33,7 +33,7 @@ from pmdesk.ui.system.security import ReadinessDialog, SecurityPage
 from pmdesk.ui.system.trusted_ips_model import ADDRESS, CREATED, EXPIRES, ID, REMOVE, USER
 from pmdesk.ui.tasks import TaskManager
 from tests.helpers import hardened
-from tests.helpers.qt import answer, column, security_idle
+from tests.helpers.qt import answer, column, security_idle, visible_box
 from tests.helpers.smtp import SmtpServer
 from tests.helpers.staff import add_group, add_person
 from tests.helpers.trusted_ips import trust_addresses
@@ -168,6 +168,7 @@ def test_a_refusal_by_the_service_is_shown(qtbot: QtBot, page: SecurityPage, ui_
             row.can_edit = False
     page.trust.trust_days_spin.setValue(14)
     qtbot.mouseClick(page.trust.trust_save_button, Qt.MouseButton.LeftButton)
+    answer(qtbot, page, "Shorten")  # the preview only reads: Security Read is still there
     qtbot.waitUntil(lambda: security_idle(page) and page.trust.trust_message.isVisible())
     assert page.trust.trust_message.role == "error"
     assert page.trust.trust_message.text().startswith(
@@ -431,6 +432,10 @@ def test_trust_period_setting(qtbot: QtBot, page: SecurityPage, ui_app: App) -> 
     assert page.has_unsaved_changes()
     assert page.window().unsaved_pages() == ["security"]  # type: ignore[attr-defined]
     qtbot.mouseClick(page.trust.trust_save_button, Qt.MouseButton.LeftButton)
+    box = visible_box(qtbot, page)
+    assert box.text() == "Trust addresses for 7 days instead of 30?"
+    assert box.informativeText() == "No trusted address is affected."  # all under 2 days old
+    answer(qtbot, page, "Shorten")
     qtbot.waitUntil(lambda: security_idle(page) and page.trust.trust_message.text() == "Saved.")
     saved = SecurityService(ui_app.context).get(OTHER)
     assert (saved.trust_days, saved.code_ttl_minutes, saved.session_hours) == (7, 5, 4)
@@ -439,6 +444,29 @@ def test_trust_period_setting(qtbot: QtBot, page: SecurityPage, ui_app: App) -> 
         lambda: security_idle(page) and column(page.model, EXPIRES)[0] != expires_before
     )
     assert not page.has_unsaved_changes()
+
+
+def test_a_shorter_trust_period_says_what_it_ends_and_asks_first(
+    qtbot: QtBot, page: SecurityPage, ui_app: App, staff: dict[str, int]
+) -> None:
+    """Issue 16 §7: before a shorter period takes effect, how many addresses and people it
+    affects; Cancel saves nothing and keeps what was typed."""
+    trust_addresses(ui_app.db, [(staff["speeters"], "192.0.2.200", timedelta(days=10))])
+    page.trust.trust_days_spin.setValue(7)
+    qtbot.mouseClick(page.trust.trust_save_button, Qt.MouseButton.LeftButton)
+    box = visible_box(qtbot, page)
+    assert box.informativeText() == (
+        "1 address stops being trusted, 1 person affected: their next sign-in asks for a code."
+    )
+    answer(qtbot, page, "Cancel")
+    qtbot.waitUntil(lambda: security_idle(page))
+    assert SecurityService(ui_app.context).get(OTHER).trust_days == 30
+    assert page.trust.trust_days_spin.value() == 7 and page.has_unsaved_changes()
+
+    qtbot.mouseClick(page.trust.trust_save_button, Qt.MouseButton.LeftButton)
+    answer(qtbot, page, "Shorten")
+    qtbot.waitUntil(lambda: security_idle(page) and page.trust.trust_message.text() == "Saved.")
+    assert SecurityService(ui_app.context).get(OTHER).trust_days == 7
 
 
 # ----- code delivery ------------------------------------------------------------------------------

@@ -45,6 +45,7 @@ from pmdesk.ui.lists import text_table
 from pmdesk.ui.message_boxes import ask
 from pmdesk.ui.ops import Operations, indicator
 from pmdesk.ui.system.common import form_layout
+from pmdesk.ui.system.trust_saving import impact_effect
 from pmdesk.ui.widgets import BusyIndicator, FieldBox, MessageLabel, hint_label, label_fields
 
 if TYPE_CHECKING:
@@ -288,7 +289,7 @@ class OfficeNetworksBox(QGroupBox):
             self.tr("Change"),
             lambda: self._save_policy(policy),
             danger=impact.addresses > 0,
-            informative=self._effect(impact),
+            informative=impact_effect(impact),
         )
 
     def _save_policy(self, policy: str) -> None:
@@ -302,13 +303,6 @@ class OfficeNetworksBox(QGroupBox):
 
         # On the version shown: a change made meanwhile elsewhere is a conflict, not overwritten.
         self.policy_saving.run(lambda: security.update(actor, version, trust_policy=policy), saved)
-
-    def _effect(self, impact: TrustImpact) -> str:
-        if impact.addresses == 0:
-            return self.tr("No trusted address is affected.")
-        return self.tr("{effect}: their next sign-in asks for a code.").format(
-            effect=impact.describe()
-        )
 
     def _policy_edited(self, _index: int) -> None:
         self.message.clear_message()
@@ -348,7 +342,7 @@ class OfficeNetworksBox(QGroupBox):
             self.tr("Remove"),
             lambda: self._remove(network),
             danger=impact.addresses > 0,
-            informative=self._effect(impact),
+            informative=impact_effect(impact),
         )
 
     def _remove(self, network: OfficeNetworkView) -> None:

@@ -44,6 +44,7 @@ from pmdesk.ui.system.readiness import ReadinessDialog
 from pmdesk.ui.system.security_status import ConnectionStatusBox
 from pmdesk.ui.system.trace_dialog import TraceDialog
 from pmdesk.ui.system.trust_box import TrustBox
+from pmdesk.ui.system.trust_saving import TrustSaving
 from pmdesk.ui.system.trusted_ips_panel import TrustedIpPanel
 from pmdesk.ui.system.two_step import TwoStepBox
 from pmdesk.ui.widgets import MessageLabel
@@ -194,15 +195,25 @@ class SecurityPage(QWidget):
             # Someone lost their address meanwhile: show the new list and ask again.
             handle={ShutOutWarning: lambda exc: self._show_readiness(exc.people)},
         )
-        self.trust_saving = page.make(
-            "trust settings",
-            message=self.trust.trust_message,
-            failure=tr("Not saved"),
-            busy=lambda _on, _text: self._update_buttons(),
-            fields=self.trust.set_errors,
-            conflict=settings_conflict,
-            after_failure=self._update_buttons,
-        )
+        trust_routes: dict[str, Any] = {
+            "message": self.trust.trust_message,
+            "busy": lambda _on, _text: self._update_buttons(),
+            "fields": self.trust.set_errors,
+            "after_failure": self._update_buttons,
+        }
+        self.trust_saving = TrustSaving(
+            self, self.trust, self.service, self.actor,
+            preview=page.make(
+                "trust period impact",
+                failure=tr("What the shorter period would end could not be read"),
+                **trust_routes,
+            ),
+            saving=page.make(
+                "trust settings", failure=tr("Not saved"), conflict=settings_conflict,
+                **trust_routes,
+            ),
+            saved=self._trust_saved,
+        )  # fmt: skip
         mail: dict[str, Any] = {"message": self.mail_box.message, "busy": self.mail_box.set_busy}
         self.delivery_saving = page.make(
             "save delivery",
@@ -369,33 +380,14 @@ class SecurityPage(QWidget):
 
     def save_trust_settings(self) -> None:
         settings = self.settings
-        if (
-            settings is None
-            or not self.can_edit
-            or self.trust_saving.running
-            or not self._trust_dirty()
-        ):
+        if settings is None or not self.can_edit or self.trust_saving.running:
             return
-        service, actor, version = self.service, self.actor, settings.version
-        days, minutes, hours = (spin.value() for spin in self.trust.spins())
-        never = self.trust.never_trusted_edit.text()
+        if self._trust_dirty():
+            self.trust_saving.save(settings)
 
-        def done(view: SecuritySettingsView) -> None:
-            self._show_settings(view)
-            self.trust.trust_message.show_success(self.tr("Saved."))
-            self.refresh_trusted_ips()  # the Expires column follows the trust period
-
-        self.trust_saving.run(
-            lambda: service.update(
-                actor,
-                version,
-                trust_days=days,
-                code_ttl_minutes=minutes,
-                never_trusted_addresses=never,
-                session_hours=hours,
-            ),
-            done,
-        )
+    def _trust_saved(self, view: SecuritySettingsView) -> None:
+        self._show_settings(view)
+        self.refresh_trusted_ips()  # the Expires column follows the trust period
 
     # ----- code delivery ------------------------------------------------------------------
 

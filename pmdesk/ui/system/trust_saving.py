@@ -1,0 +1,103 @@
+"""Saving the trust box (trust period, code lifetime, never-trusted list, session length).
+
+A shorter trust period ends the trust of addresses trusted longer ago than the new period: it
+is previewed first ("3 addresses stop being trusted, 2 people affected") and asked, as a change
+of the trust policy or of the office networks is (issue 16 §7). A longer period, or any other
+field, saves at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QCoreApplication
+from PySide6.QtWidgets import QWidget
+
+from pmdesk.core.context import Actor
+from pmdesk.core.office_networks import TrustImpact
+from pmdesk.core.security import SecurityService, SecuritySettingsView
+from pmdesk.ui.message_boxes import ask
+from pmdesk.ui.ops import Operation
+from pmdesk.ui.system.trust_box import TrustBox
+
+
+def impact_effect(impact: TrustImpact) -> str:
+    """The sentence under a question whose answer may end trust given today."""
+    if impact.addresses == 0:
+        return QCoreApplication.translate("TrustImpact", "No trusted address is affected.")
+    return QCoreApplication.translate(
+        "TrustImpact", "{effect}: their next sign-in asks for a code."
+    ).format(effect=impact.describe())
+
+
+class TrustSaving:
+    """The trust box's Save: preview a shorter period, ask, then save on the shown version."""
+
+    def __init__(
+        self,
+        parent: QWidget,
+        box: TrustBox,
+        service: SecurityService,
+        actor: Actor,
+        *,
+        preview: Operation[Any],
+        saving: Operation[Any],
+        saved: Callable[[SecuritySettingsView], None],
+    ) -> None:
+        self._parent, self._box, self._service, self._actor = parent, box, service, actor
+        self._preview, self._saving, self._saved = preview, saving, saved
+
+    @property
+    def running(self) -> bool:
+        return self._preview.running or self._saving.running
+
+    def save(self, settings: SecuritySettingsView) -> None:
+        service, actor, version = self._service, self._actor, settings.version
+        days, minutes, hours = (spin.value() for spin in self._box.spins())
+        never = self._box.never_trusted_edit.text()
+
+        def write() -> SecuritySettingsView:
+            return service.update(
+                actor,
+                version,
+                trust_days=days,
+                code_ttl_minutes=minutes,
+                never_trusted_addresses=never,
+                session_hours=hours,
+            )
+
+        if days >= settings.trust_days:
+            self._write(write)
+            return
+        self._preview.run(
+            lambda: service.impact_of_trust_days(actor, days),
+            lambda impact: self._confirm(settings.trust_days, days, impact, write),
+        )
+
+    def _confirm(
+        self,
+        before: int,
+        days: int,
+        impact: TrustImpact,
+        write: Callable[[], SecuritySettingsView],
+    ) -> None:
+        tr = self._box.tr
+        ask(
+            self._parent,
+            tr("Shorten the trust period"),
+            tr("Trust addresses for {days} days instead of {before}?").format(
+                days=days, before=before
+            ),
+            tr("Shorten"),
+            lambda: self._write(write),
+            danger=impact.addresses > 0,
+            informative=impact_effect(impact),
+        )
+
+    def _write(self, write: Callable[[], SecuritySettingsView]) -> None:
+        def done(view: SecuritySettingsView) -> None:
+            self._saved(view)
+            self._box.trust_message.show_success(self._box.tr("Saved."))
+
+        self._saving.run(write, done)
