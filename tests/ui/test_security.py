@@ -303,7 +303,7 @@ def test_red_icon_removes_that_row(qtbot: QtBot, page: SecurityPage, ui_app: App
     _wait_page(qtbot, page, "Viewing items 1-20 of 44")
     assert address not in column(page.model, ADDRESS)
     assert not ip_exists(ui_app, row_id)
-    assert page.ip_message.text() == "1 trusted address removed."
+    assert page.ips.undo_bar.message.text() == "Removed 1 trusted address."
 
 
 def test_cancel_keeps_the_row(qtbot: QtBot, page: SecurityPage, ui_app: App) -> None:
@@ -337,7 +337,7 @@ def test_select_several_and_remove_them(qtbot: QtBot, page: SecurityPage, ui_app
     qtbot.mouseClick(page.ips.remove_button, Qt.MouseButton.LeftButton)
     assert answer(qtbot, page, "Remove") == "Remove 4 trusted addresses?"
     _wait_page(qtbot, page, "Viewing items 1-20 of 41")
-    assert page.ip_message.text() == "4 trusted addresses removed."
+    assert page.ips.undo_bar.message.text() == "Removed 4 trusted addresses."
     for gone in (ids[2], ids[3], ids[4], ids[7]):
         assert not ip_exists(ui_app, gone)
     assert ip_count(ui_app) == N_IPS - 4
@@ -367,7 +367,7 @@ def test_remove_selected_stays_greyed_while_a_removal_runs(
     assert not any(box.isVisible() for box in page.findChildren(QMessageBox))
     release.set()
     _wait_page(qtbot, page, "Viewing items 1-20 of 44")
-    assert page.ip_message.text() == "1 trusted address removed."
+    assert page.ips.undo_bar.message.text() == "Removed 1 trusted address."
     assert not ip_exists(ui_app, row_id)
 
 
