@@ -30,7 +30,15 @@ from pmdesk.ui.main_window import MainWindow
 from pmdesk.ui.page_context import Session
 from pmdesk.ui.reconnect import Backoff
 from pmdesk.ui.system.security import ReadinessDialog, SecurityPage
-from pmdesk.ui.system.trusted_ips_model import ADDRESS, CREATED, EXPIRES, ID, REMOVE, USER
+from pmdesk.ui.system.trusted_ips_model import (
+    ADDRESS,
+    CREATED,
+    EXPIRES,
+    ID,
+    REASONS,
+    REMOVE,
+    USER,
+)
 from pmdesk.ui.tasks import TaskManager
 from tests.helpers import hardened
 from tests.helpers.qt import answer, column, security_idle
@@ -263,7 +271,8 @@ def test_trusted_ip_model_passes_the_model_tester(
 def test_columns_and_newest_first(page: SecurityPage) -> None:
     model = page.model
     titles = [model.headerData(c, Qt.Orientation.Horizontal) for c in range(model.columnCount())]
-    assert titles == ["Id", "IP", "Network", "Creation Date", "User", "Expires", ""]
+    assert titles == ["Id", "IP", "Network", "Creation Date", "User", "Expires", "Reasons", ""]
+    assert page.ips.table.isColumnHidden(REASONS), "Reasons only in the Needs review list"
     assert page.paging_label.text() == "Viewing items 1-20 of 45"
     assert column(page.model, ADDRESS)[:3] == [address(0), address(1), address(2)]
     assert column(page.model, USER)[:3] == ["Jean-Marie Smets", "Sofie Peeters", "An Maes"]

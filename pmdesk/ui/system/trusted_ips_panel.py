@@ -30,7 +30,12 @@ from pmdesk.ui.lists import list_table, reload_button, search_box
 from pmdesk.ui.message_boxes import ask
 from pmdesk.ui.ops import Operations
 from pmdesk.ui.query import Query
-from pmdesk.ui.system.review_count import label_review_count
+from pmdesk.ui.system.review_count import (
+    label_review_count,
+    no_count,
+    review_button,
+    review_columns,
+)
 from pmdesk.ui.system.trusted_ips_model import (
     ADDRESS,
     CREATED,
@@ -54,10 +59,6 @@ if TYPE_CHECKING:
     from pmdesk.ui.tasks import TaskManager
 
 FILTER_DELAY_MS = 300
-
-
-def _no_count(_exc: BaseException) -> None:
-    return None
 
 
 ROW_HEIGHT = 28
@@ -103,11 +104,7 @@ class TrustedIpPanel(QGroupBox):
         paging_row = self._build_paging_row()
         self.ip_message = MessageLabel(self)
         self.ip_message.setObjectName("ipMessage")
-        self.undo_bar = UndoBar(self, duration_ms=undo_ms)
-        self.undo_bar.undo_requested.connect(self._undo)
-        self._removed: list[int] = []
-        # A count that fails shows nothing: the list beside it says what went wrong.
-        self._counting = Query(self, tasks, label="trusted IPs to review", failed=_no_count)
+        self._build_review_parts(tasks, undo_ms)
         ip_layout = QVBoxLayout(self)
         ip_layout.setSpacing(8)
         ip_layout.addWidget(
@@ -129,6 +126,18 @@ class TrustedIpPanel(QGroupBox):
         delete_shortcut = QShortcut(QKeySequence.StandardKey.Delete, self.table)
         delete_shortcut.setContext(Qt.ShortcutContext.WidgetShortcut)
         delete_shortcut.activated.connect(self.remove_selected)
+        self._build_operations(tasks, changes)
+        self._update_buttons()
+
+    def _build_review_parts(self, tasks: TaskManager, undo_ms: int) -> None:
+        """The Undo bar and the count of addresses needing review."""
+        self.undo_bar = UndoBar(self, duration_ms=undo_ms)
+        self.undo_bar.undo_requested.connect(self._undo)
+        self._removed: list[int] = []
+        self._counting = Query(self, tasks, label="trusted IPs to review", failed=no_count)
+
+    def _build_operations(self, tasks: TaskManager, changes: ChangeHub) -> None:
+        """Removing and putting back, each one at a time, announced to other screens."""
         ops = Operations(self, tasks, changes=changes)
         self.removing = ops.make(
             "remove",
@@ -140,16 +149,12 @@ class TrustedIpPanel(QGroupBox):
             announces={TRUSTED_IPS},
         )
         self.restoring = ops.make(
-            "restore",
-            message=self.ip_message,
-            failure=self.tr("Nothing was put back"),
-            busy=lambda _on, _text: self._update_buttons(),
-            announces={TRUSTED_IPS},
-        )
-        self._update_buttons()
+            "restore", message=self.ip_message, failure=self.tr("Nothing was put back"),
+            busy=lambda _on, _text: self._update_buttons(), announces={TRUSTED_IPS},
+        )  # fmt: skip
 
     def _build_filter_row(self) -> QHBoxLayout:
-        """The filter, the spinner and Reload."""
+        """The filter, Needs review, the spinner, Trace and Reload."""
         self.filter_edit, self._filter_timer = search_box(
             self,
             "ipFilterEdit",
@@ -158,6 +163,7 @@ class TrustedIpPanel(QGroupBox):
             self._apply_filter,
             label=self.tr("Filter trusted IP addresses"),
         )
+        self.review_button = review_button(self, self._review_toggled)
         self.reload_button = reload_button(
             self,
             "reloadIpsButton",
@@ -166,18 +172,6 @@ class TrustedIpPanel(QGroupBox):
             self.reload_requested.emit,
         )
         self.ip_busy = BusyIndicator(self)
-        self.review_button = QPushButton(self.tr("Needs review"), self)
-        self.review_button.setObjectName("reviewButton")
-        self.review_button.setCheckable(True)
-        self.review_button.setAutoDefault(False)
-        self.review_button.setAccessibleName(self.tr("Show only addresses needing review"))
-        self.review_button.setToolTip(
-            self.tr(
-                "Only addresses outside the office networks, public ones, ones shared by "
-                "several people and ones never used since they were trusted"
-            )
-        )
-        self.review_button.toggled.connect(self._review_toggled)
         self.trace_button = QPushButton(icon("search"), self.tr("Trace…"), self)
         self.trace_button.setObjectName("traceButton")
         self.trace_button.setAutoDefault(False)
@@ -265,16 +259,7 @@ class TrustedIpPanel(QGroupBox):
 
     def _review_toggled(self, on: bool) -> None:
         self._reselect = set()
-        # Room for the reasons: the network is one of them, the dates are in the tooltips.
-        for hidden in (NETWORK, CREATED, EXPIRES):
-            self.table.setColumnHidden(hidden, on)
-        self.table.setColumnHidden(REASONS, not on)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(USER, QHeaderView.ResizeMode.Interactive)
-        header.setSectionResizeMode(REASONS, QHeaderView.ResizeMode.Interactive)
-        header.setSectionResizeMode(REASONS if on else USER, QHeaderView.ResizeMode.Stretch)
-        if on:
-            header.resizeSection(USER, 110)
+        review_columns(self.table, on)
         self.model.set_review(on)
         self._update_ip_busy()
 
