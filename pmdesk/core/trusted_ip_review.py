@@ -80,12 +80,44 @@ def never_used(now: datetime) -> ColumnElement[bool]:
     )
 
 
+# Whether an address needs review by itself, per set of office networks: classifying 100,000
+# addresses with ``ipaddress`` costs about a second, the lookups a few milliseconds, so the
+# list's next page and the count do not pay it again. Bounded; a change of the networks is a
+# new key.
+_CLASSIFIED: dict[tuple[object, ...], dict[str, bool]] = {}
+_CLASSIFIED_MAX = 1_000_000
+
+
+def _flagged_by_address(networks: _Networks) -> dict[str, bool]:
+    key = tuple((name, tuple(str(r) for r in ranges)) for name, ranges in networks)
+    found = _CLASSIFIED.get(key)
+    if found is None or len(found) > _CLASSIFIED_MAX:
+        _CLASSIFIED.clear()
+        found = _CLASSIFIED[key] = {}
+    return found
+
+
+def _needs_review(address: str, networks: _Networks) -> bool:
+    """``address_reasons`` as a yes/no, parsing the address once."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return True  # not an address at all: worth a look
+    if ip.is_global:
+        return True
+    return not any(ip.version == n.version and ip in n for _, ranges in networks for n in ranges)
+
+
 def review_filter(s: Session, now: datetime, networks: _Networks) -> ColumnElement[bool]:
     """The SQL condition of the rows that need review (see the module's docstring)."""
     flagged: list[str] = []
     fine: list[str] = []
+    known = _flagged_by_address(networks)
     for address in s.execute(select(TrustedIp.address).distinct()).scalars():
-        (flagged if address_reasons(address, networks) else fine).append(address)
+        needs = known.get(address)
+        if needs is None:
+            needs = known[address] = _needs_review(address, networks)
+        (flagged if needs else fine).append(address)
     # Rendered inline (the addresses are normalised, validated text): no engine's limit on
     # bound parameters applies however many there are.
     if len(flagged) <= len(fine):

@@ -14,7 +14,7 @@ from pmdesk.core.context import CoreContext
 from pmdesk.core.errors import PermissionDenied
 from pmdesk.core.models import AuditEvent, TrustedIp
 from pmdesk.core.office_networks import OUTSIDE, OfficeNetworkService
-from pmdesk.core.trusted_ip_review import NEVER_USED, PUBLIC, shared_by
+from pmdesk.core.trusted_ip_review import NEVER_USED, PUBLIC, is_public, shared_by
 from pmdesk.core.trusted_ips import UNDO_WINDOW, TrustedIpService
 from tests.helpers.databases import stage
 from tests.helpers.staff import actor, add_group, add_person
@@ -212,3 +212,22 @@ def test_undo_never_overwrites_a_trust_made_again_meanwhile(
     kept = rows_of(ctx)
     assert service.restore(actor(boss), [old]) == 0
     assert rows_of(ctx) == kept and kept[0][0] == again
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("81.2.69.160", True),
+        ("2a00:1450:4001:80b::200e", True),
+        ("10.1.2.3", False),
+        ("172.16.5.4", False),
+        ("192.168.0.7", False),
+        ("100.64.3.2", False),  # shared CGNAT space
+        ("127.0.0.1", False),
+        ("169.254.1.1", False),
+        ("fd12:3456::1", False),  # unique-local
+        ("fe80::1", False),
+    ],
+)
+def test_public_means_globally_reachable(address: str, public: bool) -> None:
+    assert is_public(address) is public
