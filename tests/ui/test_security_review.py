@@ -4,6 +4,7 @@ toggle and the Security tab, and a removal offers Undo for a while, which puts t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,12 +15,15 @@ from sqlalchemy import select
 
 from pmdesk.bootstrap import App
 from pmdesk.core.models import TrustedIp
+from pmdesk.core.modules import SYSTEM_SECURITY
 from pmdesk.core.office_networks import OfficeNetworkService
 from pmdesk.ui.main_window import MainWindow
+from pmdesk.ui.page_context import Session
 from pmdesk.ui.system.security import SecurityPage
 from pmdesk.ui.system.trusted_ips_model import ADDRESS, NETWORK, REASONS
+from pmdesk.ui.tasks import TaskManager
 from tests.helpers.qt import answer, column, security_idle
-from tests.helpers.staff import actor, add_person
+from tests.helpers.staff import actor, add_group, add_person
 from tests.helpers.trusted_ips import trust_addresses
 from tests.ui.screenshots import capture, screenshot_dir
 from tests.ui.system_pages import open_page
@@ -42,8 +46,11 @@ def stored(app: App) -> list[tuple[int, str, object, object]]:
 def page(qtbot: QtBot, ui_app: App, admin_id: int, main_window: MainWindow) -> SecurityPage:
     """Head office 10.1.0.0/16; six addresses, three of them needing review."""
     OfficeNetworkService(ui_app.context).add(actor(admin_id), "Head office", ["10.1.0.0/16"])
-    sofie = add_person(ui_app.db, "speeters", first_name="Sofie", last_name="Peeters")
-    an = add_person(ui_app.db, "amaes", first_name="An", last_name="Maes")
+    staff = add_group(ui_app.db, "Staff")  # no rights: anyone may remove their addresses
+    sofie = add_person(
+        ui_app.db, "speeters", first_name="Sofie", last_name="Peeters", group_id=staff
+    )
+    an = add_person(ui_app.db, "amaes", first_name="An", last_name="Maes", group_id=staff)
     ids = trust_addresses(
         ui_app.db,
         [
@@ -148,3 +155,28 @@ def test_screenshot(
     _review_on(qtbot, page)
     page.ips.table.scrollTo(page.model.index(0, 0))
     capture(main_window, "security-review", screenshot_dir(tmp_path))
+
+
+def test_without_security_edit_a_removal_offers_no_undo(
+    qtbot: QtBot,
+    ui_app: App,
+    page: SecurityPage,
+    tasks: TaskManager,
+    session_for: Callable[[int, str, str], Session],
+) -> None:
+    """Putting back needs System → Security Edit: a helpdesk with Read and Delete removes as
+    before, with the plain sentence and no Undo."""
+    group = add_group(ui_app.db, "Helpdesk", {SYSTEM_SECURITY.key: "rd"})
+    helper = add_person(ui_app.db, "helper", group_id=group, last_name="Helper")
+    window = MainWindow(ui_app, session_for(helper, "helper", "H. Helper"), tasks)
+    qtbot.addWidget(window)
+    window.resize(1024, 768)
+    window.show()
+    theirs = open_page(qtbot, window, "security")
+    assert isinstance(theirs, SecurityPage)
+    qtbot.waitUntil(lambda: security_idle(theirs) and theirs.ips.review_count == 3)
+    _review_on(qtbot, theirs)
+    _remove_all_shown(qtbot, theirs)
+    assert not theirs.ips.undo_bar.offered
+    assert theirs.ips.ip_message.text() == "3 trusted addresses removed."
+    assert len(stored(ui_app)) == 3
