@@ -46,7 +46,7 @@ from tests.helpers.smtp import SmtpServer
 from tests.helpers.staff import add_group, add_person
 from tests.helpers.trusted_ips import trust_addresses
 from tests.ui.screenshots import capture, screenshot_dir
-from tests.ui.system_pages import not_clipped, open_page
+from tests.ui.system_pages import not_clipped, open_page, security_page_of
 
 OTHER = Actor.system("another workstation")
 N_IPS = 45
@@ -143,12 +143,8 @@ def test_read_only_group_sees_but_cannot_change(
     seed_trusted_ips(ui_app, [staff["speeters"]], 3)
     group = add_group(ui_app.db, "Helpdesk", {SYSTEM_SECURITY.key: "r"})
     helper = add_person(ui_app.db, "helper", group_id=group, last_name="Helper")
-    window = MainWindow(ui_app, session_for(helper, "helper", "H. Helper"), tasks)
-    qtbot.addWidget(window)
-    window.resize(1280, 820)
-    window.show()
-    page = open_page(qtbot, window, "security")
-    assert isinstance(page, SecurityPage)
+    session = session_for(helper, "helper", "H. Helper")
+    page = security_page_of(qtbot, ui_app, session, tasks, (1280, 820))
     qtbot.waitUntil(lambda: security_idle(page) and page.model.rowCount() == 3)
     assert not page.two_factor_button.isEnabled()
     assert not page.trust.trust_days_spin.isEnabled()

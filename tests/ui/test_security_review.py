@@ -26,7 +26,7 @@ from tests.helpers.qt import answer, column, security_idle
 from tests.helpers.staff import actor, add_group, add_person
 from tests.helpers.trusted_ips import trust_addresses
 from tests.ui.screenshots import capture, screenshot_dir
-from tests.ui.system_pages import open_page
+from tests.ui.system_pages import open_page, security_page_of
 
 DAY = timedelta(days=1)
 HOME = "81.2.69.160"
@@ -168,12 +168,8 @@ def test_without_security_edit_a_removal_offers_no_undo(
     before, with the plain sentence and no Undo."""
     group = add_group(ui_app.db, "Helpdesk", {SYSTEM_SECURITY.key: "rd"})
     helper = add_person(ui_app.db, "helper", group_id=group, last_name="Helper")
-    window = MainWindow(ui_app, session_for(helper, "helper", "H. Helper"), tasks)
-    qtbot.addWidget(window)
-    window.resize(1024, 768)
-    window.show()
-    theirs = open_page(qtbot, window, "security")
-    assert isinstance(theirs, SecurityPage)
+    session = session_for(helper, "helper", "H. Helper")
+    theirs = security_page_of(qtbot, ui_app, session, tasks, (1024, 768))
     qtbot.waitUntil(lambda: security_idle(theirs) and theirs.ips.review_count == 3)
     _review_on(qtbot, theirs)
     _remove_all_shown(qtbot, theirs)
