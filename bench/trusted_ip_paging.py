@@ -3,8 +3,10 @@
     python bench/datagen.py --database URL --people 100000 --trusted-ips 1000000
     python bench/trusted_ip_paging.py --database URL
 
-First page, Previous/Next (keyset), jumps by page number, filter by user, and text filters,
-each through ``TrustedIpService.page`` (count + page + the settings read, as the screen does).
+First page, Previous/Next (keyset), jumps by page number, filter by user, text filters and
+the Needs review list (its cost depends on how many distinct addresses the office networks
+split into flagged and fine: add a network over half of them to see the worst), each through
+``TrustedIpService.page`` (count + page + the settings read, as the screen does).
 Prints a Markdown table of median and worst times.
 """
 
@@ -71,6 +73,20 @@ def main() -> None:
     timed("filter text: address prefix '10.3.'", lambda: service.page(admin, filter_text="10.3."))
     timed("filter text: a whole address", lambda: service.page(admin, filter_text=row.address))
     timed("filter text: no match", lambda: service.page(admin, filter_text="zzz"))
+    review = timed("Needs review: first page", lambda: service.page(admin, review=True))
+    timed(
+        "Needs review: Next (keyset)",
+        lambda: service.page(
+            admin, review=True, cursor=review.next, known_total=(review.total, review.total_exact)
+        ),
+    )
+    timed("Needs review: last page", lambda: service.page(admin, review=True, page=10**9), 3)
+    started = time.perf_counter()
+    count = service.review_count(admin)
+    print(
+        f"| Needs review: the count alone | {(time.perf_counter() - started) * 1000:.1f} | | "
+        f"{count} |"
+    )
     db.dispose()
 
 

@@ -38,6 +38,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=50,
         help=f"rows per page (default 50, at most {MAX_PAGE_SIZE})",
     )
+    listing.add_argument(
+        "--review",
+        action="store_true",
+        help="only addresses needing review (outside office networks, public, shared, never "
+        "used), with the reasons",
+    )
     remove = add_command(sub, "remove", _remove, "remove trusted addresses by Id (see ip list)")
     remove.add_argument("ids", metavar="ID", type=bounded_int(1, MAX_ID), nargs="+")
     trust = add_command(sub, "trust", _trust, "trust an address for a user")
@@ -71,9 +77,10 @@ def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else ""
 
 
-def _table(rows: list[TrustedIpRow]) -> None:
+def _table(rows: list[TrustedIpRow], *, reasons: bool = False) -> None:
     print_table(
-        ["Id", "IP", "Network", "Created (UTC)", "User", "Name", "Expires (UTC)"],
+        ["Id", "IP", "Network", "Created (UTC)", "User", "Name", "Expires (UTC)"]
+        + (["Reasons"] if reasons else []),
         [
             [
                 str(r.id),
@@ -84,6 +91,7 @@ def _table(rows: list[TrustedIpRow]) -> None:
                 r.person_name,
                 _when(r.expires_at),
             ]
+            + (["; ".join(r.reasons)] if reasons else [])
             for r in rows
         ],
     )
@@ -100,11 +108,15 @@ def _list(app: App, args: argparse.Namespace) -> int:
         person_id=person_id,
         page=args.page,
         page_size=args.page_size,
+        review=args.review,
     )
     if not page.rows:
-        print("No trusted addresses." if page.total == 0 else "No rows on that page.")
+        if page.total:
+            print("No rows on that page.")
+        else:
+            print("No trusted address needs review." if args.review else "No trusted addresses.")
         return 0
-    _table(page.rows)
+    _table(page.rows, reasons=args.review)
     print(page.describe())
     return 0
 

@@ -41,6 +41,7 @@ class Event(StrEnum):
     ACCOUNT_UNLOCKED = "account.unlocked"
     IP_TRUSTED = "ip.trusted"
     IP_REMOVED = "ip.removed"
+    IP_RESTORED = "ip.restored"
     IP_EXPIRED = "ip.expired"
     IP_NOT_TRUSTED = "ip.not_trusted"
     NETWORK_ADDED = "network.added"
@@ -78,6 +79,7 @@ EVENT_NAMES: dict[str, str] = {
     Event.ACCOUNT_UNLOCKED: "Account unlocked",
     Event.IP_TRUSTED: "IP trusted",
     Event.IP_REMOVED: "IP removed",
+    Event.IP_RESTORED: "IP restored",
     Event.IP_EXPIRED: "IP expired",
     Event.IP_NOT_TRUSTED: "IP not trusted",
     Event.NETWORK_ADDED: "Office network added",

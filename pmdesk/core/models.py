@@ -250,6 +250,24 @@ class TrustedIp(Base):
     )
 
 
+class TrustedIpRemoval(Base):
+    """A trusted address someone removed in the last minute, as it was: what their Undo puts
+    back (``TrustedIpService.restore``), and nothing else. Purged after the undo window."""
+
+    __tablename__ = "trusted_ip_removals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    trusted_ip_id: Mapped[int] = mapped_column(Integer)
+    person_id: Mapped[int] = mapped_column(Integer)
+    address: Mapped[str] = mapped_column(String(45))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    removed_by: Mapped[int] = mapped_column(Integer)
+    removed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_trusted_ip_removals_by_at", "removed_by", "removed_at"),)
+
+
 class OfficeNetwork(Base):
     """A named set of CIDR ranges ("Head office": 10.1.0.0/16) where addresses may be trusted."""
 

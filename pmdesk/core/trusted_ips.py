@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import ColumnElement, Row, Select, and_, delete, false, func, or_, select
+from sqlalchemy import ColumnElement, Row, Select, and_, delete, false, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from pmdesk.core import audit
+from pmdesk.core import audit, trusted_ip_review
 from pmdesk.core.addresses import (
     Network,
     in_address_list,
@@ -35,17 +35,23 @@ from pmdesk.core.audit import Event
 from pmdesk.core.clock import Clock
 from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.errors import NotFound, PermissionDenied, ValidationError
-from pmdesk.core.models import LoginChallenge, Person, TrustedIp
+from pmdesk.core.models import LoginChallenge, Person, TrustedIp, TrustedIpRemoval
 from pmdesk.core.modules import MAINTENANCE, SYSTEM_SECURITY, Action
 from pmdesk.core.office_networks import OUTSIDE, load_networks, network_of, policy_refusal
 from pmdesk.core.permissions import require, require_any, require_within_own_rights
 from pmdesk.core.search import starts_with
 from pmdesk.core.security import load_settings
+from pmdesk.core.server.roles import SCHEMA
 from pmdesk.core.types import search_text
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 500
 CHALLENGE_KEEP = timedelta(days=1)
+#: How long a removal from the list can be undone (``TrustedIpService.restore``).
+UNDO_WINDOW = timedelta(seconds=60)
+#: Set for its own transaction by ``remove`` on a server-enforced PostgreSQL: the server then
+#: keeps what was removed for Undo (server/review_sql.py).
+UNDOABLE_SETTING = "pmdesk.undoable_removal"
 # The list counts its rows exactly up to here ("Viewing items 1-20 of more than 100000").
 COUNT_CAP = 100_000
 
@@ -67,6 +73,8 @@ class TrustedIpRow:
     expires_at: datetime
     # The office network holding the address, or "Outside office networks".
     network_name: str = OUTSIDE
+    # Why it needs review (the "Needs review" list only): "Outside office networks", ...
+    reasons: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -323,6 +331,7 @@ class TrustedIpService:
         page_size: int = DEFAULT_PAGE_SIZE,
         cursor: PageCursor | None = None,
         known_total: tuple[int, bool] | None = None,
+        review: bool = False,
     ) -> TrustedIpPage:
         """One page, newest first. ``cursor`` (from a previous page's next/previous) pages by
         keyset and stays fast however deep; ``page`` (1-based) jumps by offset. With a cursor,
@@ -330,13 +339,17 @@ class TrustedIpService:
         (counting a million rows costs more than the page; a reload counts afresh).
 
         ``filter_text`` matches the start of the user's login, forename or lastname, or the
-        start of the address.
+        start of the address. ``review`` keeps only the rows that need review, each with its
+        reasons (``trusted_ip_review``).
         """
         size = max(1, min(int(page_size), MAX_PAGE_SIZE))
         with self._ctx.db.session() as s:
             require(s, actor, SYSTEM_SECURITY, Action.READ)
             trust_days = load_settings(s).trust_days
             where = _filters(s, filter_text, person_id)
+            if review:
+                now, networks = self._ctx.clock.now(s), load_networks(s)
+                where.append(trusted_ip_review.review_filter(s, now, networks))
             if cursor is not None and known_total is not None:
                 total, exact = known_total
             else:
@@ -349,6 +362,8 @@ class TrustedIpService:
             rows, first_index, has_previous, has_next = found
             if not rows:
                 return TrustedIpPage([], total, 0, 0, size, total_exact=exact)
+            if review:
+                rows = trusted_ip_review.with_reasons(s, rows, now, networks)
             last_index = first_index + len(rows) - 1
             if exact:
                 # A cursor's position may have drifted while other workstations added or
@@ -441,6 +456,14 @@ class TrustedIpService:
             )
             return _rows(s.execute(stmt).all(), trust_days, load_networks(s))
 
+    def review_count(self, actor: Actor) -> int:
+        """How many trusted rows need review (the Security tab's "3 to review"; System →
+        Security Read), counted as the list counts (up to ``COUNT_CAP``)."""
+        with self._ctx.db.session() as s:
+            require(s, actor, SYSTEM_SECURITY, Action.READ)
+            now = self._ctx.clock.now(s)
+            return _count(s, [trusted_ip_review.review_filter(s, now, load_networks(s))])[0]
+
     # ----- changing ----------------------------------------------------------------------------
 
     def remove(self, actor: Actor, ids: Iterable[int]) -> int:
@@ -448,17 +471,112 @@ class TrustedIpService:
 
         Only addresses of people whose rights do not exceed one's own (and one's own): a batch
         with any address of someone who has more rights is refused whole, nothing removed.
+        What a person removes can be put back for ``UNDO_WINDOW`` (``restore``).
         """
         wanted = sorted({int(i) for i in ids})
 
         def remove(s: Session) -> int:
             require(s, actor, SYSTEM_SECURITY, Action.DELETE)
             _require_owners_within_rights(s, actor, wanted)
-            return self._delete_and_audit(s, actor, wanted, None)
+            return self._delete_and_audit(s, actor, wanted, None, undoable=True)
 
         # Run again if the server aborts it to break a deadlock (a sweep or a login deleting
         # or adding trusted addresses at the same moment, on MariaDB).
         return self._ctx.db.write_transaction(remove)
+
+    def restore(self, actor: Actor, ids: Iterable[int]) -> int:
+        """Undo: put back trusted addresses this person removed in the last ``UNDO_WINDOW``
+        (System → Security Edit); returns how many came back.
+
+        Exactly as they were (person, address, created_at, last_used_at; the same id where it
+        is free): an undo never extends trust nor makes a new one. Only rows the actor removed
+        themselves; a row whose person is gone, or whose address that person has trusted again
+        meanwhile, is skipped. Each row put back is audited ``ip.restored``.
+        """
+        wanted = sorted({int(i) for i in ids})
+
+        def put_back(s: Session) -> int:
+            require(s, actor, SYSTEM_SECURITY, Action.EDIT)
+            if actor.person_id is None:
+                raise PermissionDenied("Only the person who removed addresses can put them back.")
+            if self._server_undo:
+                found = s.execute(
+                    text(f"SELECT {SCHEMA}.restore_trusted_ips(CAST(:ids AS integer[]))"),
+                    {"ids": wanted},
+                )
+                return int(found.scalar_one())
+            return self._restore_here(s, actor, actor.person_id, wanted)
+
+        return self._ctx.db.write_transaction(put_back)
+
+    @property
+    def _server_undo(self) -> bool:
+        """Whether the server keeps what Undo may put back (a server-enforced PostgreSQL)."""
+        return self._ctx.db.backend == "postgresql" and self._ctx.db.hardening_level > 0
+
+    def _restore_here(self, s: Session, actor: Actor, me: int, wanted: list[int]) -> int:
+        now = self._ctx.clock.now(s)
+        kept = list(
+            s.execute(
+                select(TrustedIpRemoval)
+                .where(
+                    TrustedIpRemoval.trusted_ip_id.in_(wanted),
+                    TrustedIpRemoval.removed_by == me,
+                    TrustedIpRemoval.removed_at >= now - UNDO_WINDOW,
+                )
+                .order_by(TrustedIpRemoval.id)
+                .with_for_update()
+            ).scalars()
+        )
+        people = {
+            pid: group_id
+            for pid, group_id in s.execute(
+                select(Person.id, Person.group_id).where(
+                    Person.id.in_(sorted({k.person_id for k in kept}))
+                )
+            ).all()
+        }
+        for group_id in sorted({g for pid, g in people.items() if pid != me}, key=str):
+            require_within_own_rights(
+                s, actor, group_id, doing="put back the trusted addresses of this person"
+            )
+        restored: list[TrustedIpRemoval] = []
+        for row in kept:
+            s.delete(row)
+            taken = s.execute(
+                select(TrustedIp.id).where(
+                    TrustedIp.person_id == row.person_id, TrustedIp.address == row.address
+                )
+            ).first()
+            if row.person_id not in people or taken is not None:
+                continue
+            free = s.get(TrustedIp, row.trusted_ip_id) is None
+            s.add(
+                TrustedIp(
+                    id=row.trusted_ip_id if free else None,
+                    person_id=row.person_id,
+                    address=row.address,
+                    created_at=row.created_at,
+                    last_used_at=row.last_used_at,
+                )
+            )
+            s.flush()
+            restored.append(row)
+        subjects = _subjects(s, {r.person_id for r in restored})
+        audit.record_many(
+            s,
+            now,
+            actor,
+            Event.IP_RESTORED,
+            (
+                (
+                    subjects.get(r.person_id, f"person #{r.person_id}"),
+                    _trust_detail(r.address, r.created_at, r.trusted_ip_id),
+                )
+                for r in restored
+            ),
+        )
+        return len(restored)
 
     def remove_for_person(self, actor: Actor, person_id: int, ids: Iterable[int]) -> int:
         """Remove some of one person's addresses (Personnel: Maintenance Edit, or Security
@@ -588,12 +706,18 @@ class TrustedIpService:
         *,
         expired: ColumnElement[bool] | None = None,
         now: datetime | None = None,
+        undoable: bool = False,
     ) -> int:
-        """DELETE … RETURNING, then one audit row per row this statement really deleted."""
+        """DELETE … RETURNING, then one audit row per row this statement really deleted.
+        ``undoable``: what a person removes is kept for ``restore`` (by the server, on a
+        server-enforced PostgreSQL)."""
         if not ids:
             return 0
         stamp = now or self._ctx.clock.now(s)
-        deleted_rows: list[tuple[int, int, str, datetime]] = []
+        undoable = undoable and actor.person_id is not None
+        if undoable and self._server_undo:
+            s.execute(text("SELECT set_config(:name, 'on', true)"), {"name": UNDOABLE_SETTING})
+        deleted_rows: list[tuple[int, int, str, datetime, datetime | None]] = []
         for start in range(0, len(ids), 500):
             stmt = delete(TrustedIp).where(TrustedIp.id.in_(ids[start : start + 500]))
             if person_id is not None:
@@ -602,11 +726,17 @@ class TrustedIpService:
                 stmt = stmt.where(expired)
             result = s.execute(
                 stmt.returning(
-                    TrustedIp.id, TrustedIp.person_id, TrustedIp.address, TrustedIp.created_at
+                    TrustedIp.id,
+                    TrustedIp.person_id,
+                    TrustedIp.address,
+                    TrustedIp.created_at,
+                    TrustedIp.last_used_at,
                 ),
                 execution_options={"synchronize_session": False},
             )
-            deleted_rows.extend((int(r[0]), int(r[1]), str(r[2]), r[3]) for r in result.all())
+            deleted_rows.extend((int(r[0]), int(r[1]), str(r[2]), r[3], r[4]) for r in result.all())
+        if undoable and not self._server_undo and actor.person_id is not None:
+            self._keep_for_undo(s, actor.person_id, stamp, deleted_rows)
         subjects = _subjects(s, {r[1] for r in deleted_rows})
         event = Event.IP_EXPIRED if expired is not None else Event.IP_REMOVED
         audit.record_many(
@@ -617,12 +747,37 @@ class TrustedIpService:
             (
                 (
                     subjects.get(owner, f"person #{owner}"),
-                    f"address {address}, trusted since {_as_utc_text(created_at)} (#{row_id})",
+                    _trust_detail(address, created_at, row_id),
                 )
-                for row_id, owner, address, created_at in sorted(deleted_rows)
+                for row_id, owner, address, created_at, _used in sorted(deleted_rows)
             ),
         )
         return len(deleted_rows)
+
+    @staticmethod
+    def _keep_for_undo(
+        s: Session,
+        me: int,
+        now: datetime,
+        rows: Sequence[tuple[int, int, str, datetime, datetime | None]],
+    ) -> None:
+        """What ``restore`` may put back; older snapshots go."""
+        s.execute(
+            delete(TrustedIpRemoval).where(TrustedIpRemoval.removed_at < now - UNDO_WINDOW),
+            execution_options={"synchronize_session": False},
+        )
+        s.add_all(
+            TrustedIpRemoval(
+                trusted_ip_id=row_id,
+                person_id=owner,
+                address=address,
+                created_at=created_at,
+                last_used_at=used,
+                removed_by=me,
+                removed_at=now,
+            )
+            for row_id, owner, address, created_at, used in rows
+        )
 
     def _purge_challenges(self, size: int) -> int:
         """Remove used login challenges and those expired for more than a day."""
@@ -845,3 +1000,8 @@ def _subject_of(s: Session, person_id: int) -> str:
 
 def _as_utc_text(value: datetime) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _trust_detail(address: str, created_at: datetime, row_id: int) -> str:
+    """How the log names one trusted row (removed, expired, put back)."""
+    return f"address {address}, trusted since {_as_utc_text(created_at)} (#{row_id})"

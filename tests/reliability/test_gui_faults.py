@@ -366,8 +366,8 @@ def test_removing_a_trusted_ip_while_the_server_is_down_then_back(
             lambda: security_idle(page) and page.paging_label.text() == "Viewing items 1-2 of 2",
             timeout=20_000,
         )
-        assert page.ip_message.role == "success"
-        assert page.ip_message.text() == "1 trusted address removed."
+        assert page.ips.undo_bar.message.role == "success"
+        assert page.ips.undo_bar.message.text() == "Removed 1 trusted address."
         assert column(page.model, ADDRESS) == home[1:]
         with pg_db.session() as s:
             assert s.get(TrustedIp, row_id) is None

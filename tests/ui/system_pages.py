@@ -6,7 +6,24 @@ from PySide6.QtCore import QPoint, QRect
 from PySide6.QtWidgets import QAbstractButton, QLabel, QScrollArea, QTabWidget, QWidget
 from pytestqt.qtbot import QtBot
 
+from pmdesk.bootstrap import App
 from pmdesk.ui.main_window import MainWindow
+from pmdesk.ui.page_context import Session
+from pmdesk.ui.system.security import SecurityPage
+from pmdesk.ui.tasks import TaskManager
+
+
+def security_page_of(
+    qtbot: QtBot, app: App, session: Session, tasks: TaskManager, size: tuple[int, int]
+) -> SecurityPage:
+    """A main window of its own for ``session`` (another user), showing System → Security."""
+    window = MainWindow(app, session, tasks)
+    qtbot.addWidget(window)
+    window.resize(*size)
+    window.show()
+    page = open_page(qtbot, window, "security")
+    assert isinstance(page, SecurityPage)
+    return page
 
 
 def open_page(qtbot: QtBot, window: MainWindow, key: str) -> QWidget:

@@ -30,7 +30,15 @@ from pmdesk.ui.main_window import MainWindow
 from pmdesk.ui.page_context import Session
 from pmdesk.ui.reconnect import Backoff
 from pmdesk.ui.system.security import ReadinessDialog, SecurityPage
-from pmdesk.ui.system.trusted_ips_model import ADDRESS, CREATED, EXPIRES, ID, REMOVE, USER
+from pmdesk.ui.system.trusted_ips_model import (
+    ADDRESS,
+    CREATED,
+    EXPIRES,
+    ID,
+    REASONS,
+    REMOVE,
+    USER,
+)
 from pmdesk.ui.tasks import TaskManager
 from tests.helpers import hardened
 from tests.helpers.qt import answer, column, security_idle, visible_box
@@ -38,7 +46,7 @@ from tests.helpers.smtp import SmtpServer
 from tests.helpers.staff import add_group, add_person
 from tests.helpers.trusted_ips import trust_addresses
 from tests.ui.screenshots import capture, screenshot_dir
-from tests.ui.system_pages import not_clipped, open_page
+from tests.ui.system_pages import not_clipped, open_page, security_page_of
 
 OTHER = Actor.system("another workstation")
 N_IPS = 45
@@ -135,12 +143,8 @@ def test_read_only_group_sees_but_cannot_change(
     seed_trusted_ips(ui_app, [staff["speeters"]], 3)
     group = add_group(ui_app.db, "Helpdesk", {SYSTEM_SECURITY.key: "r"})
     helper = add_person(ui_app.db, "helper", group_id=group, last_name="Helper")
-    window = MainWindow(ui_app, session_for(helper, "helper", "H. Helper"), tasks)
-    qtbot.addWidget(window)
-    window.resize(1280, 820)
-    window.show()
-    page = open_page(qtbot, window, "security")
-    assert isinstance(page, SecurityPage)
+    session = session_for(helper, "helper", "H. Helper")
+    page = security_page_of(qtbot, ui_app, session, tasks, (1280, 820))
     qtbot.waitUntil(lambda: security_idle(page) and page.model.rowCount() == 3)
     assert not page.two_factor_button.isEnabled()
     assert not page.trust.trust_days_spin.isEnabled()
@@ -264,7 +268,8 @@ def test_trusted_ip_model_passes_the_model_tester(
 def test_columns_and_newest_first(page: SecurityPage) -> None:
     model = page.model
     titles = [model.headerData(c, Qt.Orientation.Horizontal) for c in range(model.columnCount())]
-    assert titles == ["Id", "IP", "Network", "Creation Date", "User", "Expires", ""]
+    assert titles == ["Id", "IP", "Network", "Creation Date", "User", "Expires", "Reasons", ""]
+    assert page.ips.table.isColumnHidden(REASONS), "Reasons only in the Needs review list"
     assert page.paging_label.text() == "Viewing items 1-20 of 45"
     assert column(page.model, ADDRESS)[:3] == [address(0), address(1), address(2)]
     assert column(page.model, USER)[:3] == ["Jean-Marie Smets", "Sofie Peeters", "An Maes"]
@@ -304,7 +309,7 @@ def test_red_icon_removes_that_row(qtbot: QtBot, page: SecurityPage, ui_app: App
     _wait_page(qtbot, page, "Viewing items 1-20 of 44")
     assert address not in column(page.model, ADDRESS)
     assert not ip_exists(ui_app, row_id)
-    assert page.ip_message.text() == "1 trusted address removed."
+    assert page.ips.undo_bar.message.text() == "Removed 1 trusted address."
 
 
 def test_cancel_keeps_the_row(qtbot: QtBot, page: SecurityPage, ui_app: App) -> None:
@@ -338,7 +343,7 @@ def test_select_several_and_remove_them(qtbot: QtBot, page: SecurityPage, ui_app
     qtbot.mouseClick(page.ips.remove_button, Qt.MouseButton.LeftButton)
     assert answer(qtbot, page, "Remove") == "Remove 4 trusted addresses?"
     _wait_page(qtbot, page, "Viewing items 1-20 of 41")
-    assert page.ip_message.text() == "4 trusted addresses removed."
+    assert page.ips.undo_bar.message.text() == "Removed 4 trusted addresses."
     for gone in (ids[2], ids[3], ids[4], ids[7]):
         assert not ip_exists(ui_app, gone)
     assert ip_count(ui_app) == N_IPS - 4
@@ -368,7 +373,7 @@ def test_remove_selected_stays_greyed_while_a_removal_runs(
     assert not any(box.isVisible() for box in page.findChildren(QMessageBox))
     release.set()
     _wait_page(qtbot, page, "Viewing items 1-20 of 44")
-    assert page.ip_message.text() == "1 trusted address removed."
+    assert page.ips.undo_bar.message.text() == "Removed 1 trusted address."
     assert not ip_exists(ui_app, row_id)
 
 

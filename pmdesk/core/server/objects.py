@@ -15,6 +15,7 @@ from pmdesk.core.server import (
     queue_sql,
     reads_sql,
     relay_sql,
+    review_sql,
     rules_sql,
     sessions_sql,
 )
@@ -31,6 +32,7 @@ def statements() -> tuple[str, ...]:
         *guards_sql.STATEMENTS,
         *rules_sql.STATEMENTS,
         *personnel_audit_sql.STATEMENTS,
+        *review_sql.STATEMENTS,
         *reads_sql.STATEMENTS,
     )
 
@@ -41,6 +43,7 @@ SECRET_TABLES: tuple[str, ...] = (
     *queue_sql.SECRET_TABLES,
     *sessions_sql.SECRET_TABLES,
     *rules_sql.SECRET_TABLES,
+    *review_sql.SECRET_TABLES,
 )
 #: Functions (``name(argument types)``) the workstation role may call. ``check_password``
 #: is no longer one of them since the whole sign-in is the server's (level 3): called
@@ -54,6 +57,7 @@ WORKSTATION_FUNCTIONS: tuple[str, ...] = (
     *relay_sql.WORKSTATION_FUNCTIONS,
     *rules_sql.WORKSTATION_FUNCTIONS,
     *reads_sql.WORKSTATION_FUNCTIONS,
+    *review_sql.WORKSTATION_FUNCTIONS,
 )
 #: Tables only migrations and the owner write (the guards refuse it too).
 SEEDED_TABLES: tuple[str, ...] = guards_sql.SEEDED_TABLES

@@ -94,6 +94,7 @@ CLOSED_TABLES = (
     "code_queue",
     "relay_heartbeat",
     "ended_sessions",  # rules_sql (4c part B)
+    "trusted_ip_removals",  # review_sql: what Undo may put back (0012)
 )
 #: Readable without a session, no RLS: they describe the schema, not people, and every
 #: pmdesk (an older one too) reads them to know what it is talking to.

@@ -459,8 +459,9 @@ class SecurityPage(QWidget):
 
     def _build_ips(self) -> TrustedIpPanel:
         ips = TrustedIpPanel(
-            self.ip_service, self.actor, self.tasks, self.context.changes, self.can_delete, self
-        )
+            self.ip_service, self.actor, self.tasks, self.context.changes, self.can_delete, self,
+            can_edit=self.can_edit,
+        )  # fmt: skip
         ips.shown.connect(self.trusted_ips_shown)
         ips.reload_requested.connect(self.refresh)
         ips.trace_requested.connect(self.trace)

@@ -12,6 +12,7 @@ Times are shown in local time, with UTC in the tooltip.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,7 @@ from PySide6.QtGui import QColor, QIcon, QMouseEvent, QPainter
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
 from pmdesk.core.office_networks import OUTSIDE
+from pmdesk.core.trusted_ip_review import NEVER_USED, PUBLIC
 from pmdesk.core.trusted_ips import (
     DEFAULT_PAGE_SIZE,
     PageCursor,
@@ -49,12 +51,24 @@ if TYPE_CHECKING:
 
 ROW_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 
-ID, ADDRESS, NETWORK, CREATED, USER, EXPIRES, REMOVE = range(7)
-_TITLES = ("Id", "IP", "Network", "Creation Date", "User", "Expires", "")
+ID, ADDRESS, NETWORK, CREATED, USER, EXPIRES, REASONS, REMOVE = range(8)
+_TITLES = ("Id", "IP", "Network", "Creation Date", "User", "Expires", "Reasons", "")
 
 
 def _t(text: str) -> str:
     return QCoreApplication.translate("TrustedIpModel", text)
+
+
+_SHORT = {OUTSIDE: "Outside", PUBLIC: "Public", NEVER_USED: "Never used"}
+_SHARED = re.compile(r"\AShared by (\d+) people\Z")
+
+
+def _short(reason: str) -> str:
+    """A reason as the narrow Reasons column says it ("Shared (3)"); the tooltip says it all."""
+    shared = _SHARED.match(reason)
+    if shared:
+        return _t("Shared ({n})").format(n=shared.group(1))
+    return _t(_SHORT.get(reason, reason))
 
 
 @dataclass(frozen=True)
@@ -66,6 +80,8 @@ class _Request:
     cursor: PageCursor | None
     # The count of the page it moves from (Next/Previous): not counted again.
     known_total: tuple[int, bool] | None = None
+    # Only the rows needing review ("Needs review"), with their reasons.
+    review: bool = False
 
 
 class TrustedIpSource:
@@ -82,6 +98,7 @@ class TrustedIpSource:
         cursor: PageCursor | None,
         page_size: int,
         known_total: tuple[int, bool] | None = None,
+        review: bool = False,
     ) -> TrustedIpPage:
         return self._service.page(
             self._actor,
@@ -90,6 +107,7 @@ class TrustedIpSource:
             page_size=page_size,
             cursor=cursor,
             known_total=known_total,
+            review=review,
         )
 
 
@@ -129,6 +147,10 @@ class TrustedIpModel(ReadOnlyTableModel):
         return self._request.filter_text
 
     @property
+    def review(self) -> bool:
+        return self._request.review
+
+    @property
     def loading(self) -> bool:
         return self._reading.running
 
@@ -150,26 +172,38 @@ class TrustedIpModel(ReadOnlyTableModel):
     # ----- asking for pages ---------------------------------------------------------------
 
     def load_first(self) -> None:
-        self._load(_Request(self._request.filter_text, 1, None))
+        self._load(_Request(self._request.filter_text, 1, None, review=self.review))
 
     def set_filter(self, text: str) -> None:
         """Show the first page of rows whose user or address starts with ``text``."""
         clean = text.strip()
         if clean != self._request.filter_text or self._page is None:
-            self._load(_Request(clean, 1, None))
+            self._load(_Request(clean, 1, None, review=self.review))
+
+    def set_review(self, on: bool) -> None:
+        """Show only the rows needing review (with their reasons), or every row."""
+        if on != self.review or self._page is None:
+            self._load(_Request(self._request.filter_text, 1, None, review=on))
 
     def next_page(self) -> None:
         if self._page is not None and self._page.next is not None:
             known = (self._page.total, self._page.total_exact)
             self._load(
-                _Request(self._request.filter_text, self._page.page + 1, self._page.next, known)
+                replace(
+                    self._request,
+                    page=self._page.page + 1,
+                    cursor=self._page.next,
+                    known_total=known,
+                )
             )
 
     def previous_page(self) -> None:
         if self._page is not None and self._page.previous is not None:
             page = max(1, self._page.page - 1)
             known = (self._page.total, self._page.total_exact)
-            self._load(_Request(self._request.filter_text, page, self._page.previous, known))
+            self._load(
+                replace(self._request, page=page, cursor=self._page.previous, known_total=known)
+            )
 
     def reload(self) -> None:
         """Ask again for the page on screen (the same place in the list, fresh rows)."""
@@ -182,7 +216,12 @@ class TrustedIpModel(ReadOnlyTableModel):
 
         def fetch() -> TrustedIpPage:
             return source.page(
-                request.filter_text, request.page, request.cursor, size, request.known_total
+                request.filter_text,
+                request.page,
+                request.cursor,
+                size,
+                request.known_total,
+                request.review,
             )
 
         self._reading.run(fetch, lambda page: self._arrived(request, page))
@@ -191,7 +230,7 @@ class TrustedIpModel(ReadOnlyTableModel):
         if not page.rows and page.total > 0 and request.page > 1:
             # Everything from here on went away (removed here or elsewhere): show the last page.
             last = max(1, page.pages)
-            self._load(_Request(request.filter_text, min(request.page - 1, last), None))
+            self._load(replace(request, page=min(request.page - 1, last), cursor=None))
             return
         self.beginResetModel()
         self._rows = list(page.rows)
@@ -261,6 +300,8 @@ class TrustedIpModel(ReadOnlyTableModel):
             return row.person_name or row.login
         if column == EXPIRES:
             return local_time(row.expires_at)
+        if column == REASONS:
+            return ", ".join(_short(reason) for reason in row.reasons)
         return None
 
     @staticmethod
@@ -274,6 +315,11 @@ class TrustedIpModel(ReadOnlyTableModel):
             return "\n".join(p for p in (utc_time(row.created_at), used) if p)
         if column == EXPIRES:
             return utc_time(row.expires_at)
+        if column == REASONS:
+            when = _t("Trusted {created}, expires {expires}").format(
+                created=local_time(row.created_at), expires=local_time(row.expires_at)
+            )
+            return "\n".join([*(_t(reason) for reason in row.reasons), when])
         if column == NETWORK and row.network_name == OUTSIDE:
             return _t("In none of the office networks (System → Security): a home, café or hotel?")
         if column == USER:

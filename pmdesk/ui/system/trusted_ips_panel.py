@@ -1,5 +1,9 @@
 """System → Security's list of trusted IP addresses: a filter, the table with a red remove icon on
-each row, "Viewing items 1-20 of N" with Previous / Next, and removing several rows at once."""
+each row, "Viewing items 1-20 of N" with Previous / Next, and removing several rows at once.
+
+"Needs review" (issue 16 §2) shows only the rows a helpdesk should look at, with a Reasons
+column; the box title and the Security tab say how many there are. After a removal, a bar
+offers Undo for 10 s (``undo_ms``); Undo puts back exactly the rows removed."""
 
 from __future__ import annotations
 
@@ -25,12 +29,20 @@ from pmdesk.ui.icons import icon
 from pmdesk.ui.lists import list_table, reload_button, search_box
 from pmdesk.ui.message_boxes import ask
 from pmdesk.ui.ops import Operations
+from pmdesk.ui.query import Query
+from pmdesk.ui.system.review_count import (
+    label_review_count,
+    no_count,
+    review_button,
+    review_columns,
+)
 from pmdesk.ui.system.trusted_ips_model import (
     ADDRESS,
     CREATED,
     EXPIRES,
     ID,
     NETWORK,
+    REASONS,
     REMOVE,
     ROW_ID_ROLE,
     USER,
@@ -38,6 +50,7 @@ from pmdesk.ui.system.trusted_ips_model import (
     TrustedIpModel,
     TrustedIpSource,
 )
+from pmdesk.ui.system.undo_bar import UNDO_DURATION_MS, UndoBar
 from pmdesk.ui.widgets import BusyIndicator, MessageLabel, hint_label, make_danger
 
 if TYPE_CHECKING:
@@ -46,6 +59,8 @@ if TYPE_CHECKING:
     from pmdesk.ui.tasks import TaskManager
 
 FILTER_DELAY_MS = 300
+
+
 ROW_HEIGHT = 28
 
 
@@ -67,12 +82,18 @@ class TrustedIpPanel(QGroupBox):
         changes: ChangeHub,
         can_delete: bool,
         parent: QWidget | None = None,
+        *,
+        can_edit: bool = False,
+        undo_ms: int = UNDO_DURATION_MS,
     ) -> None:
         super().__init__(self.tr("Trusted IP addresses"), parent)
         self.setObjectName("trustedIpBox")
         self.ip_service = ip_service
         self.actor = actor
         self.can_delete = can_delete
+        self.can_edit = can_edit  # putting back (Undo) needs System → Security Edit
+        self.review_count: int | None = None
+        self._tab_title: str | None = None
         self._reselect: set[int] = set()
         self.model = TrustedIpModel(TrustedIpSource(ip_service, actor), tasks, self)
         self.model.loaded.connect(self._page_loaded)
@@ -83,6 +104,7 @@ class TrustedIpPanel(QGroupBox):
         paging_row = self._build_paging_row()
         self.ip_message = MessageLabel(self)
         self.ip_message.setObjectName("ipMessage")
+        self._build_review_parts(tasks, undo_ms)
         ip_layout = QVBoxLayout(self)
         ip_layout.setSpacing(8)
         ip_layout.addWidget(
@@ -97,12 +119,25 @@ class TrustedIpPanel(QGroupBox):
         )
         ip_layout.addLayout(filter_row)
         ip_layout.addWidget(self.ip_message)
+        ip_layout.addWidget(self.undo_bar)
         ip_layout.addWidget(self.table, 1)
         ip_layout.addWidget(self.empty_label)
         ip_layout.addLayout(paging_row)
         delete_shortcut = QShortcut(QKeySequence.StandardKey.Delete, self.table)
         delete_shortcut.setContext(Qt.ShortcutContext.WidgetShortcut)
         delete_shortcut.activated.connect(self.remove_selected)
+        self._build_operations(tasks, changes)
+        self._update_buttons()
+
+    def _build_review_parts(self, tasks: TaskManager, undo_ms: int) -> None:
+        """The Undo bar and the count of addresses needing review."""
+        self.undo_bar = UndoBar(self, duration_ms=undo_ms)
+        self.undo_bar.undo_requested.connect(self._undo)
+        self._removed: list[int] = []
+        self._counting = Query(self, tasks, label="trusted IPs to review", failed=no_count)
+
+    def _build_operations(self, tasks: TaskManager, changes: ChangeHub) -> None:
+        """Removing and putting back, each one at a time, announced to other screens."""
         ops = Operations(self, tasks, changes=changes)
         self.removing = ops.make(
             "remove",
@@ -113,10 +148,13 @@ class TrustedIpPanel(QGroupBox):
             handle={PermissionDenied: self._may_not_remove},
             announces={TRUSTED_IPS},
         )
-        self._update_buttons()
+        self.restoring = ops.make(
+            "restore", message=self.ip_message, failure=self.tr("Nothing was put back"),
+            busy=lambda _on, _text: self._update_buttons(), announces={TRUSTED_IPS},
+        )  # fmt: skip
 
     def _build_filter_row(self) -> QHBoxLayout:
-        """The filter, the spinner and Reload."""
+        """The filter, Needs review, the spinner, Trace and Reload."""
         self.filter_edit, self._filter_timer = search_box(
             self,
             "ipFilterEdit",
@@ -125,6 +163,7 @@ class TrustedIpPanel(QGroupBox):
             self._apply_filter,
             label=self.tr("Filter trusted IP addresses"),
         )
+        self.review_button = review_button(self, self._review_toggled)
         self.reload_button = reload_button(
             self,
             "reloadIpsButton",
@@ -143,6 +182,7 @@ class TrustedIpPanel(QGroupBox):
         filter_row = QHBoxLayout()
         filter_row.setSpacing(6)
         filter_row.addWidget(self.filter_edit, 1)
+        filter_row.addWidget(self.review_button)
         filter_row.addWidget(self.ip_busy)
         filter_row.addWidget(self.trace_button)
         filter_row.addWidget(self.reload_button)
@@ -161,6 +201,7 @@ class TrustedIpPanel(QGroupBox):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
             header.resizeSection(column, width)
         header.setSectionResizeMode(USER, QHeaderView.ResizeMode.Stretch)
+        self.table.setColumnHidden(REASONS, True)
         header.setSectionResizeMode(REMOVE, QHeaderView.ResizeMode.Fixed)
         header.resizeSection(REMOVE, 40)
         self.remove_delegate = RemoveIconDelegate(self.table)
@@ -216,6 +257,23 @@ class TrustedIpPanel(QGroupBox):
         self.model.reload()
         self._update_ip_busy()
 
+    def _review_toggled(self, on: bool) -> None:
+        self._reselect = set()
+        review_columns(self.table, on)
+        self.model.set_review(on)
+        self._update_ip_busy()
+
+    def _count_review(self) -> None:
+        """How many rows need review, for the box title and the Security tab (off the GUI
+        thread; a newer count drops an older one)."""
+        self._counting.restart()
+        service, actor = self.ip_service, self.actor
+        self._counting.run(lambda: service.review_count(actor), self._show_review_count)
+
+    def _show_review_count(self, count: int) -> None:
+        self.review_count = count
+        self._tab_title = label_review_count(self, self.review_button, count, self._tab_title)
+
     def _apply_filter(self) -> None:
         self._filter_timer.stop()
         self._reselect = set()
@@ -248,16 +306,19 @@ class TrustedIpPanel(QGroupBox):
                 else ""
             )
         empty = page is None or not page.rows
-        self.empty_label.setText(
-            self.tr("No trusted address matches “{text}”.").format(text=self.model.filter_text)
-            if self.model.filter_text
-            else self.tr("No address is trusted at the moment.")
-        )
+        if self.model.filter_text:
+            text = self.tr("No trusted address matches “{text}”.")
+        elif self.model.review:
+            text = self.tr("No trusted address needs review.")
+        else:
+            text = self.tr("No address is trusted at the moment.")
+        self.empty_label.setText(text.format(text=self.model.filter_text))
         self.empty_label.setVisible(empty)
         if self._reselect:
             self._select_ids(self._reselect)
             self._reselect = set()
         self._update_buttons()
+        self._count_review()
         self.shown.emit()
 
     def _page_failed(self, exc: object) -> None:
@@ -337,12 +398,15 @@ class TrustedIpPanel(QGroupBox):
 
         def confirmed() -> None:
             def done(removed: int) -> None:
+                if removed and self.can_edit:
+                    self._offer_undo(wanted, removed)
                 if removed == len(wanted):
-                    self.ip_message.show_success(
-                        self.tr("1 trusted address removed.")
-                        if removed == 1
-                        else self.tr("{n} trusted addresses removed.").format(n=removed)
-                    )
+                    if not self.can_edit:
+                        self.ip_message.show_success(
+                            self.tr("1 trusted address removed.")
+                            if removed == 1
+                            else self.tr("{n} trusted addresses removed.").format(n=removed)
+                        )
                 else:
                     self.ip_message.show_notice(
                         self.tr(
@@ -355,6 +419,7 @@ class TrustedIpPanel(QGroupBox):
                 self._update_ip_busy()
 
             self.ip_message.clear_message()
+            self.undo_bar.dismiss()
             self.removing.run(lambda: service.remove(actor, wanted), done)
 
         ask(
@@ -366,6 +431,40 @@ class TrustedIpPanel(QGroupBox):
             danger=True,
             informative=self.tr("Logins from there will need a security code again."),
         )
+
+    def _offer_undo(self, ids: list[int], removed: int) -> None:
+        self._removed = list(ids)
+        self.undo_bar.offer(
+            self.tr("Removed 1 trusted address.")
+            if removed == 1
+            else self.tr("Removed {n} trusted addresses.").format(n=removed),
+            self.tr("Undo: put back the addresses just removed"),
+        )
+
+    def _undo(self) -> None:
+        """Put back what the last removal took (the core allows only one's own, just now)."""
+        wanted, self._removed = self._removed, []
+        if not wanted or self.restoring.running:
+            return
+        service, actor = self.ip_service, self.actor
+
+        def done(restored: int) -> None:
+            if restored:
+                self.ip_message.show_success(
+                    self.tr("1 trusted address put back.")
+                    if restored == 1
+                    else self.tr("{n} trusted addresses put back.").format(n=restored)
+                )
+            else:
+                self.ip_message.show_notice(
+                    self.tr("Nothing was put back: the time for Undo had passed.")
+                )
+            self._reselect = set(wanted)
+            self.model.reload()
+            self._update_ip_busy()
+
+        self.ip_message.clear_message()
+        self.restoring.run(lambda: service.restore(actor, wanted), done)
 
     def _may_not_remove(self, exc: PermissionDenied) -> None:
         self.ip_message.show_error(error_text(exc, self.tr("Nothing was removed")))
