@@ -262,6 +262,8 @@ class TrustedIpRemoval(Base):
     address: Mapped[str] = mapped_column(String(45))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    trusted_by: Mapped[str | None] = mapped_column(String(64))
+    trusted_on: Mapped[str | None] = mapped_column(String(255))
     removed_by: Mapped[int] = mapped_column(Integer)
     removed_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

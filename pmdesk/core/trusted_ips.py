@@ -315,6 +315,11 @@ def trust(
 # ----- the service --------------------------------------------------------------------------
 
 
+#: A removed row as DELETE … RETURNING gives it: id, person, address, created, last used, and
+#: who trusted it on which workstation.
+_Removed = tuple[int, int, str, datetime, datetime | None, str | None, str | None]
+
+
 class TrustedIpService:
     def __init__(self, ctx: CoreContext) -> None:
         self._ctx = ctx
@@ -558,6 +563,8 @@ class TrustedIpService:
                     address=row.address,
                     created_at=row.created_at,
                     last_used_at=row.last_used_at,
+                    trusted_by=row.trusted_by,
+                    trusted_on=row.trusted_on,
                 )
             )
             s.flush()
@@ -717,7 +724,7 @@ class TrustedIpService:
         undoable = undoable and actor.person_id is not None
         if undoable and self._server_undo:
             s.execute(text("SELECT set_config(:name, 'on', true)"), {"name": UNDOABLE_SETTING})
-        deleted_rows: list[tuple[int, int, str, datetime, datetime | None]] = []
+        deleted_rows: list[_Removed] = []
         for start in range(0, len(ids), 500):
             stmt = delete(TrustedIp).where(TrustedIp.id.in_(ids[start : start + 500]))
             if person_id is not None:
@@ -731,10 +738,14 @@ class TrustedIpService:
                     TrustedIp.address,
                     TrustedIp.created_at,
                     TrustedIp.last_used_at,
+                    TrustedIp.trusted_by,
+                    TrustedIp.trusted_on,
                 ),
                 execution_options={"synchronize_session": False},
             )
-            deleted_rows.extend((int(r[0]), int(r[1]), str(r[2]), r[3], r[4]) for r in result.all())
+            deleted_rows.extend(
+                (int(r[0]), int(r[1]), str(r[2]), r[3], r[4], r[5], r[6]) for r in result.all()
+            )
         if undoable and not self._server_undo and actor.person_id is not None:
             self._keep_for_undo(s, actor.person_id, stamp, deleted_rows)
         subjects = _subjects(s, {r[1] for r in deleted_rows})
@@ -749,7 +760,7 @@ class TrustedIpService:
                     subjects.get(owner, f"person #{owner}"),
                     _trust_detail(address, created_at, row_id),
                 )
-                for row_id, owner, address, created_at, _used in sorted(deleted_rows)
+                for row_id, owner, address, created_at, *_rest in sorted(deleted_rows)
             ),
         )
         return len(deleted_rows)
@@ -759,7 +770,7 @@ class TrustedIpService:
         s: Session,
         me: int,
         now: datetime,
-        rows: Sequence[tuple[int, int, str, datetime, datetime | None]],
+        rows: Sequence[_Removed],
     ) -> None:
         """What ``restore`` may put back; older snapshots go."""
         s.execute(
@@ -773,10 +784,12 @@ class TrustedIpService:
                 address=address,
                 created_at=created_at,
                 last_used_at=used,
+                trusted_by=by,
+                trusted_on=on,
                 removed_by=me,
                 removed_at=now,
             )
-            for row_id, owner, address, created_at, used in rows
+            for row_id, owner, address, created_at, used, by, on in sorted(rows)
         )
 
     def _purge_challenges(self, size: int) -> int:

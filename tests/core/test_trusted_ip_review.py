@@ -3,10 +3,10 @@ pages, and Undo of a removal (only one's own, within the window, exactly as the 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from pmdesk.core.audit import Event
 from pmdesk.core.clock import ShiftedClock
@@ -31,7 +31,7 @@ def used(ctx: CoreContext, ids: list[int], after: timedelta | None) -> None:
             row.last_used_at = None if after is None else row.created_at + after
 
 
-def rows_of(ctx: CoreContext, *ids: int) -> list[tuple[int, int, str, datetime, datetime | None]]:
+def rows_of(ctx: CoreContext, *ids: int) -> list[tuple[object, ...]]:
     with stage(ctx.db) as s:
         found = s.execute(
             select(
@@ -40,6 +40,8 @@ def rows_of(ctx: CoreContext, *ids: int) -> list[tuple[int, int, str, datetime, 
                 TrustedIp.address,
                 TrustedIp.created_at,
                 TrustedIp.last_used_at,
+                TrustedIp.trusted_by,
+                TrustedIp.trusted_on,
             ).where(TrustedIp.id.in_(ids) if ids else True)
         ).all()
         return sorted(tuple(r) for r in found)  # type: ignore[misc]
@@ -146,13 +148,19 @@ def test_undo_puts_back_exactly_the_removed_rows_and_is_audited(
         ctx.db, [(ann, HOME, 3 * DAY), (ben, "192.168.1.4", 2 * DAY), (ann, "10.1.0.9", DAY)]
     )
     used(ctx, ids[:1], timedelta(hours=5))
+    with stage(ctx.db) as s:  # who trusted it, and where: what a sign-in's reason names
+        s.execute(
+            update(TrustedIp)
+            .where(TrustedIp.id == ids[0])
+            .values(trusted_by="ann", trusted_on="WS-07")
+        )
     before = rows_of(ctx)
     service = TrustedIpService(ctx)
     assert service.remove(actor(boss), ids[:2]) == 2
     assert rows_of(ctx) == before[2:]
     clock.advance(timedelta(seconds=30))
     assert service.restore(actor(boss), ids[:2]) == 2
-    assert rows_of(ctx) == before, "same ids, people, addresses, created_at and last_used_at"
+    assert rows_of(ctx) == before, "same ids, people, addresses, times, who and where"
     restored = log_of(ctx, Event.IP_RESTORED)
     assert [subject for subject, _ in restored] == ["ann", "ben"]
     assert restored[0][1].startswith(f"address {HOME}, trusted since ")

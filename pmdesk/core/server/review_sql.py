@@ -44,10 +44,11 @@ STATEMENTS: tuple[str, ...] = (
         END IF;
         DELETE FROM {_S}.trusted_ip_removals r WHERE r.removed_at < {_S}.now() - {_WINDOW};
         INSERT INTO {_S}.trusted_ip_removals
-               (trusted_ip_id, person_id, address, created_at, last_used_at, removed_by,
-                removed_at)
-        SELECT g.id, g.person_id, g.address, g.created_at, g.last_used_at, me, {_S}.now()
-        FROM gone g;
+               (trusted_ip_id, person_id, address, created_at, last_used_at, trusted_by,
+                trusted_on, removed_by, removed_at)
+        SELECT g.id, g.person_id, g.address, g.created_at, g.last_used_at, g.trusted_by,
+               g.trusted_on, me, {_S}.now()
+        FROM gone g ORDER BY g.id;
         RETURN NULL;
     END
     $$""",
@@ -81,19 +82,22 @@ STATEMENTS: tuple[str, ...] = (
         who := coalesce({_S}.actor_name((SELECT x.login FROM {_S}.personnel x WHERE x.id = me),
                                         mine.kind), 'unknown');
         FOR r IN
-            DELETE FROM {_S}.trusted_ip_removals x
+            SELECT * FROM {_S}.trusted_ip_removals x
              WHERE x.trusted_ip_id = ANY(wanted) AND x.removed_by = me
                AND x.removed_at >= {_S}.now() - {_WINDOW}
-            RETURNING x.*
+             ORDER BY x.id FOR UPDATE
         LOOP
+            DELETE FROM {_S}.trusted_ip_removals x WHERE x.id = r.id;
             SELECT * INTO p FROM {_S}.personnel o WHERE o.id = r.person_id;
             CONTINUE WHEN NOT FOUND;
             new_id := CASE WHEN EXISTS (SELECT 1 FROM {_S}.trusted_ips t
                                         WHERE t.id = r.trusted_ip_id)
                       THEN nextval(pg_get_serial_sequence('{_S}.trusted_ips', 'id'))::integer
                       ELSE r.trusted_ip_id END;
-            INSERT INTO {_S}.trusted_ips (id, person_id, address, created_at, last_used_at)
-            VALUES (new_id, r.person_id, r.address, r.created_at, r.last_used_at)
+            INSERT INTO {_S}.trusted_ips (id, person_id, address, created_at, last_used_at,
+                                          trusted_by, trusted_on)
+            VALUES (new_id, r.person_id, r.address, r.created_at, r.last_used_at, r.trusted_by,
+                    r.trusted_on)
             ON CONFLICT ON CONSTRAINT uq_trusted_ips_person_address DO NOTHING;
             CONTINUE WHEN NOT FOUND;
             restored := restored + 1;
