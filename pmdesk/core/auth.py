@@ -20,11 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from pmdesk.core import audit, codes, lockout, sessions
+from pmdesk.core import audit, codes, helpdesk, lockout, sessions
 from pmdesk.core.audit import Event
 from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.db import first_line
@@ -57,7 +57,7 @@ from pmdesk.core.login_results import (
     too_soon,
     wrong_code,
 )
-from pmdesk.core.models import LoginChallenge, Person
+from pmdesk.core.models import HelpdeskCode, LoginChallenge, Person
 from pmdesk.core.passwords import MAX_PASSWORD_LENGTH, Passwords
 from pmdesk.core.people import display_name, is_locked
 from pmdesk.core.security import load_settings
@@ -121,6 +121,16 @@ def usable_destination(
         return clean_email(person.email) or None
     except FieldInvalid:
         return None
+
+
+def _live_helpdesk_code(s: Session, person_id: int | None, now: datetime) -> HelpdeskCode | None:
+    if person_id is None:
+        return None
+    return s.execute(
+        select(HelpdeskCode).where(
+            HelpdeskCode.person_id == person_id, HelpdeskCode.expires_at > now
+        )
+    ).scalar_one_or_none()
 
 
 class LoginService:
@@ -539,6 +549,7 @@ class LoginService:
                 log.warning("security code for %s not sent: %s", pending.subject, error)
             attempts = row.attempts if row is not None else pending.attempts
             trust_refused = trust_refusal(s, pending.actor.address)
+            helpdesk_code = _live_helpdesk_code(s, pending.actor.person_id, now) is not None
             resend_after = (
                 row.last_sent_at + RESEND_INTERVAL
                 if row is not None and row.last_sent_at is not None
@@ -554,6 +565,7 @@ class LoginService:
             delivery_error=error,
             attempts_left=max(0, MAX_CODE_ATTEMPTS - attempts),
             trust_refused=trust_refused,
+            helpdesk_code=helpdesk_code,
         )
 
     def _record_health(self, method: str, error: DeliveryError | None) -> None:
@@ -588,10 +600,20 @@ class LoginService:
                 or snapshot.voided
                 or snapshot.attempts >= MAX_CODE_ATTEMPTS
             )
+            desk = (
+                s.execute(
+                    select(HelpdeskCode).where(HelpdeskCode.person_id == person_id)
+                ).scalar_one_or_none()
+                if person_id is not None and helpdesk.normalise(code) is not None
+                else None
+            )
+            desk_hash = desk.code_hash if desk is not None else None
         if stored is None or person_id is None:
             return self._invalid_challenge(None)
         # Outside any transaction: scrypt takes tens of milliseconds.
         matches = not dead and codes.code_matches(code, stored)
+        # A helpdesk code read out over the phone (core.helpdesk) works in its place.
+        desk_matches = not dead and desk_hash is not None and helpdesk.matches(code, desk_hash)
 
         def settle(s: Session) -> SignedIn | Refused:
             # Runs again if the server breaks a deadlock: it only reads and writes the DB.
@@ -617,13 +639,19 @@ class LoginService:
                 self._audit_refusal(s, actor, "locked")
                 return Refused(RefusalReason.BAD_CREDENTIALS, GENERIC_REFUSAL)
 
-            if matches and challenge.code_hash == stored:
+            detail = "security code"
+            expected, right = stored, matches
+            if desk_matches and desk_hash is not None:
+                used_desk = self._use_helpdesk_code(s, person.id, desk_hash, now)
+                if used_desk is not None:
+                    expected, right, detail = challenge.code_hash, True, used_desk
+            if right and challenge.code_hash == expected:
                 # The conditional UPDATE is the single-use guarantee, whatever the isolation level.
                 used = s.execute(
                     update(LoginChallenge)
                     .where(
                         LoginChallenge.id == challenge_id,
-                        LoginChallenge.code_hash == stored,
+                        LoginChallenge.code_hash == expected,
                         LoginChallenge.used_at.is_(None),
                         LoginChallenge.retired_at.is_(None),
                         LoginChallenge.voided.is_(False),
@@ -635,7 +663,6 @@ class LoginService:
                 )
                 if getattr(used, "rowcount", 0) != 1:
                     return self._invalid_challenge(s, actor, "already used")
-                detail = "security code"
                 trusted_now = False
                 if trust_this_ip and challenge.address is not None:
                     trusted_now = (
@@ -651,6 +678,25 @@ class LoginService:
             return self._wrong_code(s, actor, person, challenge, now, code)
 
         return self._ctx.db.write_transaction(settle)
+
+    def _use_helpdesk_code(
+        self, s: Session, person_id: int, code_hash: str, now: datetime
+    ) -> str | None:
+        """Delete the person's helpdesk code if it is still the one checked and live (used
+        once: the conditional DELETE decides between two tries at once); the sign-in's detail,
+        or None."""
+        row = s.execute(
+            select(HelpdeskCode).where(HelpdeskCode.person_id == person_id).with_for_update()
+        ).scalar_one_or_none()
+        if row is None or row.code_hash != code_hash or row.expires_at <= now:
+            return None
+        detail = helpdesk.login_detail(row.issued_by_name, row.reason)
+        gone = s.execute(
+            delete(HelpdeskCode)
+            .where(HelpdeskCode.id == row.id, HelpdeskCode.code_hash == code_hash)
+            .execution_options(synchronize_session=False)
+        )
+        return detail if getattr(gone, "rowcount", 0) == 1 else None
 
     def _challenge_state(
         self,
@@ -696,7 +742,8 @@ class LoginService:
         voided = attempts >= MAX_CODE_ATTEMPTS
         challenge.attempts = attempts
         challenge.voided = voided
-        shape = "wrong" if codes.well_formed(code) else "malformed"
+        well_formed = codes.well_formed(code) or helpdesk.normalise(code) is not None
+        shape = "wrong" if well_formed else "malformed"
         self._audit(
             s, actor, Event.CODE_FAILED, f"{shape} code, attempt {attempts} of {MAX_CODE_ATTEMPTS}"
         )

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from pmdesk.core import codes, sessions
+from pmdesk.core import codes, helpdesk, sessions
 from pmdesk.core.clock import Clock
 from pmdesk.core.context import Actor
 from pmdesk.core.db import Database
@@ -146,7 +146,7 @@ class ServerLogin:
                 "check_code(:challenge, :code, :trust, :ws, :kind, :os_user)",
                 challenge=_sendable_challenge(challenge_id),
                 # Malformed ('' never matches): the server counts a wrong attempt, as auth does.
-                code=code if codes.well_formed(code) else "",
+                code=code if codes.well_formed(code) else (helpdesk.normalise(code) or ""),
                 trust=bool(trust),
                 ws=self._workstation,
                 **self._session_parameters,
@@ -265,6 +265,7 @@ class ServerLogin:
             delivery_error=problem,
             attempts_left=int(answer.get("attempts_left", 0)),
             trust_refused=refusal,
+            helpdesk_code=bool(answer.get("helpdesk")),
         )
 
     def _refused(self, answer: Answer, too_soon_message: str) -> Refused:

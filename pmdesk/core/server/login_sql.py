@@ -368,7 +368,9 @@ STATEMENTS: tuple[str, ...] = (
             'attempts_left', greatest(0, {_L["max_code_attempts"]} - c.attempts),
             'expires_at', c.expires_at,
             'resend_at', c.last_sent_at + make_interval(secs => {_L["resend_interval_s"]}),
-            'relay_last_seen_s', {_S}.relay_last_seen_s(), 'matched', matched)
+            'relay_last_seen_s', {_S}.relay_last_seen_s(), 'matched', matched,
+            'helpdesk', EXISTS (SELECT 1 FROM {_S}.helpdesk_codes h
+                                WHERE h.person_id = c.person_id AND h.expires_at > now_))
     $$""",
     # Step 1: the password (auth.LoginService.begin).
     f"DROP FUNCTION IF EXISTS {_S}.sign_in(text, text, text, text)",
@@ -535,7 +537,14 @@ STATEMENTS: tuple[str, ...] = (
         p {_S}.personnel%ROWTYPE;
         c {_S}.login_challenges%ROWTYPE;
         refusal jsonb;
-        well_formed boolean := code IS NOT NULL AND code ~ '^[0-9]{{6}}$';
+        six boolean := code IS NOT NULL AND code ~ '^[0-9]{{6}}$';
+        -- A helpdesk code (core.helpdesk): twelve digits, typed in groups or not.
+        desk_code text := CASE WHEN length(code) <= 40
+                               THEN translate(code, ' -', '') END;
+        desk boolean := desk_code ~ '^[0-9]{{12}}$';
+        issued {_S}.helpdesk_codes%ROWTYPE;
+        well_formed boolean := six OR coalesce(desk, false);
+        matched boolean := false;
         tries integer;
         detail text := 'security code';
         trusted_to text;
@@ -558,7 +567,20 @@ STATEMENTS: tuple[str, ...] = (
             RETURN {_S}.refuse(p.login, address, ws, 'locked', 'bad_credentials');
         END IF;
 
-        IF well_formed AND {_S}.same_secret(c.code_hash, {_S}.code_hash(c.id, code)) THEN
+        IF six THEN
+            matched := {_S}.same_secret(c.code_hash, {_S}.code_hash(c.id, code));
+        ELSIF desk THEN
+            -- Used once: deleted under its row lock; live by the database clock.
+            SELECT * INTO issued FROM {_S}.helpdesk_codes h WHERE h.person_id = p.id FOR UPDATE;
+            IF FOUND AND issued.expires_at > now_ AND {_S}.same_secret(issued.code_hash,
+                    {_S}.code_hash('helpdesk:' || p.id, desk_code)) THEN
+                DELETE FROM {_S}.helpdesk_codes WHERE id = issued.id;
+                matched := true;
+                detail := 'helpdesk code issued by ' || issued.issued_by_name || ': '
+                          || issued.reason;
+            END IF;
+        END IF;
+        IF matched THEN
             UPDATE {_S}.login_challenges SET used_at = now_ WHERE id = c.id;
             IF trust AND c.address IS NOT NULL THEN
                 why_not := {_S}.trust_refusal(c.address);

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pmdesk.core.server import (
     guards_sql,
+    helpdesk_sql,
     login_sql,
     networks_sql,
     passwords_sql,
@@ -32,6 +33,7 @@ def statements() -> tuple[str, ...]:
         *rules_sql.STATEMENTS,
         *personnel_audit_sql.STATEMENTS,
         *reads_sql.STATEMENTS,
+        *helpdesk_sql.STATEMENTS,
     )
 
 
@@ -41,6 +43,7 @@ SECRET_TABLES: tuple[str, ...] = (
     *queue_sql.SECRET_TABLES,
     *sessions_sql.SECRET_TABLES,
     *rules_sql.SECRET_TABLES,
+    *helpdesk_sql.SECRET_TABLES,
 )
 #: Functions (``name(argument types)``) the workstation role may call. ``check_password``
 #: is no longer one of them since the whole sign-in is the server's (level 3): called
@@ -54,6 +57,7 @@ WORKSTATION_FUNCTIONS: tuple[str, ...] = (
     *relay_sql.WORKSTATION_FUNCTIONS,
     *rules_sql.WORKSTATION_FUNCTIONS,
     *reads_sql.WORKSTATION_FUNCTIONS,
+    *helpdesk_sql.WORKSTATION_FUNCTIONS,
 )
 #: Tables only migrations and the owner write (the guards refuse it too).
 SEEDED_TABLES: tuple[str, ...] = guards_sql.SEEDED_TABLES
