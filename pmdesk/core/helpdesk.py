@@ -32,7 +32,7 @@ from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.errors import NotFound, PermissionDenied, ValidationError
 from pmdesk.core.models import HelpdeskCode, Person
 from pmdesk.core.modules import SYSTEM_SECURITY, Action
-from pmdesk.core.permissions import require
+from pmdesk.core.permissions import can, require
 from pmdesk.core.server.roles import SCHEMA
 from pmdesk.core.validation import FieldInvalid, clean_text
 
@@ -72,6 +72,15 @@ class LiveCode:
     expires_at: datetime
     issued_by: str
     reason: str
+
+
+@dataclass(frozen=True)
+class HelpdeskState:
+    """What Personnel's form shows (System → Security Read): the live code, if any, and
+    whether this user may issue or cancel one for the person (Security Edit, not oneself)."""
+
+    live: LiveCode | None
+    may_issue: bool
 
 
 def new_code() -> str:
@@ -241,6 +250,13 @@ class HelpdeskCodeService:
             if row is None:
                 return None
             return LiveCode(row.expires_at, row.issued_by_name, row.reason)
+
+    def state(self, actor: Actor, person_id: int) -> HelpdeskState:
+        """For Personnel's form; PermissionDenied without System → Security Read."""
+        live = self.live(actor, person_id)
+        with self._ctx.db.session() as s:
+            may_edit = can(s, actor, SYSTEM_SECURITY, Action.EDIT)
+        return HelpdeskState(live, may_edit and actor.person_id != person_id)
 
     def _issue_on_server(
         self, actor: Actor, person_id: int, reason: str, minutes: int
