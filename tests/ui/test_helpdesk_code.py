@@ -12,13 +12,21 @@ from pytestqt.qtbot import QtBot
 from sqlalchemy import select
 
 from pmdesk.bootstrap import App
+from pmdesk.core.auth import SignedIn
+from pmdesk.core.context import Actor
 from pmdesk.core.db import Database
-from pmdesk.core.helpdesk import REASON_REQUIRED
+from pmdesk.core.helpdesk import REASON_REQUIRED, HelpdeskCodeService
 from pmdesk.core.models import AuditEvent, HelpdeskCode, Person
 from pmdesk.core.validation import login_key
+from pmdesk.ui.login_dialog import LoginDialog
 from pmdesk.ui.personnel.helpdesk_dialog import HelpdeskCodeDialog
 from pmdesk.ui.personnel.view import PersonnelPage
+from tests.helpers.login import CollectingDelivery, add_user, enable_two_factor
 from tests.helpers.qt import answer, personnel_idle
+from tests.ui.conftest import ADMIN_LOGIN
+from tests.ui.test_login import delivery as delivery
+from tests.ui.test_login import dialog as dialog
+from tests.ui.test_login import monotonic as monotonic
 from tests.ui.test_personnel import _open
 from tests.ui.test_personnel import page as page  # the fixtures, reused
 from tests.ui.test_personnel import staff as staff
@@ -110,3 +118,27 @@ def test_no_row_for_a_person_without_login_nor_for_oneself_to_issue(
     row = page.editor.helpdesk_row
     assert row.isVisibleTo(page.editor)
     assert not row.issue_button.isVisibleTo(page.editor)
+
+
+def test_the_login_dialog_takes_the_helpdesk_code_when_mail_fails(
+    qtbot: QtBot, dialog: LoginDialog, ui_app: App, admin_id: int, delivery: CollectingDelivery
+) -> None:
+    """The mail server refuses (on the hardened leg the relay sends, which changes nothing
+    here): the code step still comes, says to enter the helpdesk's code, and takes it grouped."""
+    enable_two_factor(ui_app.context)
+    sofie = add_user(ui_app.context, "sofie", "a long enough secret")
+    issued = HelpdeskCodeService(ui_app.context).issue(
+        Actor(name=ADMIN_LOGIN, person_id=admin_id), sofie, "Ticket 4711"
+    )
+    delivery.fail_with = "The mail server refused the message."
+    qtbot.keyClicks(dialog.username_edit, "sofie")
+    qtbot.keyClicks(dialog.password_edit, "a long enough secret")
+    qtbot.keyClick(dialog.password_edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: dialog.step == dialog.CODE and not dialog.busy.running, timeout=20_000)
+    assert dialog.sent_label.text().endswith("nter the code the helpdesk gave you.")
+    qtbot.keyClicks(dialog.code_edit, issued.grouped)  # typed in its groups: spaces go
+    assert dialog.code_edit.text() == issued.code
+    with qtbot.waitSignal(dialog.signed_in, timeout=20_000) as signal:
+        qtbot.keyClick(dialog.code_edit, Qt.Key.Key_Return)
+    result = signal.args[0] if signal.args else None
+    assert isinstance(result, SignedIn) and result.person_id == sofie

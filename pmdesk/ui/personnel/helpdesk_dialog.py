@@ -11,6 +11,7 @@ from PySide6.QtGui import QFont, QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -149,16 +150,17 @@ class HelpdeskCodeDialog(WrappingDialog):
         self.close_button = make_primary(QPushButton(self.tr("Close"), page))
         self.close_button.setObjectName("closeCodeButton")
         self.close_button.clicked.connect(self.accept)
-        buttons = QDialogButtonBox(page)
-        buttons.addButton(self.copy_button, QDialogButtonBox.ButtonRole.ActionRole)
-        buttons.addButton(self.close_button, QDialogButtonBox.ButtonRole.AcceptRole)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.copy_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.close_button)
         layout = QVBoxLayout(page)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.read_out_label)
         layout.addWidget(self.code_label)
         layout.addWidget(self.expiry_label)
         layout.addStretch(1)
-        layout.addWidget(buttons)
+        layout.addLayout(buttons)
         return page
 
     def show_code(self, issued: IssuedCode) -> None:
