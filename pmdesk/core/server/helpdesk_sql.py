@@ -53,6 +53,8 @@ _MAY_EDIT = f"""
         END IF;"""
 
 STATEMENTS: tuple[str, ...] = (
+    # No grant and no policy: whatever the grants, no login role sees a row (§5.2).
+    f"ALTER TABLE {_S}.helpdesk_codes ENABLE ROW LEVEL SECURITY",
     f"""
     CREATE OR REPLACE FUNCTION {_S}.issue_helpdesk_code(
         person integer, reason text, minutes integer)
