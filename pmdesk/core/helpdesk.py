@@ -23,7 +23,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from pmdesk.core import audit, codes
@@ -171,12 +171,13 @@ class HelpdeskCodeService:
             require(s, actor, SYSTEM_SECURITY, Action.EDIT)
             person = _person(s, person_id)
             now = self._ctx.clock.now(s)
-            gone = s.execute(
-                delete(HelpdeskCode)
-                .where(HelpdeskCode.person_id == person.id)
-                .execution_options(synchronize_session=False)
-            )
-            replaced = getattr(gone, "rowcount", 0)
+            earlier = s.execute(
+                select(HelpdeskCode).where(HelpdeskCode.person_id == person.id).with_for_update()
+            ).scalar_one_or_none()
+            replaced = earlier is not None and earlier.expires_at > now
+            if earlier is not None:
+                s.delete(earlier)
+                s.flush()  # before the new row: one per person
             expires_at = now + timedelta(minutes=clean_minutes_)
             s.add(
                 HelpdeskCode(
@@ -196,9 +197,9 @@ class HelpdeskCodeService:
                 actor,
                 Event.HELPDESK_CODE_ISSUED,
                 subject=person.login,
-                detail=_issued_detail(clean_minutes_, clean_reason_, bool(replaced)),
+                detail=_issued_detail(clean_minutes_, clean_reason_, replaced),
             )
-            return IssuedCode(code, expires_at, person.login, bool(replaced))
+            return IssuedCode(code, expires_at, person.login, replaced)
 
     def cancel(self, actor: Actor, person_id: int) -> bool:
         """Remove the person's code; whether there was a live one."""

@@ -186,6 +186,9 @@ def test_the_code_expires_on_the_database_clock(
     assert not step.helpdesk_code
     refused = login.verify(step.challenge_id, issued.code, False)
     assert isinstance(refused, Refused) and refused.reason is RefusalReason.WRONG_CODE
+    # A new code after an expired one replaces nothing live.
+    again = HelpdeskCodeService(ctx).issue(_boss(people), people["alice"], REASON)
+    assert not again.replaced and len(_rows(ctx)) == 1
 
 
 def test_wrong_helpdesk_codes_count_towards_the_lockout(

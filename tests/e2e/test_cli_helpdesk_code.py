@@ -6,18 +6,25 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import select
 
 from pmdesk.core.audit import Event
+from pmdesk.core.context import CoreContext
 from pmdesk.core.db import Database
+from pmdesk.core.helpdesk import HelpdeskCodeService
 from pmdesk.core.models import HelpdeskCode
+from pmdesk.secrets import MemoryStore
 from tests.helpers.cli import audit_of as events
 from tests.helpers.cli import database_now as now
 from tests.helpers.cli import pmdesk_on as pmdesk
-from tests.helpers.cli import sign_in_admin, sign_out_all
+from tests.helpers.cli import real_keyring, sign_in_admin, sign_out_all
 from tests.helpers.databases import stage
-from tests.helpers.staff import add_group, add_person
+from tests.helpers.login import add_user, enable_two_factor
+from tests.helpers.staff import actor, add_group, add_person
+
+PASSWORD = "Cobalt-Harbour-19"
 
 
 def _codes(db: Database) -> list[HelpdeskCode]:
@@ -68,3 +75,34 @@ def test_temp_code_needs_a_session_and_security_edit(sqlite_db: Database) -> Non
     code, out, err = pmdesk(db, "user", "temp-code", "alice", "--reason", "Ticket 9")
     assert code == 0, err
     assert len(_codes(db)) == 1
+
+
+def test_pmdesk_login_takes_the_helpdesk_code_while_the_mail_server_is_down(
+    sqlite_db: Database, closed_port: int, tmp_path: Path
+) -> None:
+    """Codes go by SMTP to a port where no mail server listens: ``pmdesk login`` says so, offers
+    the helpdesk code, and signs in with it typed in its groups."""
+    db = sqlite_db
+    real_keyring()
+    ctx = CoreContext(db=db, secrets=MemoryStore(), outbox_default=tmp_path)
+    bob = add_user(ctx, "bob", PASSWORD)
+    enable_two_factor(
+        ctx,
+        delivery_method="smtp",
+        smtp_host="127.0.0.1",
+        smtp_port=closed_port,
+        smtp_security="none",
+        smtp_from="security@workshop.example",
+    )
+    boss = add_person(db, "boss")
+    issued = HelpdeskCodeService(ctx).issue(actor(boss, "boss"), bob, "Ticket 12")
+
+    code, out, err = pmdesk(
+        db, "login", "bob", "--password-stdin", stdin=f"{PASSWORD}\n{issued.grouped}\nn\n"
+    )
+
+    assert code == 0, err
+    assert "The security code could not be sent" in err
+    assert "Or enter the one-time code the helpdesk gave you." in out
+    assert "Signed in as bob" in out
+    assert _codes(db) == []

@@ -65,7 +65,7 @@ STATEMENTS: tuple[str, ...] = (
         code text;
         now_ timestamp := {_S}.now();
         until timestamp;
-        replaced integer;
+        replaced boolean;
     BEGIN{_WHO}{_MAY_EDIT}
         IF person = me THEN
             RAISE EXCEPTION {_quoted(helpdesk.SELF_REFUSAL)} USING ERRCODE = 'PMD01';
@@ -88,8 +88,9 @@ STATEMENTS: tuple[str, ...] = (
             RAISE EXCEPTION {_quoted(helpdesk.NO_LOGIN)}
                 USING ERRCODE = 'PMD05', DETAIL = 'person';
         END IF;
-        DELETE FROM {_S}.helpdesk_codes h WHERE h.person_id = p.id;
-        GET DIAGNOSTICS replaced = ROW_COUNT;
+        DELETE FROM {_S}.helpdesk_codes h WHERE h.person_id = p.id
+        RETURNING h.expires_at > now_ INTO replaced;
+        replaced := coalesce(replaced, false);
         code := {_S}.new_code() || {_S}.new_code();
         until := now_ + make_interval(mins => minutes);
         INSERT INTO {_S}.helpdesk_codes (person_id, code_hash, reason, issued_by, issued_by_name,
@@ -99,10 +100,10 @@ STATEMENTS: tuple[str, ...] = (
         PERFORM {_S}.audit_row(actor, '{Event.HELPDESK_CODE_ISSUED}', p.login,
             {_S}.client_address(), mine.workstation,
             'valid ' || minutes || ' min'
-            || CASE WHEN replaced > 0 THEN '; replaced the live code' ELSE '' END
+            || CASE WHEN replaced THEN '; replaced the live code' ELSE '' END
             || '; reason: ' || why);
         RETURN jsonb_build_object('code', code, 'expires_at', until, 'login', p.login,
-                                  'replaced', replaced > 0);
+                                  'replaced', replaced);
     END
     $$""",
     f"""
