@@ -26,9 +26,9 @@ from tests.helpers.login import (
     add_user,
     cheap_passwords,
     enable_two_factor,
+    mail_server_down,
     person,
     service,
-    set_security,
 )
 from tests.helpers.staff import actor, add_group
 
@@ -227,14 +227,7 @@ def test_the_code_signs_in_while_the_mail_server_is_down(
 ) -> None:
     """Codes go by SMTP to a port where no mail server listens: the code step still comes, and
     the helpdesk code signs in."""
-    set_security(
-        ctx,
-        delivery_method="smtp",
-        smtp_host="127.0.0.1",
-        smtp_port=closed_port,
-        smtp_security="none",
-        smtp_from="security@workshop.example",
-    )
+    mail_server_down(ctx, closed_port)
     issued = HelpdeskCodeService(ctx).issue(_boss(people), people["alice"], REASON)
     login = LoginService(ctx, passwords=cheap_passwords(), workstation=WORKSTATION)
 

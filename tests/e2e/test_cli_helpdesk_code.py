@@ -21,7 +21,7 @@ from tests.helpers.cli import database_now as now
 from tests.helpers.cli import pmdesk_on as pmdesk
 from tests.helpers.cli import real_keyring, sign_in_admin, sign_out_all
 from tests.helpers.databases import stage
-from tests.helpers.login import add_user, enable_two_factor
+from tests.helpers.login import add_user, enable_two_factor, mail_server_down
 from tests.helpers.staff import actor, add_group, add_person
 
 PASSWORD = "Cobalt-Harbour-19"
@@ -86,14 +86,8 @@ def test_pmdesk_login_takes_the_helpdesk_code_while_the_mail_server_is_down(
     real_keyring()
     ctx = CoreContext(db=db, secrets=MemoryStore(), outbox_default=tmp_path)
     bob = add_user(ctx, "bob", PASSWORD)
-    enable_two_factor(
-        ctx,
-        delivery_method="smtp",
-        smtp_host="127.0.0.1",
-        smtp_port=closed_port,
-        smtp_security="none",
-        smtp_from="security@workshop.example",
-    )
+    enable_two_factor(ctx)
+    mail_server_down(ctx, closed_port)
     boss = add_person(db, "boss")
     issued = HelpdeskCodeService(ctx).issue(actor(boss, "boss"), bob, "Ticket 12")
 
