@@ -312,6 +312,7 @@ class LoginService:
                     settings.delivery.method,
                     delivery,
                     region=settings.delivery.phone_region,
+                    helpdesk=_live_helpdesk_code(s, person.id, now) is not None,
                 )
 
         pending = self._ctx.db.write_transaction(decide)
@@ -381,9 +382,12 @@ class LoginService:
         delivery: Delivery | None,
         *,
         region: str = DEFAULT_PHONE_REGION,
+        helpdesk: bool = False,
     ) -> tuple[CodeMessage, str] | Refused:
-        """A fresh code message and where it goes, or NO_EMAIL when it can go nowhere.
-        Phone numbers without a country code are read as ones of ``region``."""
+        """A fresh code message and where it goes, or NO_EMAIL when it can go nowhere; with
+        ``helpdesk`` (a live helpdesk code) nowhere is '' rather than a refusal, so the code
+        step still comes. Phone numbers without a country code are read as ones of
+        ``region``."""
         message = CodeMessage(
             person_name=display_name(person),
             email=person.email,
@@ -399,6 +403,8 @@ class LoginService:
                 destination = delivery.destination(message)
             except Exception as exc:
                 log.error("delivery.destination failed: %s", type(exc).__name__)
+        if destination is None and helpdesk:
+            return message, ""
         if destination is None:
             self._audit(s, actor, Event.LOGIN_REFUSED, f"reason=no_destination method={method}")
             log.info("login refused for %s: nowhere to send a code (%s)", actor.name, method)
@@ -417,6 +423,7 @@ class LoginService:
         delivery: Delivery | None,
         *,
         region: str = DEFAULT_PHONE_REGION,
+        helpdesk: bool = False,
     ) -> _Pending | Refused:
         # The person's codes still waiting, locked after the person's row (the order verify()
         # uses): two begins at once are decided one after the other.
@@ -438,7 +445,7 @@ class LoginService:
             self._audit_refusal(s, actor, "too_soon")
             return too_soon(last_sent + RESEND_INTERVAL, now, SIGN_IN_TOO_SOON)
         prepared = self._prepare_code(
-            s, actor, person, ttl_minutes, method, delivery, region=region
+            s, actor, person, ttl_minutes, method, delivery, region=region, helpdesk=helpdesk
         )
         if isinstance(prepared, Refused):
             return prepared
@@ -506,7 +513,10 @@ class LoginService:
         delivery health)."""
         error = problem
         step: Step | None = "settings" if problem is not None else None
-        if delivery is not None and error is None:
+        nowhere = not pending.destination  # only with a live helpdesk code (_prepare_code)
+        if nowhere:
+            error = NO_PHONE_MESSAGE if is_sms(method) else NO_EMAIL_MESSAGE
+        elif delivery is not None and error is None:
             try:
                 delivery.send(pending.message)
             except (DeliveryError, SecretStoreError) as exc:
@@ -521,7 +531,7 @@ class LoginService:
             error = "Code delivery is not set up."
         if error is not None:
             error = error.replace(pending.message.code, "******")
-        masked = mask_destination(pending.destination)
+        masked = mask_destination(pending.destination) if not nowhere else ""
 
         with self._ctx.db.write_session() as s:
             now = self._ctx.clock.now(s)  # sending may have taken a while
@@ -555,7 +565,8 @@ class LoginService:
                 if row is not None and row.last_sent_at is not None
                 else now
             )
-        self._record_health(method, DeliveryError(error, step=step) if error else None)
+        if not nowhere:  # no fault of the delivery method's
+            self._record_health(method, DeliveryError(error, step=step) if error else None)
         return CodeNeeded(
             challenge_id=pending.challenge_id,
             destination=masked,

@@ -12,7 +12,14 @@ from sqlalchemy import select
 
 from pmdesk.core import helpdesk
 from pmdesk.core.audit import Event
-from pmdesk.core.auth import CodeNeeded, LoginService, RefusalReason, Refused, SignedIn
+from pmdesk.core.auth import (
+    NO_EMAIL_MESSAGE,
+    CodeNeeded,
+    LoginService,
+    RefusalReason,
+    Refused,
+    SignedIn,
+)
 from pmdesk.core.clock import ShiftedClock
 from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.errors import PermissionDenied, ValidationError
@@ -237,3 +244,25 @@ def test_the_code_signs_in_while_the_mail_server_is_down(
     assert step.delivery_error is not None and step.helpdesk_code
     signed = login.verify(step.challenge_id, issued.grouped, False)
     assert isinstance(signed, SignedIn) and signed.login == "alice"
+
+
+def test_with_nowhere_to_send_a_code_the_helpdesk_code_still_signs_in(
+    ctx: CoreContext, people: dict[str, int]
+) -> None:
+    """A person without an e-mail address is refused a code as before, unless a helpdesk code
+    is live: then the code step comes, saying why nothing was sent, and takes it."""
+    carl = add_user(ctx, "carl", PASSWORD, email="")
+    delivery = CollectingDelivery()
+    login = service(ctx, delivery)
+    refused = login.begin("carl", PASSWORD)
+    assert isinstance(refused, Refused) and refused.reason is RefusalReason.NO_EMAIL
+
+    issued = HelpdeskCodeService(ctx).issue(_boss(people), carl, REASON)
+    step = login.begin("carl", PASSWORD)
+
+    assert isinstance(step, CodeNeeded), step
+    assert step.helpdesk_code and step.destination == ""
+    assert step.delivery_error == NO_EMAIL_MESSAGE
+    assert delivery.sent == []
+    signed = login.verify(step.challenge_id, issued.grouped, False)
+    assert isinstance(signed, SignedIn) and signed.person_id == carl

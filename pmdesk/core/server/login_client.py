@@ -244,9 +244,13 @@ class ServerLogin:
                 else trust_refusal(s, self._db.client_address(s))
             )
         state = status.get("state")
-        if state == "failed" and status.get("error") == NO_PHONE_MESSAGE:
+        helpdesk = bool(answer.get("helpdesk"))
+        if state == "failed" and status.get("error") == NO_PHONE_MESSAGE and not helpdesk:
             return Refused(RefusalReason.NO_EMAIL, NO_PHONE_MESSAGE)
-        if state == "sent":
+        if not answer.get("destination"):  # nowhere to send: only the helpdesk code works
+            sms = is_sms(str(answer.get("method", "")))
+            problem = NO_PHONE_MESSAGE if sms else NO_EMAIL_MESSAGE
+        elif state == "sent":
             problem = None
         elif state == "failed":
             problem = str(status.get("error") or "The code could not be sent.")
@@ -265,7 +269,7 @@ class ServerLogin:
             delivery_error=problem,
             attempts_left=int(answer.get("attempts_left", 0)),
             trust_refused=refusal,
-            helpdesk_code=bool(answer.get("helpdesk")),
+            helpdesk_code=helpdesk,
         )
 
     def _refused(self, answer: Answer, too_soon_message: str) -> Refused:

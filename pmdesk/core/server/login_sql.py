@@ -459,7 +459,9 @@ STATEMENTS: tuple[str, ...] = (
                 'retry_at', last_sent + make_interval(secs => {_L["resend_interval_s"]})));
         END IF;
         dest := {_S}.destination(p, settings.delivery_method);
-        IF dest IS NULL THEN
+        -- Nowhere to send a code: refused, unless a live helpdesk code will do (core.helpdesk).
+        IF dest IS NULL AND NOT EXISTS (SELECT 1 FROM {_S}.helpdesk_codes h
+                                        WHERE h.person_id = p.id AND h.expires_at > now_) THEN
             RETURN {_S}.refuse(p.login, address, ws,
                 'no_destination method=' || settings.delivery_method, 'no_destination',
                                 jsonb_build_object('method', settings.delivery_method));
@@ -475,12 +477,18 @@ STATEMENTS: tuple[str, ...] = (
         c.send_count := 0;
         c.attempts := 0;
         c.voided := false;
-        c.code_hash := {_S}.queue_code(c.id, p, settings.delivery_method, dest,
-                                       settings.code_ttl_minutes, address, ws, now_);
+        IF dest IS NULL THEN  -- no code at all: only the helpdesk code matches
+            c.code_hash := 'none';
+            c.last_sent_at := NULL;
+        ELSE
+            c.code_hash := {_S}.queue_code(c.id, p, settings.delivery_method, dest,
+                                           settings.code_ttl_minutes, address, ws, now_);
+        END IF;
         INSERT INTO {_S}.login_challenges SELECT c.*;
         PERFORM {_S}.audit_row(p.login, 'login.code_required', p.login, address, ws,
                                'code valid ' || settings.code_ttl_minutes || ' min');
-        RETURN {_S}.code_needed(c, dest, now_, matched);
+        RETURN {_S}.code_needed(c, dest, now_, matched)
+               || jsonb_build_object('method', settings.delivery_method);
     END
     $$""",
     # Why a challenge cannot take a code (or, renewing, a new code) now: NULL when it can.
