@@ -123,16 +123,6 @@ def usable_destination(
         return None
 
 
-def _live_helpdesk_code(s: Session, person_id: int | None, now: datetime) -> HelpdeskCode | None:
-    if person_id is None:
-        return None
-    return s.execute(
-        select(HelpdeskCode).where(
-            HelpdeskCode.person_id == person_id, HelpdeskCode.expires_at > now
-        )
-    ).scalar_one_or_none()
-
-
 class LoginService:
     """The login flow. Thread-safe: every call opens its own units of work."""
 
@@ -312,7 +302,7 @@ class LoginService:
                     settings.delivery.method,
                     delivery,
                     region=settings.delivery.phone_region,
-                    helpdesk=_live_helpdesk_code(s, person.id, now) is not None,
+                    helpdesk=self._live_helpdesk_code(s, person.id, now),
                 )
 
         pending = self._ctx.db.write_transaction(decide)
@@ -559,7 +549,7 @@ class LoginService:
                 log.warning("security code for %s not sent: %s", pending.subject, error)
             attempts = row.attempts if row is not None else pending.attempts
             trust_refused = trust_refusal(s, pending.actor.address)
-            helpdesk_code = _live_helpdesk_code(s, pending.actor.person_id, now) is not None
+            helpdesk_code = self._live_helpdesk_code(s, pending.actor.person_id, now)
             resend_after = (
                 row.last_sent_at + RESEND_INTERVAL
                 if row is not None and row.last_sent_at is not None
@@ -615,7 +605,9 @@ class LoginService:
                 s.execute(
                     select(HelpdeskCode).where(HelpdeskCode.person_id == person_id)
                 ).scalar_one_or_none()
-                if person_id is not None and helpdesk.normalise(code) is not None
+                if person_id is not None
+                and helpdesk.normalise(code) is not None
+                and not helpdesk.on_server(self._ctx.db)
                 else None
             )
             desk_hash = desk.code_hash if desk is not None else None
@@ -689,6 +681,18 @@ class LoginService:
             return self._wrong_code(s, actor, person, challenge, now, code)
 
         return self._ctx.db.write_transaction(settle)
+
+    def _live_helpdesk_code(self, s: Session, person_id: int | None, now: datetime) -> bool:
+        """Whether the person has a live helpdesk code (never on a hardened database, whose
+        server-decided sign-in alone reads them)."""
+        if person_id is None or helpdesk.on_server(self._ctx.db):
+            return False
+        found = s.execute(
+            select(HelpdeskCode.id).where(
+                HelpdeskCode.person_id == person_id, HelpdeskCode.expires_at > now
+            )
+        ).first()
+        return found is not None
 
     def _use_helpdesk_code(
         self, s: Session, person_id: int, code_hash: str, now: datetime

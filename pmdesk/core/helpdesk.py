@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from pmdesk.core import audit, codes
 from pmdesk.core.audit import Event
 from pmdesk.core.context import Actor, CoreContext
+from pmdesk.core.db import Database
 from pmdesk.core.errors import NotFound, PermissionDenied, ValidationError
 from pmdesk.core.models import HelpdeskCode, Person
 from pmdesk.core.modules import SYSTEM_SECURITY, Action
@@ -147,14 +148,19 @@ def login_detail(issued_by: str, reason: str) -> str:
     return f"helpdesk code issued by {issued_by}: {reason}"
 
 
+def on_server(db: Database) -> bool:
+    """A hardened PostgreSQL keeps ``helpdesk_codes`` from every login role: its functions
+    act (a sign-in the client decides there, before level 3, knows no helpdesk codes)."""
+    return db.backend == "postgresql" and db.hardening_level > 0
+
+
 class HelpdeskCodeService:
     def __init__(self, ctx: CoreContext) -> None:
         self._ctx = ctx
 
     @property
     def _on_server(self) -> bool:
-        """A hardened PostgreSQL keeps the table from every login role: its functions act."""
-        return self._ctx.db.backend == "postgresql" and self._ctx.db.hardening_level > 0
+        return on_server(self._ctx.db)
 
     def issue(
         self, actor: Actor, person_id: int, reason: str, minutes: int = DEFAULT_MINUTES
