@@ -64,6 +64,9 @@ def _ask(prompt: str, *, secret: bool = False) -> str | None:
     return line.rstrip("\r\n")
 
 
+HELPDESK_HINT = "Or enter the one-time code the helpdesk gave you."
+
+
 def _minutes(seconds: int) -> str:
     minutes = max(1, round(seconds / 60))
     return "1 minute" if minutes == 1 else f"{minutes} minutes"
@@ -78,6 +81,8 @@ def _show_code_needed(needed: CodeNeeded) -> None:
             f"A security code was sent to {needed.destination}. "
             f"It is valid for {_minutes(needed.valid_seconds)}."
         )
+    if needed.helpdesk_code:
+        print(HELPDESK_HINT)
 
 
 def _refuse(refused: Refused) -> int:

@@ -1,4 +1,4 @@
-"""pmdesk user add | list | check | unlock | passwd."""
+"""pmdesk user add | list | check | unlock | passwd | temp-code."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pmdesk.commands.common import (
     read_secret,
     signed_in,
 )
+from pmdesk.core import helpdesk
 from pmdesk.core.groups import find_group
 from pmdesk.core.personnel import PersonForm, PersonnelService, PersonRecord, PersonRow
 from pmdesk.core.trusted_ips import TrustedIpService
@@ -55,6 +56,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     passwd.add_argument("login")
     passwd.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    temp = add_command(
+        sub,
+        "temp-code",
+        _temp_code,
+        "issue a one-time sign-in code to read out to a user over the phone (System → Security "
+        "Edit); it replaces the user's live one",
+    )
+    temp.add_argument("login")
+    temp.add_argument("--reason", required=True, help="why, or a ticket reference (1-200 chars)")
+    temp.add_argument(
+        "--minutes",
+        type=int,
+        default=helpdesk.DEFAULT_MINUTES,
+        help=f"how long it is valid ({helpdesk.MIN_MINUTES}-{helpdesk.MAX_MINUTES}, "
+        f"default {helpdesk.DEFAULT_MINUTES})",
     )
 
 
@@ -157,4 +174,17 @@ def _passwd(app: App, args: argparse.Namespace) -> int:
         else ""
     )
     print(f"Password changed for {record.form.login}{note}.")
+    return 0
+
+
+def _temp_code(app: App, args: argparse.Namespace) -> int:
+    actor = signed_in(args)
+    record = _find(app, args.login)
+    issued = helpdesk.HelpdeskCodeService(app.context).issue(
+        actor, record.id, args.reason, args.minutes
+    )
+    until = issued.expires_at.astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    note = " It replaces the code issued before." if issued.replaced else ""
+    print(f"Helpdesk code for {issued.login}: {issued.grouped}")
+    print(f"Valid once, until {until}.{note} Read it out now: it is not shown again.")
     return 0

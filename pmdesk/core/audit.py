@@ -46,6 +46,8 @@ class Event(StrEnum):
     IP_NOT_TRUSTED = "ip.not_trusted"
     NETWORK_ADDED = "network.added"
     NETWORK_REMOVED = "network.removed"
+    HELPDESK_CODE_ISSUED = "helpdesk_code.issued"
+    HELPDESK_CODE_CANCELLED = "helpdesk_code.cancelled"
     TWO_FACTOR_ENABLED = "2fa.enabled"
     TWO_FACTOR_DISABLED = "2fa.disabled"
     SETTING_CHANGED = "setting.changed"
@@ -84,6 +86,8 @@ EVENT_NAMES: dict[str, str] = {
     Event.IP_NOT_TRUSTED: "IP not trusted",
     Event.NETWORK_ADDED: "Office network added",
     Event.NETWORK_REMOVED: "Office network removed",
+    Event.HELPDESK_CODE_ISSUED: "Helpdesk code issued",
+    Event.HELPDESK_CODE_CANCELLED: "Helpdesk code cancelled",
     Event.TWO_FACTOR_ENABLED: "Two-step turned on",
     Event.TWO_FACTOR_DISABLED: "Two-step turned off",
     Event.SETTING_CHANGED: "Setting changed",

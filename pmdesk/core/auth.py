@@ -20,11 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from pmdesk.core import audit, codes, lockout, sessions
+from pmdesk.core import audit, codes, helpdesk, lockout, sessions
 from pmdesk.core.audit import Event
 from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.db import first_line
@@ -57,7 +57,7 @@ from pmdesk.core.login_results import (
     too_soon,
     wrong_code,
 )
-from pmdesk.core.models import LoginChallenge, Person
+from pmdesk.core.models import HelpdeskCode, LoginChallenge, Person
 from pmdesk.core.passwords import MAX_PASSWORD_LENGTH, Passwords
 from pmdesk.core.people import display_name, is_locked
 from pmdesk.core.security import load_settings
@@ -302,6 +302,7 @@ class LoginService:
                 settings.delivery.method,
                 delivery,
                 region=settings.delivery.phone_region,
+                helpdesk=self._live_helpdesk_code(s, person.id, now),
             )
 
         pending = self._ctx.db.write_transaction(decide)
@@ -371,9 +372,12 @@ class LoginService:
         delivery: Delivery | None,
         *,
         region: str = DEFAULT_PHONE_REGION,
+        helpdesk: bool = False,
     ) -> tuple[CodeMessage, str] | Refused:
-        """A fresh code message and where it goes, or NO_EMAIL when it can go nowhere.
-        Phone numbers without a country code are read as ones of ``region``."""
+        """A fresh code message and where it goes, or NO_EMAIL when it can go nowhere; with
+        ``helpdesk`` (a live helpdesk code) nowhere is '' rather than a refusal, so the code
+        step still comes. Phone numbers without a country code are read as ones of
+        ``region``."""
         message = CodeMessage(
             person_name=display_name(person),
             email=person.email,
@@ -389,6 +393,8 @@ class LoginService:
                 destination = delivery.destination(message)
             except Exception as exc:
                 log.error("delivery.destination failed: %s", type(exc).__name__)
+        if destination is None and helpdesk:
+            return message, ""
         if destination is None:
             self._audit(s, actor, Event.LOGIN_REFUSED, f"reason=no_destination method={method}")
             log.info("login refused for %s: nowhere to send a code (%s)", actor.name, method)
@@ -407,6 +413,7 @@ class LoginService:
         delivery: Delivery | None,
         *,
         region: str = DEFAULT_PHONE_REGION,
+        helpdesk: bool = False,
     ) -> _Pending | Refused:
         # The person's codes still waiting, locked after the person's row (the order verify()
         # uses): two begins at once are decided one after the other.
@@ -428,7 +435,7 @@ class LoginService:
             self._audit_refusal(s, actor, "too_soon")
             return too_soon(last_sent + RESEND_INTERVAL, now, SIGN_IN_TOO_SOON)
         prepared = self._prepare_code(
-            s, actor, person, ttl_minutes, method, delivery, region=region
+            s, actor, person, ttl_minutes, method, delivery, region=region, helpdesk=helpdesk
         )
         if isinstance(prepared, Refused):
             return prepared
@@ -496,7 +503,10 @@ class LoginService:
         delivery health)."""
         error = problem
         step: Step | None = "settings" if problem is not None else None
-        if delivery is not None and error is None:
+        nowhere = not pending.destination  # only with a live helpdesk code (_prepare_code)
+        if nowhere:
+            error = NO_PHONE_MESSAGE if is_sms(method) else NO_EMAIL_MESSAGE
+        elif delivery is not None and error is None:
             try:
                 delivery.send(pending.message)
             except (DeliveryError, SecretStoreError) as exc:
@@ -511,7 +521,7 @@ class LoginService:
             error = "Code delivery is not set up."
         if error is not None:
             error = error.replace(pending.message.code, "******")
-        masked = mask_destination(pending.destination)
+        masked = mask_destination(pending.destination) if not nowhere else ""
 
         with self._ctx.db.write_session() as s:
             now = self._ctx.clock.now(s)  # sending may have taken a while
@@ -539,12 +549,14 @@ class LoginService:
                 log.warning("security code for %s not sent: %s", pending.subject, error)
             attempts = row.attempts if row is not None else pending.attempts
             trust_refused = trust_refusal(s, pending.actor.address)
+            helpdesk_code = self._live_helpdesk_code(s, pending.actor.person_id, now)
             resend_after = (
                 row.last_sent_at + RESEND_INTERVAL
                 if row is not None and row.last_sent_at is not None
                 else now
             )
-        self._record_health(method, DeliveryError(error, step=step) if error else None)
+        if not nowhere:  # no fault of the delivery method's
+            self._record_health(method, DeliveryError(error, step=step) if error else None)
         return CodeNeeded(
             challenge_id=pending.challenge_id,
             destination=masked,
@@ -554,6 +566,7 @@ class LoginService:
             delivery_error=error,
             attempts_left=max(0, MAX_CODE_ATTEMPTS - attempts),
             trust_refused=trust_refused,
+            helpdesk_code=helpdesk_code,
         )
 
     def _record_health(self, method: str, error: DeliveryError | None) -> None:
@@ -588,10 +601,22 @@ class LoginService:
                 or snapshot.voided
                 or snapshot.attempts >= MAX_CODE_ATTEMPTS
             )
+            desk = (
+                s.execute(
+                    select(HelpdeskCode).where(HelpdeskCode.person_id == person_id)
+                ).scalar_one_or_none()
+                if person_id is not None
+                and helpdesk.normalise(code) is not None
+                and not helpdesk.on_server(self._ctx.db)
+                else None
+            )
+            desk_hash = desk.code_hash if desk is not None else None
         if stored is None or person_id is None:
             return self._invalid_challenge(None)
         # Outside any transaction: scrypt takes tens of milliseconds.
         matches = not dead and codes.code_matches(code, stored)
+        # A helpdesk code read out over the phone (core.helpdesk) works in its place.
+        desk_matches = not dead and desk_hash is not None and helpdesk.matches(code, desk_hash)
 
         def settle(s: Session) -> SignedIn | Refused:
             # Runs again if the server breaks a deadlock: it only reads and writes the DB.
@@ -617,13 +642,19 @@ class LoginService:
                 self._audit_refusal(s, actor, "locked")
                 return Refused(RefusalReason.BAD_CREDENTIALS, GENERIC_REFUSAL)
 
-            if matches and challenge.code_hash == stored:
+            detail = "security code"
+            expected, right = stored, matches
+            if desk_matches and desk_hash is not None:
+                used_desk = self._use_helpdesk_code(s, person.id, desk_hash, now)
+                if used_desk is not None:
+                    expected, right, detail = challenge.code_hash, True, used_desk
+            if right and challenge.code_hash == expected:
                 # The conditional UPDATE is the single-use guarantee, whatever the isolation level.
                 used = s.execute(
                     update(LoginChallenge)
                     .where(
                         LoginChallenge.id == challenge_id,
-                        LoginChallenge.code_hash == stored,
+                        LoginChallenge.code_hash == expected,
                         LoginChallenge.used_at.is_(None),
                         LoginChallenge.retired_at.is_(None),
                         LoginChallenge.voided.is_(False),
@@ -635,7 +666,6 @@ class LoginService:
                 )
                 if getattr(used, "rowcount", 0) != 1:
                     return self._invalid_challenge(s, actor, "already used")
-                detail = "security code"
                 trusted_now = False
                 if trust_this_ip and challenge.address is not None:
                     trusted_now = (
@@ -651,6 +681,37 @@ class LoginService:
             return self._wrong_code(s, actor, person, challenge, now, code)
 
         return self._ctx.db.write_transaction(settle)
+
+    def _live_helpdesk_code(self, s: Session, person_id: int | None, now: datetime) -> bool:
+        """Whether the person has a live helpdesk code (never on a hardened database, whose
+        server-decided sign-in alone reads them)."""
+        if person_id is None or helpdesk.on_server(self._ctx.db):
+            return False
+        found = s.execute(
+            select(HelpdeskCode.id).where(
+                HelpdeskCode.person_id == person_id, HelpdeskCode.expires_at > now
+            )
+        ).first()
+        return found is not None
+
+    def _use_helpdesk_code(
+        self, s: Session, person_id: int, code_hash: str, now: datetime
+    ) -> str | None:
+        """Delete the person's helpdesk code if it is still the one checked and live (used
+        once: the conditional DELETE decides between two tries at once); the sign-in's detail,
+        or None."""
+        row = s.execute(
+            select(HelpdeskCode).where(HelpdeskCode.person_id == person_id).with_for_update()
+        ).scalar_one_or_none()
+        if row is None or row.code_hash != code_hash or row.expires_at <= now:
+            return None
+        detail = helpdesk.login_detail(row.issued_by_name, row.reason)
+        gone = s.execute(
+            delete(HelpdeskCode)
+            .where(HelpdeskCode.id == row.id, HelpdeskCode.code_hash == code_hash)
+            .execution_options(synchronize_session=False)
+        )
+        return detail if getattr(gone, "rowcount", 0) == 1 else None
 
     def _challenge_state(
         self,
@@ -696,7 +757,8 @@ class LoginService:
         voided = attempts >= MAX_CODE_ATTEMPTS
         challenge.attempts = attempts
         challenge.voided = voided
-        shape = "wrong" if codes.well_formed(code) else "malformed"
+        well_formed = codes.well_formed(code) or helpdesk.normalise(code) is not None
+        shape = "wrong" if well_formed else "malformed"
         self._audit(
             s, actor, Event.CODE_FAILED, f"{shape} code, attempt {attempts} of {MAX_CODE_ATTEMPTS}"
         )

@@ -23,6 +23,7 @@ RESEND_INTERVAL = timedelta(seconds=30)
 # A login attempt can be renewed with new codes, but not forever.
 MAX_CHALLENGE_AGE = timedelta(hours=1)
 CODE_RE = re.compile(r"\A[0-9]{6}\Z", re.ASCII)
+DIGITS_RE = re.compile(r"\A[0-9]+\Z", re.ASCII)
 CHALLENGE_ID_RE = re.compile(r"\A[A-Za-z0-9_-]{16,64}\Z", re.ASCII)
 
 # scrypt: N = 2^12 with r = 8 is 4 MiB and ~9 ms per code (2^14, 16 MiB, took ~40 ms, twice per
@@ -47,9 +48,15 @@ def new_challenge_id() -> str:
     return secrets.token_urlsafe(32)
 
 
-def well_formed(code: object) -> bool:
-    """Exactly six ASCII digits; anything else (any type, any length) is False, never raises."""
-    return isinstance(code, str) and len(code) == CODE_LENGTH and bool(CODE_RE.fullmatch(code))
+def well_formed(code: object, length: int = CODE_LENGTH) -> bool:
+    """Exactly ``length`` (six) ASCII digits; anything else (any type, any length) is False,
+    never raises."""
+    return (
+        isinstance(code, str)
+        and len(code) == length
+        and code.isascii()
+        and bool(DIGITS_RE.fullmatch(code))
+    )
 
 
 def well_formed_challenge_id(challenge_id: object) -> bool:
@@ -72,18 +79,19 @@ def _digest(code: str, salt: bytes, n: int) -> bytes:
     )
 
 
-def hash_code(code: str) -> str:
-    """``n<N>$salt$hash`` (hex) with a fresh random salt; the code itself is never stored."""
-    if not well_formed(code):
-        raise ValueError("a security code is six ASCII digits")
+def hash_code(code: str, length: int = CODE_LENGTH) -> str:
+    """``n<N>$salt$hash`` (hex) with a fresh random salt; the code itself is never stored.
+    ``length``: the digits of the code (six; a helpdesk code has more)."""
+    if not well_formed(code, length):
+        raise ValueError(f"a code here is {length} ASCII digits")
     salt = secrets.token_bytes(_SALT_BYTES)
     n = _SCRYPT_N
     return f"n{n}${salt.hex()}${_digest(code, salt, n).hex()}"
 
 
-def code_matches(code: object, stored: str) -> bool:
+def code_matches(code: object, stored: str, length: int = CODE_LENGTH) -> bool:
     """Whether ``code`` is the code hashed in ``stored``. Malformed input is simply False."""
-    if not well_formed(code):
+    if not well_formed(code, length):
         return False
     assert isinstance(code, str)
     parts = stored.split("$")

@@ -68,6 +68,9 @@ class CodeNeeded:
     # Why this address can never be trusted here (trusted_ips.why_not_trustable), or None:
     # the dialog and `pmdesk login` say so instead of offering "Trust this IP".
     trust_refused: str | None = None
+    # The person has a live helpdesk code (core.helpdesk): the code step takes it as well, and
+    # says so, above all when the code could not be sent.
+    helpdesk_code: bool = False
 
 
 @dataclass(frozen=True)

@@ -309,6 +309,24 @@ class LoginChallenge(Base):
     )
 
 
+class HelpdeskCode(Base):
+    """A one-time sign-in code the helpdesk read out to one person (at most one each). Only its
+    hash is kept; it works in the code step of a sign-in until ``expires_at`` (database clock)."""
+
+    __tablename__ = "helpdesk_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("personnel.id", ondelete="CASCADE"), unique=True
+    )
+    code_hash: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str] = mapped_column(String(200))  # a reason or ticket reference
+    issued_by: Mapped[int | None] = mapped_column(ForeignKey("personnel.id", ondelete="SET NULL"))
+    issued_by_name: Mapped[str] = mapped_column(String(255))  # as the log names the issuer
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class UserSession(Base):
     """A signed-in desktop app or command-line session. Only the token's hash is kept here."""
 

@@ -18,6 +18,7 @@ from pmdesk.core.delivery.base import DeliverySettings
 from pmdesk.core.delivery.factory import secret_key
 from pmdesk.core.errors import PermissionDenied
 from pmdesk.core.groups import find_group
+from pmdesk.core.helpdesk import HelpdeskCodeService, HelpdeskState
 from pmdesk.core.modules import ADMINISTRATOR_GROUP, Action
 from pmdesk.core.office_networks import OUTSIDE, load_networks, network_of
 from pmdesk.core.permissions import rights_of
@@ -61,13 +62,14 @@ class PersonDetails:
     trusted_ips: Sequence[TrustedIpRow] | None  # None: this user may not see them
     server_now: datetime
     sessions: Sequence[SessionRow] | None = None  # None: this user may not see them
+    helpdesk: HelpdeskState | None = None  # None: this user may not see it
 
 
 def person_details(
     ctx: CoreContext, service: PersonnelService, actor: Actor, person_id: int
 ) -> PersonDetails:
-    """A person, their trusted addresses and open sessions (where ``actor`` may see them), and
-    the database clock the form measures expiry by."""
+    """A person, their trusted addresses, open sessions and helpdesk code (where ``actor`` may
+    see them), and the database clock the form measures expiry by."""
     record = service.get(actor, person_id)
     trusted: Sequence[TrustedIpRow] | None
     try:
@@ -79,7 +81,12 @@ def person_details(
         open_sessions = SessionService(ctx).for_person(actor, person_id)
     except PermissionDenied:
         open_sessions = None
-    return PersonDetails(record, trusted, server_now(ctx), open_sessions)
+    desk: HelpdeskState | None
+    try:
+        desk = HelpdeskCodeService(ctx).state(actor, person_id) if record.form.login else None
+    except PermissionDenied:
+        desk = None
+    return PersonDetails(record, trusted, server_now(ctx), open_sessions, desk)
 
 
 # ----- System → Security ----------------------------------------------------------------------

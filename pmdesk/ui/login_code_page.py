@@ -19,6 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from pmdesk.core.codes import CODE_LENGTH
+from pmdesk.core.helpdesk import CODE_DIGITS as HELPDESK_DIGITS
 from pmdesk.ui.icons import icon, pixmap
 from pmdesk.ui.login_backend import format_duration, seconds_from
 from pmdesk.ui.widgets import hint_label, repolish
@@ -98,8 +100,11 @@ class LoginCodePage(QWidget):
         resend_row.addStretch(1)
         code_form.addRow("", resend_row)
 
-    def show_sent(self, destination: str | None, *, resent: bool, failed: bool) -> None:
-        """Where the code went (or that it could not be sent)."""
+    def show_sent(
+        self, destination: str | None, *, resent: bool, failed: bool, helpdesk: bool = False
+    ) -> None:
+        """Where the code went (or that it could not be sent); ``helpdesk``: the person has a
+        live helpdesk code (core.helpdesk), which the box takes as well."""
         if failed:
             text = self.tr("The security code could not be sent.")
         elif not destination:
@@ -108,7 +113,16 @@ class LoginCodePage(QWidget):
             text = self.tr("A new security code was sent to {destination}.")
         else:
             text = self.tr("A security code was sent to {destination}.")
-        self.sent_label.setText(text.format(destination=destination))
+        text = text.format(destination=destination)
+        if helpdesk:
+            text += " " + (
+                self.tr("Enter the code the helpdesk gave you.")
+                if failed
+                else self.tr("Or enter the code the helpdesk gave you.")
+            )
+        self.sent_label.setText(text)
+        # Room for a helpdesk code pasted in its groups ("1234 5678 9012"): spaces go.
+        self.code_edit.setMaxLength(HELPDESK_DIGITS + 2 if helpdesk else CODE_LENGTH)
 
     def show_trust_refusal(self, reason: object, *, busy: bool) -> None:
         """An address that can never be trusted here: "Trust this IP" is off, disabled, and

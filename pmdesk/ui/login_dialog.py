@@ -397,8 +397,9 @@ class LoginDialog(QDialog):
         valid, resend_in = code_timing(result)
         self._code_deadline = now + valid if valid is not None else None
         self._resend_deadline = now + resend_in
+        failed, helpdesk = bool(result.delivery_error), result.helpdesk_code
         self.code_page.show_sent(
-            result.destination, resent=resent, failed=bool(result.delivery_error)
+            result.destination, resent=resent, failed=failed, helpdesk=helpdesk
         )
         self.code_page.show_trust_refusal(result.trust_refused, busy=self._busy)
         if result.delivery_error:

@@ -33,6 +33,7 @@ from pmdesk.core.audit import AuditService
 from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.db import Database
 from pmdesk.core.groups import GroupService
+from pmdesk.core.helpdesk import HelpdeskCodeService
 from pmdesk.core.office_networks import OfficeNetworkService
 from pmdesk.core.personnel import PersonnelService
 from pmdesk.core.security import SecurityService
@@ -44,6 +45,7 @@ from pmdesk.core.trusted_ips import TrustedIpService
 SERVICES: tuple[type, ...] = (
     AuditService,
     GroupService,
+    HelpdeskCodeService,
     OfficeNetworkService,
     PersonnelService,
     SecurityService,

@@ -122,6 +122,19 @@ def enable_two_factor(ctx: CoreContext, **values: Any) -> None:
     set_security(ctx, two_factor_enabled=True, **values)
 
 
+def mail_server_down(ctx: CoreContext, port: int) -> None:
+    """Codes by plain SMTP to ``port`` on loopback, where no mail server listens (the
+    ``closed_port`` fixture): every send fails at connecting."""
+    set_security(
+        ctx,
+        delivery_method="smtp",
+        smtp_host="127.0.0.1",
+        smtp_port=port,
+        smtp_security="none",
+        smtp_from="security@workshop.example",
+    )
+
+
 def service(
     ctx: CoreContext, delivery: CollectingDelivery, *, workstation: str = WORKSTATION
 ) -> LoginService:

@@ -12,6 +12,7 @@ import pytest
 from PySide6.QtCore import QPoint, QRect
 from PySide6.QtWidgets import QDialog, QLabel, QScrollArea, QWidget
 from pytestqt.qtbot import QtBot
+from sqlalchemy import select
 
 from pmdesk.bootstrap import App
 from pmdesk.core.auth import CodeNeeded, LoginService
@@ -217,3 +218,50 @@ def test_conflict_message(
     capture(dialog, "personnel-conflict", folder)
     capture(main_window, "personnel-conflict-window", folder)
     dialog.reject()
+
+
+def test_personnel_helpdesk_code(
+    qtbot: QtBot, main_window: MainWindow, ui_app: App, owner_db: Database, folder: Path
+) -> None:
+    """The helpdesk code dialog: its question with the reason missing, the code shown once,
+    and the form at 1024×768 saying a code is live."""
+    _add_people(ui_app)
+    target = PersonnelService(ui_app.context).find_by_login("jsmets")
+    with owner_db.session() as s:
+        sofie = s.execute(select(Person).where(Person.last_name == "Peeters")).scalar_one()
+        sofie.login, sofie.login_key = "speeters", "speeters"
+        sofie_id = sofie.id
+    assert target is not None
+    main_window.resize(1024, 768)
+    page = main_window.show_page("personnel")
+    assert isinstance(page, PersonnelPage)
+    page.refresh()
+    page.open_person(sofie_id)
+    qtbot.waitUntil(lambda: page.editor.record is not None and not page.busy.running)
+    row = page.editor.helpdesk_row
+    qtbot.waitUntil(lambda: row.issue_button.isVisibleTo(page.editor))
+    row.issue_button.click()
+    qtbot.waitUntil(lambda: page.person_actions.code_dialog is not None)
+    dialog = page.person_actions.code_dialog
+    assert dialog is not None
+    qtbot.waitExposed(dialog)
+    dialog.issue_button.click()
+    qtbot.waitUntil(lambda: dialog.boxes["reason"].error.isVisible())
+    _not_clipped(dialog)
+    capture(dialog, "personnel-helpdesk-code-reason", folder)
+    dialog.reason_edit.setText("Ticket 4711: phone lost on a customer visit")
+    dialog.issue_button.click()
+    qtbot.waitUntil(lambda: dialog.pages.currentIndex() == 1)
+    _not_clipped(dialog)
+    capture(dialog, "personnel-helpdesk-code", folder)
+    dialog.close_button.click()
+    qtbot.waitUntil(
+        lambda: (
+            row.state_label.text().startswith("A helpdesk code is live") and not page.busy.running
+        )
+    )
+    scroll = page.findChild(QScrollArea, "editorScroll")
+    assert scroll is not None
+    settle()
+    scroll.ensureWidgetVisible(row)
+    capture(main_window, "personnel-helpdesk-code-live", folder)

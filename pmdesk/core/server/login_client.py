@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from pmdesk.core import codes, sessions
+from pmdesk.core import codes, helpdesk, sessions
 from pmdesk.core.clock import Clock
 from pmdesk.core.context import Actor
 from pmdesk.core.db import Database
@@ -146,7 +146,7 @@ class ServerLogin:
                 "check_code(:challenge, :code, :trust, :ws, :kind, :os_user)",
                 challenge=_sendable_challenge(challenge_id),
                 # Malformed ('' never matches): the server counts a wrong attempt, as auth does.
-                code=code if codes.well_formed(code) else "",
+                code=code if codes.well_formed(code) else (helpdesk.normalise(code) or ""),
                 trust=bool(trust),
                 ws=self._workstation,
                 **self._session_parameters,
@@ -244,9 +244,13 @@ class ServerLogin:
                 else trust_refusal(s, self._db.client_address(s))
             )
         state = status.get("state")
-        if state == "failed" and status.get("error") == NO_PHONE_MESSAGE:
+        helpdesk = bool(answer.get("helpdesk"))
+        if state == "failed" and status.get("error") == NO_PHONE_MESSAGE and not helpdesk:
             return Refused(RefusalReason.NO_EMAIL, NO_PHONE_MESSAGE)
-        if state == "sent":
+        if not answer.get("destination"):  # nowhere to send: only the helpdesk code works
+            sms = is_sms(str(answer.get("method", "")))
+            problem = NO_PHONE_MESSAGE if sms else NO_EMAIL_MESSAGE
+        elif state == "sent":
             problem = None
         elif state == "failed":
             problem = str(status.get("error") or "The code could not be sent.")
@@ -265,6 +269,7 @@ class ServerLogin:
             delivery_error=problem,
             attempts_left=int(answer.get("attempts_left", 0)),
             trust_refused=refusal,
+            helpdesk_code=helpdesk,
         )
 
     def _refused(self, answer: Answer, too_soon_message: str) -> Refused:

@@ -381,7 +381,9 @@ STATEMENTS: tuple[str, ...] = (
             'attempts_left', greatest(0, {_L["max_code_attempts"]} - c.attempts),
             'expires_at', c.expires_at,
             'resend_at', c.last_sent_at + make_interval(secs => {_L["resend_interval_s"]}),
-            'relay_last_seen_s', {_S}.relay_last_seen_s(), 'matched', matched)
+            'relay_last_seen_s', {_S}.relay_last_seen_s(), 'matched', matched,
+            'helpdesk', EXISTS (SELECT 1 FROM {_S}.helpdesk_codes h
+                                WHERE h.person_id = c.person_id AND h.expires_at > now_))
     $$""",
     # Step 1: the password (auth.LoginService.begin).
     f"DROP FUNCTION IF EXISTS {_S}.sign_in(text, text, text, text)",
@@ -473,7 +475,9 @@ STATEMENTS: tuple[str, ...] = (
                 'retry_at', last_sent + make_interval(secs => {_L["resend_interval_s"]})));
         END IF;
         dest := {_S}.destination(p, settings.delivery_method);
-        IF dest IS NULL THEN
+        -- Nowhere to send a code: refused, unless a live helpdesk code will do (core.helpdesk).
+        IF dest IS NULL AND NOT EXISTS (SELECT 1 FROM {_S}.helpdesk_codes h
+                                        WHERE h.person_id = p.id AND h.expires_at > now_) THEN
             RETURN {_S}.refuse(p.login, address, ws,
                 'no_destination method=' || settings.delivery_method, 'no_destination',
                                 jsonb_build_object('method', settings.delivery_method));
@@ -489,12 +493,18 @@ STATEMENTS: tuple[str, ...] = (
         c.send_count := 0;
         c.attempts := 0;
         c.voided := false;
-        c.code_hash := {_S}.queue_code(c.id, p, settings.delivery_method, dest,
-                                       settings.code_ttl_minutes, address, ws, now_);
+        IF dest IS NULL THEN  -- no code at all: only the helpdesk code matches
+            c.code_hash := 'none';
+            c.last_sent_at := NULL;
+        ELSE
+            c.code_hash := {_S}.queue_code(c.id, p, settings.delivery_method, dest,
+                                           settings.code_ttl_minutes, address, ws, now_);
+        END IF;
         INSERT INTO {_S}.login_challenges SELECT c.*;
         PERFORM {_S}.audit_row(p.login, 'login.code_required', p.login, address, ws,
                                'code valid ' || settings.code_ttl_minutes || ' min');
-        RETURN {_S}.code_needed(c, dest, now_, matched);
+        RETURN {_S}.code_needed(c, dest, now_, matched)
+               || jsonb_build_object('method', settings.delivery_method);
     END
     $$""",
     # Why a challenge cannot take a code (or, renewing, a new code) now: NULL when it can.
@@ -551,7 +561,14 @@ STATEMENTS: tuple[str, ...] = (
         p {_S}.personnel%ROWTYPE;
         c {_S}.login_challenges%ROWTYPE;
         refusal jsonb;
-        well_formed boolean := code IS NOT NULL AND code ~ '^[0-9]{{6}}$';
+        six boolean := code IS NOT NULL AND code ~ '^[0-9]{{6}}$';
+        -- A helpdesk code (core.helpdesk): twelve digits, typed in groups or not.
+        desk_code text := CASE WHEN length(code) <= 40
+                               THEN translate(code, ' -', '') END;
+        desk boolean := desk_code ~ '^[0-9]{{12}}$';
+        issued {_S}.helpdesk_codes%ROWTYPE;
+        well_formed boolean := six OR coalesce(desk, false);
+        matched boolean := false;
         tries integer;
         detail text := 'security code';
         trusted_to text;
@@ -574,7 +591,20 @@ STATEMENTS: tuple[str, ...] = (
             RETURN {_S}.refuse(p.login, address, ws, 'locked', 'bad_credentials');
         END IF;
 
-        IF well_formed AND {_S}.same_secret(c.code_hash, {_S}.code_hash(c.id, code)) THEN
+        IF six THEN
+            matched := {_S}.same_secret(c.code_hash, {_S}.code_hash(c.id, code));
+        ELSIF desk THEN
+            -- Used once: deleted under its row lock; live by the database clock.
+            SELECT * INTO issued FROM {_S}.helpdesk_codes h WHERE h.person_id = p.id FOR UPDATE;
+            IF FOUND AND issued.expires_at > now_ AND {_S}.same_secret(issued.code_hash,
+                    {_S}.code_hash('helpdesk:' || p.id, desk_code)) THEN
+                DELETE FROM {_S}.helpdesk_codes WHERE id = issued.id;
+                matched := true;
+                detail := 'helpdesk code issued by ' || issued.issued_by_name || ': '
+                          || issued.reason;
+            END IF;
+        END IF;
+        IF matched THEN
             UPDATE {_S}.login_challenges SET used_at = now_ WHERE id = c.id;
             IF trust AND c.address IS NOT NULL THEN
                 why_not := {_S}.trust_refusal(c.address);

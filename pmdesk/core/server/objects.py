@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pmdesk.core.server import (
     guards_sql,
+    helpdesk_sql,
     login_sql,
     networks_sql,
     passwords_sql,
@@ -34,6 +35,7 @@ def statements() -> tuple[str, ...]:
         *personnel_audit_sql.STATEMENTS,
         *review_sql.STATEMENTS,
         *reads_sql.STATEMENTS,
+        *helpdesk_sql.STATEMENTS,
     )
 
 
@@ -44,6 +46,7 @@ SECRET_TABLES: tuple[str, ...] = (
     *sessions_sql.SECRET_TABLES,
     *rules_sql.SECRET_TABLES,
     *review_sql.SECRET_TABLES,
+    *helpdesk_sql.SECRET_TABLES,
 )
 #: Functions (``name(argument types)``) the workstation role may call. ``check_password``
 #: is no longer one of them since the whole sign-in is the server's (level 3): called
@@ -58,6 +61,7 @@ WORKSTATION_FUNCTIONS: tuple[str, ...] = (
     *rules_sql.WORKSTATION_FUNCTIONS,
     *reads_sql.WORKSTATION_FUNCTIONS,
     *review_sql.WORKSTATION_FUNCTIONS,
+    *helpdesk_sql.WORKSTATION_FUNCTIONS,
 )
 #: Tables only migrations and the owner write (the guards refuse it too).
 SEEDED_TABLES: tuple[str, ...] = guards_sql.SEEDED_TABLES

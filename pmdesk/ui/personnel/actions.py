@@ -1,5 +1,5 @@
 """What Personnel's form offers besides Save: delete the person, unlock them, sign them out
-everywhere, remove a trusted address of theirs.
+everywhere, remove a trusted address of theirs, issue or cancel their helpdesk code.
 
 Each asks first where it cannot be undone, runs as one ``Operation`` of the page (its spinner,
 the form's message), and says in the form's message what it did. What the page does next (read
@@ -16,12 +16,14 @@ from PySide6.QtWidgets import QWidget
 from pmdesk.core.changes import PERSONNEL, TRUSTED_IPS
 from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.errors import NotFound
+from pmdesk.core.helpdesk import HelpdeskCodeService, IssuedCode
 from pmdesk.core.personnel import PersonnelService, PersonRecord
 from pmdesk.core.sessions import SessionService
 from pmdesk.core.trusted_ips import TrustedIpService
 from pmdesk.ui.message_boxes import ask
 from pmdesk.ui.ops import Operations
 from pmdesk.ui.personnel.form import PersonEditor
+from pmdesk.ui.personnel.helpdesk_dialog import HelpdeskCodeDialog
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,10 @@ class PersonActions:
             handle=gone,
             announces={TRUSTED_IPS},
         )
+        self.cancelling_code = ops.make("cancel helpdesk code", busy_text=tr("Cancelling…"))
+        self.code_dialog: HelpdeskCodeDialog | None = None
+        editor.helpdesk_row.issue_requested.connect(self.issue_helpdesk_code)
+        editor.helpdesk_row.cancel_requested.connect(self.cancel_helpdesk_code)
 
     def _person(self) -> PersonRecord | None:
         """The person in the form, when no operation of the page is running."""
@@ -171,4 +177,61 @@ class PersonActions:
             ),
             danger=True,
             informative=tr("Logins from there will need a security code again."),
+        )
+
+    def issue_helpdesk_code(self) -> None:
+        """The dialog asks for the reason and minutes, issues on a worker and shows the code
+        once; errors go next to its fields or under them."""
+        record = self._person()
+        if record is None:
+            return
+        desk, actor = HelpdeskCodeService(self._core), self._actor
+        dialog = HelpdeskCodeDialog(record.display_name, self._page)
+        issuing = self._ops.make(
+            "issue helpdesk code",
+            message=dialog.message,
+            fields=dialog.set_errors,
+            busy=dialog.set_busy,
+            busy_text=self._page.tr("Issuing…"),
+            after_failure=None,
+        )
+
+        def issue(reason: str, minutes: int) -> None:
+            issuing.run(lambda: desk.issue(actor, record.id, reason, minutes), issued)
+
+        def issued(code: IssuedCode) -> None:
+            dialog.show_code(code)
+            self._after.refresh_extras(record.id)
+
+        dialog.issue_requested.connect(issue)
+
+        def closed(_result: int) -> None:
+            issuing.cancel()
+            dialog.deleteLater()
+
+        dialog.finished.connect(closed)
+        self.code_dialog = dialog
+        dialog.open()
+
+    def cancel_helpdesk_code(self) -> None:
+        record = self._person()
+        if record is None:
+            return
+        tr, desk, actor = self._page.tr, HelpdeskCodeService(self._core), self._actor
+
+        def done(_live: bool) -> None:
+            self._say(
+                tr("The helpdesk code of {name} is cancelled.").format(name=record.display_name)
+            )
+            self._after.refresh_extras(record.id)
+
+        ask(
+            self._page,
+            tr("Cancel helpdesk code"),
+            tr("Cancel the helpdesk code of {name}?").format(name=record.display_name),
+            tr("Cancel code"),
+            lambda: self.cancelling_code.run(lambda: desk.cancel(actor, record.id), done),
+            danger=True,
+            informative=tr("It stops working at once. You can issue a new one."),
+            cancel_text=tr("Keep it"),
         )

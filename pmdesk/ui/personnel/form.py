@@ -36,6 +36,7 @@ from pmdesk.ui.personnel.form_fields import (
     fit_placeholder,
     password_help,
 )
+from pmdesk.ui.personnel.helpdesk_row import HelpdeskRow
 from pmdesk.ui.personnel.lock_row import PersonLock
 from pmdesk.ui.personnel.sessions_box import PersonSessions
 from pmdesk.ui.personnel.trusted_box import PersonTrustedIps
@@ -245,6 +246,7 @@ class PersonEditor(QWidget):
         self.lock_label = self.lock_row.lock_label
         self.unlock_button = self.lock_row.unlock_button
 
+        self.helpdesk_row = HelpdeskRow(self)  # its buttons: PersonActions
         self.sessions_row = PersonSessions(self)
         self.sessions_row.end_requested.connect(self.end_sessions_requested)
         self.sessions_table = self.sessions_row.sessions_table
@@ -260,7 +262,8 @@ class PersonEditor(QWidget):
         security_grid.addLayout(sec_left, 0, 0)
         security_grid.addLayout(flags, 0, 1)
         security_grid.addWidget(self.lock_row, 1, 0, 1, 2)
-        security_grid.addWidget(self.sessions_row, 2, 0, 1, 2)
+        security_grid.addWidget(self.helpdesk_row, 2, 0, 1, 2)
+        security_grid.addWidget(self.sessions_row, 3, 0, 1, 2)
         security_grid.setColumnStretch(0, 3)
         security_grid.setColumnStretch(1, 2)
         return security_box
@@ -288,6 +291,8 @@ class PersonEditor(QWidget):
             self.edits["login"],
             *(self.flag_checks[name] for name in ACCESS_FLAGS),  # down each column of the grid
             self.unlock_button,
+            self.helpdesk_row.cancel_button,
+            self.helpdesk_row.issue_button,
             self.end_sessions_button,
             self.sessions_table,
         ]
@@ -379,6 +384,7 @@ class PersonEditor(QWidget):
         self.title_label.setText(self.tr("New person"))
         self.ip_box.setVisible(False)
         self.lock_row.setVisible(False)
+        self.helpdesk_row.show_state(None)
         self.set_trusted_ips([])
         self.set_sessions(None)
         self._show_password_help()
@@ -390,6 +396,7 @@ class PersonEditor(QWidget):
         self.title_label.setText(self.tr("New person"))
         self.ip_box.setVisible(False)
         self.lock_row.setVisible(False)
+        self.helpdesk_row.show_state(None)
         self._show_password_help()
         self.changed.emit()
 

@@ -270,6 +270,7 @@ class PersonnelPage(QWidget):
             self.editor.set_trusted_ips(loaded.trusted_ips, can_remove=self.can_remove_ips)
         own = record.id == self.session.person_id
         self.editor.set_sessions(loaded.sessions, can_end=self.can_edit or own)
+        self.editor.helpdesk_row.show_state(loaded.helpdesk)
         if not keep_message:
             self.editor.message.clear_message()
         self._update_buttons()
