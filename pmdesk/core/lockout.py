@@ -330,3 +330,13 @@ def locks_in_force(session: Session, now: datetime) -> list[Lock]:
 
 def _left(until: datetime, now: datetime) -> int:
     return max(0, int((until - now).total_seconds() + 0.999))
+
+
+def time_left(seconds: int) -> str:
+    """How long a lock still lasts, as the list shows it: "45 s", "12 min", "3 h 5 min"."""
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = (seconds + 59) // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60} min" if minutes % 60 else f"{minutes // 60} h"
