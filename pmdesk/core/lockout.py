@@ -175,15 +175,8 @@ def _count_at_address(
     row.locked_until = now + length
     row.failed = 0
     session.flush()
-    audit.record(
-        session,
-        clock,
-        actor,
-        Event.ACCOUNT_LOCKED,
-        subject=person.login or f"person #{person.id}",
-        detail=f"from {address or 'an unknown address'} after {limits.lock_after} failures; "
-        f"lock {row.lock_count}, {_minutes(length)} min",
-    )
+    where = f"from {address or 'an unknown address'} after {limits.lock_after} failures"
+    _audit_lock(session, clock, actor, person, f"{where}; lock {row.lock_count}", length)
     return row.locked_until
 
 
@@ -212,20 +205,29 @@ def _count_for_person(
         # A person locked everywhere keeps no session open anywhere.
         ended = sessions.end_all(session, person.id)
         length = lock_duration(lock_count, limits.first_lock, limits.max_lock)
-        audit.record(
-            session,
-            clock,
-            actor,
-            Event.ACCOUNT_LOCKED,
-            subject=person.login or f"person #{person.id}",
-            detail=f"everywhere after {PERSON_CAP} failures; lock {lock_count}, "
-            f"{_minutes(length)} min" + (f"; {ended} sessions ended" if ended else ""),
-        )
+        what = f"everywhere after {PERSON_CAP} failures; lock {lock_count}"
+        _audit_lock(session, clock, actor, person, what, length, ended)
     return locked_until
 
 
-def _minutes(length: timedelta) -> int:
-    return int(length.total_seconds() // 60)
+def _audit_lock(
+    session: Session,
+    clock: Clock,
+    actor: Actor,
+    person: Person,
+    what: str,
+    length: timedelta,
+    ended: int = 0,
+) -> None:
+    minutes = int(length.total_seconds() // 60)
+    audit.record(
+        session,
+        clock,
+        actor,
+        Event.ACCOUNT_LOCKED,
+        subject=person.login or f"person #{person.id}",
+        detail=f"{what}, {minutes} min" + (f"; {ended} sessions ended" if ended else ""),
+    )
 
 
 def record_success(session: Session, person: Person, address: str | None = None) -> None:

@@ -54,6 +54,14 @@ def locks_stored(owner_db: Database) -> int:
         return len(people) + len(s.scalars(select(LoginFailure)).all())
 
 
+def shown(qtbot: QtBot, window: MainWindow, rows: int) -> SecurityPage:
+    """System → Security opened in ``window``, once it lists ``rows`` locks."""
+    page = open_page(qtbot, window, "security")
+    assert isinstance(page, SecurityPage)
+    qtbot.waitUntil(lambda: security_idle(page) and page.locked_box.table.rowCount() == rows)
+    return page
+
+
 def cell(page: SecurityPage, row: int, column: int) -> str:
     item = page.locked_box.table.item(row, column)
     return item.text() if item is not None else ""
@@ -63,10 +71,8 @@ def test_the_list_shows_the_locks_and_unlock_all_clears_them(
     qtbot: QtBot, ui_app: App, owner_db: Database, main_window: MainWindow, tmp_path: Path
 ) -> None:
     lock_two(ui_app, owner_db)
-    page = open_page(qtbot, main_window, "security")
-    assert isinstance(page, SecurityPage)
+    page = shown(qtbot, main_window, 2)
     box = page.locked_box
-    qtbot.waitUntil(lambda: security_idle(page) and box.table.rowCount() == 2)
     assert [cell(page, row, PERSON) for row in range(2)] == ["Luc Janssens", "Sofie Peeters"]
     assert [cell(page, row, WHERE) for row in range(2)] == ["everywhere", "83.134.100.157"]
     assert cell(page, 0, LEFT) in {"15 min", "14 min"}
@@ -97,10 +103,8 @@ def test_unlock_one_person(
     qtbot: QtBot, ui_app: App, owner_db: Database, main_window: MainWindow
 ) -> None:
     lock_two(ui_app, owner_db)
-    page = open_page(qtbot, main_window, "security")
-    assert isinstance(page, SecurityPage)
+    page = shown(qtbot, main_window, 2)
     box = page.locked_box
-    qtbot.waitUntil(lambda: security_idle(page) and box.table.rowCount() == 2)
     box.table.selectRow(1)
     qtbot.mouseClick(box.unlock_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: box.table.rowCount() == 1 and not box.ops.busy, timeout=10_000)
@@ -154,10 +158,8 @@ def test_a_clerk_sees_who_is_locked_but_cannot_unlock(
     qtbot.addWidget(window)
     window.resize(1280, 820)
     window.show()
-    page = open_page(qtbot, window, "security")
-    assert isinstance(page, SecurityPage)
+    page = shown(qtbot, window, 2)
     box = page.locked_box
-    qtbot.waitUntil(lambda: security_idle(page) and box.table.rowCount() == 2)
     box.table.selectRow(0)
     assert not box.unlock_button.isEnabled() and not box.unlock_all_button.isEnabled()
     assert "Maintenance Edit" in box.unlock_all_button.toolTip()
