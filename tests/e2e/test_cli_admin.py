@@ -118,6 +118,22 @@ def test_security_settings_are_validated(sqlite_db: Database) -> None:
     assert "Command-line sessions:    4 hours" in out
 
 
+def test_the_lockout_thresholds_from_the_command_line(sqlite_db: Database) -> None:
+    sign_in_admin(sqlite_db)
+    code, out, err = pmdesk(sqlite_db, "security", "set", "--lock-after", "101")
+    assert code == 1
+    assert err.strip() == (
+        "pmdesk: Failures before a lock must be a whole number of failures from 3 to 100."
+    )
+    code, out, err = pmdesk(
+        sqlite_db, "security", "set", "--lock-after", "5", "--max-lock-minutes", "60"
+    )
+    assert code == 0, err
+    assert "Lockout: after 5 failures from one address, 1 to 60 minutes." in out
+    code, out, err = pmdesk(sqlite_db, "security", "status")
+    assert "Lockout:                  after 5 failures from one address, 1 to 60 minutes" in out
+
+
 def test_ip_list_remove_and_expire(sqlite_db: Database) -> None:
     db = sqlite_db
     actor = sign_in_admin(db)
