@@ -38,8 +38,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         sub,
         "set",
         _set,
-        "change the trust period, the code lifetime, the never-trusted list or the length of "
-        "a command-line session",
+        "change the trust period, the code lifetime, the never-trusted list, the length of "
+        "a command-line session or the lockout's numbers",
     )
     settings.add_argument(
         "--trust-days",
@@ -64,6 +64,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="HOURS",
         help="how long a command-line session lasts (1-168)",
     )
+    for flag, unit, text in (
+        ("--lock-after", "N", "failures from one address before it is locked (3-100)"),
+        ("--first-lock-minutes", "MIN", "how long the first lock lasts (1-60)"),
+        ("--max-lock-minutes", "MIN", "how long the longest lock lasts (first-1440)"),
+    ):
+        settings.add_argument(flag, type=bounded_int(-MAX_ID, MAX_ID), metavar=unit, help=text)
     policy = add_command(
         sub,
         "trust-policy",
@@ -100,6 +106,10 @@ def _status(app: App, args: argparse.Namespace) -> int:
     print(f"Never trusted:            {settings.never_trusted_addresses or '(none)'}")
     print(f"Command-line sessions:    {settings.session_hours} hours")
     print(f"Trust policy:             {settings.trust_policy}")
+    print(
+        f"Lockout:                  after {settings.lock_after_failures} failures from one "
+        f"address, {settings.first_lock_minutes} to {settings.max_lock_minutes} minutes"
+    )
     print(f"Codes are delivered by:   {status.mail_label}")
     print(f"Mail/SMS encrypted:       {_yes_no(status.mail_encrypted, none='n/a (no network)')}")
     print(
@@ -167,11 +177,12 @@ def _disable(app: App, args: argparse.Namespace) -> int:
 
 
 def _set(app: App, args: argparse.Namespace) -> int:
-    wanted = (args.trust_days, args.code_minutes, args.never_trust, args.session_hours)
+    lockout = (args.lock_after, args.first_lock_minutes, args.max_lock_minutes)
+    wanted = (args.trust_days, args.code_minutes, args.never_trust, args.session_hours, *lockout)
     if all(value is None for value in wanted):
         raise CommandFailed(
-            "Nothing to change: give --trust-days, --code-minutes, --never-trust and/or "
-            "--session-hours.",
+            "Nothing to change: give --trust-days, --code-minutes, --never-trust, "
+            "--session-hours, --lock-after, --first-lock-minutes and/or --max-lock-minutes.",
             2,
         )
     service = SecurityService(app.context)
@@ -195,6 +206,9 @@ def _set(app: App, args: argparse.Namespace) -> int:
         code_ttl_minutes=args.code_minutes,
         never_trusted_addresses=args.never_trust,
         session_hours=args.session_hours,
+        lock_after_failures=args.lock_after,
+        first_lock_minutes=args.first_lock_minutes,
+        max_lock_minutes=args.max_lock_minutes,
     )
     print(
         f"Addresses stay trusted for {saved.trust_days} days; "
@@ -206,6 +220,11 @@ def _set(app: App, args: argparse.Namespace) -> int:
         print(f"Never trusted: {saved.never_trusted_addresses or '(none)'}")
     if args.session_hours is not None:
         print(f"A command-line session lasts {saved.session_hours} hours.")
+    if any(value is not None for value in lockout):
+        print(
+            f"Lockout: after {saved.lock_after_failures} failures from one address, "
+            f"{saved.first_lock_minutes} to {saved.max_lock_minutes} minutes."
+        )
     return 0
 
 

@@ -1,4 +1,4 @@
-"""pmdesk user add | list | check | unlock | passwd | temp-code."""
+"""pmdesk user add | list | check | locked | unlock | passwd | temp-code."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pmdesk.commands.common import (
     read_secret,
     signed_in,
 )
-from pmdesk.core import helpdesk
+from pmdesk.core import helpdesk, lockout
 from pmdesk.core.groups import find_group
 from pmdesk.core.personnel import PersonForm, PersonnelService, PersonRecord, PersonRow
 from pmdesk.core.trusted_ips import TrustedIpService
@@ -45,8 +45,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "list stored e-mail addresses and phone numbers that the current checks refuse "
         "(exit 1 when there are any)",
     )
-    unlock = add_command(sub, "unlock", _unlock, "unlock an account locked after failed sign-ins")
-    unlock.add_argument("login")
+    add_command(
+        sub,
+        "locked",
+        _locked,
+        "list who is locked now after failed sign-ins: everywhere, or from one address",
+    )
+    unlock = add_command(
+        sub,
+        "unlock",
+        _unlock,
+        "unlock an account locked after failed sign-ins (everywhere and from every address)",
+    )
+    unlock.add_argument("login", nargs="?")
+    unlock.add_argument("--all", action="store_true", help="unlock everyone locked now")
     passwd = add_command(
         sub,
         "passwd",
@@ -146,12 +158,50 @@ def _find(app: App, login: str) -> PersonRecord:
     return record
 
 
+def _locked(app: App, args: argparse.Namespace) -> int:
+    locks = PersonnelService(app.context).locked_now(signed_in(args))
+    if not locks:
+        print("Nobody is locked now.")
+        return 0
+    print_table(
+        ["Login", "Name", "Where", "Until", "Left", "Lock", "Failures since"],
+        [
+            [
+                lock.login or "-",
+                lock.name,
+                lock.where,
+                lock.locked_until.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
+                lockout.time_left(lock.seconds_left),
+                str(lock.lock_count),
+                str(lock.failures),
+            ]
+            for lock in locks
+        ],
+    )
+    return 0
+
+
 def _unlock(app: App, args: argparse.Namespace) -> int:
+    service = PersonnelService(app.context)
+    actor = signed_in(args)
+    if args.all == bool(args.login):
+        raise CommandFailed("Name one login to unlock, or --all to unlock everyone locked now.")
+    if args.all:
+        done = service.unlock_all(actor)
+        if not done.unlocked and not done.skipped:
+            print("Nobody was locked.")
+        if done.unlocked:
+            print(f"Unlocked {len(done.unlocked)}: " + ", ".join(done.unlocked) + ".")
+        if done.skipped:
+            print(
+                "Left locked, as their user group has rights your own lacks: "
+                + ", ".join(done.skipped)
+                + "."
+            )
+        return 0
     record = _find(app, args.login)
-    with app.db.session() as s:
-        now = app.context.clock.now(s)
-    was_locked = record.locked_until is not None and record.locked_until > now
-    PersonnelService(app.context).unlock(signed_in(args), record.id)
+    was_locked = any(lock.person_id == record.id for lock in service.locked_now(actor))
+    service.unlock(actor, record.id)
     if was_locked:
         print(f"Unlocked {record.form.login}: they can sign in again.")
     else:

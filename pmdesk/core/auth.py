@@ -59,7 +59,7 @@ from pmdesk.core.login_results import (
 )
 from pmdesk.core.models import HelpdeskCode, LoginChallenge, Person
 from pmdesk.core.passwords import MAX_PASSWORD_LENGTH, Passwords
-from pmdesk.core.people import display_name, is_locked
+from pmdesk.core.people import display_name
 from pmdesk.core.security import load_settings
 from pmdesk.core.server import info as server_info
 from pmdesk.core.server import password_check
@@ -266,13 +266,13 @@ class LoginService:
                 return Refused(RefusalReason.BAD_CREDENTIALS, GENERIC_REFUSAL)
             actor = self._actor(person.login, person.id, address)
             subject = person.login
-            if is_locked(person, now):
+            if lockout.is_locked_out(s, person, address, now):
                 self._audit(s, actor, Event.LOGIN_REFUSED, "reason=locked", subject=subject)
                 log.info("login refused for %s: account locked", subject)
                 return Refused(RefusalReason.BAD_CREDENTIALS, GENERIC_REFUSAL)
             if not matched or person.password_hash != stored_hash:
                 self._audit(s, actor, Event.LOGIN_REFUSED, "reason=wrong_password", subject=subject)
-                lockout.record_failure(s, self._ctx.clock, actor, person, now)
+                lockout.record_failure(s, self._ctx.clock, actor, person, now, actor.address)
                 log.info("login refused for %s: wrong password", subject)
                 return Refused(RefusalReason.BAD_CREDENTIALS, GENERIC_REFUSAL)
 
@@ -329,7 +329,7 @@ class LoginService:
         trusted: bool,
         detail: str,
     ) -> SignedIn:
-        lockout.record_success(s, person)
+        lockout.record_success(s, person, actor.address)
         s.execute(
             update(Person)
             .where(Person.id == person.id)
@@ -638,7 +638,7 @@ class LoginService:
             refusal = self._challenge_state(s, actor, person, challenge, now, address)
             if refusal is not None:
                 return refusal
-            if is_locked(person, now):
+            if lockout.is_locked_out(s, person, address, now):
                 self._audit_refusal(s, actor, "locked")
                 return Refused(RefusalReason.BAD_CREDENTIALS, GENERIC_REFUSAL)
 
@@ -762,7 +762,7 @@ class LoginService:
         self._audit(
             s, actor, Event.CODE_FAILED, f"{shape} code, attempt {attempts} of {MAX_CODE_ATTEMPTS}"
         )
-        lockout.record_failure(s, self._ctx.clock, actor, person, now)
+        lockout.record_failure(s, self._ctx.clock, actor, person, now, actor.address)
         if voided:
             self._audit(s, actor, Event.CODE_VOIDED, f"after {MAX_CODE_ATTEMPTS} wrong codes")
             log.info("security code for %s voided after %d wrong entries", actor.name, attempts)
@@ -867,7 +867,7 @@ class LoginService:
                 # Replaced by a newer sign-in but not marked (a row from before retired_at).
                 challenge.retired_at = now
                 return self._invalid_challenge(s, actor, REPLACED)
-            if is_locked(person, now):
+            if lockout.is_locked_out(s, person, address, now):
                 self._audit_refusal(s, actor, "locked")
                 return Refused(RefusalReason.BAD_CREDENTIALS, GENERIC_REFUSAL)
             last_sent = max(

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from sqlalchemy import (
     Boolean,
+    CheckConstraint,
     ForeignKey,
     Index,
     Integer,
@@ -204,10 +205,22 @@ class SecuritySettings(Base):
     # Where an address may be trusted: anywhere | office-networks | never (office_networks.py).
     # A row made here keeps today's behaviour; first run makes a new database office-networks.
     trust_policy: Mapped[str] = mapped_column(String(16), default="anywhere")
+    # The lockout (pmdesk.core.lockout): failures from one address before it is locked for
+    # that person, and how long the first and the longest lock last (migration 0010).
+    lock_after_failures: Mapped[int] = mapped_column(Integer, default=10)
+    first_lock_minutes: Mapped[int] = mapped_column(Integer, default=1)
+    max_lock_minutes: Mapped[int] = mapped_column(Integer, default=15)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (
+        CheckConstraint("lock_after_failures BETWEEN 3 AND 100", name="lock_after_failures_range"),
+        CheckConstraint("first_lock_minutes BETWEEN 1 AND 60", name="first_lock_minutes_range"),
+        CheckConstraint(
+            "max_lock_minutes BETWEEN first_lock_minutes AND 1440", name="max_lock_minutes_range"
+        ),
+    )
 
 
 class DeliveryOutcome(Base):
@@ -268,6 +281,23 @@ class TrustedIpRemoval(Base):
     removed_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (Index("ix_trusted_ip_removals_by_at", "removed_by", "removed_at"),)
+
+
+class LoginFailure(Base):
+    """A person's failed sign-ins from one address, and that address's lock for them
+    (``pmdesk.core.lockout``); the unknown address is ``""``."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("personnel.id", ondelete="CASCADE"))
+    address: Mapped[str] = mapped_column(String(45))
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    lock_count: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    last_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (UniqueConstraint("person_id", "address", name="uq_login_failures_person_id"),)
 
 
 class OfficeNetwork(Base):

@@ -19,12 +19,13 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    update,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from pmdesk.core import audit, office_networks, sessions
+from pmdesk.core import audit, lockout, office_networks, sessions
 from pmdesk.core.audit import Event
 from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.errors import (
@@ -37,6 +38,7 @@ from pmdesk.core.errors import (
 from pmdesk.core.models import (
     Language,
     Location,
+    LoginFailure,
     Person,
     SecuritySettings,
     Team,
@@ -150,6 +152,14 @@ class FirstPage:
 
     rows: list[PersonRow]
     total: int | None
+
+
+@dataclass(frozen=True)
+class UnlockedAll:
+    """What Unlock all did: who was unlocked, and who was left locked (beyond one's rights)."""
+
+    unlocked: list[str]
+    skipped: list[str]
 
 
 @dataclass(frozen=True)
@@ -562,21 +572,59 @@ class PersonnelService:
             self._after_password_change(s, actor, person)
 
     def unlock(self, actor: Actor, person_id: int) -> None:
-        """Unlock an account (Maintenance Edit), only for people whose rights do not exceed
-        one's own: otherwise unlocking after every few guesses would defeat the lockout."""
+        """Unlock an account, everywhere and at every address (Maintenance Edit), only for
+        people whose rights do not exceed one's own: otherwise unlocking after every few
+        guesses would defeat the lockout."""
         with self._ctx.db.write_session() as s:
             require(s, actor, MAINTENANCE, Action.EDIT)
             person = _load(s, person_id)
             require_within_own_rights(s, actor, person.group_id, doing="unlock this person")
-            locked = bool(person.locked_until or person.failed_logins or person.lock_count)
-            person.locked_until = None
-            person.failed_logins = 0
-            person.lock_count = 0
-            # A hardened server logs the UPDATE as an unlock; with nothing to clear there is none.
-            if not (locked and self._server_logs_people()):
-                audit.record(
-                    s, self._ctx.clock, actor, Event.ACCOUNT_UNLOCKED, subject=_subject(person)
-                )
+            self._unlock(s, actor, person)
+
+    def locked_now(self, actor: Actor) -> list[lockout.Lock]:
+        """Every lock in force (Maintenance Read): people locked everywhere, and people
+        locked from one address, the longest first."""
+        with self._ctx.db.session() as s:
+            require(s, actor, MAINTENANCE, Action.READ)
+            return lockout.locks_in_force(s, self._ctx.clock.now(s))
+
+    def unlock_all(self, actor: Actor) -> UnlockedAll:
+        """Unlock everyone locked now (Maintenance Edit), each audited as one unlock; people
+        whose rights exceed one's own are left locked and named."""
+        unlocked: list[str] = []
+        skipped: list[str] = []
+        with self._ctx.db.write_session() as s:
+            require(s, actor, MAINTENANCE, Action.EDIT)
+            locks = lockout.locks_in_force(s, self._ctx.clock.now(s))
+            for person_id in sorted({lock.person_id for lock in locks}):
+                person = lockout.lock_for_update(s, person_id)
+                if person is None:
+                    continue
+                try:
+                    require_within_own_rights(s, actor, person.group_id, doing="unlock")
+                except PermissionDenied:
+                    skipped.append(_subject(person))
+                    continue
+                self._unlock(s, actor, person)
+                unlocked.append(_subject(person))
+        return UnlockedAll(unlocked, skipped)
+
+    def _unlock(self, s: Session, actor: Actor, person: Person) -> None:
+        # A plain UPDATE, as the lockout writes the counters: no version bump, so an
+        # administrator editing this person meanwhile gets no false conflict. On a hardened
+        # server this UPDATE is the unlock: its trigger logs it and clears the address locks
+        # (personnel_audit_sql), which the workstation may not write.
+        s.execute(
+            update(Person)
+            .where(Person.id == person.id)
+            .values(locked_until=None, failed_logins=0, lock_count=0)
+            .execution_options(synchronize_session=False)
+        )
+        s.expire(person, ["locked_until", "failed_logins", "lock_count"])
+        if self._server_logs_people():
+            return
+        s.execute(delete(LoginFailure).where(LoginFailure.person_id == person.id))
+        audit.record(s, self._ctx.clock, actor, Event.ACCOUNT_UNLOCKED, subject=_subject(person))
 
     # ----- helpers -------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from sqlalchemy import URL, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from pmdesk.core import audit, codes
+from pmdesk.core import audit, codes, lockout
 from pmdesk.core.addresses import address_list_text, parse_address_list
 from pmdesk.core.audit import Event
 from pmdesk.core.context import Actor, CoreContext
@@ -99,6 +99,11 @@ class SecuritySettingsView:
     session_hours: int = 8
     # Where an address may be trusted (office_networks.TRUST_POLICIES).
     trust_policy: str = "anywhere"
+    # The lockout (lockout.py): failures from one address before a lock there, and how long
+    # the first and the longest lock last.
+    lock_after_failures: int = lockout.MAX_FAILURES
+    first_lock_minutes: int = 1
+    max_lock_minutes: int = 15
 
 
 @dataclass(frozen=True)
@@ -309,6 +314,9 @@ def _view(row: SecuritySettings) -> SecuritySettingsView:
         never_trusted_addresses=row.never_trusted_addresses or "",
         session_hours=row.session_hours,
         trust_policy=row.trust_policy,
+        lock_after_failures=row.lock_after_failures,
+        first_lock_minutes=row.first_lock_minutes,
+        max_lock_minutes=row.max_lock_minutes,
     )
 
 
@@ -819,11 +827,14 @@ class SecurityService:
         never_trusted_addresses: str | None = None,
         session_hours: int | None = None,
         trust_policy: str | None = None,
+        lock_after_failures: int | None = None,
+        first_lock_minutes: int | None = None,
+        max_lock_minutes: int | None = None,
     ) -> SecuritySettingsView:
         """Change how long an address stays trusted, how long a code is valid, which addresses
         (proxies, connection poolers) are never trusted, how long a command-line session
-        lasts, and where an address may be trusted (the trust policy)."""
-        errors: dict[str, str] = {}
+        lasts, where an address may be trusted (the trust policy), and the lockout's numbers."""
+        errors = _lockout_errors(lock_after_failures, first_lock_minutes, max_lock_minutes)
         if trust_policy is not None and trust_policy not in TRUST_POLICIES:
             errors["trust_policy"] = POLICY_CHOICES
         never_trusted: str | None = None
@@ -856,7 +867,9 @@ class SecurityService:
             raise ValidationError(errors)
         with self._writing(actor, expected_version) as (s, row):
             now = self._ctx.clock.now(s)
-            changes: list[str] = []
+            changes = _lockout_changes(
+                row, lock_after_failures, first_lock_minutes, max_lock_minutes
+            )
             if session_hours is not None and session_hours != row.session_hours:
                 changes.append(f"session_hours {row.session_hours} → {session_hours}")
                 row.session_hours = session_hours
@@ -943,6 +956,59 @@ class SecurityService:
                 yield s, row
         except StaleDataError as exc:
             raise ConflictError(_CONFLICT) from exc
+
+
+def _lockout_errors(
+    lock_after: int | None, first: int | None, longest: int | None
+) -> dict[str, str]:
+    """What is wrong with the lockout's numbers as given (the longest lock is checked against
+    the first again with the stored value, in ``_lockout_changes``)."""
+    errors: dict[str, str] = {}
+    checks = (
+        ("lock_after_failures", lock_after, "Failures before a lock", lockout.LOCK_AFTER_RANGE),
+        ("first_lock_minutes", first, "The first lock", lockout.FIRST_LOCK_MINUTES_RANGE),
+    )
+    for name, value, label, bounds in checks:
+        if value is not None:
+            unit = "failures" if name == "lock_after_failures" else "minutes"
+            try:
+                _range(value, label, bounds, unit)
+            except FieldInvalid as exc:
+                errors[name] = str(exc)
+    if longest is not None:
+        low = first if isinstance(first, int) and "first_lock_minutes" not in errors else 1
+        try:
+            _range(longest, "The longest lock", (low, lockout.MAX_LOCK_MINUTES_LIMIT), "minutes")
+        except FieldInvalid as exc:
+            errors["max_lock_minutes"] = str(exc)
+    return errors
+
+
+def _lockout_changes(
+    row: SecuritySettings, lock_after: int | None, first: int | None, longest: int | None
+) -> list[str]:
+    """Apply the lockout's numbers to the row; the audit's words for what changed."""
+    new_first = row.first_lock_minutes if first is None else first
+    new_longest = row.max_lock_minutes if longest is None else longest
+    if new_longest < new_first:
+        raise ValidationError(
+            {
+                "max_lock_minutes" if longest is not None else "first_lock_minutes": (
+                    f"The longest lock ({new_longest} min) cannot be shorter than the first "
+                    f"({new_first} min)."
+                )
+            }
+        )
+    changes: list[str] = []
+    for name, value in (
+        ("lock_after_failures", lock_after),
+        ("first_lock_minutes", first),
+        ("max_lock_minutes", longest),
+    ):
+        if value is not None and value != getattr(row, name):
+            changes.append(f"{name} {getattr(row, name)} → {value}")
+            setattr(row, name, value)
+    return changes
 
 
 def _check_outbox_folder(before: DeliverySettings, after: DeliverySettings) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from pmdesk.cli import build_parser
 from pmdesk.commands import ip as ip_command
 from pmdesk.commands import login as login_command
 from pmdesk.commands import security as security_command
@@ -28,7 +29,7 @@ from pmdesk.core.audit import Event
 from pmdesk.core.auth import CodeNeeded, LoginService, SignedIn
 from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.errors import PermissionDenied, ValidationError
-from pmdesk.core.models import AuditEvent, Person, TrustedIp, UserSession
+from pmdesk.core.models import AuditEvent, LoginFailure, Person, TrustedIp, UserSession
 from pmdesk.core.personnel import PersonnelService
 from pmdesk.core.security import SecurityService
 from pmdesk.core.sessions import SessionService
@@ -149,10 +150,11 @@ def test_unlocking_after_every_few_guesses_no_longer_defeats_the_lockout(
             except PermissionDenied:
                 refused += 1
     assert refused == 25
-    with stage(ctx.db) as s:
-        admin = s.get(Person, people["admin"])
-        assert admin is not None
-        assert admin.locked_until is not None and admin.locked_until > ctx.clock.now(s)
+    with stage(ctx.db) as s:  # locked from the guesser's address (lockout.py)
+        lock = s.scalars(
+            select(LoginFailure.locked_until).where(LoginFailure.person_id == people["admin"])
+        ).one()
+        assert lock is not None and lock > ctx.clock.now(s)
     assert _events(ctx, Event.ACCOUNT_LOCKED), "the administrator was never locked"
     assert not _events(ctx, Event.ACCOUNT_UNLOCKED)
 
@@ -481,13 +483,9 @@ def test_security_set_never_trust_command(
     ctx: CoreContext, people: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
     def run(value: str) -> int:
-        args = argparse.Namespace(
-            trust_days=None,
-            code_minutes=None,
-            session_hours=None,
-            never_trust=value,
-            actor=people["admin_actor"],
-        )
+        # The real parser: every option the command has, at its default.
+        args = build_parser().parse_args(["security", "set", "--never-trust", value])
+        args.actor = people["admin_actor"]
         return int(security_command._set(_app(ctx), args))
 
     assert run("10.0.0.5, 10.1.0.0/24") == 0

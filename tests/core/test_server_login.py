@@ -116,9 +116,7 @@ def test_the_limits_the_installed_server_enforces_are_the_clients(
         "max_code_attempts": codes.MAX_CODE_ATTEMPTS,
         "resend_interval_s": codes.RESEND_INTERVAL.total_seconds(),
         "max_challenge_age_s": codes.MAX_CHALLENGE_AGE.total_seconds(),
-        "max_failures": lockout.MAX_FAILURES,
-        "first_lock_s": lockout.FIRST_LOCK.total_seconds(),
-        "max_lock_s": lockout.MAX_LOCK.total_seconds(),
+        "person_cap": lockout.PERSON_CAP,
         "reset_after_s": lockout.RESET_AFTER.total_seconds(),
     }
 
@@ -239,16 +237,17 @@ def test_ten_failures_lock_the_account_on_the_server(
     assert isinstance(locked, Refused) and locked.message == GENERIC_REFUSAL
     until, count = owner(
         hardened,
-        "SELECT locked_until - pmdesk.now(), lock_count FROM pmdesk.personnel",
+        "SELECT locked_until - pmdesk.now(), lock_count FROM pmdesk.login_failures",
     )[0]
     assert count == 1 and timedelta(seconds=50) < until <= timedelta(minutes=1)  # type: ignore[operator]
     log = events(hardened)
-    assert "account.locked after 10 failures; lock 1, 1 min" in log
+    assert "account.locked from 127.0.0.1 after 10 failures; lock 1, 1 min" in log
     assert log[-1] == "login.refused reason=locked"
     # The lock over (moved into the past by the owner), the right password signs in.
-    owner(hardened, "UPDATE pmdesk.personnel SET locked_until = pmdesk.now()")
+    owner(hardened, "UPDATE pmdesk.login_failures SET locked_until = pmdesk.now()")
     assert isinstance(service(ws).begin("anne", PASSWORD), SignedIn)
     assert owner(hardened, "SELECT failed_logins, lock_count FROM pmdesk.personnel") == [(0, 0)]
+    assert owner(hardened, "SELECT count(*) FROM pmdesk.login_failures") == [(0,)]
 
 
 def test_a_new_code_waits_30_seconds_and_replaces_the_old_one(
@@ -401,4 +400,70 @@ def test_a_database_hardened_by_a_newer_pmdesk_says_so(hardened: HardenedDatabas
             hardened,
             "UPDATE pmdesk.server_meta SET value = %s WHERE key = 'hardening_level'",
             str(HARDENING_LEVEL),
+        )
+
+
+def test_a_lock_from_another_address_leaves_this_one_free_on_the_server(
+    hardened: HardenedDatabase, ws: CoreContext
+) -> None:
+    """The server sees the tests at 127.0.0.1 only: failures from elsewhere are counted by
+    the server's own record_failure, called as the owner as sign_in would from there."""
+    owner(hardened, "UPDATE pmdesk.security_settings SET two_factor_enabled = false")
+    anne = add_user(ws, "anne", PASSWORD)
+    for _ in range(lockout.MAX_FAILURES):
+        owner(
+            hardened,
+            "SELECT pmdesk.record_failure(%s, 'anne', '198.51.100.7', 'ws-far', pmdesk.now())",
+            anne,
+        )
+    locked_there = owner(
+        hardened,
+        "SELECT address, locked_until > pmdesk.now() FROM pmdesk.login_failures",
+    )
+    assert locked_there == [("198.51.100.7", True)]
+    assert isinstance(service(ws).begin("anne", PASSWORD), SignedIn)
+    # Signing in here forgot the person's count, not the other address's lock.
+    assert owner(hardened, "SELECT failed_logins, locked_until FROM pmdesk.personnel") == [
+        (0, None)
+    ]
+    assert owner(hardened, "SELECT address FROM pmdesk.login_failures") == [("198.51.100.7",)]
+
+
+def test_the_server_locks_everywhere_at_a_hundred_failures(
+    hardened: HardenedDatabase, ws: CoreContext
+) -> None:
+    owner(hardened, "UPDATE pmdesk.security_settings SET two_factor_enabled = false")
+    add_user(ws, "anne", PASSWORD)
+    owner(hardened, "UPDATE pmdesk.personnel SET failed_logins = %s", lockout.PERSON_CAP - 1)
+    refused = service(ws).begin("anne", "wrong")
+    assert isinstance(refused, Refused) and refused.message == GENERIC_REFUSAL
+    ((everywhere,),) = owner(hardened, "SELECT locked_until > pmdesk.now() FROM pmdesk.personnel")
+    assert everywhere is True
+    assert owner(hardened, "SELECT failed, locked_until FROM pmdesk.login_failures") == [(1, None)]
+    assert "account.locked everywhere after 100 failures; lock 1, 1 min" in events(hardened)
+    assert isinstance(service(ws).begin("anne", PASSWORD), Refused)
+
+
+def test_the_server_takes_the_thresholds_from_the_settings(
+    hardened: HardenedDatabase, ws: CoreContext
+) -> None:
+    owner(
+        hardened,
+        "UPDATE pmdesk.security_settings SET two_factor_enabled = false, "
+        "lock_after_failures = 3, first_lock_minutes = 5, max_lock_minutes = 30",
+    )
+    try:
+        add_user(ws, "anne", PASSWORD)
+        for _ in range(3):
+            assert isinstance(service(ws).begin("anne", "wrong"), Refused)
+        ((left,),) = owner(
+            hardened, "SELECT locked_until - pmdesk.now() FROM pmdesk.login_failures"
+        )
+        assert timedelta(minutes=4) < left <= timedelta(minutes=5)  # type: ignore[operator]
+        assert "account.locked from 127.0.0.1 after 3 failures; lock 1, 5 min" in events(hardened)
+    finally:
+        owner(
+            hardened,
+            "UPDATE pmdesk.security_settings SET lock_after_failures = 10, "
+            "first_lock_minutes = 1, max_lock_minutes = 15",
         )

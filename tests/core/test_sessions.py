@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from pmdesk.core import lockout
 from pmdesk.core.audit import Event
@@ -14,7 +14,7 @@ from pmdesk.core.auth import LoginService, SignedIn
 from pmdesk.core.clock import ShiftedClock
 from pmdesk.core.context import CoreContext
 from pmdesk.core.errors import PermissionDenied, ValidationError
-from pmdesk.core.models import Person, UserSession
+from pmdesk.core.models import LoginFailure, Person, UserSession
 from pmdesk.core.personnel import PersonnelService
 from pmdesk.core.security import SecurityService
 from pmdesk.core.sessions import (
@@ -119,7 +119,7 @@ def test_a_session_used_from_another_address_is_refused(ctx: CoreContext) -> Non
     assert refused_reason(ctx, token) == "address"
 
 
-def test_locking_ends_every_session(ctx: CoreContext) -> None:
+def test_locking_everywhere_ends_every_session(ctx: CoreContext) -> None:
     alice = add_user(ctx, "alice", PASSWORD)
     token = sign_in(ctx).session_token
     desktop = sign_in(ctx, kind=DESKTOP).session_token
@@ -127,8 +127,18 @@ def test_locking_ends_every_session(ctx: CoreContext) -> None:
     service = LoginService(
         ctx, passwords=cheap_passwords(), workstation=WORKSTATION, session_kind=COMMAND_LINE
     )
+    # A lock from this address alone ends nothing; the hundredth failure locks everywhere.
     for _ in range(lockout.MAX_FAILURES):
         service.begin("alice", "wrong password")
+    assert len(rows(ctx)) == 2
+    with stage(ctx.db) as s:
+        s.execute(
+            update(Person)
+            .where(Person.id == alice)
+            .values(failed_logins=lockout.PERSON_CAP - 1, locked_until=None)
+        )
+        s.execute(delete(LoginFailure))
+    service.begin("alice", "wrong password")
     with stage(ctx.db) as s:
         person = s.get(Person, alice)
         assert person is not None and person.locked_until is not None

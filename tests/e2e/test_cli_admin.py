@@ -13,7 +13,7 @@ from pmdesk.core.audit import Event
 from pmdesk.core.clock import DatabaseClock
 from pmdesk.core.context import Actor
 from pmdesk.core.db import Database
-from pmdesk.core.models import Person, SecuritySettings, TrustedIp
+from pmdesk.core.models import LoginFailure, Person, SecuritySettings, TrustedIp
 from pmdesk.core.passwords import Passwords
 from tests.helpers.cli import audit_of as events
 from tests.helpers.cli import database_now as now
@@ -118,6 +118,22 @@ def test_security_settings_are_validated(sqlite_db: Database) -> None:
     assert "Command-line sessions:    4 hours" in out
 
 
+def test_the_lockout_thresholds_from_the_command_line(sqlite_db: Database) -> None:
+    sign_in_admin(sqlite_db)
+    code, out, err = pmdesk(sqlite_db, "security", "set", "--lock-after", "101")
+    assert code == 1
+    assert err.strip() == (
+        "pmdesk: Failures before a lock must be a whole number of failures from 3 to 100."
+    )
+    code, out, err = pmdesk(
+        sqlite_db, "security", "set", "--lock-after", "5", "--max-lock-minutes", "60"
+    )
+    assert code == 0, err
+    assert "Lockout: after 5 failures from one address, 1 to 60 minutes." in out
+    code, out, err = pmdesk(sqlite_db, "security", "status")
+    assert "Lockout:                  after 5 failures from one address, 1 to 60 minutes" in out
+
+
 def test_ip_list_remove_and_expire(sqlite_db: Database) -> None:
     db = sqlite_db
     actor = sign_in_admin(db)
@@ -191,6 +207,58 @@ def test_user_unlock(sqlite_db: Database) -> None:
         assert (person.locked_until, person.failed_logins) == (None, 0)
     (row,) = events(db, Event.ACCOUNT_UNLOCKED)
     assert row.subject == "carol" and row.actor == actor
+
+
+def test_user_locked_lists_the_locks_and_unlock_all_clears_them(sqlite_db: Database) -> None:
+    db = sqlite_db
+    sign_in_admin(db)
+    carol = add_person(db, "carol")
+    erik = add_person(db, "erik")
+    with stage(db) as s:
+        person = s.get(Person, carol)
+        assert person is not None
+        person.locked_until = now(db) + timedelta(minutes=5)
+        person.lock_count = 1
+        s.add(
+            LoginFailure(
+                person_id=erik,
+                address="203.0.113.9",
+                failed=0,
+                lock_count=2,
+                locked_until=now(db) + timedelta(minutes=2),
+            )
+        )
+
+    code, out, err = pmdesk(db, "user", "locked")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["Login", "Name", "Where"]
+    assert lines[1].split()[0] == "carol" and "everywhere" in lines[1] and "5 min" in lines[1]
+    assert lines[2].split()[0] == "erik" and "203.0.113.9" in lines[2] and "2 min" in lines[2]
+
+    code, out, err = pmdesk(db, "user", "unlock")
+    assert code == 1 and "--all" in err
+    code, out, err = pmdesk(db, "user", "unlock", "--all")
+    assert code == 0, err
+    assert out.strip().startswith("Unlocked 2: ")
+    assert len(events(db, Event.ACCOUNT_UNLOCKED)) == 2
+    code, out, err = pmdesk(db, "user", "locked")
+    assert (code, out.strip()) == (0, "Nobody is locked now.")
+
+
+def test_user_unlock_without_a_session_changes_nothing(sqlite_db: Database) -> None:
+    db = sqlite_db
+    carol = add_person(db, "carol")
+    with stage(db) as s:
+        person = s.get(Person, carol)
+        assert person is not None
+        person.locked_until = now(db) + timedelta(minutes=5)
+    for args in (("user", "unlock", "--all"), ("user", "unlock", "carol"), ("user", "locked")):
+        code, _out, err = pmdesk(db, *args)
+        assert code != 0 and "pmdesk login" in err, (args, err)
+    with stage(db) as s:
+        person = s.get(Person, carol)
+        assert person is not None and person.locked_until is not None
 
 
 def test_user_passwd_sets_the_password_and_ends_trust(sqlite_db: Database) -> None:

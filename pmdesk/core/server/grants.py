@@ -14,6 +14,7 @@ from pmdesk.core.server.objects import (
     RELAY_FUNCTIONS,
     SECRET_TABLES,
     SEEDED_TABLES,
+    SIGN_IN_TABLES,
     WORKSTATION_FUNCTIONS,
 )
 from pmdesk.core.server.roles import CRYPTO_SCHEMA, SCHEMA, Roles, quote_ident
@@ -107,6 +108,10 @@ def apply(connection: Connection, roles: Roles) -> list[str]:
     if connection.execute(text("SELECT to_regclass(:n) IS NOT NULL"), {"n": audit}).scalar():
         connection.execute(text(f"REVOKE UPDATE, DELETE ON {audit} FROM {ws}"))
     for table in SEEDED_TABLES:  # made by migrations: the workstation only reads them
+        name = f"{SCHEMA}.{table}"
+        if connection.execute(text("SELECT to_regclass(:n) IS NOT NULL"), {"n": name}).scalar():
+            connection.execute(text(f"REVOKE INSERT, UPDATE, DELETE ON {name} FROM {ws}"))
+    for table in SIGN_IN_TABLES:  # written by the sign-in's definer functions alone
         name = f"{SCHEMA}.{table}"
         if connection.execute(text("SELECT to_regclass(:n) IS NOT NULL"), {"n": name}).scalar():
             connection.execute(text(f"REVOKE INSERT, UPDATE, DELETE ON {name} FROM {ws}"))

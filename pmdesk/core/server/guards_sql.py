@@ -19,6 +19,9 @@ Every statement is idempotent: ``server init`` runs them all each time.
 
 from __future__ import annotations
 
+from pmdesk.core.lockout import FIRST_LOCK_MINUTES_RANGE as _FIRST
+from pmdesk.core.lockout import LOCK_AFTER_RANGE as _LOCK_AFTER
+from pmdesk.core.lockout import MAX_LOCK_MINUTES_LIMIT as _LONGEST
 from pmdesk.core.server.roles import SCHEMA
 
 _S = SCHEMA
@@ -177,6 +180,21 @@ _FUNCTIONS = (
         PERFORM {_S}.require_person();
         IF TG_OP <> 'UPDATE' OR NOT {_S}.may('system.security', 'edit') THEN
             PERFORM {_S}.refuse_write('change System → Security');
+        END IF;
+        -- The lockout's bounds (security.SecurityService.update; CHECK constraints too).
+        IF NEW.lock_after_failures NOT BETWEEN {_LOCK_AFTER[0]} AND {_LOCK_AFTER[1]} THEN
+            RAISE EXCEPTION 'Failures before a lock must be a whole number of failures from '
+                '{_LOCK_AFTER[0]} to {_LOCK_AFTER[1]}.'
+                USING ERRCODE = 'PMD05', DETAIL = 'lock_after_failures';
+        END IF;
+        IF NEW.first_lock_minutes NOT BETWEEN {_FIRST[0]} AND {_FIRST[1]} THEN
+            RAISE EXCEPTION 'The first lock must be a whole number of minutes from {_FIRST[0]} '
+                'to {_FIRST[1]}.' USING ERRCODE = 'PMD05', DETAIL = 'first_lock_minutes';
+        END IF;
+        IF NEW.max_lock_minutes NOT BETWEEN NEW.first_lock_minutes AND {_LONGEST} THEN
+            RAISE EXCEPTION 'The longest lock must be a whole number of minutes from % to '
+                '{_LONGEST}.', NEW.first_lock_minutes
+                USING ERRCODE = 'PMD05', DETAIL = 'max_lock_minutes';
         END IF;
         RETURN NEW;
 """,

@@ -33,9 +33,8 @@ LIMITS = {
     "max_code_attempts": codes.MAX_CODE_ATTEMPTS,
     "resend_interval_s": _seconds(codes.RESEND_INTERVAL),
     "max_challenge_age_s": _seconds(codes.MAX_CHALLENGE_AGE),
-    "max_failures": lockout.MAX_FAILURES,
-    "first_lock_s": _seconds(lockout.FIRST_LOCK),
-    "max_lock_s": _seconds(lockout.MAX_LOCK),
+    # The lockout's thresholds are settings (security_settings, 0010); these are fixed.
+    "person_cap": lockout.PERSON_CAP,
     "reset_after_s": _seconds(lockout.RESET_AFTER),
 }
 _L = LIMITS
@@ -163,14 +162,31 @@ STATEMENTS: tuple[str, ...] = (
                         = {_C}.hmac(convert_to(b, 'UTF8'), fresh.key, 'sha256'), false)
         FROM (SELECT {_C}.gen_random_bytes(32) AS key) AS fresh
     $$""",
-    # lockout.lock_duration: 1, 2, 4, 8, 15, 15 … minutes.
+    # lockout.lock_duration: first, doubling, capped (1, 2, 4, 8, 15, 15 … minutes).
+    f"DROP FUNCTION IF EXISTS {_S}.lock_duration(integer)",
     f"""
-    CREATE OR REPLACE FUNCTION {_S}.lock_duration(lock_count integer) RETURNS interval
+    CREATE OR REPLACE FUNCTION {_S}.lock_duration(
+        lock_count integer, first_min integer, max_min integer)
+    RETURNS interval
     LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
-        SELECT make_interval(secs => least({_L["max_lock_s"]},
-               {_L["first_lock_s"]} * power(2, least(greatest(lock_count, 1), 9) - 1)))
+        SELECT make_interval(mins => least(max_min,
+               first_min * power(2, least(greatest(lock_count, 1), 13) - 1))::integer)
     $$""",
-    # lockout.record_failure, under the caller's row lock on the person.
+    # lockout.is_locked_out: locked everywhere, or from this address.
+    f"""
+    CREATE OR REPLACE FUNCTION {_S}.locked_out(
+        p {_S}.personnel, address text, now_ timestamp)
+    RETURNS boolean
+    LANGUAGE sql STABLE SET search_path = {_S}, pg_temp AS $$
+        SELECT (p.locked_until IS NOT NULL AND p.locked_until > now_)
+            OR EXISTS (SELECT 1 FROM {_S}.login_failures f
+                        WHERE f.person_id = p.id
+                          AND f.address = coalesce(locked_out.address, '')
+                          AND f.locked_until > now_)
+    $$""",
+    # lockout.record_failure, under the caller's row lock on the person: counted for
+    # (person, address), locking there after the setting's number; and for the person,
+    # locking everywhere at the cap.
     f"""
     CREATE OR REPLACE FUNCTION {_S}.record_failure(
         person integer, actor text, address text, workstation text, now_ timestamp)
@@ -178,26 +194,61 @@ STATEMENTS: tuple[str, ...] = (
     LANGUAGE plpgsql VOLATILE SET search_path = {_S}, pg_temp AS $$
     DECLARE
         p {_S}.personnel%ROWTYPE;
+        f {_S}.login_failures%ROWTYPE;
+        s {_S}.security_settings%ROWTYPE;
+        key text := coalesce(address, '');
         failures integer;
         locks integer;
         until timestamp;
         ended integer;
+        reset interval := make_interval(secs => {_L["reset_after_s"]});
     BEGIN
         SELECT * INTO p FROM {_S}.personnel WHERE id = person;
-        IF NOT FOUND OR (p.locked_until IS NOT NULL AND p.locked_until > now_) THEN
+        IF NOT FOUND OR {_S}.locked_out(p, address, now_) THEN
             RETURN;
         END IF;
+        SELECT * INTO s FROM {_S}.security_settings ORDER BY id LIMIT 1;
+        s.lock_after_failures := coalesce(s.lock_after_failures, {lockout.MAX_FAILURES});
+        s.first_lock_minutes := coalesce(s.first_lock_minutes, 1);
+        s.max_lock_minutes := coalesce(s.max_lock_minutes, 15);
+        -- This address.
+        SELECT * INTO f FROM {_S}.login_failures x
+         WHERE x.person_id = person AND x.address = key FOR UPDATE;
+        IF NOT FOUND THEN
+            INSERT INTO {_S}.login_failures (person_id, address, failed, lock_count)
+            VALUES (person, key, 0, 0) RETURNING * INTO f;
+        ELSIF f.last_failed_at IS NOT NULL AND now_ - f.last_failed_at >= reset THEN
+            f.failed := 0;
+            f.lock_count := 0;
+        END IF;
+        f.failed := f.failed + 1;
+        IF f.failed >= s.lock_after_failures THEN
+            f.lock_count := f.lock_count + 1;
+            f.locked_until := now_ + {_S}.lock_duration(
+                f.lock_count, s.first_lock_minutes, s.max_lock_minutes);
+            f.failed := 0;
+            PERFORM {_S}.audit_row(actor, 'account.locked', coalesce(p.login, '#' || person),
+                address, workstation,
+                'from ' || coalesce(nullif(key, ''), 'an unknown address') || ' after '
+                || s.lock_after_failures || ' failures; lock ' || f.lock_count || ', '
+                || (extract(epoch FROM {_S}.lock_duration(f.lock_count, s.first_lock_minutes,
+                    s.max_lock_minutes)) / 60)::integer || ' min');
+        END IF;
+        UPDATE {_S}.login_failures
+           SET failed = f.failed, lock_count = f.lock_count, locked_until = f.locked_until,
+               last_failed_at = now_
+         WHERE id = f.id;
+        -- The person, everywhere.
         failures := p.failed_logins;
         locks := p.lock_count;
-        IF p.last_failed_at IS NOT NULL
-           AND now_ - p.last_failed_at >= make_interval(secs => {_L["reset_after_s"]}) THEN
+        IF p.last_failed_at IS NOT NULL AND now_ - p.last_failed_at >= reset THEN
             failures := 0;
             locks := 0;
         END IF;
         failures := failures + 1;
-        IF failures >= {_L["max_failures"]} THEN
+        IF failures >= {_L["person_cap"]} THEN
             locks := locks + 1;
-            until := now_ + {_S}.lock_duration(locks);
+            until := now_ + {_S}.lock_duration(locks, s.first_lock_minutes, s.max_lock_minutes);
             failures := 0;
         END IF;
         UPDATE {_S}.personnel
@@ -209,15 +260,21 @@ STATEMENTS: tuple[str, ...] = (
             GET DIAGNOSTICS ended = ROW_COUNT;
             PERFORM {_S}.audit_row(actor, 'account.locked', coalesce(p.login, '#' || person),
                 address, workstation,
-                'after {_L["max_failures"]} failures; lock ' || locks || ', '
-                || (extract(epoch FROM {_S}.lock_duration(locks)) / 60)::integer || ' min'
+                'everywhere after {_L["person_cap"]} failures; lock ' || locks || ', '
+                || (extract(epoch FROM {_S}.lock_duration(locks, s.first_lock_minutes,
+                    s.max_lock_minutes)) / 60)::integer || ' min'
                 || CASE WHEN ended > 0 THEN '; ' || ended || ' sessions ended' ELSE '' END);
         END IF;
     END
     $$""",
+    # lockout.record_success: this address's failures and the person's count are forgotten.
+    f"DROP FUNCTION IF EXISTS {_S}.record_success(integer)",
     f"""
-    CREATE OR REPLACE FUNCTION {_S}.record_success(person integer) RETURNS void
+    CREATE OR REPLACE FUNCTION {_S}.record_success(person integer, address text) RETURNS void
     LANGUAGE sql VOLATILE SET search_path = {_S}, pg_temp AS $$
+        DELETE FROM {_S}.login_failures f
+         WHERE f.person_id = record_success.person
+           AND f.address = coalesce(record_success.address, '');
         UPDATE {_S}.personnel
            SET failed_logins = 0, lock_count = 0, last_failed_at = NULL, locked_until = NULL
          WHERE id = person AND (failed_logins <> 0 OR lock_count <> 0
@@ -265,7 +322,7 @@ STATEMENTS: tuple[str, ...] = (
     DECLARE
         session jsonb := '{{}}';
     BEGIN
-        PERFORM {_S}.record_success(p.id);
+        PERFORM {_S}.record_success(p.id, address);
         UPDATE {_S}.personnel SET last_login_at = now_ WHERE id = p.id;
         PERFORM {_S}.audit_row(p.login, 'login.succeeded', p.login, address, workstation, detail);
         IF kind IS NOT NULL THEN
@@ -424,7 +481,7 @@ STATEMENTS: tuple[str, ...] = (
                                    'reason=unknown_login');
             RETURN {_S}.refused('bad_credentials');
         END IF;
-        IF p.locked_until IS NOT NULL AND p.locked_until > now_ THEN
+        IF {_S}.locked_out(p, address, now_) THEN
             RETURN {_S}.refuse(p.login, address, ws, 'locked', 'bad_credentials');
         END IF;
         IF matched IS NULL THEN
@@ -587,7 +644,7 @@ STATEMENTS: tuple[str, ...] = (
         IF refusal IS NOT NULL THEN
             RETURN refusal;
         END IF;
-        IF p.locked_until IS NOT NULL AND p.locked_until > now_ THEN
+        IF {_S}.locked_out(p, address, now_) THEN
             RETURN {_S}.refuse(p.login, address, ws, 'locked', 'bad_credentials');
         END IF;
 
@@ -715,7 +772,7 @@ STATEMENTS: tuple[str, ...] = (
             UPDATE {_S}.login_challenges SET retired_at = now_ WHERE id = c.id;
             RETURN {_S}.invalid_challenge(p.login, address, ws, 'replaced');
         END IF;
-        IF p.locked_until IS NOT NULL AND p.locked_until > now_ THEN
+        IF {_S}.locked_out(p, address, now_) THEN
             RETURN {_S}.refuse(p.login, address, ws, 'locked', 'bad_credentials');
         END IF;
         last_sent := greatest(last_sent, c.last_sent_at);

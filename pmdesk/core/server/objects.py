@@ -65,5 +65,7 @@ WORKSTATION_FUNCTIONS: tuple[str, ...] = (
 )
 #: Tables only migrations and the owner write (the guards refuse it too).
 SEEDED_TABLES: tuple[str, ...] = guards_sql.SEEDED_TABLES
+#: Tables the workstation may read (row-level security) but only the sign-in writes.
+SIGN_IN_TABLES: tuple[str, ...] = ("login_failures",)
 #: Functions the relay role may call.
 RELAY_FUNCTIONS: tuple[str, ...] = (*relay_sql.RELAY_FUNCTIONS, *reads_sql.RELAY_FUNCTIONS)

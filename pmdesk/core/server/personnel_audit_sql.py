@@ -100,6 +100,9 @@ STATEMENTS: tuple[str, ...] = (
                    AND NEW.password_changed_at IS NOT DISTINCT FROM OLD.password_changed_at THEN
                     p := NEW;
                     event := '{Event.ACCOUNT_UNLOCKED}';
+                    -- Unlocked everywhere: the locks from single addresses go too (the
+                    -- workstation may not write login_failures itself).
+                    DELETE FROM {_S}.login_failures f WHERE f.person_id = NEW.id;
                 ELSE
                     RETURN NEW;
                 END IF;

@@ -68,6 +68,9 @@ READ_POLICIES: dict[str, str] = {
     # asked per row, not once per statement, as a multi-row INSERT writes several.
     "audit_events": f"{_may(SYSTEM_LOG.key)} OR id = {_S}.audit_row_just_written()",
     "delivery_outcomes": _may(SYSTEM_SECURITY.key),
+    # Failures and locks per (person, address): the Locked now list (Maintenance Read), one's
+    # own. Written only by the sign-in's definer functions and the unlock trigger.
+    "login_failures": f"{_may(MAINTENANCE.key)} OR person_id = {_ME}",
     **dict.fromkeys(SIGNED_IN_TABLES, _SIGNED_IN),
 }
 #: The commands the workstation role holds a grant for, per table: each gets a policy that

@@ -9,6 +9,8 @@ from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QFormLayout,
     QLineEdit,
+    QSpinBox,
+    QWidget,
 )
 
 
@@ -41,3 +43,15 @@ def pad_spin_box(spin: QAbstractSpinBox) -> None:
     edit = spin.findChild(QLineEdit)
     if edit is not None:
         edit.setTextMargins(4, 0, 0, 0)
+
+
+def spin_box(bounds: tuple[int, int], suffix: str, parent: QWidget) -> QSpinBox:
+    """A settings' number field: its bounds, its unit after the number, a fixed width."""
+    spin = QSpinBox(parent)
+    spin.setRange(*bounds)
+    spin.setSuffix(suffix)
+    spin.setMinimumWidth(130)
+    spin.setMaximumWidth(150)
+    pad_spin_box(spin)
+    spin.setAccelerated(True)
+    return spin

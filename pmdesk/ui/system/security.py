@@ -1,17 +1,11 @@
-"""System → Security: connection security, two-step authentication, trust, code delivery and the
-trusted IPs (as in the product: "Status: Off" with "Turn on…", a red remove icon per row,
-"Viewing items 1-20 of N" with Previous / Next), and this workstation's address as seen.
-
-The page composes panels, each a module of its own: the connection status (security_status),
-the two-step switch (two_step), trust and codes (trust_box), where addresses may be trusted
-(office_networks_box: the policy and the office networks, with operations of its own), code
-delivery (mail_settings) and the trusted IP list (trusted_ips_panel). The page holds the state
-and the other operations (pmdesk.ui.ops); the panels show and ask.
-
-Turning two-step authentication on first lists who could not receive a code (readiness) and
-asks. Calls run on worker threads; the buttons follow the group's rights (Edit: settings, the
-toggle, networks; Delete: removing addresses), and the services check again.
-"""
+"""System → Security: connection security, two-step authentication, trust, lockout, delivery and
+the trusted IPs ("Status: Off" with "Turn on…", a red remove icon per row, "Viewing items 1-20
+of N" with Previous / Next), and this workstation's address as seen. Panels, each a module:
+security_status, two_step, trust_box, office_networks_box, lockout_box and locked_now_box (these
+three with operations of their own), mail_settings, trusted_ips_panel. The page holds the state
+and the other operations (pmdesk.ui.ops); the panels show and ask. Turning two-step login on
+first lists who could not receive a code (readiness) and asks. The buttons follow the group's
+rights, and the services check again."""
 
 from __future__ import annotations
 
@@ -38,6 +32,7 @@ from pmdesk.core.trusted_ips import TrustedIpService
 from pmdesk.ui.message_boxes import ask, ask_discard
 from pmdesk.ui.ops import Conflict, Operations, indicator
 from pmdesk.ui.scrolling import follow_focus, reveal
+from pmdesk.ui.system.locked_now_box import lockout_panels
 from pmdesk.ui.system.mail_settings import MailSettingsBox
 from pmdesk.ui.system.office_networks_box import OfficeNetworksBox
 from pmdesk.ui.system.readiness import ReadinessDialog
@@ -111,14 +106,13 @@ class SecurityPage(QWidget):
     def _build_left(self) -> QScrollArea:
         """The panels left of the trusted IPs, top to bottom, in a scroll area."""
         self.status_box = ConnectionStatusBox(self)
-        # Tests and the screenshots read the lines from the page.
+        # Tests and the screenshots read these lines, and the switch below, from the page.
         self.database_status = self.status_box.database_status
         self.mail_status = self.status_box.mail_status
         self.address_label = self.status_box.address_label
 
         self.two_step = TwoStepBox(self)
         self.two_step.toggle_requested.connect(self.toggle_two_factor)
-        # Tests read the switch from the page.
         self.two_factor_button = self.two_step.two_factor_button
         self.two_factor_state = self.two_step.two_factor_state
 
@@ -130,6 +124,7 @@ class SecurityPage(QWidget):
             can_edit=self.can_edit, changes=self.context.changes, parent=self,
         )  # fmt: skip
         self.networks_box.settings_saved.connect(self._policy_saved)
+        self.lockout_box, self.locked_box = lockout_panels(self.context, self._policy_saved, self)
 
         health = partial(self.service.delivery_health, self.actor)
         self.mail_box = MailSettingsBox(self.tasks, health, self)
@@ -144,6 +139,8 @@ class SecurityPage(QWidget):
         left_layout.addWidget(self.two_step)
         left_layout.addWidget(self.trust)
         left_layout.addWidget(self.networks_box)
+        left_layout.addWidget(self.lockout_box)
+        left_layout.addWidget(self.locked_box)
         left_layout.addWidget(self.mail_box)
         left_layout.addStretch(1)
         left_scroll = follow_focus(QScrollArea(self))
@@ -281,6 +278,7 @@ class SecurityPage(QWidget):
         core, actor = self.core, self.actor
         self.loading.run(lambda: security_state(core, actor), self._show_state)
         self.networks_box.load()
+        self.locked_box.load()
 
     def _show_state(self, state: SecurityState) -> None:
         settings, status = state.settings, state.status
@@ -295,10 +293,11 @@ class SecurityPage(QWidget):
         self.two_step.show_settings(settings, editable=self.can_edit)
         self.trust.load(settings, editable=self.can_edit)
         self.networks_box.show_settings(settings)
+        self.lockout_box.show_settings(settings)
         self._update_buttons()
 
     def _policy_saved(self, settings: SecuritySettingsView) -> None:
-        """The box saved the policy: the settings' new version; what is typed here stays."""
+        """A box saved the policy or the lockout: the new version; what is typed here stays."""
         if self._trust_dirty():
             self.settings = settings
         else:
@@ -314,7 +313,8 @@ class SecurityPage(QWidget):
         self.status_box.show_status(status)
 
     def has_unsaved_changes(self) -> bool:
-        return self._trust_dirty() or (self.loaded and self.mail_box.is_dirty())
+        dirty = self._trust_dirty() or self.lockout_box.is_dirty()
+        return dirty or (self.loaded and self.mail_box.is_dirty())
 
     def _trust_dirty(self) -> bool:
         settings = self.settings

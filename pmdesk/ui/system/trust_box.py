@@ -24,7 +24,7 @@ from pmdesk.core.security import (
     SecuritySettingsView,
 )
 from pmdesk.ui.icons import icon
-from pmdesk.ui.system.common import form_layout, pad_spin_box
+from pmdesk.ui.system.common import form_layout, spin_box
 from pmdesk.ui.widgets import FieldBox, MessageLabel, hint_label, label_fields, make_primary
 
 
@@ -52,11 +52,11 @@ class TrustBox(QGroupBox):
 
     def _build_spins(self) -> None:
         """The three spin boxes (``self.*_spin``), each in its field box (``self.*_box``)."""
-        self.trust_days_spin = _spin(TRUST_DAYS_RANGE, self.tr(" days"), self)
+        self.trust_days_spin = spin_box(TRUST_DAYS_RANGE, self.tr(" days"), self)
         self.trust_days_spin.setObjectName("trustDaysSpin")
-        self.code_ttl_spin = _spin(CODE_TTL_MINUTES_RANGE, self.tr(" minutes"), self)
+        self.code_ttl_spin = spin_box(CODE_TTL_MINUTES_RANGE, self.tr(" minutes"), self)
         self.code_ttl_spin.setObjectName("codeTtlSpin")
-        self.session_hours_spin = _spin(SESSION_HOURS_RANGE, self.tr(" hours"), self)
+        self.session_hours_spin = spin_box(SESSION_HOURS_RANGE, self.tr(" hours"), self)
         self.session_hours_spin.setObjectName("sessionHoursSpin")
         session_help = self.tr(
             "How long `pmdesk login` keeps the command line signed in. The desktop app stays "
@@ -173,14 +173,3 @@ class TrustBox(QGroupBox):
 def _trust_values(settings: SecuritySettingsView) -> tuple[int, int, int]:
     """The values of the Trust and codes spin boxes, in their order."""
     return (settings.trust_days, settings.code_ttl_minutes, settings.session_hours)
-
-
-def _spin(bounds: tuple[int, int], suffix: str, parent: QWidget) -> QSpinBox:
-    spin = QSpinBox(parent)
-    spin.setRange(*bounds)
-    spin.setSuffix(suffix)
-    spin.setMinimumWidth(130)
-    spin.setMaximumWidth(150)
-    pad_spin_box(spin)
-    spin.setAccelerated(True)
-    return spin
