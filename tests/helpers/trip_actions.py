@@ -181,19 +181,24 @@ def probe(url: URL) -> bool:
     return ready
 
 
-def open_behind_the_dialog(url: URL) -> None:
-    """What ``open_database`` does with the database before a login can run."""
+def open_behind_the_dialog(url: URL, counted: list[Counter] | None = None) -> None:
+    """What ``open_database`` does with the database before a login can run. ``counted`` gets
+    the in-process count, which does not see what SQLAlchemy asks on a first connection (the
+    server's version and settings) nor what the connection's events send: the proxy does."""
     from pmdesk.core import migrate
     from pmdesk.core.screens import administrator_group_id
     from pmdesk.secrets import MemoryStore
 
     db = Database(url)
     try:
-        ctx = CoreContext(db, MemoryStore(), Path("outbox"))
-        migrate.upgrade(db)
-        assert PersonnelService(ctx, cheap_passwords()).has_users()
-        administrator_group_id(ctx)
-        LoginService(ctx, passwords=cheap_passwords())
+        with count_round_trips(db) as counter:
+            ctx = CoreContext(db, MemoryStore(), Path("outbox"))
+            migrate.upgrade(db)
+            assert PersonnelService(ctx, cheap_passwords()).has_users()
+            administrator_group_id(ctx)
+            LoginService(ctx, passwords=cheap_passwords())
+        if counted is not None:
+            counted.append(counter)
     finally:
         db.dispose()
 
