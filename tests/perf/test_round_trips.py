@@ -13,6 +13,8 @@ PostgreSQL, MariaDB, and PostgreSQL set up for server-enforced mode (the ``--pg-
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from sqlalchemy import text
 
@@ -88,6 +90,9 @@ def test_round_trips_of_each_action(ctx: CoreContext) -> None:
 def test_the_counter_sees_begin_commit_and_the_pre_ping(db: Database) -> None:
     engine_of(db)
     settle(db)
+    with count_round_trips(db) as nothing, db.write_session():
+        pass  # a unit of work that runs no statement never takes a connection
+    assert nothing.total == 0
     with count_round_trips(db) as counter, db.write_session() as s:
         s.execute(text("SELECT 1"))
     if db.backend == "postgresql":
@@ -122,3 +127,25 @@ def test_the_counter_agrees_with_the_bytes_on_the_wire(ctx: CoreContext) -> None
     assert counter.connects == 0
     assert counter.total >= 3, counter.describe()  # a positive control: it counted something
     assert counter.total == on_the_wire, counter.describe()
+
+
+def test_the_proxy_holds_each_way_back_and_counts_one_trip_per_answer(db: Database) -> None:
+    """A lower bound only (no upper one: the machine is shared): 20 ms each way is at least
+    40 ms for one statement, counted as one round trip."""
+    engine_of(db)
+    with proxied(db.url, 0.02) as (proxy, url):
+        slow = Database(url)
+        try:
+            settle(slow)
+            with slow.engine.connect() as connection:
+                connection.exec_driver_sql("SELECT 1")  # the pre-ping, BEGIN: not timed
+                mark = proxy.mark()
+                started = time.perf_counter()
+                connection.exec_driver_sql("SELECT 1")
+                elapsed = time.perf_counter() - started
+                trips = proxy.since(mark)
+                connection.rollback()
+        finally:
+            slow.dispose()
+    assert trips == 1
+    assert elapsed >= 0.04
