@@ -1,0 +1,147 @@
+"""Count the round trips a piece of work makes to the database server, from inside the process.
+
+``count_round_trips(db)`` listens on ``db``'s engine while the block runs and counts what goes
+over the wire after a connection is open (a workstation 30 ms from its server waits that long
+for each):
+
+- every statement SQLAlchemy sends (``before_cursor_execute``: also SAVEPOINT / RELEASE, which
+  SQLAlchemy sends as statements, and ``exec_driver_sql``);
+- the transaction control the driver sends by itself: psycopg sends ``BEGIN`` before the first
+  statement of a transaction (the connection then leaves the idle state), and ``COMMIT`` /
+  ``ROLLBACK`` only when a transaction is open; PyMySQL sends no BEGIN (the server starts
+  transactions itself, autocommit off) but always sends ``COMMIT`` and ``ROLLBACK``;
+- the pool's pre-ping on checkout (``pool_pre_ping=True`` in ``pmdesk.core.db.make_engine``:
+  ``SELECT 1`` in autocommit on psycopg, a ``COM_PING`` on PyMySQL), and the pool's rollback
+  when a connection comes back (PyMySQL sends it even after a COMMIT).
+
+New connections (their handshake, and what pmdesk's ``connect`` events send on them) are
+counted apart in ``connects``: the issue's goals are "after the connection is open".
+
+On SQLite nothing goes over a wire: ``total`` is then the number of calls into the library
+(statements, BEGIN, COMMIT), which still shows repeated work.
+
+``tests/perf/test_round_trips.py`` checks these counts against the bytes a TCP proxy
+(``tests.helpers.latency_proxy``) sees go back and forth, so nothing is hidden.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import event
+
+from pmdesk.core.db import Database
+
+_IDLE = 0  # psycopg.pq.TransactionStatus.IDLE
+
+
+@dataclass
+class Counter:
+    """What ``count_round_trips`` saw: ``statements`` (first lines, in order, driver-sent ones
+    in brackets) and how many round trips they were."""
+
+    statements: list[str] = field(default_factory=list)
+    connects: int = 0
+
+    @property
+    def total(self) -> int:
+        return len(self.statements)
+
+    def add(self, what: str) -> None:
+        self.statements.append(what)
+
+    def describe(self) -> str:
+        """One line per trip, for an assertion message."""
+        lines = [f"{self.total} round trips ({self.connects} new connections not counted):"]
+        lines += [f"  {i + 1:2}. {s}" for i, s in enumerate(self.statements)]
+        return "\n".join(lines)
+
+
+def first_line(statement: str, width: int = 110) -> str:
+    line = " ".join(statement.split())
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+class _Listener:
+    """The events of one engine, turned into round trips per the driver's behaviour."""
+
+    def __init__(self, db: Database, counter: Counter) -> None:
+        self.db = db
+        self.backend = db.backend
+        self.counter = counter
+
+    # ----- the driver's own transaction control ---------------------------------------------
+
+    def _psycopg_idle(self, dbapi_connection: Any) -> bool:
+        return bool(
+            not dbapi_connection.autocommit and dbapi_connection.info.transaction_status == _IDLE
+        )
+
+    def _implicit_begin(self, dbapi_connection: Any) -> None:
+        if self.backend == "postgresql" and self._psycopg_idle(dbapi_connection):
+            self.counter.add("[BEGIN, sent by psycopg]")
+
+    def _end(self, dbapi_connection: Any, what: str) -> None:
+        """COMMIT or ROLLBACK: psycopg sends nothing when no transaction is open."""
+        if self.backend == "postgresql" and (
+            dbapi_connection.autocommit or dbapi_connection.info.transaction_status == _IDLE
+        ):
+            return
+        self.counter.add(f"[{what}]")
+
+    # ----- SQLAlchemy's events --------------------------------------------------------------
+
+    def before_cursor_execute(self, conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        self._implicit_begin(conn.connection.dbapi_connection)
+        self.counter.add(first_line(statement))
+
+    def commit(self, conn: Any) -> None:
+        self._end(conn.connection.dbapi_connection, "COMMIT")
+
+    def rollback(self, conn: Any) -> None:
+        self._end(conn.connection.dbapi_connection, "ROLLBACK")
+
+    def reset(self, dbapi_connection: Any, _record: Any, state: Any) -> None:
+        if not state.transaction_was_reset and not state.terminate_only:
+            self._end(dbapi_connection, "ROLLBACK, the pool's reset on return")
+
+    def connect(self, _dbapi_connection: Any, _record: Any) -> None:
+        self.counter.connects += 1
+
+    def ping(self) -> None:
+        # SQLAlchemy pings psycopg in autocommit (no BEGIN), PyMySQL with COM_PING.
+        self.counter.add("[pre-ping]")
+
+
+@contextmanager
+def count_round_trips(db: Database) -> Iterator[Counter]:
+    """Count the round trips to ``db``'s server while the block runs (any thread)."""
+    counter = Counter()
+    listener = _Listener(db, counter)
+    engine = db.engine
+    hooks: list[tuple[Any, str, Any]] = [
+        (engine, "before_cursor_execute", listener.before_cursor_execute),
+        (engine, "commit", listener.commit),
+        (engine, "rollback", listener.rollback),
+        (engine.pool, "reset", listener.reset),
+        (engine.pool, "connect", listener.connect),
+    ]
+    for target, name, fn in hooks:
+        event.listen(target, name, fn)
+    dialect = engine.dialect
+    original_ping = dialect.do_ping
+
+    def counted_ping(dbapi_connection: Any) -> Any:
+        listener.ping()
+        return original_ping(dbapi_connection)
+
+    dialect.do_ping = counted_ping  # type: ignore[method-assign]
+    try:
+        yield counter
+    finally:
+        del dialect.do_ping
+        for target, name, fn in hooks:
+            event.remove(target, name, fn)
