@@ -43,14 +43,16 @@ TODAY: dict[str, dict[str, int]] = {
     # the full open behind the dialog, its own Database (proxy): includes SQLAlchemy's
     # first-connect queries; a login asked for before it ends waits for it.
     "start_open": {"goal": 2, "postgresql": 24, "mariadb": 20, "hardened": 25},
-    "password_code_sent": {"goal": 2, "postgresql": 40, "mariadb": 40, "hardened": 15},
-    "code_trust": {"goal": 2, "postgresql": 27, "mariadb": 27, "hardened": 5},
+    # Issue 16 added: the (person, address) lockout row and the live helpdesk code to the
+    # password and code steps, the Undo snapshot to a removal (the baseline was 40/27/19/9).
+    "password_code_sent": {"goal": 2, "postgresql": 43, "mariadb": 43, "hardened": 15},
+    "code_trust": {"goal": 2, "postgresql": 29, "mariadb": 29, "hardened": 5},
     # hardened: the server sees loopback and never trusts it, so a code is asked again.
-    "password_trusted": {"goal": 2, "postgresql": 19, "mariadb": 19, "hardened": 15},
+    "password_trusted": {"goal": 2, "postgresql": 21, "mariadb": 21, "hardened": 15},
     "open_personnel": {"goal": 2, "postgresql": 13, "mariadb": 13, "hardened": 13},
     "open_security": {"goal": 2, "postgresql": 20, "mariadb": 20, "hardened": 21},
     "save_person": {"goal": 2, "postgresql": 12, "mariadb": 12, "hardened": 11},
-    "remove_trusted": {"goal": 1, "postgresql": 9, "mariadb": 9, "hardened": 9},
+    "remove_trusted": {"goal": 1, "postgresql": 11, "mariadb": 11, "hardened": 10},
     # hardened: the relay sweeps (pmdesk.expire), not the workstation: not counted here.
     "sweep_chunk": {"goal": 2, "postgresql": 9, "mariadb": 9},
 }
