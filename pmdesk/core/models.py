@@ -204,6 +204,8 @@ class SecuritySettings(Base):
     # Where an address may be trusted: anywhere | office-networks | never (office_networks.py).
     # A row made here keeps today's behaviour; first run makes a new database office-networks.
     trust_policy: Mapped[str] = mapped_column(String(16), default="anywhere")
+    # Who besides the person receives a trust alert (one e-mail address; empty: nobody).
+    helpdesk_mailbox: Mapped[str] = mapped_column(String(254), default="")
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     version: Mapped[int] = mapped_column(Integer, default=1)
 

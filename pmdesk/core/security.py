@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
-from email.utils import formataddr, parseaddr
+from email.utils import formataddr, getaddresses, parseaddr
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -99,6 +99,8 @@ class SecuritySettingsView:
     session_hours: int = 8
     # Where an address may be trusted (office_networks.TRUST_POLICIES).
     trust_policy: str = "anywhere"
+    # Who besides the person receives a trust alert (trust_alerts.py); empty: nobody.
+    helpdesk_mailbox: str = ""
 
 
 @dataclass(frozen=True)
@@ -309,6 +311,7 @@ def _view(row: SecuritySettings) -> SecuritySettingsView:
         never_trusted_addresses=row.never_trusted_addresses or "",
         session_hours=row.session_hours,
         trust_policy=row.trust_policy,
+        helpdesk_mailbox=row.helpdesk_mailbox or "",
     )
 
 
@@ -570,24 +573,38 @@ def _clean_host(value: str, *, required: bool) -> str:
 
 def _clean_from(value: str, *, required: bool) -> str:
     """A bare address or ``Display Name <address>``, as the SMTP delivery accepts it."""
+    if not value.strip() and required:
+        raise FieldInvalid("Enter the sender address (From) for code mails.")
+    return clean_mailbox(value, "The sender address", "The sender name")
+
+
+def clean_helpdesk_mailbox(value: str) -> str:
+    """The helpdesk mailbox that receives trust alerts: empty, or one e-mail address (bare or
+    ``Helpdesk <address>``), checked as the From field is."""
+    return clean_mailbox(value, "The helpdesk mailbox", "The helpdesk name")
+
+
+def clean_mailbox(value: str, label: str, name_label: str) -> str:
+    """One mailbox, a bare address or ``Display Name <address>``, in its canonical form; empty
+    stays empty. ``label`` names the field in the messages ("The sender address")."""
     text = value.strip()
     if not text:
-        if required:
-            raise FieldInvalid("Enter the sender address (From) for code mails.")
         return ""
     if any(ch in text for ch in "\r\n\x00"):
-        raise FieldInvalid("The sender address must be on one line.")
+        raise FieldInvalid(f"{label} must be on one line.")
+    if len(getaddresses([text])) > 1:
+        raise FieldInvalid(f"{label}: enter one e-mail address only.")
     name, address = parseaddr(text)
     if "<" in text and not address:
-        raise FieldInvalid(f"The sender address: '{text[:40]}' is not a valid e-mail address.")
+        raise FieldInvalid(f"{label}: '{text[:40]}' is not a valid e-mail address.")
     try:
         address = clean_email(address or text, required=True)
     except FieldInvalid as exc:
-        raise FieldInvalid(f"The sender address: {exc}") from exc
-    name = clean_text(name, label="The sender name", max_length=100) if name else ""
+        raise FieldInvalid(f"{label}: {exc}") from exc
+    name = clean_text(name, label=name_label, max_length=100) if name else ""
     result = formataddr((name, address)) if name else address
     if len(result) > 254:
-        raise FieldInvalid("The sender address can have at most 254 characters.")
+        raise FieldInvalid(f"{label} can have at most 254 characters.")
     return result
 
 
@@ -808,11 +825,19 @@ class SecurityService:
         never_trusted_addresses: str | None = None,
         session_hours: int | None = None,
         trust_policy: str | None = None,
+        helpdesk_mailbox: str | None = None,
     ) -> SecuritySettingsView:
         """Change how long an address stays trusted, how long a code is valid, which addresses
         (proxies, connection poolers) are never trusted, how long a command-line session
-        lasts, and where an address may be trusted (the trust policy)."""
+        lasts, where an address may be trusted (the trust policy), and the helpdesk mailbox
+        that receives trust alerts."""
         errors: dict[str, str] = {}
+        mailbox: str | None = None
+        if helpdesk_mailbox is not None:
+            try:
+                mailbox = clean_helpdesk_mailbox(helpdesk_mailbox)
+            except FieldInvalid as exc:
+                errors["helpdesk_mailbox"] = str(exc)
         if trust_policy is not None and trust_policy not in TRUST_POLICIES:
             errors["trust_policy"] = POLICY_CHOICES
         never_trusted: str | None = None
@@ -864,6 +889,9 @@ class SecurityService:
             if trust_policy is not None and trust_policy != row.trust_policy:
                 changes.append(f"trust_policy {row.trust_policy} → {trust_policy}")
                 row.trust_policy = trust_policy
+            if mailbox is not None and mailbox != (row.helpdesk_mailbox or ""):
+                changes.append(f"helpdesk_mailbox '{row.helpdesk_mailbox or ''}' → '{mailbox}'")
+                row.helpdesk_mailbox = mailbox
             if changes:
                 row.updated_at = now
                 s.flush()
