@@ -30,6 +30,8 @@ from pmdesk.core import audit
 from pmdesk.core.audit import Event
 from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.delivery.base import (
+    ALERT_BY_EMAIL_ONLY,
+    ALERT_NOBODY,
     CodeMessage,
     Delivery,
     DeliverySettings,
@@ -48,13 +50,9 @@ log = logging.getLogger(__name__)
 
 DeliveryFactory = Callable[[DeliverySettings], Delivery]
 
-#: Why no alert went out with a text-message delivery method.
-BY_EMAIL_ONLY = (
-    "Trust alerts are sent by e-mail only, and codes are delivered by text message here: "
-    "no alert was sent."
-)
-#: Why no alert went out to anyone.
-NOBODY = "Nobody to alert: the person has no e-mail address and no helpdesk mailbox is set."
+#: Why no alert went out (the relay's rows say the same).
+BY_EMAIL_ONLY = ALERT_BY_EMAIL_ONLY
+NOBODY = ALERT_NOBODY
 
 
 @dataclass(frozen=True)

@@ -131,6 +131,15 @@ class TrustAlert:
     reference: int
 
 
+#: Why a trust alert did not go out: codes go by text message (alerts by e-mail only) …
+ALERT_BY_EMAIL_ONLY = (
+    "Trust alerts are sent by e-mail only, and codes are delivered by text message here: "
+    "no alert was sent."
+)
+#: … or there was nobody to send it to.
+ALERT_NOBODY = "Nobody to alert: the person has no e-mail address and no helpdesk mailbox is set."
+
+
 @dataclass(frozen=True)
 class CodeMessage:
     """Everything a security-code message says. Never logged: it holds the code.

@@ -16,11 +16,13 @@ from pmdesk.core.validation import FieldInvalid, clean_email, mail_address
 SUBJECT = "pmdesk security code"
 TEST_SUBJECT = "pmdesk security code (test)"
 DEFAULT_FROM = "pmdesk <pmdesk@localhost>"
+#: A trust alert's subject, before the login it is about.
+ALERT_SUBJECT = "pmdesk: new trusted address for"
 
 
 def subject(message: CodeMessage) -> str:
     if message.alert is not None:
-        return f"pmdesk: new trusted address for {message.alert.login}"
+        return f"{ALERT_SUBJECT} {message.alert.login}"
     return TEST_SUBJECT if message.test else SUBJECT
 
 

@@ -19,6 +19,7 @@ Every statement is idempotent: ``server init`` runs them all each time.
 
 from __future__ import annotations
 
+from pmdesk.core.server.alerts_sql import MAILBOX_PATTERN
 from pmdesk.core.server.roles import SCHEMA
 
 _S = SCHEMA
@@ -169,6 +170,13 @@ _FUNCTIONS = (
         PERFORM {_S}.require_person();
         IF TG_OP <> 'UPDATE' OR NOT {_S}.may('system.security', 'edit') THEN
             PERFORM {_S}.refuse_write('change System → Security');
+        END IF;
+        -- The trust alerts' helpdesk mailbox: one e-mail address, or none (alerts_sql).
+        IF NEW.helpdesk_mailbox IS DISTINCT FROM OLD.helpdesk_mailbox
+           AND coalesce(NEW.helpdesk_mailbox, '') <> ''
+           AND NEW.helpdesk_mailbox !~ '{MAILBOX_PATTERN}' THEN
+            RAISE EXCEPTION 'The helpdesk mailbox must be one e-mail address.'
+                USING ERRCODE = 'PMD05', DETAIL = 'helpdesk_mailbox';
         END IF;
         RETURN NEW;
 """,
