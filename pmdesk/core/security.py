@@ -326,6 +326,8 @@ def _is_loopback(host: str) -> bool:
 
 
 NEVER_TRUSTED_MAX_LENGTH = 1000
+#: The helpdesk mailbox's column (a longer text is refused with a message, never cut).
+HELPDESK_MAILBOX_MAX_LENGTH = 254
 
 
 def clean_never_trusted(value: str) -> str:

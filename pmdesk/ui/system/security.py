@@ -377,25 +377,14 @@ class SecurityPage(QWidget):
         ):
             return
         service, actor, version = self.service, self.actor, settings.version
-        days, minutes, hours = (spin.value() for spin in self.trust.spins())
-        never = self.trust.never_trusted_edit.text()
+        values = self.trust.values()
 
         def done(view: SecuritySettingsView) -> None:
             self._show_settings(view)
             self.trust.trust_message.show_success(self.tr("Saved."))
             self.refresh_trusted_ips()  # the Expires column follows the trust period
 
-        self.trust_saving.run(
-            lambda: service.update(
-                actor,
-                version,
-                trust_days=days,
-                code_ttl_minutes=minutes,
-                never_trusted_addresses=never,
-                session_hours=hours,
-            ),
-            done,
-        )
+        self.trust_saving.run(lambda: service.update(actor, version, **values), done)
 
     # ----- code delivery ------------------------------------------------------------------
 
