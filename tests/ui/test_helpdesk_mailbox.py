@@ -4,7 +4,6 @@ lost, a good one is saved and audited."""
 
 from __future__ import annotations
 
-import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
@@ -12,20 +11,11 @@ from pmdesk.bootstrap import App
 from pmdesk.core.audit import AuditService, Event
 from pmdesk.core.context import Actor
 from pmdesk.core.security import SecurityService
-from pmdesk.ui.main_window import MainWindow
 from pmdesk.ui.system.security import SecurityPage
-from tests.ui.system_pages import open_page
+from tests.ui.test_review_trust_box import page as page  # the fixture, reused
 
 BAD = "helpdesk@workshop.example, thief@evil.example"
 GOOD = "IT Helpdesk <helpdesk@workshop.example>"
-
-
-@pytest.fixture
-def page(qtbot: QtBot, main_window: MainWindow) -> SecurityPage:
-    widget = open_page(qtbot, main_window, "security")
-    assert isinstance(widget, SecurityPage)
-    qtbot.waitUntil(lambda: widget.tasks.is_idle() and widget.loaded)
-    return widget
 
 
 def _saved(app: App) -> str:

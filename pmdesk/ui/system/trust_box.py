@@ -78,38 +78,47 @@ class TrustBox(QGroupBox):
 
     def _build_never_trusted(self) -> FieldBox:
         """The addresses never trusted (``self.never_trusted_edit``), in its field box."""
-        self.never_trusted_edit = QLineEdit(self)
-        self.never_trusted_edit.setObjectName("neverTrustedEdit")
-        self.never_trusted_edit.setMaxLength(NEVER_TRUSTED_MAX_LENGTH * 2)
-        self.never_trusted_edit.setPlaceholderText(self.tr("e.g. 10.0.0.5, 10.1.0.0/24"))
-        self.never_trusted_edit.setAccessibleName(self.tr("Never trust these addresses"))
-        never_help = self.tr(
-            "Proxies and connection poolers: everyone behind them shares their address, so "
-            "it is never trusted. IP addresses or networks, separated by commas."
+        self.never_trusted_edit, box = self._text_field(
+            "neverTrustedEdit",
+            NEVER_TRUSTED_MAX_LENGTH,
+            self.tr("e.g. 10.0.0.5, 10.1.0.0/24"),
+            self.tr("Never trust these addresses"),
+            self.tr(
+                "Proxies and connection poolers: everyone behind them shares their address, "
+                "so it is never trusted. IP addresses or networks, separated by commas."
+            ),
         )
-        self.never_trusted_edit.setToolTip(never_help)
-        self.never_trusted_edit.setAccessibleDescription(never_help)
-        box = FieldBox(self.never_trusted_edit, self)
-        self.never_trusted_edit.textEdited.connect(self._edited)
         return box
 
     def _build_helpdesk(self) -> FieldBox:
         """The helpdesk mailbox (``self.helpdesk_edit``), in its field box."""
-        self.helpdesk_edit = QLineEdit(self)
-        self.helpdesk_edit.setObjectName("helpdeskMailboxEdit")
-        self.helpdesk_edit.setMaxLength(HELPDESK_MAILBOX_MAX_LENGTH * 2)
-        self.helpdesk_edit.setPlaceholderText(self.tr("e.g. helpdesk@example.com (optional)"))
-        self.helpdesk_edit.setAccessibleName(self.tr("Helpdesk mailbox for trust alerts"))
-        helpdesk_help = self.tr(
-            "When an address outside the office networks is trusted, the person gets an "
-            'e-mail ("Not you? Call the helpdesk"); this mailbox gets a copy. One e-mail '
-            "address; empty: only the person."
+        self.helpdesk_edit, box = self._text_field(
+            "helpdeskMailboxEdit",
+            HELPDESK_MAILBOX_MAX_LENGTH,
+            self.tr("e.g. helpdesk@example.com (optional)"),
+            self.tr("Helpdesk mailbox for trust alerts"),
+            self.tr(
+                "When an address outside the office networks is trusted, the person gets an "
+                'e-mail ("Not you? Call the helpdesk"); this mailbox gets a copy. One e-mail '
+                "address; empty: only the person."
+            ),
         )
-        self.helpdesk_edit.setToolTip(helpdesk_help)
-        self.helpdesk_edit.setAccessibleDescription(helpdesk_help)
-        box = FieldBox(self.helpdesk_edit, self)
-        self.helpdesk_edit.textEdited.connect(self._edited)
         return box
+
+    def _text_field(
+        self, name: str, max_length: int, placeholder: str, spoken: str, help_text: str
+    ) -> tuple[QLineEdit, FieldBox]:
+        """A line edit in its field box. Twice the column's length may be typed: the core
+        refuses what is too long with a message rather than the field cutting it."""
+        edit = QLineEdit(self)
+        edit.setObjectName(name)
+        edit.setMaxLength(max_length * 2)
+        edit.setPlaceholderText(placeholder)
+        edit.setAccessibleName(spoken)
+        edit.setToolTip(help_text)
+        edit.setAccessibleDescription(help_text)
+        edit.textEdited.connect(self._edited)
+        return edit, FieldBox(edit, self)
 
     def _build_save_row(self) -> QHBoxLayout:
         """The message (``self.trust_message``), then Save (``self.trust_save_button``)."""
