@@ -38,8 +38,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         sub,
         "set",
         _set,
-        "change the trust period, the code lifetime, the never-trusted list or the length of "
-        "a command-line session",
+        "change the trust period, the code lifetime, the never-trusted list, the length of "
+        "a command-line session or the helpdesk mailbox for trust alerts",
     )
     settings.add_argument(
         "--trust-days",
@@ -77,6 +77,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help='proxy or pooler addresses never trusted, e.g. "10.0.0.5, 10.1.0.0/24" '
         '("" clears the list)',
     )
+    settings.add_argument(
+        "--helpdesk-mailbox",
+        metavar="ADDRESS",
+        help="the mailbox that gets a copy of every trust alert (an address trusted outside "
+        'the office networks), e.g. "Helpdesk <helpdesk@example.com>" ("" for none)',
+    )
 
 
 def _yes_no(value: bool | None, *, none: str) -> str:
@@ -95,6 +101,7 @@ def _status(app: App, args: argparse.Namespace) -> int:
     print(f"Never trusted:            {settings.never_trusted_addresses or '(none)'}")
     print(f"Command-line sessions:    {settings.session_hours} hours")
     print(f"Trust policy:             {settings.trust_policy}")
+    print(f"Helpdesk mailbox:         {settings.helpdesk_mailbox or '(none)'}")
     print(f"Codes are delivered by:   {status.mail_label}")
     print(f"Mail/SMS encrypted:       {_yes_no(status.mail_encrypted, none='n/a (no network)')}")
     print(
@@ -162,11 +169,17 @@ def _disable(app: App, args: argparse.Namespace) -> int:
 
 
 def _set(app: App, args: argparse.Namespace) -> int:
-    wanted = (args.trust_days, args.code_minutes, args.never_trust, args.session_hours)
+    wanted = (
+        args.trust_days,
+        args.code_minutes,
+        args.never_trust,
+        args.session_hours,
+        args.helpdesk_mailbox,
+    )
     if all(value is None for value in wanted):
         raise CommandFailed(
-            "Nothing to change: give --trust-days, --code-minutes, --never-trust and/or "
-            "--session-hours.",
+            "Nothing to change: give --trust-days, --code-minutes, --never-trust, "
+            "--session-hours and/or --helpdesk-mailbox.",
             2,
         )
     service = SecurityService(app.context)
@@ -179,6 +192,7 @@ def _set(app: App, args: argparse.Namespace) -> int:
         code_ttl_minutes=args.code_minutes,
         never_trusted_addresses=args.never_trust,
         session_hours=args.session_hours,
+        helpdesk_mailbox=args.helpdesk_mailbox,
     )
     print(
         f"Addresses stay trusted for {saved.trust_days} days; "
@@ -188,6 +202,8 @@ def _set(app: App, args: argparse.Namespace) -> int:
         print(f"Never trusted: {saved.never_trusted_addresses or '(none)'}")
     if args.session_hours is not None:
         print(f"A command-line session lasts {saved.session_hours} hours.")
+    if args.helpdesk_mailbox is not None:
+        print(f"Trust alerts also go to: {saved.helpdesk_mailbox or '(nobody)'}")
     return 0
 
 
