@@ -64,7 +64,7 @@ from pmdesk.core.security import load_settings
 from pmdesk.core.server import info as server_info
 from pmdesk.core.server import password_check
 from pmdesk.core.server.login_client import ServerLogin
-from pmdesk.core.trust_alerts import PendingAlert, TrustAlerts, alert_for
+from pmdesk.core.trust_alerts import PendingAlert, alert_for, send_alert
 from pmdesk.core.trusted_ips import is_trusted, trust_anew, trust_refusal
 from pmdesk.core.validation import (
     FieldInvalid,
@@ -658,7 +658,7 @@ class LoginService:
 
         result = self._ctx.db.write_transaction(settle)
         for pending in alert:  # committed: the sign-in stands whatever the alert does
-            TrustAlerts(self._ctx, self._delivery_factory).send(pending)
+            send_alert(self._ctx, pending, self._delivery_factory)
         return result
 
     def _challenge_state(

@@ -5,7 +5,7 @@ so, with "Not you? Call the helpdesk (reference #id)".
 Trust given inside an office network sends nothing (no alert spam); so does a trust that was
 still valid (re-ticking "Trust this IP" starts no new period). The alert never blocks or fails
 the sign-in or ``ip trust``: it is worked out inside their transaction (``alert_for``) and sent
-after it committed (``TrustAlerts.send``), which records ``alert.sent`` / ``alert.failed`` in
+after it committed (``send_alert``), which records ``alert.sent`` / ``alert.failed`` in
 the audit trail and swallows every failure.
 
 Alerts go by the e-mail methods and the outbox (which writes an .eml file, as for codes). With
@@ -110,86 +110,82 @@ def alert_for(
     )
 
 
-class TrustAlerts:
-    """Sends pending alerts on the client (SQLite, MariaDB, PostgreSQL not hardened to level
-    3). Blocking: call it on a worker thread (the login's), after the trust committed."""
+def send_alert(
+    ctx: CoreContext, pending: PendingAlert | None, delivery_factory: DeliveryFactory | None = None
+) -> None:
+    """Send a pending alert on the client (SQLite, MariaDB, PostgreSQL not hardened to level 3)
+    and audit how it went; never raises. Blocking: call it on a worker thread (the login's),
+    after the trust committed. On a hardened database the server queued it: nothing to do."""
+    if pending is None or ctx.db.server_codes:
+        return
+    try:
+        outcomes = _deliver(ctx, pending, delivery_factory or _default_delivery(ctx))
+        ctx.db.write_transaction(lambda s: _record(ctx, s, pending, outcomes))
+    except Exception as exc:  # an alert must never fail the sign-in
+        log.error(
+            "trust alert #%d not sent or not recorded: %s",
+            pending.alert.reference,
+            type(exc).__name__,
+        )
 
-    def __init__(self, ctx: CoreContext, delivery_factory: DeliveryFactory | None = None) -> None:
-        self._ctx = ctx
-        self._delivery_factory = delivery_factory or self._default_delivery
 
-    def _default_delivery(self, settings: DeliverySettings) -> Delivery:
-        from pmdesk.core.delivery.factory import delivery_for
+def _default_delivery(ctx: CoreContext) -> DeliveryFactory:
+    from pmdesk.core.delivery.factory import delivery_for
 
-        return delivery_for(settings, self._ctx.secrets, self._ctx.outbox_default)
+    return lambda settings: delivery_for(settings, ctx.secrets, ctx.outbox_default)
 
-    def send(self, pending: PendingAlert | None) -> None:
-        """Send the alert and audit how it went; never raises."""
-        if pending is None or self._ctx.db.server_codes:
-            return
+
+def _deliver(
+    ctx: CoreContext, pending: PendingAlert, make_delivery: DeliveryFactory
+) -> list[tuple[str, str | None]]:
+    """(masked recipient, error or None) for each recipient; ("", error) when nothing could be
+    tried."""
+    if not pending.recipients:
+        return [("", NOBODY)]
+    with ctx.db.session() as s:
+        settings = load_settings(s).delivery
+    if is_sms(settings.method):
+        return [("", BY_EMAIL_ONLY)]
+    try:
+        delivery = make_delivery(settings)
+    except Exception as exc:
+        return [("", f"The alert could not be sent: {_why(exc)}")]
+    outcomes: list[tuple[str, str | None]] = []
+    for recipient in pending.recipients:
+        message = CodeMessage(
+            person_name=recipient.name,
+            email=recipient.email,
+            phone="",
+            code="",
+            valid_minutes=0,
+            requested_from=pending.alert.address,
+            workstation=pending.alert.workstation,
+            alert=pending.alert,
+        )
+        error: str | None = None
         try:
-            outcomes = self._deliver(pending)
-            self._ctx.db.write_transaction(lambda s: self._record(s, pending, outcomes))
-        except Exception as exc:  # an alert must never fail the sign-in
-            log.error(
-                "trust alert #%d not sent or not recorded: %s",
-                pending.alert.reference,
-                type(exc).__name__,
-            )
-
-    def _deliver(self, pending: PendingAlert) -> list[tuple[str, str | None]]:
-        """(masked recipient, error or None) for each recipient; ("", error) when nothing
-        could be tried."""
-        if not pending.recipients:
-            return [("", NOBODY)]
-        with self._ctx.db.session() as s:
-            settings = load_settings(s).delivery
-        if is_sms(settings.method):
-            return [("", BY_EMAIL_ONLY)]
-        try:
-            delivery = self._delivery_factory(settings)
+            delivery.send(message)
         except Exception as exc:
-            return [("", f"The alert could not be sent: {_why(exc)}")]
-        outcomes: list[tuple[str, str | None]] = []
-        for recipient in pending.recipients:
-            message = CodeMessage(
-                person_name=recipient.name,
-                email=recipient.email,
-                phone="",
-                code="",
-                valid_minutes=0,
-                requested_from=pending.alert.address,
-                workstation=pending.alert.workstation,
-                alert=pending.alert,
-            )
-            error: str | None = None
-            try:
-                delivery.send(message)
-            except Exception as exc:
-                error = _why(exc)
-            outcomes.append((mask_email(recipient.email), error))
-        return outcomes
+            error = _why(exc)
+        outcomes.append((mask_email(recipient.email), error))
+    return outcomes
 
-    def _record(
-        self, s: Session, pending: PendingAlert, outcomes: list[tuple[str, str | None]]
-    ) -> None:
-        reference = f"reference #{pending.alert.reference}"
-        for where, error in outcomes:
-            to = f"to {where} " if where else ""
-            if error is None:
-                event, detail = Event.ALERT_SENT, f"{to}({reference})"
-                log.info("trust alert for %s sent %s(%s)", pending.subject, to, reference)
-            else:
-                event, detail = Event.ALERT_FAILED, f"{to}({reference}): {error}"
-                log.warning("trust alert for %s not sent %s: %s", pending.subject, to, error)
-            audit.record(
-                s,
-                self._ctx.clock,
-                pending.actor,
-                event,
-                subject=pending.subject,
-                detail=detail[:2000],
-            )
+
+def _record(
+    ctx: CoreContext, s: Session, pending: PendingAlert, outcomes: list[tuple[str, str | None]]
+) -> None:
+    reference = f"reference #{pending.alert.reference}"
+    for where, error in outcomes:
+        to = f"to {where} " if where else ""
+        if error is None:
+            event, detail = Event.ALERT_SENT, f"{to}({reference})"
+            log.info("trust alert for %s sent %s(%s)", pending.subject, to, reference)
+        else:
+            event, detail = Event.ALERT_FAILED, f"{to}({reference}): {error}"
+            log.warning("trust alert for %s not sent %s: %s", pending.subject, to, error)
+        audit.record(
+            s, ctx.clock, pending.actor, event, subject=pending.subject, detail=detail[:2000]
+        )
 
 
 def _why(exc: BaseException) -> str:

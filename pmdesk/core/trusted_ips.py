@@ -41,7 +41,7 @@ from pmdesk.core.office_networks import OUTSIDE, load_networks, network_of, poli
 from pmdesk.core.permissions import require, require_any, require_within_own_rights
 from pmdesk.core.search import starts_with
 from pmdesk.core.security import load_settings
-from pmdesk.core.trust_alerts import PendingAlert, TrustAlerts, alert_for
+from pmdesk.core.trust_alerts import PendingAlert, alert_for, send_alert
 from pmdesk.core.types import search_text
 
 DEFAULT_PAGE_SIZE = 20
@@ -494,7 +494,7 @@ class TrustedIpService:
         alert: list[PendingAlert] = []  # sent once the trust has committed
         added = self._ctx.db.write_transaction(add)
         for pending in alert:
-            TrustAlerts(self._ctx).send(pending)
+            send_alert(self._ctx, pending)
         return added
 
     @property
