@@ -645,7 +645,7 @@ class LoginService:
                     trusted_now = row is not None
                     if row is not None and anew:
                         s.flush()  # the row's id is the alert's reference
-                        found = alert_for(s, person, row, actor, self._workstation)
+                        found = alert_for(s, person, row, self._workstation)
                         alert.extend([found] if found is not None else [])
                 elif trust_this_ip:
                     detail += "; address unknown, not trusted"

@@ -67,8 +67,15 @@ class PendingAlert:
 
     alert: TrustAlert
     recipients: tuple[Recipient, ...]
-    actor: Actor
     subject: str  # the audit subject: the person's login
+
+    @property
+    def actor(self) -> Actor:
+        """Who the audit rows name, as the relay writes them on a hardened database: the
+        person, at the address trusted, from the workstation of the trust."""
+        return Actor(
+            name=self.subject, address=self.alert.address, workstation=self.alert.workstation
+        )
 
 
 def recipients(person: Person, helpdesk_mailbox: str) -> tuple[Recipient, ...]:
@@ -88,7 +95,7 @@ def recipients(person: Person, helpdesk_mailbox: str) -> tuple[Recipient, ...]:
 
 
 def alert_for(
-    session: Session, person: Person, row: TrustedIp, actor: Actor, workstation: str
+    session: Session, person: Person, row: TrustedIp, workstation: str
 ) -> PendingAlert | None:
     """The alert for a trust period that just started (inside the transaction that trusted
     it), or None when the address is inside an office network."""
@@ -105,7 +112,6 @@ def alert_for(
             reference=row.id,
         ),
         recipients=recipients(person, settings.helpdesk_mailbox),
-        actor=actor,
         subject=login,
     )
 

@@ -104,6 +104,10 @@ def test_a_trust_outside_the_office_networks_mails_the_person_and_the_helpdesk(
         assert f"Workstation:  {WORKSTATION}" in text
         assert " UTC (" in text
         assert f"Not you? Call the helpdesk (reference #{reference})." in text
+    sent = [e for e in audit_events(ctx) if e.event == Event.ALERT_SENT]
+    assert {(e.actor, e.subject, e.address, e.workstation) for e in sent} == {
+        ("anne", "anne", routable, WORKSTATION)  # as the relay writes them on a hardened database
+    }
     assert sorted(_events(ctx, Event.ALERT_SENT)) == [
         f"to a***@insypro.com (reference #{reference})",
         f"to h***@workshop.example (reference #{reference})",

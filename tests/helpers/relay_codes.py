@@ -45,16 +45,7 @@ class RelayCodes:
             return [tuple(row) for row in s.execute(text(query))]
 
     def _settle(self) -> None:
-        deadline = time.monotonic() + SETTLE_S
-        while True:
-            [(waiting,)] = self._owner_rows(
-                "SELECT count(*) FROM pmdesk.code_queue WHERE state IN ('queued', 'sending')"
-            )
-            if not waiting:
-                return
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the relay left {waiting} code(s) unsent for {SETTLE_S} s")
-            time.sleep(0.02)
+        relay_settled(self.owner)
 
     def sent(self) -> list[CodeMessage]:
         """Every message the relay sent during this test, oldest first."""
@@ -72,6 +63,22 @@ class RelayCodes:
             replace(m, valid_minutes=minutes, requested_from=address, workstation=workstation)
             for m, (minutes, address, workstation) in zip(messages, rows, strict=True)
         ]
+
+
+def relay_settled(owner: Database) -> None:
+    """Wait until the hardened leg's relay has sent (or failed) everything queued so far:
+    codes, and trust alerts with their audit rows."""
+    deadline = time.monotonic() + SETTLE_S
+    while True:
+        with owner.session() as s:
+            waiting = s.execute(
+                text("SELECT count(*) FROM pmdesk.code_queue WHERE state IN ('queued', 'sending')")
+            ).scalar_one()
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the relay left {waiting} message(s) unsent for {SETTLE_S} s")
+        time.sleep(0.02)
 
 
 def codes_from_the_relay(monkeypatch: pytest.MonkeyPatch, codes: RelayCodes) -> None:
