@@ -485,6 +485,7 @@ def test_security_set_never_trust_command(
             trust_days=None,
             code_minutes=None,
             session_hours=None,
+            helpdesk_mailbox=None,
             never_trust=value,
             actor=people["admin_actor"],
         )
