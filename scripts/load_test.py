@@ -101,11 +101,15 @@ class MemoryDelivery:
     def __init__(self) -> None:
         self.last_code: str | None = None
         self.sent = 0
+        self.alerts = 0  # trust alerts (a trust outside any office network), not codes
 
     def destination(self, message: CodeMessage) -> str | None:
         return message.email or None
 
     def send(self, message: CodeMessage) -> None:
+        if message.alert is not None:
+            self.alerts += 1
+            return
         self.last_code = message.code
         self.sent += 1
 
@@ -126,6 +130,7 @@ class WorkerResult:
     logins_with_code: int = 0
     logins_trusted: int = 0
     codes_sent: int = 0
+    alerts_sent: int = 0
     trusts_removed: int = 0
     increments: int = 0
     own_edits: int = 0
@@ -174,6 +179,7 @@ def run_worker(args: argparse.Namespace) -> int:
             result.errors.append(f"{type(exc).__name__}: {exc}"[:300])
             time.sleep(0.05)
     result.codes_sent = delivery.sent
+    result.alerts_sent = delivery.alerts
     ctx.db.dispose()
     print(json.dumps(result.__dict__), flush=True)
     return 0
@@ -449,6 +455,7 @@ def check(
         "logins_trusted": total("logins_trusted"),
         "logins_per_s": round(logins / args.seconds, 1),
         "codes_sent": total("codes_sent"),
+        "alerts_sent": total("alerts_sent"),
         "increments": total("increments"),
         "own_edits": total("own_edits"),
         "edits_per_s": round((total("increments") + total("own_edits")) / args.seconds, 1),
@@ -476,6 +483,7 @@ def check(
     audited = {
         "logins": audit_count(db, Event.LOGIN_SUCCEEDED, ours),
         "codes_sent": audit_count(db, Event.CODE_SENT, ours),
+        "alerts_sent": audit_count(db, Event.ALERT_SENT, ours),
         "increments": audit_count(db, Event.PERSON_UPDATED, AuditEvent.subject == shared_subject),
         "own_edits": audit_count(db, Event.PERSON_UPDATED, ours),
         "trusts_removed": audit_count(db, Event.IP_REMOVED, ours),

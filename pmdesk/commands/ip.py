@@ -18,7 +18,8 @@ from pmdesk.core.audit import MAX_QUERY_LIMIT, event_name
 from pmdesk.core.errors import ValidationError
 from pmdesk.core.personnel import PersonnelService
 from pmdesk.core.screens import address_trace
-from pmdesk.core.trusted_ips import MAX_PAGE_SIZE, TrustedIpRow, TrustedIpService
+from pmdesk.core.trusted_ip_row import TrustedIpRow
+from pmdesk.core.trusted_ips import MAX_PAGE_SIZE, TrustedIpService
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "set",
         _set,
         "change the trust period, the code lifetime, the never-trusted list, the length of "
-        "a command-line session or the lockout's numbers",
+        "a command-line session, the lockout's numbers or the helpdesk mailbox for trust alerts",
     )
     settings.add_argument(
         "--trust-days",
@@ -88,6 +88,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help='proxy or pooler addresses never trusted, e.g. "10.0.0.5, 10.1.0.0/24" '
         '("" clears the list)',
     )
+    settings.add_argument(
+        "--helpdesk-mailbox",
+        metavar="ADDRESS",
+        help="the mailbox that gets a copy of every trust alert (an address trusted outside "
+        'the office networks), e.g. "Helpdesk <helpdesk@example.com>" ("" for none)',
+    )
 
 
 def _yes_no(value: bool | None, *, none: str) -> str:
@@ -110,6 +116,7 @@ def _status(app: App, args: argparse.Namespace) -> int:
         f"Lockout:                  after {settings.lock_after_failures} failures from one "
         f"address, {settings.first_lock_minutes} to {settings.max_lock_minutes} minutes"
     )
+    print(f"Helpdesk mailbox:         {settings.helpdesk_mailbox or '(none)'}")
     print(f"Codes are delivered by:   {status.mail_label}")
     print(f"Mail/SMS encrypted:       {_yes_no(status.mail_encrypted, none='n/a (no network)')}")
     print(
@@ -178,11 +185,19 @@ def _disable(app: App, args: argparse.Namespace) -> int:
 
 def _set(app: App, args: argparse.Namespace) -> int:
     lockout = (args.lock_after, args.first_lock_minutes, args.max_lock_minutes)
-    wanted = (args.trust_days, args.code_minutes, args.never_trust, args.session_hours, *lockout)
+    wanted = (
+        args.trust_days,
+        args.code_minutes,
+        args.never_trust,
+        args.session_hours,
+        args.helpdesk_mailbox,
+        *lockout,
+    )
     if all(value is None for value in wanted):
         raise CommandFailed(
             "Nothing to change: give --trust-days, --code-minutes, --never-trust, "
-            "--session-hours, --lock-after, --first-lock-minutes and/or --max-lock-minutes.",
+            "--session-hours, --helpdesk-mailbox, --lock-after, --first-lock-minutes and/or "
+            "--max-lock-minutes.",
             2,
         )
     service = SecurityService(app.context)
@@ -209,6 +224,7 @@ def _set(app: App, args: argparse.Namespace) -> int:
         lock_after_failures=args.lock_after,
         first_lock_minutes=args.first_lock_minutes,
         max_lock_minutes=args.max_lock_minutes,
+        helpdesk_mailbox=args.helpdesk_mailbox,
     )
     print(
         f"Addresses stay trusted for {saved.trust_days} days; "
@@ -225,6 +241,8 @@ def _set(app: App, args: argparse.Namespace) -> int:
             f"Lockout: after {saved.lock_after_failures} failures from one address, "
             f"{saved.first_lock_minutes} to {saved.max_lock_minutes} minutes."
         )
+    if args.helpdesk_mailbox is not None:
+        print(f"Trust alerts also go to: {saved.helpdesk_mailbox or '(nobody)'}")
     return 0
 
 

@@ -60,6 +60,9 @@ class Event(StrEnum):
     PERSON_DELETED = "person.deleted"
     PASSWORD_CHANGED = "password.changed"
     MAIL_TEST_SENT = "mail.test_sent"
+    # A trust alert (trust_alerts.py): sent to one recipient, or not sent (and why).
+    ALERT_SENT = "alert.sent"
+    ALERT_FAILED = "alert.failed"
     SIGNED_OUT = "signed_out"
     SESSION_STARTED = "session.started"
     SESSION_ENDED = "session.ended"
@@ -100,6 +103,8 @@ EVENT_NAMES: dict[str, str] = {
     Event.PERSON_DELETED: "Person deleted",
     Event.PASSWORD_CHANGED: "Password changed",
     Event.MAIL_TEST_SENT: "Test code sent",
+    Event.ALERT_SENT: "Trust alert sent",
+    Event.ALERT_FAILED: "Trust alert not sent",
     Event.SIGNED_OUT: "Signed out",
     Event.SESSION_STARTED: "Session started",
     Event.SESSION_ENDED: "Session ended",

@@ -64,7 +64,8 @@ from pmdesk.core.security import load_settings
 from pmdesk.core.server import info as server_info
 from pmdesk.core.server import password_check
 from pmdesk.core.server.login_client import ServerLogin
-from pmdesk.core.trusted_ips import is_trusted, trust, trust_refusal, why_no_code
+from pmdesk.core.trust_alerts import PendingAlert, alert_for, send_alert
+from pmdesk.core.trusted_ips import is_trusted, trust_anew, trust_refusal, why_no_code
 from pmdesk.core.validation import (
     FieldInvalid,
     clean_email,
@@ -617,9 +618,11 @@ class LoginService:
         matches = not dead and codes.code_matches(code, stored)
         # A helpdesk code read out over the phone (core.helpdesk) works in its place.
         desk_matches = not dead and desk_hash is not None and helpdesk.matches(code, desk_hash)
+        alert: list[PendingAlert] = []  # the trust alert to send once this has committed
 
         def settle(s: Session) -> SignedIn | Refused:
             # Runs again if the server breaks a deadlock: it only reads and writes the DB.
+            alert.clear()
             now = self._ctx.clock.now(s)
             address = self._ctx.db.client_address(s)
             # Person first, then the challenge: the same order as begin(), so no deadlock.
@@ -668,9 +671,12 @@ class LoginService:
                     return self._invalid_challenge(s, actor, "already used")
                 trusted_now = False
                 if trust_this_ip and challenge.address is not None:
-                    trusted_now = (
-                        trust(s, self._ctx.clock, actor, person.id, challenge.address) is not None
-                    )
+                    row, anew = trust_anew(s, self._ctx.clock, actor, person.id, challenge.address)
+                    trusted_now = row is not None
+                    if row is not None and anew:
+                        s.flush()  # the row's id is the alert's reference
+                        found = alert_for(s, person, row, self._workstation)
+                        alert.extend([found] if found is not None else [])
                 elif trust_this_ip:
                     detail += "; address unknown, not trusted"
                 signed = self._signed_in(s, actor, person, now, trusted=False, detail=detail)
@@ -680,7 +686,10 @@ class LoginService:
 
             return self._wrong_code(s, actor, person, challenge, now, code)
 
-        return self._ctx.db.write_transaction(settle)
+        result = self._ctx.db.write_transaction(settle)
+        for pending in alert:  # committed: the sign-in stands whatever the alert does
+            send_alert(self._ctx, pending, self._delivery_factory)
+        return result
 
     def _live_helpdesk_code(self, s: Session, person_id: int | None, now: datetime) -> bool:
         """Whether the person has a live helpdesk code (never on a hardened database, whose

@@ -37,7 +37,7 @@ from pmdesk.core.permissions import can, require
 from pmdesk.core.server.roles import SCHEMA
 from pmdesk.core.validation import FieldInvalid, clean_text
 
-CODE_DIGITS = 12
+CODE_DIGITS = codes.HELPDESK_CODE_DIGITS
 GROUP = 4
 MIN_MINUTES = 5
 MAX_MINUTES = 480

@@ -210,6 +210,8 @@ class SecuritySettings(Base):
     lock_after_failures: Mapped[int] = mapped_column(Integer, default=10)
     first_lock_minutes: Mapped[int] = mapped_column(Integer, default=1)
     max_lock_minutes: Mapped[int] = mapped_column(Integer, default=15)
+    # Who besides the person receives a trust alert (one e-mail address; empty: nobody).
+    helpdesk_mailbox: Mapped[str] = mapped_column(String(254), default="")
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     version: Mapped[int] = mapped_column(Integer, default=1)
 

@@ -34,6 +34,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -43,12 +44,14 @@ from pmdesk import __version__
 from pmdesk.core.changes import psycopg_conninfo
 from pmdesk.core.db import first_line
 from pmdesk.core.delivery.base import (
+    ALERT_BY_EMAIL_ONLY,
     METHODS,
     NO_DESTINATION,
     CodeMessage,
     Delivery,
     DeliveryError,
     DeliverySettings,
+    TrustAlert,
     is_sms,
     read_secret,
 )
@@ -204,10 +207,16 @@ class Claim:
     requested_from: str | None
     workstation: str
     subject: str
+    reference: int | None = None  # a trust alert's trusted address (row id)
+    queued_at: datetime | None = None  # naive UTC; for a trust alert, when it was trusted
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> Claim:
-        (id_, attempt, kind, method, destination, name, code, minutes, origin, ws, subject) = row
+        (id_, attempt, kind, method, destination, name, code, minutes, origin, ws, subject) = row[
+            :11
+        ]
+        # A database whose server objects predate trust alerts returns 11 columns.
+        reference, queued_at = (*row[11:], None, None)[:2]
         return cls(
             id=int(id_),
             attempt=attempt if isinstance(attempt, uuid.UUID) else uuid.UUID(str(attempt)),
@@ -220,13 +229,27 @@ class Claim:
             requested_from=None if origin is None else str(origin),
             workstation=str(ws or ""),
             subject=str(subject or ""),
+            reference=None if reference is None else int(reference),
+            queued_at=queued_at if isinstance(queued_at, datetime) else None,
         )
 
     @property
     def what(self) -> str:
         """For the log: 'code for anne (queue row 12)'."""
-        kind = "test message" if self.kind == "test" else "code"
+        kind = {"test": "test message", "alert": "trust alert"}.get(self.kind, "code")
         return f"{kind} for {self.subject or '?'} (queue row {self.id})"
+
+    def alert(self) -> TrustAlert | None:
+        """What a trust alert row says (the address trusted is its ``requested_from``)."""
+        if self.kind != "alert":
+            return None
+        return TrustAlert(
+            login=self.subject,
+            address=self.requested_from or "an unknown address",
+            trusted_at=self.queued_at or datetime.now(UTC).replace(tzinfo=None),
+            workstation=self.workstation,
+            reference=self.reference or 0,
+        )
 
     def message(self) -> CodeMessage:
         return CodeMessage(
@@ -238,6 +261,7 @@ class Claim:
             requested_from=self.requested_from,
             workstation=self.workstation,
             test=self.kind == "test",
+            alert=self.alert(),
         )
 
 
@@ -310,6 +334,10 @@ def deliver(
             "settings",
         )
     own = replace(settings, method=typing.cast(Any, claim.method))
+    if claim.kind == "alert" and is_sms(claim.method):
+        # No mailbox to send from: the Log says the alert did not go out (alert.failed), and
+        # the text-message gateway is not at fault (relay_finish leaves its health alone).
+        return Outcome(claim, False, ALERT_BY_EMAIL_ONLY, NO_DESTINATION)
     if is_sms(claim.method) and phone_destination(claim.message(), own.phone_region) is None:
         # The server cannot read phone numbers as libphonenumber does: a stored number that
         # is none in the office's region is found here, whatever else is set up or not, and

@@ -25,7 +25,8 @@ from pmdesk.core.permissions import rights_of
 from pmdesk.core.personnel import PersonnelService, PersonRecord
 from pmdesk.core.security import ConnectionStatus, SecurityService, SecuritySettingsView
 from pmdesk.core.sessions import SessionRow, SessionService
-from pmdesk.core.trusted_ips import TrustedIpRow, TrustedIpService
+from pmdesk.core.trusted_ip_row import TrustedIpRow
+from pmdesk.core.trusted_ips import TrustedIpService
 from pmdesk.secrets import SecretStoreError
 
 # ----- the clock and rights ---------------------------------------------------------------------

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
-from email.utils import formataddr, parseaddr
+from email.utils import formataddr, getaddresses, parseaddr
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -104,6 +104,8 @@ class SecuritySettingsView:
     lock_after_failures: int = lockout.MAX_FAILURES
     first_lock_minutes: int = 1
     max_lock_minutes: int = 15
+    # Who besides the person receives a trust alert (trust_alerts.py); empty: nobody.
+    helpdesk_mailbox: str = ""
 
 
 @dataclass(frozen=True)
@@ -317,6 +319,7 @@ def _view(row: SecuritySettings) -> SecuritySettingsView:
         lock_after_failures=row.lock_after_failures,
         first_lock_minutes=row.first_lock_minutes,
         max_lock_minutes=row.max_lock_minutes,
+        helpdesk_mailbox=row.helpdesk_mailbox or "",
     )
 
 
@@ -331,6 +334,8 @@ def _is_loopback(host: str) -> bool:
 
 
 NEVER_TRUSTED_MAX_LENGTH = 1000
+#: The helpdesk mailbox's column (a longer text is refused with a message, never cut).
+HELPDESK_MAILBOX_MAX_LENGTH = 254
 
 
 def clean_never_trusted(value: str) -> str:
@@ -578,24 +583,38 @@ def _clean_host(value: str, *, required: bool) -> str:
 
 def _clean_from(value: str, *, required: bool) -> str:
     """A bare address or ``Display Name <address>``, as the SMTP delivery accepts it."""
+    if not value.strip() and required:
+        raise FieldInvalid("Enter the sender address (From) for code mails.")
+    return clean_mailbox(value, "The sender address", "The sender name")
+
+
+def clean_helpdesk_mailbox(value: str) -> str:
+    """The helpdesk mailbox that receives trust alerts: empty, or one e-mail address (bare or
+    ``Helpdesk <address>``), checked as the From field is."""
+    return clean_mailbox(value, "The helpdesk mailbox", "The helpdesk name")
+
+
+def clean_mailbox(value: str, label: str, name_label: str) -> str:
+    """One mailbox, a bare address or ``Display Name <address>``, in its canonical form; empty
+    stays empty. ``label`` names the field in the messages ("The sender address")."""
     text = value.strip()
     if not text:
-        if required:
-            raise FieldInvalid("Enter the sender address (From) for code mails.")
         return ""
     if any(ch in text for ch in "\r\n\x00"):
-        raise FieldInvalid("The sender address must be on one line.")
+        raise FieldInvalid(f"{label} must be on one line.")
+    if len(getaddresses([text])) > 1:
+        raise FieldInvalid(f"{label}: enter one e-mail address only.")
     name, address = parseaddr(text)
     if "<" in text and not address:
-        raise FieldInvalid(f"The sender address: '{text[:40]}' is not a valid e-mail address.")
+        raise FieldInvalid(f"{label}: '{text[:40]}' is not a valid e-mail address.")
     try:
         address = clean_email(address or text, required=True)
     except FieldInvalid as exc:
-        raise FieldInvalid(f"The sender address: {exc}") from exc
-    name = clean_text(name, label="The sender name", max_length=100) if name else ""
+        raise FieldInvalid(f"{label}: {exc}") from exc
+    name = clean_text(name, label=name_label, max_length=100) if name else ""
     result = formataddr((name, address)) if name else address
     if len(result) > 254:
-        raise FieldInvalid("The sender address can have at most 254 characters.")
+        raise FieldInvalid(f"{label} can have at most 254 characters.")
     return result
 
 
@@ -830,11 +849,19 @@ class SecurityService:
         lock_after_failures: int | None = None,
         first_lock_minutes: int | None = None,
         max_lock_minutes: int | None = None,
+        helpdesk_mailbox: str | None = None,
     ) -> SecuritySettingsView:
         """Change how long an address stays trusted, how long a code is valid, which addresses
         (proxies, connection poolers) are never trusted, how long a command-line session
-        lasts, where an address may be trusted (the trust policy), and the lockout's numbers."""
+        lasts, where an address may be trusted (the trust policy), the lockout's numbers and
+        the helpdesk mailbox that receives trust alerts."""
         errors = _lockout_errors(lock_after_failures, first_lock_minutes, max_lock_minutes)
+        mailbox: str | None = None
+        if helpdesk_mailbox is not None:
+            try:
+                mailbox = clean_helpdesk_mailbox(helpdesk_mailbox)
+            except FieldInvalid as exc:
+                errors["helpdesk_mailbox"] = str(exc)
         if trust_policy is not None and trust_policy not in TRUST_POLICIES:
             errors["trust_policy"] = POLICY_CHOICES
         never_trusted: str | None = None
@@ -888,6 +915,9 @@ class SecurityService:
             if trust_policy is not None and trust_policy != row.trust_policy:
                 changes.append(f"trust_policy {row.trust_policy} → {trust_policy}")
                 row.trust_policy = trust_policy
+            if mailbox is not None and mailbox != (row.helpdesk_mailbox or ""):
+                changes.append(f"helpdesk_mailbox '{row.helpdesk_mailbox or ''}' → '{mailbox}'")
+                row.helpdesk_mailbox = mailbox
             if changes:
                 row.updated_at = now
                 s.flush()

@@ -31,7 +31,6 @@ import ipaddress
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
@@ -39,9 +38,7 @@ from sqlalchemy.orm import Session
 from pmdesk.core.addresses import Network
 from pmdesk.core.models import TrustedIp
 from pmdesk.core.office_networks import OUTSIDE, network_of
-
-if TYPE_CHECKING:
-    from pmdesk.core.trusted_ips import TrustedIpRow
+from pmdesk.core.trusted_ip_row import TrustedIpRow
 
 #: A trust younger than this is not "never used" yet.
 NEVER_USED_GRACE = timedelta(days=1)

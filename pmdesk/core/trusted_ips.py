@@ -42,6 +42,8 @@ from pmdesk.core.permissions import require, require_any, require_within_own_rig
 from pmdesk.core.search import starts_with
 from pmdesk.core.security import load_settings
 from pmdesk.core.server.roles import SCHEMA
+from pmdesk.core.trust_alerts import PendingAlert, alert_for, send_alert
+from pmdesk.core.trusted_ip_row import TrustedIpRow
 from pmdesk.core.types import search_text
 
 DEFAULT_PAGE_SIZE = 20
@@ -59,22 +61,6 @@ COUNT_CAP = 100_000
 _Listing = tuple[int, str, datetime, datetime | None, int, str, str, str | None]
 # rows, index of the first row, whether there is a page before it, and one after it
 _Found = tuple[list["TrustedIpRow"], int, bool, bool]
-
-
-@dataclass(frozen=True)
-class TrustedIpRow:
-    id: int
-    address: str
-    created_at: datetime
-    last_used_at: datetime | None
-    person_id: int
-    person_name: str
-    login: str
-    expires_at: datetime
-    # The office network holding the address, or "Outside office networks".
-    network_name: str = OUTSIDE
-    # Why it needs review (the "Needs review" list only): "Outside office networks", ...
-    reasons: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -247,9 +233,17 @@ def trust(
     audit trail says why). Re-trusting a valid address keeps it as it is: the trust period
     counts from its creation. An expired row the sweep has not reached yet starts a new period.
     """
+    return trust_anew(session, clock, actor, person_id, address)[0]
+
+
+def trust_anew(
+    session: Session, clock: Clock, actor: Actor, person_id: int, address: str | None
+) -> tuple[TrustedIp | None, bool]:
+    """``trust``, and whether a trust period started now (a new row, or one trusted again
+    after its period ended): what a trust alert is about (``trust_alerts``)."""
     normalised = normalise_address(address)
     if normalised is None:
-        return None
+        return None, False
     refusal = trust_refusal(session, normalised)
     if refusal is not None:
         audit.record(
@@ -260,7 +254,7 @@ def trust(
             subject=_subject_of(session, person_id),
             detail=f"address {normalised}: {refusal}",
         )
-        return None
+        return None, False
     now = clock.now(session)
     cutoff = now - timedelta(days=load_settings(session).trust_days)
     # FOR UPDATE (ignored on SQLite, where the write transaction is exclusive): a sweep deleting
@@ -274,7 +268,7 @@ def trust(
     if existing is not None:
         if existing.created_at > cutoff:
             existing.last_used_at = now
-            return existing
+            return existing, False
         existing.created_at = now
         existing.last_used_at = now
         existing.trusted_by = actor.name[:64]
@@ -287,7 +281,7 @@ def trust(
             subject=subject,
             detail=f"address {normalised} (trusted again after its period ended)",
         )
-        return existing
+        return existing, True
     row = TrustedIp(
         person_id=person_id,
         address=normalised,
@@ -305,11 +299,11 @@ def trust(
             select(TrustedIp).where(
                 TrustedIp.person_id == person_id, TrustedIp.address == normalised
             )
-        ).scalar_one_or_none()
+        ).scalar_one_or_none(), False
     audit.record(
         session, clock, actor, Event.IP_TRUSTED, subject=subject, detail=f"address {normalised}"
     )
-    return row
+    return row, True
 
 
 # ----- the service --------------------------------------------------------------------------
@@ -622,14 +616,22 @@ class TrustedIpService:
             refusal = trust_refusal(s, address)
             if refusal is not None:
                 raise ValidationError({"address": refusal})
-            row = trust(s, self._ctx.clock, actor, person_id, address)
+            alert.clear()
+            row, anew = trust_anew(s, self._ctx.clock, actor, person_id, address)
             assert row is not None
             s.flush()
+            if anew:
+                found_alert = alert_for(s, person, row, actor.workstation)
+                alert.extend([found_alert] if found_alert is not None else [])
             trust_days = load_settings(s).trust_days
             found = s.execute(_listing([TrustedIp.id == row.id])).all()
             return _rows(found, trust_days, load_networks(s))[0]
 
-        return self._ctx.db.write_transaction(add)
+        alert: list[PendingAlert] = []  # sent once the trust has committed
+        added = self._ctx.db.write_transaction(add)
+        for pending in alert:
+            send_alert(self._ctx, pending)
+        return added
 
     @property
     def swept_by_relay(self) -> bool:

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from pmdesk.core.codes import CODE_LENGTH
-from pmdesk.core.helpdesk import CODE_DIGITS as HELPDESK_DIGITS
+from pmdesk.core.codes import HELPDESK_CODE_DIGITS as HELPDESK_DIGITS
 from pmdesk.ui.icons import icon, pixmap
 from pmdesk.ui.login_backend import format_duration, seconds_from
 from pmdesk.ui.widgets import hint_label, repolish

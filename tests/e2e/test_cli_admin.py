@@ -134,6 +134,25 @@ def test_the_lockout_thresholds_from_the_command_line(sqlite_db: Database) -> No
     assert "Lockout:                  after 5 failures from one address, 1 to 60 minutes" in out
 
 
+def test_the_helpdesk_mailbox_for_trust_alerts(sqlite_db: Database) -> None:
+    sign_in_admin(sqlite_db)
+    code, out, err = pmdesk(
+        sqlite_db, "security", "set", "--helpdesk-mailbox", "a@example.com, b@example.com"
+    )
+    assert code == 1
+    assert err.strip() == "pmdesk: The helpdesk mailbox: enter one e-mail address only."
+    code, out, err = pmdesk(
+        sqlite_db, "security", "set", "--helpdesk-mailbox", "Helpdesk <help@example.com>"
+    )
+    assert code == 0, err
+    assert "Trust alerts also go to: Helpdesk <help@example.com>" in out
+    code, out, err = pmdesk(sqlite_db, "security", "status")
+    assert "Helpdesk mailbox:         Helpdesk <help@example.com>" in out
+    assert [e.detail for e in events(sqlite_db, Event.SETTING_CHANGED)][-1] == (
+        "helpdesk_mailbox '' → 'Helpdesk <help@example.com>'"
+    )
+
+
 def test_ip_list_remove_and_expire(sqlite_db: Database) -> None:
     db = sqlite_db
     actor = sign_in_admin(db)

@@ -39,6 +39,8 @@ class CollectingDelivery:
     sent: list[CodeMessage] = field(default_factory=list)
     failed: list[CodeMessage] = field(default_factory=list)
     attempts: int = 0
+    # Trust alerts (pmdesk.core.trust_alerts) go here, not among the codes.
+    alerts: list[CodeMessage] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -57,6 +59,9 @@ class CollectingDelivery:
             return None
 
     def send(self, message: CodeMessage) -> None:
+        if message.alert is not None:
+            self.alerts.append(message)
+            return
         self.attempts += 1
         if self.fail_with is not None:
             self.failed.append(message)

@@ -369,6 +369,7 @@ def test_security(qtbot: QtBot, main_window: MainWindow, ui_app: App, admin_id: 
         "codeTtlSpin": "A code is valid for",
         "sessionHoursSpin": "Command-line sessions last",
         "neverTrustedEdit": "Never trust these addresses",
+        "helpdeskMailboxEdit": "Helpdesk mailbox for trust alerts",
         "methodCombo": "Send codes by",
         "smtp_hostEdit": "Mail server",
         "smtpPortSpin": "Port",

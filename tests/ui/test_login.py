@@ -362,7 +362,14 @@ def test_two_step_login_through_the_app_with_the_outbox(
     qtbot.keyClicks(login.password_edit, "anne's long secret")
     qtbot.keyClick(login.password_edit, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: launcher.window is not None, timeout=20_000)
-    assert len(list(outbox.glob("*.eml"))) == 1  # no second code was needed
+    # No second code was needed; the trust outside any office network was announced to anne.
+    mails = [
+        message_from_bytes(f.read_bytes(), policy=policy.default) for f in outbox.glob("*.eml")
+    ]
+    assert sorted(str(m["Subject"]) for m in mails) == [
+        "pmdesk security code",
+        "pmdesk: new trusted address for anne",
+    ]
     launcher.window.close()
     opened.app.db.dispose()
 

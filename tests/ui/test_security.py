@@ -616,6 +616,7 @@ def test_screenshots(
         current.version,
     )
     ui_app.context.secrets.set(smtp_key("smtp.insypro.com", "codes@insypro.com"), "x")
+    service.update(OTHER, service.get(OTHER).version, helpdesk_mailbox="helpdesk@insypro.com")
     page = open_page(qtbot, main_window, "security")
     assert isinstance(page, SecurityPage)
     qtbot.waitUntil(lambda: security_idle(page) and page.model.rowCount() == 20)

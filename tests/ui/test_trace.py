@@ -24,6 +24,7 @@ from pmdesk.ui.system.trusted_ips_model import ADDRESS
 from pmdesk.ui.tasks import TaskManager
 from tests.helpers.databases import stage
 from tests.helpers.qt import column
+from tests.helpers.relay_codes import relay_settled
 from tests.helpers.staff import add_group, add_person
 from tests.ui.screenshots import capture, screenshot_dir
 from tests.ui.system_pages import not_clipped, open_page
@@ -43,6 +44,8 @@ def _seed(app: App, owner_db: Database) -> None:
         for who, address in (("speeters", HOME), ("ljanssens", HOME), ("cdubois", "192.0.2.9")):
             there = Actor(who, person_id=None, address=address, workstation="WS-07")
             audit.record(s, DatabaseClock(), there, Event.LOGIN_SUCCEEDED, subject=who)
+    if owner_db is not app.db:  # hardened: the relay sends the trust alerts, and logs them
+        relay_settled(owner_db)
 
 
 def _wait_trace(qtbot: QtBot, dialog: TraceDialog) -> None:
@@ -72,8 +75,9 @@ def test_trace_from_the_trusted_ip_list(
     assert dialog.trusted_label.text() == "Trusted for 2 people"
     logins = {dialog.trusted_table.item(r, 0).text() for r in range(2)}
     assert logins == {"speeters", "ljanssens"}
-    assert dialog.events_label.text() == "Events at this address (2, newest first)"
-    actors = {dialog.events_table.item(r, 1).text() for r in range(2)}
+    # Their sign-ins there, and the trust alerts that went to each of them (trust_alerts.py).
+    assert dialog.events_label.text() == "Events at this address (4, newest first)"
+    actors = {dialog.events_table.item(r, 1).text() for r in range(4)}
     assert actors == {"speeters", "ljanssens"}, "only this address's events"
     assert dialog.seen_label.text() == "Seen there: ljanssens, speeters"
     qtbot.waitExposed(dialog)

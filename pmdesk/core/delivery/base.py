@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal, Protocol, runtime_checkable
 
 from pmdesk.core.errors import PmdeskError
@@ -118,8 +119,33 @@ PUBLIC_ENDPOINTS = Endpoints()
 
 
 @dataclass(frozen=True)
+class TrustAlert:
+    """What a trust alert says (``pmdesk.core.trust_alerts``): an address outside every office
+    network was trusted for ``login``. ``trusted_at`` is naive UTC, as the database keeps it;
+    ``reference`` the trusted address's row id, which the helpdesk looks up."""
+
+    login: str
+    address: str
+    trusted_at: datetime
+    workstation: str
+    reference: int
+
+
+#: Why a trust alert did not go out: codes go by text message (alerts by e-mail only) …
+ALERT_BY_EMAIL_ONLY = (
+    "Trust alerts are sent by e-mail only, and codes are delivered by text message here: "
+    "no alert was sent."
+)
+#: … or there was nobody to send it to.
+ALERT_NOBODY = "Nobody to alert: the person has no e-mail address and no helpdesk mailbox is set."
+
+
+@dataclass(frozen=True)
 class CodeMessage:
-    """Everything a security-code message says. Never logged: it holds the code."""
+    """Everything a security-code message says. Never logged: it holds the code.
+
+    With ``alert`` set it is a trust alert instead (no code; ``email`` is the recipient, the
+    person or the helpdesk mailbox), sent by the e-mail methods and the outbox only."""
 
     person_name: str
     email: str
@@ -129,6 +155,7 @@ class CodeMessage:
     requested_from: str | None
     workstation: str
     test: bool = False
+    alert: TrustAlert | None = None
 
 
 class DeliveryError(PmdeskError):

@@ -6,18 +6,23 @@ The text holds the code, so it is built only at the moment of sending and never 
 from __future__ import annotations
 
 import email.utils
+from datetime import UTC, tzinfo
 from email.headerregistry import Address
 from email.message import EmailMessage
 
-from pmdesk.core.delivery.base import CodeMessage, DeliveryError
+from pmdesk.core.delivery.base import CodeMessage, DeliveryError, TrustAlert
 from pmdesk.core.validation import FieldInvalid, clean_email, mail_address
 
 SUBJECT = "pmdesk security code"
 TEST_SUBJECT = "pmdesk security code (test)"
 DEFAULT_FROM = "pmdesk <pmdesk@localhost>"
+#: A trust alert's subject, before the login it is about.
+ALERT_SUBJECT = "pmdesk: new trusted address for"
 
 
 def subject(message: CodeMessage) -> str:
+    if message.alert is not None:
+        return f"{ALERT_SUBJECT} {message.alert.login}"
     return TEST_SUBJECT if message.test else SUBJECT
 
 
@@ -35,6 +40,8 @@ def body(message: CodeMessage) -> str:
     """The e-mail text (plain text, short lines)."""
     greeting = f"Hello {message.person_name}," if message.person_name else "Hello,"
     lines = [greeting, ""]
+    if message.alert is not None:
+        return "\n".join(lines + alert_body(message.alert))
     if message.test:
         return "\n".join(lines + _test_body(message))
     lines += [
@@ -77,6 +84,30 @@ def _test_body(message: CodeMessage) -> list[str]:
         "",
         "Never share a real code with anyone, not even someone who says they are",
         "from IT support: nobody will ever ask you for it.",
+        "",
+        "-- ",
+        "pmdesk",
+        "",
+    ]
+
+
+def alert_body(alert: TrustAlert, tz: tzinfo | None = None) -> list[str]:
+    """The lines of a trust alert: what was trusted, when (UTC and the sender's local time,
+    or ``tz``), from which workstation, and the reference to give the helpdesk."""
+    moment = alert.trusted_at.replace(tzinfo=UTC)
+    local = moment.astimezone(tz)
+    return [
+        f"The address {alert.address} was trusted for the pmdesk login {alert.login}:",
+        "signing in from there no longer asks for a security code.",
+        "",
+        f"    Address:      {alert.address}",
+        f"    When:         {moment:%Y-%m-%d %H:%M:%S} UTC "
+        f"({local:%Y-%m-%d %H:%M:%S} {local.tzname() or 'local time'})",
+        f"    Workstation:  {alert.workstation or 'unknown'}",
+        "",
+        "This address is outside the office networks.",
+        "",
+        f"Not you? Call the helpdesk (reference #{alert.reference}).",
         "",
         "-- ",
         "pmdesk",

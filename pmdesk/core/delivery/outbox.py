@@ -62,7 +62,8 @@ class OutboxDelivery:
             raise DeliveryError(
                 f"Could not write to the outbox folder {self.folder}: {exc.strerror or exc}."
             ) from None
-        log.info("Security code written to the outbox for %s: %s", mask_email(recipient), final)
+        what = "Trust alert" if message.alert is not None else "Security code"
+        log.info("%s written to the outbox for %s: %s", what, mask_email(recipient), final)
         return final
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 from pmdesk.core.lockout import FIRST_LOCK_MINUTES_RANGE as _FIRST
 from pmdesk.core.lockout import LOCK_AFTER_RANGE as _LOCK_AFTER
 from pmdesk.core.lockout import MAX_LOCK_MINUTES_LIMIT as _LONGEST
+from pmdesk.core.server.alerts_sql import MAILBOX_PATTERN
 from pmdesk.core.server.roles import SCHEMA
 
 _S = SCHEMA
@@ -195,6 +196,13 @@ _FUNCTIONS = (
             RAISE EXCEPTION 'The longest lock must be a whole number of minutes from % to '
                 '{_LONGEST}.', NEW.first_lock_minutes
                 USING ERRCODE = 'PMD05', DETAIL = 'max_lock_minutes';
+        END IF;
+        -- The trust alerts' helpdesk mailbox: one e-mail address, or none (alerts_sql).
+        IF NEW.helpdesk_mailbox IS DISTINCT FROM OLD.helpdesk_mailbox
+           AND coalesce(NEW.helpdesk_mailbox, '') <> ''
+           AND NEW.helpdesk_mailbox !~ '{MAILBOX_PATTERN}' THEN
+            RAISE EXCEPTION 'The helpdesk mailbox must be one e-mail address.'
+                USING ERRCODE = 'PMD05', DETAIL = 'helpdesk_mailbox';
         END IF;
         RETURN NEW;
 """,

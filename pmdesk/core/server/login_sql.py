@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from pmdesk.core import codes, lockout, sessions
 from pmdesk.core.delivery.base import SMS_METHODS
+from pmdesk.core.server.queue_sql import ALERT_WORKSTATION
 from pmdesk.core.server.roles import CRYPTO_SCHEMA, SCHEMA
 
 _C = CRYPTO_SCHEMA
@@ -706,6 +707,8 @@ STATEMENTS: tuple[str, ...] = (
         days integer := (SELECT s.trust_days FROM {_S}.security_settings s ORDER BY s.id LIMIT 1);
         existing {_S}.trusted_ips%ROWTYPE;
     BEGIN
+        -- The workstation the trust alert names (alerts_sql): no session exists yet.
+        PERFORM set_config('{ALERT_WORKSTATION}', ws, true);
         SELECT * INTO existing FROM {_S}.trusted_ips t
          WHERE t.person_id = p.id AND t.address = trust_address_internal.address FOR UPDATE;
         IF FOUND THEN

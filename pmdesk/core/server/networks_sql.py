@@ -24,13 +24,35 @@ def _quoted(text: str) -> str:
 
 
 STATEMENTS: tuple[str, ...] = (
+    # The office network holding ``address``, or NULL (office_networks.network_of).
+    f"""
+    CREATE OR REPLACE FUNCTION {_S}.office_network_of(address inet) RETURNS text
+    LANGUAGE plpgsql STABLE SET search_path = {_S}, pg_temp AS $$
+    DECLARE
+        n record;
+    BEGIN
+        FOR n IN
+            SELECT o.name, btrim(r) AS range_ FROM {_S}.office_networks o,
+                   regexp_split_to_table(o.ranges, ',') AS r
+            ORDER BY o.id
+        LOOP
+            BEGIN
+                IF family(n.range_::cidr) = family(address) AND address <<= n.range_::cidr THEN
+                    RETURN n.name;
+                END IF;
+            EXCEPTION WHEN others THEN
+                CONTINUE;  -- a range saved by hand that is not valid is skipped
+            END;
+        END LOOP;
+        RETURN NULL;
+    END
+    $$""",
     f"""
     CREATE OR REPLACE FUNCTION {_S}.trust_policy_refusal(address inet) RETURNS text
     LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = {_S}, pg_temp AS $$
     DECLARE
         chosen text := (SELECT s.trust_policy FROM {_S}.security_settings s
                         ORDER BY s.id LIMIT 1);
-        entry text;
     BEGIN
         IF chosen = 'never' THEN
             RETURN {_quoted(NEVER_REFUSAL)};
@@ -38,18 +60,9 @@ STATEMENTS: tuple[str, ...] = (
         IF chosen IS DISTINCT FROM 'office-networks' THEN
             RETURN NULL;
         END IF;
-        FOR entry IN
-            SELECT btrim(r) FROM {_S}.office_networks n,
-                   regexp_split_to_table(n.ranges, ',') AS r
-        LOOP
-            BEGIN
-                IF family(entry::cidr) = family(address) AND address <<= entry::cidr THEN
-                    RETURN NULL;
-                END IF;
-            EXCEPTION WHEN others THEN
-                CONTINUE;  -- a range saved by hand that is not valid is skipped
-            END;
-        END LOOP;
+        IF {_S}.office_network_of(address) IS NOT NULL THEN
+            RETURN NULL;
+        END IF;
         RETURN {_quoted(OUTSIDE_REFUSAL)};
     END
     $$""",
@@ -72,3 +85,6 @@ STATEMENTS: tuple[str, ...] = (
 #: What the workstation role may call (trust_refusal, which it calls, asks the first; the
 #: first run, the second).
 WORKSTATION_FUNCTIONS = ("trust_policy_refusal(inet)", "start_new_database()")
+#: Internal: EXECUTE for nobody (trust_policy_refusal and the trust alerts' trigger, both
+#: definers, call it as the owner).
+INTERNAL_FUNCTIONS = ("office_network_of(inet)",)

@@ -7,6 +7,7 @@ list of them, so that setup and grants cannot disagree about what exists.
 from __future__ import annotations
 
 from pmdesk.core.server import (
+    alerts_sql,
     guards_sql,
     helpdesk_sql,
     login_sql,
@@ -30,6 +31,7 @@ def statements() -> tuple[str, ...]:
         *sessions_sql.STATEMENTS,
         *relay_sql.STATEMENTS,
         *networks_sql.STATEMENTS,
+        *alerts_sql.STATEMENTS,
         *guards_sql.STATEMENTS,
         *rules_sql.STATEMENTS,
         *personnel_audit_sql.STATEMENTS,

@@ -20,6 +20,11 @@ PERSON_SUBJECT = f"coalesce(nullif(p.login, ''), {_S}.full_name(p), 'person #' |
 #: SQL text: true for the ``user_sessions`` row ``x`` this connection presents.
 PRESENTED_SESSION = f"x.token_hash = {_S}.token_hash(current_setting('pmdesk.session', true))"
 
+#: The workstation a trust alert made at sign-in names (set by ``trust_address_internal``,
+#: read by ``alerts_sql``'s trigger; else the session's). Its name is the client's word anyway.
+ALERT_WORKSTATION = "pmdesk.alert_workstation"
+#: What a queued message is: a security code, a test message, a trust alert.
+QUEUE_KINDS = ("code", "test", "alert")
 #: States of a queued message (§6.3: at most once, never back from ``sending``).
 QUEUE_STATES = ("queued", "sending", "sent", "failed", "unknown", "dropped")
 
@@ -68,7 +73,8 @@ STATEMENTS: tuple[str, ...] = (
         challenge_id   varchar(43),              -- NULL for a test message
         person_id      integer REFERENCES {_S}.personnel (id) ON DELETE CASCADE,
         subject        text NOT NULL,            -- the person's login, for the audit trail
-        kind           text NOT NULL CHECK (kind IN ('code', 'test')),
+        kind           text NOT NULL CONSTRAINT code_queue_kind_check
+                       CHECK (kind IN ({", ".join(f"'{k}'" for k in QUEUE_KINDS)})),
         method         text NOT NULL,            -- the delivery method at queue time
         destination    text NOT NULL,            -- e-mail address or E.164 number
         person_name    text NOT NULL,
@@ -83,8 +89,14 @@ STATEMENTS: tuple[str, ...] = (
         claimed_at     timestamp,
         finished_at    timestamp,
         error          text,
-        created_at     timestamp NOT NULL
+        created_at     timestamp NOT NULL,
+        reference      bigint                    -- an alert's trusted address (its row id)
     )""",
+    # A queue made before trust alerts (issue 16 §4): the kind and the reference they need.
+    f"ALTER TABLE {_S}.code_queue ADD COLUMN IF NOT EXISTS reference bigint",
+    f"""ALTER TABLE {_S}.code_queue DROP CONSTRAINT IF EXISTS code_queue_kind_check,
+        ADD CONSTRAINT code_queue_kind_check
+        CHECK (kind IN ({", ".join(f"'{k}'" for k in QUEUE_KINDS)}))""",
     f"""CREATE INDEX IF NOT EXISTS ix_code_queue_waiting ON {_S}.code_queue (id)
         WHERE state = 'queued'""",
     f"""CREATE INDEX IF NOT EXISTS ix_code_queue_challenge ON {_S}.code_queue (challenge_id, id)""",

@@ -105,13 +105,25 @@ STATEMENTS: tuple[str, ...] = (
              FROM {_S}.security_settings s ORDER BY (s.id = 1) DESC, s.id LIMIT 1),
             '{{}}'::jsonb)
     $$""",
+    # The claim before trust alerts returned no reference: its result changes, so it goes.
+    f"""
+    DO $$
+    BEGIN
+        IF to_regprocedure('{_S}.relay_claim(uuid, integer)') IS NOT NULL
+           AND position('reference' in pg_get_function_result(
+                   to_regprocedure('{_S}.relay_claim(uuid, integer)'))) = 0 THEN
+            DROP FUNCTION {_S}.relay_claim(uuid, integer);
+        END IF;
+    END
+    $$""",
     # Claim up to ``max`` queued rows for this relay instance, committed before anything is
-    # sent. Rows whose code can no longer be used are dropped first, never sent.
+    # sent. Rows whose code can no longer be used are dropped first, never sent (test messages
+    # and trust alerts: once past their minutes).
     f"""
     CREATE OR REPLACE FUNCTION {_S}.relay_claim(instance uuid, max integer)
     RETURNS TABLE (id bigint, attempt uuid, kind text, method text, destination text,
                    person_name text, code text, valid_minutes integer, requested_from text,
-                   workstation text, subject text)
+                   workstation text, subject text, reference bigint, queued_at timestamp)
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = {_S}, pg_temp AS $$
     DECLARE
         now_ timestamp := {_S}.now();
@@ -144,7 +156,8 @@ STATEMENTS: tuple[str, ...] = (
             LIMIT relay_claim.max
             FOR UPDATE SKIP LOCKED)
         RETURNING q.id, q.attempt, q.kind, q.method, q.destination, q.person_name,
-                  q.code::text, q.valid_minutes, q.requested_from, q.workstation, q.subject;
+                  q.code::text, q.valid_minutes, q.requested_from, q.workstation, q.subject,
+                  q.reference, q.created_at;
     END
     $$""",
     # The first version took no step (slice 3 before delivery health); never released.
@@ -221,6 +234,11 @@ STATEMENTS: tuple[str, ...] = (
                 PERFORM {_S}.audit_row(r.subject, 'mail.test_sent', r.destination,
                                        r.requested_from, r.workstation,
                                        'sent by the relay (' || r.method || ')');
+            ELSIF r.kind = 'alert' THEN
+                PERFORM {_S}.audit_row(r.subject, 'alert.sent', r.subject, r.requested_from,
+                                       r.workstation,
+                                       'to ' || {_S}.mask_destination(r.destination)
+                                       || ' (reference #' || r.reference || ')');
             ELSE
                 PERFORM {_S}.audit_row(r.subject, 'code.sent', r.subject, r.requested_from,
                                        r.workstation,
@@ -230,9 +248,15 @@ STATEMENTS: tuple[str, ...] = (
             IF newest THEN  -- nothing went out: the person may ask for a new code at once
                 UPDATE {_S}.login_challenges c SET last_sent_at = NULL WHERE c.id = challenge;
             END IF;
-            PERFORM {_S}.audit_row(r.subject, 'code.send_failed', r.subject, r.requested_from,
-                                   r.workstation,
-                                   CASE WHEN r.kind = 'test' THEN 'Test message: ' ELSE '' END
+            PERFORM {_S}.audit_row(r.subject,
+                                   CASE WHEN r.kind = 'alert' THEN 'alert.failed'
+                                        ELSE 'code.send_failed' END,
+                                   r.subject, r.requested_from, r.workstation,
+                                   CASE WHEN r.kind = 'test' THEN 'Test message: '
+                                        WHEN r.kind = 'alert' THEN
+                                            'to ' || {_S}.mask_destination(r.destination)
+                                            || ' (reference #' || r.reference || '): '
+                                        ELSE '' END
                                    || detail);
         END IF;
         RETURN true;
@@ -330,8 +354,13 @@ STATEMENTS: tuple[str, ...] = (
                 UPDATE {_S}.login_challenges c SET last_sent_at = NULL
                 WHERE c.id = r.challenge_id;
             END IF;
-            PERFORM {_S}.audit_row(r.subject, 'code.send_failed', r.subject, r.requested_from,
-                                   r.workstation, '{RECOVERED_DETAIL}');
+            PERFORM {_S}.audit_row(r.subject,
+                                   CASE WHEN r.kind = 'alert' THEN 'alert.failed'
+                                        ELSE 'code.send_failed' END,
+                                   r.subject, r.requested_from, r.workstation,
+                                   CASE WHEN r.kind = 'alert'
+                                        THEN '(reference #' || r.reference || '): ' ELSE '' END
+                                   || '{RECOVERED_DETAIL}');
             recovered := recovered + 1;
         END LOOP;
         RETURN recovered;

@@ -50,7 +50,7 @@ from pmdesk.ui.widgets import (
 
 if TYPE_CHECKING:
     from pmdesk.core.sessions import SessionRow
-    from pmdesk.core.trusted_ips import TrustedIpRow
+    from pmdesk.core.trusted_ip_row import TrustedIpRow
 
 
 class PersonEditor(QWidget):

@@ -23,7 +23,7 @@ from pmdesk.ui.system.common import local_time
 from pmdesk.ui.widgets import hint_label
 
 if TYPE_CHECKING:
-    from pmdesk.core.trusted_ips import TrustedIpRow
+    from pmdesk.core.trusted_ip_row import TrustedIpRow
 
 
 class PersonTrustedIps(QGroupBox):

@@ -1,7 +1,10 @@
 """System → Security's "Trust and codes": how long an address stays trusted, a code stays
-valid and a command-line session lasts, and the addresses never trusted."""
+valid and a command-line session lasts, the addresses never trusted, and the helpdesk mailbox
+that receives the trust alerts (issue 16 §4)."""
 
 from __future__ import annotations
+
+from typing import TypedDict
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -18,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from pmdesk.core.security import (
     CODE_TTL_MINUTES_RANGE,
+    HELPDESK_MAILBOX_MAX_LENGTH,
     NEVER_TRUSTED_MAX_LENGTH,
     SESSION_HOURS_RANGE,
     TRUST_DAYS_RANGE,
@@ -40,8 +44,10 @@ class TrustBox(QGroupBox):
         self.setObjectName("trustBox")
         self._build_spins()
         self.never_trusted_box = self._build_never_trusted()
-        # Made before it, the sessions spin sits below the address list: Tab goes down.
+        self.helpdesk_box = self._build_helpdesk()
+        # Made before them, the sessions spin sits below the address list: Tab goes down.
         QWidget.setTabOrder(self.never_trusted_edit, self.session_hours_spin)
+        QWidget.setTabOrder(self.session_hours_spin, self.helpdesk_edit)
         trust_row = self._build_save_row()
         trust_form = self._build_form()
         trust_layout = QVBoxLayout(self)
@@ -72,20 +78,47 @@ class TrustBox(QGroupBox):
 
     def _build_never_trusted(self) -> FieldBox:
         """The addresses never trusted (``self.never_trusted_edit``), in its field box."""
-        self.never_trusted_edit = QLineEdit(self)
-        self.never_trusted_edit.setObjectName("neverTrustedEdit")
-        self.never_trusted_edit.setMaxLength(NEVER_TRUSTED_MAX_LENGTH * 2)
-        self.never_trusted_edit.setPlaceholderText(self.tr("e.g. 10.0.0.5, 10.1.0.0/24"))
-        self.never_trusted_edit.setAccessibleName(self.tr("Never trust these addresses"))
-        never_help = self.tr(
-            "Proxies and connection poolers: everyone behind them shares their address, so "
-            "it is never trusted. IP addresses or networks, separated by commas."
+        self.never_trusted_edit, box = self._text_field(
+            "neverTrustedEdit",
+            NEVER_TRUSTED_MAX_LENGTH,
+            self.tr("e.g. 10.0.0.5, 10.1.0.0/24"),
+            self.tr("Never trust these addresses"),
+            self.tr(
+                "Proxies and connection poolers: everyone behind them shares their address, "
+                "so it is never trusted. IP addresses or networks, separated by commas."
+            ),
         )
-        self.never_trusted_edit.setToolTip(never_help)
-        self.never_trusted_edit.setAccessibleDescription(never_help)
-        box = FieldBox(self.never_trusted_edit, self)
-        self.never_trusted_edit.textEdited.connect(self._edited)
         return box
+
+    def _build_helpdesk(self) -> FieldBox:
+        """The helpdesk mailbox (``self.helpdesk_edit``), in its field box."""
+        self.helpdesk_edit, box = self._text_field(
+            "helpdeskMailboxEdit",
+            HELPDESK_MAILBOX_MAX_LENGTH,
+            self.tr("e.g. helpdesk@example.com (optional)"),
+            self.tr("Helpdesk mailbox for trust alerts"),
+            self.tr(
+                "When an address outside the office networks is trusted, the person gets an "
+                'e-mail ("Not you? Call the helpdesk"); this mailbox gets a copy. One e-mail '
+                "address; empty: only the person."
+            ),
+        )
+        return box
+
+    def _text_field(
+        self, name: str, max_length: int, placeholder: str, spoken: str, help_text: str
+    ) -> tuple[QLineEdit, FieldBox]:
+        """A line edit in its field box. Twice the column's length may be typed: the core
+        refuses what is too long with a message rather than the field cutting it."""
+        edit = QLineEdit(self)
+        edit.setObjectName(name)
+        edit.setMaxLength(max_length * 2)
+        edit.setPlaceholderText(placeholder)
+        edit.setAccessibleName(spoken)
+        edit.setToolTip(help_text)
+        edit.setAccessibleDescription(help_text)
+        edit.textEdited.connect(self._edited)
+        return edit, FieldBox(edit, self)
 
     def _build_save_row(self) -> QHBoxLayout:
         """The message (``self.trust_message``), then Save (``self.trust_save_button``)."""
@@ -108,6 +141,7 @@ class TrustBox(QGroupBox):
         trust_form.addRow(self.tr("A code is valid for"), self.code_ttl_box)
         trust_form.addRow(self.tr("Never trust"), self.never_trusted_box)
         trust_form.addRow(self.tr("Command-line sessions last"), self.session_hours_box)
+        trust_form.addRow(self.tr("Helpdesk mailbox"), self.helpdesk_box)
         label_fields(trust_form)
         # The address list takes the width it needs; the spin boxes keep theirs.
         trust_form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
@@ -119,7 +153,8 @@ class TrustBox(QGroupBox):
                 "Trusted addresses are removed automatically when their time is up; a "
                 "shorter period applies at once. On a shared database (PostgreSQL, "
                 "MariaDB), loopback, link-local and local-socket connections are never "
-                "trusted either."
+                "trusted either. A trust outside the office networks is announced by e-mail "
+                "to the person and the helpdesk mailbox."
             ),
             self,
         )
@@ -134,6 +169,7 @@ class TrustBox(QGroupBox):
             spin.setValue(value)
             spin.blockSignals(False)
         self.never_trusted_edit.setText(settings.never_trusted_addresses)
+        self.helpdesk_edit.setText(settings.helpdesk_mailbox)
         self.clear_errors()
         self.set_editable(editable)
 
@@ -141,11 +177,25 @@ class TrustBox(QGroupBox):
         for spin in self.spins():
             spin.setEnabled(editable)
         self.never_trusted_edit.setEnabled(editable)
+        self.helpdesk_edit.setEnabled(editable)
 
     def is_dirty(self, settings: SecuritySettingsView) -> bool:
-        return [spin.value() for spin in self.spins()] != list(
-            _trust_values(settings)
-        ) or self.never_trusted_edit.text().strip() != settings.never_trusted_addresses
+        return (
+            [spin.value() for spin in self.spins()] != list(_trust_values(settings))
+            or self.never_trusted_edit.text().strip() != settings.never_trusted_addresses
+            or self.helpdesk_edit.text().strip() != settings.helpdesk_mailbox
+        )
+
+    def values(self) -> TrustValues:
+        """What the fields hold, as ``SecurityService.update`` takes it."""
+        days, minutes, hours = (spin.value() for spin in self.spins())
+        return TrustValues(
+            trust_days=days,
+            code_ttl_minutes=minutes,
+            never_trusted_addresses=self.never_trusted_edit.text(),
+            session_hours=hours,
+            helpdesk_mailbox=self.helpdesk_edit.text(),
+        )
 
     def set_errors(self, errors: dict[str, str]) -> list[str]:
         """Each field's error under it; nothing is left for the message."""
@@ -153,6 +203,7 @@ class TrustBox(QGroupBox):
         self.code_ttl_box.set_error(errors.get("code_ttl_minutes"))
         self.session_hours_box.set_error(errors.get("session_hours"))
         self.never_trusted_box.set_error(errors.get("never_trusted_addresses"))
+        self.helpdesk_box.set_error(errors.get("helpdesk_mailbox"))
         return []
 
     def clear_errors(self) -> None:
@@ -161,6 +212,7 @@ class TrustBox(QGroupBox):
             self.code_ttl_box,
             self.session_hours_box,
             self.never_trusted_box,
+            self.helpdesk_box,
         ):
             box.set_error(None)
 
@@ -168,6 +220,16 @@ class TrustBox(QGroupBox):
         self.trust_message.clear_message()
         self.clear_errors()
         self.edited.emit()
+
+
+class TrustValues(TypedDict):
+    """The box's fields, by ``SecurityService.update``'s names."""
+
+    trust_days: int
+    code_ttl_minutes: int
+    never_trusted_addresses: str
+    session_hours: int
+    helpdesk_mailbox: str
 
 
 def _trust_values(settings: SecuritySettingsView) -> tuple[int, int, int]:

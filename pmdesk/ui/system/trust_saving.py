@@ -54,18 +54,11 @@ class TrustSaving:
 
     def save(self, settings: SecuritySettingsView) -> None:
         service, actor, version = self._service, self._actor, settings.version
-        days, minutes, hours = (spin.value() for spin in self._box.spins())
-        never = self._box.never_trusted_edit.text()
+        values = self._box.values()
+        days = values["trust_days"]
 
         def write() -> SecuritySettingsView:
-            return service.update(
-                actor,
-                version,
-                trust_days=days,
-                code_ttl_minutes=minutes,
-                never_trusted_addresses=never,
-                session_hours=hours,
-            )
+            return service.update(actor, version, **values)
 
         if days >= settings.trust_days:
             self._write(write)

@@ -32,11 +32,11 @@ from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem,
 
 from pmdesk.core.office_networks import OUTSIDE
 from pmdesk.core.trusted_ip_review import NEVER_USED, PUBLIC
+from pmdesk.core.trusted_ip_row import TrustedIpRow
 from pmdesk.core.trusted_ips import (
     DEFAULT_PAGE_SIZE,
     PageCursor,
     TrustedIpPage,
-    TrustedIpRow,
     TrustedIpService,
 )
 from pmdesk.ui.icons import icon
