@@ -123,6 +123,9 @@ class LoginCodePage(QWidget):
         self.sent_label.setText(text)
         # Room for a helpdesk code pasted in its groups ("1234 5678 9012"): spaces go.
         self.code_edit.setMaxLength(HELPDESK_DIGITS + 2 if helpdesk else CODE_LENGTH)
+        self.code_edit.setPlaceholderText(
+            self.tr("6 or 12 digits") if helpdesk else self.tr("6-digit code")
+        )
 
     def show_trust_refusal(self, reason: object, *, busy: bool) -> None:
         """An address that can never be trusted here: "Trust this IP" is off, disabled, and

@@ -136,6 +136,7 @@ def test_the_login_dialog_takes_the_helpdesk_code_when_mail_fails(
     qtbot.keyClick(dialog.password_edit, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: dialog.step == dialog.CODE and not dialog.busy.running, timeout=20_000)
     assert dialog.sent_label.text().endswith("nter the code the helpdesk gave you.")
+    assert dialog.code_edit.placeholderText() == "6 or 12 digits"  # not "6-digit code"
     qtbot.keyClicks(dialog.code_edit, issued.grouped)  # typed in its groups: spaces go
     assert dialog.code_edit.text() == issued.code
     with qtbot.waitSignal(dialog.signed_in, timeout=20_000) as signal:

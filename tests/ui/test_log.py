@@ -281,7 +281,8 @@ REALISTIC = [
     # minutes ago, actor, event, subject, address, workstation, detail
     (3, "jsmets", "ip.removed", "speeters", "192.0.2.10", "ws-office-01",
      "address 81.164.20.7, trusted since 2026-11-02 18:40:12 UTC (#212)"),
-    (9, "speeters", "login.succeeded", "speeters", "192.0.2.23", "ws-reception", "trusted address"),
+    (9, "speeters", "login.succeeded", "speeters", "192.0.2.23", "ws-reception",
+     "trusted address #188, created 28 Nov 2026 09:12 UTC by speeters on ws-reception"),
     (14, "speeters", "code.sent", "speeters", "192.0.2.23", "ws-reception",
      "to s***@garage-peeters.be by e-mail"),
     (15, "speeters", "login.code_required", "speeters", "192.0.2.23", "ws-reception", ""),
