@@ -22,16 +22,31 @@ class Clock(Protocol):
         ...
 
 
+_READ_IN = "pmdesk_clock"  # session.info: (the transaction it was read in, the time)
+
+
 class DatabaseClock:
-    """The database server's clock (the default everywhere)."""
+    """The database server's clock (the default everywhere), read once per transaction.
+
+    One unit of work has one "now", as PostgreSQL's ``now()`` is anyway: every audit row and
+    expiry of a sign-in step agrees, and the clock costs one round trip per transaction, not
+    one per row (issue 18)."""
 
     def now(self, session: Session) -> datetime:
+        transaction = session.get_transaction()
+        kept = session.info.get(_READ_IN)
+        if transaction is not None and kept is not None and kept[0] is transaction:
+            return kept[1]  # type: ignore[no-any-return]
         dialect = session.get_bind().dialect.name
         value = session.execute(text(_NOW_SQL[dialect])).scalar_one()
         if isinstance(value, str):
             value = datetime.fromisoformat(value)
         assert isinstance(value, datetime)
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        # Asked again in the same transaction: the same moment (the transaction is the one
+        # ``execute`` began, when none had begun yet).
+        session.info[_READ_IN] = (session.get_transaction(), value)
+        return value
 
 
 class ShiftedClock(DatabaseClock):
