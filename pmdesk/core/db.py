@@ -742,11 +742,22 @@ _RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock det
 
 
 def is_retryable_conflict(exc: BaseException) -> bool:
-    """A transaction the server aborted to break a deadlock: running it again is safe."""
-    orig = getattr(exc, "orig", exc)
-    code = getattr(orig, "args", (None,))[0] if getattr(orig, "args", None) else None
-    sqlstate = getattr(orig, "sqlstate", None)
-    return code in _RETRYABLE_CODES or sqlstate in _RETRYABLE_SQLSTATES
+    """A transaction the server aborted to break a deadlock: running it again is safe.
+
+    The error may come second: MariaDB ends the whole transaction on a deadlock, so when it
+    struck inside a SAVEPOINT (``begin_nested``) the ROLLBACK TO SAVEPOINT that follows fails
+    ("SAVEPOINT … does not exist") with the deadlock as its context."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        orig = getattr(current, "orig", current)
+        args = getattr(orig, "args", None)
+        code = args[0] if args else None
+        if code in _RETRYABLE_CODES or getattr(orig, "sqlstate", None) in _RETRYABLE_SQLSTATES:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def is_connection_problem(exc: OperationalError) -> bool:

@@ -19,8 +19,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pmdesk.core.codes import CODE_LENGTH
-from pmdesk.core.codes import HELPDESK_CODE_DIGITS as HELPDESK_DIGITS
 from pmdesk.ui.icons import icon, pixmap
 from pmdesk.ui.login_backend import format_duration, seconds_from
 from pmdesk.ui.widgets import hint_label, repolish
@@ -122,7 +120,10 @@ class LoginCodePage(QWidget):
             )
         self.sent_label.setText(text)
         # Room for a helpdesk code pasted in its groups ("1234 5678 9012"): spaces go.
-        self.code_edit.setMaxLength(HELPDESK_DIGITS + 2 if helpdesk else CODE_LENGTH)
+        # Here, not at the top: nothing of pmdesk.core loads before the dialog is painted.
+        from pmdesk.core.codes import CODE_LENGTH, HELPDESK_CODE_DIGITS
+
+        self.code_edit.setMaxLength(HELPDESK_CODE_DIGITS + 2 if helpdesk else CODE_LENGTH)
         self.code_edit.setPlaceholderText(
             self.tr("6 or 12 digits") if helpdesk else self.tr("6-digit code")
         )
