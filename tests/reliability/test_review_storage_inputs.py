@@ -317,14 +317,17 @@ def test_rows_written_many_at_once_are_checked_and_stored(db: Database) -> None:
             TrustedIp(person_id=person, address=f"192.0.2.{i}", created_at=row["occurred_at"])
             for i, row in enumerate(rows)
         )
+    # The batch's own rows (on the hardened leg the relay also logs the trust alerts that the
+    # trusted rows below queue, whenever it gets to them).
+    batch = select(func.count(AuditEvent.id)).where(AuditEvent.event == "setting.changed")
     with stage(db) as s:
-        assert s.execute(select(func.count(AuditEvent.id))).scalar() == 5
+        assert s.execute(batch).scalar() == 5
         assert s.execute(select(func.count(TrustedIp.id))).scalar() == 5
     poisoned = [*rows[:2], {**rows[2], "detail": "a\x00b"}]
     with pytest.raises(ValidationError, match="cannot be stored"), stage(db) as s:
         s.execute(insert(AuditEvent), poisoned)
     with stage(db) as s:
-        assert s.execute(select(func.count(AuditEvent.id))).scalar() == 5
+        assert s.execute(batch).scalar() == 5
 
 
 def test_an_unexpected_error_is_one_line_and_its_traceback_goes_to_the_log(
