@@ -240,6 +240,9 @@ def make_engine(
         # As on PostgreSQL: InnoDB's default REPEATABLE READ takes gap locks on every range
         # a DELETE or locking SELECT scans, and concurrent sweeps then deadlock each other.
         options["isolation_level"] = "READ COMMITTED"
+        # The pool's rollback on return is a round trip for PyMySQL even after a COMMIT:
+        # roll back only a connection still inside a transaction (_mariadb_reset).
+        options["pool_reset_on_return"] = None
     engine = create_engine(
         parsed,
         echo=echo,
@@ -249,7 +252,23 @@ def make_engine(
         **options,
     )
     event.listen(engine, "before_cursor_execute", _refuse_unstorable)
+    if backend != "postgresql":
+        event.listen(engine, "reset", _mariadb_reset)
     return engine
+
+
+_SERVER_STATUS_IN_TRANS = 1  # pymysql.constants.SERVER_STATUS.SERVER_STATUS_IN_TRANS
+
+
+def _mariadb_reset(dbapi_connection: Any, _record: Any, state: Any) -> None:
+    """A connection back in the pool: roll back what it left open, and nothing more (the
+    server says in every reply whether a transaction is open; after a COMMIT none is). One
+    about to be closed is left alone: closing ends its transaction."""
+    if state.terminate_only:
+        return
+    status = getattr(dbapi_connection, "server_status", _SERVER_STATUS_IN_TRANS)
+    if status & _SERVER_STATUS_IN_TRANS:
+        dbapi_connection.rollback()
 
 
 # Text no engine stores as typed: PostgreSQL refuses NUL (DataError), and a lone surrogate (what

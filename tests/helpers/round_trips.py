@@ -65,6 +65,9 @@ def first_line(statement: str, width: int = 110) -> str:
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
+_IN_TRANS = 1  # pymysql.constants.SERVER_STATUS.SERVER_STATUS_IN_TRANS
+
+
 class _Listener:
     """The events of one engine, turned into round trips per the driver's behaviour."""
 
@@ -105,8 +108,13 @@ class _Listener:
         self._end(conn.connection.dbapi_connection, "ROLLBACK")
 
     def reset(self, dbapi_connection: Any, _record: Any, state: Any) -> None:
-        if not state.transaction_was_reset and not state.terminate_only:
-            self._end(dbapi_connection, "ROLLBACK, the pool's reset on return")
+        if state.transaction_was_reset or state.terminate_only:
+            return
+        # MariaDB: pmdesk's own reset (db._mariadb_reset) rolls back only a connection still
+        # in a transaction; this listener runs before it, while the status still says so.
+        if self.backend != "postgresql" and not dbapi_connection.server_status & _IN_TRANS:
+            return
+        self._end(dbapi_connection, "ROLLBACK, the pool's reset on return")
 
     def connect(self, _dbapi_connection: Any, _record: Any) -> None:
         self.counter.connects += 1
@@ -130,7 +138,9 @@ def count_round_trips(db: Database) -> Iterator[Counter]:
         (engine.pool, "connect", listener.connect),
     ]
     for target, name, fn in hooks:
-        event.listen(target, name, fn)
+        # The reset before pmdesk's own (which may roll back); the rest after pmdesk's own
+        # (which may refuse a statement before it is sent).
+        event.listen(target, name, fn, insert=name == "reset")
     dialect = engine.dialect
     original_ping = dialect.do_ping
 
