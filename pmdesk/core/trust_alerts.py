@@ -68,6 +68,7 @@ class PendingAlert:
     alert: TrustAlert
     recipients: tuple[Recipient, ...]
     subject: str  # the audit subject: the person's login
+    delivery: DeliverySettings  # as read in that transaction: not read again to send
 
     @property
     def actor(self) -> Actor:
@@ -113,6 +114,7 @@ def alert_for(
         ),
         recipients=recipients(person, settings.helpdesk_mailbox),
         subject=login,
+        delivery=settings.delivery,
     )
 
 
@@ -125,7 +127,7 @@ def send_alert(
     if pending is None or ctx.db.server_codes:
         return
     try:
-        outcomes = _deliver(ctx, pending, delivery_factory or _default_delivery(ctx))
+        outcomes = _deliver(pending, delivery_factory or _default_delivery(ctx))
         ctx.db.write_transaction(lambda s: _record(ctx, s, pending, outcomes))
     except Exception as exc:  # an alert must never fail the sign-in
         log.error(
@@ -141,15 +143,12 @@ def _default_delivery(ctx: CoreContext) -> DeliveryFactory:
     return lambda settings: delivery_for(settings, ctx.secrets, ctx.outbox_default)
 
 
-def _deliver(
-    ctx: CoreContext, pending: PendingAlert, make_delivery: DeliveryFactory
-) -> list[tuple[str, str | None]]:
+def _deliver(pending: PendingAlert, make_delivery: DeliveryFactory) -> list[tuple[str, str | None]]:
     """(masked recipient, error or None) for each recipient; ("", error) when nothing could be
     tried."""
     if not pending.recipients:
         return [("", NOBODY)]
-    with ctx.db.session() as s:
-        settings = load_settings(s).delivery
+    settings = pending.delivery
     if is_sms(settings.method):
         return [("", BY_EMAIL_ONLY)]
     try:

@@ -77,21 +77,23 @@ def never_used(now: datetime) -> ColumnElement[bool]:
     )
 
 
-# Whether an address needs review by itself, per set of office networks: classifying 100,000
-# addresses with ``ipaddress`` costs about a second, the lookups a few milliseconds, so the
-# list's next page and the count do not pay it again. Bounded; a change of the networks is a
-# new key.
-_CLASSIFIED: dict[tuple[object, ...], dict[str, bool]] = {}
-_CLASSIFIED_MAX = 1_000_000
+class AddressVerdicts:
+    """Whether each address needs review by itself, for one set of office networks: classifying
+    100,000 addresses with ``ipaddress`` costs about a second, the lookups a few milliseconds,
+    so the list's next page and the count do not pay it again. Owned by the service that
+    lists (``TrustedIpService``); bounded; a change of the networks starts afresh."""
 
+    LIMIT = 1_000_000
 
-def _flagged_by_address(networks: _Networks) -> dict[str, bool]:
-    key = tuple((name, tuple(str(r) for r in ranges)) for name, ranges in networks)
-    found = _CLASSIFIED.get(key)
-    if found is None or len(found) > _CLASSIFIED_MAX:
-        _CLASSIFIED.clear()
-        found = _CLASSIFIED[key] = {}
-    return found
+    def __init__(self) -> None:
+        self._key: tuple[object, ...] | None = None
+        self._known: dict[str, bool] = {}
+
+    def for_networks(self, networks: _Networks) -> dict[str, bool]:
+        key = tuple((name, tuple(str(r) for r in ranges)) for name, ranges in networks)
+        if key != self._key or len(self._known) > self.LIMIT:
+            self._key, self._known = key, {}
+        return self._known
 
 
 def _needs_review(address: str, networks: _Networks) -> bool:
@@ -105,11 +107,13 @@ def _needs_review(address: str, networks: _Networks) -> bool:
     return not any(ip.version == n.version and ip in n for _, ranges in networks for n in ranges)
 
 
-def review_filter(s: Session, now: datetime, networks: _Networks) -> ColumnElement[bool]:
+def review_filter(
+    s: Session, now: datetime, networks: _Networks, verdicts: AddressVerdicts
+) -> ColumnElement[bool]:
     """The SQL condition of the rows that need review (see the module's docstring)."""
     flagged: list[str] = []
     fine: list[str] = []
-    known = _flagged_by_address(networks)
+    known = verdicts.for_networks(networks)
     for address in s.execute(select(TrustedIp.address).distinct()).scalars():
         needs = known.get(address)
         if needs is None:

@@ -317,6 +317,7 @@ _Removed = tuple[int, int, str, datetime, datetime | None, str | None, str | Non
 class TrustedIpService:
     def __init__(self, ctx: CoreContext) -> None:
         self._ctx = ctx
+        self._verdicts = trusted_ip_review.AddressVerdicts()  # the review list's, kept
 
     # ----- listing -----------------------------------------------------------------------------
 
@@ -348,7 +349,7 @@ class TrustedIpService:
             where = _filters(s, filter_text, person_id)
             if review:
                 now, networks = self._ctx.clock.now(s), load_networks(s)
-                where.append(trusted_ip_review.review_filter(s, now, networks))
+                where.append(trusted_ip_review.review_filter(s, now, networks, self._verdicts))
             if cursor is not None and known_total is not None:
                 total, exact = known_total
             else:
@@ -461,7 +462,8 @@ class TrustedIpService:
         with self._ctx.db.session() as s:
             require(s, actor, SYSTEM_SECURITY, Action.READ)
             now = self._ctx.clock.now(s)
-            return _count(s, [trusted_ip_review.review_filter(s, now, load_networks(s))])[0]
+            review = trusted_ip_review.review_filter(s, now, load_networks(s), self._verdicts)
+            return _count(s, [review])[0]
 
     # ----- changing ----------------------------------------------------------------------------
 
