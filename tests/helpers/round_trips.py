@@ -26,6 +26,7 @@ On SQLite nothing goes over a wire: ``total`` is then the number of calls into t
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -65,9 +66,6 @@ def first_line(statement: str, width: int = 110) -> str:
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
-_IN_TRANS = 1  # pymysql.constants.SERVER_STATUS.SERVER_STATUS_IN_TRANS
-
-
 class _Listener:
     """The events of one engine, turned into round trips per the driver's behaviour."""
 
@@ -75,6 +73,7 @@ class _Listener:
         self.db = db
         self.backend = db.backend
         self.counter = counter
+        self.in_reset = False  # a driver ROLLBACK now is the pool's reset on return
 
     # ----- the driver's own transaction control ---------------------------------------------
 
@@ -88,11 +87,18 @@ class _Listener:
             self.counter.add("[BEGIN, sent by psycopg]")
 
     def _end(self, dbapi_connection: Any, what: str) -> None:
-        """COMMIT or ROLLBACK: psycopg sends nothing when no transaction is open."""
-        if self.backend == "postgresql" and (
+        """COMMIT or ROLLBACK: psycopg sends nothing when no transaction is open. PyMySQL's
+        are counted where the driver sends them (``driver_end``), whoever asked."""
+        if self.backend != "postgresql" or (
             dbapi_connection.autocommit or dbapi_connection.info.transaction_status == _IDLE
         ):
             return
+        self.counter.add(f"[{what}]")
+
+    def driver_end(self, what: str) -> None:
+        """PyMySQL sent COMMIT or ROLLBACK (it always sends what it is asked)."""
+        if what == "ROLLBACK" and self.in_reset:
+            what = "ROLLBACK, the pool's reset on return"
         self.counter.add(f"[{what}]")
 
     # ----- SQLAlchemy's events --------------------------------------------------------------
@@ -108,13 +114,13 @@ class _Listener:
         self._end(conn.connection.dbapi_connection, "ROLLBACK")
 
     def reset(self, dbapi_connection: Any, _record: Any, state: Any) -> None:
-        if state.transaction_was_reset or state.terminate_only:
-            return
-        # MariaDB: pmdesk's own reset (db._mariadb_reset) rolls back only a connection still
-        # in a transaction; this listener runs before it, while the status still says so.
-        if self.backend != "postgresql" and not dbapi_connection.server_status & _IN_TRANS:
-            return
-        self._end(dbapi_connection, "ROLLBACK, the pool's reset on return")
+        # Runs before pmdesk's own reset listener (db._mariadb_reset), which may roll back.
+        self.in_reset = True
+        if not state.transaction_was_reset and not state.terminate_only:
+            self._end(dbapi_connection, "ROLLBACK, the pool's reset on return")
+
+    def checkin(self, _dbapi_connection: Any, _record: Any) -> None:
+        self.in_reset = False  # the reset is over
 
     def connect(self, _dbapi_connection: Any, _record: Any) -> None:
         self.counter.connects += 1
@@ -135,6 +141,7 @@ def count_round_trips(db: Database) -> Iterator[Counter]:
         (engine, "commit", listener.commit),
         (engine, "rollback", listener.rollback),
         (engine.pool, "reset", listener.reset),
+        (engine.pool, "checkin", listener.checkin),
         (engine.pool, "connect", listener.connect),
     ]
     for target, name, fn in hooks:
@@ -149,9 +156,36 @@ def count_round_trips(db: Database) -> Iterator[Counter]:
         return original_ping(dbapi_connection)
 
     dialect.do_ping = counted_ping  # type: ignore[method-assign]
+    driver = (
+        _count_driver_ends(listener) if db.backend != "postgresql" else contextlib.nullcontext()
+    )
     try:
-        yield counter
+        with driver:
+            yield counter
     finally:
         del dialect.do_ping
         for target, name, fn in hooks:
             event.remove(target, name, fn)
+
+
+@contextmanager
+def _count_driver_ends(listener: _Listener) -> Iterator[None]:
+    """PyMySQL's COMMIT and ROLLBACK, counted as the driver sends them (any connection)."""
+    import pymysql.connections
+
+    cls = pymysql.connections.Connection
+    commit, rollback = cls.commit, cls.rollback
+
+    def counted_commit(self: Any) -> None:
+        listener.driver_end("COMMIT")
+        commit(self)
+
+    def counted_rollback(self: Any) -> None:
+        listener.driver_end("ROLLBACK")
+        rollback(self)
+
+    cls.commit, cls.rollback = counted_commit, counted_rollback  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        cls.commit, cls.rollback = commit, rollback  # type: ignore[method-assign]
