@@ -1,31 +1,78 @@
-"""The app's translations: ``resources/translations/pmdesk_<code>.qm``, when shipped."""
+"""The app's language: Qt's translator for ``resources/i18n/pmdesk_<code>.qm``, the locale that
+formats dates and numbers, and the core's sentences shown in that language (docs/i18n.md)."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QCoreApplication, QTranslator
+from typing import Any
 
-from pmdesk.paths import resource_dir
+from PySide6.QtCore import QCoreApplication, QEvent, QLocale, QTranslator
+
+from pmdesk.core.i18n import ENGLISH, I18N_DIR, Text, catalog_stem, language_code
+
+#: A widget's texts are set in ``retranslate()``; Qt sends this event when the language changes.
+LANGUAGE_CHANGE = QEvent.Type.LanguageChange
 
 
 def install_translation(code: str) -> bool:
-    """Load ``resources/translations/pmdesk_<code>.qm`` if shipped; False when there is none.
+    """Show the app in ``code`` from now on, in every open window at once: Qt sends each widget
+    a LanguageChange event, on which it calls its ``retranslate()``. The default QLocale follows,
+    so dates and numbers are written the language's way. False when no catalogue is shipped.
 
     The translator is kept as a child of the application (no module-level state).
     """
     app = QCoreApplication.instance()
     if app is None:
         return False
+    code = language_code(code)
+    QLocale.setDefault(QLocale(code.replace("-", "_")))
     old = app.findChild(QTranslator, "pmdeskTranslator")
     if old is not None:
         app.removeTranslator(old)
         old.deleteLater()
-    if code == "en-GB":
+    if code == ENGLISH:
         return True
     translator = QTranslator(app)
     translator.setObjectName("pmdeskTranslator")
-    folder = resource_dir() / "translations"
-    if translator.load(f"pmdesk_{code.replace('-', '_')}", str(folder)):
+    if translator.load(catalog_stem(code), str(I18N_DIR)):
         app.installTranslator(translator)
         return True
     translator.deleteLater()
     return False
+
+
+def current_language() -> str:
+    """The language the app shows now (the default QLocale's, as ``install_translation`` set)."""
+    return language_code(QLocale().name())
+
+
+def localize(value: Any) -> str:
+    """A sentence from the core in the app's language: a :class:`Text` is translated in its
+    context with its arguments (each argument that is a Text too); anything else as ``str``."""
+    if not isinstance(value, Text):
+        return str(value)
+    pattern = QCoreApplication.translate(value.context, value.source)
+    if not value.args:
+        return pattern
+    args = {k: localize(v) if isinstance(v, Text) else v for k, v in value.args.items()}
+    return pattern.format(**args)
+
+
+def error_text(error: BaseException) -> str:
+    """What an exception from the core says, in the app's language (``str(error)`` would give
+    the English: Python copies a ``str`` subclass into a plain ``str``)."""
+    if len(error.args) == 1 and isinstance(error.args[0], Text):
+        return localize(error.args[0])
+    return str(error)
+
+
+class Retranslating:
+    """Mixin for a QWidget (put it first): ``retranslate()`` sets every text the widget shows;
+    ``__init__`` calls it once, and it runs again whenever the language changes."""
+
+    def retranslate(self) -> None:
+        raise NotImplementedError
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == LANGUAGE_CHANGE:
+            self.retranslate()
+        super().changeEvent(event)  # type: ignore[misc]

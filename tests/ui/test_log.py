@@ -94,9 +94,11 @@ def test_newest_first_with_local_time_and_utc_tooltip(page: LogPage, now: dateti
     titles = [model.headerData(c, Qt.Orientation.Horizontal) for c in range(model.columnCount())]
     assert titles == ["Time", "Actor", "Event", "Subject", "Address", "Workstation", "Detail"]
     first_time, actor, _event, subject = seeded(0, now)
-    assert model.data(model.index(0, TIME)) == first_time.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    local = first_time.astimezone()
+    assert model.data(model.index(0, TIME)) == f"{local.day} {local:%b %Y %H:%M:%S}"
+    utc = first_time.astimezone(UTC)
     assert model.data(model.index(0, TIME), Qt.ItemDataRole.ToolTipRole) == (
-        first_time.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        f"{utc.day} {utc:%b %Y %H:%M:%S} UTC"
     )
     assert model.data(model.index(0, ACTOR)) == actor
     assert model.data(model.index(0, EVENT)) == "IP removed"
@@ -107,7 +109,7 @@ def test_newest_first_with_local_time_and_utc_tooltip(page: LogPage, now: dateti
 def test_loads_more_as_the_list_scrolls(qtbot: QtBot, page: LogPage) -> None:
     assert page.model.rowCount() == 200  # one block, not the whole trail
     assert page.count_label.text() == "Newest 200 events shown; scroll down for older ones."
-    times = column(page.model, TIME)
+    times = [datetime.strptime(t, "%d %b %Y %H:%M:%S") for t in column(page.model, TIME)]
     assert times == sorted(times, reverse=True)
     page.table.scrollToBottom()
     qtbot.waitUntil(lambda: log_idle(page) and page.model.rowCount() == 400)
@@ -196,7 +198,7 @@ def test_filter_by_date(qtbot: QtBot, page: LogPage, now: datetime) -> None:
     expected = _expected(now, lambda i: local_day(i) == day)
     assert 20 <= expected <= 25
     assert page.model.rowCount() == expected
-    assert {t[:10] for t in column(page.model, TIME)} == {day.isoformat()}
+    assert {t.rsplit(" ", 1)[0] for t in column(page.model, TIME)} == {f"{day.day} {day:%b %Y}"}
 
     page.period_combo.setCurrentIndex(page.period_combo.findData("7"))
     assert not page.from_edit.isVisible()
@@ -234,7 +236,9 @@ def test_export_to_csv_writes_the_filtered_rows(
     assert len(rows) == expected + 1
     assert {r[2] for r in rows[1:]} == {"IP removed"}
     shown = [page.model.data(page.model.index(0, c)) for c in range(page.model.columnCount())]
-    assert rows[1][:7] == [shown[0], *(csv_safe(str(cell)) for cell in shown[1:])]
+    # The time as a spreadsheet reads it, whatever the app's language; the rest as shown.
+    local = seeded(0, now)[0].astimezone()
+    assert rows[1][:7] == [f"{local:%Y-%m-%d %H:%M:%S}", *(csv_safe(str(c)) for c in shown[1:])]
     assert rows[1][7] == seeded(0, now)[0].astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert any(r[6].startswith("'=") for r in rows[1:])  # formulas are neutralised
 

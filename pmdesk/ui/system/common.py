@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QDateTime, QLocale, Qt, QTimeZone
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QFormLayout,
@@ -23,19 +23,46 @@ def form_layout(vertical_spacing: int = 8) -> QFormLayout:
     return layout
 
 
+#: How a time is written: the day, the language's short month name, the year, 24-hour time
+#: ("2 déc. 2026 14:05" in French, "2 Dec 2026 14:05" in English).
+DATE_TIME_PATTERN = "d MMM yyyy HH:mm"
+
+
 def local_time(value: datetime | None, *, seconds: bool = False) -> str:
-    """A UTC time as the workstation's local time, e.g. '2017-08-14 15:25'."""
+    """A UTC time as the workstation's local time, in the app's language."""
     if value is None:
         return ""
     aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    return aware.astimezone().strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    moment = QDateTime.fromSecsSinceEpoch(int(aware.timestamp()))
+    return QLocale().toString(moment, DATE_TIME_PATTERN + (":ss" if seconds else ""))
+
+
+def local_date(value: datetime | None) -> str:
+    """The local day of a UTC time, in the app's language ("2 déc. 2026")."""
+    return local_time(value).rsplit(" ", 1)[0] if value is not None else ""
 
 
 def utc_time(value: datetime | None) -> str:
+    """A UTC time as UTC, with seconds, in the app's language ("2 Dec 2026 14:05:09 UTC")."""
     if value is None:
         return ""
     aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    moment = QDateTime.fromSecsSinceEpoch(int(aware.timestamp()), QTimeZone.utc())
+    return QLocale().toString(moment, DATE_TIME_PATTERN + ":ss") + " UTC"
+
+
+def local_number(value: float, decimals: int = 0) -> str:
+    """A number the language's way: "1,234.50" in English, "1.234,50" in Dutch and French."""
+    return (
+        QLocale().toString(float(value), "f", decimals)
+        if decimals
+        else QLocale().toString(int(value))
+    )
+
+
+def local_money(value: float) -> str:
+    """An amount in euro the language's way: "€1,234.50", "€ 1.234,50", "1.234,50 €"."""
+    return QLocale().toCurrencyString(float(value), "€")
 
 
 def pad_spin_box(spin: QAbstractSpinBox) -> None:

@@ -34,7 +34,7 @@ from pmdesk.ui.icons import icon
 from pmdesk.ui.lists import text_table
 from pmdesk.ui.message_boxes import ask
 from pmdesk.ui.ops import Operations, indicator
-from pmdesk.ui.system.common import local_time
+from pmdesk.ui.system.common import local_date, local_time
 from pmdesk.ui.system.lockout_box import LockoutBox
 from pmdesk.ui.widgets import BusyIndicator, MessageLabel
 
@@ -254,5 +254,5 @@ class LockedNowBox(QGroupBox):
 def _until(lock: lockout.Lock) -> str:
     """The lock's end in local time: the time alone today, with the date on another day."""
     until = local_time(lock.locked_until)
-    today = local_time(datetime.now(UTC))[:10]
-    return until[11:] if until.startswith(today) else until
+    today = local_date(datetime.now(UTC))
+    return until.removeprefix(today + " ") if until.startswith(today + " ") else until
