@@ -243,18 +243,55 @@ def make_engine(
         # The pool's rollback on return is a round trip for PyMySQL even after a COMMIT:
         # roll back only a connection still inside a transaction (_mariadb_reset).
         options["pool_reset_on_return"] = None
+    # No pre-ping on every checkout (a round trip per unit of work, several per user action):
+    # a connection back in the pool for less than PING_AFTER_IDLE_S was just used and is pinged
+    # no more (_ping_if_idle); the most recently returned one is taken first (LIFO) so that the
+    # units of work of one action find it so. TCP keepalives notice a server that vanished.
     engine = create_engine(
         parsed,
         echo=echo,
-        pool_pre_ping=True,
+        pool_use_lifo=True,
         pool_recycle=1800,
         connect_args=connect_args,
         **options,
     )
+    event.listen(engine, "checkin", _note_checkin)
+    event.listen(engine, "checkout", _ping_if_idle(engine))
     event.listen(engine, "before_cursor_execute", _refuse_unstorable)
     if backend != "postgresql":
         event.listen(engine, "reset", _mariadb_reset)
     return engine
+
+
+#: A pooled connection idle longer than this is pinged before use: long enough for the units of
+#: work of one user action to follow each other unpinged, short enough that one left from
+#: before a server restart is found dead before a statement fails on it.
+PING_AFTER_IDLE_S = 2.0
+CHECKED_IN_AT = "pmdesk_checked_in_at"
+
+
+def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
+    if record is not None:
+        record.info[CHECKED_IN_AT] = time.monotonic()
+
+
+def _ping_if_idle(engine: Engine) -> Callable[[Any, Any, Any], None]:
+    def check(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        """SQLAlchemy's ``checkout`` event: a connection idle for a while is pinged; a dead one
+        raises DisconnectionError, and the pool connects afresh (as ``pool_pre_ping`` would)."""
+        returned = record.info.get(CHECKED_IN_AT)
+        if returned is None or time.monotonic() - returned < PING_AFTER_IDLE_S:
+            return  # new (just connected) or just used
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            if engine.dialect.is_disconnect(exc, dbapi_connection, None):
+                raise DisconnectionError(str(exc)) from exc
+            raise
+        if not alive:
+            raise DisconnectionError("the connection did not answer the ping")
+
+    return check
 
 
 _SERVER_STATUS_IN_TRANS = 1  # pymysql.constants.SERVER_STATUS.SERVER_STATUS_IN_TRANS
