@@ -1,0 +1,82 @@
+"""The main window's status bar: who is signed in (and from where), and which database."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
+
+from pmdesk.core.db import describe_for_people
+from pmdesk.ui.icons import pixmap
+from pmdesk.ui.page_context import Session
+from pmdesk.ui.translation import Retranslating, localize
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+
+#: The widest a status-bar text may be (a database path is shortened in its middle).
+STATUS_TEXT_WIDTH = 420
+
+
+class _IconLabel(Retranslating, QWidget):
+    """A small icon and a text (the QLabel named "text")."""
+
+    def __init__(self, icon_name: str, parent: QWidget) -> None:
+        super().__init__(parent)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(4, 0, 4, 0)
+        row.setSpacing(6)
+        image = QLabel(self)
+        image.setPixmap(pixmap(icon_name, 14, parent.devicePixelRatioF()))
+        self.label = QLabel(self)
+        self.label.setObjectName("text")
+        row.addWidget(image)
+        row.addWidget(self.label)
+
+
+class UserStatus(_IconLabel):
+    """ "Signed in as Jan Smets (jsmets) · from 10.0.0.5"."""
+
+    def __init__(self, session: Session, parent: QWidget) -> None:
+        super().__init__("user", parent)
+        self.setObjectName("userStatus")
+        self._session = session
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        session = self._session
+        if session.address:
+            text = self.tr("Signed in as {name} ({login})  ·  from {address}").format(
+                name=session.display_name, login=session.login, address=session.address
+            )
+        else:
+            text = self.tr("Signed in as {name} ({login})").format(
+                name=session.display_name, login=session.login
+            )
+        self.label.setText(text)
+
+
+class DatabaseStatus(_IconLabel):
+    """Where the data lives; a long path is shortened in its middle (all of it in the tooltip):
+    the status bar must not make the window wider than a small screen."""
+
+    def __init__(self, url: str | URL, described: str, source: str, parent: QWidget) -> None:
+        super().__init__("database", parent)
+        self.setObjectName("databaseStatus")
+        self._url = url
+        self._described = described
+        self._source = source
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        where = localize(describe_for_people(self._url))
+        shown = self.fontMetrics().elidedText(
+            where, Qt.TextElideMode.ElideMiddle, STATUS_TEXT_WIDTH
+        )
+        self.label.setText(shown)
+        self.setToolTip(
+            self.tr("{where}\nDatabase {url} ({source})").format(
+                where=where, url=self._described, source=self._source
+            )
+        )
