@@ -86,9 +86,7 @@ class FirstRunDialog(Retranslating, WrappingDialog):
             tasks,
             label="first run",
             message=self.message,
-            failure=self.tr("The administrator could not be created"),
             busy=indicator(self.busy, self._enable_fields),
-            busy_text=self.tr("Creating the administrator…"),
             fields=self._show_field_errors,
         )
         buttons = self._build_buttons()
@@ -122,6 +120,10 @@ class FirstRunDialog(Retranslating, WrappingDialog):
         self._field_texts()
         self.create_button.setText(self.tr("Create administrator"))
         self.cancel_button.setText(self.tr("Cancel"))
+        self.creating.set_texts(
+            failure=self.tr("The administrator could not be created"),
+            busy_text=self.tr("Creating the administrator…"),
+        )
 
     def _field_texts(self) -> None:
         """The fields' labels, placeholders, hints and screen-reader texts."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
 
 from pmdesk.core.db import describe_for_people
@@ -15,8 +15,21 @@ from pmdesk.ui.translation import Retranslating, localize
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
-#: The widest a status-bar text may be (a database path is shortened in its middle).
+# The widest a status-bar text may be (a database path is shortened in its middle).
 STATUS_TEXT_WIDTH = 420
+
+#: Where the database address came from (``Resolved.source``), as the tooltip says it; the
+#: option and the variable keep their names.
+SOURCES = {
+    "settings file": str(QT_TRANSLATE_NOOP("DatabaseStatus", "settings file")),
+    "embedded default": str(QT_TRANSLATE_NOOP("DatabaseStatus", "embedded default")),
+}
+
+
+def _source_text(source: str) -> str:
+    if source not in SOURCES:
+        return source
+    return QCoreApplication.translate("DatabaseStatus", SOURCES[source])
 
 
 class _IconLabel(Retranslating, QWidget):
@@ -77,6 +90,8 @@ class DatabaseStatus(_IconLabel):
         self.label.setText(shown)
         self.setToolTip(
             self.tr("{where}\nDatabase {url} ({source})").format(
-                where=where, url=self._described, source=self._source
+                where=where,
+                url=self._described,
+                source=_source_text(self._source),
             )
         )

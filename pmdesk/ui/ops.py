@@ -140,6 +140,22 @@ class Operation(Generic[T]):
     def running(self) -> bool:
         return self._task is not None
 
+    def set_texts(
+        self,
+        *,
+        failure: str | None = None,
+        busy_text: str | None = None,
+        invalid_text: str | None = None,
+    ) -> None:
+        """The texts this operation shows, in the app's language now (a ``retranslate()``
+        calls it; None keeps a text as it is)."""
+        if failure is not None:
+            self._failure = failure
+        if busy_text is not None:
+            self._busy_text = busy_text
+        if invalid_text is not None:
+            self._invalid_text = invalid_text
+
     def run(
         self,
         fn: Callable[[], T],
