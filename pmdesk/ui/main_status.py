@@ -13,7 +13,7 @@ from pmdesk.ui.page_context import Session
 from pmdesk.ui.translation import Retranslating, localize
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import URL
+    from pmdesk.core.db import Database
 
 # The widest a status-bar text may be (a database path is shortened in its middle).
 STATUS_TEXT_WIDTH = 420
@@ -74,16 +74,15 @@ class DatabaseStatus(_IconLabel):
     """Where the data lives; a long path is shortened in its middle (all of it in the tooltip):
     the status bar must not make the window wider than a small screen."""
 
-    def __init__(self, url: str | URL, described: str, source: str, parent: QWidget) -> None:
+    def __init__(self, db: Database, source: str, parent: QWidget) -> None:
         super().__init__("database", parent)
         self.setObjectName("databaseStatus")
-        self._url = url
-        self._described = described
+        self._db = db
         self._source = source
         self.retranslate()
 
     def retranslate(self) -> None:
-        where = localize(describe_for_people(self._url))
+        where = localize(describe_for_people(self._db.url))
         shown = self.fontMetrics().elidedText(
             where, Qt.TextElideMode.ElideMiddle, STATUS_TEXT_WIDTH
         )
@@ -91,7 +90,7 @@ class DatabaseStatus(_IconLabel):
         self.setToolTip(
             self.tr("{where}\nDatabase {url} ({source})").format(
                 where=where,
-                url=self._described,
+                url=self._db.describe(),
                 source=_source_text(self._source),
             )
         )

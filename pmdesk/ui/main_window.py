@@ -218,8 +218,7 @@ class MainWindow(Retranslating, QMainWindow):
         bar = self.statusBar()
         bar.setSizeGripEnabled(True)
         self.user_status = UserStatus(self.session, self)
-        db = self.app.db
-        self.database_status = DatabaseStatus(db.url, db.describe(), self.app.resolved.source, self)
+        self.database_status = DatabaseStatus(self.app.db, self.app.resolved.source, self)
         bar.addWidget(self.user_status)
         bar.addPermanentWidget(self.database_status)
 
