@@ -24,6 +24,7 @@ from pmdesk.ui.errors import error_text
 from pmdesk.ui.login_dialog import LoginDialog
 from pmdesk.ui.query import Query
 from pmdesk.ui.tasks import TaskManager
+from pmdesk.ui.translation import install_translation
 
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QMessageBox
@@ -215,8 +216,8 @@ class Launcher(QObject):
             return
         self.problem_box = inform(
             self.first_run or self.login,
-            self.login.tr("No system keyring"),
-            self.login.tr(
+            self.tr("No system keyring"),
+            self.tr(
                 "pmdesk keeps mail and database passwords only in the system keyring, and "
                 "none is available on this computer. You can sign in, but passwords cannot "
                 "be saved until a keyring is installed or unlocked."
@@ -247,23 +248,21 @@ class Launcher(QObject):
         if login:
             self.login.prefill(
                 login,
-                self.login.tr(
-                    "Administrator {login} created. Sign in with your new password."
-                ).format(login=login),
+                self.tr("Administrator {login} created. Sign in with your new password.").format(
+                    login=login
+                ),
             )
         else:
             self.login.prefill(
                 "",
-                self.login.tr(
-                    "Another workstation created the first user meanwhile: sign in with it."
-                ),
+                self.tr("Another workstation created the first user meanwhile: sign in with it."),
             )
 
     def _first_run_cancelled(self) -> None:
         self.first_run = None
         if self.exit_code is None and self.window is None:
             self.login.message.show_notice(
-                self.login.tr(
+                self.tr(
                     "There are no users yet: click “Set up pmdesk…” to create the first "
                     "administrator."
                 )
@@ -309,7 +308,7 @@ class Launcher(QObject):
             self._early_sign_in = signed_in
             return
         app = self.opened.app
-        self.login.set_busy(self.login.tr("Opening pmdesk…"))
+        self.login.set_busy(self.tr("Opening pmdesk…"))
         self.steps.run(
             lambda: load_session(app, signed_in),
             self._show_main_window,
@@ -321,7 +320,7 @@ class Launcher(QObject):
         self.login.set_idle()
         self.login.reset()
         self.login.message.show_error(
-            error_text(exc, self.login.tr("pmdesk could not open its main window"))
+            error_text(exc, self.tr("pmdesk could not open its main window"))
         )
 
     def _show_main_window(self, session: Session) -> None:
@@ -369,7 +368,7 @@ class Launcher(QObject):
             return
         window.sign_out_now()
         self.login.message.show_error(
-            self.login.tr("You were signed out: {why} Sign in again to go on.").format(why=why)
+            self.tr("You were signed out: {why} Sign in again to go on.").format(why=why)
         )
 
     def _start_background(self, window: MainWindow) -> None:
@@ -439,6 +438,19 @@ class Launcher(QObject):
         return [w for w in (self.login, self.first_run, self.window) if w is not None]
 
 
+def _workstation_language() -> None:
+    """Speak the workstation's language from the login dialog on (the header's last choice,
+    kept in the settings file; a broken file is reported once the database opens)."""
+    from pmdesk.config import ConfigError, load_settings
+    from pmdesk.paths import app_paths
+
+    try:
+        language = load_settings(app_paths().config_file).language
+    except ConfigError:
+        return
+    install_translation(language)
+
+
 def run(
     database_url: str | None, self_test: bool = False, *, secrets: SecretStore | None = None
 ) -> int:
@@ -449,6 +461,7 @@ def run(
         return run_self_test(database_url, secrets=secrets)
     qt_app = application()
     configure_application(qt_app)
+    _workstation_language()
     launcher = Launcher(database_url, secrets=secrets)
     launcher.finished.connect(qt_app.exit)
     qt_app.setQuitOnLastWindowClosed(False)

@@ -27,10 +27,12 @@ def install_translation(code: str) -> bool:
     app = QCoreApplication.instance()
     if app is None:
         return False
+    # Every one: a translator removed before stays a child until its deferred delete has run,
+    # and would be found (and "removed") again in place of the one installed since.
     for name in (QT_TRANSLATOR, PMDESK_TRANSLATOR):
-        old = app.findChild(QTranslator, name)
-        if old is not None:
+        for old in app.findChildren(QTranslator, name):
             app.removeTranslator(old)
+            old.setObjectName("")
             old.deleteLater()
     if code == ENGLISH:
         return True
