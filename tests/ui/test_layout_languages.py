@@ -1,0 +1,73 @@
+"""Issue 15, point 5: the layout holds in every language. Every screen and dialog, in English,
+Dutch and French, at 100% and at 200%, on a 1024 × 768 screen: no label, button, tab, table
+header or combo box whose text does not fit (tests/ui/layout_probe.py renders them, in a
+process of its own per scale, as Qt fixes its scale factor at start; tests/helpers/text_fit.py
+measures). And the header's language switch changes an open window at once (point 2).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QTabWidget, QWidget
+from pytestqt.qtbot import QtBot
+
+from pmdesk.core.i18n import SUPPORTED_LANGUAGES
+from pmdesk.ui.main_window import MainWindow
+from pmdesk.ui.translation import install_translation
+from tests.ui.layout_probe import command
+from tests.ui.system_pages import open_page
+
+
+@pytest.mark.parametrize("scale", [1, 2], ids=["100%", "200%"])
+def test_every_text_fits_in_every_language(
+    scale: int, tmp_path: Path, pytestconfig: pytest.Config
+) -> None:
+    report = tmp_path / "report"
+    report.mkdir()
+    more = ("--pg-hardened",) if pytestconfig.getoption("--pg-hardened") else ()
+    argv, env = command(scale, list(SUPPORTED_LANGUAGES), str(report), more)
+    env.pop("PMDESK_SCREENSHOTS", None)  # the docs' screenshots come from the real command
+    run = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=240, check=False)
+    problems: list[str] = []
+    for language in SUPPORTED_LANGUAGES:
+        path = report / f"{language}.json"
+        assert path.exists(), f"the probe did not finish {language}:\n{run.stdout[-4000:]}"
+        problems += [f"{language}: {line}" for line in json.loads(path.read_text())["problems"]]
+    assert not problems, f"at {scale * 100}%, {len(problems)} texts do not fit:\n" + "\n".join(
+        problems
+    )
+    assert run.returncode == 0, run.stdout[-4000:]
+
+
+def _tab_text(window: MainWindow, key: str) -> str:
+    """The text of the tab that leads to page ``key``."""
+    page: QWidget = window.pages[key]
+    parent = page.parentWidget()
+    while parent is not None:
+        if isinstance(parent, QTabWidget) and parent.indexOf(page) >= 0:
+            return parent.tabText(parent.indexOf(page)).replace("&", "")
+        parent = parent.parentWidget()
+    raise LookupError(f"no tab shows {key}")
+
+
+def test_choosing_a_language_changes_the_open_window_at_once(
+    qtbot: QtBot, main_window: MainWindow
+) -> None:
+    page = open_page(qtbot, main_window, "personnel")
+    assert _tab_text(main_window, "personnel") == "Personnel"
+    assert _tab_text(main_window, "security") == "Security"
+    try:
+        assert install_translation("nl-BE")
+        qtbot.waitUntil(lambda: _tab_text(main_window, "personnel") == "Personeel")
+        assert _tab_text(main_window, "security") == "Beveiliging"
+        assert page.isVisible()
+        assert install_translation("fr-BE")
+        qtbot.waitUntil(lambda: _tab_text(main_window, "security") == "Sécurité")
+    finally:
+        install_translation("en-GB")
+    qtbot.waitUntil(lambda: _tab_text(main_window, "security") == "Security")
+    assert _tab_text(main_window, "personnel") == "Personnel"
