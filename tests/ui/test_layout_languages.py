@@ -23,14 +23,14 @@ from tests.ui.system_pages import open_page
 
 
 @pytest.mark.parametrize("scale", [1, 2], ids=["100%", "200%"])
-def test_every_text_fits_in_every_language(
-    scale: int, tmp_path: Path, pytestconfig: pytest.Config
-) -> None:
+def test_every_text_fits_in_every_language(scale: int, tmp_path: Path) -> None:
+    """On the embedded database (the layout does not depend on the server; the hardened leg
+    runs the language switch below)."""
     report = tmp_path / "report"
     report.mkdir()
-    more = ("--pg-hardened",) if pytestconfig.getoption("--pg-hardened") else ()
-    argv, env = command(scale, list(SUPPORTED_LANGUAGES), str(report), more)
-    env.pop("PMDESK_SCREENSHOTS", None)  # the docs' screenshots come from the real command
+    argv, env = command(scale, list(SUPPORTED_LANGUAGES), str(report))
+    if scale != 1:  # the Dutch and French screenshots are made at 100% (PMDESK_SCREENSHOTS)
+        env.pop("PMDESK_SCREENSHOTS", None)
     run = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=240, check=False)
     problems: list[str] = []
     for language in SUPPORTED_LANGUAGES:
