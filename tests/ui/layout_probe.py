@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 
@@ -40,6 +41,7 @@ from pytestqt.qtbot import QtBot
 from pmdesk.bootstrap import App
 from pmdesk.core.context import Actor
 from pmdesk.core.i18n import ENGLISH, SUPPORTED_LANGUAGES
+from pmdesk.core.models import Person
 from pmdesk.core.personnel import PersonForm, PersonnelService
 from pmdesk.core.security import ShutOutPerson
 from pmdesk.core.trusted_ips import TrustedIpService
@@ -152,15 +154,17 @@ def test_probe(
     _personnel_dialogs(probe, window, ui_app, people)
     _other_dialogs(probe, ui_app, admin_id, tasks)
     tasks.cancel_all()
-    report(language, probe.problems)
+    report(language, probe.problems, window.devicePixelRatioF())
 
 
-def report(language: str, problems: list[str]) -> None:
-    """Into ``$PMDESK_LAYOUT_REPORT/<language>.json`` when the test asks; else fail here."""
+def report(language: str, problems: list[str], ratio: float) -> None:
+    """Into ``$PMDESK_LAYOUT_REPORT/<language>.json`` when the test asks (with the device pixel
+    ratio the screens had, so the caller knows the scale took); else fail here."""
     folder = os.environ.get(REPORT_ENV)
     if folder:
         path = Path(folder) / f"{language}.json"
-        path.write_text(json.dumps({"language": language, "problems": problems}), "utf-8")
+        found = {"language": language, "ratio": ratio, "problems": problems}
+        path.write_text(json.dumps(found), "utf-8")
         return
     assert not problems, f"{len(problems)} texts do not fit in {language}:\n" + "\n".join(problems)
 
@@ -169,7 +173,8 @@ def report(language: str, problems: list[str]) -> None:
 
 
 def _seed(app: App, admin_id: int) -> dict[str, int]:
-    """People (two with a login), trusted addresses and so a log with rows."""
+    """People (two with a login, one of them locked out), trusted addresses and so a log with
+    rows."""
     service = PersonnelService(app.context)
     found = {"jsmets": admin_id}
     for number, (last, first, login, email) in enumerate(PEOPLE, start=2):
@@ -183,6 +188,11 @@ def _seed(app: App, admin_id: int) -> dict[str, int]:
     trusted = TrustedIpService(app.context)
     for who, address in (("speeters", HOME), ("ljanssens", HOME), ("ljanssens", "192.0.2.44")):
         trusted.trust_by_admin(SYSTEM, found[who], address)
+    with app.db.session() as s:  # locked out, as the sign-in locks: Security's "Locked now"
+        person = s.get(Person, found["ljanssens"])
+        assert person is not None
+        person.locked_until = app.context.clock.now(s) + timedelta(minutes=4)
+        person.failed_logins = 10
     return found
 
 

@@ -12,12 +12,21 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from PySide6.QtWidgets import QTabWidget, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QGroupBox,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTabWidget,
+    QWidget,
+)
 from pytestqt.qtbot import QtBot
 
 from pmdesk.core.i18n import SUPPORTED_LANGUAGES
 from pmdesk.ui.main_window import MainWindow
 from pmdesk.ui.translation import install_translation
+from tests.helpers.text_fit import text_problems
 from tests.ui.layout_probe import command
 from tests.ui.system_pages import open_page
 
@@ -36,11 +45,60 @@ def test_every_text_fits_in_every_language(scale: int, tmp_path: Path) -> None:
     for language in SUPPORTED_LANGUAGES:
         path = report / f"{language}.json"
         assert path.exists(), f"the probe did not finish {language}:\n{run.stdout[-4000:]}"
-        problems += [f"{language}: {line}" for line in json.loads(path.read_text())["problems"]]
+        found = json.loads(path.read_text())
+        assert found["ratio"] == scale, f"{language} was drawn at {found['ratio']}x, not {scale}x"
+        problems += [f"{language}: {line}" for line in found["problems"]]
     assert not problems, f"at {scale * 100}%, {len(problems)} texts do not fit:\n" + "\n".join(
         problems
     )
     assert run.returncode == 0, run.stdout[-4000:]
+
+
+def test_the_fit_check_sees_cut_texts(qtbot: QtBot) -> None:
+    """The measure itself: each kind of text it checks, once cut and once whole."""
+    window = QWidget()
+    window.setWindowTitle("Probe")
+    qtbot.addWidget(window)
+    cut = QLabel("Vertrouwensperiode van een adres", window)
+    cut.setGeometry(0, 0, 60, 30)
+    whole = QLabel("Ja", window)
+    whole.setGeometry(0, 40, 60, 30)
+    wrapped = QLabel("Ondersteuningsmedewerkersaccount", window)  # one long word
+    wrapped.setWordWrap(True)
+    wrapped.setGeometry(0, 80, 60, 200)
+    button = QPushButton("Beveiligingscode opnieuw verzenden", window)
+    button.setGeometry(100, 0, 80, 30)
+    table = QTableWidget(1, 2, window)
+    table.setHorizontalHeaderLabels(["Gebruikersgroep", "Id"])
+    table.setGeometry(200, 0, 300, 200)
+    table.horizontalHeader().resizeSection(0, 40)
+    table.horizontalHeader().resizeSection(1, 60)
+    combo = QComboBox(window)
+    combo.addItem("kies een gebruikersgroep")
+    combo.setGeometry(100, 80, 90, 30)
+    tabs = QTabWidget(window)
+    for title in ("Machtigingen", "Beveiliging", "Logboek"):
+        tabs.addTab(QWidget(), title)
+    tabs.setGeometry(0, 300, 120, 80)
+    box = QGroupBox("Aanmelden in twee stappen", window)
+    box.setGeometry(200, 300, 60, 60)
+    window.resize(600, 400)
+    window.show()
+    qtbot.waitExposed(window)
+    problems = text_problems(window)
+    cut_ones = (
+        "Vertrouwens",
+        "Ondersteunings",
+        "Beveiligingscode",
+        "Gebruikersgroep",
+        "kies een",
+        "Logboek",
+        "Aanmelden",
+    )
+    for start in cut_ones:
+        assert any(f"'{start}" in line for line in problems), (start, problems)
+    assert not any("'Ja'" in line or "'Id'" in line for line in problems), problems
+    assert problems[0].startswith("Probe › QLabel 'Vertrouwensperiode van een adres' needs ")
 
 
 def _tab_text(window: MainWindow, key: str) -> str:
