@@ -379,6 +379,11 @@ def command(
     env.pop("QT_SCALE_FACTOR", None)
     if scale != 1:
         env["QT_SCALE_FACTOR"] = f"{scale:g}"
+    if "--pg-hardened" not in more:
+        # The screens run on the embedded database: no server databases made and migrated for
+        # the run (a closed port answers at once).
+        env["PMDESK_TEST_POSTGRES_URL"] = "postgresql+psycopg://postgres@127.0.0.1:9/postgres"
+        env["PMDESK_TEST_MARIADB_URL"] = "mysql+pymysql://root@127.0.0.1:9/mysql"
     env.pop(REPORT_ENV, None)
     if report:
         env[REPORT_ENV] = report
