@@ -11,12 +11,13 @@ from __future__ import annotations
 import re
 from functools import cache
 
-from pmdesk.core.i18n import Text, load_catalog
+from pmdesk.core.i18n import Text, load_catalog, translate
 
 #: The contexts of the core's sentences (``translate("<module>", …)`` in pmdesk/core).
 CORE_CONTEXTS = frozenset(
     {
         "addresses",
+        "audit",
         "auth",
         "db",
         "errors",
@@ -24,17 +25,44 @@ CORE_CONTEXTS = frozenset(
         "helpdesk",
         "lockout",
         "login_results",
+        "migrate",
         "modules",
         "office_networks",
         "passwords",
         "permissions",
         "personnel",
         "security",
+        "server",
         "sessions",
         "trusted_ip_review",
         "trusted_ips",
         "validation",
     }
+)
+#: Sentences only a hardened server says (pmdesk/core/server/*_sql.py), marked here so that
+#: they are in the catalogue: its refusals to write (``refuse_write``) and checks of its own.
+SERVER_SENTENCES = (
+    translate("server", "Your user group may not {doing}."),
+    translate("server", "add this person"),
+    translate("server", "change System → Security"),
+    translate("server", "change sign-in counters"),
+    translate("server", "change the log"),
+    translate("server", "change the office networks"),
+    translate("server", "change this person"),
+    translate("server", "change user groups or their rights"),
+    translate("server", "delete this person"),
+    translate("server", "put back the trusted addresses of this person"),
+    translate("server", "put back trusted addresses"),
+    translate("server", "record deliveries"),
+    translate("server", "remove this trusted address"),
+    translate("server", "trust an address for this person"),
+    translate("server", "Your user group may not read System → Security."),
+    translate("server", "Your user group may not issue or cancel helpdesk codes."),
+    translate("server", "The helpdesk mailbox must be one e-mail address."),
+    translate(
+        "server", "The reason can have at most {count} characters, and no control characters."
+    ),
+    translate("server", "Sign in first."),
 )
 # Any catalogue lists every source (the translations do not matter here).
 _SOURCES_FROM = "nl-BE"

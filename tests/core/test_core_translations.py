@@ -116,6 +116,17 @@ def test_a_server_sentence_is_read_back_as_the_clients_text() -> None:
         "et Autorisations (Système)."
     )
     assert as_text("Something the client never says.") == "Something the client never says."
+    # The server's own refusals to write, and its checks worded as the client's.
+    assert dutch(as_text("Your user group may not change the log.")) == (
+        "Uw gebruikersgroep mag niet het logboek wijzigen."
+    )
+    assert french(as_text("The first lock must be a whole number of minutes from 1 to 60.")) == (
+        "Le premier blocage : indiquez un nombre entier (minutes) de 1 à 60."
+    )
+    reason = "The reason can have at most 200 characters, and no control characters."
+    assert dutch(as_text(reason)) == (
+        "De reden mag hoogstens 200 tekens bevatten, en geen stuurtekens."
+    )
 
 
 def test_a_refusal_reads_the_same_in_dutch_on_every_engine(ctx: CoreContext) -> None:
