@@ -90,6 +90,7 @@ class LockedNowBox(Retranslating, QGroupBox):
         self._can_edit = can_edit
         self.setVisible(can_read)
         self.locks: list[lockout.Lock] = []
+        self.shown = False  # the locks have been read once
         self.table = text_table(self, "lockedNowTable", "", ["", "", "", ""], ROW_HEIGHT, width=80)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         for column, width in ((PERSON, 130), (WHERE, 120), (UNTIL, 80)):
@@ -125,8 +126,8 @@ class LockedNowBox(Retranslating, QGroupBox):
         self.reload_button.setText(self.tr("Reload"))
         self.unlock_button.setText(self.tr("Unlock"))
         self.unlock_all_button.setText(self.tr("Unlock all…"))
-        if self.locks:
-            self._show(self.locks)
+        if self.shown:
+            self._show(self.locks)  # the rows' texts, and "Nobody is locked now."
         self._update_buttons()
 
     def _layout(self) -> None:
@@ -222,7 +223,7 @@ class LockedNowBox(Retranslating, QGroupBox):
 
     def _show(self, locks: list[lockout.Lock]) -> None:
         chosen = self.selected()
-        self.locks = locks
+        self.locks, self.shown = locks, True
         self.table.setRowCount(len(locks))
         for row, lock in enumerate(locks):
             where = (
