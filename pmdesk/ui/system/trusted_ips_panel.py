@@ -240,7 +240,6 @@ class TrustedIpPanel(Retranslating, TrustedIpRemoval):
         paging_row.addWidget(self.remove_button)
         paging_row.addStretch(1)
         paging_row.addWidget(self.paging_label)
-        paging_row.addSpacing(8)
         paging_row.addWidget(self.previous_button)
         paging_row.addWidget(self.page_label)
         paging_row.addWidget(self.next_button)
