@@ -34,8 +34,9 @@ from pmdesk.ui.icons import icon
 from pmdesk.ui.lists import text_table
 from pmdesk.ui.message_boxes import ask
 from pmdesk.ui.ops import Operations, indicator
-from pmdesk.ui.system.common import local_date, local_time
+from pmdesk.ui.system.common import local_date, local_number, local_time
 from pmdesk.ui.system.lockout_box import LockoutBox
+from pmdesk.ui.translation import Retranslating, localize
 from pmdesk.ui.widgets import BusyIndicator, MessageLabel
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ def lockout_panels(
     return settings, locked
 
 
-class LockedNowBox(QGroupBox):
+class LockedNowBox(Retranslating, QGroupBox):
     """The locks in force, with Unlock and Unlock all (see the module)."""
 
     def __init__(
@@ -81,7 +82,7 @@ class LockedNowBox(QGroupBox):
         changes: ChangeHub | None = None,
         parent: QWidget | None = None,
     ) -> None:
-        super().__init__(self.tr("Locked now"), parent)
+        super().__init__(parent)
         self.setObjectName("lockedNowBox")
         self._service = service
         self._actor = actor
@@ -89,10 +90,8 @@ class LockedNowBox(QGroupBox):
         self._can_edit = can_edit
         self.setVisible(can_read)
         self.locks: list[lockout.Lock] = []
-        titles = [self.tr("Person"), self.tr("Where"), self.tr("Until"), self.tr("Left")]
-        self.table = text_table(
-            self, "lockedNowTable", self.tr("Locked now"), titles, ROW_HEIGHT, width=80
-        )
+        self.shown = False  # the locks have been read once
+        self.table = text_table(self, "lockedNowTable", "", ["", "", "", ""], ROW_HEIGHT, width=80)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         for column, width in ((PERSON, 130), (WHERE, 120), (UNTIL, 80)):
             self.table.setColumnWidth(column, width)
@@ -100,13 +99,13 @@ class LockedNowBox(QGroupBox):
         header = self.table.horizontalHeader()
         self.table.setFixedHeight(header.sizeHint().height() + ROW_HEIGHT * VISIBLE_ROWS + 4)
         self.table.itemSelectionChanged.connect(self._update_buttons)
-        self.reload_button = QPushButton(icon("refresh"), self.tr("Reload"), self)
+        self.reload_button = QPushButton(icon("refresh"), "", self)
         self.reload_button.setObjectName("reloadLocksButton")
         self.reload_button.clicked.connect(self.load)
-        self.unlock_button = QPushButton(icon("unlock"), self.tr("Unlock"), self)
+        self.unlock_button = QPushButton(icon("unlock"), "", self)
         self.unlock_button.setObjectName("unlockButton")
         self.unlock_button.clicked.connect(self.unlock_selected)
-        self.unlock_all_button = QPushButton(self.tr("Unlock all…"), self)
+        self.unlock_all_button = QPushButton(self)
         self.unlock_all_button.setObjectName("unlockAllButton")
         self.unlock_all_button.clicked.connect(self.confirm_unlock_all)
         self.message = MessageLabel(self)
@@ -116,6 +115,19 @@ class LockedNowBox(QGroupBox):
         self._layout()
         if changes is not None:
             changes.subscribe(self, {PERSONNEL}, lambda _tables: self.load())
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        self.setTitle(self.tr("Locked now"))
+        self.table.setAccessibleName(self.tr("Locked now"))
+        self.table.setHorizontalHeaderLabels(
+            [self.tr("Person"), self.tr("Where"), self.tr("Until"), self.tr("Left")]
+        )
+        self.reload_button.setText(self.tr("Reload"))
+        self.unlock_button.setText(self.tr("Unlock"))
+        self.unlock_all_button.setText(self.tr("Unlock all…"))
+        if self.shown:
+            self._show(self.locks)  # the rows' texts, and "Nobody is locked now."
         self._update_buttons()
 
     def _layout(self) -> None:
@@ -131,7 +143,6 @@ class LockedNowBox(QGroupBox):
         layout.addWidget(self.message)
 
     def _build_operations(self, tasks: TaskManager, changes: ChangeHub | None) -> None:
-        tr = self.tr
         ops = Operations(
             self,
             tasks,
@@ -140,11 +151,11 @@ class LockedNowBox(QGroupBox):
             changes=changes,
         )
         self.ops = ops
-        self.loading = ops.make("locked now", failure=tr("The locks could not be read"))
+        self.loading = ops.make("locked now", failure=self.tr("The locks could not be read"))
         self.unlocking = ops.make(
             "unlock",
-            busy_text=tr("Unlocking…"),
-            failure=tr("Not unlocked"),
+            busy_text=self.tr("Unlocking…"),
+            failure=self.tr("Not unlocked"),
             announces=(PERSONNEL,),
         )
 
@@ -184,7 +195,7 @@ class LockedNowBox(QGroupBox):
         ask(
             self,
             self.tr("Unlock all"),
-            self.tr("Unlock everyone locked now ({count})?").format(count=people),
+            self.tr("Unlock everyone locked now ({count})?").format(count=local_number(people)),
             self.tr("Unlock all"),
             self.unlock_all,
             informative=self.tr(
@@ -200,7 +211,7 @@ class LockedNowBox(QGroupBox):
     # ----- results -------------------------------------------------------------------------
 
     def _unlocked_all(self, done: UnlockedAll) -> None:
-        text = self.tr("Unlocked: {count}.").format(count=len(done.unlocked))
+        text = self.tr("Unlocked: {count}.").format(count=local_number(len(done.unlocked)))
         if done.skipped:
             text += " " + self.tr(
                 "Left locked, as their user group has rights your own lacks: {names}."
@@ -212,20 +223,24 @@ class LockedNowBox(QGroupBox):
 
     def _show(self, locks: list[lockout.Lock]) -> None:
         chosen = self.selected()
-        self.locks = locks
+        self.locks, self.shown = locks, True
         self.table.setRowCount(len(locks))
         for row, lock in enumerate(locks):
-            where = self.tr("everywhere") if lock.address is None else lock.where
+            where = (
+                self.tr("everywhere")
+                if lock.address is None
+                else lock.address or self.tr("unknown address")
+            )
             failures = self.tr("Lock {n} in a row; {f} failures since; until {until}").format(
-                n=lock.lock_count,
-                f=lock.failures,
+                n=local_number(lock.lock_count),
+                f=local_number(lock.failures),
                 until=local_time(lock.locked_until, seconds=True),
             )
             texts = (
                 (PERSON, lock.name, lock.login or ""),
                 (WHERE, where, failures),
                 (UNTIL, _until(lock), failures),
-                (LEFT, lockout.time_left(lock.seconds_left), failures),
+                (LEFT, localize(lockout.time_left(lock.seconds_left)), failures),
             )
             for column, text, tip in texts:
                 item = QTableWidgetItem(text)

@@ -8,20 +8,29 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QPushButton, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from pmdesk.core import lockout
 from pmdesk.core.changes import SECURITY_SETTINGS
 from pmdesk.core.security import SecurityService, SecuritySettingsView
 from pmdesk.ui.icons import icon
 from pmdesk.ui.ops import Operations, indicator
-from pmdesk.ui.system.common import form_layout, spin_box
+from pmdesk.ui.system.common import form_layout, local_number, spin_box
+from pmdesk.ui.system.field_texts import field_error, other_errors, relabel
+from pmdesk.ui.translation import Retranslating
 from pmdesk.ui.widgets import (
     BusyIndicator,
     FieldBox,
     MessageLabel,
     hint_label,
-    label_fields,
     make_primary,
 )
 
@@ -34,7 +43,7 @@ if TYPE_CHECKING:
 FIELDS = ("lock_after_failures", "first_lock_minutes", "max_lock_minutes")
 
 
-class LockoutBox(QGroupBox):
+class LockoutBox(Retranslating, QGroupBox):
     """The lockout's three numbers and their Save (see the module)."""
 
     #: Saved: the settings as they are now (their new version), for the page.
@@ -50,14 +59,14 @@ class LockoutBox(QGroupBox):
         changes: ChangeHub | None = None,
         parent: QWidget | None = None,
     ) -> None:
-        super().__init__(self.tr("Lockout"), parent)
+        super().__init__(parent)
         self.setObjectName("lockoutBox")
         self._security = security
         self._actor = actor
         self._can_edit = can_edit
         self.settings: SecuritySettingsView | None = None
         self._build_fields()
-        self.save_button = make_primary(QPushButton(icon("save-light"), self.tr("Save"), self))
+        self.save_button = make_primary(QPushButton(icon("save-light"), "", self))
         self.save_button.setObjectName("saveLockoutButton")
         self.save_button.clicked.connect(self.save)
         self.message = MessageLabel(self)
@@ -71,16 +80,35 @@ class LockoutBox(QGroupBox):
             fields=self.set_errors, announces=(SECURITY_SETTINGS,),
         )  # fmt: skip
         self._layout()
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        self.setTitle(self.tr("Lockout"))
+        self.save_button.setText(self.tr("Save"))
+        self.lock_after_spin.setSuffix(self.tr(" failures"))
+        self.first_lock_spin.setSuffix(self.tr(" min"))
+        self.max_lock_spin.setSuffix(self.tr(" min"))
+        rows = (self.tr("Failures before a lock"), self.tr("First lock"), self.tr("Longest lock"))
+        for label, text, spin in zip(self.row_labels, rows, self.spins(), strict=True):
+            relabel(label, text, spin)
+        self.hint.setText(
+            self.tr(
+                "Failures are counted per person and address: a guesser at one address "
+                "locks the person out from there only. Each later lock doubles, up to the "
+                "longest. {cap} failures from anywhere lock the person everywhere "
+                "(NIST's cap)."
+            ).format(cap=local_number(lockout.PERSON_CAP))
+        )
         self._update_buttons()
 
     def _build_fields(self) -> None:
         low, high = lockout.LOCK_AFTER_RANGE
-        self.lock_after_spin = spin_box((low, high), self.tr(" failures"), self)
+        self.lock_after_spin = spin_box((low, high), "", self)
         self.lock_after_spin.setObjectName("lockAfterSpin")
         longest = (1, lockout.MAX_LOCK_MINUTES_LIMIT)
-        self.first_lock_spin = spin_box(lockout.FIRST_LOCK_MINUTES_RANGE, self.tr(" min"), self)
+        self.first_lock_spin = spin_box(lockout.FIRST_LOCK_MINUTES_RANGE, "", self)
         self.first_lock_spin.setObjectName("firstLockSpin")
-        self.max_lock_spin = spin_box(longest, self.tr(" min"), self)
+        self.max_lock_spin = spin_box(longest, "", self)
         self.max_lock_spin.setObjectName("maxLockSpin")
         self.boxes = {
             name: FieldBox(spin, self) for name, spin in zip(FIELDS, self.spins(), strict=True)
@@ -90,10 +118,9 @@ class LockoutBox(QGroupBox):
 
     def _layout(self) -> None:
         form = form_layout()
-        form.addRow(self.tr("Failures before a lock"), self.boxes["lock_after_failures"])
-        form.addRow(self.tr("First lock"), self.boxes["first_lock_minutes"])
-        form.addRow(self.tr("Longest lock"), self.boxes["max_lock_minutes"])
-        label_fields(form)
+        self.row_labels = [QLabel(self) for _name in FIELDS]
+        for label, name in zip(self.row_labels, FIELDS, strict=True):
+            form.addRow(label, self.boxes[name])
         row = QHBoxLayout()
         row.addWidget(self.busy)
         row.addWidget(self.message, 3)
@@ -103,17 +130,8 @@ class LockoutBox(QGroupBox):
         layout.setSpacing(8)
         layout.addLayout(form)
         layout.addLayout(row)
-        layout.addWidget(
-            hint_label(
-                self.tr(
-                    "Failures are counted per person and address: a guesser at one address "
-                    "locks the person out from there only. Each later lock doubles, up to the "
-                    "longest. {cap} failures from anywhere lock the person everywhere "
-                    "(NIST's cap)."
-                ).format(cap=lockout.PERSON_CAP),
-                self,
-            )
-        )
+        self.hint = hint_label("", self)
+        layout.addWidget(self.hint)
 
     def spins(self) -> tuple[QSpinBox, QSpinBox, QSpinBox]:
         return (self.lock_after_spin, self.first_lock_spin, self.max_lock_spin)
@@ -168,8 +186,8 @@ class LockoutBox(QGroupBox):
     def set_errors(self, errors: dict[str, str]) -> list[str]:
         """Each field's error under it; what no field shows goes to the message."""
         for name, box in self.boxes.items():
-            box.set_error(errors.get(name))
-        return [text for name, text in errors.items() if name not in self.boxes]
+            box.set_error(field_error(errors, name))
+        return other_errors(errors, self.boxes)
 
     def _edited(self, _value: int) -> None:
         self.message.clear_message()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -45,8 +45,10 @@ from pmdesk.ui.lists import text_table
 from pmdesk.ui.message_boxes import ask
 from pmdesk.ui.ops import Operations, indicator
 from pmdesk.ui.system.common import form_layout
+from pmdesk.ui.system.field_texts import describe, field_error, other_errors, relabel
 from pmdesk.ui.system.trust_saving import impact_effect
-from pmdesk.ui.widgets import BusyIndicator, FieldBox, MessageLabel, hint_label, label_fields
+from pmdesk.ui.translation import Retranslating
+from pmdesk.ui.widgets import BusyIndicator, FieldBox, MessageLabel, hint_label
 
 if TYPE_CHECKING:
     from pmdesk.core.context import Actor
@@ -56,15 +58,20 @@ if TYPE_CHECKING:
 NAME, RANGES = range(2)
 #: The trust policy's choices, as the combo box lists them.
 POLICY_LABELS = {
-    ANYWHERE: "Anywhere",
-    OFFICE_NETWORKS: "Only inside office networks",
-    NEVER: "Never",
+    ANYWHERE: str(QT_TRANSLATE_NOOP("OfficeNetworksBox", "Anywhere")),
+    OFFICE_NETWORKS: str(QT_TRANSLATE_NOOP("OfficeNetworksBox", "Only inside office networks")),
+    NEVER: str(QT_TRANSLATE_NOOP("OfficeNetworksBox", "Never")),
 }
 ROW_HEIGHT = 26
 VISIBLE_ROWS = 4
 
 
-class OfficeNetworksBox(QGroupBox):
+def policy_label(policy: str) -> str:
+    """A trust policy as the combo box says it, in the app's language."""
+    return QCoreApplication.translate("OfficeNetworksBox", POLICY_LABELS[policy])
+
+
+class OfficeNetworksBox(Retranslating, QGroupBox):
     """The trust policy and the office networks (see the module)."""
 
     #: The policy was saved: the settings as they are now (their new version), for the page.
@@ -81,7 +88,7 @@ class OfficeNetworksBox(QGroupBox):
         changes: ChangeHub | None = None,
         parent: QWidget | None = None,
     ) -> None:
-        super().__init__(self.tr("Where addresses may be trusted"), parent)
+        super().__init__(parent)
         self.setObjectName("officeNetworksBox")
         self._service = service
         self._security = security
@@ -92,7 +99,7 @@ class OfficeNetworksBox(QGroupBox):
         self._version = 0
         policy_row = self._build_policy_row()
         self.table = self._build_table()
-        self.remove_button = QPushButton(icon("delete"), self.tr("Remove…"), self)
+        self.remove_button = QPushButton(icon("delete"), "", self)
         self.remove_button.setObjectName("removeNetworkButton")
         self.remove_button.clicked.connect(self.preview_removal)
         form = self._build_add_form()
@@ -103,9 +110,9 @@ class OfficeNetworksBox(QGroupBox):
         layout = QVBoxLayout(self)
         layout.setSpacing(8)
         layout.addLayout(policy_row)
-        networks = QLabel(self.tr("Office networks"), self)
-        networks.setProperty("role", "subheading")
-        layout.addWidget(networks)
+        self.networks_heading = QLabel(self)
+        self.networks_heading.setProperty("role", "subheading")
+        layout.addWidget(self.networks_heading)
         layout.addWidget(self.table)
         buttons = QHBoxLayout()
         buttons.addWidget(self.busy)
@@ -114,14 +121,35 @@ class OfficeNetworksBox(QGroupBox):
         layout.addLayout(buttons)
         layout.addLayout(form)
         layout.addWidget(self.message)
-        layout.addWidget(
-            hint_label(
-                self.tr(
-                    "With the trust policy “Only inside office networks”, “Trust this IP” is "
-                    "offered only to sign-ins from these ranges, as the database sees the "
-                    "address."
-                ),
-                self,
+        self.hint = hint_label("", self)
+        layout.addWidget(self.hint)
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        self.setTitle(self.tr("Where addresses may be trusted"))
+        for index, policy in enumerate(POLICY_LABELS):
+            self.policy_combo.setItemText(index, policy_label(policy))
+        self.policy_save_button.setText(self.tr("Save policy"))
+        self.remove_button.setText(self.tr("Remove…"))
+        self.add_button.setText(self.tr("Add network"))
+        self.networks_heading.setText(self.tr("Office networks"))
+        self.table.setAccessibleName(self.tr("Office networks"))
+        self.table.setHorizontalHeaderLabels([self.tr("Name"), self.tr("Ranges")])
+        texts = (self.tr("Trust addresses"), self.tr("Name"), self.tr("Ranges"))
+        editors = (self.policy_combo, self.name_edit, self.ranges_edit)
+        for label, text, editor in zip(self.row_labels, texts, editors, strict=True):
+            relabel(label, text, editor)
+        self.name_edit.setPlaceholderText(self.tr("e.g. Head office"))
+        describe(
+            self.ranges_edit,
+            self.tr("e.g. 10.1.0.0/16, 10.8.0.0/24"),
+            self.tr("IP addresses or networks (CIDR), separated by commas."),
+        )
+        self.hint.setText(
+            self.tr(
+                "With the trust policy “Only inside office networks”, “Trust this IP” is "
+                "offered only to sign-ins from these ranges, as the database sees the "
+                "address."
             )
         )
         self._update_buttons()
@@ -131,25 +159,23 @@ class OfficeNetworksBox(QGroupBox):
     def _build_policy_row(self) -> QFormLayout:
         self.policy_combo = QComboBox(self)
         self.policy_combo.setObjectName("trustPolicyCombo")
-        for value, text in POLICY_LABELS.items():
-            self.policy_combo.addItem(self.tr(text), value)
+        for value in POLICY_LABELS:
+            self.policy_combo.addItem("", value)
         self.policy_combo.currentIndexChanged.connect(self._policy_edited)
-        self.policy_save_button = QPushButton(icon("save"), self.tr("Save policy"), self)
+        self.policy_save_button = QPushButton(icon("save"), "", self)
         self.policy_save_button.setObjectName("savePolicyButton")
         self.policy_save_button.clicked.connect(self.preview_policy)
         save_row = QHBoxLayout()
         save_row.addStretch(1)
         save_row.addWidget(self.policy_save_button)
         form = form_layout()
-        form.addRow(self.tr("Trust addresses"), self.policy_combo)
+        self.row_labels = [QLabel(self), QLabel(self), QLabel(self)]
+        form.addRow(self.row_labels[0], self.policy_combo)
         form.addRow("", save_row)
-        label_fields(form)
         return form
 
     def _build_table(self) -> QTableWidget:
-        titles = [self.tr("Name"), self.tr("Ranges")]
-        spoken = self.tr("Office networks")
-        table = text_table(self, "officeNetworkTable", spoken, titles, ROW_HEIGHT)
+        table = text_table(self, "officeNetworkTable", "", ["", ""], ROW_HEIGHT)
         table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         header = table.horizontalHeader()
         table.setFixedHeight(header.sizeHint().height() + ROW_HEIGHT * VISIBLE_ROWS + 4)
@@ -160,32 +186,25 @@ class OfficeNetworksBox(QGroupBox):
         self.name_edit = QLineEdit(self)
         self.name_edit.setObjectName("networkNameEdit")
         self.name_edit.setMaxLength(NAME_MAX_LENGTH * 2)
-        self.name_edit.setPlaceholderText(self.tr("e.g. Head office"))
         self.ranges_edit = QLineEdit(self)
         self.ranges_edit.setObjectName("networkRangesEdit")
         self.ranges_edit.setMaxLength(RANGES_MAX_LENGTH)
-        self.ranges_edit.setPlaceholderText(self.tr("e.g. 10.1.0.0/16, 10.8.0.0/24"))
-        ranges_help = self.tr("IP addresses or networks (CIDR), separated by commas.")
-        self.ranges_edit.setToolTip(ranges_help)
-        self.ranges_edit.setAccessibleDescription(ranges_help)
         self.name_box = FieldBox(self.name_edit, self)
         self.ranges_box = FieldBox(self.ranges_edit, self)
         for edit in (self.name_edit, self.ranges_edit):
             edit.textEdited.connect(self._edited)
             edit.returnPressed.connect(self.add)
-        self.add_button = QPushButton(icon("add"), self.tr("Add network"), self)
+        self.add_button = QPushButton(icon("add"), "", self)
         self.add_button.setObjectName("addNetworkButton")
         self.add_button.clicked.connect(self.add)
         form = form_layout()
-        form.addRow(self.tr("Name"), self.name_box)
-        form.addRow(self.tr("Ranges"), self.ranges_box)
+        form.addRow(self.row_labels[1], self.name_box)
+        form.addRow(self.row_labels[2], self.ranges_box)
         form.addRow("", self.add_button)
-        label_fields(form)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
         return form
 
     def _build_operations(self, tasks: TaskManager, changes: ChangeHub | None) -> None:
-        tr = self.tr
         ops = Operations(
             self,
             tasks,
@@ -195,35 +214,35 @@ class OfficeNetworksBox(QGroupBox):
         )
         self.ops = ops
         self.loading = ops.make(
-            "office networks", failure=tr("The office networks could not be read")
+            "office networks", failure=self.tr("The office networks could not be read")
         )
         self.policy_preview = ops.make(
             "trust policy impact",
-            busy_text=tr("Checking…"),
-            failure=tr("What the new policy would change could not be read"),
+            busy_text=self.tr("Checking…"),
+            failure=self.tr("What the new policy would change could not be read"),
         )
         self.policy_saving = ops.make(
             "trust policy",
-            busy_text=tr("Saving…"),
-            failure=tr("The trust policy could not be saved"),
+            busy_text=self.tr("Saving…"),
+            failure=self.tr("The trust policy could not be saved"),
             announces=(SECURITY_SETTINGS, TRUSTED_IPS),
         )
         self.adding = ops.make(
             "add office network",
-            busy_text=tr("Adding…"),
-            failure=tr("The office network could not be added"),
+            busy_text=self.tr("Adding…"),
+            failure=self.tr("The office network could not be added"),
             fields=self._show_field_errors,
             announces=(TRUSTED_IPS,),  # the list's Network column
         )
         self.previewing = ops.make(
             "office network impact",
-            busy_text=tr("Checking…"),
-            failure=tr("What the removal would change could not be read"),
+            busy_text=self.tr("Checking…"),
+            failure=self.tr("What the removal would change could not be read"),
         )
         self.removing = ops.make(
             "remove office network",
-            busy_text=tr("Removing…"),
-            failure=tr("The office network could not be removed"),
+            busy_text=self.tr("Removing…"),
+            failure=self.tr("The office network could not be removed"),
             announces=(TRUSTED_IPS,),
         )
 
@@ -285,7 +304,7 @@ class OfficeNetworksBox(QGroupBox):
         ask(
             self,
             self.tr("Change the trust policy"),
-            self.tr("Trust addresses: {policy}?").format(policy=self.tr(POLICY_LABELS[policy])),
+            self.tr("Trust addresses: {policy}?").format(policy=policy_label(policy)),
             self.tr("Change"),
             lambda: self._save_policy(policy),
             danger=impact.addresses > 0,
@@ -297,7 +316,7 @@ class OfficeNetworksBox(QGroupBox):
 
         def saved(view: SecuritySettingsView) -> None:
             self.show_settings(view)
-            label = self.tr(POLICY_LABELS[view.trust_policy])
+            label = policy_label(view.trust_policy)
             self.message.show_success(self.tr("Trust policy saved: {policy}.").format(policy=label))
             self.settings_saved.emit(view)
 
@@ -355,9 +374,9 @@ class OfficeNetworksBox(QGroupBox):
         self.removing.run(lambda: self._service.remove(self._actor, network.name), removed)
 
     def _show_field_errors(self, errors: dict[str, str]) -> list[str]:
-        self.name_box.set_error(errors.get("name"))
-        self.ranges_box.set_error(errors.get("ranges"))
-        return [text for key, text in errors.items() if key not in {"name", "ranges"}]
+        self.name_box.set_error(field_error(errors, "name"))
+        self.ranges_box.set_error(field_error(errors, "ranges"))
+        return other_errors(errors, ("name", "ranges"))
 
     def _edited(self, _text: str) -> None:
         self.name_box.set_error(None)

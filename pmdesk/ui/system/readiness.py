@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QObject, Qt
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, QModelIndex, QObject, Qt
 from PySide6.QtWidgets import (
     QDialogButtonBox,
     QHBoxLayout,
@@ -18,6 +18,8 @@ from PySide6.QtWidgets import (
 from pmdesk.core.security import ShutOutPerson
 from pmdesk.ui.icons import app_icon, pixmap
 from pmdesk.ui.lists import ModelIndex, ReadOnlyTableModel, list_table
+from pmdesk.ui.system.common import local_number
+from pmdesk.ui.translation import Retranslating, localize
 from pmdesk.ui.widgets import WrappingDialog, hint_label, make_danger, make_primary, repolish
 
 ROW_HEIGHT = 28
@@ -26,7 +28,11 @@ ROW_HEIGHT = 28
 class ShutOutModel(ReadOnlyTableModel):
     """Who would be shut out: Name, Login, Why."""
 
-    TITLES = ("Name", "Login", "Why")
+    TITLES = (
+        str(QT_TRANSLATE_NOOP("ShutOutModel", "Name")),
+        str(QT_TRANSLATE_NOOP("ShutOutModel", "Login")),
+        str(QT_TRANSLATE_NOOP("ShutOutModel", "Why")),
+    )
 
     def __init__(self, people: list[ShutOutPerson], parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -44,7 +50,7 @@ class ShutOutModel(ReadOnlyTableModel):
         if role != Qt.ItemDataRole.DisplayRole:
             return None
         if orientation == Qt.Orientation.Horizontal and 0 <= section < len(self.TITLES):
-            return self.tr(self.TITLES[section])
+            return QCoreApplication.translate("ShutOutModel", self.TITLES[section])
         if orientation == Qt.Orientation.Vertical:
             return section + 1
         return None
@@ -55,11 +61,18 @@ class ShutOutModel(ReadOnlyTableModel):
         if role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
             return None
         person = self._people[index.row()]
-        values = (person.name, person.login, person.reason)
+        values = (person.name, person.login, localize(person.reason))
         return values[index.column()] if 0 <= index.column() < len(values) else None
 
+    def retranslate(self) -> None:
+        """The titles and the reasons again, in the app's language."""
+        self.headerDataChanged.emit(Qt.Orientation.Horizontal, 0, len(self.TITLES) - 1)
+        if self._people:
+            last = self.index(len(self._people) - 1, len(self.TITLES) - 1)
+            self.dataChanged.emit(self.index(0, 0), last)
 
-class ReadinessDialog(WrappingDialog):
+
+class ReadinessDialog(Retranslating, WrappingDialog):
     """Before two-step authentication is turned on: who could not receive a code, and confirm.
 
     ``choice`` is True when the user confirmed; opened with ``open()`` (never blocking).
@@ -70,17 +83,17 @@ class ReadinessDialog(WrappingDialog):
     ) -> None:
         super().__init__(parent)
         self.setObjectName("readinessDialog")
-        self.setWindowTitle(self.tr("Turn on two-step authentication"))
         self.setWindowIcon(app_icon())
         self.setMinimumWidth(600)
         self.people = list(people)
+        self.delivery_label = delivery_label
         self.choice = False
         n = len(people)
 
-        top = self._build_heading(people, delivery_label)
+        top = self._build_heading(people)
         self.model = ShutOutModel(people, self)
         self.table = self._build_table(people)
-        hint = self._build_hint(people)
+        self.hint = hint = self._build_hint(people)
         buttons = self._build_buttons(people)
 
         layout = QVBoxLayout(self)
@@ -90,40 +103,55 @@ class ReadinessDialog(WrappingDialog):
         layout.addWidget(self.table, 1 if n > 10 else 0)
         layout.addWidget(hint)
         layout.addWidget(buttons)
+        self.retranslate()
 
-    def _build_heading(self, people: list[ShutOutPerson], delivery_label: str) -> QHBoxLayout:
-        """An icon, then how many could not receive a code and what turning it on means."""
-        n = len(people)
-        image = QLabel(self)
-        image.setPixmap(pixmap("warning" if people else "shield", 32, self.devicePixelRatioF()))
-        image.setAlignment(Qt.AlignmentFlag.AlignTop)
-        title = QLabel(self)
-        title.setObjectName("readinessTitle")
-        title.setWordWrap(True)
-        title.setStyleSheet("font-weight: bold;")
-        explain = QLabel(self)
-        explain.setObjectName("readinessText")
-        explain.setWordWrap(True)
-        if people:
-            title.setText(
+    def retranslate(self) -> None:
+        n, delivery = len(self.people), localize(self.delivery_label)
+        self.setWindowTitle(self.tr("Turn on two-step authentication"))
+        if self.people:
+            self.title.setText(
                 self.tr("1 person could not receive a security code.")
                 if n == 1
-                else self.tr("{n} people could not receive a security code.").format(n=n)
+                else self.tr("{n} people could not receive a security code.").format(
+                    n=local_number(n)
+                )
             )
-            explain.setText(
+            self.explain.setText(
                 self.tr(
                     "With two-step authentication on, they could no longer sign in from an "
                     "address that is not trusted. Codes go by: {delivery}."
-                ).format(delivery=delivery_label)
+                ).format(delivery=delivery)
             )
         else:
-            title.setText(self.tr("Everyone who can sign in can receive a security code."))
-            explain.setText(
+            self.title.setText(self.tr("Everyone who can sign in can receive a security code."))
+            self.explain.setText(
                 self.tr(
                     "From now on, signing in from an address that is not trusted asks for a "
                     "code sent by: {delivery}."
-                ).format(delivery=delivery_label)
+                ).format(delivery=delivery)
             )
+        self.table.setAccessibleName(self.tr("People who could not receive a code"))
+        self.model.retranslate()
+        self.hint.setText(
+            self.tr(
+                "Give them an e-mail address (or a mobile number for SMS) in Maintenance → "
+                "Personnel first, or turn it on anyway."
+            )
+        )
+        self.confirm_button.setText(self.tr("Enable anyway") if self.people else self.tr("Enable"))
+
+    def _build_heading(self, people: list[ShutOutPerson]) -> QHBoxLayout:
+        """An icon, then how many could not receive a code and what turning it on means."""
+        image = QLabel(self)
+        image.setPixmap(pixmap("warning" if people else "shield", 32, self.devicePixelRatioF()))
+        image.setAlignment(Qt.AlignmentFlag.AlignTop)
+        self.title = title = QLabel(self)
+        title.setObjectName("readinessTitle")
+        title.setWordWrap(True)
+        title.setStyleSheet("font-weight: bold;")
+        self.explain = explain = QLabel(self)
+        explain.setObjectName("readinessText")
+        explain.setWordWrap(True)
         text_column = QVBoxLayout()
         text_column.setSpacing(6)
         text_column.addWidget(title)
@@ -138,7 +166,6 @@ class ReadinessDialog(WrappingDialog):
         """The people of ``self.model``, up to 10 rows high (hidden when there is nobody)."""
         n = len(people)
         table = list_table(self, "shutOutTable", self.model, ROW_HEIGHT)
-        table.setAccessibleName(self.tr("People who could not receive a code"))
         header = table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
@@ -154,23 +181,14 @@ class ReadinessDialog(WrappingDialog):
         return table
 
     def _build_hint(self, people: list[ShutOutPerson]) -> QLabel:
-        hint = hint_label(
-            self.tr(
-                "Give them an e-mail address (or a mobile number for SMS) in Maintenance → "
-                "Personnel first, or turn it on anyway."
-            ),
-            self,
-        )
+        hint = hint_label("", self)
         hint.setVisible(bool(people))
         return hint
 
     def _build_buttons(self, people: list[ShutOutPerson]) -> QDialogButtonBox:
         """Confirm (``self.confirm_button``: red when someone would be shut out) and Cancel."""
         buttons = QDialogButtonBox(self)
-        confirm_text = self.tr("Enable anyway") if people else self.tr("Enable")
-        self.confirm_button = buttons.addButton(
-            confirm_text, QDialogButtonBox.ButtonRole.AcceptRole
-        )
+        self.confirm_button = buttons.addButton("", QDialogButtonBox.ButtonRole.AcceptRole)
         self.confirm_button.setObjectName("confirmButton")
         if people:
             make_danger(self.confirm_button)

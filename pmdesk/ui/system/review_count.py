@@ -6,6 +6,7 @@ review)". Nothing shows when none needs review."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from PySide6.QtCore import QCoreApplication
 from PySide6.QtWidgets import (
@@ -18,28 +19,33 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from pmdesk.ui.system.common import local_number
 from pmdesk.ui.system.trusted_ips_model import CREATED, EXPIRES, NETWORK, REASONS, USER
 
-
-def _t(text: str) -> str:
-    return QCoreApplication.translate("TrustedIpPanel", text)
+translate = QCoreApplication.translate
 
 
 def review_button(parent: QWidget, toggled: Callable[[bool], None]) -> QPushButton:
     """The checkable "Needs review" beside the filter."""
-    button = QPushButton(_t("Needs review"), parent)
+    button = QPushButton(parent)
     button.setObjectName("reviewButton")
     button.setCheckable(True)
     button.setAutoDefault(False)
-    button.setAccessibleName(_t("Show only addresses needing review"))
-    button.setToolTip(
-        _t(
-            "Only addresses outside the office networks, public ones, ones shared by several "
-            "people and ones never used since they were trusted"
-        )
-    )
+    describe_review_button(button)
     button.toggled.connect(toggled)
     return button
+
+
+def describe_review_button(button: QPushButton) -> None:
+    """The button's spoken name and tooltip, in the app's language."""
+    button.setAccessibleName(translate("TrustedIpPanel", "Show only addresses needing review"))
+    button.setToolTip(
+        translate(
+            "TrustedIpPanel",
+            "Only addresses outside the office networks, public ones, ones shared by several "
+            "people and ones never used since they were trusted",
+        )
+    )
 
 
 def review_columns(table: QTableView, on: bool) -> None:
@@ -61,26 +67,43 @@ def no_count(_exc: BaseException) -> None:
     return None
 
 
-def label_review_count(
-    box: QGroupBox, button: QPushButton, count: int, tab_title: str | None
-) -> str | None:
-    """Show ``count`` on the box, its button and its tab; returns the tab's own title (read the
-    first time, so that the count is never added twice)."""
+@dataclass
+class TabTitle:
+    """The Security tab's own title (without the count) and the text last put on it, so that
+    the count is never added twice, and a title the window set anew (another language) is
+    taken as the new own title."""
+
+    title: str | None = None
+    shown: str | None = None
+
+
+def label_review_count(box: QGroupBox, button: QPushButton, count: int, tab: TabTitle) -> None:
+    """Show ``count`` on the box, its button and its tab (``tab`` remembers the tab's title)."""
+    n = local_number(count)
     box.setTitle(
-        _t("Trusted IP addresses ({n} to review)").format(n=count)
+        translate("TrustedIpPanel", "Trusted IP addresses ({n} to review)").format(n=n)
         if count
-        else _t("Trusted IP addresses")
+        else translate("TrustedIpPanel", "Trusted IP addresses")
     )
-    button.setText(_t("Needs review ({n})").format(n=count) if count else _t("Needs review"))
+    button.setText(
+        translate("TrustedIpPanel", "Needs review ({n})").format(n=n)
+        if count
+        else translate("TrustedIpPanel", "Needs review")
+    )
     found = own_tab(box)
     if found is None:
-        return tab_title
+        return
     tabs, index = found
-    title = tab_title if tab_title is not None else tabs.tabText(index)
-    tabs.setTabText(
-        index, _t("{tab} ({n} to review)").format(tab=title, n=count) if count else title
+    now = tabs.tabText(index)
+    if tab.title is None or now != tab.shown:
+        tab.title = now  # the first time, or the window named the tab anew
+    text = (
+        translate("TrustedIpPanel", "{tab} ({n} to review)").format(tab=tab.title, n=n)
+        if count
+        else tab.title
     )
-    return title
+    tabs.setTabText(index, text)
+    tab.shown = text
 
 
 def own_tab(widget: QWidget) -> tuple[QTabWidget, int] | None:

@@ -42,6 +42,7 @@ from pmdesk.ui.system.trust_box import TrustBox
 from pmdesk.ui.system.trust_saving import TrustSaving
 from pmdesk.ui.system.trusted_ips_panel import TrustedIpPanel
 from pmdesk.ui.system.two_step import TwoStepBox
+from pmdesk.ui.translation import Retranslating, localize
 from pmdesk.ui.widgets import MessageLabel
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ ROW_HEIGHT = 28
 LEFT_WIDTH = 480
 
 
-class SecurityPage(QWidget):
+class SecurityPage(Retranslating, QWidget):
     """System → Security."""
 
     #: The trusted IP table shows a fresh page (after a reload, a filter, paging or a removal).
@@ -102,6 +103,10 @@ class SecurityPage(QWidget):
         self._update_buttons()
         self.load_state()
         self.ips.model.load_first()
+
+    def retranslate(self) -> None:
+        """The panels retranslate themselves; the page's own texts depend on the state."""
+        self._update_buttons()
 
     def _build_left(self) -> QScrollArea:
         """The panels left of the trusted IPs, top to bottom, in a scroll area."""
@@ -156,10 +161,9 @@ class SecurityPage(QWidget):
 
     def _build_operations(self) -> None:
         """One ``Operation`` per action of the page (see pmdesk.ui.ops)."""
-        tr = self.tr
         settings_conflict = Conflict(
             self.load_state,
-            tr(
+            self.tr(
                 "Reload shows the settings as they are now saved; what you typed here is "
                 "discarded. Keep my changes leaves them here, unsaved."
             ),
@@ -174,20 +178,20 @@ class SecurityPage(QWidget):
         )
         self.ops = page
         self.loading = page.make(
-            "security", failure=tr("The security settings could not be loaded")
+            "security", failure=self.tr("The security settings could not be loaded")
         )
         self.status_reading = page.make(
-            "connection status", failure=tr("The connection status could not be read")
+            "connection status", failure=self.tr("The connection status could not be read")
         )
         self.readiness_check = page.make(
             "readiness",
-            busy_text=tr("Checking who can receive a code…"),
-            failure=tr("The check did not work"),
+            busy_text=self.tr("Checking who can receive a code…"),
+            failure=self.tr("The check did not work"),
         )
         self.two_factor_saving = page.make(
             "two-step",
-            busy_text=tr("Saving…"),
-            failure=tr("The change was not saved"),
+            busy_text=self.tr("Saving…"),
+            failure=self.tr("The change was not saved"),
             conflict=settings_conflict,
             # Someone lost their address meanwhile: show the new list and ask again.
             handle={ShutOutWarning: lambda exc: self._show_readiness(exc.people)},
@@ -202,11 +206,11 @@ class SecurityPage(QWidget):
             self, self.trust, self.service, self.actor,
             preview=page.make(
                 "trust period impact",
-                failure=tr("What the shorter period would end could not be read"),
+                failure=self.tr("What the shorter period would end could not be read"),
                 **trust_routes,
             ),
             saving=page.make(
-                "trust settings", failure=tr("Not saved"), conflict=settings_conflict,
+                "trust settings", failure=self.tr("Not saved"), conflict=settings_conflict,
                 **trust_routes,
             ),
             saved=self._trust_saved,
@@ -215,16 +219,16 @@ class SecurityPage(QWidget):
         self.delivery_saving = page.make(
             "save delivery",
             **mail,
-            busy_text=tr("Saving…"),
-            failure=tr("Not saved"),
+            busy_text=self.tr("Saving…"),
+            failure=self.tr("Not saved"),
             fields=self.mail_box.set_errors,
-            invalid_text=tr("Not saved: correct the fields marked in red."),
+            invalid_text=self.tr("Not saved: correct the fields marked in red."),
             conflict=settings_conflict,
         )
         self.test_sending = page.make(
             "test",
             **mail,
-            failure=tr("The test code could not be sent"),
+            failure=self.tr("The test code could not be sent"),
             handle={Exception: self.mail_box.show_test_failure},  # with the step that failed
             after_failure=lambda: reveal(self.left_scroll, self.mail_box.message),
         )
@@ -443,7 +447,7 @@ class SecurityPage(QWidget):
                 )
             else:
                 text = self.tr("Test code sent to {to} ({how}).").format(
-                    to=sent.destination, how=sent.label
+                    to=sent.destination, how=localize(sent.label)
                 )
             self.mail_box.message.show_success(text)
             reveal(self.left_scroll, self.mail_box.message)

@@ -8,24 +8,26 @@ from PySide6.QtWidgets import QGridLayout, QGroupBox, QHBoxLayout, QLabel, QVBox
 
 from pmdesk.core.security import ConnectionStatus
 from pmdesk.ui.icons import pixmap
+from pmdesk.ui.translation import Retranslating, localize
 from pmdesk.ui.widgets import repolish
 
 
-class ConnectionStatusBox(QGroupBox):
+class ConnectionStatusBox(Retranslating, QGroupBox):
     """How the database and code delivery links are protected; red only for what is wrong."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(self.tr("Connection security"), parent)
+        super().__init__(parent)
         self.setObjectName("statusBox")
-        self.database_status = StatusLine(self.tr("Database connection"), self)
+        self.status: ConnectionStatus | None = None
+        self.database_status = StatusLine("", self)
         self.database_status.setObjectName("databaseStatusLine")
-        self.mail_status = StatusLine(self.tr("Code delivery"), self)
+        self.mail_status = StatusLine("", self)
         self.mail_status.setObjectName("mailStatusLine")
         self.address_label = QLabel("…", self)
         self.address_label.setObjectName("workstationAddress")
         self.address_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.address_label.setStyleSheet("font-weight: bold;")
-        address_caption = QLabel(self.tr("This workstation's address, as the database sees it"))
+        self.address_caption = address_caption = QLabel(self)
         address_caption.setProperty("role", "muted")
         address_caption.setWordWrap(True)
         status_layout = QVBoxLayout(self)
@@ -43,8 +45,18 @@ class ConnectionStatusBox(QGroupBox):
         address_text.addWidget(self.address_label)
         address_row.addLayout(address_text, 1)
         status_layout.addLayout(address_row)
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        self.setTitle(self.tr("Connection security"))
+        self.database_status.caption.setText(self.tr("Database connection"))
+        self.mail_status.caption.setText(self.tr("Code delivery"))
+        self.address_caption.setText(self.tr("This workstation's address, as the database sees it"))
+        if self.status is not None:
+            self.show_status(self.status)
 
     def show_status(self, status: ConnectionStatus) -> None:
+        self.status = status
         # The core says how each link is protected; red only for what is wrong (exposed).
         link = status.database_link
         if link == "none":
@@ -71,16 +83,18 @@ class ConnectionStatusBox(QGroupBox):
     def _show_mail_link(self, status: ConnectionStatus) -> None:
         """The mail link's line of the connection status: how codes go, then how they are
         protected on the way (red only when they would cross the network unencrypted)."""
-        how = status.mail_label
+        how = localize(status.mail_label)
         link = status.mail_link
         relay = status.relay
         if relay is not None:
             # A hardened database: the relay sends, so its heartbeat is what matters here.
-            line = self.tr("Sent by the {relay}").format(relay=relay.text)
+            line = self.tr("Sent by the {relay}").format(relay=localize(relay.text))
             if relay.problem:
-                line += "\n" + relay.problem
+                line += "\n" + localize(relay.problem)
             if not relay.running:
-                self.mail_status.set_state(False, relay.text if not relay.problem else line)
+                self.mail_status.set_state(
+                    False, localize(relay.text) if not relay.problem else line
+                )
                 return
             how = line + "\n" + how
         if link == "none":

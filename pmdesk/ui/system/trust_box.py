@@ -29,10 +29,12 @@ from pmdesk.core.security import (
 )
 from pmdesk.ui.icons import icon
 from pmdesk.ui.system.common import form_layout, spin_box
-from pmdesk.ui.widgets import FieldBox, MessageLabel, hint_label, label_fields, make_primary
+from pmdesk.ui.system.field_texts import describe, field_error, relabel
+from pmdesk.ui.translation import Retranslating
+from pmdesk.ui.widgets import FieldBox, MessageLabel, hint_label, make_primary
 
 
-class TrustBox(QGroupBox):
+class TrustBox(Retranslating, QGroupBox):
     """The trust settings' fields; the page saves them (``save_requested``)."""
 
     #: Something was typed or changed (the message and the fields' errors are cleared).
@@ -40,7 +42,7 @@ class TrustBox(QGroupBox):
     save_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(self.tr("Trust and codes"), parent)
+        super().__init__(parent)
         self.setObjectName("trustBox")
         self._build_spins()
         self.never_trusted_box = self._build_never_trusted()
@@ -54,22 +56,68 @@ class TrustBox(QGroupBox):
         trust_layout.setSpacing(8)
         trust_layout.addLayout(trust_form)
         trust_layout.addLayout(trust_row)
-        trust_layout.addWidget(self._build_hint())
+        self.hint = hint_label("", self)
+        trust_layout.addWidget(self.hint)
+        self.retranslate()
 
-    def _build_spins(self) -> None:
-        """The three spin boxes (``self.*_spin``), each in its field box (``self.*_box``)."""
-        self.trust_days_spin = spin_box(TRUST_DAYS_RANGE, self.tr(" days"), self)
-        self.trust_days_spin.setObjectName("trustDaysSpin")
-        self.code_ttl_spin = spin_box(CODE_TTL_MINUTES_RANGE, self.tr(" minutes"), self)
-        self.code_ttl_spin.setObjectName("codeTtlSpin")
-        self.session_hours_spin = spin_box(SESSION_HOURS_RANGE, self.tr(" hours"), self)
-        self.session_hours_spin.setObjectName("sessionHoursSpin")
+    def retranslate(self) -> None:
+        self.setTitle(self.tr("Trust and codes"))
+        self.trust_days_spin.setSuffix(self.tr(" days"))
+        self.code_ttl_spin.setSuffix(self.tr(" minutes"))
+        self.session_hours_spin.setSuffix(self.tr(" hours"))
         session_help = self.tr(
             "How long `pmdesk login` keeps the command line signed in. The desktop app stays "
             "signed in while it is open."
         )
         self.session_hours_spin.setToolTip(session_help)
         self.session_hours_spin.setAccessibleDescription(session_help)
+        describe(
+            self.never_trusted_edit,
+            self.tr("e.g. 10.0.0.5, 10.1.0.0/24"),
+            self.tr(
+                "Proxies and connection poolers: everyone behind them shares their address, "
+                "so it is never trusted. IP addresses or networks, separated by commas."
+            ),
+        )
+        describe(
+            self.helpdesk_edit,
+            self.tr("e.g. helpdesk@example.com (optional)"),
+            self.tr(
+                "When an address outside the office networks is trusted, the person gets an "
+                'e-mail ("Not you? Call the helpdesk"); this mailbox gets a copy. One e-mail '
+                "address; empty: only the person."
+            ),
+        )
+        self.trust_save_button.setText(self.tr("Save"))
+        rows = (
+            (self.tr("Trust an address for"), self.trust_days_spin),
+            (self.tr("A code is valid for"), self.code_ttl_spin),
+            (self.tr("Never trust"), self.never_trusted_edit),
+            (self.tr("Command-line sessions last"), self.session_hours_spin),
+            (self.tr("Helpdesk mailbox"), self.helpdesk_edit),
+        )
+        for label, (text, editor) in zip(self.row_labels, rows, strict=True):
+            relabel(label, text, editor)
+        self.never_trusted_edit.setAccessibleName(self.tr("Never trust these addresses"))
+        self.helpdesk_edit.setAccessibleName(self.tr("Helpdesk mailbox for trust alerts"))
+        self.hint.setText(
+            self.tr(
+                "Trusted addresses are removed automatically when their time is up; a "
+                "shorter period applies at once. On a shared database (PostgreSQL, "
+                "MariaDB), loopback, link-local and local-socket connections are never "
+                "trusted either. A trust outside the office networks is announced by e-mail "
+                "to the person and the helpdesk mailbox."
+            )
+        )
+
+    def _build_spins(self) -> None:
+        """The three spin boxes (``self.*_spin``), each in its field box (``self.*_box``)."""
+        self.trust_days_spin = spin_box(TRUST_DAYS_RANGE, "", self)
+        self.trust_days_spin.setObjectName("trustDaysSpin")
+        self.code_ttl_spin = spin_box(CODE_TTL_MINUTES_RANGE, "", self)
+        self.code_ttl_spin.setObjectName("codeTtlSpin")
+        self.session_hours_spin = spin_box(SESSION_HOURS_RANGE, "", self)
+        self.session_hours_spin.setObjectName("sessionHoursSpin")
         self.trust_days_box = FieldBox(self.trust_days_spin, self)
         self.code_ttl_box = FieldBox(self.code_ttl_spin, self)
         self.session_hours_box = FieldBox(self.session_hours_spin, self)
@@ -79,52 +127,29 @@ class TrustBox(QGroupBox):
     def _build_never_trusted(self) -> FieldBox:
         """The addresses never trusted (``self.never_trusted_edit``), in its field box."""
         self.never_trusted_edit, box = self._text_field(
-            "neverTrustedEdit",
-            NEVER_TRUSTED_MAX_LENGTH,
-            self.tr("e.g. 10.0.0.5, 10.1.0.0/24"),
-            self.tr("Never trust these addresses"),
-            self.tr(
-                "Proxies and connection poolers: everyone behind them shares their address, "
-                "so it is never trusted. IP addresses or networks, separated by commas."
-            ),
+            "neverTrustedEdit", NEVER_TRUSTED_MAX_LENGTH
         )
         return box
 
     def _build_helpdesk(self) -> FieldBox:
         """The helpdesk mailbox (``self.helpdesk_edit``), in its field box."""
         self.helpdesk_edit, box = self._text_field(
-            "helpdeskMailboxEdit",
-            HELPDESK_MAILBOX_MAX_LENGTH,
-            self.tr("e.g. helpdesk@example.com (optional)"),
-            self.tr("Helpdesk mailbox for trust alerts"),
-            self.tr(
-                "When an address outside the office networks is trusted, the person gets an "
-                'e-mail ("Not you? Call the helpdesk"); this mailbox gets a copy. One e-mail '
-                "address; empty: only the person."
-            ),
+            "helpdeskMailboxEdit", HELPDESK_MAILBOX_MAX_LENGTH
         )
         return box
 
-    def _text_field(
-        self, name: str, max_length: int, placeholder: str, spoken: str, help_text: str
-    ) -> tuple[QLineEdit, FieldBox]:
+    def _text_field(self, name: str, max_length: int) -> tuple[QLineEdit, FieldBox]:
         """A line edit in its field box. Twice the column's length may be typed: the core
         refuses what is too long with a message rather than the field cutting it."""
         edit = QLineEdit(self)
         edit.setObjectName(name)
         edit.setMaxLength(max_length * 2)
-        edit.setPlaceholderText(placeholder)
-        edit.setAccessibleName(spoken)
-        edit.setToolTip(help_text)
-        edit.setAccessibleDescription(help_text)
         edit.textEdited.connect(self._edited)
         return edit, FieldBox(edit, self)
 
     def _build_save_row(self) -> QHBoxLayout:
         """The message (``self.trust_message``), then Save (``self.trust_save_button``)."""
-        self.trust_save_button = make_primary(
-            QPushButton(icon("save-light"), self.tr("Save"), self)
-        )
+        self.trust_save_button = make_primary(QPushButton(icon("save-light"), "", self))
         self.trust_save_button.setObjectName("saveTrustButton")
         self.trust_save_button.clicked.connect(self.save_requested)
         self.trust_message = MessageLabel(self)
@@ -137,27 +162,19 @@ class TrustBox(QGroupBox):
 
     def _build_form(self) -> QFormLayout:
         trust_form = form_layout()
-        trust_form.addRow(self.tr("Trust an address for"), self.trust_days_box)
-        trust_form.addRow(self.tr("A code is valid for"), self.code_ttl_box)
-        trust_form.addRow(self.tr("Never trust"), self.never_trusted_box)
-        trust_form.addRow(self.tr("Command-line sessions last"), self.session_hours_box)
-        trust_form.addRow(self.tr("Helpdesk mailbox"), self.helpdesk_box)
-        label_fields(trust_form)
+        boxes = (
+            self.trust_days_box,
+            self.code_ttl_box,
+            self.never_trusted_box,
+            self.session_hours_box,
+            self.helpdesk_box,
+        )
+        self.row_labels = [QLabel(self) for _box in boxes]
+        for label, box in zip(self.row_labels, boxes, strict=True):
+            trust_form.addRow(label, box)
         # The address list takes the width it needs; the spin boxes keep theirs.
         trust_form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
         return trust_form
-
-    def _build_hint(self) -> QLabel:
-        return hint_label(
-            self.tr(
-                "Trusted addresses are removed automatically when their time is up; a "
-                "shorter period applies at once. On a shared database (PostgreSQL, "
-                "MariaDB), loopback, link-local and local-socket connections are never "
-                "trusted either. A trust outside the office networks is announced by e-mail "
-                "to the person and the helpdesk mailbox."
-            ),
-            self,
-        )
 
     def spins(self) -> tuple[QSpinBox, QSpinBox, QSpinBox]:
         return (self.trust_days_spin, self.code_ttl_spin, self.session_hours_spin)
@@ -199,11 +216,11 @@ class TrustBox(QGroupBox):
 
     def set_errors(self, errors: dict[str, str]) -> list[str]:
         """Each field's error under it; nothing is left for the message."""
-        self.trust_days_box.set_error(errors.get("trust_days"))
-        self.code_ttl_box.set_error(errors.get("code_ttl_minutes"))
-        self.session_hours_box.set_error(errors.get("session_hours"))
-        self.never_trusted_box.set_error(errors.get("never_trusted_addresses"))
-        self.helpdesk_box.set_error(errors.get("helpdesk_mailbox"))
+        self.trust_days_box.set_error(field_error(errors, "trust_days"))
+        self.code_ttl_box.set_error(field_error(errors, "code_ttl_minutes"))
+        self.session_hours_box.set_error(field_error(errors, "session_hours"))
+        self.never_trusted_box.set_error(field_error(errors, "never_trusted_addresses"))
+        self.helpdesk_box.set_error(field_error(errors, "helpdesk_mailbox"))
         return []
 
     def clear_errors(self) -> None:

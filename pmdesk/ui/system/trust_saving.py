@@ -19,16 +19,42 @@ from pmdesk.core.office_networks import TrustImpact
 from pmdesk.core.security import SecurityService, SecuritySettingsView
 from pmdesk.ui.message_boxes import ask
 from pmdesk.ui.ops import Operation
+from pmdesk.ui.system.common import local_number
 from pmdesk.ui.system.trust_box import TrustBox
+
+translate = QCoreApplication.translate
 
 
 def impact_effect(impact: TrustImpact) -> str:
     """The sentence under a question whose answer may end trust given today."""
     if impact.addresses == 0:
-        return QCoreApplication.translate("TrustImpact", "No trusted address is affected.")
-    return QCoreApplication.translate(
-        "TrustImpact", "{effect}: their next sign-in asks for a code."
-    ).format(effect=impact.describe())
+        return translate("TrustImpact", "No trusted address is affected.")
+    one_address, one_person = impact.addresses == 1, impact.people == 1
+    if one_address and one_person:
+        text = translate(
+            "TrustImpact",
+            "{addresses} address stops being trusted, {people} person affected: their next "
+            "sign-in asks for a code.",
+        )
+    elif one_address:
+        text = translate(
+            "TrustImpact",
+            "{addresses} address stops being trusted, {people} people affected: their next "
+            "sign-in asks for a code.",
+        )
+    elif one_person:
+        text = translate(
+            "TrustImpact",
+            "{addresses} addresses stop being trusted, {people} person affected: their next "
+            "sign-in asks for a code.",
+        )
+    else:
+        text = translate(
+            "TrustImpact",
+            "{addresses} addresses stop being trusted, {people} people affected: their next "
+            "sign-in asks for a code.",
+        )
+    return text.format(addresses=local_number(impact.addresses), people=local_number(impact.people))
 
 
 class TrustSaving:
@@ -75,14 +101,13 @@ class TrustSaving:
         impact: TrustImpact,
         write: Callable[[], SecuritySettingsView],
     ) -> None:
-        tr = self._box.tr
         ask(
             self._parent,
-            tr("Shorten the trust period"),
-            tr("Trust addresses for {days} days instead of {before}?").format(
-                days=days, before=before
+            translate("TrustSaving", "Shorten the trust period"),
+            translate("TrustSaving", "Trust addresses for {days} days instead of {before}?").format(
+                days=local_number(days), before=local_number(before)
             ),
-            tr("Shorten"),
+            translate("TrustSaving", "Shorten"),
             lambda: self._write(write),
             danger=impact.addresses > 0,
             informative=impact_effect(impact),
@@ -91,6 +116,6 @@ class TrustSaving:
     def _write(self, write: Callable[[], SecuritySettingsView]) -> None:
         def done(view: SecuritySettingsView) -> None:
             self._saved(view)
-            self._box.trust_message.show_success(self._box.tr("Saved."))
+            self._box.trust_message.show_success(translate("TrustSaving", "Saved."))
 
         self._saving.run(write, done)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
+    QT_TRANSLATE_NOOP,
     QAbstractTableModel,
     QCoreApplication,
     QEvent,
@@ -42,8 +43,9 @@ from pmdesk.core.trusted_ips import (
 from pmdesk.ui.icons import icon
 from pmdesk.ui.lists import ModelIndex, ReadOnlyTableModel
 from pmdesk.ui.query import Query
-from pmdesk.ui.system.common import local_time, utc_time
+from pmdesk.ui.system.common import local_number, local_time, utc_time
 from pmdesk.ui.tasks import TaskManager
+from pmdesk.ui.translation import localize
 
 if TYPE_CHECKING:
     from pmdesk.core.context import Actor
@@ -52,23 +54,44 @@ if TYPE_CHECKING:
 ROW_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 
 ID, ADDRESS, NETWORK, CREATED, USER, EXPIRES, REASONS, REMOVE = range(8)
-_TITLES = ("Id", "IP", "Network", "Creation Date", "User", "Expires", "Reasons", "")
+_TITLES = (
+    str(QT_TRANSLATE_NOOP("TrustedIpModel", "Id")),
+    str(QT_TRANSLATE_NOOP("TrustedIpModel", "IP")),
+    str(QT_TRANSLATE_NOOP("TrustedIpModel", "Network")),
+    str(QT_TRANSLATE_NOOP("TrustedIpModel", "Creation Date")),
+    str(QT_TRANSLATE_NOOP("TrustedIpModel", "User")),
+    str(QT_TRANSLATE_NOOP("TrustedIpModel", "Expires")),
+    str(QT_TRANSLATE_NOOP("TrustedIpModel", "Reasons")),
+    "",
+)
 
+translate = QCoreApplication.translate
 
-def _t(text: str) -> str:
-    return QCoreApplication.translate("TrustedIpModel", text)
-
-
-_SHORT = {OUTSIDE: "Outside", PUBLIC: "Public", NEVER_USED: "Never used"}
+#: The core's review reasons (English keys), as the narrow Reasons column and its tooltip say them.
+_SHORT = {
+    OUTSIDE: str(QT_TRANSLATE_NOOP("TrustedIpModel", "Outside")),
+    PUBLIC: str(QT_TRANSLATE_NOOP("TrustedIpModel", "Public")),
+    NEVER_USED: str(QT_TRANSLATE_NOOP("TrustedIpModel", "Never used")),
+}
+_LONG = {
+    OUTSIDE: str(QT_TRANSLATE_NOOP("TrustedIpModel", "Outside office networks")),
+    PUBLIC: str(QT_TRANSLATE_NOOP("TrustedIpModel", "Public address")),
+    NEVER_USED: str(QT_TRANSLATE_NOOP("TrustedIpModel", "Never used")),
+}
 _SHARED = re.compile(r"\AShared by (\d+) people\Z")
 
 
-def _short(reason: str) -> str:
-    """A reason as the narrow Reasons column says it ("Shared (3)"); the tooltip says it all."""
+def reason_text(reason: str, *, short: bool = False) -> str:
+    """A review reason in the app's language: in full (the tooltip), or ``short`` as the narrow
+    Reasons column says it ("Shared (3)")."""
     shared = _SHARED.match(reason)
     if shared:
-        return _t("Shared ({n})").format(n=shared.group(1))
-    return _t(_SHORT.get(reason, reason))
+        n = local_number(int(shared.group(1)))
+        if short:
+            return translate("TrustedIpModel", "Shared ({n})").format(n=n)
+        return translate("TrustedIpModel", "Shared by {n} people").format(n=n)
+    known = (_SHORT if short else _LONG).get(reason)
+    return translate("TrustedIpModel", known) if known else localize(reason)
 
 
 @dataclass(frozen=True)
@@ -255,9 +278,10 @@ class TrustedIpModel(ReadOnlyTableModel):
     ) -> Any:
         if orientation == Qt.Orientation.Horizontal and 0 <= section < len(_TITLES):
             if role == Qt.ItemDataRole.DisplayRole:
-                return _t(_TITLES[section]) if _TITLES[section] else ""
+                title = _TITLES[section]
+                return translate("TrustedIpModel", title) if title else ""
             if role == Qt.ItemDataRole.ToolTipRole and section == REMOVE:
-                return _t("Remove")
+                return translate("TrustedIpModel", "Remove")
             if role == Qt.ItemDataRole.TextAlignmentRole and section == ID:
                 return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if orientation == Qt.Orientation.Vertical and role == Qt.ItemDataRole.DisplayRole:
@@ -283,8 +307,15 @@ class TrustedIpModel(ReadOnlyTableModel):
         if role == Qt.ItemDataRole.TextAlignmentRole and column == ID:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.AccessibleTextRole and column == REMOVE:
-            return _t("Remove {address}").format(address=row.address)
+            return translate("TrustedIpModel", "Remove {address}").format(address=row.address)
         return None
+
+    def retranslate(self) -> None:
+        """The titles and the texts again, in the app's language (the view asks anew)."""
+        self.headerDataChanged.emit(Qt.Orientation.Horizontal, 0, len(_TITLES) - 1)
+        if self._rows:
+            last = self.index(len(self._rows) - 1, len(_TITLES) - 1)
+            self.dataChanged.emit(self.index(0, 0), last)
 
     @staticmethod
     def _display(row: TrustedIpRow, column: int) -> str | None:
@@ -293,7 +324,7 @@ class TrustedIpModel(ReadOnlyTableModel):
         if column == ADDRESS:
             return row.address
         if column == NETWORK:
-            return row.network_name if row.network_name != OUTSIDE else _t(OUTSIDE)
+            return row.network_name if row.network_name != OUTSIDE else reason_text(OUTSIDE)
         if column == CREATED:
             return local_time(row.created_at)
         if column == USER:
@@ -301,14 +332,16 @@ class TrustedIpModel(ReadOnlyTableModel):
         if column == EXPIRES:
             return local_time(row.expires_at)
         if column == REASONS:
-            return ", ".join(_short(reason) for reason in row.reasons)
+            return ", ".join(reason_text(reason, short=True) for reason in row.reasons)
         return None
 
     @staticmethod
     def _tooltip(row: TrustedIpRow, column: int) -> str | None:
         if column == CREATED:
             used = (
-                _t("last used {time}").format(time=local_time(row.last_used_at))
+                translate("TrustedIpModel", "last used {time}").format(
+                    time=local_time(row.last_used_at)
+                )
                 if row.last_used_at
                 else ""
             )
@@ -316,16 +349,23 @@ class TrustedIpModel(ReadOnlyTableModel):
         if column == EXPIRES:
             return utc_time(row.expires_at)
         if column == REASONS:
-            when = _t("Trusted {created}, expires {expires}").format(
+            when = translate("TrustedIpModel", "Trusted {created}, expires {expires}").format(
                 created=local_time(row.created_at), expires=local_time(row.expires_at)
             )
-            return "\n".join([*(_t(reason) for reason in row.reasons), when])
+            return "\n".join([*(reason_text(reason) for reason in row.reasons), when])
         if column == NETWORK and row.network_name == OUTSIDE:
-            return _t("In none of the office networks (System → Security): a home, café or hotel?")
+            return translate(
+                "TrustedIpModel",
+                "In none of the office networks (System → Security): a home, café or hotel?",
+            )
         if column == USER:
-            return _t("Login: {login}").format(login=row.login) if row.login else None
+            if not row.login:
+                return None
+            return translate("TrustedIpModel", "Login: {login}").format(login=row.login)
         if column == REMOVE:
-            return _t("Remove this trusted address: logins from it need a code again")
+            return translate(
+                "TrustedIpModel", "Remove this trusted address: logins from it need a code again"
+            )
         return None
 
 

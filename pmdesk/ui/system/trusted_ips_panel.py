@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QItemSelection, QItemSelectionModel, Qt, Signal
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -21,21 +20,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pmdesk.core.changes import TRUSTED_IPS
-from pmdesk.core.errors import PermissionDenied
 from pmdesk.core.trusted_ips import TrustedIpService
 from pmdesk.ui.errors import error_text
 from pmdesk.ui.icons import icon
 from pmdesk.ui.lists import list_table, reload_button, search_box
-from pmdesk.ui.message_boxes import ask
-from pmdesk.ui.ops import Operations
 from pmdesk.ui.query import Query
+from pmdesk.ui.system.common import local_number
 from pmdesk.ui.system.review_count import (
+    TabTitle,
+    describe_review_button,
     label_review_count,
     no_count,
     review_button,
     review_columns,
 )
+from pmdesk.ui.system.trusted_ip_removal import TrustedIpRemoval
 from pmdesk.ui.system.trusted_ips_model import (
     ADDRESS,
     CREATED,
@@ -51,6 +50,7 @@ from pmdesk.ui.system.trusted_ips_model import (
     TrustedIpSource,
 )
 from pmdesk.ui.system.undo_bar import UNDO_DURATION_MS, UndoBar
+from pmdesk.ui.translation import Retranslating
 from pmdesk.ui.widgets import BusyIndicator, MessageLabel, hint_label, make_danger
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ FILTER_DELAY_MS = 300
 ROW_HEIGHT = 28
 
 
-class TrustedIpPanel(QGroupBox):
+class TrustedIpPanel(Retranslating, TrustedIpRemoval):
     """The trusted IP addresses of everyone; removing needs System → Security Delete."""
 
     #: The table shows a fresh page (after a reload, a filter, paging or a removal).
@@ -86,14 +86,14 @@ class TrustedIpPanel(QGroupBox):
         can_edit: bool = False,
         undo_ms: int = UNDO_DURATION_MS,
     ) -> None:
-        super().__init__(self.tr("Trusted IP addresses"), parent)
+        super().__init__(parent)
         self.setObjectName("trustedIpBox")
         self.ip_service = ip_service
         self.actor = actor
         self.can_delete = can_delete
         self.can_edit = can_edit  # putting back (Undo) needs System → Security Edit
         self.review_count: int | None = None
-        self._tab_title: str | None = None
+        self._tab = TabTitle()
         self._reselect: set[int] = set()
         self.model = TrustedIpModel(TrustedIpSource(ip_service, actor), tasks, self)
         self.model.loaded.connect(self._page_loaded)
@@ -107,16 +107,8 @@ class TrustedIpPanel(QGroupBox):
         self._build_review_parts(tasks, undo_ms)
         ip_layout = QVBoxLayout(self)
         ip_layout.setSpacing(8)
-        ip_layout.addWidget(
-            hint_label(
-                self.tr(
-                    "This is an overview of all IP addresses that are trusted. Click the red icon "
-                    "to remove one trusted by mistake (a home network, say): logins from there "
-                    "need a security code again."
-                ),
-                self,
-            )
-        )
+        self.hint = hint_label("", self)
+        ip_layout.addWidget(self.hint)
         ip_layout.addLayout(filter_row)
         ip_layout.addWidget(self.ip_message)
         ip_layout.addWidget(self.undo_bar)
@@ -127,57 +119,63 @@ class TrustedIpPanel(QGroupBox):
         delete_shortcut.setContext(Qt.ShortcutContext.WidgetShortcut)
         delete_shortcut.activated.connect(self.remove_selected)
         self._build_operations(tasks, changes)
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        self.hint.setText(
+            self.tr(
+                "This is an overview of all IP addresses that are trusted. Click the red icon "
+                "to remove one trusted by mistake (a home network, say): logins from there "
+                "need a security code again."
+            )
+        )
+        self.filter_edit.setPlaceholderText(self.tr("Filter by user or address"))
+        self.filter_edit.setAccessibleName(self.tr("Filter trusted IP addresses"))
+        describe_review_button(self.review_button)
+        self.reload_button.setToolTip(self.tr("Reload (F5)"))
+        self.reload_button.setAccessibleName(self.tr("Reload trusted IP addresses"))
+        self.trace_button.setText(self.tr("Trace…"))
+        self.trace_button.setToolTip(
+            self.tr("Everyone who has the selected address trusted, and every event there")
+        )
+        self.table.setAccessibleName(self.tr("Trusted IP addresses"))
+        self.previous_button.setText(self.tr("Previous"))
+        self.next_button.setText(self.tr("Next"))
+        self.model.retranslate()
+        self._show_review_count(self.review_count or 0)
+        # The window may name its tabs anew after this: count on the tab once it has.
+        QTimer.singleShot(0, self, lambda: self._show_review_count(self.review_count or 0))
+        self._show_paging()
         self._update_buttons()
 
     def _build_review_parts(self, tasks: TaskManager, undo_ms: int) -> None:
         """The Undo bar and the count of addresses needing review."""
         self.undo_bar = UndoBar(self, duration_ms=undo_ms)
         self.undo_bar.undo_requested.connect(self._undo)
-        self._removed: list[int] = []
+        self._removed = []
         self._counting = Query(self, tasks, label="trusted IPs to review", failed=no_count)
-
-    def _build_operations(self, tasks: TaskManager, changes: ChangeHub) -> None:
-        """Removing and putting back, each one at a time, announced to other screens."""
-        ops = Operations(self, tasks, changes=changes)
-        self.removing = ops.make(
-            "remove",
-            message=self.ip_message,
-            failure=self.tr("Nothing was removed"),
-            # Remove stays greyed while a removal runs: a second click would ask again.
-            busy=lambda _on, _text: self._update_buttons(),
-            handle={PermissionDenied: self._may_not_remove},
-            announces={TRUSTED_IPS},
-        )
-        self.restoring = ops.make(
-            "restore", message=self.ip_message, failure=self.tr("Nothing was put back"),
-            busy=lambda _on, _text: self._update_buttons(), announces={TRUSTED_IPS},
-        )  # fmt: skip
 
     def _build_filter_row(self) -> QHBoxLayout:
         """The filter, Needs review, the spinner, Trace and Reload."""
         self.filter_edit, self._filter_timer = search_box(
             self,
             "ipFilterEdit",
-            self.tr("Filter by user or address"),
+            "",
             FILTER_DELAY_MS,
             self._apply_filter,
-            label=self.tr("Filter trusted IP addresses"),
         )
         self.review_button = review_button(self, self._review_toggled)
         self.reload_button = reload_button(
             self,
             "reloadIpsButton",
-            self.tr("Reload (F5)"),
-            self.tr("Reload trusted IP addresses"),
+            "",
+            "",
             self.reload_requested.emit,
         )
         self.ip_busy = BusyIndicator(self)
-        self.trace_button = QPushButton(icon("search"), self.tr("Trace…"), self)
+        self.trace_button = QPushButton(icon("search"), "", self)
         self.trace_button.setObjectName("traceButton")
         self.trace_button.setAutoDefault(False)
-        self.trace_button.setToolTip(
-            self.tr("Everyone who has the selected address trusted, and every event there")
-        )
         self.trace_button.clicked.connect(self._trace_selected)
         filter_row = QHBoxLayout()
         filter_row.setSpacing(6)
@@ -192,7 +190,6 @@ class TrustedIpPanel(QGroupBox):
     def _build_table(self) -> None:
         """The table of addresses, with a red remove icon on each row."""
         self.table = list_table(self, "trustedIpTable", self.model, ROW_HEIGHT)
-        self.table.setAccessibleName(self.tr("Trusted IP addresses"))
         self.table.setMouseTracking(True)
         header = self.table.horizontalHeader()
         header.setStretchLastSection(False)
@@ -217,9 +214,7 @@ class TrustedIpPanel(QGroupBox):
 
     def _build_paging_row(self) -> QHBoxLayout:
         """Remove selected, then where the page stands and Previous / Next."""
-        self.remove_button = make_danger(
-            QPushButton(icon("remove"), self.tr("Remove selected"), self)
-        )
+        self.remove_button = make_danger(QPushButton(icon("remove"), "", self))
         self.remove_button.setObjectName("removeSelectedButton")
         self.remove_button.setAutoDefault(False)
         self.remove_button.clicked.connect(self.remove_selected)
@@ -227,9 +222,9 @@ class TrustedIpPanel(QGroupBox):
         self.paging_label.setObjectName("pagingLabel")
         self.paging_label.setProperty("role", "muted")
         self.paging_label.setWordWrap(True)  # may take two lines, so the page fits 1024 px
-        self.previous_button = QPushButton(icon("previous"), self.tr("Previous"), self)
+        self.previous_button = QPushButton(icon("previous"), "", self)
         self.previous_button.setObjectName("previousButton")
-        self.next_button = QPushButton(icon("next"), self.tr("Next"), self)
+        self.next_button = QPushButton(icon("next"), "", self)
         self.next_button.setObjectName("nextButton")
         self.next_button.setLayoutDirection(Qt.LayoutDirection.RightToLeft)
         self.page_label = QLabel(self)
@@ -245,7 +240,6 @@ class TrustedIpPanel(QGroupBox):
         paging_row.addWidget(self.remove_button)
         paging_row.addStretch(1)
         paging_row.addWidget(self.paging_label)
-        paging_row.addSpacing(8)
         paging_row.addWidget(self.previous_button)
         paging_row.addWidget(self.page_label)
         paging_row.addWidget(self.next_button)
@@ -272,7 +266,7 @@ class TrustedIpPanel(QGroupBox):
 
     def _show_review_count(self, count: int) -> None:
         self.review_count = count
-        self._tab_title = label_review_count(self, self.review_button, count, self._tab_title)
+        label_review_count(self, self.review_button, count, self._tab)
 
     def _apply_filter(self) -> None:
         self._filter_timer.stop()
@@ -283,25 +277,39 @@ class TrustedIpPanel(QGroupBox):
     def _page_loaded(self) -> None:
         if self.ip_message.role == "error":
             self.ip_message.clear_message()
-        page = self.model.current_page
         self._update_ip_busy()
+        self._show_paging()
+        if self._reselect:
+            self._select_ids(self._reselect)
+            self._reselect = set()
+        self._update_buttons()
+        self._count_review()
+        self.shown.emit()
+
+    def _show_paging(self) -> None:
+        """Where the page stands ("Viewing items 1-20 of 45"), or why the list is empty."""
+        page = self.model.current_page
         if page is None or page.total == 0:
             self.paging_label.setText(self.tr("No items found."))
             self.page_label.setText("")
         else:
             total = (
-                f"{page.total}"
+                local_number(page.total)
                 if page.total_exact
-                else self.tr("more than {n}").format(n=page.total)
+                else self.tr("more than {n}").format(n=local_number(page.total))
             )
             self.paging_label.setText(
                 self.tr("Viewing items {first}-{last} of {total}").format(
-                    first=page.first_index, last=page.last_index, total=total
+                    first=local_number(page.first_index),
+                    last=local_number(page.last_index),
+                    total=total,
                 )
             )
-            self.page_label.setText(str(page.page))
+            self.page_label.setText(local_number(page.page))
             self.page_label.setToolTip(
-                self.tr("Page {page} of {pages}").format(page=page.page, pages=page.pages)
+                self.tr("Page {page} of {pages}").format(
+                    page=local_number(page.page), pages=local_number(page.pages)
+                )
                 if page.total_exact
                 else ""
             )
@@ -314,12 +322,6 @@ class TrustedIpPanel(QGroupBox):
             text = self.tr("No address is trusted at the moment.")
         self.empty_label.setText(text.format(text=self.model.filter_text))
         self.empty_label.setVisible(empty)
-        if self._reselect:
-            self._select_ids(self._reselect)
-            self._reselect = set()
-        self._update_buttons()
-        self._count_review()
-        self.shown.emit()
 
     def _page_failed(self, exc: object) -> None:
         self._update_ip_busy()
@@ -361,115 +363,6 @@ class TrustedIpPanel(QGroupBox):
         found = self.model.row_at(rows[0].row()) if len(rows) == 1 else None
         if found is not None:
             self.trace_requested.emit(found.address)
-
-    def _remove_clicked(self, row: int) -> None:
-        found = self.model.row_at(row)
-        if found is not None:
-            self.remove_rows([found.id])
-
-    def remove_selected(self) -> None:
-        ids = self.selected_ids()
-        if ids:
-            self.remove_rows(ids)
-
-    def remove_rows(self, ids: list[int]) -> None:
-        """Ask, then remove these trusted addresses (System → Security Delete)."""
-        if not ids or self.removing.running:
-            return
-        if not self.can_delete:
-            self.ip_message.show_error(
-                self.tr(
-                    "Your user group may not remove trusted addresses: it needs System → "
-                    "Security Delete."
-                )
-            )
-            return
-        positions = [self.model.row_of(i) for i in ids]
-        rows = [r for r in (self.model.row_at(p) for p in positions if p is not None) if r]
-        if len(ids) == 1 and rows:
-            row = rows[0]
-            text = self.tr("Remove the trusted address {address} of {user}?").format(
-                address=row.address, user=row.person_name or row.login
-            )
-        else:
-            text = self.tr("Remove {n} trusted addresses?").format(n=len(ids))
-        service, actor = self.ip_service, self.actor
-        wanted = list(ids)
-
-        def confirmed() -> None:
-            def done(removed: int) -> None:
-                if removed and self.can_edit:
-                    self._offer_undo(wanted, removed)
-                if removed == len(wanted):
-                    if not self.can_edit:
-                        self.ip_message.show_success(
-                            self.tr("1 trusted address removed.")
-                            if removed == 1
-                            else self.tr("{n} trusted addresses removed.").format(n=removed)
-                        )
-                else:
-                    self.ip_message.show_notice(
-                        self.tr(
-                            "{n} of {m} removed; the others were already gone (removed on "
-                            "another workstation or expired)."
-                        ).format(n=removed, m=len(wanted))
-                    )
-                self._reselect = set()
-                self.model.reload()
-                self._update_ip_busy()
-
-            self.ip_message.clear_message()
-            self.undo_bar.dismiss()
-            self.removing.run(lambda: service.remove(actor, wanted), done)
-
-        ask(
-            self,
-            self.tr("Remove trusted address"),
-            text,
-            self.tr("Remove"),
-            confirmed,
-            danger=True,
-            informative=self.tr("Logins from there will need a security code again."),
-        )
-
-    def _offer_undo(self, ids: list[int], removed: int) -> None:
-        self._removed = list(ids)
-        self.undo_bar.offer(
-            self.tr("Removed 1 trusted address.")
-            if removed == 1
-            else self.tr("Removed {n} trusted addresses.").format(n=removed),
-            self.tr("Undo: put back the addresses just removed"),
-        )
-
-    def _undo(self) -> None:
-        """Put back what the last removal took (the core allows only one's own, just now)."""
-        wanted, self._removed = self._removed, []
-        if not wanted or self.restoring.running:
-            return
-        service, actor = self.ip_service, self.actor
-
-        def done(restored: int) -> None:
-            if restored:
-                self.ip_message.show_success(
-                    self.tr("1 trusted address put back.")
-                    if restored == 1
-                    else self.tr("{n} trusted addresses put back.").format(n=restored)
-                )
-            else:
-                self.ip_message.show_notice(
-                    self.tr("Nothing was put back: the time for Undo had passed.")
-                )
-            self._reselect = set(wanted)
-            self.model.reload()
-            self._update_ip_busy()
-
-        self.ip_message.clear_message()
-        self.restoring.run(lambda: service.restore(actor, wanted), done)
-
-    def _may_not_remove(self, exc: PermissionDenied) -> None:
-        self.ip_message.show_error(error_text(exc, self.tr("Nothing was removed")))
-        self.remove_delegate.enabled = False
-        self.table.viewport().update()
 
     def _update_buttons(self) -> None:
         selected = len(self.selected_ids())

@@ -9,12 +9,13 @@ from __future__ import annotations
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QPushButton, QWidget
 
+from pmdesk.ui.translation import Retranslating
 from pmdesk.ui.widgets import MessageLabel
 
 UNDO_DURATION_MS = 10_000
 
 
-class UndoBar(QWidget):
+class UndoBar(Retranslating, QWidget):
     """``offer(text)`` shows the text and Undo; a click emits ``undo_requested`` once."""
 
     undo_requested = Signal()
@@ -25,7 +26,7 @@ class UndoBar(QWidget):
         self.duration_ms = duration_ms
         self.message = MessageLabel(self)
         self.message.setObjectName("undoMessage")
-        self.undo_button = QPushButton(self.tr("Undo"), self)
+        self.undo_button = QPushButton(self)
         self.undo_button.setObjectName("undoButton")
         self.undo_button.setAutoDefault(False)
         self.undo_button.clicked.connect(self._undo)
@@ -38,6 +39,10 @@ class UndoBar(QWidget):
         layout.addWidget(self.message, 1)
         layout.addWidget(self.undo_button)
         self.hide()
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        self.undo_button.setText(self.tr("Undo"))
 
     def offer(self, text: str, accessible_undo: str) -> None:
         """Show ``text`` with Undo for ``duration_ms``; a newer offer replaces an older one."""
