@@ -82,11 +82,12 @@ class LoginDialog(Retranslating, QDialog):
 
         self.setObjectName("loginDialog")
         self.setWindowIcon(app_icon())
-        self.setMinimumWidth(440)
 
         heading = self._build_heading()
         credentials, code_page = self._build_credentials(), self._build_code_page()
         self.pages = QStackedWidget(self)
+        # 440 wide at least (the margins are 44); wider when a language's buttons need it.
+        self.pages.setMinimumWidth(396)
         self.pages.addWidget(credentials)
         self.pages.addWidget(code_page)
         buttons = self._build_buttons()

@@ -108,6 +108,9 @@ class ConflictDialog(Retranslating, QDialog):
         self.overwrite_button.setText(self.tr("Save mine over theirs"))
         self.reload_button.setText(self.tr("Discard mine, load theirs"))
         self.keep_button.setText(self.tr("Keep editing"))
+        layout = self.layout()
+        if layout is not None:  # as wide as the language's buttons and titles need
+            self.setMinimumWidth(max(560, layout.totalMinimumSize().width()))
 
     def _build_heading(self, theirs: PersonRecord) -> QHBoxLayout:
         """The warning icon, then what happened (with or without differences to compare)."""
