@@ -203,6 +203,7 @@ class PersonEditor(Retranslating, QWidget):
         cost.addWidget(currency)
         cost.addWidget(self.boxes["hourly_cost"], 1)
         right = form_layout(vertical_spacing=6)
+        right.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)  # long labels above
         for name in CHOICE_FIELDS:
             self._add_row(right, name, self.boxes[name])
         self._add_row(right, "hourly_cost", cost)
