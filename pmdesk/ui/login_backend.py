@@ -9,8 +9,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
+from PySide6.QtCore import QCoreApplication
+
 if TYPE_CHECKING:
     from pmdesk.core.login_results import CodeNeeded, Refused, SignedIn
+
+translate = QCoreApplication.translate
 
 
 class LoginBackend(Protocol):
@@ -41,5 +45,8 @@ def seconds_from(value: object, reference: datetime | None) -> float | None:
 
 
 def format_duration(seconds: float) -> str:
+    """Minutes and seconds left, "4:05", as the app's language writes a time span."""
     seconds = max(int(seconds + 0.999), 0)
-    return f"{seconds // 60}:{seconds % 60:02d}"
+    return translate("LoginCodePage", "{minutes}:{seconds}").format(
+        minutes=seconds // 60, seconds=f"{seconds % 60:02d}"
+    )

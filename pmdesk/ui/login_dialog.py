@@ -7,13 +7,12 @@ the service runs on a worker thread: a slow mail server never freezes the dialog
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from itertools import pairwise
 from typing import TYPE_CHECKING, TypeVar
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeyEvent
 from PySide6.QtWidgets import (
     QDialog,
@@ -34,8 +33,10 @@ from pmdesk.ui.errors import error_text
 from pmdesk.ui.icons import app_icon, icon, pixmap
 from pmdesk.ui.login_backend import LoginBackend
 from pmdesk.ui.login_code_page import LoginCodePage, code_timing
+from pmdesk.ui.login_warning import DeliveryWarning
 from pmdesk.ui.query import Query
 from pmdesk.ui.tasks import TaskManager
+from pmdesk.ui.translation import Retranslating, localize
 from pmdesk.ui.widgets import (
     BusyIndicator,
     MessageLabel,
@@ -46,12 +47,12 @@ from pmdesk.ui.widgets import (
 if TYPE_CHECKING:
     from pmdesk.core.login_results import CodeNeeded, Refused, SignedIn
 
-log = logging.getLogger(__name__)
-
 R = TypeVar("R")
 
+translate = QCoreApplication.translate
 
-class LoginDialog(QDialog):
+
+class LoginDialog(Retranslating, QDialog):
     """Emits ``signed_in(SignedIn)`` once the password (and the code, if asked) are accepted."""
 
     signed_in = Signal(object)
@@ -68,7 +69,7 @@ class LoginDialog(QDialog):
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(parent)
-        self._health = Query(self, tasks, label="delivery health", failed=self._health_unknown)
+        self._tasks = tasks
         self._signing = Query(self, tasks, label="login", failed=self._failed)
         self._monotonic = monotonic
         self._backend: LoginBackend | None = None
@@ -77,15 +78,16 @@ class LoginDialog(QDialog):
         self._code_deadline: float | None = None
         self._resend_deadline: float | None = None
         self._startup_failed = False
+        self._opening = False  # "Opening database…" is shown (it follows the language)
 
         self.setObjectName("loginDialog")
-        self.setWindowTitle(self.tr("Login"))
         self.setWindowIcon(app_icon())
-        self.setMinimumWidth(440)
 
         heading = self._build_heading()
         credentials, code_page = self._build_credentials(), self._build_code_page()
         self.pages = QStackedWidget(self)
+        # 440 wide at least (the margins are 44); wider when a language's buttons need it.
+        self.pages.setMinimumWidth(396)
         self.pages.addWidget(credentials)
         self.pages.addWidget(code_page)
         buttons = self._build_buttons()
@@ -97,14 +99,36 @@ class LoginDialog(QDialog):
 
         self._show_page(self.CREDENTIALS)
         self.set_opening()
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        """Every fixed text of the dialog in the app's language (the code step and the
+        warning above the form retranslate themselves)."""
+        self.setWindowTitle(self.tr("Login"))
+        self.title_label.setText(self.tr("Login"))
+        self.version_label.setText(self.tr("Version {version}").format(version=__version__))
+        # The login name and password as Personnel's form names them (the title and the
+        # button say "sign in", which is another word in Dutch and French).
+        login, password = translate("PersonEditor", "Login"), translate("PersonEditor", "Password")
+        self.username_edit.setPlaceholderText(login)
+        self.password_edit.setPlaceholderText(password)
+        self.username_label.setText(login)
+        self.password_label.setText(password)
+        self.back_button.setText(self.tr("Back"))
+        self.login_button.setText(self.tr("Login"))
+        self.cancel_button.setText(self.tr("Cancel"))
+        self.setup_button.setText(self.tr("Set up pmdesk…"))
+        self.setup_button.setToolTip(self.tr("Create the first administrator of this database"))
+        if self._opening:
+            self.busy.start(self.tr("Opening database…"))
 
     def _build_heading(self) -> QHBoxLayout:
         """Icon, "Login", version (as in the seed)."""
         logo = QLabel(self)
         logo.setPixmap(pixmap("app", 40, self.devicePixelRatioF()))
-        title = QLabel(self.tr("Login"), self)
+        self.title_label = title = QLabel(self)
         title.setProperty("role", "title")
-        self.version_label = QLabel(self.tr("Version {version}").format(version=__version__), self)
+        self.version_label = QLabel(self)
         self.version_label.setProperty("role", "muted")
         heading = QHBoxLayout()
         heading.setSpacing(12)
@@ -117,19 +141,21 @@ class LoginDialog(QDialog):
         """Step 1: login and password."""
         self.username_edit = QLineEdit(self)
         self.username_edit.setObjectName("usernameEdit")
-        self.username_edit.setPlaceholderText(self.tr("Login"))
         self.username_edit.setMaxLength(64)
         self.password_edit = QLineEdit(self)
         self.password_edit.setObjectName("passwordEdit")
-        self.password_edit.setPlaceholderText(self.tr("Password"))
         self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
         self.password_edit.setMaxLength(1024)
         credentials = QWidget(self)
         form = QFormLayout(credentials)
         form.setContentsMargins(0, 0, 0, 0)
         form.setVerticalSpacing(10)
-        form.addRow(self.tr("Login"), self.username_edit)
-        form.addRow(self.tr("Password"), self.password_edit)
+        self.username_label = QLabel(credentials)
+        self.password_label = QLabel(credentials)
+        self.username_label.setBuddy(self.username_edit)
+        self.password_label.setBuddy(self.password_edit)
+        form.addRow(self.username_label, self.username_edit)
+        form.addRow(self.password_label, self.password_edit)
         return credentials
 
     def _build_code_page(self) -> LoginCodePage:
@@ -142,7 +168,7 @@ class LoginDialog(QDialog):
         self.trust_hint = self.code_page.trust_hint
         self.resend_button = self.code_page.resend_button
         self.resend_button.clicked.connect(self._resend)
-        self.back_button = QPushButton(icon("back"), self.tr("Back"), self)
+        self.back_button = QPushButton(icon("back"), "", self)
         self.back_button.setAutoDefault(False)
         self.back_button.clicked.connect(self._back_to_credentials)
         return self.code_page
@@ -150,17 +176,17 @@ class LoginDialog(QDialog):
     def _build_buttons(self) -> QHBoxLayout:
         """The warning that recent codes did not go out (said before anyone signs in), the
         message, the spinner, Back, Cancel and Login."""
-        self.delivery_warning = MessageLabel(self)
-        self.delivery_warning.setObjectName("deliveryWarning")
+        self.delivery_warning = DeliveryWarning(self._tasks, self)
+        self.delivery_warning.answered.connect(self.adjustSize)
 
         self.message = MessageLabel(self)
         self.message.setObjectName("loginMessage")
         self.busy = BusyIndicator(self)
-        self.login_button = make_primary(QPushButton(self.tr("Login"), self))
+        self.login_button = make_primary(QPushButton(self))
         self.login_button.setObjectName("loginButton")
         self.login_button.setDefault(True)
         self.login_button.clicked.connect(self._submit)
-        self.cancel_button = QPushButton(self.tr("Cancel"), self)
+        self.cancel_button = QPushButton(self)
         self.cancel_button.setAutoDefault(False)
         self.cancel_button.clicked.connect(self.reject)
         buttons = QHBoxLayout()
@@ -184,9 +210,8 @@ class LoginDialog(QDialog):
         layout.addWidget(self.delivery_warning)
         layout.addWidget(self.pages)
         layout.addWidget(self.message)
-        self.setup_button = link_button(self.tr("Set up pmdesk…"), self)
+        self.setup_button = link_button("", self)
         self.setup_button.setObjectName("setupButton")
-        self.setup_button.setToolTip(self.tr("Create the first administrator of this database"))
         self.setup_button.clicked.connect(self.setup_requested)
         self.setup_button.hide()
         layout.addWidget(self.setup_button, 0, Qt.AlignmentFlag.AlignLeft)
@@ -209,12 +234,14 @@ class LoginDialog(QDialog):
     def set_opening(self, text: str | None = None) -> None:
         """The database is being opened: Login waits."""
         self._backend = None
+        self._opening = not text
         self.busy.start(text or self.tr("Opening database…"))
         self._update_buttons()
 
     def set_backend(self, backend: LoginBackend) -> None:
         """The database is open: Login works from now on."""
         self._backend = backend
+        self._opening = False
         self.busy.stop()
         self._update_buttons()
         self._focus_first_empty()
@@ -222,6 +249,7 @@ class LoginDialog(QDialog):
 
     def set_startup_failed(self, text: str) -> None:
         self._startup_failed = True
+        self._opening = False
         self.busy.stop()
         self.message.show_error(text)
         self._update_buttons()
@@ -254,28 +282,8 @@ class LoginDialog(QDialog):
         self._check_delivery()
 
     def _check_delivery(self) -> None:
-        """Ask the backend (on a worker thread) whether recent security codes failed to go
-        out, and say so above the form."""
-        if self._backend is None:
-            return
-
-        def done(text: str | None) -> None:
-            if text:
-                # As wide as the form: a wrapped label would otherwise ask for the height
-                # of a narrow column, and leave a gap under the form.
-                self.delivery_warning.setMinimumWidth(self.pages.width())
-                self.delivery_warning.show_notice(text)
-            else:
-                self.delivery_warning.clear_message()
-            self.adjustSize()
-
-        self._health.restart()  # a newer backend's answer replaces an older one's
-        self._health.run(self._backend.delivery_warning, done)
-
-    @staticmethod
-    def _health_unknown(exc: BaseException) -> None:
-        # Only a warning: signing in works without it, so a failure is logged, not shown.
-        log.info("delivery health not read: %s", type(exc).__name__)
+        if self._backend is not None:
+            self.delivery_warning.check(self._backend, self.pages.width())
 
     # ----- user actions -------------------------------------------------------------------
 
@@ -403,7 +411,7 @@ class LoginDialog(QDialog):
         )
         self.code_page.show_trust_refusal(result.trust_refused, busy=self._busy)
         if result.delivery_error:
-            self.message.show_error(str(result.delivery_error))
+            self.message.show_error(localize(result.delivery_error))
         elif resent:
             self.message.show_notice(self.tr("A new code is on its way. Use the newest code."))
         self._timer.start()
@@ -411,15 +419,7 @@ class LoginDialog(QDialog):
         self.code_edit.setFocus()
 
     def _refusal_text(self, result: Refused) -> str:
-        """The core's sentence; the attempts left are added when it does not say them."""
-        text = result.message or self.tr("Login refused.")
-        attempts_left = result.attempts_left
-        if self.step == self.CODE and attempts_left is not None and "attempt" not in text:
-            if attempts_left == 1:
-                text += " " + self.tr("1 attempt left.")
-            elif attempts_left > 1:
-                text += " " + self.tr("{n} attempts left.").format(n=attempts_left)
-        return text
+        return self.code_page.refusal_text(result, on_code_step=self.step == self.CODE)
 
     def _done(self, result: SignedIn) -> None:
         self._timer.stop()
@@ -445,6 +445,7 @@ class LoginDialog(QDialog):
 
     def _set_busy(self, busy: bool, text: str = "") -> None:
         self._busy = busy
+        self._opening = False
         if busy:
             self.busy.start(text)
         else:

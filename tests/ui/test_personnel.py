@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QItemSelectionModel, QPoint, Qt
+from PySide6.QtCore import QItemSelectionModel, QLocale, QPoint, Qt
 from PySide6.QtWidgets import QHeaderView, QPushButton
 from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
@@ -41,6 +41,16 @@ STAFF = [
     ("Dubois", "Camille", "E0005", "camille@dubois.be"),
 ]
 SYSTEM = Actor.system("another workstation")
+
+
+@pytest.fixture(autouse=True)
+def english() -> Iterator[None]:
+    """The app's default language, English (United Kingdom), writes "100,001 people" (a bare
+    test process has the C locale, which writes 100001)."""
+    before = QLocale()
+    QLocale.setDefault(QLocale("en_GB"))
+    yield
+    QLocale.setDefault(before)
 
 
 def _add_staff(app: App) -> dict[str, int]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from PySide6.QtCore import QCoreApplication
 from PySide6.QtWidgets import QWidget
 
 from pmdesk.core.changes import PERSONNEL, TRUSTED_IPS
@@ -24,6 +25,9 @@ from pmdesk.ui.message_boxes import ask
 from pmdesk.ui.ops import Operations
 from pmdesk.ui.personnel.form import PersonEditor
 from pmdesk.ui.personnel.helpdesk_dialog import HelpdeskCodeDialog
+from pmdesk.ui.system.common import local_number
+
+translate = QCoreApplication.translate
 
 
 @dataclass(frozen=True)
@@ -66,21 +70,15 @@ class PersonActions:
         self._actor = actor
         self._ops = ops
         self._after = after
-        tr, gone = page.tr, {NotFound: after.gone}
-        self.deleting = ops.make(
-            "delete person", busy_text=tr("Deleting…"), handle=gone, announces={PERSONNEL}
-        )
-        self.unlocking = ops.make("unlock", busy_text=tr("Unlocking…"), handle=gone)
-        self.ending_sessions = ops.make(
-            "end sessions", busy_text=tr("Ending sessions…"), handle=gone
-        )
+        # The busy texts are given at each run, in the language of the moment.
+        gone = {NotFound: after.gone}
+        self.deleting = ops.make("delete person", busy_text="", handle=gone, announces={PERSONNEL})
+        self.unlocking = ops.make("unlock", busy_text="", handle=gone)
+        self.ending_sessions = ops.make("end sessions", busy_text="", handle=gone)
         self.removing_ips = ops.make(
-            "remove trusted IPs",
-            busy_text=tr("Removing…"),
-            handle=gone,
-            announces={TRUSTED_IPS},
+            "remove trusted IPs", busy_text="", handle=gone, announces={TRUSTED_IPS}
         )
-        self.cancelling_code = ops.make("cancel helpdesk code", busy_text=tr("Cancelling…"))
+        self.cancelling_code = ops.make("cancel helpdesk code", busy_text="")
         self.code_dialog: HelpdeskCodeDialog | None = None
         editor.helpdesk_row.issue_requested.connect(self.issue_helpdesk_code)
         editor.helpdesk_row.cancel_requested.connect(self.cancel_helpdesk_code)
@@ -96,22 +94,25 @@ class PersonActions:
         record = self._person()
         if record is None or not self._can_delete:
             return
-        tr, service, actor = self._page.tr, self._service, self._actor
+        service, actor = self._service, self._actor
 
         def deleted(_none: object) -> None:
             self._after.deleted(record)
 
         ask(
             self._page,
-            tr("Delete person"),
-            tr("Delete {name}?").format(name=record.display_name),
-            tr("Delete"),
+            translate("PersonActions", "Delete person"),
+            translate("PersonActions", "Delete {name}?").format(name=record.display_name),
+            translate("PersonActions", "Delete"),
             lambda: self.deleting.run(
-                lambda: service.delete(actor, record.id, record.version), deleted
+                lambda: service.delete(actor, record.id, record.version),
+                deleted,
+                busy_text=translate("PersonActions", "Deleting…"),
             ),
             danger=True,
-            informative=tr(
-                "Their login and trusted IP addresses are removed too. This cannot be undone."
+            informative=translate(
+                "PersonActions",
+                "Their login and trusted IP addresses are removed too. This cannot be undone.",
             ),
         )
 
@@ -122,38 +123,51 @@ class PersonActions:
         service, actor = self._service, self._actor
 
         def done(_none: object) -> None:
-            self._say(self._page.tr("{name} can sign in again.").format(name=record.display_name))
+            self._say(
+                translate("PersonActions", "{name} can sign in again.").format(
+                    name=record.display_name
+                )
+            )
             self._after.refresh_list()
             self._after.refresh_extras(record.id)
 
-        self.unlocking.run(lambda: service.unlock(actor, record.id), done)
+        self.unlocking.run(
+            lambda: service.unlock(actor, record.id),
+            done,
+            busy_text=translate("PersonActions", "Unlocking…"),
+        )
 
     def end_sessions(self) -> None:
         record = self._person()
         if record is None:
             return
-        tr, sessions, actor = self._page.tr, SessionService(self._core), self._actor
+        sessions, actor = SessionService(self._core), self._actor
 
         def done(ended: int) -> None:
             self._say(
-                tr("{name} is signed out everywhere ({n} sessions ended).").format(
-                    name=record.display_name, n=ended
-                )
+                translate(
+                    "PersonActions", "{name} is signed out everywhere ({n} sessions ended)."
+                ).format(name=record.display_name, n=local_number(ended))
             )
             self._after.refresh_extras(record.id)
 
         ask(
             self._page,
-            tr("End sessions"),
-            tr("Sign {name} out everywhere?").format(name=record.display_name),
-            tr("End sessions"),
+            translate("PersonActions", "End sessions"),
+            translate("PersonActions", "Sign {name} out everywhere?").format(
+                name=record.display_name
+            ),
+            translate("PersonActions", "End sessions"),
             lambda: self.ending_sessions.run(
-                lambda: sessions.end_for_person(actor, record.id), done
+                lambda: sessions.end_for_person(actor, record.id),
+                done,
+                busy_text=translate("PersonActions", "Ending sessions…"),
             ),
             danger=True,
-            informative=tr(
+            informative=translate(
+                "PersonActions",
                 "Their desktop apps return to the login dialog within a minute, and their "
-                "command-line sessions stop working. They can sign in again."
+                "command-line sessions stop working. They can sign in again.",
             ),
         )
 
@@ -161,22 +175,28 @@ class PersonActions:
         record = self._person()
         if record is None or not ids:
             return
-        tr, trusted, actor = self._page.tr, TrustedIpService(self._core), self._actor
+        trusted, actor = TrustedIpService(self._core), self._actor
 
         def done(_result: object) -> None:
-            self._say(tr("Trusted address removed."))
+            self._say(translate("PersonActions", "Trusted address removed."))
             self._after.refresh_extras(record.id)
 
         ask(
             self._page,
-            tr("Remove trusted address"),
-            tr("Remove this trusted address of {name}?").format(name=record.display_name),
-            tr("Remove"),
+            translate("PersonActions", "Remove trusted address"),
+            translate("PersonActions", "Remove this trusted address of {name}?").format(
+                name=record.display_name
+            ),
+            translate("PersonActions", "Remove"),
             lambda: self.removing_ips.run(
-                lambda: trusted.remove_for_person(actor, record.id, ids), done
+                lambda: trusted.remove_for_person(actor, record.id, ids),
+                done,
+                busy_text=translate("PersonActions", "Removing…"),
             ),
             danger=True,
-            informative=tr("Logins from there will need a security code again."),
+            informative=translate(
+                "PersonActions", "Logins from there will need a security code again."
+            ),
         )
 
     def issue_helpdesk_code(self) -> None:
@@ -192,7 +212,7 @@ class PersonActions:
             message=dialog.message,
             fields=dialog.set_errors,
             busy=dialog.set_busy,
-            busy_text=self._page.tr("Issuing…"),
+            busy_text=translate("PersonActions", "Issuing…"),
             after_failure=None,
         )
 
@@ -217,21 +237,31 @@ class PersonActions:
         record = self._person()
         if record is None:
             return
-        tr, desk, actor = self._page.tr, HelpdeskCodeService(self._core), self._actor
+        desk, actor = HelpdeskCodeService(self._core), self._actor
 
         def done(_live: bool) -> None:
             self._say(
-                tr("The helpdesk code of {name} is cancelled.").format(name=record.display_name)
+                translate("PersonActions", "The helpdesk code of {name} is cancelled.").format(
+                    name=record.display_name
+                )
             )
             self._after.refresh_extras(record.id)
 
         ask(
             self._page,
-            tr("Cancel helpdesk code"),
-            tr("Cancel the helpdesk code of {name}?").format(name=record.display_name),
-            tr("Cancel code"),
-            lambda: self.cancelling_code.run(lambda: desk.cancel(actor, record.id), done),
+            translate("PersonActions", "Cancel helpdesk code"),
+            translate("PersonActions", "Cancel the helpdesk code of {name}?").format(
+                name=record.display_name
+            ),
+            translate("PersonActions", "Cancel code"),
+            lambda: self.cancelling_code.run(
+                lambda: desk.cancel(actor, record.id),
+                done,
+                busy_text=translate("PersonActions", "Cancelling…"),
+            ),
             danger=True,
-            informative=tr("It stops working at once. You can issue a new one."),
-            cancel_text=tr("Keep it"),
+            informative=translate(
+                "PersonActions", "It stops working at once. You can issue a new one."
+            ),
+            cancel_text=translate("PersonActions", "Keep it"),
         )

@@ -10,12 +10,15 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFormLayout,
+    QLabel,
     QLineEdit,
     QVBoxLayout,
     QWidget,
 )
 
 from pmdesk.ui.icons import app_icon
+from pmdesk.ui.personnel.form_fields import field_labels, relabel
+from pmdesk.ui.translation import Retranslating
 from pmdesk.ui.widgets import FieldBox, label_fields, make_primary
 
 ADDRESS_FIELDS = ("street", "postcode", "city", "country")
@@ -33,7 +36,7 @@ class Address:
         return ", ".join(p for p in (self.street.strip(), place, self.country.strip()) if p)
 
 
-class AddressDialog(QDialog):
+class AddressDialog(Retranslating, QDialog):
     def __init__(
         self,
         address: Address,
@@ -44,18 +47,13 @@ class AddressDialog(QDialog):
     ) -> None:
         super().__init__(parent)
         self.setObjectName("addressDialog")
-        self.setWindowTitle(self.tr("Address"))
         self.setWindowIcon(app_icon())
         self.setMinimumWidth(420)
         errors = errors or {}
         self.edits: dict[str, QLineEdit] = {}
         self.boxes: dict[str, FieldBox] = {}
-        labels = {
-            "street": self.tr("Street"),
-            "postcode": self.tr("Postcode"),
-            "city": self.tr("City"),
-            "country": self.tr("Country"),
-        }
+        labels = field_labels()
+        self.labels: dict[str, QLabel] = {}
         form = QFormLayout()
         form.setVerticalSpacing(8)
         for name in ADDRESS_FIELDS:
@@ -66,13 +64,13 @@ class AddressDialog(QDialog):
             box.set_error(errors.get(name))
             self.edits[name] = edit
             self.boxes[name] = box
-            form.addRow(labels[name], box)
+            self.labels[name] = QLabel(labels[name], self)
+            form.addRow(self.labels[name], box)
         label_fields(form)
         self.read_only = read_only
         if read_only:
             # Only Close: an OK (even a greyed one) next to read-only boxes still looks like
             # a form to fill in.
-            self.setWindowTitle(self.tr("Address (view only)"))
             buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         else:
             buttons = QDialogButtonBox(
@@ -87,6 +85,15 @@ class AddressDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(buttons)
         self.edits["street"].setFocus()
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        self.setWindowTitle(
+            self.tr("Address (view only)") if self.read_only else self.tr("Address")
+        )
+        labels = field_labels()
+        for name, label in self.labels.items():
+            relabel(label, labels[name])
 
     def address(self) -> Address:
         return Address(**{name: edit.text() for name, edit in self.edits.items()})

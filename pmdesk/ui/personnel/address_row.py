@@ -10,10 +10,11 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from pmdesk.ui.icons import icon
 from pmdesk.ui.personnel.address import ADDRESS_FIELDS, Address, AddressDialog
+from pmdesk.ui.translation import Retranslating
 from pmdesk.ui.widgets import FieldError, link_button
 
 
-class PersonAddress(QWidget):
+class PersonAddress(Retranslating, QWidget):
     """The person's address as typed; ``edited`` when the dialog changed it."""
 
     edited = Signal()
@@ -23,7 +24,7 @@ class PersonAddress(QWidget):
         self._address = Address()
         self.errors: dict[str, str] = {}
         self._editable = True
-        self.button = link_button(self.tr("Click here to change the address."), self)
+        self.button = link_button("", self)
         self.button.setObjectName("addressButton")
         self.button.setIcon(icon("address"))
         self.button.clicked.connect(self.edit)
@@ -38,13 +39,23 @@ class PersonAddress(QWidget):
         column.addWidget(self.button, 0, Qt.AlignmentFlag.AlignLeft)
         column.addWidget(self.label)
         column.addWidget(self.error)
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        # A read-only user is not invited to change what they cannot save.
+        self.button.setText(
+            self.tr("Click here to change the address.")
+            if self._editable
+            else self.tr("Click here to see the whole address.")
+        )
+        self.label.setText(self._address.summary() or self.tr("No address yet"))
 
     def address(self) -> Address:
         return self._address
 
     def set_address(self, address: Address) -> None:
         self._address = address
-        self.label.setText(address.summary() or self.tr("No address yet"))
+        self.retranslate()
 
     def set_errors(self, errors: Mapping[str, str]) -> None:
         """Keep the messages of the address fields in ``errors`` and show them under the link."""
@@ -53,12 +64,7 @@ class PersonAddress(QWidget):
 
     def set_editable(self, editable: bool) -> None:
         self._editable = editable
-        # A read-only user is not invited to change what they cannot save.
-        self.button.setText(
-            self.tr("Click here to change the address.")
-            if editable
-            else self.tr("Click here to see the whole address.")
-        )
+        self.retranslate()
 
     def edit(self) -> AddressDialog:
         dialog = AddressDialog(self._address, self.errors, self, read_only=not self._editable)

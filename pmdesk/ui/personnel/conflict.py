@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import fields
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QCoreApplication, Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -22,7 +22,12 @@ from PySide6.QtWidgets import (
 
 from pmdesk.core.personnel import PersonForm, PersonRecord
 from pmdesk.ui.icons import app_icon, pixmap
+from pmdesk.ui.personnel.form import PersonEditor
+from pmdesk.ui.personnel.money import hourly_cost_text
+from pmdesk.ui.translation import Retranslating
 from pmdesk.ui.widgets import hint_label, make_primary
+
+translate = QCoreApplication.translate
 
 SECRET_FIELDS = frozenset({"password", "password_confirm"})
 
@@ -36,7 +41,7 @@ def differences(mine: PersonForm, theirs: PersonForm) -> list[str]:
     ]
 
 
-class ConflictDialog(QDialog):
+class ConflictDialog(Retranslating, QDialog):
     """Choices: ``OVERWRITE`` (save mine over theirs), ``RELOAD`` (load theirs), or keep editing."""
 
     KEEP_EDITING, OVERWRITE, RELOAD = 0, 1, 2
@@ -53,15 +58,17 @@ class ConflictDialog(QDialog):
     ) -> None:
         super().__init__(parent)
         self.setObjectName("conflictDialog")
-        self.setWindowTitle(self.tr("Changed on another workstation"))
         self.setWindowIcon(app_icon())
         self.setMinimumWidth(560)
         self.choice = self.KEEP_EDITING
+        self.mine = mine
         self.theirs = theirs
         self.fields = differences(mine, theirs.form)
+        self._labels = labels  # the form's, which follow the language
+        self._describe = describe
 
         heading = self._build_heading(theirs)
-        self.table = self._build_table(mine, theirs, labels, describe)
+        self.table = self._build_table()
         note = self._build_note(mine)
         buttons = self._build_buttons(can_overwrite=can_overwrite)
 
@@ -72,32 +79,49 @@ class ConflictDialog(QDialog):
         layout.addWidget(self.table)
         layout.addWidget(note)
         layout.addLayout(buttons)
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        self.setWindowTitle(self.tr("Changed on another workstation"))
+        self.title.setText(
+            self.tr("{name} was changed on another workstation since you opened it.").format(
+                name=self.theirs.display_name
+            )
+        )
+        self.explain.setText(
+            self.tr(
+                "Nothing was saved. Your changes are still in the form. Compare them with the "
+                "values saved meanwhile:"
+            )
+            if self.fields
+            else self.tr("Nothing was saved. The other workstation's values are the same as yours.")
+        )
+        self.table.setHorizontalHeaderLabels(
+            [self.tr("Field"), self.tr("Yours"), self.tr("Theirs (saved)")]
+        )
+        self._fill_table()
+        self.note.setText(
+            self.tr("Your new password is kept in the form and saved with yours.")
+            if self.mine.password
+            else ""
+        )
+        self.overwrite_button.setText(self.tr("Save mine over theirs"))
+        self.reload_button.setText(self.tr("Discard mine, load theirs"))
+        self.keep_button.setText(self.tr("Keep editing"))
+        layout = self.layout()
+        if layout is not None:  # as wide as the language's buttons and titles need
+            self.setMinimumWidth(max(560, layout.totalMinimumSize().width()))
 
     def _build_heading(self, theirs: PersonRecord) -> QHBoxLayout:
         """The warning icon, then what happened (with or without differences to compare)."""
         icon_label = QLabel(self)
         icon_label.setPixmap(pixmap("warning", 32, self.devicePixelRatioF()))
         icon_label.setAlignment(Qt.AlignmentFlag.AlignTop)
-        title = QLabel(
-            self.tr("{name} was changed on another workstation since you opened it.").format(
-                name=theirs.display_name
-            ),
-            self,
-        )
+        self.title = title = QLabel(self)
         title.setObjectName("conflictTitle")
         title.setWordWrap(True)
         title.setStyleSheet("font-weight: bold;")
-        explain = QLabel(
-            self.tr(
-                "Nothing was saved. Your changes are still in the form. Compare them with the "
-                "values saved meanwhile:"
-            )
-            if self.fields
-            else self.tr(
-                "Nothing was saved. The other workstation's values are the same as yours."
-            ),
-            self,
-        )
+        self.explain = explain = QLabel(self)
         explain.setWordWrap(True)
         heading_text = QVBoxLayout()
         heading_text.addWidget(title)
@@ -108,19 +132,10 @@ class ConflictDialog(QDialog):
         heading.addLayout(heading_text, 1)
         return heading
 
-    def _build_table(
-        self,
-        mine: PersonForm,
-        theirs: PersonRecord,
-        labels: dict[str, str],
-        describe: Callable[[str, object], str],
-    ) -> QTableWidget:
+    def _build_table(self) -> QTableWidget:
         """Field, yours, theirs: one row per field that differs (hidden when none does)."""
         table = QTableWidget(len(self.fields), 3, self)
         table.setObjectName("conflictTable")
-        table.setHorizontalHeaderLabels(
-            [self.tr("Field"), self.tr("Yours"), self.tr("Theirs (saved)")]
-        )
         table.verticalHeader().hide()
         table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         table.setTabKeyNavigation(False)
@@ -133,22 +148,6 @@ class ConflictDialog(QDialog):
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         table.verticalHeader().setDefaultSectionSize(28)
-        mine_brush = QBrush(QColor("#e8f1fd"))
-        theirs_brush = QBrush(QColor("#fff4e0"))
-        for row, name in enumerate(self.fields):
-            cells = [
-                labels.get(name, name),
-                describe(name, getattr(mine, name)),
-                describe(name, getattr(theirs.form, name)),
-            ]
-            for column, text in enumerate(cells):
-                item = QTableWidgetItem(text or "—")
-                item.setToolTip(text)
-                if column == 1:
-                    item.setBackground(mine_brush)
-                elif column == 2:
-                    item.setBackground(theirs_brush)
-                table.setItem(row, column, item)
         shown_rows = min(len(self.fields), 10)
         table.setFixedHeight(
             header.sizeHint().height()
@@ -159,25 +158,42 @@ class ConflictDialog(QDialog):
         table.setVisible(bool(self.fields))
         return table
 
+    def _fill_table(self) -> None:
+        """Field, yours, theirs, as the form shows them in the app's language."""
+        mine_brush = QBrush(QColor("#e8f1fd"))
+        theirs_brush = QBrush(QColor("#fff4e0"))
+        describe = self._describe
+        for row, name in enumerate(self.fields):
+            cells = [
+                self._labels.get(name, name),
+                describe(name, getattr(self.mine, name)),
+                describe(name, getattr(self.theirs.form, name)),
+            ]
+            for column, text in enumerate(cells):
+                item = QTableWidgetItem(text or "—")
+                item.setToolTip(text)
+                if column == 1:
+                    item.setBackground(mine_brush)
+                elif column == 2:
+                    item.setBackground(theirs_brush)
+                self.table.setItem(row, column, item)
+
     def _build_note(self, mine: PersonForm) -> QLabel:
         """What happens to a new password typed in the form (hidden when none was)."""
-        notes = []
-        if mine.password:
-            notes.append(self.tr("Your new password is kept in the form and saved with yours."))
-        note = hint_label(" ".join(notes), self)
-        note.setVisible(bool(notes))
-        return note
+        self.note = hint_label("", self)
+        self.note.setVisible(bool(mine.password))
+        return self.note
 
     def _build_buttons(self, *, can_overwrite: bool) -> QHBoxLayout:
         """Discard mine, then Keep editing (the default) and Save mine over theirs."""
-        self.overwrite_button = make_primary(QPushButton(self.tr("Save mine over theirs"), self))
+        self.overwrite_button = make_primary(QPushButton(self))
         self.overwrite_button.setObjectName("overwriteButton")
         self.overwrite_button.setEnabled(can_overwrite)
         self.overwrite_button.clicked.connect(lambda: self._choose(self.OVERWRITE))
-        self.reload_button = QPushButton(self.tr("Discard mine, load theirs"), self)
+        self.reload_button = QPushButton(self)
         self.reload_button.setObjectName("reloadButton")
         self.reload_button.clicked.connect(lambda: self._choose(self.RELOAD))
-        self.keep_button = QPushButton(self.tr("Keep editing"), self)
+        self.keep_button = QPushButton(self)
         self.keep_button.setObjectName("keepButton")
         self.keep_button.clicked.connect(self.reject)
         for button in (self.overwrite_button, self.reload_button, self.keep_button):
@@ -197,27 +213,48 @@ class ConflictDialog(QDialog):
 
 def open_conflict_dialog(
     parent: QWidget,
-    mine: PersonForm,
+    editor: PersonEditor,
     theirs: PersonRecord,
-    labels: dict[str, str],
-    choice_name: Callable[[str, int | None], str],
     *,
     can_overwrite: bool,
-    finished: Callable[[int], None],
+    overwrite: Callable[[], None],
+    reload: Callable[[], None],
+    closed: Callable[[], None],
 ) -> ConflictDialog:
-    """Open (not modal to the app) the dialog for ``mine`` against ``theirs``; values are shown
-    as the form shows them (Yes / No, a group's name for its id). ``finished(choice)`` when it
-    closes: ``OVERWRITE``, ``RELOAD`` or ``KEEP_EDITING``."""
+    """Open (not modal to the app) the dialog for what is typed in ``editor`` against
+    ``theirs``; values are shown as the form shows them (Yes / No, a group's name for its id).
+    When it closes: ``closed()``, then ``overwrite()``, ``reload()``, or (Keep editing) the
+    form says that nothing was saved."""
 
     def describe(name: str, value: object) -> str:
         if isinstance(value, bool):
-            return parent.tr("Yes") if value else parent.tr("No")
+            yes, no = translate("ConflictDialog", "Yes"), translate("ConflictDialog", "No")
+            return yes if value else no
+        if name == "hourly_cost" and isinstance(value, str):
+            return hourly_cost_text(value)
         if name.endswith("_id"):
-            return choice_name(name, value if isinstance(value, int) else None)
+            return editor.choice_name(name, value if isinstance(value, int) else None)
         return "" if value is None else str(value)
 
-    dialog = ConflictDialog(mine, theirs, labels, describe, parent, can_overwrite=can_overwrite)
+    def finished(_result: int) -> None:
+        closed()
+        if dialog.choice == ConflictDialog.OVERWRITE:
+            overwrite()
+        elif dialog.choice == ConflictDialog.RELOAD:
+            reload()
+        else:
+            editor.message.show_error(
+                translate(
+                    "ConflictDialog",
+                    "Not saved: {name} was changed on another workstation. Your changes are "
+                    "still in the form.",
+                ).format(name=theirs.display_name)
+            )
+
+    dialog = ConflictDialog(
+        editor.form(), theirs, editor.labels, describe, parent, can_overwrite=can_overwrite
+    )
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-    dialog.finished.connect(lambda _result: finished(dialog.choice))
+    dialog.finished.connect(finished)
     dialog.open()
     return dialog

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from pmdesk.core.personnel import ACCESS_FLAGS, Choice, Lookups, PersonForm, PersonRecord
+from pmdesk.ui.personnel.access_box import PersonAccess
 from pmdesk.ui.personnel.address import ADDRESS_FIELDS, Address, AddressDialog
 from pmdesk.ui.personnel.address_row import PersonAddress
 from pmdesk.ui.personnel.form_fields import (
@@ -35,25 +36,27 @@ from pmdesk.ui.personnel.form_fields import (
     field_labels,
     fit_placeholder,
     password_help,
+    relabel,
 )
 from pmdesk.ui.personnel.helpdesk_row import HelpdeskRow
 from pmdesk.ui.personnel.lock_row import PersonLock
+from pmdesk.ui.personnel.money import (
+    hourly_cost_placeholder,
+    hourly_cost_text,
+    hourly_cost_value,
+)
 from pmdesk.ui.personnel.sessions_box import PersonSessions
 from pmdesk.ui.personnel.trusted_box import PersonTrustedIps
 from pmdesk.ui.system.common import form_layout
-from pmdesk.ui.widgets import (
-    FieldBox,
-    MessageLabel,
-    hint_label,
-    label_fields,
-)
+from pmdesk.ui.translation import Retranslating, localize
+from pmdesk.ui.widgets import FieldBox, MessageLabel, hint_label, label_fields
 
 if TYPE_CHECKING:
     from pmdesk.core.sessions import SessionRow
     from pmdesk.core.trusted_ip_row import TrustedIpRow
 
 
-class PersonEditor(QWidget):
+class PersonEditor(Retranslating, QWidget):
     """Edit one person; the page does the saving."""
 
     changed = Signal()
@@ -69,7 +72,9 @@ class PersonEditor(QWidget):
         self._lookups = Lookups([], [], [], [])
         self._editable = True
         self._loading = False
+        self._errors: Mapping[str, str] = {}  # the core's, shown in the app's language
         self.labels = field_labels()
+        self.row_labels: dict[str, QLabel] = {}  # each form row's label, by field name
 
         self.title_label = QLabel(self)
         self.title_label.setProperty("role", "title")
@@ -96,24 +101,58 @@ class PersonEditor(QWidget):
         for first, second in pairwise(self.tab_chain()):
             QWidget.setTabOrder(first, second)
         self.clear_for_new()
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        """Every fixed text, the title, the hints and the field errors in the app's language."""
+        self.labels.update(field_labels())  # shared with the conflict dialog
+        self.data_box.setTitle(self.tr("Personnel data"))
+        self.security_box.setTitle(self.tr("Security"))
+        for name, label in self.row_labels.items():
+            relabel(label, self.labels.get(name) or self._row_titles()[name])
+        for name in TEXT_FIELDS:
+            if name not in {"password", "password_confirm", "email", "phone", "mobile"}:
+                self.edits[name].setPlaceholderText(self.labels[name])
+        self.edits["hourly_cost"].setPlaceholderText(hourly_cost_placeholder())
+        self.newsletter_check.setText(self.tr("Newsletter"))
+        self.invoicing_check.setText(self.tr("Invoicing"))
+        self.newsletter_check.setAccessibleName(self.labels["email_newsletter"])
+        self.invoicing_check.setAccessibleName(self.labels["email_invoicing"])
+        self.visible_check.setText(self.labels["visible"])
+        self.visible_check.setToolTip(
+            self.tr(
+                "Whether this person is listed in the suite's separate apps. It has nothing to "
+                "do with the password: pmdesk lists this person and lets them sign in either way."
+            )
+        )
+        self.visible_check.setAccessibleDescription(self.visible_check.toolTip())
+        self.edits["password_confirm"].setAccessibleName(self.tr("Confirm password"))
+        if self.record is None:
+            self.title_label.setText(self.tr("New person"))
+        self._show_password_help()
+        self.set_lookups(self._lookups)
+        cost = self.edits["hourly_cost"]
+        cost.setText(hourly_cost_text(hourly_cost_value(cost.text())))
+        self.set_errors(self._errors, focus=False)
+        align_labels(*self._aligned)
+
+    def _row_titles(self) -> dict[str, str]:
+        """The rows that are not a field of their own."""
+        return {"address": self.tr("Address"), "use_for": self.tr("Use e-mail for")}
 
     def _build_data_box(self) -> tuple[QGroupBox, QFormLayout, QFormLayout]:
         """Personnel data: name, number, contact, address, group, team, cost."""
-        data_box = QGroupBox(self.tr("Personnel data"), self)
+        self.data_box = data_box = QGroupBox(self)
         self.boxes: dict[str, FieldBox] = {}
         self.edits: dict[str, QLineEdit] = {}
         for name in TEXT_FIELDS:
             edit = QLineEdit(self)
             edit.setObjectName(f"{name}Edit")
-            edit.setPlaceholderText(
-                self.labels[name] if name not in {"password", "password_confirm"} else ""
-            )
             edit.textEdited.connect(self._edited)
             self.edits[name] = edit
         self.edits["password"].setEchoMode(QLineEdit.EchoMode.Password)
         self.edits["password_confirm"].setEchoMode(QLineEdit.EchoMode.Password)
         self.edits["email"].setPlaceholderText("name@example.com")
-        self.edits["hourly_cost"].setPlaceholderText("0.00")
         self.edits["hourly_cost"].setAlignment(Qt.AlignmentFlag.AlignRight)
         self.edits["phone"].setPlaceholderText("+32 …")
         self.edits["mobile"].setPlaceholderText("+32 …")
@@ -140,27 +179,23 @@ class PersonEditor(QWidget):
         self.address_label = self.address_row.label
         self.address_error = self.address_row.error
 
-        self.newsletter_check = QCheckBox(self.tr("Newsletter"), self)
+        self.newsletter_check = QCheckBox(self)
         self.newsletter_check.setObjectName("newsletterCheck")
-        self.invoicing_check = QCheckBox(self.tr("Invoicing"), self)
+        self.invoicing_check = QCheckBox(self)
         self.invoicing_check.setObjectName("invoicingCheck")
         use_for = QHBoxLayout()
         use_for.setSpacing(16)
         use_for.addWidget(self.newsletter_check)
         use_for.addWidget(self.invoicing_check)
         use_for.addStretch(1)
-        self.newsletter_check.setAccessibleName(self.labels["email_newsletter"])
-        self.invoicing_check.setAccessibleName(self.labels["email_invoicing"])
 
         left = form_layout(vertical_spacing=6)
-        left.addRow(self.labels["last_name"], self.boxes["last_name"])
-        left.addRow(self.labels["first_name"], self.boxes["first_name"])
-        left.addRow(self.labels["number"], self.boxes["number"])
-        left.addRow(self.tr("Address"), self.address_row)
-        left.addRow(self.labels["phone"], self.boxes["phone"])
-        left.addRow(self.labels["mobile"], self.boxes["mobile"])
-        left.addRow(self.labels["email"], self.boxes["email"])
-        left.addRow(self.tr("Use e-mail for"), use_for)
+        for name in ("last_name", "first_name", "number"):
+            self._add_row(left, name, self.boxes[name])
+        self._add_row(left, "address", self.address_row)
+        for name in ("phone", "mobile", "email"):
+            self._add_row(left, name, self.boxes[name])
+        self._add_row(left, "use_for", use_for)
 
         cost = QHBoxLayout()
         cost.setSpacing(6)
@@ -168,11 +203,10 @@ class PersonEditor(QWidget):
         cost.addWidget(currency)
         cost.addWidget(self.boxes["hourly_cost"], 1)
         right = form_layout(vertical_spacing=6)
-        right.addRow(self.labels["location_id"], self.boxes["location_id"])
-        right.addRow(self.labels["group_id"], self.boxes["group_id"])
-        right.addRow(self.labels["language_id"], self.boxes["language_id"])
-        right.addRow(self.labels["team_id"], self.boxes["team_id"])
-        right.addRow(self.labels["hourly_cost"], cost)
+        right.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)  # long labels above
+        for name in CHOICE_FIELDS:
+            self._add_row(right, name, self.boxes[name])
+        self._add_row(right, "hourly_cost", cost)
 
         data_grid = QGridLayout(data_box)
         data_grid.setHorizontalSpacing(24)
@@ -182,25 +216,22 @@ class PersonEditor(QWidget):
         data_grid.setColumnStretch(1, 2)
         return data_box, left, right
 
+    def _add_row(self, form: QFormLayout, name: str, field: QWidget | QHBoxLayout) -> None:
+        """A row labelled as ``field_labels`` (or ``_row_titles``) say, in the app's language."""
+        label = QLabel(self.labels.get(name) or self._row_titles()[name], self)
+        self.row_labels[name] = label
+        form.addRow(label, field)
+
     def _build_security_box(self, left: QFormLayout, right: QFormLayout) -> QGroupBox:
         """Security: login, password, the flags, the lock state and the sessions (its labels
         line up with the data box's ``left`` and ``right`` columns)."""
-        security_box = QGroupBox(self.tr("Security"), self)
+        self.security_box = security_box = QGroupBox(self)
         # "Visible" alone, under Confirm, read as "show the password". pmdesk only stores it.
-        self.visible_check = QCheckBox(self.labels["visible"], self)
+        self.visible_check = QCheckBox(self)
         self.visible_check.setObjectName("visibleCheck")
-        self.visible_check.setToolTip(
-            self.tr(
-                "Whether this person is listed in the suite's separate apps. It has nothing to "
-                "do with the password: pmdesk lists this person and lets them sign in either way."
-            )
-        )
-        self.visible_check.setAccessibleDescription(self.visible_check.toolTip())
-        self.flag_checks: dict[str, QCheckBox] = {}
-        for name in ACCESS_FLAGS:
-            check = QCheckBox(self.labels[name], self)
-            check.setObjectName(f"{name}Check")
-            self.flag_checks[name] = check
+        self.access = PersonAccess(self)
+        self.flag_checks = self.access.checks
+        self.access_hint = self.access.hint
         self.checks: dict[str, QCheckBox] = {
             "email_newsletter": self.newsletter_check,
             "email_invoicing": self.invoicing_check,
@@ -211,34 +242,13 @@ class PersonEditor(QWidget):
             check.clicked.connect(self._edited)
 
         sec_left = form_layout(vertical_spacing=6)
-        sec_left.addRow(self.labels["password"], self.boxes["password"])
-        sec_left.addRow(self.labels["password_confirm"], self.boxes["password_confirm"])
+        self._add_row(sec_left, "password", self.boxes["password"])
+        self._add_row(sec_left, "password_confirm", self.boxes["password_confirm"])
         sec_left.addRow("", self.visible_check)
-        sec_left.addRow(self.labels["login"], self.boxes["login"])
+        self._add_row(sec_left, "login", self.boxes["login"])
         self.password_hint = hint_label("", self)  # what it says depends on the person
         self.password_hint.setObjectName("passwordHint")
         sec_left.addRow("", self.password_hint)
-
-        flags = QGridLayout()
-        flags.setVerticalSpacing(8)
-        flags.setHorizontalSpacing(16)
-        access_title = QLabel(self.tr("Access"), self)
-        access_title.setProperty("role", "muted")
-        flags.addWidget(access_title, 0, 0, 1, 2)
-        for i, name in enumerate(ACCESS_FLAGS):
-            flags.addWidget(self.flag_checks[name], 1 + i % 3, i // 3)
-        self.access_hint = hint_label(
-            self.tr(
-                "Lets this person open the suite's separate apps. What they may see and do "
-                "in pmdesk comes from their user group (System → Permissions)."
-            ),
-            self,
-        )
-        self.access_hint.setObjectName("accessHint")
-        flags.addWidget(self.access_hint, 4, 0, 1, 2)
-        for check in self.flag_checks.values():
-            check.setAccessibleDescription(self.access_hint.text())
-        flags.setRowStretch(5, 1)
 
         self.lock_row = PersonLock(self)
         self.lock_row.unlock_requested.connect(self.unlock_requested)
@@ -253,14 +263,14 @@ class PersonEditor(QWidget):
         self.sessions_empty = self.sessions_row.sessions_empty
         self.end_sessions_button = self.sessions_row.end_sessions_button
 
+        self._aligned = (left, sec_left)
         align_labels(left, sec_left)
         for form in (left, right, sec_left):
             label_fields(form)
-        self.edits["password_confirm"].setAccessibleName(self.tr("Confirm password"))
         security_grid = QGridLayout(security_box)
         security_grid.setHorizontalSpacing(24)
         security_grid.addLayout(sec_left, 0, 0)
-        security_grid.addLayout(flags, 0, 1)
+        security_grid.addWidget(self.access, 0, 1)
         security_grid.addWidget(self.lock_row, 1, 0, 1, 2)
         security_grid.addWidget(self.helpdesk_row, 2, 0, 1, 2)
         security_grid.addWidget(self.sessions_row, 3, 0, 1, 2)
@@ -343,6 +353,7 @@ class PersonEditor(QWidget):
     def form(self) -> PersonForm:
         """What is in the form now, as typed."""
         values: dict[str, Any] = {name: self.edits[name].text() for name in TEXT_FIELDS}
+        values["hourly_cost"] = hourly_cost_value(values["hourly_cost"])
         values.update({name: self._combo_value(name) for name in CHOICE_FIELDS})
         values.update({name: check.isChecked() for name, check in self.checks.items()})
         values.update({name: getattr(self.address(), name) for name in ADDRESS_FIELDS})
@@ -354,6 +365,7 @@ class PersonEditor(QWidget):
         try:
             for name in TEXT_FIELDS:
                 self.edits[name].setText(str(getattr(form, name)))
+            self.edits["hourly_cost"].setText(hourly_cost_text(form.hourly_cost))
             for name in CHOICE_FIELDS:
                 self._set_combo(name, getattr(form, name))
             for name, check in self.checks.items():
@@ -420,19 +432,21 @@ class PersonEditor(QWidget):
 
     # ----- errors -------------------------------------------------------------------------
 
-    def set_errors(self, errors: Mapping[str, str]) -> list[str]:
-        """Show each message next to its field; returns the messages without a field."""
+    def set_errors(self, errors: Mapping[str, str], *, focus: bool = True) -> list[str]:
+        """Show each message next to its field, in the app's language; returns the messages
+        without a field. ``focus``: the first field with a message takes the focus."""
+        self._errors = dict(errors)
+        shown = {name: localize(message) for name, message in errors.items()}
         for name, box in self.boxes.items():
-            box.set_error(errors.get(name))
-        self.address_row.set_errors(errors)
+            box.set_error(shown.get(name))
+        self.address_row.set_errors(shown)
         known = set(self.boxes) | set(ADDRESS_FIELDS)
-        rest = [message for name, message in errors.items() if name not in known]
-        first = next((name for name in self.boxes if errors.get(name)), None)
-        if first is not None:
-            widget = self.boxes[first].editor
-            widget.setFocus()
-        elif self.address_row.errors:
-            self.address_button.setFocus()
+        rest = [message for name, message in shown.items() if name not in known]
+        first = next((self.boxes[n].editor for n in self.boxes if shown.get(n)), None)
+        if first is None and self.address_row.errors:
+            first = self.address_button
+        if focus and first is not None:
+            first.setFocus()
         return rest
 
     def clear_errors(self) -> None:

@@ -22,40 +22,39 @@ TEXT_FIELDS = (
 CHOICE_FIELDS = ("location_id", "group_id", "language_id", "team_id")
 
 
-def _t(text: str) -> str:
-    return QCoreApplication.translate("PersonEditor", text)
+translate = QCoreApplication.translate
 
 
 def field_labels() -> dict[str, str]:
     """Each PersonForm field as the form labels it (for messages and the conflict table)."""
     return {
-        "last_name": _t("Lastname"),
-        "first_name": _t("Forename"),
-        "number": _t("Number"),
-        "street": _t("Street"),
-        "postcode": _t("Postcode"),
-        "city": _t("City"),
-        "country": _t("Country"),
-        "phone": _t("Phone"),
-        "mobile": _t("Mobile"),
-        "email": _t("Email"),
-        "email_newsletter": _t("Use e-mail for Newsletter"),
-        "email_invoicing": _t("Use e-mail for Invoicing"),
-        "location_id": _t("Location"),
-        "group_id": _t("Usergroup"),
-        "language_id": _t("Language"),
-        "team_id": _t("Team"),
-        "hourly_cost": _t("Hourly Cost"),
-        "login": _t("Login"),
-        "password": _t("Password"),
-        "password_confirm": _t("Confirm"),
-        "visible": _t("Visible in the suite's apps"),
-        "access_planning": _t("Planning"),
-        "access_notifications": _t("Notifications"),
-        "access_inspection": _t("Inspection"),
-        "access_webservice": _t("Webservice"),
-        "access_courtesy_car": _t("Courtesy Car"),
-        "access_reception": _t("Reception"),
+        "last_name": translate("PersonEditor", "Lastname"),
+        "first_name": translate("PersonEditor", "Forename"),
+        "number": translate("PersonEditor", "Number"),
+        "street": translate("PersonEditor", "Street"),
+        "postcode": translate("PersonEditor", "Postcode"),
+        "city": translate("PersonEditor", "City"),
+        "country": translate("PersonEditor", "Country"),
+        "phone": translate("PersonEditor", "Phone"),
+        "mobile": translate("PersonEditor", "Mobile"),
+        "email": translate("PersonEditor", "Email"),
+        "email_newsletter": translate("PersonEditor", "Use e-mail for Newsletter"),
+        "email_invoicing": translate("PersonEditor", "Use e-mail for Invoicing"),
+        "location_id": translate("PersonEditor", "Location"),
+        "group_id": translate("PersonEditor", "Usergroup"),
+        "language_id": translate("PersonEditor", "Language"),
+        "team_id": translate("PersonEditor", "Team"),
+        "hourly_cost": translate("PersonEditor", "Hourly Cost"),
+        "login": translate("PersonEditor", "Login"),
+        "password": translate("PersonEditor", "Password"),
+        "password_confirm": translate("PersonEditor", "Confirm"),
+        "visible": translate("PersonEditor", "Visible in the suite's apps"),
+        "access_planning": translate("PersonEditor", "Planning"),
+        "access_notifications": translate("PersonEditor", "Notifications"),
+        "access_inspection": translate("PersonEditor", "Inspection"),
+        "access_webservice": translate("PersonEditor", "Webservice"),
+        "access_courtesy_car": translate("PersonEditor", "Courtesy Car"),
+        "access_reception": translate("PersonEditor", "Reception"),
     }
 
 
@@ -65,17 +64,27 @@ def password_help(record: PersonRecord | None, editable: bool) -> tuple[tuple[st
     if not editable:  # no advice on what a read-only user cannot do
         return ("", ""), ""
     if record is not None and record.has_password:
-        hint = _t(
+        hint = translate(
+            "PersonEditor",
             "Leave empty to keep the current password. A new password removes this "
-            "person's trusted IP addresses."
+            "person's trusted IP addresses.",
         )
-        return (_t("unchanged"), _t("unchanged")), hint
+        return (
+            translate("PersonEditor", "unchanged"),
+            translate("PersonEditor", "unchanged"),
+        ), hint
     hint = (
-        _t("A new person who gets a login needs a password of at least 8 characters.")
+        translate(
+            "PersonEditor",
+            "A new person who gets a login needs a password of at least 8 characters.",
+        )
         if record is None
-        else _t("No password yet: give one to let this person sign in.")
+        else translate("PersonEditor", "No password yet: give one to let this person sign in.")
     )
-    return (_t("at least 8 characters"), _t("the same again")), hint
+    return (
+        translate("PersonEditor", "at least 8 characters"),
+        translate("PersonEditor", "the same again"),
+    ), hint
 
 
 def fit_placeholder(combo: QComboBox, placeholder: str) -> None:
@@ -84,6 +93,15 @@ def fit_placeholder(combo: QComboBox, placeholder: str) -> None:
     per_char = max(metrics.horizontalAdvance("x"), 1)
     needed = -(-metrics.horizontalAdvance(placeholder) // per_char) + 2
     combo.setMinimumContentsLength(max(10, needed))
+
+
+def relabel(label: QLabel, text: str) -> None:
+    """A form row's label in another language; its input's name for screen readers follows
+    when it was the label's (``label_fields``)."""
+    buddy = label.buddy()
+    if buddy is not None and buddy.accessibleName() == label.text().replace("&", ""):
+        buddy.setAccessibleName(text.replace("&", ""))
+    label.setText(text)
 
 
 def align_labels(*layouts: QFormLayout) -> None:

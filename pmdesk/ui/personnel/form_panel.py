@@ -12,35 +12,46 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QScrollArea, QVB
 from pmdesk.ui.icons import icon
 from pmdesk.ui.personnel.form import PersonEditor
 from pmdesk.ui.scrolling import follow_focus
+from pmdesk.ui.translation import Retranslating
 from pmdesk.ui.widgets import BusyIndicator, MessageLabel, make_danger, make_primary
 
 
-class PersonFormPanel(QWidget):
+class PersonFormPanel(Retranslating, QWidget):
     """The form (``editor``) with ``save_button``, ``delete_button`` and ``busy`` below it."""
 
     def __init__(self, *, can_edit: bool, parent: QWidget) -> None:
         super().__init__(parent)
+        self._can_edit = can_edit
         self.editor = PersonEditor(self)
         self.editor.set_editable(can_edit)
-        self._build_scroll(can_edit)
+        self._build_scroll()
         self.busy = BusyIndicator(self)
-        self.save_button = make_primary(QPushButton(icon("save-light"), self.tr("Save"), self))
+        self.save_button = make_primary(QPushButton(icon("save-light"), "", self))
         self.save_button.setObjectName("saveButton")
-        self.delete_button = make_danger(QPushButton(icon("delete"), self.tr("Delete"), self))
+        self.delete_button = make_danger(QPushButton(icon("delete"), "", self))
         self.delete_button.setObjectName("deleteButton")
         # Said once, above the form: a greyed form alone did not tell why nothing could change.
         self.view_only_message = MessageLabel(self)
         self.view_only_message.setObjectName("viewOnlyMessage")
-        if not can_edit:
+        self._layout_panel()
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        self.save_button.setText(self.tr("Save"))
+        self.delete_button.setText(self.tr("Delete"))
+        if not self._can_edit:
             self.view_only_message.show_notice(
                 self.tr(
                     "View only: you have Read rights on Maintenance. Changing people needs "
                     "Edit rights (System → Permissions)."
                 )
             )
-        self._layout_panel()
+        empty = self.tr("Nobody is in the personnel list yet.")
+        if self._can_edit:
+            empty += " " + self.tr("Click New to add the first person.")
+        self.empty_label.setText(empty)
 
-    def _build_scroll(self, can_edit: bool) -> None:
+    def _build_scroll(self) -> None:
         """The form and the "nobody yet" notice, in a scroll area."""
         scroll = follow_focus(QScrollArea(self))
         scroll.setObjectName("editorScroll")
@@ -51,11 +62,7 @@ class PersonFormPanel(QWidget):
         holder = QWidget(scroll)
         holder_layout = QVBoxLayout(holder)
         holder_layout.setContentsMargins(6, 12, 12, 6)
-        self.empty_label = QLabel(
-            self.tr("Nobody is in the personnel list yet.")
-            + (" " + self.tr("Click New to add the first person.") if can_edit else ""),
-            holder,
-        )
+        self.empty_label = QLabel(holder)
         self.empty_label.setObjectName("personnelEmpty")
         self.empty_label.setProperty("role", "muted")
         self.empty_label.setWordWrap(True)

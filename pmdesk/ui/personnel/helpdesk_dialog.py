@@ -24,7 +24,9 @@ from PySide6.QtWidgets import (
 from pmdesk.core import helpdesk
 from pmdesk.core.helpdesk import IssuedCode
 from pmdesk.ui.icons import app_icon
+from pmdesk.ui.personnel.form_fields import relabel
 from pmdesk.ui.system.common import local_time
+from pmdesk.ui.translation import Retranslating, localize
 from pmdesk.ui.widgets import (
     BusyIndicator,
     FieldBox,
@@ -36,7 +38,7 @@ from pmdesk.ui.widgets import (
 )
 
 
-class HelpdeskCodeDialog(WrappingDialog):
+class HelpdeskCodeDialog(Retranslating, WrappingDialog):
     """``issue_requested(reason, minutes)`` when Issue code is clicked (the page issues it and
     calls ``show_code`` or ``set_errors``)."""
 
@@ -45,51 +47,68 @@ class HelpdeskCodeDialog(WrappingDialog):
     def __init__(self, name: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("helpdeskCodeDialog")
-        self.setWindowTitle(self.tr("Issue helpdesk code"))
         self.setWindowIcon(app_icon())
         self.setMinimumWidth(480)
         self.name = name
+        self._issued: IssuedCode | None = None
+        self._errors: Mapping[str, str] = {}  # the core's, shown in the app's language
         self.pages = QStackedWidget(self)
         self.pages.addWidget(self._ask_page())
         self.pages.addWidget(self._code_page())
         layout = QVBoxLayout(self)
         layout.addWidget(self.pages)
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        self.setWindowTitle(self.tr("Issue helpdesk code"))
+        self.intro.setText(
+            self.tr(
+                "A one-time sign-in code for {name}, to read out over the phone. It works "
+                "once, in the code step after their password, also while e-mail or SMS is "
+                "down. A new code replaces the one issued before."
+            ).format(name=self.name)
+        )
+        self.reason_edit.setPlaceholderText(self.tr("e.g. Ticket 4711: phone lost"))
+        self.minutes_spin.setSuffix(self.tr(" min"))
+        relabel(self.reason_label, self.tr("&Reason or ticket"))
+        relabel(self.minutes_label, self.tr("&Valid for"))
+        self.issue_button.setText(self.tr("Issue code"))
+        self.code_label.setAccessibleName(self.tr("Helpdesk code"))
+        self.copy_button.setText(self.tr("&Copy"))
+        self.close_button.setText(self.tr("Close"))
+        self._show_errors(focus=False)
+        if self._issued is not None:
+            self._show_texts(self._issued)
 
     # ----- the question ---------------------------------------------------------------
 
     def _ask_page(self) -> QWidget:
         page = QWidget(self)
-        intro = hint_label(
-            self.tr(
-                "A one-time sign-in code for {name}, to read out over the phone. It works "
-                "once, in the code step after their password, also while e-mail or SMS is "
-                "down. A new code replaces the one issued before."
-            ).format(name=self.name),
-            page,
-        )
+        self.intro = intro = hint_label("", page)
         self.reason_edit = QLineEdit(page)
         self.reason_edit.setObjectName("helpdeskReason")
         self.reason_edit.setMaxLength(helpdesk.MAX_REASON)
-        self.reason_edit.setPlaceholderText(self.tr("e.g. Ticket 4711: phone lost"))
         self.minutes_spin = QSpinBox(page)
         self.minutes_spin.setObjectName("helpdeskMinutes")
         self.minutes_spin.setRange(helpdesk.MIN_MINUTES, helpdesk.MAX_MINUTES)
         self.minutes_spin.setValue(helpdesk.DEFAULT_MINUTES)
-        self.minutes_spin.setSuffix(self.tr(" min"))
         self.boxes = {
             "reason": FieldBox(self.reason_edit, page),
             "minutes": FieldBox(self.minutes_spin, page),
         }
         form = QFormLayout()
         form.setVerticalSpacing(8)
-        form.addRow(self.tr("&Reason or ticket"), self.boxes["reason"])
-        form.addRow(self.tr("&Valid for"), self.boxes["minutes"])
+        # Texts before label_fields: it names each input after its label.
+        self.reason_label = QLabel(self.tr("&Reason or ticket"), page)
+        self.minutes_label = QLabel(self.tr("&Valid for"), page)
+        form.addRow(self.reason_label, self.boxes["reason"])
+        form.addRow(self.minutes_label, self.boxes["minutes"])
         label_fields(form)
         self.message = MessageLabel(page)
         self.busy = BusyIndicator(page)
         buttons = QDialogButtonBox(page)
         self.issue_button = make_primary(
-            buttons.addButton(self.tr("Issue code"), QDialogButtonBox.ButtonRole.AcceptRole)
+            buttons.addButton("", QDialogButtonBox.ButtonRole.AcceptRole)
         )
         self.issue_button.setObjectName("issueCodeButton")
         buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
@@ -118,12 +137,17 @@ class HelpdeskCodeDialog(WrappingDialog):
 
     def set_errors(self, errors: Mapping[str, str]) -> Sequence[str]:
         """Each message next to its field (what was typed stays); returns the others."""
+        self._errors = dict(errors)
+        return self._show_errors(focus=True)
+
+    def _show_errors(self, *, focus: bool) -> list[str]:
+        shown = {name: localize(text) for name, text in self._errors.items()}
         for name, box in self.boxes.items():
-            box.set_error(errors.get(name))
-        first = next((name for name in self.boxes if errors.get(name)), None)
-        if first is not None:
+            box.set_error(shown.get(name))
+        first = next((name for name in self.boxes if shown.get(name)), None)
+        if focus and first is not None:
             self.boxes[first].editor.setFocus()
-        return [text for name, text in errors.items() if name not in self.boxes]
+        return [text for name, text in shown.items() if name not in self.boxes]
 
     # ----- the code, once -------------------------------------------------------------
 
@@ -133,7 +157,6 @@ class HelpdeskCodeDialog(WrappingDialog):
         self.read_out_label.setWordWrap(True)
         self.code_label = QLabel(page)
         self.code_label.setObjectName("helpdeskCode")
-        self.code_label.setAccessibleName(self.tr("Helpdesk code"))
         self.code_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.code_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         font = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
@@ -143,11 +166,11 @@ class HelpdeskCodeDialog(WrappingDialog):
         self.code_label.setFont(font)
         self.code_label.setMinimumHeight(72)
         self.expiry_label = hint_label("", page)
-        self.copy_button = QPushButton(self.tr("&Copy"), page)
+        self.copy_button = QPushButton(page)
         self.copy_button.setObjectName("copyCodeButton")
         self.copy_button.setAutoDefault(False)
         self.copy_button.clicked.connect(self._copy)
-        self.close_button = make_primary(QPushButton(self.tr("Close"), page))
+        self.close_button = make_primary(QPushButton(page))
         self.close_button.setObjectName("closeCodeButton")
         self.close_button.clicked.connect(self.accept)
         buttons = QHBoxLayout()
@@ -164,12 +187,19 @@ class HelpdeskCodeDialog(WrappingDialog):
         return page
 
     def show_code(self, issued: IssuedCode) -> None:
+        self._issued = issued
+        self._show_texts(issued)
+        self.code_label.setText(issued.grouped)
+        self.pages.setCurrentIndex(1)
+        self.close_button.setDefault(True)
+        self.close_button.setFocus()
+
+    def _show_texts(self, issued: IssuedCode) -> None:
         self.read_out_label.setText(
             self.tr("Read this code out to {name} ({login}):").format(
                 name=self.name, login=issued.login
             )
         )
-        self.code_label.setText(issued.grouped)
         replaced = self.tr(" It replaces the code issued before.") if issued.replaced else ""
         self.expiry_label.setText(
             self.tr(
@@ -177,9 +207,6 @@ class HelpdeskCodeDialog(WrappingDialog):
                 "this window."
             ).format(time=local_time(issued.expires_at), replaced=replaced)
         )
-        self.pages.setCurrentIndex(1)
-        self.close_button.setDefault(True)
-        self.close_button.setFocus()
 
     def _copy(self) -> None:
         clipboard = QGuiApplication.clipboard()
@@ -188,4 +215,5 @@ class HelpdeskCodeDialog(WrappingDialog):
     def done(self, result: int) -> None:
         """Closing forgets the code (Close, Escape or the window's close button)."""
         self.code_label.clear()
+        self._issued = None
         super().done(result)

@@ -24,6 +24,8 @@ from pmdesk.ui.errors import error_text
 from pmdesk.ui.icons import icon
 from pmdesk.ui.lists import list_table, reload_button, search_box
 from pmdesk.ui.personnel.model import COLUMNS, PersonnelModel
+from pmdesk.ui.system.common import local_number
+from pmdesk.ui.translation import Retranslating
 from pmdesk.ui.widgets import MessageLabel, make_primary
 
 ROW_HEIGHT = 26
@@ -31,7 +33,7 @@ SEARCH_DELAY_MS = 250
 COLUMN_WIDTHS = (120, 105, 70, 90, 190, 110, 70)
 
 
-class PersonnelList(QWidget):
+class PersonnelList(Retranslating, QWidget):
     """The search row, the staff list and its count (see the module's docstring)."""
 
     def __init__(
@@ -45,26 +47,40 @@ class PersonnelList(QWidget):
     ) -> None:
         super().__init__(parent)
         self.model = model
+        self._counted = False  # the count line is shown (and follows the language)
         self._build(can_edit, reload, new)
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        self.search_edit.setPlaceholderText(self.tr("Search name, number, login or e-mail"))
+        self.search_edit.setAccessibleName(self.tr("Search personnel"))
+        self.search_edit.setAccessibleDescription(self.search_edit.placeholderText())
+        self.new_button.setText(self.tr("New"))
+        self.refresh_button.setToolTip(self.tr("Reload the list (F5)"))
+        self.refresh_button.setAccessibleName(self.tr("Reload the list"))
+        self.table.setAccessibleName(self.tr("Personnel"))
+        self.model.retranslate()
+        self._fit_columns()
+        if self._counted:
+            self.show_count()
 
     def _build(self, can_edit: bool, reload: Callable[[], None], new: Callable[[], None]) -> None:
         self.search_edit, self.search_timer = search_box(
             self,
             "searchEdit",
-            self.tr("Search name, number, login or e-mail"),
+            "",
             SEARCH_DELAY_MS,
             self.apply_search,
-            label=self.tr("Search personnel"),
         )
-        self.new_button = make_primary(QPushButton(icon("add-light"), self.tr("New"), self))
+        self.new_button = make_primary(QPushButton(icon("add-light"), "", self))
         self.new_button.setObjectName("newButton")
         self.new_button.setEnabled(can_edit)
         self.new_button.clicked.connect(lambda _checked=False: new())
         self.refresh_button = reload_button(
             self,
             "refreshButton",
-            self.tr("Reload the list (F5)"),
-            self.tr("Reload the list"),
+            "",
+            "",
             reload,
         )
         self._build_table()
@@ -95,7 +111,6 @@ class PersonnelList(QWidget):
             ROW_HEIGHT,
             QAbstractItemView.SelectionMode.SingleSelection,
         )
-        self.table.setAccessibleName(self.tr("Personnel"))
         self.table.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
@@ -106,6 +121,14 @@ class PersonnelList(QWidget):
         for column, width in enumerate(COLUMN_WIDTHS):
             header.resizeSection(column, width)
         header.setSortIndicator(0, Qt.SortOrder.AscendingOrder)
+
+    def _fit_columns(self) -> None:
+        """Each column at least as wide as its title in the app's language, with its arrow."""
+        header = self.table.horizontalHeader()
+        metrics = header.fontMetrics()
+        for column, width in enumerate(COLUMN_WIDTHS):
+            title = str(self.model.headerData(column, Qt.Orientation.Horizontal) or "")
+            header.resizeSection(column, max(width, metrics.horizontalAdvance(title) + 32))
 
     # ----- search and sort ----------------------------------------------------------------
 
@@ -136,16 +159,19 @@ class PersonnelList(QWidget):
     def show_count(self) -> None:
         """How many people there are, or match the search."""
         self.message.clear_message()
+        self._counted = True
         total = self.model.total
         if self.model.search:
             text = (
                 self.tr("1 person matches")
                 if total == 1
-                else self.tr("{n} people match").format(n=f"{total:,}")
+                else self.tr("{n} people match").format(n=local_number(total))
             )
         else:
             text = (
-                self.tr("1 person") if total == 1 else self.tr("{n} people").format(n=f"{total:,}")
+                self.tr("1 person")
+                if total == 1
+                else self.tr("{n} people").format(n=local_number(total))
             )
         self.count_label.setText(text)
 

@@ -46,8 +46,7 @@ class Column:
     sort_key: str | None
 
 
-def _t(text: str) -> str:
-    return QCoreApplication.translate("PersonnelModel", text)
+translate = QCoreApplication.translate
 
 
 # Titles are marked for translation here and translated when shown (headerData).
@@ -323,6 +322,13 @@ class PersonnelModel(ReadOnlyTableModel):
             return False
         return person.locked_until > datetime.now(UTC) + self._clock_offset
 
+    def retranslate(self) -> None:
+        """The language changed: the view asks for the titles and the loaded cells again."""
+        self.headerDataChanged.emit(Qt.Orientation.Horizontal, 0, len(COLUMNS) - 1)
+        if self._total:
+            last = self.index(self._total - 1, len(COLUMNS) - 1)
+            self.dataChanged.emit(self.index(0, 0), last)
+
     # ----- QAbstractTableModel ------------------------------------------------------------
 
     def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
@@ -336,9 +342,11 @@ class PersonnelModel(ReadOnlyTableModel):
     ) -> Any:
         if orientation == Qt.Orientation.Horizontal and 0 <= section < len(COLUMNS):
             if role == Qt.ItemDataRole.DisplayRole:
-                return _t(COLUMNS[section].title)
+                return translate("PersonnelModel", COLUMNS[section].title)
             if role == Qt.ItemDataRole.ToolTipRole and COLUMNS[section].sort_key:
-                return _t("Click to sort by {column}").format(column=_t(COLUMNS[section].title))
+                return translate("PersonnelModel", "Click to sort by {column}").format(
+                    column=translate("PersonnelModel", COLUMNS[section].title)
+                )
         if orientation == Qt.Orientation.Vertical and role == Qt.ItemDataRole.DisplayRole:
             return section + 1
         return None
@@ -364,11 +372,13 @@ class PersonnelModel(ReadOnlyTableModel):
         if column == LOCKED_COLUMN:
             locked = self.is_locked(person)
             if role == Qt.ItemDataRole.DisplayRole:
-                return _t("Locked") if locked else ""
+                return translate("PersonnelModel", "Locked") if locked else ""
             if role == Qt.ItemDataRole.DecorationRole:
                 return self._lock_icon if locked else None
             if role == Qt.ItemDataRole.ToolTipRole and locked and person.locked_until:
-                return _t("Locked until {time}").format(time=local_time(person.locked_until))
+                return translate("PersonnelModel", "Locked until {time}").format(
+                    time=local_time(person.locked_until)
+                )
             return None
         if role == Qt.ItemDataRole.DisplayRole:
             return str(getattr(person, COLUMNS[column].attribute) or "")

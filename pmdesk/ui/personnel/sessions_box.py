@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -18,13 +18,29 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from pmdesk.core.i18n import Text
 from pmdesk.ui.system.common import local_time
+from pmdesk.ui.translation import Retranslating, localize
 
 if TYPE_CHECKING:
     from pmdesk.core.sessions import SessionRow
 
 
-class PersonSessions(QWidget):
+#: The core's names of the kinds of session (``SessionRow.kind_label``), translated when shown.
+KIND_LABELS = (
+    QT_TRANSLATE_NOOP("PersonSessions", "Desktop app"),
+    QT_TRANSLATE_NOOP("PersonSessions", "Command line"),
+)
+
+
+def kind_text(label: str) -> str:
+    """A session's kind in the app's language (the core's sentence, or one of KIND_LABELS)."""
+    if isinstance(label, Text):
+        return localize(label)
+    return QCoreApplication.translate("PersonSessions", label)
+
+
+class PersonSessions(Retranslating, QWidget):
     """Where the person is signed in (desktop app, command line); ``end_requested`` when End
     sessions is clicked (the page asks and ends them)."""
 
@@ -32,14 +48,11 @@ class PersonSessions(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.sessions_title = QLabel(self.tr("Open sessions"), self)
+        self._shown: tuple[Sequence[SessionRow] | None, bool] | None = None
+        self.sessions_title = QLabel(self)
         self.sessions_title.setProperty("role", "muted")
         self.sessions_table = QTableWidget(0, 4, self)
         self.sessions_table.setObjectName("sessionsTable")
-        self.sessions_table.setAccessibleName(self.tr("Open sessions"))
-        self.sessions_table.setHorizontalHeaderLabels(
-            [self.tr("Where"), self.tr("Address"), self.tr("Workstation"), self.tr("Last used")]
-        )
         self.sessions_table.verticalHeader().hide()
         self.sessions_table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.sessions_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -51,15 +64,12 @@ class PersonSessions(QWidget):
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         self.sessions_table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         self.sessions_table.verticalHeader().setDefaultSectionSize(26)
-        self.sessions_empty = QLabel(self.tr("No open sessions."), self)
+        self.sessions_empty = QLabel(self)
         self.sessions_empty.setObjectName("sessionsEmpty")
         self.sessions_empty.setProperty("role", "muted")
-        self.end_sessions_button = QPushButton(self.tr("End sessions"), self)
+        self.end_sessions_button = QPushButton(self)
         self.end_sessions_button.setObjectName("endSessionsButton")
         self.end_sessions_button.setAutoDefault(False)
-        self.end_sessions_button.setToolTip(
-            self.tr("Sign this person out everywhere: desktop apps and the command line")
-        )
         self.end_sessions_button.clicked.connect(self.end_requested)
         top = QHBoxLayout()
         top.setContentsMargins(0, 0, 0, 0)
@@ -73,15 +83,31 @@ class PersonSessions(QWidget):
         layout.setSpacing(4)
         layout.addLayout(top)
         layout.addWidget(self.sessions_table)
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        self.sessions_title.setText(self.tr("Open sessions"))
+        self.sessions_table.setAccessibleName(self.tr("Open sessions"))
+        self.sessions_table.setHorizontalHeaderLabels(
+            [self.tr("Where"), self.tr("Address"), self.tr("Workstation"), self.tr("Last used")]
+        )
+        self.sessions_empty.setText(self.tr("No open sessions."))
+        self.end_sessions_button.setText(self.tr("End sessions"))
+        self.end_sessions_button.setToolTip(
+            self.tr("Sign this person out everywhere: desktop apps and the command line")
+        )
+        if self._shown is not None:
+            self.show_rows(self._shown[0], can_end=self._shown[1])
 
     def show_rows(self, rows: Sequence[SessionRow] | None, *, can_end: bool) -> None:
         """This person's open sessions (None: not shown, e.g. a new person)."""
+        self._shown = (rows, can_end)
         self.setVisible(rows is not None)
         rows = rows or []
         self.sessions_table.setRowCount(len(rows))
         for r, session in enumerate(rows):
             cells = [
-                self.tr(session.kind_label),
+                kind_text(session.kind_label),
                 session.address or self.tr("unknown"),
                 session.workstation + (f" ({session.os_user})" if session.os_user else ""),
                 local_time(session.last_used_at),

@@ -20,25 +20,23 @@ from PySide6.QtWidgets import (
 
 from pmdesk.ui.icons import icon
 from pmdesk.ui.system.common import local_time
+from pmdesk.ui.translation import Retranslating
 from pmdesk.ui.widgets import hint_label
 
 if TYPE_CHECKING:
     from pmdesk.core.trusted_ip_row import TrustedIpRow
 
 
-class PersonTrustedIps(QGroupBox):
+class PersonTrustedIps(Retranslating, QGroupBox):
     """``remove_requested(ids)`` when a red icon is clicked; the page asks and removes."""
 
     remove_requested = Signal(object)  # list of trusted-IP ids
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(self.tr("Trusted IP addresses"), parent)
+        super().__init__(parent)
+        self._shown: tuple[Sequence[TrustedIpRow], bool, QWidget] | None = None
         self.ip_table = QTableWidget(0, 4, self)
         self.ip_table.setObjectName("trustedIpTable")
-        self.ip_table.setAccessibleName(self.tr("Trusted IP addresses"))
-        self.ip_table.setHorizontalHeaderLabels(
-            [self.tr("IP"), self.tr("Creation Date"), self.tr("Expires"), ""]
-        )
         self.ip_table.verticalHeader().hide()
         self.ip_table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.ip_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -53,31 +51,42 @@ class PersonTrustedIps(QGroupBox):
         header.resizeSection(3, 36)
         self.ip_table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         self.ip_table.verticalHeader().setDefaultSectionSize(30)
-        self.ip_empty = QLabel(
-            self.tr(
-                "No trusted addresses: this person enters a code at "
-                "every login while two-step authentication is on."
-            ),
-            self,
-        )
+        self.ip_empty = QLabel(self)
         self.ip_empty.setObjectName("ipEmpty")
         self.ip_empty.setProperty("role", "muted")
         self.ip_empty.setWordWrap(True)
         ip_layout = QVBoxLayout(self)
         ip_layout.addWidget(self.ip_table)
         ip_layout.addWidget(self.ip_empty)
-        ip_layout.addWidget(
-            hint_label(
-                self.tr(
-                    "Click the red icon to remove an address trusted by mistake (a home "
-                    "network, say): logins from there need a security code again."
-                ),
-                self,
+        self.ip_hint = hint_label("", self)
+        ip_layout.addWidget(self.ip_hint)
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        self.setTitle(self.tr("Trusted IP addresses"))
+        self.ip_table.setAccessibleName(self.tr("Trusted IP addresses"))
+        self.ip_table.setHorizontalHeaderLabels(
+            [self.tr("IP"), self.tr("Creation Date"), self.tr("Expires"), ""]
+        )
+        self.ip_empty.setText(
+            self.tr(
+                "No trusted addresses: this person enters a code at "
+                "every login while two-step authentication is on."
             )
         )
+        self.ip_hint.setText(
+            self.tr(
+                "Click the red icon to remove an address trusted by mistake (a home "
+                "network, say): logins from there need a security code again."
+            )
+        )
+        if self._shown is not None:
+            rows, can_remove, after = self._shown
+            self.show_rows(rows, can_remove=can_remove, after=after)
 
     def show_rows(self, rows: Sequence[TrustedIpRow], *, can_remove: bool, after: QWidget) -> None:
         """The addresses, each with a red remove button; Tab reaches them after ``after``."""
+        self._shown = (rows, can_remove, after)
         self.ip_table.setRowCount(len(rows))
         previous = after
         for r, row in enumerate(rows):

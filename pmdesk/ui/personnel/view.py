@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from itertools import pairwise
 from typing import TYPE_CHECKING
@@ -25,6 +25,8 @@ from pmdesk.ui.personnel.form_panel import PersonFormPanel
 from pmdesk.ui.personnel.list_panel import SEARCH_DELAY_MS as SEARCH_DELAY_MS  # bench reads it
 from pmdesk.ui.personnel.list_panel import PersonnelList
 from pmdesk.ui.personnel.model import PERSON_ID_ROLE, PersonnelModel, PersonnelSource
+from pmdesk.ui.translation import Retranslating
+from pmdesk.ui.translation import error_text as core_text
 
 if TYPE_CHECKING:
     from pmdesk.ui.page_context import PageContext
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
 LOOKUP_TABLES = frozenset({"user_groups", "locations", "languages", "teams"})
 
 
-class PersonnelPage(QWidget):
+class PersonnelPage(Retranslating, QWidget):
     def __init__(self, context: PageContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("personnelPage")
@@ -74,9 +76,13 @@ class PersonnelPage(QWidget):
         QShortcut(QKeySequence.StandardKey.Find, self, self.staff_list.focus_search)
         QShortcut(QKeySequence.StandardKey.Refresh, self, self.refresh)
 
-        self._update_buttons()
+        self.retranslate()
         self._load_lookups()
         self.model.refresh()
+
+    def retranslate(self) -> None:
+        """The parts retranslate themselves; the Delete button's tooltip is the page's."""
+        self._update_buttons()
 
     def _layout_page(self, left: QWidget, right: QWidget) -> None:
         """The list and the form side by side; Tab as the page reads."""
@@ -249,6 +255,7 @@ class PersonnelPage(QWidget):
         self.opening.run(
             self._loader(person_id),
             lambda loaded: self._show_loaded(loaded, keep_message=keep_message),
+            busy_text=self.tr("Loading…"),
         )
 
     def _not_found_on_open(self, exc: NotFound) -> None:
@@ -320,7 +327,7 @@ class PersonnelPage(QWidget):
                 return service.update(actor, person_id, version, form)
 
         self.editor.message.clear_message()
-        self.saving.run(call, self._saved)
+        self.saving.run(call, self._saved, busy_text=self.tr("Saving…"))
 
     def _saved(self, record: PersonRecord) -> None:
         self.editor.mark_saved(record)
@@ -332,7 +339,7 @@ class PersonnelPage(QWidget):
 
     def _save_conflict(self, exc: ConflictError) -> None:
         """Personnel's own conflict dialog: theirs against what is typed, field by field."""
-        self.editor.message.show_error(str(exc))
+        self.editor.message.show_error(core_text(exc))
         current = exc.current
         if isinstance(current, PersonRecord):
             self._show_conflict(current)
@@ -342,7 +349,9 @@ class PersonnelPage(QWidget):
     def _saved_person_gone(self, exc: NotFound) -> None:
         self.editor.detach()
         self.editor.message.show_error(
-            str(exc) + " " + self.tr("Your input is still here: Save adds it as a new person.")
+            core_text(exc)
+            + " "
+            + self.tr("Your input is still here: Save adds it as a new person.")
         )
         self.model.refresh()
 
@@ -355,28 +364,17 @@ class PersonnelPage(QWidget):
         self.conflict_fetching.run(lambda: service.get(actor, person_id), self._show_conflict)
 
     def _show_conflict(self, theirs: PersonRecord) -> None:
-        def finished(choice: int) -> None:
+        def closed() -> None:
             self.conflict_dialog = None
-            if choice == ConflictDialog.OVERWRITE:
-                self._save(theirs.version)
-            elif choice == ConflictDialog.RELOAD:
-                self.open_person(theirs.id)
-            else:
-                self.editor.message.show_error(
-                    self.tr(
-                        "Not saved: {name} was changed on another workstation. Your changes are "
-                        "still in the form."
-                    ).format(name=theirs.display_name)
-                )
 
         self.conflict_dialog = open_conflict_dialog(
             self,
-            self.editor.form(),
+            self.editor,
             theirs,
-            self.editor.labels,
-            self.editor.choice_name,
             can_overwrite=self.can_edit,
-            finished=finished,
+            overwrite=lambda: self._save(theirs.version),
+            reload=lambda: self.open_person(theirs.id),
+            closed=closed,
         )
 
     # ----- after Delete, Unlock, End sessions, Remove (see PersonActions) -----------------
@@ -432,7 +430,6 @@ class PersonnelPage(QWidget):
 
     def _build_operations(self) -> None:
         """One ``Operation`` per action of the page (see pmdesk.ui.ops)."""
-        tr = self.tr
         self.ops = Operations(
             self,
             self.tasks,
@@ -443,16 +440,13 @@ class PersonnelPage(QWidget):
         )
         make = self.ops.make
         self.lookups_loading = make("lookups")
-        self.opening = make(
-            "open person", busy_text=tr("Loading…"), handle={NotFound: self._not_found_on_open}
-        )
+        self.opening = make("open person", busy_text="", handle={NotFound: self._not_found_on_open})
         self.extras_loading = make("refresh person")
         self.conflict_fetching = make("conflict")
         self.saving = make(
             "save person",
-            busy_text=tr("Saving…"),
-            fields=self.editor.set_errors,
-            invalid_text=tr("Not saved: correct the fields marked in red."),
+            busy_text="",
+            fields=self._field_errors,
             handle={ConflictError: self._save_conflict, NotFound: self._saved_person_gone},
             announces={PERSONNEL},
             after_failure=self._after_save_failed,
@@ -473,6 +467,11 @@ class PersonnelPage(QWidget):
             can_edit=self.can_edit,
             can_delete=self.can_delete,
         )
+
+    def _field_errors(self, errors: Mapping[str, str]) -> list[str]:
+        """The core's messages under their fields; above the form, what to do and the rest."""
+        rest = self.editor.set_errors(errors)
+        return [self.tr("Not saved: correct the fields marked in red."), *rest]
 
     def _update_buttons(self) -> None:
         record = self.editor.record
