@@ -21,6 +21,7 @@ from PySide6.QtWidgets import QWidget
 
 from pmdesk.ui.application import application, configure_application
 from pmdesk.ui.errors import error_text
+from pmdesk.ui.languages import follow_person, start_in_workstation_language
 from pmdesk.ui.login_dialog import LoginDialog
 from pmdesk.ui.query import Query
 from pmdesk.ui.tasks import TaskManager
@@ -108,6 +109,7 @@ class Launcher(QObject):
         self.steps = Query(self, self.tasks, label="launcher")
         self.opened: Opened | None = None
         self.failure: Failure | None = None
+        start_in_workstation_language()  # before the login dialog: it shows in it
         self.login = LoginDialog(self.tasks)
         self.login.signed_in.connect(self._signed_in)
         self.login.rejected.connect(self._login_cancelled)
@@ -309,6 +311,7 @@ class Launcher(QObject):
             self._early_sign_in = signed_in
             return
         app = self.opened.app
+        follow_person(app, signed_in)  # the person's own language, when they have one
         self.login.set_busy(self.login.tr("Opening pmdesk…"))
         self.steps.run(
             lambda: load_session(app, signed_in),

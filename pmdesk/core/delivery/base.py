@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Literal, Protocol, runtime_checkable
 
 from pmdesk.core.errors import PmdeskError
+from pmdesk.core.i18n import ENGLISH
 from pmdesk.secrets import SecretStore, SecretStoreError
 
 Method = Literal["outbox", "smtp", "m365", "google", "graph", "sms", "twilio", "vonage", "cm"]
@@ -156,6 +157,9 @@ class CodeMessage:
     workstation: str
     test: bool = False
     alert: TrustAlert | None = None
+    #: The recipient's language (docs/i18n.md): the person's Personnel language, else the
+    #: workstation's; the words of the message follow it (``pmdesk.core.delivery.message``).
+    language: str = ENGLISH
 
 
 class DeliveryError(PmdeskError):
