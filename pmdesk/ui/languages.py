@@ -1,6 +1,9 @@
 """Which language the app speaks (issue 15): the workstation's, remembered in its settings for
 the login dialog, then the signed-in person's (their Personnel "Language"), and whatever the
 header's language switch chooses, saved for both.
+
+The core and the translator are imported when called: this module loads before the login
+dialog paints, when nothing of ``pmdesk.core`` may be loaded yet (tests/ui/test_app.py).
 """
 
 from __future__ import annotations
@@ -11,10 +14,8 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject
 
-from pmdesk.core.i18n import ENGLISH, language_code
 from pmdesk.ui.query import Query
 from pmdesk.ui.tasks import TaskManager
-from pmdesk.ui.translation import current_language, error_text, install_translation
 
 if TYPE_CHECKING:
     from pmdesk.bootstrap import App
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 def workstation_language() -> str:
     """The language saved in this workstation's settings (English when none can be read)."""
     from pmdesk.config import ConfigError, load_settings
+    from pmdesk.core.i18n import ENGLISH, language_code
     from pmdesk.paths import app_paths
 
     try:
@@ -38,6 +40,8 @@ def workstation_language() -> str:
 
 def start_in_workstation_language() -> str:
     """Show the app, the login dialog first, in the workstation's language; returns it."""
+    from pmdesk.ui.translation import current_language, install_translation
+
     code = workstation_language()
     if code != current_language():  # English on an English system: nothing to change
         install_translation(code)
@@ -62,6 +66,9 @@ def remember_on_workstation(app: App, code: str) -> None:
 def follow_person(app: App, signed_in: SignedIn) -> None:
     """After a sign-in: the person's own language, when they have one, is shown at once and
     remembered on the workstation."""
+    from pmdesk.core.i18n import language_code
+    from pmdesk.ui.translation import current_language, install_translation
+
     app.context.language = language_code(app.settings.language)
     if not signed_in.language:
         return
@@ -81,6 +88,8 @@ def save_for_person(
 ) -> None:
     """Save ``code`` as the signed-in person's own language, on a worker thread; ``failed``
     gets the reason, in the app's language, when it could not be saved."""
+
+    from pmdesk.ui.translation import error_text
 
     def save() -> str:
         from pmdesk.core.my_language import set_my_language

@@ -160,8 +160,8 @@ STATEMENTS: tuple[str, ...] = (
         RETURNING q.id, q.attempt, q.kind, q.method, q.destination, q.person_name,
                   q.code::text, q.valid_minutes, q.requested_from, q.workstation, q.subject,
                   q.reference, q.created_at,
-                  (SELECT l.code FROM {_S}.personnel p JOIN {_S}.languages l ON l.id = p.language_id
-                   WHERE p.id = q.person_id);
+                  (SELECT l.code::text FROM {_S}.personnel p
+                     JOIN {_S}.languages l ON l.id = p.language_id WHERE p.id = q.person_id);
     END
     $$""",
     # The first version took no step (slice 3 before delivery health); never released.
