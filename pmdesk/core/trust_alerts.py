@@ -11,7 +11,7 @@ the audit trail and swallows every failure.
 Each recipient reads it in a language: the person in their Personnel language, else the
 workstation's that trusted the address (``CoreContext.language``); the helpdesk mailbox in the
 workstation's language (English from the command line). On a hardened database the relay
-cannot know the workstation's language: the person's, else English.
+sends them, and knows no workstation: both in the person's language, else English.
 
 Alerts go by the e-mail methods and the outbox (which writes an .eml file, as for codes). With
 a text-message method there is no mailbox to send from: the alert is recorded as
