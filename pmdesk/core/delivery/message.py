@@ -264,8 +264,14 @@ def need_email(message: CodeMessage) -> str:
     """The recipient address, or DeliveryError (step "send") when there is none."""
     recipient = email_destination(message)
     if recipient is None:
-        who = message.person_name or "This person"
-        raise DeliveryError(
-            f"{who} has no usable e-mail address, so no code can be sent.", step="send"
+        text = (
+            translate(
+                "delivery", "{name} has no usable e-mail address, so no code can be sent."
+            ).format(name=message.person_name)
+            if message.person_name
+            else translate(
+                "delivery", "This person has no usable e-mail address, so no code can be sent."
+            )
         )
+        raise DeliveryError(text, step="send")
     return recipient
