@@ -8,6 +8,7 @@ import gc
 import os
 import re
 import shutil
+import sys
 import tempfile
 from collections.abc import Generator, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
@@ -210,6 +211,16 @@ def _cycles_collected_between_tests() -> Iterator[None]:
         from pmdesk.ui.main_thread_gc import collect_due
 
         collect_due()
+
+
+@pytest.fixture(autouse=True)
+def _english_between_tests() -> Iterator[None]:
+    """A test that switched the app's language (pmdesk.ui.translation) leaves it English for
+    the next, whose texts are asserted in English."""
+    yield
+    translation = sys.modules.get("pmdesk.ui.translation")
+    if translation is not None and translation.current_language() != "en-GB":
+        translation.install_translation("en-GB")
 
 
 @pytest.fixture(scope="session")

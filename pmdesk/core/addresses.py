@@ -6,6 +6,8 @@ import ipaddress
 import re
 import socket
 
+from pmdesk.core.i18n import Text, translate
+
 
 def normalise_address(raw: str | None) -> str | None:
     """Canonical text of an IP address, or None when it is not one.
@@ -64,9 +66,7 @@ def parse_address_list(text: str) -> list[Network]:
             try:
                 ipaddress.ip_address(entry)
             except ValueError:
-                raise ValueError(
-                    f"'{entry[:60]}' is not an IP address or a network (10.1.0.0/24)."
-                ) from None
+                raise ValueError(_not_a_network(entry)) from None
             network: Network = ipaddress.ip_network(normalise_address(entry) or entry)
         else:
             network = parse_network(entry)
@@ -88,10 +88,18 @@ def parse_network(entry: str) -> Network:
         try:
             loose = ipaddress.ip_network(entry, strict=False)
         except ValueError:
-            raise ValueError(
-                f"'{entry[:60]}' is not an IP address or a network (10.1.0.0/24)."
-            ) from None
-        raise ValueError(f"'{entry[:60]}' has host bits set: did you mean {loose}?") from None
+            raise ValueError(_not_a_network(entry)) from None
+        raise ValueError(
+            translate("addresses", "'{entry}' has host bits set: did you mean {network}?").format(
+                entry=entry[:60], network=str(loose)
+            )
+        ) from None
+
+
+def _not_a_network(entry: str) -> Text:
+    return translate(
+        "addresses", "'{entry}' is not an IP address or a network (10.1.0.0/24)."
+    ).format(entry=entry[:60])
 
 
 def address_list_text(networks: list[Network]) -> str:

@@ -23,6 +23,7 @@ from pmdesk.core.addresses import normalise_address
 from pmdesk.core.clock import Clock
 from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.errors import ValidationError
+from pmdesk.core.i18n import translate
 from pmdesk.core.models import AuditEvent
 from pmdesk.core.modules import SYSTEM_LOG, Action
 from pmdesk.core.permissions import require
@@ -331,7 +332,9 @@ def csv_safe(value: str) -> str:
 
 ADDRESS_FILTER_MAX_LENGTH = 45  # the longest IPv6 text (with an IPv4 tail)
 _ADDRESS_FILTER_CHARS = frozenset("0123456789abcdef.:")
-ADDRESS_FILTER_REFUSAL = "Type an IP address (192.0.2.10) or how it starts (192.0.2.)."
+ADDRESS_FILTER_REFUSAL = translate(
+    "audit", "Type an IP address (192.0.2.10) or how it starts (192.0.2.)."
+)
 
 
 def address_condition(text: str) -> ColumnElement[bool] | None:

@@ -38,7 +38,8 @@ from pmdesk.core.delivery.base import (
     Step,
     is_sms,
 )
-from pmdesk.core.errors import PmdeskError
+from pmdesk.core.errors import PmdeskError, message_of
+from pmdesk.core.i18n import Text, translate
 from pmdesk.core.login_results import (
     GENERIC_REFUSAL,
     NO_EMAIL_MESSAGE,
@@ -315,10 +316,12 @@ class LoginService:
         try:
             return self._delivery_factory(settings), None
         except (PmdeskError, SecretStoreError, OSError) as exc:
-            return None, str(exc)
+            return None, message_of(exc)
         except Exception as exc:  # a broken delivery must not make the login crash
             log.error("cannot set up code delivery: %s", type(exc).__name__)
-            return None, f"Code delivery is not set up correctly ({type(exc).__name__})."
+            return None, translate(
+                "auth", "Code delivery is not set up correctly ({error})."
+            ).format(error=type(exc).__name__)
 
     def _signed_in(
         self,
@@ -513,17 +516,21 @@ class LoginService:
             try:
                 delivery.send(pending.message)
             except (DeliveryError, SecretStoreError) as exc:
-                error = str(exc)
+                error = message_of(exc)
                 step = exc.step if isinstance(exc, DeliveryError) else "settings"
             except OSError as exc:
-                error = f"The code could not be sent: {exc.strerror or type(exc).__name__}."
+                error = translate("auth", "The code could not be sent: {error}.").format(
+                    error=exc.strerror or type(exc).__name__
+                )
             except Exception as exc:
                 log.error("code delivery failed unexpectedly: %s", type(exc).__name__)
-                error = f"The code could not be sent ({type(exc).__name__})."
+                error = translate("auth", "The code could not be sent ({error}).").format(
+                    error=type(exc).__name__
+                )
         elif error is None:
-            error = "Code delivery is not set up."
+            error = translate("auth", "Code delivery is not set up.")
         if error is not None:
-            error = error.replace(pending.message.code, "******")
+            error = _without(error, pending.message.code)
         masked = mask_destination(pending.destination) if not nowhere else ""
 
         with self._ctx.db.write_session() as s:
@@ -926,3 +933,12 @@ class LoginService:
         if not isinstance(pending, _Pending):
             return pending
         return self._deliver(pending, delivery, problem, settings.delivery.method)
+
+
+def _without(message: str, code: str) -> str:
+    """``message`` with the code hidden: a :class:`Text` stays translatable (its arguments are
+    masked; its English sentence has none of the code)."""
+    if isinstance(message, Text):
+        args = {k: _without(v, code) if isinstance(v, str) else v for k, v in message.args.items()}
+        return Text(message.context, message.source, args)
+    return message.replace(code, "******")

@@ -47,7 +47,9 @@ from pmdesk.core.errors import (
     PmdeskError,
     ValidationError,
 )
+from pmdesk.core.i18n import translate
 from pmdesk.core.probe import POSTGRES_SEARCH_PATH
+from pmdesk.core.server_messages import as_text
 
 log = logging.getLogger(__name__)
 
@@ -85,15 +87,21 @@ def parse_url(url: str | URL) -> URL:
     """Parse a database URL, mapping the short forms to the drivers pmdesk ships."""
     if isinstance(url, str) and _UNSTORABLE.search(url):
         raise InvalidDatabaseUrl(
-            "The database URL contains undecodable bytes or a NUL character; "
-            "type it again in plain text."
+            translate(
+                "db",
+                "The database URL contains undecodable bytes or a NUL character; "
+                "type it again in plain text.",
+            )
         )
     try:
         parsed = make_url(url) if isinstance(url, str) else url
     except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number…
         raise InvalidDatabaseUrl(
-            f"Not a database URL: {shorten(str(url))}. Use sqlite:///PATH, "
-            "postgresql://USER@HOST/DB or mariadb://USER@HOST/DB."
+            translate(
+                "db",
+                "Not a database URL: {url}. Use sqlite:///PATH, "
+                "postgresql://USER@HOST/DB or mariadb://USER@HOST/DB.",
+            ).format(url=shorten(str(url)))
         ) from exc
     backend, _, driver = parsed.drivername.partition("+")
     if backend == "postgres":
@@ -104,7 +112,11 @@ def parse_url(url: str | URL) -> URL:
         parsed = parsed.set(drivername=f"{backend}+pymysql")
     elif backend not in {"sqlite", "postgresql", "mysql", "mariadb"}:
         raise InvalidDatabaseUrl(
-            f"Unsupported database '{backend}': pmdesk works with SQLite, PostgreSQL and MariaDB."
+            translate(
+                "db",
+                "Unsupported database '{backend}': pmdesk works with SQLite, PostgreSQL "
+                "and MariaDB.",
+            ).format(backend=backend)
         )
     return parsed
 
@@ -120,17 +132,21 @@ def describe_for_people(url: str | URL) -> str:
     try:
         parsed = parse_url(url)
     except InvalidDatabaseUrl:
-        return "Database (unreadable address)"
+        return translate("db", "Database (unreadable address)")
     backend = parsed.drivername.partition("+")[0]
     if backend == "sqlite":
         path = sqlite_file(parsed)
-        return f"Embedded database ({path if path is not None else 'in memory'})"
+        if path is None:
+            return translate("db", "Embedded database (in memory)")
+        return translate("db", "Embedded database ({path})").format(path=str(path))
     host = parsed.host or "localhost"
     default_port = 5432 if backend == "postgresql" else 3306
     if parsed.port and parsed.port != default_port:
         host = f"{host}:{parsed.port}"
     name = "PostgreSQL" if backend == "postgresql" else "MariaDB"
-    return f"{name} on {host} / {parsed.database or '?'}"
+    return translate("db", "{engine} on {host} / {database}").format(
+        engine=name, host=host, database=parsed.database or "?"
+    )
 
 
 def sqlite_url(path: Path) -> URL:
@@ -216,7 +232,9 @@ def make_engine(
                 create_private_file(path)
             except OSError as exc:
                 raise DatabaseUnavailable(
-                    f"Cannot create the database file {shorten(str(path))}: {exc.strerror or exc}."
+                    translate("db", "Cannot create the database file {path}: {error}.").format(
+                        path=shorten(str(path)), error=str(exc.strerror or exc)
+                    )
                 ) from exc
         busy_ms = SQLITE_BUSY_TIMEOUT_MS if busy_timeout_ms is None else busy_timeout_ms
         engine = create_engine(
@@ -243,18 +261,55 @@ def make_engine(
         # The pool's rollback on return is a round trip for PyMySQL even after a COMMIT:
         # roll back only a connection still inside a transaction (_mariadb_reset).
         options["pool_reset_on_return"] = None
+    # No pre-ping on every checkout (a round trip per unit of work, several per user action):
+    # a connection back in the pool for less than PING_AFTER_IDLE_S was just used and is pinged
+    # no more (_ping_if_idle); the most recently returned one is taken first (LIFO) so that the
+    # units of work of one action find it so. TCP keepalives notice a server that vanished.
     engine = create_engine(
         parsed,
         echo=echo,
-        pool_pre_ping=True,
+        pool_use_lifo=True,
         pool_recycle=1800,
         connect_args=connect_args,
         **options,
     )
+    event.listen(engine, "checkin", _note_checkin)
+    event.listen(engine, "checkout", _ping_if_idle(engine))
     event.listen(engine, "before_cursor_execute", _refuse_unstorable)
     if backend != "postgresql":
         event.listen(engine, "reset", _mariadb_reset)
     return engine
+
+
+#: A pooled connection idle longer than this is pinged before use: long enough for the units of
+#: work of one user action to follow each other unpinged, short enough that one left from
+#: before a server restart is found dead before a statement fails on it.
+PING_AFTER_IDLE_S = 2.0
+CHECKED_IN_AT = "pmdesk_checked_in_at"
+
+
+def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
+    if record is not None:
+        record.info[CHECKED_IN_AT] = time.monotonic()
+
+
+def _ping_if_idle(engine: Engine) -> Callable[[Any, Any, Any], None]:
+    def check(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        """SQLAlchemy's ``checkout`` event: a connection idle for a while is pinged; a dead one
+        raises DisconnectionError, and the pool connects afresh (as ``pool_pre_ping`` would)."""
+        returned = record.info.get(CHECKED_IN_AT)
+        if returned is None or time.monotonic() - returned < PING_AFTER_IDLE_S:
+            return  # new (just connected) or just used
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            if engine.dialect.is_disconnect(exc, dbapi_connection, None):
+                raise DisconnectionError(str(exc)) from exc
+            raise
+        if not alive:
+            raise DisconnectionError("the connection did not answer the ping")
+
+    return check
 
 
 _SERVER_STATUS_IN_TRANS = 1  # pymysql.constants.SERVER_STATUS.SERVER_STATUS_IN_TRANS
@@ -274,9 +329,10 @@ def _mariadb_reset(dbapi_connection: Any, _record: Any, state: Any) -> None:
 # Text no engine stores as typed: PostgreSQL refuses NUL (DataError), and a lone surrogate (what
 # Python makes of undecodable bytes) cannot be encoded for any driver.
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-UNSTORABLE_TEXT = (
+UNSTORABLE_TEXT = translate(
+    "db",
     "The text contains a character that cannot be stored (NUL or an unpaired surrogate, as "
-    "left by undecodable bytes); nothing was saved."
+    "left by undecodable bytes); nothing was saved.",
 )
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
@@ -311,7 +367,9 @@ def _parameter_values(parameters: Any, executemany: bool) -> Iterator[Any]:
 
 
 def unavailable_message(url: str | URL, exc: BaseException) -> str:
-    return f"Cannot reach the database {describe_url(url)}: {first_line(exc)}"
+    return translate("db", "Cannot reach the database {url}: {error}").format(
+        url=describe_url(url), error=first_line(exc)
+    )
 
 
 def first_line(exc: BaseException) -> str:
@@ -321,7 +379,10 @@ def first_line(exc: BaseException) -> str:
 
 
 def out_of_range_message(where: str = "") -> str:
-    return f"A number is too large for the database{where}; nothing was saved. Use a smaller value."
+    return translate(
+        "db",
+        "A number is too large for the database{where}; nothing was saved. Use a smaller value.",
+    ).format(where=where)
 
 
 # PostgreSQL SQLSTATEs and MariaDB error numbers of the refusals worded on their own.
@@ -354,21 +415,23 @@ def database_problem(exc: BaseException, url: str | URL | None = None) -> str | 
     file = _sqlite_path(url)
     file_refused = "readonly database" in lowered or "unable to open database file" in lowered
     if file_refused and file is not None and not _may_write(file):
-        return (
-            f"No permission to change the database file {shorten(str(file))}: this "
+        return translate(
+            "db",
+            "No permission to change the database file {file}: this "
             "account may not write the file or its folder. Nothing was saved; ask whoever "
-            "manages this computer to give you write access."
-        )
+            "manages this computer to give you write access.",
+        ).format(file=shorten(str(file)))
     if (
         sqlstate in _READ_ONLY_SQLSTATES
         or code in _READ_ONLY_CODES
         or "readonly database" in lowered
         or "read-only" in lowered
     ):
-        return (
-            f"The database{where} is read-only here: it can be read but not changed. "
-            "Nothing was saved."
-        )
+        return translate(
+            "db",
+            "The database{where} is read-only here: it can be read but not changed. "
+            "Nothing was saved.",
+        ).format(where=where)
     if (
         sqlstate in _OUT_OF_RANGE_SQLSTATES
         or code in _OUT_OF_RANGE_CODES
@@ -376,11 +439,12 @@ def database_problem(exc: BaseException, url: str | URL | None = None) -> str | 
     ):
         return out_of_range_message(where)
     if sqlstate in _PERMISSION_SQLSTATES or code in _PERMISSION_CODES:
-        return (
-            f"The database{where} refused: this database account has no permission for it "
-            f"({detail}). Nothing was saved; ask the database administrator for the rights "
-            "pmdesk needs."
-        )
+        return translate(
+            "db",
+            "The database{where} refused: this database account has no permission for it "
+            "({detail}). Nothing was saved; ask the database administrator for the rights "
+            "pmdesk needs.",
+        ).format(where=where, detail=detail)
     return None
 
 
@@ -425,7 +489,7 @@ def server_refusal(exc: DBAPIError) -> PmdeskError | None:
     if exc.statement is None and not sqlstate.startswith("PMD"):
         return None
     diag = getattr(orig, "diag", None)
-    message = str(getattr(diag, "message_primary", None) or first_line(exc))
+    message = as_text(str(getattr(diag, "message_primary", None) or first_line(exc)))
     if sqlstate == "28000":
         return NotSignedIn(NOT_SIGNED_IN, "none")
     if sqlstate == "PMD05":
@@ -452,9 +516,9 @@ def database_error_message(url: str | URL, exc: BaseException) -> str:
         return problem
     if isinstance(exc, OperationalError | InterfaceError | OSError):
         return unavailable_message(url, exc)
-    return (
-        f"The database {describe_url(url)} refused the work: {first_line(exc)}. Nothing was saved."
-    )
+    return translate(
+        "db", "The database {url} refused the work: {error}. Nothing was saved."
+    ).format(url=describe_url(url), error=first_line(exc))
 
 
 class Database:
@@ -747,10 +811,11 @@ def is_busy(exc: OperationalError) -> bool:
 
 def busy_message(url: str | URL, busy_timeout_ms: int | None = None) -> str:
     waited = SQLITE_BUSY_TIMEOUT_MS if busy_timeout_ms is None else busy_timeout_ms
-    return (
-        f"The database {describe_url(url)} is busy: another program has kept it locked for "
-        f"more than {waited / 1000:g} seconds. Nothing was saved; try again."
-    )
+    return translate(
+        "db",
+        "The database {url} is busy: another program has kept it locked for "
+        "more than {seconds} seconds. Nothing was saved; try again.",
+    ).format(url=describe_url(url), seconds=f"{waited / 1000:g}")
 
 
 _RETRYABLE_CODES = {

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+
+from pmdesk.core.i18n import Text, translate
 
 
 class PmdeskError(Exception):
@@ -39,7 +41,9 @@ class NotSignedIn(PmdeskError):
 
 
 #: What a server that needs a session says when the connection presents none that holds.
-NOT_SIGNED_IN = "You are not signed in, or your session has ended: sign in again."
+NOT_SIGNED_IN = translate(
+    "errors", "You are not signed in, or your session has ended: sign in again."
+)
 
 
 class SchemaTooNew(PmdeskError):
@@ -51,7 +55,7 @@ class ValidationError(PmdeskError):
 
     def __init__(self, errors: Mapping[str, str]) -> None:
         self.errors = dict(errors)
-        super().__init__(" ".join(self.errors.values()))
+        super().__init__(joined(list(self.errors.values())))
 
 
 class ConflictError(PmdeskError):
@@ -72,3 +76,23 @@ class PermissionDenied(PmdeskError):
 
 class LastAdministratorError(PermissionDenied):
     """The change would leave nobody able to administer security or permissions."""
+
+
+def message_of(error: BaseException) -> str:
+    """What ``error`` says, keeping a translatable :class:`Text` (``str(error)`` would copy it
+    into a plain, English-only ``str``)."""
+    if len(error.args) == 1 and isinstance(error.args[0], str):
+        return error.args[0]
+    return str(error)
+
+
+def joined(messages: Sequence[str], separator: str = " ") -> str:
+    """Texts one after another, as one text that still translates each of them (the same
+    English as ``separator.join(messages)``)."""
+    if len(messages) == 1:
+        return messages[0]
+    if not any(isinstance(m, Text) for m in messages):
+        return separator.join(messages)
+    fields = {f"m{i}": m for i, m in enumerate(messages)}
+    pattern = separator.replace("{", "{{").replace("}", "}}").join("{" + f + "}" for f in fields)
+    return Text("errors", pattern, fields)

@@ -22,7 +22,8 @@ from sqlalchemy.orm.exc import StaleDataError
 from pmdesk.core import audit
 from pmdesk.core.audit import Event
 from pmdesk.core.context import Actor, CoreContext
-from pmdesk.core.errors import ConflictError, NotFound, PmdeskError, ValidationError
+from pmdesk.core.errors import ConflictError, NotFound, PmdeskError, ValidationError, message_of
+from pmdesk.core.i18n import translate
 from pmdesk.core.models import GroupPermission, Person, UserGroup
 from pmdesk.core.modules import MODULES, SYSTEM, Action
 from pmdesk.core.permissions import guard_administrators, require
@@ -68,11 +69,19 @@ class GroupNotEmpty(PmdeskError):
 
     def __init__(self, name: str, members: int) -> None:
         self.members = members
-        who = "1 person is" if members == 1 else f"{members} people are"
-        super().__init__(
-            f"The group '{name}' cannot be deleted: {who} still in it. Move them to another "
-            "group in Maintenance → Personnel first."
-        )
+        if members == 1:
+            message = translate(
+                "groups",
+                "The group '{name}' cannot be deleted: 1 person is still in it. Move them to "
+                "another group in Maintenance → Personnel first.",
+            )
+        else:
+            message = translate(
+                "groups",
+                "The group '{name}' cannot be deleted: {count} people are still in it. Move "
+                "them to another group in Maintenance → Personnel first.",
+            )
+        super().__init__(message.format(name=name, count=members))
 
 
 # ----- helpers usable in another transaction (CLI, first-run setup) ------------------------
@@ -110,9 +119,11 @@ _NAME_KEY_LENGTH = int(getattr(UserGroup.__table__.columns["name_key"].type, "le
 def clean_group_name(name: str) -> str:
     """1–100 characters, no control characters; raises ValidationError on the 'name' field."""
     try:
-        return clean_text(name, label="The group name", max_length=100, required=True)
+        return clean_text(
+            name, label=translate("groups", "The group name"), max_length=100, required=True
+        )
     except FieldInvalid as exc:
-        raise ValidationError({"name": str(exc)}) from exc
+        raise ValidationError({"name": message_of(exc)}) from exc
 
 
 def grid_of(s: Session, group: UserGroup) -> PermissionGrid:
@@ -165,7 +176,13 @@ class GroupService:
                 unknown.append(key)
             wanted[key] = with_implied_read(bool(read), bool(edit), bool(delete))
         if unknown:
-            raise ValidationError({"rows": f"Unknown module: {', '.join(map(str, unknown))}."})
+            raise ValidationError(
+                {
+                    "rows": translate("groups", "Unknown module: {modules}.").format(
+                        modules=", ".join(map(str, unknown))
+                    )
+                }
+            )
         with self._writing(actor, Action.EDIT) as s:
             group = _load(s, group_id)
             _check_version(group, expected_version)
@@ -266,23 +283,33 @@ class GroupService:
                 yield s
         except StaleDataError as exc:
             raise ConflictError(
-                "This group was changed on another workstation at the same moment. "
-                "Reload it and make your change again."
+                translate(
+                    "groups",
+                    "This group was changed on another workstation at the same moment. "
+                    "Reload it and make your change again.",
+                )
             ) from exc
 
 
 def _load(s: Session, group_id: int, *, lock: bool = False) -> UserGroup:
     group = s.get(UserGroup, group_id, with_for_update=lock or None)
     if group is None:
-        raise NotFound("This user group no longer exists (another workstation deleted it).")
+        raise NotFound(
+            translate(
+                "groups", "This user group no longer exists (another workstation deleted it)."
+            )
+        )
     return group
 
 
 def _check_version(group: UserGroup, expected_version: int) -> None:
     if group.version != expected_version:
         raise ConflictError(
-            f"The group '{group.name}' was changed on another workstation since you opened it. "
-            "Reload it to see the current permissions, then make your change again.",
+            translate(
+                "groups",
+                "The group '{name}' was changed on another workstation since you opened it. "
+                "Reload it to see the current permissions, then make your change again.",
+            ).format(name=group.name),
             current=group.version,
         )
 
@@ -290,7 +317,13 @@ def _check_version(group: UserGroup, expected_version: int) -> None:
 def _check_free(s: Session, name: str, own_id: int | None) -> None:
     other = find_group(s, name)
     if other is not None and other.id != own_id:
-        raise ValidationError({"name": f"There is already a group called '{other.name}'."})
+        raise ValidationError(
+            {
+                "name": translate("groups", "There is already a group called '{name}'.").format(
+                    name=other.name
+                )
+            }
+        )
 
 
 def _flush_unique(s: Session) -> None:
@@ -299,7 +332,11 @@ def _flush_unique(s: Session) -> None:
             s.flush()
     except IntegrityError as exc:
         raise ValidationError(
-            {"name": "There is already a group with this name (just created elsewhere)."}
+            {
+                "name": translate(
+                    "groups", "There is already a group with this name (just created elsewhere)."
+                )
+            }
         ) from exc
 
 

@@ -30,7 +30,8 @@ from pmdesk.core import audit, codes
 from pmdesk.core.audit import Event
 from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.db import Database
-from pmdesk.core.errors import NotFound, PermissionDenied, ValidationError
+from pmdesk.core.errors import NotFound, PermissionDenied, ValidationError, message_of
+from pmdesk.core.i18n import translate
 from pmdesk.core.models import HelpdeskCode, Person
 from pmdesk.core.modules import SYSTEM_SECURITY, Action
 from pmdesk.core.permissions import can, require
@@ -44,12 +45,15 @@ MAX_MINUTES = 480
 DEFAULT_MINUTES = 60
 MAX_REASON = 200
 
-SELF_REFUSAL = (
-    "You cannot issue a helpdesk code for yourself: it would bypass your own second factor."
+SELF_REFUSAL = translate(
+    "helpdesk",
+    "You cannot issue a helpdesk code for yourself: it would bypass your own second factor.",
 )
-NO_LOGIN = "This person has no login, so a helpdesk code would be of no use."
-REASON_REQUIRED = "A reason or ticket reference is required."
-MINUTES_RANGE = f"A helpdesk code is valid for {MIN_MINUTES} to {MAX_MINUTES} minutes."
+NO_LOGIN = translate("helpdesk", "This person has no login, so a helpdesk code would be of no use.")
+REASON_REQUIRED = translate("helpdesk", "A reason or ticket reference is required.")
+MINUTES_RANGE = translate(
+    "helpdesk", "A helpdesk code is valid for {low} to {high} minutes."
+).format(low=MIN_MINUTES, high=MAX_MINUTES)
 
 
 @dataclass(frozen=True)
@@ -115,7 +119,9 @@ def matches(typed: object, stored: str) -> bool:
 def clean_reason(value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise FieldInvalid(REASON_REQUIRED)
-    return clean_text(value, label="The reason", max_length=MAX_REASON, required=True)
+    return clean_text(
+        value, label=translate("helpdesk", "The reason"), max_length=MAX_REASON, required=True
+    )
 
 
 def clean_minutes(value: object) -> int:
@@ -137,7 +143,7 @@ def validate(reason: object, minutes: object) -> tuple[str, int]:
         try:
             clean[name] = check(value)
         except FieldInvalid as exc:
-            errors[name] = str(exc)
+            errors[name] = message_of(exc)
     if errors:
         raise ValidationError(errors)
     return str(clean["reason"]), int(str(clean["minutes"]))
@@ -292,7 +298,7 @@ def _issued_detail(minutes: int, reason: str, replaced: bool) -> str:
 def _person(s: Session, person_id: int) -> Person:
     person = s.get(Person, person_id, with_for_update=True)
     if person is None:
-        raise NotFound("This person no longer exists.")
+        raise NotFound(translate("helpdesk", "This person no longer exists."))
     if not person.login:
         raise ValidationError({"person": NO_LOGIN})
     return person

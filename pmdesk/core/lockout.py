@@ -34,6 +34,7 @@ from pmdesk.core import audit, sessions
 from pmdesk.core.audit import Event
 from pmdesk.core.clock import Clock
 from pmdesk.core.context import Actor
+from pmdesk.core.i18n import translate
 from pmdesk.core.models import LoginFailure, Person, SecuritySettings
 from pmdesk.core.people import display_name
 
@@ -337,8 +338,12 @@ def _left(until: datetime, now: datetime) -> int:
 def time_left(seconds: int) -> str:
     """How long a lock still lasts, as the list shows it: "45 s", "12 min", "3 h 5 min"."""
     if seconds < 60:
-        return f"{seconds} s"
+        return translate("lockout", "{seconds} s").format(seconds=seconds)
     minutes = (seconds + 59) // 60
     if minutes < 60:
-        return f"{minutes} min"
-    return f"{minutes // 60} h {minutes % 60} min" if minutes % 60 else f"{minutes // 60} h"
+        return translate("lockout", "{minutes} min").format(minutes=minutes)
+    if minutes % 60:
+        return translate("lockout", "{hours} h {minutes} min").format(
+            hours=minutes // 60, minutes=minutes % 60
+        )
+    return translate("lockout", "{hours} h").format(hours=minutes // 60)

@@ -12,20 +12,27 @@ from datetime import datetime
 
 from pmdesk.core.codes import RESEND_INTERVAL
 from pmdesk.core.context import Actor
+from pmdesk.core.i18n import Text, translate
 
-GENERIC_REFUSAL = "The username or password is incorrect, or the account is temporarily locked."
-NO_EMAIL_MESSAGE = (
+GENERIC_REFUSAL = translate(
+    "login_results",
+    "The username or password is incorrect, or the account is temporarily locked.",
+)
+NO_EMAIL_MESSAGE = translate(
+    "login_results",
     "Two-step authentication is on and your account has no e-mail address. "
-    "Ask an administrator to add one in Maintenance → Personnel."
+    "Ask an administrator to add one in Maintenance → Personnel.",
 )
-NO_PHONE_MESSAGE = (
+NO_PHONE_MESSAGE = translate(
+    "login_results",
     "Two-step authentication is on and your account has no mobile phone number. "
-    "Ask an administrator to add one in Maintenance → Personnel."
+    "Ask an administrator to add one in Maintenance → Personnel.",
 )
-# {seconds} is filled in when refusing.
-SIGN_IN_TOO_SOON = (
-    f"A security code was sent less than {RESEND_INTERVAL.seconds} s ago. "
-    "Sign in again in {seconds} s to get a new one."
+# {seconds} is filled in when refusing (``too_soon``), {interval} with it.
+SIGN_IN_TOO_SOON = translate(
+    "login_results",
+    "A security code was sent less than {interval} s ago. "
+    "Sign in again in {seconds} s to get a new one.",
 )
 
 
@@ -94,7 +101,7 @@ def too_soon(
     seconds = max(1, seconds_until(retry_after, now))
     return Refused(
         RefusalReason.TOO_SOON,
-        message.format(seconds=seconds),
+        message.format(seconds=seconds, interval=RESEND_INTERVAL.seconds),
         attempts_left=attempts_left,
         retry_after=retry_after,
     )
@@ -103,7 +110,11 @@ def too_soon(
 def code_voided() -> Refused:
     return Refused(
         RefusalReason.CODE_VOIDED,
-        "Too many wrong security codes: this code no longer works. Sign in again to get a new one.",
+        translate(
+            "login_results",
+            "Too many wrong security codes: this code no longer works. Sign in again to get a "
+            "new one.",
+        ),
         attempts_left=0,
     )
 
@@ -111,16 +122,25 @@ def code_voided() -> Refused:
 def wrong_code(attempts_left: int) -> Refused:
     return Refused(
         RefusalReason.WRONG_CODE,
-        "The security code is not correct. "
-        + ("1 attempt left." if attempts_left == 1 else f"{attempts_left} attempts left."),
+        _wrong_code_message(attempts_left),
         attempts_left=attempts_left,
     )
+
+
+def _wrong_code_message(attempts_left: int) -> Text:
+    if attempts_left == 1:
+        return translate("login_results", "The security code is not correct. 1 attempt left.")
+    return translate(
+        "login_results", "The security code is not correct. {count} attempts left."
+    ).format(count=attempts_left)
 
 
 def code_expired(attempts_left: int) -> Refused:
     return Refused(
         RefusalReason.CODE_EXPIRED,
-        "The security code has expired. Send a new code, or sign in again.",
+        translate(
+            "login_results", "The security code has expired. Send a new code, or sign in again."
+        ),
         attempts_left=max(0, attempts_left),
     )
 
@@ -128,15 +148,20 @@ def code_expired(attempts_left: int) -> Refused:
 def invalid_challenge(why: str) -> Refused:
     """The sentence for a login attempt that cannot take a code; ``why`` as audited."""
     if why == "already used":
-        message = "This security code has already been used. Sign in again."
+        message = translate(
+            "login_results", "This security code has already been used. Sign in again."
+        )
     elif why == REPLACED:
-        message = (
+        message = translate(
+            "login_results",
             "This login attempt was replaced by a newer sign-in. "
-            "Use the newest code, or sign in again."
+            "Use the newest code, or sign in again.",
         )
     else:
-        message = "This login attempt is no longer valid. Sign in again."
+        message = translate(
+            "login_results", "This login attempt is no longer valid. Sign in again."
+        )
     return Refused(RefusalReason.INVALID_CHALLENGE, message)
 
 
-RESEND_TOO_SOON = "A new code can be sent in {seconds} s."
+RESEND_TOO_SOON = translate("login_results", "A new code can be sent in {seconds} s.")

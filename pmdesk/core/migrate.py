@@ -28,6 +28,7 @@ from pmdesk.core.db import (
     unavailable_message,
 )
 from pmdesk.core.errors import DatabaseRefused, DatabaseUnavailable, SchemaTooNew
+from pmdesk.core.i18n import translate
 from pmdesk.core.revisions import MIGRATIONS_DIR, head_from_files
 from pmdesk.core.server import grants as server_grants
 from pmdesk.core.server import install as server_install
@@ -102,8 +103,11 @@ def _refuse_newer(connection: Connection) -> None:
     known = {rev.revision for rev in script.walk_revisions()}
     if current not in known:
         raise SchemaTooNew(
-            f"This database was upgraded by a newer pmdesk (schema {current}). "
-            "Install the newer pmdesk on this workstation; this version cannot use it safely."
+            translate(
+                "migrate",
+                "This database was upgraded by a newer pmdesk (schema {schema}). Install the "
+                "newer pmdesk on this workstation; this version cannot use it safely.",
+            ).format(schema=current)
         )
 
 
@@ -123,7 +127,9 @@ def _migration_lock(connection: Connection, backend: str) -> Iterator[None]:
         ).scalar()
         connection.commit()
         if got != 1:
-            raise DatabaseUnavailable("Another workstation is upgrading the database; try again.")
+            raise DatabaseUnavailable(
+                translate("migrate", "Another workstation is upgrading the database; try again.")
+            )
         try:
             yield
         finally:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from pmdesk.core.i18n import translate
+
 
 class Action(StrEnum):
     READ = "read"
@@ -18,19 +20,21 @@ class Module:
     name: str
 
 
-JOB = Module("job", "Job")
-INVOICING = Module("invoicing", "Invoicing")
-WORKSHOP = Module("workshop", "Workshop")
-MAINTENANCE = Module("maintenance", "Maintenance")
-PLANNING = Module("planning", "Planning")
-CAR_FLEET = Module("car_fleet", "Car Fleet")
-REPORT = Module("report", "Report")
-SYSTEM = Module("system", "System")
-SYSTEM_CUSTOM_FIELDS = Module("system.custom_fields", "System → Custom Fields")
-SYSTEM_LOG = Module("system.log", "System → Log")
-SYSTEM_SHORTCUT = Module("system.shortcut", "System → Shortcut")
-SYSTEM_VAULT = Module("system.vault", "System → Vault")
-SYSTEM_SECURITY = Module("system.security", "System → Security")
+JOB = Module("job", translate("modules", "Job"))
+INVOICING = Module("invoicing", translate("modules", "Invoicing"))
+WORKSHOP = Module("workshop", translate("modules", "Workshop"))
+MAINTENANCE = Module("maintenance", translate("modules", "Maintenance"))
+PLANNING = Module("planning", translate("modules", "Planning"))
+CAR_FLEET = Module("car_fleet", translate("modules", "Car Fleet"))
+REPORT = Module("report", translate("modules", "Report"))
+SYSTEM = Module("system", translate("modules", "System"))
+SYSTEM_CUSTOM_FIELDS = Module(
+    "system.custom_fields", translate("modules", "System → Custom Fields")
+)
+SYSTEM_LOG = Module("system.log", translate("modules", "System → Log"))
+SYSTEM_SHORTCUT = Module("system.shortcut", translate("modules", "System → Shortcut"))
+SYSTEM_VAULT = Module("system.vault", translate("modules", "System → Vault"))
+SYSTEM_SECURITY = Module("system.security", translate("modules", "System → Security"))
 
 MODULES: tuple[Module, ...] = (
     JOB,

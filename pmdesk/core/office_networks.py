@@ -24,7 +24,8 @@ from pmdesk.core import audit
 from pmdesk.core.addresses import Network, address_list_text, normalise_address, parse_network
 from pmdesk.core.audit import Event
 from pmdesk.core.context import Actor, CoreContext
-from pmdesk.core.errors import NotFound, ValidationError
+from pmdesk.core.errors import NotFound, ValidationError, message_of
+from pmdesk.core.i18n import Text, translate
 from pmdesk.core.models import OfficeNetwork, SecuritySettings, TrustedIp
 from pmdesk.core.modules import SYSTEM_SECURITY, Action
 from pmdesk.core.permissions import require
@@ -37,13 +38,19 @@ TRUST_POLICIES = (ANYWHERE, OFFICE_NETWORKS, NEVER)
 #: What a new database starts with (set at first run; an upgraded one keeps ``anywhere``).
 NEW_DATABASE_POLICY = OFFICE_NETWORKS
 #: The network column of an address in no office network.
-OUTSIDE = "Outside office networks"
+OUTSIDE: str = translate("office_networks", "Outside office networks")
 NAME_MAX_LENGTH = 80
 RANGES_MAX_LENGTH = 2000
 
-OUTSIDE_REFUSAL = "Trusting this address is not allowed: it is outside the office networks."
-NEVER_REFUSAL = "Trusting this address is not allowed: trusting addresses is switched off."
-POLICY_CHOICES = "The trust policy is one of: " + ", ".join(TRUST_POLICIES) + "."
+OUTSIDE_REFUSAL = translate(
+    "office_networks", "Trusting this address is not allowed: it is outside the office networks."
+)
+NEVER_REFUSAL = translate(
+    "office_networks", "Trusting this address is not allowed: trusting addresses is switched off."
+)
+POLICY_CHOICES = translate("office_networks", "The trust policy is one of: {choices}.").format(
+    choices=", ".join(TRUST_POLICIES)
+)
 
 
 @dataclass(frozen=True)
@@ -72,9 +79,23 @@ class TrustImpact:
 
     def describe(self) -> str:
         """'3 addresses stop being trusted, 2 people affected'."""
-        things = "address stops" if self.addresses == 1 else "addresses stop"
-        who = "person" if self.people == 1 else "people"
-        return f"{self.addresses} {things} being trusted, {self.people} {who} affected"
+        one_address, one_person = self.addresses == 1, self.people == 1
+        if one_address and one_person:
+            text = translate("office_networks", "1 address stops being trusted, 1 person affected")
+        elif one_address:
+            text = translate(
+                "office_networks", "1 address stops being trusted, {people} people affected"
+            )
+        elif one_person:
+            text = translate(
+                "office_networks", "{addresses} addresses stop being trusted, 1 person affected"
+            )
+        else:
+            text = translate(
+                "office_networks",
+                "{addresses} addresses stop being trusted, {people} people affected",
+            )
+        return text.format(addresses=self.addresses, people=self.people)
 
 
 _Networks = Sequence[tuple[str, list[Network]]]
@@ -84,7 +105,9 @@ _Networks = Sequence[tuple[str, list[Network]]]
 
 
 def clean_network_name(value: str) -> str:
-    return clean_text(value, label="Name", max_length=NAME_MAX_LENGTH, required=True)
+    return clean_text(
+        value, label=translate("office_networks", "Name"), max_length=NAME_MAX_LENGTH, required=True
+    )
 
 
 def clean_ranges(values: Sequence[str]) -> list[Network]:
@@ -97,14 +120,24 @@ def clean_ranges(values: Sequence[str]) -> list[Network]:
         try:
             network = parse_network(entry)
         except ValueError as exc:
-            raise FieldInvalid(str(exc)) from None
+            raise FieldInvalid(message_of(exc)) from None
         if network in found:
-            raise FieldInvalid(f"{network} is listed twice.")
+            raise FieldInvalid(
+                translate("office_networks", "{network} is listed twice.").format(
+                    network=str(network)
+                )
+            )
         found.append(network)
     if not found:
-        raise FieldInvalid("Give at least one range, such as 10.1.0.0/16.")
+        raise FieldInvalid(
+            translate("office_networks", "Give at least one range, such as 10.1.0.0/16.")
+        )
     if len(address_list_text(found)) > RANGES_MAX_LENGTH:
-        raise FieldInvalid(f"The ranges can have at most {RANGES_MAX_LENGTH} characters.")
+        raise FieldInvalid(
+            translate("office_networks", "The ranges can have at most {count} characters.").format(
+                count=RANGES_MAX_LENGTH
+            )
+        )
     return found
 
 
@@ -257,7 +290,7 @@ class OfficeNetworkService:
             require(s, actor, SYSTEM_SECURITY, Action.READ)
             found = s.execute(select(OfficeNetwork.id).where(OfficeNetwork.name_key == key)).first()
             if found is None:
-                raise NotFound(f"There is no office network named '{name.strip()}'.")
+                raise NotFound(_no_network(name))
             rest = [n for n in load_networks(s) if n[0].casefold() != key]
             return impact(s, self._ctx.clock.now(s), networks=rest)
 
@@ -269,14 +302,20 @@ class OfficeNetworkService:
         try:
             cleaned_name = clean_network_name(name)
         except FieldInvalid as exc:
-            errors["name"] = str(exc)
+            errors["name"] = message_of(exc)
         try:
             networks = clean_ranges(ranges)
         except FieldInvalid as exc:
-            errors["ranges"] = str(exc)
+            errors["ranges"] = message_of(exc)
         if errors:
             raise ValidationError(errors)
-        taken = ValidationError({"name": f"An office network named '{cleaned_name}' exists."})
+        taken = ValidationError(
+            {
+                "name": translate(
+                    "office_networks", "An office network named '{name}' exists."
+                ).format(name=cleaned_name)
+            }
+        )
         try:
             with self._ctx.db.write_session() as s:
                 require(s, actor, SYSTEM_SECURITY, Action.EDIT)
@@ -312,7 +351,7 @@ class OfficeNetworkService:
                 select(OfficeNetwork).where(OfficeNetwork.name_key == key)
             ).scalar_one_or_none()
             if row is None:
-                raise NotFound(f"There is no office network named '{name.strip()}'.")
+                raise NotFound(_no_network(name))
             subject, detail = f"office network {row.name}", row.ranges
             s.execute(delete(OfficeNetwork).where(OfficeNetwork.id == row.id))
             audit.record(
@@ -326,4 +365,10 @@ def _view(row: OfficeNetwork) -> OfficeNetworkView:
         name=row.name,
         ranges=tuple(r.strip() for r in row.ranges.split(",") if r.strip()),
         created_at=row.created_at,
+    )
+
+
+def _no_network(name: str) -> Text:
+    return translate("office_networks", "There is no office network named '{name}'.").format(
+        name=name.strip()
     )

@@ -17,6 +17,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from argon2.low_level import Type, hash_secret_raw
 
+from pmdesk.core.i18n import translate
+
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024
 
@@ -122,13 +124,20 @@ def password_problem(password: str, confirm: str | None = None) -> str | None:
     """Why this password cannot be used, or None. Lengths count the normalised password."""
     normal = normalise(password)
     if len(normal) < MIN_PASSWORD_LENGTH:
-        return f"The password must have at least {MIN_PASSWORD_LENGTH} characters."
+        return translate("passwords", "The password must have at least {count} characters.").format(
+            count=MIN_PASSWORD_LENGTH
+        )
     if len(normal) > MAX_PASSWORD_LENGTH:
-        return f"The password must have at most {MAX_PASSWORD_LENGTH} characters."
+        return translate("passwords", "The password must have at most {count} characters.").format(
+            count=MAX_PASSWORD_LENGTH
+        )
     if "\x00" in normal:
-        return "The password cannot contain a NUL character."
+        return translate("passwords", "The password cannot contain a NUL character.")
     if any("\ud800" <= ch <= "\udfff" for ch in normal):
-        return "The password contains bytes that are not valid text (check the input encoding)."
+        return translate(
+            "passwords",
+            "The password contains bytes that are not valid text (check the input encoding).",
+        )
     if confirm is not None and normalise(confirm) != normal:
-        return "The passwords do not match."
+        return translate("passwords", "The passwords do not match.")
     return None

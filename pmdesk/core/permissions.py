@@ -13,9 +13,34 @@ from sqlalchemy import ColumnElement, Connection, exists, func, select
 from sqlalchemy.orm import Session
 
 from pmdesk.core.context import Actor
-from pmdesk.core.errors import LastAdministratorError, PermissionDenied
+from pmdesk.core.errors import LastAdministratorError, PermissionDenied, joined
+from pmdesk.core.i18n import Text, translate
 from pmdesk.core.models import GroupPermission, Person
 from pmdesk.core.modules import MODULES, SYSTEM, SYSTEM_SECURITY, Action, Module
+
+#: A right as the refusals name it (the grid's column titles).
+ACTION_NAMES: dict[Action, Text] = {
+    Action.READ: translate("permissions", "Read"),
+    Action.EDIT: translate("permissions", "Edit"),
+    Action.DELETE: translate("permissions", "Delete"),
+}
+_REFUSALS: dict[Action, Text] = {
+    Action.READ: translate(
+        "permissions",
+        "Your user group may not see {module}. Ask an administrator to grant {module} {right} "
+        "in System → Permissions.",
+    ),
+    Action.EDIT: translate(
+        "permissions",
+        "Your user group may not change {module}. Ask an administrator to grant {module} {right} "
+        "in System → Permissions.",
+    ),
+    Action.DELETE: translate(
+        "permissions",
+        "Your user group may not delete in {module}. Ask an administrator to grant {module} "
+        "{right} in System → Permissions.",
+    ),
+}
 
 _COLUMN = {
     Action.READ: GroupPermission.can_read,
@@ -49,11 +74,12 @@ def granted_to(person_id: Any, module: Module, action: Action) -> ColumnElement[
 
 def require(session: Session | Connection, actor: Actor, module: Module, action: Action) -> None:
     if not can(session, actor, module, action):
-        verb = {Action.READ: "see", Action.EDIT: "change", Action.DELETE: "delete in"}[action]
-        raise PermissionDenied(
-            f"Your user group may not {verb} {module.name}. Ask an administrator to grant "
-            f"{module.name} {action.value.capitalize()} in System → Permissions."
-        )
+        raise PermissionDenied(refusal(module, action))
+
+
+def refusal(module: Module, action: Action) -> Text:
+    """``require``'s sentence (the hardened server says the same words)."""
+    return _REFUSALS[action].format(module=module.name, right=ACTION_NAMES[action])
 
 
 def require_any(session: Session, actor: Actor, *alternatives: tuple[Module, Action]) -> None:
@@ -79,7 +105,7 @@ def rights_of(session: Session, person_id: int) -> dict[str, set[Action]]:
 #: System → Security, and System, whose Permissions screen gives every right.
 ADMINISTERED: tuple[tuple[Module, str], ...] = (
     (SYSTEM_SECURITY, SYSTEM_SECURITY.name),
-    (SYSTEM, "Permissions (System)"),
+    (SYSTEM, translate("permissions", "Permissions (System)")),
 )
 #: LastAdministratorError's sentence, ``{}`` standing for the modules left without anyone
 #: (the server's check says the same words: pmdesk/core/server/rules_sql.py).
@@ -90,8 +116,20 @@ LAST_ADMINISTRATOR_SENTENCE = (
 )
 
 
+_LAST_ADMINISTRATOR = translate(
+    "permissions",
+    "This change would leave nobody able to administer {modules}. At least one person with a "
+    "login and password must keep Read and Edit there; give another person that right first, "
+    "then try again.",
+)
+
+
 def last_administrator_message(missing: Iterable[str]) -> str:
-    return LAST_ADMINISTRATOR_SENTENCE.format(" and ".join(missing))
+    names = list(missing)
+    modules: str = names[0] if len(names) == 1 else " and ".join(names)
+    if len(names) == 2:
+        modules = translate("permissions", "{one} and {other}").format(one=names[0], other=names[1])
+    return _LAST_ADMINISTRATOR.format(modules=modules)
 
 
 def administrator_counts(session: Session) -> tuple[int, int]:
@@ -172,14 +210,23 @@ def require_within_own_rights(
     theirs = group_rights(session, group_id)
     names = {m.key: m.name for m in MODULES}
     beyond = [
-        f"{names.get(key, key)} {action.value.capitalize()}"
+        translate("permissions", "{module} {right}").format(
+            module=names.get(key, key), right=ACTION_NAMES[action]
+        )
         for key, actions in theirs.items()
         for action in Action
         if action in actions and action not in mine.get(key, set())
     ]
     if beyond:
-        shown = ", ".join(beyond[:3]) + (f" and {len(beyond) - 3} more" if len(beyond) > 3 else "")
+        shown = joined(beyond[:3], ", ")
+        if len(beyond) > 3:
+            shown = translate("permissions", "{rights} and {count} more").format(
+                rights=shown, count=len(beyond) - 3
+            )
         raise PermissionDenied(
-            f"You cannot {doing}: that user group has rights your own group lacks ({shown}). "
-            "Ask an administrator who has them."
+            translate(
+                "permissions",
+                "You cannot {doing}: that user group has rights your own group lacks ({rights}). "
+                "Ask an administrator who has them.",
+            ).format(doing=doing, rights=shown)
         )

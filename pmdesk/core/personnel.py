@@ -34,7 +34,9 @@ from pmdesk.core.errors import (
     PermissionDenied,
     PmdeskError,
     ValidationError,
+    message_of,
 )
+from pmdesk.core.i18n import translate
 from pmdesk.core.models import (
     Language,
     Location,
@@ -75,6 +77,18 @@ ACCESS_FLAGS = (
     "access_reception",
 )
 SortKey = Literal["name", "first_name", "number", "login", "email", "group"]
+
+
+#: The form's free-text fields: (field, its name in messages, its longest length).
+_TEXT_FIELDS = (
+    ("last_name", translate("personnel", "Lastname"), 100),
+    ("first_name", translate("personnel", "Forename"), 100),
+    ("number", translate("personnel", "Number"), 40),
+    ("street", translate("personnel", "Street"), 200),
+    ("postcode", translate("personnel", "Postcode"), 20),
+    ("city", translate("personnel", "City"), 100),
+    ("country", translate("personnel", "Country"), 100),
+)
 
 
 @dataclass(frozen=True)
@@ -398,20 +412,22 @@ class PersonnelService:
             try:
                 clean[name] = check() if callable(check) else check
             except FieldInvalid as exc:
-                errors[name] = str(exc)
+                errors[name] = message_of(exc)
 
-        field("last_name", lambda: clean_text(form.last_name, label="Lastname", max_length=100))
-        field("first_name", lambda: clean_text(form.first_name, label="Forename", max_length=100))
-        field("number", lambda: clean_text(form.number, label="Number", max_length=40))
-        field("street", lambda: clean_text(form.street, label="Street", max_length=200))
-        field("postcode", lambda: clean_text(form.postcode, label="Postcode", max_length=20))
-        field("city", lambda: clean_text(form.city, label="City", max_length=100))
-        field("country", lambda: clean_text(form.country, label="Country", max_length=100))
+        for name, label, length in _TEXT_FIELDS:
+            typed = str(getattr(form, name))
+            field(name, lambda t=typed, n=label, m=length: clean_text(t, label=n, max_length=m))
         # A number without a country code is one of the office's region (System → Security).
         numbers = form.phone.strip() or form.mobile.strip()
         region = self._phone_region() if numbers else DEFAULT_PHONE_REGION
-        field("phone", lambda: clean_phone(form.phone, label="Phone", region=region))
-        field("mobile", lambda: clean_phone(form.mobile, label="Mobile", region=region))
+        field(
+            "phone",
+            lambda: clean_phone(form.phone, label=translate("personnel", "Phone"), region=region),
+        )
+        field(
+            "mobile",
+            lambda: clean_phone(form.mobile, label=translate("personnel", "Mobile"), region=region),
+        )
         field("email", lambda: clean_email(form.email))
         field("hourly_cost", lambda: clean_money(form.hourly_cost))
         login = form.login.strip()
@@ -421,18 +437,20 @@ class PersonnelService:
             and not clean.get("last_name")
             and not clean.get("first_name")
         ):
-            errors["last_name"] = "Enter a last name or a forename."
+            errors["last_name"] = translate("personnel", "Enter a last name or a forename.")
         if form.password or form.password_confirm:
             # A short password and a mismatch are both said at once, each under its field.
             problem = password_problem(form.password)
             if problem:
                 errors["password"] = problem
             if normalise(form.password_confirm) != normalise(form.password):
-                errors["password_confirm"] = "The passwords do not match."
+                errors["password_confirm"] = translate("personnel", "The passwords do not match.")
         elif creating and (login or login_required):
-            errors["password"] = "A new login needs a password."
+            errors["password"] = translate("personnel", "A new login needs a password.")
         if (form.email_newsletter or form.email_invoicing) and not form.email.strip():
-            errors.setdefault("email", "Enter an e-mail address to use it for mail.")
+            errors.setdefault(
+                "email", translate("personnel", "Enter an e-mail address to use it for mail.")
+            )
         if errors:
             raise ValidationError(errors)
         for name in ("email_newsletter", "email_invoicing", "visible", *ACCESS_FLAGS):
@@ -446,7 +464,10 @@ class PersonnelService:
         with self._ctx.db.write_session() as s:
             require(s, actor, MAINTENANCE, Action.EDIT)
             require_within_own_rights(
-                s, actor, form.group_id, doing="give a new person that user group"
+                s,
+                actor,
+                form.group_id,
+                doing=translate("personnel", "give a new person that user group"),
             )
             return self._insert(s, actor, clean, form)
 
@@ -472,8 +493,11 @@ class PersonnelService:
                 )
             if taken:
                 raise AlreadyInitialised(
-                    "An administrator was created meanwhile (perhaps on another workstation). "
-                    "Sign in with that account."
+                    translate(
+                        "personnel",
+                        "An administrator was created meanwhile (perhaps on another "
+                        "workstation). Sign in with that account.",
+                    )
                 )
             if self._ctx.db.hardening_level == 0:
                 office_networks.apply_new_database_policy(s)
@@ -505,10 +529,15 @@ class PersonnelService:
                 person = _load(s, person_id)
                 if person.version != expected_version:
                     raise ConflictError(_conflict_message(person), current=_record(person))
-                require_within_own_rights(s, actor, person.group_id, doing="change this person")
+                require_within_own_rights(
+                    s, actor, person.group_id, doing=translate("personnel", "change this person")
+                )
                 if form.group_id != person.group_id:
                     require_within_own_rights(
-                        s, actor, form.group_id, doing="move this person to that user group"
+                        s,
+                        actor,
+                        form.group_id,
+                        doing=translate("personnel", "move this person to that user group"),
                     )
                 self._check_references(s, clean)
                 before = asdict(_to_form(person))
@@ -533,18 +562,24 @@ class PersonnelService:
                 return _record(person)
         except StaleDataError as exc:
             raise ConflictError(
-                "Another workstation saved this person at the same moment. Reload and try again."
+                translate(
+                    "personnel",
+                    "Another workstation saved this person at the same moment. Reload and try "
+                    "again.",
+                )
             ) from exc
 
     def delete(self, actor: Actor, person_id: int, expected_version: int) -> None:
         if actor.person_id == person_id:
-            raise PermissionDenied("You cannot delete your own account.")
+            raise PermissionDenied(translate("personnel", "You cannot delete your own account."))
         with self._ctx.db.write_session() as s:
             require(s, actor, MAINTENANCE, Action.DELETE)
             person = _load(s, person_id)
             if person.version != expected_version:
                 raise ConflictError(_conflict_message(person), current=_record(person))
-            require_within_own_rights(s, actor, person.group_id, doing="delete this person")
+            require_within_own_rights(
+                s, actor, person.group_id, doing=translate("personnel", "delete this person")
+            )
             subject = _subject(person)
             s.execute(delete(TrustedIp).where(TrustedIp.person_id == person_id))
             s.delete(person)
@@ -562,7 +597,10 @@ class PersonnelService:
             if actor.person_id != person_id:
                 require(s, actor, MAINTENANCE, Action.EDIT)
                 require_within_own_rights(
-                    s, actor, person.group_id, doing="set this person's password"
+                    s,
+                    actor,
+                    person.group_id,
+                    doing=translate("personnel", "set this person's password"),
                 )
             # The time first: reading it flushes, and the password and its time must go in one
             # UPDATE (a hardened server voids one's own session once the hash is new).
@@ -675,17 +713,33 @@ class PersonnelService:
     def _check_references(s: Session, clean: dict[str, object]) -> None:
         errors: dict[str, str] = {}
         checks = (
-            ("group_id", UserGroup, "user group"),
-            ("location_id", Location, "location"),
-            ("language_id", Language, "language"),
-            ("team_id", Team, "team"),
+            (
+                "group_id",
+                UserGroup,
+                translate("personnel", "That user group no longer exists; choose another."),
+            ),
+            (
+                "location_id",
+                Location,
+                translate("personnel", "That location no longer exists; choose another."),
+            ),
+            (
+                "language_id",
+                Language,
+                translate("personnel", "That language no longer exists; choose another."),
+            ),
+            (
+                "team_id",
+                Team,
+                translate("personnel", "That team no longer exists; choose another."),
+            ),
         )
-        for name, model, label in checks:
+        for name, model, gone in checks:
             value = clean.get(name)
             if value is not None and s.get(model, value) is None:
-                errors[name] = f"That {label} no longer exists; choose another."
+                errors[name] = gone
         if clean.get("login") and clean.get("group_id") is None:
-            errors["group_id"] = "A person with a login needs a user group."
+            errors["group_id"] = translate("personnel", "A person with a login needs a user group.")
         if errors:
             raise ValidationError(errors)
 
@@ -696,7 +750,9 @@ class PersonnelService:
                 s.flush()
         except IntegrityError as exc:
             if "login" in str(exc.orig).lower():
-                raise ValidationError({"login": "This login is already taken."}) from exc
+                raise ValidationError(
+                    {"login": translate("personnel", "This login is already taken.")}
+                ) from exc
             raise
 
 
@@ -752,7 +808,9 @@ def _key(value: str, length: int) -> str:
 def _load(s: Session, person_id: int) -> Person:
     person = s.get(Person, person_id)
     if person is None:
-        raise NotFound("This person no longer exists (another workstation deleted it).")
+        raise NotFound(
+            translate("personnel", "This person no longer exists (another workstation deleted it).")
+        )
     return person
 
 
@@ -785,7 +843,8 @@ def _subject(person: Person) -> str:
 
 
 def _conflict_message(person: Person) -> str:
-    return (
-        f"{_subject(person)} was changed on another workstation since you opened it. "
-        "Your changes are still in the form; compare them with the current values and save again."
-    )
+    return translate(
+        "personnel",
+        "{person} was changed on another workstation since you opened it. Your changes are "
+        "still in the form; compare them with the current values and save again.",
+    ).format(person=_subject(person))

@@ -52,7 +52,8 @@ from pmdesk.core.delivery.sms_providers import (
     TWILIO_SERVICE_RE,
     TWILIO_SID_RE,
 )
-from pmdesk.core.errors import ConflictError, PmdeskError, ValidationError
+from pmdesk.core.errors import ConflictError, PmdeskError, ValidationError, message_of
+from pmdesk.core.i18n import translate
 from pmdesk.core.models import Person, SecuritySettings
 from pmdesk.core.modules import SYSTEM_SECURITY, Action
 from pmdesk.core.office_networks import POLICY_CHOICES, TRUST_POLICIES, TrustImpact, impact
@@ -170,12 +171,21 @@ class ShutOutWarning(PmdeskError):
         self.people = list(people)
         n = len(self.people)
         names = ", ".join(p.login for p in self.people[:5]) + (", …" if n > 5 else "")
-        who = "person" if n == 1 else "people"
-        super().__init__(
-            f"{n} {who} could not receive a security code and would be shut out ({names}). "
-            "Give them a usable address first, or confirm to turn two-step authentication on "
-            "anyway."
-        )
+        if n == 1:
+            message = translate(
+                "security",
+                "1 person could not receive a security code and would be shut out ({names}). "
+                "Give them a usable address first, or confirm to turn two-step authentication "
+                "on anyway.",
+            )
+        else:
+            message = translate(
+                "security",
+                "{count} people could not receive a security code and would be shut out "
+                "({names}). Give them a usable address first, or confirm to turn two-step "
+                "authentication on anyway.",
+            )
+        super().__init__(message.format(count=n, names=names))
 
 
 # ----- helpers usable inside another service's transaction ----------------------------------
@@ -223,7 +233,7 @@ def delivery_label(delivery: DeliverySettings, outbox_default: str | os.PathLike
         # Secrets are fetched only when sending, so an empty store describes it just as well.
         return delivery_for(delivery, MemoryStore(), Path(outbox_default or ".")).label
     except DeliveryError as exc:
-        return f"Not usable yet: {exc}"
+        return translate("security", "Not usable yet: {problem}").format(problem=message_of(exc))
 
 
 def delivery_encrypted(delivery: DeliverySettings) -> bool | None:
@@ -295,13 +305,15 @@ def _why_unreachable(
     if is_sms(method):
         if first_valid_phone(mobile, phone, region=region):
             return None
-        return "no valid mobile or phone number" if (mobile or phone) else "no phone number"
+        if mobile or phone:
+            return translate("security", "no valid mobile or phone number")
+        return translate("security", "no phone number")
     if not email.strip():
-        return "no e-mail address"
+        return translate("security", "no e-mail address")
     try:
         clean_email(email, required=True)
     except FieldInvalid:
-        return "the e-mail address is not valid"
+        return translate("security", "the e-mail address is not valid")
     return None
 
 
@@ -342,24 +354,42 @@ def clean_never_trusted(value: str) -> str:
     """The never-trusted list in its canonical form ("10.0.0.5, 10.1.0.0/24"), or FieldInvalid
     naming the first entry that is not an IP address or a CIDR network."""
     if not isinstance(value, str):
-        raise FieldInvalid("List the never-trusted addresses as text, such as 10.0.0.5.")
+        raise FieldInvalid(
+            translate("security", "List the never-trusted addresses as text, such as 10.0.0.5.")
+        )
     try:
         networks = parse_address_list(value)
     except ValueError as exc:
-        raise FieldInvalid(f"Never trust: {exc}") from exc
+        raise FieldInvalid(
+            translate("security", "Never trust: {problem}").format(problem=message_of(exc))
+        ) from exc
     text = address_list_text(networks)
     if len(text) > NEVER_TRUSTED_MAX_LENGTH:
         raise FieldInvalid(
-            f"Never trust: the list can have at most {NEVER_TRUSTED_MAX_LENGTH} characters; "
-            "use networks (10.1.0.0/24) instead of single addresses."
+            translate(
+                "security",
+                "Never trust: the list can have at most {count} characters; "
+                "use networks (10.1.0.0/24) instead of single addresses.",
+            ).format(count=NEVER_TRUSTED_MAX_LENGTH)
         )
     return text
+
+
+_SMTP_PORT = translate("security", "The SMTP port")
+_PORTS = translate("security", "ports")
+_TRUST_FOR = translate("security", "Trust an address for")
+_DAYS = translate("security", "days")
+_MINUTES = translate("security", "minutes")
 
 
 def _range(value: object, label: str, bounds: tuple[int, int], unit: str) -> int:
     low, high = bounds
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise FieldInvalid(f"{label} must be a whole number of {unit} from {low} to {high}.")
+        raise FieldInvalid(
+            translate(
+                "security", "{label} must be a whole number of {unit} from {low} to {high}."
+            ).format(label=label, unit=unit, low=low, high=high)
+        )
     return value
 
 
@@ -373,35 +403,43 @@ def validate_delivery(delivery: DeliverySettings) -> DeliverySettings:
         try:
             clean[name] = fn() if callable(fn) else fn
         except FieldInvalid as exc:
-            errors[name] = str(exc)
+            errors[name] = message_of(exc)
 
     method = delivery.method
     if method not in METHODS:
-        errors["method"] = (
+        errors["method"] = translate(
+            "security",
             "Choose how codes are delivered: outbox folder, e-mail (SMTP, Microsoft 365, "
             "Google Workspace, Microsoft Graph) or text message (SMS gateway, Twilio, Vonage, "
-            "CM.com)."
+            "CM.com).",
         )
     oauth_mail = method in OAUTH_METHODS
     microsoft = method in MICROSOFT_METHODS
     check("outbox_folder", lambda: _clean_folder(delivery.outbox_folder))
     check("smtp_host", lambda: _clean_host(delivery.smtp_host, required=method == "smtp"))
-    check("smtp_port", lambda: _range(delivery.smtp_port, "The SMTP port", (1, 65535), "ports"))
+    check("smtp_port", lambda: _range(delivery.smtp_port, _SMTP_PORT, (1, 65535), _PORTS))
     if delivery.smtp_security not in SMTP_SECURITY:
-        errors["smtp_security"] = "Choose STARTTLS or TLS for the mail server."
+        errors["smtp_security"] = translate(
+            "security", "Choose STARTTLS or TLS for the mail server."
+        )
     elif (
         method in SMTP_METHODS
         and delivery.smtp_security == "none"
         and "smtp_host" not in errors
         and not _is_loopback(smtp_host(delivery))
     ):
-        errors["smtp_security"] = (
+        errors["smtp_security"] = translate(
+            "security",
             "Mail without encryption is only allowed to a relay on this machine (localhost); "
-            "choose STARTTLS or TLS."
+            "choose STARTTLS or TLS.",
         )
     check(
         "smtp_username",
-        lambda: clean_text(delivery.smtp_username, label="The SMTP user name", max_length=255),
+        lambda: clean_text(
+            delivery.smtp_username,
+            label=translate("security", "The SMTP user name"),
+            max_length=255,
+        ),
     )
     check(
         "smtp_from",
@@ -412,11 +450,15 @@ def validate_delivery(delivery: DeliverySettings) -> DeliverySettings:
     check(
         "m365_client_id",
         lambda: _clean_guid(
-            delivery.m365_client_id, "The application (client) ID", required=microsoft
+            delivery.m365_client_id,
+            translate("security", "The application (client) ID"),
+            required=microsoft,
         ),
     )
     if delivery.m365_auth not in MICROSOFT_AUTH:
-        errors["m365_auth"] = "Choose a client secret or a certificate for the app."
+        errors["m365_auth"] = translate(
+            "security", "Choose a client secret or a certificate for the app."
+        )
     check(
         "m365_thumbprint",
         lambda: _clean_thumbprint(
@@ -459,7 +501,9 @@ def clean_region(value: str) -> str:
 
     if region not in phonenumbers.SUPPORTED_REGIONS:
         raise FieldInvalid(
-            f"The phone region '{value.strip()[:10]}' is not a country code such as BE or NL."
+            translate(
+                "security", "The phone region '{region}' is not a country code such as BE or NL."
+            ).format(region=value.strip()[:10])
         )
     return region
 
@@ -468,12 +512,15 @@ def _clean_guid(value: str, label: str, *, required: bool) -> str:
     text = value.strip()
     if not text:
         if required:
-            raise FieldInvalid(f"Enter {label[0].lower()}{label[1:]}.")
+            raise FieldInvalid(translate("security", "Enter the application (client) ID."))
         return ""
     if not _GUID_RE.match(text):
         raise FieldInvalid(
-            f"{label} is a GUID such as 00000000-0000-0000-0000-000000000000 (Entra admin "
-            "center → App registrations → your app → Overview)."
+            translate(
+                "security",
+                "{label} is a GUID such as 00000000-0000-0000-0000-000000000000 (Entra admin "
+                "center → App registrations → your app → Overview).",
+            ).format(label=label)
         )
     return text.lower()
 
@@ -483,15 +530,18 @@ def _clean_tenant(value: str, *, required: bool) -> str:
     text = value.strip()
     if not text:
         if required:
-            raise FieldInvalid("Enter the directory (tenant) ID.")
+            raise FieldInvalid(translate("security", "Enter the directory (tenant) ID."))
         return ""
     if _GUID_RE.match(text):
         return text.lower()
     if "." in text and _HOST_RE.match(text):
         return text.lower()
     raise FieldInvalid(
-        "The directory (tenant) ID is a GUID (Entra admin center → Overview → Tenant ID) or "
-        "a domain of the tenant such as contoso.onmicrosoft.com."
+        translate(
+            "security",
+            "The directory (tenant) ID is a GUID (Entra admin center → Overview → Tenant ID) or "
+            "a domain of the tenant such as contoso.onmicrosoft.com.",
+        )
     )
 
 
@@ -499,12 +549,15 @@ def _clean_thumbprint(value: str, *, required: bool) -> str:
     text = "".join(ch for ch in value.strip() if ch not in " :").upper()
     if not text:
         if required:
-            raise FieldInvalid("Enter the certificate's thumbprint.")
+            raise FieldInvalid(translate("security", "Enter the certificate's thumbprint."))
         return ""
     if not _THUMBPRINT_RE.match(text):
         raise FieldInvalid(
-            "The certificate thumbprint is 40 hexadecimal characters (Entra admin center → "
-            "App registrations → your app → Certificates & secrets → Thumbprint)."
+            translate(
+                "security",
+                "The certificate thumbprint is 40 hexadecimal characters (Entra admin center → "
+                "App registrations → your app → Certificates & secrets → Thumbprint).",
+            )
         )
     return text
 
@@ -513,12 +566,18 @@ def _clean_service_account(value: str, *, required: bool) -> str:
     text = value.strip()
     if not text:
         if required:
-            raise FieldInvalid("Store the service account's JSON key (it names the account).")
+            raise FieldInvalid(
+                translate(
+                    "security", "Store the service account's JSON key (it names the account)."
+                )
+            )
         return ""
     try:
         address = clean_email(text, required=True)
     except FieldInvalid as exc:
-        raise FieldInvalid(f"The service account: {exc}") from exc
+        raise FieldInvalid(
+            translate("security", "The service account: {problem}").format(problem=message_of(exc))
+        ) from exc
     return address
 
 
@@ -526,17 +585,30 @@ def _clean_sms_account(value: str, method: str) -> str:
     text = value.strip()
     if method == "twilio":
         if not text:
-            raise FieldInvalid("Enter the Twilio Account SID (Twilio Console → Account Info).")
+            raise FieldInvalid(
+                translate(
+                    "security", "Enter the Twilio Account SID (Twilio Console → Account Info)."
+                )
+            )
         if not TWILIO_SID_RE.match(text):
             raise FieldInvalid(
-                "The Twilio Account SID is AC followed by 32 hexadecimal characters."
+                translate(
+                    "security",
+                    "The Twilio Account SID is AC followed by 32 hexadecimal characters.",
+                )
             )
     elif method == "vonage":
         if not text:
-            raise FieldInvalid("Enter the Vonage API key (Vonage API Dashboard → API settings).")
+            raise FieldInvalid(
+                translate(
+                    "security", "Enter the Vonage API key (Vonage API Dashboard → API settings)."
+                )
+            )
         if not _VONAGE_KEY_RE.match(text):
-            raise FieldInvalid("The Vonage API key is a short code of letters and digits.")
-    return clean_text(text, label="The SMS account", max_length=64)
+            raise FieldInvalid(
+                translate("security", "The Vonage API key is a short code of letters and digits.")
+            )
+    return clean_text(text, label=translate("security", "The SMS account"), max_length=64)
 
 
 def _clean_sms_sender(value: str, method: str, region: str) -> str:
@@ -546,22 +618,29 @@ def _clean_sms_sender(value: str, method: str, region: str) -> str:
     if not text:
         if method in SMS_PROVIDER_METHODS:
             raise FieldInvalid(
-                "Enter the sender of text messages: a number such as +32470123456 or a sender "
-                "name of up to 11 letters and digits."
+                translate(
+                    "security",
+                    "Enter the sender of text messages: a number such as +32470123456 or a "
+                    "sender name of up to 11 letters and digits.",
+                )
             )
         return ""
     if method == "twilio" and TWILIO_SERVICE_RE.match(text):
         return text
     if ALPHANUMERIC_SENDER_RE.match(text):
         return text
-    return clean_phone(text, label="The sender", region=region)
+    return clean_phone(text, label=translate("security", "The sender"), region=region)
 
 
 def _clean_folder(value: str) -> str:
     """Empty means the default outbox of each workstation."""
-    folder = clean_text(value, label="The outbox folder", max_length=500)
+    folder = clean_text(value, label=translate("security", "The outbox folder"), max_length=500)
     if folder and not os.path.isabs(os.path.expanduser(folder)):
-        raise FieldInvalid("The outbox folder must be a full path, such as C:\\pmdesk\\outbox.")
+        raise FieldInvalid(
+            translate(
+                "security", "The outbox folder must be a full path, such as C:\\pmdesk\\outbox."
+            )
+        )
     return folder
 
 
@@ -569,7 +648,7 @@ def _clean_host(value: str, *, required: bool) -> str:
     host = value.strip()
     if not host:
         if required:
-            raise FieldInvalid("Enter the mail server (SMTP host).")
+            raise FieldInvalid(translate("security", "Enter the mail server (SMTP host)."))
         return ""
     bare = host.strip("[]")
     try:
@@ -577,21 +656,29 @@ def _clean_host(value: str, *, required: bool) -> str:
     except ValueError:
         pass
     if not _HOST_RE.match(host):
-        raise FieldInvalid(f"'{host[:60]}' is not a valid server name.")
+        raise FieldInvalid(
+            translate("security", "'{host}' is not a valid server name.").format(host=host[:60])
+        )
     return host.lower()
 
 
 def _clean_from(value: str, *, required: bool) -> str:
     """A bare address or ``Display Name <address>``, as the SMTP delivery accepts it."""
     if not value.strip() and required:
-        raise FieldInvalid("Enter the sender address (From) for code mails.")
-    return clean_mailbox(value, "The sender address", "The sender name")
+        raise FieldInvalid(translate("security", "Enter the sender address (From) for code mails."))
+    return clean_mailbox(
+        value, translate("security", "The sender address"), translate("security", "The sender name")
+    )
 
 
 def clean_helpdesk_mailbox(value: str) -> str:
     """The helpdesk mailbox that receives trust alerts: empty, or one e-mail address (bare or
     ``Helpdesk <address>``), checked as the From field is."""
-    return clean_mailbox(value, "The helpdesk mailbox", "The helpdesk name")
+    return clean_mailbox(
+        value,
+        translate("security", "The helpdesk mailbox"),
+        translate("security", "The helpdesk name"),
+    )
 
 
 def clean_mailbox(value: str, label: str, name_label: str) -> str:
@@ -601,20 +688,34 @@ def clean_mailbox(value: str, label: str, name_label: str) -> str:
     if not text:
         return ""
     if any(ch in text for ch in "\r\n\x00"):
-        raise FieldInvalid(f"{label} must be on one line.")
+        raise FieldInvalid(
+            translate("security", "{label} must be on one line.").format(label=label)
+        )
     if len(getaddresses([text])) > 1:
-        raise FieldInvalid(f"{label}: enter one e-mail address only.")
+        raise FieldInvalid(
+            translate("security", "{label}: enter one e-mail address only.").format(label=label)
+        )
     name, address = parseaddr(text)
     if "<" in text and not address:
-        raise FieldInvalid(f"{label}: '{text[:40]}' is not a valid e-mail address.")
+        raise FieldInvalid(
+            translate("security", "{label}: '{address}' is not a valid e-mail address.").format(
+                label=label, address=text[:40]
+            )
+        )
     try:
         address = clean_email(address or text, required=True)
     except FieldInvalid as exc:
-        raise FieldInvalid(f"{label}: {exc}") from exc
+        raise FieldInvalid(
+            translate("security", "{label}: {problem}").format(label=label, problem=message_of(exc))
+        ) from exc
     name = clean_text(name, label=name_label, max_length=100) if name else ""
     result = formataddr((name, address)) if name else address
     if len(result) > 254:
-        raise FieldInvalid(f"{label} can have at most 254 characters.")
+        raise FieldInvalid(
+            translate("security", "{label} can have at most {count} characters.").format(
+                label=label, count=254
+            )
+        )
     return result
 
 
@@ -622,28 +723,41 @@ def _clean_url(value: str, *, required: bool) -> str:
     url = value.strip()
     if not url:
         if required:
-            raise FieldInvalid("Enter the SMS gateway URL (https://…).")
+            raise FieldInvalid(translate("security", "Enter the SMS gateway URL (https://…)."))
         return ""
     if len(url) > 500 or any(ch.isspace() or ord(ch) < 32 for ch in url):
-        raise FieldInvalid("The SMS gateway URL must be one line of at most 500 characters.")
+        raise FieldInvalid(
+            translate("security", "The SMS gateway URL must be one line of at most 500 characters.")
+        )
     try:
         parts = urlsplit(url)
         host = parts.hostname
         _ = parts.port
     except ValueError as exc:
-        raise FieldInvalid("The SMS gateway URL is not a valid URL.") from exc
+        raise FieldInvalid(
+            translate("security", "The SMS gateway URL is not a valid URL.")
+        ) from exc
     if not host:
-        raise FieldInvalid("The SMS gateway URL needs a server name (https://host/…).")
+        raise FieldInvalid(
+            translate("security", "The SMS gateway URL needs a server name (https://host/…).")
+        )
     if parts.username is not None or parts.password is not None:
         raise FieldInvalid(
-            "Do not put a user name or password in the SMS gateway URL: the password belongs "
-            "in the keyring."
+            translate(
+                "security",
+                "Do not put a user name or password in the SMS gateway URL: the password "
+                "belongs in the keyring.",
+            )
         )
     scheme = parts.scheme.lower()
     if scheme == "http" and not _is_loopback(host):
-        raise FieldInvalid("The SMS gateway must use https:// (http:// only to this machine).")
+        raise FieldInvalid(
+            translate(
+                "security", "The SMS gateway must use https:// (http:// only to this machine)."
+            )
+        )
     if scheme not in {"https", "http"}:
-        raise FieldInvalid("The SMS gateway URL must start with https://.")
+        raise FieldInvalid(translate("security", "The SMS gateway URL must start with https://."))
     return url
 
 
@@ -701,9 +815,9 @@ class SecurityService:
         """What a trust period of ``days`` would stop trusting today (Security Read): a
         shorter period ends the trust of addresses trusted longer ago than that."""
         try:
-            days = _range(days, "Trust an address for", TRUST_DAYS_RANGE, "days")
+            days = _range(days, _TRUST_FOR, TRUST_DAYS_RANGE, _DAYS)
         except FieldInvalid as exc:
-            raise ValidationError({"trust_days": str(exc)}) from exc
+            raise ValidationError({"trust_days": message_of(exc)}) from exc
         with self._ctx.db.session() as s:
             require(s, actor, SYSTEM_SECURITY, Action.READ)
             return impact(s, self._ctx.clock.now(s), trust_days=days)
@@ -759,8 +873,11 @@ class SecurityService:
         )
         destination = delivery.destination(message)
         if destination is None:
-            what = "phone number" if is_sms(view.delivery.method) else "e-mail address"
-            raise DeliveryError(f"'{address.strip()}' is not a valid {what}.")
+            if is_sms(view.delivery.method):
+                wrong = translate("security", "'{address}' is not a valid phone number.")
+            else:
+                wrong = translate("security", "'{address}' is not a valid e-mail address.")
+            raise DeliveryError(wrong.format(address=address.strip()))
         file: Path | None = None
         try:
             if isinstance(delivery, OutboxDelivery):
@@ -794,8 +911,11 @@ class SecurityService:
         how = delivery_label(view.delivery, self._ctx.outbox_default)
         return TestSent(
             destination=str(answer["destination"]),
-            label=f"queued to the relay, which sends it: {how}; the Log shows mail.test_sent "
-            "once it has gone",
+            label=translate(
+                "security",
+                "queued to the relay, which sends it: {how}; the Log shows mail.test_sent "
+                "once it has gone",
+            ).format(how=how),
             queued=True,
         )
 
@@ -862,7 +982,7 @@ class SecurityService:
             try:
                 mailbox = clean_helpdesk_mailbox(helpdesk_mailbox)
             except FieldInvalid as exc:
-                errors["helpdesk_mailbox"] = str(exc)
+                errors["helpdesk_mailbox"] = message_of(exc)
         if trust_policy is not None and trust_policy not in TRUST_POLICIES:
             errors["trust_policy"] = POLICY_CHOICES
         never_trusted: str | None = None
@@ -870,27 +990,32 @@ class SecurityService:
             try:
                 never_trusted = clean_never_trusted(never_trusted_addresses)
             except FieldInvalid as exc:
-                errors["never_trusted_addresses"] = str(exc)
+                errors["never_trusted_addresses"] = message_of(exc)
         if trust_days is not None:
             try:
-                _range(trust_days, "Trust an address for", TRUST_DAYS_RANGE, "days")
+                _range(trust_days, _TRUST_FOR, TRUST_DAYS_RANGE, _DAYS)
             except FieldInvalid as exc:
-                errors["trust_days"] = str(exc)
+                errors["trust_days"] = message_of(exc)
         if code_ttl_minutes is not None:
             try:
-                _range(code_ttl_minutes, "A code is valid for", CODE_TTL_MINUTES_RANGE, "minutes")
+                _range(
+                    code_ttl_minutes,
+                    translate("security", "A code is valid for"),
+                    CODE_TTL_MINUTES_RANGE,
+                    _MINUTES,
+                )
             except FieldInvalid as exc:
-                errors["code_ttl_minutes"] = str(exc)
+                errors["code_ttl_minutes"] = message_of(exc)
         if session_hours is not None:
             try:
                 _range(
                     session_hours,
-                    "The length of a command-line session",
+                    translate("security", "The length of a command-line session"),
                     SESSION_HOURS_RANGE,
-                    "hours",
+                    translate("security", "hours"),
                 )
             except FieldInvalid as exc:
-                errors["session_hours"] = str(exc)
+                errors["session_hours"] = message_of(exc)
         if errors:
             raise ValidationError(errors)
         with self._writing(actor, expected_version) as (s, row):
@@ -996,22 +1121,37 @@ def _lockout_errors(
     the first again with the stored value, in ``_lockout_changes``)."""
     errors: dict[str, str] = {}
     checks = (
-        ("lock_after_failures", lock_after, "Failures before a lock", lockout.LOCK_AFTER_RANGE),
-        ("first_lock_minutes", first, "The first lock", lockout.FIRST_LOCK_MINUTES_RANGE),
+        (
+            "lock_after_failures",
+            lock_after,
+            translate("security", "Failures before a lock"),
+            lockout.LOCK_AFTER_RANGE,
+        ),
+        (
+            "first_lock_minutes",
+            first,
+            translate("security", "The first lock"),
+            lockout.FIRST_LOCK_MINUTES_RANGE,
+        ),
     )
     for name, value, label, bounds in checks:
         if value is not None:
-            unit = "failures" if name == "lock_after_failures" else "minutes"
+            unit = translate("security", "failures") if name == "lock_after_failures" else _MINUTES
             try:
                 _range(value, label, bounds, unit)
             except FieldInvalid as exc:
-                errors[name] = str(exc)
+                errors[name] = message_of(exc)
     if longest is not None:
         low = first if isinstance(first, int) and "first_lock_minutes" not in errors else 1
         try:
-            _range(longest, "The longest lock", (low, lockout.MAX_LOCK_MINUTES_LIMIT), "minutes")
+            _range(
+                longest,
+                translate("security", "The longest lock"),
+                (low, lockout.MAX_LOCK_MINUTES_LIMIT),
+                _MINUTES,
+            )
         except FieldInvalid as exc:
-            errors["max_lock_minutes"] = str(exc)
+            errors["max_lock_minutes"] = message_of(exc)
     return errors
 
 
@@ -1024,10 +1164,11 @@ def _lockout_changes(
     if new_longest < new_first:
         raise ValidationError(
             {
-                "max_lock_minutes" if longest is not None else "first_lock_minutes": (
-                    f"The longest lock ({new_longest} min) cannot be shorter than the first "
-                    f"({new_first} min)."
-                )
+                "max_lock_minutes" if longest is not None else "first_lock_minutes": translate(
+                    "security",
+                    "The longest lock ({longest} min) cannot be shorter than the first "
+                    "({first} min).",
+                ).format(longest=new_longest, first=new_first)
             }
         )
     changes: list[str] = []
@@ -1053,7 +1194,8 @@ def _check_outbox_folder(before: DeliverySettings, after: DeliverySettings) -> N
         raise ValidationError({"outbox_folder": problem})
 
 
-_CONFLICT = (
+_CONFLICT = translate(
+    "security",
     "The security settings were changed on another workstation since you opened them. "
-    "Reload to see the current values, then make your change again."
+    "Reload to see the current values, then make your change again.",
 )

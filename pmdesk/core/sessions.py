@@ -41,6 +41,7 @@ from pmdesk.core.audit import Event
 from pmdesk.core.clock import Clock
 from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.errors import DatabaseBusy, NotSignedIn, PmdeskError
+from pmdesk.core.i18n import translate
 from pmdesk.core.models import Person, SecuritySettings, UserSession
 from pmdesk.core.modules import MAINTENANCE, Action
 from pmdesk.core.people import display_name, is_locked
@@ -70,13 +71,15 @@ SIGN_IN_FIRST = "Sign in first: pmdesk login LOGIN"
 
 # Why a session stopped holding, as the person is told it.
 REASONS = {
-    "none": "You are not signed in.",
-    "ended": "Your session was ended (signed out, or ended by an administrator).",
-    "expired": "Your session has expired.",
-    "address": "Your session was started from another address.",
-    "locked": "Your account is locked.",
-    "deleted": "Your account no longer exists or can no longer sign in.",
-    "password": "Your password was changed since you signed in.",
+    "none": translate("sessions", "You are not signed in."),
+    "ended": translate(
+        "sessions", "Your session was ended (signed out, or ended by an administrator)."
+    ),
+    "expired": translate("sessions", "Your session has expired."),
+    "address": translate("sessions", "Your session was started from another address."),
+    "locked": translate("sessions", "Your account is locked."),
+    "deleted": translate("sessions", "Your account no longer exists or can no longer sign in."),
+    "password": translate("sessions", "Your password was changed since you signed in."),
 }
 
 
@@ -424,11 +427,14 @@ class SessionService:
         with self._ctx.db.write_session() as s:
             person = s.get(Person, person_id)
             if person is None:
-                raise PmdeskError("This person no longer exists.")
+                raise PmdeskError(translate("sessions", "This person no longer exists."))
             if actor.person_id != person_id:
                 require(s, actor, MAINTENANCE, Action.EDIT)
                 require_within_own_rights(
-                    s, actor, person.group_id, doing="end this person's sessions"
+                    s,
+                    actor,
+                    person.group_id,
+                    doing=translate("sessions", "end this person's sessions"),
                 )
             ended = end_all(s, person_id)
             audit.record(

@@ -36,21 +36,22 @@ from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from pmdesk.core.addresses import Network
+from pmdesk.core.i18n import translate
 from pmdesk.core.models import TrustedIp
 from pmdesk.core.office_networks import OUTSIDE, network_of
 from pmdesk.core.trusted_ip_row import TrustedIpRow
 
 #: A trust younger than this is not "never used" yet.
 NEVER_USED_GRACE = timedelta(days=1)
-PUBLIC = "Public address"
-NEVER_USED = "Never used"
+PUBLIC: str = translate("trusted_ip_review", "Public address")
+NEVER_USED: str = translate("trusted_ip_review", "Never used")
 
 _Networks = Sequence[tuple[str, list[Network]]]
 
 
 def shared_by(people: int) -> str:
     """'Shared by 3 people'."""
-    return f"Shared by {people} people"
+    return translate("trusted_ip_review", "Shared by {count} people").format(count=people)
 
 
 def is_public(address: str) -> bool:
@@ -62,7 +63,7 @@ def is_public(address: str) -> bool:
 
 def address_reasons(address: str, networks: _Networks) -> list[str]:
     """The reasons that depend on the address alone."""
-    reasons = []
+    reasons: list[str] = []
     if network_of(address, networks) is None:
         reasons.append(OUTSIDE)
     if is_public(address):

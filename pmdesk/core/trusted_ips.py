@@ -34,7 +34,8 @@ from pmdesk.core.addresses import (
 from pmdesk.core.audit import Event
 from pmdesk.core.clock import Clock
 from pmdesk.core.context import Actor, CoreContext
-from pmdesk.core.errors import NotFound, PermissionDenied, ValidationError
+from pmdesk.core.errors import NotFound, PermissionDenied, ValidationError, message_of
+from pmdesk.core.i18n import translate
 from pmdesk.core.models import LoginChallenge, Person, TrustedIp, TrustedIpRemoval
 from pmdesk.core.modules import MAINTENANCE, SYSTEM_SECURITY, Action
 from pmdesk.core.office_networks import OUTSIDE, load_networks, network_of, policy_refusal
@@ -94,8 +95,11 @@ class TrustedIpPage:
 
     def describe(self) -> str:
         """'Viewing items 1-20 of 8000' as on the Security screen."""
-        total = f"{self.total}" if self.total_exact else f"more than {self.total}"
-        return f"Viewing items {self.first_index}-{self.last_index} of {total}"
+        if self.total_exact:
+            text = translate("trusted_ips", "Viewing items {first}-{last} of {total}")
+        else:
+            text = translate("trusted_ips", "Viewing items {first}-{last} of more than {total}")
+        return text.format(first=self.first_index, last=self.last_index, total=self.total)
 
 
 # ----- which addresses can be trusted at all -------------------------------------------------
@@ -120,32 +124,38 @@ def why_not_trustable(
     server = backend in SERVER_BACKENDS
     if normalised is None:
         if server and address is None:
-            return (
+            return translate(
+                "trusted_ips",
                 "The database server cannot see this workstation's address (a local socket "
-                "connection, the same for everyone connecting that way), so it is never trusted."
+                "connection, the same for everyone connecting that way), so it is never trusted.",
             )
-        return "This workstation's address is unknown, so it cannot be trusted."
+        return translate(
+            "trusted_ips", "This workstation's address is unknown, so it cannot be trusted."
+        )
     networks = (
         parse_address_list(never_trusted) if isinstance(never_trusted, str) else never_trusted
     )
     if in_address_list(normalised, list(networks)):
-        return (
-            f"{normalised} is on the list of addresses never trusted (a proxy or connection "
-            "pooler, System → Security), so it is never trusted."
-        )
+        return translate(
+            "trusted_ips",
+            "{address} is on the list of addresses never trusted (a proxy or connection "
+            "pooler, System → Security), so it is never trusted.",
+        ).format(address=normalised)
     if server:
         ip = ipaddress.ip_address(normalised)
         if ip.is_loopback:
-            return (
-                f"{normalised} is a loopback address, shared by everyone who reaches the "
+            return translate(
+                "trusted_ips",
+                "{address} is a loopback address, shared by everyone who reaches the "
                 "database through this computer (localhost, an SSH tunnel or a connection "
-                "pooler), so it is never trusted on a shared database."
-            )
+                "pooler), so it is never trusted on a shared database.",
+            ).format(address=normalised)
         if ip.is_link_local:
-            return (
-                f"{normalised} is a link-local address, not unique to this workstation, so it "
-                "is never trusted on a shared database."
-            )
+            return translate(
+                "trusted_ips",
+                "{address} is a link-local address, not unique to this workstation, so it "
+                "is never trusted on a shared database.",
+            ).format(address=normalised)
     return None
 
 
@@ -446,7 +456,11 @@ class TrustedIpService:
         normalised = normalise_address(address)
         if normalised is None:
             raise ValidationError(
-                {"address": f"'{address.strip()[:60]}' is not an IP address (192.0.2.10)."}
+                {
+                    "address": translate(
+                        "trusted_ips", "'{address}' is not an IP address (192.0.2.10)."
+                    ).format(address=address.strip()[:60])
+                }
             )
         with self._ctx.db.session() as s:
             require(s, actor, SYSTEM_SECURITY, Action.READ)
@@ -499,7 +513,11 @@ class TrustedIpService:
         def put_back(s: Session) -> int:
             require(s, actor, SYSTEM_SECURITY, Action.EDIT)
             if actor.person_id is None:
-                raise PermissionDenied("Only the person who removed addresses can put them back.")
+                raise PermissionDenied(
+                    translate(
+                        "trusted_ips", "Only the person who removed addresses can put them back."
+                    )
+                )
             if self._server_undo:
                 found = s.execute(
                     text(f"SELECT {SCHEMA}.restore_trusted_ips(CAST(:ids AS integer[]))"),
@@ -539,7 +557,10 @@ class TrustedIpService:
         }
         for group_id in sorted({g for pid, g in people.items() if pid != me}, key=str):
             require_within_own_rights(
-                s, actor, group_id, doing="put back the trusted addresses of this person"
+                s,
+                actor,
+                group_id,
+                doing=translate("trusted_ips", "put back the trusted addresses of this person"),
             )
         restored: list[TrustedIpRemoval] = []
         for row in kept:
@@ -591,7 +612,10 @@ class TrustedIpService:
             person = s.get(Person, person_id)
             if person is not None and actor.person_id != person_id:
                 require_within_own_rights(
-                    s, actor, person.group_id, doing="remove this person's trusted addresses"
+                    s,
+                    actor,
+                    person.group_id,
+                    doing=translate("trusted_ips", "remove this person's trusted addresses"),
                 )
             return self._delete_and_audit(s, actor, wanted, person_id)
 
@@ -603,17 +627,29 @@ class TrustedIpService:
         (``why_not_trustable``) is refused with the reason."""
         if normalise_address(address) is None:
             raise ValidationError(
-                {"address": f"'{address.strip()[:60]}' is not an IP address such as 192.0.2.10."}
+                {
+                    "address": translate(
+                        "trusted_ips", "'{address}' is not an IP address such as 192.0.2.10."
+                    ).format(address=address.strip()[:60])
+                }
             )
 
         def add(s: Session) -> TrustedIpRow:
             require(s, actor, SYSTEM_SECURITY, Action.EDIT)
             person = s.get(Person, person_id)
             if person is None:
-                raise NotFound("This person no longer exists (another workstation deleted it).")
+                raise NotFound(
+                    translate(
+                        "trusted_ips",
+                        "This person no longer exists (another workstation deleted it).",
+                    )
+                )
             if actor.person_id != person_id:
                 require_within_own_rights(
-                    s, actor, person.group_id, doing="trust an address for this person"
+                    s,
+                    actor,
+                    person.group_id,
+                    doing=translate("trusted_ips", "trust an address for this person"),
                 )
             refusal = trust_refusal(s, address)
             if refusal is not None:
@@ -993,10 +1029,19 @@ def _require_owners_within_rights(s: Session, actor: Actor, ids: Sequence[int]) 
             continue
         try:
             require_within_own_rights(
-                s, actor, group_id, doing=f"remove the trusted addresses of {subject}"
+                s,
+                actor,
+                group_id,
+                doing=translate("trusted_ips", "remove the trusted addresses of {person}").format(
+                    person=subject
+                ),
             )
         except PermissionDenied as exc:
-            raise PermissionDenied(f"{exc} Nothing was removed.") from exc
+            raise PermissionDenied(
+                translate("trusted_ips", "{refusal} Nothing was removed.").format(
+                    refusal=message_of(exc)
+                )
+            ) from exc
         checked.add(group_id)
 
 

@@ -7,6 +7,8 @@ import unicodedata
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
+from pmdesk.core.i18n import Text, translate
+
 if TYPE_CHECKING:
     from email_validator import ValidatedEmail
 
@@ -18,6 +20,9 @@ PHONE_MAX_LENGTH = 32  # as typed, with spaces and brackets
 # notion of the workshop's country, and the product is Belgian (+32).
 DEFAULT_PHONE_REGION = "BE"
 MAX_HOURLY_COST = Decimal("99999999.99")
+#: The default field names of the messages (a caller passes its own field's name).
+PHONE = translate("validation", "Phone")
+HOURLY_COST = translate("validation", "Hourly Cost")
 
 
 # Control, format (incl. bidi overrides), surrogate, private-use, unassigned, line and
@@ -53,22 +58,33 @@ def clean_text(value: str, *, label: str, max_length: int, required: bool = Fals
     """Trimmed, NFC-normalised text without control characters."""
     text = unicodedata.normalize("NFC", value).strip()
     if _has_invisible(text):
-        raise FieldInvalid(f"{label} cannot contain control or invisible characters.")
+        raise FieldInvalid(
+            translate(
+                "validation", "{label} cannot contain control or invisible characters."
+            ).format(label=label)
+        )
     if required and not text:
-        raise FieldInvalid(f"{label} is required.")
+        raise FieldInvalid(translate("validation", "{label} is required.").format(label=label))
     if len(text) > max_length:
-        raise FieldInvalid(f"{label} can have at most {max_length} characters.")
+        raise FieldInvalid(
+            translate("validation", "{label} can have at most {count} characters.").format(
+                label=label, count=max_length
+            )
+        )
     return text
 
 
 def clean_login(value: str) -> str:
     login = value.strip()
     if not login:
-        raise FieldInvalid("Login is required.")
+        raise FieldInvalid(translate("validation", "Login is required."))
     if not LOGIN_RE.match(login):
         raise FieldInvalid(
-            "Login may use letters, digits and . _ @ - (at most 64, starting with a letter "
-            "or digit)."
+            translate(
+                "validation",
+                "Login may use letters, digits and . _ @ - (at most 64, starting with a letter "
+                "or digit).",
+            )
         )
     return login
 
@@ -81,7 +97,7 @@ def clean_email(value: str, *, required: bool = False) -> str:
     email = value.strip()
     if not email:
         if required:
-            raise FieldInvalid("Email is required.")
+            raise FieldInvalid(translate("validation", "Email is required."))
         return ""
     return _checked_email(email).normalized
 
@@ -101,7 +117,7 @@ def _checked_email(email: str) -> ValidatedEmail:
 
     # RFC 5321's limits, which mail servers apply: 64 before the @, 254 in all.
     if len(email) > EMAIL_MAX_LENGTH or len(email.rpartition("@")[0]) > 64:
-        raise FieldInvalid(f"'{_preview(email)}' is not a valid e-mail address.")
+        raise FieldInvalid(_not_an_email(email))
     try:
         return validate_email(
             email,
@@ -111,10 +127,16 @@ def _checked_email(email: str) -> ValidatedEmail:
             allow_domain_literal=False,
         )
     except EmailNotValidError:
-        raise FieldInvalid(f"'{_preview(email)}' is not a valid e-mail address.") from None
+        raise FieldInvalid(_not_an_email(email)) from None
 
 
-def clean_phone(value: str, *, label: str = "Phone", region: str = DEFAULT_PHONE_REGION) -> str:
+def _not_an_email(email: str) -> Text:
+    return translate("validation", "'{address}' is not a valid e-mail address.").format(
+        address=_preview(email)
+    )
+
+
+def clean_phone(value: str, *, label: str = PHONE, region: str = DEFAULT_PHONE_REGION) -> str:
     """A phone number as E.164 (+32470123456); empty stays empty.
 
     libphonenumber's metadata decides: a number without + or 00 is read as one of ``region``,
@@ -126,13 +148,20 @@ def clean_phone(value: str, *, label: str = "Phone", region: str = DEFAULT_PHONE
     # phonenumbers would read letters as a keypad word (1-800-FLOWERS) and other digits as
     # digits: only what is printed on a business card gets through.
     if not PHONE_ALLOWED_RE.match(raw):
-        raise FieldInvalid(f"{label}: use digits, spaces and + ( ) . / - only.")
+        raise FieldInvalid(
+            translate("validation", "{label}: use digits, spaces and + ( ) . / - only.").format(
+                label=label
+            )
+        )
     # Imported here: 40 ms that the login dialog's start path does not need.
     import phonenumbers
 
     invalid = FieldInvalid(
-        f"{label}: '{_preview(raw)}' is not a valid phone number (check the digits and the "
-        "country code)."
+        translate(
+            "validation",
+            "{label}: '{number}' is not a valid phone number (check the digits and the "
+            "country code).",
+        ).format(label=label, number=_preview(raw))
     )
     if len(raw) > PHONE_MAX_LENGTH:
         raise invalid
@@ -159,7 +188,7 @@ def first_valid_phone(*numbers: str, region: str = DEFAULT_PHONE_REGION) -> str 
     return None
 
 
-def clean_money(value: str | Decimal | None, *, label: str = "Hourly Cost") -> Decimal | None:
+def clean_money(value: str | Decimal | None, *, label: str = HOURLY_COST) -> Decimal | None:
     """A non-negative amount with at most two decimals, or None when empty."""
     if value is None:
         return None
@@ -172,16 +201,26 @@ def clean_money(value: str | Decimal | None, *, label: str = "Hourly Cost") -> D
         if text.count(",") == 1 and "." not in text:
             text = text.replace(",", ".")
         if not re.fullmatch(r"[0-9]{1,8}(\.[0-9]{1,2})?", text):
-            raise FieldInvalid(f"{label} must be an amount such as 42.50.")
+            raise FieldInvalid(_not_an_amount(label))
         try:
             amount = Decimal(text)
         except InvalidOperation as exc:  # pragma: no cover - the regex already guards
-            raise FieldInvalid(f"{label} must be an amount such as 42.50.") from exc
+            raise FieldInvalid(_not_an_amount(label)) from exc
     if not amount.is_finite() or amount < 0 or amount > MAX_HOURLY_COST:
-        raise FieldInvalid(f"{label} must be between 0 and {MAX_HOURLY_COST}.")
+        raise FieldInvalid(
+            translate("validation", "{label} must be between 0 and {maximum}.").format(
+                label=label, maximum=MAX_HOURLY_COST
+            )
+        )
     if amount != amount.quantize(Decimal("0.01")):
-        raise FieldInvalid(f"{label} can have at most two decimals.")
+        raise FieldInvalid(
+            translate("validation", "{label} can have at most two decimals.").format(label=label)
+        )
     return amount.quantize(Decimal("0.01"))
+
+
+def _not_an_amount(label: str) -> Text:
+    return translate("validation", "{label} must be an amount such as 42.50.").format(label=label)
 
 
 def mask_email(email: str) -> str:

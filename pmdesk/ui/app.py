@@ -217,8 +217,8 @@ class Launcher(QObject):
             return
         self.problem_box = inform(
             self.first_run or self.login,
-            self.login.tr("No system keyring"),
-            self.login.tr(
+            self.tr("No system keyring"),
+            self.tr(
                 "pmdesk keeps mail and database passwords only in the system keyring, and "
                 "none is available on this computer. You can sign in, but passwords cannot "
                 "be saved until a keyring is installed or unlocked."
@@ -249,23 +249,21 @@ class Launcher(QObject):
         if login:
             self.login.prefill(
                 login,
-                self.login.tr(
-                    "Administrator {login} created. Sign in with your new password."
-                ).format(login=login),
+                self.tr("Administrator {login} created. Sign in with your new password.").format(
+                    login=login
+                ),
             )
         else:
             self.login.prefill(
                 "",
-                self.login.tr(
-                    "Another workstation created the first user meanwhile: sign in with it."
-                ),
+                self.tr("Another workstation created the first user meanwhile: sign in with it."),
             )
 
     def _first_run_cancelled(self) -> None:
         self.first_run = None
         if self.exit_code is None and self.window is None:
             self.login.message.show_notice(
-                self.login.tr(
+                self.tr(
                     "There are no users yet: click “Set up pmdesk…” to create the first "
                     "administrator."
                 )
@@ -312,7 +310,7 @@ class Launcher(QObject):
             return
         app = self.opened.app
         follow_person(app, signed_in)  # the person's own language, when they have one
-        self.login.set_busy(self.login.tr("Opening pmdesk…"))
+        self.login.set_busy(self.tr("Opening pmdesk…"))
         self.steps.run(
             lambda: load_session(app, signed_in),
             self._show_main_window,
@@ -324,7 +322,7 @@ class Launcher(QObject):
         self.login.set_idle()
         self.login.reset()
         self.login.message.show_error(
-            error_text(exc, self.login.tr("pmdesk could not open its main window"))
+            error_text(exc, self.tr("pmdesk could not open its main window"))
         )
 
     def _show_main_window(self, session: Session) -> None:
@@ -372,7 +370,7 @@ class Launcher(QObject):
             return
         window.sign_out_now()
         self.login.message.show_error(
-            self.login.tr("You were signed out: {why} Sign in again to go on.").format(why=why)
+            self.tr("You were signed out: {why} Sign in again to go on.").format(why=why)
         )
 
     def _start_background(self, window: MainWindow) -> None:

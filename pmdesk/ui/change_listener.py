@@ -15,6 +15,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from PySide6.QtCore import QCoreApplication
+
 from pmdesk.core.changes import (
     DEFAULT_POLL_INTERVAL_S,
     TOPICS,
@@ -27,11 +29,14 @@ from pmdesk.ui.reconnect import (
     FOR_A_WHILE,
     UNTIL_NEXT_MESSAGE,
     Backoff,
+    failure_text,
     lost_message,
+    restored_message,
     seconds_text,
 )
 
 log = logging.getLogger(__name__)
+translate = QCoreApplication.translate
 
 
 #: Reports from the listener's thread: the changed tables; a status text and how long it stays.
@@ -118,7 +123,7 @@ class ChangeListener:
                 if lost:
                     lost = False
                     self._backoff.reset()
-                    self._on_status("Database connection restored", FOR_A_WHILE)
+                    self._on_status(restored_message(), FOR_A_WHILE)
                     pending |= TOPICS  # whatever changed meanwhile was missed
             now = time.monotonic()
             gap_left = last_emit + self._min_gap_s - now
@@ -146,7 +151,9 @@ class ChangeListener:
         else:
             log.error("Live refresh failed", exc_info=exc)
             self._on_status(
-                f"Live refresh failed: {first_line(exc)} — retrying in {seconds_text(delay)}",
+                translate(
+                    "ChangeListener", "Live refresh failed: {why} — retrying in {delay}"
+                ).format(why=failure_text(exc), delay=seconds_text(delay)),
                 FOR_A_WHILE,
             )
         self._stopping.wait(delay)

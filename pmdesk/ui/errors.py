@@ -1,7 +1,8 @@
 """The sentence a screen shows when a call to the core fails.
 
-Imports only Qt and the standard library: the login dialog, painted first at start-up, uses it,
-and must not load the core (``pmdesk.core.errors`` is imported when an error is shown).
+Imports only Qt, the standard library and the stdlib-only ``pmdesk.core.i18n``: the login
+dialog, painted first at start-up, uses it, and must not load the rest of the core
+(``pmdesk.core.errors`` is imported when an error is shown).
 """
 
 from __future__ import annotations
@@ -11,11 +12,16 @@ import sys
 
 from PySide6.QtCore import QCoreApplication
 
+from pmdesk.ui.translation import error_text as core_sentence
+from pmdesk.ui.translation import localize
+
 log = logging.getLogger(__name__)
+translate = QCoreApplication.translate
 
 
 def error_text(exc: BaseException | object, fallback: str) -> str:
-    """The core's own sentence for a PmdeskError; a short generic line (logged) otherwise.
+    """The core's own sentence for a PmdeskError (in the app's language); a short generic line
+    (logged) otherwise.
 
     The generic line is ``fallback`` with the error's type name: "{fallback} (Name).", or, when
     ``fallback`` holds ``{name}``, ``fallback`` with the name put in there.
@@ -23,18 +29,16 @@ def error_text(exc: BaseException | object, fallback: str) -> str:
     from pmdesk.core.errors import PmdeskError
 
     if isinstance(exc, PmdeskError):
-        return str(exc)
+        return core_sentence(exc)
     problem = _database_problem(exc)
     if problem is not None:
         log.warning("%s", problem, exc_info=exc if isinstance(exc, BaseException) else None)
-        return problem
+        return localize(problem)
     name = type(exc).__name__
     if "{name}" in fallback:
         text = fallback.format(name=name)
     else:
-        text = QCoreApplication.translate("errors", "{what} ({name}).").format(
-            what=fallback, name=name
-        )
+        text = translate("errors", "{what} ({name}).").format(what=fallback, name=name)
     log.error("%s", text, exc_info=exc if isinstance(exc, BaseException) else None)
     return text
 

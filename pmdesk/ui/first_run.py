@@ -29,6 +29,7 @@ from pmdesk.ui.icons import app_icon, pixmap
 from pmdesk.ui.ops import Operation, indicator
 from pmdesk.ui.scrolling import follow_focus
 from pmdesk.ui.tasks import TaskManager
+from pmdesk.ui.translation import Retranslating, localize
 from pmdesk.ui.widgets import (
     BusyIndicator,
     FieldBox,
@@ -50,7 +51,7 @@ class AlreadyDone:
     """Another workstation created the first user while this dialog was open."""
 
 
-class FirstRunDialog(WrappingDialog):
+class FirstRunDialog(Retranslating, WrappingDialog):
     """Emits ``created(login)`` once the administrator exists."""
 
     created = Signal(str)
@@ -71,7 +72,6 @@ class FirstRunDialog(WrappingDialog):
         self._group_id = administrator_group_id
         self._tasks = tasks
         self.setObjectName("firstRunDialog")
-        self.setWindowTitle(self.tr("First administrator"))
         self.setWindowIcon(app_icon())
         self.setMinimumWidth(500)
 
@@ -86,9 +86,7 @@ class FirstRunDialog(WrappingDialog):
             tasks,
             label="first run",
             message=self.message,
-            failure=self.tr("The administrator could not be created"),
             busy=indicator(self.busy, self._enable_fields),
-            busy_text=self.tr("Creating the administrator…"),
             fields=self._show_field_errors,
         )
         buttons = self._build_buttons()
@@ -107,77 +105,106 @@ class FirstRunDialog(WrappingDialog):
         # Cancel sits left of Create: Tab reaches it first (it was made after Create).
         QWidget.setTabOrder(self.cancel_button, self.create_button)
         self.fields["login"].editor.setFocus()
+        self.retranslate()
 
-    def _build_heading(self) -> QHBoxLayout:
-        logo = QLabel(self)
-        logo.setPixmap(pixmap("app", 40, self.devicePixelRatioF()))
-        title = QLabel(self.tr("Welcome to pmdesk"), self)
-        title.setProperty("role", "title")
-        heading = QHBoxLayout()
-        heading.setSpacing(12)
-        heading.addWidget(logo)
-        heading.addWidget(title, 1)
-        return heading
-
-    def _build_intro(self) -> QLabel:
-        intro = QLabel(
+    def retranslate(self) -> None:
+        self.setWindowTitle(self.tr("First administrator"))
+        self.title.setText(self.tr("Welcome to pmdesk"))
+        self.intro.setText(
             self.tr(
                 "This database has no users yet. Create the first administrator: this account "
                 "joins the Administrator group and can then add everybody else under "
                 "Maintenance → Organisation → Personnel."
-            ),
-            self,
+            )
         )
-        intro.setWordWrap(True)
-        return intro
+        self._field_texts()
+        self.create_button.setText(self.tr("Create administrator"))
+        self.cancel_button.setText(self.tr("Cancel"))
+        self.creating.set_texts(
+            failure=self.tr("The administrator could not be created"),
+            busy_text=self.tr("Creating the administrator…"),
+        )
+
+    def _field_texts(self) -> None:
+        """The fields' labels, placeholders, hints and screen-reader texts."""
+        labels = {
+            "login": self.tr("Login"),
+            "first_name": self.tr("Forename"),
+            "last_name": self.tr("Lastname"),
+            "email": self.tr("Email"),
+            "password": self.tr("Password"),
+            "password_confirm": self.tr("Confirm"),
+        }
+        for name, text in labels.items():
+            self.labels[name].setText(text)
+            self.editor(name).setAccessibleName(text)
+        self.editor("password_confirm").setAccessibleName(self.tr("Confirm password"))
+        self.editor("login").setPlaceholderText(self.tr("e.g. jsmets"))
+        self.editor("email").setPlaceholderText(self.tr("name@example.com"))
+        self.email_hint.setText(
+            self.tr("Security codes are sent here once two-step authentication is on.")
+        )
+        self.password_hint.setText(self.tr("At least 8 characters."))
+        self.editor("email").setAccessibleDescription(self.email_hint.text())
+        self.editor("password").setAccessibleDescription(self.password_hint.text())
+
+    def _build_heading(self) -> QHBoxLayout:
+        logo = QLabel(self)
+        logo.setPixmap(pixmap("app", 40, self.devicePixelRatioF()))
+        self.title = QLabel(self)
+        self.title.setProperty("role", "title")
+        heading = QHBoxLayout()
+        heading.setSpacing(12)
+        heading.addWidget(logo)
+        heading.addWidget(self.title, 1)
+        return heading
+
+    def _build_intro(self) -> QLabel:
+        self.intro = QLabel(self)
+        self.intro.setWordWrap(True)
+        return self.intro
 
     def _build_form(self) -> QFormLayout:
         """The fields (``self.fields``), each with its label and the hints."""
 
-        def edit(name: str, placeholder: str = "", *, password: bool = False) -> QLineEdit:
+        def edit(name: str, *, password: bool = False) -> QLineEdit:
             line = QLineEdit(self)
             line.setObjectName(name)
-            line.setPlaceholderText(placeholder)
             if password:
                 line.setEchoMode(QLineEdit.EchoMode.Password)
             line.textEdited.connect(self._recheck)
             return line
 
         self.fields: dict[str, FieldBox] = {
-            "login": FieldBox(edit("loginEdit", self.tr("e.g. jsmets")), self),
+            "login": FieldBox(edit("loginEdit"), self),
             "first_name": FieldBox(edit("firstNameEdit"), self),
             "last_name": FieldBox(edit("lastNameEdit"), self),
-            "email": FieldBox(edit("emailEdit", self.tr("name@example.com")), self),
+            "email": FieldBox(edit("emailEdit"), self),
             "password": FieldBox(edit("passwordEdit", password=True), self),
             "password_confirm": FieldBox(edit("confirmEdit", password=True), self),
         }
+        self.labels = {name: QLabel(self) for name in self.fields}
+        self.email_hint = hint_label("", self)
+        self.password_hint = hint_label("", self)
         form = QFormLayout()
         form.setVerticalSpacing(8)
-        form.addRow(self.tr("Login"), self.fields["login"])
-        form.addRow(self.tr("Forename"), self.fields["first_name"])
-        form.addRow(self.tr("Lastname"), self.fields["last_name"])
-        form.addRow(self.tr("Email"), self.fields["email"])
-        email_hint = hint_label(
-            self.tr("Security codes are sent here once two-step authentication is on."), self
-        )
-        form.addRow("", email_hint)
-        form.addRow(self.tr("Password"), self.fields["password"])
-        form.addRow(self.tr("Confirm"), self.fields["password_confirm"])
-        password_hint = self.tr("At least 8 characters.")
-        form.addRow("", hint_label(password_hint, self))
+        for name in ("login", "first_name", "last_name", "email"):
+            form.addRow(self.labels[name], self.fields[name])
+        form.addRow("", self.email_hint)
+        for name in ("password", "password_confirm"):
+            form.addRow(self.labels[name], self.fields[name])
+        form.addRow("", self.password_hint)
+        self._field_texts()  # label_fields ties each label with a text to its field
         label_fields(form)
-        self.editor("email").setAccessibleDescription(email_hint.text())
-        self.editor("password").setAccessibleDescription(password_hint)
-        self.editor("password_confirm").setAccessibleName(self.tr("Confirm password"))
         return form
 
     def _build_buttons(self) -> QHBoxLayout:
         """Create (``self.create_button``, the default) and Cancel, beside the busy indicator."""
-        self.create_button = make_primary(QPushButton(self.tr("Create administrator"), self))
+        self.create_button = make_primary(QPushButton(self))
         self.create_button.setObjectName("createButton")
         self.create_button.setDefault(True)
         self.create_button.clicked.connect(self.submit)
-        self.cancel_button = QPushButton(self.tr("Cancel"), self)
+        self.cancel_button = QPushButton(self)
         self.cancel_button.setAutoDefault(False)
         self.cancel_button.clicked.connect(self.reject)
         buttons = QHBoxLayout()
@@ -246,7 +273,7 @@ class FirstRunDialog(WrappingDialog):
                 shown = True
         rest = [msg for key, msg in errors.items() if key not in self.fields]
         if rest:
-            self.message.show_error(" ".join(rest))
+            self.message.show_error(" ".join(localize(text) for text in rest))
         else:
             self.message.clear_message()
         self._fit_height()

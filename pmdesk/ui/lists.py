@@ -9,7 +9,9 @@ from PySide6.QtCore import (
     QAbstractItemModel,
     QAbstractTableModel,
     QCoreApplication,
+    QEvent,
     QModelIndex,
+    QObject,
     QPersistentModelIndex,
     Qt,
     QTimer,
@@ -28,6 +30,7 @@ from PySide6.QtWidgets import (
 from pmdesk.ui.icons import icon
 
 ModelIndex = QModelIndex | QPersistentModelIndex
+translate = QCoreApplication.translate
 
 
 class ReadOnlyTableModel(QAbstractTableModel):
@@ -56,24 +59,11 @@ def search_box(
     on its magnifier icon). ``label``: its name for screen readers (the placeholder describes)."""
     edit = QLineEdit(parent)
     edit.setObjectName(name)
-    edit.setPlaceholderText(placeholder)
-    edit.setAccessibleName(label)
-    edit.setAccessibleDescription(placeholder)
+    set_search_texts(edit, placeholder, label)
     edit.setClearButtonEnabled(True)
     search = edit.addAction(icon("search"), QLineEdit.ActionPosition.LeadingPosition)
     search.triggered.connect(apply)
-    # Name the icon buttons for screen readers (a text would be drawn and cut off).
-    button_names = {
-        search: QCoreApplication.translate("SearchBox", "Search"),
-        edit.findChild(QAction, "_q_qlineeditclearaction"): QCoreApplication.translate(
-            "SearchBox", "Clear"
-        ),
-    }
-    for button in edit.findChildren(QToolButton):
-        spoken = button_names.get(button.defaultAction())
-        if spoken:
-            button.setAccessibleName(spoken)
-            button.setToolTip(spoken)
+    _SearchButtonNames(edit, search)
     timer = QTimer(parent)
     timer.setSingleShot(True)
     timer.setInterval(delay_ms)
@@ -81,6 +71,43 @@ def search_box(
     edit.textChanged.connect(lambda _text: timer.start())
     edit.returnPressed.connect(apply)
     return edit, timer
+
+
+def set_search_texts(edit: QLineEdit, placeholder: str, label: str = "") -> None:
+    """A search field's placeholder and screen-reader texts (a page's ``retranslate()``)."""
+    edit.setPlaceholderText(placeholder)
+    edit.setAccessibleName(label)
+    edit.setAccessibleDescription(placeholder)
+
+
+class _SearchButtonNames(QObject):
+    """Names a search field's icon buttons for screen readers (a text would be drawn and cut
+    off), and names them again when the language changes."""
+
+    def __init__(self, edit: QLineEdit, search: QAction) -> None:
+        super().__init__(edit)
+        self._edit = edit
+        self._search = search
+        edit.installEventFilter(self)
+        self.name_buttons()
+
+    def name_buttons(self) -> None:
+        names = {
+            self._search: translate("SearchBox", "Search"),
+            self._edit.findChild(QAction, "_q_qlineeditclearaction"): translate(
+                "SearchBox", "Clear"
+            ),
+        }
+        for button in self._edit.findChildren(QToolButton):
+            spoken = names.get(button.defaultAction())
+            if spoken:
+                button.setAccessibleName(spoken)
+                button.setToolTip(spoken)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.LanguageChange:
+            self.name_buttons()
+        return False
 
 
 def list_table(

@@ -6,9 +6,13 @@ it has at least one page to show. A page widget is built the first time it is sh
 
 To add a System screen, register it in ``install_pages`` below::
 
-    window.add_system_page("security", window.tr("Security"), SecurityPage, SYSTEM_SECURITY)
+    window.add_system_page(
+        "security", str(QT_TRANSLATE_NOOP("MainWindow", "Security")), SecurityPage, SYSTEM_SECURITY
+    )
 
-where ``SecurityPage(page_context) -> QWidget``. A page may define ``has_unsaved_changes() ->
+where ``SecurityPage(page_context) -> QWidget`` and the title is the English one, marked for
+translation in the context "MainWindow": the window shows it in the app's language, and again
+in the new one after a language change. A page may define ``has_unsaved_changes() ->
 bool``; sign-out and closing the window then ask before discarding.
 
 Small screens: every page sits in a scroll area, so a page larger than the window scrolls instead
@@ -24,14 +28,11 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, Qt, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
-    QComboBox,
-    QHBoxLayout,
     QLabel,
     QMainWindow,
-    QPushButton,
     QStackedWidget,
     QTabWidget,
     QVBoxLayout,
@@ -39,16 +40,17 @@ from PySide6.QtWidgets import (
 )
 
 from pmdesk.config import ConfigError, save_settings
-from pmdesk.core.db import describe_for_people
-from pmdesk.core.modules import LANGUAGES, MAINTENANCE, Action, Module
-from pmdesk.ui.icons import app_icon, icon, pixmap
+from pmdesk.core.modules import MAINTENANCE, Action, Module
+from pmdesk.ui.icons import app_icon
 from pmdesk.ui.languages import remember_on_workstation, save_for_person
 from pmdesk.ui.lazy_page import LazyPage
+from pmdesk.ui.main_header import Header
+from pmdesk.ui.main_status import DatabaseStatus, UserStatus
 from pmdesk.ui.message_boxes import ask_discard
 from pmdesk.ui.page_context import ChangeHub, PageContext, PageFactory, Session
 from pmdesk.ui.page_context import KeepsUnsavedChanges as KeepsUnsaved
 from pmdesk.ui.tasks import TaskManager
-from pmdesk.ui.translation import install_translation
+from pmdesk.ui.translation import Retranslating, error_text, install_translation
 from pmdesk.ui.window_geometry import geometry_text, restore_geometry
 
 if TYPE_CHECKING:
@@ -58,9 +60,13 @@ if TYPE_CHECKING:
     from pmdesk.ui.background import BackgroundServices
 
 log = logging.getLogger(__name__)
+translate = QCoreApplication.translate
 
-#: The widest a status-bar text may be (a database path is shortened in its middle).
-STATUS_TEXT_WIDTH = 420
+#: The area tabs' titles (context "MainWindow", as the pages' titles).
+AREA_TITLES = {
+    "maintenance": str(QT_TRANSLATE_NOOP("MainWindow", "Maintenance")),
+    "system": str(QT_TRANSLATE_NOOP("MainWindow", "System")),
+}
 
 
 def load_session(app: App, signed_in: SignedIn) -> Session:
@@ -85,7 +91,7 @@ class _Area:
     groups: dict[str, QTabWidget] = field(default_factory=dict)
 
 
-class MainWindow(QMainWindow):
+class MainWindow(Retranslating, QMainWindow):
     """Emits ``signed_out`` (Sign out) or ``closed`` (the window was closed)."""
 
     signed_out = Signal()
@@ -112,6 +118,8 @@ class MainWindow(QMainWindow):
         self._background: BackgroundServices | None = None
         self.changes = ChangeHub(self)
         self.pages: dict[str, LazyPage] = {}
+        #: Each tab with its English title (shown translated; again on a language change).
+        self._tab_titles: list[tuple[QTabWidget, QWidget, str]] = []
         self.setObjectName("mainWindow")
         self.setWindowIcon(app_icon())
         self.setWindowTitle(session.display_name)
@@ -130,6 +138,23 @@ class MainWindow(QMainWindow):
             install_pages(self)
         self._update_empty_state()
         self._restore_geometry()
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        """The tabs' titles and the empty state in the app's language (the header and the
+        status bar follow on their own)."""
+        for tabs, widget, title in self._tab_titles:
+            tabs.setTabText(tabs.indexOf(widget), translate("MainWindow", title))
+        self.empty_label.setText(
+            self.tr(
+                "Your user group may not see any screen. Ask an administrator to grant it "
+                "rights in System → Permissions."
+            )
+        )
+
+    def _add_tab(self, tabs: QTabWidget, widget: QWidget, title: str) -> None:
+        tabs.addTab(widget, translate("MainWindow", title))
+        self._tab_titles.append((tabs, widget, title))
 
     # ----- building -----------------------------------------------------------------------
 
@@ -163,22 +188,15 @@ class MainWindow(QMainWindow):
         self.top_tabs.setObjectName("topTabs")
         self.top_tabs.setDocumentMode(True)
         self._areas: dict[str, _Area] = {}
-        titles = {"maintenance": self.tr("Maintenance"), "system": self.tr("System")}
         for key in self.AREAS:
             tabs = QTabWidget(self)
             tabs.setObjectName(f"{key}Tabs")
             tabs.setDocumentMode(True)
-            self.top_tabs.addTab(tabs, titles[key])
+            self._add_tab(self.top_tabs, tabs, AREA_TITLES[key])
             self.top_tabs.setTabVisible(self.top_tabs.indexOf(tabs), False)
             self._areas[key] = _Area(key, tabs)
 
-        self.empty_label = QLabel(
-            self.tr(
-                "Your user group may not see any screen. Ask an administrator to grant it "
-                "rights in System → Permissions."
-            ),
-            self,
-        )
+        self.empty_label = QLabel(self)
         self.empty_label.setObjectName("emptyLabel")
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty_label.setWordWrap(True)
@@ -189,63 +207,19 @@ class MainWindow(QMainWindow):
         return self._body
 
     def _build_header(self) -> QWidget:
-        header = QWidget(self)
-        header.setObjectName("header")
-        header.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
-        logo = QLabel(header)
-        logo.setPixmap(pixmap("app", 26, self.devicePixelRatioF()))
-        brand = QLabel("pmdesk", header)
-        brand.setObjectName("brand")
-        self.language_combo = QComboBox(header)
-        self.language_combo.setObjectName("languageCombo")
-        for code, name in LANGUAGES:
-            self.language_combo.addItem(name, code)
-        current = self.language_combo.findData(self.app.settings.language)
-        self.language_combo.setCurrentIndex(max(current, 0))
-        self.language_combo.setToolTip(self.tr("Language"))
-        self.language_combo.setAccessibleName(self.tr("Language"))
+        header = Header(self.session.display_name, self.app.settings.language, self)
+        self.language_combo = header.language_combo
         self.language_combo.currentIndexChanged.connect(self._language_chosen)
-        self.user_label = QLabel(self.session.display_name, header)
-        self.user_label.setObjectName("headerUser")
-        self.sign_out_button = QPushButton(self.tr("Sign out"), header)
-        self.sign_out_button.setObjectName("signOutButton")
-        self.sign_out_button.setIcon(icon("sign-out-light"))
+        self.user_label = header.user_label
+        self.sign_out_button = header.sign_out_button
         self.sign_out_button.clicked.connect(self.request_sign_out)
-        row = QHBoxLayout(header)
-        row.setContentsMargins(14, 8, 14, 8)
-        row.setSpacing(10)
-        row.addWidget(logo)
-        row.addWidget(brand)
-        row.addStretch(1)
-        row.addWidget(self.language_combo)
-        row.addSpacing(12)
-        row.addWidget(self.user_label)
-        row.addWidget(self.sign_out_button)
         return header
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
         bar.setSizeGripEnabled(True)
-        who = self.tr("Signed in as {name} ({login})").format(
-            name=self.session.display_name, login=self.session.login
-        )
-        if self.session.address:
-            who += "  ·  " + self.tr("from {address}").format(address=self.session.address)
-        self.user_status = _icon_label("user", who, self)
-        self.user_status.setObjectName("userStatus")
-        where = describe_for_people(self.app.db.url)
-        # A long path is shortened in its middle (all of it in the tooltip): the status bar
-        # must not make the window wider than a small screen.
-        shown = self.fontMetrics().elidedText(
-            where, Qt.TextElideMode.ElideMiddle, STATUS_TEXT_WIDTH
-        )
-        self.database_status = _icon_label("database", shown, self)
-        self.database_status.setObjectName("databaseStatus")
-        self.database_status.setToolTip(
-            self.tr("{where}\nDatabase {url} ({source})").format(
-                where=where, url=self.app.db.describe(), source=self.app.resolved.source
-            )
-        )
+        self.user_status = UserStatus(self.session, self)
+        self.database_status = DatabaseStatus(self.app.db, self.app.resolved.source, self)
         bar.addWidget(self.user_status)
         bar.addPermanentWidget(self.database_status)
 
@@ -263,8 +237,9 @@ class MainWindow(QMainWindow):
     ) -> bool:
         """Register a screen under ``area`` ("maintenance" or "system").
 
-        ``group`` (key, title) puts it in a sub-tab such as Organisation. Returns False (and
-        shows nothing) when the user's group may not read ``module``.
+        ``title`` is English, marked with ``QT_TRANSLATE_NOOP("MainWindow", …)``: the tab shows
+        it translated. ``group`` (key, title) puts it in a sub-tab such as Organisation.
+        Returns False (and shows nothing) when the user's group may not read ``module``.
         """
         if area not in self._areas:
             raise ValueError(f"Unknown area {area!r}; use one of {self.AREAS}")
@@ -280,11 +255,11 @@ class MainWindow(QMainWindow):
                 inner = QTabWidget(self)
                 inner.setObjectName(f"{group_key}Tabs")
                 inner.setDocumentMode(True)
-                target.addTab(inner, group_title)
+                self._add_tab(target, inner, group_title)
                 self._areas[area].groups[group_key] = inner
             target = inner
         page = LazyPage(key, widget_factory, self.context)
-        target.addTab(page, title)
+        self._add_tab(target, page, title)
         self.pages[key] = page
         tabs = self._areas[area].tabs
         self.top_tabs.setTabVisible(self.top_tabs.indexOf(tabs), True)
@@ -379,21 +354,17 @@ class MainWindow(QMainWindow):
                 found.append(key)
         return found
 
-    def _confirm_discard(self, action: str, proceed: Callable[[], None]) -> None:
+    def _confirm_discard(self, question: str, proceed: Callable[[], None]) -> None:
         if not self.unsaved_pages():
             proceed()
             return
-        ask_discard(
-            self,
-            self.tr("You have changes that are not saved. Discard them and {action}?").format(
-                action=action
-            ),
-            proceed,
-            keep_text=self.tr("Cancel"),
-        )
+        ask_discard(self, question, proceed, keep_text=self.tr("Cancel"))
 
     def request_sign_out(self) -> None:
-        self._confirm_discard(self.tr("sign out"), self._sign_out)
+        self._confirm_discard(
+            self.tr("You have changes that are not saved. Discard them and sign out?"),
+            self._sign_out,
+        )
 
     def sign_out_now(self) -> None:
         """Sign out without asking (the session was ended elsewhere: nothing can be saved)."""
@@ -422,7 +393,10 @@ class MainWindow(QMainWindow):
                 self._closing_confirmed = True
                 self.close()
 
-            self._confirm_discard(self.tr("close pmdesk"), close_now)
+            self._confirm_discard(
+                self.tr("You have changes that are not saved. Discard them and close pmdesk?"),
+                close_now,
+            )
             return
         self._save_geometry()
         self._stop_background()
@@ -445,21 +419,7 @@ class MainWindow(QMainWindow):
             save_settings(self.app.paths.config_file, self.app.settings)
         except ConfigError as exc:
             log.warning("Settings not saved: %s", exc)
-            self.show_status(str(exc))
-
-
-def _icon_label(name: str, text: str, parent: QWidget) -> QWidget:
-    box = QWidget(parent)
-    row = QHBoxLayout(box)
-    row.setContentsMargins(4, 0, 4, 0)
-    row.setSpacing(6)
-    image = QLabel(box)
-    image.setPixmap(pixmap(name, 14, parent.devicePixelRatioF()))
-    label = QLabel(text, box)
-    label.setObjectName("text")
-    row.addWidget(image)
-    row.addWidget(label)
-    return box
+            self.show_status(error_text(exc))
 
 
 def install_pages(window: MainWindow) -> None:
@@ -471,10 +431,10 @@ def install_pages(window: MainWindow) -> None:
     window.add_page(
         "maintenance",
         "personnel",
-        window.tr("Personnel"),
+        str(QT_TRANSLATE_NOOP("MainWindow", "Personnel")),
         PersonnelPage,
         MAINTENANCE,
-        group=("organisation", window.tr("Organisation")),
+        group=("organisation", str(QT_TRANSLATE_NOOP("MainWindow", "Organisation"))),
     )
     # System → Permissions, Security, Log: registered by pmdesk.ui.system with add_system_page.
     install_system_pages(window)

@@ -28,19 +28,22 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QCoreApplication, QObject
 from PySide6.QtWidgets import QWidget
 
 from pmdesk.core.errors import ConflictError, ValidationError
 from pmdesk.ui.errors import error_text
 from pmdesk.ui.message_boxes import ask
 from pmdesk.ui.tasks import Task, TaskManager
+from pmdesk.ui.translation import error_text as core_sentence
+from pmdesk.ui.translation import localize
 from pmdesk.ui.widgets import BusyIndicator, MessageLabel
 
 if TYPE_CHECKING:
     from pmdesk.ui.page_context import ChangeHub
 
 log = logging.getLogger(__name__)
+translate = QCoreApplication.translate
 
 T = TypeVar("T")
 
@@ -65,15 +68,15 @@ def ask_reload_after_conflict(
     """The one "Changed on another workstation" dialog: Reload, or Keep my changes."""
     shown = conflict.message or message
     if shown is not None:
-        shown.show_error(str(exc))
+        shown.show_error(core_sentence(exc))
     ask(
         parent,
-        parent.tr("Changed on another workstation"),
-        str(exc),
-        parent.tr("Reload"),
+        translate("Operation", "Changed on another workstation"),
+        core_sentence(exc),
+        translate("Operation", "Reload"),
         conflict.reload,
         informative=conflict.informative,
-        cancel_text=parent.tr("Keep my changes"),
+        cancel_text=translate("Operation", "Keep my changes"),
     )
 
 
@@ -137,6 +140,22 @@ class Operation(Generic[T]):
     def running(self) -> bool:
         return self._task is not None
 
+    def set_texts(
+        self,
+        *,
+        failure: str | None = None,
+        busy_text: str | None = None,
+        invalid_text: str | None = None,
+    ) -> None:
+        """The texts this operation shows, in the app's language now (a ``retranslate()``
+        calls it; None keeps a text as it is)."""
+        if failure is not None:
+            self._failure = failure
+        if busy_text is not None:
+            self._busy_text = busy_text
+        if invalid_text is not None:
+            self._invalid_text = invalid_text
+
     def run(
         self,
         fn: Callable[[], T],
@@ -192,7 +211,8 @@ class Operation(Generic[T]):
         if isinstance(exc, ValidationError) and self._fields is not None:
             rest = list(self._fields(exc.errors))
             if self._message is not None and (self._invalid_text or rest):
-                self._message.show_error(" ".join(t for t in (self._invalid_text, *rest) if t))
+                shown = (self._invalid_text, *(localize(t) for t in rest))
+                self._message.show_error(" ".join(t for t in shown if t))
         elif (
             isinstance(exc, ConflictError)
             and self._conflict is not None
@@ -201,7 +221,7 @@ class Operation(Generic[T]):
             ask_reload_after_conflict(self._owner, exc, self._conflict, self._message)
         elif self._message is not None:
             self._message.show_error(
-                error_text(exc, self._failure or self._owner.tr("That did not work"))
+                error_text(exc, self._failure or translate("Operation", "That did not work"))
             )
         else:
             log.error("%s failed", self.label, exc_info=exc)

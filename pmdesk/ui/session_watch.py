@@ -17,12 +17,13 @@ from pmdesk.core.errors import NotSignedIn
 from pmdesk.core.sessions import CHECK_INTERVAL_S, SessionService
 from pmdesk.ui.query import Query
 from pmdesk.ui.tasks import TaskManager
+from pmdesk.ui.translation import error_text
 
 log = logging.getLogger(__name__)
 
 
 class SessionWatch(QObject):
-    ended = Signal(str)  # why, as the person is told
+    ended = Signal(str)  # why, as the person is told (in the app's language)
 
     def __init__(
         self,
@@ -66,6 +67,6 @@ class SessionWatch(QObject):
         if isinstance(error, NotSignedIn):
             log.info("desktop session ended: %s", error.reason)
             self.stop()
-            self.ended.emit(str(error))
+            self.ended.emit(error_text(error))
         elif error is not None:
             log.warning("session check failed (tried again later): %s", type(error).__name__)

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QCoreApplication
 
+from pmdesk.ui.translation import error_text, localize
+
 if TYPE_CHECKING:
     from pmdesk.bootstrap import App
     from pmdesk.core.auth import LoginService
@@ -32,10 +34,7 @@ if TYPE_CHECKING:
     from pmdesk.secrets import SecretStore
 
 log = logging.getLogger(__name__)
-
-
-def _tr(text: str) -> str:
-    return QCoreApplication.translate("startup", text)
+translate = QCoreApplication.translate
 
 
 @dataclass(frozen=True)
@@ -181,7 +180,7 @@ def keyring_warning(app: App) -> str | None:
     try:
         app.secrets.backend_name()
     except SecretStoreError as exc:
-        return str(exc)
+        return error_text(exc)
     return None
 
 
@@ -198,7 +197,7 @@ def describe_failure(exc: BaseException, app: App | None = None) -> Failure:
     if isinstance(exc, SecretStoreError) or (
         isinstance(exc, DatabaseUnavailable) and app is not None and app.keyring_problem
     ):
-        detail = str(exc) if isinstance(exc, SecretStoreError) else app.keyring_problem  # type: ignore[union-attr]
+        detail = error_text(exc) if isinstance(exc, SecretStoreError) else app.keyring_problem  # type: ignore[union-attr]
         return _no_keyring(detail)
     if isinstance(exc, DatabaseUnavailable):
         return _database_unavailable(exc, paths)
@@ -212,11 +211,12 @@ def describe_failure(exc: BaseException, app: App | None = None) -> Failure:
 def _schema_too_new(exc: BaseException) -> Failure:
     return Failure(
         "schema",
-        _tr("This database needs a newer pmdesk"),
-        str(exc),
-        _tr(
+        translate("startup", "This database needs a newer pmdesk"),
+        error_text(exc),
+        translate(
+            "startup",
             "Nothing was changed. Install the newest pmdesk on this workstation (ask "
-            "whoever upgraded the other workstations), then start it again."
+            "whoever upgraded the other workstations), then start it again.",
         ),
     )
 
@@ -225,13 +225,14 @@ def _no_keyring(detail: str | None) -> Failure:
     """``detail``: the keyring's own words (what failed, or why it could not be used)."""
     return Failure(
         "keyring",
-        _tr("No system keyring"),
-        _tr("pmdesk needs the system keyring to read the database password.")
+        translate("startup", "No system keyring"),
+        translate("startup", "pmdesk needs the system keyring to read the database password.")
         + "\n\n"
-        + str(detail),
-        _tr(
+        + localize(detail),
+        translate(
+            "startup",
             "Install or unlock the system keyring (Windows Credential Manager, macOS "
-            "Keychain, or GNOME Keyring / KWallet on Linux), then start pmdesk again."
+            "Keychain, or GNOME Keyring / KWallet on Linux), then start pmdesk again.",
         ),
     )
 
@@ -239,12 +240,13 @@ def _no_keyring(detail: str | None) -> Failure:
 def _database_unavailable(exc: BaseException, paths: AppPaths) -> Failure:
     return Failure(
         "database",
-        _tr("Cannot open the database"),
-        str(exc),
-        _tr(
+        translate("startup", "Cannot open the database"),
+        error_text(exc),
+        translate(
+            "startup",
             "Check that the database server is running and reachable from this workstation "
             "(network, VPN, firewall), and that the database address is right: it comes from "
-            "PMDESK_DATABASE_URL or the settings file {path}. Then start pmdesk again."
+            "PMDESK_DATABASE_URL or the settings file {path}. Then start pmdesk again.",
         ).format(path=paths.config_file),
     )
 
@@ -252,32 +254,34 @@ def _database_unavailable(exc: BaseException, paths: AppPaths) -> Failure:
 def _invalid_database_url(exc: BaseException, paths: AppPaths) -> Failure:
     return Failure(
         "url",
-        _tr("The database address is not valid"),
-        str(exc),
-        _tr("Correct it in PMDESK_DATABASE_URL or the settings file {path}.").format(
-            path=paths.config_file
-        ),
+        translate("startup", "The database address is not valid"),
+        error_text(exc),
+        translate(
+            "startup", "Correct it in PMDESK_DATABASE_URL or the settings file {path}."
+        ).format(path=paths.config_file),
     )
 
 
 def _unreadable_settings(exc: BaseException) -> Failure:
     return Failure(
         "settings",
-        _tr("The settings file cannot be read"),
-        str(exc),
-        _tr("Correct or remove the file, then start pmdesk again."),
+        translate("startup", "The settings file cannot be read"),
+        error_text(exc),
+        translate("startup", "Correct or remove the file, then start pmdesk again."),
     )
 
 
 def _unexpected(exc: BaseException, paths: AppPaths) -> Failure:
     """Anything else: its type and first line for the user, the traceback to the log."""
     log.error("Unexpected error at start-up", exc_info=exc)
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    said = error_text(exc).strip()
+    first = said.splitlines()[0] if said else ""
     return Failure(
         "unexpected",
-        _tr("pmdesk could not start"),
+        translate("startup", "pmdesk could not start"),
         f"{type(exc).__name__}: {first}" if first else type(exc).__name__,
-        _tr(
-            "The details were written to the log file {path}. Send it to your support contact."
+        translate(
+            "startup",
+            "The details were written to the log file {path}. Send it to your support contact.",
         ).format(path=paths.log_file),
     )

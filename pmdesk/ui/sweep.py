@@ -17,6 +17,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from PySide6.QtCore import QCoreApplication, QLocale
+
 from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.db import first_line, is_connection_error
 from pmdesk.core.errors import DatabaseBusy
@@ -24,11 +26,14 @@ from pmdesk.ui.reconnect import (
     FOR_A_WHILE,
     UNTIL_NEXT_MESSAGE,
     Backoff,
+    failure_text,
     lost_message,
+    restored_message,
     seconds_text,
 )
 
 log = logging.getLogger(__name__)
+translate = QCoreApplication.translate
 
 SWEEP_ACTOR_JOB = "expiry sweep"
 #: Whether the sweep is stopping: a job asks it between its units of work and ends early.
@@ -121,14 +126,21 @@ class ExpirySweep:
         self._backoff.reset()
         if self._lost:
             self._lost = False
-            self._on_status("Database connection restored", FOR_A_WHILE)
+            self._on_status(restored_message(), FOR_A_WHILE)
         log.info(
             "Expiry sweep removed %d trusted IPs in %.2f s", removed, time.monotonic() - started
         )
-        if removed:
-            noun = "address" if removed == 1 else "addresses"
+        if removed == 1:
             self._on_status(
-                f"Expiry sweep: removed {removed} expired trusted IP {noun}", FOR_A_WHILE
+                translate("ExpirySweep", "Expiry sweep: removed 1 expired trusted IP address"),
+                FOR_A_WHILE,
+            )
+        elif removed:
+            self._on_status(
+                translate(
+                    "ExpirySweep", "Expiry sweep: removed {count} expired trusted IP addresses"
+                ).format(count=QLocale().toString(int(removed))),
+                FOR_A_WHILE,
             )
         self._on_swept(int(removed))
         return self.interval_s
@@ -143,13 +155,18 @@ class ExpirySweep:
         elif isinstance(exc, DatabaseBusy):
             log.info("Expiry sweep: database busy, trying again later")
             self._on_status(
-                f"Expiry sweep postponed: the database is busy — retrying in {seconds_text(delay)}",
+                translate(
+                    "ExpirySweep",
+                    "Expiry sweep postponed: the database is busy — retrying in {delay}",
+                ).format(delay=seconds_text(delay)),
                 FOR_A_WHILE,
             )
         else:
             log.error("Expiry sweep failed", exc_info=exc)
             self._on_status(
-                f"Expiry sweep failed: {first_line(exc)} — retrying in {seconds_text(delay)}",
+                translate("ExpirySweep", "Expiry sweep failed: {why} — retrying in {delay}").format(
+                    why=failure_text(exc), delay=seconds_text(delay)
+                ),
                 FOR_A_WHILE,
             )
         return delay

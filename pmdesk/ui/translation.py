@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QEvent, QLocale, QTranslator
+from PySide6.QtCore import QCoreApplication, QEvent, QLibraryInfo, QLocale, QTranslator
 
 from pmdesk.core.i18n import ENGLISH, I18N_DIR, Text, catalog_stem, language_code
 
 #: A widget's texts are set in ``retranslate()``; Qt sends this event when the language changes.
 LANGUAGE_CHANGE = QEvent.Type.LanguageChange
+PMDESK_TRANSLATOR = "pmdeskTranslator"
+QT_TRANSLATOR = "qtTranslator"
 
 
 def install_translation(code: str) -> bool:
@@ -20,20 +22,30 @@ def install_translation(code: str) -> bool:
 
     The translator is kept as a child of the application (no module-level state).
     """
+    code = language_code(code)
+    QLocale.setDefault(QLocale(code.replace("-", "_")))
     app = QCoreApplication.instance()
     if app is None:
         return False
-    code = language_code(code)
-    QLocale.setDefault(QLocale(code.replace("-", "_")))
-    old = app.findChild(QTranslator, "pmdeskTranslator")
-    if old is not None:
-        app.removeTranslator(old)
-        old.deleteLater()
+    # Every one: a translator removed before stays a child until its deferred delete has run,
+    # and would be found (and "removed") again in place of the one installed since.
+    for name in (QT_TRANSLATOR, PMDESK_TRANSLATOR):
+        for old in app.findChildren(QTranslator, name):
+            app.removeTranslator(old)
+            old.setObjectName("")
+            old.deleteLater()
     if code == ENGLISH:
         return True
+    # Qt's own words first (a standard button's "Cancel"), then pmdesk's, which Qt asks first.
+    qt_folder = QLibraryInfo.path(QLibraryInfo.LibraryPath.TranslationsPath)
+    _install(app, QT_TRANSLATOR, f"qtbase_{code.split('-')[0]}", qt_folder)
+    return _install(app, PMDESK_TRANSLATOR, catalog_stem(code), str(I18N_DIR))
+
+
+def _install(app: QCoreApplication, name: str, stem: str, folder: str) -> bool:
     translator = QTranslator(app)
-    translator.setObjectName("pmdeskTranslator")
-    if translator.load(catalog_stem(code), str(I18N_DIR)):
+    translator.setObjectName(name)
+    if translator.load(stem, folder):
         app.installTranslator(translator)
         return True
     translator.deleteLater()

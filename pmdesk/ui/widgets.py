@@ -1,7 +1,8 @@
 """Small widgets shared by every screen: field errors, messages, a busy indicator, button styles.
 
 The login dialog, painted first at start, is built from these: they import only the Qt classes
-they use (message boxes are in ``message_boxes``, the list pieces in ``lists``).
+they use (message boxes are in ``message_boxes``, the list pieces in ``lists``) and
+``pmdesk.ui.translation`` (a message from the core is shown in the app's language).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from pmdesk.ui.translation import localize
 
 # ----- styling helpers ------------------------------------------------------------------------
 
@@ -80,6 +83,8 @@ class FieldError(QLabel):
         self.hide()
 
     def set_error(self, message: str | None) -> None:
+        """``message`` in the app's language (a sentence from the core is translated)."""
+        message = localize(message) if message else message
         self.setText(message or "")
         self.setVisible(bool(message))
         field = self.field
@@ -166,6 +171,7 @@ class MessageLabel(QLabel):
             # Re-polishing alone keeps the old padding; a (no-op) style sheet of its own makes
             # Qt recompute this label's margins for the new role.
             self.setStyleSheet(f"/* {role} */")
+        text = localize(text)  # a sentence from the core, in the app's language
         self.setText(text)
         self.setVisible(bool(text))
 

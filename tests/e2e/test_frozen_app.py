@@ -150,7 +150,7 @@ def test_bundle_leaves_out_what_pmdesk_does_not_use(bundle: Path) -> None:
     unwanted = [
         r"(^|/)libQt6(Pdf|Qml|Quick|WebEngine\w*|3D\w*|Multimedia|Sql|Test|VirtualKeyboard)\.",
         r"(^|/)libgtk-3\.",
-        r"^PySide6/Qt/translations/.+\.qm$",
+        r"^PySide6/Qt/translations/(?!qtbase_(nl|fr)\.qm$).+\.qm$",
         r"^PySide6/Qt/plugins/(egldeviceintegrations|generic|sqldrivers|qmltooling)/",
         r"^PySide6/Qt/plugins/platforms/libq(eglfs|linuxfb|vnc)",
         r"(^|/)(tkinter|_tkinter|pytest|_pytest|hypothesis|numpy)(/|\.|$)",
@@ -162,6 +162,12 @@ def test_bundle_leaves_out_what_pmdesk_does_not_use(bundle: Path) -> None:
     assert platforms_dir.is_dir(), f"no Qt platform plugins in the bundle ({platforms_dir})"
     platforms = {p.name for p in platforms_dir.iterdir()}
     assert {"libqxcb.so", "libqwayland.so", "libqoffscreen.so"} <= platforms
+    # pmdesk's own languages, and Qt's words for its standard buttons in them
+    assert {
+        "pmdesk/resources/i18n/pmdesk_nl_BE.qm",
+        "pmdesk/resources/i18n/pmdesk_fr_BE.qm",
+    } <= names
+    assert {"PySide6/Qt/translations/qtbase_nl.qm", "PySide6/Qt/translations/qtbase_fr.qm"} <= names
 
 
 def test_bundle_size_stays_within_budget(frozen: Path) -> None:

@@ -5,7 +5,8 @@ connection (``pg_terminate_backend``) just as the save sends its UPDATE or INSER
 restart or a DBA would. And with a private PostgreSQL instance (initdb in a temporary folder):
 stopped and started under a running app. Each time the call fails with one clear
 DatabaseUnavailable, nothing half-done is stored, no code is sent for an attempt that was not
-stored, and the next call reconnects by itself (pool_pre_ping) and works.
+stored, and the next call reconnects by itself (a pooled connection idle for a while is
+pinged before use) and works.
 """
 
 from __future__ import annotations

@@ -12,6 +12,13 @@ At a device pixel ratio other than 1 (``QT_SCALE_FACTOR=2``) the file name gets 
     QT_QPA_PLATFORM=offscreen PMDESK_SCREENSHOTS=1 pytest tests/ui/test_app_screenshots.py
     QT_SCALE_FACTOR=2 QT_QPA_PLATFORM=offscreen PMDESK_SCREENSHOTS=1 \\
         pytest tests/ui/test_app_screenshots.py
+
+The English screens go in ``docs/screenshots/`` itself, the Dutch and French ones in its
+``nl/`` and ``fr/`` folders (``language_dir``), made from the shipped translations by the
+layout probe (tests/ui/layout_probe.py)::
+
+    PMDESK_SCREENSHOTS=1 scripts/with-test-env .venv/bin/python -m tests.ui.layout_probe \\
+        --languages nl-BE fr-BE
 """
 
 from __future__ import annotations
@@ -21,6 +28,14 @@ from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
 from PySide6.QtWidgets import QWidget
+from pytestqt.qtbot import QtBot
+
+from pmdesk.bootstrap import App
+from pmdesk.core.auth import LoginService
+from pmdesk.ui.login_dialog import LoginDialog
+from pmdesk.ui.personnel.helpdesk_dialog import HelpdeskCodeDialog
+from pmdesk.ui.personnel.view import PersonnelPage
+from tests.helpers.login import CollectingDelivery, cheap_passwords, enable_two_factor
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 DOCS_DIR = REPOSITORY / "docs" / "screenshots"
@@ -36,6 +51,16 @@ def screenshot_dir(default: Path) -> Path:
         folder = Path(value).expanduser()
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def language_dir(folder: Path, language: str) -> Path:
+    """Where the screens in ``language`` go: ``folder`` for English, ``folder/nl`` for Dutch,
+    ``folder/fr`` for French."""
+    if language == "en-GB":
+        return folder
+    sub = folder / language.split("-")[0]
+    sub.mkdir(parents=True, exist_ok=True)
+    return sub
 
 
 def settle(ms: int = 30) -> None:
@@ -56,3 +81,28 @@ def capture(widget: QWidget, name: str, folder: Path) -> Path:
     if not image.save(str(path)):
         raise OSError(f"Could not write {path}")
     return path
+
+
+def fill_in_login(dialog: LoginDialog, app: App) -> CollectingDelivery:
+    """The login dialog as pictured: two-step sign-in on, the administrator's login and password
+    typed (clicking Sign in then sends a code, collected in the returned delivery)."""
+    delivery = CollectingDelivery()
+    enable_two_factor(app.context)
+    dialog.set_backend(
+        LoginService(app.context, delivery_factory=delivery.factory, passwords=cheap_passwords())
+    )
+    dialog.username_edit.setText("jsmets")
+    dialog.password_edit.setText("correct horse 42")
+    return delivery
+
+
+def open_helpdesk_code(qtbot: QtBot, page: PersonnelPage) -> HelpdeskCodeDialog:
+    """Click "Issue helpdesk code" on the person open in ``page``; the dialog, shown."""
+    row = page.editor.helpdesk_row
+    qtbot.waitUntil(lambda: row.issue_button.isVisibleTo(page.editor))
+    row.issue_button.click()
+    qtbot.waitUntil(lambda: page.person_actions.code_dialog is not None)
+    dialog = page.person_actions.code_dialog
+    assert dialog is not None
+    qtbot.waitExposed(dialog)
+    return dialog

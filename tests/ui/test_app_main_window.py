@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
-from PySide6.QtCore import Qt
+import pytest
+from PySide6.QtCore import QCoreApplication, Qt
 from PySide6.QtWidgets import QLabel, QMessageBox, QTabWidget, QWidget
 from pytestqt.qtbot import QtBot
 
@@ -14,9 +15,11 @@ from pmdesk.core.db import describe_for_people
 from pmdesk.core.modules import SYSTEM_LOG, SYSTEM_SECURITY, SYSTEM_VAULT
 from pmdesk.ui.main_window import MainWindow
 from pmdesk.ui.message_boxes import button_with_text
+from pmdesk.ui.module_names import module_title
 from pmdesk.ui.page_context import PageContext, Session
 from pmdesk.ui.personnel.view import PersonnelPage
 from pmdesk.ui.tasks import TaskManager
+from pmdesk.ui.translation import install_translation
 from tests.helpers.login import cheap_passwords
 from tests.helpers.staff import add_group
 from tests.ui.conftest import add_login
@@ -160,7 +163,7 @@ def test_window_geometry_is_remembered(
 
 
 def test_language_selector_offers_the_three_languages_and_remembers_the_choice(
-    main_window: MainWindow, ui_app: App
+    main_window: MainWindow, ui_app: App, english_after: None
 ) -> None:
     combo = main_window.language_combo
     assert [combo.itemText(i) for i in range(combo.count())] == [
@@ -172,3 +175,69 @@ def test_language_selector_offers_the_three_languages_and_remembers_the_choice(
     combo.setCurrentIndex(1)
     assert load_settings(ui_app.paths.config_file).language == "nl-BE"
     assert "Nederlands (België)" in main_window.statusBar().currentMessage()
+
+
+@pytest.fixture
+def english_after() -> Iterator[None]:
+    """Whatever language a test chooses, the next test starts in English."""
+    yield
+    install_translation("en-GB")
+    QCoreApplication.processEvents()
+
+
+def _texts(window: MainWindow) -> dict[str, str]:
+    system = window.findChild(QTabWidget, "systemTabs")
+    assert system is not None
+    return {
+        "areas": " | ".join(window.visible_area_titles()),
+        "system": " | ".join(system.tabText(i) for i in range(system.count())),
+        "sign out": window.sign_out_button.text(),
+        "status": _status_text(window, window.user_status),
+    }
+
+
+def test_a_language_change_retranslates_the_open_window_at_once(
+    qtbot: QtBot, main_window: MainWindow, english_after: None
+) -> None:
+    english = _texts(main_window)
+    assert english == {
+        "areas": "Maintenance | System",
+        "system": "Permissions | Log | Security",
+        "sign out": "Sign out",
+        "status": "Signed in as Jean-Marie Smets (jsmets)  ·  from 192.0.2.10",
+    }
+
+    assert install_translation("nl-BE")
+    qtbot.waitUntil(lambda: main_window.sign_out_button.text() == "Afmelden")
+    assert _texts(main_window) == {
+        "areas": "Onderhoud | Systeem",
+        "system": "Machtigingen | Logboek | Beveiliging",
+        "sign out": "Afmelden",
+        "status": "Aangemeld als Jean-Marie Smets (jsmets)  ·  vanaf 192.0.2.10",
+    }
+    assert main_window.language_combo.toolTip() == "Taal"
+
+    assert install_translation("fr-BE")
+    qtbot.waitUntil(lambda: main_window.sign_out_button.text() == "Se déconnecter")
+    assert _texts(main_window)["system"] == "Autorisations | Journal | Sécurité"
+
+    assert install_translation("en-GB")
+    qtbot.waitUntil(lambda: main_window.sign_out_button.text() == "Sign out")
+    assert _texts(main_window) == english
+
+
+def test_the_empty_state_follows_the_language(
+    qtbot: QtBot, ui_app: App, tasks: TaskManager, session_for: SessionFor, english_after: None
+) -> None:
+    person = _person_in_group(ui_app, {}, "nobody")
+    window = _window(qtbot, ui_app, session_for(person, "nobody", "Nobody"), tasks)
+    assert install_translation("fr-BE")
+    qtbot.waitUntil(lambda: "administrateur" in window.empty_label.text())
+    assert "Système → Autorisations" in window.empty_label.text()
+
+
+def test_module_titles_follow_the_language(qtbot: QtBot, english_after: None) -> None:
+    assert install_translation("nl-BE")
+    assert module_title(SYSTEM_SECURITY) == "Systeem → Beveiliging"
+    assert install_translation("en-GB")
+    assert module_title(SYSTEM_SECURITY) == "System → Security"

@@ -27,8 +27,8 @@ from pmdesk.ui.main_window import MainWindow
 from pmdesk.ui.personnel.address import AddressDialog
 from pmdesk.ui.personnel.view import PersonnelPage
 from pmdesk.ui.tasks import TaskManager
-from tests.helpers.login import CollectingDelivery, cheap_passwords, enable_two_factor
-from tests.ui.screenshots import capture, screenshot_dir, settle
+from tests.helpers.login import cheap_passwords
+from tests.ui.screenshots import capture, fill_in_login, open_helpdesk_code, screenshot_dir, settle
 
 PEOPLE = [
     ("Smets", "Jean-Marie", "E0001", "jm@insypro.com"),
@@ -76,13 +76,7 @@ def test_login_dialog_and_code_step(
     dialog.show()
     qtbot.waitExposed(dialog)
     capture(dialog, "login-opening", folder)
-    delivery = CollectingDelivery()
-    enable_two_factor(ui_app.context)
-    dialog.set_backend(
-        LoginService(ui_app.context, delivery_factory=delivery.factory, passwords=cheap_passwords())
-    )
-    dialog.username_edit.setText("jsmets")
-    dialog.password_edit.setText("correct horse 42")
+    delivery = fill_in_login(dialog, ui_app)
     _not_clipped(dialog)
     capture(dialog, "login", folder)
     dialog.login_button.click()
@@ -239,12 +233,7 @@ def test_personnel_helpdesk_code(
     page.open_person(sofie_id)
     qtbot.waitUntil(lambda: page.editor.record is not None and not page.busy.running)
     row = page.editor.helpdesk_row
-    qtbot.waitUntil(lambda: row.issue_button.isVisibleTo(page.editor))
-    row.issue_button.click()
-    qtbot.waitUntil(lambda: page.person_actions.code_dialog is not None)
-    dialog = page.person_actions.code_dialog
-    assert dialog is not None
-    qtbot.waitExposed(dialog)
+    dialog = open_helpdesk_code(qtbot, page)
     dialog.issue_button.click()
     qtbot.waitUntil(lambda: dialog.boxes["reason"].error.isVisible())
     _not_clipped(dialog)

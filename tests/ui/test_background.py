@@ -35,6 +35,7 @@ from pmdesk.ui.reconnect import Backoff, is_lost_message, lost_message
 from pmdesk.ui.sweep import SWEEP_ACTOR_JOB, StopCheck, expire_trusted_ips
 from pmdesk.ui.system.security import SecurityPage
 from pmdesk.ui.tasks import TaskManager
+from pmdesk.ui.translation import install_translation
 from tests.helpers.hardened import SWEPT_BY_RELAY
 from tests.helpers.login import add_user, cheap_passwords
 from tests.helpers.staff import add_person
@@ -503,3 +504,19 @@ def test_the_personnel_form_drops_an_address_removed_on_another_workstation(
     qtbot.waitUntil(lambda: table.rowCount() == 1, timeout=10_000)
     assert table.item(0, 0).text() == "192.0.2.44"
     qtbot.waitUntil(tasks.is_idle, timeout=10_000)
+
+
+def test_the_status_texts_are_in_the_chosen_language(qapp: object) -> None:
+    try:
+        assert install_translation("nl-BE")
+        lost = lost_message(2.0)
+        assert lost == "Verbinding met de databank verbroken — nieuwe poging over 2 s"
+        assert is_lost_message(lost)
+        assert install_translation("fr-BE")
+        assert lost_message(0.5) == (
+            "Connexion à la base de données perdue — nouvelle tentative dans 0,5 s"
+        )
+    finally:
+        install_translation("en-GB")
+    assert lost_message(0.5) == "Database connection lost — reconnecting in 0.5 s"
+    assert is_lost_message(lost_message(1.0))

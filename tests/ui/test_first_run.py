@@ -17,6 +17,7 @@ from pmdesk.secrets import MemoryStore
 from pmdesk.ui.app import Launcher
 from pmdesk.ui.first_run import FirstRunDialog
 from pmdesk.ui.tasks import TaskManager
+from pmdesk.ui.translation import install_translation
 from tests.helpers.login import cheap_passwords
 
 
@@ -265,3 +266,17 @@ def test_another_workstation_was_first(qtbot: QtBot, ui_app: App, dialog: FirstR
     service = PersonnelService(ui_app.context)
     assert service.find_by_login("second") is None
     assert service.count(Actor.system("test")) == 1
+
+
+def test_the_dialog_follows_a_language_change(qtbot: QtBot, dialog: FirstRunDialog) -> None:
+    try:
+        assert install_translation("fr-BE")
+        qtbot.waitUntil(lambda: dialog.windowTitle() == "Premier administrateur")
+        assert dialog.create_button.text() == "Créer l'administrateur"
+        assert dialog.labels["last_name"].text() == "Nom"
+        assert dialog.editor("password_confirm").accessibleName() == "Confirmer le mot de passe"
+    finally:
+        install_translation("en-GB")
+    qtbot.waitUntil(lambda: dialog.windowTitle() == "First administrator")
+    assert dialog.create_button.text() == "Create administrator"
+    assert dialog.labels["last_name"].text() == "Lastname"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from PySide6.QtCore import QT_TRANSLATE_NOOP
+
 from pmdesk.core.modules import SYSTEM, SYSTEM_LOG, SYSTEM_SECURITY
 from pmdesk.ui.system.log import LogPage
 from pmdesk.ui.system.permissions import PermissionsPage
@@ -16,7 +18,13 @@ __all__ = ["LogPage", "PermissionsPage", "SecurityPage", "install_system_pages"]
 
 
 def install_system_pages(window: PageHost) -> None:
-    """Register the System screens; each is shown only when the user's group may read it."""
-    window.add_system_page("permissions", window.tr("Permissions"), PermissionsPage, SYSTEM)
-    window.add_system_page("log", window.tr("Log"), LogPage, SYSTEM_LOG)
-    window.add_system_page("security", window.tr("Security"), SecurityPage, SYSTEM_SECURITY)
+    """Register the System screens; each is shown only when the user's group may read it.
+    The titles are English, translated by the window (context "MainWindow")."""
+    permissions, log, security = (
+        str(QT_TRANSLATE_NOOP("MainWindow", "Permissions")),
+        str(QT_TRANSLATE_NOOP("MainWindow", "Log")),
+        str(QT_TRANSLATE_NOOP("MainWindow", "Security")),
+    )
+    window.add_system_page("permissions", permissions, PermissionsPage, SYSTEM)
+    window.add_system_page("log", log, LogPage, SYSTEM_LOG)
+    window.add_system_page("security", security, SecurityPage, SYSTEM_SECURITY)

@@ -1,0 +1,90 @@
+"""Switching the app's language (pmdesk.ui.translation; issue 15, points 2 and 4)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from PySide6.QtCore import QLocale
+from PySide6.QtWidgets import QDialogButtonBox, QLabel, QWidget
+from pytestqt.qtbot import QtBot
+
+from pmdesk.core.errors import ValidationError
+from pmdesk.core.i18n import translate
+from pmdesk.ui.system.common import local_money, local_number, local_time
+from pmdesk.ui.translation import (
+    Retranslating,
+    current_language,
+    error_text,
+    install_translation,
+    localize,
+)
+
+
+@pytest.fixture(autouse=True)
+def english_afterwards() -> Iterator[None]:
+    yield
+    install_translation("en-GB")
+
+
+class Caption(Retranslating, QLabel):
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        self.setText(QDialogButtonBox.tr("Cancel"))
+        self.setToolTip(local_time(datetime(2026, 12, 2, 14, 5, tzinfo=UTC)))
+
+
+def test_qts_own_buttons_follow_the_language(qtbot: QtBot) -> None:
+    box = QDialogButtonBox(
+        QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
+    )
+    qtbot.addWidget(box)
+    install_translation("fr-BE")
+    french = QDialogButtonBox(
+        QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
+    )
+    qtbot.addWidget(french)
+    assert sorted(b.text() for b in french.buttons()) == ["Annuler", "Enregistrer"]
+    install_translation("nl-BE")
+    dutch = QDialogButtonBox(
+        QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
+    )
+    qtbot.addWidget(dutch)
+    assert sorted(b.text() for b in dutch.buttons()) == ["Annuleren", "Opslaan"]
+    assert current_language() == "nl-BE"
+
+
+def test_an_open_widget_retranslates_at_once(qtbot: QtBot) -> None:
+    window = QWidget()
+    qtbot.addWidget(window)
+    caption = Caption(window)
+    window.show()
+    assert caption.toolTip() == "2 Dec 2026 14:05"
+    install_translation("fr-BE")
+    qtbot.waitUntil(lambda: caption.toolTip() == "2 déc. 2026 14:05")
+    install_translation("en-GB")
+    qtbot.waitUntil(lambda: caption.toolTip() == "2 Dec 2026 14:05")
+    assert current_language() == "en-GB"
+
+
+def test_numbers_and_money_follow_the_language(qtbot: QtBot) -> None:
+    install_translation("nl-BE")
+    assert (local_number(1234.5, 2), local_money(1234.5)) == ("1.234,50", "€\xa01.234,50")
+    install_translation("fr-BE")
+    group = QLocale().groupSeparator()
+    assert local_money(1234.5) == f"1{group}234,50\xa0€"  # no line break inside an amount
+    install_translation("en-GB")
+    assert (local_number(1234.5, 2), local_money(1234.5)) == ("1,234.50", "€1,234.50")
+
+
+def test_a_core_sentence_without_a_translation_shows_in_english(qtbot: QtBot) -> None:
+    install_translation("fr-BE")
+    text = translate("no such context", "Nothing for {who} here.").format(who="An")
+    assert localize(text) == "Nothing for An here."
+    error = ValidationError({"name": text})
+    assert localize(error.errors["name"]) == "Nothing for An here."
+    assert error_text(RuntimeError("plain")) == "plain"
