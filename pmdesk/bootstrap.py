@@ -111,5 +111,7 @@ def build_app(
         # Trust or certificate authentication needs no password; say it only if connecting fails.
         keyring_problem = str(exc)
     db = Database(url)
-    context = CoreContext(db=db, secrets=store, outbox_default=paths.default_outbox)
+    context = CoreContext(
+        db=db, secrets=store, outbox_default=paths.default_outbox, language=settings.language
+    )
     return App(paths, settings, store, resolved, context, keyring_problem)

@@ -60,7 +60,7 @@ from pmdesk.core.login_results import (
 )
 from pmdesk.core.models import HelpdeskCode, LoginChallenge, Person
 from pmdesk.core.passwords import MAX_PASSWORD_LENGTH, Passwords
-from pmdesk.core.people import display_name
+from pmdesk.core.people import display_name, language_of
 from pmdesk.core.security import load_settings
 from pmdesk.core.server import info as server_info
 from pmdesk.core.server import password_check
@@ -364,6 +364,7 @@ class LoginService:
             address=actor.address,
             session_token=token,
             session_expires_at=expires_at,
+            language=language_of(person),
         )
 
     def _prepare_code(
@@ -390,6 +391,7 @@ class LoginService:
             valid_minutes=ttl_minutes,
             requested_from=actor.address,
             workstation=self._workstation,
+            language=language_of(person) or self._ctx.language,
         )
         destination = usable_destination(person, method, region)
         if delivery is not None and destination is not None:
@@ -682,7 +684,7 @@ class LoginService:
                     trusted_now = row is not None
                     if row is not None and anew:
                         s.flush()  # the row's id is the alert's reference
-                        found = alert_for(s, person, row, self._workstation)
+                        found = alert_for(s, person, row, self._workstation, self._ctx.language)
                         alert.extend([found] if found is not None else [])
                 elif trust_this_ip:
                     detail += "; address unknown, not trusted"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pmdesk.core.clock import Clock, DatabaseClock
 from pmdesk.core.db import Database
+from pmdesk.core.i18n import ENGLISH
 from pmdesk.secrets import SecretStore
 
 
@@ -50,6 +51,9 @@ class CoreContext:
     secrets: SecretStore
     outbox_default: Path
     clock: Clock = field(default_factory=DatabaseClock)
+    #: The workstation's language (``Settings.language``): mail and text messages go out in the
+    #: recipient's Personnel language, else in this one (docs/i18n.md).
+    language: str = ENGLISH
 
     def on_own_engine(self) -> CoreContext:
         """The same context on an engine of its own, for a background thread (which disposes

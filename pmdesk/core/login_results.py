@@ -61,6 +61,8 @@ class SignedIn:
     # The session this sign-in started (pmdesk.core.sessions), when the service starts them.
     session_token: str | None = None
     session_expires_at: datetime | None = None
+    # The person's Personnel language ("nl-BE"), None when none is set: the app switches to it.
+    language: str | None = None
 
 
 @dataclass(frozen=True)

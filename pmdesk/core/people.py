@@ -17,6 +17,13 @@ def display_name(person: Person) -> str:
     return name or person.login or f"person #{person.id}"
 
 
+def language_of(person: Person) -> str | None:
+    """The person's Personnel language ("nl-BE"), or None when none is set (no query then)."""
+    if person.language_id is None or person.language is None:
+        return None
+    return person.language.code
+
+
 def is_locked(person: Person, now: datetime) -> bool:
     """Whether the person's account is locked at ``now`` (``pmdesk.core.lockout`` locks it)."""
     return person.locked_until is not None and person.locked_until > now

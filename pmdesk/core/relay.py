@@ -58,6 +58,7 @@ from pmdesk.core.delivery.base import (
 from pmdesk.core.delivery.factory import delivery_for, outbox_folder, secret_key, secret_label
 from pmdesk.core.delivery.outbox import folder_problem
 from pmdesk.core.delivery.sms import phone_destination
+from pmdesk.core.i18n import ENGLISH, language_code
 from pmdesk.core.login_results import NO_PHONE_MESSAGE
 from pmdesk.core.validation import mask_destination
 from pmdesk.secrets import KeyringStore, SecretStore, SecretStoreError
@@ -209,14 +210,16 @@ class Claim:
     subject: str
     reference: int | None = None  # a trust alert's trusted address (row id)
     queued_at: datetime | None = None  # naive UTC; for a trust alert, when it was trusted
+    language: str = ENGLISH  # the person's Personnel language (the relay knows no workstation's)
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> Claim:
         (id_, attempt, kind, method, destination, name, code, minutes, origin, ws, subject) = row[
             :11
         ]
-        # A database whose server objects predate trust alerts returns 11 columns.
-        reference, queued_at = (*row[11:], None, None)[:2]
+        # A database whose server objects predate trust alerts returns 11 columns, one that
+        # predates the recipient's language 13.
+        reference, queued_at, language = (*row[11:], None, None, None)[:3]
         return cls(
             id=int(id_),
             attempt=attempt if isinstance(attempt, uuid.UUID) else uuid.UUID(str(attempt)),
@@ -231,6 +234,7 @@ class Claim:
             subject=str(subject or ""),
             reference=None if reference is None else int(reference),
             queued_at=queued_at if isinstance(queued_at, datetime) else None,
+            language=language_code(str(language or "")),
         )
 
     @property
@@ -262,6 +266,7 @@ class Claim:
             workstation=self.workstation,
             test=self.kind == "test",
             alert=self.alert(),
+            language=self.language,
         )
 
 

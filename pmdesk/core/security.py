@@ -869,6 +869,7 @@ class SecurityService:
             requested_from=requested_from,
             workstation=actor.workstation,
             test=True,
+            language=ctx.language,  # a typed address: the workstation's language
         )
         destination = delivery.destination(message)
         if destination is None:

@@ -8,6 +8,11 @@ the sign-in or ``ip trust``: it is worked out inside their transaction (``alert_
 after it committed (``send_alert``), which records ``alert.sent`` / ``alert.failed`` in
 the audit trail and swallows every failure.
 
+Each recipient reads it in a language: the person in their Personnel language, else the
+workstation's that trusted the address (``CoreContext.language``); the helpdesk mailbox in the
+workstation's language (English from the command line). On a hardened database the relay
+sends them, and knows no workstation: both in the person's language, else English.
+
 Alerts go by the e-mail methods and the outbox (which writes an .eml file, as for codes). With
 a text-message method there is no mailbox to send from: the alert is recorded as
 ``alert.failed`` with that reason, so the Log shows the trust was not announced.
@@ -39,9 +44,10 @@ from pmdesk.core.delivery.base import (
     is_sms,
 )
 from pmdesk.core.errors import PmdeskError
+from pmdesk.core.i18n import ENGLISH
 from pmdesk.core.models import Person, TrustedIp
 from pmdesk.core.office_networks import load_networks, network_of
-from pmdesk.core.people import display_name
+from pmdesk.core.people import display_name, language_of
 from pmdesk.core.security import load_settings
 from pmdesk.core.validation import FieldInvalid, clean_email, mask_email
 from pmdesk.secrets import SecretStoreError
@@ -59,6 +65,7 @@ NOBODY = ALERT_NOBODY
 class Recipient:
     name: str
     email: str
+    language: str = ENGLISH
 
 
 @dataclass(frozen=True)
@@ -79,27 +86,31 @@ class PendingAlert:
         )
 
 
-def recipients(person: Person, helpdesk_mailbox: str) -> tuple[Recipient, ...]:
+def recipients(
+    person: Person, helpdesk_mailbox: str, language: str = ENGLISH
+) -> tuple[Recipient, ...]:
     """The person's own e-mail address (when usable) and the helpdesk mailbox (when set), the
-    same address once."""
+    same address once; the person's in their language, the mailbox's in ``language`` (the
+    workstation's), as the person's too when they have none."""
     found: list[Recipient] = []
     try:
         own = clean_email(person.email or "")
     except FieldInvalid:
         own = ""
     if own:
-        found.append(Recipient(display_name(person), own))
+        found.append(Recipient(display_name(person), own, language_of(person) or language))
     name, address = parseaddr(helpdesk_mailbox or "")
     if address and address.lower() not in {r.email.lower() for r in found}:
-        found.append(Recipient(name, address))
+        found.append(Recipient(name, address, language))
     return tuple(found)
 
 
 def alert_for(
-    session: Session, person: Person, row: TrustedIp, workstation: str
+    session: Session, person: Person, row: TrustedIp, workstation: str, language: str = ENGLISH
 ) -> PendingAlert | None:
     """The alert for a trust period that just started (inside the transaction that trusted
-    it), or None when the address is inside an office network."""
+    it), or None when the address is inside an office network. ``language``: the
+    workstation's (``recipients``)."""
     if network_of(row.address, load_networks(session)) is not None:
         return None
     settings = load_settings(session)
@@ -112,7 +123,7 @@ def alert_for(
             workstation=workstation,
             reference=row.id,
         ),
-        recipients=recipients(person, settings.helpdesk_mailbox),
+        recipients=recipients(person, settings.helpdesk_mailbox, language),
         subject=login,
         delivery=settings.delivery,
     )
@@ -166,6 +177,7 @@ def _deliver(pending: PendingAlert, make_delivery: DeliveryFactory) -> list[tupl
             requested_from=pending.alert.address,
             workstation=pending.alert.workstation,
             alert=pending.alert,
+            language=recipient.language,
         )
         error: str | None = None
         try:

@@ -659,7 +659,7 @@ class TrustedIpService:
             assert row is not None
             s.flush()
             if anew:
-                found_alert = alert_for(s, person, row, actor.workstation)
+                found_alert = alert_for(s, person, row, actor.workstation, self._ctx.language)
                 alert.extend([found_alert] if found_alert is not None else [])
             trust_days = load_settings(s).trust_days
             found = s.execute(_listing([TrustedIp.id == row.id])).all()

@@ -21,10 +21,10 @@ from PySide6.QtWidgets import QWidget
 
 from pmdesk.ui.application import application, configure_application
 from pmdesk.ui.errors import error_text
+from pmdesk.ui.languages import follow_person, start_in_workstation_language
 from pmdesk.ui.login_dialog import LoginDialog
 from pmdesk.ui.query import Query
 from pmdesk.ui.tasks import TaskManager
-from pmdesk.ui.translation import install_translation
 
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QMessageBox
@@ -109,6 +109,7 @@ class Launcher(QObject):
         self.steps = Query(self, self.tasks, label="launcher")
         self.opened: Opened | None = None
         self.failure: Failure | None = None
+        start_in_workstation_language()  # before the login dialog: it shows in it
         self.login = LoginDialog(self.tasks)
         self.login.signed_in.connect(self._signed_in)
         self.login.rejected.connect(self._login_cancelled)
@@ -308,6 +309,7 @@ class Launcher(QObject):
             self._early_sign_in = signed_in
             return
         app = self.opened.app
+        follow_person(app, signed_in)  # the person's own language, when they have one
         self.login.set_busy(self.tr("Opening pmdesk…"))
         self.steps.run(
             lambda: load_session(app, signed_in),
@@ -438,19 +440,6 @@ class Launcher(QObject):
         return [w for w in (self.login, self.first_run, self.window) if w is not None]
 
 
-def _workstation_language() -> None:
-    """Speak the workstation's language from the login dialog on (the header's last choice,
-    kept in the settings file; a broken file is reported once the database opens)."""
-    from pmdesk.config import ConfigError, load_settings
-    from pmdesk.paths import app_paths
-
-    try:
-        language = load_settings(app_paths().config_file).language
-    except ConfigError:
-        return
-    install_translation(language)
-
-
 def run(
     database_url: str | None, self_test: bool = False, *, secrets: SecretStore | None = None
 ) -> int:
@@ -461,7 +450,6 @@ def run(
         return run_self_test(database_url, secrets=secrets)
     qt_app = application()
     configure_application(qt_app)
-    _workstation_language()
     launcher = Launcher(database_url, secrets=secrets)
     launcher.finished.connect(qt_app.exit)
     qt_app.setQuitOnLastWindowClosed(False)

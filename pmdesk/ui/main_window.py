@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
 from pmdesk.config import ConfigError, save_settings
 from pmdesk.core.modules import MAINTENANCE, Action, Module
 from pmdesk.ui.icons import app_icon
+from pmdesk.ui.languages import remember_on_workstation, save_for_person
 from pmdesk.ui.lazy_page import LazyPage
 from pmdesk.ui.main_header import Header
 from pmdesk.ui.main_status import DatabaseStatus, UserStatus
@@ -319,20 +320,29 @@ class MainWindow(Retranslating, QMainWindow):
     # ----- language -------------------------------------------------------------------------
 
     def _language_chosen(self, index: int) -> None:
+        """The chosen language applies at once to every open window, and is saved for the
+        signed-in person (their Personnel "Language") and for this workstation."""
         code = str(self.language_combo.itemData(index))
         name = self.language_combo.itemText(index)
-        self.app.settings.language = code
-        self._save_settings()
-        if install_translation(code):
-            self.show_status(
-                self.tr("{language} is used for windows opened from now on.").format(language=name)
+        remember_on_workstation(self.app, code)
+        install_translation(code)
+        self.show_status(
+            self.tr("pmdesk now uses {language}, for you and on this workstation.").format(
+                language=name
             )
-        else:
-            self.show_status(
-                self.tr("{language} saved; this version of pmdesk is not yet translated.").format(
-                    language=name
-                )
-            )
+        )
+        save_for_person(
+            self,
+            self.tasks,
+            self.app,
+            self.session.actor,
+            code,
+            lambda why: self.show_status(
+                self.tr(
+                    "{language} is used on this workstation, but not saved for you: {why}"
+                ).format(language=name, why=why)
+            ),
+        )
 
     # ----- signing out and closing --------------------------------------------------------
 

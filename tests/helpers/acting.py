@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from pmdesk.core import screens, stored_values
+from pmdesk.core import my_language, screens, stored_values
 from pmdesk.core.audit import AuditService
 from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.db import Database
@@ -60,6 +60,7 @@ FUNCTIONS: tuple[tuple[Any, str], ...] = (
     (screens, "save_delivery"),
     (screens, "address_trace"),
     (stored_values, "list_refused"),
+    (my_language, "set_my_language"),
 )
 
 

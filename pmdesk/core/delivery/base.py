@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Literal, Protocol, runtime_checkable
 
 from pmdesk.core.errors import PmdeskError
+from pmdesk.core.i18n import ENGLISH, Text, translate
 from pmdesk.secrets import SecretStore, SecretStoreError
 
 Method = Literal["outbox", "smtp", "m365", "google", "graph", "sms", "twilio", "vonage", "cm"]
@@ -156,6 +157,9 @@ class CodeMessage:
     workstation: str
     test: bool = False
     alert: TrustAlert | None = None
+    #: The recipient's language (docs/i18n.md): the person's Personnel language, else the
+    #: workstation's; the words of the message follow it (``pmdesk.core.delivery.message``).
+    language: str = ENGLISH
 
 
 class DeliveryError(PmdeskError):
@@ -170,11 +174,11 @@ class DeliveryError(PmdeskError):
 
 
 STEP_NAMES: dict[str, str] = {
-    "settings": "settings",
-    "token": "getting a token",
-    "connect": "connecting",
-    "authenticate": "signing in",
-    "send": "sending",
+    "settings": translate("delivery", "settings"),
+    "token": translate("delivery", "getting a token"),
+    "connect": translate("delivery", "connecting"),
+    "authenticate": translate("delivery", "signing in"),
+    "send": translate("delivery", "sending"),
 }
 
 
@@ -182,7 +186,10 @@ def failure_text(error: DeliveryError) -> str:
     """The error with the step that failed in front: 'Failed at: signing in. The mail …'."""
     if error.step is None:
         return str(error)
-    return f"Failed at: {STEP_NAMES[error.step]} ({error.step}). {error}"
+    said = error.args[0] if error.args and isinstance(error.args[0], Text) else str(error)
+    return translate("delivery", "Failed at: {step} ({key}). {error}").format(
+        step=STEP_NAMES[error.step], key=error.step, error=said
+    )
 
 
 class Delivery(Protocol):

@@ -40,6 +40,7 @@ from pmdesk.core.delivery.outbox import OutboxDelivery
 from pmdesk.core.delivery.sms import DEFAULT_TIMEOUT, SmsDelivery, check_sms_url
 from pmdesk.core.delivery.sms_providers import CmSms, ProviderSms, TwilioSms, VonageSms
 from pmdesk.core.delivery.smtp import SmtpDelivery, check_smtp_settings, mailbox_of
+from pmdesk.core.i18n import Text, translate
 from pmdesk.secrets import (
     SecretStore,
     google_key,
@@ -73,35 +74,45 @@ def check_settings(settings: DeliverySettings) -> None:
     try:
         _check(settings)
     except DeliveryError as exc:
-        raise DeliveryError(str(exc), step="settings") from None
+        said = exc.args[0] if exc.args and isinstance(exc.args[0], Text) else str(exc)
+        raise DeliveryError(said, step="settings") from None
 
 
 def _check(settings: DeliverySettings) -> None:
     method = settings.method
     if method not in METHODS:
-        raise DeliveryError(f"Unknown delivery method '{method}'.")
+        raise DeliveryError(
+            translate("delivery", "Unknown delivery method '{method}'.").format(method=method)
+        )
     if method in SMTP_METHODS:
         check_smtp_settings(
             smtp_host(settings), settings.smtp_port, settings.smtp_security, settings.smtp_from
         )
     if method in MICROSOFT_METHODS:
         if not settings.m365_tenant_id.strip():
-            raise DeliveryError("Enter the Microsoft Entra tenant ID.")
+            raise DeliveryError(translate("delivery", "Enter the Microsoft Entra tenant ID."))
         if not settings.m365_client_id.strip():
-            raise DeliveryError("Enter the app's client ID.")
+            raise DeliveryError(translate("delivery", "Enter the app's client ID."))
         if settings.m365_auth == "certificate" and not settings.m365_thumbprint.strip():
-            raise DeliveryError("Enter the certificate's thumbprint.")
+            raise DeliveryError(translate("delivery", "Enter the certificate's thumbprint."))
     if method == "graph" and not settings.smtp_from.strip():
-        raise DeliveryError("Enter the From address (the mailbox that sends the codes).")
+        raise DeliveryError(
+            translate("delivery", "Enter the From address (the mailbox that sends the codes).")
+        )
     if method == "google" and not settings.google_client_email.strip():
-        raise DeliveryError("Store the service account's JSON key first.")
+        raise DeliveryError(translate("delivery", "Store the service account's JSON key first."))
     if method == "sms":
         check_sms_url(settings.sms_url)
     if method in SMS_ACCOUNT_METHODS and not settings.sms_account.strip():
-        what = "Account SID" if method == "twilio" else "API key"
-        raise DeliveryError(f"Enter the {what}.")
+        raise DeliveryError(
+            translate("delivery", "Enter the Account SID.")
+            if method == "twilio"
+            else translate("delivery", "Enter the API key.")
+        )
     if method in SMS_PROVIDER_METHODS and not settings.sms_sender.strip():
-        raise DeliveryError("Enter the sender of text messages (a number or a sender name).")
+        raise DeliveryError(
+            translate("delivery", "Enter the sender of text messages (a number or a sender name).")
+        )
 
 
 def secret_key(settings: DeliverySettings) -> str | None:

@@ -16,20 +16,25 @@ API for the form (all Qt-free, no database):
   ``SecurityService.send_test_code`` on a worker thread (``DeliveryError.step`` and
   ``base.failure_text``); show ``SecurityService.delivery_health(actor).warning`` on the Security
   screen and ``health.LOGIN_WARNING`` in the login dialog when ``health.trouble`` is not None.
+
+Every label and hint is a translatable ``Text`` (context "delivery"): show it with
+``pmdesk.ui.translation.localize``.
 """
 
 from __future__ import annotations
 
+from pmdesk.core.i18n import translate
+
 METHOD_LABELS: dict[str, str] = {
-    "outbox": "Outbox folder (for trying pmdesk out; nothing is sent)",
-    "smtp": "E-mail: mail server (SMTP) with a password",
-    "m365": "E-mail: Microsoft 365 (SMTP with OAuth)",
-    "google": "E-mail: Google Workspace (SMTP with a service account)",
-    "graph": "E-mail: Microsoft Graph",
-    "sms": "Text message: pmdesk SMS gateway",
-    "twilio": "Text message: Twilio",
-    "vonage": "Text message: Vonage",
-    "cm": "Text message: CM.com",
+    "outbox": translate("delivery", "Outbox folder (for trying pmdesk out; nothing is sent)"),
+    "smtp": translate("delivery", "E-mail: mail server (SMTP) with a password"),
+    "m365": translate("delivery", "E-mail: Microsoft 365 (SMTP with OAuth)"),
+    "google": translate("delivery", "E-mail: Google Workspace (SMTP with a service account)"),
+    "graph": translate("delivery", "E-mail: Microsoft Graph"),
+    "sms": translate("delivery", "Text message: pmdesk SMS gateway"),
+    "twilio": translate("delivery", "Text message: Twilio"),
+    "vonage": translate("delivery", "Text message: Vonage"),
+    "cm": translate("delivery", "Text message: CM.com"),
 }
 
 _FIELDS: dict[str, tuple[str, ...]] = {
@@ -54,66 +59,81 @@ _FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 FIELD_LABELS: dict[str, str] = {
-    "outbox_folder": "Outbox folder",
-    "smtp_host": "Mail server",
-    "smtp_port": "Port",
-    "smtp_security": "Security",
-    "smtp_username": "User name",
-    "smtp_from": "From address",
-    "sms_url": "Gateway URL",
-    "m365_tenant_id": "Directory (tenant) ID",
-    "m365_client_id": "Application (client) ID",
-    "m365_auth": "Sign in with",
-    "m365_thumbprint": "Certificate thumbprint",
-    "google_client_email": "Service account",
-    "sms_account": "Account",
-    "sms_sender": "Sender",
-    "phone_region": "Numbers without country code are in",
+    "outbox_folder": translate("delivery", "Outbox folder"),
+    "smtp_host": translate("delivery", "Mail server"),
+    "smtp_port": translate("delivery", "Port"),
+    "smtp_security": translate("delivery", "Security"),
+    "smtp_username": translate("delivery", "User name"),
+    "smtp_from": translate("delivery", "From address"),
+    "sms_url": translate("delivery", "Gateway URL"),
+    "m365_tenant_id": translate("delivery", "Directory (tenant) ID"),
+    "m365_client_id": translate("delivery", "Application (client) ID"),
+    "m365_auth": translate("delivery", "Sign in with"),
+    "m365_thumbprint": translate("delivery", "Certificate thumbprint"),
+    "google_client_email": translate("delivery", "Service account"),
+    "sms_account": translate("delivery", "Account"),
+    "sms_sender": translate("delivery", "Sender"),
+    "phone_region": translate("delivery", "Numbers without country code are in"),
 }
 
 FIELD_HINTS: dict[str, str] = {
-    "outbox_folder": "Empty: the data folder of each workstation.",
-    "smtp_host": "m365 and google: leave empty for smtp.office365.com / smtp.gmail.com.",
-    "smtp_port": "587 with STARTTLS, 465 with TLS.",
-    "smtp_security": "Never unencrypted, except to a relay on this computer.",
-    "smtp_username": "Only if the mail server needs a login.",
-    "smtp_from": "Microsoft 365, Google, Graph: the mailbox that sends the codes.",
-    "sms_url": "The https:// address your gateway gives you.",
-    "m365_tenant_id": "Entra admin center → Overview → Tenant ID.",
-    "m365_client_id": (
-        "Entra admin center → App registrations → your app → Application (client) ID."
+    "outbox_folder": translate("delivery", "Empty: the data folder of each workstation."),
+    "smtp_host": translate(
+        "delivery", "m365 and google: leave empty for smtp.office365.com / smtp.gmail.com."
     ),
-    "m365_auth": "A client secret, or a certificate uploaded to the app registration.",
-    "m365_thumbprint": (
-        "Entra admin center → App registrations → your app → Certificates & secrets → Thumbprint."
+    "smtp_port": translate("delivery", "587 with STARTTLS, 465 with TLS."),
+    "smtp_security": translate(
+        "delivery", "Never unencrypted, except to a relay on this computer."
     ),
-    "google_client_email": (
+    "smtp_username": translate("delivery", "Only if the mail server needs a login."),
+    "smtp_from": translate(
+        "delivery", "Microsoft 365, Google, Graph: the mailbox that sends the codes."
+    ),
+    "sms_url": translate("delivery", "The https:// address your gateway gives you."),
+    "m365_tenant_id": translate("delivery", "Entra admin center → Overview → Tenant ID."),
+    "m365_client_id": translate(
+        "delivery", "Entra admin center → App registrations → your app → Application (client) ID."
+    ),
+    "m365_auth": translate(
+        "delivery", "A client secret, or a certificate uploaded to the app registration."
+    ),
+    "m365_thumbprint": translate(
+        "delivery",
+        "Entra admin center → App registrations → your app → Certificates & secrets → Thumbprint.",
+    ),
+    "google_client_email": translate(
+        "delivery",
         "Taken from the service account's JSON key (Google Cloud console → IAM & Admin → "
-        "Service accounts → Keys)."
+        "Service accounts → Keys).",
     ),
-    "sms_account": "Twilio: Console → Account Info → Account SID. Vonage: Dashboard → API key.",
-    "sms_sender": (
+    "sms_account": translate(
+        "delivery", "Twilio: Console → Account Info → Account SID. Vonage: Dashboard → API key."
+    ),
+    "sms_sender": translate(
+        "delivery",
         "A number (+32…), a name of up to 11 letters and digits, or (Twilio) a Messaging "
-        "Service SID (MG…)."
+        "Service SID (MG…).",
     ),
-    "phone_region": "A country code such as BE or NL.",
+    "phone_region": translate("delivery", "A country code such as BE or NL."),
 }
 
 SECRET_HINTS: dict[str, str] = {
-    "smtp": "The mail account's password.",
-    "m365": (
+    "smtp": translate("delivery", "The mail account's password."),
+    "m365": translate(
+        "delivery",
         "Client secret: Certificates & secrets → the secret's Value (not its ID). Certificate: "
-        "its PEM private key."
+        "its PEM private key.",
     ),
-    "graph": (
+    "graph": translate(
+        "delivery",
         "Client secret: Certificates & secrets → the secret's Value (not its ID). Certificate: "
-        "its PEM private key."
+        "its PEM private key.",
     ),
-    "google": "The service account's JSON key file, as downloaded.",
-    "sms": "The gateway's bearer token.",
-    "twilio": "Twilio Console → Account Info → Auth Token.",
-    "vonage": "Vonage API Dashboard → API secret.",
-    "cm": "CM.com portal → your messaging gateway → product token.",
+    "google": translate("delivery", "The service account's JSON key file, as downloaded."),
+    "sms": translate("delivery", "The gateway's bearer token."),
+    "twilio": translate("delivery", "Twilio Console → Account Info → Auth Token."),
+    "vonage": translate("delivery", "Vonage API Dashboard → API secret."),
+    "cm": translate("delivery", "CM.com portal → your messaging gateway → product token."),
 }
 
 

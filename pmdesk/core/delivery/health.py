@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pmdesk.core.delivery.base import DeliveryError
+from pmdesk.core.i18n import translate
 from pmdesk.core.models import DeliveryOutcome
 
 MESSAGE_MAX = 500
@@ -33,8 +34,9 @@ MESSAGE_MAX = 500
 # failure at "send" may be one person's bad address, so it takes two in a row.
 _BROKEN_STEPS = frozenset({"settings", "token", "connect", "authenticate"})
 
-LOGIN_WARNING = (
-    "Security codes could not be sent recently. If yours does not arrive, tell your administrator."
+LOGIN_WARNING = translate(
+    "delivery",
+    "Security codes could not be sent recently. If yours does not arrive, tell your administrator.",
 )
 
 
@@ -131,8 +133,30 @@ def when(moment: datetime) -> str:
 def warning(health: DeliveryHealth) -> str:
     """'The last 3 security codes could not be sent (…): <sentence>' for an administrator."""
     n = health.failures_in_row
-    what = "The last security code" if n <= 1 else f"The last {n} security codes"
-    verb = "could not be sent"
-    since = f"last success {when(health.last_ok_at)}" if health.last_ok_at else "no success yet"
-    step = f", failed at: {health.step}" if health.step else ""
-    return f"{what} {verb} ({when(health.last_at)}{step}; {since}): {health.message}"
+    since = (
+        translate("delivery", "last success {when}").format(when=when(health.last_ok_at))
+        if health.last_ok_at
+        else translate("delivery", "no success yet")
+    )
+    at = when(health.last_at)
+    if n <= 1 and health.step:
+        text = translate(
+            "delivery",
+            "The last security code could not be sent ({at}, failed at: {step}; {since}): "
+            "{message}",
+        )
+    elif n <= 1:
+        text = translate(
+            "delivery", "The last security code could not be sent ({at}; {since}): {message}"
+        )
+    elif health.step:
+        text = translate(
+            "delivery",
+            "The last {n} security codes could not be sent ({at}, failed at: {step}; {since}): "
+            "{message}",
+        )
+    else:
+        text = translate(
+            "delivery", "The last {n} security codes could not be sent ({at}; {since}): {message}"
+        )
+    return text.format(n=n, at=at, step=health.step, since=since, message=health.message)

@@ -1,4 +1,5 @@
-"""The words of a security-code message, shared by every delivery method.
+"""The words of a security-code message, shared by every delivery method, in the recipient's
+language (``CodeMessage.language``; the sentences' context is "mail", docs/i18n.md).
 
 The text holds the code, so it is built only at the moment of sending and never logged.
 """
@@ -11,126 +12,220 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 
 from pmdesk.core.delivery.base import CodeMessage, DeliveryError, TrustAlert
+from pmdesk.core.delivery.mail_dates import mail_time
+from pmdesk.core.i18n import ENGLISH, Catalog, Text, load_catalog, translate
 from pmdesk.core.validation import FieldInvalid, clean_email, mail_address
 
-SUBJECT = "pmdesk security code"
-TEST_SUBJECT = "pmdesk security code (test)"
+# The subjects in English (tests and logs compare them); the mail itself is in its language.
+SUBJECT = translate("mail", "pmdesk security code")
+TEST_SUBJECT = translate("mail", "pmdesk security code (test)")
 DEFAULT_FROM = "pmdesk <pmdesk@localhost>"
-#: A trust alert's subject, before the login it is about.
+# A trust alert's subject, before the login it is about.
 ALERT_SUBJECT = "pmdesk: new trusted address for"
+_ALERT_SUBJECT = translate("mail", "pmdesk: new trusted address for {login}")
+SIGNATURE = ["", "-- ", "pmdesk", ""]
+
+
+def _words(message: CodeMessage) -> Catalog:
+    """The recipient's language's sentences (English when it has none)."""
+    return load_catalog(message.language)
 
 
 def subject(message: CodeMessage) -> str:
+    words = _words(message)
     if message.alert is not None:
-        return f"{ALERT_SUBJECT} {message.alert.login}"
-    return TEST_SUBJECT if message.test else SUBJECT
+        return words.text(_ALERT_SUBJECT.format(login=message.alert.login))
+    return words.text(TEST_SUBJECT if message.test else SUBJECT)
 
 
-def _minutes(n: int) -> str:
-    return "1 minute" if n == 1 else f"{n} minutes"
+def _minutes(n: int) -> Text:
+    if n == 1:
+        return translate("mail", "1 minute")
+    return translate("mail", "{n} minutes").format(n=n)
 
 
-def _origin(message: CodeMessage) -> str:
-    address = message.requested_from or "an unknown address"
-    workstation = message.workstation or "an unknown workstation"
-    return f"the address {address} on the workstation {workstation}"
+def _address(message: CodeMessage) -> Text | str:
+    return message.requested_from or translate("mail", "an unknown address")
+
+
+def _workstation(message: CodeMessage) -> Text | str:
+    return message.workstation or translate("mail", "an unknown workstation")
+
+
+def _lines(words: Catalog, text: Text) -> list[str]:
+    return words.text(text).split("\n")
 
 
 def body(message: CodeMessage) -> str:
-    """The e-mail text (plain text, short lines)."""
-    greeting = f"Hello {message.person_name}," if message.person_name else "Hello,"
-    lines = [greeting, ""]
+    """The e-mail text (plain text, short lines), in the recipient's language."""
+    words = _words(message)
+    greeting = (
+        translate("mail", "Hello {name},").format(name=message.person_name)
+        if message.person_name
+        else translate("mail", "Hello,")
+    )
+    lines = [words.text(greeting), ""]
     if message.alert is not None:
-        return "\n".join(lines + alert_body(message.alert))
+        return "\n".join(lines + alert_body(message.alert, language=message.language))
     if message.test:
-        return "\n".join(lines + _test_body(message))
+        return "\n".join(lines + _test_body(message, words))
     lines += [
-        "Your pmdesk security code is:",
+        words.text(translate("mail", "Your pmdesk security code is:")),
         "",
         f"    {message.code}",
         "",
-        f"It is valid for {_minutes(message.valid_minutes)} and can be used only once.",
-        f"It was requested from {_origin(message)}.",
+        *_lines(
+            words,
+            translate(
+                "mail",
+                "It is valid for {minutes} and can be used only once.\n"
+                "It was requested from the address {address} on the workstation {workstation}.",
+            ).format(
+                minutes=_minutes(message.valid_minutes),
+                address=_address(message),
+                workstation=_workstation(message),
+            ),
+        ),
         "",
-        "If this was not you:",
-        "  - do not share this code with anyone, not even someone who says they are",
-        "    from IT support: nobody will ever ask you for it;",
-        "  - tell your administrator;",
-        "  - change your password.",
-        "",
-        "-- ",
-        "pmdesk",
-        "",
+        *_lines(
+            words,
+            translate(
+                "mail",
+                "If this was not you:\n"
+                "  - do not share this code with anyone, not even someone who says they are\n"
+                "    from IT support: nobody will ever ask you for it;\n"
+                "  - tell your administrator;\n"
+                "  - change your password.",
+            ),
+        ),
+        *SIGNATURE,
     ]
     return "\n".join(lines)
 
 
-def _test_body(message: CodeMessage) -> list[str]:
+def _test_body(message: CodeMessage, words: Catalog) -> list[str]:
     """A test message: it says so, and its code, if any, is an example that signs nobody in
     (the relay's test messages have none: no code leaves a hardened database but a real one)."""
     example = (
-        ["Example code (a test: it signs nobody in):", "", f"    {message.code}", ""]
+        [
+            words.text(translate("mail", "Example code (a test: it signs nobody in):")),
+            "",
+            f"    {message.code}",
+            "",
+        ]
         if message.code
         else []
     )
     return [
-        "THIS IS A TEST. An administrator sent this message from pmdesk to check that",
-        "security codes reach you. You do not need to do anything.",
+        *_lines(
+            words,
+            translate(
+                "mail",
+                "THIS IS A TEST. An administrator sent this message from pmdesk to check that\n"
+                "security codes reach you. You do not need to do anything.",
+            ),
+        ),
         "",
         *example,
-        "Real security codes come in a message like this one when someone signs in",
-        "from an address that is not trusted.",
-        f"This test was sent from {_origin(message)}.",
+        *_lines(
+            words,
+            translate(
+                "mail",
+                "Real security codes come in a message like this one when someone signs in\n"
+                "from an address that is not trusted.\n"
+                "This test was sent from the address {address} on the workstation {workstation}.",
+            ).format(address=_address(message), workstation=_workstation(message)),
+        ),
         "",
-        "Never share a real code with anyone, not even someone who says they are",
-        "from IT support: nobody will ever ask you for it.",
-        "",
-        "-- ",
-        "pmdesk",
-        "",
+        *_lines(
+            words,
+            translate(
+                "mail",
+                "Never share a real code with anyone, not even someone who says they are\n"
+                "from IT support: nobody will ever ask you for it.",
+            ),
+        ),
+        *SIGNATURE,
     ]
 
 
-def alert_body(alert: TrustAlert, tz: tzinfo | None = None) -> list[str]:
+def alert_body(
+    alert: TrustAlert, tz: tzinfo | None = None, *, language: str = ENGLISH
+) -> list[str]:
     """The lines of a trust alert: what was trusted, when (UTC and the sender's local time,
-    or ``tz``), from which workstation, and the reference to give the helpdesk."""
+    or ``tz``), from which workstation, and the reference to give the helpdesk; in
+    ``language``, its dates too (``mail_time``)."""
+    words = load_catalog(language)
     moment = alert.trusted_at.replace(tzinfo=UTC)
     local = moment.astimezone(tz)
+    labels = [
+        words.text(translate("mail", "Address:")),
+        words.text(translate("mail", "When:")),
+        words.text(translate("mail", "Workstation:")),
+    ]
+    width = max(len(label) for label in labels) + 2
+    zone = local.tzname() or words.text(translate("mail", "local time"))
+    values = [
+        alert.address,
+        f"{mail_time(moment, language, seconds=True)} UTC "
+        f"({mail_time(local, language, seconds=True)} {zone})",
+        alert.workstation or words.text(translate("mail", "unknown")),
+    ]
     return [
-        f"The address {alert.address} was trusted for the pmdesk login {alert.login}:",
-        "signing in from there no longer asks for a security code.",
+        *_lines(
+            words,
+            translate(
+                "mail",
+                "The address {address} was trusted for the pmdesk login {login}:\n"
+                "signing in from there no longer asks for a security code.",
+            ).format(address=alert.address, login=alert.login),
+        ),
         "",
-        f"    Address:      {alert.address}",
-        f"    When:         {moment:%Y-%m-%d %H:%M:%S} UTC "
-        f"({local:%Y-%m-%d %H:%M:%S} {local.tzname() or 'local time'})",
-        f"    Workstation:  {alert.workstation or 'unknown'}",
+        *(f"    {label.ljust(width)}{value}" for label, value in zip(labels, values, strict=True)),
         "",
-        "This address is outside the office networks.",
+        words.text(translate("mail", "This address is outside the office networks.")),
         "",
-        f"Not you? Call the helpdesk (reference #{alert.reference}).",
-        "",
-        "-- ",
-        "pmdesk",
-        "",
+        words.text(
+            translate("mail", "Not you? Call the helpdesk (reference #{reference}).").format(
+                reference=alert.reference
+            )
+        ),
+        *SIGNATURE,
     ]
 
 
 def sms_text(message: CodeMessage) -> str:
-    """The text message: short, the code first so phones can offer to copy it."""
+    """The text message: short, the code first so phones can offer to copy it; in the
+    recipient's language."""
+    words = _words(message)
     if message.test:
-        example = f": {message.code} (an example: it signs nobody in)" if message.code else ""
-        return (
-            f"TEST - pmdesk security code{example}. "
-            "Codes reach this phone. "
-            f"Sent from {message.requested_from or 'an unknown address'}"
-            f" ({message.workstation or 'unknown workstation'})."
+        text = (
+            translate(
+                "mail",
+                "TEST - pmdesk security code: {code} (an example: it signs nobody in). "
+                "Codes reach this phone. Sent from {address} ({workstation}).",
+            )
+            if message.code
+            else translate(
+                "mail",
+                "TEST - pmdesk security code. Codes reach this phone. "
+                "Sent from {address} ({workstation}).",
+            )
         )
-    return (
-        f"pmdesk security code: {message.code}. "
-        f"Valid {_minutes(message.valid_minutes)}, once. "
-        f"Asked from {message.requested_from or 'an unknown address'}"
-        f" ({message.workstation or 'unknown workstation'}). "
-        "Not you? Do not share it, tell your administrator and change your password."
+    else:
+        text = translate(
+            "mail",
+            "pmdesk security code: {code}. Valid {minutes}, once. "
+            "Asked from {address} ({workstation}). "
+            "Not you? Do not share it, tell your administrator and change your password.",
+        )
+    return words.text(
+        text.format(
+            code=message.code,
+            minutes=_minutes(message.valid_minutes),
+            address=_address(message),
+            workstation=message.workstation or translate("mail", "unknown workstation"),
+        )
     )
 
 
@@ -169,8 +264,14 @@ def need_email(message: CodeMessage) -> str:
     """The recipient address, or DeliveryError (step "send") when there is none."""
     recipient = email_destination(message)
     if recipient is None:
-        who = message.person_name or "This person"
-        raise DeliveryError(
-            f"{who} has no usable e-mail address, so no code can be sent.", step="send"
+        text = (
+            translate(
+                "delivery", "{name} has no usable e-mail address, so no code can be sent."
+            ).format(name=message.person_name)
+            if message.person_name
+            else translate(
+                "delivery", "This person has no usable e-mail address, so no code can be sent."
+            )
         )
+        raise DeliveryError(text, step="send")
     return recipient

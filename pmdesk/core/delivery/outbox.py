@@ -21,6 +21,7 @@ from pmdesk.core.delivery.message import (
     email_message,
     need_email,
 )
+from pmdesk.core.i18n import translate
 from pmdesk.core.validation import mask_email
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,9 @@ class OutboxDelivery:
             _write_atomically(final, data)
         except OSError as exc:
             raise DeliveryError(
-                f"Could not write to the outbox folder {self.folder}: {exc.strerror or exc}."
+                translate(
+                    "delivery", "Could not write to the outbox folder {folder}: {why}."
+                ).format(folder=str(self.folder), why=str(exc.strerror or exc))
             ) from None
         what = "Trust alert" if message.alert is not None else "Security code"
         log.info("%s written to the outbox for %s: %s", what, mask_email(recipient), final)
@@ -76,9 +79,9 @@ def folder_problem(folder: Path) -> str | None:
         os.close(fd)
         os.unlink(name)
     except OSError as exc:
-        return (
-            f"The outbox folder {folder} cannot be created or written here: {exc.strerror or exc}."
-        )
+        return translate(
+            "delivery", "The outbox folder {folder} cannot be created or written here: {why}."
+        ).format(folder=str(folder), why=str(exc.strerror or exc))
     return None
 
 

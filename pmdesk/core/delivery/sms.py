@@ -27,6 +27,7 @@ from pmdesk.core.delivery.base import (
 )
 from pmdesk.core.delivery.http import DEFAULT_TIMEOUT, post
 from pmdesk.core.delivery.message import sms_text
+from pmdesk.core.i18n import translate
 from pmdesk.core.validation import FieldInvalid, clean_phone, mask_phone
 
 log = logging.getLogger(__name__)
@@ -37,26 +38,39 @@ __all__ = ["DEFAULT_TIMEOUT", "SmsDelivery", "check_sms_url", "need_number"]
 def check_sms_url(url: str) -> urllib.parse.SplitResult:
     """The parsed gateway URL, or DeliveryError when it is unusable or unencrypted."""
     if not url.strip():
-        raise DeliveryError("Enter the address (URL) of the SMS gateway.", step="settings")
+        raise DeliveryError(
+            translate("delivery", "Enter the address (URL) of the SMS gateway."), step="settings"
+        )
     try:
         parts = urllib.parse.urlsplit(url.strip())
         _ = parts.port
     except ValueError:
-        raise DeliveryError(f"'{url}' is not a valid SMS gateway address.") from None
+        raise DeliveryError(
+            translate("delivery", "'{url}' is not a valid SMS gateway address.").format(url=url)
+        ) from None
     if parts.scheme not in {"https", "http"} or not parts.hostname:
         raise DeliveryError(
-            "The SMS gateway address must start with https:// and name a server, e.g. "
-            "https://sms.example.com/send."
+            translate(
+                "delivery",
+                "The SMS gateway address must start with https:// and name a server, e.g. "
+                "https://sms.example.com/send.",
+            )
         )
     if parts.username or parts.password:
         raise DeliveryError(
-            "Do not put a user name or password in the SMS gateway address; the token is kept "
-            "in the keyring."
+            translate(
+                "delivery",
+                "Do not put a user name or password in the SMS gateway address; the token is "
+                "kept in the keyring.",
+            )
         )
     if parts.scheme == "http" and not is_loopback_host(parts.hostname):
         raise DeliveryError(
-            f"The SMS gateway {parts.hostname} must be reached over https://; plain http:// is "
-            "allowed only to a gateway on this computer."
+            translate(
+                "delivery",
+                "The SMS gateway {host} must be reached over https://; plain http:// is "
+                "allowed only to a gateway on this computer.",
+            ).format(host=parts.hostname)
         )
     return parts
 
@@ -145,9 +159,16 @@ def need_number(delivery: _HasRegion, message: CodeMessage) -> str:
     """The E.164 number to text, or DeliveryError when this person has none."""
     number = phone_destination(message, delivery.region)
     if number is None:
-        who = message.person_name or "This person"
-        raise DeliveryError(
-            f"{who} has no usable mobile number, so no code can be sent by text message.",
-            step="send",
+        text = (
+            translate(
+                "delivery",
+                "{name} has no usable mobile number, so no code can be sent by text message.",
+            ).format(name=message.person_name)
+            if message.person_name
+            else translate(
+                "delivery",
+                "This person has no usable mobile number, so no code can be sent by text message.",
+            )
         )
+        raise DeliveryError(text, step="send")
     return number

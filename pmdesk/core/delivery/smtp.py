@@ -26,6 +26,7 @@ from pmdesk.core.delivery.base import (
 )
 from pmdesk.core.delivery.message import email_destination, email_message, need_email
 from pmdesk.core.delivery.oauth import TokenSource
+from pmdesk.core.i18n import Text, translate
 from pmdesk.core.validation import FieldInvalid, clean_email, mail_address, mask_email
 
 log = logging.getLogger(__name__)
@@ -58,24 +59,38 @@ def mailbox_of(sender: str) -> str:
 def check_smtp_settings(host: str, port: int, security: str, sender: str) -> None:
     """Raise DeliveryError when these settings cannot work (or would send in plaintext)."""
     if not host.strip():
-        raise DeliveryError("Enter the mail server (SMTP host).")
+        raise DeliveryError(translate("delivery", "Enter the mail server (SMTP host)."))
     if any(ch.isspace() or ch in "/@" for ch in host.strip()):
-        raise DeliveryError(f"'{host}' is not a valid mail server name.")
+        raise DeliveryError(
+            translate("delivery", "'{host}' is not a valid mail server name.").format(host=host)
+        )
     if not 1 <= port <= 65535:
-        raise DeliveryError(f"The mail server port must be between 1 and 65535, not {port}.")
+        raise DeliveryError(
+            translate(
+                "delivery", "The mail server port must be between 1 and 65535, not {port}."
+            ).format(port=port)
+        )
     if security not in _SECURITY_NAMES:
-        raise DeliveryError("The mail security must be STARTTLS, TLS or none.")
+        raise DeliveryError(
+            translate("delivery", "The mail security must be STARTTLS, TLS or none.")
+        )
     if security == "none" and not is_loopback_host(host):
         raise DeliveryError(
-            f"Unencrypted SMTP is allowed only to a mail server on this computer (localhost), "
-            f"not to {host}: choose STARTTLS or TLS."
+            translate(
+                "delivery",
+                "Unencrypted SMTP is allowed only to a mail server on this computer (localhost), "
+                "not to {host}: choose STARTTLS or TLS.",
+            ).format(host=host)
         )
     if not sender.strip():
-        raise DeliveryError("Enter the From address for security-code e-mails.")
+        raise DeliveryError(
+            translate("delivery", "Enter the From address for security-code e-mails.")
+        )
     try:
         clean_email(sender_address(sender), required=True)
     except FieldInvalid as exc:
-        raise DeliveryError(f"From address: {exc}") from None
+        said = exc.args[0] if exc.args and isinstance(exc.args[0], Text) else str(exc)
+        raise DeliveryError(translate("delivery", "From address: {why}").format(why=said)) from None
 
 
 class SmtpDelivery:

@@ -221,6 +221,7 @@ class ServerLogin:
             address=address,
             session_token=token,
             session_expires_at=expires_at,
+            language=str(answer["language"]) if answer.get("language") else None,
         )
 
     def _code_needed(self, answer: Answer) -> CodeNeeded | Refused:

@@ -332,7 +332,9 @@ STATEMENTS: tuple[str, ...] = (
         RETURN jsonb_build_object(
             'outcome', 'signed_in', 'person', p.id, 'login', p.login,
             'name', {_S}.display_name(p), 'trusted', trusted, 'address', address,
-            'matched', matched) || session;
+            'matched', matched,
+            'language', (SELECT l.code FROM {_S}.languages l WHERE l.id = p.language_id))
+            || session;
     END
     $$""",
     f"""

@@ -10,6 +10,7 @@ from pmdesk.core.server import (
     alerts_sql,
     guards_sql,
     helpdesk_sql,
+    language_sql,
     login_sql,
     networks_sql,
     passwords_sql,
@@ -38,6 +39,7 @@ def statements() -> tuple[str, ...]:
         *review_sql.STATEMENTS,
         *reads_sql.STATEMENTS,
         *helpdesk_sql.STATEMENTS,
+        *language_sql.STATEMENTS,
     )
 
 
@@ -64,6 +66,7 @@ WORKSTATION_FUNCTIONS: tuple[str, ...] = (
     *reads_sql.WORKSTATION_FUNCTIONS,
     *review_sql.WORKSTATION_FUNCTIONS,
     *helpdesk_sql.WORKSTATION_FUNCTIONS,
+    *language_sql.WORKSTATION_FUNCTIONS,
 )
 #: Tables only migrations and the owner write (the guards refuse it too).
 SEEDED_TABLES: tuple[str, ...] = guards_sql.SEEDED_TABLES

@@ -105,12 +105,13 @@ STATEMENTS: tuple[str, ...] = (
              FROM {_S}.security_settings s ORDER BY (s.id = 1) DESC, s.id LIMIT 1),
             '{{}}'::jsonb)
     $$""",
-    # The claim before trust alerts returned no reference: its result changes, so it goes.
+    # The claim before the recipient's language (and before trust alerts: no reference)
+    # returned fewer columns: its result changes, so it goes.
     f"""
     DO $$
     BEGIN
         IF to_regprocedure('{_S}.relay_claim(uuid, integer)') IS NOT NULL
-           AND position('reference' in pg_get_function_result(
+           AND position('language' in pg_get_function_result(
                    to_regprocedure('{_S}.relay_claim(uuid, integer)'))) = 0 THEN
             DROP FUNCTION {_S}.relay_claim(uuid, integer);
         END IF;
@@ -123,7 +124,8 @@ STATEMENTS: tuple[str, ...] = (
     CREATE OR REPLACE FUNCTION {_S}.relay_claim(instance uuid, max integer)
     RETURNS TABLE (id bigint, attempt uuid, kind text, method text, destination text,
                    person_name text, code text, valid_minutes integer, requested_from text,
-                   workstation text, subject text, reference bigint, queued_at timestamp)
+                   workstation text, subject text, reference bigint, queued_at timestamp,
+                   language text)
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = {_S}, pg_temp AS $$
     DECLARE
         now_ timestamp := {_S}.now();
@@ -157,7 +159,9 @@ STATEMENTS: tuple[str, ...] = (
             FOR UPDATE SKIP LOCKED)
         RETURNING q.id, q.attempt, q.kind, q.method, q.destination, q.person_name,
                   q.code::text, q.valid_minutes, q.requested_from, q.workstation, q.subject,
-                  q.reference, q.created_at;
+                  q.reference, q.created_at,
+                  (SELECT l.code::text FROM {_S}.personnel p
+                     JOIN {_S}.languages l ON l.id = p.language_id WHERE p.id = q.person_id);
     END
     $$""",
     # The first version took no step (slice 3 before delivery health); never released.
