@@ -139,7 +139,7 @@ def test_removing_offers_undo_which_puts_the_same_rows_back(
 
 
 def test_undo_goes_away_after_its_time(qtbot: QtBot, page: SecurityPage, ui_app: App) -> None:
-    page.ips.undo_bar.duration_ms = 1500  # instead of 10 s (long enough to see it offered on a busy machine)
+    page.ips.undo_bar.duration_ms = 1500  # instead of 10 s; long enough to be seen offered
     _review_on(qtbot, page)
     _remove_all_shown(qtbot, page)
     assert page.ips.undo_bar.offered
