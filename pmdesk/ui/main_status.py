@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
 
-from pmdesk.core.db import describe_for_people
 from pmdesk.ui.icons import pixmap
 from pmdesk.ui.page_context import Session
 from pmdesk.ui.translation import Retranslating, localize
-
-if TYPE_CHECKING:
-    from pmdesk.core.db import Database
 
 # The widest a status-bar text may be (a database path is shortened in its middle).
 STATUS_TEXT_WIDTH = 420
@@ -74,15 +68,18 @@ class DatabaseStatus(_IconLabel):
     """Where the data lives; a long path is shortened in its middle (all of it in the tooltip):
     the status bar must not make the window wider than a small screen."""
 
-    def __init__(self, db: Database, source: str, parent: QWidget) -> None:
+    def __init__(self, where: str, url: str, source: str, parent: QWidget) -> None:
+        """``where``: the core's words for the database (``describe_for_people``, translatable);
+        ``url``: its address without a password; ``source``: where the setting came from."""
         super().__init__("database", parent)
         self.setObjectName("databaseStatus")
-        self._db = db
+        self._where = where
+        self._url = url
         self._source = source
         self.retranslate()
 
     def retranslate(self) -> None:
-        where = localize(describe_for_people(self._db.url))
+        where = localize(self._where)
         shown = self.fontMetrics().elidedText(
             where, Qt.TextElideMode.ElideMiddle, STATUS_TEXT_WIDTH
         )
@@ -90,7 +87,7 @@ class DatabaseStatus(_IconLabel):
         self.setToolTip(
             self.tr("{where}\nDatabase {url} ({source})").format(
                 where=where,
-                url=self._db.describe(),
+                url=self._url,
                 source=_source_text(self._source),
             )
         )

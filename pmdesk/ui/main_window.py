@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
 )
 
 from pmdesk.config import ConfigError, save_settings
+from pmdesk.core.db import describe_for_people
 from pmdesk.core.modules import MAINTENANCE, Action, Module
 from pmdesk.ui.icons import app_icon
 from pmdesk.ui.languages import remember_on_workstation, save_for_person
@@ -219,7 +220,12 @@ class MainWindow(Retranslating, QMainWindow):
         bar = self.statusBar()
         bar.setSizeGripEnabled(True)
         self.user_status = UserStatus(self.session, self)
-        self.database_status = DatabaseStatus(self.app.db, self.app.resolved.source, self)
+        self.database_status = DatabaseStatus(
+            describe_for_people(self.app.db.url),
+            self.app.db.describe(),
+            self.app.resolved.source,
+            self,
+        )
         bar.addWidget(self.user_status)
         bar.addPermanentWidget(self.database_status)
 
