@@ -98,6 +98,10 @@ class PermissionsPage(Retranslating, QWidget):
         )
         self.grid_box.setTitle(self.tr("Permissions"))
         self.update_buttons()
+        # As wide as the selector's buttons need in this language (Qt tells a parent of the
+        # language change before its children: the selector takes its new texts first).
+        self.selector.retranslate()
+        self.left.setFixedWidth(max(380, self.selector.sizeHint().width()))
 
     def _build_selector(self) -> GroupSelector:
         """The Usergroup Selector: the group, its members, New / Rename / Delete."""
@@ -149,7 +153,7 @@ class PermissionsPage(Retranslating, QWidget):
         self.hint = hint_label("", self)
         left_layout.addWidget(self.hint)
         left_layout.addStretch(1)
-        left.setFixedWidth(max(380, selector.sizeHint().width()))
+        self.left = left
         return left
 
     def _build_grid(self) -> QScrollArea:
