@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFrame,
@@ -98,9 +98,12 @@ class PermissionsPage(Retranslating, QWidget):
         )
         self.grid_box.setTitle(self.tr("Permissions"))
         self.update_buttons()
-        # As wide as the selector's buttons need in this language (Qt tells a parent of the
-        # language change before its children: the selector takes its new texts first).
-        self.selector.retranslate()
+        # As wide as the selector's buttons need in this language, once they have their new
+        # texts (Qt tells a parent of the language change before its children).
+        self._fit_left()
+        QTimer.singleShot(0, self, self._fit_left)
+
+    def _fit_left(self) -> None:
         self.left.setFixedWidth(max(380, self.selector.sizeHint().width()))
 
     def _build_selector(self) -> GroupSelector:
