@@ -198,7 +198,6 @@ class LogPage(Retranslating, QWidget):
             self.tasks,
             label="export log",
             message=self.message,
-            failure=self.tr("The export did not work"),
             busy=lambda _on, _text: self._update(),
             handle={OSError: self._not_written},
         )
@@ -214,6 +213,7 @@ class LogPage(Retranslating, QWidget):
             self.tr("Everyone who has the chosen event's address trusted, and every event there")
         )
         self.model.retranslate()
+        self.exporting.set_texts(failure=self.tr("The export did not work"))
         self._update()
 
     def _retranslate_filters(self) -> None:

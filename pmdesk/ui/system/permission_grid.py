@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 from pmdesk.core.groups import GridRow, PermissionGrid
 from pmdesk.core.modules import MODULES, Action, Module
 from pmdesk.ui.icons import app_icon
+from pmdesk.ui.module_names import module_title
 from pmdesk.ui.system.common import form_layout
 from pmdesk.ui.translation import Retranslating
 from pmdesk.ui.widgets import (
@@ -45,12 +46,6 @@ _ACTION_NAMES = {
 def action_label(action: Action) -> str:
     """A right's name as the grid shows it: Read, Edit, Delete (in the app's language)."""
     return translate("PermissionsPage", str(_ACTION_NAMES[action]))
-
-
-def _module_title(module: Module) -> str:
-    """A module's name as the grid shows it. The one place to swap in the translated name
-    (``pmdesk.ui.module_names.module_title``, context "Modules") once it is merged."""
-    return module.name
 
 
 class GroupNameDialog(Retranslating, QDialog):
@@ -168,7 +163,7 @@ class PermissionGridView(Retranslating, QFrame):
     def retranslate(self) -> None:
         """The rights' names, the modules' and the marks of unsaved rows, in the new language."""
         for (key, action), check in self.checks.items():
-            module = _module_title(_MODULES_BY_KEY[key])
+            module = module_title(_MODULES_BY_KEY[key])
             check.setText(action_label(action))
             check.setAccessibleName(
                 self.tr("{module}: {action}").format(module=module, action=action_label(action))
@@ -260,5 +255,5 @@ class PermissionGridView(Retranslating, QFrame):
             font = QFont(label.font())
             font.setBold(is_changed)
             label.setFont(font)
-            label.setText(_module_title(module) + ("  •" if is_changed else ""))
+            label.setText(module_title(module) + ("  •" if is_changed else ""))
             label.setToolTip(self.tr("Changed, not saved yet") if is_changed else "")

@@ -97,6 +97,7 @@ class PermissionsPage(Retranslating, QWidget):
             )
         )
         self.grid_box.setTitle(self.tr("Permissions"))
+        self._retranslate_operations()
         self.update_buttons()
         # As wide as the selector's buttons need in this language, once they have their new
         # texts (Qt tells a parent of the language change before its children).
@@ -191,21 +192,11 @@ class PermissionsPage(Retranslating, QWidget):
             changes=self.context.changes,
         )
         gone = {NotFound: self._group_gone}
-        self.listing = self.ops.make(
-            "list groups",
-            busy_text=self.tr("Loading…"),
-            failure=self.tr("The groups could not be loaded"),
-        )
-        self.grid_loading = self.ops.make(
-            "load grid",
-            busy_text=self.tr("Loading…"),
-            failure=self.tr("The permissions could not be loaded"),
-            handle=gone,
-        )
+        # Their busy and failure texts are set by _retranslate_operations.
+        self.listing = self.ops.make("list groups")
+        self.grid_loading = self.ops.make("load grid", handle=gone)
         self.saving = self.ops.make(
             "save permissions",
-            busy_text=self.tr("Saving…"),
-            failure=self.tr("The permissions were not saved"),
             conflict=Conflict(
                 self.reload_current,
                 self.tr(
@@ -217,17 +208,20 @@ class PermissionsPage(Retranslating, QWidget):
             after_failure=self.update_buttons,
             announces={GROUP_PERMISSIONS},
         )
+        self.delete_checking = self.ops.make("check group", handle=gone)
+        self.deleting = self.ops.make("delete", handle=gone, announces={USER_GROUPS})
+
+    def _retranslate_operations(self) -> None:
+        loading = self.tr("Loading…")
         not_deleted = self.tr("The group was not deleted")
-        self.delete_checking = self.ops.make(
-            "check group", busy_text=self.tr("Checking…"), failure=not_deleted, handle=gone
-        )
-        self.deleting = self.ops.make(
-            "delete",
-            busy_text=self.tr("Deleting…"),
-            failure=not_deleted,
-            handle=gone,
-            announces={USER_GROUPS},
-        )
+        for operation, busy, failure in (
+            (self.listing, loading, self.tr("The groups could not be loaded")),
+            (self.grid_loading, loading, self.tr("The permissions could not be loaded")),
+            (self.saving, self.tr("Saving…"), self.tr("The permissions were not saved")),
+            (self.delete_checking, self.tr("Checking…"), not_deleted),
+            (self.deleting, self.tr("Deleting…"), not_deleted),
+        ):
+            operation.set_texts(busy_text=busy, failure=failure)
 
     def _last_administrator(self, exc: LastAdministratorError) -> None:
         self.message.show_error(self.tr("Not saved. {reason}").format(reason=error_text(exc)))

@@ -75,14 +75,15 @@ class TraceDialog(Retranslating, QDialog):
             tasks,
             label="address trace",
             message=self.message,
-            failure=self.tr("The trace could not be read"),
             busy=indicator(self.busy),
-            busy_text=self.tr("Reading…"),
         )
         self.retranslate()
         self.loading.run(lambda: address_trace(context, actor, address), self._show)
 
     def retranslate(self) -> None:
+        self.loading.set_texts(
+            failure=self.tr("The trace could not be read"), busy_text=self.tr("Reading…")
+        )
         self.setWindowTitle(self.tr("Trace {address}").format(address=self.address))
         self.trusted_table.setAccessibleName(self.tr("Who has this address trusted"))
         self.trusted_table.setHorizontalHeaderLabels(
