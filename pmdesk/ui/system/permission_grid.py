@@ -139,13 +139,14 @@ class PermissionGridView(Retranslating, QFrame):
         self._baseline: dict[str, Rights] = {}
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 0, 12, 0)
-        grid.setHorizontalSpacing(22)
+        grid.setHorizontalSpacing(16)
         grid.setVerticalSpacing(0)
         for row, module in enumerate(MODULES):
             name = QLabel(self)
             name.setObjectName(f"module_{module.key}")
             name.setMinimumHeight(30)
             name.setIndent(6)
+            name.setWordWrap(True)  # a long name in French or Dutch takes two lines
             self.names[module.key] = name
             grid.addWidget(name, row, 0)
             for column, action in enumerate(ACTIONS, start=1):
