@@ -25,6 +25,7 @@ from pmdesk.ui.page_context import Session
 from pmdesk.ui.system.log import LogPage
 from pmdesk.ui.system.log_model import ACTOR, ADDRESS, EVENT, SUBJECT, TIME
 from pmdesk.ui.tasks import TaskManager
+from pmdesk.ui.translation import install_translation
 from tests.helpers.qt import column, log_idle
 from tests.helpers.staff import add_group, add_person
 from tests.ui.screenshots import capture, screenshot_dir
@@ -383,3 +384,74 @@ def test_break_glass_rows_are_highlighted(
     assert abs(pixel.red() - background.red()) < 12
     assert abs(pixel.green() - background.green()) < 12
     assert abs(pixel.blue() - background.blue()) < 12
+
+
+# ----- language ---------------------------------------------------------------------------------
+
+FRENCH_MONTHS = (
+    "janv.",
+    "févr.",
+    "mars",
+    "avr.",
+    "mai",
+    "juin",
+    "juil.",
+    "août",
+    "sept.",
+    "oct.",
+    "nov.",
+    "déc.",
+)
+
+
+def _titles(page: LogPage) -> list[str]:
+    model = page.model
+    return [model.headerData(c, Qt.Orientation.Horizontal) for c in range(model.columnCount())]
+
+
+def _periods(page: LogPage) -> list[str]:
+    return [page.period_combo.itemText(i) for i in range(page.period_combo.count())]
+
+
+def test_the_open_log_switches_language_at_once(qtbot: QtBot, page: LogPage, now: datetime) -> None:
+    """The header's language switch: the open Log's column titles, periods, event names and
+    times change at once (the view is told), and back again."""
+    model = page.model
+    told: list[object] = []
+    model.headerDataChanged.connect(lambda *_args: told.append("header"))
+    model.dataChanged.connect(lambda *_args: told.append("data"))
+    first_time = seeded(0, now)[0].astimezone()
+    try:
+        assert install_translation("fr-BE")
+        qtbot.waitUntil(lambda: page.export_button.text() == "Exporter en CSV…")
+        assert _titles(page) == [
+            "Heure",
+            "Auteur",
+            "Événement",
+            "Objet",
+            "Adresse",
+            "Poste de travail",
+            "Détail",
+        ]
+        assert _periods(page) == [
+            "Toute période",
+            "Aujourd'hui",
+            "7 derniers jours",
+            "30 derniers jours",
+            "Entre…",
+        ]
+        assert {"header", "data"} <= set(told)
+        month = FRENCH_MONTHS[first_time.month - 1]
+        assert model.data(model.index(0, TIME)) == (
+            f"{first_time.day} {month} {first_time:%Y %H:%M:%S}"
+        )
+        assert model.data(model.index(0, EVENT)) == "IP retirée"
+        assert page.event_combo.itemText(0) == "Tous les événements"
+        assert page.count_label.text().startswith("Les 200 événements les plus récents")
+    finally:
+        install_translation("en-GB")
+    qtbot.waitUntil(lambda: page.export_button.text() == "Export to CSV…")
+    assert _titles(page)[:3] == ["Time", "Actor", "Event"]
+    assert _periods(page)[0] == "Any time"
+    assert model.data(model.index(0, TIME)) == f"{first_time.day} {first_time:%b %Y %H:%M:%S}"
+    assert model.data(model.index(0, EVENT)) == "IP removed"

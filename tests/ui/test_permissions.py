@@ -19,6 +19,7 @@ from pmdesk.ui.page_context import Session
 from pmdesk.ui.system.permission_grid import GroupNameDialog
 from pmdesk.ui.system.permissions import PermissionsPage
 from pmdesk.ui.tasks import TaskManager
+from pmdesk.ui.translation import install_translation
 from tests.helpers.qt import answer, permissions_idle
 from tests.helpers.staff import add_group, add_person
 from tests.ui.conftest import click_check
@@ -307,3 +308,24 @@ def test_changes_elsewhere_reload_unless_editing(
     assert page.message.role == "notice"
     assert page.group_combo.findText("Another one") < 0  # nothing reloaded under the user
     assert not page.grid.check("job", Action.DELETE).isChecked()
+
+
+def test_the_open_grid_switches_language_at_once(qtbot: QtBot, page: PermissionsPage) -> None:
+    """The header's language switch: the rights, buttons and the selector's texts change at
+    once on the open screen, and back again."""
+    read = page.grid.check(MODULES[0], Action.READ)
+    try:
+        assert install_translation("nl-BE")
+        qtbot.waitUntil(lambda: read.text() == "Bekijken")
+        assert page.grid.check(MODULES[0], Action.EDIT).text() == "Bewerken"
+        assert page.grid.check(MODULES[0], Action.DELETE).text() == "Verwijderen"
+        assert page.save_button.text() == "Machtigingen opslaan"
+        assert page.selector.title() == "Gebruikersgroep kiezen"
+        assert page.new_button.text() == "Nieuwe groep"
+        assert install_translation("fr-BE")
+        qtbot.waitUntil(lambda: read.text() == "Consulter")
+        assert page.delete_button.text() == "Supprimer"
+    finally:
+        install_translation("en-GB")
+    qtbot.waitUntil(lambda: read.text() == "Read")
+    assert page.save_button.text() == "Save Permissions"

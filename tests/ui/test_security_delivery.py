@@ -21,6 +21,7 @@ from pmdesk.secrets import google_key, m365_key, sms_provider_key
 from pmdesk.ui.main_window import MainWindow
 from pmdesk.ui.system.mail_settings import MailSettingsBox
 from pmdesk.ui.system.security import SecurityPage
+from pmdesk.ui.translation import install_translation
 from tests.helpers import hardened
 from tests.helpers.qt import security_idle
 from tests.ui.screenshots import capture, screenshot_dir, settle
@@ -401,3 +402,32 @@ def test_sentences_name_the_secret_as_the_provider_does(page: SecurityPage) -> N
         "twilio": "Auth Token",
         "sms": "gateway token",
     }
+
+
+def test_the_delivery_form_switches_language_at_once(qtbot: QtBot, page: SecurityPage) -> None:
+    """The header's language switch: the method list, the labels and hints of the fields shown
+    and the test code's texts change at once on the open form, and back again."""
+    box = page.mail_box
+    _choose(box, "smtp")
+    try:
+        assert install_translation("fr-BE")
+        qtbot.waitUntil(lambda: box.save_button.text() == "Enregistrer l'envoi")
+        assert box.title() == "Envoi des codes"
+        assert box.method_label.text() == "Envoyer les codes par"
+        assert box.method_combo.currentText() == "E-mail : serveur SMTP"
+        assert _label(box, "smtp_host") == "Serveur de messagerie"
+        assert (
+            _hint(box, "smtp_username")
+            == "Seulement si le serveur de messagerie demande une connexion."
+        )
+        assert box.security_combo.itemText(0) == "STARTTLS (port 587)"
+        assert box.test_button.text() == "Envoyer un code de test"
+        assert install_translation("nl-BE")
+        qtbot.waitUntil(lambda: box.save_button.text() == "Verzending opslaan")
+        assert _label(box, "smtp_host") == "Mailserver"
+        assert box.test_edit.placeholderText() == "e-mailadres"
+    finally:
+        install_translation("en-GB")
+    qtbot.waitUntil(lambda: box.save_button.text() == "Save delivery settings")
+    assert _label(box, "smtp_host") == "Mail server"
+    assert box.method_combo.currentText() == "E-mail: SMTP server"

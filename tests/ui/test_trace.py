@@ -22,6 +22,7 @@ from pmdesk.ui.system.security import SecurityPage
 from pmdesk.ui.system.trace_dialog import TraceDialog
 from pmdesk.ui.system.trusted_ips_model import ADDRESS
 from pmdesk.ui.tasks import TaskManager
+from pmdesk.ui.translation import install_translation
 from tests.helpers.databases import stage
 from tests.helpers.qt import column
 from tests.helpers.relay_codes import relay_settled
@@ -110,6 +111,17 @@ def test_trace_from_a_row_of_the_log(
     assert dialog.events_table.rowCount() == 1
     assert dialog.events_table.item(0, 1).text() == "cdubois"
     assert dialog.seen_label.text() == "Seen there: cdubois"
+    # The header's language switch reaches the open window at once, and back.
+    try:
+        assert install_translation("fr-BE")
+        qtbot.waitUntil(lambda: dialog.windowTitle() == "Traçage 192.0.2.9")
+        assert dialog.trusted_label.text() == "De confiance pour personne"
+        assert dialog.events_table.horizontalHeaderItem(0).text() == "Heure"
+        assert dialog.events_table.item(0, 2).text() == "Connexion réussie"
+    finally:
+        install_translation("en-GB")
+    qtbot.waitUntil(lambda: dialog.windowTitle() == "Trace 192.0.2.9")
+    assert dialog.events_table.item(0, 2).text() == "Login succeeded"
     dialog.reject()
 
 

@@ -13,15 +13,16 @@ from pmdesk.core.errors import ValidationError
 from pmdesk.core.security import validate_delivery
 from pmdesk.ui.system.delivery_fields import SECRET, DeliveryFields
 from pmdesk.ui.system.delivery_secret import secret_problem, service_account
+from pmdesk.ui.translation import localize
 from pmdesk.ui.widgets import FieldBox
 
 
 def delivery_errors(settings: DeliverySettings) -> dict[str, str]:
-    """What is wrong with ``settings``, field by field (empty: nothing)."""
+    """What is wrong with ``settings``, field by field (empty: nothing), in the app's language."""
     try:
         validate_delivery(settings)
     except ValidationError as exc:
-        return exc.errors
+        return {name: localize(text) for name, text in exc.errors.items()}
     return {}
 
 
@@ -55,7 +56,8 @@ class DeliveryChecks:
         """Show each error under its field; returns the messages that have no field here."""
         rest = []
         shown = set(self._fields.shown) | {"method"}
-        for name, text in errors.items():
+        for name, core_text in errors.items():
+            text = localize(core_text)
             if name == "google_client_email" and not self._edits[name].text().strip():
                 name = SECRET  # the account comes from the JSON key, typed in the secret
             box = self._boxes.get(name)

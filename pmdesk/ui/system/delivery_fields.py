@@ -12,7 +12,7 @@ from dataclasses import fields, replace
 from typing import TYPE_CHECKING
 
 import shiboken6
-from PySide6.QtCore import QCoreApplication, Qt
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -29,6 +29,8 @@ from pmdesk.core.delivery.base import DeliverySettings
 from pmdesk.core.delivery.factory import PROVIDER_SMTP, secret_label
 from pmdesk.core.delivery.fields import FIELD_HINTS, FIELD_LABELS, SECRET_HINTS, method_fields
 from pmdesk.ui.system.common import form_layout, pad_spin_box
+from pmdesk.ui.system.delivery_words import core_word
+from pmdesk.ui.translation import Retranslating
 from pmdesk.ui.widgets import FieldBox, hint_label
 
 if TYPE_CHECKING:
@@ -72,47 +74,64 @@ _SECRET_AFTER: dict[str, str | None] = {
     "cm": None,
 }
 # Shorter labels where the core's would widen the label column (they say the same thing).
-_SHORT_LABELS = {"phone_region": "Phone region", "m365_thumbprint": "Thumbprint"}
-_SECRET_LABELS = {
-    "password": "Password",
-    "certificate private key (PEM)": "Private key (PEM)",
-    "service account JSON key": "JSON key",
+_SHORT_LABELS: dict[str, object] = {
+    "phone_region": QT_TRANSLATE_NOOP("DeliveryFields", "Phone region"),
+    "m365_thumbprint": QT_TRANSLATE_NOOP("DeliveryFields", "Thumbprint"),
+}
+_SECRET_LABELS: dict[str, object] = {
+    "password": QT_TRANSLATE_NOOP("DeliveryFields", "Password"),
+    "certificate private key (PEM)": QT_TRANSLATE_NOOP("DeliveryFields", "Private key (PEM)"),
+    "service account JSON key": QT_TRANSLATE_NOOP("DeliveryFields", "JSON key"),
 }
 # Labels and hints that depend on the method (the core's cover all methods at once).
-_METHOD_LABELS = {
-    ("twilio", "sms_account"): "Account SID",
-    ("vonage", "sms_account"): "API key",
+_METHOD_LABELS: dict[tuple[str, str], object] = {
+    ("twilio", "sms_account"): QT_TRANSLATE_NOOP("DeliveryFields", "Account SID"),
+    ("vonage", "sms_account"): QT_TRANSLATE_NOOP("DeliveryFields", "API key"),
 }
-_MAILBOX = "The mailbox that sends the codes."
-_METHOD_HINTS = {
-    ("smtp", "smtp_host"): "The name of your mail server, such as smtp.example.com.",
-    ("smtp", "smtp_from"): "The address the codes come from.",
+_MAILBOX = QT_TRANSLATE_NOOP("DeliveryFields", "The mailbox that sends the codes.")
+_SENDER = QT_TRANSLATE_NOOP(
+    "DeliveryFields", "A number (+32…) or a name of up to 11 letters and digits."
+)
+_METHOD_HINTS: dict[tuple[str, str], object] = {
+    ("smtp", "smtp_host"): QT_TRANSLATE_NOOP(
+        "DeliveryFields", "The name of your mail server, such as smtp.example.com."
+    ),
+    ("smtp", "smtp_from"): QT_TRANSLATE_NOOP("DeliveryFields", "The address the codes come from."),
     ("m365", "smtp_from"): _MAILBOX,
     ("google", "smtp_from"): _MAILBOX,
     ("graph", "smtp_from"): _MAILBOX,
-    ("twilio", "sms_account"): "Twilio Console → Account Info → Account SID.",
-    ("vonage", "sms_account"): "Vonage API Dashboard → API key.",
-    ("vonage", "sms_sender"): "A number (+32…) or a name of up to 11 letters and digits.",
-    ("cm", "sms_sender"): "A number (+32…) or a name of up to 11 letters and digits.",
+    ("twilio", "sms_account"): QT_TRANSLATE_NOOP(
+        "DeliveryFields", "Twilio Console → Account Info → Account SID."
+    ),
+    ("vonage", "sms_account"): QT_TRANSLATE_NOOP(
+        "DeliveryFields", "Vonage API Dashboard → API key."
+    ),
+    ("vonage", "sms_sender"): _SENDER,
+    ("cm", "sms_sender"): _SENDER,
 }
-_ENTRA_SECRET = "Certificates & secrets → the secret's Value (not its ID)."
-_PEM_HINT = "The certificate's PEM private key: paste it, or choose its .pem file."
-_SECRET_HINTS = {
+_ENTRA_SECRET = QT_TRANSLATE_NOOP(
+    "DeliveryFields", "Certificates & secrets → the secret's Value (not its ID)."
+)
+_PEM_HINT = QT_TRANSLATE_NOOP(
+    "DeliveryFields", "The certificate's PEM private key: paste it, or choose its .pem file."
+)
+_SECRET_HINTS: dict[tuple[str, str], object] = {
     ("m365", "secret"): _ENTRA_SECRET,
     ("graph", "secret"): _ENTRA_SECRET,
     ("m365", "certificate"): _PEM_HINT,
     ("graph", "certificate"): _PEM_HINT,
-    ("google", "secret"): "The service account's JSON key file, as downloaded: paste it or "
-    "choose the file.",
+    ("google", "secret"): QT_TRANSLATE_NOOP(
+        "DeliveryFields",
+        "The service account's JSON key file, as downloaded: paste it or choose the file.",
+    ),
 }
 
-
-def tr(text: str) -> str:
-    return QCoreApplication.translate("DeliveryFields", text)
+translate = QCoreApplication.translate
 
 
 def field_label(name: str, method: str = "") -> str:
-    return tr(_METHOD_LABELS.get((method, name)) or _SHORT_LABELS.get(name) or FIELD_LABELS[name])
+    label = _METHOD_LABELS.get((method, name)) or _SHORT_LABELS.get(name) or FIELD_LABELS[name]
+    return core_word(label)
 
 
 def every_label() -> list[str]:
@@ -129,22 +148,25 @@ def secret_hint(settings: DeliverySettings) -> str:
     """The hint under the secret: where to find it, for the method (and Entra sign-in) chosen."""
     method = settings.method
     which = settings.m365_auth if method in {"m365", "graph"} else "secret"
-    return tr(_SECRET_HINTS.get((method, which)) or SECRET_HINTS.get(method, ""))
+    return core_word(_SECRET_HINTS.get((method, which)) or SECRET_HINTS.get(method, ""))
 
 
 def field_hint(name: str, method: str) -> str:
     """The one-line hint under ``name`` for ``method``."""
     if name == "smtp_host" and method in PROVIDER_SMTP:
-        return tr("Empty: {host}.").format(host=PROVIDER_SMTP[method][0])
+        return translate("DeliveryFields", "Empty: {host}.").format(host=PROVIDER_SMTP[method][0])
     if name == "phone_region":
-        return tr("Numbers stored without a country code are read as this country's: BE, NL, …")
-    return tr(_METHOD_HINTS.get((method, name)) or FIELD_HINTS.get(name, ""))
+        return translate(
+            "DeliveryFields",
+            "Numbers stored without a country code are read as this country's: BE, NL, …",
+        )
+    return core_word(_METHOD_HINTS.get((method, name)) or FIELD_HINTS.get(name, ""))
 
 
 def secret_name(settings: DeliverySettings) -> str:
     """What the secret is called on its label: 'Password', 'Client secret', 'JSON key', …"""
     label = secret_label(settings)
-    return tr(_SECRET_LABELS.get(label) or label[:1].upper() + label[1:])
+    return core_word(_SECRET_LABELS.get(label) or label[:1].upper() + label[1:])
 
 
 def secret_in_sentence(settings: DeliverySettings) -> str:
@@ -176,7 +198,7 @@ def rows(settings: DeliverySettings) -> list[str]:
     return names
 
 
-class DeliveryFields(QWidget):
+class DeliveryFields(Retranslating, QWidget):
     """The form's rows: ``edits`` (line edits by field name, and ``SECRET``), ``port_spin``,
     ``security_combo``, ``auth_combo``; ``boxes`` (each input with its error and hint)."""
 
@@ -184,9 +206,9 @@ class DeliveryFields(QWidget):
         super().__init__(parent)
         inputs = self._build_inputs()
         self._build_boxes(inputs)
-        self.browse_button = _button(tr("Browse…"), "browseButton", self)
+        self.browse_button = _button("browseButton", self)
         # A JSON key or a PEM private key is a file: read it rather than paste it.
-        self.key_file_button = _button(tr("From file…"), "keyFileButton", self)
+        self.key_file_button = _button("keyFileButton", self)
         self.buttons = {"outbox_folder": self.browse_button, SECRET: self.key_file_button}
         self.rows = {name: self._row_with_button(name) for name in _WITH_BUTTON}
         self.folder_row = self.rows["outbox_folder"]
@@ -198,6 +220,36 @@ class DeliveryFields(QWidget):
         for name in inputs:
             self.row_widget(name).hide()
             self.labels[name].hide()
+        self._settings = DeliverySettings()
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        """The buttons and choices; the rows' labels and hints follow the method (``arrange``)."""
+        self.browse_button.setText(translate("DeliveryFields", "Browse…"))
+        self.key_file_button.setText(translate("DeliveryFields", "From file…"))
+        self.edits["google_client_email"].setPlaceholderText(
+            translate("DeliveryFields", "filled in from the JSON key")
+        )
+        for combo, texts in (
+            (
+                self.security_combo,
+                (
+                    translate("DeliveryFields", "STARTTLS (port 587)"),
+                    translate("DeliveryFields", "TLS from the start (port 465)"),
+                    translate("DeliveryFields", "None (local relay only)"),
+                ),
+            ),
+            (
+                self.auth_combo,
+                (
+                    translate("DeliveryFields", "Client secret"),
+                    translate("DeliveryFields", "Certificate"),
+                ),
+            ),
+        ):
+            for index, text in enumerate(texts):
+                combo.setItemText(index, text)
+        self._label_rows(self._settings)
 
     def _build_inputs(self) -> dict[str, QWidget]:
         """Every input of every method, by field name."""
@@ -209,7 +261,6 @@ class DeliveryFields(QWidget):
             self.edits[name] = edit
         self.edits[SECRET].setEchoMode(QLineEdit.EchoMode.Password)
         self.edits["google_client_email"].setReadOnly(True)
-        self.edits["google_client_email"].setPlaceholderText(tr("filled in from the JSON key"))
         region = self.edits["phone_region"]
         region.setMaxLength(3)
         region.setMaximumWidth(90)
@@ -220,20 +271,8 @@ class DeliveryFields(QWidget):
         self.port_spin.setValue(587)
         self.port_spin.setMaximumWidth(120)
         pad_spin_box(self.port_spin)
-        self.security_combo = _combo(
-            self,
-            "smtpSecurityCombo",
-            (
-                ("starttls", tr("STARTTLS (port 587)")),
-                ("tls", tr("TLS from the start (port 465)")),
-                ("none", tr("None (local relay only)")),
-            ),
-        )
-        self.auth_combo = _combo(
-            self,
-            "m365AuthCombo",
-            (("secret", tr("Client secret")), ("certificate", tr("Certificate"))),
-        )
+        self.security_combo = _combo(self, "smtpSecurityCombo", ("starttls", "tls", "none"))
+        self.auth_combo = _combo(self, "m365AuthCombo", ("secret", "certificate"))
         return {
             **self.edits,
             "smtp_port": self.port_spin,
@@ -301,7 +340,12 @@ class DeliveryFields(QWidget):
         self.key_file_button.setVisible(key_in_a_file(settings))
         provider = PROVIDER_SMTP.get(settings.method)
         self.edits["smtp_host"].setPlaceholderText(provider[0] if provider else "smtp.example.com")
-        for name in wanted:
+        self._settings = settings
+        self._label_rows(settings)
+
+    def _label_rows(self, settings: DeliverySettings) -> None:
+        """The labels and hints of the rows shown, for ``settings``' method."""
+        for name in self.shown:
             text = secret_name(settings) if name == SECRET else field_label(name, settings.method)
             self.labels[name].setText(text)
             editor = self.boxes[name].editor
@@ -368,18 +412,19 @@ def comparable(delivery: DeliverySettings) -> DeliverySettings:
     return replace(delivery, **values)
 
 
-def _combo(parent: QWidget, name: str, items: tuple[tuple[str, str], ...]) -> QComboBox:
+def _combo(parent: QWidget, name: str, values: tuple[str, ...]) -> QComboBox:
+    """A choice of ``values`` (their texts are set by ``retranslate``)."""
     combo = QComboBox(parent)
     combo.setObjectName(name)
-    for value, text in items:
-        combo.addItem(text, value)
+    for value in values:
+        combo.addItem(value, value)
     compact(combo)
     combo.resize(combo.sizeHint())  # its size until a method shows it
     return combo
 
 
-def _button(text: str, name: str, parent: QWidget) -> QPushButton:
-    button = QPushButton(text, parent)
+def _button(name: str, parent: QWidget) -> QPushButton:
+    button = QPushButton(parent)
     button.setObjectName(name)
     button.setAutoDefault(False)
     return button

@@ -4,38 +4,42 @@ of the methods in the list (all without widgets, for ``mail_settings.MailSetting
 
 from __future__ import annotations
 
-from PySide6.QtCore import QCoreApplication
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication
 
 from pmdesk.core.delivery.base import DeliveryError, DeliverySettings
 from pmdesk.core.delivery.factory import secret_key, secret_label
 from pmdesk.core.delivery.fields import METHOD_LABELS
 from pmdesk.core.screens import SecretState
+from pmdesk.ui.system.delivery_words import core_word
+from pmdesk.ui.translation import error_text, localize
 
-
-def tr(text: str) -> str:
-    return QCoreApplication.translate("MailSettingsBox", text)
-
+translate = QCoreApplication.translate
 
 # Short names for the method list (the core's METHOD_LABELS is the hint under it).
-METHOD_NAMES = {
-    "outbox": "Outbox folder",
-    "smtp": "E-mail: SMTP server",
-    "m365": "E-mail: Microsoft 365",
-    "google": "E-mail: Google Workspace",
-    "graph": "E-mail: Microsoft Graph",
-    "sms": "SMS: pmdesk gateway",
-    "twilio": "SMS: Twilio",
-    "vonage": "SMS: Vonage",
-    "cm": "SMS: CM.com",
+METHOD_NAMES: dict[str, object] = {
+    "outbox": QT_TRANSLATE_NOOP("MailSettingsBox", "Outbox folder"),
+    "smtp": QT_TRANSLATE_NOOP("MailSettingsBox", "E-mail: SMTP server"),
+    "m365": QT_TRANSLATE_NOOP("MailSettingsBox", "E-mail: Microsoft 365"),
+    "google": QT_TRANSLATE_NOOP("MailSettingsBox", "E-mail: Google Workspace"),
+    "graph": QT_TRANSLATE_NOOP("MailSettingsBox", "E-mail: Microsoft Graph"),
+    "sms": QT_TRANSLATE_NOOP("MailSettingsBox", "SMS: pmdesk gateway"),
+    "twilio": QT_TRANSLATE_NOOP("MailSettingsBox", "SMS: Twilio"),
+    "vonage": QT_TRANSLATE_NOOP("MailSettingsBox", "SMS: Vonage"),
+    "cm": QT_TRANSLATE_NOOP("MailSettingsBox", "SMS: CM.com"),
 }
+
+
+def method_name(method: str) -> str:
+    """The method's short name in the list, in the app's language."""
+    return translate("MailSettingsBox", str(METHOD_NAMES[method]))
 
 
 def method_description(method: str) -> str:
     """The core's name of the method, when it says more than the list does ('' otherwise)."""
     full = METHOD_LABELS.get(method, "")
-    short = METHOD_NAMES.get(method, "")
+    short = str(METHOD_NAMES.get(method, ""))
     bare = [t.split(": ", 1)[-1] for t in (full, short)]
-    return "" if bare[0] == bare[1] else tr(full)
+    return "" if bare[0] == bare[1] else core_word(full)
 
 
 def secret_problem(settings: DeliverySettings, text: str) -> str | None:
@@ -49,15 +53,16 @@ def secret_problem(settings: DeliverySettings, text: str) -> str | None:
         try:
             parse_service_account(text)
         except DeliveryError as exc:
-            return str(exc)
+            return error_text(exc)
     elif (
         settings.method in {"m365", "graph"}
         and settings.m365_auth == "certificate"
         and "PRIVATE KEY-----" not in text
     ):
-        return tr(
+        return translate(
+            "MailSettingsBox",
             "Paste the certificate's PEM private key, from -----BEGIN PRIVATE KEY----- "
-            "to -----END PRIVATE KEY-----."
+            "to -----END PRIVATE KEY-----.",
         )
     return None
 
@@ -78,8 +83,8 @@ def secret_placeholder(settings: DeliverySettings, state: SecretState) -> str:
     if key is None:
         return ""
     if key == state.key and state.stored:
-        return tr("stored in the keyring; type to replace")
-    return tr("not stored on this computer yet")
+        return translate("MailSettingsBox", "stored in the keyring; type to replace")
+    return translate("MailSettingsBox", "not stored on this computer yet")
 
 
 def keyring_text(settings: DeliverySettings, state: SecretState) -> str:
@@ -88,13 +93,16 @@ def keyring_text(settings: DeliverySettings, state: SecretState) -> str:
         return ""
     key = secret_key(settings)
     if state.problem and key == state.key:
-        return tr("The keyring could not be read: {problem}").format(problem=state.problem)
+        return translate("MailSettingsBox", "The keyring could not be read: {problem}").format(
+            problem=localize(state.problem)
+        )
     if settings.method == "smtp" and not settings.smtp_username.strip():
-        return tr("No user name: the server is used without a login.")
-    return tr(
+        return translate("MailSettingsBox", "No user name: the server is used without a login.")
+    return translate(
+        "MailSettingsBox",
         "The {what} is kept in this computer's keyring, never in the database: every "
-        "workstation that sends codes needs it once."
-    ).format(what=secret_label(settings))
+        "workstation that sends codes needs it once.",
+    ).format(what=core_word(secret_label(settings)))
 
 
 def breakable(path: str) -> str:
@@ -112,8 +120,10 @@ def read_key(path: str) -> str:
     with open(path, "rb") as file:
         data = file.read(KEY_FILE_MAX + 1)
     if len(data) > KEY_FILE_MAX:
-        raise ValueError(tr("it is too large to be a key"))
+        raise ValueError(translate("MailSettingsBox", "it is too large to be a key"))
     try:
         return data.decode("utf-8").strip()
     except UnicodeDecodeError:
-        raise ValueError(tr("it is not a text file (a JSON key or a PEM key)")) from None
+        raise ValueError(
+            translate("MailSettingsBox", "it is not a text file (a JSON key or a PEM key)")
+        ) from None

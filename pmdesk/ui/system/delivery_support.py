@@ -1,21 +1,30 @@
 """What the delivery form needs around its fields: the two file dialogs (the outbox folder, a
-key file) and keeping a field just marked in view while the page around it settles."""
+key file), the warning when recent sends failed, and keeping a field just marked in view while
+the page around it settles."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer
 from PySide6.QtWidgets import QFileDialog, QScrollArea, QWidget
 
+from pmdesk.core.security import DeliveryHealthReport
+from pmdesk.ui.query import Query
+from pmdesk.ui.tasks import TaskManager
+from pmdesk.ui.translation import localize
+from pmdesk.ui.widgets import MessageLabel
 
-def tr(text: str) -> str:
-    return QCoreApplication.translate("MailSettingsBox", text)
+log = logging.getLogger(__name__)
+
+
+translate = QCoreApplication.translate
 
 
 def open_folder_dialog(parent: QWidget, current: str, chosen: Callable[[str], None]) -> None:
     """Choose the outbox folder (window-modal; ``chosen(folder)`` once picked)."""
-    dialog = QFileDialog(parent, tr("Outbox folder"))
+    dialog = QFileDialog(parent, translate("MailSettingsBox", "Outbox folder"))
     dialog.setObjectName("outboxFolderDialog")
     dialog.setFileMode(QFileDialog.FileMode.Directory)
     dialog.setOption(QFileDialog.Option.ShowDirsOnly, True)
@@ -28,13 +37,20 @@ def open_folder_dialog(parent: QWidget, current: str, chosen: Callable[[str], No
 
 def open_key_file_dialog(parent: QWidget, google: bool, chosen: Callable[[str], None]) -> None:
     """Choose a service account's JSON key (``google``) or a PEM private key file."""
-    dialog = QFileDialog(parent, tr("JSON key") if google else tr("Private key"))
+    dialog = QFileDialog(
+        parent,
+        translate("MailSettingsBox", "JSON key")
+        if google
+        else translate("MailSettingsBox", "Private key"),
+    )
     dialog.setObjectName("keyFileDialog")
     dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
     dialog.setNameFilters(
         [
-            tr("JSON key (*.json)") if google else tr("PEM key (*.pem *.key)"),
-            tr("All files (*)"),
+            translate("MailSettingsBox", "JSON key (*.json)")
+            if google
+            else translate("MailSettingsBox", "PEM key (*.pem *.key)"),
+            translate("MailSettingsBox", "All files (*)"),
         ]
     )
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -82,3 +98,39 @@ class KeepInView(QObject):
         if settle and layout is not None:
             layout.activate()  # the error just shown gets its place first
         parent.ensureWidgetVisible(widget, 0, 12)
+
+
+class DeliveryHealthLabel(MessageLabel):
+    """The warning at the top of the delivery box when the configured method's recent sends
+    failed. ``read_health()`` (blocking) runs on a worker of ``tasks``; only a warning: when it
+    cannot be read, that is logged, not shown."""
+
+    def __init__(
+        self,
+        tasks: TaskManager,
+        read_health: Callable[[], DeliveryHealthReport],
+        parent: QWidget,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("deliveryHealth")
+        self._read = read_health
+        self.warning: str | None = None
+        self._reading = Query(
+            self,
+            tasks,
+            label="delivery health",
+            failed=lambda exc: log.info("delivery health not read: %s", type(exc).__name__),
+        )
+
+    def refresh(self) -> None:
+        """Read the health again (the newest reading wins) and show its warning."""
+        self._reading.restart()
+        self._reading.run(self._read, lambda report: self.show_warning(report.warning))
+
+    def show_warning(self, warning: str | None) -> None:
+        """``warning`` in the app's language (again after a language change); None: hidden."""
+        self.warning = warning
+        if warning:
+            self.show_error(localize(warning))
+        else:
+            self.clear_message()

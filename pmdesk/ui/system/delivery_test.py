@@ -6,22 +6,30 @@ from __future__ import annotations
 from PySide6.QtCore import QCoreApplication, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
-from pmdesk.core.delivery.base import DeliveryError, failure_text
+from pmdesk.core.delivery.base import STEP_NAMES, DeliveryError
 from pmdesk.ui.errors import error_text
 from pmdesk.ui.icons import icon
+from pmdesk.ui.system.delivery_words import core_word
+from pmdesk.ui.translation import Retranslating
+from pmdesk.ui.translation import error_text as core_error_text
 from pmdesk.ui.widgets import hint_label
+
+translate = QCoreApplication.translate
 
 
 def test_failure_text(exc: BaseException) -> str:
-    """A failed test in words, with the step that failed (token, connect, …) in front."""
+    """A failed test in words, with the step that failed (token, connect, …) in front (the
+    core's ``failure_text``, in the app's language)."""
     if isinstance(exc, DeliveryError):
-        return failure_text(exc)
-    return error_text(
-        exc, QCoreApplication.translate("MailSettingsBox", "The test code could not be sent")
-    )
+        if exc.step is None:
+            return core_error_text(exc)
+        return translate("MailSettingsBox", "Failed at: {step} ({code}). {problem}").format(
+            step=core_word(STEP_NAMES[exc.step]), code=exc.step, problem=core_error_text(exc)
+        )
+    return error_text(exc, translate("MailSettingsBox", "The test code could not be sent"))
 
 
-class DeliveryTest(QWidget):
+class DeliveryTest(Retranslating, QWidget):
     """``requested(address)`` when Send test code is clicked (or Enter pressed) while it may
     be; the address gets the whole width of the box, the button beside it."""
 
@@ -31,19 +39,23 @@ class DeliveryTest(QWidget):
         super().__init__(parent)
         self.test_edit = QLineEdit(self)
         self.test_edit.setObjectName("testAddressEdit")
-        self.test_button = QPushButton(icon("mail"), self.tr("Send test code"), self)
+        self.test_button = QPushButton(icon("mail"), "", self)
         self.test_button.setObjectName("sendTestButton")
         self.test_button.setAutoDefault(False)
-        self.test_label = QLabel(self.tr("Send a test code to"), self)
+        self.test_label = QLabel(self)
         self.test_label.setBuddy(self.test_edit)
-        self.test_edit.setAccessibleName(self.test_label.text())
-        self.test_hint = hint_label(
-            self.tr("Uses the saved settings; the code in it is valid nowhere."), self
-        )
-        self.test_edit.setAccessibleDescription(self.test_hint.text())
+        self.test_hint = hint_label("", self)
         self.test_edit.returnPressed.connect(self._clicked)
         self.test_button.clicked.connect(self._clicked)
         self._layout_row()
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        self.test_button.setText(self.tr("Send test code"))
+        self.test_label.setText(self.tr("Send a test code to"))
+        self.test_edit.setAccessibleName(self.test_label.text())
+        self.test_hint.setText(self.tr("Uses the saved settings; the code in it is valid nowhere."))
+        self.test_edit.setAccessibleDescription(self.test_hint.text())
 
     def _layout_row(self) -> None:
         test_row = QHBoxLayout()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QCoreApplication, Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QGroupBox,
@@ -24,47 +24,57 @@ from PySide6.QtWidgets import (
 from pmdesk.core.changes import USER_GROUPS
 from pmdesk.core.errors import ConflictError, ValidationError
 from pmdesk.core.groups import GroupSummary
+from pmdesk.core.modules import Action
 from pmdesk.ui.errors import error_text
 from pmdesk.ui.icons import icon
 from pmdesk.ui.lists import reload_button
 from pmdesk.ui.ops import Operation
 from pmdesk.ui.page_context import ChangeHub
-from pmdesk.ui.system.common import form_layout
-from pmdesk.ui.system.permission_grid import GroupNameDialog
+from pmdesk.ui.system.common import form_layout, local_number
+from pmdesk.ui.system.permission_grid import GroupNameDialog, action_label
 from pmdesk.ui.tasks import TaskManager
+from pmdesk.ui.translation import Retranslating, localize
+from pmdesk.ui.translation import error_text as core_error_text
 from pmdesk.ui.widgets import label_fields, make_danger
 
+translate = QCoreApplication.translate
 
-class GroupSelector(QGroupBox):
+
+class GroupSelector(Retranslating, QGroupBox):
     """The group (a combo box), its members, Reload, and New / Rename / Delete group."""
 
     def __init__(
         self, reload: Callable[[], None], tasks: TaskManager, changes: ChangeHub, parent: QWidget
     ) -> None:
-        super().__init__(parent.tr("Usergroup Selector"), parent)
+        super().__init__(parent)
         self.setObjectName("groupSelector")
-        self._tr = parent.tr  # the page's texts
         self._tasks = tasks
         self._changes = changes
-        #: The name dialog (New group, Rename) while it is open.
+        # The name dialog (New group, Rename) while it is open.
         self.name_dialog: GroupNameDialog | None = None
-        self._build(reload, parent)
+        self._members: GroupSummary | None = None
+        self._build(reload)
+        self.retranslate()
 
-    def _build(self, reload: Callable[[], None], page: QWidget) -> None:
-        tr = page.tr
+    def retranslate(self) -> None:
+        self.setTitle(self.tr("Usergroup Selector"))
+        self.reload_button.setToolTip(self.tr("Reload the groups and their rights (F5)"))
+        self.reload_button.setAccessibleName(self.tr("Reload the groups"))
+        self.new_button.setText(self.tr("New group"))
+        self.rename_button.setText(self.tr("Rename"))
+        self.delete_button.setText(self.tr("Delete group"))
+        self.name_label.setText(self.tr("Name"))
+        self.combo.setAccessibleName(self.name_label.text())
+        self.show_members(self._members)
+
+    def _build(self, reload: Callable[[], None]) -> None:
         self.combo = QComboBox(self)
         self.combo.setObjectName("groupCombo")
         self.combo.setMinimumContentsLength(16)
         self.combo.setSizeAdjustPolicy(
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
         )
-        self.reload_button = reload_button(
-            self,
-            "reloadButton",
-            tr("Reload the groups and their rights (F5)"),
-            tr("Reload the groups"),
-            reload,
-        )
+        self.reload_button = reload_button(self, "reloadButton", "", "", reload)
         combo_row = QHBoxLayout()
         combo_row.setSpacing(6)
         combo_row.addWidget(self.combo, 1)
@@ -73,11 +83,11 @@ class GroupSelector(QGroupBox):
         self.members_label.setObjectName("membersLabel")
         self.members_label.setProperty("role", "muted")
 
-        self.new_button = QPushButton(icon("add"), tr("New group"), self)
+        self.new_button = QPushButton(icon("add"), "", self)
         self.new_button.setObjectName("newGroupButton")
-        self.rename_button = QPushButton(tr("Rename"), self)
+        self.rename_button = QPushButton(self)
         self.rename_button.setObjectName("renameGroupButton")
-        self.delete_button = make_danger(QPushButton(icon("delete"), tr("Delete group"), self))
+        self.delete_button = make_danger(QPushButton(icon("delete"), "", self))
         self.delete_button.setObjectName("deleteGroupButton")
         group_buttons = QHBoxLayout()
         group_buttons.setSpacing(6)
@@ -87,7 +97,9 @@ class GroupSelector(QGroupBox):
         group_buttons.addStretch(1)
 
         form = form_layout()
-        form.addRow(tr("Name"), combo_row)
+        self.name_label = QLabel(self)
+        self.name_label.setBuddy(self.combo)
+        form.addRow(self.name_label, combo_row)
         form.addRow("", self.members_label)
         label_fields(form)
         layout = QVBoxLayout(self)
@@ -110,20 +122,22 @@ class GroupSelector(QGroupBox):
         self.rename_button.setEnabled(can_edit and loaded)
         self.delete_button.setEnabled(can_delete and loaded)
         self.delete_button.setToolTip(
-            self._tr("Move the people in this group to another group first.")
+            self.tr("Move the people in this group to another group first.")
             if group is not None and group.members
             else ""
         )
         for button, allowed, right in (
-            (self.new_button, can_edit, "Edit"),
-            (self.rename_button, can_edit, "Edit"),
-            (self.delete_button, can_delete, "Delete"),
+            (self.new_button, can_edit, Action.EDIT),
+            (self.rename_button, can_edit, Action.EDIT),
+            (self.delete_button, can_delete, Action.DELETE),
         ):
             if not allowed:
                 button.setToolTip(self.needs_right(right))
 
-    def needs_right(self, right: str) -> str:
-        return self._tr("Your user group needs System {right} for this.").format(right=right)
+    def needs_right(self, right: Action) -> str:
+        return self.tr("Your user group needs System {right} for this.").format(
+            right=action_label(right)
+        )
 
     def show_groups(self, groups: list[GroupSummary], wanted: int | None) -> None:
         """The groups in the list, ``wanted`` chosen (without announcing a choice)."""
@@ -146,15 +160,15 @@ class GroupSelector(QGroupBox):
             self.combo.setItemText(index, group.name)
 
     def show_members(self, group: GroupSummary | None) -> None:
-        tr = self._tr
+        self._members = group
         self.members_label.setText(
             ""
             if group is None
-            else tr("Nobody is in this group.")
+            else self.tr("Nobody is in this group.")
             if group.members == 0
-            else tr("1 person is in this group.")
+            else self.tr("1 person is in this group.")
             if group.members == 1
-            else tr("{n} people are in this group.").format(n=group.members)
+            else self.tr("{n} people are in this group.").format(n=local_number(group.members))
         )
 
     def ask_name(
@@ -200,7 +214,7 @@ def ask_group_name(
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
 
     def conflicted(exc: ConflictError) -> None:
-        dialog.set_error(str(exc))
+        dialog.set_error(core_error_text(exc))
         conflict()
 
     naming = Operation[GroupSummary](
@@ -208,10 +222,12 @@ def ask_group_name(
         tasks,
         label=ok_text,
         handle={
-            ValidationError: lambda exc: dialog.set_error(exc.errors.get("name") or str(exc)),
+            ValidationError: lambda exc: dialog.set_error(
+                localize(exc.errors.get("name") or "") or core_error_text(exc)
+            ),
             ConflictError: conflicted,
             BaseException: lambda exc: dialog.set_error(
-                error_text(exc, parent.tr("That did not work"))
+                error_text(exc, translate("PermissionsPage", "That did not work"))
             ),
         },
         changes=changes,

@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QDate, QStandardPaths, Qt
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QDate, QStandardPaths, Qt
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
@@ -37,6 +37,7 @@ from pmdesk.ui.errors import error_text
 from pmdesk.ui.icons import icon
 from pmdesk.ui.lists import list_table, reload_button, search_box
 from pmdesk.ui.ops import Operation
+from pmdesk.ui.system.common import local_number
 from pmdesk.ui.system.log_model import (
     COLUMNS,
     AuditLogModel,
@@ -46,6 +47,7 @@ from pmdesk.ui.system.log_model import (
     log_text,
 )
 from pmdesk.ui.system.trace_dialog import TraceDialog
+from pmdesk.ui.translation import Retranslating
 from pmdesk.ui.widgets import BusyIndicator, MessageLabel, set_invalid
 
 if TYPE_CHECKING:
@@ -55,28 +57,28 @@ FILTER_DELAY_MS = 300
 ROW_HEIGHT = 26
 
 #: Families of events, as ``AuditService.query(event=...)`` accepts them.
-EVENT_FAMILIES: tuple[tuple[str, str], ...] = (
-    ("login", "All logins"),
-    ("code", "All security codes"),
-    ("ip", "All trusted IP changes"),
-    ("account", "All account locks"),
-    ("2fa", "Two-step on and off"),
-    ("person", "All personnel changes"),
-    ("group", "All group changes"),
-    ("session", "All sessions"),
-    ("break-glass", "Break-glass recoveries"),
+EVENT_FAMILIES: tuple[tuple[str, object], ...] = (
+    ("login", QT_TRANSLATE_NOOP("AuditLog", "All logins")),
+    ("code", QT_TRANSLATE_NOOP("AuditLog", "All security codes")),
+    ("ip", QT_TRANSLATE_NOOP("AuditLog", "All trusted IP changes")),
+    ("account", QT_TRANSLATE_NOOP("AuditLog", "All account locks")),
+    ("2fa", QT_TRANSLATE_NOOP("AuditLog", "Two-step on and off")),
+    ("person", QT_TRANSLATE_NOOP("AuditLog", "All personnel changes")),
+    ("group", QT_TRANSLATE_NOOP("AuditLog", "All group changes")),
+    ("session", QT_TRANSLATE_NOOP("AuditLog", "All sessions")),
+    ("break-glass", QT_TRANSLATE_NOOP("AuditLog", "Break-glass recoveries")),
 )
 
-PERIODS: tuple[tuple[str, str], ...] = (
-    ("any", "Any time"),
-    ("today", "Today"),
-    ("7", "Last 7 days"),
-    ("30", "Last 30 days"),
-    ("range", "Between…"),
+PERIODS: tuple[tuple[str, object], ...] = (
+    ("any", QT_TRANSLATE_NOOP("AuditLog", "Any time")),
+    ("today", QT_TRANSLATE_NOOP("AuditLog", "Today")),
+    ("7", QT_TRANSLATE_NOOP("AuditLog", "Last 7 days")),
+    ("30", QT_TRANSLATE_NOOP("AuditLog", "Last 30 days")),
+    ("range", QT_TRANSLATE_NOOP("AuditLog", "Between…")),
 )
 
 
-class LogPage(QWidget):
+class LogPage(Retranslating, QWidget):
     """System → Log."""
 
     def __init__(self, context: PageContext, parent: QWidget | None = None) -> None:
@@ -109,72 +111,47 @@ class LogPage(QWidget):
 
         QShortcut(QKeySequence.StandardKey.Refresh, self, self.refresh)
         QShortcut(QKeySequence.StandardKey.Find, self, self._focus_filter)
+        self.retranslate()
         self.apply_filters()
 
     def _build_filters(self) -> QHBoxLayout:
         """The row above the list: user, event, period (with its dates), Reload, Export."""
         self.user_edit, self._filter_timer = search_box(
-            self,
-            "logUserEdit",
-            self.tr("User (who acted, or whom it concerned)"),
-            FILTER_DELAY_MS,
-            self.apply_filters,
-            label=self.tr("User"),
+            self, "logUserEdit", "", FILTER_DELAY_MS, self.apply_filters
         )
-
         self.address_edit, self._address_timer = search_box(
-            self,
-            "logAddressEdit",
-            self.tr("IP or its start"),
-            FILTER_DELAY_MS,
-            self.apply_filters,
-            label=self.tr("IP address"),
+            self, "logAddressEdit", "", FILTER_DELAY_MS, self.apply_filters
         )
-        address_help = self.tr(
-            "An IP address (192.0.2.10), or how it starts (192.0.2.) for a whole block"
-        )
-        self.address_edit.setToolTip(address_help)
-        self.address_edit.setAccessibleDescription(address_help)
         self.address_edit.textEdited.connect(lambda _t: set_invalid(self.address_edit, False))
 
         self.event_combo = QComboBox(self)
         self.event_combo.setObjectName("logEventCombo")
-        self.event_combo.setAccessibleName(self.tr("Event"))
-        self.event_combo.addItem(self.tr("All events"), "")
-        for family, text in EVENT_FAMILIES:
-            self.event_combo.addItem(log_text(text), family)
+        self.event_combo.addItem("", "")  # All events
+        for family, _text in EVENT_FAMILIES:
+            self.event_combo.addItem("", family)
         self.event_combo.insertSeparator(self.event_combo.count())
         for value in EVENT_NAMES:
-            self.event_combo.addItem(event_name(value), str(value))
+            self.event_combo.addItem("", str(value))
         self.event_combo.setMaxVisibleItems(20)
         self.event_combo.currentIndexChanged.connect(lambda _i: self.apply_filters())
 
         self.period_combo = QComboBox(self)
         self.period_combo.setObjectName("logPeriodCombo")
-        self.period_combo.setAccessibleName(self.tr("Period"))
-        for key, text in PERIODS:
-            self.period_combo.addItem(log_text(text), key)
+        for key, _text in PERIODS:
+            self.period_combo.addItem("", key)
         self.period_combo.currentIndexChanged.connect(self._period_changed)
         today = QDate.currentDate()
         self.from_edit = _date_edit(today.addDays(-7), self)
         self.from_edit.setObjectName("logFromEdit")
-        self.from_edit.setAccessibleName(self.tr("From"))
         self.to_edit = _date_edit(today, self)
         self.to_edit.setObjectName("logToEdit")
-        self.to_edit.setAccessibleName(self.tr("To"))
         self.from_edit.dateChanged.connect(lambda _d: self.apply_filters())
         self.to_edit.dateChanged.connect(lambda _d: self.apply_filters())
-        self.and_label = QLabel(self.tr("and"), self)
+        self.and_label = QLabel(self)
         self.range_widgets: tuple[QWidget, ...] = (self.from_edit, self.and_label, self.to_edit)
 
-        self.refresh_button = reload_button(
-            self,
-            "logRefreshButton",
-            self.tr("Reload (F5)"),
-            self.tr("Reload the log"),
-            self.refresh,
-        )
-        self.export_button = QPushButton(icon("export"), self.tr("Export to CSV…"), self)
+        self.refresh_button = reload_button(self, "logRefreshButton", "", "", self.refresh)
+        self.export_button = QPushButton(icon("export"), "", self)
         self.export_button.setObjectName("exportButton")
         self.export_button.setAutoDefault(False)
         self.export_button.clicked.connect(self.choose_export_file)
@@ -194,13 +171,9 @@ class LogPage(QWidget):
 
     def _build_table(self) -> None:
         self.table = list_table(self, "auditTable", self.model, ROW_HEIGHT)
-        self.table.setAccessibleName(self.tr("Log events"))
-        self.trace_button = QPushButton(icon("search"), self.tr("Trace this address…"), self)
+        self.trace_button = QPushButton(icon("search"), "", self)
         self.trace_button.setObjectName("logTraceButton")
         self.trace_button.setAutoDefault(False)
-        self.trace_button.setToolTip(
-            self.tr("Everyone who has the chosen event's address trusted, and every event there")
-        )
         self.trace_button.setEnabled(False)
         self.trace_button.clicked.connect(self.trace_current)
         self.table.selectionModel().currentRowChanged.connect(
@@ -225,10 +198,56 @@ class LogPage(QWidget):
             self.tasks,
             label="export log",
             message=self.message,
-            failure=self.tr("The export did not work"),
             busy=lambda _on, _text: self._update(),
             handle={OSError: self._not_written},
         )
+
+    # ----- language ----------------------------------------------------------------------
+
+    def retranslate(self) -> None:
+        """Every text of the page in the language just chosen (the list's too)."""
+        self._retranslate_filters()
+        self.table.setAccessibleName(self.tr("Log events"))
+        self.trace_button.setText(self.tr("Trace this address…"))
+        self.trace_button.setToolTip(
+            self.tr("Everyone who has the chosen event's address trusted, and every event there")
+        )
+        self.model.retranslate()
+        self.exporting.set_texts(failure=self.tr("The export did not work"))
+        self._update()
+
+    def _retranslate_filters(self) -> None:
+        for edit, placeholder, label in (
+            (self.user_edit, self.tr("User (who acted, or whom it concerned)"), self.tr("User")),
+            (self.address_edit, self.tr("IP or its start"), self.tr("IP address")),
+        ):
+            edit.setPlaceholderText(placeholder)
+            edit.setAccessibleName(label)
+            edit.setAccessibleDescription(placeholder)
+        address_help = self.tr(
+            "An IP address (192.0.2.10), or how it starts (192.0.2.) for a whole block"
+        )
+        self.address_edit.setToolTip(address_help)
+        self.address_edit.setAccessibleDescription(address_help)
+        self.event_combo.setAccessibleName(self.tr("Event"))
+        combo, families = self.event_combo, dict(EVENT_FAMILIES)
+        for index in range(combo.count()):
+            value = str(combo.itemData(index) or "")
+            if index == 0:
+                combo.setItemText(index, self.tr("All events"))
+            elif value in families:
+                combo.setItemText(index, log_text(str(families[value])))
+            elif value:
+                combo.setItemText(index, event_name(value))
+        self.period_combo.setAccessibleName(self.tr("Period"))
+        for index, (_key, text) in enumerate(PERIODS):
+            self.period_combo.setItemText(index, log_text(str(text)))
+        self.from_edit.setAccessibleName(self.tr("From"))
+        self.to_edit.setAccessibleName(self.tr("To"))
+        self.and_label.setText(self.tr("and"))
+        self.refresh_button.setToolTip(self.tr("Reload (F5)"))
+        self.refresh_button.setAccessibleName(self.tr("Reload the log"))
+        self.export_button.setText(self.tr("Export to CSV…"))
 
     # ----- trace --------------------------------------------------------------------------
 
@@ -320,10 +339,10 @@ class LogPage(QWidget):
         elif n == 0:
             text = self.tr("No events match these filters.")
         elif self.model.exhausted:
-            text = self.tr("1 event") if n == 1 else self.tr("{n} events").format(n=f"{n:,}")
+            text = self.tr("1 event") if n == 1 else self.tr("{n} events").format(n=local_number(n))
         else:
             text = self.tr("Newest {n} events shown; scroll down for older ones.").format(
-                n=f"{n:,}"
+                n=local_number(n)
             )
         self.count_label.setText(text)
         self.busy.show_while(
@@ -375,7 +394,7 @@ class LogPage(QWidget):
                     self.tr("1 event exported to {path}.")
                     if count == 1
                     else self.tr("{n} events exported to {path}.")
-                ).format(n=f"{count:,}", path=path)
+                ).format(n=local_number(count), path=path)
             )
             self._update()
 

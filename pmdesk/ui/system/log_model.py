@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QCoreApplication, QModelIndex, QObject, Qt, Signal
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, QModelIndex, QObject, Qt, Signal
 from PySide6.QtGui import QColor, QFont
 
 from pmdesk.core.audit import LOG_COLUMNS, AuditRow, AuditService, Event, detail_text
@@ -29,16 +29,70 @@ if TYPE_CHECKING:
     from pmdesk.core.context import Actor
 
 
+translate = QCoreApplication.translate
+
 BLOCK_SIZE = 200
 ROW_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
 def log_text(text: str) -> str:
     """``text`` translated in the Log's context (the core's titles and event names too)."""
-    return QCoreApplication.translate("AuditLog", text)
+    return translate("AuditLog", text)
 
 
-#: Events the Log shows highlighted: a recovery outside the normal rights.
+#: The core's column titles (``audit.CSV_COLUMNS``) and event names (``audit.EVENT_NAMES``),
+#: marked for translation in the Log's context; ``log_text`` translates them when shown. The
+#: stored rows keep their event codes and English details.
+LOG_TEXTS: tuple[object, ...] = (
+    QT_TRANSLATE_NOOP("AuditLog", "Time"),
+    QT_TRANSLATE_NOOP("AuditLog", "Actor"),
+    QT_TRANSLATE_NOOP("AuditLog", "Event"),
+    QT_TRANSLATE_NOOP("AuditLog", "Subject"),
+    QT_TRANSLATE_NOOP("AuditLog", "Address"),
+    QT_TRANSLATE_NOOP("AuditLog", "Workstation"),
+    QT_TRANSLATE_NOOP("AuditLog", "Detail"),
+    QT_TRANSLATE_NOOP("AuditLog", "Time (UTC)"),
+    QT_TRANSLATE_NOOP("AuditLog", "Login succeeded"),
+    QT_TRANSLATE_NOOP("AuditLog", "Login refused"),
+    QT_TRANSLATE_NOOP("AuditLog", "Security code asked"),
+    QT_TRANSLATE_NOOP("AuditLog", "Code sent"),
+    QT_TRANSLATE_NOOP("AuditLog", "Code not delivered"),
+    QT_TRANSLATE_NOOP("AuditLog", "Wrong code"),
+    QT_TRANSLATE_NOOP("AuditLog", "Code voided"),
+    QT_TRANSLATE_NOOP("AuditLog", "Account locked"),
+    QT_TRANSLATE_NOOP("AuditLog", "Account unlocked"),
+    QT_TRANSLATE_NOOP("AuditLog", "IP trusted"),
+    QT_TRANSLATE_NOOP("AuditLog", "IP removed"),
+    QT_TRANSLATE_NOOP("AuditLog", "IP restored"),
+    QT_TRANSLATE_NOOP("AuditLog", "IP expired"),
+    QT_TRANSLATE_NOOP("AuditLog", "IP not trusted"),
+    QT_TRANSLATE_NOOP("AuditLog", "Office network added"),
+    QT_TRANSLATE_NOOP("AuditLog", "Office network removed"),
+    QT_TRANSLATE_NOOP("AuditLog", "Helpdesk code issued"),
+    QT_TRANSLATE_NOOP("AuditLog", "Helpdesk code cancelled"),
+    QT_TRANSLATE_NOOP("AuditLog", "Two-step turned on"),
+    QT_TRANSLATE_NOOP("AuditLog", "Two-step turned off"),
+    QT_TRANSLATE_NOOP("AuditLog", "Setting changed"),
+    QT_TRANSLATE_NOOP("AuditLog", "Permissions changed"),
+    QT_TRANSLATE_NOOP("AuditLog", "Group created"),
+    QT_TRANSLATE_NOOP("AuditLog", "Group renamed"),
+    QT_TRANSLATE_NOOP("AuditLog", "Group deleted"),
+    QT_TRANSLATE_NOOP("AuditLog", "Person created"),
+    QT_TRANSLATE_NOOP("AuditLog", "Person changed"),
+    QT_TRANSLATE_NOOP("AuditLog", "Person deleted"),
+    QT_TRANSLATE_NOOP("AuditLog", "Password changed"),
+    QT_TRANSLATE_NOOP("AuditLog", "Test code sent"),
+    QT_TRANSLATE_NOOP("AuditLog", "Trust alert sent"),
+    QT_TRANSLATE_NOOP("AuditLog", "Trust alert not sent"),
+    QT_TRANSLATE_NOOP("AuditLog", "Signed out"),
+    QT_TRANSLATE_NOOP("AuditLog", "Session started"),
+    QT_TRANSLATE_NOOP("AuditLog", "Session ended"),
+    QT_TRANSLATE_NOOP("AuditLog", "Session refused"),
+    QT_TRANSLATE_NOOP("AuditLog", "Break-glass recovery"),
+)
+
+
+# Events the Log shows highlighted: a recovery outside the normal rights.
 HIGHLIGHTED_EVENTS = frozenset({Event.BREAK_GLASS.value})
 # A warm red wash that keeps the text readable (and a bold font, for colour-blind readers).
 HIGHLIGHT_BACKGROUND = QColor("#fde2e1")
@@ -187,6 +241,13 @@ class AuditLogModel(ReadOnlyTableModel):
 
     # ----- QAbstractTableModel ------------------------------------------------------------
 
+    def retranslate(self) -> None:
+        """The titles, event names and times again, in the language just chosen."""
+        self.headerDataChanged.emit(Qt.Orientation.Horizontal, 0, len(COLUMNS) - 1)
+        if self._rows:
+            last = self.index(len(self._rows) - 1, len(COLUMNS) - 1)
+            self.dataChanged.emit(self.index(0, 0), last)
+
     def canFetchMore(self, parent: ModelIndex = QModelIndex()) -> bool:  # noqa: B008
         return not parent.isValid() and self._started and not self._exhausted
 
@@ -207,7 +268,9 @@ class AuditLogModel(ReadOnlyTableModel):
             if role == Qt.ItemDataRole.DisplayRole:
                 return log_text(COLUMNS[section].title)
             if role == Qt.ItemDataRole.ToolTipRole and section == TIME:
-                return log_text("Local time of this workstation (UTC in each cell's tooltip)")
+                return translate(
+                    "AuditLog", "Local time of this workstation (UTC in each cell's tooltip)"
+                )
         if orientation == Qt.Orientation.Vertical and role == Qt.ItemDataRole.DisplayRole:
             return section + 1
         return None

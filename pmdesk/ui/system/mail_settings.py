@@ -17,7 +17,6 @@ When the configured method's recent sends failed, the box says so at its top
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import replace
 from itertools import pairwise
@@ -59,21 +58,23 @@ from pmdesk.ui.system.delivery_fields import (
     secret_in_sentence,
 )
 from pmdesk.ui.system.delivery_secret import (
-    METHOD_NAMES,
     breakable,
     keyring_text,
     method_description,
+    method_name,
     read_key,
     secret_placeholder,
     secret_problem,
 )
 from pmdesk.ui.system.delivery_support import (
+    DeliveryHealthLabel,
     KeepInView,
     open_folder_dialog,
     open_key_file_dialog,
 )
 from pmdesk.ui.system.delivery_test import DeliveryTest, test_failure_text
 from pmdesk.ui.tasks import TaskManager
+from pmdesk.ui.translation import Retranslating, localize
 from pmdesk.ui.widgets import (
     BusyIndicator,
     FieldBox,
@@ -89,12 +90,10 @@ if TYPE_CHECKING:
 
 __all__ = ["MailSettingsBox", "SecretState", "secret_key"]
 
-log = logging.getLogger(__name__)
-
 REVEAL_MS = 2000  # how long a field just marked is kept in view while the page settles
 
 
-class MailSettingsBox(QGroupBox):
+class MailSettingsBox(Retranslating, QGroupBox):
     """``save_requested`` and ``test_requested(address)`` are handled by the page."""
 
     save_requested = Signal()
@@ -108,16 +107,8 @@ class MailSettingsBox(QGroupBox):
         parent: QWidget | None = None,
     ) -> None:
         """``read_health()`` (blocking, run on a worker of ``tasks``): how recent sends went."""
-        super().__init__(self.tr("Code delivery"), parent)
+        super().__init__(parent)
         self.setObjectName("mailSettings")
-        # Only a warning: the form works without it, so a failure is logged, not shown.
-        self._health_reading = Query(
-            self,
-            tasks,
-            label="delivery health",
-            failed=lambda exc: log.info("delivery health not read: %s", type(exc).__name__),
-        )
-        self._read_health = read_health
         self._key_reading = Query(self, tasks, label="key file", failed=self._key_not_read)
         self._baseline = DeliverySettings()
         self._secret: SecretState = SecretState()
@@ -128,8 +119,7 @@ class MailSettingsBox(QGroupBox):
         self._keep_in_view = KeepInView(self, REVEAL_MS)
         self.outbox_default = ""
 
-        self.health = MessageLabel(self)
-        self.health.setObjectName("deliveryHealth")
+        self.health = DeliveryHealthLabel(tasks, read_health, self)
         method_form = self._build_method()
         self._build_fields()
         save_row = self._build_save()
@@ -140,14 +130,25 @@ class MailSettingsBox(QGroupBox):
         self.message.setObjectName("deliveryMessage")
         self._layout_box(method_form, save_row, self.tester)
         self._connect_fields()
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        """The box's texts in the language just chosen; the rows follow the method shown."""
+        self.setTitle(self.tr("Code delivery"))
+        for index in range(self.method_combo.count()):
+            self.method_combo.setItemText(index, method_name(self.method_combo.itemData(index)))
+        self.method_label.setText(self.tr("Send codes by"))
+        self.method_combo.setAccessibleName(self.method_label.text())
+        self.save_button.setText(self.tr("Save delivery settings"))
+        self._align_labels()
+        self.health.show_warning(self.health.warning)
         self._show_method()
-        self._update()
 
     def _build_method(self) -> QFormLayout:
         self.method_combo = QComboBox(self)
         self.method_combo.setObjectName("methodCombo")
         for method in METHODS:
-            self.method_combo.addItem(self.tr(METHOD_NAMES[method]), method)
+            self.method_combo.addItem(method, method)
         compact(self.method_combo)
         self.method_box = FieldBox(self.method_combo, self)
         # The core's longer description of the method chosen, under the list.
@@ -157,7 +158,8 @@ class MailSettingsBox(QGroupBox):
         assert method_layout is not None
         method_layout.addWidget(self.method_hint)
         method_form = _form()
-        self.method_label = _label(self.tr("Send codes by"), self)
+        self.method_label = _label(self)
+        self.method_label.setBuddy(self.method_combo)
         method_form.addRow(self.method_label, self.method_box)
         label_fields(method_form)
         return method_form
@@ -177,7 +179,6 @@ class MailSettingsBox(QGroupBox):
         self.boxes["smtp_password"] = self.boxes[SECRET]
         self.secret_hint = hint_label("", self)
         self.secret_hint.setObjectName("secretHint")
-        self._align_labels()
         reveal, typed = self._keep_in_view.reveal, self.secret_typed
         self.checks = DeliveryChecks(
             self.fields, self.boxes, self.edits, self.delivery, typed, reveal
@@ -185,9 +186,7 @@ class MailSettingsBox(QGroupBox):
 
     def _build_save(self) -> QHBoxLayout:
         self.busy = BusyIndicator(self)
-        self.save_button = make_primary(
-            QPushButton(icon("save-light"), self.tr("Save delivery settings"), self)
-        )
+        self.save_button = make_primary(QPushButton(icon("save-light"), "", self))
         self.save_button.setObjectName("saveDeliveryButton")
         save_row = QHBoxLayout()
         save_row.addWidget(self.busy)
@@ -333,14 +332,10 @@ class MailSettingsBox(QGroupBox):
     def refresh_health(self) -> None:
         """Read the delivery health on a worker thread and show its warning (nothing when the
         recent sends worked, or when it cannot be read)."""
-        self._health_reading.restart()  # the newest reading wins
-        self._health_reading.run(self._read_health, lambda report: self.show_health(report.warning))
+        self.health.refresh()
 
     def show_health(self, warning: str | None) -> None:
-        if warning:
-            self.health.show_error(warning)
-        else:
-            self.health.clear_message()
+        self.health.show_warning(warning)
 
     # ----- reacting -----------------------------------------------------------------------
 
@@ -468,7 +463,7 @@ class MailSettingsBox(QGroupBox):
     def _key_not_read(self, exc: BaseException) -> None:
         problem = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
         self.boxes[SECRET].set_error(
-            self.tr("The file could not be read: {problem}").format(problem=problem)
+            self.tr("The file could not be read: {problem}").format(problem=localize(problem))
         )
 
     def _browse(self) -> None:
@@ -491,7 +486,7 @@ def _form(parent: QWidget | None = None) -> QFormLayout:
     return layout
 
 
-def _label(text: str, parent: QWidget) -> QLabel:
-    label = QLabel(text, parent)
+def _label(parent: QWidget) -> QLabel:
+    label = QLabel(parent)
     label.setMinimumWidth(LABEL_WIDTH)
     return label

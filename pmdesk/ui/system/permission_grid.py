@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QRect, Signal
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, QRect, Signal
 from PySide6.QtGui import QColor, QFont, QPainter, QPaintEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -20,7 +20,9 @@ from PySide6.QtWidgets import (
 from pmdesk.core.groups import GridRow, PermissionGrid
 from pmdesk.core.modules import MODULES, Action, Module
 from pmdesk.ui.icons import app_icon
+from pmdesk.ui.module_names import module_title
 from pmdesk.ui.system.common import form_layout
+from pmdesk.ui.translation import Retranslating
 from pmdesk.ui.widgets import (
     BusyIndicator,
     FieldBox,
@@ -28,18 +30,25 @@ from pmdesk.ui.widgets import (
     make_primary,
 )
 
+translate = QCoreApplication.translate
+
 ACTIONS: tuple[Action, ...] = (Action.READ, Action.EDIT, Action.DELETE)
 Rights = tuple[bool, bool, bool]
+_MODULES_BY_KEY = {module.key: module for module in MODULES}
+
+_ACTION_NAMES = {
+    Action.READ: QT_TRANSLATE_NOOP("PermissionsPage", "Read"),
+    Action.EDIT: QT_TRANSLATE_NOOP("PermissionsPage", "Edit"),
+    Action.DELETE: QT_TRANSLATE_NOOP("PermissionsPage", "Delete"),
+}
 
 
 def action_label(action: Action) -> str:
-    from PySide6.QtCore import QCoreApplication
-
-    names = {Action.READ: "Read", Action.EDIT: "Edit", Action.DELETE: "Delete"}
-    return QCoreApplication.translate("PermissionsPage", names[action])
+    """A right's name as the grid shows it: Read, Edit, Delete (in the app's language)."""
+    return translate("PermissionsPage", str(_ACTION_NAMES[action]))
 
 
-class GroupNameDialog(QDialog):
+class GroupNameDialog(Retranslating, QDialog):
     """Asks for a group name (New group, Rename); the page saves and reports errors back.
 
     ``submitted(name)`` is emitted on OK; the dialog stays open until the page calls
@@ -59,7 +68,6 @@ class GroupNameDialog(QDialog):
         self.name_edit = QLineEdit(name, self)
         self.name_edit.setObjectName("groupNameEdit")
         self.name_edit.setMaxLength(100)
-        self.name_edit.setPlaceholderText(self.tr("e.g. Reception desk"))
         self.name_edit.selectAll()
         self.field = FieldBox(self.name_edit, self)
         self.busy = BusyIndicator(self)
@@ -75,7 +83,9 @@ class GroupNameDialog(QDialog):
         self.name_edit.textChanged.connect(self._update)
 
         form = form_layout()
-        form.addRow(self.tr("Name"), self.field)
+        self.name_label = QLabel(self)
+        self.name_label.setBuddy(self.name_edit)
+        form.addRow(self.name_label, self.field)
         label_fields(form)
         bottom = QHBoxLayout()
         bottom.addWidget(self.busy)
@@ -87,6 +97,13 @@ class GroupNameDialog(QDialog):
         layout.addLayout(form)
         layout.addLayout(bottom)
         self._update()
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        """The dialog's own texts (its title and OK button come translated from the page)."""
+        self.name_edit.setPlaceholderText(self.tr("e.g. Reception desk"))
+        self.name_label.setText(self.tr("Name"))
+        self.name_edit.setAccessibleName(self.name_label.text())
 
     def _update(self) -> None:
         self.ok_button.setEnabled(bool(self.name_edit.text().strip()) and not self.busy.running)
@@ -108,7 +125,7 @@ class GroupNameDialog(QDialog):
         self._update()
 
 
-class PermissionGridView(QFrame):
+class PermissionGridView(Retranslating, QFrame):
     """The 13 modules, each with Read / Edit / Delete check boxes, in the product's order."""
 
     changed = Signal()
@@ -122,28 +139,19 @@ class PermissionGridView(QFrame):
         self._baseline: dict[str, Rights] = {}
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 0, 12, 0)
-        grid.setHorizontalSpacing(22)
+        grid.setHorizontalSpacing(16)
         grid.setVerticalSpacing(0)
         for row, module in enumerate(MODULES):
-            name = QLabel(module.name, self)
+            name = QLabel(self)
             name.setObjectName(f"module_{module.key}")
             name.setMinimumHeight(30)
             name.setIndent(6)
+            name.setWordWrap(True)  # a long name in French or Dutch takes two lines
             self.names[module.key] = name
             grid.addWidget(name, row, 0)
             for column, action in enumerate(ACTIONS, start=1):
-                check = QCheckBox(action_label(action), self)
+                check = QCheckBox(self)
                 check.setObjectName(f"{module.key}_{action.value}")
-                check.setAccessibleName(
-                    self.tr("{module}: {action}").format(
-                        module=module.name, action=action_label(action)
-                    )
-                )
-                check.setToolTip(
-                    self.tr("{action} on {module}").format(
-                        action=action_label(action), module=module.name
-                    )
-                )
                 check.toggled.connect(
                     lambda checked, key=module.key, act=action: self._toggled(key, act, checked)
                 )
@@ -151,6 +159,20 @@ class PermissionGridView(QFrame):
                 grid.addWidget(check, row, column)
         grid.setColumnStretch(0, 1)
         grid.setRowStretch(len(MODULES), 1)
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        """The rights' names, the modules' and the marks of unsaved rows, in the new language."""
+        for (key, action), check in self.checks.items():
+            module = module_title(_MODULES_BY_KEY[key])
+            check.setText(action_label(action))
+            check.setAccessibleName(
+                self.tr("{module}: {action}").format(module=module, action=action_label(action))
+            )
+            check.setToolTip(
+                self.tr("{action} on {module}").format(action=action_label(action), module=module)
+            )
+        self._mark()
 
     def paintEvent(self, event: QPaintEvent) -> None:
         """Every other module on a faint stripe, so the eye follows a row to its boxes."""
@@ -234,5 +256,5 @@ class PermissionGridView(QFrame):
             font = QFont(label.font())
             font.setBold(is_changed)
             label.setFont(font)
-            label.setText(module.name + ("  •" if is_changed else ""))
+            label.setText(module_title(module) + ("  •" if is_changed else ""))
             label.setToolTip(self.tr("Changed, not saved yet") if is_changed else "")

@@ -13,10 +13,9 @@ System Delete; the buttons follow the signed-in group's rights, and the core che
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFrame,
@@ -34,18 +33,21 @@ from pmdesk.core.errors import LastAdministratorError, NotFound
 from pmdesk.core.groups import GroupService, GroupSummary, PermissionGrid
 from pmdesk.core.modules import SYSTEM, Action
 from pmdesk.ui.icons import icon
-from pmdesk.ui.message_boxes import ask, ask_discard
+from pmdesk.ui.message_boxes import ask_discard
 from pmdesk.ui.ops import Conflict, Operations, indicator
 from pmdesk.ui.scrolling import follow_focus
+from pmdesk.ui.system import group_actions
+from pmdesk.ui.system.common import local_number
 from pmdesk.ui.system.group_selector import GroupSelector
 from pmdesk.ui.system.permission_grid import GroupNameDialog, PermissionGridView
+from pmdesk.ui.translation import Retranslating, error_text
 from pmdesk.ui.widgets import BusyIndicator, MessageLabel, hint_label, make_primary
 
 if TYPE_CHECKING:
     from pmdesk.ui.page_context import PageContext
 
 
-class PermissionsPage(QWidget):
+class PermissionsPage(Retranslating, QWidget):
     """System → Permissions."""
 
     def __init__(self, context: PageContext, parent: QWidget | None = None) -> None:
@@ -75,12 +77,35 @@ class PermissionsPage(QWidget):
 
         self._build_operations()
         self.grid.load(None)
-        self._update_buttons()
+        self.update_buttons()
         # Groups and their rights changed elsewhere (another workstation, or made here).
         context.changes.subscribe(
             self, {USER_GROUPS, GROUP_PERMISSIONS}, self.permissions_changed_elsewhere
         )
+        self.retranslate()
         self.load_groups()
+
+    def retranslate(self) -> None:
+        """The page's texts in the language just chosen (its children do their own)."""
+        self.save_button.setText(self.tr("Save Permissions"))
+        self.revert_button.setText(self.tr("Undo changes"))
+        self.hint.setText(
+            self.tr(
+                "Read shows a screen, Edit allows changing it, Delete allows removing "
+                "records in it; Edit and Delete include Read. People get their group's new "
+                "rights the next time they sign in."
+            )
+        )
+        self.grid_box.setTitle(self.tr("Permissions"))
+        self._retranslate_operations()
+        self.update_buttons()
+        # As wide as the selector's buttons need in this language, once they have their new
+        # texts (Qt tells a parent of the language change before its children).
+        self._fit_left()
+        QTimer.singleShot(0, self, self._fit_left)
+
+    def _fit_left(self) -> None:
+        self.left.setFixedWidth(max(380, self.selector.sizeHint().width()))
 
     def _build_selector(self) -> GroupSelector:
         """The Usergroup Selector: the group, its members, New / Rename / Delete."""
@@ -99,12 +124,10 @@ class PermissionsPage(QWidget):
 
     def _build_left(self, selector: QGroupBox) -> QWidget:
         """The selector, Save and Undo, the message and the hint."""
-        self.save_button = make_primary(
-            QPushButton(icon("save-light"), self.tr("Save Permissions"), self)
-        )
+        self.save_button = make_primary(QPushButton(icon("save-light"), "", self))
         self.save_button.setObjectName("savePermissionsButton")
         self.save_button.clicked.connect(self.save)
-        self.revert_button = QPushButton(self.tr("Undo changes"), self)
+        self.revert_button = QPushButton(self)
         self.revert_button.setObjectName("revertButton")
         self.revert_button.setAutoDefault(False)
         self.revert_button.clicked.connect(self.revert)
@@ -131,26 +154,18 @@ class PermissionsPage(QWidget):
         left_layout.addWidget(self.unsaved_label)
         left_layout.addWidget(self.busy)
         left_layout.addWidget(self.message)
-        left_layout.addWidget(
-            hint_label(
-                self.tr(
-                    "Read shows a screen, Edit allows changing it, Delete allows removing "
-                    "records in it; Edit and Delete include Read. People get their group's new "
-                    "rights the next time they sign in."
-                ),
-                self,
-            )
-        )
+        self.hint = hint_label("", self)
+        left_layout.addWidget(self.hint)
         left_layout.addStretch(1)
-        left.setFixedWidth(max(380, selector.sizeHint().width()))
+        self.left = left
         return left
 
     def _build_grid(self) -> QScrollArea:
         """The grid of rights, in a scroll area."""
-        self.grid_box = QGroupBox(self.tr("Permissions"), self)
+        self.grid_box = QGroupBox(self)
         self.grid_box.setObjectName("gridBox")
         self.grid = PermissionGridView(self)
-        self.grid.changed.connect(self._update_buttons)
+        self.grid.changed.connect(self.update_buttons)
         box_layout = QVBoxLayout(self.grid_box)
         box_layout.setContentsMargins(14, 8, 14, 8)
         box_layout.addWidget(self.grid)
@@ -169,56 +184,50 @@ class PermissionsPage(QWidget):
 
     def _build_operations(self) -> None:
         """One ``Operation`` per action of the page (see pmdesk.ui.ops)."""
-        tr = self.tr
         self.ops = Operations(
             self,
             self.tasks,
             message=self.message,
-            busy=indicator(self.busy, self._update_buttons),
+            busy=indicator(self.busy, self.update_buttons),
             changes=self.context.changes,
         )
         gone = {NotFound: self._group_gone}
-        self.listing = self.ops.make(
-            "list groups", busy_text=tr("Loading…"), failure=tr("The groups could not be loaded")
-        )
-        self.grid_loading = self.ops.make(
-            "load grid",
-            busy_text=tr("Loading…"),
-            failure=tr("The permissions could not be loaded"),
-            handle=gone,
-        )
+        # Their busy and failure texts are set by _retranslate_operations.
+        self.listing = self.ops.make("list groups")
+        self.grid_loading = self.ops.make("load grid", handle=gone)
         self.saving = self.ops.make(
             "save permissions",
-            busy_text=tr("Saving…"),
-            failure=tr("The permissions were not saved"),
             conflict=Conflict(
-                self._reload_current,
-                tr(
+                self.reload_current,
+                self.tr(
                     "Reload shows the permissions as they are now saved; your ticks are "
                     "discarded. Keep my changes leaves them here, unsaved."
                 ),
             ),
             handle={LastAdministratorError: self._last_administrator, NotFound: self._grid_gone},
-            after_failure=self._update_buttons,
+            after_failure=self.update_buttons,
             announces={GROUP_PERMISSIONS},
         )
-        not_deleted = tr("The group was not deleted")
-        self.delete_checking = self.ops.make(
-            "check group", busy_text=tr("Checking…"), failure=not_deleted, handle=gone
-        )
-        self.deleting = self.ops.make(
-            "delete",
-            busy_text=tr("Deleting…"),
-            failure=not_deleted,
-            handle=gone,
-            announces={USER_GROUPS},
-        )
+        self.delete_checking = self.ops.make("check group", handle=gone)
+        self.deleting = self.ops.make("delete", handle=gone, announces={USER_GROUPS})
+
+    def _retranslate_operations(self) -> None:
+        loading = self.tr("Loading…")
+        not_deleted = self.tr("The group was not deleted")
+        for operation, busy, failure in (
+            (self.listing, loading, self.tr("The groups could not be loaded")),
+            (self.grid_loading, loading, self.tr("The permissions could not be loaded")),
+            (self.saving, self.tr("Saving…"), self.tr("The permissions were not saved")),
+            (self.delete_checking, self.tr("Checking…"), not_deleted),
+            (self.deleting, self.tr("Deleting…"), not_deleted),
+        ):
+            operation.set_texts(busy_text=busy, failure=failure)
 
     def _last_administrator(self, exc: LastAdministratorError) -> None:
-        self.message.show_error(self.tr("Not saved. ") + str(exc))
+        self.message.show_error(self.tr("Not saved. {reason}").format(reason=error_text(exc)))
 
     def _group_gone(self, exc: NotFound) -> None:
-        self.message.show_error(str(exc))
+        self.message.show_error(error_text(exc))
         self.load_groups(keep_message=True)
 
     def _grid_gone(self, exc: NotFound) -> None:
@@ -262,7 +271,7 @@ class PermissionsPage(QWidget):
     def has_unsaved_changes(self) -> bool:
         return self.grid.is_dirty()
 
-    def _update_buttons(self) -> None:
+    def update_buttons(self) -> None:
         loaded = self.current_grid is not None and not self.busy_now
         dirty = self.grid.is_dirty()
         self.save_button.setEnabled(self.can_edit and loaded and dirty)
@@ -277,14 +286,14 @@ class PermissionsPage(QWidget):
             group=self.current_group(),
         )
         if not self.can_edit:
-            self.save_button.setToolTip(self.selector.needs_right("Edit"))
+            self.save_button.setToolTip(self.selector.needs_right(Action.EDIT))
         changed = len(self.grid.changed_modules()) if dirty else 0
         self.unsaved_label.setText(
             ""
             if not changed
             else self.tr("1 module changed, not saved yet.")
             if changed == 1
-            else self.tr("{n} modules changed, not saved yet.").format(n=changed)
+            else self.tr("{n} modules changed, not saved yet.").format(n=local_number(changed))
         )
         self.unsaved_label.setVisible(bool(changed))
         if self.current_grid is not None:
@@ -323,7 +332,7 @@ class PermissionsPage(QWidget):
             self.current_grid = None
             self.grid.load(None)
             self._update_members()
-            self._update_buttons()
+            self.update_buttons()
             return
         self._load_grid(wanted, keep_message=keep_message)
 
@@ -348,7 +357,7 @@ class PermissionsPage(QWidget):
             self.current_grid = grid
             self.grid.load(grid)
             self._update_members()
-            self._update_buttons()
+            self.update_buttons()
 
         if not keep_message:
             self.message.clear_message()
@@ -373,12 +382,12 @@ class PermissionsPage(QWidget):
             self.message.show_success(
                 self.tr("Permissions of {group} saved.").format(group=saved.group_name)
             )
-            self._update_buttons()
+            self.update_buttons()
 
         self.message.clear_message()
         self.saving.run(lambda: service.save_grid(actor, group_id, version, rows), done)
 
-    def _reload_current(self) -> None:
+    def reload_current(self) -> None:
         if self._group_id is not None:
             self.load_groups(self._group_id)
 
@@ -386,97 +395,29 @@ class PermissionsPage(QWidget):
         if self.current_grid is not None:
             self.grid.load(self.current_grid)
             self.message.clear_message()
-            self._update_buttons()
+            self.update_buttons()
 
-    # ----- groups -------------------------------------------------------------------------
+    # ----- groups (pmdesk.ui.system.group_actions) ----------------------------------------
 
     def new_group(self) -> None:
         if not self.can_edit or self.busy_now:
             return
         if self.grid.is_dirty():
-            self._ask_discard(self._open_new_group)
+            self._ask_discard(lambda: group_actions.new_group(self))
         else:
-            self._open_new_group()
-
-    def _open_new_group(self) -> None:
-        service, actor = self.service, self.actor
-
-        def create(name: str) -> Callable[[], GroupSummary]:
-            return lambda: service.create(actor, name)
-
-        def done(group: GroupSummary) -> None:
-            self.message.show_success(
-                self.tr(
-                    "Group {group} created, without any right yet: tick what it may do, "
-                    "then Save Permissions."
-                ).format(group=group.name)
-            )
-            self.load_groups(group.id, keep_message=True)
-
-        self.selector.ask_name(
-            (self.tr("New user group"), self.tr("Create"), ""), create, done, self._reload_current
-        )
+            group_actions.new_group(self)
 
     def rename_group(self) -> None:
-        grid = self.current_grid
-        if grid is None or not self.can_edit or self.busy_now:
-            return
-        service, actor = self.service, self.actor
-        group_id = grid.group_id
-
-        def rename(name: str) -> Callable[[], GroupSummary]:
-            version = self.current_grid.version if self.current_grid else grid.version
-            return lambda: service.rename(actor, group_id, name, version)
-
-        def done(group: GroupSummary) -> None:
-            current = self.current_grid
-            if current is not None and current.group_id == group.id:
-                # Only the name changed: unsaved ticks stay and will save on the new version.
-                self.current_grid = replace(current, group_name=group.name, version=group.version)
-            self.groups = [group if g.id == group.id else g for g in self.groups]
-            self.selector.renamed(group)
-            self.message.show_success(self.tr("Group renamed to {group}.").format(group=group.name))
-            self._update_buttons()
-
-        self.selector.ask_name(
-            (self.tr("Rename user group"), self.tr("Rename"), grid.group_name),
-            rename,
-            done,
-            self._reload_current,
-        )
+        if self.can_edit and not self.busy_now:
+            group_actions.rename_group(self)
 
     def delete_group(self) -> None:
-        grid = self.current_grid
-        if grid is None or not self.can_delete or self.busy_now:
-            return
-        service, actor = self.service, self.actor
-        group_id, name = grid.group_id, grid.group_name
+        if self.can_delete and not self.busy_now:
+            group_actions.delete_group(self)
 
-        def deleted(_none: object) -> None:
-            self.current_grid = None
-            self.grid.load(None)
-            self._group_id = None
-            self.message.show_success(self.tr("Group {group} deleted.").format(group=name))
-            self.load_groups(keep_message=True)
-
-        def confirmed() -> None:
-            self.message.clear_message()
-            self.deleting.run(lambda: service.delete(actor, group_id), deleted)
-
-        def deletable(_none: object) -> None:
-            ask(
-                self,
-                self.tr("Delete user group"),
-                self.tr("Delete the group {group}?").format(group=name),
-                self.tr("Delete group"),
-                confirmed,
-                danger=True,
-                informative=self.tr("Its permissions are removed with it. This cannot be undone."),
-            )
-
-        # Refuse first (a group with people in it), ask only when it can be deleted.
-        self.message.clear_message()
-        self.delete_checking.run(lambda: service.check_deletable(actor, group_id), deletable)
+    def forget_group(self) -> None:
+        """No group is chosen any more (it was deleted)."""
+        self._group_id = None
 
     # ----- helpers ------------------------------------------------------------------------
 

@@ -21,12 +21,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pmdesk.core.audit import event_name
 from pmdesk.core.screens import AddressTrace, address_trace
 from pmdesk.ui.icons import app_icon
 from pmdesk.ui.lists import text_table
 from pmdesk.ui.ops import Operation, indicator
-from pmdesk.ui.system.common import local_time, utc_time
+from pmdesk.ui.system.common import local_number, local_time, utc_time
+from pmdesk.ui.system.log_model import event_name
+from pmdesk.ui.translation import Retranslating, localize
 from pmdesk.ui.widgets import BusyIndicator, MessageLabel
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 ROW_HEIGHT = 26
 
 
-class TraceDialog(QDialog):
+class TraceDialog(Retranslating, QDialog):
     """The trace of one address (see the module)."""
 
     def __init__(
@@ -49,7 +50,7 @@ class TraceDialog(QDialog):
     ) -> None:
         super().__init__(parent)
         self.setObjectName("traceDialog")
-        self.setWindowTitle(self.tr("Trace {address}").format(address=address))
+        self.address = address
         self.setWindowIcon(app_icon())
         self.resize(760, 560)
         self.trace: AddressTrace | None = None
@@ -58,24 +59,10 @@ class TraceDialog(QDialog):
         self.heading.setProperty("role", "title")
         self.busy = BusyIndicator(self)
         self.message = MessageLabel(self)
-        self.trusted_label = self._subheading(self.tr("Trusted for"))
-        self.trusted_table = self._table(
-            "traceTrustedTable",
-            self.tr("Who has this address trusted"),
-            [self.tr("User"), self.tr("Name"), self.tr("Creation Date"), self.tr("Expires")],
-        )
-        self.events_label = self._subheading(self.tr("Events at this address"))
-        self.events_table = self._table(
-            "traceEventsTable",
-            self.tr("Events at this address"),
-            [
-                self.tr("Time"),
-                self.tr("Actor"),
-                self.tr("Event"),
-                self.tr("Subject"),
-                self.tr("Workstation"),
-            ],
-        )
+        self.trusted_label = self._subheading()
+        self.trusted_table = self._table("traceTrustedTable", 4)
+        self.events_label = self._subheading()
+        self.events_table = self._table("traceEventsTable", 5)
         self.events_table.horizontalHeader().resizeSection(0, 170)  # a time with seconds
         self.seen_label = QLabel(self)
         self.seen_label.setObjectName("traceSeenLabel")
@@ -88,11 +75,35 @@ class TraceDialog(QDialog):
             tasks,
             label="address trace",
             message=self.message,
-            failure=self.tr("The trace could not be read"),
             busy=indicator(self.busy),
-            busy_text=self.tr("Reading…"),
         )
+        self.retranslate()
         self.loading.run(lambda: address_trace(context, actor, address), self._show)
+
+    def retranslate(self) -> None:
+        self.loading.set_texts(
+            failure=self.tr("The trace could not be read"), busy_text=self.tr("Reading…")
+        )
+        self.setWindowTitle(self.tr("Trace {address}").format(address=self.address))
+        self.trusted_table.setAccessibleName(self.tr("Who has this address trusted"))
+        self.trusted_table.setHorizontalHeaderLabels(
+            [self.tr("User"), self.tr("Name"), self.tr("Creation Date"), self.tr("Expires")]
+        )
+        self.events_table.setAccessibleName(self.tr("Events at this address"))
+        self.events_table.setHorizontalHeaderLabels(
+            [
+                self.tr("Time"),
+                self.tr("Actor"),
+                self.tr("Event"),
+                self.tr("Subject"),
+                self.tr("Workstation"),
+            ]
+        )
+        if self.trace is not None:
+            self._show(self.trace)  # its counts and times, in the new language
+        else:
+            self.trusted_label.setText(self.tr("Trusted for"))
+            self.events_label.setText(self.tr("Events at this address"))
 
     # ----- building ------------------------------------------------------------------------
 
@@ -112,26 +123,27 @@ class TraceDialog(QDialog):
         layout.addWidget(self.seen_label)
         layout.addWidget(buttons)
 
-    def _subheading(self, text: str) -> QLabel:
-        label = QLabel(text, self)
+    def _subheading(self) -> QLabel:
+        label = QLabel(self)
         label.setProperty("role", "subheading")
         return label
 
-    def _table(self, name: str, spoken: str, titles: Sequence[str]) -> QTableWidget:
-        return text_table(self, name, spoken, titles, ROW_HEIGHT)
+    def _table(self, name: str, columns: int) -> QTableWidget:
+        """A table of ``columns`` (their titles are set by ``retranslate``)."""
+        return text_table(self, name, "", [""] * columns, ROW_HEIGHT)
 
     # ----- results -------------------------------------------------------------------------
 
     def _show(self, trace: AddressTrace) -> None:
         self.trace = trace
-        self.heading.setText(f"{trace.address} · {trace.network_name}")
+        self.heading.setText(f"{trace.address} · {localize(trace.network_name)}")
         people = len(trace.trusted)
         self.trusted_label.setText(
             self.tr("Trusted for nobody")
             if people == 0
             else self.tr("Trusted for 1 person")
             if people == 1
-            else self.tr("Trusted for {n} people").format(n=people)
+            else self.tr("Trusted for {n} people").format(n=local_number(people))
         )
         _fill(
             self.trusted_table,
@@ -149,7 +161,9 @@ class TraceDialog(QDialog):
         self.events_label.setText(
             self.tr("No events at this address")
             if events == 0
-            else self.tr("Events at this address ({n}, newest first)").format(n=events)
+            else self.tr("Events at this address ({n}, newest first)").format(
+                n=local_number(events)
+            )
         )
         _fill(
             self.events_table,
