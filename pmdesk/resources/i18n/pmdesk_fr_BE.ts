@@ -2,178 +2,6 @@
 <!DOCTYPE TS>
 <TS version="2.1" language="fr_BE" sourcelanguage="en_GB">
 <context>
-    <name></name>
-    <message>
-        <source>Deleting…</source>
-        <translation type="unfinished">Suppression…</translation>
-    </message>
-    <message>
-        <source>Loading…</source>
-        <translation type="unfinished">Chargement…</translation>
-    </message>
-    <message>
-        <source>Saving…</source>
-        <translation type="unfinished">Enregistrement…</translation>
-    </message>
-    <message>
-        <source>Empty: {host}.</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>Numbers stored without a country code are read as this country&apos;s: BE, NL, …</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>Browse…</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>From file…</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>filled in from the JSON key</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>STARTTLS (port 587)</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>TLS from the start (port 465)</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>None (local relay only)</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>Client secret</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>Certificate</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>Paste the certificate&apos;s PEM private key, from -----BEGIN PRIVATE KEY----- to -----END PRIVATE KEY-----.</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>stored in the keyring; type to replace</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>not stored on this computer yet</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>The keyring could not be read: {problem}</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>No user name: the server is used without a login.</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>The {what} is kept in this computer&apos;s keyring, never in the database: every workstation that sends codes needs it once.</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>it is too large to be a key</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>it is not a text file (a JSON key or a PEM key)</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>Outbox folder</source>
-        <translation type="unfinished">Dossier d&apos;envoi</translation>
-    </message>
-    <message>
-        <source>JSON key</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>Private key</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>JSON key (*.json)</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>PEM key (*.pem *.key)</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>All files (*)</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>Reload the groups and their rights (F5)</source>
-        <extracomment>The name dialog (New group, Rename) while it is open.</extracomment>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>Reload the groups</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>New group</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>Rename</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>Delete group</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>Name</source>
-        <translation type="unfinished">Nom</translation>
-    </message>
-    <message>
-        <source>Nobody is in this group.</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>1 person is in this group.</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>{n} people are in this group.</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>Checking…</source>
-        <translation type="unfinished">Vérification…</translation>
-    </message>
-    <message>
-        <source>The groups could not be loaded</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>The permissions could not be loaded</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>The permissions were not saved</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>Reload shows the permissions as they are now saved; your ticks are discarded. Keep my changes leaves them here, unsaved.</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>The group was not deleted</source>
-        <translation type="unfinished"></translation>
-    </message>
-</context>
-<context>
     <name>AddressDialog</name>
     <message>
         <source>Address</source>
@@ -182,6 +10,251 @@
     <message>
         <source>Address (view only)</source>
         <translation>Adresse (consultation seule)</translation>
+    </message>
+</context>
+<context>
+    <name>AuditLog</name>
+    <message>
+        <source>All logins</source>
+        <extracomment>Families of events, as ``AuditService.query(event=...)`` accepts them.</extracomment>
+        <translation>Toutes les connexions</translation>
+    </message>
+    <message>
+        <source>All security codes</source>
+        <translation>Tous les codes de sécurité</translation>
+    </message>
+    <message>
+        <source>All trusted IP changes</source>
+        <translation>Toutes les modifications d&apos;adresses IP de confiance</translation>
+    </message>
+    <message>
+        <source>All account locks</source>
+        <translation>Tous les blocages</translation>
+    </message>
+    <message>
+        <source>Two-step on and off</source>
+        <translation>Deux étapes activée et désactivée</translation>
+    </message>
+    <message>
+        <source>All personnel changes</source>
+        <translation>Toutes les modifications du personnel</translation>
+    </message>
+    <message>
+        <source>All group changes</source>
+        <translation>Toutes les modifications de groupes</translation>
+    </message>
+    <message>
+        <source>All sessions</source>
+        <translation>Toutes les sessions</translation>
+    </message>
+    <message>
+        <source>Break-glass recoveries</source>
+        <translation>Récupérations d&apos;urgence</translation>
+    </message>
+    <message>
+        <source>Any time</source>
+        <translation>Toute période</translation>
+    </message>
+    <message>
+        <source>Today</source>
+        <translation>Aujourd&apos;hui</translation>
+    </message>
+    <message>
+        <source>Last 7 days</source>
+        <translation>7 derniers jours</translation>
+    </message>
+    <message>
+        <source>Last 30 days</source>
+        <translation>30 derniers jours</translation>
+    </message>
+    <message>
+        <source>Between…</source>
+        <translation>Entre…</translation>
+    </message>
+    <message>
+        <source>Time</source>
+        <extracomment>The core&apos;s column titles (``audit.CSV_COLUMNS``) and event names (``audit.EVENT_NAMES``), marked for translation in the Log&apos;s context; ``log_text`` translates them when shown. The stored rows keep their event codes and English details.</extracomment>
+        <translation>Heure</translation>
+    </message>
+    <message>
+        <source>Actor</source>
+        <translation>Auteur</translation>
+    </message>
+    <message>
+        <source>Event</source>
+        <translation>Événement</translation>
+    </message>
+    <message>
+        <source>Subject</source>
+        <translation>Objet</translation>
+    </message>
+    <message>
+        <source>Address</source>
+        <translation>Adresse</translation>
+    </message>
+    <message>
+        <source>Workstation</source>
+        <translation>Poste de travail</translation>
+    </message>
+    <message>
+        <source>Detail</source>
+        <translation>Détail</translation>
+    </message>
+    <message>
+        <source>Time (UTC)</source>
+        <translation>Heure (UTC)</translation>
+    </message>
+    <message>
+        <source>Login succeeded</source>
+        <translation>Connexion réussie</translation>
+    </message>
+    <message>
+        <source>Login refused</source>
+        <translation>Connexion refusée</translation>
+    </message>
+    <message>
+        <source>Security code asked</source>
+        <translation>Code de sécurité demandé</translation>
+    </message>
+    <message>
+        <source>Code sent</source>
+        <translation>Code envoyé</translation>
+    </message>
+    <message>
+        <source>Code not delivered</source>
+        <translation>Code non distribué</translation>
+    </message>
+    <message>
+        <source>Wrong code</source>
+        <translation>Code erroné</translation>
+    </message>
+    <message>
+        <source>Code voided</source>
+        <translation>Code annulé</translation>
+    </message>
+    <message>
+        <source>Account locked</source>
+        <translation>Compte bloqué</translation>
+    </message>
+    <message>
+        <source>Account unlocked</source>
+        <translation>Compte débloqué</translation>
+    </message>
+    <message>
+        <source>IP trusted</source>
+        <translation>IP de confiance</translation>
+    </message>
+    <message>
+        <source>IP removed</source>
+        <translation>IP retirée</translation>
+    </message>
+    <message>
+        <source>IP restored</source>
+        <translation>IP rétablie</translation>
+    </message>
+    <message>
+        <source>IP expired</source>
+        <translation>IP expirée</translation>
+    </message>
+    <message>
+        <source>IP not trusted</source>
+        <translation>IP non fiable</translation>
+    </message>
+    <message>
+        <source>Office network added</source>
+        <translation>Réseau du bureau ajouté</translation>
+    </message>
+    <message>
+        <source>Office network removed</source>
+        <translation>Réseau du bureau retiré</translation>
+    </message>
+    <message>
+        <source>Helpdesk code issued</source>
+        <translation>Code helpdesk émis</translation>
+    </message>
+    <message>
+        <source>Helpdesk code cancelled</source>
+        <translation>Code helpdesk annulé</translation>
+    </message>
+    <message>
+        <source>Two-step turned on</source>
+        <translation>Deux étapes activée</translation>
+    </message>
+    <message>
+        <source>Two-step turned off</source>
+        <translation>Deux étapes désactivée</translation>
+    </message>
+    <message>
+        <source>Setting changed</source>
+        <translation>Paramètre modifié</translation>
+    </message>
+    <message>
+        <source>Permissions changed</source>
+        <translation>Autorisations modifiées</translation>
+    </message>
+    <message>
+        <source>Group created</source>
+        <translation>Groupe créé</translation>
+    </message>
+    <message>
+        <source>Group renamed</source>
+        <translation>Groupe renommé</translation>
+    </message>
+    <message>
+        <source>Group deleted</source>
+        <translation>Groupe supprimé</translation>
+    </message>
+    <message>
+        <source>Person created</source>
+        <translation>Personne créée</translation>
+    </message>
+    <message>
+        <source>Person changed</source>
+        <translation>Personne modifiée</translation>
+    </message>
+    <message>
+        <source>Person deleted</source>
+        <translation>Personne supprimée</translation>
+    </message>
+    <message>
+        <source>Password changed</source>
+        <translation>Mot de passe modifié</translation>
+    </message>
+    <message>
+        <source>Test code sent</source>
+        <translation>Code de test envoyé</translation>
+    </message>
+    <message>
+        <source>Trust alert sent</source>
+        <translation>Alerte de confiance envoyée</translation>
+    </message>
+    <message>
+        <source>Trust alert not sent</source>
+        <translation>Alerte de confiance non envoyée</translation>
+    </message>
+    <message>
+        <source>Signed out</source>
+        <translation>Déconnecté</translation>
+    </message>
+    <message>
+        <source>Session started</source>
+        <translation>Session ouverte</translation>
+    </message>
+    <message>
+        <source>Session ended</source>
+        <translation>Session fermée</translation>
+    </message>
+    <message>
+        <source>Session refused</source>
+        <translation>Session refusée</translation>
+    </message>
+    <message>
+        <source>Break-glass recovery</source>
+        <translation>Récupération d&apos;urgence</translation>
+    </message>
+    <message>
+        <source>Local time of this workstation (UTC in each cell&apos;s tooltip)</source>
+        <translation>Heure locale de ce poste de travail (UTC dans l&apos;info-bulle de chaque cellule)</translation>
     </message>
 </context>
 <context>
@@ -335,18 +408,373 @@ Base de données {url} ({source})</translation>
     </message>
 </context>
 <context>
+    <name>DeliveryFields</name>
+    <message>
+        <source>Phone region</source>
+        <translation>Pays GSM</translation>
+    </message>
+    <message>
+        <source>Thumbprint</source>
+        <translation>Empreinte</translation>
+    </message>
+    <message>
+        <source>Password</source>
+        <translation>Mot de passe</translation>
+    </message>
+    <message>
+        <source>Private key (PEM)</source>
+        <translation>Clé privée (PEM)</translation>
+    </message>
+    <message>
+        <source>JSON key</source>
+        <translation>Clé JSON</translation>
+    </message>
+    <message>
+        <source>Account SID</source>
+        <translation>Account SID</translation>
+    </message>
+    <message>
+        <source>API key</source>
+        <translation>Clé API</translation>
+    </message>
+    <message>
+        <source>The mailbox that sends the codes.</source>
+        <translation>La boîte aux lettres qui envoie les codes.</translation>
+    </message>
+    <message>
+        <source>A number (+32…) or a name of up to 11 letters and digits.</source>
+        <translation>Un numéro (+32…) ou un nom de 11 lettres et chiffres au plus.</translation>
+    </message>
+    <message>
+        <source>The name of your mail server, such as smtp.example.com.</source>
+        <translation>Le nom de votre serveur de messagerie, par exemple smtp.example.com.</translation>
+    </message>
+    <message>
+        <source>The address the codes come from.</source>
+        <translation>L&apos;adresse d&apos;où partent les codes.</translation>
+    </message>
+    <message>
+        <source>Twilio Console → Account Info → Account SID.</source>
+        <translation>Twilio Console → Account Info → Account SID.</translation>
+    </message>
+    <message>
+        <source>Vonage API Dashboard → API key.</source>
+        <translation>Vonage API Dashboard → API key.</translation>
+    </message>
+    <message>
+        <source>Certificates &amp; secrets → the secret&apos;s Value (not its ID).</source>
+        <translation>Certificates &amp; secrets → la Value du secret (pas son ID).</translation>
+    </message>
+    <message>
+        <source>The certificate&apos;s PEM private key: paste it, or choose its .pem file.</source>
+        <translation>La clé privée PEM du certificat : collez-la ou choisissez son fichier .pem.</translation>
+    </message>
+    <message>
+        <source>The service account&apos;s JSON key file, as downloaded: paste it or choose the file.</source>
+        <translation>Le fichier de clé JSON du compte de service, tel que téléchargé : collez-le ou choisissez le fichier.</translation>
+    </message>
+    <message>
+        <source>Empty: {host}.</source>
+        <translation>Vide : {host}.</translation>
+    </message>
+    <message>
+        <source>Numbers stored without a country code are read as this country&apos;s: BE, NL, …</source>
+        <translation>Les numéros sans indicatif sont lus comme ceux de ce pays : BE, NL, …</translation>
+    </message>
+    <message>
+        <source>Browse…</source>
+        <translation>Parcourir…</translation>
+    </message>
+    <message>
+        <source>From file…</source>
+        <translation>Depuis un fichier…</translation>
+    </message>
+    <message>
+        <source>filled in from the JSON key</source>
+        <translation>rempli depuis la clé JSON</translation>
+    </message>
+    <message>
+        <source>STARTTLS (port 587)</source>
+        <translation>STARTTLS (port 587)</translation>
+    </message>
+    <message>
+        <source>TLS from the start (port 465)</source>
+        <translation>TLS dès le début (port 465)</translation>
+    </message>
+    <message>
+        <source>None (local relay only)</source>
+        <translation>Aucune (relais local seulement)</translation>
+    </message>
+    <message>
+        <source>Client secret</source>
+        <translation>Secret client</translation>
+    </message>
+    <message>
+        <source>Certificate</source>
+        <translation>Certificat</translation>
+    </message>
+    <message>
+        <source>Outbox folder</source>
+        <translation>Dossier d&apos;envoi</translation>
+    </message>
+    <message>
+        <source>Mail server</source>
+        <translation>Serveur de messagerie</translation>
+    </message>
+    <message>
+        <source>Port</source>
+        <translation>Port</translation>
+    </message>
+    <message>
+        <source>Security</source>
+        <translation>Sécurité</translation>
+    </message>
+    <message>
+        <source>User name</source>
+        <translation>Identifiant</translation>
+    </message>
+    <message>
+        <source>From address</source>
+        <translation>Adresse d&apos;expéditeur</translation>
+    </message>
+    <message>
+        <source>Gateway URL</source>
+        <translation>URL de la passerelle</translation>
+    </message>
+    <message>
+        <source>Directory (tenant) ID</source>
+        <translation>ID de l&apos;annuaire (tenant)</translation>
+    </message>
+    <message>
+        <source>Application (client) ID</source>
+        <translation>ID d&apos;application (client)</translation>
+    </message>
+    <message>
+        <source>Sign in with</source>
+        <translation>Connexion avec</translation>
+    </message>
+    <message>
+        <source>Certificate thumbprint</source>
+        <translation>Empreinte du certificat</translation>
+    </message>
+    <message>
+        <source>Service account</source>
+        <translation>Compte de service</translation>
+    </message>
+    <message>
+        <source>Account</source>
+        <translation>Compte</translation>
+    </message>
+    <message>
+        <source>Sender</source>
+        <translation>Expéditeur</translation>
+    </message>
+    <message>
+        <source>Numbers without country code are in</source>
+        <translation>Numéros sans indicatif : pays</translation>
+    </message>
+    <message>
+        <source>Empty: the data folder of each workstation.</source>
+        <translation>Vide : le dossier de données de chaque poste de travail.</translation>
+    </message>
+    <message>
+        <source>m365 and google: leave empty for smtp.office365.com / smtp.gmail.com.</source>
+        <translation>m365 et google : laissez vide pour smtp.office365.com / smtp.gmail.com.</translation>
+    </message>
+    <message>
+        <source>587 with STARTTLS, 465 with TLS.</source>
+        <translation>587 avec STARTTLS, 465 avec TLS.</translation>
+    </message>
+    <message>
+        <source>Never unencrypted, except to a relay on this computer.</source>
+        <translation>Jamais sans chiffrement, sauf vers un relais sur cet ordinateur.</translation>
+    </message>
+    <message>
+        <source>Only if the mail server needs a login.</source>
+        <translation>Seulement si le serveur de messagerie demande une connexion.</translation>
+    </message>
+    <message>
+        <source>Microsoft 365, Google, Graph: the mailbox that sends the codes.</source>
+        <translation>Microsoft 365, Google, Graph : la boîte aux lettres qui envoie les codes.</translation>
+    </message>
+    <message>
+        <source>The https:// address your gateway gives you.</source>
+        <translation>L&apos;adresse https:// que votre passerelle vous donne.</translation>
+    </message>
+    <message>
+        <source>Entra admin center → Overview → Tenant ID.</source>
+        <translation>Centre d&apos;administration Entra → Overview → Tenant ID.</translation>
+    </message>
+    <message>
+        <source>Entra admin center → App registrations → your app → Application (client) ID.</source>
+        <translation>Centre d&apos;administration Entra → App registrations → votre application → Application (client) ID.</translation>
+    </message>
+    <message>
+        <source>A client secret, or a certificate uploaded to the app registration.</source>
+        <translation>Un secret client, ou un certificat chargé dans l&apos;inscription de l&apos;application.</translation>
+    </message>
+    <message>
+        <source>Entra admin center → App registrations → your app → Certificates &amp; secrets → Thumbprint.</source>
+        <translation>Centre d&apos;administration Entra → App registrations → votre application → Certificates &amp; secrets → Thumbprint.</translation>
+    </message>
+    <message>
+        <source>Taken from the service account&apos;s JSON key (Google Cloud console → IAM &amp; Admin → Service accounts → Keys).</source>
+        <translation>Repris de la clé JSON du compte de service (console Google Cloud → IAM &amp; Admin → Service accounts → Keys).</translation>
+    </message>
+    <message>
+        <source>Twilio: Console → Account Info → Account SID. Vonage: Dashboard → API key.</source>
+        <translation>Twilio : Console → Account Info → Account SID. Vonage : Dashboard → API key.</translation>
+    </message>
+    <message>
+        <source>A number (+32…), a name of up to 11 letters and digits, or (Twilio) a Messaging Service SID (MG…).</source>
+        <translation>Un numéro (+32…), un nom de 11 lettres et chiffres au plus, ou (Twilio) un Messaging Service SID (MG…).</translation>
+    </message>
+    <message>
+        <source>A country code such as BE or NL.</source>
+        <translation>Un code de pays comme BE ou NL.</translation>
+    </message>
+    <message>
+        <source>The mail account&apos;s password.</source>
+        <translation>Le mot de passe du compte de messagerie.</translation>
+    </message>
+    <message>
+        <source>Client secret: Certificates &amp; secrets → the secret&apos;s Value (not its ID). Certificate: its PEM private key.</source>
+        <translation>Secret client : Certificates &amp; secrets → la Value du secret (pas son ID). Certificat : sa clé privée PEM.</translation>
+    </message>
+    <message>
+        <source>The service account&apos;s JSON key file, as downloaded.</source>
+        <translation>Le fichier de clé JSON du compte de service, tel que téléchargé.</translation>
+    </message>
+    <message>
+        <source>The gateway&apos;s bearer token.</source>
+        <translation>Le jeton bearer de la passerelle.</translation>
+    </message>
+    <message>
+        <source>Twilio Console → Account Info → Auth Token.</source>
+        <translation>Twilio Console → Account Info → Auth Token.</translation>
+    </message>
+    <message>
+        <source>Vonage API Dashboard → API secret.</source>
+        <translation>Vonage API Dashboard → API secret.</translation>
+    </message>
+    <message>
+        <source>CM.com portal → your messaging gateway → product token.</source>
+        <translation>Portail CM.com → votre passerelle de messagerie → product token.</translation>
+    </message>
+    <message>
+        <source>Gateway token</source>
+        <translation>Jeton de passerelle</translation>
+    </message>
+    <message>
+        <source>Auth Token</source>
+        <translation>Auth Token</translation>
+    </message>
+    <message>
+        <source>API secret</source>
+        <translation>Secret API</translation>
+    </message>
+    <message>
+        <source>Product token</source>
+        <translation>Jeton produit</translation>
+    </message>
+    <message>
+        <source>Secret</source>
+        <translation>Secret</translation>
+    </message>
+    <message>
+        <source>password</source>
+        <translation>mot de passe</translation>
+    </message>
+    <message>
+        <source>gateway token</source>
+        <translation>jeton de passerelle</translation>
+    </message>
+    <message>
+        <source>service account JSON key</source>
+        <translation>clé JSON du compte de service</translation>
+    </message>
+    <message>
+        <source>product token</source>
+        <translation>jeton produit</translation>
+    </message>
+    <message>
+        <source>client secret</source>
+        <translation>secret client</translation>
+    </message>
+    <message>
+        <source>certificate private key (PEM)</source>
+        <translation>clé privée du certificat (PEM)</translation>
+    </message>
+    <message>
+        <source>secret</source>
+        <translation>secret</translation>
+    </message>
+    <message>
+        <source>Outbox folder (for trying pmdesk out; nothing is sent)</source>
+        <translation>Dossier d&apos;envoi (pour essayer pmdesk ; rien n&apos;est envoyé)</translation>
+    </message>
+    <message>
+        <source>E-mail: mail server (SMTP) with a password</source>
+        <translation>E-mail : serveur de messagerie (SMTP) avec un mot de passe</translation>
+    </message>
+    <message>
+        <source>E-mail: Microsoft 365 (SMTP with OAuth)</source>
+        <translation>E-mail : Microsoft 365 (SMTP avec OAuth)</translation>
+    </message>
+    <message>
+        <source>E-mail: Google Workspace (SMTP with a service account)</source>
+        <translation>E-mail : Google Workspace (SMTP avec un compte de service)</translation>
+    </message>
+    <message>
+        <source>Text message: pmdesk SMS gateway</source>
+        <translation>SMS : passerelle SMS pmdesk</translation>
+    </message>
+    <message>
+        <source>Text message: Twilio</source>
+        <translation>SMS : Twilio</translation>
+    </message>
+    <message>
+        <source>Text message: Vonage</source>
+        <translation>SMS : Vonage</translation>
+    </message>
+    <message>
+        <source>Text message: CM.com</source>
+        <translation>SMS : CM.com</translation>
+    </message>
+    <message>
+        <source>settings</source>
+        <translation>paramètres</translation>
+    </message>
+    <message>
+        <source>getting a token</source>
+        <translation>obtention d&apos;un jeton</translation>
+    </message>
+    <message>
+        <source>connecting</source>
+        <translation>connexion</translation>
+    </message>
+    <message>
+        <source>signing in</source>
+        <translation>authentification</translation>
+    </message>
+    <message>
+        <source>sending</source>
+        <translation>envoi</translation>
+    </message>
+</context>
+<context>
     <name>DeliveryTest</name>
     <message>
         <source>Send test code</source>
-        <translation type="unfinished"></translation>
+        <translation>Envoyer un code de test</translation>
     </message>
     <message>
         <source>Send a test code to</source>
-        <translation type="unfinished"></translation>
+        <translation>Envoyer un code de test à</translation>
     </message>
     <message>
         <source>Uses the saved settings; the code in it is valid nowhere.</source>
-        <translation type="unfinished"></translation>
+        <translation>Utilise les paramètres enregistrés ; le code qu&apos;il contient n&apos;est valable nulle part.</translation>
     </message>
 </context>
 <context>
@@ -448,15 +876,66 @@ Base de données {url} ({source})</translation>
     <name>GroupNameDialog</name>
     <message>
         <source>e.g. Reception desk</source>
-        <translation type="unfinished"></translation>
+        <translation>p. ex. Accueil</translation>
     </message>
     <message>
         <source>Name</source>
-        <translation type="unfinished">Nom</translation>
+        <translation>Nom</translation>
     </message>
     <message>
         <source>Saving…</source>
-        <translation type="unfinished">Enregistrement…</translation>
+        <translation>Enregistrement…</translation>
+    </message>
+</context>
+<context>
+    <name>GroupSelector</name>
+    <message>
+        <source>Usergroup Selector</source>
+        <translation>Choix du groupe d&apos;utilisateurs</translation>
+    </message>
+    <message>
+        <source>Reload the groups and their rights (F5)</source>
+        <translation>Actualiser les groupes et leurs droits (F5)</translation>
+    </message>
+    <message>
+        <source>Reload the groups</source>
+        <translation>Actualiser les groupes</translation>
+    </message>
+    <message>
+        <source>New group</source>
+        <translation>Nouveau groupe</translation>
+    </message>
+    <message>
+        <source>Rename</source>
+        <translation>Renommer</translation>
+    </message>
+    <message>
+        <source>Delete group</source>
+        <translation>Supprimer</translation>
+    </message>
+    <message>
+        <source>Name</source>
+        <translation>Nom</translation>
+    </message>
+    <message>
+        <source>Move the people in this group to another group first.</source>
+        <translation>Déplacez d&apos;abord les personnes de ce groupe vers un autre groupe.</translation>
+    </message>
+    <message>
+        <source>Your user group needs System {right} for this.</source>
+        <translation>Votre groupe d&apos;utilisateurs a besoin pour cela de Système {right}.</translation>
+    </message>
+    <message>
+        <source>Nobody is in this group.</source>
+        <translation>Personne ne fait partie de ce groupe.</translation>
+    </message>
+    <message>
+        <source>1 person is in this group.</source>
+        <translation>1 personne fait partie de ce groupe.</translation>
+    </message>
+    <message>
+        <source>{n} people are in this group.</source>
+        <translation>{n} personnes font partie de ce groupe.</translation>
     </message>
 </context>
 <context>
@@ -735,128 +1214,127 @@ Base de données {url} ({source})</translation>
     <name>LogPage</name>
     <message>
         <source>User (who acted, or whom it concerned)</source>
-        <extracomment>Families of events, as ``AuditService.query(event=...)`` accepts them.</extracomment>
-        <translation type="unfinished"></translation>
+        <translation>Utilisateur (auteur ou personne concernée)</translation>
     </message>
     <message>
         <source>User</source>
-        <translation type="unfinished">Utilisateur</translation>
+        <translation>Utilisateur</translation>
     </message>
     <message>
         <source>IP or its start</source>
-        <translation type="unfinished"></translation>
+        <translation>IP ou son début</translation>
     </message>
     <message>
         <source>IP address</source>
-        <translation type="unfinished"></translation>
+        <translation>Adresse IP</translation>
     </message>
     <message>
         <source>An IP address (192.0.2.10), or how it starts (192.0.2.) for a whole block</source>
-        <translation type="unfinished"></translation>
+        <translation>Une adresse IP (192.0.2.10), ou son début (192.0.2.) pour tout un bloc</translation>
     </message>
     <message>
         <source>Event</source>
-        <translation type="unfinished"></translation>
+        <translation>Événement</translation>
     </message>
     <message>
         <source>All events</source>
-        <translation type="unfinished"></translation>
+        <translation>Tous les événements</translation>
     </message>
     <message>
         <source>Period</source>
-        <translation type="unfinished"></translation>
+        <translation>Période</translation>
     </message>
     <message>
         <source>From</source>
-        <translation type="unfinished"></translation>
+        <translation>Du</translation>
     </message>
     <message>
         <source>To</source>
-        <translation type="unfinished"></translation>
+        <translation>Au</translation>
     </message>
     <message>
         <source>and</source>
-        <translation type="unfinished"></translation>
+        <translation>et</translation>
     </message>
     <message>
         <source>Reload (F5)</source>
-        <translation type="unfinished">Actualiser (F5)</translation>
+        <translation>Actualiser (F5)</translation>
     </message>
     <message>
         <source>Reload the log</source>
-        <translation type="unfinished"></translation>
+        <translation>Actualiser le journal</translation>
     </message>
     <message>
         <source>Export to CSV…</source>
-        <translation type="unfinished"></translation>
+        <translation>Exporter en CSV…</translation>
     </message>
     <message>
         <source>Log events</source>
-        <translation type="unfinished"></translation>
+        <translation>Événements du journal</translation>
     </message>
     <message>
         <source>Trace this address…</source>
-        <translation type="unfinished"></translation>
+        <translation>Tracer cette adresse…</translation>
     </message>
     <message>
         <source>Everyone who has the chosen event&apos;s address trusted, and every event there</source>
-        <translation type="unfinished"></translation>
+        <translation>Toutes les personnes qui font confiance à l&apos;adresse de l&apos;événement choisi, et chaque événement à cette adresse</translation>
     </message>
     <message>
         <source>The export did not work</source>
-        <translation type="unfinished"></translation>
+        <translation>L&apos;exportation a échoué</translation>
     </message>
     <message>
         <source>The log could not be loaded</source>
-        <translation type="unfinished"></translation>
+        <translation>Le journal n&apos;a pas pu être chargé</translation>
     </message>
     <message>
         <source>No events match these filters.</source>
-        <translation type="unfinished"></translation>
+        <translation>Aucun événement ne correspond à ces filtres.</translation>
     </message>
     <message>
         <source>1 event</source>
-        <translation type="unfinished"></translation>
+        <translation>1 événement</translation>
     </message>
     <message>
         <source>{n} events</source>
-        <translation type="unfinished"></translation>
+        <translation>{n} événements</translation>
     </message>
     <message>
         <source>Newest {n} events shown; scroll down for older ones.</source>
-        <translation type="unfinished"></translation>
+        <translation>Les {n} événements les plus récents sont affichés ; faites défiler vers le bas pour les plus anciens.</translation>
     </message>
     <message>
         <source>Exporting…</source>
-        <translation type="unfinished"></translation>
+        <translation>Exportation…</translation>
     </message>
     <message>
         <source>Loading…</source>
-        <translation type="unfinished">Chargement…</translation>
+        <translation>Chargement…</translation>
     </message>
     <message>
         <source>Export the log to CSV</source>
-        <translation type="unfinished"></translation>
+        <translation>Exporter le journal en CSV</translation>
     </message>
     <message>
         <source>CSV files (*.csv)</source>
-        <translation type="unfinished"></translation>
+        <translation>Fichiers CSV (*.csv)</translation>
     </message>
     <message>
         <source>All files (*)</source>
-        <translation type="unfinished"></translation>
+        <translation>Tous les fichiers (*)</translation>
     </message>
     <message>
         <source>1 event exported to {path}.</source>
-        <translation type="unfinished"></translation>
+        <translation>1 événement exporté vers {path}.</translation>
     </message>
     <message>
         <source>{n} events exported to {path}.</source>
-        <translation type="unfinished"></translation>
+        <translation>{n} événements exportés vers {path}.</translation>
     </message>
     <message>
         <source>The file could not be written: {reason}</source>
-        <translation type="unfinished"></translation>
+        <translation>Le fichier n&apos;a pas pu être écrit : {reason}</translation>
     </message>
 </context>
 <context>
@@ -1009,48 +1487,140 @@ Base de données {url} ({source})</translation>
 <context>
     <name>MailSettingsBox</name>
     <message>
+        <source>Failed at: {step} ({code}). {problem}</source>
+        <translation>Échec à l&apos;étape : {step} ({code}). {problem}</translation>
+    </message>
+    <message>
         <source>The test code could not be sent</source>
-        <translation type="unfinished">Le code de test n&apos;a pas pu être envoyé</translation>
+        <translation>Le code de test n&apos;a pas pu être envoyé</translation>
     </message>
     <message>
         <source>Code delivery</source>
-        <translation type="unfinished">Envoi des codes</translation>
+        <translation>Envoi des codes</translation>
     </message>
     <message>
         <source>Send codes by</source>
-        <translation type="unfinished"></translation>
+        <translation>Envoyer les codes par</translation>
     </message>
     <message>
         <source>Save delivery settings</source>
-        <translation type="unfinished"></translation>
+        <translation>Enregistrer l&apos;envoi</translation>
     </message>
     <message>
         <source>mobile number</source>
-        <translation type="unfinished"></translation>
+        <translation>numéro de GSM</translation>
     </message>
     <message>
         <source>e-mail address</source>
-        <translation type="unfinished"></translation>
+        <translation>adresse e-mail</translation>
     </message>
     <message>
         <source>Save the settings first: the test uses the saved ones.</source>
-        <translation type="unfinished"></translation>
+        <translation>Enregistrez d&apos;abord les paramètres : le test utilise ceux qui sont enregistrés.</translation>
     </message>
     <message>
         <source>Each code is written as an .eml file to {folder}; nothing leaves this computer. For trying pmdesk out, not for real use.</source>
-        <translation type="unfinished"></translation>
+        <translation>Chaque code est écrit sous forme de fichier .eml dans {folder} ; rien ne quitte cet ordinateur. Pour essayer pmdesk, pas pour un usage réel.</translation>
     </message>
     <message>
         <source>the default outbox</source>
-        <translation type="unfinished"></translation>
+        <translation>le dossier d&apos;envoi par défaut</translation>
     </message>
     <message>
         <source>Not saved: correct the fields marked in red.</source>
-        <translation type="unfinished">Non enregistré : corrigez les champs marqués en rouge.</translation>
+        <translation>Non enregistré : corrigez les champs marqués en rouge.</translation>
     </message>
     <message>
         <source>The file could not be read: {problem}</source>
-        <translation type="unfinished"></translation>
+        <translation>Le fichier n&apos;a pas pu être lu : {problem}</translation>
+    </message>
+    <message>
+        <source>Outbox folder</source>
+        <translation>Dossier d&apos;envoi</translation>
+    </message>
+    <message>
+        <source>E-mail: SMTP server</source>
+        <translation>E-mail : serveur SMTP</translation>
+    </message>
+    <message>
+        <source>E-mail: Microsoft 365</source>
+        <translation>E-mail : Microsoft 365</translation>
+    </message>
+    <message>
+        <source>E-mail: Google Workspace</source>
+        <translation>E-mail : Google Workspace</translation>
+    </message>
+    <message>
+        <source>E-mail: Microsoft Graph</source>
+        <translation>E-mail : Microsoft Graph</translation>
+    </message>
+    <message>
+        <source>SMS: pmdesk gateway</source>
+        <translation>SMS : passerelle pmdesk</translation>
+    </message>
+    <message>
+        <source>SMS: Twilio</source>
+        <translation>SMS : Twilio</translation>
+    </message>
+    <message>
+        <source>SMS: Vonage</source>
+        <translation>SMS : Vonage</translation>
+    </message>
+    <message>
+        <source>SMS: CM.com</source>
+        <translation>SMS : CM.com</translation>
+    </message>
+    <message>
+        <source>Paste the certificate&apos;s PEM private key, from -----BEGIN PRIVATE KEY----- to -----END PRIVATE KEY-----.</source>
+        <translation>Collez la clé privée PEM du certificat, de -----BEGIN PRIVATE KEY----- à -----END PRIVATE KEY-----.</translation>
+    </message>
+    <message>
+        <source>stored in the keyring; type to replace</source>
+        <translation>conservé dans le trousseau ; tapez pour le remplacer</translation>
+    </message>
+    <message>
+        <source>not stored on this computer yet</source>
+        <translation>pas encore conservé sur cet ordinateur</translation>
+    </message>
+    <message>
+        <source>The keyring could not be read: {problem}</source>
+        <translation>Le trousseau n&apos;a pas pu être lu : {problem}</translation>
+    </message>
+    <message>
+        <source>No user name: the server is used without a login.</source>
+        <translation>Pas d&apos;identifiant : le serveur est utilisé sans connexion.</translation>
+    </message>
+    <message>
+        <source>The {what} is kept in this computer&apos;s keyring, never in the database: every workstation that sends codes needs it once.</source>
+        <translation>Le secret ({what}) est conservé dans le trousseau de cet ordinateur, jamais dans la base de données : chaque poste de travail qui envoie des codes en a besoin une fois.</translation>
+    </message>
+    <message>
+        <source>it is too large to be a key</source>
+        <translation>il est trop volumineux pour être une clé</translation>
+    </message>
+    <message>
+        <source>it is not a text file (a JSON key or a PEM key)</source>
+        <translation>ce n&apos;est pas un fichier texte (une clé JSON ou PEM)</translation>
+    </message>
+    <message>
+        <source>JSON key</source>
+        <translation>Clé JSON</translation>
+    </message>
+    <message>
+        <source>Private key</source>
+        <translation>Clé privée</translation>
+    </message>
+    <message>
+        <source>JSON key (*.json)</source>
+        <translation>Clé JSON (*.json)</translation>
+    </message>
+    <message>
+        <source>PEM key (*.pem *.key)</source>
+        <translation>Clé PEM (*.pem *.key)</translation>
+    </message>
+    <message>
+        <source>All files (*)</source>
+        <translation>Tous les fichiers (*)</translation>
     </message>
 </context>
 <context>
@@ -1279,106 +1849,158 @@ Base de données {url} ({source})</translation>
     <name>PermissionGridView</name>
     <message>
         <source>{module}: {action}</source>
-        <translation type="unfinished"></translation>
+        <translation>{module} : {action}</translation>
     </message>
     <message>
         <source>{action} on {module}</source>
-        <translation type="unfinished"></translation>
+        <translation>{action} pour {module}</translation>
     </message>
     <message>
         <source>Changed, not saved yet</source>
-        <translation type="unfinished"></translation>
+        <translation>Modifié, pas encore enregistré</translation>
     </message>
 </context>
 <context>
     <name>PermissionsPage</name>
     <message>
         <source>Save Permissions</source>
-        <translation type="unfinished"></translation>
+        <translation>Enregistrer</translation>
     </message>
     <message>
         <source>Undo changes</source>
-        <translation type="unfinished"></translation>
+        <translation>Annuler l&apos;action</translation>
     </message>
     <message>
         <source>Read shows a screen, Edit allows changing it, Delete allows removing records in it; Edit and Delete include Read. People get their group&apos;s new rights the next time they sign in.</source>
-        <translation type="unfinished"></translation>
+        <translation>Consulter affiche un écran, Modifier permet de le modifier, Supprimer permet d&apos;y supprimer des enregistrements ; Modifier et Supprimer incluent Consulter. Les personnes reçoivent les nouveaux droits de leur groupe à leur prochaine connexion.</translation>
     </message>
     <message>
         <source>Permissions</source>
-        <translation type="unfinished">Autorisations</translation>
+        <translation>Autorisations</translation>
     </message>
     <message>
-        <source>Not saved. </source>
-        <translation type="unfinished"></translation>
+        <source>Reload shows the permissions as they are now saved; your ticks are discarded. Keep my changes leaves them here, unsaved.</source>
+        <translation>Recharger affiche les autorisations telles qu&apos;elles sont enregistrées maintenant ; vos coches sont abandonnées. Garder mes modifications les laisse ici, non enregistrées.</translation>
+    </message>
+    <message>
+        <source>Loading…</source>
+        <translation>Chargement…</translation>
+    </message>
+    <message>
+        <source>The group was not deleted</source>
+        <translation>Le groupe n&apos;a pas été supprimé</translation>
+    </message>
+    <message>
+        <source>The groups could not be loaded</source>
+        <translation>Les groupes n&apos;ont pas pu être chargés</translation>
+    </message>
+    <message>
+        <source>The permissions could not be loaded</source>
+        <translation>Les autorisations n&apos;ont pas pu être chargées</translation>
+    </message>
+    <message>
+        <source>Saving…</source>
+        <translation>Enregistrement…</translation>
+    </message>
+    <message>
+        <source>The permissions were not saved</source>
+        <translation>Les autorisations n&apos;ont pas été enregistrées</translation>
+    </message>
+    <message>
+        <source>Checking…</source>
+        <translation>Vérification…</translation>
+    </message>
+    <message>
+        <source>Deleting…</source>
+        <translation>Suppression…</translation>
+    </message>
+    <message>
+        <source>Not saved. {reason}</source>
+        <translation>Non enregistré. {reason}</translation>
     </message>
     <message>
         <source>Groups or permissions were changed on another workstation. Your ticks here are not saved yet.</source>
-        <translation type="unfinished"></translation>
+        <translation>Des groupes ou des autorisations ont été modifiés sur un autre poste de travail. Vos coches ici ne sont pas encore enregistrées.</translation>
     </message>
     <message>
         <source>1 module changed, not saved yet.</source>
-        <translation type="unfinished"></translation>
+        <translation>1 module modifié, pas encore enregistré.</translation>
     </message>
     <message>
         <source>{n} modules changed, not saved yet.</source>
-        <translation type="unfinished"></translation>
+        <translation>{n} modules modifiés, pas encore enregistrés.</translation>
     </message>
     <message>
         <source>Permissions of {group}</source>
-        <translation type="unfinished"></translation>
+        <translation>Autorisations de {group}</translation>
     </message>
     <message>
         <source>Permissions of {group} saved.</source>
-        <translation type="unfinished"></translation>
+        <translation>Autorisations de {group} enregistrées.</translation>
     </message>
     <message>
         <source>Group {group} created, without any right yet: tick what it may do, then Save Permissions.</source>
-        <translation type="unfinished"></translation>
+        <translation>Groupe {group} créé, encore sans aucun droit : cochez ce qu&apos;il peut faire, puis cliquez sur Enregistrer.</translation>
     </message>
     <message>
         <source>New user group</source>
-        <translation type="unfinished"></translation>
+        <translation>Nouveau groupe d&apos;utilisateurs</translation>
     </message>
     <message>
         <source>Create</source>
-        <translation type="unfinished"></translation>
+        <translation>Créer</translation>
     </message>
     <message>
         <source>Group renamed to {group}.</source>
-        <translation type="unfinished"></translation>
+        <translation>Groupe renommé en {group}.</translation>
     </message>
     <message>
         <source>Rename user group</source>
-        <translation type="unfinished"></translation>
+        <translation>Renommer le groupe d&apos;utilisateurs</translation>
     </message>
     <message>
         <source>Rename</source>
-        <translation type="unfinished"></translation>
+        <translation>Renommer</translation>
     </message>
     <message>
         <source>Group {group} deleted.</source>
-        <translation type="unfinished"></translation>
+        <translation>Groupe {group} supprimé.</translation>
     </message>
     <message>
         <source>Delete user group</source>
-        <translation type="unfinished"></translation>
+        <translation>Supprimer le groupe d&apos;utilisateurs</translation>
     </message>
     <message>
         <source>Delete the group {group}?</source>
-        <translation type="unfinished"></translation>
+        <translation>Supprimer le groupe {group} ?</translation>
     </message>
     <message>
         <source>Delete group</source>
-        <translation type="unfinished"></translation>
+        <translation>Supprimer le groupe</translation>
     </message>
     <message>
         <source>Its permissions are removed with it. This cannot be undone.</source>
-        <translation type="unfinished"></translation>
+        <translation>Ses autorisations sont supprimées avec lui. Cette action est irréversible.</translation>
     </message>
     <message>
         <source>Discard your changes to the permissions of {group}?</source>
-        <translation type="unfinished"></translation>
+        <translation>Abandonner vos modifications des autorisations de {group} ?</translation>
+    </message>
+    <message>
+        <source>That did not work</source>
+        <translation>Cela n&apos;a pas fonctionné</translation>
+    </message>
+    <message>
+        <source>Read</source>
+        <translation>Consulter</translation>
+    </message>
+    <message>
+        <source>Edit</source>
+        <translation>Modifier</translation>
+    </message>
+    <message>
+        <source>Delete</source>
+        <translation>Supprimer</translation>
     </message>
 </context>
 <context>
@@ -2137,87 +2759,87 @@ Base de données {url} ({source})</translation>
     <name>TraceDialog</name>
     <message>
         <source>Trace {address}</source>
-        <translation type="unfinished"></translation>
+        <translation>Traçage {address}</translation>
     </message>
     <message>
         <source>Trusted for</source>
-        <translation type="unfinished"></translation>
+        <translation>De confiance pour</translation>
     </message>
     <message>
         <source>Who has this address trusted</source>
-        <translation type="unfinished"></translation>
+        <translation>Qui fait confiance à cette adresse</translation>
     </message>
     <message>
         <source>User</source>
-        <translation type="unfinished">Utilisateur</translation>
+        <translation>Utilisateur</translation>
     </message>
     <message>
         <source>Name</source>
-        <translation type="unfinished">Nom</translation>
+        <translation>Nom</translation>
     </message>
     <message>
         <source>Creation Date</source>
-        <translation type="unfinished"></translation>
+        <translation>Date de création</translation>
     </message>
     <message>
         <source>Expires</source>
-        <translation type="unfinished"></translation>
+        <translation>Expire le</translation>
     </message>
     <message>
         <source>Events at this address</source>
-        <translation type="unfinished"></translation>
+        <translation>Événements à cette adresse</translation>
     </message>
     <message>
         <source>Time</source>
-        <translation type="unfinished"></translation>
+        <translation>Heure</translation>
     </message>
     <message>
         <source>Actor</source>
-        <translation type="unfinished"></translation>
+        <translation>Auteur</translation>
     </message>
     <message>
         <source>Event</source>
-        <translation type="unfinished"></translation>
+        <translation>Événement</translation>
     </message>
     <message>
         <source>Subject</source>
-        <translation type="unfinished"></translation>
+        <translation>Objet</translation>
     </message>
     <message>
         <source>Workstation</source>
-        <translation type="unfinished">Poste de travail</translation>
+        <translation>Poste de travail</translation>
     </message>
     <message>
         <source>The trace could not be read</source>
-        <translation type="unfinished"></translation>
+        <translation>Le traçage n&apos;a pas pu être lu</translation>
     </message>
     <message>
         <source>Reading…</source>
-        <translation type="unfinished"></translation>
+        <translation>Lecture…</translation>
     </message>
     <message>
         <source>Trusted for nobody</source>
-        <translation type="unfinished"></translation>
+        <translation>De confiance pour personne</translation>
     </message>
     <message>
         <source>Trusted for 1 person</source>
-        <translation type="unfinished"></translation>
+        <translation>De confiance pour 1 personne</translation>
     </message>
     <message>
         <source>Trusted for {n} people</source>
-        <translation type="unfinished"></translation>
+        <translation>De confiance pour {n} personnes</translation>
     </message>
     <message>
         <source>No events at this address</source>
-        <translation type="unfinished"></translation>
+        <translation>Aucun événement à cette adresse</translation>
     </message>
     <message>
         <source>Events at this address ({n}, newest first)</source>
-        <translation type="unfinished"></translation>
+        <translation>Événements à cette adresse ({n}, les plus récents d&apos;abord)</translation>
     </message>
     <message>
         <source>Seen there: {people}</source>
-        <translation type="unfinished"></translation>
+        <translation>Vus à cette adresse : {people}</translation>
     </message>
 </context>
 <context>
@@ -3552,17 +4174,6 @@ une connexion depuis cette adresse ne demande plus de code de sécurité.</trans
     <message>
         <source>There is no office network named &apos;{name}&apos;.</source>
         <translation>Il n&apos;y a pas de réseau du bureau nommé « {name} ».</translation>
-    </message>
-</context>
-<context>
-    <name>parent</name>
-    <message>
-        <source>Usergroup Selector</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>That did not work</source>
-        <translation type="unfinished">Cela n&apos;a pas fonctionné</translation>
     </message>
 </context>
 <context>

@@ -2,178 +2,6 @@
 <!DOCTYPE TS>
 <TS version="2.1" language="nl_BE" sourcelanguage="en_GB">
 <context>
-    <name></name>
-    <message>
-        <source>Deleting…</source>
-        <translation type="unfinished">Verwijderen…</translation>
-    </message>
-    <message>
-        <source>Loading…</source>
-        <translation type="unfinished">Laden…</translation>
-    </message>
-    <message>
-        <source>Saving…</source>
-        <translation type="unfinished">Opslaan…</translation>
-    </message>
-    <message>
-        <source>Empty: {host}.</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>Numbers stored without a country code are read as this country&apos;s: BE, NL, …</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>Browse…</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>From file…</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>filled in from the JSON key</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>STARTTLS (port 587)</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>TLS from the start (port 465)</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>None (local relay only)</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>Client secret</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>Certificate</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>Paste the certificate&apos;s PEM private key, from -----BEGIN PRIVATE KEY----- to -----END PRIVATE KEY-----.</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>stored in the keyring; type to replace</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>not stored on this computer yet</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>The keyring could not be read: {problem}</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>No user name: the server is used without a login.</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>The {what} is kept in this computer&apos;s keyring, never in the database: every workstation that sends codes needs it once.</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>it is too large to be a key</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>it is not a text file (a JSON key or a PEM key)</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>Outbox folder</source>
-        <translation type="unfinished">Outboxmap</translation>
-    </message>
-    <message>
-        <source>JSON key</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>Private key</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>JSON key (*.json)</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>PEM key (*.pem *.key)</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>All files (*)</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>Reload the groups and their rights (F5)</source>
-        <extracomment>The name dialog (New group, Rename) while it is open.</extracomment>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>Reload the groups</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>New group</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>Rename</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>Delete group</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>Name</source>
-        <translation type="unfinished">Naam</translation>
-    </message>
-    <message>
-        <source>Nobody is in this group.</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>1 person is in this group.</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>{n} people are in this group.</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>Checking…</source>
-        <translation type="unfinished">Controleren…</translation>
-    </message>
-    <message>
-        <source>The groups could not be loaded</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>The permissions could not be loaded</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>The permissions were not saved</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>Reload shows the permissions as they are now saved; your ticks are discarded. Keep my changes leaves them here, unsaved.</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>The group was not deleted</source>
-        <translation type="unfinished"></translation>
-    </message>
-</context>
-<context>
     <name>AddressDialog</name>
     <message>
         <source>Address</source>
@@ -182,6 +10,251 @@
     <message>
         <source>Address (view only)</source>
         <translation>Adres (alleen bekijken)</translation>
+    </message>
+</context>
+<context>
+    <name>AuditLog</name>
+    <message>
+        <source>All logins</source>
+        <extracomment>Families of events, as ``AuditService.query(event=...)`` accepts them.</extracomment>
+        <translation>Alle aanmeldingen</translation>
+    </message>
+    <message>
+        <source>All security codes</source>
+        <translation>Alle beveiligingscodes</translation>
+    </message>
+    <message>
+        <source>All trusted IP changes</source>
+        <translation>Alle wijzigingen aan vertrouwde IP-adressen</translation>
+    </message>
+    <message>
+        <source>All account locks</source>
+        <translation>Alle blokkeringen</translation>
+    </message>
+    <message>
+        <source>Two-step on and off</source>
+        <translation>Twee stappen aan en uit</translation>
+    </message>
+    <message>
+        <source>All personnel changes</source>
+        <translation>Alle personeelswijzigingen</translation>
+    </message>
+    <message>
+        <source>All group changes</source>
+        <translation>Alle groepswijzigingen</translation>
+    </message>
+    <message>
+        <source>All sessions</source>
+        <translation>Alle sessies</translation>
+    </message>
+    <message>
+        <source>Break-glass recoveries</source>
+        <translation>Noodherstellingen</translation>
+    </message>
+    <message>
+        <source>Any time</source>
+        <translation>Altijd</translation>
+    </message>
+    <message>
+        <source>Today</source>
+        <translation>Vandaag</translation>
+    </message>
+    <message>
+        <source>Last 7 days</source>
+        <translation>Laatste 7 dagen</translation>
+    </message>
+    <message>
+        <source>Last 30 days</source>
+        <translation>Laatste 30 dagen</translation>
+    </message>
+    <message>
+        <source>Between…</source>
+        <translation>Tussen…</translation>
+    </message>
+    <message>
+        <source>Time</source>
+        <extracomment>The core&apos;s column titles (``audit.CSV_COLUMNS``) and event names (``audit.EVENT_NAMES``), marked for translation in the Log&apos;s context; ``log_text`` translates them when shown. The stored rows keep their event codes and English details.</extracomment>
+        <translation>Tijdstip</translation>
+    </message>
+    <message>
+        <source>Actor</source>
+        <translation>Uitvoerder</translation>
+    </message>
+    <message>
+        <source>Event</source>
+        <translation>Gebeurtenis</translation>
+    </message>
+    <message>
+        <source>Subject</source>
+        <translation>Betreft</translation>
+    </message>
+    <message>
+        <source>Address</source>
+        <translation>Adres</translation>
+    </message>
+    <message>
+        <source>Workstation</source>
+        <translation>Werkpost</translation>
+    </message>
+    <message>
+        <source>Detail</source>
+        <translation>Detail</translation>
+    </message>
+    <message>
+        <source>Time (UTC)</source>
+        <translation>Tijdstip (UTC)</translation>
+    </message>
+    <message>
+        <source>Login succeeded</source>
+        <translation>Aanmelding gelukt</translation>
+    </message>
+    <message>
+        <source>Login refused</source>
+        <translation>Aanmelding geweigerd</translation>
+    </message>
+    <message>
+        <source>Security code asked</source>
+        <translation>Beveiligingscode gevraagd</translation>
+    </message>
+    <message>
+        <source>Code sent</source>
+        <translation>Code verzonden</translation>
+    </message>
+    <message>
+        <source>Code not delivered</source>
+        <translation>Code niet afgeleverd</translation>
+    </message>
+    <message>
+        <source>Wrong code</source>
+        <translation>Foute code</translation>
+    </message>
+    <message>
+        <source>Code voided</source>
+        <translation>Code ongeldig gemaakt</translation>
+    </message>
+    <message>
+        <source>Account locked</source>
+        <translation>Account geblokkeerd</translation>
+    </message>
+    <message>
+        <source>Account unlocked</source>
+        <translation>Account gedeblokkeerd</translation>
+    </message>
+    <message>
+        <source>IP trusted</source>
+        <translation>IP vertrouwd</translation>
+    </message>
+    <message>
+        <source>IP removed</source>
+        <translation>IP verwijderd</translation>
+    </message>
+    <message>
+        <source>IP restored</source>
+        <translation>IP hersteld</translation>
+    </message>
+    <message>
+        <source>IP expired</source>
+        <translation>IP verlopen</translation>
+    </message>
+    <message>
+        <source>IP not trusted</source>
+        <translation>IP niet vertrouwd</translation>
+    </message>
+    <message>
+        <source>Office network added</source>
+        <translation>Kantoornetwerk toegevoegd</translation>
+    </message>
+    <message>
+        <source>Office network removed</source>
+        <translation>Kantoornetwerk verwijderd</translation>
+    </message>
+    <message>
+        <source>Helpdesk code issued</source>
+        <translation>Helpdeskcode uitgegeven</translation>
+    </message>
+    <message>
+        <source>Helpdesk code cancelled</source>
+        <translation>Helpdeskcode ingetrokken</translation>
+    </message>
+    <message>
+        <source>Two-step turned on</source>
+        <translation>Twee stappen aangezet</translation>
+    </message>
+    <message>
+        <source>Two-step turned off</source>
+        <translation>Twee stappen uitgezet</translation>
+    </message>
+    <message>
+        <source>Setting changed</source>
+        <translation>Instelling gewijzigd</translation>
+    </message>
+    <message>
+        <source>Permissions changed</source>
+        <translation>Machtigingen gewijzigd</translation>
+    </message>
+    <message>
+        <source>Group created</source>
+        <translation>Groep aangemaakt</translation>
+    </message>
+    <message>
+        <source>Group renamed</source>
+        <translation>Groep hernoemd</translation>
+    </message>
+    <message>
+        <source>Group deleted</source>
+        <translation>Groep verwijderd</translation>
+    </message>
+    <message>
+        <source>Person created</source>
+        <translation>Persoon aangemaakt</translation>
+    </message>
+    <message>
+        <source>Person changed</source>
+        <translation>Persoon gewijzigd</translation>
+    </message>
+    <message>
+        <source>Person deleted</source>
+        <translation>Persoon verwijderd</translation>
+    </message>
+    <message>
+        <source>Password changed</source>
+        <translation>Wachtwoord gewijzigd</translation>
+    </message>
+    <message>
+        <source>Test code sent</source>
+        <translation>Testcode verzonden</translation>
+    </message>
+    <message>
+        <source>Trust alert sent</source>
+        <translation>Vertrouwensmelding verzonden</translation>
+    </message>
+    <message>
+        <source>Trust alert not sent</source>
+        <translation>Vertrouwensmelding niet verzonden</translation>
+    </message>
+    <message>
+        <source>Signed out</source>
+        <translation>Afgemeld</translation>
+    </message>
+    <message>
+        <source>Session started</source>
+        <translation>Sessie gestart</translation>
+    </message>
+    <message>
+        <source>Session ended</source>
+        <translation>Sessie beëindigd</translation>
+    </message>
+    <message>
+        <source>Session refused</source>
+        <translation>Sessie geweigerd</translation>
+    </message>
+    <message>
+        <source>Break-glass recovery</source>
+        <translation>Noodherstel</translation>
+    </message>
+    <message>
+        <source>Local time of this workstation (UTC in each cell&apos;s tooltip)</source>
+        <translation>Lokale tijd van deze werkpost (UTC in de tooltip van elke cel)</translation>
     </message>
 </context>
 <context>
@@ -335,18 +408,373 @@ Databank {url} ({source})</translation>
     </message>
 </context>
 <context>
+    <name>DeliveryFields</name>
+    <message>
+        <source>Phone region</source>
+        <translation>Landcode gsm</translation>
+    </message>
+    <message>
+        <source>Thumbprint</source>
+        <translation>Vingerafdruk</translation>
+    </message>
+    <message>
+        <source>Password</source>
+        <translation>Wachtwoord</translation>
+    </message>
+    <message>
+        <source>Private key (PEM)</source>
+        <translation>Privésleutel (PEM)</translation>
+    </message>
+    <message>
+        <source>JSON key</source>
+        <translation>JSON-sleutel</translation>
+    </message>
+    <message>
+        <source>Account SID</source>
+        <translation>Account SID</translation>
+    </message>
+    <message>
+        <source>API key</source>
+        <translation>API-sleutel</translation>
+    </message>
+    <message>
+        <source>The mailbox that sends the codes.</source>
+        <translation>De mailbox die de codes verstuurt.</translation>
+    </message>
+    <message>
+        <source>A number (+32…) or a name of up to 11 letters and digits.</source>
+        <translation>Een nummer (+32…) of een naam van hoogstens 11 letters en cijfers.</translation>
+    </message>
+    <message>
+        <source>The name of your mail server, such as smtp.example.com.</source>
+        <translation>De naam van uw mailserver, zoals smtp.example.com.</translation>
+    </message>
+    <message>
+        <source>The address the codes come from.</source>
+        <translation>Het adres waarvan de codes komen.</translation>
+    </message>
+    <message>
+        <source>Twilio Console → Account Info → Account SID.</source>
+        <translation>Twilio Console → Account Info → Account SID.</translation>
+    </message>
+    <message>
+        <source>Vonage API Dashboard → API key.</source>
+        <translation>Vonage API Dashboard → API key.</translation>
+    </message>
+    <message>
+        <source>Certificates &amp; secrets → the secret&apos;s Value (not its ID).</source>
+        <translation>Certificates &amp; secrets → de Value van het geheim (niet zijn ID).</translation>
+    </message>
+    <message>
+        <source>The certificate&apos;s PEM private key: paste it, or choose its .pem file.</source>
+        <translation>De PEM-privésleutel van het certificaat: plak hem of kies het .pem-bestand.</translation>
+    </message>
+    <message>
+        <source>The service account&apos;s JSON key file, as downloaded: paste it or choose the file.</source>
+        <translation>Het JSON-sleutelbestand van het serviceaccount, zoals gedownload: plak het of kies het bestand.</translation>
+    </message>
+    <message>
+        <source>Empty: {host}.</source>
+        <translation>Leeg: {host}.</translation>
+    </message>
+    <message>
+        <source>Numbers stored without a country code are read as this country&apos;s: BE, NL, …</source>
+        <translation>Nummers zonder landcode worden gelezen als nummers van dit land: BE, NL, …</translation>
+    </message>
+    <message>
+        <source>Browse…</source>
+        <translation>Bladeren…</translation>
+    </message>
+    <message>
+        <source>From file…</source>
+        <translation>Uit bestand…</translation>
+    </message>
+    <message>
+        <source>filled in from the JSON key</source>
+        <translation>ingevuld uit de JSON-sleutel</translation>
+    </message>
+    <message>
+        <source>STARTTLS (port 587)</source>
+        <translation>STARTTLS (poort 587)</translation>
+    </message>
+    <message>
+        <source>TLS from the start (port 465)</source>
+        <translation>TLS vanaf het begin (poort 465)</translation>
+    </message>
+    <message>
+        <source>None (local relay only)</source>
+        <translation>Geen (enkel lokale relay)</translation>
+    </message>
+    <message>
+        <source>Client secret</source>
+        <translation>Clientgeheim</translation>
+    </message>
+    <message>
+        <source>Certificate</source>
+        <translation>Certificaat</translation>
+    </message>
+    <message>
+        <source>Outbox folder</source>
+        <translation>Map Postvak UIT</translation>
+    </message>
+    <message>
+        <source>Mail server</source>
+        <translation>Mailserver</translation>
+    </message>
+    <message>
+        <source>Port</source>
+        <translation>Poort</translation>
+    </message>
+    <message>
+        <source>Security</source>
+        <translation>Beveiliging</translation>
+    </message>
+    <message>
+        <source>User name</source>
+        <translation>Gebruikersnaam</translation>
+    </message>
+    <message>
+        <source>From address</source>
+        <translation>Afzenderadres</translation>
+    </message>
+    <message>
+        <source>Gateway URL</source>
+        <translation>Gateway-URL</translation>
+    </message>
+    <message>
+        <source>Directory (tenant) ID</source>
+        <translation>Directory (tenant) ID</translation>
+    </message>
+    <message>
+        <source>Application (client) ID</source>
+        <translation>Application (client) ID</translation>
+    </message>
+    <message>
+        <source>Sign in with</source>
+        <translation>Aanmelden met</translation>
+    </message>
+    <message>
+        <source>Certificate thumbprint</source>
+        <translation>Vingerafdruk certificaat</translation>
+    </message>
+    <message>
+        <source>Service account</source>
+        <translation>Serviceaccount</translation>
+    </message>
+    <message>
+        <source>Account</source>
+        <translation>Account</translation>
+    </message>
+    <message>
+        <source>Sender</source>
+        <translation>Afzender</translation>
+    </message>
+    <message>
+        <source>Numbers without country code are in</source>
+        <translation>Nummers zonder landcode zijn uit</translation>
+    </message>
+    <message>
+        <source>Empty: the data folder of each workstation.</source>
+        <translation>Leeg: de gegevensmap van elke werkpost.</translation>
+    </message>
+    <message>
+        <source>m365 and google: leave empty for smtp.office365.com / smtp.gmail.com.</source>
+        <translation>m365 en google: leeg laten voor smtp.office365.com / smtp.gmail.com.</translation>
+    </message>
+    <message>
+        <source>587 with STARTTLS, 465 with TLS.</source>
+        <translation>587 met STARTTLS, 465 met TLS.</translation>
+    </message>
+    <message>
+        <source>Never unencrypted, except to a relay on this computer.</source>
+        <translation>Nooit onversleuteld, behalve naar een relay op deze computer.</translation>
+    </message>
+    <message>
+        <source>Only if the mail server needs a login.</source>
+        <translation>Alleen als de mailserver een aanmelding vraagt.</translation>
+    </message>
+    <message>
+        <source>Microsoft 365, Google, Graph: the mailbox that sends the codes.</source>
+        <translation>Microsoft 365, Google, Graph: de mailbox die de codes verstuurt.</translation>
+    </message>
+    <message>
+        <source>The https:// address your gateway gives you.</source>
+        <translation>Het https://-adres dat uw gateway u geeft.</translation>
+    </message>
+    <message>
+        <source>Entra admin center → Overview → Tenant ID.</source>
+        <translation>Entra admin center → Overview → Tenant ID.</translation>
+    </message>
+    <message>
+        <source>Entra admin center → App registrations → your app → Application (client) ID.</source>
+        <translation>Entra admin center → App registrations → uw app → Application (client) ID.</translation>
+    </message>
+    <message>
+        <source>A client secret, or a certificate uploaded to the app registration.</source>
+        <translation>Een clientgeheim, of een certificaat dat bij de app-registratie is geüpload.</translation>
+    </message>
+    <message>
+        <source>Entra admin center → App registrations → your app → Certificates &amp; secrets → Thumbprint.</source>
+        <translation>Entra admin center → App registrations → uw app → Certificates &amp; secrets → Thumbprint.</translation>
+    </message>
+    <message>
+        <source>Taken from the service account&apos;s JSON key (Google Cloud console → IAM &amp; Admin → Service accounts → Keys).</source>
+        <translation>Overgenomen uit de JSON-sleutel van het serviceaccount (Google Cloud console → IAM &amp; Admin → Service accounts → Keys).</translation>
+    </message>
+    <message>
+        <source>Twilio: Console → Account Info → Account SID. Vonage: Dashboard → API key.</source>
+        <translation>Twilio: Console → Account Info → Account SID. Vonage: Dashboard → API key.</translation>
+    </message>
+    <message>
+        <source>A number (+32…), a name of up to 11 letters and digits, or (Twilio) a Messaging Service SID (MG…).</source>
+        <translation>Een nummer (+32…), een naam van hoogstens 11 letters en cijfers, of (Twilio) een Messaging Service SID (MG…).</translation>
+    </message>
+    <message>
+        <source>A country code such as BE or NL.</source>
+        <translation>Een landcode zoals BE of NL.</translation>
+    </message>
+    <message>
+        <source>The mail account&apos;s password.</source>
+        <translation>Het wachtwoord van de mailaccount.</translation>
+    </message>
+    <message>
+        <source>Client secret: Certificates &amp; secrets → the secret&apos;s Value (not its ID). Certificate: its PEM private key.</source>
+        <translation>Clientgeheim: Certificates &amp; secrets → de Value van het geheim (niet zijn ID). Certificaat: zijn PEM-privésleutel.</translation>
+    </message>
+    <message>
+        <source>The service account&apos;s JSON key file, as downloaded.</source>
+        <translation>Het JSON-sleutelbestand van het serviceaccount, zoals gedownload.</translation>
+    </message>
+    <message>
+        <source>The gateway&apos;s bearer token.</source>
+        <translation>Het bearer-token van de gateway.</translation>
+    </message>
+    <message>
+        <source>Twilio Console → Account Info → Auth Token.</source>
+        <translation>Twilio Console → Account Info → Auth Token.</translation>
+    </message>
+    <message>
+        <source>Vonage API Dashboard → API secret.</source>
+        <translation>Vonage API Dashboard → API secret.</translation>
+    </message>
+    <message>
+        <source>CM.com portal → your messaging gateway → product token.</source>
+        <translation>CM.com-portaal → uw messaging gateway → product token.</translation>
+    </message>
+    <message>
+        <source>Gateway token</source>
+        <translation>Gatewaytoken</translation>
+    </message>
+    <message>
+        <source>Auth Token</source>
+        <translation>Auth Token</translation>
+    </message>
+    <message>
+        <source>API secret</source>
+        <translation>API-geheim</translation>
+    </message>
+    <message>
+        <source>Product token</source>
+        <translation>Producttoken</translation>
+    </message>
+    <message>
+        <source>Secret</source>
+        <translation>Geheim</translation>
+    </message>
+    <message>
+        <source>password</source>
+        <translation>wachtwoord</translation>
+    </message>
+    <message>
+        <source>gateway token</source>
+        <translation>gatewaytoken</translation>
+    </message>
+    <message>
+        <source>service account JSON key</source>
+        <translation>JSON-sleutel van het serviceaccount</translation>
+    </message>
+    <message>
+        <source>product token</source>
+        <translation>producttoken</translation>
+    </message>
+    <message>
+        <source>client secret</source>
+        <translation>clientgeheim</translation>
+    </message>
+    <message>
+        <source>certificate private key (PEM)</source>
+        <translation>privésleutel van het certificaat (PEM)</translation>
+    </message>
+    <message>
+        <source>secret</source>
+        <translation>geheim</translation>
+    </message>
+    <message>
+        <source>Outbox folder (for trying pmdesk out; nothing is sent)</source>
+        <translation>Map Postvak UIT (om pmdesk uit te proberen; er wordt niets verzonden)</translation>
+    </message>
+    <message>
+        <source>E-mail: mail server (SMTP) with a password</source>
+        <translation>E-mail: mailserver (SMTP) met een wachtwoord</translation>
+    </message>
+    <message>
+        <source>E-mail: Microsoft 365 (SMTP with OAuth)</source>
+        <translation>E-mail: Microsoft 365 (SMTP met OAuth)</translation>
+    </message>
+    <message>
+        <source>E-mail: Google Workspace (SMTP with a service account)</source>
+        <translation>E-mail: Google Workspace (SMTP met een serviceaccount)</translation>
+    </message>
+    <message>
+        <source>Text message: pmdesk SMS gateway</source>
+        <translation>Sms: pmdesk-sms-gateway</translation>
+    </message>
+    <message>
+        <source>Text message: Twilio</source>
+        <translation>Sms: Twilio</translation>
+    </message>
+    <message>
+        <source>Text message: Vonage</source>
+        <translation>Sms: Vonage</translation>
+    </message>
+    <message>
+        <source>Text message: CM.com</source>
+        <translation>Sms: CM.com</translation>
+    </message>
+    <message>
+        <source>settings</source>
+        <translation>instellingen</translation>
+    </message>
+    <message>
+        <source>getting a token</source>
+        <translation>token ophalen</translation>
+    </message>
+    <message>
+        <source>connecting</source>
+        <translation>verbinden</translation>
+    </message>
+    <message>
+        <source>signing in</source>
+        <translation>aanmelden</translation>
+    </message>
+    <message>
+        <source>sending</source>
+        <translation>verzenden</translation>
+    </message>
+</context>
+<context>
     <name>DeliveryTest</name>
     <message>
         <source>Send test code</source>
-        <translation type="unfinished"></translation>
+        <translation>Testcode verzenden</translation>
     </message>
     <message>
         <source>Send a test code to</source>
-        <translation type="unfinished"></translation>
+        <translation>Een testcode verzenden naar</translation>
     </message>
     <message>
         <source>Uses the saved settings; the code in it is valid nowhere.</source>
-        <translation type="unfinished"></translation>
+        <translation>Gebruikt de opgeslagen instellingen; de code erin is nergens geldig.</translation>
     </message>
 </context>
 <context>
@@ -448,15 +876,66 @@ Databank {url} ({source})</translation>
     <name>GroupNameDialog</name>
     <message>
         <source>e.g. Reception desk</source>
-        <translation type="unfinished"></translation>
+        <translation>bv. Onthaal</translation>
     </message>
     <message>
         <source>Name</source>
-        <translation type="unfinished">Naam</translation>
+        <translation>Naam</translation>
     </message>
     <message>
         <source>Saving…</source>
-        <translation type="unfinished">Opslaan…</translation>
+        <translation>Opslaan…</translation>
+    </message>
+</context>
+<context>
+    <name>GroupSelector</name>
+    <message>
+        <source>Usergroup Selector</source>
+        <translation>Gebruikersgroep kiezen</translation>
+    </message>
+    <message>
+        <source>Reload the groups and their rights (F5)</source>
+        <translation>De groepen en hun rechten vernieuwen (F5)</translation>
+    </message>
+    <message>
+        <source>Reload the groups</source>
+        <translation>De groepen vernieuwen</translation>
+    </message>
+    <message>
+        <source>New group</source>
+        <translation>Nieuwe groep</translation>
+    </message>
+    <message>
+        <source>Rename</source>
+        <translation>Hernoemen</translation>
+    </message>
+    <message>
+        <source>Delete group</source>
+        <translation>Verwijderen</translation>
+    </message>
+    <message>
+        <source>Name</source>
+        <translation>Naam</translation>
+    </message>
+    <message>
+        <source>Move the people in this group to another group first.</source>
+        <translation>Verplaats eerst de personen in deze groep naar een andere groep.</translation>
+    </message>
+    <message>
+        <source>Your user group needs System {right} for this.</source>
+        <translation>Uw gebruikersgroep heeft hiervoor Systeem {right} nodig.</translation>
+    </message>
+    <message>
+        <source>Nobody is in this group.</source>
+        <translation>Niemand zit in deze groep.</translation>
+    </message>
+    <message>
+        <source>1 person is in this group.</source>
+        <translation>1 persoon zit in deze groep.</translation>
+    </message>
+    <message>
+        <source>{n} people are in this group.</source>
+        <translation>{n} personen zitten in deze groep.</translation>
     </message>
 </context>
 <context>
@@ -735,128 +1214,127 @@ Databank {url} ({source})</translation>
     <name>LogPage</name>
     <message>
         <source>User (who acted, or whom it concerned)</source>
-        <extracomment>Families of events, as ``AuditService.query(event=...)`` accepts them.</extracomment>
-        <translation type="unfinished"></translation>
+        <translation>Gebruiker (wie handelde of wie het betrof)</translation>
     </message>
     <message>
         <source>User</source>
-        <translation type="unfinished">Gebruiker</translation>
+        <translation>Gebruiker</translation>
     </message>
     <message>
         <source>IP or its start</source>
-        <translation type="unfinished"></translation>
+        <translation>IP of het begin ervan</translation>
     </message>
     <message>
         <source>IP address</source>
-        <translation type="unfinished"></translation>
+        <translation>IP-adres</translation>
     </message>
     <message>
         <source>An IP address (192.0.2.10), or how it starts (192.0.2.) for a whole block</source>
-        <translation type="unfinished"></translation>
+        <translation>Een IP-adres (192.0.2.10), of hoe het begint (192.0.2.) voor een heel blok</translation>
     </message>
     <message>
         <source>Event</source>
-        <translation type="unfinished"></translation>
+        <translation>Gebeurtenis</translation>
     </message>
     <message>
         <source>All events</source>
-        <translation type="unfinished"></translation>
+        <translation>Alle gebeurtenissen</translation>
     </message>
     <message>
         <source>Period</source>
-        <translation type="unfinished"></translation>
+        <translation>Periode</translation>
     </message>
     <message>
         <source>From</source>
-        <translation type="unfinished"></translation>
+        <translation>Van</translation>
     </message>
     <message>
         <source>To</source>
-        <translation type="unfinished"></translation>
+        <translation>Tot</translation>
     </message>
     <message>
         <source>and</source>
-        <translation type="unfinished"></translation>
+        <translation>en</translation>
     </message>
     <message>
         <source>Reload (F5)</source>
-        <translation type="unfinished">Vernieuwen (F5)</translation>
+        <translation>Vernieuwen (F5)</translation>
     </message>
     <message>
         <source>Reload the log</source>
-        <translation type="unfinished"></translation>
+        <translation>Het logboek vernieuwen</translation>
     </message>
     <message>
         <source>Export to CSV…</source>
-        <translation type="unfinished"></translation>
+        <translation>Exporteren naar CSV…</translation>
     </message>
     <message>
         <source>Log events</source>
-        <translation type="unfinished"></translation>
+        <translation>Gebeurtenissen in het logboek</translation>
     </message>
     <message>
         <source>Trace this address…</source>
-        <translation type="unfinished"></translation>
+        <translation>Dit adres traceren…</translation>
     </message>
     <message>
         <source>Everyone who has the chosen event&apos;s address trusted, and every event there</source>
-        <translation type="unfinished"></translation>
+        <translation>Iedereen die het adres van de gekozen gebeurtenis vertrouwt, en elke gebeurtenis daar</translation>
     </message>
     <message>
         <source>The export did not work</source>
-        <translation type="unfinished"></translation>
+        <translation>De export is mislukt</translation>
     </message>
     <message>
         <source>The log could not be loaded</source>
-        <translation type="unfinished"></translation>
+        <translation>Het logboek kon niet worden geladen</translation>
     </message>
     <message>
         <source>No events match these filters.</source>
-        <translation type="unfinished"></translation>
+        <translation>Geen gebeurtenissen voldoen aan deze filters.</translation>
     </message>
     <message>
         <source>1 event</source>
-        <translation type="unfinished"></translation>
+        <translation>1 gebeurtenis</translation>
     </message>
     <message>
         <source>{n} events</source>
-        <translation type="unfinished"></translation>
+        <translation>{n} gebeurtenissen</translation>
     </message>
     <message>
         <source>Newest {n} events shown; scroll down for older ones.</source>
-        <translation type="unfinished"></translation>
+        <translation>De nieuwste {n} gebeurtenissen worden getoond; scrol naar beneden voor oudere.</translation>
     </message>
     <message>
         <source>Exporting…</source>
-        <translation type="unfinished"></translation>
+        <translation>Exporteren…</translation>
     </message>
     <message>
         <source>Loading…</source>
-        <translation type="unfinished">Laden…</translation>
+        <translation>Laden…</translation>
     </message>
     <message>
         <source>Export the log to CSV</source>
-        <translation type="unfinished"></translation>
+        <translation>Het logboek exporteren naar CSV</translation>
     </message>
     <message>
         <source>CSV files (*.csv)</source>
-        <translation type="unfinished"></translation>
+        <translation>CSV-bestanden (*.csv)</translation>
     </message>
     <message>
         <source>All files (*)</source>
-        <translation type="unfinished"></translation>
+        <translation>Alle bestanden (*)</translation>
     </message>
     <message>
         <source>1 event exported to {path}.</source>
-        <translation type="unfinished"></translation>
+        <translation>1 gebeurtenis geëxporteerd naar {path}.</translation>
     </message>
     <message>
         <source>{n} events exported to {path}.</source>
-        <translation type="unfinished"></translation>
+        <translation>{n} gebeurtenissen geëxporteerd naar {path}.</translation>
     </message>
     <message>
         <source>The file could not be written: {reason}</source>
-        <translation type="unfinished"></translation>
+        <translation>Het bestand kon niet worden geschreven: {reason}</translation>
     </message>
 </context>
 <context>
@@ -1009,48 +1487,140 @@ Databank {url} ({source})</translation>
 <context>
     <name>MailSettingsBox</name>
     <message>
+        <source>Failed at: {step} ({code}). {problem}</source>
+        <translation>Mislukt bij: {step} ({code}). {problem}</translation>
+    </message>
+    <message>
         <source>The test code could not be sent</source>
-        <translation type="unfinished">De testcode kon niet worden verzonden</translation>
+        <translation>De testcode kon niet worden verzonden</translation>
     </message>
     <message>
         <source>Code delivery</source>
-        <translation type="unfinished">Verzending van codes</translation>
+        <translation>Verzending van codes</translation>
     </message>
     <message>
         <source>Send codes by</source>
-        <translation type="unfinished"></translation>
+        <translation>Codes verzenden via</translation>
     </message>
     <message>
         <source>Save delivery settings</source>
-        <translation type="unfinished"></translation>
+        <translation>Verzending opslaan</translation>
     </message>
     <message>
         <source>mobile number</source>
-        <translation type="unfinished"></translation>
+        <translation>gsm-nummer</translation>
     </message>
     <message>
         <source>e-mail address</source>
-        <translation type="unfinished"></translation>
+        <translation>e-mailadres</translation>
     </message>
     <message>
         <source>Save the settings first: the test uses the saved ones.</source>
-        <translation type="unfinished"></translation>
+        <translation>Sla eerst de instellingen op: de test gebruikt de opgeslagen instellingen.</translation>
     </message>
     <message>
         <source>Each code is written as an .eml file to {folder}; nothing leaves this computer. For trying pmdesk out, not for real use.</source>
-        <translation type="unfinished"></translation>
+        <translation>Elke code wordt als .eml-bestand weggeschreven naar {folder}; niets verlaat deze computer. Om pmdesk uit te proberen, niet voor echt gebruik.</translation>
     </message>
     <message>
         <source>the default outbox</source>
-        <translation type="unfinished"></translation>
+        <translation>het standaard Postvak UIT</translation>
     </message>
     <message>
         <source>Not saved: correct the fields marked in red.</source>
-        <translation type="unfinished">Niet opgeslagen: verbeter de rood gemarkeerde velden.</translation>
+        <translation>Niet opgeslagen: verbeter de rood gemarkeerde velden.</translation>
     </message>
     <message>
         <source>The file could not be read: {problem}</source>
-        <translation type="unfinished"></translation>
+        <translation>Het bestand kon niet worden gelezen: {problem}</translation>
+    </message>
+    <message>
+        <source>Outbox folder</source>
+        <translation>Map Postvak UIT</translation>
+    </message>
+    <message>
+        <source>E-mail: SMTP server</source>
+        <translation>E-mail: SMTP-server</translation>
+    </message>
+    <message>
+        <source>E-mail: Microsoft 365</source>
+        <translation>E-mail: Microsoft 365</translation>
+    </message>
+    <message>
+        <source>E-mail: Google Workspace</source>
+        <translation>E-mail: Google Workspace</translation>
+    </message>
+    <message>
+        <source>E-mail: Microsoft Graph</source>
+        <translation>E-mail: Microsoft Graph</translation>
+    </message>
+    <message>
+        <source>SMS: pmdesk gateway</source>
+        <translation>Sms: pmdesk-gateway</translation>
+    </message>
+    <message>
+        <source>SMS: Twilio</source>
+        <translation>Sms: Twilio</translation>
+    </message>
+    <message>
+        <source>SMS: Vonage</source>
+        <translation>Sms: Vonage</translation>
+    </message>
+    <message>
+        <source>SMS: CM.com</source>
+        <translation>Sms: CM.com</translation>
+    </message>
+    <message>
+        <source>Paste the certificate&apos;s PEM private key, from -----BEGIN PRIVATE KEY----- to -----END PRIVATE KEY-----.</source>
+        <translation>Plak de PEM-privésleutel van het certificaat, van -----BEGIN PRIVATE KEY----- tot -----END PRIVATE KEY-----.</translation>
+    </message>
+    <message>
+        <source>stored in the keyring; type to replace</source>
+        <translation>bewaard in de sleutelhanger; typ om te vervangen</translation>
+    </message>
+    <message>
+        <source>not stored on this computer yet</source>
+        <translation>nog niet bewaard op deze computer</translation>
+    </message>
+    <message>
+        <source>The keyring could not be read: {problem}</source>
+        <translation>De sleutelhanger kon niet worden gelezen: {problem}</translation>
+    </message>
+    <message>
+        <source>No user name: the server is used without a login.</source>
+        <translation>Geen gebruikersnaam: de server wordt zonder aanmelding gebruikt.</translation>
+    </message>
+    <message>
+        <source>The {what} is kept in this computer&apos;s keyring, never in the database: every workstation that sends codes needs it once.</source>
+        <translation>Het geheim ({what}) wordt bewaard in de sleutelhanger van deze computer, nooit in de databank: elke werkpost die codes verstuurt, heeft het één keer nodig.</translation>
+    </message>
+    <message>
+        <source>it is too large to be a key</source>
+        <translation>het is te groot om een sleutel te zijn</translation>
+    </message>
+    <message>
+        <source>it is not a text file (a JSON key or a PEM key)</source>
+        <translation>het is geen tekstbestand (een JSON- of PEM-sleutel)</translation>
+    </message>
+    <message>
+        <source>JSON key</source>
+        <translation>JSON-sleutel</translation>
+    </message>
+    <message>
+        <source>Private key</source>
+        <translation>Privésleutel</translation>
+    </message>
+    <message>
+        <source>JSON key (*.json)</source>
+        <translation>JSON-sleutel (*.json)</translation>
+    </message>
+    <message>
+        <source>PEM key (*.pem *.key)</source>
+        <translation>PEM-sleutel (*.pem *.key)</translation>
+    </message>
+    <message>
+        <source>All files (*)</source>
+        <translation>Alle bestanden (*)</translation>
     </message>
 </context>
 <context>
@@ -1279,106 +1849,158 @@ Databank {url} ({source})</translation>
     <name>PermissionGridView</name>
     <message>
         <source>{module}: {action}</source>
-        <translation type="unfinished"></translation>
+        <translation>{module}: {action}</translation>
     </message>
     <message>
         <source>{action} on {module}</source>
-        <translation type="unfinished"></translation>
+        <translation>{action} voor {module}</translation>
     </message>
     <message>
         <source>Changed, not saved yet</source>
-        <translation type="unfinished"></translation>
+        <translation>Gewijzigd, nog niet opgeslagen</translation>
     </message>
 </context>
 <context>
     <name>PermissionsPage</name>
     <message>
         <source>Save Permissions</source>
-        <translation type="unfinished"></translation>
+        <translation>Machtigingen opslaan</translation>
     </message>
     <message>
         <source>Undo changes</source>
-        <translation type="unfinished"></translation>
+        <translation>Ongedaan maken</translation>
     </message>
     <message>
         <source>Read shows a screen, Edit allows changing it, Delete allows removing records in it; Edit and Delete include Read. People get their group&apos;s new rights the next time they sign in.</source>
-        <translation type="unfinished"></translation>
+        <translation>Bekijken toont een scherm, Bewerken laat wijzigen toe, Verwijderen laat toe er gegevens uit te verwijderen; Bewerken en Verwijderen omvatten Bekijken. Personen krijgen de nieuwe rechten van hun groep wanneer ze zich de volgende keer aanmelden.</translation>
     </message>
     <message>
         <source>Permissions</source>
-        <translation type="unfinished">Machtigingen</translation>
+        <translation>Machtigingen</translation>
     </message>
     <message>
-        <source>Not saved. </source>
-        <translation type="unfinished"></translation>
+        <source>Reload shows the permissions as they are now saved; your ticks are discarded. Keep my changes leaves them here, unsaved.</source>
+        <translation>Opnieuw laden toont de machtigingen zoals ze nu zijn opgeslagen; uw vinkjes gaan verloren. Mijn wijzigingen behouden laat ze hier staan, niet opgeslagen.</translation>
+    </message>
+    <message>
+        <source>Loading…</source>
+        <translation>Laden…</translation>
+    </message>
+    <message>
+        <source>The group was not deleted</source>
+        <translation>De groep is niet verwijderd</translation>
+    </message>
+    <message>
+        <source>The groups could not be loaded</source>
+        <translation>De groepen konden niet worden geladen</translation>
+    </message>
+    <message>
+        <source>The permissions could not be loaded</source>
+        <translation>De machtigingen konden niet worden geladen</translation>
+    </message>
+    <message>
+        <source>Saving…</source>
+        <translation>Opslaan…</translation>
+    </message>
+    <message>
+        <source>The permissions were not saved</source>
+        <translation>De machtigingen zijn niet opgeslagen</translation>
+    </message>
+    <message>
+        <source>Checking…</source>
+        <translation>Controleren…</translation>
+    </message>
+    <message>
+        <source>Deleting…</source>
+        <translation>Verwijderen…</translation>
+    </message>
+    <message>
+        <source>Not saved. {reason}</source>
+        <translation>Niet opgeslagen. {reason}</translation>
     </message>
     <message>
         <source>Groups or permissions were changed on another workstation. Your ticks here are not saved yet.</source>
-        <translation type="unfinished"></translation>
+        <translation>Groepen of machtigingen zijn op een andere werkpost gewijzigd. Uw vinkjes hier zijn nog niet opgeslagen.</translation>
     </message>
     <message>
         <source>1 module changed, not saved yet.</source>
-        <translation type="unfinished"></translation>
+        <translation>1 module gewijzigd, nog niet opgeslagen.</translation>
     </message>
     <message>
         <source>{n} modules changed, not saved yet.</source>
-        <translation type="unfinished"></translation>
+        <translation>{n} modules gewijzigd, nog niet opgeslagen.</translation>
     </message>
     <message>
         <source>Permissions of {group}</source>
-        <translation type="unfinished"></translation>
+        <translation>Machtigingen van {group}</translation>
     </message>
     <message>
         <source>Permissions of {group} saved.</source>
-        <translation type="unfinished"></translation>
+        <translation>Machtigingen van {group} opgeslagen.</translation>
     </message>
     <message>
         <source>Group {group} created, without any right yet: tick what it may do, then Save Permissions.</source>
-        <translation type="unfinished"></translation>
+        <translation>Groep {group} aangemaakt, nog zonder rechten: vink aan wat hij mag en klik dan op Machtigingen opslaan.</translation>
     </message>
     <message>
         <source>New user group</source>
-        <translation type="unfinished"></translation>
+        <translation>Nieuwe gebruikersgroep</translation>
     </message>
     <message>
         <source>Create</source>
-        <translation type="unfinished"></translation>
+        <translation>Aanmaken</translation>
     </message>
     <message>
         <source>Group renamed to {group}.</source>
-        <translation type="unfinished"></translation>
+        <translation>Groep hernoemd tot {group}.</translation>
     </message>
     <message>
         <source>Rename user group</source>
-        <translation type="unfinished"></translation>
+        <translation>Gebruikersgroep hernoemen</translation>
     </message>
     <message>
         <source>Rename</source>
-        <translation type="unfinished"></translation>
+        <translation>Hernoemen</translation>
     </message>
     <message>
         <source>Group {group} deleted.</source>
-        <translation type="unfinished"></translation>
+        <translation>Groep {group} verwijderd.</translation>
     </message>
     <message>
         <source>Delete user group</source>
-        <translation type="unfinished"></translation>
+        <translation>Gebruikersgroep verwijderen</translation>
     </message>
     <message>
         <source>Delete the group {group}?</source>
-        <translation type="unfinished"></translation>
+        <translation>De groep {group} verwijderen?</translation>
     </message>
     <message>
         <source>Delete group</source>
-        <translation type="unfinished"></translation>
+        <translation>Groep verwijderen</translation>
     </message>
     <message>
         <source>Its permissions are removed with it. This cannot be undone.</source>
-        <translation type="unfinished"></translation>
+        <translation>Zijn machtigingen worden mee verwijderd. Dit kan niet ongedaan worden gemaakt.</translation>
     </message>
     <message>
         <source>Discard your changes to the permissions of {group}?</source>
-        <translation type="unfinished"></translation>
+        <translation>Uw wijzigingen aan de machtigingen van {group} verwerpen?</translation>
+    </message>
+    <message>
+        <source>That did not work</source>
+        <translation>Dat is niet gelukt</translation>
+    </message>
+    <message>
+        <source>Read</source>
+        <translation>Bekijken</translation>
+    </message>
+    <message>
+        <source>Edit</source>
+        <translation>Bewerken</translation>
+    </message>
+    <message>
+        <source>Delete</source>
+        <translation>Verwijderen</translation>
     </message>
 </context>
 <context>
@@ -2137,87 +2759,87 @@ Databank {url} ({source})</translation>
     <name>TraceDialog</name>
     <message>
         <source>Trace {address}</source>
-        <translation type="unfinished"></translation>
+        <translation>Tracering {address}</translation>
     </message>
     <message>
         <source>Trusted for</source>
-        <translation type="unfinished"></translation>
+        <translation>Vertrouwd voor</translation>
     </message>
     <message>
         <source>Who has this address trusted</source>
-        <translation type="unfinished"></translation>
+        <translation>Wie dit adres vertrouwt</translation>
     </message>
     <message>
         <source>User</source>
-        <translation type="unfinished">Gebruiker</translation>
+        <translation>Gebruiker</translation>
     </message>
     <message>
         <source>Name</source>
-        <translation type="unfinished">Naam</translation>
+        <translation>Naam</translation>
     </message>
     <message>
         <source>Creation Date</source>
-        <translation type="unfinished"></translation>
+        <translation>Aangemaakt op</translation>
     </message>
     <message>
         <source>Expires</source>
-        <translation type="unfinished">Vervalt</translation>
+        <translation>Vervalt</translation>
     </message>
     <message>
         <source>Events at this address</source>
-        <translation type="unfinished"></translation>
+        <translation>Gebeurtenissen op dit adres</translation>
     </message>
     <message>
         <source>Time</source>
-        <translation type="unfinished"></translation>
+        <translation>Tijdstip</translation>
     </message>
     <message>
         <source>Actor</source>
-        <translation type="unfinished"></translation>
+        <translation>Uitvoerder</translation>
     </message>
     <message>
         <source>Event</source>
-        <translation type="unfinished"></translation>
+        <translation>Gebeurtenis</translation>
     </message>
     <message>
         <source>Subject</source>
-        <translation type="unfinished"></translation>
+        <translation>Betreft</translation>
     </message>
     <message>
         <source>Workstation</source>
-        <translation type="unfinished">Werkpost</translation>
+        <translation>Werkpost</translation>
     </message>
     <message>
         <source>The trace could not be read</source>
-        <translation type="unfinished"></translation>
+        <translation>De tracering kon niet worden gelezen</translation>
     </message>
     <message>
         <source>Reading…</source>
-        <translation type="unfinished"></translation>
+        <translation>Lezen…</translation>
     </message>
     <message>
         <source>Trusted for nobody</source>
-        <translation type="unfinished"></translation>
+        <translation>Voor niemand vertrouwd</translation>
     </message>
     <message>
         <source>Trusted for 1 person</source>
-        <translation type="unfinished"></translation>
+        <translation>Vertrouwd voor 1 persoon</translation>
     </message>
     <message>
         <source>Trusted for {n} people</source>
-        <translation type="unfinished"></translation>
+        <translation>Vertrouwd voor {n} personen</translation>
     </message>
     <message>
         <source>No events at this address</source>
-        <translation type="unfinished"></translation>
+        <translation>Geen gebeurtenissen op dit adres</translation>
     </message>
     <message>
         <source>Events at this address ({n}, newest first)</source>
-        <translation type="unfinished"></translation>
+        <translation>Gebeurtenissen op dit adres ({n}, nieuwste eerst)</translation>
     </message>
     <message>
         <source>Seen there: {people}</source>
-        <translation type="unfinished"></translation>
+        <translation>Daar gezien: {people}</translation>
     </message>
 </context>
 <context>
@@ -3552,17 +4174,6 @@ wie zich van daaruit aanmeldt, krijgt geen beveiligingscode meer gevraagd.</tran
     <message>
         <source>There is no office network named &apos;{name}&apos;.</source>
         <translation>Er is geen kantoornetwerk met de naam &apos;{name}&apos;.</translation>
-    </message>
-</context>
-<context>
-    <name>parent</name>
-    <message>
-        <source>Usergroup Selector</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>That did not work</source>
-        <translation type="unfinished">Dat is niet gelukt</translation>
     </message>
 </context>
 <context>
