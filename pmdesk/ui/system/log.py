@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QT_TRANSLATE_NOOP, QDate, QStandardPaths, Qt
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QDate, QLocale, QStandardPaths, Qt
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
@@ -37,7 +37,7 @@ from pmdesk.ui.errors import error_text
 from pmdesk.ui.icons import icon
 from pmdesk.ui.lists import list_table, reload_button, search_box
 from pmdesk.ui.ops import Operation
-from pmdesk.ui.system.common import local_number
+from pmdesk.ui.system.common import DATE_TIME_PATTERN, local_number
 from pmdesk.ui.system.log_model import (
     COLUMNS,
     AuditLogModel,
@@ -207,6 +207,8 @@ class LogPage(Retranslating, QWidget):
     def retranslate(self) -> None:
         """Every text of the page in the language just chosen (the list's too)."""
         self._retranslate_filters()
+        for edit in (self.from_edit, self.to_edit):
+            edit.setLocale(QLocale())  # month names in the language just chosen
         self.table.setAccessibleName(self.tr("Log events"))
         self.trace_button.setText(self.tr("Trace this address…"))
         self.trace_button.setToolTip(
@@ -416,10 +418,14 @@ def _local_midnight(day: date) -> datetime:
     return datetime.combine(day, time.min).astimezone().astimezone(UTC)
 
 
+#: A day as the list writes it ("2 déc. 2026"), in the language's month names.
+DATE_PATTERN = DATE_TIME_PATTERN.split(" HH")[0]
+
+
 def _date_edit(value: QDate, parent: QWidget) -> QDateEdit:
     edit = QDateEdit(value, parent)
     edit.setCalendarPopup(True)
-    edit.setDisplayFormat("yyyy-MM-dd")
+    edit.setDisplayFormat(DATE_PATTERN)
     return edit
 
 
