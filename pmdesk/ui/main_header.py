@@ -7,7 +7,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QWidg
 
 from pmdesk.core.modules import LANGUAGES
 from pmdesk.ui.icons import icon, pixmap
-from pmdesk.ui.translation import Retranslating
+from pmdesk.ui.translation import Retranslating, current_language
 
 
 class Header(Retranslating, QWidget):
@@ -45,6 +45,13 @@ class Header(Retranslating, QWidget):
         self.retranslate()
 
     def retranslate(self) -> None:
+        # The list shows the language in use, however it was chosen (here, or a sign-in that
+        # applied the person's), without choosing it again.
+        shown = self.language_combo.findData(current_language())
+        if shown >= 0 and shown != self.language_combo.currentIndex():
+            blocked = self.language_combo.blockSignals(True)
+            self.language_combo.setCurrentIndex(shown)
+            self.language_combo.blockSignals(blocked)
         self.language_combo.setToolTip(self.tr("Language"))
         self.language_combo.setAccessibleName(self.tr("Language"))
         self.sign_out_button.setText(self.tr("Sign out"))

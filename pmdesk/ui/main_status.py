@@ -10,7 +10,7 @@ from pmdesk.ui.page_context import Session
 from pmdesk.ui.translation import Retranslating, localize
 
 # The widest a status-bar text may be (a database path is shortened in its middle).
-STATUS_TEXT_WIDTH = 420
+STATUS_TEXT_WIDTH = 380
 
 #: Where the database address came from (``Resolved.source``), as the tooltip says it; the
 #: option and the variable keep their names.

@@ -228,14 +228,16 @@ def _combo(combo: QComboBox) -> list[str]:
 
 
 def _scroll_area(area: QScrollArea) -> list[str]:
-    """A page or form that scrolls sideways hides the right of its labels and buttons (tables
-    may scroll sideways: they are item views, not scroll areas)."""
+    """A page or form wider than its view hides the right of its labels and buttons: it scrolls
+    sideways, or, with the sideways scroll bar off, it is cut (tables may scroll sideways: they
+    are item views, not scroll areas)."""
     content = area.widget()
-    if content is None or not area.horizontalScrollBar().isVisible():
+    if content is None or content.width() <= area.viewport().width():
         return []
-    need = content.minimumSizeHint().width()
+    need = max(content.width(), content.minimumSizeHint().width())
     name = area.objectName() or type(content).__name__
-    return [f"{name} scrolls sideways: needs {need} px, has {area.viewport().width()} px"]
+    how = "scrolls sideways" if area.horizontalScrollBar().isVisible() else "is cut on the right"
+    return [f"{name} {how}: needs {need} px, has {area.viewport().width()} px"]
 
 
 # ----- tabs and table headers -------------------------------------------------------------------

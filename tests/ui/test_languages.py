@@ -22,7 +22,7 @@ from pmdesk.core.models import Language, Person
 from pmdesk.paths import app_paths
 from pmdesk.secrets import MemoryStore
 from pmdesk.ui.main_window import MainWindow
-from pmdesk.ui.translation import current_language
+from pmdesk.ui.translation import current_language, install_translation
 from tests.helpers.databases import stage
 from tests.helpers.login import add_user
 from tests.ui import test_app
@@ -103,3 +103,14 @@ def test_signing_in_switches_to_the_persons_language_and_remembers_it(
     assert launcher.window.language_combo.currentData() == "nl-BE"
     assert launcher.opened.app.context.language == "nl-BE"
     assert load_settings(app_paths().config_file).language == "nl-BE"
+
+
+def test_the_header_list_shows_the_language_however_it_was_chosen(
+    qtbot: QtBot, main_window: MainWindow
+) -> None:
+    combo = main_window.language_combo
+    install_translation("fr-BE")  # as a sign-in applies the person's language
+    qtbot.waitUntil(lambda: combo.currentData() == "fr-BE")
+    assert combo.currentText() == "Français (Belgique)"
+    install_translation("en-GB")
+    qtbot.waitUntil(lambda: combo.currentData() == "en-GB")

@@ -22,6 +22,7 @@ from pmdesk.core.delivery.http import DEFAULT_TIMEOUT, Reply, brief, post
 from pmdesk.core.delivery.message import body, email_destination, need_email, subject
 from pmdesk.core.delivery.oauth import TokenSource
 from pmdesk.core.delivery.smtp import mailbox_of
+from pmdesk.core.i18n import translate
 from pmdesk.core.validation import mask_email
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,9 @@ class GraphDelivery:
 
     @property
     def label(self) -> str:
-        return f"E-mail via Microsoft Graph (HTTPS, from {self.mailbox})"
+        return translate("delivery", "E-mail via Microsoft Graph (HTTPS, from {mailbox})").format(
+            mailbox=self.mailbox
+        )
 
     @property
     def encrypted(self) -> bool | None:

@@ -26,7 +26,7 @@ from pmdesk.core.validation import mask_email
 
 log = logging.getLogger(__name__)
 
-OUTBOX_LABEL = "Outbox folder (for trying pmdesk out; nothing is sent)"
+OUTBOX_LABEL = translate("delivery", "Outbox folder (for trying pmdesk out; nothing is sent)")
 
 
 class OutboxDelivery:
@@ -38,7 +38,9 @@ class OutboxDelivery:
 
     @property
     def label(self) -> str:
-        return f"{OUTBOX_LABEL}: {self.folder}"
+        return translate("delivery", "{outbox}: {folder}").format(
+            outbox=OUTBOX_LABEL, folder=str(self.folder)
+        )
 
     @property
     def encrypted(self) -> bool | None:

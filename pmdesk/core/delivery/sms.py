@@ -99,8 +99,13 @@ class SmsDelivery:
 
     @property
     def label(self) -> str:
-        how = "HTTPS" if self._https else "HTTP, local gateway only"
-        return f"Text message via the SMS gateway {self._where} ({how})"
+        if self._https:
+            return translate("delivery", "Text message via the SMS gateway {where} (HTTPS)").format(
+                where=self._where
+            )
+        return translate(
+            "delivery", "Text message via the SMS gateway {where} (HTTP, local gateway only)"
+        ).format(where=self._where)
 
     @property
     def encrypted(self) -> bool | None:

@@ -41,6 +41,7 @@ from pmdesk.core.delivery.base import (
 from pmdesk.core.delivery.http import DEFAULT_TIMEOUT, Reply, brief, post
 from pmdesk.core.delivery.message import sms_text
 from pmdesk.core.delivery.sms import need_number, phone_destination
+from pmdesk.core.i18n import translate
 from pmdesk.core.validation import mask_phone
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,9 @@ class ProviderSms:
 
     @property
     def label(self) -> str:
-        return f"Text message via {self.provider} (HTTPS, from {self.sender})"
+        return translate("delivery", "Text message via {provider} (HTTPS, from {sender})").format(
+            provider=self.provider, sender=self.sender
+        )
 
     @property
     def encrypted(self) -> bool | None:

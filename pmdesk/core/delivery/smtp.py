@@ -129,8 +129,10 @@ class SmtpDelivery:
     def label(self) -> str:
         where = f"{self.host}:{self.port} ({_SECURITY_NAMES[self.security]})"
         if self.provider:
-            return f"E-mail via {self.provider} ({where}, OAuth as {self.mailbox})"
-        return f"E-mail via {where}"
+            return translate(
+                "delivery", "E-mail via {provider} ({where}, OAuth as {mailbox})"
+            ).format(provider=self.provider, where=where, mailbox=self.mailbox)
+        return translate("delivery", "E-mail via {where}").format(where=where)
 
     @property
     def mailbox(self) -> str:

@@ -1090,6 +1090,10 @@ Base de données {url} ({source})</translation>
         <translation>Reste</translation>
     </message>
     <message>
+        <source>Read who is locked again</source>
+        <translation>Relire qui est bloqué</translation>
+    </message>
+    <message>
         <source>Reload</source>
         <translation>Actualiser</translation>
     </message>
@@ -3691,6 +3695,10 @@ Base de données {url} ({source})</translation>
         <translation>Cette personne n&apos;a pas d&apos;adresse e-mail utilisable : aucun code ne peut être envoyé.</translation>
     </message>
     <message>
+        <source>{outbox}: {folder}</source>
+        <translation>{outbox} : {folder}</translation>
+    </message>
+    <message>
         <source>Could not write to the outbox folder {folder}: {why}.</source>
         <translation>Impossible d&apos;écrire dans le dossier d&apos;envoi {folder} : {why}.</translation>
     </message>
@@ -3717,6 +3725,14 @@ Base de données {url} ({source})</translation>
     <message>
         <source>The SMS gateway {host} must be reached over https://; plain http:// is allowed only to a gateway on this computer.</source>
         <translation>La passerelle SMS {host} doit être jointe en https:// ; le simple http:// n&apos;est permis que vers une passerelle sur cet ordinateur.</translation>
+    </message>
+    <message>
+        <source>Text message via the SMS gateway {where} (HTTPS)</source>
+        <translation>SMS via la passerelle SMS {where} (HTTPS)</translation>
+    </message>
+    <message>
+        <source>Text message via the SMS gateway {where} (HTTP, local gateway only)</source>
+        <translation>SMS via la passerelle SMS {where} (HTTP, passerelle locale uniquement)</translation>
     </message>
     <message>
         <source>{name} has no usable mobile number, so no code can be sent by text message.</source>
@@ -3753,6 +3769,22 @@ Base de données {url} ({source})</translation>
     <message>
         <source>From address: {why}</source>
         <translation>Adresse d&apos;expéditeur : {why}</translation>
+    </message>
+    <message>
+        <source>E-mail via {provider} ({where}, OAuth as {mailbox})</source>
+        <translation>E-mail via {provider} ({where}, OAuth en tant que {mailbox})</translation>
+    </message>
+    <message>
+        <source>E-mail via {where}</source>
+        <translation>E-mail via {where}</translation>
+    </message>
+    <message>
+        <source>E-mail via Microsoft Graph (HTTPS, from {mailbox})</source>
+        <translation>E-mail via Microsoft Graph (HTTPS, depuis {mailbox})</translation>
+    </message>
+    <message>
+        <source>Text message via {provider} (HTTPS, from {sender})</source>
+        <translation>SMS via {provider} (HTTPS, depuis {sender})</translation>
     </message>
 </context>
 <context>

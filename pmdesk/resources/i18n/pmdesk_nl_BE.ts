@@ -1090,6 +1090,10 @@ Databank {url} ({source})</translation>
         <translation>Resteert</translation>
     </message>
     <message>
+        <source>Read who is locked again</source>
+        <translation>Opnieuw inlezen wie geblokkeerd is</translation>
+    </message>
+    <message>
         <source>Reload</source>
         <translation>Vernieuwen</translation>
     </message>
@@ -3691,6 +3695,10 @@ Databank {url} ({source})</translation>
         <translation>Deze persoon heeft geen bruikbaar e-mailadres; er kan dus geen code worden verzonden.</translation>
     </message>
     <message>
+        <source>{outbox}: {folder}</source>
+        <translation>{outbox}: {folder}</translation>
+    </message>
+    <message>
         <source>Could not write to the outbox folder {folder}: {why}.</source>
         <translation>Kon niet naar de outboxmap {folder} schrijven: {why}.</translation>
     </message>
@@ -3717,6 +3725,14 @@ Databank {url} ({source})</translation>
     <message>
         <source>The SMS gateway {host} must be reached over https://; plain http:// is allowed only to a gateway on this computer.</source>
         <translation>De sms-gateway {host} moet via https:// bereikt worden; gewoon http:// mag alleen naar een gateway op deze computer.</translation>
+    </message>
+    <message>
+        <source>Text message via the SMS gateway {where} (HTTPS)</source>
+        <translation>Sms via de sms-gateway {where} (HTTPS)</translation>
+    </message>
+    <message>
+        <source>Text message via the SMS gateway {where} (HTTP, local gateway only)</source>
+        <translation>Sms via de sms-gateway {where} (HTTP, alleen een lokale gateway)</translation>
     </message>
     <message>
         <source>{name} has no usable mobile number, so no code can be sent by text message.</source>
@@ -3753,6 +3769,22 @@ Databank {url} ({source})</translation>
     <message>
         <source>From address: {why}</source>
         <translation>Afzenderadres: {why}</translation>
+    </message>
+    <message>
+        <source>E-mail via {provider} ({where}, OAuth as {mailbox})</source>
+        <translation>E-mail via {provider} ({where}, OAuth als {mailbox})</translation>
+    </message>
+    <message>
+        <source>E-mail via {where}</source>
+        <translation>E-mail via {where}</translation>
+    </message>
+    <message>
+        <source>E-mail via Microsoft Graph (HTTPS, from {mailbox})</source>
+        <translation>E-mail via Microsoft Graph (HTTPS, vanaf {mailbox})</translation>
+    </message>
+    <message>
+        <source>Text message via {provider} (HTTPS, from {sender})</source>
+        <translation>Sms via {provider} (HTTPS, vanaf {sender})</translation>
     </message>
 </context>
 <context>

@@ -31,7 +31,7 @@ from pmdesk.core.modules import MAINTENANCE, SYSTEM_SECURITY, Action
 from pmdesk.core.personnel import PersonnelService, UnlockedAll
 from pmdesk.core.security import SecurityService, SecuritySettingsView
 from pmdesk.ui.icons import icon
-from pmdesk.ui.lists import text_table
+from pmdesk.ui.lists import reload_button, text_table
 from pmdesk.ui.message_boxes import ask
 from pmdesk.ui.ops import Operations, indicator
 from pmdesk.ui.system.common import local_date, local_number, local_time
@@ -99,9 +99,8 @@ class LockedNowBox(Retranslating, QGroupBox):
         header = self.table.horizontalHeader()
         self.table.setFixedHeight(header.sizeHint().height() + ROW_HEIGHT * VISIBLE_ROWS + 4)
         self.table.itemSelectionChanged.connect(self._update_buttons)
-        self.reload_button = QPushButton(icon("refresh"), "", self)
-        self.reload_button.setObjectName("reloadLocksButton")
-        self.reload_button.clicked.connect(self.load)
+        # the round arrow, as beside every list: room for Unlock and Unlock all in any language
+        self.reload_button = reload_button(self, "reloadLocksButton", "", "", self.load)
         self.unlock_button = QPushButton(icon("unlock"), "", self)
         self.unlock_button.setObjectName("unlockButton")
         self.unlock_button.clicked.connect(self.unlock_selected)
@@ -123,7 +122,8 @@ class LockedNowBox(Retranslating, QGroupBox):
         self.table.setHorizontalHeaderLabels(
             [self.tr("Person"), self.tr("Where"), self.tr("Until"), self.tr("Left")]
         )
-        self.reload_button.setText(self.tr("Reload"))
+        self.reload_button.setToolTip(self.tr("Read who is locked again"))
+        self.reload_button.setAccessibleName(self.tr("Reload"))
         self.unlock_button.setText(self.tr("Unlock"))
         self.unlock_all_button.setText(self.tr("Unlock all…"))
         if self.shown:

@@ -169,6 +169,9 @@ class OfficeNetworksBox(Retranslating, QGroupBox):
         save_row.addStretch(1)
         save_row.addWidget(self.policy_save_button)
         form = form_layout()
+        # A policy's words may be longer than the box is wide beside its label (French): the
+        # label then goes above the list rather than cutting the column.
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         self.row_labels = [QLabel(self), QLabel(self), QLabel(self)]
         form.addRow(self.row_labels[0], self.policy_combo)
         form.addRow("", save_row)
