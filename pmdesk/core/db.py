@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import select
 import socket
 import threading
 import time
@@ -274,7 +275,9 @@ def make_engine(
         **options,
     )
     event.listen(engine, "checkin", _note_checkin)
-    event.listen(engine, "checkout", _ping_if_idle(engine))
+    trouble = _Trouble()
+    event.listen(engine, "handle_error", trouble.noted)
+    event.listen(engine, "checkout", _ping_if_idle(engine, trouble))
     event.listen(engine, "before_cursor_execute", _refuse_unstorable)
     if backend != "postgresql":
         event.listen(engine, "reset", _mariadb_reset)
@@ -293,13 +296,52 @@ def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
         record.info[CHECKED_IN_AT] = time.monotonic()
 
 
-def _ping_if_idle(engine: Engine) -> Callable[[Any, Any, Any], None]:
+def _server_spoke(dbapi_connection: Any) -> bool:
+    """Whether an idle connection's socket has something to read: a server that ends a
+    connection (a restart, an administrator) says so and closes it, which makes the socket
+    readable, while a live idle one is silent. Asked of the operating system: no round trip.
+    True when the socket cannot be found (then the caller pings)."""
+    try:
+        pgconn = getattr(dbapi_connection, "pgconn", None)  # psycopg; else PyMySQL's socket
+        fd = int(pgconn.socket) if pgconn is not None else dbapi_connection._sock.fileno()
+        if fd < 0:
+            return True
+        if hasattr(select, "poll"):
+            poller = select.poll()
+            poller.register(fd, select.POLLIN | select.POLLPRI)
+            return bool(poller.poll(0))
+        return bool(select.select([fd], [], [], 0)[0])
+    except Exception:  # closed, or a driver without a socket: ping instead
+        return True
+
+
+class _Trouble:
+    """When a unit of work last met the server gone (any thread): a connection put back before
+    then may be dead too, however recently, and is pinged (a restart takes a second)."""
+
+    def __init__(self) -> None:
+        self.at = 0.0
+
+    def noted(self, context: Any) -> None:
+        """SQLAlchemy's ``handle_error`` event."""
+        error = context.sqlalchemy_exception
+        if context.is_disconnect or (
+            isinstance(error, OperationalError) and is_connection_problem(error)
+        ):
+            self.at = time.monotonic()
+
+
+def _ping_if_idle(engine: Engine, trouble: _Trouble) -> Callable[[Any, Any, Any], None]:
     def check(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
-        """SQLAlchemy's ``checkout`` event: a connection idle for a while is pinged; a dead one
-        raises DisconnectionError, and the pool connects afresh (as ``pool_pre_ping`` would)."""
+        """SQLAlchemy's ``checkout`` event: a connection idle for a while, or put back before
+        the server was last found gone, is pinged; a dead one raises DisconnectionError, and
+        the pool connects afresh (as ``pool_pre_ping`` would)."""
         returned = record.info.get(CHECKED_IN_AT)
-        if returned is None or time.monotonic() - returned < PING_AFTER_IDLE_S:
-            return  # new (just connected) or just used
+        if returned is None:
+            return  # just connected
+        recent = time.monotonic() - returned < PING_AFTER_IDLE_S and returned > trouble.at
+        if recent and not _server_spoke(dbapi_connection):
+            return  # just used, and nothing came from the server since: no round trip
         try:
             alive = engine.dialect.do_ping(dbapi_connection)
         except engine.dialect.loaded_dbapi.Error as exc:

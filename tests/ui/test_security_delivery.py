@@ -418,7 +418,7 @@ def test_the_delivery_form_switches_language_at_once(qtbot: QtBot, page: Securit
         assert _label(box, "smtp_host") == "Serveur de messagerie"
         assert (
             _hint(box, "smtp_username")
-            == "Seulement si le serveur de messagerie demande une connexion."
+            == "Uniquement si le serveur de messagerie demande une connexion."
         )
         assert box.security_combo.itemText(0) == "STARTTLS (port 587)"
         assert box.test_button.text() == "Envoyer un code de test"

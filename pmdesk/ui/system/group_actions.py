@@ -8,15 +8,34 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import Any, Protocol, cast
 
 from PySide6.QtCore import QCoreApplication
+from PySide6.QtWidgets import QWidget
 
 from pmdesk.core.groups import GroupSummary
 from pmdesk.ui.message_boxes import ask
 
-if TYPE_CHECKING:
-    from pmdesk.ui.system.permissions import PermissionsPage
+
+class PermissionsPage(Protocol):
+    """What these actions use of System → Permissions (pmdesk.ui.system.permissions; named
+    here, not imported: that page imports this module)."""
+
+    actor: Any
+    current_grid: Any
+    delete_checking: Any
+    deleting: Any
+    grid: Any
+    groups: Any
+    message: Any
+    selector: Any
+    service: Any
+
+    def forget_group(self, *args: Any, **kwargs: Any) -> Any: ...
+    def load_groups(self, *args: Any, **kwargs: Any) -> Any: ...
+    def reload_current(self, *args: Any, **kwargs: Any) -> Any: ...
+    def update_buttons(self, *args: Any, **kwargs: Any) -> Any: ...
+
 
 translate = QCoreApplication.translate
 
@@ -99,7 +118,7 @@ def delete_group(page: PermissionsPage) -> None:
 
     def deletable(_none: object) -> None:
         ask(
-            page,
+            cast(QWidget, page),  # the page is a QWidget; the protocol cannot say so
             translate("PermissionsPage", "Delete user group"),
             translate("PermissionsPage", "Delete the group {group}?").format(group=name),
             translate("PermissionsPage", "Delete group"),
