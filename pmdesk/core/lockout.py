@@ -35,8 +35,9 @@ from pmdesk.core.audit import Event
 from pmdesk.core.clock import Clock
 from pmdesk.core.context import Actor
 from pmdesk.core.i18n import translate
-from pmdesk.core.models import LoginFailure, Person, SecuritySettings
+from pmdesk.core.models import LoginFailure, Person
 from pmdesk.core.people import display_name
+from pmdesk.core.settings_row import settings_row
 
 #: Consecutive failures from anywhere that lock a person everywhere (NIST SP 800-63B §5.2.2).
 PERSON_CAP = 100
@@ -63,9 +64,7 @@ class Thresholds:
 
 def thresholds(session: Session) -> Thresholds:
     """The numbers in force (the defaults when there is no settings row)."""
-    row = session.execute(
-        select(SecuritySettings).order_by(SecuritySettings.id).limit(1)
-    ).scalar_one_or_none()
+    row = settings_row(session)
     if row is None:
         return Thresholds()
     return Thresholds(

@@ -29,6 +29,7 @@ from pmdesk.core.i18n import Text, translate
 from pmdesk.core.models import OfficeNetwork, SecuritySettings, TrustedIp
 from pmdesk.core.modules import SYSTEM_SECURITY, Action
 from pmdesk.core.permissions import require
+from pmdesk.core.settings_row import settings_row
 from pmdesk.core.validation import FieldInvalid, clean_text
 
 ANYWHERE = "anywhere"
@@ -179,10 +180,9 @@ def network_of(address: str | None, networks: Sequence[tuple[str, list[Network]]
 
 
 def trust_policy(session: Session) -> str:
-    row = session.execute(
-        select(SecuritySettings.trust_policy).order_by(SecuritySettings.id).limit(1)
-    ).scalar_one_or_none()
-    return row if row in TRUST_POLICIES else ANYWHERE
+    row = settings_row(session)
+    policy = row.trust_policy if row is not None else None
+    return policy if policy in TRUST_POLICIES else ANYWHERE
 
 
 def decide(session: Session, address: str | None) -> TrustDecision:

@@ -61,6 +61,7 @@ from pmdesk.core.permissions import require
 from pmdesk.core.server import relay_status
 from pmdesk.core.server.relay_status import RelayReport
 from pmdesk.core.server.roles import SCHEMA
+from pmdesk.core.settings_row import SETTINGS_ID, settings_row
 from pmdesk.core.validation import (
     FieldInvalid,
     clean_email,
@@ -70,7 +71,6 @@ from pmdesk.core.validation import (
 )
 from pmdesk.secrets import MemoryStore
 
-SETTINGS_ID = 1
 TRUST_DAYS_RANGE = (1, 90)
 CODE_TTL_MINUTES_RANGE = (1, 10)
 # How long a command-line session lasts: at least an hour, at most a week.
@@ -193,11 +193,7 @@ class ShutOutWarning(PmdeskError):
 
 def load_settings(session: Session) -> SecuritySettingsView:
     """The current settings, without a permission check (for the login flow)."""
-    row = session.get(SecuritySettings, SETTINGS_ID)
-    if row is None:
-        row = session.execute(
-            select(SecuritySettings).order_by(SecuritySettings.id).limit(1)
-        ).scalar_one_or_none()
+    row = settings_row(session)
     if row is None:
         return SecuritySettingsView(False, 30, 10, DeliverySettings(), 0, None)
     return _view(row)

@@ -1,0 +1,27 @@
+"""The one row of security settings, read once per unit of work."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pmdesk.core.models import SecuritySettings
+
+#: The settings row's id (the seed makes it; a database copied from elsewhere may differ).
+SETTINGS_ID = 1
+_KEPT = "pmdesk_settings_row"
+
+
+def settings_row(session: Session) -> SecuritySettings | None:
+    """The settings row (the first, should there be more), read once per unit of work: a
+    login step asks for it several times, and the session keeps it for the next ask (its
+    identity map holds objects only weakly, so it is kept in ``session.info``)."""
+    kept = session.info.get(_KEPT)
+    if isinstance(kept, SecuritySettings) and kept in session:
+        return kept
+    row = session.execute(
+        select(SecuritySettings).order_by(SecuritySettings.id).limit(1)
+    ).scalar_one_or_none()
+    if row is not None:
+        session.info[_KEPT] = row
+    return row
