@@ -97,6 +97,10 @@ class _Pending:
     attempts: int
     actor: Actor
     subject: str
+    # What the code step shows beside the code, decided in the same transaction as the code
+    # (read again after sending, they cost three round trips; they change no faster).
+    trust_refused: str | None = None
+    helpdesk_code: bool = False
 
 
 # Who an unknown login is in the audit trail. What was typed is never kept, nor a hash of it:
@@ -474,6 +478,8 @@ class LoginService:
             attempts=0,
             actor=actor,
             subject=actor.name,
+            trust_refused=trust_refusal(s, actor.address),
+            helpdesk_code=helpdesk,
         )
 
     def _retire_others(self, s: Session, person_id: int, now: datetime, keep: str | None) -> None:
@@ -558,8 +564,6 @@ class LoginService:
                 )
                 log.warning("security code for %s not sent: %s", pending.subject, error)
             attempts = row.attempts if row is not None else pending.attempts
-            trust_refused = trust_refusal(s, pending.actor.address)
-            helpdesk_code = self._live_helpdesk_code(s, pending.actor.person_id, now)
             resend_after = (
                 row.last_sent_at + RESEND_INTERVAL
                 if row is not None and row.last_sent_at is not None
@@ -575,8 +579,8 @@ class LoginService:
             resend_after=resend_after,
             delivery_error=error,
             attempts_left=max(0, MAX_CODE_ATTEMPTS - attempts),
-            trust_refused=trust_refused,
-            helpdesk_code=helpdesk_code,
+            trust_refused=pending.trust_refused,
+            helpdesk_code=pending.helpdesk_code,
         )
 
     def _record_health(self, method: str, error: DeliveryError | None) -> None:
@@ -927,6 +931,8 @@ class LoginService:
                 attempts=challenge.attempts,
                 actor=actor,
                 subject=actor.name,
+                trust_refused=trust_refusal(s, actor.address),
+                helpdesk_code=self._live_helpdesk_code(s, person.id, now),
             )
 
         pending = self._ctx.db.write_transaction(renew)
