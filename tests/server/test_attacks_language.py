@@ -14,19 +14,15 @@ from typing import Any
 import psycopg
 import pytest
 
-from pmdesk.core.auth import LoginService
 from pmdesk.core.context import CoreContext
 from pmdesk.core.db import Database
-from pmdesk.core.login_results import SignedIn
 from pmdesk.core.my_language import set_my_language
-from pmdesk.core.sessions import COMMAND_LINE
 from pmdesk.secrets import MemoryStore
+from tests.helpers.attack_office import attempt, signed_in_office
 from tests.helpers.databases import HardenedDatabase, hardened_or_skip
-from tests.helpers.login import add_user, cheap_passwords
-from tests.helpers.pg import connect, sql
-from tests.helpers.staff import actor, add_group
+from tests.helpers.pg import sql
+from tests.helpers.staff import actor
 
-PASSWORD = "a long enough secret"
 ROW = (
     "SELECT p.login, p.group_id, p.email, p.last_name, p.password_hash, l.code "
     "FROM pmdesk.personnel p LEFT JOIN pmdesk.languages l ON l.id = p.language_id "
@@ -43,47 +39,15 @@ def hardened() -> Iterator[HardenedDatabase]:
 @pytest.fixture
 def office(hardened: HardenedDatabase, tmp_path: Path) -> Iterator[dict[str, Any]]:
     """An administrator and a driver whose group has no rights at all, each signed in."""
-    owner = Database(hardened.owner_url)
-    ctx = CoreContext(db=owner, secrets=MemoryStore(), outbox_default=tmp_path)
-    drivers = add_group(owner, "Drivers", {})
-    people = {
-        "admin": add_user(ctx, "admin", PASSWORD),
-        "driver": add_user(ctx, "driver", PASSWORD),
-    }
-    sql(
-        hardened.owner_url,
-        "UPDATE pmdesk.personnel SET group_id = %s WHERE id = %s",
-        drivers,
-        people["driver"],
-    )
-    owner.dispose()
-    workstation = Database(hardened.workstation_url)
-    service = LoginService(
-        CoreContext(db=workstation, secrets=MemoryStore(), outbox_default=tmp_path),
-        passwords=cheap_passwords(),
-        workstation="ws-attack",
-        session_kind=COMMAND_LINE,
-    )
-    tokens = {}
-    for login in ("admin", "driver"):
-        signed = service.begin(login, PASSWORD)
-        assert isinstance(signed, SignedIn) and signed.session_token, signed
-        tokens[login] = signed.session_token
-    workstation.dispose()
-    yield {"ids": people, "tokens": tokens}
-    for table in ("trusted_ips", "user_sessions", "audit_events", "personnel"):
-        sql(hardened.owner_url, f"DELETE FROM pmdesk.{table}")
-    sql(hardened.owner_url, "DELETE FROM pmdesk.user_groups WHERE id <> 1")
+    with signed_in_office(hardened, tmp_path, "driver", "Drivers", {}) as made:
+        yield made
 
 
 def run(hardened: HardenedDatabase, token: str | None, statement: str, *params: object) -> Any:
-    """One statement as the workstation, presenting ``token`` as pmdesk does: its rowcount,
-    or the SQLSTATE it was refused with."""
+    """One statement as the workstation, presenting ``token``: its rowcount, or the SQLSTATE
+    it was refused with."""
     try:
-        with connect(hardened.workstation_url) as conn:
-            if token is not None:
-                conn.execute("SELECT set_config('pmdesk.session', %s, false)", (token,))
-            return conn.execute(statement, params or None).rowcount  # type: ignore[arg-type]
+        return attempt(hardened.workstation_url, token, statement, *params)
     except psycopg.Error as exc:
         return str(exc.sqlstate)
 

@@ -11,27 +11,21 @@ that the same statement works for someone allowed to make it, so no test passes 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 from sqlalchemy.engine import URL
 
-from pmdesk.core.auth import LoginService
-from pmdesk.core.context import CoreContext
-from pmdesk.core.db import Database
-from pmdesk.core.login_results import SignedIn
-from pmdesk.core.sessions import COMMAND_LINE
-from pmdesk.secrets import MemoryStore
+from tests.helpers.attack_office import attempt, signed_in_office
 from tests.helpers.databases import (
     HardenedDatabase,
     hardened_or_skip,
 )
-from tests.helpers.login import add_user, cheap_passwords
-from tests.helpers.pg import connect, sql
-from tests.helpers.staff import FAKE_HASH, add_group
+from tests.helpers.pg import sql
+from tests.helpers.staff import FAKE_HASH
 
-PASSWORD = "a long enough secret"
 NOT_SIGNED_IN = {"28000"}  # "Sign in first"
 NO_RIGHT = {"PMD01", "42501"}  # the server's permission refusal, or no grant at all
 # Since hardening 6 a row the reader may not see is not there for an UPDATE or DELETE with a
@@ -46,48 +40,11 @@ def hardened() -> Iterator[HardenedDatabase]:
 
 
 @pytest.fixture
-def office(hardened: HardenedDatabase, tmp_path: Any) -> Iterator[dict[str, Any]]:
+def office(hardened: HardenedDatabase, tmp_path: Path) -> Iterator[dict[str, Any]]:
     """An administrator and a clerk (Maintenance Read/Edit only), each with a session."""
-    owner = Database(hardened.owner_url)
-    ctx = CoreContext(db=owner, secrets=MemoryStore(), outbox_default=tmp_path)
-    clerks = add_group(owner, "Clerks", {"maintenance": "re"})
-    people = {
-        "admin": add_user(ctx, "admin", PASSWORD),
-        "clerk": add_user(ctx, "clerk", PASSWORD),
-    }
-    sql(
-        hardened.owner_url,
-        "UPDATE pmdesk.personnel SET group_id = %s WHERE id = %s",
-        clerks,
-        people["clerk"],
-    )
-    owner.dispose()
-    workstation = Database(hardened.workstation_url)
-    service = LoginService(
-        CoreContext(db=workstation, secrets=MemoryStore(), outbox_default=tmp_path),
-        passwords=cheap_passwords(),
-        workstation="ws-attack",
-        session_kind=COMMAND_LINE,
-    )
-    tokens = {}
-    for login in ("admin", "clerk"):
-        signed = service.begin(login, PASSWORD)
-        assert isinstance(signed, SignedIn) and signed.session_token, signed
-        tokens[login] = signed.session_token
-    workstation.dispose()
-    yield {"ids": people, "tokens": tokens, "clerks": clerks}
-    for table in ("trusted_ips", "user_sessions", "audit_events", "personnel"):
-        sql(hardened.owner_url, f"DELETE FROM pmdesk.{table}")
-    sql(hardened.owner_url, "DELETE FROM pmdesk.user_groups WHERE id <> 1")
+    with signed_in_office(hardened, tmp_path, "clerk", "Clerks", {"maintenance": "re"}) as made:
+        yield made
     sql(hardened.owner_url, "UPDATE pmdesk.security_settings SET two_factor_enabled = false")
-
-
-def attempt(url: URL, token: str | None, statement: str, *params: object) -> int:
-    """One statement as the workstation, presenting ``token`` as pmdesk does; rows changed."""
-    with connect(url) as conn:
-        if token is not None:
-            conn.execute("SELECT set_config('pmdesk.session', %s, false)", (token,))
-        return conn.execute(statement, params or None).rowcount  # type: ignore[arg-type]
 
 
 def refusal(url: URL, token: str | None, statement: str, *params: object) -> str:
@@ -139,7 +96,7 @@ def insider_statements(office: dict[str, Any]) -> list[tuple[str, tuple[object, 
         (
             "UPDATE pmdesk.group_permissions SET can_read = true, can_edit = true, "
             "can_delete = true WHERE group_id = %s",
-            (office["clerks"],),
+            (office["group"],),
         ),
         (
             "INSERT INTO pmdesk.personnel (login, login_key, password_hash, group_id, last_name, "

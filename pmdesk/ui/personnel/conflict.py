@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from pmdesk.core.personnel import PersonForm, PersonRecord
+from pmdesk.ui.dialog_heading import dialog_heading
 from pmdesk.ui.icons import app_icon, pixmap
 from pmdesk.ui.personnel.form import PersonEditor
 from pmdesk.ui.personnel.money import hourly_cost_text
@@ -67,7 +68,7 @@ class ConflictDialog(Retranslating, QDialog):
         self._labels = labels  # the form's, which follow the language
         self._describe = describe
 
-        heading = self._build_heading(theirs)
+        heading = self._build_heading()
         self.table = self._build_table()
         note = self._build_note(mine)
         buttons = self._build_buttons(can_overwrite=can_overwrite)
@@ -112,25 +113,11 @@ class ConflictDialog(Retranslating, QDialog):
         if layout is not None:  # as wide as the language's buttons and titles need
             self.setMinimumWidth(max(560, layout.totalMinimumSize().width()))
 
-    def _build_heading(self, theirs: PersonRecord) -> QHBoxLayout:
+    def _build_heading(self) -> QHBoxLayout:
         """The warning icon, then what happened (with or without differences to compare)."""
-        icon_label = QLabel(self)
-        icon_label.setPixmap(pixmap("warning", 32, self.devicePixelRatioF()))
-        icon_label.setAlignment(Qt.AlignmentFlag.AlignTop)
-        self.title = title = QLabel(self)
-        title.setObjectName("conflictTitle")
-        title.setWordWrap(True)
-        title.setStyleSheet("font-weight: bold;")
-        self.explain = explain = QLabel(self)
-        explain.setWordWrap(True)
-        heading_text = QVBoxLayout()
-        heading_text.addWidget(title)
-        heading_text.addWidget(explain)
-        heading = QHBoxLayout()
-        heading.setSpacing(12)
-        heading.addWidget(icon_label, 0, Qt.AlignmentFlag.AlignTop)
-        heading.addLayout(heading_text, 1)
-        return heading
+        heading = dialog_heading(self, pixmap("warning", 32, self.devicePixelRatioF()), "conflict")
+        self.title, self.explain = heading.title, heading.explain
+        return heading.layout
 
     def _build_table(self) -> QTableWidget:
         """Field, yours, theirs: one row per field that differs (hidden when none does)."""

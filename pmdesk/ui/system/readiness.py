@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from pmdesk.core.security import ShutOutPerson
+from pmdesk.ui.dialog_heading import dialog_heading
 from pmdesk.ui.icons import app_icon, pixmap
 from pmdesk.ui.lists import ModelIndex, ReadOnlyTableModel, list_table
 from pmdesk.ui.system.common import local_number
@@ -142,25 +143,10 @@ class ReadinessDialog(Retranslating, WrappingDialog):
 
     def _build_heading(self, people: list[ShutOutPerson]) -> QHBoxLayout:
         """An icon, then how many could not receive a code and what turning it on means."""
-        image = QLabel(self)
-        image.setPixmap(pixmap("warning" if people else "shield", 32, self.devicePixelRatioF()))
-        image.setAlignment(Qt.AlignmentFlag.AlignTop)
-        self.title = title = QLabel(self)
-        title.setObjectName("readinessTitle")
-        title.setWordWrap(True)
-        title.setStyleSheet("font-weight: bold;")
-        self.explain = explain = QLabel(self)
-        explain.setObjectName("readinessText")
-        explain.setWordWrap(True)
-        text_column = QVBoxLayout()
-        text_column.setSpacing(6)
-        text_column.addWidget(title)
-        text_column.addWidget(explain)
-        top = QHBoxLayout()
-        top.setSpacing(12)
-        top.addWidget(image)
-        top.addLayout(text_column, 1)
-        return top
+        image = pixmap("warning" if people else "shield", 32, self.devicePixelRatioF())
+        heading = dialog_heading(self, image, "readiness")
+        self.title, self.explain = heading.title, heading.explain
+        return heading.layout
 
     def _build_table(self, people: list[ShutOutPerson]) -> QTableView:
         """The people of ``self.model``, up to 10 rows high (hidden when there is nobody)."""
