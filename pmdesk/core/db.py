@@ -530,15 +530,18 @@ def server_refusal(exc: DBAPIError) -> PmdeskError | None:
     # checks (PMD04, the last administrator) speak; only pmdesk's own codes count then.
     if exc.statement is None and not sqlstate.startswith("PMD"):
         return None
-    diag = getattr(orig, "diag", None)
-    message = as_text(str(getattr(diag, "message_primary", None) or first_line(exc)))
     if sqlstate == "28000":
         return NotSignedIn(NOT_SIGNED_IN, "none")
-    if sqlstate == "PMD05":
+    make = _SERVER_REFUSALS.get(sqlstate)
+    if make is None and sqlstate != "PMD05":
+        return None
+    # Only now is the server's sentence worth reading back as the core's (the catalogue).
+    diag = getattr(orig, "diag", None)
+    message = as_text(str(getattr(diag, "message_primary", None) or first_line(exc)))
+    if make is None:  # PMD05: a value the server refuses, its field in the detail
         field = str(getattr(diag, "message_detail", None) or "value")
         return ValidationError({field: message})
-    make = _SERVER_REFUSALS.get(sqlstate)
-    return make(message) if make is not None else None
+    return make(message)
 
 
 def database_error(url: str | URL, exc: BaseException) -> PmdeskError:

@@ -20,9 +20,11 @@ CORE_CONTEXTS = frozenset(
         "audit",
         "auth",
         "db",
+        "delivery",
         "errors",
         "groups",
         "helpdesk",
+        "language",
         "lockout",
         "login_results",
         "migrate",
@@ -62,11 +64,12 @@ SERVER_SENTENCES = (
     translate(
         "server", "The reason can have at most {count} characters, and no control characters."
     ),
-    translate("server", "Sign in first."),
 )
 # Any catalogue lists every source (the translations do not matter here).
 _SOURCES_FROM = "nl-BE"
 _FIELD = re.compile(r"\{(\w+)\}")
+_WORD = re.compile(r"[^\W\d_]{2,}")
+_MIN_FIXED_WORDS = 3
 #: Fields that always hold a number.
 _NUMBERS = frozenset(
     {"count", "low", "high", "seconds", "minutes", "hours", "first", "last", "total", "interval"}
@@ -75,31 +78,43 @@ _NUMBERS = frozenset(
 
 def as_text(message: str) -> str:
     """``message`` as the core's :class:`Text` it spells (its fields read back, each one a
-    Text too when it is one of the core's sentences), or ``message`` itself."""
+    Text too when it is one of the core's sentences or words), or ``message`` itself.
+
+    A whole message is matched only against sentences with some words of their own: one that
+    is mostly fields ("{module} {right}") would take any message, and translate its pieces
+    into a sentence of two languages. Inside a matched sentence's fields every pattern counts
+    ("System → Security and Permissions (System)" is "{one} and {other}")."""
     if isinstance(message, Text):
         return message
+    return _read(message, whole=True)
+
+
+def _read(message: str, *, whole: bool) -> str:
     plain, patterns = _known()
     if message in plain:
         return plain[message]
-    for pattern, context, source in patterns:
+    for pattern, context, source, specific in patterns:
+        if whole and not specific:
+            continue
         found = pattern.fullmatch(message)
         if found is not None:
-            args = {name: as_text(value) for name, value in found.groupdict().items()}
+            args = {name: _read(value, whole=False) for name, value in found.groupdict().items()}
             return Text(context, source, args)
     return message
 
 
 @cache
-def _known() -> tuple[dict[str, Text], list[tuple[re.Pattern[str], str, str]]]:
+def _known() -> tuple[dict[str, Text], list[tuple[re.Pattern[str], str, str, bool]]]:
     plain: dict[str, Text] = {}
-    patterns: list[tuple[re.Pattern[str], str, str]] = []
+    patterns: list[tuple[re.Pattern[str], str, str, bool]] = []
     for context, source in load_catalog(_SOURCES_FROM).messages:
         if context not in CORE_CONTEXTS:
             continue
         if _FIELD.search(source) is None:
             plain.setdefault(source, Text(context, source))
         else:
-            patterns.append((_pattern(source), context, source))
+            specific = len(_WORD.findall(_FIELD.sub("", source))) >= _MIN_FIXED_WORDS
+            patterns.append((_pattern(source), context, source, specific))
     # The most specific first: the longest fixed text.
     patterns.sort(key=lambda item: -len(_FIELD.sub("", item[2])))
     return plain, patterns

@@ -72,9 +72,9 @@ def localize(value: Any) -> str:
 def error_text(error: BaseException) -> str:
     """What an exception from the core says, in the app's language (``str(error)`` would give
     the English: Python copies a ``str`` subclass into a plain ``str``)."""
-    if len(error.args) == 1 and isinstance(error.args[0], Text):
-        return localize(error.args[0])
-    return str(error)
+    from pmdesk.core.errors import message_of  # not before the login dialog paints
+
+    return localize(message_of(error))
 
 
 class Retranslating:

@@ -129,6 +129,21 @@ def test_a_server_sentence_is_read_back_as_the_clients_text() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "message",
+    [
+        "You have no e-mail address: add yours in Personnel first.",
+        "There is no language xx.",
+    ],
+)
+def test_a_server_sentence_the_core_does_not_know_stays_whole(message: str) -> None:
+    """Not matched by a pattern that is mostly fields ("{module} {right}", "{label}: {problem}"),
+    which would translate its pieces into a sentence of two languages."""
+    read = as_text(message)
+    assert not isinstance(read, Text)
+    assert dutch(read) == message
+
+
 def test_a_refusal_reads_the_same_in_dutch_on_every_engine(ctx: CoreContext) -> None:
     """On a hardened server the refusal is the server's; it translates all the same."""
     service = PersonnelService(ctx)

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol, runtime_checkable
 
-from pmdesk.core.errors import PmdeskError
-from pmdesk.core.i18n import ENGLISH, Text, translate
+from pmdesk.core.errors import PmdeskError, message_of
+from pmdesk.core.i18n import ENGLISH, translate
 from pmdesk.secrets import SecretStore, SecretStoreError
 
 Method = Literal["outbox", "smtp", "m365", "google", "graph", "sms", "twilio", "vonage", "cm"]
@@ -184,9 +184,9 @@ STEP_NAMES: dict[str, str] = {
 
 def failure_text(error: DeliveryError) -> str:
     """The error with the step that failed in front: 'Failed at: signing in. The mail …'."""
+    said = message_of(error)
     if error.step is None:
-        return str(error)
-    said = error.args[0] if error.args and isinstance(error.args[0], Text) else str(error)
+        return said
     return translate("delivery", "Failed at: {step} ({key}). {error}").format(
         step=STEP_NAMES[error.step], key=error.step, error=said
     )

@@ -40,7 +40,8 @@ from pmdesk.core.delivery.outbox import OutboxDelivery
 from pmdesk.core.delivery.sms import DEFAULT_TIMEOUT, SmsDelivery, check_sms_url
 from pmdesk.core.delivery.sms_providers import CmSms, ProviderSms, TwilioSms, VonageSms
 from pmdesk.core.delivery.smtp import SmtpDelivery, check_smtp_settings, mailbox_of
-from pmdesk.core.i18n import Text, translate
+from pmdesk.core.errors import message_of
+from pmdesk.core.i18n import translate
 from pmdesk.secrets import (
     SecretStore,
     google_key,
@@ -74,8 +75,7 @@ def check_settings(settings: DeliverySettings) -> None:
     try:
         _check(settings)
     except DeliveryError as exc:
-        said = exc.args[0] if exc.args and isinstance(exc.args[0], Text) else str(exc)
-        raise DeliveryError(said, step="settings") from None
+        raise DeliveryError(message_of(exc), step="settings") from None
 
 
 def _check(settings: DeliverySettings) -> None:

@@ -26,7 +26,8 @@ from pmdesk.core.delivery.base import (
 )
 from pmdesk.core.delivery.message import email_destination, email_message, need_email
 from pmdesk.core.delivery.oauth import TokenSource
-from pmdesk.core.i18n import Text, translate
+from pmdesk.core.errors import message_of
+from pmdesk.core.i18n import translate
 from pmdesk.core.validation import FieldInvalid, clean_email, mail_address, mask_email
 
 log = logging.getLogger(__name__)
@@ -89,8 +90,8 @@ def check_smtp_settings(host: str, port: int, security: str, sender: str) -> Non
     try:
         clean_email(sender_address(sender), required=True)
     except FieldInvalid as exc:
-        said = exc.args[0] if exc.args and isinstance(exc.args[0], Text) else str(exc)
-        raise DeliveryError(translate("delivery", "From address: {why}").format(why=said)) from None
+        why = message_of(exc)
+        raise DeliveryError(translate("delivery", "From address: {why}").format(why=why)) from None
 
 
 class SmtpDelivery:

@@ -32,7 +32,8 @@ STATEMENTS: tuple[str, ...] = (
         END IF;
         SELECT l.id INTO wanted FROM {_S}.languages l WHERE l.code = set_my_language.code;
         IF wanted IS NULL THEN
-            RAISE EXCEPTION 'There is no language %.', set_my_language.code
+            -- the client's sentence (my_language.py), so the screen shows it translated
+            RAISE EXCEPTION 'This language is not in the database.'
                 USING ERRCODE = 'PMD05', DETAIL = 'language_id';
         END IF;
         UPDATE {_S}.personnel x

@@ -4568,10 +4568,6 @@ une connexion depuis cette adresse ne demande plus de code de sécurité.</trans
         <source>The reason can have at most {count} characters, and no control characters.</source>
         <translation>Le motif peut compter au maximum {count} caractères, sans caractères de contrôle.</translation>
     </message>
-    <message>
-        <source>Sign in first.</source>
-        <translation>Connectez-vous d&apos;abord.</translation>
-    </message>
 </context>
 <context>
     <name>sessions</name>

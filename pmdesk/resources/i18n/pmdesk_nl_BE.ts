@@ -4568,10 +4568,6 @@ wie zich van daaruit aanmeldt, krijgt geen beveiligingscode meer gevraagd.</tran
         <source>The reason can have at most {count} characters, and no control characters.</source>
         <translation>De reden mag hoogstens {count} tekens bevatten, en geen stuurtekens.</translation>
     </message>
-    <message>
-        <source>Sign in first.</source>
-        <translation>Meld u eerst aan.</translation>
-    </message>
 </context>
 <context>
     <name>sessions</name>
