@@ -40,11 +40,10 @@ def workstation_language() -> str:
 
 def start_in_workstation_language() -> str:
     """Show the app, the login dialog first, in the workstation's language; returns it."""
-    from pmdesk.ui.translation import current_language, install_translation
+    from pmdesk.ui.translation import install_translation
 
     code = workstation_language()
-    if code != current_language():  # English on an English system: nothing to change
-        install_translation(code)
+    install_translation(code)  # English too: the system's locale must not write the dates
     return code
 
 

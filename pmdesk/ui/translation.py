@@ -13,6 +13,8 @@ from pmdesk.core.i18n import ENGLISH, I18N_DIR, Text, catalog_stem, language_cod
 LANGUAGE_CHANGE = QEvent.Type.LanguageChange
 PMDESK_TRANSLATOR = "pmdeskTranslator"
 QT_TRANSLATOR = "qtTranslator"
+#: The application's property that holds the installed language (no module-level state).
+LANGUAGE_PROPERTY = "pmdeskLanguage"
 
 
 def install_translation(code: str) -> bool:
@@ -27,6 +29,7 @@ def install_translation(code: str) -> bool:
     app = QCoreApplication.instance()
     if app is None:
         return False
+    app.setProperty(LANGUAGE_PROPERTY, code)
     # Every one: a translator removed before stays a child until its deferred delete has run,
     # and would be found (and "removed") again in place of the one installed since.
     for name in (QT_TRANSLATOR, PMDESK_TRANSLATOR):
@@ -53,8 +56,11 @@ def _install(app: QCoreApplication, name: str, stem: str, folder: str) -> bool:
 
 
 def current_language() -> str:
-    """The language the app shows now (the default QLocale's, as ``install_translation`` set)."""
-    return language_code(QLocale().name())
+    """The language the app shows now: the one ``install_translation`` last installed, else
+    English (what the strings are written in, whatever the system's locale)."""
+    app = QCoreApplication.instance()
+    shown = app.property(LANGUAGE_PROPERTY) if app is not None else None
+    return language_code(shown) if isinstance(shown, str) else ENGLISH
 
 
 def localize(value: Any) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QLocale, Qt
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 from sqlalchemy import select
@@ -76,6 +76,23 @@ def test_the_next_login_dialog_shows_in_the_workstations_language(
     assert current_language() == "nl-BE"
     assert QApplication.translate("mail", "Hello,") == "Goedendag,"
     assert launcher.login is not None
+    assert launcher.login.username_label.text() == "Gebruikersnaam"
+    assert launcher.login.login_button.text() == "Aanmelden"
+
+
+def test_a_dutch_workstation_on_a_dutch_system_opens_in_dutch(
+    launcher_for: object, database_file: Path
+) -> None:
+    """The system's locale is not the app's language: on a Dutch computer nothing is
+    translated until pmdesk installs its translation."""
+    QLocale.setDefault(QLocale("nl_BE"))  # as the system would have it
+    paths = app_paths()
+    paths.ensure()
+    save_settings(paths.config_file, Settings(language="nl-BE"))
+
+    launcher = launcher_for(str(sqlite_url(database_file)), secrets=MemoryStore())  # type: ignore[operator]
+
+    assert launcher.login.username_label.text() == "Gebruikersnaam"
 
 
 def test_signing_in_switches_to_the_persons_language_and_remembers_it(
