@@ -7,7 +7,7 @@ they use (message boxes are in ``message_boxes``, the list pieces in ``lists``) 
 
 from __future__ import annotations
 
-from PySide6.QtCore import QRectF, QSize, Qt, QTimer
+from PySide6.QtCore import QEvent, QRectF, QSize, Qt, QTimer
 from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -76,6 +76,7 @@ class FieldError(QLabel):
         super().__init__(parent)
         self.field = field
         self._help: str | None = None  # the field's description while a message replaces it
+        self._message: str | None = None  # as given: a core sentence follows the language
         self.setProperty("role", "fieldError")
         self.setWordWrap(True)
         self.setTextFormat(Qt.TextFormat.PlainText)
@@ -83,7 +84,9 @@ class FieldError(QLabel):
         self.hide()
 
     def set_error(self, message: str | None) -> None:
-        """``message`` in the app's language (a sentence from the core is translated)."""
+        """``message`` in the app's language (a sentence from the core is translated, again
+        whenever the language changes)."""
+        self._message = message
         message = localize(message) if message else message
         self.setText(message or "")
         self.setVisible(bool(message))
@@ -97,6 +100,11 @@ class FieldError(QLabel):
         elif self._help is not None:
             field.setAccessibleDescription(self._help)
             self._help = None
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.LanguageChange and self._message:
+            self.set_error(self._message)
+        super().changeEvent(event)
 
 
 class FieldBox(QWidget):
@@ -163,7 +171,13 @@ class MessageLabel(QLabel):
         self.setTextFormat(Qt.TextFormat.PlainText)
         self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
+        self._message = ""  # as given: a core sentence follows the language
         self.hide()
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.LanguageChange and self._message:
+            self.setText(localize(self._message))
+        super().changeEvent(event)
 
     def _show(self, role: str, text: str) -> None:
         if self.property("role") != role:
@@ -171,6 +185,7 @@ class MessageLabel(QLabel):
             # Re-polishing alone keeps the old padding; a (no-op) style sheet of its own makes
             # Qt recompute this label's margins for the new role.
             self.setStyleSheet(f"/* {role} */")
+        self._message = text
         text = localize(text)  # a sentence from the core, in the app's language
         self.setText(text)
         self.setVisible(bool(text))
@@ -185,6 +200,7 @@ class MessageLabel(QLabel):
         self._show("success", text)
 
     def clear_message(self) -> None:
+        self._message = ""
         self.setText("")
         self.hide()
 

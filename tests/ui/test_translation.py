@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 from PySide6.QtCore import QLocale
-from PySide6.QtWidgets import QDialogButtonBox, QLabel, QWidget
+from PySide6.QtWidgets import QDialogButtonBox, QLabel, QLineEdit, QWidget
 from pytestqt.qtbot import QtBot
 
 from pmdesk.core.errors import ValidationError
@@ -20,6 +20,7 @@ from pmdesk.ui.translation import (
     install_translation,
     localize,
 )
+from pmdesk.ui.widgets import FieldError, MessageLabel
 
 
 @pytest.fixture(autouse=True)
@@ -88,3 +89,28 @@ def test_a_core_sentence_without_a_translation_shows_in_english(qtbot: QtBot) ->
     error = ValidationError({"name": text})
     assert localize(error.errors["name"]) == "Nothing for An here."
     assert error_text(RuntimeError("plain")) == "plain"
+
+
+def test_a_core_sentence_already_shown_follows_a_language_switch(qtbot: QtBot) -> None:
+    """Under a field and above a form: the widgets keep what they were given, so a message
+    from the core is shown again in the new language (no screen keeps a copy to re-show)."""
+    window = QWidget()
+    qtbot.addWidget(window)
+    edit = QLineEdit(window)
+    under_field = FieldError(window, edit)
+    above_form = MessageLabel(window)
+    taken = translate("personnel", "This login is already taken.")
+    under_field.set_error(taken)
+    above_form.show_error(taken)
+    window.show()
+    assert under_field.text() == above_form.text() == "This login is already taken."
+    install_translation("nl-BE")
+    dutch = "Deze gebruikersnaam is al in gebruik."
+    qtbot.waitUntil(lambda: under_field.text() == dutch and above_form.text() == dutch)
+    assert edit.accessibleDescription() == dutch
+    under_field.set_error(None)
+    above_form.clear_message()
+    install_translation("en-GB")
+    qtbot.waitUntil(lambda: current_language() == "en-GB")
+    assert (under_field.text(), above_form.text()) == ("", "")
+    assert under_field.isHidden() and above_form.isHidden()

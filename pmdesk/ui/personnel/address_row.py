@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from pmdesk.core.errors import joined
 from pmdesk.ui.icons import icon
 from pmdesk.ui.personnel.address import ADDRESS_FIELDS, Address, AddressDialog
 from pmdesk.ui.translation import Retranslating
@@ -60,7 +61,7 @@ class PersonAddress(Retranslating, QWidget):
     def set_errors(self, errors: Mapping[str, str]) -> None:
         """Keep the messages of the address fields in ``errors`` and show them under the link."""
         self.errors = {k: v for k, v in errors.items() if k in ADDRESS_FIELDS}
-        self.error.set_error(" ".join(self.errors.values()) or None)
+        self.error.set_error(joined(list(self.errors.values())) or None)
 
     def set_editable(self, editable: bool) -> None:
         self._editable = editable

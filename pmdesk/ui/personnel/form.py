@@ -11,7 +11,7 @@ from datetime import datetime
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QLocale, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -48,7 +48,7 @@ from pmdesk.ui.personnel.money import (
 from pmdesk.ui.personnel.sessions_box import PersonSessions
 from pmdesk.ui.personnel.trusted_box import PersonTrustedIps
 from pmdesk.ui.system.common import form_layout
-from pmdesk.ui.translation import Retranslating, localize
+from pmdesk.ui.translation import Retranslating
 from pmdesk.ui.widgets import FieldBox, MessageLabel, hint_label, label_fields
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ class PersonEditor(Retranslating, QWidget):
         self._lookups = Lookups([], [], [], [])
         self._editable = True
         self._loading = False
-        self._errors: Mapping[str, str] = {}  # the core's, shown in the app's language
+        self._cost_locale = QLocale()  # the language the Hourly Cost box is written in
         self.labels = field_labels()
         self.row_labels: dict[str, QLabel] = {}  # each form row's label, by field name
 
@@ -131,9 +131,9 @@ class PersonEditor(Retranslating, QWidget):
             self.title_label.setText(self.tr("New person"))
         self._show_password_help()
         self.set_lookups(self._lookups)
-        cost = self.edits["hourly_cost"]
-        cost.setText(hourly_cost_text(hourly_cost_value(cost.text())))
-        self.set_errors(self._errors, focus=False)
+        cost = self.edits["hourly_cost"]  # read as typed, before the switch; written anew
+        cost.setText(hourly_cost_text(hourly_cost_value(cost.text(), self._cost_locale)))
+        self._cost_locale = QLocale()
         align_labels(*self._aligned)
 
     def _row_titles(self) -> dict[str, str]:
@@ -433,16 +433,15 @@ class PersonEditor(Retranslating, QWidget):
     # ----- errors -------------------------------------------------------------------------
 
     def set_errors(self, errors: Mapping[str, str], *, focus: bool = True) -> list[str]:
-        """Show each message next to its field, in the app's language; returns the messages
-        without a field. ``focus``: the first field with a message takes the focus."""
-        self._errors = dict(errors)
-        shown = {name: localize(message) for name, message in errors.items()}
+        """Show each message next to its field, in the app's language (and again in the next
+        one); returns the messages without a field. ``focus``: the first field with a message
+        takes the focus."""
         for name, box in self.boxes.items():
-            box.set_error(shown.get(name))
-        self.address_row.set_errors(shown)
+            box.set_error(errors.get(name))
+        self.address_row.set_errors(errors)
         known = set(self.boxes) | set(ADDRESS_FIELDS)
-        rest = [message for name, message in shown.items() if name not in known]
-        first = next((self.boxes[n].editor for n in self.boxes if shown.get(n)), None)
+        rest = [message for name, message in errors.items() if name not in known]
+        first = next((self.boxes[n].editor for n in self.boxes if errors.get(n)), None)
         if first is None and self.address_row.errors:
             first = self.address_button
         if focus and first is not None:

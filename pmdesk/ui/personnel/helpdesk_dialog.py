@@ -26,7 +26,7 @@ from pmdesk.core.helpdesk import IssuedCode
 from pmdesk.ui.icons import app_icon
 from pmdesk.ui.personnel.form_fields import relabel
 from pmdesk.ui.system.common import local_time
-from pmdesk.ui.translation import Retranslating, localize
+from pmdesk.ui.translation import Retranslating
 from pmdesk.ui.widgets import (
     BusyIndicator,
     FieldBox,
@@ -51,7 +51,6 @@ class HelpdeskCodeDialog(Retranslating, WrappingDialog):
         self.setMinimumWidth(480)
         self.name = name
         self._issued: IssuedCode | None = None
-        self._errors: Mapping[str, str] = {}  # the core's, shown in the app's language
         self.pages = QStackedWidget(self)
         self.pages.addWidget(self._ask_page())
         self.pages.addWidget(self._code_page())
@@ -76,7 +75,6 @@ class HelpdeskCodeDialog(Retranslating, WrappingDialog):
         self.code_label.setAccessibleName(self.tr("Helpdesk code"))
         self.copy_button.setText(self.tr("&Copy"))
         self.close_button.setText(self.tr("Close"))
-        self._show_errors(focus=False)
         if self._issued is not None:
             self._show_texts(self._issued)
 
@@ -136,18 +134,14 @@ class HelpdeskCodeDialog(Retranslating, WrappingDialog):
         self.issue_button.setEnabled(not on)
 
     def set_errors(self, errors: Mapping[str, str]) -> Sequence[str]:
-        """Each message next to its field (what was typed stays); returns the others."""
-        self._errors = dict(errors)
-        return self._show_errors(focus=True)
-
-    def _show_errors(self, *, focus: bool) -> list[str]:
-        shown = {name: localize(text) for name, text in self._errors.items()}
+        """Each message next to its field, in the app's language (and again in the next one;
+        what was typed stays); returns the others."""
         for name, box in self.boxes.items():
-            box.set_error(shown.get(name))
-        first = next((name for name in self.boxes if shown.get(name)), None)
-        if focus and first is not None:
+            box.set_error(errors.get(name))
+        first = next((name for name in self.boxes if errors.get(name)), None)
+        if first is not None:
             self.boxes[first].editor.setFocus()
-        return [text for name, text in shown.items() if name not in self.boxes]
+        return [text for name, text in errors.items() if name not in self.boxes]
 
     # ----- the code, once -------------------------------------------------------------
 

@@ -25,12 +25,14 @@ def hourly_cost_text(stored: str) -> str:
     return stored.replace(".", QLocale().decimalPoint())
 
 
-def hourly_cost_value(typed: str) -> str:
-    """What the user typed in the box as the core reads it ("12,50" in Dutch -> "12.50")."""
+def hourly_cost_value(typed: str, written_in: QLocale | None = None) -> str:
+    """What the user typed in the box as the core reads it ("12,50" in Dutch -> "12.50"), read
+    in ``written_in`` (the app's language by default: a language switch reads the box in the
+    language it was typed in)."""
     text = typed.strip().replace("€", "").replace("\u00a0", "").replace(" ", "")
     if not _AMOUNT.fullmatch(text):
         return typed
-    decimal = QLocale().decimalPoint()
+    decimal = (written_in or QLocale()).decimalPoint()
     group = "." if decimal == "," else ","
     whole, cents = _split(text, decimal)
     if not re.fullmatch(rf"[0-9]+|[0-9]{{1,3}}(?:{re.escape(group)}[0-9]{{3}})+", whole):
