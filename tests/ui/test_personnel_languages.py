@@ -149,3 +149,21 @@ def test_hourly_cost_typed_the_dutch_way_is_saved_as_an_amount(
     language("en-GB")  # the typed amount follows the language: "12,50" becomes "12.50"
     _switched(qtbot, lambda: cost.text() == "12.50")
     assert not editor.is_dirty()
+
+
+def test_an_amount_typed_before_a_switch_keeps_its_value(
+    qtbot: QtBot, page: PersonnelPage, language: Switch
+) -> None:
+    """ "1.234" typed in Dutch is one thousand two hundred and thirty-four: after a switch to
+    English the box says so ("1234"), not 1.234 read the English way."""
+    language("nl-BE")
+    editor = page.editor
+    _switched(qtbot, lambda: page.save_button.text() == "Opslaan")
+    cost = editor.edits["hourly_cost"]
+    cost.selectAll()
+    qtbot.keyClick(cost, Qt.Key.Key_Delete)
+    qtbot.keyClicks(cost, "1.234")
+    language("en-GB")
+    _switched(qtbot, lambda: page.save_button.text() == "Save")
+    assert cost.text() == "1234"
+    assert editor.form().hourly_cost == "1234"
