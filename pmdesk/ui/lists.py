@@ -47,19 +47,13 @@ class ReadOnlyTableModel(QAbstractTableModel):
 
 
 def search_box(
-    parent: QWidget,
-    name: str,
-    placeholder: str,
-    delay_ms: int,
-    apply: Callable[[], None],
-    *,
-    label: str = "",
+    parent: QWidget, name: str, delay_ms: int, apply: Callable[[], None]
 ) -> tuple[QLineEdit, QTimer]:
     """A search field that calls ``apply`` once typing pauses for ``delay_ms`` (or on Enter, or
-    on its magnifier icon). ``label``: its name for screen readers (the placeholder describes)."""
+    on its magnifier icon); its page's ``retranslate()`` gives it its texts
+    (``set_search_texts``)."""
     edit = QLineEdit(parent)
     edit.setObjectName(name)
-    set_search_texts(edit, placeholder, label)
     edit.setClearButtonEnabled(True)
     search = edit.addAction(icon("search"), QLineEdit.ActionPosition.LeadingPosition)
     search.triggered.connect(apply)
@@ -73,8 +67,9 @@ def search_box(
     return edit, timer
 
 
-def set_search_texts(edit: QLineEdit, placeholder: str, label: str = "") -> None:
-    """A search field's placeholder and screen-reader texts (a page's ``retranslate()``)."""
+def set_search_texts(edit: QLineEdit, placeholder: str, label: str) -> None:
+    """A search field's placeholder, and its name and description for screen readers (the
+    placeholder describes it), in a page's ``retranslate()``."""
     edit.setPlaceholderText(placeholder)
     edit.setAccessibleName(label)
     edit.setAccessibleDescription(placeholder)
@@ -139,15 +134,12 @@ def list_table(
     return table
 
 
-def reload_button(
-    parent: QWidget, name: str, tooltip: str, label: str, clicked: Callable[[], None]
-) -> QToolButton:
-    """The round-arrow button beside a list that reads it again (F5 does the same)."""
+def reload_button(parent: QWidget, name: str, clicked: Callable[[], None]) -> QToolButton:
+    """The round-arrow button beside a list that reads it again (F5 does the same); its page's
+    ``retranslate()`` gives it a tooltip and a name for screen readers."""
     button = QToolButton(parent)
     button.setObjectName(name)
     button.setIcon(icon("refresh"))
-    button.setToolTip(tooltip)
-    button.setAccessibleName(label)
     button.clicked.connect(lambda _checked=False: clicked())
     return button
 

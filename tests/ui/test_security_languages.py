@@ -65,6 +65,10 @@ def test_the_open_security_screen_follows_the_language_at_once(
     assert page.trust.title() == "Trust and codes"
     qtbot.waitUntil(lambda: page.locked_box.message.text() == "Nobody is locked now.")
     assert page.ips.review_count == N_IPS  # no office networks: all outside them
+    # a screen reader names the filter and reads its placeholder as the description
+    filter_edit = page.ips.filter_edit
+    assert filter_edit.accessibleName() == "Filter trusted IP addresses"
+    assert filter_edit.accessibleDescription() == filter_edit.placeholderText() != ""
 
     assert install_translation("nl-BE")
     qtbot.waitUntil(lambda: page.trust.title() == "Vertrouwen en codes")

@@ -31,7 +31,7 @@ def test_the_search_fields_buttons_are_named_again_in_the_new_language(
 ) -> None:
     parent = QWidget()
     qtbot.addWidget(parent)
-    edit, _timer = search_box(parent, "search", "Search people", 300, lambda: None)
+    edit, _timer = search_box(parent, "search", 300, lambda: None)
     parent.show()
     assert _names(edit) >= {"Search"}
     assert install_translation("nl-BE")

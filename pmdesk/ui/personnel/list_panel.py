@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 
 from pmdesk.ui.errors import error_text
 from pmdesk.ui.icons import icon
-from pmdesk.ui.lists import list_table, reload_button, search_box
+from pmdesk.ui.lists import list_table, reload_button, search_box, set_search_texts
 from pmdesk.ui.personnel.model import COLUMNS, PersonnelModel
 from pmdesk.ui.system.common import local_number
 from pmdesk.ui.translation import Retranslating
@@ -52,9 +52,11 @@ class PersonnelList(Retranslating, QWidget):
         self.retranslate()
 
     def retranslate(self) -> None:
-        self.search_edit.setPlaceholderText(self.tr("Search name, number, login or e-mail"))
-        self.search_edit.setAccessibleName(self.tr("Search personnel"))
-        self.search_edit.setAccessibleDescription(self.search_edit.placeholderText())
+        set_search_texts(
+            self.search_edit,
+            self.tr("Search name, number, login or e-mail"),
+            self.tr("Search personnel"),
+        )
         self.new_button.setText(self.tr("New"))
         self.refresh_button.setToolTip(self.tr("Reload the list (F5)"))
         self.refresh_button.setAccessibleName(self.tr("Reload the list"))
@@ -66,23 +68,13 @@ class PersonnelList(Retranslating, QWidget):
 
     def _build(self, can_edit: bool, reload: Callable[[], None], new: Callable[[], None]) -> None:
         self.search_edit, self.search_timer = search_box(
-            self,
-            "searchEdit",
-            "",
-            SEARCH_DELAY_MS,
-            self.apply_search,
+            self, "searchEdit", SEARCH_DELAY_MS, self.apply_search
         )
         self.new_button = make_primary(QPushButton(icon("add-light"), "", self))
         self.new_button.setObjectName("newButton")
         self.new_button.setEnabled(can_edit)
         self.new_button.clicked.connect(lambda _checked=False: new())
-        self.refresh_button = reload_button(
-            self,
-            "refreshButton",
-            "",
-            "",
-            reload,
-        )
+        self.refresh_button = reload_button(self, "refreshButton", reload)
         self._build_table()
         self.count_label = QLabel(self)
         self.count_label.setObjectName("countLabel")

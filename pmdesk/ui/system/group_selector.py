@@ -74,7 +74,7 @@ class GroupSelector(Retranslating, QGroupBox):
         self.combo.setSizeAdjustPolicy(
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
         )
-        self.reload_button = reload_button(self, "reloadButton", "", "", reload)
+        self.reload_button = reload_button(self, "reloadButton", reload)
         combo_row = QHBoxLayout()
         combo_row.setSpacing(6)
         combo_row.addWidget(self.combo, 1)

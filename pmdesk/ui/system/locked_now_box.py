@@ -100,7 +100,7 @@ class LockedNowBox(Retranslating, QGroupBox):
         self.table.setFixedHeight(header.sizeHint().height() + ROW_HEIGHT * VISIBLE_ROWS + 4)
         self.table.itemSelectionChanged.connect(self._update_buttons)
         # the round arrow, as beside every list: room for Unlock and Unlock all in any language
-        self.reload_button = reload_button(self, "reloadLocksButton", "", "", self.load)
+        self.reload_button = reload_button(self, "reloadLocksButton", self.load)
         self.unlock_button = QPushButton(icon("unlock"), "", self)
         self.unlock_button.setObjectName("unlockButton")
         self.unlock_button.clicked.connect(self.unlock_selected)

@@ -35,7 +35,7 @@ from pmdesk.core.audit import EVENT_NAMES, AuditService
 from pmdesk.core.errors import ValidationError
 from pmdesk.ui.errors import error_text
 from pmdesk.ui.icons import icon
-from pmdesk.ui.lists import list_table, reload_button, search_box
+from pmdesk.ui.lists import list_table, reload_button, search_box, set_search_texts
 from pmdesk.ui.ops import Operation
 from pmdesk.ui.system.common import DATE_TIME_PATTERN, local_number
 from pmdesk.ui.system.log_model import (
@@ -117,10 +117,10 @@ class LogPage(Retranslating, QWidget):
     def _build_filters(self) -> QHBoxLayout:
         """The row above the list: user, event, period (with its dates), Reload, Export."""
         self.user_edit, self._filter_timer = search_box(
-            self, "logUserEdit", "", FILTER_DELAY_MS, self.apply_filters
+            self, "logUserEdit", FILTER_DELAY_MS, self.apply_filters
         )
         self.address_edit, self._address_timer = search_box(
-            self, "logAddressEdit", "", FILTER_DELAY_MS, self.apply_filters
+            self, "logAddressEdit", FILTER_DELAY_MS, self.apply_filters
         )
         self.address_edit.textEdited.connect(lambda _t: set_invalid(self.address_edit, False))
 
@@ -150,7 +150,7 @@ class LogPage(Retranslating, QWidget):
         self.and_label = QLabel(self)
         self.range_widgets: tuple[QWidget, ...] = (self.from_edit, self.and_label, self.to_edit)
 
-        self.refresh_button = reload_button(self, "logRefreshButton", "", "", self.refresh)
+        self.refresh_button = reload_button(self, "logRefreshButton", self.refresh)
         self.export_button = QPushButton(icon("export"), "", self)
         self.export_button.setObjectName("exportButton")
         self.export_button.setAutoDefault(False)
@@ -219,18 +219,15 @@ class LogPage(Retranslating, QWidget):
         self._update()
 
     def _retranslate_filters(self) -> None:
-        for edit, placeholder, label in (
-            (self.user_edit, self.tr("User (who acted, or whom it concerned)"), self.tr("User")),
-            (self.address_edit, self.tr("IP or its start"), self.tr("IP address")),
-        ):
-            edit.setPlaceholderText(placeholder)
-            edit.setAccessibleName(label)
-            edit.setAccessibleDescription(placeholder)
+        set_search_texts(
+            self.user_edit, self.tr("User (who acted, or whom it concerned)"), self.tr("User")
+        )
+        set_search_texts(self.address_edit, self.tr("IP or its start"), self.tr("IP address"))
         address_help = self.tr(
             "An IP address (192.0.2.10), or how it starts (192.0.2.) for a whole block"
         )
         self.address_edit.setToolTip(address_help)
-        self.address_edit.setAccessibleDescription(address_help)
+        self.address_edit.setAccessibleDescription(address_help)  # more than its placeholder
         self.event_combo.setAccessibleName(self.tr("Event"))
         combo, families = self.event_combo, dict(EVENT_FAMILIES)
         for index in range(combo.count()):

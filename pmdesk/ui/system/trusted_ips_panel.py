@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 from pmdesk.core.trusted_ips import TrustedIpService
 from pmdesk.ui.errors import error_text
 from pmdesk.ui.icons import icon
-from pmdesk.ui.lists import list_table, reload_button, search_box
+from pmdesk.ui.lists import list_table, reload_button, search_box, set_search_texts
 from pmdesk.ui.query import Query
 from pmdesk.ui.system.common import local_number
 from pmdesk.ui.system.review_count import (
@@ -129,8 +129,11 @@ class TrustedIpPanel(Retranslating, TrustedIpRemoval):
                 "need a security code again."
             )
         )
-        self.filter_edit.setPlaceholderText(self.tr("Filter by user or address"))
-        self.filter_edit.setAccessibleName(self.tr("Filter trusted IP addresses"))
+        set_search_texts(
+            self.filter_edit,
+            self.tr("Filter by user or address"),
+            self.tr("Filter trusted IP addresses"),
+        )
         describe_review_button(self.review_button)
         self.reload_button.setToolTip(self.tr("Reload (F5)"))
         self.reload_button.setAccessibleName(self.tr("Reload trusted IP addresses"))
@@ -158,20 +161,10 @@ class TrustedIpPanel(Retranslating, TrustedIpRemoval):
     def _build_filter_row(self) -> QHBoxLayout:
         """The filter, Needs review, the spinner, Trace and Reload."""
         self.filter_edit, self._filter_timer = search_box(
-            self,
-            "ipFilterEdit",
-            "",
-            FILTER_DELAY_MS,
-            self._apply_filter,
+            self, "ipFilterEdit", FILTER_DELAY_MS, self._apply_filter
         )
         self.review_button = review_button(self, self._review_toggled)
-        self.reload_button = reload_button(
-            self,
-            "reloadIpsButton",
-            "",
-            "",
-            self.reload_requested.emit,
-        )
+        self.reload_button = reload_button(self, "reloadIpsButton", self.reload_requested.emit)
         self.ip_busy = BusyIndicator(self)
         self.trace_button = QPushButton(icon("search"), "", self)
         self.trace_button.setObjectName("traceButton")
