@@ -1291,10 +1291,6 @@ Base de données {url} ({source})</translation>
 <context>
     <name>MailSettingsBox</name>
     <message>
-        <source>Failed at: {step} ({code}). {problem}</source>
-        <translation>Échec à l&apos;étape : {step} ({code}). {problem}</translation>
-    </message>
-    <message>
         <source>The test code could not be sent</source>
         <translation>Le code de test n&apos;a pas pu être envoyé</translation>
     </message>
@@ -2729,20 +2725,8 @@ Base de données {url} ({source})</translation>
         <translation>Aucune adresse de confiance n&apos;est concernée.</translation>
     </message>
     <message>
-        <source>{addresses} address stops being trusted, {people} person affected: their next sign-in asks for a code.</source>
-        <translation>{addresses} adresse cesse d&apos;être de confiance, {people} personne concernée : sa prochaine connexion demandera un code.</translation>
-    </message>
-    <message>
-        <source>{addresses} address stops being trusted, {people} people affected: their next sign-in asks for a code.</source>
-        <translation>{addresses} adresse cesse d&apos;être de confiance, {people} personnes concernées : leur prochaine connexion demandera un code.</translation>
-    </message>
-    <message>
-        <source>{addresses} addresses stop being trusted, {people} person affected: their next sign-in asks for a code.</source>
-        <translation>{addresses} adresses cessent d&apos;être de confiance, {people} personne concernée : sa prochaine connexion demandera un code.</translation>
-    </message>
-    <message>
-        <source>{addresses} addresses stop being trusted, {people} people affected: their next sign-in asks for a code.</source>
-        <translation>{addresses} adresses cessent d&apos;être de confiance, {people} personnes concernées : leur prochaine connexion demandera un code.</translation>
+        <source>{effect}: their next sign-in asks for a code.</source>
+        <translation>{effect} : leur prochaine connexion demandera un code.</translation>
     </message>
 </context>
 <context>

@@ -1291,10 +1291,6 @@ Databank {url} ({source})</translation>
 <context>
     <name>MailSettingsBox</name>
     <message>
-        <source>Failed at: {step} ({code}). {problem}</source>
-        <translation>Mislukt bij: {step} ({code}). {problem}</translation>
-    </message>
-    <message>
         <source>The test code could not be sent</source>
         <translation>De testcode kon niet worden verzonden</translation>
     </message>
@@ -2729,20 +2725,8 @@ Databank {url} ({source})</translation>
         <translation>Geen enkel vertrouwd adres wordt getroffen.</translation>
     </message>
     <message>
-        <source>{addresses} address stops being trusted, {people} person affected: their next sign-in asks for a code.</source>
-        <translation>{addresses} adres wordt niet langer vertrouwd, {people} persoon getroffen: bij de volgende aanmelding wordt een code gevraagd.</translation>
-    </message>
-    <message>
-        <source>{addresses} address stops being trusted, {people} people affected: their next sign-in asks for a code.</source>
-        <translation>{addresses} adres wordt niet langer vertrouwd, {people} personen getroffen: bij hun volgende aanmelding wordt een code gevraagd.</translation>
-    </message>
-    <message>
-        <source>{addresses} addresses stop being trusted, {people} person affected: their next sign-in asks for a code.</source>
-        <translation>{addresses} adressen worden niet langer vertrouwd, {people} persoon getroffen: bij de volgende aanmelding wordt een code gevraagd.</translation>
-    </message>
-    <message>
-        <source>{addresses} addresses stop being trusted, {people} people affected: their next sign-in asks for a code.</source>
-        <translation>{addresses} adressen worden niet langer vertrouwd, {people} personen getroffen: bij hun volgende aanmelding wordt een code gevraagd.</translation>
+        <source>{effect}: their next sign-in asks for a code.</source>
+        <translation>{effect}: bij hun volgende aanmelding wordt om een code gevraagd.</translation>
     </message>
 </context>
 <context>

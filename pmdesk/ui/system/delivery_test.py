@@ -6,26 +6,20 @@ from __future__ import annotations
 from PySide6.QtCore import QCoreApplication, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
-from pmdesk.core.delivery.base import STEP_NAMES, DeliveryError
+from pmdesk.core.delivery.base import DeliveryError, failure_text
 from pmdesk.ui.errors import error_text
 from pmdesk.ui.icons import icon
-from pmdesk.ui.system.delivery_words import core_word
-from pmdesk.ui.translation import Retranslating
-from pmdesk.ui.translation import error_text as core_error_text
+from pmdesk.ui.translation import Retranslating, localize
 from pmdesk.ui.widgets import hint_label
 
 translate = QCoreApplication.translate
 
 
 def test_failure_text(exc: BaseException) -> str:
-    """A failed test in words, with the step that failed (token, connect, …) in front (the
-    core's ``failure_text``, in the app's language)."""
+    """A failed test in words, with the step that failed (token, connect, …) in front: the
+    core's ``failure_text``, in the app's language."""
     if isinstance(exc, DeliveryError):
-        if exc.step is None:
-            return core_error_text(exc)
-        return translate("MailSettingsBox", "Failed at: {step} ({code}). {problem}").format(
-            step=core_word(STEP_NAMES[exc.step]), code=exc.step, problem=core_error_text(exc)
-        )
+        return localize(failure_text(exc))
     return error_text(exc, translate("MailSettingsBox", "The test code could not be sent"))
 
 

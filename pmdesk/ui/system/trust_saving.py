@@ -21,40 +21,19 @@ from pmdesk.ui.message_boxes import ask
 from pmdesk.ui.ops import Operation
 from pmdesk.ui.system.common import local_number
 from pmdesk.ui.system.trust_box import TrustBox
+from pmdesk.ui.translation import localize
 
 translate = QCoreApplication.translate
 
 
 def impact_effect(impact: TrustImpact) -> str:
-    """The sentence under a question whose answer may end trust given today."""
+    """The sentence under a question whose answer may end trust given today (the core's
+    words for the count, ``TrustImpact.describe``, in the app's language)."""
     if impact.addresses == 0:
         return translate("TrustImpact", "No trusted address is affected.")
-    one_address, one_person = impact.addresses == 1, impact.people == 1
-    if one_address and one_person:
-        text = translate(
-            "TrustImpact",
-            "{addresses} address stops being trusted, {people} person affected: their next "
-            "sign-in asks for a code.",
-        )
-    elif one_address:
-        text = translate(
-            "TrustImpact",
-            "{addresses} address stops being trusted, {people} people affected: their next "
-            "sign-in asks for a code.",
-        )
-    elif one_person:
-        text = translate(
-            "TrustImpact",
-            "{addresses} addresses stop being trusted, {people} person affected: their next "
-            "sign-in asks for a code.",
-        )
-    else:
-        text = translate(
-            "TrustImpact",
-            "{addresses} addresses stop being trusted, {people} people affected: their next "
-            "sign-in asks for a code.",
-        )
-    return text.format(addresses=local_number(impact.addresses), people=local_number(impact.people))
+    return translate("TrustImpact", "{effect}: their next sign-in asks for a code.").format(
+        effect=localize(impact.describe())
+    )
 
 
 class TrustSaving:
