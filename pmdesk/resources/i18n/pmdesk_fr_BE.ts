@@ -1790,18 +1790,6 @@ Base de données {url} ({source})</translation>
         <source>That did not work</source>
         <translation>Cela n&apos;a pas fonctionné</translation>
     </message>
-    <message>
-        <source>Read</source>
-        <translation>Consulter</translation>
-    </message>
-    <message>
-        <source>Edit</source>
-        <translation>Modifier</translation>
-    </message>
-    <message>
-        <source>Delete</source>
-        <translation>Supprimer</translation>
-    </message>
 </context>
 <context>
     <name>PersonAccess</name>

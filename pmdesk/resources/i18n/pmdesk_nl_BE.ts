@@ -1790,18 +1790,6 @@ Databank {url} ({source})</translation>
         <source>That did not work</source>
         <translation>Dat is niet gelukt</translation>
     </message>
-    <message>
-        <source>Read</source>
-        <translation>Bekijken</translation>
-    </message>
-    <message>
-        <source>Edit</source>
-        <translation>Bewerken</translation>
-    </message>
-    <message>
-        <source>Delete</source>
-        <translation>Verwijderen</translation>
-    </message>
 </context>
 <context>
     <name>PersonAccess</name>

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, QRect, Signal
+from PySide6.QtCore import QCoreApplication, QRect, Signal
 from PySide6.QtGui import QColor, QFont, QPainter, QPaintEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -19,10 +19,11 @@ from PySide6.QtWidgets import (
 
 from pmdesk.core.groups import GridRow, PermissionGrid
 from pmdesk.core.modules import MODULES, Action, Module
+from pmdesk.core.permissions import ACTION_NAMES
 from pmdesk.ui.icons import app_icon
 from pmdesk.ui.module_names import module_title
 from pmdesk.ui.system.common import form_layout
-from pmdesk.ui.translation import Retranslating
+from pmdesk.ui.translation import Retranslating, localize
 from pmdesk.ui.widgets import (
     BusyIndicator,
     FieldBox,
@@ -34,18 +35,11 @@ translate = QCoreApplication.translate
 
 ACTIONS: tuple[Action, ...] = (Action.READ, Action.EDIT, Action.DELETE)
 Rights = tuple[bool, bool, bool]
-_MODULES_BY_KEY = {module.key: module for module in MODULES}
-
-_ACTION_NAMES = {
-    Action.READ: QT_TRANSLATE_NOOP("PermissionsPage", "Read"),
-    Action.EDIT: QT_TRANSLATE_NOOP("PermissionsPage", "Edit"),
-    Action.DELETE: QT_TRANSLATE_NOOP("PermissionsPage", "Delete"),
-}
 
 
 def action_label(action: Action) -> str:
-    """A right's name as the grid shows it: Read, Edit, Delete (in the app's language)."""
-    return translate("PermissionsPage", str(_ACTION_NAMES[action]))
+    """A right's name as the grid shows it: Read, Edit, Delete (the core's, translated)."""
+    return localize(ACTION_NAMES[action])
 
 
 class GroupNameDialog(Retranslating, QDialog):
@@ -164,7 +158,7 @@ class PermissionGridView(Retranslating, QFrame):
     def retranslate(self) -> None:
         """The rights' names, the modules' and the marks of unsaved rows, in the new language."""
         for (key, action), check in self.checks.items():
-            module = module_title(_MODULES_BY_KEY[key])
+            module = module_title(key)
             check.setText(action_label(action))
             check.setAccessibleName(
                 self.tr("{module}: {action}").format(module=module, action=action_label(action))
