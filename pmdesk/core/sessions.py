@@ -53,7 +53,11 @@ log = logging.getLogger(__name__)
 DESKTOP = "desktop"
 COMMAND_LINE = "cli"
 KINDS = (DESKTOP, COMMAND_LINE)
-KIND_LABELS = {DESKTOP: "Desktop app", COMMAND_LINE: "Command line"}
+# Shown translated in Personnel's sessions box; written in English into the audit trail.
+KIND_LABELS = {
+    DESKTOP: translate("sessions", "Desktop app"),
+    COMMAND_LINE: translate("sessions", "Command line"),
+}
 
 DEFAULT_SESSION_HOURS = 8
 # A desktop session stays alive while its app renews it (every CHECK_INTERVAL): a crashed app's

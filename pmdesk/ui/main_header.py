@@ -14,7 +14,7 @@ class Header(Retranslating, QWidget):
     """The dark bar above the tabs. Each language keeps its own name in the list (a reader
     finds their language whatever the one shown now)."""
 
-    def __init__(self, display_name: str, language: str, parent: QWidget | None = None) -> None:
+    def __init__(self, display_name: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("header")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
@@ -26,7 +26,6 @@ class Header(Retranslating, QWidget):
         self.language_combo.setObjectName("languageCombo")
         for code, name in LANGUAGES:
             self.language_combo.addItem(name, code)
-        self.language_combo.setCurrentIndex(max(self.language_combo.findData(language), 0))
         self.user_label = QLabel(display_name, self)
         self.user_label.setObjectName("headerUser")
         self.sign_out_button = QPushButton(self)
@@ -45,8 +44,8 @@ class Header(Retranslating, QWidget):
         self.retranslate()
 
     def retranslate(self) -> None:
-        # The list shows the language in use, however it was chosen (here, or a sign-in that
-        # applied the person's), without choosing it again.
+        # The list shows the language in use, however it was chosen (here, at the start, or a
+        # sign-in that applied the person's), without choosing it again.
         shown = self.language_combo.findData(current_language())
         if shown >= 0 and shown != self.language_combo.currentIndex():
             blocked = self.language_combo.blockSignals(True)

@@ -208,7 +208,7 @@ class MainWindow(Retranslating, QMainWindow):
         return self._body
 
     def _build_header(self) -> QWidget:
-        header = Header(self.session.display_name, self.app.settings.language, self)
+        header = Header(self.session.display_name, self)
         self.language_combo = header.language_combo
         self.language_combo.currentIndexChanged.connect(self._language_chosen)
         self.user_label = header.user_label

@@ -2156,15 +2156,6 @@ Base de données {url} ({source})</translation>
 <context>
     <name>PersonSessions</name>
     <message>
-        <source>Desktop app</source>
-        <extracomment>The core&apos;s names of the kinds of session (``SessionRow.kind_label``), translated when shown.</extracomment>
-        <translation>Application de bureau</translation>
-    </message>
-    <message>
-        <source>Command line</source>
-        <translation>Ligne de commande</translation>
-    </message>
-    <message>
         <source>Open sessions</source>
         <translation>Sessions ouvertes</translation>
     </message>
@@ -4543,6 +4534,14 @@ une connexion depuis cette adresse ne demande plus de code de sécurité.</trans
 </context>
 <context>
     <name>sessions</name>
+    <message>
+        <source>Desktop app</source>
+        <translation>Application de bureau</translation>
+    </message>
+    <message>
+        <source>Command line</source>
+        <translation>Ligne de commande</translation>
+    </message>
     <message>
         <source>You are not signed in.</source>
         <translation>Vous n&apos;êtes pas connecté.</translation>

@@ -2156,15 +2156,6 @@ Databank {url} ({source})</translation>
 <context>
     <name>PersonSessions</name>
     <message>
-        <source>Desktop app</source>
-        <extracomment>The core&apos;s names of the kinds of session (``SessionRow.kind_label``), translated when shown.</extracomment>
-        <translation>Desktop-app</translation>
-    </message>
-    <message>
-        <source>Command line</source>
-        <translation>Opdrachtregel</translation>
-    </message>
-    <message>
         <source>Open sessions</source>
         <translation>Open sessies</translation>
     </message>
@@ -4543,6 +4534,14 @@ wie zich van daaruit aanmeldt, krijgt geen beveiligingscode meer gevraagd.</tran
 </context>
 <context>
     <name>sessions</name>
+    <message>
+        <source>Desktop app</source>
+        <translation>Desktop-app</translation>
+    </message>
+    <message>
+        <source>Command line</source>
+        <translation>Opdrachtregel</translation>
+    </message>
     <message>
         <source>You are not signed in.</source>
         <translation>U bent niet aangemeld.</translation>

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -18,26 +18,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pmdesk.core.i18n import Text
 from pmdesk.ui.system.common import local_time
 from pmdesk.ui.translation import Retranslating, localize
 
 if TYPE_CHECKING:
     from pmdesk.core.sessions import SessionRow
-
-
-#: The core's names of the kinds of session (``SessionRow.kind_label``), translated when shown.
-KIND_LABELS = (
-    QT_TRANSLATE_NOOP("PersonSessions", "Desktop app"),
-    QT_TRANSLATE_NOOP("PersonSessions", "Command line"),
-)
-
-
-def kind_text(label: str) -> str:
-    """A session's kind in the app's language (the core's sentence, or one of KIND_LABELS)."""
-    if isinstance(label, Text):
-        return localize(label)
-    return QCoreApplication.translate("PersonSessions", label)
 
 
 class PersonSessions(Retranslating, QWidget):
@@ -107,7 +92,7 @@ class PersonSessions(Retranslating, QWidget):
         self.sessions_table.setRowCount(len(rows))
         for r, session in enumerate(rows):
             cells = [
-                kind_text(session.kind_label),
+                localize(session.kind_label),
                 session.address or self.tr("unknown"),
                 session.workstation + (f" ({session.os_user})" if session.os_user else ""),
                 local_time(session.last_used_at),
