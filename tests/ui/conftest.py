@@ -239,17 +239,3 @@ def main_window(
     qtbot.waitExposed(window)
     yield window
     tasks.cancel_all()
-
-
-@pytest.fixture(autouse=True)
-def _english_after_the_test() -> Iterator[None]:
-    """A test that switched the app's language (the header, a sign-in) leaves the next one in
-    English, as every test expects (``install_translation`` is app-wide)."""
-    yield
-    from PySide6.QtCore import QCoreApplication, QTranslator
-
-    from pmdesk.ui.translation import install_translation
-
-    app = QCoreApplication.instance()
-    if app is not None and app.findChild(QTranslator, "pmdeskTranslator") is not None:
-        install_translation("en-GB")

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-import pytest
-from PySide6.QtCore import QCoreApplication, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QMessageBox, QTabWidget, QWidget
 from pytestqt.qtbot import QtBot
 
@@ -163,7 +162,7 @@ def test_window_geometry_is_remembered(
 
 
 def test_language_selector_offers_the_three_languages_and_remembers_the_choice(
-    main_window: MainWindow, ui_app: App, english_after: None
+    main_window: MainWindow, ui_app: App
 ) -> None:
     combo = main_window.language_combo
     assert [combo.itemText(i) for i in range(combo.count())] == [
@@ -175,14 +174,6 @@ def test_language_selector_offers_the_three_languages_and_remembers_the_choice(
     combo.setCurrentIndex(1)
     assert load_settings(ui_app.paths.config_file).language == "nl-BE"
     assert "Nederlands (België)" in main_window.statusBar().currentMessage()
-
-
-@pytest.fixture
-def english_after() -> Iterator[None]:
-    """Whatever language a test chooses, the next test starts in English."""
-    yield
-    install_translation("en-GB")
-    QCoreApplication.processEvents()
 
 
 def _texts(window: MainWindow) -> dict[str, str]:
@@ -197,7 +188,7 @@ def _texts(window: MainWindow) -> dict[str, str]:
 
 
 def test_a_language_change_retranslates_the_open_window_at_once(
-    qtbot: QtBot, main_window: MainWindow, english_after: None
+    qtbot: QtBot, main_window: MainWindow
 ) -> None:
     english = _texts(main_window)
     assert english == {
@@ -227,7 +218,7 @@ def test_a_language_change_retranslates_the_open_window_at_once(
 
 
 def test_the_empty_state_follows_the_language(
-    qtbot: QtBot, ui_app: App, tasks: TaskManager, session_for: SessionFor, english_after: None
+    qtbot: QtBot, ui_app: App, tasks: TaskManager, session_for: SessionFor
 ) -> None:
     person = _person_in_group(ui_app, {}, "nobody")
     window = _window(qtbot, ui_app, session_for(person, "nobody", "Nobody"), tasks)
@@ -236,7 +227,7 @@ def test_the_empty_state_follows_the_language(
     assert "Système → Autorisations" in window.empty_label.text()
 
 
-def test_module_titles_follow_the_language(qtbot: QtBot, english_after: None) -> None:
+def test_module_titles_follow_the_language(qtbot: QtBot) -> None:
     assert install_translation("nl-BE")
     assert module_title(SYSTEM_SECURITY) == "Systeem → Beveiliging"
     assert install_translation("en-GB")

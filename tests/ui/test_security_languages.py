@@ -4,7 +4,6 @@ count), and back to English, without reopening anything (issue 15 §2)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -41,13 +40,6 @@ def page(qtbot: QtBot, ui_app: App, admin_id: int, main_window: MainWindow) -> S
     return widget
 
 
-@pytest.fixture
-def english_after() -> Iterator[None]:
-    """Whatever a test switched to, the next one starts in English."""
-    yield
-    install_translation("en-GB")
-
-
 def _header(page: SecurityPage, column: int) -> str:
     return str(page.model.headerData(column, Qt.Orientation.Horizontal))
 
@@ -60,7 +52,7 @@ def _tab_text(page: SecurityPage) -> str:
 
 
 def test_the_open_security_screen_follows_the_language_at_once(
-    qtbot: QtBot, page: SecurityPage, english_after: None
+    qtbot: QtBot, page: SecurityPage
 ) -> None:
     assert page.trust.title() == "Trust and codes"
     qtbot.waitUntil(lambda: page.locked_box.message.text() == "Nobody is locked now.")
@@ -113,9 +105,7 @@ def test_the_open_security_screen_follows_the_language_at_once(
     assert _tab_text(page).count("(") == 1
 
 
-def test_the_readiness_dialog_follows_the_language(
-    qtbot: QtBot, page: SecurityPage, english_after: None
-) -> None:
+def test_the_readiness_dialog_follows_the_language(qtbot: QtBot, page: SecurityPage) -> None:
     dialog = ReadinessDialog([], "e-mail", page)
     qtbot.addWidget(dialog)
     assert dialog.confirm_button.text() == "Enable"
@@ -136,7 +126,6 @@ def test_the_security_screen_fits_1024_by_768_in_each_language(
     page: SecurityPage,
     main_window: MainWindow,
     language: str,
-    english_after: None,
     tmp_path: Path,
 ) -> None:
     """Nothing clipped; with PMDESK_SCREENSHOTS set, a picture to look at."""

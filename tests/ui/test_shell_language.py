@@ -3,8 +3,6 @@ call's generic line and the start-up failure texts."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from PySide6.QtWidgets import QToolButton, QWidget
 from pytestqt.qtbot import QtBot
@@ -16,18 +14,12 @@ from pmdesk.ui.startup import describe_failure
 from pmdesk.ui.translation import install_translation
 
 
-@pytest.fixture
-def english_after(qapp: object) -> Iterator[None]:
-    yield
-    install_translation("en-GB")
-
-
 def _names(parent: QWidget) -> set[str]:
     return {b.toolTip() for b in parent.findChildren(QToolButton) if b.toolTip()}
 
 
 def test_the_search_fields_buttons_are_named_again_in_the_new_language(
-    qtbot: QtBot, english_after: None
+    qtbot: QtBot, qapp: object
 ) -> None:
     parent = QWidget()
     qtbot.addWidget(parent)
@@ -40,7 +32,7 @@ def test_the_search_fields_buttons_are_named_again_in_the_new_language(
     qtbot.waitUntil(lambda: "Search" in _names(edit))
 
 
-def test_failures_are_said_in_the_chosen_language(english_after: None) -> None:
+def test_failures_are_said_in_the_chosen_language(qapp: object) -> None:
     assert install_translation("fr-BE")
     failure = describe_failure(ConfigError("broken"))
     assert failure.title == "Le fichier de paramètres est illisible"
@@ -50,7 +42,7 @@ def test_failures_are_said_in_the_chosen_language(english_after: None) -> None:
 
 
 def test_an_unexpected_error_gets_the_generic_line(
-    english_after: None, caplog: pytest.LogCaptureFixture
+    qapp: object, caplog: pytest.LogCaptureFixture
 ) -> None:
     assert install_translation("nl-BE")
     with caplog.at_level("CRITICAL"):

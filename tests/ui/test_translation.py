@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import pytest
 from PySide6.QtCore import QLocale
 from PySide6.QtWidgets import QDialogButtonBox, QLabel, QLineEdit, QWidget
 from pytestqt.qtbot import QtBot
@@ -21,12 +19,6 @@ from pmdesk.ui.translation import (
     localize,
 )
 from pmdesk.ui.widgets import FieldError, MessageLabel
-
-
-@pytest.fixture(autouse=True)
-def english_afterwards() -> Iterator[None]:
-    yield
-    install_translation("en-GB")
 
 
 class Caption(Retranslating, QLabel):
