@@ -21,10 +21,17 @@ import tempfile
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
+from pmdesk.core.i18n import ENGLISH, SUPPORTED_LANGUAGES, catalog_stem, read_ts
+
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "pmdesk"
 I18N = PACKAGE / "resources" / "i18n"
-TARGETS = {"nl_BE": "pmdesk_nl_BE.ts", "fr_BE": "pmdesk_fr_BE.ts"}
+# Every language but the one the strings are written in: its .ts file, by Qt's language name.
+TARGETS = {
+    code.replace("-", "_"): f"{catalog_stem(code)}.ts"
+    for code in SUPPORTED_LANGUAGES
+    if code != ENGLISH
+}
 BIN = Path(sys.executable).parent
 
 
@@ -72,32 +79,17 @@ def run_lrelease(ts_file: Path, qm_file: Path) -> None:
 
 def unfinished(ts_file: Path) -> list[str]:
     """``context: source`` of each message without a finished translation."""
-    found = []
-    for context in ElementTree.parse(ts_file).getroot().iter("context"):  # noqa: S314
-        name = context.findtext("name") or ""
-        for message in context.iter("message"):
-            translation = message.find("translation")
-            if (
-                translation is None
-                or translation.get("type") == "unfinished"
-                or not (translation.text or message.get("numerus"))
-            ):
-                found.append(f"{name}: {message.findtext('source')}")
-    return found
+    return [f"{m.context}: {m.source}" for m in read_ts(ts_file) if not m.finished]
 
 
 def placeholder_mismatches(ts_file: Path) -> list[str]:
     """Translations whose ``{field}`` names differ from their source's (``format`` would fail)."""
     field = re.compile(r"\{(\w*)\}")
-    found = []
-    for context in ElementTree.parse(ts_file).getroot().iter("context"):  # noqa: S314
-        name = context.findtext("name") or ""
-        for message in context.iter("message"):
-            source = message.findtext("source") or ""
-            text = message.findtext("translation") or ""
-            if text and sorted(field.findall(source)) != sorted(field.findall(text)):
-                found.append(f"{name}: {source!r} -> {text!r}")
-    return found
+    return [
+        f"{m.context}: {m.source!r} -> {m.text!r}"
+        for m in read_ts(ts_file)
+        if m.text and sorted(field.findall(m.source)) != sorted(field.findall(m.text))
+    ]
 
 
 def update() -> int:
@@ -115,15 +107,8 @@ def update() -> int:
 
 
 def _translations(ts_file: Path) -> tuple[str, dict[tuple[str, str], str]]:
-    root = ElementTree.parse(ts_file).getroot()  # noqa: S314
-    found: dict[tuple[str, str], str] = {}
-    for context in root.iter("context"):
-        name = context.findtext("name") or ""
-        for message in context.iter("message"):
-            translation = message.find("translation")
-            if translation is not None and translation.text and not translation.get("type"):
-                found[(name, message.findtext("source") or "")] = translation.text
-    return root.get("language", ""), found
+    language = ElementTree.parse(ts_file).getroot().get("language", "")  # noqa: S314
+    return language, {(m.context, m.source): m.text for m in read_ts(ts_file) if m.finished}
 
 
 def merge(parts: list[Path]) -> int:

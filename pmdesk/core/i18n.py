@@ -108,17 +108,34 @@ def _load_catalog(code: str, folder: Path) -> Catalog:
     source = folder / f"{catalog_stem(code)}.ts"
     if code == ENGLISH or not source.is_file():
         return Catalog(code)
-    import xml.etree.ElementTree as ElementTree  # only when a mail needs a language
+    # Unfinished, obsolete or vanished ones are left out: English is better than stale.
+    messages = {(m.context, m.source): m.text for m in read_ts(source) if m.finished}
+    return Catalog(code, messages)
 
-    messages: dict[tuple[str, str], str] = {}
-    root = ElementTree.parse(source).getroot()  # noqa: S314 - our own shipped file
-    for context in root.iter("context"):
+
+@dataclass(frozen=True)
+class TsMessage:
+    """One message of a ``.ts`` file: finished when its translation is neither marked
+    (unfinished, obsolete, vanished) nor empty."""
+
+    context: str
+    source: str
+    text: str
+    finished: bool
+
+
+def read_ts(path: Path) -> list[TsMessage]:
+    """Every message of a Qt ``.ts`` translation source (no Qt needed: it is XML)."""
+    import xml.etree.ElementTree as ElementTree  # only when a catalogue is read
+
+    found = []
+    for context in ElementTree.parse(path).getroot().iter("context"):  # noqa: S314 - our own
         name = context.findtext("name") or ""
         for message in context.iter("message"):
             translation = message.find("translation")
-            original = message.findtext("source")
-            if translation is None or original is None or translation.get("type"):
-                continue  # unfinished, obsolete or vanished: English is better than stale
-            if translation.text:
-                messages[(name, original)] = translation.text
-    return Catalog(code, messages)
+            text = (translation.text or "") if translation is not None else ""
+            marked = translation is None or bool(translation.get("type"))
+            found.append(
+                TsMessage(name, message.findtext("source") or "", text, not marked and bool(text))
+            )
+    return found
