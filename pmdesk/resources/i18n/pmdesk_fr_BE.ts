@@ -2770,20 +2770,8 @@ Base de données {url} ({source})</translation>
         <translation>Jamais utilisée</translation>
     </message>
     <message>
-        <source>Outside office networks</source>
-        <translation>Hors des réseaux du bureau</translation>
-    </message>
-    <message>
-        <source>Public address</source>
-        <translation>Adresse publique</translation>
-    </message>
-    <message>
         <source>Shared ({n})</source>
         <translation>Partagée ({n})</translation>
-    </message>
-    <message>
-        <source>Shared by {n} people</source>
-        <translation>Partagée par {n} personnes</translation>
     </message>
     <message>
         <source>Remove</source>

@@ -2770,20 +2770,8 @@ Databank {url} ({source})</translation>
         <translation>Nooit gebruikt</translation>
     </message>
     <message>
-        <source>Outside office networks</source>
-        <translation>Buiten de kantoornetwerken</translation>
-    </message>
-    <message>
-        <source>Public address</source>
-        <translation>Openbaar adres</translation>
-    </message>
-    <message>
         <source>Shared ({n})</source>
         <translation>Gedeeld ({n})</translation>
-    </message>
-    <message>
-        <source>Shared by {n} people</source>
-        <translation>Gedeeld door {n} personen</translation>
     </message>
     <message>
         <source>Remove</source>

@@ -12,7 +12,6 @@ Times are shown in local time, with UTC in the tooltip.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +30,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QIcon, QMouseEvent, QPainter
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
+from pmdesk.core.i18n import Text
 from pmdesk.core.office_networks import OUTSIDE
 from pmdesk.core.trusted_ip_review import NEVER_USED, PUBLIC
 from pmdesk.core.trusted_ip_row import TrustedIpRow
@@ -67,30 +67,24 @@ _TITLES = (
 
 translate = QCoreApplication.translate
 
-#: The core's review reasons (English keys), as the narrow Reasons column and its tooltip say them.
+#: The narrow Reasons column's short words for the core's review reasons (the tooltip says
+#: the core's own sentence).
 _SHORT = {
     OUTSIDE: str(QT_TRANSLATE_NOOP("TrustedIpModel", "Outside")),
     PUBLIC: str(QT_TRANSLATE_NOOP("TrustedIpModel", "Public")),
     NEVER_USED: str(QT_TRANSLATE_NOOP("TrustedIpModel", "Never used")),
 }
-_LONG = {
-    OUTSIDE: str(QT_TRANSLATE_NOOP("TrustedIpModel", "Outside office networks")),
-    PUBLIC: str(QT_TRANSLATE_NOOP("TrustedIpModel", "Public address")),
-    NEVER_USED: str(QT_TRANSLATE_NOOP("TrustedIpModel", "Never used")),
-}
-_SHARED = re.compile(r"\AShared by (\d+) people\Z")
 
 
 def reason_text(reason: str, *, short: bool = False) -> str:
-    """A review reason in the app's language: in full (the tooltip), or ``short`` as the narrow
-    Reasons column says it ("Shared (3)")."""
-    shared = _SHARED.match(reason)
-    if shared:
-        n = local_number(int(shared.group(1)))
-        if short:
-            return translate("TrustedIpModel", "Shared ({n})").format(n=n)
-        return translate("TrustedIpModel", "Shared by {n} people").format(n=n)
-    known = (_SHORT if short else _LONG).get(reason)
+    """A review reason in the app's language: the core's sentence (the tooltip), or ``short``
+    as the narrow Reasons column says it ("Shared (3)")."""
+    if not short:
+        return localize(reason)
+    count = reason.args.get("count") if isinstance(reason, Text) else None
+    if count is not None:  # trusted_ip_review.shared_by
+        return translate("TrustedIpModel", "Shared ({n})").format(n=local_number(int(count)))
+    known = _SHORT.get(reason)
     return translate("TrustedIpModel", known) if known else localize(reason)
 
 
