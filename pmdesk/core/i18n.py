@@ -20,7 +20,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-#: The languages pmdesk speaks: code -> its own name (the header's list and Personnel's).
+#: The languages pmdesk speaks, by code (their own names: modules.LANGUAGES).
 ENGLISH = "en-GB"
 SUPPORTED_LANGUAGES: tuple[str, ...] = ("en-GB", "nl-BE", "fr-BE")
 
