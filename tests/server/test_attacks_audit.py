@@ -60,7 +60,7 @@ def may_delete_people(hardened: HardenedDatabase, office: dict[str, Any]) -> Non
         hardened.owner_url,
         "UPDATE pmdesk.group_permissions SET can_delete = true "
         "WHERE group_id = %s AND module_key = 'maintenance'",
-        office["clerks"],
+        office["group"],
     )
 
 
