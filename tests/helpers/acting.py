@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import inspect
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -80,6 +81,10 @@ class ServerSessions:
         self.owner = owner
         self._tokens: dict[int, str] = {}
         self.signed_in: list[str] = []  # tokens of the test's own sign-ins, newest last
+        # One actor at a time: the workstation presents one session for all its threads, so two
+        # windows' background tasks acting as two people would otherwise present each other's
+        # session in the middle of a call (and the pool would reconnect for each switch).
+        self.turn = threading.RLock()
 
     def token_for(self, person_id: int) -> str:
         """The person's session: one the test signed in with, else one started for them."""
@@ -151,8 +156,9 @@ def _acting_method(method: Callable[..., Any], sessions: ServerSessions) -> Call
         if actor is None or not sessions.acts_on(ctx.db):
             return method(self, *args, **kwargs)
         if actor.person_id is not None:
-            sessions.present(actor, ctx.db)
-            return method(self, *args, **kwargs)
+            with sessions.turn:
+                sessions.present(actor, ctx.db)
+                return method(self, *args, **kwargs)
         self._ctx = replace(ctx, db=sessions.owner)
         try:
             return method(self, *args, **kwargs)
@@ -169,8 +175,9 @@ def _acting_function(function: Callable[..., Any], sessions: ServerSessions) -> 
         if actor is None or not sessions.acts_on(ctx.db):
             return function(ctx, *args, **kwargs)
         if actor.person_id is not None:
-            sessions.present(actor, ctx.db)
-            return function(ctx, *args, **kwargs)
+            with sessions.turn:
+                sessions.present(actor, ctx.db)
+                return function(ctx, *args, **kwargs)
         return function(replace(ctx, db=sessions.owner), *args, **kwargs)
 
     return acting
@@ -183,9 +190,11 @@ def _signing_in(function: Callable[..., Any], sessions: ServerSessions) -> Calla
 
     @functools.wraps(function)
     def acting(ctx: CoreContext, person_id: int) -> Any:
-        if sessions.acts_on(ctx.db):
+        if not sessions.acts_on(ctx.db):
+            return function(ctx, person_id)
+        with sessions.turn:
             sessions.present(Actor(name=f"person {person_id}", person_id=person_id), ctx.db)
-        return function(ctx, person_id)
+            return function(ctx, person_id)
 
     return acting
 
