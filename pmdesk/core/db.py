@@ -22,7 +22,16 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    create_engine,
+    event,
+    literal_column,
+    text,
+)
+from sqlalchemy import select as select_query
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import (
     ArgumentError,
@@ -33,6 +42,7 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
+from pmdesk.core import lazy_transactions
 from pmdesk.core.addresses import normalise_address, primary_outbound_address
 from pmdesk.core.errors import (
     NOT_SIGNED_IN,
@@ -256,16 +266,17 @@ def make_engine(
         connect_args["options"] = f"{given} -c search_path={POSTGRES_SEARCH_PATH}".strip()
     else:
         connect_args["charset"] = "utf8mb4"
+        connect_args["client_flag"] = lazy_transactions.mariadb_client_flags()
         # As on PostgreSQL: InnoDB's default REPEATABLE READ takes gap locks on every range
         # a DELETE or locking SELECT scans, and concurrent sweeps then deadlock each other.
         options["isolation_level"] = "READ COMMITTED"
         # The pool's rollback on return is a round trip for PyMySQL even after a COMMIT:
         # roll back only a connection still inside a transaction (_mariadb_reset).
         options["pool_reset_on_return"] = None
-    # No pre-ping on every checkout (a round trip per unit of work, several per user action):
-    # a connection back in the pool for less than PING_AFTER_IDLE_S was just used and is pinged
-    # no more (_ping_if_idle); the most recently returned one is taken first (LIFO) so that the
-    # units of work of one action find it so. TCP keepalives notice a server that vanished.
+    # No pre-ping on checkout (a round trip per unit of work, several per user action): a
+    # connection is pinged only when its socket shows the server ended it, or when the server
+    # was found gone since it was put back (_ping_if_idle). TCP keepalives notice a server that
+    # vanished without a word. The most recently returned connection is taken first (LIFO).
     engine = create_engine(
         parsed,
         echo=echo,
@@ -279,16 +290,14 @@ def make_engine(
     event.listen(engine, "handle_error", trouble.noted)
     event.listen(engine, "checkout", _ping_if_idle(engine, trouble))
     event.listen(engine, "before_cursor_execute", _refuse_unstorable)
+    lazy_transactions.install(engine)
     if backend != "postgresql":
         event.listen(engine, "reset", _mariadb_reset)
     return engine
 
 
-#: A pooled connection idle longer than this is pinged before use: long enough for the units of
-#: work of one user action to follow each other unpinged, short enough that one left from
-#: before a server restart is found dead before a statement fails on it.
-PING_AFTER_IDLE_S = 2.0
 CHECKED_IN_AT = "pmdesk_checked_in_at"
+_ADDRESS_READ = "pmdesk_client_address"  # session.info: the server's view, read with a query
 
 
 def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
@@ -333,15 +342,15 @@ class _Trouble:
 
 def _ping_if_idle(engine: Engine, trouble: _Trouble) -> Callable[[Any, Any, Any], None]:
     def check(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
-        """SQLAlchemy's ``checkout`` event: a connection idle for a while, or put back before
-        the server was last found gone, is pinged; a dead one raises DisconnectionError, and
-        the pool connects afresh (as ``pool_pre_ping`` would)."""
+        """SQLAlchemy's ``checkout`` event: a connection whose server said something while it
+        sat in the pool (ending it, most likely), or put back before the server was last found
+        gone, is pinged; a dead one raises DisconnectionError, and the pool connects afresh
+        (as ``pool_pre_ping`` would). Any other is used as it is: no round trip."""
         returned = record.info.get(CHECKED_IN_AT)
         if returned is None:
             return  # just connected
-        recent = time.monotonic() - returned < PING_AFTER_IDLE_S and returned > trouble.at
-        if recent and not _server_spoke(dbapi_connection):
-            return  # just used, and nothing came from the server since: no round trip
+        if returned > trouble.at and not _server_spoke(dbapi_connection):
+            return
         try:
             alive = engine.dialect.do_ping(dbapi_connection)
         except engine.dialect.loaded_dbapi.Error as exc:
@@ -790,16 +799,35 @@ class Database:
             log.warning("planner statistics not refreshed: %s", first_line(exc))
 
     def client_address(self, session: Session) -> str | None:
-        """This workstation's address as the database server sees it, normalised."""
+        """This workstation's address as the database server sees it, normalised (read with
+        another query of the unit of work when it brought ``client_address_column``)."""
+        column = self.client_address_column()
+        if column is None:
+            return primary_outbound_address()
+        if _ADDRESS_READ in session.info:
+            raw = session.info[_ADDRESS_READ]
+        else:
+            raw = session.execute(select_query(column)).scalar()
         if self.backend == "postgresql":
-            raw = session.execute(text("SELECT host(inet_client_addr())")).scalar()
             return normalise_address(raw)
+        return _host_to_address(raw)
+
+    def client_address_column(self) -> ColumnElement[Any] | None:
+        """The server's view of this workstation's address, as a column a query of the unit of
+        work can bring along (None on SQLite: the address is this machine's own). Hand its
+        value to ``remember_client_address``."""
+        if self.backend == "postgresql":
+            return literal_column("host(inet_client_addr())")
         if self.backend == "mariadb":
-            raw = session.execute(
-                text("SELECT HOST FROM information_schema.PROCESSLIST WHERE ID = CONNECTION_ID()")
-            ).scalar()
-            return _host_to_address(raw)
-        return primary_outbound_address()
+            return literal_column(
+                "(SELECT HOST FROM information_schema.PROCESSLIST WHERE ID = CONNECTION_ID())"
+            )
+        return None
+
+    @staticmethod
+    def remember_client_address(session: Session, raw: object) -> None:
+        """``client_address_column``'s value, read by another query of this unit of work."""
+        session.info[_ADDRESS_READ] = raw
 
     def connection_encrypted(self, session: Session) -> bool | None:
         """Whether the link to the database is encrypted (None: not applicable, embedded)."""

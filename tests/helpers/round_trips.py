@@ -7,12 +7,13 @@ for each):
 - every statement SQLAlchemy sends (``before_cursor_execute``: also SAVEPOINT / RELEASE, which
   SQLAlchemy sends as statements, and ``exec_driver_sql``);
 - the transaction control the driver sends by itself: psycopg sends ``BEGIN`` before the first
-  statement of a transaction (the connection then leaves the idle state), and ``COMMIT`` /
-  ``ROLLBACK`` only when a transaction is open; PyMySQL sends no BEGIN (the server starts
-  transactions itself, autocommit off) but always sends ``COMMIT`` and ``ROLLBACK``;
-- the pool's pre-ping on checkout (``pool_pre_ping=True`` in ``pmdesk.core.db.make_engine``:
-  ``SELECT 1`` in autocommit on psycopg, a ``COM_PING`` on PyMySQL), and the pool's rollback
-  when a connection comes back (PyMySQL sends it even after a COMMIT).
+  statement of a transaction it opens (not in autocommit, where pmdesk's units of work start:
+  ``pmdesk.core.lazy_transactions`` sends the ``BEGIN`` with the first write instead), and
+  ``COMMIT`` / ``ROLLBACK`` only when a transaction is open; PyMySQL sends ``COMMIT`` and
+  ``ROLLBACK`` whenever asked (pmdesk asks only when a transaction is open);
+- the pool's ping on checkout, when it pings (``pmdesk.core.db._ping_if_idle``: ``SELECT 1``
+  in autocommit on psycopg, a ``COM_PING`` on PyMySQL), and the pool's rollback when a
+  connection comes back inside a transaction.
 
 New connections (their handshake, and what pmdesk's ``connect`` events send on them) are
 counted apart in ``connects``: the issue's goals are "after the connection is open".
@@ -89,10 +90,8 @@ class _Listener:
     def _end(self, dbapi_connection: Any, what: str) -> None:
         """COMMIT or ROLLBACK: psycopg sends nothing when no transaction is open. PyMySQL's
         are counted where the driver sends them (``driver_end``), whoever asked."""
-        if self.backend != "postgresql" or (
-            dbapi_connection.autocommit or dbapi_connection.info.transaction_status == _IDLE
-        ):
-            return
+        if self.backend != "postgresql" or dbapi_connection.info.transaction_status == _IDLE:
+            return  # (pmdesk opens transactions itself, in autocommit: lazy_transactions)
         self.counter.add(f"[{what}]")
 
     def driver_end(self, what: str) -> None:

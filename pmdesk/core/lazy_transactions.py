@@ -1,0 +1,256 @@
+"""Units of work whose transaction costs no round trips of its own (PostgreSQL, MariaDB).
+
+A workstation 30 ms from its server waits for every round trip. The drivers spend some on
+transaction control alone: psycopg sends ``BEGIN`` by itself before a transaction's first
+statement (in pipeline mode too: it waits for the answer) and ``COMMIT`` at the end; PyMySQL
+sends ``COMMIT`` even when the unit only read. Here:
+
+- a unit of work starts outside a transaction (autocommit): while it only reads, nothing is sent
+  but its queries, and its end sends nothing. At the isolation level pmdesk uses (READ COMMITTED)
+  each statement of a transaction sees the data as of its own start anyway, so reading outside
+  one changes nothing a reader could notice;
+- its first statement that writes, locks, or sets something for the transaction (anything but a
+  plain ``SELECT``: ``FOR UPDATE``, ``set_config``, a call to one of the server's own functions,
+  which may write) opens the transaction, and the ``BEGIN`` goes out with that statement, in the
+  same round trip: on PostgreSQL in one pipeline, on MariaDB as one multi-statement query
+  (``START TRANSACTION; …``). From there on the unit is one transaction as before, committed or
+  rolled back as a whole.
+
+``install`` is called by ``pmdesk.core.db.make_engine`` for both server engines.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import Any
+
+from sqlalchemy import Engine, event
+
+# A SELECT that needs the transaction: row locks, settings local to it, side effects of a
+# function (the server's own functions in server-enforced mode, sequences, notifications,
+# advisory locks), or SELECT … INTO (which creates a table or sets variables).
+_NEEDS_TRANSACTION = re.compile(
+    r"\bFOR\s+(?:NO\s+KEY\s+UPDATE|UPDATE|KEY\s+SHARE|SHARE)\b|\bLOCK\s+IN\s+SHARE\s+MODE\b"
+    r"|\bset_config\s*\(|\bpg_notify\s*\(|\bpg_advisory|\bnextval\s*\(|\bsetval\s*\("
+    r"|\bGET_LOCK\s*\(|\bpmdesk\.\w+\s*\(|\bINTO\b",
+    re.IGNORECASE,
+)
+# On the driver's connection (the execute hooks see only its cursor): the unit of work running
+# on it has not opened its transaction yet.
+_LAZY = "_pmdesk_lazy_transaction"
+# On a psycopg connection: pmdesk put it in autocommit for this checkout (and takes it out).
+_MANAGED = "_pmdesk_managed_autocommit"
+
+_IN_TRANSACTION = 1  # pymysql.constants.SERVER_STATUS.SERVER_STATUS_IN_TRANS
+_PG_IDLE = 0  # psycopg.pq.TransactionStatus.IDLE
+MARIADB_BEGIN = "START TRANSACTION; "
+
+
+def only_reads(statement: str) -> bool:
+    """Whether ``statement`` can run outside the unit's transaction: a plain SELECT (or a
+    MariaDB SHOW, which reads the server's state)."""
+    head = statement.lstrip()[:6].upper()
+    if head.startswith("SHOW "):
+        return True
+    return head == "SELECT" and _NEEDS_TRANSACTION.search(statement) is None
+
+
+def mariadb_client_flags() -> int:
+    """PyMySQL's ``client_flag`` for the engine: SQLAlchemy's own (affected rows counted as
+    found) plus several statements in one query, which ``START TRANSACTION; …`` needs."""
+    from pymysql.constants import CLIENT
+
+    return int(CLIENT.FOUND_ROWS | CLIENT.MULTI_STATEMENTS)
+
+
+def install(engine: Engine) -> None:
+    """Make ``engine``'s units of work open their transaction with their first write."""
+    if engine.dialect.name == "postgresql":
+        event.listen(engine, "begin", _pg_start_lazily)
+        event.listen(engine, "checkin", _pg_settle)
+        _wrap_execute(engine, _pg_begun, None)
+    else:
+        event.listen(engine, "connect", _mariadb_autocommit)
+        event.listen(engine, "begin", _mariadb_start_lazily)
+        _wrap_execute(engine, _mariadb_begun, _mariadb_last_result)
+        dialect = engine.dialect
+        commit, rollback = dialect.do_commit, dialect.do_rollback
+
+        def do_commit(dbapi_connection: Any) -> None:
+            if dbapi_connection.server_status & _IN_TRANSACTION:
+                commit(dbapi_connection)
+
+        def do_rollback(dbapi_connection: Any) -> None:
+            if dbapi_connection.server_status & _IN_TRANSACTION:
+                rollback(dbapi_connection)
+
+        dialect.do_commit = do_commit  # type: ignore[method-assign]
+        dialect.do_rollback = do_rollback  # type: ignore[method-assign]
+
+
+Begun = Callable[[Any, str], AbstractContextManager[str]]
+
+
+def _wrap_execute(engine: Engine, begun: Begun, after: Callable[[Any], None] | None) -> None:
+    """Route the dialect's execute calls through ``begun`` for a unit's first statement that
+    needs the transaction (``begun`` opens it and may rewrite the statement); ``after`` runs
+    after each execute."""
+    dialect = engine.dialect
+    execute, execute_no_params, executemany = (
+        dialect.do_execute,
+        dialect.do_execute_no_params,
+        dialect.do_executemany,
+    )
+
+    def begin_alone_if_needed(cursor: Any, statement: str) -> None:
+        """BEGIN on its own, for a statement that needs the transaction but cannot bring it
+        (``_carries_begin``), or a batch (rare: SQLAlchemy sends most as one statement)."""
+        connection = cursor.connection
+        if getattr(connection, _LAZY, False) and (
+            _server_side(cursor) or not only_reads(statement)
+        ):
+            setattr(connection, _LAZY, False)
+            _begin_alone(connection)
+
+    def opening(cursor: Any, statement: str, parameters: Any) -> AbstractContextManager[str]:
+        connection = cursor.connection
+        if not getattr(connection, _LAZY, False):
+            return nullcontext(statement)
+        if not _carries_begin(cursor, statement, parameters):
+            begin_alone_if_needed(cursor, statement)
+            return nullcontext(statement)
+        if only_reads(statement):
+            return nullcontext(statement)
+        setattr(connection, _LAZY, False)
+        return begun(cursor, statement)
+
+    def do_execute(cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
+        with opening(cursor, statement, parameters) as sent:
+            execute(cursor, sent, parameters, context)
+        if after is not None:
+            after(cursor)
+
+    def do_execute_no_params(cursor: Any, statement: str, context: Any = None) -> None:
+        with opening(cursor, statement, None) as sent:
+            execute_no_params(cursor, sent, context)
+        if after is not None:
+            after(cursor)
+
+    def do_executemany(cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
+        begin_alone_if_needed(cursor, statement)
+        executemany(cursor, statement, parameters, context)
+
+    dialect.do_execute = do_execute  # type: ignore[method-assign]
+    dialect.do_execute_no_params = do_execute_no_params  # type: ignore[method-assign]
+    dialect.do_executemany = do_executemany  # type: ignore[method-assign]
+
+
+def _carries_begin(cursor: Any, statement: str, parameters: Any) -> bool:
+    """Whether the statement can take the BEGIN along. Not on PostgreSQL through a server-side
+    cursor (rows streamed in batches: it lives in a transaction, and joins no pipeline), nor
+    when it may hold several commands (a set-up script without parameters, which no pipeline
+    takes; a ``;`` inside a quoted text only costs a BEGIN of its own)."""
+    if not hasattr(cursor.connection, "pgconn"):
+        return True  # PyMySQL: any statement can follow START TRANSACTION in one query
+    if _server_side(cursor):
+        return False
+    return bool(parameters) or ";" not in statement.strip().rstrip(";")
+
+
+def _server_side(cursor: Any) -> bool:
+    """A psycopg server-side cursor (``stream_results``); PyMySQL's streaming cursor needs no
+    transaction."""
+    return getattr(cursor, "name", None) is not None and hasattr(cursor, "itersize")
+
+
+def _begin_alone(connection: Any) -> None:
+    if hasattr(connection, "pgconn"):
+        connection.execute(_pg_begin_statement(connection))
+    else:
+        connection.begin()
+
+
+# ----- PostgreSQL (psycopg) --------------------------------------------------------------------
+
+
+def _pg_start_lazily(connection: Any) -> None:
+    """SQLAlchemy's ``begin`` event: the unit of work starts without a transaction."""
+    dbapi_connection = connection.connection.dbapi_connection
+    idle = dbapi_connection.info.transaction_status == _PG_IDLE
+    if getattr(dbapi_connection, _MANAGED, False):
+        setattr(dbapi_connection, _LAZY, idle)  # the next unit on the same checkout
+        return
+    if dbapi_connection.autocommit or not idle:
+        return  # asked for autocommit, or already in a transaction: leave it so
+    dbapi_connection.autocommit = True
+    setattr(dbapi_connection, _MANAGED, True)
+    setattr(dbapi_connection, _LAZY, True)
+
+
+@contextmanager
+def _pg_begun(cursor: Any, statement: str) -> Iterator[str]:
+    """The statement runs in a transaction opened with it: ``BEGIN`` and the statement go out
+    in one pipeline, answered together after its sync (one round trip). The connection stays
+    in autocommit for psycopg, which then adds no ``BEGIN`` of its own; its commit and rollback
+    act on whatever transaction the server has open."""
+    connection = cursor.connection
+    with connection.pipeline():
+        connection.execute(_pg_begin_statement(connection))
+        yield statement
+
+
+def _pg_begin_statement(connection: Any) -> bytes:
+    """``BEGIN`` at the connection's isolation level, as psycopg itself would say it."""
+    from psycopg import IsolationLevel
+
+    level = connection.isolation_level
+    if level is None:
+        return b"BEGIN"
+    return b"BEGIN ISOLATION LEVEL " + IsolationLevel(level).name.replace("_", " ").encode()
+
+
+def _pg_settle(dbapi_connection: Any, _record: Any) -> None:
+    """SQLAlchemy's ``checkin`` event: a connection back in the pool leaves as it came, out
+    of autocommit (set on the client: no round trip)."""
+    if dbapi_connection is None or not getattr(dbapi_connection, _MANAGED, False):
+        return
+    setattr(dbapi_connection, _MANAGED, False)
+    setattr(dbapi_connection, _LAZY, False)
+    if not dbapi_connection.closed and dbapi_connection.info.transaction_status == _PG_IDLE:
+        dbapi_connection.autocommit = False
+
+
+# ----- MariaDB (PyMySQL) -----------------------------------------------------------------------
+
+
+def _mariadb_autocommit(dbapi_connection: Any, _record: Any) -> None:
+    """SQLAlchemy's ``connect`` event, after its own (which turns autocommit off): every
+    statement outside a unit's transaction commits by itself. Once per connection."""
+    dbapi_connection.autocommit(True)
+
+
+def _mariadb_start_lazily(connection: Any) -> None:
+    """SQLAlchemy's ``begin`` event: the unit of work starts without a transaction (unless
+    one is open on the connection already: then it goes on in it)."""
+    dbapi_connection = connection.connection.dbapi_connection
+    in_transaction = dbapi_connection.server_status & _IN_TRANSACTION
+    setattr(dbapi_connection, _LAZY, not in_transaction)
+
+
+@contextmanager
+def _mariadb_begun(cursor: Any, statement: str) -> Iterator[str]:
+    """The statement runs in a transaction opened with it: ``START TRANSACTION`` and the
+    statement go out as one query (``_mariadb_last_result`` then moves the cursor on to the
+    statement's result)."""
+    yield MARIADB_BEGIN + statement
+
+
+def _mariadb_last_result(cursor: Any) -> None:
+    """After every query: move the cursor on to its last result, reading the others (already
+    sent with the first: no round trip). Several statements in one query are allowed for
+    ``START TRANSACTION; …``, and a script sent as one (several commands, no parameters) must
+    fail when any of its commands fails, not only its first, as on PostgreSQL."""
+    while cursor.nextset():
+        pass
