@@ -65,6 +65,7 @@ from pmdesk.core.security import load_settings
 from pmdesk.core.server import info as server_info
 from pmdesk.core.server import password_check
 from pmdesk.core.server.login_client import ServerLogin
+from pmdesk.core.sign_in_reads import lock_person, read_for_sign_in
 from pmdesk.core.trust_alerts import PendingAlert, alert_for, send_alert
 from pmdesk.core.trusted_ips import is_trusted, trust_anew, trust_refusal, why_no_code
 from pmdesk.core.validation import (
@@ -213,13 +214,7 @@ class LoginService:
         if server is not None:
             return server.begin(key, password if usable else "x", usable)
         with self._ctx.db.session() as s:
-            address = self._ctx.db.client_address(s)
-            settings = load_settings(s)
-            person = (
-                s.execute(select(Person).where(Person.login_key == key)).scalar_one_or_none()
-                if key
-                else None
-            )
+            person, settings, address = read_for_sign_in(self._ctx.db, s, key)
             stored_hash = person.password_hash if person is not None else None
             person_id = person.id if person is not None else None
 
@@ -254,8 +249,10 @@ class LoginService:
 
         def decide(s: Session) -> _Pending | Refused | SignedIn:
             # Runs again if the server breaks a deadlock: it only reads and writes the DB.
-            now = self._ctx.clock.now(s)
-            person = lockout.lock_for_update(s, person_id) if person_id is not None else None
+            if person_id is not None:
+                person, now = lock_person(self._ctx.db, self._ctx.clock, s, person_id)
+            else:
+                person, now = None, self._ctx.clock.now(s)
             # On a hardened database the server compares, under the row lock (one bcrypt for
             # unknown, locked and wrong alike).
             matched, store_new_hash = password_ok, new_hash is not None
@@ -570,7 +567,7 @@ class LoginService:
                 else now
             )
         if not nowhere:  # no fault of the delivery method's
-            self._record_health(method, DeliveryError(error, step=step) if error else None)
+            self._record_health(method, DeliveryError(error, step=step) if error else None, now)
         return CodeNeeded(
             challenge_id=pending.challenge_id,
             destination=masked,
@@ -583,14 +580,13 @@ class LoginService:
             helpdesk_code=pending.helpdesk_code,
         )
 
-    def _record_health(self, method: str, error: DeliveryError | None) -> None:
+    def _record_health(self, method: str, error: DeliveryError | None, now: datetime) -> None:
         """The delivery's outcome for the health report, in a transaction of its own and after
         the code's: every workstation writes the same row per method, and waiting for it (or a
-        deadlock over it, retried here) must never undo or delay the record of a code sent."""
+        deadlock over it, retried here) must never undo or delay the record of a code sent.
+        ``now``: when the sending was recorded (the database clock, read then)."""
         try:
-            self._ctx.db.write_transaction(
-                lambda s: health.record(s, self._ctx.clock.now(s), method, error)
-            )
+            self._ctx.db.write_transaction(lambda s: health.record(s, now, method, error))
         except (PmdeskError, DBAPIError) as exc:
             log.warning("delivery health not recorded: %s", first_line(exc))
 
@@ -636,10 +632,9 @@ class LoginService:
         def settle(s: Session) -> SignedIn | Refused:
             # Runs again if the server breaks a deadlock: it only reads and writes the DB.
             alert.clear()
-            now = self._ctx.clock.now(s)
-            address = self._ctx.db.client_address(s)
             # Person first, then the challenge: the same order as begin(), so no deadlock.
-            person = lockout.lock_for_update(s, person_id)
+            person, now = lock_person(self._ctx.db, self._ctx.clock, s, person_id)
+            address = self._ctx.db.client_address(s)
             challenge = s.execute(
                 select(LoginChallenge).where(LoginChallenge.id == challenge_id).with_for_update()
             ).scalar_one_or_none()
@@ -853,11 +848,10 @@ class LoginService:
 
         def renew(s: Session) -> _Pending | Refused:
             # Runs again if the server breaks a deadlock: it only reads and writes the DB.
-            now = self._ctx.clock.now(s)
-            address = self._ctx.db.client_address(s)
             # Person first, then the challenges: the order of begin() and verify(), so two
             # resends (or a resend and a begin) for one person are decided one after the other.
-            person = lockout.lock_for_update(s, person_id)
+            person, now = lock_person(self._ctx.db, self._ctx.clock, s, person_id)
+            address = self._ctx.db.client_address(s)
             challenge = s.execute(
                 select(LoginChallenge).where(LoginChallenge.id == challenge_id).with_for_update()
             ).scalar_one_or_none()

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import text
+from sqlalchemy import ColumnElement, literal_column, select
 from sqlalchemy.orm import Session
 
 _NOW_SQL = {
@@ -19,6 +19,20 @@ _NOW_SQL = {
 class Clock(Protocol):
     def now(self, session: Session) -> datetime:
         """The current time, aware UTC."""
+        ...
+
+    def column(self, dialect: str) -> ColumnElement[Any]:
+        """The clock as a column of a query that reads anyway (no round trip of its own);
+        ``read`` turns the value the query returns into the time."""
+        ...
+
+    def read(self, value: object) -> datetime:
+        """``column``'s value, aware UTC."""
+        ...
+
+    def observe(self, session: Session, value: object) -> datetime:
+        """``column``'s value, read by a query of ``session``'s transaction: from now on that
+        transaction's "now" (``now`` answers with it), and returned as ``read`` would."""
         ...
 
 
@@ -38,15 +52,29 @@ class DatabaseClock:
         if transaction is not None and kept is not None and kept[0] is transaction:
             return kept[1]  # type: ignore[no-any-return]
         dialect = session.get_bind().dialect.name
-        value = session.execute(text(_NOW_SQL[dialect])).scalar_one()
-        if isinstance(value, str):
-            value = datetime.fromisoformat(value)
-        assert isinstance(value, datetime)
-        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        value = _as_utc(session.execute(select(self.column(dialect))).scalar_one())
         # Asked again in the same transaction: the same moment (the transaction is the one
         # ``execute`` began, when none had begun yet).
         session.info[_READ_IN] = (session.get_transaction(), value)
         return value
+
+    def column(self, dialect: str) -> ColumnElement[Any]:
+        return literal_column(_NOW_SQL[dialect].removeprefix("SELECT "))
+
+    def read(self, value: object) -> datetime:
+        return _as_utc(value)
+
+    def observe(self, session: Session, value: object) -> datetime:
+        session.info[_READ_IN] = (session.get_transaction(), _as_utc(value))
+        return self.read(value)
+
+
+def _as_utc(value: object) -> datetime:
+    """The server's time as a driver returns it (SQLite: text), aware UTC."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    assert isinstance(value, datetime)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class ShiftedClock(DatabaseClock):
@@ -57,6 +85,9 @@ class ShiftedClock(DatabaseClock):
 
     def now(self, session: Session) -> datetime:
         return super().now(session) + self.offset
+
+    def read(self, value: object) -> datetime:
+        return super().read(value) + self.offset
 
     def advance(self, delta: timedelta) -> None:
         self.offset += delta

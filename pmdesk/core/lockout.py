@@ -115,12 +115,37 @@ def lock_for_update(session: Session, person_id: int) -> Person | None:
     ).scalar_one_or_none()
 
 
+_ADDRESS_ROWS = "pmdesk_failure_rows"  # session.info: (transaction, {(person, address): row})
+
+
 def _address_row(session: Session, person_id: int, address: str | None) -> LoginFailure | None:
-    return session.execute(
-        select(LoginFailure).where(
-            LoginFailure.person_id == person_id, LoginFailure.address == address_key(address)
-        )
-    ).scalar_one_or_none()
+    """The (person, address) failure row, read once per transaction: a sign-in step asks
+    whether it locks, then counts a failure or forgets it (``_keep_address_row`` after)."""
+    rows = _kept_rows(session)
+    key = (person_id, address_key(address))
+    if key not in rows:
+        rows[key] = session.execute(
+            select(LoginFailure).where(
+                LoginFailure.person_id == person_id, LoginFailure.address == key[1]
+            )
+        ).scalar_one_or_none()
+    return rows[key]
+
+
+def _keep_address_row(
+    session: Session, person_id: int, address: str | None, row: LoginFailure | None
+) -> None:
+    _kept_rows(session)[(person_id, address_key(address))] = row
+
+
+def _kept_rows(session: Session) -> dict[tuple[int, str], LoginFailure | None]:
+    transaction = session.get_transaction()
+    kept = session.info.get(_ADDRESS_ROWS)
+    if kept is None or kept[0] is not transaction:
+        kept = (transaction, {})
+        session.info[_ADDRESS_ROWS] = kept
+    rows: dict[tuple[int, str], LoginFailure | None] = kept[1]
+    return rows
 
 
 def is_locked_out(session: Session, person: Person, address: str | None, now: datetime) -> bool:
@@ -163,6 +188,7 @@ def _count_at_address(
         row = LoginFailure(person_id=person.id, address=address_key(address), failed=0)
         row.lock_count = 0
         session.add(row)
+        _keep_address_row(session, person.id, address, row)
     elif row.last_failed_at is not None and now - row.last_failed_at >= RESET_AFTER:
         row.failed, row.lock_count = 0, 0
     row.failed += 1
@@ -237,6 +263,7 @@ def record_success(session: Session, person: Person, address: str | None = None)
     if row is not None:
         session.delete(row)
         session.flush()
+        _keep_address_row(session, person.id, address, None)
     state = LockState.of(person)
     if state == LockState(0, 0, None, None):
         return

@@ -159,12 +159,28 @@ def _parsed(text: str) -> list[Network]:
 # ----- rules usable inside another service's transaction -------------------------------------
 
 
+_KEPT = "pmdesk_office_networks"  # session.info: the networks this unit of work read
+
+
 def load_networks(session: Session) -> list[tuple[str, list[Network]]]:
-    """Every office network's name and ranges, by name (no permission check: for the rules)."""
+    """Every office network's name and ranges, by name (no permission check: for the rules).
+    Read once per unit of work (a sign-in step asks several times); ``forget_networks`` after
+    changing them in the same unit."""
+    kept = session.info.get(_KEPT)
+    transaction = session.get_transaction()
+    if transaction is not None and kept is not None and kept[0] is transaction:
+        return list(kept[1])
     rows = session.execute(
         select(OfficeNetwork.name, OfficeNetwork.ranges).order_by(OfficeNetwork.name_key)
     ).all()
-    return [(name, _parsed(ranges)) for name, ranges in rows]
+    networks = [(name, _parsed(ranges)) for name, ranges in rows]
+    session.info[_KEPT] = (session.get_transaction(), tuple(networks))
+    return networks
+
+
+def forget_networks(session: Session) -> None:
+    """The unit of work changed the office networks: the next ``load_networks`` reads them."""
+    session.info.pop(_KEPT, None)
 
 
 def network_of(address: str | None, networks: Sequence[tuple[str, list[Network]]]) -> str | None:
@@ -330,6 +346,7 @@ class OfficeNetworkService:
                 )
                 s.add(row)
                 s.flush()
+                forget_networks(s)
                 audit.record(
                     s,
                     self._ctx.clock,
@@ -354,6 +371,7 @@ class OfficeNetworkService:
                 raise NotFound(_no_network(name))
             subject, detail = f"office network {row.name}", row.ranges
             s.execute(delete(OfficeNetwork).where(OfficeNetwork.id == row.id))
+            forget_networks(s)
             audit.record(
                 s, self._ctx.clock, actor, Event.NETWORK_REMOVED, subject=subject, detail=detail
             )

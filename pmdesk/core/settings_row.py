@@ -25,3 +25,9 @@ def settings_row(session: Session) -> SecuritySettings | None:
     if row is not None:
         session.info[_KEPT] = row
     return row
+
+
+def keep_settings_row(session: Session, row: SecuritySettings) -> None:
+    """The settings row, read by another query of this unit of work: ``settings_row`` then
+    answers with it instead of reading it again."""
+    session.info[_KEPT] = row

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pmdesk.core.delivery.base import DeliveryError
@@ -64,35 +64,45 @@ def record(session: Session, now: datetime, method: str, error: DeliveryError | 
     ok = error is None
     step = (getattr(error, "step", None) or "") if not ok else ""
     message = "" if error is None else " ".join(str(error).split())[:MESSAGE_MAX]
-    values: dict[str, object] = {"last_at": now, "ok": ok, "step": step, "message": message}
+    fresh: dict[str, object] = {
+        "method": method,
+        "last_at": now,
+        "ok": ok,
+        "step": step,
+        "message": message,
+        "failures_in_row": 0 if ok else 1,
+        "last_ok_at": now if ok else None,
+    }
+    changed: dict[str, object] = {"last_at": now, "ok": ok, "step": step, "message": message}
     if ok:
-        values |= {"failures_in_row": 0, "last_ok_at": now}
+        changed |= {"failures_in_row": 0, "last_ok_at": now}
     else:
-        values["failures_in_row"] = DeliveryOutcome.failures_in_row + 1
-    for _ in range(2):
-        changed = session.execute(
-            update(DeliveryOutcome)
-            .where(DeliveryOutcome.method == method)
-            .values(**values)
-            .execution_options(synchronize_session=False)
+        changed["failures_in_row"] = DeliveryOutcome.failures_in_row + 1
+    # One statement whoever wrote the row first (another workstation may insert it a moment
+    # before): an insert that updates the method's row when there is one.
+    session.execute(_upsert(session.get_bind().dialect.name, fresh, changed))
+
+
+def _upsert(dialect: str, fresh: dict[str, object], changed: dict[str, object]) -> Any:
+    if dialect in {"mysql", "mariadb"}:
+        from sqlalchemy.dialects.mysql import insert as mysql_insert
+
+        return mysql_insert(DeliveryOutcome).values(**fresh).on_duplicate_key_update(**changed)
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return (
+            pg_insert(DeliveryOutcome)
+            .values(**fresh)
+            .on_conflict_do_update(index_elements=[DeliveryOutcome.method], set_=changed)
         )
-        if getattr(changed, "rowcount", 0):
-            return
-        row = DeliveryOutcome(
-            method=method,
-            last_at=now,
-            ok=ok,
-            step=step,
-            message=message,
-            failures_in_row=0 if ok else 1,
-            last_ok_at=now if ok else None,
-        )
-        try:
-            with session.begin_nested():
-                session.add(row)
-        except IntegrityError:  # another workstation inserted it first: update it
-            continue
-        return
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return (
+        sqlite_insert(DeliveryOutcome)
+        .values(**fresh)
+        .on_conflict_do_update(index_elements=[DeliveryOutcome.method], set_=changed)
+    )
 
 
 def _health(row: DeliveryOutcome) -> DeliveryHealth:

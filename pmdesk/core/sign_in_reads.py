@@ -1,0 +1,67 @@
+"""What the sign-in steps read first, in one statement each.
+
+- Before the password is checked (outside any transaction: argon2 takes tens of milliseconds):
+  the settings row, the person who has the login, and this workstation's address as the server
+  sees it (``read_for_sign_in``).
+- First in each step's transaction: the person, locked, with the database clock and the
+  address (``lock_person``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import false, select
+from sqlalchemy.orm import Session
+
+from pmdesk.core.clock import Clock
+from pmdesk.core.db import Database
+from pmdesk.core.models import Person, SecuritySettings
+from pmdesk.core.security import SecuritySettingsView, load_settings
+from pmdesk.core.settings_row import keep_settings_row
+
+
+def read_for_sign_in(
+    db: Database, session: Session, key: str
+) -> tuple[Person | None, SecuritySettingsView, str | None]:
+    """(the person whose login key is ``key`` or None, the settings, the client address)."""
+    address = db.client_address_column()
+    columns: list[Any] = [SecuritySettings, Person]
+    columns += [address] if address is not None else []
+    found = session.execute(
+        select(*columns)
+        .select_from(SecuritySettings)
+        .outerjoin(Person, Person.login_key == key if key else false())
+        .order_by(SecuritySettings.id)
+        .limit(1)
+    ).first()
+    if found is None:  # no settings row (a database set up by hand): each read apart
+        person = (
+            session.execute(select(Person).where(Person.login_key == key)).scalar_one_or_none()
+            if key
+            else None
+        )
+        return person, load_settings(session), db.client_address(session)
+    keep_settings_row(session, found[0])
+    if address is not None:
+        db.remember_client_address(session, found[2])
+    return found[1], load_settings(session), db.client_address(session)
+
+
+def lock_person(
+    db: Database, clock: Clock, session: Session, person_id: int
+) -> tuple[Person | None, datetime]:
+    """(the person, their row locked until the transaction ends, or None; the transaction's
+    "now"), the client address kept for ``db.client_address``: one statement."""
+    address = db.client_address_column()
+    columns: list[Any] = [Person, clock.column(db.engine.dialect.name)]
+    columns += [address] if address is not None else []
+    found = session.execute(
+        select(*columns).where(Person.id == person_id).with_for_update()
+    ).first()
+    if found is None:
+        return None, clock.now(session)
+    if address is not None:
+        db.remember_client_address(session, found[2])
+    return found[0], clock.observe(session, found[1])
