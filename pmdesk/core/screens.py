@@ -131,9 +131,7 @@ def secret_state(ctx: CoreContext, delivery: DeliverySettings) -> SecretState:
 
 
 def security_state(ctx: CoreContext, actor: Actor) -> SecurityState:
-    service = SecurityService(ctx)
-    settings = service.get(actor)
-    status = service.connection_status(actor)
+    settings, status = SecurityService(ctx).settings_and_status(actor)
     return SecurityState(settings, status, secret_state(ctx, settings.delivery))
 
 

@@ -785,17 +785,27 @@ class SecurityService:
     def connection_status(self, actor: Actor) -> ConnectionStatus:
         with self._ctx.db.session() as s:
             require(s, actor, SYSTEM_SECURITY, Action.READ)
-            delivery = load_settings(s).delivery
-            encrypted = self._ctx.db.connection_encrypted(s)
-            return ConnectionStatus(
-                database_encrypted=encrypted,
-                mail_encrypted=delivery_encrypted(delivery),
-                mail_label=delivery_label(delivery, self._ctx.outbox_default),
-                workstation_address=self._ctx.db.client_address(s),
-                database_link=database_link(encrypted, self._ctx.db.url),
-                mail_link=delivery_link(delivery),
-                relay=relay_status.read(s) if self._ctx.db.server_codes else None,
-            )
+            return self._connection_status(s, load_settings(s).delivery)
+
+    def settings_and_status(self, actor: Actor) -> tuple[SecuritySettingsView, ConnectionStatus]:
+        """``get`` and ``connection_status`` in one unit of work (the screen's first read):
+        the right is checked and the settings read once."""
+        with self._ctx.db.session() as s:
+            require(s, actor, SYSTEM_SECURITY, Action.READ)
+            settings = load_settings(s)
+            return settings, self._connection_status(s, settings.delivery)
+
+    def _connection_status(self, s: Session, delivery: DeliverySettings) -> ConnectionStatus:
+        encrypted = self._ctx.db.connection_encrypted(s)
+        return ConnectionStatus(
+            database_encrypted=encrypted,
+            mail_encrypted=delivery_encrypted(delivery),
+            mail_label=delivery_label(delivery, self._ctx.outbox_default),
+            workstation_address=self._ctx.db.client_address(s),
+            database_link=database_link(encrypted, self._ctx.db.url),
+            mail_link=delivery_link(delivery),
+            relay=relay_status.read(s) if self._ctx.db.server_codes else None,
+        )
 
     def delivery_health(self, actor: Actor) -> DeliveryHealthReport:
         """The last delivery outcome of each method, and whether the configured method's

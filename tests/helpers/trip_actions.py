@@ -40,10 +40,10 @@ from sqlalchemy.engine import URL, make_url
 
 from pmdesk.core.auth import LoginService
 from pmdesk.core.context import Actor, CoreContext
-from pmdesk.core.db import CHECKED_IN_AT, PING_AFTER_IDLE_S, Database
+from pmdesk.core.db import Database
 from pmdesk.core.login_results import CodeNeeded, Refused, SignedIn
 from pmdesk.core.personnel import PersonnelService, PersonRecord
-from pmdesk.core.screens import security_state, server_now
+from pmdesk.core.screens import security_state
 from pmdesk.core.trusted_ips import TrustedIpService
 from tests.helpers.latency_proxy import LatencyProxy
 from tests.helpers.login import (
@@ -91,14 +91,11 @@ BY_KEY = {action.key: action for action in ACTIONS}
 
 def settle(db: Database) -> None:
     """Empty the pool, then make one connection and put it back: the next unit of work takes
-    an open, never-used connection, as every measured action does. It is marked as put back
-    a while ago, as after the pause before a user acts: the action's first unit of work pings
-    it (``pmdesk.core.db.PING_AFTER_IDLE_S``), and that ping is counted."""
+    an open, never-used connection, as every measured action does (however long the user
+    paused before it: an idle connection is not pinged, ``pmdesk.core.db._ping_if_idle``)."""
     db.engine.dispose()
-    with db.engine.connect() as connection:
-        info = connection.connection.info
-    if CHECKED_IN_AT in info:
-        info[CHECKED_IN_AT] -= PING_AFTER_IDLE_S
+    with db.engine.connect():
+        pass
 
 
 @contextmanager
@@ -290,8 +287,7 @@ class TripStage:
     def open_personnel(self) -> int:
         people = PersonnelService(self.ctx, cheap_passwords())
         first = people.first_page(self.admin, limit=LIST_BLOCK)
-        total = people.count(self.admin)
-        server_now(self.ctx)
+        total, _now = people.count_and_clock(self.admin)  # as PersonnelSource.count asks
         assert total == len(first.rows) == PEOPLE + 1
         return total
 

@@ -18,7 +18,6 @@ import time
 import pytest
 from sqlalchemy import text
 
-from pmdesk.core import db as db_module
 from pmdesk.core.context import CoreContext
 from pmdesk.core.db import Database
 from pmdesk.secrets import MemoryStore
@@ -43,28 +42,40 @@ TODAY: dict[str, dict[str, int]] = {
     "start_probe": {"goal": 2, "postgresql": 2, "mariadb": 2, "hardened": 2},
     # the full open behind the dialog, its own Database (proxy): includes SQLAlchemy's
     # first-connect queries; a login asked for before it ends waits for it.
-    "start_open": {"goal": 2, "postgresql": 21, "mariadb": 15, "hardened": 22},
+    "start_open": {"goal": 2, "postgresql": 13, "mariadb": 12, "hardened": 15},
     # Issue 16 added: the (person, address) lockout row and the live helpdesk code to the
     # password and code steps, the trust alert (an office address outside every office network
     # here) to the code step, the Undo snapshot to a removal (the baseline was 40/27/19/9).
     # The database clock is read once per transaction (clock.DatabaseClock): -2, -3, -1;
     # MariaDB: no ROLLBACK on return after a COMMIT (db._mariadb_reset): 1-4 fewer each.
     # The alert sends with the settings read when the trust was made: code step -4 / -3.
-    # No pre-ping on each checkout, only on a connection idle for PING_AFTER_IDLE_S (the
-    # action's first unit of work, after the user's pause; db._ping_if_idle): -1 to -4 each.
+    # No pre-ping on checkout, only when the socket shows the server ended the connection or
+    # the server was found gone since (db._ping_if_idle): -1 each (the first unit of work).
+    # A unit of work reads outside a transaction and sends BEGIN with its first write
+    # (lazy_transactions): PostgreSQL -2 per unit that only reads, -1 per unit that writes;
+    # MariaDB -1 per unit that only reads (its COMMIT).
+    # Personnel's count brings the database clock and checks the right in one statement
+    # (count_and_clock): -2. The delivery outcome is one upsert, at the time the sending was
+    # recorded (no SAVEPOINT, no clock read): -4. The office networks are read once per unit
+    # of work: -1 per login step. Security's settings and connection status are one unit of
+    # work (settings_and_status): -2; a MariaDB SHOW needs no transaction: -1 more there.
+    # The password step reads the settings, the person and the address in one statement
+    # before checking the password (sign_in_reads): -2; each step's transaction locks the
+    # person with the clock and the address in one statement (lock_person): -1, -2; the
+    # (person, address) failure row is read once per transaction: -1 when signing in.
     # The settings row is read once per unit of work (settings_row): -1 to -3 per login step;
     # the password step decides the trust refusal and helpdesk flag with the code, not again
     # after sending it: -2.
-    "password_code_sent": {"goal": 2, "postgresql": 34, "mariadb": 30, "hardened": 13},
-    "code_trust": {"goal": 2, "postgresql": 28, "mariadb": 25, "hardened": 5},
+    "password_code_sent": {"goal": 2, "postgresql": 20, "mariadb": 20, "hardened": 9},
+    "code_trust": {"goal": 2, "postgresql": 19, "mariadb": 19, "hardened": 3},
     # hardened: the server sees loopback and never trusts it, so a code is asked again.
-    "password_trusted": {"goal": 2, "postgresql": 18, "mariadb": 16, "hardened": 13},
-    "open_personnel": {"goal": 2, "postgresql": 11, "mariadb": 8, "hardened": 11},
-    "open_security": {"goal": 2, "postgresql": 18, "mariadb": 15, "hardened": 19},
-    "save_person": {"goal": 2, "postgresql": 12, "mariadb": 11, "hardened": 11},
-    "remove_trusted": {"goal": 1, "postgresql": 11, "mariadb": 10, "hardened": 10},
+    "password_trusted": {"goal": 2, "postgresql": 10, "mariadb": 10, "hardened": 9},
+    "open_personnel": {"goal": 2, "postgresql": 2, "mariadb": 2, "hardened": 2},
+    "open_security": {"goal": 2, "postgresql": 9, "mariadb": 9, "hardened": 11},
+    "save_person": {"goal": 2, "postgresql": 10, "mariadb": 10, "hardened": 9},
+    "remove_trusted": {"goal": 1, "postgresql": 9, "mariadb": 9, "hardened": 8},
     # hardened: the relay sweeps (pmdesk.expire), not the workstation: not counted here.
-    "sweep_chunk": {"goal": 2, "postgresql": 9, "mariadb": 8},
+    "sweep_chunk": {"goal": 2, "postgresql": 7, "mariadb": 7},
 }
 assert set(TODAY) == set(BY_KEY)
 assert all(TODAY[a.key]["goal"] == a.goal for a in ACTIONS)
@@ -99,31 +110,24 @@ def test_round_trips_of_each_action(ctx: CoreContext) -> None:
     assert counted == expected, detail
 
 
-def test_the_counter_sees_begin_commit_and_the_ping_of_an_idle_connection(
-    db: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_counter_sees_what_a_unit_of_work_sends_and_no_ping(db: Database) -> None:
     engine_of(db)
     settle(db)
     with count_round_trips(db) as nothing, db.write_session():
         pass  # a unit of work that runs no statement never takes a connection
     assert nothing.total == 0
-    with db.write_session() as s:
-        s.execute(text("SELECT 1"))  # (settle left it as after a pause: this one is pinged)
     with count_round_trips(db) as counter, db.write_session() as s:
         s.execute(text("SELECT 1"))
-    if db.backend == "postgresql":
-        expected = ["[BEGIN, sent by psycopg]", "SELECT 1", "[COMMIT]"]
-    else:
-        # PyMySQL sends no BEGIN (the server starts the transaction), and after a COMMIT the
-        # pool sends no ROLLBACK (db._mariadb_reset).
-        expected = ["SELECT 1", "[COMMIT]"]
-    assert counter.statements == expected, "a connection just put back is not pinged"
-    assert counter.total == len(expected) and counter.connects == 0
-    # One back in the pool for longer than PING_AFTER_IDLE_S is pinged first.
-    monkeypatch.setattr(db_module, "PING_AFTER_IDLE_S", 0.0)
+    # A unit of work that only reads runs outside a transaction: no BEGIN, no COMMIT
+    # (pmdesk.core.lazy_transactions), and the pool sends no ROLLBACK (db._mariadb_reset).
+    expected = ["SELECT 1"]
+    assert counter.statements == expected, "a connection in the pool is not pinged"
+    assert counter.connects == 0
+    time.sleep(0.5)  # the user pauses: the connection is still not pinged
     with count_round_trips(db) as counter, db.write_session() as s:
         s.execute(text("SELECT 1"))
-    assert counter.statements == ["[pre-ping]", *expected]
+        s.execute(text("SELECT 2"))
+    assert counter.statements == ["SELECT 1", "SELECT 2"]
     if db.backend != "postgresql":
         # A connection handed back inside a transaction is still rolled back (and counted).
         pooled = db.engine.raw_connection()
@@ -137,13 +141,11 @@ def test_the_counter_sees_begin_commit_and_the_ping_of_an_idle_connection(
         assert counter.statements == ["[ROLLBACK, the pool's reset on return]"]
 
 
-def test_a_connection_the_server_ended_is_replaced_before_use(
-    db: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_connection_the_server_ended_is_replaced_before_use(db: Database) -> None:
     """What the pre-ping on every checkout was for: the server ended a pooled connection (an
     idle timeout, a restart) a moment after it was used; the next unit of work still works, on
     a new connection. The ended connection's socket turned readable (db._server_spoke), so it
-    was pinged although it was put back less than PING_AFTER_IDLE_S ago."""
+    was pinged (a connection in the pool is otherwise used unpinged)."""
     engine_of(db)
     settle(db)
     with db.write_session() as s:
@@ -164,7 +166,6 @@ def test_a_connection_the_server_ended_is_replaced_before_use(
     finally:
         other.engine.dispose()
     time.sleep(0.2)  # the server's goodbye reaches the socket
-    monkeypatch.setattr(db_module, "PING_AFTER_IDLE_S", 60.0)  # "just used", surely
     with count_round_trips(db) as counter, db.write_session() as s:
         assert s.execute(text("SELECT 1")).scalar_one() == 1
     assert counter.statements[0] == "[pre-ping]" and counter.connects == 1

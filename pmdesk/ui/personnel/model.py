@@ -90,9 +90,10 @@ class PersonnelSource:
         )
 
     def count(self, search: str, known: int | None) -> Counted:
-        """The count (unless ``known``) and the database clock."""
-        total = self._service.count(self._actor, search) if known is None else known
-        return Counted(total, self._server_now())
+        """The count (unless ``known``) and the database clock: one statement for both."""
+        if known is None:
+            return Counted(*self._service.count_and_clock(self._actor, search))
+        return Counted(known, self._server_now())
 
     def block(
         self, search: str, sort: SortKey, descending: bool, offset: int, limit: int
