@@ -736,6 +736,25 @@ class Database:
                 time.sleep(0.02 * attempt)
         raise AssertionError("unreachable")
 
+    def alone(self, work: Callable[[Session], T], *, attempts: int = 3) -> T:
+        """``work``: one statement that writes and needs no transaction around it (an upsert,
+        say). On a server it runs outside any, committed by the server as it runs: one round
+        trip, no BEGIN, no COMMIT (``lazy_transactions.ALONE``). Run again like
+        ``write_transaction`` when the server aborts it to break a deadlock."""
+        if self.is_sqlite:
+            return self.write_transaction(work, attempts=attempts)
+        for attempt in range(1, attempts + 1):
+            try:
+                with self._guard(), self._sessions() as session, session.begin():
+                    session.connection(execution_options={lazy_transactions.ALONE: True})
+                    return work(session)
+            except OperationalError as exc:
+                if attempt == attempts or not is_retryable_conflict(exc):
+                    raise
+                log.info("statement aborted by a deadlock; retrying (%d)", attempt)
+                time.sleep(0.02 * attempt)
+        raise AssertionError("unreachable")
+
     @contextmanager
     def _guard(self) -> Iterator[None]:
         try:

@@ -43,6 +43,10 @@ _LAZY = "_pmdesk_lazy_transaction"
 # On a psycopg connection: pmdesk put it in autocommit for this checkout (and takes it out).
 _MANAGED = "_pmdesk_managed_autocommit"
 
+#: Execution option of a unit of work made of one statement that writes (``Database.alone``):
+#: it runs outside any transaction, committed by the server as it runs (one round trip).
+ALONE = "pmdesk_alone"
+
 _IN_TRANSACTION = 1  # pymysql.constants.SERVER_STATUS.SERVER_STATUS_IN_TRANS
 _PG_IDLE = 0  # psycopg.pq.TransactionStatus.IDLE
 MARIADB_BEGIN = "START TRANSACTION; "
@@ -179,14 +183,15 @@ def _pg_start_lazily(connection: Any) -> None:
     """SQLAlchemy's ``begin`` event: the unit of work starts without a transaction."""
     dbapi_connection = connection.connection.dbapi_connection
     idle = dbapi_connection.info.transaction_status == _PG_IDLE
+    lazy = idle and not connection.get_execution_options().get(ALONE, False)
     if getattr(dbapi_connection, _MANAGED, False):
-        setattr(dbapi_connection, _LAZY, idle)  # the next unit on the same checkout
+        setattr(dbapi_connection, _LAZY, lazy)  # the next unit on the same checkout
         return
     if dbapi_connection.autocommit or not idle:
         return  # asked for autocommit, or already in a transaction: leave it so
     dbapi_connection.autocommit = True
     setattr(dbapi_connection, _MANAGED, True)
-    setattr(dbapi_connection, _LAZY, True)
+    setattr(dbapi_connection, _LAZY, lazy)
 
 
 @contextmanager
@@ -236,7 +241,8 @@ def _mariadb_start_lazily(connection: Any) -> None:
     one is open on the connection already: then it goes on in it)."""
     dbapi_connection = connection.connection.dbapi_connection
     in_transaction = dbapi_connection.server_status & _IN_TRANSACTION
-    setattr(dbapi_connection, _LAZY, not in_transaction)
+    alone = connection.get_execution_options().get(ALONE, False)
+    setattr(dbapi_connection, _LAZY, not in_transaction and not alone)
 
 
 @contextmanager

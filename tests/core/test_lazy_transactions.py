@@ -182,3 +182,16 @@ def test_a_script_of_several_commands_runs_as_one_transaction(table: Database) -
         s.execute(text("UPDATE lazy_tx_test SET n = 5 WHERE k = 1"))
         s.execute(text("UPDATE lazy_tx_test SET n = 6 WHERE k = 2; UPDATE lazy_tx_test SET k = 1"))
     assert values(table) == {1: 1, 2: 2}
+
+
+def test_a_statement_alone_is_one_round_trip_and_lands(table: Database) -> None:
+    """``Database.alone``: one writing statement, committed by the server as it runs."""
+    table.engine.dispose()
+    with count_round_trips(table) as counter:
+        table.alone(lambda s: s.execute(text("UPDATE lazy_tx_test SET n = 8 WHERE k = 2")))
+    assert counter.statements == ["UPDATE lazy_tx_test SET n = 8 WHERE k = 2"]
+    assert values(table) == {1: 0, 2: 8}
+    # The connection goes back to units of work that open their transaction as before.
+    with count_round_trips(table) as after, table.session() as s:
+        s.execute(text("UPDATE lazy_tx_test SET n = 9 WHERE k = 2"))
+    assert [line.split(" ")[0] for line in after.statements] == ["UPDATE", "[COMMIT]"]
