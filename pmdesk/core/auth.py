@@ -65,7 +65,8 @@ from pmdesk.core.security import load_settings
 from pmdesk.core.server import info as server_info
 from pmdesk.core.server import password_check
 from pmdesk.core.server.login_client import ServerLogin
-from pmdesk.core.sign_in_reads import lock_person, read_for_sign_in
+from pmdesk.core.settings_row import carry_settings_row, settings_row
+from pmdesk.core.sign_in_reads import lock_person, read_challenge, read_for_sign_in
 from pmdesk.core.trust_alerts import PendingAlert, alert_for, send_alert
 from pmdesk.core.trusted_ips import is_trusted, trust_anew, trust_refusal, why_no_code
 from pmdesk.core.validation import (
@@ -215,6 +216,7 @@ class LoginService:
             return server.begin(key, password if usable else "x", usable)
         with self._ctx.db.session() as s:
             person, settings, address = read_for_sign_in(self._ctx.db, s, key)
+            settings_read = settings_row(s)  # (kept by read_for_sign_in: no query)
             stored_hash = person.password_hash if person is not None else None
             person_id = person.id if person is not None else None
 
@@ -249,6 +251,7 @@ class LoginService:
 
         def decide(s: Session) -> _Pending | Refused | SignedIn:
             # Runs again if the server breaks a deadlock: it only reads and writes the DB.
+            carry_settings_row(s, settings_read)  # the settings this step decides with
             if person_id is not None:
                 person, now = lock_person(self._ctx.db, self._ctx.clock, s, person_id)
             else:
@@ -537,12 +540,14 @@ class LoginService:
         masked = mask_destination(pending.destination) if not nowhere else ""
 
         with self._ctx.db.write_session() as s:
-            now = self._ctx.clock.now(s)  # sending may have taken a while
-            row = s.execute(
-                select(LoginChallenge)
+            clock = self._ctx.clock  # read again: sending may have taken a while
+            found = s.execute(
+                select(LoginChallenge, clock.column(self._ctx.db.engine.dialect.name))
                 .where(LoginChallenge.id == pending.challenge_id)
                 .with_for_update()
-            ).scalar_one_or_none()
+            ).first()
+            row = found[0] if found is not None else None
+            now = clock.observe(s, found[1]) if found is not None else clock.now(s)
             current = row is not None and row.code_hash == pending.code_hash
             if row is not None and current:
                 if error is None:
@@ -586,7 +591,7 @@ class LoginService:
         deadlock over it, retried here) must never undo or delay the record of a code sent.
         ``now``: when the sending was recorded (the database clock, read then)."""
         try:
-            self._ctx.db.write_transaction(lambda s: health.record(s, now, method, error))
+            self._ctx.db.alone(lambda s: health.record(s, now, method, error))
         except (PmdeskError, DBAPIError) as exc:
             log.warning("delivery health not recorded: %s", first_line(exc))
 
@@ -600,7 +605,7 @@ class LoginService:
         if not codes.well_formed_challenge_id(challenge_id):
             return self._invalid_challenge(None)
         with self._ctx.db.session() as s:
-            snapshot = s.get(LoginChallenge, challenge_id)
+            snapshot, settings_read = read_challenge(s, challenge_id)
             stored = snapshot.code_hash if snapshot is not None else None
             person_id = snapshot.person_id if snapshot is not None else None
             # Used or void for good (neither ever reverts): refused below whatever is typed,
@@ -632,6 +637,7 @@ class LoginService:
         def settle(s: Session) -> SignedIn | Refused:
             # Runs again if the server breaks a deadlock: it only reads and writes the DB.
             alert.clear()
+            carry_settings_row(s, settings_read)  # the settings this step decides with
             # Person first, then the challenge: the same order as begin(), so no deadlock.
             person, now = lock_person(self._ctx.db, self._ctx.clock, s, person_id)
             address = self._ctx.db.client_address(s)

@@ -31,3 +31,10 @@ def keep_settings_row(session: Session, row: SecuritySettings) -> None:
     """The settings row, read by another query of this unit of work: ``settings_row`` then
     answers with it instead of reading it again."""
     session.info[_KEPT] = row
+
+
+def carry_settings_row(session: Session, row: SecuritySettings | None) -> None:
+    """The settings row a unit of work of the same step read a moment ago (the step decides
+    with those settings already): this unit uses it too, attached without a query."""
+    if row is not None:
+        keep_settings_row(session, session.merge(row, load=False))

@@ -12,12 +12,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import false, select
+from sqlalchemy import false, select, true
 from sqlalchemy.orm import Session
 
 from pmdesk.core.clock import Clock
 from pmdesk.core.db import Database
-from pmdesk.core.models import Person, SecuritySettings
+from pmdesk.core.models import LoginChallenge, Person, SecuritySettings
 from pmdesk.core.security import SecuritySettingsView, load_settings
 from pmdesk.core.settings_row import keep_settings_row
 
@@ -65,3 +65,24 @@ def lock_person(
     if address is not None:
         db.remember_client_address(session, found[2])
     return found[0], clock.observe(session, found[1])
+
+
+def read_challenge(
+    session: Session, challenge_id: str
+) -> tuple[LoginChallenge | None, SecuritySettings | None]:
+    """Before the code is checked (outside any transaction: scrypt takes tens of
+    milliseconds): the challenge, and the settings row its step decides with, in one statement
+    (keep the row for the step's transaction: ``settings_row.carry_settings_row``)."""
+    found = session.execute(
+        select(LoginChallenge, SecuritySettings)
+        .select_from(LoginChallenge)
+        .outerjoin(SecuritySettings, true())
+        .where(LoginChallenge.id == challenge_id)
+        .order_by(SecuritySettings.id)
+        .limit(1)
+    ).first()
+    if found is None:
+        return None, None
+    if found[1] is not None:
+        keep_settings_row(session, found[1])
+    return found[0], found[1]
