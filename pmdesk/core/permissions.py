@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, exists, func, select
+from sqlalchemy import ColumnElement, Connection, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from pmdesk.core.context import Actor
@@ -180,6 +180,23 @@ def group_rights(session: Session, group_id: int | None) -> dict[str, set[Action
     )
 
 
+def _rights_of_both(
+    session: Session, person_id: int, group_id: int
+) -> tuple[dict[str, set[Action]], dict[str, set[Action]]]:
+    """(what ``person_id``'s group may do, what group ``group_id`` may do): one statement."""
+    own_group = select(Person.group_id).where(Person.id == person_id).scalar_subquery()
+    rows = session.execute(
+        select(
+            GroupPermission,
+            (GroupPermission.group_id == own_group).label("mine"),
+            (GroupPermission.group_id == group_id).label("theirs"),
+        ).where(or_(GroupPermission.group_id == own_group, GroupPermission.group_id == group_id))
+    ).all()
+    mine = _rights(row for row, is_mine, _ in rows if is_mine)
+    theirs = _rights(row for row, _, is_theirs in rows if is_theirs)
+    return mine, theirs
+
+
 def _rights(rows: Iterable[GroupPermission]) -> dict[str, set[Action]]:
     rights: dict[str, set[Action]] = {m.key: set() for m in MODULES}
     for row in rows:
@@ -206,8 +223,7 @@ def require_within_own_rights(
     if actor.is_system or group_id is None:
         return
     assert actor.person_id is not None
-    mine = rights_of(session, actor.person_id)
-    theirs = group_rights(session, group_id)
+    mine, theirs = _rights_of_both(session, actor.person_id, group_id)
     names = {m.key: m.name for m in MODULES}
     beyond = [
         translate("permissions", "{module} {right}").format(
