@@ -18,9 +18,21 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Row, Select, and_, delete, false, func, or_, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    and_,
+    delete,
+    false,
+    func,
+    or_,
+    select,
+    text,
+    true,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -36,10 +48,21 @@ from pmdesk.core.clock import Clock
 from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.errors import NotFound, PermissionDenied, ValidationError, message_of
 from pmdesk.core.i18n import translate
-from pmdesk.core.models import LoginChallenge, Person, TrustedIp, TrustedIpRemoval
+from pmdesk.core.models import (
+    LoginChallenge,
+    Person,
+    SecuritySettings,
+    TrustedIp,
+    TrustedIpRemoval,
+)
 from pmdesk.core.modules import MAINTENANCE, SYSTEM_SECURITY, Action
 from pmdesk.core.office_networks import OUTSIDE, load_networks, network_of, policy_refusal
-from pmdesk.core.permissions import require, require_any, require_within_own_rights
+from pmdesk.core.permissions import (
+    granted_to,
+    require,
+    require_any,
+    require_within_own_rights,
+)
 from pmdesk.core.search import starts_with
 from pmdesk.core.security import load_settings
 from pmdesk.core.server.roles import SCHEMA
@@ -491,9 +514,10 @@ class TrustedIpService:
         wanted = sorted({int(i) for i in ids})
 
         def remove(s: Session) -> int:
-            require(s, actor, SYSTEM_SECURITY, Action.DELETE)
-            _require_owners_within_rights(s, actor, wanted)
-            return self._delete_and_audit(s, actor, wanted, None, undoable=True)
+            subjects, now = _check_removal(s, actor, wanted, self._ctx.clock)
+            return self._delete_and_audit(
+                s, actor, wanted, None, now=now, undoable=True, subjects=subjects
+            )
 
         # Run again if the server aborts it to break a deadlock (a sweep or a login deleting
         # or adding trusted addresses at the same moment, on MariaDB).
@@ -726,8 +750,8 @@ class TrustedIpService:
         def chunk(s: Session) -> tuple[list[int], int]:
             if not who.is_system:
                 require(s, who, SYSTEM_SECURITY, Action.DELETE)
-            now = self._ctx.clock.now(s)
-            cutoff = now - timedelta(days=load_settings(s).trust_days)
+            now, trust_days = self._now_and_trust_days(s)
+            cutoff = now - timedelta(days=trust_days)
             expired = TrustedIp.created_at <= cutoff
             ids = list(
                 s.execute(
@@ -744,6 +768,18 @@ class TrustedIpService:
 
         return self._ctx.db.write_transaction(chunk, attempts=CHUNK_ATTEMPTS)
 
+    def _now_and_trust_days(self, s: Session) -> tuple[datetime, int]:
+        """The transaction's "now" and the trust period, in one statement."""
+        clock = self._ctx.clock
+        found = s.execute(
+            select(clock.column(s.get_bind().dialect.name), SecuritySettings.trust_days)
+            .order_by(SecuritySettings.id)
+            .limit(1)
+        ).first()
+        if found is None:  # no settings row: the defaults
+            return clock.now(s), load_settings(s).trust_days
+        return clock.observe(s, found[0]), int(found[1])
+
     def _delete_and_audit(
         self,
         s: Session,
@@ -754,10 +790,11 @@ class TrustedIpService:
         expired: ColumnElement[bool] | None = None,
         now: datetime | None = None,
         undoable: bool = False,
+        subjects: dict[int, str] | None = None,
     ) -> int:
         """DELETE … RETURNING, then one audit row per row this statement really deleted.
         ``undoable``: what a person removes is kept for ``restore`` (by the server, on a
-        server-enforced PostgreSQL)."""
+        server-enforced PostgreSQL). ``subjects``: the owners' log names, when already read."""
         if not ids:
             return 0
         stamp = now or self._ctx.clock.now(s)
@@ -788,7 +825,9 @@ class TrustedIpService:
             )
         if undoable and not self._server_undo and actor.person_id is not None:
             self._keep_for_undo(s, actor.person_id, stamp, deleted_rows)
-        subjects = _subjects(s, {r[1] for r in deleted_rows})
+        known = subjects or {}
+        owners = {r[1] for r in deleted_rows}
+        subjects = known | _subjects(s, owners - known.keys())
         event = Event.IP_EXPIRED if expired is not None else Event.IP_REMOVED
         audit.record_many(
             s,
@@ -1007,22 +1046,52 @@ def _rows(
     return found
 
 
-def _require_owners_within_rights(s: Session, actor: Actor, ids: Sequence[int]) -> None:
-    """Refuse (PermissionDenied, nothing removed) when any of these addresses belongs to
-    someone else whose Usergroup has rights the actor's lacks."""
-    if actor.is_system:
-        return
-    owners: dict[int, tuple[int | None, str]] = {}
+def _check_removal(
+    s: Session, actor: Actor, ids: Sequence[int], clock: Clock
+) -> tuple[dict[int, str], datetime | None]:
+    """Refuse (PermissionDenied, nothing removed) without System → Security Delete, or when
+    any of these addresses belongs to someone else whose Usergroup has rights the actor's
+    lacks. Returns the owners' log names and the transaction's "now" (None when none of the
+    addresses is there): read with the right, by one statement per 500 addresses."""
+    allowed = (
+        true() if actor.is_system else granted_to(actor.person_id, SYSTEM_SECURITY, Action.DELETE)
+    )
+    now_column = clock.column(s.get_bind().dialect.name)
+    rows: list[Any] = []
     for start in range(0, len(ids), 500):
-        rows = s.execute(
-            select(Person.id, Person.group_id, Person.login, Person.first_name, Person.last_name)
+        rows += s.execute(
+            select(
+                Person.id,
+                Person.group_id,
+                Person.login,
+                Person.first_name,
+                Person.last_name,
+                allowed,
+                now_column,
+            )
             .join(TrustedIp, TrustedIp.person_id == Person.id)
             .where(TrustedIp.id.in_(ids[start : start + 500]))
             .distinct()
         ).all()
-        for pid, group_id, login, first, last in rows:
-            if pid != actor.person_id:
-                owners[pid] = (group_id, audit.person_subject(pid, login, first, last))
+    if not rows or not rows[0][5]:
+        require(s, actor, SYSTEM_SECURITY, Action.DELETE)  # refused, or else: nothing there
+    now = clock.observe(s, rows[0][6]) if rows else None
+    subjects = {r[0]: audit.person_subject(r[0], r[2], r[3], r[4]) for r in rows}
+    if not actor.is_system:
+        owners = {
+            pid: (group_id, subjects[pid])
+            for pid, group_id, *_rest in rows
+            if pid != actor.person_id
+        }
+        _require_owners_within_rights(actor, s, owners)
+    return subjects, now
+
+
+def _require_owners_within_rights(
+    actor: Actor, s: Session, owners: dict[int, tuple[int | None, str]]
+) -> None:
+    """Refuse when any of these owners (person: group, log name) is someone else whose
+    Usergroup has rights the actor's lacks."""
     checked: set[int | None] = set()
     for _pid, (group_id, subject) in sorted(owners.items()):
         if group_id in checked:
