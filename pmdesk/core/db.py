@@ -298,6 +298,7 @@ def make_engine(
 
 CHECKED_IN_AT = "pmdesk_checked_in_at"
 _ADDRESS_READ = "pmdesk_client_address"  # session.info: the server's view, read with a query
+_ENCRYPTION_READ = "pmdesk_link_encrypted"  # session.info: likewise, whether the link is
 
 
 def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
@@ -849,16 +850,35 @@ class Database:
         session.info[_ADDRESS_READ] = raw
 
     def connection_encrypted(self, session: Session) -> bool | None:
-        """Whether the link to the database is encrypted (None: not applicable, embedded)."""
+        """Whether the link to the database is encrypted (None: not applicable, embedded);
+        read with another query of the unit of work when it brought
+        ``connection_encrypted_column``."""
+        column = self.connection_encrypted_column()
+        if column is None:
+            return None
+        if _ENCRYPTION_READ in session.info:
+            value = session.info[_ENCRYPTION_READ]
+        else:
+            value = session.execute(select_query(column)).scalar()
+        return bool(value)
+
+    def connection_encrypted_column(self) -> ColumnElement[Any] | None:
+        """Whether the link is encrypted, as a column another query can bring along (the
+        server's answer: true, or a cipher's name; None on SQLite). Hand its value to
+        ``remember_connection_encrypted``."""
         if self.backend == "postgresql":
-            value = session.execute(
-                text("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
-            ).scalar()
-            return bool(value)
+            return literal_column("(SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid())")
         if self.backend == "mariadb":
-            row = session.execute(text("SHOW SESSION STATUS LIKE 'Ssl_cipher'")).first()
-            return bool(row and row[1])
+            return literal_column(
+                "(SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS "
+                "WHERE VARIABLE_NAME = 'SSL_CIPHER')"
+            )
         return None
+
+    @staticmethod
+    def remember_connection_encrypted(session: Session, value: object) -> None:
+        """``connection_encrypted_column``'s value, read by another query of this unit."""
+        session.info[_ENCRYPTION_READ] = value
 
 
 # Tables whose searches depend on the planner's statistics (the lists on screen), and how many
