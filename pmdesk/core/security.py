@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from sqlalchemy import URL, select, text, true
+from sqlalchemy import URL, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -57,11 +57,11 @@ from pmdesk.core.i18n import translate
 from pmdesk.core.models import Person, SecuritySettings
 from pmdesk.core.modules import SYSTEM_SECURITY, Action
 from pmdesk.core.office_networks import POLICY_CHOICES, TRUST_POLICIES, TrustImpact, impact
-from pmdesk.core.permissions import granted_to, require
+from pmdesk.core.permissions import require
 from pmdesk.core.server import relay_status
 from pmdesk.core.server.relay_status import RelayReport
 from pmdesk.core.server.roles import SCHEMA
-from pmdesk.core.settings_row import SETTINGS_ID, keep_settings_row, settings_row
+from pmdesk.core.settings_row import SETTINGS_ID, read_with_right, settings_row
 from pmdesk.core.validation import (
     FieldInvalid,
     clean_email,
@@ -791,24 +791,14 @@ class SecurityService:
         """``get`` and ``connection_status`` in one unit of work (the screen's first read):
         the right is checked and the settings read once."""
         db = self._ctx.db
-        extra = [db.connection_encrypted_column(), db.client_address_column()]
-        allowed = (
-            true() if actor.is_system else granted_to(actor.person_id, SYSTEM_SECURITY, Action.READ)
-        )
+        encrypted, address = db.connection_encrypted_column(), db.client_address_column()
+        extra = [c for c in (encrypted, address) if c is not None]
         with db.session() as s:
-            found = s.execute(
-                select(SecuritySettings, allowed, *[c for c in extra if c is not None])
-                .order_by(SecuritySettings.id)
-                .limit(1)
-            ).first()
-            if found is None or not found[1]:  # refused, or no settings row: as ``get`` does
-                require(s, actor, SYSTEM_SECURITY, Action.READ)
-            else:  # the right, the settings and the link in one statement
-                keep_settings_row(s, found[0])
-                if extra[0] is not None:
-                    db.remember_connection_encrypted(s, found[2])
-                if extra[1] is not None:
-                    db.remember_client_address(s, found[3])
+            # The right, the settings and the link in one statement.
+            values = read_with_right(s, actor, SYSTEM_SECURITY, Action.READ, extra)
+            if values is not None and encrypted is not None and address is not None:
+                db.remember_connection_encrypted(s, values[0])
+                db.remember_client_address(s, values[1])
             settings = load_settings(s)
             return settings, self._connection_status(s, settings.delivery)
 

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, select, true
 from sqlalchemy.orm import Session
 
+from pmdesk.core.context import Actor
 from pmdesk.core.models import SecuritySettings
+from pmdesk.core.modules import Action, Module
+from pmdesk.core.permissions import granted_to, require
 
 #: The settings row's id (the seed makes it; a database copied from elsewhere may differ).
 SETTINGS_ID = 1
@@ -38,3 +44,25 @@ def carry_settings_row(session: Session, row: SecuritySettings | None) -> None:
     with those settings already): this unit uses it too, attached without a query."""
     if row is not None:
         keep_settings_row(session, session.merge(row, load=False))
+
+
+def read_with_right(
+    session: Session,
+    actor: Actor,
+    module: Module,
+    action: Action,
+    extra: Sequence[ColumnElement[Any]] = (),
+) -> Sequence[Any] | None:
+    """A screen's first read: the right to ``action`` in ``module`` checked (PermissionDenied)
+    and the settings row kept for the unit of work, in one statement that also brings the
+    ``extra`` columns; returns their values (None when the row was not there, and the right was
+    checked apart)."""
+    allowed = true() if actor.is_system else granted_to(actor.person_id, module, action)
+    found = session.execute(
+        select(SecuritySettings, allowed, *extra).order_by(SecuritySettings.id).limit(1)
+    ).first()
+    if found is None or not found[1]:
+        require(session, actor, module, action)  # refused, or no settings row
+        return None
+    keep_settings_row(session, found[0])
+    return tuple(found[2:])

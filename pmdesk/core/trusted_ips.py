@@ -66,6 +66,7 @@ from pmdesk.core.permissions import (
 from pmdesk.core.search import starts_with
 from pmdesk.core.security import load_settings
 from pmdesk.core.server.roles import SCHEMA
+from pmdesk.core.settings_row import read_with_right
 from pmdesk.core.trust_alerts import PendingAlert, alert_for, send_alert
 from pmdesk.core.trusted_ip_row import TrustedIpRow
 from pmdesk.core.types import search_text
@@ -377,7 +378,7 @@ class TrustedIpService:
         """
         size = max(1, min(int(page_size), MAX_PAGE_SIZE))
         with self._ctx.db.session() as s:
-            require(s, actor, SYSTEM_SECURITY, Action.READ)
+            read_with_right(s, actor, SYSTEM_SECURITY, Action.READ)  # and the settings
             trust_days = load_settings(s).trust_days
             where = _filters(s, filter_text, person_id)
             if review:

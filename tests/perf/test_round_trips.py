@@ -70,7 +70,8 @@ TODAY: dict[str, dict[str, int]] = {
     # groups' rights in one, and keeps the group it checked: -4. Removing an address reads
     # the owners with the right and the clock: -3. A sweep chunk reads the clock with the
     # trust period: -1. Security's first read is one statement: the right, the settings, and
-    # whether the link is encrypted and from which address (settings_and_status): -3.
+    # whether the link is encrypted and from which address (settings_and_status): -3; the
+    # page of trusted addresses reads the right with the settings (read_with_right): -1.
     # The settings row is read once per unit of work (settings_row): -1 to -3 per login step;
     # the password step decides the trust refusal and helpdesk flag with the code, not again
     # after sending it: -2.
@@ -79,7 +80,7 @@ TODAY: dict[str, dict[str, int]] = {
     # hardened: the server sees loopback and never trusts it, so a code is asked again.
     "password_trusted": {"goal": 2, "postgresql": 9, "mariadb": 9, "hardened": 9},
     "open_personnel": {"goal": 2, "postgresql": 2, "mariadb": 2, "hardened": 2},
-    "open_security": {"goal": 2, "postgresql": 6, "mariadb": 6, "hardened": 8},
+    "open_security": {"goal": 2, "postgresql": 5, "mariadb": 5, "hardened": 7},
     "save_person": {"goal": 2, "postgresql": 6, "mariadb": 6, "hardened": 5},
     "remove_trusted": {"goal": 1, "postgresql": 6, "mariadb": 6, "hardened": 5},
     # hardened: the relay sweeps (pmdesk.expire), not the workstation: not counted here.
