@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -726,16 +726,7 @@ class Database:
         ``work`` must only touch the database (no mail, no other side effects): a retried
         attempt starts from scratch after the rollback.
         """
-        for attempt in range(1, attempts + 1):
-            try:
-                with self.write_session() as session:
-                    return work(session)
-            except OperationalError as exc:
-                if attempt == attempts or not is_retryable_conflict(exc):
-                    raise
-                log.info("transaction aborted by a deadlock; retrying (%d)", attempt)
-                time.sleep(0.02 * attempt)
-        raise AssertionError("unreachable")
+        return self._retried(self.write_session, work, attempts)
 
     def alone(self, work: Callable[[Session], T], *, attempts: int = 3) -> T:
         """``work``: one statement that writes and needs no transaction around it (an upsert,
@@ -744,15 +735,28 @@ class Database:
         ``write_transaction`` when the server aborts it to break a deadlock."""
         if self.is_sqlite:
             return self.write_transaction(work, attempts=attempts)
+        return self._retried(self._alone_session, work, attempts)
+
+    @contextmanager
+    def _alone_session(self) -> Iterator[Session]:
+        with self._guard(), self._sessions() as session, session.begin():
+            session.connection(execution_options={lazy_transactions.ALONE: True})
+            yield session
+
+    @staticmethod
+    def _retried(
+        unit: Callable[[], AbstractContextManager[Session]],
+        work: Callable[[Session], T],
+        attempts: int,
+    ) -> T:
         for attempt in range(1, attempts + 1):
             try:
-                with self._guard(), self._sessions() as session, session.begin():
-                    session.connection(execution_options={lazy_transactions.ALONE: True})
+                with unit() as session:
                     return work(session)
             except OperationalError as exc:
                 if attempt == attempts or not is_retryable_conflict(exc):
                     raise
-                log.info("statement aborted by a deadlock; retrying (%d)", attempt)
+                log.info("transaction aborted by a deadlock; retrying (%d)", attempt)
                 time.sleep(0.02 * attempt)
         raise AssertionError("unreachable")
 
