@@ -316,18 +316,16 @@ def trust_anew(
             detail=f"address {normalised} (trusted again after its period ended)",
         )
         return existing, True
-    row = TrustedIp(
-        person_id=person_id,
-        address=normalised,
-        created_at=now,
-        last_used_at=now,
-        trusted_by=actor.name[:64],
-        trusted_on=actor.workstation[:255],
-    )
-    try:
-        with session.begin_nested():
-            session.add(row)
-    except IntegrityError:
+    values = {
+        "person_id": person_id,
+        "address": normalised,
+        "created_at": now,
+        "last_used_at": now,
+        "trusted_by": actor.name[:64],
+        "trusted_on": actor.workstation[:255],
+    }
+    row = _insert_unless_there(session, values)
+    if row is None:
         # Another workstation trusted the same address a moment ago: keep that one.
         return session.execute(
             select(TrustedIp).where(
@@ -338,6 +336,33 @@ def trust_anew(
         session, clock, actor, Event.IP_TRUSTED, subject=subject, detail=f"address {normalised}"
     )
     return row, True
+
+
+def _insert_unless_there(session: Session, values: dict[str, object]) -> TrustedIp | None:
+    """The new trusted row, or None when the (person, address) row is there already (another
+    workstation inserted it a moment ago). PostgreSQL and SQLite: one INSERT … ON CONFLICT DO
+    NOTHING RETURNING. MariaDB has no such statement that tells the two apart: a SAVEPOINT
+    around the INSERT (two round trips more)."""
+    dialect = session.get_bind().dialect.name
+    if dialect in {"postgresql", "sqlite"}:
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        statement = (
+            insert(TrustedIp)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["person_id", "address"])
+            .returning(TrustedIp)
+        )
+        return session.scalars(statement).one_or_none()
+    row = TrustedIp(**values)
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        return None
+    return row
 
 
 # ----- the service --------------------------------------------------------------------------
