@@ -3129,7 +3129,6 @@ Base de données {url} ({source})</translation>
     </message>
     <message>
         <source>The text contains a character that cannot be stored (NUL or an unpaired surrogate, as left by undecodable bytes); nothing was saved.</source>
-        <extracomment>A pooled connection idle longer than this is pinged before use: long enough for the units of work of one user action to follow each other unpinged, short enough that one left from before a server restart is found dead before a statement fails on it.</extracomment>
         <translation>Le texte contient un caractère qui ne peut pas être enregistré (NUL ou un substitut isolé, laissé par des octets illisibles) ; rien n&apos;a été enregistré.</translation>
     </message>
     <message>

@@ -3129,7 +3129,6 @@ Databank {url} ({source})</translation>
     </message>
     <message>
         <source>The text contains a character that cannot be stored (NUL or an unpaired surrogate, as left by undecodable bytes); nothing was saved.</source>
-        <extracomment>A pooled connection idle longer than this is pinged before use: long enough for the units of work of one user action to follow each other unpinged, short enough that one left from before a server restart is found dead before a statement fails on it.</extracomment>
         <translation>De tekst bevat een teken dat niet kan worden opgeslagen (NUL of een ongepaard surrogaatteken, zoals onleesbare bytes achterlaten); er is niets opgeslagen.</translation>
     </message>
     <message>
