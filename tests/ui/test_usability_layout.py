@@ -241,6 +241,9 @@ def _inside(window: MainWindow, area: QRect) -> None:
 def _visit_every_page(qtbot: QtBot, window: MainWindow, area: QRect) -> Iterator[str]:
     for key in window.pages:
         open_page(qtbot, window, key)
+        # As the user sees it once it has loaded (a label whose text just came has not been
+        # laid out yet: what is measured is the page at rest).
+        qtbot.waitUntil(window.tasks.is_idle, timeout=10_000)
         settle(60)
         _inside(window, area)  # no page makes the window wider (or taller)
         yield key
