@@ -174,7 +174,8 @@ def test_a_script_of_several_commands_runs_as_one_transaction(table: Database) -
     with table.session() as s:
         s.execute(
             text(
-                "UPDATE lazy_tx_test SET n = 1 WHERE k = 1; UPDATE lazy_tx_test SET n = 2 WHERE k = 2"
+                "UPDATE lazy_tx_test SET n = 1 WHERE k = 1; "
+                "UPDATE lazy_tx_test SET n = 2 WHERE k = 2"
             )
         )
     assert values(table) == {1: 1, 2: 2}
