@@ -17,6 +17,11 @@ sends ``COMMIT`` even when the unit only read. Here:
   rolled back as a whole.
 
 ``install`` is called by ``pmdesk.core.db.make_engine`` for both server engines.
+
+MariaDB connections allow several statements in one query for this. That would let a statement
+pieced together from input run a second one; pmdesk binds every value as a parameter, and a
+client-enforced MariaDB trusts whoever holds its login anyway. A server-enforced MariaDB would
+want its own look at this.
 """
 
 from __future__ import annotations
