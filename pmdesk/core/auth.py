@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import case, delete, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -485,26 +485,24 @@ class LoginService:
     def _retire_others(self, s: Session, person_id: int, now: datetime, keep: str | None) -> None:
         """Retire the person's unused login attempts except ``keep``: their codes stop working
         and they can never be renewed (resend), even after expiring."""
+        # One UPDATE for both: retired now unless retired already, and expired now unless
+        # expired already (each column's CASE reads only that column's old value).
         s.execute(
             update(LoginChallenge)
             .where(
                 LoginChallenge.person_id == person_id,
                 LoginChallenge.used_at.is_(None),
-                LoginChallenge.retired_at.is_(None),
                 LoginChallenge.id != (keep or ""),
+                or_(LoginChallenge.retired_at.is_(None), LoginChallenge.expires_at > now),
             )
-            .values(retired_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        s.execute(
-            update(LoginChallenge)
-            .where(
-                LoginChallenge.person_id == person_id,
-                LoginChallenge.used_at.is_(None),
-                LoginChallenge.expires_at > now,
-                LoginChallenge.id != (keep or ""),
+            .values(
+                retired_at=case(
+                    (LoginChallenge.retired_at.is_(None), now), else_=LoginChallenge.retired_at
+                ),
+                expires_at=case(
+                    (LoginChallenge.expires_at > now, now), else_=LoginChallenge.expires_at
+                ),
             )
-            .values(expires_at=now)
             .execution_options(synchronize_session=False)
         )
 

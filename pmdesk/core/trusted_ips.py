@@ -32,6 +32,7 @@ from sqlalchemy import (
     select,
     text,
     true,
+    update,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -228,13 +229,21 @@ def is_trusted(
     normalised = normalise_address(address)
     if normalised is None or trust_refusal(session, normalised) is not None:
         return None
-    row = session.execute(
-        select(TrustedIp).where(
-            TrustedIp.person_id == person_id,
-            TrustedIp.address == normalised,
-            TrustedIp.created_at > now - timedelta(days=trust_days),
-        )
-    ).scalar_one_or_none()
+    valid = (
+        TrustedIp.person_id == person_id,
+        TrustedIp.address == normalised,
+        TrustedIp.created_at > now - timedelta(days=trust_days),
+    )
+    if touch and session.get_bind().dialect.name in {"postgresql", "sqlite"}:
+        # Found and touched by one UPDATE … RETURNING (MariaDB has no such UPDATE).
+        return session.scalars(
+            update(TrustedIp)
+            .where(*valid)
+            .values(last_used_at=now)
+            .returning(TrustedIp)
+            .execution_options(synchronize_session=False)
+        ).one_or_none()
+    row = session.execute(select(TrustedIp).where(*valid)).scalar_one_or_none()
     if row is not None and touch:
         row.last_used_at = now
     return row
