@@ -19,7 +19,6 @@ from sqlalchemy import (
     or_,
     select,
     text,
-    true,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -51,7 +50,12 @@ from pmdesk.core.models import (
 from pmdesk.core.modules import MAINTENANCE, Action
 from pmdesk.core.passwords import Passwords, normalise, password_problem
 from pmdesk.core.permissions import administrator_counts as administrator_counts
-from pmdesk.core.permissions import granted_to, require, require_within_own_rights
+from pmdesk.core.permissions import (
+    granted_to,
+    require,
+    require_within_own_rights,
+    right_column,
+)
 from pmdesk.core.permissions import guard_administrators as _guard_administrators
 from pmdesk.core.search import starts_with
 from pmdesk.core.server import info as server_info
@@ -278,8 +282,7 @@ class PersonnelService:
             clause = self._search_clause(conn.dialect.name, search)
             if clause is not None:
                 stmt = stmt.where(clause)
-            if not actor.is_system:
-                stmt = stmt.where(granted_to(actor.person_id, MAINTENANCE, Action.READ))
+            stmt = stmt.where(right_column(actor, MAINTENANCE, Action.READ))
             total, now = conn.execute(stmt).one()
             if not total:
                 require(conn, actor, MAINTENANCE, Action.READ)
@@ -723,9 +726,7 @@ class PersonnelService:
         """The person to change and the transaction's "now", with the right to edit checked
         in the same statement (Maintenance Edit)."""
         clock = self._ctx.clock
-        allowed = (
-            true() if actor.is_system else granted_to(actor.person_id, MAINTENANCE, Action.EDIT)
-        )
+        allowed = right_column(actor, MAINTENANCE, Action.EDIT)
         found = s.execute(
             select(Person, allowed, clock.column(s.get_bind().dialect.name)).where(
                 Person.id == person_id

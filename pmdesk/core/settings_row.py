@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, select, true
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from pmdesk.core.context import Actor
 from pmdesk.core.models import SecuritySettings
 from pmdesk.core.modules import Action, Module
-from pmdesk.core.permissions import granted_to, require
+from pmdesk.core.permissions import require, right_column
 
 #: The settings row's id (the seed makes it; a database copied from elsewhere may differ).
 SETTINGS_ID = 1
@@ -57,7 +57,7 @@ def read_with_right(
     and the settings row kept for the unit of work, in one statement that also brings the
     ``extra`` columns; returns their values (None when the row was not there, and the right was
     checked apart)."""
-    allowed = true() if actor.is_system else granted_to(actor.person_id, module, action)
+    allowed = right_column(actor, module, action)
     found = session.execute(
         select(SecuritySettings, allowed, *extra).order_by(SecuritySettings.id).limit(1)
     ).first()

@@ -31,7 +31,6 @@ from sqlalchemy import (
     or_,
     select,
     text,
-    true,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -47,6 +46,7 @@ from pmdesk.core.addresses import (
 from pmdesk.core.audit import Event
 from pmdesk.core.clock import Clock
 from pmdesk.core.context import Actor, CoreContext
+from pmdesk.core.dialect_insert import insert_for
 from pmdesk.core.errors import NotFound, PermissionDenied, ValidationError, message_of
 from pmdesk.core.i18n import translate
 from pmdesk.core.models import (
@@ -59,10 +59,10 @@ from pmdesk.core.models import (
 from pmdesk.core.modules import MAINTENANCE, SYSTEM_SECURITY, Action
 from pmdesk.core.office_networks import OUTSIDE, load_networks, network_of, policy_refusal
 from pmdesk.core.permissions import (
-    granted_to,
     require,
     require_any,
     require_within_own_rights,
+    right_column,
 )
 from pmdesk.core.search import starts_with
 from pmdesk.core.security import load_settings
@@ -354,12 +354,8 @@ def _insert_unless_there(session: Session, values: dict[str, object]) -> Trusted
     around the INSERT (two round trips more)."""
     dialect = session.get_bind().dialect.name
     if dialect in {"postgresql", "sqlite"}:
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
         statement = (
-            insert(TrustedIp)
+            insert_for(dialect)(TrustedIp)
             .values(**values)
             .on_conflict_do_nothing(index_elements=["person_id", "address"])
             .returning(TrustedIp)
@@ -1088,9 +1084,7 @@ def _check_removal(
     any of these addresses belongs to someone else whose Usergroup has rights the actor's
     lacks. Returns the owners' log names and the transaction's "now" (None when none of the
     addresses is there): read with the right, by one statement per 500 addresses."""
-    allowed = (
-        true() if actor.is_system else granted_to(actor.person_id, SYSTEM_SECURITY, Action.DELETE)
-    )
+    allowed = right_column(actor, SYSTEM_SECURITY, Action.DELETE)
     now_column = clock.column(s.get_bind().dialect.name)
     rows: list[Any] = []
     for start in range(0, len(ids), 500):

@@ -26,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pmdesk.core.delivery.base import DeliveryError
+from pmdesk.core.dialect_insert import insert_for
 from pmdesk.core.i18n import translate
 from pmdesk.core.models import DeliveryOutcome
 
@@ -84,25 +85,10 @@ def record(session: Session, now: datetime, method: str, error: DeliveryError | 
 
 
 def _upsert(dialect: str, fresh: dict[str, object], changed: dict[str, object]) -> Any:
+    statement = insert_for(dialect)(DeliveryOutcome).values(**fresh)
     if dialect in {"mysql", "mariadb"}:
-        from sqlalchemy.dialects.mysql import insert as mysql_insert
-
-        return mysql_insert(DeliveryOutcome).values(**fresh).on_duplicate_key_update(**changed)
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return (
-            pg_insert(DeliveryOutcome)
-            .values(**fresh)
-            .on_conflict_do_update(index_elements=[DeliveryOutcome.method], set_=changed)
-        )
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return (
-        sqlite_insert(DeliveryOutcome)
-        .values(**fresh)
-        .on_conflict_do_update(index_elements=[DeliveryOutcome.method], set_=changed)
-    )
+        return statement.on_duplicate_key_update(**changed)
+    return statement.on_conflict_do_update(index_elements=[DeliveryOutcome.method], set_=changed)
 
 
 def _health(row: DeliveryOutcome) -> DeliveryHealth:
