@@ -14,7 +14,13 @@ sends ``COMMIT`` even when the unit only read. Here:
   which may write) opens the transaction, and the ``BEGIN`` goes out with that statement, in the
   same round trip: on PostgreSQL in one pipeline, on MariaDB as one multi-statement query
   (``START TRANSACTION; …``). From there on the unit is one transaction as before, committed or
-  rolled back as a whole.
+  rolled back as a whole;
+- a statement that writes and whose answer nobody reads (an audit row, a counter bumped, a row
+  kept for Undo: the ``DEFERRED`` execution option) is not sent on its own: it waits on the
+  driver's connection and goes out with the unit's next statement, or with its ``COMMIT``, in
+  the same round trip (PostgreSQL: one pipeline; MariaDB: one multi-statement query). Order is
+  kept, so a later read sees it. If it fails, the statement it went out with fails, and the
+  unit rolls back as a whole, as it would have.
 
 ``install`` is called by ``pmdesk.core.db.make_engine`` for both server engines.
 
@@ -31,7 +37,8 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, Executable, event
+from sqlalchemy.orm import Session
 
 # A SELECT that needs the transaction: row locks, settings local to it, side effects of a
 # function (the server's own functions in server-enforced mode, sequences, notifications,
@@ -52,9 +59,16 @@ _MANAGED = "_pmdesk_managed_autocommit"
 #: it runs outside any transaction, committed by the server as it runs (one round trip).
 ALONE = "pmdesk_alone"
 
+#: Execution option of a statement that writes and whose result nobody reads (no rows, no row
+#: count, no new id): it waits and goes out with the unit's next statement or its COMMIT. Only
+#: inside a unit of work's transaction (or one about to open); elsewhere it runs at once.
+DEFERRED = "pmdesk_deferred"
+# On the driver's connection: the statements waiting to go out, as (text, parameters).
+_WAITING = "_pmdesk_waiting_statements"
+
 _IN_TRANSACTION = 1  # pymysql.constants.SERVER_STATUS.SERVER_STATUS_IN_TRANS
 _PG_IDLE = 0  # psycopg.pq.TransactionStatus.IDLE
-MARIADB_BEGIN = "START TRANSACTION; "
+MARIADB_BEGIN = "START TRANSACTION"
 
 
 def only_reads(statement: str) -> bool:
@@ -66,6 +80,18 @@ def only_reads(statement: str) -> bool:
     return head == "SELECT" and _NEEDS_TRANSACTION.search(statement) is None
 
 
+def write_later(session: Session, statement: Executable) -> None:
+    """Run ``statement``, a write whose answer nobody reads, with the unit's next statement or
+    its COMMIT (``DEFERRED``). An INSERT must not ask for new ids back (``Insert.inline``)."""
+    session.execute(statement, execution_options={DEFERRED: True, "synchronize_session": False})
+
+
+def waiting(dbapi_connection: Any) -> int:
+    """How many deferred statements wait on this connection (``DEFERRED``): they go out with
+    its next statement or COMMIT."""
+    return len(getattr(_driver(dbapi_connection), _WAITING, ()))
+
+
 def mariadb_client_flags() -> int:
     """PyMySQL's ``client_flag`` for the engine: SQLAlchemy's own (affected rows counted as
     found) plus several statements in one query, which ``START TRANSACTION; …`` needs."""
@@ -75,37 +101,59 @@ def mariadb_client_flags() -> int:
 
 
 def install(engine: Engine) -> None:
-    """Make ``engine``'s units of work open their transaction with their first write."""
+    """Make ``engine``'s units of work open their transaction with their first write, and
+    send deferred statements with the next one."""
     if engine.dialect.name == "postgresql":
         event.listen(engine, "begin", _pg_start_lazily)
         event.listen(engine, "checkin", _pg_settle)
+        event.listen(engine, "checkin", _forget_waiting)
         _wrap_execute(engine, _pg_begun, None)
+        _wrap_ends(engine, _pg_send, None)
     else:
         event.listen(engine, "connect", _mariadb_autocommit)
         event.listen(engine, "begin", _mariadb_start_lazily)
+        event.listen(engine, "checkin", _forget_waiting)
         _wrap_execute(engine, _mariadb_begun, _mariadb_last_result)
-        dialect = engine.dialect
-        commit, rollback = dialect.do_commit, dialect.do_rollback
-
-        def do_commit(dbapi_connection: Any) -> None:
-            if dbapi_connection.server_status & _IN_TRANSACTION:
-                commit(dbapi_connection)
-
-        def do_rollback(dbapi_connection: Any) -> None:
-            if dbapi_connection.server_status & _IN_TRANSACTION:
-                rollback(dbapi_connection)
-
-        dialect.do_commit = do_commit  # type: ignore[method-assign]
-        dialect.do_rollback = do_rollback  # type: ignore[method-assign]
+        _wrap_ends(engine, _mariadb_send, _mariadb_in_transaction)
 
 
-Begun = Callable[[Any, str], AbstractContextManager[str]]
+def _wrap_ends(
+    engine: Engine,
+    send: Callable[[Any, list[Waiting]], None],
+    in_transaction: Callable[[Any], bool] | None,
+) -> None:
+    """COMMIT takes the deferred statements along (``send``); ROLLBACK drops them. With
+    ``in_transaction`` (MariaDB), neither is sent when no transaction is open."""
+    dialect = engine.dialect
+    commit, rollback = dialect.do_commit, dialect.do_rollback
+
+    def do_commit(dbapi_connection: Any) -> None:
+        ahead = _take_waiting(dbapi_connection)
+        if ahead:
+            send(_driver(dbapi_connection), [*ahead, ("COMMIT", None)])
+        elif in_transaction is None or in_transaction(dbapi_connection):
+            commit(dbapi_connection)
+
+    def do_rollback(dbapi_connection: Any) -> None:
+        _take_waiting(dbapi_connection)  # never sent: nothing to undo on the server
+        if in_transaction is None or in_transaction(dbapi_connection):
+            rollback(dbapi_connection)
+
+    dialect.do_commit = do_commit  # type: ignore[method-assign]
+    dialect.do_rollback = do_rollback  # type: ignore[method-assign]
+
+
+# A statement waiting to go out: its text and parameters (None: none), as the driver takes them.
+Waiting = tuple[str | bytes, Any]
+# Opens the way for a statement: sends ``ahead`` with it in one round trip (and may rewrite it).
+Begun = Callable[[Any, str, Any, list[Waiting]], AbstractContextManager[str]]
 
 
 def _wrap_execute(engine: Engine, begun: Begun, after: Callable[[Any], None] | None) -> None:
-    """Route the dialect's execute calls through ``begun`` for a unit's first statement that
-    needs the transaction (``begun`` opens it and may rewrite the statement); ``after`` runs
-    after each execute."""
+    """Route the dialect's execute calls through ``begun`` when something must go out ahead
+    of the statement: the unit's BEGIN (its first statement that needs the transaction) and
+    deferred statements (which wait here instead of running). ``after`` runs after each
+    execute."""
     dialect = engine.dialect
     execute, execute_no_params, executemany = (
         dialect.do_execute,
@@ -113,29 +161,45 @@ def _wrap_execute(engine: Engine, begun: Begun, after: Callable[[Any], None] | N
         dialect.do_executemany,
     )
 
-    def begin_alone_if_needed(cursor: Any, statement: str) -> None:
-        """BEGIN on its own, for a statement that needs the transaction but cannot bring it
-        (``_carries_begin``), or a batch (rare: SQLAlchemy sends most as one statement)."""
+    def ahead_of(cursor: Any, statement: str) -> list[Waiting]:
+        """What must go out before ``statement`` (taken off the connection)."""
         connection = cursor.connection
+        ahead = _take_waiting(connection)
         if getattr(connection, _LAZY, False) and (
             _server_side(cursor) or not only_reads(statement)
         ):
             setattr(connection, _LAZY, False)
-            _begin_alone(connection)
+            ahead.insert(0, _begin_statement(connection))
+        return ahead
 
     def opening(cursor: Any, statement: str, parameters: Any) -> AbstractContextManager[str]:
-        connection = cursor.connection
-        if not getattr(connection, _LAZY, False):
+        ahead = ahead_of(cursor, statement)
+        if not ahead:
             return nullcontext(statement)
         if not _carries_begin(cursor, statement, parameters):
-            begin_alone_if_needed(cursor, statement)
+            _send_alone(cursor.connection, ahead)
             return nullcontext(statement)
-        if only_reads(statement):
-            return nullcontext(statement)
-        setattr(connection, _LAZY, False)
-        return begun(cursor, statement)
+        return begun(cursor, statement, parameters, ahead)
+
+    def deferred(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
+        """Keep a ``DEFERRED`` statement for later, when a unit's transaction is (about to
+        be) open on the connection."""
+        if context is None or not context.execution_options.get(DEFERRED, False):
+            return False
+        connection = cursor.connection
+        lazy = getattr(connection, _LAZY, False)
+        if not (lazy or _WAITING in vars(connection) or _in_transaction(connection)):
+            return False
+        waiting: list[Waiting] = connection.__dict__.setdefault(_WAITING, [])
+        if lazy:  # the statement opens the unit's transaction
+            setattr(connection, _LAZY, False)
+            waiting.append(_begin_statement(connection))
+        waiting.append(_as_waiting(cursor, statement, parameters))
+        return True
 
     def do_execute(cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
+        if deferred(cursor, statement, parameters, context):
+            return
         with opening(cursor, statement, parameters) as sent:
             execute(cursor, sent, parameters, context)
         if after is not None:
@@ -148,12 +212,60 @@ def _wrap_execute(engine: Engine, begun: Begun, after: Callable[[Any], None] | N
             after(cursor)
 
     def do_executemany(cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
-        begin_alone_if_needed(cursor, statement)
+        # A batch goes out as the driver sends it: what must go ahead goes first, alone.
+        ahead = ahead_of(cursor, statement)
+        if ahead:
+            _send_alone(cursor.connection, ahead)
         executemany(cursor, statement, parameters, context)
 
     dialect.do_execute = do_execute  # type: ignore[method-assign]
     dialect.do_execute_no_params = do_execute_no_params  # type: ignore[method-assign]
     dialect.do_executemany = do_executemany  # type: ignore[method-assign]
+
+
+def _driver(connection: Any) -> Any:
+    """The driver's connection, also when SQLAlchemy hands over the pool's proxy of it."""
+    return getattr(connection, "dbapi_connection", connection)
+
+
+def _take_waiting(connection: Any) -> list[Waiting]:
+    return list(vars(_driver(connection)).pop(_WAITING, ()))
+
+
+def _forget_waiting(dbapi_connection: Any, _record: Any) -> None:
+    """SQLAlchemy's ``checkin`` event: nothing waits on a connection back in the pool (a unit
+    that ended without COMMIT or ROLLBACK left it; it was never sent)."""
+    if dbapi_connection is not None:
+        vars(dbapi_connection).pop(_WAITING, None)
+
+
+def _in_transaction(connection: Any) -> bool:
+    if hasattr(connection, "pgconn"):
+        return bool(connection.info.transaction_status != _PG_IDLE)
+    return _mariadb_in_transaction(connection)
+
+
+def _as_waiting(cursor: Any, statement: str, parameters: Any) -> Waiting:
+    """A statement to send later. PyMySQL puts the values into the text itself (``mogrify``,
+    as its ``execute`` would); psycopg sends them apart."""
+    if hasattr(cursor.connection, "pgconn"):
+        return statement, parameters
+    return cursor.mogrify(statement, parameters), None
+
+
+def _send_alone(connection: Any, ahead: list[Waiting]) -> None:
+    """What must go ahead of a statement that cannot take it along: sent first, in one round
+    trip of its own."""
+    if hasattr(connection, "pgconn"):
+        _pg_send(connection, ahead)
+    else:
+        _mariadb_send(connection, ahead)
+
+
+def _begin_statement(connection: Any) -> Waiting:
+    if hasattr(connection, "pgconn"):
+        return _pg_begin_statement(connection), None
+    return MARIADB_BEGIN, None
 
 
 def _carries_begin(cursor: Any, statement: str, parameters: Any) -> bool:
@@ -172,13 +284,6 @@ def _server_side(cursor: Any) -> bool:
     """A psycopg server-side cursor (``stream_results``); PyMySQL's streaming cursor needs no
     transaction."""
     return getattr(cursor, "name", None) is not None and hasattr(cursor, "itersize")
-
-
-def _begin_alone(connection: Any) -> None:
-    if hasattr(connection, "pgconn"):
-        connection.execute(_pg_begin_statement(connection))
-    else:
-        connection.begin()
 
 
 # ----- PostgreSQL (psycopg) --------------------------------------------------------------------
@@ -200,15 +305,23 @@ def _pg_start_lazily(connection: Any) -> None:
 
 
 @contextmanager
-def _pg_begun(cursor: Any, statement: str) -> Iterator[str]:
-    """The statement runs in a transaction opened with it: ``BEGIN`` and the statement go out
+def _pg_begun(cursor: Any, statement: str, _parameters: Any, ahead: list[Waiting]) -> Iterator[str]:
+    """``ahead`` (the transaction's ``BEGIN``, deferred statements) and the statement go out
     in one pipeline, answered together after its sync (one round trip). The connection stays
     in autocommit for psycopg, which then adds no ``BEGIN`` of its own; its commit and rollback
     act on whatever transaction the server has open."""
     connection = cursor.connection
     with connection.pipeline():
-        connection.execute(_pg_begin_statement(connection))
+        for text, parameters in ahead:
+            connection.execute(text, parameters)
         yield statement
+
+
+def _pg_send(connection: Any, statements: list[Waiting]) -> None:
+    """Several statements in one pipeline: one round trip."""
+    with connection.pipeline():
+        for text, parameters in statements:
+            connection.execute(text, parameters)
 
 
 def _pg_begin_statement(connection: Any) -> bytes:
@@ -250,12 +363,29 @@ def _mariadb_start_lazily(connection: Any) -> None:
     setattr(dbapi_connection, _LAZY, not in_transaction and not alone)
 
 
+def _mariadb_in_transaction(dbapi_connection: Any) -> bool:
+    return bool(dbapi_connection.server_status & _IN_TRANSACTION)
+
+
 @contextmanager
-def _mariadb_begun(cursor: Any, statement: str) -> Iterator[str]:
-    """The statement runs in a transaction opened with it: ``START TRANSACTION`` and the
-    statement go out as one query (``_mariadb_last_result`` then moves the cursor on to the
-    statement's result)."""
-    yield MARIADB_BEGIN + statement
+def _mariadb_begun(
+    cursor: Any, statement: str, parameters: Any, ahead: list[Waiting]
+) -> Iterator[str]:
+    """``ahead`` (``START TRANSACTION``, deferred statements, their values already in their
+    text) and the statement go out as one query (``_mariadb_last_result`` then moves the
+    cursor on to the statement's result). PyMySQL puts the statement's own values in with
+    ``%``, so a ``%`` ahead is doubled to stay itself."""
+    texts = [str(text) for text, _ in ahead]
+    if parameters is not None:
+        texts = [text.replace("%", "%%") for text in texts]
+    yield "; ".join([*texts, statement])
+
+
+def _mariadb_send(connection: Any, statements: list[Waiting]) -> None:
+    """Several statements in one query: one round trip (each must succeed)."""
+    with connection.cursor() as cursor:
+        cursor.execute("; ".join(str(text) for text, _ in statements))
+        _mariadb_last_result(cursor)
 
 
 def _mariadb_last_result(cursor: Any) -> None:

@@ -11,6 +11,8 @@ for each):
   ``pmdesk.core.lazy_transactions`` sends the ``BEGIN`` with the first write instead), and
   ``COMMIT`` / ``ROLLBACK`` only when a transaction is open; PyMySQL sends ``COMMIT`` and
   ``ROLLBACK`` whenever asked (pmdesk asks only when a transaction is open);
+- statements kept for later (``lazy_transactions.DEFERRED``) are not trips of their own: they
+  go out with the next statement or the COMMIT, whose trip names how many it took along;
 - the pool's ping on checkout, when it pings (``pmdesk.core.db._ping_if_idle``: ``SELECT 1``
   in autocommit on psycopg, a ``COM_PING`` on PyMySQL), and the pool's rollback when a
   connection comes back inside a transaction.
@@ -36,6 +38,7 @@ from typing import Any
 from sqlalchemy import event
 
 from pmdesk.core.db import Database
+from pmdesk.core.lazy_transactions import waiting
 
 _IDLE = 0  # psycopg.pq.TransactionStatus.IDLE
 
@@ -47,6 +50,7 @@ class Counter:
 
     statements: list[str] = field(default_factory=list)
     connects: int = 0
+    deferred: list[str] = field(default_factory=list)  # waiting to go with the next trip
 
     @property
     def total(self) -> int:
@@ -54,6 +58,18 @@ class Counter:
 
     def add(self, what: str) -> None:
         self.statements.append(what)
+
+    def defer_last(self) -> None:
+        """The statement just added waits for the next trip instead of being one."""
+        self.deferred.append(self.statements.pop()[:50])
+
+    def carried_by_last(self) -> None:
+        """The last trip took the deferred statements along: say so on its line."""
+        if self.deferred:
+            self.statements[-1] += (
+                f"  (+ {len(self.deferred)} deferred: {'; '.join(self.deferred)})"
+            )
+            self.deferred.clear()
 
     def describe(self) -> str:
         """One line per trip, for an assertion message."""
@@ -75,6 +91,7 @@ class _Listener:
         self.backend = db.backend
         self.counter = counter
         self.in_reset = False  # a driver ROLLBACK now is the pool's reset on return
+        self.waiting_before: dict[int, int] = {}  # deferred statements before the current one
 
     # ----- the driver's own transaction control ---------------------------------------------
 
@@ -89,7 +106,15 @@ class _Listener:
 
     def _end(self, dbapi_connection: Any, what: str) -> None:
         """COMMIT or ROLLBACK: psycopg sends nothing when no transaction is open. PyMySQL's
-        are counted where the driver sends them (``driver_end``), whoever asked."""
+        are counted where the driver sends them (``driver_end``), whoever asked. A COMMIT
+        with deferred statements waiting takes them along in one trip (any driver); a
+        ROLLBACK drops them unsent."""
+        if what == "COMMIT" and waiting(dbapi_connection):
+            self.counter.add("[COMMIT]")
+            self.counter.carried_by_last()
+            return
+        if what == "ROLLBACK":
+            self.counter.deferred.clear()
         if self.backend != "postgresql" or dbapi_connection.info.transaction_status == _IDLE:
             return  # (pmdesk opens transactions itself, in autocommit: lazy_transactions)
         self.counter.add(f"[{what}]")
@@ -103,8 +128,17 @@ class _Listener:
     # ----- SQLAlchemy's events --------------------------------------------------------------
 
     def before_cursor_execute(self, conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        self._implicit_begin(conn.connection.dbapi_connection)
+        driver = conn.connection.dbapi_connection
+        self._implicit_begin(driver)
         self.counter.add(first_line(statement))
+        self.waiting_before[id(driver)] = waiting(driver)
+
+    def after_cursor_execute(self, conn: Any, _cursor: Any, *_args: Any) -> None:
+        driver = conn.connection.dbapi_connection
+        if waiting(driver) > self.waiting_before.pop(id(driver), 0):
+            self.counter.defer_last()  # kept on the connection, not sent
+        else:
+            self.counter.carried_by_last()
 
     def commit(self, conn: Any) -> None:
         self._end(conn.connection.dbapi_connection, "COMMIT")
@@ -137,6 +171,7 @@ def count_round_trips(db: Database) -> Iterator[Counter]:
     engine = db.engine
     hooks: list[tuple[Any, str, Any]] = [
         (engine, "before_cursor_execute", listener.before_cursor_execute),
+        (engine, "after_cursor_execute", listener.after_cursor_execute),
         (engine, "commit", listener.commit),
         (engine, "rollback", listener.rollback),
         (engine.pool, "reset", listener.reset),
