@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, cast
 
-from sqlalchemy import ColumnElement, func, insert, or_, select
+from sqlalchemy import ColumnElement, Table, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from pmdesk.core.addresses import normalise_address
@@ -24,6 +24,7 @@ from pmdesk.core.clock import Clock
 from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.errors import ValidationError
 from pmdesk.core.i18n import translate
+from pmdesk.core.lazy_transactions import write_later
 from pmdesk.core.models import AuditEvent
 from pmdesk.core.modules import SYSTEM_LOG, Action
 from pmdesk.core.permissions import require
@@ -156,19 +157,12 @@ def record(
     subject: str = "",
     detail: str = "",
     address: str | None = None,
-) -> AuditEvent:
-    """Add one audit row in the caller's transaction (so it commits or rolls back with it)."""
-    row = AuditEvent(
-        occurred_at=clock.now(session),
-        actor=actor.name[:255],
-        event=event.value,
-        subject=subject[:255],
-        address=(address if address is not None else actor.address or "")[:45],
-        workstation=actor.workstation[:255],
-        detail=detail,
-    )
-    session.add(row)
-    return row
+) -> None:
+    """Add one audit row in the caller's transaction (so it commits or rolls back with it).
+    Nothing reads its answer, so on a server it goes out with the next statement or the
+    COMMIT (``lazy_transactions.DEFERRED``): no round trip of its own."""
+    row = _row(actor, event, subject, detail, address)
+    _insert(session, [{"occurred_at": clock.now(session), **row}])
 
 
 def record_many(
@@ -178,26 +172,43 @@ def record_many(
     event: Event,
     entries: Iterable[tuple[str, str]],
 ) -> int:
-    """Add one audit row per (subject, detail) with a single bulk INSERT.
-
-    For the expiry sweep: a thousand ORM objects per chunk cost several times what one
-    executemany does, and the chunk holds its locks for all of it.
-    """
+    """Add one audit row per (subject, detail), at ``occurred_at``, in as few statements as
+    it takes (a thousand ORM objects per sweep chunk cost several times this)."""
     rows = [
-        {
-            "occurred_at": occurred_at,
-            "actor": actor.name[:255],
-            "event": event.value,
-            "subject": subject[:255],
-            "address": (actor.address or "")[:45],
-            "workstation": actor.workstation[:255],
-            "detail": detail,
-        }
+        {"occurred_at": occurred_at, **_row(actor, event, subject, detail, None)}
         for subject, detail in entries
     ]
-    if rows:
-        session.execute(insert(AuditEvent), rows)
+    _insert(session, rows)
     return len(rows)
+
+
+# One multi-row INSERT takes this many rows at most (7 values each: well under every engine's
+# limit on a statement's parameters); more go as the driver's batch.
+_ROWS_PER_INSERT = 200
+
+
+def _row(
+    actor: Actor, event: Event, subject: str, detail: str, address: str | None
+) -> dict[str, object]:
+    return {
+        "actor": actor.name[:255],
+        "event": event.value,
+        "subject": subject[:255],
+        "address": (address if address is not None else actor.address or "")[:45],
+        "workstation": actor.workstation[:255],
+        "detail": detail,
+    }
+
+
+def _insert(session: Session, rows: list[dict[str, object]]) -> None:
+    """The rows as one deferred INSERT (no RETURNING: nobody needs their ids), or a batch."""
+    if not rows:
+        return
+    table = cast(Table, AuditEvent.__table__)
+    if len(rows) > _ROWS_PER_INSERT:
+        session.execute(insert(table), rows)
+        return
+    write_later(session, insert(table).inline().values(rows))
 
 
 # ----- System → Log: reading and exporting the trail ----------------------------------------

@@ -19,8 +19,9 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import case, delete, or_, select, update
+from sqlalchemy import Table, case, delete, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -40,6 +41,7 @@ from pmdesk.core.delivery.base import (
 )
 from pmdesk.core.errors import PmdeskError, message_of
 from pmdesk.core.i18n import Text, translate
+from pmdesk.core.lazy_transactions import write_later
 from pmdesk.core.login_results import (
     GENERIC_REFUSAL,
     NO_EMAIL_MESSAGE,
@@ -338,12 +340,7 @@ class LoginService:
         detail: str,
     ) -> SignedIn:
         lockout.record_success(s, person, actor.address)
-        s.execute(
-            update(Person)
-            .where(Person.id == person.id)
-            .values(last_login_at=now)
-            .execution_options(synchronize_session=False)
-        )
+        write_later(s, update(Person).where(Person.id == person.id).values(last_login_at=now))
         self._audit(s, actor, Event.LOGIN_SUCCEEDED, detail)
         log.info("%s signed in (%s)", actor.name, detail)
         assert person.login is not None
@@ -453,25 +450,31 @@ class LoginService:
         # One waiting code per person: starting over retires the previous ones for good.
         self._retire_others(s, person.id, now, keep=None)
         expires_at = now + timedelta(minutes=ttl_minutes)
-        challenge = LoginChallenge(
-            id=codes.new_challenge_id(),
-            person_id=person.id,
-            code_hash=codes.hash_code(message.code),
-            address=actor.address,
-            workstation=self._workstation,
-            created_at=now,
-            expires_at=expires_at,
-            last_sent_at=now,
-            send_count=0,
-            attempts=0,
-            used_at=None,
-            voided=False,
+        challenge_id, code_hash = codes.new_challenge_id(), codes.hash_code(message.code)
+        challenges = cast(Table, LoginChallenge.__table__)
+        write_later(
+            s,
+            insert(challenges)
+            .inline()
+            .values(
+                id=challenge_id,
+                person_id=person.id,
+                code_hash=code_hash,
+                address=actor.address,
+                workstation=self._workstation,
+                created_at=now,
+                expires_at=expires_at,
+                last_sent_at=now,
+                send_count=0,
+                attempts=0,
+                used_at=None,
+                voided=False,
+            ),
         )
-        s.add(challenge)
         self._audit(s, actor, Event.LOGIN_CODE_REQUIRED, f"code valid {ttl_minutes} min")
         return _Pending(
-            challenge_id=challenge.id,
-            code_hash=challenge.code_hash,
+            challenge_id=challenge_id,
+            code_hash=code_hash,
             message=message,
             destination=destination,
             expires_at=expires_at,
@@ -487,7 +490,8 @@ class LoginService:
         and they can never be renewed (resend), even after expiring."""
         # One UPDATE for both: retired now unless retired already, and expired now unless
         # expired already (each column's CASE reads only that column's old value).
-        s.execute(
+        write_later(
+            s,
             update(LoginChallenge)
             .where(
                 LoginChallenge.person_id == person_id,
@@ -502,8 +506,7 @@ class LoginService:
                 expires_at=case(
                     (LoginChallenge.expires_at > now, now), else_=LoginChallenge.expires_at
                 ),
-            )
-            .execution_options(synchronize_session=False)
+            ),
         )
 
     def _deliver(
@@ -547,12 +550,19 @@ class LoginService:
             row = found[0] if found is not None else None
             now = clock.observe(s, found[1]) if found is not None else clock.now(s)
             current = row is not None and row.code_hash == pending.code_hash
+            last_sent_at = row.last_sent_at if row is not None else None
             if row is not None and current:
-                if error is None:
-                    row.send_count += 1
-                else:
-                    # Nothing went out: the person may ask for a new code straight away.
-                    row.last_sent_at = None
+                # Nothing went out: the person may ask for a new code straight away.
+                sent = (
+                    {"send_count": LoginChallenge.send_count + 1}
+                    if error is None
+                    else {"last_sent_at": None}
+                )
+                write_later(
+                    s, update(LoginChallenge).where(LoginChallenge.id == row.id).values(sent)
+                )
+                if error is not None:
+                    last_sent_at = None
             if error is None:
                 self._audit(
                     s, pending.actor, Event.CODE_SENT, f"to {masked}", subject=pending.subject
@@ -564,11 +574,7 @@ class LoginService:
                 )
                 log.warning("security code for %s not sent: %s", pending.subject, error)
             attempts = row.attempts if row is not None else pending.attempts
-            resend_after = (
-                row.last_sent_at + RESEND_INTERVAL
-                if row is not None and row.last_sent_at is not None
-                else now
-            )
+            resend_after = last_sent_at + RESEND_INTERVAL if last_sent_at is not None else now
         if not nowhere:  # no fault of the delivery method's
             self._record_health(method, DeliveryError(error, step=step) if error else None, now)
         return CodeNeeded(

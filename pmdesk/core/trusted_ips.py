@@ -18,16 +18,18 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from sqlalchemy import (
     ColumnElement,
     Row,
     Select,
+    Table,
     and_,
     delete,
     false,
     func,
+    insert,
     or_,
     select,
     text,
@@ -49,6 +51,7 @@ from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.dialect_insert import insert_for
 from pmdesk.core.errors import NotFound, PermissionDenied, ValidationError, message_of
 from pmdesk.core.i18n import translate
+from pmdesk.core.lazy_transactions import write_later
 from pmdesk.core.models import (
     LoginChallenge,
     Person,
@@ -883,24 +886,27 @@ class TrustedIpService:
         rows: Sequence[_Removed],
     ) -> None:
         """What ``restore`` may put back; older snapshots go."""
-        s.execute(
-            delete(TrustedIpRemoval).where(TrustedIpRemoval.removed_at < now - UNDO_WINDOW),
-            execution_options={"synchronize_session": False},
+        # Nobody reads these answers: they go out with the unit's next statement or COMMIT.
+        write_later(
+            s, delete(TrustedIpRemoval).where(TrustedIpRemoval.removed_at < now - UNDO_WINDOW)
         )
-        s.add_all(
-            TrustedIpRemoval(
-                trusted_ip_id=row_id,
-                person_id=owner,
-                address=address,
-                created_at=created_at,
-                last_used_at=used,
-                trusted_by=by,
-                trusted_on=on,
-                removed_by=me,
-                removed_at=now,
-            )
+        kept = [
+            {
+                "trusted_ip_id": row_id,
+                "person_id": owner,
+                "address": address,
+                "created_at": created_at,
+                "last_used_at": used,
+                "trusted_by": by,
+                "trusted_on": on,
+                "removed_by": me,
+                "removed_at": now,
+            }
             for row_id, owner, address, created_at, used, by, on in sorted(rows)
-        )
+        ]
+        removals = cast(Table, TrustedIpRemoval.__table__)
+        for start in range(0, len(kept), 200):  # 9 values a row: well within every engine
+            write_later(s, insert(removals).inline().values(kept[start : start + 200]))
 
     def _purge_challenges(self, size: int) -> int:
         """Remove used login challenges and those expired for more than a day."""
