@@ -20,7 +20,9 @@ sends ``COMMIT`` even when the unit only read. Here:
   driver's connection and goes out with the unit's next statement, or with its ``COMMIT``, in
   the same round trip (PostgreSQL: one pipeline; MariaDB: one multi-statement query). Order is
   kept, so a later read sees it. If it fails, the statement it went out with fails, and the
-  unit rolls back as a whole, as it would have.
+  unit rolls back as a whole, as it would have;
+- reads named beforehand (``reads_along.read_along``) go out right after the unit's next
+  statement, in the same round trip, and their answers wait for the unit to ask.
 
 ``install`` is called by ``pmdesk.core.db.make_engine`` for both server engines.
 
@@ -39,6 +41,9 @@ from typing import Any
 
 from sqlalchemy import Engine, Executable, event
 from sqlalchemy.orm import Session
+
+from pmdesk.core import reads_along
+from pmdesk.core.reads_along import ALONG, Along
 
 # A SELECT that needs the transaction: row locks, settings local to it, side effects of a
 # function (the server's own functions in server-enforced mode, sequences, notifications,
@@ -66,6 +71,9 @@ DEFERRED = "pmdesk_deferred"
 # On the driver's connection: the statements waiting to go out, as (text, parameters).
 _WAITING = "_pmdesk_waiting_statements"
 
+# A savepoint's opening and release: no answer to wait for (a ROLLBACK TO goes out at once).
+_SAVEPOINT = re.compile(r"^\s*(?:SAVEPOINT|RELEASE\s+SAVEPOINT)\s+\w+\s*$", re.IGNORECASE)
+
 _IN_TRANSACTION = 1  # pymysql.constants.SERVER_STATUS.SERVER_STATUS_IN_TRANS
 _PG_IDLE = 0  # psycopg.pq.TransactionStatus.IDLE
 MARIADB_BEGIN = "START TRANSACTION"
@@ -92,6 +100,13 @@ def waiting(dbapi_connection: Any) -> int:
     return len(getattr(_driver(dbapi_connection), _WAITING, ()))
 
 
+def pending(dbapi_connection: Any) -> tuple[int, int, int]:
+    """(deferred statements waiting, reads waiting to go along, answers taken so far) on this
+    connection: what a round-trip counter needs to tell a statement sent from one kept."""
+    along, taken = reads_along.counts(_driver(dbapi_connection))
+    return waiting(dbapi_connection), along, taken
+
+
 def mariadb_client_flags() -> int:
     """PyMySQL's ``client_flag`` for the engine: SQLAlchemy's own (affected rows counted as
     found) plus several statements in one query, which ``START TRANSACTION; …`` needs."""
@@ -107,13 +122,13 @@ def install(engine: Engine) -> None:
         event.listen(engine, "begin", _pg_start_lazily)
         event.listen(engine, "checkin", _pg_settle)
         event.listen(engine, "checkin", _forget_waiting)
-        _wrap_execute(engine, _pg_begun, None)
+        _wrap_execute(engine, _pg_begun, None, _pg_answered)
         _wrap_ends(engine, _pg_send, None)
     else:
         event.listen(engine, "connect", _mariadb_autocommit)
         event.listen(engine, "begin", _mariadb_start_lazily)
         event.listen(engine, "checkin", _forget_waiting)
-        _wrap_execute(engine, _mariadb_begun, _mariadb_last_result)
+        _wrap_execute(engine, _mariadb_begun, _mariadb_last_result, _mariadb_answered)
         _wrap_ends(engine, _mariadb_send, _mariadb_in_transaction)
 
 
@@ -128,6 +143,7 @@ def _wrap_ends(
     commit, rollback = dialect.do_commit, dialect.do_rollback
 
     def do_commit(dbapi_connection: Any) -> None:
+        reads_along.forget(_driver(dbapi_connection))
         ahead = _take_waiting(dbapi_connection)
         if ahead:
             send(_driver(dbapi_connection), [*ahead, ("COMMIT", None)])
@@ -135,6 +151,7 @@ def _wrap_ends(
             commit(dbapi_connection)
 
     def do_rollback(dbapi_connection: Any) -> None:
+        reads_along.forget(_driver(dbapi_connection))
         _take_waiting(dbapi_connection)  # never sent: nothing to undo on the server
         if in_transaction is None or in_transaction(dbapi_connection):
             rollback(dbapi_connection)
@@ -145,15 +162,20 @@ def _wrap_ends(
 
 # A statement waiting to go out: its text and parameters (None: none), as the driver takes them.
 Waiting = tuple[str | bytes, Any]
-# Opens the way for a statement: sends ``ahead`` with it in one round trip (and may rewrite it).
-Begun = Callable[[Any, str, Any, list[Waiting]], AbstractContextManager[str]]
+# Sends ``ahead`` and the reads along with the statement in one round trip (and may rewrite it).
+Begun = Callable[[Any, str, Any, list[Waiting], list[Along]], AbstractContextManager[str]]
+# Puts an answer read along into a new cursor of the driver's, as if it had just executed.
+Answered = Callable[[Any, str, Any], Any]
 
 
-def _wrap_execute(engine: Engine, begun: Begun, after: Callable[[Any], None] | None) -> None:
-    """Route the dialect's execute calls through ``begun`` when something must go out ahead
-    of the statement: the unit's BEGIN (its first statement that needs the transaction) and
-    deferred statements (which wait here instead of running). ``after`` runs after each
-    execute."""
+def _wrap_execute(
+    engine: Engine, begun: Begun, after: Callable[[Any], None] | None, answered: Answered
+) -> None:
+    """Route the dialect's execute calls through ``begun`` when something must go out with
+    the statement: the unit's BEGIN (its first statement that needs the transaction) and
+    deferred statements ahead of it, reads along after it. A deferred statement or a read
+    along waits here instead of running; a read whose answer came along takes it
+    (``answered``). ``after`` runs after each execute."""
     dialect = engine.dialect
     execute, execute_no_params, executemany = (
         dialect.do_execute,
@@ -161,35 +183,50 @@ def _wrap_execute(engine: Engine, begun: Begun, after: Callable[[Any], None] | N
         dialect.do_executemany,
     )
 
-    def ahead_of(cursor: Any, statement: str) -> list[Waiting]:
+    def ahead_of(cursor: Any, statement: str, along: list[Along]) -> list[Waiting]:
         """What must go out before ``statement`` (taken off the connection)."""
         connection = cursor.connection
         ahead = _take_waiting(connection)
+        needs = _server_side(cursor) or not only_reads(statement)
         if getattr(connection, _LAZY, False) and (
-            _server_side(cursor) or not only_reads(statement)
+            needs or any(read.needs_transaction for read in along)
         ):
             setattr(connection, _LAZY, False)
             ahead.insert(0, _begin_statement(connection))
         return ahead
 
     def opening(cursor: Any, statement: str, parameters: Any) -> AbstractContextManager[str]:
-        ahead = ahead_of(cursor, statement)
-        if not ahead:
+        connection = cursor.connection
+        along = reads_along.take_queued(connection)
+        if not parameters and ";" in statement.strip().rstrip(";"):
+            along = []  # a script's answers are its own: the reads run when asked
+        ahead = ahead_of(cursor, statement, along)
+        if not ahead and not along:
             return nullcontext(statement)
         if not _carries_begin(cursor, statement, parameters):
-            _send_alone(cursor.connection, ahead)
-            return nullcontext(statement)
-        return begun(cursor, statement, parameters, ahead)
+            if ahead:
+                _send_alone(connection, ahead)
+            return nullcontext(statement)  # the reads along run when asked, as usual
+        return begun(cursor, statement, parameters, ahead, along)
 
-    def deferred(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
-        """Keep a ``DEFERRED`` statement for later, when a unit's transaction is (about to
-        be) open on the connection."""
-        if context is None or not context.execution_options.get(DEFERRED, False):
+    def in_unit(connection: Any) -> bool:
+        """A unit of work's transaction is open, or about to be, on the connection."""
+        return bool(
+            getattr(connection, _LAZY, False)
+            or _WAITING in vars(connection)
+            or _in_transaction(connection)
+        )
+
+    def deferred(cursor: Any, statement: str, parameters: Any, options: Any) -> bool:
+        """Keep a ``DEFERRED`` statement (or a savepoint's SAVEPOINT or RELEASE, whose answer
+        nobody reads either) for later, when a unit's transaction is (about to be) open on
+        the connection."""
+        if not options.get(DEFERRED, False) and _SAVEPOINT.match(statement) is None:
             return False
         connection = cursor.connection
-        lazy = getattr(connection, _LAZY, False)
-        if not (lazy or _WAITING in vars(connection) or _in_transaction(connection)):
+        if not in_unit(connection):
             return False
+        lazy = getattr(connection, _LAZY, False)
         waiting: list[Waiting] = connection.__dict__.setdefault(_WAITING, [])
         if lazy:  # the statement opens the unit's transaction
             setattr(connection, _LAZY, False)
@@ -197,8 +234,29 @@ def _wrap_execute(engine: Engine, begun: Begun, after: Callable[[Any], None] | N
         waiting.append(_as_waiting(cursor, statement, parameters))
         return True
 
+    def kept_for_later(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
+        """A read along waits; a read whose answer came along takes it. True: nothing to
+        send now."""
+        connection = cursor.connection
+        options = context.execution_options if context is not None else {}
+        if options.get(ALONG, False):
+            if in_unit(connection):
+                text, values = _as_waiting(cursor, statement, parameters)
+                key = _read_key(text, values)
+                reads_along.queue(connection, Along(key, text, values, not only_reads(statement)))
+            return True  # outside a unit: nothing to send along with; it runs when asked
+        if reads_along.has_answers(connection):
+            text, values = _as_waiting(cursor, statement, parameters)
+            answer = reads_along.take_answer(connection, _read_key(text, values))
+            if answer is not None:
+                context.cursor = answered(cursor, statement, answer)
+                cursor.close()
+                return True
+        reads_along.note_statement(connection, statement)
+        return deferred(cursor, statement, parameters, options)
+
     def do_execute(cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
-        if deferred(cursor, statement, parameters, context):
+        if kept_for_later(cursor, statement, parameters, context):
             return
         with opening(cursor, statement, parameters) as sent:
             execute(cursor, sent, parameters, context)
@@ -206,6 +264,9 @@ def _wrap_execute(engine: Engine, begun: Begun, after: Callable[[Any], None] | N
             after(cursor)
 
     def do_execute_no_params(cursor: Any, statement: str, context: Any = None) -> None:
+        reads_along.note_statement(cursor.connection, statement)
+        if deferred(cursor, statement, None, {}):
+            return
         with opening(cursor, statement, None) as sent:
             execute_no_params(cursor, sent, context)
         if after is not None:
@@ -213,14 +274,22 @@ def _wrap_execute(engine: Engine, begun: Begun, after: Callable[[Any], None] | N
 
     def do_executemany(cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
         # A batch goes out as the driver sends it: what must go ahead goes first, alone.
-        ahead = ahead_of(cursor, statement)
+        connection = cursor.connection
+        reads_along.note_statement(connection, statement)
+        ahead = ahead_of(cursor, statement, reads_along.take_queued(connection))
         if ahead:
-            _send_alone(cursor.connection, ahead)
+            _send_alone(connection, ahead)
         executemany(cursor, statement, parameters, context)
 
     dialect.do_execute = do_execute  # type: ignore[method-assign]
     dialect.do_execute_no_params = do_execute_no_params  # type: ignore[method-assign]
     dialect.do_executemany = do_executemany  # type: ignore[method-assign]
+
+
+def _read_key(text: str | bytes, values: Any) -> object:
+    """What tells one read from another: its text and its values (already in the text on
+    MariaDB)."""
+    return (text, repr(values))
 
 
 def _driver(connection: Any) -> Any:
@@ -234,9 +303,10 @@ def _take_waiting(connection: Any) -> list[Waiting]:
 
 def _forget_waiting(dbapi_connection: Any, _record: Any) -> None:
     """SQLAlchemy's ``checkin`` event: nothing waits on a connection back in the pool (a unit
-    that ended without COMMIT or ROLLBACK left it; it was never sent)."""
+    that ended without COMMIT or ROLLBACK left it; it was never sent), nor is read along."""
     if dbapi_connection is not None:
         vars(dbapi_connection).pop(_WAITING, None)
+        reads_along.forget(dbapi_connection)
 
 
 def _in_transaction(connection: Any) -> bool:
@@ -305,16 +375,27 @@ def _pg_start_lazily(connection: Any) -> None:
 
 
 @contextmanager
-def _pg_begun(cursor: Any, statement: str, _parameters: Any, ahead: list[Waiting]) -> Iterator[str]:
-    """``ahead`` (the transaction's ``BEGIN``, deferred statements) and the statement go out
-    in one pipeline, answered together after its sync (one round trip). The connection stays
-    in autocommit for psycopg, which then adds no ``BEGIN`` of its own; its commit and rollback
-    act on whatever transaction the server has open."""
+def _pg_begun(
+    cursor: Any, statement: str, _parameters: Any, ahead: list[Waiting], along: list[Along]
+) -> Iterator[str]:
+    """``ahead`` (the transaction's ``BEGIN``, deferred statements), the statement and the
+    reads along go out in one pipeline, answered together after its sync (one round trip).
+    The connection stays in autocommit for psycopg, which then adds no ``BEGIN`` of its own;
+    its commit and rollback act on whatever transaction the server has open."""
     connection = cursor.connection
+    answers: list[tuple[Along, Any]] = []
     with connection.pipeline():
         for text, parameters in ahead:
             connection.execute(text, parameters)
         yield statement
+        answers = [(read, connection.execute(read.text, read.parameters)) for read in along]
+    for read, answer in answers:
+        reads_along.keep(connection, read, answer)
+
+
+def _pg_answered(_cursor: Any, _statement: str, answer: Any) -> Any:
+    """A read along's answer is the psycopg cursor it ran on: SQLAlchemy reads that one."""
+    return answer
 
 
 def _pg_send(connection: Any, statements: list[Waiting]) -> None:
@@ -369,16 +450,45 @@ def _mariadb_in_transaction(dbapi_connection: Any) -> bool:
 
 @contextmanager
 def _mariadb_begun(
-    cursor: Any, statement: str, parameters: Any, ahead: list[Waiting]
+    cursor: Any, statement: str, parameters: Any, ahead: list[Waiting], along: list[Along]
 ) -> Iterator[str]:
     """``ahead`` (``START TRANSACTION``, deferred statements, their values already in their
-    text) and the statement go out as one query (``_mariadb_last_result`` then moves the
-    cursor on to the statement's result). PyMySQL puts the statement's own values in with
-    ``%``, so a ``%`` ahead is doubled to stay itself."""
-    texts = [str(text) for text, _ in ahead]
+    text), the statement and the reads along go out as one query; the cursor is then moved on
+    to the statement's own result, and the reads' results are kept for later. PyMySQL puts the
+    statement's own values in with ``%``, so a ``%`` around it is doubled to stay itself."""
+    ahead_texts = [str(text) for text, _ in ahead]
+    along_texts = [str(read.text) for read in along]
     if parameters is not None:
-        texts = [text.replace("%", "%%") for text in texts]
-    yield "; ".join([*texts, statement])
+        ahead_texts = [text.replace("%", "%%") for text in ahead_texts]
+        along_texts = [text.replace("%", "%%") for text in along_texts]
+    yield "; ".join([*ahead_texts, statement, *along_texts])
+    for _ in ahead:
+        cursor.nextset()
+    if along:
+        own = cursor._result
+        for read in along:
+            cursor.nextset()
+            reads_along.keep(cursor.connection, read, cursor._result)
+        _mariadb_show(cursor, own, statement)
+
+
+def _mariadb_answered(cursor: Any, statement: str, answer: Any) -> Any:
+    """A new cursor showing a read along's result, as if it had just run the read."""
+    fresh = type(cursor)(cursor.connection)
+    _mariadb_show(fresh, answer, statement)
+    return fresh
+
+
+def _mariadb_show(cursor: Any, result: Any, statement: str) -> None:
+    """Make ``result`` (a PyMySQL result, all rows read) the cursor's current one."""
+    cursor._result = result
+    cursor._executed = statement
+    cursor.rowcount = result.affected_rows
+    cursor.warning_count = result.warning_count
+    cursor.description = result.description
+    cursor.lastrowid = result.insert_id
+    cursor._rows = result.rows
+    cursor.rownumber = 0
 
 
 def _mariadb_send(connection: Any, statements: list[Waiting]) -> None:

@@ -263,3 +263,17 @@ def test_a_percent_sign_in_a_deferred_value_stays_itself(table: Database) -> Non
 def test_a_deferred_write_in_a_statement_alone_runs_at_once(table: Database) -> None:
     table.alone(lambda s: later(s, "UPDATE lazy_tx_test SET n = 7 WHERE k = 1"))
     assert values(table) == {1: 7, 2: 0}
+
+
+def test_a_savepoint_goes_with_the_next_statement_and_still_rolls_back(table: Database) -> None:
+    with count_round_trips(table) as counter, table.session() as s:
+        s.execute(text("UPDATE lazy_tx_test SET n = 1 WHERE k = 1"))
+        with pytest.raises(DBAPIError, match=r"[Dd]uplicate"), s.begin_nested():
+            s.execute(text("UPDATE lazy_tx_test SET n = 2 WHERE k = 2"))
+            s.execute(text("INSERT INTO lazy_tx_test VALUES (1, 9)"))  # refused
+        with s.begin_nested():
+            s.execute(text("UPDATE lazy_tx_test SET n = 3 WHERE k = 2"))
+    # Kept: the first UPDATE and the second savepoint's; undone: the first savepoint's.
+    assert values(table) == {1: 1, 2: 3}
+    sent = [line for line in counter.statements if line.startswith(("SAVEPOINT", "RELEASE"))]
+    assert sent == [], counter.describe()

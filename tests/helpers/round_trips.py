@@ -11,8 +11,10 @@ for each):
   ``pmdesk.core.lazy_transactions`` sends the ``BEGIN`` with the first write instead), and
   ``COMMIT`` / ``ROLLBACK`` only when a transaction is open; PyMySQL sends ``COMMIT`` and
   ``ROLLBACK`` whenever asked (pmdesk asks only when a transaction is open);
-- statements kept for later (``lazy_transactions.DEFERRED``) are not trips of their own: they
-  go out with the next statement or the COMMIT, whose trip names how many it took along;
+- statements kept for later (``lazy_transactions.DEFERRED``) and reads sent along
+  (``reads_along.read_along``) are not trips of their own: they go out with the next
+  statement or the COMMIT, whose trip names how many it took along; a read whose answer came
+  along is no trip either;
 - the pool's ping on checkout, when it pings (``pmdesk.core.db._ping_if_idle``: ``SELECT 1``
   in autocommit on psycopg, a ``COM_PING`` on PyMySQL), and the pool's rollback when a
   connection comes back inside a transaction.
@@ -38,7 +40,7 @@ from typing import Any
 from sqlalchemy import event
 
 from pmdesk.core.db import Database
-from pmdesk.core.lazy_transactions import waiting
+from pmdesk.core.lazy_transactions import pending, waiting
 
 _IDLE = 0  # psycopg.pq.TransactionStatus.IDLE
 
@@ -51,6 +53,7 @@ class Counter:
     statements: list[str] = field(default_factory=list)
     connects: int = 0
     deferred: list[str] = field(default_factory=list)  # waiting to go with the next trip
+    answered: list[str] = field(default_factory=list)  # answered by a read sent along
 
     @property
     def total(self) -> int:
@@ -63,11 +66,15 @@ class Counter:
         """The statement just added waits for the next trip instead of being one."""
         self.deferred.append(self.statements.pop()[:50])
 
+    def answered_last(self) -> None:
+        """The statement just added took an answer that came along earlier: no trip."""
+        self.answered.append(self.statements.pop()[:50])
+
     def carried_by_last(self) -> None:
         """The last trip took the deferred statements along: say so on its line."""
         if self.deferred:
             self.statements[-1] += (
-                f"  (+ {len(self.deferred)} deferred: {'; '.join(self.deferred)})"
+                f"  (+ {len(self.deferred)} sent along: {'; '.join(self.deferred)})"
             )
             self.deferred.clear()
 
@@ -91,7 +98,7 @@ class _Listener:
         self.backend = db.backend
         self.counter = counter
         self.in_reset = False  # a driver ROLLBACK now is the pool's reset on return
-        self.waiting_before: dict[int, int] = {}  # deferred statements before the current one
+        self.pending_before: dict[int, tuple[int, int, int]] = {}  # before the current one
 
     # ----- the driver's own transaction control ---------------------------------------------
 
@@ -131,12 +138,16 @@ class _Listener:
         driver = conn.connection.dbapi_connection
         self._implicit_begin(driver)
         self.counter.add(first_line(statement))
-        self.waiting_before[id(driver)] = waiting(driver)
+        self.pending_before[id(driver)] = pending(driver)
 
     def after_cursor_execute(self, conn: Any, _cursor: Any, *_args: Any) -> None:
         driver = conn.connection.dbapi_connection
-        if waiting(driver) > self.waiting_before.pop(id(driver), 0):
+        deferred, along, taken = self.pending_before.pop(id(driver), (0, 0, 0))
+        now_deferred, now_along, now_taken = pending(driver)
+        if now_deferred > deferred or now_along > along:
             self.counter.defer_last()  # kept on the connection, not sent
+        elif now_taken > taken:
+            self.counter.answered_last()  # its answer came along with an earlier trip
         else:
             self.counter.carried_by_last()
 
