@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -34,6 +36,25 @@ class Clock(Protocol):
         """``column``'s value, read by a query of ``session``'s transaction: from now on that
         transaction's "now" (``now`` answers with it), and returned as ``read`` would."""
         ...
+
+    def carry(self, session: Session, now: datetime) -> None:
+        """``session``'s transaction takes ``now`` (a ``Reading``'s ``later``) as its "now",
+        without asking the server."""
+        ...
+
+
+@dataclass(frozen=True)
+class Reading:
+    """The clock as a unit of work read it (``at``, aware UTC), and when that was here: what
+    it says a little later, without a round trip, is ``at`` plus the time this machine's
+    monotonic clock counted since. For the record that follows a step (the code sent, the
+    alert's outcome), seconds later: within milliseconds of asking the server."""
+
+    at: datetime
+    mark: float = field(default_factory=time.monotonic)
+
+    def later(self) -> datetime:
+        return self.at + timedelta(seconds=max(0.0, time.monotonic() - self.mark))
 
 
 _READ_IN = "pmdesk_clock"  # session.info: (the transaction it was read in, the time)
@@ -68,6 +89,13 @@ class DatabaseClock:
         session.info[_READ_IN] = (session.get_transaction(), _as_utc(value))
         return self.read(value)
 
+    def carry(self, session: Session, now: datetime) -> None:
+        session.info[_READ_IN] = (session.get_transaction(), now - self._shift())
+
+    def _shift(self) -> timedelta:
+        """How far ``now`` is from the server's clock (kept apart from the reading)."""
+        return timedelta()
+
 
 def _as_utc(value: object) -> datetime:
     """The server's time as a driver returns it (SQLite: text), aware UTC."""
@@ -88,6 +116,9 @@ class ShiftedClock(DatabaseClock):
 
     def read(self, value: object) -> datetime:
         return super().read(value) + self.offset
+
+    def _shift(self) -> timedelta:
+        return self.offset
 
     def advance(self, delta: timedelta) -> None:
         self.offset += delta
