@@ -21,12 +21,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, case, delete, insert, or_, select, update
+from sqlalchemy import Executable, Select, Table, case, delete, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from pmdesk.core import audit, codes, helpdesk, lockout, sessions
+from pmdesk.core.addresses import normalise_address
 from pmdesk.core.audit import Event
+from pmdesk.core.clock import Reading
 from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.db import first_line
 from pmdesk.core.delivery import health
@@ -61,16 +63,24 @@ from pmdesk.core.login_results import (
     wrong_code,
 )
 from pmdesk.core.models import HelpdeskCode, LoginChallenge, Person
+from pmdesk.core.office_networks import networks_query
 from pmdesk.core.passwords import MAX_PASSWORD_LENGTH, Passwords
 from pmdesk.core.people import display_name, language_of
-from pmdesk.core.security import load_settings
+from pmdesk.core.reads_along import read_along
+from pmdesk.core.security import SecuritySettingsView, load_settings
 from pmdesk.core.server import info as server_info
 from pmdesk.core.server import password_check
 from pmdesk.core.server.login_client import ServerLogin
 from pmdesk.core.settings_row import carry_settings_row, settings_row
 from pmdesk.core.sign_in_reads import lock_person, read_challenge, read_for_sign_in
 from pmdesk.core.trust_alerts import PendingAlert, alert_for, send_alert
-from pmdesk.core.trusted_ips import is_trusted, trust_anew, trust_refusal, why_no_code
+from pmdesk.core.trusted_ips import (
+    is_trusted,
+    trust_anew,
+    trust_refusal,
+    trust_row_query,
+    why_no_code,
+)
 from pmdesk.core.validation import (
     FieldInvalid,
     clean_email,
@@ -105,6 +115,9 @@ class _Pending:
     # (read again after sending, they cost three round trips; they change no faster).
     trust_refused: str | None = None
     helpdesk_code: bool = False
+    # The step's "now" (the code's last_sent_at): the record of the sending tells the time
+    # from it, without reading the clock again.
+    decided: Reading | None = None
 
 
 # Who an unknown login is in the audit trail. What was typed is never kept, nor a hash of it:
@@ -255,6 +268,8 @@ class LoginService:
             # Runs again if the server breaks a deadlock: it only reads and writes the DB.
             carry_settings_row(s, settings_read)  # the settings this step decides with
             if person_id is not None:
+                # What the step reads after the lock goes out with it (one round trip).
+                read_along(s, *self._password_step_reads(person_id, address, settings))
                 person, now = lock_person(self._ctx.db, self._ctx.clock, s, person_id)
             else:
                 person, now = None, self._ctx.clock.now(s)
@@ -317,6 +332,24 @@ class LoginService:
         if not isinstance(pending, _Pending):
             return pending
         return self._deliver(pending, delivery, delivery_problem, settings.delivery.method)
+
+    def _password_step_reads(
+        self, person_id: int, address: str | None, settings: SecuritySettingsView
+    ) -> list[Executable]:
+        """The reads the password step makes once it holds the person's lock: the failure row
+        for this address, and with two-step login on the trust policy's office networks, the
+        trusted address, the live helpdesk code and the codes sent lately."""
+        reads: list[Executable] = [lockout.failure_row_query(person_id, address)]
+        if not settings.two_factor_enabled:
+            return reads
+        reads.append(networks_query())
+        normalised = normalise_address(address)
+        if normalised is not None:
+            reads.append(trust_row_query(person_id, normalised))
+        if not helpdesk.on_server(self._ctx.db):
+            reads.append(_helpdesk_expiry(person_id))
+        reads.append(_codes_waiting(person_id))
+        return reads
 
     def _make_delivery(self, settings: DeliverySettings) -> tuple[Delivery | None, str | None]:
         try:
@@ -426,16 +459,8 @@ class LoginService:
         # uses): two begins at once are decided one after the other.
         # Every unused code sent in the last 30 s counts, voided or replaced ones too: no path
         # sends codes faster than that.
-        live = s.scalars(
-            select(LoginChallenge)
-            .where(
-                LoginChallenge.person_id == person.id,
-                LoginChallenge.used_at.is_(None),
-                LoginChallenge.last_sent_at > now - RESEND_INTERVAL,
-            )
-            .with_for_update()
-        ).all()
-        last_sent = max((c.last_sent_at for c in live if c.last_sent_at is not None), default=None)
+        sent = s.scalars(_codes_waiting(person.id)).all()
+        last_sent = max((at for at in sent if at is not None), default=None)
         if last_sent is not None and now < last_sent + RESEND_INTERVAL:
             # Typing the password again is no way around the resend interval: nothing is sent,
             # and the code already sent keeps working.
@@ -483,6 +508,7 @@ class LoginService:
             subject=actor.name,
             trust_refused=trust_refusal(s, actor.address),
             helpdesk_code=helpdesk,
+            decided=Reading(now),
         )
 
     def _retire_others(self, s: Session, person_id: int, now: datetime, keep: str | None) -> None:
@@ -540,29 +566,28 @@ class LoginService:
             error = _without(error, pending.message.code)
         masked = mask_destination(pending.destination) if not nowhere else ""
 
+        assert pending.decided is not None
+        # The sending is recorded in one round trip: the challenge's counter (if its code is
+        # still this one), the log row and the COMMIT go out together; the time is the step's,
+        # plus what sending took.
+        now = pending.decided.later()
         with self._ctx.db.write_session() as s:
-            clock = self._ctx.clock  # read again: sending may have taken a while
-            found = s.execute(
-                select(LoginChallenge, clock.column(self._ctx.db.engine.dialect.name))
-                .where(LoginChallenge.id == pending.challenge_id)
-                .with_for_update()
-            ).first()
-            row = found[0] if found is not None else None
-            now = clock.observe(s, found[1]) if found is not None else clock.now(s)
-            current = row is not None and row.code_hash == pending.code_hash
-            last_sent_at = row.last_sent_at if row is not None else None
-            if row is not None and current:
-                # Nothing went out: the person may ask for a new code straight away.
-                sent = (
-                    {"send_count": LoginChallenge.send_count + 1}
-                    if error is None
-                    else {"last_sent_at": None}
+            self._ctx.clock.carry(s, now)
+            # Nothing went out: the person may ask for a new code straight away.
+            sent = (
+                {"send_count": LoginChallenge.send_count + 1}
+                if error is None
+                else {"last_sent_at": None}
+            )
+            write_later(
+                s,
+                update(LoginChallenge)
+                .where(
+                    LoginChallenge.id == pending.challenge_id,
+                    LoginChallenge.code_hash == pending.code_hash,
                 )
-                write_later(
-                    s, update(LoginChallenge).where(LoginChallenge.id == row.id).values(sent)
-                )
-                if error is not None:
-                    last_sent_at = None
+                .values(sent),
+            )
             if error is None:
                 self._audit(
                     s, pending.actor, Event.CODE_SENT, f"to {masked}", subject=pending.subject
@@ -573,8 +598,9 @@ class LoginService:
                     s, pending.actor, Event.CODE_SEND_FAILED, error[:2000], subject=pending.subject
                 )
                 log.warning("security code for %s not sent: %s", pending.subject, error)
-            attempts = row.attempts if row is not None else pending.attempts
-            resend_after = last_sent_at + RESEND_INTERVAL if last_sent_at is not None else now
+        attempts = pending.attempts
+        last_sent_at = pending.decided.at if error is None else None
+        resend_after = last_sent_at + RESEND_INTERVAL if last_sent_at is not None else now
         if not nowhere:  # no fault of the delivery method's
             self._record_health(method, DeliveryError(error, step=step) if error else None, now)
         return CodeNeeded(
@@ -609,7 +635,7 @@ class LoginService:
         if not codes.well_formed_challenge_id(challenge_id):
             return self._invalid_challenge(None)
         with self._ctx.db.session() as s:
-            snapshot, settings_read = read_challenge(s, challenge_id)
+            snapshot, settings_read, first_address = read_challenge(self._ctx.db, s, challenge_id)
             stored = snapshot.code_hash if snapshot is not None else None
             person_id = snapshot.person_id if snapshot is not None else None
             # Used or void for good (neither ever reverts): refused below whatever is typed,
@@ -642,12 +668,13 @@ class LoginService:
             # Runs again if the server breaks a deadlock: it only reads and writes the DB.
             alert.clear()
             carry_settings_row(s, settings_read)  # the settings this step decides with
+            # What the step reads after the lock goes out with it (one round trip).
+            trust_at = snapshot.address if snapshot is not None and trust_this_ip else None
+            read_along(s, *_code_step_reads(challenge_id, person_id, first_address, trust_at))
             # Person first, then the challenge: the same order as begin(), so no deadlock.
             person, now = lock_person(self._ctx.db, self._ctx.clock, s, person_id)
             address = self._ctx.db.client_address(s)
-            challenge = s.execute(
-                select(LoginChallenge).where(LoginChallenge.id == challenge_id).with_for_update()
-            ).scalar_one_or_none()
+            challenge = s.execute(_challenge_locked(challenge_id)).scalar_one_or_none()
             if (
                 challenge is None
                 or person is None
@@ -714,12 +741,8 @@ class LoginService:
         server-decided sign-in alone reads them)."""
         if person_id is None or helpdesk.on_server(self._ctx.db):
             return False
-        found = s.execute(
-            select(HelpdeskCode.id).where(
-                HelpdeskCode.person_id == person_id, HelpdeskCode.expires_at > now
-            )
-        ).first()
-        return found is not None
+        expires_at = s.execute(_helpdesk_expiry(person_id)).scalar_one_or_none()
+        return expires_at is not None and expires_at > now
 
     def _use_helpdesk_code(
         self, s: Session, person_id: int, code_hash: str, now: datetime
@@ -937,6 +960,7 @@ class LoginService:
                 subject=actor.name,
                 trust_refused=trust_refusal(s, actor.address),
                 helpdesk_code=self._live_helpdesk_code(s, person.id, now),
+                decided=Reading(now),
             )
 
         pending = self._ctx.db.write_transaction(renew)
@@ -952,3 +976,39 @@ def _without(message: str, code: str) -> str:
         args = {k: _without(v, code) if isinstance(v, str) else v for k, v in message.args.items()}
         return Text(message.context, message.source, args)
     return message.replace(code, "******")
+
+
+def _helpdesk_expiry(person_id: int) -> Select[datetime]:
+    """When the person's helpdesk code expires (at most one per person), whether live or not:
+    read along with the lock (``reads_along``), decided against the step's "now" here."""
+    return select(HelpdeskCode.expires_at).where(HelpdeskCode.person_id == person_id)
+
+
+def _codes_waiting(person_id: int) -> Select[datetime | None]:
+    """When each of the person's unused codes was last sent (voided and replaced ones too),
+    locked after the person's row: read along with the lock (``reads_along``)."""
+    return (
+        select(LoginChallenge.last_sent_at)
+        .where(LoginChallenge.person_id == person_id, LoginChallenge.used_at.is_(None))
+        .with_for_update()
+    )
+
+
+def _challenge_locked(challenge_id: str) -> Select[LoginChallenge]:
+    return select(LoginChallenge).where(LoginChallenge.id == challenge_id).with_for_update()
+
+
+def _code_step_reads(
+    challenge_id: str, person_id: int, address: str | None, trust_at: str | None
+) -> list[Executable]:
+    """The reads the code step makes once it holds the person's lock: the challenge (locked),
+    the failure row for this address, and when the address is to be trusted (``trust_at``)
+    the trust policy's office networks and the trust row (locked)."""
+    reads: list[Executable] = [
+        _challenge_locked(challenge_id),
+        lockout.failure_row_query(person_id, address),
+    ]
+    normalised = normalise_address(trust_at)
+    if normalised is not None:
+        reads += [networks_query(), trust_row_query(person_id, normalised, lock=True)]
+    return reads

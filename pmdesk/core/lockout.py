@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
 from pmdesk.core import audit, sessions
@@ -124,12 +124,16 @@ def _address_row(session: Session, person_id: int, address: str | None) -> Login
     rows = _kept_rows(session)
     key = (person_id, address_key(address))
     if key not in rows:
-        rows[key] = session.execute(
-            select(LoginFailure).where(
-                LoginFailure.person_id == person_id, LoginFailure.address == key[1]
-            )
-        ).scalar_one_or_none()
+        rows[key] = session.execute(failure_row_query(person_id, address)).scalar_one_or_none()
     return rows[key]
+
+
+def failure_row_query(person_id: int, address: str | None) -> Select[LoginFailure]:
+    """The (person, address) failure row: a sign-in step may read it along
+    (``reads_along``) with the statement that locks the person."""
+    return select(LoginFailure).where(
+        LoginFailure.person_id == person_id, LoginFailure.address == address_key(address)
+    )
 
 
 def _keep_address_row(

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import Select, delete, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -170,12 +170,15 @@ def load_networks(session: Session) -> list[tuple[str, list[Network]]]:
     transaction = session.get_transaction()
     if transaction is not None and kept is not None and kept[0] is transaction:
         return list(kept[1])
-    rows = session.execute(
-        select(OfficeNetwork.name, OfficeNetwork.ranges).order_by(OfficeNetwork.name_key)
-    ).all()
+    rows = session.execute(networks_query()).all()
     networks = [(name, _parsed(ranges)) for name, ranges in rows]
     session.info[_KEPT] = (session.get_transaction(), tuple(networks))
     return networks
+
+
+def networks_query() -> Select[str, str]:
+    """Every office network's name and ranges (a sign-in step reads it along: ``reads_along``)."""
+    return select(OfficeNetwork.name, OfficeNetwork.ranges).order_by(OfficeNetwork.name_key)
 
 
 def forget_networks(session: Session) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, exists, func, or_, select, true
+from sqlalchemy import ColumnElement, Connection, Select, exists, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from pmdesk.core.context import Actor
@@ -190,17 +190,21 @@ def _rights_of_both(
     session: Session, person_id: int, group_id: int
 ) -> tuple[dict[str, set[Action]], dict[str, set[Action]]]:
     """(what ``person_id``'s group may do, what group ``group_id`` may do): one statement."""
-    own_group = select(Person.group_id).where(Person.id == person_id).scalar_subquery()
-    rows = session.execute(
-        select(
-            GroupPermission,
-            (GroupPermission.group_id == own_group).label("mine"),
-            (GroupPermission.group_id == group_id).label("theirs"),
-        ).where(or_(GroupPermission.group_id == own_group, GroupPermission.group_id == group_id))
-    ).all()
+    rows = session.execute(rights_of_both_query(person_id, group_id)).all()
     mine = _rights(row for row, is_mine, _ in rows if is_mine)
     theirs = _rights(row for row, _, is_theirs in rows if is_theirs)
     return mine, theirs
+
+
+def rights_of_both_query(person_id: int, group_id: int) -> Select[GroupPermission, bool, bool]:
+    """The rights of ``person_id``'s group and of group ``group_id``, each row marked whose
+    (``require_within_own_rights`` reads it; a unit may read it along: ``reads_along``)."""
+    own_group = select(Person.group_id).where(Person.id == person_id).scalar_subquery()
+    return select(
+        GroupPermission,
+        (GroupPermission.group_id == own_group).label("mine"),
+        (GroupPermission.group_id == group_id).label("theirs"),
+    ).where(or_(GroupPermission.group_id == own_group, GroupPermission.group_id == group_id))
 
 
 def _rights(rows: Iterable[GroupPermission]) -> dict[str, set[Action]]:

@@ -11,6 +11,7 @@ from typing import Any, Literal, NamedTuple
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Executable,
     Select,
     and_,
     bindparam,
@@ -55,8 +56,10 @@ from pmdesk.core.permissions import (
     require,
     require_within_own_rights,
     right_column,
+    rights_of_both_query,
 )
 from pmdesk.core.permissions import guard_administrators as _guard_administrators
+from pmdesk.core.reads_along import read_along
 from pmdesk.core.search import starts_with
 from pmdesk.core.server import info as server_info
 from pmdesk.core.server.personnel_audit_sql import PERSONNEL_AUDIT_LEVEL
@@ -540,6 +543,13 @@ class PersonnelService:
         clean = self.validate(form, creating=False)
         try:
             with self._ctx.db.write_session() as s:
+                if actor.person_id is not None and form.group_id is not None:
+                    # Checked after the person is read, unless the group changed meanwhile.
+                    read_along(
+                        s,
+                        rights_of_both_query(actor.person_id, form.group_id),
+                        *_reference_queries(clean),
+                    )
                 person, now = self._load_to_edit(s, actor, person_id)
                 if person.version != expected_version:
                     raise ConflictError(_conflict_message(person), current=_record(person))
@@ -746,28 +756,28 @@ class PersonnelService:
         checks = (
             (
                 "group_id",
-                UserGroup,
                 translate("personnel", "That user group no longer exists; choose another."),
             ),
             (
                 "location_id",
-                Location,
                 translate("personnel", "That location no longer exists; choose another."),
             ),
             (
                 "language_id",
-                Language,
                 translate("personnel", "That language no longer exists; choose another."),
             ),
             (
                 "team_id",
-                Team,
                 translate("personnel", "That team no longer exists; choose another."),
             ),
         )
-        for name, model, gone in checks:
+        for name, gone in checks:
             value = clean.get(name)
-            row = s.get(model, value) if value is not None else None
+            row = (
+                s.execute(_reference_query(_REFERENCED[name], value)).scalar_one_or_none()
+                if isinstance(value, int)
+                else None
+            )
             if value is not None and row is None:
                 errors[name] = gone
             found.append(row)
@@ -882,3 +892,27 @@ def _conflict_message(person: Person) -> str:
         "{person} was changed on another workstation since you opened it. Your changes are "
         "still in the form; compare them with the current values and save again.",
     ).format(person=_subject(person))
+
+
+_REFERENCED: dict[str, type[UserGroup | Location | Language | Team]] = {
+    "group_id": UserGroup,
+    "location_id": Location,
+    "language_id": Language,
+    "team_id": Team,
+}
+
+
+def _reference_query(
+    model: type[UserGroup | Location | Language | Team], row_id: int
+) -> Select[Any]:
+    """A row the form refers to, by id (``_check_references``)."""
+    return select(model).where(model.id == row_id)
+
+
+def _reference_queries(clean: dict[str, object]) -> list[Executable]:
+    """The reads ``_check_references`` makes for this form: a save reads them along."""
+    return [
+        _reference_query(model, value)
+        for name, model in _REFERENCED.items()
+        if isinstance((value := clean.get(name)), int)
+    ]

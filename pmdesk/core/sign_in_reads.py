@@ -68,13 +68,17 @@ def lock_person(
 
 
 def read_challenge(
-    session: Session, challenge_id: str
-) -> tuple[LoginChallenge | None, SecuritySettings | None]:
+    db: Database, session: Session, challenge_id: str
+) -> tuple[LoginChallenge | None, SecuritySettings | None, str | None]:
     """Before the code is checked (outside any transaction: scrypt takes tens of
-    milliseconds): the challenge, and the settings row its step decides with, in one statement
-    (keep the row for the step's transaction: ``settings_row.carry_settings_row``)."""
+    milliseconds): the challenge, the settings row its step decides with (keep it for the
+    step's transaction: ``settings_row.carry_settings_row``) and the client address, in one
+    statement."""
+    address = db.client_address_column()
+    columns: list[Any] = [LoginChallenge, SecuritySettings]
+    columns += [address] if address is not None else []
     found = session.execute(
-        select(LoginChallenge, SecuritySettings)
+        select(*columns)
         .select_from(LoginChallenge)
         .outerjoin(SecuritySettings, true())
         .where(LoginChallenge.id == challenge_id)
@@ -82,7 +86,9 @@ def read_challenge(
         .limit(1)
     ).first()
     if found is None:
-        return None, None
+        return None, None, None
     if found[1] is not None:
         keep_settings_row(session, found[1])
-    return found[0], found[1]
+    if address is not None:
+        db.remember_client_address(session, found[2])
+    return found[0], found[1], db.client_address(session)

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from pmdesk.core import audit
 from pmdesk.core.audit import Event
+from pmdesk.core.clock import Reading
 from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.delivery.base import (
     ALERT_BY_EMAIL_ONLY,
@@ -76,6 +77,9 @@ class PendingAlert:
     recipients: tuple[Recipient, ...]
     subject: str  # the audit subject: the person's login
     delivery: DeliverySettings  # as read in that transaction: not read again to send
+    # When the trust was made, on the database clock: the outcome's log rows tell their time
+    # from it (plus what sending took), without reading the clock again.
+    decided: Reading | None = None
 
     @property
     def actor(self) -> Actor:
@@ -126,6 +130,7 @@ def alert_for(
         recipients=recipients(person, settings.helpdesk_mailbox, language),
         subject=login,
         delivery=settings.delivery,
+        decided=Reading(row.created_at),
     )
 
 
@@ -192,6 +197,8 @@ def _record(
     ctx: CoreContext, s: Session, pending: PendingAlert, outcomes: list[tuple[str, str | None]]
 ) -> None:
     reference = f"reference #{pending.alert.reference}"
+    if pending.decided is not None:  # the log rows and the COMMIT: one round trip
+        ctx.clock.carry(s, pending.decided.later())
     for where, error in outcomes:
         to = f"to {where} " if where else ""
         if error is None:

@@ -37,6 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from pmdesk.core import audit, trusted_ip_review
 from pmdesk.core.addresses import (
@@ -60,13 +61,20 @@ from pmdesk.core.models import (
     TrustedIpRemoval,
 )
 from pmdesk.core.modules import MAINTENANCE, SYSTEM_SECURITY, Action
-from pmdesk.core.office_networks import OUTSIDE, load_networks, network_of, policy_refusal
+from pmdesk.core.office_networks import (
+    OUTSIDE,
+    load_networks,
+    network_of,
+    networks_query,
+    policy_refusal,
+)
 from pmdesk.core.permissions import (
     require,
     require_any,
     require_within_own_rights,
     right_column,
 )
+from pmdesk.core.reads_along import read_along
 from pmdesk.core.search import starts_with
 from pmdesk.core.security import load_settings
 from pmdesk.core.server.roles import SCHEMA
@@ -232,24 +240,23 @@ def is_trusted(
     normalised = normalise_address(address)
     if normalised is None or trust_refusal(session, normalised) is not None:
         return None
-    valid = (
-        TrustedIp.person_id == person_id,
-        TrustedIp.address == normalised,
-        TrustedIp.created_at > now - timedelta(days=trust_days),
-    )
-    if touch and session.get_bind().dialect.name in {"postgresql", "sqlite"}:
-        # Found and touched by one UPDATE … RETURNING (MariaDB has no such UPDATE).
-        return session.scalars(
-            update(TrustedIp)
-            .where(*valid)
-            .values(last_used_at=now)
-            .returning(TrustedIp)
-            .execution_options(synchronize_session=False)
-        ).one_or_none()
-    row = session.execute(select(TrustedIp).where(*valid)).scalar_one_or_none()
-    if row is not None and touch:
-        row.last_used_at = now
+    row = session.execute(trust_row_query(person_id, normalised)).scalar_one_or_none()
+    if row is None or row.created_at <= now - timedelta(days=trust_days):
+        return None
+    if touch:  # nobody waits for this answer: it goes with the step's next statement
+        write_later(
+            session, update(TrustedIp).where(TrustedIp.id == row.id).values(last_used_at=now)
+        )
+        set_committed_value(row, "last_used_at", now)
     return row
+
+
+def trust_row_query(person_id: int, address: str, *, lock: bool = False) -> Select[TrustedIp]:
+    """The trust row for this person and (normalised) address, valid or not (``lock``: locked
+    until the transaction ends): a sign-in step may read it along (``reads_along``) with the
+    statement that locks the person."""
+    query = select(TrustedIp).where(TrustedIp.person_id == person_id, TrustedIp.address == address)
+    return query.with_for_update() if lock else query
 
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -306,9 +313,7 @@ def trust_anew(
     # FOR UPDATE (ignored on SQLite, where the write transaction is exclusive): a sweep deleting
     # this row at the same moment finishes first, and then we simply insert a new one.
     existing = session.execute(
-        select(TrustedIp)
-        .where(TrustedIp.person_id == person_id, TrustedIp.address == normalised)
-        .with_for_update()
+        trust_row_query(person_id, normalised, lock=True)
     ).scalar_one_or_none()
     subject = _subject_of(session, person_id)
     if existing is not None:
@@ -354,7 +359,8 @@ def _insert_unless_there(session: Session, values: dict[str, object]) -> Trusted
     """The new trusted row, or None when the (person, address) row is there already (another
     workstation inserted it a moment ago). PostgreSQL and SQLite: one INSERT … ON CONFLICT DO
     NOTHING RETURNING. MariaDB has no such statement that tells the two apart: a SAVEPOINT
-    around the INSERT (two round trips more)."""
+    around the INSERT (no round trips more: the SAVEPOINT goes with the INSERT, the RELEASE
+    with the next statement, ``lazy_transactions``)."""
     dialect = session.get_bind().dialect.name
     if dialect in {"postgresql", "sqlite"}:
         statement = (
@@ -411,6 +417,8 @@ class TrustedIpService:
         """
         size = max(1, min(int(page_size), MAX_PAGE_SIZE))
         with self._ctx.db.session() as s:
+            if page == 1 and cursor is None and not (filter_text or review or known_total):
+                self._read_first_page_along(s, _filters(s, "", person_id), size)
             read_with_right(s, actor, SYSTEM_SECURITY, Action.READ)  # and the settings
             trust_days = load_settings(s).trust_days
             where = _filters(s, filter_text, person_id)
@@ -452,6 +460,15 @@ class TrustedIpService:
                 else None,
                 total_exact=exact,
             )
+
+    def _read_first_page_along(
+        self, s: Session, where: list[ColumnElement[bool]], size: int
+    ) -> None:
+        """The first page's count, rows and office networks go out with the right's check, in
+        one round trip (``reads_along``); a refusal discards them. Not on a server-enforced
+        database, where the server itself refuses what the right does not allow."""
+        if self._ctx.db.hardening_level == 0:
+            read_along(s, _count_query(s, where), _newest_first(where, 0, size), networks_query())
 
     def _keyset(
         self,
@@ -787,17 +804,18 @@ class TrustedIpService:
             now, trust_days = self._now_and_trust_days(s)
             cutoff = now - timedelta(days=trust_days)
             expired = TrustedIp.created_at <= cutoff
-            ids = list(
-                s.execute(
-                    select(TrustedIp.id)
-                    .where(expired)
-                    .order_by(TrustedIp.created_at, TrustedIp.id)
-                    .limit(size)
-                    .with_for_update(skip_locked=True)
-                ).scalars()
-            )
+            found = s.execute(
+                select(TrustedIp.id, TrustedIp.person_id)
+                .where(expired)
+                .order_by(TrustedIp.created_at, TrustedIp.id)
+                .limit(size)
+                .with_for_update(skip_locked=True)
+            ).all()
+            ids = [row_id for row_id, _owner in found]
             if not ids:
                 return ids, 0
+            # The owners' names for the log go out with the DELETE (one round trip).
+            read_along(s, _subjects_query({owner for _row_id, owner in found}))
             return ids, self._delete_and_audit(s, who, ids, None, expired=expired, now=now)
 
         return self._ctx.db.write_transaction(chunk, attempts=CHUNK_ATTEMPTS)
@@ -962,9 +980,8 @@ def _by_offset(
     number = max(1, min(int(page), last_page if exact else COUNT_CAP // size + 1))
     offset = (number - 1) * size
     if not exact or offset <= total // 2:
-        newest_first = stmt.order_by(TrustedIp.created_at.desc(), TrustedIp.id.desc())
         rows = _rows(
-            s.execute(newest_first.offset(offset).limit(size + 1)).all(),
+            s.execute(_newest_first(where, offset, size)).all(),
             trust_days,
             load_networks(s),
         )
@@ -1035,12 +1052,23 @@ def _count(s: Session, where: list[ColumnElement[bool]]) -> tuple[int, bool]:
     SQLite counts a whole table or index range faster than it reads COUNT_CAP rows, so it
     always counts exactly.
     """
+    found = int(s.execute(_count_query(s, where)).scalar_one())
     if s.get_bind().dialect.name == "sqlite":
-        exact = select(func.count()).select_from(TrustedIp).where(*where)
-        return int(s.execute(exact).scalar_one()), True
-    capped = select(TrustedIp.id).where(*where).limit(COUNT_CAP + 1).subquery()
-    found = int(s.execute(select(func.count()).select_from(capped)).scalar_one())
+        return found, True
     return (COUNT_CAP, False) if found > COUNT_CAP else (found, True)
+
+
+def _count_query(s: Session, where: list[ColumnElement[bool]]) -> Select[int]:
+    if s.get_bind().dialect.name == "sqlite":
+        return select(func.count()).select_from(TrustedIp).where(*where)
+    capped = select(TrustedIp.id).where(*where).limit(COUNT_CAP + 1).subquery()
+    return select(func.count()).select_from(capped)
+
+
+def _newest_first(where: list[ColumnElement[bool]], offset: int, size: int) -> Select[*_Listing]:
+    """A page's rows from the newest end, with one more to tell whether another follows."""
+    newest = _listing(where).order_by(TrustedIp.created_at.desc(), TrustedIp.id.desc())
+    return newest.offset(offset).limit(size + 1)
 
 
 def _listing(where: list[ColumnElement[bool]]) -> Select[*_Listing]:
@@ -1152,16 +1180,24 @@ def _require_owners_within_rights(
 def _subjects(s: Session, person_ids: set[int]) -> dict[int, str]:
     if not person_ids:
         return {}
-    rows = s.execute(
-        select(Person.id, Person.login, Person.first_name, Person.last_name).where(
-            Person.id.in_(sorted(person_ids))
-        )
-    ).all()
+    rows = s.execute(_subjects_query(person_ids)).all()
     return {r[0]: audit.person_subject(r[0], r[1], r[2], r[3]) for r in rows}
 
 
+def _subjects_query(person_ids: set[int]) -> Select[int, str | None, str, str]:
+    """The log names of these people (``_subjects``)."""
+    return select(Person.id, Person.login, Person.first_name, Person.last_name).where(
+        Person.id.in_(sorted(person_ids))
+    )
+
+
 def _subject_of(s: Session, person_id: int) -> str:
-    return _subjects(s, {person_id}).get(person_id, f"person #{person_id}")
+    """How the log names the person; read only when the unit has not loaded them yet (a
+    sign-in step has: it locked them)."""
+    person = s.get(Person, person_id)
+    if person is None:
+        return f"person #{person_id}"
+    return audit.person_subject(person.id, person.login, person.first_name, person.last_name)
 
 
 def _as_utc_text(value: datetime) -> str:
