@@ -21,12 +21,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Executable, Select, Table, case, delete, insert, or_, select, update
+from sqlalchemy import Table, case, delete, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from pmdesk.core import audit, codes, helpdesk, lockout, sessions
-from pmdesk.core.addresses import normalise_address
 from pmdesk.core.audit import Event
 from pmdesk.core.clock import Reading
 from pmdesk.core.context import Actor, CoreContext
@@ -63,22 +62,29 @@ from pmdesk.core.login_results import (
     wrong_code,
 )
 from pmdesk.core.models import HelpdeskCode, LoginChallenge, Person
-from pmdesk.core.office_networks import networks_query
 from pmdesk.core.passwords import MAX_PASSWORD_LENGTH, Passwords
 from pmdesk.core.people import display_name, language_of
 from pmdesk.core.reads_along import read_along
-from pmdesk.core.security import SecuritySettingsView, load_settings
+from pmdesk.core.security import load_settings
 from pmdesk.core.server import info as server_info
 from pmdesk.core.server import password_check
 from pmdesk.core.server.login_client import ServerLogin
 from pmdesk.core.settings_row import carry_settings_row, settings_row
-from pmdesk.core.sign_in_reads import lock_person, read_challenge, read_for_sign_in
+from pmdesk.core.sign_in_reads import (
+    challenge_locked,
+    code_step_reads,
+    codes_waiting,
+    helpdesk_expiry,
+    lock_person,
+    password_step_reads,
+    read_challenge,
+    read_for_sign_in,
+)
 from pmdesk.core.trust_alerts import PendingAlert, alert_for, send_alert
 from pmdesk.core.trusted_ips import (
     is_trusted,
     trust_anew,
     trust_refusal,
-    trust_row_query,
     why_no_code,
 )
 from pmdesk.core.validation import (
@@ -269,7 +275,7 @@ class LoginService:
             carry_settings_row(s, settings_read)  # the settings this step decides with
             if person_id is not None:
                 # What the step reads after the lock goes out with it (one round trip).
-                read_along(s, *self._password_step_reads(person_id, address, settings))
+                read_along(s, *password_step_reads(self._ctx.db, person_id, address, settings))
                 person, now = lock_person(self._ctx.db, self._ctx.clock, s, person_id)
             else:
                 person, now = None, self._ctx.clock.now(s)
@@ -332,24 +338,6 @@ class LoginService:
         if not isinstance(pending, _Pending):
             return pending
         return self._deliver(pending, delivery, delivery_problem, settings.delivery.method)
-
-    def _password_step_reads(
-        self, person_id: int, address: str | None, settings: SecuritySettingsView
-    ) -> list[Executable]:
-        """The reads the password step makes once it holds the person's lock: the failure row
-        for this address, and with two-step login on the trust policy's office networks, the
-        trusted address, the live helpdesk code and the codes sent lately."""
-        reads: list[Executable] = [lockout.failure_row_query(person_id, address)]
-        if not settings.two_factor_enabled:
-            return reads
-        reads.append(networks_query())
-        normalised = normalise_address(address)
-        if normalised is not None:
-            reads.append(trust_row_query(person_id, normalised))
-        if not helpdesk.on_server(self._ctx.db):
-            reads.append(_helpdesk_expiry(person_id))
-        reads.append(_codes_waiting(person_id))
-        return reads
 
     def _make_delivery(self, settings: DeliverySettings) -> tuple[Delivery | None, str | None]:
         try:
@@ -459,7 +447,7 @@ class LoginService:
         # uses): two begins at once are decided one after the other.
         # Every unused code sent in the last 30 s counts, voided or replaced ones too: no path
         # sends codes faster than that.
-        sent = s.scalars(_codes_waiting(person.id)).all()
+        sent = s.scalars(codes_waiting(person.id)).all()
         last_sent = max((at for at in sent if at is not None), default=None)
         if last_sent is not None and now < last_sent + RESEND_INTERVAL:
             # Typing the password again is no way around the resend interval: nothing is sent,
@@ -670,11 +658,11 @@ class LoginService:
             carry_settings_row(s, settings_read)  # the settings this step decides with
             # What the step reads after the lock goes out with it (one round trip).
             trust_at = snapshot.address if snapshot is not None and trust_this_ip else None
-            read_along(s, *_code_step_reads(challenge_id, person_id, first_address, trust_at))
+            read_along(s, *code_step_reads(challenge_id, person_id, first_address, trust_at))
             # Person first, then the challenge: the same order as begin(), so no deadlock.
             person, now = lock_person(self._ctx.db, self._ctx.clock, s, person_id)
             address = self._ctx.db.client_address(s)
-            challenge = s.execute(_challenge_locked(challenge_id)).scalar_one_or_none()
+            challenge = s.execute(challenge_locked(challenge_id)).scalar_one_or_none()
             if (
                 challenge is None
                 or person is None
@@ -741,7 +729,7 @@ class LoginService:
         server-decided sign-in alone reads them)."""
         if person_id is None or helpdesk.on_server(self._ctx.db):
             return False
-        expires_at = s.execute(_helpdesk_expiry(person_id)).scalar_one_or_none()
+        expires_at = s.execute(helpdesk_expiry(person_id)).scalar_one_or_none()
         return expires_at is not None and expires_at > now
 
     def _use_helpdesk_code(
@@ -976,39 +964,3 @@ def _without(message: str, code: str) -> str:
         args = {k: _without(v, code) if isinstance(v, str) else v for k, v in message.args.items()}
         return Text(message.context, message.source, args)
     return message.replace(code, "******")
-
-
-def _helpdesk_expiry(person_id: int) -> Select[datetime]:
-    """When the person's helpdesk code expires (at most one per person), whether live or not:
-    read along with the lock (``reads_along``), decided against the step's "now" here."""
-    return select(HelpdeskCode.expires_at).where(HelpdeskCode.person_id == person_id)
-
-
-def _codes_waiting(person_id: int) -> Select[datetime | None]:
-    """When each of the person's unused codes was last sent (voided and replaced ones too),
-    locked after the person's row: read along with the lock (``reads_along``)."""
-    return (
-        select(LoginChallenge.last_sent_at)
-        .where(LoginChallenge.person_id == person_id, LoginChallenge.used_at.is_(None))
-        .with_for_update()
-    )
-
-
-def _challenge_locked(challenge_id: str) -> Select[LoginChallenge]:
-    return select(LoginChallenge).where(LoginChallenge.id == challenge_id).with_for_update()
-
-
-def _code_step_reads(
-    challenge_id: str, person_id: int, address: str | None, trust_at: str | None
-) -> list[Executable]:
-    """The reads the code step makes once it holds the person's lock: the challenge (locked),
-    the failure row for this address, and when the address is to be trusted (``trust_at``)
-    the trust policy's office networks and the trust row (locked)."""
-    reads: list[Executable] = [
-        _challenge_locked(challenge_id),
-        lockout.failure_row_query(person_id, address),
-    ]
-    normalised = normalise_address(trust_at)
-    if normalised is not None:
-        reads += [networks_query(), trust_row_query(person_id, normalised, lock=True)]
-    return reads
