@@ -51,7 +51,7 @@ from pmdesk.core.reads_along import ALONG, Along
 _NEEDS_TRANSACTION = re.compile(
     r"\bFOR\s+(?:NO\s+KEY\s+UPDATE|UPDATE|KEY\s+SHARE|SHARE)\b|\bLOCK\s+IN\s+SHARE\s+MODE\b"
     r"|\bset_config\s*\(|\bpg_notify\s*\(|\bpg_advisory|\bnextval\s*\(|\bsetval\s*\("
-    r"|\bGET_LOCK\s*\(|\bpmdesk\.\w+\s*\(|\bINTO\b",
+    r"|\bGET_LOCK\s*\(|\bINTO\b|" + reads_along.SERVER_FUNCTION_MAY_WRITE.pattern,
     re.IGNORECASE,
 )
 # On the driver's connection (the execute hooks see only its cursor): the unit of work running

@@ -43,7 +43,9 @@ _WRITE = re.compile(
 )
 _TABLE = re.compile(r"\b(?:FROM|JOIN)\s+[`\"]?(\w+)", re.IGNORECASE)
 _NO_WRITE = re.compile(r"^\s*(?:SELECT|SHOW|SAVEPOINT|RELEASE\s+SAVEPOINT)\b", re.IGNORECASE)
-_FUNCTION = re.compile(r"\bpmdesk\.\w+\s*\(", re.IGNORECASE)
+#: A call to one of the server's own functions (server-enforced mode), which may write; only
+#: ``relay_status`` (declared STABLE: it reads the relay's heartbeat) is known not to.
+SERVER_FUNCTION_MAY_WRITE = re.compile(r"\bpmdesk\.(?!relay_status\b)\w+\s*\(", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,10 @@ def note_statement(connection: Any, statement: str) -> None:
         table = written.group(1).lower()
         for key in [k for k, (tables, _answer) in answers.items() if table in tables]:
             del answers[key]
-    elif _NO_WRITE.match(statement) is None or _FUNCTION.search(statement) is not None:
+    elif (
+        _NO_WRITE.match(statement) is None
+        or SERVER_FUNCTION_MAY_WRITE.search(statement) is not None
+    ):
         answers.clear()
 
 

@@ -58,6 +58,7 @@ from pmdesk.core.models import Person, SecuritySettings
 from pmdesk.core.modules import SYSTEM_SECURITY, Action
 from pmdesk.core.office_networks import POLICY_CHOICES, TRUST_POLICIES, TrustImpact, impact
 from pmdesk.core.permissions import require
+from pmdesk.core.reads_along import read_along
 from pmdesk.core.server import relay_status
 from pmdesk.core.server.relay_status import RelayReport
 from pmdesk.core.server.roles import SCHEMA
@@ -794,6 +795,8 @@ class SecurityService:
         encrypted, address = db.connection_encrypted_column(), db.client_address_column()
         extra = [c for c in (encrypted, address) if c is not None]
         with db.session() as s:
+            if db.server_codes:  # the relay's heartbeat goes with them (one round trip)
+                read_along(s, relay_status.status_query())
             # The right, the settings and the link in one statement.
             values = read_with_right(s, actor, SYSTEM_SECURITY, Action.READ, extra)
             if values is not None and encrypted is not None and address is not None:

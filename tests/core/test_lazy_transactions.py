@@ -142,6 +142,7 @@ def test_a_failed_first_write_leaves_the_connection_out_of_its_transaction(
         ("SELECT id FROM personnel FOR SHARE", False),
         ("SELECT set_config('pmdesk.session', 'x', true)", False),
         ("SELECT pmdesk.sign_in(:login, :proof)", False),
+        ("SELECT pmdesk.relay_status()", True),  # declared STABLE: it only reads
         ("SELECT pg_advisory_xact_lock(1)", False),
         ("SELECT GET_LOCK('pmdesk_migrate', 10)", False),
         ("SELECT id FROM personnel LOCK IN SHARE MODE", False),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, TextClause, text
 from sqlalchemy.orm import Session
 
 from pmdesk.core.server.roles import SCHEMA
@@ -38,9 +38,14 @@ class RelayReport:
     problem: str = ""  # the relay's own sentence when it runs but cannot send
 
 
+def status_query() -> TextClause:
+    """The newest heartbeat: ``read`` asks it (a screen may send it along: ``reads_along``)."""
+    return text(f"SELECT {SCHEMA}.relay_status()")
+
+
 def read(connection: Connection | Session) -> RelayReport:
     """The newest heartbeat (``pmdesk.relay_status()``), judged as the login dialog judges it."""
-    found: Any = connection.execute(text(f"SELECT {SCHEMA}.relay_status()")).scalar()
+    found: Any = connection.execute(status_query()).scalar()
     status = found if isinstance(found, dict) else {}
     down = relay_down(status.get("last_seen_s") if status else None)
     if down is not None:
