@@ -43,9 +43,13 @@ _WRITE = re.compile(
 )
 _TABLE = re.compile(r"\b(?:FROM|JOIN)\s+[`\"]?(\w+)", re.IGNORECASE)
 _NO_WRITE = re.compile(r"^\s*(?:SELECT|SHOW|SAVEPOINT|RELEASE\s+SAVEPOINT)\b", re.IGNORECASE)
-#: A call to one of the server's own functions (server-enforced mode), which may write; only
-#: ``relay_status`` (declared STABLE: it reads the relay's heartbeat) is known not to.
-SERVER_FUNCTION_MAY_WRITE = re.compile(r"\bpmdesk\.(?!relay_status\b)\w+\s*\(", re.IGNORECASE)
+#: The server's own functions (server-enforced mode) declared STABLE: they only read
+#: (``tests/core/test_lazy_transactions.py`` holds them to it).
+SERVER_READ_ONLY_FUNCTIONS = ("relay_status", "password_salt", "server_info")
+#: A call to one of the server's own functions that may write.
+SERVER_FUNCTION_MAY_WRITE = re.compile(
+    rf"\bpmdesk\.(?!(?:{'|'.join(SERVER_READ_ONLY_FUNCTIONS)})\b)\w+\s*\(", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True)

@@ -4,16 +4,19 @@ Each test does what a sign-in step does, on PostgreSQL and MariaDB, and checks t
 
 from __future__ import annotations
 
+import re
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import TextClause, text
 from sqlalchemy.orm import Session
 
+import pmdesk.core.server
 from pmdesk.core.db import Database
 from pmdesk.core.lazy_transactions import write_later
-from pmdesk.core.reads_along import read_along
+from pmdesk.core.reads_along import SERVER_READ_ONLY_FUNCTIONS, read_along
 from tests.core.test_lazy_transactions import table, values
 from tests.helpers.round_trips import count_round_trips
 
@@ -117,3 +120,18 @@ def test_a_percent_sign_in_a_read_along_stays_itself(table: Database) -> None:
         read_along(s, text("SELECT '100% sure' AS said"))
         s.execute(n_query(1))
         assert s.execute(text("SELECT '100% sure' AS said")).scalar_one() == "100% sure"
+
+
+@pytest.mark.parametrize("name", SERVER_READ_ONLY_FUNCTIONS)
+def test_a_server_function_taken_for_a_read_is_declared_stable(name: str) -> None:
+    """Such a call runs outside a transaction and keeps the answers read along: the server
+    must hold it to reading (a STABLE function cannot write)."""
+    server_sql = "\n".join(
+        path.read_text(encoding="utf-8")
+        for path in Path(pmdesk.core.server.__file__).parent.glob("*.py")
+    )
+    definitions = re.findall(rf"FUNCTION \{{_S\}}\.{name}\((.*?)\$\$", server_sql, flags=re.DOTALL)
+    assert definitions, f"pmdesk.{name} is not defined in pmdesk/core/server"
+    for definition in definitions:
+        assert re.search(r"\b(STABLE|IMMUTABLE)\b", definition), definition[:300]
+        assert not re.search(r"\bVOLATILE\b", definition), definition[:300]

@@ -130,7 +130,7 @@ class ServerLogin:
                 return self._signed_in(s, answer)
             return answer
 
-        answer = self._db.write_transaction(decide)
+        answer = self._db.alone(decide)
         if isinstance(answer, SignedIn):
             return self._present(answer)
         if answer["outcome"] == "code_needed":
@@ -155,7 +155,7 @@ class ServerLogin:
                 return self._signed_in(s, answer)
             return answer
 
-        answer = self._db.write_transaction(settle)
+        answer = self._db.alone(settle)
         if isinstance(answer, SignedIn):
             return self._present(answer)
         return self._refused(answer, RESEND_TOO_SOON)
@@ -169,7 +169,7 @@ class ServerLogin:
                 ws=self._workstation,
             )
 
-        answer = self._db.write_transaction(renew)
+        answer = self._db.alone(renew)
         if answer["outcome"] == "code_needed":
             return self._code_needed(answer)
         return self._refused(answer, RESEND_TOO_SOON)
@@ -190,13 +190,20 @@ class ServerLogin:
 
     # ----- answers -------------------------------------------------------------------------------
 
-    def _call(self, s: Session, call: str, **params: object) -> Answer:
-        found = s.execute(text(f"SELECT {SCHEMA}.{call}"), params).scalar_one()
-        answer = found if isinstance(found, dict) else json.loads(str(found))
+    def _call(self, s: Session, call: str, *also: str, **params: object) -> Answer:
+        """One of the server's steps, alone (one round trip: the function is the step's whole
+        transaction), with the database clock in the same statement; ``also``: further
+        columns, kept in the answer under their own text."""
+        now = self._clock.column(s.get_bind().dialect.name)
+        columns = ", ".join([f"{SCHEMA}.{call}", *also, str(now)])
+        found = s.execute(text(f"SELECT {columns}"), params).one()
+        answer = found[0] if isinstance(found[0], dict) else json.loads(str(found[0]))
         assert isinstance(answer, dict)
         # The server answers in seconds left; they count from this moment of the core's clock
-        # (the database's, in the same transaction), as in auth, never the workstation's.
-        answer[_ANSWERED_AT] = self._clock.now(s)
+        # (the database's, in the same statement), as in auth, never the workstation's.
+        answer[_ANSWERED_AT] = self._clock.observe(s, found[-1])
+        for index, column in enumerate(also, start=1):
+            answer[column] = found[index]
         return answer
 
     def _signed_in(self, s: Session, answer: Answer) -> SignedIn:
@@ -230,20 +237,24 @@ class ServerLogin:
         server cannot read) is refused as the client refuses it."""
         challenge = str(answer["challenge"])
         problem = relay_down(answer.get("relay_last_seen_s"))
-        with self._db.session() as s:
+        # Before the session exists the settings row is visible only to the server, which
+        # tells it with the code's state (one round trip).
+        info = [server_info.CALL.removeprefix("SELECT ")] if self._db.server_reads else []
+
+        def look(s: Session) -> tuple[Answer, str | None]:
             status = self._call(
                 s,
                 "code_status(:challenge, :ws, :wait)",
+                *info,
                 challenge=challenge,
                 ws=self._workstation,
                 wait=0 if problem else STATUS_WAIT_MS,
             )
-            # Before the session exists the settings row is visible only to the server.
-            refusal = (
-                server_info.read(s).trust_refusal
-                if self._db.server_reads
-                else trust_refusal(s, self._db.client_address(s))
-            )
+            if info:
+                return status, server_info.parse(status[info[0]]).trust_refusal
+            return status, trust_refusal(s, self._db.client_address(s))
+
+        status, refusal = self._db.alone(look)
         state = status.get("state")
         helpdesk = bool(answer.get("helpdesk"))
         if state == "failed" and status.get("error") == NO_PHONE_MESSAGE and not helpdesk:
