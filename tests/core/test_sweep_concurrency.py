@@ -41,9 +41,10 @@ _SWEEPER = textwrap.dedent(
     from pmdesk.core.trusted_ips import TrustedIpService
     from pmdesk.secrets import MemoryStore
 
-    url, go, chunk = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
+    url, go, chunk, ready = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4])
     db = Database(url)
     db.check_connection()
+    ready.touch()  # imported and connected: only the start is left
     deadline = time.monotonic() + 60
     while not go.exists() and time.monotonic() < deadline:
         time.sleep(0.005)
@@ -98,7 +99,11 @@ def seed(db: Database) -> set[int]:
         )
 
 
-def run_together(commands: list[list[str]], go: Path) -> list[subprocess.CompletedProcess[str]]:
+def run_together(
+    commands: list[list[str]], go: Path, ready: list[Path] | None = None
+) -> list[subprocess.CompletedProcess[str]]:
+    """Start the commands, then let them go at once: when each has said it is ready (its
+    ``ready`` file), else after 0.2 s."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     procs = [
         subprocess.Popen(
@@ -112,6 +117,9 @@ def run_together(commands: list[list[str]], go: Path) -> list[subprocess.Complet
         )
         for cmd in commands
     ]
+    deadline = time.monotonic() + 60
+    while ready and not all(p.exists() for p in ready) and time.monotonic() < deadline:
+        time.sleep(0.01)
     time.sleep(0.2)
     go.touch()
     results = []
@@ -144,8 +152,11 @@ def test_four_processes_sweeping_at_once(db: Database, tmp_path: Path) -> None:
     assert len(expired_ids) == EXPIRED
     url = db.url.render_as_string(hide_password=False)
     go = tmp_path / "go"
-    commands = [[sys.executable, "-c", _SWEEPER, url, str(go), "200"] for _ in range(PROCESSES)]
-    results = run_together(commands, go)
+    # Each starts once all are imported and connected: a sweep is over in a few hundred
+    # milliseconds, less than a process takes to start on a busy machine.
+    ready = [tmp_path / f"ready{n}" for n in range(PROCESSES)]
+    commands = [[sys.executable, "-c", _SWEEPER, url, str(go), "200", str(r)] for r in ready]
+    results = run_together(commands, go, ready)
     for r in results:
         assert r.returncode == 0, r.stderr
         assert "Traceback" not in r.stderr, r.stderr
