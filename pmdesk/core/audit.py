@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
 from pathlib import Path
-from typing import TextIO, cast
+from typing import TextIO
 
-from sqlalchemy import ColumnElement, Table, func, insert, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from pmdesk.core.addresses import normalise_address
@@ -24,7 +24,7 @@ from pmdesk.core.clock import Clock
 from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.errors import ValidationError
 from pmdesk.core.i18n import translate
-from pmdesk.core.lazy_transactions import write_later
+from pmdesk.core.lazy_transactions import insert_later
 from pmdesk.core.models import AuditEvent
 from pmdesk.core.modules import SYSTEM_LOG, Action
 from pmdesk.core.permissions import require
@@ -162,7 +162,7 @@ def record(
     Nothing reads its answer, so on a server it goes out with the next statement or the
     COMMIT (``lazy_transactions.DEFERRED``): no round trip of its own."""
     row = _row(actor, event, subject, detail, address)
-    _insert(session, [{"occurred_at": clock.now(session), **row}])
+    insert_later(session, AuditEvent, [{"occurred_at": clock.now(session), **row}])
 
 
 def record_many(
@@ -178,13 +178,8 @@ def record_many(
         {"occurred_at": occurred_at, **_row(actor, event, subject, detail, None)}
         for subject, detail in entries
     ]
-    _insert(session, rows)
+    insert_later(session, AuditEvent, rows)
     return len(rows)
-
-
-# One multi-row INSERT takes this many rows at most (7 values each: well under every engine's
-# limit on a statement's parameters); more go as the driver's batch.
-_ROWS_PER_INSERT = 200
 
 
 def _row(
@@ -198,17 +193,6 @@ def _row(
         "workstation": actor.workstation[:255],
         "detail": detail,
     }
-
-
-def _insert(session: Session, rows: list[dict[str, object]]) -> None:
-    """The rows as one deferred INSERT (no RETURNING: nobody needs their ids), or a batch."""
-    if not rows:
-        return
-    table = cast(Table, AuditEvent.__table__)
-    if len(rows) > _ROWS_PER_INSERT:
-        session.execute(insert(table), rows)
-        return
-    write_later(session, insert(table).inline().values(rows))
 
 
 # ----- System → Log: reading and exporting the trail ----------------------------------------

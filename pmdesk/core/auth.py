@@ -19,9 +19,8 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
 
-from sqlalchemy import Table, case, delete, insert, or_, select, update
+from sqlalchemy import case, delete, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -42,7 +41,7 @@ from pmdesk.core.delivery.base import (
 )
 from pmdesk.core.errors import PmdeskError, message_of
 from pmdesk.core.i18n import Text, translate
-from pmdesk.core.lazy_transactions import write_later
+from pmdesk.core.lazy_transactions import insert_later, write_later
 from pmdesk.core.login_results import (
     GENERIC_REFUSAL,
     NO_EMAIL_MESSAGE,
@@ -119,11 +118,11 @@ class _Pending:
     subject: str
     # What the code step shows beside the code, decided in the same transaction as the code
     # (read again after sending, they cost three round trips; they change no faster).
-    trust_refused: str | None = None
-    helpdesk_code: bool = False
     # The step's "now" (the code's last_sent_at): the record of the sending tells the time
     # from it, without reading the clock again.
-    decided: Reading | None = None
+    decided: Reading
+    trust_refused: str | None = None
+    helpdesk_code: bool = False
 
 
 # Who an unknown login is in the audit trail. What was typed is never kept, nor a hash of it:
@@ -464,25 +463,25 @@ class LoginService:
         self._retire_others(s, person.id, now, keep=None)
         expires_at = now + timedelta(minutes=ttl_minutes)
         challenge_id, code_hash = codes.new_challenge_id(), codes.hash_code(message.code)
-        challenges = cast(Table, LoginChallenge.__table__)
-        write_later(
+        insert_later(
             s,
-            insert(challenges)
-            .inline()
-            .values(
-                id=challenge_id,
-                person_id=person.id,
-                code_hash=code_hash,
-                address=actor.address,
-                workstation=self._workstation,
-                created_at=now,
-                expires_at=expires_at,
-                last_sent_at=now,
-                send_count=0,
-                attempts=0,
-                used_at=None,
-                voided=False,
-            ),
+            LoginChallenge,
+            [
+                {
+                    "id": challenge_id,
+                    "person_id": person.id,
+                    "code_hash": code_hash,
+                    "address": actor.address,
+                    "workstation": self._workstation,
+                    "created_at": now,
+                    "expires_at": expires_at,
+                    "last_sent_at": now,
+                    "send_count": 0,
+                    "attempts": 0,
+                    "used_at": None,
+                    "voided": False,
+                }
+            ],
         )
         self._audit(s, actor, Event.LOGIN_CODE_REQUIRED, f"code valid {ttl_minutes} min")
         return _Pending(
@@ -554,7 +553,6 @@ class LoginService:
             error = _without(error, pending.message.code)
         masked = mask_destination(pending.destination) if not nowhere else ""
 
-        assert pending.decided is not None
         # The sending is recorded in one round trip: the challenge's counter (if its code is
         # still this one), the log row and the COMMIT go out together; the time is the step's,
         # plus what sending took.

@@ -37,9 +37,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, Executable, event
+from sqlalchemy import Engine, Executable, Table, event, insert
 from sqlalchemy.orm import Session
 
 from pmdesk.core import reads_along
@@ -94,17 +94,25 @@ def write_later(session: Session, statement: Executable) -> None:
     session.execute(statement, execution_options={DEFERRED: True, "synchronize_session": False})
 
 
-def waiting(dbapi_connection: Any) -> int:
-    """How many deferred statements wait on this connection (``DEFERRED``): they go out with
-    its next statement or COMMIT."""
-    return len(getattr(_driver(dbapi_connection), _WAITING, ()))
+# One deferred multi-row INSERT takes this many rows at most (a dozen values each: well under
+# every engine's limit on a statement's parameters); more become several.
+ROWS_PER_INSERT = 200
+
+
+def insert_later(session: Session, model: type[Any], rows: list[dict[str, Any]]) -> None:
+    """INSERT ``rows`` into ``model``'s table with the unit's next statement or its COMMIT
+    (``write_later``), as few multi-row statements as it takes, asking for no ids back."""
+    table = cast(Table, model.__table__)
+    for start in range(0, len(rows), ROWS_PER_INSERT):
+        write_later(session, insert(table).inline().values(rows[start : start + ROWS_PER_INSERT]))
 
 
 def pending(dbapi_connection: Any) -> tuple[int, int, int]:
     """(deferred statements waiting, reads waiting to go along, answers taken so far) on this
     connection: what a round-trip counter needs to tell a statement sent from one kept."""
-    along, taken = reads_along.counts(_driver(dbapi_connection))
-    return waiting(dbapi_connection), along, taken
+    driver = _driver(dbapi_connection)
+    along, taken = reads_along.counts(driver)
+    return len(getattr(driver, _WAITING, ())), along, taken
 
 
 def mariadb_client_flags() -> int:

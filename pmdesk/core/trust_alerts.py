@@ -79,7 +79,7 @@ class PendingAlert:
     delivery: DeliverySettings  # as read in that transaction: not read again to send
     # When the trust was made, on the database clock: the outcome's log rows tell their time
     # from it (plus what sending took), without reading the clock again.
-    decided: Reading | None = None
+    decided: Reading
 
     @property
     def actor(self) -> Actor:
@@ -197,8 +197,7 @@ def _record(
     ctx: CoreContext, s: Session, pending: PendingAlert, outcomes: list[tuple[str, str | None]]
 ) -> None:
     reference = f"reference #{pending.alert.reference}"
-    if pending.decided is not None:  # the log rows and the COMMIT: one round trip
-        ctx.clock.carry(s, pending.decided.later())
+    ctx.clock.carry(s, pending.decided.later())  # the log rows and the COMMIT: one round trip
     for where, error in outcomes:
         to = f"to {where} " if where else ""
         if error is None:

@@ -18,18 +18,16 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from sqlalchemy import (
     ColumnElement,
     Row,
     Select,
-    Table,
     and_,
     delete,
     false,
     func,
-    insert,
     or_,
     select,
     text,
@@ -52,7 +50,7 @@ from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.dialect_insert import insert_for
 from pmdesk.core.errors import NotFound, PermissionDenied, ValidationError, message_of
 from pmdesk.core.i18n import translate
-from pmdesk.core.lazy_transactions import write_later
+from pmdesk.core.lazy_transactions import insert_later, write_later
 from pmdesk.core.models import (
     LoginChallenge,
     Person,
@@ -926,9 +924,7 @@ class TrustedIpService:
             }
             for row_id, owner, address, created_at, used, by, on in sorted(rows)
         ]
-        removals = cast(Table, TrustedIpRemoval.__table__)
-        for start in range(0, len(kept), 200):  # 9 values a row: well within every engine
-            write_later(s, insert(removals).inline().values(kept[start : start + 200]))
+        insert_later(s, TrustedIpRemoval, kept)
 
     def _purge_challenges(self, size: int) -> int:
         """Remove used login challenges and those expired for more than a day."""

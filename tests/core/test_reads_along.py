@@ -116,10 +116,11 @@ def test_answers_never_asked_for_end_with_the_unit(table: Database) -> None:
 
 def test_a_percent_sign_in_a_read_along_stays_itself(table: Database) -> None:
     # MariaDB's driver puts the values into the query with "%": a "%" along must stay one.
-    with table.session() as s:
+    with count_round_trips(table) as counter, table.session() as s:
         read_along(s, text("SELECT '100% sure' AS said"))
         s.execute(n_query(1))
         assert s.execute(text("SELECT '100% sure' AS said")).scalar_one() == "100% sure"
+    assert counter.total == 1, counter.describe()  # the answer came along: no trip of its own
 
 
 @pytest.mark.parametrize("name", SERVER_READ_ONLY_FUNCTIONS)

@@ -40,7 +40,7 @@ from typing import Any
 from sqlalchemy import event
 
 from pmdesk.core.db import Database
-from pmdesk.core.lazy_transactions import pending, waiting
+from pmdesk.core.lazy_transactions import pending
 
 _IDLE = 0  # psycopg.pq.TransactionStatus.IDLE
 
@@ -116,7 +116,7 @@ class _Listener:
         are counted where the driver sends them (``driver_end``), whoever asked. A COMMIT
         with deferred statements waiting takes them along in one trip (any driver); a
         ROLLBACK drops them unsent."""
-        if what == "COMMIT" and waiting(dbapi_connection):
+        if what == "COMMIT" and pending(dbapi_connection)[0]:
             self.counter.add("[COMMIT]")
             self.counter.carried_by_last()
             return
