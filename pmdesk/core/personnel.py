@@ -38,6 +38,7 @@ from pmdesk.core.errors import (
     message_of,
 )
 from pmdesk.core.i18n import translate
+from pmdesk.core.locked_rows import write_changes_later
 from pmdesk.core.models import (
     Language,
     Location,
@@ -576,13 +577,18 @@ class PersonnelService:
                     with s.no_autoflush:
                         entry = (_subject(person), ", ".join(changed))
                         audit.record_many(s, now, actor, Event.PERSON_UPDATED, [entry])
-                self._flush_unique(s)
+                # Locked and its version checked: the UPDATE goes with the COMMIT (or the
+                # next statement), and a login already taken is told below.
+                write_changes_later(s, person)
                 if old_group != person.group_id or old_login != person.login_key:
                     # Moved, or can no longer sign in: was that the last administrator?
                     _guard_administrators(s)
                 if password_changed:
                     self._after_password_change(s, actor, person)
                 return _record(person)
+        except IntegrityError as exc:
+            _refuse_if_login_taken(exc)
+            raise
         except StaleDataError as exc:
             raise ConflictError(
                 translate(
@@ -733,14 +739,14 @@ class PersonnelService:
         )
 
     def _load_to_edit(self, s: Session, actor: Actor, person_id: int) -> tuple[Person, datetime]:
-        """The person to change and the transaction's "now", with the right to edit checked
-        in the same statement (Maintenance Edit)."""
+        """The person to change, locked, and the transaction's "now", with the right to edit
+        checked in the same statement (Maintenance Edit)."""
         clock = self._ctx.clock
         allowed = right_column(actor, MAINTENANCE, Action.EDIT)
         found = s.execute(
-            select(Person, allowed, clock.column(s.get_bind().dialect.name)).where(
-                Person.id == person_id
-            )
+            select(Person, allowed, clock.column(s.get_bind().dialect.name))
+            .where(Person.id == person_id)
+            .with_for_update(of=Person)  # held until the save commits (write_changes_later)
         ).first()
         if found is None or not found[1]:
             require(s, actor, MAINTENANCE, Action.EDIT)  # refused, or else: not there
@@ -793,11 +799,16 @@ class PersonnelService:
             with s.begin_nested():
                 s.flush()
         except IntegrityError as exc:
-            if "login" in str(exc.orig).lower():
-                raise ValidationError(
-                    {"login": translate("personnel", "This login is already taken.")}
-                ) from exc
+            _refuse_if_login_taken(exc)
             raise
+
+
+def _refuse_if_login_taken(exc: IntegrityError) -> None:
+    """The form's message when the server refused a login another person has."""
+    if "login" in str(exc.orig).lower():
+        raise ValidationError(
+            {"login": translate("personnel", "This login is already taken.")}
+        ) from exc
 
 
 _KEY_LENGTHS = {

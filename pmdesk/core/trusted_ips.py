@@ -562,10 +562,11 @@ class TrustedIpService:
         wanted = sorted({int(i) for i in ids})
 
         def remove(s: Session) -> int:
-            subjects, now = _check_removal(s, actor, wanted, self._ctx.clock)
-            return self._delete_and_audit(
-                s, actor, wanted, None, now=now, undoable=True, subjects=subjects
-            )
+            locked, subjects, now = _lock_for_removal(s, actor, wanted, self._ctx.clock)
+            if not locked or now is None:
+                return 0
+            self._delete_later(s, actor, locked, now, undoable=True)
+            return self._audit_removed(s, actor, locked, now, Event.IP_REMOVED, subjects)
 
         # Run again if the server aborts it to break a deadlock (a sweep or a login deleting
         # or adding trusted addresses at the same moment, on MariaDB).
@@ -849,12 +850,7 @@ class TrustedIpService:
         if not ids:
             return 0
         stamp = now or self._ctx.clock.now(s)
-        undoable = undoable and actor.person_id is not None
-        if undoable and self._server_undo:
-            # Nobody reads its answer: it goes with the DELETE (one round trip).
-            write_later(
-                s, text("SELECT set_config(:name, 'on', true)").bindparams(name=UNDOABLE_SETTING)
-            )
+        undoable = self._mark_undoable(s, actor, undoable)
         deleted_rows: list[_Removed] = []
         for start in range(0, len(ids), 500):
             stmt = delete(TrustedIp).where(TrustedIp.id.in_(ids[start : start + 500]))
@@ -863,15 +859,7 @@ class TrustedIpService:
             if expired is not None:
                 stmt = stmt.where(expired)
             result = s.execute(
-                stmt.returning(
-                    TrustedIp.id,
-                    TrustedIp.person_id,
-                    TrustedIp.address,
-                    TrustedIp.created_at,
-                    TrustedIp.last_used_at,
-                    TrustedIp.trusted_by,
-                    TrustedIp.trusted_on,
-                ),
+                stmt.returning(*_REMOVED_COLUMNS),
                 execution_options={"synchronize_session": False},
             )
             deleted_rows.extend(
@@ -879,13 +867,57 @@ class TrustedIpService:
             )
         if undoable and not self._server_undo and actor.person_id is not None:
             self._keep_for_undo(s, actor.person_id, stamp, deleted_rows)
-        known = subjects or {}
-        owners = {r[1] for r in deleted_rows}
-        subjects = known | _subjects(s, owners - known.keys())
         event = Event.IP_EXPIRED if expired is not None else Event.IP_REMOVED
+        return self._audit_removed(s, actor, deleted_rows, stamp, event, subjects or {})
+
+    def _mark_undoable(self, s: Session, actor: Actor, undoable: bool) -> bool:
+        """Whether what is removed next is kept for Undo; on a server-enforced PostgreSQL, tell
+        its trigger to keep it (nobody reads that answer: it goes with the DELETE)."""
+        undoable = undoable and actor.person_id is not None
+        if undoable and self._server_undo:
+            write_later(
+                s, text("SELECT set_config(:name, 'on', true)").bindparams(name=UNDOABLE_SETTING)
+            )
+        return undoable
+
+    def _delete_later(
+        self,
+        s: Session,
+        actor: Actor,
+        locked: Sequence[_Removed],
+        now: datetime,
+        *,
+        undoable: bool,
+    ) -> None:
+        """DELETE rows this unit holds locked (``FOR UPDATE``): exactly these go, so nobody
+        waits for its answer; it goes out with the COMMIT, with the Undo snapshots."""
+        undoable = self._mark_undoable(s, actor, undoable)
+        ids = [row[0] for row in locked]
+        for start in range(0, len(ids), 500):
+            write_later(
+                s,
+                delete(TrustedIp)
+                .where(TrustedIp.id.in_(ids[start : start + 500]))
+                .execution_options(synchronize_session=False),
+            )
+        if undoable and not self._server_undo and actor.person_id is not None:
+            self._keep_for_undo(s, actor.person_id, now, locked)
+
+    @staticmethod
+    def _audit_removed(
+        s: Session,
+        actor: Actor,
+        removed: Sequence[_Removed],
+        at: datetime,
+        event: Event,
+        known: dict[int, str],
+    ) -> int:
+        """One log row per trusted row removed; the owners not in ``known`` are read."""
+        owners = {r[1] for r in removed}
+        subjects = known | _subjects(s, owners - known.keys())
         audit.record_many(
             s,
-            stamp,
+            at,
             actor,
             event,
             (
@@ -893,10 +925,10 @@ class TrustedIpService:
                     subjects.get(owner, f"person #{owner}"),
                     _trust_detail(address, created_at, row_id),
                 )
-                for row_id, owner, address, created_at, *_rest in sorted(deleted_rows)
+                for row_id, owner, address, created_at, *_rest in sorted(removed)
             ),
         )
-        return len(deleted_rows)
+        return len(removed)
 
     @staticmethod
     def _keep_for_undo(
@@ -1111,43 +1143,63 @@ def _rows(
     return found
 
 
-def _check_removal(
+def _lock_for_removal(
     s: Session, actor: Actor, ids: Sequence[int], clock: Clock
-) -> tuple[dict[int, str], datetime | None]:
-    """Refuse (PermissionDenied, nothing removed) without System → Security Delete, or when
-    any of these addresses belongs to someone else whose Usergroup has rights the actor's
-    lacks. Returns the owners' log names and the transaction's "now" (None when none of the
-    addresses is there): read with the right, by one statement per 500 addresses."""
+) -> tuple[list[_Removed], dict[int, str], datetime | None]:
+    """Lock the trusted rows to remove, with the right and the clock in the same statement and
+    their owners read along (one round trip per 500 addresses). Refuse (PermissionDenied,
+    nothing removed) without System → Security Delete, or when any of these addresses belongs
+    to someone else whose Usergroup has rights the actor's lacks. Returns the rows, the owners'
+    log names and the transaction's "now" (None when none of the addresses is there)."""
     allowed = right_column(actor, SYSTEM_SECURITY, Action.DELETE)
     now_column = clock.column(s.get_bind().dialect.name)
     rows: list[Any] = []
+    owners: list[Any] = []
     for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        owners_query = _owners_query(chunk)
+        read_along(s, owners_query)
         rows += s.execute(
-            select(
-                Person.id,
-                Person.group_id,
-                Person.login,
-                Person.first_name,
-                Person.last_name,
-                allowed,
-                now_column,
-            )
-            .join(TrustedIp, TrustedIp.person_id == Person.id)
-            .where(TrustedIp.id.in_(ids[start : start + 500]))
-            .distinct()
+            select(*_REMOVED_COLUMNS, allowed, now_column)
+            .where(TrustedIp.id.in_(chunk))
+            .order_by(TrustedIp.id)  # every remover locks in the same order
+            .with_for_update()
         ).all()
-    if not rows or not rows[0][5]:
+        owners += s.execute(owners_query).all()
+    if not rows or not rows[0][-2]:
         require(s, actor, SYSTEM_SECURITY, Action.DELETE)  # refused, or else: nothing there
-    now = clock.observe(s, rows[0][6]) if rows else None
-    subjects = {r[0]: audit.person_subject(r[0], r[2], r[3], r[4]) for r in rows}
+    now = clock.observe(s, rows[0][-1]) if rows else None
+    subjects = {r[0]: audit.person_subject(r[0], r[2], r[3], r[4]) for r in owners}
     if not actor.is_system:
-        owners = {
+        others = {
             pid: (group_id, subjects[pid])
-            for pid, group_id, *_rest in rows
+            for pid, group_id, *_rest in owners
             if pid != actor.person_id
         }
-        _require_owners_within_rights(actor, s, owners)
-    return subjects, now
+        _require_owners_within_rights(actor, s, others)
+    locked: list[_Removed] = [(int(r[0]), int(r[1]), str(r[2]), *r[3:7]) for r in rows]
+    return locked, subjects, now
+
+
+# What a removal keeps of each row (for Undo and the log): ``_Removed``.
+_REMOVED_COLUMNS = (
+    TrustedIp.id,
+    TrustedIp.person_id,
+    TrustedIp.address,
+    TrustedIp.created_at,
+    TrustedIp.last_used_at,
+    TrustedIp.trusted_by,
+    TrustedIp.trusted_on,
+)
+
+
+def _owners_query(ids: Sequence[int]) -> Select[int, int | None, str | None, str, str]:
+    """The owners of these trusted rows: their group, for the rights check, and log name."""
+    return (
+        select(Person.id, Person.group_id, Person.login, Person.first_name, Person.last_name)
+        .where(Person.id.in_(select(TrustedIp.person_id).where(TrustedIp.id.in_(ids))))
+        .order_by(Person.id)
+    )
 
 
 def _require_owners_within_rights(

@@ -102,6 +102,60 @@ def test_second_save_of_same_version_is_a_conflict_and_nothing_is_lost(ctx: Core
     assert (merged.form.phone, merged.form.city) == ("+32470123456", "Gent")
 
 
+def test_renaming_to_a_taken_login_is_told_at_the_field_and_nothing_changes(
+    ctx: CoreContext,
+) -> None:
+    """The UPDATE goes out with the COMMIT (personnel: write_changes_later): the server's
+    refusal still reaches the form as the field's message, and nothing of the save stays."""
+    service = PersonnelService(ctx)
+    service.create(CLI, _admin_form("alice"))
+    bob = service.create(CLI, _admin_form("bob"))
+    events_before = _count(ctx, AuditEvent)
+    with pytest.raises(ValidationError) as caught:
+        service.update(CLI, bob.id, bob.version, replace(bob.form, login="ALICE", city="Gent"))
+    assert caught.value.errors == {"login": "This login is already taken."}
+    stored = service.get(CLI, bob.id)
+    assert (stored.form.login, stored.form.city, stored.version) == ("bob", "", bob.version)
+    assert _count(ctx, AuditEvent) == events_before, "no log row for a save that did not happen"
+    saved = service.update(CLI, bob.id, bob.version, replace(bob.form, city="Gent"))
+    assert (saved.form.city, saved.version) == ("Gent", bob.version + 1)
+
+
+def test_two_saves_of_the_same_version_at_once_one_wins(ctx: CoreContext) -> None:
+    """Two workstations press Save on the same version at the same moment: the person's row
+    is locked by the first, the second then finds the new version and is told, whatever the
+    order; the stored row is exactly one of the two forms."""
+    import threading
+
+    service = PersonnelService(ctx)
+    person = service.create(CLI, _admin_form())
+    start = threading.Barrier(2)
+    outcomes: dict[str, str] = {}
+
+    def save(city: str) -> None:
+        start.wait()
+        try:
+            service.update(CLI, person.id, person.version, replace(person.form, city=city))
+            outcomes[city] = "saved"
+        except ConflictError:
+            outcomes[city] = "conflict"
+
+    threads = [threading.Thread(target=save, args=(city,)) for city in ("Gent", "Luik")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(outcomes.values()) == ["conflict", "saved"]
+    stored = service.get(CLI, person.id)
+    winner = next(city for city, outcome in outcomes.items() if outcome == "saved")
+    assert (stored.form.city, stored.version) == (winner, person.version + 1)
+
+
+def _count(ctx: CoreContext, model: type[object]) -> int:
+    with stage(ctx.db) as s:
+        return int(s.execute(select(func.count()).select_from(model)).scalar_one())
+
+
 def _clerk(ctx: CoreContext, *, can_read_maintenance: bool) -> tuple[Actor, int, int]:
     """alice (administrator) and clerk in a "Reception" group: (clerk, clerk's id, group id)."""
     from pmdesk.core.models import GroupPermission, UserGroup

@@ -381,6 +381,44 @@ def test_removing_addresses_is_audited_per_row_and_needs_rights(ctx: CoreContext
     assert service.page(admin).total == 0
 
 
+def test_two_workstations_removing_the_same_addresses_at_once_log_each_once(
+    ctx: CoreContext,
+) -> None:
+    """A removal locks the rows it removes, and its DELETE goes with its COMMIT: two removals
+    of the same rows at the same moment together remove and log each row exactly once, and
+    what each says it removed is what it logged."""
+    admin = actor(add_person(ctx.db, "root"), "root")
+    owner = add_person(ctx.db, "frank")
+    now = db_now(ctx)
+    add_trusted(ctx, [(owner, f"10.7.0.{i}", now - i * DAY) for i in range(1, 41)])
+    service = TrustedIpService(ctx)
+    ids = [r.id for r in service.page(admin, page_size=100).rows]
+    start = threading.Barrier(2)
+    results: list[int] = []
+    errors: list[BaseException] = []
+
+    def remove(wanted: list[int]) -> None:
+        try:
+            start.wait()
+            results.append(service.remove(admin, wanted))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    # Overlapping batches, in opposite orders: the locks are taken in id order all the same.
+    batches = [ids[:30], list(reversed(ids[10:]))]
+    threads = [threading.Thread(target=remove, args=(batch,)) for batch in batches]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
+    assert sum(results) == len(ids)
+    assert service.page(admin).total == 0
+    removed = audit_rows(ctx, Event.IP_REMOVED)
+    assert len(removed) == len(ids)
+    assert len({r.detail for r in removed}) == len(ids), "each row logged exactly once"
+
+
 def test_an_administrator_can_trust_an_address(ctx: CoreContext) -> None:
     admin = actor(add_person(ctx.db, "root"), "root")
     hank = add_person(ctx.db, "hank", first_name="Hank", last_name="Hill")

@@ -104,14 +104,18 @@ TODAY: dict[str, dict[str, int]] = {
     # with the server's settings; the functions declared STABLE (password_salt, server_info,
     # relay_status) run outside any transaction: password step -6, code step -2, start -1.
     # The removal's Undo setting (set_config) goes with its DELETE: hardened -1.
+    # A save locks the person as it reads it (FOR UPDATE) and checks the version there, so its
+    # UPDATE goes with the COMMIT (locked_rows.write_changes_later): -1. A removal locks the
+    # rows it removes with the right and the clock, their owners read along, and its DELETE
+    # goes with the COMMIT: -1.
     "password_code_sent": {"goal": 2, "postgresql": 5, "mariadb": 5, "hardened": 3},
     "code_trust": {"goal": 2, "postgresql": 6, "mariadb": 6, "hardened": 1},
     # hardened: the server sees loopback and never trusts it, so a code is asked again.
     "password_trusted": {"goal": 2, "postgresql": 3, "mariadb": 3, "hardened": 3},
     "open_personnel": {"goal": 2, "postgresql": 2, "mariadb": 2, "hardened": 2},
     "open_security": {"goal": 2, "postgresql": 2, "mariadb": 2, "hardened": 2},
-    "save_person": {"goal": 2, "postgresql": 3, "mariadb": 3, "hardened": 3},
-    "remove_trusted": {"goal": 1, "postgresql": 3, "mariadb": 3, "hardened": 3},
+    "save_person": {"goal": 2, "postgresql": 2, "mariadb": 2, "hardened": 2},
+    "remove_trusted": {"goal": 1, "postgresql": 2, "mariadb": 2, "hardened": 2},
     # hardened: the relay sweeps (pmdesk.expire), not the workstation: not counted here.
     "sweep_chunk": {"goal": 2, "postgresql": 5, "mariadb": 5},
 }
