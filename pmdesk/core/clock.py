@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, literal_column, select
+from sqlalchemy import ColumnElement, func, literal_column, select
 from sqlalchemy.orm import Session
 
 _NOW_SQL = {
@@ -30,6 +30,11 @@ class Clock(Protocol):
 
     def read(self, value: object) -> datetime:
         """``column``'s value, aware UTC."""
+        ...
+
+    def days_ago_column(self, dialect: str, days: ColumnElement[int]) -> ColumnElement[Any]:
+        """``days`` days before now, as a column of a query (a server's, not SQLite's): a
+        bound the server computes in the statement that needs it."""
         ...
 
     def observe(self, session: Session, value: object) -> datetime:
@@ -84,6 +89,16 @@ class DatabaseClock:
 
     def read(self, value: object) -> datetime:
         return _as_utc(value)
+
+    def days_ago_column(self, dialect: str, days: ColumnElement[int]) -> ColumnElement[Any]:
+        now = self.column(dialect)
+        shift = self._shift() / timedelta(microseconds=1)
+        if dialect == "postgresql":
+            return now + func.make_interval(0, 0, 0, -days, 0, 0, shift / 1e6)
+        if dialect in {"mysql", "mariadb"}:
+            moved = int(shift) - days * 86_400_000_000
+            return func.timestampadd(literal_column("MICROSECOND"), moved, now)
+        raise ValueError(f"no server-side date arithmetic here for {dialect}")
 
     def observe(self, session: Session, value: object) -> datetime:
         session.info[_READ_IN] = (session.get_transaction(), _as_utc(value))

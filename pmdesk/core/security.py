@@ -73,6 +73,7 @@ from pmdesk.core.validation import (
 from pmdesk.secrets import MemoryStore
 
 TRUST_DAYS_RANGE = (1, 90)
+DEFAULT_TRUST_DAYS = 30  # without a settings row (a database not set up yet)
 CODE_TTL_MINUTES_RANGE = (1, 10)
 # How long a command-line session lasts: at least an hour, at most a week.
 SESSION_HOURS_RANGE = (1, 168)
@@ -196,7 +197,7 @@ def load_settings(session: Session) -> SecuritySettingsView:
     """The current settings, without a permission check (for the login flow)."""
     row = settings_row(session)
     if row is None:
-        return SecuritySettingsView(False, 30, 10, DeliverySettings(), 0, None)
+        return SecuritySettingsView(False, DEFAULT_TRUST_DAYS, 10, DeliverySettings(), 0, None)
     return _view(row)
 
 

@@ -28,6 +28,7 @@ from sqlalchemy import (
     delete,
     false,
     func,
+    literal,
     or_,
     select,
     text,
@@ -74,12 +75,12 @@ from pmdesk.core.permissions import (
 )
 from pmdesk.core.reads_along import read_along
 from pmdesk.core.search import starts_with
-from pmdesk.core.security import load_settings
+from pmdesk.core.security import DEFAULT_TRUST_DAYS, load_settings
 from pmdesk.core.server.roles import SCHEMA
 from pmdesk.core.settings_row import read_with_right
 from pmdesk.core.trust_alerts import PendingAlert, alert_for, send_alert
 from pmdesk.core.trusted_ip_row import TrustedIpRow
-from pmdesk.core.types import search_text
+from pmdesk.core.types import UTCDateTime, search_text
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 500
@@ -794,31 +795,65 @@ class TrustedIpService:
     # ----- internals ---------------------------------------------------------------------------
 
     def _expire_chunk(self, who: Actor, size: int) -> tuple[list[int], int]:
-        """One chunk in one transaction (run again if the server breaks a deadlock)."""
+        """One chunk in one transaction (run again if the server breaks a deadlock): lock the
+        oldest expired rows no other sweep holds, their owners' names read along; the DELETE
+        and the log rows go with the COMMIT (two round trips)."""
 
         def chunk(s: Session) -> tuple[list[int], int]:
             if not who.is_system:
                 require(s, who, SYSTEM_SECURITY, Action.DELETE)
-            now, trust_days = self._now_and_trust_days(s)
-            cutoff = now - timedelta(days=trust_days)
-            expired = TrustedIp.created_at <= cutoff
-            # Only the ids: the index on created_at then holds all the query reads, and MariaDB
-            # locks just the chunk's rows (with another column it may sort the whole table's
-            # expired rows first, locking every one, and the other sweeps find none to take).
-            ids = list(
-                s.execute(
-                    select(TrustedIp.id)
-                    .where(expired)
-                    .order_by(TrustedIp.created_at, TrustedIp.id)
-                    .limit(size)
-                    .with_for_update(skip_locked=True)
-                ).scalars()
+            expired = TrustedIp.created_at <= self._expiry_cutoff(s)
+            oldest = (
+                select(TrustedIp.person_id)
+                .where(expired)
+                .order_by(TrustedIp.created_at, TrustedIp.id)
+                .limit(size)
+                .subquery()
             )
-            if not ids:
-                return ids, 0
-            return ids, self._delete_and_audit(s, who, ids, None, expired=expired, now=now)
+            # The owners of the oldest expired rows: those this chunk locks, unless another
+            # sweep holds some of them (their owners are then read apart).
+            owners = _subjects_query(select(oldest.c.person_id))
+            read_along(s, owners)
+            dialect = s.get_bind().dialect.name
+            rows = s.execute(
+                select(*_REMOVED_COLUMNS, self._ctx.clock.column(dialect))
+                .where(expired)
+                .order_by(TrustedIp.created_at, TrustedIp.id)
+                .limit(size)
+                .with_for_update(skip_locked=True)
+                # MariaDB: the index holds the order, so only the chunk's rows are read and
+                # locked (a plan that sorts would lock every expired row: other sweeps starve).
+                .with_hint(TrustedIp, f"FORCE INDEX ({_BY_AGE})", "mysql")
+                .with_hint(TrustedIp, f"FORCE INDEX ({_BY_AGE})", "mariadb")
+            ).all()
+            if not rows:
+                return [], 0
+            now = self._ctx.clock.observe(s, rows[0][-1])
+            locked: list[_Removed] = [(int(r[0]), int(r[1]), str(r[2]), *r[3:7]) for r in rows]
+            known = {
+                r[0]: audit.person_subject(r[0], r[1], r[2], r[3]) for r in s.execute(owners).all()
+            }
+            self._delete_later(s, who, locked, now, undoable=False)
+            return [r[0] for r in locked], self._audit_removed(
+                s, who, locked, now, Event.IP_EXPIRED, known
+            )
 
         return self._ctx.db.write_transaction(chunk, attempts=CHUNK_ATTEMPTS)
+
+    def _expiry_cutoff(self, s: Session) -> ColumnElement[Any]:
+        """Trusted before this, a row has expired: the database clock less the trust period,
+        computed by the server in the statement that locks (SQLite: read first, no wire)."""
+        if self._ctx.db.is_sqlite:
+            now, trust_days = self._now_and_trust_days(s)
+            return literal(now - timedelta(days=trust_days), UTCDateTime())
+        days = func.coalesce(
+            select(SecuritySettings.trust_days)
+            .order_by(SecuritySettings.id)
+            .limit(1)
+            .scalar_subquery(),
+            DEFAULT_TRUST_DAYS,
+        )
+        return self._ctx.clock.days_ago_column(s.get_bind().dialect.name, days)
 
     def _now_and_trust_days(self, s: Session) -> tuple[datetime, int]:
         """The transaction's "now" and the trust period, in one statement."""
@@ -833,42 +868,25 @@ class TrustedIpService:
         return clock.observe(s, found[0]), int(found[1])
 
     def _delete_and_audit(
-        self,
-        s: Session,
-        actor: Actor,
-        ids: Sequence[int],
-        person_id: int | None,
-        *,
-        expired: ColumnElement[bool] | None = None,
-        now: datetime | None = None,
-        undoable: bool = False,
-        subjects: dict[int, str] | None = None,
+        self, s: Session, actor: Actor, ids: Sequence[int], person_id: int
     ) -> int:
-        """DELETE … RETURNING, then one audit row per row this statement really deleted.
-        ``undoable``: what a person removes is kept for ``restore`` (by the server, on a
-        server-enforced PostgreSQL). ``subjects``: the owners' log names, when already read."""
+        """DELETE … RETURNING of the person's rows among ``ids``, then one audit row per row
+        this statement really deleted."""
         if not ids:
             return 0
-        stamp = now or self._ctx.clock.now(s)
-        undoable = self._mark_undoable(s, actor, undoable)
+        now = self._ctx.clock.now(s)
         deleted_rows: list[_Removed] = []
         for start in range(0, len(ids), 500):
-            stmt = delete(TrustedIp).where(TrustedIp.id.in_(ids[start : start + 500]))
-            if person_id is not None:
-                stmt = stmt.where(TrustedIp.person_id == person_id)
-            if expired is not None:
-                stmt = stmt.where(expired)
             result = s.execute(
-                stmt.returning(*_REMOVED_COLUMNS),
+                delete(TrustedIp)
+                .where(TrustedIp.id.in_(ids[start : start + 500]), TrustedIp.person_id == person_id)
+                .returning(*_REMOVED_COLUMNS),
                 execution_options={"synchronize_session": False},
             )
             deleted_rows.extend(
                 (int(r[0]), int(r[1]), str(r[2]), r[3], r[4], r[5], r[6]) for r in result.all()
             )
-        if undoable and not self._server_undo and actor.person_id is not None:
-            self._keep_for_undo(s, actor.person_id, stamp, deleted_rows)
-        event = Event.IP_EXPIRED if expired is not None else Event.IP_REMOVED
-        return self._audit_removed(s, actor, deleted_rows, stamp, event, subjects or {})
+        return self._audit_removed(s, actor, deleted_rows, now, Event.IP_REMOVED, {})
 
     def _mark_undoable(self, s: Session, actor: Actor, undoable: bool) -> bool:
         """Whether what is removed next is kept for Undo; on a server-enforced PostgreSQL, tell
@@ -1181,6 +1199,9 @@ def _lock_for_removal(
     return locked, subjects, now
 
 
+# The index a sweep takes its chunks in (oldest first).
+_BY_AGE = "ix_trusted_ips_created_id"
+
 # What a removal keeps of each row (for Undo and the log): ``_Removed``.
 _REMOVED_COLUMNS = (
     TrustedIp.id,
@@ -1236,10 +1257,13 @@ def _subjects(s: Session, person_ids: set[int]) -> dict[int, str]:
     return {r[0]: audit.person_subject(r[0], r[1], r[2], r[3]) for r in rows}
 
 
-def _subjects_query(person_ids: set[int]) -> Select[int, str | None, str, str]:
-    """The log names of these people (``_subjects``)."""
+def _subjects_query(
+    person_ids: set[int] | Select[Any],
+) -> Select[int, str | None, str, str]:
+    """The log names of these people, or of those a query finds (``_subjects``)."""
+    wanted = sorted(person_ids) if isinstance(person_ids, set) else person_ids
     return select(Person.id, Person.login, Person.first_name, Person.last_name).where(
-        Person.id.in_(sorted(person_ids))
+        Person.id.in_(wanted)
     )
 
 

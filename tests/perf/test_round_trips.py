@@ -91,9 +91,7 @@ TODAY: dict[str, dict[str, int]] = {
     # Security's count, first page and networks go with the right's check (-3); on a
     # hardened database too, and the relay's heartbeat (a
     # function that only reads) goes with the settings (-5 there); a save's rights of both
-    # groups and the referred rows go with the person (-2). (A sweep chunk's owner names stay
-    # a read of their own: with them the chunk's locking SELECT would read more than the
-    # created_at index, and MariaDB may then lock every expired row: concurrent sweeps starve.)
+    # groups and the referred rows go with the person (-2).
     # A SAVEPOINT and its RELEASE wait for the next statement too (MariaDB's trusted address
     # INSERT: -2).
     # The record of a code sent and of a trust alert's outcome take their time from the
@@ -107,7 +105,9 @@ TODAY: dict[str, dict[str, int]] = {
     # A save locks the person as it reads it (FOR UPDATE) and checks the version there, so its
     # UPDATE goes with the COMMIT (locked_rows.write_changes_later): -1. A removal locks the
     # rows it removes with the right and the clock, their owners read along, and its DELETE
-    # goes with the COMMIT: -1.
+    # goes with the COMMIT: -1. A sweep chunk locks its rows whole, the cutoff (the clock less
+    # the trust period) computed by the server in that statement, the owners of the oldest
+    # expired rows read along; its DELETE goes with the COMMIT: -3.
     "password_code_sent": {"goal": 2, "postgresql": 5, "mariadb": 5, "hardened": 3},
     "code_trust": {"goal": 2, "postgresql": 6, "mariadb": 6, "hardened": 1},
     # hardened: the server sees loopback and never trusts it, so a code is asked again.
@@ -117,7 +117,7 @@ TODAY: dict[str, dict[str, int]] = {
     "save_person": {"goal": 2, "postgresql": 2, "mariadb": 2, "hardened": 2},
     "remove_trusted": {"goal": 1, "postgresql": 2, "mariadb": 2, "hardened": 2},
     # hardened: the relay sweeps (pmdesk.expire), not the workstation: not counted here.
-    "sweep_chunk": {"goal": 2, "postgresql": 5, "mariadb": 5},
+    "sweep_chunk": {"goal": 2, "postgresql": 2, "mariadb": 2},
 }
 assert set(TODAY) == set(BY_KEY)
 assert all(TODAY[a.key]["goal"] == a.goal for a in ACTIONS)
