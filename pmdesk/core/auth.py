@@ -683,8 +683,10 @@ class LoginService:
                 if used_desk is not None:
                     expected, right, detail = challenge.code_hash, True, used_desk
             if right and challenge.code_hash == expected:
-                # The conditional UPDATE is the single-use guarantee, whatever the isolation level.
-                used = s.execute(
+                # Single use: the challenge is locked and was found unused, live and this
+                # code's (_challenge_state), so this UPDATE meets it; it goes with the COMMIT.
+                write_later(
+                    s,
                     update(LoginChallenge)
                     .where(
                         LoginChallenge.id == challenge_id,
@@ -695,24 +697,23 @@ class LoginService:
                         LoginChallenge.attempts < MAX_CODE_ATTEMPTS,
                         LoginChallenge.expires_at > now,
                     )
-                    .values(used_at=now)
-                    .execution_options(synchronize_session=False)
+                    .values(used_at=now),
                 )
-                if getattr(used, "rowcount", 0) != 1:
-                    return self._invalid_challenge(s, actor, "already used")
-                trusted_now = False
-                if trust_this_ip and challenge.address is not None:
-                    row, anew = trust_anew(s, self._ctx.clock, actor, person.id, challenge.address)
-                    trusted_now = row is not None
-                    if row is not None and anew:
-                        s.flush()  # the row's id is the alert's reference
-                        found = alert_for(s, person, row, self._workstation, self._ctx.language)
-                        alert.extend([found] if found is not None else [])
-                elif trust_this_ip:
+                if trust_this_ip and challenge.address is None:
                     detail += "; address unknown, not trusted"
                 signed = self._signed_in(s, actor, person, now, trusted=False, detail=detail)
-                if trusted_now:
-                    log.info("%s trusted %s", actor.name, challenge.address)
+                if trust_this_ip and challenge.address is not None:
+                    s.flush()  # nothing of the ORM's may be left to write after the trust
+                    # The trust last: a new row's INSERT takes the COMMIT along, its id the
+                    # alert's reference.
+                    row, anew = trust_anew(
+                        s, self._ctx.clock, actor, person.id, challenge.address, last=True
+                    )
+                    if row is not None:
+                        log.info("%s trusted %s", actor.name, challenge.address)
+                    if row is not None and anew:
+                        found = alert_for(s, person, row, self._workstation, self._ctx.language)
+                        alert.extend([found] if found is not None else [])
                 return signed
 
             return self._wrong_code(s, actor, person, challenge, now, code)

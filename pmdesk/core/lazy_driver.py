@@ -66,9 +66,11 @@ class LazyDriver(Protocol):
         parameters: Any,
         ahead: list[Waiting],
         along: list[Along],
+        after: list[Waiting],
     ) -> AbstractContextManager[str]:
-        """Send ``ahead``, the statement (executed in the block, as the text it yields) and
-        the reads ``along`` in one round trip; keep the reads' answers for later."""
+        """Send ``ahead``, the statement (executed in the block, as the text it yields),
+        ``after`` (its COMMIT) and the reads ``along`` in one round trip; keep the reads'
+        answers for later. The statement's own answer is the cursor's."""
         ...
 
     def answered(self, cursor: Any, statement: str, answer: Any) -> Any:

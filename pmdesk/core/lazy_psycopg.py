@@ -69,6 +69,7 @@ class PsycopgDriver:
         parameters: Any,
         ahead: list[Waiting],
         along: list[Along],
+        after: list[Waiting],
     ) -> Iterator[str]:
         connection = cursor.connection
         answers: list[tuple[Along, Any]] = []
@@ -76,6 +77,8 @@ class PsycopgDriver:
             for text, values in ahead:
                 connection.execute(text, values)
             yield statement
+            for text, values in after:
+                connection.execute(text, values)
             answers = [(read, connection.execute(read.text, read.parameters)) for read in along]
         for read, answer in answers:
             reads_along.keep(connection, read, answer)

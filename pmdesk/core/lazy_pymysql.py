@@ -66,21 +66,26 @@ class PyMySQLDriver:
         parameters: Any,
         ahead: list[Waiting],
         along: list[Along],
+        after: list[Waiting],
     ) -> Iterator[str]:
         """The statements ahead, the statement and the reads along go out as one query; the
         cursor is then moved on to the statement's own result, and the reads' results are
         kept for later. PyMySQL puts the statement's own values in with ``%``, so a ``%``
         around it is doubled to stay itself."""
         ahead_texts = [str(text) for text, _ in ahead]
+        after_texts = [str(text) for text, _ in after]
         along_texts = [str(read.text) for read in along]
         if parameters is not None:
             ahead_texts = [text.replace("%", "%%") for text in ahead_texts]
+            after_texts = [text.replace("%", "%%") for text in after_texts]
             along_texts = [text.replace("%", "%%") for text in along_texts]
-        yield "; ".join([*ahead_texts, statement, *along_texts])
+        yield "; ".join([*ahead_texts, statement, *after_texts, *along_texts])
         for _ in ahead:
             cursor.nextset()
-        if along:
+        if after or along:
             own = cursor._result
+            for _ in after:
+                cursor.nextset()
             for read in along:
                 cursor.nextset()
                 reads_along.keep(cursor.connection, read, cursor._result)

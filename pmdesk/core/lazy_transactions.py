@@ -53,6 +53,8 @@ __all__ = [
     "ALONE",
     "DEFERRED",
     "ROWS_PER_INSERT",
+    "WITH_COMMIT",
+    "committed_along",
     "insert_later",
     "install",
     "mariadb_client_flags",
@@ -77,6 +79,16 @@ _NEEDS_TRANSACTION = re.compile(
 DEFERRED = "pmdesk_deferred"
 # On the driver's connection: the statements waiting to go out, as (text, parameters).
 _WAITING = "_pmdesk_waiting_statements"
+
+#: Execution option of a unit of work's last statement, one whose answer is read (a new row's
+#: id): its COMMIT goes out with it, in the same round trip, after the deferred writes ahead of
+#: it. The unit has then committed: nothing may write after it, and nothing after it may fail
+#: (a failure would not undo it). A statement that cannot carry it runs as usual, and the COMMIT
+#: goes at the unit's end.
+WITH_COMMIT = "pmdesk_with_commit"
+# On the driver's connection: the unit's COMMIT went out with its last statement.
+_COMMITTED = "_pmdesk_committed_along"
+_COMMIT: Waiting = ("COMMIT", None)
 
 # A savepoint's opening and release: no answer to wait for (a ROLLBACK TO goes out at once).
 _SAVEPOINT = re.compile(r"^\s*(?:SAVEPOINT|RELEASE\s+SAVEPOINT)\s+\w+\s*$", re.IGNORECASE)
@@ -118,6 +130,12 @@ def pending(dbapi_connection: Any) -> tuple[int, int, int]:
     return len(getattr(driver, _WAITING, ())), along, taken
 
 
+def committed_along(dbapi_connection: Any) -> bool:
+    """Whether the unit of work on this connection sent its COMMIT with its last statement
+    (``WITH_COMMIT``): a round-trip counter then counts no COMMIT of its own."""
+    return bool(getattr(_driver(dbapi_connection), _COMMITTED, False))
+
+
 def mariadb_client_flags() -> int:
     """PyMySQL's ``client_flag`` for the engine (``lazy_pymysql.client_flags``)."""
     return lazy_pymysql.client_flags()
@@ -143,8 +161,11 @@ def _wrap_ends(engine: Engine, driver: LazyDriver) -> None:
         connection = _driver(dbapi_connection)
         reads_along.forget(connection)
         ahead = _take_waiting(connection)
+        if vars(connection).pop(_COMMITTED, False):
+            assert not ahead, "written after the unit's last statement"  # refused earlier
+            return  # the COMMIT went with the last statement
         if ahead:
-            driver.send(connection, [*ahead, ("COMMIT", None)])
+            driver.send(connection, [*ahead, _COMMIT])
         elif driver.in_transaction(connection):
             commit(dbapi_connection)
 
@@ -152,6 +173,7 @@ def _wrap_ends(engine: Engine, driver: LazyDriver) -> None:
         connection = _driver(dbapi_connection)
         reads_along.forget(connection)
         _take_waiting(connection)  # never sent: nothing to undo on the server
+        vars(connection).pop(_COMMITTED, None)
         if driver.in_transaction(connection):
             rollback(dbapi_connection)
 
@@ -183,19 +205,35 @@ def _wrap_execute(engine: Engine, driver: LazyDriver) -> None:
             ahead.insert(0, driver.begin_statement(connection))
         return ahead
 
-    def opening(cursor: Any, statement: str, parameters: Any) -> AbstractContextManager[str]:
+    def opening(
+        cursor: Any, statement: str, parameters: Any, options: Any
+    ) -> AbstractContextManager[str]:
         connection = cursor.connection
         along = reads_along.take_queued(connection)
-        if not parameters and ";" in statement.strip().rstrip(";"):
-            along = []  # a script's answers are its own: the reads run when asked
+        last = bool(options.get(WITH_COMMIT, False))
+        if last or (not parameters and ";" in statement.strip().rstrip(";")):
+            along = []  # a script's answers are its own; none after a COMMIT: run when asked
         ahead = ahead_of(cursor, statement, along)
-        if not ahead and not along:
-            return nullcontext(statement)
         if not driver.carries_begin(cursor, statement, parameters):
             if ahead:  # sent first, in one round trip of its own
                 driver.send(connection, ahead)
             return nullcontext(statement)  # the reads along run when asked, as usual
-        return driver.begun(cursor, statement, parameters, ahead, along)
+        after = [_COMMIT] if last and (ahead or driver.in_transaction(connection)) else []
+        if not ahead and not along and not after:
+            return nullcontext(statement)
+        if after:
+            setattr(connection, _COMMITTED, True)  # cleared again if it fails
+        return driver.begun(cursor, statement, parameters, ahead, along, after)
+
+    def refuse_after_commit(connection: Any, statement: str, options: Any) -> None:
+        """Nothing writes once the unit's COMMIT went with its last statement: it would run
+        outside the transaction."""
+        if getattr(connection, _COMMITTED, False) and (
+            options.get(DEFERRED, False) or not only_reads(statement)
+        ):
+            raise RuntimeError(
+                "a write after the unit of work's last statement (WITH_COMMIT): " + statement[:80]
+            )
 
     def in_unit(connection: Any) -> bool:
         """A unit of work's transaction is open, or about to be, on the connection."""
@@ -243,23 +281,31 @@ def _wrap_execute(engine: Engine, driver: LazyDriver) -> None:
         return deferred(cursor, statement, parameters, options)
 
     def do_execute(cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
+        options = context.execution_options if context is not None else {}
+        refuse_after_commit(cursor.connection, statement, options)
         if kept_for_later(cursor, statement, parameters, context):
             return
-        with opening(cursor, statement, parameters) as sent:
-            execute(cursor, sent, parameters, context)
+        try:
+            with opening(cursor, statement, parameters, options) as sent:
+                execute(cursor, sent, parameters, context)
+        except BaseException:
+            vars(cursor.connection).pop(_COMMITTED, None)  # not committed: rolled back
+            raise
         driver.after_execute(cursor)
 
     def do_execute_no_params(cursor: Any, statement: str, context: Any = None) -> None:
+        refuse_after_commit(cursor.connection, statement, {})
         reads_along.note_statement(cursor.connection, statement)
         if deferred(cursor, statement, None, {}):
             return
-        with opening(cursor, statement, None) as sent:
+        with opening(cursor, statement, None, {}) as sent:
             execute_no_params(cursor, sent, context)
         driver.after_execute(cursor)
 
     def do_executemany(cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
         # A batch goes out as the driver sends it: what must go ahead goes first, alone.
         connection = cursor.connection
+        refuse_after_commit(connection, statement, {})
         reads_along.note_statement(connection, statement)
         ahead = ahead_of(cursor, statement, reads_along.take_queued(connection))
         if ahead:
@@ -291,4 +337,5 @@ def _forget_waiting(dbapi_connection: Any, _record: Any) -> None:
     that ended without COMMIT or ROLLBACK left it; it was never sent), nor is read along."""
     if dbapi_connection is not None:
         vars(dbapi_connection).pop(_WAITING, None)
+        vars(dbapi_connection).pop(_COMMITTED, None)
         reads_along.forget(dbapi_connection)

@@ -18,16 +18,19 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from sqlalchemy import (
     ColumnElement,
+    CursorResult,
     Row,
     Select,
+    Table,
     and_,
     delete,
     false,
     func,
+    insert,
     literal,
     or_,
     select,
@@ -51,7 +54,8 @@ from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.dialect_insert import insert_for
 from pmdesk.core.errors import NotFound, PermissionDenied, ValidationError, message_of
 from pmdesk.core.i18n import translate
-from pmdesk.core.lazy_transactions import insert_later, write_later
+from pmdesk.core.lazy_transactions import WITH_COMMIT, insert_later, write_later
+from pmdesk.core.locked_rows import write_changes_later
 from pmdesk.core.models import (
     LoginChallenge,
     Person,
@@ -289,10 +293,21 @@ def trust(
 
 
 def trust_anew(
-    session: Session, clock: Clock, actor: Actor, person_id: int, address: str | None
+    session: Session,
+    clock: Clock,
+    actor: Actor,
+    person_id: int,
+    address: str | None,
+    *,
+    last: bool = False,
 ) -> tuple[TrustedIp | None, bool]:
     """``trust``, and whether a trust period started now (a new row, or one trusted again
-    after its period ended): what a trust alert is about (``trust_alerts``)."""
+    after its period ended): what a trust alert is about (``trust_alerts``).
+
+    The caller holds the person's row lock: every unit that makes a trusted row does, so
+    the row read here is the truth until the unit ends. ``last``: this is the unit's last
+    write; a new row's INSERT then takes the unit's COMMIT along (``WITH_COMMIT``), and the
+    row returned is not in the session."""
     normalised = normalise_address(address)
     if normalised is None:
         return None, False
@@ -316,13 +331,16 @@ def trust_anew(
     ).scalar_one_or_none()
     subject = _subject_of(session, person_id)
     if existing is not None:
+        # Locked above: its UPDATE goes with the unit's next statement or COMMIT.
         if existing.created_at > cutoff:
             existing.last_used_at = now
+            write_changes_later(session, existing)
             return existing, False
         existing.created_at = now
         existing.last_used_at = now
         existing.trusted_by = actor.name[:64]
         existing.trusted_on = actor.workstation[:255]
+        write_changes_later(session, existing)
         audit.record(
             session,
             clock,
@@ -340,6 +358,13 @@ def trust_anew(
         "trusted_by": actor.name[:64],
         "trusted_on": actor.workstation[:255],
     }
+    if last:
+        # The log row first: nothing may be written after the INSERT that commits.
+        audit.record(
+            session, clock, actor, Event.IP_TRUSTED, subject=subject, detail=f"address {normalised}"
+        )
+        new_id = _insert_with_commit(session, values)
+        return (TrustedIp(id=new_id, **values), True) if new_id is not None else (None, False)
     row = _insert_unless_there(session, values)
     if row is None:
         # Another workstation trusted the same address a moment ago: keep that one.
@@ -352,6 +377,31 @@ def trust_anew(
         session, clock, actor, Event.IP_TRUSTED, subject=subject, detail=f"address {normalised}"
     )
     return row, True
+
+
+def _insert_with_commit(session: Session, values: dict[str, object]) -> int | None:
+    """The new trusted row's id; its INSERT is the unit's last statement and takes the COMMIT
+    along (one round trip). The caller holds the person's lock, so no other unit makes the
+    same row meanwhile; should one have all the same (None), the sign-in still stands."""
+    dialect = session.get_bind().dialect.name
+    options = {WITH_COMMIT: True}
+    table = cast(Table, TrustedIp.__table__)
+    if dialect in {"postgresql", "sqlite"}:
+        statement = (
+            insert_for(dialect)(table)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["person_id", "address"])
+            .returning(table.c.id)
+        )
+        found = session.execute(statement, execution_options=options).scalar_one_or_none()
+        return int(found) if found is not None else None
+    result = cast(
+        CursorResult[Any],
+        session.execute(
+            insert(table).values(**values).prefix_with("IGNORE"), execution_options=options
+        ),
+    )
+    return int(result.lastrowid) if result.rowcount == 1 else None
 
 
 def _insert_unless_there(session: Session, values: dict[str, object]) -> TrustedIp | None:
@@ -621,12 +671,13 @@ class TrustedIpService:
                 .with_for_update()
             ).scalars()
         )
-        people = {
+        people = {  # locked: whoever makes a person's trusted row holds the person
             pid: group_id
             for pid, group_id in s.execute(
-                select(Person.id, Person.group_id).where(
-                    Person.id.in_(sorted({k.person_id for k in kept}))
-                )
+                select(Person.id, Person.group_id)
+                .where(Person.id.in_(sorted({k.person_id for k in kept})))
+                .order_by(Person.id)
+                .with_for_update()
             ).all()
         }
         for group_id in sorted({g for pid, g in people.items() if pid != me}, key=str):
@@ -710,7 +761,8 @@ class TrustedIpService:
 
         def add(s: Session) -> TrustedIpRow:
             require(s, actor, SYSTEM_SECURITY, Action.EDIT)
-            person = s.get(Person, person_id)
+            # Locked: whoever makes a person's trusted row holds the person (trust_anew).
+            person = s.get(Person, person_id, with_for_update=True)
             if person is None:
                 raise NotFound(
                     translate(

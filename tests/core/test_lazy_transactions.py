@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from pmdesk.core.db import Database
-from pmdesk.core.lazy_transactions import only_reads, write_later
+from pmdesk.core.lazy_transactions import WITH_COMMIT, only_reads, write_later
 from tests.helpers.round_trips import count_round_trips
 
 pytestmark = pytest.mark.not_hardened(
@@ -278,3 +278,53 @@ def test_a_savepoint_goes_with_the_next_statement_and_still_rolls_back(table: Da
     assert values(table) == {1: 1, 2: 3}
     sent = [line for line in counter.statements if line.startswith(("SAVEPOINT", "RELEASE"))]
     assert sent == [], counter.describe()
+
+
+def test_the_last_statement_takes_the_commit_along_and_its_answer_is_read(
+    table: Database,
+) -> None:
+    """A unit's last statement whose answer is read (WITH_COMMIT): the deferred writes ahead
+    of it, it, and the COMMIT go out in one round trip; its answer is there, and another
+    workstation sees everything at once."""
+    table.engine.dispose()
+    with count_round_trips(table) as counter, table.session() as s:
+        s.execute(text("SELECT n FROM lazy_tx_test WHERE k = 1 FOR UPDATE")).scalar_one()
+        write_later(s, text("UPDATE lazy_tx_test SET n = 4 WHERE k = 1"))
+        found = s.execute(
+            text("UPDATE lazy_tx_test SET n = n + 1 WHERE k = 2"),
+            execution_options={WITH_COMMIT: True},
+        )
+        assert found.rowcount == 1, "the statement's own answer"
+        assert values(table) == {1: 4, 2: 1}, "committed already: the COMMIT went with it"
+    assert counter.total == 2, counter.describe()
+    assert "[COMMIT]" in counter.statements[-1], counter.describe()
+    assert values(table) == {1: 4, 2: 1}
+
+
+def test_a_last_statement_the_server_refuses_rolls_the_whole_unit_back(
+    table: Database,
+) -> None:
+    with pytest.raises(DBAPIError, match=r"[Dd]uplicate"), table.session() as s:
+        write_later(s, text("UPDATE lazy_tx_test SET n = 8 WHERE k = 1"))
+        s.execute(
+            text("UPDATE lazy_tx_test SET k = 1 WHERE k = 2"),  # the server refuses it
+            execution_options={WITH_COMMIT: True},
+        )
+    assert values(table) == {1: 0, 2: 0}
+    with table.session() as s:  # and the connection is good for the next unit
+        s.execute(text("UPDATE lazy_tx_test SET n = 7 WHERE k = 2"))
+    assert values(table) == {1: 0, 2: 7}
+
+
+def test_nothing_writes_after_the_last_statement(table: Database) -> None:
+    """A write after the COMMIT went would run outside the unit's transaction: refused, and
+    what the unit committed stays as it was."""
+    refused = pytest.raises(RuntimeError, match="after the unit of work's last statement")
+    with refused, table.session() as s:
+        s.execute(
+            text("UPDATE lazy_tx_test SET n = 2 WHERE k = 2"),
+            execution_options={WITH_COMMIT: True},
+        )
+        assert s.execute(text("SELECT n FROM lazy_tx_test WHERE k = 2")).scalar_one() == 2
+        s.execute(text("UPDATE lazy_tx_test SET n = 3 WHERE k = 1"))
+    assert values(table) == {1: 0, 2: 2}

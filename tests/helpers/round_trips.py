@@ -14,7 +14,8 @@ for each):
 - statements kept for later (``lazy_transactions.DEFERRED``) and reads sent along
   (``reads_along.read_along``) are not trips of their own: they go out with the next
   statement or the COMMIT, whose trip names how many it took along; a read whose answer came
-  along is no trip either;
+  along is no trip either; nor is a COMMIT sent with the unit's last statement
+  (``lazy_transactions.WITH_COMMIT``), which that statement's line names;
 - the pool's ping on checkout, when it pings (``pmdesk.core.db._ping_if_idle``: ``SELECT 1``
   in autocommit on psycopg, a ``COM_PING`` on PyMySQL), and the pool's rollback when a
   connection comes back inside a transaction.
@@ -40,7 +41,7 @@ from typing import Any
 from sqlalchemy import event
 
 from pmdesk.core.db import Database
-from pmdesk.core.lazy_transactions import pending
+from pmdesk.core.lazy_transactions import committed_along, pending
 
 _IDLE = 0  # psycopg.pq.TransactionStatus.IDLE
 
@@ -149,6 +150,8 @@ class _Listener:
         elif now_taken > taken:
             self.counter.answered_last()  # its answer came along with an earlier trip
         else:
+            if committed_along(driver):  # the unit's COMMIT went with it (WITH_COMMIT)
+                self.counter.deferred.append("[COMMIT]")
             self.counter.carried_by_last()
 
     def commit(self, conn: Any) -> None:
