@@ -41,7 +41,7 @@ from pmdesk.core.delivery.base import (
 )
 from pmdesk.core.errors import PmdeskError, message_of
 from pmdesk.core.i18n import Text, translate
-from pmdesk.core.lazy_transactions import insert_later, write_later
+from pmdesk.core.lazy_transactions import AfterCommit, after_commit, insert_later, write_later
 from pmdesk.core.login_results import (
     GENERIC_REFUSAL,
     NO_EMAIL_MESSAGE,
@@ -557,6 +557,8 @@ class LoginService:
         # still this one), the log row and the COMMIT go out together; the time is the step's,
         # plus what sending took.
         now = pending.decided.later()
+        outcome = DeliveryError(error, step=step) if error else None
+        health_recorded: AfterCommit | None = None
         with self._ctx.db.write_session() as s:
             self._ctx.clock.carry(s, now)
             # Nothing went out: the person may ask for a new code straight away.
@@ -584,11 +586,19 @@ class LoginService:
                     s, pending.actor, Event.CODE_SEND_FAILED, error[:2000], subject=pending.subject
                 )
                 log.warning("security code for %s not sent: %s", pending.subject, error)
+            if not nowhere:  # no fault of the delivery method's
+                # The delivery's outcome for the health report: every workstation writes the
+                # same row per method, so it is a unit of its own (waiting for that row, or a
+                # deadlock over it, must never undo the record of a code sent), sent right
+                # after this COMMIT, in the same round trip.
+                health_recorded = after_commit(s, health.outcome_statement(s, now, method, outcome))
         attempts = pending.attempts
         last_sent_at = pending.decided.at if error is None else None
         resend_after = last_sent_at + RESEND_INTERVAL if last_sent_at is not None else now
-        if not nowhere:  # no fault of the delivery method's
-            self._record_health(method, DeliveryError(error, step=step) if error else None, now)
+        if health_recorded is not None and not health_recorded.ran:
+            if health_recorded.error is not None:
+                log.info("delivery health: %s; again alone", first_line(health_recorded.error))
+            self._record_health(method, outcome, now)
         return CodeNeeded(
             challenge_id=pending.challenge_id,
             destination=masked,

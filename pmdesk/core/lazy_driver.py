@@ -50,6 +50,13 @@ class LazyDriver(Protocol):
         """Several statements in one round trip; each must succeed."""
         ...
 
+    def send_then(
+        self, connection: Any, statements: Sequence[Waiting], then: Sequence[Waiting]
+    ) -> BaseException | None:
+        """``statements`` and then ``then`` in one round trip. A failure of ``statements``
+        is raised (``then`` does not run); ``then``'s failure is returned."""
+        ...
+
     def carries_begin(self, cursor: Any, statement: str, parameters: Any) -> bool:
         """Whether the statement can take statements ahead of it and reads after it."""
         ...

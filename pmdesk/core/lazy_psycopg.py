@@ -50,6 +50,28 @@ class PsycopgDriver:
             for text, parameters in statements:
                 connection.execute(text, parameters)
 
+    def send_then(
+        self, connection: Any, statements: Sequence[Waiting], then: Sequence[Waiting]
+    ) -> BaseException | None:
+        """One pipeline; the statements ``then`` run after the last of ``statements`` (its
+        COMMIT), each in a transaction of its own, and psycopg reports the first failure at
+        the end: it is ``then``'s when the last of ``statements`` completed."""
+        if not then:
+            self.send(connection, statements)
+            return None
+        cursors: list[Any] = []
+        try:
+            with connection.pipeline():
+                for text, parameters in statements:
+                    cursors.append(connection.execute(text, parameters))
+                for text, parameters in then:
+                    connection.execute(text, parameters)
+        except Exception as exc:
+            if not _completed(cursors[-1]):
+                raise
+            return exc
+        return None
+
     def carries_begin(self, cursor: Any, statement: str, parameters: Any) -> bool:
         """Not through a server-side cursor (rows streamed in batches: it joins no pipeline),
         nor a statement that may hold several commands (a set-up script without parameters,
@@ -88,6 +110,19 @@ class PsycopgDriver:
 
     def after_execute(self, cursor: Any) -> None:
         pass
+
+
+def _completed(cursor: Any) -> bool:
+    """Whether a statement sent in a pipeline ran to its end (a COMMIT: committed)."""
+    try:
+        result = cursor.pgresult
+    except Exception:
+        return False
+    if result is None:
+        return False
+    from psycopg import pq
+
+    return bool(result.status == pq.ExecStatus.COMMAND_OK and result.command_status == b"COMMIT")
 
 
 def _start_lazily(connection: Any) -> None:

@@ -52,6 +52,23 @@ class PyMySQLDriver:
             cursor.execute("; ".join(str(text) for text, _ in statements))
             self.after_execute(cursor)
 
+    def send_then(
+        self, connection: Any, statements: Sequence[Waiting], then: Sequence[Waiting]
+    ) -> BaseException | None:
+        """One query; its results are read in order, so a failure past the last of
+        ``statements`` is ``then``'s (MariaDB runs nothing after a failed statement)."""
+        with connection.cursor() as cursor:
+            cursor.execute("; ".join(str(text) for text, _ in [*statements, *then]))
+            done = 1
+            try:
+                while cursor.nextset():
+                    done += 1
+            except Exception as exc:
+                if done < len(statements):
+                    raise
+                return exc
+        return None
+
     def carries_begin(self, cursor: Any, statement: str, parameters: Any) -> bool:
         return True  # any statement can follow START TRANSACTION in one query
 

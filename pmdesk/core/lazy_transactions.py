@@ -50,10 +50,13 @@ from pmdesk.core.lazy_pymysql import PyMySQLDriver
 from pmdesk.core.reads_along import ALONG, Along
 
 __all__ = [
+    "AFTER_COMMIT",
     "ALONE",
     "DEFERRED",
     "ROWS_PER_INSERT",
     "WITH_COMMIT",
+    "AfterCommit",
+    "after_commit",
     "committed_along",
     "insert_later",
     "install",
@@ -89,6 +92,33 @@ WITH_COMMIT = "pmdesk_with_commit"
 # On the driver's connection: the unit's COMMIT went out with its last statement.
 _COMMITTED = "_pmdesk_committed_along"
 _COMMIT: Waiting = ("COMMIT", None)
+
+#: Execution option of a statement that is a unit of its own but need not cost a round trip:
+#: it goes out right after this unit's COMMIT, in the same round trip, and runs outside the
+#: unit's transaction, so that whatever becomes of it the unit stays committed. Its value is an
+#: ``AfterCommit``, which tells whether it ran; when it could not go along (nothing to commit
+#: with, SQLite) or failed, the caller runs it the usual way.
+AFTER_COMMIT = "pmdesk_after_commit"
+# On the driver's connection: (statement, ticket) to send after the unit's COMMIT.
+_AFTER = "_pmdesk_after_commit"
+
+
+class AfterCommit:
+    """Whether a statement sent after a unit's COMMIT ran (``AFTER_COMMIT``)."""
+
+    def __init__(self) -> None:
+        self.ran = False
+        self.error: BaseException | None = None
+
+
+def after_commit(session: Session, statement: Executable) -> AfterCommit:
+    """Send ``statement`` right after the unit's COMMIT, in the same round trip, as a unit of
+    its own (``AFTER_COMMIT``). Check ``ran`` once the unit has ended."""
+    ticket = AfterCommit()
+    if session.get_bind().dialect.name != "sqlite":  # SQLite: no wire, nothing to save
+        session.execute(statement, execution_options={AFTER_COMMIT: ticket})
+    return ticket
+
 
 # A savepoint's opening and release: no answer to wait for (a ROLLBACK TO goes out at once).
 _SAVEPOINT = re.compile(r"^\s*(?:SAVEPOINT|RELEASE\s+SAVEPOINT)\s+\w+\s*$", re.IGNORECASE)
@@ -127,7 +157,8 @@ def pending(dbapi_connection: Any) -> tuple[int, int, int]:
     connection: what a round-trip counter needs to tell a statement sent from one kept."""
     driver = _driver(dbapi_connection)
     along, taken = reads_along.counts(driver)
-    return len(getattr(driver, _WAITING, ())), along, taken
+    waiting = len(getattr(driver, _WAITING, ())) + len(getattr(driver, _AFTER, ()))
+    return waiting, along, taken
 
 
 def committed_along(dbapi_connection: Any) -> bool:
@@ -161,11 +192,16 @@ def _wrap_ends(engine: Engine, driver: LazyDriver) -> None:
         connection = _driver(dbapi_connection)
         reads_along.forget(connection)
         ahead = _take_waiting(connection)
+        after: list[tuple[Waiting, AfterCommit]] = vars(connection).pop(_AFTER, [])
         if vars(connection).pop(_COMMITTED, False):
             assert not ahead, "written after the unit's last statement"  # refused earlier
             return  # the COMMIT went with the last statement
         if ahead:
-            driver.send(connection, [*ahead, _COMMIT])
+            failed = driver.send_then(
+                connection, [*ahead, _COMMIT], [statement for statement, _ in after]
+            )
+            for _statement, ticket in after:
+                ticket.ran, ticket.error = failed is None, failed
         elif driver.in_transaction(connection):
             commit(dbapi_connection)
 
@@ -173,6 +209,7 @@ def _wrap_ends(engine: Engine, driver: LazyDriver) -> None:
         connection = _driver(dbapi_connection)
         reads_along.forget(connection)
         _take_waiting(connection)  # never sent: nothing to undo on the server
+        vars(connection).pop(_AFTER, None)
         vars(connection).pop(_COMMITTED, None)
         if driver.in_transaction(connection):
             rollback(dbapi_connection)
@@ -246,10 +283,16 @@ def _wrap_execute(engine: Engine, driver: LazyDriver) -> None:
     def deferred(cursor: Any, statement: str, parameters: Any, options: Any) -> bool:
         """Keep a ``DEFERRED`` statement (or a savepoint's SAVEPOINT or RELEASE, whose answer
         nobody reads either) for later, when a unit's transaction is (about to be) open on
-        the connection."""
+        the connection; an ``AFTER_COMMIT`` one for after the COMMIT."""
+        connection = cursor.connection
+        ticket = options.get(AFTER_COMMIT)
+        if ticket is not None:
+            if in_unit(connection):
+                statement_then = driver.as_waiting(cursor, statement, parameters)
+                connection.__dict__.setdefault(_AFTER, []).append((statement_then, ticket))
+            return True  # outside a unit: nothing to go with; the caller runs it apart
         if not options.get(DEFERRED, False) and _SAVEPOINT.match(statement) is None:
             return False
-        connection = cursor.connection
         if not in_unit(connection):
             return False
         waiting: list[Waiting] = connection.__dict__.setdefault(_WAITING, [])
@@ -337,5 +380,6 @@ def _forget_waiting(dbapi_connection: Any, _record: Any) -> None:
     that ended without COMMIT or ROLLBACK left it; it was never sent), nor is read along."""
     if dbapi_connection is not None:
         vars(dbapi_connection).pop(_WAITING, None)
+        vars(dbapi_connection).pop(_AFTER, None)
         vars(dbapi_connection).pop(_COMMITTED, None)
         reads_along.forget(dbapi_connection)

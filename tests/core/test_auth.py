@@ -26,7 +26,7 @@ from pmdesk.core.auth import (
 from pmdesk.core.clock import ShiftedClock
 from pmdesk.core.context import CoreContext
 from pmdesk.core.db import Database
-from pmdesk.core.models import LoginChallenge, Person, TrustedIp
+from pmdesk.core.models import DeliveryOutcome, LoginChallenge, Person, TrustedIp
 from pmdesk.core.passwords import Passwords
 from pmdesk.secrets import MemoryStore
 from tests.helpers.databases import stage
@@ -621,12 +621,21 @@ def test_a_failed_delivery_leaves_the_attempt_usable(
     assert failed.resend_after <= failed.expires_at - timedelta(minutes=9, seconds=59)
     last = audit_events(ctx)[-1]
     assert last.event == "code.send_failed" and "refused the login" in last.detail
+    # The delivery's health (a unit of its own, sent right after the code's COMMIT) says so.
+    assert (outcome(ctx).ok, outcome(ctx).failures_in_row) == (False, 1)
 
     delivery.fail_with = None  # the administrator fixed the mail server
     renewed = login.resend(failed.challenge_id)  # at once: nothing was sent before
 
     assert isinstance(renewed, CodeNeeded) and renewed.delivery_error is None
+    assert (outcome(ctx).ok, outcome(ctx).failures_in_row) == (True, 0)
     assert isinstance(login.verify(failed.challenge_id, delivery.last_code, False), SignedIn)
+
+
+def outcome(ctx: CoreContext) -> DeliveryOutcome:
+    with stage(ctx.db) as s:
+        [row] = s.scalars(select(DeliveryOutcome)).all()
+        return row
 
 
 @RELAY_DELIVERS

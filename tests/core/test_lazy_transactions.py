@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from pmdesk.core.db import Database
-from pmdesk.core.lazy_transactions import WITH_COMMIT, only_reads, write_later
+from pmdesk.core.lazy_transactions import WITH_COMMIT, after_commit, only_reads, write_later
 from tests.helpers.round_trips import count_round_trips
 
 pytestmark = pytest.mark.not_hardened(
@@ -328,3 +328,34 @@ def test_nothing_writes_after_the_last_statement(table: Database) -> None:
         assert s.execute(text("SELECT n FROM lazy_tx_test WHERE k = 2")).scalar_one() == 2
         s.execute(text("UPDATE lazy_tx_test SET n = 3 WHERE k = 1"))
     assert values(table) == {1: 0, 2: 2}
+
+
+def test_a_unit_of_its_own_goes_after_the_commit_and_its_failure_undoes_nothing(
+    table: Database,
+) -> None:
+    """``after_commit``: a statement that is a unit of its own (the delivery's outcome, which
+    every workstation writes) goes out right after the COMMIT, in the same round trip."""
+    table.engine.dispose()
+    with count_round_trips(table) as counter, table.session() as s:
+        write_later(s, text("UPDATE lazy_tx_test SET n = 1 WHERE k = 1"))
+        then = after_commit(s, text("UPDATE lazy_tx_test SET n = 2 WHERE k = 2"))
+        assert not then.ran, "not before the COMMIT"
+    assert then.ran and then.error is None
+    assert counter.total == 1, counter.describe()
+    assert values(table) == {1: 1, 2: 2}
+    # It fails (the server refuses it): the unit stays committed, and the caller is told.
+    with table.session() as s:
+        write_later(s, text("UPDATE lazy_tx_test SET n = 3 WHERE k = 1"))
+        refused = after_commit(s, text("UPDATE lazy_tx_test SET k = 1 WHERE k = 2"))
+    assert not refused.ran and refused.error is not None
+    assert values(table) == {1: 3, 2: 2}
+    # The unit fails: neither runs.
+    with pytest.raises(RuntimeError), table.session() as s:
+        write_later(s, text("UPDATE lazy_tx_test SET n = 4 WHERE k = 1"))
+        dropped = after_commit(s, text("UPDATE lazy_tx_test SET n = 4 WHERE k = 2"))
+        raise RuntimeError("the unit fails")
+    assert not dropped.ran
+    assert values(table) == {1: 3, 2: 2}
+    with table.session() as s:  # the connection is good for the next unit
+        s.execute(text("UPDATE lazy_tx_test SET n = 5 WHERE k = 2"))
+    assert values(table) == {1: 3, 2: 5}

@@ -62,6 +62,13 @@ class DeliveryHealth:
 
 def record(session: Session, now: datetime, method: str, error: DeliveryError | str | None) -> None:
     """Keep the outcome of a delivery by ``method`` (a success when ``error`` is None)."""
+    session.execute(outcome_statement(session, now, method, error))
+
+
+def outcome_statement(
+    session: Session, now: datetime, method: str, error: DeliveryError | str | None
+) -> Any:
+    """``record``'s one statement, to run as a unit of its own."""
     ok = error is None
     step = (getattr(error, "step", None) or "") if not ok else ""
     message = "" if error is None else " ".join(str(error).split())[:MESSAGE_MAX]
@@ -81,7 +88,7 @@ def record(session: Session, now: datetime, method: str, error: DeliveryError | 
         changed["failures_in_row"] = DeliveryOutcome.failures_in_row + 1
     # One statement whoever wrote the row first (another workstation may insert it a moment
     # before): an insert that updates the method's row when there is one.
-    session.execute(_upsert(session.get_bind().dialect.name, fresh, changed))
+    return _upsert(session.get_bind().dialect.name, fresh, changed)
 
 
 def _upsert(dialect: str, fresh: dict[str, object], changed: dict[str, object]) -> Any:
