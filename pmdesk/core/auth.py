@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -63,21 +63,15 @@ from pmdesk.core.login_results import (
 from pmdesk.core.models import HelpdeskCode, LoginChallenge, Person
 from pmdesk.core.passwords import MAX_PASSWORD_LENGTH, Passwords
 from pmdesk.core.people import display_name, language_of
-from pmdesk.core.reads_along import read_along
 from pmdesk.core.security import load_settings
 from pmdesk.core.server import info as server_info
 from pmdesk.core.server import password_check
 from pmdesk.core.server.login_client import ServerLogin
-from pmdesk.core.settings_row import carry_settings_row, settings_row
 from pmdesk.core.sign_in_reads import (
-    challenge_locked,
-    code_step_reads,
-    codes_waiting,
     helpdesk_expiry,
     lock_person,
-    password_step_reads,
-    read_challenge,
-    read_for_sign_in,
+    start_code_step,
+    start_password_step,
 )
 from pmdesk.core.trust_alerts import PendingAlert, alert_for, send_alert
 from pmdesk.core.trusted_ips import (
@@ -234,55 +228,51 @@ class LoginService:
         server = self._server()
         if server is not None:
             return server.begin(key, password if usable else "x", usable)
-        with self._ctx.db.session() as s:
-            person, settings, address = read_for_sign_in(self._ctx.db, s, key)
-            settings_read = settings_row(s)  # (kept by read_for_sign_in: no query)
-            stored_hash = person.password_hash if person is not None else None
-            person_id = person.id if person is not None else None
-
-        # Outside any transaction: argon2 takes tens of milliseconds. Unknown logins are checked
-        # against a dummy hash so that timing does not tell them apart.
         # A hardened database keeps no readable hash: it checks a proof computed here.
         proofs = (
             password_check.prepare(self._ctx.db, key, password if usable else "x")
             if self._ctx.db.server_passwords
             else None
         )
-        password_ok = (
-            proofs is not None or self._passwords.verify(stored_hash, password if usable else "x")
-        ) and usable
-
-        # Parameters changed since this hash was made, or it is a hash of the password as typed
-        # rather than normalised: store a new one (computed out here too).
-        rehash = (
-            password_check.needs_new_hash(self._passwords, proofs)
-            if proofs is not None
-            else stored_hash is not None and self._passwords.needs_rehash(stored_hash, password)
-        )
-        new_hash = (
-            self._passwords.hash(password)
-            if password_ok and stored_hash is not None and rehash
-            else None
-        )
-        delivery: Delivery | None = None
-        delivery_problem: str | None = None
-        if person_id is not None and password_ok and settings.two_factor_enabled:
-            delivery, delivery_problem = self._make_delivery(settings.delivery)
+        made: list[tuple[Delivery | None, str | None, DeliverySettings]] = []
 
         def decide(s: Session) -> _Pending | Refused | SignedIn:
-            # Runs again if the server breaks a deadlock: it only reads and writes the DB.
-            carry_settings_row(s, settings_read)  # the settings this step decides with
-            if person_id is not None:
-                # What the step reads after the lock goes out with it (one round trip).
-                read_along(s, *password_step_reads(self._ctx.db, person_id, address, settings))
-                person, now = lock_person(self._ctx.db, self._ctx.clock, s, person_id)
+            # Runs again if the server breaks a deadlock: it only reads and writes the DB
+            # (and sets up the delivery, which sends nothing).
+            made.clear()
+            held = start_password_step(
+                self._ctx.db,
+                self._ctx.clock,
+                s,
+                key,
+                helpdesk_here=not helpdesk.on_server(self._ctx.db),
+            )
+            person, now, address = held.person, held.now, held.address
+            settings = load_settings(s)
+            stored_hash = person.password_hash if person is not None else None
+            # Under the person's lock: argon2 takes tens of milliseconds, and another sign-in
+            # of the same person waits that long. Unknown logins are checked against a dummy
+            # hash so that timing does not tell them apart.
+            matched = (
+                proofs is not None
+                or self._passwords.verify(stored_hash, password if usable else "x")
+            ) and usable
+            # Parameters changed since this hash was made, or it is a hash of the password as
+            # typed rather than normalised: store a new one.
+            if proofs is not None:
+                rehash = password_check.needs_new_hash(self._passwords, proofs)
             else:
-                person, now = None, self._ctx.clock.now(s)
+                rehash = stored_hash is not None and self._passwords.needs_rehash(
+                    stored_hash, password
+                )
+            new_hash = (
+                self._passwords.hash(password) if matched and stored_hash and rehash else None
+            )
+            store_new_hash = new_hash is not None
             # On a hardened database the server compares, under the row lock (one bcrypt for
             # unknown, locked and wrong alike).
-            matched, store_new_hash = password_ok, new_hash is not None
             if proofs is not None:
-                which = password_check.check(s, person_id, proofs)
+                which = password_check.check(s, person.id if person else None, proofs)
                 matched = which is not None and usable
                 store_new_hash = store_new_hash and password_check.stale(
                     self._passwords, proofs, which
@@ -298,18 +288,15 @@ class LoginService:
                 self._audit(s, actor, Event.LOGIN_REFUSED, "reason=locked", subject=subject)
                 log.info("login refused for %s: account locked", subject)
                 return Refused(RefusalReason.BAD_CREDENTIALS, GENERIC_REFUSAL)
-            if not matched or person.password_hash != stored_hash:
+            if not matched:
                 self._audit(s, actor, Event.LOGIN_REFUSED, "reason=wrong_password", subject=subject)
                 lockout.record_failure(s, self._ctx.clock, actor, person, now, actor.address)
                 log.info("login refused for %s: wrong password", subject)
                 return Refused(RefusalReason.BAD_CREDENTIALS, GENERIC_REFUSAL)
 
             if store_new_hash and new_hash is not None:
-                s.execute(
-                    update(Person)
-                    .where(Person.id == person.id)
-                    .values(password_hash=new_hash)
-                    .execution_options(synchronize_session=False)
+                write_later(
+                    s, update(Person).where(Person.id == person.id).values(password_hash=new_hash)
                 )
 
             if not settings.two_factor_enabled:
@@ -321,6 +308,8 @@ class LoginService:
                 return self._signed_in(
                     s, actor, person, now, trusted=True, detail=why_no_code(trusted)
                 )
+            delivery, delivery_problem = self._make_delivery(settings.delivery)
+            made.append((delivery, delivery_problem, settings.delivery))
             return self._issue_challenge(
                 s,
                 actor,
@@ -329,14 +318,16 @@ class LoginService:
                 settings.code_ttl_minutes,
                 settings.delivery.method,
                 delivery,
+                held.codes_sent_at,
                 region=settings.delivery.phone_region,
-                helpdesk=self._live_helpdesk_code(s, person.id, now),
+                helpdesk=held.helpdesk_expires_at is not None and held.helpdesk_expires_at > now,
             )
 
         pending = self._ctx.db.write_transaction(decide)
         if not isinstance(pending, _Pending):
             return pending
-        return self._deliver(pending, delivery, delivery_problem, settings.delivery.method)
+        delivery, delivery_problem, delivery_settings = made[-1]
+        return self._deliver(pending, delivery, delivery_problem, delivery_settings.method)
 
     def _make_delivery(self, settings: DeliverySettings) -> tuple[Delivery | None, str | None]:
         try:
@@ -438,15 +429,15 @@ class LoginService:
         ttl_minutes: int,
         method: str,
         delivery: Delivery | None,
+        sent: Sequence[datetime | None],
         *,
         region: str = DEFAULT_PHONE_REGION,
         helpdesk: bool = False,
     ) -> _Pending | Refused:
-        # The person's codes still waiting, locked after the person's row (the order verify()
-        # uses): two begins at once are decided one after the other.
+        # ``sent``: the person's codes still waiting, read locked after the person's row (the
+        # order verify() uses): two begins at once are decided one after the other.
         # Every unused code sent in the last 30 s counts, voided or replaced ones too: no path
         # sends codes faster than that.
-        sent = s.scalars(codes_waiting(person.id)).all()
         last_sent = max((at for at in sent if at is not None), default=None)
         if last_sent is not None and now < last_sent + RESEND_INTERVAL:
             # Typing the password again is no way around the resend interval: nothing is sent,
@@ -630,54 +621,41 @@ class LoginService:
             return server.verify(challenge_id, code, trust_this_ip)
         if not codes.well_formed_challenge_id(challenge_id):
             return self._invalid_challenge(None)
-        with self._ctx.db.session() as s:
-            snapshot, settings_read, first_address = read_challenge(self._ctx.db, s, challenge_id)
-            stored = snapshot.code_hash if snapshot is not None else None
-            person_id = snapshot.person_id if snapshot is not None else None
-            # Used or void for good (neither ever reverts): refused below whatever is typed,
-            # so the guess is not even hashed and compared.
-            dead = snapshot is not None and (
-                snapshot.used_at is not None
-                or snapshot.retired_at is not None
-                or snapshot.voided
-                or snapshot.attempts >= MAX_CODE_ATTEMPTS
-            )
-            desk = (
-                s.execute(
-                    select(HelpdeskCode).where(HelpdeskCode.person_id == person_id)
-                ).scalar_one_or_none()
-                if person_id is not None
-                and helpdesk.normalise(code) is not None
-                and not helpdesk.on_server(self._ctx.db)
-                else None
-            )
-            desk_hash = desk.code_hash if desk is not None else None
-        if stored is None or person_id is None:
-            return self._invalid_challenge(None)
-        # Outside any transaction: scrypt takes tens of milliseconds.
-        matches = not dead and codes.code_matches(code, stored)
-        # A helpdesk code read out over the phone (core.helpdesk) works in its place.
-        desk_matches = not dead and desk_hash is not None and helpdesk.matches(code, desk_hash)
+        # A helpdesk code read out over the phone (core.helpdesk) works in place of the code.
+        desk_shaped = helpdesk.normalise(code) is not None and not helpdesk.on_server(self._ctx.db)
         alert: list[PendingAlert] = []  # the trust alert to send once this has committed
 
         def settle(s: Session) -> SignedIn | Refused:
             # Runs again if the server breaks a deadlock: it only reads and writes the DB.
             alert.clear()
-            carry_settings_row(s, settings_read)  # the settings this step decides with
-            # What the step reads after the lock goes out with it (one round trip).
-            trust_at = snapshot.address if snapshot is not None and trust_this_ip else None
-            read_along(s, *code_step_reads(challenge_id, person_id, first_address, trust_at))
-            # Person first, then the challenge: the same order as begin(), so no deadlock.
-            person, now = lock_person(self._ctx.db, self._ctx.clock, s, person_id)
-            address = self._ctx.db.client_address(s)
-            challenge = s.execute(challenge_locked(challenge_id)).scalar_one_or_none()
+            held = start_code_step(
+                self._ctx.db,
+                self._ctx.clock,
+                s,
+                challenge_id,
+                trust=trust_this_ip,
+                desk=desk_shaped,
+            )
+            person, now, address, challenge = held.person, held.now, held.address, held.challenge
             if (
                 challenge is None
                 or person is None
                 or person.login is None
                 or challenge.person_id != person.id
             ):
-                return self._invalid_challenge(s)
+                return self._invalid_challenge(s, self._actor(UNKNOWN_ACTOR, None, address))
+            # Used or void for good (neither ever reverts): refused below whatever is typed,
+            # so the guess is not even hashed and compared. Else under the person's lock:
+            # scrypt takes tens of milliseconds, and another step of this person waits.
+            dead = (
+                challenge.used_at is not None
+                or challenge.retired_at is not None
+                or challenge.voided
+                or challenge.attempts >= MAX_CODE_ATTEMPTS
+            )
+            matches = not dead and codes.code_matches(code, challenge.code_hash)
+            desk_hash = held.desk.code_hash if held.desk is not None else None
+            desk_matches = not dead and desk_hash is not None and helpdesk.matches(code, desk_hash)
             actor = self._actor(person.login, person.id, address)
             refusal = self._challenge_state(s, actor, person, challenge, now, address)
             if refusal is not None:
@@ -687,12 +665,13 @@ class LoginService:
                 return Refused(RefusalReason.BAD_CREDENTIALS, GENERIC_REFUSAL)
 
             detail = "security code"
-            expected, right = stored, matches
+            right = matches
             if desk_matches and desk_hash is not None:
                 used_desk = self._use_helpdesk_code(s, person.id, desk_hash, now)
                 if used_desk is not None:
-                    expected, right, detail = challenge.code_hash, True, used_desk
-            if right and challenge.code_hash == expected:
+                    right, detail = True, used_desk
+            expected = challenge.code_hash
+            if right:
                 # Single use: the challenge is locked and was found unused, live and this
                 # code's (_challenge_state), so this UPDATE meets it; it goes with the COMMIT.
                 write_later(

@@ -848,6 +848,25 @@ class Database:
             )
         return None
 
+    def client_address_guess_column(self) -> ColumnElement[Any] | None:
+        """The server's own guess at ``client_address`` (what it reads, normalised in SQL for
+        the usual cases: ``::ffff:`` and ports dropped, ``localhost``), for a read sent before
+        the address is known. Only a guess: a read made with it counts once the address,
+        read with it, turns out the same (``sign_in_reads``)."""
+        if self.backend == "postgresql":
+            host = "host(inet_client_addr())"
+            return literal_column(
+                f"(CASE WHEN {host} LIKE '::ffff:%.%' THEN substr({host}, 8) ELSE {host} END)"
+            )
+        if self.backend == "mariadb":
+            return literal_column(
+                "(SELECT CASE WHEN HOST = 'localhost' THEN '127.0.0.1'"
+                " WHEN HOST LIKE '%.%:%' AND HOST NOT LIKE '%:%:%'"
+                " THEN SUBSTRING_INDEX(HOST, ':', 1) ELSE HOST END"
+                " FROM information_schema.PROCESSLIST WHERE ID = CONNECTION_ID())"
+            )
+        return None
+
     @staticmethod
     def remember_client_address(session: Session, raw: object) -> None:
         """``client_address_column``'s value, read by another query of this unit of work."""

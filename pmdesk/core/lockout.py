@@ -142,6 +142,14 @@ def _keep_address_row(
     _kept_rows(session)[(person_id, address_key(address))] = row
 
 
+def keep_failure_row(
+    session: Session, person_id: int, address: str | None, row: LoginFailure | None
+) -> None:
+    """The (person, address) failure row (or None: there is none), read by another query of
+    this transaction under the person's lock: the sign-in step's checks and counts use it."""
+    _keep_address_row(session, person_id, address, row)
+
+
 def _kept_rows(session: Session) -> dict[tuple[int, str], LoginFailure | None]:
     transaction = session.get_transaction()
     kept = session.info.get(_ADDRESS_ROWS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session
 
 from pmdesk.core.context import Actor
@@ -25,12 +25,15 @@ def settings_row(session: Session) -> SecuritySettings | None:
     kept = session.info.get(_KEPT)
     if isinstance(kept, SecuritySettings) and kept in session:
         return kept
-    row = session.execute(
-        select(SecuritySettings).order_by(SecuritySettings.id).limit(1)
-    ).scalar_one_or_none()
+    row = session.execute(settings_row_query()).scalar_one_or_none()
     if row is not None:
         session.info[_KEPT] = row
     return row
+
+
+def settings_row_query() -> Select[SecuritySettings]:
+    """``settings_row``'s read (a unit may read it along: ``reads_along``)."""
+    return select(SecuritySettings).order_by(SecuritySettings.id).limit(1)
 
 
 def keep_settings_row(session: Session, row: SecuritySettings) -> None:

@@ -243,7 +243,7 @@ def is_trusted(
     normalised = normalise_address(address)
     if normalised is None or trust_refusal(session, normalised) is not None:
         return None
-    row = session.execute(trust_row_query(person_id, normalised)).scalar_one_or_none()
+    row = _trust_row(session, person_id, normalised, lock=False)
     if row is None or row.created_at <= now - timedelta(days=trust_days):
         return None
     if touch:  # nobody waits for this answer: it goes with the step's next statement
@@ -252,6 +252,36 @@ def is_trusted(
         )
         set_committed_value(row, "last_used_at", now)
     return row
+
+
+def keep_trust_row(
+    session: Session, person_id: int, address: str, row: TrustedIp | None, *, locked: bool
+) -> None:
+    """The trust row for this person and (normalised) address, or None: there is none, read
+    by another query of this transaction under the person's lock (``locked``: the row too).
+    ``is_trusted`` and ``trust_anew`` then read nothing again."""
+    _kept_trust_rows(session)[(person_id, address)] = (row, locked)
+
+
+def _trust_row(session: Session, person_id: int, address: str, *, lock: bool) -> TrustedIp | None:
+    kept = _kept_trust_rows(session).pop((person_id, address), None)
+    if kept is not None and (kept[1] or not lock):
+        return kept[0]
+    return session.execute(trust_row_query(person_id, address, lock=lock)).scalar_one_or_none()
+
+
+def _kept_trust_rows(session: Session) -> dict[tuple[int, str], tuple[TrustedIp | None, bool]]:
+    """Kept for the transaction they were read in only."""
+    transaction = session.get_transaction()
+    kept = session.info.get(_TRUST_ROWS)
+    if kept is None or kept[0] is not transaction:
+        kept = (transaction, {})
+        session.info[_TRUST_ROWS] = kept
+    rows: dict[tuple[int, str], tuple[TrustedIp | None, bool]] = kept[1]
+    return rows
+
+
+_TRUST_ROWS = "pmdesk_trust_rows"  # session.info: (transaction, {(person, address): (row, locked)})
 
 
 def trust_row_query(person_id: int, address: str, *, lock: bool = False) -> Select[TrustedIp]:
@@ -326,9 +356,7 @@ def trust_anew(
     cutoff = now - timedelta(days=load_settings(session).trust_days)
     # FOR UPDATE (ignored on SQLite, where the write transaction is exclusive): a sweep deleting
     # this row at the same moment finishes first, and then we simply insert a new one.
-    existing = session.execute(
-        trust_row_query(person_id, normalised, lock=True)
-    ).scalar_one_or_none()
+    existing = _trust_row(session, person_id, normalised, lock=True)
     subject = _subject_of(session, person_id)
     if existing is not None:
         # Locked above: its UPDATE goes with the unit's next statement or COMMIT.

@@ -36,6 +36,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import literal
 from sqlalchemy.engine import URL, make_url
 
 from pmdesk.core.auth import LoginService
@@ -99,8 +100,10 @@ def settle(db: Database) -> None:
 
 
 @contextmanager
-def office_address(db: Database) -> Iterator[None]:
-    """The client address the core reads (its own query, unchanged) reported as an office one."""
+def office_address(db: Database, guessed: str = ROUTABLE_ADDRESS) -> Iterator[None]:
+    """The client address the core reads (its own query, unchanged) reported as an office one,
+    and the server's own guess at it (``client_address_guess_column``) the same, as a server
+    reached from an office address guesses it (tests/reliability/test_address_guess.py)."""
     if db.is_sqlite:
         yield
         return
@@ -111,10 +114,12 @@ def office_address(db: Database) -> Iterator[None]:
         return ROUTABLE_ADDRESS
 
     db.client_address = seen  # type: ignore[method-assign]
+    db.client_address_guess_column = lambda: literal(guessed)  # type: ignore[method-assign]
     try:
         yield
     finally:
         del db.client_address
+        del db.client_address_guess_column
 
 
 def probe_url(url: str | URL) -> str:
@@ -237,14 +242,17 @@ class TripStage:
 
     # ----- running -------------------------------------------------------------------------
 
-    def measure(self, key: str, proxy: LatencyProxy | None = None) -> Counter:
+    def measure(
+        self, key: str, proxy: LatencyProxy | None = None, *, guessed: str = ROUTABLE_ADDRESS
+    ) -> Counter:
         """Run one action (after ``settle``), counting its round trips in-process, and on the
-        wire when ``self.db`` goes through ``proxy`` (``self.wire``)."""
+        wire when ``self.db`` goes through ``proxy`` (``self.wire``). ``guessed``: what the
+        server guesses the office address is (``office_address``)."""
         run = getattr(self, key)
         self.before(key)
         settle(self.db)
         mark = proxy.mark() if proxy is not None else 0
-        with office_address(self.db), count_round_trips(self.db) as counter:
+        with office_address(self.db, guessed), count_round_trips(self.db) as counter:
             started = time.perf_counter()
             self.results[key] = run()
             self.elapsed[key] = time.perf_counter() - started

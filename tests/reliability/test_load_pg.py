@@ -13,36 +13,18 @@ docs/reliability.md) with cheap hashes, so the database is what is loaded, not t
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import pytest
 
-from tests.helpers.netns import Namespace, network_namespace
-from tests.helpers.private_mariadb import running_private_mariadb
-from tests.helpers.private_postgres import running_private_postgres
+from tests.helpers.routable_server import server_seen_from_a_routable_address
 from tests.reliability.helpers import REPO
 
 PROCESSES = 8
 SECONDS = int(os.environ.get("PMDESK_LOAD_SECONDS", "15"))
-
-
-@contextlib.contextmanager
-def server_seen_from_a_routable_address(engine: str) -> Iterator[tuple[Namespace, str]]:
-    """A throwaway server on the host end of a veth pair, and the namespace its clients run in:
-    the server sees them at a routable address, so "Trust this IP" really trusts (loopback is
-    never trusted on a shared database)."""
-    with network_namespace() as ns:
-        if engine == "postgresql":
-            with running_private_postgres(listen=(ns.host_address,), trust=(ns.network,)) as pg:
-                yield ns, pg.url_at(ns.host_address).render_as_string(hide_password=False)
-        else:
-            with running_private_mariadb(ns.host_address) as admin:
-                yield ns, admin.render_as_string(hide_password=False)
 
 
 @pytest.mark.slow
