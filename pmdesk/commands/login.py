@@ -114,6 +114,8 @@ def _login(app: App, args: argparse.Namespace) -> int:
     service = LoginService(app.context, session_kind=COMMAND_LINE)
     if not args.password_stdin and not _interactive():
         raise CommandFailed("No terminal to ask for the password: use --password-stdin.")
+    if not args.password_stdin:
+        service.get_ready(args.login)  # while the password is typed (a hardened database)
     password = read_secret("Password: ", from_stdin=args.password_stdin, confirm=False)
     first = service.begin(args.login, password)
     del password

@@ -125,6 +125,13 @@ class _Pending:
 UNKNOWN_ACTOR = "unknown"
 
 
+def _key_of(login: str) -> str:
+    """The login's key ('' for one that cannot exist: it is still checked, at the same cost)."""
+    if isinstance(login, str) and len(login) <= 256 and _storable(login):
+        return login_key(login)
+    return ""
+
+
 def _storable(text: str) -> bool:
     """Text every engine can store and compare: no NUL (PostgreSQL refuses it) and no lone
     surrogate (undecodable bytes: not encodable as UTF-8)."""
@@ -164,6 +171,7 @@ class LoginService:
         self._delivery_factory = delivery_factory or self._default_delivery
         self._passwords = passwords or Passwords()
         self._workstation = (workstation or socket.gethostname())[:255]
+        self._salts = password_check.SaltsAhead()  # fetched while a password is typed
 
     def _server(self) -> ServerLogin | None:
         """The server's own sign-in on a database hardened to level 3 or later, else None."""
@@ -212,13 +220,18 @@ class LoginService:
 
     # ----- step 1: the password ----------------------------------------------------------------
 
+    def get_ready(self, login: str) -> None:
+        """Someone is about to type the password for ``login`` (the dialog calls this when the
+        Username field is left, the command line before its password prompt; blocking: on a
+        worker thread). On a database whose server decides the sign-in, its salt is fetched
+        now, so that the sign-in is one call. Elsewhere nothing is needed: the sign-in's first
+        statement reads everything."""
+        if self._ctx.db.server_codes:
+            self._salts.fetch(self._ctx.db, _key_of(login))
+
     def begin(self, login: str, password: str) -> SignedIn | CodeNeeded | Refused:
         """Check the password; sign in, or issue and send a security code."""
-        key = (
-            login_key(login)
-            if isinstance(login, str) and len(login) <= 256 and _storable(login)
-            else ""
-        )
+        key = _key_of(login)
         # A NUL or lone surrogate matches no password: checked as "x", so it costs the same.
         usable = (
             isinstance(password, str)
@@ -227,7 +240,7 @@ class LoginService:
         )
         server = self._server()
         if server is not None:
-            return server.begin(key, password if usable else "x", usable)
+            return server.begin(key, password if usable else "x", usable, self._salts.take(key))
         # A hardened database keeps no readable hash: it checks a proof computed here.
         proofs = (
             password_check.prepare(self._ctx.db, key, password if usable else "x")

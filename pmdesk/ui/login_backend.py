@@ -20,7 +20,11 @@ translate = QCoreApplication.translate
 class LoginBackend(Protocol):
     """What the dialog needs from ``pmdesk.core.auth.LoginService`` (blocking calls, made on
     a worker thread). ``delivery_warning`` is asked once the backend is set: the sentence it
-    returns (recent security codes did not go out) is shown above the form."""
+    returns (recent security codes did not go out) is shown above the form. ``get_ready`` is
+    called while the password is typed (the Login then costs one round trip less on a
+    hardened database)."""
+
+    def get_ready(self, login: str) -> None: ...
 
     def begin(self, login: str, password: str) -> SignedIn | CodeNeeded | Refused: ...
 

@@ -106,6 +106,9 @@ class PendingLogin:
     def fail(self, exc: BaseException) -> None:
         self._service.set_exception(exc)
 
+    def get_ready(self, login: str) -> None:
+        self._service.result().get_ready(login)
+
     def begin(self, login: str, password: str) -> SignedIn | CodeNeeded | Refused:
         return self._service.result().begin(login, password)
 

@@ -32,6 +32,7 @@ from tests.helpers.databases import (
 )
 from tests.helpers.login import add_user, cheap_passwords
 from tests.helpers.pg import sql
+from tests.helpers.round_trips import count_round_trips
 from tests.helpers.staff import add_person
 
 PASSWORD = "anne's long secret"
@@ -167,6 +168,30 @@ def test_a_new_password_replaces_the_old_one_on_the_server(
     assert stored(hardened, "anne")[3] != old_verifier
     assert isinstance(login(ws, "anne", PASSWORD), Refused)
     assert isinstance(login(ws, "anne", "a brand new secret"), SignedIn)
+
+
+def test_a_salt_fetched_while_the_password_is_typed_makes_the_sign_in_one_call(
+    hardened: HardenedDatabase, ws: CoreContext
+) -> None:
+    """The dialog fetches the salt when the Username field is left (``get_ready``); the Login
+    click is then the server's one call. If the password was changed in between, the server
+    does not check the proof made with the old salt (no failure counted): the salt is fetched
+    again and the new password signs in."""
+    anne = add_user(ws, "anne", PASSWORD)
+    login_service = LoginService(ws, passwords=cheap_passwords())
+    login_service.get_ready("anne")
+    with count_round_trips(ws.db) as counter:
+        assert isinstance(login_service.begin("anne", PASSWORD), SignedIn)
+    assert counter.total == 1, counter.describe()
+
+    login_service.get_ready("anne")
+    PersonnelService(ws, passwords=cheap_passwords()).set_password(
+        Actor(name="anne", person_id=anne), anne, "a brand new secret", "a brand new secret"
+    )
+    with count_round_trips(ws.db) as counter:
+        assert isinstance(login_service.begin("anne", "a brand new secret"), SignedIn)
+    assert counter.total == 3, "the stale salt's call, the salt again, the call again"
+    assert stored(hardened, "anne")[4] == 0, "no failure counted for the stale salt"
 
 
 def test_a_hash_of_the_password_as_typed_is_upgraded_at_sign_in(

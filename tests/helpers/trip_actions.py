@@ -262,9 +262,13 @@ class TripStage:
 
     def before(self, key: str) -> None:
         """Act once as whoever the action acts as, outside the count: on a hardened database
-        this picks the server session every connection then presents."""
+        this picks the server session every connection then presents. Before a password step,
+        what the login dialog does while the password is typed (``LoginService.get_ready``:
+        on a hardened database the salt is fetched then)."""
         if key in {"password_code_sent", "code_trust", "password_trusted"}:
             self.db.use_session(None)
+            if key != "code_trust":  # as the dialog does while the password is typed
+                self.login.get_ready(ADMIN_LOGIN)
             return
         people = PersonnelService(self.ctx, cheap_passwords())
         people.get(self.admin, self.admin_id)

@@ -122,6 +122,46 @@ def test_wrong_password_is_an_inline_error(qtbot: QtBot, dialog: LoginDialog) ->
     assert dialog.password_edit.selectedText() == "not the password"  # ready to retype
 
 
+class ReadyRecorder(LoginService):
+    """The real login service, noting each login it was asked to get ready for."""
+
+    ready_for: list[str]
+
+    def get_ready(self, login: str) -> None:
+        self.ready_for.append(login)
+        super().get_ready(login)
+
+
+def test_leaving_the_username_gets_the_sign_in_ready_once_per_login(
+    qtbot: QtBot, ui_app: App, tasks: TaskManager, delivery: CollectingDelivery
+) -> None:
+    """While the password is typed the backend gets ready for the login (on a hardened
+    database the salt is fetched then, and the Login click is one round trip): when the
+    Username field is left, or 300 ms after typing in it stops; once per login."""
+    login = LoginDialog(tasks)
+    qtbot.addWidget(login)
+    login.show()
+    qtbot.waitExposed(login)
+    backend = ReadyRecorder(
+        ui_app.context, delivery_factory=delivery.factory, passwords=cheap_passwords()
+    )
+    backend.ready_for = []
+    login.set_backend(backend)
+    qtbot.keyClicks(login.username_edit, ADMIN_LOGIN)
+    qtbot.keyClick(login.username_edit, Qt.Key.Key_Tab)  # on to the password
+    qtbot.waitUntil(lambda: backend.ready_for == [ADMIN_LOGIN], timeout=5_000)
+    assert login.focusWidget() is login.password_edit
+    login.username_edit.setFocus()
+    qtbot.keyClick(login.username_edit, Qt.Key.Key_Tab)  # left again, the same login
+    qtbot.wait(400)
+    assert backend.ready_for == [ADMIN_LOGIN]
+    login.username_edit.setFocus()
+    login.username_edit.clear()
+    qtbot.keyClicks(login.username_edit, "someone")  # then a pause, still in the field
+    qtbot.waitUntil(lambda: backend.ready_for == [ADMIN_LOGIN, "someone"], timeout=5_000)
+    assert login.focusWidget() is login.username_edit
+
+
 def test_empty_fields_are_caught_before_asking_the_database(
     qtbot: QtBot, dialog: LoginDialog
 ) -> None:

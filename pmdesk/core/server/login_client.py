@@ -99,11 +99,46 @@ class ServerLogin:
 
     # ----- step 1 --------------------------------------------------------------------------------
 
-    def begin(self, key: str, password: str, usable: bool) -> SignedIn | CodeNeeded | Refused:
+    def begin(
+        self,
+        key: str,
+        password: str,
+        usable: bool,
+        ahead: password_check.Salt | None = None,
+    ) -> SignedIn | CodeNeeded | Refused:
         """``key`` is the login key ('' for a login that cannot exist), ``usable`` whether the
         password may be checked at all: an unusable one still costs the same, and never
-        matches."""
-        proofs = password_check.prepare(self._db, key, password if usable else "x")
+        matches. ``ahead``: the login's salt, fetched while the password was typed: the
+        step is then its one call, which checks on the server that the salt is still the
+        login's (else it is fetched again and the step made as usual)."""
+        typed = password if usable else "x"
+        answer = self._sign_in(
+            key,
+            password,
+            usable,
+            password_check.prepare(self._db, key, typed, ahead),
+            ahead is not None,
+        )
+        if answer is None:  # the password changed since the salt was fetched
+            fresh = password_check.prepare(self._db, key, typed)
+            answer = self._sign_in(key, password, usable, fresh, False)
+        assert answer is not None
+        if isinstance(answer, SignedIn):
+            return self._present(answer)
+        if answer["outcome"] == "code_needed":
+            return self._code_needed(answer)
+        return self._refused(answer, SIGN_IN_TOO_SOON)
+
+    def _sign_in(
+        self,
+        key: str,
+        password: str,
+        usable: bool,
+        proofs: password_check.Proofs,
+        salt_fetched_ahead: bool,
+    ) -> SignedIn | Answer | None:
+        """The server's ``sign_in``, alone; with ``salt_fetched_ahead``, only if the salt the
+        proofs were made with is still the login's (None when it is not)."""
         if not usable:
             proofs = replace(proofs, normal="-", typed=None)
         # A hash made before NFKC, or with other parameters: its replacement is made out here
@@ -113,29 +148,35 @@ class ServerLogin:
             if usable and password_check.needs_new_hash(self._passwords, proofs)
             else None
         )
+        # The salt read again in the same statement: a CASE calls sign_in only when it is
+        # the one the proofs were made with (a password set meanwhile has a new one).
+        same_salt = (
+            f"(SELECT salt = :salt AND params = :params FROM {SCHEMA}.password_salt(:key))"
+            if salt_fetched_ahead
+            else None
+        )
 
-        def decide(s: Session) -> SignedIn | Answer:
+        def decide(s: Session) -> SignedIn | Answer | None:
             # The server stores the new hash itself, once it has checked the password.
-            answer = self._call(
+            answer = self._call_if(
                 s,
                 "sign_in(:key, :proof, :alt, :ws, :kind, :os_user, :upgrade)",
+                same_salt,
                 key=key,
                 proof=proofs.normal,
                 alt=proofs.typed,
                 ws=self._workstation,
                 upgrade=new_hash,
                 **self._session_parameters,
+                **({"salt": proofs.salt, "params": proofs.params} if same_salt else {}),
             )
+            if answer is None:
+                return None
             if answer["outcome"] == "signed_in":
                 return self._signed_in(s, answer)
             return answer
 
-        answer = self._db.alone(decide)
-        if isinstance(answer, SignedIn):
-            return self._present(answer)
-        if answer["outcome"] == "code_needed":
-            return self._code_needed(answer)
-        return self._refused(answer, SIGN_IN_TOO_SOON)
+        return self._db.alone(decide)
 
     # ----- step 2 --------------------------------------------------------------------------------
 
@@ -194,9 +235,23 @@ class ServerLogin:
         """One of the server's steps, alone (one round trip: the function is the step's whole
         transaction), with the database clock in the same statement; ``also``: further
         columns, kept in the answer under their own text."""
+        answer = self._call_if(s, call, None, *also, **params)
+        assert answer is not None
+        return answer
+
+    def _call_if(
+        self, s: Session, call: str, only_if: str | None, *also: str, **params: object
+    ) -> Answer | None:
+        """``_call``, the step called only if ``only_if`` (a condition checked in the same
+        statement) holds; None when it does not."""
         now = self._clock.column(s.get_bind().dialect.name)
-        columns = ", ".join([f"{SCHEMA}.{call}", *also, str(now)])
+        step = f"{SCHEMA}.{call}"
+        if only_if is not None:
+            step = f"CASE WHEN {only_if} THEN {step} END"
+        columns = ", ".join([step, *also, str(now)])
         found = s.execute(text(f"SELECT {columns}"), params).one()
+        if found[0] is None and only_if is not None:
+            return None
         answer = found[0] if isinstance(found[0], dict) else json.loads(str(found[0]))
         assert isinstance(answer, dict)
         # The server answers in seconds left; they count from this moment of the core's clock
