@@ -7,7 +7,6 @@ the service runs on a worker thread: a slow mail server never freezes the dialog
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from itertools import pairwise
@@ -34,22 +33,17 @@ from pmdesk.ui.errors import error_text
 from pmdesk.ui.icons import app_icon, icon, pixmap
 from pmdesk.ui.login_backend import LoginBackend
 from pmdesk.ui.login_code_page import LoginCodePage, code_timing
+from pmdesk.ui.login_ready import GetReady
 from pmdesk.ui.login_warning import DeliveryWarning
 from pmdesk.ui.query import Query
 from pmdesk.ui.tasks import TaskManager
 from pmdesk.ui.translation import Retranslating, localize
-from pmdesk.ui.widgets import (
-    BusyIndicator,
-    MessageLabel,
-    link_button,
-    make_primary,
-)
+from pmdesk.ui.widgets import BusyIndicator, MessageLabel, link_button, make_primary
 
 if TYPE_CHECKING:
     from pmdesk.core.login_results import CodeNeeded, Refused, SignedIn
 
 R = TypeVar("R")
-log = logging.getLogger(__name__)
 
 translate = QCoreApplication.translate
 
@@ -73,9 +67,6 @@ class LoginDialog(Retranslating, QDialog):
         super().__init__(parent)
         self._tasks = tasks
         self._signing = Query(self, tasks, label="login", failed=self._failed)
-        # While the password is typed: the backend gets ready for this login (get_ready).
-        self._getting_ready = Query(self, tasks, label="login: get ready", failed=_not_ready)
-        self._ready_for: str | None = None
         self._monotonic = monotonic
         self._backend: LoginBackend | None = None
         self._busy = False
@@ -101,13 +92,7 @@ class LoginDialog(Retranslating, QDialog):
         self._timer = QTimer(self)
         self._timer.setInterval(250)
         self._timer.timeout.connect(self._tick)
-        # The Username field left, or 300 ms after typing in it stopped.
-        self._ready_timer = QTimer(self)
-        self._ready_timer.setSingleShot(True)
-        self._ready_timer.setInterval(300)
-        self._ready_timer.timeout.connect(self._get_ready)
-        self.username_edit.textEdited.connect(lambda _text: self._ready_timer.start())
-        self.username_edit.editingFinished.connect(self._get_ready)
+        self._get_ready = GetReady(self.username_edit, tasks, lambda: self._backend)
 
         self._show_page(self.CREDENTIALS)
         self.set_opening()
@@ -258,7 +243,7 @@ class LoginDialog(Retranslating, QDialog):
         self._update_buttons()
         self._focus_first_empty()
         self._check_delivery()
-        self._get_ready()
+        self._get_ready.now()
 
     def set_startup_failed(self, text: str) -> None:
         self._startup_failed = True
@@ -280,17 +265,7 @@ class LoginDialog(Retranslating, QDialog):
         if notice:
             self.message.show_success(notice)
         self._focus_first_empty()
-        self._get_ready()
-
-    def _get_ready(self) -> None:
-        """Tell the backend which login the password being typed is for (once per login)."""
-        self._ready_timer.stop()
-        login = self.username_edit.text().strip()
-        backend = self._backend
-        if not login or backend is None or login == self._ready_for:
-            return
-        self._ready_for = login
-        self._getting_ready.run(lambda: backend.get_ready(login))
+        self._get_ready.now()
 
     def reset(self) -> None:
         """Back to an empty first step (after signing out)."""
@@ -332,7 +307,7 @@ class LoginDialog(Retranslating, QDialog):
             return
         backend = self._backend
         assert backend is not None
-        self._ready_for = None  # what was got ready is used (or not) by this sign-in
+        self._get_ready.used()
         self._run(lambda: backend.begin(login, password), self._begun, self.tr("Signing in…"))
 
     def _verify(self) -> None:
@@ -520,8 +495,3 @@ class LoginDialog(Retranslating, QDialog):
     def closeEvent(self, event: QCloseEvent) -> None:
         self._timer.stop()
         super().closeEvent(event)
-
-
-def _not_ready(exc: BaseException) -> None:
-    """Getting ready failed (the database went away, say): the sign-in does it itself."""
-    log.info("login: not got ready ahead (%s)", type(exc).__name__)

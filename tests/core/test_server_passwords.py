@@ -178,7 +178,9 @@ def test_a_salt_fetched_while_the_password_is_typed_makes_the_sign_in_one_call(
     does not check the proof made with the old salt (no failure counted): the salt is fetched
     again and the new password signs in."""
     anne = add_user(ws, "anne", PASSWORD)
-    login_service = LoginService(ws, passwords=cheap_passwords())
+    login_service = LoginService(
+        ws, passwords=cheap_passwords(), workstation="ws-test", session_kind=COMMAND_LINE
+    )
     login_service.get_ready("anne")
     with count_round_trips(ws.db) as counter:
         assert isinstance(login_service.begin("anne", PASSWORD), SignedIn)
