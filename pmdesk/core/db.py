@@ -298,6 +298,8 @@ def make_engine(
 
 CHECKED_IN_AT = "pmdesk_checked_in_at"
 _ADDRESS_READ = "pmdesk_client_address"  # session.info: the server's view, read with a query
+# Connection.info: the same, kept while the connection lives (its address never changes).
+_ADDRESS_KEPT = "pmdesk_client_address_of_connection"
 _ENCRYPTION_READ = "pmdesk_link_encrypted"  # session.info: likewise, whether the link is
 
 
@@ -830,8 +832,11 @@ class Database:
             return primary_outbound_address()
         if _ADDRESS_READ in session.info:
             raw = session.info[_ADDRESS_READ]
+        elif _ADDRESS_KEPT in session.connection().info:
+            raw = session.connection().info[_ADDRESS_KEPT]
         else:
             raw = session.execute(select_query(column)).scalar()
+            self.remember_client_address(session, raw)
         if self.backend == "postgresql":
             return normalise_address(raw)
         return _host_to_address(raw)
@@ -867,10 +872,19 @@ class Database:
             )
         return None
 
+    def known_client_address(self, session: Session) -> str | None:
+        """``client_address`` when the unit's connection read it before (a connection's
+        address never changes while it lives), else None: no query either way."""
+        if self.client_address_column() is None or (_ADDRESS_KEPT not in session.connection().info):
+            return None
+        return self.client_address(session)
+
     @staticmethod
     def remember_client_address(session: Session, raw: object) -> None:
-        """``client_address_column``'s value, read by another query of this unit of work."""
+        """``client_address_column``'s value, read by another query of this unit of work;
+        kept for the connection's later units too."""
         session.info[_ADDRESS_READ] = raw
+        session.connection().info[_ADDRESS_KEPT] = raw
 
     def connection_encrypted(self, session: Session) -> bool | None:
         """Whether the link to the database is encrypted (None: not applicable, embedded);

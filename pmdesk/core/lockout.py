@@ -27,14 +27,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, delete, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from pmdesk.core import audit, sessions
 from pmdesk.core.audit import Event
 from pmdesk.core.clock import Clock
 from pmdesk.core.context import Actor
 from pmdesk.core.i18n import translate
+from pmdesk.core.lazy_transactions import insert_later, write_later
+from pmdesk.core.locked_rows import write_changes_later
 from pmdesk.core.models import LoginFailure, Person
 from pmdesk.core.people import display_name
 from pmdesk.core.settings_row import settings_row
@@ -196,23 +199,30 @@ def _count_at_address(
     limits: Thresholds,
 ) -> datetime | None:
     row = _address_row(session, person.id, address)
-    if row is None:
+    fresh = row is None
+    if row is None:  # not added to the session: its INSERT waits for the COMMIT (below)
         row = LoginFailure(person_id=person.id, address=address_key(address), failed=0)
         row.lock_count = 0
-        session.add(row)
         _keep_address_row(session, person.id, address, row)
     elif row.last_failed_at is not None and now - row.last_failed_at >= RESET_AFTER:
         row.failed, row.lock_count = 0, 0
     row.failed += 1
     row.last_failed_at = now
-    if row.failed < limits.lock_after:
-        session.flush()
+    locked = row.failed >= limits.lock_after
+    if locked:
+        row.lock_count += 1
+        length = lock_duration(row.lock_count, limits.first_lock, limits.max_lock)
+        row.locked_until = now + length
+        row.failed = 0
+    # The person is locked by the sign-in step, and the row with them (every writer of a
+    # person's failure rows holds the person): nobody waits for these answers.
+    if fresh:
+        columns = ("person_id", "address", "failed", "lock_count", "locked_until", "last_failed_at")
+        insert_later(session, LoginFailure, [{name: getattr(row, name) for name in columns}])
+    else:
+        write_changes_later(session, row)
+    if not locked:
         return None
-    row.lock_count += 1
-    length = lock_duration(row.lock_count, limits.first_lock, limits.max_lock)
-    row.locked_until = now + length
-    row.failed = 0
-    session.flush()
     where = f"from {address or 'an unknown address'} after {limits.lock_after} failures"
     _audit_lock(session, clock, actor, person, f"{where}; lock {row.lock_count}", length)
     return row.locked_until
@@ -272,9 +282,8 @@ def record_success(session: Session, person: Person, address: str | None = None)
     """A completed sign-in from ``address``: forget that address's failures and the person's
     count (and their doublings). Other addresses keep theirs."""
     row = _address_row(session, person.id, address)
-    if row is not None:
-        session.delete(row)
-        session.flush()
+    if row is not None:  # (locked with the person: with the unit's next statement or COMMIT)
+        write_later(session, delete(LoginFailure).where(LoginFailure.id == row.id))
         _keep_address_row(session, person.id, address, None)
     state = LockState.of(person)
     if state == LockState(0, 0, None, None):
@@ -291,19 +300,18 @@ def _write(
     last_failed_at: datetime | None,
     locked_until: datetime | None,
 ) -> None:
-    session.execute(
-        update(Person)
-        .where(Person.id == person.id)
-        .values(
-            failed_logins=failed_logins,
-            lock_count=lock_count,
-            last_failed_at=last_failed_at,
-            locked_until=locked_until,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    # Keep the loaded object in step without marking it dirty (no version bump on flush).
-    session.expire(person, ["failed_logins", "lock_count", "last_failed_at", "locked_until"])
+    values = {
+        "failed_logins": failed_logins,
+        "lock_count": lock_count,
+        "last_failed_at": last_failed_at,
+        "locked_until": locked_until,
+    }
+    # A plain UPDATE (no version bump: an administrator editing this person meanwhile gets
+    # no false conflict), with the unit's next statement or COMMIT; the loaded object kept
+    # in step without being marked dirty.
+    write_later(session, update(Person).where(Person.id == person.id).values(**values))
+    for name, value in values.items():
+        set_committed_value(person, name, value)
 
 
 # ----- the Locked now list (System → Security, ``pmdesk user locked``) ---------------------

@@ -14,18 +14,24 @@ PostgreSQL, MariaDB, and PostgreSQL set up for server-enforced mode (the ``--pg-
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import text, update
 
+from pmdesk.core.auth import Refused
 from pmdesk.core.context import CoreContext
 from pmdesk.core.db import Database
+from pmdesk.core.models import Person
 from pmdesk.secrets import MemoryStore
+from tests.helpers.databases import stage
 from tests.helpers.latency_proxy import proxied
+from tests.helpers.login import CollectingDelivery, add_user, enable_two_factor, service
 from tests.helpers.round_trips import count_round_trips
 from tests.helpers.trip_actions import (
     ACTIONS,
     BY_KEY,
+    PASSWORD,
     TripStage,
     office_address,
     open_behind_the_dialog,
@@ -185,6 +191,41 @@ def test_a_wrong_guess_at_the_address_costs_two_reads_not_a_wrong_answer(
         "login_failures.id,",
         "trusted_ips.id,",
     ], guessed_wrong.describe()
+
+
+def test_an_unknown_login_costs_the_round_trips_of_a_wrong_password(ctx: CoreContext) -> None:
+    """A login that does not exist must not be told apart from a wrong password by how long
+    the answer takes over a slow link (the hash is checked either way): the same round trips.
+    On a hardened database the server's one call answers both."""
+    engine_of(ctx.db)
+    add_user(ctx, "anne", PASSWORD)
+    locked = add_user(ctx, "bert", PASSWORD)
+    with stage(ctx.db) as s:
+        s.execute(
+            update(Person)
+            .where(Person.id == locked)
+            .values(locked_until=datetime(2999, 1, 1, tzinfo=UTC))
+        )
+    enable_two_factor(ctx)
+    login = service(ctx, CollectingDelivery())
+    counted: dict[str, int] = {}
+    explained: list[str] = []
+    # A wrong password (a first failure, then one more), an unknown login, a locked account.
+    for case, who in (
+        ("first", "anne"),
+        ("again", "anne"),
+        ("nobody", "nobody"),
+        ("locked", "bert"),
+    ):
+        settle(ctx.db)
+        with count_round_trips(ctx.db) as counter:
+            answer = login.begin(who, "not the password")
+        assert isinstance(answer, Refused), answer
+        counted[case] = counter.total
+        explained.append(f"{case}: {counter.describe()}")
+    assert len(set(counted.values())) == 1, "\n".join(explained)
+    if not ctx.db.is_sqlite:
+        assert counted["nobody"] == 2, "the lock with its reads, the log row with the COMMIT"
 
 
 def test_the_counter_sees_what_a_unit_of_work_sends_and_no_ping(db: Database) -> None:
