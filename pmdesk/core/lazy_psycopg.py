@@ -67,7 +67,8 @@ class PsycopgDriver:
                 for text, parameters in then:
                     connection.execute(text, parameters)
         except Exception as exc:
-            if not _completed(cursors[-1]):
+            # Not all sent (a connection lost on the way), or the COMMIT did not complete.
+            if len(cursors) < len(statements) or not _completed(cursors[-1]):
                 raise
             return exc
         return None
