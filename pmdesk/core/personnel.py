@@ -644,7 +644,9 @@ class PersonnelService:
         guesses would defeat the lockout."""
         with self._ctx.db.write_session() as s:
             require(s, actor, MAINTENANCE, Action.EDIT)
-            person = _load(s, person_id)
+            # Locked first, as a sign-in step locks them: its failure counts, written with
+            # its COMMIT, are then never lost to an unlock in between (lockout.py).
+            person = lockout.lock_for_update(s, person_id) or _load(s, person_id)
             require_within_own_rights(s, actor, person.group_id, doing="unlock this person")
             self._unlock(s, actor, person)
 
