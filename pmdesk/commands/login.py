@@ -13,6 +13,7 @@ import sys
 
 from pmdesk.bootstrap import App
 from pmdesk.commands.common import Access, CommandFailed, add_command, read_secret, session_key_for
+from pmdesk.core.afterwards import Collected
 from pmdesk.core.auth import LoginService
 from pmdesk.core.login_results import CodeNeeded, RefusalReason, Refused, SignedIn
 from pmdesk.core.sessions import COMMAND_LINE, SessionService
@@ -111,7 +112,17 @@ def _signed_in(app: App, result: SignedIn) -> int:
 
 
 def _login(app: App, args: argparse.Namespace) -> int:
-    service = LoginService(app.context, session_kind=COMMAND_LINE)
+    # A trust alert goes out after "Signed in" is printed (pmdesk.core.afterwards).
+    afterwards = Collected()
+    try:
+        return _steps(
+            app, args, LoginService(app.context, session_kind=COMMAND_LINE, afterwards=afterwards)
+        )
+    finally:
+        afterwards.run()
+
+
+def _steps(app: App, args: argparse.Namespace, service: LoginService) -> int:
     if not args.password_stdin and not _interactive():
         raise CommandFailed("No terminal to ask for the password: use --password-stdin.")
     if not args.password_stdin:

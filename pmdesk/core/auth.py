@@ -1,9 +1,12 @@
 """The two-step login: password, then — unless the address is trusted — a security code.
 
 ``LoginService`` is what the login dialog and ``pmdesk login`` call. Each step is a short
-transaction on the database clock; a code is committed *before* it is sent and the sending
-happens outside any transaction, so a slow mail server never holds a database lock. Every
-decision is audited; no password or code ever reaches the audit trail, the log or an exception.
+transaction on the database clock, which first locks the person's row. On a database server a
+code is sent while that lock is held and committed with the record of its sending (a slow mail
+server keeps only this person's other steps and edits waiting; the step costs no round trip
+for the record); on SQLite, whose writer locks the whole file, it is committed before it is
+sent, outside any transaction (``code_sending``). Every decision is audited; no password or
+code ever reaches the audit trail, the log or an exception.
 
 Rules (docs/design.md §2): one message for unknown user, wrong password and locked account; a
 code is six digits, single use, valid ``code_ttl_minutes``, stored as a salted hash, bound to its
@@ -19,14 +22,17 @@ import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy import case, delete, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from pmdesk.core import audit, codes, helpdesk, lockout, sessions
+from pmdesk.core import audit, code_sending, codes, helpdesk, lockout, sessions
+from pmdesk.core.afterwards import Afterwards, right_away
 from pmdesk.core.audit import Event
-from pmdesk.core.clock import Reading
+from pmdesk.core.clock import Clock, Reading
+from pmdesk.core.code_sending import PendingCode
 from pmdesk.core.context import Actor, CoreContext
 from pmdesk.core.db import first_line
 from pmdesk.core.delivery import health
@@ -36,12 +42,11 @@ from pmdesk.core.delivery.base import (
     Delivery,
     DeliveryError,
     DeliverySettings,
-    Step,
     is_sms,
 )
 from pmdesk.core.errors import PmdeskError, message_of
-from pmdesk.core.i18n import Text, translate
-from pmdesk.core.lazy_transactions import AfterCommit, after_commit, insert_later, write_later
+from pmdesk.core.i18n import translate
+from pmdesk.core.lazy_transactions import AfterCommit, insert_later, write_later
 from pmdesk.core.login_results import (
     GENERIC_REFUSAL,
     NO_EMAIL_MESSAGE,
@@ -56,7 +61,6 @@ from pmdesk.core.login_results import (
     code_expired,
     code_voided,
     invalid_challenge,
-    seconds_until,
     too_soon,
     wrong_code,
 )
@@ -85,7 +89,6 @@ from pmdesk.core.validation import (
     clean_email,
     first_valid_phone,
     login_key,
-    mask_destination,
 )
 from pmdesk.secrets import SecretStoreError
 
@@ -99,24 +102,14 @@ DeliveryFactory = Callable[[DeliverySettings], Delivery]
 
 
 @dataclass(frozen=True)
-class _Pending:
-    """A code to send once its challenge is committed (holds the code: never logged)."""
+class _Sent:
+    """A code sent, and its record: its unit's health outcome (``recorded``) is known to have
+    run once that unit has committed."""
 
-    challenge_id: str
-    code_hash: str
-    message: CodeMessage
-    destination: str
-    expires_at: datetime
-    attempts: int
-    actor: Actor
-    subject: str
-    # What the code step shows beside the code, decided in the same transaction as the code
-    # (read again after sending, they cost three round trips; they change no faster).
-    # The step's "now" (the code's last_sent_at): the record of the sending tells the time
-    # from it, without reading the clock again.
-    decided: Reading
-    trust_refused: str | None = None
-    helpdesk_code: bool = False
+    pending: PendingCode
+    sending: code_sending.Sending
+    now: datetime  # when the sending was recorded
+    recorded: AfterCommit | None
 
 
 # Who an unknown login is in the audit trail. What was typed is never kept, nor a hash of it:
@@ -163,10 +156,14 @@ class LoginService:
         passwords: Passwords | None = None,
         workstation: str | None = None,
         session_kind: str | None = None,
+        afterwards: Afterwards = right_away,
     ) -> None:
         """``session_kind`` (sessions.DESKTOP or sessions.COMMAND_LINE): each sign-in starts a
-        session of that kind in the same transaction, its token in ``SignedIn.session_token``."""
+        session of that kind in the same transaction, its token in ``SignedIn.session_token``.
+        ``afterwards``: runs what a step leaves behind that the person does not wait for (the
+        trust alert; ``pmdesk.core.afterwards``)."""
         self._ctx = ctx
+        self._afterwards = afterwards
         self._session_kind = session_kind
         self._delivery_factory = delivery_factory or self._default_delivery
         self._passwords = passwords or Passwords()
@@ -248,10 +245,12 @@ class LoginService:
             else None
         )
         made: list[tuple[Delivery | None, str | None, DeliverySettings]] = []
+        sent: list[_Sent] = []  # on a server: the code sent under the person's lock
+        send_held = not self._ctx.db.is_sqlite
 
-        def decide(s: Session) -> _Pending | Refused | SignedIn:
-            # Runs again if the server breaks a deadlock: it only reads and writes the DB
-            # (and sets up the delivery, which sends nothing).
+        def decide(s: Session) -> PendingCode | Refused | SignedIn | _Sent:
+            # Runs again if the server breaks a deadlock: it reads and writes the DB, and sends
+            # a code at most once (_send_held).
             made.clear()
             held = start_password_step(
                 self._ctx.db,
@@ -323,21 +322,29 @@ class LoginService:
                 )
             delivery, delivery_problem = self._make_delivery(settings.delivery)
             made.append((delivery, delivery_problem, settings.delivery))
-            return self._issue_challenge(
+            method = settings.delivery.method
+            issued = self._issue_challenge(
                 s,
                 actor,
                 person,
                 now,
                 settings.code_ttl_minutes,
-                settings.delivery.method,
+                method,
                 delivery,
                 held.codes_sent_at,
                 region=settings.delivery.phone_region,
                 helpdesk=held.helpdesk_expires_at is not None and held.helpdesk_expires_at > now,
+                again=sent[0].pending if sent else None,
             )
+            if send_held and isinstance(issued, PendingCode):
+                clock = self._ctx.clock
+                return self._send_held(s, clock, issued, delivery, delivery_problem, method, sent)
+            return issued
 
         pending = self._ctx.db.write_transaction(decide)
-        if not isinstance(pending, _Pending):
+        if isinstance(pending, _Sent):
+            return self._code_needed(pending, made[-1][2].method)
+        if not isinstance(pending, PendingCode):
             return pending
         delivery, delivery_problem, delivery_settings = made[-1]
         return self._deliver(pending, delivery, delivery_problem, delivery_settings.method)
@@ -446,11 +453,13 @@ class LoginService:
         *,
         region: str = DEFAULT_PHONE_REGION,
         helpdesk: bool = False,
-    ) -> _Pending | Refused:
+        again: PendingCode | None = None,
+    ) -> PendingCode | Refused:
         # ``sent``: the person's codes still waiting, read locked after the person's row (the
         # order verify() uses): two begins at once are decided one after the other.
         # Every unused code sent in the last 30 s counts, voided or replaced ones too: no path
-        # sends codes faster than that.
+        # sends codes faster than that. ``again``: the code an attempt the server rolled back
+        # already sent (the same code and challenge again, so that the message works).
         last_sent = max((at for at in sent if at is not None), default=None)
         if last_sent is not None and now < last_sent + RESEND_INTERVAL:
             # Typing the password again is no way around the resend interval: nothing is sent,
@@ -466,7 +475,10 @@ class LoginService:
         # One waiting code per person: starting over retires the previous ones for good.
         self._retire_others(s, person.id, now, keep=None)
         expires_at = now + timedelta(minutes=ttl_minutes)
-        challenge_id, code_hash = codes.new_challenge_id(), codes.hash_code(message.code)
+        if again is not None:
+            message, challenge_id, code_hash = again.message, again.challenge_id, again.code_hash
+        else:
+            challenge_id, code_hash = codes.new_challenge_id(), codes.hash_code(message.code)
         insert_later(
             s,
             LoginChallenge,
@@ -488,7 +500,7 @@ class LoginService:
             ],
         )
         self._audit(s, actor, Event.LOGIN_CODE_REQUIRED, f"code valid {ttl_minutes} min")
-        return _Pending(
+        return PendingCode(
             challenge_id=challenge_id,
             code_hash=code_hash,
             message=message,
@@ -527,93 +539,45 @@ class LoginService:
         )
 
     def _deliver(
-        self, pending: _Pending, delivery: Delivery | None, problem: str | None, method: str
+        self, pending: PendingCode, delivery: Delivery | None, problem: str | None, method: str
     ) -> CodeNeeded:
-        """Send the committed code (no transaction open), then record how it went (audit and
-        delivery health)."""
-        error = problem
-        step: Step | None = "settings" if problem is not None else None
-        nowhere = not pending.destination  # only with a live helpdesk code (_prepare_code)
-        if nowhere:
-            error = NO_PHONE_MESSAGE if is_sms(method) else NO_EMAIL_MESSAGE
-        elif delivery is not None and error is None:
-            try:
-                delivery.send(pending.message)
-            except (DeliveryError, SecretStoreError) as exc:
-                error = message_of(exc)
-                step = exc.step if isinstance(exc, DeliveryError) else "settings"
-            except OSError as exc:
-                error = translate("auth", "The code could not be sent: {error}.").format(
-                    error=exc.strerror or type(exc).__name__
-                )
-            except Exception as exc:
-                log.error("code delivery failed unexpectedly: %s", type(exc).__name__)
-                error = translate("auth", "The code could not be sent ({error}).").format(
-                    error=type(exc).__name__
-                )
-        elif error is None:
-            error = translate("auth", "Code delivery is not set up.")
-        if error is not None:
-            error = _without(error, pending.message.code)
-        masked = mask_destination(pending.destination) if not nowhere else ""
-
-        # The sending is recorded in one round trip: the challenge's counter (if its code is
-        # still this one), the log row and the COMMIT go out together; the time is the step's,
-        # plus what sending took.
-        now = pending.decided.later()
-        outcome = DeliveryError(error, step=step) if error else None
-        health_recorded: AfterCommit | None = None
+        """SQLite: send the committed code (no transaction open), then record how it went in a
+        short unit of its own (the log row and the COMMIT go out together)."""
+        sending = code_sending.send(pending, delivery, problem, method)
+        now = pending.decided.later()  # the step's time, plus what sending took
         with self._ctx.db.write_session() as s:
             self._ctx.clock.carry(s, now)
-            # Nothing went out: the person may ask for a new code straight away.
-            sent = (
-                {"send_count": LoginChallenge.send_count + 1}
-                if error is None
-                else {"last_sent_at": None}
-            )
-            write_later(
-                s,
-                update(LoginChallenge)
-                .where(
-                    LoginChallenge.id == pending.challenge_id,
-                    LoginChallenge.code_hash == pending.code_hash,
-                )
-                .values(sent),
-            )
-            if error is None:
-                self._audit(
-                    s, pending.actor, Event.CODE_SENT, f"to {masked}", subject=pending.subject
-                )
-                log.info("security code for %s sent to %s", pending.subject, masked)
-            else:
-                self._audit(
-                    s, pending.actor, Event.CODE_SEND_FAILED, error[:2000], subject=pending.subject
-                )
-                log.warning("security code for %s not sent: %s", pending.subject, error)
-            if not nowhere:  # no fault of the delivery method's
-                # The delivery's outcome for the health report: every workstation writes the
-                # same row per method, so it is a unit of its own (waiting for that row, or a
-                # deadlock over it, must never undo the record of a code sent), sent right
-                # after this COMMIT, in the same round trip.
-                health_recorded = after_commit(s, health.outcome_statement(s, now, method, outcome))
-        attempts = pending.attempts
-        last_sent_at = pending.decided.at if error is None else None
-        resend_after = last_sent_at + RESEND_INTERVAL if last_sent_at is not None else now
-        if health_recorded is not None and not health_recorded.ran:
-            if health_recorded.error is not None:
-                log.info("delivery health: %s; again alone", first_line(health_recorded.error))
-            self._record_health(method, outcome, now)
-        return CodeNeeded(
-            challenge_id=pending.challenge_id,
-            destination=masked,
-            expires_at=pending.expires_at,
-            valid_seconds=seconds_until(pending.expires_at, now),
-            resend_after=resend_after,
-            delivery_error=error,
-            attempts_left=max(0, MAX_CODE_ATTEMPTS - attempts),
-            trust_refused=pending.trust_refused,
-            helpdesk_code=pending.helpdesk_code,
-        )
+            recorded = code_sending.record(s, self._ctx.clock, pending, sending, method)
+        return self._code_needed(_Sent(pending, sending, now, recorded), method)
+
+    @staticmethod
+    def _send_held(
+        s: Session,
+        clock: Clock,
+        pending: PendingCode,
+        delivery: Delivery | None,
+        problem: str | None,
+        method: str,
+        sent: list[_Sent],
+    ) -> _Sent:
+        """On a server: send the code while ``s`` holds the person's row (only this person's
+        other steps and edits wait), and record it with ``s``'s COMMIT: no round trip of its
+        own. Sent once: a unit run again after a deadlock records the sending it made."""
+        done = next((x for x in sent if x.pending.challenge_id == pending.challenge_id), None)
+        sending = done.sending if done else code_sending.send(pending, delivery, problem, method)
+        now = pending.decided.later()
+        clock.carry(s, now)
+        recorded = code_sending.record(s, clock, pending, sending, method)
+        sent[:] = [_Sent(pending, sending, now, recorded)]
+        return sent[0]
+
+    def _code_needed(self, sent: _Sent, method: str) -> CodeNeeded:
+        recorded = sent.recorded
+        if recorded is not None and not recorded.ran:
+            if recorded.error is not None:
+                log.info("delivery health: %s; again alone", first_line(recorded.error))
+            self._record_health(method, sent.sending.outcome, sent.now)
+        return code_sending.code_needed(sent.pending, sent.sending, sent.now)
 
     def _record_health(self, method: str, error: DeliveryError | None, now: datetime) -> None:
         """The delivery's outcome for the health report, in a transaction of its own and after
@@ -722,7 +686,7 @@ class LoginService:
 
         result = self._ctx.db.write_transaction(settle)
         for pending in alert:  # committed: the sign-in stands whatever the alert does
-            send_alert(self._ctx, pending, self._delivery_factory)
+            self._afterwards(partial(send_alert, self._ctx, pending, self._delivery_factory))
         return result
 
     def _live_helpdesk_code(self, s: Session, person_id: int | None, now: datetime) -> bool:
@@ -867,9 +831,12 @@ class LoginService:
         if person_id is None:
             return self._invalid_challenge(None)
         delivery, problem = self._make_delivery(settings.delivery)
+        method = settings.delivery.method
+        sent: list[_Sent] = []  # on a server: the code sent under the person's lock
 
-        def renew(s: Session) -> _Pending | Refused:
-            # Runs again if the server breaks a deadlock: it only reads and writes the DB.
+        def renew(s: Session) -> PendingCode | Refused | _Sent:
+            # Runs again if the server breaks a deadlock: it reads and writes the DB, and sends
+            # a code at most once (_send_held).
             # Person first, then the challenges: the order of begin() and verify(), so two
             # resends (or a resend and a begin) for one person are decided one after the other.
             person, now = lock_person(self._ctx.db, self._ctx.clock, s, person_id)
@@ -932,13 +899,17 @@ class LoginService:
             if isinstance(prepared, Refused):
                 return prepared
             message, destination = prepared
+            if sent:  # the code an attempt the server rolled back already sent
+                message = sent[0].pending.message
             # One working code per person: any other waiting attempt is retired.
             self._retire_others(s, person.id, now, keep=challenge.id)
             # Same attempt, same count of wrong entries; a new code and a fresh lifetime.
-            challenge.code_hash = codes.hash_code(message.code)
+            challenge.code_hash = (
+                sent[0].pending.code_hash if sent else codes.hash_code(message.code)
+            )
             challenge.expires_at = now + timedelta(minutes=settings.code_ttl_minutes)
             challenge.last_sent_at = now
-            return _Pending(
+            renewed = PendingCode(
                 challenge_id=challenge.id,
                 code_hash=challenge.code_hash,
                 message=message,
@@ -951,17 +922,14 @@ class LoginService:
                 helpdesk_code=self._live_helpdesk_code(s, person.id, now),
                 decided=Reading(now),
             )
+            if self._ctx.db.is_sqlite:
+                return renewed
+            s.flush()  # the renewed challenge first: the record of its sending updates it
+            return self._send_held(s, self._ctx.clock, renewed, delivery, problem, method, sent)
 
         pending = self._ctx.db.write_transaction(renew)
-        if not isinstance(pending, _Pending):
+        if isinstance(pending, _Sent):
+            return self._code_needed(pending, method)
+        if not isinstance(pending, PendingCode):
             return pending
-        return self._deliver(pending, delivery, problem, settings.delivery.method)
-
-
-def _without(message: str, code: str) -> str:
-    """``message`` with the code hidden: a :class:`Text` stays translatable (its arguments are
-    masked; its English sentence has none of the code)."""
-    if isinstance(message, Text):
-        args = {k: _without(v, code) if isinstance(v, str) else v for k, v in message.args.items()}
-        return Text(message.context, message.source, args)
-    return message.replace(code, "******")
+        return self._deliver(pending, delivery, problem, method)

@@ -434,6 +434,7 @@ class Launcher(QObject):
             if widget is not None:
                 widget.close()
         if self.opened is not None:
+            self.opened.afterwards.finish()  # a trust alert on its way: sent, then logged
             self.opened.app.db.dispose()
 
     def top_level_widgets(self) -> list[QWidget]:

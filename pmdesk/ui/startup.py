@@ -26,6 +26,7 @@ from pmdesk.ui.translation import error_text, localize
 
 if TYPE_CHECKING:
     from pmdesk.bootstrap import App
+    from pmdesk.core.afterwards import OneWorker
     from pmdesk.core.auth import LoginService
     from pmdesk.core.login_results import CodeNeeded, Refused, SignedIn
     from pmdesk.core.migrate import SchemaStatus
@@ -52,6 +53,8 @@ class Opened:
     passwords: Passwords
     # Made here too: importing its module on the GUI thread would hold up the dialog.
     login_service: LoginService
+    # What a sign-in leaves behind (a trust alert): waited for at shutdown.
+    afterwards: OneWorker
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,7 @@ def open_database(
 def _open(database_url: str | None, secrets: SecretStore | None, *, check_keyring: bool) -> Opened:
     from pmdesk.bootstrap import build_app
     from pmdesk.core import migrate
+    from pmdesk.core.afterwards import OneWorker
     from pmdesk.core.auth import LoginService
     from pmdesk.core.passwords import Passwords
     from pmdesk.core.personnel import PersonnelService
@@ -164,9 +168,14 @@ def _open(database_url: str | None, secrets: SecretStore | None, *, check_keyrin
         if app is not None:
             app.db.dispose()
         raise StartupFailed(describe_failure(exc, app)) from exc
-    login_service = LoginService(app.context, passwords=passwords, session_kind=DESKTOP)
+    # The trust alert after a code step goes out on a thread of its own: the main window
+    # opens meanwhile (shutdown waits for it).
+    afterwards = OneWorker()
+    login_service = LoginService(
+        app.context, passwords=passwords, session_kind=DESKTOP, afterwards=afterwards
+    )
     warning = keyring_warning(app) if check_keyring else None
-    return Opened(app, schema, has_users, group_id, warning, passwords, login_service)
+    return Opened(app, schema, has_users, group_id, warning, passwords, login_service, afterwards)
 
 
 def keyring_warning(app: App) -> str | None:

@@ -7,6 +7,7 @@ tests/core/test_trust_alerts_server.py."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from pmdesk.core.afterwards import OneWorker
 from pmdesk.core.audit import Event
 from pmdesk.core.auth import LoginService
 from pmdesk.core.clock import ShiftedClock
@@ -195,3 +197,36 @@ def test_with_codes_by_text_message_the_log_says_no_alert_went_out(
     assert len(delivery.sent) == 1 and delivery.alerts == []  # the code only
     [failed] = _events(ctx, Event.ALERT_FAILED)
     assert failed.endswith(BY_EMAIL_ONLY)
+
+
+def test_the_desktop_signs_in_without_waiting_for_the_trust_alert(
+    ctx: CoreContext, routable: str, smtp_plain_server: SmtpServer
+) -> None:
+    """On the desktop the alert goes out on a thread of its own (OneWorker): the code step
+    returns while the mail server is still slow to take it; at exit the alert is finished,
+    sent and logged."""
+    add_user(ctx, "anne", PASSWORD, first_name="Anne", last_name="Peeters")
+    _smtp(ctx, smtp_plain_server)
+    afterwards = OneWorker()
+    login = LoginService(
+        ctx, passwords=cheap_passwords(), workstation=WORKSTATION, afterwards=afterwards
+    )
+    needed = login.begin("anne", PASSWORD)
+    assert isinstance(needed, CodeNeeded), needed
+    code = smtp_plain_server.received[-1].code
+    release = threading.Event()
+    afterwards(lambda: release.wait(30))  # the mail server keeps the thread busy meanwhile
+
+    signed = login.verify(needed.challenge_id, code, trust_this_ip=True)
+
+    assert isinstance(signed, SignedIn), signed
+    assert len(smtp_plain_server.received) == 1, "the alert waits behind the busy thread"
+    assert _events(ctx, Event.ALERT_SENT) == []
+    release.set()
+    assert afterwards.finish(30)
+    [reference] = _trusted_ids(ctx)
+    assert sorted(_events(ctx, Event.ALERT_SENT)) == [
+        f"to a***@insypro.com (reference #{reference})",
+        f"to h***@workshop.example (reference #{reference})",
+    ]
+    assert len(smtp_plain_server.received) == 3

@@ -13,6 +13,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from sqlalchemy import select
 
+from pmdesk.core.afterwards import Afterwards, right_away
 from pmdesk.core.auth import LoginService
 from pmdesk.core.context import CoreContext
 from pmdesk.core.delivery.base import CodeMessage, DeliveryError, DeliverySettings
@@ -141,13 +142,18 @@ def mail_server_down(ctx: CoreContext, port: int) -> None:
 
 
 def service(
-    ctx: CoreContext, delivery: CollectingDelivery, *, workstation: str = WORKSTATION
+    ctx: CoreContext,
+    delivery: CollectingDelivery,
+    *,
+    workstation: str = WORKSTATION,
+    afterwards: Afterwards = right_away,
 ) -> LoginService:
     return LoginService(
         ctx,
         delivery_factory=delivery.factory,
         passwords=cheap_passwords(),
         workstation=workstation,
+        afterwards=afterwards,
     )
 
 

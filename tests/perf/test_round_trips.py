@@ -128,8 +128,17 @@ TODAY: dict[str, dict[str, int]] = {
     # the dialog and the command line do; outside the count, in TripStage.before), and the
     # sign-in's one call checks on the server that it is still the login's: -1 each password
     # step.
-    "password_code_sent": {"goal": 2, "postgresql": 3, "mariadb": 3, "hardened": 2},
-    "code_trust": {"goal": 2, "postgresql": 3, "mariadb": 3, "hardened": 1},
+    # On a server the code is sent while the password step holds the person's row, and the
+    # record of its sending (the challenge's counter, the log row) goes with that step's
+    # COMMIT, the delivery's outcome right after it (code_sending): -1.
+    "password_code_sent": {"goal": 2, "postgresql": 2, "mariadb": 2, "hardened": 2},
+    # The trust alert is sent after the code step has returned (pmdesk.core.afterwards: the
+    # desktop's background thread, the command line after "Signed in"): it is an action of
+    # its own below, not a round trip the person waits for: -1.
+    "code_trust": {"goal": 2, "postgresql": 2, "mariadb": 2, "hardened": 1},
+    # Its log rows and COMMIT in one round trip, after the sending. Hardened: the server
+    # queued it with the trust, and the relay sends it.
+    "trust_alert": {"goal": 1, "postgresql": 1, "mariadb": 1, "hardened": 0},
     # hardened: the server sees loopback and never trusts it, so a code is asked again.
     "password_trusted": {"goal": 2, "postgresql": 2, "mariadb": 2, "hardened": 2},
     "open_personnel": {"goal": 2, "postgresql": 2, "mariadb": 2, "hardened": 2},
@@ -310,7 +319,7 @@ def test_the_counter_agrees_with_the_bytes_on_the_wire(ctx: CoreContext) -> None
         finally:
             db.dispose()
     assert counter.connects == 0
-    assert counter.total >= 3, counter.describe()  # a positive control: it counted something
+    assert counter.total >= 2, counter.describe()  # a positive control: it counted something
     assert counter.total == on_the_wire, counter.describe()
 
 
