@@ -161,7 +161,7 @@ def record(
     """Add one audit row in the caller's transaction (so it commits or rolls back with it).
     Nothing reads its answer, so on a server it goes out with the next statement or the
     COMMIT (``lazy_transactions.DEFERRED``): no round trip of its own."""
-    row = _row(actor, event, subject, detail, address)
+    row = row_values(actor, event, subject, detail, address)
     insert_later(session, AuditEvent, [{"occurred_at": clock.now(session), **row}])
 
 
@@ -175,16 +175,17 @@ def record_many(
     """Add one audit row per (subject, detail), at ``occurred_at``, in as few statements as
     it takes (a thousand ORM objects per sweep chunk cost several times this)."""
     rows = [
-        {"occurred_at": occurred_at, **_row(actor, event, subject, detail, None)}
+        {"occurred_at": occurred_at, **row_values(actor, event, subject, detail, None)}
         for subject, detail in entries
     ]
     insert_later(session, AuditEvent, rows)
     return len(rows)
 
 
-def _row(
+def row_values(
     actor: Actor, event: Event, subject: str, detail: str, address: str | None
 ) -> dict[str, object]:
+    """An audit row's values but its time (cut to the columns' sizes)."""
     return {
         "actor": actor.name[:255],
         "event": event.value,

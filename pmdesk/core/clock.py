@@ -37,6 +37,11 @@ class Clock(Protocol):
         bound the server computes in the statement that needs it."""
         ...
 
+    def ago_column(self, dialect: str, delta: timedelta) -> ColumnElement[Any]:
+        """``delta`` before now (``timedelta()``: now), as a column of a query (a server's):
+        the time in a statement whose writes nobody waits for."""
+        ...
+
     def observe(self, session: Session, value: object) -> datetime:
         """``column``'s value, read by a query of ``session``'s transaction: from now on that
         transaction's "now" (``now`` answers with it), and returned as ``read`` would."""
@@ -98,6 +103,16 @@ class DatabaseClock:
         if dialect in {"mysql", "mariadb"}:
             moved = int(shift) - days * 86_400_000_000
             return func.timestampadd(literal_column("MICROSECOND"), moved, now)
+        raise ValueError(f"no server-side date arithmetic here for {dialect}")
+
+    def ago_column(self, dialect: str, delta: timedelta) -> ColumnElement[Any]:
+        now = self.column(dialect)
+        moved = self._shift() - delta
+        if dialect == "postgresql":
+            return now + func.make_interval(0, 0, 0, 0, 0, 0, moved / timedelta(seconds=1))
+        if dialect in {"mysql", "mariadb"}:
+            microseconds = moved // timedelta(microseconds=1)
+            return func.timestampadd(literal_column("MICROSECOND"), microseconds, now)
         raise ValueError(f"no server-side date arithmetic here for {dialect}")
 
     def observe(self, session: Session, value: object) -> datetime:

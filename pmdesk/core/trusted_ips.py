@@ -78,6 +78,7 @@ from pmdesk.core.permissions import (
     right_column,
 )
 from pmdesk.core.reads_along import read_along
+from pmdesk.core.removal_as_seen import REMOVED_COLUMNS, can_go_short, remove_as_seen
 from pmdesk.core.search import starts_with
 from pmdesk.core.security import DEFAULT_TRUST_DAYS, load_settings
 from pmdesk.core.server.roles import SCHEMA
@@ -631,14 +632,31 @@ class TrustedIpService:
 
     # ----- changing ----------------------------------------------------------------------------
 
-    def remove(self, actor: Actor, ids: Iterable[int]) -> int:
+    def remove(self, actor: Actor, ids: Iterable[int], seen: Sequence[TrustedIpRow] = ()) -> int:
         """Remove trusted addresses by id (System → Security Delete); returns how many.
 
         Only addresses of people whose rights do not exceed one's own (and one's own): a batch
         with any address of someone who has more rights is refused whole, nothing removed.
         What a person removes can be put back for ``UNDO_WINDOW`` (``restore``).
+
+        ``seen``: these rows as the list shows them. On a server they are then removed in one
+        round trip when still as shown (``removal_as_seen``); else, or when not, the long way.
         """
         wanted = sorted({int(i) for i in ids})
+        if self._short_way(seen, wanted):
+            done = self._ctx.db.write_transaction(
+                lambda s: remove_as_seen(
+                    s,
+                    self._ctx.clock,
+                    actor,
+                    seen,
+                    keep_for_undo=True,
+                    undo_window=UNDO_WINDOW,
+                    detail_of=_trust_detail,
+                )
+            )
+            if done:
+                return len(wanted)
 
         def remove(s: Session) -> int:
             locked, subjects, now = _lock_for_removal(s, actor, wanted, self._ctx.clock)
@@ -679,6 +697,17 @@ class TrustedIpService:
             return self._restore_here(s, actor, actor.person_id, wanted)
 
         return self._ctx.db.write_transaction(put_back)
+
+    def _short_way(self, seen: Sequence[TrustedIpRow], wanted: Sequence[int]) -> bool:
+        """Whether a removal of rows as shown can be tried in one round trip: on a server not
+        hardened (there its triggers guard and log removals) and for rows ``can_go_short``."""
+        db = self._ctx.db
+        return (
+            bool(seen)
+            and not db.is_sqlite
+            and not db.hardening_level
+            and can_go_short(seen, wanted)
+        )
 
     @property
     def _server_undo(self) -> bool:
@@ -896,7 +925,7 @@ class TrustedIpService:
             read_along(s, owners)
             dialect = s.get_bind().dialect.name
             rows = s.execute(
-                select(*_REMOVED_COLUMNS, self._ctx.clock.column(dialect))
+                select(*REMOVED_COLUMNS, self._ctx.clock.column(dialect))
                 .where(expired)
                 .order_by(TrustedIp.created_at, TrustedIp.id)
                 .limit(size)
@@ -960,7 +989,7 @@ class TrustedIpService:
             result = s.execute(
                 delete(TrustedIp)
                 .where(TrustedIp.id.in_(ids[start : start + 500]), TrustedIp.person_id == person_id)
-                .returning(*_REMOVED_COLUMNS),
+                .returning(*REMOVED_COLUMNS),
                 execution_options={"synchronize_session": False},
             )
             deleted_rows.extend(
@@ -1258,7 +1287,7 @@ def _lock_for_removal(
         owners_query = _owners_query(chunk)
         read_along(s, owners_query)
         rows += s.execute(
-            select(*_REMOVED_COLUMNS, allowed, now_column)
+            select(*REMOVED_COLUMNS, allowed, now_column)
             .where(TrustedIp.id.in_(chunk))
             .order_by(TrustedIp.id)  # every remover locks in the same order
             .with_for_update()
@@ -1281,17 +1310,6 @@ def _lock_for_removal(
 
 # The index a sweep takes its chunks in (oldest first).
 _BY_AGE = "ix_trusted_ips_created_id"
-
-# What a removal keeps of each row (for Undo and the log): ``_Removed``.
-_REMOVED_COLUMNS = (
-    TrustedIp.id,
-    TrustedIp.person_id,
-    TrustedIp.address,
-    TrustedIp.created_at,
-    TrustedIp.last_used_at,
-    TrustedIp.trusted_by,
-    TrustedIp.trusted_on,
-)
 
 
 def _owners_query(ids: Sequence[int]) -> Select[int, int | None, str | None, str, str]:

@@ -31,6 +31,7 @@ from pmdesk.core.models import (
     SecuritySettings,
     Team,
     TrustedIp,
+    TrustedIpRemoval,
     UserGroup,
     UserSession,
 )
@@ -177,6 +178,7 @@ def reset_to_seed(db: Database) -> None:
             DeliveryOutcome,
             LoginChallenge,
             HelpdeskCode,
+            TrustedIpRemoval,
             TrustedIp,
             OfficeNetwork,
             UserSession,

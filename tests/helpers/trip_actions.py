@@ -46,6 +46,7 @@ from pmdesk.core.db import Database
 from pmdesk.core.login_results import CodeNeeded, Refused, SignedIn
 from pmdesk.core.personnel import PersonnelService, PersonRecord
 from pmdesk.core.screens import security_state
+from pmdesk.core.trusted_ip_row import TrustedIpRow
 from pmdesk.core.trusted_ips import TrustedIpService
 from tests.helpers.latency_proxy import LatencyProxy
 from tests.helpers.login import (
@@ -235,6 +236,7 @@ class TripStage:
         self.login: LoginService = service(ctx, self.delivery, afterwards=self.afterwards)
         self.challenge: str | None = None
         self.person: PersonRecord | None = None
+        self.shown: TrustedIpRow | None = None  # the row removed, as the list shows it
         self.results: dict[str, object] = {}
         self.elapsed: dict[str, float] = {}
         self.wire: dict[str, int] = {}
@@ -279,6 +281,9 @@ class TripStage:
         people.get(self.admin, self.admin_id)
         if key == "save_person":  # the form on screen: read when the person was opened
             self.person = people.get(self.admin, self.person_id)
+        if key == "remove_trusted":  # the list on screen: read when Security was opened
+            page = TrustedIpService(self.ctx).page(self.admin, page_size=TRUST_PAGE)
+            self.shown = next(r for r in page.rows if r.id == self.trusted_ids[0])
 
     # ----- the actions ---------------------------------------------------------------------
 
@@ -330,7 +335,9 @@ class TripStage:
         people.update(self.admin, record.id, record.version, replace(record.form, city="Gent"))
 
     def remove_trusted(self) -> None:
-        removed = TrustedIpService(self.ctx).remove(self.admin, [self.trusted_ids[0]])
+        """Delete on the Security list: the row as the list shows it (``before``)."""
+        assert self.shown is not None
+        removed = TrustedIpService(self.ctx).remove(self.admin, [self.shown.id], [self.shown])
         assert removed == 1
 
     def sweep_chunk(self) -> int:

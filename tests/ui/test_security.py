@@ -23,6 +23,7 @@ from pmdesk.core.models import GroupPermission, TrustedIp
 from pmdesk.core.modules import SYSTEM, SYSTEM_SECURITY
 from pmdesk.core.security import SecurityService
 from pmdesk.core.server.relay_status import RelayReport, relay_down
+from pmdesk.core.trusted_ip_row import TrustedIpRow
 from pmdesk.core.trusted_ips import TrustedIpService
 from pmdesk.secrets import sms_key, smtp_key
 from pmdesk.ui.background import BackgroundServices
@@ -357,9 +358,10 @@ def test_remove_selected_stays_greyed_while_a_removal_runs(
     release = threading.Event()
     remove = page.ips.ip_service.remove
 
-    def slow_remove(actor: Actor, ids: list[int]) -> int:
+    def slow_remove(actor: Actor, ids: list[int], seen: list[TrustedIpRow]) -> int:
         release.wait(10)  # a slow database: the removal is still running meanwhile
-        return remove(actor, ids)
+        assert [r.id for r in seen] == ids  # as the list shows them: the one-trip way
+        return remove(actor, ids, seen)
 
     monkeypatch.setattr(page.ips.ip_service, "remove", slow_remove)
     _click_cell(qtbot, page, 2, ADDRESS)

@@ -109,7 +109,8 @@ class TrustedIpRemoval(QGroupBox):
             self.ip_message.clear_message()
             self.undo_bar.dismiss()
             self.removing.run(
-                lambda: service.remove(actor, wanted), lambda n: self._removed_done(wanted, n)
+                lambda: service.remove(actor, wanted, rows),  # rows: as shown (one round trip)
+                lambda n: self._removed_done(wanted, n),
             )
 
         ask(
