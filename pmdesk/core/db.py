@@ -264,6 +264,9 @@ def make_engine(
         connect_args.update(POSTGRES_KEEPALIVES)
         given = str(parsed.query.get("options", "")).strip()
         connect_args["options"] = f"{given} -c search_path={POSTGRES_SEARCH_PATH}".strip()
+        # pmdesk stores no hstore: SQLAlchemy need not look the type up on the first
+        # connection (a SAVEPOINT, a query and a RELEASE: three round trips at start).
+        options["use_native_hstore"] = False
     else:
         connect_args["charset"] = "utf8mb4"
         connect_args["client_flag"] = lazy_transactions.mariadb_client_flags()

@@ -47,8 +47,9 @@ TODAY: dict[str, dict[str, int]] = {
     # the URL (else it steps aside and Login waits for start_open).
     "start_probe": {"goal": 2, "postgresql": 2, "mariadb": 2, "hardened": 2},
     # the full open behind the dialog, its own Database (proxy): includes SQLAlchemy's
-    # first-connect queries; a login asked for before it ends waits for it.
-    "start_open": {"goal": 2, "postgresql": 13, "mariadb": 12, "hardened": 14},
+    # first-connect queries; a login asked for before it ends waits for it. PostgreSQL: no
+    # hstore lookup on the first connection (use_native_hstore=False): -3.
+    "start_open": {"goal": 2, "postgresql": 10, "mariadb": 12, "hardened": 11},
     # Issue 16 added: the (person, address) lockout row and the live helpdesk code to the
     # password and code steps, the trust alert (an office address outside every office network
     # here) to the code step, the Undo snapshot to a removal (the baseline was 40/27/19/9).
