@@ -174,16 +174,29 @@ def _ask_postgresql(target: DriverTarget) -> _Answers:
         return [str(row[0]) for row in rows], bool(found and found[0])
 
 
-def _ask_mariadb(target: DriverTarget) -> _Answers:
+def connect_mariadb(target: DriverTarget) -> Any:
+    """The probe's PyMySQL connection: autocommit as the server starts a session (PyMySQL
+    would otherwise turn it off: a round trip), several statements allowed in one query."""
     import pymysql
+    from pymysql.constants import CLIENT
 
-    connection = pymysql.connect(
+    return pymysql.connect(
         **target.params,
         connect_timeout=PROBE_TIMEOUT_S,
         read_timeout=PROBE_TIMEOUT_S,
         charset="utf8mb4",
+        autocommit=True,
+        client_flag=CLIENT.MULTI_STATEMENTS,
     )
-    try:
-        return _ask(connection.cursor())
+
+
+def _ask_mariadb(target: DriverTarget) -> _Answers:
+    connection = connect_mariadb(target)
+    try:  # both questions in one query: one round trip once connected
+        cursor = connection.cursor()
+        cursor.execute(f"{_REVISION_QUERY}; {_HAS_USERS_QUERY}")
+        revisions = [str(row[0]) for row in cursor.fetchall()]
+        cursor.nextset()
+        return revisions, cursor.fetchone() is not None
     finally:
         connection.close()

@@ -140,7 +140,7 @@ def probe_url(url: str | URL) -> str:
 def connect_and_close(url: URL) -> None:
     """The bare driver's connect, with the start-up probe's parameters: its round trips are
     what a connection costs before it is open."""
-    from pmdesk.core.probe import PROBE_TIMEOUT_S, driver_target
+    from pmdesk.core.probe import PROBE_TIMEOUT_S, connect_mariadb, driver_target
 
     target = driver_target(probe_url(url), Path("unused"))
     assert target is not None
@@ -149,9 +149,7 @@ def connect_and_close(url: URL) -> None:
 
         psycopg.connect(**target.params, connect_timeout=PROBE_TIMEOUT_S, autocommit=True).close()
     else:
-        import pymysql
-
-        pymysql.connect(**target.params, connect_timeout=PROBE_TIMEOUT_S, charset="utf8mb4").close()
+        connect_mariadb(target).close()
 
 
 @dataclass(frozen=True)

@@ -45,11 +45,15 @@ TODAY: dict[str, dict[str, int]] = {
     # action: goal (issue 18, at most), then today's count per engine
     # the launcher's probe, own connection (proxy); on MariaDB only with the password in
     # the URL (else it steps aside and Login waits for start_open).
-    "start_probe": {"goal": 2, "postgresql": 2, "mariadb": 2, "hardened": 2},
+    # MariaDB: both questions in one query, with autocommit as the session starts (one trip
+    # fewer to connect, too: PyMySQL sends no SET AUTOCOMMIT): -1.
+    "start_probe": {"goal": 2, "postgresql": 2, "mariadb": 1, "hardened": 2},
     # the full open behind the dialog, its own Database (proxy): includes SQLAlchemy's
     # first-connect queries; a login asked for before it ends waits for it. PostgreSQL: no
-    # hstore lookup on the first connection (use_native_hstore=False): -3.
-    "start_open": {"goal": 2, "postgresql": 10, "mariadb": 12, "hardened": 11},
+    # hstore lookup on the first connection (use_native_hstore=False): -3. MariaDB: the
+    # handshake is now measured without PyMySQL's SET AUTOCOMMIT (the probe sends none), so
+    # the full open's, which SQLAlchemy's connection still sends, is counted here: +1.
+    "start_open": {"goal": 2, "postgresql": 10, "mariadb": 13, "hardened": 11},
     # Issue 16 added: the (person, address) lockout row and the live helpdesk code to the
     # password and code steps, the trust alert (an office address outside every office network
     # here) to the code step, the Undo snapshot to a removal (the baseline was 40/27/19/9).
