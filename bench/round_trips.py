@@ -277,12 +277,13 @@ def render(
         holds = line.holds(round_trips[line.engine][30])
         note = line.note
         connecting = f" (+{line.connecting} to connect)" if line.connecting else ""
+        goal = f"≤ {action.goal}" if action.goal is not None else "—"
         if len(line.seen) > 1:
             note = f"varied between runs: {sorted(line.seen)}; " + note
         if line.counted is not None and line.counted != line.trips:
             note = f"in-process counter says {line.counted}; " + note
         out.append(
-            f"| {action.label} | {line.engine} | {fmt(line.trips)}{connecting} | ≤ {action.goal} "
+            f"| {action.label} | {line.engine} | {fmt(line.trips)}{connecting} | {goal} "
             f"| {fmt(line.median(0))} | {fmt(line.median(10))} | {fmt(line.median(30))} "
             f"| {'—' if holds is None else ('yes' if holds else '**no**')} "
             f"| {fmt(line.per_trip())} | {note} |"

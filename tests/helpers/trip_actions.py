@@ -69,21 +69,24 @@ LIST_BLOCK = 256  # PersonnelModel.BLOCK_SIZE
 TRUST_PAGE = 50  # a page of trusted addresses
 
 
-# The actions, in the order they run (each leaves what the next needs), with the goal.
+# The actions, in the order they run (each leaves what the next needs), with the goal
+# (None: not a row of the table, measured so that no round trip goes unseen).
 @dataclass(frozen=True)
 class Action:
     key: str
     label: str
-    goal: int
+    goal: int | None
 
 
 ACTIONS = (
     Action("start_probe", "start, until Login is enabled (probe)", 2),
-    Action("start_open", "start, opening behind the dialog (until a login can run)", 2),
+    # Behind the enabled Login, while the password is typed: a Login clicked before it ends
+    # waits for it.
+    Action("start_open", "start, opening behind the enabled Login (until a login can run)", None),
     Action("password_code_sent", "password step, a code is sent", 2),
     Action("code_trust", "code step, trust included", 2),
     # Not in the table: sent after the code step returned (nobody waits for it).
-    Action("trust_alert", "trust alert, after the code step (nobody waits for it)", 1),
+    Action("trust_alert", "trust alert, after the code step (nobody waits for it)", None),
     Action("password_trusted", "password step, trusted address recognised", 2),
     Action("open_personnel", "open Personnel (first rows and count)", 2),
     Action("open_security", "open Security (settings, first page of trusted addresses)", 2),
