@@ -1,5 +1,6 @@
 """Removing trusted addresses as the Security list shows them, in one round trip (PostgreSQL,
-MariaDB; not on a server-enforced database, whose own triggers guard and log removals).
+MariaDB; on a server-enforced PostgreSQL its guard checks the DELETE too, and its trigger
+keeps the rows for Undo).
 
 The list's rows say what is removed: the address, since when, whose (their login). So the log
 rows, the Undo snapshots and the DELETE can all be written before anything comes back, on one
@@ -85,10 +86,13 @@ def remove_as_seen(
     keep_for_undo: bool,
     undo_window: timedelta,
     detail_of: Any,
+    server_undo: str | None = None,
 ) -> bool:
     """Remove ``seen`` in one round trip (``s``: a fresh unit of work on a server); True when
     done, False when the condition did not hold and nothing was written. ``detail_of(address,
-    created_at, id)``: how the log names a row."""
+    created_at, id)``: how the log names a row. ``server_undo``: on a server-enforced
+    PostgreSQL, the setting that has its trigger keep the rows for Undo (the workstation may
+    not write them there)."""
     dialect = s.get_bind().dialect.name
     rows = sorted(seen, key=lambda r: r.id)
     ids = [r.id for r in rows]
@@ -128,6 +132,8 @@ def remove_as_seen(
     for start in range(0, len(rows), ROWS_PER_INSERT):
         chunk = rows[start : start + ROWS_PER_INSERT]
         write_later(s, _log_rows(actor, chunk, now, flag, detail_of))
+    if server_undo is not None:  # a server-enforced database keeps them itself, when told
+        write_later(s, select(func.set_config(server_undo, "on", True)))
     write_later(s, delete(TrustedIp).where(TrustedIp.id.in_(ids), flag.is_set()))
     done = s.execute(select(flag.is_set()), execution_options={WITH_COMMIT: True}).scalar()
     return bool(done)

@@ -650,9 +650,10 @@ class TrustedIpService:
                     self._ctx.clock,
                     actor,
                     seen,
-                    keep_for_undo=True,
+                    keep_for_undo=not self._server_undo,
                     undo_window=UNDO_WINDOW,
                     detail_of=_trust_detail,
+                    server_undo=UNDOABLE_SETTING if self._server_undo else None,
                 )
             )
             if done:
@@ -699,15 +700,9 @@ class TrustedIpService:
         return self._ctx.db.write_transaction(put_back)
 
     def _short_way(self, seen: Sequence[TrustedIpRow], wanted: Sequence[int]) -> bool:
-        """Whether a removal of rows as shown can be tried in one round trip: on a server not
-        hardened (there its triggers guard and log removals) and for rows ``can_go_short``."""
-        db = self._ctx.db
-        return (
-            bool(seen)
-            and not db.is_sqlite
-            and not db.hardening_level
-            and can_go_short(seen, wanted)
-        )
+        """Whether a removal of rows as shown can be tried in one round trip: on a server, for
+        rows ``can_go_short``."""
+        return bool(seen) and not self._ctx.db.is_sqlite and can_go_short(seen, wanted)
 
     @property
     def _server_undo(self) -> bool:

@@ -25,6 +25,7 @@ from pmdesk.commands import login as login_command
 from pmdesk.commands import security as security_command
 from pmdesk.commands.common import CommandFailed
 from pmdesk.core import sessions
+from pmdesk.core.afterwards import Afterwards
 from pmdesk.core.audit import Event
 from pmdesk.core.auth import CodeNeeded, LoginService, SignedIn
 from pmdesk.core.context import Actor, CoreContext
@@ -522,12 +523,15 @@ def test_cli_login_says_why_instead_of_asking_to_trust(
         set_security(ctx, never_trusted_addresses=seen)
     delivery = CollectingDelivery()
 
-    def login_service(context: CoreContext, *, session_kind: str) -> LoginService:
+    def login_service(
+        context: CoreContext, *, session_kind: str, afterwards: Afterwards
+    ) -> LoginService:
         return LoginService(
             context,
             delivery_factory=delivery.factory,
             passwords=cheap_passwords(),
             session_kind=session_kind,
+            afterwards=afterwards,
         )
 
     monkeypatch.setattr(login_command, "LoginService", login_service)

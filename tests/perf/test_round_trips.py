@@ -152,8 +152,9 @@ TODAY: dict[str, dict[str, int | None]] = {
     # A removal of rows as the Security list shows them: the lock, the server's check (the
     # right, the rows as shown, the owners within the actor's rights) kept for the
     # transaction, every write waiting on it, and the check read back with the COMMIT
-    # (removal_as_seen): -1. Hardened: the long way (its triggers guard and log removals).
-    "remove_trusted": {"goal": 1, "postgresql": 1, "mariadb": 1, "hardened": 2},
+    # (removal_as_seen): -1. Hardened too (its guard checks the DELETE as well, and its
+    # trigger keeps the rows for Undo when the unit says so).
+    "remove_trusted": {"goal": 1, "postgresql": 1, "mariadb": 1, "hardened": 1},
     # hardened: the relay sweeps (pmdesk.expire), not the workstation: not counted here.
     "sweep_chunk": {"goal": 2, "postgresql": 2, "mariadb": 2},
 }
