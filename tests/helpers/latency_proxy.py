@@ -9,9 +9,11 @@ on a new connection (MariaDB's greeting) makes the client wait for it as for an 
 counts as a trip too (on a real line the TCP handshake before it costs one more, for every
 engine alike, which no proxy on this machine adds).
 
-The proxy runs its own asyncio event loop on a background thread; ``LatencyProxy`` is a context
-manager. Per connection it keeps the trips, so that the connection handshake (made before the
-measured work) can be told apart: ``mark()`` then ``since(mark)``.
+The proxy runs its own asyncio event loop in a process of its own (a line does not wait for the
+client's Python: in a thread, it would wait for the interpreter's lock, up to 5 ms at a time,
+whenever the client computes); ``LatencyProxy`` is a context manager. The counts live in shared
+memory, so that the connection handshake (made before the measured work) can be told apart:
+``mark()`` then ``since(mark)``.
 
 Used by ``tests/perf/test_round_trips.py`` (to check the statement counter of
 ``tests.helpers.round_trips``) and by ``bench/round_trips.py`` (round trips and time at 0, 10 and
@@ -21,12 +23,14 @@ Used by ``tests/perf/test_round_trips.py`` (to check the statement counter of
 from __future__ import annotations
 
 import asyncio
-import threading
+import multiprocessing
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from multiprocessing.sharedctypes import Synchronized
 from types import TracebackType
+from typing import Any
 
 from sqlalchemy.engine import URL, make_url
 
@@ -35,9 +39,8 @@ _CHUNK = 65536
 
 @dataclass
 class _Link:
-    """One proxied connection: its round trips, and who spoke last."""
+    """One proxied connection: who spoke last."""
 
-    trips: int = 0
     # As if the client had asked: a server's first words on a new connection are waited for.
     client_spoke_last: bool = True
 
@@ -51,21 +54,38 @@ class LatencyProxy:
         self.target_port = target_port
         self.delay_s = delay_s
         self.port = 0
-        self.connections = 0  # connections accepted so far
-        self._links: list[_Link] = []
-        self._lock = threading.Lock()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        context = multiprocessing.get_context("spawn")
+        self._trips: Synchronized[int] = context.Value("q", 0)
+        self._connections: Synchronized[int] = context.Value("q", 0)
+        self._port: Synchronized[int] = context.Value("i", 0)
+        self._ready = context.Event()
+        self._stop = context.Event()
+        self._process = context.Process(
+            target=_serve,
+            args=(
+                target_host,
+                target_port,
+                delay_s,
+                self._trips,
+                self._connections,
+                self._port,
+                self._ready,
+                self._stop,
+            ),
+            daemon=True,
+        )
 
     # ----- counts ---------------------------------------------------------------------------
 
     @property
     def trips(self) -> int:
         """Round trips on every connection so far."""
-        with self._lock:
-            return sum(link.trips for link in self._links)
+        return int(self._trips.value)
+
+    @property
+    def connections(self) -> int:
+        """Connections accepted so far."""
+        return int(self._connections.value)
 
     def mark(self) -> int:
         return self.trips
@@ -80,11 +100,11 @@ class LatencyProxy:
         return make_url(url).set(host="127.0.0.1", port=self.port)
 
     def __enter__(self) -> LatencyProxy:
-        self._thread.start()
-        self._server = asyncio.run_coroutine_threadsafe(
-            asyncio.start_server(self._accept, "127.0.0.1", 0), self._loop
-        ).result(10)
-        self.port = int(self._server.sockets[0].getsockname()[1])
+        self._process.start()
+        if not self._ready.wait(30):
+            self._process.kill()
+            raise RuntimeError("the latency proxy did not start")
+        self.port = int(self._port.value)
         return self
 
     def __exit__(
@@ -93,27 +113,59 @@ class LatencyProxy:
         _value: BaseException | None,
         _tb: TracebackType | None,
     ) -> None:
-        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
+        self._stop.set()
+        self._process.join(10)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join(5)
 
-    async def _stop(self) -> None:
-        assert self._server is not None
-        self._server.close()
+
+def _serve(
+    target_host: str,
+    target_port: int,
+    delay_s: float,
+    trips: Any,
+    connections: Any,
+    port: Any,
+    ready: Any,
+    stop: Any,
+) -> None:
+    """The proxy's process: serve until ``stop`` is set."""
+    asyncio.run(
+        _Proxy(target_host, target_port, delay_s, trips, connections).run(port, ready, stop)
+    )
+
+
+class _Proxy:
+    def __init__(
+        self, target_host: str, target_port: int, delay_s: float, trips: Any, connections: Any
+    ) -> None:
+        self.target_host = target_host
+        self.target_port = target_port
+        self.delay_s = delay_s
+        self.trips = trips
+        self.connections = connections
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def run(self, port: Any, ready: Any, stop: Any) -> None:
+        server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        port.value = int(server.sockets[0].getsockname()[1])
+        ready.set()
+        while not stop.is_set():
+            await asyncio.sleep(0.02)
+        server.close()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._server.wait_closed()
+        await server.wait_closed()
 
     async def _accept(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
         link = _Link()
-        with self._lock:
-            self._links.append(link)
-            self.connections += 1
+        with self.connections.get_lock():
+            self.connections.value += 1
         try:
             server_r, server_w = await asyncio.open_connection(self.target_host, self.target_port)
         except OSError:
@@ -146,12 +198,12 @@ class LatencyProxy:
         sender = asyncio.create_task(self._send_later(queue, writer))
         try:
             while data := await reader.read(_CHUNK):
-                with self._lock:
-                    if from_client:
-                        link.client_spoke_last = True
-                    elif link.client_spoke_last:
-                        link.client_spoke_last = False
-                        link.trips += 1
+                if from_client:
+                    link.client_spoke_last = True
+                elif link.client_spoke_last:
+                    link.client_spoke_last = False
+                    with self.trips.get_lock():
+                        self.trips.value += 1
                 queue.put_nowait((time.monotonic() + self.delay_s, data))
         finally:
             queue.put_nowait((0.0, b""))
