@@ -265,8 +265,8 @@ def render(
         "(round trips, the connections' included) × that round trip at 30 ms + 1.5 × the "
         "time at 0 ms: true when the action waits for nothing but its trips. The column after "
         "it is what each trip added at 30 ms each way: one round trip (about 61 ms) when "
-        "nothing else waits, a few ms more on this shared 2-core machine, where the proxy's "
-        "thread and the servers wait for a core.",
+        "nothing else waits, a few ms more on this shared 2-core machine, where the client, "
+        "the proxy's process and the servers wait for a core.",
         "",
         "| action | engine | round trips | goal | ms at 0 | ms at 10 | ms at 30 "
         "| ≤ trips × round trip + 1.5 × loopback | (ms at 30 − ms at 0) / trips | note |",
@@ -308,7 +308,7 @@ def save(table: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--engines", default=",".join(ENGINES))
-    parser.add_argument("--repeat", type=int, default=3, help="runs per delay (median)")
+    parser.add_argument("--repeat", type=int, default=5, help="runs per delay (median)")
     parser.add_argument("--no-save", action="store_true", help="print only")
     parser.add_argument(
         "--explain", action="store_true", help="also print each action's round trips, one a line"
