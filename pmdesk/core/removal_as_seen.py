@@ -20,8 +20,8 @@ whether this short way may be taken: the rule and its words stay in ``permission
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import timedelta
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -85,7 +85,7 @@ def remove_as_seen(
     *,
     keep_for_undo: bool,
     undo_window: timedelta,
-    detail_of: Any,
+    detail_of: Callable[[str, datetime, int], str],
     server_undo: str | None = None,
 ) -> bool:
     """Remove ``seen`` in one round trip (``s``: a fresh unit of work on a server); True when
@@ -174,7 +174,7 @@ def _log_rows(
     rows: Sequence[TrustedIpRow],
     now: ColumnElement[Any],
     flag: _Flag,
-    detail_of: Any,
+    detail_of: Callable[[str, datetime, int], str],
 ) -> Any:
     """One log row per row removed (as ``_audit_removed`` writes them), each only when the
     condition held."""

@@ -653,7 +653,11 @@ class TrustedIpService:
                     keep_for_undo=not self._server_undo,
                     undo_window=UNDO_WINDOW,
                     detail_of=_trust_detail,
-                    server_undo=UNDOABLE_SETTING if self._server_undo else None,
+                    server_undo=(
+                        UNDOABLE_SETTING
+                        if self._server_undo and actor.person_id is not None
+                        else None
+                    ),
                 )
             )
             if done:
