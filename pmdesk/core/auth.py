@@ -246,7 +246,6 @@ class LoginService:
         )
         made: list[tuple[Delivery | None, str | None, DeliverySettings]] = []
         sent: list[_Sent] = []  # on a server: the code sent under the person's lock
-        send_held = not self._ctx.db.is_sqlite
 
         def decide(s: Session) -> PendingCode | Refused | SignedIn | _Sent:
             # Runs again if the server breaks a deadlock: it reads and writes the DB, and sends
@@ -336,7 +335,7 @@ class LoginService:
                 helpdesk=held.helpdesk_expires_at is not None and held.helpdesk_expires_at > now,
                 again=sent[0].pending if sent else None,
             )
-            if send_held and isinstance(issued, PendingCode):
+            if not self._ctx.db.is_sqlite and isinstance(issued, PendingCode):
                 clock = self._ctx.clock
                 return self._send_held(s, clock, issued, delivery, delivery_problem, method, sent)
             return issued
@@ -563,8 +562,10 @@ class LoginService:
         """On a server: send the code while ``s`` holds the person's row (only this person's
         other steps and edits wait), and record it with ``s``'s COMMIT: no round trip of its
         own. Sent once: a unit run again after a deadlock records the sending it made."""
-        done = next((x for x in sent if x.pending.challenge_id == pending.challenge_id), None)
-        sending = done.sending if done else code_sending.send(pending, delivery, problem, method)
+        if sent and sent[0].pending.challenge_id == pending.challenge_id:
+            sending = sent[0].sending  # this code went out in the attempt rolled back
+        else:
+            sending = code_sending.send(pending, delivery, problem, method)
         now = pending.decided.later()
         clock.carry(s, now)
         recorded = code_sending.record(s, clock, pending, sending, method)
